@@ -1,0 +1,11 @@
+//! Code Mode: a catalog of tools (from an OpenAPI spec or MCP upstreams) becomes a typed
+//! TypeScript namespace the model searches and calls from code run in an isolate.
+#![forbid(unsafe_code)]
+
+pub mod catalog;
+pub mod error;
+pub mod openapi;
+pub mod describe;
+pub mod search;
+pub mod tokens;
+pub mod typescript;

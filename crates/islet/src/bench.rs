@@ -1,0 +1,223 @@
+//! `islet bench`: measurements that print what they measured and on which machine.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Subcommand)]
+pub enum BenchCommand {
+    /// Isolate latency, memory per live isolate, throughput and interpreter speed.
+    Isolate(IsolateArgs),
+}
+
+#[derive(clap::Args)]
+pub struct IsolateArgs {
+    /// Sequential executions for the latency figures.
+    #[arg(long, default_value_t = 2_000)]
+    samples: usize,
+    /// Live isolates held for the memory figure.
+    #[arg(long, default_value_t = 1_000)]
+    hold: usize,
+    /// Executions for the throughput figure.
+    #[arg(long, default_value_t = 20_000)]
+    executions: usize,
+}
+
+pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCode> {
+    match command {
+        BenchCommand::Isolate(args) => {
+            let report = isolate(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// The trivial snippet every figure runs.
+const SNIPPET: &str = "async () => { const xs = [1, 2, 3]; return xs.map(x => x * 2); }";
+
+/// Twenty host functions in five namespaces, as a small API catalog would bind them.
+pub fn twenty_bindings() -> Bindings {
+    let mut bindings = Bindings::new();
+    for ns in ["users", "repos", "issues", "orders", "files"] {
+        for name in ["get", "list", "create", "remove"] {
+            let f: sandbox::HostFn = Arc::new(|args| Box::pin(async move { Ok(args) }));
+            bindings.insert(&format!("api.{ns}"), name, f);
+        }
+    }
+    bindings
+}
+
+async fn isolate(args: IsolateArgs) -> anyhow::Result<serde_json::Value> {
+    let machine = machine();
+    eprintln!("measuring on {machine}");
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let sandbox = Sandbox::new(SandboxConfig { threads: cores })?;
+    let bindings = twenty_bindings();
+    let run = |code: &str| Execution::new(code).bindings(bindings.clone());
+
+    // Warm up the pool and the allocator.
+    for _ in 0..50 {
+        sandbox.execute(run(SNIPPET)).await;
+    }
+
+    eprintln!("latency: {} executions, each after the pool has refilled…", args.samples);
+    let mut paced = Vec::with_capacity(args.samples);
+    for _ in 0..args.samples {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let t = Instant::now();
+        let outcome = sandbox.execute(run(SNIPPET)).await;
+        paced.push(t.elapsed());
+        anyhow::ensure!(outcome.is_ok(), "the snippet failed: {:?}", outcome.error);
+    }
+    eprintln!("latency: {} executions back to back…", args.samples);
+    let mut back_to_back = Vec::with_capacity(args.samples);
+    for _ in 0..args.samples {
+        let t = Instant::now();
+        sandbox.execute(run(SNIPPET)).await;
+        back_to_back.push(t.elapsed());
+    }
+    let mut host_call = Vec::with_capacity(args.samples);
+    for _ in 0..args.samples {
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let t = Instant::now();
+        let outcome = sandbox
+            .execute(run("async () => await api.users.get({ id: 1 })"))
+            .await;
+        host_call.push(t.elapsed());
+        anyhow::ensure!(outcome.is_ok(), "the host-call snippet failed: {:?}", outcome.error);
+    }
+
+    eprintln!("throughput: {} executions on {cores} threads…", args.executions);
+    let sandbox = Arc::new(sandbox);
+    let t = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    let per_task = args.executions / 64;
+    for _ in 0..64 {
+        let sandbox = sandbox.clone();
+        let bindings = bindings.clone();
+        tasks.spawn(async move {
+            for _ in 0..per_task {
+                sandbox
+                    .execute(Execution::new(SNIPPET).bindings(bindings.clone()))
+                    .await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let executions_per_sec = (per_task * 64) as f64 / t.elapsed().as_secs_f64();
+
+    eprintln!("interpreter: a 1e7-iteration loop…");
+    let outcome = sandbox
+        .execute(Execution::new(
+            "let s = 0; for (let i = 0; i < 1e7; i++) { s += i; } s",
+        ))
+        .await;
+    anyhow::ensure!(outcome.is_ok(), "the loop failed: {:?}", outcome.error);
+    let loop_ms = outcome.stats.cpu_us as f64 / 1000.0;
+
+    eprintln!("memory: holding {} live isolates…", args.hold);
+    let bytes_per_isolate = tokio::task::spawn_blocking(move || hold_isolates(args.hold)).await??;
+
+    Ok(json!({
+        "bench": "isolate",
+        "machine": machine,
+        "snippet": SNIPPET,
+        "bindings": 20,
+        "latency_us": {
+            "what": "fresh isolate + snippet with 20 bindings, through Sandbox::execute, 1 ms between executions so the pool has refilled",
+            "p50": percentile(&mut paced, 50.0), "p99": percentile(&mut paced, 99.0),
+        },
+        "latency_back_to_back_us": {
+            "what": "as latency_us, with no pause: isolate creation partly on the critical path",
+            "p50": percentile(&mut back_to_back, 50.0), "p99": percentile(&mut back_to_back, 99.0),
+        },
+        "latency_one_host_call_us": {
+            "what": "as latency_us, with the snippet awaiting one host call",
+            "p50": percentile(&mut host_call, 50.0), "p99": percentile(&mut host_call, 99.0),
+        },
+        "memory_per_isolate_bytes": {
+            "what": format!("RSS delta / {} isolates held alive after running the snippet with 20 bindings", args.hold),
+            "value": bytes_per_isolate,
+        },
+        "executions_per_sec": {
+            "what": format!("fresh isolate + snippet, 64 concurrent callers, {cores} executor threads"),
+            "value": executions_per_sec.round(),
+        },
+        "loop_1e7_ms": {
+            "what": "let s = 0; for (let i = 0; i < 1e7; i++) s += i",
+            "value": loop_ms,
+        },
+    }))
+}
+
+/// Creates `n` isolates, runs the snippet in each, keeps them all alive, and returns the
+/// resident-memory growth per isolate.
+fn hold_isolates(n: usize) -> anyhow::Result<u64> {
+    let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    let bindings = twenty_bindings();
+    let execution = Execution::new(SNIPPET).bindings(bindings);
+    let engine = Engine::new()?;
+    // Warm the allocator so its first arenas are not counted against isolates.
+    for _ in 0..20 {
+        let mut isolate = engine.isolate()?;
+        sandbox::run_in_process(&mut isolate, &execution, runtime.handle());
+    }
+    let before = rss_bytes()?;
+    let mut held = Vec::with_capacity(n);
+    for _ in 0..n {
+        let mut isolate = engine.isolate()?;
+        let outcome = sandbox::run_in_process(&mut isolate, &execution, runtime.handle());
+        anyhow::ensure!(outcome.is_ok(), "the snippet failed: {:?}", outcome.error);
+        held.push(isolate);
+    }
+    let after = rss_bytes()?;
+    drop(held);
+    Ok(after.saturating_sub(before) / n as u64)
+}
+
+fn rss_bytes() -> anyhow::Result<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm")?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("unexpected /proc/self/statm"))?;
+    Ok(pages * 4096)
+}
+
+fn percentile(samples: &mut [Duration], p: f64) -> f64 {
+    samples.sort();
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * (samples.len() - 1) as f64).round() as usize;
+    (samples[i].as_secs_f64() * 1e6 * 10.0).round() / 10.0
+}
+
+/// A one-line description of this machine: CPU model, cores, memory.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or_else(|| "? GiB".into(), |kb| format!("{} GiB", kb >> 20));
+    format!("{cpu}, {cores} cores, {memory}, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+}

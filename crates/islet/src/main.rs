@@ -1,0 +1,67 @@
+//! `islet`: Code Mode, sandboxed isolates and durable agents in one binary.
+
+mod bench;
+mod run;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "islet",
+    version,
+    about = "Run model-written code in microsecond-fast sandboxed isolates.",
+    long_about = "islet runs the JavaScript/TypeScript that AI agents write in fresh QuickJS-ng \
+                  isolates: no filesystem, no network, no environment, only the capabilities the \
+                  host binds in, under hard limits on memory, CPU time, wall time, stack and output.\n\n\
+                  Logs go to stderr; set RUST_LOG=debug for more."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run JavaScript or TypeScript in a fresh isolate and print its result as JSON.
+    Run(run::RunArgs),
+    /// Measure islet on this machine and print the figures as JSON.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln_error(&format!("could not start the async runtime: {e}"));
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run::run(args).await,
+            Command::Bench(command) => bench::bench(command).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln_error(&format!("{e:#}"));
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[allow(clippy::print_stderr)]
+fn eprintln_error(message: &str) {
+    eprintln!("error: {message}");
+}

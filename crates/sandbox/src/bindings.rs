@@ -1,0 +1,137 @@
+//! Host functions an execution may call, grouped in namespaces (`api.users.get`).
+//!
+//! Architecture Invariant: a binding is the only way a capability enters an isolate, and it
+//! is handed in per execution; nothing is process-global.
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+/// An async host function: JSON in, JSON out. The argument is the single value the code
+/// passed (`null` when it passed none).
+pub type HostFn = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Value, HostError>> + Send + Sync>;
+
+/// An error a host function reports to the code. JS sees an `Error` with this `name`,
+/// `message` and `code` (plus `data` when set), which it can catch and inspect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostError {
+    pub name: String,
+    pub code: String,
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data: Option<Value>,
+}
+
+impl HostError {
+    /// A `HostError` with a machine-readable `code` (e.g. `NOT_FOUND`) and a message that tells
+    /// the code what to do next.
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            name: "HostError".into(),
+            code: code.into(),
+            message: message.into(),
+            data: None,
+        }
+    }
+
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    pub fn with_data(mut self, data: Value) -> Self {
+        self.data = Some(data);
+        self
+    }
+}
+
+impl fmt::Display for HostError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} [{}]: {}", self.name, self.code, self.message)
+    }
+}
+
+impl std::error::Error for HostError {}
+
+/// Namespaces of host functions for one execution. Namespace paths are dotted JS paths
+/// (`api.users`); each segment and each function name must be a JS identifier.
+#[derive(Clone, Default)]
+pub struct Bindings {
+    namespaces: BTreeMap<String, BTreeMap<String, HostFn>>,
+}
+
+impl fmt::Debug for Bindings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<String> = self.iter().map(|(ns, name, _)| format!("{ns}.{name}")).collect();
+        f.debug_struct("Bindings").field("functions", &names).finish()
+    }
+}
+
+impl Bindings {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `namespace.name` backed by an async closure.
+    pub fn function<F, Fut>(mut self, namespace: &str, name: &str, f: F) -> Self
+    where
+        F: Fn(Value) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Value, HostError>> + Send + 'static,
+    {
+        self.insert(namespace, name, Arc::new(move |args| Box::pin(f(args))));
+        self
+    }
+
+    /// Adds (or replaces) `namespace.name`.
+    pub fn insert(&mut self, namespace: &str, name: &str, f: HostFn) {
+        self.namespaces
+            .entry(namespace.to_owned())
+            .or_default()
+            .insert(name.to_owned(), f);
+    }
+
+    pub fn len(&self) -> usize {
+        self.namespaces.values().map(BTreeMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `(namespace, name, function)` in a stable order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &HostFn)> {
+        self.namespaces.iter().flat_map(|(ns, fns)| {
+            fns.iter()
+                .map(move |(name, f)| (ns.as_str(), name.as_str(), f))
+        })
+    }
+
+    /// The function at `namespace.name`, if bound.
+    pub fn get(&self, namespace: &str, name: &str) -> Option<&HostFn> {
+        self.namespaces.get(namespace)?.get(name)
+    }
+
+    /// Checks every path segment is an identifier JS code can write after a dot.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        for (ns, name, _) in self.iter() {
+            for segment in ns.split('.').chain(std::iter::once(name)) {
+                if !is_identifier(segment) {
+                    return Err(format!(
+                        "binding `{ns}.{name}`: `{segment}` is not a JavaScript identifier"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+}

@@ -1,0 +1,598 @@
+//! Engines (one QuickJS-ng runtime per thread) and isolates (one context per execution).
+//!
+//! The isolate drives its own event loop on the calling thread: it runs JavaScript, fires
+//! timers, and waits on a channel for host-call completions. Host calls themselves are
+//! started through a [`HostDispatch`], so the same loop serves in-process bindings (futures
+//! on a tokio runtime) and, later, calls that cross a process boundary.
+
+mod alloc;
+mod convert;
+mod globals;
+
+use crate::limits::{Limit, Limits};
+use crate::normalize::Normalized;
+use crate::outcome::{JsError, Log, Outcome, Stats};
+use crate::{HostError, SandboxError};
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use rquickjs::context::EvalOptions;
+use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Persistent, Promise, Runtime, Value};
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeMap, HashMap};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// File name the model's code runs under; stack frames naming it are mapped back to the
+/// code as sent.
+pub(crate) const SCRIPT_NAME: &str = "code.js";
+
+/// Pending timers past this count make `setTimeout` throw: the guest must not grow host
+/// memory without bound.
+const MAX_TIMERS: usize = 10_000;
+
+/// A host call's completion, delivered to the isolate's loop. The value is JSON text.
+#[derive(Debug)]
+pub struct Completion {
+    pub id: u64,
+    pub result: Result<String, HostError>,
+}
+
+/// Starts host calls for an isolate. `start` must not block: the completion arrives later on
+/// the isolate's completion channel (also for calls that fail at once).
+pub trait HostDispatch {
+    /// `binding` indexes the `functions` list the execution was started with; `args` is the
+    /// JSON text of the argument.
+    fn start(&self, id: u64, binding: usize, args: String);
+}
+
+/// The functions one execution binds, by JS path: `("api.users", "get")`.
+pub type FunctionNames = [(String, String)];
+
+/// A QuickJS runtime shared by the isolates of one thread.
+///
+/// Isolates (contexts) on one engine have separate globals, prototypes and heaps of
+/// objects, but share the runtime's allocator arenas, atom table and shape cache, which is
+/// most of what a bare runtime costs (~140 KB). Sharing them is how an isolate stays
+/// near 60 KB. An engine runs one execution at a time: limits (heap budget, interrupt
+/// deadline, stack) are applied per execution while it runs.
+///
+/// Architecture Invariant: an engine is confined to the thread that created it.
+pub struct Engine {
+    runtime: Runtime,
+    state: Rc<EngineState>,
+}
+
+struct EngineState {
+    budget: Rc<alloc::Budget>,
+    /// The isolate whose execution is running now, if any.
+    current: RefCell<Option<Rc<Shared>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new() -> Result<Self, SandboxError> {
+        let budget = Rc::new(alloc::Budget::default());
+        budget.start(usize::MAX);
+        let runtime = Runtime::new_with_alloc(alloc::BudgetAllocator(budget.clone()))
+            .map_err(|e| SandboxError::Engine(e.to_string()))?;
+        let state = Rc::new(EngineState {
+            budget,
+            current: RefCell::new(None),
+        });
+        {
+            let state = state.clone();
+            runtime.set_interrupt_handler(Some(Box::new(move || {
+                let current = state.current.borrow();
+                let Some(shared) = current.as_ref() else {
+                    return false;
+                };
+                if shared.terminate.get().is_some() {
+                    return true;
+                }
+                if Instant::now() >= shared.deadline.get() {
+                    shared.stop(shared.deadline_limit.get());
+                    return true;
+                }
+                false
+            })));
+        }
+        {
+            let state = state.clone();
+            runtime.set_host_promise_rejection_tracker(Some(Box::new(
+                move |ctx, promise, reason, is_handled| {
+                    let current = state.current.borrow();
+                    let Some(shared) = current.as_ref() else {
+                        return;
+                    };
+                    let mut rejections = shared.rejections.borrow_mut();
+                    if is_handled {
+                        rejections.retain(|(p, _)| {
+                            p.clone().restore(&ctx).map(|p| p != promise).unwrap_or(true)
+                        });
+                    } else if rejections.len() < 64 {
+                        rejections.push((Persistent::save(&ctx, promise), Persistent::save(&ctx, reason)));
+                    }
+                },
+            )));
+        }
+        Ok(Self { runtime, state })
+    }
+
+    /// Prepares a fresh isolate: a new context with the standard globals installed.
+    pub fn isolate(&self) -> Result<Isolate, SandboxError> {
+        let context = Context::custom::<(
+            rquickjs::context::intrinsic::Date,
+            rquickjs::context::intrinsic::Eval,
+            rquickjs::context::intrinsic::RegExpCompiler,
+            rquickjs::context::intrinsic::RegExp,
+            rquickjs::context::intrinsic::Json,
+            rquickjs::context::intrinsic::Proxy,
+            rquickjs::context::intrinsic::MapSet,
+            rquickjs::context::intrinsic::TypedArrays,
+            rquickjs::context::intrinsic::Promise,
+            rquickjs::context::intrinsic::WeakRef,
+            rquickjs::context::intrinsic::DOMException,
+        )>(&self.runtime)
+        .map_err(|e| SandboxError::Engine(e.to_string()))?;
+        let shared = Rc::new(Shared::new());
+        context
+            .with(|ctx| globals::install(&ctx, &shared))
+            .map_err(|e| SandboxError::Engine(format!("installing globals: {e}")))?;
+        Ok(Isolate {
+            context,
+            runtime: self.runtime.clone(),
+            engine: self.state.clone(),
+            shared,
+            used: false,
+        })
+    }
+
+    /// Frees garbage that reference counting cannot (cycles) left by finished isolates.
+    pub fn collect_garbage(&self) {
+        self.runtime.run_gc();
+    }
+
+    /// Bytes the engine's heap holds now.
+    pub fn heap_bytes(&self) -> usize {
+        self.state.budget.used.get()
+    }
+}
+
+/// A prepared isolate: a context with globals installed, waiting for its one execution.
+pub struct Isolate {
+    context: Context,
+    runtime: Runtime,
+    engine: Rc<EngineState>,
+    shared: Rc<Shared>,
+    used: bool,
+}
+
+impl std::fmt::Debug for Isolate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Isolate").field("used", &self.used).finish()
+    }
+}
+
+/// State the isolate's native functions share with its event loop.
+pub(crate) struct Shared {
+    limits: Cell<Limits>,
+    /// Running JavaScript ends at this instant (the sooner of the CPU and wall budgets).
+    deadline: Cell<Instant>,
+    /// Which limit `deadline` stands for.
+    deadline_limit: Cell<Limit>,
+    /// Set when the execution must end; the interrupt handler then stops JavaScript.
+    terminate: Cell<Option<Limit>>,
+    output_used: Cell<usize>,
+    logs: RefCell<Vec<Log>>,
+    host_calls: Cell<u32>,
+    next_id: Cell<u64>,
+    calls: RefCell<HashMap<u64, (Persistent<Function<'static>>, Persistent<Function<'static>>)>>,
+    timers: RefCell<Timers>,
+    /// Rejected promises no handler was attached to (yet).
+    rejections: RefCell<Vec<(Persistent<Value<'static>>, Persistent<Value<'static>>)>>,
+    dispatch: RefCell<Option<Box<dyn HostDispatch>>>,
+}
+
+#[derive(Default)]
+pub(crate) struct Timers {
+    next_id: u64,
+    queue: BTreeMap<(Instant, u64), Timer>,
+    due: HashMap<u64, Instant>,
+}
+
+pub(crate) struct Timer {
+    callback: Persistent<Function<'static>>,
+    args: Vec<Persistent<Value<'static>>>,
+    repeat: Option<Duration>,
+}
+
+impl Shared {
+    fn new() -> Self {
+        Self {
+            limits: Cell::new(Limits::default()),
+            deadline: Cell::new(far_future()),
+            deadline_limit: Cell::new(Limit::Cpu),
+            terminate: Cell::new(None),
+            output_used: Cell::new(0),
+            logs: RefCell::new(Vec::new()),
+            host_calls: Cell::new(0),
+            next_id: Cell::new(0),
+            calls: RefCell::new(HashMap::new()),
+            timers: RefCell::new(Timers::default()),
+            rejections: RefCell::new(Vec::new()),
+            dispatch: RefCell::new(None),
+        }
+    }
+
+    /// Ends the execution with `limit` (the first limit hit wins).
+    pub(crate) fn stop(&self, limit: Limit) {
+        if self.terminate.get().is_none() {
+            self.terminate.set(Some(limit));
+        }
+    }
+
+    /// Charges `bytes` of output; false (and the execution is stopped) when over the limit.
+    pub(crate) fn charge_output(&self, bytes: usize) -> bool {
+        let used = self.output_used.get().saturating_add(bytes);
+        self.output_used.set(used);
+        if used > self.limits.get().output_bytes {
+            self.stop(Limit::Output);
+            false
+        } else {
+            true
+        }
+    }
+
+    /// Drops every reference into the JS heap, so the runtime can be freed cleanly.
+    fn release(&self) {
+        self.calls.borrow_mut().clear();
+        *self.timers.borrow_mut() = Timers::default();
+        self.rejections.borrow_mut().clear();
+        self.dispatch.borrow_mut().take();
+    }
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(86_400 * 365)
+}
+
+impl Isolate {
+    /// Runs one execution to its outcome on this thread. An isolate runs exactly one
+    /// execution: a second call returns an error outcome without running anything.
+    pub fn run(
+        &mut self,
+        code: &Normalized,
+        functions: &FunctionNames,
+        limits: &Limits,
+        dispatch: Box<dyn HostDispatch>,
+        completions: &Receiver<Completion>,
+    ) -> Outcome {
+        let started = Instant::now();
+        if std::mem::replace(&mut self.used, true) {
+            return error_outcome(
+                JsError::new("SandboxError", "an isolate runs one execution; use a fresh one"),
+                started,
+            );
+        }
+        let limits = *limits;
+        let budget = &self.engine.budget;
+        let baseline = budget.used.get();
+        budget.start(baseline.saturating_add(limits.memory_bytes));
+        self.runtime.set_max_stack_size(limits.stack_bytes.min(Limits::MAX_STACK_BYTES));
+        let shared = &self.shared;
+        *self.engine.current.borrow_mut() = Some(shared.clone());
+        shared.limits.set(limits);
+        *shared.dispatch.borrow_mut() = Some(dispatch);
+
+        let mut run = Run {
+            shared,
+            budget,
+            code,
+            wall_deadline: started + limits.wall(),
+            cpu_used: Duration::ZERO,
+            uncaught: None,
+        };
+        let (result, error) = self.context.with(|ctx| {
+            let outcome = run.execute(&ctx, functions, completions);
+            shared.release();
+            outcome
+        });
+        self.engine.current.borrow_mut().take();
+        let memory_bytes = budget.peak.get().saturating_sub(baseline) as u64;
+        budget.start(usize::MAX);
+        Outcome {
+            result,
+            error,
+            logs: std::mem::take(&mut *shared.logs.borrow_mut()),
+            stats: Stats {
+                cpu_us: run.cpu_used.as_micros() as u64,
+                wall_us: started.elapsed().as_micros() as u64,
+                memory_bytes,
+                host_calls: shared.host_calls.get(),
+            },
+        }
+    }
+}
+
+impl Drop for Isolate {
+    fn drop(&mut self) {
+        // Persistent handles into the heap must go before the runtime is freed.
+        self.context.with(|_ctx| self.shared.release());
+    }
+}
+
+pub(crate) fn error_outcome(error: JsError, started: Instant) -> Outcome {
+    Outcome {
+        result: None,
+        error: Some(error),
+        logs: Vec::new(),
+        stats: Stats {
+            wall_us: started.elapsed().as_micros() as u64,
+            ..Stats::default()
+        },
+    }
+}
+
+/// One execution's event loop.
+struct Run<'a> {
+    shared: &'a Rc<Shared>,
+    budget: &'a alloc::Budget,
+    code: &'a Normalized,
+    wall_deadline: Instant,
+    cpu_used: Duration,
+    /// An exception no code caught (thrown by a timer callback): it fails the execution.
+    uncaught: Option<JsError>,
+}
+
+type RunResult = (Option<serde_json::Value>, Option<JsError>);
+
+impl Run<'_> {
+    fn execute<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        functions: &FunctionNames,
+        completions: &Receiver<Completion>,
+    ) -> RunResult {
+        if let Err(message) = globals::bind_functions(ctx, self.shared, functions) {
+            return (None, Some(JsError::new("SandboxError", message)));
+        }
+        let options = {
+            let mut o = EvalOptions::default();
+            o.global = true;
+            o.strict = false;
+            o.filename = Some(SCRIPT_NAME.to_owned());
+            o
+        };
+        let evaluated = self.in_js(|| {
+            ctx.eval_with_options::<Value, _>(self.code.script.as_bytes(), options)
+                .catch(ctx)
+        });
+        let value = match evaluated {
+            Ok(v) => v,
+            Err(e) => return (None, Some(self.error_from(ctx, e))),
+        };
+        let value = match value.as_promise() {
+            Some(promise) => match self.await_promise(ctx, promise.clone(), completions) {
+                Ok(v) => v,
+                Err(e) => return (None, Some(e)),
+            },
+            None => {
+                if let Err(e) = self.drain_jobs(ctx) {
+                    return (None, Some(e));
+                }
+                value
+            }
+        };
+        if let Some(e) = self.unhandled_rejection(ctx) {
+            return (None, Some(e));
+        }
+        let converted = self.in_js(|| convert::to_json(ctx, &value, self.shared));
+        if let Some(limit) = self.shared.terminate.get() {
+            return (None, Some(self.limit_error(limit)));
+        }
+        match converted {
+            Ok(json) => {
+                if let Some(j) = &json {
+                    let size = serde_json::to_string(j).map(|s| s.len()).unwrap_or(0);
+                    if !self.shared.charge_output(size) {
+                        return (None, Some(self.limit_error(Limit::Output)));
+                    }
+                }
+                (json, None)
+            }
+            Err(message) => (None, Some(JsError::new("ResultError", message))),
+        }
+    }
+
+    /// Runs `f` (which enters JavaScript) under the CPU and wall budgets.
+    fn in_js<R>(&mut self, f: impl FnOnce() -> R) -> R {
+        let limits = self.shared.limits.get();
+        let now = Instant::now();
+        let cpu_deadline = now + limits.cpu().saturating_sub(self.cpu_used);
+        if cpu_deadline <= self.wall_deadline {
+            self.shared.deadline.set(cpu_deadline);
+            self.shared.deadline_limit.set(Limit::Cpu);
+        } else {
+            self.shared.deadline.set(self.wall_deadline);
+            self.shared.deadline_limit.set(Limit::Wall);
+        }
+        let r = f();
+        // A refused allocation ends the execution even if the code caught the error (or it
+        // happened inside a promise job, where nothing could catch it).
+        if self.budget.exhausted.get() {
+            self.shared.stop(Limit::Memory);
+        }
+        self.cpu_used += now.elapsed();
+        self.shared.deadline.set(far_future());
+        r
+    }
+
+    /// Runs every queued promise job.
+    fn drain_jobs(&mut self, ctx: &Ctx<'_>) -> Result<(), JsError> {
+        self.in_js(|| while ctx.execute_pending_job() {});
+        match self.shared.terminate.get() {
+            Some(limit) => Err(self.limit_error(limit)),
+            None => Ok(()),
+        }
+    }
+
+    fn await_promise<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        promise: Promise<'js>,
+        completions: &Receiver<Completion>,
+    ) -> Result<Value<'js>, JsError> {
+        loop {
+            self.drain_jobs(ctx)?;
+            if let Some(error) = self.uncaught.take() {
+                return Err(error);
+            }
+            if let Some(result) = promise.result::<Value>() {
+                return result.catch(ctx).map_err(|e| self.error_from(ctx, e));
+            }
+            let next_timer = self.shared.timers.borrow().queue.keys().next().map(|k| k.0);
+            if let Some(at) = next_timer.filter(|at| *at <= Instant::now()) {
+                self.fire_timer(ctx, at);
+                continue;
+            }
+            if next_timer.is_none() && self.shared.calls.borrow().is_empty() {
+                return Err(JsError::new(
+                    "Error",
+                    "the code's promise never settled: nothing is pending (no host call, no timer) \
+                     that could settle it. Did it await a promise that is never resolved?",
+                ));
+            }
+            let wait_until = next_timer.map_or(self.wall_deadline, |t| t.min(self.wall_deadline));
+            match completions.recv_deadline(wait_until) {
+                Ok(completion) => {
+                    self.complete(ctx, completion);
+                    while let Ok(more) = completions.try_recv() {
+                        self.complete(ctx, more);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    if Instant::now() >= self.wall_deadline {
+                        self.shared.stop(Limit::Wall);
+                        return Err(self.limit_error(Limit::Wall));
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err(JsError::new(
+                        "SandboxError",
+                        "the host stopped answering host calls (its channel closed)",
+                    ));
+                }
+            }
+        }
+    }
+
+    fn fire_timer(&mut self, ctx: &Ctx<'_>, at: Instant) {
+        let timer = {
+            let mut timers = self.shared.timers.borrow_mut();
+            let Some((&key, _)) = timers.queue.iter().next() else { return };
+            debug_assert!(key.0 == at);
+            let timer = timers.queue.remove(&key);
+            if let Some(timer) = &timer {
+                match timer.repeat {
+                    Some(every) => {
+                        let next = Instant::now() + every;
+                        timers.due.insert(key.1, next);
+                        timers.queue.insert(
+                            (next, key.1),
+                            Timer {
+                                callback: timer.callback.clone(),
+                                args: timer.args.clone(),
+                                repeat: timer.repeat,
+                            },
+                        );
+                    }
+                    None => {
+                        timers.due.remove(&key.1);
+                    }
+                }
+            }
+            timer
+        };
+        let Some(timer) = timer else { return };
+        let Ok(callback) = timer.callback.restore(ctx) else { return };
+        let args: Vec<Value> = timer
+            .args
+            .into_iter()
+            .filter_map(|a| a.restore(ctx).ok())
+            .collect();
+        let result = self.in_js(|| callback.call::<_, Value>((rquickjs::function::Rest(args),)).catch(ctx));
+        if let Err(e) = result {
+            // An exception in a timer callback is uncaught: it fails the execution, as in Node.
+            if self.shared.terminate.get().is_none() {
+                let error = self.error_from(ctx, e);
+                self.uncaught.get_or_insert(error);
+            }
+        }
+    }
+
+    fn complete(&mut self, ctx: &Ctx<'_>, completion: Completion) {
+        let Some((resolve, reject)) = self.shared.calls.borrow_mut().remove(&completion.id) else {
+            return;
+        };
+        let (Ok(resolve), Ok(reject)) = (resolve.restore(ctx), reject.restore(ctx)) else {
+            return;
+        };
+        self.in_js(|| {
+            let settled = match completion.result {
+                Ok(json) => match ctx.json_parse(json) {
+                    Ok(value) => resolve.call::<_, ()>((value,)),
+                    Err(_) => {
+                        let e = HostError::new("BAD_RESULT", "the host returned invalid JSON");
+                        reject.call::<_, ()>((globals::host_error(ctx, &e),))
+                    }
+                },
+                Err(e) => reject.call::<_, ()>((globals::host_error(ctx, &e),)),
+            };
+            // Settling only queues jobs; an error here means the engine is out of memory or
+            // interrupted, which `terminate` already records.
+            let _ = settled.catch(ctx);
+        });
+    }
+}
+
+impl Run<'_> {
+    fn limit_error(&self, limit: Limit) -> JsError {
+        JsError::limit(limit, self.shared.limits.get().describe(limit))
+    }
+
+    /// Turns whatever JavaScript threw into a [`JsError`], recognising limit hits.
+    fn error_from<'js>(&self, ctx: &Ctx<'js>, caught: CaughtError<'js>) -> JsError {
+        if let Some(limit) = self.shared.terminate.get() {
+            return self.limit_error(limit);
+        }
+        let error = match caught {
+            CaughtError::Error(e) => JsError::new("InternalError", e.to_string()),
+            CaughtError::Exception(e) => convert::error_from_value(ctx, e.as_value(), self.code),
+            CaughtError::Value(v) => convert::error_from_value(ctx, &v, self.code),
+        };
+        // QuickJS reports these as ordinary (catchable) errors; uncaught, they are limit hits.
+        if self.budget.exhausted.get() || error.message.contains("out of memory") {
+            self.shared.stop(Limit::Memory);
+            return self.limit_error(Limit::Memory);
+        }
+        if error.name == "RangeError" && error.message.contains("Maximum call stack size exceeded")
+            || error.name == "InternalError" && error.message.contains("stack overflow")
+        {
+            return JsError { limit: Some(Limit::Stack), name: "LimitError".into(), message: self.shared.limits.get().describe(Limit::Stack), ..error };
+        }
+        error
+    }
+
+    /// The first promise rejection no handler was ever attached to, as Node would report it.
+    fn unhandled_rejection(&self, ctx: &Ctx<'_>) -> Option<JsError> {
+        let (_, reason) = self.shared.rejections.borrow_mut().drain(..).next()?;
+        let reason = reason.restore(ctx).ok()?;
+        let mut error = convert::error_from_value(ctx, &reason, self.code);
+        error.message = format!("unhandled promise rejection: {}", error.message);
+        Some(error)
+    }
+}

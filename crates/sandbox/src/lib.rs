@@ -1,0 +1,61 @@
+//! QuickJS-ng isolates for model-written code: code in, outcome out.
+//!
+//! ```no_run
+//! # async fn demo() {
+//! use sandbox::{Bindings, Execution, Sandbox};
+//! let sandbox = Sandbox::new(Default::default()).unwrap();
+//! let bindings = Bindings::new().function("api", "double", |x| async move {
+//!     Ok(serde_json::json!(x.as_i64().unwrap_or(0) * 2))
+//! });
+//! let outcome = sandbox
+//!     .execute(Execution::new("async () => await api.double(21)").bindings(bindings))
+//!     .await;
+//! assert_eq!(outcome.result, Some(serde_json::json!(42)));
+//! # }
+//! ```
+//!
+//! Architecture Invariant: this crate performs no I/O of its own. Every capability reaches an
+//! isolate as a [`Bindings`] entry handed in with the execution.
+
+mod bindings;
+mod error;
+mod isolate;
+mod limits;
+pub mod normalize;
+mod outcome;
+mod pool;
+
+pub use bindings::{Bindings, HostError, HostFn};
+pub use error::SandboxError;
+pub use isolate::{Completion, Engine, FunctionNames, HostDispatch, Isolate};
+pub use limits::{Limit, Limits};
+pub use outcome::{JsError, Level, Log, Outcome, Stats};
+pub use pool::{InProcessDispatch, Sandbox, SandboxConfig, run_in_process};
+
+/// One piece of code to run, with the capabilities and limits it runs under.
+#[derive(Debug, Clone, Default)]
+pub struct Execution {
+    /// JavaScript or TypeScript as the model wrote it (see [`normalize`] for the shapes).
+    pub code: String,
+    pub bindings: Bindings,
+    pub limits: Limits,
+}
+
+impl Execution {
+    pub fn new(code: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            ..Self::default()
+        }
+    }
+
+    pub fn bindings(mut self, bindings: Bindings) -> Self {
+        self.bindings = bindings;
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}

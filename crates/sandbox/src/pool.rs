@@ -1,0 +1,209 @@
+//! The in-process sandbox: executor threads, each holding a freshly prepared isolate.
+//!
+//! An isolate is created *before* the execution that will use it arrives (right after the
+//! thread's previous execution), so creation stays off the request's critical path.
+
+use crate::isolate::{Completion, Engine, HostDispatch, Isolate, error_outcome};
+use crate::normalize::normalize;
+use crate::outcome::{JsError, Outcome};
+use crate::{Execution, HostError, HostFn, Limits, SandboxError};
+use crossbeam_channel::{Receiver, Sender};
+use futures::FutureExt;
+use std::cell::RefCell;
+use std::panic::AssertUnwindSafe;
+use std::time::Instant;
+use tokio::sync::oneshot;
+
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Executor threads; 0 means one per available core.
+    pub threads: usize,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        Self { threads: 0 }
+    }
+}
+
+struct Job {
+    execution: Execution,
+    runtime: tokio::runtime::Handle,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// Runs executions on a pool of threads. Cheap to share behind an `Arc`.
+pub struct Sandbox {
+    jobs: Sender<Job>,
+    threads: usize,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("threads", &self.threads).finish()
+    }
+}
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
+        let threads = match config.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        for i in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("islet-isolate-{i}"))
+                // QuickJS recurses on the native stack; the JS stack limit sits well inside.
+                .stack_size(Limits::MAX_STACK_BYTES + (8 << 20))
+                .spawn(move || executor(queue))?;
+        }
+        Ok(Self { jobs, threads })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Runs one execution in a fresh isolate. Host functions run on the caller's tokio
+    /// runtime, concurrently when the code starts several at once.
+    pub async fn execute(&self, execution: Execution) -> Outcome {
+        let started = Instant::now();
+        let (reply, outcome) = oneshot::channel();
+        let job = Job {
+            execution,
+            runtime: tokio::runtime::Handle::current(),
+            reply,
+        };
+        if self.jobs.send(job).is_err() {
+            return error_outcome(JsError::new("SandboxError", "the sandbox has shut down"), started);
+        }
+        outcome.await.unwrap_or_else(|_| {
+            error_outcome(
+                JsError::new("SandboxError", "the isolate thread failed while running this execution"),
+                started,
+            )
+        })
+    }
+}
+
+fn executor(queue: Receiver<Job>) {
+    let mut engine = match Engine::new() {
+        Ok(engine) => engine,
+        Err(e) => {
+            tracing::error!("isolate thread cannot start: {e}");
+            for job in queue {
+                let _ = job.reply.send(error_outcome(JsError::new("SandboxError", e.to_string()), Instant::now()));
+            }
+            return;
+        }
+    };
+    let mut prepared = engine.isolate().ok();
+    while let Ok(job) = queue.recv() {
+        let started = Instant::now();
+        let mut isolate = match prepared.take().map_or_else(|| engine.isolate(), Ok) {
+            Ok(isolate) => isolate,
+            Err(e) => {
+                let _ = job.reply.send(error_outcome(JsError::new("SandboxError", e.to_string()), started));
+                continue;
+            }
+        };
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            run_in_process(&mut isolate, &job.execution, &job.runtime)
+        }));
+        let panicked = outcome.is_err();
+        let outcome = outcome.unwrap_or_else(|_| {
+            error_outcome(JsError::new("SandboxError", "the isolate panicked; this is a bug in islet"), started)
+        });
+        let _ = job.reply.send(outcome);
+        // Off the critical path: free the finished isolate, then prepare the next one.
+        drop(isolate);
+        if panicked {
+            // The engine's state is suspect after a panic: start over with a new runtime.
+            match Engine::new() {
+                Ok(fresh) => engine = fresh,
+                Err(e) => tracing::error!("could not replace the isolate engine: {e}"),
+            }
+        } else {
+            engine.collect_garbage();
+        }
+        prepared = engine.isolate().ok();
+    }
+}
+
+/// Runs `execution` in `isolate` on this thread, with host functions spawned on `runtime`.
+pub fn run_in_process(isolate: &mut Isolate, execution: &Execution, runtime: &tokio::runtime::Handle) -> Outcome {
+    let started = Instant::now();
+    let code = match normalize(&execution.code) {
+        Ok(code) => code,
+        Err(e) => {
+            let mut error = JsError::new("SyntaxError", e.message);
+            error.line = Some(e.line);
+            error.column = Some(e.column);
+            return error_outcome(error, started);
+        }
+    };
+    if let Err(message) = execution.bindings.validate() {
+        return error_outcome(JsError::new("SandboxError", message), started);
+    }
+    let mut names = Vec::with_capacity(execution.bindings.len());
+    let mut functions = Vec::with_capacity(execution.bindings.len());
+    for (namespace, name, f) in execution.bindings.iter() {
+        names.push((namespace.to_owned(), name.to_owned()));
+        functions.push(f.clone());
+    }
+    let (tx, completions) = crossbeam_channel::unbounded();
+    let dispatch = InProcessDispatch {
+        functions,
+        runtime: runtime.clone(),
+        completions: tx,
+        tasks: RefCell::new(Vec::new()),
+    };
+    let mut outcome = isolate.run(&code, &names, &execution.limits, Box::new(dispatch), &completions);
+    outcome.stats.wall_us = started.elapsed().as_micros() as u64;
+    outcome
+}
+
+/// Host calls as tokio tasks in this process. Tasks still running when the execution ends
+/// are aborted.
+pub struct InProcessDispatch {
+    functions: Vec<HostFn>,
+    runtime: tokio::runtime::Handle,
+    completions: Sender<Completion>,
+    tasks: RefCell<Vec<tokio::task::AbortHandle>>,
+}
+
+impl HostDispatch for InProcessDispatch {
+    fn start(&self, id: u64, binding: usize, args: String) {
+        let tx = self.completions.clone();
+        let Some(function) = self.functions.get(binding).cloned() else {
+            let _ = tx.send(Completion {
+                id,
+                result: Err(HostError::new("UNKNOWN_BINDING", "no such host function")),
+            });
+            return;
+        };
+        let task = self.runtime.spawn(async move {
+            let args = serde_json::from_str(&args).unwrap_or(serde_json::Value::Null);
+            let result = match AssertUnwindSafe(function(args)).catch_unwind().await {
+                Ok(Ok(value)) => serde_json::to_string(&value)
+                    .map_err(|e| HostError::new("BAD_RESULT", format!("the host result is not JSON: {e}"))),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(HostError::new("INTERNAL", "the host function failed unexpectedly")),
+            };
+            let _ = tx.send(Completion { id, result });
+        });
+        let mut tasks = self.tasks.borrow_mut();
+        tasks.retain(|t| !t.is_finished());
+        tasks.push(task.abort_handle());
+    }
+}
+
+impl Drop for InProcessDispatch {
+    fn drop(&mut self) {
+        for task in self.tasks.get_mut().drain(..) {
+            task.abort();
+        }
+    }
+}

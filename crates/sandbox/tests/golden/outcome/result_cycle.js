@@ -1,0 +1,3 @@
+const a = { name: "a", children: [] };
+a.children.push({ parent: a });
+return a;

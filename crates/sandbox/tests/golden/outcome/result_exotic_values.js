@@ -1,0 +1,21 @@
+// Values JSON cannot carry, each converted by the documented rule.
+return {
+  map: new Map([["a", 1], ["b", { c: 2 }]]),
+  mapWithObjectKeys: new Map([[{ k: 1 }, "v"]]),
+  set: new Set([1, "two", 3]),
+  date: new Date(0),
+  invalidDate: new Date("nope"),
+  smallBigInt: 10n,
+  hugeBigInt: 2n ** 70n,
+  nan: NaN,
+  inf: -Infinity,
+  bytes: new Uint8Array([1, 2, 255]),
+  floats: new Float64Array([0.5, 1.5]),
+  buffer: new Uint8Array([7, 8]).buffer,
+  boxed: [new Number(3), new String("s"), new Boolean(false)],
+  error: Object.assign(new TypeError("bad"), { code: "E_BAD" }),
+  nested: { undef: undefined, arr: [undefined, 1] },
+  klass: new (class Point { constructor() { this.x = 1; this.y = 2; } })(),
+  float: 0.1 + 0.2,
+  negZero: -0,
+};

@@ -1,0 +1,1 @@
+return { ok: 1, handler: () => 2 };

@@ -1,0 +1,1 @@
+return { later: Promise.resolve(1) };

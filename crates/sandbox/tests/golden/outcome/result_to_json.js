@@ -1,0 +1,1 @@
+return { when: { toJSON() { return "custom"; } } };

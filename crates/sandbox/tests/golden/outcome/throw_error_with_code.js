@@ -1,0 +1,5 @@
+async () => {
+  const e = new Error("disk full");
+  e.code = "ENOSPC";
+  throw e;
+}

@@ -1,0 +1,12 @@
+const order = [];
+setTimeout(() => order.push("t20"), 20);
+setTimeout(() => order.push("t0"), 0);
+const id = setTimeout(() => order.push("cleared"), 5);
+clearTimeout(id);
+queueMicrotask(() => order.push("micro"));
+Promise.resolve().then(() => order.push("then"));
+let ticks = 0;
+const iv = setInterval(() => { order.push("iv" + ++ticks); if (ticks === 3) clearInterval(iv); }, 1);
+order.push("sync");
+await new Promise((r) => setTimeout(r, 40));
+return order;

@@ -1,0 +1,2 @@
+Promise.reject(new TypeError("nobody listens"));
+return "done";

@@ -1,0 +1,144 @@
+//! Host functions: namespaces, concurrency, errors the code can catch.
+
+use crate::support::{given_sandbox, run_with};
+use sandbox::{Bindings, Execution, HostError, Limits};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+fn given_echo_bindings() -> Bindings {
+    Bindings::new()
+        .function("api.users", "get", |args| async move { Ok(json!({"id": args["id"], "name": "Ada"})) })
+        .function("codemode", "search", |args| async move { Ok(json!([args])) })
+        .function("api", "fail", |_| async move {
+            Err::<Value, _>(
+                HostError::new("NOT_FOUND", "no user 7; list users with api.users.list()")
+                    .with_name("ApiError")
+                    .with_data(json!({"status": 404})),
+            )
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn namespaced_calls_return_json() {
+    let outcome = run_with(
+        "async () => { const u = await api.users.get({ id: 7 }); const s = await codemode.search('q'); return [u, s]; }",
+        Limits::default(),
+        given_echo_bindings(),
+    )
+    .await;
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.result, Some(json!([{"id": 7, "name": "Ada"}, ["q"]])));
+    assert_eq!(outcome.stats.host_calls, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn host_errors_are_catchable_with_name_message_code() {
+    let outcome = run_with(
+        "try { await api.fail({}); } catch (e) { return [e instanceof Error, e.name, e.message, e.code, e.data.status]; }",
+        Limits::default(),
+        given_echo_bindings(),
+    )
+    .await;
+    assert_eq!(
+        outcome.result,
+        Some(json!([true, "ApiError", "no user 7; list users with api.users.list()", "NOT_FOUND", 404]))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uncaught_host_error_fails_the_execution_with_its_code() {
+    let outcome = run_with("await api.fail({})", Limits::default(), given_echo_bindings()).await;
+    let error = outcome.error.expect("fails");
+    assert_eq!((error.name.as_str(), error.code.as_deref()), ("ApiError", Some("NOT_FOUND")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn promise_all_runs_host_calls_concurrently() {
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (f, p) = (in_flight.clone(), peak.clone());
+    let bindings = Bindings::new().function("api", "slow", move |args| {
+        let (f, p) = (f.clone(), p.clone());
+        async move {
+            let now = f.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            f.fetch_sub(1, Ordering::SeqCst);
+            Ok(args)
+        }
+    });
+    let started = Instant::now();
+    let outcome = run_with(
+        "const xs = await Promise.all(Array.from({ length: 20 }, (_, i) => api.slow(i))); return xs.reduce((a, b) => a + b, 0);",
+        Limits::default(),
+        bindings,
+    )
+    .await;
+    assert_eq!(outcome.result, Some(json!(190)));
+    assert_eq!(peak.load(Ordering::SeqCst), 20, "all 20 calls were in flight at once");
+    // Sequential calls would need 2 s.
+    assert!(started.elapsed() < Duration::from_millis(1_500), "took {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_thousand_host_calls_within_a_raised_limit() {
+    let bindings = Bindings::new().function("api", "inc", |x| async move { Ok(json!(x.as_i64().unwrap_or(0) + 1)) });
+    let limits = Limits { host_calls: 10_000, ..Limits::default() };
+    let outcome = run_with(
+        "let n = 0; for (let i = 0; i < 5000; i++) n = await api.inc(n); const xs = await Promise.all(Array.from({length: 5000}, (_, i) => api.inc(i))); return [n, xs.length];",
+        limits,
+        bindings,
+    )
+    .await;
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.result, Some(json!([5000, 5000])));
+    assert_eq!(outcome.stats.host_calls, 10_000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bindings_that_would_shadow_globals_are_refused() {
+    let bindings = Bindings::new().function("Math", "max", |_| async move { Ok(Value::Null) });
+    let outcome = given_sandbox().execute(Execution::new("1").bindings(bindings)).await;
+    let error = outcome.error.expect("refused");
+    assert!(error.message.contains("shadow"), "{}", error.message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn non_identifier_binding_names_are_refused() {
+    let bindings = Bindings::new().function("api", "get-user", |_| async move { Ok(Value::Null) });
+    let outcome = given_sandbox().execute(Execution::new("1").bindings(bindings)).await;
+    assert!(outcome.error.expect("refused").message.contains("not a JavaScript identifier"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_host_call_takes_one_argument() {
+    let outcome = run_with("await api.users.get(1, 2)", Limits::default(), given_echo_bindings()).await;
+    let error = outcome.error.expect("fails");
+    assert_eq!(error.name, "TypeError");
+    assert!(error.message.contains("takes one argument"), "{}", error.message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unserialisable_arguments_throw_in_js() {
+    let outcome = run_with(
+        "const a = {}; a.a = a; try { await api.users.get(a); } catch (e) { return e.name; }",
+        Limits::default(),
+        given_echo_bindings(),
+    )
+    .await;
+    assert_eq!(outcome.result, Some(json!("TypeError")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_panicking_host_function_is_an_error_not_a_crash() {
+    let bindings = Bindings::new().function("api", "boom", |_| async move {
+        if true {
+            panic!("host bug");
+        }
+        Ok(Value::Null)
+    });
+    let outcome = run_with("try { await api.boom(); } catch (e) { return e.code; }", Limits::default(), bindings).await;
+    assert_eq!(outcome.result, Some(json!("INTERNAL")));
+}

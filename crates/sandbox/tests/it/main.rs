@@ -1,0 +1,8 @@
+//! Integration tests for the sandbox crate: one binary, one module per area.
+
+mod bindings;
+mod isolation;
+mod limits;
+mod normalize;
+mod outcome;
+mod support;
