@@ -14,7 +14,8 @@ pub struct Tool {
     pub original_name: String,
     /// One-paragraph description (summary + description), plain text.
     pub description: String,
-    /// JSON Schema (fully `$ref`-resolved; cycles cut to `{"$circular": "<ref>"}`) of the
+    /// JSON Schema (fully `$ref`-resolved; cycles cut to `{"$circular": "<ref>"}`, and
+    /// references nested too deep for the size budget to `{"$truncated": "<ref>"}`) of the
     /// single input object.
     pub input_schema: Value,
     /// JSON Schema of the result, when known.

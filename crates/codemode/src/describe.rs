@@ -1,1 +1,256 @@
-//! stub
+//! The two MCP tools a Code Mode server exposes, `search` and `execute`: their
+//! descriptions and input schemas, whatever the size of the catalog behind them.
+//!
+//! The texts teach the working pattern (search with plain words, then one program that
+//! does the whole job) and name the API, listing at most [`MAX_LISTED`] namespaces or
+//! servers. Both tools together stay within [`TOKEN_BUDGET`] o200k tokens for any
+//! catalog: names are truncated and fewer are listed until they fit.
+
+use std::collections::HashMap;
+
+use serde_json::{Value, json};
+
+use crate::catalog::{Catalog, Target};
+use crate::tokens;
+
+pub const SEARCH_TOOL: &str = "search";
+pub const EXECUTE_TOOL: &str = "execute";
+/// Most o200k tokens both tool definitions (name, description, input schema JSON) may cost.
+pub const TOKEN_BUDGET: usize = 1_000;
+/// Namespaces or servers named in the search description; the rest are counted.
+pub const MAX_LISTED: usize = 10;
+/// Characters kept of the title and of each listed name.
+const MAX_TITLE_CHARS: usize = 80;
+const MAX_NAME_CHARS: usize = 40;
+
+/// Where a catalog's tools come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatalogKind {
+    /// One HTTP API from an OpenAPI spec: code calls `api.<namespace>.<name>(input)`.
+    Api,
+    /// Tools of upstream MCP servers: code calls `<server>.<tool>(input)`.
+    McpServers,
+}
+
+/// What the tool descriptions say about a catalog.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogSummary {
+    pub title: String,
+    pub kind: CatalogKind,
+    pub tool_count: usize,
+    /// Namespaces (the first two segments, e.g. `api.repos`) with their tool counts,
+    /// largest first, ties by name.
+    pub top_namespaces: Vec<(String, usize)>,
+    /// For MCP catalogs: each server's namespace in code, with its tool count, largest
+    /// first, ties by name.
+    pub servers: Vec<(String, usize)>,
+}
+
+impl CatalogSummary {
+    pub fn of(catalog: &Catalog) -> CatalogSummary {
+        let is_mcp = |t: &crate::catalog::Tool| matches!(t.target, Target::Mcp { .. });
+        let kind = if !catalog.tools.is_empty() && catalog.tools.iter().all(is_mcp) {
+            CatalogKind::McpServers
+        } else {
+            CatalogKind::Api
+        };
+        let mut namespaces: HashMap<String, usize> = HashMap::new();
+        let mut servers: HashMap<String, usize> = HashMap::new();
+        for tool in &catalog.tools {
+            let top: Vec<&str> = tool.namespace.split('.').take(2).collect();
+            *namespaces.entry(top.join(".")).or_default() += 1;
+            if is_mcp(tool) {
+                let root = tool.namespace.split('.').next().unwrap_or_default();
+                *servers.entry(root.to_owned()).or_default() += 1;
+            }
+        }
+        CatalogSummary {
+            title: catalog.title.clone(),
+            kind,
+            tool_count: catalog.tools.len(),
+            top_namespaces: ranked(namespaces),
+            servers: ranked(servers),
+        }
+    }
+}
+
+fn ranked(counts: HashMap<String, usize>) -> Vec<(String, usize)> {
+    let mut ranked: Vec<(String, usize)> = counts.into_iter().collect();
+    ranked.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    ranked
+}
+
+/// The two tool definitions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolTexts {
+    pub search_description: String,
+    pub execute_description: String,
+    pub search_input_schema: Value,
+    pub execute_input_schema: Value,
+}
+
+impl ToolTexts {
+    /// o200k tokens of both definitions: names, descriptions and compact schema JSON.
+    pub fn tokens(&self) -> usize {
+        tokens::count(SEARCH_TOOL)
+            + tokens::count(&self.search_description)
+            + tokens::count(&self.search_input_schema.to_string())
+            + tokens::count(EXECUTE_TOOL)
+            + tokens::count(&self.execute_description)
+            + tokens::count(&self.execute_input_schema.to_string())
+    }
+}
+
+pub fn tool_texts(summary: &CatalogSummary) -> ToolTexts {
+    let mut listed = MAX_LISTED;
+    loop {
+        let texts = build(summary, listed);
+        if listed == 0 || texts.tokens() <= TOKEN_BUDGET {
+            return texts;
+        }
+        listed -= 1;
+    }
+}
+
+fn build(summary: &CatalogSummary, listed: usize) -> ToolTexts {
+    let title = if summary.title.trim().is_empty() {
+        match summary.kind {
+            CatalogKind::Api => "the API".to_owned(),
+            CatalogKind::McpServers => "the connected MCP servers".to_owned(),
+        }
+    } else {
+        truncate(summary.title.trim(), MAX_TITLE_CHARS)
+    };
+    let n = summary.tool_count;
+    let (groups, group_noun) = match summary.kind {
+        CatalogKind::Api => (&summary.top_namespaces, "Namespaces"),
+        CatalogKind::McpServers => (&summary.servers, "Servers"),
+    };
+    let inventory = inventory(group_noun, groups, listed);
+    let (search_description, execute_description, code_description) = match summary.kind {
+        CatalogKind::Api => (
+            format!(
+                "Find operations of {title} ({n} operations) to call from `execute`. Search \
+                 first, then write one program.\n\
+                 - `query`: a few plain words, e.g. \"list issues for a repo\". Returns the best \
+                 matches as TypeScript signatures, e.g. `api.repos.get(input: {{ owner: string; \
+                 repo: string }}): Promise<{{ id: number; … }}>`.\n\
+                 - `code`: an async JS arrow function over `spec`, the OpenAPI document with \
+                 every $ref resolved, returning what to show, e.g. `async () => \
+                 Object.keys(spec.paths).filter(p => p.includes('/issues'))`.\n\
+                 {inventory}"
+            ),
+            format!(
+                "Run JavaScript or TypeScript against {title}. `code` is an async arrow \
+                 function; inside it each operation is an async function taking one object \
+                 (path, query and body fields together), as `search` shows: `const repo = \
+                 await api.repos.get({{ owner: \"octo\", repo: \"hello\" }})`. \
+                 `api.request({{ method, path, query, body }})` calls any endpoint directly.\n\
+                 {PROGRAM_ADVICE}"
+            ),
+            "An async JS arrow function over `spec` (the resolved OpenAPI document) returning what to show.",
+        ),
+        CatalogKind::McpServers => (
+            format!(
+                "Find tools of {title} ({n} tools) to call from `execute`. Search first, \
+                 then write one program.\n\
+                 - `query`: a few plain words, e.g. \"send message to channel\". Returns the \
+                 best matches as TypeScript signatures, e.g. `slack.post_message(input: {{ \
+                 channel: string; text: string }}): Promise<unknown>`.\n\
+                 - `code`: an async JS arrow function over `tools` (each tool's path, \
+                 description and input schema) returning what to show, e.g. `async () => \
+                 tools.filter(t => t.path.startsWith('github.')).map(t => t.path)`.\n\
+                 {inventory}"
+            ),
+            format!(
+                "Run JavaScript or TypeScript against {title}. `code` is an async arrow \
+                 function; inside it each tool is an async function `<server>.<tool>(input)` \
+                 taking one object, as `search` shows: `const r = await \
+                 github.search_issues({{ q: \"is:open\" }})`.\n\
+                 {PROGRAM_ADVICE}"
+            ),
+            "An async JS arrow function over `tools` (path, description, inputSchema of each) returning what to show.",
+        ),
+    };
+    ToolTexts {
+        search_description,
+        execute_description,
+        search_input_schema: json!({
+            "type": "object",
+            "properties": {
+                "query": {
+                    "type": "string",
+                    "description": "Plain-language description of what to do. Give exactly one of query or code."
+                },
+                "code": { "type": "string", "description": code_description },
+                "limit": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": 50,
+                    "description": "Most results for a query (default 10)."
+                }
+            },
+            "additionalProperties": false
+        }),
+        execute_input_schema: json!({
+            "type": "object",
+            "properties": {
+                "code": {
+                    "type": "string",
+                    "description": "An async arrow function, e.g. `async () => { const r = await …; return r.items.length; }`. Its return value (JSON) is the result."
+                }
+            },
+            "required": ["code"],
+            "additionalProperties": false
+        }),
+    }
+}
+
+const PROGRAM_ADVICE: &str = "Do the whole job in one call, in code: loop over pages \
+until done, run independent calls together with `Promise.all`, retry 429 and 5xx failures \
+with exponential backoff (a failed call throws), filter and aggregate in code, and return \
+only what is needed. `console.log` output comes back as logs. Results and logs are \
+truncated when large, so return summaries, not raw dumps.";
+
+/// `Namespaces: api.repos (182), api.issues (55), … and 28 more.`
+fn inventory(noun: &str, groups: &[(String, usize)], listed: usize) -> String {
+    if groups.is_empty() || listed == 0 {
+        return String::new();
+    }
+    let shown: Vec<String> = groups
+        .iter()
+        .take(listed)
+        .map(|(name, count)| format!("{} ({count})", truncate(name, MAX_NAME_CHARS)))
+        .collect();
+    let rest = groups.len().saturating_sub(listed);
+    if rest > 0 {
+        format!("{noun}: {}, and {rest} more.", shown.join(", "))
+    } else {
+        format!("{noun}: {}.", shown.join(", "))
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    let s = s.replace(['\n', '\r'], " ");
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", s[..cut].trim_end()),
+        None => s,
+    }
+}
+
+/// Tokens the catalog would cost as plain MCP tools: one `{name, description,
+/// inputSchema}` per tool, as `tools/list` carries them.
+pub fn naive_footprint(catalog: &Catalog) -> usize {
+    catalog
+        .tools
+        .iter()
+        .map(|tool| {
+            let definition = json!({
+                "name": tool.original_name,
+                "description": tool.description,
+                "inputSchema": tool.input_schema,
+            });
+            tokens::count(&definition.to_string())
+        })
+        .sum()
+}

@@ -5,7 +5,9 @@
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A spec file could not be read.
-    #[error("cannot read OpenAPI spec file `{path}`: {source}; check that the path exists and is readable")]
+    #[error(
+        "cannot read OpenAPI spec file `{path}`: {source}; check that the path exists and is readable"
+    )]
     SpecRead {
         path: String,
         #[source]
@@ -29,4 +31,27 @@ pub enum Error {
     /// Input for the raw `api.request({method, path, query, headers, body})` escape hatch.
     #[error("invalid api.request input: {reason}")]
     InvalidRequest { reason: String },
+    /// The HTTP API configuration (base URL, injected headers) is unusable.
+    #[error("invalid API configuration: {reason}")]
+    Config { reason: String },
+    /// A URL the host was asked to call is not on the API's host.
+    #[error(
+        "refused to call `{url}`: requests may only go to {allowed}; pass a path such as \"/users/me\""
+    )]
+    HostNotAllowed { url: String, allowed: String },
+    /// The HTTP request to the API failed before a response arrived (connect, timeout, …).
+    #[error("{operation} failed: {reason}")]
+    Http { operation: String, reason: String },
+    /// A response body exceeded the configured cap; reading stopped there.
+    #[error(
+        "{operation}: the response is larger than {limit_bytes} bytes and was not read to the end; \
+         ask for less (pagination, filters, `per_page`/`limit` parameters)"
+    )]
+    ResponseTooLarge {
+        operation: String,
+        limit_bytes: usize,
+    },
+    /// The MCP server could not start or its transport failed.
+    #[error("MCP server: {reason}")]
+    Serve { reason: String },
 }

@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
-pub mod error;
-pub mod openapi;
 pub mod describe;
+pub mod error;
+pub mod execute;
+pub mod openapi;
 pub mod search;
+pub mod server;
 pub mod tokens;
 pub mod typescript;

@@ -53,7 +53,9 @@ pub async fn load(source: &str) -> Result<Spec, Error> {
     }
 }
 
-async fn run_blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Error> + Send + 'static) -> Result<T, Error> {
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
     tokio::task::spawn_blocking(f).await.unwrap_or_else(|e| {
         Err(Error::SpecDecode {
             origin: "spec loader".to_owned(),
@@ -75,12 +77,17 @@ pub fn parse(bytes: &[u8], origin: &str) -> Result<Spec, Error> {
 /// One tool per usable operation: namespace `api.<firstTag>` (camelCase; `api` when
 /// untagged), name from the operationId (camelCase, tag prefix stripped, reserved words
 /// suffixed `_`, collisions numbered), input = parameters and body properties merged.
+///
+/// Schemas are resolved per tool within a size budget (units of about one JSON value or 64
+/// bytes of text; 3M for the whole catalog, 250 to 1,500 per schema): references nested
+/// too deep to fit are cut to `{"$truncated": ref}`; `allOf` inheritance does not count as
+/// nesting; `x-` extensions and discriminator mappings are left out.
 pub fn catalog(spec: &Spec) -> Catalog {
-    tools::catalog(spec, tools::SCHEMA_BUDGET)
+    tools::catalog(spec, tools::default_budget(spec.operation_count()))
 }
 
-/// [`catalog`] with a different cap on the JSON values of each resolved input or output
-/// schema (deeper `$ref`s are cut to `{"$truncated": ref}` to fit).
+/// [`catalog`] with a different budget (see there) for each resolved input or output
+/// schema.
 pub fn catalog_with_budget(spec: &Spec, max_schema_nodes: usize) -> Catalog {
     tools::catalog(spec, max_schema_nodes)
 }

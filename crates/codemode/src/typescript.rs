@@ -170,10 +170,7 @@ pub fn declarations(catalog: &Catalog, opts: &TsOptions) -> String {
 
     let mut out = String::new();
     if !catalog.title.is_empty() {
-        out.push_str(&format!(
-            "// {}\n",
-            comment_safe(&catalog.title).replace('\n', " ")
-        ));
+        out.push_str(&format!("// {}\n", line_comment(&catalog.title)));
     }
     if !defs.bodies.is_empty() {
         out.push_str("declare namespace $defs {\n");
@@ -209,7 +206,7 @@ pub fn declarations(catalog: &Catalog, opts: &TsOptions) -> String {
         } else {
             out.push_str(&format!(
                 "// skipped: {} is not a valid global function name\n",
-                comment_safe(&tool.name)
+                line_comment(&tool.name)
             ));
         }
     }
@@ -220,19 +217,22 @@ const REQUEST_HELPER: &str = "\
 /** Call any endpoint of the API directly: `path` is relative to the API's base URL, e.g. \"/users/42\"; `query` values that are arrays repeat the parameter. */
 request(input: { method: string; path: string; query?: Record<string, string | number | boolean | Array<string | number | boolean>>; headers?: Record<string, string>; body?: unknown }): Promise<{ status: number; headers: Record<string, string>; body: unknown }>;";
 
-/// The root that receives `request(…)`: `api` if present, else the first; none when a
-/// tool already takes the name (the tool wins).
+/// The root that receives `request(…)`: `api` if present, else the first. (Where a tool
+/// is already named `request`, the tool wins: see [`NamespaceNode::render`].)
 fn request_helper_root(tree: &NamespaceNode, opts: &TsOptions) -> Option<String> {
     if !opts.request_helper {
         return None;
     }
-    let root = tree
-        .children
+    tree.children
         .iter()
         .find(|(name, _)| name == "api")
         .or_else(|| tree.children.first())
-        .map(|(name, _)| name.clone())?;
-    Some(root)
+        .map(|(name, _)| name.clone())
+}
+
+/// Text for a `//` comment: JS line terminators (`\r`, U+2028, U+2029 too) would end it.
+fn line_comment(text: &str) -> String {
+    text.replace(['\n', '\r', '\u{2028}', '\u{2029}'], " ")
 }
 
 #[derive(Debug, Default)]
@@ -283,7 +283,10 @@ impl NamespaceNode {
             || self.child_index.contains_key("request");
         for helper in extra {
             if taken_request {
-                lines.push("// `request` is a tool here, so the raw request helper is not declared".to_owned());
+                lines.push(
+                    "// `request` is a tool here, so the raw request helper is not declared"
+                        .to_owned(),
+                );
             } else {
                 lines.push(helper.clone());
             }
@@ -334,7 +337,8 @@ struct Member {
 }
 
 fn tool_member(tool: &Tool, defs: &mut Defs, opts: &TsOptions) -> Member {
-    let input_names = defs.name_recursive_refs(&tool.input_schema, tool, "input", opts, opts.budget);
+    let input_names =
+        defs.name_recursive_refs(&tool.input_schema, tool, "input", opts, opts.budget);
     let input = fit(
         &tool.input_schema,
         &tool.input_schema,
@@ -344,9 +348,7 @@ fn tool_member(tool: &Tool, defs: &mut Defs, opts: &TsOptions) -> Member {
         0,
     );
     let output_names = match &tool.output_schema {
-        Some(schema) => {
-            defs.name_recursive_refs(schema, tool, "output", opts, opts.output_budget)
-        }
+        Some(schema) => defs.name_recursive_refs(schema, tool, "output", opts, opts.output_budget),
         None => None,
     };
     let output = output_ty(tool, output_names.as_ref(), opts, 0);
@@ -577,7 +579,9 @@ impl Defs {
 /// `#/$defs/Node` → `Node`; the root itself → its title or `<tool>_input`.
 fn alias_base(root: &Value, pointer: &str, tool: &Tool, role: &str) -> String {
     match pointer.rsplit('/').next() {
-        Some(last) if pointer != "#" && !last.is_empty() => last.replace("~1", "/").replace("~0", "~"),
+        Some(last) if pointer != "#" && !last.is_empty() => {
+            last.replace("~1", "/").replace("~0", "~")
+        }
         _ => root
             .get("title")
             .and_then(Value::as_str)
@@ -626,10 +630,10 @@ impl RefGraph {
             .map(|e| e.iter().map(String::as_str).collect())
             .unwrap_or_default();
         while let Some(node) = stack.pop() {
-            if seen.insert(node) {
-                if let Some(next) = self.edges.get(node) {
-                    stack.extend(next.iter().map(String::as_str));
-                }
+            if seen.insert(node)
+                && let Some(next) = self.edges.get(node)
+            {
+                stack.extend(next.iter().map(String::as_str));
             }
         }
         seen
@@ -675,7 +679,10 @@ fn collect_refs(value: &Value, out: &mut Vec<String>) {
                 }
                 for (key, child) in map {
                     // `enum`, `const`, `default` and examples are data, not schemas.
-                    if !matches!(key.as_str(), "enum" | "const" | "default" | "example" | "examples") {
+                    if !matches!(
+                        key.as_str(),
+                        "enum" | "const" | "default" | "example" | "examples"
+                    ) {
                         walk(child, out, level + 1);
                     }
                 }

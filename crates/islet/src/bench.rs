@@ -64,7 +64,10 @@ async fn isolate(args: IsolateArgs) -> anyhow::Result<serde_json::Value> {
         sandbox.execute(run(SNIPPET)).await;
     }
 
-    eprintln!("latency: {} executions, each after the pool has refilled…", args.samples);
+    eprintln!(
+        "latency: {} executions, each after the pool has refilled…",
+        args.samples
+    );
     let mut paced = Vec::with_capacity(args.samples);
     for _ in 0..args.samples {
         tokio::time::sleep(Duration::from_millis(1)).await;
@@ -88,10 +91,17 @@ async fn isolate(args: IsolateArgs) -> anyhow::Result<serde_json::Value> {
             .execute(run("async () => await api.users.get({ id: 1 })"))
             .await;
         host_call.push(t.elapsed());
-        anyhow::ensure!(outcome.is_ok(), "the host-call snippet failed: {:?}", outcome.error);
+        anyhow::ensure!(
+            outcome.is_ok(),
+            "the host-call snippet failed: {:?}",
+            outcome.error
+        );
     }
 
-    eprintln!("throughput: {} executions on {cores} threads…", args.executions);
+    eprintln!(
+        "throughput: {} executions on {cores} threads…",
+        args.executions
+    );
     let sandbox = Arc::new(sandbox);
     let t = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
@@ -219,5 +229,9 @@ pub fn machine() -> String {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or_else(|| "? GiB".into(), |kb| format!("{} GiB", kb >> 20));
-    format!("{cpu}, {cores} cores, {memory}, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+    format!(
+        "{cpu}, {cores} cores, {memory}, {} {}",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
 }

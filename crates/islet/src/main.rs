@@ -1,7 +1,9 @@
 //! `islet`: Code Mode, sandboxed isolates and durable agents in one binary.
 
 mod bench;
+mod mcp;
 mod run;
+mod tokens;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -28,6 +30,11 @@ enum Command {
     /// Measure islet on this machine and print the figures as JSON.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Serve an API as a two-tool Code Mode MCP server (stdio or streamable HTTP).
+    #[command(subcommand)]
+    Mcp(mcp::McpCommand),
+    /// Compare the token cost of Code Mode's two tools with one MCP tool per operation.
+    Tokens(tokens::TokensArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,7 +46,10 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln_error(&format!("could not start the async runtime: {e}"));
@@ -50,6 +60,8 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Run(args) => run::run(args).await,
             Command::Bench(command) => bench::bench(command).await,
+            Command::Mcp(command) => mcp::mcp(command).await,
+            Command::Tokens(args) => tokens::tokens(args).await,
         }
     });
     match result {

@@ -84,7 +84,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// Prints an outcome the way `islet run` does; the exit code says whether it succeeded.
 pub fn print_outcome(outcome: &Outcome, json: bool) -> ExitCode {
     if json {
-        println!("{}", serde_json::to_string_pretty(outcome).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(outcome).unwrap_or_default()
+        );
     } else {
         for log in &outcome.logs {
             match log.level {

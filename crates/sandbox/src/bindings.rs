@@ -66,8 +66,13 @@ pub struct Bindings {
 
 impl fmt::Debug for Bindings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let names: Vec<String> = self.iter().map(|(ns, name, _)| format!("{ns}.{name}")).collect();
-        f.debug_struct("Bindings").field("functions", &names).finish()
+        let names: Vec<String> = self
+            .iter()
+            .map(|(ns, name, _)| format!("{ns}.{name}"))
+            .collect();
+        f.debug_struct("Bindings")
+            .field("functions", &names)
+            .finish()
     }
 }
 

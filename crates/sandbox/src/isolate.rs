@@ -15,7 +15,9 @@ use crate::outcome::{JsError, Log, Outcome, Stats};
 use crate::{HostError, SandboxError};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rquickjs::context::EvalOptions;
-use rquickjs::{CatchResultExt, CaughtError, Context, Ctx, Function, Persistent, Promise, Runtime, Value};
+use rquickjs::{
+    CatchResultExt, CaughtError, Context, Ctx, Function, Persistent, Promise, Runtime, Value,
+};
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
@@ -111,10 +113,16 @@ impl Engine {
                     let mut rejections = shared.rejections.borrow_mut();
                     if is_handled {
                         rejections.retain(|(p, _)| {
-                            p.clone().restore(&ctx).map(|p| p != promise).unwrap_or(true)
+                            p.clone()
+                                .restore(&ctx)
+                                .map(|p| p != promise)
+                                .unwrap_or(true)
                         });
                     } else if rejections.len() < 64 {
-                        rejections.push((Persistent::save(&ctx, promise), Persistent::save(&ctx, reason)));
+                        rejections.push((
+                            Persistent::save(&ctx, promise),
+                            Persistent::save(&ctx, reason),
+                        ));
                     }
                 },
             )));
@@ -190,12 +198,15 @@ pub(crate) struct Shared {
     logs: RefCell<Vec<Log>>,
     host_calls: Cell<u32>,
     next_id: Cell<u64>,
-    calls: RefCell<HashMap<u64, (Persistent<Function<'static>>, Persistent<Function<'static>>)>>,
+    /// Host calls in flight: their promises' `resolve` and `reject`.
+    calls: RefCell<HashMap<u64, Settlers>>,
     timers: RefCell<Timers>,
     /// Rejected promises no handler was attached to (yet).
     rejections: RefCell<Vec<(Persistent<Value<'static>>, Persistent<Value<'static>>)>>,
     dispatch: RefCell<Option<Box<dyn HostDispatch>>>,
 }
+
+type Settlers = (Persistent<Function<'static>>, Persistent<Function<'static>>);
 
 #[derive(Default)]
 pub(crate) struct Timers {
@@ -274,7 +285,10 @@ impl Isolate {
         let started = Instant::now();
         if std::mem::replace(&mut self.used, true) {
             return error_outcome(
-                JsError::new("SandboxError", "an isolate runs one execution; use a fresh one"),
+                JsError::new(
+                    "SandboxError",
+                    "an isolate runs one execution; use a fresh one",
+                ),
                 started,
             );
         }
@@ -282,7 +296,8 @@ impl Isolate {
         let budget = &self.engine.budget;
         let baseline = budget.used.get();
         budget.start(baseline.saturating_add(limits.memory_bytes));
-        self.runtime.set_max_stack_size(limits.stack_bytes.min(Limits::MAX_STACK_BYTES));
+        self.runtime
+            .set_max_stack_size(limits.stack_bytes.min(Limits::MAX_STACK_BYTES));
         let shared = &self.shared;
         *self.engine.current.borrow_mut() = Some(shared.clone());
         shared.limits.set(limits);
@@ -493,7 +508,9 @@ impl Run<'_> {
     fn fire_timer(&mut self, ctx: &Ctx<'_>, at: Instant) {
         let timer = {
             let mut timers = self.shared.timers.borrow_mut();
-            let Some((&key, _)) = timers.queue.iter().next() else { return };
+            let Some((&key, _)) = timers.queue.iter().next() else {
+                return;
+            };
             debug_assert!(key.0 == at);
             let timer = timers.queue.remove(&key);
             if let Some(timer) = &timer {
@@ -518,13 +535,19 @@ impl Run<'_> {
             timer
         };
         let Some(timer) = timer else { return };
-        let Ok(callback) = timer.callback.restore(ctx) else { return };
+        let Ok(callback) = timer.callback.restore(ctx) else {
+            return;
+        };
         let args: Vec<Value> = timer
             .args
             .into_iter()
             .filter_map(|a| a.restore(ctx).ok())
             .collect();
-        let result = self.in_js(|| callback.call::<_, Value>((rquickjs::function::Rest(args),)).catch(ctx));
+        let result = self.in_js(|| {
+            callback
+                .call::<_, Value>((rquickjs::function::Rest(args),))
+                .catch(ctx)
+        });
         if let Err(e) = result {
             // An exception in a timer callback is uncaught: it fails the execution, as in Node.
             if self.shared.terminate.get().is_none() {
@@ -582,7 +605,12 @@ impl Run<'_> {
         if error.name == "RangeError" && error.message.contains("Maximum call stack size exceeded")
             || error.name == "InternalError" && error.message.contains("stack overflow")
         {
-            return JsError { limit: Some(Limit::Stack), name: "LimitError".into(), message: self.shared.limits.get().describe(Limit::Stack), ..error };
+            return JsError {
+                limit: Some(Limit::Stack),
+                name: "LimitError".into(),
+                message: self.shared.limits.get().describe(Limit::Stack),
+                ..error
+            };
         }
         error
     }

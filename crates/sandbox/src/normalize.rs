@@ -118,8 +118,68 @@ impl Normalized {
     }
 }
 
+/// Inputs larger than this are refused (the stack reserved for parsing grows with the input).
+pub const MAX_CODE_BYTES: usize = 512 << 10;
+/// Stack reserved per byte of input. oxc's parser has no nesting limit (oxc issues #21953,
+/// #24375): deep enough nesting overflows the stack, which aborts the whole process. Recursion
+/// depth is at most proportional to the input length; the worst case measured, nested
+/// parentheses in a debug build, uses about 0.8 KiB of stack per byte of input.
+const STACK_PER_BYTE: usize = 1024;
+const BASE_STACK: usize = 8 << 20;
+
 /// Turn what the model sent into a script; see the module docs.
+///
+/// Runs on a thread of its own, with a stack sized for the input (reserved, not committed,
+/// memory), so that no input can overflow the caller's stack.
 pub fn normalize(source: &str) -> Result<Normalized, SyntaxError> {
+    let fail = |message: String| SyntaxError {
+        message,
+        line: 1,
+        column: 1,
+    };
+    if source.len() > MAX_CODE_BYTES {
+        return Err(fail(format!(
+            "the code is too large: {} bytes, the limit is {MAX_CODE_BYTES}",
+            source.len()
+        )));
+    }
+    let stack = BASE_STACK + STACK_PER_BYTE * source.len();
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("normalize".into())
+            .stack_size(stack)
+            .spawn_scoped(scope, || normalize_here(source))
+            .map_err(|e| fail(format!("cannot start the parser: {e}")))?;
+        // A panic would be a bug in normalization; it must not take the caller down with it.
+        worker
+            .join()
+            .unwrap_or_else(|_| Err(fail("internal error while parsing the code".into())))
+    })
+}
+
+/// Like [`normalize`], but parses on the calling thread when `stack_available` bytes of
+/// stack are certainly enough for this input, saving a thread spawn. Executor threads,
+/// which know their stack, use this.
+pub fn normalize_with_stack(
+    source: &str,
+    stack_available: usize,
+) -> Result<Normalized, SyntaxError> {
+    let needed = STACK_PER_BYTE
+        .saturating_mul(source.len())
+        .saturating_add(1 << 20);
+    if source.len() > MAX_CODE_BYTES || needed > stack_available {
+        return normalize(source);
+    }
+    std::panic::catch_unwind(|| normalize_here(source)).unwrap_or_else(|_| {
+        Err(SyntaxError {
+            message: "internal error while parsing the code".into(),
+            line: 1,
+            column: 1,
+        })
+    })
+}
+
+fn normalize_here(source: &str) -> Result<Normalized, SyntaxError> {
     let text = unify_newlines(source);
     let block = fence::extract(&text).map_err(|e| SyntaxError {
         message: format!(
@@ -143,18 +203,56 @@ pub fn normalize(source: &str) -> Result<Normalized, SyntaxError> {
     }
 
     let allocator = Allocator::default();
-    let program = parse(&allocator, code).map_err(|(message, at)| error_at(&message, at))?;
-    let plan = plan(&program).map_err(|(message, at)| error_at(message, at))?;
-
-    let mut stripper = Stripper::new(code, plan.wrapped_end());
-    stripper.visit_program(&program);
+    let (plan, mut stripper) = match parse(&allocator, code) {
+        Ok(program) => {
+            let program = allocator.alloc(program);
+            let plan = plan(program).map_err(|(message, at)| error_at(message, at))?;
+            let mut stripper = Stripper::new(code, plan.wrapped_end());
+            stripper.visit_program(program);
+            (plan, stripper)
+        }
+        Err((message, at)) => {
+            // `async function () { … }`: an anonymous function is not a valid statement, but
+            // it is what models send when asked for "a function".
+            let Some(expr) = parse_function_expression(&allocator, code) else {
+                return Err(error_at(&message, at));
+            };
+            let plan = Plan::Call(expr);
+            let mut stripper = Stripper::new(code, plan.wrapped_end());
+            stripper.visit_expression(expr);
+            (plan, stripper)
+        }
+    };
     if let Some((message, at)) = stripper.error.take() {
         return Err(error_at(&message, at));
     }
     let mut edits = stripper.edits;
     let suffix = plan.apply(code, &mut edits);
     let (script, map) = edits.apply(code, &suffix);
-    Ok(Normalized { script, shape: plan.shape(), fence_line_offset: block.line_offset, map })
+    Ok(Normalized {
+        script,
+        shape: plan.shape(),
+        fence_line_offset: block.line_offset,
+        map,
+    })
+}
+
+/// The code as one function expression (a trailing `;` allowed), if it is one.
+fn parse_function_expression<'a>(
+    allocator: &'a Allocator,
+    code: &str,
+) -> Option<&'a Expression<'a>> {
+    // Same offsets as `code`, without a final `;`.
+    let end = code.trim_end().len();
+    let text = match code[..end].strip_suffix(';') {
+        Some(before) => allocator.alloc_str(&format!("{before} {}", &code[end..])),
+        None => allocator.alloc_str(code),
+    };
+    let source_type = SourceType::ts().with_module(true);
+    let expr = Parser::new(allocator, text, source_type)
+        .parse_expression()
+        .ok()?;
+    is_function(&expr).then(|| &*allocator.alloc(expr))
 }
 
 fn unify_newlines(source: &str) -> Cow<'_, str> {
@@ -173,28 +271,47 @@ fn line_col(code: &str, offset: u32) -> (u32, u32) {
     }
     let before = &code[..at];
     let line = before.matches('\n').count() + 1;
-    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
-    (u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX))
+    let column = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
 }
 
 /// Parse as a TypeScript module; if that fails, as a JavaScript module (some valid JS parses
-/// differently as TS), then as a sloppy-mode script. The TypeScript error is the one reported.
+/// differently as TS). The TypeScript error is the one reported. Not as a sloppy script: there
+/// `await` is an identifier, while the code runs inside an async function.
 fn parse<'a>(allocator: &'a Allocator, code: &'a str) -> Result<Program<'a>, (String, u32)> {
-    let options = ParseOptions { allow_return_outside_function: true, ..ParseOptions::default() };
+    let options = ParseOptions {
+        allow_return_outside_function: true,
+        ..ParseOptions::default()
+    };
     let mut first_error = None;
-    for source_type in [SourceType::ts().with_module(true), SourceType::mjs(), SourceType::script()]
-    {
-        let ret = Parser::new(allocator, code, source_type).with_options(options).parse();
+    for source_type in [SourceType::ts().with_module(true), SourceType::mjs()] {
+        let ret = Parser::new(allocator, code, source_type)
+            .with_options(options)
+            .parse();
         if !ret.panicked && !ret.diagnostics.has_errors() {
             return Ok(ret.program);
         }
         if first_error.is_none() {
             first_error = ret.diagnostics.errors().next().map(|d| {
-                let label = d.labels.iter().find(|l| l.primary()).or_else(|| d.labels.first());
-                let message = match &d.help {
-                    Some(help) => format!("{}; {help}", d.message),
-                    None => d.message.to_string(),
-                };
+                let label = d
+                    .labels
+                    .iter()
+                    .find(|l| l.primary())
+                    .or_else(|| d.labels.first());
+                let mut message = d.message.to_string();
+                if let Some(help) = &d.help {
+                    if !message.ends_with('.') {
+                        message.push('.');
+                    }
+                    message.push(' ');
+                    message.push_str(help);
+                }
                 (message, label.map_or(0, |l| l.offset()))
             });
         }
@@ -219,11 +336,18 @@ enum Plan<'p, 'a> {
     },
 }
 
+/// The expression inside parentheses and type assertions (`(f) as T`).
 fn unparenthesized<'p, 'a>(mut expr: &'p Expression<'a>) -> &'p Expression<'a> {
-    while let Expression::ParenthesizedExpression(p) = expr {
-        expr = &p.expression;
+    loop {
+        expr = match expr {
+            Expression::ParenthesizedExpression(e) => &e.expression,
+            Expression::TSAsExpression(e) => &e.expression,
+            Expression::TSSatisfiesExpression(e) => &e.expression,
+            Expression::TSNonNullExpression(e) => &e.expression,
+            Expression::TSTypeAssertion(e) => &e.expression,
+            _ => return expr,
+        };
     }
-    expr
 }
 
 fn is_function(expr: &Expression<'_>) -> bool {
@@ -251,10 +375,8 @@ fn plan<'p, 'a>(program: &'p Program<'a>) -> Result<Plan<'p, 'a>, (&'static str,
             | Statement::ExportAllDeclaration(_)
             | Statement::ExportDeclaration(_)
             | Statement::TSExportAssignment(_) => return Err((EXPORT_MESSAGE, at)),
-            Statement::ExportDefaultDeclaration(e) => {
-                if default.replace(&**e).is_some() {
-                    return Err((DEFAULT_TWICE_MESSAGE, at));
-                }
+            Statement::ExportDefaultDeclaration(e) if default.replace(&**e).is_some() => {
+                return Err((DEFAULT_TWICE_MESSAGE, at));
             }
             _ => {}
         }
@@ -262,7 +384,14 @@ fn plan<'p, 'a>(program: &'p Program<'a>) -> Result<Plan<'p, 'a>, (&'static str,
     }
     if runtime.is_empty() && program.directives.is_empty() {
         let types_only = program.body.iter().any(is_type_only);
-        return Err((if types_only { TYPES_ONLY_MESSAGE } else { EMPTY_MESSAGE }, 0));
+        return Err((
+            if types_only {
+                TYPES_ONLY_MESSAGE
+            } else {
+                EMPTY_MESSAGE
+            },
+            0,
+        ));
     }
     Ok(match runtime.as_slice() {
         [Statement::ExpressionStatement(s)] if is_function(&s.expression) => {
@@ -285,7 +414,11 @@ fn plan<'p, 'a>(program: &'p Program<'a>) -> Result<Plan<'p, 'a>, (&'static str,
                 Some(Statement::ExpressionStatement(s)) if default.is_none() => Some(s),
                 _ => None,
             },
-            directive: if runtime.is_empty() { program.directives.last() } else { None },
+            directive: if runtime.is_empty() {
+                program.directives.last()
+            } else {
+                None
+            },
         },
     })
 }
@@ -294,7 +427,10 @@ impl Plan<'_, '_> {
     fn shape(&self) -> Shape {
         match self {
             Self::Call(_) => Shape::ArrowOrFunction,
-            Self::CallDefault(_) | Self::Body { default: Some(_), .. } => Shape::ExportDefault,
+            Self::CallDefault(_)
+            | Self::Body {
+                default: Some(_), ..
+            } => Shape::ExportDefault,
             Self::CallDeclaration(_) => Shape::FunctionDeclaration,
             Self::Body { .. } => Shape::Body,
         }
@@ -329,7 +465,9 @@ impl Plan<'_, '_> {
             Self::CallDefault(e) => {
                 // `export default` becomes blanks ending in `(`: no column moves.
                 let decl = e.declaration.span();
-                if decl.start > e.span.start && code.as_bytes().get(decl.start as usize - 1) != Some(&b'\n') {
+                if decl.start > e.span.start
+                    && code.as_bytes().get(decl.start as usize - 1) != Some(&b'\n')
+                {
                     edits.blank_with_last(e.span.start, decl.start, '(');
                 } else {
                     edits.blank_with_first(e.span.start, decl.start, '(');
@@ -341,13 +479,18 @@ impl Plan<'_, '_> {
                 call(edits, f.span);
                 String::new()
             }
-            Self::Body { default, last, directive } => {
+            Self::Body {
+                default,
+                last,
+                directive,
+            } => {
                 edits.insert(0, BODY_PREFIX);
                 let mut tail = String::new();
                 if let Some(e) = default {
                     tail = export_default_in_body(code, e, edits);
-                } else if let Some(span) =
-                    last.map(|s| s.expression.span()).or(directive.map(|d| d.expression.span))
+                } else if let Some(span) = last
+                    .map(|s| s.expression.span())
+                    .or(directive.map(|d| d.expression.span))
                 {
                     edits.insert(span.start, "return (");
                     edits.insert(span.end, ")");
@@ -368,10 +511,12 @@ fn export_default_in_body(
     // A named declaration stays one (hoisted, visible to the rest of the code).
     let named = match &e.declaration {
         ExportDefaultDeclarationKind::FunctionDeclaration(f) => {
-            f.id.as_ref().map(|id| format!(";return {}();", id.name.as_str()))
+            f.id.as_ref()
+                .map(|id| format!(";return {}();", id.name.as_str()))
         }
         ExportDefaultDeclarationKind::ClassDeclaration(c) => {
-            c.id.as_ref().map(|id| format!(";return {};", id.name.as_str()))
+            c.id.as_ref()
+                .map(|id| format!(";return {};", id.name.as_str()))
         }
         _ => None,
     };
@@ -379,7 +524,12 @@ fn export_default_in_body(
         edits.blank(e.span.start, decl.start);
         return tail;
     }
-    edits.overwrite(code, e.span.start, decl.start, &format!("var {DEFAULT_BINDING} ="));
+    edits.overwrite(
+        code,
+        e.span.start,
+        decl.start,
+        &format!("var {DEFAULT_BINDING} ="),
+    );
     let d = DEFAULT_BINDING;
     match &e.declaration {
         ExportDefaultDeclarationKind::FunctionDeclaration(_) => format!(";return {d}();"),
@@ -400,8 +550,8 @@ mod tests {
 
     #[test]
     fn line_col_counts_chars() {
-        assert_eq!(line_col("ab\nçd", 5), (2, 3));
-        assert_eq!(line_col("ab\nçd", 4), (2, 2)); // inside `ç`: start of it
+        assert_eq!(line_col("ab\nçd", 5), (2, 2));
+        assert_eq!(line_col("ab\nçd", 4), (2, 1)); // inside `ç`: the start of it
         assert_eq!(line_col("ab", 99), (1, 3));
     }
 

@@ -4,7 +4,7 @@
 //! thread's previous execution), so creation stays off the request's critical path.
 
 use crate::isolate::{Completion, Engine, HostDispatch, Isolate, error_outcome};
-use crate::normalize::normalize;
+use crate::normalize::{Normalized, SyntaxError, normalize, normalize_with_stack};
 use crate::outcome::{JsError, Outcome};
 use crate::{Execution, HostError, HostFn, Limits, SandboxError};
 use crossbeam_channel::{Receiver, Sender};
@@ -14,17 +14,14 @@ use std::panic::AssertUnwindSafe;
 use std::time::Instant;
 use tokio::sync::oneshot;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct SandboxConfig {
     /// Executor threads; 0 means one per available core.
     pub threads: usize,
 }
 
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        Self { threads: 0 }
-    }
-}
+/// Stack of executor threads: room for the largest JS stack limit plus the host's frames.
+const EXECUTOR_STACK_BYTES: usize = Limits::MAX_STACK_BYTES + (8 << 20);
 
 struct Job {
     execution: Execution,
@@ -40,7 +37,9 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("threads", &self.threads).finish()
+        f.debug_struct("Sandbox")
+            .field("threads", &self.threads)
+            .finish()
     }
 }
 
@@ -56,7 +55,7 @@ impl Sandbox {
             std::thread::Builder::new()
                 .name(format!("islet-isolate-{i}"))
                 // QuickJS recurses on the native stack; the JS stack limit sits well inside.
-                .stack_size(Limits::MAX_STACK_BYTES + (8 << 20))
+                .stack_size(EXECUTOR_STACK_BYTES)
                 .spawn(move || executor(queue))?;
         }
         Ok(Self { jobs, threads })
@@ -77,11 +76,17 @@ impl Sandbox {
             reply,
         };
         if self.jobs.send(job).is_err() {
-            return error_outcome(JsError::new("SandboxError", "the sandbox has shut down"), started);
+            return error_outcome(
+                JsError::new("SandboxError", "the sandbox has shut down"),
+                started,
+            );
         }
         outcome.await.unwrap_or_else(|_| {
             error_outcome(
-                JsError::new("SandboxError", "the isolate thread failed while running this execution"),
+                JsError::new(
+                    "SandboxError",
+                    "the isolate thread failed while running this execution",
+                ),
                 started,
             )
         })
@@ -94,7 +99,10 @@ fn executor(queue: Receiver<Job>) {
         Err(e) => {
             tracing::error!("isolate thread cannot start: {e}");
             for job in queue {
-                let _ = job.reply.send(error_outcome(JsError::new("SandboxError", e.to_string()), Instant::now()));
+                let _ = job.reply.send(error_outcome(
+                    JsError::new("SandboxError", e.to_string()),
+                    Instant::now(),
+                ));
             }
             return;
         }
@@ -105,16 +113,27 @@ fn executor(queue: Receiver<Job>) {
         let mut isolate = match prepared.take().map_or_else(|| engine.isolate(), Ok) {
             Ok(isolate) => isolate,
             Err(e) => {
-                let _ = job.reply.send(error_outcome(JsError::new("SandboxError", e.to_string()), started));
+                let _ = job.reply.send(error_outcome(
+                    JsError::new("SandboxError", e.to_string()),
+                    started,
+                ));
                 continue;
             }
         };
         let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            run_in_process(&mut isolate, &job.execution, &job.runtime)
+            // Executor threads are spawned with a large stack and this is near its top.
+            let code = normalize_with_stack(&job.execution.code, EXECUTOR_STACK_BYTES / 2);
+            run_normalized(&mut isolate, code, &job.execution, &job.runtime)
         }));
         let panicked = outcome.is_err();
         let outcome = outcome.unwrap_or_else(|_| {
-            error_outcome(JsError::new("SandboxError", "the isolate panicked; this is a bug in islet"), started)
+            error_outcome(
+                JsError::new(
+                    "SandboxError",
+                    "the isolate panicked; this is a bug in islet",
+                ),
+                started,
+            )
         });
         let _ = job.reply.send(outcome);
         // Off the critical path: free the finished isolate, then prepare the next one.
@@ -133,9 +152,22 @@ fn executor(queue: Receiver<Job>) {
 }
 
 /// Runs `execution` in `isolate` on this thread, with host functions spawned on `runtime`.
-pub fn run_in_process(isolate: &mut Isolate, execution: &Execution, runtime: &tokio::runtime::Handle) -> Outcome {
+pub fn run_in_process(
+    isolate: &mut Isolate,
+    execution: &Execution,
+    runtime: &tokio::runtime::Handle,
+) -> Outcome {
+    run_normalized(isolate, normalize(&execution.code), execution, runtime)
+}
+
+fn run_normalized(
+    isolate: &mut Isolate,
+    code: Result<Normalized, SyntaxError>,
+    execution: &Execution,
+    runtime: &tokio::runtime::Handle,
+) -> Outcome {
     let started = Instant::now();
-    let code = match normalize(&execution.code) {
+    let code = match code {
         Ok(code) => code,
         Err(e) => {
             let mut error = JsError::new("SyntaxError", e.message);
@@ -160,7 +192,13 @@ pub fn run_in_process(isolate: &mut Isolate, execution: &Execution, runtime: &to
         completions: tx,
         tasks: RefCell::new(Vec::new()),
     };
-    let mut outcome = isolate.run(&code, &names, &execution.limits, Box::new(dispatch), &completions);
+    let mut outcome = isolate.run(
+        &code,
+        &names,
+        &execution.limits,
+        Box::new(dispatch),
+        &completions,
+    );
     outcome.stats.wall_us = started.elapsed().as_micros() as u64;
     outcome
 }
@@ -187,10 +225,14 @@ impl HostDispatch for InProcessDispatch {
         let task = self.runtime.spawn(async move {
             let args = serde_json::from_str(&args).unwrap_or(serde_json::Value::Null);
             let result = match AssertUnwindSafe(function(args)).catch_unwind().await {
-                Ok(Ok(value)) => serde_json::to_string(&value)
-                    .map_err(|e| HostError::new("BAD_RESULT", format!("the host result is not JSON: {e}"))),
+                Ok(Ok(value)) => serde_json::to_string(&value).map_err(|e| {
+                    HostError::new("BAD_RESULT", format!("the host result is not JSON: {e}"))
+                }),
                 Ok(Err(e)) => Err(e),
-                Err(_) => Err(HostError::new("INTERNAL", "the host function failed unexpectedly")),
+                Err(_) => Err(HostError::new(
+                    "INTERNAL",
+                    "the host function failed unexpectedly",
+                )),
             };
             let _ = tx.send(Completion { id, result });
         });

@@ -33,29 +33,45 @@ pub(crate) fn decode(bytes: &[u8], origin: &str) -> Result<Value, Error> {
         flate2::read::MultiGzDecoder::new(bytes)
             .take(MAX_SPEC_BYTES + 1)
             .read_to_end(&mut out)
-            .map_err(|e| err(format!("gzip data is truncated or corrupt ({e}); expected a complete .gz file")))?;
+            .map_err(|e| {
+                err(format!(
+                    "gzip data is truncated or corrupt ({e}); expected a complete .gz file"
+                ))
+            })?;
         if out.len() as u64 > MAX_SPEC_BYTES {
-            return Err(err(format!("decompresses to more than {MAX_SPEC_BYTES} bytes")));
+            return Err(err(format!(
+                "decompresses to more than {MAX_SPEC_BYTES} bytes"
+            )));
         }
         unzipped = out;
         &unzipped[..]
     } else {
         bytes
     };
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| err(format!("not UTF-8 text ({e}); expected a JSON or YAML document, optionally gzipped")))?;
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        err(format!(
+            "not UTF-8 text ({e}); expected a JSON or YAML document, optionally gzipped"
+        ))
+    })?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let trimmed = text.trim_start();
     if trimmed.is_empty() {
-        return Err(err("the document is empty; expected a JSON or YAML OpenAPI document".to_owned()));
+        return Err(err(
+            "the document is empty; expected a JSON or YAML OpenAPI document".to_owned(),
+        ));
     }
     if trimmed.starts_with('{') || trimmed.starts_with('[') {
         serde_json::from_str(text).map_err(|e| {
-            let hint = if e.is_eof() { " (the file looks truncated)" } else { "" };
+            let hint = if e.is_eof() {
+                " (the file looks truncated)"
+            } else {
+                ""
+            };
             err(format!("invalid JSON: {e}{hint}"))
         })
     } else {
-        serde_yaml_ng::from_str::<Value>(text).map_err(|e| err(format!("invalid YAML (and not JSON): {e}")))
+        serde_yaml_ng::from_str::<Value>(text)
+            .map_err(|e| err(format!("invalid YAML (and not JSON): {e}")))
     }
 }
 
@@ -79,7 +95,10 @@ impl Assembly {
             reason,
         };
         let Value::Object(map) = &root else {
-            return Err(not_spec(format!("the top level is {}, not an object", kind(&root))));
+            return Err(not_spec(format!(
+                "the top level is {}, not an object",
+                kind(&root)
+            )));
         };
         let source_version = match (map.get("openapi"), map.get("swagger")) {
             (Some(Value::String(v)), _) if v.starts_with("3.") => v.clone(),
@@ -88,22 +107,33 @@ impl Assembly {
                     "unsupported `openapi` version {v}; only 3.0.x and 3.1.x (and Swagger 2.0) are supported"
                 )));
             }
-            (None, Some(v)) if v.as_str() == Some("2.0") || v.as_f64() == Some(2.0) => "2.0".to_owned(),
+            (None, Some(v)) if v.as_str() == Some("2.0") || v.as_f64() == Some(2.0) => {
+                "2.0".to_owned()
+            }
             (None, Some(v)) => {
-                return Err(not_spec(format!("unsupported `swagger` version {v}; only 2.0 is supported")));
+                return Err(not_spec(format!(
+                    "unsupported `swagger` version {v}; only 2.0 is supported"
+                )));
             }
             (None, None) => {
                 let keys: Vec<&str> = map.keys().map(String::as_str).take(8).collect();
                 return Err(not_spec(format!(
                     "it has no `openapi` or `swagger` field (top-level keys: {})",
-                    if keys.is_empty() { "none".to_owned() } else { keys.join(", ") }
+                    if keys.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        keys.join(", ")
+                    }
                 )));
             }
         };
         if let Some(paths) = map.get("paths")
             && !paths.is_object()
         {
-            return Err(not_spec(format!("`paths` is {}, not an object", kind(paths))));
+            return Err(not_spec(format!(
+                "`paths` is {}, not an object",
+                kind(paths)
+            )));
         }
         let mut assembly = Assembly {
             docs: Vec::new(),
@@ -165,7 +195,10 @@ impl Assembly {
             for loc in pending {
                 let bytes = match &loc {
                     Location::File(p) => read_file(p),
-                    Location::Url(_) => Err("remote documents referenced by $ref are fetched only by `openapi::load`".to_owned()),
+                    Location::Url(_) => Err(
+                        "remote documents referenced by $ref are fetched only by `openapi::load`"
+                            .to_owned(),
+                    ),
                 };
                 self.supply(loc, bytes);
             }
@@ -246,10 +279,18 @@ impl Fetcher {
         let mut response = self
             .client
             .get(url.clone())
-            .header("accept", "application/json, application/yaml;q=0.9, */*;q=0.8")
+            .header(
+                "accept",
+                "application/json, application/yaml;q=0.9, */*;q=0.8",
+            )
             .send()
             .await
-            .map_err(|e| err(format!("{} ; check the URL and that the host is reachable", error_chain(&e))))?;
+            .map_err(|e| {
+                err(format!(
+                    "{}; check the URL and that the host is reachable",
+                    error_chain(&e)
+                ))
+            })?;
         let status = response.status();
         if !status.is_success() {
             return Err(err(format!(
@@ -264,7 +305,9 @@ impl Fetcher {
         {
             body.extend_from_slice(&chunk);
             if body.len() as u64 > MAX_SPEC_BYTES {
-                return Err(err(format!("the document is larger than {MAX_SPEC_BYTES} bytes")));
+                return Err(err(format!(
+                    "the document is larger than {MAX_SPEC_BYTES} bytes"
+                )));
             }
         }
         Ok(body)

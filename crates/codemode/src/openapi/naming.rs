@@ -74,7 +74,8 @@ pub(crate) fn safe(name: String) -> String {
 
 /// Splits on anything that is not an ASCII letter or digit.
 fn parts(s: &str) -> impl Iterator<Item = &str> {
-    s.split(|c: char| !c.is_ascii_alphanumeric()).filter(|p| !p.is_empty())
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|p| !p.is_empty())
 }
 
 /// Lower-cases a leading capital or acronym: `Get` → `get`, `URLShorten` → `urlShorten`,
@@ -143,7 +144,8 @@ pub(crate) fn strip_tag_prefix<'a>(operation_id: &'a str, tag: &str) -> Option<&
         }
         rest = after.trim_start_matches(is_sep);
     }
-    rest.contains(|c: char| c.is_ascii_alphanumeric()).then_some(rest)
+    rest.contains(|c: char| c.is_ascii_alphanumeric())
+        .then_some(rest)
 }
 
 /// A name for an operation without `operationId`: method and path words, parameters as
@@ -180,7 +182,10 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate nearest to `name`, if near enough to be a plausible typo.
-pub(crate) fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let lower = name.to_ascii_lowercase();
     candidates
         .into_iter()
@@ -206,22 +211,34 @@ mod tests {
         assert_eq!(camel("get-content").as_deref(), Some("getContent"));
         assert_eq!(camel("GetAccounts").as_deref(), Some("getAccounts"));
         assert_eq!(camel("URLShorten").as_deref(), Some("urlShorten"));
-        assert_eq!(camel("users.user.ListUser").as_deref(), Some("usersUserListUser"));
+        assert_eq!(
+            camel("users.user.ListUser").as_deref(),
+            Some("usersUserListUser")
+        );
         assert_eq!(camel("2fa").as_deref(), Some("_2fa"));
         assert_eq!(camel("--"), None);
     }
 
     #[test]
     fn prefixes() {
-        assert_eq!(strip_tag_prefix("repos/get-content", "repos"), Some("get-content"));
-        assert_eq!(strip_tag_prefix("admin_apps_approve", "admin.apps"), Some("approve"));
+        assert_eq!(
+            strip_tag_prefix("repos/get-content", "repos"),
+            Some("get-content")
+        );
+        assert_eq!(
+            strip_tag_prefix("admin_apps_approve", "admin.apps"),
+            Some("approve")
+        );
         assert_eq!(strip_tag_prefix("reposx/get", "repos"), None);
         assert_eq!(strip_tag_prefix("repos/", "repos"), None);
     }
 
     #[test]
     fn generated_names() {
-        assert_eq!(generated("GET", "/users/{user-id}/photo"), "getUsersByUserIdPhoto");
+        assert_eq!(
+            generated("GET", "/users/{user-id}/photo"),
+            "getUsersByUserIdPhoto"
+        );
     }
 
     #[test]

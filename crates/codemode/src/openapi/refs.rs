@@ -44,7 +44,9 @@ impl Location {
         match self {
             Location::Url(base) => base.join(reference).ok().map(Location::Url),
             Location::File(base) => {
-                let decoded = percent_encoding::percent_decode_str(reference).decode_utf8().ok()?;
+                let decoded = percent_encoding::percent_decode_str(reference)
+                    .decode_utf8()
+                    .ok()?;
                 let rel = Path::new(decoded.as_ref());
                 let joined = match base.parent() {
                     Some(dir) => dir.join(rel),
@@ -99,7 +101,9 @@ pub(crate) fn split_ref(reference: &str) -> (&str, Option<&str>) {
 /// JSON-pointer tokens of a URI fragment: percent-decoded first, then `~1` → `/`, `~0` → `~`
 /// (RFC 6901 §6). `None` when the fragment is not a pointer (e.g. a 3.1 `$anchor`).
 pub(crate) fn pointer_tokens(fragment: &str) -> Option<Vec<String>> {
-    let decoded = percent_encoding::percent_decode_str(fragment).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(fragment)
+        .decode_utf8()
+        .ok()?;
     if decoded.is_empty() {
         return Some(Vec::new());
     }
@@ -132,9 +136,11 @@ fn lookup_lenient<'a>(value: &'a Value, tokens: &[String]) -> Option<(&'a Value,
         return Some((v, tokens.to_vec()));
     }
     let alt: Vec<String> = match tokens {
-        [c, s, rest @ ..] if c == "components" && s == "schemas" => std::iter::once("definitions".to_owned())
-            .chain(rest.iter().cloned())
-            .collect(),
+        [c, s, rest @ ..] if c == "components" && s == "schemas" => {
+            std::iter::once("definitions".to_owned())
+                .chain(rest.iter().cloned())
+                .collect()
+        }
         [d, rest @ ..] if d == "definitions" => ["components", "schemas"]
             .into_iter()
             .map(str::to_owned)
@@ -153,6 +159,9 @@ pub(crate) enum Ctx {
     /// Keys are names chosen by the spec author (`properties`, `paths`, `responses`, ...):
     /// a property called `$ref` or `example` is just a name.
     Names,
+    /// Like `Keyword`, for `allOf` members: a `$ref` here is inheritance (the members are
+    /// one object), so it does not count as nesting when depth is limited.
+    Inherit,
 }
 
 /// Keywords whose object value is a map from author-chosen names to objects.
@@ -187,8 +196,21 @@ fn is_literal(key: &str, value: &Value) -> bool {
 }
 
 pub(crate) fn child_ctx(ctx: Ctx, key: &str, child: &Value) -> Ctx {
-    if ctx == Ctx::Keyword && child.is_object() && NAME_MAPS.contains(&key) {
+    if ctx == Ctx::Names {
+        Ctx::Keyword
+    } else if child.is_object() && NAME_MAPS.contains(&key) {
         Ctx::Names
+    } else if key == "allOf" && child.is_array() {
+        Ctx::Inherit
+    } else {
+        Ctx::Keyword
+    }
+}
+
+/// Context of the items of an array found in context `ctx`.
+fn item_ctx(ctx: Ctx) -> Ctx {
+    if ctx == Ctx::Inherit {
+        Ctx::Inherit
     } else {
         Ctx::Keyword
     }
@@ -199,13 +221,13 @@ pub(crate) fn for_each_ref(value: &Value, f: &mut dyn FnMut(&[String], &str)) {
     fn walk(v: &Value, ctx: Ctx, path: &mut Vec<String>, f: &mut dyn FnMut(&[String], &str)) {
         match v {
             Value::Object(m) => {
-                if ctx == Ctx::Keyword
+                if ctx != Ctx::Names
                     && let Some(Value::String(r)) = m.get("$ref")
                 {
                     f(path, r);
                 }
                 for (k, child) in m {
-                    if ctx == Ctx::Keyword && (k == "$ref" || is_literal(k, child)) {
+                    if ctx != Ctx::Names && (k == "$ref" || is_literal(k, child)) {
                         continue;
                     }
                     path.push(k.clone());
@@ -216,7 +238,7 @@ pub(crate) fn for_each_ref(value: &Value, f: &mut dyn FnMut(&[String], &str)) {
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
                     path.push(i.to_string());
-                    walk(item, Ctx::Keyword, path, f);
+                    walk(item, item_ctx(ctx), path, f);
                     path.pop();
                 }
             }
@@ -290,7 +312,12 @@ impl RefTable {
     }
 
     /// The target of `reference` written in document `doc`, `None` when dangling.
-    pub(crate) fn get<'d>(&self, docs: &'d [Doc], doc: usize, reference: &str) -> Option<(usize, usize, &'d Value)> {
+    pub(crate) fn get<'d>(
+        &self,
+        docs: &'d [Doc],
+        doc: usize,
+        reference: &str,
+    ) -> Option<(usize, usize, &'d Value)> {
         match self.by_site.get(doc)?.get(reference)? {
             Entry::Ok(id) => {
                 let t = self.targets.get(*id)?;
@@ -304,7 +331,11 @@ impl RefTable {
 
 impl RefTable {
     /// Where `reference` (written in `doc`) points: document and pointer tokens.
-    pub(crate) fn target_tokens(&self, doc: usize, reference: &str) -> Option<(usize, Vec<String>)> {
+    pub(crate) fn target_tokens(
+        &self,
+        doc: usize,
+        reference: &str,
+    ) -> Option<(usize, Vec<String>)> {
         match self.by_site.get(doc)?.get(reference)? {
             Entry::Ok(id) => self.targets.get(*id).map(|t| (t.doc, t.tokens.clone())),
             Entry::Dangling => None,
@@ -335,7 +366,12 @@ fn locate(docs: &[Doc], doc: usize, reference: &str) -> Result<(usize, Vec<Strin
 
 /// Follows `$ref` chains from `value` (in `doc`) to a non-reference value, returning where
 /// it lives. Errors name the reference that does not resolve.
-pub(crate) fn deref<'d>(docs: &'d [Doc], table: &RefTable, doc: usize, value: &'d Value) -> Result<(usize, &'d Value), String> {
+pub(crate) fn deref<'d>(
+    docs: &'d [Doc],
+    table: &RefTable,
+    doc: usize,
+    value: &'d Value,
+) -> Result<(usize, &'d Value), String> {
     let (mut doc, mut value) = (doc, value);
     // A bound rather than cycle detection: a chain this long is a loop in practice.
     for _ in 0..64 {
@@ -352,6 +388,10 @@ pub(crate) fn deref<'d>(docs: &'d [Doc], table: &RefTable, doc: usize, value: &'
     Err("$ref chain loops".to_owned())
 }
 
+/// Most references expanded inside one another, inheritance included: a bound on recursion
+/// whatever the spec.
+const MAX_STACK: usize = 64;
+
 /// Deepest `$ref` nesting considered when a resolution must be cut; beyond it a spec's
 /// schemas are treated as unbounded.
 const MAX_DEPTH: usize = 16;
@@ -365,26 +405,34 @@ pub(crate) struct Resolver<'a> {
 
 impl Resolver<'_> {
     /// `value` (found in document `doc`) with every reference inlined; cycles cut to
-    /// `{"$circular": ref}`. When the result would exceed `max_nodes` JSON values,
+    /// `{"$circular": ref}`. When the result would exceed `budget` (see [`weight`]),
     /// references nested deeper than the largest depth that fits are cut to
     /// `{"$truncated": ref}` (at least the value's own references are expanded).
-    pub(crate) fn resolve(&self, sizes: &mut Sizes, doc: usize, value: &Value, max_nodes: usize) -> Value {
-        let max_depth = self.fitting_depth(sizes, doc, value, max_nodes);
+    pub(crate) fn resolve(
+        &self,
+        sizes: &mut Sizes,
+        doc: usize,
+        value: &Value,
+        budget: usize,
+    ) -> Value {
+        let max_depth = self.fitting_depth(sizes, doc, value, budget);
         let mut run = Run {
             r: self,
             stack: Vec::new(),
+            depth: 0,
             max_depth,
+            lean: sizes.lean,
         };
         run.value(doc, value, Ctx::Keyword)
     }
 
-    /// The largest reference depth whose (estimated) expansion fits in `max_nodes`;
+    /// The largest reference depth whose (estimated) expansion fits in `budget`;
     /// `usize::MAX` when the full expansion fits.
-    fn fitting_depth(&self, sizes: &mut Sizes, doc: usize, value: &Value, max_nodes: usize) -> usize {
+    fn fitting_depth(&self, sizes: &mut Sizes, doc: usize, value: &Value, budget: usize) -> usize {
         let mut previous = self.size(sizes, doc, value, Ctx::Keyword, 0);
         for depth in 1..=MAX_DEPTH {
             let size = self.size(sizes, doc, value, Ctx::Keyword, depth);
-            if size > max_nodes {
+            if size > budget {
                 return (depth - 1).max(1);
             }
             if size == previous {
@@ -396,7 +444,7 @@ impl Resolver<'_> {
         MAX_DEPTH
     }
 
-    /// Upper bound of the node count of `value` resolved with references expanded to
+    /// Upper bound of the [`weight`] of `value` resolved with references expanded to
     /// `depth` levels (cycle cutting ignored: it only makes results smaller). Memoised per
     /// (target, depth), so estimating is linear in the spec, not in the expansion.
     fn size(&self, sizes: &mut Sizes, doc: usize, v: &Value, ctx: Ctx, depth: usize) -> usize {
@@ -404,27 +452,42 @@ impl Resolver<'_> {
             Value::Object(m) => {
                 let mut total = 1usize;
                 let reference = match (ctx, m.get("$ref")) {
-                    (Ctx::Keyword, Some(Value::String(r))) => Some(r.as_str()),
+                    (Ctx::Keyword | Ctx::Inherit, Some(Value::String(r))) => Some(r.as_str()),
                     _ => None,
                 };
                 for (k, child) in m {
-                    if reference.is_some() && k == "$ref" {
+                    if (reference.is_some() && k == "$ref")
+                        || (ctx != Ctx::Names && sizes.lean.drops(k))
+                    {
                         continue;
                     }
-                    total = total.saturating_add(if ctx == Ctx::Keyword && is_literal(k, child) {
-                        1
+                    total = total.saturating_add(if ctx != Ctx::Names && is_literal(k, child) {
+                        weight(child)
                     } else {
                         self.size(sizes, doc, child, child_ctx(ctx, k, child), depth)
                     });
                 }
                 if let Some(r) = reference {
-                    let target = match self.table.get(self.docs, doc, r) {
-                        // Depth strictly decreases along references, so this terminates.
-                        Some((id, tdoc, target)) if depth > 0 => match sizes.memo.get(&(id, depth - 1)) {
+                    let remaining = if ctx == Ctx::Inherit {
+                        Some(depth)
+                    } else {
+                        depth.checked_sub(1)
+                    };
+                    let target = match (self.table.get(self.docs, doc, r), remaining) {
+                        (Some((id, tdoc, target)), Some(d)) => match sizes.memo.get(&(id, d)) {
                             Some(n) => *n,
+                            // Re-entered through an `allOf` cycle: cut there.
+                            // Re-entered through an `allOf` cycle, or an absurdly long
+                            // inheritance chain: counted as a cut.
+                            None if sizes.in_progress.len() >= MAX_STACK
+                                || !sizes.in_progress.insert((id, d)) =>
+                            {
+                                2
+                            }
                             None => {
-                                let n = self.size(sizes, tdoc, target, Ctx::Keyword, depth - 1);
-                                sizes.memo.insert((id, depth - 1), n);
+                                let n = self.size(sizes, tdoc, target, Ctx::Keyword, d);
+                                sizes.in_progress.remove(&(id, d));
+                                sizes.memo.insert((id, d), n);
                                 n
                             }
                         },
@@ -435,49 +498,114 @@ impl Resolver<'_> {
                 total
             }
             Value::Array(items) => items.iter().fold(1usize, |acc, item| {
-                acc.saturating_add(self.size(sizes, doc, item, Ctx::Keyword, depth))
+                acc.saturating_add(self.size(sizes, doc, item, item_ctx(ctx), depth))
             }),
-            _ => 1,
+            other => weight(other),
         }
+    }
+}
+
+impl Sizes {
+    pub(crate) fn new(lean: Lean) -> Sizes {
+        Sizes {
+            lean,
+            ..Sizes::default()
+        }
+    }
+}
+
+/// What a resolution leaves out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) enum Lean {
+    #[default]
+    Nothing,
+    /// Discriminator mappings: they name `$ref`s that no longer exist once inlined, and
+    /// Microsoft Graph's base entity maps ~2,000 of them, inherited by every entity.
+    Mappings,
+    /// Mappings and `x-` extensions: schemas for tools, read by the model.
+    MappingsAndExtensions,
+}
+
+impl Lean {
+    fn drops(self, key: &str) -> bool {
+        match self {
+            Lean::Nothing => false,
+            Lean::Mappings => key == "mapping",
+            Lean::MappingsAndExtensions => key == "mapping" || key.starts_with("x-"),
+        }
+    }
+}
+
+/// Bytes of text that weigh as much as one JSON value in a budget: long descriptions
+/// dominate real specs' size, so they must count.
+const TEXT_PER_UNIT: usize = 64;
+
+/// Budget units of a value taken as is: one per JSON value, plus its text.
+pub(crate) fn weight(v: &Value) -> usize {
+    match v {
+        Value::String(s) => 1 + s.len() / TEXT_PER_UNIT,
+        Value::Array(items) => items.iter().fold(1, |acc, i| acc.saturating_add(weight(i))),
+        Value::Object(m) => m.iter().fold(1, |acc, (k, v)| {
+            acc.saturating_add(k.len() / TEXT_PER_UNIT)
+                .saturating_add(weight(v))
+        }),
+        _ => 1,
     }
 }
 
 /// Memoised expansion sizes; one per batch of resolutions (a catalog, a path item).
 #[derive(Debug, Default)]
 pub(crate) struct Sizes {
+    lean: Lean,
+    /// (target id, remaining depth) → nodes.
     memo: HashMap<(usize, usize), usize>,
+    in_progress: HashSet<(usize, usize)>,
 }
 
 struct Run<'r, 'a> {
     r: &'r Resolver<'a>,
     /// Target ids being expanded, outermost first.
     stack: Vec<usize>,
+    /// How many of `stack` count as nesting (not `allOf` inheritance).
+    depth: usize,
     max_depth: usize,
+    lean: Lean,
 }
 
 impl Run<'_, '_> {
     fn value(&mut self, doc: usize, v: &Value, ctx: Ctx) -> Value {
         match v {
             Value::Object(m) => {
-                if ctx == Ctx::Keyword
+                if ctx != Ctx::Names
                     && let Some(Value::String(r)) = m.get("$ref")
                 {
-                    return self.reference(doc, r, m);
+                    return self.reference(doc, r, m, ctx == Ctx::Inherit);
                 }
                 Value::Object(self.object(doc, m, ctx, None))
             }
-            Value::Array(items) => Value::Array(items.iter().map(|item| self.value(doc, item, Ctx::Keyword)).collect()),
+            Value::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|item| self.value(doc, item, item_ctx(ctx)))
+                    .collect(),
+            ),
             other => other.clone(),
         }
     }
 
-    fn object(&mut self, doc: usize, m: &Map<String, Value>, ctx: Ctx, skip: Option<&str>) -> Map<String, Value> {
+    fn object(
+        &mut self,
+        doc: usize,
+        m: &Map<String, Value>,
+        ctx: Ctx,
+        skip: Option<&str>,
+    ) -> Map<String, Value> {
         let mut out = Map::with_capacity(m.len());
         for (k, child) in m {
-            if skip == Some(k.as_str()) {
+            if skip == Some(k.as_str()) || (ctx != Ctx::Names && self.lean.drops(k)) {
                 continue;
             }
-            let v = if ctx == Ctx::Keyword && is_literal(k, child) {
+            let v = if ctx != Ctx::Names && is_literal(k, child) {
                 child.clone()
             } else {
                 self.value(doc, child, child_ctx(ctx, k, child))
@@ -487,7 +615,13 @@ impl Run<'_, '_> {
         out
     }
 
-    fn reference(&mut self, doc: usize, reference: &str, site: &Map<String, Value>) -> Value {
+    fn reference(
+        &mut self,
+        doc: usize,
+        reference: &str,
+        site: &Map<String, Value>,
+        inherit: bool,
+    ) -> Value {
         let siblings = self.object(doc, site, Ctx::Keyword, Some("$ref"));
         let Some((id, tdoc, target)) = self.r.table.get(self.r.docs, doc, reference) else {
             // Dangling: warned about at load; the schema degrades to "any".
@@ -495,7 +629,7 @@ impl Run<'_, '_> {
         };
         let marker = if self.stack.contains(&id) {
             Some(CIRCULAR)
-        } else if self.stack.len() >= self.max_depth {
+        } else if (!inherit && self.depth >= self.max_depth) || self.stack.len() >= MAX_STACK {
             Some(TRUNCATED)
         } else {
             None
@@ -506,8 +640,11 @@ impl Run<'_, '_> {
             out.extend(siblings);
             return Value::Object(out);
         }
+        let nests = usize::from(!inherit);
         self.stack.push(id);
+        self.depth += nests;
         let resolved = self.value(tdoc, target, Ctx::Keyword);
+        self.depth -= nests;
         self.stack.pop();
         merge_siblings(resolved, siblings)
     }

@@ -11,9 +11,17 @@ use crate::catalog::{BodyProperty, HttpBody, HttpOperation, ParamLocation, Param
 use crate::error::Error;
 
 /// Everything but RFC 3986 unreserved characters, for one path segment.
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 /// `application/x-www-form-urlencoded` (space becomes `+` afterwards).
-const FORM: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'*');
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'*');
 /// Characters a raw path may not carry unencoded; `%` is kept so pre-encoded paths work.
 const RAW_PATH: &AsciiSet = &CONTROLS
     .add(b' ')
@@ -28,7 +36,8 @@ const RAW_PATH: &AsciiSet = &CONTROLS
 
 const RAW_METHODS: &[&str] = &["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 /// Headers the host owns (connection management, framing, routing).
-const RAW_FORBIDDEN_HEADERS: &[&str] = &["host", "content-length", "transfer-encoding", "connection"];
+const RAW_FORBIDDEN_HEADERS: &[&str] =
+    &["host", "content-length", "transfer-encoding", "connection"];
 
 /// An HTTP request minus the server: the host prefixes the base URL and adds credentials.
 #[derive(Debug, Clone, PartialEq)]
@@ -97,9 +106,19 @@ pub fn build_request(op: &HttpOperation, input: &Value) -> Result<HttpRequestPar
         .collect();
     if !missing.is_empty() {
         let all = required_names(op).join(", ");
-        let list: Vec<String> = missing.iter().map(|m| format!("`{m}`{}", describe_name(op, m))).collect();
-        let noun = if missing.len() == 1 { "property" } else { "properties" };
-        return Err(fail(format!("missing required {noun} {}; required: {all}", list.join(", "))));
+        let list: Vec<String> = missing
+            .iter()
+            .map(|m| format!("`{m}`{}", describe_name(op, m)))
+            .collect();
+        let noun = if missing.len() == 1 {
+            "property"
+        } else {
+            "properties"
+        };
+        return Err(fail(format!(
+            "missing required {noun} {}; required: {all}",
+            list.join(", ")
+        )));
     }
 
     let path = fill_path(op, input).map_err(fail)?;
@@ -146,7 +165,11 @@ pub fn build_request(op: &HttpOperation, input: &Value) -> Result<HttpRequestPar
 
 /// Input property names in declaration order.
 fn valid_names(op: &HttpOperation) -> Vec<&str> {
-    let mut names: Vec<&str> = op.parameters.iter().map(|p| p.input_name.as_str()).collect();
+    let mut names: Vec<&str> = op
+        .parameters
+        .iter()
+        .map(|p| p.input_name.as_str())
+        .collect();
     if let Some(body) = &op.body {
         match &body.input_name {
             Some(n) => names.push(n),
@@ -167,7 +190,12 @@ fn required_names(op: &HttpOperation) -> Vec<&str> {
         match &body.input_name {
             Some(n) if body.required => names.push(n),
             Some(_) => {}
-            None => names.extend(body.properties.iter().filter(|p| p.required).map(|p| p.input_name.as_str())),
+            None => names.extend(
+                body.properties
+                    .iter()
+                    .filter(|p| p.required)
+                    .map(|p| p.input_name.as_str()),
+            ),
         }
     }
     names
@@ -184,7 +212,12 @@ fn is_absent(value: Option<&Value>, op: &HttpOperation, name: &str) -> bool {
 
 /// ` (path parameter)`, ` (body)`, ...: where a property goes, for error messages.
 fn describe_name(op: &HttpOperation, name: &str) -> &'static str {
-    match op.parameters.iter().find(|p| p.input_name == name).map(|p| p.location) {
+    match op
+        .parameters
+        .iter()
+        .find(|p| p.input_name == name)
+        .map(|p| p.location)
+    {
         Some(ParamLocation::Path) => " (path parameter)",
         Some(ParamLocation::Query) => " (query parameter)",
         Some(ParamLocation::Header) => " (header)",
@@ -195,14 +228,21 @@ fn describe_name(op: &HttpOperation, name: &str) -> &'static str {
 
 fn unknown_property(key: &str, valid: &[&str]) -> String {
     if valid.is_empty() {
-        return format!("unknown property `{key}`: this operation takes no input; call it with `({{}})`");
+        return format!(
+            "unknown property `{key}`: this operation takes no input; call it with `({{}})`"
+        );
     }
     let hint = match nearest(key, valid.iter().copied()) {
         Some(n) => format!("; did you mean `{n}`?"),
         None => String::new(),
     };
     const SHOWN: usize = 40;
-    let mut list = valid.iter().take(SHOWN).copied().collect::<Vec<_>>().join(", ");
+    let mut list = valid
+        .iter()
+        .take(SHOWN)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(", ");
     if valid.len() > SHOWN {
         list.push_str(&format!(", … ({} more)", valid.len() - SHOWN));
     }
@@ -247,14 +287,24 @@ fn fill_path(op: &HttpOperation, input: &Map<String, Value>) -> Result<String, S
     Ok(out)
 }
 
-fn path_value(input_name: &str, name: &str, style: ParamStyle, explode: bool, value: &Value) -> Result<String, String> {
+fn path_value(
+    input_name: &str,
+    name: &str,
+    style: ParamStyle,
+    explode: bool,
+    value: &Value,
+) -> Result<String, String> {
     let enc = |s: &str| utf8_percent_encode(s, SEGMENT).to_string();
     let items: Vec<String> = match value {
         Value::Array(items) => items
             .iter()
             .map(|v| scalar(v).map(|s| enc(&s)))
             .collect::<Option<_>>()
-            .ok_or_else(|| format!("path parameter `{input_name}` must be a string or number (or an array of them)"))?,
+            .ok_or_else(|| {
+                format!(
+                    "path parameter `{input_name}` must be a string or number (or an array of them)"
+                )
+            })?,
         Value::Object(_) => {
             return Err(format!(
                 "wrong type for path parameter `{input_name}`: expected a string or number, got an object"
@@ -263,7 +313,9 @@ fn path_value(input_name: &str, name: &str, style: ParamStyle, explode: bool, va
         v => {
             let s = scalar(v).unwrap_or_default();
             if s.is_empty() {
-                return Err(format!("path parameter `{input_name}` is empty; pass a non-empty string"));
+                return Err(format!(
+                    "path parameter `{input_name}` is empty; pass a non-empty string"
+                ));
             }
             vec![enc(&s)]
         }
@@ -306,7 +358,13 @@ fn simple(value: &Value, explode: bool) -> String {
         Value::Array(items) => items.iter().map(text).collect::<Vec<_>>().join(","),
         Value::Object(m) => m
             .iter()
-            .map(|(k, v)| if explode { format!("{k}={}", text(v)) } else { format!("{k},{}", text(v)) })
+            .map(|(k, v)| {
+                if explode {
+                    format!("{k}={}", text(v))
+                } else {
+                    format!("{k},{}", text(v))
+                }
+            })
             .collect::<Vec<_>>()
             .join(","),
         v => text(v),
@@ -315,27 +373,44 @@ fn simple(value: &Value, explode: bool) -> String {
 
 fn check_header(name: &str, value: &str) -> Result<(), String> {
     if value.contains(['\r', '\n', '\0']) {
-        return Err(format!("header `{name}` contains a line break or NUL; pass a single-line value"));
+        return Err(format!(
+            "header `{name}` contains a line break or NUL; pass a single-line value"
+        ));
     }
     Ok(())
 }
 
 /// Query (and cookie, form body) serialisation per OpenAPI style: arrays exploded
 /// form-style by default, objects as `name[key]=value` under `deepObject`.
-fn serialize_query(name: &str, style: ParamStyle, explode: bool, value: &Value, out: &mut Vec<(String, String)>) {
+fn serialize_query(
+    name: &str,
+    style: ParamStyle,
+    explode: bool,
+    value: &Value,
+    out: &mut Vec<(String, String)>,
+) {
     match value {
         Value::Null => {}
         Value::Array(items) => match style {
             ParamStyle::DeepObject => deep(name, value, out),
             ParamStyle::SpaceDelimited => out.push((name.to_owned(), join(items, " "))),
             ParamStyle::PipeDelimited => out.push((name.to_owned(), join(items, "|"))),
-            _ if explode => out.extend(items.iter().filter(|v| !v.is_null()).map(|v| (name.to_owned(), text(v)))),
+            _ if explode => out.extend(
+                items
+                    .iter()
+                    .filter(|v| !v.is_null())
+                    .map(|v| (name.to_owned(), text(v))),
+            ),
             _ => out.push((name.to_owned(), join(items, ","))),
         },
         Value::Object(m) => match style {
             ParamStyle::DeepObject => deep(name, value, out),
             ParamStyle::Form if explode => {
-                out.extend(m.iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k.clone(), text(v))));
+                out.extend(
+                    m.iter()
+                        .filter(|(_, v)| !v.is_null())
+                        .map(|(k, v)| (k.clone(), text(v))),
+                );
             }
             _ => out.push((name.to_owned(), simple(value, false))),
         },
@@ -347,25 +422,39 @@ fn join(items: &[Value], sep: &str) -> String {
     items.iter().map(text).collect::<Vec<_>>().join(sep)
 }
 
-/// `name[key][sub]=v`, arrays indexed `name[0]=v` (what Stripe's own clients send).
+/// `name[key][sub]=v`, arrays indexed `name[0]=v` (what Stripe's own clients send). Past
+/// `MAX_DEEP` levels the rest is sent as JSON text rather than recursing further.
 fn deep(prefix: &str, value: &Value, out: &mut Vec<(String, String)>) {
+    deep_at(prefix, value, out, 0);
+}
+
+const MAX_DEEP: usize = 32;
+
+fn deep_at(prefix: &str, value: &Value, out: &mut Vec<(String, String)>, level: usize) {
     match value {
         Value::Null => {}
+        Value::Object(_) | Value::Array(_) if level >= MAX_DEEP => {
+            out.push((prefix.to_owned(), text(value)))
+        }
         Value::Object(m) => {
             for (k, v) in m {
-                deep(&format!("{prefix}[{k}]"), v, out);
+                deep_at(&format!("{prefix}[{k}]"), v, out, level + 1);
             }
         }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                deep(&format!("{prefix}[{i}]"), v, out);
+                deep_at(&format!("{prefix}[{i}]"), v, out, level + 1);
             }
         }
         v => out.push((prefix.to_owned(), text(v))),
     }
 }
 
-fn build_body(op: &HttpOperation, body: &HttpBody, input: &Map<String, Value>) -> Result<Option<RequestBody>, String> {
+fn build_body(
+    op: &HttpOperation,
+    body: &HttpBody,
+    input: &Map<String, Value>,
+) -> Result<Option<RequestBody>, String> {
     let value = match &body.input_name {
         Some(name) => match input.get(name) {
             Some(v) => v.clone(),
@@ -398,12 +487,21 @@ fn build_body(op: &HttpOperation, body: &HttpBody, input: &Map<String, Value>) -
         BodyContent::Json(value)
     } else if is_form(&content_type) {
         let Value::Object(m) = &value else {
-            return Err(format!("the form body must be an object of fields, got {}", kind(&value)));
+            return Err(format!(
+                "the form body must be an object of fields, got {}",
+                kind(&value)
+            ));
         };
         BodyContent::Bytes(form_encode(m, &body.properties).into_bytes())
-    } else if content_type.to_ascii_lowercase().starts_with("multipart/form-data") {
+    } else if content_type
+        .to_ascii_lowercase()
+        .starts_with("multipart/form-data")
+    {
         let Value::Object(m) = &value else {
-            return Err(format!("the multipart body must be an object of fields, got {}", kind(&value)));
+            return Err(format!(
+                "the multipart body must be an object of fields, got {}",
+                kind(&value)
+            ));
         };
         let (boundary, bytes) = multipart(m);
         return Ok(Some(RequestBody {
@@ -413,7 +511,9 @@ fn build_body(op: &HttpOperation, body: &HttpBody, input: &Map<String, Value>) -
     } else {
         match &value {
             Value::String(s) => BodyContent::Bytes(s.clone().into_bytes()),
-            other if content_type.starts_with("text/") => BodyContent::Bytes(other.to_string().into_bytes()),
+            other if content_type.starts_with("text/") => {
+                BodyContent::Bytes(other.to_string().into_bytes())
+            }
             other => {
                 return Err(format!(
                     "the `{content_type}` body must be a string, got {}",
@@ -422,7 +522,10 @@ fn build_body(op: &HttpOperation, body: &HttpBody, input: &Map<String, Value>) -
             }
         }
     };
-    Ok(Some(RequestBody { content_type, content }))
+    Ok(Some(RequestBody {
+        content_type,
+        content,
+    }))
 }
 
 /// `application/x-www-form-urlencoded`: objects in brackets (`metadata[k]=v`), arrays
@@ -435,7 +538,7 @@ fn form_encode(fields: &Map<String, Value>, properties: &[BodyProperty]) -> Stri
             .find(|p| &p.name == k)
             .map_or((ParamStyle::Form, true), |p| (p.style, p.explode));
         match v {
-            Value::Object(_) if !(style == ParamStyle::Form && !explode) => deep(k, v, &mut pairs),
+            Value::Object(_) if style != ParamStyle::Form || explode => deep(k, v, &mut pairs),
             _ => serialize_query(k, style, explode, v, &mut pairs),
         }
     }
@@ -452,14 +555,20 @@ fn multipart(fields: &Map<String, Value>) -> (String, Vec<u8>) {
     let parts: Vec<(String, String)> = fields
         .iter()
         .flat_map(|(k, v)| match v {
-            Value::Array(items) => items.iter().map(|i| (k.clone(), text(i))).collect::<Vec<_>>(),
+            Value::Array(items) => items
+                .iter()
+                .map(|i| (k.clone(), text(i)))
+                .collect::<Vec<_>>(),
             Value::Null => Vec::new(),
             v => vec![(k.clone(), text(v))],
         })
         .collect();
     let mut boundary = "islet-form-boundary-7b3e9f".to_owned();
     let mut n = 0;
-    while parts.iter().any(|(k, v)| k.contains(&boundary) || v.contains(&boundary)) {
+    while parts
+        .iter()
+        .any(|(k, v)| k.contains(&boundary) || v.contains(&boundary))
+    {
         n += 1;
         boundary = format!("islet-form-boundary-7b3e9f-{n}");
     }
@@ -492,14 +601,27 @@ pub fn build_raw_request(input: &Value) -> Result<HttpRequestParts, Error> {
     let method = match m.get("method") {
         None | Some(Value::Null) => "GET".to_owned(),
         Some(Value::String(s)) => s.to_ascii_uppercase(),
-        Some(other) => return Err(fail(format!("`method` must be a string, got {}", kind(other)))),
+        Some(other) => {
+            return Err(fail(format!(
+                "`method` must be a string, got {}",
+                kind(other)
+            )));
+        }
     };
     if !RAW_METHODS.contains(&method.as_str()) {
-        return Err(fail(format!("unsupported method `{method}`; use one of {}", RAW_METHODS.join(", "))));
+        return Err(fail(format!(
+            "unsupported method `{method}`; use one of {}",
+            RAW_METHODS.join(", ")
+        )));
     }
     let raw_path = match m.get("path") {
         Some(Value::String(s)) => s.as_str(),
-        Some(other) => return Err(fail(format!("`path` must be a string, got {}", kind(other)))),
+        Some(other) => {
+            return Err(fail(format!(
+                "`path` must be a string, got {}",
+                kind(other)
+            )));
+        }
         None => return Err(fail("missing `path`, e.g. \"/users/me\"".to_owned())),
     };
     let (path, mut query) = check_raw_path(raw_path).map_err(fail)?;
@@ -509,12 +631,21 @@ pub fn build_raw_request(input: &Value) -> Result<HttpRequestParts, Error> {
         Some(Value::Object(q)) => {
             for (k, v) in q {
                 match v {
-                    Value::Object(_) => return Err(fail(format!("query `{k}` must be a scalar or an array of scalars"))),
+                    Value::Object(_) => {
+                        return Err(fail(format!(
+                            "query `{k}` must be a scalar or an array of scalars"
+                        )));
+                    }
                     v => serialize_query(k, ParamStyle::Form, true, v, &mut query),
                 }
             }
         }
-        Some(other) => return Err(fail(format!("`query` must be an object of name → value, got {}", kind(other)))),
+        Some(other) => {
+            return Err(fail(format!(
+                "`query` must be an object of name → value, got {}",
+                kind(other)
+            )));
+        }
     }
 
     let mut headers = Vec::new();
@@ -523,11 +654,17 @@ pub fn build_raw_request(input: &Value) -> Result<HttpRequestParts, Error> {
         None | Some(Value::Null) => {}
         Some(Value::Object(h)) => {
             for (k, v) in h {
-                if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)) {
+                if k.is_empty()
+                    || !k
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+                {
                     return Err(fail(format!("`{k}` is not a valid header name")));
                 }
                 if RAW_FORBIDDEN_HEADERS.contains(&k.to_ascii_lowercase().as_str()) {
-                    return Err(fail(format!("header `{k}` is set by the host; leave it out")));
+                    return Err(fail(format!(
+                        "header `{k}` is set by the host; leave it out"
+                    )));
                 }
                 let v = match v {
                     Value::Object(_) | Value::Array(_) | Value::Null => {
@@ -543,7 +680,12 @@ pub fn build_raw_request(input: &Value) -> Result<HttpRequestParts, Error> {
                 }
             }
         }
-        Some(other) => return Err(fail(format!("`headers` must be an object of name → value, got {}", kind(other)))),
+        Some(other) => {
+            return Err(fail(format!(
+                "`headers` must be an object of name → value, got {}",
+                kind(other)
+            )));
+        }
     }
 
     let body = match m.get("body") {
@@ -555,7 +697,9 @@ pub fn build_raw_request(input: &Value) -> Result<HttpRequestParts, Error> {
         }
         Some(body) => {
             if matches!(method.as_str(), "GET" | "HEAD") {
-                return Err(fail(format!("a {method} request cannot have a body; send the data as `query`")));
+                return Err(fail(format!(
+                    "a {method} request cannot have a body; send the data as `query`"
+                )));
             }
             Some(match (body, content_type) {
                 (Value::String(s), Some(ct)) if !is_json(&ct) => RequestBody {
@@ -595,10 +739,17 @@ fn check_raw_path(raw: &str) -> Result<(String, Vec<(String, String)>), String> 
         None => (raw, None),
     };
     if path.contains('\\') || path.contains("://") {
-        return Err(format!("`path` \"{raw}\" must be a plain path without a scheme, host or backslashes"));
+        return Err(format!(
+            "`path` \"{raw}\" must be a plain path without a scheme, host or backslashes"
+        ));
     }
-    if path.split('/').any(|s| s == "." || s == ".." || s == "%2e%2e" || s == "%2E%2E") {
-        return Err(format!("`path` \"{raw}\" must not contain `.` or `..` segments"));
+    if path
+        .split('/')
+        .any(|s| s == "." || s == ".." || s == "%2e%2e" || s == "%2E%2E")
+    {
+        return Err(format!(
+            "`path` \"{raw}\" must not contain `.` or `..` segments"
+        ));
     }
     let mut query = Vec::new();
     if let Some(q) = query_string {
@@ -614,4 +765,3 @@ fn check_raw_path(raw: &str) -> Result<(String, Vec<(String, String)>), String> 
     }
     Ok((utf8_percent_encode(path, RAW_PATH).to_string(), query))
 }
-

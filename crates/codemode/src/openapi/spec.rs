@@ -6,13 +6,18 @@ use std::collections::HashMap;
 use serde_json::{Map, Value};
 
 use super::load::{Assembly, kind};
-use super::refs::{Doc, Location, RefTable, Resolver, Sizes, deref};
+use super::refs::{Doc, Lean, Location, RefTable, Resolver, Sizes, deref};
 
-/// JSON values allowed in one resolved path item before deep references are cut (see
-/// [`Resolver::resolve`]); generous, since the search tool lets code read whole path items.
-pub(crate) const PATH_ITEM_BUDGET: usize = 100_000;
+/// Budget units (about one JSON value or 64 bytes of text, see [`Resolver::resolve`]) for
+/// all resolved path items together, shared out per path item within the bounds below:
+/// whole-spec resolution of Microsoft Graph must not take gigabytes.
+const PATHS_BUDGET: usize = 4_000_000;
+const PATH_ITEM_BUDGET_MIN: usize = 1_000;
+const PATH_ITEM_BUDGET_MAX: usize = 20_000;
 
-pub(crate) const METHODS: &[&str] = &["get", "put", "post", "delete", "options", "head", "patch", "trace"];
+pub(crate) const METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
 
 /// One usable operation.
 #[derive(Debug, Clone)]
@@ -102,7 +107,11 @@ impl Spec {
     }
 
     /// Follows `$ref`s from `value` (found in document `doc`).
-    pub(crate) fn deref<'a>(&'a self, doc: usize, value: &'a Value) -> Result<(usize, &'a Value), String> {
+    pub(crate) fn deref<'a>(
+        &'a self,
+        doc: usize,
+        value: &'a Value,
+    ) -> Result<(usize, &'a Value), String> {
         deref(&self.docs, &self.refs, doc, value)
     }
 
@@ -127,7 +136,10 @@ impl Spec {
         let mut item_by_path = HashMap::new();
         for (path, raw_item) in paths {
             if !path.starts_with('/') {
-                skip(format!("path `{path}`"), "paths must start with `/`".to_owned());
+                skip(
+                    format!("path `{path}`"),
+                    "paths must start with `/`".to_owned(),
+                );
                 continue;
             }
             let (doc, item) = match self.deref(0, raw_item) {
@@ -138,7 +150,10 @@ impl Spec {
                 }
             };
             let Value::Object(item_map) = item else {
-                skip(format!("path `{path}`"), format!("the path item is {}, not an object", kind(item)));
+                skip(
+                    format!("path `{path}`"),
+                    format!("the path item is {}, not an object", kind(item)),
+                );
                 continue;
             };
             let tokens = match raw_item.get("$ref") {
@@ -146,7 +161,10 @@ impl Spec {
                 Some(Value::String(r)) => match self.refs_target_tokens(0, r) {
                     Some((d, t)) if d == doc => t,
                     _ => {
-                        skip(format!("path `{path}`"), format!("$ref `{r}` does not resolve"));
+                        skip(
+                            format!("path `{path}`"),
+                            format!("$ref `{r}` does not resolve"),
+                        );
                         continue;
                     }
                 },
@@ -159,7 +177,10 @@ impl Spec {
                 let Some(op) = item_map.get(method) else {
                     continue;
                 };
-                let operation_id = op.get("operationId").and_then(Value::as_str).map(str::to_owned);
+                let operation_id = op
+                    .get("operationId")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
                 let what = match &operation_id {
                     Some(id) => format!("{} {path} ({id})", method.to_uppercase()),
                     None => format!("{} {path}", method.to_uppercase()),
@@ -169,7 +190,11 @@ impl Spec {
                     continue;
                 }
                 let tags = match op.get("tags") {
-                    Some(Value::Array(tags)) => tags.iter().filter_map(Value::as_str).map(str::to_owned).collect(),
+                    Some(Value::Array(tags)) => tags
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect(),
                     _ => Vec::new(),
                 };
                 operations.push(Operation {
@@ -195,10 +220,16 @@ impl Spec {
         let Value::Object(op) = op else {
             return Err(format!("the operation is {}, not an object", kind(op)));
         };
-        for (level, params) in [("path-level ", item.get("parameters")), ("", op.get("parameters"))] {
+        for (level, params) in [
+            ("path-level ", item.get("parameters")),
+            ("", op.get("parameters")),
+        ] {
             let Some(params) = params else { continue };
             let Value::Array(params) = params else {
-                return Err(format!("{level}`parameters` is {}, not an array", kind(params)));
+                return Err(format!(
+                    "{level}`parameters` is {}, not an array",
+                    kind(params)
+                ));
             };
             for (i, p) in params.iter().enumerate() {
                 let (_, p) = self
@@ -220,14 +251,19 @@ impl Spec {
             }
         }
         if let Some(body) = op.get("requestBody") {
-            let (_, body) = self.deref(doc, body).map_err(|e| format!("requestBody: {e}"))?;
+            let (_, body) = self
+                .deref(doc, body)
+                .map_err(|e| format!("requestBody: {e}"))?;
             if !body.is_object() {
                 return Err(format!("`requestBody` is {}, not an object", kind(body)));
             }
             if let Some(content) = body.get("content")
                 && !content.is_object()
             {
-                return Err(format!("`requestBody.content` is {}, not an object", kind(content)));
+                return Err(format!(
+                    "`requestBody.content` is {}, not an object",
+                    kind(content)
+                ));
             }
         }
         if let Some(responses) = op.get("responses")
@@ -236,6 +272,17 @@ impl Spec {
             return Err(format!("`responses` is {}, not an object", kind(responses)));
         }
         Ok(())
+    }
+
+    /// Budget of one resolved path item: [`PATHS_BUDGET`] shared out.
+    fn path_item_budget(&self) -> usize {
+        (PATHS_BUDGET / self.items.len().max(1)).clamp(PATH_ITEM_BUDGET_MIN, PATH_ITEM_BUDGET_MAX)
+    }
+
+    /// Every document loaded: the spec itself first, then the files and URLs its `$ref`s
+    /// reached (each once).
+    pub fn documents(&self) -> Vec<String> {
+        self.docs.iter().map(|d| d.location.display()).collect()
     }
 
     /// Where the spec was loaded from (path or URL).
@@ -281,7 +328,8 @@ impl Spec {
                 *counts.entry(tag.as_str()).or_default() += 1;
             }
         }
-        let mut tags: Vec<(String, usize)> = counts.into_iter().map(|(t, n)| (t.to_owned(), n)).collect();
+        let mut tags: Vec<(String, usize)> =
+            counts.into_iter().map(|(t, n)| (t.to_owned(), n)).collect();
         tags.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         tags
     }
@@ -306,12 +354,19 @@ impl Spec {
     }
 
     /// One path item (e.g. `"/repos/{owner}/{repo}"`) with every `$ref` inlined: cycles cut
-    /// to `{"$circular": ref}`, and past ~100k JSON values deep references cut to
-    /// `{"$truncated": ref}`. `None` for an unknown or skipped path.
+    /// to `{"$circular": ref}`; past a budget (4M units, about one JSON value or 64 bytes
+    /// of text each, shared out over the paths: 1k to 20k per item) deep references cut to
+    /// `{"$truncated": ref}`; discriminator mappings left out. `None` for an unknown or
+    /// skipped path. Equal to `resolved()["paths"][path]`.
     pub fn resolved_path(&self, path: &str) -> Option<Value> {
         let item = self.items.get(*self.item_by_path.get(path)?)?;
         let value = super::refs::lookup(&self.docs.get(item.doc)?.value, &item.tokens)?;
-        Some(self.resolver().resolve(&mut Sizes::default(), item.doc, value, PATH_ITEM_BUDGET))
+        Some(self.resolver().resolve(
+            &mut Sizes::new(Lean::Mappings),
+            item.doc,
+            value,
+            self.path_item_budget(),
+        ))
     }
 
     /// The whole document with `paths` (and 3.1 `webhooks`) resolved as by
@@ -320,7 +375,8 @@ impl Spec {
     pub fn resolved(&self) -> Value {
         let mut out = Map::new();
         let resolver = self.resolver();
-        let mut sizes = Sizes::default();
+        let mut sizes = Sizes::new(Lean::Mappings);
+        let budget = self.path_item_budget();
         let Value::Object(root) = self.root() else {
             return Value::Object(out);
         };
@@ -330,7 +386,7 @@ impl Spec {
                 ("paths" | "webhooks", Value::Object(items)) => {
                     let resolved = items
                         .iter()
-                        .map(|(p, item)| (p.clone(), resolver.resolve(&mut sizes, 0, item, PATH_ITEM_BUDGET)))
+                        .map(|(p, item)| (p.clone(), resolver.resolve(&mut sizes, 0, item, budget)))
                         .collect();
                     out.insert(k.clone(), Value::Object(resolved));
                 }

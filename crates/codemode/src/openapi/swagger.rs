@@ -46,8 +46,12 @@ pub(crate) fn convert_if_swagger(value: Value, location: &Location) -> Value {
 }
 
 fn strings(v: Option<&Value>) -> Option<Vec<String>> {
-    v.and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+    v.and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect()
+    })
 }
 
 fn convert(mut src: Map<String, Value>, location: &Location) -> Map<String, Value> {
@@ -63,8 +67,10 @@ fn convert(mut src: Map<String, Value>, location: &Location) -> Map<String, Valu
     }
     out.insert("servers".to_owned(), Value::Array(servers(&src, location)));
 
-    let consumes = strings(src.get("consumes")).unwrap_or_else(|| vec!["application/json".to_owned()]);
-    let produces = strings(src.get("produces")).unwrap_or_else(|| vec!["application/json".to_owned()]);
+    let consumes =
+        strings(src.get("consumes")).unwrap_or_else(|| vec!["application/json".to_owned()]);
+    let produces =
+        strings(src.get("produces")).unwrap_or_else(|| vec!["application/json".to_owned()]);
 
     // Global parameters split three ways: plain ones stay parameters, body ones become
     // requestBodies, formData ones are inlined into each operation's form body.
@@ -111,7 +117,10 @@ fn convert(mut src: Map<String, Value>, location: &Location) -> Map<String, Valu
         components.insert("responses".to_owned(), Value::Object(converted));
     }
     if let Some(Value::Object(defs)) = src.remove("securityDefinitions") {
-        let converted = defs.into_iter().map(|(k, d)| (k, convert_security(d))).collect();
+        let converted = defs
+            .into_iter()
+            .map(|(k, d)| (k, convert_security(d)))
+            .collect();
         components.insert("securitySchemes".to_owned(), Value::Object(converted));
     }
     if !components.is_empty() {
@@ -150,7 +159,11 @@ struct Ctx<'a> {
 
 fn servers(src: &Map<String, Value>, location: &Location) -> Vec<Value> {
     let base_path = src.get("basePath").and_then(Value::as_str).unwrap_or("/");
-    let base_path = if base_path == "/" { "" } else { base_path.trim_end_matches('/') };
+    let base_path = if base_path == "/" {
+        ""
+    } else {
+        base_path.trim_end_matches('/')
+    };
     let default_scheme = match location {
         Location::Url(u) => u.scheme().to_owned(),
         Location::File(_) => "https".to_owned(),
@@ -224,7 +237,11 @@ fn local_param_name(reference: &str) -> Option<&str> {
     reference.strip_prefix("#/parameters/")
 }
 
-fn convert_operation(mut op: Map<String, Value>, shared_body: &[Value], ctx: &Ctx) -> Map<String, Value> {
+fn convert_operation(
+    mut op: Map<String, Value>,
+    shared_body: &[Value],
+    ctx: &Ctx,
+) -> Map<String, Value> {
     let consumes = strings(op.get("consumes")).unwrap_or_else(|| ctx.consumes.to_vec());
     let produces = strings(op.get("produces")).unwrap_or_else(|| ctx.produces.to_vec());
     op.remove("consumes");
@@ -318,7 +335,9 @@ fn body_from_param(p: &Value, consumes: &[String]) -> Value {
 }
 
 fn form_body(params: &[Value], consumes: &[String]) -> Value {
-    let has_file = params.iter().any(|p| p.get("type").and_then(Value::as_str) == Some("file"));
+    let has_file = params
+        .iter()
+        .any(|p| p.get("type").and_then(Value::as_str) == Some("file"));
     let content_type = if has_file || consumes.iter().any(|c| c == "multipart/form-data") {
         "multipart/form-data"
     } else {
@@ -340,18 +359,22 @@ fn form_body(params: &[Value], consumes: &[String]) -> Value {
             required.push(json!(name));
         }
         if let Some((style, explode)) = collection_style(p, "query") {
-            encoding.insert(name.to_owned(), json!({ "style": style, "explode": explode }));
+            encoding.insert(
+                name.to_owned(),
+                json!({ "style": style, "explode": explode }),
+            );
         }
     }
     let mut schema = json!({ "type": "object", "properties": properties });
     if !required.is_empty() {
-        schema["required"] = Value::Array(required);
+        schema["required"] = Value::Array(required.clone());
     }
     let mut media = json!({ "schema": schema });
     if !encoding.is_empty() {
         media["encoding"] = Value::Object(encoding);
     }
-    json!({ "content": { content_type: media } })
+    // A form with a required field is a required body.
+    json!({ "content": { content_type: media }, "required": !required.is_empty() })
 }
 
 fn param_schema(p: &Value) -> Map<String, Value> {
@@ -375,8 +398,15 @@ fn collection_style(p: &Value, location: &str) -> Option<(&'static str, bool)> {
     if p.get("type").and_then(Value::as_str) != Some("array") {
         return None;
     }
-    let format = p.get("collectionFormat").and_then(Value::as_str).unwrap_or("csv");
-    let plain = if matches!(location, "query" | "cookie" | "formData") { "form" } else { "simple" };
+    let format = p
+        .get("collectionFormat")
+        .and_then(Value::as_str)
+        .unwrap_or("csv");
+    let plain = if matches!(location, "query" | "cookie" | "formData") {
+        "form"
+    } else {
+        "simple"
+    };
     Some(match format {
         "multi" => ("form", true),
         "ssv" => ("spaceDelimited", false),

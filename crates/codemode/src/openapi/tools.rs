@@ -6,16 +6,27 @@ use std::collections::{HashMap, HashSet};
 use serde_json::{Map, Value, json};
 
 use super::naming::{camel, generated, safe, strip_tag_prefix};
-use super::refs::{CIRCULAR, Sizes, TRUNCATED};
+use super::refs::{CIRCULAR, Lean, Sizes, TRUNCATED};
 use super::spec::{Operation, Spec};
 use crate::catalog::{
-    BodyProperty, Catalog, HttpBody, HttpOperation, HttpParameter, ParamLocation, ParamStyle, Target, Tool,
+    BodyProperty, Catalog, HttpBody, HttpOperation, HttpParameter, ParamLocation, ParamStyle,
+    Target, Tool,
 };
 
-/// JSON values allowed in one resolved input or output schema before deep references are
-/// cut to `{"$truncated": ref}`. Bounds both the catalog's memory on huge specs (Microsoft
-/// Graph) and the size of the TypeScript the model reads.
-pub(crate) const SCHEMA_BUDGET: usize = 4_000;
+/// Budget units (about one JSON value or 64 bytes of text) across all of a catalog's
+/// resolved schemas, shared out per schema:
+/// bounds the catalog's memory on huge specs (Microsoft Graph) while small specs get
+/// schemas resolved deeper.
+const CATALOG_BUDGET: usize = 3_000_000;
+/// Per-schema bounds on that share: enough for an entity's own properties, and no more
+/// than the model can usefully read as one TypeScript signature.
+const SCHEMA_BUDGET_MIN: usize = 250;
+const SCHEMA_BUDGET_MAX: usize = 1_500;
+
+/// Per-schema budget for a spec with `operations` operations.
+pub(crate) fn default_budget(operations: usize) -> usize {
+    (CATALOG_BUDGET / operations.max(1)).clamp(SCHEMA_BUDGET_MIN, SCHEMA_BUDGET_MAX)
+}
 
 /// Root namespace; untagged operations live here, next to `api.request`.
 const ROOT: &str = "api";
@@ -31,7 +42,7 @@ pub(crate) fn catalog(spec: &Spec, budget: usize) -> Catalog {
     let named = name_operations(spec.operations());
     let mut cx = Cx {
         spec,
-        sizes: Sizes::default(),
+        sizes: Sizes::new(Lean::MappingsAndExtensions),
         budget,
     };
     let tools = spec
@@ -96,7 +107,11 @@ fn name_operations(ops: &[Operation]) -> Vec<(String, String)> {
             let others = taken.get(ns.as_str());
             (2..)
                 .map(|n| format!("{base}{n}"))
-                .find(|c| !seen.contains(c) && !is_reserved(c) && !others.is_some_and(|o| o.contains(c.as_str())))
+                .find(|c| {
+                    !seen.contains(c)
+                        && !is_reserved(c)
+                        && !others.is_some_and(|o| o.contains(c.as_str()))
+                })
                 .unwrap_or_else(|| base.clone())
         };
         seen.insert(name.clone());
@@ -114,7 +129,9 @@ struct Cx<'a> {
 
 impl Cx<'_> {
     fn resolve(&mut self, doc: usize, schema: &Value) -> Value {
-        self.spec.resolver().resolve(&mut self.sizes, doc, schema, self.budget)
+        self.spec
+            .resolver()
+            .resolve(&mut self.sizes, doc, schema, self.budget)
     }
 }
 
@@ -141,7 +158,11 @@ fn build_tool(cx: &mut Cx, op: &Operation, namespace: String, name: String) -> O
     let mut taken: HashSet<String> = HashSet::new();
     let mut parameters = Vec::new();
     for p in &params {
-        let input_name = unique(&mut taken, &p.name, &format!("{}_{}", location_word(p.location), p.name));
+        let input_name = unique(
+            &mut taken,
+            &p.name,
+            &format!("{}_{}", location_word(p.location), p.name),
+        );
         properties.insert(input_name.clone(), p.schema.clone());
         if p.required {
             required.push(json!(input_name));
@@ -158,66 +179,80 @@ fn build_tool(cx: &mut Cx, op: &Operation, namespace: String, name: String) -> O
 
     let mut additional = false;
     let mut body_keywords = Vec::new();
-    let body = raw_op.get("requestBody").and_then(|b| spec.deref(op_doc, b).ok()).and_then(|(bdoc, body)| {
-        let content = body.get("content")?.as_object()?;
-        let (content_type, media) = pick_request_media(content)?;
-        let schema = match media.get("schema") {
-            Some(s) => cx.resolve(bdoc, s),
-            None => json!({}),
-        };
-        let body_required = body.get("required").and_then(Value::as_bool).unwrap_or(false);
-        let mergeable = is_json(content_type) || is_form(content_type) || content_type == "multipart/form-data";
-        let flat = if mergeable { flatten_object(&schema) } else { None };
-        match flat {
-            Some(flat) => {
-                let encoding = media.get("encoding").and_then(Value::as_object);
-                let mut props = Vec::new();
-                for (prop, prop_schema) in flat.properties {
-                    let input_name = unique(&mut taken, &prop, &format!("body_{prop}"));
-                    let prop_required = body_required && flat.required.contains(&prop);
-                    if prop_required {
+    let body = raw_op
+        .get("requestBody")
+        .and_then(|b| spec.deref(op_doc, b).ok())
+        .and_then(|(bdoc, body)| {
+            let content = body.get("content")?.as_object()?;
+            let (content_type, media) = pick_request_media(content)?;
+            let schema = match media.get("schema") {
+                Some(s) => cx.resolve(bdoc, s),
+                None => json!({}),
+            };
+            let body_required = body
+                .get("required")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            let mergeable = is_json(content_type)
+                || is_form(content_type)
+                || content_type.starts_with("multipart/form-data");
+            let flat = if mergeable {
+                flatten_object(&schema)
+            } else {
+                None
+            };
+            match flat {
+                Some(flat) => {
+                    let encoding = media.get("encoding").and_then(Value::as_object);
+                    let mut props = Vec::new();
+                    for (prop, prop_schema) in flat.properties {
+                        let input_name = unique(&mut taken, &prop, &format!("body_{prop}"));
+                        let prop_required = body_required && flat.required.contains(&prop);
+                        if prop_required {
+                            required.push(json!(input_name));
+                        }
+                        properties.insert(input_name.clone(), prop_schema);
+                        let (style, explode) = body_encoding(encoding.and_then(|e| e.get(&prop)));
+                        body_keywords.push(prop.clone());
+                        props.push(BodyProperty {
+                            name: prop,
+                            input_name,
+                            required: prop_required,
+                            style,
+                            explode,
+                        });
+                    }
+                    additional = flat.additional == Some(true);
+                    Some(HttpBody {
+                        content_type: content_type.to_owned(),
+                        required: body_required,
+                        input_name: None,
+                        properties: props,
+                        additional_properties: additional,
+                    })
+                }
+                None => {
+                    let input_name = unique(&mut taken, "body", "requestBody");
+                    let mut schema = schema;
+                    if let (Some(Value::String(d)), Value::Object(m)) =
+                        (body.get("description"), &mut schema)
+                    {
+                        m.entry("description").or_insert_with(|| json!(d));
+                    }
+                    properties.insert(input_name.clone(), schema);
+                    if body_required {
                         required.push(json!(input_name));
                     }
-                    properties.insert(input_name.clone(), prop_schema);
-                    let (style, explode) = body_encoding(encoding.and_then(|e| e.get(&prop)));
-                    body_keywords.push(prop.clone());
-                    props.push(BodyProperty {
-                        name: prop,
-                        input_name,
-                        required: prop_required,
-                        style,
-                        explode,
-                    });
+                    Some(HttpBody {
+                        content_type: content_type.to_owned(),
+                        required: body_required,
+                        input_name: Some(input_name),
+                        properties: Vec::new(),
+                        additional_properties: false,
+                    })
                 }
-                additional = flat.additional == Some(true);
-                Some(HttpBody {
-                    content_type: content_type.to_owned(),
-                    required: body_required,
-                    input_name: None,
-                    properties: props,
-                    additional_properties: additional,
-                })
             }
-            None => {
-                let input_name = unique(&mut taken, "body", "requestBody");
-                let mut schema = schema;
-                if let (Some(Value::String(d)), Value::Object(m)) = (body.get("description"), &mut schema) {
-                    m.entry("description").or_insert_with(|| json!(d));
-                }
-                properties.insert(input_name.clone(), schema);
-                if body_required {
-                    required.push(json!(input_name));
-                }
-                Some(HttpBody {
-                    content_type: content_type.to_owned(),
-                    required: body_required,
-                    input_name: Some(input_name),
-                    properties: Vec::new(),
-                    additional_properties: false,
-                })
-            }
-        }
-    });
+        });
 
     let mut input_schema = Map::new();
     input_schema.insert("type".to_owned(), json!("object"));
@@ -232,7 +267,10 @@ fn build_tool(cx: &mut Cx, op: &Operation, namespace: String, name: String) -> O
     let deprecated = raw_op.get("deprecated").and_then(Value::as_bool) == Some(true);
     let description = describe(
         raw_op.get("summary").and_then(Value::as_str).unwrap_or(""),
-        raw_op.get("description").and_then(Value::as_str).unwrap_or(""),
+        raw_op
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
         deprecated,
     );
     let description = if description.is_empty() {
@@ -256,7 +294,10 @@ fn build_tool(cx: &mut Cx, op: &Operation, namespace: String, name: String) -> O
     Some(Tool {
         namespace,
         name,
-        original_name: op.operation_id.clone().unwrap_or_else(|| format!("{} {}", op.method, op.path)),
+        original_name: op
+            .operation_id
+            .clone()
+            .unwrap_or_else(|| format!("{} {}", op.method, op.path)),
         description,
         input_schema: Value::Object(input_schema),
         output_schema,
@@ -302,9 +343,13 @@ fn collect_params(cx: &mut Cx, doc: usize, item: &Value, op: &Value, path: &str)
     let mut out: Vec<Param> = Vec::new();
     let lists = [item.get("parameters"), op.get("parameters")];
     for list in lists.into_iter().flatten() {
-        let Some(list) = list.as_array() else { continue };
+        let Some(list) = list.as_array() else {
+            continue;
+        };
         for raw in list {
-            let Ok((pdoc, p)) = spec.deref(doc, raw) else { continue };
+            let Ok((pdoc, p)) = spec.deref(doc, raw) else {
+                continue;
+            };
             let (Some(name), Some(location)) = (
                 p.get("name").and_then(Value::as_str),
                 p.get("in").and_then(Value::as_str).and_then(parse_location),
@@ -313,7 +358,8 @@ fn collect_params(cx: &mut Cx, doc: usize, item: &Value, op: &Value, path: &str)
             };
             // OpenAPI: these header parameters are ignored (the host sets them).
             if location == ParamLocation::Header
-                && ["accept", "content-type", "authorization"].contains(&name.to_ascii_lowercase().as_str())
+                && ["accept", "content-type", "authorization"]
+                    .contains(&name.to_ascii_lowercase().as_str())
             {
                 continue;
             }
@@ -331,7 +377,11 @@ fn collect_params(cx: &mut Cx, doc: usize, item: &Value, op: &Value, path: &str)
                 .unwrap_or(style == ParamStyle::Form);
             let raw_schema = p.get("schema").or_else(|| {
                 // `content`-style parameters: the first media type's schema.
-                p.get("content")?.as_object()?.values().next()?.get("schema")
+                p.get("content")?
+                    .as_object()?
+                    .values()
+                    .next()?
+                    .get("schema")
             });
             let mut schema = match raw_schema {
                 Some(s) => cx.resolve(pdoc, s),
@@ -348,19 +398,26 @@ fn collect_params(cx: &mut Cx, doc: usize, item: &Value, op: &Value, path: &str)
             let param = Param {
                 name: name.to_owned(),
                 location,
-                required: location == ParamLocation::Path || p.get("required").and_then(Value::as_bool) == Some(true),
+                required: location == ParamLocation::Path
+                    || p.get("required").and_then(Value::as_bool) == Some(true),
                 style,
                 explode,
                 schema,
             };
-            match out.iter_mut().find(|q| q.name == param.name && q.location == param.location) {
+            match out
+                .iter_mut()
+                .find(|q| q.name == param.name && q.location == param.location)
+            {
                 Some(existing) => *existing = param,
                 None => out.push(param),
             }
         }
     }
     for name in template_params(path) {
-        if !out.iter().any(|p| p.location == ParamLocation::Path && p.name == name) {
+        if !out
+            .iter()
+            .any(|p| p.location == ParamLocation::Path && p.name == name)
+        {
             out.push(Param {
                 name: name.to_owned(),
                 location: ParamLocation::Path,
@@ -382,7 +439,9 @@ fn collect_params(cx: &mut Cx, doc: usize, item: &Value, op: &Value, path: &str)
 
 /// `{name}` placeholders of a path template, in order.
 pub(crate) fn template_params(path: &str) -> impl Iterator<Item = &str> {
-    path.split('{').skip(1).filter_map(|s| s.split_once('}').map(|(name, _)| name))
+    path.split('{')
+        .skip(1)
+        .filter_map(|s| s.split_once('}').map(|(name, _)| name))
 }
 
 fn parse_location(s: &str) -> Option<ParamLocation> {
@@ -422,12 +481,22 @@ fn body_encoding(encoding: Option<&Value>) -> (ParamStyle, bool) {
 }
 
 pub(crate) fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || essence.ends_with("+json") || essence == "*/*" || essence == "application/*"
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || essence.ends_with("+json")
+        || essence == "*/*"
+        || essence == "application/*"
 }
 
 pub(crate) fn is_form(content_type: &str) -> bool {
-    content_type.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded")
+    content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
 }
 
 /// JSON first, then forms, then whatever comes first.
@@ -522,10 +591,13 @@ fn flatten_object(schema: &Value) -> Option<Flat> {
 fn output_schema(cx: &mut Cx, doc: usize, op: &Value) -> Option<Value> {
     let spec = cx.spec;
     let responses = op.get("responses")?.as_object()?;
-    let mut codes: Vec<&String> = responses.keys().filter(|c| c.starts_with('2')).collect();
-    codes.sort();
-    for code in codes {
-        let Ok((rdoc, response)) = spec.deref(doc, &responses[code.as_str()]) else {
+    let mut codes: Vec<(&String, &Value)> = responses
+        .iter()
+        .filter(|(c, _)| c.starts_with('2'))
+        .collect();
+    codes.sort_by_key(|(c, _)| *c);
+    for (_, response) in codes {
+        let Ok((rdoc, response)) = spec.deref(doc, response) else {
             continue;
         };
         let Some(content) = response.get("content").and_then(Value::as_object) else {
@@ -559,9 +631,17 @@ pub(crate) fn describe(summary: &str, description: &str, deprecated: bool) -> St
     let mut text = if summary.is_empty() {
         paragraph
     } else if paragraph.is_empty() || norm(&paragraph).starts_with(&norm(&summary)) {
-        if paragraph.len() > summary.len() { paragraph } else { summary }
+        if paragraph.len() > summary.len() {
+            paragraph
+        } else {
+            summary
+        }
     } else {
-        let sep = if summary.ends_with(['.', '!', '?', ':']) { " " } else { ". " };
+        let sep = if summary.ends_with(['.', '!', '?', ':']) {
+            " "
+        } else {
+            ". "
+        };
         format!("{summary}{sep}{paragraph}")
     };
     if deprecated {
@@ -621,7 +701,11 @@ mod tests {
     #[test]
     fn descriptions() {
         assert_eq!(
-            describe("Get a repo", "See [the docs](https://x.y/z) for <b>more</b>.\n\nSecond.", false),
+            describe(
+                "Get a repo",
+                "See [the docs](https://x.y/z) for <b>more</b>.\n\nSecond.",
+                false
+            ),
             "Get a repo. See the docs for more."
         );
         assert_eq!(describe("", "", true), "Deprecated.");

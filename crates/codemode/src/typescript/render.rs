@@ -12,8 +12,10 @@ use super::ident::{comment_safe, property_key, string_literal};
 
 /// Schema nesting the renderer follows before answering `unknown` (stack safety).
 const MAX_LEVEL: usize = 64;
-/// Schema nodes visited per rendering before the rest becomes `unknown`.
-const MAX_WORK: usize = 200_000;
+/// Schema nodes visited per rendering before the rest becomes `unknown`. The largest
+/// resolved tool schemas of GitHub, Stripe and Graph have under 2,500 JSON nodes; a DAG of
+/// local refs can expand exponentially, and this keeps it to about a megabyte of text.
+const MAX_WORK: usize = 20_000;
 /// Longest `@default`/`@example` value kept in a doc comment.
 const MAX_DOC_VALUE_CHARS: usize = 120;
 /// Names listed in the comment of an object abbreviated for depth.
@@ -340,7 +342,11 @@ impl<'a> Renderer<'a> {
     /// Where a `$ref`-only (or single-`allOf`) property finds its documentation.
     fn doc_fallback(&self, map: &Map<String, Value>) -> Option<&'a Map<String, Value>> {
         let reference = map.get("$ref").and_then(Value::as_str).or_else(|| {
-            match map.get("allOf").and_then(Value::as_array).map(Vec::as_slice) {
+            match map
+                .get("allOf")
+                .and_then(Value::as_array)
+                .map(Vec::as_slice)
+            {
                 Some([only]) => only.get("$ref").and_then(Value::as_str),
                 _ => None,
             }
@@ -396,10 +402,7 @@ impl<'a> Renderer<'a> {
         }
         for key in ["oneOf", "anyOf"] {
             if let Some(members) = map.get(key).and_then(Value::as_array) {
-                let tys = members
-                    .iter()
-                    .map(|m| self.ty(m, depth, indent))
-                    .collect();
+                let tys = members.iter().map(|m| self.ty(m, depth, indent)).collect();
                 parts.push(union(tys));
             }
         }
@@ -426,7 +429,10 @@ impl<'a> Renderer<'a> {
                 self.stack.pop();
                 ty
             }
-            None => Ty::commented(format!("unknown /* unresolved: {} */", comment_safe(reference))),
+            None => Ty::commented(format!(
+                "unknown /* unresolved: {} */",
+                comment_safe(reference)
+            )),
         }
     }
 
@@ -663,7 +669,11 @@ impl<'a> Renderer<'a> {
             members.push((Vec::new(), format!("[key: string]: {}", index.text)));
         }
         if omitted > 0 {
-            let noun = if omitted == 1 { "property" } else { "properties" };
+            let noun = if omitted == 1 {
+                "property"
+            } else {
+                "properties"
+            };
             members.push((Vec::new(), format!("/* {omitted} more {noun} */")));
         }
         Ty::atom(self.object_literal(members, indent))

@@ -1,1 +1,7 @@
 //! Integration tests for the codemode crate.
+mod describe;
+mod execute;
+mod openapi;
+mod search;
+mod tokens;
+mod typescript;

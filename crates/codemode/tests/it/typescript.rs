@@ -116,7 +116,10 @@ fn render_schema_case(case: &str, schema: &Value) -> Result<String> {
     let options = golden_dir().join(format!("{case}.options.json"));
     if options.exists() {
         let opts = given_options(&given_json(&options)?)?;
-        out.push_str(&format!("\nexport type Custom = {};\n", schema_to_ts(schema, &opts)));
+        out.push_str(&format!(
+            "\nexport type Custom = {};\n",
+            schema_to_ts(schema, &opts)
+        ));
     }
     Ok(out)
 }
@@ -265,12 +268,7 @@ fn tsc_check(files: &[PathBuf]) -> Result<bool> {
     };
     let output = Command::new(tsc)
         .args([
-            "--noEmit",
-            "--strict",
-            "--target",
-            "es2022",
-            "--lib",
-            "es2022",
+            "--noEmit", "--strict", "--target", "es2022", "--lib", "es2022",
         ])
         .args(files)
         .output()
@@ -332,7 +330,37 @@ fn declarations_of_synthetic_catalogs_type_check() -> Result<()> {
         ),
     ] {
         let path = dir.join(format!("{name}.ts"));
-        std::fs::write(&path, format!("{}export {{}};\n", declarations(&catalog, &opts)))?;
+        std::fs::write(
+            &path,
+            format!("{}export {{}};\n", declarations(&catalog, &opts)),
+        )?;
+        files.push(path);
+    }
+    let result = tsc_check(&files);
+    let _ = std::fs::remove_dir_all(&dir);
+    result.map(|_| ())
+}
+
+#[test]
+fn declarations_of_real_specs_type_check() -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("islet-tsgen-real-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let full = TsOptions {
+        request_helper: true,
+        ..TsOptions::default()
+    };
+    let compact = TsOptions {
+        request_helper: true,
+        ..TsOptions::compact()
+    };
+    let mut files = Vec::new();
+    for (name, opts) in [("slack", &full), ("github", &compact), ("stripe", &compact)] {
+        let catalog = crate::search::given_real_catalog(name);
+        let path = dir.join(format!("{name}.ts"));
+        std::fs::write(
+            &path,
+            format!("{}export {{}};\n", declarations(catalog, opts)),
+        )?;
         files.push(path);
     }
     let result = tsc_check(&files);
@@ -407,6 +435,34 @@ fn hostile_schemas_do_not_panic() {
     for schema in &weird {
         for opts in [TsOptions::default(), TsOptions::compact()] {
             let _ = schema_to_ts(schema, &opts);
+        }
+    }
+    // The same schemas as tool inputs and outputs, under awkward names.
+    let tools = weird
+        .iter()
+        .enumerate()
+        .map(|(i, schema)| Tool {
+            namespace: ["", "api", "api..x", "a.b.c", "new"][i % 5].to_owned(),
+            name: ["", "new", "x y", "ok", "constructor"][i % 5].to_owned(),
+            original_name: String::new(),
+            description: "*/ \u{2028} /*".to_owned(),
+            input_schema: schema.clone(),
+            output_schema: Some(schema.clone()),
+            keywords: Vec::new(),
+            target: Target::Mcp {
+                server: String::new(),
+                tool: String::new(),
+            },
+        })
+        .collect();
+    let catalog = Catalog {
+        title: "t\u{2028}*/".to_owned(),
+        tools,
+    };
+    for opts in [TsOptions::default(), TsOptions::compact()] {
+        let _ = declarations(&catalog, &opts);
+        for tool in &catalog.tools {
+            let _ = signature(tool, &opts);
         }
     }
 }

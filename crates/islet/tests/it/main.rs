@@ -1,0 +1,4 @@
+//! End-to-end tests of the `islet` binary.
+
+mod mcp;
+mod run;

@@ -28,7 +28,11 @@ impl Budget {
     }
 
     fn admit(&self, released: usize, requested: usize) -> bool {
-        let after = self.used.get().saturating_sub(released).saturating_add(requested);
+        let after = self
+            .used
+            .get()
+            .saturating_sub(released)
+            .saturating_add(requested);
         if after > self.limit.get() {
             self.exhausted.set(true);
             return false;

@@ -77,7 +77,11 @@ impl<'js> Walker<'_, 'js> {
                     _ => Json::String(text),
                 }
             }
-            Type::Symbol => return Err(format!("the result contains a symbol at {path}: return data (strings, numbers, objects)")),
+            Type::Symbol => {
+                return Err(format!(
+                    "the result contains a symbol at {path}: return data (strings, numbers, objects)"
+                ));
+            }
             Type::Function | Type::Constructor => {
                 return Err(format!(
                     "the result contains a function at {path}: return data, not functions (call it and return its result)"
@@ -92,7 +96,12 @@ impl<'js> Walker<'_, 'js> {
                 let object = value.as_object().cloned().ok_or("not an object")?;
                 return self.object(object, path);
             }
-            other => return Err(format!("the result contains an unsupported value ({}) at {path}", other.as_str())),
+            other => {
+                return Err(format!(
+                    "the result contains an unsupported value ({}) at {path}",
+                    other.as_str()
+                ));
+            }
         }))
     }
 
@@ -103,7 +112,9 @@ impl<'js> Walker<'_, 'js> {
             ));
         }
         if self.stack.len() >= MAX_DEPTH {
-            return Err(format!("the result is nested deeper than {MAX_DEPTH} levels (at {path})"));
+            return Err(format!(
+                "the result is nested deeper than {MAX_DEPTH} levels (at {path})"
+            ));
         }
         self.stack.push((object.clone(), path.clone()));
         let result = self.object_inner(&object, path);
@@ -111,11 +122,16 @@ impl<'js> Walker<'_, 'js> {
         result
     }
 
-    fn object_inner(&mut self, object: &Object<'js>, path: &mut String) -> Result<Option<Json>, String> {
+    fn object_inner(
+        &mut self,
+        object: &Object<'js>,
+        path: &mut String,
+    ) -> Result<Option<Json>, String> {
         let ctx = self.ctx;
         let globals = ctx.globals();
         let class = |name: &str| globals.get::<_, Value>(name).ok();
-        let is = |name: &str| class(name).is_some_and(|c| c.is_object() && object.is_instance_of(c));
+        let is =
+            |name: &str| class(name).is_some_and(|c| c.is_object() && object.is_instance_of(c));
         let fail = |e: rquickjs::Error| format!("reading {path} threw: {}", caught_message(ctx, e));
 
         if let Some(array) = object.as_array() {
@@ -202,22 +218,37 @@ impl<'js> Walker<'_, 'js> {
             ));
         }
         if is("WeakMap") || is("WeakSet") || is("WeakRef") {
-            return Err(format!("the result contains a weak collection at {path}, which cannot be read out"));
+            return Err(format!(
+                "the result contains a weak collection at {path}, which cannot be read out"
+            ));
         }
         let mut map = Map::new();
         self.properties(object, path, &mut map)?;
         Ok(Some(Json::Object(map)))
     }
 
-    fn properties(&mut self, object: &Object<'js>, path: &mut String, map: &mut Map<String, Json>) -> Result<(), String> {
+    fn properties(
+        &mut self,
+        object: &Object<'js>,
+        path: &mut String,
+        map: &mut Map<String, Json>,
+    ) -> Result<(), String> {
         let keys: Vec<String> = object
             .keys::<String>()
             .collect::<rquickjs::Result<_>>()
-            .map_err(|e| format!("listing the keys of {path} threw: {}", caught_message(self.ctx, e)))?;
+            .map_err(|e| {
+                format!(
+                    "listing the keys of {path} threw: {}",
+                    caught_message(self.ctx, e)
+                )
+            })?;
         for key in keys {
-            let value: Value = object
-                .get(key.as_str())
-                .map_err(|e| format!("reading {path}.{key} threw: {}", caught_message(self.ctx, e)))?;
+            let value: Value = object.get(key.as_str()).map_err(|e| {
+                format!(
+                    "reading {path}.{key} threw: {}",
+                    caught_message(self.ctx, e)
+                )
+            })?;
             let len = path.len();
             push_key(path, &key);
             let converted = self.value(&value, path)?;
@@ -233,9 +264,9 @@ impl<'js> Walker<'_, 'js> {
     fn array(&mut self, array: Array<'js>, path: &mut String) -> Result<Json, String> {
         let mut out = Vec::with_capacity(array.len().min(1 << 16));
         for i in 0..array.len() {
-            let item: Value = array
-                .get(i)
-                .map_err(|e| format!("reading {path}[{i}] threw: {}", caught_message(self.ctx, e)))?;
+            let item: Value = array.get(i).map_err(|e| {
+                format!("reading {path}[{i}] threw: {}", caught_message(self.ctx, e))
+            })?;
             let len = path.len();
             path.push_str(&format!("[{i}]"));
             out.push(self.value(&item, path)?.unwrap_or(Json::Null));
@@ -246,8 +277,13 @@ impl<'js> Walker<'_, 'js> {
 }
 
 fn push_key(path: &mut String, key: &str) {
-    let plain = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    let plain = key
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
     if plain {
         path.push('.');
         path.push_str(key);
@@ -280,7 +316,11 @@ fn is_view<'js>(ctx: &Ctx<'js>, object: &Object<'js>) -> bool {
 }
 
 /// `[...object[method]()]` as pairs (`[key, value]` for entries, `[value, undefined]` else).
-fn iterate<'js>(ctx: &Ctx<'js>, object: &Object<'js>, method: &str) -> rquickjs::Result<Vec<(Value<'js>, Value<'js>)>> {
+fn iterate<'js>(
+    ctx: &Ctx<'js>,
+    object: &Object<'js>,
+    method: &str,
+) -> rquickjs::Result<Vec<(Value<'js>, Value<'js>)>> {
     let spread: Function = ctx.eval("(o, m) => Array.from(o[m]())")?;
     let items: Array = spread.call((object.clone(), method))?;
     let mut out = Vec::with_capacity(items.len());
@@ -315,7 +355,10 @@ fn caught_message<'js>(ctx: &Ctx<'js>, e: rquickjs::Error) -> String {
     if e.is_exception() {
         let thrown = ctx.catch();
         let object = thrown.as_object();
-        if let Some(message) = object.and_then(|o| o.get::<_, Value>("message").ok()).filter(|m| m.is_string()) {
+        if let Some(message) = object
+            .and_then(|o| o.get::<_, Value>("message").ok())
+            .filter(|m| m.is_string())
+        {
             return js_string(ctx, &message);
         }
         return js_string(ctx, &thrown);
@@ -324,8 +367,15 @@ fn caught_message<'js>(ctx: &Ctx<'js>, e: rquickjs::Error) -> String {
 }
 
 /// Describes a thrown value: Errors by their fields, anything else by its JSON or string form.
-pub(crate) fn error_from_value<'js>(ctx: &Ctx<'js>, value: &Value<'js>, code: &Normalized) -> JsError {
-    let Some(object) = value.as_object().filter(|o| o.get::<_, Value>("message").is_ok_and(|m| m.is_string()) || value.is_error()) else {
+pub(crate) fn error_from_value<'js>(
+    ctx: &Ctx<'js>,
+    value: &Value<'js>,
+    code: &Normalized,
+) -> JsError {
+    let Some(object) = value
+        .as_object()
+        .filter(|o| o.get::<_, Value>("message").is_ok_and(|m| m.is_string()) || value.is_error())
+    else {
         // `throw "boom"`, `throw 42`, `throw {code: 1}` without a message.
         let text = ctx
             .json_stringify(value.clone())
@@ -338,9 +388,16 @@ pub(crate) fn error_from_value<'js>(ctx: &Ctx<'js>, value: &Value<'js>, code: &N
     };
     let get = |key: &str| -> Option<String> {
         let v: Value = object.get(key).ok()?;
-        if v.is_undefined() || v.is_null() { None } else { Some(js_string(ctx, &v)) }
+        if v.is_undefined() || v.is_null() {
+            None
+        } else {
+            Some(js_string(ctx, &v))
+        }
     };
-    let mut error = JsError::new(get("name").unwrap_or_else(|| "Error".into()), get("message").unwrap_or_default());
+    let mut error = JsError::new(
+        get("name").unwrap_or_else(|| "Error".into()),
+        get("message").unwrap_or_default(),
+    );
     error.code = get("code");
     if let Some(stack) = get("stack") {
         let (stack, position) = map_stack(&stack, code);
@@ -353,14 +410,13 @@ pub(crate) fn error_from_value<'js>(ctx: &Ctx<'js>, value: &Value<'js>, code: &N
         }
     }
     // QuickJS puts a SyntaxError's position in lineNumber/columnNumber only on some paths.
-    if error.line.is_none() {
-        if let (Some(l), Some(c)) = (get("lineNumber"), get("columnNumber")) {
-            if let (Ok(l), Ok(c)) = (l.parse(), c.parse()) {
-                let (l, c) = code.source_position(l, c);
-                error.line = Some(l);
-                error.column = Some(c);
-            }
-        }
+    if error.line.is_none()
+        && let (Some(l), Some(c)) = (get("lineNumber"), get("columnNumber"))
+        && let (Ok(l), Ok(c)) = (l.parse(), c.parse())
+    {
+        let (l, c) = code.source_position(l, code.char_column(l, c));
+        error.line = Some(l);
+        error.column = Some(c);
     }
     error
 }
@@ -377,11 +433,17 @@ fn map_stack(stack: &str, code: &Normalized) -> (String, Option<(u32, u32)>) {
         match line.find(&needle) {
             Some(at) => {
                 let rest = &line[at + needle.len()..];
-                let digits: String = rest.chars().take_while(|c| c.is_ascii_digit() || *c == ':').collect();
+                let digits: String = rest
+                    .chars()
+                    .take_while(|c| c.is_ascii_digit() || *c == ':')
+                    .collect();
                 let mut parts = digits.split(':').filter(|p| !p.is_empty());
-                match (parts.next().and_then(|l| l.parse().ok()), parts.next().and_then(|c| c.parse().ok())) {
+                match (
+                    parts.next().and_then(|l| l.parse().ok()),
+                    parts.next().and_then(|c| c.parse().ok()),
+                ) {
                     (Some(l), Some(c)) => {
-                        let (l, c) = code.source_position(l, c);
+                        let (l, c) = code.source_position(l, code.char_column(l, c));
                         first.get_or_insert((l, c));
                         out.push_str(&line[..at]);
                         out.push_str(&format!("code:{l}:{c}"));

@@ -60,15 +60,21 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Res
     install_timers(ctx, &globals, shared)?;
     globals.set(
         "queueMicrotask",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, callback: Value<'js>| -> rquickjs::Result<()> {
-            let Some(callback) = callback.as_function().cloned() else {
-                return Err(Exception::throw_type(&ctx, "queueMicrotask: the callback must be a function"));
-            };
-            let (promise, resolve, _) = ctx.promise()?;
-            let then: Function = promise.get("then")?;
-            then.call::<_, Value>((This(promise.clone()), callback))?;
-            resolve.call::<_, ()>(())
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, callback: Value<'js>| -> rquickjs::Result<()> {
+                let Some(callback) = callback.as_function().cloned() else {
+                    return Err(Exception::throw_type(
+                        &ctx,
+                        "queueMicrotask: the callback must be a function",
+                    ));
+                };
+                let (promise, resolve, _) = ctx.promise()?;
+                let then: Function = promise.get("then")?;
+                then.call::<_, Value>((This(promise.clone()), callback))?;
+                resolve.call::<_, ()>(())
+            },
+        )?,
     )?;
     install_crypto(ctx, &globals)?;
 
@@ -100,11 +106,14 @@ fn load_module<'js>(ctx: &Ctx<'js>, index: usize, shared: &Rc<Shared>) -> rquick
     let globals = ctx.globals();
     if let Some(factory) = value.as_function() {
         let export: Value = factory.call((log_function(ctx, shared)?,))?;
-        globals.prop(module.exports[0], Property::from(export).writable().configurable())?;
+        globals.prop(
+            module.exports[0],
+            Property::from(export).writable().configurable(),
+        )?;
     } else {
-        let exports = value
-            .as_object()
-            .ok_or_else(|| Exception::throw_internal(ctx, "a built-in module did not return its exports"))?;
+        let exports = value.as_object().ok_or_else(|| {
+            Exception::throw_internal(ctx, "a built-in module did not return its exports")
+        })?;
         for &name in module.exports {
             let export: Value = exports.get(name)?;
             globals.prop(name, Property::from(export).writable().configurable())?;
@@ -116,44 +125,73 @@ fn load_module<'js>(ctx: &Ctx<'js>, index: usize, shared: &Rc<Shared>) -> rquick
 /// `log(level, text)`: where console output enters the host, charged against the output limit.
 fn log_function<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Result<Function<'js>> {
     let shared = shared.clone();
-    Function::new(ctx.clone(), move |ctx: Ctx<'js>, level: String, text: String| -> rquickjs::Result<()> {
-        if shared.terminate.get().is_some() {
-            return Err(Exception::throw_internal(&ctx, "the execution is ending"));
-        }
-        let limit = shared.limits.get().output_bytes;
-        let remaining = limit.saturating_sub(shared.output_used.get());
-        if !shared.charge_output(text.len() + 1) {
-            let mut cut = remaining.min(text.len());
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
+    Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, level: String, text: String| -> rquickjs::Result<()> {
+            if shared.terminate.get().is_some() {
+                return Err(Exception::throw_internal(&ctx, "the execution is ending"));
             }
-            let mut logs = shared.logs.borrow_mut();
-            if cut > 0 {
-                logs.push(Log { level: Level::parse(&level), text: text[..cut].to_owned() });
+            let limit = shared.limits.get().output_bytes;
+            let remaining = limit.saturating_sub(shared.output_used.get());
+            if !shared.charge_output(text.len() + 1) {
+                let mut cut = remaining.min(text.len());
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let mut logs = shared.logs.borrow_mut();
+                if cut > 0 {
+                    logs.push(Log {
+                        level: Level::parse(&level),
+                        text: text[..cut].to_owned(),
+                    });
+                }
+                logs.push(Log {
+                    level: Level::Warn,
+                    text: format!(
+                        "[output truncated: the output limit of {limit} bytes was reached]"
+                    ),
+                });
+                return Err(Exception::throw_internal(&ctx, "output limit exceeded"));
             }
-            logs.push(Log {
-                level: Level::Warn,
-                text: format!("[output truncated: the output limit of {limit} bytes was reached]"),
+            shared.logs.borrow_mut().push(Log {
+                level: Level::parse(&level),
+                text,
             });
-            return Err(Exception::throw_internal(&ctx, "output limit exceeded"));
-        }
-        shared.logs.borrow_mut().push(Log { level: Level::parse(&level), text });
-        Ok(())
-    })
+            Ok(())
+        },
+    )
 }
 
-fn install_timers<'js>(ctx: &Ctx<'js>, globals: &Object<'js>, shared: &Rc<Shared>) -> rquickjs::Result<()> {
+fn install_timers<'js>(
+    ctx: &Ctx<'js>,
+    globals: &Object<'js>,
+    shared: &Rc<Shared>,
+) -> rquickjs::Result<()> {
     for (name, repeat) in [("setTimeout", false), ("setInterval", true)] {
         let shared = shared.clone();
-        let set = move |ctx: Ctx<'js>, callback: Value<'js>, delay: Opt<Value<'js>>, args: Rest<Value<'js>>| -> rquickjs::Result<f64> {
+        let set = move |ctx: Ctx<'js>,
+                        callback: Value<'js>,
+                        delay: Opt<Value<'js>>,
+                        args: Rest<Value<'js>>|
+              -> rquickjs::Result<f64> {
             let Some(callback) = callback.as_function().cloned() else {
-                return Err(Exception::throw_type(&ctx, &format!("{name}: the callback must be a function")));
+                return Err(Exception::throw_type(
+                    &ctx,
+                    &format!("{name}: the callback must be a function"),
+                ));
             };
-            let ms = delay.0.and_then(|d| d.as_number()).filter(|d| d.is_finite() && *d > 0.0).unwrap_or(0.0);
+            let ms = delay
+                .0
+                .and_then(|d| d.as_number())
+                .filter(|d| d.is_finite() && *d > 0.0)
+                .unwrap_or(0.0);
             let delay = Duration::from_secs_f64(ms.min(1e9) / 1000.0);
             let mut timers = shared.timers.borrow_mut();
             if timers.queue.len() >= MAX_TIMERS {
-                return Err(Exception::throw_range(&ctx, &format!("{name}: too many pending timers (at most {MAX_TIMERS})")));
+                return Err(Exception::throw_range(
+                    &ctx,
+                    &format!("{name}: too many pending timers (at most {MAX_TIMERS})"),
+                ));
             }
             timers.next_id += 1;
             let id = timers.next_id;
@@ -163,7 +201,11 @@ fn install_timers<'js>(ctx: &Ctx<'js>, globals: &Object<'js>, shared: &Rc<Shared
                 (due, id),
                 Timer {
                     callback: Persistent::save(&ctx, callback),
-                    args: args.0.into_iter().map(|a| Persistent::save(&ctx, a)).collect(),
+                    args: args
+                        .0
+                        .into_iter()
+                        .map(|a| Persistent::save(&ctx, a))
+                        .collect(),
                     // Intervals of 0 would spin: Node clamps them to 1 ms.
                     repeat: repeat.then(|| delay.max(Duration::from_millis(1))),
                 },
@@ -175,7 +217,9 @@ fn install_timers<'js>(ctx: &Ctx<'js>, globals: &Object<'js>, shared: &Rc<Shared
     for name in ["clearTimeout", "clearInterval"] {
         let shared = shared.clone();
         let clear = move |id: Opt<Value<'js>>| {
-            let Some(id) = id.0.and_then(|v| v.as_number()) else { return };
+            let Some(id) = id.0.and_then(|v| v.as_number()) else {
+                return;
+            };
             let id = id as u64;
             let mut timers = shared.timers.borrow_mut();
             if let Some(due) = timers.due.remove(&id) {
@@ -193,7 +237,8 @@ fn install_crypto<'js>(ctx: &Ctx<'js>, globals: &Object<'js>) -> rquickjs::Resul
         "randomUUID",
         Function::new(ctx.clone(), |ctx: Ctx<'js>| -> rquickjs::Result<String> {
             let mut b = [0u8; 16];
-            getrandom::fill(&mut b).map_err(|_| Exception::throw_internal(&ctx, "no randomness available"))?;
+            getrandom::fill(&mut b)
+                .map_err(|_| Exception::throw_internal(&ctx, "no randomness available"))?;
             b[6] = (b[6] & 0x0f) | 0x40;
             b[8] = (b[8] & 0x3f) | 0x80;
             let h: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
@@ -209,41 +254,66 @@ fn install_crypto<'js>(ctx: &Ctx<'js>, globals: &Object<'js>) -> rquickjs::Resul
     )?;
     crypto.set(
         "getRandomValues",
-        Function::new(ctx.clone(), |ctx: Ctx<'js>, array: Value<'js>| -> rquickjs::Result<Value<'js>> {
-            let integer_view = array.as_object().is_some_and(|o| {
-                [
-                    "Int8Array", "Uint8Array", "Uint8ClampedArray", "Int16Array", "Uint16Array",
-                    "Int32Array", "Uint32Array", "BigInt64Array", "BigUint64Array",
-                ]
-                .iter()
-                .any(|c| ctx.globals().get::<_, Value>(*c).is_ok_and(|c| o.is_instance_of(c)))
-            });
-            let Some(view) = array.as_object().filter(|_| integer_view) else {
-                return Err(Exception::throw_type(&ctx, "crypto.getRandomValues: expected an integer typed array"));
-            };
-            let length: usize = view.get("byteLength")?;
-            if length > 65_536 {
-                return Err(Exception::throw_range(
-                    &ctx,
-                    "crypto.getRandomValues: at most 65536 bytes per call (QuotaExceededError)",
-                ));
-            }
-            let mut bytes = vec![0u8; length];
-            getrandom::fill(&mut bytes).map_err(|_| Exception::throw_internal(&ctx, "no randomness available"))?;
-            let buffer: Value = view.get("buffer")?;
-            let offset: usize = view.get("byteOffset")?;
-            let uint8: rquickjs::Constructor = ctx.globals().get("Uint8Array")?;
-            let target: Object = uint8.construct((buffer, offset, length))?;
-            let set: Function = target.get("set")?;
-            set.call::<_, ()>((This(target.clone()), TypedArray::<u8>::new(ctx.clone(), bytes)?))?;
-            Ok(array)
-        })?,
+        Function::new(
+            ctx.clone(),
+            |ctx: Ctx<'js>, array: Value<'js>| -> rquickjs::Result<Value<'js>> {
+                let integer_view = array.as_object().is_some_and(|o| {
+                    [
+                        "Int8Array",
+                        "Uint8Array",
+                        "Uint8ClampedArray",
+                        "Int16Array",
+                        "Uint16Array",
+                        "Int32Array",
+                        "Uint32Array",
+                        "BigInt64Array",
+                        "BigUint64Array",
+                    ]
+                    .iter()
+                    .any(|c| {
+                        ctx.globals()
+                            .get::<_, Value>(*c)
+                            .is_ok_and(|c| o.is_instance_of(c))
+                    })
+                });
+                let Some(view) = array.as_object().filter(|_| integer_view) else {
+                    return Err(Exception::throw_type(
+                        &ctx,
+                        "crypto.getRandomValues: expected an integer typed array",
+                    ));
+                };
+                let length: usize = view.get("byteLength")?;
+                if length > 65_536 {
+                    return Err(Exception::throw_range(
+                        &ctx,
+                        "crypto.getRandomValues: at most 65536 bytes per call (QuotaExceededError)",
+                    ));
+                }
+                let mut bytes = vec![0u8; length];
+                getrandom::fill(&mut bytes)
+                    .map_err(|_| Exception::throw_internal(&ctx, "no randomness available"))?;
+                let buffer: Value = view.get("buffer")?;
+                let offset: usize = view.get("byteOffset")?;
+                let uint8: rquickjs::Constructor = ctx.globals().get("Uint8Array")?;
+                let target: Object = uint8.construct((buffer, offset, length))?;
+                let set: Function = target.get("set")?;
+                set.call::<_, ()>((
+                    This(target.clone()),
+                    TypedArray::<u8>::new(ctx.clone(), bytes)?,
+                ))?;
+                Ok(array)
+            },
+        )?,
     )?;
     globals.set("crypto", crypto)
 }
 
 /// Installs one function per binding, creating namespace objects along each dotted path.
-pub(super) fn bind_functions<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>, functions: &super::FunctionNames) -> Result<(), String> {
+pub(super) fn bind_functions<'js>(
+    ctx: &Ctx<'js>,
+    shared: &Rc<Shared>,
+    functions: &super::FunctionNames,
+) -> Result<(), String> {
     let globals = ctx.globals();
     let mut created: HashSet<&str> = HashSet::new();
     for (index, (namespace, name)) in functions.iter().enumerate() {
@@ -259,8 +329,11 @@ pub(super) fn bind_functions<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>, functions
         for segment in segments {
             object = child(ctx, &object, segment).map_err(|e| e.to_string())?;
         }
-        let function = host_function(ctx, shared, index, format!("{namespace}.{name}")).map_err(|e| e.to_string())?;
-        object.set(name.as_str(), function).map_err(|e| e.to_string())?;
+        let function = host_function(ctx, shared, index, format!("{namespace}.{name}"))
+            .map_err(|e| e.to_string())?;
+        object
+            .set(name.as_str(), function)
+            .map_err(|e| e.to_string())?;
     }
     Ok(())
 }
@@ -274,42 +347,59 @@ fn child<'js>(ctx: &Ctx<'js>, parent: &Object<'js>, key: &str) -> rquickjs::Resu
     Ok(object)
 }
 
-fn host_function<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>, index: usize, path: String) -> rquickjs::Result<Function<'js>> {
+fn host_function<'js>(
+    ctx: &Ctx<'js>,
+    shared: &Rc<Shared>,
+    index: usize,
+    path: String,
+) -> rquickjs::Result<Function<'js>> {
     let shared = shared.clone();
     let short_name = path.rsplit('.').next().unwrap_or_default().to_owned();
-    let f = Function::new(ctx.clone(), move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> rquickjs::Result<Value<'js>> {
-        let limits = shared.limits.get();
-        let count = shared.host_calls.get() + 1;
-        if count > limits.host_calls {
-            shared.stop(crate::Limit::HostCalls);
-            return Err(Exception::throw_internal(&ctx, &limits.describe(crate::Limit::HostCalls)));
-        }
-        shared.host_calls.set(count);
-        if args.0.len() > 1 {
-            return Err(Exception::throw_type(
-                &ctx,
-                &format!("{path} takes one argument (an object with named fields); got {}", args.0.len()),
-            ));
-        }
-        let json = match args.0.into_iter().next() {
-            None => "null".to_owned(),
-            Some(v) => match ctx.json_stringify(v)? {
-                Some(s) => s.to_string()?,
+    let f = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> rquickjs::Result<Value<'js>> {
+            let limits = shared.limits.get();
+            let count = shared.host_calls.get() + 1;
+            if count > limits.host_calls {
+                shared.stop(crate::Limit::HostCalls);
+                return Err(Exception::throw_internal(
+                    &ctx,
+                    &limits.describe(crate::Limit::HostCalls),
+                ));
+            }
+            shared.host_calls.set(count);
+            if args.0.len() > 1 {
+                return Err(Exception::throw_type(
+                    &ctx,
+                    &format!(
+                        "{path} takes one argument (an object with named fields); got {}",
+                        args.0.len()
+                    ),
+                ));
+            }
+            let json = match args.0.into_iter().next() {
                 None => "null".to_owned(),
-            },
-        };
-        let id = shared.next_id.get() + 1;
-        shared.next_id.set(id);
-        let (promise, resolve, reject) = ctx.promise()?;
-        shared
-            .calls
-            .borrow_mut()
-            .insert(id, (Persistent::save(&ctx, resolve), Persistent::save(&ctx, reject)));
-        if let Some(dispatch) = shared.dispatch.borrow().as_ref() {
-            dispatch.start(id, index, json);
-        }
-        Ok(promise.into_value())
-    })?;
+                Some(v) => match ctx.json_stringify(v)? {
+                    Some(s) => s.to_string()?,
+                    None => "null".to_owned(),
+                },
+            };
+            let id = shared.next_id.get() + 1;
+            shared.next_id.set(id);
+            let (promise, resolve, reject) = ctx.promise()?;
+            shared.calls.borrow_mut().insert(
+                id,
+                (
+                    Persistent::save(&ctx, resolve),
+                    Persistent::save(&ctx, reject),
+                ),
+            );
+            if let Some(dispatch) = shared.dispatch.borrow().as_ref() {
+                dispatch.start(id, index, json);
+            }
+            Ok(promise.into_value())
+        },
+    )?;
     f.set_name(short_name)?;
     Ok(f)
 }

@@ -101,9 +101,15 @@ impl Scope<'_> {
             Expression::BinaryExpression(b) if b.operator == BinaryOperator::Addition => {
                 self.is_string(&b.left) || self.is_string(&b.right)
             }
-            _ => self.member_ref(expr).and_then(|name| self.members.get(name)).is_some_and(|m| {
-                matches!(m, Member::Const(Value::Str(_)) | Member::Runtime { string: true })
-            }),
+            _ => self
+                .member_ref(expr)
+                .and_then(|name| self.members.get(name))
+                .is_some_and(|m| {
+                    matches!(
+                        m,
+                        Member::Const(Value::Str(_)) | Member::Runtime { string: true }
+                    )
+                }),
         }
     }
 }
@@ -172,7 +178,11 @@ pub(super) fn js_number(n: f64) -> String {
     if n.is_nan() {
         "NaN".into()
     } else if n.is_infinite() {
-        if n > 0.0 { "Infinity".into() } else { "-Infinity".into() }
+        if n > 0.0 {
+            "Infinity".into()
+        } else {
+            "-Infinity".into()
+        }
     } else if n == 0.0 && n.is_sign_negative() {
         "-0".into()
     } else {
@@ -223,14 +233,22 @@ mod tests {
     fn binary_ops_follow_js() {
         use BinaryOperator as B;
         let n = |x| Value::Num(x);
-        assert_eq!(binary(B::ShiftLeft, n(1.0), n(31.0)), Some(n(-2_147_483_648.0)));
-        assert_eq!(binary(B::ShiftRightZeroFill, n(-1.0), n(0.0)), Some(n(4_294_967_295.0)));
+        assert_eq!(
+            binary(B::ShiftLeft, n(1.0), n(31.0)),
+            Some(n(-2_147_483_648.0))
+        );
+        assert_eq!(
+            binary(B::ShiftRightZeroFill, n(-1.0), n(0.0)),
+            Some(n(4_294_967_295.0))
+        );
         assert_eq!(binary(B::Remainder, n(-7.0), n(2.0)), Some(n(-1.0)));
         assert_eq!(
             binary(B::Addition, Value::Str("a".into()), n(1.0)),
             Some(Value::Str("a1".into()))
         );
-        assert!(matches!(binary(B::Exponential, n(1.0), n(f64::INFINITY)), Some(Value::Num(x)) if x.is_nan()));
+        assert!(
+            matches!(binary(B::Exponential, n(1.0), n(f64::INFINITY)), Some(Value::Num(x)) if x.is_nan())
+        );
         assert_eq!(binary(B::LessThan, n(1.0), n(2.0)), None);
     }
 }

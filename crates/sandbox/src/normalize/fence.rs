@@ -18,7 +18,18 @@ pub(super) struct NotCode {
 
 /// Language tags taken as JavaScript/TypeScript (an empty tag too).
 const LANGS: &[&str] = &[
-    "", "js", "javascript", "ts", "typescript", "mjs", "cjs", "mts", "cts", "jsx", "tsx", "node",
+    "",
+    "js",
+    "javascript",
+    "ts",
+    "typescript",
+    "mjs",
+    "cjs",
+    "mts",
+    "cts",
+    "jsx",
+    "tsx",
+    "node",
 ];
 
 struct Fence {
@@ -91,7 +102,10 @@ pub(super) fn extract(text: &str) -> Result<Block<'_>, NotCode> {
     }
     match first_other {
         Some(other) => Err(other),
-        None => Ok(Block { code: text, line_offset: 0 }),
+        None => Ok(Block {
+            code: text,
+            line_offset: 0,
+        }),
     }
 }
 
@@ -102,33 +116,82 @@ mod tests {
     #[test]
     fn plain_code_is_taken_whole() {
         let b = extract("const x = 1;\nx\n").unwrap();
-        assert_eq!(b, Block { code: "const x = 1;\nx\n", line_offset: 0 });
+        assert_eq!(
+            b,
+            Block {
+                code: "const x = 1;\nx\n",
+                line_offset: 0
+            }
+        );
     }
 
     #[test]
     fn first_js_block_after_prose() {
-        let text = "Here you go:\n\n```python\nprint(1)\n```\n```ts\nconst x = 1\n```\nbye\n```js\n2\n```";
+        let text =
+            "Here you go:\n\n```python\nprint(1)\n```\n```ts\nconst x = 1\n```\nbye\n```js\n2\n```";
         let b = extract(text).unwrap();
-        assert_eq!(b, Block { code: "const x = 1\n", line_offset: 6 });
+        assert_eq!(
+            b,
+            Block {
+                code: "const x = 1\n",
+                line_offset: 6
+            }
+        );
     }
 
     #[test]
     fn bare_and_unclosed_fences() {
-        assert_eq!(extract("```\n1\n```").unwrap(), Block { code: "1\n", line_offset: 1 });
-        assert_eq!(extract("  ```TypeScript title=x\n1").unwrap(), Block { code: "1", line_offset: 1 });
-        assert_eq!(extract("````ts\n```\n1\n````\n").unwrap(), Block { code: "```\n1\n", line_offset: 1 });
-        assert_eq!(extract("```js").unwrap(), Block { code: "", line_offset: 1 });
+        assert_eq!(
+            extract("```\n1\n```").unwrap(),
+            Block {
+                code: "1\n",
+                line_offset: 1
+            }
+        );
+        assert_eq!(
+            extract("  ```TypeScript title=x\n1").unwrap(),
+            Block {
+                code: "1",
+                line_offset: 1
+            }
+        );
+        assert_eq!(
+            extract("````ts\n```\n1\n````\n").unwrap(),
+            Block {
+                code: "```\n1\n",
+                line_offset: 1
+            }
+        );
+        assert_eq!(
+            extract("```js").unwrap(),
+            Block {
+                code: "",
+                line_offset: 1
+            }
+        );
     }
 
     #[test]
     fn only_other_languages() {
         let e = extract("text\n```python\nprint(1)\n```\n").unwrap_err();
-        assert_eq!(e, NotCode { lang: "python".into(), line: 2 });
+        assert_eq!(
+            e,
+            NotCode {
+                lang: "python".into(),
+                line: 2
+            }
+        );
     }
 
     #[test]
     fn inline_backticks_are_not_fences() {
         let text = "```js console.log(1)```";
-        assert_eq!(extract(text).unwrap(), Block { code: text, line_offset: 0 });
+        assert_eq!(
+            extract(text).unwrap(),
+            Block {
+                code: text,
+                line_offset: 0
+            }
+        );
     }
 }

@@ -13,7 +13,10 @@
 enum Change {
     /// Spaces over every char except `\n`; optionally the first char becomes `first` (a `;`
     /// guarding against ASI) and the last becomes `last` (a moved `)`).
-    Blank { first: Option<char>, last: Option<char> },
+    Blank {
+        first: Option<char>,
+        last: Option<char>,
+    },
     /// Arbitrary text.
     Text(String),
 }
@@ -38,28 +41,54 @@ impl Edits {
         let (start, end) = (start as usize, end as usize);
         if start <= end {
             let seq = self.list.len();
-            self.list.push(Edit { start, end, seq, change });
+            self.list.push(Edit {
+                start,
+                end,
+                seq,
+                change,
+            });
         }
     }
 
     /// Replace `start..end` with spaces, keeping newlines.
     pub(super) fn blank(&mut self, start: u32, end: u32) {
         if start < end {
-            self.push(start, end, Change::Blank { first: None, last: None });
+            self.push(
+                start,
+                end,
+                Change::Blank {
+                    first: None,
+                    last: None,
+                },
+            );
         }
     }
 
     /// Blank `start..end` but write `first` over its first char (which must not be a newline).
     pub(super) fn blank_with_first(&mut self, start: u32, end: u32, first: char) {
         if start < end {
-            self.push(start, end, Change::Blank { first: Some(first), last: None });
+            self.push(
+                start,
+                end,
+                Change::Blank {
+                    first: Some(first),
+                    last: None,
+                },
+            );
         }
     }
 
     /// Blank `start..end` but write `last` over its last char (which must not be a newline).
     pub(super) fn blank_with_last(&mut self, start: u32, end: u32, last: char) {
         if start < end {
-            self.push(start, end, Change::Blank { first: None, last: Some(last) });
+            self.push(
+                start,
+                end,
+                Change::Blank {
+                    first: None,
+                    last: Some(last),
+                },
+            );
         }
     }
 
@@ -71,7 +100,9 @@ impl Edits {
     /// Replace `start..end` with `text` (no newlines) followed by as many newlines as the
     /// replaced range had, so that later lines keep their numbers.
     pub(super) fn replace_keep_lines(&mut self, src: &str, start: u32, end: u32, text: &str) {
-        let newlines = src.get(start as usize..end as usize).map_or(0, |s| s.matches('\n').count());
+        let newlines = src
+            .get(start as usize..end as usize)
+            .map_or(0, |s| s.matches('\n').count());
         let mut text = text.to_owned();
         text.extend(std::iter::repeat_n('\n', newlines));
         self.push(start, end, Change::Text(text));
@@ -160,7 +191,9 @@ pub(super) struct LineMap {
 impl LineMap {
     pub(super) fn lookup(&self, line: u32, column: u32) -> (u32, u32) {
         let (line, column) = (line.max(1), column.max(1));
-        let idx = self.anchors.partition_point(|a| (a.out_line, a.out_col) <= (line, column));
+        let idx = self
+            .anchors
+            .partition_point(|a| (a.out_line, a.out_col) <= (line, column));
         let Some(a) = idx.checked_sub(1).and_then(|i| self.anchors.get(i)) else {
             return (line.min(self.in_lines.max(1)), column);
         };
@@ -277,7 +310,10 @@ impl<'s> Writer<'s> {
         self.anchor(true);
         // The replacement chars go on the first and last chars that are not newlines.
         let first_at = text.chars().position(|c| c != '\n');
-        let last_at = text.chars().count().checked_sub(1 + text.chars().rev().position(|c| c != '\n').unwrap_or(0));
+        let last_at = text
+            .chars()
+            .count()
+            .checked_sub(1 + text.chars().rev().position(|c| c != '\n').unwrap_or(0));
         for (i, c) in text.chars().enumerate() {
             let mut b = blank_char(c);
             if c != '\n' {
@@ -323,8 +359,19 @@ impl<'s> Writer<'s> {
     }
 
     fn finish(self) -> (String, LineMap) {
-        let in_lines = self.in_line;
-        (self.out, LineMap { anchors: self.anchors, in_lines })
+        // A final newline ends the last line rather than starting an empty one.
+        let in_lines = if self.src.ends_with('\n') {
+            self.in_line - 1
+        } else {
+            self.in_line
+        };
+        (
+            self.out,
+            LineMap {
+                anchors: self.anchors,
+                in_lines,
+            },
+        )
     }
 }
 
@@ -341,15 +388,19 @@ mod tests {
         e.insert(19, "return (");
         e.insert(25, ")");
         let (out, map) = e.apply(src, "\n})()");
-        assert_eq!(out, "(async () => {let x         = 1;\nreturn (foo(x))\n\n})()");
+        assert_eq!(
+            out,
+            "(async () => {let x         = 1;\nreturn (foo(x))\n\n})()"
+        );
         assert_eq!(map.lookup(1, 15), (1, 1));
         assert_eq!(map.lookup(1, 3), (1, 1));
         assert_eq!(map.lookup(1, 31), (1, 17));
         assert_eq!(map.lookup(2, 9), (2, 1));
         assert_eq!(map.lookup(2, 12), (2, 4));
         assert_eq!(map.lookup(2, 15), (2, 7));
-        assert_eq!(map.lookup(4, 2), (3, 1));
-        assert_eq!(map.lookup(40, 2), (3, 1));
+        // The appended suffix maps to the last line.
+        assert_eq!(map.lookup(4, 2), (2, 1));
+        assert_eq!(map.lookup(40, 2), (2, 1));
     }
 
     #[test]

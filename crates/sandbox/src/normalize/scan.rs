@@ -55,7 +55,10 @@ pub(super) fn next_char_is(src: &str, pos: usize, end: usize, ch: char) -> Optio
 pub(super) fn leading_words(src: &str, mut pos: usize, end: usize) -> Vec<(usize, usize)> {
     let mut words = Vec::new();
     while let Some((s, e)) = next_token(src, pos, end) {
-        if !src.get(s..e).is_some_and(|w| w.chars().next().is_some_and(is_word_char)) {
+        if !src
+            .get(s..e)
+            .is_some_and(|w| w.chars().next().is_some_and(is_word_char))
+        {
             break;
         }
         words.push((s, e));
@@ -71,8 +74,10 @@ mod tests {
     #[test]
     fn tokens_skip_comments_and_whitespace() {
         let src = "  /* a */ private // x\n readonly [k]";
-        let words: Vec<&str> =
-            leading_words(src, 0, src.len()).into_iter().map(|(s, e)| &src[s..e]).collect();
+        let words: Vec<&str> = leading_words(src, 0, src.len())
+            .into_iter()
+            .map(|(s, e)| &src[s..e])
+            .collect();
         assert_eq!(words, ["private", "readonly"]);
         assert_eq!(next_char_is(src, 32, src.len(), '['), Some(33));
         assert_eq!(next_char_is("x /* open", 1, 9, '?'), None);

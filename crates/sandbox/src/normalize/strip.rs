@@ -13,9 +13,9 @@ use oxc_ast::ast::{
     PropertyDefinitionType, PropertyKey, Statement, TSAsExpression, TSClassImplements,
     TSEnumDeclaration, TSEnumMemberName, TSExternalModuleDeclaration, TSGlobalDeclaration,
     TSImportEqualsDeclaration, TSInstantiationExpression, TSInterfaceDeclaration,
-    TSNamespaceDeclaration, TSNamespaceDeclarationBody, TSNonNullExpression,
-    TSSatisfiesExpression, TSThisParameter, TSTypeAliasDeclaration, TSTypeAnnotation,
-    TSTypeAssertion, TSTypeParameterDeclaration, TSTypeParameterInstantiation,
+    TSNamespaceDeclaration, TSNamespaceDeclarationBody, TSNonNullExpression, TSSatisfiesExpression,
+    TSThisParameter, TSTypeAliasDeclaration, TSTypeAnnotation, TSTypeAssertion,
+    TSTypeParameterDeclaration, TSTypeParameterInstantiation, VariableDeclarator,
 };
 use oxc_ast_visit::{Visit, walk};
 use oxc_span::{GetSpan, Span};
@@ -24,11 +24,19 @@ use super::enums::{Member, Scope, Value, js_number, js_string};
 use super::rewrite::Edits;
 use super::scan;
 
-pub(super) const NAMESPACE_MESSAGE: &str = "namespace is not supported in the sandbox: use a plain object (`const ns = { ... }`) instead";
+pub(super) const NAMESPACE_MESSAGE: &str =
+    "namespace is not supported in the sandbox: use a plain object (`const ns = { ... }`) instead";
 
 /// Class member and parameter modifiers that exist only in TypeScript.
-const TS_MODIFIERS: &[&str] =
-    &["public", "private", "protected", "readonly", "abstract", "override", "declare"];
+const TS_MODIFIERS: &[&str] = &[
+    "public",
+    "private",
+    "protected",
+    "readonly",
+    "abstract",
+    "override",
+    "declare",
+];
 
 /// A statement that TypeScript erases entirely.
 pub(super) fn is_type_only(stmt: &Statement<'_>) -> bool {
@@ -88,9 +96,7 @@ fn namespace_is_type_only(ns: &TSNamespaceDeclaration<'_>) -> bool {
             TSNamespaceDeclarationBody::TSNamespaceDeclaration(inner) => {
                 namespace_is_type_only(inner)
             }
-            TSNamespaceDeclarationBody::TSModuleBlock(block) => {
-                block.body.iter().all(is_type_only)
-            }
+            TSNamespaceDeclarationBody::TSModuleBlock(block) => block.body.iter().all(is_type_only),
         }
 }
 
@@ -110,6 +116,11 @@ fn class_element_is_type_only(el: &ClassElement<'_>) -> bool {
     }
 }
 
+/// A byte offset from the scanner as an AST offset (sources are below 4 GiB, see `MAX_CODE_BYTES`).
+fn offset(at: usize) -> u32 {
+    u32::try_from(at).unwrap_or(u32::MAX)
+}
+
 /// Walks the AST and records the edits that turn it into JavaScript.
 pub(super) struct Stripper<'a> {
     src: &'a str,
@@ -126,6 +137,11 @@ pub(super) struct Stripper<'a> {
     /// Inside a non-constant enum initialiser: the enum's name and its member names, which
     /// refer to members and must become `E.member`.
     enum_refs: Option<(&'a str, HashSet<&'a str>)>,
+    /// Members of the enums declared so far, by enum name: a declaration can add members to an
+    /// earlier one of the same name and refer to its members.
+    enums: HashMap<&'a str, HashMap<String, Member>>,
+    /// Identifier-named members of those enums.
+    enum_idents: HashMap<&'a str, HashSet<&'a str>>,
 }
 
 impl<'a> Stripper<'a> {
@@ -137,6 +153,8 @@ impl<'a> Stripper<'a> {
             open_ends: HashSet::new(),
             wrapped_end,
             enum_refs: None,
+            enums: HashMap::new(),
+            enum_idents: HashMap::new(),
         }
     }
 
@@ -191,9 +209,12 @@ impl<'a> Stripper<'a> {
             .into_iter()
             .enumerate()
         {
-            if self.src.get(s..e).is_some_and(|w| TS_MODIFIERS.contains(&w)) {
-                #[expect(clippy::cast_possible_truncation, reason = "offsets within a u32-sized source")]
-                let (s, e) = (s as u32, e as u32);
+            if self
+                .src
+                .get(s..e)
+                .is_some_and(|w| TS_MODIFIERS.contains(&w))
+            {
+                let (s, e) = (offset(s), offset(e));
                 if i == 0 && semicolon {
                     self.edits.blank_with_first(s, e, ';');
                 } else {
@@ -203,7 +224,12 @@ impl<'a> Stripper<'a> {
         }
     }
 
-    fn blank_member_modifiers(&mut self, start: u32, decorators: &[Decorator<'a>], key: &PropertyKey<'a>) {
+    fn blank_member_modifiers(
+        &mut self,
+        start: u32,
+        decorators: &[Decorator<'a>],
+        key: &PropertyKey<'a>,
+    ) {
         let from = decorators.last().map_or(start, |d| d.span.end);
         self.blank_modifiers(from, key.span().start, decorators.is_empty());
     }
@@ -219,8 +245,7 @@ impl<'a> Stripper<'a> {
             }
         }
         if let Some(p) = scan::next_char_is(self.src, pos, len, mark) {
-            #[expect(clippy::cast_possible_truncation, reason = "offsets within a u32-sized source")]
-            self.edits.blank(p as u32, p as u32 + 1);
+            self.edits.blank(offset(p), offset(p + 1));
         }
     }
 
@@ -250,10 +275,16 @@ impl<'a> Stripper<'a> {
         match super_call {
             Some(stmt) => {
                 let end = stmt.span().end;
-                let sep = if end > 0 && self.byte_at(end - 1) == Some(b';') { " " } else { "; " };
+                let sep = if end > 0 && self.byte_at(end - 1) == Some(b';') {
+                    " "
+                } else {
+                    "; "
+                };
                 self.edits.insert(end, format!("{sep}{assigns}"));
             }
-            None => self.edits.insert(body.span.start + 1, format!(" {assigns}")),
+            None => self
+                .edits
+                .insert(body.span.start + 1, format!(" {assigns}")),
         }
     }
 
@@ -269,6 +300,15 @@ impl<'a> Stripper<'a> {
             body.span.start + 1,
             &format!("var {name}; (function ({name}) {{"),
         );
+        let mut scope = Scope {
+            enum_name: name,
+            members: self.enums.remove(name).unwrap_or_default(),
+        };
+        let earlier: Vec<&'a str> = self
+            .enum_idents
+            .get(name)
+            .map(|names| names.iter().copied().collect())
+            .unwrap_or_default();
         let ident_members: HashSet<&'a str> = body
             .members
             .iter()
@@ -276,8 +316,9 @@ impl<'a> Stripper<'a> {
                 TSEnumMemberName::Identifier(id) => Some(id.name.as_str()),
                 _ => None,
             })
+            .chain(earlier)
             .collect();
-        let mut scope = Scope { enum_name: name, members: HashMap::new() };
+        self.enum_idents.insert(name, ident_members.clone());
         // The previous member's key literal and, when constant, its numeric value.
         let mut prev: Option<(String, Option<f64>)> = None;
         for m in &body.members {
@@ -286,11 +327,14 @@ impl<'a> Stripper<'a> {
                     (id.name.as_str().to_owned(), js_string(id.name.as_str()))
                 }
                 // The literal as written is already a valid JS string expression.
-                TSEnumMemberName::String(s) | TSEnumMemberName::ComputedString(s) => {
-                    (s.value.as_str().to_owned(), s.span.source_text(src).to_owned())
-                }
+                TSEnumMemberName::String(s) | TSEnumMemberName::ComputedString(s) => (
+                    s.value.as_str().to_owned(),
+                    s.span.source_text(src).to_owned(),
+                ),
                 TSEnumMemberName::ComputedTemplateString(t) => (
-                    t.single_quasi().map(|q| q.as_str().to_owned()).unwrap_or_default(),
+                    t.single_quasi()
+                        .map(|q| q.as_str().to_owned())
+                        .unwrap_or_default(),
                     t.span.source_text(src).to_owned(),
                 ),
             };
@@ -299,15 +343,17 @@ impl<'a> Stripper<'a> {
                 None => {
                     let (text, member) = match &prev {
                         None => (numeric("0"), Member::Const(Value::Num(0.0))),
-                        Some((_, Some(n))) => {
-                            (numeric(&js_number(n + 1.0)), Member::Const(Value::Num(n + 1.0)))
-                        }
+                        Some((_, Some(n))) => (
+                            numeric(&js_number(n + 1.0)),
+                            Member::Const(Value::Num(n + 1.0)),
+                        ),
                         Some((prev_lit, None)) => (
                             numeric(&format!("{name}[{prev_lit}] + 1")),
                             Member::Runtime { string: false },
                         ),
                     };
-                    self.edits.replace_keep_lines(src, m.span.start, m.span.end, &text);
+                    self.edits
+                        .replace_keep_lines(src, m.span.start, m.span.end, &text);
                     member
                 }
                 Some(init) => match scope.eval(init) {
@@ -316,7 +362,8 @@ impl<'a> Stripper<'a> {
                             Value::Num(n) => numeric(&js_number(*n)),
                             Value::Str(s) => format!("{name}[{key_lit}] = {};", js_string(s)),
                         };
-                        self.edits.replace_keep_lines(src, m.span.start, m.span.end, &text);
+                        self.edits
+                            .replace_keep_lines(src, m.span.start, m.span.end, &text);
                         Member::Const(value)
                     }
                     None => {
@@ -326,14 +373,19 @@ impl<'a> Stripper<'a> {
                         let (pre, post) = if string {
                             (format!("{name}[{key_lit}] = "), ";".to_owned())
                         } else {
-                            (format!("{name}[{name}[{key_lit}] = "), format!("] = {key_lit};"))
+                            (
+                                format!("{name}[{name}[{key_lit}] = "),
+                                format!("] = {key_lit};"),
+                            )
                         };
                         let init_span = init.span();
-                        self.edits.replace_keep_lines(src, m.span.start, init_span.start, &pre);
+                        self.edits
+                            .replace_keep_lines(src, m.span.start, init_span.start, &pre);
                         let outer = self.enum_refs.replace((name, ident_members.clone()));
                         self.visit_expression(init);
                         self.enum_refs = outer;
-                        self.edits.replace_keep_lines(src, init_span.end, m.span.end, &post);
+                        self.edits
+                            .replace_keep_lines(src, init_span.end, m.span.end, &post);
                         Member::Runtime { string }
                     }
                 },
@@ -347,10 +399,10 @@ impl<'a> Stripper<'a> {
             if let Some(c) =
                 scan::next_char_is(src, m.span.end as usize, body.span.end as usize, ',')
             {
-                #[expect(clippy::cast_possible_truncation, reason = "offsets within a u32-sized source")]
-                self.edits.blank(c as u32, c as u32 + 1);
+                self.edits.blank(offset(c), offset(c + 1));
             }
         }
+        self.enums.insert(name, scope.members);
         if body.span.end > 0 && self.byte_at(body.span.end - 1) == Some(b'}') {
             self.edits.replace_keep_lines(
                 src,
@@ -449,7 +501,8 @@ impl<'a> Visit<'a> for Stripper<'a> {
             && members.contains(it.name.as_str())
         {
             let text = format!("{enum_name}.{}", it.name.as_str());
-            self.edits.replace_keep_lines(self.src, it.span.start, it.span.end, &text);
+            self.edits
+                .replace_keep_lines(self.src, it.span.start, it.span.end, &text);
         }
     }
 
@@ -489,7 +542,10 @@ impl<'a> Visit<'a> for Stripper<'a> {
         self.visit_formal_parameters(&it.params);
         if let Some(ret) = &it.return_type {
             let close = it.params.span.end;
-            let gap = self.src.get(close as usize..ret.span.end as usize).unwrap_or("");
+            let gap = self
+                .src
+                .get(close as usize..ret.span.end as usize)
+                .unwrap_or("");
             if gap.contains('\n') && close > 0 && self.byte_at(close - 1) == Some(b')') {
                 // `(a):\n  T => a`: blanked, `=>` would start a line after `)`, which JS
                 // forbids. Move the `)` to the end of the blanked return type.
@@ -501,6 +557,22 @@ impl<'a> Visit<'a> for Stripper<'a> {
         self.visit_arrow_function_body(&it.body);
     }
 
+    /// `let x!: T`
+    fn visit_variable_declarator(&mut self, it: &VariableDeclarator<'a>) {
+        if it.definite {
+            let limit = it
+                .type_annotation
+                .as_ref()
+                .map_or(it.span.end, |t| t.span.start);
+            if let Some(p) =
+                scan::next_char_is(self.src, it.id.span().end as usize, limit as usize, '!')
+            {
+                self.edits.blank(offset(p), offset(p + 1));
+            }
+        }
+        walk::walk_variable_declarator(self, it);
+    }
+
     fn visit_formal_parameter(&mut self, it: &FormalParameter<'a>) {
         let pattern = it.pattern.span();
         if it.accessibility.is_some() || it.readonly || it.r#override {
@@ -508,12 +580,13 @@ impl<'a> Visit<'a> for Stripper<'a> {
             self.blank_modifiers(from, pattern.start, false);
         }
         if it.optional {
-            let limit = it.type_annotation.as_ref().map_or(it.span.end, |t| t.span.start);
-            if let Some(q) =
-                scan::next_char_is(self.src, pattern.end as usize, limit as usize, '?')
+            let limit = it
+                .type_annotation
+                .as_ref()
+                .map_or(it.span.end, |t| t.span.start);
+            if let Some(q) = scan::next_char_is(self.src, pattern.end as usize, limit as usize, '?')
             {
-                #[expect(clippy::cast_possible_truncation, reason = "offsets within a u32-sized source")]
-                self.edits.blank(q as u32, q as u32 + 1);
+                self.edits.blank(offset(q), offset(q + 1));
             }
         }
         walk::walk_formal_parameter(self, it);
@@ -523,11 +596,13 @@ impl<'a> Visit<'a> for Stripper<'a> {
         let src = self.src;
         let head_start = it.decorators.last().map_or(it.span.start, |d| d.span.end);
         if it.r#abstract {
-            let head_end = it.id.as_ref().map_or(it.body.span.start, |id| id.span.start);
+            let head_end = it
+                .id
+                .as_ref()
+                .map_or(it.body.span.start, |id| id.span.start);
             for (s, e) in scan::leading_words(src, head_start as usize, head_end as usize) {
                 if src.get(s..e) == Some("abstract") {
-                    #[expect(clippy::cast_possible_truncation, reason = "offsets within a u32-sized source")]
-                    self.edits.blank(s as u32, e as u32);
+                    self.edits.blank(offset(s), offset(e));
                 }
             }
         }
@@ -549,8 +624,7 @@ impl<'a> Visit<'a> for Stripper<'a> {
             let mut pos = from as usize;
             while let Some((s, e)) = scan::next_token(src, pos, first.span.start as usize) {
                 if src.get(s..e) == Some("implements") {
-                    #[expect(clippy::cast_possible_truncation, reason = "offsets within a u32-sized source")]
-                    self.edits.blank(s as u32, it.body.span.start);
+                    self.edits.blank(offset(s), it.body.span.start);
                     break;
                 }
                 pos = e;

@@ -9,21 +9,39 @@ use std::time::{Duration, Instant};
 async fn expect_limit(code: &str, limits: Limits, bindings: Bindings, limit: Limit) -> Outcome {
     let started = Instant::now();
     let outcome = run_with(code, limits, bindings).await;
-    let error = outcome
-        .error
-        .clone()
-        .unwrap_or_else(|| panic!("expected the {limit} limit, got result {:?}", outcome.result));
+    let error = outcome.error.clone().unwrap_or_else(|| {
+        panic!(
+            "expected the {limit} limit, got result {:?}",
+            outcome.result
+        )
+    });
     assert_eq!(error.limit, Some(limit), "{code}: {error:?}");
     assert_eq!(error.name, "LimitError");
     // Generous bound: a hang, not a slow machine, is what this catches.
-    assert!(started.elapsed() < Duration::from_secs(10), "{code} took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{code} took {:?}",
+        started.elapsed()
+    );
     outcome
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn infinite_sync_loop_hits_cpu() {
-    let outcome = expect_limit("while (true) {}", given_tight_limits(), Bindings::new(), Limit::Cpu).await;
-    assert!(outcome.error.unwrap().message.contains("CPU time limit of 200 ms"));
+    let outcome = expect_limit(
+        "while (true) {}",
+        given_tight_limits(),
+        Bindings::new(),
+        Limit::Cpu,
+    )
+    .await;
+    assert!(
+        outcome
+            .error
+            .unwrap()
+            .message
+            .contains("CPU time limit of 200 ms")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -41,7 +59,10 @@ async fn infinite_async_loop_hits_cpu() {
 async fn endless_timers_hit_wall() {
     expect_limit(
         "await new Promise(() => setInterval(() => {}, 1))",
-        Limits { wall_ms: 200, ..given_tight_limits() },
+        Limits {
+            wall_ms: 200,
+            ..given_tight_limits()
+        },
         Bindings::new(),
         Limit::Wall,
     )
@@ -54,7 +75,16 @@ async fn a_hanging_host_call_hits_wall() {
         std::future::pending::<()>().await;
         Ok(Value::Null)
     });
-    expect_limit("await api.hang()", Limits { wall_ms: 200, ..given_tight_limits() }, bindings, Limit::Wall).await;
+    expect_limit(
+        "await api.hang()",
+        Limits {
+            wall_ms: 200,
+            ..given_tight_limits()
+        },
+        bindings,
+        Limit::Wall,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -82,12 +112,24 @@ async fn memory_bomb_by_string_doubling_hits_memory() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_bomb_by_typed_array_hits_memory() {
-    expect_limit("new Uint8Array(512 * 1024 * 1024)", given_tight_limits(), Bindings::new(), Limit::Memory).await;
+    expect_limit(
+        "new Uint8Array(512 * 1024 * 1024)",
+        given_tight_limits(),
+        Bindings::new(),
+        Limit::Memory,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn deep_recursion_hits_stack() {
-    expect_limit("function f(n) { return f(n + 1) + 1; } f(0)", given_tight_limits(), Bindings::new(), Limit::Stack).await;
+    expect_limit(
+        "function f(n) { return f(n + 1) + 1; } f(0)",
+        given_tight_limits(),
+        Bindings::new(),
+        Limit::Stack,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -122,8 +164,18 @@ async fn log_flood_hits_output_and_keeps_a_marker() {
     )
     .await;
     let bytes: usize = outcome.logs.iter().map(|l| l.text.len()).sum();
-    assert!(bytes <= (64 << 10) + 200, "logs kept within the cap, got {bytes}");
-    assert!(outcome.logs.last().unwrap().text.contains("output truncated"));
+    assert!(
+        bytes <= (64 << 10) + 200,
+        "logs kept within the cap, got {bytes}"
+    );
+    assert!(
+        outcome
+            .logs
+            .last()
+            .unwrap()
+            .text
+            .contains("output truncated")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,7 +191,13 @@ async fn caught_log_flood_still_ends_the_execution() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn huge_result_hits_output() {
-    expect_limit("'x'.repeat(1 << 20)", given_tight_limits(), Bindings::new(), Limit::Output).await;
+    expect_limit(
+        "'x'.repeat(1 << 20)",
+        given_tight_limits(),
+        Bindings::new(),
+        Limit::Output,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -152,7 +210,10 @@ async fn promise_flood_ends_in_a_limit() {
     )
     .await;
     let limit = outcome.error.and_then(|e| e.limit);
-    assert!(matches!(limit, Some(Limit::Memory | Limit::Cpu)), "{limit:?}");
+    assert!(
+        matches!(limit, Some(Limit::Memory | Limit::Cpu)),
+        "{limit:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,7 +225,10 @@ async fn microtask_flood_ends_in_a_limit() {
     )
     .await;
     let limit = outcome.error.and_then(|e| e.limit);
-    assert!(matches!(limit, Some(Limit::Memory | Limit::Cpu)), "{limit:?}");
+    assert!(
+        matches!(limit, Some(Limit::Memory | Limit::Cpu)),
+        "{limit:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -176,7 +240,10 @@ async fn timer_flood_is_refused() {
     )
     .await;
     let error = outcome.error.expect("refused");
-    assert!(error.message.contains("too many pending timers"), "{error:?}");
+    assert!(
+        error.message.contains("too many pending timers"),
+        "{error:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -184,7 +251,10 @@ async fn ten_thousand_host_calls_hit_the_host_call_limit() {
     let bindings = Bindings::new().function("api", "ping", |_| async move { Ok(json!(1)) });
     let outcome = expect_limit(
         "for (let i = 0; i < 10000; i++) await api.ping();",
-        Limits { host_calls: 1_000, ..Limits::default() },
+        Limits {
+            host_calls: 1_000,
+            ..Limits::default()
+        },
         bindings,
         Limit::HostCalls,
     )
@@ -197,7 +267,10 @@ async fn a_caught_host_call_limit_still_ends_the_execution() {
     let bindings = Bindings::new().function("api", "ping", |_| async move { Ok(json!(1)) });
     expect_limit(
         "for (let i = 0; i < 50; i++) { try { await api.ping(); } catch {} } return 'escaped';",
-        Limits { host_calls: 10, ..Limits::default() },
+        Limits {
+            host_calls: 10,
+            ..Limits::default()
+        },
         bindings,
         Limit::HostCalls,
     )
@@ -227,16 +300,29 @@ async fn ten_thousand_runaways_keep_rss_flat() {
     for i in 0..10_000 {
         let code = runaways[i % runaways.len()];
         let outcome = sandbox.execute(Execution::new(code).limits(limits)).await;
-        assert!(outcome.error.as_ref().is_some_and(|e| e.limit.is_some()), "{code}: {:?}", outcome.error);
+        assert!(
+            outcome.error.as_ref().is_some_and(|e| e.limit.is_some()),
+            "{code}: {:?}",
+            outcome.error
+        );
         if i == 1_000 {
             rss_after_warmup = rss_bytes();
         }
     }
     let growth = rss_bytes().saturating_sub(rss_after_warmup);
-    assert!(growth < 24 << 20, "RSS grew by {} KiB over 9,000 runaway executions", growth >> 10);
+    assert!(
+        growth < 24 << 20,
+        "RSS grew by {} KiB over 9,000 runaway executions",
+        growth >> 10
+    );
 }
 
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").expect("procfs");
-    statm.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()).expect("statm") * 4096
+    statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse::<u64>().ok())
+        .expect("statm")
+        * 4096
 }

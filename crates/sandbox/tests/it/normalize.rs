@@ -12,17 +12,30 @@ use std::path::{Path, PathBuf};
 use oxc_allocator::Allocator;
 use oxc_parser::Parser;
 use oxc_span::SourceType;
-use sandbox::normalize::{Shape, SyntaxError, normalize};
+use sandbox::normalize::{MAX_CODE_BYTES, Shape, SyntaxError, normalize};
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/normalize")
 }
 
-/// The first error parsing `script` as a classic (non-module) JavaScript script.
+/// The first error parsing `script` as a classic (non-module) JavaScript script. On a big
+/// stack: oxc's parser recurses once per nesting level.
 fn script_error(script: &str) -> Option<String> {
-    let allocator = Allocator::default();
-    let ret = Parser::new(&allocator, script, SourceType::script()).parse();
-    ret.diagnostics.errors().next().map(|d| d.message.to_string())
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(64 << 20)
+            .spawn_scoped(scope, || {
+                let allocator = Allocator::default();
+                let ret = Parser::new(&allocator, script, SourceType::script()).parse();
+                ret.diagnostics
+                    .errors()
+                    .next()
+                    .map(|d| d.message.to_string())
+            })
+            .expect("spawn")
+            .join()
+            .expect("parser thread")
+    })
 }
 
 fn line_diff(expected: &str, actual: &str) -> String {
@@ -53,11 +66,18 @@ fn golden() {
         .filter(|p| p.extension().is_some_and(|x| x == "in"))
         .collect();
     inputs.sort();
-    assert!(inputs.len() > 40, "golden inputs missing from {}", dir.display());
+    assert!(
+        inputs.len() > 40,
+        "golden inputs missing from {}",
+        dir.display()
+    );
 
     let mut failures = String::new();
     for input_path in &inputs {
-        let name = input_path.file_stem().and_then(|s| s.to_str()).expect("utf-8 name");
+        let name = input_path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .expect("utf-8 name");
         let input = fs::read_to_string(input_path).expect("read input");
         let out_path = dir.join(format!("{name}.out.js"));
         let err_path = dir.join(format!("{name}.err.txt"));
@@ -67,9 +87,17 @@ fn golden() {
                     let _ = writeln!(failures, "{name}: output is not a valid script: {e}");
                 }
                 let shape = n.shape.as_str();
-                (format!("{}\n// shape: {shape}\n", n.script), &out_path, &err_path)
+                (
+                    format!("{}\n// shape: {shape}\n", n.script),
+                    &out_path,
+                    &err_path,
+                )
             }
-            Err(e) => (format!("{}:{}: {}\n", e.line, e.column, e.message), &err_path, &out_path),
+            Err(e) => (
+                format!("{}:{}: {}\n", e.line, e.column, e.message),
+                &err_path,
+                &out_path,
+            ),
         };
         if bless {
             fs::write(path, &actual).expect("write golden");
@@ -79,10 +107,19 @@ fn golden() {
         match fs::read_to_string(path) {
             Ok(expected) if expected == actual => {}
             Ok(expected) => {
-                let _ = writeln!(failures, "{name}: {} differs:\n{}", path.display(), line_diff(&expected, &actual));
+                let _ = writeln!(
+                    failures,
+                    "{name}: {} differs:\n{}",
+                    path.display(),
+                    line_diff(&expected, &actual)
+                );
             }
             Err(_) => {
-                let _ = writeln!(failures, "{name}: missing {} (run with BLESS=1); got:\n{actual}", path.display());
+                let _ = writeln!(
+                    failures,
+                    "{name}: missing {} (run with BLESS=1); got:\n{actual}",
+                    path.display()
+                );
             }
         }
     }
@@ -102,10 +139,15 @@ fn err(source: &str) -> SyntaxError {
 
 /// 1-based (line, column) of the first occurrence of `needle` in `text`, columns in chars.
 fn find(text: &str, needle: &str) -> (u32, u32) {
-    let at = text.find(needle).unwrap_or_else(|| panic!("`{needle}` not in:\n{text}"));
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("`{needle}` not in:\n{text}"));
     let before = &text[..at];
     let line = before.matches('\n').count() + 1;
-    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+    let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+        .chars()
+        .count()
+        + 1;
     (u32::try_from(line).unwrap(), u32::try_from(col).unwrap())
 }
 
@@ -114,7 +156,12 @@ fn find(text: &str, needle: &str) -> (u32, u32) {
 fn assert_maps_back(source: &str, needle: &str) {
     let n = ok(source);
     let (line, col) = find(&n.script, needle);
-    assert_eq!(n.source_position(line, col), find(source, needle), "`{needle}` in:\n{}", n.script);
+    assert_eq!(
+        n.source_position(line, col),
+        find(source, needle),
+        "`{needle}` in:\n{}",
+        n.script
+    );
 }
 
 #[test]
@@ -140,7 +187,7 @@ fn positions_after_a_fence_with_prose() {
     let n = ok(source);
     assert_eq!(n.fence_line_offset, 3);
     assert_maps_back(source, "throw new");
-    assert_maps_back(source, "n: number");
+    assert_maps_back(source, "const n");
     // Past the end (the closing `})()` line) clamps to the last code line.
     assert_eq!(n.source_position(99, 1).0, 5);
 }
@@ -150,7 +197,10 @@ fn positions_in_call_shapes() {
     assert_maps_back("async () => {\n  await fail();\n}", "fail()");
     assert_maps_back("async () => fail()", "fail()");
     assert_maps_back("export default async function main() { fail() }", "fail()");
-    assert_maps_back("\n\nasync function main(): Promise<void> { fail() }", "fail()");
+    assert_maps_back(
+        "\n\nasync function main(): Promise<void> { fail() }",
+        "fail()",
+    );
 }
 
 #[test]
@@ -187,7 +237,14 @@ fn syntax_error_positions_count_fence_lines() {
 
 #[test]
 fn empty_inputs_are_errors() {
-    for source in ["", "   \n\t", "// just a comment\n/* and another */", "```ts\n```", ";", "#!/usr/bin/env node\n"] {
+    for source in [
+        "",
+        "   \n\t",
+        "// just a comment\n/* and another */",
+        "```ts\n```",
+        ";",
+        "#!/usr/bin/env node\n",
+    ] {
         let e = err(source);
         assert!(e.message.starts_with("no code to run"), "{source:?}: {e}");
     }
@@ -239,8 +296,54 @@ fn never_panics_and_always_emits_valid_scripts() {
         if let Ok(n) = normalize(source)
             && let Some(e) = script_error(&n.script)
         {
-            let _ = writeln!(failures, "--- input:\n{source}\n--- script ({e}):\n{}\n", n.script);
+            let _ = writeln!(
+                failures,
+                "--- input:\n{source}\n--- script ({e}):\n{}\n",
+                n.script
+            );
         }
     }
     assert!(failures.is_empty(), "invalid scripts:\n{failures}");
+}
+
+/// oxc's parser recurses once per nesting level and has no limit of its own; nesting as deep
+/// as the size limit allows must neither overflow the stack (an abort) nor panic.
+#[test]
+fn deep_nesting_up_to_the_size_limit() {
+    let fill = |open: &str, mid: &str, close: &str| {
+        let n = (MAX_CODE_BYTES - mid.len()) / (open.len() + close.len());
+        format!("{}{mid}{}", open.repeat(n), close.repeat(n))
+    };
+    let inputs = [
+        fill("(", "1", ")"),
+        fill("[", "1", "]"),
+        fill("{a:", "1", "}"),
+        fill("`${", "1", "}`"),
+        fill("f(", "1", ")"),
+        fill("(function(){", "", "})"),
+        fill("(class{m(){", "", "}})"),
+        fill("{", "", "}"),
+        fill("if(a)", "1", ""),
+        fill("!", "1", ""),
+        fill("a?b:", "1", ""),
+        fill("x=>", "1", ""),
+        fill("a=", "1", ""),
+        fill("", "x", "!"),
+        fill("", "x", " as T"),
+        fill("A<", "let x: 1", ">")
+            .replacen("let x: 1", "", 1)
+            .replacen("A<", "let x: A<", 1),
+        format!(
+            "enum E {{ A = {} }}",
+            fill("(", "1", ")")
+                .get(100..MAX_CODE_BYTES - 100)
+                .unwrap_or("")
+        ),
+    ];
+    for input in &inputs {
+        assert!(input.len() <= MAX_CODE_BYTES);
+        let _ = normalize(input);
+    }
+    let e = err(&"1;".repeat(MAX_CODE_BYTES / 2 + 1));
+    assert!(e.message.contains("too large"), "{e}");
 }

@@ -35,7 +35,9 @@ pub fn given_tight_limits() -> Limits {
 }
 
 pub fn golden_dir(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name)
 }
 
 /// Compares `actual` with the golden file, or rewrites it when `BLESS=1`.
@@ -45,13 +47,19 @@ pub fn assert_golden(path: &std::path::Path, actual: &str) {
         return;
     }
     let expected = std::fs::read_to_string(path).unwrap_or_else(|_| {
-        panic!("missing golden file {}: run with BLESS=1 to create it", path.display())
+        panic!(
+            "missing golden file {}: run with BLESS=1 to create it",
+            path.display()
+        )
     });
     if expected != actual {
         let mut diff = String::new();
         for (i, (e, a)) in expected.lines().zip(actual.lines()).enumerate() {
             if e != a {
-                diff.push_str(&format!("line {}:\n  expected: {e}\n  actual:   {a}\n", i + 1));
+                diff.push_str(&format!(
+                    "line {}:\n  expected: {e}\n  actual:   {a}\n",
+                    i + 1
+                ));
             }
         }
         if expected.lines().count() != actual.lines().count() {
@@ -61,6 +69,9 @@ pub fn assert_golden(path: &std::path::Path, actual: &str) {
                 actual.lines().count()
             ));
         }
-        panic!("{} differs from the golden file (BLESS=1 rewrites it):\n{diff}", path.display());
+        panic!(
+            "{} differs from the golden file (BLESS=1 rewrites it):\n{diff}",
+            path.display()
+        );
     }
 }

@@ -5,6 +5,8 @@ export type Full = {
   children?: Array<unknown /* circular: repository */>;
   maybe?: unknown /* circular: node*\/ */ | null;
   other?: unknown /* circular: #/paths/~1repos/get */;
+  /** Cut for size. */
+  truncated?: unknown /* truncated: simple-user */ | null;
 };
 
-export type Compact = { id: number; parent?: unknown /* circular: repository */; children?: Array<unknown /* circular: repository */>; maybe?: unknown /* circular: node*\/ */ | null; other?: unknown /* circular: #/paths/~1repos/get */ };
+export type Compact = { id: number; parent?: unknown /* circular: repository */; children?: Array<unknown /* circular: repository */>; maybe?: unknown /* circular: node*\/ */ | null; other?: unknown /* circular: #/paths/~1repos/get */; truncated?: unknown /* truncated: simple-user */ | null };

@@ -1,5 +1,5 @@
 // Generated from identifiers.catalog.json by tests/it/typescript.rs (BLESS=1 rewrites).
-// Awkward API *\/ with a comment closer
+// Awkward API */ with a comment closer
 declare namespace $defs {
   type Node = {
     name: string;

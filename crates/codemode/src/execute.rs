@@ -1,0 +1,478 @@
+//! The host side of `execute` for an OpenAPI catalog: each tool becomes a binding that
+//! builds the request ([`crate::openapi::build_request`]) and sends it from the host, where
+//! the credentials live.
+//!
+//! Security model: the isolate names an operation and its input; the host decides where the
+//! request goes (only the base URL's scheme, host and port, redirects included), adds the
+//! injected headers, bounds time and response size, and scrubs every injected secret from
+//! what goes back (headers, bodies, error messages). The isolate never holds a credential,
+//! so code cannot exfiltrate one even through the API itself.
+
+mod redact;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Url;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use sandbox::{Bindings, HostError};
+use serde_json::{Map, Value, json};
+
+use crate::catalog::{Catalog, Target};
+use crate::error::Error;
+use crate::openapi::{BodyContent, HttpRequestParts, build_raw_request, build_request};
+
+pub use redact::Redactor;
+
+/// Root namespace of OpenAPI catalogs; the raw escape hatch is `api.request`.
+pub const ROOT_NAMESPACE: &str = "api";
+/// Name of the raw escape hatch in [`ROOT_NAMESPACE`].
+pub const RAW_REQUEST: &str = "request";
+/// Redirects followed (same origin only) before giving up.
+const MAX_REDIRECTS: usize = 5;
+/// Characters of a response body quoted in an `ApiError` message; the whole body is in
+/// `e.data.body`.
+const ERROR_BODY_CHARS: usize = 300;
+/// Response headers never returned: credentials the API may set or echo.
+const HIDDEN_RESPONSE_HEADERS: &[&str] = &[
+    "set-cookie",
+    "set-cookie2",
+    "authorization",
+    "proxy-authorization",
+];
+
+/// How to reach the API.
+#[derive(Debug, Clone)]
+pub struct HttpApiConfig {
+    /// e.g. `https://api.github.com` or `http://127.0.0.1:8080/v1`; every request goes to its
+    /// scheme + host + port, with paths appended to its path.
+    pub base_url: String,
+    /// Headers added host-side to every request (credentials): the isolate never sees them.
+    pub headers: Vec<(String, String)>,
+    /// Per request, connecting to the end of the body.
+    pub timeout: Duration,
+    /// Larger response bodies are cut off with an error (`RESPONSE_TOO_LARGE`).
+    pub max_response_bytes: usize,
+}
+
+impl HttpApiConfig {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        HttpApiConfig {
+            base_url: base_url.into(),
+            headers: Vec::new(),
+            timeout: Duration::from_secs(30),
+            max_response_bytes: 5 << 20,
+        }
+    }
+}
+
+/// An HTTP API as the host reaches it. Shared by all executions (the client pools
+/// connections).
+#[derive(Debug)]
+pub struct HttpApi {
+    base_url: Url,
+    /// `scheme://host:port`, what every request and redirect must match.
+    origin: String,
+    headers: HeaderMap,
+    redactor: Redactor,
+    timeout: Duration,
+    max_response_bytes: usize,
+    client: reqwest::Client,
+}
+
+/// A response as code sees it: `{status, headers, body}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiResponse {
+    pub status: u16,
+    /// Lower-case names; repeated headers joined with `, `; credentials removed.
+    pub headers: Map<String, Value>,
+    /// Parsed JSON when the content type says JSON (and it parses), else text; `null` when
+    /// empty.
+    pub body: Value,
+}
+
+impl ApiResponse {
+    pub fn to_json(&self) -> Value {
+        json!({ "status": self.status, "headers": self.headers, "body": self.body })
+    }
+}
+
+impl HttpApi {
+    pub fn new(config: HttpApiConfig) -> Result<HttpApi, Error> {
+        let fail = |reason: String| Error::Config { reason };
+        let base_url = Url::parse(config.base_url.trim()).map_err(|e| {
+            fail(format!(
+                "base URL `{}` is not a URL ({e}); e.g. https://api.example.com",
+                config.base_url
+            ))
+        })?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
+            return Err(fail(format!(
+                "base URL `{base_url}` must be an http(s) URL with a host"
+            )));
+        }
+        if base_url.query().is_some() || base_url.fragment().is_some() {
+            return Err(fail(format!(
+                "base URL `{base_url}` must not have a query or fragment"
+            )));
+        }
+        let origin = base_url.origin().ascii_serialization();
+
+        let mut headers = HeaderMap::new();
+        let mut secrets = Vec::new();
+        for (name, value) in &config.headers {
+            let header_name = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| fail(format!("`{name}` is not a valid header name")))?;
+            let mut header_value = HeaderValue::from_str(value.trim()).map_err(|_| {
+                fail(format!(
+                    "the value of header `{name}` is not a valid header value"
+                ))
+            })?;
+            header_value.set_sensitive(true);
+            headers.insert(header_name, header_value);
+            secrets.push(value.trim().to_owned());
+        }
+        // Credentials in the base URL are secrets too.
+        if let Some(password) = base_url.password() {
+            secrets.push(password.to_owned());
+        }
+
+        let redirect_origin = origin.clone();
+        let policy = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+            } else if attempt.url().origin().ascii_serialization() == redirect_origin {
+                attempt.follow()
+            } else {
+                // Off-host: hand the 3xx back to the code instead of following it, so the
+                // credentials are never sent elsewhere.
+                attempt.stop()
+            }
+        });
+        let client = reqwest::Client::builder()
+            .redirect(policy)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .tls_backend_preconfigured(tls_config()?)
+            .build()
+            .map_err(|e| fail(format!("cannot build an HTTP client: {e}")))?;
+        Ok(HttpApi {
+            base_url,
+            origin,
+            headers,
+            redactor: Redactor::new(secrets),
+            timeout: config.timeout,
+            max_response_bytes: config.max_response_bytes,
+            client,
+        })
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    /// What secrets are scrubbed with.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Sends one request to the API. `operation` names it in errors (`GET /users/{id}`).
+    pub async fn send(
+        &self,
+        parts: &HttpRequestParts,
+        operation: &str,
+    ) -> Result<ApiResponse, Error> {
+        let url = self.url(parts)?;
+        let method = reqwest::Method::from_bytes(parts.method.as_bytes()).map_err(|_| {
+            Error::InvalidRequest {
+                reason: format!("`{}` is not an HTTP method", parts.method),
+            }
+        })?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &parts.headers {
+            let name =
+                HeaderName::from_bytes(name.as_bytes()).map_err(|_| Error::InvalidRequest {
+                    reason: format!("`{name}` is not a valid header name"),
+                })?;
+            let value = HeaderValue::from_str(value).map_err(|_| Error::InvalidRequest {
+                reason: format!("the value of header `{name}` is not a valid header value"),
+            })?;
+            headers.append(name, value);
+        }
+        let mut body = None;
+        if let Some(request_body) = &parts.body {
+            let bytes = match &request_body.content {
+                BodyContent::Json(v) => {
+                    serde_json::to_vec(v).map_err(|e| Error::InvalidRequest {
+                        reason: format!("the body cannot be serialised as JSON: {e}"),
+                    })?
+                }
+                BodyContent::Bytes(b) => b.clone(),
+            };
+            if let Ok(ct) = HeaderValue::from_str(&request_body.content_type) {
+                headers.insert(reqwest::header::CONTENT_TYPE, ct);
+            }
+            body = Some(bytes);
+        }
+        // Injected headers last: they override whatever the code set (it cannot replace the
+        // credentials with its own, nor learn them by omission).
+        for (name, value) in &self.headers {
+            headers.insert(name.clone(), value.clone());
+        }
+        if !headers.contains_key(reqwest::header::ACCEPT) {
+            headers.insert(
+                reqwest::header::ACCEPT,
+                HeaderValue::from_static("application/json, */*;q=0.5"),
+            );
+        }
+        let mut request = self
+            .client
+            .request(method, url)
+            .headers(headers)
+            .timeout(self.timeout);
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let fail = |reason: String| Error::Http {
+            operation: operation.to_owned(),
+            reason: self.redactor.text(&reason),
+        };
+        let mut response = request.send().await.map_err(|e| fail(self.describe(&e)))?;
+        let status = response.status().as_u16();
+        let response_headers = self.response_headers(response.headers());
+        let is_json = response
+            .headers()
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+
+        // Stream and stop at the cap rather than trusting Content-Length.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| fail(self.describe(&e)))?
+        {
+            if bytes.len() + chunk.len() > self.max_response_bytes {
+                return Err(Error::ResponseTooLarge {
+                    operation: operation.to_owned(),
+                    limit_bytes: self.max_response_bytes,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else if is_json {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        } else {
+            Value::String(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        Ok(ApiResponse {
+            status,
+            headers: response_headers,
+            body: self.redactor.value(body),
+        })
+    }
+
+    /// Base URL + path + query, checked to stay on the API's origin. `build_raw_request`
+    /// already refuses anything but a path; this is the last line of defence, on the URL
+    /// actually requested.
+    fn url(&self, parts: &HttpRequestParts) -> Result<Url, Error> {
+        let refuse = |url: &str| Error::HostNotAllowed {
+            url: url.to_owned(),
+            allowed: self.origin.clone(),
+        };
+        if !parts.path.starts_with('/') || parts.path.starts_with("//") || parts.path.contains('\\')
+        {
+            return Err(refuse(&parts.path));
+        }
+        let base = self.base_url.as_str().trim_end_matches('/');
+        let joined = format!("{base}{}", parts.path);
+        let mut url = Url::parse(&joined).map_err(|_| refuse(&joined))?;
+        if url.origin().ascii_serialization() != self.origin
+            || url.username() != self.base_url.username()
+        {
+            return Err(refuse(&joined));
+        }
+        if !parts.query.is_empty() {
+            let mut pairs = url.query_pairs_mut();
+            for (k, v) in &parts.query {
+                pairs.append_pair(k, v);
+            }
+        }
+        Ok(url)
+    }
+
+    fn response_headers(&self, headers: &HeaderMap) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (name, value) in headers {
+            let name = name.as_str();
+            if HIDDEN_RESPONSE_HEADERS.contains(&name) || self.headers.contains_key(name) {
+                continue;
+            }
+            let value = self
+                .redactor
+                .text(&String::from_utf8_lossy(value.as_bytes()));
+            match out.get_mut(name) {
+                Some(Value::String(existing)) => {
+                    existing.push_str(", ");
+                    existing.push_str(&value);
+                }
+                _ => {
+                    out.insert(name.to_owned(), Value::String(value));
+                }
+            }
+        }
+        out
+    }
+
+    fn describe(&self, e: &reqwest::Error) -> String {
+        if e.is_timeout() {
+            return format!(
+                "no complete response within {} ms; ask for less or retry later",
+                self.timeout.as_millis()
+            );
+        }
+        // reqwest's top-level message rarely says what failed; the chain does.
+        let mut out = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            out.push_str(": ");
+            out.push_str(&s.to_string());
+            source = s.source();
+        }
+        out
+    }
+}
+
+/// rustls on ring with the OS's trust roots, as the spec loader uses (no aws-lc, no cmake).
+fn tls_config() -> Result<rustls::ClientConfig, Error> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Config {
+            reason: format!("TLS setup failed: {e}"),
+        })?
+        .with_platform_verifier()
+        .map_err(|e| Error::Config {
+            reason: format!("cannot load the system's TLS trust roots: {e}"),
+        })?
+        .with_no_client_auth())
+}
+
+/// Parses `Name: value` as given to `--header`.
+pub fn parse_header(text: &str) -> Result<(String, String), Error> {
+    let Some((name, value)) = text.split_once(':') else {
+        return Err(Error::Config {
+            reason: format!(
+                "header `{}` must look like `Name: value`",
+                first_chars(text, 40)
+            ),
+        });
+    };
+    let name = name.trim();
+    if name.is_empty() || HeaderName::from_bytes(name.as_bytes()).is_err() {
+        return Err(Error::Config {
+            reason: format!("`{name}` is not a valid header name"),
+        });
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+/// One binding per HTTP tool of `catalog`, plus `api.request`. Typed methods resolve to the
+/// response body (what their TypeScript signature declares) and throw `ApiError` on non-2xx;
+/// `api.request` resolves to `{status, headers, body}` whatever the status.
+pub fn bindings(catalog: &Catalog, api: Arc<HttpApi>) -> Bindings {
+    let mut bindings = Bindings::new();
+    let raw_api = Arc::clone(&api);
+    bindings = bindings.function(ROOT_NAMESPACE, RAW_REQUEST, move |input: Value| {
+        let api = Arc::clone(&raw_api);
+        async move {
+            let parts = build_raw_request(&input).map_err(|e| host_error(&api, &e))?;
+            let operation = format!("api.request {} {}", parts.method, parts.path);
+            let response = api
+                .send(&parts, &operation)
+                .await
+                .map_err(|e| host_error(&api, &e))?;
+            Ok(response.to_json())
+        }
+    });
+    for tool in &catalog.tools {
+        let Target::Http(op) = &tool.target else {
+            continue;
+        };
+        if tool.namespace == ROOT_NAMESPACE && tool.name == RAW_REQUEST {
+            tracing::warn!(
+                operation = %tool.original_name,
+                "operation named `request` in the root namespace is shadowed by api.request"
+            );
+            continue;
+        }
+        let op = Arc::new(op.clone());
+        let api = Arc::clone(&api);
+        let path = tool.path();
+        bindings = bindings.function(&tool.namespace, &tool.name, move |input: Value| {
+            let api = Arc::clone(&api);
+            let op = Arc::clone(&op);
+            let path = path.clone();
+            async move {
+                let parts = build_request(&op, &input).map_err(|e| host_error(&api, &e))?;
+                let operation = format!("{path} ({} {})", op.method, op.path);
+                let response = api
+                    .send(&parts, &operation)
+                    .await
+                    .map_err(|e| host_error(&api, &e))?;
+                if (200..300).contains(&response.status) {
+                    Ok(response.body)
+                } else {
+                    Err(api_error(&api, &operation, response))
+                }
+            }
+        });
+    }
+    bindings
+}
+
+/// A non-2xx answer to a typed method, as a catchable `ApiError` the code can inspect
+/// (`e.data.status === 429`, `e.data.headers["retry-after"]`).
+fn api_error(api: &HttpApi, operation: &str, response: ApiResponse) -> HostError {
+    let snippet = match &response.body {
+        Value::Null => String::new(),
+        Value::String(s) => format!(": {}", first_chars(s, ERROR_BODY_CHARS)),
+        other => format!(": {}", first_chars(&other.to_string(), ERROR_BODY_CHARS)),
+    };
+    let message = api.redactor.text(&format!(
+        "{operation} answered HTTP {}{snippet}; the response is in e.data (status, headers, body)",
+        response.status
+    ));
+    HostError::new(format!("HTTP_{}", response.status), message)
+        .with_name("ApiError")
+        .with_data(response.to_json())
+}
+
+/// The one translation point from this crate's errors to JS exceptions. Messages are
+/// redacted: a secret may surface in an upstream error (e.g. a proxy echoing a header).
+pub fn host_error(api: &HttpApi, error: &Error) -> HostError {
+    let code = match error {
+        Error::InvalidInput { .. } => "INVALID_INPUT",
+        Error::InvalidRequest { .. } => "INVALID_REQUEST",
+        Error::HostNotAllowed { .. } => "HOST_NOT_ALLOWED",
+        Error::Http { .. } => "HTTP_FAILED",
+        Error::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
+        _ => "INTERNAL",
+    };
+    let name = match error {
+        Error::InvalidInput { .. } | Error::InvalidRequest { .. } => "TypeError",
+        _ => "HostError",
+    };
+    HostError::new(code, api.redactor.text(&error.to_string())).with_name(name)
+}
+
+fn first_chars(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_owned(),
+    }
+}

@@ -1,0 +1,81 @@
+//! Scrubbing injected secrets from everything that goes back to the isolate.
+
+use serde_json::{Map, Value};
+
+/// What replaces a secret.
+pub const REDACTED: &str = "[REDACTED]";
+/// Shorter values are not scrubbed: replacing every `1` or `on` in a response would destroy
+/// it, and such values are not credentials.
+const MIN_SECRET_CHARS: usize = 4;
+
+/// Replaces each secret string wherever it occurs: in text, and in JSON strings and keys.
+#[derive(Debug, Clone, Default)]
+pub struct Redactor {
+    /// Longest first, so a token inside a longer header value is not half-replaced.
+    secrets: Vec<String>,
+}
+
+impl Redactor {
+    /// `values` are injected header values; for `Bearer <token>`-like values the credential
+    /// after the scheme is a secret on its own (APIs echo the bare token).
+    pub fn new(values: impl IntoIterator<Item = String>) -> Redactor {
+        let mut secrets = Vec::new();
+        for value in values {
+            let value = value.trim().to_owned();
+            if let Some((_, credential)) = value.split_once(char::is_whitespace) {
+                secrets.push(credential.trim().to_owned());
+            }
+            secrets.push(value);
+        }
+        secrets.retain(|s| s.chars().count() >= MIN_SECRET_CHARS);
+        secrets.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+        secrets.dedup();
+        Redactor { secrets }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.secrets.is_empty()
+    }
+
+    pub fn text(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for secret in &self.secrets {
+            if out.contains(secret.as_str()) {
+                out = out.replace(secret.as_str(), REDACTED);
+            }
+        }
+        out
+    }
+
+    pub fn value(&self, value: Value) -> Value {
+        if self.secrets.is_empty() {
+            return value;
+        }
+        match value {
+            Value::String(s) => Value::String(self.text(&s)),
+            Value::Array(items) => Value::Array(items.into_iter().map(|v| self.value(v)).collect()),
+            Value::Object(map) => Value::Object(
+                map.into_iter()
+                    .map(|(k, v)| (self.text(&k), self.value(v)))
+                    .collect::<Map<String, Value>>(),
+            ),
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn scrubs_bearer_tokens_in_text_keys_and_nested_strings() {
+        let r = Redactor::new(["Bearer s3cr3t-token".to_owned(), "ab".to_owned()]);
+        assert_eq!(r.text("auth: Bearer s3cr3t-token"), "auth: [REDACTED]");
+        assert_eq!(
+            r.value(json!({"echo": ["x s3cr3t-token y"], "s3cr3t-token": 1, "ab": "ab"})),
+            json!({"echo": ["x [REDACTED] y"], "[REDACTED]": 1, "ab": "ab"})
+        );
+    }
+}

@@ -1,0 +1,97 @@
+//! Streamable HTTP transport at `/mcp`, with an optional bearer token checked on every
+//! request.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+
+use super::CodeModeServer;
+use crate::error::Error;
+
+/// Where and how to serve over HTTP.
+#[derive(Debug, Clone)]
+pub struct HttpOptions {
+    pub addr: SocketAddr,
+    /// When set, every request must carry `Authorization: Bearer <token>` (else 401).
+    pub auth_token: Option<String>,
+}
+
+/// Serves `server` at `http://<addr>/mcp` until `shutdown` completes. `on_bound` gets the
+/// bound address (useful with port 0) before requests are accepted.
+pub async fn serve_http(
+    server: CodeModeServer,
+    options: HttpOptions,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let mut config = StreamableHttpServerConfig::default();
+    if !options.addr.ip().is_loopback() {
+        // The Host check guards loopback servers against DNS rebinding; a server bound to
+        // other interfaces is reached by names we cannot know, so the token guards it.
+        config = config.disable_allowed_hosts();
+        if options.auth_token.is_none() {
+            tracing::warn!(addr = %options.addr, "serving MCP on a non-loopback address without --auth-token");
+        }
+    }
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let mut router = Router::new().nest_service("/mcp", service);
+    if let Some(token) = options.auth_token {
+        let expected: Arc<str> = Arc::from(format!("Bearer {token}"));
+        router = router.layer(middleware::from_fn_with_state(expected, require_token));
+    }
+    let listener = tokio::net::TcpListener::bind(options.addr)
+        .await
+        .map_err(|e| Error::Serve {
+            reason: format!("cannot listen on {}: {e}", options.addr),
+        })?;
+    let bound = listener.local_addr().map_err(|e| Error::Serve {
+        reason: format!("cannot read the bound address: {e}"),
+    })?;
+    on_bound(bound);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(|e| Error::Serve {
+            reason: format!("HTTP server failed: {e}"),
+        })
+}
+
+async fn require_token(State(expected): State<Arc<str>>, request: Request, next: Next) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
+    if constant_time_eq(given, expected.as_bytes()) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "missing or wrong bearer token\n",
+        )
+            .into_response()
+    }
+}
+
+/// Comparison whose time does not depend on where the inputs differ, so the token cannot be
+/// guessed byte by byte from response times.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in b.iter().enumerate() {
+        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ x);
+    }
+    diff == 0
+}

@@ -1,0 +1,3 @@
+(async () => 42)()
+
+// shape: arrow_or_function

@@ -1,0 +1,4 @@
+(async () => {return "second";
+
+})()
+// shape: body

@@ -1,0 +1,5 @@
+(async () => {const x = 1;
+return (x + 1)
+
+})()
+// shape: body

@@ -1,0 +1,7 @@
+(async () => {                   
+"use strict";
+const x         = 1;
+return (x)
+
+})()
+// shape: body

@@ -1,0 +1,7 @@
+(async () => {const café         = "naïve 😀";
+;                        
+const v = { ü: café }       ;
+return (v.ü)
+
+})()
+// shape: body

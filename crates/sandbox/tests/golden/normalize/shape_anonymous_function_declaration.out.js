@@ -1,0 +1,5 @@
+(async function () {
+  return 1;
+})()
+
+// shape: arrow_or_function

@@ -1,0 +1,5 @@
+(async function ()                  {
+  return await codemode.count();
+})();
+
+// shape: arrow_or_function

@@ -1,0 +1,3 @@
+(async ()                  => (await codemode.count())          )()
+
+// shape: arrow_or_function

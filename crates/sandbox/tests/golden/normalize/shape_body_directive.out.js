@@ -1,0 +1,4 @@
+(async () => {return ("just a string")
+
+})()
+// shape: body

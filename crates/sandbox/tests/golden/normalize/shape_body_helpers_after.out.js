@@ -1,0 +1,9 @@
+(async () => {const data = await codemode.fetch();
+return summarize(data);
+
+function summarize(d           )         {
+  return d.length;
+}
+
+})()
+// shape: body

@@ -1,0 +1,6 @@
+(async () => {return ((async () => {
+  return await codemode.x();
+})())
+
+})()
+// shape: body

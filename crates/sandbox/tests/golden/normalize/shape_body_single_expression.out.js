@@ -1,0 +1,4 @@
+(async () => {return (1 + 2)
+
+})()
+// shape: body

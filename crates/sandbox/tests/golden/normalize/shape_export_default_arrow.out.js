@@ -1,0 +1,5 @@
+              (async ()                => {
+  await codemode.ping();
+})();
+
+// shape: export_default

@@ -1,0 +1,3 @@
+              ((async () => 42)                                    )();
+
+// shape: export_default

@@ -1,0 +1,7 @@
+(async () => {async function main() {
+  return 42;
+}
+var $default = main;
+
+;return typeof $default === "function" ? $default() : $default;})()
+// shape: export_default

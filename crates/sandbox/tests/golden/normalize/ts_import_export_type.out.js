@@ -1,0 +1,12 @@
+(async () => {                                     
+                                     
+                      
+                          
+                                    
+                               
+          
+const t        = {}         ;
+return (t)
+
+})()
+// shape: body

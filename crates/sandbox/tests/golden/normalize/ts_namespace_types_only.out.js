@@ -1,0 +1,12 @@
+(async () => {                 
+                                  
+                         
+ 
+                           
+                  
+ 
+const a          = { x: 1 };
+return (a.x)
+
+})()
+// shape: body

@@ -1,0 +1,1 @@
+const s = "héllo wörld"; throw new Error("after unicode: " + s.length);
