@@ -127,7 +127,7 @@ fn build(summary: &CatalogSummary, listed: usize) -> ToolTexts {
         CatalogKind::McpServers => (&summary.servers, "Servers"),
     };
     let inventory = inventory(group_noun, groups, listed);
-    let (search_description, execute_description, code_description) = match summary.kind {
+    let (search_description, execute_description) = match summary.kind {
         CatalogKind::Api => (
             format!(
                 "Find operations of {title} ({n} operations) to call from `execute`. Search \
@@ -144,52 +144,62 @@ fn build(summary: &CatalogSummary, listed: usize) -> ToolTexts {
                 "Run JavaScript or TypeScript against {title}. `code` is an async arrow \
                  function; inside it each operation is an async function taking one object \
                  (path, query and body fields together), as `search` shows: `const repo = \
-                 await api.repos.get({{ owner: \"octo\", repo: \"hello\" }})`. \
-                 `api.request({{ method, path, query, body }})` calls any endpoint directly.\n\
+                 await api.repos.get({{ owner: \"octo\", repo: \"hello\" }})`. A non-2xx \
+                 answer throws an ApiError whose `e.data` holds `status`, `headers` and \
+                 `body`. `api.request({{ method, path, query, body }})` calls any endpoint \
+                 directly and resolves to `{{ status, headers, body }}`.\n\
                  {PROGRAM_ADVICE}"
             ),
-            "An async JS arrow function over `spec` (the resolved OpenAPI document) returning what to show.",
         ),
         CatalogKind::McpServers => (
             format!(
                 "Find tools of {title} ({n} tools) to call from `execute`. Search first, \
                  then write one program.\n\
-                 - `query`: a few plain words, e.g. \"send message to channel\". Returns the \
+                 `query`: a few plain words, e.g. \"send message to channel\". Returns the \
                  best matches as TypeScript signatures, e.g. `slack.post_message(input: {{ \
                  channel: string; text: string }}): Promise<unknown>`.\n\
-                 - `code`: an async JS arrow function over `tools` (each tool's path, \
-                 description and input schema) returning what to show, e.g. `async () => \
-                 tools.filter(t => t.path.startsWith('github.')).map(t => t.path)`.\n\
                  {inventory}"
             ),
             format!(
                 "Run JavaScript or TypeScript against {title}. `code` is an async arrow \
                  function; inside it each tool is an async function `<server>.<tool>(input)` \
-                 taking one object, as `search` shows: `const r = await \
-                 github.search_issues({{ q: \"is:open\" }})`.\n\
+                 taking one object, as `search` shows, e.g. `const r = await \
+                 slack.post_message({{ channel: \"C1\", text: \"hi\" }})`. A failed call \
+                 throws.\n\
                  {PROGRAM_ADVICE}"
             ),
-            "An async JS arrow function over `tools` (path, description, inputSchema of each) returning what to show.",
         ),
     };
+    let mut search_properties = json!({
+        "query": {
+            "type": "string",
+            "description": "Plain words saying what to do, e.g. \"create an issue\"."
+        },
+        "limit": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 50,
+            "description": "Most results (default 10)."
+        }
+    });
+    // Only an OpenAPI catalog has a document for `code` to explore.
+    if summary.kind == CatalogKind::Api
+        && let Some(properties) = search_properties.as_object_mut()
+    {
+        properties.insert(
+            "code".to_owned(),
+            json!({
+                "type": "string",
+                "description": "Instead of query: an async JS arrow function over `spec` (the resolved OpenAPI document) returning what to show."
+            }),
+        );
+    }
     ToolTexts {
         search_description,
         execute_description,
         search_input_schema: json!({
             "type": "object",
-            "properties": {
-                "query": {
-                    "type": "string",
-                    "description": "Plain-language description of what to do. Give exactly one of query or code."
-                },
-                "code": { "type": "string", "description": code_description },
-                "limit": {
-                    "type": "integer",
-                    "minimum": 1,
-                    "maximum": 50,
-                    "description": "Most results for a query (default 10)."
-                }
-            },
+            "properties": search_properties,
             "additionalProperties": false
         }),
         execute_input_schema: json!({
@@ -208,7 +218,7 @@ fn build(summary: &CatalogSummary, listed: usize) -> ToolTexts {
 
 const PROGRAM_ADVICE: &str = "Do the whole job in one call, in code: loop over pages \
 until done, run independent calls together with `Promise.all`, retry 429 and 5xx failures \
-with exponential backoff (a failed call throws), filter and aggregate in code, and return \
+with exponential backoff, filter and aggregate in code, and return \
 only what is needed. `console.log` output comes back as logs. Results and logs are \
 truncated when large, so return summaries, not raw dumps.";
 

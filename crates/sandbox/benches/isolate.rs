@@ -1,6 +1,8 @@
 //! Criterion benches for the isolate: creation, and a trivial execution with 20 bindings
 //! through the public API. `islet bench isolate` reports the figures BENCHMARKS.md quotes.
 
+#![allow(clippy::print_stderr)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use sandbox::{Bindings, Engine, Execution, HostFn, Sandbox, SandboxConfig};
 use std::sync::Arc;

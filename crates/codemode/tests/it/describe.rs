@@ -80,6 +80,13 @@ fn four_hundred_servers_stay_within_budget() {
     let texts = tool_texts(&summary);
     assert!(texts.search_description.contains("1200 tools"));
     assert!(texts.search_description.contains("and 390 more"));
+    // No OpenAPI document to explore with code.
+    assert!(
+        texts.search_input_schema["properties"]
+            .get("code")
+            .is_none()
+    );
+    assert!(!texts.search_description.contains("`code`"));
 }
 
 #[test]
@@ -123,6 +130,7 @@ fn texts_teach_search_then_one_program() {
         "return",
         "truncated",
         "api.request",
+        "e.data",
     ] {
         assert!(
             execute.contains(needle),

@@ -177,7 +177,7 @@ function stackOf(err) {
   let stack;
   try { stack = err.stack; } catch {}
   if (!stack) return errorString(err);
-  stack = `${stack}`.replace(/\s+$/, '');
+  stack = `${stack}`.trimEnd();
   return /^\s*at /.test(stack) ? `${errorString(err)}\n${stack}` : stack;
 }
 

@@ -4,8 +4,8 @@
 'use strict';
 const fromCharCode = String.fromCharCode;
 
-// Brand checks via the internal-slot getters: they work across realms and
-// reject look-alike objects (which `new Uint8Array(x)` would treat as arrays).
+// Internal-slot getters as brand checks: they reject look-alike objects,
+// which `new Uint8Array(x)` would read as arrays.
 const abLen = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'byteLength').get;
 const sabLen = typeof SharedArrayBuffer === 'function'
   ? Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'byteLength').get : null;
@@ -17,8 +17,8 @@ function toBytes(input) {
   throw new TypeError('The "input" argument must be an instance of ArrayBuffer or ArrayBufferView');
 }
 
-// Appends UTF-16 units to `parts` in bounded chunks: fromCharCode.apply has
-// an argument-count limit, so never pass it more than 8192 at once.
+// Moves UTF-16 units into `parts`, at most 8192 at a time: apply() takes a
+// bounded number of arguments.
 function flush(units, parts) {
   parts.push(fromCharCode.apply(null, units));
   units.length = 0;
@@ -75,8 +75,12 @@ class TextDecoder {
   #need = 0; #seen = 0; #cp = 0; #lo = 0x80; #hi = 0xbf;
 
   constructor(label = 'utf-8', options = {}) {
-    const l = String(label).replace(/^[\t\n\f\r ]+|[\t\n\f\r ]+$/g, '').toLowerCase();
-    if (!UTF8_LABELS.includes(l)) {
+    // Trims ASCII whitespace by hand: a `[...]+$` regex is quadratic.
+    const l = String(label).toLowerCase(), ws = /[\t\n\f\r ]/;
+    let i = 0, j = l.length;
+    while (ws.test(l[i])) i++;
+    while (j > i && ws.test(l[j - 1])) j--;
+    if (!UTF8_LABELS.includes(l.slice(i, j))) {
       throw new RangeError(`The "${label}" encoding is not supported`);
     }
     const o = options == null ? {} : options;
@@ -166,13 +170,17 @@ const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
 const B64_INDEX = new Int8Array(128).fill(-1);
 for (let i = 0; i < 64; i++) B64_INDEX[B64.charCodeAt(i)] = i;
 
+const needData = (args) => {
+  if (!args.length) throw new TypeError('The "data" argument must be specified');
+};
+
 function btoa(data) {
-  if (arguments.length === 0) throw new TypeError('The "data" argument must be specified');
+  needData(arguments);
   const s = String(data);
   let out = '';
   for (let i = 0; i < s.length; i += 3) {
     const a = s.charCodeAt(i), b = s.charCodeAt(i + 1), c = s.charCodeAt(i + 2);
-    // charCodeAt past the end is NaN, which these comparisons let through.
+    // Past the end, charCodeAt is NaN, which passes these tests.
     if (a > 0xff || b > 0xff || c > 0xff) throw invalidChar('Invalid character');
     const n = (a << 16) | ((b | 0) << 8) | (c | 0);
     out += B64[n >> 18] + B64[(n >> 12) & 63] +
@@ -182,7 +190,7 @@ function btoa(data) {
 }
 
 function atob(data) {
-  if (arguments.length === 0) throw new TypeError('The "data" argument must be specified');
+  needData(arguments);
   let s = String(data).replace(/[\t\n\f\r ]+/g, '');
   if (s.length % 4 === 0) s = s.replace(/={1,2}$/, '');
   if (/[^A-Za-z0-9+/]/.test(s)) throw invalidChar('Invalid character');

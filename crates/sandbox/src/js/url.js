@@ -8,7 +8,6 @@
 (() => {
 'use strict';
 const FAIL = null;
-// Special schemes and their default ports.
 const SPECIAL = { __proto__: null, ftp: 21, file: null, http: 80, https: 443, ws: 80, wss: 443 };
 const isSpecial = (scheme) => scheme in SPECIAL;
 const defaultPort = (scheme) => (scheme in SPECIAL ? SPECIAL[scheme] : null);
@@ -43,13 +42,13 @@ function utf8Decode(bytes) {
     while (need > 0 && i < bytes.length && bytes[i] >= lo && bytes[i] <= hi) {
       cp = (cp << 6) | (bytes[i++] & 0x3f); need--; lo = 0x80; hi = 0xbf;
     }
-    out += need === 0 && b >= 0xc2 ? String.fromCodePoint(cp) : '\ufffd';
+    out += need === 0 && b >= 0xc2 && b <= 0xf4 ? String.fromCodePoint(cp) : '\ufffd';
   }
   return out;
 }
 
-// Percent-decodes as UTF-8. Only runs of %XX need decoding: a literal
-// character is whole UTF-8 and cannot combine with escapes around it.
+// Percent-decodes as UTF-8. Only runs of %XX need it: a literal character is
+// whole UTF-8 and cannot combine with escapes.
 function pctDecode(s) {
   if (!s.includes('%')) return s;
   return s.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => {
@@ -88,7 +87,7 @@ function domainToASCII(domain) {
     .replace(/[\u00ad\u034f\u180b-\u180f\u200b\u2060\u2064\ufe00-\ufe0f\ufeff]/g, '')
     .normalize('NFKC').toLowerCase().normalize('NFC')
     .replace(/[\u3002\uff0e\uff61]/g, '.');
-  // Some UTS #46 disallowed ranges: C1, private use, noncharacters, U+FFFD.
+  // UTS #46 disallows these: C1, private use, noncharacters, U+FFFD.
   if (/[\x80-\x9f\ue000-\uf8ff\ufdd0-\ufdef\ufff0-\uffff]/.test(mapped)) return FAIL;
   return mapped.split('.').map((l) => (/[^\0-\x7f]/.test(l) ? 'xn--' + punycode(l) : l)).join('.');
 }
@@ -249,12 +248,8 @@ function shortenPath(url) {
   path.pop();
 }
 
-const newRecord = () => ({
-  scheme: '', username: '', password: '', host: null, port: null, path: [], query: null, fragment: null,
-});
-
-// Runs a state just collects are taken whole, for speed. (The parser walks
-// code units: every delimiter is ASCII.)
+// Runs a state merely collects are taken whole, for speed. (The parser walks
+// code units, as all delimiters are ASCII.)
 const SCHEME_RUN = /[A-Za-z0-9+\-.]+/y, AUTHORITY_RUN = /[^@/\\?#]+/y, PATH_RUN = /[^/\\?#]+/y;
 const OPAQUE_RUN = /[^?#]+/y, QUERY_RUN = /[^#]+/y;
 const runAt = (re, s, i) => {
@@ -263,12 +258,16 @@ const runAt = (re, s, i) => {
   return m ? m[0] : '';
 };
 
-// Returns the URL record, or FAIL. With `override` it edits `url` in place
-// (the setters' entry point) and its return value only signals failure.
+// Returns the URL record or FAIL. With `override` (from setters) it edits
+// `url` in place, and only failure matters.
 function parse(input, base, url, override) {
   if (!url) {
-    url = newRecord();
-    input = input.replace(/^[\0-\x20]+|[\0-\x20]+$/g, '');
+    url = { scheme: '', username: '', password: '', host: null, port: null, path: [], query: null, fragment: null };
+    // Trim C0 controls and spaces by hand: `[...]+$` would be quadratic.
+    let i = 0, j = input.length;
+    while (i < j && input.charCodeAt(i) <= 32) i++;
+    while (j > i && input.charCodeAt(j - 1) <= 32) j--;
+    input = input.slice(i, j);
   }
   input = input.replace(/[\t\n\r]/g, '');
   let state = override || SCHEME_START;
@@ -696,7 +695,7 @@ class URLSearchParams {
   }
 }
 
-// The pairs with this name, and this value unless it is undefined.
+// Matches the name, and the value unless undefined.
 function matcher(name, value) {
   const n = usv(name), v = value === undefined ? value : usv(value);
   return (p) => p[0] === n && (v === undefined || p[1] === v);
@@ -709,12 +708,8 @@ function need(args, n) {
 const invalidURL = (input) => Object.assign(new TypeError('Invalid URL'), { code: 'ERR_INVALID_URL', input });
 
 function parseWithBase(url, base) {
-  let b = null;
-  if (base !== undefined) {
-    b = parse(usv(base), null);
-    if (b === FAIL) return FAIL;
-  }
-  return parse(usv(url), b);
+  const b = base === undefined ? null : parse(usv(base), null);
+  return base !== undefined && b === FAIL ? FAIL : parse(usv(url), b);
 }
 
 class URL {
