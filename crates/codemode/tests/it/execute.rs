@@ -192,6 +192,12 @@ async fn redirect(State(state): State<TestApi>) -> Response {
         .unwrap_or_default()
 }
 
+/// Answers after the client's timeout: the request must fail, not hang the execution.
+async fn slow() -> Response {
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    (StatusCode::OK, "late").into_response()
+}
+
 struct Harness {
     sandbox: Sandbox,
     catalog: Catalog,
@@ -209,6 +215,7 @@ impl Harness {
             .route("/flaky", get(flaky))
             .route("/echo", get(echo))
             .route("/redirect", get(redirect))
+            .route("/slow", get(slow))
             .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -495,4 +502,31 @@ async fn oversized_responses_are_cut_off() {
     let error = outcome.error.expect("too large");
     assert_eq!(error.code.as_deref(), Some("RESPONSE_TOO_LARGE"));
     assert!(error.message.contains("40 bytes"), "{}", error.message);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_api_hits_the_request_timeout() {
+    let h = Harness::start().await;
+    let mut config = HttpApiConfig::new(h.base_url.clone());
+    config.timeout = Duration::from_millis(200);
+    let api = Arc::new(HttpApi::new(config).expect("config"));
+    let b = bindings(&h.catalog, api);
+    let outcome = h
+        .sandbox
+        .execute(
+            Execution::new(
+                "try { await api.request({ method: 'GET', path: '/slow' }); return 'answered'; } \
+                 catch (e) { return [e.name, e.code, e.message]; }",
+            )
+            .bindings(b),
+        )
+        .await;
+    let caught = ok(&outcome);
+    assert_eq!(caught[1], "HTTP_FAILED", "{caught}");
+    assert!(
+        caught[2]
+            .as_str()
+            .is_some_and(|m| m.contains("no complete response within 200 ms")),
+        "{caught}"
+    );
 }
