@@ -9,5 +9,6 @@ pub mod execute;
 pub mod openapi;
 pub mod search;
 pub mod server;
+pub mod suggest;
 pub mod tokens;
 pub mod typescript;

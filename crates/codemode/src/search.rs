@@ -31,42 +31,24 @@ struct Field {
     distinct: bool,
 }
 
-const NAME: Field = Field {
-    weight: 4.0,
-    b: 0.5,
-    distinct: true,
-};
-const NAMESPACE: Field = Field {
-    weight: 2.0,
-    b: 0.5,
-    distinct: true,
-};
-const PATH: Field = Field {
-    weight: 1.0,
-    b: 0.75,
-    distinct: false,
-};
+impl Field {
+    const fn new(weight: f32, b: f32, distinct: bool) -> Self {
+        Self {
+            weight,
+            b,
+            distinct,
+        }
+    }
+}
+
+const NAME: Field = Field::new(4.0, 0.5, true);
+const NAMESPACE: Field = Field::new(2.0, 0.5, true);
+const PATH: Field = Field::new(1.0, 0.75, false);
 /// The description's first sentence: the operation summary, the most precise text.
-const SUMMARY: Field = Field {
-    weight: 2.0,
-    b: 0.75,
-    distinct: false,
-};
-const DESCRIPTION: Field = Field {
-    weight: 1.0,
-    b: 0.75,
-    distinct: false,
-};
-const KEYWORDS: Field = Field {
-    weight: 0.5,
-    b: 0.75,
-    distinct: true,
-};
-const PARAMETERS: Field = Field {
-    weight: 0.5,
-    b: 0.75,
-    distinct: true,
-};
+const SUMMARY: Field = Field::new(2.0, 0.75, false);
+const DESCRIPTION: Field = Field::new(1.0, 0.75, false);
+const KEYWORDS: Field = Field::new(0.5, 0.75, true);
+const PARAMETERS: Field = Field::new(0.5, 0.75, true);
 const FIELDS: [Field; 7] = [
     NAME,
     NAMESPACE,

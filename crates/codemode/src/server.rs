@@ -30,7 +30,7 @@ use crate::openapi::Spec;
 use crate::search::SearchIndex;
 use crate::typescript::{TsOptions, signature};
 
-pub use format::{did_you_mean, edit_distance};
+pub use format::did_you_mean;
 pub use http::{HttpOptions, serve_http};
 
 /// Results for a `search` query when the model gives no `limit`.

@@ -5,10 +5,10 @@ use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode
 use serde_json::{Map, Value};
 
 use super::load::kind;
-use super::naming::nearest;
 use super::tools::{is_form, is_json};
 use crate::catalog::{BodyProperty, HttpBody, HttpOperation, ParamLocation, ParamStyle};
 use crate::error::Error;
+use crate::suggest::nearest;
 
 /// Everything but RFC 3986 unreserved characters, for one path segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC

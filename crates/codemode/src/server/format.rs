@@ -8,6 +8,7 @@ use sandbox::{Level, Outcome};
 use serde_json::{Value, json};
 
 use super::{SPEC_FUNCTION, SPEC_NAMESPACE};
+use crate::suggest::edit_distance;
 
 /// Suggestions offered for one unknown path.
 const MAX_SUGGESTIONS: usize = 3;
@@ -173,24 +174,6 @@ fn dotted_paths(code: &str) -> Vec<String> {
         i = j.max(i + 1);
     }
     out
-}
-
-/// Levenshtein distance over chars.
-pub fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (above + 1)
-                .min(row[j] + 1)
-                .min(diagonal + usize::from(ca != *cb));
-            diagonal = above;
-        }
-    }
-    row[b.len()]
 }
 
 /// `search` code wrapped so that `spec` is in scope (and passed as the argument), with

@@ -985,11 +985,7 @@ fn requests_fill_and_encode_the_path_and_serialise_the_query() {
     )
     .expect("request");
     assert_eq!(req.path, "/repos/me%20too/%C3%BC%2Fx/issues");
-    let q: Vec<(&str, &str)> = req
-        .query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let q = query_pairs(&req);
     assert_eq!(
         q,
         [
@@ -1065,11 +1061,7 @@ fn raw_requests_are_validated() {
     .expect("raw");
     assert_eq!(req.method, "POST");
     assert_eq!(req.path, "/v1/things");
-    let q: Vec<(&str, &str)> = req
-        .query
-        .iter()
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
+    let q = query_pairs(&req);
     assert_eq!(
         q,
         [
@@ -1130,4 +1122,12 @@ fn raw_requests_are_validated() {
         let err = error_text(openapi::build_raw_request(&input).expect_err(expected));
         assert!(err.contains(expected), "expected `{expected}` in: {err}");
     }
+}
+
+/// The request's query as borrowed pairs, for comparing with literals.
+fn query_pairs(req: &openapi::HttpRequestParts) -> Vec<(&str, &str)> {
+    req.query
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect()
 }

@@ -304,58 +304,15 @@ fn given_awkward_catalog() -> Result<Catalog> {
     given_catalog(&given_json(&golden_dir().join("identifiers.catalog.json"))?)
 }
 
-#[test]
-fn declarations_of_synthetic_catalogs_type_check() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("islet-tsgen-{}", std::process::id()));
+/// Writes each catalog's `declarations()` to a `.ts` file and runs `tsc` over them all.
+fn given_declarations_type_check(
+    label: &str,
+    cases: &[(&str, &Catalog, &TsOptions)],
+) -> Result<()> {
+    let dir = std::env::temp_dir().join(format!("islet-tsgen-{label}-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let catalog = given_awkward_catalog()?;
     let mut files = Vec::new();
-    for (name, opts) in [
-        ("full", TsOptions::default()),
-        (
-            "compact",
-            TsOptions {
-                request_helper: true,
-                ..TsOptions::compact()
-            },
-        ),
-        (
-            "shallow",
-            TsOptions {
-                max_depth: Some(1),
-                max_properties: Some(1),
-                max_enum: Some(1),
-                ..TsOptions::default()
-            },
-        ),
-    ] {
-        let path = dir.join(format!("{name}.ts"));
-        std::fs::write(
-            &path,
-            format!("{}export {{}};\n", declarations(&catalog, &opts)),
-        )?;
-        files.push(path);
-    }
-    let result = tsc_check(&files);
-    let _ = std::fs::remove_dir_all(&dir);
-    result.map(|_| ())
-}
-
-#[test]
-fn declarations_of_real_specs_type_check() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("islet-tsgen-real-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let full = TsOptions {
-        request_helper: true,
-        ..TsOptions::default()
-    };
-    let compact = TsOptions {
-        request_helper: true,
-        ..TsOptions::compact()
-    };
-    let mut files = Vec::new();
-    for (name, opts) in [("slack", &full), ("github", &compact), ("stripe", &compact)] {
-        let catalog = crate::search::given_real_catalog(name);
+    for (name, catalog, opts) in cases {
         let path = dir.join(format!("{name}.ts"));
         std::fs::write(
             &path,
@@ -366,6 +323,57 @@ fn declarations_of_real_specs_type_check() -> Result<()> {
     let result = tsc_check(&files);
     let _ = std::fs::remove_dir_all(&dir);
     result.map(|_| ())
+}
+
+#[test]
+fn declarations_of_synthetic_catalogs_type_check() -> Result<()> {
+    let catalog = given_awkward_catalog()?;
+    let compact = TsOptions {
+        request_helper: true,
+        ..TsOptions::compact()
+    };
+    let shallow = TsOptions {
+        max_depth: Some(1),
+        max_properties: Some(1),
+        max_enum: Some(1),
+        ..TsOptions::default()
+    };
+    given_declarations_type_check(
+        "synthetic",
+        &[
+            ("full", &catalog, &TsOptions::default()),
+            ("compact", &catalog, &compact),
+            ("shallow", &catalog, &shallow),
+        ],
+    )
+}
+
+#[test]
+fn declarations_of_real_specs_type_check() -> Result<()> {
+    let full = TsOptions {
+        request_helper: true,
+        ..TsOptions::default()
+    };
+    let compact = TsOptions {
+        request_helper: true,
+        ..TsOptions::compact()
+    };
+    given_declarations_type_check(
+        "real",
+        &[
+            ("slack", crate::search::given_real_catalog("slack"), &full),
+            (
+                "github",
+                crate::search::given_real_catalog("github"),
+                &compact,
+            ),
+            (
+                "stripe",
+                crate::search::given_real_catalog("stripe"),
+                &compact,
+            ),
+        ],
+    )
 }
 
 #[test]
