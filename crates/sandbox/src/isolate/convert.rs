@@ -33,6 +33,8 @@ pub(crate) fn to_json<'js>(
         shared,
         stack: Vec::new(),
         budget: shared.limits.get().output_bytes,
+        classes: Vec::new(),
+        helpers: None,
     };
     walker.value(value, &mut String::from("$"))
 }
@@ -44,9 +46,92 @@ struct Walker<'a, 'js> {
     stack: Vec<(Object<'js>, String)>,
     /// Rough output budget: stops runaway conversions of huge values early.
     budget: usize,
+    /// The built-in classes objects are tested against, looked up once per conversion.
+    classes: Vec<(&'static str, Value<'js>)>,
+    /// JS helpers for exotic values, compiled on first need.
+    helpers: Option<Helpers<'js>>,
 }
 
+/// Built-in classes that need a conversion rule of their own.
+const CLASSES: &[&str] = &[
+    "Error",
+    "Map",
+    "Set",
+    "ArrayBuffer",
+    "DataView",
+    "Number",
+    "String",
+    "Boolean",
+    "BigInt",
+    "Promise",
+    "WeakMap",
+    "WeakSet",
+    "WeakRef",
+];
+
+struct Helpers<'js> {
+    /// `ArrayBuffer.isView`.
+    is_view: Function<'js>,
+    /// `[...o[m]()]`.
+    spread: Function<'js>,
+    /// Buffers and views → arrays of JSON-safe numbers.
+    bytes: Function<'js>,
+}
+
+const SPREAD_JS: &str = "(o, m) => Array.from(o[m]())";
+const BYTES_JS: &str = "(v) => Array.from(v instanceof ArrayBuffer ? new Uint8Array(v) : v instanceof DataView ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : v, (x) => typeof x === 'bigint' ? (x >= -(2n**53n) && x <= 2n**53n ? Number(x) : String(x)) : x)";
+
 impl<'js> Walker<'_, 'js> {
+    fn is(&mut self, object: &Object<'js>, name: &str) -> bool {
+        if self.classes.is_empty() {
+            let globals = self.ctx.globals();
+            self.classes = CLASSES
+                .iter()
+                .filter_map(|&c| globals.get::<_, Value>(c).ok().map(|v| (c, v)))
+                .collect();
+        }
+        self.classes
+            .iter()
+            .find(|(c, _)| *c == name)
+            .is_some_and(|(_, class)| class.is_object() && object.is_instance_of(class))
+    }
+
+    fn helpers(&mut self) -> rquickjs::Result<&Helpers<'js>> {
+        if self.helpers.is_none() {
+            let array_buffer: Object = self.ctx.globals().get("ArrayBuffer")?;
+            self.helpers = Some(Helpers {
+                is_view: array_buffer.get("isView")?,
+                spread: self.ctx.eval(SPREAD_JS)?,
+                bytes: self.ctx.eval(BYTES_JS)?,
+            });
+        }
+        Ok(self.helpers.as_ref().expect("set above"))
+    }
+
+    fn is_view(&mut self, object: &Object<'js>) -> bool {
+        self.helpers()
+            .and_then(|h| h.is_view.call::<_, bool>((object.clone(),)))
+            .unwrap_or(false)
+    }
+
+    /// `[...object[method]()]` as pairs (`[key, value]` for entries, `[value, undefined]` else).
+    fn iterate(
+        &mut self,
+        object: &Object<'js>,
+        method: &str,
+    ) -> rquickjs::Result<Vec<(Value<'js>, Value<'js>)>> {
+        let items: Array = self.helpers()?.spread.call((object.clone(), method))?;
+        let mut out = Vec::with_capacity(items.len());
+        for item in items.iter::<Value>() {
+            let item = item?;
+            match item.as_array() {
+                Some(pair) if method == "entries" => out.push((pair.get(0)?, pair.get(1)?)),
+                _ => out.push((item, Value::new_undefined(self.ctx.clone()))),
+            }
+        }
+        Ok(out)
+    }
+
     fn spend(&mut self, bytes: usize) -> Result<(), String> {
         if self.budget < bytes || self.shared.terminate.get().is_some() {
             self.budget = 0;
@@ -128,16 +213,12 @@ impl<'js> Walker<'_, 'js> {
         path: &mut String,
     ) -> Result<Option<Json>, String> {
         let ctx = self.ctx;
-        let globals = ctx.globals();
-        let class = |name: &str| globals.get::<_, Value>(name).ok();
-        let is =
-            |name: &str| class(name).is_some_and(|c| c.is_object() && object.is_instance_of(c));
         let fail = |e: rquickjs::Error| format!("reading {path} threw: {}", caught_message(ctx, e));
 
         if let Some(array) = object.as_array() {
             return self.array(array.clone(), path).map(Some);
         }
-        if is("Error") {
+        if self.is(object, "Error") {
             let mut map = Map::new();
             let name: Value = object.get("name").map_err(fail)?;
             let message: Value = object.get("message").map_err(fail)?;
@@ -157,8 +238,8 @@ impl<'js> Walker<'_, 'js> {
             }
             return self.value(&replaced, path);
         }
-        if is("Map") {
-            let entries = iterate(ctx, object, "entries").map_err(fail)?;
+        if self.is(object, "Map") {
+            let entries = self.iterate(object, "entries").map_err(fail)?;
             let plain_keys = entries.iter().all(|(k, _)| k.is_string() || k.is_number());
             if plain_keys {
                 let mut map = Map::new();
@@ -186,8 +267,8 @@ impl<'js> Walker<'_, 'js> {
             }
             return Ok(Some(Json::Array(out)));
         }
-        if is("Set") {
-            let entries = iterate(ctx, object, "values").map_err(fail)?;
+        if self.is(object, "Set") {
+            let entries = self.iterate(object, "values").map_err(fail)?;
             let mut out = Vec::new();
             for (i, (v, _)) in entries.into_iter().enumerate() {
                 let len = path.len();
@@ -197,14 +278,13 @@ impl<'js> Walker<'_, 'js> {
             }
             return Ok(Some(Json::Array(out)));
         }
-        if is("ArrayBuffer") || is("DataView") || is_view(ctx, object) {
-            // Array.from(new Uint8Array(buffer)) for raw buffers, Array.from(view) otherwise.
-            let from: Function = ctx.eval("(v) => Array.from(v instanceof ArrayBuffer ? new Uint8Array(v) : v instanceof DataView ? new Uint8Array(v.buffer, v.byteOffset, v.byteLength) : v, (x) => typeof x === 'bigint' ? (x >= -(2n**53n) && x <= 2n**53n ? Number(x) : String(x)) : x)").map_err(fail)?;
+        if self.is(object, "ArrayBuffer") || self.is(object, "DataView") || self.is_view(object) {
+            let from = self.helpers().map_err(fail)?.bytes.clone();
             let array: Array = from.call((object.clone(),)).map_err(fail)?;
             return self.array(array, path).map(Some);
         }
         for (boxed, _) in [("Number", 0), ("String", 0), ("Boolean", 0), ("BigInt", 0)] {
-            if is(boxed) {
+            if self.is(object, boxed) {
                 let value_of: Function = object.get("valueOf").map_err(fail)?;
                 let primitive: Value = value_of
                     .call((rquickjs::function::This(object.clone()),))
@@ -212,12 +292,12 @@ impl<'js> Walker<'_, 'js> {
                 return self.value(&primitive, path);
             }
         }
-        if is("Promise") {
+        if self.is(object, "Promise") {
             return Err(format!(
                 "the result contains a Promise at {path}: `await` it before returning"
             ));
         }
-        if is("WeakMap") || is("WeakSet") || is("WeakRef") {
+        if self.is(object, "WeakMap") || self.is(object, "WeakSet") || self.is(object, "WeakRef") {
             return Err(format!(
                 "the result contains a weak collection at {path}, which cannot be read out"
             ));
@@ -303,35 +383,6 @@ fn number(f: f64) -> Json {
     } else {
         Number::from_f64(f).map_or(Json::Null, Json::Number)
     }
-}
-
-fn is_view<'js>(ctx: &Ctx<'js>, object: &Object<'js>) -> bool {
-    let Ok(array_buffer) = ctx.globals().get::<_, Object>("ArrayBuffer") else {
-        return false;
-    };
-    let Ok(is_view) = array_buffer.get::<_, Function>("isView") else {
-        return false;
-    };
-    is_view.call::<_, bool>((object.clone(),)).unwrap_or(false)
-}
-
-/// `[...object[method]()]` as pairs (`[key, value]` for entries, `[value, undefined]` else).
-fn iterate<'js>(
-    ctx: &Ctx<'js>,
-    object: &Object<'js>,
-    method: &str,
-) -> rquickjs::Result<Vec<(Value<'js>, Value<'js>)>> {
-    let spread: Function = ctx.eval("(o, m) => Array.from(o[m]())")?;
-    let items: Array = spread.call((object.clone(), method))?;
-    let mut out = Vec::with_capacity(items.len());
-    for item in items.iter::<Value>() {
-        let item = item?;
-        match item.as_array() {
-            Some(pair) if method == "entries" => out.push((pair.get(0)?, pair.get(1)?)),
-            _ => out.push((item, Value::new_undefined(ctx.clone()))),
-        }
-    }
-    Ok(out)
 }
 
 /// `String(value)`, never failing (hostile `toString`s give a placeholder).
