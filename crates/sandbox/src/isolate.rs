@@ -412,7 +412,7 @@ impl Run<'_> {
         match converted {
             Ok(json) => {
                 if let Some(j) = &json {
-                    let size = serde_json::to_string(j).map(|s| s.len()).unwrap_or(0);
+                    let size = serialized_len(j);
                     if !self.shared.charge_output(size) {
                         return (None, Some(self.limit_error(Limit::Output)));
                     }
@@ -623,4 +623,21 @@ impl Run<'_> {
         error.message = format!("unhandled promise rejection: {}", error.message);
         Some(error)
     }
+}
+
+/// Bytes `value` takes as JSON text, counted without building the text.
+fn serialized_len(value: &serde_json::Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    let _ = serde_json::to_writer(&mut count, value);
+    count.0
 }
