@@ -6,12 +6,12 @@
 pub enum Error {
     /// A spec file could not be read.
     #[error(
-        "cannot read OpenAPI spec file `{path}`: {source}; check that the path exists and is readable"
+        "cannot read OpenAPI spec file `{path}`: {error}; check that the path exists and is readable"
     )]
     SpecRead {
         path: String,
-        #[source]
-        source: std::io::Error,
+        // Not a `#[source]`: the message already says it, and error chains would repeat it.
+        error: std::io::Error,
     },
     /// A spec URL could not be fetched (network error, timeout, non-2xx status, too large).
     #[error("cannot fetch OpenAPI spec from `{url}`: {reason}")]

@@ -44,7 +44,7 @@ pub async fn load(source: &str) -> Result<Spec, Error> {
             run_blocking(move || {
                 let bytes = std::fs::read(&source).map_err(|e| Error::SpecRead {
                     path: source.clone(),
-                    source: e,
+                    error: e,
                 })?;
                 parse(&bytes, &source)
             })

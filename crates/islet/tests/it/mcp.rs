@@ -322,3 +322,62 @@ fn typescript_sdk_over_stdio() {
 fn typescript_sdk_over_streamable_http_with_a_bearer_token() {
     over_streamable_http(typescript_sdk());
 }
+
+/// `islet mcp openapi` with bad configuration: exit status 2 and a message naming the problem.
+fn config_error(args: &[&str], expected: &str) {
+    let spec = workspace_root().join("specs/slack.json.gz");
+    let output = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(["mcp", "openapi", spec.to_str().expect("utf-8 path")])
+        .args(args)
+        .env_remove("ISLET_TEST_UNSET_TOKEN")
+        .stdin(Stdio::null())
+        .output()
+        .expect("islet runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(
+        stderr.contains(expected),
+        "{args:?}: expected `{expected}` in {stderr}"
+    );
+    assert!(
+        output.stdout.is_empty(),
+        "stdout belongs to the protocol: {:?}",
+        output.stdout
+    );
+}
+
+#[test]
+fn bad_configuration_is_a_clear_error() {
+    config_error(
+        &["--header", "nocolon"],
+        "header `nocolon` must look like `Name: value`",
+    );
+    config_error(
+        &["--bearer-env", "ISLET_TEST_UNSET_TOKEN"],
+        "--bearer-env ISLET_TEST_UNSET_TOKEN: the environment variable is not set",
+    );
+    config_error(
+        &["--base-url", "ftp://example.com"],
+        "must be an http(s) URL with a host",
+    );
+}
+
+#[test]
+fn an_unreadable_spec_is_one_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(["mcp", "openapi", "/nonexistent/spec.json"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("islet runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr.contains("cannot read OpenAPI spec file `/nonexistent/spec.json`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("No such file or directory").count(),
+        1,
+        "said once: {stderr}"
+    );
+}
