@@ -348,6 +348,7 @@ fn declarations_of_synthetic_catalogs_type_check() -> Result<()> {
     )
 }
 
+/// Every spec in `specs/` generates TypeScript that `tsc --strict` accepts.
 #[test]
 fn declarations_of_real_specs_type_check() -> Result<()> {
     let full = TsOptions {
@@ -370,6 +371,11 @@ fn declarations_of_real_specs_type_check() -> Result<()> {
             (
                 "stripe",
                 crate::search::given_real_catalog("stripe"),
+                &compact,
+            ),
+            (
+                "msgraph",
+                crate::search::given_real_catalog("msgraph-v1"),
                 &compact,
             ),
         ],
