@@ -149,10 +149,10 @@ impl HttpApi {
                 attempt.stop()
             }
         });
-        let client = reqwest::Client::builder()
+        let client = crate::tls::client_builder()
+            .map_err(|reason| Error::Config { reason })?
             .redirect(policy)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .tls_backend_preconfigured(tls_config()?)
             .build()
             .map_err(|e| fail(format!("cannot build an HTTP client: {e}")))?;
         Ok(HttpApi {
@@ -344,22 +344,6 @@ impl HttpApi {
         }
         out
     }
-}
-
-/// rustls on ring with the OS's trust roots, as the spec loader uses (no aws-lc, no cmake).
-fn tls_config() -> Result<rustls::ClientConfig, Error> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config {
-            reason: format!("TLS setup failed: {e}"),
-        })?
-        .with_platform_verifier()
-        .map_err(|e| Error::Config {
-            reason: format!("cannot load the system's TLS trust roots: {e}"),
-        })?
-        .with_no_client_auth())
 }
 
 /// Parses `Name: value` as given to `--header`.

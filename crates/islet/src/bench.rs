@@ -2,6 +2,8 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod mcp;
+
 use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
 use serde_json::json;
 use std::sync::Arc;
@@ -13,6 +15,8 @@ pub enum BenchCommand {
     Isolate(IsolateArgs),
     /// OpenAPI load + resolve, catalog, search latency and tool-definition tokens per spec.
     Openapi(OpenapiArgs),
+    /// `execute` over MCP streamable HTTP doing 3 API calls to a loopback server.
+    Mcp(mcp::McpArgs),
 }
 
 #[derive(clap::Args)]
@@ -45,6 +49,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::Openapi(args) => {
             let report = openapi(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Mcp(args) => {
+            let report = mcp::mcp(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }

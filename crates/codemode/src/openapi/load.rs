@@ -3,7 +3,6 @@
 
 use std::collections::HashSet;
 use std::io::Read;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -250,22 +249,14 @@ pub(crate) struct Fetcher {
 
 impl Fetcher {
     pub(crate) fn new(origin: &str) -> Result<Fetcher, Error> {
-        use rustls_platform_verifier::BuilderVerifierExt;
         let err = |reason: String| Error::SpecFetch {
             url: origin.to_owned(),
             reason,
         };
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| err(format!("TLS setup failed: {e}")))?
-            .with_platform_verifier()
-            .map_err(|e| err(format!("cannot load the system's TLS trust roots: {e}")))?
-            .with_no_client_auth();
-        let client = reqwest::Client::builder()
+        let client = crate::tls::client_builder()
+            .map_err(err)?
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
-            .tls_backend_preconfigured(tls)
             .build()
             .map_err(|e| err(format!("cannot build an HTTP client: {e}")))?;
         Ok(Fetcher { client })

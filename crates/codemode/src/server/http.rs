@@ -13,6 +13,8 @@ use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 
+use axum::serve::ListenerExt as _;
+
 use super::CodeModeServer;
 use crate::error::Error;
 
@@ -60,6 +62,13 @@ pub async fn serve_http(
         reason: format!("cannot read the bound address: {e}"),
     })?;
     on_bound(bound);
+    // Replies are small and latency-bound: without TCP_NODELAY, Nagle's algorithm meets the
+    // client's delayed ACK and costs ~40 ms per response.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
         .await
