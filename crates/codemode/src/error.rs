@@ -51,6 +51,18 @@ pub enum Error {
         operation: String,
         limit_bytes: usize,
     },
+    /// The `mcpServers` configuration of `mcp proxy` is unreadable or wrong; `reason` names
+    /// the entry.
+    #[error("MCP config `{origin}`: {reason}")]
+    McpConfig { origin: String, reason: String },
+    /// An upstream MCP server could not be started, listed or called.
+    #[error("upstream MCP server `{server}`: {reason}")]
+    Upstream { server: String, reason: String },
+    /// An isolate's `fetch` was refused by its policy or failed. `code` is what the code
+    /// sees on the error (`HOST_NOT_ALLOWED`, `PRIVATE_ADDRESS`, `TIMEOUT`, …; see
+    /// [`crate::fetch`]); the message names the URL and what to do instead.
+    #[error("{message}")]
+    Fetch { code: &'static str, message: String },
     /// The MCP server could not start or its transport failed.
     #[error("MCP server: {reason}")]
     Serve { reason: String },

@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod catalog;
+pub mod config;
 pub mod describe;
 pub mod error;
 pub mod execute;
+pub mod fetch;
 pub mod openapi;
 pub mod search;
 pub mod server;
@@ -13,3 +15,4 @@ pub mod suggest;
 pub mod tls;
 pub mod tokens;
 pub mod typescript;
+pub mod upstream;

@@ -10,7 +10,9 @@
 mod format;
 mod http;
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -67,50 +69,23 @@ impl Default for ServerOptions {
     }
 }
 
-struct Inner {
-    catalog: Catalog,
+/// Runs before a request needs the catalog (`tools/list`, `search`, `execute`): how the MCP
+/// proxy starts its upstreams lazily. It must be cheap once done.
+pub type Prepare = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Everything derived from one catalog. Swapped whole when the catalog changes (an MCP
+/// upstream's `tools/list_changed`), so a request sees one consistent version.
+struct View {
+    catalog: Arc<Catalog>,
     index: SearchIndex,
     texts: ToolTexts,
     bindings: Bindings,
-    sandbox: Sandbox,
-    spec: Option<Arc<Spec>>,
-    /// `Spec::resolved()` is costly on big specs: computed on first use, then shared.
-    resolved: OnceCell<Arc<Value>>,
     /// Every callable path (`api.repos.get`) and namespace prefix, for "did you mean".
     known_paths: Vec<String>,
-    options: ServerOptions,
 }
 
-/// A Code Mode MCP server. Cheap to clone: streamable HTTP makes one handler per session.
-#[derive(Clone)]
-pub struct CodeModeServer {
-    inner: Arc<Inner>,
-}
-
-impl std::fmt::Debug for CodeModeServer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CodeModeServer")
-            .field("title", &self.inner.catalog.title)
-            .field("tools", &self.inner.catalog.tools.len())
-            .finish()
-    }
-}
-
-impl CodeModeServer {
-    /// `bindings` are what `execute` code gets (e.g. [`crate::execute::bindings`]); `spec`,
-    /// when given, is what `search` code receives as `spec`.
-    pub fn new(
-        catalog: Catalog,
-        bindings: Bindings,
-        spec: Option<Arc<Spec>>,
-        options: ServerOptions,
-    ) -> Result<Self, Error> {
-        let sandbox = Sandbox::new(SandboxConfig {
-            threads: options.threads,
-        })
-        .map_err(|e| Error::Serve {
-            reason: format!("cannot start the sandbox: {e}"),
-        })?;
+impl View {
+    fn new(catalog: Catalog, bindings: Bindings) -> View {
         let index = SearchIndex::new(&catalog);
         let texts = describe::tool_texts(&describe::CatalogSummary::of(&catalog));
         let mut known_paths: Vec<String> = bindings
@@ -129,32 +104,111 @@ impl CodeModeServer {
         known_paths.extend(prefixes);
         known_paths.sort();
         known_paths.dedup();
+        View {
+            catalog: Arc::new(catalog),
+            index,
+            texts,
+            bindings,
+            known_paths,
+        }
+    }
+}
+
+struct Inner {
+    view: RwLock<Arc<View>>,
+    sandbox: Sandbox,
+    spec: Option<Arc<Spec>>,
+    /// `Spec::resolved()` is costly on big specs: computed on first use, then shared.
+    resolved: OnceCell<Arc<Value>>,
+    options: ServerOptions,
+    prepare: Option<Prepare>,
+}
+
+/// A Code Mode MCP server. Cheap to clone: streamable HTTP makes one handler per session.
+#[derive(Clone)]
+pub struct CodeModeServer {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CodeModeServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let view = self.view();
+        f.debug_struct("CodeModeServer")
+            .field("title", &view.catalog.title)
+            .field("tools", &view.catalog.tools.len())
+            .finish()
+    }
+}
+
+impl CodeModeServer {
+    /// `bindings` are what `execute` code gets (e.g. [`crate::execute::bindings`]); `spec`,
+    /// when given, is what `search` code receives as `spec`.
+    pub fn new(
+        catalog: Catalog,
+        bindings: Bindings,
+        spec: Option<Arc<Spec>>,
+        options: ServerOptions,
+    ) -> Result<Self, Error> {
+        Self::with_prepare(catalog, bindings, spec, options, None)
+    }
+
+    /// Like [`CodeModeServer::new`], with `prepare` awaited before each request that needs
+    /// the catalog (see [`Prepare`]).
+    pub fn with_prepare(
+        catalog: Catalog,
+        bindings: Bindings,
+        spec: Option<Arc<Spec>>,
+        options: ServerOptions,
+        prepare: Option<Prepare>,
+    ) -> Result<Self, Error> {
+        let sandbox = Sandbox::new(SandboxConfig {
+            threads: options.threads,
+        })
+        .map_err(|e| Error::Serve {
+            reason: format!("cannot start the sandbox: {e}"),
+        })?;
         Ok(CodeModeServer {
             inner: Arc::new(Inner {
-                catalog,
-                index,
-                texts,
-                bindings,
+                view: RwLock::new(Arc::new(View::new(catalog, bindings))),
                 sandbox,
                 spec,
                 resolved: OnceCell::new(),
-                known_paths,
                 options,
+                prepare,
             }),
         })
     }
 
-    pub fn catalog(&self) -> &Catalog {
-        &self.inner.catalog
+    /// Replaces the catalog and its bindings (e.g. an upstream's tools changed). Requests
+    /// already running finish with the version they started with.
+    pub fn replace_catalog(&self, catalog: Catalog, bindings: Bindings) {
+        let view = Arc::new(View::new(catalog, bindings));
+        // A poisoned lock only means a panic elsewhere mid-swap of an `Arc`: the value is whole.
+        *self.inner.view.write().unwrap_or_else(|e| e.into_inner()) = view;
     }
 
-    pub fn tool_texts(&self) -> &ToolTexts {
-        &self.inner.texts
+    fn view(&self) -> Arc<View> {
+        Arc::clone(&self.inner.view.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    async fn prepare(&self) {
+        if let Some(prepare) = &self.inner.prepare {
+            prepare().await;
+        }
+    }
+
+    pub fn catalog(&self) -> Arc<Catalog> {
+        Arc::clone(&self.view().catalog)
+    }
+
+    pub fn tool_texts(&self) -> ToolTexts {
+        self.view().texts.clone()
     }
 
     /// The two MCP tool definitions.
     pub fn tools(&self) -> Vec<McpTool> {
-        let texts = &self.inner.texts;
+        let view = self.view();
+        let texts = &view.texts;
         vec![
             McpTool::new(
                 SEARCH_TOOL,
@@ -176,6 +230,7 @@ impl CodeModeServer {
         tool: &str,
         arguments: &JsonObject,
     ) -> Result<CallToolResult, ErrorData> {
+        self.prepare().await;
         match tool {
             SEARCH_TOOL => self.search(arguments).await,
             EXECUTE_TOOL => Ok(self.execute(arguments).await),
@@ -219,7 +274,8 @@ impl CodeModeServer {
     }
 
     fn search_query(&self, query: &str, limit: usize) -> CallToolResult {
-        let hits = self.inner.index.search(query, limit);
+        let view = self.view();
+        let hits = view.index.search(query, limit);
         if hits.is_empty() {
             return CallToolResult::success(vec![ContentBlock::text(format!(
                 "No operation matches \"{query}\". Try other or fewer words (e.g. the resource's name), \
@@ -229,7 +285,7 @@ impl CodeModeServer {
         let opts = TsOptions::compact();
         let blocks: Vec<String> = hits
             .iter()
-            .filter_map(|hit| self.inner.catalog.tools.get(hit.tool))
+            .filter_map(|hit| view.catalog.tools.get(hit.tool))
             .map(|tool| signature(tool, &opts))
             .collect();
         let text = format::cap(
@@ -292,19 +348,20 @@ impl CodeModeServer {
                 "give `code`: an async arrow function, e.g. {\"code\": \"async () => { return 1 }\"}".to_owned(),
             );
         };
+        let view = self.view();
         let outcome = self
             .inner
             .sandbox
             .execute(
                 Execution::new(code)
-                    .bindings(self.inner.bindings.clone())
+                    .bindings(view.bindings.clone())
                     .limits(self.inner.options.execute_limits),
             )
             .await;
         format::outcome_result(
             outcome,
             code,
-            &self.inner.known_paths,
+            &view.known_paths,
             self.inner.options.max_output_bytes,
         )
     }
@@ -326,11 +383,12 @@ impl CodeModeServer {
 
 impl ServerHandler for CodeModeServer {
     fn get_info(&self) -> ServerConfig {
+        let view = self.view();
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("islet", env!("CARGO_PKG_VERSION")))
             .with_instructions(format!(
                 "Code Mode over {}: call `search` to find operations, then `execute` one program that does the whole job.",
-                if self.inner.catalog.title.is_empty() { "an API" } else { &self.inner.catalog.title }
+                if view.catalog.title.is_empty() { "an API" } else { &view.catalog.title }
             ))
     }
 
@@ -339,6 +397,7 @@ impl ServerHandler for CodeModeServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        self.prepare().await;
         Ok(ListToolsResult::with_all_items(self.tools()))
     }
 

@@ -2,7 +2,9 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod isolation;
 mod mcp;
+mod proxy;
 
 use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
 use serde_json::json;
@@ -17,6 +19,10 @@ pub enum BenchCommand {
     Openapi(OpenapiArgs),
     /// `execute` over MCP streamable HTTP doing 3 API calls to a loopback server.
     Mcp(mcp::McpArgs),
+    /// What process isolation adds per execution and per host call over in-process.
+    Isolation(isolation::IsolationArgs),
+    /// The latency Code Mode adds per proxied MCP call (needs `npm ci` for the upstream).
+    Proxy(proxy::ProxyArgs),
 }
 
 #[derive(clap::Args)]
@@ -55,12 +61,20 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
             let report = mcp::mcp(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
+        BenchCommand::Isolation(args) => {
+            let report = isolation::isolation(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Proxy(args) => {
+            let report = proxy::proxy(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
     }
     Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// The trivial snippet every figure runs.
-const SNIPPET: &str = "async () => { const xs = [1, 2, 3]; return xs.map(x => x * 2); }";
+pub(crate) const SNIPPET: &str = "async () => { const xs = [1, 2, 3]; return xs.map(x => x * 2); }";
 
 /// Twenty host functions in five namespaces, as a small API catalog would bind them.
 pub fn twenty_bindings() -> Bindings {

@@ -1,9 +1,11 @@
 //! `islet`: Code Mode, sandboxed isolates and durable agents in one binary.
 
 mod bench;
+mod doctor;
 mod mcp;
 mod run;
 mod tokens;
+mod worker;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -35,6 +37,14 @@ enum Command {
     Mcp(mcp::McpCommand),
     /// Compare the token cost of Code Mode's two tools with one MCP tool per operation.
     Tokens(tokens::TokensArgs),
+    /// Show which OS sandbox layers isolate worker processes get on this machine.
+    Doctor(doctor::DoctorArgs),
+    /// Harden this process like a worker, try to escape, print one JSON line per attempt.
+    #[command(hide = true)]
+    EscapeTest,
+    /// An isolate worker process (started by islet itself; its stdin is the supervisor's socket).
+    #[command(hide = true)]
+    Worker(worker::WorkerArgs),
 }
 
 fn main() -> ExitCode {
@@ -46,6 +56,18 @@ fn main() -> ExitCode {
         )
         .init();
     let cli = Cli::parse();
+    // A worker hardens itself while it is still single-threaded: no async runtime for it.
+    let cli = match cli.command {
+        Command::Worker(args) => {
+            return worker::worker(args).unwrap_or_else(|e| {
+                eprintln_error(&format!("{e:#}"));
+                ExitCode::from(2)
+            });
+        }
+        // Like a worker, it must harden while single-threaded.
+        Command::EscapeTest => return doctor::escape_test(),
+        command => Cli { command },
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -62,6 +84,9 @@ fn main() -> ExitCode {
             Command::Bench(command) => bench::bench(command).await,
             Command::Mcp(command) => mcp::mcp(command).await,
             Command::Tokens(args) => tokens::tokens(args).await,
+            Command::Doctor(args) => doctor::doctor(args).await,
+            Command::EscapeTest => unreachable!("handled before the runtime starts"),
+            Command::Worker(_) => unreachable!("handled before the runtime starts"),
         }
     });
     match result {

@@ -1,14 +1,17 @@
-//! `islet mcp openapi SPEC`: the two-tool Code Mode MCP server over an OpenAPI API, on
-//! stdio (default) or streamable HTTP. Stdout belongs to the protocol: logs go to stderr.
+//! `islet mcp openapi SPEC` and `islet mcp proxy CONFIG`: the two-tool Code Mode MCP server
+//! over an OpenAPI API or over upstream MCP servers, on stdio (default) or streamable HTTP.
+//! Stdout belongs to the protocol: logs go to stderr.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use codemode::execute::{HttpApi, HttpApiConfig, bindings, parse_header};
-use codemode::server::{CodeModeServer, HttpOptions, ServerOptions, serve_http};
+use codemode::server::{CodeModeServer, HttpOptions, Prepare, ServerOptions, serve_http};
+use codemode::upstream::{Proxy, ProxyOptions};
 
 #[derive(clap::Subcommand)]
 pub enum McpCommand {
@@ -21,6 +24,39 @@ Examples:
   islet mcp openapi specs/github.json.gz --bearer-env GITHUB_TOKEN
   islet mcp openapi https://petstore3.swagger.io/api/v3/openapi.json --http 127.0.0.1:8787 --auth-token s3cret")]
     Openapi(OpenapiArgs),
+    /// Serve many MCP servers (and OpenAPI APIs) as two MCP tools, `search` and `execute`.
+    #[command(after_help = "\
+CONFIG is the `mcpServers` JSON of Claude Desktop, Cursor and Claude Code; entries may also be \
+OpenAPI APIs ({\"openapi\": \"spec.json\", \"baseUrl\": …, \"headers\": {…}}). ${VAR} in values \
+expands from the environment. Code calls each server's tools as `<server>.<tool>(input)`.
+
+Examples:
+  islet mcp proxy examples/mcp.json
+  islet mcp proxy ~/.cursor/mcp.json --http 127.0.0.1:8788 --eager")]
+    Proxy(ProxyArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ProxyArgs {
+    /// JSON file with an `mcpServers` object.
+    config: PathBuf,
+    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8788.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
+    /// With --http: require `Authorization: Bearer <T>` on every request.
+    #[arg(
+        long,
+        value_name = "T",
+        env = "ISLET_MCP_AUTH_TOKEN",
+        hide_env_values = true
+    )]
+    auth_token: Option<String>,
+    /// Start every upstream before serving (default: on the first request that needs them).
+    #[arg(long)]
+    eager: bool,
+    /// Per upstream call timeout in milliseconds (an entry's `timeoutMs` overrides it).
+    #[arg(long, value_name = "N", default_value_t = 60_000)]
+    timeout_ms: u64,
 }
 
 #[derive(clap::Args)]
@@ -58,7 +94,75 @@ pub struct OpenapiArgs {
 pub async fn mcp(command: McpCommand) -> anyhow::Result<ExitCode> {
     match command {
         McpCommand::Openapi(args) => openapi(args).await,
+        McpCommand::Proxy(args) => proxy(args).await,
     }
+}
+
+async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
+    let config = codemode::config::load(&args.config)?;
+    let options = ProxyOptions {
+        call_timeout: Duration::from_millis(args.timeout_ms.max(1)),
+        ..ProxyOptions::default()
+    };
+    let proxy = Arc::new(Proxy::new(config, options).await?);
+    let (catalog, bindings) = proxy.catalog();
+    let lazy = Arc::clone(&proxy);
+    let prepare: Prepare = Arc::new(move || {
+        let proxy = Arc::clone(&lazy);
+        Box::pin(async move { proxy.start().await })
+    });
+    let server = CodeModeServer::with_prepare(
+        catalog,
+        bindings,
+        None,
+        ServerOptions::default(),
+        Some(prepare),
+    )?;
+    let updated = server.clone();
+    proxy.on_change(move |catalog, bindings| updated.replace_catalog(catalog, bindings));
+    if args.eager {
+        proxy.start().await;
+    }
+    tracing::info!(config = %args.config.display(), "Code Mode MCP proxy ready");
+    // Whatever ends the session (client disconnect, SIGTERM, Ctrl-C, a transport error),
+    // the children are stopped before exiting: no orphans.
+    let served = match args.http {
+        None => {
+            tokio::select! {
+                served = server.serve_stdio() => served,
+                () = shutdown_signal() => Ok(()),
+            }
+        }
+        Some(addr) => {
+            let options = HttpOptions {
+                addr,
+                auth_token: args.auth_token,
+            };
+            serve_http(server, options, announce, shutdown_signal()).await
+        }
+    };
+    proxy.shutdown().await;
+    served?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+                return;
+            }
+            Err(e) => tracing::warn!("cannot listen for SIGTERM: {e}"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {

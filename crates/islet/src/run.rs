@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use anyhow::Context as _;
+use sandbox::process::WorkerConfig;
 use sandbox::{Execution, Level, Limits, Outcome, Sandbox, SandboxConfig};
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -43,6 +44,34 @@ pub struct RunArgs {
     /// Maximum number of host calls.
     #[arg(long, value_name = "N", default_value_t = Limits::default().host_calls)]
     host_calls: u32,
+    /// Where the isolate runs: in this process, or in a separate OS-sandboxed worker process.
+    #[arg(long, value_enum, default_value_t = Isolation::Inprocess)]
+    isolation: Isolation,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Isolation {
+    /// In this process (fastest start; the library's default).
+    Inprocess,
+    /// In an `islet worker` process, hardened by the OS sandbox (servers' default).
+    Process,
+}
+
+impl Isolation {
+    /// A sandbox of this kind; `workers` applies to process isolation (0: one per core).
+    pub fn sandbox(self, workers: usize) -> anyhow::Result<Sandbox> {
+        Ok(match self {
+            Isolation::Inprocess => Sandbox::new(SandboxConfig {
+                threads: workers.max(1),
+            })?,
+            Isolation::Process => {
+                let exe = std::env::current_exe()?;
+                let mut config = WorkerConfig::new(exe, vec!["worker".to_owned()]);
+                config.workers = workers;
+                Sandbox::with_workers(config)?
+            }
+        })
+    }
 }
 
 impl RunArgs {
@@ -76,7 +105,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         std::fs::read_to_string(&args.file)
             .with_context(|| format!("reading {}", args.file.display()))?
     };
-    let sandbox = Sandbox::new(SandboxConfig { threads: 1 })?;
+    let sandbox = args.isolation.sandbox(1)?;
     let outcome = sandbox.execute(Execution::new(code).limits(limits)).await;
     Ok(print_outcome(&outcome, args.json))
 }

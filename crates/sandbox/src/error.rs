@@ -7,6 +7,8 @@ pub enum SandboxError {
     Engine(String),
     #[error("could not start isolate threads: {0}")]
     Threads(#[from] std::io::Error),
+    #[error("isolate worker: {0}")]
+    Worker(String),
     #[error("invalid bindings: {0}")]
     Bindings(String),
 }

@@ -482,7 +482,11 @@ impl Run<'_> {
                 ));
             }
             let wait_until = next_timer.map_or(self.wall_deadline, |t| t.min(self.wall_deadline));
-            match completions.recv_deadline(wait_until) {
+            let received = match spin_for_completion(completions, self.shared) {
+                Some(completion) => Ok(completion),
+                None => completions.recv_deadline(wait_until),
+            };
+            match received {
                 Ok(completion) => {
                     self.complete(ctx, completion);
                     while let Ok(more) = completions.try_recv() {
@@ -640,4 +644,26 @@ fn serialized_len(value: &serde_json::Value) -> usize {
     let mut count = Count(0);
     let _ = serde_json::to_writer(&mut count, value);
     count.0
+}
+
+/// How long to poll for a host call's completion before parking the thread. Host calls
+/// often answer within tens of microseconds; parking and waking a thread costs about as
+/// much again, twice (this thread and the one that answers).
+const SPIN: Duration = Duration::from_micros(50);
+
+/// Polls briefly for a completion while host calls are in flight.
+fn spin_for_completion(completions: &Receiver<Completion>, shared: &Shared) -> Option<Completion> {
+    if shared.calls.borrow().is_empty() {
+        return None;
+    }
+    let until = Instant::now() + SPIN;
+    loop {
+        if let Ok(completion) = completions.try_recv() {
+            return Some(completion);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
+        std::hint::spin_loop();
+    }
 }

@@ -19,11 +19,13 @@
 
 mod bindings;
 mod error;
+pub mod harden;
 mod isolate;
 mod limits;
 pub mod normalize;
 mod outcome;
 mod pool;
+pub mod process;
 
 pub use bindings::{Bindings, HostError, HostFn};
 pub use error::SandboxError;

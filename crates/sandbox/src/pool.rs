@@ -6,6 +6,7 @@
 use crate::isolate::{Completion, Engine, HostDispatch, Isolate, error_outcome};
 use crate::normalize::{Normalized, SyntaxError, normalize, normalize_with_stack};
 use crate::outcome::{JsError, Outcome};
+use crate::process::{Layer, WorkerConfig, WorkerPool};
 use crate::{Execution, HostError, HostFn, Limits, SandboxError};
 use crossbeam_channel::{Receiver, Sender};
 use futures::FutureExt;
@@ -29,16 +30,23 @@ struct Job {
     reply: oneshot::Sender<Outcome>,
 }
 
-/// Runs executions on a pool of threads. Cheap to share behind an `Arc`.
+/// Runs executions in fresh isolates: on a pool of threads in this process
+/// ([`Sandbox::new`]) or in worker processes ([`Sandbox::with_workers`]). Cheap to share
+/// behind an `Arc`.
 pub struct Sandbox {
-    jobs: Sender<Job>,
-    threads: usize,
+    inner: Inner,
+}
+
+enum Inner {
+    Threads { jobs: Sender<Job>, threads: usize },
+    Workers(WorkerPool),
 }
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Sandbox")
-            .field("threads", &self.threads)
+            .field("threads", &self.threads())
+            .field("workers", &self.worker_pids())
             .finish()
     }
 }
@@ -58,16 +66,49 @@ impl Sandbox {
                 .stack_size(EXECUTOR_STACK_BYTES)
                 .spawn(move || executor(queue))?;
         }
-        Ok(Self { jobs, threads })
+        Ok(Self {
+            inner: Inner::Threads { jobs, threads },
+        })
     }
 
+    /// A sandbox whose isolates run in worker processes (see [`crate::process`]).
+    pub fn with_workers(config: WorkerConfig) -> Result<Self, SandboxError> {
+        Ok(Self {
+            inner: Inner::Workers(WorkerPool::new(config)?),
+        })
+    }
+
+    /// Executor threads in this process (0 in process isolation).
     pub fn threads(&self) -> usize {
-        self.threads
+        match &self.inner {
+            Inner::Threads { threads, .. } => *threads,
+            Inner::Workers(_) => 0,
+        }
+    }
+
+    /// Process ids of the live workers (empty in-process).
+    pub fn worker_pids(&self) -> Vec<u32> {
+        match &self.inner {
+            Inner::Threads { .. } => Vec::new(),
+            Inner::Workers(pool) => pool.pids(),
+        }
+    }
+
+    /// The hardening layers a worker reported: `(name, active, reason when inactive)`.
+    pub fn worker_hardening(&self) -> Vec<Layer> {
+        match &self.inner {
+            Inner::Threads { .. } => Vec::new(),
+            Inner::Workers(pool) => pool.layers(),
+        }
     }
 
     /// Runs one execution in a fresh isolate. Host functions run on the caller's tokio
     /// runtime, concurrently when the code starts several at once.
     pub async fn execute(&self, execution: Execution) -> Outcome {
+        let jobs = match &self.inner {
+            Inner::Threads { jobs, .. } => jobs,
+            Inner::Workers(pool) => return pool.execute(execution).await,
+        };
         let started = Instant::now();
         let (reply, outcome) = oneshot::channel();
         let job = Job {
@@ -75,7 +116,7 @@ impl Sandbox {
             runtime: tokio::runtime::Handle::current(),
             reply,
         };
-        if self.jobs.send(job).is_err() {
+        if jobs.send(job).is_err() {
             return error_outcome(
                 JsError::new("SandboxError", "the sandbox has shut down"),
                 started,
@@ -169,12 +210,7 @@ fn run_normalized(
     let started = Instant::now();
     let code = match code {
         Ok(code) => code,
-        Err(e) => {
-            let mut error = JsError::new("SyntaxError", e.message);
-            error.line = Some(e.line);
-            error.column = Some(e.column);
-            return error_outcome(error, started);
-        }
+        Err(e) => return syntax_error_outcome(e, started),
     };
     if let Err(message) = execution.bindings.validate() {
         return error_outcome(JsError::new("SandboxError", message), started);
@@ -248,4 +284,12 @@ impl Drop for InProcessDispatch {
             task.abort();
         }
     }
+}
+
+/// The outcome of code that did not parse.
+pub(crate) fn syntax_error_outcome(e: SyntaxError, started: Instant) -> Outcome {
+    let mut error = JsError::new("SyntaxError", e.message);
+    error.line = Some(e.line);
+    error.column = Some(e.column);
+    error_outcome(error, started)
 }

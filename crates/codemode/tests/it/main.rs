@@ -1,7 +1,9 @@
 //! Integration tests for the codemode crate.
 mod describe;
 mod execute;
+mod fetch;
 mod openapi;
+mod proxy;
 mod search;
 mod tokens;
 mod typescript;

@@ -4,6 +4,10 @@
 //! Web APIs written in JavaScript (`src/js/*.js`) are evaluated only when code first touches
 //! one of their names: an untouched isolate carries a getter, not a parsed library, which
 //! keeps creation cheap and memory per isolate small.
+//!
+//! `fetch` (with `Request`, `Response`, `Headers`) exists only when the execution binds the
+//! reserved function `__fetch.fetch`: the host decides what the network is, and without that
+//! binding there is none (denied by default).
 
 use super::{MAX_TIMERS, Shared, Timer};
 use crate::HostError;
@@ -23,6 +27,17 @@ struct LazyModule {
     /// it is called with the native helpers and returns the single export.
     exports: &'static [&'static str],
 }
+
+/// The reserved binding that turns on `fetch`: `(namespace, name)`. It is not installed as
+/// `globalThis.__fetch`; `fetch.js` receives it instead.
+pub(crate) const FETCH_BINDING: (&str, &str) = ("__fetch", "fetch");
+
+/// `fetch.js`: a factory called with the host's fetch function.
+const FETCH_MODULE: LazyModule = LazyModule {
+    file: "fetch.js",
+    source: include_str!("../js/fetch.js"),
+    exports: &["fetch", "Request", "Response", "Headers"],
+};
 
 const MODULES: &[LazyModule] = &[
     LazyModule {
@@ -316,7 +331,12 @@ pub(super) fn bind_functions<'js>(
 ) -> Result<(), String> {
     let globals = ctx.globals();
     let mut created: HashSet<&str> = HashSet::new();
+    let mut fetch_binding = None;
     for (index, (namespace, name)) in functions.iter().enumerate() {
+        if (namespace.as_str(), name.as_str()) == FETCH_BINDING {
+            fetch_binding = Some(index);
+            continue;
+        }
         let mut segments = namespace.split('.');
         let root = segments.next().unwrap_or_default();
         if !created.contains(root) && globals.contains_key(root).unwrap_or(true) {
@@ -334,6 +354,57 @@ pub(super) fn bind_functions<'js>(
         object
             .set(name.as_str(), function)
             .map_err(|e| e.to_string())?;
+    }
+    if let Some(index) = fetch_binding {
+        install_fetch(ctx, shared, index)?;
+    }
+    Ok(())
+}
+
+/// Makes `fetch`, `Request`, `Response` and `Headers` lazy globals backed by binding `index`.
+/// Last, so a namespace of the same name is refused rather than silently replaced.
+fn install_fetch<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>, index: usize) -> Result<(), String> {
+    let globals = ctx.globals();
+    for &name in FETCH_MODULE.exports {
+        if globals.contains_key(name).unwrap_or(true) {
+            return Err(format!(
+                "binding namespace `{name}` would shadow the fetch API's global of that name; rename the namespace"
+            ));
+        }
+    }
+    for &name in FETCH_MODULE.exports {
+        let shared = shared.clone();
+        let getter = move |ctx: Ctx<'js>| -> rquickjs::Result<Value<'js>> {
+            load_fetch(&ctx, &shared, index)?;
+            ctx.globals().get(name)
+        };
+        let setter = move |ctx: Ctx<'js>, value: Value<'js>| -> rquickjs::Result<()> {
+            ctx.globals()
+                .prop(name, Property::from(value).writable().configurable())
+        };
+        globals
+            .prop(name, Accessor::new(getter, setter).configurable())
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// Evaluates `fetch.js` with the host function and replaces the four getters with its exports.
+fn load_fetch<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>, index: usize) -> rquickjs::Result<()> {
+    let module = &FETCH_MODULE;
+    let mut options = rquickjs::context::EvalOptions::default();
+    options.global = true;
+    options.strict = true;
+    options.filename = Some(module.file.to_owned());
+    let factory: Function = ctx.eval_with_options(module.source, options)?;
+    // Created here rather than bound as a global, so code cannot reach (or replace) the raw
+    // host function the classes are built on.
+    let host = host_function(ctx, shared, index, "fetch".to_owned())?;
+    let exports: Object = factory.call((host,))?;
+    let globals = ctx.globals();
+    for &name in module.exports {
+        let export: Value = exports.get(name)?;
+        globals.prop(name, Property::from(export).writable().configurable())?;
     }
     Ok(())
 }

@@ -1,6 +1,8 @@
 //! Integration tests for the sandbox crate: one binary, one module per area.
 
 mod bindings;
+mod fetch;
+mod harden;
 mod isolation;
 mod limits;
 mod normalize;

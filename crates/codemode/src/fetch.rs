@@ -1,0 +1,833 @@
+//! The host side of an isolate's Web `fetch`: a [`Fetcher`] that sends what a
+//! [`FetchPolicy`] allows, bound into an execution by [`fetch_binding`].
+//!
+//! Denied by default: without the binding, `fetch` does not exist in the isolate; with it,
+//! only the policy's hosts (and methods) are reachable. Every hop of a redirect chain is
+//! checked again. Private, loopback and link-local addresses are refused after DNS
+//! resolution (and as IP literals) unless the policy allows them. Injected headers (the
+//! credentials) are added here, override the code's, and are scrubbed from everything that
+//! goes back: headers, body, URL, error messages.
+//!
+//! Error codes the code sees on the `TypeError` `fetch` rejects with (`e.code`):
+//! `HOST_NOT_ALLOWED`, `METHOD_NOT_ALLOWED`, `PRIVATE_ADDRESS`, `REDIRECT_NOT_ALLOWED`
+//! (`redirect: "error"` or too many hops), `INVALID_REQUEST`, `TIMEOUT`,
+//! `RESPONSE_TOO_LARGE`, `NETWORK`.
+
+mod address;
+mod base64;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use sandbox::{Bindings, HostError};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::execute::Redactor;
+
+pub use address::{PrivateAddress, forbidden_reason};
+
+/// The reserved binding `sandbox` turns into `fetch`, `Request`, `Response` and `Headers`
+/// (must match `FETCH_BINDING` in the sandbox crate's `isolate/globals.rs`).
+pub const FETCH_NAMESPACE: &str = "__fetch";
+/// See [`FETCH_NAMESPACE`].
+pub const FETCH_FUNCTION: &str = "fetch";
+
+pub const HOST_NOT_ALLOWED: &str = "HOST_NOT_ALLOWED";
+pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
+pub const PRIVATE_ADDRESS: &str = "PRIVATE_ADDRESS";
+pub const REDIRECT_NOT_ALLOWED: &str = "REDIRECT_NOT_ALLOWED";
+pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
+pub const TIMEOUT: &str = "TIMEOUT";
+pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
+pub const NETWORK: &str = "NETWORK";
+
+/// Request headers the code may not set: the connection is the host's business (a forged
+/// `Host` would reach another virtual host on an allowed address).
+const DROPPED_REQUEST_HEADERS: &[&str] = &[
+    "host",
+    "connection",
+    "keep-alive",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+];
+/// Code-set headers dropped when a redirect leaves the origin, as browsers do.
+const CROSS_ORIGIN_DROPPED: &[&str] = &["authorization", "cookie", "proxy-authorization"];
+
+/// A host the code may reach: `api.example.com`, `*.example.com` (subdomains, not the apex),
+/// an IP literal (`127.0.0.1`, `[::1]`), each optionally with `:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRule {
+    pub host: String,
+    /// Upper-case methods allowed on this host; `None` allows every method.
+    pub methods: Option<Vec<String>>,
+}
+
+impl HostRule {
+    /// Every method allowed.
+    pub fn new(host: impl Into<String>) -> Self {
+        HostRule {
+            host: host.into(),
+            methods: None,
+        }
+    }
+
+    /// Only these methods (case-insensitive).
+    pub fn methods<S: Into<String>>(mut self, methods: impl IntoIterator<Item = S>) -> Self {
+        self.methods = Some(
+            methods
+                .into_iter()
+                .map(|m| m.into().to_ascii_uppercase())
+                .collect(),
+        );
+        self
+    }
+}
+
+/// A header the host adds to requests to hosts matching `host` (same syntax as
+/// [`HostRule::host`]). Its value never enters the isolate.
+#[derive(Clone, PartialEq, Eq)]
+pub struct InjectedHeader {
+    pub host: String,
+    pub name: String,
+    pub value: String,
+}
+
+impl std::fmt::Debug for InjectedHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InjectedHeader")
+            .field("host", &self.host)
+            .field("name", &self.name)
+            .field("value", &"[REDACTED]")
+            .finish()
+    }
+}
+
+/// What one execution's `fetch` may do. The default denies everything (empty allowlist).
+///
+/// Built host-side only: nothing in it comes from the isolate.
+#[derive(Debug, Clone)]
+pub struct FetchPolicy {
+    pub allowed_hosts: Vec<HostRule>,
+    pub inject_headers: Vec<InjectedHeader>,
+    /// Allow private (RFC 1918, CGNAT), loopback, link-local, unique-local and other
+    /// non-public addresses. Off by default: they are where internal services and cloud
+    /// metadata live.
+    pub allow_private: bool,
+    /// For the whole fetch: connecting, every redirect hop and reading the body.
+    pub timeout: Duration,
+    /// Larger response bodies fail with `RESPONSE_TOO_LARGE`.
+    pub max_response_bytes: usize,
+    /// Hops followed before `REDIRECT_NOT_ALLOWED`.
+    pub max_redirects: usize,
+    /// Trusted DNS answers (`name` → address) that skip resolution *and* the private-address
+    /// check for exactly that name: for hosts the operator knows (and for tests). Set
+    /// host-side only; code cannot add to them.
+    pub resolve_overrides: Vec<(String, SocketAddr)>,
+}
+
+impl Default for FetchPolicy {
+    fn default() -> Self {
+        FetchPolicy {
+            allowed_hosts: Vec::new(),
+            inject_headers: Vec::new(),
+            allow_private: false,
+            timeout: Duration::from_secs(30),
+            max_response_bytes: 5 << 20,
+            max_redirects: 5,
+            resolve_overrides: Vec::new(),
+        }
+    }
+}
+
+impl FetchPolicy {
+    /// Allows `host` (see [`HostRule`]) with every method.
+    pub fn allow(mut self, host: impl Into<String>) -> Self {
+        self.allowed_hosts.push(HostRule::new(host));
+        self
+    }
+
+    /// Adds `name: value` to every request to hosts matching `host`.
+    pub fn inject(
+        mut self,
+        host: impl Into<String>,
+        name: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        self.inject_headers.push(InjectedHeader {
+            host: host.into(),
+            name: name.into(),
+            value: value.into(),
+        });
+        self
+    }
+}
+
+/// A parsed host pattern.
+#[derive(Debug, Clone)]
+struct Pattern {
+    /// Lower-case; for `*.example.com` this is `.example.com`.
+    host: String,
+    wildcard: bool,
+    port: Option<u16>,
+}
+
+impl Pattern {
+    fn parse(text: &str) -> Result<Pattern, String> {
+        let text = text.trim().to_ascii_lowercase();
+        let (host, port) = split_port(&text)?;
+        let (host, wildcard) = match host.strip_prefix("*.") {
+            Some(rest) => (format!(".{rest}"), true),
+            None => (host.to_owned(), false),
+        };
+        let host = host.trim_end_matches('.').to_owned();
+        let bare = host.trim_start_matches('.');
+        let valid = !bare.is_empty()
+            && (bare.starts_with('[') && bare.ends_with(']')
+                || bare
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+        if !valid {
+            return Err(format!(
+                "`{text}` is not a host pattern; use `api.example.com`, `*.example.com` or `host:port`"
+            ));
+        }
+        Ok(Pattern {
+            host,
+            wildcard,
+            port,
+        })
+    }
+
+    fn matches(&self, url: &Url) -> bool {
+        let Some(host) = url.host_str() else {
+            return false;
+        };
+        let host = host.trim_end_matches('.');
+        let host_ok = if self.wildcard {
+            host.len() > self.host.len() && host.ends_with(&self.host)
+        } else {
+            host == self.host
+        };
+        host_ok
+            && self
+                .port
+                .is_none_or(|p| url.port_or_known_default() == Some(p))
+    }
+}
+
+/// `host[:port]`, with `[v6]:port` for IPv6 literals.
+fn split_port(text: &str) -> Result<(&str, Option<u16>), String> {
+    let port_at = if text.starts_with('[') {
+        text.find(']')
+            .map(|end| end + 1)
+            .filter(|&i| i < text.len())
+    } else {
+        text.rfind(':')
+    };
+    match port_at {
+        Some(i) if text[i..].starts_with(':') => {
+            let port = text[i + 1..]
+                .parse()
+                .map_err(|_| format!("`{text}`: the port is not a number from 0 to 65535"))?;
+            Ok((&text[..i], Some(port)))
+        }
+        _ => Ok((text, None)),
+    }
+}
+
+/// The request `fetch.js` sends: `{url, method, headers: [[k, v]], body, bodyBase64?, redirect?}`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FetchRequest {
+    pub url: String,
+    #[serde(default)]
+    pub method: Option<String>,
+    #[serde(default)]
+    pub headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub body_base64: Option<String>,
+    /// `follow` (default), `manual` (return a 3xx as is) or `error`.
+    #[serde(default)]
+    pub redirect: Option<String>,
+}
+
+/// The response `fetch.js` turns into a `Response`. The body is text when it is UTF-8,
+/// else base64.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FetchResponse {
+    pub status: u16,
+    pub status_text: String,
+    pub url: String,
+    pub redirected: bool,
+    pub headers: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_base64: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RedirectMode {
+    Follow,
+    Manual,
+    Error,
+}
+
+#[derive(Debug)]
+struct Rule {
+    pattern: Pattern,
+    methods: Option<Vec<String>>,
+}
+
+#[derive(Debug)]
+struct Injection {
+    pattern: Pattern,
+    name: HeaderName,
+    value: HeaderValue,
+}
+
+/// Sends requests under one [`FetchPolicy`]. Build one per policy (usually per execution);
+/// its client pools connections across that execution's fetches.
+#[derive(Debug)]
+pub struct Fetcher {
+    rules: Vec<Rule>,
+    injections: Vec<Injection>,
+    /// The allowlist as written, for error messages.
+    allowed: String,
+    allow_private: bool,
+    timeout: Duration,
+    max_response_bytes: usize,
+    max_redirects: usize,
+    redactor: Redactor,
+    client: reqwest::Client,
+}
+
+impl Fetcher {
+    pub fn new(policy: FetchPolicy) -> Result<Fetcher, Error> {
+        let fail = |reason: String| Error::Config {
+            reason: format!("fetch policy: {reason}"),
+        };
+        let mut rules = Vec::new();
+        for rule in &policy.allowed_hosts {
+            rules.push(Rule {
+                pattern: Pattern::parse(&rule.host).map_err(fail)?,
+                methods: rule
+                    .methods
+                    .as_ref()
+                    .map(|m| m.iter().map(|m| m.trim().to_ascii_uppercase()).collect()),
+            });
+        }
+        let mut injections = Vec::new();
+        let mut secrets = Vec::new();
+        for header in &policy.inject_headers {
+            let name = HeaderName::from_bytes(header.name.trim().as_bytes())
+                .map_err(|_| fail(format!("`{}` is not a valid header name", header.name)))?;
+            let mut value = HeaderValue::from_str(header.value.trim()).map_err(|_| {
+                fail(format!(
+                    "the value of header `{}` is not a valid header value",
+                    header.name
+                ))
+            })?;
+            value.set_sensitive(true);
+            secrets.push(header.value.trim().to_owned());
+            injections.push(Injection {
+                pattern: Pattern::parse(&header.host).map_err(fail)?,
+                name,
+                value,
+            });
+        }
+        let overrides = policy
+            .resolve_overrides
+            .iter()
+            .map(|(name, addr)| (name.trim_end_matches('.').to_ascii_lowercase(), *addr))
+            .collect();
+        let resolver = address::GuardedResolver {
+            allow_private: policy.allow_private,
+            overrides: Arc::new(overrides),
+        };
+        let client = crate::tls::client_builder()
+            .map_err(fail)?
+            // Redirects are followed here, one checked hop at a time.
+            .redirect(reqwest::redirect::Policy::none())
+            // A proxy would resolve names itself, past the address check.
+            .no_proxy()
+            .dns_resolver(resolver)
+            .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| fail(format!("cannot build an HTTP client: {e}")))?;
+        let allowed = if policy.allowed_hosts.is_empty() {
+            "none (the policy allows no host)".to_owned()
+        } else {
+            policy
+                .allowed_hosts
+                .iter()
+                .map(|r| match &r.methods {
+                    Some(m) => format!("{} ({})", r.host.trim(), m.join(", ")),
+                    None => r.host.trim().to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        Ok(Fetcher {
+            rules,
+            injections,
+            allowed,
+            allow_private: policy.allow_private,
+            timeout: policy.timeout,
+            max_response_bytes: policy.max_response_bytes,
+            max_redirects: policy.max_redirects,
+            redactor: Redactor::new(secrets),
+            client,
+        })
+    }
+
+    /// What secrets are scrubbed with.
+    pub fn redactor(&self) -> &Redactor {
+        &self.redactor
+    }
+
+    /// Sends `request` under the policy, following (and re-checking) redirects, within the
+    /// policy's timeout.
+    pub async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, Error> {
+        let shown = self.redactor.text(&request.url);
+        match tokio::time::timeout(self.timeout, self.send(request)).await {
+            Ok(result) => result,
+            Err(_) => Err(fetch_error(
+                TIMEOUT,
+                format!(
+                    "fetch {shown}: no complete response within {} ms (the policy's timeout); \
+                     ask for less or retry later",
+                    self.timeout.as_millis()
+                ),
+            )),
+        }
+    }
+
+    async fn send(&self, request: FetchRequest) -> Result<FetchResponse, Error> {
+        let shown = self.redactor.text(&request.url);
+        let invalid =
+            |reason: String| fetch_error(INVALID_REQUEST, format!("fetch {shown}: {reason}"));
+        let mut url = Url::parse(request.url.trim()).map_err(|e| {
+            invalid(format!(
+                "not an absolute URL ({e}); fetch needs e.g. \"https://api.example.com/path\""
+            ))
+        })?;
+        let mut method = match request.method.as_deref() {
+            None => Method::GET,
+            Some(m) => Method::from_bytes(m.as_bytes())
+                .map_err(|_| invalid(format!("`{m}` is not an HTTP method")))?,
+        };
+        let mode = match request.redirect.as_deref() {
+            None | Some("follow") => RedirectMode::Follow,
+            Some("manual") => RedirectMode::Manual,
+            Some("error") => RedirectMode::Error,
+            Some(other) => {
+                return Err(invalid(format!(
+                    "redirect must be \"follow\", \"manual\" or \"error\"; got \"{other}\""
+                )));
+            }
+        };
+        let mut headers = HeaderMap::new();
+        for (name, value) in &request.headers {
+            let name = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| invalid(format!("`{name}` is not a valid header name")))?;
+            if DROPPED_REQUEST_HEADERS.contains(&name.as_str()) {
+                continue;
+            }
+            let value = HeaderValue::from_str(value.trim())
+                .map_err(|_| invalid(format!("the value of header `{name}` is not valid")))?;
+            headers.append(name, value);
+        }
+        let mut body: Option<Vec<u8>> = match (request.body, request.body_base64) {
+            (_, Some(encoded)) => Some(
+                base64::decode(&encoded)
+                    .ok_or_else(|| invalid("bodyBase64 is not base64".into()))?,
+            ),
+            (Some(text), None) => Some(text.into_bytes()),
+            (None, None) => None,
+        };
+
+        let mut redirected = false;
+        let mut hops = 0;
+        loop {
+            self.check(&url, &method)?;
+            let mut hop_headers = headers.clone();
+            // Injected last: they replace whatever the code set under the same name.
+            for injection in self.injections.iter().filter(|i| i.pattern.matches(&url)) {
+                hop_headers.insert(injection.name.clone(), injection.value.clone());
+            }
+            let mut builder = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(hop_headers);
+            if let Some(bytes) = &body {
+                builder = builder.body(bytes.clone());
+            }
+            tracing::debug!(method = %method, host = url.host_str().unwrap_or(""), "isolate fetch");
+            let response = builder
+                .send()
+                .await
+                .map_err(|e| self.send_error(&url, &e))?;
+            let status = response.status();
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .map(str::to_owned);
+            let (true, Some(location)) = (status.is_redirection(), location) else {
+                return self.read(url, redirected, response).await;
+            };
+            if status == StatusCode::NOT_MODIFIED || mode == RedirectMode::Manual {
+                return self.read(url, redirected, response).await;
+            }
+            let shown_url = self.redactor.text(url.as_str());
+            if mode == RedirectMode::Error {
+                return Err(fetch_error(
+                    REDIRECT_NOT_ALLOWED,
+                    format!(
+                        "fetch {shown_url}: the server redirected (HTTP {}) and the request said \
+                         redirect: \"error\"",
+                        status.as_u16()
+                    ),
+                ));
+            }
+            if hops >= self.max_redirects {
+                return Err(fetch_error(
+                    REDIRECT_NOT_ALLOWED,
+                    format!(
+                        "fetch {shown}: more than {} redirects; pass redirect: \"manual\" to see them",
+                        self.max_redirects
+                    ),
+                ));
+            }
+            let next = url.join(&location).map_err(|_| {
+                fetch_error(
+                    INVALID_REQUEST,
+                    format!(
+                        "fetch {shown_url}: the redirect target `{}` is not a URL",
+                        self.redactor.text(&location)
+                    ),
+                )
+            })?;
+            // 303 always, and 301/302 after POST, continue as a GET without the body (as
+            // browsers and Node do); 307/308 repeat the request as it was.
+            if status == StatusCode::SEE_OTHER && method != Method::HEAD
+                || matches!(status.as_u16(), 301 | 302) && method == Method::POST
+            {
+                method = Method::GET;
+                body = None;
+                headers.remove(reqwest::header::CONTENT_TYPE);
+            }
+            if next.origin() != url.origin() {
+                for name in CROSS_ORIGIN_DROPPED {
+                    headers.remove(*name);
+                }
+            }
+            url = next;
+            redirected = true;
+            hops += 1;
+        }
+    }
+
+    /// The policy's checks for one hop: scheme, address literal, host, method. The DNS
+    /// resolver checks names after resolution.
+    fn check(&self, url: &Url, method: &Method) -> Result<(), Error> {
+        let shown = self.redactor.text(url.as_str());
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(fetch_error(
+                INVALID_REQUEST,
+                format!(
+                    "fetch {shown}: only http and https URLs can be fetched, not `{}:`",
+                    url.scheme()
+                ),
+            ));
+        }
+        let host = url.host_str().unwrap_or_default();
+        if !self.allow_private {
+            // The URL parser has already normalised literals (`2130706433`, `0x7f.1` are
+            // 127.0.0.1 here); IPv6 ones keep their brackets.
+            let literal = host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .ok();
+            if let Some(reason) = literal.and_then(forbidden_reason) {
+                return Err(private_error(
+                    &shown,
+                    &format!("{host} is a {reason} address"),
+                ));
+            }
+        }
+        let matching: Vec<&Rule> = self
+            .rules
+            .iter()
+            .filter(|r| r.pattern.matches(url))
+            .collect();
+        if matching.is_empty() {
+            return Err(fetch_error(
+                HOST_NOT_ALLOWED,
+                format!(
+                    "fetch {shown}: {host} is not an allowed host; allowed hosts: {}",
+                    self.allowed
+                ),
+            ));
+        }
+        let method_ok = matching.iter().any(|r| {
+            r.methods
+                .as_ref()
+                // Case-insensitive: fetch sends `patch` as written (the standard upper-cases
+                // only DELETE, GET, HEAD, OPTIONS, POST and PUT).
+                .is_none_or(|m| m.iter().any(|m| m.eq_ignore_ascii_case(method.as_str())))
+        });
+        if !method_ok {
+            return Err(fetch_error(
+                METHOD_NOT_ALLOWED,
+                format!(
+                    "fetch {shown}: {method} is not allowed on {host}; allowed: {}",
+                    self.allowed
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads the body up to the cap and scrubs secrets from what goes back.
+    async fn read(
+        &self,
+        url: Url,
+        redirected: bool,
+        mut response: reqwest::Response,
+    ) -> Result<FetchResponse, Error> {
+        let shown = self.redactor.text(url.as_str());
+        let too_large = || {
+            fetch_error(
+                RESPONSE_TOO_LARGE,
+                format!(
+                    "fetch {shown}: the response is larger than {} bytes (the policy's cap) and \
+                     was not read; ask for less (pagination, filters, a range)",
+                    self.max_response_bytes
+                ),
+            )
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > self.max_response_bytes as u64)
+        {
+            return Err(too_large());
+        }
+        let status = response.status();
+        let mut headers = Vec::new();
+        for (name, value) in response.headers() {
+            if self.injections.iter().any(|i| i.name == *name) {
+                continue;
+            }
+            let value = self
+                .redactor
+                .text(&String::from_utf8_lossy(value.as_bytes()));
+            headers.push((name.as_str().to_owned(), value));
+        }
+        // Streamed and stopped at the cap: Content-Length may be absent or wrong.
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.send_error(&url, &e))?
+        {
+            if bytes.len() + chunk.len() > self.max_response_bytes {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        let (body, body_base64) = match String::from_utf8(bytes) {
+            Ok(text) => (Some(self.redactor.text(&text)), None),
+            Err(e) => (
+                None,
+                Some(base64::encode(&self.redact_bytes(e.into_bytes()))),
+            ),
+        };
+        Ok(FetchResponse {
+            status: status.as_u16(),
+            status_text: status.canonical_reason().unwrap_or_default().to_owned(),
+            url: shown,
+            redirected,
+            headers,
+            body,
+            body_base64,
+        })
+    }
+
+    /// Secrets are ASCII header values, so mapping each byte to the char of the same number
+    /// (Latin-1) lets the text redactor work on binary bodies and maps back exactly.
+    fn redact_bytes(&self, bytes: Vec<u8>) -> Vec<u8> {
+        if self.redactor.is_empty() {
+            return bytes;
+        }
+        let latin1: String = bytes.iter().map(|&b| char::from(b)).collect();
+        self.redactor
+            .text(&latin1)
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect()
+    }
+
+    fn send_error(&self, url: &Url, error: &reqwest::Error) -> Error {
+        let shown = self.redactor.text(url.as_str());
+        let mut source: Option<&dyn std::error::Error> = Some(error);
+        while let Some(e) = source {
+            if let Some(private) = e.downcast_ref::<PrivateAddress>() {
+                return private_error(&shown, &private.to_string());
+            }
+            source = e.source();
+        }
+        if error.is_timeout() {
+            return fetch_error(
+                TIMEOUT,
+                format!(
+                    "fetch {shown}: no response within {} ms (the policy's timeout); retry later",
+                    self.timeout.as_millis()
+                ),
+            );
+        }
+        // reqwest's top-level message rarely says what failed; the chain does.
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(error);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
+        }
+        fetch_error(
+            NETWORK,
+            format!("fetch {shown} failed: {}", self.redactor.text(&text)),
+        )
+    }
+
+    /// The binding's body: the JSON request from `fetch.js` in, the JSON response out.
+    pub async fn call(&self, args: Value) -> Result<Value, HostError> {
+        let request: FetchRequest = serde_json::from_value(args).map_err(|e| {
+            HostError::new(
+                INVALID_REQUEST,
+                format!("fetch: malformed request from the isolate: {e}"),
+            )
+            .with_name("TypeError")
+        })?;
+        let response = self
+            .fetch(request)
+            .await
+            .map_err(|e| host_error(&self.redactor, &e))?;
+        serde_json::to_value(response).map_err(|e| {
+            HostError::new(
+                "INTERNAL",
+                format!("fetch: cannot encode the response: {e}"),
+            )
+        })
+    }
+}
+
+fn fetch_error(code: &'static str, message: String) -> Error {
+    Error::Fetch { code, message }
+}
+
+fn private_error(shown: &str, what: &str) -> Error {
+    fetch_error(
+        PRIVATE_ADDRESS,
+        format!(
+            "fetch {shown}: {what}; private, loopback and link-local addresses are refused \
+             (the fetch policy does not allow private addresses)"
+        ),
+    )
+}
+
+/// This module's errors as the code sees them (before `fetch.js` turns them into a
+/// `TypeError`): refusals by the policy are `FetchDenied`, failures `FetchError`.
+pub fn host_error(redactor: &Redactor, error: &Error) -> HostError {
+    let code = match error {
+        Error::Fetch { code, .. } => *code,
+        _ => "INTERNAL",
+    };
+    let name = match code {
+        HOST_NOT_ALLOWED | METHOD_NOT_ALLOWED | PRIVATE_ADDRESS | REDIRECT_NOT_ALLOWED => {
+            "FetchDenied"
+        }
+        _ => "FetchError",
+    };
+    HostError::new(code, redactor.text(&error.to_string())).with_name(name)
+}
+
+/// The binding that gives an execution `fetch` (and `Request`, `Response`, `Headers`)
+/// under `fetcher`'s policy. Without it, `fetch` is undefined in the isolate.
+pub fn fetch_binding(fetcher: Arc<Fetcher>) -> Bindings {
+    with_fetch(Bindings::new(), fetcher)
+}
+
+/// Adds the fetch binding to `bindings`.
+pub fn with_fetch(bindings: Bindings, fetcher: Arc<Fetcher>) -> Bindings {
+    bindings.function(FETCH_NAMESPACE, FETCH_FUNCTION, move |args: Value| {
+        let fetcher = Arc::clone(&fetcher);
+        async move { fetcher.call(args).await }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> Url {
+        Url::parse(s).expect("a URL")
+    }
+
+    #[test]
+    fn host_patterns_match_exact_wildcard_and_port() {
+        let exact = Pattern::parse("API.example.com").expect("parses");
+        assert!(exact.matches(&url("https://api.example.com/x")));
+        assert!(exact.matches(&url("http://api.example.com.:8080/")));
+        assert!(!exact.matches(&url("https://evil.api.example.com/")));
+        assert!(!exact.matches(&url("https://api.example.com.evil.net/")));
+        let wildcard = Pattern::parse("*.example.com").expect("parses");
+        assert!(wildcard.matches(&url("https://a.b.example.com/")));
+        assert!(!wildcard.matches(&url("https://example.com/")));
+        assert!(!wildcard.matches(&url("https://badexample.com/")));
+        let port = Pattern::parse("127.0.0.1:8080").expect("parses");
+        assert!(port.matches(&url("http://127.0.0.1:8080/")));
+        assert!(!port.matches(&url("http://127.0.0.1:8081/")));
+        let v6 = Pattern::parse("[::1]:443").expect("parses");
+        assert!(v6.matches(&url("https://[::1]/")));
+        assert!(Pattern::parse("exa mple.com").is_err());
+        assert!(Pattern::parse("example.com:http").is_err());
+    }
+
+    #[tokio::test]
+    async fn ip_literals_in_private_ranges_are_refused_before_connecting() {
+        let fetcher = Fetcher::new(FetchPolicy::default().allow("*.example.com")).expect("builds");
+        for target in [
+            "http://127.0.0.1/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[fd00::1]/",
+        ] {
+            let request = FetchRequest {
+                url: target.into(),
+                ..FetchRequest::default()
+            };
+            match fetcher.fetch(request).await {
+                Err(Error::Fetch { code, .. }) => assert_eq!(code, PRIVATE_ADDRESS, "{target}"),
+                other => panic!("{target}: expected PRIVATE_ADDRESS, got {other:?}"),
+            }
+        }
+    }
+}

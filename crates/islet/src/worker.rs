@@ -1,0 +1,38 @@
+//! `islet worker`: an isolate worker process, started by a supervisor (never by hand).
+//!
+//! It talks to its supervisor over the Unix socket it gets as standard input, and hardens
+//! itself before it starts any thread or runs any guest code.
+
+use std::os::fd::AsFd as _;
+use std::os::unix::net::UnixStream;
+use std::process::ExitCode;
+
+#[derive(clap::Args)]
+pub struct WorkerArgs {
+    /// Isolates this worker runs at once (one executor thread each).
+    #[arg(long, default_value_t = 2)]
+    executors: usize,
+}
+
+/// Runs on the main thread before any other thread exists (namespaces require it).
+pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    // Every descriptor the worker will use is opened before hardening: nothing can be
+    // opened after it.
+    let socket = std::io::stdin().as_fd().try_clone_to_owned()?;
+    let socket = UnixStream::from(socket);
+    let report = sandbox::harden::harden(&sandbox::harden::HardenConfig::default());
+    let layers = report
+        .layers
+        .iter()
+        .map(|layer| match &layer.status {
+            sandbox::harden::LayerStatus::Active => {
+                (layer.name.to_owned(), true, layer.detail.clone())
+            }
+            sandbox::harden::LayerStatus::Unavailable(reason) => {
+                (layer.name.to_owned(), false, reason.clone())
+            }
+        })
+        .collect();
+    sandbox::process::serve(socket, args.executors, layers)?;
+    Ok(ExitCode::SUCCESS)
+}

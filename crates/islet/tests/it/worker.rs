@@ -1,0 +1,145 @@
+//! Process isolation: executions in `islet worker` processes, and what happens when a
+//! worker dies.
+
+use sandbox::process::WorkerConfig;
+use sandbox::{Bindings, Execution, Limits, Sandbox};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn given_workers(workers: usize) -> Sandbox {
+    let mut config = WorkerConfig::new(env!("CARGO_BIN_EXE_islet"), vec!["worker".to_owned()]);
+    config.workers = workers;
+    config.grace = Duration::from_secs(1);
+    Sandbox::with_workers(config).expect("workers start")
+}
+
+fn kill_9(pid: u32) {
+    let status = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -9 {pid}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn executions_and_host_calls_cross_the_process_boundary() {
+    let sandbox = given_workers(2);
+    assert_eq!(sandbox.worker_pids().len(), 2);
+    let bindings = Bindings::new().function("api", "double", |x| async move {
+        Ok(json!(x.as_i64().unwrap_or(0) * 2))
+    });
+    let outcome = sandbox
+        .execute(
+            Execution::new(
+                "const xs: number[] = await Promise.all([1, 2, 3].map((x) => api.double(x))); console.log('sum'); return xs;",
+            )
+            .bindings(bindings),
+        )
+        .await;
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.result, Some(json!([2, 4, 6])));
+    assert_eq!(outcome.logs[0].text, "sum");
+    assert_eq!(outcome.stats.host_calls, 3);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_start_with_an_empty_environment() {
+    // The test process has PATH, HOME, CARGO_* and more; none of it may reach a worker.
+    assert!(std::env::vars_os().next().is_some());
+    let sandbox = given_workers(1);
+    for pid in sandbox.worker_pids() {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).expect("procfs");
+        assert!(
+            environ.is_empty(),
+            "worker {pid} has an environment: {:?}",
+            String::from_utf8_lossy(&environ)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_mid_execution_fails_only_that_execution_and_the_worker_is_replaced() {
+    let sandbox = Arc::new(given_workers(1));
+    let pid = sandbox.worker_pids()[0];
+    let running = {
+        let sandbox = sandbox.clone();
+        tokio::spawn(async move {
+            sandbox
+                .execute(Execution::new(
+                    "await new Promise((r) => setTimeout(r, 10_000))",
+                ))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    kill_9(pid);
+    let outcome = tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the execution ends, it does not hang")
+        .expect("task");
+    let error = outcome.error.expect("the execution failed");
+    assert_eq!(error.name, "SandboxError");
+    assert!(
+        error.message.contains("killed by SIGKILL"),
+        "{}",
+        error.message
+    );
+    let next = sandbox.execute(Execution::new("1 + 1")).await;
+    assert_eq!(next.result, Some(json!(2)));
+    assert_ne!(sandbox.worker_pids(), vec![pid], "a new worker took over");
+}
+
+/// 1,000 executions with a worker killed every 100: every execution ends with a result or
+/// a clear error, none hangs.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_executions_with_a_crash_every_hundred() {
+    let sandbox = Arc::new(given_workers(2));
+    let bindings = Bindings::new().function("api", "echo", |x| async move { Ok(x) });
+    let limits = Limits {
+        wall_ms: 5_000,
+        ..Limits::default()
+    };
+    let mut ok = 0;
+    let mut failed = 0;
+    for batch in 0..10 {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..100 {
+            let sandbox = sandbox.clone();
+            let execution = Execution::new(format!(
+                "await new Promise((r) => setTimeout(r, {})); return await api.echo({i});",
+                i % 7
+            ))
+            .bindings(bindings.clone())
+            .limits(limits);
+            tasks.spawn(async move { sandbox.execute(execution).await });
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        if let Some(pid) = sandbox.worker_pids().get(batch % 2) {
+            kill_9(*pid);
+        }
+        let results = tokio::time::timeout(Duration::from_secs(60), async {
+            let mut outcomes = Vec::new();
+            while let Some(outcome) = tasks.join_next().await {
+                outcomes.push(outcome.expect("task"));
+            }
+            outcomes
+        })
+        .await
+        .expect("no execution hangs");
+        for outcome in results {
+            match (outcome.result, outcome.error) {
+                (Some(_), None) => ok += 1,
+                (None, Some(error)) => {
+                    assert_eq!(error.name, "SandboxError", "{error:?}");
+                    assert!(error.message.contains("worker"), "{}", error.message);
+                    failed += 1;
+                }
+                other => panic!("neither a result nor a clear error: {other:?}"),
+            }
+        }
+    }
+    assert_eq!(ok + failed, 1_000);
+    assert!(failed > 0, "the crashes failed some executions");
+    assert!(ok > 500, "most executions succeed: {ok}");
+}

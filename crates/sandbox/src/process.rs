@@ -1,0 +1,419 @@
+//! Process isolation: isolates run in worker processes; the supervisor (this side) holds the
+//! bindings, and with them every secret and capability.
+//!
+//! Architecture Invariant: a worker never receives a host function, a secret or a file
+//! descriptor other than its socket. It sees the names of the functions it may call and
+//! the JSON results of the calls it made.
+//!
+//! A worker that crashes, is killed or stops answering fails only its in-flight
+//! executions, each with a clear error, and is replaced on the next execution.
+
+mod frame;
+pub(crate) mod worker;
+
+pub use frame::MAX_FRAME_BYTES;
+pub use worker::serve;
+
+use crate::isolate::error_outcome;
+use crate::outcome::{JsError, Outcome};
+use crate::{Execution, HostError, HostFn, SandboxError};
+use frame::{FromWorker, ToWorker, read_frame, write_frame};
+use futures::FutureExt;
+use std::collections::HashMap;
+use std::io::BufReader;
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::oneshot;
+
+/// How to start workers: `command args…` must end up calling [`serve`] on its stdin.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub command: PathBuf,
+    pub args: Vec<String>,
+    /// Worker processes; 0 means one per available core.
+    pub workers: usize,
+    /// Executor threads per worker (isolates running at once in one process).
+    pub executors_per_worker: usize,
+    /// Extra time past an execution's wall limit before a silent worker is declared hung.
+    pub grace: Duration,
+}
+
+impl WorkerConfig {
+    pub fn new(command: impl Into<PathBuf>, args: Vec<String>) -> Self {
+        Self {
+            command: command.into(),
+            args,
+            workers: 0,
+            executors_per_worker: 2,
+            grace: Duration::from_secs(2),
+        }
+    }
+}
+
+/// How long a write to a worker may block before the worker is declared stuck.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One hardening layer as a worker reported it: name, active, and why not when inactive.
+pub type Layer = (String, bool, String);
+
+pub(crate) struct WorkerPool {
+    config: WorkerConfig,
+    slots: Vec<Mutex<Option<Arc<Worker>>>>,
+    next_id: AtomicU64,
+}
+
+struct Worker {
+    pid: u32,
+    layers: Vec<Layer>,
+    child: Mutex<Child>,
+    /// Frames to the worker are written by whoever sends them, under this lock; a write
+    /// timeout bounds how long a worker that stops reading can hold a sender.
+    writer: Mutex<UnixStream>,
+    pending: Mutex<HashMap<u64, Pending>>,
+    dead: AtomicBool,
+}
+
+struct Pending {
+    functions: Vec<HostFn>,
+    runtime: tokio::runtime::Handle,
+    reply: oneshot::Sender<Outcome>,
+    tasks: Vec<tokio::task::AbortHandle>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl WorkerPool {
+    pub(crate) fn new(config: WorkerConfig) -> Result<Self, SandboxError> {
+        let workers = match config.workers {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
+        let pool = Self {
+            slots: (0..workers).map(|_| Mutex::new(None)).collect(),
+            config,
+            next_id: AtomicU64::new(1),
+        };
+        // Start every worker now: a misconfigured command fails here, not on first use.
+        for slot in &pool.slots {
+            *lock(slot) = Some(pool.spawn()?);
+        }
+        Ok(pool)
+    }
+
+    pub(crate) fn pids(&self) -> Vec<u32> {
+        self.alive().iter().map(|w| w.pid).collect()
+    }
+
+    pub(crate) fn layers(&self) -> Vec<Layer> {
+        self.alive()
+            .first()
+            .map(|w| w.layers.clone())
+            .unwrap_or_default()
+    }
+
+    fn alive(&self) -> Vec<Arc<Worker>> {
+        self.slots
+            .iter()
+            .filter_map(|s| lock(s).clone())
+            .filter(|w| !w.dead.load(Ordering::SeqCst))
+            .collect()
+    }
+
+    fn spawn(&self) -> Result<Arc<Worker>, SandboxError> {
+        let (ours, theirs) = UnixStream::pair()?;
+        let mut child = Command::new(&self.config.command)
+            .args(&self.config.args)
+            .env_clear()
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| {
+                SandboxError::Worker(format!(
+                    "cannot start `{}`: {e}",
+                    self.config.command.display()
+                ))
+            })?;
+        let mut input = BufReader::new(ours.try_clone()?);
+        ours.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let ready = read_frame::<FromWorker>(&mut input);
+        ours.set_read_timeout(None)?;
+        let (pid, layers) = match ready {
+            Ok(Some(FromWorker::Ready { pid, layers })) => (pid, layers),
+            other => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(SandboxError::Worker(format!(
+                    "`{}` did not start as an isolate worker: {other:?}",
+                    self.config.command.display()
+                )));
+            }
+        };
+        for (name, active, reason) in &layers {
+            if !active {
+                tracing::warn!(worker = pid, layer = %name, %reason, "hardening layer unavailable");
+            }
+        }
+        ours.set_write_timeout(Some(WRITE_TIMEOUT))?;
+        let worker = Arc::new(Worker {
+            pid,
+            layers,
+            child: Mutex::new(child),
+            writer: Mutex::new(ours),
+            pending: Mutex::new(HashMap::new()),
+            dead: AtomicBool::new(false),
+        });
+        let w = worker.clone();
+        std::thread::Builder::new()
+            .name(format!("islet-worker-{pid}-in"))
+            .spawn(move || w.read_loop(input))?;
+        Ok(worker)
+    }
+
+    pub(crate) async fn execute(&self, execution: Execution) -> Outcome {
+        let started = Instant::now();
+        let worker = match self.pick().await {
+            Ok(worker) => worker,
+            Err(e) => return error_outcome(JsError::new("SandboxError", e.to_string()), started),
+        };
+        if let Err(message) = execution.bindings.validate() {
+            return error_outcome(JsError::new("SandboxError", message), started);
+        }
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        let mut names = Vec::with_capacity(execution.bindings.len());
+        let mut functions = Vec::with_capacity(execution.bindings.len());
+        for (namespace, name, f) in execution.bindings.iter() {
+            names.push((namespace.to_owned(), name.to_owned()));
+            functions.push(f.clone());
+        }
+        let (reply, outcome) = oneshot::channel();
+        lock(&worker.pending).insert(
+            id,
+            Pending {
+                functions,
+                runtime: tokio::runtime::Handle::current(),
+                reply,
+                tasks: Vec::new(),
+            },
+        );
+        let limits = execution.limits;
+        let frame = ToWorker::Execute {
+            id,
+            code: execution.code,
+            functions: names,
+            limits,
+        };
+        worker.send(&frame);
+        let deadline = Duration::from_millis(limits.wall_ms) + self.config.grace;
+        match tokio::time::timeout(deadline, outcome).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => error_outcome(
+                JsError::new("SandboxError", "the isolate worker dropped this execution"),
+                started,
+            ),
+            Err(_) => {
+                // The engine is stuck where interrupts cannot reach it: end the process.
+                worker.kill();
+                worker.fail("the isolate worker stopped responding and was killed");
+                lock(&worker.pending).remove(&id);
+                error_outcome(
+                    JsError::new(
+                        "SandboxError",
+                        format!(
+                            "the isolate worker stopped responding {} ms past the wall limit and was restarted",
+                            self.config.grace.as_millis()
+                        ),
+                    ),
+                    started,
+                )
+            }
+        }
+    }
+
+    /// The live worker with the fewest executions in flight, replacing dead ones.
+    async fn pick(&self) -> Result<Arc<Worker>, SandboxError> {
+        let mut best: Option<Arc<Worker>> = None;
+        for slot in &self.slots {
+            let current = lock(slot).clone();
+            let worker = match current {
+                Some(w) if !w.dead.load(Ordering::SeqCst) => w,
+                _ => {
+                    // Replace it. Spawning blocks (fork/exec, the worker's start-up).
+                    let fresh = tokio::task::block_in_place(|| self.spawn())?;
+                    *lock(slot) = Some(fresh.clone());
+                    fresh
+                }
+            };
+            let load = lock(&worker.pending).len();
+            if best.as_ref().is_none_or(|b| load < lock(&b.pending).len()) {
+                best = Some(worker);
+            }
+        }
+        best.ok_or_else(|| SandboxError::Worker("no isolate workers are configured".into()))
+    }
+}
+
+impl Worker {
+    fn read_loop(self: Arc<Self>, mut input: BufReader<UnixStream>) {
+        loop {
+            match read_frame::<FromWorker>(&mut input) {
+                Ok(Some(FromWorker::HostCall {
+                    execution,
+                    call,
+                    binding,
+                    args,
+                })) => {
+                    if !self.host_call(execution, call, binding, args) {
+                        self.kill();
+                        self.fail("the isolate worker broke the protocol (a call it may not make) and was killed");
+                        return;
+                    }
+                }
+                Ok(Some(FromWorker::Outcome { execution, outcome })) => {
+                    if let Some(pending) = lock(&self.pending).remove(&execution) {
+                        for task in pending.tasks {
+                            task.abort();
+                        }
+                        let _ = pending.reply.send(*outcome);
+                    }
+                }
+                Ok(Some(FromWorker::Ready { .. })) => {}
+                Ok(None) => {
+                    self.fail("the isolate worker process exited");
+                    return;
+                }
+                Err(e) => {
+                    self.kill();
+                    self.fail(&format!(
+                        "the connection to the isolate worker failed ({e})"
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Starts a host call for the worker; false when the worker asked for something its
+    /// execution does not have.
+    fn host_call(
+        self: &Arc<Self>,
+        execution: u64,
+        call: u64,
+        binding: usize,
+        args: String,
+    ) -> bool {
+        let mut pending = lock(&self.pending);
+        let Some(entry) = pending.get_mut(&execution) else {
+            // The execution already ended (e.g. timed out): nothing to answer.
+            return true;
+        };
+        let Some(function) = entry.functions.get(binding).cloned() else {
+            return false;
+        };
+        let worker = self.clone();
+        let task = entry.runtime.spawn(async move {
+            let args = serde_json::from_str(&args).unwrap_or(serde_json::Value::Null);
+            let result = match AssertUnwindSafe(function(args)).catch_unwind().await {
+                Ok(Ok(value)) => serde_json::to_string(&value).map_err(|e| {
+                    HostError::new("BAD_RESULT", format!("the host result is not JSON: {e}"))
+                }),
+                Ok(Err(e)) => Err(e),
+                Err(_) => Err(HostError::new(
+                    "INTERNAL",
+                    "the host function failed unexpectedly",
+                )),
+            };
+            worker.send(&ToWorker::HostResult {
+                execution,
+                call,
+                result,
+            });
+        });
+        entry.tasks.retain(|t| !t.is_finished());
+        entry.tasks.push(task.abort_handle());
+        true
+    }
+
+    /// Writes one frame; a failed write means the worker is gone or not reading.
+    fn send(&self, frame: &ToWorker) {
+        let written = write_frame(&mut *lock(&self.writer), frame);
+        if let Err(e) = written {
+            self.kill();
+            self.fail(&format!("writing to the isolate worker failed ({e})"));
+        }
+    }
+
+    fn kill(&self) {
+        let mut child = lock(&self.child);
+        let _ = child.kill();
+    }
+
+    /// Marks the worker dead and fails every execution in flight with `why` and how the
+    /// process ended.
+    fn fail(&self, why: &str) {
+        if self.dead.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let status = {
+            let mut child = lock(&self.child);
+            let _ = child.kill();
+            child.wait().ok()
+        };
+        let how = match status {
+            Some(s) => describe_exit(s),
+            None => "its exit status is unknown".to_owned(),
+        };
+        tracing::warn!(worker = self.pid, %how, "{why}");
+        let pending: Vec<Pending> = lock(&self.pending).drain().map(|(_, p)| p).collect();
+        for p in pending {
+            for task in p.tasks {
+                task.abort();
+            }
+            let error = JsError::new(
+                "SandboxError",
+                format!(
+                    "{why} ({how}) while running this execution; it was not completed. Run it again: a new worker takes over."
+                ),
+            );
+            let _ = p.reply.send(error_outcome(error, Instant::now()));
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = lock(&self.child).wait();
+    }
+}
+
+impl Drop for WorkerPool {
+    fn drop(&mut self) {
+        for slot in &self.slots {
+            if let Some(worker) = lock(slot).take() {
+                // Dead first: the exit this causes is expected, not a failure to report.
+                worker.dead.store(true, Ordering::SeqCst);
+                worker.kill();
+            }
+        }
+    }
+}
+
+fn describe_exit(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(9)) => "killed by SIGKILL".to_owned(),
+        (None, Some(31)) => "killed by SIGSYS: a forbidden system call".to_owned(),
+        (None, Some(signal)) => format!("killed by signal {signal}"),
+        (None, None) => "ended".to_owned(),
+    }
+}

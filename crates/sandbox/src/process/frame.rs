@@ -1,0 +1,95 @@
+//! Length-prefixed JSON frames between the supervisor and a worker process.
+//!
+//! A frame is a little-endian `u32` byte count followed by that many bytes of JSON. The
+//! supervisor treats the worker as hostile: a frame that is too large or not a valid
+//! message ends the connection (and the worker), never the supervisor.
+
+use crate::{HostError, Limits, Outcome};
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read, Write};
+
+/// Largest frame either side accepts. Results and logs are capped far below this by the
+/// output limit; anything larger is a protocol violation.
+pub const MAX_FRAME_BYTES: usize = 64 << 20;
+
+/// Supervisor → worker.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ToWorker {
+    /// Run `code` in a fresh isolate with `functions` bound (calls come back as `HostCall`).
+    Execute {
+        id: u64,
+        code: String,
+        functions: Vec<(String, String)>,
+        limits: Limits,
+    },
+    /// A host call's completion; `result` is JSON text.
+    HostResult {
+        execution: u64,
+        call: u64,
+        result: Result<String, HostError>,
+    },
+}
+
+/// Worker → supervisor.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum FromWorker {
+    /// The worker is up; `layers` reports its hardening (name, active, reason).
+    Ready {
+        pid: u32,
+        layers: Vec<(String, bool, String)>,
+    },
+    /// Start host function `binding` (an index into the execution's `functions`).
+    HostCall {
+        execution: u64,
+        call: u64,
+        binding: usize,
+        args: String,
+    },
+    /// The execution's outcome.
+    Outcome {
+        execution: u64,
+        outcome: Box<Outcome>,
+    },
+}
+
+pub fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> io::Result<()> {
+    let body = serde_json::to_vec(message).map_err(io::Error::other)?;
+    if body.len() > MAX_FRAME_BYTES {
+        return Err(io::Error::other(format!(
+            "frame of {} bytes exceeds the {MAX_FRAME_BYTES}-byte limit",
+            body.len()
+        )));
+    }
+    let len = u32::try_from(body.len()).map_err(io::Error::other)?;
+    // One write per frame: frames from several threads never interleave under the lock
+    // their callers hold, and small frames go out in one segment.
+    let mut buf = Vec::with_capacity(4 + body.len());
+    buf.extend_from_slice(&len.to_le_bytes());
+    buf.extend_from_slice(&body);
+    out.write_all(&buf)?;
+    out.flush()
+}
+
+/// Reads one frame; `Ok(None)` on a clean end of stream between frames.
+pub fn read_frame<T: for<'de> Deserialize<'de>>(input: &mut impl Read) -> io::Result<Option<T>> {
+    let mut len = [0u8; 4];
+    match input.read_exact(&mut len) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let len = u32::from_le_bytes(len) as usize;
+    if len > MAX_FRAME_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("frame of {len} bytes exceeds the {MAX_FRAME_BYTES}-byte limit"),
+        ));
+    }
+    let mut body = vec![0u8; len];
+    input.read_exact(&mut body)?;
+    serde_json::from_slice(&body)
+        .map(Some)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, format!("bad frame: {e}")))
+}
