@@ -51,8 +51,10 @@ pub struct ServerOptions {
     pub search_limits: Limits,
     /// Bytes of tool output (~6,000 o200k tokens); longer output is cut with a notice.
     pub max_output_bytes: usize,
-    /// Executor threads of the sandbox (0: one per core).
+    /// Executor threads of the sandbox (0: one per core), in-process isolation.
     pub threads: usize,
+    /// When set, isolates run in these worker processes instead (process isolation).
+    pub workers: Option<sandbox::process::WorkerConfig>,
 }
 
 impl Default for ServerOptions {
@@ -65,6 +67,7 @@ impl Default for ServerOptions {
             },
             max_output_bytes: 24_000,
             threads: 0,
+            workers: None,
         }
     }
 }
@@ -161,9 +164,12 @@ impl CodeModeServer {
         options: ServerOptions,
         prepare: Option<Prepare>,
     ) -> Result<Self, Error> {
-        let sandbox = Sandbox::new(SandboxConfig {
-            threads: options.threads,
-        })
+        let sandbox = match &options.workers {
+            Some(workers) => Sandbox::with_workers(workers.clone()),
+            None => Sandbox::new(SandboxConfig {
+                threads: options.threads,
+            }),
+        }
         .map_err(|e| Error::Serve {
             reason: format!("cannot start the sandbox: {e}"),
         })?;

@@ -8,10 +8,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::run::Isolation;
 use anyhow::Context as _;
 use codemode::execute::{HttpApi, HttpApiConfig, bindings, parse_header};
 use codemode::server::{CodeModeServer, HttpOptions, Prepare, ServerOptions, serve_http};
 use codemode::upstream::{Proxy, ProxyOptions};
+use sandbox::process::WorkerConfig;
 
 #[derive(clap::Subcommand)]
 pub enum McpCommand {
@@ -40,6 +42,10 @@ Examples:
 pub struct ProxyArgs {
     /// JSON file with an `mcpServers` object.
     config: PathBuf,
+    /// Where `execute` and `search` code runs: OS-sandboxed worker processes (default) or
+    /// this process.
+    #[arg(long, value_enum, default_value_t = Isolation::Process)]
+    isolation: Isolation,
     /// Serve streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8788.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
@@ -63,6 +69,10 @@ pub struct ProxyArgs {
 pub struct OpenapiArgs {
     /// OpenAPI 3.x or Swagger 2.0 document: a path or an http(s) URL; JSON or YAML, gzipped or not.
     spec: String,
+    /// Where `execute` and `search` code runs: OS-sandboxed worker processes (default) or
+    /// this process.
+    #[arg(long, value_enum, default_value_t = Isolation::Process)]
+    isolation: Isolation,
     /// Base URL of the API (default: the spec's first server).
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
@@ -115,7 +125,7 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         catalog,
         bindings,
         None,
-        ServerOptions::default(),
+        server_options(args.isolation)?,
         Some(prepare),
     )?;
     let updated = server.clone();
@@ -221,7 +231,7 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
         catalog,
         bindings,
         Some(Arc::new(spec)),
-        ServerOptions::default(),
+        server_options(args.isolation)?,
     )?;
     match args.http {
         None => server.serve_stdio().await?,
@@ -244,4 +254,16 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
 #[allow(clippy::print_stderr)]
 fn announce(bound: SocketAddr) {
     eprintln!("serving MCP at http://{bound}/mcp");
+}
+
+/// Server options for an isolation mode: worker processes run `islet worker`.
+fn server_options(isolation: Isolation) -> anyhow::Result<ServerOptions> {
+    let mut options = ServerOptions::default();
+    if let Isolation::Process = isolation {
+        options.workers = Some(WorkerConfig::new(
+            std::env::current_exe()?,
+            vec!["worker".to_owned()],
+        ));
+    }
+    Ok(options)
 }

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
 /// Largest frame either side accepts. Results and logs are capped far below this by the
-/// output limit; anything larger is a protocol violation.
-pub const MAX_FRAME_BYTES: usize = 64 << 20;
+/// output limit, but host results are not: `search` code receives a whole resolved spec
+/// (Microsoft Graph's is ~70 MB). Anything larger is a protocol violation.
+pub const MAX_FRAME_BYTES: usize = 256 << 20;
 
 /// Supervisor → worker.
 #[derive(Debug, Serialize, Deserialize)]
