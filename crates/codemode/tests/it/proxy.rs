@@ -346,3 +346,55 @@ async fn four_servers_two_tools_one_program() {
     h.proxy.shutdown().await;
     let _ = std::fs::remove_file(&memory_file);
 }
+
+/// A streamable-HTTP upstream: another Code Mode server (itself a real rmcp server) on
+/// loopback, behind a bearer token given in the entry's `headers`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_streamable_http_upstream_is_proxied_with_its_headers() {
+    use codemode::catalog::Catalog;
+    use codemode::server::{HttpOptions, serve_http};
+    let upstream = CodeModeServer::new(
+        Catalog {
+            title: "Inner".into(),
+            tools: Vec::new(),
+        },
+        sandbox::Bindings::new(),
+        None,
+        ServerOptions::default(),
+    )
+    .expect("upstream server");
+    let (bound_tx, bound) = tokio::sync::oneshot::channel();
+    let options = HttpOptions {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        auth_token: Some("inner-secret".into()),
+    };
+    tokio::spawn(serve_http(
+        upstream,
+        options,
+        move |addr| {
+            let _ = bound_tx.send(addr);
+        },
+        std::future::pending(),
+    ));
+    let addr = bound.await.expect("bound");
+    let h = Harness::new(json!({
+        "inner": {"url": format!("http://{addr}/mcp"), "headers": {"Authorization": "Bearer inner-secret"}},
+    }))
+    .await;
+    h.proxy.start().await;
+    // The inner server's own `execute` tool, called from a program run by the outer one.
+    let result = h
+        .ok("async () => { const r = await inner.execute({ code: '6 * 7' }); return r; }")
+        .await;
+    assert_eq!(result["result"], json!(42), "{result}");
+    h.proxy.shutdown().await;
+
+    // Without the entry's header the upstream refuses the proxy: its tools never appear.
+    let unauthorised =
+        Harness::new(json!({ "inner": {"url": format!("http://{addr}/mcp")} })).await;
+    unauthorised.proxy.start().await;
+    let (ok, value) = unauthorised.execute("async () => typeof inner").await;
+    assert!(ok, "{value}");
+    assert_eq!(value["result"], json!("undefined"));
+    unauthorised.proxy.shutdown().await;
+}

@@ -17,8 +17,16 @@ pub struct IsolationArgs {
 const CALLS: &str =
     "async () => { let x = 0; for (let i = 0; i < 20; i++) x = await api.users.get(x); return x; }";
 const CALLS_PER_EXECUTION: f64 = 20.0;
+/// Pause between executions, so every thread involved has gone idle (the common case for
+/// an agent's tool calls).
+const PAUSE: Duration = Duration::from_micros(500);
 
-async fn timed(sandbox: &Sandbox, code: &str, samples: usize) -> anyhow::Result<f64> {
+async fn timed(
+    sandbox: &Sandbox,
+    code: &str,
+    samples: usize,
+    pause: Duration,
+) -> anyhow::Result<f64> {
     let bindings = twenty_bindings();
     for _ in 0..20 {
         sandbox
@@ -27,7 +35,9 @@ async fn timed(sandbox: &Sandbox, code: &str, samples: usize) -> anyhow::Result<
     }
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples {
-        tokio::time::sleep(Duration::from_micros(500)).await;
+        if !pause.is_zero() {
+            tokio::time::sleep(pause).await;
+        }
         let t = Instant::now();
         let outcome = sandbox
             .execute(Execution::new(code).bindings(bindings.clone()))
@@ -49,17 +59,22 @@ pub async fn isolation(args: IsolationArgs) -> anyhow::Result<Value> {
     ] {
         eprintln!("{label}: {} executions of each snippet…", args.samples);
         let sandbox = isolation.sandbox(0)?;
-        let trivial = timed(&sandbox, SNIPPET, args.samples).await?;
-        let with_calls = timed(&sandbox, CALLS, args.samples).await?;
+        let trivial = timed(&sandbox, SNIPPET, args.samples, PAUSE).await?;
+        let back_to_back = timed(&sandbox, SNIPPET, args.samples, Duration::ZERO).await?;
+        let with_calls = timed(&sandbox, CALLS, args.samples, PAUSE).await?;
         let per_call = ((with_calls - trivial) / CALLS_PER_EXECUTION * 10.0).round() / 10.0;
-        figures.push((trivial, per_call));
+        figures.push((trivial, per_call, back_to_back));
         rows.insert(
             label.to_owned(),
-            json!({ "trivial_execution_p50_us": trivial, "host_call_round_trip_p50_us": per_call }),
+            json!({
+                "trivial_execution_p50_us": trivial,
+                "trivial_execution_back_to_back_p50_us": back_to_back,
+                "host_call_round_trip_p50_us": per_call,
+            }),
         );
     }
-    let (in_trivial, in_call) = figures[0];
-    let (pr_trivial, pr_call) = figures[1];
+    let (in_trivial, in_call, in_b2b) = figures[0];
+    let (pr_trivial, pr_call, pr_b2b) = figures[1];
     Ok(json!({
         "bench": "isolation",
         "machine": machine,
@@ -67,6 +82,7 @@ pub async fn isolation(args: IsolationArgs) -> anyhow::Result<Value> {
         "modes": rows,
         "process_adds_us": {
             "execution": ((pr_trivial - in_trivial) * 10.0).round() / 10.0,
+            "execution_back_to_back": ((pr_b2b - in_b2b) * 10.0).round() / 10.0,
             "host_call": ((pr_call - in_call) * 10.0).round() / 10.0,
         },
     }))
