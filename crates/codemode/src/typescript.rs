@@ -33,6 +33,8 @@
 //! `unknown /* circular: Name */`.
 
 mod ident;
+
+pub(crate) use ident::is_unsafe_name;
 mod render;
 
 use std::collections::{BTreeSet, HashMap};

@@ -925,62 +925,6 @@ const GLOBALS: &[&str] = &[
     "TextEncoder",
 ];
 
-/// ECMAScript reserved words and object plumbing: not usable as binding names.
-const RESERVED: &[&str] = &[
-    "arguments",
-    "await",
-    "break",
-    "case",
-    "catch",
-    "class",
-    "const",
-    "constructor",
-    "continue",
-    "debugger",
-    "default",
-    "delete",
-    "do",
-    "else",
-    "enum",
-    "eval",
-    "export",
-    "extends",
-    "false",
-    "finally",
-    "for",
-    "function",
-    "if",
-    "implements",
-    "import",
-    "in",
-    "instanceof",
-    "interface",
-    "let",
-    "new",
-    "null",
-    "package",
-    "private",
-    "protected",
-    "prototype",
-    "public",
-    "return",
-    "static",
-    "super",
-    "switch",
-    "this",
-    "throw",
-    "true",
-    "try",
-    "typeof",
-    "undefined",
-    "var",
-    "void",
-    "while",
-    "with",
-    "yield",
-    "__proto__",
-];
-
 /// A JS identifier for a server or tool name: kept when it already is one (`read_file`),
 /// else camelCased (`my-server` → `myServer`); reserved words and globals get a `_`.
 pub fn js_name(raw: &str) -> String {
@@ -1018,7 +962,7 @@ pub fn js_name(raw: &str) -> String {
         }
         out
     };
-    if RESERVED.contains(&name.as_str()) || GLOBALS.contains(&name.as_str()) {
+    if crate::typescript::is_unsafe_name(&name) || GLOBALS.contains(&name.as_str()) {
         name.push('_');
     }
     name

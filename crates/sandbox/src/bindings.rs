@@ -140,3 +140,22 @@ fn is_identifier(s: &str) -> bool {
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_' || c == '$')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
+
+/// Runs a host function on the JSON text of its argument and returns the JSON text of its
+/// result. A panicking host function becomes a `HostError` with code `INTERNAL`.
+pub(crate) async fn call(function: HostFn, args: String) -> Result<String, HostError> {
+    use futures::FutureExt as _;
+    let args = serde_json::from_str(&args).unwrap_or(Value::Null);
+    match std::panic::AssertUnwindSafe(function(args))
+        .catch_unwind()
+        .await
+    {
+        Ok(Ok(value)) => serde_json::to_string(&value)
+            .map_err(|e| HostError::new("BAD_RESULT", format!("the host result is not JSON: {e}"))),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(HostError::new(
+            "INTERNAL",
+            "the host function failed unexpectedly",
+        )),
+    }
+}

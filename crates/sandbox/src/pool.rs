@@ -9,7 +9,6 @@ use crate::outcome::{JsError, Outcome};
 use crate::process::{Layer, WorkerConfig, WorkerPool};
 use crate::{Execution, HostError, HostFn, Limits, SandboxError};
 use crossbeam_channel::{Receiver, Sender};
-use futures::FutureExt;
 use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -259,17 +258,7 @@ impl HostDispatch for InProcessDispatch {
             return;
         };
         let task = self.runtime.spawn(async move {
-            let args = serde_json::from_str(&args).unwrap_or(serde_json::Value::Null);
-            let result = match AssertUnwindSafe(function(args)).catch_unwind().await {
-                Ok(Ok(value)) => serde_json::to_string(&value).map_err(|e| {
-                    HostError::new("BAD_RESULT", format!("the host result is not JSON: {e}"))
-                }),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(HostError::new(
-                    "INTERNAL",
-                    "the host function failed unexpectedly",
-                )),
-            };
+            let result = crate::bindings::call(function, args).await;
             let _ = tx.send(Completion { id, result });
         });
         let mut tasks = self.tasks.borrow_mut();

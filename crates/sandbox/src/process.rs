@@ -16,14 +16,12 @@ pub use worker::serve;
 
 use crate::isolate::error_outcome;
 use crate::outcome::{JsError, Outcome};
-use crate::{Execution, HostError, HostFn, SandboxError};
+use crate::{Execution, HostFn, SandboxError};
 use frame::{FromWorker, ToWorker, read_frame, write_frame};
-use futures::FutureExt;
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::panic::AssertUnwindSafe;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -320,17 +318,7 @@ impl Worker {
         };
         let worker = self.clone();
         let task = entry.runtime.spawn(async move {
-            let args = serde_json::from_str(&args).unwrap_or(serde_json::Value::Null);
-            let result = match AssertUnwindSafe(function(args)).catch_unwind().await {
-                Ok(Ok(value)) => serde_json::to_string(&value).map_err(|e| {
-                    HostError::new("BAD_RESULT", format!("the host result is not JSON: {e}"))
-                }),
-                Ok(Err(e)) => Err(e),
-                Err(_) => Err(HostError::new(
-                    "INTERNAL",
-                    "the host function failed unexpectedly",
-                )),
-            };
+            let result = crate::bindings::call(function, args).await;
             worker.send(&ToWorker::HostResult {
                 execution,
                 call,

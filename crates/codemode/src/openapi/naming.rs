@@ -5,67 +5,9 @@
 //! fine as a property access. So reserved words (and names that clash with
 //! `Object.prototype` plumbing) get a trailing `_`: `delete` → `delete_`.
 
-/// ECMAScript reserved words (strict mode included), TypeScript's contextual keywords that
-/// break declarations, and property names that are unsafe on plain objects.
-const RESERVED: &[&str] = &[
-    "arguments",
-    "await",
-    "break",
-    "case",
-    "catch",
-    "class",
-    "const",
-    "constructor",
-    "continue",
-    "debugger",
-    "declare",
-    "default",
-    "delete",
-    "do",
-    "else",
-    "enum",
-    "eval",
-    "export",
-    "extends",
-    "false",
-    "finally",
-    "for",
-    "function",
-    "if",
-    "implements",
-    "import",
-    "in",
-    "instanceof",
-    "interface",
-    "let",
-    "new",
-    "null",
-    "package",
-    "private",
-    "protected",
-    "prototype",
-    "public",
-    "return",
-    "static",
-    "super",
-    "switch",
-    "this",
-    "throw",
-    "true",
-    "try",
-    "typeof",
-    "undefined",
-    "var",
-    "void",
-    "while",
-    "with",
-    "yield",
-    "__proto__",
-];
-
 /// `name`, or `name_` when it is reserved.
 pub(crate) fn safe(name: String) -> String {
-    if RESERVED.contains(&name.as_str()) {
+    if crate::typescript::is_unsafe_name(&name) {
         name + "_"
     } else {
         name

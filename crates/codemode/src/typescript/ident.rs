@@ -6,7 +6,7 @@ use std::collections::HashSet;
 /// Words that cannot name a binding (variable, type alias, namespace) in strict-mode
 /// TypeScript. They remain valid as property names, which is why the generated
 /// declarations expose every tool as an object-type member (see the module docs).
-const RESERVED: &[&str] = &[
+pub(crate) const RESERVED: &[&str] = &[
     "await",
     "break",
     "case",
@@ -60,6 +60,21 @@ const RESERVED: &[&str] = &[
 
 /// Names a type alias may not take: TypeScript's predefined types, plus the global
 /// generics the generator itself emits (a `$defs.Record` would shadow `Record<..>`).
+/// Names that are legal identifiers but break something as a generated name: property
+/// names with special meaning on every object, `undefined`, and TypeScript's `declare`.
+const HAZARDS: &[&str] = &[
+    "__proto__",
+    "constructor",
+    "prototype",
+    "undefined",
+    "declare",
+];
+
+/// Whether `name` must not be used as-is for a generated namespace, function or tool name.
+pub(crate) fn is_unsafe_name(name: &str) -> bool {
+    RESERVED.contains(&name) || HAZARDS.contains(&name)
+}
+
 const RESERVED_TYPES: &[&str] = &[
     "any",
     "unknown",
