@@ -200,3 +200,50 @@ fn python_sdk_over_streamable_http_and_no_orphans_after_sigterm() {
     assert_gone(&pids);
     let _ = std::fs::remove_file(config);
 }
+
+/// Issue 4's acceptance: `islet mcp proxy examples/mcp.json` with the four real servers
+/// answers `tools/list` with exactly two tools, and one `execute` touches all four.
+#[test]
+fn issue_4_acceptance_examples_mcp_json() {
+    let Some(python) = python() else { return };
+    for upstream in [
+        "node_modules/.bin/mcp-server-filesystem",
+        "node_modules/.bin/mcp-server-memory",
+        "node_modules/.bin/mcp-server-everything",
+        ".ci/venv/bin/mcp-server-git",
+    ] {
+        if !root().join(upstream).exists() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{upstream} is missing: run .ci/run"
+            );
+            return;
+        }
+    }
+    let memory =
+        std::env::temp_dir().join(format!("islet-acceptance-{}.jsonl", std::process::id()));
+    let out = Command::new(python)
+        .arg(root().join("crates/islet/tests/clients/acceptance_client.py"))
+        .arg(env!("CARGO_BIN_EXE_islet"))
+        .current_dir(root())
+        .env("ISLET_MEMORY_FILE", &memory)
+        .output()
+        .expect("the client runs");
+    let _ = std::fs::remove_file(&memory);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("json");
+    assert_eq!(report["tools"], json!(["search", "execute"]));
+    assert_eq!(report["is_error"], json!(false), "{report}");
+    let outcome: Value =
+        serde_json::from_str(report["execute"].as_str().unwrap_or_default()).expect("outcome json");
+    assert_eq!(
+        outcome["result"],
+        json!({"readme": true, "git": true, "everything": true, "memory": true}),
+        "{outcome}"
+    );
+}
