@@ -26,6 +26,8 @@ use std::time::{Duration, Instant};
 /// File name the model's code runs under; stack frames naming it are mapped back to the
 /// code as sent.
 pub(crate) const SCRIPT_NAME: &str = "code.js";
+/// File name of the host prelude in stacks, distinct from the code's.
+const PRELUDE_NAME: &str = "islet:prelude";
 
 /// Pending timers past this count make `setTimeout` throw: the guest must not grow host
 /// memory without bound.
@@ -277,6 +279,7 @@ impl Isolate {
     pub fn run(
         &mut self,
         code: &Normalized,
+        prelude: Option<&str>,
         functions: &FunctionNames,
         limits: &Limits,
         dispatch: Box<dyn HostDispatch>,
@@ -307,6 +310,7 @@ impl Isolate {
             shared,
             budget,
             code,
+            prelude,
             wall_deadline: started + limits.wall(),
             cpu_used: Duration::ZERO,
             uncaught: None,
@@ -357,6 +361,7 @@ struct Run<'a> {
     shared: &'a Rc<Shared>,
     budget: &'a alloc::Budget,
     code: &'a Normalized,
+    prelude: Option<&'a str>,
     wall_deadline: Instant,
     cpu_used: Duration,
     /// An exception no code caught (thrown by a timer callback): it fails the execution.
@@ -374,6 +379,24 @@ impl Run<'_> {
     ) -> RunResult {
         if let Err(message) = globals::bind_functions(ctx, self.shared, functions) {
             return (None, Some(JsError::new("SandboxError", message)));
+        }
+        if let Some(prelude) = self.prelude {
+            let options = {
+                let mut o = EvalOptions::default();
+                o.global = true;
+                o.strict = true;
+                o.filename = Some(PRELUDE_NAME.to_owned());
+                o
+            };
+            let evaluated = self.in_js(|| {
+                ctx.eval_with_options::<(), _>(prelude.as_bytes(), options)
+                    .catch(ctx)
+            });
+            if let Err(e) = evaluated {
+                let mut error = self.error_from(ctx, e);
+                error.message = format!("the host prelude failed: {}", error.message);
+                return (None, Some(error));
+            }
         }
         let options = {
             let mut o = EvalOptions::default();

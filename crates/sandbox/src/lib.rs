@@ -41,6 +41,10 @@ pub struct Execution {
     pub code: String,
     pub bindings: Bindings,
     pub limits: Limits,
+    /// Trusted host JavaScript evaluated in the isolate before `code` (a classic script,
+    /// not normalised): how a host gives code a runtime of its own, such as the `Agent`
+    /// base class. It runs under the execution's limits; its failure fails the execution.
+    pub prelude: Option<std::sync::Arc<str>>,
 }
 
 impl Execution {
@@ -58,6 +62,11 @@ impl Execution {
 
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    pub fn prelude(mut self, prelude: impl Into<std::sync::Arc<str>>) -> Self {
+        self.prelude = Some(prelude.into());
         self
     }
 }

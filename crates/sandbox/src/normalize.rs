@@ -14,6 +14,7 @@
 
 mod enums;
 mod fence;
+mod module;
 mod rewrite;
 mod scan;
 mod strip;
@@ -29,6 +30,7 @@ use oxc_ast_visit::Visit;
 use oxc_parser::{ParseOptions, Parser};
 use oxc_span::{GetSpan, SourceType, Span};
 
+pub use self::module::{Module, module};
 use self::rewrite::LineMap;
 use self::strip::{Stripper, is_type_only};
 

@@ -229,6 +229,7 @@ fn run_normalized(
     };
     let mut outcome = isolate.run(
         &code,
+        execution.prelude.as_deref(),
         &names,
         &execution.limits,
         Box::new(dispatch),

@@ -206,6 +206,7 @@ impl WorkerPool {
         let frame = ToWorker::Execute {
             id,
             code: execution.code,
+            prelude: execution.prelude.as_deref().map(str::to_owned),
             functions: names,
             limits,
         };

@@ -21,6 +21,9 @@ pub enum ToWorker {
     Execute {
         id: u64,
         code: String,
+        /// Trusted host JavaScript run before `code` (see `Execution::prelude`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prelude: Option<String>,
         functions: Vec<(String, String)>,
         limits: Limits,
     },

@@ -25,6 +25,7 @@ type Running = Arc<Mutex<HashMap<u64, Sender<Completion>>>>;
 struct Job {
     id: u64,
     code: String,
+    prelude: Option<String>,
     functions: Vec<(String, String)>,
     limits: Limits,
     completions: Receiver<Completion>,
@@ -64,6 +65,7 @@ pub fn serve(
             ToWorker::Execute {
                 id,
                 code,
+                prelude,
                 functions,
                 limits,
             } => {
@@ -72,6 +74,7 @@ pub fn serve(
                 let _ = jobs.send(Job {
                     id,
                     code,
+                    prelude,
                     functions,
                     limits,
                     completions,
@@ -161,6 +164,7 @@ fn run(engine: &Engine, prepared: Option<crate::Isolate>, job: &Job, writer: &Wr
     };
     let mut outcome = isolate.run(
         &code,
+        job.prelude.as_deref(),
         &job.functions,
         &job.limits,
         Box::new(dispatch),

@@ -195,3 +195,37 @@ async fn a_panicking_host_function_is_an_error_not_a_crash() {
     .await;
     assert_eq!(outcome.result, Some(json!("INTERNAL")));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prelude_gives_code_a_host_runtime_over_the_bindings() {
+    let prelude = "globalThis.greet = async (who) => `${await api.users.get({ id: who })}`.length;\n\
+                   globalThis.Base = class { hello() { return 'hi ' + this.constructor.name; } };";
+    let bindings = Bindings::new().function("api.users", "get", |args| async move {
+        Ok(json!(format!("user {}", args["id"])))
+    });
+    let outcome = given_sandbox()
+        .execute(
+            Execution::new(
+                "class Mine extends Base {}\nreturn [new Mine().hello(), await greet(42)];",
+            )
+            .bindings(bindings)
+            .prelude(prelude),
+        )
+        .await;
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.result, Some(json!(["hi Mine", 7])));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_prelude_fails_the_execution_and_says_so() {
+    let outcome = given_sandbox()
+        .execute(Execution::new("return 1").prelude("throw new Error('broken runtime')"))
+        .await;
+    let error = outcome.error.expect("the prelude threw");
+    assert!(
+        error
+            .message
+            .starts_with("the host prelude failed: broken runtime"),
+        "{error:?}"
+    );
+}
