@@ -40,6 +40,9 @@ pub enum Target {
     Http(HttpOperation),
     /// A tool on an upstream MCP server, by its server key and original tool name.
     Mcp { server: String, tool: String },
+    /// A function the embedder binds itself under the tool's path (`agents.Counter.increment`,
+    /// `memory.recall`): the catalog only describes it.
+    Host,
 }
 
 #[derive(Debug, Clone, PartialEq)]

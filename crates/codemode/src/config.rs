@@ -271,7 +271,7 @@ fn parse_entry(
 
 /// Expands `${VAR}` and `${VAR:-default}`; `$$` is a literal `$`. An unset variable without
 /// a default is an error: silently passing an empty token would fail far from the cause.
-fn expand(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
+pub fn expand(text: &str, env: &impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('$') {

@@ -5,7 +5,9 @@
 //! Security model: the isolate names an operation and its input; the host decides where the
 //! request goes (only the base URL's scheme, host and port, redirects included), adds the
 //! injected headers, bounds time and response size, and scrubs every injected secret from
-//! what goes back (headers, bodies, error messages). The isolate never holds a credential,
+//! what goes back (headers, bodies, error messages). The sending is
+//! [`crate::fetch::Fetcher`]'s, the same as an isolate's `fetch`, under a policy that
+//! allows exactly the API's origin. The isolate never holds a credential,
 //! so code cannot exfiltrate one even through the API itself.
 
 mod redact;
@@ -20,6 +22,9 @@ use serde_json::{Map, Value, json};
 
 use crate::catalog::{Catalog, Target};
 use crate::error::Error;
+use crate::fetch::{
+    self, Failure, FetchPolicy, Fetcher, HostRule, InjectedHeader, Outgoing, Redirect,
+};
 use crate::openapi::{BodyContent, HttpRequestParts, build_raw_request, build_request};
 
 pub use redact::Redactor;
@@ -66,18 +71,14 @@ impl HttpApiConfig {
     }
 }
 
-/// An HTTP API as the host reaches it. Shared by all executions (the client pools
-/// connections).
+/// An HTTP API as the host reaches it: a [`Fetcher`] whose policy allows exactly the base
+/// URL's origin. Shared by all executions (the client pools connections).
 #[derive(Debug)]
 pub struct HttpApi {
     base_url: Url,
     /// `scheme://host:port`, what every request and redirect must match.
     origin: String,
-    headers: HeaderMap,
-    redactor: Redactor,
-    timeout: Duration,
-    max_response_bytes: usize,
-    client: reqwest::Client,
+    fetcher: Fetcher,
 }
 
 /// A response as code sees it: `{status, headers, body}`.
@@ -117,52 +118,48 @@ impl HttpApi {
             )));
         }
         let origin = base_url.origin().ascii_serialization();
-
-        let mut headers = HeaderMap::new();
-        let mut secrets = Vec::new();
         for (name, value) in &config.headers {
-            let header_name = HeaderName::from_bytes(name.trim().as_bytes())
+            HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| fail(format!("`{name}` is not a valid header name")))?;
-            let mut header_value = HeaderValue::from_str(value.trim()).map_err(|_| {
+            HeaderValue::from_str(value.trim()).map_err(|_| {
                 fail(format!(
                     "the value of header `{name}` is not a valid header value"
                 ))
             })?;
-            header_value.set_sensitive(true);
-            headers.insert(header_name, header_value);
-            secrets.push(value.trim().to_owned());
         }
+        // Exactly the API's origin. Its addresses are allowed whatever they are (the
+        // operator chose it: often loopback or an internal host); every other origin is out
+        // of reach, redirects included, so private-address checks would add nothing.
+        let policy = FetchPolicy {
+            allowed_hosts: vec![HostRule::new(origin.clone())],
+            inject_headers: config
+                .headers
+                .iter()
+                .map(|(name, value)| InjectedHeader {
+                    host: origin.clone(),
+                    name: name.clone(),
+                    value: value.clone(),
+                })
+                .collect(),
+            allow_private: true,
+            timeout: config.timeout,
+            max_response_bytes: config.max_response_bytes,
+            max_redirects: MAX_REDIRECTS,
+            resolve_overrides: Vec::new(),
+        };
         // Credentials in the base URL are secrets too.
-        if let Some(password) = base_url.password() {
-            secrets.push(password.to_owned());
-        }
-
-        let redirect_origin = origin.clone();
-        let policy = reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() >= MAX_REDIRECTS {
-                attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
-            } else if attempt.url().origin().ascii_serialization() == redirect_origin {
-                attempt.follow()
-            } else {
-                // Off-host: hand the 3xx back to the code instead of following it, so the
-                // credentials are never sent elsewhere.
-                attempt.stop()
-            }
-        });
-        let client = crate::tls::client_builder()
-            .map_err(|reason| Error::Config { reason })?
-            .redirect(policy)
-            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| fail(format!("cannot build an HTTP client: {e}")))?;
+        let url_secrets = base_url.password().map(str::to_owned).into_iter().collect();
+        let fetcher = Fetcher::with_secrets(policy, url_secrets).map_err(|e| match e {
+            // The policy is built here from the base URL and headers: say it in those terms.
+            Error::Config { reason } => Error::Config {
+                reason: reason.replacen("fetch policy: ", "", 1),
+            },
+            other => other,
+        })?;
         Ok(HttpApi {
             base_url,
             origin,
-            headers,
-            redactor: Redactor::new(secrets),
-            timeout: config.timeout,
-            max_response_bytes: config.max_response_bytes,
-            client,
+            fetcher,
         })
     }
 
@@ -172,7 +169,7 @@ impl HttpApi {
 
     /// What secrets are scrubbed with.
     pub fn redactor(&self) -> &Redactor {
-        &self.redactor
+        self.fetcher.redactor()
     }
 
     /// Sends one request to the API. `operation` names it in errors (`GET /users/{id}`).
@@ -213,53 +210,47 @@ impl HttpApi {
             }
             body = Some(bytes);
         }
-        // Injected headers last: they override whatever the code set (it cannot replace the
-        // credentials with its own, nor learn them by omission).
-        for (name, value) in &self.headers {
-            headers.insert(name.clone(), value.clone());
-        }
         if !headers.contains_key(reqwest::header::ACCEPT) {
             headers.insert(
                 reqwest::header::ACCEPT,
                 HeaderValue::from_static("application/json, */*;q=0.5"),
             );
         }
-        let mut request = self
-            .client
-            .request(method, url)
-            .headers(headers)
-            .timeout(self.timeout);
-        if let Some(body) = body {
-            request = request.body(body);
-        }
-        let fail = |reason: String| Error::Http {
-            operation: operation.to_owned(),
-            reason: self.redactor.text(&reason),
+        // The fetcher adds the credentials last (they override whatever the code set: it
+        // cannot replace them with its own, nor learn them by omission), follows redirects
+        // within the origin only and hands any other back as the 3xx it is.
+        let outgoing = Outgoing {
+            method,
+            url,
+            headers,
+            body,
+            redirect: Redirect::FollowAllowed,
         };
-        let mut response = request.send().await.map_err(|e| fail(self.describe(&e)))?;
-        let status = response.status().as_u16();
-        let response_headers = self.response_headers(response.headers());
-        let is_json = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
-
-        // Stream and stop at the cap rather than trusting Content-Length.
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let incoming = self
+            .fetcher
+            .exchange(outgoing)
             .await
-            .map_err(|e| fail(self.describe(&e)))?
-        {
-            if bytes.len() + chunk.len() > self.max_response_bytes {
-                return Err(Error::ResponseTooLarge {
-                    operation: operation.to_owned(),
-                    limit_bytes: self.max_response_bytes,
-                });
+            .map_err(|failure| self.error(operation, failure))?;
+        let mut response_headers = Map::new();
+        let mut is_json = false;
+        for (name, value) in incoming.headers {
+            if HIDDEN_RESPONSE_HEADERS.contains(&name.as_str()) {
+                continue;
             }
-            bytes.extend_from_slice(&chunk);
+            if name == "content-type" {
+                is_json |= value.to_ascii_lowercase().contains("json");
+            }
+            match response_headers.get_mut(&name) {
+                Some(Value::String(existing)) => {
+                    existing.push_str(", ");
+                    existing.push_str(&value);
+                }
+                _ => {
+                    response_headers.insert(name, Value::String(value));
+                }
+            }
         }
+        let bytes = incoming.body;
         let body = if bytes.is_empty() {
             Value::Null
         } else if is_json {
@@ -269,15 +260,35 @@ impl HttpApi {
             Value::String(String::from_utf8_lossy(&bytes).into_owned())
         };
         Ok(ApiResponse {
-            status,
+            status: incoming.status.as_u16(),
             headers: response_headers,
-            body: self.redactor.value(body),
+            // Scrubbed once parsed, so a secret the API escaped in JSON is caught too.
+            body: self.redactor().value(body),
         })
     }
 
+    /// A refusal or failure of the fetcher in this module's terms.
+    fn error(&self, operation: &str, failure: Failure) -> Error {
+        match failure.code {
+            fetch::HOST_NOT_ALLOWED | fetch::PRIVATE_ADDRESS => Error::HostNotAllowed {
+                url: failure.url,
+                allowed: self.origin.clone(),
+            },
+            fetch::RESPONSE_TOO_LARGE => Error::ResponseTooLarge {
+                operation: operation.to_owned(),
+                limit_bytes: self.fetcher.max_response_bytes(),
+            },
+            // Time-outs, network errors, redirect loops, unusable redirect targets.
+            _ => Error::Http {
+                operation: operation.to_owned(),
+                reason: failure.reason,
+            },
+        }
+    }
+
     /// Base URL + path + query, checked to stay on the API's origin. `build_raw_request`
-    /// already refuses anything but a path; this is the last line of defence, on the URL
-    /// actually requested.
+    /// already refuses anything but a path, and the fetcher refuses any other origin; this
+    /// says so early, in the API's terms.
     fn url(&self, parts: &HttpRequestParts) -> Result<Url, Error> {
         let refuse = |url: &str| Error::HostNotAllowed {
             url: url.to_owned(),
@@ -302,47 +313,6 @@ impl HttpApi {
             }
         }
         Ok(url)
-    }
-
-    fn response_headers(&self, headers: &HeaderMap) -> Map<String, Value> {
-        let mut out = Map::new();
-        for (name, value) in headers {
-            let name = name.as_str();
-            if HIDDEN_RESPONSE_HEADERS.contains(&name) || self.headers.contains_key(name) {
-                continue;
-            }
-            let value = self
-                .redactor
-                .text(&String::from_utf8_lossy(value.as_bytes()));
-            match out.get_mut(name) {
-                Some(Value::String(existing)) => {
-                    existing.push_str(", ");
-                    existing.push_str(&value);
-                }
-                _ => {
-                    out.insert(name.to_owned(), Value::String(value));
-                }
-            }
-        }
-        out
-    }
-
-    fn describe(&self, e: &reqwest::Error) -> String {
-        if e.is_timeout() {
-            return format!(
-                "no complete response within {} ms; ask for less or retry later",
-                self.timeout.as_millis()
-            );
-        }
-        // reqwest's top-level message rarely says what failed; the chain does.
-        let mut out = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            out.push_str(": ");
-            out.push_str(&s.to_string());
-            source = s.source();
-        }
-        out
     }
 }
 
@@ -427,7 +397,7 @@ fn api_error(api: &HttpApi, operation: &str, response: ApiResponse) -> HostError
         Value::String(s) => format!(": {}", first_chars(s, ERROR_BODY_CHARS)),
         other => format!(": {}", first_chars(&other.to_string(), ERROR_BODY_CHARS)),
     };
-    let message = api.redactor.text(&format!(
+    let message = api.redactor().text(&format!(
         "{operation} answered HTTP {}{snippet}; the response is in e.data (status, headers, body)",
         response.status
     ));
@@ -451,7 +421,7 @@ pub fn host_error(api: &HttpApi, error: &Error) -> HostError {
         Error::InvalidInput { .. } | Error::InvalidRequest { .. } => "TypeError",
         _ => "HostError",
     };
-    HostError::new(code, api.redactor.text(&error.to_string())).with_name(name)
+    HostError::new(code, api.redactor().text(&error.to_string())).with_name(name)
 }
 
 fn first_chars(s: &str, max: usize) -> String {

@@ -64,7 +64,8 @@ const DROPPED_REQUEST_HEADERS: &[&str] = &[
 const CROSS_ORIGIN_DROPPED: &[&str] = &["authorization", "cookie", "proxy-authorization"];
 
 /// A host the code may reach: `api.example.com`, `*.example.com` (subdomains, not the apex),
-/// an IP literal (`127.0.0.1`, `[::1]`), each optionally with `:port`.
+/// an IP literal (`127.0.0.1`, `[::1]`), each optionally with `:port`; or an exact origin,
+/// `https://api.example.com` (scheme, host and port: `:443` implied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostRule {
     pub host: String,
@@ -172,36 +173,65 @@ impl FetchPolicy {
     }
 }
 
+/// Checks a host pattern as [`HostRule::host`] and [`InjectedHeader::host`] take it; the
+/// error says what is wrong and shows the accepted forms.
+pub fn check_host_pattern(text: &str) -> Result<(), String> {
+    Pattern::parse(text).map(|_| ())
+}
+
 /// A parsed host pattern.
 #[derive(Debug, Clone)]
 struct Pattern {
+    /// `http` or `https` when the pattern names an origin (`https://api.example.com`).
+    scheme: Option<String>,
     /// Lower-case; for `*.example.com` this is `.example.com`.
     host: String,
     wildcard: bool,
+    /// With a scheme and no port, the scheme's default port: an origin is exact.
     port: Option<u16>,
 }
 
 impl Pattern {
     fn parse(text: &str) -> Result<Pattern, String> {
         let text = text.trim().to_ascii_lowercase();
-        let (host, port) = split_port(&text)?;
+        let (scheme, rest) = match text.split_once("://") {
+            Some((scheme @ ("http" | "https"), rest)) => (Some(scheme.to_owned()), rest),
+            Some((other, _)) => {
+                return Err(format!(
+                    "`{text}`: only http:// and https:// can be fetched, not `{other}://`"
+                ));
+            }
+            None => (None, text.as_str()),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        let (host, mut port) = split_port(rest)?;
+        if port.is_none() {
+            port = match scheme.as_deref() {
+                Some("http") => Some(80),
+                Some("https") => Some(443),
+                _ => None,
+            };
+        }
         let (host, wildcard) = match host.strip_prefix("*.") {
             Some(rest) => (format!(".{rest}"), true),
             None => (host.to_owned(), false),
         };
         let host = host.trim_end_matches('.').to_owned();
         let bare = host.trim_start_matches('.');
+        // `_` is not valid in host names but common in internal ones (containers).
         let valid = !bare.is_empty()
             && (bare.starts_with('[') && bare.ends_with(']')
                 || bare
                     .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_')));
         if !valid {
             return Err(format!(
-                "`{text}` is not a host pattern; use `api.example.com`, `*.example.com` or `host:port`"
+                "`{text}` is not a host pattern; use `api.example.com`, `*.example.com`, \
+                 `host:port` or `https://host[:port]`"
             ));
         }
         Ok(Pattern {
+            scheme,
             host,
             wildcard,
             port,
@@ -219,6 +249,7 @@ impl Pattern {
             host == self.host
         };
         host_ok
+            && self.scheme.as_deref().is_none_or(|s| s == url.scheme())
             && self
                 .port
                 .is_none_or(|p| url.port_or_known_default() == Some(p))
@@ -279,11 +310,63 @@ pub struct FetchResponse {
     pub body_base64: Option<String>,
 }
 
+/// What to do with a 3xx.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RedirectMode {
+pub(crate) enum Redirect {
+    /// Follow every hop; the first the policy refuses fails the request.
     Follow,
+    /// Return the 3xx as it is.
     Manual,
+    /// Fail with `REDIRECT_NOT_ALLOWED`.
     Error,
+    /// Follow the hops the policy allows and hand back, as with `Manual`, a 3xx pointing
+    /// anywhere else. The OpenAPI `execute` path: the code sees where the API wanted to send
+    /// it, and nothing (the credentials least of all) leaves the API's origin.
+    FollowAllowed,
+}
+
+/// One request as the host sends it: what [`Fetcher::exchange`] takes from `fetch` and
+/// from the OpenAPI `execute` path alike.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub method: Method,
+    pub url: Url,
+    pub headers: HeaderMap,
+    pub body: Option<Vec<u8>>,
+    pub redirect: Redirect,
+}
+
+/// A response: the URL that answered, headers with the injected names removed and values
+/// scrubbed, and the body as received (callers scrub it once they know its shape: text,
+/// JSON or bytes).
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub status: StatusCode,
+    pub url: Url,
+    pub redirected: bool,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+/// Why an exchange failed: a code the program can act on, the URL concerned (scrubbed),
+/// and what went wrong and what to do. Callers phrase it as their own error.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub code: &'static str,
+    pub url: String,
+    pub reason: String,
+}
+
+impl Failure {
+    /// As `fetch` reports it.
+    fn into_fetch_error(self) -> Error {
+        let message = if self.code == NETWORK {
+            format!("fetch {} failed: {}", self.url, self.reason)
+        } else {
+            format!("fetch {}: {}", self.url, self.reason)
+        };
+        fetch_error(self.code, message)
+    }
 }
 
 #[derive(Debug)]
@@ -301,6 +384,9 @@ struct Injection {
 
 /// Sends requests under one [`FetchPolicy`]. Build one per policy (usually per execution);
 /// its client pools connections across that execution's fetches.
+///
+/// The one HTTP path from isolates to the network: `fetch` and the OpenAPI `execute`
+/// bindings ([`crate::execute::HttpApi`]) both go through [`Fetcher::exchange`].
 #[derive(Debug)]
 pub struct Fetcher {
     rules: Vec<Rule>,
@@ -317,6 +403,15 @@ pub struct Fetcher {
 
 impl Fetcher {
     pub fn new(policy: FetchPolicy) -> Result<Fetcher, Error> {
+        Self::with_secrets(policy, Vec::new())
+    }
+
+    /// Like [`Fetcher::new`], also scrubbing `extra_secrets`: credentials that reach the
+    /// server some other way (a password in the API's base URL).
+    pub(crate) fn with_secrets(
+        policy: FetchPolicy,
+        extra_secrets: Vec<String>,
+    ) -> Result<Fetcher, Error> {
         let fail = |reason: String| Error::Config {
             reason: format!("fetch policy: {reason}"),
         };
@@ -331,7 +426,7 @@ impl Fetcher {
             });
         }
         let mut injections = Vec::new();
-        let mut secrets = Vec::new();
+        let mut secrets = extra_secrets;
         for header in &policy.inject_headers {
             let name = HeaderName::from_bytes(header.name.trim().as_bytes())
                 .map_err(|_| fail(format!("`{}` is not a valid header name", header.name)))?;
@@ -358,14 +453,19 @@ impl Fetcher {
             allow_private: policy.allow_private,
             overrides: Arc::new(overrides),
         };
-        let client = crate::tls::client_builder()
+        let mut builder = crate::tls::client_builder()
             .map_err(fail)?
             // Redirects are followed here, one checked hop at a time.
             .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve names itself, past the address check.
-            .no_proxy()
             .dns_resolver(resolver)
-            .connect_timeout(policy.timeout.min(Duration::from_secs(10)))
+            .connect_timeout(policy.timeout.min(Duration::from_secs(10)));
+        if !policy.allow_private {
+            // A proxy would resolve names itself, past the address check. With private
+            // addresses allowed there is no such check to bypass, and an operator behind a
+            // proxy (`HTTPS_PROXY`) keeps it; hosts are still checked here, on the URL.
+            builder = builder.no_proxy();
+        }
+        let client = builder
             .build()
             .map_err(|e| fail(format!("cannot build an HTTP client: {e}")))?;
         let allowed = if policy.allowed_hosts.is_empty() {
@@ -399,41 +499,44 @@ impl Fetcher {
         &self.redactor
     }
 
+    /// The largest response body read (the policy's cap).
+    pub fn max_response_bytes(&self) -> usize {
+        self.max_response_bytes
+    }
+
     /// Sends `request` under the policy, following (and re-checking) redirects, within the
     /// policy's timeout.
     pub async fn fetch(&self, request: FetchRequest) -> Result<FetchResponse, Error> {
-        let shown = self.redactor.text(&request.url);
-        match tokio::time::timeout(self.timeout, self.send(request)).await {
-            Ok(result) => result,
-            Err(_) => Err(fetch_error(
-                TIMEOUT,
-                format!(
-                    "fetch {shown}: no complete response within {} ms (the policy's timeout); \
-                     ask for less or retry later",
-                    self.timeout.as_millis()
-                ),
-            )),
-        }
+        let outgoing = self.outgoing(request).map_err(Failure::into_fetch_error)?;
+        let incoming = self
+            .exchange(outgoing)
+            .await
+            .map_err(Failure::into_fetch_error)?;
+        Ok(self.response(incoming))
     }
 
-    async fn send(&self, request: FetchRequest) -> Result<FetchResponse, Error> {
+    /// `fetch.js`'s request as an [`Outgoing`] one.
+    fn outgoing(&self, request: FetchRequest) -> Result<Outgoing, Failure> {
         let shown = self.redactor.text(&request.url);
-        let invalid =
-            |reason: String| fetch_error(INVALID_REQUEST, format!("fetch {shown}: {reason}"));
-        let mut url = Url::parse(request.url.trim()).map_err(|e| {
+        let invalid = |reason: String| Failure {
+            code: INVALID_REQUEST,
+            url: shown.clone(),
+            reason,
+        };
+        let url = Url::parse(request.url.trim()).map_err(|e| {
             invalid(format!(
                 "not an absolute URL ({e}); fetch needs e.g. \"https://api.example.com/path\""
             ))
         })?;
-        let mut method = match request.method.as_deref() {
+        let method = match request.method.as_deref() {
             None => Method::GET,
             Some(m) => Method::from_bytes(m.as_bytes())
                 .map_err(|_| invalid(format!("`{m}` is not an HTTP method")))?,
         };
-        let mode = match request.redirect.as_deref() {
-            None | Some("follow") => RedirectMode::Follow,
-            Some("manual") => RedirectMode::Manual,
-            Some("error") => RedirectMode::Error,
+        let redirect = match request.redirect.as_deref() {
+            None | Some("follow") => Redirect::Follow,
+            Some("manual") => Redirect::Manual,
+            Some("error") => Redirect::Error,
             Some(other) => {
                 return Err(invalid(format!(
                     "redirect must be \"follow\", \"manual\" or \"error\"; got \"{other}\""
@@ -444,14 +547,11 @@ impl Fetcher {
         for (name, value) in &request.headers {
             let name = HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| invalid(format!("`{name}` is not a valid header name")))?;
-            if DROPPED_REQUEST_HEADERS.contains(&name.as_str()) {
-                continue;
-            }
             let value = HeaderValue::from_str(value.trim())
                 .map_err(|_| invalid(format!("the value of header `{name}` is not valid")))?;
             headers.append(name, value);
         }
-        let mut body: Option<Vec<u8>> = match (request.body, request.body_base64) {
+        let body = match (request.body, request.body_base64) {
             (_, Some(encoded)) => Some(
                 base64::decode(&encoded)
                     .ok_or_else(|| invalid("bodyBase64 is not base64".into()))?,
@@ -459,11 +559,77 @@ impl Fetcher {
             (Some(text), None) => Some(text.into_bytes()),
             (None, None) => None,
         };
+        Ok(Outgoing {
+            method,
+            url,
+            headers,
+            body,
+            redirect,
+        })
+    }
 
+    /// An [`Incoming`] response as `fetch.js` takes it: text when the body is UTF-8, else
+    /// base64; secrets scrubbed either way.
+    fn response(&self, incoming: Incoming) -> FetchResponse {
+        let (body, body_base64) = match String::from_utf8(incoming.body) {
+            Ok(text) => (Some(self.redactor.text(&text)), None),
+            Err(e) => (
+                None,
+                Some(base64::encode(&self.redact_bytes(e.into_bytes()))),
+            ),
+        };
+        FetchResponse {
+            status: incoming.status.as_u16(),
+            status_text: incoming
+                .status
+                .canonical_reason()
+                .unwrap_or_default()
+                .to_owned(),
+            url: self.redactor.text(incoming.url.as_str()),
+            redirected: incoming.redirected,
+            headers: incoming.headers,
+            body,
+            body_base64,
+        }
+    }
+
+    /// Sends `outgoing` under the policy within its timeout: every hop checked (scheme,
+    /// address literal, host, method; names after DNS resolution), the code's connection
+    /// headers dropped, the injected headers added for the hops they match, the body read
+    /// up to the cap.
+    pub(crate) async fn exchange(&self, outgoing: Outgoing) -> Result<Incoming, Failure> {
+        let url = self.redactor.text(outgoing.url.as_str());
+        match tokio::time::timeout(self.timeout, self.follow(outgoing)).await {
+            Ok(result) => result,
+            Err(_) => Err(Failure {
+                code: TIMEOUT,
+                url,
+                reason: format!(
+                    "no complete response within {} ms; ask for less or retry later",
+                    self.timeout.as_millis()
+                ),
+            }),
+        }
+    }
+
+    async fn follow(&self, outgoing: Outgoing) -> Result<Incoming, Failure> {
+        let Outgoing {
+            mut method,
+            mut url,
+            mut headers,
+            mut body,
+            redirect,
+        } = outgoing;
+        let first = self.redactor.text(url.as_str());
+        // The connection is the host's business: a forged `Host` would reach another
+        // virtual host on an allowed address.
+        for name in DROPPED_REQUEST_HEADERS {
+            headers.remove(*name);
+        }
         let mut redirected = false;
         let mut hops = 0;
+        self.check(&url, &method)?;
         loop {
-            self.check(&url, &method)?;
             let mut hop_headers = headers.clone();
             // Injected last: they replace whatever the code set under the same name.
             for injection in self.injections.iter().filter(|i| i.pattern.matches(&url)) {
@@ -476,7 +642,7 @@ impl Fetcher {
             if let Some(bytes) = &body {
                 builder = builder.body(bytes.clone());
             }
-            tracing::debug!(method = %method, host = url.host_str().unwrap_or(""), "isolate fetch");
+            tracing::debug!(method = %method, host = url.host_str().unwrap_or(""), "host-side HTTP request");
             let response = builder
                 .send()
                 .await
@@ -490,44 +656,52 @@ impl Fetcher {
             let (true, Some(location)) = (status.is_redirection(), location) else {
                 return self.read(url, redirected, response).await;
             };
-            if status == StatusCode::NOT_MODIFIED || mode == RedirectMode::Manual {
+            if status == StatusCode::NOT_MODIFIED || redirect == Redirect::Manual {
                 return self.read(url, redirected, response).await;
             }
-            let shown_url = self.redactor.text(url.as_str());
-            if mode == RedirectMode::Error {
-                return Err(fetch_error(
-                    REDIRECT_NOT_ALLOWED,
-                    format!(
-                        "fetch {shown_url}: the server redirected (HTTP {}) and the request said \
-                         redirect: \"error\"",
+            let shown = self.redactor.text(url.as_str());
+            if redirect == Redirect::Error {
+                return Err(Failure {
+                    code: REDIRECT_NOT_ALLOWED,
+                    url: shown,
+                    reason: format!(
+                        "the server redirected (HTTP {}) and the request said redirect: \"error\"",
                         status.as_u16()
                     ),
-                ));
+                });
             }
-            if hops >= self.max_redirects {
-                return Err(fetch_error(
-                    REDIRECT_NOT_ALLOWED,
-                    format!(
-                        "fetch {shown}: more than {} redirects; pass redirect: \"manual\" to see them",
-                        self.max_redirects
-                    ),
-                ));
-            }
-            let next = url.join(&location).map_err(|_| {
-                fetch_error(
-                    INVALID_REQUEST,
-                    format!(
-                        "fetch {shown_url}: the redirect target `{}` is not a URL",
-                        self.redactor.text(&location)
-                    ),
-                )
+            let next = url.join(&location).map_err(|_| Failure {
+                code: INVALID_REQUEST,
+                url: shown.clone(),
+                reason: format!(
+                    "the redirect target `{}` is not a URL",
+                    self.redactor.text(&location)
+                ),
             })?;
             // 303 always, and 301/302 after POST, continue as a GET without the body (as
             // browsers and Node do); 307/308 repeat the request as it was.
-            if status == StatusCode::SEE_OTHER && method != Method::HEAD
-                || matches!(status.as_u16(), 301 | 302) && method == Method::POST
-            {
-                method = Method::GET;
+            let to_get = status == StatusCode::SEE_OTHER && method != Method::HEAD
+                || matches!(status.as_u16(), 301 | 302) && method == Method::POST;
+            let next_method = if to_get { Method::GET } else { method.clone() };
+            if let Err(refused) = self.check(&next, &next_method) {
+                if redirect == Redirect::FollowAllowed {
+                    return self.read(url, redirected, response).await;
+                }
+                return Err(refused);
+            }
+            if hops >= self.max_redirects {
+                let hint = if redirect == Redirect::Follow {
+                    "; pass redirect: \"manual\" to see them"
+                } else {
+                    ""
+                };
+                return Err(Failure {
+                    code: REDIRECT_NOT_ALLOWED,
+                    url: first,
+                    reason: format!("more than {} redirects{hint}", self.max_redirects),
+                });
+            }
+            if to_get {
                 body = None;
                 headers.remove(reqwest::header::CONTENT_TYPE);
             }
@@ -536,6 +710,7 @@ impl Fetcher {
                     headers.remove(*name);
                 }
             }
+            method = next_method;
             url = next;
             redirected = true;
             hops += 1;
@@ -544,13 +719,18 @@ impl Fetcher {
 
     /// The policy's checks for one hop: scheme, address literal, host, method. The DNS
     /// resolver checks names after resolution.
-    fn check(&self, url: &Url, method: &Method) -> Result<(), Error> {
+    fn check(&self, url: &Url, method: &Method) -> Result<(), Failure> {
         let shown = self.redactor.text(url.as_str());
+        let refuse = |code: &'static str, reason: String| Failure {
+            code,
+            url: shown.clone(),
+            reason,
+        };
         if !matches!(url.scheme(), "http" | "https") {
-            return Err(fetch_error(
+            return Err(refuse(
                 INVALID_REQUEST,
                 format!(
-                    "fetch {shown}: only http and https URLs can be fetched, not `{}:`",
+                    "only http and https URLs can be fetched, not `{}:`",
                     url.scheme()
                 ),
             ));
@@ -565,8 +745,8 @@ impl Fetcher {
                 .parse::<IpAddr>()
                 .ok();
             if let Some(reason) = literal.and_then(forbidden_reason) {
-                return Err(private_error(
-                    &shown,
+                return Err(private_failure(
+                    shown.clone(),
                     &format!("{host} is a {reason} address"),
                 ));
             }
@@ -577,10 +757,10 @@ impl Fetcher {
             .filter(|r| r.pattern.matches(url))
             .collect();
         if matching.is_empty() {
-            return Err(fetch_error(
+            return Err(refuse(
                 HOST_NOT_ALLOWED,
                 format!(
-                    "fetch {shown}: {host} is not an allowed host; allowed hosts: {}",
+                    "{host} is not an allowed host; allowed hosts: {}",
                     self.allowed
                 ),
             ));
@@ -593,10 +773,10 @@ impl Fetcher {
                 .is_none_or(|m| m.iter().any(|m| m.eq_ignore_ascii_case(method.as_str())))
         });
         if !method_ok {
-            return Err(fetch_error(
+            return Err(refuse(
                 METHOD_NOT_ALLOWED,
                 format!(
-                    "fetch {shown}: {method} is not allowed on {host}; allowed: {}",
+                    "{method} is not allowed on {host}; allowed: {}",
                     self.allowed
                 ),
             ));
@@ -604,23 +784,22 @@ impl Fetcher {
         Ok(())
     }
 
-    /// Reads the body up to the cap and scrubs secrets from what goes back.
+    /// Reads the body up to the cap; header values are scrubbed, the body is left to the
+    /// caller.
     async fn read(
         &self,
         url: Url,
         redirected: bool,
         mut response: reqwest::Response,
-    ) -> Result<FetchResponse, Error> {
-        let shown = self.redactor.text(url.as_str());
-        let too_large = || {
-            fetch_error(
-                RESPONSE_TOO_LARGE,
-                format!(
-                    "fetch {shown}: the response is larger than {} bytes (the policy's cap) and \
-                     was not read; ask for less (pagination, filters, a range)",
-                    self.max_response_bytes
-                ),
-            )
+    ) -> Result<Incoming, Failure> {
+        let too_large = || Failure {
+            code: RESPONSE_TOO_LARGE,
+            url: self.redactor.text(url.as_str()),
+            reason: format!(
+                "the response is larger than {} bytes (the cap) and was not read; ask for \
+                 less (pagination, filters, a range)",
+                self.max_response_bytes
+            ),
         };
         if response
             .content_length()
@@ -640,32 +819,23 @@ impl Fetcher {
             headers.push((name.as_str().to_owned(), value));
         }
         // Streamed and stopped at the cap: Content-Length may be absent or wrong.
-        let mut bytes = Vec::new();
+        let mut body = Vec::new();
         while let Some(chunk) = response
             .chunk()
             .await
             .map_err(|e| self.send_error(&url, &e))?
         {
-            if bytes.len() + chunk.len() > self.max_response_bytes {
+            if body.len() + chunk.len() > self.max_response_bytes {
                 return Err(too_large());
             }
-            bytes.extend_from_slice(&chunk);
+            body.extend_from_slice(&chunk);
         }
-        let (body, body_base64) = match String::from_utf8(bytes) {
-            Ok(text) => (Some(self.redactor.text(&text)), None),
-            Err(e) => (
-                None,
-                Some(base64::encode(&self.redact_bytes(e.into_bytes()))),
-            ),
-        };
-        Ok(FetchResponse {
-            status: status.as_u16(),
-            status_text: status.canonical_reason().unwrap_or_default().to_owned(),
-            url: shown,
+        Ok(Incoming {
+            status,
+            url,
             redirected,
             headers,
             body,
-            body_base64,
         })
     }
 
@@ -683,23 +853,24 @@ impl Fetcher {
             .collect()
     }
 
-    fn send_error(&self, url: &Url, error: &reqwest::Error) -> Error {
+    fn send_error(&self, url: &Url, error: &reqwest::Error) -> Failure {
         let shown = self.redactor.text(url.as_str());
         let mut source: Option<&dyn std::error::Error> = Some(error);
         while let Some(e) = source {
             if let Some(private) = e.downcast_ref::<PrivateAddress>() {
-                return private_error(&shown, &private.to_string());
+                return private_failure(shown, &private.to_string());
             }
             source = e.source();
         }
         if error.is_timeout() {
-            return fetch_error(
-                TIMEOUT,
-                format!(
-                    "fetch {shown}: no response within {} ms (the policy's timeout); retry later",
-                    self.timeout.as_millis()
+            return Failure {
+                code: TIMEOUT,
+                url: shown,
+                reason: format!(
+                    "no response within {} ms; retry later",
+                    self.timeout.min(Duration::from_secs(10)).as_millis()
                 ),
-            );
+            };
         }
         // reqwest's top-level message rarely says what failed; the chain does.
         let mut text = error.to_string();
@@ -709,10 +880,11 @@ impl Fetcher {
             text.push_str(&s.to_string());
             source = s.source();
         }
-        fetch_error(
-            NETWORK,
-            format!("fetch {shown} failed: {}", self.redactor.text(&text)),
-        )
+        Failure {
+            code: NETWORK,
+            url: shown,
+            reason: self.redactor.text(&text),
+        }
     }
 
     /// The binding's body: the JSON request from `fetch.js` in, the JSON response out.
@@ -741,14 +913,15 @@ fn fetch_error(code: &'static str, message: String) -> Error {
     Error::Fetch { code, message }
 }
 
-fn private_error(shown: &str, what: &str) -> Error {
-    fetch_error(
-        PRIVATE_ADDRESS,
-        format!(
-            "fetch {shown}: {what}; private, loopback and link-local addresses are refused \
-             (the fetch policy does not allow private addresses)"
+fn private_failure(url: String, what: &str) -> Failure {
+    Failure {
+        code: PRIVATE_ADDRESS,
+        url,
+        reason: format!(
+            "{what}; private, loopback and link-local addresses are refused (the fetch \
+             policy does not allow private addresses)"
         ),
-    )
+    }
 }
 
 /// This module's errors as the code sees them (before `fetch.js` turns them into a

@@ -33,7 +33,7 @@ use crate::search::SearchIndex;
 use crate::typescript::{TsOptions, signature};
 
 pub use format::did_you_mean;
-pub use http::{HttpOptions, serve_http};
+pub use http::{HttpOptions, mcp_router, require_bearer, serve_http};
 
 /// Results for a `search` query when the model gives no `limit`.
 const DEFAULT_SEARCH_LIMIT: usize = 10;
@@ -55,6 +55,9 @@ pub struct ServerOptions {
     pub threads: usize,
     /// When set, isolates run in these worker processes instead (process isolation).
     pub workers: Option<sandbox::process::WorkerConfig>,
+    /// Trusted host JavaScript run before each `execute` program (see
+    /// `sandbox::Execution::prelude`), e.g. the `agents.Class("name")` call form.
+    pub execute_prelude: Option<Arc<str>>,
 }
 
 impl Default for ServerOptions {
@@ -68,6 +71,7 @@ impl Default for ServerOptions {
             max_output_bytes: 24_000,
             threads: 0,
             workers: None,
+            execute_prelude: None,
         }
     }
 }
@@ -355,15 +359,11 @@ impl CodeModeServer {
             );
         };
         let view = self.view();
-        let outcome = self
-            .inner
-            .sandbox
-            .execute(
-                Execution::new(code)
-                    .bindings(view.bindings.clone())
-                    .limits(self.inner.options.execute_limits),
-            )
-            .await;
+        let mut execution = Execution::new(code)
+            .bindings(view.bindings.clone())
+            .limits(self.inner.options.execute_limits);
+        execution.prelude = self.inner.options.execute_prelude.clone();
+        let outcome = self.inner.sandbox.execute(execution).await;
         format::outcome_result(
             outcome,
             code,

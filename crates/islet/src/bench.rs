@@ -2,8 +2,10 @@
 
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod agents;
 mod isolation;
 mod mcp;
+mod memory;
 mod proxy;
 
 use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
@@ -23,6 +25,10 @@ pub enum BenchCommand {
     Isolation(isolation::IsolationArgs),
     /// The latency Code Mode adds per proxied MCP call (needs `npm ci` for the upstream).
     Proxy(proxy::ProxyArgs),
+    /// Durable agents: cold activation, warm RPC (in-process and HTTP), creations per second.
+    Agents(agents::AgentsArgs),
+    /// Memory recall p50 with 100,000 memories in a profile and deterministic ingest throughput.
+    Memory(memory::MemoryArgs),
 }
 
 #[derive(clap::Args)]
@@ -63,6 +69,14 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::Isolation(args) => {
             let report = isolation::isolation(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Agents(args) => {
+            let report = agents::agents(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Memory(args) => {
+            let report = memory::memory(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         BenchCommand::Proxy(args) => {

@@ -1,6 +1,6 @@
 //! `islet doctor`: which OS hardening layers a worker process gets on this machine; and
-//! the hidden `islet escape-test`, which hardens itself like a worker and then tries to
-//! escape with raw syscalls.
+//! the escape test behind `islet worker --escape-test`, which hardens itself like a worker
+//! and then tries to escape with raw syscalls.
 
 use sandbox::harden::{self, HardenReport, LayerStatus};
 use serde_json::json;
@@ -80,7 +80,7 @@ fn table(report: &HardenReport) -> String {
     text
 }
 
-/// `islet escape-test`: hardens this process with the production configuration, then
+/// `islet worker --escape-test`: hardens this process with the production configuration, then
 /// tries to escape with raw syscalls ([`harden::escape_test`]) and prints one JSON line per
 /// attempt: `{"attempt": "...", "blocked": true|false, "errno": n|null}` (blocked = the call
 /// failed). The first line is the hardening report. Must run before any thread exists.

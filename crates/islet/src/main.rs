@@ -3,9 +3,12 @@
 mod bench;
 mod doctor;
 mod mcp;
+mod memory;
 mod run;
+mod serve;
 mod tokens;
 mod worker;
+mod ws;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -27,6 +30,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve durable agents (your TypeScript/JavaScript classes) over HTTP, with Code Mode at /mcp.
+    Serve(serve::ServeArgs),
+    /// Read and write an agent's workspace files (ls, cat, put, rm) in a data directory.
+    Ws(ws::WsArgs),
     /// Run JavaScript or TypeScript in a fresh isolate and print its result as JSON.
     Run(run::RunArgs),
     /// Measure islet on this machine and print the figures as JSON.
@@ -39,9 +46,8 @@ enum Command {
     Tokens(tokens::TokensArgs),
     /// Show which OS sandbox layers isolate worker processes get on this machine.
     Doctor(doctor::DoctorArgs),
-    /// Harden this process like a worker, try to escape, print one JSON line per attempt.
-    #[command(hide = true)]
-    EscapeTest,
+    /// Agent memory profiles: ingest conversations, remember, recall, list and forget.
+    Memory(memory::MemoryArgs),
     /// An isolate worker process (started by islet itself; its stdin is the supervisor's socket).
     #[command(hide = true)]
     Worker(worker::WorkerArgs),
@@ -64,8 +70,6 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             });
         }
-        // Like a worker, it must harden while single-threaded.
-        Command::EscapeTest => return doctor::escape_test(),
         command => Cli { command },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -80,12 +84,14 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
+            Command::Serve(args) => serve::serve(args).await,
+            Command::Ws(args) => ws::ws(args),
             Command::Run(args) => run::run(args).await,
             Command::Bench(command) => bench::bench(command).await,
             Command::Mcp(command) => mcp::mcp(command).await,
             Command::Tokens(args) => tokens::tokens(args).await,
             Command::Doctor(args) => doctor::doctor(args).await,
-            Command::EscapeTest => unreachable!("handled before the runtime starts"),
+            Command::Memory(args) => memory::memory(args).await,
             Command::Worker(_) => unreachable!("handled before the runtime starts"),
         }
     });

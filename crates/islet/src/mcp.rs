@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::run::Isolation;
+use crate::run::{FetchArgs, Isolation};
 use anyhow::Context as _;
 use codemode::execute::{HttpApi, HttpApiConfig, bindings, parse_header};
 use codemode::server::{CodeModeServer, HttpOptions, Prepare, ServerOptions, serve_http};
@@ -20,7 +20,9 @@ pub enum McpCommand {
     /// Serve an OpenAPI API as two MCP tools, `search` and `execute`.
     #[command(after_help = "\
 Credentials stay in this process: headers given with --header and --bearer-env are added to \
-every API request host-side and scrubbed from everything returned to the code.
+every API request host-side and scrubbed from everything returned to the code. Requests go \
+to the base URL's origin only, redirects included. With --allow-fetch, `execute` code also \
+gets `fetch` for the hosts named (see --help).
 
 Examples:
   islet mcp openapi specs/github.json.gz --bearer-env GITHUB_TOKEN
@@ -30,7 +32,8 @@ Examples:
     #[command(after_help = "\
 CONFIG is the `mcpServers` JSON of Claude Desktop, Cursor and Claude Code; entries may also be \
 OpenAPI APIs ({\"openapi\": \"spec.json\", \"baseUrl\": …, \"headers\": {…}}). ${VAR} in values \
-expands from the environment. Code calls each server's tools as `<server>.<tool>(input)`.
+expands from the environment. Code calls each server's tools as `<server>.<tool>(input)`; \
+with --allow-fetch it also gets `fetch` for the hosts named.
 
 Examples:
   islet mcp proxy examples/mcp.json
@@ -63,6 +66,8 @@ pub struct ProxyArgs {
     /// Per upstream call timeout in milliseconds (an entry's `timeoutMs` overrides it).
     #[arg(long, value_name = "N", default_value_t = 60_000)]
     timeout_ms: u64,
+    #[command(flatten)]
+    fetch: FetchArgs,
 }
 
 #[derive(clap::Args)]
@@ -99,6 +104,8 @@ pub struct OpenapiArgs {
     /// Largest API response body read, in KiB.
     #[arg(long, value_name = "N", default_value_t = 5_120)]
     max_response_kb: usize,
+    #[command(flatten)]
+    fetch: FetchArgs,
 }
 
 pub async fn mcp(command: McpCommand) -> anyhow::Result<ExitCode> {
@@ -114,8 +121,10 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         call_timeout: Duration::from_millis(args.timeout_ms.max(1)),
         ..ProxyOptions::default()
     };
+    let fetcher = args.fetch.fetcher()?;
     let proxy = Arc::new(Proxy::new(config, options).await?);
     let (catalog, bindings) = proxy.catalog();
+    let bindings = FetchArgs::bind(fetcher.as_ref(), bindings);
     let lazy = Arc::clone(&proxy);
     let prepare: Prepare = Arc::new(move || {
         let proxy = Arc::clone(&lazy);
@@ -129,7 +138,9 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         Some(prepare),
     )?;
     let updated = server.clone();
-    proxy.on_change(move |catalog, bindings| updated.replace_catalog(catalog, bindings));
+    proxy.on_change(move |catalog, bindings| {
+        updated.replace_catalog(catalog, FetchArgs::bind(fetcher.as_ref(), bindings));
+    });
     if args.eager {
         proxy.start().await;
     }
@@ -181,6 +192,7 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
         tracing::warn!("{warning}");
     }
     let catalog = codemode::openapi::catalog(&spec);
+    let fetcher = args.fetch.fetcher()?;
     let base_url = match args
         .base_url
         .clone()
@@ -226,7 +238,7 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
         "Code Mode MCP server ready"
     );
     let api = Arc::new(api);
-    let bindings = bindings(&catalog, api);
+    let bindings = FetchArgs::bind(fetcher.as_ref(), bindings(&catalog, api));
     let server = CodeModeServer::new(
         catalog,
         bindings,

@@ -3,11 +3,13 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use anyhow::Context as _;
+use codemode::fetch::{FetchPolicy, Fetcher, HostRule, InjectedHeader};
 use sandbox::process::WorkerConfig;
-use sandbox::{Execution, Level, Limits, Outcome, Sandbox, SandboxConfig};
+use sandbox::{Bindings, Execution, Level, Limits, Outcome, Sandbox, SandboxConfig};
 use std::io::Read as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -15,11 +17,16 @@ The code may be an async arrow function, a function body using top-level `await`
 `return`, a bare trailing expression (its value is the result), or `export default async \
 function`, optionally wrapped in markdown fences. TypeScript types are stripped.
 
+The code has no network access unless --allow-fetch gives it `fetch` for named hosts; \
+requests are sent by islet, which adds --fetch-header credentials the code never sees.
+
 Exit status: 0 when the code returned, 1 when it threw or hit a limit, 2 on usage errors.
 
 Examples:
   echo 'async () => [1,2,3].map(x => x * 2)' | islet run -
-  islet run --cpu-ms 100 --json script.ts")]
+  islet run --cpu-ms 100 --json script.ts
+  GITHUB_TOKEN=… islet run --allow-fetch GET:api.github.com \\
+      --fetch-header 'api.github.com:Authorization=Bearer ${GITHUB_TOKEN}' script.js")]
 pub struct RunArgs {
     /// File with the code to run, or `-` for standard input.
     file: PathBuf,
@@ -47,6 +54,125 @@ pub struct RunArgs {
     /// Where the isolate runs: in this process, or in a separate OS-sandboxed worker process.
     #[arg(long, value_enum, default_value_t = Isolation::Inprocess)]
     isolation: Isolation,
+    #[command(flatten)]
+    fetch: FetchArgs,
+}
+
+/// Whether code gets `fetch`, and for which hosts: shared by `islet run`, `islet mcp
+/// openapi` and `islet mcp proxy`. Without `--allow-fetch`, `fetch` is not defined.
+#[derive(clap::Args, Debug, Default, Clone)]
+#[command(next_help_heading = "Fetch (the code gets `fetch` only with --allow-fetch)")]
+pub struct FetchArgs {
+    /// Let the code fetch from HOST: `api.example.com`, `*.example.com` (its subdomains),
+    /// `HOST:PORT`, or an origin (`https://api.example.com`). Methods before a colon allow
+    /// only those: `GET,HEAD:api.example.com`. Repeatable.
+    #[arg(long = "allow-fetch", value_name = "[METHODS:]HOST")]
+    pub allow_fetch: Vec<String>,
+    /// Header islet adds to every fetch to HOST (a host as in --allow-fetch), its value
+    /// read from the environment: 'HOST:NAME=${VAR}', e.g.
+    /// 'api.example.com:Authorization=Bearer ${API_TOKEN}' in single quotes. The code never
+    /// sees the value: it is scrubbed from responses and errors. Repeatable.
+    #[arg(long = "fetch-header", value_name = "HOST:NAME=${VAR}")]
+    pub fetch_headers: Vec<String>,
+    /// Let fetch reach loopback, private (RFC 1918) and link-local addresses, such as a
+    /// service on 127.0.0.1. Off by default: internal services and cloud metadata live
+    /// there.
+    #[arg(long)]
+    pub allow_private_fetch: bool,
+}
+
+/// Methods `--allow-fetch` recognises before a colon (anything else is part of the host).
+const FETCH_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+impl FetchArgs {
+    /// The fetcher these flags describe; `None` when they offer no fetch.
+    pub fn fetcher(&self) -> anyhow::Result<Option<Arc<Fetcher>>> {
+        if self.allow_fetch.is_empty() {
+            anyhow::ensure!(
+                self.fetch_headers.is_empty(),
+                "--fetch-header needs --allow-fetch HOST: without it the code has no fetch"
+            );
+            anyhow::ensure!(
+                !self.allow_private_fetch,
+                "--allow-private-fetch needs --allow-fetch HOST: without it the code has no fetch"
+            );
+            return Ok(None);
+        }
+        let mut policy = FetchPolicy {
+            allow_private: self.allow_private_fetch,
+            ..FetchPolicy::default()
+        };
+        for text in &self.allow_fetch {
+            policy.allowed_hosts.push(allow_rule(text)?);
+        }
+        for text in &self.fetch_headers {
+            policy.inject_headers.push(injected_header(text)?);
+        }
+        Ok(Some(Arc::new(Fetcher::new(policy)?)))
+    }
+
+    /// `bindings` plus `fetch` when the flags offer it.
+    pub fn bind(fetcher: Option<&Arc<Fetcher>>, bindings: Bindings) -> Bindings {
+        match fetcher {
+            Some(fetcher) => codemode::fetch::with_fetch(bindings, Arc::clone(fetcher)),
+            None => bindings,
+        }
+    }
+}
+
+/// `--allow-fetch [METHODS:]HOST`.
+fn allow_rule(text: &str) -> anyhow::Result<HostRule> {
+    let text = text.trim();
+    let (methods, host) = match text.split_once(':') {
+        Some((prefix, host))
+            if prefix.split(',').all(|m| {
+                FETCH_METHODS
+                    .iter()
+                    .any(|known| known.eq_ignore_ascii_case(m.trim()))
+            }) =>
+        {
+            (Some(prefix.split(',').map(str::trim)), host.trim())
+        }
+        _ => (None, text),
+    };
+    codemode::fetch::check_host_pattern(host).map_err(|e| anyhow::anyhow!("--allow-fetch: {e}"))?;
+    let rule = HostRule::new(host);
+    Ok(match methods {
+        Some(methods) => rule.methods(methods),
+        None => rule,
+    })
+}
+
+/// `--fetch-header 'HOST:NAME=${VAR}'`: the value comes from the environment, so the
+/// secret is never on a command line (where every user of the machine can read it).
+fn injected_header(text: &str) -> anyhow::Result<InjectedHeader> {
+    let usage = "write it as 'HOST:NAME=${VAR}' (single quotes, so the shell leaves ${VAR} to islet), \
+                 e.g. 'api.example.com:Authorization=Bearer ${API_TOKEN}'";
+    let Some((target, template)) = text.split_once('=') else {
+        anyhow::bail!("--fetch-header `{text}`: {usage}");
+    };
+    let Some((host, name)) = target.rsplit_once(':') else {
+        anyhow::bail!("--fetch-header `{target}=…`: no HOST before the header name; {usage}");
+    };
+    let (host, name) = (host.trim(), name.trim());
+    codemode::fetch::check_host_pattern(host)
+        .map_err(|e| anyhow::anyhow!("--fetch-header {target}: {e}"))?;
+    // Not quoting the value in these messages: if the shell expanded it, it is the secret.
+    anyhow::ensure!(
+        template.contains("${"),
+        "--fetch-header {target}: the value must come from an environment variable; {usage}"
+    );
+    let value = codemode::config::expand(template, &|var| std::env::var(var).ok())
+        .map_err(|e| anyhow::anyhow!("--fetch-header {target}: {e}"))?;
+    anyhow::ensure!(
+        !value.trim().is_empty(),
+        "--fetch-header {target}: the value is empty (is the environment variable set?)"
+    );
+    Ok(InjectedHeader {
+        host: host.to_owned(),
+        name: name.to_owned(),
+        value,
+    })
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -105,9 +231,22 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         std::fs::read_to_string(&args.file)
             .with_context(|| format!("reading {}", args.file.display()))?
     };
+    let fetcher = args.fetch.fetcher()?;
+    let bindings = FetchArgs::bind(fetcher.as_ref(), Bindings::new());
     let sandbox = args.isolation.sandbox(1)?;
-    let outcome = sandbox.execute(Execution::new(code).limits(limits)).await;
-    Ok(print_outcome(&outcome, args.json))
+    let outcome = sandbox
+        .execute(Execution::new(code).limits(limits).bindings(bindings))
+        .await;
+    let status = print_outcome(&outcome, args.json);
+    if fetcher.is_none()
+        && outcome
+            .error
+            .as_ref()
+            .is_some_and(|e| e.name == "ReferenceError" && e.message.contains("fetch"))
+    {
+        eprintln!("hint: `fetch` is available only with --allow-fetch HOST (see islet run --help)");
+    }
+    Ok(status)
 }
 
 /// Prints an outcome the way `islet run` does; the exit code says whether it succeeded.

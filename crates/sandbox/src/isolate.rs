@@ -8,6 +8,7 @@
 mod alloc;
 mod convert;
 mod globals;
+mod prelude;
 
 use crate::limits::{Limit, Limits};
 use crate::normalize::Normalized;
@@ -69,6 +70,7 @@ struct EngineState {
     budget: Rc<alloc::Budget>,
     /// The isolate whose execution is running now, if any.
     current: RefCell<Option<Rc<Shared>>>,
+    preludes: prelude::PreludeCache,
 }
 
 impl std::fmt::Debug for Engine {
@@ -86,6 +88,7 @@ impl Engine {
         let state = Rc::new(EngineState {
             budget,
             current: RefCell::new(None),
+            preludes: prelude::PreludeCache::default(),
         });
         {
             let state = state.clone();
@@ -311,6 +314,7 @@ impl Isolate {
             budget,
             code,
             prelude,
+            preludes: &self.engine.preludes,
             wall_deadline: started + limits.wall(),
             cpu_used: Duration::ZERO,
             uncaught: None,
@@ -362,6 +366,7 @@ struct Run<'a> {
     budget: &'a alloc::Budget,
     code: &'a Normalized,
     prelude: Option<&'a str>,
+    preludes: &'a prelude::PreludeCache,
     wall_deadline: Instant,
     cpu_used: Duration,
     /// An exception no code caught (thrown by a timer callback): it fails the execution.
@@ -380,23 +385,11 @@ impl Run<'_> {
         if let Err(message) = globals::bind_functions(ctx, self.shared, functions) {
             return (None, Some(JsError::new("SandboxError", message)));
         }
-        if let Some(prelude) = self.prelude {
-            let options = {
-                let mut o = EvalOptions::default();
-                o.global = true;
-                o.strict = true;
-                o.filename = Some(PRELUDE_NAME.to_owned());
-                o
-            };
-            let evaluated = self.in_js(|| {
-                ctx.eval_with_options::<(), _>(prelude.as_bytes(), options)
-                    .catch(ctx)
-            });
-            if let Err(e) = evaluated {
-                let mut error = self.error_from(ctx, e);
-                error.message = format!("the host prelude failed: {}", error.message);
-                return (None, Some(error));
-            }
+        if let Some(prelude) = self.prelude
+            && let Err(mut error) = self.run_prelude(ctx, prelude, completions)
+        {
+            error.message = format!("the host prelude failed: {}", error.message);
+            return (None, Some(error));
         }
         let options = {
             let mut o = EvalOptions::default();
@@ -444,6 +437,21 @@ impl Run<'_> {
             }
             Err(message) => (None, Some(JsError::new("ResultError", message))),
         }
+    }
+
+    /// Evaluates the host prelude as a module (compiled once per engine, see `prelude.rs`).
+    fn run_prelude<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        prelude: &str,
+        completions: &Receiver<Completion>,
+    ) -> Result<(), JsError> {
+        let preludes = self.preludes;
+        let declared = self.in_js(|| preludes.declare(ctx, PRELUDE_NAME, prelude).catch(ctx));
+        let module = declared.map_err(|e| self.error_from(ctx, e))?;
+        let evaluated = self.in_js(|| module.eval().catch(ctx));
+        let (_module, promise) = evaluated.map_err(|e| self.error_from(ctx, e))?;
+        self.await_promise(ctx, promise, completions).map(|_| ())
     }
 
     /// Runs `f` (which enters JavaScript) under the CPU and wall budgets.

@@ -19,6 +19,7 @@ use crate::outcome::{JsError, Outcome};
 use crate::{Execution, HostFn, SandboxError};
 use frame::{FromWorker, ToWorker, read_frame, write_frame};
 use std::collections::HashMap;
+use std::future::Future as _;
 use std::io::BufReader;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
@@ -302,6 +303,13 @@ impl Worker {
 
     /// Starts a host call for the worker; false when the worker asked for something its
     /// execution does not have.
+    ///
+    /// The call is polled once right here, on the reader thread, inside its execution's
+    /// runtime: a host function that completes at once (most do, or fail at once) is
+    /// answered without waking a runtime thread. Only one still pending becomes a task.
+    /// Host functions must not block (the contract of any async fn on a runtime): a slow
+    /// first poll here would delay this worker's other frames, as it would stall a runtime
+    /// thread in-process.
     fn host_call(
         self: &Arc<Self>,
         execution: u64,
@@ -309,25 +317,50 @@ impl Worker {
         binding: usize,
         args: String,
     ) -> bool {
-        let mut pending = lock(&self.pending);
-        let Some(entry) = pending.get_mut(&execution) else {
-            // The execution already ended (e.g. timed out): nothing to answer.
+        let (function, runtime) = {
+            let pending = lock(&self.pending);
+            let Some(entry) = pending.get(&execution) else {
+                // The execution already ended (e.g. timed out): nothing to answer.
+                return true;
+            };
+            let Some(function) = entry.functions.get(binding).cloned() else {
+                return false;
+            };
+            (function, entry.runtime.clone())
+        };
+        // Not under `pending`: a host function may start executions on this pool.
+        let mut future = Box::pin(crate::bindings::call(function, args));
+        let first = {
+            let _context = runtime.enter();
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            future.as_mut().poll(&mut cx)
+        };
+        if let std::task::Poll::Ready(result) = first {
+            self.send(&ToWorker::HostResult {
+                execution,
+                call,
+                result,
+            });
             return true;
-        };
-        let Some(function) = entry.functions.get(binding).cloned() else {
-            return false;
-        };
+        }
+        // Polled again by the runtime with its own waker (futures re-register on each poll).
         let worker = self.clone();
-        let task = entry.runtime.spawn(async move {
-            let result = crate::bindings::call(function, args).await;
+        let task = runtime.spawn(async move {
+            let result = future.await;
             worker.send(&ToWorker::HostResult {
                 execution,
                 call,
                 result,
             });
         });
-        entry.tasks.retain(|t| !t.is_finished());
-        entry.tasks.push(task.abort_handle());
+        match lock(&self.pending).get_mut(&execution) {
+            Some(entry) => {
+                entry.tasks.retain(|t| !t.is_finished());
+                entry.tasks.push(task.abort_handle());
+            }
+            // It ended meanwhile: nobody waits for the answer.
+            None => task.abort(),
+        }
         true
     }
 

@@ -34,24 +34,12 @@ pub async fn serve_http(
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), Error> {
-    let mut config = StreamableHttpServerConfig::default();
-    if !options.addr.ip().is_loopback() {
-        // The Host check guards loopback servers against DNS rebinding; a server bound to
-        // other interfaces is reached by names we cannot know, so the token guards it.
-        config = config.disable_allowed_hosts();
-        if options.auth_token.is_none() {
-            tracing::warn!(addr = %options.addr, "serving MCP on a non-loopback address without --auth-token");
-        }
+    if !options.addr.ip().is_loopback() && options.auth_token.is_none() {
+        tracing::warn!(addr = %options.addr, "serving MCP on a non-loopback address without --auth-token");
     }
-    let service = StreamableHttpService::new(
-        move || Ok(server.clone()),
-        Arc::new(LocalSessionManager::default()),
-        config,
-    );
-    let mut router = Router::new().nest_service("/mcp", service);
+    let mut router = mcp_router(server, options.addr.ip().is_loopback());
     if let Some(token) = options.auth_token {
-        let expected: Arc<str> = Arc::from(format!("Bearer {token}"));
-        router = router.layer(middleware::from_fn_with_state(expected, require_token));
+        router = require_bearer(router, &token);
     }
     let listener = tokio::net::TcpListener::bind(options.addr)
         .await
@@ -75,6 +63,35 @@ pub async fn serve_http(
         .map_err(|e| Error::Serve {
             reason: format!("HTTP server failed: {e}"),
         })
+}
+
+/// The MCP endpoint at `/mcp`, to serve alone ([`serve_http`]) or inside a larger app.
+/// `loopback` keeps rmcp's Host-header check, which guards loopback servers against DNS
+/// rebinding; a server bound to other interfaces is reached by names we cannot know, so
+/// its bearer token guards it instead.
+pub fn mcp_router<S: Clone + Send + Sync + 'static>(
+    server: CodeModeServer,
+    loopback: bool,
+) -> Router<S> {
+    let mut config = StreamableHttpServerConfig::default();
+    if !loopback {
+        config = config.disable_allowed_hosts();
+    }
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    Router::new().nest_service("/mcp", service)
+}
+
+/// Requires `Authorization: Bearer <token>` on every route of `router` (else 401).
+pub fn require_bearer<S: Clone + Send + Sync + 'static>(
+    router: Router<S>,
+    token: &str,
+) -> Router<S> {
+    let expected: Arc<str> = Arc::from(format!("Bearer {token}"));
+    router.layer(middleware::from_fn_with_state(expected, require_token))
 }
 
 async fn require_token(State(expected): State<Arc<str>>, request: Request, next: Next) -> Response {

@@ -530,3 +530,43 @@ async fn a_slow_api_hits_the_request_timeout() {
         "{caught}"
     );
 }
+
+/// Loopback is allowed only because it is the API's origin: the same address on another
+/// port, or the same host and port under another scheme, is another origin, and a redirect
+/// there is handed back without the credential ever reaching it.
+#[tokio::test(flavor = "multi_thread")]
+async fn redirects_to_another_port_or_scheme_of_the_same_host_are_not_followed() {
+    let h = Harness::start().await;
+    let other = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let other_addr = other.local_addr().expect("addr");
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&hits);
+    let app = Router::new().fallback(move || {
+        counted.fetch_add(1, Ordering::SeqCst);
+        async { (StatusCode::OK, "reached").into_response() }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(other, app).await;
+    });
+    let same_port_https = h.base_url.replacen("http://", "https://", 1);
+    for target in [
+        format!("http://{other_addr}/steal"),
+        format!("{same_port_https}/items/1"),
+    ] {
+        if let Ok(mut slot) = h.state.redirect_to.lock() {
+            slot.clone_from(&target);
+        }
+        let result = ok(&h
+            .run("async () => await api.request({ path: '/redirect' })")
+            .await);
+        assert_eq!(result["status"], 302, "{target}: {result}");
+        assert_eq!(result["headers"]["location"], target.as_str());
+    }
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        0,
+        "another origin was contacted"
+    );
+}

@@ -71,7 +71,7 @@ fn tool<'a>(catalog: &'a Catalog, path: &str) -> &'a Tool {
 fn http(tool: &Tool) -> &HttpOperation {
     match &tool.target {
         Target::Http(op) => op,
-        Target::Mcp { .. } => panic!("not an HTTP tool"),
+        Target::Mcp { .. } | Target::Host => panic!("not an HTTP tool"),
     }
 }
 

@@ -1,5 +1,5 @@
-//! The OS sandbox of worker processes, seen from outside: `islet escape-test` hardens
-//! itself like a worker and tries to escape with raw syscalls; `islet doctor` reports the
+//! The OS sandbox of worker processes, seen from outside: `islet worker --escape-test`
+//! hardens itself like a worker and tries to escape with raw syscalls; `islet doctor` reports the
 //! layers.
 
 use std::process::{Command, Output};
@@ -43,7 +43,7 @@ fn lines(out: &Output) -> Vec<serde_json::Value> {
 
 #[test]
 fn every_escape_attempt_of_a_hardened_worker_is_blocked() {
-    let out = islet(&["escape-test"]);
+    let out = islet(&["worker", "--escape-test"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),

@@ -2,6 +2,8 @@
 
 mod harden;
 mod mcp;
+mod memory;
 mod proxy;
 mod run;
+mod serve;
 mod worker;

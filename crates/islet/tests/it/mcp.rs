@@ -360,6 +360,15 @@ fn bad_configuration_is_a_clear_error() {
         &["--base-url", "ftp://example.com"],
         "must be an http(s) URL with a host",
     );
+    // The fetch flags are shared with `islet run` and checked the same way.
+    config_error(
+        &["--allow-private-fetch"],
+        "--allow-private-fetch needs --allow-fetch HOST",
+    );
+    config_error(
+        &["--allow-fetch", "GET:"],
+        "--allow-fetch: `` is not a host pattern",
+    );
 }
 
 #[test]

@@ -1,12 +1,26 @@
 //! `islet run` and `islet bench isolate`, as a user calls them.
 
 use std::io::Write as _;
+use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::response::IntoResponse as _;
+use axum::routing::get;
+use serde_json::{Value, json};
+
 fn islet(args: &[&str], stdin: &str) -> Output {
+    islet_with_env(args, stdin, &[])
+}
+
+fn islet_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
         .args(args)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -51,7 +65,7 @@ fn issue_2_acceptance_cpu_limit() {
 fn json_outcome_has_result_logs_and_stats() {
     let out = islet(&["run", "--json", "-"], "console.warn('careful'); 40 + 2");
     assert!(out.status.success());
-    let outcome: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
+    let outcome: Value = serde_json::from_slice(&out.stdout).expect("json on stdout");
     assert_eq!(outcome["result"], 42);
     assert_eq!(outcome["logs"][0]["level"], "warn");
     assert_eq!(outcome["logs"][0]["text"], "careful");
@@ -105,7 +119,7 @@ fn bench_isolate_prints_the_figures() {
         "",
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
     for key in [
         "latency_us",
         "memory_per_isolate_bytes",
@@ -124,4 +138,203 @@ fn bench_isolate_prints_the_figures() {
             .as_str()
             .is_some_and(|m| m.contains("cores"))
     );
+}
+
+const FETCH_SECRET: &str = "fetch-cli-SECRET-31415926";
+
+/// A local HTTP server on its own runtime thread: `/hello` answers JSON, `/echo` echoes
+/// the request's Authorization header (as careless APIs do) and records it.
+fn given_fetch_server() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let state = seen.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let app = Router::new()
+                .route(
+                    "/hello",
+                    get(|| async {
+                        (
+                            [(header::CONTENT_TYPE, "application/json")],
+                            r#"{"hello":"world"}"#,
+                        )
+                    }),
+                )
+                .route(
+                    "/echo",
+                    get(
+                        |State(seen): State<Arc<Mutex<Vec<String>>>>, request: Request| async move {
+                            let auth = request
+                                .headers()
+                                .get(header::AUTHORIZATION)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_owned();
+                            if let Ok(mut seen) = seen.lock() {
+                                seen.push(auth.clone());
+                            }
+                            json!({ "authorization": auth }).to_string().into_response()
+                        },
+                    ),
+                )
+                .with_state(state);
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr"))
+                .expect("send addr");
+            let _ = axum::serve(listener, app).await;
+        });
+    });
+    let addr = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the server starts");
+    (addr, seen)
+}
+
+const FETCH_CODE: &str = "
+const hello = await (await fetch(`${BASE}/hello`)).json();
+const echo = await (await fetch(`${BASE}/echo`)).text();
+return { hello, echo };";
+
+#[test]
+fn run_offers_fetch_with_allow_fetch_and_injects_headers_the_code_never_sees() {
+    let (addr, seen) = given_fetch_server();
+    let code = format!("const BASE = 'http://{addr}';\n{FETCH_CODE}");
+    let allow = addr.to_string();
+    let header = format!("{addr}:Authorization=Bearer ${{FETCH_TEST_TOKEN}}");
+    for isolation in ["inprocess", "process"] {
+        let out = islet_with_env(
+            &[
+                "run",
+                "--json",
+                "--isolation",
+                isolation,
+                "--allow-fetch",
+                &allow,
+                "--allow-private-fetch",
+                "--fetch-header",
+                &header,
+                "-",
+            ],
+            &code,
+            &[("FETCH_TEST_TOKEN", FETCH_SECRET)],
+        );
+        let stdout = text(&out.stdout);
+        let stderr = text(&out.stderr);
+        assert!(out.status.success(), "{isolation}: {stdout}\n{stderr}");
+        let outcome: Value = serde_json::from_str(&stdout).expect("JSON outcome");
+        assert_eq!(outcome["result"]["hello"], json!({ "hello": "world" }));
+        // The server got the credential; the code saw it scrubbed.
+        assert_eq!(
+            outcome["result"]["echo"],
+            json!({ "authorization": "[REDACTED]" }).to_string(),
+            "{isolation}"
+        );
+        assert!(
+            !stdout.contains(FETCH_SECRET) && !stderr.contains(FETCH_SECRET),
+            "{isolation}: the secret leaked"
+        );
+    }
+    let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+    assert_eq!(seen, vec![format!("Bearer {FETCH_SECRET}"); 2]);
+}
+
+#[test]
+fn without_allow_fetch_there_is_no_fetch_and_loopback_needs_allow_private_fetch() {
+    let (addr, _) = given_fetch_server();
+    let out = islet(
+        &["run", "-"],
+        "[typeof fetch, typeof Request, typeof Response, typeof Headers]",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        r#"["undefined","undefined","undefined","undefined"]"#
+    );
+
+    let call = format!("await fetch('http://{addr}/hello')");
+    let out = islet(&["run", "-"], &call);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("ReferenceError"), "{stderr}");
+    assert!(stderr.contains("--allow-fetch"), "{stderr}");
+
+    // Allowed, but loopback is refused unless --allow-private-fetch says otherwise.
+    let out = islet(
+        &["run", "--allow-fetch", &addr.to_string(), "-"],
+        &format!("try {{ {call} }} catch (e) {{ return [e.name, e.code, e.message] }}"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let refusal: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(refusal[1], "PRIVATE_ADDRESS", "{refusal}");
+    assert!(
+        refusal[2]
+            .as_str()
+            .is_some_and(|m| m.contains("127.0.0.1 is a loopback address")),
+        "{refusal}"
+    );
+
+    // Another host than the one allowed is refused by name.
+    let out = islet(
+        &["run", "--allow-fetch", "GET:api.example.com", "-"],
+        "try { await fetch('https://other.example.net/') } catch (e) { return [e.code, e.message] }",
+    );
+    let refusal: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(refusal[0], "HOST_NOT_ALLOWED", "{refusal}");
+    assert!(
+        refusal[1]
+            .as_str()
+            .is_some_and(|m| m.contains("allowed hosts: api.example.com (GET)")),
+        "{refusal}"
+    );
+}
+
+#[test]
+fn fetch_flags_are_checked_before_running() {
+    for (args, expected) in [
+        (
+            vec!["--fetch-header", "api.example.com:X-Key=${K}"],
+            "--fetch-header needs --allow-fetch",
+        ),
+        (
+            vec!["--allow-private-fetch"],
+            "--allow-private-fetch needs --allow-fetch",
+        ),
+        (
+            vec!["--allow-fetch", "exa mple.com"],
+            "is not a host pattern",
+        ),
+        (
+            vec![
+                "--allow-fetch",
+                "api.example.com",
+                "--fetch-header",
+                "api.example.com:X-Key=literal-secret",
+            ],
+            "must come from an environment variable",
+        ),
+        (
+            vec![
+                "--allow-fetch",
+                "api.example.com",
+                "--fetch-header",
+                "api.example.com:X-Key=${ISLET_TEST_UNSET_VARIABLE}",
+            ],
+            "`ISLET_TEST_UNSET_VARIABLE` is not set",
+        ),
+    ] {
+        let mut full = vec!["run"];
+        full.extend(args.iter().copied());
+        full.push("-");
+        let out = islet(&full, "1");
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("literal-secret"), "{stderr}");
+    }
 }

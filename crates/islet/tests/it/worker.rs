@@ -143,3 +143,58 @@ async fn a_thousand_executions_with_a_crash_every_hundred() {
     assert!(failed > 0, "the crashes failed some executions");
     assert!(ok > 500, "most executions succeed: {ok}");
 }
+
+/// More executions than a worker has executors, each awaiting host calls that answer
+/// later (and some that answer at once), beside one spinning on the CPU: every host result
+/// must still reach its execution while all executors are busy, and queued executions
+/// start as executors free up.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saturated_worker_still_delivers_every_host_result() {
+    for executors in [1, 2] {
+        saturate(executors).await;
+    }
+}
+
+async fn saturate(executors: usize) {
+    let mut config = WorkerConfig::new(env!("CARGO_BIN_EXE_islet"), vec!["worker".to_owned()]);
+    config.workers = 1;
+    config.executors_per_worker = executors;
+    let sandbox = Arc::new(Sandbox::with_workers(config).expect("workers start"));
+    let bindings = Bindings::new()
+        .function("api", "later", |x| async move {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            Ok(json!(x.as_i64().unwrap_or(0) + 1))
+        })
+        .function("api", "now", |x| async move {
+            Ok(json!(x.as_i64().unwrap_or(0) + 1))
+        });
+    let mut runs = Vec::new();
+    for i in 0..8 {
+        let sandbox = sandbox.clone();
+        let code = if i == 0 {
+            "let t = Date.now(); while (Date.now() - t < 200) {} return 'spun';".to_owned()
+        } else {
+            "let x = 0; for (let i = 0; i < 5; i++) { x = await api.later(x); x = await api.now(x); } return x;"
+                .to_owned()
+        };
+        let bindings = bindings.clone();
+        runs.push(tokio::spawn(async move {
+            sandbox
+                .execute(Execution::new(code).bindings(bindings))
+                .await
+        }));
+    }
+    for (i, run) in runs.into_iter().enumerate() {
+        let outcome = tokio::time::timeout(Duration::from_secs(30), run)
+            .await
+            .expect("no execution hangs")
+            .expect("task");
+        assert_eq!(outcome.error, None, "{executors} executors, execution {i}");
+        let expected = if i == 0 { json!("spun") } else { json!(10) };
+        assert_eq!(
+            outcome.result,
+            Some(expected),
+            "{executors} executors, execution {i}"
+        );
+    }
+}

@@ -59,19 +59,20 @@ pub enum FromWorker {
 }
 
 pub fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> io::Result<()> {
-    let body = serde_json::to_vec(message).map_err(io::Error::other)?;
-    if body.len() > MAX_FRAME_BYTES {
+    // Serialised straight after a placeholder for the length: one buffer, no copy.
+    let mut buf = Vec::with_capacity(256);
+    buf.extend_from_slice(&[0; 4]);
+    serde_json::to_writer(&mut buf, message).map_err(io::Error::other)?;
+    let body = buf.len() - 4;
+    if body > MAX_FRAME_BYTES {
         return Err(io::Error::other(format!(
-            "frame of {} bytes exceeds the {MAX_FRAME_BYTES}-byte limit",
-            body.len()
+            "frame of {body} bytes exceeds the {MAX_FRAME_BYTES}-byte limit"
         )));
     }
-    let len = u32::try_from(body.len()).map_err(io::Error::other)?;
+    let len = u32::try_from(body).map_err(io::Error::other)?;
+    buf[..4].copy_from_slice(&len.to_le_bytes());
     // One write per frame: frames from several threads never interleave under the lock
     // their callers hold, and small frames go out in one segment.
-    let mut buf = Vec::with_capacity(4 + body.len());
-    buf.extend_from_slice(&len.to_le_bytes());
-    buf.extend_from_slice(&body);
     out.write_all(&buf)?;
     out.flush()
 }

@@ -1,0 +1,293 @@
+// runtime.js: the `Agent` base class and the turn driver, evaluated as the prelude of every
+// agent turn (trusted host code; the agent's module runs after it).
+//
+// Everything durable goes through host functions under `__agent` (the agent's own SQLite
+// database, in the supervisor): this file holds no state between turns. Fields an agent
+// sets on `this` are encoded at the end of a turn and handed back at the next one, so they
+// live while the agent is active (until it hibernates), like a Durable Object's memory.
+(function () {
+'use strict';
+
+const host = globalThis.__agent;
+delete globalThis.__agent;
+
+// The turn being run: set before the agent's constructor runs, read by `Agent`.
+let current = null;
+const INTERNAL = new WeakMap();
+const internal = (self) => {
+  const i = INTERNAL.get(self);
+  if (!i) throw new TypeError('this is not an agent: call agent methods on `this`');
+  return i;
+};
+
+// ---- fields: a structured-clone-like encoding into JSON ----
+function encode(value, path, seen) {
+  switch (typeof value) {
+    case 'string': case 'boolean': return value;
+    case 'number': return Number.isFinite(value) ? value : ['n', String(value)];
+    case 'undefined': return ['u'];
+    case 'bigint': return ['b', value.toString()];
+    case 'function': case 'symbol': return undefined;
+  }
+  if (value === null) return null;
+  if (seen.has(value)) throw new TypeError(`cannot keep field ${path}: it refers to itself (a cycle)`);
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) return ['a', value.map((v, i) => encode(v, `${path}[${i}]`, seen) ?? null)];
+    if (value instanceof Date) return ['d', value.getTime()];
+    if (value instanceof Map) return ['m', [...value].map(([k, v], i) => [encode(k, `${path}<key ${i}>`, seen), encode(v, `${path}.get(${i})`, seen)])];
+    if (value instanceof Set) return ['s', [...value].map((v, i) => encode(v, `${path}<${i}>`, seen))];
+    if (ArrayBuffer.isView(value)) return ['t', value.constructor.name, Array.from(new Uint8Array(value.buffer, value.byteOffset, value.byteLength))];
+    const out = {};
+    for (const key of Object.keys(value)) {
+      const v = encode(value[key], `${path}.${key}`, seen);
+      if (v !== undefined) out[key] = v;
+    }
+    return ['o', out];
+  } finally {
+    seen.delete(value);
+  }
+}
+
+function decode(value) {
+  if (!Array.isArray(value)) return value;
+  const [tag, a, b] = value;
+  switch (tag) {
+    case 'n': return Number(a);
+    case 'u': return undefined;
+    case 'b': return BigInt(a);
+    case 'a': return a.map(decode);
+    case 'd': return new Date(a);
+    case 'm': return new Map(a.map(([k, v]) => [decode(k), decode(v)]));
+    case 's': return new Set(a.map(decode));
+    case 't': {
+      const Ctor = globalThis[a] || Uint8Array;
+      const bytes = Uint8Array.from(b);
+      return Ctor === Uint8Array ? bytes : new Ctor(bytes.buffer);
+    }
+    case 'o': {
+      const out = {};
+      for (const key of Object.keys(a)) out[key] = decode(a[key]);
+      return out;
+    }
+  }
+  return value;
+}
+
+const RESERVED = new Set(['name', 'state']);
+
+function ownFields(agent) {
+  const fields = {};
+  for (const key of Object.keys(agent)) {
+    if (RESERVED.has(key)) continue;
+    const v = encode(agent[key], `this.${key}`, new Set());
+    if (v !== undefined) fields[key] = v;
+  }
+  return fields;
+}
+
+// ---- this.sql, this.storage, this.workspace ----
+function makeSql() {
+  const sql = (strings, ...values) => {
+    if (!Array.isArray(strings) || !Array.isArray(strings.raw)) {
+      throw new TypeError('this.sql is a tagged template: write this.sql`SELECT * FROM t WHERE id = ${id}`, or use this.sql.exec(query, ...params)');
+    }
+    return host.sql({ query: strings.join('?'), params: values.map(param) }).then((r) => r.rows);
+  };
+  sql.exec = (query, ...params) => host.sql({ query: String(query), params: params.map(param) });
+  return sql;
+}
+
+function param(v) {
+  if (v === undefined) return null;
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof Date) return v.toISOString();
+  return v;
+}
+
+const storage = Object.freeze({
+  async get(keyOrKeys) {
+    if (Array.isArray(keyOrKeys)) {
+      const found = await host.kvGetMany({ keys: keyOrKeys.map(String) });
+      return new Map(keyOrKeys.map(String).filter((k) => k in found).map((k) => [k, found[k]]));
+    }
+    const r = await host.kvGet({ key: String(keyOrKeys) });
+    return r.found ? r.value : undefined;
+  },
+  async put(keyOrEntries, value) {
+    if (typeof keyOrEntries === 'object' && keyOrEntries !== null) {
+      await host.kvPutMany({ entries: keyOrEntries });
+      return;
+    }
+    if (value === undefined) throw new TypeError('storage.put(key, value): value is undefined; use storage.delete(key) to remove a key');
+    await host.kvPut({ key: String(keyOrEntries), value });
+  },
+  async delete(keyOrKeys) {
+    if (Array.isArray(keyOrKeys)) return host.kvDeleteMany({ keys: keyOrKeys.map(String) });
+    return host.kvDelete({ key: String(keyOrKeys) });
+  },
+  async list(options) {
+    const entries = await host.kvList(options || {});
+    return new Map(entries);
+  },
+  async deleteAll() { await host.kvDeleteAll(null); },
+});
+
+const workspace = Object.freeze({
+  read: (path) => host.ws({ op: 'read', path }),
+  readFile: (path) => host.ws({ op: 'read', path }),
+  write: (path, content) => host.ws({ op: 'write', path, content: String(content) }),
+  writeFile: (path, content) => host.ws({ op: 'write', path, content: String(content) }),
+  append: (path, content) => host.ws({ op: 'append', path, content: String(content) }),
+  mkdir: (path, options) => host.ws({ op: 'mkdir', path, recursive: !!(options && options.recursive) }),
+  list: (path = '/') => host.ws({ op: 'list', path }),
+  stat: (path) => host.ws({ op: 'stat', path }),
+  exists: (path) => host.ws({ op: 'exists', path }),
+  mv: (from, to) => host.ws({ op: 'mv', path: from, to }),
+  cp: (from, to, options) => host.ws({ op: 'cp', path: from, to, recursive: !!(options && options.recursive) }),
+  rm: (path, options) => host.ws({ op: 'rm', path, recursive: !!(options && options.recursive) }),
+  glob: (pattern) => host.ws({ op: 'glob', pattern }),
+  grep: (pattern, options) => host.ws({ op: 'grep', pattern, options: options || {} }),
+  diff: (a, b) => host.ws({ op: 'diff', path: a, to: b }),
+});
+
+function scheduleView(s) {
+  return { id: s.id, callback: s.method, payload: s.payload, type: s.kind, time: Math.floor(s.nextAtMs / 1000), ...(s.cron ? { cron: s.cron } : {}) };
+}
+
+class Agent {
+  constructor() {
+    if (!current) throw new TypeError('agents are created by islet: call them as agents.Class("name").method(...)');
+    INTERNAL.set(this, current);
+  }
+  get name() { return internal(this).name; }
+  get state() { return internal(this).state; }
+  get sql() { return internal(this).sql; }
+  get storage() { return storage; }
+  get workspace() { return workspace; }
+  async setState(state) {
+    const i = internal(this);
+    if (state === undefined) throw new TypeError('setState(state): state is undefined; pass null to clear it');
+    // The host stores the JSON form; keep exactly what a reload would see.
+    const stored = await host.setState({ state });
+    i.state = stored;
+  }
+  async schedule(when, callback, payload) {
+    let spec;
+    if (typeof when === 'number') spec = { delayMs: Math.round(when * 1000) };
+    else if (when instanceof Date) spec = { atMs: when.getTime() };
+    else if (typeof when === 'string') spec = { cron: when };
+    else throw new TypeError('schedule(when, callback, payload): `when` is seconds from now (number), a Date, or a cron string');
+    if (typeof callback === 'function') callback = callback.name;
+    if (typeof callback !== 'string' || !callback) throw new TypeError('schedule(when, callback, payload): `callback` is the name of a method of this agent');
+    return scheduleView(await host.schedule({ ...spec, method: callback, payload: payload === undefined ? null : payload }));
+  }
+  async getSchedules() { return (await host.schedules(null)).map(scheduleView); }
+  async getSchedule(id) { const s = await host.getSchedule({ id: String(id) }); return s ? scheduleView(s) : undefined; }
+  async cancelSchedule(id) { return host.cancelSchedule({ id: String(id) }); }
+}
+
+// `agents.Counter("name").increment(1)`: each class namespace bound by the host
+// (`agents.Counter.increment({name, args})`) also becomes callable with a name.
+function wrapAgentNamespaces() {
+  const root = globalThis.agents;
+  if (!root || typeof root !== 'object') return;
+  for (const cls of Object.keys(root)) {
+    const methods = root[cls];
+    const stub = (name) => {
+      if (typeof name !== 'string' || !name) throw new TypeError(`agents.${cls}(name): name is a non-empty string`);
+      return new Proxy(Object.create(null), {
+        get(_, method) {
+          if (typeof method !== 'string' || method === 'then') return undefined;
+          const f = methods[method];
+          if (typeof f !== 'function') {
+            const known = Object.keys(methods).join(', ') || 'none';
+            return () => Promise.reject(new TypeError(`agents.${cls}("${name}").${method} is not a method; ${cls} has: ${known}`));
+          }
+          return (...args) => f({ name, args });
+        },
+      });
+    };
+    root[cls] = Object.assign(stub, methods);
+  }
+}
+wrapAgentNamespaces();
+
+async function runTurn(Class) {
+  if (typeof Class !== 'function' || !(Class.prototype instanceof Agent)) {
+    throw new TypeError('an agent module exports a class that extends Agent: `export default class Counter extends Agent { … }`');
+  }
+  const input = await host.input(null);
+  current = { name: input.name, state: input.state, sql: makeSql() };
+  let agent;
+  try {
+    agent = new Class();
+  } finally {
+    current = null;
+  }
+  if (input.fields) {
+    for (const key of Object.keys(input.fields)) agent[key] = decode(input.fields[key]);
+  }
+  if (input.start && typeof agent.onStart === 'function') await agent.onStart();
+  let result = null;
+  switch (input.kind) {
+    case 'call': {
+      const f = agent[input.method];
+      if (typeof f !== 'function') throw new TypeError(`${Class.name} has no method ${input.method}`);
+      result = await f.apply(agent, input.args);
+      break;
+    }
+    case 'schedule': {
+      const f = agent[input.method];
+      if (typeof f !== 'function') throw new TypeError(`the schedule's callback ${input.method} is not a method of ${Class.name}`);
+      result = await f.call(agent, input.payload, input.schedule);
+      break;
+    }
+    case 'request': {
+      if (typeof agent.onRequest !== 'function') {
+        result = { status: 404, headers: [['content-type', 'text/plain']], body: `${Class.name} has no onRequest(request) handler` };
+        break;
+      }
+      const r = input.request;
+      const request = new Request(r.url, { method: r.method, headers: r.headers, body: r.body === null ? undefined : r.body });
+      let response = await agent.onRequest(request);
+      if (!(response instanceof Response)) {
+        response = typeof response === 'string' ? new Response(response) : Response.json(response === undefined ? null : response);
+      }
+      result = { status: response.status, headers: [...response.headers], body: await response.text() };
+      break;
+    }
+    case 'start':
+      break;
+    default:
+      throw new TypeError(`unknown turn kind ${input.kind}`);
+  }
+  return { result: result === undefined ? null : result, fields: ownFields(agent) };
+}
+
+// What the host needs to know about a class: its RPC methods and lifecycle hooks.
+function describe(Class) {
+  if (typeof Class !== 'function' || !(Class.prototype instanceof Agent)) {
+    throw new TypeError('the module must export a class that extends Agent: `export default class Counter extends Agent { … }`');
+  }
+  const methods = new Set();
+  for (let p = Class.prototype; p && p !== Agent.prototype; p = Object.getPrototypeOf(p)) {
+    for (const key of Object.getOwnPropertyNames(p)) {
+      const d = Object.getOwnPropertyDescriptor(p, key);
+      if (key === 'constructor' || LIFECYCLE.has(key) || key.startsWith('_') || !d || typeof d.value !== 'function') continue;
+      methods.add(key);
+    }
+  }
+  return {
+    name: Class.name,
+    methods: [...methods].sort(),
+    onStart: typeof Class.prototype.onStart === 'function',
+    onRequest: typeof Class.prototype.onRequest === 'function',
+  };
+}
+const LIFECYCLE = new Set(['onStart', 'onRequest']);
+
+Object.defineProperty(globalThis, '__isletDescribe', { value: describe, writable: false, enumerable: false, configurable: false });
+Object.defineProperty(globalThis, 'Agent', { value: Agent, writable: false, enumerable: false, configurable: false });
+Object.defineProperty(globalThis, '__isletTurn', { value: runTurn, writable: false, enumerable: false, configurable: false });
+})();

@@ -1,0 +1,26 @@
+//! Durable agents: classes users write in TypeScript or JavaScript, hosted as
+//! single-threaded, addressable actors (`/agents/<class>/<name>`), each with its own SQLite
+//! database (key-value storage, state, schedules, workspace and its own tables).
+//!
+//! ```text
+//! HTTP / MCP / CLI ──► AgentHost ──► mailbox of agents.Counter("alice") ──► turn:
+//!                                      fresh isolate (sandbox) running the class's module
+//!                                      + runtime.js, host functions over the agent's
+//!                                      database (store), one transaction, then the reply
+//! ```
+//!
+//! Architecture Invariant: one agent handles one message at a time; different agents run
+//! in parallel. A call from an agent back into one of its callers fails with
+//! `REENTRANT_CALL` instead of deadlocking.
+//!
+//! Architecture Invariant: a reply is sent only after the turn's writes are committed
+//! (the output gate); a failed turn rolls back all of them.
+
+mod classes;
+mod error;
+mod host;
+mod runtime;
+
+pub use classes::{AgentClass, Classes, RUNTIME_MODULES};
+pub use error::Error;
+pub use host::{Address, AgentHost, HostConfig, HttpRequest, HttpResponse, StateEvent};

@@ -1,0 +1,383 @@
+//! The JavaScript side of an agent (`js/runtime.js`, run as every turn's prelude) and the
+//! host functions it calls, bound per turn over the agent's own database.
+//!
+//! Translation point: [`host_error`] is where Rust errors become JS exceptions for agent
+//! code (`HostError` with the error's `code()`); nothing else builds them.
+
+// Host functions answer with `HostError` by the bindings' contract; boxing it here would
+// only be unboxed again at the boundary.
+#![allow(clippy::result_large_err)]
+
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+
+use sandbox::{Bindings, HostError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::{AgentDb, GrepOptions, ListOptions, When};
+
+use crate::error::Error;
+use crate::host::{Address, Inner};
+
+/// `Agent`, the turn driver and the `agents.Class("name")` stubs.
+pub(crate) const PRELUDE: &str = include_str!("js/runtime.js");
+
+/// What a turn's host functions share: the agent's database (held by its actor, used only
+/// by the turn while it runs) and what the turn produced besides its result.
+pub(crate) struct TurnContext {
+    pub address: Address,
+    pub db: Arc<Mutex<AgentDb>>,
+    pub input: Value,
+    pub host: Weak<Inner>,
+    /// The callers waiting on this turn, outermost first (re-entrancy check).
+    pub chain: Vec<Address>,
+    /// The state after the last `setState` of this turn, if any.
+    pub new_state: Mutex<Option<Value>>,
+}
+
+pub(crate) fn lock(db: &Mutex<AgentDb>) -> MutexGuard<'_, AgentDb> {
+    // A panic while holding the lock happened between statements of an open transaction,
+    // which the actor rolls back; the connection itself is still usable.
+    db.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn host_error(e: &Error) -> HostError {
+    let mut error = HostError::new(e.code(), e.to_string());
+    if let Error::Js(js) = e {
+        error = error.with_name("AgentError");
+        if let Some(code) = &js.code {
+            error = error.with_data(json!({ "code": code }));
+        }
+    }
+    error
+}
+
+fn store_error(e: store::Error) -> HostError {
+    host_error(&Error::Store(e))
+}
+
+fn bad_input(function: &str, e: impl std::fmt::Display) -> HostError {
+    HostError::new("INVALID_INPUT", format!("{function}: {e}"))
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(function: &str, args: Value) -> Result<T, HostError> {
+    serde_json::from_value(args).map_err(|e| bad_input(function, e))
+}
+
+/// Bindings a class needs only to be described (no agent, no database).
+pub(crate) fn describe_bindings() -> Bindings {
+    Bindings::new()
+}
+
+#[derive(Deserialize)]
+struct SqlArgs {
+    query: String,
+    #[serde(default)]
+    params: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct Key {
+    key: String,
+}
+
+#[derive(Deserialize)]
+struct Keys {
+    keys: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct Put {
+    key: String,
+    value: Value,
+}
+
+#[derive(Deserialize)]
+struct PutMany {
+    entries: serde_json::Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+struct StateArgs {
+    state: Value,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ScheduleArgs {
+    delay_ms: Option<i64>,
+    at_ms: Option<i64>,
+    cron: Option<String>,
+    method: String,
+    #[serde(default)]
+    payload: Value,
+}
+
+#[derive(Deserialize)]
+struct Id {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct WsArgs {
+    op: String,
+    #[serde(default)]
+    path: String,
+    to: Option<String>,
+    content: Option<String>,
+    #[serde(default)]
+    recursive: bool,
+    pattern: Option<String>,
+    #[serde(default)]
+    options: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct RpcArgs {
+    name: String,
+    #[serde(default)]
+    args: Vec<Value>,
+}
+
+/// The host functions of one turn.
+pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
+    let mut b = Bindings::new();
+    let mut db_fn = |name: &str, f: fn(&TurnContext, Value) -> Result<Value, HostError>| {
+        let ctx = Arc::clone(&ctx);
+        b.insert(
+            "__agent",
+            name,
+            Arc::new(move |args| {
+                let result = f(&ctx, args);
+                Box::pin(async move { result })
+            }),
+        );
+    };
+    db_fn("input", |ctx, _| Ok(ctx.input.clone()));
+    db_fn("sql", |ctx, args| {
+        let a: SqlArgs = parse("this.sql", args)?;
+        let outcome = lock(&ctx.db)
+            .sql(&a.query, &a.params)
+            .map_err(store_error)?;
+        serde_json::to_value(outcome).map_err(|e| bad_input("this.sql", e))
+    });
+    db_fn("kvGet", |ctx, args| {
+        let a: Key = parse("storage.get", args)?;
+        Ok(match lock(&ctx.db).kv_get(&a.key).map_err(store_error)? {
+            Some(value) => json!({ "found": true, "value": value }),
+            None => json!({ "found": false }),
+        })
+    });
+    db_fn("kvGetMany", |ctx, args| {
+        let a: Keys = parse("storage.get", args)?;
+        Ok(Value::Object(
+            lock(&ctx.db).kv_get_many(&a.keys).map_err(store_error)?,
+        ))
+    });
+    db_fn("kvPut", |ctx, args| {
+        let a: Put = parse("storage.put", args)?;
+        lock(&ctx.db)
+            .kv_put(&a.key, &a.value)
+            .map_err(store_error)?;
+        Ok(Value::Null)
+    });
+    db_fn("kvPutMany", |ctx, args| {
+        let a: PutMany = parse("storage.put", args)?;
+        lock(&ctx.db).kv_put_many(&a.entries).map_err(store_error)?;
+        Ok(Value::Null)
+    });
+    db_fn("kvDelete", |ctx, args| {
+        let a: Key = parse("storage.delete", args)?;
+        Ok(json!(lock(&ctx.db).kv_delete(&a.key).map_err(store_error)?))
+    });
+    db_fn("kvDeleteMany", |ctx, args| {
+        let a: Keys = parse("storage.delete", args)?;
+        Ok(json!(
+            lock(&ctx.db).kv_delete_many(&a.keys).map_err(store_error)?
+        ))
+    });
+    db_fn("kvList", |ctx, args| {
+        let options: ListOptions = parse("storage.list", args)?;
+        let entries = lock(&ctx.db).kv_list(&options).map_err(store_error)?;
+        Ok(Value::Array(
+            entries.into_iter().map(|(k, v)| json!([k, v])).collect(),
+        ))
+    });
+    db_fn("kvDeleteAll", |ctx, _| {
+        lock(&ctx.db).kv_delete_all().map_err(store_error)?;
+        Ok(Value::Null)
+    });
+    db_fn("setState", |ctx, args| {
+        let a: StateArgs = parse("setState", args)?;
+        lock(&ctx.db).set_state(&a.state).map_err(store_error)?;
+        *ctx.new_state.lock().unwrap_or_else(|e| e.into_inner()) = Some(a.state.clone());
+        Ok(a.state)
+    });
+    db_fn("schedule", |ctx, args| {
+        let a: ScheduleArgs = parse("schedule", args)?;
+        let when = match (a.delay_ms, a.at_ms, a.cron) {
+            (Some(ms), None, None) if ms >= 0 => When::DelayMs(ms),
+            (Some(_), None, None) => {
+                return Err(bad_input("schedule", "the delay must not be negative"));
+            }
+            (None, Some(at), None) => When::AtMs(at),
+            (None, None, Some(cron)) => When::Cron(cron),
+            _ => {
+                return Err(bad_input(
+                    "schedule",
+                    "give seconds from now (number), a Date, or a cron string",
+                ));
+            }
+        };
+        if let Some(host) = ctx.host.upgrade() {
+            let class = host
+                .classes
+                .get(&ctx.address.class)
+                .map_err(|e| host_error(&e))?;
+            if !class.has_method(&a.method) {
+                return Err(host_error(&class.unknown_method(&a.method)));
+            }
+        }
+        let schedule = lock(&ctx.db)
+            .schedule(when, &a.method, &a.payload)
+            .map_err(store_error)?;
+        serde_json::to_value(schedule).map_err(|e| bad_input("schedule", e))
+    });
+    db_fn("schedules", |ctx, _| {
+        let list = lock(&ctx.db).schedules().map_err(store_error)?;
+        serde_json::to_value(list).map_err(|e| bad_input("getSchedules", e))
+    });
+    db_fn("getSchedule", |ctx, args| {
+        let a: Id = parse("getSchedule", args)?;
+        let s = lock(&ctx.db).get_schedule(&a.id).map_err(store_error)?;
+        serde_json::to_value(s).map_err(|e| bad_input("getSchedule", e))
+    });
+    db_fn("cancelSchedule", |ctx, args| {
+        let a: Id = parse("cancelSchedule", args)?;
+        Ok(json!(
+            lock(&ctx.db).cancel_schedule(&a.id).map_err(store_error)?
+        ))
+    });
+    db_fn("ws", |ctx, args| {
+        let a: WsArgs = parse("workspace", args)?;
+        workspace_op(&mut lock(&ctx.db), a)
+    });
+    b.insert(
+        "__fetch",
+        "fetch",
+        Arc::new(|_| {
+            Box::pin(async {
+                Err(HostError::new(
+                    "FETCH_DENIED",
+                    "fetch is not available to agents on this server: agents reach the network only \
+                     through the host's bindings",
+                ))
+            })
+        }),
+    );
+    if let Some(host) = ctx.host.upgrade() {
+        bind_agents(&mut b, &host, ctx.address.clone(), ctx.chain.clone());
+        for (namespace, name, f) in host.config.bindings.iter() {
+            b.insert(namespace, name, Arc::clone(f));
+        }
+    }
+    b
+}
+
+/// `agents.<Class>.<method>({name, args})` for every class (the prelude adds the
+/// `agents.Class("name").method(...)` form). Calls made from an agent's turn carry the
+/// chain of callers so a call back into one of them fails instead of deadlocking.
+pub(crate) fn bind_agents(
+    b: &mut Bindings,
+    host: &Arc<Inner>,
+    caller: Address,
+    chain: Vec<Address>,
+) {
+    let mut chain = chain;
+    if !caller.class.is_empty() {
+        chain.push(caller);
+    }
+    let chain = Arc::new(chain);
+    for class in host.classes.iter() {
+        for method in &class.methods {
+            let host = Arc::downgrade(host);
+            let chain = Arc::clone(&chain);
+            let (class_name, method_name) = (class.name.clone(), method.clone());
+            b.insert(
+                &format!("agents.{}", class.name),
+                method,
+                Arc::new(move |args| {
+                    let host = host.clone();
+                    let chain = Arc::clone(&chain);
+                    let class = class_name.clone();
+                    let method = method_name.clone();
+                    Box::pin(async move {
+                        let a: RpcArgs = parse(&format!("agents.{class}(name).{method}"), args)?;
+                        let host = host
+                            .upgrade()
+                            .ok_or_else(|| host_error(&Error::ShuttingDown))?;
+                        Inner::call_chain(
+                            &host,
+                            Address::new(class, a.name),
+                            method,
+                            a.args,
+                            chain.to_vec(),
+                        )
+                        .await
+                        .map_err(|e| host_error(&e))
+                    })
+                }),
+            );
+        }
+    }
+}
+
+fn workspace_op(db: &mut AgentDb, a: WsArgs) -> Result<Value, HostError> {
+    let need = |v: Option<String>, what: &str| {
+        v.ok_or_else(|| bad_input(&format!("workspace.{}", a.op), format!("missing `{what}`")))
+    };
+    let op = a.op.clone();
+    let mut ws = db.workspace();
+    let e = store_error;
+    Ok(match op.as_str() {
+        "read" => json!(ws.read_text(&a.path).map_err(e)?),
+        "write" => json!(
+            ws.write(&a.path, need(a.content, "content")?.as_bytes())
+                .map_err(e)?
+        ),
+        "append" => json!(
+            ws.append(&a.path, need(a.content, "content")?.as_bytes())
+                .map_err(e)?
+        ),
+        "mkdir" => {
+            ws.mkdir(&a.path, a.recursive).map_err(e)?;
+            Value::Null
+        }
+        "list" => json!(ws.list(&a.path).map_err(e)?),
+        "stat" => json!(ws.stat(&a.path).map_err(e)?),
+        "exists" => json!(ws.exists(&a.path).map_err(e)?),
+        "mv" => {
+            ws.mv(&a.path, &need(a.to, "to")?).map_err(e)?;
+            Value::Null
+        }
+        "cp" => {
+            ws.cp(&a.path, &need(a.to, "to")?, a.recursive).map_err(e)?;
+            Value::Null
+        }
+        "rm" => json!(ws.rm(&a.path, a.recursive).map_err(e)?),
+        "glob" => json!(ws.glob(&need(a.pattern, "pattern")?).map_err(e)?),
+        "grep" => {
+            let options: GrepOptions = match a.options {
+                Some(v) if !v.is_null() => parse("workspace.grep", v)?,
+                _ => GrepOptions::default(),
+            };
+            json!(ws.grep(&need(a.pattern, "pattern")?, &options).map_err(e)?)
+        }
+        "diff" => json!(ws.diff(&a.path, &need(a.to, "to")?).map_err(e)?),
+        other => {
+            return Err(bad_input(
+                "workspace",
+                format!("unknown operation `{other}`"),
+            ));
+        }
+    })
+}

@@ -1,0 +1,197 @@
+//! Calls, state, in-memory fields, hibernation, the output gate and failures.
+
+use crate::support::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_creates_the_agent_and_its_state_survives_hibernation() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = given_host_at(
+        dir.path(),
+        &[("counter.js", COUNTER)],
+        0,
+        quick_hibernation(),
+    )
+    .await;
+    assert_eq!(
+        g.host
+            .call("Counter", "a", "increment", vec![json!(2)])
+            .await
+            .unwrap(),
+        json!(2)
+    );
+    assert_eq!(
+        g.host
+            .call("Counter", "a", "increment", vec![])
+            .await
+            .unwrap(),
+        json!(3)
+    );
+    assert_eq!(
+        g.host.call("Counter", "a", "memory", vec![]).await.unwrap(),
+        json!({"wakeCalls": 2, "started": 1, "seen": null}),
+        "fields live between calls while active, onStart ran once"
+    );
+    assert!(
+        eventually(|| g.host.active_count() == 0).await,
+        "the agent hibernates"
+    );
+    assert_eq!(
+        g.host.call("Counter", "a", "get", vec![]).await.unwrap(),
+        json!(3)
+    );
+    assert_eq!(
+        g.host.call("Counter", "a", "memory", vec![]).await.unwrap(),
+        json!({"wakeCalls": 0, "started": 1, "seen": null}),
+        "after hibernation: fields start over and onStart runs again"
+    );
+    assert_eq!(
+        g.host.state("Counter", "a").await.unwrap(),
+        json!({"count": 3})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fields_keep_maps_sets_and_dates_between_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = given_host(dir.path(), &[("counter.js", COUNTER)]).await;
+    for x in ["a", "b", "a"] {
+        g.host
+            .call("Counter", "f", "remember", vec![json!(x)])
+            .await
+            .unwrap();
+    }
+    let memory = g.host.call("Counter", "f", "memory", vec![]).await.unwrap();
+    assert_eq!(memory["seen"], json!(["a", "b"]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_call_writes_nothing_and_does_not_poison_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = given_host(dir.path(), &[("counter.js", COUNTER)]).await;
+    g.host
+        .call("Counter", "x", "increment", vec![json!(1)])
+        .await
+        .unwrap();
+    let e = g
+        .host
+        .call("Counter", "x", "failAfterWrite", vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "AGENT_ERROR");
+    assert!(e.to_string().contains("boom after writing"), "{e}");
+    assert_eq!(
+        g.host.call("Counter", "x", "half", vec![]).await.unwrap(),
+        json!(null)
+    );
+    assert_eq!(
+        g.host
+            .call("Counter", "x", "increment", vec![json!(1)])
+            .await
+            .unwrap(),
+        json!(2)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_classes_and_methods_name_the_alternatives() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = given_host(dir.path(), &[("counter.js", COUNTER)]).await;
+    let e = g.host.call("Countr", "x", "get", vec![]).await.unwrap_err();
+    assert_eq!(e.code(), "UNKNOWN_CLASS");
+    assert!(e.to_string().contains("did you mean `Counter`"), "{e}");
+    let e = g
+        .host
+        .call("Counter", "x", "incremnt", vec![])
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), "UNKNOWN_METHOD");
+    assert!(e.to_string().contains("did you mean `increment`"), "{e}");
+    for hidden in ["_private", "onStart", "setState", "constructor"] {
+        let e = g
+            .host
+            .call("Counter", "x", hidden, vec![])
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), "UNKNOWN_METHOD", "{hidden}");
+    }
+    assert!(
+        !g.data.agent_exists("Counter", "x").unwrap(),
+        "nothing was created"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_an_agent_that_was_never_created_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = given_host(dir.path(), &[("counter.js", COUNTER)]).await;
+    let e = g.host.state("Counter", "ghost").await.unwrap_err();
+    assert_eq!(e.code(), "NOT_FOUND");
+    assert!(!g.data.agent_exists("Counter", "ghost").unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn agents_call_each_other_and_a_call_back_into_a_caller_fails_instead_of_deadlocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = given_host(dir.path(), &[("counter.js", COUNTER)]).await;
+    assert_eq!(
+        g.host
+            .call("Counter", "a", "callOther", vec![json!("b")])
+            .await
+            .unwrap(),
+        json!(10)
+    );
+    assert_eq!(
+        g.host.call("Counter", "b", "get", vec![]).await.unwrap(),
+        json!(10)
+    );
+    let e = g
+        .host
+        .call("Counter", "a", "callSelfThrough", vec![json!("b")])
+        .await
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("REENTRANT_CALL") || e.to_string().contains("deadlock"),
+        "{e}"
+    );
+    // Both agents still answer.
+    assert_eq!(
+        g.host.call("Counter", "a", "get", vec![]).await.unwrap(),
+        json!(0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_request_gets_a_web_request_and_returns_a_response() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = r#"
+      export default class Web extends Agent {
+        async onRequest(request) {
+          const body = await request.json();
+          return new Response(JSON.stringify({ name: this.name, got: body, method: request.method, path: new URL(request.url).pathname }),
+            { status: 201, headers: { "content-type": "application/json", "x-agent": "yes" } });
+        }
+      }"#;
+    let g = given_host(dir.path(), &[("web.js", source)]).await;
+    let response = g
+        .host
+        .request(
+            "Web",
+            "w",
+            agents::HttpRequest {
+                method: "POST".into(),
+                url: "http://localhost/agents/Web/w/request/x".into(),
+                headers: vec![("content-type".into(), "application/json".into())],
+                body: Some("{\"a\":1}".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status, 201);
+    assert!(response.headers.contains(&("x-agent".into(), "yes".into())));
+    let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
+    assert_eq!(
+        body,
+        json!({"name": "w", "got": {"a": 1}, "method": "POST", "path": "/agents/Web/w/request/x"})
+    );
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the agent host: real isolates, real SQLite, in a temporary directory.
+
+mod support;
+
+mod activation;
+mod classes;
+mod concurrency;
+mod schedules;
+mod storage;

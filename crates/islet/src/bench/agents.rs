@@ -1,0 +1,144 @@
+//! `islet bench agents`: cold activation, warm RPC (in-process and over loopback HTTP) and
+//! agent creations per second, on the example `Counter` agent in a temporary data directory.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agents::{AgentHost, Classes, HostConfig};
+use sandbox::{Bindings, Sandbox, SandboxConfig};
+use serde_json::{Value, json};
+use store::{DataDir, Env};
+
+use super::{machine, percentile};
+use crate::run::Isolation;
+use crate::serve::routes;
+
+const COUNTER: &str = include_str!("../../../../examples/agents/counter.ts");
+
+#[derive(clap::Args)]
+pub struct AgentsArgs {
+    /// Samples per latency figure (the median and 99th percentile are reported).
+    #[arg(long, default_value_t = 1_000)]
+    samples: usize,
+    /// Agents created for the creations-per-second figure.
+    #[arg(long, default_value_t = 2_000)]
+    creations: usize,
+    /// Where agent code runs.
+    #[arg(long, value_enum, default_value_t = Isolation::Inprocess)]
+    isolation: Isolation,
+}
+
+pub async fn agents(args: AgentsArgs) -> anyhow::Result<Value> {
+    let dir = std::env::temp_dir().join(format!("islet-bench-agents-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let report = run(&args, &dir).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    report
+}
+
+async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> {
+    let data = Arc::new(DataDir::open(dir, Env::default())?);
+    let sandbox = Arc::new(match args.isolation {
+        Isolation::Inprocess => Sandbox::new(SandboxConfig::default())?,
+        Isolation::Process => Sandbox::with_workers(sandbox::process::WorkerConfig::new(
+            std::env::current_exe()?,
+            vec!["worker".to_owned()],
+        ))?,
+    });
+    let classes = Classes::from_sources(
+        vec![("counter.ts".to_owned(), COUNTER.to_owned())],
+        &sandbox,
+    )
+    .await?;
+    let host = AgentHost::start(data, classes, sandbox, HostConfig::default())?;
+
+    // Cold: a new agent each time (database created, onStart run, first call).
+    let mut cold = Vec::with_capacity(args.samples);
+    for i in 0..args.samples {
+        let started = Instant::now();
+        host.call("Counter", &format!("cold-{i}"), "increment", vec![json!(1)])
+            .await?;
+        cold.push(started.elapsed());
+    }
+
+    // Warm, in-process: one active agent, a read and a committed write per call.
+    host.call("Counter", "warm", "increment", vec![]).await?;
+    let mut warm_read = Vec::with_capacity(args.samples);
+    let mut warm_write = Vec::with_capacity(args.samples);
+    for _ in 0..args.samples {
+        let started = Instant::now();
+        host.call("Counter", "warm", "get", vec![]).await?;
+        warm_read.push(started.elapsed());
+        let started = Instant::now();
+        host.call("Counter", "warm", "increment", vec![json!(1)])
+            .await?;
+        warm_write.push(started.elapsed());
+    }
+
+    // Warm over loopback HTTP, through the same router `islet serve` uses.
+    let token = "bench-token".to_owned();
+    let app = routes::app(routes::AppOptions {
+        host: host.clone(),
+        memories: ::memory::Memories::new(::memory::MemoryConfig::new(dir)),
+        memory_bindings: Bindings::new(),
+        token: token.clone(),
+        max_body_bytes: 1 << 20,
+        loopback: true,
+        isolation: args.isolation,
+    })?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let http = codemode::tls::client_builder()
+        .map_err(anyhow::Error::msg)?
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let url = format!("http://{addr}/agents/Counter/warm/get");
+    let mut over_http = Vec::with_capacity(args.samples);
+    for i in 0..args.samples + 20 {
+        let started = Instant::now();
+        let response = http.post(&url).bearer_auth(&token).send().await?;
+        anyhow::ensure!(response.status().is_success(), "HTTP {}", response.status());
+        response.bytes().await?;
+        if i >= 20 {
+            over_http.push(started.elapsed());
+        }
+    }
+    server.abort();
+
+    // Creations per second: many new agents at once, 64 in flight.
+    let started = Instant::now();
+    let names: Vec<String> = (0..args.creations).map(|i| format!("new-{i}")).collect();
+    for chunk in names.chunks(64) {
+        let calls: Vec<_> = chunk
+            .iter()
+            .map(|name| {
+                let host = host.clone();
+                let name = name.clone();
+                tokio::spawn(async move { host.call("Counter", &name, "increment", vec![]).await })
+            })
+            .collect();
+        for call in calls {
+            call.await??;
+        }
+    }
+    let creation_secs = started.elapsed().as_secs_f64();
+    host.shutdown(Duration::from_secs(5)).await;
+
+    Ok(json!({
+        "machine": machine(),
+        "isolation": match args.isolation { Isolation::Inprocess => "inprocess", Isolation::Process => "process" },
+        "agent": "examples/agents/counter.ts (onStart creates a table; increment = SQL insert + setState)",
+        "cold_activation_us": { "what": "first call of a new agent: database created, isolate, onStart, increment, commit", "p50": percentile(&mut cold, 50.0), "p99": percentile(&mut cold, 99.0), "target_p50": 2000 },
+        "warm_rpc_in_process_us": {
+            "read": { "what": "get() on an active agent", "p50": percentile(&mut warm_read, 50.0), "p99": percentile(&mut warm_read, 99.0) },
+            "write": { "what": "increment(1): SQL insert + setState, committed before the reply", "p50": percentile(&mut warm_write, 50.0), "p99": percentile(&mut warm_write, 99.0) },
+            "target_p50": 100
+        },
+        "warm_rpc_loopback_http_us": { "what": "POST /agents/Counter/warm/get, keep-alive", "p50": percentile(&mut over_http, 50.0), "p99": percentile(&mut over_http, 99.0), "target_p50": 1000 },
+        "creations_per_second": { "what": format!("{} new agents, 64 in flight", args.creations), "value": (args.creations as f64 / creation_secs).round(), "target": 1000 },
+    }))
+}

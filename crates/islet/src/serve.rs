@@ -1,0 +1,233 @@
+//! `islet serve`: durable agents over HTTP, plus the Code Mode MCP endpoint at `/mcp`.
+//!
+//! Routes (every one requires `Authorization: Bearer <token>`):
+//! - `GET  /agents[?class=C&after=C/NAME&limit=N]`: agents known to the data directory
+//! - `POST /agents/{class}/{name}/{method}`: RPC; the body is a JSON array of arguments
+//!   (empty body: none); the reply `{"result": …}` is sent after the call's writes commit
+//! - `GET  /agents/{class}/{name}/state`: the agent's state as JSON;
+//!   `GET …/state/events`: the state, then every change, as server-sent events
+//! - `GET|PUT|DELETE /agents/{class}/{name}/workspace/{path}`: workspace files (a GET on a
+//!   directory lists it; `DELETE ?recursive=true` removes a tree)
+//! - `GET /agents/{class}/{name}/schedules`, `DELETE …/schedules/{id}`
+//! - `/agents/{class}/{name}/request[/…]`: any method, handed to the agent's `onRequest`
+//! - `/mcp`: Code Mode (`search`, `execute`) whose code calls `agents.Class("name").method()`
+//!
+//! Translation point: `ApiError` is where Rust errors become HTTP responses; internal
+//! details (storage failures) are logged, not sent.
+
+mod api;
+pub mod routes;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use agents::{AgentHost, Classes, HostConfig};
+use anyhow::Context as _;
+use axum::serve::ListenerExt as _;
+use sandbox::process::WorkerConfig;
+use sandbox::{Limits, Sandbox, SandboxConfig};
+use store::{DataDir, Env};
+
+use crate::run::Isolation;
+
+#[derive(clap::Args)]
+#[command(after_help = "\
+The API token is generated on first start, stored in DATA/token (mode 0600) and printed once; \
+pass --auth-token (or ISLET_AUTH_TOKEN) to choose one.
+
+Examples:
+  islet serve                                   # agents from ./agents (or ./examples/agents)
+  islet serve --agents my-agents --data /var/lib/islet --listen 127.0.0.1:9000
+  curl -H \"Authorization: Bearer $TOKEN\" -d '[5]' http://127.0.0.1:8787/agents/Counter/alice/increment")]
+pub struct ServeArgs {
+    /// Directory with one TypeScript/JavaScript module per agent class (default: ./agents,
+    /// or ./examples/agents when ./agents does not exist).
+    #[arg(long, value_name = "DIR")]
+    agents: Option<PathBuf>,
+    /// Data directory: one SQLite database per agent, the catalog and the token.
+    #[arg(long, value_name = "DIR", default_value = ".islet")]
+    data: PathBuf,
+    /// Address to listen on. Loopback by default; anything else is reachable from the network.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8787")]
+    listen: SocketAddr,
+    /// Bearer token clients must send (default: the one stored in the data directory).
+    #[arg(
+        long,
+        value_name = "T",
+        env = "ISLET_AUTH_TOKEN",
+        hide_env_values = true
+    )]
+    auth_token: Option<String>,
+    /// Where agent code runs: OS-sandboxed worker processes (default) or this process.
+    #[arg(long, value_enum, default_value_t = Isolation::Process)]
+    isolation: Isolation,
+    /// Seconds without messages after which an agent hibernates (its memory is freed; its
+    /// database stays).
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    idle_timeout: f64,
+    /// Largest request body accepted, in KiB (RPC arguments, workspace uploads).
+    #[arg(long, value_name = "N", default_value_t = 16_384)]
+    max_body_kb: usize,
+    /// Per-call CPU time limit of agent code, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5_000)]
+    cpu_ms: u64,
+    /// Per-call wall time limit of agent code, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 30_000)]
+    wall_ms: u64,
+    /// Memory profile (namespace/name) that agents and /mcp code reach as `memory.*`
+    /// (repeatable; with several, calls name one with `profile`). Every profile is
+    /// reachable over HTTP at /memory/<namespace>/<name>/… regardless.
+    #[arg(long = "memory", value_name = "PROFILE")]
+    memory_profiles: Vec<String>,
+    #[command(flatten)]
+    endpoints: crate::memory::Endpoints,
+}
+
+pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let agents_dir = agents_dir(args.agents.as_deref())?;
+    let data = Arc::new(
+        DataDir::open(&args.data, Env::default())
+            .with_context(|| format!("cannot open the data directory {}", args.data.display()))?,
+    );
+    let token = match args.auth_token {
+        Some(token) if !token.trim().is_empty() => token,
+        Some(_) => anyhow::bail!(
+            "--auth-token is empty; give a token or omit the flag to use the stored one"
+        ),
+        None => {
+            let (token, created) = data.auth_token()?;
+            if created {
+                say(&format!(
+                    "generated an API token (stored in {}; shown only this once):\n  {token}",
+                    args.data.join("token").display()
+                ));
+            } else {
+                say(&format!(
+                    "using the API token stored in {}",
+                    args.data.join("token").display()
+                ));
+            }
+            token
+        }
+    };
+    let sandbox = Arc::new(match args.isolation {
+        Isolation::Inprocess => Sandbox::new(SandboxConfig::default())?,
+        Isolation::Process => Sandbox::with_workers(WorkerConfig::new(
+            std::env::current_exe()?,
+            vec!["worker".to_owned()],
+        ))?,
+    });
+    let classes = match &agents_dir {
+        Some(dir) => Classes::load_dir(dir, &sandbox).await?,
+        None => Classes::default(),
+    };
+    let memories = crate::memory::memories(&args.data, &args.endpoints)?;
+    let mut attached = Vec::new();
+    for name in &args.memory_profiles {
+        attached.push(memories.profile(name)?);
+    }
+    let memory_bindings = if attached.is_empty() {
+        sandbox::Bindings::new()
+    } else {
+        ::memory::bindings(attached)
+    };
+    let config = HostConfig {
+        limits: Limits {
+            cpu_ms: args.cpu_ms,
+            wall_ms: args.wall_ms,
+            ..Limits::default()
+        },
+        idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.001)),
+        bindings: memory_bindings.clone(),
+    };
+    let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
+    let app = routes::app(routes::AppOptions {
+        host: host.clone(),
+        memories,
+        memory_bindings,
+        token,
+        max_body_bytes: args.max_body_kb.saturating_mul(1024),
+        loopback: args.listen.ip().is_loopback(),
+        isolation: args.isolation,
+    })?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() {
+        tracing::warn!(addr = %bound, "listening on a non-loopback address: anyone who can reach it and has the token can call agents");
+    }
+    let classes = host.classes().names();
+    say(&format!(
+        "islet serve: http://{bound} (agents: {}; data: {})",
+        if classes.is_empty() {
+            "none".to_owned()
+        } else {
+            classes.join(", ")
+        },
+        args.data.display()
+    ));
+    let listener = listener.tap_io(|tcp| {
+        // Replies are small and latency-bound (see codemode's MCP listener).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("cannot set TCP_NODELAY: {e}");
+        }
+    });
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the HTTP server failed")?;
+    host.shutdown(Duration::from_secs(5)).await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn agents_dir(given: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
+    if let Some(dir) = given {
+        anyhow::ensure!(
+            dir.is_dir(),
+            "--agents {}: not a directory; pass the directory holding one module per agent class",
+            dir.display()
+        );
+        return Ok(Some(dir.to_owned()));
+    }
+    for candidate in ["agents", "examples/agents"] {
+        let dir = PathBuf::from(candidate);
+        if dir.is_dir() {
+            return Ok(Some(dir));
+        }
+    }
+    tracing::warn!(
+        "no ./agents or ./examples/agents directory: serving no agent classes (pass --agents DIR)"
+    );
+    Ok(None)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Start-up messages for the operator (stdout: this is not a stdio protocol server).
+#[allow(clippy::print_stdout)]
+fn say(message: &str) {
+    println!("{message}");
+}

@@ -1,0 +1,114 @@
+//! Rust errors → HTTP responses: the serve API's one translation point. The body is always
+//! `{"error": {"code": "…", "message": "…"}}`; storage and I/O details are logged, not sent.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "INVALID_INPUT", message)
+    }
+}
+
+impl From<agents::Error> for ApiError {
+    fn from(e: agents::Error) -> Self {
+        let code = e.code().to_owned();
+        let status = status_of(&code);
+        if status == StatusCode::INTERNAL_SERVER_ERROR && matches!(code.as_str(), "STORAGE" | "IO")
+        {
+            tracing::error!(error = %e, "storage failure");
+            return Self::new(
+                status,
+                &code,
+                "the server could not read or write its storage; the details are in the server log",
+            );
+        }
+        Self::new(status, &code, e.to_string())
+    }
+}
+
+impl From<::memory::Error> for ApiError {
+    fn from(e: ::memory::Error) -> Self {
+        sandbox::HostError::from(e).into()
+    }
+}
+
+/// Host functions report failures as `HostError`s with a stable code; the same codes map
+/// to the same statuses as everywhere else.
+impl From<sandbox::HostError> for ApiError {
+    fn from(e: sandbox::HostError) -> Self {
+        let status = status_of(&e.code);
+        if status == StatusCode::INTERNAL_SERVER_ERROR
+            && matches!(e.code.as_str(), "STORAGE" | "IO")
+        {
+            tracing::error!(error = %e, "storage failure");
+            return Self::new(
+                status,
+                &e.code,
+                "the server could not read or write its storage; the details are in the server log",
+            );
+        }
+        Self::new(status, &e.code, e.message)
+    }
+}
+
+impl From<store::Error> for ApiError {
+    fn from(e: store::Error) -> Self {
+        agents::Error::Store(e).into()
+    }
+}
+
+fn status_of(code: &str) -> StatusCode {
+    match code {
+        "UNKNOWN_CLASS" | "UNKNOWN_METHOD" | "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "INVALID_INPUT" | "INVALID_PATH" | "INVALID_NAME" | "INVALID_CRON" | "INVALID_ARGUMENT"
+        | "SQL" | "NOT_A_DIRECTORY" | "IS_A_DIRECTORY" | "INVALID_PROFILE" | "INVALID_INGEST"
+        | "NOT_CONFIGURED" => StatusCode::BAD_REQUEST,
+        "EMBEDDINGS_MODEL_MISMATCH" => StatusCode::CONFLICT,
+        "LLM_UNAVAILABLE" | "LLM_BAD_REPLY" | "EMBEDDINGS_UNAVAILABLE" => StatusCode::BAD_GATEWAY,
+        "ALREADY_EXISTS" | "DIRECTORY_NOT_EMPTY" | "REENTRANT_CALL" => StatusCode::CONFLICT,
+        "TOO_LARGE" => StatusCode::PAYLOAD_TOO_LARGE,
+        "SHUTTING_DOWN" => StatusCode::SERVICE_UNAVAILABLE,
+        // The agent's own code threw or hit a limit: its message is the agent's, not ours.
+        "AGENT_ERROR" | "LIMIT" => StatusCode::INTERNAL_SERVER_ERROR,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (
+            self.status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            format!("{body}\n"),
+        )
+            .into_response()
+    }
+}
+
+/// A JSON response body.
+pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        format!("{value}\n"),
+    )
+        .into_response()
+}

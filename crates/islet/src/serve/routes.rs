@@ -1,0 +1,551 @@
+//! The HTTP routes of `islet serve` (see the parent module for the list).
+
+use std::convert::Infallible;
+
+use ::memory::Memories;
+use agents::{AgentHost, HttpRequest};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use codemode::catalog::{Catalog, Target, Tool};
+use codemode::server::{CodeModeServer, ServerOptions, mcp_router, require_bearer};
+use futures::Stream;
+use sandbox::Bindings;
+use sandbox::process::WorkerConfig;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store::Kind;
+
+use super::api::{ApiError, json_response};
+use crate::run::Isolation;
+
+pub struct AppOptions {
+    pub host: AgentHost,
+    pub memories: Memories,
+    /// `memory.*` over the profiles attached with `--memory` (empty when none).
+    pub memory_bindings: Bindings,
+    pub token: String,
+    pub max_body_bytes: usize,
+    pub loopback: bool,
+    pub isolation: Isolation,
+}
+
+#[derive(Clone)]
+struct App {
+    host: AgentHost,
+    memories: Memories,
+    max_body_bytes: usize,
+}
+
+type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+pub fn app(options: AppOptions) -> anyhow::Result<Router> {
+    let state = App {
+        host: options.host.clone(),
+        memories: options.memories.clone(),
+        max_body_bytes: options.max_body_bytes,
+    };
+    let mcp = code_mode_server(&options.host, &options.memory_bindings, options.isolation)?;
+    let router = Router::new()
+        .route("/agents", get(list_agents))
+        .route("/agents/{class}/{name}/state", get(get_state))
+        .route("/agents/{class}/{name}/state/events", get(state_events))
+        .route("/agents/{class}/{name}/schedules", get(list_schedules))
+        .route(
+            "/agents/{class}/{name}/schedules/{id}",
+            axum::routing::delete(cancel_schedule),
+        )
+        .route("/agents/{class}/{name}/workspace", get(workspace_root))
+        .route(
+            "/agents/{class}/{name}/workspace/{*path}",
+            get(workspace_get)
+                .put(workspace_put)
+                .delete(workspace_delete),
+        )
+        .route("/agents/{class}/{name}/request", any(on_request_root))
+        .route("/agents/{class}/{name}/request/{*rest}", any(on_request))
+        .route("/agents/{class}/{name}/{method}", post(rpc))
+        .route("/memory", get(list_profiles))
+        .route(
+            "/memory/{namespace}/{profile}",
+            axum::routing::delete(delete_profile),
+        )
+        .route(
+            "/memory/{namespace}/{profile}/{operation}",
+            post(memory_operation),
+        )
+        .fallback(not_found)
+        .with_state(state)
+        .merge(mcp_router(mcp, options.loopback));
+    Ok(require_bearer(router, &options.token))
+}
+
+/// The Code Mode MCP endpoint: every public method of every class is a tool
+/// `agents.<Class>.<method>({name, args})`, also callable as `agents.Class("name").method(...)`.
+fn code_mode_server(
+    host: &AgentHost,
+    memory_bindings: &Bindings,
+    isolation: Isolation,
+) -> anyhow::Result<CodeModeServer> {
+    let mut tools = Vec::new();
+    let mut bindings = host.bindings();
+    for (namespace, name, f) in memory_bindings.iter() {
+        bindings.insert(namespace, name, std::sync::Arc::clone(f));
+        tools.push(Tool {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            original_name: name.to_owned(),
+            description: format!(
+                "Long-term memory: {name}. The namespace, as TypeScript:\n{}",
+                ::memory::TYPESCRIPT
+            ),
+            input_schema: json!({"type": "object"}),
+            output_schema: None,
+            keywords: vec![
+                "memory".to_owned(),
+                "remember".to_owned(),
+                "recall".to_owned(),
+            ],
+            target: Target::Host,
+        });
+    }
+    for class in host.classes().iter() {
+        for method in &class.methods {
+            tools.push(Tool {
+                namespace: format!("agents.{}", class.name),
+                name: method.clone(),
+                original_name: method.clone(),
+                description: format!(
+                    "Call {method} on the {} agent with the given name (created on first use). \
+                     Also written agents.{}(name).{method}(...args).",
+                    class.name, class.name
+                ),
+                input_schema: json!({
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string", "description": "which agent of the class"},
+                        "args": {"type": "array", "description": "positional arguments", "items": {}}
+                    },
+                    "required": ["name"]
+                }),
+                output_schema: None,
+                keywords: vec![class.name.clone(), "agent".to_owned()],
+                target: Target::Host,
+            });
+        }
+    }
+    let catalog = Catalog {
+        title: "islet agents".to_owned(),
+        tools,
+    };
+    let mut options = ServerOptions {
+        execute_prelude: Some(AgentHost::prelude().into()),
+        ..ServerOptions::default()
+    };
+    if let Isolation::Process = isolation {
+        options.workers = Some(WorkerConfig::new(
+            std::env::current_exe()?,
+            vec!["worker".to_owned()],
+        ));
+    }
+    Ok(CodeModeServer::new(catalog, bindings, None, options)?)
+}
+
+async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "NOT_FOUND",
+        format!(
+            "no route for {method} {}; see `islet serve --help` for the API (e.g. POST /agents/<class>/<name>/<method>)",
+            uri.path()
+        ),
+    )
+}
+
+async fn read_body(app: &App, body: Body) -> Result<Bytes> {
+    axum::body::to_bytes(body, app.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "TOO_LARGE",
+                format!(
+                    "the request body is larger than {} KiB; send less, or start the server with a larger --max-body-kb",
+                    app.max_body_bytes / 1024
+                ),
+            )
+        })
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    class: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_agents(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Response> {
+    let after = match &q.after {
+        Some(a) => Some(a.split_once('/').ok_or_else(|| {
+            ApiError::bad_request("`after` is CLASS/NAME, the last agent of the previous page")
+        })?),
+        None => None,
+    };
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let agents = app.host.list(q.class.as_deref(), after, limit)?;
+    let next = (agents.len() == limit)
+        .then(|| agents.last().map(|a| format!("{}/{}", a.class, a.name)))
+        .flatten();
+    let list: Vec<Value> = agents
+        .iter()
+        .map(|a| json!({"class": a.class, "name": a.name, "createdAt": a.created_at}))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "agents": list, "next": next }),
+    ))
+}
+
+async fn rpc(
+    State(app): State<App>,
+    Path((class, name, method)): Path<(String, String, String)>,
+    body: Body,
+) -> Result<Response> {
+    let body = read_body(&app, body).await?;
+    let args: Vec<Value> = if body.iter().all(u8::is_ascii_whitespace) {
+        Vec::new()
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Array(args)) => args,
+            Ok(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "the body is the JSON array of arguments, e.g. [5] or [\"a\", {{\"b\": 1}}]; got {}",
+                    kind_of(&other)
+                )));
+            }
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "the body is not valid JSON ({e}); send the arguments as a JSON array, e.g. [5]"
+                )));
+            }
+        }
+    };
+    let result = app.host.call(&class, &name, &method, args).await?;
+    Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+async fn get_state(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+) -> Result<Response> {
+    let state = app.host.state(&class, &name).await?;
+    Ok(json_response(StatusCode::OK, &state))
+}
+
+async fn state_events(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
+    // Subscribe before reading, so no change between the two is missed.
+    let events = app.host.subscribe();
+    let initial = app.host.state(&class, &name).await?;
+    let address = agents::Address::new(class, name);
+    let stream = futures::stream::unfold(
+        (Some(initial), events, address),
+        |(initial, mut events, address)| async move {
+            if let Some(state) = initial {
+                let event = Event::default().event("state").data(state.to_string());
+                return Some((Ok(event), (None, events, address)));
+            }
+            loop {
+                match events.recv().await {
+                    Ok(e) if e.address == address => {
+                        let event = Event::default().event("state").data(e.state.to_string());
+                        return Some((Ok(event), (None, events, address)));
+                    }
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        let event = Event::default().event("lagged").data(format!(
+                            "{n} changes were skipped; read …/state for the current state"
+                        ));
+                        return Some((Ok(event), (None, events, address)));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+async fn list_schedules(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+) -> Result<Response> {
+    let schedules = app
+        .host
+        .with_db(&class, &name, |db| Ok(json!(db.schedules()?)))
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "schedules": schedules }),
+    ))
+}
+
+async fn cancel_schedule(
+    State(app): State<App>,
+    Path((class, name, id)): Path<(String, String, String)>,
+) -> Result<Response> {
+    let id_for_error = id.clone();
+    let cancelled = app
+        .host
+        .with_db(&class, &name, move |db| Ok(db.cancel_schedule(&id)?))
+        .await?;
+    if !cancelled {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("no schedule `{id_for_error}`; list them with GET …/schedules"),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn workspace_root(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+) -> Result<Response> {
+    workspace_read(app, class, name, "/".to_owned()).await
+}
+
+async fn workspace_get(
+    State(app): State<App>,
+    Path((class, name, path)): Path<(String, String, String)>,
+) -> Result<Response> {
+    workspace_read(app, class, name, path).await
+}
+
+async fn workspace_read(app: App, class: String, name: String, path: String) -> Result<Response> {
+    let read = app
+        .host
+        .with_db(&class, &name, move |db| {
+            let mut ws = db.workspace();
+            let stat = ws.stat(&path)?.ok_or_else(|| {
+                agents::Error::InvalidInput(format!("`{path}` does not exist in the workspace"))
+            });
+            let stat = match stat {
+                Ok(stat) => stat,
+                Err(_) => return Ok(json!({"missing": path})),
+            };
+            Ok(match stat.kind {
+                Kind::Dir => json!({ "entries": ws.list(&path)? }),
+                Kind::File => json!({ "bytes": ws.read(&path)? }),
+            })
+        })
+        .await?;
+    if let Some(path) = read.get("missing") {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!(
+                "{} does not exist in the workspace; list a directory with GET …/workspace/<dir>",
+                path.as_str().unwrap_or_default()
+            ),
+        ));
+    }
+    if let Some(entries) = read.get("entries") {
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({ "entries": entries }),
+        ));
+    }
+    let bytes: Vec<u8> = serde_json::from_value(read["bytes"].clone()).unwrap_or_default();
+    let content_type = if std::str::from_utf8(&bytes).is_ok() {
+        "text/plain; charset=utf-8"
+    } else {
+        "application/octet-stream"
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+}
+
+async fn workspace_put(
+    State(app): State<App>,
+    Path((class, name, path)): Path<(String, String, String)>,
+    body: Body,
+) -> Result<Response> {
+    let body = read_body(&app, body).await?;
+    // Writing a file creates the agent, like a call would: files often come first.
+    app.host.ensure(&class, &name).await?;
+    let stat = app
+        .host
+        .with_db(&class, &name, move |db| {
+            Ok(json!(db.workspace().write(&path, &body)?))
+        })
+        .await?;
+    Ok(json_response(StatusCode::OK, &stat))
+}
+
+#[derive(Deserialize)]
+struct RemoveQuery {
+    #[serde(default)]
+    recursive: bool,
+}
+
+async fn workspace_delete(
+    State(app): State<App>,
+    Path((class, name, path)): Path<(String, String, String)>,
+    Query(q): Query<RemoveQuery>,
+) -> Result<Response> {
+    let removed = app
+        .host
+        .with_db(&class, &name, move |db| {
+            Ok(db.workspace().rm(&path, q.recursive)?)
+        })
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "removed": removed }),
+    ))
+}
+
+async fn on_request_root(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+    request: Request,
+) -> Result<Response> {
+    forward(app, class, name, request).await
+}
+
+async fn on_request(
+    State(app): State<App>,
+    Path((class, name, _rest)): Path<(String, String, String)>,
+    request: Request,
+) -> Result<Response> {
+    forward(app, class, name, request).await
+}
+
+async fn forward(app: App, class: String, name: String, request: Request) -> Result<Response> {
+    let (parts, body) = request.into_parts();
+    let body = read_body(&app, body).await?;
+    let host_header = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let url = format!("http://{host_header}{}", parts.uri);
+    let request = HttpRequest {
+        method: parts.method.to_string(),
+        url,
+        headers: headers_without_auth(&parts.headers),
+        body: if body.is_empty() {
+            None
+        } else {
+            Some(String::from_utf8(body.to_vec()).map_err(|_| {
+                ApiError::bad_request("onRequest bodies must be UTF-8 text (e.g. JSON)")
+            })?)
+        },
+    };
+    let response = app.host.request(&class, &name, request).await?;
+    let mut builder = Response::builder().status(response.status);
+    for (k, v) in &response.headers {
+        builder = builder.header(k, v);
+    }
+    builder.body(Body::from(response.body)).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "AGENT_ERROR",
+            format!("onRequest returned an invalid response: {e}"),
+        )
+    })
+}
+
+/// The server's own bearer token is not the agent's business.
+fn headers_without_auth(headers: &HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter(|(k, _)| *k != header::AUTHORIZATION)
+        .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_owned())))
+        .collect()
+}
+
+async fn list_profiles(State(app): State<App>) -> Result<Response> {
+    let profiles = app.memories.profiles().await.map_err(ApiError::from)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "profiles": profiles }),
+    ))
+}
+
+async fn delete_profile(
+    State(app): State<App>,
+    Path((namespace, profile)): Path<(String, String)>,
+) -> Result<Response> {
+    let name = format!("{namespace}/{profile}");
+    if !app
+        .memories
+        .delete_profile(&name)
+        .await
+        .map_err(ApiError::from)?
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("there is no memory profile {name}; list them with GET /memory"),
+        ));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /memory/<ns>/<profile>/<operation>` with the operation's JSON input: the same
+/// functions (and input shapes) as `memory.<operation>(input)` in code.
+async fn memory_operation(
+    State(app): State<App>,
+    Path((namespace, profile, operation)): Path<(String, String, String)>,
+    body: Body,
+) -> Result<Response> {
+    let body = read_body(&app, body).await?;
+    let input: Value = if body.iter().all(u8::is_ascii_whitespace) {
+        Value::Null
+    } else {
+        serde_json::from_slice(&body).map_err(|e| {
+            ApiError::bad_request(format!(
+                "the body is not valid JSON ({e}); send the operation's input object"
+            ))
+        })?
+    };
+    let profile = app
+        .memories
+        .profile(&format!("{namespace}/{profile}"))
+        .map_err(ApiError::from)?;
+    let bindings = ::memory::bindings(vec![profile]);
+    let function = bindings
+        .get(::memory::NAMESPACE, &operation)
+        .ok_or_else(|| {
+            let known: Vec<&str> = bindings.iter().map(|(_, name, _)| name).collect();
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "UNKNOWN_OPERATION",
+                format!(
+                    "no memory operation `{operation}`; the operations are: {}",
+                    known.join(", ")
+                ),
+            )
+        })?;
+    let result = function(input).await.map_err(ApiError::from)?;
+    Ok(json_response(StatusCode::OK, &result))
+}

@@ -1,0 +1,410 @@
+//! `islet memory`, as a user calls it (issue 7).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn islet(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("islet runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A scratch data directory removed on drop.
+struct DataDir(PathBuf);
+
+impl DataDir {
+    fn arg(&self) -> &str {
+        self.0.to_str().expect("utf-8 temp path")
+    }
+}
+
+impl Drop for DataDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn given_data_dir() -> DataDir {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "islet-memory-cli-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    DataDir(dir)
+}
+
+fn given_conversation_file() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../memory/tests/fixtures/conversation.json")
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn issue_7_acceptance_ingest_then_recall_prints_ranked_memories_with_sources() {
+    let data = given_data_dir();
+    let file = given_conversation_file();
+    let out = islet(
+        &[
+            "memory",
+            "ingest",
+            &file,
+            "--profile",
+            "team/alice",
+            "--data",
+            data.arg(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("team/alice: 440 messages → "),
+        "{stdout}"
+    );
+    assert!(stdout.contains(" 0 unchanged"), "{stdout}");
+    // Not a terminal: progress comes as log lines.
+    assert!(
+        text(&out.stderr).contains("ingest: writing"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = islet(
+        &[
+            "memory",
+            "recall",
+            "where does alice work",
+            "--profile",
+            "team/alice",
+            "--data",
+            data.arg(),
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains(" 1. score 0.0"), "{stdout}");
+    assert!(stdout.contains("10. score "), "ten results: {stdout}");
+    // Her current job, with the id of the message that said it.
+    assert!(stdout.contains("Lumen Labs"), "{stdout}");
+    assert!(stdout.contains("sources s24-m06"), "{stdout}");
+
+    let out = islet(
+        &[
+            "memory",
+            "recall",
+            "office wifi password",
+            "--profile",
+            "team/alice",
+            "--data",
+            data.arg(),
+            "--json",
+            "--limit",
+            "3",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let recall: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let results = recall["results"].as_array().expect("results");
+    assert!((1..=3).contains(&results.len()), "{recall}");
+    assert_eq!(results[0]["sources"], serde_json::json!(["s11-m04"]));
+    assert!(
+        results[0]["memory"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("tangerine-42")
+    );
+
+    // Ingesting the same file again adds nothing.
+    let out = islet(
+        &[
+            "memory",
+            "ingest",
+            &file,
+            "--profile",
+            "team/alice",
+            "--data",
+            data.arg(),
+            "--json",
+        ],
+        &[],
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(report["added"], 0);
+}
+
+#[test]
+fn list_get_forget_profiles_and_delete_profile() {
+    let data = given_data_dir();
+    let d = data.arg();
+    let out = islet(
+        &[
+            "memory",
+            "remember",
+            "the deploy key rotates monthly",
+            "--profile",
+            "ops/runbook",
+            "--subject",
+            "deploy.key",
+            "--data",
+            d,
+            "--json",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let id = m["id"].as_str().expect("id").to_owned();
+    assert_eq!(m["added"], true);
+
+    let out = islet(
+        &["memory", "list", "--profile", "ops/runbook", "--data", d],
+        &[],
+    );
+    assert!(text(&out.stdout).contains(&id), "{}", text(&out.stdout));
+    let out = islet(
+        &[
+            "memory",
+            "get",
+            &id,
+            "--profile",
+            "ops/runbook",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(got["subject"], "deploy.key");
+    let out = islet(&["memory", "profiles", "--data", d], &[]);
+    assert!(
+        text(&out.stdout).starts_with("ops/runbook"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let out = islet(
+        &[
+            "memory",
+            "forget",
+            &id,
+            "--profile",
+            "ops/runbook",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let out = islet(
+        &[
+            "memory",
+            "get",
+            &id,
+            "--profile",
+            "ops/runbook",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no memory"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = islet(
+        &[
+            "memory",
+            "delete-profile",
+            "--profile",
+            "ops/runbook",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let out = islet(&["memory", "profiles", "--data", d, "--json"], &[]);
+    assert_eq!(text(&out.stdout).trim(), "[]");
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_writes_nothing() {
+    let data = given_data_dir();
+    let d = data.arg();
+    let out = islet(
+        &[
+            "memory",
+            "recall",
+            "anything",
+            "--profile",
+            "team/ghost",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("memory profile `team/ghost` does not exist"),
+        "{stderr}"
+    );
+
+    let out = islet(
+        &["memory", "recall", "x", "--profile", "Team", "--data", d],
+        &[],
+    );
+    assert!(text(&out.stderr).contains("invalid memory profile name `Team`"));
+
+    let bad = data.0.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"session_id": "s1", "date": "2024-01-01", "messages": [
+             {"id": "m1", "speaker": "alice", "text": "fine"}]},
+            {"session_id": "s2", "date": "2024-01-02", "messages": [
+             {"id": "m2", "speaker": "bob"}]}]"#,
+    )
+    .unwrap();
+    let out = islet(
+        &[
+            "memory",
+            "ingest",
+            bad.to_str().unwrap(),
+            "--profile",
+            "team/alice",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("`[1].messages[0].text`: missing"),
+        "{stderr}"
+    );
+    assert!(!data.0.join("memory/team/alice.sqlite").exists());
+
+    let good = data.0.join("good.json");
+    std::fs::write(
+        &good,
+        r#"[{"session_id": "s1", "date": "2024-01-01", "messages": [
+             {"id": "m1", "speaker": "alice", "text": "fine"}]}]"#,
+    )
+    .unwrap();
+    let out = islet(
+        &[
+            "memory",
+            "ingest",
+            good.to_str().unwrap(),
+            "--profile",
+            "team/alice",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    assert!(out.status.success());
+    let out = islet(
+        &[
+            "memory",
+            "recall",
+            "  ",
+            "--profile",
+            "team/alice",
+            "--data",
+            d,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("the recall query is blank"));
+
+    let out = islet(
+        &[
+            "memory",
+            "recall",
+            "x",
+            "--profile",
+            "team/alice",
+            "--data",
+            d,
+            "--llm-url",
+            "http://x",
+        ],
+        &[],
+    );
+    assert!(text(&out.stderr).contains("--llm-url needs --llm-model"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn llm_extraction_and_answers_through_the_cli() {
+    let mock = ::memory::mock::MockOpenAi::start("sk-cli-test")
+        .await
+        .expect("mock starts");
+    let url = mock.url();
+    let data = given_data_dir();
+    let file = data.0.join("c.json");
+    std::fs::write(
+        &file,
+        r#"[{"session_id": "s1", "date": "2024-01-01", "messages": [
+             {"id": "m1", "speaker": "alice", "text": "I work at Acme"}]},
+            {"session_id": "s2", "date": "2024-06-01", "messages": [
+             {"id": "m2", "speaker": "alice", "text": "I work at Initech now"}]}]"#,
+    )
+    .unwrap();
+    let d = data.arg().to_owned();
+    let file = file.to_string_lossy().into_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        let llm = [
+            "--llm-url",
+            &url,
+            "--llm-model",
+            "mock-chat",
+            "--llm-key-env",
+            "ISLET_TEST_LLM_KEY",
+            "--data",
+            &d,
+            "--profile",
+            "team/alice",
+        ];
+        let env = [("ISLET_TEST_LLM_KEY", "sk-cli-test")];
+        let ingest = islet(&[&["memory", "ingest", &file][..], &llm[..]].concat(), &env);
+        assert!(ingest.status.success(), "stderr: {}", text(&ingest.stderr));
+        islet(
+            &[
+                &["memory", "recall", "where does alice work", "--answer"][..],
+                &llm[..],
+            ]
+            .concat(),
+            &env,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("answer: According to memory [1]: alice said: I work at Initech now"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("subject alice.employer"), "{stdout}");
+    assert!(!stdout.contains("I work at Acme"), "superseded: {stdout}");
+    assert!(mock.chat_requests() >= 3);
+}

@@ -1,0 +1,691 @@
+//! `islet serve` end to end: the binary, real HTTP, kill -9, restarts.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+const LEDGER: &str = r#"
+import { Agent } from "agents";
+export default class Ledger extends Agent {
+  async write(key: string) { await this.storage.put(key, true); return key; }
+  async missing(keys: string[]) { const found = await this.storage.get(keys); return keys.filter((k) => !found.has(k)); }
+}
+"#;
+
+const REMINDER: &str = r#"
+export default class Reminder extends Agent {
+  async later(seconds, text) { return this.schedule(seconds, "fire", { text }); }
+  async fire(payload) {
+    const fired = (await this.storage.get("fired")) ?? [];
+    fired.push(payload.text);
+    await this.storage.put("fired", fired);
+  }
+  async fired() { return (await this.storage.get("fired")) ?? []; }
+}
+"#;
+
+struct Server {
+    child: Child,
+    base: String,
+    token: String,
+    /// Everything the server printed to stdout, including the first-start token line.
+    stdout: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn given_agents_dir(dir: &Path, modules: &[(&str, &str)]) -> PathBuf {
+    let agents = dir.join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    for (file, source) in modules {
+        std::fs::write(agents.join(file), source).unwrap();
+    }
+    agents
+}
+
+/// Starts `islet serve` on a free port and waits until it listens.
+fn given_server(agents: &Path, data: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--agents"])
+        .arg(agents)
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .env_remove("ISLET_AUTH_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("islet serve starts");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = Vec::new();
+    let base = loop {
+        let line = lines
+            .next()
+            .expect("islet serve printed its address before exiting")
+            .unwrap();
+        stdout.push(line.clone());
+        if let Some(rest) = line.strip_prefix("islet serve: ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining stdout so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    let token = std::fs::read_to_string(data.join("token")).unwrap_or_default();
+    Server {
+        child,
+        base,
+        token: token.trim().to_owned(),
+        stdout,
+    }
+}
+
+fn client() -> reqwest::Client {
+    // Built with islet's TLS provider: a bare reqwest builder has none in this build.
+    codemode::tls::client_builder()
+        .unwrap()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+impl Server {
+    async fn post(&self, path: &str, body: &str) -> (u16, Value) {
+        let response = client()
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn call(&self, class: &str, name: &str, method: &str, args: Value) -> Value {
+        let (status, body) = self
+            .post(
+                &format!("/agents/{class}/{name}/{method}"),
+                &args.to_string(),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["result"].clone()
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = client()
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue_6_acceptance_example_agents_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents");
+    let server = given_server(&examples, &dir.path().join("data"), &[]);
+    assert!(
+        server.stdout.iter().any(|l| l.contains(&server.token)),
+        "the first start prints the generated token: {:?}",
+        server.stdout
+    );
+    assert_eq!(
+        server
+            .call("Counter", "alice", "increment", json!([5]))
+            .await,
+        json!(5)
+    );
+    assert_eq!(
+        server
+            .call("Counter", "alice", "increment", json!([2]))
+            .await,
+        json!(7)
+    );
+    let (status, state) = server.get("/agents/Counter/alice/state").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&state).unwrap()["count"],
+        json!(7)
+    );
+
+    let response = client()
+        .put(format!(
+            "{}/agents/Counter/alice/workspace/docs/readme.md",
+            server.base
+        ))
+        .bearer_auth(&server.token)
+        .body("# hello\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        server
+            .get("/agents/Counter/alice/workspace/docs/readme.md")
+            .await,
+        (200, "# hello\n".to_owned())
+    );
+    let (status, listing) = server.get("/agents/Counter/alice/workspace/docs").await;
+    assert_eq!(status, 200);
+    assert!(listing.contains("readme.md"), "{listing}");
+
+    // Agent code uses the workspace too; the same file is visible over HTTP.
+    server
+        .call("Notes", "bob", "add", json!(["todo.md", "- water plants"]))
+        .await;
+    assert_eq!(
+        server
+            .get("/agents/Notes/bob/workspace/notes/todo.md")
+            .await,
+        (200, "- water plants\n".to_owned())
+    );
+    let (status, agents) = server.get("/agents").await;
+    assert_eq!(status, 200);
+    let agents: Value = serde_json::from_str(&agents).unwrap();
+    let names: Vec<&str> = agents["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alice", "bob"]);
+    let (status, body) = server.get("/agents/Counter/alice/request").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["count"],
+        json!(7)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn state_changes_stream_as_server_sent_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents");
+    let server = given_server(
+        &examples,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    server
+        .call("Counter", "live", "increment", json!([1]))
+        .await;
+    let mut events = client()
+        .get(format!("{}/agents/Counter/live/state/events", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status().as_u16(), 200);
+    let mut seen = String::new();
+    let first = events.chunk().await.unwrap().unwrap();
+    seen.push_str(&String::from_utf8_lossy(&first));
+    server
+        .call("Counter", "live", "increment", json!([41]))
+        .await;
+    while !seen.contains("\"count\":42") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), events.chunk())
+            .await
+            .expect("an event within 30 s")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(
+        seen.starts_with("event: state\ndata: {\"count\":1"),
+        "{seen}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_requests_get_the_right_status_and_write_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("ledger.ts", LEDGER)]);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--max-body-kb", "1", "--isolation", "inprocess"],
+    );
+    let cases: [(&str, String, u16, &str); 6] = [
+        (
+            "/agents/Ledgr/a/write",
+            "[\"k\"]".into(),
+            404,
+            "did you mean `Ledger`",
+        ),
+        (
+            "/agents/Ledger/a/wrte",
+            "[\"k\"]".into(),
+            404,
+            "did you mean `write`",
+        ),
+        (
+            "/agents/Ledger/a/write",
+            "[\"k\"".into(),
+            400,
+            "not valid JSON",
+        ),
+        (
+            "/agents/Ledger/a/write",
+            "{\"k\": 1}".into(),
+            400,
+            "JSON array of arguments",
+        ),
+        (
+            "/agents/Ledger/a/write",
+            format!("[\"{}\"]", "x".repeat(4096)),
+            413,
+            "--max-body-kb",
+        ),
+        (
+            "/agents/Ledger/%01/write",
+            "[\"k\"]".into(),
+            400,
+            "invalid agent name",
+        ),
+    ];
+    for (path, body, status, message) in cases {
+        let (got, reply) = server.post(path, &body).await;
+        assert_eq!(got, status, "{path}: {reply}");
+        let text = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(text.contains(message), "{path}: {reply}");
+    }
+    for token in [None, Some("wrong")] {
+        let mut request = client()
+            .post(format!("{}/agents/Ledger/a/write", server.base))
+            .body("[\"k\"]");
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 401);
+        assert!(response.text().await.unwrap().contains("bearer token"));
+    }
+    let (status, listing) = server.get("/agents").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<Value>(&listing).unwrap()["agents"],
+        json!([]),
+        "no bad request created an agent"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kill_9_during_acknowledged_writes_loses_none_of_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("ledger.ts", LEDGER)]);
+    let data = dir.path().join("data");
+    let mut server = given_server(&agents, &data, &[]);
+    let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let base = server.base.clone();
+    let token = server.token.clone();
+    let clients: Vec<_> = (0..8)
+        .map(|c| {
+            let (base, token) = (base.clone(), token.clone());
+            let acknowledged = Arc::clone(&acknowledged);
+            tokio::spawn(async move {
+                let http = client();
+                for i in 0..125 {
+                    let agent = format!("ledger-{}", (c + i) % 10);
+                    let key = format!("client{c}-write{i}");
+                    let sent = http
+                        .post(format!("{base}/agents/Ledger/{agent}/write"))
+                        .bearer_auth(&token)
+                        .body(json!([key]).to_string())
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status().is_success() => {
+                            acknowledged.lock().unwrap().push((agent, key));
+                        }
+                        // After the kill: refused connections and cut replies, none acknowledged.
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    while acknowledged.lock().unwrap().len() < 400 {
+        assert!(
+            !clients.iter().all(|c| c.is_finished()),
+            "every client stopped before the kill"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    for c in clients {
+        c.await.unwrap();
+    }
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() >= 400 && acknowledged.len() < 1_000,
+        "killed mid-way: {}",
+        acknowledged.len()
+    );
+
+    let server = given_server(&agents, &data, &[]);
+    for n in 0..10 {
+        let agent = format!("ledger-{n}");
+        let keys: Vec<&str> = acknowledged
+            .iter()
+            .filter(|(a, _)| *a == agent)
+            .map(|(_, k)| k.as_str())
+            .collect();
+        if keys.is_empty() {
+            continue;
+        }
+        let missing = server
+            .call("Ledger", &agent, "missing", json!([keys]))
+            .await;
+        assert_eq!(missing, json!([]), "{agent} lost acknowledged writes");
+    }
+    drop(server);
+    let data = store::DataDir::open(&data, store::Env::default()).unwrap();
+    for n in 0..10 {
+        let mut db = data
+            .open_existing_agent("Ledger", &format!("ledger-{n}"))
+            .unwrap();
+        assert_eq!(db.integrity_check().unwrap(), "ok");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_schedule_due_while_the_server_is_stopped_fires_exactly_once_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("reminder.js", REMINDER)]);
+    let data = dir.path().join("data");
+    {
+        let server = given_server(&agents, &data, &["--isolation", "inprocess"]);
+        server
+            .call("Reminder", "r", "later", json!([1, "while down"]))
+            .await;
+        let pid = server.child.id().to_string();
+        // SIGTERM: a graceful stop, before the schedule is due.
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        let mut server = server;
+        server.child.wait().unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let server = given_server(&agents, &data, &["--isolation", "inprocess"]);
+    let mut fired = json!([]);
+    for _ in 0..300 {
+        fired = server.call("Reminder", "r", "fired", json!([])).await;
+        if fired != json!([]) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Give a duplicate every chance to show up.
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        server.call("Reminder", "r", "fired", json!([])).await,
+        json!(["while down"])
+    );
+    let (_, schedules) = server.get("/agents/Reminder/r/schedules").await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&schedules).unwrap()["schedules"],
+        json!([])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn code_mode_at_mcp_calls_agents() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents");
+    let server = given_server(
+        &examples,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let tools = mcp.request("tools/list", json!({})).await;
+    assert_eq!(tools["tools"].as_array().unwrap().len(), 2);
+    let found = mcp
+        .request(
+            "tools/call",
+            json!({"name": "search", "arguments": {"query": "increment counter"}}),
+        )
+        .await;
+    assert!(
+        found.to_string().contains("agents.Counter.increment"),
+        "{found}"
+    );
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code":
+                "const a = await agents.Counter('mcp').increment(4);\n\
+                 const b = await agents.Counter.increment({ name: 'mcp', args: [1] });\n\
+                 return [a, b];"}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(false), "{result}");
+    assert!(
+        result.to_string().contains("[4,5]") || result.to_string().contains("4,\\n  5"),
+        "{result}"
+    );
+    assert_eq!(
+        server.call("Counter", "mcp", "get", json!([])).await,
+        json!(5)
+    );
+}
+
+/// Just enough streamable-HTTP MCP to call tools.
+struct McpClient {
+    endpoint: String,
+    token: String,
+    session: Option<String>,
+}
+
+impl McpClient {
+    async fn connect(endpoint: &str, token: &str) -> McpClient {
+        let mut c = McpClient {
+            endpoint: endpoint.to_owned(),
+            token: token.to_owned(),
+            session: None,
+        };
+        c.request(
+            "initialize",
+            json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "test", "version": "0"}}),
+        )
+        .await;
+        c.send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await;
+        c
+    }
+
+    async fn request(&mut self, method: &str, params: Value) -> Value {
+        self.send(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .await
+    }
+
+    async fn send(&mut self, message: Value) -> Value {
+        let mut request = client()
+            .post(&self.endpoint)
+            .bearer_auth(&self.token)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(message.to_string());
+        if let Some(s) = &self.session {
+            request = request.header("mcp-session-id", s);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_success(), "{}", response.status());
+        if let Some(s) = response.headers().get("mcp-session-id") {
+            self.session = Some(s.to_str().unwrap().to_owned());
+        }
+        let body = response.text().await.unwrap();
+        if message.get("id").is_none() {
+            return Value::Null;
+        }
+        body.lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
+            .chain(serde_json::from_str::<Value>(&body).ok())
+            .find(|v| v.get("id").is_some())
+            .map(|v| v["result"].clone())
+            .unwrap_or_else(|| panic!("no reply in {body}"))
+    }
+}
+
+#[test]
+fn islet_ws_reads_and_writes_an_agents_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    {
+        let data = store::DataDir::open(&data, store::Env::default()).unwrap();
+        data.open_agent("Notes", "alice").unwrap();
+    }
+    let islet = |args: &[&str], stdin: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
+            .arg("ws")
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let put = islet(&["put", "Notes/alice", "/notes/todo.md"], "- milk\n");
+    assert!(
+        put.status.success(),
+        "{}",
+        String::from_utf8_lossy(&put.stderr)
+    );
+    let cat = islet(&["cat", "Notes/alice", "notes/todo.md"], "");
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "- milk\n");
+    let ls = islet(&["ls", "Notes/alice", "/notes"], "");
+    assert!(String::from_utf8_lossy(&ls.stdout).contains("todo.md"));
+    let rm = islet(&["rm", "Notes/alice", "/notes", "--recursive"], "");
+    assert!(rm.status.success());
+    let missing = islet(&["cat", "Notes/alice", "/notes/todo.md"], "");
+    assert!(!missing.status.success());
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("/notes/todo.md"));
+    let unknown = islet(&["ls", "Notes/nobody"], "");
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("nobody"));
+    let traversal = islet(&["cat", "Notes/alice", "../../etc/passwd"], "");
+    assert!(String::from_utf8_lossy(&traversal.stderr).contains("workspace root"));
+}
+
+const LEARNER: &str = r#"
+export default class Learner extends Agent {
+  async learn(text) { return (await memory.remember({ content: text, type: "fact" })).added; }
+  async ask(question) { return (await memory.recall(question)).results.map((r) => r.memory.content); }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn memory_profiles_reach_agents_mcp_code_and_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("learner.js", LEARNER)]);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess", "--memory", "team/alice"],
+    );
+    assert_eq!(
+        server
+            .call(
+                "Learner",
+                "l",
+                "learn",
+                json!(["Alice works at Globex in Lisbon"])
+            )
+            .await,
+        json!(true)
+    );
+    assert_eq!(
+        server
+            .call(
+                "Learner",
+                "l",
+                "learn",
+                json!(["Alice works at Globex in Lisbon"])
+            )
+            .await,
+        json!(false)
+    );
+    assert_eq!(
+        server
+            .call("Learner", "l", "ask", json!(["where does alice work"]))
+            .await,
+        json!(["Alice works at Globex in Lisbon"])
+    );
+    // The same profile over HTTP, with the same input shapes as in code.
+    let (status, reply) = server
+        .post(
+            "/memory/team/alice/remember",
+            &json!({"content": "Bob prefers tea"}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = server
+        .post(
+            "/memory/team/alice/recall",
+            &json!({"query": "what does bob drink", "limit": 3}).to_string(),
+        )
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(
+        reply["results"][0]["memory"]["content"],
+        json!("Bob prefers tea")
+    );
+    let (status, reply) = server
+        .post("/memory/team/alice/recall", "{\"query\": \"  \"}")
+        .await;
+    assert_eq!(status, 400, "{reply}");
+    let (status, reply) = server
+        .post("/memory/team/nobody/recall", "{\"query\": \"x\"}")
+        .await;
+    assert_eq!(status, 404, "{reply}");
+    let (status, reply) = server
+        .post("/memory/team/alice/recal", "{\"query\": \"x\"}")
+        .await;
+    assert_eq!(status, 404, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("recall"),
+        "{reply}"
+    );
+    // And from Code Mode.
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code":
+                "const r = await memory.recall({ query: 'tea' }); return r.results.length;"}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(false), "{result}");
+    assert!(result.to_string().contains('1'), "{result}");
+}

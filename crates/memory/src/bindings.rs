@@ -1,0 +1,284 @@
+//! The Code Mode namespace `memory.*`: what an isolate sees of its agent's profiles.
+
+use crate::ingest_file::parse_sessions;
+use crate::model::{ListOptions, MemoryType, RecallOptions, RememberOptions};
+use crate::{Error, Profile, time};
+use sandbox::{Bindings, HostError};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+/// The namespace the functions are bound under.
+pub const NAMESPACE: &str = "memory";
+
+/// The namespace as TypeScript declarations, for tool descriptions. With several profiles
+/// bound, every call takes `profile`; with one, it may be left out.
+pub const TYPESCRIPT: &str = r#"interface Memory {
+  id: string;
+  type: "fact" | "event" | "instruction" | "task";
+  content: string;
+  subject: string | null;      // e.g. "alice.employer"; a newer memory on it supersedes older ones
+  session_id: string | null;
+  speaker: string | null;
+  occurred_at: string;         // ISO 8601
+  created_at: string;
+  source_message_ids: string[];
+  superseded_by: string | null;
+}
+/** Long-term memory. Calls take `profile` ("namespace/name") when several are attached. */
+declare const memory: {
+  /** Store one memory now (stored once however often it is remembered). */
+  remember(input: string | { content: string; type?: "fact" | "event" | "instruction" | "task";
+    subject?: string; session_id?: string; speaker?: string; occurred_at?: string;
+    profile?: string }): Promise<Memory & { added: boolean }>;
+  /** Ranked memories for a question (full-text + vectors); superseded ones left out. */
+  recall(input: string | { query: string; limit?: number /* 1-100, default 10 */;
+    types?: Memory["type"][]; session_id?: string; as_of?: string /* valid at this time */;
+    include_superseded?: boolean; answer?: boolean /* LLM answer from the results */;
+    profile?: string }): Promise<{ results: { memory: Memory; score: number; sources: string[];
+    matched_by: ("fts" | "vector")[] }[]; answer?: string; warnings?: string[] }>;
+  /** Newest first; pass `next_cursor` back as `cursor` for the next page. */
+  list(input?: { cursor?: string; limit?: number /* 1-1000, default 50 */; type?: Memory["type"];
+    session_id?: string; profile?: string }): Promise<{ memories: Memory[]; next_cursor: string | null }>;
+  get(input: string | { id: string; profile?: string }): Promise<Memory>;
+  /** Delete a memory for good. */
+  forget(input: string | { id: string; profile?: string }): Promise<{ forgotten: string }>;
+  /** Delete every memory of a session. */
+  forgetSession(input: string | { session_id: string; profile?: string }): Promise<{ forgotten: number }>;
+  /** Turn a conversation into memories (one transaction; re-ingesting adds nothing). */
+  ingest(input: { session_id: string; date?: string; messages: { id: string; speaker: string;
+    text: string; date?: string }[]; profile?: string }): Promise<{ messages: number;
+    skipped: number; added: number; unchanged: number }>;
+};"#;
+
+/// The `memory` namespace over `profiles`. With one profile it is the default; with
+/// several, each call names one with `profile` (and may name only these). Errors reach the
+/// code as `HostError`s whose `code` is [`Error::code`].
+pub fn bindings(profiles: Vec<Profile>) -> Bindings {
+    let profiles = Arc::new(profiles);
+    let mut b = Bindings::new();
+    macro_rules! bind {
+        ($name:literal, $f:ident) => {{
+            let profiles = profiles.clone();
+            b = b.function(NAMESPACE, $name, move |args: Value| {
+                let profiles = profiles.clone();
+                async move { $f(&profiles, args).await.map_err(HostError::from) }
+            });
+        }};
+    }
+    bind!("remember", remember);
+    bind!("recall", recall);
+    bind!("list", list);
+    bind!("get", get);
+    bind!("forget", forget);
+    bind!("forgetSession", forget_session);
+    bind!("ingest", ingest);
+    b
+}
+
+/// The profile a call is for: its `profile` field, or the only one attached.
+fn pick<'a>(profiles: &'a [Profile], args: &Value) -> Result<&'a Profile, Error> {
+    let names = || {
+        profiles
+            .iter()
+            .map(|p| format!("\"{}\"", p.name()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match args.get("profile") {
+        None | Some(Value::Null) => match profiles {
+            [only] => Ok(only),
+            [] => Err(Error::invalid(
+                "no memory profile is attached to this agent",
+            )),
+            _ => Err(Error::invalid(format!(
+                "several memory profiles are attached; pass `profile`, one of {}",
+                names()
+            ))),
+        },
+        Some(Value::String(name)) => profiles
+            .iter()
+            .find(|p| p.name().as_str() == name)
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "memory profile `{name}` is not attached; use one of {}",
+                    names()
+                ))
+            }),
+        Some(_) => Err(Error::invalid(
+            "`profile` must be a string such as \"team/alice\"",
+        )),
+    }
+}
+
+/// `args` as `T`, where a bare string stands for `{<field>: string}`.
+fn parse<T: DeserializeOwned>(
+    function: &str,
+    args: Value,
+    string_field: Option<&str>,
+) -> Result<T, Error> {
+    let args = match (args, string_field) {
+        (Value::String(s), Some(field)) => json!({ field: s }),
+        (Value::Null, _) => json!({}),
+        (args, _) => args,
+    };
+    serde_json::from_value(args).map_err(|e| {
+        Error::invalid(format!(
+            "memory.{function}: {e}; see the memory namespace's declaration for its input"
+        ))
+    })
+}
+
+fn parse_time(field: &str, value: Option<String>) -> Result<Option<i64>, Error> {
+    value
+        .map(|t| time::parse_iso8601(&t).map_err(|e| Error::invalid(format!("`{field}`: {e}"))))
+        .transpose()
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, Error> {
+    serde_json::to_value(value).map_err(|e| Error::invalid(format!("unserialisable result: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RememberArgs {
+    content: String,
+    #[serde(rename = "type")]
+    kind: Option<MemoryType>,
+    subject: Option<String>,
+    session_id: Option<String>,
+    speaker: Option<String>,
+    occurred_at: Option<String>,
+    #[allow(dead_code)]
+    profile: Option<String>,
+}
+
+async fn remember(profiles: &[Profile], args: Value) -> Result<Value, Error> {
+    let profile = pick(profiles, &args)?;
+    let a: RememberArgs = parse("remember", args, Some("content"))?;
+    let options = RememberOptions {
+        kind: a.kind,
+        session_id: a.session_id,
+        subject: a.subject,
+        speaker: a.speaker,
+        occurred_at: parse_time("occurred_at", a.occurred_at)?,
+    };
+    to_json(&profile.remember(&a.content, options).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecallArgs {
+    query: String,
+    limit: Option<usize>,
+    #[serde(default)]
+    types: Vec<MemoryType>,
+    session_id: Option<String>,
+    as_of: Option<String>,
+    #[serde(default)]
+    include_superseded: bool,
+    #[serde(default)]
+    answer: bool,
+    #[allow(dead_code)]
+    profile: Option<String>,
+}
+
+async fn recall(profiles: &[Profile], args: Value) -> Result<Value, Error> {
+    let profile = pick(profiles, &args)?;
+    let a: RecallArgs = parse("recall", args, Some("query"))?;
+    let options = RecallOptions {
+        limit: a.limit.unwrap_or(10),
+        types: a.types,
+        session_id: a.session_id,
+        as_of: parse_time("as_of", a.as_of)?,
+        include_superseded: a.include_superseded,
+        answer: a.answer,
+    };
+    to_json(&profile.recall(&a.query, options).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListArgs {
+    cursor: Option<String>,
+    limit: Option<usize>,
+    #[serde(rename = "type")]
+    kind: Option<MemoryType>,
+    session_id: Option<String>,
+    #[allow(dead_code)]
+    profile: Option<String>,
+}
+
+async fn list(profiles: &[Profile], args: Value) -> Result<Value, Error> {
+    let profile = pick(profiles, &args)?;
+    let a: ListArgs = parse("list", args, None)?;
+    let options = ListOptions {
+        cursor: a.cursor,
+        limit: a.limit.unwrap_or(50),
+        kind: a.kind,
+        session_id: a.session_id,
+    };
+    to_json(&profile.list(options).await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdArgs {
+    id: String,
+    #[allow(dead_code)]
+    profile: Option<String>,
+}
+
+async fn get(profiles: &[Profile], args: Value) -> Result<Value, Error> {
+    let profile = pick(profiles, &args)?;
+    let a: IdArgs = parse("get", args, Some("id"))?;
+    to_json(&profile.get(&a.id).await?)
+}
+
+async fn forget(profiles: &[Profile], args: Value) -> Result<Value, Error> {
+    let profile = pick(profiles, &args)?;
+    let a: IdArgs = parse("forget", args, Some("id"))?;
+    profile.forget(&a.id).await?;
+    Ok(json!({ "forgotten": a.id }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionArgs {
+    session_id: String,
+    #[allow(dead_code)]
+    profile: Option<String>,
+}
+
+async fn forget_session(profiles: &[Profile], args: Value) -> Result<Value, Error> {
+    let profile = pick(profiles, &args)?;
+    let a: SessionArgs = parse("forgetSession", args, Some("session_id"))?;
+    let n = profile.forget_session(&a.session_id).await?;
+    Ok(json!({ "forgotten": n }))
+}
+
+async fn ingest(profiles: &[Profile], args: Value) -> Result<Value, Error> {
+    let profile = pick(profiles, &args)?;
+    let Value::Object(mut session) = args else {
+        return Err(Error::invalid(
+            "memory.ingest takes { session_id, date?, messages: [{ id, speaker, text }] }",
+        ));
+    };
+    session.remove("profile");
+    // The file format's session, with the date defaulting to now.
+    if !session.contains_key("date") {
+        let now = profile.now_ms();
+        session.insert("date".into(), Value::String(time::format_iso8601(now)));
+    }
+    // Errors name paths inside the one session the call passed, not `[0]` of a file.
+    let sessions =
+        parse_sessions(&Value::Array(vec![Value::Object(session)])).map_err(|e| match e {
+            Error::InvalidIngest { path, reason } => Error::InvalidIngest {
+                path: path.strip_prefix("[0].").unwrap_or(&path).to_owned(),
+                reason,
+            },
+            e => e,
+        })?;
+    to_json(&profile.ingest_sessions(sessions, None).await?)
+}

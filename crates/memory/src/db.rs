@@ -1,0 +1,819 @@
+//! One profile's SQLite database: the memories table, its FTS5 index and its vectors, kept
+//! in step by triggers so a deletion can never leave an index entry behind.
+//!
+//! Everything here is synchronous; `Profile` runs it on a blocking thread.
+
+use crate::model::{ListOptions, Memory, MemoryType, Page};
+use crate::{Error, ProfileName};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params, params_from_iter};
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE memories (
+    rowid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    type TEXT NOT NULL,
+    content TEXT NOT NULL,
+    subject TEXT,
+    session_id TEXT,
+    speaker TEXT,
+    occurred_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    source_message_ids TEXT NOT NULL,
+    superseded_by TEXT,
+    -- occurred_at of the superseding memory: what `as_of` compares against.
+    superseded_at INTEGER
+) STRICT;
+CREATE INDEX memories_session ON memories(session_id);
+CREATE INDEX memories_subject ON memories(subject, occurred_at) WHERE subject IS NOT NULL;
+-- External content (the text lives once, in `memories`), so that deleting a row can tell
+-- the index which terms to remove; with secure-delete they are removed at once, not at a
+-- later segment merge.
+CREATE VIRTUAL TABLE memories_fts USING fts5(
+    content, speaker, content = 'memories', content_rowid = 'rowid',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+INSERT INTO memories_fts(memories_fts, rank) VALUES ('secure-delete', 1);
+CREATE TABLE vectors (
+    memory_rowid INTEGER PRIMARY KEY,
+    vector BLOB NOT NULL
+) STRICT;
+CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts(rowid, content, speaker) VALUES (new.rowid, new.content, new.speaker);
+END;
+CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, content, speaker)
+        VALUES ('delete', old.rowid, old.content, old.speaker);
+    DELETE FROM vectors WHERE memory_rowid = old.rowid;
+END;
+";
+
+/// Per-connection scratch tables: the index's vocabulary (document frequencies), and a
+/// table with the index's tokenizer to learn how it stems a question's words.
+const TEMP_SCHEMA: &str = "
+CREATE VIRTUAL TABLE temp.memories_vocab USING fts5vocab(main, memories_fts, 'row');
+CREATE VIRTUAL TABLE temp.query_words USING fts5(
+    w, tokenize = 'porter unicode61 remove_diacritics 2'
+);
+CREATE VIRTUAL TABLE temp.query_terms USING fts5vocab(temp, query_words, 'instance');
+";
+
+/// How many matching documents a search may rank before common words are left out of it
+/// (see `Db::plan`).
+const RANK_BUDGET: i64 = 5_000;
+
+/// Which words a search uses.
+enum Plan<'w> {
+    /// All of them, OR-ed.
+    All,
+    /// The rarest ones, OR-ed.
+    Rarest(Vec<&'w String>),
+    /// All of them AND-ed (every word is common), then the rarest alone.
+    Every(&'w String),
+}
+
+const COLUMNS: &str = "m.rowid, m.id, m.type, m.content, m.subject, m.session_id, m.speaker, \
+                       m.occurred_at, m.created_at, m.source_message_ids, m.superseded_by";
+
+/// A memory ready to be stored (its id already derived).
+#[derive(Debug, Clone)]
+pub(crate) struct NewMemory {
+    pub id: String,
+    pub kind: MemoryType,
+    pub content: String,
+    pub subject: Option<String>,
+    pub session_id: Option<String>,
+    pub speaker: Option<String>,
+    pub occurred_at: i64,
+    pub source_message_ids: Vec<String>,
+}
+
+/// Which memories a recall may return.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Filter {
+    pub types: Vec<MemoryType>,
+    pub session_id: Option<String>,
+    pub as_of: Option<i64>,
+    pub include_superseded: bool,
+}
+
+impl Filter {
+    fn sql(&self, params: &mut Vec<rusqlite::types::Value>) -> String {
+        use rusqlite::types::Value as V;
+        let mut sql = String::new();
+        if !self.types.is_empty() {
+            let marks = vec!["?"; self.types.len()].join(",");
+            sql.push_str(&format!(" AND m.type IN ({marks})"));
+            params.extend(self.types.iter().map(|t| V::Text(t.as_str().into())));
+        }
+        if let Some(s) = &self.session_id {
+            sql.push_str(" AND m.session_id = ?");
+            params.push(V::Text(s.clone()));
+        }
+        match (self.as_of, self.include_superseded) {
+            (Some(t), false) => {
+                sql.push_str(
+                    " AND m.occurred_at <= ? AND (m.superseded_at IS NULL OR m.superseded_at > ?)",
+                );
+                params.extend([V::Integer(t), V::Integer(t)]);
+            }
+            (Some(t), true) => {
+                sql.push_str(" AND m.occurred_at <= ?");
+                params.push(V::Integer(t));
+            }
+            (None, false) => sql.push_str(" AND m.superseded_by IS NULL"),
+            (None, true) => {}
+        }
+        sql
+    }
+}
+
+/// Vectors of a profile held in memory for brute-force search (normalised, row-major).
+#[derive(Debug, Default)]
+pub(crate) struct VectorIndex {
+    pub model: String,
+    pub dim: usize,
+    pub rowids: Vec<i64>,
+    pub data: Vec<f32>,
+}
+
+impl VectorIndex {
+    /// The `k` most similar rows to a normalised `query`: `(rowid, cosine)`, best first.
+    pub fn search(&self, query: &[f32], k: usize) -> Vec<(i64, f32)> {
+        if self.dim == 0 || query.len() != self.dim {
+            return Vec::new();
+        }
+        let mut scored: Vec<(f32, usize)> = self
+            .data
+            .chunks_exact(self.dim)
+            .enumerate()
+            .map(|(i, v)| (v.iter().zip(query).map(|(a, b)| a * b).sum(), i))
+            .collect();
+        let k = k.min(scored.len());
+        if k == 0 {
+            return Vec::new();
+        }
+        let by_score = |a: &(f32, usize), b: &(f32, usize)| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1));
+        scored.select_nth_unstable_by(k - 1, by_score);
+        scored.truncate(k);
+        scored.sort_by(by_score);
+        scored
+            .into_iter()
+            .map(|(s, i)| (self.rowids[i], s))
+            .collect()
+    }
+}
+
+/// An open profile database.
+pub(crate) struct Db {
+    conn: Connection,
+    pub name: ProfileName,
+    /// Loaded on first vector recall; extended by this connection's writes; reloaded when
+    /// another connection has committed (`PRAGMA data_version` moved).
+    vectors: Option<VectorIndex>,
+    data_version: i64,
+}
+
+impl Db {
+    /// Opens (creating when `create`) the profile's database at `path`.
+    pub fn open(path: &Path, name: &ProfileName, create: bool) -> Result<Self, Error> {
+        if !create && !path.exists() {
+            return Err(Error::ProfileNotFound {
+                profile: name.to_string(),
+            });
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, &e))?;
+        }
+        let storage = |what: &'static str| {
+            let profile = name.to_string();
+            move |e: rusqlite::Error| Error::Storage {
+                profile,
+                what,
+                message: e.to_string(),
+            }
+        };
+        let conn = Connection::open(path).map_err(storage("opening the database"))?;
+        conn.busy_timeout(Duration::from_secs(5))
+            .map_err(storage("configuring"))?;
+        // WAL: readers never block the writer. FULL: an acknowledged write survives power
+        // loss, not only a crash; ingest is one transaction per call, so one sync per call.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(storage("configuring"))?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(storage("configuring"))?;
+        // Deleted rows are overwritten with zeros: forgotten means gone from the file too.
+        conn.pragma_update(None, "secure_delete", "ON")
+            .map_err(storage("configuring"))?;
+        let version: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .map_err(storage("reading the schema version"))?;
+        if version == 0 {
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .or_else(|e| {
+                // Another process may have created the schema first.
+                let _ = conn.execute_batch("ROLLBACK");
+                let now: i64 = conn
+                    .pragma_query_value(None, "user_version", |r| r.get(0))
+                    .unwrap_or(0);
+                if now == SCHEMA_VERSION {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(storage("creating the schema"))?;
+            tracing::debug!(profile = %name, path = %path.display(), "created memory profile");
+        } else if version != SCHEMA_VERSION {
+            return Err(Error::Storage {
+                profile: name.to_string(),
+                what: "opening the database",
+                message: format!(
+                    "schema version {version} is not {SCHEMA_VERSION}; this islet is too old \
+                     for it"
+                ),
+            });
+        }
+        conn.execute_batch(TEMP_SCHEMA)
+            .map_err(storage("preparing search"))?;
+        let mut db = Self {
+            conn,
+            name: name.clone(),
+            vectors: None,
+            data_version: 0,
+        };
+        db.data_version = db.data_version()?;
+        Ok(db)
+    }
+
+    fn err(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        move |e| Error::Storage {
+            profile: self.name.to_string(),
+            what,
+            message: e.to_string(),
+        }
+    }
+
+    fn data_version(&self) -> Result<i64, Error> {
+        self.conn
+            .pragma_query_value(None, "data_version", |r| r.get(0))
+            .map_err(self.err("reading the data version"))
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?", [key], |r| r.get(0))
+            .optional()
+            .map_err(self.err("reading metadata"))
+    }
+
+    pub fn count(&self) -> Result<u64, Error> {
+        self.conn
+            .query_row("SELECT count(*) FROM memories", [], |r| r.get::<_, i64>(0))
+            .map(|n| n.max(0) as u64)
+            .map_err(self.err("counting memories"))
+    }
+
+    /// Which of `ids` are already stored.
+    pub fn existing(&self, ids: &[&str]) -> Result<BTreeSet<String>, Error> {
+        let mut found = BTreeSet::new();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT 1 FROM memories WHERE id = ?")
+            .map_err(self.err("looking up ids"))?;
+        for id in ids {
+            if stmt.exists([id]).map_err(self.err("looking up ids"))? {
+                found.insert((*id).to_owned());
+            }
+        }
+        Ok(found)
+    }
+
+    /// Stores `memories` (and their vectors, normalised, when given) in one transaction.
+    /// Returns `(added, unchanged)`. `progress(done)` is called every few hundred rows.
+    pub fn insert(
+        &mut self,
+        memories: &[NewMemory],
+        vectors: Option<(&str, &HashMap<String, Vec<f32>>)>,
+        now: i64,
+        progress: &dyn Fn(usize),
+    ) -> Result<(usize, usize), Error> {
+        let name = self.name.to_string();
+        let storage = |what: &'static str| {
+            let profile = name.clone();
+            move |e: rusqlite::Error| Error::Storage {
+                profile,
+                what,
+                message: e.to_string(),
+            }
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(storage("starting a transaction"))?;
+        if let Some((model, _)) = vectors {
+            check_model(&tx, &name, model)?;
+        }
+        let (mut added, mut unchanged) = (0, 0);
+        let mut subjects = BTreeSet::new();
+        let mut new_vectors: Vec<(i64, Vec<f32>)> = Vec::new();
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO memories (id, type, content, subject, session_id, speaker, \
+                     occurred_at, created_at, source_message_ids) VALUES (?,?,?,?,?,?,?,?,?) \
+                     ON CONFLICT(id) DO NOTHING",
+                )
+                .map_err(storage("storing memories"))?;
+            let mut insert_vector = tx
+                .prepare_cached("INSERT INTO vectors (memory_rowid, vector) VALUES (?, ?)")
+                .map_err(storage("storing vectors"))?;
+            for (i, m) in memories.iter().enumerate() {
+                let sources = serde_json::to_string(&m.source_message_ids).unwrap_or_default();
+                let n = insert
+                    .execute(params![
+                        m.id,
+                        m.kind.as_str(),
+                        m.content,
+                        m.subject,
+                        m.session_id,
+                        m.speaker,
+                        m.occurred_at,
+                        now,
+                        sources
+                    ])
+                    .map_err(storage("storing memories"))?;
+                if n == 0 {
+                    unchanged += 1;
+                    continue;
+                }
+                added += 1;
+                let rowid = tx.last_insert_rowid();
+                if let Some(s) = &m.subject {
+                    subjects.insert(s.clone());
+                }
+                if let Some(v) = vectors.and_then(|(_, vs)| vs.get(&m.id)) {
+                    insert_vector
+                        .execute(params![rowid, f32_bytes(v)])
+                        .map_err(storage("storing vectors"))?;
+                    new_vectors.push((rowid, v.clone()));
+                }
+                if (i + 1) % 500 == 0 {
+                    progress(i + 1);
+                }
+            }
+        }
+        for subject in &subjects {
+            resupersede(&tx, subject).map_err(storage("updating supersession"))?;
+        }
+        tx.commit().map_err(storage("committing"))?;
+        progress(memories.len());
+        self.data_version = self.data_version()?;
+        if let (Some(index), Some((model, _))) = (&mut self.vectors, vectors) {
+            if index.model == model {
+                for (rowid, v) in new_vectors {
+                    if index.dim == 0 {
+                        index.dim = v.len();
+                    }
+                    if v.len() == index.dim {
+                        index.rowids.push(rowid);
+                        index.data.extend_from_slice(&v);
+                    }
+                }
+            } else {
+                self.vectors = None;
+            }
+        }
+        Ok((added, unchanged))
+    }
+
+    /// Makes a superseded memory current again (it was re-asserted at `at`).
+    pub fn reassert(&mut self, id: &str, at: i64) -> Result<(), Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(self_err(&self.name, "starting a transaction"))?;
+        let subject: Option<String> = tx
+            .query_row(
+                "UPDATE memories SET occurred_at = ? WHERE id = ? RETURNING subject",
+                params![at, id],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self_err(&self.name, "re-asserting a memory"))?
+            .flatten();
+        if let Some(subject) = subject {
+            resupersede(&tx, &subject).map_err(self_err(&self.name, "updating supersession"))?;
+        }
+        tx.commit().map_err(self_err(&self.name, "committing"))?;
+        self.data_version = self.data_version()?;
+        Ok(())
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Memory>, Error> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM memories m WHERE m.id = ?"),
+                [id],
+                |r| memory_row(r).map(|(_, m)| m),
+            )
+            .optional()
+            .map_err(self.err("reading a memory"))
+    }
+
+    pub fn list(&self, options: &ListOptions) -> Result<Page, Error> {
+        use rusqlite::types::Value as V;
+        let mut sql = format!("SELECT {COLUMNS} FROM memories m WHERE 1");
+        let mut params: Vec<V> = Vec::new();
+        if let Some(cursor) = &options.cursor {
+            let rowid = cursor
+                .strip_prefix('r')
+                .and_then(|n| n.parse::<i64>().ok())
+                .ok_or_else(|| {
+                    Error::invalid(format!(
+                        "`{cursor}` is not a cursor of this profile; pass the `next_cursor` \
+                         of the previous page, or none for the first page"
+                    ))
+                })?;
+            sql.push_str(" AND m.rowid < ?");
+            params.push(V::Integer(rowid));
+        }
+        if let Some(kind) = options.kind {
+            sql.push_str(" AND m.type = ?");
+            params.push(V::Text(kind.as_str().into()));
+        }
+        if let Some(s) = &options.session_id {
+            sql.push_str(" AND m.session_id = ?");
+            params.push(V::Text(s.clone()));
+        }
+        sql.push_str(" ORDER BY m.rowid DESC LIMIT ?");
+        params.push(V::Integer(options.limit as i64 + 1));
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err("listing"))?;
+        let mut rows: Vec<(i64, Memory)> = stmt
+            .query_map(params_from_iter(params), memory_row)
+            .and_then(|rows| rows.collect())
+            .map_err(self.err("listing"))?;
+        let next_cursor = if rows.len() > options.limit {
+            rows.truncate(options.limit);
+            rows.last().map(|(rowid, _)| format!("r{rowid}"))
+        } else {
+            None
+        };
+        Ok(Page {
+            memories: rows.into_iter().map(|(_, m)| m).collect(),
+            next_cursor,
+        })
+    }
+
+    /// Deletes the memories matching `condition` (one of two fixed SQL fragments) with the
+    /// FTS entries and vectors (triggers); re-links supersession chains they were part of.
+    fn delete_where(&mut self, condition: &str, value: &str) -> Result<usize, Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(self_err(&self.name, "starting a transaction"))?;
+        let subjects: BTreeSet<String> = {
+            let mut stmt = tx
+                .prepare(&format!(
+                    "DELETE FROM memories WHERE {condition} RETURNING subject"
+                ))
+                .map_err(self_err(&self.name, "forgetting"))?;
+            let rows: Vec<Option<String>> = stmt
+                .query_map([value], |r| r.get(0))
+                .and_then(|rows| rows.collect())
+                .map_err(self_err(&self.name, "forgetting"))?;
+            rows.into_iter().flatten().collect()
+        };
+        let deleted = tx.changes() as usize;
+        for subject in &subjects {
+            resupersede(&tx, subject).map_err(self_err(&self.name, "updating supersession"))?;
+        }
+        tx.commit().map_err(self_err(&self.name, "committing"))?;
+        // The old pages live on in the WAL until a checkpoint copies them over (zeroed):
+        // do it now. Best effort: with readers active it completes at a later checkpoint.
+        if let Err(e) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        {
+            tracing::debug!(profile = %self.name, "checkpoint after forgetting: {e}");
+        }
+        self.data_version = self.data_version()?;
+        // Rebuilt on the next vector recall; forgetting is rare next to recalling.
+        self.vectors = None;
+        Ok(deleted)
+    }
+
+    pub fn forget(&mut self, id: &str) -> Result<usize, Error> {
+        self.delete_where("id = ?", id)
+    }
+
+    pub fn forget_session(&mut self, session_id: &str) -> Result<usize, Error> {
+        self.delete_where("session_id = ?", session_id)
+    }
+
+    /// Full-text candidates' rowids for the question's `words`, best BM25 first (ties:
+    /// newest first).
+    pub fn fts(&self, words: &[String], filter: &Filter, k: usize) -> Result<Vec<i64>, Error> {
+        let quote = |ws: &[&String], op: &str| {
+            ws.iter()
+                .map(|w| format!("\"{w}\""))
+                .collect::<Vec<_>>()
+                .join(op)
+        };
+        let all: Vec<&String> = words.iter().collect();
+        match self.plan(words)? {
+            Plan::All => self.ranked(&quote(&all, " OR "), filter, k),
+            Plan::Rarest(kept) => self.ranked(&quote(&kept, " OR "), filter, k),
+            Plan::Every(rarest) => {
+                // Every word is common: documents with all of them first, then, if those
+                // are too few, the rarest word alone (the one unbounded case).
+                let mut found = self.ranked(&quote(&all, " AND "), filter, k)?;
+                if found.len() < k {
+                    for rowid in self.ranked(&quote(&[rarest], ""), filter, k)? {
+                        if found.len() < k && !found.contains(&rowid) {
+                            found.push(rowid);
+                        }
+                    }
+                }
+                Ok(found)
+            }
+        }
+    }
+
+    /// Chooses which of the question's words to search for. BM25 costs a little for every
+    /// matching document, and OR-ing a word that occurs in half of 100,000 memories means
+    /// ranking 50,000 of them; such a word also weighs least in BM25 (low IDF). So while
+    /// the matches would exceed [`RANK_BUDGET`], the most common words are left out.
+    fn plan<'w>(&self, words: &'w [String]) -> Result<Plan<'w>, Error> {
+        if words.len() < 2 {
+            return Ok(Plan::All);
+        }
+        let err = self.err("planning a search");
+        // The words' terms as the index has them (stemmed by the same tokenizer), each
+        // word one row of a scratch table.
+        self.conn
+            .execute("DELETE FROM temp.query_words", [])
+            .map_err(&err)?;
+        {
+            let mut insert = self
+                .conn
+                .prepare_cached("INSERT INTO temp.query_words (rowid, w) VALUES (?, ?)")
+                .map_err(&err)?;
+            for (i, w) in words.iter().enumerate() {
+                insert.execute(params![i as i64, w]).map_err(&err)?;
+            }
+        }
+        let terms: Vec<(i64, String)> = self
+            .conn
+            .prepare_cached("SELECT doc, term FROM temp.query_terms")
+            .map_err(&err)?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(&err)?;
+        let mut df_of_term: HashMap<String, i64> = HashMap::new();
+        let mut df = vec![0i64; words.len()];
+        {
+            let mut lookup = self
+                .conn
+                .prepare_cached("SELECT doc FROM temp.memories_vocab WHERE term = ?")
+                .map_err(&err)?;
+            for (i, term) in terms {
+                let n = match df_of_term.get(&term) {
+                    Some(n) => *n,
+                    None => {
+                        let n: i64 = lookup
+                            .query_row([&term], |r| r.get(0))
+                            .optional()
+                            .map_err(&err)?
+                            .unwrap_or(0);
+                        df_of_term.insert(term, n);
+                        n
+                    }
+                };
+                if let Some(d) = usize::try_from(i).ok().and_then(|i| df.get_mut(i)) {
+                    *d = (*d).max(n);
+                }
+            }
+        }
+        if df.iter().sum::<i64>() <= RANK_BUDGET {
+            return Ok(Plan::All);
+        }
+        let mut by_rarity: Vec<(i64, &String)> = df.into_iter().zip(words).collect();
+        by_rarity.sort_by_key(|(n, _)| *n);
+        if by_rarity[0].0 > RANK_BUDGET {
+            return Ok(Plan::Every(by_rarity[0].1));
+        }
+        let mut kept = Vec::new();
+        let mut sum = 0;
+        for (n, w) in by_rarity {
+            if sum + n > RANK_BUDGET {
+                break;
+            }
+            sum += n;
+            kept.push(w);
+        }
+        tracing::debug!(profile = %self.name, ?kept, "left common words out of the search");
+        Ok(Plan::Rarest(kept))
+    }
+
+    /// Rowids matching the FTS5 expression `query` and `filter`, best first.
+    fn ranked(&self, query: &str, filter: &Filter, k: usize) -> Result<Vec<i64>, Error> {
+        let unfiltered =
+            filter.types.is_empty() && filter.session_id.is_none() && filter.as_of.is_none();
+        if unfiltered {
+            // Rank in the index alone and join only the best: joining first would look up
+            // the row of every match before the LIMIT. Only superseded memories are
+            // filtered out here; if that leaves too few, the full query below runs.
+            let mut params: Vec<rusqlite::types::Value> =
+                vec![query.to_owned().into(), ((k * 2) as i64).into()];
+            let filters = filter.sql(&mut params);
+            params.push((k as i64).into());
+            let sql = format!(
+                "SELECT f.rowid FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.5) AS score \
+                 FROM memories_fts WHERE memories_fts MATCH ? ORDER BY score, rowid DESC \
+                 LIMIT ?) f JOIN memories m ON m.rowid = f.rowid WHERE 1{filters} \
+                 ORDER BY f.score, m.occurred_at DESC, m.rowid DESC LIMIT ?"
+            );
+            let found = self.rowids(&sql, params)?;
+            if found.len() >= k {
+                return Ok(found);
+            }
+        }
+        let mut params: Vec<rusqlite::types::Value> = vec![query.to_owned().into()];
+        let filters = filter.sql(&mut params);
+        params.push((k as i64).into());
+        // The speaker column weighs half: "what did alice say" should favour alice's
+        // messages without burying what others said about her.
+        let sql = format!(
+            "SELECT m.rowid FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid \
+             WHERE memories_fts MATCH ?{filters} \
+             ORDER BY bm25(memories_fts, 1.0, 0.5), m.occurred_at DESC, m.rowid DESC LIMIT ?"
+        );
+        self.rowids(&sql, params)
+    }
+
+    fn rowids(&self, sql: &str, params: Vec<rusqlite::types::Value>) -> Result<Vec<i64>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql)
+            .map_err(self.err("searching"))?;
+        stmt.query_map(params_from_iter(params), |r| r.get(0))
+            .and_then(|rows| rows.collect())
+            .map_err(self.err("searching"))
+    }
+
+    /// The memories with these rowids that pass `filter`, keyed by rowid.
+    pub fn fetch(&self, rowids: &[i64], filter: &Filter) -> Result<HashMap<i64, Memory>, Error> {
+        if rowids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let marks = vec!["?"; rowids.len()].join(",");
+        let mut params: Vec<rusqlite::types::Value> = rowids.iter().map(|r| (*r).into()).collect();
+        let filters = filter.sql(&mut params);
+        let sql = format!("SELECT {COLUMNS} FROM memories m WHERE m.rowid IN ({marks}){filters}");
+        let mut stmt = self.conn.prepare(&sql).map_err(self.err("reading"))?;
+        stmt.query_map(params_from_iter(params), memory_row)
+            .and_then(|rows| rows.collect())
+            .map_err(self.err("reading"))
+    }
+
+    /// The in-memory vector index, (re)loaded if missing or stale.
+    pub fn vectors(&mut self) -> Result<&VectorIndex, Error> {
+        let version = self.data_version()?;
+        if version != self.data_version {
+            self.vectors = None;
+            self.data_version = version;
+        }
+        if self.vectors.is_none() {
+            let model = self.meta("embeddings_model")?.unwrap_or_default();
+            let mut index = VectorIndex {
+                model,
+                ..VectorIndex::default()
+            };
+            let mut stmt = self
+                .conn
+                .prepare("SELECT memory_rowid, vector FROM vectors ORDER BY memory_rowid")
+                .map_err(self.err("loading vectors"))?;
+            let mut rows = stmt.query([]).map_err(self.err("loading vectors"))?;
+            while let Some(row) = rows.next().map_err(self.err("loading vectors"))? {
+                let rowid: i64 = row.get(0).map_err(self.err("loading vectors"))?;
+                let bytes: Vec<u8> = row.get(1).map_err(self.err("loading vectors"))?;
+                let v = bytes_f32(&bytes);
+                if index.dim == 0 {
+                    index.dim = v.len();
+                }
+                if v.len() == index.dim {
+                    index.rowids.push(rowid);
+                    index.data.extend_from_slice(&v);
+                }
+            }
+            drop(rows);
+            drop(stmt);
+            tracing::debug!(profile = %self.name, vectors = index.rowids.len(), "loaded vectors");
+            self.vectors = Some(index);
+        }
+        Ok(self.vectors.get_or_insert_with(VectorIndex::default))
+    }
+}
+
+fn self_err(name: &ProfileName, what: &'static str) -> impl Fn(rusqlite::Error) -> Error {
+    let profile = name.to_string();
+    move |e| Error::Storage {
+        profile: profile.clone(),
+        what,
+        message: e.to_string(),
+    }
+}
+
+/// Records the profile's embeddings model on its first vectors; refuses another model.
+fn check_model(tx: &Transaction<'_>, profile: &str, model: &str) -> Result<(), Error> {
+    let stored: Option<String> = tx
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'embeddings_model'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(|e| Error::Storage {
+            profile: profile.to_owned(),
+            what: "reading metadata",
+            message: e.to_string(),
+        })?;
+    match stored {
+        Some(stored) if stored != model => Err(Error::EmbeddingsModelMismatch {
+            profile: profile.to_owned(),
+            stored,
+            configured: model.to_owned(),
+        }),
+        Some(_) => Ok(()),
+        None => tx
+            .execute(
+                "INSERT INTO meta (key, value) VALUES ('embeddings_model', ?)",
+                [model],
+            )
+            .map(drop)
+            .map_err(|e| Error::Storage {
+                profile: profile.to_owned(),
+                what: "writing metadata",
+                message: e.to_string(),
+            }),
+    }
+}
+
+/// Re-links the supersession chain of one subject: in order of `occurred_at` (then storage
+/// order), each memory is superseded by the next. Recomputed whole so that ingesting older
+/// history later, or forgetting a link, leaves the chain right.
+fn resupersede(tx: &Transaction<'_>, subject: &str) -> rusqlite::Result<()> {
+    let chain: Vec<(i64, String, i64)> = tx
+        .prepare_cached(
+            "SELECT rowid, id, occurred_at FROM memories WHERE subject = ? \
+             ORDER BY occurred_at, rowid",
+        )?
+        .query_map([subject], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut update = tx.prepare_cached(
+        "UPDATE memories SET superseded_by = ?, superseded_at = ? WHERE rowid = ?",
+    )?;
+    for (i, (rowid, _, _)) in chain.iter().enumerate() {
+        let next = chain.get(i + 1);
+        update.execute(params![next.map(|n| &n.1), next.map(|n| n.2), rowid])?;
+    }
+    Ok(())
+}
+
+fn memory_row(r: &Row<'_>) -> rusqlite::Result<(i64, Memory)> {
+    let kind: String = r.get(2)?;
+    let sources: String = r.get(9)?;
+    Ok((
+        r.get(0)?,
+        Memory {
+            id: r.get(1)?,
+            kind: kind.parse().unwrap_or(MemoryType::Fact),
+            content: r.get(3)?,
+            subject: r.get(4)?,
+            session_id: r.get(5)?,
+            speaker: r.get(6)?,
+            occurred_at: r.get(7)?,
+            created_at: r.get(8)?,
+            source_message_ids: serde_json::from_str(&sources).unwrap_or_default(),
+            superseded_by: r.get(10)?,
+        },
+    ))
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|f| f.to_le_bytes()).collect()
+}
+
+fn bytes_f32(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}

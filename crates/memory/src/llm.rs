@@ -1,0 +1,357 @@
+//! Clients of OpenAI-compatible endpoints: `POST {url}/v1/chat/completions` for extraction
+//! and answers, `POST {url}/v1/embeddings` for vectors.
+//!
+//! The API key lives only here: it is sent as a bearer token, never logged, never put in an
+//! error message (response bodies quoted in errors have it redacted).
+
+use crate::model::{Memory, MemoryType, Message};
+use crate::{Error, time};
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+/// An OpenAI-compatible endpoint: base URL (`http://localhost:8080`, with or without a
+/// trailing `/v1`), model name and optional API key.
+#[derive(Clone)]
+pub struct Endpoint {
+    pub url: String,
+    pub model: String,
+    pub api_key: Option<String>,
+    pub client: reqwest::Client,
+}
+
+impl fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("url", &self.url)
+            .field("model", &self.model)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Endpoint {
+    /// `client` does the HTTP. A `reqwest` client needs a TLS provider even for `http://`
+    /// URLs in this build, so the caller supplies one: islet passes
+    /// `codemode::tls::client_builder()`'s (rustls on ring, the OS trust roots).
+    pub fn new(client: reqwest::Client, url: impl Into<String>, model: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            model: model.into(),
+            api_key: None,
+            client,
+        }
+    }
+
+    /// The bearer token to send (an empty key means none).
+    pub fn api_key(mut self, key: Option<String>) -> Self {
+        self.api_key = key.filter(|k| !k.is_empty());
+        self
+    }
+
+    fn url_of(&self, path: &str) -> String {
+        let base = self.url.trim_end_matches('/');
+        let base = base.strip_suffix("/v1").unwrap_or(base);
+        format!("{base}/v1/{path}")
+    }
+
+    /// POSTs `body` and returns the parsed JSON reply, or `(url, reason)`.
+    async fn post(
+        &self,
+        path: &str,
+        body: &Value,
+        timeout: Duration,
+    ) -> Result<Value, (String, String)> {
+        let url = self.url_of(path);
+        let mut request = self
+            .client
+            .post(&url)
+            .timeout(timeout)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_string());
+        if let Some(key) = &self.api_key {
+            request = request.header(reqwest::header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let response = match request.send().await {
+            Ok(r) => r,
+            Err(e) => return Err((url, describe(&e))),
+        };
+        let status = response.status();
+        let bytes = match response.bytes().await {
+            Ok(b) => b,
+            Err(e) => return Err((url, format!("reading the reply: {}", describe(&e)))),
+        };
+        if !status.is_success() {
+            let text = String::from_utf8_lossy(&bytes);
+            let text: String = text.chars().take(300).collect();
+            let text = match &self.api_key {
+                Some(key) => text.replace(key.as_str(), "<redacted>"),
+                None => text,
+            };
+            return Err((url, format!("HTTP {status}: {text}")));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| (url, format!("the reply is not JSON ({e})")))
+    }
+}
+
+fn describe(e: &reqwest::Error) -> String {
+    // The chain says why (connection refused, timed out) where the top error does not.
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// What the LLM extracted: validated, not yet stored.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Extracted {
+    pub kind: MemoryType,
+    pub content: String,
+    pub subject: Option<String>,
+    pub source_message_ids: Vec<String>,
+}
+
+/// Marks the extraction prompt (the mock server recognises it by this phrase).
+pub const EXTRACTION_PROMPT: &str = "You extract durable memories from a conversation for an \
+AI agent's long-term memory.\n\
+Reply with ONE JSON object and nothing else, of the form \
+{\"memories\":[{\"type\":\"fact\",\"content\":\"...\",\"subject\":\"...\",\"source_message_ids\":[\"...\"]}]}.\n\
+- type: \"fact\" (true about the world or a person), \"event\" (happened at a time), \
+\"instruction\" (how the agent should behave) or \"task\" (something to do).\n\
+- content: one self-contained sentence in the third person that names who it is about \
+(\"Alice works at Initech as a designer\"), understandable without the conversation.\n\
+- subject: for facts that can change later, a short stable key such as \"alice.employer\" or \
+\"bob.city\", the same key every time the same thing is stated, so a newer memory replaces \
+an older one; omit it otherwise.\n\
+- source_message_ids: the ids of the input messages the memory comes from (at least one).\n\
+Skip small talk and anything not worth remembering. Do not invent facts.";
+
+/// Marks the answer prompt.
+pub const ANSWER_PROMPT: &str = "You answer a question from an AI agent's memories. Use only \
+the memories given; prefer newer ones when they conflict; if they do not contain the \
+answer, say that you do not know. Answer in one or two sentences.";
+
+/// Asks the model for memories in `messages` (one session) and validates the reply.
+pub(crate) async fn extract(
+    llm: &Endpoint,
+    session_id: &str,
+    messages: &[(&Message, i64)],
+) -> Result<Vec<Extracted>, Error> {
+    let input = json!({
+        "session_id": session_id,
+        "messages": messages.iter().map(|(m, at)| json!({
+            "id": m.id, "speaker": m.speaker, "date": time::format_iso8601(*at), "text": m.text,
+        })).collect::<Vec<_>>(),
+    });
+    let body = json!({
+        "model": llm.model,
+        "temperature": 0,
+        "response_format": {"type": "json_object"},
+        "messages": [
+            {"role": "system", "content": EXTRACTION_PROMPT},
+            {"role": "user", "content": input.to_string()},
+        ],
+    });
+    let reply = llm
+        .post("chat/completions", &body, Duration::from_secs(180))
+        .await
+        .map_err(|(url, reason)| Error::Llm { url, reason })?;
+    let content = reply_content(&reply)?;
+    let known: BTreeSet<&str> = messages.iter().map(|(m, _)| m.id.as_str()).collect();
+    parse_extraction(&content, &known)
+}
+
+/// `choices[0].message.content` of a chat completion.
+fn reply_content(reply: &Value) -> Result<String, Error> {
+    reply
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| Error::LlmReply {
+            reason: "it has no `choices[0].message.content` string".into(),
+        })
+}
+
+/// Validates the model's JSON: every memory has a known type, non-blank content and at
+/// least one source id among the messages it was given.
+pub(crate) fn parse_extraction(
+    content: &str,
+    known_ids: &BTreeSet<&str>,
+) -> Result<Vec<Extracted>, Error> {
+    let bad = |reason: String| Error::LlmReply { reason };
+    // Models wrap JSON in markdown fences even when told not to.
+    let text = content.trim();
+    let text = text
+        .strip_prefix("```json")
+        .or_else(|| text.strip_prefix("```"))
+        .and_then(|t| t.strip_suffix("```"))
+        .unwrap_or(text);
+    let value: Value = serde_json::from_str(text.trim()).map_err(|e| {
+        let head: String = content.chars().take(120).collect();
+        bad(format!("it is not JSON ({e}); it began `{head}`"))
+    })?;
+    let Some(list) = value.get("memories").and_then(Value::as_array) else {
+        return Err(bad("it has no `memories` array".into()));
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, m) in list.iter().enumerate() {
+        let at = |field: &str| format!("memories[{i}].{field}");
+        let kind = m
+            .get("type")
+            .and_then(Value::as_str)
+            .ok_or_else(|| bad(format!("{} is missing", at("type"))))?;
+        let kind: MemoryType = kind.parse().map_err(|_| {
+            bad(format!(
+                "{} is `{kind}`, not fact, event, instruction or task",
+                at("type")
+            ))
+        })?;
+        let content = m
+            .get("content")
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| bad(format!("{} is missing or blank", at("content"))))?;
+        let subject = match m.get("subject") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => crate::text::normalize_subject(s),
+            Some(_) => return Err(bad(format!("{} is not a string", at("subject")))),
+        };
+        let sources = m
+            .get("source_message_ids")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad(format!("{} is missing", at("source_message_ids"))))?;
+        let mut ids = Vec::with_capacity(sources.len());
+        for s in sources {
+            let id = s
+                .as_str()
+                .ok_or_else(|| bad(format!("{} holds a non-string", at("source_message_ids"))))?;
+            if !known_ids.contains(id) {
+                return Err(bad(format!(
+                    "{} names `{id}`, which is not one of the messages sent",
+                    at("source_message_ids")
+                )));
+            }
+            if !ids.iter().any(|x| x == id) {
+                ids.push(id.to_owned());
+            }
+        }
+        if ids.is_empty() {
+            return Err(bad(format!("{} is empty", at("source_message_ids"))));
+        }
+        out.push(Extracted {
+            kind,
+            content: content.to_owned(),
+            subject,
+            source_message_ids: ids,
+        });
+    }
+    Ok(out)
+}
+
+/// Asks the model to answer `question` from `memories` (best first).
+pub(crate) async fn answer(
+    llm: &Endpoint,
+    question: &str,
+    memories: &[&Memory],
+) -> Result<String, Error> {
+    let mut prompt = format!("Question: {question}\n\nMemories, most relevant first:\n");
+    for (i, m) in memories.iter().enumerate() {
+        prompt.push_str(&format!(
+            "[{}] ({}{}) {}\n",
+            i + 1,
+            time::format_iso8601(m.occurred_at),
+            m.speaker
+                .as_deref()
+                .map(|s| format!(", {s}"))
+                .unwrap_or_default(),
+            m.content
+        ));
+    }
+    let body = json!({
+        "model": llm.model,
+        "temperature": 0,
+        "messages": [
+            {"role": "system", "content": ANSWER_PROMPT},
+            {"role": "user", "content": prompt},
+        ],
+    });
+    let reply = llm
+        .post("chat/completions", &body, Duration::from_secs(120))
+        .await
+        .map_err(|(url, reason)| Error::Llm { url, reason })?;
+    let text = reply_content(&reply)?;
+    Ok(text.trim().to_owned())
+}
+
+/// Texts per embeddings request.
+const EMBED_BATCH: usize = 64;
+
+/// Vectors for `texts`, normalised to unit length, in order.
+pub(crate) async fn embed(endpoint: &Endpoint, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+    let mut out = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(EMBED_BATCH) {
+        let body = json!({"model": endpoint.model, "input": batch});
+        let reply = endpoint
+            .post("embeddings", &body, Duration::from_secs(60))
+            .await
+            .map_err(|(url, reason)| Error::Embeddings { url, reason })?;
+        let bad = |reason: String| Error::Embeddings {
+            url: endpoint.url_of("embeddings"),
+            reason,
+        };
+        let data = reply
+            .get("data")
+            .and_then(Value::as_array)
+            .ok_or_else(|| bad("the reply has no `data` array".into()))?;
+        if data.len() != batch.len() {
+            return Err(bad(format!(
+                "asked for {} vectors, got {}",
+                batch.len(),
+                data.len()
+            )));
+        }
+        let mut vectors: Vec<Option<Vec<f32>>> = vec![None; batch.len()];
+        for (i, item) in data.iter().enumerate() {
+            let index = item
+                .get("index")
+                .and_then(Value::as_u64)
+                .map_or(i, |x| x as usize);
+            let v: Vec<f32> = item
+                .get("embedding")
+                .and_then(Value::as_array)
+                .ok_or_else(|| bad(format!("data[{i}].embedding is not an array of numbers")))?
+                .iter()
+                .map(|x| x.as_f64().map(|f| f as f32))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad(format!("data[{i}].embedding holds a non-number")))?;
+            let slot = vectors
+                .get_mut(index)
+                .ok_or_else(|| bad(format!("data[{i}].index {index} is out of range")))?;
+            *slot = Some(normalize(v).ok_or_else(|| bad(format!("data[{i}] is a zero vector")))?);
+        }
+        let dim = vectors.first().and_then(|v| v.as_ref()).map_or(0, Vec::len);
+        for v in vectors {
+            let v = v.ok_or_else(|| bad("some vectors are missing".into()))?;
+            if v.len() != dim {
+                return Err(bad("vectors of different lengths".into()));
+            }
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+fn normalize(mut v: Vec<f32>) -> Option<Vec<f32>> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if v.is_empty() || !norm.is_finite() || norm == 0.0 {
+        return None;
+    }
+    v.iter_mut().for_each(|x| *x /= norm);
+    Some(v)
+}

@@ -1,0 +1,157 @@
+//! The Code Mode namespace, called from real isolates.
+
+use crate::given_memories;
+use memory::{RememberOptions, TYPESCRIPT};
+use sandbox::{Execution, Sandbox, SandboxConfig};
+use serde_json::json;
+
+async fn run(bindings: sandbox::Bindings, code: &str) -> serde_json::Value {
+    let sandbox = Sandbox::new(SandboxConfig { threads: 1 }).expect("sandbox");
+    let outcome = sandbox
+        .execute(Execution::new(code).bindings(bindings))
+        .await;
+    assert!(outcome.error.is_none(), "{:?}", outcome.error);
+    outcome.result.unwrap_or_default()
+}
+
+#[tokio::test]
+async fn code_remembers_recalls_lists_and_forgets() {
+    let given = given_memories();
+    let p = given.memories.profile("team/alice").unwrap();
+    let result = run(
+        memory::bindings(vec![p.clone()]),
+        r#"async () => {
+            const m = await memory.remember({ content: "Alice drinks green tea", subject: "alice.drink" });
+            await memory.remember("Bob drinks coffee");
+            const r = await memory.recall({ query: "what does alice drink", limit: 5 });
+            const page = await memory.list({ limit: 1 });
+            const again = await memory.list({ cursor: page.next_cursor });
+            const got = await memory.get(m.id);
+            const ingested = await memory.ingest({ session_id: "s1", date: "2024-05-01",
+                messages: [{ id: "m1", speaker: "alice", text: "I moved to Berlin" }] });
+            const gone = await memory.forgetSession("s1");
+            await memory.forget({ id: m.id });
+            let code;
+            try { await memory.get(m.id); } catch (e) { code = e.code; }
+            return { added: m.added, top: r.results[0].memory.content, subject: got.subject,
+                     pages: [page.memories.length, again.memories.length], ingested, gone, code };
+        }"#,
+    )
+    .await;
+    assert_eq!(
+        result,
+        json!({
+            "added": true,
+            "top": "Alice drinks green tea",
+            "subject": "alice.drink",
+            "pages": [1, 1],
+            "ingested": {"messages": 1, "skipped": 0, "added": 1, "unchanged": 0},
+            "gone": {"forgotten": 1},
+            "code": "NOT_FOUND",
+        })
+    );
+    assert_eq!(p.count().await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn errors_reach_code_with_their_codes_and_messages() {
+    let given = given_memories();
+    let p = given.memories.profile("team/alice").unwrap();
+    let result = run(
+        memory::bindings(vec![p]),
+        r#"async () => {
+            const codes = [];
+            for (const f of [
+                () => memory.recall(""),
+                () => memory.recall("anything"),
+                () => memory.remember({ content: "x", kind: "fact" }),
+                () => memory.ingest({ session_id: "s", messages: [{ id: "1", speaker: "a" }] }),
+            ]) {
+                try { await f(); codes.push("no error"); } catch (e) { codes.push(`${e.code}: ${e.message}`); }
+            }
+            return codes;
+        }"#,
+    )
+    .await;
+    let codes: Vec<String> = serde_json::from_value(result).unwrap();
+    assert!(
+        codes[0].starts_with("INVALID_INPUT: the recall query is blank"),
+        "{codes:?}"
+    );
+    assert!(
+        codes[1].starts_with("NOT_FOUND: memory profile `team/alice` does not exist"),
+        "{codes:?}"
+    );
+    assert!(
+        codes[2].starts_with("INVALID_INPUT: memory.remember: unknown field `kind`"),
+        "{codes:?}"
+    );
+    assert!(
+        codes[3].contains("`messages[0].text`: missing"),
+        "{codes:?}"
+    );
+}
+
+#[tokio::test]
+async fn with_several_profiles_calls_name_one() {
+    let given = given_memories();
+    let alice = given.memories.profile("team/alice").unwrap();
+    let bob = given.memories.profile("team/bob").unwrap();
+    bob.remember("bob's memory", RememberOptions::default())
+        .await
+        .unwrap();
+    let result = run(
+        memory::bindings(vec![alice.clone(), bob]),
+        r#"async () => {
+            let error;
+            try { await memory.recall("memory"); } catch (e) { error = e.message; }
+            let notAttached;
+            try { await memory.recall({ query: "memory", profile: "team/carol" }); } catch (e) { notAttached = e.message; }
+            await memory.remember({ content: "alice's memory", profile: "team/alice" });
+            const r = await memory.recall({ query: "memory", profile: "team/bob" });
+            return { error, notAttached, bob: r.results.map(x => x.memory.content) };
+        }"#,
+    )
+    .await;
+    assert_eq!(
+        result["error"],
+        "several memory profiles are attached; pass `profile`, one of \"team/alice\", \"team/bob\""
+    );
+    assert!(
+        result["notAttached"]
+            .as_str()
+            .unwrap()
+            .contains("`team/carol` is not attached")
+    );
+    assert_eq!(result["bob"], json!(["bob's memory"]));
+    assert_eq!(alice.count().await.unwrap(), 1);
+}
+
+#[test]
+fn the_typescript_declaration_names_every_function() {
+    for f in [
+        "remember(",
+        "recall(",
+        "list(",
+        "get(",
+        "forget(",
+        "forgetSession(",
+        "ingest(",
+    ] {
+        assert!(TYPESCRIPT.contains(f), "{f}");
+    }
+    let b = memory::bindings(vec![]);
+    let names: Vec<String> = b.iter().map(|(ns, n, _)| format!("{ns}.{n}")).collect();
+    assert_eq!(
+        names,
+        [
+            "memory.forget",
+            "memory.forgetSession",
+            "memory.get",
+            "memory.ingest",
+            "memory.list",
+            "memory.recall",
+            "memory.remember"
+        ]
+    );
+}

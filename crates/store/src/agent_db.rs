@@ -1,0 +1,260 @@
+//! One agent's database: its key-value storage, state, schedules, workspace and its own
+//! tables, all in one SQLite file, so one transaction covers everything a turn changed.
+
+mod guest_sql;
+mod kv;
+mod schedules;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rusqlite::{Connection, TransactionBehavior};
+
+use crate::error::{Error, SqlContext};
+use crate::workspace::Workspace;
+use crate::{Env, Result, sqlite};
+
+pub use guest_sql::{DEFAULT_SQL_TIME_LIMIT, SqlOutcome};
+pub use kv::ListOptions;
+pub use schedules::{Schedule, ScheduleKind, When};
+
+/// Agent schema versions; see [`sqlite::migrate`]. `$NOW_MS` is replaced by the time the
+/// migration runs. Every internal table starts with `_islet_`, the prefix `this.sql` may
+/// not touch.
+const AGENT_MIGRATIONS: &[&str] = &["CREATE TABLE _islet_kv (
+         key TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE _islet_state (
+         id INTEGER PRIMARY KEY CHECK (id = 1),
+         value TEXT NOT NULL
+     );
+     CREATE TABLE _islet_schedules (
+         id TEXT NOT NULL UNIQUE,
+         method TEXT NOT NULL,
+         payload TEXT NOT NULL,
+         kind TEXT NOT NULL CHECK (kind IN ('delayed', 'scheduled', 'cron')),
+         cron TEXT,
+         next_at_ms INTEGER NOT NULL,
+         created_at_ms INTEGER NOT NULL
+     );
+     CREATE INDEX _islet_schedules_by_time ON _islet_schedules (next_at_ms);
+     CREATE TABLE _islet_fs_nodes (
+         path TEXT PRIMARY KEY,
+         parent TEXT,
+         kind TEXT NOT NULL CHECK (kind IN ('file', 'dir')),
+         size INTEGER NOT NULL DEFAULT 0,
+         mtime_ms INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     CREATE INDEX _islet_fs_nodes_by_parent ON _islet_fs_nodes (parent, path);
+     -- Not WITHOUT ROWID: rows of up to 64 KiB belong in a rowid table's overflow pages.
+     CREATE TABLE _islet_fs_chunks (
+         path TEXT NOT NULL REFERENCES _islet_fs_nodes (path)
+             ON DELETE CASCADE ON UPDATE CASCADE,
+         idx INTEGER NOT NULL,
+         data BLOB NOT NULL,
+         PRIMARY KEY (path, idx)
+     );
+     INSERT INTO _islet_fs_nodes (path, parent, kind, size, mtime_ms)
+         VALUES ('/', NULL, 'dir', 0, $NOW_MS);"];
+
+/// An open agent database. `Send`, not `Sync`: one thread (the agent's) uses it at a time.
+pub struct AgentDb {
+    conn: Connection,
+    env: Env,
+    class: String,
+    name: String,
+    /// Whether a turn transaction was begun and not yet committed or rolled back.
+    turn_open: bool,
+    gate: Arc<guest_sql::Gate>,
+    sql_time_limit: std::time::Duration,
+}
+
+impl std::fmt::Debug for AgentDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentDb")
+            .field("class", &self.class)
+            .field("name", &self.name)
+            .field("turn_open", &self.turn_open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AgentDb {
+    pub(crate) fn open(
+        path: &Path,
+        create: bool,
+        env: Env,
+        class: &str,
+        name: &str,
+    ) -> Result<AgentDb> {
+        let now = env.now_ms();
+        let migrations: Vec<String> = AGENT_MIGRATIONS
+            .iter()
+            .map(|m| m.replace("$NOW_MS", &now.to_string()))
+            .collect();
+        let migrations: Vec<&str> = migrations.iter().map(String::as_str).collect();
+        let mut conn = sqlite::open(path, create, &migrations, now)?;
+        let gate = guest_sql::Gate::install(&mut conn)?;
+        Ok(AgentDb {
+            conn,
+            env,
+            class: class.to_string(),
+            name: name.to_string(),
+            turn_open: false,
+            gate,
+            sql_time_limit: DEFAULT_SQL_TIME_LIMIT,
+        })
+    }
+
+    /// The agent's class.
+    pub fn class(&self) -> &str {
+        &self.class
+    }
+
+    /// The agent's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The clock and id generator this database uses.
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// Starts a turn transaction (`BEGIN IMMEDIATE`: the write lock is taken now, so the
+    /// turn cannot fail later on a lock upgrade). Every write until [`AgentDb::commit`] or
+    /// [`AgentDb::rollback`] belongs to the turn. `INVALID_STATE` if one is already open.
+    pub fn begin(&mut self) -> Result<()> {
+        if self.turn_open {
+            return Err(Error::InvalidState(format!(
+                "agent {}/{:?} already has an open turn transaction; commit or roll it back \
+                 before beginning another",
+                self.class, self.name
+            )));
+        }
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .ctx("beginning a turn transaction")?;
+        self.turn_open = true;
+        Ok(())
+    }
+
+    /// Commits the turn: its writes are durable when this returns (see `sqlite::open`).
+    pub fn commit(&mut self) -> Result<()> {
+        if !self.turn_open {
+            return Err(Error::InvalidState(
+                "there is no open turn transaction to commit; call begin first".into(),
+            ));
+        }
+        self.turn_open = false;
+        if self.conn.is_autocommit() {
+            return Err(lost_transaction());
+        }
+        if let Err(e) = self.conn.execute_batch("COMMIT") {
+            // A failed COMMIT (e.g. disk full) can leave the transaction open; end it so
+            // the connection is usable for the next turn.
+            if !self.conn.is_autocommit() {
+                let _ = self.conn.execute_batch("ROLLBACK");
+            }
+            return Err(Error::sqlite("committing a turn transaction", e));
+        }
+        Ok(())
+    }
+
+    /// Discards the turn's writes. Does nothing when no turn is open, so failure paths can
+    /// call it unconditionally.
+    pub fn rollback(&mut self) -> Result<()> {
+        self.turn_open = false;
+        if !self.conn.is_autocommit() {
+            self.conn
+                .execute_batch("ROLLBACK")
+                .ctx("rolling back a turn transaction")?;
+        }
+        Ok(())
+    }
+
+    /// Whether a turn transaction is open.
+    pub fn in_transaction(&self) -> bool {
+        self.turn_open
+    }
+
+    /// The agent's workspace: a filesystem stored in this database.
+    pub fn workspace(&mut self) -> Workspace<'_> {
+        Workspace::new(self)
+    }
+
+    /// Moves the write-ahead log into the database file and truncates it (an fsync). Call
+    /// it when an agent goes idle, off the path of any request: dropping the database does
+    /// not checkpoint, to keep that cheap. Not allowed while a turn is open.
+    pub fn checkpoint(&mut self) -> Result<()> {
+        if self.turn_open {
+            return Err(Error::InvalidState(
+                "cannot checkpoint during a turn transaction; commit or roll it back first".into(),
+            ));
+        }
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .ctx("checkpointing")
+    }
+
+    /// SQLite's `PRAGMA integrity_check`: `"ok"` when the database is sound, otherwise the
+    /// problems found, one per line.
+    pub fn integrity_check(&mut self) -> Result<String> {
+        let mut check = self
+            .conn
+            .prepare("PRAGMA integrity_check")
+            .ctx("checking integrity")?;
+        let lines: Vec<String> = check
+            .query_map([], |row| row.get(0))
+            .ctx("checking integrity")?
+            .collect::<Result<_, _>>()
+            .ctx("checking integrity")?;
+        Ok(lines.join("\n"))
+    }
+
+    /// Fails if SQLite itself ended the turn's transaction (an `ON CONFLICT ROLLBACK`
+    /// clause, disk full): later writes would otherwise commit one by one, outside the turn.
+    pub(crate) fn check_turn(&self) -> Result<()> {
+        if self.turn_open && self.conn.is_autocommit() {
+            return Err(lost_transaction());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+
+    /// Runs several writes as one unit: inside a turn as a savepoint (a failure undoes
+    /// just this operation), outside one as its own immediate transaction.
+    pub(crate) fn atomically<T>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&Connection, &Env) -> Result<T>,
+    ) -> Result<T> {
+        self.check_turn()?;
+        if self.conn.is_autocommit() {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .ctx(what)?;
+            let out = f(&tx, &self.env)?;
+            tx.commit().ctx(what)?;
+            Ok(out)
+        } else {
+            let savepoint = self.conn.savepoint().ctx(what)?;
+            let out = f(&savepoint, &self.env)?;
+            savepoint.commit().ctx(what)?;
+            Ok(out)
+        }
+    }
+}
+
+fn lost_transaction() -> Error {
+    Error::InvalidState(
+        "the turn's transaction was ended by SQLite (an ON CONFLICT ROLLBACK clause or a \
+         storage failure), so its writes are lost; roll back and retry the turn"
+            .into(),
+    )
+}

@@ -1,0 +1,31 @@
+//! islet's embedded storage: a data directory holding one SQLite database per agent (its
+//! key-value storage, state, schedules, workspace and the agent's own tables) and a small
+//! catalog database that knows every agent and every pending alarm.
+//!
+//! Architecture Invariant: `store` never runs JavaScript. It is plain Rust over SQLite;
+//! `agents` turns its operations into bindings.
+//!
+//! Architecture Invariant: time and ids come from an injected [`Clock`] and [`IdGen`], so
+//! crash and replay tests are deterministic.
+//!
+//! Architecture Invariant: everything islet keeps in an agent's database lives in tables
+//! named `_islet_*`, which the agent's own SQL (`this.sql`) can neither read nor change.
+
+mod agent_db;
+mod data_dir;
+mod env;
+mod error;
+mod sqlite;
+mod workspace;
+
+pub use agent_db::{
+    AgentDb, DEFAULT_SQL_TIME_LIMIT, ListOptions, Schedule, ScheduleKind, SqlOutcome, When,
+};
+pub use data_dir::{AgentInfo, Alarm, DataDir};
+pub use env::{Clock, Env, IdGen, ManualClock, RandomIds, SequentialIds, SystemClock};
+pub use error::Error;
+pub use workspace::{
+    CHUNK_BYTES, Entry, GrepMatch, GrepOptions, Kind, MAX_FILE_BYTES, Stat, Workspace,
+};
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

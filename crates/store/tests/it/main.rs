@@ -1,0 +1,8 @@
+//! Integration tests of the store crate.
+
+mod agent_db;
+mod data_dir;
+mod kv;
+mod schedules;
+mod support;
+mod workspace;
