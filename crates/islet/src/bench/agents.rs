@@ -26,10 +26,17 @@ pub struct AgentsArgs {
     /// Where agent code runs.
     #[arg(long, value_enum, default_value_t = Isolation::Inprocess)]
     isolation: Isolation,
+    /// Parent directory of the throwaway data directory (default: the current directory).
+    /// Cold figures are file creation: a directory that has seen many deleted files
+    /// (a busy /tmp) makes them several times slower.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    dir: std::path::PathBuf,
 }
 
 pub async fn agents(args: AgentsArgs) -> anyhow::Result<Value> {
-    let dir = std::env::temp_dir().join(format!("islet-bench-agents-{}", std::process::id()));
+    let dir = args
+        .dir
+        .join(format!(".islet-bench-agents-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let report = run(&args, &dir).await;
     let _ = std::fs::remove_dir_all(&dir);
