@@ -10,10 +10,21 @@ use std::os::fd::{FromRawFd as _, OwnedFd};
 /// force on this machine, without hardening the current process: a forked child hardens
 /// itself and writes its report back through a pipe. Safe to call from a multithreaded
 /// process (the child has one thread; it only allocates, which glibc supports after
-/// `fork`). The `empty_environment` layer reflects the current process's environment.
+/// `fork`). The `empty_environment` layer is what workers get: the supervisor starts them
+/// with an empty environment whatever its own holds (a worker checks it again at start).
 pub fn probe() -> HardenReport {
     match probe_in_child(&HardenConfig::default()) {
-        Ok(report) => report,
+        Ok(mut report) => {
+            for layer in &mut report.layers {
+                if layer.name == super::EMPTY_ENVIRONMENT {
+                    *layer = Layer::active(
+                        super::EMPTY_ENVIRONMENT,
+                        "workers are started with no environment variables",
+                    );
+                }
+            }
+            report
+        }
         Err(reason) => HardenReport {
             layers: LAYERS
                 .iter()
