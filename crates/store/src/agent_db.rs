@@ -133,8 +133,11 @@ impl AgentDb {
                 self.class, self.name
             )));
         }
+        // Cached statements: a turn runs these three every call, and parsing them each time
+        // was a visible share of a warm call.
         self.conn
-            .execute_batch("BEGIN IMMEDIATE")
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut begin| begin.execute([]))
             .ctx("beginning a turn transaction")?;
         self.turn_open = true;
         Ok(())
@@ -151,7 +154,11 @@ impl AgentDb {
         if self.conn.is_autocommit() {
             return Err(lost_transaction());
         }
-        if let Err(e) = self.conn.execute_batch("COMMIT") {
+        let committed = self
+            .conn
+            .prepare_cached("COMMIT")
+            .and_then(|mut commit| commit.execute([]));
+        if let Err(e) = committed {
             // A failed COMMIT (e.g. disk full) can leave the transaction open; end it so
             // the connection is usable for the next turn.
             if !self.conn.is_autocommit() {
@@ -168,7 +175,8 @@ impl AgentDb {
         self.turn_open = false;
         if !self.conn.is_autocommit() {
             self.conn
-                .execute_batch("ROLLBACK")
+                .prepare_cached("ROLLBACK")
+                .and_then(|mut rollback| rollback.execute([]))
                 .ctx("rolling back a turn transaction")?;
         }
         Ok(())

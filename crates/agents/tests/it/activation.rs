@@ -195,3 +195,37 @@ async fn on_request_gets_a_web_request_and_returns_a_response() {
         json!({"name": "w", "got": {"a": 1}, "method": "POST", "path": "/agents/Web/w/request/x"})
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_call_that_hits_a_limit_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = r#"
+      export default class Busy extends Agent {
+        async spin() { await this.setState({ spun: true }); while (true) {} }
+        async ok() { return this.state; }
+        async nested(name) { return agents.Busy(name).missing(); }
+      }"#;
+    let config = agents::HostConfig {
+        limits: sandbox::Limits {
+            cpu_ms: 100,
+            ..sandbox::Limits::default()
+        },
+        ..agents::HostConfig::default()
+    };
+    let g = given_host_at(dir.path(), &[("busy.js", source)], 0, config).await;
+    let e = g.host.call("Busy", "b", "spin", vec![]).await.unwrap_err();
+    assert_eq!(e.code(), "LIMIT", "{e}");
+    assert!(e.to_string().contains("CPU time limit"), "{e}");
+    assert_eq!(
+        g.host.call("Busy", "b", "ok", vec![]).await.unwrap(),
+        json!(null),
+        "the spinning call's write was rolled back; the agent still answers"
+    );
+    let e = g
+        .host
+        .call("Busy", "b", "nested", vec![json!("c")])
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("missing is not a method"), "{e}");
+    assert!(e.to_string().contains("nested, ok, spin"), "{e}");
+}

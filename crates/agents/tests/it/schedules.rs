@@ -31,31 +31,29 @@ async fn a_delayed_schedule_fires_once_when_due() {
         .unwrap();
     assert_eq!(s["type"], json!("delayed"));
     assert_eq!(s["callback"], json!("fire"));
-    assert_eq!(
-        g.host
-            .call("Reminder", "r", "pending", vec![])
-            .await
-            .unwrap(),
-        json!(["fire"])
-    );
+    assert_eq!(pending(&g.host).await, json!(["fire"]));
     g.clock.advance(61_000);
-    let host = g.host.clone();
-    let mut fired = json!([]);
+    assert_eq!(until_fired(&g.host, 1).await, ["hello"]);
+    assert_eq!(pending(&g.host).await, json!([]));
+}
+
+/// What `fired` returns once it holds `n` entries (bounded wait: schedules fire on the
+/// host's alarm loop, not on the caller's time).
+async fn until_fired(host: &agents::AgentHost, n: usize) -> Vec<String> {
+    let mut fired = Vec::new();
     for _ in 0..500 {
-        fired = host.call("Reminder", "r", "fired", vec![]).await.unwrap();
-        if fired != json!([]) {
+        let value = host.call("Reminder", "r", "fired", vec![]).await.unwrap();
+        fired = serde_json::from_value(value).unwrap();
+        if fired.len() >= n {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    assert_eq!(fired, json!(["hello"]));
-    assert_eq!(
-        g.host
-            .call("Reminder", "r", "pending", vec![])
-            .await
-            .unwrap(),
-        json!([])
-    );
+    fired
+}
+
+async fn pending(host: &agents::AgentHost) -> serde_json::Value {
+    host.call("Reminder", "r", "pending", vec![]).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -68,13 +66,7 @@ async fn scheduling_an_unknown_method_is_refused() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("nope"), "{e}");
-    assert_eq!(
-        g.host
-            .call("Reminder", "r", "pending", vec![])
-            .await
-            .unwrap(),
-        json!([])
-    );
+    assert_eq!(pending(&g.host).await, json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -100,26 +92,12 @@ async fn a_schedule_missed_while_stopped_fires_exactly_once_after_restart() {
         Default::default(),
     )
     .await;
-    let mut fired = json!([]);
-    for _ in 0..500 {
-        fired = g.host.call("Reminder", "r", "fired", vec![]).await.unwrap();
-        if fired.as_array().unwrap().len() >= 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    until_fired(&g.host, 2).await;
+    // Give a duplicate every chance to show up.
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let mut fired: Vec<String> =
-        serde_json::from_value(g.host.call("Reminder", "r", "fired", vec![]).await.unwrap())
-            .unwrap();
+    let mut fired = until_fired(&g.host, 2).await;
     fired.sort();
     assert_eq!(fired, ["missed", "tick"]);
     // The cron schedule moved on to its next time; the delayed one is gone.
-    assert_eq!(
-        g.host
-            .call("Reminder", "r", "pending", vec![])
-            .await
-            .unwrap(),
-        json!(["fire"])
-    );
+    assert_eq!(pending(&g.host).await, json!(["fire"]));
 }
