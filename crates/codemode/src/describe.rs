@@ -30,6 +30,9 @@ pub enum CatalogKind {
     Api,
     /// Tools of upstream MCP servers: code calls `<server>.<tool>(input)`.
     McpServers,
+    /// Functions the embedder binds itself (durable agents, memory): code calls
+    /// `<namespace>.<name>(input)`.
+    Host,
 }
 
 /// What the tool descriptions say about a catalog.
@@ -49,8 +52,11 @@ pub struct CatalogSummary {
 impl CatalogSummary {
     pub fn of(catalog: &Catalog) -> CatalogSummary {
         let is_mcp = |t: &crate::catalog::Tool| matches!(t.target, Target::Mcp { .. });
+        let is_host = |t: &crate::catalog::Tool| matches!(t.target, Target::Host);
         let kind = if !catalog.tools.is_empty() && catalog.tools.iter().all(is_mcp) {
             CatalogKind::McpServers
+        } else if catalog.tools.iter().all(is_host) {
+            CatalogKind::Host
         } else {
             CatalogKind::Api
         };
@@ -117,13 +123,14 @@ fn build(summary: &CatalogSummary, listed: usize) -> ToolTexts {
         match summary.kind {
             CatalogKind::Api => "the API".to_owned(),
             CatalogKind::McpServers => "the connected MCP servers".to_owned(),
+            CatalogKind::Host => "this server".to_owned(),
         }
     } else {
         truncate(summary.title.trim(), MAX_TITLE_CHARS)
     };
     let n = summary.tool_count;
     let (groups, group_noun) = match summary.kind {
-        CatalogKind::Api => (&summary.top_namespaces, "Namespaces"),
+        CatalogKind::Api | CatalogKind::Host => (&summary.top_namespaces, "Namespaces"),
         CatalogKind::McpServers => (&summary.servers, "Servers"),
     };
     let inventory = inventory(group_noun, groups, listed);
@@ -165,6 +172,24 @@ fn build(summary: &CatalogSummary, listed: usize) -> ToolTexts {
                  function; inside it each tool is an async function `<server>.<tool>(input)` \
                  taking one object, as `search` shows, e.g. `const r = await \
                  slack.post_message({{ channel: \"C1\", text: \"hi\" }})`. A failed call \
+                 throws.\n\
+                 {PROGRAM_ADVICE}"
+            ),
+        ),
+        CatalogKind::Host => (
+            format!(
+                "Find functions of {title} ({n} functions) to call from `execute`. Search \
+                 first, then write one program.\n\
+                 `query`: a few plain words, e.g. \"increment a counter\". Returns the best \
+                 matches as TypeScript signatures.\n\
+                 {inventory}"
+            ),
+            format!(
+                "Run JavaScript or TypeScript against {title}. `code` is an async arrow \
+                 function; inside it each function is async and takes one object, as `search` \
+                 shows. Durable agents are also called by name: `await \
+                 agents.Counter(\"alice\").increment(5)` (created on first use; each agent \
+                 handles one call at a time and commits before it answers). A failed call \
                  throws.\n\
                  {PROGRAM_ADVICE}"
             ),

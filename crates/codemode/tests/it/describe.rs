@@ -174,3 +174,21 @@ fn real_specs_stay_within_budget_and_beat_naive_mcp() {
         assert!(naive > 10 * tokens, "{name}: naive {naive} vs {tokens}");
     }
 }
+
+#[test]
+fn host_bound_catalogs_describe_the_agent_call_form_within_budget() {
+    let mut summary = given_api_summary(2_000, 300, "islet agents", "agents.Class");
+    summary.kind = CatalogKind::Host;
+    assert_within_budget(&summary);
+    let texts = tool_texts(&summary);
+    assert!(
+        texts
+            .execute_description
+            .contains("agents.Counter(\"alice\")")
+    );
+    assert!(!texts.execute_description.contains("api.request"));
+    assert!(
+        !texts.search_input_schema.to_string().contains("\"code\""),
+        "no spec to explore"
+    );
+}
