@@ -42,6 +42,17 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
             }
         })
         .collect();
-    sandbox::process::serve(socket, args.executors, layers)?;
-    Ok(ExitCode::SUCCESS)
+    match sandbox::process::serve(socket, args.executors, layers) {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        // The supervisor died (killed, crashed): there is no one left to serve or to tell.
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            ) =>
+        {
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
