@@ -114,21 +114,35 @@ fn authorised(state: &MockState, headers: &HeaderMap) -> bool {
         .is_some_and(|k| k == state.api_key)
 }
 
-async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
-    state.chat_requests.fetch_add(1, Ordering::SeqCst);
-    if !authorised(&state, &headers) {
-        return error(
+/// The request's JSON body, or the error response OpenAI gives for a wrong key or bad JSON.
+// A mock's handler helper: the large `Err` is the response itself, returned at once.
+#[allow(clippy::result_large_err)]
+fn authorised_request(
+    state: &MockState,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Value, Response> {
+    if !authorised(state, headers) {
+        return Err(error(
             StatusCode::UNAUTHORIZED,
             "Incorrect API key provided.",
             "invalid_api_key",
-        );
+        ));
     }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error(
+    serde_json::from_slice::<Value>(body).map_err(|_| {
+        error(
             StatusCode::BAD_REQUEST,
             "We could not parse the JSON body of your request.",
             "invalid_json",
-        );
+        )
+    })
+}
+
+async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Bytes) -> Response {
+    state.chat_requests.fetch_add(1, Ordering::SeqCst);
+    let request = match authorised_request(&state, &headers, &body) {
+        Ok(request) => request,
+        Err(response) => return response,
     };
     let model = request["model"].as_str().unwrap_or("mock").to_owned();
     let system = request
@@ -219,19 +233,9 @@ async fn embeddings(
     body: Bytes,
 ) -> Response {
     state.embedding_requests.fetch_add(1, Ordering::SeqCst);
-    if !authorised(&state, &headers) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "Incorrect API key provided.",
-            "invalid_api_key",
-        );
-    }
-    let Ok(request) = serde_json::from_slice::<Value>(&body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "We could not parse the JSON body of your request.",
-            "invalid_json",
-        );
+    let request = match authorised_request(&state, &headers, &body) {
+        Ok(request) => request,
+        Err(response) => return response,
     };
     let inputs: Vec<String> = match &request["input"] {
         Value::String(s) => vec![s.clone()],
