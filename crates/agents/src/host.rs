@@ -98,7 +98,9 @@ pub struct StateEvent {
 }
 
 type Reply<T> = oneshot::Sender<Result<T, Error>>;
-type DbOp = Box<dyn FnOnce(&mut AgentDb) -> Result<Value, Error> + Send>;
+/// Storage work outside a turn. It answers its caller itself, with its own result type, so
+/// nothing is encoded on the way; given `Err` when the agent cannot be activated.
+type DbOp = Box<dyn FnOnce(Result<&mut AgentDb, Error>) + Send>;
 
 enum Message {
     Call {
@@ -113,7 +115,7 @@ enum Message {
     },
     /// Storage work outside a turn (workspace over HTTP, state reads, schedules listing),
     /// run between turns on the agent's connection.
-    Db { op: DbOp, reply: Reply<Value> },
+    Db(DbOp),
     /// A schedule may be due.
     Alarm,
 }
@@ -121,9 +123,10 @@ enum Message {
 impl Message {
     fn fail(self, error: Error) {
         match self {
-            Message::Call { reply, .. } | Message::Db { reply, .. } => {
+            Message::Call { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
+            Message::Db(op) => op(Err(error)),
             Message::Request { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
@@ -238,7 +241,7 @@ impl AgentHost {
     pub async fn with_db<T, F>(&self, class: &str, name: &str, op: F) -> Result<T, Error>
     where
         F: FnOnce(&mut AgentDb) -> Result<T, Error> + Send + 'static,
-        T: Serialize + for<'de> Deserialize<'de>,
+        T: Send + 'static,
     {
         let address = self.inner.checked_address(class, name)?;
         if !self.is_active(&address) && !self.inner.data.agent_exists(class, name)? {
@@ -250,27 +253,33 @@ impl AgentHost {
         self.db_op(address, op).await
     }
 
-    /// Creates the agent (its database) if it does not exist yet, without calling it.
-    pub async fn ensure(&self, class: &str, name: &str) -> Result<(), Error> {
+    /// Like [`Self::with_db`], creating the agent (its database) if it does not exist yet,
+    /// without calling it: uploads often come before the first call.
+    pub async fn with_new_or_existing_db<T, F>(
+        &self,
+        class: &str,
+        name: &str,
+        op: F,
+    ) -> Result<T, Error>
+    where
+        F: FnOnce(&mut AgentDb) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
         let address = self.inner.checked_address(class, name)?;
-        self.db_op(address, |_| Ok(())).await
+        self.db_op(address, op).await
     }
 
     async fn db_op<T, F>(&self, address: Address, op: F) -> Result<T, Error>
     where
         F: FnOnce(&mut AgentDb) -> Result<T, Error> + Send + 'static,
-        T: Serialize + for<'de> Deserialize<'de>,
+        T: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let op: DbOp = Box::new(move |db| {
-            let value = op(db)?;
-            serde_json::to_value(value)
-                .map_err(|e| Error::InvalidInput(format!("cannot encode the result: {e}")))
+            let _ = reply.send(db.and_then(op));
         });
-        self.inner.deliver(&address, Message::Db { op, reply })?;
-        let value = rx.await.map_err(|_| Error::ShuttingDown)??;
-        serde_json::from_value(value)
-            .map_err(|e| Error::InvalidInput(format!("cannot decode the result: {e}")))
+        self.inner.deliver(&address, Message::Db(op))?;
+        rx.await.map_err(|_| Error::ShuttingDown)?
     }
 
     /// The agent's state (`null` when it never set one).
@@ -537,10 +546,9 @@ impl Actor {
                     });
                 let _ = reply.send(result);
             }
-            Message::Db { op, reply } => {
+            Message::Db(op) => {
                 let db = self.db();
-                let result = op(&mut lock(&db));
-                let _ = reply.send(result);
+                op(Ok(&mut lock(&db)));
                 self.sync_alarm().await;
             }
             Message::Alarm => self.fire_due().await,

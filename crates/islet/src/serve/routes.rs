@@ -299,7 +299,7 @@ async fn list_schedules(
 ) -> Result<Response> {
     let schedules = app
         .host
-        .with_db(&class, &name, |db| Ok(json!(db.schedules()?)))
+        .with_db(&class, &name, |db| Ok(db.schedules()?))
         .await?;
     Ok(json_response(
         StatusCode::OK,
@@ -340,47 +340,47 @@ async fn workspace_get(
     workspace_read(app, class, name, path).await
 }
 
+/// What a workspace path holds, read in one visit to the agent.
+enum WorkspaceRead {
+    Missing,
+    Dir(Vec<store::Entry>),
+    File(Vec<u8>),
+}
+
 async fn workspace_read(app: App, class: String, name: String, path: String) -> Result<Response> {
+    let shown = path.clone();
     let read = app
         .host
         .with_db(&class, &name, move |db| {
             let mut ws = db.workspace();
-            let stat = ws.stat(&path)?.ok_or_else(|| {
-                agents::Error::InvalidInput(format!("`{path}` does not exist in the workspace"))
-            });
-            let stat = match stat {
-                Ok(stat) => stat,
-                Err(_) => return Ok(json!({"missing": path})),
-            };
-            Ok(match stat.kind {
-                Kind::Dir => json!({ "entries": ws.list(&path)? }),
-                Kind::File => json!({ "bytes": ws.read(&path)? }),
+            Ok(match ws.stat(&path)?.map(|stat| stat.kind) {
+                None => WorkspaceRead::Missing,
+                Some(Kind::Dir) => WorkspaceRead::Dir(ws.list(&path)?),
+                Some(Kind::File) => WorkspaceRead::File(ws.read(&path)?),
             })
         })
         .await?;
-    if let Some(path) = read.get("missing") {
-        return Err(ApiError::new(
+    match read {
+        WorkspaceRead::Missing => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",
             format!(
-                "{} does not exist in the workspace; list a directory with GET …/workspace/<dir>",
-                path.as_str().unwrap_or_default()
+                "{shown} does not exist in the workspace; list a directory with GET …/workspace/<dir>"
             ),
-        ));
-    }
-    if let Some(entries) = read.get("entries") {
-        return Ok(json_response(
+        )),
+        WorkspaceRead::Dir(entries) => Ok(json_response(
             StatusCode::OK,
             &json!({ "entries": entries }),
-        ));
+        )),
+        WorkspaceRead::File(bytes) => {
+            let content_type = if std::str::from_utf8(&bytes).is_ok() {
+                "text/plain; charset=utf-8"
+            } else {
+                "application/octet-stream"
+            };
+            Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
+        }
     }
-    let bytes: Vec<u8> = serde_json::from_value(read["bytes"].clone()).unwrap_or_default();
-    let content_type = if std::str::from_utf8(&bytes).is_ok() {
-        "text/plain; charset=utf-8"
-    } else {
-        "application/octet-stream"
-    };
-    Ok(([(header::CONTENT_TYPE, content_type)], bytes).into_response())
 }
 
 async fn workspace_put(
@@ -390,14 +390,13 @@ async fn workspace_put(
 ) -> Result<Response> {
     let body = read_body(&app, body).await?;
     // Writing a file creates the agent, like a call would: files often come first.
-    app.host.ensure(&class, &name).await?;
     let stat = app
         .host
-        .with_db(&class, &name, move |db| {
-            Ok(json!(db.workspace().write(&path, &body)?))
+        .with_new_or_existing_db(&class, &name, move |db| {
+            Ok(db.workspace().write(&path, &body)?)
         })
         .await?;
-    Ok(json_response(StatusCode::OK, &stat))
+    Ok(json_response(StatusCode::OK, &json!(stat)))
 }
 
 #[derive(Deserialize)]
