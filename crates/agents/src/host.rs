@@ -198,6 +198,11 @@ impl AgentHost {
         &self.inner.classes
     }
 
+    /// The sandbox agent turns run in, for embedders that run other code beside them.
+    pub fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.inner.sandbox
+    }
+
     pub fn data(&self) -> &Arc<DataDir> {
         &self.inner.data
     }

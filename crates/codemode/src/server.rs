@@ -123,7 +123,7 @@ impl View {
 
 struct Inner {
     view: RwLock<Arc<View>>,
-    sandbox: Sandbox,
+    sandbox: Arc<Sandbox>,
     spec: Option<Arc<Spec>>,
     /// `Spec::resolved()` is costly on big specs: computed on first use, then shared.
     resolved: OnceCell<Arc<Value>>,
@@ -177,7 +177,37 @@ impl CodeModeServer {
         .map_err(|e| Error::Serve {
             reason: format!("cannot start the sandbox: {e}"),
         })?;
-        Ok(CodeModeServer {
+        Ok(Self::build(
+            catalog,
+            bindings,
+            spec,
+            options,
+            prepare,
+            Arc::new(sandbox),
+        ))
+    }
+
+    /// Like [`CodeModeServer::new`], running code in `sandbox`, which the embedder shares
+    /// with its own executions (one pool of isolates or workers instead of two).
+    /// `options.threads` and `options.workers` are not used.
+    pub fn with_sandbox(
+        catalog: Catalog,
+        bindings: Bindings,
+        options: ServerOptions,
+        sandbox: Arc<Sandbox>,
+    ) -> Self {
+        Self::build(catalog, bindings, None, options, None, sandbox)
+    }
+
+    fn build(
+        catalog: Catalog,
+        bindings: Bindings,
+        spec: Option<Arc<Spec>>,
+        options: ServerOptions,
+        prepare: Option<Prepare>,
+        sandbox: Arc<Sandbox>,
+    ) -> Self {
+        CodeModeServer {
             inner: Arc::new(Inner {
                 view: RwLock::new(Arc::new(View::new(catalog, bindings))),
                 sandbox,
@@ -186,7 +216,7 @@ impl CodeModeServer {
                 options,
                 prepare,
             }),
-        })
+        }
     }
 
     /// Replaces the catalog and its bindings (e.g. an upstream's tools changed). Requests

@@ -13,7 +13,6 @@ use anyhow::Context as _;
 use codemode::execute::{HttpApi, HttpApiConfig, bindings, parse_header};
 use codemode::server::{CodeModeServer, HttpOptions, Prepare, ServerOptions, serve_http};
 use codemode::upstream::{Proxy, ProxyOptions};
-use sandbox::process::WorkerConfig;
 
 #[derive(clap::Subcommand)]
 pub enum McpCommand {
@@ -272,10 +271,7 @@ fn announce(bound: SocketAddr) {
 fn server_options(isolation: Isolation) -> anyhow::Result<ServerOptions> {
     let mut options = ServerOptions::default();
     if let Isolation::Process = isolation {
-        options.workers = Some(WorkerConfig::new(
-            std::env::current_exe()?,
-            vec!["worker".to_owned()],
-        ));
+        options.workers = Some(crate::run::worker_config()?);
     }
     Ok(options)
 }

@@ -191,13 +191,28 @@ impl Isolation {
                 threads: workers.max(1),
             })?,
             Isolation::Process => {
-                let exe = std::env::current_exe()?;
-                let mut config = WorkerConfig::new(exe, vec!["worker".to_owned()]);
+                let mut config = worker_config()?;
                 config.workers = workers;
                 Sandbox::with_workers(config)?
             }
         })
     }
+
+    /// A sandbox of this kind for a server: one executor thread or worker per core.
+    pub fn server_sandbox(self) -> anyhow::Result<Sandbox> {
+        Ok(match self {
+            Isolation::Inprocess => Sandbox::new(SandboxConfig::default())?,
+            Isolation::Process => Sandbox::with_workers(worker_config()?)?,
+        })
+    }
+}
+
+/// Worker processes are this binary's `islet worker`.
+pub fn worker_config() -> anyhow::Result<WorkerConfig> {
+    Ok(WorkerConfig::new(
+        std::env::current_exe()?,
+        vec!["worker".to_owned()],
+    ))
 }
 
 impl RunArgs {

@@ -27,8 +27,7 @@ use std::time::Duration;
 use agents::{AgentHost, Classes, HostConfig};
 use anyhow::Context as _;
 use axum::serve::ListenerExt as _;
-use sandbox::process::WorkerConfig;
-use sandbox::{Limits, Sandbox, SandboxConfig};
+use sandbox::Limits;
 use store::{DataDir, Env};
 
 use crate::run::Isolation;
@@ -113,13 +112,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             token
         }
     };
-    let sandbox = Arc::new(match args.isolation {
-        Isolation::Inprocess => Sandbox::new(SandboxConfig::default())?,
-        Isolation::Process => Sandbox::with_workers(WorkerConfig::new(
-            std::env::current_exe()?,
-            vec!["worker".to_owned()],
-        ))?,
-    });
+    let sandbox = Arc::new(args.isolation.server_sandbox()?);
     let classes = match &agents_dir {
         Some(dir) => Classes::load_dir(dir, &sandbox).await?,
         None => Classes::default(),
@@ -151,7 +144,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         token,
         max_body_bytes: args.max_body_kb.saturating_mul(1024),
         loopback: args.listen.ip().is_loopback(),
-        isolation: args.isolation,
     })?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agents::{AgentHost, Classes, HostConfig};
-use sandbox::{Bindings, Sandbox, SandboxConfig};
+use sandbox::Bindings;
 use serde_json::{Value, json};
 use store::{DataDir, Env};
 
@@ -45,13 +45,7 @@ pub async fn agents(args: AgentsArgs) -> anyhow::Result<Value> {
 
 async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> {
     let data = Arc::new(DataDir::open(dir, Env::default())?);
-    let sandbox = Arc::new(match args.isolation {
-        Isolation::Inprocess => Sandbox::new(SandboxConfig::default())?,
-        Isolation::Process => Sandbox::with_workers(sandbox::process::WorkerConfig::new(
-            std::env::current_exe()?,
-            vec!["worker".to_owned()],
-        ))?,
-    });
+    let sandbox = Arc::new(args.isolation.server_sandbox()?);
     let classes = Classes::from_sources(
         vec![("counter.ts".to_owned(), COUNTER.to_owned())],
         &sandbox,
@@ -91,7 +85,6 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
         token: token.clone(),
         max_body_bytes: 1 << 20,
         loopback: true,
-        isolation: args.isolation,
     })?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

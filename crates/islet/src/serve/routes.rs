@@ -1,6 +1,7 @@
 //! The HTTP routes of `islet serve` (see the parent module for the list).
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use ::memory::Memories;
 use agents::{AgentHost, HttpRequest};
@@ -15,13 +16,11 @@ use codemode::catalog::{Catalog, Target, Tool};
 use codemode::server::{CodeModeServer, ServerOptions, mcp_router, require_bearer};
 use futures::Stream;
 use sandbox::Bindings;
-use sandbox::process::WorkerConfig;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::Kind;
 
 use super::api::{ApiError, json_response};
-use crate::run::Isolation;
 
 pub struct AppOptions {
     pub host: AgentHost,
@@ -31,7 +30,6 @@ pub struct AppOptions {
     pub token: String,
     pub max_body_bytes: usize,
     pub loopback: bool,
-    pub isolation: Isolation,
 }
 
 #[derive(Clone)]
@@ -49,7 +47,7 @@ pub fn app(options: AppOptions) -> anyhow::Result<Router> {
         memories: options.memories.clone(),
         max_body_bytes: options.max_body_bytes,
     };
-    let mcp = code_mode_server(&options.host, &options.memory_bindings, options.isolation)?;
+    let mcp = code_mode_server(&options.host, &options.memory_bindings);
     let router = Router::new()
         .route("/agents", get(list_agents))
         .route("/agents/{class}/{name}/state", get(get_state))
@@ -86,15 +84,12 @@ pub fn app(options: AppOptions) -> anyhow::Result<Router> {
 
 /// The Code Mode MCP endpoint: every public method of every class is a tool
 /// `agents.<Class>.<method>({name, args})`, also callable as `agents.Class("name").method(...)`.
-fn code_mode_server(
-    host: &AgentHost,
-    memory_bindings: &Bindings,
-    isolation: Isolation,
-) -> anyhow::Result<CodeModeServer> {
+/// Its code runs in the agents' sandbox: one pool of isolates (or workers) for both.
+fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeServer {
     let mut tools = Vec::new();
     let mut bindings = host.bindings();
     for (namespace, name, f) in memory_bindings.iter() {
-        bindings.insert(namespace, name, std::sync::Arc::clone(f));
+        bindings.insert(namespace, name, Arc::clone(f));
         tools.push(Tool {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
@@ -142,17 +137,11 @@ fn code_mode_server(
         title: "islet agents".to_owned(),
         tools,
     };
-    let mut options = ServerOptions {
+    let options = ServerOptions {
         execute_prelude: Some(AgentHost::prelude().into()),
         ..ServerOptions::default()
     };
-    if let Isolation::Process = isolation {
-        options.workers = Some(WorkerConfig::new(
-            std::env::current_exe()?,
-            vec!["worker".to_owned()],
-        ));
-    }
-    Ok(CodeModeServer::new(catalog, bindings, None, options)?)
+    CodeModeServer::with_sandbox(catalog, bindings, options, Arc::clone(host.sandbox()))
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
