@@ -134,6 +134,16 @@ const BASE_STACK: usize = 8 << 20;
 /// Runs on a thread of its own, with a stack sized for the input (reserved, not committed,
 /// memory), so that no input can overflow the caller's stack.
 pub fn normalize(source: &str) -> Result<Normalized, SyntaxError> {
+    on_parser_thread(source, "code", || normalize_here(source))
+}
+
+/// Runs `parse` (which parses `source`) on a thread whose stack is sized for the input;
+/// `what` names the input in errors ("code", "module").
+fn on_parser_thread<T: Send>(
+    source: &str,
+    what: &str,
+    parse: impl FnOnce() -> Result<T, SyntaxError> + Send,
+) -> Result<T, SyntaxError> {
     let fail = |message: String| SyntaxError {
         message,
         line: 1,
@@ -141,7 +151,7 @@ pub fn normalize(source: &str) -> Result<Normalized, SyntaxError> {
     };
     if source.len() > MAX_CODE_BYTES {
         return Err(fail(format!(
-            "the code is too large: {} bytes, the limit is {MAX_CODE_BYTES}",
+            "the {what} is too large: {} bytes, the limit is {MAX_CODE_BYTES}",
             source.len()
         )));
     }
@@ -150,12 +160,12 @@ pub fn normalize(source: &str) -> Result<Normalized, SyntaxError> {
         let worker = std::thread::Builder::new()
             .name("normalize".into())
             .stack_size(stack)
-            .spawn_scoped(scope, || normalize_here(source))
+            .spawn_scoped(scope, parse)
             .map_err(|e| fail(format!("cannot start the parser: {e}")))?;
         // A panic would be a bug in normalization; it must not take the caller down with it.
         worker
             .join()
-            .unwrap_or_else(|_| Err(fail("internal error while parsing the code".into())))
+            .unwrap_or_else(|_| Err(fail(format!("internal error while parsing the {what}"))))
     })
 }
 

@@ -42,29 +42,7 @@ impl Module {
 /// allowed only from `runtime_modules` (the host provides those names as globals); anything
 /// else is a [`SyntaxError`] naming what is available.
 pub fn module(source: &str, runtime_modules: &[&str]) -> Result<Module, SyntaxError> {
-    let fail = |message: String| SyntaxError {
-        message,
-        line: 1,
-        column: 1,
-    };
-    if source.len() > super::MAX_CODE_BYTES {
-        return Err(fail(format!(
-            "the module is too large: {} bytes, the limit is {}",
-            source.len(),
-            super::MAX_CODE_BYTES
-        )));
-    }
-    let stack = super::BASE_STACK + super::STACK_PER_BYTE * source.len();
-    std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
-            .name("normalize".into())
-            .stack_size(stack)
-            .spawn_scoped(scope, || module_here(source, runtime_modules))
-            .map_err(|e| fail(format!("cannot start the parser: {e}")))?;
-        worker
-            .join()
-            .unwrap_or_else(|_| Err(fail("internal error while parsing the module".into())))
-    })
+    super::on_parser_thread(source, "module", || module_here(source, runtime_modules))
 }
 
 fn module_here(source: &str, runtime_modules: &[&str]) -> Result<Module, SyntaxError> {
