@@ -33,7 +33,7 @@ use crate::search::SearchIndex;
 use crate::typescript::{TsOptions, signature};
 
 pub use format::did_you_mean;
-pub use http::{HttpOptions, mcp_router, require_bearer, serve_http};
+pub use http::{HttpOptions, mcp_router, require_bearer, serve_http, serve_router};
 
 /// Results for a `search` query when the model gives no `limit`.
 const DEFAULT_SEARCH_LIMIT: usize = 10;

@@ -150,7 +150,7 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         None => {
             tokio::select! {
                 served = server.serve_stdio() => served,
-                () = shutdown_signal() => Ok(()),
+                () = crate::shutdown_signal() => Ok(()),
             }
         }
         Some(addr) => {
@@ -158,31 +158,12 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
                 addr,
                 auth_token: args.auth_token,
             };
-            serve_http(server, options, announce, shutdown_signal()).await
+            serve_http(server, options, announce, crate::shutdown_signal()).await
         }
     };
     proxy.shutdown().await;
     served?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-                return;
-            }
-            Err(e) => tracing::warn!("cannot listen for SIGTERM: {e}"),
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {

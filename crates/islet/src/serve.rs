@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use agents::{AgentHost, Classes, HostConfig};
 use anyhow::Context as _;
-use axum::serve::ListenerExt as _;
 use sandbox::Limits;
 use store::{DataDir, Env};
 
@@ -145,33 +144,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         max_body_bytes: args.max_body_kb.saturating_mul(1024),
         loopback: args.listen.ip().is_loopback(),
     })?;
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let bound = listener.local_addr()?;
-    if !bound.ip().is_loopback() {
-        tracing::warn!(addr = %bound, "listening on a non-loopback address: anyone who can reach it and has the token can call agents");
-    }
     let classes = host.classes().names();
-    say(&format!(
-        "islet serve: http://{bound} (agents: {}; data: {})",
-        if classes.is_empty() {
-            "none".to_owned()
-        } else {
-            classes.join(", ")
-        },
-        args.data.display()
-    ));
-    let listener = listener.tap_io(|tcp| {
-        // Replies are small and latency-bound (see codemode's MCP listener).
-        if let Err(e) = tcp.set_nodelay(true) {
-            tracing::debug!("cannot set TCP_NODELAY: {e}");
+    let announce = |bound: SocketAddr| {
+        if !bound.ip().is_loopback() {
+            tracing::warn!(addr = %bound, "listening on a non-loopback address: anyone who can reach it and has the token can call agents");
         }
-    });
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the HTTP server failed")?;
+        say(&format!(
+            "islet serve: http://{bound} (agents: {}; data: {})",
+            if classes.is_empty() {
+                "none".to_owned()
+            } else {
+                classes.join(", ")
+            },
+            args.data.display()
+        ));
+    };
+    codemode::server::serve_router(app, args.listen, announce, crate::shutdown_signal()).await?;
     host.shutdown(Duration::from_secs(5)).await;
     Ok(ExitCode::SUCCESS)
 }
@@ -195,27 +183,6 @@ fn agents_dir(given: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
         "no ./agents or ./examples/agents directory: serving no agent classes (pass --agents DIR)"
     );
     Ok(None)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 /// Start-up messages for the operator (stdout: this is not a stdio protocol server).

@@ -41,10 +41,21 @@ pub async fn serve_http(
     if let Some(token) = options.auth_token {
         router = require_bearer(router, &token);
     }
-    let listener = tokio::net::TcpListener::bind(options.addr)
+    serve_router(router, options.addr, on_bound, shutdown).await
+}
+
+/// Serves `router` at `addr` until `shutdown` completes, with `TCP_NODELAY` on every
+/// connection. `on_bound` gets the bound address before requests are accepted.
+pub async fn serve_router(
+    router: Router,
+    addr: SocketAddr,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| Error::Serve {
-            reason: format!("cannot listen on {}: {e}", options.addr),
+            reason: format!("cannot listen on {addr}: {e}"),
         })?;
     let bound = listener.local_addr().map_err(|e| Error::Serve {
         reason: format!("cannot read the bound address: {e}"),

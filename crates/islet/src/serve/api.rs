@@ -26,26 +26,31 @@ impl ApiError {
     }
 }
 
-impl From<agents::Error> for ApiError {
-    fn from(e: agents::Error) -> Self {
-        let code = e.code().to_owned();
-        let status = status_of(&code);
-        if status == StatusCode::INTERNAL_SERVER_ERROR && matches!(code.as_str(), "STORAGE" | "IO")
-        {
-            tracing::error!(error = %e, "storage failure");
+impl ApiError {
+    /// The response for an error with a stable `code`: its status from the code; storage
+    /// and I/O details logged, not sent.
+    fn coded(code: &str, message: String) -> Self {
+        if matches!(code, "STORAGE" | "IO") {
+            tracing::error!(code, "storage failure: {message}");
             return Self::new(
-                status,
-                &code,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code,
                 "the server could not read or write its storage; the details are in the server log",
             );
         }
-        Self::new(status, &code, e.to_string())
+        Self::new(status_of(code), code, message)
+    }
+}
+
+impl From<agents::Error> for ApiError {
+    fn from(e: agents::Error) -> Self {
+        Self::coded(e.code(), e.to_string())
     }
 }
 
 impl From<::memory::Error> for ApiError {
     fn from(e: ::memory::Error) -> Self {
-        sandbox::HostError::from(e).into()
+        Self::coded(e.code(), e.to_string())
     }
 }
 
@@ -53,18 +58,7 @@ impl From<::memory::Error> for ApiError {
 /// to the same statuses as everywhere else.
 impl From<sandbox::HostError> for ApiError {
     fn from(e: sandbox::HostError) -> Self {
-        let status = status_of(&e.code);
-        if status == StatusCode::INTERNAL_SERVER_ERROR
-            && matches!(e.code.as_str(), "STORAGE" | "IO")
-        {
-            tracing::error!(error = %e, "storage failure");
-            return Self::new(
-                status,
-                &e.code,
-                "the server could not read or write its storage; the details are in the server log",
-            );
-        }
-        Self::new(status, &e.code, e.message)
+        Self::coded(&e.code, e.message)
     }
 }
 
@@ -85,8 +79,8 @@ fn status_of(code: &str) -> StatusCode {
         "ALREADY_EXISTS" | "DIRECTORY_NOT_EMPTY" | "REENTRANT_CALL" => StatusCode::CONFLICT,
         "TOO_LARGE" => StatusCode::PAYLOAD_TOO_LARGE,
         "SHUTTING_DOWN" => StatusCode::SERVICE_UNAVAILABLE,
-        // The agent's own code threw or hit a limit: its message is the agent's, not ours.
-        "AGENT_ERROR" | "LIMIT" => StatusCode::INTERNAL_SERVER_ERROR,
+        // Also AGENT_ERROR and LIMIT: the agent's own code threw or hit a limit (the
+        // message is the agent's, not ours).
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
