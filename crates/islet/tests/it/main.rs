@@ -6,4 +6,5 @@ mod memory;
 mod proxy;
 mod run;
 mod serve;
+mod support;
 mod worker;

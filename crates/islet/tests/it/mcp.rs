@@ -5,6 +5,7 @@
 //! `node_modules` (`npm ci`). Without them the tests are skipped locally and fail on CI
 //! (env `CI` set).
 
+use crate::support::*;
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
@@ -129,27 +130,12 @@ async fn issues(State(state): State<StandIn>, request: Request) -> Response {
 
 /// Starts the stand-in on its own runtime thread; returns its address.
 fn start_stand_in(state: StandIn) -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let app = Router::new()
-                .route("/repos/{owner}/{repo}", get(repo))
-                .route("/repos/{owner}/{repo}/issues", get(issues))
-                .with_state(state);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr"))
-                .expect("send addr");
-            let _ = axum::serve(listener, app).await;
-        });
-    });
-    rx.recv_timeout(Duration::from_secs(10))
-        .expect("stand-in starts")
+    serve_on_own_thread(
+        Router::new()
+            .route("/repos/{owner}/{repo}", get(repo))
+            .route("/repos/{owner}/{repo}/issues", get(issues))
+            .with_state(state),
+    )
 }
 
 fn server_args(api: SocketAddr) -> Vec<String> {
@@ -174,14 +160,7 @@ fn run_client(client: &Client, args: &[String]) -> Value {
         .env(TOKEN_VAR, TOKEN)
         .output()
         .expect("the client runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "client failed\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("client printed no JSON ({e}): {stdout}\nstderr: {stderr}"))
+    json_stdout(&out)
 }
 
 /// What both transports must show.

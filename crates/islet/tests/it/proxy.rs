@@ -5,6 +5,7 @@
 //! `.ci/run` creates `.ci/venv` with the SDK; without it the tests are skipped locally and
 //! fail on CI (env `CI` set).
 
+use crate::support::*;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -52,14 +53,7 @@ fn run_client(python: &Path, args: &[String]) -> Value {
         .env("NO_COLOR", "1")
         .output()
         .expect("the client runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "client failed\nstdout: {stdout}\nstderr: {stderr}"
-    );
-    serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("client printed no JSON ({e}): {stdout}\nstderr: {stderr}"))
+    json_stdout(&out)
 }
 
 /// Checks the report; returns the upstream pids the program saw.

@@ -1,5 +1,6 @@
 //! `islet run` and `islet bench isolate`, as a user calls them.
 
+use crate::support::*;
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::process::{Command, Output, Stdio};
@@ -147,53 +148,35 @@ const FETCH_SECRET: &str = "fetch-cli-SECRET-31415926";
 fn given_fetch_server() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let seen: Arc<Mutex<Vec<String>>> = Arc::default();
     let state = seen.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            let app = Router::new()
-                .route(
-                    "/hello",
-                    get(|| async {
-                        (
-                            [(header::CONTENT_TYPE, "application/json")],
-                            r#"{"hello":"world"}"#,
-                        )
-                    }),
+    let app = Router::new()
+        .route(
+            "/hello",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"hello":"world"}"#,
                 )
-                .route(
-                    "/echo",
-                    get(
-                        |State(seen): State<Arc<Mutex<Vec<String>>>>, request: Request| async move {
-                            let auth = request
-                                .headers()
-                                .get(header::AUTHORIZATION)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("")
-                                .to_owned();
-                            if let Ok(mut seen) = seen.lock() {
-                                seen.push(auth.clone());
-                            }
-                            json!({ "authorization": auth }).to_string().into_response()
-                        },
-                    ),
-                )
-                .with_state(state);
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                .await
-                .expect("bind");
-            tx.send(listener.local_addr().expect("addr"))
-                .expect("send addr");
-            let _ = axum::serve(listener, app).await;
-        });
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(10))
-        .expect("the server starts");
-    (addr, seen)
+            }),
+        )
+        .route(
+            "/echo",
+            get(
+                |State(seen): State<Arc<Mutex<Vec<String>>>>, request: Request| async move {
+                    let auth = request
+                        .headers()
+                        .get(header::AUTHORIZATION)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("")
+                        .to_owned();
+                    if let Ok(mut seen) = seen.lock() {
+                        seen.push(auth.clone());
+                    }
+                    json!({ "authorization": auth }).to_string().into_response()
+                },
+            ),
+        )
+        .with_state(state);
+    (serve_on_own_thread(app), seen)
 }
 
 const FETCH_CODE: &str = "
