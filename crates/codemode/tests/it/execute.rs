@@ -2,6 +2,7 @@
 //! OpenAPI document: pagination, retries written in the model's code, JSON bodies, error
 //! inspection, secrets that never reach the isolate, and the host allowlist.
 
+use crate::support::serve;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -217,13 +218,7 @@ impl Harness {
             .route("/redirect", get(redirect))
             .route("/slow", get(slow))
             .with_state(state.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let addr = serve(app).await;
         let base_url = format!("http://{addr}");
         let spec = openapi::parse(spec_fixture().to_string().as_bytes(), "items.json")
             .expect("fixture parses");
@@ -537,19 +532,13 @@ async fn a_slow_api_hits_the_request_timeout() {
 #[tokio::test(flavor = "multi_thread")]
 async fn redirects_to_another_port_or_scheme_of_the_same_host_are_not_followed() {
     let h = Harness::start().await;
-    let other = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let other_addr = other.local_addr().expect("addr");
     let hits = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&hits);
     let app = Router::new().fallback(move || {
         counted.fetch_add(1, Ordering::SeqCst);
         async { (StatusCode::OK, "reached").into_response() }
     });
-    tokio::spawn(async move {
-        let _ = axum::serve(other, app).await;
-    });
+    let other_addr = serve(app).await;
     let same_port_https = h.base_url.replacen("http://", "https://", 1);
     for target in [
         format!("http://{other_addr}/steal"),

@@ -7,6 +7,7 @@
 //! `allowed.test` is pinned to the server by the policy's trusted `resolve_overrides`, so
 //! most tests run with `allow_private: false`, as production would.
 
+use crate::support::serve;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -151,14 +152,10 @@ async fn given_server() -> Server {
         .route("/big", get(big))
         .route("/slow", get(slow))
         .with_state(seen.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Server { addr, seen }
+    Server {
+        addr: serve(app).await,
+        seen,
+    }
 }
 
 /// `allowed.test` (pinned to the server) is the one allowed host; private addresses refused.

@@ -5,5 +5,6 @@ mod fetch;
 mod openapi;
 mod proxy;
 mod search;
+mod support;
 mod tokens;
 mod typescript;
