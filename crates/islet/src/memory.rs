@@ -31,15 +31,10 @@ pub struct MemoryArgs {
 }
 
 #[derive(clap::Args)]
+#[command(next_help_heading = "Data and endpoints")]
 struct Options {
     /// Data directory (the same as `islet serve --data`); profiles live in DIR/memory/.
-    #[arg(
-        long,
-        value_name = "DIR",
-        default_value = ".islet",
-        global = true,
-        help_heading = "Data and endpoints"
-    )]
+    #[arg(long, value_name = "DIR", default_value = ".islet", global = true)]
     data: PathBuf,
     #[command(flatten)]
     endpoints: Endpoints,
@@ -47,55 +42,34 @@ struct Options {
 
 /// The LLM and embeddings endpoints memory may use (shared with `islet serve`).
 #[derive(clap::Args)]
+#[command(next_help_heading = "Data and endpoints")]
 pub struct Endpoints {
     /// OpenAI-compatible chat endpoint for extraction and answers (POST URL/v1/chat/completions).
-    #[arg(
-        long,
-        value_name = "URL",
-        global = true,
-        help_heading = "Data and endpoints"
-    )]
+    #[arg(long, value_name = "URL", global = true)]
     llm_url: Option<String>,
     /// The chat model's name (needed with --llm-url).
-    #[arg(
-        long,
-        value_name = "MODEL",
-        global = true,
-        help_heading = "Data and endpoints"
-    )]
+    #[arg(long, value_name = "MODEL", global = true)]
     llm_model: Option<String>,
     /// Environment variable holding the LLM's API key (sent as a bearer token, never logged).
     #[arg(
         long,
         value_name = "VAR",
         default_value = "OPENAI_API_KEY",
-        global = true,
-        help_heading = "Data and endpoints"
+        global = true
     )]
     llm_key_env: String,
     /// OpenAI-compatible embeddings endpoint for vector recall (POST URL/v1/embeddings).
-    #[arg(
-        long,
-        value_name = "URL",
-        global = true,
-        help_heading = "Data and endpoints"
-    )]
+    #[arg(long, value_name = "URL", global = true)]
     embeddings_url: Option<String>,
     /// The embeddings model's name (needed with --embeddings-url; a profile keeps one model).
-    #[arg(
-        long,
-        value_name = "MODEL",
-        global = true,
-        help_heading = "Data and endpoints"
-    )]
+    #[arg(long, value_name = "MODEL", global = true)]
     embeddings_model: Option<String>,
     /// Environment variable holding the embeddings endpoint's API key.
     #[arg(
         long,
         value_name = "VAR",
         default_value = "OPENAI_API_KEY",
-        global = true,
-        help_heading = "Data and endpoints"
+        global = true
     )]
     embeddings_key_env: String,
 }
