@@ -1,46 +1,37 @@
 //! `islet memory`, as a user calls it (issue 7).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::Output;
+
+use crate::support::{islet_with_env, text};
 
 fn islet(args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_islet"))
-        .args(args)
-        .envs(env.iter().copied())
-        .output()
-        .expect("islet runs")
+    islet_with_env(args, "", env)
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A scratch data directory removed on drop.
-struct DataDir(PathBuf);
+/// A scratch data directory, removed on drop.
+struct DataDir(tempfile::TempDir);
 
 impl DataDir {
-    fn arg(&self) -> &str {
-        self.0.to_str().expect("utf-8 temp path")
+    fn path(&self) -> &Path {
+        self.0.path()
     }
-}
 
-impl Drop for DataDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+    fn arg(&self) -> &str {
+        self.path().to_str().expect("utf-8 temp path")
     }
 }
 
 fn given_data_dir() -> DataDir {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "islet-memory-cli-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    ));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    DataDir(dir)
+    DataDir(tempfile::tempdir().expect("temp dir"))
+}
+
+/// `islet memory ARGS --data DIR`.
+fn memory(data: &DataDir, args: &[&str]) -> Output {
+    islet(
+        &[&["memory"][..], args, &["--data", data.arg()][..]].concat(),
+        &[],
+    )
 }
 
 fn given_conversation_file() -> String {
@@ -54,18 +45,7 @@ fn given_conversation_file() -> String {
 fn issue_7_acceptance_ingest_then_recall_prints_ranked_memories_with_sources() {
     let data = given_data_dir();
     let file = given_conversation_file();
-    let out = islet(
-        &[
-            "memory",
-            "ingest",
-            &file,
-            "--profile",
-            "team/alice",
-            "--data",
-            data.arg(),
-        ],
-        &[],
-    );
+    let out = memory(&data, &["ingest", &file, "--profile", "team/alice"]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
     assert!(
@@ -80,17 +60,9 @@ fn issue_7_acceptance_ingest_then_recall_prints_ranked_memories_with_sources() {
         text(&out.stderr)
     );
 
-    let out = islet(
-        &[
-            "memory",
-            "recall",
-            "where does alice work",
-            "--profile",
-            "team/alice",
-            "--data",
-            data.arg(),
-        ],
-        &[],
+    let out = memory(
+        &data,
+        &["recall", "where does alice work", "--profile", "team/alice"],
     );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
@@ -100,20 +72,17 @@ fn issue_7_acceptance_ingest_then_recall_prints_ranked_memories_with_sources() {
     assert!(stdout.contains("Lumen Labs"), "{stdout}");
     assert!(stdout.contains("sources s24-m06"), "{stdout}");
 
-    let out = islet(
+    let out = memory(
+        &data,
         &[
-            "memory",
             "recall",
             "office wifi password",
             "--profile",
             "team/alice",
-            "--data",
-            data.arg(),
             "--json",
             "--limit",
             "3",
         ],
-        &[],
     );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let recall: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
@@ -128,18 +97,9 @@ fn issue_7_acceptance_ingest_then_recall_prints_ranked_memories_with_sources() {
     );
 
     // Ingesting the same file again adds nothing.
-    let out = islet(
-        &[
-            "memory",
-            "ingest",
-            &file,
-            "--profile",
-            "team/alice",
-            "--data",
-            data.arg(),
-            "--json",
-        ],
-        &[],
+    let out = memory(
+        &data,
+        &["ingest", &file, "--profile", "team/alice", "--json"],
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(report["added"], 0);
@@ -148,78 +108,38 @@ fn issue_7_acceptance_ingest_then_recall_prints_ranked_memories_with_sources() {
 #[test]
 fn list_get_forget_profiles_and_delete_profile() {
     let data = given_data_dir();
-    let d = data.arg();
-    let out = islet(
+    let out = memory(
+        &data,
         &[
-            "memory",
             "remember",
             "the deploy key rotates monthly",
             "--profile",
             "ops/runbook",
             "--subject",
             "deploy.key",
-            "--data",
-            d,
             "--json",
         ],
-        &[],
     );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let m: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let id = m["id"].as_str().expect("id").to_owned();
     assert_eq!(m["added"], true);
 
-    let out = islet(
-        &["memory", "list", "--profile", "ops/runbook", "--data", d],
-        &[],
-    );
+    let out = memory(&data, &["list", "--profile", "ops/runbook"]);
     assert!(text(&out.stdout).contains(&id), "{}", text(&out.stdout));
-    let out = islet(
-        &[
-            "memory",
-            "get",
-            &id,
-            "--profile",
-            "ops/runbook",
-            "--data",
-            d,
-        ],
-        &[],
-    );
+    let out = memory(&data, &["get", &id, "--profile", "ops/runbook"]);
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     assert_eq!(got["subject"], "deploy.key");
-    let out = islet(&["memory", "profiles", "--data", d], &[]);
+    let out = memory(&data, &["profiles"]);
     assert!(
         text(&out.stdout).starts_with("ops/runbook"),
         "{}",
         text(&out.stdout)
     );
 
-    let out = islet(
-        &[
-            "memory",
-            "forget",
-            &id,
-            "--profile",
-            "ops/runbook",
-            "--data",
-            d,
-        ],
-        &[],
-    );
+    let out = memory(&data, &["forget", &id, "--profile", "ops/runbook"]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    let out = islet(
-        &[
-            "memory",
-            "get",
-            &id,
-            "--profile",
-            "ops/runbook",
-            "--data",
-            d,
-        ],
-        &[],
-    );
+    let out = memory(&data, &["get", &id, "--profile", "ops/runbook"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("no memory"),
@@ -227,38 +147,16 @@ fn list_get_forget_profiles_and_delete_profile() {
         text(&out.stderr)
     );
 
-    let out = islet(
-        &[
-            "memory",
-            "delete-profile",
-            "--profile",
-            "ops/runbook",
-            "--data",
-            d,
-        ],
-        &[],
-    );
+    let out = memory(&data, &["delete-profile", "--profile", "ops/runbook"]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
-    let out = islet(&["memory", "profiles", "--data", d, "--json"], &[]);
+    let out = memory(&data, &["profiles", "--json"]);
     assert_eq!(text(&out.stdout).trim(), "[]");
 }
 
 #[test]
 fn bad_input_gives_clear_errors_and_writes_nothing() {
     let data = given_data_dir();
-    let d = data.arg();
-    let out = islet(
-        &[
-            "memory",
-            "recall",
-            "anything",
-            "--profile",
-            "team/ghost",
-            "--data",
-            d,
-        ],
-        &[],
-    );
+    let out = memory(&data, &["recall", "anything", "--profile", "team/ghost"]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(
@@ -266,13 +164,10 @@ fn bad_input_gives_clear_errors_and_writes_nothing() {
         "{stderr}"
     );
 
-    let out = islet(
-        &["memory", "recall", "x", "--profile", "Team", "--data", d],
-        &[],
-    );
+    let out = memory(&data, &["recall", "x", "--profile", "Team"]);
     assert!(text(&out.stderr).contains("invalid memory profile name `Team`"));
 
-    let bad = data.0.join("bad.json");
+    let bad = data.path().join("bad.json");
     std::fs::write(
         &bad,
         r#"[{"session_id": "s1", "date": "2024-01-01", "messages": [
@@ -281,17 +176,9 @@ fn bad_input_gives_clear_errors_and_writes_nothing() {
              {"id": "m2", "speaker": "bob"}]}]"#,
     )
     .unwrap();
-    let out = islet(
-        &[
-            "memory",
-            "ingest",
-            bad.to_str().unwrap(),
-            "--profile",
-            "team/alice",
-            "--data",
-            d,
-        ],
-        &[],
+    let out = memory(
+        &data,
+        &["ingest", bad.to_str().unwrap(), "--profile", "team/alice"],
     );
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
@@ -299,56 +186,34 @@ fn bad_input_gives_clear_errors_and_writes_nothing() {
         stderr.contains("`[1].messages[0].text`: missing"),
         "{stderr}"
     );
-    assert!(!data.0.join("memory/team/alice.sqlite").exists());
+    assert!(!data.path().join("memory/team/alice.sqlite").exists());
 
-    let good = data.0.join("good.json");
+    let good = data.path().join("good.json");
     std::fs::write(
         &good,
         r#"[{"session_id": "s1", "date": "2024-01-01", "messages": [
              {"id": "m1", "speaker": "alice", "text": "fine"}]}]"#,
     )
     .unwrap();
-    let out = islet(
-        &[
-            "memory",
-            "ingest",
-            good.to_str().unwrap(),
-            "--profile",
-            "team/alice",
-            "--data",
-            d,
-        ],
-        &[],
+    let out = memory(
+        &data,
+        &["ingest", good.to_str().unwrap(), "--profile", "team/alice"],
     );
     assert!(out.status.success());
-    let out = islet(
-        &[
-            "memory",
-            "recall",
-            "  ",
-            "--profile",
-            "team/alice",
-            "--data",
-            d,
-        ],
-        &[],
-    );
+    let out = memory(&data, &["recall", "  ", "--profile", "team/alice"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("the recall query is blank"));
 
-    let out = islet(
+    let out = memory(
+        &data,
         &[
-            "memory",
             "recall",
             "x",
             "--profile",
             "team/alice",
-            "--data",
-            d,
             "--llm-url",
             "http://x",
         ],
-        &[],
     );
     assert!(text(&out.stderr).contains("--llm-url needs --llm-model"));
 }
@@ -360,7 +225,7 @@ async fn llm_extraction_and_answers_through_the_cli() {
         .expect("mock starts");
     let url = mock.url();
     let data = given_data_dir();
-    let file = data.0.join("c.json");
+    let file = data.path().join("c.json");
     std::fs::write(
         &file,
         r#"[{"session_id": "s1", "date": "2024-01-01", "messages": [
