@@ -12,6 +12,7 @@
 //! Results are unwrapped for the code ([`unwrap_result`]): `structuredContent`, else text
 //! parsed as JSON when it is JSON, else the text; an `isError` result throws.
 
+use sandbox::json_kind;
 use std::collections::HashSet;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -673,7 +674,7 @@ impl Upstream {
                     "INVALID_INPUT",
                     format!(
                         "{path} takes one object argument, e.g. {path}({{…}}); got {}",
-                        kind_of(&other)
+                        json_kind(&other)
                     ),
                 )
                 .with_name("TypeError"));
@@ -867,17 +868,6 @@ fn describe_block(block: Value) -> Value {
 fn base64_len(data: &str) -> usize {
     let padding = data.bytes().rev().take_while(|&b| b == b'=').count();
     (data.len() / 4 * 3).saturating_sub(padding)
-}
-
-fn kind_of(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn first_chars(s: &str, max: usize) -> String {

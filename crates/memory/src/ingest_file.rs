@@ -10,6 +10,7 @@
 
 use crate::model::{Message, Session};
 use crate::{Error, time};
+use sandbox::json_kind;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -32,7 +33,7 @@ pub fn parse_sessions(value: &Value) -> Result<Vec<Session>, Error> {
     let Some(sessions) = value.as_array() else {
         return Err(Error::ingest(
             "(top level)",
-            format!("expected an array of sessions, found {}", kind_of(value)),
+            format!("expected an array of sessions, found {}", json_kind(value)),
         ));
     };
     let mut seen: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -42,7 +43,7 @@ pub fn parse_sessions(value: &Value) -> Result<Vec<Session>, Error> {
         let obj = s.as_object().ok_or_else(|| {
             Error::ingest(
                 &path,
-                format!("expected a session object, found {}", kind_of(s)),
+                format!("expected a session object, found {}", json_kind(s)),
             )
         })?;
         let session_id = required_string(obj.get("session_id"), &format!("{path}.session_id"))?;
@@ -56,7 +57,7 @@ pub fn parse_sessions(value: &Value) -> Result<Vec<Session>, Error> {
             Some(other) => {
                 return Err(Error::ingest(
                     &messages_path,
-                    format!("expected an array of messages, found {}", kind_of(other)),
+                    format!("expected an array of messages, found {}", json_kind(other)),
                 ));
             }
         };
@@ -67,7 +68,7 @@ pub fn parse_sessions(value: &Value) -> Result<Vec<Session>, Error> {
             let obj = m.as_object().ok_or_else(|| {
                 Error::ingest(
                     &path,
-                    format!("expected a message object, found {}", kind_of(m)),
+                    format!("expected a message object, found {}", json_kind(m)),
                 )
             })?;
             let id = required_string(obj.get("id"), &format!("{path}.id"))?;
@@ -88,7 +89,7 @@ pub fn parse_sessions(value: &Value) -> Result<Vec<Session>, Error> {
                 Some(other) => {
                     return Err(Error::ingest(
                         &text_path,
-                        format!("expected a string, found {}", kind_of(other)),
+                        format!("expected a string, found {}", json_kind(other)),
                     ));
                 }
             };
@@ -100,7 +101,7 @@ pub fn parse_sessions(value: &Value) -> Result<Vec<Session>, Error> {
                 Some(other) => {
                     return Err(Error::ingest(
                         format!("{path}.date"),
-                        format!("expected a date string, found {}", kind_of(other)),
+                        format!("expected a date string, found {}", json_kind(other)),
                     ));
                 }
             };
@@ -128,18 +129,7 @@ fn required_string(value: Option<&Value>, path: &str) -> Result<String, Error> {
         Some(Value::String(s)) => Ok(s.trim().to_owned()),
         Some(other) => Err(Error::ingest(
             path,
-            format!("expected a string, found {}", kind_of(other)),
+            format!("expected a string, found {}", json_kind(other)),
         )),
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::time::Duration;
 
+use sandbox::json_kind;
 use serde_json::Value;
 
 use super::refs::{Doc, Location, external_locations};
@@ -96,7 +97,7 @@ impl Assembly {
         let Value::Object(map) = &root else {
             return Err(not_spec(format!(
                 "the top level is {}, not an object",
-                kind(&root)
+                json_kind(&root)
             )));
         };
         let source_version = match (map.get("openapi"), map.get("swagger")) {
@@ -131,7 +132,7 @@ impl Assembly {
         {
             return Err(not_spec(format!(
                 "`paths` is {}, not an object",
-                kind(paths)
+                json_kind(paths)
             )));
         }
         let mut assembly = Assembly {
@@ -228,17 +229,6 @@ fn read_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
         return Err(format!("larger than {MAX_SPEC_BYTES} bytes"));
     }
     std::fs::read(path).map_err(|e| e.to_string())
-}
-
-pub(crate) fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// HTTP client for specs: rustls on ring (no aws-lc, no cmake), the OS's trust roots.

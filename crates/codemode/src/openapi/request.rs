@@ -4,11 +4,11 @@
 use percent_encoding::{AsciiSet, CONTROLS, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
-use super::load::kind;
 use super::tools::{is_form, is_json};
 use crate::catalog::{BodyProperty, HttpBody, HttpOperation, ParamLocation, ParamStyle};
 use crate::error::Error;
 use crate::suggest::nearest;
+use sandbox::json_kind;
 
 /// Everything but RFC 3986 unreserved characters, for one path segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -81,7 +81,7 @@ pub fn build_request(op: &HttpOperation, input: &Value) -> Result<HttpRequestPar
         other => {
             return Err(fail(format!(
                 "expected one object of named properties, got {}; call it like `({{ {} }})`",
-                kind(other),
+                json_kind(other),
                 example_call(op)
             )));
         }
@@ -489,7 +489,7 @@ fn build_body(
         let Value::Object(m) = &value else {
             return Err(format!(
                 "the form body must be an object of fields, got {}",
-                kind(&value)
+                json_kind(&value)
             ));
         };
         BodyContent::Bytes(form_encode(m, &body.properties).into_bytes())
@@ -500,7 +500,7 @@ fn build_body(
         let Value::Object(m) = &value else {
             return Err(format!(
                 "the multipart body must be an object of fields, got {}",
-                kind(&value)
+                json_kind(&value)
             ));
         };
         let (boundary, bytes) = multipart(m);
@@ -517,7 +517,7 @@ fn build_body(
             other => {
                 return Err(format!(
                     "the `{content_type}` body must be a string, got {}",
-                    kind(other)
+                    json_kind(other)
                 ));
             }
         }
@@ -591,7 +591,7 @@ pub fn build_raw_request(input: &Value) -> Result<HttpRequestParts, Error> {
     let Value::Object(m) = input else {
         return Err(fail(format!(
             "expected an object like {{ method: \"GET\", path: \"/things\", query: {{}} }}, got {}",
-            kind(input)
+            json_kind(input)
         )));
     };
     const KEYS: &[&str] = &["method", "path", "query", "headers", "body"];
@@ -604,7 +604,7 @@ pub fn build_raw_request(input: &Value) -> Result<HttpRequestParts, Error> {
         Some(other) => {
             return Err(fail(format!(
                 "`method` must be a string, got {}",
-                kind(other)
+                json_kind(other)
             )));
         }
     };
@@ -619,7 +619,7 @@ pub fn build_raw_request(input: &Value) -> Result<HttpRequestParts, Error> {
         Some(other) => {
             return Err(fail(format!(
                 "`path` must be a string, got {}",
-                kind(other)
+                json_kind(other)
             )));
         }
         None => return Err(fail("missing `path`, e.g. \"/users/me\"".to_owned())),
@@ -643,7 +643,7 @@ pub fn build_raw_request(input: &Value) -> Result<HttpRequestParts, Error> {
         Some(other) => {
             return Err(fail(format!(
                 "`query` must be an object of name → value, got {}",
-                kind(other)
+                json_kind(other)
             )));
         }
     }
@@ -683,7 +683,7 @@ pub fn build_raw_request(input: &Value) -> Result<HttpRequestParts, Error> {
         Some(other) => {
             return Err(fail(format!(
                 "`headers` must be an object of name → value, got {}",
-                kind(other)
+                json_kind(other)
             )));
         }
     }

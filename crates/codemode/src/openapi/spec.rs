@@ -5,8 +5,9 @@ use std::collections::HashMap;
 
 use serde_json::{Map, Value};
 
-use super::load::{Assembly, kind};
+use super::load::Assembly;
 use super::refs::{Doc, Lean, Location, RefTable, Resolver, Sizes, deref};
+use sandbox::json_kind;
 
 /// Budget units (about one JSON value or 64 bytes of text, see [`Resolver::resolve`]) for
 /// all resolved path items together, shared out per path item within the bounds below:
@@ -152,7 +153,7 @@ impl Spec {
             let Value::Object(item_map) = item else {
                 skip(
                     format!("path `{path}`"),
-                    format!("the path item is {}, not an object", kind(item)),
+                    format!("the path item is {}, not an object", json_kind(item)),
                 );
                 continue;
             };
@@ -218,7 +219,7 @@ impl Spec {
     /// Checks what the catalog relies on, so that building tools never meets a surprise.
     fn validate(&self, doc: usize, item: &Map<String, Value>, op: &Value) -> Result<(), String> {
         let Value::Object(op) = op else {
-            return Err(format!("the operation is {}, not an object", kind(op)));
+            return Err(format!("the operation is {}, not an object", json_kind(op)));
         };
         for (level, params) in [
             ("path-level ", item.get("parameters")),
@@ -228,7 +229,7 @@ impl Spec {
             let Value::Array(params) = params else {
                 return Err(format!(
                     "{level}`parameters` is {}, not an array",
-                    kind(params)
+                    json_kind(params)
                 ));
             };
             for (i, p) in params.iter().enumerate() {
@@ -255,21 +256,27 @@ impl Spec {
                 .deref(doc, body)
                 .map_err(|e| format!("requestBody: {e}"))?;
             if !body.is_object() {
-                return Err(format!("`requestBody` is {}, not an object", kind(body)));
+                return Err(format!(
+                    "`requestBody` is {}, not an object",
+                    json_kind(body)
+                ));
             }
             if let Some(content) = body.get("content")
                 && !content.is_object()
             {
                 return Err(format!(
                     "`requestBody.content` is {}, not an object",
-                    kind(content)
+                    json_kind(content)
                 ));
             }
         }
         if let Some(responses) = op.get("responses")
             && !responses.is_object()
         {
-            return Err(format!("`responses` is {}, not an object", kind(responses)));
+            return Err(format!(
+                "`responses` is {}, not an object",
+                json_kind(responses)
+            ));
         }
         Ok(())
     }

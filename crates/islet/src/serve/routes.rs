@@ -1,5 +1,6 @@
 //! The HTTP routes of `islet serve` (see the parent module for the list).
 
+use sandbox::json_kind;
 use std::convert::Infallible;
 use std::sync::Arc;
 
@@ -213,7 +214,7 @@ async fn rpc(
             Ok(other) => {
                 return Err(ApiError::bad_request(format!(
                     "the body is the JSON array of arguments, e.g. [5] or [\"a\", {{\"b\": 1}}]; got {}",
-                    kind_of(&other)
+                    json_kind(&other)
                 )));
             }
             Err(e) => {
@@ -225,17 +226,6 @@ async fn rpc(
     };
     let result = app.host.call(&class, &name, &method, args).await?;
     Ok(json_response(StatusCode::OK, &json!({ "result": result })))
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 async fn get_state(
