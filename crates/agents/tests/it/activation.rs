@@ -14,21 +14,12 @@ async fn a_call_creates_the_agent_and_its_state_survives_hibernation() {
     )
     .await;
     assert_eq!(
-        g.host
-            .call("Counter", "a", "increment", vec![json!(2)])
-            .await
-            .unwrap(),
+        g.call("Counter", "a", "increment", vec![json!(2)]).await,
         json!(2)
     );
+    assert_eq!(g.call("Counter", "a", "increment", vec![]).await, json!(3));
     assert_eq!(
-        g.host
-            .call("Counter", "a", "increment", vec![])
-            .await
-            .unwrap(),
-        json!(3)
-    );
-    assert_eq!(
-        g.host.call("Counter", "a", "memory", vec![]).await.unwrap(),
+        g.call("Counter", "a", "memory", vec![]).await,
         json!({"wakeCalls": 2, "started": 1, "seen": null}),
         "fields live between calls while active, onStart ran once"
     );
@@ -36,12 +27,9 @@ async fn a_call_creates_the_agent_and_its_state_survives_hibernation() {
         eventually(|| g.host.active_count() == 0).await,
         "the agent hibernates"
     );
+    assert_eq!(g.call("Counter", "a", "get", vec![]).await, json!(3));
     assert_eq!(
-        g.host.call("Counter", "a", "get", vec![]).await.unwrap(),
-        json!(3)
-    );
-    assert_eq!(
-        g.host.call("Counter", "a", "memory", vec![]).await.unwrap(),
+        g.call("Counter", "a", "memory", vec![]).await,
         json!({"wakeCalls": 0, "started": 1, "seen": null}),
         "after hibernation: fields start over and onStart runs again"
     );
@@ -56,12 +44,9 @@ async fn fields_keep_maps_sets_and_dates_between_calls() {
     let dir = tempfile::tempdir().unwrap();
     let g = given_host(dir.path(), &[("counter.js", COUNTER)]).await;
     for x in ["a", "b", "a"] {
-        g.host
-            .call("Counter", "f", "remember", vec![json!(x)])
-            .await
-            .unwrap();
+        g.call("Counter", "f", "remember", vec![json!(x)]).await;
     }
-    let memory = g.host.call("Counter", "f", "memory", vec![]).await.unwrap();
+    let memory = g.call("Counter", "f", "memory", vec![]).await;
     assert_eq!(memory["seen"], json!(["a", "b"]));
 }
 
@@ -69,26 +54,13 @@ async fn fields_keep_maps_sets_and_dates_between_calls() {
 async fn a_failing_call_writes_nothing_and_does_not_poison_the_next() {
     let dir = tempfile::tempdir().unwrap();
     let g = given_host(dir.path(), &[("counter.js", COUNTER)]).await;
-    g.host
-        .call("Counter", "x", "increment", vec![json!(1)])
-        .await
-        .unwrap();
-    let e = g
-        .host
-        .call("Counter", "x", "failAfterWrite", vec![])
-        .await
-        .unwrap_err();
+    g.call("Counter", "x", "increment", vec![json!(1)]).await;
+    let e = g.call_err("Counter", "x", "failAfterWrite", vec![]).await;
     assert_eq!(e.code(), "AGENT_ERROR");
     assert!(e.to_string().contains("boom after writing"), "{e}");
+    assert_eq!(g.call("Counter", "x", "half", vec![]).await, json!(null));
     assert_eq!(
-        g.host.call("Counter", "x", "half", vec![]).await.unwrap(),
-        json!(null)
-    );
-    assert_eq!(
-        g.host
-            .call("Counter", "x", "increment", vec![json!(1)])
-            .await
-            .unwrap(),
+        g.call("Counter", "x", "increment", vec![json!(1)]).await,
         json!(2)
     );
 }
@@ -97,22 +69,14 @@ async fn a_failing_call_writes_nothing_and_does_not_poison_the_next() {
 async fn unknown_classes_and_methods_name_the_alternatives() {
     let dir = tempfile::tempdir().unwrap();
     let g = given_host(dir.path(), &[("counter.js", COUNTER)]).await;
-    let e = g.host.call("Countr", "x", "get", vec![]).await.unwrap_err();
+    let e = g.call_err("Countr", "x", "get", vec![]).await;
     assert_eq!(e.code(), "UNKNOWN_CLASS");
     assert!(e.to_string().contains("did you mean `Counter`"), "{e}");
-    let e = g
-        .host
-        .call("Counter", "x", "incremnt", vec![])
-        .await
-        .unwrap_err();
+    let e = g.call_err("Counter", "x", "incremnt", vec![]).await;
     assert_eq!(e.code(), "UNKNOWN_METHOD");
     assert!(e.to_string().contains("did you mean `increment`"), "{e}");
     for hidden in ["_private", "onStart", "setState", "constructor"] {
-        let e = g
-            .host
-            .call("Counter", "x", hidden, vec![])
-            .await
-            .unwrap_err();
+        let e = g.call_err("Counter", "x", hidden, vec![]).await;
         assert_eq!(e.code(), "UNKNOWN_METHOD", "{hidden}");
     }
     assert!(
@@ -135,30 +99,19 @@ async fn agents_call_each_other_and_a_call_back_into_a_caller_fails_instead_of_d
     let dir = tempfile::tempdir().unwrap();
     let g = given_host(dir.path(), &[("counter.js", COUNTER)]).await;
     assert_eq!(
-        g.host
-            .call("Counter", "a", "callOther", vec![json!("b")])
-            .await
-            .unwrap(),
+        g.call("Counter", "a", "callOther", vec![json!("b")]).await,
         json!(10)
     );
-    assert_eq!(
-        g.host.call("Counter", "b", "get", vec![]).await.unwrap(),
-        json!(10)
-    );
+    assert_eq!(g.call("Counter", "b", "get", vec![]).await, json!(10));
     let e = g
-        .host
-        .call("Counter", "a", "callSelfThrough", vec![json!("b")])
-        .await
-        .unwrap_err();
+        .call_err("Counter", "a", "callSelfThrough", vec![json!("b")])
+        .await;
     assert!(
         e.to_string().contains("REENTRANT_CALL") || e.to_string().contains("deadlock"),
         "{e}"
     );
     // Both agents still answer.
-    assert_eq!(
-        g.host.call("Counter", "a", "get", vec![]).await.unwrap(),
-        json!(0)
-    );
+    assert_eq!(g.call("Counter", "a", "get", vec![]).await, json!(0));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -213,19 +166,15 @@ async fn a_call_that_hits_a_limit_fails_alone() {
         ..agents::HostConfig::default()
     };
     let g = given_host_at(dir.path(), &[("busy.js", source)], 0, config).await;
-    let e = g.host.call("Busy", "b", "spin", vec![]).await.unwrap_err();
+    let e = g.call_err("Busy", "b", "spin", vec![]).await;
     assert_eq!(e.code(), "LIMIT", "{e}");
     assert!(e.to_string().contains("CPU time limit"), "{e}");
     assert_eq!(
-        g.host.call("Busy", "b", "ok", vec![]).await.unwrap(),
+        g.call("Busy", "b", "ok", vec![]).await,
         json!(null),
         "the spinning call's write was rolled back; the agent still answers"
     );
-    let e = g
-        .host
-        .call("Busy", "b", "nested", vec![json!("c")])
-        .await
-        .unwrap_err();
+    let e = g.call_err("Busy", "b", "nested", vec![json!("c")]).await;
     assert!(e.to_string().contains("missing is not a method"), "{e}");
     assert!(e.to_string().contains("nested, ok, spin"), "{e}");
 }

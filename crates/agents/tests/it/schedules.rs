@@ -25,10 +25,8 @@ async fn a_delayed_schedule_fires_once_when_due() {
     let dir = tempfile::tempdir().unwrap();
     let g = given_host_at(dir.path(), &[("r.js", REMINDER)], T0, Default::default()).await;
     let s = g
-        .host
         .call("Reminder", "r", "later", vec![json!(60), json!("hello")])
-        .await
-        .unwrap();
+        .await;
     assert_eq!(s["type"], json!("delayed"));
     assert_eq!(s["callback"], json!("fire"));
     assert_eq!(pending(&g.host).await, json!(["fire"]));
@@ -60,11 +58,7 @@ async fn pending(host: &agents::AgentHost) -> serde_json::Value {
 async fn scheduling_an_unknown_method_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let g = given_host(dir.path(), &[("r.js", REMINDER)]).await;
-    let e = g
-        .host
-        .call("Reminder", "r", "bad", vec![])
-        .await
-        .unwrap_err();
+    let e = g.call_err("Reminder", "r", "bad", vec![]).await;
     assert!(e.to_string().contains("nope"), "{e}");
     assert_eq!(pending(&g.host).await, json!([]));
 }
@@ -74,14 +68,10 @@ async fn a_schedule_missed_while_stopped_fires_exactly_once_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     {
         let g = given_host_at(dir.path(), &[("r.js", REMINDER)], T0, Default::default()).await;
-        g.host
-            .call("Reminder", "r", "later", vec![json!(30), json!("missed")])
-            .await
-            .unwrap();
-        g.host
-            .call("Reminder", "r", "every", vec![json!("*/5 * * * *")])
-            .await
-            .unwrap();
+        g.call("Reminder", "r", "later", vec![json!(30), json!("missed")])
+            .await;
+        g.call("Reminder", "r", "every", vec![json!("*/5 * * * *")])
+            .await;
         g.host.shutdown(std::time::Duration::from_secs(5)).await;
     }
     // Restarted an hour later: the delayed one and the cron one each fire once.

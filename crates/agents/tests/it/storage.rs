@@ -41,17 +41,10 @@ async fn sql_runs_on_the_agents_own_database_but_not_on_islets_tables() {
     let dir = tempfile::tempdir().unwrap();
     let g = given_host(dir.path(), &[("store.js", STORE)]).await;
     assert_eq!(
-        g.host
-            .call("Store", "s", "sqlRoundTrip", vec![])
-            .await
-            .unwrap(),
+        g.call("Store", "s", "sqlRoundTrip", vec![]).await,
         json!([{"v": "one"}, {"v": "two"}])
     );
-    let e = g
-        .host
-        .call("Store", "s", "sneak", vec![])
-        .await
-        .unwrap_err();
+    let e = g.call_err("Store", "s", "sneak", vec![]).await;
     assert!(e.to_string().contains("_islet_"), "{e}");
 }
 
@@ -60,7 +53,7 @@ async fn storage_is_a_json_key_value_store() {
     let dir = tempfile::tempdir().unwrap();
     let g = given_host(dir.path(), &[("store.js", STORE)]).await;
     assert_eq!(
-        g.host.call("Store", "s", "kv", vec![]).await.unwrap(),
+        g.call("Store", "s", "kv", vec![]).await,
         json!({"a": {"x": 1}, "many": [["a", {"x": 1}], ["c", [3]]], "listed": ["a", "b", "c"], "deleted": true, "gone": true})
     );
 }
@@ -69,7 +62,7 @@ async fn storage_is_a_json_key_value_store() {
 async fn the_workspace_is_a_filesystem_in_the_agents_database() {
     let dir = tempfile::tempdir().unwrap();
     let g = given_host(dir.path(), &[("store.js", STORE)]).await;
-    let files = g.host.call("Store", "s", "files", vec![]).await.unwrap();
+    let files = g.call("Store", "s", "files", vec![]).await;
     assert_eq!(files["text"], json!("hello\nworld\nagain\n"));
     assert_eq!(files["glob"], json!(["/docs/a.md", "/docs/b.md"]));
     assert_eq!(files["grep"].as_array().unwrap().len(), 2);
@@ -79,11 +72,7 @@ async fn the_workspace_is_a_filesystem_in_the_agents_database() {
         files["diff"]
     );
     assert_eq!(files["list"], json!(["a.md", "b.md"]));
-    let e = g
-        .host
-        .call("Store", "s", "escape", vec![])
-        .await
-        .unwrap_err();
+    let e = g.call_err("Store", "s", "escape", vec![]).await;
     assert!(e.to_string().contains("above the workspace root"), "{e}");
     // The same files, from the host side.
     let text = g

@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use agents::{AgentHost, Classes, HostConfig};
 use sandbox::{Sandbox, SandboxConfig};
+use serde_json::Value;
 use store::{DataDir, Env, ManualClock, SequentialIds};
 
 pub const COUNTER: &str = r#"
@@ -47,6 +48,30 @@ pub struct Given {
     pub host: AgentHost,
     pub clock: Arc<ManualClock>,
     pub data: Arc<DataDir>,
+}
+
+impl Given {
+    /// `host.call(…)`, which must succeed.
+    pub async fn call(&self, class: &str, name: &str, method: &str, args: Vec<Value>) -> Value {
+        self.host
+            .call(class, name, method, args)
+            .await
+            .unwrap_or_else(|e| panic!("{class}({name}).{method}: {e}"))
+    }
+
+    /// `host.call(…)`, which must fail.
+    pub async fn call_err(
+        &self,
+        class: &str,
+        name: &str,
+        method: &str,
+        args: Vec<Value>,
+    ) -> agents::Error {
+        match self.host.call(class, name, method, args).await {
+            Ok(v) => panic!("{class}({name}).{method} succeeded with {v}"),
+            Err(e) => e,
+        }
+    }
 }
 
 pub fn given_env(clock: &Arc<ManualClock>) -> Env {
