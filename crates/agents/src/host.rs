@@ -554,7 +554,7 @@ impl Actor {
             Message::Db(op) => {
                 let db = self.db();
                 op(Ok(&mut lock(&db)));
-                self.sync_alarm().await;
+                self.sync_alarm();
             }
             Message::Alarm => self.fire_due().await,
         }
@@ -592,18 +592,22 @@ impl Actor {
         }
         // Always write the exact value: the catalog may hold an early over-approximation.
         self.alarm = None;
-        self.sync_alarm().await;
+        self.sync_alarm();
     }
 
     /// Brings the catalog's alarm index and the alarm loop up to date after a commit.
-    async fn sync_alarm(&mut self) {
-        let next = match lock(&self.db()).next_alarm() {
-            Ok(next) => next,
+    fn sync_alarm(&mut self) {
+        match lock(&self.db()).next_alarm() {
+            Ok(next) => self.record_alarm(next),
             Err(e) => {
                 tracing::warn!(agent = %self.address, error = %e, "cannot read the next alarm");
-                return;
             }
-        };
+        }
+    }
+
+    /// Records `next` (the agent's next schedule time, read after its commit) in the
+    /// catalog's alarm index and the alarm loop, unless they already have it.
+    fn record_alarm(&mut self, next: Option<i64>) {
         if self.alarm == Some(next) {
             return;
         }
@@ -621,20 +625,20 @@ impl Actor {
     }
 
     /// Commits a finished turn (or rolls back a failed one) and returns what the driver
-    /// produced (`{result, fields}`).
+    /// produced (`{result, fields}`) and the agent's next schedule time.
     fn commit_turn(
         &mut self,
         db: &Mutex<AgentDb>,
         outcome: sandbox::Outcome,
         schedule_id: Option<&str>,
-    ) -> Result<Value, Error> {
+    ) -> Result<(Value, Option<i64>), Error> {
         let mut db = lock(db);
         if let Some(error) = outcome.error {
             db.rollback()?;
             return Err(Error::Js(Box::new(error)));
         }
         let produced = outcome.result.unwrap_or(Value::Null);
-        let done = (|| -> Result<(), Error> {
+        let done = (|| -> Result<Option<i64>, Error> {
             if let Some(id) = schedule_id {
                 db.complete_schedule(id, self.host.data.env().now_ms())?;
             }
@@ -652,13 +656,15 @@ impl Actor {
                 }
             }
             db.commit()?;
-            Ok(())
+            Ok(next)
         })();
-        if let Err(e) = done {
-            let _ = db.rollback();
-            return Err(e);
+        match done {
+            Ok(next) => Ok((produced, next)),
+            Err(e) => {
+                let _ = db.rollback();
+                Err(e)
+            }
         }
-        Ok(produced)
     }
 
     async fn turn(&mut self, kind: TurnKind, chain: Vec<Address>) -> Result<Value, Error> {
@@ -722,7 +728,7 @@ impl Actor {
         for log in &outcome.logs {
             tracing::info!(agent = %self.address, level = ?log.level, "{}", log.text);
         }
-        let produced = self.commit_turn(&db, outcome, schedule_id.as_deref())?;
+        let (produced, next_alarm) = self.commit_turn(&db, outcome, schedule_id.as_deref())?;
         self.fields = Some(produced.get("fields").cloned().unwrap_or(Value::Null));
         let new_state = context
             .new_state
@@ -735,7 +741,7 @@ impl Actor {
                 state,
             });
         }
-        self.sync_alarm().await;
+        self.record_alarm(next_alarm);
         Ok(produced.get("result").cloned().unwrap_or(Value::Null))
     }
 }
