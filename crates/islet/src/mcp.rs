@@ -40,15 +40,14 @@ Examples:
     Proxy(ProxyArgs),
 }
 
+/// How both servers run: where code runs, and which transport.
 #[derive(clap::Args)]
-pub struct ProxyArgs {
-    /// JSON file with an `mcpServers` object.
-    config: PathBuf,
+struct ServeArgs {
     /// Where `execute` and `search` code runs: OS-sandboxed worker processes (default) or
     /// this process.
     #[arg(long, value_enum, default_value_t = Isolation::Process)]
     isolation: Isolation,
-    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8788.
+    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8787.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
     /// With --http: require `Authorization: Bearer <T>` on every request.
@@ -59,6 +58,43 @@ pub struct ProxyArgs {
         hide_env_values = true
     )]
     auth_token: Option<String>,
+}
+
+impl ServeArgs {
+    /// Server options for the isolation mode: worker processes run `islet worker`.
+    fn options(&self) -> anyhow::Result<ServerOptions> {
+        let mut options = ServerOptions::default();
+        if let Isolation::Process = self.isolation {
+            options.workers = Some(crate::run::worker_config()?);
+        }
+        Ok(options)
+    }
+
+    /// Serves on stdio or HTTP until the client goes away, SIGTERM or SIGINT.
+    async fn serve(self, server: CodeModeServer) -> anyhow::Result<()> {
+        match self.http {
+            None => tokio::select! {
+                served = server.serve_stdio() => served?,
+                () = crate::shutdown_signal() => {}
+            },
+            Some(addr) => {
+                let options = HttpOptions {
+                    addr,
+                    auth_token: self.auth_token,
+                };
+                serve_http(server, options, announce, crate::shutdown_signal()).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(clap::Args)]
+pub struct ProxyArgs {
+    /// JSON file with an `mcpServers` object.
+    config: PathBuf,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// Start every upstream before serving (default: on the first request that needs them).
     #[arg(long)]
     eager: bool,
@@ -73,10 +109,8 @@ pub struct ProxyArgs {
 pub struct OpenapiArgs {
     /// OpenAPI 3.x or Swagger 2.0 document: a path or an http(s) URL; JSON or YAML, gzipped or not.
     spec: String,
-    /// Where `execute` and `search` code runs: OS-sandboxed worker processes (default) or
-    /// this process.
-    #[arg(long, value_enum, default_value_t = Isolation::Process)]
-    isolation: Isolation,
+    #[command(flatten)]
+    serve: ServeArgs,
     /// Base URL of the API (default: the spec's first server).
     #[arg(long, value_name = "URL")]
     base_url: Option<String>,
@@ -86,17 +120,6 @@ pub struct OpenapiArgs {
     /// Environment variable holding a bearer token, sent as `Authorization: Bearer <token>`.
     #[arg(long, value_name = "VAR")]
     bearer_env: Option<String>,
-    /// Serve streamable HTTP at http://ADDR/mcp instead of stdio, e.g. 127.0.0.1:8787.
-    #[arg(long, value_name = "ADDR")]
-    http: Option<SocketAddr>,
-    /// With --http: require `Authorization: Bearer <T>` on every request.
-    #[arg(
-        long,
-        value_name = "T",
-        env = "ISLET_MCP_AUTH_TOKEN",
-        hide_env_values = true
-    )]
-    auth_token: Option<String>,
     /// Per API request timeout in milliseconds.
     #[arg(long, value_name = "N", default_value_t = 30_000)]
     timeout_ms: u64,
@@ -133,7 +156,7 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         catalog,
         bindings,
         None,
-        server_options(args.isolation)?,
+        args.serve.options()?,
         Some(prepare),
     )?;
     let updated = server.clone();
@@ -146,21 +169,7 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     tracing::info!(config = %args.config.display(), "Code Mode MCP proxy ready");
     // Whatever ends the session (client disconnect, SIGTERM, Ctrl-C, a transport error),
     // the children are stopped before exiting: no orphans.
-    let served = match args.http {
-        None => {
-            tokio::select! {
-                served = server.serve_stdio() => served,
-                () = crate::shutdown_signal() => Ok(()),
-            }
-        }
-        Some(addr) => {
-            let options = HttpOptions {
-                addr,
-                auth_token: args.auth_token,
-            };
-            serve_http(server, options, announce, crate::shutdown_signal()).await
-        }
-    };
+    let served = args.serve.serve(server).await;
     proxy.shutdown().await;
     served?;
     Ok(ExitCode::SUCCESS)
@@ -223,21 +232,9 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
         catalog,
         bindings,
         Some(Arc::new(spec)),
-        server_options(args.isolation)?,
+        args.serve.options()?,
     )?;
-    match args.http {
-        None => server.serve_stdio().await?,
-        Some(addr) => {
-            let options = HttpOptions {
-                addr,
-                auth_token: args.auth_token,
-            };
-            serve_http(server, options, announce, async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
-        }
-    }
+    args.serve.serve(server).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -246,13 +243,4 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
 #[allow(clippy::print_stderr)]
 fn announce(bound: SocketAddr) {
     eprintln!("serving MCP at http://{bound}/mcp");
-}
-
-/// Server options for an isolation mode: worker processes run `islet worker`.
-fn server_options(isolation: Isolation) -> anyhow::Result<ServerOptions> {
-    let mut options = ServerOptions::default();
-    if let Isolation::Process = isolation {
-        options.workers = Some(crate::run::worker_config()?);
-    }
-    Ok(options)
 }
