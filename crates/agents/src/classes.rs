@@ -47,9 +47,8 @@ impl AgentClass {
         Error::UnknownMethod {
             class: self.name.clone(),
             method: method.to_owned(),
-            hint: codemode::suggest::nearest(method, self.methods.iter().map(String::as_str))
-                .map(|n| format!(" (did you mean `{n}`?)"))
-                .unwrap_or_default(),
+            nearest: codemode::suggest::nearest(method, self.methods.iter().map(String::as_str))
+                .map(str::to_owned),
             available: if self.methods.is_empty() {
                 "none".to_owned()
             } else {
@@ -133,9 +132,8 @@ impl Classes {
     pub fn get(&self, class: &str) -> Result<&Arc<AgentClass>, Error> {
         self.by_name.get(class).ok_or_else(|| Error::UnknownClass {
             class: class.to_owned(),
-            hint: codemode::suggest::nearest(class, self.by_name.keys().map(String::as_str))
-                .map(|n| format!(" (did you mean `{n}`?)"))
-                .unwrap_or_default(),
+            nearest: codemode::suggest::nearest(class, self.by_name.keys().map(String::as_str))
+                .map(str::to_owned),
             available: if self.by_name.is_empty() {
                 "none (start the server with --agents DIR)".to_owned()
             } else {

@@ -17,17 +17,17 @@ pub enum Error {
         first: String,
         second: String,
     },
-    #[error("unknown agent class `{class}`{hint}; the classes are: {available}")]
+    #[error("unknown agent class `{class}`{}; the classes are: {available}", did_you_mean(.nearest))]
     UnknownClass {
         class: String,
-        hint: String,
+        nearest: Option<String>,
         available: String,
     },
-    #[error("`{class}` has no method `{method}`{hint}; its methods are: {available}")]
+    #[error("`{class}` has no method `{method}`{}; its methods are: {available}", did_you_mean(.nearest))]
     UnknownMethod {
         class: String,
         method: String,
-        hint: String,
+        nearest: Option<String>,
         available: String,
     },
     /// Reading an agent that was never created (reads do not create agents; calls do).
@@ -51,6 +51,13 @@ pub enum Error {
     /// The host is shutting down or the agent's mailbox is gone.
     #[error("the agent host is shutting down; retry against the restarted server")]
     ShuttingDown,
+}
+
+fn did_you_mean(nearest: &Option<String>) -> String {
+    nearest
+        .as_ref()
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default()
 }
 
 fn describe_js(e: &JsError) -> String {
