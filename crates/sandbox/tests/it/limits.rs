@@ -1,7 +1,7 @@
 //! The adversarial corpus: every runaway ends in the right named error, and the host is
 //! never harmed (no panic, no hang, no leak).
 
-use crate::support::{given_sandbox, given_tight_limits, run_with};
+use crate::support::{given_sandbox, given_tight_limits, memory_heavy, run_with};
 use sandbox::{Bindings, Execution, Limit, Limits, Outcome};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -89,6 +89,7 @@ async fn a_hanging_host_call_hits_wall() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn memory_bomb_by_array_hits_memory() {
+    let _quiet = memory_heavy().await;
     expect_limit(
         "const a = []; while (true) a.push({ i: a.length, s: 'x' + a.length });",
         given_tight_limits(),
@@ -280,6 +281,7 @@ async fn a_caught_host_call_limit_still_ends_the_execution() {
 /// 10,000 runaway executions in a row leave resident memory flat: nothing leaks.
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_runaways_keep_rss_flat() {
+    let _quiet = memory_heavy().await;
     let runaways = [
         "while (true) {}",
         "const a = []; while (true) a.push([a.length]);",

@@ -9,6 +9,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::support::memory_heavy_blocking;
 use oxc_allocator::Allocator;
 use oxc_parser::Parser;
 use oxc_span::SourceType;
@@ -254,6 +255,7 @@ fn empty_inputs_are_errors() {
 /// input, and some hand-made nasty ones.
 #[test]
 fn never_panics_and_always_emits_valid_scripts() {
+    let _quiet = memory_heavy_blocking();
     let mut corpus: Vec<String> = vec![
         "{{{{".into(),
         "}}}}".into(),
@@ -310,6 +312,7 @@ fn never_panics_and_always_emits_valid_scripts() {
 /// as the size limit allows must neither overflow the stack (an abort) nor panic.
 #[test]
 fn deep_nesting_up_to_the_size_limit() {
+    let _quiet = memory_heavy_blocking();
     let fill = |open: &str, mid: &str, close: &str| {
         let n = (MAX_CODE_BYTES - mid.len()) / (open.len() + close.len());
         format!("{}{mid}{}", open.repeat(n), close.repeat(n))

@@ -7,6 +7,20 @@ use std::sync::LazyLock;
 static SANDBOX: LazyLock<Sandbox> =
     LazyLock::new(|| Sandbox::new(SandboxConfig { threads: 2 }).expect("sandbox starts"));
 
+/// Held by tests that allocate tens of MiB and by the test that measures resident memory:
+/// tests run in parallel in one process, and freed heap is not always returned to the OS, so
+/// a heavy neighbour would show up as growth in the measurement.
+pub async fn memory_heavy() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.lock().await
+}
+
+/// [`memory_heavy`] for tests without a runtime.
+pub fn memory_heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    HEAVY.blocking_lock()
+}
+
+static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The shared two-thread sandbox the tests run on.
 pub fn given_sandbox() -> &'static Sandbox {
     &SANDBOX
