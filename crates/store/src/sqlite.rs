@@ -1,7 +1,11 @@
 //! What every SQLite connection in a data directory shares: how it is opened, its pragmas,
 //! and schema migrations recorded in `_islet_migrations`.
 
-use std::path::Path;
+use std::fs;
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
@@ -24,6 +28,9 @@ pub(crate) fn open(
     migrations: &[&str],
     now_ms: i64,
 ) -> Result<Connection> {
+    if create && matches!(fs::symlink_metadata(path), Err(e) if e.kind() == ErrorKind::NotFound) {
+        create_in_wal_mode(path);
+    }
     // No SQLITE_OPEN_URI: a file name is always a file name, whatever characters it has.
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
@@ -70,6 +77,93 @@ pub(crate) fn open(
     // The workspace and key-value code use a few dozen distinct internal statements.
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
+}
+
+/// Puts an empty database already in WAL mode at `path`, unless a file appeared there first.
+///
+/// Left to itself, SQLite switches a new file to WAL through a rollback journal: one more
+/// file created and deleted per database. On ext4 without a journal, inode allocation scans
+/// past every inode freed in the last minutes (`recently_deleted`), so each such deletion
+/// slowed every later creation, and creating agents got slower the more were created.
+/// Written here, a new database costs one inode and frees none; its schema still goes
+/// through the WAL, so a power loss before the first checkpoint leaves a valid database, as
+/// before.
+///
+/// The file is written under a temporary name and hard-linked into place, so no connection
+/// ever sees a partial file and a concurrent creator's file is never replaced (a crash in
+/// between leaves a dot-file that nothing reads). Best effort: on any failure (e.g. a
+/// filesystem without hard links) SQLite creates the file as before.
+fn create_in_wal_mode(path: &Path) {
+    let Some(dir) = path.parent() else { return };
+    let Some(page) = empty_wal_database(dir) else {
+        return;
+    };
+    let temp = temp_path(dir);
+    let written = (|| {
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // The mode SQLite gives the files it creates (before the umask).
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
+        options.open(&temp)?.write_all(page)?;
+        match fs::hard_link(&temp, path) {
+            Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
+    })();
+    let _ = fs::remove_file(&temp);
+    if let Err(e) = written {
+        tracing::debug!(path = %path.display(), error = %e, "creating the database directly failed; SQLite will");
+    }
+}
+
+/// The first page of an empty WAL-mode database, as this SQLite writes it, made once per
+/// process in a scratch file in `dir` (so its page size suits that filesystem).
+fn empty_wal_database(dir: &Path) -> Option<&'static [u8]> {
+    static PAGE: OnceLock<Vec<u8>> = OnceLock::new();
+    if let Some(page) = PAGE.get() {
+        return Some(page);
+    }
+    let temp = temp_path(dir);
+    let page = (|| {
+        let conn = Connection::open_with_flags(
+            &temp,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )?;
+        // Nothing here needs to survive a crash: it is read back and deleted.
+        conn.execute_batch("PRAGMA synchronous = OFF")?;
+        conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+        // Closing checkpoints and deletes the (empty) log: only the database is left.
+        conn.close().map_err(|(_, e)| e)?;
+        Ok::<_, Box<dyn std::error::Error>>(fs::read(&temp)?)
+    })();
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = temp.clone().into_os_string();
+        name.push(suffix);
+        let _ = fs::remove_file(name);
+    }
+    match page {
+        // The SQLite header with file format versions 2 (WAL).
+        Ok(page) if page.starts_with(b"SQLite format 3\0") && page.get(18..20) == Some(&[2, 2]) => {
+            Some(PAGE.get_or_init(|| page))
+        }
+        Ok(_) => None,
+        Err(e) => {
+            tracing::debug!(dir = %dir.display(), error = %e, "cannot make an empty WAL database");
+            None
+        }
+    }
+}
+
+/// A name in `dir` no other thread or process uses at the same time; dot-prefixed, with no
+/// `.sqlite` suffix, so it is never mistaken for an agent's database.
+fn temp_path(dir: &Path) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    dir.join(format!(
+        ".new-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
 }
 
 fn set_normal_sync(conn: &Connection) -> Result<()> {

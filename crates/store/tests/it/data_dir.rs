@@ -14,6 +14,27 @@ fn open_creates_the_directory_layout() {
     assert!(given.dir.path().join("agents").is_dir());
     assert!(given.dir.path().join("catalog.sqlite").is_file());
     assert_eq!(given.data.root(), given.dir.path());
+    assert_eq!(scratch_files(given.dir.path()), Vec::<String>::new());
+}
+
+#[test]
+fn a_new_agent_is_one_database_in_wal_mode_with_its_log_and_index_and_nothing_else() {
+    let given = given_data_dir();
+    let mut db = given.data.open_agent("Chat", "alice").unwrap();
+    db.kv_put("k", &json!(1)).unwrap();
+
+    let path = given.data.agent_path("Chat", "alice").unwrap();
+    let header = std::fs::read(&path).unwrap();
+    assert!(header.starts_with(b"SQLite format 3\0"));
+    assert_eq!(header[18..20], [2, 2], "file format versions 2 mean WAL");
+    assert_eq!(
+        file_names(path.parent().unwrap()),
+        ["alice.sqlite", "alice.sqlite-shm", "alice.sqlite-wal"]
+    );
+    assert_eq!(db.integrity_check().unwrap(), "ok");
+    drop(db);
+    let mut db = given.data.open_existing_agent("Chat", "alice").unwrap();
+    assert_eq!(db.kv_get("k").unwrap(), Some(json!(1)));
 }
 
 #[test]
@@ -260,4 +281,31 @@ fn concurrent_open_agent_from_many_threads_is_safe() {
         data.list_agents(None, None, 1000).unwrap().len(),
         8 * 20 + 1
     );
+    let dir = data.agent_path("Chat", "shared").unwrap();
+    assert_eq!(scratch_files(dir.parent().unwrap()), Vec::<String>::new());
+    let mut shared = data.open_existing_agent("Chat", "shared").unwrap();
+    assert_eq!(shared.integrity_check().unwrap(), "ok");
+}
+
+fn file_names(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Files that are neither a database, its log or index, nor a directory or the token.
+fn scratch_files(dir: &std::path::Path) -> Vec<String> {
+    file_names(dir)
+        .into_iter()
+        .filter(|name| {
+            !(name.ends_with(".sqlite")
+                || name.ends_with(".sqlite-wal")
+                || name.ends_with(".sqlite-shm")
+                || name == "agents"
+                || name == "token")
+        })
+        .collect()
 }
