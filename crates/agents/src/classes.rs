@@ -1,8 +1,8 @@
 //! Agent classes: one module per class in a directory, written by users in TypeScript or
 //! JavaScript (`export default class Counter extends Agent { … }`).
 //!
-//! A module is turned into a script once, at load (`sandbox::normalize::module`); each turn
-//! runs that script followed by the runtime's driver in a fresh isolate. Loading also runs
+//! A module is turned into a script once, at load (`sandbox::normalize::module`); an
+//! active agent's isolate evaluates it once, and each turn calls the runtime's driver. Loading also runs
 //! the module once to learn the class's public methods, so bad modules fail at start-up,
 //! with the file and position, not on the first call.
 
@@ -31,7 +31,8 @@ pub struct AgentClass {
     pub methods: Vec<String>,
     pub has_on_start: bool,
     pub has_on_request: bool,
-    /// The module as a script plus the call of the turn driver.
+    /// The module as a script ending in the turn driver's entry for the class: the code
+    /// of each agent's sandbox session.
     pub(crate) turn_code: Arc<str>,
 }
 
@@ -218,7 +219,7 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
         methods: described.methods,
         has_on_start: described.on_start,
         has_on_request: described.on_request,
-        turn_code: format!("{script}\n;return await __isletTurn({local});").into(),
+        turn_code: format!("{script}\n;return __isletEntry({local});").into(),
     })
 }
 

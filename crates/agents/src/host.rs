@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
-use sandbox::{Bindings, Execution, Limits, Sandbox};
+use sandbox::{Bindings, Execution, Limits, Sandbox, Session};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use store::{AgentDb, AgentInfo, DataDir};
@@ -422,6 +422,7 @@ impl Inner {
             class,
             host: Arc::clone(self),
             db: None,
+            session: None,
             fields: None,
             alarm: None,
         };
@@ -446,7 +447,11 @@ struct Actor {
     class: Arc<AgentClass>,
     host: Arc<Inner>,
     db: Option<Arc<Mutex<AgentDb>>>,
-    /// Encoded fields after the last successful turn; `None` until `onStart` has run.
+    /// The sandbox session whose live isolate keeps the agent object between turns.
+    session: Option<Session>,
+    /// Encoded fields after the last successful turn; `None` until `onStart` has run. A
+    /// fresh isolate (after a failed turn, or one the sandbox recycled) rebuilds the agent
+    /// object from them.
     fields: Option<Value>,
     /// What the catalog's alarm index says for this agent, as far as we know.
     alarm: Option<Option<i64>>,
@@ -463,8 +468,8 @@ impl Actor {
         let host = Arc::clone(&self.host);
         self.serve(rx).await;
         if let Some(db) = &self.db {
-            // Fold the write-ahead log into the database so a hibernating agent leaves one
-            // file behind, not three.
+            // Fold the write-ahead log into the database so a hibernating agent's data is
+            // all in its database file (the log is left empty, not deleted).
             if let Err(e) = lock(db).checkpoint() {
                 tracing::debug!(agent = %self.address, error = %e, "checkpoint on hibernation failed");
             }
@@ -519,6 +524,7 @@ impl Actor {
                 .data
                 .open_agent(&self.address.class, &self.address.name)?;
             self.db = Some(Arc::new(Mutex::new(db)));
+            self.session = Some(self.host.sandbox.session());
         }
         Ok(())
     }
@@ -715,7 +721,6 @@ impl Actor {
         let context = Arc::new(TurnContext {
             address: self.address.clone(),
             db: Arc::clone(&db),
-            input,
             host: Arc::downgrade(&self.host),
             chain,
             new_state: Mutex::new(None),
@@ -724,11 +729,24 @@ impl Actor {
             .prelude(runtime::PRELUDE)
             .bindings(runtime::turn_bindings(Arc::clone(&context)))
             .limits(self.host.config.limits);
-        let outcome = self.host.sandbox.execute(execution).await;
+        let session = self
+            .session
+            .as_ref()
+            .expect("opened before handling messages");
+        let outcome = session.run(execution, input).await;
         for log in &outcome.logs {
             tracing::info!(agent = %self.address, level = ?log.level, "{}", log.text);
         }
-        let (produced, next_alarm) = self.commit_turn(&db, outcome, schedule_id.as_deref())?;
+        let failed = outcome.error.is_some();
+        let committed = self.commit_turn(&db, outcome, schedule_id.as_deref());
+        if committed.is_err()
+            && !failed
+            && let Some(session) = &self.session
+        {
+            // The isolate saw the turn succeed, but its writes were rolled back.
+            session.discard();
+        }
+        let (produced, next_alarm) = committed?;
         self.fields = Some(produced.get("fields").cloned().unwrap_or(Value::Null));
         let new_state = context
             .new_state

@@ -26,7 +26,6 @@ pub(crate) const PRELUDE: &str = include_str!("js/runtime.js");
 pub(crate) struct TurnContext {
     pub address: Address,
     pub db: Arc<Mutex<AgentDb>>,
-    pub input: Value,
     pub host: Weak<Inner>,
     /// The callers waiting on this turn, outermost first (re-entrancy check).
     pub chain: Vec<Address>,
@@ -152,7 +151,6 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
             }),
         );
     };
-    db_fn("input", |ctx, _| Ok(ctx.input.clone()));
     db_fn("sql", |ctx, args| {
         let a: SqlArgs = parse("this.sql", args)?;
         let outcome = lock(&ctx.db)

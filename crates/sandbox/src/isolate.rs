@@ -52,6 +52,17 @@ pub trait HostDispatch {
 /// The functions one execution binds, by JS path: `("api.users", "get")`.
 pub type FunctionNames = [(String, String)];
 
+/// What to run: the parts of an execution an executor sees (in a worker, the bindings are
+/// only names; their functions stay with the supervisor).
+pub(crate) struct Work<'a> {
+    pub code: &'a str,
+    pub prelude: Option<&'a str>,
+    pub functions: &'a FunctionNames,
+    pub limits: &'a Limits,
+    pub dispatch: Box<dyn HostDispatch>,
+    pub completions: &'a Receiver<Completion>,
+}
+
 /// A QuickJS runtime shared by the isolates of one thread.
 ///
 /// Isolates (contexts) on one engine have separate globals, prototypes and heaps of
@@ -161,6 +172,7 @@ impl Engine {
             engine: self.state.clone(),
             shared,
             used: false,
+            entry: None,
         })
     }
 
@@ -182,6 +194,8 @@ pub struct Isolate {
     engine: Rc<EngineState>,
     shared: Rc<Shared>,
     used: bool,
+    /// The entry function of a session's isolate (see [`Isolate::run_entry`]).
+    entry: Option<Persistent<Function<'static>>>,
 }
 
 impl std::fmt::Debug for Isolate {
@@ -288,25 +302,93 @@ impl Isolate {
         dispatch: Box<dyn HostDispatch>,
         completions: &Receiver<Completion>,
     ) -> Outcome {
-        let started = Instant::now();
         if std::mem::replace(&mut self.used, true) {
             return error_outcome(
                 JsError::new(
                     "SandboxError",
                     "an isolate runs one execution; use a fresh one",
                 ),
-                started,
+                Instant::now(),
             );
         }
+        self.run_with(code, prelude, limits, 0, dispatch, |run, ctx, _entry| {
+            run.execute(ctx, functions, completions)
+        })
+    }
+
+    /// One run of a session (see [`crate::Session`]): the first run binds `functions`,
+    /// evaluates `prelude` and `code`, whose value must be a function (the *entry*), and
+    /// keeps it; every run, the first included, calls the entry with `input` and its
+    /// (awaited) return value is the result. `retained` is what the session's earlier runs
+    /// left on the heap; it counts against this run's memory limit.
+    pub(crate) fn run_entry(
+        &mut self,
+        code: &Normalized,
+        work: Work<'_>,
+        input: &serde_json::Value,
+        retained: usize,
+    ) -> Outcome {
+        self.used = true;
+        let Work {
+            prelude,
+            functions,
+            limits,
+            dispatch,
+            completions,
+            ..
+        } = work;
+        self.run_with(
+            code,
+            prelude,
+            limits,
+            retained,
+            dispatch,
+            |run, ctx, entry| {
+                let function = match entry.take().and_then(|e| e.restore(ctx).ok()) {
+                    Some(function) => function,
+                    None => match run.evaluate_entry(ctx, functions, completions) {
+                        Ok(function) => function,
+                        Err(e) => return (None, Some(e)),
+                    },
+                };
+                *entry = Some(Persistent::save(ctx, function.clone()));
+                run.call_entry(ctx, &function, input, completions)
+            },
+        )
+    }
+
+    /// Heap bytes the engine holds now (all of its isolates).
+    pub(crate) fn engine_heap_bytes(&self) -> usize {
+        self.engine.budget.used.get()
+    }
+
+    /// Sets up the per-run state, runs `body` in the context and collects the outcome.
+    fn run_with(
+        &mut self,
+        code: &Normalized,
+        prelude: Option<&str>,
+        limits: &Limits,
+        retained: usize,
+        dispatch: Box<dyn HostDispatch>,
+        body: impl for<'js> FnOnce(
+            &mut Run<'_>,
+            &Ctx<'js>,
+            &mut Option<Persistent<Function<'static>>>,
+        ) -> RunResult,
+    ) -> Outcome {
+        let started = Instant::now();
         let limits = *limits;
         let budget = &self.engine.budget;
         let baseline = budget.used.get();
-        budget.start(baseline.saturating_add(limits.memory_bytes));
+        budget.start(baseline.saturating_add(limits.memory_bytes.saturating_sub(retained)));
         self.runtime
             .set_max_stack_size(limits.stack_bytes.min(Limits::MAX_STACK_BYTES));
         let shared = &self.shared;
         *self.engine.current.borrow_mut() = Some(shared.clone());
         shared.limits.set(limits);
+        shared.terminate.set(None);
+        shared.output_used.set(0);
+        shared.host_calls.set(0);
         *shared.dispatch.borrow_mut() = Some(dispatch);
 
         let mut run = Run {
@@ -319,11 +401,13 @@ impl Isolate {
             cpu_used: Duration::ZERO,
             uncaught: None,
         };
+        let mut entry = self.entry.take();
         let (result, error) = self.context.with(|ctx| {
-            let outcome = run.execute(&ctx, functions, completions);
+            let outcome = body(&mut run, &ctx, &mut entry);
             shared.release();
             outcome
         });
+        self.entry = entry;
         self.engine.current.borrow_mut().take();
         let memory_bytes = budget.peak.get().saturating_sub(baseline) as u64;
         budget.start(usize::MAX);
@@ -344,7 +428,10 @@ impl Isolate {
 impl Drop for Isolate {
     fn drop(&mut self) {
         // Persistent handles into the heap must go before the runtime is freed.
-        self.context.with(|_ctx| self.shared.release());
+        self.context.with(|_ctx| {
+            self.shared.release();
+            self.entry.take();
+        });
     }
 }
 
@@ -406,6 +493,79 @@ impl Run<'_> {
             Ok(v) => v,
             Err(e) => return (None, Some(self.error_from(ctx, e))),
         };
+        self.settle(ctx, value, completions)
+    }
+
+    /// Binds `functions`, runs the prelude and evaluates the code, whose (awaited) value
+    /// must be a function: a session's entry.
+    fn evaluate_entry<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        functions: &FunctionNames,
+        completions: &Receiver<Completion>,
+    ) -> Result<Function<'js>, JsError> {
+        if let Err(message) = globals::bind_functions(ctx, self.shared, functions) {
+            return Err(JsError::new("SandboxError", message));
+        }
+        if let Some(prelude) = self.prelude
+            && let Err(mut error) = self.run_prelude(ctx, prelude, completions)
+        {
+            error.message = format!("the host prelude failed: {}", error.message);
+            return Err(error);
+        }
+        let options = {
+            let mut o = EvalOptions::default();
+            o.global = true;
+            o.strict = false;
+            o.filename = Some(SCRIPT_NAME.to_owned());
+            o
+        };
+        let evaluated = self.in_js(|| {
+            ctx.eval_with_options::<Value, _>(self.code.script.as_bytes(), options)
+                .catch(ctx)
+        });
+        let value = evaluated.map_err(|e| self.error_from(ctx, e))?;
+        let value = match value.as_promise() {
+            Some(promise) => self.await_promise(ctx, promise.clone(), completions)?,
+            None => value,
+        };
+        match value.into_function() {
+            Some(function) => Ok(function),
+            None => Err(JsError::new(
+                "TypeError",
+                "a session's code must evaluate to a function (its entry), which each run calls with its input",
+            )),
+        }
+    }
+
+    /// Calls a session's entry with the run's input and settles what it returns.
+    fn call_entry<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        entry: &Function<'js>,
+        input: &serde_json::Value,
+        completions: &Receiver<Completion>,
+    ) -> RunResult {
+        let text = input.to_string();
+        let called = self.in_js(|| {
+            let argument = ctx.json_parse(text)?;
+            entry.call::<_, Value>((argument,))
+        });
+        let value = match called.catch(ctx) {
+            Ok(v) => v,
+            Err(e) => return (None, Some(self.error_from(ctx, e))),
+        };
+        self.settle(ctx, value, completions)
+    }
+
+    /// Awaits `value` when it is a promise (running jobs either way), then converts it to
+    /// the run's result.
+    fn settle<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        value: Value<'js>,
+        completions: &Receiver<Completion>,
+    ) -> RunResult {
         let value = match value.as_promise() {
             Some(promise) => match self.await_promise(ctx, promise.clone(), completions) {
                 Ok(v) => v,

@@ -19,6 +19,7 @@
 
 mod bindings;
 mod error;
+mod executor;
 pub mod harden;
 mod isolate;
 mod limits;
@@ -32,7 +33,7 @@ pub use error::SandboxError;
 pub use isolate::{Completion, Engine, FunctionNames, HostDispatch, Isolate};
 pub use limits::{Limit, Limits};
 pub use outcome::{JsError, Level, Log, Outcome, Stats};
-pub use pool::{InProcessDispatch, Sandbox, SandboxConfig, run_in_process};
+pub use pool::{InProcessDispatch, Sandbox, SandboxConfig, Session, run_in_process};
 
 /// One piece of code to run, with the capabilities and limits it runs under.
 #[derive(Debug, Clone, Default)]

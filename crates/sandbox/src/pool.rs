@@ -3,14 +3,18 @@
 //! An isolate is created *before* the execution that will use it arrives (right after the
 //! thread's previous execution), so creation stays off the request's critical path.
 
-use crate::isolate::{Completion, Engine, HostDispatch, Isolate, error_outcome};
-use crate::normalize::{Normalized, SyntaxError, normalize, normalize_with_stack};
+use crate::executor::{
+    EXECUTOR_STACK_BYTES, Executor, HomeCell, NO_HOME, STEAL_AFTER, Slot, Work, claim, unclaimed,
+};
+use crate::isolate::{Completion, HostDispatch, Isolate, error_outcome};
+use crate::normalize::{Normalized, SyntaxError, normalize};
 use crate::outcome::{JsError, Outcome};
 use crate::process::{Layer, WorkerConfig, WorkerPool};
-use crate::{Execution, HostError, HostFn, Limits, SandboxError};
+use crate::{Execution, HostError, HostFn, SandboxError};
 use crossbeam_channel::{Receiver, Sender};
 use std::cell::RefCell;
-use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
@@ -20,13 +24,42 @@ pub struct SandboxConfig {
     pub threads: usize,
 }
 
-/// Stack of executor threads: room for the largest JS stack limit plus the host's frames.
-const EXECUTOR_STACK_BYTES: usize = Limits::MAX_STACK_BYTES + (8 << 20);
+enum Job {
+    Execute {
+        execution: Execution,
+        runtime: tokio::runtime::Handle,
+        reply: oneshot::Sender<Outcome>,
+    },
+    Session(Slot<SessionJob>),
+    EndSession(u64),
+}
 
-struct Job {
+struct SessionJob {
+    id: u64,
+    seq: u64,
+    /// Set to the thread that runs it: its new home.
+    home: HomeCell,
     execution: Execution,
+    input: serde_json::Value,
     runtime: tokio::runtime::Handle,
     reply: oneshot::Sender<Outcome>,
+}
+
+impl Job {
+    fn fail(self, message: &str) {
+        let reply = match self {
+            Job::Execute { reply, .. } => reply,
+            Job::Session(slot) => match claim(&slot) {
+                Some(job) => job.reply,
+                None => return,
+            },
+            Job::EndSession(_) => return,
+        };
+        let _ = reply.send(error_outcome(
+            JsError::new("SandboxError", message),
+            Instant::now(),
+        ));
+    }
 }
 
 /// Runs executions in fresh isolates: on a pool of threads in this process
@@ -34,11 +67,20 @@ struct Job {
 /// behind an `Arc`.
 pub struct Sandbox {
     inner: Inner,
+    next_session: AtomicU64,
 }
 
 enum Inner {
-    Threads { jobs: Sender<Job>, threads: usize },
-    Workers(WorkerPool),
+    Threads(Arc<Threads>),
+    Workers(Arc<WorkerPool>),
+}
+
+struct Threads {
+    /// Executions any thread may take (and sessions' runs without a home, or whose home
+    /// did not take them in time).
+    jobs: Sender<Job>,
+    /// Each thread's own queue: the runs of the sessions homed there.
+    homes: Vec<Sender<Job>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -57,30 +99,35 @@ impl Sandbox {
             n => n,
         };
         let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
+        let mut homes = Vec::with_capacity(threads);
         for i in 0..threads {
             let queue = queue.clone();
+            let (home, own) = crossbeam_channel::unbounded::<Job>();
+            homes.push(home);
             std::thread::Builder::new()
                 .name(format!("islet-isolate-{i}"))
                 // QuickJS recurses on the native stack; the JS stack limit sits well inside.
                 .stack_size(EXECUTOR_STACK_BYTES)
-                .spawn(move || executor(queue))?;
+                .spawn(move || executor(i, &queue, &own))?;
         }
         Ok(Self {
-            inner: Inner::Threads { jobs, threads },
+            inner: Inner::Threads(Arc::new(Threads { jobs, homes })),
+            next_session: AtomicU64::new(1),
         })
     }
 
     /// A sandbox whose isolates run in worker processes (see [`crate::process`]).
     pub fn with_workers(config: WorkerConfig) -> Result<Self, SandboxError> {
         Ok(Self {
-            inner: Inner::Workers(WorkerPool::new(config)?),
+            inner: Inner::Workers(Arc::new(WorkerPool::new(config)?)),
+            next_session: AtomicU64::new(1),
         })
     }
 
     /// Executor threads in this process (0 in process isolation).
     pub fn threads(&self) -> usize {
         match &self.inner {
-            Inner::Threads { threads, .. } => *threads,
+            Inner::Threads(threads) => threads.homes.len(),
             Inner::Workers(_) => 0,
         }
     }
@@ -105,90 +152,276 @@ impl Sandbox {
     /// runtime, concurrently when the code starts several at once.
     pub async fn execute(&self, execution: Execution) -> Outcome {
         let jobs = match &self.inner {
-            Inner::Threads { jobs, .. } => jobs,
-            Inner::Workers(pool) => return pool.execute(execution).await,
+            Inner::Threads(threads) => &threads.jobs,
+            Inner::Workers(pool) => return pool.execute(execution, None).await,
         };
-        let started = Instant::now();
         let (reply, outcome) = oneshot::channel();
-        let job = Job {
+        let job = Job::Execute {
             execution,
             runtime: tokio::runtime::Handle::current(),
             reply,
         };
-        if jobs.send(job).is_err() {
-            return error_outcome(
-                JsError::new("SandboxError", "the sandbox has shut down"),
-                started,
-            );
+        submit(jobs, job, outcome).await
+    }
+
+    /// A new session: a home for a sequence of runs that keep one isolate alive between
+    /// them (see [`Session`]).
+    pub fn session(&self) -> Session {
+        let id = self.next_session.fetch_add(1, Ordering::Relaxed);
+        let home = match &self.inner {
+            Inner::Threads(threads) => Home::Thread {
+                threads: Arc::downgrade(threads),
+                cell: Arc::new(AtomicUsize::new(NO_HOME)),
+            },
+            Inner::Workers(pool) => Home::Worker(Arc::downgrade(pool)),
+        };
+        Session {
+            id,
+            seq: AtomicU64::new(0),
+            home,
         }
-        outcome.await.unwrap_or_else(|_| {
-            error_outcome(
-                JsError::new(
-                    "SandboxError",
-                    "the isolate thread failed while running this execution",
-                ),
-                started,
-            )
-        })
     }
 }
 
-fn executor(queue: Receiver<Job>) {
-    let mut engine = match Engine::new() {
-        Ok(engine) => engine,
+async fn submit(queue: &Sender<Job>, job: Job, outcome: oneshot::Receiver<Outcome>) -> Outcome {
+    if let Err(crossbeam_channel::SendError(job)) = queue.send(job) {
+        job.fail("the sandbox has shut down");
+    }
+    outcome.await.unwrap_or_else(|_| thread_failed())
+}
+
+fn thread_failed() -> Outcome {
+    error_outcome(
+        JsError::new(
+            "SandboxError",
+            "the isolate thread failed while running this execution",
+        ),
+        Instant::now(),
+    )
+}
+
+/// A sequence of runs that share one live isolate: how a durable agent keeps its runtime,
+/// class and in-memory fields between calls instead of rebuilding them each time.
+///
+/// A session's code must evaluate to a function, its *entry*; each [`Session::run`] calls
+/// the entry with the run's input, and the entry's (awaited) return value is the result.
+/// The code, prelude and bindings are evaluated on the first run only. Later runs reuse
+/// the isolate as long as they bring the same code, prelude and binding names; each run
+/// brings its own binding functions, limits and input.
+///
+/// The live isolate is a cache, not storage: it is dropped after a run that fails (so a
+/// half-done run never leaks into the next one), when its thread keeps too many live
+/// sessions, when the session is dropped, and whenever a worker process is replaced; the
+/// next run then starts over from the code. Anything that must survive belongs to the host.
+///
+/// A session's runs happen one at a time on its home thread (with process isolation, in
+/// one worker process, and the same way inside it). A run its home has not started after
+/// a millisecond may be taken by any free thread, which becomes the new home and starts
+/// over from the code: the home may be busy with a long run, or be running the very code
+/// that waits for this run. Limits apply per run; the heap a session keeps between runs
+/// counts against each run's memory limit, so a session's isolate never holds more.
+///
+/// Architecture Invariant: a session serves one party (one agent); its isolate is never
+/// shared with another session.
+pub struct Session {
+    id: u64,
+    /// Runs so far (and discards): a live isolate continues only the run right before.
+    seq: AtomicU64,
+    home: Home,
+}
+
+enum Home {
+    Thread {
+        threads: Weak<Threads>,
+        /// The thread holding the live isolate.
+        cell: HomeCell,
+    },
+    Worker(Weak<WorkerPool>),
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.id).finish()
+    }
+}
+
+impl Session {
+    /// Runs `execution` in the session's isolate, calling its entry with `input`.
+    pub async fn run(&self, execution: Execution, input: serde_json::Value) -> Outcome {
+        match &self.home {
+            Home::Thread { threads, cell } => {
+                let Some(threads) = threads.upgrade() else {
+                    return shut_down();
+                };
+                let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+                let (reply, mut outcome) = oneshot::channel();
+                let slot = Arc::new(std::sync::Mutex::new(Some(SessionJob {
+                    id: self.id,
+                    seq,
+                    home: Arc::clone(cell),
+                    execution,
+                    input,
+                    runtime: tokio::runtime::Handle::current(),
+                    reply,
+                })));
+                let Some(home) = threads.homes.get(cell.load(Ordering::SeqCst)) else {
+                    return submit(&threads.jobs, Job::Session(slot), outcome).await;
+                };
+                if let Err(crossbeam_channel::SendError(job)) =
+                    home.send(Job::Session(Arc::clone(&slot)))
+                {
+                    job.fail("the sandbox has shut down");
+                }
+                tokio::select! {
+                    biased;
+                    done = &mut outcome => return done.unwrap_or_else(|_| thread_failed()),
+                    () = tokio::time::sleep(STEAL_AFTER) => {}
+                }
+                if unclaimed(&slot) {
+                    return submit(&threads.jobs, Job::Session(slot), outcome).await;
+                }
+                outcome.await.unwrap_or_else(|_| thread_failed())
+            }
+            Home::Worker(pool) => match pool.upgrade() {
+                Some(pool) => {
+                    let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
+                    pool.execute(execution, Some((self.id, seq, input))).await
+                }
+                None => shut_down(),
+            },
+        }
+    }
+
+    /// Drops the live isolate now; the next run starts over from the code. For a caller
+    /// that undid what the last run did (say, its transaction failed to commit).
+    pub fn discard(&self) {
+        // The next run does not follow the last one: no isolate continues.
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        match &self.home {
+            Home::Thread { threads, cell } => {
+                cell.store(NO_HOME, Ordering::SeqCst);
+                // Every thread: one that ran the session before its home moved may
+                // still hold an isolate of it.
+                if let Some(threads) = threads.upgrade() {
+                    for queue in &threads.homes {
+                        let _ = queue.send(Job::EndSession(self.id));
+                    }
+                }
+            }
+            Home::Worker(pool) => {
+                if let Some(pool) = pool.upgrade() {
+                    pool.end_session(self.id);
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+fn shut_down() -> Outcome {
+    error_outcome(
+        JsError::new("SandboxError", "the sandbox has shut down"),
+        Instant::now(),
+    )
+}
+
+fn executor(index: usize, shared: &Receiver<Job>, own: &Receiver<Job>) {
+    let mut executor = match Executor::new() {
+        Ok(executor) => executor,
         Err(e) => {
             tracing::error!("isolate thread cannot start: {e}");
-            for job in queue {
-                let _ = job.reply.send(error_outcome(
-                    JsError::new("SandboxError", e.to_string()),
-                    Instant::now(),
-                ));
+            let message = e.to_string();
+            loop {
+                crossbeam_channel::select! {
+                    recv(own) -> job => match job { Ok(job) => job.fail(&message), Err(_) => return },
+                    recv(shared) -> job => match job { Ok(job) => job.fail(&message), Err(_) => return },
+                }
             }
-            return;
         }
     };
-    let mut prepared = engine.isolate().ok();
-    while let Ok(job) = queue.recv() {
-        let started = Instant::now();
-        let mut isolate = match prepared.take().map_or_else(|| engine.isolate(), Ok) {
-            Ok(isolate) => isolate,
-            Err(e) => {
-                let _ = job.reply.send(error_outcome(
-                    JsError::new("SandboxError", e.to_string()),
-                    started,
-                ));
-                continue;
-            }
+    loop {
+        // A session's runs wait only on this thread: they go first.
+        let job = match own.try_recv().or_else(|_| shared.try_recv()) {
+            Ok(job) => job,
+            Err(_) => crossbeam_channel::select! {
+                recv(own) -> job => match job { Ok(job) => job, Err(_) => return },
+                recv(shared) -> job => match job { Ok(job) => job, Err(_) => return },
+            },
         };
-        let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-            // Executor threads are spawned with a large stack and this is near its top.
-            let code = normalize_with_stack(&job.execution.code, EXECUTOR_STACK_BYTES / 2);
-            run_normalized(&mut isolate, code, &job.execution, &job.runtime)
-        }));
-        let panicked = outcome.is_err();
-        let outcome = outcome.unwrap_or_else(|_| {
-            error_outcome(
-                JsError::new(
-                    "SandboxError",
-                    "the isolate panicked; this is a bug in islet",
-                ),
-                started,
-            )
-        });
-        let _ = job.reply.send(outcome);
-        // Off the critical path: free the finished isolate, then prepare the next one.
-        drop(isolate);
-        if panicked {
-            // The engine's state is suspect after a panic: start over with a new runtime.
-            match Engine::new() {
-                Ok(fresh) => engine = fresh,
-                Err(e) => tracing::error!("could not replace the isolate engine: {e}"),
+        match job {
+            Job::Execute {
+                execution,
+                runtime,
+                reply,
+            } => {
+                let outcome = run_job(&execution, &runtime, |work| executor.execute(work));
+                let _ = reply.send(outcome);
             }
-        } else {
-            engine.collect_garbage();
+            Job::Session(slot) => {
+                // Queued twice (home, then shared); the other copy may have run.
+                let Some(job) = claim(&slot) else { continue };
+                job.home.store(index, Ordering::SeqCst);
+                let outcome = run_job(&job.execution, &job.runtime, |work| {
+                    executor.run_session(job.id, job.seq, work, &job.input)
+                });
+                let _ = job.reply.send(outcome);
+            }
+            Job::EndSession(id) => executor.end_session(id),
         }
-        prepared = engine.isolate().ok();
+        executor.after_reply();
     }
+}
+
+/// Binds `execution`'s functions to the caller's runtime and hands the work to `run`.
+fn run_job(
+    execution: &Execution,
+    runtime: &tokio::runtime::Handle,
+    run: impl FnOnce(Work<'_>) -> Outcome,
+) -> Outcome {
+    let started = Instant::now();
+    if let Err(message) = execution.bindings.validate() {
+        return error_outcome(JsError::new("SandboxError", message), started);
+    }
+    let (names, dispatch, completions) = in_process_dispatch(execution, runtime);
+    let mut outcome = run(Work {
+        code: &execution.code,
+        prelude: execution.prelude.as_deref(),
+        functions: &names,
+        limits: &execution.limits,
+        dispatch: Box::new(dispatch),
+        completions: &completions,
+    });
+    outcome.stats.wall_us = started.elapsed().as_micros() as u64;
+    outcome
+}
+
+fn in_process_dispatch(
+    execution: &Execution,
+    runtime: &tokio::runtime::Handle,
+) -> (
+    Vec<(String, String)>,
+    InProcessDispatch,
+    Receiver<Completion>,
+) {
+    let mut names = Vec::with_capacity(execution.bindings.len());
+    let mut functions = Vec::with_capacity(execution.bindings.len());
+    for (namespace, name, f) in execution.bindings.iter() {
+        names.push((namespace.to_owned(), name.to_owned()));
+        functions.push(f.clone());
+    }
+    let (tx, completions) = crossbeam_channel::unbounded();
+    let dispatch = InProcessDispatch {
+        functions,
+        runtime: runtime.clone(),
+        completions: tx,
+        tasks: RefCell::new(Vec::new()),
+    };
+    (names, dispatch, completions)
 }
 
 /// Runs `execution` in `isolate` on this thread, with host functions spawned on `runtime`.
@@ -214,19 +447,7 @@ fn run_normalized(
     if let Err(message) = execution.bindings.validate() {
         return error_outcome(JsError::new("SandboxError", message), started);
     }
-    let mut names = Vec::with_capacity(execution.bindings.len());
-    let mut functions = Vec::with_capacity(execution.bindings.len());
-    for (namespace, name, f) in execution.bindings.iter() {
-        names.push((namespace.to_owned(), name.to_owned()));
-        functions.push(f.clone());
-    }
-    let (tx, completions) = crossbeam_channel::unbounded();
-    let dispatch = InProcessDispatch {
-        functions,
-        runtime: runtime.clone(),
-        completions: tx,
-        tasks: RefCell::new(Vec::new()),
-    };
+    let (names, dispatch, completions) = in_process_dispatch(execution, runtime);
     let mut outcome = isolate.run(
         &code,
         execution.prelude.as_deref(),

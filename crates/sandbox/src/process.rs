@@ -177,9 +177,18 @@ impl WorkerPool {
         Ok(worker)
     }
 
-    pub(crate) async fn execute(&self, execution: Execution) -> Outcome {
+    /// Runs `execution` in a worker: a fresh isolate, or a run of `session` (its id, run
+    /// number and input) in the worker the session's id maps to.
+    pub(crate) async fn execute(
+        &self,
+        execution: Execution,
+        session: Option<(u64, u64, serde_json::Value)>,
+    ) -> Outcome {
         let started = Instant::now();
-        let worker = match self.pick().await {
+        let home = session
+            .as_ref()
+            .map(|(id, _, _)| (*id % self.slots.len() as u64) as usize);
+        let worker = match self.pick(home).await {
             Ok(worker) => worker,
             Err(e) => return error_outcome(JsError::new("SandboxError", e.to_string()), started),
         };
@@ -210,6 +219,7 @@ impl WorkerPool {
             prelude: execution.prelude.as_deref().map(str::to_owned),
             functions: names,
             limits,
+            session,
         };
         worker.send(&frame);
         let deadline = Duration::from_millis(limits.wall_ms) + self.config.grace;
@@ -238,10 +248,24 @@ impl WorkerPool {
         }
     }
 
-    /// The live worker with the fewest executions in flight, replacing dead ones.
-    async fn pick(&self) -> Result<Arc<Worker>, SandboxError> {
+    /// Tells the worker hosting `session` to drop its live isolate (nothing when that
+    /// worker is gone: its isolates went with it).
+    pub(crate) fn end_session(&self, session: u64) {
+        let home = (session % self.slots.len() as u64) as usize;
+        let worker = lock(&self.slots[home]).clone();
+        if let Some(worker) = worker.filter(|w| !w.dead.load(Ordering::SeqCst)) {
+            worker.send(&ToWorker::EndSession { session });
+        }
+    }
+
+    /// The live worker in slot `home`, or else the one with the fewest executions in
+    /// flight, replacing dead ones.
+    async fn pick(&self, home: Option<usize>) -> Result<Arc<Worker>, SandboxError> {
         let mut best: Option<Arc<Worker>> = None;
-        for slot in &self.slots {
+        for (i, slot) in self.slots.iter().enumerate() {
+            if home.is_some_and(|h| h != i) {
+                continue;
+            }
             let current = lock(slot).clone();
             let worker = match current {
                 Some(w) if !w.dead.load(Ordering::SeqCst) => w,

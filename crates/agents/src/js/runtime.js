@@ -213,11 +213,23 @@ function wrapAgentNamespaces() {
 }
 wrapAgentNamespaces();
 
-async function runTurn(Class) {
+// A turn's entry: the class module evaluates `__isletEntry(Class)` once per live isolate,
+// and the host calls the function it returns with each turn's input. The agent object
+// stays in this closure between turns while the isolate lives; a fresh isolate (the first
+// turn after activation, or after a failed turn) rebuilds it from the encoded fields.
+function entry(Class) {
   if (typeof Class !== 'function' || !(Class.prototype instanceof Agent)) {
     throw new TypeError('an agent module exports a class that extends Agent: `export default class Counter extends Agent { … }`');
   }
-  const input = await host.input(null);
+  let agent = null;
+  return (input) => {
+    if (agent) internal(agent).state = input.state;
+    else agent = create(Class, input);
+    return runTurn(Class, agent, input);
+  };
+}
+
+function create(Class, input) {
   current = { name: input.name, state: input.state, sql: makeSql() };
   let agent;
   try {
@@ -228,6 +240,10 @@ async function runTurn(Class) {
   if (input.fields) {
     for (const key of Object.keys(input.fields)) agent[key] = decode(input.fields[key]);
   }
+  return agent;
+}
+
+async function runTurn(Class, agent, input) {
   if (input.start && typeof agent.onStart === 'function') await agent.onStart();
   let result = null;
   switch (input.kind) {
@@ -289,5 +305,5 @@ const LIFECYCLE = new Set(['onStart', 'onRequest']);
 
 Object.defineProperty(globalThis, '__isletDescribe', { value: describe, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'Agent', { value: Agent, writable: false, enumerable: false, configurable: false });
-Object.defineProperty(globalThis, '__isletTurn', { value: runTurn, writable: false, enumerable: false, configurable: false });
+Object.defineProperty(globalThis, '__isletEntry', { value: entry, writable: false, enumerable: false, configurable: false });
 })();

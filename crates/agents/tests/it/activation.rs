@@ -65,6 +65,44 @@ async fn a_failing_call_writes_nothing_and_does_not_poison_the_next() {
     );
 }
 
+/// The agent object lives in its isolate between calls; a failed call's changes to its
+/// fields are undone along with its writes: the next call sees the fields as the last
+/// successful call left them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_call_leaves_the_fields_as_the_last_successful_call_left_them() {
+    const NOTES: &str = r#"
+import { Agent } from "agents";
+export default class Notes extends Agent {
+  items = [];
+  async add(x) { this.items.push(x); return this.items.length; }
+  async addThenFail(x) { this.items.push(x); throw new Error("refused"); }
+  async list() { return this.items; }
+}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let g = given_host(dir.path(), &[("notes.js", NOTES)]).await;
+    assert_eq!(
+        g.call("Notes", "n", "add", vec![json!("a")]).await,
+        json!(1)
+    );
+    assert_eq!(
+        g.call("Notes", "n", "add", vec![json!("b")]).await,
+        json!(2)
+    );
+    let e = g
+        .call_err("Notes", "n", "addThenFail", vec![json!("c")])
+        .await;
+    assert!(e.to_string().contains("refused"), "{e}");
+    assert_eq!(
+        g.call("Notes", "n", "list", vec![]).await,
+        json!(["a", "b"])
+    );
+    assert_eq!(
+        g.call("Notes", "n", "add", vec![json!("d")]).await,
+        json!(3)
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_classes_and_methods_name_the_alternatives() {
     let dir = tempfile::tempdir().unwrap();

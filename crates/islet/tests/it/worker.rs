@@ -90,6 +90,51 @@ async fn kill_9_mid_execution_fails_only_that_execution_and_the_worker_is_replac
     assert_ne!(sandbox.worker_pids(), vec![pid], "a new worker took over");
 }
 
+/// A session's runs keep one isolate in one worker; when that worker dies, the session's
+/// next run starts over in the worker that replaced it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_keeps_its_isolate_in_a_worker_and_starts_over_after_a_kill_9() {
+    // One executor per worker: the session's runs can only go to its home thread.
+    let mut config = WorkerConfig::new(env!("CARGO_BIN_EXE_islet"), vec!["worker".to_owned()]);
+    config.workers = 2;
+    config.executors_per_worker = 1;
+    let sandbox = Sandbox::with_workers(config).expect("workers start");
+    let session = sandbox.session();
+    let code =
+        "let n = 0;\nreturn async (input) => { n += input.by; return [n, await api.echo(n)]; };";
+    let bindings = Bindings::new().function("api", "echo", |x| async move { Ok(x) });
+    let run = |by: i64| {
+        session.run(
+            Execution::new(code).bindings(bindings.clone()),
+            json!({ "by": by }),
+        )
+    };
+    assert_eq!(run(1).await.result, Some(json!([1, 1])));
+    assert_eq!(run(2).await.result, Some(json!([3, 3])));
+    let before = sandbox.worker_pids();
+    for pid in &before {
+        kill_9(*pid);
+    }
+    // The supervisor notices each exit on its reader thread.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let outcome = run(5).await;
+        if outcome.error.is_none() {
+            assert_eq!(outcome.result, Some(json!([5, 5])), "a fresh isolate");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{:?}", outcome.error);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(run(1).await.result, Some(json!([6, 6])));
+    assert!(
+        sandbox
+            .worker_pids()
+            .iter()
+            .all(|pid| !before.contains(pid))
+    );
+}
+
 /// 1,000 executions with a worker killed every 100: every execution ends with a result or
 /// a clear error, none hangs.
 #[tokio::test(flavor = "multi_thread")]

@@ -34,6 +34,7 @@ pub(crate) fn to_json<'js>(
         stack: Vec::new(),
         budget: shared.limits.get().output_bytes,
         classes: Vec::new(),
+        array_buffer_is_view: None,
         helpers: None,
     };
     walker.value(value, &mut String::from("$"))
@@ -48,6 +49,7 @@ struct Walker<'a, 'js> {
     budget: usize,
     /// The built-in classes objects are tested against, looked up once per conversion.
     classes: Vec<(&'static str, Value<'js>)>,
+    array_buffer_is_view: Option<Function<'js>>,
     /// JS helpers for exotic values, compiled on first need.
     helpers: Option<Helpers<'js>>,
 }
@@ -70,8 +72,6 @@ const CLASSES: &[&str] = &[
 ];
 
 struct Helpers<'js> {
-    /// `ArrayBuffer.isView`.
-    is_view: Function<'js>,
     /// `[...o[m]()]`.
     spread: Function<'js>,
     /// Buffers and views → arrays of JSON-safe numbers.
@@ -96,22 +96,28 @@ impl<'js> Walker<'_, 'js> {
             .is_some_and(|(_, class)| class.is_object() && object.is_instance_of(class))
     }
 
+    /// `ArrayBuffer.isView`, looked up on first need.
+    fn is_view(&mut self, object: &Object<'js>) -> bool {
+        if self.array_buffer_is_view.is_none() {
+            let array_buffer: rquickjs::Result<Object> = self.ctx.globals().get("ArrayBuffer");
+            self.array_buffer_is_view = array_buffer.and_then(|a| a.get("isView")).ok();
+        }
+        self.array_buffer_is_view
+            .as_ref()
+            .and_then(|f| f.call::<_, bool>((object.clone(),)).ok())
+            .unwrap_or(false)
+    }
+
+    /// JS helpers for exotic values (maps, sets, binary data), compiled on first need:
+    /// most results never need them.
     fn helpers(&mut self) -> rquickjs::Result<&Helpers<'js>> {
         if self.helpers.is_none() {
-            let array_buffer: Object = self.ctx.globals().get("ArrayBuffer")?;
             self.helpers = Some(Helpers {
-                is_view: array_buffer.get("isView")?,
                 spread: self.ctx.eval(SPREAD_JS)?,
                 bytes: self.ctx.eval(BYTES_JS)?,
             });
         }
         Ok(self.helpers.as_ref().expect("set above"))
-    }
-
-    fn is_view(&mut self, object: &Object<'js>) -> bool {
-        self.helpers()
-            .and_then(|h| h.is_view.call::<_, bool>((object.clone(),)))
-            .unwrap_or(false)
     }
 
     /// `[...object[method]()]` as pairs (`[key, value]` for entries, `[value, undefined]` else).

@@ -26,7 +26,13 @@ pub enum ToWorker {
         prelude: Option<String>,
         functions: Vec<(String, String)>,
         limits: Limits,
+        /// A session's run: the session, the run's number, and the input its entry is
+        /// called with (see `Session`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session: Option<(u64, u64, serde_json::Value)>,
     },
+    /// Drop the session's live isolate.
+    EndSession { session: u64 },
     /// A host call's completion; `result` is JSON text.
     HostResult {
         execution: u64,

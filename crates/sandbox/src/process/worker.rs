@@ -4,30 +4,38 @@
 //! isolate at a time. Outgoing frames share one writer behind a lock.
 
 use super::frame::{FromWorker, ToWorker, read_frame, write_frame};
-use crate::isolate::{Completion, Engine, HostDispatch};
-use crate::normalize::normalize_with_stack;
+use crate::Limits;
+use crate::executor::{
+    EXECUTOR_STACK_BYTES, Executor, HomeCell, NO_HOME, STEAL_AFTER, Slot, Work, claim, unclaimed,
+};
+use crate::isolate::{Completion, HostDispatch};
 use crate::outcome::JsError;
-use crate::{Limits, Outcome};
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-
-/// Stack of executor threads, as in-process (see `pool.rs`).
-const EXECUTOR_STACK_BYTES: usize = Limits::MAX_STACK_BYTES + (8 << 20);
 
 type Writer = Arc<Mutex<UnixStream>>;
 /// Executions in flight, by id: where their host results go.
 type Running = Arc<Mutex<HashMap<u64, Sender<Completion>>>>;
 
-struct Job {
+enum Job {
+    Run(Slot<Run>),
+    EndSession(u64),
+}
+
+struct Run {
     id: u64,
     code: String,
     prelude: Option<String>,
     functions: Vec<(String, String)>,
     limits: Limits,
+    /// A session's run: the session, the run's number, its entry's input, and its home
+    /// cell (set to the thread that runs it).
+    session: Option<(u64, u64, serde_json::Value, HomeCell)>,
     completions: Receiver<Completion>,
 }
 
@@ -49,14 +57,35 @@ pub fn serve(
 
     let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
     let running: Running = Arc::default();
-    for i in 0..executors.max(1) {
+    let executors = executors.max(1);
+    let mut homes = Vec::new();
+    for i in 0..executors {
         let queue = queue.clone();
+        let (home, own) = crossbeam_channel::unbounded::<Job>();
+        homes.push(home);
         let writer = writer.clone();
         let running = running.clone();
         std::thread::Builder::new()
             .name(format!("islet-worker-{i}"))
             .stack_size(EXECUTOR_STACK_BYTES)
-            .spawn(move || executor(queue, writer, running))?;
+            .spawn(move || executor(i, &queue, &own, &writer, &running))?;
+    }
+    // Where each session's live isolate is (see `Session`).
+    let mut sessions: HashMap<u64, HomeCell> = HashMap::new();
+    // Session runs their home has not taken in time move to the shared queue.
+    let (late, waiting) = crossbeam_channel::unbounded::<(Instant, Slot<Run>)>();
+    {
+        let jobs = jobs.clone();
+        std::thread::Builder::new()
+            .name("islet-worker-steal".to_owned())
+            .spawn(move || {
+                for (at, slot) in waiting {
+                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
+                    if unclaimed(&slot) {
+                        let _ = jobs.send(Job::Run(slot));
+                    }
+                }
+            })?;
     }
 
     let mut input = BufReader::new(socket);
@@ -68,17 +97,44 @@ pub fn serve(
                 prelude,
                 functions,
                 limits,
+                session,
             } => {
                 let (tx, completions) = crossbeam_channel::unbounded();
                 lock(&running).insert(id, tx);
-                let _ = jobs.send(Job {
+                let mut home = None;
+                let session = session.map(|(session, seq, input)| {
+                    let cell = sessions
+                        .entry(session)
+                        .or_insert_with(|| Arc::new(AtomicUsize::new(NO_HOME)));
+                    home = homes.get(cell.load(Ordering::SeqCst));
+                    (session, seq, input, Arc::clone(cell))
+                });
+                let slot = Arc::new(Mutex::new(Some(Run {
                     id,
                     code,
                     prelude,
                     functions,
                     limits,
+                    session,
                     completions,
-                });
+                })));
+                match home {
+                    Some(home) => {
+                        let _ = home.send(Job::Run(Arc::clone(&slot)));
+                        let _ = late.send((Instant::now() + STEAL_AFTER, slot));
+                    }
+                    None => {
+                        let _ = jobs.send(Job::Run(slot));
+                    }
+                }
+            }
+            ToWorker::EndSession { session } => {
+                sessions.remove(&session);
+                // Every thread: one that ran the session before its home moved may still
+                // hold an isolate of it.
+                for home in &homes {
+                    let _ = home.send(Job::EndSession(session));
+                }
             }
             ToWorker::HostResult {
                 execution,
@@ -103,34 +159,70 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn executor(queue: Receiver<Job>, writer: Writer, running: Running) {
-    let engine = match Engine::new() {
-        Ok(engine) => engine,
+fn executor(
+    index: usize,
+    shared: &Receiver<Job>,
+    own: &Receiver<Job>,
+    writer: &Writer,
+    running: &Running,
+) {
+    let mut executor = match Executor::new() {
+        Ok(executor) => Some(executor),
         Err(e) => {
-            for job in queue {
-                let outcome = crate::isolate::error_outcome(
-                    JsError::new("SandboxError", e.to_string()),
-                    Instant::now(),
-                );
-                let _ = send(
-                    &writer,
-                    &FromWorker::Outcome {
-                        execution: job.id,
-                        outcome: Box::new(outcome),
-                    },
-                );
-            }
-            return;
+            tracing::error!("isolate thread cannot start: {e}");
+            None
         }
     };
-    let mut prepared = engine.isolate().ok();
-    while let Ok(job) = queue.recv() {
-        let outcome = run(&engine, prepared.take(), &job, &writer);
-        lock(&running).remove(&job.id);
+    loop {
+        // A session's runs wait only on this thread: they go first.
+        let job = match own.try_recv().or_else(|_| shared.try_recv()) {
+            Ok(job) => job,
+            Err(_) => crossbeam_channel::select! {
+                recv(own) -> job => match job { Ok(job) => job, Err(_) => return },
+                recv(shared) -> job => match job { Ok(job) => job, Err(_) => return },
+            },
+        };
+        let Job::Run(slot) = job else {
+            if let (Job::EndSession(session), Some(executor)) = (job, &mut executor) {
+                executor.end_session(session);
+            }
+            continue;
+        };
+        // Session runs are queued twice (home, then shared); the other copy may have run.
+        let Some(run) = claim(&slot) else { continue };
+        let started = Instant::now();
+        let id = run.id;
+        let work = Work {
+            code: &run.code,
+            prelude: run.prelude.as_deref(),
+            functions: &run.functions,
+            limits: &run.limits,
+            dispatch: Box::new(SocketDispatch {
+                execution: id,
+                writer: writer.clone(),
+            }),
+            completions: &run.completions,
+        };
+        let mut outcome = match (&mut executor, &run.session) {
+            (Some(executor), Some((session, seq, input, home))) => {
+                home.store(index, Ordering::SeqCst);
+                executor.run_session(*session, *seq, work, input)
+            }
+            (Some(executor), None) => executor.execute(work),
+            (None, _) => crate::isolate::error_outcome(
+                JsError::new(
+                    "SandboxError",
+                    "the worker's isolate engine could not start",
+                ),
+                started,
+            ),
+        };
+        outcome.stats.wall_us = started.elapsed().as_micros() as u64;
+        lock(running).remove(&id);
         if send(
-            &writer,
+            writer,
             &FromWorker::Outcome {
-                execution: job.id,
+                execution: id,
                 outcome: Box::new(outcome),
             },
         )
@@ -138,40 +230,10 @@ fn executor(queue: Receiver<Job>, writer: Writer, running: Running) {
         {
             return;
         }
-        engine.collect_garbage();
-        prepared = engine.isolate().ok();
-    }
-}
-
-fn run(engine: &Engine, prepared: Option<crate::Isolate>, job: &Job, writer: &Writer) -> Outcome {
-    let started = Instant::now();
-    let mut isolate = match prepared.map_or_else(|| engine.isolate(), Ok) {
-        Ok(isolate) => isolate,
-        Err(e) => {
-            return crate::isolate::error_outcome(
-                JsError::new("SandboxError", e.to_string()),
-                started,
-            );
+        if let Some(executor) = &mut executor {
+            executor.after_reply();
         }
-    };
-    let code = match normalize_with_stack(&job.code, EXECUTOR_STACK_BYTES / 2) {
-        Ok(code) => code,
-        Err(e) => return crate::pool::syntax_error_outcome(e, started),
-    };
-    let dispatch = SocketDispatch {
-        execution: job.id,
-        writer: writer.clone(),
-    };
-    let mut outcome = isolate.run(
-        &code,
-        job.prelude.as_deref(),
-        &job.functions,
-        &job.limits,
-        Box::new(dispatch),
-        &job.completions,
-    );
-    outcome.stats.wall_us = started.elapsed().as_micros() as u64;
-    outcome
+    }
 }
 
 /// Host calls leave the worker as frames; the supervisor runs them and answers.

@@ -7,4 +7,5 @@ mod isolation;
 mod limits;
 mod normalize;
 mod outcome;
+mod session;
 mod support;

@@ -1,0 +1,267 @@
+//! One executor thread's state, shared by in-process threads (`pool.rs`) and worker
+//! processes' threads (`process/worker.rs`): its engine, the isolate prepared for the next
+//! execution, and the live isolates of the sessions homed on this thread.
+//!
+//! A session ([`crate::Session`]) keeps one isolate alive across runs so a durable agent
+//! does not rebuild its runtime, class and fields on every call. The live isolates are a
+//! cache: any of them may be dropped (least recently used past [`SESSIONS_PER_THREAD`], a
+//! failed run, a panic), and the session's next run starts over from its code.
+
+pub(crate) use crate::isolate::Work;
+use crate::isolate::{Engine, Isolate, error_outcome};
+use crate::normalize::{Normalized, normalize_with_stack};
+use crate::outcome::{JsError, Outcome};
+use crate::pool::syntax_error_outcome;
+use crate::{Limits, SandboxError};
+use std::collections::HashMap;
+use std::collections::hash_map::DefaultHasher;
+use std::hash::{Hash, Hasher};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Stack of executor threads: room for the largest JS stack limit plus the host's frames.
+pub(crate) const EXECUTOR_STACK_BYTES: usize = Limits::MAX_STACK_BYTES + (8 << 20);
+
+/// Live session isolates one thread keeps. An agent's isolate holds its runtime, class and
+/// fields (~100-200 KB); past this many, the least recently used is dropped.
+pub(crate) const SESSIONS_PER_THREAD: usize = 256;
+
+/// Where a session's live isolate is: the index of its home thread, or [`NO_HOME`].
+pub(crate) type HomeCell = Arc<AtomicUsize>;
+
+/// A session that has no live isolate on any thread.
+pub(crate) const NO_HOME: usize = usize::MAX;
+
+/// A session's run, queued first at its home thread and, if that thread has not taken it
+/// after [`STEAL_AFTER`], also on the shared queue: whichever executor takes it first runs
+/// it. The home may be busy with a long run, or be running the very code that waits for
+/// this one (Code Mode calling an agent, an agent calling another homed on the same
+/// thread), which would otherwise deadlock until the wall limit.
+pub(crate) type Slot<T> = Arc<Mutex<Option<T>>>;
+
+/// How long a session's run waits for its busy home before any thread may take it (and
+/// start over from the code there, ~1 ms).
+pub(crate) const STEAL_AFTER: Duration = Duration::from_millis(1);
+
+/// Takes the job out of `slot`; `None` when another executor took it.
+pub(crate) fn claim<T>(slot: &Slot<T>) -> Option<T> {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// Whether the job is still waiting in `slot`.
+pub(crate) fn unclaimed<T>(slot: &Slot<T>) -> bool {
+    slot.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+}
+
+struct Live {
+    isolate: Isolate,
+    code: Normalized,
+    /// Hash of the code, prelude and function names the isolate was set up with: a run
+    /// that brings different ones gets a fresh isolate.
+    fingerprint: u64,
+    /// Heap bytes the session's runs have left behind (approximate: garbage of other
+    /// sessions collected during one of its runs is credited to it).
+    retained: usize,
+    /// The session's run number this isolate last ran: a run that does not follow it
+    /// directly (one ran elsewhere meanwhile, or the session was discarded) starts over.
+    seq: u64,
+    last_used: u64,
+}
+
+pub(crate) struct Executor {
+    engine: Engine,
+    prepared: Option<Isolate>,
+    /// The last fresh isolate, dropped off the critical path.
+    finished: Option<Isolate>,
+    sessions: HashMap<u64, Live>,
+    clock: u64,
+    /// Isolates were dropped since the last collection: their cycles wait for the GC.
+    gc_due: bool,
+}
+
+impl Executor {
+    pub(crate) fn new() -> Result<Self, SandboxError> {
+        let engine = Engine::new()?;
+        let prepared = engine.isolate().ok();
+        Ok(Self {
+            engine,
+            prepared,
+            finished: None,
+            sessions: HashMap::new(),
+            clock: 0,
+            gc_due: false,
+        })
+    }
+
+    /// Runs one execution in a fresh isolate.
+    pub(crate) fn execute(&mut self, work: Work<'_>) -> Outcome {
+        let started = Instant::now();
+        let mut isolate = match self.fresh_isolate() {
+            Ok(isolate) => isolate,
+            Err(e) => return error_outcome(JsError::new("SandboxError", e.to_string()), started),
+        };
+        let outcome = self.guarded(started, || {
+            // Executor threads are spawned with a large stack and this is near its top.
+            let code = match normalize_with_stack(work.code, EXECUTOR_STACK_BYTES / 2) {
+                Ok(code) => code,
+                Err(e) => return syntax_error_outcome(e, started),
+            };
+            isolate.run(
+                &code,
+                work.prelude,
+                work.functions,
+                work.limits,
+                work.dispatch,
+                work.completions,
+            )
+        });
+        self.finished = Some(isolate);
+        self.gc_due = true;
+        outcome
+    }
+
+    /// One run of session `id` in its live isolate (set up first when it has none or was
+    /// set up from different code, or did not run the session's previous run).
+    pub(crate) fn run_session(
+        &mut self,
+        id: u64,
+        seq: u64,
+        work: Work<'_>,
+        input: &serde_json::Value,
+    ) -> Outcome {
+        let started = Instant::now();
+        let fingerprint = fingerprint(&work);
+        self.clock += 1;
+        let clock = self.clock;
+        let mut live = match self.sessions.remove(&id) {
+            Some(live) if live.fingerprint == fingerprint && live.seq + 1 == seq => live,
+            stale => {
+                if stale.is_some() {
+                    self.gc_due = true;
+                }
+                let code = match normalize_with_stack(work.code, EXECUTOR_STACK_BYTES / 2) {
+                    Ok(code) => code,
+                    Err(e) => return syntax_error_outcome(e, started),
+                };
+                let isolate = match self.fresh_isolate() {
+                    Ok(isolate) => isolate,
+                    Err(e) => {
+                        return error_outcome(JsError::new("SandboxError", e.to_string()), started);
+                    }
+                };
+                Live {
+                    isolate,
+                    code,
+                    fingerprint,
+                    retained: 0,
+                    seq,
+                    last_used: clock,
+                }
+            }
+        };
+        let before = live.isolate.engine_heap_bytes();
+        let outcome = self.guarded(started, || {
+            live.isolate
+                .run_entry(&live.code, work, input, live.retained)
+        });
+        if outcome.error.is_some() {
+            // A failed run may have left the isolate half-changed (its caller rolls its
+            // own state back): the next run starts over.
+            self.gc_due = true;
+            return outcome;
+        }
+        let after = live.isolate.engine_heap_bytes();
+        live.retained = (live.retained + after).saturating_sub(before);
+        live.last_used = clock;
+        live.seq = seq;
+        self.sessions.insert(id, live);
+        if self.sessions.len() > SESSIONS_PER_THREAD {
+            self.evict_least_recent();
+        }
+        outcome
+    }
+
+    /// Drops session `id`'s live isolate, if it has one.
+    pub(crate) fn end_session(&mut self, id: u64) {
+        if self.sessions.remove(&id).is_some() {
+            self.gc_due = true;
+        }
+    }
+
+    /// Housekeeping after a reply: free the last fresh isolate and prepare the next one.
+    pub(crate) fn after_reply(&mut self) {
+        self.finished = None;
+        self.collect_garbage_if_cheap();
+        if self.prepared.is_none() {
+            self.prepared = self.engine.isolate().ok();
+        }
+    }
+
+    /// A collection walks every live object of the engine, sessions' isolates included
+    /// (tens of milliseconds with hundreds of them), so it runs here only while no session
+    /// is live; otherwise QuickJS's own trigger (the heap grew by half since the last
+    /// collection) frees dropped isolates' cycles, at a cost proportional to what was
+    /// allocated.
+    fn collect_garbage_if_cheap(&mut self) {
+        if self.gc_due && self.sessions.is_empty() {
+            self.collect_garbage();
+        }
+    }
+
+    fn collect_garbage(&mut self) {
+        self.engine.collect_garbage();
+        self.gc_due = false;
+    }
+
+    fn fresh_isolate(&mut self) -> Result<Isolate, SandboxError> {
+        match self.prepared.take() {
+            Some(isolate) => Ok(isolate),
+            None => self.engine.isolate(),
+        }
+    }
+
+    fn evict_least_recent(&mut self) {
+        let oldest = self
+            .sessions
+            .iter()
+            .min_by_key(|(_, live)| live.last_used)
+            .map(|(id, _)| *id);
+        if let Some(id) = oldest {
+            self.end_session(id);
+        }
+    }
+
+    /// Runs `f`, turning a panic into an error outcome and a new engine: the engine's
+    /// state is suspect after one.
+    fn guarded(&mut self, started: Instant, f: impl FnOnce() -> Outcome) -> Outcome {
+        match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                self.sessions.clear();
+                self.prepared = None;
+                self.finished = None;
+                match Engine::new() {
+                    Ok(fresh) => self.engine = fresh,
+                    Err(e) => tracing::error!("could not replace the isolate engine: {e}"),
+                }
+                error_outcome(
+                    JsError::new(
+                        "SandboxError",
+                        "the isolate panicked; this is a bug in islet",
+                    ),
+                    started,
+                )
+            }
+        }
+    }
+}
+
+fn fingerprint(work: &Work<'_>) -> u64 {
+    let mut h = DefaultHasher::new();
+    work.code.hash(&mut h);
+    work.prelude.hash(&mut h);
+    work.functions.hash(&mut h);
+    h.finish()
+}
