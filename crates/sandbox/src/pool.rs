@@ -4,7 +4,8 @@
 //! thread's previous execution), so creation stays off the request's critical path.
 
 use crate::executor::{
-    EXECUTOR_STACK_BYTES, Executor, HomeCell, NO_HOME, STEAL_AFTER, Slot, Work, claim, unclaimed,
+    EXECUTOR_STACK_BYTES, Executor, HomeCell, NO_HOME, STEAL_AFTER, Slot, Work, claim, next_job,
+    poll_reply, unclaimed,
 };
 use crate::isolate::{Completion, HostDispatch, Isolate, error_outcome};
 use crate::normalize::{Normalized, SyntaxError, normalize};
@@ -272,6 +273,9 @@ impl Session {
                 {
                     job.fail("the sandbox has shut down");
                 }
+                if let Some(done) = poll_reply(&mut outcome).await {
+                    return done.unwrap_or_else(|_| thread_failed());
+                }
                 tokio::select! {
                     biased;
                     done = &mut outcome => return done.unwrap_or_else(|_| thread_failed()),
@@ -346,9 +350,9 @@ fn executor(index: usize, shared: &Receiver<Job>, own: &Receiver<Job>) {
     };
     loop {
         // A session's runs wait only on this thread: they go first.
-        let job = match own.try_recv().or_else(|_| shared.try_recv()) {
-            Ok(job) => job,
-            Err(_) => crossbeam_channel::select! {
+        let job = match next_job(own, shared) {
+            Some(job) => job,
+            None => crossbeam_channel::select! {
                 recv(own) -> job => match job { Ok(job) => job, Err(_) => return },
                 recv(shared) -> job => match job { Ok(job) => job, Err(_) => return },
             },

@@ -6,7 +6,8 @@
 use super::frame::{FromWorker, ToWorker, read_frame, write_frame};
 use crate::Limits;
 use crate::executor::{
-    EXECUTOR_STACK_BYTES, Executor, HomeCell, NO_HOME, STEAL_AFTER, Slot, Work, claim, unclaimed,
+    EXECUTOR_STACK_BYTES, Executor, HomeCell, NO_HOME, STEAL_AFTER, Slot, Work, claim, next_job,
+    unclaimed,
 };
 use crate::isolate::{Completion, HostDispatch};
 use crate::outcome::JsError;
@@ -175,9 +176,9 @@ fn executor(
     };
     loop {
         // A session's runs wait only on this thread: they go first.
-        let job = match own.try_recv().or_else(|_| shared.try_recv()) {
-            Ok(job) => job,
-            Err(_) => crossbeam_channel::select! {
+        let job = match next_job(own, shared) {
+            Some(job) => job,
+            None => crossbeam_channel::select! {
                 recv(own) -> job => match job { Ok(job) => job, Err(_) => return },
                 recv(shared) -> job => match job { Ok(job) => job, Err(_) => return },
             },
