@@ -199,3 +199,31 @@ async fn a_session_run_awaited_by_code_on_its_home_thread_does_not_deadlock() {
         assert!(n == json!(2) || n == json!(1), "round {round}: {n}");
     }
 }
+
+/// A thread keeps at most 256 live session isolates: past that, the least recently used
+/// one starts over at its next run, and the others carry on.
+#[tokio::test(flavor = "multi_thread")]
+async fn past_its_cap_a_thread_drops_the_least_recently_used_session() {
+    let sandbox = given_one_thread();
+    let sessions: Vec<Session> = (0..257).map(|_| sandbox.session()).collect();
+    for session in &sessions {
+        assert_eq!(
+            result(given_run(session, COUNTER, json!({"by": 1})).await),
+            json!(1)
+        );
+    }
+    // The first session was the least recently used when the 257th arrived.
+    assert_eq!(
+        result(given_run(&sessions[0], COUNTER, json!({"by": 1})).await),
+        json!(1)
+    );
+    // Bringing it back pushed out the next least recent (the second); the last carries on.
+    assert_eq!(
+        result(given_run(&sessions[256], COUNTER, json!({"by": 1})).await),
+        json!(2)
+    );
+    assert_eq!(
+        result(given_run(&sessions[1], COUNTER, json!({"by": 1})).await),
+        json!(1)
+    );
+}
