@@ -2,9 +2,9 @@
 //! calls to one agent never interleave while different agents run in parallel.
 //!
 //! An agent is *active* while it has a task: activated by its first message (opening its
-//! database), it keeps its in-memory fields between turns and hibernates after
-//! `idle_timeout` without messages (the task ends, the database closes, fields are dropped;
-//! `onStart` runs again on the next activation). Every turn is one transaction on the
+//! database and a sandbox session, whose live isolate keeps the agent object between
+//! turns), it hibernates after `idle_timeout` without messages (the task ends, the session
+//! and database close, fields are dropped; `onStart` runs again on the next activation). Every turn is one transaction on the
 //! agent's database, committed before the reply is sent (the output gate) and rolled back
 //! if the turn fails, so an error never leaves half a call behind nor poisons the next one.
 //!

@@ -4,9 +4,10 @@
 //!
 //! ```text
 //! HTTP / MCP / CLI ──► AgentHost ──► mailbox of agents.Counter("alice") ──► turn:
-//!                                      fresh isolate (sandbox) running the class's module
-//!                                      + runtime.js, host functions over the agent's
-//!                                      database (store), one transaction, then the reply
+//!                                      a run of the agent's sandbox session (its live
+//!                                      isolate: class module + runtime.js, evaluated once),
+//!                                      host functions over the agent's database (store),
+//!                                      one transaction, then the reply
 //! ```
 //!
 //! Architecture Invariant: one agent handles one message at a time; different agents run

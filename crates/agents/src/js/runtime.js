@@ -1,10 +1,11 @@
-// runtime.js: the `Agent` base class and the turn driver, evaluated as the prelude of every
-// agent turn (trusted host code; the agent's module runs after it).
+// runtime.js: the `Agent` base class and the turn driver, evaluated as the prelude of an
+// agent's isolate (trusted host code; the agent's module runs after it, once per isolate).
 //
 // Everything durable goes through host functions under `__agent` (the agent's own SQLite
-// database, in the supervisor): this file holds no state between turns. Fields an agent
-// sets on `this` are encoded at the end of a turn and handed back at the next one, so they
-// live while the agent is active (until it hibernates), like a Durable Object's memory.
+// database, in the supervisor). The agent object lives in the isolate between turns, like
+// a Durable Object's memory; its fields are also encoded at the end of each successful
+// turn, and a fresh isolate (after a failed turn, or one the sandbox recycled) rebuilds the
+// object from them.
 (function () {
 'use strict';
 
