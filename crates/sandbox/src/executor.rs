@@ -68,8 +68,8 @@ const IDLE_SPIN: Duration = Duration::from_micros(100);
 /// within tens of microseconds.
 const REPLY_SPIN: Duration = Duration::from_micros(50);
 
-/// The next job, `own` queue first, polling both for up to [`IDLE_SPIN`]; `None` if none
-/// came.
+/// The next job, `own` queue first (a session's runs wait only on their home thread),
+/// polling both for up to [`IDLE_SPIN`] before parking; `None` once the pool is gone.
 pub(crate) fn next_job<T>(own: &Receiver<T>, shared: &Receiver<T>) -> Option<T> {
     let until = Instant::now() + IDLE_SPIN;
     loop {
@@ -77,9 +77,13 @@ pub(crate) fn next_job<T>(own: &Receiver<T>, shared: &Receiver<T>) -> Option<T> 
             return Some(job);
         }
         if Instant::now() >= until {
-            return None;
+            break;
         }
         std::hint::spin_loop();
+    }
+    crossbeam_channel::select! {
+        recv(own) -> job => job.ok(),
+        recv(shared) -> job => job.ok(),
     }
 }
 

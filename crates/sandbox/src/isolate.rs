@@ -469,41 +469,19 @@ impl Run<'_> {
         functions: &FunctionNames,
         completions: &Receiver<Completion>,
     ) -> RunResult {
-        if let Err(message) = globals::bind_functions(ctx, self.shared, functions) {
-            return (None, Some(JsError::new("SandboxError", message)));
+        match self.evaluate(ctx, functions, completions) {
+            Ok(value) => self.settle(ctx, value, completions),
+            Err(e) => (None, Some(e)),
         }
-        if let Some(prelude) = self.prelude
-            && let Err(mut error) = self.run_prelude(ctx, prelude, completions)
-        {
-            error.message = format!("the host prelude failed: {}", error.message);
-            return (None, Some(error));
-        }
-        let options = {
-            let mut o = EvalOptions::default();
-            o.global = true;
-            o.strict = false;
-            o.filename = Some(SCRIPT_NAME.to_owned());
-            o
-        };
-        let evaluated = self.in_js(|| {
-            ctx.eval_with_options::<Value, _>(self.code.script.as_bytes(), options)
-                .catch(ctx)
-        });
-        let value = match evaluated {
-            Ok(v) => v,
-            Err(e) => return (None, Some(self.error_from(ctx, e))),
-        };
-        self.settle(ctx, value, completions)
     }
 
-    /// Binds `functions`, runs the prelude and evaluates the code, whose (awaited) value
-    /// must be a function: a session's entry.
-    fn evaluate_entry<'js>(
+    /// Binds `functions`, runs the prelude and evaluates the code: its value, not awaited.
+    fn evaluate<'js>(
         &mut self,
         ctx: &Ctx<'js>,
         functions: &FunctionNames,
         completions: &Receiver<Completion>,
-    ) -> Result<Function<'js>, JsError> {
+    ) -> Result<Value<'js>, JsError> {
         if let Err(message) = globals::bind_functions(ctx, self.shared, functions) {
             return Err(JsError::new("SandboxError", message));
         }
@@ -524,7 +502,18 @@ impl Run<'_> {
             ctx.eval_with_options::<Value, _>(self.code.script.as_bytes(), options)
                 .catch(ctx)
         });
-        let value = evaluated.map_err(|e| self.error_from(ctx, e))?;
+        evaluated.map_err(|e| self.error_from(ctx, e))
+    }
+
+    /// Evaluates the code (see [`Self::evaluate`]), whose awaited value must be a function:
+    /// a session's entry.
+    fn evaluate_entry<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        functions: &FunctionNames,
+        completions: &Receiver<Completion>,
+    ) -> Result<Function<'js>, JsError> {
+        let value = self.evaluate(ctx, functions, completions)?;
         let value = match value.as_promise() {
             Some(promise) => self.await_promise(ctx, promise.clone(), completions)?,
             None => value,

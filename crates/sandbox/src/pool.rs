@@ -349,13 +349,8 @@ fn executor(index: usize, shared: &Receiver<Job>, own: &Receiver<Job>) {
         }
     };
     loop {
-        // A session's runs wait only on this thread: they go first.
-        let job = match next_job(own, shared) {
-            Some(job) => job,
-            None => crossbeam_channel::select! {
-                recv(own) -> job => match job { Ok(job) => job, Err(_) => return },
-                recv(shared) -> job => match job { Ok(job) => job, Err(_) => return },
-            },
+        let Some(job) = next_job(own, shared) else {
+            return;
         };
         match job {
             Job::Execute {

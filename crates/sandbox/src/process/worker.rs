@@ -175,13 +175,8 @@ fn executor(
         }
     };
     loop {
-        // A session's runs wait only on this thread: they go first.
-        let job = match next_job(own, shared) {
-            Some(job) => job,
-            None => crossbeam_channel::select! {
-                recv(own) -> job => match job { Ok(job) => job, Err(_) => return },
-                recv(shared) -> job => match job { Ok(job) => job, Err(_) => return },
-            },
+        let Some(job) = next_job(own, shared) else {
+            return;
         };
         let Job::Run(slot) = job else {
             if let (Job::EndSession(session), Some(executor)) = (job, &mut executor) {
