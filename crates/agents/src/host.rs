@@ -726,7 +726,7 @@ impl Actor {
             new_state: Mutex::new(None),
         });
         let execution = Execution::new(&*self.class.turn_code)
-            .prelude(runtime::PRELUDE)
+            .prelude(Arc::clone(&runtime::SHARED_PRELUDE))
             .bindings(runtime::turn_bindings(Arc::clone(&context)))
             .limits(self.host.config.limits);
         let session = self

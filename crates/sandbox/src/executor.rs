@@ -15,7 +15,6 @@ use crate::pool::syntax_error_outcome;
 use crate::{Limits, SandboxError};
 use crossbeam_channel::Receiver;
 use std::collections::HashMap;
-use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::AtomicUsize;
@@ -305,8 +304,10 @@ impl Executor {
     }
 }
 
+/// Hashed on every run (the agent runtime prelude alone is 13 KB), so with a fast hash;
+/// the code is the host's, not a guest's, so collisions need no defence.
 fn fingerprint(work: &Work<'_>) -> u64 {
-    let mut h = DefaultHasher::new();
+    let mut h = rustc_hash::FxHasher::default();
     work.code.hash(&mut h);
     work.prelude.hash(&mut h);
     work.functions.hash(&mut h);

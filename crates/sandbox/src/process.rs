@@ -18,7 +18,7 @@ use crate::isolate::error_outcome;
 use crate::outcome::{JsError, Outcome};
 use crate::{Execution, HostFn, SandboxError};
 use frame::{FromWorker, ToWorker, read_frame, write_frame};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future as _;
 use std::io::BufReader;
 use std::os::fd::OwnedFd;
@@ -76,6 +76,9 @@ struct Worker {
     writer: Mutex<UnixStream>,
     pending: Mutex<HashMap<u64, Pending>>,
     dead: AtomicBool,
+    /// Ids of the preludes this worker has been sent (an agent turn's is 13 KB: sending
+    /// it with every turn cost more than the turn). Read and written under `writer`.
+    preludes: Mutex<HashSet<u64>>,
 }
 
 struct Pending {
@@ -168,6 +171,7 @@ impl WorkerPool {
             child: Mutex::new(child),
             writer: Mutex::new(ours),
             pending: Mutex::new(HashMap::new()),
+            preludes: Mutex::new(HashSet::new()),
             dead: AtomicBool::new(false),
         });
         let w = worker.clone();
@@ -213,15 +217,15 @@ impl WorkerPool {
             },
         );
         let limits = execution.limits;
-        let frame = ToWorker::Execute {
+        worker.send_execute(ToWorker::Execute {
             id,
             code: execution.code,
             prelude: execution.prelude.as_deref().map(str::to_owned),
+            prelude_id: execution.prelude.as_deref().map(prelude_id),
             functions: names,
             limits,
             session,
-        };
-        worker.send(&frame);
+        });
         let deadline = Duration::from_millis(limits.wall_ms) + self.config.grace;
         match tokio::time::timeout(deadline, outcome).await {
             Ok(Ok(outcome)) => outcome,
@@ -389,6 +393,27 @@ impl Worker {
     }
 
     /// Writes one frame; a failed write means the worker is gone or not reading.
+    /// Sends an `Execute` frame, leaving out a prelude this worker already has. The check
+    /// and the write happen under one lock, so the worker never sees an id before its text.
+    fn send_execute(&self, mut frame: ToWorker) {
+        let mut writer = lock(&self.writer);
+        if let ToWorker::Execute {
+            prelude,
+            prelude_id: Some(id),
+            ..
+        } = &mut frame
+            && !lock(&self.preludes).insert(*id)
+        {
+            *prelude = None;
+        }
+        let written = write_frame(&mut *writer, &frame);
+        drop(writer);
+        if let Err(e) = written {
+            self.kill();
+            self.fail(&format!("writing to the isolate worker failed ({e})"));
+        }
+    }
+
     fn send(&self, frame: &ToWorker) {
         let written = write_frame(&mut *lock(&self.writer), frame);
         if let Err(e) = written {
@@ -451,6 +476,14 @@ impl Drop for WorkerPool {
             }
         }
     }
+}
+
+/// How a worker knows a prelude it was sent: its hash and length.
+fn prelude_id(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = rustc_hash::FxHasher::default();
+    text.hash(&mut h);
+    h.finish() ^ (text.len() as u64).rotate_left(32)
 }
 
 fn describe_exit(status: std::process::ExitStatus) -> String {

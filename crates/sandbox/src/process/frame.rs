@@ -21,9 +21,12 @@ pub enum ToWorker {
     Execute {
         id: u64,
         code: String,
-        /// Trusted host JavaScript run before `code` (see `Execution::prelude`).
+        /// Trusted host JavaScript run before `code` (see `Execution::prelude`). Sent once
+        /// per worker: later frames name it by `prelude_id` only.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prelude: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        prelude_id: Option<u64>,
         functions: Vec<(String, String)>,
         limits: Limits,
         /// A session's run: the session, the run's number, and the input its entry is

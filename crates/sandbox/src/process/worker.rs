@@ -31,7 +31,7 @@ enum Job {
 struct Run {
     id: u64,
     code: String,
-    prelude: Option<String>,
+    prelude: Option<Arc<str>>,
     functions: Vec<(String, String)>,
     limits: Limits,
     /// A session's run: the session, the run's number, its entry's input, and its home
@@ -71,6 +71,8 @@ pub fn serve(
             .stack_size(EXECUTOR_STACK_BYTES)
             .spawn(move || executor(i, &queue, &own, &writer, &running))?;
     }
+    // Host preludes by id: each is sent once per worker.
+    let mut preludes: HashMap<u64, Arc<str>> = HashMap::new();
     // Where each session's live isolate is (see `Session`).
     let mut sessions: HashMap<u64, HomeCell> = HashMap::new();
     // Session runs their home has not taken in time move to the shared queue.
@@ -96,10 +98,39 @@ pub fn serve(
                 id,
                 code,
                 prelude,
+                prelude_id,
                 functions,
                 limits,
                 session,
             } => {
+                let prelude = match (prelude, prelude_id) {
+                    (Some(text), Some(id)) => {
+                        let text: Arc<str> = text.into();
+                        preludes.insert(id, Arc::clone(&text));
+                        Some(text)
+                    }
+                    (Some(text), None) => Some(text.into()),
+                    // Sent earlier on this connection (the supervisor keeps track).
+                    (None, Some(prelude_id)) => match preludes.get(&prelude_id) {
+                        Some(text) => Some(Arc::clone(text)),
+                        None => {
+                            let error = JsError::new(
+                                "SandboxError",
+                                "the isolate worker was never sent this execution's prelude (a bug in islet); run it again",
+                            );
+                            let outcome = crate::isolate::error_outcome(error, Instant::now());
+                            send(
+                                &writer,
+                                &FromWorker::Outcome {
+                                    execution: id,
+                                    outcome: Box::new(outcome),
+                                },
+                            )?;
+                            continue;
+                        }
+                    },
+                    (None, None) => None,
+                };
                 let (tx, completions) = crossbeam_channel::unbounded();
                 lock(&running).insert(id, tx);
                 let mut home = None;
