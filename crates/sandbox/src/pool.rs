@@ -1,4 +1,5 @@
-//! The in-process sandbox: executor threads, each holding a freshly prepared isolate.
+//! The in-process sandbox: executor threads, each holding a freshly prepared isolate and
+//! the live isolates of the sessions homed there; and `Session`, the public handle.
 //!
 //! An isolate is created *before* the execution that will use it arrives (right after the
 //! thread's previous execution), so creation stays off the request's critical path.
@@ -63,9 +64,9 @@ impl Job {
     }
 }
 
-/// Runs executions in fresh isolates: on a pool of threads in this process
-/// ([`Sandbox::new`]) or in worker processes ([`Sandbox::with_workers`]). Cheap to share
-/// behind an `Arc`.
+/// Runs executions in fresh isolates, and sessions' runs in their live ones
+/// ([`Sandbox::session`]): on a pool of threads in this process ([`Sandbox::new`]) or in
+/// worker processes ([`Sandbox::with_workers`]). Cheap to share behind an `Arc`.
 pub struct Sandbox {
     inner: Inner,
     next_session: AtomicU64,

@@ -90,6 +90,43 @@ async fn kill_9_mid_execution_fails_only_that_execution_and_the_worker_is_replac
     assert_ne!(sandbox.worker_pids(), vec![pid], "a new worker took over");
 }
 
+/// A prelude is sent to a worker once and named by id afterwards: many executions at once
+/// all get it, and a worker that replaced a killed one is sent it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_prelude_reaches_every_execution_also_after_its_worker_is_replaced() {
+    let sandbox = Arc::new(given_workers(1));
+    let prelude = "globalThis.greet = (name) => `hello ${name}`;";
+    let run = |i: usize| {
+        let sandbox = sandbox.clone();
+        async move {
+            sandbox
+                .execute(Execution::new(format!("greet('{i}')")).prelude(prelude))
+                .await
+        }
+    };
+    let outcomes = futures::future::join_all((0..50).map(run)).await;
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        assert_eq!(
+            outcome.result,
+            Some(json!(format!("hello {i}"))),
+            "{outcome:?}"
+        );
+    }
+    let pid = sandbox.worker_pids()[0];
+    kill_9(pid);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let outcome = run(7).await;
+        if outcome.error.is_none() {
+            assert_eq!(outcome.result, Some(json!("hello 7")));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{:?}", outcome.error);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_ne!(sandbox.worker_pids(), vec![pid]);
+}
+
 /// A session's runs keep one isolate in one worker; when that worker dies, the session's
 /// next run starts over in the worker that replaced it.
 #[tokio::test(flavor = "multi_thread")]
