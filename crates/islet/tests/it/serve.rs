@@ -445,46 +445,51 @@ async fn a_schedule_due_while_the_server_is_stopped_fires_exactly_once_after_res
     );
 }
 
+/// Also the regression for a deadlock found in session 3: code waiting on an agent whose
+/// live isolate sat on the code's own executor thread waited for the wall limit.
 #[tokio::test(flavor = "multi_thread")]
 async fn code_mode_at_mcp_calls_agents() {
-    let dir = tempfile::tempdir().unwrap();
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents");
-    let server = given_server(
-        &examples,
-        &dir.path().join("data"),
-        &["--isolation", "inprocess"],
-    );
-    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
-    let tools = mcp.request("tools/list", json!({})).await;
-    assert_eq!(tools["tools"].as_array().unwrap().len(), 2);
-    let found = mcp
-        .request(
-            "tools/call",
-            json!({"name": "search", "arguments": {"query": "increment counter"}}),
-        )
-        .await;
-    assert!(
-        found.to_string().contains("agents.Counter.increment"),
-        "{found}"
-    );
-    let result = mcp
-        .request(
-            "tools/call",
-            json!({"name": "execute", "arguments": {"code":
-                "const a = await agents.Counter('mcp').increment(4);\n\
-                 const b = await agents.Counter.increment({ name: 'mcp', args: [1] });\n\
-                 return [a, b];"}}),
-        )
-        .await;
-    assert_eq!(result["isError"], json!(false), "{result}");
-    assert!(
-        result.to_string().contains("[4,5]") || result.to_string().contains("4,\\n  5"),
-        "{result}"
-    );
-    assert_eq!(
-        server.call("Counter", "mcp", "get", json!([])).await,
-        json!(5)
-    );
+    for isolation in ["inprocess", "process"] {
+        let dir = tempfile::tempdir().unwrap();
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents");
+        let server = given_server(
+            &examples,
+            &dir.path().join("data"),
+            &["--isolation", isolation],
+        );
+        let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+        let tools = mcp.request("tools/list", json!({})).await;
+        assert_eq!(tools["tools"].as_array().unwrap().len(), 2);
+        let found = mcp
+            .request(
+                "tools/call",
+                json!({"name": "search", "arguments": {"query": "increment counter"}}),
+            )
+            .await;
+        assert!(
+            found.to_string().contains("agents.Counter.increment"),
+            "{found}"
+        );
+        let result = mcp
+            .request(
+                "tools/call",
+                json!({"name": "execute", "arguments": {"code":
+                    "const a = await agents.Counter('mcp').increment(4);\n\
+                     const b = await agents.Counter.increment({ name: 'mcp', args: [1] });\n\
+                     for (let i = 0; i < 5; i++) await agents.Counter('mcp').get();\n\
+                     return [a, b];"}}),
+            )
+            .await;
+        assert_eq!(result["isError"], json!(false), "{isolation}: {result}");
+        assert!(
+            result.to_string().contains("[4,5]") || result.to_string().contains("4,\\n  5"),
+            "{isolation}: {result}"
+        );
+        assert_eq!(
+            server.call("Counter", "mcp", "get", json!([])).await,
+            json!(5)
+        );
+    }
 }
 
 /// Just enough streamable-HTTP MCP to call tools.
