@@ -155,7 +155,7 @@ impl Sandbox {
     pub async fn execute(&self, execution: Execution) -> Outcome {
         let jobs = match &self.inner {
             Inner::Threads(threads) => &threads.jobs,
-            Inner::Workers(pool) => return pool.execute(execution, None).await,
+            Inner::Workers(pool) => return pool.execute(execution, None, None).await,
         };
         let (reply, outcome) = oneshot::channel();
         let job = Job::Execute {
@@ -175,7 +175,10 @@ impl Sandbox {
                 threads: Arc::downgrade(threads),
                 cell: Arc::new(AtomicUsize::new(NO_HOME)),
             },
-            Inner::Workers(pool) => Home::Worker(Arc::downgrade(pool)),
+            Inner::Workers(pool) => Home::Worker {
+                pool: Arc::downgrade(pool),
+                cell: Arc::new(AtomicUsize::new(NO_HOME)),
+            },
         };
         Session {
             id,
@@ -238,7 +241,11 @@ enum Home {
         /// The thread holding the live isolate.
         cell: HomeCell,
     },
-    Worker(Weak<WorkerPool>),
+    Worker {
+        pool: Weak<WorkerPool>,
+        /// The worker slot holding the live isolate.
+        cell: HomeCell,
+    },
 }
 
 impl std::fmt::Debug for Session {
@@ -287,10 +294,11 @@ impl Session {
                 }
                 outcome.await.unwrap_or_else(|_| thread_failed())
             }
-            Home::Worker(pool) => match pool.upgrade() {
+            Home::Worker { pool, cell } => match pool.upgrade() {
                 Some(pool) => {
                     let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
-                    pool.execute(execution, Some((self.id, seq, input))).await
+                    pool.execute(execution, Some((self.id, seq, input)), Some(cell))
+                        .await
                 }
                 None => shut_down(),
             },
@@ -313,7 +321,8 @@ impl Session {
                     }
                 }
             }
-            Home::Worker(pool) => {
+            Home::Worker { pool, cell } => {
+                cell.store(NO_HOME, Ordering::SeqCst);
                 if let Some(pool) = pool.upgrade() {
                     pool.end_session(self.id);
                 }

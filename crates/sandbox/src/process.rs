@@ -25,19 +25,21 @@ use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
-/// How to start workers: `command args…` must end up calling [`serve`] on its stdin.
+/// How to start workers: `command args… --executors=N` must end up calling [`serve`] on
+/// its stdin with N executors.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
     pub command: PathBuf,
     pub args: Vec<String>,
     /// Worker processes; 0 means one per available core.
     pub workers: usize,
-    /// Executor threads per worker (isolates running at once in one process).
+    /// Executor threads per worker (isolates running at once in one process), passed to
+    /// the command as `--executors=N` after `args`.
     pub executors_per_worker: usize,
     /// Extra time past an execution's wall limit before a silent worker is declared hung.
     pub grace: Duration,
@@ -133,6 +135,10 @@ impl WorkerPool {
         let (ours, theirs) = UnixStream::pair()?;
         let mut child = Command::new(&self.config.command)
             .args(&self.config.args)
+            .arg(format!(
+                "--executors={}",
+                self.config.executors_per_worker.max(1)
+            ))
             .env_clear()
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
@@ -182,16 +188,14 @@ impl WorkerPool {
     }
 
     /// Runs `execution` in a worker: a fresh isolate, or a run of `session` (its id, run
-    /// number and input) in the worker the session's id maps to.
+    /// number and input) in the worker `home` names (see [`Self::pick`]).
     pub(crate) async fn execute(
         &self,
         execution: Execution,
         session: Option<(u64, u64, serde_json::Value)>,
+        home: Option<&AtomicUsize>,
     ) -> Outcome {
         let started = Instant::now();
-        let home = session
-            .as_ref()
-            .map(|(id, _, _)| (*id % self.slots.len() as u64) as usize);
         let worker = match self.pick(home).await {
             Ok(worker) => worker,
             Err(e) => return error_outcome(JsError::new("SandboxError", e.to_string()), started),
@@ -252,24 +256,25 @@ impl WorkerPool {
         }
     }
 
-    /// Tells the worker hosting `session` to drop its live isolate (nothing when that
-    /// worker is gone: its isolates went with it).
+    /// Tells every worker to drop `session`'s live isolate: one that ran the session
+    /// before its home moved may still hold one (a dead worker's went with it).
     pub(crate) fn end_session(&self, session: u64) {
-        let home = (session % self.slots.len() as u64) as usize;
-        let worker = lock(&self.slots[home]).clone();
-        if let Some(worker) = worker.filter(|w| !w.dead.load(Ordering::SeqCst)) {
+        for worker in self.alive() {
             worker.send(&ToWorker::EndSession { session });
         }
     }
 
-    /// The live worker in slot `home`, or else the one with the fewest executions in
-    /// flight, replacing dead ones.
-    async fn pick(&self, home: Option<usize>) -> Result<Arc<Worker>, SandboxError> {
-        let mut best: Option<Arc<Worker>> = None;
+    /// The worker for the next execution, replacing dead ones: the one with the fewest
+    /// executions in flight, or for a session's run its `home` worker (recorded there). A
+    /// session leaves its home only when every executor there is taken and another
+    /// worker has one free: its run may be what the code running there waits for (Code
+    /// Mode calling an agent that calls another), and starting over elsewhere (~1.5 ms)
+    /// beats waiting for the wall limit; when all are busy, it waits at home.
+    async fn pick(&self, home: Option<&AtomicUsize>) -> Result<Arc<Worker>, SandboxError> {
+        let mut best: Option<(usize, Arc<Worker>, usize)> = None;
+        let mut at_home: Option<(Arc<Worker>, usize)> = None;
+        let home_index = home.map(|h| h.load(Ordering::SeqCst));
         for (i, slot) in self.slots.iter().enumerate() {
-            if home.is_some_and(|h| h != i) {
-                continue;
-            }
             let current = lock(slot).clone();
             let worker = match current {
                 Some(w) if !w.dead.load(Ordering::SeqCst) => w,
@@ -281,11 +286,28 @@ impl WorkerPool {
                 }
             };
             let load = lock(&worker.pending).len();
-            if best.as_ref().is_none_or(|b| load < lock(&b.pending).len()) {
-                best = Some(worker);
+            if home_index == Some(i) {
+                at_home = Some((Arc::clone(&worker), load));
+            }
+            if best.as_ref().is_none_or(|(_, _, least)| load < *least) {
+                best = Some((i, worker, load));
             }
         }
-        best.ok_or_else(|| SandboxError::Worker("no isolate workers are configured".into()))
+        let Some((index, worker, least)) = best else {
+            return Err(SandboxError::Worker(
+                "no isolate workers are configured".into(),
+            ));
+        };
+        let executors = self.config.executors_per_worker.max(1);
+        if let Some((home_worker, load)) = at_home
+            && (load < executors || least >= executors)
+        {
+            return Ok(home_worker);
+        }
+        if let Some(home) = home {
+            home.store(index, Ordering::SeqCst);
+        }
+        Ok(worker)
     }
 }
 

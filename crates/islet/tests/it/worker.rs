@@ -127,6 +127,51 @@ async fn a_prelude_reaches_every_execution_also_after_its_worker_is_replaced() {
     assert_ne!(sandbox.worker_pids(), vec![pid]);
 }
 
+/// Regression (session 3): a session's run awaited by code that occupies the only executor
+/// of the session's home worker moves to a free worker instead of waiting for the wall
+/// limit. Ten rounds: the code lands on the session's home in about half of them.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_session_run_awaited_by_code_in_its_home_worker_moves_to_a_free_one() {
+    let mut config = WorkerConfig::new(env!("CARGO_BIN_EXE_islet"), vec!["worker".to_owned()]);
+    config.workers = 2;
+    config.executors_per_worker = 1;
+    let sandbox = Arc::new(Sandbox::with_workers(config).expect("workers start"));
+    let limits = Limits {
+        wall_ms: 5_000,
+        ..Limits::default()
+    };
+    let code = "let n = 0;\nreturn () => ++n;";
+    for round in 0..10 {
+        let session = Arc::new(sandbox.session());
+        let first = session
+            .run(Execution::new(code).limits(limits), json!(null))
+            .await;
+        assert_eq!(first.result, Some(json!(1)), "round {round}: {first:?}");
+        let bindings = Bindings::new().function("agent", "bump", {
+            let session = session.clone();
+            move |_| {
+                let session = session.clone();
+                async move {
+                    let outcome = session
+                        .run(Execution::new(code).limits(limits), json!(null))
+                        .await;
+                    Ok(outcome.result.unwrap_or(serde_json::Value::Null))
+                }
+            }
+        });
+        let outcome = sandbox
+            .execute(
+                Execution::new("return await agent.bump()")
+                    .bindings(bindings)
+                    .limits(limits),
+            )
+            .await;
+        assert_eq!(outcome.error, None, "round {round}");
+        let n = outcome.result.expect("a result");
+        assert!(n == json!(2) || n == json!(1), "round {round}: {n}");
+    }
+}
+
 /// A session's runs keep one isolate in one worker; when that worker dies, the session's
 /// next run starts over in the worker that replaced it.
 #[tokio::test(flavor = "multi_thread")]
