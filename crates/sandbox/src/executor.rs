@@ -8,7 +8,7 @@
 //! failed run, a panic), and the session's next run starts over from its code.
 
 pub(crate) use crate::isolate::Work;
-use crate::isolate::{Engine, Isolate, error_outcome};
+use crate::isolate::{Engine, Isolate, error_outcome, spin_for};
 use crate::normalize::{Normalized, normalize_with_stack};
 use crate::outcome::{JsError, Outcome};
 use crate::pool::syntax_error_outcome;
@@ -70,15 +70,11 @@ const REPLY_SPIN: Duration = Duration::from_micros(50);
 /// The next job, `own` queue first (a session's runs wait only on their home thread),
 /// polling both for up to [`IDLE_SPIN`] before parking; `None` once the pool is gone.
 pub(crate) fn next_job<T>(own: &Receiver<T>, shared: &Receiver<T>) -> Option<T> {
-    let until = Instant::now() + IDLE_SPIN;
-    loop {
-        if let Ok(job) = own.try_recv().or_else(|_| shared.try_recv()) {
-            return Some(job);
-        }
-        if Instant::now() >= until {
-            break;
-        }
-        std::hint::spin_loop();
+    let polled = spin_for(IDLE_SPIN, || {
+        own.try_recv().or_else(|_| shared.try_recv()).ok()
+    });
+    if polled.is_some() {
+        return polled;
     }
     crossbeam_channel::select! {
         recv(own) -> job => job.ok(),

@@ -836,10 +836,16 @@ fn spin_for_completion(completions: &Receiver<Completion>, shared: &Shared) -> O
     if shared.calls.borrow().is_empty() {
         return None;
     }
-    let until = Instant::now() + SPIN;
+    spin_for(SPIN, || completions.try_recv().ok())
+}
+
+/// Calls `poll` until it yields something or `window` has passed: for waits usually shorter
+/// than parking and waking a thread.
+pub(crate) fn spin_for<T>(window: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
+    let until = Instant::now() + window;
     loop {
-        if let Ok(completion) = completions.try_recv() {
-            return Some(completion);
+        if let Some(found) = poll() {
+            return Some(found);
         }
         if Instant::now() >= until {
             return None;

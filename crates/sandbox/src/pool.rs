@@ -9,7 +9,7 @@ use crate::executor::{
     poll_reply, unclaimed,
 };
 use crate::isolate::{Completion, HostDispatch, Isolate, error_outcome};
-use crate::normalize::{Normalized, SyntaxError, normalize};
+use crate::normalize::{SyntaxError, normalize};
 use crate::outcome::{JsError, Outcome};
 use crate::process::{Layer, WorkerConfig, WorkerPool};
 use crate::{Execution, HostError, HostFn, SandboxError};
@@ -439,34 +439,20 @@ pub fn run_in_process(
     execution: &Execution,
     runtime: &tokio::runtime::Handle,
 ) -> Outcome {
-    run_normalized(isolate, normalize(&execution.code), execution, runtime)
-}
-
-fn run_normalized(
-    isolate: &mut Isolate,
-    code: Result<Normalized, SyntaxError>,
-    execution: &Execution,
-    runtime: &tokio::runtime::Handle,
-) -> Outcome {
-    let started = Instant::now();
-    let code = match code {
-        Ok(code) => code,
-        Err(e) => return syntax_error_outcome(e, started),
-    };
-    if let Err(message) = execution.bindings.validate() {
-        return error_outcome(JsError::new("SandboxError", message), started);
-    }
-    let (names, dispatch, completions) = in_process_dispatch(execution, runtime);
-    let mut outcome = isolate.run(
-        &code,
-        execution.prelude.as_deref(),
-        &names,
-        &execution.limits,
-        Box::new(dispatch),
-        &completions,
-    );
-    outcome.stats.wall_us = started.elapsed().as_micros() as u64;
-    outcome
+    run_job(execution, runtime, |work| {
+        let code = match normalize(work.code) {
+            Ok(code) => code,
+            Err(e) => return syntax_error_outcome(e, Instant::now()),
+        };
+        isolate.run(
+            &code,
+            work.prelude,
+            work.functions,
+            work.limits,
+            work.dispatch,
+            work.completions,
+        )
+    })
 }
 
 /// Host calls as tokio tasks in this process. Tasks still running when the execution ends
