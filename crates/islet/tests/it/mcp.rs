@@ -94,33 +94,20 @@ fn json_response(body: Value) -> Response {
         .into_response()
 }
 
-fn record(state: &StandIn, request: &Request) -> String {
-    let auth = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    if let Ok(mut seen) = state.authorizations.lock() {
-        seen.push(auth.clone());
-    }
-    auth
-}
-
 async fn repo(
     State(state): State<StandIn>,
     Path((owner, name)): Path<(String, String)>,
     request: Request,
 ) -> Response {
     // Echoes the credential, as some APIs do: it must come back redacted.
-    let auth = record(&state, &request);
+    let auth = record_authorization(&state.authorizations, &request);
     json_response(
         json!({ "id": 1, "name": name, "full_name": format!("{owner}/{name}"), "echo_auth": auth }),
     )
 }
 
 async fn issues(State(state): State<StandIn>, request: Request) -> Response {
-    record(&state, &request);
+    record_authorization(&state.authorizations, &request);
     json_response(json!([
         { "number": 1, "state": "open", "title": "a" },
         { "number": 2, "state": "closed", "title": "b" },

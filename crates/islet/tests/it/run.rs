@@ -140,15 +140,7 @@ fn given_fetch_server() -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
             "/echo",
             get(
                 |State(seen): State<Arc<Mutex<Vec<String>>>>, request: Request| async move {
-                    let auth = request
-                        .headers()
-                        .get(header::AUTHORIZATION)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("")
-                        .to_owned();
-                    if let Ok(mut seen) = seen.lock() {
-                        seen.push(auth.clone());
-                    }
+                    let auth = record_authorization(&seen, &request);
                     json!({ "authorization": auth }).to_string().into_response()
                 },
             ),

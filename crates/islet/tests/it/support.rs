@@ -7,6 +7,24 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+/// The request's Authorization header (empty when absent), appended to `seen`: stand-in
+/// APIs record what credentials reached them.
+pub fn record_authorization(
+    seen: &std::sync::Mutex<Vec<String>>,
+    request: &axum::extract::Request,
+) -> String {
+    let auth = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    if let Ok(mut seen) = seen.lock() {
+        seen.push(auth.clone());
+    }
+    auth
+}
+
 /// Serves `app` on 127.0.0.1 from a runtime thread of its own (so it outlives the test's
 /// runtime and also serves tests without one); returns its address.
 pub fn serve_on_own_thread(app: axum::Router) -> SocketAddr {
