@@ -142,6 +142,7 @@ impl HttpApi {
                 })
                 .collect(),
             allow_private: true,
+            allow_private_hint: None,
             timeout: config.timeout,
             max_response_bytes: config.max_response_bytes,
             max_redirects: MAX_REDIRECTS,

@@ -124,6 +124,10 @@ pub struct FetchPolicy {
     /// non-public addresses. Off by default: they are where internal services and cloud
     /// metadata live.
     pub allow_private: bool,
+    /// How to allow private addresses, as the refusal the code sees says it (e.g. the
+    /// flag of the embedding CLI: `run islet with --allow-private-fetch`). `None`: the
+    /// refusal names this policy's `allow_private`, which is what a library user sets.
+    pub allow_private_hint: Option<String>,
     /// For the whole fetch: connecting, every redirect hop and reading the body.
     pub timeout: Duration,
     /// Larger response bodies fail with `RESPONSE_TOO_LARGE`.
@@ -142,6 +146,7 @@ impl Default for FetchPolicy {
             allowed_hosts: Vec::new(),
             inject_headers: Vec::new(),
             allow_private: false,
+            allow_private_hint: None,
             timeout: Duration::from_secs(30),
             max_response_bytes: 5 << 20,
             max_redirects: 5,
@@ -394,6 +399,8 @@ pub struct Fetcher {
     /// The allowlist as written, for error messages.
     allowed: String,
     allow_private: bool,
+    /// What a private-address refusal says to do instead.
+    allow_private_hint: String,
     timeout: Duration,
     max_response_bytes: usize,
     max_redirects: usize,
@@ -486,6 +493,9 @@ impl Fetcher {
             injections,
             allowed,
             allow_private: policy.allow_private,
+            allow_private_hint: policy.allow_private_hint.clone().unwrap_or_else(|| {
+                "the fetch policy does not allow them (`FetchPolicy::allow_private`)".to_owned()
+            }),
             timeout: policy.timeout,
             max_response_bytes: policy.max_response_bytes,
             max_redirects: policy.max_redirects,
@@ -745,7 +755,7 @@ impl Fetcher {
                 .parse::<IpAddr>()
                 .ok();
             if let Some(reason) = literal.and_then(forbidden_reason) {
-                return Err(private_failure(
+                return Err(self.private_failure(
                     shown.clone(),
                     &format!("{host} is a {reason} address"),
                 ));
@@ -853,12 +863,23 @@ impl Fetcher {
             .collect()
     }
 
+    fn private_failure(&self, url: String, what: &str) -> Failure {
+        Failure {
+            code: PRIVATE_ADDRESS,
+            url,
+            reason: format!(
+                "{what}; private, loopback and link-local addresses are refused: {}",
+                self.allow_private_hint
+            ),
+        }
+    }
+
     fn send_error(&self, url: &Url, error: &reqwest::Error) -> Failure {
         let shown = self.redactor.text(url.as_str());
         let mut source: Option<&dyn std::error::Error> = Some(error);
         while let Some(e) = source {
             if let Some(private) = e.downcast_ref::<PrivateAddress>() {
-                return private_failure(shown, &private.to_string());
+                return self.private_failure(shown, &private.to_string());
             }
             source = e.source();
         }
@@ -913,16 +934,6 @@ fn fetch_error(code: &'static str, message: String) -> Error {
     Error::Fetch { code, message }
 }
 
-fn private_failure(url: String, what: &str) -> Failure {
-    Failure {
-        code: PRIVATE_ADDRESS,
-        url,
-        reason: format!(
-            "{what}; private, loopback and link-local addresses are refused (the fetch \
-             policy does not allow private addresses)"
-        ),
-    }
-}
 
 /// This module's errors as the code sees them (before `fetch.js` turns them into a
 /// `TypeError`): refusals by the policy are `FetchDenied`, failures `FetchError`.

@@ -18,7 +18,9 @@ mod tools;
 use crate::catalog::Catalog;
 use crate::error::Error;
 
+pub(crate) use refs::weight;
 pub use refs::{CIRCULAR, TRUNCATED};
+pub(crate) use spec::METHODS;
 pub use request::{BodyContent, HttpRequestParts, RequestBody, build_raw_request, build_request};
 pub use spec::{Operation, Spec};
 

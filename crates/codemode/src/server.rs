@@ -9,10 +9,12 @@
 
 mod format;
 mod http;
+mod spec_view;
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -31,6 +33,7 @@ use crate::error::Error;
 use crate::openapi::Spec;
 use crate::search::SearchIndex;
 use crate::typescript::{TsOptions, signature};
+use spec_view::SpecView;
 
 pub use format::did_you_mean;
 pub use http::{HttpOptions, mcp_router, require_bearer, serve_http, serve_router};
@@ -38,16 +41,24 @@ pub use http::{HttpOptions, mcp_router, require_bearer, serve_http, serve_router
 /// Results for a `search` query when the model gives no `limit`.
 const DEFAULT_SEARCH_LIMIT: usize = 10;
 const MAX_SEARCH_LIMIT: usize = 50;
-/// Namespace of the host function that hands `search` code the resolved spec.
+/// Namespace of the host functions of `search` code: `spec` hands it the members resolved
+/// for this run, `missing` takes the ones it read without having them.
 const SPEC_NAMESPACE: &str = "__codemode";
 const SPEC_FUNCTION: &str = "spec";
+const MISSING_FUNCTION: &str = "missing";
+/// Runs of one `search` code before it must have everything it reads.
+const MAX_SEARCH_RUNS: usize = 4;
+/// Budget units (see `openapi::catalog`) of spec members resolved for one `search` run: what
+/// whole-spec resolution allows.
+const MAX_SEARCH_PART_WEIGHT: usize = 4_000_000;
 
 /// Tunables of one server.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     /// Limits of `execute` programs.
     pub execute_limits: Limits,
-    /// Limits of `search` code: more memory, since the whole resolved spec is loaded.
+    /// Limits of each run of `search` code (one call may run it a few times, see
+    /// `server/spec_view.rs`).
     pub search_limits: Limits,
     /// Bytes of tool output (~6,000 o200k tokens); longer output is cut with a notice.
     pub max_output_bytes: usize,
@@ -125,8 +136,8 @@ struct Inner {
     view: RwLock<Arc<View>>,
     sandbox: Arc<Sandbox>,
     spec: Option<Arc<Spec>>,
-    /// `Spec::resolved()` is costly on big specs: computed on first use, then shared.
-    resolved: OnceCell<Arc<Value>>,
+    /// What `search` code reads the spec through: built on first use, then shared.
+    spec_view: OnceCell<Arc<SpecView>>,
     options: ServerOptions,
     prepare: Option<Prepare>,
 }
@@ -212,7 +223,7 @@ impl CodeModeServer {
                 view: RwLock::new(Arc::new(View::new(catalog, bindings))),
                 sandbox,
                 spec,
-                resolved: OnceCell::new(),
+                spec_view: OnceCell::new(),
                 options,
                 prepare,
             }),
@@ -342,40 +353,97 @@ impl CodeModeServer {
                 "this catalog has no OpenAPI document to search with code; use `query`".to_owned(),
             ));
         };
-        let resolved = self
+        let building = Arc::clone(&spec);
+        let view = self
             .inner
-            .resolved
+            .spec_view
             .get_or_try_init(|| async move {
-                tokio::task::spawn_blocking(move || Arc::new(spec.resolved()))
+                tokio::task::spawn_blocking(move || Arc::new(SpecView::build(&building)))
                     .await
                     .map_err(|e| Error::Serve {
-                        reason: format!("resolving the spec failed: {e}"),
+                        reason: format!("preparing the spec for search code failed: {e}"),
                     })
             })
             .await
             .map_err(|e| mcp_error(&e))?
             .clone();
-        let bindings = Bindings::new().function(SPEC_NAMESPACE, SPEC_FUNCTION, move |_| {
-            let resolved = Arc::clone(&resolved);
-            async move { Ok(Value::clone(&resolved)) }
-        });
         let wrapped = format::wrap_search_code(code);
-        let outcome = self
-            .inner
-            .sandbox
-            .execute(
-                Execution::new(wrapped.code.clone())
-                    .bindings(bindings)
-                    .limits(self.inner.options.search_limits),
-            )
-            .await;
-        let outcome = wrapped.map_positions(outcome);
-        Ok(format::outcome_result(
-            outcome,
-            code,
-            &[],
-            self.inner.options.max_output_bytes,
-        ))
+        // Members the code read in earlier runs, resolved for the next.
+        let mut wanted: BTreeSet<String> = BTreeSet::new();
+        for _ in 0..MAX_SEARCH_RUNS {
+            let parts = if wanted.is_empty() {
+                Value::Object(serde_json::Map::new())
+            } else {
+                let (spec, view, ids) = (Arc::clone(&spec), Arc::clone(&view), wanted.clone());
+                let (parts, weight) =
+                    tokio::task::spawn_blocking(move || view.parts(&spec, &ids))
+                        .await
+                        .map_err(|e| {
+                            mcp_error(&Error::Serve {
+                                reason: format!("resolving spec members failed: {e}"),
+                            })
+                        })?;
+                if weight > MAX_SEARCH_PART_WEIGHT {
+                    return Ok(tool_error(format!(
+                        "the code reads the details (parameters, requestBody, responses, …) of {} \
+                         operations and path items, more than one search can load; filter on \
+                         paths, summaries and tags first, then read the details of the few that match",
+                        wanted.len()
+                    )));
+                }
+                parts
+            };
+            let parts = Arc::new(parts);
+            let missing: Arc<Mutex<Vec<String>>> = Arc::default();
+            let reported = Arc::clone(&missing);
+            let bindings = Bindings::new()
+                .function(SPEC_NAMESPACE, SPEC_FUNCTION, move |_| {
+                    let parts = Arc::clone(&parts);
+                    async move { Ok(Value::clone(&parts)) }
+                })
+                .function(SPEC_NAMESPACE, MISSING_FUNCTION, move |ids: Value| {
+                    let ids: Vec<String> = ids
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|id| id.as_str().map(str::to_owned))
+                        .collect();
+                    reported
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend(ids);
+                    async { Ok(Value::Null) }
+                });
+            let outcome = self
+                .inner
+                .sandbox
+                .execute(
+                    Execution::new(wrapped.code.clone())
+                        .bindings(bindings)
+                        .limits(self.inner.options.search_limits)
+                        .prelude(Arc::clone(&view.prelude)),
+                )
+                .await;
+            let new: Vec<String> = std::mem::take(&mut *missing.lock().unwrap_or_else(|e| e.into_inner()))
+                .into_iter()
+                .filter(|id| view.knows(id) && !wanted.contains(id))
+                .collect();
+            if new.is_empty() {
+                let outcome = wrapped.map_positions(outcome);
+                return Ok(format::outcome_result(
+                    outcome,
+                    code,
+                    &[],
+                    self.inner.options.max_output_bytes,
+                ));
+            }
+            wanted.extend(new);
+        }
+        Ok(tool_error(format!(
+            "the code kept reading spec details it had not read before, over {MAX_SEARCH_RUNS} runs; \
+             read the details you need in one pass (e.g. collect the matching operations first, then \
+             their parameters)"
+        )))
     }
 
     async fn execute(&self, arguments: &JsonObject) -> CallToolResult {

@@ -376,6 +376,68 @@ impl Spec {
         ))
     }
 
+    /// Path items of the usable operations, in spec order: `(path, item)` where `item` is the
+    /// index [`Operation`]s refer to and the path item as written (after a path-item `$ref`).
+    pub(crate) fn path_items(&self) -> Vec<(&str, usize, &Value)> {
+        let mut by_index: Vec<(&str, usize)> = self
+            .item_by_path
+            .iter()
+            .map(|(path, &i)| (path.as_str(), i))
+            .collect();
+        by_index.sort_by_key(|&(_, i)| i);
+        by_index
+            .into_iter()
+            .filter_map(|(path, i)| {
+                let item = self.items.get(i)?;
+                let value = super::refs::lookup(&self.docs.get(item.doc)?.value, &item.tokens)?;
+                Some((path, i, value))
+            })
+            .collect()
+    }
+
+    /// `key` of path item `item` (with `method`: of that operation) resolved as
+    /// [`Spec::resolved_path`] resolves it inside the whole item, within one item's budget.
+    /// `None` when there is no such value.
+    pub(crate) fn resolved_member(&self, item: usize, method: Option<&str>, key: &str) -> Option<Value> {
+        let entry = self.items.get(item)?;
+        let item_value = super::refs::lookup(&self.docs.get(entry.doc)?.value, &entry.tokens)?;
+        let parent = match method {
+            Some(method) => item_value.get(method)?,
+            None => item_value,
+        };
+        let value = parent.get(key)?;
+        // Resolved as the one member of an object, so the key decides how its contents are
+        // read (`responses` maps names, `x-` extensions are literal) as inside the item.
+        let mut holder = Map::new();
+        holder.insert(key.to_owned(), value.clone());
+        let resolved = self.resolver().resolve(
+            &mut Sizes::new(Lean::Mappings),
+            entry.doc,
+            &Value::Object(holder),
+            self.path_item_budget(),
+        );
+        match resolved {
+            Value::Object(mut m) => m.remove(key),
+            _ => None,
+        }
+    }
+
+    /// The 3.1 `webhooks`, each resolved as a path item is.
+    pub(crate) fn resolved_webhooks(&self) -> Value {
+        let resolver = self.resolver();
+        let mut sizes = Sizes::new(Lean::Mappings);
+        let budget = self.path_item_budget();
+        match self.root().get("webhooks") {
+            Some(Value::Object(items)) => Value::Object(
+                items
+                    .iter()
+                    .map(|(name, item)| (name.clone(), resolver.resolve(&mut sizes, 0, item, budget)))
+                    .collect(),
+            ),
+            _ => Value::Null,
+        }
+    }
+
     /// The whole document with `paths` (and 3.1 `webhooks`) resolved as by
     /// [`Spec::resolved_path`]; `components` is left out since everything it holds that
     /// operations use is inlined. Costly on big specs: prefer `resolved_path`.

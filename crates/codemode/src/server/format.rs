@@ -3,7 +3,7 @@
 //! `spec`.
 
 use rmcp::model::{CallToolResult, ContentBlock};
-use sandbox::normalize::{Shape, normalize};
+use sandbox::normalize::{Normalized, Shape, normalize};
 use sandbox::{Level, Outcome};
 use serde_json::{Value, json};
 
@@ -184,6 +184,9 @@ pub(crate) struct WrappedSearchCode {
     prefix_chars: u32,
     /// Lines removed before the code (a markdown fence and prose).
     removed_lines: u32,
+    /// A body normalised here (so its result can be awaited): maps its script's positions
+    /// back to the body's.
+    normalized: Option<Normalized>,
 }
 
 impl WrappedSearchCode {
@@ -194,6 +197,13 @@ impl WrappedSearchCode {
             {
                 *column = column.saturating_sub(self.prefix_chars).max(1);
             }
+            if let (Some(normalized), Some(line), Some(column)) =
+                (&self.normalized, error.line, error.column)
+            {
+                let (line, column) = normalized.source_position(line, column);
+                error.line = Some(line);
+                error.column = Some(column);
+            }
             if let Some(line) = error.line.as_mut() {
                 *line += self.removed_lines;
             }
@@ -203,23 +213,36 @@ impl WrappedSearchCode {
 }
 
 /// Wraps on the first line only, so line numbers stay those of the code as sent. Functions
-/// are called with `spec`; bodies get `spec` declared before them. Code that does not parse
-/// runs unwrapped, so its syntax error points into the code as sent.
+/// are called with `spec`; bodies are normalised here and get `spec` in scope. Either way the
+/// result goes through `__isletSearch.finish`, which reports the spec members the code read
+/// without having them (see `spec_view.rs`). Code that does not parse runs unwrapped, so its
+/// syntax error points into the code as sent.
 pub(crate) fn wrap_search_code(code: &str) -> WrappedSearchCode {
     let (body, removed_lines) = strip_fence(code);
-    let fetch = format!("const spec = await {SPEC_NAMESPACE}.{SPEC_FUNCTION}();");
-    let (prefix, suffix) = match normalize(&body).map(|n| n.shape) {
-        Ok(Shape::ArrowOrFunction | Shape::FunctionDeclaration) => (
-            format!("async () => {{ {fetch} return await ("),
-            "\n)(spec); }".to_owned(),
+    let start = format!(
+        "async () => {{ const S = __isletSearch; const spec = S.spec(await {SPEC_NAMESPACE}.{SPEC_FUNCTION}()); return S.finish("
+    );
+    let normalized = normalize(&body);
+    let (prefix, text, suffix, normalized) = match normalized {
+        Ok(n) if matches!(n.shape, Shape::ArrowOrFunction | Shape::FunctionDeclaration) => (
+            format!("{start}() => ("),
+            body,
+            "\n)(spec)); }".to_owned(),
+            None,
         ),
-        Ok(Shape::Body | Shape::ExportDefault) => (format!("{fetch} "), String::new()),
-        Err(_) => (String::new(), String::new()),
+        Ok(n) => (
+            format!("{start}() => ("),
+            n.script.clone(),
+            "\n)); }".to_owned(),
+            Some(n),
+        ),
+        Err(_) => (String::new(), body, String::new(), None),
     };
     WrappedSearchCode {
-        code: format!("{prefix}{body}{suffix}"),
+        code: format!("{prefix}{text}{suffix}"),
         prefix_chars: u32::try_from(prefix.chars().count()).unwrap_or(0),
         removed_lines,
+        normalized,
     }
 }
 
@@ -279,14 +302,17 @@ mod tests {
     #[test]
     fn wraps_arrows_and_bodies_on_the_first_line() {
         let w = wrap_search_code("async () => Object.keys(spec.paths)");
-        assert!(w.code.starts_with(
-            "async () => { const spec = await __codemode.spec(); return await (async () =>"
-        ));
-        let w = wrap_search_code("```js\nObject.keys(spec.paths)\n```");
-        assert_eq!(
-            w.code,
-            "const spec = await __codemode.spec(); Object.keys(spec.paths)"
+        assert!(
+            w.code.starts_with(
+                "async () => { const S = __isletSearch; const spec = S.spec(await __codemode.spec()); return S.finish(() => (async () =>"
+            ),
+            "{}",
+            w.code
         );
+        assert!(w.code.ends_with("\n)(spec)); }"), "{}", w.code);
+        let w = wrap_search_code("```js\nObject.keys(spec.paths)\n```");
+        assert!(w.code.contains("return S.finish(() => ((async () => {"), "{}", w.code);
+        assert!(w.code.ends_with("\n)); }"), "{}", w.code);
         assert_eq!(w.removed_lines, 1);
     }
 }

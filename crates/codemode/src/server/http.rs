@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -93,7 +93,23 @@ pub fn mcp_router<S: Clone + Send + Sync + 'static>(
         Arc::new(LocalSessionManager::default()),
         config,
     );
-    Router::new().nest_service("/mcp", service)
+    Router::new()
+        .nest_service("/mcp", service)
+        .layer(middleware::from_fn(session_deleted_no_content))
+}
+
+/// A session `DELETE` answers 204 No Content instead of rmcp's 202 Accepted: the session is
+/// gone when the answer is sent, and the official SDKs accept only 200 or 204 (the Python
+/// SDK logs "Session termination failed: 202" on every disconnect otherwise).
+async fn session_deleted_no_content(request: Request, next: Next) -> Response {
+    let delete = request.method() == Method::DELETE;
+    let mut response = next.run(request).await;
+    if delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::NO_CONTENT;
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        *response.body_mut() = axum::body::Body::empty();
+    }
+    response
 }
 
 /// Requires `Authorization: Bearer <token>` on every route of `router` (else 401).

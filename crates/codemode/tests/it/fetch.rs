@@ -272,6 +272,29 @@ async fn other_host_is_refused_naming_the_allowed_hosts() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn issue13_private_address_refusal_says_how_to_allow_it() {
+    let server = given_server().await;
+    let url = format!("http://{}/json", server.addr);
+    let listed = given_policy(&server).allow("127.0.0.1");
+    // A library user is told the policy field; an embedder's hint replaces it.
+    let (_, code, message) = refusal(listed.clone(), &url, json!({})).await;
+    assert_eq!(code, "PRIVATE_ADDRESS", "{message}");
+    assert!(
+        message.contains("the fetch policy does not allow them (`FetchPolicy::allow_private`)"),
+        "{message}"
+    );
+    let hinted = FetchPolicy {
+        allow_private_hint: Some("pass --open-sesame".to_owned()),
+        ..listed
+    };
+    let (_, _, message) = refusal(hinted, &url, json!({})).await;
+    assert!(
+        message.contains("addresses are refused: pass --open-sesame"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn loopback_is_refused_unless_allowed() {
     let server = given_server().await;
     let url = format!("http://{}/json", server.addr);

@@ -291,3 +291,22 @@ fn fetch_flags_are_checked_before_running() {
         assert!(!stderr.contains("literal-secret"), "{stderr}");
     }
 }
+
+#[test]
+fn issue13_loopback_refusal_names_allow_private_fetch() {
+    let (addr, _) = given_fetch_server();
+    let out = islet(
+        &["run", "--allow-fetch", &addr.to_string(), "-"],
+        &format!("try {{ await fetch('http://{addr}/hello') }} catch (e) {{ return [e.code, e.message] }}"),
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let refusal: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(refusal[0], "PRIVATE_ADDRESS", "{refusal}");
+    // The CLI's own way out, not the library's field name.
+    let message = refusal[1].as_str().unwrap_or_default();
+    assert!(
+        message.contains("run islet with --allow-private-fetch to allow them"),
+        "{message}"
+    );
+    assert!(!message.contains("FetchPolicy"), "{message}");
+}
