@@ -72,14 +72,53 @@ const ENTRY_KEYS: &[&str] = &[
     "disabled",
 ];
 
-/// Reads and parses `path`, expanding `${VAR}` from the process environment.
+/// Reads and parses `path`, expanding `${VAR}` from the process environment. Relative paths
+/// in the file are the file's own: a `command` with a `/` in it (`node_modules/.bin/x`; a bare
+/// name such as `npx` is still looked up on `PATH`), `cwd` and an `openapi` file are resolved
+/// against the folder holding the config, so it works from any working directory. `args` are
+/// passed as written: only the server knows which of them are paths, and it reads them
+/// relative to its `cwd` (the proxy's working directory unless `cwd` is set).
 pub fn load(path: &Path) -> Result<ProxyConfig, Error> {
     let origin = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| Error::McpConfig {
         origin: origin.clone(),
         reason: format!("cannot read the file: {e}; check that the path exists and is readable"),
     })?;
-    parse(&text, &origin, |name| std::env::var(name).ok())
+    let mut config = parse(&text, &origin, |name| std::env::var(name).ok())?;
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    config.resolve_relative_to(&folder);
+    Ok(config)
+}
+
+impl ProxyConfig {
+    /// Resolves the relative paths of every entry against `folder` (see [`load`]).
+    pub fn resolve_relative_to(&mut self, folder: &Path) {
+        let join = |p: &str| folder.join(p).display().to_string();
+        for server in &mut self.servers {
+            match &mut server.kind {
+                ServerKind::Stdio { command, cwd, .. } => {
+                    if command.contains('/') && !Path::new(command.as_str()).is_absolute() {
+                        *command = join(command);
+                    }
+                    if let Some(dir) = cwd
+                        && !Path::new(dir.as_str()).is_absolute()
+                    {
+                        *dir = join(dir);
+                    }
+                }
+                ServerKind::OpenApi { spec, .. } => {
+                    let url = spec.starts_with("http://") || spec.starts_with("https://");
+                    if !url && !Path::new(spec.as_str()).is_absolute() {
+                        *spec = join(spec);
+                    }
+                }
+                ServerKind::Http { .. } => {}
+            }
+        }
+    }
 }
 
 /// Parses a configuration; `env` looks variables up (the process environment in [`load`]).

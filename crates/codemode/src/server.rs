@@ -28,7 +28,7 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::catalog::Catalog;
-use crate::describe::{self, EXECUTE_TOOL, SEARCH_TOOL, ToolTexts};
+use crate::describe::{self, CatalogKind, EXECUTE_TOOL, SEARCH_TOOL, ToolTexts};
 use crate::error::Error;
 use crate::openapi::Spec;
 use crate::search::SearchIndex;
@@ -69,20 +69,37 @@ pub struct ServerOptions {
     /// Trusted host JavaScript run before each `execute` program (see
     /// `sandbox::Execution::prelude`), e.g. the `agents.Class("name")` call form.
     pub execute_prelude: Option<Arc<str>>,
+    /// What the catalog is when it has no tools to tell (a proxy whose upstreams have not
+    /// started or all failed to); `None`: what the tools say.
+    pub catalog_kind: Option<CatalogKind>,
 }
+
+/// A namespace the catalog should have but cannot offer now: an upstream MCP server that
+/// failed to start. Named in the tool descriptions and in the errors of code that uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    /// How code would call it (`git`).
+    pub namespace: String,
+    /// Why, for the model and the operator: the start error.
+    pub reason: String,
+}
+
+/// Characters of an unavailability reason kept in the tool descriptions.
+const MAX_REASON_CHARS: usize = 200;
 
 impl Default for ServerOptions {
     fn default() -> Self {
         ServerOptions {
             execute_limits: Limits::default(),
             search_limits: Limits {
-                memory_bytes: 512 << 20,
+                memory_bytes: 128 << 20,
                 ..Limits::default()
             },
             max_output_bytes: 24_000,
             threads: 0,
             workers: None,
             execute_prelude: None,
+            catalog_kind: None,
         }
     }
 }
@@ -100,12 +117,39 @@ struct View {
     bindings: Bindings,
     /// Every callable path (`api.repos.get`) and namespace prefix, for "did you mean".
     known_paths: Vec<String>,
+    unavailable: Vec<Unavailable>,
 }
 
 impl View {
-    fn new(catalog: Catalog, bindings: Bindings) -> View {
+    fn new(
+        catalog: Catalog,
+        bindings: Bindings,
+        unavailable: Vec<Unavailable>,
+        kind: Option<CatalogKind>,
+    ) -> View {
         let index = SearchIndex::new(&catalog);
-        let texts = describe::tool_texts(&describe::CatalogSummary::of(&catalog));
+        let mut summary = describe::CatalogSummary::of(&catalog);
+        // An empty catalog looks like the host's own (agents): describe it as what it is.
+        if catalog.tools.is_empty() {
+            if let Some(kind) = kind {
+                summary.kind = kind;
+            } else if !unavailable.is_empty() {
+                summary.kind = CatalogKind::McpServers;
+            }
+        }
+        let mut texts = describe::tool_texts(&summary);
+        if !unavailable.is_empty() {
+            let listed: Vec<String> = unavailable
+                .iter()
+                .map(|u| format!("`{}` ({})", u.namespace, first_chars(&u.reason, MAX_REASON_CHARS)))
+                .collect();
+            let note = format!(
+                "\nUnavailable (failed to start, not callable): {}.",
+                listed.join("; ")
+            );
+            texts.search_description.push_str(&note);
+            texts.execute_description.push_str(&note);
+        }
         let mut known_paths: Vec<String> = bindings
             .iter()
             .map(|(ns, name, _)| format!("{ns}.{name}"))
@@ -128,6 +172,7 @@ impl View {
             texts,
             bindings,
             known_paths,
+            unavailable,
         }
     }
 }
@@ -220,7 +265,12 @@ impl CodeModeServer {
     ) -> Self {
         CodeModeServer {
             inner: Arc::new(Inner {
-                view: RwLock::new(Arc::new(View::new(catalog, bindings))),
+                view: RwLock::new(Arc::new(View::new(
+                    catalog,
+                    bindings,
+                    Vec::new(),
+                    options.catalog_kind,
+                ))),
                 sandbox,
                 spec,
                 spec_view: OnceCell::new(),
@@ -233,7 +283,23 @@ impl CodeModeServer {
     /// Replaces the catalog and its bindings (e.g. an upstream's tools changed). Requests
     /// already running finish with the version they started with.
     pub fn replace_catalog(&self, catalog: Catalog, bindings: Bindings) {
-        let view = Arc::new(View::new(catalog, bindings));
+        self.replace_catalog_with(catalog, bindings, Vec::new());
+    }
+
+    /// [`CodeModeServer::replace_catalog`], naming the namespaces that should be there but
+    /// are not (see [`Unavailable`]).
+    pub fn replace_catalog_with(
+        &self,
+        catalog: Catalog,
+        bindings: Bindings,
+        unavailable: Vec<Unavailable>,
+    ) {
+        let view = Arc::new(View::new(
+            catalog,
+            bindings,
+            unavailable,
+            self.inner.options.catalog_kind,
+        ));
         // A poisoned lock only means a panic elsewhere mid-swap of an `Arc`: the value is whole.
         *self.inner.view.write().unwrap_or_else(|e| e.into_inner()) = view;
     }
@@ -434,6 +500,7 @@ impl CodeModeServer {
                     outcome,
                     code,
                     &[],
+                    &[],
                     self.inner.options.max_output_bytes,
                 ));
             }
@@ -466,6 +533,7 @@ impl CodeModeServer {
             outcome,
             code,
             &view.known_paths,
+            &view.unavailable,
             self.inner.options.max_output_bytes,
         )
     }
@@ -523,6 +591,14 @@ pub fn mcp_error(error: &Error) -> ErrorData {
         "the server could not complete this call; see the server log",
         None,
     )
+}
+
+/// `text` cut to `max` characters, with `…` when cut.
+fn first_chars(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
 }
 
 fn tool_error(message: String) -> CallToolResult {

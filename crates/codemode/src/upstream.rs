@@ -34,6 +34,7 @@ use crate::catalog::{Catalog, Target, Tool};
 use crate::config::{ProxyConfig, ServerKind};
 use crate::error::Error;
 use crate::execute::{self, HttpApi, HttpApiConfig};
+use crate::server::Unavailable;
 
 /// First restart delay after a crash; doubles per failed restart up to [`MAX_BACKOFF`].
 const MIN_BACKOFF: Duration = Duration::from_millis(100);
@@ -64,7 +65,7 @@ impl Default for ProxyOptions {
     }
 }
 
-type Listener = Arc<dyn Fn(Catalog, Bindings) + Send + Sync>;
+type Listener = Arc<dyn Fn(Catalog, Bindings, Vec<Unavailable>) + Send + Sync>;
 
 /// Every upstream of one proxy.
 pub struct Proxy {
@@ -133,6 +134,7 @@ impl Proxy {
                     connection: RwLock::new(None),
                     connect_lock: Mutex::new(Backoff::default()),
                     tools: RwLock::new(Vec::new()),
+                    failure: RwLock::new(None),
                     changes: tx.clone(),
                     generation: AtomicU64::new(0),
                     closed: AtomicBool::new(false),
@@ -149,14 +151,17 @@ impl Proxy {
     }
 
     /// Called with the new catalog whenever it changes (start, `tools/list_changed`, a
-    /// restarted upstream with other tools).
-    pub fn on_change(&self, listener: impl Fn(Catalog, Bindings) + Send + Sync + 'static) {
+    /// restarted upstream with other tools), and the upstreams that failed to start.
+    pub fn on_change(
+        &self,
+        listener: impl Fn(Catalog, Bindings, Vec<Unavailable>) + Send + Sync + 'static,
+    ) {
         *lock(&self.listener) = Some(Arc::new(listener));
     }
 
     /// Starts every MCP upstream (concurrently) and lists its tools, once; later calls
-    /// return at once. An upstream that fails to start is logged and left out of the
-    /// catalog; its next call tries again.
+    /// return at once. An upstream that fails to start is logged, left out of the catalog
+    /// and reported by [`Proxy::unavailable`].
     pub async fn start(self: &Arc<Self>) {
         self.started
             .get_or_init(|| async {
@@ -166,6 +171,7 @@ impl Proxy {
                     set.spawn(async move {
                         if let Err(e) = upstream.connection().await {
                             tracing::warn!("{e}");
+                            *write(&upstream.failure) = Some(e.to_string());
                         }
                     });
                 }
@@ -201,8 +207,23 @@ impl Proxy {
         if let Some(listener) = listener {
             let (catalog, bindings) = self.catalog();
             tracing::info!(tools = catalog.tools.len(), "catalog updated");
-            listener(catalog, bindings);
+            listener(catalog, bindings, self.unavailable());
         }
+    }
+
+    /// The MCP upstreams that failed to start (and have no tools to offer), with why.
+    pub fn unavailable(&self) -> Vec<Unavailable> {
+        self.upstreams
+            .iter()
+            .filter(|u| read(&u.tools).is_empty())
+            .filter_map(|u| {
+                let reason = read(&u.failure).clone()?;
+                Some(Unavailable {
+                    namespace: u.namespace.clone(),
+                    reason,
+                })
+            })
+            .collect()
     }
 
     /// The merged catalog and its bindings, from the tools known now.
@@ -387,6 +408,8 @@ struct Upstream {
     connect_lock: Mutex<Backoff>,
     /// The tools of the last `tools/list`.
     tools: RwLock<Vec<McpTool>>,
+    /// Why the first start failed, until a start succeeds.
+    failure: RwLock<Option<String>>,
     changes: mpsc::UnboundedSender<usize>,
     generation: AtomicU64,
     closed: AtomicBool,
@@ -530,6 +553,7 @@ impl Upstream {
             let _ = self.changes.send(self.index);
         }
         *write(&self.connection) = Some(Arc::clone(&connection));
+        *write(&self.failure) = None;
         Ok(connection)
     }
 

@@ -7,6 +7,7 @@ mod isolation;
 mod mcp;
 mod memory;
 mod proxy;
+mod search_code;
 
 use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
 use serde_json::json;
@@ -27,6 +28,8 @@ pub enum BenchCommand {
     Proxy(proxy::ProxyArgs),
     /// Durable agents: cold activation, warm RPC (in-process and HTTP), creations per second.
     Agents(agents::AgentsArgs),
+    /// `search` with `code` over a large spec: p50/p90 latency and memory per concurrent call.
+    SearchCode(search_code::SearchCodeArgs),
     /// Memory recall p50 with 100,000 memories in a profile and deterministic ingest throughput.
     Memory(memory::MemoryArgs),
 }
@@ -81,6 +84,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::Proxy(args) => {
             let report = proxy::proxy(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::SearchCode(args) => {
+            let report = search_code::search_code(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }

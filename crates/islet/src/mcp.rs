@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::run::{FetchArgs, Isolation};
 use anyhow::Context as _;
+use codemode::describe::CatalogKind;
 use codemode::execute::{HttpApi, HttpApiConfig, bindings, parse_header};
 use codemode::server::{CodeModeServer, HttpOptions, Prepare, ServerOptions, serve_http};
 use codemode::upstream::{Proxy, ProxyOptions};
@@ -152,16 +153,19 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         let proxy = Arc::clone(&lazy);
         Box::pin(async move { proxy.start().await })
     });
-    let server = CodeModeServer::with_prepare(
-        catalog,
-        bindings,
-        None,
-        args.serve.options()?,
-        Some(prepare),
-    )?;
+    let options = ServerOptions {
+        // Until the upstreams start (and if none does), the catalog is empty: still a proxy.
+        catalog_kind: Some(CatalogKind::McpServers),
+        ..args.serve.options()?
+    };
+    let server = CodeModeServer::with_prepare(catalog, bindings, None, options, Some(prepare))?;
     let updated = server.clone();
-    proxy.on_change(move |catalog, bindings| {
-        updated.replace_catalog(catalog, FetchArgs::bind(fetcher.as_ref(), bindings));
+    proxy.on_change(move |catalog, bindings, unavailable| {
+        updated.replace_catalog_with(
+            catalog,
+            FetchArgs::bind(fetcher.as_ref(), bindings),
+            unavailable,
+        );
     });
     if args.eager {
         proxy.start().await;

@@ -7,7 +7,7 @@ use sandbox::normalize::{Normalized, Shape, normalize};
 use sandbox::{Level, Outcome};
 use serde_json::{Value, json};
 
-use super::{SPEC_FUNCTION, SPEC_NAMESPACE};
+use super::{SPEC_FUNCTION, SPEC_NAMESPACE, Unavailable};
 use crate::suggest::edit_distance;
 
 /// Suggestions offered for one unknown path.
@@ -36,6 +36,7 @@ pub(crate) fn outcome_result(
     outcome: Outcome,
     code: &str,
     known_paths: &[String],
+    unavailable: &[Unavailable],
     max: usize,
 ) -> CallToolResult {
     let logs: Vec<String> = outcome
@@ -75,6 +76,17 @@ pub(crate) fn outcome_result(
                 if let Some(hint) = hint {
                     text.push_str(&format!("\n{hint}"));
                 }
+            }
+            // Code that reaches for a server that failed to start learns why it is not there.
+            let roots: Vec<String> = dotted_paths(code)
+                .into_iter()
+                .filter_map(|p| p.split('.').next().map(str::to_owned))
+                .collect();
+            for missing in unavailable.iter().filter(|u| roots.contains(&u.namespace)) {
+                text.push_str(&format!(
+                    "\n`{}` is not available: it failed to start ({}).",
+                    missing.namespace, missing.reason
+                ));
             }
             if let Some(stack) = error.stack.as_deref().filter(|s| !s.trim().is_empty()) {
                 text.push_str(&format!("\nstack:\n{stack}"));

@@ -74,7 +74,7 @@ impl Harness {
         )
         .expect("server");
         let updated = server.clone();
-        proxy.on_change(move |c, b| updated.replace_catalog(c, b));
+        proxy.on_change(move |c, b, u| updated.replace_catalog_with(c, b, u));
         Harness { proxy, server }
     }
 
@@ -397,4 +397,105 @@ async fn a_streamable_http_upstream_is_proxied_with_its_headers() {
     assert!(ok, "{value}");
     assert_eq!(value["result"], json!("undefined"));
     unauthorised.proxy.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_an_upstream_that_fails_to_start_is_named_in_descriptions_and_errors() {
+    let h = Harness::new(json!({
+        "broken": {"command": "/nonexistent/islet-test-mcp-server"},
+    }))
+    .await;
+    h.proxy.start().await;
+    let tools = h.server.tools();
+    for tool in &tools {
+        let text = tool.description.as_deref().unwrap_or_default();
+        assert!(
+            text.contains("Unavailable (failed to start, not callable): `broken` (")
+                && text.contains("cannot start `/nonexistent/islet-test-mcp-server`"),
+            "{text}"
+        );
+        // No upstream started: still a proxy, not the agent host's description.
+        assert!(!text.contains("agents"), "{text}");
+        assert!(text.contains("MCP servers"), "{text}");
+    }
+    let (ok, value) = h
+        .execute("async () => await broken.do_something({ x: 1 })")
+        .await;
+    assert!(!ok, "{value}");
+    let text = value.as_str().unwrap_or_default();
+    assert!(
+        text.contains("`broken` is not available: it failed to start (")
+            && text.contains("check `command`"),
+        "{text}"
+    );
+    h.proxy.shutdown().await;
+}
+
+#[test]
+fn issue13_relative_paths_in_a_config_resolve_against_its_folder() {
+    let dir = std::env::temp_dir().join(format!("islet-config-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let file = dir.join("mcp.json");
+    std::fs::write(
+        &file,
+        json!({"mcpServers": {
+            "local": {"command": "bin/server", "args": ["./data"], "cwd": "work"},
+            "onpath": {"command": "npx", "args": ["-y", "pkg"]},
+            "absolute": {"command": "/usr/bin/env", "cwd": "/tmp"},
+            "pets": {"openapi": "specs/pets.json"},
+            "remote": {"openapi": "https://example.com/openapi.json"},
+        }})
+        .to_string(),
+    )
+    .expect("write");
+    let config = config::load(&file).expect("config");
+    let kind = |name: &str| {
+        config
+            .servers
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.kind.clone())
+            .expect("entry")
+    };
+    let here = |p: &str| dir.join(p).display().to_string();
+    assert_eq!(
+        kind("local"),
+        config::ServerKind::Stdio {
+            command: here("bin/server"),
+            args: vec!["./data".into()],
+            env: Vec::new(),
+            cwd: Some(here("work")),
+        }
+    );
+    assert!(matches!(kind("onpath"), config::ServerKind::Stdio { command, .. } if command == "npx"));
+    assert!(
+        matches!(kind("absolute"), config::ServerKind::Stdio { command, cwd, .. } if command == "/usr/bin/env" && cwd.as_deref() == Some("/tmp"))
+    );
+    assert!(matches!(kind("pets"), config::ServerKind::OpenApi { spec, .. } if spec == here("specs/pets.json")));
+    assert!(
+        matches!(kind("remote"), config::ServerKind::OpenApi { spec, .. } if spec == "https://example.com/openapi.json")
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `examples/mcp.json` names its servers relative to itself, so it works from any folder.
+#[test]
+fn issue13_examples_mcp_json_points_at_the_installed_servers_from_anywhere() {
+    let config = config::load(&root().join("examples/mcp.json")).expect("example config");
+    for server in &config.servers {
+        let config::ServerKind::Stdio { command, cwd, .. } = &server.kind else {
+            continue;
+        };
+        let command = Path::new(command);
+        assert!(command.starts_with(root().join("examples")), "{}", command.display());
+        let relative = command
+            .strip_prefix(root().join("examples/.."))
+            .expect("under the repository");
+        if installed(&relative.display().to_string()).is_some() {
+            assert!(command.exists(), "{}", command.display());
+        }
+        if let Some(cwd) = cwd {
+            assert!(Path::new(cwd).is_dir(), "{cwd}");
+        }
+    }
 }
