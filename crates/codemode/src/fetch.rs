@@ -755,10 +755,9 @@ impl Fetcher {
                 .parse::<IpAddr>()
                 .ok();
             if let Some(reason) = literal.and_then(forbidden_reason) {
-                return Err(self.private_failure(
-                    shown.clone(),
-                    &format!("{host} is a {reason} address"),
-                ));
+                return Err(
+                    self.private_failure(shown.clone(), &format!("{host} is a {reason} address"))
+                );
             }
         }
         let matching: Vec<&Rule> = self
@@ -933,7 +932,6 @@ impl Fetcher {
 fn fetch_error(code: &'static str, message: String) -> Error {
     Error::Fetch { code, message }
 }
-
 
 /// This module's errors as the code sees them (before `fetch.js` turns them into a
 /// `TypeError`): refusals by the policy are `FetchDenied`, failures `FetchError`.

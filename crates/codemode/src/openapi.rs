@@ -20,8 +20,8 @@ use crate::error::Error;
 
 pub(crate) use refs::weight;
 pub use refs::{CIRCULAR, TRUNCATED};
-pub(crate) use spec::METHODS;
 pub use request::{BodyContent, HttpRequestParts, RequestBody, build_raw_request, build_request};
+pub(crate) use spec::METHODS;
 pub use spec::{Operation, Spec};
 
 /// Loads a spec from a file path or an `http(s)://` URL, with the documents its relative

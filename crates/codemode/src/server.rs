@@ -141,7 +141,13 @@ impl View {
         if !unavailable.is_empty() {
             let listed: Vec<String> = unavailable
                 .iter()
-                .map(|u| format!("`{}` ({})", u.namespace, first_chars(&u.reason, MAX_REASON_CHARS)))
+                .map(|u| {
+                    format!(
+                        "`{}` ({})",
+                        u.namespace,
+                        first_chars(&u.reason, MAX_REASON_CHARS)
+                    )
+                })
                 .collect();
             let note = format!(
                 "\nUnavailable (failed to start, not callable): {}.",
@@ -441,14 +447,13 @@ impl CodeModeServer {
                 Value::Object(serde_json::Map::new())
             } else {
                 let (spec, view, ids) = (Arc::clone(&spec), Arc::clone(&view), wanted.clone());
-                let (parts, weight) =
-                    tokio::task::spawn_blocking(move || view.parts(&spec, &ids))
-                        .await
-                        .map_err(|e| {
-                            mcp_error(&Error::Serve {
-                                reason: format!("resolving spec members failed: {e}"),
-                            })
-                        })?;
+                let (parts, weight) = tokio::task::spawn_blocking(move || view.parts(&spec, &ids))
+                    .await
+                    .map_err(|e| {
+                        mcp_error(&Error::Serve {
+                            reason: format!("resolving spec members failed: {e}"),
+                        })
+                    })?;
                 if weight > MAX_SEARCH_PART_WEIGHT {
                     return Ok(tool_error(format!(
                         "the code reads the details (parameters, requestBody, responses, …) of {} \
@@ -490,10 +495,11 @@ impl CodeModeServer {
                         .prelude(Arc::clone(&view.prelude)),
                 )
                 .await;
-            let new: Vec<String> = std::mem::take(&mut *missing.lock().unwrap_or_else(|e| e.into_inner()))
-                .into_iter()
-                .filter(|id| view.knows(id) && !wanted.contains(id))
-                .collect();
+            let new: Vec<String> =
+                std::mem::take(&mut *missing.lock().unwrap_or_else(|e| e.into_inner()))
+                    .into_iter()
+                    .filter(|id| view.knows(id) && !wanted.contains(id))
+                    .collect();
             if new.is_empty() {
                 let outcome = wrapped.map_positions(outcome);
                 return Ok(format::outcome_result(

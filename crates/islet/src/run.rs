@@ -101,7 +101,9 @@ impl FetchArgs {
         let mut policy = FetchPolicy {
             allow_private: self.allow_private_fetch,
             // Every command that offers fetch has the flag (`FetchArgs` is shared).
-            allow_private_hint: Some("run islet with --allow-private-fetch to allow them".to_owned()),
+            allow_private_hint: Some(
+                "run islet with --allow-private-fetch to allow them".to_owned(),
+            ),
             ..FetchPolicy::default()
         };
         for text in &self.allow_fetch {

@@ -398,7 +398,12 @@ impl Spec {
     /// `key` of path item `item` (with `method`: of that operation) resolved as
     /// [`Spec::resolved_path`] resolves it inside the whole item, within one item's budget.
     /// `None` when there is no such value.
-    pub(crate) fn resolved_member(&self, item: usize, method: Option<&str>, key: &str) -> Option<Value> {
+    pub(crate) fn resolved_member(
+        &self,
+        item: usize,
+        method: Option<&str>,
+        key: &str,
+    ) -> Option<Value> {
         let entry = self.items.get(item)?;
         let item_value = super::refs::lookup(&self.docs.get(entry.doc)?.value, &entry.tokens)?;
         let parent = match method {
@@ -431,7 +436,9 @@ impl Spec {
             Some(Value::Object(items)) => Value::Object(
                 items
                     .iter()
-                    .map(|(name, item)| (name.clone(), resolver.resolve(&mut sizes, 0, item, budget)))
+                    .map(|(name, item)| {
+                        (name.clone(), resolver.resolve(&mut sizes, 0, item, budget))
+                    })
                     .collect(),
             ),
             _ => Value::Null,

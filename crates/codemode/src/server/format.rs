@@ -323,7 +323,11 @@ mod tests {
         );
         assert!(w.code.ends_with("\n)(spec)); }"), "{}", w.code);
         let w = wrap_search_code("```js\nObject.keys(spec.paths)\n```");
-        assert!(w.code.contains("return S.finish(() => ((async () => {"), "{}", w.code);
+        assert!(
+            w.code.contains("return S.finish(() => ((async () => {"),
+            "{}",
+            w.code
+        );
         assert!(w.code.ends_with("\n)); }"), "{}", w.code);
         assert_eq!(w.removed_lines, 1);
     }

@@ -16,14 +16,13 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
-use crate::openapi::Spec;
 use crate::openapi::METHODS;
+use crate::openapi::Spec;
 
 const RUNTIME: &str = include_str!("search_spec.js");
 
 /// Members given a getter bit per object; rarer ones are inlined (masks are JS integers).
 const MAX_BITS: usize = 53;
-
 
 /// The compact spec of one catalog and how to find the members it leaves out.
 pub(crate) struct SpecView {
@@ -157,7 +156,11 @@ impl SpecView {
                         continue;
                     };
                     let number = ops.len();
-                    let method = METHODS.iter().find(|m| **m == key).copied().unwrap_or("get");
+                    let method = METHODS
+                        .iter()
+                        .find(|m| **m == key)
+                        .copied()
+                        .unwrap_or("get");
                     ops.push((index, method));
                     let mut mask = 0u64;
                     let _ = write!(paths, ",{key}:{{__proto__:O,[S]:{number}");
@@ -171,7 +174,12 @@ impl SpecView {
                             let resolved = spec
                                 .resolved_member(index, Some(key), k)
                                 .unwrap_or(Value::Null);
-                            let _ = write!(paths, ",{}:J({})", js_string(k), js_string(&resolved.to_string()));
+                            let _ = write!(
+                                paths,
+                                ",{}:J({})",
+                                js_string(k),
+                                js_string(&resolved.to_string())
+                            );
                         }
                     }
                     paths.push('}');
@@ -181,8 +189,15 @@ impl SpecView {
                 if let Some(&bit) = item_bits.get(key.as_str()) {
                     item_masks[index] = with_bit(item_masks[index], bit);
                 } else {
-                    let resolved = spec.resolved_member(index, None, key).unwrap_or(Value::Null);
-                    let _ = write!(paths, ",{}:J({})", js_string(key), js_string(&resolved.to_string()));
+                    let resolved = spec
+                        .resolved_member(index, None, key)
+                        .unwrap_or(Value::Null);
+                    let _ = write!(
+                        paths,
+                        ",{}:J({})",
+                        js_string(key),
+                        js_string(&resolved.to_string())
+                    );
                 }
             }
             paths.push_str("},");
@@ -193,7 +208,9 @@ impl SpecView {
             let listed: Vec<Value> = keys
                 .iter()
                 .take(MAX_BITS)
-                .map(|(k, t)| Value::Array(vec![Value::String(k.clone()), Value::String(t.to_string())]))
+                .map(|(k, t)| {
+                    Value::Array(vec![Value::String(k.clone()), Value::String(t.to_string())])
+                })
                 .collect();
             Value::Array(listed).to_string()
         };
@@ -248,7 +265,9 @@ impl SpecView {
             let Some((item, method, key)) = self.locate(id) else {
                 continue;
             };
-            let value = spec.resolved_member(item, method, key).unwrap_or(Value::Null);
+            let value = spec
+                .resolved_member(item, method, key)
+                .unwrap_or(Value::Null);
             weight = weight.saturating_add(crate::openapi::weight(&value));
             out.insert(id.clone(), value);
         }

@@ -467,11 +467,15 @@ fn issue13_relative_paths_in_a_config_resolve_against_its_folder() {
             cwd: Some(here("work")),
         }
     );
-    assert!(matches!(kind("onpath"), config::ServerKind::Stdio { command, .. } if command == "npx"));
+    assert!(
+        matches!(kind("onpath"), config::ServerKind::Stdio { command, .. } if command == "npx")
+    );
     assert!(
         matches!(kind("absolute"), config::ServerKind::Stdio { command, cwd, .. } if command == "/usr/bin/env" && cwd.as_deref() == Some("/tmp"))
     );
-    assert!(matches!(kind("pets"), config::ServerKind::OpenApi { spec, .. } if spec == here("specs/pets.json")));
+    assert!(
+        matches!(kind("pets"), config::ServerKind::OpenApi { spec, .. } if spec == here("specs/pets.json"))
+    );
     assert!(
         matches!(kind("remote"), config::ServerKind::OpenApi { spec, .. } if spec == "https://example.com/openapi.json")
     );
@@ -487,7 +491,11 @@ fn issue13_examples_mcp_json_points_at_the_installed_servers_from_anywhere() {
             continue;
         };
         let command = Path::new(command);
-        assert!(command.starts_with(root().join("examples")), "{}", command.display());
+        assert!(
+            command.starts_with(root().join("examples")),
+            "{}",
+            command.display()
+        );
         let relative = command
             .strip_prefix(root().join("examples/.."))
             .expect("under the repository");

@@ -72,7 +72,10 @@ fn given_fixture_spec() -> openapi::Spec {
 async fn search_code(server: &CodeModeServer, code: &str) -> Result<Value, String> {
     let mut arguments = serde_json::Map::new();
     arguments.insert("code".into(), json!(code));
-    let result = server.call("search", &arguments).await.expect("a tool result");
+    let result = server
+        .call("search", &arguments)
+        .await
+        .expect("a tool result");
     let text: String = result
         .content
         .iter()
@@ -203,7 +206,11 @@ async fn issue13_search_code_reads_every_member_with_refs_resolved() {
 
     // A body (no function) gets `spec` too, and its last expression is the result.
     assert_eq!(
-        search_code(&server, "const paths = Object.keys(spec.paths);\npaths.length").await,
+        search_code(
+            &server,
+            "const paths = Object.keys(spec.paths);\npaths.length"
+        )
+        .await,
         Ok(json!(2))
     );
     // Code that catches the failure a missing member causes still gets the real member.
@@ -229,9 +236,12 @@ async fn issue13_search_code_errors_point_into_the_code_as_sent() {
     assert!(error.starts_with("TypeError"), "{error}");
     assert!(error.contains("(line 3, column"), "{error}");
 
-    let error = search_code(&server, "const a = spec.paths;\nconst b = a['/nope'].get;\nb")
-        .await
-        .expect_err("a TypeError");
+    let error = search_code(
+        &server,
+        "const a = spec.paths;\nconst b = a['/nope'].get;\nb",
+    )
+    .await
+    .expect_err("a TypeError");
     assert!(error.contains("(line 2, column"), "{error}");
 }
 

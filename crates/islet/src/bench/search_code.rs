@@ -1,8 +1,9 @@
 //! `islet bench search-code SPEC`: `search` with `code` over a large spec, end to end through
-//! the Code Mode server (in-process isolation): latency of typical search code and the memory
-//! each concurrent call adds.
+//! the Code Mode server: latency of typical search code and the memory each concurrent call
+//! adds (in-process isolation: with worker processes this process's RSS does not show it).
 
 use super::{machine, percentile, rss_bytes};
+use crate::run::Isolation;
 use codemode::server::{CodeModeServer, ServerOptions};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -19,6 +20,10 @@ pub struct SearchCodeArgs {
     /// Calls in flight at once for the memory figure.
     #[arg(long, default_value_t = 4)]
     concurrency: usize,
+    /// Where the code runs: this process (default) or `islet worker` processes, as
+    /// `islet mcp openapi` does by default.
+    #[arg(long, value_enum, default_value_t = Isolation::Inprocess)]
+    isolation: Isolation,
     /// Two words an operation's path, summary or tags must contain.
     #[arg(long, num_args = 2, default_values_t = ["message".to_owned(), "attachment".to_owned()])]
     words: Vec<String>,
@@ -111,11 +116,19 @@ pub async fn search_code(args: SearchCodeArgs) -> anyhow::Result<Value> {
         args.spec,
         t.elapsed().as_millis()
     );
+    let mut options = ServerOptions::default();
+    let isolation = match args.isolation {
+        Isolation::Inprocess => "inprocess",
+        Isolation::Process => {
+            options.workers = Some(crate::run::worker_config()?);
+            "process"
+        }
+    };
     let server = CodeModeServer::new(
         catalog,
         sandbox::Bindings::new(),
         Some(Arc::new(spec)),
-        ServerOptions::default(),
+        options,
     )?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let filter = filter_code(&args.words);
@@ -172,7 +185,7 @@ pub async fn search_code(args: SearchCodeArgs) -> anyhow::Result<Value> {
         "machine": machine,
         "spec": args.spec,
         "operations": operations,
-        "isolation": "inprocess",
+        "isolation": isolation,
         "first_call_ms": (cold_ms * 10.0).round() / 10.0,
         "async_1_ms": trivial,
         "filter_ms": {
@@ -186,7 +199,7 @@ pub async fn search_code(args: SearchCodeArgs) -> anyhow::Result<Value> {
             "latency": detailed,
         },
         "rss": {
-            "what": format!("peak RSS growth over the warm baseline while {} `details` calls run at once, 5 rounds", args.concurrency),
+            "what": format!("peak RSS growth of this process over the warm baseline while {} `details` calls run at once, 5 rounds (isolates in this process only with --isolation inprocess)", args.concurrency),
             "baseline_mib": mib(baseline),
             "growth_mib": mib(growth),
             "per_concurrent_call_mib": mib(growth / args.concurrency.max(1) as u64),

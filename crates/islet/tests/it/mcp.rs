@@ -147,6 +147,12 @@ fn run_client(client: &Client, args: &[String]) -> Value {
         .env(TOKEN_VAR, TOKEN)
         .output()
         .expect("the client runs");
+    // Issue 13: the SDK ends an HTTP session with DELETE and logs any answer but 200/204.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains("Session termination failed"),
+        "the client could not end its session: {stderr}"
+    );
     json_stdout(&out)
 }
 

@@ -297,7 +297,9 @@ fn issue13_loopback_refusal_names_allow_private_fetch() {
     let (addr, _) = given_fetch_server();
     let out = islet(
         &["run", "--allow-fetch", &addr.to_string(), "-"],
-        &format!("try {{ await fetch('http://{addr}/hello') }} catch (e) {{ return [e.code, e.message] }}"),
+        &format!(
+            "try {{ await fetch('http://{addr}/hello') }} catch (e) {{ return [e.code, e.message] }}"
+        ),
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let refusal: Value = serde_json::from_slice(&out.stdout).expect("JSON");
