@@ -91,16 +91,40 @@ async fn call(server: &CodeModeServer, code: &str) -> anyhow::Result<Value> {
     Ok(serde_json::from_str::<Value>(&text)?["result"].take())
 }
 
+/// CPU time this process has used (all threads), from `/proc/self/stat`: on shared cores it
+/// says what a call costs whatever else runs, where wall time says what a caller waits.
+fn process_cpu() -> anyhow::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which may hold spaces) start at `state`.
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or_else(|| anyhow::anyhow!("unexpected /proc/self/stat"))?;
+    let fields: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    anyhow::ensure!(fields.len() == 2, "unexpected /proc/self/stat");
+    // Clock ticks: USER_HZ is 100 on Linux.
+    Ok(Duration::from_millis((fields[0] + fields[1]) * 10))
+}
+
 async fn timed(server: &CodeModeServer, code: &str, samples: usize) -> anyhow::Result<Value> {
+    let samples = samples.max(1);
     let mut times = Vec::with_capacity(samples);
-    for _ in 0..samples.max(1) {
+    let cpu = process_cpu()?;
+    for _ in 0..samples {
         let t = Instant::now();
         call(server, code).await?;
         times.push(t.elapsed());
     }
+    let cpu_ms = (process_cpu()? - cpu).as_secs_f64() * 1e3 / samples as f64;
     Ok(json!({
         "p50": percentile(&mut times, 50.0) / 1000.0,
         "p90": percentile(&mut times, 90.0) / 1000.0,
+        "cpu_ms_per_call": (cpu_ms * 10.0).round() / 10.0,
     }))
 }
 
