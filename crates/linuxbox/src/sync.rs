@@ -298,7 +298,7 @@ impl Sync<'_, '_> {
         let io = |e: std::io::Error| format!("cannot update the sandbox's copy: {e}");
         match s {
             None => match h {
-                Some(Found::Dir) if matches!(m, Some(Synced::Dir)) => Ok(Step::RemoveDir(Side::Sandbox)),
+                Some(Found::Dir) if matches!(m, Some(Synced::Dir)) => Ok(Step::RemoveDir(Side::Workspace)),
                 Some(_) => {
                     hostfs::remove(self.root, path).map_err(io)?;
                     self.report.removed_in_sandbox.push(format!("/{path}"));
@@ -337,7 +337,7 @@ impl Sync<'_, '_> {
         let store_error = |e: store::Error| format!("the workspace refused it: {e}");
         match h {
             None | Some(Found::Other) | Some(Found::BadName) => match s {
-                Some(StoreSide::Dir) if matches!(m, Some(Synced::Dir)) => Ok(Step::RemoveDir(Side::Workspace)),
+                Some(StoreSide::Dir) if matches!(m, Some(Synced::Dir)) => Ok(Step::RemoveDir(Side::Sandbox)),
                 Some(_) => {
                     self.ws.rm(&ws_path, true).map_err(store_error)?;
                     self.report.removed_in_workspace.push(ws_path);

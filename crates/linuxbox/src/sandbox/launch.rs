@@ -110,7 +110,7 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
         }
         RootFs::Dir(root) => bind(&mut args, "--ro-bind", root, "/"),
     }
-    for a in ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/run"] {
+    for a in ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"] {
         args.push(a.into());
     }
     bind(&mut args, "--bind", launch.workspace_dir, "/workspace");
@@ -122,7 +122,11 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
         args.push("--add-seccomp-fd".into());
         args.push(fd.as_raw_fd().to_string().into());
     }
-    args.extend(["--chdir".into(), "/workspace".into(), "--".into(), INIT_PATH.into()]);
+    // bubblewrap builds the root on a tmpfs the sandbox's user owns: make it and /dev
+    // read-only, leaving /tmp, /dev/shm and /workspace (mounts of their own) writable.
+    for a in ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/workspace", "--", INIT_PATH] {
+        args.push(a.into());
+    }
     args.extend(config.init[1..].iter().cloned());
 
     let mut command = Command::new(&config.bwrap);

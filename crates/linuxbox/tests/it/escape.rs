@@ -56,8 +56,10 @@ async fn issue18_writing_outside_workspace_and_tmp_fails() {
         let result = given.sh(&format!("echo hi > {path}")).await;
         assert!(!result.success(), "wrote {path}: {result:?}");
     }
-    let result = given.sh("echo a > /tmp/a && echo b > /workspace/b && cat /tmp/a /workspace/b").await;
-    assert_eq!(result.stdout, "a\nb\n", "{result:?}");
+    let result = given
+        .sh("echo a > /tmp/a && echo b > /workspace/b && echo c > /dev/shm/c && cat /tmp/a /workspace/b /dev/shm/c && echo d > /dev/null")
+        .await;
+    assert_eq!(result.stdout, "a\nb\nc\n", "{result:?}");
 }
 
 #[tokio::test]
