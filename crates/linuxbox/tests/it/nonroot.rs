@@ -15,7 +15,7 @@ fn issue18_the_suite_passes_as_a_non_root_user() {
         .arg(&exe)
         .args(["--skip", "issue18_the_suite_passes_as_a_non_root_user", "--test-threads", "2"])
         .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         .env("TMPDIR", "/tmp")
         .output()
         .expect("runuser runs (util-linux)");
