@@ -4,6 +4,7 @@
 
 mod agents;
 mod isolation;
+mod linuxbox;
 mod mcp;
 mod memory;
 mod proxy;
@@ -27,6 +28,8 @@ pub enum BenchCommand {
     Proxy(proxy::ProxyArgs),
     /// Durable agents: cold activation, warm RPC (in-process and HTTP), creations per second.
     Agents(agents::AgentsArgs),
+    /// Linux sandboxes: `true` in a fresh and a warm sandbox, workspace sync of 100 files.
+    Linuxbox(linuxbox::LinuxboxArgs),
     /// Memory recall p50 with 100,000 memories in a profile and deterministic ingest throughput.
     Memory(memory::MemoryArgs),
 }
@@ -73,6 +76,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::Agents(args) => {
             let report = agents::agents(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Linuxbox(args) => {
+            let report = linuxbox::linuxbox(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         BenchCommand::Memory(args) => {
