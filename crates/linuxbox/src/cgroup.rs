@@ -34,6 +34,13 @@ impl Support {
     }
 }
 
+/// [`detect`], once per process: what a machine offers does not change while islet runs,
+/// and the probe's mkdir/rmdir pair would otherwise be on every sandbox's start.
+pub fn detected() -> &'static Support {
+    static SUPPORT: std::sync::OnceLock<Support> = std::sync::OnceLock::new();
+    SUPPORT.get_or_init(detect)
+}
+
 /// Finds where sandboxes' cgroups can go, checking that a child cgroup can be created.
 pub fn detect() -> Support {
     let own = match std::fs::read_to_string("/proc/self/cgroup") {

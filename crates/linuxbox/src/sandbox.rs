@@ -195,9 +195,9 @@ impl Linuxbox {
             rustix::fs::chown(&workspace_dir, Some(id), Some(gid))
                 .map_err(|e| Error::io(&workspace_dir, e.into()))?;
         }
-        let support = cgroup::detect();
+        let support = cgroup::detected();
         let (cgroup, cgroup_report) = match Cgroup::create(
-            &support,
+            support,
             config.limits.memory_bytes,
             config.limits.pids,
         ) {

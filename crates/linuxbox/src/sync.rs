@@ -51,7 +51,7 @@ pub struct Skipped {
     pub reason: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Manifest {
     entries: BTreeMap<String, Synced>,
     /// The store's clock when the last sync started.

@@ -36,6 +36,10 @@ impl Linuxbox {
         self.sync(db, Prefer::Sandbox)
     }
 
+    /// Outside a turn, one sync is one transaction of its own: all of it lands or none
+    /// (and it is one commit instead of one per file). Inside a turn it is part of the
+    /// turn; if the turn rolls back, the next `sync_in` returns `/workspace` to what the
+    /// workspace has.
     fn sync(&self, db: &mut AgentDb, prefer: Prefer) -> Result<SyncReport> {
         self.shared.touch();
         let mut manifest = self
@@ -43,13 +47,33 @@ impl Linuxbox {
             .manifest
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        sync::reconcile(
+        let own_transaction = !db.in_transaction();
+        let before = own_transaction.then(|| manifest.clone());
+        if own_transaction {
+            db.begin()?;
+        }
+        let result = sync::reconcile(
             &mut manifest,
             &self.shared.workspace_dir,
             self.shared.run_as,
             db,
             prefer,
-        )
+        );
+        if let Some(before) = before {
+            match &result {
+                Ok(_) => {
+                    if let Err(e) = db.commit() {
+                        *manifest = before;
+                        return Err(e.into());
+                    }
+                }
+                Err(_) => {
+                    let _ = db.rollback();
+                    *manifest = before;
+                }
+            }
+        }
+        result
     }
 
     /// A file's bytes; `path` is absolute under `/workspace` or relative to it.
