@@ -88,11 +88,22 @@ fn table(report: &HardenReport) -> String {
 
 /// The Linux sandboxes (`linuxbox`): what they need and get here.
 fn linux_table(checks: &[linuxbox::probe::Check]) -> String {
-    let width = checks.iter().map(|c| c.name.len()).max().unwrap_or(0).max(5);
-    let mut text = format!("{:width$}  {:11}  details (Linux sandboxes)\n", "check", "status");
+    let width = checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let mut text = format!(
+        "{:width$}  {:11}  details (Linux sandboxes)\n",
+        "check", "status"
+    );
     for check in checks {
         let status = if check.ok { "ok" } else { "UNAVAILABLE" };
-        text.push_str(&format!("{:width$}  {status:11}  {}\n", check.name, check.detail));
+        text.push_str(&format!(
+            "{:width$}  {status:11}  {}\n",
+            check.name, check.detail
+        ));
     }
     text
 }

@@ -64,8 +64,8 @@ pub fn detect() -> Support {
     if let Some(path) = path_of("") {
         for mount in [ROOT.to_string(), format!("{ROOT}/unified")] {
             let parent = Path::new(&mount).join(&path);
-            let delegated = std::fs::read_to_string(parent.join("cgroup.subtree_control"))
-                .unwrap_or_default();
+            let delegated =
+                std::fs::read_to_string(parent.join("cgroup.subtree_control")).unwrap_or_default();
             let words: Vec<&str> = delegated.split_whitespace().collect();
             if !Path::new(&mount).join("cgroup.controllers").exists() {
                 continue;
@@ -88,7 +88,10 @@ pub fn detect() -> Support {
     let v1 = |controller: &str| -> Result<PathBuf, String> {
         let mount = Path::new(ROOT).join(controller);
         if !mount.join("cgroup.procs").exists() {
-            return Err(format!("no cgroup v1 {controller} hierarchy at {}", mount.display()));
+            return Err(format!(
+                "no cgroup v1 {controller} hierarchy at {}",
+                mount.display()
+            ));
         }
         let path = path_of(controller)
             .ok_or_else(|| format!("/proc/self/cgroup names no {controller} cgroup"))?;
@@ -153,11 +156,17 @@ impl Cgroup {
                 let oom = dir.join("memory.events");
                 (vec![dir], settings, oom)
             }
-            Support::V1 { memory, pids: pids_parent } => {
+            Support::V1 {
+                memory,
+                pids: pids_parent,
+            } => {
                 let memory_dir = memory.join(&name);
                 let pids_dir = pids_parent.join(&name);
                 let settings = vec![
-                    (memory_dir.join("memory.limit_in_bytes"), memory_bytes.to_string()),
+                    (
+                        memory_dir.join("memory.limit_in_bytes"),
+                        memory_bytes.to_string(),
+                    ),
                     (pids_dir.join("pids.max"), pids.to_string()),
                 ];
                 let oom = memory_dir.join("memory.oom_control");
@@ -165,7 +174,10 @@ impl Cgroup {
             }
             Support::Unavailable(reason) => return Err(reason.clone()),
         };
-        let mut cgroup = Cgroup { dirs: Vec::new(), oom_file };
+        let mut cgroup = Cgroup {
+            dirs: Vec::new(),
+            oom_file,
+        };
         for dir in dirs {
             std::fs::create_dir(&dir)
                 .map_err(|e| format!("cannot create cgroup {}: {e}", dir.display()))?;

@@ -57,7 +57,13 @@ pub fn open_root(dir: &Path) -> std::io::Result<OwnedFd> {
 fn open_beneath(root: impl AsFd, rel: &str, flags: OFlags, mode: Mode) -> std::io::Result<OwnedFd> {
     let rel = if rel.is_empty() { "." } else { rel };
     loop {
-        match rustix::fs::openat2(&root, rel, flags | OFlags::CLOEXEC | OFlags::NOFOLLOW, mode, RESOLVE) {
+        match rustix::fs::openat2(
+            &root,
+            rel,
+            flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+            mode,
+            RESOLVE,
+        ) {
             Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
             other => return Ok(other?),
         }
@@ -81,7 +87,12 @@ fn walk_from(root: &OwnedFd, start: String) -> std::io::Result<Vec<(String, Foun
     let mut found = Vec::new();
     let mut dirs = vec![start.clone()];
     while let Some(dir) = dirs.pop() {
-        let fd = match open_beneath(root, &dir, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
+        let fd = match open_beneath(
+            root,
+            &dir,
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        ) {
             Ok(fd) => fd,
             // Replaced by a symlink or removed while we walk: skip it.
             Err(_) if dir != start => continue,
@@ -101,8 +112,13 @@ fn walk_from(root: &OwnedFd, start: String) -> std::io::Result<Vec<(String, Foun
                 found.push((lossy_join(&dir, &name), Found::BadName));
                 continue;
             };
-            let rel = if dir.is_empty() { text.to_string() } else { format!("{dir}/{text}") };
-            let Ok(stat) = rustix::fs::statat(&fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) else {
+            let rel = if dir.is_empty() {
+                text.to_string()
+            } else {
+                format!("{dir}/{text}")
+            };
+            let Ok(stat) = rustix::fs::statat(&fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+            else {
                 continue;
             };
             match FileType::from_raw_mode(stat.st_mode) {
@@ -121,7 +137,11 @@ fn walk_from(root: &OwnedFd, start: String) -> std::io::Result<Vec<(String, Foun
 
 fn lossy_join(dir: &str, name: &CStr) -> String {
     let name = name.to_string_lossy();
-    if dir.is_empty() { name.into_owned() } else { format!("{dir}/{name}") }
+    if dir.is_empty() {
+        name.into_owned()
+    } else {
+        format!("{dir}/{name}")
+    }
 }
 
 /// A regular file's bytes and stamp; `InvalidInput` for anything else or over `max`.
@@ -137,11 +157,16 @@ pub fn read(root: &OwnedFd, rel: &str, max: u64) -> std::io::Result<(Vec<u8>, St
     if stat.st_size as u64 > max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::FileTooLarge,
-            format!("`{rel}` is {} bytes, over the {max}-byte limit", stat.st_size),
+            format!(
+                "`{rel}` is {} bytes, over the {max}-byte limit",
+                stat.st_size
+            ),
         ));
     }
     let mut data = Vec::with_capacity(stat.st_size as usize);
-    std::fs::File::from(fd.try_clone()?).take(max + 1).read_to_end(&mut data)?;
+    std::fs::File::from(fd.try_clone()?)
+        .take(max + 1)
+        .read_to_end(&mut data)?;
     if data.len() as u64 > max {
         return Err(std::io::Error::new(
             std::io::ErrorKind::FileTooLarge,
@@ -180,11 +205,21 @@ pub fn write(root: &OwnedFd, rel: &str, data: &[u8], owner: Option<u32>) -> std:
 pub fn mkdirs(root: &OwnedFd, rel: &str, owner: Option<u32>) -> std::io::Result<()> {
     let mut so_far = String::new();
     for part in rel.split('/').filter(|p| !p.is_empty()) {
-        let parent = open_beneath(root, &so_far, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+        let parent = open_beneath(
+            root,
+            &so_far,
+            OFlags::RDONLY | OFlags::DIRECTORY,
+            Mode::empty(),
+        )?;
         match rustix::fs::mkdirat(&parent, part, Mode::from_raw_mode(0o755)) {
             Ok(()) => {
                 if owner.is_some() {
-                    let dir = open_beneath(&parent, part, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+                    let dir = open_beneath(
+                        &parent,
+                        part,
+                        OFlags::RDONLY | OFlags::DIRECTORY,
+                        Mode::empty(),
+                    )?;
                     chown(&dir, owner)?;
                 }
             }
@@ -217,11 +252,21 @@ pub fn is_empty_dir(root: &OwnedFd, rel: &str) -> std::io::Result<bool> {
 /// Removes a file, or a directory with everything in it.
 pub fn remove(root: &OwnedFd, rel: &str) -> std::io::Result<()> {
     let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
-    let parent_fd = open_beneath(root, parent, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+    let parent_fd = open_beneath(
+        root,
+        parent,
+        OFlags::RDONLY | OFlags::DIRECTORY,
+        Mode::empty(),
+    )?;
     match rustix::fs::unlinkat(&parent_fd, name, AtFlags::empty()) {
         Ok(()) => Ok(()),
         Err(Errno::ISDIR) => {
-            let dir = open_beneath(&parent_fd, name, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
+            let dir = open_beneath(
+                &parent_fd,
+                name,
+                OFlags::RDONLY | OFlags::DIRECTORY,
+                Mode::empty(),
+            )?;
             for (child, _) in walk(&dir)?.into_iter().rev() {
                 let (p, n) = child.rsplit_once('/').unwrap_or(("", &child));
                 let pfd = open_beneath(&dir, p, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;

@@ -60,7 +60,8 @@ pub fn main() -> ExitCode {
         // Highest index first, so `swap_remove` leaves the lower ones in place.
         for index in exited.into_iter().rev() {
             let pid = running[index].pid;
-            if let Ok(Some((_, status))) = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG) {
+            if let Ok(Some((_, status))) = rustix::process::waitpid(Some(pid), WaitOptions::NOHANG)
+            {
                 let done = running.swap_remove(index);
                 let _ = protocol::send(socket.as_fd(), &exited_event(done.id, status), &[]);
             }
@@ -72,7 +73,10 @@ pub fn main() -> ExitCode {
                         Ok((pid, pidfd)) => {
                             groups.insert(id, pid);
                             running.push(Running { id, pid, pidfd });
-                            Event::Spawned { id, pid: pid.as_raw_nonzero().get() }
+                            Event::Spawned {
+                                id,
+                                pid: pid.as_raw_nonzero().get(),
+                            }
                         }
                         Err(message) => Event::Failed { id, message },
                     };
@@ -177,4 +181,3 @@ fn signal_from(number: i32) -> Option<Signal> {
     .into_iter()
     .find(|s| s.as_raw() == number)
 }
-

@@ -27,7 +27,9 @@ pub fn probe(bwrap: &Path) -> Vec<Check> {
         name: "bubblewrap",
         ok: bwrap_ok,
         detail: match version {
-            Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).trim().to_string(),
+            Ok(out) if out.status.success() => {
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            }
             Ok(out) => String::from_utf8_lossy(&out.stderr).trim().to_string(),
             Err(e) => format!(
                 "`{}` cannot run ({e}); install it: `apt-get install bubblewrap`",
@@ -53,7 +55,9 @@ pub fn probe(bwrap: &Path) -> Vec<Check> {
             .stdin(Stdio::null())
             .stdout(Stdio::null());
         if rustix::process::getuid().is_root() {
-            command.uid(crate::sandbox::ROOT_RUNS_AS).gid(crate::sandbox::ROOT_RUNS_AS);
+            command
+                .uid(crate::sandbox::ROOT_RUNS_AS)
+                .gid(crate::sandbox::ROOT_RUNS_AS);
         }
         let namespaces = command.output();
         checks.push(Check {

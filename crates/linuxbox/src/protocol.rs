@@ -38,9 +38,15 @@ pub enum Request {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
-    Spawned { id: u64, pid: i32 },
+    Spawned {
+        id: u64,
+        pid: i32,
+    },
     /// The spawn failed (no such program, not executable, bad cwd…).
-    Failed { id: u64, message: String },
+    Failed {
+        id: u64,
+        message: String,
+    },
     /// The process ended: `code` if it exited, `signal` if a signal killed it.
     Exited {
         id: u64,
@@ -50,7 +56,11 @@ pub enum Event {
 }
 
 /// Sends one message with `fds` attached.
-pub fn send(socket: BorrowedFd<'_>, message: &impl Serialize, fds: &[BorrowedFd<'_>]) -> std::io::Result<()> {
+pub fn send(
+    socket: BorrowedFd<'_>,
+    message: &impl Serialize,
+    fds: &[BorrowedFd<'_>],
+) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
     if bytes.len() > MAX_MESSAGE_BYTES {
         return Err(std::io::Error::new(
@@ -66,9 +76,16 @@ pub fn send(socket: BorrowedFd<'_>, message: &impl Serialize, fds: &[BorrowedFd<
     let mut space = [MaybeUninit::<u8>::uninit(); rustix::cmsg_space!(ScmRights(3))];
     let mut control = SendAncillaryBuffer::new(&mut space);
     if !fds.is_empty() && !control.push(SendAncillaryMessage::ScmRights(fds)) {
-        return Err(std::io::Error::other("too many descriptors for one message"));
+        return Err(std::io::Error::other(
+            "too many descriptors for one message",
+        ));
     }
-    rustix::net::sendmsg(socket, &[IoSlice::new(&bytes)], &mut control, SendFlags::NOSIGNAL)?;
+    rustix::net::sendmsg(
+        socket,
+        &[IoSlice::new(&bytes)],
+        &mut control,
+        SendFlags::NOSIGNAL,
+    )?;
     Ok(())
 }
 

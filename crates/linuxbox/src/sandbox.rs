@@ -25,10 +25,10 @@ use tokio::sync::{oneshot, watch};
 
 use crate::cgroup::{self, Cgroup};
 use crate::config::Config;
-pub(crate) use launch::ROOT_RUNS_AS;
 use crate::error::{Error, Result};
 use crate::protocol::{self, Event, Request};
 use crate::sync::Manifest;
+pub(crate) use launch::ROOT_RUNS_AS;
 
 pub use command::{ExecStream, StreamEvent};
 pub use files::FileEntry;
@@ -196,14 +196,11 @@ impl Linuxbox {
                 .map_err(|e| Error::io(&workspace_dir, e.into()))?;
         }
         let support = cgroup::detected();
-        let (cgroup, cgroup_report) = match Cgroup::create(
-            support,
-            config.limits.memory_bytes,
-            config.limits.pids,
-        ) {
-            Ok(cgroup) => (Some(cgroup), support.describe()),
-            Err(reason) => (None, reason),
-        };
+        let (cgroup, cgroup_report) =
+            match Cgroup::create(support, config.limits.memory_bytes, config.limits.pids) {
+                Ok(cgroup) => (Some(cgroup), support.describe()),
+                Err(reason) => (None, reason),
+            };
         let cgroup_procs = match &cgroup {
             Some(c) => c.procs_files().map_err(Error::Unavailable)?,
             None => Vec::new(),
@@ -267,9 +264,9 @@ impl Linuxbox {
                 let _ = child.wait();
             })
             .map_err(|e| Error::Unavailable(format!("cannot start a thread: {e}")))?;
-        let bwrap = started_rx
-            .recv()
-            .map_err(|_| Error::Unavailable("the sandbox's thread ended while starting".into()))??;
+        let bwrap = started_rx.recv().map_err(|_| {
+            Error::Unavailable("the sandbox's thread ended while starting".into())
+        })??;
         let idle = tokio::spawn(idle_loop(Arc::downgrade(&shared)));
         Ok(Linuxbox {
             shared,
@@ -504,29 +501,25 @@ impl Shared {
 /// The reader thread: dispatches the init's events until the socket closes.
 fn read_events(shared: &Shared, socket: &OwnedFd, log_path: &Path) {
     let mut buffer = vec![0u8; protocol::MAX_MESSAGE_BYTES];
-    loop {
-        match protocol::recv::<Event>(socket, &mut buffer) {
-            Ok(Some((event, _))) => {
-                let mut state = shared.lock();
-                match event {
-                    Event::Spawned { id, pid } => {
-                        if let Some(tx) = state.pending.get_mut(&id).and_then(|p| p.spawned.take()) {
-                            let _ = tx.send(Ok(pid));
-                        }
-                    }
-                    Event::Failed { id, message } => {
-                        if let Some(tx) = state.pending.remove(&id).and_then(|p| p.spawned) {
-                            let _ = tx.send(Err(Error::Spawn(message)));
-                        }
-                    }
-                    Event::Exited { id, code, signal } => {
-                        if let Some(tx) = state.pending.remove(&id).and_then(|p| p.exited) {
-                            let _ = tx.send((code, signal));
-                        }
-                    }
+    // Until the socket closes (or carries garbage, which only a broken init sends).
+    while let Ok(Some((event, _))) = protocol::recv::<Event>(socket, &mut buffer) {
+        let mut state = shared.lock();
+        match event {
+            Event::Spawned { id, pid } => {
+                if let Some(tx) = state.pending.get_mut(&id).and_then(|p| p.spawned.take()) {
+                    let _ = tx.send(Ok(pid));
                 }
             }
-            Ok(None) | Err(_) => break,
+            Event::Failed { id, message } => {
+                if let Some(tx) = state.pending.remove(&id).and_then(|p| p.spawned) {
+                    let _ = tx.send(Err(Error::Spawn(message)));
+                }
+            }
+            Event::Exited { id, code, signal } => {
+                if let Some(tx) = state.pending.remove(&id).and_then(|p| p.exited) {
+                    let _ = tx.send((code, signal));
+                }
+            }
         }
     }
     let log = std::fs::read_to_string(log_path).unwrap_or_default();
@@ -548,7 +541,9 @@ fn read_events(shared: &Shared, socket: &OwnedFd, log_path: &Path) {
 /// Stops background processes once the sandbox has seen no call for the idle timeout.
 async fn idle_loop(shared: std::sync::Weak<Shared>) {
     loop {
-        let Some(strong) = shared.upgrade() else { return };
+        let Some(strong) = shared.upgrade() else {
+            return;
+        };
         let timeout = strong.config.limits.idle_timeout;
         let last = *strong.last_call.lock().unwrap_or_else(|p| p.into_inner());
         if last.elapsed() < timeout {

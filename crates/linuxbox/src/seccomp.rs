@@ -107,8 +107,13 @@ pub fn programs() -> Result<Vec<Vec<u8>>, String> {
         .iter()
         .map(|flag| {
             let flag = *flag as u64;
-            SeccompCondition::new(0, SeccompCmpArgLen::Qword, SeccompCmpOp::MaskedEq(flag), flag)
-                .and_then(|c| SeccompRule::new(vec![c]))
+            SeccompCondition::new(
+                0,
+                SeccompCmpArgLen::Qword,
+                SeccompCmpOp::MaskedEq(flag),
+                flag,
+            )
+            .and_then(|c| SeccompRule::new(vec![c]))
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(err)?;

@@ -231,20 +231,22 @@ impl Sync<'_, '_> {
             }
         };
         match from {
-            Side::Workspace => self.to_sandbox(path, s, h, m),
-            Side::Sandbox => self.to_workspace(path, s, h, m),
+            Side::Workspace => self.copy_to_sandbox(path, s, h, m),
+            Side::Sandbox => self.copy_to_workspace(path, s, h, m),
         }
     }
 
     /// Whether the store's side differs from the manifest.
-    fn store_changed(&mut self, path: &str, s: Option<StoreSide>, m: Option<&Synced>) -> Result<bool, String> {
+    fn store_changed(
+        &mut self,
+        path: &str,
+        s: Option<StoreSide>,
+        m: Option<&Synced>,
+    ) -> Result<bool, String> {
         let changed = match (s, m) {
             (None, None) => false,
             (Some(StoreSide::Dir), Some(Synced::Dir)) => false,
-            (
-                Some(StoreSide::File { size, mtime_ms }),
-                Some(Synced::File { store, hash, .. }),
-            ) => {
+            (Some(StoreSide::File { size, mtime_ms }), Some(Synced::File { store, hash, .. })) => {
                 if (size, mtime_ms) != *store {
                     true
                 } else if mtime_ms >= self.store_racy_ms {
@@ -258,7 +260,12 @@ impl Sync<'_, '_> {
         Ok(changed)
     }
 
-    fn host_changed(&mut self, path: &str, h: Option<&Found>, m: Option<&Synced>) -> Result<bool, String> {
+    fn host_changed(
+        &mut self,
+        path: &str,
+        h: Option<&Found>,
+        m: Option<&Synced>,
+    ) -> Result<bool, String> {
         let changed = match (h, m) {
             (None, None) => false,
             (Some(Found::Dir), Some(Synced::Dir)) => false,
@@ -277,11 +284,18 @@ impl Sync<'_, '_> {
     }
 
     /// Both sides changed: if they now agree, record that instead of copying.
-    fn same_on_both(&mut self, path: &str, s: Option<StoreSide>, h: Option<&Found>) -> Result<Option<Step>, String> {
+    fn same_on_both(
+        &mut self,
+        path: &str,
+        s: Option<StoreSide>,
+        h: Option<&Found>,
+    ) -> Result<Option<Step>, String> {
         Ok(match (s, h) {
             (None, None) => Some(Step::Forget),
             (Some(StoreSide::Dir), Some(Found::Dir)) => Some(Step::Record(Synced::Dir)),
-            (Some(StoreSide::File { size, mtime_ms }), Some(Found::File(stamp))) if size == stamp.size => {
+            (Some(StoreSide::File { size, mtime_ms }), Some(Found::File(stamp)))
+                if size == stamp.size =>
+            {
                 let store_hash = self.store_hash(path)?;
                 let (_, stamp, host_hash) = self.host_read_data(path)?;
                 (store_hash == host_hash).then_some(Step::Record(Synced::File {
@@ -294,11 +308,19 @@ impl Sync<'_, '_> {
         })
     }
 
-    fn to_sandbox(&mut self, path: &str, s: Option<StoreSide>, h: Option<Found>, m: Option<Synced>) -> Result<Step, String> {
+    fn copy_to_sandbox(
+        &mut self,
+        path: &str,
+        s: Option<StoreSide>,
+        h: Option<Found>,
+        m: Option<Synced>,
+    ) -> Result<Step, String> {
         let io = |e: std::io::Error| format!("cannot update the sandbox's copy: {e}");
         match s {
             None => match h {
-                Some(Found::Dir) if matches!(m, Some(Synced::Dir)) => Ok(Step::RemoveDir(Side::Workspace)),
+                Some(Found::Dir) if matches!(m, Some(Synced::Dir)) => {
+                    Ok(Step::RemoveDir(Side::Workspace))
+                }
                 Some(_) => {
                     hostfs::remove(self.root, path).map_err(io)?;
                     self.report.removed_in_sandbox.push(format!("/{path}"));
@@ -332,12 +354,20 @@ impl Sync<'_, '_> {
         }
     }
 
-    fn to_workspace(&mut self, path: &str, s: Option<StoreSide>, h: Option<Found>, m: Option<Synced>) -> Result<Step, String> {
+    fn copy_to_workspace(
+        &mut self,
+        path: &str,
+        s: Option<StoreSide>,
+        h: Option<Found>,
+        m: Option<Synced>,
+    ) -> Result<Step, String> {
         let ws_path = format!("/{path}");
         let store_error = |e: store::Error| format!("the workspace refused it: {e}");
         match h {
             None | Some(Found::Other) | Some(Found::BadName) => match s {
-                Some(StoreSide::Dir) if matches!(m, Some(Synced::Dir)) => Ok(Step::RemoveDir(Side::Sandbox)),
+                Some(StoreSide::Dir) if matches!(m, Some(Synced::Dir)) => {
+                    Ok(Step::RemoveDir(Side::Sandbox))
+                }
                 Some(_) => {
                     self.ws.rm(&ws_path, true).map_err(store_error)?;
                     self.report.removed_in_workspace.push(ws_path);

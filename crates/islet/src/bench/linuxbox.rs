@@ -42,8 +42,14 @@ async fn run(args: &LinuxboxArgs, dir: &std::path::Path) -> anyhow::Result<Value
 
     // Baselines timed in the same run, so the figures can be read as ratios on a shared
     // machine: a plain fork/exec of `true`, and bubblewrap's minimal sandbox around it.
-    eprintln!("baselines: {} × spawn `true`, bare bubblewrap…", args.samples);
-    let mut spawn_true = spawn_times(args.samples, &mut std::process::Command::new("/usr/bin/true"))?;
+    eprintln!(
+        "baselines: {} × spawn `true`, bare bubblewrap…",
+        args.samples
+    );
+    let mut spawn_true = spawn_times(
+        args.samples,
+        &mut std::process::Command::new("/usr/bin/true"),
+    )?;
     let mut bare_bwrap = spawn_times(
         args.samples,
         std::process::Command::new("bwrap").args([
@@ -114,7 +120,10 @@ async fn run(args: &LinuxboxArgs, dir: &std::path::Path) -> anyhow::Result<Value
     let mut out_all = Vec::new();
     for round in 0..20 {
         let result = sandbox
-            .exec(&format!("for f in src/*.txt; do echo {round} >> $f; done"), options())
+            .exec(
+                &format!("for f in src/*.txt; do echo {round} >> $f; done"),
+                options(),
+            )
             .await?;
         anyhow::ensure!(result.success(), "{result:?}");
         let t = Instant::now();
@@ -166,7 +175,10 @@ where
     Ok(times)
 }
 
-fn spawn_times(samples: usize, command: &mut std::process::Command) -> anyhow::Result<Vec<Duration>> {
+fn spawn_times(
+    samples: usize,
+    command: &mut std::process::Command,
+) -> anyhow::Result<Vec<Duration>> {
     let mut times = Vec::with_capacity(samples);
     for _ in 0..samples {
         let t = Instant::now();

@@ -92,7 +92,9 @@ impl Logs {
     }
 
     pub(crate) fn snapshot(&self) -> super::ProcessLogs {
-        let text = |b: &VecDeque<u8>| String::from_utf8_lossy(&b.iter().copied().collect::<Vec<_>>()).into_owned();
+        let text = |b: &VecDeque<u8>| {
+            String::from_utf8_lossy(&b.iter().copied().collect::<Vec<_>>()).into_owned()
+        };
         super::ProcessLogs {
             stdout: text(&self.stdout),
             stderr: text(&self.stderr),
@@ -120,10 +122,14 @@ struct Started {
 
 async fn start(shared: &Arc<Shared>, argv: Vec<String>, options: &ExecOptions) -> Result<Started> {
     shared.touch();
-    let pipe_error = |e: rustix::io::Errno| Error::SandboxGone(format!("cannot create a pipe: {e}"));
-    let (stdin_read, stdin_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
-    let (stdout_read, stdout_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
-    let (stderr_read, stderr_write) = rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
+    let pipe_error =
+        |e: rustix::io::Errno| Error::SandboxGone(format!("cannot create a pipe: {e}"));
+    let (stdin_read, stdin_write) =
+        rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
+    let (stdout_read, stdout_write) =
+        rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
+    let (stderr_read, stderr_write) =
+        rustix::pipe::pipe_with(PipeFlags::CLOEXEC).map_err(pipe_error)?;
     let oom_before = shared.oom_kills();
     let started = Instant::now();
     let (id, pid, exited) = shared
@@ -173,21 +179,27 @@ pub(crate) async fn foreground(
         let mut sent = [0usize; 2];
         let mut truncated = [false; 2];
         let closed_tx = tx.clone();
-        let exit = drive(&shared, started, Some(timeout), closed_tx, |stream, bytes| {
-            let i = stream as usize;
-            let room = cap.saturating_sub(sent[i]);
-            if bytes.len() > room {
-                truncated[i] = true;
-            }
-            let kept = &bytes[..bytes.len().min(room)];
-            if !kept.is_empty() {
-                sent[i] += kept.len();
-                let _ = tx.send(match stream {
-                    Stream::Stdout => StreamEvent::Stdout(kept.to_vec()),
-                    Stream::Stderr => StreamEvent::Stderr(kept.to_vec()),
-                });
-            }
-        })
+        let exit = drive(
+            &shared,
+            started,
+            Some(timeout),
+            closed_tx,
+            |stream, bytes| {
+                let i = stream as usize;
+                let room = cap.saturating_sub(sent[i]);
+                if bytes.len() > room {
+                    truncated[i] = true;
+                }
+                let kept = &bytes[..bytes.len().min(room)];
+                if !kept.is_empty() {
+                    sent[i] += kept.len();
+                    let _ = tx.send(match stream {
+                        Stream::Stdout => StreamEvent::Stdout(kept.to_vec()),
+                        Stream::Stderr => StreamEvent::Stderr(kept.to_vec()),
+                    });
+                }
+            },
+        )
         .await;
         let _ = tx.send(StreamEvent::Exit(Exit {
             stdout_truncated: truncated[0],
@@ -227,7 +239,9 @@ pub(crate) async fn background(
         // `drive` run to the end.
         let (never_closed, _keep) = mpsc::unbounded_channel::<StreamEvent>();
         let exit = drive(&shared, started, None, never_closed, |stream, bytes| {
-            logs.lock().unwrap_or_else(|p| p.into_inner()).push(stream, bytes);
+            logs.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(stream, bytes);
         })
         .await;
         let _ = exit_tx.send(Some(exit));

@@ -113,7 +113,11 @@ impl Linuxbox {
         self.shared.touch();
         let rel = workspace_relative(path)?;
         let root = self.root()?;
-        let prefix = if rel.is_empty() { String::new() } else { format!("{rel}/") };
+        let prefix = if rel.is_empty() {
+            String::new()
+        } else {
+            format!("{rel}/")
+        };
         let all = if rel.is_empty() {
             hostfs::walk(&root)
         } else {

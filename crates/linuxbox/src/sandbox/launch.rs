@@ -85,7 +85,14 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
     ] {
         arg(flag);
     }
-    for a in ["--uid", SANDBOX_ID, "--gid", SANDBOX_ID, "--hostname", "islet"] {
+    for a in [
+        "--uid",
+        SANDBOX_ID,
+        "--gid",
+        SANDBOX_ID,
+        "--hostname",
+        "islet",
+    ] {
         arg(a);
     }
     let socket_number = launch.socket.as_raw_fd().to_string();
@@ -99,7 +106,9 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
                 let host = Path::new("/").join(dir);
                 match std::fs::read_link(&host) {
                     Ok(target) => bind(&mut args, "--symlink", &target, &format!("/{dir}")),
-                    Err(_) if host.is_dir() => bind(&mut args, "--ro-bind", &host, &format!("/{dir}")),
+                    Err(_) if host.is_dir() => {
+                        bind(&mut args, "--ro-bind", &host, &format!("/{dir}"))
+                    }
                     Err(_) => {}
                 }
             }
@@ -110,7 +119,9 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
         }
         RootFs::Dir(root) => bind(&mut args, "--ro-bind", root, "/"),
     }
-    for a in ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp"] {
+    for a in [
+        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp",
+    ] {
         args.push(a.into());
     }
     bind(&mut args, "--bind", launch.workspace_dir, "/workspace");
@@ -124,7 +135,16 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
     }
     // bubblewrap builds the root on a tmpfs the sandbox's user owns: make it and /dev
     // read-only, leaving /tmp, /dev/shm and /workspace (mounts of their own) writable.
-    for a in ["--remount-ro", "/dev", "--remount-ro", "/", "--chdir", "/workspace", "--", INIT_PATH] {
+    for a in [
+        "--remount-ro",
+        "/dev",
+        "--remount-ro",
+        "/",
+        "--chdir",
+        "/workspace",
+        "--",
+        INIT_PATH,
+    ] {
         args.push(a.into());
     }
     args.extend(config.init[1..].iter().cloned());
@@ -152,7 +172,11 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
     let inherit: Vec<RawFd> = std::iter::once(launch.socket.as_raw_fd())
         .chain(seccomp_fds.iter().map(|fd| fd.as_raw_fd()))
         .collect();
-    let cgroup_procs: Vec<RawFd> = launch.cgroup_procs.iter().map(|fd| fd.as_raw_fd()).collect();
+    let cgroup_procs: Vec<RawFd> = launch
+        .cgroup_procs
+        .iter()
+        .map(|fd| fd.as_raw_fd())
+        .collect();
     before_exec(&mut command, inherit, cgroup_procs, rlimits);
     let child = command.spawn().map_err(|e| {
         Error::Unavailable(format!(

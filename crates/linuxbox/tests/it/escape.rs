@@ -31,14 +31,23 @@ async fn issue18_reading_etc_shadow_fails() {
 async fn issue18_another_agents_data_is_out_of_reach() {
     let given = given_sandbox().await;
     let mut other = given_agent_db(given.dir.path(), "someone-else");
-    other.workspace().write("/secret.txt", b"top secret").unwrap();
+    other
+        .workspace()
+        .write("/secret.txt", b"top secret")
+        .unwrap();
     let data_dir = given.dir.path().join("data");
     assert!(data_dir.exists());
     let result = given
-        .sh(&format!("ls {0}; cat {0}/*/* 2>&1; ls /work /root /home 2>&1", data_dir.display()))
+        .sh(&format!(
+            "ls {0}; cat {0}/*/* 2>&1; ls /work /root /home 2>&1",
+            data_dir.display()
+        ))
         .await;
     assert!(!result.success());
-    assert!(!result.stdout.contains("secret") && !result.stdout.contains("sqlite"), "{result:?}");
+    assert!(
+        !result.stdout.contains("secret") && !result.stdout.contains("sqlite"),
+        "{result:?}"
+    );
     let listing = given.sh("ls /").await;
     let top: Vec<&str> = listing.stdout.lines().collect();
     for present in ["usr", "tmp", "workspace", "proc", "dev"] {
@@ -52,7 +61,15 @@ async fn issue18_another_agents_data_is_out_of_reach() {
 #[tokio::test]
 async fn issue18_writing_outside_workspace_and_tmp_fails() {
     let given = given_sandbox().await;
-    for path in ["/usr/x", "/etc/x", "/x", "/bin/x", "/run/islet/init", "/proc/x", "/dev/x"] {
+    for path in [
+        "/usr/x",
+        "/etc/x",
+        "/x",
+        "/bin/x",
+        "/run/islet/init",
+        "/proc/x",
+        "/dev/x",
+    ] {
         let result = given.sh(&format!("echo hi > {path}")).await;
         assert!(!result.success(), "wrote {path}: {result:?}");
     }
@@ -137,11 +154,12 @@ async fn issue18_there_is_no_network() {
     )
     .await;
     assert_eq!(
-        out,
-        "ConnectionRefusedError\nOSError\nOSError",
+        out, "ConnectionRefusedError\nOSError\nOSError",
         "the host's loopback is refused, everything else unreachable"
     );
-    let interfaces = given.sh("ls /sys/class/net 2>/dev/null || cat /proc/net/dev").await;
+    let interfaces = given
+        .sh("ls /sys/class/net 2>/dev/null || cat /proc/net/dev")
+        .await;
     assert!(!interfaces.stdout.contains("eth"), "{interfaces:?}");
 }
 
@@ -173,7 +191,13 @@ async fn issue18_a_fork_bomb_is_contained_by_the_pids_limit() {
         .await
         .unwrap();
     assert!(result.stdout.starts_with("stopped after"), "{result:?}");
-    let n: u32 = result.stdout.split_whitespace().nth(2).unwrap().parse().unwrap();
+    let n: u32 = result
+        .stdout
+        .split_whitespace()
+        .nth(2)
+        .unwrap()
+        .parse()
+        .unwrap();
     if given.sandbox.capabilities().cgroup_active {
         assert!(n < 48, "{result:?}");
     }
@@ -217,8 +241,18 @@ async fn issue18_symlinks_planted_in_the_workspace_are_not_followed_by_the_host(
     assert!(result.success(), "{result:?}");
     let error = given.sandbox.read_file("/workspace/link").unwrap_err();
     assert_eq!(error.code(), "INVALID_ARGUMENT", "{error}");
-    assert!(given.sandbox.read_file("/workspace/root/etc/hostname").is_err());
-    assert!(given.sandbox.write_file("/workspace/root/tmp/x", b"x").is_err());
+    assert!(
+        given
+            .sandbox
+            .read_file("/workspace/root/etc/hostname")
+            .is_err()
+    );
+    assert!(
+        given
+            .sandbox
+            .write_file("/workspace/root/tmp/x", b"x")
+            .is_err()
+    );
     assert!(given.sandbox.read_file("/workspace/fifo").is_err());
     let mut db = given_agent_db(given.dir.path(), "me");
     let report = given.sandbox.sync_out(&mut db).unwrap();

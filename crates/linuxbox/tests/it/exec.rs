@@ -126,7 +126,11 @@ async fn issue18_a_command_ignoring_sigterm_is_killed_at_the_timeout() {
         .await
         .unwrap();
     assert_eq!(result.limit, Some(LimitHit::Timeout), "{result:?}");
-    assert_eq!(result.signal, Some(9), "SIGTERM was ignored, so SIGKILL: {result:?}");
+    assert_eq!(
+        result.signal,
+        Some(9),
+        "SIGTERM was ignored, so SIGKILL: {result:?}"
+    );
     assert_eq!(result.stdout, "started\n");
     assert!(result.duration_ms < 5_000, "{result:?}");
 }
@@ -146,7 +150,9 @@ async fn issue18_a_timeout_kills_the_whole_process_tree() {
         .await
         .unwrap();
     assert_eq!(result.limit, Some(LimitHit::Timeout));
-    let left = given.sh("ps -eo args | grep -c '^sleep 654.5' || true").await;
+    let left = given
+        .sh("ps -eo args | grep -c '^sleep 654.5' || true")
+        .await;
     assert_eq!(left.stdout.trim(), "0", "{left:?}");
 }
 
@@ -155,7 +161,11 @@ async fn issue18_run_code_runs_python_and_shell() {
     let given = given_sandbox().await;
     let python = given
         .sandbox
-        .run_code("python", "import sys\nprint(sum(range(10)), sys.version_info[0])", ExecOptions::default())
+        .run_code(
+            "python",
+            "import sys\nprint(sum(range(10)), sys.version_info[0])",
+            ExecOptions::default(),
+        )
         .await
         .unwrap();
     assert_eq!(python.stdout, "45 3\n", "{python:?}");

@@ -13,7 +13,12 @@ fn issue18_the_suite_passes_as_a_non_root_user() {
     let out = Command::new("runuser")
         .args(["-u", "nobody", "--"])
         .arg(&exe)
-        .args(["--skip", "issue18_the_suite_passes_as_a_non_root_user", "--test-threads", "2"])
+        .args([
+            "--skip",
+            "issue18_the_suite_passes_as_a_non_root_user",
+            "--test-threads",
+            "2",
+        ])
         .env_clear()
         .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
         .env("TMPDIR", "/tmp")

@@ -9,10 +9,16 @@ use crate::support::{given_sandbox, given_sandbox_with, host_process_with};
 #[tokio::test]
 async fn issue18_a_background_server_answers_a_second_command_and_its_logs_are_readable() {
     let given = given_sandbox().await;
-    given.sandbox.write_file("/workspace/hello.txt", b"hello from the sandbox").unwrap();
+    given
+        .sandbox
+        .write_file("/workspace/hello.txt", b"hello from the sandbox")
+        .unwrap();
     let server = given
         .sandbox
-        .start_process("exec python3 -u -m http.server 8123 --bind 127.0.0.1", ExecOptions::default())
+        .start_process(
+            "exec python3 -u -m http.server 8123 --bind 127.0.0.1",
+            ExecOptions::default(),
+        )
         .await
         .unwrap();
     assert_eq!(server.status, ProcessStatus::Running);
@@ -40,7 +46,14 @@ async fn issue18_a_background_server_answers_a_second_command_and_its_logs_are_r
     let killed = given.sandbox.kill_process(&server.id).await.unwrap();
     assert_eq!(killed.status, ProcessStatus::Exited);
     assert_eq!(killed.signal, Some(15), "{killed:?}");
-    let again = given.sandbox.exec("python3 -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:8123/')\"", ExecOptions::default()).await.unwrap();
+    let again = given
+        .sandbox
+        .exec(
+            "python3 -c \"import urllib.request as u; u.urlopen('http://127.0.0.1:8123/')\"",
+            ExecOptions::default(),
+        )
+        .await
+        .unwrap();
     assert!(again.stderr.contains("Connection refused"), "{again:?}");
 }
 
@@ -66,7 +79,10 @@ async fn issue18_a_background_process_is_gone_after_the_sandbox_ends() {
     // Its grandchild, in a session of its own, outside the process group.
     given
         .sandbox
-        .exec(&format!("setsid sleep {marker} >/dev/null 2>&1 &"), ExecOptions::default())
+        .exec(
+            &format!("setsid sleep {marker} >/dev/null 2>&1 &"),
+            ExecOptions::default(),
+        )
         .await
         .unwrap();
     assert_eq!(process.status, ProcessStatus::Running);
@@ -115,14 +131,20 @@ async fn issue18_background_processes_stop_after_the_idle_timeout() {
     .await;
     let process = given
         .sandbox
-        .start_process("trap 'echo bye; exit 0' TERM; while true; do sleep 0.05; done", ExecOptions::default())
+        .start_process(
+            "trap 'echo bye; exit 0' TERM; while true; do sleep 0.05; done",
+            ExecOptions::default(),
+        )
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(900)).await;
     let listed = given.sandbox.list_processes();
     assert_eq!(listed[0].id, process.id);
     assert_eq!(listed[0].status, ProcessStatus::Exited, "{listed:?}");
-    assert_eq!(given.sandbox.process_logs(&process.id).unwrap().stdout, "bye\n");
+    assert_eq!(
+        given.sandbox.process_logs(&process.id).unwrap().stdout,
+        "bye\n"
+    );
 }
 
 #[tokio::test]

@@ -85,7 +85,11 @@ pub fn host_process_with(needle: &str) -> bool {
     };
     entries.flatten().any(|entry| {
         std::fs::read(entry.path().join("cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(needle))
+            .map(|c| {
+                String::from_utf8_lossy(&c)
+                    .replace('\0', " ")
+                    .contains(needle)
+            })
             .unwrap_or(false)
     })
 }
