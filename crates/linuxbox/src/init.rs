@@ -126,7 +126,9 @@ fn spawn(
     let Some((program, args)) = argv.split_first() else {
         return Err("the command is empty; give a program and its arguments".into());
     };
-    let child = Command::new(program)
+    let mut command = Command::new(program);
+    oom_first(&mut command);
+    let child = command
         .args(args)
         .env_clear()
         .envs(env)
@@ -143,6 +145,30 @@ fn spawn(
     let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())
         .map_err(|e| format!("internal: pidfd_open failed: {e}"))?;
     Ok((pid, pidfd))
+}
+
+/// Commands go first when the sandbox's memory runs out (`oom_score_adj` 1000), so the
+/// OOM killer ends the hog, not this init (and with it the whole sandbox).
+#[allow(unsafe_code)]
+fn oom_first(command: &mut Command) {
+    let hook = || -> std::io::Result<()> {
+        // SAFETY: open/write/close on static buffers: async-signal-safe, no allocation.
+        unsafe {
+            let fd = libc::open(
+                c"/proc/self/oom_score_adj".as_ptr(),
+                libc::O_WRONLY | libc::O_CLOEXEC,
+            );
+            if fd >= 0 {
+                libc::write(fd, c"1000".as_ptr().cast(), 4);
+                libc::close(fd);
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the hook only makes async-signal-safe system calls.
+    unsafe {
+        command.pre_exec(hook);
+    }
 }
 
 fn spawn_error(program: &str, cwd: &str, e: &std::io::Error) -> String {

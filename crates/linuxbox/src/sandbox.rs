@@ -52,7 +52,8 @@ pub struct ExecOptions {
 pub enum LimitHit {
     /// The wall-clock timeout: the process group was sent SIGTERM, then SIGKILL.
     Timeout,
-    /// The sandbox's memory limit: the kernel's OOM killer ended a process.
+    /// The sandbox's memory limit: the kernel's OOM killer ended a process of the sandbox
+    /// while the command ran.
     Memory,
 }
 

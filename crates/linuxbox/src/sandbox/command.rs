@@ -35,7 +35,8 @@ pub struct ExecStream {
 }
 
 impl ExecStream {
-    /// The next piece; `None` after [`StreamEvent::Exit`].
+    /// The next piece; `None` after [`StreamEvent::Exit`], or without one if the sandbox
+    /// ended while the command ran.
     pub async fn next(&mut self) -> Option<StreamEvent> {
         self.events.recv().await
     }
@@ -62,7 +63,8 @@ impl ExecStream {
             }
         }
         Err(Error::SandboxGone(
-            "the command's driver ended without an exit status (the runtime is shutting down)"
+            "the sandbox ended while the command ran (shut down, or its init was killed, e.g. \
+             by the OOM killer); start a new sandbox"
                 .into(),
         ))
     }
@@ -201,11 +203,13 @@ pub(crate) async fn foreground(
             },
         )
         .await;
-        let _ = tx.send(StreamEvent::Exit(Exit {
-            stdout_truncated: truncated[0],
-            stderr_truncated: truncated[1],
-            ..exit
-        }));
+        if let Some(exit) = exit {
+            let _ = tx.send(StreamEvent::Exit(Exit {
+                stdout_truncated: truncated[0],
+                stderr_truncated: truncated[1],
+                ..exit
+            }));
+        }
     });
     Ok(ExecStream { events })
 }
@@ -244,21 +248,30 @@ pub(crate) async fn background(
                 .push(stream, bytes);
         })
         .await;
-        let _ = exit_tx.send(Some(exit));
+        // A sandbox that ended under it: ended, with no status.
+        let _ = exit_tx.send(Some(exit.unwrap_or(Exit {
+            exit_code: None,
+            signal: None,
+            limit: None,
+            stdout_truncated: false,
+            stderr_truncated: false,
+            duration_ms: 0,
+        })));
         drop(_keep);
     });
     Ok(info)
 }
 
 /// Reads both streams into `sink` until the command has ended and its output is drained;
-/// enforces the timeout; kills the command if `consumer` is dropped.
+/// enforces the timeout; kills the command if `consumer` is dropped. `None` if the
+/// sandbox ended before the command did.
 async fn drive(
     shared: &Shared,
     mut command: Started,
     timeout: Option<std::time::Duration>,
     consumer: mpsc::UnboundedSender<StreamEvent>,
     mut sink: impl FnMut(Stream, &[u8]),
-) -> Exit {
+) -> Option<Exit> {
     let grace = shared.config.limits.kill_grace;
     let mut deadline = timeout.map(|t| command.started + t);
     let mut timed_out = false;
@@ -286,7 +299,10 @@ async fn drive(
                 _ => err_open = false,
             },
             ended = &mut command.exited, if status.is_none() => {
-                status = Some(ended.unwrap_or((None, None)));
+                let Ok(ended) = ended else {
+                    return None;
+                };
+                status = Some(ended);
                 // Whatever the command left behind in its group goes with it.
                 shared.signal(command.id, Signal::KILL);
                 deadline = Some(Instant::now() + DRAIN_AFTER_EXIT);
@@ -318,17 +334,19 @@ async fn drive(
     };
     let limit = if timed_out {
         Some(LimitHit::Timeout)
-    } else if oom && signal == Some(Signal::KILL.as_raw()) {
+    } else if oom {
+        // The cgroup is the sandbox's: an OOM kill while this command ran is charged to
+        // it, whether it hit the leader (a signal) or a child (often exit status 137).
         Some(LimitHit::Memory)
     } else {
         None
     };
-    Exit {
+    Some(Exit {
         exit_code,
         signal,
         limit,
         stdout_truncated: false,
         stderr_truncated: false,
         duration_ms: command.started.elapsed().as_millis() as u64,
-    }
+    })
 }

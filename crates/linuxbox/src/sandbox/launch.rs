@@ -119,8 +119,22 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
         }
         RootFs::Dir(root) => bind(&mut args, "--ro-bind", root, "/"),
     }
+    // tmpfs pages are memory: each is capped at the memory limit, so without a cgroup
+    // /tmp cannot take the host's RAM (with one, they are charged to it as well).
+    let tmpfs_size = config.limits.memory_bytes.to_string();
     for a in [
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/dev/shm", "--tmpfs", "/tmp",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        &tmpfs_size,
+        "--tmpfs",
+        "/dev/shm",
+        "--size",
+        &tmpfs_size,
+        "--tmpfs",
+        "/tmp",
     ] {
         args.push(a.into());
     }

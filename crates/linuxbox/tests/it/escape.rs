@@ -260,3 +260,21 @@ async fn issue18_symlinks_planted_in_the_workspace_are_not_followed_by_the_host(
     assert_eq!(skipped, ["/fifo", "/link", "/root"]);
     assert!(db.workspace().list("/").unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn issue18_tmp_is_capped_at_the_memory_limit() {
+    let given = given_sandbox_with(Limits {
+        memory_bytes: 32 << 20,
+        ..Limits::default()
+    })
+    .await;
+    let result = given.sh("head -c 40000000 /dev/zero > /tmp/big").await;
+    // No space left on the tmpfs, or (with a cgroup, which tmpfs pages are charged to)
+    // the OOM killer: either way the 40 MB never land.
+    assert!(
+        result.stderr.contains("No space left") || result.limit == Some(LimitHit::Memory),
+        "{result:?}"
+    );
+    let size = given.sh("rm -f /tmp/big; echo done").await;
+    assert_eq!(size.stdout, "done\n");
+}
