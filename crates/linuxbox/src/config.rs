@@ -14,8 +14,8 @@ pub struct Config {
     pub init: Vec<OsString>,
     /// The root filesystem.
     pub rootfs: RootFs,
-    /// A host directory the sandbox owns: its copy of the workspace lives in
-    /// `workspace/`. Created if missing; emptied when the sandbox starts.
+    /// A host directory for the sandbox's files: each start makes `run-*/` in it (the
+    /// `/workspace` copy and bubblewrap's log), removed once the sandbox has ended.
     pub state_dir: PathBuf,
     pub limits: Limits,
     /// Variables every command gets (before the command's own). Nothing from islet's

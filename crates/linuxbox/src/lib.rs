@@ -26,6 +26,7 @@ pub mod probe;
 mod protocol;
 mod sandbox;
 pub mod seccomp;
+mod spares;
 mod sync;
 
 pub use config::{Config, Limits, RootFs};
@@ -34,4 +35,5 @@ pub use sandbox::{
     Capabilities, ExecOptions, ExecResult, ExecStream, Exit, FileEntry, LimitHit, Linuxbox,
     ProcessInfo, ProcessLogs, ProcessStatus, StreamEvent,
 };
+pub use spares::Spares;
 pub use sync::{Prefer, Skipped, SyncReport};

@@ -187,7 +187,15 @@ impl Linuxbox {
     /// Starts a sandbox: its state directory, cgroup, and bubblewrap with the init. Returns
     /// as soon as bubblewrap is running; the first command waits for the rest.
     pub async fn start(config: Config) -> Result<Linuxbox> {
-        let workspace_dir = config.state_dir.join("workspace");
+        // A directory per start, removed by the reader once bubblewrap has exited, so a
+        // new sandbox on the same state directory never meets an old one's cleanup.
+        static RUNS: AtomicU64 = AtomicU64::new(0);
+        let run_dir = config.state_dir.join(format!(
+            "run-{}-{}",
+            std::process::id(),
+            RUNS.fetch_add(1, Ordering::Relaxed)
+        ));
+        let workspace_dir = run_dir.join("workspace");
         reset_dir(&workspace_dir)?;
         let run_as = rustix::process::getuid().is_root().then_some(ROOT_RUNS_AS);
         if let Some(uid) = run_as {
@@ -207,7 +215,7 @@ impl Linuxbox {
             None => Vec::new(),
         };
         let seccomp = crate::seccomp::programs().map_err(Error::Unavailable)?;
-        let log_path = config.state_dir.join("init.log");
+        let log_path = run_dir.join("init.log");
         let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
         let (host_end, init_end) = rustix::net::socketpair(
             rustix::net::AddressFamily::UNIX,
@@ -253,6 +261,7 @@ impl Linuxbox {
                     Ok(child) => child,
                     Err(e) => {
                         let _ = started_tx.send(Err(e));
+                        let _ = std::fs::remove_dir_all(&run_dir);
                         return;
                     }
                 };
@@ -263,6 +272,7 @@ impl Linuxbox {
                 );
                 read_events(&thread_shared, &reader_end, &log_path);
                 let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&run_dir);
             })
             .map_err(|e| Error::Unavailable(format!("cannot start a thread: {e}")))?;
         let bwrap = started_rx.recv().map_err(|_| {
@@ -287,6 +297,11 @@ impl Linuxbox {
                 .run_as
                 .unwrap_or_else(|| rustix::process::getuid().as_raw()),
         }
+    }
+
+    /// Restarts the idle clock (a spare handed out has been idle since it started).
+    pub(crate) fn touch(&self) {
+        self.shared.touch();
     }
 
     /// The host directory mounted at `/workspace`.

@@ -119,22 +119,14 @@ pub fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
         }
         RootFs::Dir(root) => bind(&mut args, "--ro-bind", root, "/"),
     }
-    // tmpfs pages are memory: each is capped at the memory limit, so without a cgroup
-    // /tmp cannot take the host's RAM (with one, they are charged to it as well).
-    let tmpfs_size = config.limits.memory_bytes.to_string();
+    // tmpfs pages are memory (charged to the sandbox's cgroup): /tmp may take half the
+    // memory limit and /dev/shm a quarter, so a full /tmp leaves room to clean it up, and
+    // without a cgroup neither can take the host's RAM.
+    let tmp_size = (config.limits.memory_bytes / 2).to_string();
+    let shm_size = (config.limits.memory_bytes / 4).to_string();
     for a in [
-        "--proc",
-        "/proc",
-        "--dev",
-        "/dev",
-        "--size",
-        &tmpfs_size,
-        "--tmpfs",
-        "/dev/shm",
-        "--size",
-        &tmpfs_size,
-        "--tmpfs",
-        "/tmp",
+        "--proc", "/proc", "--dev", "/dev", "--size", &shm_size, "--tmpfs", "/dev/shm", "--size",
+        &tmp_size, "--tmpfs", "/tmp",
     ] {
         args.push(a.into());
     }

@@ -183,3 +183,27 @@ async fn issue18_run_code_runs_python_and_shell() {
     assert_eq!(error.code(), "INVALID_ARGUMENT");
     assert!(error.to_string().contains("python"), "{error}");
 }
+
+#[tokio::test]
+async fn issue18_spares_hand_out_fresh_sandboxes_and_refill() {
+    let dir = crate::support::TempDir::new();
+    let spares = linuxbox::Spares::new(crate::support::config(dir.path()), 1)
+        .await
+        .unwrap();
+    let first = spares.take().await.unwrap();
+    assert!(
+        first
+            .exec("echo > /tmp/used", ExecOptions::default())
+            .await
+            .unwrap()
+            .success()
+    );
+    // The next one is another sandbox, untouched by the first.
+    let second = spares.take().await.unwrap();
+    let result = second
+        .exec("ls /tmp", ExecOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(result.stdout, "", "{result:?}");
+    assert_ne!(first.workspace_dir(), second.workspace_dir());
+}
