@@ -179,15 +179,24 @@ pub fn read(root: &OwnedFd, rel: &str, max: u64) -> std::io::Result<(Vec<u8>, St
 
 /// Creates or replaces a regular file (and missing parent directories), owned by `owner`.
 pub fn write(root: &OwnedFd, rel: &str, data: &[u8], owner: Option<u32>) -> std::io::Result<Stamp> {
-    if let Some((parent, _)) = rel.rsplit_once('/') {
-        mkdirs(root, parent, owner)?;
-    }
-    let fd = open_beneath(
-        root,
-        rel,
-        OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NONBLOCK,
-        Mode::from_raw_mode(0o644),
-    )?;
+    let open = || {
+        open_beneath(
+            root,
+            rel,
+            OFlags::WRONLY | OFlags::CREATE | OFlags::TRUNC | OFlags::NONBLOCK,
+            Mode::from_raw_mode(0o644),
+        )
+    };
+    // Parents usually exist: create them only when the open says they do not.
+    let fd = match open() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some((parent, _)) = rel.rsplit_once('/') {
+                mkdirs(root, parent, owner)?;
+            }
+            open()?
+        }
+        other => other?,
+    };
     let stat = rustix::fs::fstat(&fd)?;
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
         return Err(std::io::Error::new(
