@@ -55,11 +55,37 @@ pub enum Event {
     },
 }
 
-/// Sends one message with `fds` attached.
+/// Sends one message with `fds` attached, waiting for room (the init's side: the host's
+/// reader thread always drains).
 pub fn send(
     socket: BorrowedFd<'_>,
     message: &impl Serialize,
     fds: &[BorrowedFd<'_>],
+) -> std::io::Result<()> {
+    send_with(socket, message, fds, SendFlags::NOSIGNAL)
+}
+
+/// Sends one message without waiting (the host's side): an init that stopped reading (a
+/// process in the sandbox can stop it) must not hold a host thread; a full socket is an
+/// error instead.
+pub fn try_send(
+    socket: BorrowedFd<'_>,
+    message: &impl Serialize,
+    fds: &[BorrowedFd<'_>],
+) -> std::io::Result<()> {
+    send_with(
+        socket,
+        message,
+        fds,
+        SendFlags::NOSIGNAL | SendFlags::DONTWAIT,
+    )
+}
+
+fn send_with(
+    socket: BorrowedFd<'_>,
+    message: &impl Serialize,
+    fds: &[BorrowedFd<'_>],
+    flags: SendFlags,
 ) -> std::io::Result<()> {
     let bytes = serde_json::to_vec(message).map_err(std::io::Error::other)?;
     if bytes.len() > MAX_MESSAGE_BYTES {
@@ -80,12 +106,7 @@ pub fn send(
             "too many descriptors for one message",
         ));
     }
-    rustix::net::sendmsg(
-        socket,
-        &[IoSlice::new(&bytes)],
-        &mut control,
-        SendFlags::NOSIGNAL,
-    )?;
+    rustix::net::sendmsg(socket, &[IoSlice::new(&bytes)], &mut control, flags)?;
     Ok(())
 }
 

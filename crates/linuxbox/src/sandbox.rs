@@ -242,7 +242,7 @@ impl Linuxbox {
         });
         // bubblewrap's die-with-parent follows the thread that forked it, so the thread
         // that starts it is the one that lives as long as the sandbox: the reader.
-        let (started_tx, started_rx) = std::sync::mpsc::channel();
+        let (started_tx, started_rx) = oneshot::channel();
         let thread_shared = shared.clone();
         let reader = std::thread::Builder::new()
             .name("linuxbox-reader".into())
@@ -275,7 +275,7 @@ impl Linuxbox {
                 let _ = std::fs::remove_dir_all(&run_dir);
             })
             .map_err(|e| Error::Unavailable(format!("cannot start a thread: {e}")))?;
-        let bwrap = started_rx.recv().map_err(|_| {
+        let bwrap = started_rx.await.map_err(|_| {
             Error::Unavailable("the sandbox's thread ended while starting".into())
         })??;
         let idle = tokio::spawn(idle_loop(Arc::downgrade(&shared)));
@@ -468,12 +468,15 @@ impl Shared {
             cwd: options.cwd.clone().unwrap_or_else(|| "/workspace".into()),
         };
         let borrowed = [fds[0].as_fd(), fds[1].as_fd(), fds[2].as_fd()];
-        if let Err(e) = protocol::send(self.socket.as_fd(), &request, &borrowed) {
+        if let Err(e) = protocol::try_send(self.socket.as_fd(), &request, &borrowed) {
             self.lock().pending.remove(&id);
             return Err(if e.kind() == std::io::ErrorKind::InvalidInput {
                 Error::InvalidArgument(e.to_string())
             } else {
-                Error::SandboxGone(format!("the sandbox is not running ({e}); start a new one"))
+                Error::SandboxGone(format!(
+                    "the sandbox is not taking commands ({e}): it ended, or its init was \
+                     stopped from inside; start a new one"
+                ))
             });
         }
         drop(fds);
@@ -490,7 +493,7 @@ impl Shared {
             id,
             signal: signal.as_raw(),
         };
-        let _ = protocol::send(self.socket.as_fd(), &request, &[]);
+        let _ = protocol::try_send(self.socket.as_fd(), &request, &[]);
     }
 
     /// SIGTERM, then SIGKILL if the process has not ended within the grace period.
