@@ -275,3 +275,20 @@ async fn issue18_tmp_is_capped_at_half_the_memory_limit() {
         .await;
     assert_eq!(size.stdout, format!("{}\nremoved\n", 32 << 20), "{size:?}");
 }
+
+#[tokio::test]
+async fn issue18_killing_the_init_from_inside_ends_only_that_sandbox() {
+    let given = given_sandbox().await;
+    let bystander = given_sandbox().await;
+    // The init is the sandbox's second process (bubblewrap's own is the first).
+    let error = given
+        .sandbox
+        .exec("kill -9 2; sleep 5", ExecOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), "SANDBOX_GONE", "{error}");
+    let again = given.sandbox.exec("true", ExecOptions::default()).await.unwrap_err();
+    assert_eq!(again.code(), "SANDBOX_GONE");
+    assert!(again.to_string().contains("start a new"), "{again}");
+    assert_eq!(bystander.sh("echo fine").await.stdout, "fine\n");
+}
