@@ -265,9 +265,9 @@ impl Linuxbox {
                         return;
                     }
                 };
-                let pidfd = rustix::process::Pid::from_child(&child);
+                let pid = rustix::process::Pid::from_child(&child);
                 let _ = started_tx.send(
-                    rustix::process::pidfd_open(pidfd, PidfdFlags::empty())
+                    rustix::process::pidfd_open(pid, PidfdFlags::empty())
                         .map_err(|e| Error::Unavailable(format!("pidfd_open: {e}"))),
                 );
                 read_events(&thread_shared, &reader_end, &log_path);

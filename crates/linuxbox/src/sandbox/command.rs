@@ -180,12 +180,12 @@ pub(crate) async fn foreground(
     tokio::spawn(async move {
         let mut sent = [0usize; 2];
         let mut truncated = [false; 2];
-        let closed_tx = tx.clone();
+        let consumer = tx.clone();
         let exit = drive(
             &shared,
             started,
             Some(timeout),
-            closed_tx,
+            Some(consumer),
             |stream, bytes| {
                 let i = stream as usize;
                 let room = cap.saturating_sub(sent[i]);
@@ -239,10 +239,7 @@ pub(crate) async fn background(
     shared.add_process(id, process);
     let shared = shared.clone();
     tokio::spawn(async move {
-        // Nobody awaits a background process's output; the closed sender only lets
-        // `drive` run to the end.
-        let (never_closed, _keep) = mpsc::unbounded_channel::<StreamEvent>();
-        let exit = drive(&shared, started, None, never_closed, |stream, bytes| {
+        let exit = drive(&shared, started, None, None, |stream, bytes| {
             logs.lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .push(stream, bytes);
@@ -257,19 +254,18 @@ pub(crate) async fn background(
             stderr_truncated: false,
             duration_ms: 0,
         })));
-        drop(_keep);
     });
     Ok(info)
 }
 
 /// Reads both streams into `sink` until the command has ended and its output is drained;
-/// enforces the timeout; kills the command if `consumer` is dropped. `None` if the
-/// sandbox ended before the command did.
+/// enforces the timeout; kills the command once `consumer`'s receiver is dropped (a
+/// stream nobody reads). `None` if the sandbox ended before the command did.
 async fn drive(
     shared: &Shared,
     mut command: Started,
     timeout: Option<std::time::Duration>,
-    consumer: mpsc::UnboundedSender<StreamEvent>,
+    consumer: Option<mpsc::UnboundedSender<StreamEvent>>,
     mut sink: impl FnMut(Stream, &[u8]),
 ) -> Option<Exit> {
     let grace = shared.config.limits.kill_grace;
@@ -321,7 +317,7 @@ async fn drive(
                     deadline = None;
                 }
             }
-            () = consumer.closed(), if !killed && status.is_none() => {
+            () = abandoned(consumer.as_ref()), if !killed && status.is_none() => {
                 killed = true;
                 shared.signal(command.id, Signal::KILL);
             }
@@ -349,4 +345,12 @@ async fn drive(
         stderr_truncated: false,
         duration_ms: command.started.elapsed().as_millis() as u64,
     })
+}
+
+/// Resolves when the stream's reader is gone; never for a background process.
+async fn abandoned(consumer: Option<&mpsc::UnboundedSender<StreamEvent>>) {
+    match consumer {
+        Some(consumer) => consumer.closed().await,
+        None => std::future::pending().await,
+    }
 }

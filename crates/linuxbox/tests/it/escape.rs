@@ -287,7 +287,11 @@ async fn issue18_killing_the_init_from_inside_ends_only_that_sandbox() {
         .await
         .unwrap_err();
     assert_eq!(error.code(), "SANDBOX_GONE", "{error}");
-    let again = given.sandbox.exec("true", ExecOptions::default()).await.unwrap_err();
+    let again = given
+        .sandbox
+        .exec("true", ExecOptions::default())
+        .await
+        .unwrap_err();
     assert_eq!(again.code(), "SANDBOX_GONE");
     assert!(again.to_string().contains("start a new"), "{again}");
     assert_eq!(bystander.sh("echo fine").await.stdout, "fine\n");
