@@ -73,17 +73,20 @@ fn open_beneath(root: impl AsFd, rel: &str, flags: OFlags, mode: Mode) -> std::i
 /// Every entry below `root`, as paths relative to it (`a/b.txt`), parents before
 /// children.
 pub fn walk(root: &OwnedFd) -> std::io::Result<Vec<(String, Found)>> {
-    walk_from(root, String::new())
+    walk_from(root, String::new(), true)
 }
 
-/// Every entry below the directory `rel`, as paths relative to `root`.
-pub fn walk_dir(root: &OwnedFd, rel: &str) -> std::io::Result<Vec<(String, Found)>> {
-    // Fails (not found, not a directory, a symlink) before walking.
-    open_beneath(root, rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty())?;
-    walk_from(root, rel.to_string())
+/// The entries of the directory `rel` (not below), as paths relative to `root`; fails if
+/// it is missing, not a directory, or reached through a symlink.
+pub fn list_dir(root: &OwnedFd, rel: &str) -> std::io::Result<Vec<(String, Found)>> {
+    walk_from(root, rel.to_string(), false)
 }
 
-fn walk_from(root: &OwnedFd, start: String) -> std::io::Result<Vec<(String, Found)>> {
+fn walk_from(
+    root: &OwnedFd,
+    start: String,
+    recursive: bool,
+) -> std::io::Result<Vec<(String, Found)>> {
     let mut found = Vec::new();
     let mut dirs = vec![start.clone()];
     while let Some(dir) = dirs.pop() {
@@ -124,7 +127,9 @@ fn walk_from(root: &OwnedFd, start: String) -> std::io::Result<Vec<(String, Foun
             match FileType::from_raw_mode(stat.st_mode) {
                 FileType::Directory => {
                     found.push((rel.clone(), Found::Dir));
-                    dirs.push(rel);
+                    if recursive {
+                        dirs.push(rel);
+                    }
                 }
                 FileType::RegularFile => found.push((rel, Found::File(Stamp::of(&stat)))),
                 _ => found.push((rel, Found::Other)),

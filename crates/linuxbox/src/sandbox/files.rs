@@ -118,19 +118,11 @@ impl Linuxbox {
         } else {
             format!("{rel}/")
         };
-        let all = if rel.is_empty() {
-            hostfs::walk(&root)
-        } else {
-            hostfs::walk_dir(&root, &rel)
-        }
-        .map_err(|e| file_error(path, e))?;
+        let all = hostfs::list_dir(&root, &rel).map_err(|e| file_error(path, e))?;
         Ok(all
             .into_iter()
             .filter_map(|(child, found)| {
                 let name = child.strip_prefix(&prefix)?;
-                if name.contains('/') {
-                    return None;
-                }
                 let (kind, size) = match found {
                     Found::Dir => ("dir", 0),
                     Found::File(stamp) => ("file", stamp.size),

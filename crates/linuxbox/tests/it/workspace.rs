@@ -124,6 +124,8 @@ async fn issue18_the_file_api_reaches_only_the_workspace() {
         .write_file("/workspace/d/e.txt", b"e")
         .unwrap();
     assert_eq!(given.sandbox.read_file("d/e.txt").unwrap(), b"e");
+    let error = given.sandbox.list_files("/workspace/d/e.txt").unwrap_err();
+    assert_eq!(error.code(), "INVALID_ARGUMENT", "{error}");
     let entries = given.sandbox.list_files("/workspace").unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!((entries[0].name.as_str(), entries[0].kind), ("d", "dir"));
