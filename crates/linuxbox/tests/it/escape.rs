@@ -25,6 +25,14 @@ async fn issue18_reading_etc_shadow_fails() {
     assert!(result.stderr.contains("No such file"), "{result:?}");
     // The host's copy exists; the sandbox just has none.
     assert!(std::path::Path::new("/etc/shadow").exists());
+    // What programs need is there, /etc itself read-only.
+    let etc = given
+        .sh("head -c 5 /etc/passwd; grep -c . /etc/os-release >/dev/null && echo os; ls /etc/ssl/certs | grep -c pem; touch /etc/x")
+        .await;
+    let lines: Vec<&str> = etc.stdout.lines().collect();
+    assert_eq!(lines[0], "root:os", "{etc:?}");
+    assert!(lines[1].parse::<u32>().unwrap() > 0, "{etc:?}");
+    assert!(etc.stderr.contains("Read-only"), "{etc:?}");
 }
 
 #[tokio::test]
