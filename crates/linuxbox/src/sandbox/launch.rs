@@ -47,6 +47,7 @@ const ETC_FILES: &[&str] = &[
 fn etc_dir() -> Result<&'static Path, Error> {
     static ETC: std::sync::OnceLock<Result<PathBuf, String>> = std::sync::OnceLock::new();
     ETC.get_or_init(|| {
+        remove_stale_etc_dirs();
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -65,6 +66,26 @@ fn etc_dir() -> Result<&'static Path, Error> {
     })
     .as_deref()
     .map_err(|e| Error::Unavailable(e.clone()))
+}
+
+/// Copies left by islet processes that have ended (they cannot remove their own).
+fn remove_stale_etc_dirs() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix("islet-linuxbox-etc-"))
+            .and_then(|rest| rest.split('-').next())
+        else {
+            continue;
+        };
+        if !Path::new("/proc").join(pid).exists() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
