@@ -4,6 +4,7 @@
 
 mod agents;
 mod isolation;
+mod linuxbox;
 mod mcp;
 mod memory;
 mod proxy;
@@ -30,6 +31,8 @@ pub enum BenchCommand {
     Agents(agents::AgentsArgs),
     /// `search` with `code` over a large spec: p50/p90 latency and memory per concurrent call.
     SearchCode(search_code::SearchCodeArgs),
+    /// Linux sandboxes: `true` in a fresh and a warm sandbox, workspace sync of 100 files.
+    Linuxbox(linuxbox::LinuxboxArgs),
     /// Memory recall p50 with 100,000 memories in a profile and deterministic ingest throughput.
     Memory(memory::MemoryArgs),
 }
@@ -76,6 +79,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::Agents(args) => {
             let report = agents::agents(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Linuxbox(args) => {
+            let report = linuxbox::linuxbox(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         BenchCommand::Memory(args) => {

@@ -1,10 +1,12 @@
-//! `islet doctor`: which OS hardening layers a worker process gets on this machine; and
+//! `islet doctor`: which OS hardening layers a worker process gets on this machine, and
+//! what Linux sandboxes need and get (bubblewrap, namespaces, seccomp, cgroups); and
 //! the escape test behind `islet worker --escape-test`, which hardens itself like a worker
 //! and then tries to escape with raw syscalls.
 
 use sandbox::harden::{self, HardenReport, LayerStatus};
 use serde_json::json;
 use std::io::Write as _;
+use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
@@ -17,12 +19,16 @@ pub struct DoctorArgs {
 pub async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     // Hardening happens in a forked child; this process is left as it is.
     let report = tokio::task::spawn_blocking(harden::probe).await?;
+    let linux = tokio::task::spawn_blocking(|| linuxbox::probe::probe(Path::new("bwrap"))).await?;
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer(&mut out, &report_json(&report))?;
+        let mut json = report_json(&report);
+        json["linux_sandboxes"] = json!(linux);
+        serde_json::to_writer(&mut out, &json)?;
         writeln!(out)?;
     } else {
         write!(out, "{}", table(&report))?;
+        write!(out, "\n{}", linux_table(&linux))?;
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -77,6 +83,28 @@ fn table(report: &HardenReport) -> String {
         "\n{active} of {} layers active for worker processes on this machine.\n",
         report.layers.len()
     ));
+    text
+}
+
+/// The Linux sandboxes (`linuxbox`): what they need and get here.
+fn linux_table(checks: &[linuxbox::probe::Check]) -> String {
+    let width = checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
+    let mut text = format!(
+        "{:width$}  {:11}  details (Linux sandboxes)\n",
+        "check", "status"
+    );
+    for check in checks {
+        let status = if check.ok { "ok" } else { "UNAVAILABLE" };
+        text.push_str(&format!(
+            "{:width$}  {status:11}  {}\n",
+            check.name, check.detail
+        ));
+    }
     text
 }
 

@@ -44,13 +44,16 @@ enum Command {
     Mcp(mcp::McpCommand),
     /// Compare the token cost of Code Mode's two tools with one MCP tool per operation.
     Tokens(tokens::TokensArgs),
-    /// Show which OS sandbox layers isolate worker processes get on this machine.
+    /// Show which OS sandbox layers isolate workers and Linux sandboxes get on this machine.
     Doctor(doctor::DoctorArgs),
     /// Agent memory profiles: ingest conversations, remember, recall, list and forget.
     Memory(memory::MemoryArgs),
     /// An isolate worker process (started by islet itself; its stdin is the supervisor's socket).
     #[command(hide = true)]
     Worker(worker::WorkerArgs),
+    /// The supervisor inside a Linux sandbox (started by islet through bubblewrap).
+    #[command(hide = true, name = "linuxbox-init")]
+    LinuxboxInit,
 }
 
 fn main() -> ExitCode {
@@ -70,6 +73,8 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             });
         }
+        // Inside a sandbox: a poll loop of its own, no runtime.
+        Command::LinuxboxInit => return linuxbox::init::main(),
         command => Cli { command },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -92,7 +97,9 @@ fn main() -> ExitCode {
             Command::Tokens(args) => tokens::tokens(args).await,
             Command::Doctor(args) => doctor::doctor(args).await,
             Command::Memory(args) => memory::memory(args).await,
-            Command::Worker(_) => unreachable!("handled before the runtime starts"),
+            Command::Worker(_) | Command::LinuxboxInit => {
+                unreachable!("handled before the runtime starts")
+            }
         }
     });
     match result {

@@ -115,3 +115,65 @@ fn doctor_prints_a_table_for_humans() {
     }
     assert!(text.contains("layers active"), "{text}");
 }
+
+#[test]
+fn issue18_doctor_reports_what_linux_sandboxes_get() {
+    let out = islet(&["doctor", "--json"]);
+    assert!(out.status.success());
+    let report = &lines(&out)[0];
+    let checks = report["linux_sandboxes"]
+        .as_array()
+        .expect("linux_sandboxes");
+    let names: Vec<&str> = checks
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "bubblewrap",
+            "namespaces",
+            "seccomp",
+            "cgroup limits",
+            "python3"
+        ]
+    );
+    for check in checks {
+        // A missing piece always says why.
+        assert!(
+            check["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{check}"
+        );
+    }
+    // CI installs bubblewrap (`.ci/run`).
+    assert_eq!(checks[0]["ok"], true, "{}", checks[0]);
+}
+
+#[test]
+fn issue18_islet_linuxbox_init_supervises_a_sandbox() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let config = linuxbox::Config::new(
+        vec![env!("CARGO_BIN_EXE_islet").into(), "linuxbox-init".into()],
+        dir.path().join("box"),
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let result = runtime.block_on(async {
+        let sandbox = linuxbox::Linuxbox::start(config).await.unwrap();
+        sandbox
+            .exec(
+                "echo $((6 * 7)) from $(hostname)",
+                linuxbox::ExecOptions::default(),
+            )
+            .await
+            .unwrap()
+    });
+    assert_eq!(result.stdout, "42 from islet\n", "{result:?}");
+}
