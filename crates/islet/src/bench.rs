@@ -7,6 +7,7 @@ mod isolation;
 mod mcp;
 mod memory;
 mod proxy;
+mod search_quality;
 
 use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
 use serde_json::json;
@@ -27,6 +28,8 @@ pub enum BenchCommand {
     Proxy(proxy::ProxyArgs),
     /// Durable agents: cold activation, warm RPC (in-process and HTTP), creations per second.
     Agents(agents::AgentsArgs),
+    /// Search ranking quality on queries with known answers: MRR@10, hit@1/3/10, the misses.
+    SearchQuality(search_quality::SearchQualityArgs),
     /// Memory recall p50 with 100,000 memories in a profile and deterministic ingest throughput.
     Memory(memory::MemoryArgs),
 }
@@ -77,6 +80,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::Memory(args) => {
             let report = memory::memory(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::SearchQuality(args) => {
+            let report = search_quality::search_quality(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         BenchCommand::Proxy(args) => {
