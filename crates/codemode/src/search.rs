@@ -33,7 +33,7 @@ use crate::catalog::{Catalog, ParamLocation, Target, Tool};
 use crate::suggest::edit_distance;
 pub use explain::{Contribution, Explanation, Variant};
 pub(crate) use text::tokenize;
-use text::{Action, action_of, raw_words, stem, synonyms, term, wants_one};
+use text::{Action, action_of, query_action, raw_words, roles, stem, synonyms, wants_one};
 
 const K1: f32 = 1.2;
 
@@ -388,6 +388,8 @@ impl SearchIndex {
             .max(self.fit(query, &self.name_terms[tool]));
         // The query's verb against what the tool does ("kill" means delete).
         let action = match (query.action, self.actions[tool]) {
+            (Some(Action::Change), Some(Action::Read)) => 0.8,
+            (Some(Action::Change), Some(_)) => 1.2,
             (Some(wanted), Some(does)) if wanted == does => 1.2,
             (Some(_), Some(_)) => 0.8,
             _ => 1.0,
@@ -426,7 +428,11 @@ impl SearchIndex {
                 None => extra += self.idf[term as usize],
             }
         }
-        common / (query.potential + extra)
+        // How much of the text the query says (a summary that is all query is the
+        // operation asked for), tempered by how much of the query the text says.
+        let precision = common / (common + extra).max(f32::EPSILON);
+        let recall = (common / query.potential).min(1.0);
+        precision * recall.sqrt()
     }
 
     fn explanation(&self, query: &Query, tool: usize) -> Explanation {
@@ -502,17 +508,21 @@ impl SearchIndex {
             }
         }
         let raw = raw_words(text);
-        let action = raw
-            .iter()
-            .filter_map(|w| term(w))
-            .find_map(|t| action_of(&t));
+        let action = query_action(&raw);
         // "by id" says how the resource is addressed, not what it is: with other words, it
         // is a cue for the shape of the answer (one item), not a term to match in
         // every `{id}` parameter.
         if split.iter().any(|w| w != "id") {
             split.retain(|w| w != "id");
         }
-        let mut groups: Vec<Group> = split.into_iter().map(|w| self.group(w)).collect();
+        let roles = roles(&raw);
+        let mut groups: Vec<Group> = split
+            .into_iter()
+            .map(|w| {
+                let role = roles.get(&w).copied().unwrap_or(1.0);
+                self.group(w, role)
+            })
+            .collect();
         groups.dedup_by(|a, b| a.word == b.word);
         let mut term_groups = HashMap::new();
         let mut potential = 0.0;
@@ -538,7 +548,7 @@ impl SearchIndex {
     /// sharing its stem's prefix; words spelled alike only when nothing else matches. A
     /// variant never weighs more than the word itself would, so a rare synonym cannot
     /// outrank the word the user typed.
-    fn group(&self, word: String) -> Group {
+    fn group(&self, word: String, role: f32) -> Group {
         let own = self.terms.get(&word).copied();
         let mut cap = own.map_or(f32::MAX, |id| self.idf[id as usize]);
         // A verb and its synonyms name one action whichever this API happens to use more:
@@ -557,7 +567,7 @@ impl SearchIndex {
             if variants.iter().any(|v| v.term == term) {
                 return;
             }
-            let idf = self.idf[term as usize].min(cap) * weight;
+            let idf = self.idf[term as usize].min(cap) * weight * role;
             variants.push(QueryTerm { term, idf, kind });
         };
         match own {

@@ -128,6 +128,9 @@ pub enum Action {
     Create,
     Update,
     Delete,
+    /// Any of create, update and delete: a query's verb the thesaurus does not know
+    /// ("refund a charge", "star a repo") still asks to change something.
+    Change,
 }
 
 impl Action {
@@ -142,14 +145,6 @@ impl Action {
         }
     }
 
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Action::Read => "read",
-            Action::Create => "create",
-            Action::Update => "update",
-            Action::Delete => "delete",
-        }
-    }
 }
 
 /// Groups of words people use interchangeably for one software action or concept, with the
@@ -166,12 +161,12 @@ const THESAURUS: &[(Option<Action>, &[&str])] = &[
         Some(Action::Read),
         &[
             "get", "retrieve", "fetch", "read", "show", "view", "display", "see", "describe",
-            "inspect", "lookup",
+            "inspect", "lookup", "download", "export", "check",
         ],
     ),
     (
         Some(Action::Read),
-        &["list", "enumerate", "browse"],
+        &["list", "enumerate", "browse", "show", "view", "display"],
     ),
     (
         Some(Action::Read),
@@ -199,7 +194,6 @@ const THESAURUS: &[(Option<Action>, &[&str])] = &[
     (None, &["email", "mail", "message"]),
     (None, &["person", "user", "member", "who"]),
     (None, &["picture", "photo", "image", "avatar"]),
-    (None, &["folder", "dir"]),
     (None, &["settings", "config", "preferences", "options"]),
     (None, &["latest", "newest", "recent", "last"]),
     (None, &["login", "signin", "authenticate"]),
@@ -252,6 +246,54 @@ pub(crate) fn action_of(term: &str) -> Option<Action> {
     thesaurus().actions.get(term).copied()
 }
 
+/// Words that open a modifier of the thing asked for ("in my inbox", "from the
+/// directory", "to a channel"). `of` is not one: "the funds of a payment intent" names the
+/// resource after it.
+const PREPOSITIONS: &[&str] = &[
+    "in", "from", "to", "on", "at", "across", "for", "with", "into", "within", "inside", "by",
+    "via", "onto", "under", "between", "among", "without",
+];
+
+/// Weight of a word in a modifier phrase relative to one naming the action or the thing.
+pub(crate) const MODIFIER_WEIGHT: f32 = 0.6;
+
+/// Per query term (as [`term`] spells it): its weight by role. Words before the first
+/// preposition name the action and its object (1.0); words after it qualify them.
+pub(crate) fn roles(raw: &[String]) -> HashMap<String, f32> {
+    let mut weights = HashMap::new();
+    let mut weight = 1.0;
+    for word in raw {
+        if PREPOSITIONS.contains(&word.as_str()) {
+            weight = MODIFIER_WEIGHT;
+            continue;
+        }
+        if let Some(t) = term(word) {
+            weights.entry(t).or_insert(weight);
+        }
+    }
+    weights
+}
+
+/// Words that follow an imperative verb: "refund *a* charge", "fork *someone's* repo".
+const DETERMINERS: &[&str] = &[
+    "a", "an", "the", "my", "me", "our", "us", "your", "his", "her", "their", "this", "that",
+    "these", "those", "some", "someone", "somebody", "every", "each", "new",
+];
+
+/// The action a query asks for: its first verb the thesaurus knows, else, when it opens
+/// with a verb followed by a determiner ("close an issue"), a change of some kind.
+pub(crate) fn query_action(raw: &[String]) -> Option<Action> {
+    if let Some(action) = raw.iter().filter_map(|w| term(w)).find_map(|t| action_of(&t)) {
+        return Some(action);
+    }
+    match raw {
+        [verb, next, ..] if DETERMINERS.contains(&next.as_str()) && term(verb).is_some() => {
+            Some(Action::Change)
+        }
+        _ => None,
+    }
+}
+
 /// Whether the query's raw words ask for one item (`by id`, `a single`) or for many
 /// (`list`, `all`, `every`): `Some(true)` for one, `Some(false)` for many.
 pub(crate) fn wants_one(raw: &[String]) -> Option<bool> {
@@ -264,11 +306,31 @@ pub(crate) fn wants_one(raw: &[String]) -> Option<bool> {
             _ => {}
         }
     }
+    // The object's number: "show open pull requests" asks for many.
+    let object = raw
+        .iter()
+        .skip_while(|w| term(w).and_then(|t| action_of(&t)).is_none())
+        .skip(1)
+        .take_while(|w| !PREPOSITIONS.contains(&w.as_str()));
+    for word in object {
+        match word.as_str() {
+            "a" | "an" | "one" => one = true,
+            w if is_plural(w) => many = true,
+            _ => {}
+        }
+    }
     match (one, many) {
         (true, false) => Some(true),
         (false, true) => Some(false),
         _ => None,
     }
+}
+
+fn is_plural(word: &str) -> bool {
+    word.len() > 3
+        && word.ends_with('s')
+        && !["ss", "us", "is", "ous"].iter().any(|s| word.ends_with(s))
+        && !STOP_WORDS.contains(&word)
 }
 
 #[cfg(test)]
