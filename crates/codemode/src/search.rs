@@ -27,6 +27,7 @@ mod text;
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::catalog::{Catalog, ParamLocation, Target, Tool};
@@ -64,8 +65,8 @@ const FIELDS: [Field; 10] = [
     field("path", 0.75, 0.5, true),
     field("path parameters", 0.1, 0.5, true),
     field("summary", 2.5, 0.75, false),
-    field("description", 1.0, 0.75, false),
-    field("details", 0.3, 0.75, false),
+    field("description", 0.6, 0.75, false),
+    field("details", 0.15, 0.75, false),
     field("parameters", 0.4, 0.75, true),
     field("values", 0.5, 0.75, true),
 ];
@@ -87,6 +88,18 @@ const PREFIX_WEIGHT: f32 = 0.5;
 const RELATED_WEIGHT: f32 = 0.4;
 const SYNONYM_WEIGHT: f32 = 0.8;
 const SPELLING_WEIGHT: f32 = 0.8;
+/// Score factors (see [`Explanation`]): coverage runs from the floor to 1, fit adds up to
+/// its weight, action and shape agree or disagree.
+const COVERAGE_FLOOR: f32 = 0.5;
+const FIT_WEIGHT: f32 = 3.0;
+const ACTION_AGREES: f32 = 1.2;
+const ACTION_DISAGREES: f32 = 0.8;
+const SHAPE_AGREES: f32 = 1.1;
+const SHAPE_DISAGREES: f32 = 0.9;
+/// The most fit, action and shape together multiply a score by.
+const MAX_BOOST: f32 = (1.0 + FIT_WEIGHT) * ACTION_AGREES * SHAPE_AGREES;
+/// What a tool the query names exactly scores above the best other tool.
+const EXACT_BONUS: f32 = 10.0;
 /// Weight of a compound's parts (`worklog` → work, log) relative to the compound.
 const COMPOUND_PART_WEIGHT: f32 = 0.5;
 
@@ -117,7 +130,7 @@ struct Posting {
 /// An inverted index over one catalog's tools.
 #[derive(Debug, Clone)]
 pub struct SearchIndex {
-    terms: HashMap<String, u32>,
+    terms: FxHashMap<String, u32>,
     /// Term id → spelling.
     names: Vec<String>,
     /// Term ids sorted by spelling, for prefix expansion.
@@ -140,27 +153,51 @@ pub struct SearchIndex {
 impl SearchIndex {
     pub fn new(catalog: &Catalog) -> SearchIndex {
         let len = catalog.tools.len();
-        // Pass 1: tokens per field per tool, field lengths, document frequencies.
-        let mut docs: Vec<[Vec<String>; FIELDS.len()]> = Vec::with_capacity(len);
+        // Pass 1: each tool's fields as term ids, field lengths, document frequencies.
+        let mut terms: FxHashMap<String, u32> = FxHashMap::default();
+        let mut names: Vec<String> = Vec::new();
+        let mut doc_freq: Vec<u32> = Vec::new();
+        let mut last_tool: Vec<u32> = Vec::new();
+        let mut docs: Vec<[Vec<u32>; FIELDS.len()]> = Vec::with_capacity(len);
         let mut total_len = [0usize; FIELDS.len()];
         let mut exact: HashMap<String, Vec<u32>> = HashMap::new();
-        let mut doc_freq: HashMap<String, u32> = HashMap::new();
         let mut actions = Vec::with_capacity(len);
         let mut one_item = Vec::with_capacity(len);
         for (index, tool) in catalog.tools.iter().enumerate() {
             let fields = tool_fields(tool);
-            for (total, tokens) in total_len.iter_mut().zip(&fields) {
-                *total += tokens.len();
-            }
-            let mut distinct: Vec<&String> = fields.iter().flatten().collect();
-            distinct.sort_unstable();
-            distinct.dedup();
-            for token in distinct {
-                *doc_freq.entry(token.clone()).or_insert(0) += 1;
-            }
-            actions.push(tool_action(tool, &fields[SUMMARY_FIELD], &fields[NAME_FIELD]));
+            actions.push(tool_action(
+                tool,
+                &fields[SUMMARY_FIELD],
+                &fields[NAME_FIELD],
+            ));
             one_item.push(reads_one_item(tool));
-            docs.push(fields);
+            let ids = fields.map(|tokens| {
+                tokens
+                    .into_iter()
+                    .map(|token| {
+                        let id = match terms.get(&token) {
+                            Some(&id) => id,
+                            None => {
+                                let id = names.len() as u32;
+                                terms.insert(token.clone(), id);
+                                names.push(token);
+                                doc_freq.push(0);
+                                last_tool.push(u32::MAX);
+                                id
+                            }
+                        };
+                        if last_tool[id as usize] != index as u32 {
+                            last_tool[id as usize] = index as u32;
+                            doc_freq[id as usize] += 1;
+                        }
+                        id
+                    })
+                    .collect::<Vec<u32>>()
+            });
+            for (total, ids) in total_len.iter_mut().zip(&ids) {
+                *total += ids.len();
+            }
+            docs.push(ids);
             for spelling in exact_spellings(tool) {
                 let tools = exact.entry(spelling).or_default();
                 if tools.last() != Some(&(index as u32)) {
@@ -172,77 +209,70 @@ impl SearchIndex {
             .iter()
             .map(|&t| (t as f32 / len.max(1) as f32).max(1.0))
             .collect();
-        let compounds = compounds(&doc_freq);
+        // Terms that are two other terms run together (`worklog`, `webhook`), each part
+        // used on its own by at least two tools.
+        let known = |part: &str| {
+            terms
+                .get(part)
+                .is_some_and(|&id| doc_freq[id as usize] >= 2)
+        };
+        let compounds: FxHashMap<u32, (u32, u32)> = names
+            .iter()
+            .enumerate()
+            .filter_map(|(id, name)| {
+                let (a, b) = split_compound(name, known)?;
+                Some((id as u32, (terms[&a], terms[&b])))
+            })
+            .collect();
 
         // Pass 2: combined frequencies into postings.
-        let mut terms: HashMap<String, u32> = HashMap::new();
-        let mut names: Vec<String> = Vec::new();
-        let mut intern = |token: &str| -> u32 {
-            if let Some(&id) = terms.get(token) {
-                return id;
-            }
-            let id = names.len() as u32;
-            terms.insert(token.to_owned(), id);
-            names.push(token.to_owned());
-            id
-        };
-        let mut postings: Vec<Vec<Posting>> = Vec::new();
-        let mut combined: HashMap<u32, (f32, u16)> = HashMap::new();
+        let mut postings: Vec<Vec<Posting>> = vec![Vec::new(); names.len()];
+        let mut combined: FxHashMap<u32, (f32, u16)> = FxHashMap::default();
         let mut name_terms = Vec::with_capacity(len);
         let mut summary_terms = Vec::with_capacity(len);
-        let mut tool_postings: Vec<(u32, Posting)> = Vec::new();
+        let mut sorted: Vec<u32> = Vec::new();
         for (index, fields) in docs.iter().enumerate() {
             combined.clear();
-            for (slot, ((field, tokens), avg)) in FIELDS.iter().zip(fields).zip(&avg_len).enumerate()
-            {
-                let norm = 1.0 - field.b + field.b * tokens.len() as f32 / avg;
-                let mut counts: HashMap<&str, f32> = HashMap::new();
-                for token in tokens {
-                    let count = counts.entry(token).or_insert(0.0);
-                    *count = if field.distinct { 1.0 } else { *count + 1.0 };
-                }
-                for (token, count) in counts {
-                    let add = |id: u32, weight: f32, combined: &mut HashMap<u32, (f32, u16)>| {
-                        let entry = combined.entry(id).or_insert((0.0, 0));
-                        entry.0 += weight * field.weight * count / norm;
-                        entry.1 |= 1 << slot;
+            for (slot, ((field, ids), avg)) in FIELDS.iter().zip(fields).zip(&avg_len).enumerate() {
+                let norm = 1.0 - field.b + field.b * ids.len() as f32 / avg;
+                sorted.clear();
+                sorted.extend_from_slice(ids);
+                sorted.sort_unstable();
+                let mut add = |id: u32, weight: f32| {
+                    let entry = combined.entry(id).or_insert((0.0, 0));
+                    entry.0 += weight * field.weight / norm;
+                    entry.1 |= 1 << slot;
+                };
+                for run in sorted.chunk_by(|a, b| a == b) {
+                    let count = if field.distinct {
+                        1.0
+                    } else {
+                        run.len() as f32
                     };
-                    add(intern(token), 1.0, &mut combined);
-                    if let Some((a, b)) = compounds.get(token) {
-                        add(intern(a), COMPOUND_PART_WEIGHT, &mut combined);
-                        add(intern(b), COMPOUND_PART_WEIGHT, &mut combined);
+                    add(run[0], count);
+                    if let Some(&(a, b)) = compounds.get(&run[0]) {
+                        add(a, count * COMPOUND_PART_WEIGHT);
+                        add(b, count * COMPOUND_PART_WEIGHT);
                     }
                 }
             }
-            tool_postings.extend(combined.iter().map(|(&id, &(tf, fields))| {
-                (
-                    id,
-                    Posting {
-                        tool: index as u32,
-                        tf,
-                        fields,
-                    },
-                )
-            }));
-            let mut ids = |tokens: &[String]| {
-                let mut ids: Vec<u32> = tokens.iter().map(|t| intern(t)).collect();
+            // Filled tool by tool, so each list stays sorted by tool.
+            for (&id, &(tf, fields)) in &combined {
+                postings[id as usize].push(Posting {
+                    tool: index as u32,
+                    tf,
+                    fields,
+                });
+            }
+            let distinct = |ids: &[u32]| {
+                let mut ids = ids.to_vec();
                 ids.sort_unstable();
                 ids.dedup();
                 ids
             };
-            name_terms.push(ids(&fields[NAME_FIELD]));
-            summary_terms.push(ids(&fields[SUMMARY_FIELD]));
-            // Filled tool by tool, so each list stays sorted by tool.
-            for (id, posting) in tool_postings.drain(..) {
-                if postings.len() <= id as usize {
-                    postings.resize_with(id as usize + 1, Vec::new);
-                }
-                postings[id as usize].push(posting);
-            }
+            name_terms.push(distinct(&fields[NAME_FIELD]));
+            summary_terms.push(distinct(&fields[SUMMARY_FIELD]));
         }
-        drop(intern);
-        // Name and summary terms are interned too, so every term has a (maybe empty) list.
-        postings.resize_with(names.len(), Vec::new);
         let n = len as f32;
         let idf = postings
             .iter()
@@ -337,31 +367,51 @@ impl SearchIndex {
                 best[slot] = (0.0, 0.0);
             }
         }
-        for &tool in &touched {
-            let slot = tool as usize;
-            scores[slot] *= self.adjustments(query, slot, matched[slot]).product();
-        }
-        if let Some(tools) = self.exact.get(&query.identifier) {
-            let top = touched
-                .iter()
-                .map(|&t| scores[t as usize])
-                .fold(0.0f32, f32::max);
-            for &tool in tools {
-                if scores[tool as usize] == 0.0 {
-                    touched.push(tool);
-                }
-                scores[tool as usize] += top + 10.0;
-            }
-        }
-        let mut hits: Vec<Hit> = touched
-            .into_iter()
-            .map(|t| Hit {
+        // Coverage is cheap; fit, action and shape multiply by at most MAX_BOOST, so they
+        // are worked out best-first, only while a tool could still reach the top `limit`.
+        let by_rank = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.tool.cmp(&b.tool));
+        let mut candidates: Vec<Hit> = touched
+            .iter()
+            .map(|&t| Hit {
                 tool: t as usize,
-                score: scores[t as usize],
+                score: scores[t as usize] * coverage_factor(query, matched[t as usize]),
             })
             .filter(|h| h.score > 0.0)
             .collect();
-        let by_rank = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.tool.cmp(&b.tool));
+        candidates.sort_unstable_by(by_rank);
+        let mut hits: Vec<Hit> = Vec::new();
+        // The `limit` best final scores so far (as bits: positive floats order like them).
+        let mut best = std::collections::BinaryHeap::new();
+        for candidate in candidates {
+            if best.len() >= limit
+                && let Some(&std::cmp::Reverse(kth)) = best.peek()
+                && candidate.score * MAX_BOOST < f32::from_bits(kth)
+            {
+                break;
+            }
+            let (fit, action, shape) = self.boosts(query, candidate.tool);
+            let score = candidate.score * fit * action * shape;
+            best.push(std::cmp::Reverse(score.to_bits()));
+            if best.len() > limit {
+                best.pop();
+            }
+            hits.push(Hit {
+                tool: candidate.tool,
+                score,
+            });
+        }
+        if let Some(tools) = self.exact.get(&query.identifier) {
+            let top = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
+            for &tool in tools {
+                match hits.iter_mut().find(|h| h.tool == tool as usize) {
+                    Some(hit) => hit.score += top + EXACT_BONUS,
+                    None => hits.push(Hit {
+                        tool: tool as usize,
+                        score: top + EXACT_BONUS,
+                    }),
+                }
+            }
+        }
         if hits.len() > limit {
             hits.select_nth_unstable_by(limit - 1, by_rank);
             hits.truncate(limit);
@@ -370,17 +420,8 @@ impl SearchIndex {
         hits
     }
 
-    /// The factors applied to a tool's summed term scores.
-    fn adjustments(&self, query: &Query, tool: usize, matched: f32) -> Adjustments {
-        // Tools matching more of the query's weight first: BM25 alone lets one rare word
-        // outweigh two common ones ("list issues for a repo"), and counting words instead
-        // of weight lets an incidental word ("microsoft" in every Graph path) count as much
-        // as the resource asked for.
-        let coverage = if query.potential > 0.0 {
-            (matched / query.potential).min(1.0)
-        } else {
-            0.0
-        };
+    /// Fit, action and shape: the factors of a tool's score besides coverage.
+    fn boosts(&self, query: &Query, tool: usize) -> (f32, f32, f32) {
         // A summary or name saying just what the query says ("Create a pull request") is
         // the operation asked for, not one of its many relatives that mention it.
         let fit = self
@@ -388,24 +429,19 @@ impl SearchIndex {
             .max(self.fit(query, &self.name_terms[tool]));
         // The query's verb against what the tool does ("kill" means delete).
         let action = match (query.action, self.actions[tool]) {
-            (Some(Action::Change), Some(Action::Read)) => 0.8,
-            (Some(Action::Change), Some(_)) => 1.2,
-            (Some(wanted), Some(does)) if wanted == does => 1.2,
-            (Some(_), Some(_)) => 0.8,
+            (Some(Action::Change), Some(Action::Read)) => ACTION_DISAGREES,
+            (Some(Action::Change), Some(_)) => ACTION_AGREES,
+            (Some(wanted), Some(does)) if wanted == does => ACTION_AGREES,
+            (Some(_), Some(_)) => ACTION_DISAGREES,
             _ => 1.0,
         };
         // "by id" asks for one item, "list all" for many: among reads, the path says which.
         let shape = match (query.wants_one, self.actions[tool]) {
-            (Some(one), Some(Action::Read)) if one == self.one_item[tool] => 1.1,
-            (Some(_), Some(Action::Read)) => 0.9,
+            (Some(one), Some(Action::Read)) if one == self.one_item[tool] => SHAPE_AGREES,
+            (Some(_), Some(Action::Read)) => SHAPE_DISAGREES,
             _ => 1.0,
         };
-        Adjustments {
-            coverage: 0.3 + 0.7 * coverage,
-            fit: 1.0 + fit * fit,
-            action,
-            shape,
-        }
+        (1.0 + FIT_WEIGHT * fit, action, shape)
     }
 
     /// The share of the query's and the text's combined weight that they have in common.
@@ -468,13 +504,13 @@ impl SearchIndex {
                 contributions.push(best);
             }
         }
-        let adjustments = self.adjustments(query, tool, matched);
+        let (fit, action, shape) = self.boosts(query, tool);
         Explanation {
             contributions,
-            coverage: adjustments.coverage,
-            fit: adjustments.fit,
-            action: adjustments.action,
-            shape: adjustments.shape,
+            coverage: coverage_factor(query, matched),
+            fit,
+            action,
+            shape,
             exact: self
                 .exact
                 .get(&query.identifier)
@@ -554,7 +590,8 @@ impl SearchIndex {
         // A verb and its synonyms name one action whichever this API happens to use more:
         // all weigh what its most common spelling here weighs, so "remove" in an API that
         // says "delete" (and uses "remove" for something rarer) does not outweigh the noun.
-        if action_of(&word).is_some() {
+        // A word the catalog lacks ("who") stands for all its synonyms alike.
+        if action_of(&word).is_some() || own.is_none() {
             cap = synonyms(&word)
                 .iter()
                 .filter_map(|s| self.terms.get(s))
@@ -652,19 +689,16 @@ fn saturate(tf: f32) -> f32 {
     tf * (K1 + 1.0) / (tf + K1)
 }
 
-/// The factors of one tool's score.
-#[derive(Debug, Clone, Copy)]
-struct Adjustments {
-    coverage: f32,
-    fit: f32,
-    action: f32,
-    shape: f32,
-}
-
-impl Adjustments {
-    fn product(self) -> f32 {
-        self.coverage * self.fit * self.action * self.shape
-    }
+/// Tools matching more of the query's weight first: BM25 alone lets one rare word outweigh
+/// two common ones ("list issues for a repo"), and counting words instead of weight lets an
+/// incidental word ("microsoft" in every Graph path) count as much as the thing asked for.
+fn coverage_factor(query: &Query, matched: f32) -> f32 {
+    let coverage = if query.potential > 0.0 {
+        (matched / query.potential).min(1.0)
+    } else {
+        0.0
+    };
+    COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * coverage
 }
 
 /// A parsed query.
@@ -697,10 +731,7 @@ impl Query {
             .collect();
         let mut parts = Vec::new();
         if !unknown.is_empty() {
-            parts.push(format!(
-                "no operation mentions {}",
-                quoted(&unknown)
-            ));
+            parts.push(format!("no operation mentions {}", quoted(&unknown)));
         }
         if !respelled.is_empty() {
             parts.push(format!(
@@ -752,16 +783,6 @@ fn split_compound(word: &str, known: impl Fn(&str) -> bool) -> Option<(String, S
         .filter(|&i| known(&word[..i]) && known(&word[i..]))
         .max_by_key(|&i| i.min(word.len() - i))
         .map(|i| (word[..i].to_owned(), word[i..].to_owned()))
-}
-
-/// Terms that are two other terms of the catalog run together (`worklog`, `webhook`),
-/// each part used on its own by at least two tools.
-fn compounds(doc_freq: &HashMap<String, u32>) -> HashMap<String, (String, String)> {
-    let known = |part: &str| doc_freq.get(part).is_some_and(|&df| df >= 2);
-    doc_freq
-        .keys()
-        .filter_map(|token| Some((token.clone(), split_compound(token, known)?)))
-        .collect()
 }
 
 /// What a tool does: DELETE and GET say it; a POST, PUT or PATCH says more in its summary's
@@ -895,9 +916,20 @@ fn action_like(property: &str) -> bool {
     let mut words = Vec::new();
     tokenize(property, &mut words);
     words.last().is_some_and(|w| {
-        ["type", "action", "kind", "event", "operation", "op", "command", "state", "status", "mode"]
-            .iter()
-            .any(|a| stem(a) == *w)
+        [
+            "type",
+            "action",
+            "kind",
+            "event",
+            "operation",
+            "op",
+            "command",
+            "state",
+            "status",
+            "mode",
+        ]
+        .iter()
+        .any(|a| stem(a) == *w)
     })
 }
 
@@ -917,7 +949,12 @@ fn enum_values(schema: &Value) -> impl Iterator<Item = &str> {
                 stack.push((items, depth + 1));
             }
             for key in ["anyOf", "oneOf"] {
-                for member in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
+                for member in schema
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     stack.push((member, depth + 1));
                 }
             }
@@ -947,7 +984,12 @@ fn properties(schema: &Value) -> Vec<(&str, &Value)> {
         }
         if depth < 2 {
             for key in ["allOf", "anyOf", "oneOf"] {
-                for member in schema.get(key).and_then(Value::as_array).into_iter().flatten() {
+                for member in schema
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     stack.push((member, depth + 1));
                 }
             }

@@ -293,7 +293,10 @@ fn build_tool(cx: &mut Cx, op: &Operation, namespace: String, name: String) -> O
     // What an operation does is often said past the part of the description shown (the
     // actions of a generic endpoint, the words people use for it): search reads it all.
     let details = full_description(
-        raw_op.get("description").and_then(Value::as_str).unwrap_or(""),
+        raw_op
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
     );
     if details.chars().count() > description.chars().count() {
         keywords.push(details);

@@ -5,13 +5,87 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
-    "its", "of", "on", "or", "that", "the", "this", "to", "with", "via", "all", "any", "my", "me",
-    "i", "you", "your", "we", "our", "can", "do", "does", "how", "which", "what", "am", "im",
-    "some", "someone", "something", "their", "them", "these", "those", "there", "so", "too",
-    "only", "just", "else", "want", "need", "like", "please", "using", "use", "when", "where",
-    "will", "would", "should", "could", "has", "have", "had", "been", "was", "were", "if",
-    "then", "than", "out", "up", "about", "s", "m", "t",
+    "a",
+    "an",
+    "and",
+    "are",
+    "as",
+    "at",
+    "be",
+    "by",
+    "for",
+    "from",
+    "in",
+    "into",
+    "is",
+    "it",
+    "its",
+    "of",
+    "on",
+    "or",
+    "that",
+    "the",
+    "this",
+    "to",
+    "with",
+    "via",
+    "all",
+    "any",
+    "my",
+    "me",
+    "i",
+    "you",
+    "your",
+    "we",
+    "our",
+    "can",
+    "do",
+    "does",
+    "how",
+    "which",
+    "what",
+    "am",
+    "im",
+    "some",
+    "someone",
+    "something",
+    "their",
+    "them",
+    "these",
+    "those",
+    "there",
+    "so",
+    "too",
+    "only",
+    "just",
+    "else",
+    "want",
+    "need",
+    "like",
+    "please",
+    "using",
+    "use",
+    "when",
+    "where",
+    "will",
+    "would",
+    "should",
+    "could",
+    "has",
+    "have",
+    "had",
+    "been",
+    "was",
+    "were",
+    "if",
+    "then",
+    "than",
+    "out",
+    "up",
+    "about",
+    "s",
+    "m",
+    "t",
 ];
 
 /// Splits text into lowercase, stemmed ASCII words: on non-alphanumerics, and inside
@@ -144,7 +218,6 @@ impl Action {
             _ => None,
         }
     }
-
 }
 
 /// Groups of words people use interchangeably for one software action or concept, with the
@@ -174,7 +247,9 @@ const THESAURUS: &[(Option<Action>, &[&str])] = &[
     ),
     (
         Some(Action::Create),
-        &["create", "add", "new", "make", "insert", "register", "post", "put"],
+        &[
+            "create", "add", "new", "make", "insert", "register", "post", "put",
+        ],
     ),
     (
         Some(Action::Update),
@@ -183,12 +258,18 @@ const THESAURUS: &[(Option<Action>, &[&str])] = &[
         ],
     ),
     (Some(Action::Create), &["send", "post", "deliver", "submit"]),
-    (None, &["start", "begin", "launch", "trigger", "run", "dispatch"]),
+    (
+        None,
+        &["start", "begin", "launch", "trigger", "run", "dispatch"],
+    ),
     (None, &["stop", "cancel", "halt", "abort", "terminate"]),
     (None, &["copy", "duplicate", "clone"]),
     (None, &["move", "transfer"]),
     (None, &["attach", "link", "connect", "associate", "bind"]),
-    (None, &["detach", "unlink", "disconnect", "dissociate", "unbind"]),
+    (
+        None,
+        &["detach", "unlink", "disconnect", "dissociate", "unbind"],
+    ),
     (None, &["reply", "respond", "answer"]),
     (None, &["invite", "add"]),
     (None, &["email", "mail", "message"]),
@@ -213,10 +294,7 @@ fn thesaurus() -> &'static Thesaurus {
         let mut related: HashMap<String, Vec<String>> = HashMap::new();
         let mut actions = HashMap::new();
         for (action, words) in THESAURUS {
-            let terms: Vec<String> = words
-                .iter()
-                .map(|w| stem(canonical(w)))
-                .collect();
+            let terms: Vec<String> = words.iter().map(|w| stem(canonical(w))).collect();
             for term in &terms {
                 if let Some(action) = action {
                     actions.entry(term.clone()).or_insert(*action);
@@ -235,10 +313,7 @@ fn thesaurus() -> &'static Thesaurus {
 
 /// Terms used interchangeably with `term` (a stemmed word).
 pub(crate) fn synonyms(term: &str) -> &'static [String] {
-    thesaurus()
-        .related
-        .get(term)
-        .map_or(&[], Vec::as_slice)
+    thesaurus().related.get(term).map_or(&[], Vec::as_slice)
 }
 
 /// The action a stemmed verb implies (`remov` → delete).
@@ -283,7 +358,11 @@ const DETERMINERS: &[&str] = &[
 /// The action a query asks for: its first verb the thesaurus knows, else, when it opens
 /// with a verb followed by a determiner ("close an issue"), a change of some kind.
 pub(crate) fn query_action(raw: &[String]) -> Option<Action> {
-    if let Some(action) = raw.iter().filter_map(|w| term(w)).find_map(|t| action_of(&t)) {
+    if let Some(action) = raw
+        .iter()
+        .filter_map(|w| term(w))
+        .find_map(|t| action_of(&t))
+    {
         return Some(action);
     }
     match raw {
@@ -389,7 +468,10 @@ mod tests {
         assert_eq!(action_of(&stem("modify")), Some(Action::Update));
         assert!(synonyms(&stem("remove")).contains(&stem("delete")));
         assert!(synonyms(&stem("email")).contains(&stem("mail")));
-        assert_eq!(wants_one(&raw_words("retrieve a customer by id")), Some(true));
+        assert_eq!(
+            wants_one(&raw_words("retrieve a customer by id")),
+            Some(true)
+        );
         assert_eq!(wants_one(&raw_words("list all invoices")), Some(false));
     }
 }

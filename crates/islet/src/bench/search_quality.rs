@@ -11,7 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 #[derive(clap::Args)]
-#[command(long_about = "Measures the ranking of `search` queries: for each query of DIR/queries.json, \
+#[command(
+    long_about = "Measures the ranking of `search` queries: for each query of DIR/queries.json, \
     the rank of the first expected operation among the top LIMIT results, reported per spec \
     and overall as MRR@LIMIT and hit@1/3/LIMIT, plus every query not ranked first (the misses: \
     the query, what was expected, where it ranked and what came first).\n\n\
@@ -21,7 +22,8 @@ use serde_json::json;
     `shared/data/search-eval` finds `shared/specs/…`); `--specs FOLDER` looks each spec up by \
     its file name in FOLDER instead.\n\n\
     The ranking is the MCP `search` tool's: the catalog and search index a Code Mode server \
-    builds from the spec.")]
+    builds from the spec."
+)]
 pub struct SearchQualityArgs {
     /// Folder holding queries.json.
     dir: PathBuf,
