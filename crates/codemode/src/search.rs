@@ -913,9 +913,8 @@ fn tool_fields(tool: &Tool) -> [Vec<String>; FIELDS.len()] {
 /// A property whose values name what the call does or to what: `type`, `action`,
 /// `event_type`, `state`…
 fn action_like(property: &str) -> bool {
-    let mut words = Vec::new();
-    tokenize(property, &mut words);
-    words.last().is_some_and(|w| {
+    static STEMS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let stems = STEMS.get_or_init(|| {
         [
             "type",
             "action",
@@ -929,8 +928,12 @@ fn action_like(property: &str) -> bool {
             "mode",
         ]
         .iter()
-        .any(|a| stem(a) == *w)
-    })
+        .map(|a| stem(a))
+        .collect()
+    });
+    let mut words = Vec::new();
+    tokenize(property, &mut words);
+    words.last().is_some_and(|w| stems.contains(w))
 }
 
 /// String values of a schema's `enum` or `const`, also in array items and union members.
