@@ -20,7 +20,8 @@ pub struct Tool {
     pub input_schema: Value,
     /// JSON Schema of the result, when known.
     pub output_schema: Option<Value>,
-    /// Words that help search but are not in the description (path, tags, parameter names).
+    /// Words that help search but are not in the description (path, tags, parameter names,
+    /// and for OpenAPI operations the full description when `description` is cut).
     pub keywords: Vec<String>,
     /// How the host carries out a call.
     pub target: Target,

@@ -1,9 +1,9 @@
 //! The two MCP tools a Code Mode server exposes, `search` and `execute`: their
 //! descriptions and input schemas, whatever the size of the catalog behind them.
 //!
-//! The texts teach the working pattern (search with plain words, then one program that
-//! does the whole job) and name the API, listing at most [`MAX_LISTED`] namespaces or
-//! servers. Both tools together stay within [`TOKEN_BUDGET`] o200k tokens for any
+//! The texts teach the working pattern (search with the need in plain words, or with code
+//! to filter exhaustively; then one program that does the whole job) and name the API,
+//! listing at most [`MAX_LISTED`] namespaces or servers. Both tools together stay within [`TOKEN_BUDGET`] o200k tokens for any
 //! catalog: names are truncated and fewer are listed until they fit.
 
 use std::collections::HashMap;
@@ -139,12 +139,14 @@ fn build(summary: &CatalogSummary, listed: usize) -> ToolTexts {
             format!(
                 "Find operations of {title} ({n} operations) to call from `execute`. Search \
                  first, then write one program.\n\
-                 - `query`: a few plain words, e.g. \"list issues for a repo\". Returns the best \
+                 - `query`: the need in plain words, an action and its object, e.g. \"remove \
+                 a label from an issue\" (not guessed operation names). Returns the best \
                  matches as TypeScript signatures, e.g. `api.repos.get(input: {{ owner: string; \
                  repo: string }}): Promise<{{ id: number; … }}>`.\n\
-                 - `code`: an async JS arrow function over `spec`, the OpenAPI document with \
-                 every $ref resolved, returning what to show, e.g. `async () => \
-                 Object.keys(spec.paths).filter(p => p.includes('/issues'))`.\n\
+                 - `code`: to filter every operation exhaustively, an async JS arrow function \
+                 over `spec`, the OpenAPI document with every $ref resolved, returning what to \
+                 show, e.g. `async () => Object.keys(spec.paths).filter(p => \
+                 p.includes('/issues'))`.\n\
                  {inventory}"
             ),
             format!(
@@ -162,7 +164,8 @@ fn build(summary: &CatalogSummary, listed: usize) -> ToolTexts {
             format!(
                 "Find tools of {title} ({n} tools) to call from `execute`. Search first, \
                  then write one program.\n\
-                 `query`: a few plain words, e.g. \"send message to channel\". Returns the \
+                 `query`: the need in plain words, an action and its object, e.g. \"send a \
+                 message to a channel\". Returns the \
                  best matches as TypeScript signatures, e.g. `slack.post_message(input: {{ \
                  channel: string; text: string }}): Promise<unknown>`.\n\
                  {inventory}"
@@ -180,7 +183,8 @@ fn build(summary: &CatalogSummary, listed: usize) -> ToolTexts {
             format!(
                 "Find functions of {title} ({n} functions) to call from `execute`. Search \
                  first, then write one program.\n\
-                 `query`: a few plain words, e.g. \"increment a counter\". Returns the best \
+                 `query`: the need in plain words, an action and its object, e.g. \"increment \
+                 a counter\". Returns the best \
                  matches as TypeScript signatures.\n\
                  {inventory}"
             ),

@@ -1,76 +1,107 @@
-//! Plain-language search over a catalog: BM25F over a few weighted fields, with inverted
-//! postings so a query only touches the tools that share a term with it.
+//! Plain-language search over a catalog: BM25F over weighted fields, with inverted postings
+//! so a query only touches the tools that share a term with it, then a few structural
+//! signals that are true of any API.
 //!
-//! Fields: the tool's name and original name (identifiers split into words), namespace,
-//! HTTP path, summary (the description's first sentence), description, keywords and
-//! top-level parameter names. Text is split into lowercase ASCII words (`listForRepo` →
-//! list, for, repo), stop words are dropped and a light suffix stripper folds plurals and
-//! verb forms. Each field's length-normalised term frequency is weighted and summed before
-//! saturation (BM25F); that is query-independent, so it is precomputed into the postings.
+//! Fields (see [`FIELDS`]): the operation's name and id, namespace, the resource its path
+//! ends at, the rest of the path, path-parameter names (barely weighted: `{id}` is in every
+//! other path), the summary (the description's first sentence), the description, the full
+//! description text and tags (`Tool::keywords`), input property names, and the values of
+//! action-like enums (`type`, `action`, `state`…, where one generic endpoint hides many
+//! actions). Identifiers split into words (`listForRepo` → list, for, repo), and a word
+//! run together from two words of the same catalog (`worklog`) also counts, at half
+//! weight, as its parts. Term statistics are per catalog, so a word in every operation of
+//! this API ("microsoft" in Graph's paths) weighs next to nothing.
 //!
-//! On top of BM25: a query word missing from the catalog matches words it prefixes, a few
-//! verbs match their synonyms (create/add/post…) at half weight, tools matching more of the
-//! query's words rank higher, a name or summary that says just what the query says ranks
-//! highest, and a query that spells a tool's name or route (`issues/list-for-repo`,
-//! `GET /repos/{owner}/{repo}`) puts that tool first.
+//! A query word matches its own term, and at reduced weight its synonyms (a general
+//! thesaurus of software verbs and nouns, [`text`]), words sharing its stem's prefix
+//! (`subscribe` → subscription), and — only when nothing else matches — vocabulary words
+//! spelled alike. Per tool, each query word scores its best variant (BM25F), then:
+//! coverage (the share of the query's weight the tool matches), fit (how much of the
+//! summary or name is what the query says), action (the verb's implied action against
+//! the method or the summary's own verb: "kill" means delete), and shape (asking for one
+//! item by id, or for a list). A query that spells a tool's name or route puts it first.
+//! [`SearchIndex::explain`] shows every contribution.
+
+mod explain;
+mod text;
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Target, Tool};
+use crate::catalog::{Catalog, ParamLocation, Target, Tool};
+use crate::suggest::edit_distance;
+pub use explain::{Contribution, Explanation, Variant};
+pub(crate) use text::tokenize;
+use text::{Action, action_of, query_action, raw_words, roles, stem, synonyms, wants_one};
 
 const K1: f32 = 1.2;
 
 /// One searchable field: weight in the combined frequency and BM25 length normalisation.
 #[derive(Debug, Clone, Copy)]
 struct Field {
+    name: &'static str,
     weight: f32,
     b: f32,
     /// Count each distinct term once (identifiers repeat words without meaning more).
     distinct: bool,
 }
 
-impl Field {
-    const fn new(weight: f32, b: f32, distinct: bool) -> Self {
-        Self {
-            weight,
-            b,
-            distinct,
-        }
+const fn field(name: &'static str, weight: f32, b: f32, distinct: bool) -> Field {
+    Field {
+        name,
+        weight,
+        b,
+        distinct,
     }
 }
 
-const NAME: Field = Field::new(4.0, 0.5, true);
-const NAMESPACE: Field = Field::new(2.0, 0.5, true);
-const PATH: Field = Field::new(1.0, 0.75, false);
-/// The description's first sentence: the operation summary, the most precise text.
-const SUMMARY: Field = Field::new(2.0, 0.75, false);
-const DESCRIPTION: Field = Field::new(1.0, 0.75, false);
-const KEYWORDS: Field = Field::new(0.5, 0.75, true);
-const PARAMETERS: Field = Field::new(0.5, 0.75, true);
-const FIELDS: [Field; 7] = [
-    NAME,
-    NAMESPACE,
-    PATH,
-    SUMMARY,
-    DESCRIPTION,
-    KEYWORDS,
-    PARAMETERS,
+const FIELDS: [Field; 10] = [
+    field("name", 3.0, 0.5, true),
+    field("namespace", 1.5, 0.5, true),
+    // The path's last static segments: the resource the operation acts on.
+    field("resource", 1.5, 0.5, true),
+    field("path", 0.75, 0.5, true),
+    field("path parameters", 0.1, 0.5, true),
+    field("summary", 2.5, 0.75, false),
+    field("description", 0.6, 0.75, false),
+    field("details", 0.15, 0.75, false),
+    field("parameters", 0.4, 0.75, true),
+    field("values", 0.5, 0.75, true),
 ];
-
-/// Positions in [`FIELDS`] (and in what [`tool_fields`] returns).
 const NAME_FIELD: usize = 0;
-const SUMMARY_FIELD: usize = 3;
+const SUMMARY_FIELD: usize = 5;
 
-/// Words per field kept for indexing: long descriptions add noise, not recall.
-const MAX_FIELD_WORDS: usize = 400;
-/// Parameter names taken from an input schema.
-const MAX_PARAMETERS: usize = 40;
-/// Vocabulary terms a query word not in the vocabulary may expand to by prefix.
+/// Words per field kept for indexing.
+const MAX_FIELD_WORDS: usize = 600;
+/// Input property names taken from a schema.
+const MAX_PARAMETERS: usize = 60;
+/// Enum values taken from one action-like property.
+const MAX_ENUM_VALUES: usize = 40;
+/// Vocabulary terms a query word may expand to by prefix.
 const MAX_PREFIX_EXPANSIONS: usize = 8;
-/// Weight of a prefix expansion or a synonym relative to the word itself.
-const EXPANSION_WEIGHT: f32 = 0.5;
+/// Vocabulary terms a word nobody uses may be read as by spelling.
+const MAX_SPELLINGS: usize = 3;
+/// Weights of a word's variants relative to the word itself.
+const PREFIX_WEIGHT: f32 = 0.5;
+const RELATED_WEIGHT: f32 = 0.4;
+const SYNONYM_WEIGHT: f32 = 0.8;
+const SPELLING_WEIGHT: f32 = 0.8;
+/// Score factors (see [`Explanation`]): coverage runs from the floor to 1, fit adds up to
+/// its weight, action and shape agree or disagree.
+const COVERAGE_FLOOR: f32 = 0.5;
+const FIT_WEIGHT: f32 = 3.0;
+const ACTION_AGREES: f32 = 1.2;
+const ACTION_DISAGREES: f32 = 0.8;
+const SHAPE_AGREES: f32 = 1.1;
+const SHAPE_DISAGREES: f32 = 0.9;
+/// The most fit, action and shape together multiply a score by.
+const MAX_BOOST: f32 = (1.0 + FIT_WEIGHT) * ACTION_AGREES * SHAPE_AGREES;
+/// What a tool the query names exactly scores above the best other tool.
+const EXACT_BONUS: f32 = 10.0;
+/// Weight of a compound's parts (`worklog` → work, log) relative to the compound.
+const COMPOUND_PART_WEIGHT: f32 = 0.5;
 
 /// A ranked result: `tool` indexes `Catalog::tools`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -79,14 +110,33 @@ pub struct Hit {
     pub score: f32,
 }
 
+/// Hits, and a note for the caller when some words of the query matched nothing or were
+/// read as other words.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    pub hits: Vec<Hit>,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Posting {
+    tool: u32,
+    /// Combined (weighted, length-normalised) term frequency over all fields.
+    tf: f32,
+    /// Bit per field of [`FIELDS`] the term occurs in (for explanations).
+    fields: u16,
+}
+
 /// An inverted index over one catalog's tools.
 #[derive(Debug, Clone)]
 pub struct SearchIndex {
-    terms: HashMap<String, u32>,
-    /// Vocabulary sorted, for prefix expansion.
-    sorted_terms: Vec<String>,
-    /// Per term: (tool, combined normalised frequency), tools ascending.
-    postings: Vec<Vec<(u32, f32)>>,
+    terms: FxHashMap<String, u32>,
+    /// Term id → spelling.
+    names: Vec<String>,
+    /// Term ids sorted by spelling, for prefix expansion.
+    sorted: Vec<u32>,
+    /// Per term: the tools it occurs in, ascending.
+    postings: Vec<Vec<Posting>>,
     idf: Vec<f32>,
     /// Identifier spellings (`issueslistforrepo`, `getreposownerrepo`) → tools: a query
     /// naming a tool exactly ranks it first.
@@ -94,22 +144,60 @@ pub struct SearchIndex {
     /// Per tool: distinct terms of its name and of its summary, sorted.
     name_terms: Vec<Vec<u32>>,
     summary_terms: Vec<Vec<u32>>,
+    /// Per tool: what it does, and whether it reads one item (its path ends at a parameter).
+    actions: Vec<Option<Action>>,
+    one_item: Vec<bool>,
     len: usize,
 }
 
 impl SearchIndex {
     pub fn new(catalog: &Catalog) -> SearchIndex {
         let len = catalog.tools.len();
-        // Pass 1: tokens per field per tool, and field lengths.
-        let mut docs: Vec<[Vec<String>; FIELDS.len()]> = Vec::with_capacity(len);
+        // Pass 1: each tool's fields as term ids, field lengths, document frequencies.
+        let mut terms: FxHashMap<String, u32> = FxHashMap::default();
+        let mut names: Vec<String> = Vec::new();
+        let mut doc_freq: Vec<u32> = Vec::new();
+        let mut last_tool: Vec<u32> = Vec::new();
+        let mut docs: Vec<[Vec<u32>; FIELDS.len()]> = Vec::with_capacity(len);
         let mut total_len = [0usize; FIELDS.len()];
         let mut exact: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut actions = Vec::with_capacity(len);
+        let mut one_item = Vec::with_capacity(len);
         for (index, tool) in catalog.tools.iter().enumerate() {
             let fields = tool_fields(tool);
-            for (total, tokens) in total_len.iter_mut().zip(&fields) {
-                *total += tokens.len();
+            actions.push(tool_action(
+                tool,
+                &fields[SUMMARY_FIELD],
+                &fields[NAME_FIELD],
+            ));
+            one_item.push(reads_one_item(tool));
+            let ids = fields.map(|tokens| {
+                tokens
+                    .into_iter()
+                    .map(|token| {
+                        let id = match terms.get(&token) {
+                            Some(&id) => id,
+                            None => {
+                                let id = names.len() as u32;
+                                terms.insert(token.clone(), id);
+                                names.push(token);
+                                doc_freq.push(0);
+                                last_tool.push(u32::MAX);
+                                id
+                            }
+                        };
+                        if last_tool[id as usize] != index as u32 {
+                            last_tool[id as usize] = index as u32;
+                            doc_freq[id as usize] += 1;
+                        }
+                        id
+                    })
+                    .collect::<Vec<u32>>()
+            });
+            for (total, ids) in total_len.iter_mut().zip(&ids) {
+                *total += ids.len();
             }
-            docs.push(fields);
+            docs.push(ids);
             for spelling in exact_spellings(tool) {
                 let tools = exact.entry(spelling).or_default();
                 if tools.last() != Some(&(index as u32)) {
@@ -121,47 +209,70 @@ impl SearchIndex {
             .iter()
             .map(|&t| (t as f32 / len.max(1) as f32).max(1.0))
             .collect();
+        // Terms that are two other terms run together (`worklog`, `webhook`), each part
+        // used on its own by at least two tools.
+        let known = |part: &str| {
+            terms
+                .get(part)
+                .is_some_and(|&id| doc_freq[id as usize] >= 2)
+        };
+        let compounds: FxHashMap<u32, (u32, u32)> = names
+            .iter()
+            .enumerate()
+            .filter_map(|(id, name)| {
+                let (a, b) = split_compound(name, known)?;
+                Some((id as u32, (terms[&a], terms[&b])))
+            })
+            .collect();
 
         // Pass 2: combined frequencies into postings.
-        let mut terms: HashMap<String, u32> = HashMap::new();
-        let mut postings: Vec<Vec<(u32, f32)>> = Vec::new();
-        let mut combined: HashMap<u32, f32> = HashMap::new();
+        let mut postings: Vec<Vec<Posting>> = vec![Vec::new(); names.len()];
+        let mut combined: FxHashMap<u32, (f32, u16)> = FxHashMap::default();
         let mut name_terms = Vec::with_capacity(len);
         let mut summary_terms = Vec::with_capacity(len);
+        let mut sorted: Vec<u32> = Vec::new();
         for (index, fields) in docs.iter().enumerate() {
             combined.clear();
-            for ((field, tokens), avg) in FIELDS.iter().zip(fields).zip(&avg_len) {
-                let norm = 1.0 - field.b + field.b * tokens.len() as f32 / avg;
-                let mut counts: HashMap<&str, f32> = HashMap::new();
-                for token in tokens {
-                    let count = counts.entry(token).or_insert(0.0);
-                    *count = if field.distinct { 1.0 } else { *count + 1.0 };
-                }
-                for (token, count) in counts {
-                    let next = terms.len() as u32;
-                    let id = *terms.entry(token.to_owned()).or_insert(next);
-                    if id as usize == postings.len() {
-                        postings.push(Vec::new());
+            for (slot, ((field, ids), avg)) in FIELDS.iter().zip(fields).zip(&avg_len).enumerate() {
+                let norm = 1.0 - field.b + field.b * ids.len() as f32 / avg;
+                sorted.clear();
+                sorted.extend_from_slice(ids);
+                sorted.sort_unstable();
+                let mut add = |id: u32, weight: f32| {
+                    let entry = combined.entry(id).or_insert((0.0, 0));
+                    entry.0 += weight * field.weight / norm;
+                    entry.1 |= 1 << slot;
+                };
+                for run in sorted.chunk_by(|a, b| a == b) {
+                    let count = if field.distinct {
+                        1.0
+                    } else {
+                        run.len() as f32
+                    };
+                    add(run[0], count);
+                    if let Some(&(a, b)) = compounds.get(&run[0]) {
+                        add(a, count * COMPOUND_PART_WEIGHT);
+                        add(b, count * COMPOUND_PART_WEIGHT);
                     }
-                    *combined.entry(id).or_insert(0.0) += field.weight * count / norm;
                 }
             }
-            for (&id, &tf) in &combined {
-                postings[id as usize].push((index as u32, tf));
+            // Filled tool by tool, so each list stays sorted by tool.
+            for (&id, &(tf, fields)) in &combined {
+                postings[id as usize].push(Posting {
+                    tool: index as u32,
+                    tf,
+                    fields,
+                });
             }
-            let ids = |tokens: &[String]| {
-                let mut ids: Vec<u32> = tokens
-                    .iter()
-                    .filter_map(|t| terms.get(t).copied())
-                    .collect();
+            let distinct = |ids: &[u32]| {
+                let mut ids = ids.to_vec();
                 ids.sort_unstable();
                 ids.dedup();
                 ids
             };
-            name_terms.push(ids(&fields[NAME_FIELD]));
-            summary_terms.push(ids(&fields[SUMMARY_FIELD]));
+            name_terms.push(distinct(&fields[NAME_FIELD]));
+            summary_terms.push(distinct(&fields[SUMMARY_FIELD]));
         }
-        // Postings were filled tool by tool, so each list is sorted by tool already.
         let n = len as f32;
         let idf = postings
             .iter()
@@ -170,43 +281,80 @@ impl SearchIndex {
                 (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
             })
             .collect();
-        let mut sorted_terms: Vec<String> = terms.keys().cloned().collect();
-        sorted_terms.sort_unstable();
+        let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
+        sorted.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
         SearchIndex {
             terms,
-            sorted_terms,
+            names,
+            sorted,
             postings,
             idf,
             exact,
             name_terms,
             summary_terms,
+            actions,
+            one_item,
             len,
         }
     }
 
     /// The `limit` best tools for `query`, best first (ties by catalog order). Empty when
-    /// no word of the query occurs in the catalog.
+    /// no word of the query is like any word of the catalog.
     pub fn search(&self, query: &str, limit: usize) -> Vec<Hit> {
+        self.rank(query, limit).hits
+    }
+
+    /// As [`search`](Self::search), with a note saying which words matched nothing or were
+    /// read by spelling as other words.
+    pub fn rank(&self, query: &str, limit: usize) -> Ranking {
+        if limit == 0 || self.len == 0 {
+            return Ranking {
+                hits: Vec::new(),
+                note: None,
+            };
+        }
+        let query = self.parse(query);
+        let hits = self.score(&query, limit);
+        Ranking {
+            note: query.note(),
+            hits,
+        }
+    }
+
+    /// The `limit` best tools for `query` with what each score is made of.
+    pub fn explain(&self, query: &str, limit: usize) -> Vec<(Hit, Explanation)> {
         if limit == 0 || self.len == 0 {
             return Vec::new();
         }
-        let words = self.query_words(query);
+        let query = self.parse(query);
+        self.score(&query, limit)
+            .into_iter()
+            .map(|hit| {
+                let why = self.explanation(&query, hit.tool);
+                (hit, why)
+            })
+            .collect()
+    }
+
+    fn score(&self, query: &Query, limit: usize) -> Vec<Hit> {
         let mut scores = vec![0.0f32; self.len];
-        let mut matched = vec![0u8; self.len];
+        // Per tool: the query weight it matches (for coverage).
+        let mut matched = vec![0.0f32; self.len];
         let mut touched: Vec<u32> = Vec::new();
-        // Per query word, a tool scores its best-matching variant (the word, a prefix
-        // expansion, a synonym), so a word's variants never add up.
-        let mut best = vec![0.0f32; self.len];
+        // Per query word, a tool scores its best-matching variant, so variants never add up.
+        let mut best = vec![(0.0f32, 0.0f32); self.len];
         let mut group_touched: Vec<u32> = Vec::new();
-        for (group, word) in words.iter().enumerate() {
-            for &(term, idf) in &word.terms {
-                for &(tool, tf) in &self.postings[term as usize] {
-                    let slot = tool as usize;
-                    let score = idf * tf * (K1 + 1.0) / (tf + K1);
-                    if best[slot] == 0.0 {
-                        group_touched.push(tool);
+        for group in &query.groups {
+            for variant in &group.variants {
+                for posting in &self.postings[variant.term as usize] {
+                    let slot = posting.tool as usize;
+                    let score = variant.idf * saturate(posting.tf);
+                    if best[slot].0 == 0.0 {
+                        group_touched.push(posting.tool);
                     }
-                    best[slot] = best[slot].max(score);
+                    if score > best[slot].0 {
+                        best[slot] = (score, variant.idf);
+                    }
                 }
             }
             for tool in group_touched.drain(..) {
@@ -214,58 +362,56 @@ impl SearchIndex {
                 if scores[slot] == 0.0 {
                     touched.push(tool);
                 }
-                scores[slot] += best[slot];
-                best[slot] = 0.0;
-                // Bit per query word (first 8): how many distinct words a tool matches.
-                if group < 8 {
-                    matched[slot] |= 1 << group;
-                }
+                scores[slot] += best[slot].0;
+                matched[slot] += best[slot].1;
+                best[slot] = (0.0, 0.0);
             }
         }
-        // Tools matching more of the query's words first: BM25 alone lets one rare word
-        // outweigh two common ones ("list issues for a repo").
-        let groups = words
+        // Coverage is cheap; fit, action and shape multiply by at most MAX_BOOST, so they
+        // are worked out best-first, only while a tool could still reach the top `limit`.
+        let by_rank = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.tool.cmp(&b.tool));
+        let mut candidates: Vec<Hit> = touched
             .iter()
-            .filter(|w| !w.terms.is_empty())
-            .count()
-            .clamp(1, 8) as f32;
-        for &tool in &touched {
-            let slot = tool as usize;
-            let coverage = matched[slot].count_ones() as f32 / groups;
-            scores[slot] *= 0.5 + 0.5 * coverage;
-        }
-        // A summary or name saying just what the query says ("Create a pull request") is
-        // the operation asked for, not one of its many relatives that mention it.
-        let mut own: Vec<u32> = words.iter().filter_map(|w| w.own).collect();
-        own.sort_unstable();
-        for &tool in &touched {
-            let slot = tool as usize;
-            let fit =
-                jaccard(&own, &self.summary_terms[slot]).max(jaccard(&own, &self.name_terms[slot]));
-            scores[slot] *= 1.0 + fit * fit;
-        }
-        let normalized = normalize_identifier(query);
-        if let Some(tools) = self.exact.get(&normalized) {
-            let top = touched
-                .iter()
-                .map(|&t| scores[t as usize])
-                .fold(0.0f32, f32::max);
-            for &tool in tools {
-                if scores[tool as usize] == 0.0 {
-                    touched.push(tool);
-                }
-                scores[tool as usize] += top + 10.0;
-            }
-        }
-        let mut hits: Vec<Hit> = touched
-            .into_iter()
-            .map(|t| Hit {
+            .map(|&t| Hit {
                 tool: t as usize,
-                score: scores[t as usize],
+                score: scores[t as usize] * coverage_factor(query, matched[t as usize]),
             })
             .filter(|h| h.score > 0.0)
             .collect();
-        let by_rank = |a: &Hit, b: &Hit| b.score.total_cmp(&a.score).then(a.tool.cmp(&b.tool));
+        candidates.sort_unstable_by(by_rank);
+        let mut hits: Vec<Hit> = Vec::new();
+        // The `limit` best final scores so far (as bits: positive floats order like them).
+        let mut best = std::collections::BinaryHeap::new();
+        for candidate in candidates {
+            if best.len() >= limit
+                && let Some(&std::cmp::Reverse(kth)) = best.peek()
+                && candidate.score * MAX_BOOST < f32::from_bits(kth)
+            {
+                break;
+            }
+            let (fit, action, shape) = self.boosts(query, candidate.tool);
+            let score = candidate.score * fit * action * shape;
+            best.push(std::cmp::Reverse(score.to_bits()));
+            if best.len() > limit {
+                best.pop();
+            }
+            hits.push(Hit {
+                tool: candidate.tool,
+                score,
+            });
+        }
+        if let Some(tools) = self.exact.get(&query.identifier) {
+            let top = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
+            for &tool in tools {
+                match hits.iter_mut().find(|h| h.tool == tool as usize) {
+                    Some(hit) => hit.score += top + EXACT_BONUS,
+                    None => hits.push(Hit {
+                        tool: tool as usize,
+                        score: top + EXACT_BONUS,
+                    }),
+                }
+            }
+        }
         if hits.len() > limit {
             hits.select_nth_unstable_by(limit - 1, by_rank);
             hits.truncate(limit);
@@ -274,81 +420,390 @@ impl SearchIndex {
         hits
     }
 
-    /// Per query word: the terms it matches with their effective idf — the word itself,
-    /// else vocabulary words it prefixes; plus synonyms. A variant never weighs more than
-    /// half the word itself, so a rare synonym cannot outrank the word the user typed.
-    fn query_words(&self, query: &str) -> Vec<QueryWord> {
+    /// Fit, action and shape: the factors of a tool's score besides coverage.
+    fn boosts(&self, query: &Query, tool: usize) -> (f32, f32, f32) {
+        // A summary or name saying just what the query says ("Create a pull request") is
+        // the operation asked for, not one of its many relatives that mention it.
+        let fit = self
+            .fit(query, &self.summary_terms[tool])
+            .max(self.fit(query, &self.name_terms[tool]));
+        // The query's verb against what the tool does ("kill" means delete).
+        let action = match (query.action, self.actions[tool]) {
+            (Some(Action::Change), Some(Action::Read)) => ACTION_DISAGREES,
+            (Some(Action::Change), Some(_)) => ACTION_AGREES,
+            (Some(wanted), Some(does)) if wanted == does => ACTION_AGREES,
+            (Some(_), Some(_)) => ACTION_DISAGREES,
+            _ => 1.0,
+        };
+        // "by id" asks for one item, "list all" for many: among reads, the path says which.
+        let shape = match (query.wants_one, self.actions[tool]) {
+            (Some(one), Some(Action::Read)) if one == self.one_item[tool] => SHAPE_AGREES,
+            (Some(_), Some(Action::Read)) => SHAPE_DISAGREES,
+            _ => 1.0,
+        };
+        (1.0 + FIT_WEIGHT * fit, action, shape)
+    }
+
+    /// The share of the query's and the text's combined weight that they have in common.
+    fn fit(&self, query: &Query, text: &[u32]) -> f32 {
+        if text.is_empty() || query.potential <= 0.0 {
+            return 0.0;
+        }
+        let mut common = 0.0;
+        let mut extra = 0.0;
+        let mut seen = 0u64;
+        for &term in text {
+            match query.term_groups.get(&term) {
+                Some(&(group, idf)) => {
+                    let bit = 1u64 << (group % 64);
+                    if seen & bit == 0 {
+                        seen |= bit;
+                        common += idf;
+                    }
+                }
+                None => extra += self.idf[term as usize],
+            }
+        }
+        // How much of the text the query says (a summary that is all query is the
+        // operation asked for), tempered by how much of the query the text says.
+        let precision = common / (common + extra).max(f32::EPSILON);
+        let recall = (common / query.potential).min(1.0);
+        precision * recall.sqrt()
+    }
+
+    fn explanation(&self, query: &Query, tool: usize) -> Explanation {
+        let mut contributions = Vec::new();
+        let mut matched = 0.0;
+        for group in &query.groups {
+            let mut best: Option<Contribution> = None;
+            for variant in &group.variants {
+                let postings = &self.postings[variant.term as usize];
+                let Ok(at) = postings.binary_search_by_key(&(tool as u32), |p| p.tool) else {
+                    continue;
+                };
+                let posting = postings[at];
+                let points = variant.idf * saturate(posting.tf);
+                if best.as_ref().is_none_or(|b| points > b.points) {
+                    best = Some(Contribution {
+                        word: group.word.clone(),
+                        term: self.names[variant.term as usize].clone(),
+                        variant: variant.kind,
+                        fields: FIELDS
+                            .iter()
+                            .enumerate()
+                            .filter(|(i, _)| posting.fields & (1 << i) != 0)
+                            .map(|(_, f)| f.name)
+                            .collect(),
+                        points,
+                        idf: variant.idf,
+                    });
+                }
+            }
+            if let Some(best) = best {
+                matched += best.idf;
+                contributions.push(best);
+            }
+        }
+        let (fit, action, shape) = self.boosts(query, tool);
+        Explanation {
+            contributions,
+            coverage: coverage_factor(query, matched),
+            fit,
+            action,
+            shape,
+            exact: self
+                .exact
+                .get(&query.identifier)
+                .is_some_and(|tools| tools.contains(&(tool as u32))),
+        }
+    }
+
+    /// The query's words with the terms each may match, and its action and shape cues.
+    fn parse(&self, text: &str) -> Query {
         let mut words = Vec::new();
-        tokenize(query, &mut words);
-        let mut seen = Vec::new();
+        tokenize(text, &mut words);
+        let mut seen: Vec<String> = Vec::new();
         words.retain(|w| {
             let fresh = !seen.contains(w);
             seen.push(w.clone());
             fresh
         });
-        words
-            .iter()
-            .map(|word| {
-                let own = self.terms.get(word).copied();
-                let cap = own.map_or(f32::MAX, |id| self.idf[id as usize]);
-                let variant = |id: u32| (id, self.idf[id as usize].min(cap) * EXPANSION_WEIGHT);
-                let mut terms = Vec::new();
-                match own {
-                    Some(id) => terms.push((id, self.idf[id as usize])),
-                    None if word.len() >= 3 => {
-                        let start = self
-                            .sorted_terms
-                            .partition_point(|t| t.as_str() < word.as_str());
-                        for term in self.sorted_terms[start..]
-                            .iter()
-                            .take_while(|t| t.starts_with(word.as_str()))
-                            .take(MAX_PREFIX_EXPANSIONS)
-                        {
-                            if let Some(&id) = self.terms.get(term) {
-                                terms.push(variant(id));
-                            }
-                        }
+        // A word this catalog runs together with another (`worklog` for "work log") or
+        // splits (`work log` for "worklog") meets it either way.
+        let mut split = Vec::with_capacity(words.len());
+        for word in words {
+            match self.terms.contains_key(&word) {
+                false => match self.split(&word) {
+                    Some((a, b)) => {
+                        split.push(a);
+                        split.push(b);
                     }
-                    None => {}
-                }
-                for synonym in synonyms(word) {
-                    if let Some(&id) = self.terms.get(*synonym)
-                        && !terms.iter().any(|(t, _)| *t == id)
-                    {
-                        terms.push(variant(id));
-                    }
-                }
-                QueryWord { own, terms }
-            })
-            .collect()
-    }
-}
-
-struct QueryWord {
-    /// The word's own term, when the catalog has it.
-    own: Option<u32>,
-    /// What it matches, with effective idf: itself, prefix expansions, synonyms.
-    terms: Vec<(u32, f32)>,
-}
-
-/// |a ∩ b| / |a ∪ b| of two sorted, deduplicated sets.
-fn jaccard(a: &[u32], b: &[u32]) -> f32 {
-    if a.is_empty() || b.is_empty() {
-        return 0.0;
-    }
-    let (mut i, mut j, mut common) = (0, 0, 0usize);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
-            std::cmp::Ordering::Equal => {
-                common += 1;
-                i += 1;
-                j += 1;
+                    None => split.push(word),
+                },
+                true => split.push(word),
             }
         }
+        let raw = raw_words(text);
+        let action = query_action(&raw);
+        // "by id" says how the resource is addressed, not what it is: with other words, it
+        // is a cue for the shape of the answer (one item), not a term to match in
+        // every `{id}` parameter.
+        if split.iter().any(|w| w != "id") {
+            split.retain(|w| w != "id");
+        }
+        let roles = roles(&raw);
+        let mut groups: Vec<Group> = split
+            .into_iter()
+            .map(|w| {
+                let role = roles.get(&w).copied().unwrap_or(1.0);
+                self.group(w, role)
+            })
+            .collect();
+        groups.dedup_by(|a, b| a.word == b.word);
+        let mut term_groups = HashMap::new();
+        let mut potential = 0.0;
+        for (index, group) in groups.iter().enumerate() {
+            potential += group.potential;
+            for variant in &group.variants {
+                term_groups
+                    .entry(variant.term)
+                    .or_insert((index, variant.idf));
+            }
+        }
+        Query {
+            identifier: normalize_identifier(text),
+            groups,
+            term_groups,
+            potential,
+            action,
+            wants_one: wants_one(&raw),
+        }
     }
-    common as f32 / (a.len() + b.len() - common) as f32
+
+    /// What one query word matches: itself, else words it prefixes, plus synonyms and words
+    /// sharing its stem's prefix; words spelled alike only when nothing else matches. A
+    /// variant never weighs more than the word itself would, so a rare synonym cannot
+    /// outrank the word the user typed.
+    fn group(&self, word: String, role: f32) -> Group {
+        let own = self.terms.get(&word).copied();
+        let mut cap = own.map_or(f32::MAX, |id| self.idf[id as usize]);
+        // A verb and its synonyms name one action whichever this API happens to use more:
+        // all weigh what its most common spelling here weighs, so "remove" in an API that
+        // says "delete" (and uses "remove" for something rarer) does not outweigh the noun.
+        // A word the catalog lacks ("who") stands for all its synonyms alike.
+        if action_of(&word).is_some() || own.is_none() {
+            cap = synonyms(&word)
+                .iter()
+                .filter_map(|s| self.terms.get(s))
+                .chain(own.as_ref())
+                .map(|&id| self.idf[id as usize])
+                .fold(cap, f32::min);
+        }
+        let mut variants: Vec<QueryTerm> = Vec::new();
+        let push = |term: u32, weight: f32, kind: Variant, variants: &mut Vec<QueryTerm>| {
+            if variants.iter().any(|v| v.term == term) {
+                return;
+            }
+            let idf = self.idf[term as usize].min(cap) * weight * role;
+            variants.push(QueryTerm { term, idf, kind });
+        };
+        match own {
+            Some(id) => push(id, 1.0, Variant::Word, &mut variants),
+            None if word.len() >= 3 => {
+                for id in self.with_prefix(&word, MAX_PREFIX_EXPANSIONS) {
+                    push(id, PREFIX_WEIGHT, Variant::Prefix, &mut variants);
+                }
+            }
+            None => {}
+        }
+        // `subscribe` ~ subscription, `remind` ~ reminder, `invite` ~ invitation.
+        if word.len() >= 5 {
+            let key = &word[..word.len().saturating_sub(1).max(5)];
+            for id in self.with_prefix(key, MAX_PREFIX_EXPANSIONS) {
+                push(id, RELATED_WEIGHT, Variant::Related, &mut variants);
+            }
+        }
+        for synonym in synonyms(&word) {
+            if let Some(&id) = self.terms.get(synonym) {
+                push(id, SYNONYM_WEIGHT, Variant::Synonym, &mut variants);
+            }
+        }
+        if variants.is_empty() {
+            for id in self.spelled_alike(&word) {
+                push(id, SPELLING_WEIGHT, Variant::Spelling, &mut variants);
+            }
+        }
+        let potential = variants.iter().map(|v| v.idf).fold(0.0, f32::max);
+        Group {
+            word,
+            variants,
+            potential,
+        }
+    }
+
+    /// Vocabulary terms starting with `prefix` (not `prefix` itself), shortest first.
+    fn with_prefix(&self, prefix: &str, max: usize) -> Vec<u32> {
+        let start = self
+            .sorted
+            .partition_point(|&t| self.names[t as usize].as_str() < prefix);
+        let mut found: Vec<u32> = self.sorted[start..]
+            .iter()
+            .take_while(|&&t| self.names[t as usize].starts_with(prefix))
+            .filter(|&&t| self.names[t as usize] != prefix)
+            .take(max * 4)
+            .copied()
+            .collect();
+        found.sort_by_key(|&t| self.names[t as usize].len());
+        found.truncate(max);
+        found
+    }
+
+    /// `word` as two vocabulary words run together, the longer the shorter part the better.
+    fn split(&self, word: &str) -> Option<(String, String)> {
+        split_compound(word, |part| self.terms.contains_key(part))
+    }
+
+    /// Vocabulary terms within a small edit distance of `word`, nearest first.
+    fn spelled_alike(&self, word: &str) -> Vec<u32> {
+        if word.len() < 4 {
+            return Vec::new();
+        }
+        let max = if word.len() >= 8 { 2 } else { 1 };
+        let mut near: Vec<(usize, u32)> = self
+            .names
+            .iter()
+            .enumerate()
+            .filter(|(_, name)| name.len().abs_diff(word.len()) <= max)
+            .filter_map(|(id, name)| {
+                let d = edit_distance(word, name);
+                (d <= max).then_some((d, id as u32))
+            })
+            .collect();
+        near.sort_unstable();
+        near.truncate(MAX_SPELLINGS);
+        near.into_iter().map(|(_, id)| id).collect()
+    }
+}
+
+fn saturate(tf: f32) -> f32 {
+    tf * (K1 + 1.0) / (tf + K1)
+}
+
+/// Tools matching more of the query's weight first: BM25 alone lets one rare word outweigh
+/// two common ones ("list issues for a repo"), and counting words instead of weight lets an
+/// incidental word ("microsoft" in every Graph path) count as much as the thing asked for.
+fn coverage_factor(query: &Query, matched: f32) -> f32 {
+    let coverage = if query.potential > 0.0 {
+        (matched / query.potential).min(1.0)
+    } else {
+        0.0
+    };
+    COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * coverage
+}
+
+/// A parsed query.
+struct Query {
+    /// The query as an identifier spelling (for exact names and routes).
+    identifier: String,
+    groups: Vec<Group>,
+    /// Every variant term → (its group, its effective idf).
+    term_groups: HashMap<u32, (usize, f32)>,
+    /// The most a tool can match: the sum of each group's best variant weight.
+    potential: f32,
+    /// The action the query's first verb implies.
+    action: Option<Action>,
+    wants_one: Option<bool>,
+}
+
+impl Query {
+    fn note(&self) -> Option<String> {
+        let unknown: Vec<&str> = self
+            .groups
+            .iter()
+            .filter(|g| g.variants.is_empty())
+            .map(|g| g.word.as_str())
+            .collect();
+        let respelled: Vec<&str> = self
+            .groups
+            .iter()
+            .filter(|g| g.variants.iter().any(|v| v.kind == Variant::Spelling))
+            .map(|g| g.word.as_str())
+            .collect();
+        let mut parts = Vec::new();
+        if !unknown.is_empty() {
+            parts.push(format!("no operation mentions {}", quoted(&unknown)));
+        }
+        if !respelled.is_empty() {
+            parts.push(format!(
+                "{} matched by similar spelling only",
+                quoted(&respelled)
+            ));
+        }
+        (!parts.is_empty()).then(|| {
+            format!(
+                "Note: {}. Use the words the API's documentation would use for the resource and \
+                 the action, or search with `code` to filter every operation.",
+                parts.join("; ")
+            )
+        })
+    }
+}
+
+fn quoted(words: &[&str]) -> String {
+    words
+        .iter()
+        .map(|w| format!("\"{w}\""))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// One query word and what it may match.
+struct Group {
+    /// The word as indexed (stemmed).
+    word: String,
+    variants: Vec<QueryTerm>,
+    /// Its best variant's effective idf.
+    potential: f32,
+}
+
+/// A term a query word may match, with its effective idf (the word's weight for it).
+struct QueryTerm {
+    term: u32,
+    idf: f32,
+    kind: Variant,
+}
+
+/// `word` as `a` + `b`, both at least 3 letters and both words for `known`; the split
+/// with the longest shorter part wins.
+fn split_compound(word: &str, known: impl Fn(&str) -> bool) -> Option<(String, String)> {
+    if word.len() < 6 || !word.is_ascii() || word.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    (3..=word.len() - 3)
+        .filter(|&i| known(&word[..i]) && known(&word[i..]))
+        .max_by_key(|&i| i.min(word.len() - i))
+        .map(|i| (word[..i].to_owned(), word[i..].to_owned()))
+}
+
+/// What a tool does: DELETE and GET say it; a POST, PUT or PATCH says more in its summary's
+/// or name's verb (RPC-style APIs delete and update with POST).
+fn tool_action(tool: &Tool, summary: &[String], name: &[String]) -> Option<Action> {
+    let method = match &tool.target {
+        Target::Http(http) => Action::of_method(&http.method),
+        _ => None,
+    };
+    if matches!(method, Some(Action::Read | Action::Delete)) {
+        return method;
+    }
+    let verb = |words: &[String]| words.iter().take(2).find_map(|w| action_of(w));
+    verb(summary).or_else(|| verb(name)).or(method)
+}
+
+fn reads_one_item(tool: &Tool) -> bool {
+    match &tool.target {
+        Target::Http(http) => http.path.trim_end_matches('/').ends_with('}'),
+        _ => false,
+    }
 }
 
 fn tool_fields(tool: &Tool) -> [Vec<String>; FIELDS.len()] {
@@ -357,35 +812,158 @@ fn tool_fields(tool: &Tool) -> [Vec<String>; FIELDS.len()] {
     tokenize(&tool.original_name, &mut name);
     let mut namespace = Vec::new();
     tokenize(&tool.namespace, &mut namespace);
-    let mut path = Vec::new();
+    let (mut resource, mut path, mut path_parameters) = (Vec::new(), Vec::new(), Vec::new());
+    let mut in_path = Vec::new();
     if let Target::Http(http) = &tool.target {
-        tokenize(&http.path, &mut path);
+        let segments: Vec<&str> = http.path.split('/').filter(|s| !s.is_empty()).collect();
+        let is_param = |s: &str| s.starts_with('{');
+        // After the last parameter, or the static segment before a trailing parameter.
+        let last_param = segments.iter().rposition(|s| is_param(s));
+        let leaf: Vec<&str> = match last_param {
+            Some(i) if i + 1 == segments.len() => segments[..i]
+                .iter()
+                .rev()
+                .take_while(|s| !is_param(s))
+                .take(1)
+                .copied()
+                .collect(),
+            Some(i) => segments[i + 1..].to_vec(),
+            None => segments.last().copied().into_iter().collect(),
+        };
+        for segment in leaf {
+            tokenize(segment, &mut resource);
+        }
+        for segment in &segments {
+            // `{user-id}`, and the parameter in `{base}...{head}` or `$value`.
+            for piece in segment.split_inclusive('}') {
+                match piece.find('{') {
+                    Some(open) => {
+                        tokenize(&piece[..open], &mut path);
+                        tokenize(&piece[open..], &mut path_parameters);
+                    }
+                    None => tokenize(piece, &mut path),
+                }
+            }
+        }
+        // Ids spelled from the path name its parameters too (`GetCustomersCustomerTaxIdsId`):
+        // a word only a parameter has says nothing about the operation.
+        name.retain(|t| !path_parameters.contains(t) || path.contains(t));
+        in_path.extend(
+            http.parameters
+                .iter()
+                .filter(|p| p.location == ParamLocation::Path)
+                .map(|p| p.input_name.as_str()),
+        );
     }
     let mut summary = Vec::new();
     tokenize(first_sentence(&tool.description), &mut summary);
     let mut description = Vec::new();
     tokenize(&tool.description, &mut description);
-    let mut keywords = Vec::new();
+    let mut details = Vec::new();
+    let properties = properties(&tool.input_schema);
     for keyword in &tool.keywords {
-        tokenize(keyword, &mut keywords);
+        // The path, method, id and parameter names have fields of their own; what is left
+        // is tags (short) and the full description (long).
+        let derived = match &tool.target {
+            Target::Http(http) => *keyword == http.path || *keyword == http.method,
+            _ => false,
+        } || *keyword == tool.original_name
+            || in_path.contains(&keyword.as_str())
+            || properties.iter().any(|(p, _)| p == keyword);
+        if derived {
+            continue;
+        }
+        if keyword.len() > 80 {
+            tokenize(keyword, &mut details);
+        } else {
+            tokenize(keyword, &mut namespace);
+        }
     }
     let mut parameters = Vec::new();
-    for parameter in parameter_names(&tool.input_schema) {
-        tokenize(parameter, &mut parameters);
+    let mut values = Vec::new();
+    for &(property, schema) in &properties {
+        if in_path.contains(&property) {
+            continue;
+        }
+        tokenize(property, &mut parameters);
+        if action_like(property) {
+            for value in enum_values(schema).take(MAX_ENUM_VALUES) {
+                tokenize(value, &mut values);
+            }
+        }
     }
     let mut fields = [
         name,
         namespace,
+        resource,
         path,
+        path_parameters,
         summary,
         description,
-        keywords,
+        details,
         parameters,
+        values,
     ];
     for field in &mut fields {
         field.truncate(MAX_FIELD_WORDS);
     }
     fields
+}
+
+/// A property whose values name what the call does or to what: `type`, `action`,
+/// `event_type`, `state`…
+fn action_like(property: &str) -> bool {
+    static STEMS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let stems = STEMS.get_or_init(|| {
+        [
+            "type",
+            "action",
+            "kind",
+            "event",
+            "operation",
+            "op",
+            "command",
+            "state",
+            "status",
+            "mode",
+        ]
+        .iter()
+        .map(|a| stem(a))
+        .collect()
+    });
+    let mut words = Vec::new();
+    tokenize(property, &mut words);
+    words.last().is_some_and(|w| stems.contains(w))
+}
+
+/// String values of a schema's `enum` or `const`, also in array items and union members.
+fn enum_values(schema: &Value) -> impl Iterator<Item = &str> {
+    let mut found = Vec::new();
+    let mut stack = vec![(schema, 0)];
+    while let Some((schema, depth)) = stack.pop() {
+        if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+            found.extend(values.iter().filter_map(Value::as_str));
+        }
+        if let Some(value) = schema.get("const").and_then(Value::as_str) {
+            found.push(value);
+        }
+        if depth < 2 {
+            if let Some(items) = schema.get("items") {
+                stack.push((items, depth + 1));
+            }
+            for key in ["anyOf", "oneOf"] {
+                for member in schema
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    stack.push((member, depth + 1));
+                }
+            }
+        }
+    }
+    found.into_iter()
 }
 
 /// Up to the first sentence end or line break (descriptions start with the summary).
@@ -398,23 +976,30 @@ fn first_sentence(text: &str) -> &str {
     &text[..end]
 }
 
-/// Top-level property names of an input schema (and of its `allOf` members).
-fn parameter_names(schema: &Value) -> Vec<&str> {
-    let mut names = Vec::new();
-    let members = std::iter::once(schema).chain(
-        schema
-            .get("allOf")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten(),
-    );
-    for member in members {
-        if let Some(props) = member.get("properties").and_then(Value::as_object) {
-            names.extend(props.keys().map(String::as_str));
+/// Top-level properties of an input schema (and of its `allOf` members), with their
+/// schemas; for a union body (`oneOf`/`anyOf` of objects), its members' properties too.
+fn properties(schema: &Value) -> Vec<(&str, &Value)> {
+    let mut found = Vec::new();
+    let mut stack = vec![(schema, 0)];
+    while let Some((schema, depth)) = stack.pop() {
+        if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+            found.extend(props.iter().map(|(k, v)| (k.as_str(), v)));
+        }
+        if depth < 2 {
+            for key in ["allOf", "anyOf", "oneOf"] {
+                for member in schema
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
+                    stack.push((member, depth + 1));
+                }
+            }
         }
     }
-    names.truncate(MAX_PARAMETERS);
-    names
+    found.truncate(MAX_PARAMETERS);
+    found
 }
 
 /// Ways a query may name a tool exactly, as [`normalize_identifier`] spells them.
@@ -448,163 +1033,31 @@ fn normalize_identifier(s: &str) -> String {
         .collect()
 }
 
-const STOP_WORDS: &[&str] = &[
-    "a", "an", "and", "are", "as", "at", "be", "by", "for", "from", "in", "into", "is", "it",
-    "its", "of", "on", "or", "that", "the", "this", "to", "with", "via", "all", "any", "my", "me",
-    "i", "you", "your", "we", "our", "can", "do", "does", "how", "which", "what",
-];
-
-/// Splits text into lowercase, stemmed ASCII words: on non-alphanumerics, and inside
-/// identifiers at camelCase humps (`getHTTPResponse` → get, http, response).
-pub(crate) fn tokenize(text: &str, out: &mut Vec<String>) {
-    for run in text.split(|c: char| !c.is_ascii_alphanumeric()) {
-        if run.is_empty() {
-            continue;
-        }
-        let bytes = run.as_bytes();
-        let mut start = 0;
-        for i in 1..bytes.len() {
-            let (prev, cur) = (bytes[i - 1], bytes[i]);
-            let next_lower = bytes.get(i + 1).is_some_and(u8::is_ascii_lowercase);
-            let hump = (prev.is_ascii_lowercase() || prev.is_ascii_digit())
-                && cur.is_ascii_uppercase()
-                || prev.is_ascii_uppercase() && cur.is_ascii_uppercase() && next_lower;
-            if hump {
-                push_word(&run[start..i], out);
-                start = i;
-            }
-        }
-        push_word(&run[start..], out);
-    }
-}
-
-fn push_word(word: &str, out: &mut Vec<String>) {
-    let lower = word.to_ascii_lowercase();
-    if lower.len() < 2 || STOP_WORDS.contains(&lower.as_str()) {
-        return;
-    }
-    out.push(stem(canonical(&lower)));
-}
-
-/// Spellings of one concept APIs abbreviate differently.
-fn canonical(word: &str) -> &str {
-    match word {
-        "repository" | "repositories" | "repos" => "repo",
-        "organization" | "organizations" | "organisation" | "organisations" | "orgs" => "org",
-        "configuration" | "configurations" | "configs" => "config",
-        "application" | "applications" | "apps" => "app",
-        "information" => "info",
-        "messages" | "msg" | "msgs" => "message",
-        "identifier" | "identifiers" | "ids" => "id",
-        "directory" | "directories" | "dirs" => "dir",
-        other => other,
-    }
-}
-
-/// Verbs a plain-language query may use for an API's word (query side only).
-fn synonyms(stem: &str) -> &'static [&'static str] {
-    match stem {
-        "creat" => &["add", "new", "post", "insert"],
-        "add" => &["creat", "post"],
-        "new" => &["creat"],
-        "delet" => &["remov", "destroy"],
-        "remov" => &["delet"],
-        "updat" => &["edit", "modify", "patch", "chang", "set"],
-        "edit" | "modify" | "chang" => &["updat"],
-        "get" => &["retriev", "fetch", "read"],
-        "fetch" | "retriev" | "read" | "show" => &["get"],
-        "send" => &["post"],
-        "post" => &["send", "creat"],
-        "find" | "search" | "lookup" => &["search", "list", "query"],
-        _ => &[],
-    }
-}
-
-/// A light suffix stripper: plurals, `-ing`, `-ed`, and a final `-e`, so that `creates`,
-/// `created`, `creating` and `create` meet at `creat`.
-pub(crate) fn stem(word: &str) -> String {
-    let mut w = word.to_owned();
-    if w.chars().any(|c| c.is_ascii_digit()) || w.len() <= 3 {
-        return w;
-    }
-    if let Some(base) = w.strip_suffix("ies")
-        && base.len() >= 2
-    {
-        w = format!("{base}y");
-    } else if ["sses", "ches", "shes", "xes", "zes"]
-        .iter()
-        .any(|s| w.ends_with(s))
-    {
-        w.truncate(w.len() - 2);
-    } else if w.ends_with('s') && !w.ends_with("ss") && !w.ends_with("us") && !w.ends_with("is") {
-        w.pop();
-    }
-    for suffix in ["ing", "ed"] {
-        if let Some(base) = w.strip_suffix(suffix)
-            && base.len() >= 3
-            && base.chars().any(|c| "aeiouy".contains(c))
-        {
-            w = base.to_owned();
-            let b = w.as_bytes();
-            let n = b.len();
-            if n >= 2 && b[n - 1] == b[n - 2] && !b"aeioulsz".contains(&b[n - 1]) {
-                w.pop();
-            }
-            break;
-        }
-    }
-    if w.len() > 3 && w.ends_with('e') {
-        w.pop();
-    }
-    w
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn words(text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        tokenize(text, &mut out);
-        out
+    #[test]
+    fn compounds_split_into_known_words() {
+        let known = |w: &str| ["work", "log", "web", "hook", "wor"].contains(&w);
+        assert_eq!(
+            split_compound("worklog", known),
+            Some(("work".to_owned(), "log".to_owned()))
+        );
+        assert_eq!(
+            split_compound("webhook", known),
+            Some(("web".to_owned(), "hook".to_owned()))
+        );
+        assert_eq!(split_compound("logs", known), None);
+        assert_eq!(split_compound("unknown", known), None);
     }
 
     #[test]
-    fn identifiers_split_into_words() {
-        assert_eq!(words("listForRepo"), ["list", "repo"]);
-        assert_eq!(words("issues/list-for-repo"), ["issu", "list", "repo"]);
-        assert_eq!(words("getHTTPResponse"), ["get", "http", "respons"]);
-        assert_eq!(words("chat.postMessage"), ["chat", "post", "messag"]);
-        assert_eq!(
-            words("PostCustomersCustomer"),
-            ["post", "customer", "customer"]
-        );
-        assert_eq!(
-            words("users.user.ListUser"),
-            ["user", "user", "list", "user"]
-        );
-        assert_eq!(words("/repos/{owner}/{repo}"), ["repo", "owner", "repo"]);
-        assert_eq!(words("oauth2 v1.0 é"), ["oauth2", "v1"]);
-    }
-
-    #[test]
-    fn stemming_meets_verb_forms_and_plurals() {
-        for (a, b) in [
-            ("create", "creates"),
-            ("create", "created"),
-            ("create", "creating"),
-            ("issue", "issues"),
-            ("policy", "policies"),
-            ("address", "addresses"),
-            ("list", "listing"),
-            ("run", "running"),
-            ("message", "messages"),
-            ("send", "sends"),
-        ] {
-            assert_eq!(stem(a), stem(b), "{a} vs {b}");
-        }
-        assert_eq!(stem("status"), "status");
-        assert_eq!(stem("analysis"), "analysis");
-        assert_eq!(stem("access"), "access");
+    fn action_like_properties() {
+        assert!(action_like("type"));
+        assert!(action_like("event_type"));
+        assert!(action_like("actions"));
+        assert!(!action_like("name"));
+        assert!(!action_like("types_of_thing"));
     }
 }

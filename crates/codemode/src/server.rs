@@ -398,7 +398,8 @@ impl CodeModeServer {
 
     fn search_query(&self, query: &str, limit: usize) -> CallToolResult {
         let view = self.view();
-        let hits = view.index.search(query, limit);
+        let ranking = view.index.rank(query, limit);
+        let hits = ranking.hits;
         if hits.is_empty() {
             return CallToolResult::success(vec![ContentBlock::text(format!(
                 "No operation matches \"{query}\". Try other or fewer words (e.g. the resource's name), \
@@ -406,10 +407,14 @@ impl CodeModeServer {
             ))]);
         }
         let opts = TsOptions::compact();
-        let blocks: Vec<String> = hits
-            .iter()
-            .filter_map(|hit| view.catalog.tools.get(hit.tool))
-            .map(|tool| signature(tool, &opts))
+        let blocks: Vec<String> = ranking
+            .note
+            .into_iter()
+            .chain(
+                hits.iter()
+                    .filter_map(|hit| view.catalog.tools.get(hit.tool))
+                    .map(|tool| signature(tool, &opts)),
+            )
             .collect();
         let text = format::cap(
             &blocks.join("\n\n"),

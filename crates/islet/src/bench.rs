@@ -9,6 +9,7 @@ mod mcp;
 mod memory;
 mod proxy;
 mod search_code;
+mod search_quality;
 
 use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
 use serde_json::json;
@@ -33,6 +34,8 @@ pub enum BenchCommand {
     SearchCode(search_code::SearchCodeArgs),
     /// Linux sandboxes: `true` in a fresh and a warm sandbox, workspace sync of 100 files.
     Linuxbox(linuxbox::LinuxboxArgs),
+    /// Search ranking quality on queries with known answers: MRR@10, hit@1/3/10, the misses.
+    SearchQuality(search_quality::SearchQualityArgs),
     /// Memory recall p50 with 100,000 memories in a profile and deterministic ingest throughput.
     Memory(memory::MemoryArgs),
 }
@@ -87,6 +90,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::Memory(args) => {
             let report = memory::memory(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::SearchQuality(args) => {
+            let report = search_quality::search_quality(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         BenchCommand::Proxy(args) => {

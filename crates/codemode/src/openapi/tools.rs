@@ -34,6 +34,8 @@ const ROOT: &str = "api";
 const ROOT_RESERVED: &[&str] = &["request"];
 /// Descriptions are cut to about this many characters.
 const DESCRIPTION_MAX: usize = 300;
+/// The full description kept for search is cut to about this many characters.
+const DETAILS_MAX: usize = 4_000;
 /// Body property names become keywords only for bodies up to this size (big entity bodies
 /// would drown search in noise).
 const BODY_KEYWORDS_MAX: usize = 20;
@@ -287,6 +289,17 @@ fn build_tool(cx: &mut Cx, op: &Operation, namespace: String, name: String) -> O
     keywords.extend(params.iter().map(|p| p.name.clone()));
     if body_keywords.len() <= BODY_KEYWORDS_MAX {
         keywords.extend(body_keywords);
+    }
+    // What an operation does is often said past the part of the description shown (the
+    // actions of a generic endpoint, the words people use for it): search reads it all.
+    let details = full_description(
+        raw_op
+            .get("description")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+    );
+    if details.chars().count() > description.chars().count() {
+        keywords.push(details);
     }
     let mut seen = HashSet::new();
     keywords.retain(|k| seen.insert(k.clone()));
@@ -648,6 +661,19 @@ pub(crate) fn describe(summary: &str, description: &str, deprecated: bool) -> St
         text = format!("Deprecated. {text}").trim_end().to_owned();
     }
     truncate(&text, DESCRIPTION_MAX)
+}
+
+/// Every paragraph of a description as one line of plain text, cut near
+/// `DETAILS_MAX` characters.
+fn full_description(description: &str) -> String {
+    let text = description
+        .replace("\r\n", "\n")
+        .split("\n\n")
+        .map(clean)
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    truncate(&text, DETAILS_MAX)
 }
 
 fn truncate(text: &str, max: usize) -> String {

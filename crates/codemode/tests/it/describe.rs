@@ -118,6 +118,8 @@ fn texts_teach_search_then_one_program() {
         "code",
         "spec.paths",
         "and 30 more",
+        "plain words",
+        "exhaustively",
     ] {
         assert!(search.contains(needle), "search lacks {needle:?}: {search}");
     }

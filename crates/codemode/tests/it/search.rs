@@ -297,3 +297,353 @@ fn degenerate_queries_and_catalogs() {
     let many = "user ".repeat(1_000);
     assert_eq!(index.search(&many, 5).len(), 5);
 }
+
+/// An HTTP operation with a method, path and input schema of its own.
+fn given_operation(
+    method: &str,
+    path: &str,
+    name: &str,
+    description: &str,
+    input_schema: serde_json::Value,
+) -> Tool {
+    Tool {
+        namespace: "api".to_owned(),
+        name: name.to_owned(),
+        original_name: name.to_owned(),
+        description: description.to_owned(),
+        input_schema,
+        output_schema: None,
+        keywords: Vec::new(),
+        target: Target::Http(HttpOperation {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            parameters: Vec::new(),
+            body: None,
+        }),
+    }
+}
+
+fn no_input() -> serde_json::Value {
+    json!({"type": "object", "properties": {}})
+}
+
+fn top(catalog: &Catalog, index: &SearchIndex, query: &str) -> String {
+    let hits = index.search(query, 5);
+    let tool = &catalog.tools[hits.first().expect("a result").tool];
+    tool.name.clone()
+}
+
+#[test]
+fn issue13_retrieve_a_customer_by_id_ranks_the_customer_in_the_top_3() {
+    let catalog = given_real_catalog("stripe");
+    assert_top3(
+        catalog,
+        &[
+            ("retrieve a customer by id", "GetCustomersCustomer"),
+            ("get an invoice by its id", "GetInvoicesInvoice"),
+        ],
+    );
+}
+
+#[test]
+fn id_in_the_query_asks_for_one_item_instead_of_matching_every_id_parameter() {
+    let catalog = Catalog {
+        title: String::new(),
+        tools: vec![
+            given_operation(
+                "GET",
+                "/customers/{customer}/tax_ids/{id}",
+                "getCustomerTaxId",
+                "Retrieve a tax ID of a customer.",
+                no_input(),
+            ),
+            given_operation(
+                "GET",
+                "/customers/{customer}/cards/{id}",
+                "getCustomerCard",
+                "Retrieve a card of a customer.",
+                no_input(),
+            ),
+            given_operation(
+                "GET",
+                "/customers",
+                "listCustomers",
+                "List all customers.",
+                no_input(),
+            ),
+            given_operation(
+                "GET",
+                "/customers/{customer}",
+                "getCustomer",
+                "Retrieve a customer.",
+                no_input(),
+            ),
+        ],
+    };
+    let index = SearchIndex::new(&catalog);
+    assert_eq!(
+        top(&catalog, &index, "retrieve a customer by id"),
+        "getCustomer"
+    );
+    assert_eq!(top(&catalog, &index, "list all customers"), "listCustomers");
+}
+
+#[test]
+fn compound_words_meet_their_parts_both_ways() {
+    let catalog = Catalog {
+        title: String::new(),
+        tools: vec![
+            given_operation(
+                "POST",
+                "/issues/{issue}/worklog",
+                "addWorklog",
+                "Adds a worklog to an issue.",
+                no_input(),
+            ),
+            given_operation(
+                "GET",
+                "/work/items",
+                "listWork",
+                "List work items.",
+                no_input(),
+            ),
+            given_operation(
+                "GET",
+                "/work/queue",
+                "getWork",
+                "Get the work queue.",
+                no_input(),
+            ),
+            given_operation(
+                "GET",
+                "/audit/log",
+                "getLog",
+                "Get the audit log.",
+                no_input(),
+            ),
+            given_operation(
+                "GET",
+                "/app/log",
+                "getAppLog",
+                "Read the app log.",
+                no_input(),
+            ),
+            given_operation(
+                "POST",
+                "/hooks",
+                "createWebHook",
+                "Create a web hook for a repository.",
+                no_input(),
+            ),
+        ],
+    };
+    let index = SearchIndex::new(&catalog);
+    assert_eq!(top(&catalog, &index, "log work on an issue"), "addWorklog");
+    assert_eq!(top(&catalog, &index, "add a webhook"), "createWebHook");
+}
+
+#[test]
+fn verbs_imply_the_method_when_the_text_does_not_say_them() {
+    let catalog = Catalog {
+        title: String::new(),
+        tools: vec![
+            given_operation(
+                "GET",
+                "/sessions/{id}",
+                "getSession",
+                "Get a session.",
+                no_input(),
+            ),
+            given_operation(
+                "POST",
+                "/sessions",
+                "startSession",
+                "Start a session.",
+                no_input(),
+            ),
+            given_operation(
+                "DELETE",
+                "/sessions/{id}",
+                "endSession",
+                "Terminate a session.",
+                no_input(),
+            ),
+            given_operation(
+                "PATCH",
+                "/sessions/{id}",
+                "patchSession",
+                "Change a session's settings.",
+                no_input(),
+            ),
+        ],
+    };
+    let index = SearchIndex::new(&catalog);
+    assert_eq!(top(&catalog, &index, "kill a session"), "endSession");
+    assert_eq!(top(&catalog, &index, "fetch a session"), "getSession");
+    assert_eq!(top(&catalog, &index, "modify a session"), "patchSession");
+    // A verb the thesaurus does not know still asks to change something, not to read.
+    assert_ne!(top(&catalog, &index, "renew the session"), "getSession");
+}
+
+#[test]
+fn synonyms_and_camel_case_find_graph_send_mail() {
+    assert_top3(
+        given_real_catalog("msgraph-v1"),
+        &[("send an email", "me.sendMail")],
+    );
+    assert_top3(
+        given_real_catalog("github"),
+        &[("remove a label from an issue", "api.issues.removeLabel")],
+    );
+}
+
+#[test]
+fn actions_hidden_in_an_enum_and_deep_in_the_description_are_found() {
+    let long = format!(
+        "Performs an action on a ticket. {} Use it to escalate a ticket to the second line.",
+        "The request body says which action, and each has its own fields. ".repeat(10)
+    );
+    let catalog = Catalog {
+        title: String::new(),
+        tools: vec![
+            given_operation(
+                "POST",
+                "/tickets/{id}/actions",
+                "ticketAction",
+                "Performs an action on a ticket.",
+                json!({"type": "object", "properties": {
+                    "type": {"type": "string", "enum": ["assign", "merge", "snooze"]}
+                }}),
+            ),
+            given_operation(
+                "GET",
+                "/tickets/{id}",
+                "getTicket",
+                "Get a ticket.",
+                no_input(),
+            ),
+            given_operation(
+                "POST",
+                "/tickets",
+                "createTicket",
+                "Create a ticket.",
+                no_input(),
+            ),
+        ],
+    };
+    let index = SearchIndex::new(&catalog);
+    assert_eq!(top(&catalog, &index, "snooze a ticket"), "ticketAction");
+
+    let mut with_details = catalog.clone();
+    with_details.tools[0].keywords.push(long);
+    let index = SearchIndex::new(&with_details);
+    assert_eq!(
+        top(&with_details, &index, "escalate a ticket"),
+        "ticketAction"
+    );
+}
+
+#[test]
+fn full_descriptions_reach_the_index_from_a_spec() {
+    let spec = json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Tickets", "version": "1"},
+        "paths": {
+            "/tickets/{id}/actions": {"post": {
+                "operationId": "ticketAction",
+                "summary": "Act on a ticket",
+                "description": format!("{}\n\nEscalating a ticket sends it to the second line.", "Long text. ".repeat(60)),
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "ok"}}
+            }},
+            "/tickets/{id}": {"get": {
+                "operationId": "getTicket",
+                "summary": "Get a ticket",
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "ok"}}
+            }}
+        }
+    });
+    let spec = openapi::parse(spec.to_string().as_bytes(), "tickets.json").expect("spec parses");
+    let catalog = openapi::catalog(&spec);
+    let action = catalog
+        .tools
+        .iter()
+        .find(|t| t.original_name == "ticketAction")
+        .expect("the action");
+    assert!(
+        !action.description.contains("Escalating"),
+        "shown description stays short"
+    );
+    let index = SearchIndex::new(&catalog);
+    assert_eq!(top(&catalog, &index, "escalate a ticket"), "ticketAction");
+}
+
+#[test]
+fn a_query_with_unknown_words_falls_back_with_a_hint() {
+    let catalog = given_real_catalog("stripe");
+    let index = SearchIndex::new(catalog);
+    // Misspelled: read as the nearest word, and the note says so.
+    let ranking = index.rank("retrieve a custmer", 5);
+    assert!(
+        ranking
+            .hits
+            .iter()
+            .any(|h| catalog.tools[h.tool].original_name == "GetCustomersCustomer"),
+        "{:?}",
+        ranking.hits
+    );
+    let note = ranking.note.expect("a note");
+    assert!(
+        note.contains("\"custmer\"") && note.contains("spelling"),
+        "{note}"
+    );
+    // Nothing like any word: no results, and a note naming the word and what to do.
+    let ranking = index.rank("zzzzqqq", 5);
+    assert!(ranking.hits.is_empty());
+    let note = ranking.note.expect("a note");
+    assert!(
+        note.contains("\"zzzzqqq\"") && note.contains("`code`"),
+        "{note}"
+    );
+    // All words known: no note.
+    assert_eq!(index.rank("list invoices", 5).note, None);
+}
+
+#[test]
+fn explanations_name_the_terms_fields_and_factors_of_a_score() {
+    let catalog = given_real_catalog("stripe");
+    let index = SearchIndex::new(catalog);
+    let explained = index.explain("remove a coupon", 3);
+    let hits = index.search("remove a coupon", 3);
+    assert_eq!(explained.iter().map(|(h, _)| *h).collect::<Vec<_>>(), hits);
+    let (hit, why) = &explained[0];
+    assert_eq!(catalog.tools[hit.tool].original_name, "DeleteCouponsCoupon");
+    let coupon = why
+        .contributions
+        .iter()
+        .find(|c| c.word == "coupon")
+        .expect("coupon contributes");
+    assert!(coupon.fields.contains(&"summary"), "{why}");
+    let remove = why
+        .contributions
+        .iter()
+        .find(|c| c.word == "remov")
+        .expect("remove contributes");
+    assert_eq!(remove.term, "delet");
+    assert_eq!(remove.variant, codemode::search::Variant::Synonym);
+    assert!(why.action > 1.0, "{why}");
+    let text = why.to_string();
+    assert!(
+        text.contains("remov→delet (synonym)") && text.contains("×action"),
+        "{text}"
+    );
+    // The parts multiply back to the score.
+    let sum: f32 = why.contributions.iter().map(|c| c.points).sum();
+    let product = sum * why.coverage * why.fit * why.action * why.shape;
+    assert!(
+        (product - hit.score).abs() < 1e-3 * hit.score,
+        "{product} vs {}",
+        hit.score
+    );
+}
