@@ -34,12 +34,24 @@ pub struct ScriptedModel {
     _shutdown: tokio::sync::oneshot::Sender<()>,
 }
 
-#[derive(Debug, Default)]
+/// Computes the reply to a request when the queue is empty.
+pub type Responder = Arc<dyn Fn(&Recorded) -> Reply + Send + Sync>;
+
+#[derive(Default)]
 struct Shared {
     api_key: Option<String>,
     replies: Mutex<VecDeque<Reply>>,
-    fallback: Mutex<Option<Reply>>,
+    responder: Mutex<Option<Responder>>,
     requests: Mutex<Vec<Recorded>>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("queued", &lock(&self.replies).len())
+            .field("requests", &lock(&self.requests).len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A request the server received.
@@ -311,9 +323,16 @@ impl ScriptedModel {
         lock(&self.shared.replies).push_back(reply);
     }
 
-    /// The answer given when the queue is empty (by default: HTTP 400 saying so).
+    /// The answer given whenever the queue is empty (by default: HTTP 400 saying so).
     pub fn set_fallback(&self, reply: Reply) {
-        *lock(&self.shared.fallback) = Some(reply);
+        self.set_responder(move |_| reply.clone());
+    }
+
+    /// Answers from the request itself whenever the queue is empty: for concurrent
+    /// conversations, where the order of requests is not fixed (e.g. call a tool when the
+    /// last message is the user's, answer when it is a tool result).
+    pub fn set_responder(&self, responder: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) {
+        *lock(&self.shared.responder) = Some(Arc::new(responder));
     }
 
     /// Replies still queued.
@@ -360,12 +379,13 @@ async fn serve(
     };
     let body = serde_json::from_slice::<Value>(body)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(body).into_owned()));
-    lock(&shared.requests).push(Recorded {
+    let recorded = Recorded {
         provider,
         api_key: api_key.clone(),
         anthropic_version: text("anthropic-version"),
         body,
-    });
+    };
+    lock(&shared.requests).push(recorded.clone());
     if let Some(expected) = &shared.api_key
         && api_key.as_deref() != Some(expected.as_str())
     {
@@ -376,7 +396,10 @@ async fn serve(
         return respond(provider, Reply::error(401, message)).await;
     }
     let reply = lock(&shared.replies).pop_front();
-    let reply = reply.or_else(|| lock(&shared.fallback).clone());
+    let reply = reply.or_else(|| {
+        let responder = lock(&shared.responder).clone();
+        responder.map(|r| r(&recorded))
+    });
     let reply = reply.unwrap_or_else(|| {
         Reply::error(
             400,

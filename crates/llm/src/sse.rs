@@ -103,3 +103,55 @@ impl Parser {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_in_pieces(bytes: &[u8], piece: usize) -> Vec<Event> {
+        let mut parser = Parser::default();
+        let mut out = Vec::new();
+        for chunk in bytes.chunks(piece) {
+            parser.feed(chunk, &mut out).expect("valid");
+        }
+        parser.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn events_survive_any_split_of_lines_line_endings_and_utf8() {
+        let stream = "event: a\r\ndata: {\"t\":\"h\u{e9}llo \u{1f600}\"}\r\n\r\n: comment\n\ndata: x\rdata: y\r\rdata: [DONE]\n";
+        let expected = vec![
+            Event {
+                event: Some("a".into()),
+                data: "{\"t\":\"h\u{e9}llo \u{1f600}\"}".into(),
+            },
+            Event {
+                event: None,
+                data: "x\ny".into(),
+            },
+            // The last event lacks its blank line but its line ended: dispatched.
+            Event {
+                event: None,
+                data: "[DONE]".into(),
+            },
+        ];
+        for piece in 1..=stream.len() {
+            assert_eq!(
+                parse_in_pieces(stream.as_bytes(), piece),
+                expected,
+                "pieces of {piece}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unterminated_last_line_is_dropped_and_non_sse_lines_are_garbage() {
+        assert_eq!(parse_in_pieces(b"data: {\"cut", 4), vec![]);
+        let mut out = Vec::new();
+        let error = Parser::default()
+            .feed(b"<!DOCTYPE html>\n", &mut out)
+            .expect_err("garbage");
+        assert!(error.to_string().contains("<!DOCTYPE html>"), "{error}");
+    }
+}

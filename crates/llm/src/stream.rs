@@ -183,11 +183,12 @@ impl Assembler {
         if let Some(usage) = self.usage {
             self.events.push_back(StreamEvent::Usage { usage });
         }
-        let reason = self.finish.clone().unwrap_or(if self.calls.is_empty() {
-            FinishReason::Stop
-        } else {
-            FinishReason::ToolCalls
-        });
+        // Some servers (Ollama, llama.cpp) say `stop` after tool calls: the calls decide.
+        let reason = match self.finish.clone() {
+            None | Some(FinishReason::Stop) if !self.calls.is_empty() => FinishReason::ToolCalls,
+            None => FinishReason::Stop,
+            Some(reason) => reason,
+        };
         self.finish = Some(reason.clone());
         self.events.push_back(StreamEvent::Finished { reason });
     }
@@ -254,6 +255,10 @@ impl Decoder {
 /// A model's answer as it streams. Pull events with [`ModelStream::next`] (or everything
 /// with [`ModelStream::collect`]); after an error, [`ModelStream::partial`] still holds
 /// what arrived before it.
+///
+/// `next` is cancel-safe (a `tokio::select!` on it loses nothing), and dropping the stream
+/// closes the connection, which stops the generation at the server: that is how a turn is
+/// cancelled.
 #[derive(Debug)]
 pub struct ModelStream {
     response: reqwest::Response,

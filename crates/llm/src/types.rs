@@ -227,7 +227,8 @@ pub enum FinishReason {
     Stop,
     /// It ran out of output tokens.
     Length,
-    /// It wants its tool calls run.
+    /// It wants its tool calls run (always the reason when the answer holds tool calls
+    /// and the server said only `stop`, as some local servers do).
     ToolCalls,
     /// The provider filtered or the model refused.
     ContentFilter,

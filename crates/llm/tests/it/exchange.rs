@@ -349,3 +349,95 @@ async fn the_neutral_types_survive_a_round_trip_through_json() {
         serde_json::from_str(&serde_json::to_string(&event).expect("json")).expect("back");
     assert_eq!(back, event);
 }
+
+#[tokio::test]
+async fn tool_calls_decide_the_finish_reason_when_a_server_says_stop() {
+    // Ollama and llama.cpp end an answer holding tool calls with `stop`.
+    for provider in BOTH {
+        let server = given_scripted().await;
+        let model = given_model(&server, provider);
+        server.push(
+            Reply::new()
+                .tool_call("c", "get_weather", json!({"city": "Oslo"}))
+                .finish(FinishReason::Stop),
+        );
+        let completion = model
+            .complete(&given_request(vec![Message::user("Oslo?")]))
+            .await
+            .expect("complete");
+        assert_eq!(completion.finish, FinishReason::ToolCalls, "{provider}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_conversations_are_answered_from_their_own_history() {
+    let server = given_scripted().await;
+    // Call a tool for a user's question, answer from a tool result: whatever the order in
+    // which the conversations' requests arrive.
+    server.set_responder(|request| {
+        let body = &request.body;
+        let last = body["messages"]
+            .as_array()
+            .and_then(|m| m.last())
+            .cloned()
+            .unwrap_or_default();
+        let tool_result =
+            last["role"] == json!("tool") || last["content"][0]["type"] == json!("tool_result");
+        if tool_result {
+            let content = last["content"].as_str().map_or_else(
+                || {
+                    last["content"][0]["content"][0]["text"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned()
+                },
+                str::to_owned,
+            );
+            Reply::new().text(format!("The tool said {content}."))
+        } else {
+            let city = last["content"]
+                .as_str()
+                .or_else(|| last["content"][0]["text"].as_str())
+                .unwrap_or("")
+                .to_owned();
+            Reply::new().tool_call("call_1", "get_weather", json!({"city": city}))
+        }
+    });
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let provider = BOTH[i % 2];
+        let model = given_model(&server, provider);
+        tasks.push(tokio::spawn(async move {
+            let city = format!("City{i}");
+            let mut history = vec![Message::user(city.clone())];
+            let first = model.complete(&given_request(history.clone())).await?;
+            let call = first.message.tool_calls().next().cloned().expect("a call");
+            assert_eq!(call.arguments, json!({"city": city}));
+            history.push(first.message);
+            history.push(Message::tool_result(
+                &call.id,
+                format!("sun in {city}"),
+                false,
+            ));
+            let second = model.complete(&given_request(history)).await?;
+            assert_eq!(
+                second.message.text(),
+                format!("The tool said sun in {city}.")
+            );
+            Ok::<_, llm::Error>(())
+        }));
+    }
+    for task in tasks {
+        task.await.expect("task").expect("conversation");
+    }
+    assert_eq!(server.requests().len(), 80);
+
+    // A fixed fallback replaces the responder.
+    server.set_fallback(Reply::new().text("fixed"));
+    let model = given_model(&server, ProviderKind::OpenAi);
+    let completion = model
+        .complete(&given_request(vec![Message::user("anything")]))
+        .await
+        .expect("fallback");
+    assert_eq!(completion.message.text(), "fixed");
+}
