@@ -124,6 +124,9 @@ impl Model {
             let failure = match tokio::time::timeout(stall, builder.send()).await {
                 Err(_) => format!("no answer within {} s", stall.as_secs_f32()),
                 Ok(Err(e)) => describe(&e, key),
+                Ok(Ok(response)) if response.status().is_success() && is_json(&response) => {
+                    return Err(json_instead_of_events(response, stall, key).await);
+                }
                 Ok(Ok(response)) if response.status().is_success() => {
                     let decoder = match provider {
                         ProviderKind::OpenAi => Decoder::OpenAi(openai::Decoder::default()),
@@ -251,6 +254,48 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         at.duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
+}
+
+fn is_json(response: &reqwest::Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
+/// A 2xx JSON body where events were asked for: an error some proxies send with 200, or a
+/// server that ignores `stream: true`.
+async fn json_instead_of_events(
+    response: reqwest::Response,
+    within: Duration,
+    key: Option<&ApiKey>,
+) -> Error {
+    let body = match tokio::time::timeout(within, response.bytes()).await {
+        Ok(Ok(bytes)) => bytes,
+        _ => Default::default(),
+    };
+    let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if let Some(error) = value.get("error").filter(|e| !e.is_null()) {
+        let message = error
+            .get("message")
+            .and_then(Value::as_str)
+            .map_or_else(|| error.to_string(), str::to_owned);
+        return Error::Provider {
+            kind: "error".into(),
+            message: sanitize(&message, key),
+        };
+    }
+    Error::Malformed {
+        reason: sanitize(
+            &format!(
+                "the server answered with a JSON body instead of server-sent events (does it \
+                 support `stream: true`?): `{}`",
+                openai::head(&String::from_utf8_lossy(&body))
+            ),
+            key,
+        ),
+    }
 }
 
 /// The provider's message from an error body (`{"error": {"message": …}}` in both

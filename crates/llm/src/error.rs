@@ -42,7 +42,7 @@ pub enum Error {
         reason: String,
     },
 
-    #[error("{url} answered HTTP {status} ({attempts} attempt(s)): {message}")]
+    #[error("{url} answered HTTP {status} ({attempts} attempt(s)): {message}{}", http_hint(*status))]
     Http {
         url: String,
         status: u16,
@@ -104,5 +104,16 @@ impl Error {
             },
             other => other,
         }
+    }
+}
+
+/// What to do next, for the statuses whose cause is usually on the caller's side.
+fn http_hint(status: u16) -> &'static str {
+    match status {
+        401 | 403 => " (check the API key and that it is for this provider)",
+        404 => " (check the base URL and the model name)",
+        413 => " (the request is too large: shorten the history)",
+        429 => " (rate limited: wait and try again, or lower the request rate)",
+        _ => "",
     }
 }

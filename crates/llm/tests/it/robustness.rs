@@ -427,3 +427,46 @@ async fn retries_stop_when_the_policy_allows_none() {
         "{error:?}"
     );
 }
+
+#[tokio::test]
+async fn a_json_body_where_events_were_expected_is_explained() {
+    for provider in BOTH {
+        let server = given_scripted().await;
+        let model = given_model(&server, provider);
+        server.push(Reply::raw(
+            200,
+            "application/json",
+            r#"{"error":{"message":"quota exceeded"}}"#,
+        ));
+        let error = model.complete(&hello()).await.expect_err("error body");
+        assert!(
+            matches!(&error, Error::Provider { message, .. } if message == "quota exceeded"),
+            "{error:?}"
+        );
+        server.push(Reply::raw(
+            200,
+            "application/json",
+            r#"{"choices":[{"message":{"content":"hi"}}]}"#,
+        ));
+        let error = model
+            .complete(&hello())
+            .await
+            .expect_err("not streamed")
+            .to_string();
+        assert!(error.contains("does it support `stream: true`?"), "{error}");
+    }
+}
+
+#[tokio::test]
+async fn http_errors_say_what_to_check() {
+    let server = given_scripted().await;
+    let model = given_model(&server, ProviderKind::OpenAi);
+    server.push(Reply::error(404, "The model `gpt-9` does not exist"));
+    let error = model.complete(&hello()).await.expect_err("404").to_string();
+    assert!(
+        error.contains("HTTP 404")
+            && error.contains("does not exist")
+            && error.contains("check the base URL and the model name"),
+        "{error}"
+    );
+}
