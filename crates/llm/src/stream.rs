@@ -268,6 +268,8 @@ pub struct ModelStream {
     stall: Duration,
     key: Option<ApiKey>,
     state: State,
+    /// The error that ended the stream, delivered after the events before it.
+    error: Option<Error>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -292,21 +294,26 @@ impl ModelStream {
             stall,
             key,
             state: State::Streaming,
+            error: None,
         }
     }
 
-    /// The next event; `None` after `Finished` or after an error.
+    /// The next event; `None` after `Finished` or after an error. Events decoded before an
+    /// error come before it.
     pub async fn next(&mut self) -> Option<Result<StreamEvent, Error>> {
         loop {
             if let Some(event) = self.assembler.events.pop_front() {
                 return Some(Ok(event));
+            }
+            if let Some(error) = self.error.take() {
+                return Some(Err(error));
             }
             if self.state != State::Streaming {
                 return None;
             }
             if let Err(e) = self.pump().await {
                 self.state = State::Failed;
-                return Some(Err(e.redacted(self.key.as_ref())));
+                self.error = Some(e.redacted(self.key.as_ref()));
             }
         }
     }

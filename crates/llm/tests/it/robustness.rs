@@ -215,13 +215,31 @@ async fn garbage_in_the_stream_is_a_typed_error_and_the_text_before_it_stays() {
         let model = given_model(&server, provider);
         server.push(Reply::new().text("Before ").garbage("data: {not json\n\n"));
         let mut stream = model.stream(&hello()).await.expect("stream");
-        let error = stream.collect().await.expect_err("garbage");
+        let (events, error) = drain(&mut stream).await;
+        // The text decoded before the garbage is delivered before the error.
+        assert_eq!(
+            events.last(),
+            Some(&StreamEvent::TextDelta {
+                text: "Before ".into()
+            })
+        );
+        let error = error.expect("garbage");
         assert!(
             matches!(error, Error::Malformed { .. }),
             "{provider}: {error:?}"
         );
         assert!(error.to_string().contains("{not json"), "{error}");
         assert_eq!(stream.partial().text(), "Before ");
+
+        if provider == ProviderKind::OpenAi {
+            // In one write, so in one chunk: the text still comes first.
+            let body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"One\"}}]}\n\ndata: {oops\n\n";
+            server.push(Reply::raw(200, "text/event-stream", body));
+            let mut stream = model.stream(&hello()).await.expect("stream");
+            let (events, error) = drain(&mut stream).await;
+            assert_eq!(events, [StreamEvent::TextDelta { text: "One".into() }]);
+            assert!(matches!(error, Some(Error::Malformed { .. })), "{error:?}");
+        }
 
         // Not even server-sent events: an HTML page with status 200.
         server.push(Reply::raw(
