@@ -3,7 +3,8 @@
 //! calls and usage.
 //!
 //! - [`ModelSpec`] (`openai:gpt-4.1-mini`) and [`Endpoint`] (base URL and [`ApiKey`], from
-//!   explicit values or `OPENAI_*`/`ANTHROPIC_*` variables) say which model and where.
+//!   explicit values or `OPENAI_*`/`ANTHROPIC_*` variables) say which model and where;
+//!   [`Models`] turns the operator's [`Settings`] plus a class's own choice into a [`Model`].
 //! - [`Request`], [`Message`], [`Part`], [`ToolDefinition`] are the provider-neutral
 //!   vocabulary, serde-serialisable for storage; any stored history is fitted to what each
 //!   provider accepts when sent (calls paired with results, Anthropic's alternation).
@@ -19,6 +20,7 @@ mod client;
 mod config;
 mod error;
 mod history;
+mod models;
 mod openai;
 pub mod scripted;
 mod spec;
@@ -31,6 +33,7 @@ pub use client::{Model, Options, RetryPolicy};
 pub use config::{ApiKey, Endpoint};
 pub use error::Error;
 pub use history::INTERRUPTED_RESULT;
+pub use models::{Models, ProviderSettings, Settings};
 pub use spec::{ModelSpec, PROVIDERS, ProviderKind};
 pub use stream::{Completion, ModelStream, StreamEvent};
 pub use types::{

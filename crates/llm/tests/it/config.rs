@@ -164,3 +164,46 @@ fn no_model_configured_says_what_to_set() {
     let text = Error::NoModel.to_string();
     assert!(text.contains("--model openai:gpt-4.1-mini"), "{text}");
 }
+
+#[test]
+fn models_resolve_a_class_choice_or_the_default_against_flags_and_environment() {
+    use llm::{Models, ProviderSettings, Settings};
+    let vars = env(&[
+        ("OPENAI_API_KEY", KEY),
+        ("ANTHROPIC_BASE_URL", "http://127.0.0.1:9/"),
+    ]);
+    let none = Models::with_env(crate::http(), Settings::default(), &vars);
+    assert!(matches!(none.get(None), Err(Error::NoModel)));
+    assert!(matches!(none.get(Some("  ")), Err(Error::NoModel)));
+
+    let settings = Settings {
+        default_model: Some("openai:gpt-4.1-mini".parse().expect("valid")),
+        anthropic: ProviderSettings {
+            base_url: None,
+            api_key: ApiKey::new("sk-flag"),
+        },
+        ..Settings::default()
+    };
+    let models = Models::with_env(crate::http(), settings, &vars);
+    let default = models.get(None).expect("the default");
+    assert_eq!(default.spec().to_string(), "openai:gpt-4.1-mini");
+    assert_eq!(
+        default.endpoint().api_key.as_ref().map(ApiKey::expose),
+        Some(KEY)
+    );
+    // A class's own choice, with the flag's key and the environment's URL.
+    let chosen = models
+        .get(Some("anthropic:claude-x"))
+        .expect("the class's model");
+    assert_eq!(chosen.endpoint().base_url, "http://127.0.0.1:9");
+    assert_eq!(
+        chosen.endpoint().api_key.as_ref().map(ApiKey::expose),
+        Some("sk-flag")
+    );
+    let error = models
+        .get(Some("gemini:pro"))
+        .expect_err("unknown provider")
+        .to_string();
+    assert!(error.contains("valid providers"), "{error}");
+    assert!(!format!("{models:?}").contains(KEY), "{models:?}");
+}
