@@ -198,8 +198,14 @@ impl Decoder {
             .and_then(|f| f.get("name"))
             .and_then(Value::as_str)
             .unwrap_or("");
-        let index = match self.calls.get(&key) {
-            Some(&index) => {
+        // A new id under a known index is a new call (some servers number every call 0).
+        let known = self
+            .calls
+            .get(&key)
+            .copied()
+            .filter(|&i| id.is_none_or(|id| id.is_empty() || out.call_id(i) == Some(id)));
+        let index = match known {
+            Some(index) => {
                 out.call_name(index, name);
                 index
             }

@@ -117,6 +117,10 @@ impl Assembler {
         }
     }
 
+    pub fn call_id(&self, index: usize) -> Option<&str> {
+        self.calls.get(index).map(|c| c.id.as_str())
+    }
+
     pub fn call_arguments(&mut self, index: usize, arguments: &str) {
         let Some(call) = self.calls.get_mut(index).filter(|c| c.done.is_none()) else {
             return;

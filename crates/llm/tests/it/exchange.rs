@@ -441,3 +441,43 @@ async fn concurrent_conversations_are_answered_from_their_own_history() {
         .expect("fallback");
     assert_eq!(completion.message.text(), "fixed");
 }
+
+#[tokio::test]
+async fn openai_servers_that_number_every_call_zero_still_give_separate_calls() {
+    let server = given_scripted().await;
+    let model = given_model(&server, ProviderKind::OpenAi);
+    let chunk = |delta: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": delta, "finish_reason": null}]})
+        )
+    };
+    let mut body = String::new();
+    for (id, city) in [("call_a", "Oslo"), ("call_b", "Rome")] {
+        body += &chunk(
+            json!({"tool_calls": [{"index": 0, "id": id, "type": "function",
+            "function": {"name": "get_weather", "arguments": ""}}]}),
+        );
+        body += &chunk(
+            json!({"tool_calls": [{"index": 0, "function": {"arguments": format!(r#"{{"city":"{city}"}}"#)}}]}),
+        );
+    }
+    body += "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\ndata: [DONE]\n\n";
+    server.push(Reply::raw(200, "text/event-stream", body));
+    let completion = model
+        .complete(&given_request(vec![Message::user("Oslo and Rome?")]))
+        .await
+        .expect("complete");
+    let calls: Vec<(&str, &Value)> = completion
+        .message
+        .tool_calls()
+        .map(|c| (c.id.as_str(), &c.arguments))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("call_a", &json!({"city": "Oslo"})),
+            ("call_b", &json!({"city": "Rome"}))
+        ]
+    );
+}
