@@ -5,6 +5,7 @@ mod aimock;
 mod config;
 mod exchange;
 mod history;
+mod local_llm;
 mod robustness;
 
 use llm::scripted::ScriptedModel;
