@@ -29,15 +29,9 @@ pub(crate) fn body(model: &str, base_url: &str, request: &Request, history: &[Me
                                "function": {"name": call.name, "arguments": arguments}})
                     })
                     .collect();
-                let text = joined_text(message);
-                let mut m = json!({"role": "assistant"});
-                // `content: null` with tool calls is OpenAI's own form; some servers reject
-                // an empty string there, others a missing field, none `null`.
-                m["content"] = if text.is_empty() && !calls.is_empty() {
-                    Value::Null
-                } else {
-                    Value::String(text)
-                };
+                // Always a string, empty beside tool calls: llama-cpp-python's server refuses
+                // OpenAI's own `null` there and fails on a missing field.
+                let mut m = json!({"role": "assistant", "content": joined_text(message)});
                 if !calls.is_empty() {
                     m["tool_calls"] = Value::Array(calls);
                 }

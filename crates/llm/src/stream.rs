@@ -43,8 +43,9 @@ pub enum StreamEvent {
 pub struct Completion {
     /// An assistant message: text and tool calls, in the order the model produced them.
     pub message: Message,
-    /// Zero when the server reported none.
-    pub usage: Usage,
+    /// `None` when the server reported none (llama-cpp-python's server, for one, does not
+    /// while streaming).
+    pub usage: Option<Usage>,
     pub finish: FinishReason,
 }
 
@@ -365,7 +366,7 @@ impl ModelStream {
         }
         Ok(Completion {
             message: self.assembler.message(),
-            usage: self.assembler.usage.unwrap_or_default(),
+            usage: self.assembler.usage,
             finish: self
                 .assembler
                 .finish_reason()

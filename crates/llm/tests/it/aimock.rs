@@ -129,10 +129,10 @@ async fn a_tool_call_then_its_result_then_the_answer_against_aimock() {
         assert_eq!(call.arguments, json!({"city": "Paris"}));
         assert_eq!(
             first.usage,
-            Usage {
+            Some(Usage {
                 input_tokens: 31,
                 output_tokens: 12
-            },
+            }),
             "{provider}"
         );
 

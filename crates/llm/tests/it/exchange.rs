@@ -104,10 +104,10 @@ async fn a_tool_call_then_its_result_then_the_answer_in_both_formats() {
         assert_eq!(second.message.text(), "It is sunny in Paris.", "{provider}");
         assert_eq!(
             second.usage,
-            Usage {
+            Some(Usage {
                 input_tokens: 35,
                 output_tokens: 6
-            }
+            })
         );
         assert_eq!(second.finish, FinishReason::Stop);
 
@@ -480,4 +480,29 @@ async fn openai_servers_that_number_every_call_zero_still_give_separate_calls() 
             ("call_b", &json!({"city": "Rome"}))
         ]
     );
+}
+
+/// Found against llama-cpp-python's server (issue 15 item 1's real-server check): it
+/// refuses `content: null` beside tool calls and fails on a missing `content`.
+#[tokio::test]
+async fn issue15_assistant_content_beside_tool_calls_is_an_empty_string() {
+    let server = given_scripted().await;
+    let model = given_model(&server, ProviderKind::OpenAi);
+    server.push(Reply::new().text("ok"));
+    let history = vec![
+        Message::user("Oslo?"),
+        Message {
+            role: Role::Assistant,
+            content: vec![Part::ToolCall(ToolCall {
+                id: "c".into(),
+                name: "get_weather".into(),
+                arguments: json!({"city": "Oslo"}),
+            })],
+        },
+        Message::tool_result("c", "cold", false),
+    ];
+    model.complete(&given_request(history)).await.expect("sent");
+    let sent = &server.requests()[0].body;
+    assert_eq!(sent["messages"][2]["content"], json!(""));
+    assert_eq!(sent["messages"][2]["tool_calls"][0]["id"], json!("c"));
 }

@@ -48,11 +48,14 @@ async fn local_llm_streams_text_usage_and_accepts_a_tool_history() {
     assert!(deltas > 1, "streamed in pieces: {events:?}");
     let completion = stream.collect().await.expect("complete");
     assert!(!completion.message.text().trim().is_empty());
-    assert!(
-        completion.usage.input_tokens > 0 && completion.usage.output_tokens > 0,
-        "{:?}",
-        completion.usage
-    );
+    // Usage is optional on this wire: llama-cpp-python's server sends none while streaming;
+    // what is reported must be real counts.
+    if let Some(usage) = completion.usage {
+        assert!(
+            usage.input_tokens > 0 && usage.output_tokens > 0,
+            "{usage:?}"
+        );
+    }
     assert!(
         matches!(completion.finish, FinishReason::Stop | FinishReason::Length),
         "{:?}",
