@@ -1,0 +1,389 @@
+//! What a streaming call yields: [`StreamEvent`]s from a [`ModelStream`], and the assembled
+//! assistant message, complete ([`ModelStream::collect`]) or as far as it got
+//! ([`ModelStream::partial`]).
+
+use crate::types::{FinishReason, Message, Part, Role, ToolCall, Usage, parse_arguments};
+use crate::{ApiKey, Error, anthropic, openai, sse};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::time::Duration;
+
+/// One step of a model's answer as it streams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StreamEvent {
+    /// More answer text.
+    TextDelta { text: String },
+    /// The model began a tool call. `index` numbers the message's tool calls from 0.
+    ToolCallStarted {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    /// More of the call's arguments (JSON text, in pieces).
+    ToolCallDelta { index: usize, arguments: String },
+    /// The call is complete. `error` is set when its arguments are not a JSON object (the
+    /// call then keeps the raw text; see [`ToolCall::input`]): hand it back to the model
+    /// as the call's error result.
+    ToolCallFinished {
+        index: usize,
+        call: ToolCall,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// Tokens used by this call; sent once, just before `Finished`, when the server reports
+    /// usage.
+    Usage { usage: Usage },
+    /// The answer is complete. Always the last event of a stream that did not fail.
+    Finished { reason: FinishReason },
+}
+
+/// A whole answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// An assistant message: text and tool calls, in the order the model produced them.
+    pub message: Message,
+    /// `None` when the server reported none (llama-cpp-python's server, for one, does not
+    /// while streaming).
+    pub usage: Option<Usage>,
+    pub finish: FinishReason,
+}
+
+/// Builds the assistant message from decoded pieces and queues the events that say so.
+/// The decoders of both wire formats drive it.
+#[derive(Debug, Default)]
+pub(crate) struct Assembler {
+    parts: Vec<Slot>,
+    calls: Vec<PendingCall>,
+    usage: Option<Usage>,
+    finish: Option<FinishReason>,
+    pub(crate) events: VecDeque<StreamEvent>,
+}
+
+#[derive(Debug)]
+enum Slot {
+    Text(String),
+    Call(usize),
+}
+
+#[derive(Debug)]
+struct PendingCall {
+    id: String,
+    name: String,
+    arguments: String,
+    done: Option<ToolCall>,
+}
+
+impl Assembler {
+    pub fn text(&mut self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        match self.parts.last_mut() {
+            Some(Slot::Text(t)) => t.push_str(text),
+            _ => self.parts.push(Slot::Text(text.to_owned())),
+        }
+        self.events.push_back(StreamEvent::TextDelta {
+            text: text.to_owned(),
+        });
+    }
+
+    /// Starts a call; `id` is generated when the server sent none. Returns its index.
+    pub fn start_call(&mut self, id: Option<&str>, name: &str) -> usize {
+        let index = self.calls.len();
+        let id = match id.filter(|id| !id.is_empty()) {
+            Some(id) => id.to_owned(),
+            None => generated_call_id(),
+        };
+        self.calls.push(PendingCall {
+            id: id.clone(),
+            name: name.to_owned(),
+            arguments: String::new(),
+            done: None,
+        });
+        self.parts.push(Slot::Call(index));
+        self.events.push_back(StreamEvent::ToolCallStarted {
+            index,
+            id,
+            name: name.to_owned(),
+        });
+        index
+    }
+
+    /// A name that arrives after the call started (some servers repeat it in every delta,
+    /// so only the first one counts).
+    pub fn call_name(&mut self, index: usize, name: &str) {
+        if let Some(call) = self.calls.get_mut(index).filter(|c| c.name.is_empty()) {
+            call.name = name.to_owned();
+        }
+    }
+
+    pub fn call_id(&self, index: usize) -> Option<&str> {
+        self.calls.get(index).map(|c| c.id.as_str())
+    }
+
+    pub fn call_arguments(&mut self, index: usize, arguments: &str) {
+        let Some(call) = self.calls.get_mut(index).filter(|c| c.done.is_none()) else {
+            return;
+        };
+        if arguments.is_empty() {
+            return;
+        }
+        call.arguments.push_str(arguments);
+        self.events.push_back(StreamEvent::ToolCallDelta {
+            index,
+            arguments: arguments.to_owned(),
+        });
+    }
+
+    pub fn call_has_arguments(&self, index: usize) -> bool {
+        self.calls
+            .get(index)
+            .is_some_and(|c| !c.arguments.is_empty())
+    }
+
+    pub fn finish_call(&mut self, index: usize) {
+        let Some(call) = self.calls.get_mut(index).filter(|c| c.done.is_none()) else {
+            return;
+        };
+        let (arguments, error) = parse_arguments(&call.name, &call.arguments);
+        let done = ToolCall {
+            id: call.id.clone(),
+            name: call.name.clone(),
+            arguments,
+        };
+        call.done = Some(done.clone());
+        self.events.push_back(StreamEvent::ToolCallFinished {
+            index,
+            call: done,
+            error,
+        });
+    }
+
+    pub fn finish_all_calls(&mut self) {
+        for index in 0..self.calls.len() {
+            self.finish_call(index);
+        }
+    }
+
+    pub fn set_usage(&mut self, usage: Usage) {
+        self.usage = Some(usage);
+    }
+
+    pub fn usage_mut(&mut self) -> &mut Usage {
+        self.usage.get_or_insert_with(Usage::default)
+    }
+
+    pub fn set_finish(&mut self, reason: FinishReason) {
+        self.finish = Some(reason);
+    }
+
+    pub fn finish_reason(&self) -> Option<&FinishReason> {
+        self.finish.as_ref()
+    }
+
+    /// The end of the answer: open calls finished, then usage, then `Finished`.
+    pub fn complete(&mut self) {
+        self.finish_all_calls();
+        if let Some(usage) = self.usage {
+            self.events.push_back(StreamEvent::Usage { usage });
+        }
+        // Some servers (Ollama, llama.cpp) say `stop` after tool calls: the calls decide.
+        let reason = match self.finish.clone() {
+            None | Some(FinishReason::Stop) if !self.calls.is_empty() => FinishReason::ToolCalls,
+            None => FinishReason::Stop,
+            Some(reason) => reason,
+        };
+        self.finish = Some(reason.clone());
+        self.events.push_back(StreamEvent::Finished { reason });
+    }
+
+    /// The text so far and the calls that are complete.
+    pub fn message(&self) -> Message {
+        let content = self
+            .parts
+            .iter()
+            .filter_map(|slot| match slot {
+                Slot::Text(text) => Some(Part::text(text.clone())),
+                Slot::Call(i) => self.calls[*i].done.clone().map(Part::ToolCall),
+            })
+            .collect();
+        Message {
+            role: Role::Assistant,
+            content,
+        }
+    }
+}
+
+fn generated_call_id() -> String {
+    let mut bytes = [0u8; 12];
+    // An id only needs to be unique within a conversation; a clock fallback is enough.
+    if getrandom::fill(&mut bytes).is_err() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes.copy_from_slice(&nanos.to_le_bytes()[..12]);
+    }
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("call_{hex}")
+}
+
+#[derive(Debug)]
+pub(crate) enum Decoder {
+    OpenAi(openai::Decoder),
+    Anthropic(anthropic::Decoder),
+}
+
+/// Whether the decoder saw the end of the answer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    Done,
+}
+
+impl Decoder {
+    fn event(&mut self, event: sse::Event, out: &mut Assembler) -> Result<Flow, Error> {
+        match self {
+            Decoder::OpenAi(d) => d.event(event, out),
+            Decoder::Anthropic(d) => d.event(event, out),
+        }
+    }
+
+    fn end_of_body(&mut self, out: &mut Assembler) -> Result<(), Error> {
+        match self {
+            Decoder::OpenAi(d) => d.end_of_body(out),
+            Decoder::Anthropic(d) => d.end_of_body(out),
+        }
+    }
+}
+
+/// A model's answer as it streams. Pull events with [`ModelStream::next`] (or everything
+/// with [`ModelStream::collect`]); after an error, [`ModelStream::partial`] still holds
+/// what arrived before it.
+///
+/// `next` is cancel-safe (a `tokio::select!` on it loses nothing), and dropping the stream
+/// closes the connection, which stops the generation at the server: that is how a turn is
+/// cancelled.
+#[derive(Debug)]
+pub struct ModelStream {
+    response: reqwest::Response,
+    decoder: Decoder,
+    parser: sse::Parser,
+    assembler: Assembler,
+    stall: Duration,
+    key: Option<ApiKey>,
+    state: State,
+    /// The error that ended the stream, delivered after the events before it.
+    error: Option<Error>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum State {
+    Streaming,
+    Done,
+    Failed,
+}
+
+impl ModelStream {
+    pub(crate) fn new(
+        response: reqwest::Response,
+        decoder: Decoder,
+        stall: Duration,
+        key: Option<ApiKey>,
+    ) -> Self {
+        Self {
+            response,
+            decoder,
+            parser: sse::Parser::default(),
+            assembler: Assembler::default(),
+            stall,
+            key,
+            state: State::Streaming,
+            error: None,
+        }
+    }
+
+    /// The next event; `None` after `Finished` or after an error. Events decoded before an
+    /// error come before it.
+    pub async fn next(&mut self) -> Option<Result<StreamEvent, Error>> {
+        loop {
+            if let Some(event) = self.assembler.events.pop_front() {
+                return Some(Ok(event));
+            }
+            if let Some(error) = self.error.take() {
+                return Some(Err(error));
+            }
+            if self.state != State::Streaming {
+                return None;
+            }
+            if let Err(e) = self.pump().await {
+                self.state = State::Failed;
+                self.error = Some(e.redacted(self.key.as_ref()));
+            }
+        }
+    }
+
+    /// Reads until events are queued or the answer is complete.
+    async fn pump(&mut self) -> Result<(), Error> {
+        let chunk = match tokio::time::timeout(self.stall, self.response.chunk()).await {
+            Err(_) => return Err(Error::Stall { after: self.stall }),
+            Ok(Err(e)) => {
+                return Err(Error::Read {
+                    reason: crate::client::describe(&e, self.key.as_ref()),
+                });
+            }
+            Ok(Ok(chunk)) => chunk,
+        };
+        let mut events = Vec::new();
+        match &chunk {
+            Some(bytes) => self.parser.feed(bytes, &mut events)?,
+            None => self.parser.finish(&mut events),
+        }
+        for event in events {
+            if self.decoder.event(event, &mut self.assembler)? == Flow::Done {
+                self.assembler.complete();
+                self.state = State::Done;
+                return Ok(());
+            }
+        }
+        if chunk.is_none() {
+            self.decoder.end_of_body(&mut self.assembler)?;
+            self.assembler.complete();
+            self.state = State::Done;
+        }
+        Ok(())
+    }
+
+    /// Reads the whole answer. On error, [`ModelStream::partial`] holds what had arrived.
+    pub async fn collect(&mut self) -> Result<Completion, Error> {
+        while let Some(event) = self.next().await {
+            event?;
+        }
+        if self.state != State::Done {
+            return Err(Error::Truncated {
+                reason: "the stream was already consumed after an error".into(),
+            });
+        }
+        Ok(Completion {
+            message: self.assembler.message(),
+            usage: self.assembler.usage,
+            finish: self
+                .assembler
+                .finish_reason()
+                .cloned()
+                .unwrap_or(FinishReason::Stop),
+        })
+    }
+
+    /// The assistant message as far as it streamed: all text received and the tool calls
+    /// that were complete. A call still receiving arguments is left out, since it cannot
+    /// be run.
+    pub fn partial(&self) -> Message {
+        self.assembler.message()
+    }
+
+    /// Usage reported so far, if any.
+    pub fn usage(&self) -> Option<Usage> {
+        self.assembler.usage
+    }
+}
