@@ -45,6 +45,10 @@ enum Kind {
 }
 
 #[derive(Debug, Clone)]
+/// Schema key whose string value is the TypeScript type to show for the schema (see
+/// `map_ty`).
+pub(crate) const TS_TYPE_KEY: &str = "x-typescript";
+
 struct Ty {
     text: String,
     kind: Kind,
@@ -370,6 +374,14 @@ impl<'a> Renderer<'a> {
     }
 
     fn map_ty(&mut self, map: &Map<String, Value>, depth: usize, indent: usize) -> Ty {
+        // A type the catalog already has in TypeScript (an agent method's parameters, as
+        // its source declares them): shown as written.
+        if let Some(ts) = map.get(TS_TYPE_KEY).and_then(Value::as_str) {
+            let ts = ts.split_whitespace().collect::<Vec<_>>().join(" ");
+            let simple = ts.starts_with('[') && ts.ends_with(']')
+                || ts.chars().all(|c| c.is_alphanumeric() || "_$.<>[]".contains(c));
+            return Ty::atom(if simple { ts } else { format!("({ts})") });
+        }
         let mut parts = Vec::new();
         // Cut points of a pre-resolved OpenAPI schema; siblings (`nullable`…) still apply.
         for (marker, label) in [("$circular", "circular"), ("$truncated", "truncated")] {

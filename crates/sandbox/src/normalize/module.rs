@@ -10,6 +10,10 @@ use oxc_ast::ast::{Declaration, ExportDefaultDeclarationKind, ModuleExportName, 
 use oxc_ast_visit::Visit;
 use oxc_span::GetSpan;
 
+mod classes;
+
+pub use classes::{ClassShape, MethodShape, ParamShape, Visibility};
+
 use super::strip::{Stripper, is_type_only};
 use super::{DEFAULT_BINDING, SyntaxError, line_col, parse, rewrite, unify_newlines};
 
@@ -21,6 +25,8 @@ pub struct Module {
     /// `(exported name, local binding)` in source order; the default export is named
     /// `default`.
     pub exports: Vec<(String, String)>,
+    /// The top-level classes, as the source declares them (see [`ClassShape`]).
+    pub classes: Vec<ClassShape>,
 }
 
 impl Module {
@@ -65,6 +71,8 @@ fn module_here(source: &str, runtime_modules: &[&str]) -> Result<Module, SyntaxE
         return Err(error_at(message.to_owned(), at));
     }
     let mut edits: rewrite::Edits = stripper.edits;
+    let classes = classes::record(code, &program.body, &program.comments, &mut edits)
+        .map_err(|(message, at)| error_at(message, at))?;
     let mut exports = Vec::new();
     for stmt in &program.body {
         if is_type_only(stmt) {
@@ -147,7 +155,11 @@ fn module_here(source: &str, runtime_modules: &[&str]) -> Result<Module, SyntaxE
         }
     }
     let (script, _) = edits.apply(code, "");
-    Ok(Module { script, exports })
+    Ok(Module {
+        script,
+        exports,
+        classes,
+    })
 }
 
 fn export_name(name: &ModuleExportName<'_>) -> String {
