@@ -45,10 +45,6 @@ enum Kind {
 }
 
 #[derive(Debug, Clone)]
-/// Schema key whose string value is the TypeScript type to show for the schema (see
-/// `map_ty`).
-pub(crate) const TS_TYPE_KEY: &str = "x-typescript";
-
 struct Ty {
     text: String,
     kind: Kind,
@@ -374,6 +370,8 @@ impl<'a> Renderer<'a> {
     }
 
     fn map_ty(&mut self, map: &Map<String, Value>, depth: usize, indent: usize) -> Ty {
+        /// Schema key whose string value is the TypeScript type to show for the schema.
+        const TS_TYPE_KEY: &str = "x-typescript";
         // A type the catalog already has in TypeScript (an agent method's parameters, as
         // its source declares them): shown as written.
         if let Some(ts) = map.get(TS_TYPE_KEY).and_then(Value::as_str) {

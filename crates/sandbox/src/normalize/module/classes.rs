@@ -74,8 +74,8 @@ pub(super) fn record(
     for stmt in body {
         let (class, binding) = match stmt {
             Statement::ClassDeclaration(c) => (&**c, None),
-            Statement::ExportNamedDeclaration(e) => match &e.declaration {
-                Some(Declaration::ClassDeclaration(c)) => (&**c, None),
+            Statement::ExportDeclaration(e) => match &e.declaration {
+                Declaration::ClassDeclaration(c) => (&**c, None),
                 _ => continue,
             },
             Statement::ExportDefaultDeclaration(e) => match &e.declaration {
@@ -109,7 +109,7 @@ fn record_class(
     if let Some(d) = class.decorators.first() {
         return Err(unsupported_decorator(d));
     }
-    let extends = match &class.super_class {
+    let extends = match class.heritage.as_ref().map(|h| &h.expression) {
         Some(Expression::Identifier(id)) => Some(id.name.to_string()),
         _ => None,
     };
