@@ -26,7 +26,8 @@ Examples:
   echo 'async () => [1,2,3].map(x => x * 2)' | islet run -
   islet run --cpu-ms 100 --json script.ts
   GITHUB_TOKEN=… islet run --allow-fetch GET:api.github.com \\
-      --fetch-header 'api.github.com:Authorization=Bearer ${GITHUB_TOKEN}' script.js")]
+      --fetch-header 'api.github.com:Authorization=Bearer ${GITHUB_TOKEN}' \\
+      script.js")]
 pub struct RunArgs {
     /// File with the code to run, or `-` for standard input.
     file: PathBuf,
@@ -268,11 +269,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// Guest text reaches a terminal with its control characters escaped, so code cannot move
 /// the cursor, rewrite earlier lines or send terminal commands; JSON stays valid JSON.
 pub fn print_outcome(outcome: &Outcome, json: bool) -> ExitCode {
-    let shown = |text: &str| {
-        if std::io::stderr().is_terminal() {
-            escape_controls(text)
+    let terminal = std::io::stderr().is_terminal();
+    let shown = |text: &str| -> String {
+        if terminal {
+            escape_controls(text).into_owned()
         } else {
-            std::borrow::Cow::Borrowed(text)
+            text.to_owned()
         }
     };
     if json {

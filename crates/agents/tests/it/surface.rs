@@ -48,11 +48,18 @@ async fn issue13_5_private_protected_and_unmarked_methods_are_not_callable() {
     let dir = tempfile::tempdir().unwrap();
     let g = given_host(
         dir.path(),
-        &[("vault.ts", VAULT), ("marked.ts", MARKED), ("listed.js", LISTED)],
+        &[
+            ("vault.ts", VAULT),
+            ("marked.ts", MARKED),
+            ("listed.js", LISTED),
+        ],
     )
     .await;
     let classes = g.host.classes();
-    assert_eq!(classes.get("Vault").unwrap().methods, ["later", "peek", "put"]);
+    assert_eq!(
+        classes.get("Vault").unwrap().methods,
+        ["later", "peek", "put"]
+    );
     assert_eq!(classes.get("Marked").unwrap().methods, ["also", "open"]);
     assert_eq!(classes.get("Listed").unwrap().methods, ["open"]);
 
@@ -65,9 +72,15 @@ async fn issue13_5_private_protected_and_unmarked_methods_are_not_callable() {
     ] {
         let e = g.call_err(class, "a", method, vec![]).await;
         assert_eq!(e.code(), "UNKNOWN_METHOD", "{class}.{method}: {e}");
-        assert!(e.to_string().contains("not callable"), "{class}.{method}: {e}");
+        assert!(
+            e.to_string().contains("not callable"),
+            "{class}.{method}: {e}"
+        );
     }
-    assert_eq!(g.call("Marked", "a", "open", vec![json!(1)]).await, json!(2));
+    assert_eq!(
+        g.call("Marked", "a", "open", vec![json!(1)]).await,
+        json!(2)
+    );
     assert_eq!(g.call("Listed", "a", "open", vec![]).await, json!("open"));
 
     // Other agents reach only the callable methods too.
@@ -205,7 +218,12 @@ async fn issue13_8_a_result_over_the_output_limit_tells_the_author_what_to_do() 
     let e = g.call_err("Shop", "s", "big", vec![]).await;
     assert_eq!(e.code(), "LIMIT");
     let message = e.to_string();
-    for expected in ["agents.Shop(\"s\").big", "16 KiB", "--max-output-kb", "page"] {
+    for expected in [
+        "agents.Shop(\"s\").big",
+        "16 KiB",
+        "--max-output-kb",
+        "page",
+    ] {
         assert!(message.contains(expected), "{expected}: {message}");
     }
     assert!(!message.contains("in code"), "{message}");
@@ -272,7 +290,9 @@ async fn issue13_9_schedules_have_one_shape_in_code_and_over_http() {
     assert_eq!(cron["type"], json!("cron"));
     let listed = g.call("Planner", "p", "list", vec![]).await;
     assert_eq!(listed, json!([created.clone(), cron.clone()]));
-    let one = g.call("Planner", "p", "one", vec![created["id"].clone()]).await;
+    let one = g
+        .call("Planner", "p", "one", vec![created["id"].clone()])
+        .await;
     assert_eq!(one, created);
     // What HTTP lists (`GET …/schedules`) is the same view.
     let http: Vec<serde_json::Value> = g

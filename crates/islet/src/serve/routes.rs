@@ -91,11 +91,7 @@ pub fn app(options: AppOptions) -> anyhow::Result<Router> {
 pub const OPENAPI: &str = include_str!("openapi.json");
 
 async fn openapi() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        OPENAPI,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
 
 /// Any method but POST on an RPC path: say what the path is for.
