@@ -318,14 +318,6 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
     let described: Described = serde_json::from_value(outcome.result.unwrap_or_default())
         .map_err(|e| fail(format!("cannot read the class description: {e}")))?;
     let surface = Surface::new(&module.classes, &local, &described).map_err(fail)?;
-    if !surface.marked && !surface.callable.is_empty() {
-        tracing::info!(
-            class = %name,
-            "every public method of {name} is callable ({}); mark the ones clients may call \
-             with @callable() or `static callable = [...]` to narrow that",
-            surface.callable.join(", ")
-        );
-    }
     Ok(AgentClass {
         name,
         origin: origin.to_owned(),

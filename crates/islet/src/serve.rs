@@ -189,6 +189,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         loopback: args.listen.ip().is_loopback(),
     })?;
     let classes = host.classes().names();
+    // What clients can call, so nothing is exposed without the operator seeing it.
+    let surfaces: Vec<String> = host
+        .classes()
+        .iter()
+        .map(|c| {
+            format!(
+                "  {}: {}{}",
+                c.name,
+                if c.methods.is_empty() {
+                    "no callable methods".to_owned()
+                } else {
+                    c.methods.join(", ")
+                },
+                if c.marked {
+                    " (marked callable)"
+                } else {
+                    " (every public method; mark with @callable() to narrow)"
+                }
+            )
+        })
+        .collect();
     let announce = |bound: SocketAddr| {
         if !bound.ip().is_loopback() {
             tracing::warn!(addr = %bound, "listening on a non-loopback address: anyone who can reach it and has the token can call agents");
@@ -202,6 +223,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             },
             args.data.display()
         ));
+        for surface in &surfaces {
+            say(surface);
+        }
     };
     codemode::server::serve_router(app, args.listen, announce, crate::shutdown_signal()).await?;
     host.shutdown(Duration::from_secs(5)).await;

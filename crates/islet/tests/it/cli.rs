@@ -140,6 +140,7 @@ fn issue13_14_logs_have_no_colour_codes_off_a_terminal() {
 const HOSTILE: &str = "console.log('a\\x1b[2Jb\\rc\\u009bd'); return 'e\\x1b[31mf\\u009b';";
 
 #[test]
+#[allow(clippy::print_stderr)] // says why half of it was skipped
 fn issue13_14_run_escapes_guest_control_characters_on_a_terminal() {
     // Off a terminal: the text as the code wrote it, and JSON that parses to it.
     let out = islet_with_env(&["run", "-"], HOSTILE, &[]);

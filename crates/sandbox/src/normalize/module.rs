@@ -228,6 +228,55 @@ mod tests {
     }
 
     #[test]
+    fn class_shapes_record_what_only_the_source_says() {
+        let m = module(
+            "export default class A extends Base {\n  /** Puts.\n   * Twice. */\n  @callable() async put(k: string, n = 1, { x }: P, ...r: number[]): Promise<void> {}\n  private p() {}\n  static s() {}\n  #h() {}\n  get g() { return 1 }\n}",
+            RUNTIME,
+        )
+        .unwrap();
+        let [a] = m.classes.as_slice() else {
+            panic!("{:?}", m.classes)
+        };
+        assert_eq!(
+            (a.binding.as_str(), a.extends.as_deref()),
+            ("A", Some("Base"))
+        );
+        let names: Vec<&str> = a.methods.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["put", "p", "s"]);
+        let put = &a.methods[0];
+        assert!(put.callable && put.visibility == Visibility::Public && !put.is_static);
+        assert_eq!(put.doc.as_deref(), Some("Puts.\nTwice."));
+        assert_eq!(put.returns.as_deref(), Some("Promise<void>"));
+        assert_eq!(put.line, 4);
+        let params: Vec<(&str, Option<&str>, bool, bool)> = put
+            .params
+            .iter()
+            .map(|p| (p.name.as_str(), p.ty.as_deref(), p.optional, p.rest))
+            .collect();
+        assert_eq!(
+            params,
+            [
+                ("k", Some("string"), false, false),
+                ("n", Some("number"), true, false),
+                ("arg3", Some("P"), false, false),
+                ("r", Some("number[]"), false, true)
+            ]
+        );
+        assert_eq!(a.methods[1].visibility, Visibility::Private);
+        assert!(a.methods[2].is_static);
+        // The marker is blanked; every other token keeps its column.
+        let line = m.script.lines().nth(3).unwrap();
+        assert!(line.starts_with("              async put(k"), "{line:?}");
+    }
+
+    #[test]
+    fn decorators_other_than_callable_are_refused_where_they_stand() {
+        let e = module("class A {\n  @log m() {}\n}", RUNTIME).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 3));
+        assert!(e.message.contains("@callable()"), "{}", e.message);
+    }
+
+    #[test]
     fn syntax_errors_have_positions() {
         let e = module("class A {\n  m() { return ) }\n}", RUNTIME).unwrap_err();
         assert_eq!(e.line, 2);
