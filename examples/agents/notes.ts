@@ -3,7 +3,7 @@
 //   curl -H "Authorization: Bearer $TOKEN" -d '["todo.md", "- water plants"]' \
 //        http://127.0.0.1:8787/agents/Notes/alice/add
 //   curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:8787/agents/Notes/alice/workspace/notes/todo.md
-import { Agent } from "agents";
+import { Agent, HttpError } from "agents";
 
 export default class Notes extends Agent {
   async add(file: string, line: string) {
@@ -11,7 +11,12 @@ export default class Notes extends Agent {
     return this.workspace.stat(`/notes/${file}`);
   }
 
-  async read(file: string) {
+  /** The text of one note file. */
+  async read(file: string): Promise<string> {
+    if (!(await this.workspace.exists(`/notes/${file}`))) {
+      // The caller's mistake, not the agent's: HTTP 404 with this message, not a 500.
+      throw new HttpError(404, `there is no note file ${file}; list them with list()`);
+    }
     return this.workspace.read(`/notes/${file}`);
   }
 
@@ -28,7 +33,8 @@ export default class Notes extends Agent {
     return this.schedule(seconds, "remind", { text });
   }
 
-  async remind(payload: { text: string }) {
+  // Private: schedules may call it, clients (HTTP, /mcp, other agents) may not.
+  private async remind(payload: { text: string }) {
     await this.workspace.append("/notes/reminders.md", `- ${payload.text}\n`);
   }
 

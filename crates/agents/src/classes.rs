@@ -3,13 +3,22 @@
 //!
 //! A module is turned into a script once, at load (`sandbox::normalize::module`); an
 //! active agent's isolate evaluates it once, and each turn calls the runtime's driver. Loading also runs
-//! the module once to learn the class's public methods, so bad modules fail at start-up,
+//! the module once to learn the class's methods, so bad modules fail at start-up,
 //! with the file and position, not on the first call.
+//!
+//! # Which methods are callable
+//!
+//! A method is *callable* (over HTTP, from Code Mode at `/mcp`, from other agents) when it
+//! is public: not TypeScript `private`/`protected`, not `#private`, not named with a leading
+//! `_`, not a lifecycle hook (`onStart`, `onRequest`). A class that marks methods, with
+//! `@callable()` before them or a `static callable = ["name", …]` list, makes exactly the
+//! marked ones callable. Schedules may name any method of the class.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use sandbox::normalize::{ClassShape, MethodShape, ParamShape, Visibility};
 use sandbox::{Execution, Sandbox};
 use serde::Deserialize;
 
@@ -26,9 +35,14 @@ pub struct AgentClass {
     pub name: String,
     /// Where it came from (a file path, or a name given by the embedder).
     pub origin: String,
-    /// Public methods, callable by RPC, sorted. Methods starting with `_` and the lifecycle
-    /// hooks (`onStart`, `onRequest`) are not.
+    /// Callable methods (see the module docs), sorted.
     pub methods: Vec<String>,
+    /// Every method of the class but the lifecycle hooks, sorted: what a schedule may name.
+    pub all_methods: Vec<String>,
+    /// What the source declares about each callable method, by name.
+    pub signatures: BTreeMap<String, Signature>,
+    /// Whether the class marks its callable methods (`@callable()`, `static callable`).
+    pub marked: bool,
     pub has_on_start: bool,
     pub has_on_request: bool,
     /// The module as a script ending in the turn driver's entry for the class: the code
@@ -36,9 +50,71 @@ pub struct AgentClass {
     pub(crate) turn_code: Arc<str>,
 }
 
+/// A callable method as its source declares it: what Code Mode shows the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature {
+    pub params: Vec<ParamShape>,
+    /// The declared result type, `Promise<…>` unwrapped (a call is always awaited).
+    pub returns: Option<String>,
+    /// The method's `/** … */` comment.
+    pub doc: Option<String>,
+}
+
+impl Signature {
+    /// `(by?: number, ...tags: string[])`: the parameters in TypeScript.
+    pub fn params_ts(&self) -> String {
+        if self.params.is_empty() {
+            return "()".to_owned();
+        }
+        let list: Vec<String> = self.params.iter().map(param_ts).collect();
+        format!("({})", list.join(", "))
+    }
+
+    /// `[by?: number]`: the parameters as a labelled tuple, the type of a call's `args`.
+    pub fn args_ts(&self) -> String {
+        let list: Vec<String> = self.params.iter().map(param_ts).collect();
+        format!("[{}]", list.join(", "))
+    }
+
+    /// Whether a call must pass arguments.
+    pub fn requires_args(&self) -> bool {
+        self.params.iter().any(|p| !p.optional && !p.rest)
+    }
+
+    /// The result type in TypeScript (`unknown` when the source does not say).
+    pub fn returns_ts(&self) -> &str {
+        self.returns.as_deref().unwrap_or("unknown")
+    }
+}
+
+fn param_ts(p: &ParamShape) -> String {
+    let ty = p.ty.as_deref();
+    if p.rest {
+        return format!("...{}: {}", p.name, ty.unwrap_or("unknown[]"));
+    }
+    let mark = if p.optional { "?" } else { "" };
+    format!("{}{mark}: {}", p.name, ty.unwrap_or("unknown"))
+}
+
+/// `T` of `Promise<T>`; anything else as it is.
+fn awaited(ty: &str) -> String {
+    ty.strip_prefix("Promise<")
+        .and_then(|rest| rest.strip_suffix('>'))
+        .map_or(ty, str::trim)
+        .to_owned()
+}
+
 impl AgentClass {
+    /// Whether `method` is callable from outside the agent.
     pub fn has_method(&self, method: &str) -> bool {
         self.methods
+            .binary_search_by(|m| m.as_str().cmp(method))
+            .is_ok()
+    }
+
+    /// Whether a schedule may call `method` (any method but the lifecycle hooks).
+    pub fn has_any_method(&self, method: &str) -> bool {
+        self.all_methods
             .binary_search_by(|m| m.as_str().cmp(method))
             .is_ok()
     }
@@ -50,6 +126,7 @@ impl AgentClass {
             method: method.to_owned(),
             nearest: codemode::suggest::nearest(method, self.methods.iter().map(String::as_str))
                 .map(str::to_owned),
+            hidden: self.has_any_method(method),
             available: if self.methods.is_empty() {
                 "none".to_owned()
             } else {
@@ -69,6 +146,7 @@ pub struct Classes {
 #[serde(rename_all = "camelCase")]
 struct Described {
     methods: Vec<String>,
+    callable: Option<Vec<String>>,
     on_start: bool,
     on_request: bool,
 }
@@ -172,8 +250,31 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
         .and_then(|s| s.to_str())
         .unwrap_or(origin);
     let (name, local) = match module.default_export() {
-        Some("$default") => (stem.to_owned(), "$default".to_owned()),
-        Some(local) => (local.to_owned(), local.to_owned()),
+        Some(default) => {
+            // Other exports would be silently unreachable: nothing imports an agent module.
+            let others: Vec<&str> = module
+                .exports
+                .iter()
+                .filter(|(exported, _)| exported != "default")
+                .map(|(exported, _)| exported.as_str())
+                .collect();
+            if !others.is_empty() {
+                return Err(fail(format!(
+                    "it exports {} besides its default class; nothing can import from an agent \
+                     module, so remove `export` from them (types may stay exported)",
+                    others
+                        .iter()
+                        .map(|n| format!("`{n}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+            if default == "$default" {
+                (stem.to_owned(), default.to_owned())
+            } else {
+                (default.to_owned(), default.to_owned())
+            }
+        }
         None => match module.exports.as_slice() {
             [(exported, local)] => (exported.clone(), local.clone()),
             [] => {
@@ -200,27 +301,142 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
         )));
     }
     let script = module.script;
+    let lines = script.lines().count().max(1);
     let describe = Execution::new(format!("{script}\n;return __isletDescribe({local});"))
         .prelude(runtime::PRELUDE)
         .bindings(runtime::describe_bindings());
     let outcome = sandbox.execute(describe).await;
     if let Some(e) = outcome.error {
+        // A position past the module's last line is in the code appended to describe it:
+        // the class itself is what is wrong, not a line of it.
         let at = match (e.line, e.column) {
-            (Some(l), Some(c)) => format!("line {l}, column {c}: "),
+            (Some(l), Some(c)) if (l as usize) <= lines => format!("line {l}, column {c}: "),
             _ => String::new(),
         };
         return Err(fail(format!("{at}{}: {}", e.name, e.message)));
     }
     let described: Described = serde_json::from_value(outcome.result.unwrap_or_default())
         .map_err(|e| fail(format!("cannot read the class description: {e}")))?;
+    let surface = Surface::new(&module.classes, &local, &described).map_err(fail)?;
     Ok(AgentClass {
         name,
         origin: origin.to_owned(),
-        methods: described.methods,
+        signatures: surface.signatures,
+        methods: surface.callable,
+        all_methods: described.methods,
+        marked: surface.marked,
         has_on_start: described.on_start,
         has_on_request: described.on_request,
         turn_code: format!("{script}\n;return __isletEntry({local});").into(),
     })
+}
+
+/// The callable methods of a class and their signatures, from what the running class
+/// reports (`described`) and what its source says (`shapes`).
+struct Surface {
+    callable: Vec<String>,
+    signatures: BTreeMap<String, Signature>,
+    marked: bool,
+}
+
+impl Surface {
+    fn new(shapes: &[ClassShape], local: &str, described: &Described) -> Result<Surface, String> {
+        // The class and the superclasses declared in the same module, nearest first.
+        let mut chain: Vec<&ClassShape> = Vec::new();
+        let mut next = Some(local);
+        while let Some(binding) = next {
+            let Some(shape) = shapes.iter().find(|c| c.binding == binding) else {
+                break;
+            };
+            if chain.iter().any(|c| c.binding == shape.binding) {
+                break;
+            }
+            chain.push(shape);
+            next = shape.extends.as_deref();
+        }
+        let source = |method: &str| -> Option<&MethodShape> {
+            chain
+                .iter()
+                .flat_map(|c| c.methods.iter())
+                .find(|m| m.name == method && !m.is_static)
+        };
+        let mut marks: BTreeSet<&str> = chain
+            .iter()
+            .flat_map(|c| c.methods.iter())
+            .filter(|m| m.callable && !m.is_static)
+            .map(|m| m.name.as_str())
+            .collect();
+        if let Some(list) = &described.callable {
+            marks.extend(list.iter().map(String::as_str));
+        }
+        let marked = !marks.is_empty() || described.callable.is_some();
+        for mark in &marks {
+            if !described.methods.iter().any(|m| m == mark) {
+                return Err(format!(
+                    "`{mark}` is marked callable but is not a method of the class (its methods: {}); \
+                     fix the name in `static callable` or remove it",
+                    if described.methods.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        described.methods.join(", ")
+                    }
+                ));
+            }
+            if let Some(why) = hidden(mark, source(mark)) {
+                return Err(format!(
+                    "`{mark}` is marked callable but it is {why}: make it public or do not mark it"
+                ));
+            }
+        }
+        let callable: Vec<String> = described
+            .methods
+            .iter()
+            .filter(|m| hidden(m, source(m)).is_none())
+            .filter(|m| !marked || marks.contains(m.as_str()))
+            .cloned()
+            .collect();
+        let signatures = callable
+            .iter()
+            .map(|m| {
+                let signature = match source(m) {
+                    Some(shape) => Signature {
+                        params: shape.params.clone(),
+                        returns: shape.returns.as_deref().map(awaited),
+                        doc: shape.doc.clone(),
+                    },
+                    // Defined at run time (assigned to the prototype): nothing to read.
+                    None => Signature {
+                        params: vec![ParamShape {
+                            name: "args".to_owned(),
+                            ty: None,
+                            optional: true,
+                            rest: true,
+                        }],
+                        returns: None,
+                        doc: None,
+                    },
+                };
+                (m.clone(), signature)
+            })
+            .collect();
+        Ok(Surface {
+            callable,
+            signatures,
+            marked,
+        })
+    }
+}
+
+/// Why `method` is not callable whatever the marks, if it is not.
+fn hidden(method: &str, source: Option<&MethodShape>) -> Option<&'static str> {
+    if method.starts_with('_') {
+        return Some("named with a leading `_` (private by convention)");
+    }
+    match source.map(|m| m.visibility) {
+        Some(Visibility::Private) => Some("`private`"),
+        Some(Visibility::Protected) => Some("`protected`"),
+        _ => None,
+    }
 }
 
 fn is_class_name(name: &str) -> bool {

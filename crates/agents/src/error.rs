@@ -23,11 +23,13 @@ pub enum Error {
         nearest: Option<String>,
         available: String,
     },
-    #[error("`{class}` has no method `{method}`{}; its methods are: {available}", did_you_mean(.nearest))]
+    #[error("{}", unknown_method(.class, .method, .nearest.as_deref(), *.hidden, .available))]
     UnknownMethod {
         class: String,
         method: String,
         nearest: Option<String>,
+        /// The class has the method, but it is not callable from outside.
+        hidden: bool,
         available: String,
     },
     /// Reading an agent that was never created (reads do not create agents; calls do).
@@ -42,9 +44,21 @@ pub enum Error {
          {target} is already waiting on this call; restructure so agents do not call back into their callers"
     )]
     Reentrant { target: String, chain: String },
-    /// The agent's code threw, or hit a limit.
+    /// The agent's code threw.
     #[error("{}", describe_js(.0))]
     Js(Box<JsError>),
+    /// The agent's code refused the call on purpose (`throw new HttpError(404, "…")`):
+    /// the caller's fault, answered with `status`.
+    #[error("{message}")]
+    Http { status: u16, message: String },
+    /// A turn hit one of the host's limits; the message is for the agent's author.
+    #[error("{what} stopped at the {limit} limit: {detail}; {advice}")]
+    Limit {
+        what: String,
+        limit: sandbox::Limit,
+        detail: String,
+        advice: &'static str,
+    },
     /// Storage failed; `store::Error::code()` says how.
     #[error(transparent)]
     Store(#[from] store::Error),
@@ -60,6 +74,52 @@ fn did_you_mean(nearest: &Option<String>) -> String {
         .unwrap_or_default()
 }
 
+/// What an agent's author can do about a limit (the sandbox's own advice is for model code).
+fn limit_advice(limit: sandbox::Limit) -> &'static str {
+    use sandbox::Limit;
+    match limit {
+        Limit::Output => {
+            "a call's result and its console output must fit the output limit: return less (a page, \
+             a summary) and page through the rest, or raise the limit (islet serve --max-output-kb)"
+        }
+        Limit::Memory => {
+            "the agent's fields and what the call allocates must fit the memory limit: keep large \
+             data in this.sql, this.storage or the workspace, or raise the limit (islet serve --memory-mb)"
+        }
+        Limit::Cpu => {
+            "split the work over several calls or schedules, or raise the limit (islet serve --cpu-ms)"
+        }
+        Limit::Wall => {
+            "the call waited too long (timers, other agents); split the work, or raise the limit \
+             (islet serve --wall-ms)"
+        }
+        Limit::Stack => "the recursion is too deep: make it iterative",
+        Limit::HostCalls => {
+            "make fewer storage, workspace or agent calls per call (batch them: storage.get([...]), \
+             one SQL statement for many rows)"
+        }
+    }
+}
+
+fn unknown_method(
+    class: &str,
+    method: &str,
+    nearest: Option<&str>,
+    hidden: bool,
+    available: &str,
+) -> String {
+    if hidden {
+        format!(
+            "`{method}` of `{class}` is not callable from outside the agent (it is private, \
+             protected, `_`-prefixed, or the class marks other methods @callable()); its callable \
+             methods are: {available}"
+        )
+    } else {
+        let hint = did_you_mean(&nearest.map(str::to_owned));
+        format!("`{class}` has no method `{method}`{hint}; its callable methods are: {available}")
+    }
+}
+
 fn describe_js(e: &JsError) -> String {
     let mut s = format!("{}: {}", e.name, e.message);
     if let (Some(line), Some(column)) = (e.line, e.column) {
@@ -71,6 +131,45 @@ fn describe_js(e: &JsError) -> String {
 }
 
 impl Error {
+    /// The error a failed turn ends with: an `HttpError` the code threw on purpose, a limit
+    /// it hit, or whatever else it threw. `what` names the turn (`Counter("a").history`).
+    pub(crate) fn from_turn(js: JsError, what: impl FnOnce() -> String) -> Error {
+        if let Some(limit) = js.limit {
+            let detail = js
+                .message
+                .split_once(':')
+                .map_or(js.message.as_str(), |(first, _)| first)
+                .to_owned();
+            return Error::Limit {
+                what: what(),
+                limit,
+                detail,
+                advice: limit_advice(limit),
+            };
+        }
+        let status = js
+            .code
+            .as_deref()
+            .and_then(|c| c.strip_prefix("HTTP_"))
+            .and_then(|s| s.parse::<u16>().ok())
+            .filter(|s| (400..=599).contains(s));
+        match status {
+            Some(status) if js.name == "HttpError" => Error::Http {
+                status,
+                message: js.message,
+            },
+            _ => Error::Js(Box::new(js)),
+        }
+    }
+
+    /// The HTTP status an agent chose for this error (`HttpError`), if it chose one.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
     /// A stable, upper-case code.
     pub fn code(&self) -> &str {
         match self {
@@ -82,6 +181,20 @@ impl Error {
             Error::Reentrant { .. } => "REENTRANT_CALL",
             Error::Js(e) if e.limit.is_some() => "LIMIT",
             Error::Js(_) => "AGENT_ERROR",
+            Error::Http { status, .. } => match status {
+                400 => "BAD_REQUEST",
+                401 => "UNAUTHORIZED",
+                403 => "FORBIDDEN",
+                404 => "NOT_FOUND",
+                405 => "METHOD_NOT_ALLOWED",
+                409 => "CONFLICT",
+                410 => "GONE",
+                422 => "UNPROCESSABLE",
+                429 => "TOO_MANY_REQUESTS",
+                400..=499 => "REJECTED",
+                _ => "AGENT_ERROR",
+            },
+            Error::Limit { .. } => "LIMIT",
             Error::Store(e) => e.code(),
             Error::ShuttingDown => "SHUTTING_DOWN",
         }

@@ -714,7 +714,7 @@ impl Actor {
                 input["kind"] = json!("schedule");
                 input["method"] = json!(schedule.method);
                 input["payload"] = schedule.payload.clone();
-                input["schedule"] = serde_json::to_value(schedule).unwrap_or(Value::Null);
+                input["schedule"] = runtime::schedule_view(schedule);
                 Some(schedule.id.clone())
             }
         };
@@ -746,7 +746,14 @@ impl Actor {
             // The isolate saw the turn succeed, but its writes were rolled back.
             session.discard();
         }
-        let (produced, next_alarm) = committed?;
+        let (produced, next_alarm) = committed.map_err(|e| match e {
+            Error::Js(js) => Error::from_turn(*js, || match &kind {
+                TurnKind::Call { method, .. } => format!("{}.{method}", self.address),
+                TurnKind::Request(_) => format!("{}.onRequest", self.address),
+                TurnKind::Schedule(s) => format!("{}.{} (scheduled)", self.address, s.method),
+            }),
+            other => other,
+        })?;
         self.fields = Some(produced.get("fields").cloned().unwrap_or(Value::Null));
         let new_state = context
             .new_state

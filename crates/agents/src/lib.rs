@@ -22,6 +22,7 @@ mod error;
 mod host;
 mod runtime;
 
-pub use classes::{AgentClass, Classes, RUNTIME_MODULES};
+pub use classes::{AgentClass, Classes, RUNTIME_MODULES, Signature};
 pub use error::Error;
 pub use host::{Address, AgentHost, HostConfig, HttpRequest, HttpResponse, StateEvent};
+pub use runtime::schedule_view;

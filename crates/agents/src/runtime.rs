@@ -45,11 +45,20 @@ pub(crate) fn lock(db: &Mutex<AgentDb>) -> MutexGuard<'_, AgentDb> {
 
 pub(crate) fn host_error(e: &Error) -> HostError {
     let mut error = HostError::new(e.code(), e.to_string());
-    if let Error::Js(js) = e {
-        error = error.with_name("AgentError");
-        if let Some(code) = &js.code {
-            error = error.with_data(json!({ "code": code }));
+    match e {
+        Error::Js(js) => {
+            error = error.with_name("AgentError");
+            if let Some(code) = &js.code {
+                error = error.with_data(json!({ "code": code }));
+            }
         }
+        // The callee refused on purpose: its status lets the caller tell "not found" from a fault.
+        Error::Http { status, .. } => {
+            error = error
+                .with_name("AgentError")
+                .with_data(json!({ "status": status }));
+        }
+        _ => {}
     }
     error
 }
@@ -139,6 +148,24 @@ struct RpcArgs {
     name: String,
     #[serde(default)]
     args: Vec<Value>,
+}
+
+/// A schedule as agent code (`this.schedule()`, `getSchedules()`, a callback's second
+/// argument) and HTTP clients (`GET …/schedules`) see it, one shape for both:
+/// `{id, callback, payload, type: "delayed"|"scheduled"|"cron", time, cron?}`, `time` in
+/// seconds since the Unix epoch (as Cloudflare's Agents SDK has it).
+pub fn schedule_view(s: &store::Schedule) -> Value {
+    let mut view = json!({
+        "id": s.id,
+        "callback": s.method,
+        "payload": s.payload,
+        "type": s.kind.as_str(),
+        "time": s.next_at_ms.div_euclid(1000),
+    });
+    if let Some(cron) = &s.cron {
+        view["cron"] = json!(cron);
+    }
+    view
 }
 
 /// The host functions of one turn.
@@ -235,23 +262,31 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
                 .classes
                 .get(&ctx.address.class)
                 .map_err(|e| host_error(&e))?;
-            if !class.has_method(&a.method) {
-                return Err(host_error(&class.unknown_method(&a.method)));
+            if !class.has_any_method(&a.method) {
+                return Err(bad_input(
+                    "schedule",
+                    format!(
+                        "`{}` is not a method of {}; its methods are: {}",
+                        a.method,
+                        class.name,
+                        class.all_methods.join(", ")
+                    ),
+                ));
             }
         }
         let schedule = lock(&ctx.db)
             .schedule(when, &a.method, &a.payload)
             .map_err(store_error)?;
-        serde_json::to_value(schedule).map_err(|e| bad_input("schedule", e))
+        Ok(schedule_view(&schedule))
     });
     db_fn("schedules", |ctx, _| {
         let list = lock(&ctx.db).schedules().map_err(store_error)?;
-        serde_json::to_value(list).map_err(|e| bad_input("getSchedules", e))
+        Ok(Value::Array(list.iter().map(schedule_view).collect()))
     });
     db_fn("getSchedule", |ctx, args| {
         let a: Id = parse("getSchedule", args)?;
         let s = lock(&ctx.db).get_schedule(&a.id).map_err(store_error)?;
-        serde_json::to_value(s).map_err(|e| bad_input("getSchedule", e))
+        Ok(s.as_ref().map_or(Value::Null, schedule_view))
     });
     db_fn("cancelSchedule", |ctx, args| {
         let a: Id = parse("cancelSchedule", args)?;

@@ -26,7 +26,8 @@ gets `fetch` for the hosts named (see --help).
 
 Examples:
   islet mcp openapi specs/github.json.gz --bearer-env GITHUB_TOKEN
-  islet mcp openapi https://petstore3.swagger.io/api/v3/openapi.json --http 127.0.0.1:8787 --auth-token s3cret")]
+  islet mcp openapi https://petstore3.swagger.io/api/v3/openapi.json \\
+      --http 127.0.0.1:8787 --auth-token s3cret")]
     Openapi(OpenapiArgs),
     /// Serve many MCP servers (and OpenAPI APIs) as two MCP tools, `search` and `execute`.
     #[command(after_help = "\

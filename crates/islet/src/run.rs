@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use codemode::fetch::{FetchPolicy, Fetcher, HostRule, InjectedHeader};
 use sandbox::process::WorkerConfig;
 use sandbox::{Bindings, Execution, Level, Limits, Outcome, Sandbox, SandboxConfig};
-use std::io::Read as _;
+use std::io::{IsTerminal as _, Read as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -26,7 +26,8 @@ Examples:
   echo 'async () => [1,2,3].map(x => x * 2)' | islet run -
   islet run --cpu-ms 100 --json script.ts
   GITHUB_TOKEN=… islet run --allow-fetch GET:api.github.com \\
-      --fetch-header 'api.github.com:Authorization=Bearer ${GITHUB_TOKEN}' script.js")]
+      --fetch-header 'api.github.com:Authorization=Bearer ${GITHUB_TOKEN}' \\
+      script.js")]
 pub struct RunArgs {
     /// File with the code to run, or `-` for standard input.
     file: PathBuf,
@@ -269,28 +270,39 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Prints an outcome the way `islet run` does; the exit code says whether it succeeded.
+/// Guest text reaches a terminal with its control characters escaped, so code cannot move
+/// the cursor, rewrite earlier lines or send terminal commands; JSON stays valid JSON.
 pub fn print_outcome(outcome: &Outcome, json: bool) -> ExitCode {
+    let terminal = std::io::stderr().is_terminal();
+    let shown = |text: &str| -> String {
+        if terminal {
+            escape_controls(text).into_owned()
+        } else {
+            text.to_owned()
+        }
+    };
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(outcome).unwrap_or_default()
+            escape_json_controls(&serde_json::to_string_pretty(outcome).unwrap_or_default())
         );
     } else {
         for log in &outcome.logs {
+            let text = shown(&log.text);
             match log.level {
-                Level::Log | Level::Info => eprintln!("{}", log.text),
-                Level::Warn => eprintln!("warn: {}", log.text),
-                Level::Error => eprintln!("error: {}", log.text),
-                Level::Debug => eprintln!("debug: {}", log.text),
+                Level::Log | Level::Info => eprintln!("{text}"),
+                Level::Warn => eprintln!("warn: {text}"),
+                Level::Error => eprintln!("error: {text}"),
+                Level::Debug => eprintln!("debug: {text}"),
             }
         }
         if let Some(result) = &outcome.result {
-            println!("{result}");
+            println!("{}", escape_json_controls(&result.to_string()));
         }
         if let Some(error) = &outcome.error {
-            eprintln!("{error}");
+            eprintln!("{}", shown(&error.to_string()));
             if let Some(stack) = &error.stack {
-                eprintln!("{stack}");
+                eprintln!("{}", shown(stack));
             }
         }
     }
@@ -299,4 +311,44 @@ pub fn print_outcome(outcome: &Outcome, json: bool) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Control characters other than newline and tab as visible escapes (`\x1b`, `\u{9b}`).
+pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(is_escaped_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            c if !is_escaped_control(c) => out.push(c),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+fn is_escaped_control(c: char) -> bool {
+    c.is_control() && c != '\n' && c != '\t'
+}
+
+/// JSON text with DEL and the C1 controls (which JSON allows raw, and some terminals obey)
+/// written as `\u00XX`: the same JSON value, safe on a terminal. (Serialisers already
+/// escape the C0 controls.)
+pub fn escape_json_controls(json: &str) -> std::borrow::Cow<'_, str> {
+    let c1 = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
+    if !json.chars().any(c1) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 8);
+    for c in json.chars() {
+        if c1(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }

@@ -1,6 +1,9 @@
 //! `islet serve`: durable agents over HTTP, plus the Code Mode MCP endpoint at `/mcp`.
 //!
-//! Routes (every one requires `Authorization: Bearer <token>`):
+//! `islet serve --help` lists the API for people, `GET /openapi.json` (`serve/openapi.json`)
+//! for programs; a test checks that every documented route exists.
+//!
+//! Routes (every one but `/openapi.json` requires `Authorization: Bearer <token>`):
 //! - `GET  /agents[?class=C&after=C/NAME&limit=N]`: agents known to the data directory
 //! - `POST /agents/{class}/{name}/{method}`: RPC; the body is a JSON array of arguments
 //!   (empty body: none); the reply `{"result": …}` is sent after the call's writes commit
@@ -33,13 +36,45 @@ use crate::run::Isolation;
 
 #[derive(clap::Args)]
 #[command(after_help = "\
-The API token is generated on first start, stored in DATA/token (mode 0600) and printed once; \
-pass --auth-token (or ISLET_AUTH_TOKEN) to choose one.
+HTTP API (every route needs the header `Authorization: Bearer <token>`; errors are JSON:
+{\"error\": {\"code\": …, \"message\": …}}). The same, machine-readable: GET /openapi.json
+(OpenAPI 3.1, no token needed).
+  POST   /agents/<class>/<name>/<method>    call a method; body: JSON array of arguments
+                                            (empty: none); reply {\"result\": …}, sent after
+                                            the call's writes commit. Errors an agent throws as
+                                            HttpError(status, message) keep their 4xx status.
+  GET    /agents[?class=C&after=C/NAME&limit=N]   agents in the data directory (paged)
+  GET    /agents/<class>/<name>/state             the agent's state (JSON)
+  GET    /agents/<class>/<name>/state/events      server-sent events: `state` now (null for an
+                                                  agent not created yet), then each change
+  GET    /agents/<class>/<name>/schedules         pending schedules
+         {id, callback, payload, type, time (s since epoch), cron?}, as this.getSchedules()
+  DELETE /agents/<class>/<name>/schedules/<id>    cancel one
+  GET    /agents/<class>/<name>/workspace/<path>  a file's bytes, or a directory listing
+  PUT    /agents/<class>/<name>/workspace/<path>  write a file (creates the agent)
+  DELETE /agents/<class>/<name>/workspace/<path>[?recursive=true]
+  ANY    /agents/<class>/<name>/request[/<path>]  handed to the agent's onRequest(request)
+  GET    /memory                                  memory profiles
+  POST   /memory/<namespace>/<profile>/<op>       ingest, remember, recall, list, get, forget
+  DELETE /memory/<namespace>/<profile>            delete a profile
+  POST   /mcp                                     Code Mode (MCP, streamable HTTP): `search` and
+                                                  `execute`, whose code calls
+                                                  agents.Class(\"name\").method(...)
+
+Callable methods: public ones (not TypeScript private/protected, not #private, not
+_-prefixed, not onStart/onRequest); a class that marks methods with @callable() or
+`static callable = [\"name\"]` exposes only those. Each call is one transaction; a call
+from one agent to another is a separate transaction of the other agent.
+
+The API token is generated on first start, stored in DATA/token (mode 0600) and printed
+once; pass --auth-token (or ISLET_AUTH_TOKEN) to choose one.
 
 Examples:
-  islet serve                                   # agents from ./agents (or ./examples/agents)
+  islet serve                      # agents from ./agents (or ./examples/agents)
   islet serve --agents my-agents --data /var/lib/islet --listen 127.0.0.1:9000
-  curl -H \"Authorization: Bearer $TOKEN\" -d '[5]' http://127.0.0.1:8787/agents/Counter/alice/increment")]
+  TOKEN=$(cat .islet/token)
+  curl -H \"Authorization: Bearer $TOKEN\" -d '[5]' \\
+      http://127.0.0.1:8787/agents/Counter/alice/increment")]
 pub struct ServeArgs {
     /// Directory with one TypeScript/JavaScript module per agent class (default: ./agents,
     /// or ./examples/agents when ./agents does not exist).
@@ -75,6 +110,13 @@ pub struct ServeArgs {
     /// Per-call wall time limit of agent code, in milliseconds.
     #[arg(long, value_name = "MS", default_value_t = 30_000)]
     wall_ms: u64,
+    /// Per-call output limit of agent code, in KiB: the call's result (the RPC reply) plus
+    /// its console output.
+    #[arg(long, value_name = "KIB", default_value_t = Limits::default().output_bytes >> 10)]
+    max_output_kb: usize,
+    /// Heap limit of each agent's isolate, in MiB (what it keeps between calls counts).
+    #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes >> 20)]
+    memory_mb: usize,
     /// Memory profile (namespace/name) that agents and /mcp code reach as `memory.*`
     /// (repeatable; with several, calls name one with `profile`). Every profile is
     /// reachable over HTTP at /memory/<namespace>/<name>/… regardless.
@@ -130,6 +172,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         limits: Limits {
             cpu_ms: args.cpu_ms,
             wall_ms: args.wall_ms,
+            output_bytes: args.max_output_kb.saturating_mul(1024),
+            memory_bytes: args.memory_mb.saturating_mul(1 << 20),
             ..Limits::default()
         },
         idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.001)),
@@ -145,6 +189,27 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         loopback: args.listen.ip().is_loopback(),
     })?;
     let classes = host.classes().names();
+    // What clients can call, so nothing is exposed without the operator seeing it.
+    let surfaces: Vec<String> = host
+        .classes()
+        .iter()
+        .map(|c| {
+            format!(
+                "  {}: {}{}",
+                c.name,
+                if c.methods.is_empty() {
+                    "no callable methods".to_owned()
+                } else {
+                    c.methods.join(", ")
+                },
+                if c.marked {
+                    " (marked callable)"
+                } else {
+                    " (every public method; mark with @callable() to narrow)"
+                }
+            )
+        })
+        .collect();
     let announce = |bound: SocketAddr| {
         if !bound.ip().is_loopback() {
             tracing::warn!(addr = %bound, "listening on a non-loopback address: anyone who can reach it and has the token can call agents");
@@ -158,6 +223,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             },
             args.data.display()
         ));
+        for surface in &surfaces {
+            say(surface);
+        }
     };
     codemode::server::serve_router(app, args.listen, announce, crate::shutdown_signal()).await?;
     host.shutdown(Duration::from_secs(5)).await;

@@ -29,7 +29,7 @@ pub struct WsArgs {
 
 #[derive(clap::Subcommand)]
 enum WsCommand {
-    /// List a directory (default `/`): kind, size, modification time, name.
+    /// List a directory (default `/`): kind, size, modification time (UTC), name.
     Ls {
         agent: String,
         #[arg(default_value = "/")]
@@ -86,7 +86,9 @@ pub fn ws(args: WsArgs) -> anyhow::Result<ExitCode> {
             } else {
                 for e in entries {
                     let kind = if e.kind == Kind::Dir { "dir " } else { "file" };
-                    writeln!(out, "{kind} {:>10} {:>14} {}", e.size, e.mtime_ms, e.name)?;
+                    // Seconds are enough to read; --json has the milliseconds.
+                    let mtime = ::memory::format_iso8601(e.mtime_ms - e.mtime_ms.rem_euclid(1000));
+                    writeln!(out, "{kind} {:>10} {mtime} {}", e.size, e.name)?;
                 }
             }
         }

@@ -30,7 +30,7 @@ use oxc_ast_visit::Visit;
 use oxc_parser::{ParseOptions, Parser};
 use oxc_span::{GetSpan, SourceType, Span};
 
-pub use self::module::{Module, module};
+pub use self::module::{ClassShape, MethodShape, Module, ParamShape, Visibility, module};
 use self::rewrite::LineMap;
 use self::strip::{Stripper, is_type_only};
 

@@ -152,8 +152,19 @@ const workspace = Object.freeze({
   diff: (a, b) => host.ws({ op: 'diff', path: a, to: b }),
 });
 
-function scheduleView(s) {
-  return { id: s.id, callback: s.method, payload: s.payload, type: s.kind, time: Math.floor(s.nextAtMs / 1000), ...(s.cron ? { cron: s.cron } : {}) };
+// An error that says what was wrong with the request, not with the agent: a call that
+// throws it is answered with its status (4xx) and message instead of a 500.
+class HttpError extends Error {
+  constructor(status, message, options) {
+    if (!Number.isInteger(status) || status < 400 || status > 599) {
+      throw new TypeError(`new HttpError(status, message): status is an HTTP error status (400 to 599), got ${String(status)}`);
+    }
+    super(message === undefined ? `HTTP ${status}` : String(message), options);
+    this.status = status;
+    // What the host reads: the error's name and `code` cross the isolate boundary.
+    this.code = `HTTP_${status}`;
+  }
+  get name() { return 'HttpError'; }
 }
 
 class Agent {
@@ -181,10 +192,10 @@ class Agent {
     else throw new TypeError('schedule(when, callback, payload): `when` is seconds from now (number), a Date, or a cron string');
     if (typeof callback === 'function') callback = callback.name;
     if (typeof callback !== 'string' || !callback) throw new TypeError('schedule(when, callback, payload): `callback` is the name of a method of this agent');
-    return scheduleView(await host.schedule({ ...spec, method: callback, payload: payload === undefined ? null : payload }));
+    return host.schedule({ ...spec, method: callback, payload: payload === undefined ? null : payload });
   }
-  async getSchedules() { return (await host.schedules(null)).map(scheduleView); }
-  async getSchedule(id) { const s = await host.getSchedule({ id: String(id) }); return s ? scheduleView(s) : undefined; }
+  async getSchedules() { return host.schedules(null); }
+  async getSchedule(id) { return (await host.getSchedule({ id: String(id) })) ?? undefined; }
   async cancelSchedule(id) { return host.cancelSchedule({ id: String(id) }); }
 }
 
@@ -282,7 +293,9 @@ async function runTurn(Class, agent, input) {
   return { result: result === undefined ? null : result, fields: ownFields(agent) };
 }
 
-// What the host needs to know about a class: its RPC methods and lifecycle hooks.
+// What the host needs to know about a class: its methods (the host decides which are
+// callable from outside, from these and what the source says), the `static callable` list
+// if the class has one, and its lifecycle hooks.
 function describe(Class) {
   if (typeof Class !== 'function' || !(Class.prototype instanceof Agent)) {
     throw new TypeError('the module must export a class that extends Agent: `export default class Counter extends Agent { … }`');
@@ -291,13 +304,22 @@ function describe(Class) {
   for (let p = Class.prototype; p && p !== Agent.prototype; p = Object.getPrototypeOf(p)) {
     for (const key of Object.getOwnPropertyNames(p)) {
       const d = Object.getOwnPropertyDescriptor(p, key);
-      if (key === 'constructor' || LIFECYCLE.has(key) || key.startsWith('_') || !d || typeof d.value !== 'function') continue;
+      if (key === 'constructor' || LIFECYCLE.has(key) || !d || typeof d.value !== 'function') continue;
       methods.add(key);
     }
+  }
+  let callable = null;
+  if ('callable' in Class) {
+    const list = Class.callable;
+    if (!Array.isArray(list) || !list.every((m) => typeof m === 'string')) {
+      throw new TypeError(`static callable is the list of method names clients may call, e.g. static callable = ["increment"]`);
+    }
+    callable = [...list];
   }
   return {
     name: Class.name,
     methods: [...methods].sort(),
+    callable,
     onStart: typeof Class.prototype.onStart === 'function',
     onRequest: typeof Class.prototype.onRequest === 'function',
   };
@@ -306,5 +328,6 @@ const LIFECYCLE = new Set(['onStart', 'onRequest']);
 
 Object.defineProperty(globalThis, '__isletDescribe', { value: describe, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'Agent', { value: Agent, writable: false, enumerable: false, configurable: false });
+Object.defineProperty(globalThis, 'HttpError', { value: HttpError, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, '__isletEntry', { value: entry, writable: false, enumerable: false, configurable: false });
 })();

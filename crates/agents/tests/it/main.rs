@@ -7,3 +7,4 @@ mod classes;
 mod concurrency;
 mod schedules;
 mod storage;
+mod surface;

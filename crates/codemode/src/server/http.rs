@@ -130,10 +130,19 @@ async fn require_token(State(expected): State<Arc<str>>, request: Request, next:
     if constant_time_eq(given, expected.as_bytes()) {
         next.run(request).await
     } else {
+        // JSON like every other error of islet's HTTP APIs.
         (
             StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer")],
-            "missing or wrong bearer token\n",
+            [
+                (header::WWW_AUTHENTICATE, "Bearer"),
+                (header::CONTENT_TYPE, "application/json"),
+            ],
+            concat!(
+                r#"{"error":{"code":"UNAUTHORIZED","message":"missing or wrong bearer token: send "#,
+                r#"the header Authorization: Bearer <token> with the token the server was given "#,
+                r#"(islet serve keeps its own in DATA/token)"}}"#,
+                "\n"
+            ),
         )
             .into_response()
     }

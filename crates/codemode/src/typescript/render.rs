@@ -85,6 +85,30 @@ impl Ty {
     }
 }
 
+/// Whether a TypeScript type needs no parentheses before `[]` or `?`: a name (with type
+/// arguments), or one bracketed term (`[a: string]`, `{ id: string }`, `(A | B)`).
+fn is_one_term(ts: &str) -> bool {
+    let mut depth = 0usize;
+    for (i, c) in ts.char_indices() {
+        match c {
+            '[' | '{' | '(' | '<' => depth += 1,
+            ']' | '}' | ')' | '>' => {
+                depth = depth.saturating_sub(1);
+                // A bracketed term that closes before the end is followed by more type.
+                if depth == 0
+                    && i + 1 < ts.len()
+                    && !ts.starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$')
+                {
+                    return false;
+                }
+            }
+            c if depth == 0 && !(c.is_alphanumeric() || "_$.".contains(c)) => return false,
+            _ => {}
+        }
+    }
+    depth == 0
+}
+
 fn union(parts: Vec<Ty>) -> Ty {
     let mut seen = HashSet::new();
     let mut members = Vec::new();
@@ -370,6 +394,18 @@ impl<'a> Renderer<'a> {
     }
 
     fn map_ty(&mut self, map: &Map<String, Value>, depth: usize, indent: usize) -> Ty {
+        /// Schema key whose string value is the TypeScript type to show for the schema.
+        const TS_TYPE_KEY: &str = "x-typescript";
+        // A type the catalog already has in TypeScript (an agent method's parameters, as
+        // its source declares them): shown as written.
+        if let Some(ts) = map.get(TS_TYPE_KEY).and_then(Value::as_str) {
+            let ts = ts.split_whitespace().collect::<Vec<_>>().join(" ");
+            return Ty::atom(if is_one_term(&ts) {
+                ts
+            } else {
+                format!("({ts})")
+            });
+        }
         let mut parts = Vec::new();
         // Cut points of a pre-resolved OpenAPI schema; siblings (`nullable`…) still apply.
         for (marker, label) in [("$circular", "circular"), ("$truncated", "truncated")] {

@@ -44,6 +44,10 @@ impl ApiError {
 
 impl From<agents::Error> for ApiError {
     fn from(e: agents::Error) -> Self {
+        // The agent chose the status (`throw new HttpError(404, …)`).
+        if let Some(status) = e.http_status().and_then(|s| StatusCode::from_u16(s).ok()) {
+            return Self::new(status, e.code(), e.to_string());
+        }
         Self::coded(e.code(), e.to_string())
     }
 }
@@ -71,6 +75,8 @@ impl From<store::Error> for ApiError {
 fn status_of(code: &str) -> StatusCode {
     match code {
         "UNKNOWN_CLASS" | "UNKNOWN_METHOD" | "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "UNAUTHORIZED" => StatusCode::UNAUTHORIZED,
+        "METHOD_NOT_ALLOWED" => StatusCode::METHOD_NOT_ALLOWED,
         "INVALID_INPUT" | "INVALID_PATH" | "INVALID_NAME" | "INVALID_CRON" | "INVALID_ARGUMENT"
         | "SQL" | "NOT_A_DIRECTORY" | "IS_A_DIRECTORY" | "INVALID_PROFILE" | "INVALID_INGEST"
         | "NOT_CONFIGURED" => StatusCode::BAD_REQUEST,

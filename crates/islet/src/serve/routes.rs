@@ -67,7 +67,10 @@ pub fn app(options: AppOptions) -> anyhow::Result<Router> {
         )
         .route("/agents/{class}/{name}/request", any(on_request_root))
         .route("/agents/{class}/{name}/request/{*rest}", any(on_request))
-        .route("/agents/{class}/{name}/{method}", post(rpc))
+        .route(
+            "/agents/{class}/{name}/{method}",
+            post(rpc).fallback(rpc_wrong_method),
+        )
         .route("/memory", get(list_profiles))
         .route(
             "/memory/{namespace}/{profile}",
@@ -80,7 +83,36 @@ pub fn app(options: AppOptions) -> anyhow::Result<Router> {
         .fallback(not_found)
         .with_state(state)
         .merge(mcp_router(mcp, options.loopback));
-    Ok(require_bearer(router, &options.token))
+    // The API's description is public: clients read it before they have a token.
+    Ok(require_bearer(router, &options.token).route("/openapi.json", get(openapi)))
+}
+
+/// islet's own HTTP API as OpenAPI 3.1 (`GET /openapi.json`).
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Any method but POST on an RPC path: say what the path is for.
+async fn rpc_wrong_method(
+    method: Method,
+    Path((class, name, rpc_method)): Path<(String, String, String)>,
+) -> Response {
+    let error = ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!(
+            "{method} is not allowed here: /agents/{class}/{name}/{rpc_method} calls the method \
+             `{rpc_method}`; send POST with a JSON array of its arguments as the body (e.g. [5], \
+             or an empty body for none)"
+        ),
+    );
+    let mut response = error.into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static("POST"));
+    response
 }
 
 /// The Code Mode MCP endpoint: every public method of every class is a tool
@@ -111,27 +143,7 @@ fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeSer
     }
     for class in host.classes().iter() {
         for method in &class.methods {
-            tools.push(Tool {
-                namespace: format!("agents.{}", class.name),
-                name: method.clone(),
-                original_name: method.clone(),
-                description: format!(
-                    "Call {method} on the {} agent with the given name (created on first use). \
-                     Also written agents.{}(name).{method}(...args).",
-                    class.name, class.name
-                ),
-                input_schema: json!({
-                    "type": "object",
-                    "properties": {
-                        "name": {"type": "string", "description": "which agent of the class"},
-                        "args": {"type": "array", "description": "positional arguments", "items": {}}
-                    },
-                    "required": ["name"]
-                }),
-                output_schema: None,
-                keywords: vec![class.name.clone(), "agent".to_owned()],
-                target: Target::Host,
-            });
+            tools.push(agent_method_tool(class, method));
         }
     }
     let catalog = Catalog {
@@ -143,6 +155,53 @@ fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeSer
         ..ServerOptions::default()
     };
     CodeModeServer::with_sandbox(catalog, bindings, options, Arc::clone(host.sandbox()))
+}
+
+/// One callable agent method as a Code Mode tool: `agents.<Class>.<method>({name, args})`,
+/// with `args` typed as the method's parameters and the result as its declared type, so
+/// search results and declarations show the method as its source declares it.
+fn agent_method_tool(class: &agents::AgentClass, method: &str) -> Tool {
+    let signature = class.signatures.get(method);
+    let (params, args, result) = match signature {
+        Some(s) => (s.params_ts(), s.args_ts(), s.returns_ts().to_owned()),
+        None => (
+            "(...args: unknown[])".to_owned(),
+            "unknown[]".to_owned(),
+            "unknown".to_owned(),
+        ),
+    };
+    let mut description = String::new();
+    if let Some(doc) = signature.and_then(|s| s.doc.as_deref()) {
+        description.push_str(doc);
+        description.push_str("\n\n");
+    }
+    description.push_str(&format!(
+        "Call as agents.{class}(name).{method}{params}: Promise<{result}>, or \
+         agents.{class}.{method}({{ name, args }}); the {class} agent called `name` is created on \
+         first use.",
+        class = class.name
+    ));
+    let mut required = vec!["name"];
+    if signature.is_some_and(agents::Signature::requires_args) {
+        required.push("args");
+    }
+    Tool {
+        namespace: format!("agents.{}", class.name),
+        name: method.to_owned(),
+        original_name: method.to_owned(),
+        description,
+        input_schema: json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "which agent of the class"},
+                "args": {"type": "array", "description": "the method's arguments, in order", "x-typescript": args}
+            },
+            "required": required
+        }),
+        output_schema: (result != "unknown").then(|| json!({ "x-typescript": result })),
+        keywords: vec![class.name.clone(), "agent".to_owned()],
+        target: Target::Host,
+    }
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
@@ -242,7 +301,11 @@ async fn state_events(
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>> {
     // Subscribe before reading, so no change between the two is missed.
     let events = app.host.subscribe();
-    let initial = app.host.state(&class, &name).await?;
+    // An agent not created yet has no state: a client may subscribe before the first call.
+    let initial = match app.host.state(&class, &name).await {
+        Err(agents::Error::NoSuchAgent { .. }) => Value::Null,
+        other => other?,
+    };
     let address = agents::Address::new(class, name);
     let stream = futures::stream::unfold(
         (Some(initial), events, address),
@@ -276,9 +339,11 @@ async fn list_schedules(
     State(app): State<App>,
     Path((class, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    let schedules = app
+    let schedules: Vec<Value> = app
         .host
-        .with_db(&class, &name, |db| Ok(db.schedules()?))
+        .with_db(&class, &name, |db| {
+            Ok(db.schedules()?.iter().map(agents::schedule_view).collect())
+        })
         .await?;
     Ok(json_response(
         StatusCode::OK,

@@ -1,5 +1,6 @@
 //! End-to-end tests of the `islet` binary.
 
+mod cli;
 mod harden;
 mod mcp;
 mod memory;

@@ -680,3 +680,276 @@ async fn memory_profiles_reach_agents_mcp_code_and_http() {
     assert_eq!(result["isError"], json!(false), "{result}");
     assert!(result.to_string().contains('1'), "{result}");
 }
+
+const SHOP: &str = r#"
+import { Agent, HttpError } from "agents";
+export default class Shop extends Agent {
+  /** One item by its id. */
+  async item(id: string): Promise<{ id: string; price: number }> {
+    const item = await this.storage.get(id);
+    if (item === undefined) throw new HttpError(404, `no item ${id}; add it first`);
+    return item;
+  }
+  async add(id: string, price: number = 1) { await this.storage.put(id, { id, price }); return id; }
+  async crash() { throw new Error("a bug"); }
+  async big() { return "x".repeat(4096); }
+  private async restock() { return "restocked"; }
+  async later() { return this.schedule(3600, "restock", null); }
+}
+"#;
+
+/// A server over the Shop class, in process (these tests are about the HTTP surface).
+fn given_shop(dir: &Path, extra: &[&str]) -> Server {
+    let agents = given_agents_dir(dir, &[("shop.ts", SHOP)]);
+    let mut args = vec!["--isolation", "inprocess"];
+    args.extend_from_slice(extra);
+    given_server(&agents, &dir.join("data"), &args)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_5_private_methods_are_not_reachable_over_http_or_mcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_shop(dir.path(), &[]);
+    let (status, reply) = server.post("/agents/Shop/s/restock", "[]").await;
+    assert_eq!(status, 404, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not callable"),
+        "{reply}"
+    );
+    let schedule = server.call("Shop", "s", "later", json!([])).await;
+    assert_eq!(schedule["callback"], json!("restock"));
+
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let found = mcp
+        .request(
+            "tools/call",
+            json!({"name": "search", "arguments": {"query": "restock shop"}}),
+        )
+        .await;
+    assert!(!found.to_string().contains("restock("), "{found}");
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code":
+                "return await agents.Shop('s').restock();"}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(true), "{result}");
+    assert!(result.to_string().contains("not a method"), "{result}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_6_code_mode_shows_the_methods_signatures() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_shop(dir.path(), &[]);
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let found = mcp
+        .request(
+            "tools/call",
+            json!({"name": "search", "arguments": {"query": "shop item by id"}}),
+        )
+        .await;
+    let text = found.to_string();
+    for expected in [
+        "args: [id: string]",
+        "Promise<{ id: string; price: number }>",
+        "One item by its id.",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    let found = mcp
+        .request(
+            "tools/call",
+            json!({"name": "search", "arguments": {"query": "add shop"}}),
+        )
+        .await;
+    let text = found.to_string();
+    for expected in [
+        "args: [id: string, price?: number]",
+        "agents.Shop(name).add(id: string, price?: number)",
+        "args?: []",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_7_refusals_are_4xx_and_every_error_is_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_shop(dir.path(), &[]);
+    let (status, reply) = server.post("/agents/Shop/s/item", "[\"nope\"]").await;
+    assert_eq!(status, 404, "{reply}");
+    assert_eq!(
+        reply,
+        json!({"error": {"code": "NOT_FOUND", "message": "no item nope; add it first"}})
+    );
+    let (status, reply) = server.post("/agents/Shop/s/crash", "[]").await;
+    assert_eq!(status, 500, "{reply}");
+    assert_eq!(reply["error"]["code"], json!("AGENT_ERROR"));
+
+    let response = client()
+        .post(format!("{}/agents/Shop/s/item", server.base))
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], json!("UNAUTHORIZED"), "{body}");
+
+    let (status, body) = server.get("/agents/Shop/s/item").await;
+    assert_eq!(status, 405, "{body}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("POST") && message.contains("JSON array"),
+        "{message}"
+    );
+    let response = client()
+        .get(format!("{}/agents/Shop/s/item", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["allow"].to_str().unwrap(), "POST");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_8_serve_has_output_and_memory_limit_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_shop(dir.path(), &["--max-output-kb", "2", "--memory-mb", "32"]);
+    let (status, reply) = server.post("/agents/Shop/s/big", "[]").await;
+    assert_eq!(status, 500, "{reply}");
+    assert_eq!(reply["error"]["code"], json!("LIMIT"));
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("2 KiB") && message.contains("--max-output-kb"),
+        "{message}"
+    );
+    // The agent is fine afterwards.
+    assert_eq!(
+        server.call("Shop", "s", "add", json!(["a"])).await,
+        json!("a")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_9_the_api_is_documented_and_every_documented_route_exists() {
+    let help = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    for route in [
+        "/state/events",
+        "/schedules",
+        "/workspace/<path>",
+        "/request[/<path>]",
+        "GET    /agents[",
+        "/mcp",
+        "/memory/<namespace>/<profile>/<op>",
+        "/openapi.json",
+        "HttpError",
+        "@callable()",
+    ] {
+        assert!(
+            help.contains(route),
+            "{route} missing from serve --help:\n{help}"
+        );
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_shop(dir.path(), &[]);
+    // No token needed for the document.
+    let document: Value = client()
+        .get(format!("{}/openapi.json", server.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(document["openapi"], json!("3.1.0"));
+    let paths = document["paths"].as_object().unwrap();
+    assert!(paths.len() >= 14, "{}", paths.len());
+    for (path, item) in paths {
+        let concrete = path
+            .replace("{class}", "Shop")
+            .replace("{name}", "s")
+            .replace("{method}", "add")
+            .replace("{id}", "no-such-id")
+            .replace("{path}", "f.txt")
+            .replace("{rest}", "x")
+            .replace("{namespace}", "team")
+            .replace("{profile}", "nobody")
+            .replace("{operation}", "recall");
+        for method in ["get", "post", "put", "delete"] {
+            if item.get(method).is_none() {
+                continue;
+            }
+            let response = client()
+                .request(
+                    method.to_uppercase().parse().unwrap(),
+                    format!("{}{concrete}", server.base),
+                )
+                .bearer_auth(&server.token)
+                .header("accept", "application/json, text/event-stream")
+                .header("content-type", "application/json")
+                .body(if method == "post" { "[]" } else { "" })
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            if path.ends_with("/events") {
+                assert_eq!(status, 200, "{method} {path}");
+                continue;
+            }
+            let body = response.text().await.unwrap();
+            assert!(
+                status != 405 && !body.contains("no route for"),
+                "{method} {path} is documented but not routed: {status} {body}"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_9_clients_can_subscribe_to_state_before_the_first_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents");
+    let server = given_server(
+        &examples,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    let mut events = client()
+        .get(format!("{}/agents/Counter/fresh/state/events", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(events.status().as_u16(), 200);
+    let mut seen = String::from_utf8_lossy(&events.chunk().await.unwrap().unwrap()).into_owned();
+    assert!(seen.starts_with("event: state\ndata: null"), "{seen}");
+    server
+        .call("Counter", "fresh", "increment", json!([3]))
+        .await;
+    while !seen.contains("\"count\":3") {
+        let chunk = tokio::time::timeout(Duration::from_secs(30), events.chunk())
+            .await
+            .expect("an event within 30 s")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    // An unknown class is still an error.
+    let (status, _) = server.get("/agents/Nope/x/state/events").await;
+    assert_eq!(status, 404);
+}

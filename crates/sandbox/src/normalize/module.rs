@@ -10,6 +10,10 @@ use oxc_ast::ast::{Declaration, ExportDefaultDeclarationKind, ModuleExportName, 
 use oxc_ast_visit::Visit;
 use oxc_span::GetSpan;
 
+mod classes;
+
+pub use classes::{ClassShape, MethodShape, ParamShape, Visibility};
+
 use super::strip::{Stripper, is_type_only};
 use super::{DEFAULT_BINDING, SyntaxError, line_col, parse, rewrite, unify_newlines};
 
@@ -21,6 +25,8 @@ pub struct Module {
     /// `(exported name, local binding)` in source order; the default export is named
     /// `default`.
     pub exports: Vec<(String, String)>,
+    /// The top-level classes, as the source declares them (see [`ClassShape`]).
+    pub classes: Vec<ClassShape>,
 }
 
 impl Module {
@@ -65,6 +71,8 @@ fn module_here(source: &str, runtime_modules: &[&str]) -> Result<Module, SyntaxE
         return Err(error_at(message.to_owned(), at));
     }
     let mut edits: rewrite::Edits = stripper.edits;
+    let classes = classes::record(code, &program.body, &program.comments, &mut edits)
+        .map_err(|(message, at)| error_at(message, at))?;
     let mut exports = Vec::new();
     for stmt in &program.body {
         if is_type_only(stmt) {
@@ -147,7 +155,11 @@ fn module_here(source: &str, runtime_modules: &[&str]) -> Result<Module, SyntaxE
         }
     }
     let (script, _) = edits.apply(code, "");
-    Ok(Module { script, exports })
+    Ok(Module {
+        script,
+        exports,
+        classes,
+    })
 }
 
 fn export_name(name: &ModuleExportName<'_>) -> String {
@@ -213,6 +225,55 @@ mod tests {
         assert_eq!((e.line, e.column), (2, 3));
         assert!(e.message.contains("\"lodash\""), "{}", e.message);
         assert!(e.message.contains("\"agents\""), "{}", e.message);
+    }
+
+    #[test]
+    fn class_shapes_record_what_only_the_source_says() {
+        let m = module(
+            "export default class A extends Base {\n  /** Puts.\n   * Twice. */\n  @callable() async put(k: string, n = 1, { x }: P, ...r: number[]): Promise<void> {}\n  private p() {}\n  static s() {}\n  #h() {}\n  get g() { return 1 }\n}",
+            RUNTIME,
+        )
+        .unwrap();
+        let [a] = m.classes.as_slice() else {
+            panic!("{:?}", m.classes)
+        };
+        assert_eq!(
+            (a.binding.as_str(), a.extends.as_deref()),
+            ("A", Some("Base"))
+        );
+        let names: Vec<&str> = a.methods.iter().map(|m| m.name.as_str()).collect();
+        assert_eq!(names, ["put", "p", "s"]);
+        let put = &a.methods[0];
+        assert!(put.callable && put.visibility == Visibility::Public && !put.is_static);
+        assert_eq!(put.doc.as_deref(), Some("Puts.\nTwice."));
+        assert_eq!(put.returns.as_deref(), Some("Promise<void>"));
+        assert_eq!(put.line, 4);
+        let params: Vec<(&str, Option<&str>, bool, bool)> = put
+            .params
+            .iter()
+            .map(|p| (p.name.as_str(), p.ty.as_deref(), p.optional, p.rest))
+            .collect();
+        assert_eq!(
+            params,
+            [
+                ("k", Some("string"), false, false),
+                ("n", Some("number"), true, false),
+                ("arg3", Some("P"), false, false),
+                ("r", Some("number[]"), false, true)
+            ]
+        );
+        assert_eq!(a.methods[1].visibility, Visibility::Private);
+        assert!(a.methods[2].is_static);
+        // The marker is blanked; every other token keeps its column.
+        let line = m.script.lines().nth(3).unwrap();
+        assert!(line.starts_with("              async put(k"), "{line:?}");
+    }
+
+    #[test]
+    fn decorators_other_than_callable_are_refused_where_they_stand() {
+        let e = module("class A {\n  @log m() {}\n}", RUNTIME).unwrap_err();
+        assert_eq!((e.line, e.column), (2, 3));
+        assert!(e.message.contains("@callable()"), "{}", e.message);
     }
 
     #[test]
