@@ -1,6 +1,7 @@
 //! End-to-end tests of the `islet` binary.
 
 mod harden;
+mod limits;
 mod mcp;
 mod memory;
 mod proxy;

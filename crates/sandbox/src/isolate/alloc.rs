@@ -3,11 +3,24 @@
 //! QuickJS can enforce a memory limit itself, but when it runs out it sometimes cannot even
 //! allocate the error it would throw (the guest sees `null`). Counting here tells us for
 //! certain that the limit was hit, and gives the peak usage for free.
+//!
+//! It is also where a long native call meets the CPU and wall limits: QuickJS polls its
+//! interrupt handler only in the interpreter and the regex engine, so a built-in such as
+//! `String.prototype.replaceAll` on a huge string would run to its end. While JavaScript
+//! runs, every [`CLOCK_EVERY`]th allocation (and every large one) reads the clock, and past
+//! the deadline allocations are refused: the call fails at its next allocation.
 #![allow(unsafe_code)]
 
 use rquickjs::allocator::Allocator;
 use std::cell::Cell;
 use std::rc::Rc;
+use std::time::Instant;
+
+/// Allocations between two readings of the clock (a reading costs about 20 ns; an
+/// allocation several times that).
+const CLOCK_EVERY: u32 = 64;
+/// Allocations at least this large read the clock every time: they are rare and slow.
+const LARGE: usize = 64 << 10;
 
 /// Budget and usage, shared between the allocator and the isolate's event loop.
 #[derive(Debug, Default)]
@@ -17,6 +30,12 @@ pub(crate) struct Budget {
     pub(crate) peak: Cell<usize>,
     /// Set once an allocation was refused for lack of budget.
     pub(crate) exhausted: Cell<bool>,
+    /// While JavaScript runs: the instant it must stop by.
+    pub(crate) deadline: Cell<Option<Instant>>,
+    /// Set once an allocation was refused for being past `deadline`.
+    pub(crate) timed_out: Cell<bool>,
+    /// Allocations left before the clock is read again.
+    countdown: Cell<u32>,
 }
 
 impl Budget {
@@ -25,9 +44,34 @@ impl Budget {
         self.limit.set(limit);
         self.peak.set(self.used.get());
         self.exhausted.set(false);
+        self.timed_out.set(false);
+    }
+
+    /// False once the deadline (if any) has passed.
+    fn in_time(&self, requested: usize) -> bool {
+        let Some(deadline) = self.deadline.get() else {
+            return true;
+        };
+        if self.timed_out.get() {
+            return false;
+        }
+        let left = self.countdown.get();
+        if left > 0 && requested < LARGE {
+            self.countdown.set(left - 1);
+            return true;
+        }
+        self.countdown.set(CLOCK_EVERY);
+        if Instant::now() < deadline {
+            return true;
+        }
+        self.timed_out.set(true);
+        false
     }
 
     fn admit(&self, released: usize, requested: usize) -> bool {
+        if !self.in_time(requested) {
+            return false;
+        }
         let after = self
             .used
             .get()
