@@ -6,9 +6,12 @@
 //!
 //! It is also where a long native call meets the CPU and wall limits: QuickJS polls its
 //! interrupt handler only in the interpreter and the regex engine, so a built-in such as
-//! `String.prototype.replaceAll` on a huge string would run to its end. While JavaScript
-//! runs, every [`CLOCK_EVERY`]th allocation (and every large one) reads the clock, and past
-//! the deadline allocations are refused: the call fails at its next allocation.
+//! `Array.prototype.join` on a huge array would run to its end. While JavaScript runs, a
+//! [`LARGE`] allocation past the deadline is refused: the work on huge values allocates
+//! large buffers as it grows them, so such a call fails at its next growth. Small
+//! allocations are never refused for time: QuickJS's compiler corrupts its heap when an
+//! allocation fails in some of its passes, and a compilation (a lazily loaded Web API, an
+//! `eval`) running into the deadline must not turn into that.
 #![allow(unsafe_code)]
 
 use rquickjs::allocator::Allocator;
@@ -16,10 +19,8 @@ use std::cell::Cell;
 use std::rc::Rc;
 use std::time::Instant;
 
-/// Allocations between two readings of the clock (a reading costs about 20 ns; an
-/// allocation several times that).
-const CLOCK_EVERY: u32 = 64;
-/// Allocations at least this large read the clock every time: they are rare and slow.
+/// Allocations at least this large are checked against the deadline (a reading of the
+/// clock costs about 20 ns: nothing next to allocating this much).
 const LARGE: usize = 64 << 10;
 
 /// Budget and usage, shared between the allocator and the isolate's event loop.
@@ -34,8 +35,6 @@ pub(crate) struct Budget {
     pub(crate) deadline: Cell<Option<Instant>>,
     /// Set once an allocation was refused for being past `deadline`.
     pub(crate) timed_out: Cell<bool>,
-    /// Allocations left before the clock is read again.
-    countdown: Cell<u32>,
 }
 
 impl Budget {
@@ -47,25 +46,19 @@ impl Budget {
         self.timed_out.set(false);
     }
 
-    /// False once the deadline (if any) has passed.
+    /// False for a large allocation once the deadline (if any) has passed.
     fn in_time(&self, requested: usize) -> bool {
+        if requested < LARGE {
+            return true;
+        }
         let Some(deadline) = self.deadline.get() else {
             return true;
         };
-        if self.timed_out.get() {
+        if self.timed_out.get() || Instant::now() >= deadline {
+            self.timed_out.set(true);
             return false;
         }
-        let left = self.countdown.get();
-        if left > 0 && requested < LARGE {
-            self.countdown.set(left - 1);
-            return true;
-        }
-        self.countdown.set(CLOCK_EVERY);
-        if Instant::now() < deadline {
-            return true;
-        }
-        self.timed_out.set(true);
-        false
+        true
     }
 
     fn admit(&self, released: usize, requested: usize) -> bool {
