@@ -374,33 +374,48 @@ async fn issue13_a_throwing_finalization_callback_fails_the_execution() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue13_nothing_of_a_finished_execution_runs_in_the_next() {
-    // The registry outlives its isolate (a cycle keeps it until the collector runs), so its
-    // target dies first, in the isolate's teardown, and queues the callback on the engine.
+async fn issue13_another_isolates_finalization_callback_never_runs_in_an_execution() {
+    // A session's live isolate holds a registry whose target is cyclic garbage: only the
+    // collector frees it, and the collection another execution's allocations trigger then
+    // queues the session's callback on the engine they share.
     let sandbox = Sandbox::new(SandboxConfig { threads: 1 }).expect("sandbox");
-    let first = sandbox
-        .execute(
+    let session = sandbox.session();
+    let registered = session
+        .run(
             Execution::new(
                 "const r = new FinalizationRegistry(() => { api.ping(); for (;;) {} });\
-                 r.self = r; globalThis.target = {}; r.register(globalThis.target, 1); return 1",
+                 let target = {}; target.self = target; r.register(target, 1); target = null;\
+                 return () => 'registered';",
             )
             .limits(given_tight_limits())
             .bindings(given_ping()),
+            json!({}),
         )
         .await;
-    assert_eq!(first.result, Some(json!(1)), "{:?}", first.error);
-    for _ in 0..3 {
-        let next = sandbox
-            .execute(
-                Execution::new("await new Promise((r) => setTimeout(r, 1)); return 2")
-                    .limits(given_tight_limits())
-                    .bindings(given_ping()),
+    assert_eq!(
+        registered.result,
+        Some(json!("registered")),
+        "{:?}",
+        registered.error
+    );
+    let other = sandbox
+        .execute(
+            Execution::new(
+                "let keep = []; for (let i = 0; i < 200000; i++) keep.push({ i });\
+                 await new Promise((r) => setTimeout(r, 1)); return keep.length",
             )
-            .await;
-        assert_eq!(next.error, None);
-        assert_eq!(next.result, Some(json!(2)));
-        assert_eq!(next.stats.host_calls, 0);
-    }
+            .limits(Limits {
+                memory_bytes: 64 << 20,
+                cpu_ms: 3_000,
+                wall_ms: 6_000,
+                ..given_tight_limits()
+            })
+            .bindings(given_ping()),
+        )
+        .await;
+    // The callback would spin until the CPU limit.
+    assert_eq!(other.error, None);
+    assert_eq!(other.result, Some(json!(200000)));
 }
 
 #[tokio::test(flavor = "multi_thread")]
