@@ -8,6 +8,7 @@
 mod alloc;
 mod convert;
 mod globals;
+mod jobs;
 mod prelude;
 
 use crate::limits::{Limit, Limits};
@@ -81,6 +82,8 @@ struct EngineState {
     budget: Rc<alloc::Budget>,
     /// The isolate whose execution is running now, if any.
     current: RefCell<Option<Rc<Shared>>>,
+    /// Set while queued jobs are discarded (`jobs::discard`): no JavaScript may run.
+    discarding: Cell<bool>,
     preludes: prelude::PreludeCache,
 }
 
@@ -99,11 +102,15 @@ impl Engine {
         let state = Rc::new(EngineState {
             budget,
             current: RefCell::new(None),
+            discarding: Cell::new(false),
             preludes: prelude::PreludeCache::default(),
         });
         {
             let state = state.clone();
             runtime.set_interrupt_handler(Some(Box::new(move || {
+                if state.discarding.get() {
+                    return true;
+                }
                 let current = state.current.borrow();
                 let Some(shared) = current.as_ref() else {
                     return false;
@@ -122,6 +129,9 @@ impl Engine {
             let state = state.clone();
             runtime.set_host_promise_rejection_tracker(Some(Box::new(
                 move |ctx, promise, reason, is_handled| {
+                    if state.discarding.get() {
+                        return;
+                    }
                     let current = state.current.borrow();
                     let Some(shared) = current.as_ref() else {
                         return;
@@ -168,7 +178,6 @@ impl Engine {
             .map_err(|e| SandboxError::Engine(format!("installing globals: {e}")))?;
         Ok(Isolate {
             context,
-            runtime: self.runtime.clone(),
             engine: self.state.clone(),
             shared,
             used: false,
@@ -190,7 +199,6 @@ impl Engine {
 /// A prepared isolate: a context with globals installed, waiting for its one execution.
 pub struct Isolate {
     context: Context,
-    runtime: Runtime,
     engine: Rc<EngineState>,
     shared: Rc<Shared>,
     used: bool,
@@ -256,6 +264,12 @@ impl Shared {
             rejections: RefCell::new(Vec::new()),
             dispatch: RefCell::new(None),
         }
+    }
+
+    /// Whether this isolate's execution is running and not terminated. Host functions act
+    /// only then: a discarded job may still call one (see `jobs.rs`), and must achieve nothing.
+    pub(crate) fn running(&self) -> bool {
+        self.terminate.get().is_none() && self.dispatch.borrow().is_some()
     }
 
     /// Ends the execution with `limit` (the first limit hit wins).
@@ -381,8 +395,7 @@ impl Isolate {
         let budget = &self.engine.budget;
         let baseline = budget.used.get();
         budget.start(baseline.saturating_add(limits.memory_bytes.saturating_sub(retained)));
-        self.runtime
-            .set_max_stack_size(limits.stack_bytes.min(Limits::MAX_STACK_BYTES));
+        let stack_bytes = limits.stack_bytes.min(Limits::MAX_STACK_BYTES);
         let shared = &self.shared;
         *self.engine.current.borrow_mut() = Some(shared.clone());
         shared.limits.set(limits);
@@ -397,13 +410,22 @@ impl Isolate {
             code,
             prelude,
             preludes: &self.engine.preludes,
+            discarding: &self.engine.discarding,
+            stack_bytes,
             wall_deadline: started + limits.wall(),
             cpu_used: Duration::ZERO,
             uncaught: None,
         };
         let mut entry = self.entry.take();
+        let discarding = &self.engine.discarding;
         let (result, error) = self.context.with(|ctx| {
+            jobs::anchor_stack(&ctx, stack_bytes);
             let outcome = body(&mut run, &ctx, &mut entry);
+            // Whatever the run left queued (it was terminated, or its result's conversion
+            // queued more) is the run's, and ends with it: nothing of it runs later.
+            if jobs::next(&ctx) != jobs::Next::Empty {
+                jobs::discard(&ctx, discarding, stack_bytes, false);
+            }
             shared.release();
             outcome
         });
@@ -454,6 +476,9 @@ struct Run<'a> {
     code: &'a Normalized,
     prelude: Option<&'a str>,
     preludes: &'a prelude::PreludeCache,
+    /// The engine's flag for discarding jobs (see `jobs.rs`).
+    discarding: &'a Cell<bool>,
+    stack_bytes: usize,
     wall_deadline: Instant,
     cpu_used: Duration,
     /// An exception no code caught (thrown by a timer callback): it fails the execution.
@@ -615,22 +640,58 @@ impl Run<'_> {
             self.shared.deadline.set(self.wall_deadline);
             self.shared.deadline_limit.set(Limit::Wall);
         }
+        self.budget.deadline.set(Some(self.shared.deadline.get()));
         let r = f();
+        // An allocation refused past the deadline stopped a native call the interrupt
+        // handler could not reach (see `alloc.rs`).
+        if self.budget.timed_out.get() {
+            self.shared.stop(self.shared.deadline_limit.get());
+        }
         // A refused allocation ends the execution even if the code caught the error (or it
         // happened inside a promise job, where nothing could catch it).
         if self.budget.exhausted.get() {
             self.shared.stop(Limit::Memory);
         }
+        self.budget.deadline.set(None);
+        self.budget.timed_out.set(false);
         self.cpu_used += now.elapsed();
         self.shared.deadline.set(far_future());
         r
     }
 
-    /// Runs every queued promise job.
+    /// Runs the execution's queued jobs until none is left or the execution is terminated.
+    /// Other isolates' jobs met on the way are discarded, never run (see `jobs.rs`). A job
+    /// that throws (a FinalizationRegistry callback) fails the execution, as an uncaught
+    /// exception does in Node.
     fn drain_jobs(&mut self, ctx: &Ctx<'_>) -> Result<(), JsError> {
-        self.in_js(|| while ctx.execute_pending_job() {});
-        match self.shared.terminate.get() {
-            Some(limit) => Err(self.limit_error(limit)),
+        let (shared, budget, discarding, stack_bytes) =
+            (self.shared, self.budget, self.discarding, self.stack_bytes);
+        let thrown = self.in_js(|| {
+            loop {
+                // Once terminated, nothing of the execution runs again: its remaining jobs
+                // are discarded when the run ends.
+                if shared.terminate.get().is_some()
+                    || budget.exhausted.get()
+                    || budget.timed_out.get()
+                {
+                    return None;
+                }
+                match jobs::next(ctx) {
+                    jobs::Next::Empty => return None,
+                    jobs::Next::Own => {
+                        if let Some(thrown) = jobs::run_own(ctx) {
+                            return Some(thrown);
+                        }
+                    }
+                    jobs::Next::Foreign => jobs::discard(ctx, discarding, stack_bytes, true),
+                }
+            }
+        });
+        if let Some(limit) = self.shared.terminate.get() {
+            return Err(self.limit_error(limit));
+        }
+        match thrown {
+            Some(thrown) => Err(self.error_from_value(ctx, &thrown)),
             None => Ok(()),
         }
     }
@@ -772,15 +833,30 @@ impl Run<'_> {
     }
 
     /// Turns whatever JavaScript threw into a [`JsError`], recognising limit hits.
-    fn error_from<'js>(&self, ctx: &Ctx<'js>, caught: CaughtError<'js>) -> JsError {
+    fn error_from<'js>(&mut self, ctx: &Ctx<'js>, caught: CaughtError<'js>) -> JsError {
+        match caught {
+            CaughtError::Error(e) => self.classify(JsError::new("InternalError", e.to_string())),
+            CaughtError::Exception(e) => self.error_from_value(ctx, e.as_value()),
+            CaughtError::Value(v) => self.error_from_value(ctx, &v),
+        }
+    }
+
+    /// Describes a thrown value. Reading it may run the guest's code (getters, a Proxy's
+    /// traps, `toString`), so it is read under the execution's limits like any other code.
+    fn error_from_value<'js>(&mut self, ctx: &Ctx<'js>, thrown: &Value<'js>) -> JsError {
         if let Some(limit) = self.shared.terminate.get() {
             return self.limit_error(limit);
         }
-        let error = match caught {
-            CaughtError::Error(e) => JsError::new("InternalError", e.to_string()),
-            CaughtError::Exception(e) => convert::error_from_value(ctx, e.as_value(), self.code),
-            CaughtError::Value(v) => convert::error_from_value(ctx, &v, self.code),
-        };
+        let code = self.code;
+        let error = self.in_js(|| convert::error_from_value(ctx, thrown, code));
+        self.classify(error)
+    }
+
+    /// Recognises limit hits among the errors JavaScript reported.
+    fn classify(&self, error: JsError) -> JsError {
+        if let Some(limit) = self.shared.terminate.get() {
+            return self.limit_error(limit);
+        }
         // QuickJS reports these as ordinary (catchable) errors; uncaught, they are limit hits.
         if self.budget.exhausted.get() || error.message.contains("out of memory") {
             self.shared.stop(Limit::Memory);
@@ -800,11 +876,13 @@ impl Run<'_> {
     }
 
     /// The first promise rejection no handler was ever attached to, as Node would report it.
-    fn unhandled_rejection(&self, ctx: &Ctx<'_>) -> Option<JsError> {
+    fn unhandled_rejection(&mut self, ctx: &Ctx<'_>) -> Option<JsError> {
         let (_, reason) = self.shared.rejections.borrow_mut().drain(..).next()?;
         let reason = reason.restore(ctx).ok()?;
-        let mut error = convert::error_from_value(ctx, &reason, self.code);
-        error.message = format!("unhandled promise rejection: {}", error.message);
+        let mut error = self.error_from_value(ctx, &reason);
+        if error.limit.is_none() {
+            error.message = format!("unhandled promise rejection: {}", error.message);
+        }
         Some(error)
     }
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod harden;
+mod limits;
 mod mcp;
 mod memory;
 mod proxy;

@@ -3,11 +3,25 @@
 //! QuickJS can enforce a memory limit itself, but when it runs out it sometimes cannot even
 //! allocate the error it would throw (the guest sees `null`). Counting here tells us for
 //! certain that the limit was hit, and gives the peak usage for free.
+//!
+//! It is also where a long native call meets the CPU and wall limits: QuickJS polls its
+//! interrupt handler only in the interpreter and the regex engine, so a built-in such as
+//! `Array.prototype.join` on a huge array would run to its end. While JavaScript runs, a
+//! [`LARGE`] allocation past the deadline is refused: the work on huge values allocates
+//! large buffers as it grows them, so such a call fails at its next growth. Small
+//! allocations are never refused for time: QuickJS's compiler corrupts its heap when an
+//! allocation fails in some of its passes, and a compilation (a lazily loaded Web API, an
+//! `eval`) running into the deadline must not turn into that.
 #![allow(unsafe_code)]
 
 use rquickjs::allocator::Allocator;
 use std::cell::Cell;
 use std::rc::Rc;
+use std::time::Instant;
+
+/// Allocations at least this large are checked against the deadline (a reading of the
+/// clock costs about 20 ns: nothing next to allocating this much).
+const LARGE: usize = 64 << 10;
 
 /// Budget and usage, shared between the allocator and the isolate's event loop.
 #[derive(Debug, Default)]
@@ -17,6 +31,10 @@ pub(crate) struct Budget {
     pub(crate) peak: Cell<usize>,
     /// Set once an allocation was refused for lack of budget.
     pub(crate) exhausted: Cell<bool>,
+    /// While JavaScript runs: the instant it must stop by.
+    pub(crate) deadline: Cell<Option<Instant>>,
+    /// Set once an allocation was refused for being past `deadline`.
+    pub(crate) timed_out: Cell<bool>,
 }
 
 impl Budget {
@@ -25,9 +43,28 @@ impl Budget {
         self.limit.set(limit);
         self.peak.set(self.used.get());
         self.exhausted.set(false);
+        self.timed_out.set(false);
+    }
+
+    /// False for a large allocation once the deadline (if any) has passed.
+    fn in_time(&self, requested: usize) -> bool {
+        if requested < LARGE {
+            return true;
+        }
+        let Some(deadline) = self.deadline.get() else {
+            return true;
+        };
+        if self.timed_out.get() || Instant::now() >= deadline {
+            self.timed_out.set(true);
+            return false;
+        }
+        true
     }
 
     fn admit(&self, released: usize, requested: usize) -> bool {
+        if !self.in_time(requested) {
+            return false;
+        }
         let after = self
             .used
             .get()

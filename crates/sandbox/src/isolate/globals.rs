@@ -143,8 +143,8 @@ fn log_function<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Result<Fu
     Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>, level: String, text: String| -> rquickjs::Result<()> {
-            if shared.terminate.get().is_some() {
-                return Err(Exception::throw_internal(&ctx, "the execution is ending"));
+            if !shared.running() {
+                return Err(ended(&ctx));
             }
             let limit = shared.limits.get().output_bytes;
             let remaining = limit.saturating_sub(shared.output_used.get());
@@ -189,6 +189,9 @@ fn install_timers<'js>(
                         delay: Opt<Value<'js>>,
                         args: Rest<Value<'js>>|
               -> rquickjs::Result<f64> {
+            if !shared.running() {
+                return Err(ended(&ctx));
+            }
             let Some(callback) = callback.as_function().cloned() else {
                 return Err(Exception::throw_type(
                     &ctx,
@@ -429,6 +432,9 @@ fn host_function<'js>(
     let f = Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> rquickjs::Result<Value<'js>> {
+            if !shared.running() {
+                return Err(ended(&ctx));
+            }
             let limits = shared.limits.get();
             let count = shared.host_calls.get() + 1;
             if count > limits.host_calls {
@@ -473,6 +479,11 @@ fn host_function<'js>(
     )?;
     f.set_name(short_name)?;
     Ok(f)
+}
+
+/// What a host function throws when called outside its running execution.
+fn ended(ctx: &Ctx<'_>) -> rquickjs::Error {
+    Exception::throw_internal(ctx, "the execution has ended")
 }
 
 /// The JS error a host error becomes: `name`, `message`, `code`, and `data` when present.

@@ -2,7 +2,7 @@
 //! never harmed (no panic, no hang, no leak).
 
 use crate::support::{given_sandbox, given_tight_limits, memory_heavy, run_with};
-use sandbox::{Bindings, Execution, Limit, Limits, Outcome};
+use sandbox::{Bindings, Execution, Limit, Limits, Outcome, Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -327,4 +327,219 @@ fn rss_bytes() -> u64 {
         .and_then(|p| p.parse::<u64>().ok())
         .expect("statm")
         * 4096
+}
+
+/// A binding that counts its calls: how much of an execution's code ran.
+fn given_ping() -> Bindings {
+    Bindings::new().function("api", "ping", |_| async move { Ok(json!(1)) })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_queued_jobs_stop_at_the_cpu_limit() {
+    // Each job calls the host before spinning: once the first one hits the limit, no other
+    // may start (they used to run one after another, each until its own interrupt).
+    let queued = [
+        "for (let i = 0; i < 2000; i++) queueMicrotask(() => { api.ping(); for (;;) {} }); return 1",
+        "for (let i = 0; i < 2000; i++) Promise.resolve().then(() => { api.ping(); for (;;) {} }); return 1",
+        "const r = new FinalizationRegistry(() => { api.ping(); for (;;) {} });\
+         for (let i = 0; i < 2000; i++) r.register({}, i); return 1",
+        "for (let i = 0; i < 2000; i++) (async () => { await 0; api.ping(); for (;;) {} })(); return 1",
+    ];
+    for code in queued {
+        let outcome = expect_limit(
+            code,
+            Limits {
+                host_calls: 10_000,
+                ..given_tight_limits()
+            },
+            given_ping(),
+            Limit::Cpu,
+        )
+        .await;
+        assert_eq!(outcome.stats.host_calls, 1, "{code}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_a_throwing_finalization_callback_fails_the_execution() {
+    let outcome = run_with(
+        "const r = new FinalizationRegistry(() => { throw new Error('from the callback') });\
+         r.register({}, 1); await new Promise((resolve) => setTimeout(resolve, 10)); return 1",
+        given_tight_limits(),
+        Bindings::new(),
+    )
+    .await;
+    let error = outcome.error.expect("the callback's exception is uncaught");
+    assert_eq!(error.message, "from the callback");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_another_isolates_finalization_callback_never_runs_in_an_execution() {
+    // A session's live isolate holds a registry whose target is cyclic garbage: only the
+    // collector frees it, and the collection another execution's allocations trigger then
+    // queues the session's callback on the engine they share.
+    let sandbox = Sandbox::new(SandboxConfig { threads: 1 }).expect("sandbox");
+    let session = sandbox.session();
+    let registered = session
+        .run(
+            Execution::new(
+                "globalThis.r = new FinalizationRegistry(() => { api.ping(); for (;;) {} });\
+                 let target = {}; target.self = target; r.register(target, 1); target = null;\
+                 return () => 'registered';",
+            )
+            .limits(given_tight_limits())
+            .bindings(given_ping()),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        registered.result,
+        Some(json!("registered")),
+        "{:?}",
+        registered.error
+    );
+    // Allocates until a collection has run (its own cyclic garbage was collected).
+    let other = sandbox
+        .execute(
+            Execution::new(
+                "let collected = false;\
+                 const mine = new FinalizationRegistry(() => { collected = true; });\
+                 let garbage = {}; garbage.self = garbage; mine.register(garbage, 1); garbage = null;\
+                 const keep = [];\
+                 for (let round = 0; !collected && round < 200; round++) {\
+                   for (let i = 0; i < 10000; i++) keep.push({ i });\
+                   await null;\
+                 }\
+                 return collected",
+            )
+            .limits(Limits {
+                memory_bytes: 128 << 20,
+                cpu_ms: 3_000,
+                wall_ms: 6_000,
+                ..given_tight_limits()
+            })
+            .bindings(given_ping()),
+        )
+        .await;
+    // The callback would spin until the CPU limit.
+    assert_eq!(other.error, None);
+    assert_eq!(other.result, Some(json!(true)), "no collection ran");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_jobs_a_session_run_leaves_never_run_in_its_next_run() {
+    let sandbox = Sandbox::new(SandboxConfig { threads: 1 }).expect("sandbox");
+    let session = sandbox.session();
+    // The result's conversion queues a job after the run's jobs were drained.
+    let code = "return (input) => input.queue\
+                ? { toJSON() { queueMicrotask(() => api.ping()); return 1; } }\
+                : 2;";
+    let run = |input: Value| {
+        session.run(
+            Execution::new(code)
+                .limits(given_tight_limits())
+                .bindings(given_ping()),
+            input,
+        )
+    };
+    let first = run(json!({ "queue": true })).await;
+    assert_eq!(first.result, Some(json!(1)), "{:?}", first.error);
+    let second = run(json!({})).await;
+    assert_eq!(second.result, Some(json!(2)), "{:?}", second.error);
+    assert_eq!(
+        second.stats.host_calls, 0,
+        "the first run's job ran in the second"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_a_terminated_session_run_leaves_nothing_behind() {
+    let sandbox = Sandbox::new(SandboxConfig { threads: 1 }).expect("sandbox");
+    let session = sandbox.session();
+    let code = "return (input) => { if (input.flood) {\
+                  for (let i = 0; i < 2000; i++) queueMicrotask(() => { api.ping(); for (;;) {} });\
+                } return 'ok'; };";
+    let run = |input: Value| {
+        session.run(
+            Execution::new(code)
+                .limits(Limits {
+                    host_calls: 10_000,
+                    ..given_tight_limits()
+                })
+                .bindings(given_ping()),
+            input,
+        )
+    };
+    let flooded = run(json!({ "flood": true })).await;
+    assert_eq!(flooded.error.and_then(|e| e.limit), Some(Limit::Cpu));
+    assert_eq!(flooded.stats.host_calls, 1);
+    let next = run(json!({})).await;
+    assert_eq!(next.result, Some(json!("ok")), "{:?}", next.error);
+    assert_eq!(next.stats.host_calls, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_reading_a_hostile_thrown_value_ends_at_the_limit() {
+    let hostile = [
+        "const e = new Error('x'); Object.defineProperty(e, 'message', { get() { for (;;) {} } }); throw e",
+        "const e = new Error('x'); Object.defineProperty(e, 'name', { get() { for (;;) {} } }); throw e",
+        "const e = new Error('x'); Object.defineProperty(e, 'stack', { get() { for (;;) {} } }); throw e",
+        "const e = new Error('x'); Object.defineProperty(e, 'code', { get() { for (;;) {} } }); throw e",
+        "throw new Proxy(new Error('x'), { get() { for (;;) {} } })",
+        "throw new Proxy({}, { getPrototypeOf() { for (;;) {} }, get() { for (;;) {} } })",
+        "throw { message: 'x', name: { toString() { for (;;) {} } } }",
+        "throw { toJSON() { for (;;) {} } }",
+        "throw { toString() { for (;;) {} }, toJSON: undefined, get x() { for (;;) {} } }",
+        // Rejections no handler was attached to.
+        "const e = new Error('x'); Object.defineProperty(e, 'message', { get() { for (;;) {} } }); Promise.reject(e); return 1",
+        "Promise.reject(new Proxy(new Error('x'), { get() { for (;;) {} } })); return 1",
+        // Thrown by a timer callback, and by an awaited promise.
+        "await new Promise(() => setTimeout(() => { throw { get message() { for (;;) {} } } }, 1))",
+        "await Promise.reject({ get message() { for (;;) {} } })",
+        // The result's conversion.
+        "return { toJSON() { for (;;) {} } }",
+        "return { get a() { for (;;) {} } }",
+        "return { get a() { throw { get message() { for (;;) {} } } } }",
+    ];
+    for code in hostile {
+        let outcome = tokio::time::timeout(
+            Duration::from_secs(20),
+            run_with(code, given_tight_limits(), Bindings::new()),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("reading what {code} threw hung"));
+        let error = outcome.error.expect("a limit");
+        assert_eq!(error.limit, Some(Limit::Cpu), "{code}: {error:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_long_native_calls_end_at_the_cpu_limit() {
+    let _quiet = memory_heavy().await;
+    // Built-ins that loop in C without polling the interrupt handler, but allocate as they
+    // go. (Those that do not allocate either are documented in ARCHITECTURE.md.)
+    let long = [
+        "'ab'.repeat(1e7).split('b').length",
+        "new Array(1e7).fill('ab').join(',').length",
+        "JSON.stringify(new Array(1e7).fill(1234567)).length",
+        "(7n ** 300000n).toString().length",
+    ];
+    for code in long {
+        let outcome = expect_limit(
+            code,
+            Limits {
+                memory_bytes: 256 << 20,
+                cpu_ms: 100,
+                ..Limits::default()
+            },
+            Bindings::new(),
+            Limit::Cpu,
+        )
+        .await;
+        assert!(
+            outcome.stats.cpu_us < 1_000_000,
+            "{code} ran for {} ms",
+            outcome.stats.cpu_us / 1000
+        );
+    }
 }
