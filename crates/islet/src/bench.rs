@@ -7,6 +7,7 @@ mod isolation;
 mod mcp;
 mod memory;
 mod proxy;
+mod sessions;
 
 use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
 use serde_json::json;
@@ -29,6 +30,8 @@ pub enum BenchCommand {
     Agents(agents::AgentsArgs),
     /// Memory recall p50 with 100,000 memories in a profile and deterministic ingest throughput.
     Memory(memory::MemoryArgs),
+    /// Chat sessions: history load and search in a 10,000-message session, append, fork.
+    Sessions(sessions::SessionsArgs),
 }
 
 #[derive(clap::Args)]
@@ -81,6 +84,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::Proxy(args) => {
             let report = proxy::proxy(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Sessions(args) => {
+            let report = sessions::sessions(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }

@@ -488,7 +488,7 @@ fn compaction_replaces_a_stretch_in_the_prompt_view_only() {
     assert_eq!(found, [ids[0].as_str(), ids[4].as_str()]);
     assert_eq!(
         db.sessions().compactions(&session).unwrap(),
-        [compaction.clone()]
+        std::slice::from_ref(&compaction)
     );
 
     // A view ending inside the stretch does not use it.
