@@ -62,6 +62,8 @@ CREATE TABLE _islet_messages (
     tool_results TEXT,
     created_at_ms INTEGER NOT NULL
 );
+-- A session's messages in id order (an index entry ends with the rowid), for histories.
+CREATE INDEX _islet_messages_by_session ON _islet_messages (session_id);
 CREATE INDEX _islet_messages_by_parent ON _islet_messages (session_id, parent_seq, seq);
 -- External content (the text is stored once, in `_islet_messages`); with secure-delete a
 -- deleted session's words leave the index at once.
@@ -1011,27 +1013,49 @@ pub(crate) fn load_message(conn: &Connection, seq: i64) -> Result<Message> {
 
 /// The messages from the root to `leaf`, in order.
 pub(crate) fn path_to(conn: &Connection, leaf: i64) -> Result<Vec<Message>> {
-    // Walks up by rowid (each step one lookup in the table's own b-tree), then reads the
-    // rows in rowid order, which is root to leaf: a message's id is always greater than its
-    // parent's (created later, or copied in path order by a fork).
+    let head = message_head(conn, leaf)?;
+    // A message's id is always greater than its parent's (created later, or copied in path
+    // order by a fork), so the session's messages read from the leaf down in id order meet
+    // the path leaf first, root last: one range scan of an index instead of a lookup per
+    // ancestor (a recursive query took ~4 µs a step here). Messages of other branches in
+    // the range are skipped without being decoded.
     let mut select = conn
         .prepare_cached(&format!(
-            "WITH RECURSIVE up (seq) AS (
-                 SELECT ?1
-                 UNION ALL
-                 SELECT m.parent_seq FROM _islet_messages m JOIN up ON m.seq = up.seq
-                 WHERE m.parent_seq IS NOT NULL
-             )
-             SELECT {MESSAGE_COLUMNS} FROM _islet_messages
-             WHERE seq IN (SELECT seq FROM up) ORDER BY seq"
+            "SELECT {MESSAGE_COLUMNS} FROM _islet_messages
+             WHERE session_id = ?1 AND seq <= ?2 ORDER BY seq DESC"
         ))
         .ctx("reading a history")?;
-    let rows = select
-        .query_map([leaf], RawMessage::from_row)
+    let mut rows = select
+        .query((&head.session_id, leaf))
         .ctx("reading a history")?;
-    let mut history = Vec::new();
-    for row in rows {
-        history.push(row.ctx("reading a history")?.decode()?);
+    let mut path = Vec::with_capacity(usize::try_from(head.depth).unwrap_or(0) + 1);
+    let mut wanted = Some(leaf);
+    while let Some(seq) = wanted {
+        let row = rows.next().ctx("reading a history")?;
+        let found = row
+            .map(|row| row.get::<_, i64>(0).map(|id| (id, row)))
+            .transpose()
+            .ctx("reading a history")?;
+        match found {
+            Some((id, _)) if id > seq => continue,
+            Some((id, row)) if id == seq => {
+                let raw = RawMessage::from_row(row).ctx("reading a history")?;
+                wanted = raw.parent_seq;
+                path.push(raw.decode()?);
+            }
+            _ => {
+                return Err(Error::Sqlite {
+                    what: "reading a history".into(),
+                    message: format!(
+                        "message {} of session {:?} is missing; the database was changed \
+                         outside islet",
+                        message_id(seq),
+                        head.session_id
+                    ),
+                });
+            }
+        }
     }
-    Ok(history)
+    path.reverse();
+    Ok(path)
 }

@@ -779,3 +779,26 @@ fn the_agents_own_sql_cannot_reach_sessions() {
     }
     assert_eq!(db.sessions().search_all("secret", None).unwrap().len(), 1);
 }
+
+#[test]
+fn an_agent_database_from_before_sessions_gains_them_on_open() {
+    let given = crate::support::given_data_dir();
+    let path = given.data.agent_path("Chat", "old").unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    // What schema version 1 left: its migration record and a value in it.
+    let old = rusqlite::Connection::open(&path).unwrap();
+    old.execute_batch(
+        "CREATE TABLE _islet_migrations (version INTEGER PRIMARY KEY, applied_at_ms INTEGER NOT NULL);
+         INSERT INTO _islet_migrations VALUES (1, 0);
+         CREATE TABLE _islet_kv (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+         INSERT INTO _islet_kv VALUES ('kept', '42');",
+    )
+    .unwrap();
+    drop(old);
+    let mut db = given.data.open_agent("Chat", "old").unwrap();
+    assert_eq!(db.kv_get("kept").unwrap(), Some(json!(42)));
+    let (session, _) = given_conversation(&mut db, "new", &["hello"]);
+    let fiber = db.fibers().start("turn", Some(&session)).unwrap();
+    assert_eq!(db.fibers().unfinished().unwrap(), [fiber]);
+    assert_eq!(db.sessions().search_all("hello", None).unwrap().len(), 1);
+}
