@@ -281,6 +281,26 @@ impl Fibers<'_> {
         Ok(fibers)
     }
 
+    /// The session's most recent fiber, running or finished (not yet pruned): the turn a
+    /// reconnecting client resumes.
+    pub fn latest_of_session(&mut self, session_id: &str) -> Result<Option<Fiber>> {
+        self.db.check_turn()?;
+        let conn = self.db.conn();
+        crate::sessions::session(conn, session_id)?;
+        conn.prepare_cached(&format!(
+            "SELECT {FIBER_COLUMNS} FROM _islet_fibers WHERE session_id = ?1
+             ORDER BY rowid DESC LIMIT 1"
+        ))
+        .and_then(|mut select| {
+            select
+                .query_row([session_id], RawFiber::from_row)
+                .optional()
+        })
+        .ctx("reading a session's fiber")?
+        .map(RawFiber::decode)
+        .transpose()
+    }
+
     /// Replaces the fiber's stash (`ctx.stash(data)`).
     pub fn stash(&mut self, fiber_id: &str, data: &Value) -> Result<()> {
         let text = encode("the stash", data)?;

@@ -36,10 +36,18 @@ fn the_user_message_and_the_fiber_commit_before_inference() {
     // Inference would run now; the process dies.
     let mut db = restart(&mut given, db);
     let unfinished = db.fibers().unfinished().unwrap();
-    assert_eq!(unfinished, [fiber]);
+    assert_eq!(unfinished, std::slice::from_ref(&fiber));
     assert_eq!(unfinished[0].session_id.as_deref(), Some(session.as_str()));
     assert_eq!(unfinished[0].status, FiberStatus::Running);
     assert_eq!(db.sessions().history(&session, None).unwrap(), [question]);
+    assert_eq!(
+        db.fibers().latest_of_session(&session).unwrap(),
+        Some(fiber)
+    );
+    let next = db.fibers().start("chat-turn", Some(&session)).unwrap();
+    assert_eq!(db.fibers().latest_of_session(&session).unwrap(), Some(next));
+    let other = db.sessions().create("other").unwrap().id;
+    assert_eq!(db.fibers().latest_of_session(&other).unwrap(), None);
 }
 
 #[test]
