@@ -410,7 +410,9 @@ impl Sessions<'_> {
     }
 
     /// Appends `message` under `parent_id` (`None`: a new root), and moves the session's
-    /// leaf to it. Under a message that already has children this starts a branch.
+    /// leaf to it. Under a message that already has children this starts a branch. The
+    /// parent must be an existing message of the same session, so messages always form a
+    /// tree: no cycle can arise, and another session's message is refused.
     pub fn append(
         &mut self,
         session_id: &str,
