@@ -65,9 +65,6 @@ const INITIAL_SCHEMA: &str = "CREATE TABLE _islet_kv (
      INSERT INTO _islet_fs_nodes (path, parent, kind, size, mtime_ms)
          VALUES ('/', NULL, 'dir', 0, $NOW_MS);";
 
-/// The most of an agent's database file read through a memory map.
-const MMAP_BYTES: i64 = 256 << 20;
-
 /// An open agent database. `Send`, not `Sync`: one thread (the agent's) uses it at a time.
 pub struct AgentDb {
     conn: Connection,
@@ -105,11 +102,6 @@ impl AgentDb {
             .collect();
         let migrations: Vec<&str> = migrations.iter().map(String::as_str).collect();
         let mut conn = sqlite::open(path, create, &migrations, now)?;
-        // Reads through a memory map: a long chat history spans more pages than the
-        // default 2 MB page cache holds, and reading each again with a system call made a
-        // 10,000-message history ~10× slower. The map is address space, not heap.
-        conn.pragma_update(None, "mmap_size", MMAP_BYTES)
-            .ctx("configuring the memory map")?;
         let gate = guest_sql::Gate::install(&mut conn)?;
         Ok(AgentDb {
             conn,
