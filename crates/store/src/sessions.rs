@@ -21,6 +21,7 @@ mod text;
 use rusqlite::{Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::agent_db::AgentDb;
 use crate::error::{Error, SqlContext};
@@ -223,7 +224,7 @@ impl NewMessage {
 }
 
 /// A stored message.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     /// 16 hex digits; ids sort in the order messages were created.
@@ -231,13 +232,41 @@ pub struct Message {
     pub session_id: String,
     pub parent_id: Option<String>,
     pub role: Role,
-    pub content: Value,
+    /// The content as stored: JSON text, unparsed, so a history of thousands of messages
+    /// is not turned into a tree of values only to be converted again. Deserialize it into
+    /// the provider's type with `serde_json::from_str(content.get())`, or see
+    /// [`Message::content_value`]; it serialises as the JSON it is.
+    pub content: Box<RawValue>,
     pub text: String,
     pub model: Option<String>,
     pub usage: Option<Usage>,
     pub tool_calls: Vec<String>,
     pub tool_results: Vec<String>,
     pub created_at_ms: i64,
+}
+
+impl Message {
+    /// The content as a JSON value.
+    pub fn content_value(&self) -> Value {
+        // The text was valid JSON when stored and checked when read.
+        serde_json::from_str(self.content.get()).unwrap_or(Value::Null)
+    }
+}
+
+impl PartialEq for Message {
+    fn eq(&self, other: &Message) -> bool {
+        self.id == other.id
+            && self.session_id == other.session_id
+            && self.parent_id == other.parent_id
+            && self.role == other.role
+            && self.content.get() == other.content.get()
+            && self.text == other.text
+            && self.model == other.model
+            && self.usage == other.usage
+            && self.tool_calls == other.tool_calls
+            && self.tool_results == other.tool_results
+            && self.created_at_ms == other.created_at_ms
+    }
 }
 
 /// Where a forked session came from.
@@ -920,7 +949,8 @@ fn insert_message(
         session_id: session_id.to_string(),
         parent_id: parent.map(message_id),
         role: prepared.message.role,
-        content: prepared.message.content.clone(),
+        content: RawValue::from_string(prepared.content.clone())
+            .map_err(|e| Error::InvalidArgument(format!("the message's content: {e}")))?,
         text: prepared.text.clone(),
         model: prepared.message.model.clone(),
         usage: prepared.message.usage,
@@ -982,7 +1012,7 @@ impl RawMessage {
             })
         };
         Ok(Message {
-            content: serde_json::from_str(&self.content).map_err(corrupt)?,
+            content: RawValue::from_string(self.content).map_err(corrupt)?,
             tool_calls: ids(self.tool_calls)?,
             tool_results: ids(self.tool_results)?,
             id,

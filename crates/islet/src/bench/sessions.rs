@@ -105,18 +105,19 @@ fn run(args: SessionsArgs) -> anyhow::Result<Value> {
         }
         anyhow::Ok(((wall, cpu), counted as f64 / samples.max(1) as f64))
     };
-    let figure = |what: String, (mut wall, mut cpu): (Vec<Duration>, Vec<Duration>), mean: Option<f64>| {
-        let mut figure = json!({
-            "what": what,
-            "p50_ms": millis(percentile(&mut wall, 50.0)),
-            "p99_ms": millis(percentile(&mut wall, 99.0)),
-            "cpu_p50_ms": millis(percentile(&mut cpu, 50.0)),
-        });
-        if let Some(mean) = mean {
-            figure["mean_hits"] = json!(mean);
-        }
-        figure
-    };
+    let figure =
+        |what: String, (mut wall, mut cpu): (Vec<Duration>, Vec<Duration>), mean: Option<f64>| {
+            let mut figure = json!({
+                "what": what,
+                "p50_ms": millis(percentile(&mut wall, 50.0)),
+                "p99_ms": millis(percentile(&mut wall, 99.0)),
+                "cpu_p50_ms": millis(percentile(&mut cpu, 50.0)),
+            });
+            if let Some(mean) = mean {
+                figure["mean_hits"] = json!(mean);
+            }
+            figure
+        };
 
     eprintln!("history: {} loads…", args.samples);
     let (history, loaded) = time(10, args.samples, &mut |_| {

@@ -113,7 +113,9 @@ fn message_content_is_stored_as_given_and_its_text_derived() {
     assert_eq!(appended.text, "Look at\nthis");
     let stored = db.sessions().message(&appended.id).unwrap();
     assert_eq!(stored, appended);
-    assert_eq!(stored.content, content);
+    assert_eq!(stored.content_value(), content);
+    // Served as the JSON it is, not as a string of it.
+    assert_eq!(serde_json::to_value(&stored).unwrap()["content"], content);
     assert_eq!(stored.model.as_deref(), Some("gpt-test"));
     assert_eq!(
         stored.usage,
@@ -145,7 +147,7 @@ fn message_content_is_stored_as_given_and_its_text_derived() {
         )
         .unwrap();
     assert_eq!(explicit.text, "searchable");
-    assert_eq!(explicit.content, json!("ignored"));
+    assert_eq!(explicit.content_value(), json!("ignored"));
 }
 
 #[test]
@@ -237,7 +239,7 @@ fn a_fork_starts_with_the_history_up_to_the_message() {
     let source = db.sessions().history(&original, Some(&ids[2])).unwrap();
     assert_eq!(texts(&forked), texts(&source));
     assert!(forked.iter().zip(&source).all(|(f, s)| f.role == s.role
-        && f.content == s.content
+        && f.content.get() == s.content.get()
         && f.created_at_ms == s.created_at_ms
         && f.id != s.id
         && f.session_id == fork.id));
