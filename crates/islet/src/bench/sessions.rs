@@ -84,34 +84,36 @@ fn run(args: SessionsArgs) -> anyhow::Result<Value> {
     db.checkpoint()?;
 
     // The first `warm` runs warm SQLite's page and statement caches and are not counted.
-    // Each run is timed twice: wall clock, and the CPU time this thread got, which is what
-    // the wall time would be on an idle core (the machine is often shared).
+    // Besides wall-clock latencies, the CPU time this thread got over all counted runs is
+    // reported per run: what the latency would be on an idle core (the machine is often
+    // shared; the kernel accounts it per scheduler tick, so only the mean is meaningful).
     let time = |warm: usize, samples: usize, f: &mut dyn FnMut(usize) -> anyhow::Result<usize>| {
         let mut wall = Vec::with_capacity(samples);
-        let mut cpu = Vec::with_capacity(samples);
         let mut counted = 0;
+        let mut cpu_start = None;
         for i in 0..samples + warm {
-            let cpu_start = thread_cpu();
+            if i == warm {
+                cpu_start = thread_cpu();
+            }
             let t = Instant::now();
             let n = f(i)?;
-            let elapsed = t.elapsed();
             if i >= warm {
-                wall.push(elapsed);
-                if let (Some(start), Some(end)) = (cpu_start, thread_cpu()) {
-                    cpu.push(end.saturating_sub(start));
-                }
+                wall.push(t.elapsed());
                 counted += n;
             }
         }
+        let cpu = cpu_start
+            .zip(thread_cpu())
+            .map(|(start, end)| end.saturating_sub(start) / samples.max(1) as u32);
         anyhow::Ok(((wall, cpu), counted as f64 / samples.max(1) as f64))
     };
     let figure =
-        |what: String, (mut wall, mut cpu): (Vec<Duration>, Vec<Duration>), mean: Option<f64>| {
+        |what: String, (mut wall, cpu): (Vec<Duration>, Option<Duration>), mean: Option<f64>| {
             let mut figure = json!({
                 "what": what,
                 "p50_ms": millis(percentile(&mut wall, 50.0)),
                 "p99_ms": millis(percentile(&mut wall, 99.0)),
-                "cpu_p50_ms": millis(percentile(&mut cpu, 50.0)),
+                "cpu_mean_ms": cpu.map(|cpu| millis(cpu.as_secs_f64() * 1e6)),
             });
             if let Some(mean) = mean {
                 figure["mean_hits"] = json!(mean);
