@@ -178,7 +178,7 @@ fn run(args: SessionsArgs) -> anyhow::Result<Value> {
         "history": figure(
             format!(
                 "Sessions::history of the current leaf of a {}-message session ({words}), \
-                 content JSON decoded",
+                 content handed back as validated JSON text",
                 args.messages
             ),
             history,
