@@ -10,6 +10,7 @@ mod memory;
 mod proxy;
 mod search_code;
 mod search_quality;
+mod sessions;
 
 use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
 use serde_json::json;
@@ -38,6 +39,8 @@ pub enum BenchCommand {
     SearchQuality(search_quality::SearchQualityArgs),
     /// Memory recall p50 with 100,000 memories in a profile and deterministic ingest throughput.
     Memory(memory::MemoryArgs),
+    /// Chat sessions: history load and search in a 10,000-message session, append, fork.
+    Sessions(sessions::SessionsArgs),
 }
 
 #[derive(clap::Args)]
@@ -102,6 +105,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::SearchCode(args) => {
             let report = search_code::search_code(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Sessions(args) => {
+            let report = sessions::sessions(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }

@@ -21,7 +21,14 @@ pub use schedules::{Schedule, ScheduleKind, When};
 /// Agent schema versions; see [`sqlite::migrate`]. `$NOW_MS` is replaced by the time the
 /// migration runs. Every internal table starts with `_islet_`, the prefix `this.sql` may
 /// not touch.
-const AGENT_MIGRATIONS: &[&str] = &["CREATE TABLE _islet_kv (
+const AGENT_MIGRATIONS: &[&str] = &[
+    INITIAL_SCHEMA,
+    crate::sessions::SCHEMA,
+    crate::fibers::SCHEMA,
+];
+
+/// Version 1: key-value storage, state, schedules, the workspace.
+const INITIAL_SCHEMA: &str = "CREATE TABLE _islet_kv (
          key TEXT PRIMARY KEY,
          value TEXT NOT NULL
      ) WITHOUT ROWID;
@@ -56,7 +63,7 @@ const AGENT_MIGRATIONS: &[&str] = &["CREATE TABLE _islet_kv (
          PRIMARY KEY (path, idx)
      );
      INSERT INTO _islet_fs_nodes (path, parent, kind, size, mtime_ms)
-         VALUES ('/', NULL, 'dir', 0, $NOW_MS);"];
+         VALUES ('/', NULL, 'dir', 0, $NOW_MS);";
 
 /// An open agent database. `Send`, not `Sync`: one thread (the agent's) uses it at a time.
 pub struct AgentDb {

@@ -1,5 +1,6 @@
 //! islet's embedded storage: a data directory holding one SQLite database per agent (its
-//! key-value storage, state, schedules, workspace and the agent's own tables) and a small
+//! key-value storage, state, schedules, workspace, chat sessions, durable turns and the
+//! agent's own tables) and a small
 //! catalog database that knows every agent and every pending alarm.
 //!
 //! Architecture Invariant: `store` never runs JavaScript. It is plain Rust over SQLite;
@@ -15,6 +16,8 @@ mod agent_db;
 mod data_dir;
 mod env;
 mod error;
+mod fibers;
+mod sessions;
 mod sqlite;
 mod workspace;
 
@@ -24,6 +27,15 @@ pub use agent_db::{
 pub use data_dir::{AgentInfo, Alarm, DataDir};
 pub use env::{Clock, Env, IdGen, ManualClock, RandomIds, SequentialIds, SystemClock};
 pub use error::Error;
+pub use fibers::{
+    Checkpoint, CheckpointKind, Chunk, Fiber, FiberStatus, Fibers, MAX_CHUNK_BYTES, MAX_DATA_BYTES,
+    Recovery, ToolOutcome,
+};
+pub use sessions::{
+    Branches, Compaction, DEFAULT_PAGE_SIZE, DEFAULT_SEARCH_LIMIT, ForkOrigin, ListSessions,
+    MAX_CONTENT_BYTES, MAX_PAGE_SIZE, MAX_SEARCH_LIMIT, MAX_TITLE_CHARS, Message, NewMessage,
+    PromptItem, Role, SearchHit, Session, SessionPage, Sessions, Usage,
+};
 pub use workspace::{
     CHUNK_BYTES, Entry, GrepMatch, GrepOptions, Kind, MAX_FILE_BYTES, Stat, Workspace,
 };

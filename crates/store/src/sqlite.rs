@@ -216,3 +216,14 @@ fn applied_version(conn: &Connection) -> Result<i64> {
         Err(e) => Err(Error::sqlite("reading the schema version", e)),
     }
 }
+
+/// A count or size column as `u64` (SQLite integers are `i64`; these are never negative).
+pub(crate) fn get_u64(row: &rusqlite::Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    row.get::<_, i64>(index)
+        .map(|value| u64::try_from(value).unwrap_or(0))
+}
+
+/// A `u64` as a SQLite integer, saturating (sequence numbers and counts stay far below).
+pub(crate) fn to_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}

@@ -20,7 +20,7 @@ pub struct MemoryArgs {
 
 /// A deterministic stream of pseudo-random numbers (xorshift64*): the same corpus on every
 /// run and machine.
-struct Rng(u64);
+pub(super) struct Rng(pub(super) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -30,7 +30,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    pub(super) fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 }
@@ -42,12 +42,12 @@ const SYLLABLES: &[&str] = &[
 
 /// A vocabulary of made-up words whose use follows Zipf's law, like natural language: a
 /// few words appear in a large share of messages, most are rare.
-struct Corpus {
+pub(super) struct Corpus {
     words: Vec<String>,
 }
 
 impl Corpus {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         let mut words = Vec::new();
         for a in SYLLABLES {
             for b in SYLLABLES {
@@ -69,7 +69,7 @@ impl Corpus {
         &self.words[rank.saturating_sub(1).min(self.words.len() - 1)]
     }
 
-    fn sentence(&self, rng: &mut Rng, min: usize, max: usize) -> String {
+    pub(super) fn sentence(&self, rng: &mut Rng, min: usize, max: usize) -> String {
         let n = min + rng.below(max - min + 1);
         (0..n).map(|_| self.word(rng)).collect::<Vec<_>>().join(" ")
     }
@@ -95,7 +95,7 @@ impl Corpus {
 }
 
 /// Removes the scratch data directory however the bench ends.
-struct Scratch(std::path::PathBuf);
+pub(super) struct Scratch(pub(super) std::path::PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {

@@ -119,6 +119,36 @@ fn bench_isolate_prints_the_figures() {
     );
 }
 
+#[test]
+fn bench_sessions_prints_the_figures() {
+    let out = islet(
+        &[
+            "bench",
+            "sessions",
+            "--messages",
+            "100",
+            "--other-sessions",
+            "1",
+            "--samples",
+            "3",
+        ],
+        "",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    for key in ["history", "search_session", "search_all", "append", "fork"] {
+        assert!(
+            report[key]["p50_ms"].as_f64().is_some_and(|p| p > 0.0),
+            "missing {key} in {report}"
+        );
+    }
+    assert!(
+        report["history"]["what"]
+            .as_str()
+            .is_some_and(|w| w.contains("100-message"))
+    );
+}
+
 const FETCH_SECRET: &str = "fetch-cli-SECRET-31415926";
 
 /// A local HTTP server on its own runtime thread: `/hello` answers JSON, `/echo` echoes

@@ -2,7 +2,9 @@
 
 mod agent_db;
 mod data_dir;
+mod fibers;
 mod kv;
 mod schedules;
+mod sessions;
 mod support;
 mod workspace;
