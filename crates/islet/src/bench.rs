@@ -6,6 +6,7 @@ mod agents;
 mod isolation;
 mod mcp;
 mod memory;
+mod memory_quality;
 mod proxy;
 
 use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
@@ -29,6 +30,8 @@ pub enum BenchCommand {
     Agents(agents::AgentsArgs),
     /// Memory recall p50 with 100,000 memories in a profile and deterministic ingest throughput.
     Memory(memory::MemoryArgs),
+    /// Memory recall quality on an evaluation set: evidence recall@k, hit@k, latency.
+    MemoryQuality(memory_quality::MemoryQualityArgs),
 }
 
 #[derive(clap::Args)]
@@ -77,6 +80,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::Memory(args) => {
             let report = memory::memory(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::MemoryQuality(args) => {
+            let report = memory_quality::memory_quality(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         BenchCommand::Proxy(args) => {

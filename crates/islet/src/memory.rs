@@ -218,6 +218,15 @@ fn endpoint(
     Ok(Some(Endpoint::new(client, url, model).api_key(key)))
 }
 
+/// The embeddings endpoint of `--embeddings-url`/`--embeddings-model`-style flags.
+pub fn embeddings_endpoint(
+    url: &Option<String>,
+    model: &Option<String>,
+    key_env: &str,
+) -> anyhow::Result<Option<Endpoint>> {
+    endpoint("embeddings", url, model, key_env)
+}
+
 fn parse_type(t: &str) -> anyhow::Result<MemoryType> {
     Ok(t.parse()?)
 }

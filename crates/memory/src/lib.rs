@@ -34,6 +34,7 @@
 mod bindings;
 mod db;
 mod error;
+pub mod eval;
 mod ingest_file;
 mod llm;
 pub mod mock;
