@@ -41,6 +41,7 @@ pub mod mock;
 mod model;
 mod name;
 mod profile;
+mod rank;
 mod text;
 mod time;
 
@@ -55,6 +56,7 @@ pub use model::{
 };
 pub use name::ProfileName;
 pub use profile::{Memories, MemoryConfig, Profile};
+pub use rank::Ranking;
 pub use time::{format_iso8601, parse_iso8601};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -76,6 +76,7 @@ fn config(
         },
         llm,
         embeddings,
+        ranking: memory::Ranking::default(),
     }
 }
 
