@@ -48,7 +48,7 @@ mod time;
 pub use bindings::{NAMESPACE, TYPESCRIPT, bindings};
 pub use error::Error;
 pub use ingest_file::{parse_ingest_file, parse_sessions};
-pub use llm::{ANSWER_PROMPT, EXTRACTION_PROMPT, Endpoint};
+pub use llm::{ANSWER_PROMPT, EXTRACTION_PROMPT, Endpoint, extraction_schema};
 pub use model::{
     IngestOptions, IngestReport, ListOptions, Memory, MemoryType, Message, Page, ProfileInfo,
     Progress, ProgressFn, Recall, RecallOptions, Recalled, RememberOptions, Remembered, Retriever,

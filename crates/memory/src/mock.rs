@@ -13,7 +13,9 @@
 //!   as servers without structured outputs do.
 //! - answer prompts: `According to memory [1]: <its content>`.
 //! - embeddings: a hashed bag of crudely stemmed words (stopwords dropped), 256
-//!   dimensions, unit length, so texts sharing words are similar.
+//!   dimensions, unit length, so texts sharing words are similar. A model whose name
+//!   contains `weak` gets vectors that say nothing about the text (a pseudo-random unit
+//!   vector per distinct text): the weakest dense retriever there is.
 //!
 //! Requests without `Authorization: Bearer <key>` get OpenAI's 401 error body.
 
@@ -275,10 +277,14 @@ async fn embeddings(
             );
         }
     };
+    let weak = request["model"].as_str().is_some_and(|m| m.contains("weak"));
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()
-        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embed(t)}))
+        .map(|(i, t)| {
+            let v = if weak { noise(t) } else { embed(t) };
+            json!({"object": "embedding", "index": i, "embedding": v})
+        })
         .collect();
     let tokens: usize = inputs.iter().map(|t| t.split_whitespace().count()).sum();
     reply(
@@ -306,6 +312,22 @@ pub fn embed(text: &str) -> Vec<f32> {
     } else {
         v.iter_mut().for_each(|x| *x /= norm);
     }
+    v
+}
+
+/// A unit vector determined by `text` but unrelated to its meaning.
+fn noise(text: &str) -> Vec<f32> {
+    let mut state = fnv1a(text.as_bytes()) | 1;
+    let mut v: Vec<f32> = (0..DIMENSIONS)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= norm);
     v
 }
 

@@ -713,7 +713,10 @@ impl Profile {
             .run(false, move |db| {
                 let depth = (limit * 10).max(100);
                 let stats = db.stats()?.clone();
-                let search = db.fts(&analysed.words, &filter, depth, ranking.context_weight)?;
+                let mut search = db.fts(&analysed.words, &filter, depth, ranking.context_weight)?;
+                if search.hits.is_empty() && analysed.all_words != analysed.words {
+                    search = db.fts(&analysed.all_words, &filter, depth, ranking.context_weight)?;
+                }
                 let mut found: BTreeMap<i64, (f64, Option<f32>, bool)> = search
                     .hits
                     .iter()
@@ -730,11 +733,8 @@ impl Profile {
                     let index = db.vectors()?;
                     missing = (stats.documents as usize).saturating_sub(index.rowids.len());
                     let top = index.search(q, k);
-                    if let (Some(first), Some(last)) = (top.first(), top.last()) {
-                        range = Some(VectorRange {
-                            top: first.1,
-                            floor: last.1,
-                        });
+                    if let Some(last) = top.last() {
+                        range = Some(VectorRange { floor: last.1 });
                     }
                     for (rowid, cosine) in top {
                         let e = found.entry(rowid).or_insert((0.0, None, false));

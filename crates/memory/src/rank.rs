@@ -26,9 +26,10 @@ pub struct Ranking {
     /// Score factor, at most, for the newest candidates when the question asks what is
     /// recent or current ("lately", "now"); older ones get proportionally less.
     pub recency_boost: f64,
-    /// Weight of the vector similarity relative to the full-text relevance (hybrid recall
-    /// only). Vectors rerank and extend the full-text candidates; at the default, a
-    /// memory found only by vectors needs a full-text miss or a weak match to get ahead.
+    /// Weight of the vector similarity, 0–1 (hybrid recall only): the share of the room
+    /// full text leaves (1 − text relevance) that vectors may fill. Vectors thus rerank
+    /// weak and close full-text matches and add what full text missed, but cannot
+    /// overturn a clear full-text match.
     pub vector_weight: f64,
 }
 
@@ -163,6 +164,9 @@ const MONTHS: &[&str] = &[
 pub(crate) struct Query {
     /// The words to search for.
     pub words: Vec<String>,
+    /// With the framing words, searched for when `words` find nothing ("something" may
+    /// be just what a memory says).
+    pub all_words: Vec<String>,
     /// Asks when or how long something was.
     pub asks_when: bool,
     /// Asks for the latest state.
@@ -174,6 +178,7 @@ pub(crate) struct Query {
 /// Reads a question. Empty `words` when it has none.
 pub(crate) fn analyse(question: &str) -> Query {
     let mut words = text::query_words(question);
+    let all_words = words.clone();
     let framing: Vec<String> = words
         .iter()
         .filter(|w| FRAMING.binary_search(&w.as_str()).is_ok())
@@ -218,6 +223,7 @@ pub(crate) fn analyse(question: &str) -> Query {
         .collect();
     Query {
         words,
+        all_words,
         asks_when,
         asks_recent,
         months,
@@ -258,12 +264,12 @@ pub(crate) struct Candidate {
     pub by_vector: bool,
 }
 
-/// How the question's vector scored against the vector search's candidates: the best
-/// cosine and the last one of the candidate list, between which similarities are spread
-/// over 0–1.
+/// How the question's vector scored against the vector search's candidates: `floor` is
+/// the cosine of the last of them, what any memory gets; similarity above it, as a share
+/// of the way to a perfect 1, is the vector relevance. Uninformative vectors (all
+/// cosines close together) thus weigh little, whatever the weight.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct VectorRange {
-    pub top: f32,
     pub floor: f32,
 }
 
@@ -342,7 +348,7 @@ pub(crate) fn rank(
     }
     let full_match = if full_match > 0.0 { full_match } else { 1.0 };
     let w = if vectors.is_some() {
-        settings.vector_weight.max(0.0)
+        settings.vector_weight.clamp(0.0, 1.0)
     } else {
         0.0
     };
@@ -353,13 +359,14 @@ pub(crate) fn rank(
             let x = s / full_match;
             let text_relevance = x / (x + 0.25);
             let vector_relevance = match (vectors, c.cosine) {
-                (Some(r), Some(cos)) if r.top > r.floor => {
-                    f64::from(((cos - r.floor) / (r.top - r.floor)).clamp(0.0, 1.0))
+                (Some(r), Some(cos)) if r.floor < 1.0 => {
+                    f64::from(((cos - r.floor) / (1.0 - r.floor)).clamp(0.0, 1.0))
                 }
-                (Some(r), Some(cos)) if cos >= r.top => 1.0,
                 _ => 0.0,
             };
-            let score = (text_relevance + w * vector_relevance) / (1.0 + w);
+            // Vectors get the room full text leaves: they reorder weak and close text
+            // matches and add what text missed, but cannot overturn a clear text match.
+            let score = text_relevance + w * vector_relevance * (1.0 - text_relevance);
             let mut matched_by = Vec::new();
             if c.fts > 0.0 {
                 matched_by.push(Retriever::Fts);
