@@ -84,6 +84,7 @@ INSERT OR IGNORE INTO speakers(name) SELECT DISTINCT speaker FROM memories
 /// table with the index's tokenizer to learn how it stems a question's words.
 const TEMP_SCHEMA: &str = "
 CREATE VIRTUAL TABLE temp.memories_vocab USING fts5vocab(main, memories_fts, 'row');
+CREATE VIRTUAL TABLE temp.memories_vocab_col USING fts5vocab(main, memories_fts, 'col');
 CREATE VIRTUAL TABLE temp.query_words USING fts5(
     w, tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -768,7 +769,7 @@ impl Db {
                 .join(op)
         };
         let all: Vec<&String> = words.iter().collect();
-        let df = self.document_frequencies(words)?;
+        let (df, content_df) = self.document_frequencies(words)?;
         // FTS5's BM25 IDF, floored as FTS5 floors it.
         let n = documents as f64;
         let full_match: f64 = df
@@ -778,15 +779,25 @@ impl Db {
         let weights = Weights {
             context: context_weight,
         };
+        // Matching context multiplies how many memories a word matches (its own text
+        // and four neighbours'). Where that would rank too many, search the memories' own
+        // text (and speaker) only: large profiles lose context matching for common words
+        // rather than their latency.
+        let (df, columns) = match plan(words, &df) {
+            Plan::All => (df, ""),
+            _ => (content_df, "{content speaker} : "),
+        };
+        let or = |ws: &[&String]| format!("{columns}({})", quote(ws, " OR "));
         let hits = match plan(words, &df) {
-            Plan::All => self.ranked(&quote(&all, " OR "), filter, k, &weights)?,
-            Plan::Rarest(kept) => self.ranked(&quote(&kept, " OR "), filter, k, &weights)?,
+            Plan::All => self.ranked(&or(&all), filter, k, &weights)?,
+            Plan::Rarest(kept) => self.ranked(&or(&kept), filter, k, &weights)?,
             Plan::Every(rarest) => {
                 // Every word is common: documents with all of them first, then, if those
                 // are too few, the rarest word alone (the one unbounded case).
-                let mut found = self.ranked(&quote(&all, " AND "), filter, k, &weights)?;
+                let and = format!("{columns}({})", quote(&all, " AND "));
+                let mut found = self.ranked(&and, filter, k, &weights)?;
                 if found.len() < k {
-                    for (rowid, score) in self.ranked(&quote(&[rarest], ""), filter, k, &weights)? {
+                    for (rowid, score) in self.ranked(&or(&[rarest]), filter, k, &weights)? {
                         if found.len() < k && !found.iter().any(|(r, _)| *r == rowid) {
                             found.push((rowid, score));
                         }
@@ -798,8 +809,9 @@ impl Db {
         Ok(Search { hits, full_match })
     }
 
-    /// How many memories hold each of `words`, as the index stems them.
-    fn document_frequencies(&self, words: &[String]) -> Result<Vec<i64>, Error> {
+    /// How many memories hold each of `words`, as the index stems them: anywhere, and in
+    /// their own text.
+    fn document_frequencies(&self, words: &[String]) -> Result<(Vec<i64>, Vec<i64>), Error> {
         let err = self.err("planning a search");
         // The words' terms as the index has them (stemmed by the same tokenizer), each
         // word one row of a scratch table.
@@ -822,30 +834,45 @@ impl Db {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
             .map_err(&err)?;
-        let mut df_of_term: HashMap<String, i64> = HashMap::new();
+        let mut df_of_term: HashMap<String, (i64, i64)> = HashMap::new();
         let mut df = vec![0i64; words.len()];
+        let mut content_df = vec![0i64; words.len()];
         let mut lookup = self
             .conn
             .prepare_cached("SELECT doc FROM temp.memories_vocab WHERE term = ?")
+            .map_err(&err)?;
+        let mut lookup_content = self
+            .conn
+            .prepare_cached(
+                "SELECT doc FROM temp.memories_vocab_col WHERE term = ? AND col = 'content'",
+            )
             .map_err(&err)?;
         for (i, term) in terms {
             let n = match df_of_term.get(&term) {
                 Some(n) => *n,
                 None => {
-                    let n: i64 = lookup
+                    let all: i64 = lookup
                         .query_row([&term], |r| r.get(0))
                         .optional()
                         .map_err(&err)?
                         .unwrap_or(0);
-                    df_of_term.insert(term, n);
-                    n
+                    let own: i64 = lookup_content
+                        .query_row([&term], |r| r.get(0))
+                        .optional()
+                        .map_err(&err)?
+                        .unwrap_or(0);
+                    df_of_term.insert(term, (all, own));
+                    (all, own)
                 }
             };
-            if let Some(d) = usize::try_from(i).ok().and_then(|i| df.get_mut(i)) {
-                *d = (*d).max(n);
+            if let Ok(i) = usize::try_from(i)
+                && i < df.len()
+            {
+                df[i] = df[i].max(n.0);
+                content_df[i] = content_df[i].max(n.1);
             }
         }
-        Ok(df)
+        Ok((df, content_df))
     }
 
     /// `(rowid, score)` matching the FTS5 expression `query` and `filter`, best first.
