@@ -412,7 +412,10 @@ pub async fn memory(args: MemoryArgs) -> anyhow::Result<ExitCode> {
                 if let Some(next) = &page.next_cursor {
                     let mut hint = String::from("islet memory list");
                     if o.data != std::path::Path::new(".islet") {
-                        hint.push_str(&format!(" --data {}", shell_word(&o.data.to_string_lossy())));
+                        hint.push_str(&format!(
+                            " --data {}",
+                            shell_word(&o.data.to_string_lossy())
+                        ));
                     }
                     hint.push_str(&format!(" --profile {profile} --limit {limit}"));
                     if let Some(kind) = &kind {

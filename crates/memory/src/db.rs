@@ -548,7 +548,11 @@ impl Db {
 
     /// Stores vectors of existing memories (a backfill) in one transaction; rows forgotten
     /// meanwhile are skipped. Returns how many were stored.
-    pub fn store_vectors(&mut self, model: &str, vectors: &[(i64, Vec<f32>)]) -> Result<usize, Error> {
+    pub fn store_vectors(
+        &mut self,
+        model: &str,
+        vectors: &[(i64, Vec<f32>)],
+    ) -> Result<usize, Error> {
         let name = self.name.to_string();
         let storage = |what: &'static str| {
             let profile = name.clone();

@@ -173,12 +173,11 @@ pub fn load_dir(dir: &Path) -> Result<Vec<Conversation>, Error> {
         .into_iter()
         .map(|name| {
             let conversation = dir.join(format!("{name}.json"));
-            let sessions = parse_ingest_file(&read(conversation.clone())?).map_err(|e| {
-                Error::invalid(format!("{}: {e}", conversation.display()))
-            })?;
+            let sessions = parse_ingest_file(&read(conversation.clone())?)
+                .map_err(|e| Error::invalid(format!("{}: {e}", conversation.display())))?;
             let path = dir.join(format!("{name}.questions.json"));
-            let questions: Vec<Question> = serde_json::from_slice(&read(path.clone())?)
-                .map_err(|e| {
+            let questions: Vec<Question> =
+                serde_json::from_slice(&read(path.clone())?).map_err(|e| {
                     Error::invalid(format!(
                         "{} is not a questions file ([{{\"question\", \"evidence\", \
                          \"category\"}}]): {e}",

@@ -85,12 +85,7 @@ impl Endpoint {
 
     /// POSTs `body` and returns the parsed JSON reply, or `(url, reason)`; retries what may
     /// pass (see [`Endpoint::retries`]).
-    async fn post(
-        &self,
-        path: &str,
-        body: &Value,
-        timeout: Duration,
-    ) -> Result<Value, Failure> {
+    async fn post(&self, path: &str, body: &Value, timeout: Duration) -> Result<Value, Failure> {
         let mut delay = Duration::from_millis(500);
         let mut attempt = 0;
         loop {
@@ -154,7 +149,8 @@ impl Endpoint {
                 Some(key) => text.replace(key.as_str(), "<redacted>"),
                 None => text,
             };
-            let transient = status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error();
+            let transient =
+                status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error();
             return Err(fail(
                 format!("HTTP {status}: {text}"),
                 transient,
@@ -293,7 +289,8 @@ pub(crate) async fn extract(
     let json_mode = json!({"type": "json_object"});
     let timeout = Duration::from_secs(180);
     let reply = if llm.schema_refused.load(Ordering::Relaxed) {
-        llm.post("chat/completions", &body(json_mode), timeout).await
+        llm.post("chat/completions", &body(json_mode), timeout)
+            .await
     } else {
         let schema = json!({
             "type": "json_schema",
@@ -308,7 +305,8 @@ pub(crate) async fn extract(
                     f.reason
                 );
                 llm.schema_refused.store(true, Ordering::Relaxed);
-                llm.post("chat/completions", &body(json_mode), timeout).await
+                llm.post("chat/completions", &body(json_mode), timeout)
+                    .await
             }
             other => other,
         }

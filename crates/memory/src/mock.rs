@@ -157,7 +157,11 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         Err(response) => return response,
     };
     let model = request["model"].as_str().unwrap_or("mock").to_owned();
-    if request.pointer("/response_format/type").and_then(Value::as_str) == Some("json_schema") {
+    if request
+        .pointer("/response_format/type")
+        .and_then(Value::as_str)
+        == Some("json_schema")
+    {
         state.schema_requests.fetch_add(1, Ordering::SeqCst);
         if model.contains("no-schema") {
             return error(
@@ -235,7 +239,9 @@ fn extraction(user: &str) -> String {
             "source_message_ids": [source],
         });
         if text.contains("[[mock:no-sources]]") {
-            memory.as_object_mut().map(|m| m.remove("source_message_ids"));
+            memory
+                .as_object_mut()
+                .map(|m| m.remove("source_message_ids"));
         }
         memories.push(memory);
     }
@@ -277,7 +283,9 @@ async fn embeddings(
             );
         }
     };
-    let weak = request["model"].as_str().is_some_and(|m| m.contains("weak"));
+    let weak = request["model"]
+        .as_str()
+        .is_some_and(|m| m.contains("weak"));
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()

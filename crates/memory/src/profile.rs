@@ -2,12 +2,11 @@
 
 use crate::db::{Db, Filter, NewMemory};
 use crate::llm::{self, Endpoint};
-use crate::rank::{self, Candidate, Ranking, VectorRange};
 use crate::model::{
     IngestOptions, IngestReport, ListOptions, Memory, MemoryType, Message, Page, ProfileInfo,
-    Progress, ProgressFn, Recall, RecallOptions, RememberOptions, Remembered,
-    Session, Stage,
+    Progress, ProgressFn, Recall, RecallOptions, RememberOptions, Remembered, Session, Stage,
 };
+use crate::rank::{self, Candidate, Ranking, VectorRange};
 use crate::{Error, ProfileName, text};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -350,7 +349,11 @@ impl Profile {
             report.skipped += session.messages.len() - messages.len();
             match &self.inner.config.llm {
                 None => {
-                    memories.extend(deterministic(&session.session_id, &messages, 0..messages.len()));
+                    memories.extend(deterministic(
+                        &session.session_id,
+                        &messages,
+                        0..messages.len(),
+                    ));
                 }
                 Some(llm) => {
                     for (i, batch) in messages.chunks(EXTRACT_BATCH).enumerate() {
@@ -666,9 +669,7 @@ impl Profile {
                         match llm::embed(endpoint, &[query]).await {
                             Ok(mut v) => v.pop(),
                             Err(e) => {
-                                let warning = format!(
-                                    "{e}; recalled with full-text search only"
-                                );
+                                let warning = format!("{e}; recalled with full-text search only");
                                 let warning = warning.replace("; nothing was written", "");
                                 tracing::warn!(profile = %self.name, "{warning}");
                                 warnings.push(warning);
@@ -894,10 +895,19 @@ fn deterministic(
         let Some((m, at)) = messages.get(i) else {
             continue;
         };
-        let neighbours = i.saturating_sub(CONTEXT_MESSAGES)..(i + CONTEXT_MESSAGES + 1).min(messages.len());
+        let neighbours =
+            i.saturating_sub(CONTEXT_MESSAGES)..(i + CONTEXT_MESSAGES + 1).min(messages.len());
         let context: Vec<String> = neighbours
             .filter(|&j| j != i)
-            .map(|j| messages[j].0.text.trim().chars().take(CONTEXT_CHARS).collect())
+            .map(|j| {
+                messages[j]
+                    .0
+                    .text
+                    .trim()
+                    .chars()
+                    .take(CONTEXT_CHARS)
+                    .collect()
+            })
             .collect();
         let context = (!context.is_empty()).then(|| context.join("\n"));
         let sources = vec![m.id.clone()];

@@ -190,9 +190,16 @@ pub(crate) fn analyse(question: &str) -> Query {
     let all: Vec<String> = text::words(question).collect();
     let lower = question.to_lowercase();
     let asks_when = all.first().is_some_and(|w| w == "when")
-        || ["how long", "what year", "what month", "what date", "what day", "what time"]
-            .iter()
-            .any(|p| lower.contains(p))
+        || [
+            "how long",
+            "what year",
+            "what month",
+            "what date",
+            "what day",
+            "what time",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
         || lower.contains("how many years")
         || lower.contains("how many months")
         || lower.contains("how many weeks")
@@ -248,7 +255,8 @@ fn in_months(at: i64, months: &[(u32, Option<i64>)]) -> bool {
         } else {
             (year, month - 1)
         };
-        (m == month && y.is_none_or(|y| y == year)) || (m == prev_m && y.is_none_or(|y| y == prev_y))
+        (m == month && y.is_none_or(|y| y == year))
+            || (m == prev_m && y.is_none_or(|y| y == prev_y))
     })
 }
 
@@ -303,9 +311,9 @@ pub(crate) fn rank(
             if s > 0.0 {
                 let m = &c.memory;
                 if !named.is_empty()
-                    && m.speaker.as_deref().is_some_and(|sp| {
-                        text::words(sp).any(|w| named.contains(w.as_str()))
-                    })
+                    && m.speaker
+                        .as_deref()
+                        .is_some_and(|sp| text::words(sp).any(|w| named.contains(w.as_str())))
                 {
                     s *= settings.speaker_boost;
                 }

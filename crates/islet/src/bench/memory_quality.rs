@@ -46,10 +46,9 @@ pub async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Value> {
         &args.embeddings_model,
         &args.embeddings_key_env,
     )?;
-    let scratch = Scratch(std::env::temp_dir().join(format!(
-        "islet-bench-memory-quality-{}",
-        std::process::id()
-    )));
+    let scratch = Scratch(
+        std::env::temp_dir().join(format!("islet-bench-memory-quality-{}", std::process::id())),
+    );
     let _ = std::fs::remove_dir_all(&scratch.0);
     let config = MemoryConfig::new(&scratch.0);
     let fts = Memories::new(config.clone());

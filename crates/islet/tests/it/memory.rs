@@ -156,8 +156,15 @@ fn list_get_forget_profiles_and_delete_profile() {
         "{stderr}"
     );
     let out = memory(&data, &["profiles"]);
-    assert!(text(&out.stdout).contains("0 memories"), "{}", text(&out.stdout));
-    let out = memory(&data, &["delete-profile", "--profile", "ops/runbook", "--yes"]);
+    assert!(
+        text(&out.stdout).contains("0 memories"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = memory(
+        &data,
+        &["delete-profile", "--profile", "ops/runbook", "--yes"],
+    );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let out = memory(&data, &["profiles", "--json"]);
     assert_eq!(text(&out.stdout).trim(), "[]");
@@ -175,7 +182,10 @@ fn issue19_output_reads_well_plurals_and_a_list_hint_with_every_flag() {
              {"id": "m3", "speaker": "bob", "text": "the tests are slow"}]}]"#,
     )
     .unwrap();
-    let out = memory(&data, &["ingest", file.to_str().unwrap(), "--profile", "ops/ci"]);
+    let out = memory(
+        &data,
+        &["ingest", file.to_str().unwrap(), "--profile", "ops/ci"],
+    );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout).trim(),
@@ -183,7 +193,17 @@ fn issue19_output_reads_well_plurals_and_a_list_hint_with_every_flag() {
     );
     let out = memory(
         &data,
-        &["list", "--profile", "ops/ci", "--limit", "1", "--type", "event", "--session", "s1"],
+        &[
+            "list",
+            "--profile",
+            "ops/ci",
+            "--limit",
+            "1",
+            "--type",
+            "event",
+            "--session",
+            "s1",
+        ],
     );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let hint = text(&out.stderr);
@@ -202,8 +222,15 @@ fn issue19_output_reads_well_plurals_and_a_list_hint_with_every_flag() {
     let out = memory(&data, &["remember", "one thing", "--profile", "ops/ci"]);
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let out = memory(&data, &["profiles"]);
-    assert!(text(&out.stdout).contains(" 1 memory "), "{}", text(&out.stdout));
-    let out = memory(&data, &["recall", "one thing", "--profile", "ops/ci", "--json"]);
+    assert!(
+        text(&out.stdout).contains(" 1 memory "),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = memory(
+        &data,
+        &["recall", "one thing", "--profile", "ops/ci", "--json"],
+    );
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
     let score = r["results"][0]["score"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&score), "{r}");

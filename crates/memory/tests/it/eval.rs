@@ -11,7 +11,10 @@ fn evidence_recall_is_the_share_of_evidence_found() {
     assert_eq!(evidence_recall(&ids(&["D1:1"]), &found), 1.0);
     assert_eq!(evidence_recall(&ids(&["D1:1", "D9:9"]), &found), 0.5);
     // A malformed id is a miss like any other.
-    assert_eq!(evidence_recall(&ids(&["D:1:1", "D1:2", "D3:4", "D5:5"]), &found), 0.5);
+    assert_eq!(
+        evidence_recall(&ids(&["D:1:1", "D1:2", "D3:4", "D5:5"]), &found),
+        0.5
+    );
     assert_eq!(evidence_recall(&[], &found), 0.0);
     let mut t = Tally::default();
     for r in [1.0, 0.5, 0.0, 0.0] {
@@ -38,7 +41,11 @@ async fn the_metric_over_a_tiny_set_gives_the_known_figures() {
     assert_eq!(e.overall.questions, 4);
     assert_eq!(e.overall.recall(), 0.625, "{e:?}");
     assert_eq!(e.overall.hit_rate(), 0.75);
-    let by: Vec<(u32, f64)> = e.by_category.iter().map(|(c, t)| (*c, t.recall())).collect();
+    let by: Vec<(u32, f64)> = e
+        .by_category
+        .iter()
+        .map(|(c, t)| (*c, t.recall()))
+        .collect();
     assert_eq!(by, [(1, 0.5), (4, 1.0), (5, 0.0)]);
     assert_eq!(e.latencies.len(), 4);
 }

@@ -46,7 +46,10 @@ async fn hybrid_recall_is_never_worse_than_full_text_even_with_uninformative_vec
         let given = given_memories_with(None, Some(given_endpoint(&mock, model)));
         let p = given.memories.profile("team/alice").unwrap();
         let report = p.ingest_sessions(given_conversation(), None).await.unwrap();
-        assert_eq!(report.vectors, report.added, "{model}: every memory got a vector");
+        assert_eq!(
+            report.vectors, report.added,
+            "{model}: every memory got a vector"
+        );
         let full_text = given.reopen(None, None);
         // At 10, the evaluation set's k, and 5. (At 3, the bag-of-words mock, which weighs
         // common words like rare ones, reorders one close pair wrongly: vectors may
@@ -57,11 +60,11 @@ async fn hybrid_recall_is_never_worse_than_full_text_even_with_uninformative_vec
             let hybrid = recall_at(&given.memories, k).await;
             figures.push((k, text, hybrid));
         }
-        eprintln!("{model}: (k, full text, hybrid) {figures:?}");
-        for (k, text, hybrid) in figures {
+        for &(k, text, hybrid) in &figures {
             assert!(
                 hybrid >= text,
-                "{model}, top {k}: hybrid {hybrid:.3} < full text {text:.3}"
+                "{model}, top {k}: hybrid {hybrid:.3} < full text {text:.3}; \
+                 (k, full text, hybrid): {figures:?}"
             );
         }
     }
@@ -144,7 +147,11 @@ async fn enabling_embeddings_backfills_the_vectors_of_older_memories() {
     assert_eq!(p.backfill(None).await.unwrap(), 0);
     let report = p
         .ingest_sessions(
-            vec![session("s99", 400, vec![message("m1", "bob", "new phone who dis")])],
+            vec![session(
+                "s99",
+                400,
+                vec![message("m1", "bob", "new phone who dis")],
+            )],
             None,
         )
         .await
@@ -158,7 +165,11 @@ async fn an_ingest_with_embeddings_backfills_what_came_before() {
     let given = given_memories_with(None, None);
     let p = given.memories.profile("team/alice").unwrap();
     p.ingest_sessions(
-        vec![session("s1", 0, vec![message("m1", "alice", "the printer is jammed")])],
+        vec![session(
+            "s1",
+            0,
+            vec![message("m1", "alice", "the printer is jammed")],
+        )],
         None,
     )
     .await
@@ -168,7 +179,11 @@ async fn an_ingest_with_embeddings_backfills_what_came_before() {
         .profile("team/alice")
         .unwrap()
         .ingest_sessions(
-            vec![session("s2", 1, vec![message("m1", "bob", "I fixed the printer")])],
+            vec![session(
+                "s2",
+                1,
+                vec![message("m1", "bob", "I fixed the printer")],
+            )],
             None,
         )
         .await

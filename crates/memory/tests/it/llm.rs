@@ -94,7 +94,10 @@ async fn a_batch_whose_reply_fails_validation_is_stored_as_said_with_a_warning()
         assert!(w.contains(expected) && w.contains("`s2`"), "{w}");
         let page = p.list(memory::ListOptions::default()).await.unwrap();
         let contents: Vec<&str> = page.memories.iter().map(|m| m.content.as_str()).collect();
-        assert!(contents.contains(&"alice said: I work at Acme"), "{contents:?}");
+        assert!(
+            contents.contains(&"alice said: I work at Acme"),
+            "{contents:?}"
+        );
         let fallback = page
             .memories
             .iter()
@@ -129,7 +132,10 @@ async fn extraction_asks_for_a_json_schema_and_uses_json_mode_where_it_is_refuse
     // Refused once; JSON mode from then on.
     assert_eq!((mock.chat_requests(), mock.schema_requests()), (3, 1));
     let schema = memory::extraction_schema();
-    assert_eq!(schema["properties"]["memories"]["items"]["additionalProperties"], false);
+    assert_eq!(
+        schema["properties"]["memories"]["items"]["additionalProperties"],
+        false
+    );
 }
 
 #[tokio::test]

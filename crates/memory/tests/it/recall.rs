@@ -426,17 +426,29 @@ async fn newer_beats_older_without_subjects_when_the_same_speaker_restates_a_thi
             session(
                 "early",
                 1,
-                vec![message("m1", "alice", "My favourite programming language is Rust.")],
+                vec![message(
+                    "m1",
+                    "alice",
+                    "My favourite programming language is Rust.",
+                )],
             ),
             session(
                 "later",
                 90,
-                vec![message("m1", "alice", "My favourite programming language is Go nowadays.")],
+                vec![message(
+                    "m1",
+                    "alice",
+                    "My favourite programming language is Go nowadays.",
+                )],
             ),
             session(
                 "other",
                 95,
-                vec![message("m1", "bob", "My favourite programming language is Python.")],
+                vec![message(
+                    "m1",
+                    "bob",
+                    "My favourite programming language is Python.",
+                )],
             ),
         ],
         None,
@@ -459,7 +471,10 @@ async fn newer_beats_older_without_subjects_when_the_same_speaker_restates_a_thi
     let early = order.iter().position(|s| *s == "early").unwrap();
     assert!(later < early, "the newer statement ranks first: {order:?}");
     let older = &r.results[early];
-    assert_eq!(older.superseded_by.as_ref(), Some(&r.results[later].memory.id));
+    assert_eq!(
+        older.superseded_by.as_ref(),
+        Some(&r.results[later].memory.id)
+    );
     assert_eq!(r.results[later].superseded_by, None);
     // Another speaker's statement is not a restatement.
     let bob = r
