@@ -58,6 +58,12 @@ CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
         VALUES (new.rowid, new.content, new.speaker, new.context);
     INSERT OR IGNORE INTO speakers(name) SELECT new.speaker WHERE new.speaker IS NOT NULL;
 END;
+CREATE TRIGGER memories_au AFTER UPDATE OF context ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, content, speaker, context)
+        VALUES ('delete', old.rowid, old.content, old.speaker, old.context);
+    INSERT INTO memories_fts(rowid, content, speaker, context)
+        VALUES (new.rowid, new.content, new.speaker, new.context);
+END;
 CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
     INSERT INTO memories_fts(memories_fts, rowid, content, speaker, context)
         VALUES ('delete', old.rowid, old.content, old.speaker, old.context);
@@ -715,19 +721,35 @@ impl Db {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(self_err(&self.name, "starting a transaction"))?;
-        let subjects: BTreeSet<String> = {
+        let (subjects, sessions): (BTreeSet<String>, BTreeSet<String>) = {
             let mut stmt = tx
                 .prepare(&format!(
-                    "DELETE FROM memories WHERE {condition} RETURNING subject"
+                    "DELETE FROM memories WHERE {condition} \
+                     RETURNING subject, CASE WHEN context IS NOT NULL THEN session_id END"
                 ))
                 .map_err(self_err(&self.name, "forgetting"))?;
-            let rows: Vec<Option<String>> = stmt
-                .query_map([value], |r| r.get(0))
+            let rows: Vec<(Option<String>, Option<String>)> = stmt
+                .query_map([value], |r| Ok((r.get(0)?, r.get(1)?)))
                 .and_then(|rows| rows.collect())
                 .map_err(self_err(&self.name, "forgetting"))?;
-            rows.into_iter().flatten().collect()
+            let subjects = rows.iter().filter_map(|r| r.0.clone()).collect();
+            let sessions = rows.into_iter().filter_map(|r| r.1).collect();
+            (subjects, sessions)
         };
+        // The forgotten text also lives in its neighbours' matching context: rebuild the
+        // contexts of the sessions it was part of from what remains.
+        for session in &sessions {
+            recontext(&tx, session).map_err(self_err(&self.name, "forgetting"))?;
+        }
         let deleted = tx.changes() as usize;
+        // A speaker all of whose memories are gone is forgotten too (one scan per call;
+        // forgetting is rare next to recalling).
+        tx.execute(
+            "DELETE FROM speakers WHERE name NOT IN \
+             (SELECT DISTINCT speaker FROM memories WHERE speaker IS NOT NULL)",
+            [],
+        )
+        .map_err(self_err(&self.name, "forgetting"))?;
         for subject in &subjects {
             resupersede(&tx, subject).map_err(self_err(&self.name, "updating supersession"))?;
         }
@@ -1032,6 +1054,54 @@ fn check_model(tx: &Transaction<'_>, profile: &str, model: &str) -> Result<(), E
                 message: e.to_string(),
             }),
     }
+}
+
+/// Recomputes the matching context of a session's deterministic memories (those with a
+/// context) from the memories it still has, in stored order: the text of up to
+/// `CONTEXT_MESSAGES` messages on each side, as ingest computed it.
+fn recontext(tx: &Transaction<'_>, session: &str) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String, String)> = tx
+        .prepare_cached(
+            "SELECT rowid, source_message_ids, content FROM memories \
+             WHERE session_id = ? AND context IS NOT NULL ORDER BY rowid",
+        )?
+        .query_map([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    // Chunks of one message are consecutive rows with the same sources.
+    let mut messages: Vec<(Vec<i64>, String, String)> = Vec::new();
+    for (rowid, sources, content) in rows {
+        match messages.last_mut() {
+            Some((rowids, s, text)) if *s == sources => {
+                rowids.push(rowid);
+                text.push(' ');
+                text.push_str(&content);
+            }
+            _ => messages.push((vec![rowid], sources, content)),
+        }
+    }
+    let mut update = tx.prepare_cached(
+        "UPDATE memories SET context = ?1 WHERE rowid = ?2 AND context IS NOT ?1",
+    )?;
+    for (i, (rowids, _, _)) in messages.iter().enumerate() {
+        let near = i.saturating_sub(crate::profile::CONTEXT_MESSAGES)
+            ..(i + crate::profile::CONTEXT_MESSAGES + 1).min(messages.len());
+        let context: Vec<String> = near
+            .filter(|&j| j != i)
+            .map(|j| {
+                messages[j]
+                    .2
+                    .trim()
+                    .chars()
+                    .take(crate::profile::CONTEXT_CHARS)
+                    .collect()
+            })
+            .collect();
+        let context = context.join("\n");
+        for rowid in rowids {
+            update.execute(params![context, rowid])?;
+        }
+    }
+    Ok(())
 }
 
 /// Re-links the supersession chain of one subject: in order of `occurred_at` (then storage

@@ -20,9 +20,9 @@ const MAX_REMEMBER_CHARS: usize = 100_000;
 /// requests); also how many backfilled vectors are stored per transaction.
 const EMBED_CHUNK: usize = 256;
 /// Messages on each side of a message whose text is stored as its matching context.
-const CONTEXT_MESSAGES: usize = 2;
+pub(crate) const CONTEXT_MESSAGES: usize = 2;
 /// The most of one neighbour's text kept in a context.
-const CONTEXT_CHARS: usize = 600;
+pub(crate) const CONTEXT_CHARS: usize = 600;
 
 /// How to build a [`Memories`] service.
 #[derive(Debug, Clone)]
