@@ -20,7 +20,8 @@
 //! - Write: [`Profile::ingest`] / [`Profile::ingest_sessions`] (conversations, one
 //!   transaction per call; the file format is [`parse_ingest_file`]'s), [`Profile::remember`].
 //! - Read: [`Profile::recall`] (FTS5 BM25 with porter stemming, plus vectors when an
-//!   embeddings endpoint is configured, fused by reciprocal rank), [`Profile::list`],
+//!   embeddings endpoint is configured, fused into a 0–1 relevance by [`Ranking`]),
+//!   [`Profile::backfill`], [`Profile::list`],
 //!   [`Profile::get`].
 //! - Delete: [`Profile::forget`], [`Profile::forget_session`], [`Memories::delete_profile`].
 //! - Code Mode: [`bindings`] gives isolates the `memory.*` namespace ([`TYPESCRIPT`]).
