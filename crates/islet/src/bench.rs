@@ -7,6 +7,7 @@ mod isolation;
 mod linuxbox;
 mod mcp;
 mod memory;
+mod memory_quality;
 mod proxy;
 mod search_code;
 mod search_quality;
@@ -41,6 +42,8 @@ pub enum BenchCommand {
     Memory(memory::MemoryArgs),
     /// Chat sessions: history load and search in a 10,000-message session, append, fork.
     Sessions(sessions::SessionsArgs),
+    /// Memory recall quality on an evaluation set: evidence recall@k, hit@k, latency.
+    MemoryQuality(memory_quality::MemoryQualityArgs),
 }
 
 #[derive(clap::Args)]
@@ -97,6 +100,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::SearchQuality(args) => {
             let report = search_quality::search_quality(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::MemoryQuality(args) => {
+            let report = memory_quality::memory_quality(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
         BenchCommand::Proxy(args) => {

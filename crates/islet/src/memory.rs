@@ -72,6 +72,15 @@ pub struct Endpoints {
         global = true
     )]
     embeddings_key_env: String,
+    /// Timeout of each embeddings request, in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, global = true)]
+    embeddings_timeout: u64,
+    /// Retries of an embeddings request that failed for a reason that may pass.
+    #[arg(long, value_name = "N", default_value_t = 2, global = true)]
+    embeddings_retries: u32,
+    /// Weight of vector similarity against full-text relevance in hybrid recall.
+    #[arg(long, value_name = "W", default_value_t = ::memory::Ranking::default().vector_weight, global = true)]
+    vector_weight: f64,
 }
 
 #[derive(clap::Subcommand)]
@@ -187,8 +196,20 @@ enum MemoryCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a profile and all its memories.
+    /// Delete a profile and all its memories (asks first unless --yes).
     DeleteProfile {
+        /// The profile: namespace/name, e.g. team/alice.
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+        /// Do not ask for confirmation (needed when stdin is not a terminal).
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+    /// Compute vectors for memories stored before embeddings were enabled.
+    ///
+    /// Needs --embeddings-url and --embeddings-model. Ingest does this too; recall warns
+    /// while some memories have no vector.
+    Backfill {
         /// The profile: namespace/name, e.g. team/alice.
         #[arg(long, value_name = "NAME")]
         profile: String,
@@ -218,6 +239,15 @@ fn endpoint(
     Ok(Some(Endpoint::new(client, url, model).api_key(key)))
 }
 
+/// The embeddings endpoint of `--embeddings-url`/`--embeddings-model`-style flags.
+pub fn embeddings_endpoint(
+    url: &Option<String>,
+    model: &Option<String>,
+    key_env: &str,
+) -> anyhow::Result<Option<Endpoint>> {
+    endpoint("embeddings", url, model, key_env)
+}
+
 fn parse_type(t: &str) -> anyhow::Result<MemoryType> {
     Ok(t.parse()?)
 }
@@ -231,7 +261,16 @@ pub fn memories(data: &std::path::Path, e: &Endpoints) -> anyhow::Result<Memorie
         &e.embeddings_url,
         &e.embeddings_model,
         &e.embeddings_key_env,
-    )?;
+    )?
+    .map(|e2| {
+        e2.timeout(Duration::from_secs(e.embeddings_timeout.max(1)))
+            .retries(e.embeddings_retries)
+    });
+    anyhow::ensure!(
+        e.vector_weight.is_finite() && e.vector_weight >= 0.0,
+        "--vector-weight must be a number ≥ 0 (0 turns vectors off in ranking)"
+    );
+    config.ranking.vector_weight = e.vector_weight;
     Ok(Memories::new(config))
 }
 
@@ -300,13 +339,16 @@ pub async fn memory(args: MemoryArgs) -> anyhow::Result<ExitCode> {
                 }
                 for (i, r) in recall.results.iter().enumerate() {
                     println!(
-                        "{:>2}. score {:.4}  {}",
+                        "{:>2}. relevance {:.2}  {}",
                         i + 1,
                         r.score,
                         headline(&r.memory)
                     );
                     println!("    {}", r.memory.content.replace('\n', "\n    "));
                     println!("    id {}  sources {}", r.memory.id, sources(&r.sources));
+                    if let Some(newer) = &r.superseded_by {
+                        println!("    probably outdated: restated later by {newer}");
+                    }
                 }
             }
         }
@@ -351,7 +393,7 @@ pub async fn memory(args: MemoryArgs) -> anyhow::Result<ExitCode> {
                     cursor,
                     limit,
                     kind: kind.as_deref().map(parse_type).transpose()?,
-                    session_id: session,
+                    session_id: session.clone(),
                 })
                 .await?;
             if json {
@@ -368,7 +410,22 @@ pub async fn memory(args: MemoryArgs) -> anyhow::Result<ExitCode> {
                     println!("    {}{more}", content.replace('\n', " "));
                 }
                 if let Some(next) = &page.next_cursor {
-                    eprintln!("more: islet memory list --profile {profile} --cursor {next}");
+                    let mut hint = String::from("islet memory list");
+                    if o.data != std::path::Path::new(".islet") {
+                        hint.push_str(&format!(
+                            " --data {}",
+                            shell_word(&o.data.to_string_lossy())
+                        ));
+                    }
+                    hint.push_str(&format!(" --profile {profile} --limit {limit}"));
+                    if let Some(kind) = &kind {
+                        hint.push_str(&format!(" --type {kind}"));
+                    }
+                    if let Some(session) = &session {
+                        hint.push_str(&format!(" --session {}", shell_word(session)));
+                    }
+                    hint.push_str(&format!(" --cursor {next}"));
+                    eprintln!("more: {hint}");
                 }
             }
         }
@@ -389,7 +446,10 @@ pub async fn memory(args: MemoryArgs) -> anyhow::Result<ExitCode> {
                 }
                 (None, Some(session)) => {
                     let n = p.forget_session(&session).await?;
-                    println!("forgot {n} memories of session {session}");
+                    println!(
+                        "forgot {n} {} of session {session}",
+                        plural(n as u64, "memory", "memories")
+                    );
                 }
                 (None, None) => anyhow::bail!("pass a memory id or --session"),
             }
@@ -407,37 +467,105 @@ pub async fn memory(args: MemoryArgs) -> anyhow::Result<ExitCode> {
                         .map(|m| format!("  vectors: {m}"))
                         .unwrap_or_default();
                     println!(
-                        "{:<40} {:>8} memories {:>10}{vectors}",
+                        "{:<40} {:>8} {:<8} {:>10}{vectors}",
                         p.name,
                         p.memories,
+                        plural(p.memories, "memory", "memories"),
                         human_bytes(p.bytes)
                     );
                 }
             }
         }
-        MemoryCommand::DeleteProfile { profile } => {
+        MemoryCommand::DeleteProfile { profile, yes } => {
+            let p = memories.profile(&profile)?;
+            if !p.exists() {
+                anyhow::bail!(::memory::Error::ProfileNotFound { profile });
+            }
+            if !yes {
+                let n = p.count().await?;
+                if !std::io::stdin().is_terminal() {
+                    anyhow::bail!(
+                        "refusing to delete memory profile {profile} ({n} {}) without \
+                         confirmation: stdin is not a terminal; pass --yes to delete it",
+                        plural(n, "memory", "memories")
+                    );
+                }
+                eprint!(
+                    "delete memory profile {profile} and its {n} {} for good? [y/N] ",
+                    plural(n, "memory", "memories")
+                );
+                let _ = std::io::stderr().flush();
+                let mut answer = String::new();
+                std::io::stdin().read_line(&mut answer)?;
+                if !matches!(answer.trim().to_lowercase().as_str(), "y" | "yes") {
+                    eprintln!("kept {profile}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            }
             if memories.delete_profile(&profile).await? {
                 println!("deleted memory profile {profile}");
             } else {
                 anyhow::bail!(::memory::Error::ProfileNotFound { profile });
             }
         }
+        MemoryCommand::Backfill { profile } => {
+            let p = memories.profile(&profile)?;
+            let progress = ProgressBar::new();
+            let n = p.backfill(Some(progress.callback())).await;
+            progress.finish();
+            let n = n?;
+            println!(
+                "{profile}: {n} {} stored",
+                plural(n as u64, "vector", "vectors")
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn print_ingest(profile: &str, r: &IngestReport) {
-    println!(
-        "{profile}: {} messages → {} memories added, {} unchanged{}",
+    for w in &r.warnings {
+        eprintln!("warning: {w}");
+    }
+    let mut line = format!(
+        "{profile}: {} {} → {} {} added, {} unchanged",
         r.messages,
+        plural(r.messages as u64, "message", "messages"),
         r.added,
-        r.unchanged,
-        if r.skipped > 0 {
-            format!(", {} blank messages skipped", r.skipped)
-        } else {
-            String::new()
-        }
+        plural(r.added as u64, "memory", "memories"),
+        r.unchanged
     );
+    if r.vectors > 0 {
+        line.push_str(&format!(
+            ", {} {} stored",
+            r.vectors,
+            plural(r.vectors as u64, "vector", "vectors")
+        ));
+    }
+    if r.skipped > 0 {
+        line.push_str(&format!(
+            ", {} blank {} skipped",
+            r.skipped,
+            plural(r.skipped as u64, "message", "messages")
+        ));
+    }
+    println!("{line}");
+}
+
+fn plural<'a>(n: u64, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// `s` as one shell word (quoted when it needs to be), for hints to copy.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:=@%+".contains(c))
+    {
+        s.to_owned()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }
 
 /// `event · alice · 2024-04-28 · session s24`

@@ -36,8 +36,10 @@ declare const memory: {
   recall(input: string | { query: string; limit?: number /* 1-100, default 10 */;
     types?: Memory["type"][]; session_id?: string; as_of?: string /* valid at this time */;
     include_superseded?: boolean; answer?: boolean /* LLM answer from the results */;
-    profile?: string }): Promise<{ results: { memory: Memory; score: number; sources: string[];
-    matched_by: ("fts" | "vector")[] }[]; answer?: string; warnings?: string[] }>;
+    profile?: string }): Promise<{ results: { memory: Memory; score: number /* 0-1 relevance */;
+    sources: string[]; matched_by: ("fts" | "vector")[];
+    superseded_by?: string /* a newer result by the same speaker restates this */ }[];
+    answer?: string; warnings?: string[] }>;
   /** Newest first; pass `next_cursor` back as `cursor` for the next page. */
   list(input?: { cursor?: string; limit?: number /* 1-1000, default 50 */; type?: Memory["type"];
     session_id?: string; profile?: string }): Promise<{ memories: Memory[]; next_cursor: string | null }>;
@@ -49,7 +51,7 @@ declare const memory: {
   /** Turn a conversation into memories (one transaction; re-ingesting adds nothing). */
   ingest(input: { session_id: string; date?: string; messages: { id: string; speaker: string;
     text: string; date?: string }[]; profile?: string }): Promise<{ messages: number;
-    skipped: number; added: number; unchanged: number }>;
+    skipped: number; added: number; unchanged: number; vectors: number; warnings?: string[] }>;
 };"#;
 
 /// The `memory` namespace over `profiles`. With one profile it is the default; with

@@ -10,7 +10,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -27,36 +27,70 @@ CREATE TABLE memories (
     source_message_ids TEXT NOT NULL,
     superseded_by TEXT,
     -- occurred_at of the superseding memory: what `as_of` compares against.
-    superseded_at INTEGER
+    superseded_at INTEGER,
+    -- Text of the neighbouring messages, searched (at a lower weight) but never returned:
+    -- a short reply (\"yes, twice\") is found through the question it answers.
+    context TEXT
 ) STRICT;
 CREATE INDEX memories_session ON memories(session_id);
 CREATE INDEX memories_subject ON memories(subject, occurred_at) WHERE subject IS NOT NULL;
--- External content (the text lives once, in `memories`), so that deleting a row can tell
--- the index which terms to remove; with secure-delete they are removed at once, not at a
--- later segment merge.
-CREATE VIRTUAL TABLE memories_fts USING fts5(
-    content, speaker, content = 'memories', content_rowid = 'rowid',
-    tokenize = 'porter unicode61 remove_diacritics 2'
-);
-INSERT INTO memories_fts(memories_fts, rank) VALUES ('secure-delete', 1);
 CREATE TABLE vectors (
     memory_rowid INTEGER PRIMARY KEY,
     vector BLOB NOT NULL
 ) STRICT;
+";
+
+/// The full-text index and what keeps it in step, created with the schema and re-created
+/// by the migration from version 1 (which had no `context`).
+///
+/// External content (the text lives once, in `memories`), so that deleting a row can tell
+/// the index which terms to remove; with secure-delete they are removed at once, not at a
+/// later segment merge. `speakers` lets recall tell a name in a question from other words.
+const SEARCH_SCHEMA: &str = "
+CREATE VIRTUAL TABLE memories_fts USING fts5(
+    content, speaker, context, content = 'memories', content_rowid = 'rowid',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+INSERT INTO memories_fts(memories_fts, rank) VALUES ('secure-delete', 1);
+CREATE TABLE speakers (name TEXT PRIMARY KEY) STRICT;
 CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
-    INSERT INTO memories_fts(rowid, content, speaker) VALUES (new.rowid, new.content, new.speaker);
+    INSERT INTO memories_fts(rowid, content, speaker, context)
+        VALUES (new.rowid, new.content, new.speaker, new.context);
+    INSERT OR IGNORE INTO speakers(name) SELECT new.speaker WHERE new.speaker IS NOT NULL;
+END;
+CREATE TRIGGER memories_au AFTER UPDATE OF context ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, content, speaker, context)
+        VALUES ('delete', old.rowid, old.content, old.speaker, old.context);
+    INSERT INTO memories_fts(rowid, content, speaker, context)
+        VALUES (new.rowid, new.content, new.speaker, new.context);
 END;
 CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
-    INSERT INTO memories_fts(memories_fts, rowid, content, speaker)
-        VALUES ('delete', old.rowid, old.content, old.speaker);
+    INSERT INTO memories_fts(memories_fts, rowid, content, speaker, context)
+        VALUES ('delete', old.rowid, old.content, old.speaker, old.context);
     DELETE FROM vectors WHERE memory_rowid = old.rowid;
 END;
+";
+
+/// Version 1 → 2: the `context` column, and the index over it.
+const MIGRATE_1_2: &str = "
+ALTER TABLE memories ADD COLUMN context TEXT;
+DROP TRIGGER memories_ai;
+DROP TRIGGER memories_ad;
+DROP TABLE memories_fts;
+";
+
+/// After [`MIGRATE_1_2`] and [`SEARCH_SCHEMA`]: index what is there.
+const MIGRATE_1_2_FILL: &str = "
+INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
+INSERT OR IGNORE INTO speakers(name) SELECT DISTINCT speaker FROM memories
+    WHERE speaker IS NOT NULL;
 ";
 
 /// Per-connection scratch tables: the index's vocabulary (document frequencies), and a
 /// table with the index's tokenizer to learn how it stems a question's words.
 const TEMP_SCHEMA: &str = "
 CREATE VIRTUAL TABLE temp.memories_vocab USING fts5vocab(main, memories_fts, 'row');
+CREATE VIRTUAL TABLE temp.memories_vocab_col USING fts5vocab(main, memories_fts, 'col');
 CREATE VIRTUAL TABLE temp.query_words USING fts5(
     w, tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -77,6 +111,49 @@ enum Plan<'w> {
     Every(&'w String),
 }
 
+/// Chooses which of the question's words to search for, given how many memories hold each
+/// (`df`). BM25 costs a little for every matching document, and OR-ing a word that occurs
+/// in half of 100,000 memories means ranking 50,000 of them; such a word also weighs least
+/// in BM25 (low IDF). So while the matches would exceed [`RANK_BUDGET`], the most common
+/// words are left out.
+fn plan<'w>(words: &'w [String], df: &[i64]) -> Plan<'w> {
+    if words.len() < 2 || df.iter().sum::<i64>() <= RANK_BUDGET {
+        return Plan::All;
+    }
+    let mut by_rarity: Vec<(i64, &String)> = df.iter().copied().zip(words).collect();
+    by_rarity.sort_by_key(|(n, _)| *n);
+    if by_rarity[0].0 > RANK_BUDGET {
+        return Plan::Every(by_rarity[0].1);
+    }
+    let mut kept = Vec::new();
+    let mut sum = 0;
+    for (n, w) in by_rarity {
+        if sum + n > RANK_BUDGET {
+            break;
+        }
+        sum += n;
+        kept.push(w);
+    }
+    tracing::debug!(?kept, "left common words out of the search");
+    Plan::Rarest(kept)
+}
+
+/// Column weights of a search.
+struct Weights {
+    /// Of the neighbouring messages' text, relative to the memory's own content.
+    context: f64,
+}
+
+/// What a full-text search found.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Search {
+    /// `(rowid, BM25 score)`, best first; scores are positive.
+    pub hits: Vec<(i64, f64)>,
+    /// The score of a memory of average length holding each searched word once: the sum of
+    /// the words' IDFs. Scores divided by it read as 0–1 relevance.
+    pub full_match: f64,
+}
+
 const COLUMNS: &str = "m.rowid, m.id, m.type, m.content, m.subject, m.session_id, m.speaker, \
                        m.occurred_at, m.created_at, m.source_message_ids, m.superseded_by";
 
@@ -91,6 +168,8 @@ pub(crate) struct NewMemory {
     pub speaker: Option<String>,
     pub occurred_at: i64,
     pub source_message_ids: Vec<String>,
+    /// Neighbouring messages' text: searched, never returned (not part of the id).
+    pub context: Option<String>,
 }
 
 /// Which memories a recall may return.
@@ -143,6 +222,16 @@ pub(crate) struct VectorIndex {
 }
 
 impl VectorIndex {
+    /// The cosine of `rowid`'s vector with a normalised `query` (rowids are kept sorted).
+    pub fn similarity(&self, query: &[f32], rowid: i64) -> Option<f32> {
+        if self.dim == 0 || query.len() != self.dim {
+            return None;
+        }
+        let i = self.rowids.binary_search(&rowid).ok()?;
+        let v = &self.data[i * self.dim..(i + 1) * self.dim];
+        Some(v.iter().zip(query).map(|(a, b)| a * b).sum())
+    }
+
     /// The `k` most similar rows to a normalised `query`: `(rowid, cosine)`, best first.
     pub fn search(&self, query: &[f32], k: usize) -> Vec<(i64, f32)> {
         if self.dim == 0 || query.len() != self.dim {
@@ -176,7 +265,18 @@ pub(crate) struct Db {
     /// Loaded on first vector recall; extended by this connection's writes; reloaded when
     /// another connection has committed (`PRAGMA data_version` moved).
     vectors: Option<VectorIndex>,
+    /// What recall needs of the whole profile, dropped with `vectors`.
+    stats: Option<Stats>,
     data_version: i64,
+}
+
+/// Profile-wide figures recall needs, cached between writes.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Stats {
+    /// Rows in the full-text index: BM25's N.
+    pub documents: i64,
+    /// The lowercase words of every speaker's name, so that a question naming one can be told.
+    pub speaker_words: BTreeSet<String>,
 }
 
 impl Db {
@@ -215,7 +315,8 @@ impl Db {
             .map_err(storage("reading the schema version"))?;
         if version == 0 {
             conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+                "BEGIN IMMEDIATE; {SCHEMA} {SEARCH_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; \
+                 COMMIT;"
             ))
             .or_else(|e| {
                 // Another process may have created the schema first.
@@ -231,6 +332,25 @@ impl Db {
             })
             .map_err(storage("creating the schema"))?;
             tracing::debug!(profile = %name, path = %path.display(), "created memory profile");
+        } else if version == 1 {
+            conn.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {MIGRATE_1_2} {SEARCH_SCHEMA} {MIGRATE_1_2_FILL} \
+                 PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+            ))
+            .or_else(|e| {
+                // Another process may have migrated it first.
+                let _ = conn.execute_batch("ROLLBACK");
+                let now: i64 = conn
+                    .pragma_query_value(None, "user_version", |r| r.get(0))
+                    .unwrap_or(0);
+                if now == SCHEMA_VERSION {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .map_err(storage("upgrading the schema to version 2"))?;
+            tracing::info!(profile = %name, "upgraded memory profile to schema version 2");
         } else if version != SCHEMA_VERSION {
             return Err(Error::Storage {
                 profile: name.to_string(),
@@ -247,6 +367,7 @@ impl Db {
             conn,
             name: name.clone(),
             vectors: None,
+            stats: None,
             data_version: 0,
         };
         db.data_version = db.data_version()?;
@@ -297,14 +418,15 @@ impl Db {
     }
 
     /// Stores `memories` (and their vectors, normalised, when given) in one transaction.
-    /// Returns `(added, unchanged)`. `progress(done)` is called every few hundred rows.
+    /// Returns `(added, unchanged, vectors stored)`. `progress(done)` is called every few
+    /// hundred rows.
     pub fn insert(
         &mut self,
         memories: &[NewMemory],
         vectors: Option<(&str, &HashMap<String, Vec<f32>>)>,
         now: i64,
         progress: &dyn Fn(usize),
-    ) -> Result<(usize, usize), Error> {
+    ) -> Result<(usize, usize, usize), Error> {
         let name = self.name.to_string();
         let storage = |what: &'static str| {
             let profile = name.clone();
@@ -328,8 +450,8 @@ impl Db {
             let mut insert = tx
                 .prepare_cached(
                     "INSERT INTO memories (id, type, content, subject, session_id, speaker, \
-                     occurred_at, created_at, source_message_ids) VALUES (?,?,?,?,?,?,?,?,?) \
-                     ON CONFLICT(id) DO NOTHING",
+                     occurred_at, created_at, source_message_ids, context) \
+                     VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO NOTHING",
                 )
                 .map_err(storage("storing memories"))?;
             let mut insert_vector = tx
@@ -347,7 +469,8 @@ impl Db {
                         m.speaker,
                         m.occurred_at,
                         now,
-                        sources
+                        sources,
+                        m.context
                     ])
                     .map_err(storage("storing memories"))?;
                 if n == 0 {
@@ -376,7 +499,15 @@ impl Db {
         tx.commit().map_err(storage("committing"))?;
         progress(memories.len());
         self.data_version = self.data_version()?;
-        if let (Some(index), Some((model, _))) = (&mut self.vectors, vectors) {
+        self.stats = None;
+        let stored = new_vectors.len();
+        self.extend_vectors(vectors.map(|(m, _)| m), new_vectors);
+        Ok((added, unchanged, stored))
+    }
+
+    /// Adds this connection's new vectors to the loaded index (if loaded).
+    fn extend_vectors(&mut self, model: Option<&str>, new_vectors: Vec<(i64, Vec<f32>)>) {
+        if let (Some(index), Some(model)) = (&mut self.vectors, model) {
             if index.model == model {
                 for (rowid, v) in new_vectors {
                     if index.dim == 0 {
@@ -391,7 +522,118 @@ impl Db {
                 self.vectors = None;
             }
         }
-        Ok((added, unchanged))
+    }
+
+    /// Up to `limit` memories without a vector stored after row `after`, oldest first:
+    /// `(rowid, content)`.
+    pub fn without_vectors(&self, after: i64, limit: usize) -> Result<Vec<(i64, String)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT m.rowid, m.content FROM memories m WHERE m.rowid > ? \
+                 AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.memory_rowid = m.rowid) \
+                 ORDER BY m.rowid LIMIT ?",
+            )
+            .map_err(self.err("finding memories without vectors"))?;
+        stmt.query_map([after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(self.err("finding memories without vectors"))
+    }
+
+    /// How many memories have no vector.
+    pub fn count_without_vectors(&self) -> Result<u64, Error> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT count(*) FROM memories) - (SELECT count(*) FROM vectors)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(self.err("counting vectors"))
+    }
+
+    /// Stores vectors of existing memories (a backfill) in one transaction; rows forgotten
+    /// meanwhile are skipped. Returns how many were stored.
+    pub fn store_vectors(
+        &mut self,
+        model: &str,
+        vectors: &[(i64, Vec<f32>)],
+    ) -> Result<usize, Error> {
+        let name = self.name.to_string();
+        let storage = |what: &'static str| {
+            let profile = name.clone();
+            move |e: rusqlite::Error| Error::Storage {
+                profile,
+                what,
+                message: e.to_string(),
+            }
+        };
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(storage("starting a transaction"))?;
+        check_model(&tx, &name, model)?;
+        let mut stored = Vec::with_capacity(vectors.len());
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO vectors (memory_rowid, vector) SELECT ?1, ?2 \
+                     WHERE EXISTS (SELECT 1 FROM memories WHERE rowid = ?1) \
+                     ON CONFLICT(memory_rowid) DO NOTHING",
+                )
+                .map_err(storage("storing vectors"))?;
+            for (rowid, v) in vectors {
+                if insert
+                    .execute(params![rowid, f32_bytes(v)])
+                    .map_err(storage("storing vectors"))?
+                    == 1
+                {
+                    stored.push((*rowid, v.clone()));
+                }
+            }
+        }
+        tx.commit().map_err(storage("committing"))?;
+        self.data_version = self.data_version()?;
+        // Backfilled rows are older than those loaded: the index is reloaded in order.
+        self.vectors = None;
+        Ok(stored.len())
+    }
+
+    /// Drops the caches if another connection has written since they were filled.
+    fn refresh(&mut self) -> Result<(), Error> {
+        let version = self.data_version()?;
+        if version != self.data_version {
+            self.vectors = None;
+            self.stats = None;
+            self.data_version = version;
+        }
+        Ok(())
+    }
+
+    /// Figures recall needs (cached until the next write).
+    pub fn stats(&mut self) -> Result<&Stats, Error> {
+        self.refresh()?;
+        if self.stats.is_none() {
+            let documents: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM memories", [], |r| r.get(0))
+                .map_err(self.err("counting memories"))?;
+            let names: Vec<String> = self
+                .conn
+                .prepare("SELECT name FROM speakers")
+                .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+                .map_err(self.err("reading speakers"))?;
+            let speaker_words = names
+                .iter()
+                .flat_map(|n| crate::text::words(n).collect::<Vec<_>>())
+                .filter(|w| !crate::text::is_stopword(w))
+                .collect();
+            self.stats = Some(Stats {
+                documents,
+                speaker_words,
+            });
+        }
+        Ok(self.stats.get_or_insert_with(Stats::default))
     }
 
     /// Makes a superseded memory current again (it was re-asserted at `at`).
@@ -479,19 +721,35 @@ impl Db {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(self_err(&self.name, "starting a transaction"))?;
-        let subjects: BTreeSet<String> = {
+        let (subjects, sessions): (BTreeSet<String>, BTreeSet<String>) = {
             let mut stmt = tx
                 .prepare(&format!(
-                    "DELETE FROM memories WHERE {condition} RETURNING subject"
+                    "DELETE FROM memories WHERE {condition} \
+                     RETURNING subject, CASE WHEN context IS NOT NULL THEN session_id END"
                 ))
                 .map_err(self_err(&self.name, "forgetting"))?;
-            let rows: Vec<Option<String>> = stmt
-                .query_map([value], |r| r.get(0))
+            let rows: Vec<(Option<String>, Option<String>)> = stmt
+                .query_map([value], |r| Ok((r.get(0)?, r.get(1)?)))
                 .and_then(|rows| rows.collect())
                 .map_err(self_err(&self.name, "forgetting"))?;
-            rows.into_iter().flatten().collect()
+            let subjects = rows.iter().filter_map(|r| r.0.clone()).collect();
+            let sessions = rows.into_iter().filter_map(|r| r.1).collect();
+            (subjects, sessions)
         };
+        // The forgotten text also lives in its neighbours' matching context: rebuild the
+        // contexts of the sessions it was part of from what remains.
+        for session in &sessions {
+            recontext(&tx, session).map_err(self_err(&self.name, "forgetting"))?;
+        }
         let deleted = tx.changes() as usize;
+        // A speaker all of whose memories are gone is forgotten too (one scan per call;
+        // forgetting is rare next to recalling).
+        tx.execute(
+            "DELETE FROM speakers WHERE name NOT IN \
+             (SELECT DISTINCT speaker FROM memories WHERE speaker IS NOT NULL)",
+            [],
+        )
+        .map_err(self_err(&self.name, "forgetting"))?;
         for subject in &subjects {
             resupersede(&tx, subject).map_err(self_err(&self.name, "updating supersession"))?;
         }
@@ -507,6 +765,7 @@ impl Db {
         self.data_version = self.data_version()?;
         // Rebuilt on the next vector recall; forgetting is rare next to recalling.
         self.vectors = None;
+        self.stats = None;
         Ok(deleted)
     }
 
@@ -518,9 +777,17 @@ impl Db {
         self.delete_where("session_id = ?", session_id)
     }
 
-    /// Full-text candidates' rowids for the question's `words`, best BM25 first (ties:
-    /// newest first).
-    pub fn fts(&self, words: &[String], filter: &Filter, k: usize) -> Result<Vec<i64>, Error> {
+    /// Full-text candidates for the question's `words`, best first: `(rowid, BM25 score)`
+    /// with the score positive (higher is better; ties: newest first), and the score a
+    /// memory of average length holding every word once would get (see [`Search`]).
+    pub fn fts(
+        &mut self,
+        words: &[String],
+        filter: &Filter,
+        k: usize,
+        context_weight: f64,
+    ) -> Result<Search, Error> {
+        let documents = self.stats()?.documents;
         let quote = |ws: &[&String], op: &str| {
             ws.iter()
                 .map(|w| format!("\"{w}\""))
@@ -528,33 +795,49 @@ impl Db {
                 .join(op)
         };
         let all: Vec<&String> = words.iter().collect();
-        match self.plan(words)? {
-            Plan::All => self.ranked(&quote(&all, " OR "), filter, k),
-            Plan::Rarest(kept) => self.ranked(&quote(&kept, " OR "), filter, k),
+        let (df, content_df) = self.document_frequencies(words)?;
+        // FTS5's BM25 IDF, floored as FTS5 floors it.
+        let n = documents as f64;
+        let full_match: f64 = df
+            .iter()
+            .map(|&d| (((n - d as f64 + 0.5) / (d as f64 + 0.5)).ln()).max(1e-6))
+            .sum();
+        let weights = Weights {
+            context: context_weight,
+        };
+        // Matching context multiplies how many memories a word matches (its own text
+        // and four neighbours'). Where that would rank too many, search the memories' own
+        // text (and speaker) only: large profiles lose context matching for common words
+        // rather than their latency.
+        let (df, columns) = match plan(words, &df) {
+            Plan::All => (df, ""),
+            _ => (content_df, "{content speaker} : "),
+        };
+        let or = |ws: &[&String]| format!("{columns}({})", quote(ws, " OR "));
+        let hits = match plan(words, &df) {
+            Plan::All => self.ranked(&or(&all), filter, k, &weights)?,
+            Plan::Rarest(kept) => self.ranked(&or(&kept), filter, k, &weights)?,
             Plan::Every(rarest) => {
                 // Every word is common: documents with all of them first, then, if those
                 // are too few, the rarest word alone (the one unbounded case).
-                let mut found = self.ranked(&quote(&all, " AND "), filter, k)?;
+                let and = format!("{columns}({})", quote(&all, " AND "));
+                let mut found = self.ranked(&and, filter, k, &weights)?;
                 if found.len() < k {
-                    for rowid in self.ranked(&quote(&[rarest], ""), filter, k)? {
-                        if found.len() < k && !found.contains(&rowid) {
-                            found.push(rowid);
+                    for (rowid, score) in self.ranked(&or(&[rarest]), filter, k, &weights)? {
+                        if found.len() < k && !found.iter().any(|(r, _)| *r == rowid) {
+                            found.push((rowid, score));
                         }
                     }
                 }
-                Ok(found)
+                found
             }
-        }
+        };
+        Ok(Search { hits, full_match })
     }
 
-    /// Chooses which of the question's words to search for. BM25 costs a little for every
-    /// matching document, and OR-ing a word that occurs in half of 100,000 memories means
-    /// ranking 50,000 of them; such a word also weighs least in BM25 (low IDF). So while
-    /// the matches would exceed [`RANK_BUDGET`], the most common words are left out.
-    fn plan<'w>(&self, words: &'w [String]) -> Result<Plan<'w>, Error> {
-        if words.len() < 2 {
-            return Ok(Plan::All);
-        }
+    /// How many memories hold each of `words`, as the index stems them: anywhere, and in
+    /// their own text.
+    fn document_frequencies(&self, words: &[String]) -> Result<(Vec<i64>, Vec<i64>), Error> {
         let err = self.err("planning a search");
         // The words' terms as the index has them (stemmed by the same tokenizer), each
         // word one row of a scratch table.
@@ -577,54 +860,58 @@ impl Db {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
             .map_err(&err)?;
-        let mut df_of_term: HashMap<String, i64> = HashMap::new();
+        let mut df_of_term: HashMap<String, (i64, i64)> = HashMap::new();
         let mut df = vec![0i64; words.len()];
-        {
-            let mut lookup = self
-                .conn
-                .prepare_cached("SELECT doc FROM temp.memories_vocab WHERE term = ?")
-                .map_err(&err)?;
-            for (i, term) in terms {
-                let n = match df_of_term.get(&term) {
-                    Some(n) => *n,
-                    None => {
-                        let n: i64 = lookup
-                            .query_row([&term], |r| r.get(0))
-                            .optional()
-                            .map_err(&err)?
-                            .unwrap_or(0);
-                        df_of_term.insert(term, n);
-                        n
-                    }
-                };
-                if let Some(d) = usize::try_from(i).ok().and_then(|i| df.get_mut(i)) {
-                    *d = (*d).max(n);
+        let mut content_df = vec![0i64; words.len()];
+        let mut lookup = self
+            .conn
+            .prepare_cached("SELECT doc FROM temp.memories_vocab WHERE term = ?")
+            .map_err(&err)?;
+        let mut lookup_content = self
+            .conn
+            .prepare_cached(
+                "SELECT doc FROM temp.memories_vocab_col WHERE term = ? AND col = 'content'",
+            )
+            .map_err(&err)?;
+        for (i, term) in terms {
+            let n = match df_of_term.get(&term) {
+                Some(n) => *n,
+                None => {
+                    let all: i64 = lookup
+                        .query_row([&term], |r| r.get(0))
+                        .optional()
+                        .map_err(&err)?
+                        .unwrap_or(0);
+                    let own: i64 = lookup_content
+                        .query_row([&term], |r| r.get(0))
+                        .optional()
+                        .map_err(&err)?
+                        .unwrap_or(0);
+                    df_of_term.insert(term, (all, own));
+                    (all, own)
                 }
+            };
+            if let Ok(i) = usize::try_from(i)
+                && i < df.len()
+            {
+                df[i] = df[i].max(n.0);
+                content_df[i] = content_df[i].max(n.1);
             }
         }
-        if df.iter().sum::<i64>() <= RANK_BUDGET {
-            return Ok(Plan::All);
-        }
-        let mut by_rarity: Vec<(i64, &String)> = df.into_iter().zip(words).collect();
-        by_rarity.sort_by_key(|(n, _)| *n);
-        if by_rarity[0].0 > RANK_BUDGET {
-            return Ok(Plan::Every(by_rarity[0].1));
-        }
-        let mut kept = Vec::new();
-        let mut sum = 0;
-        for (n, w) in by_rarity {
-            if sum + n > RANK_BUDGET {
-                break;
-            }
-            sum += n;
-            kept.push(w);
-        }
-        tracing::debug!(profile = %self.name, ?kept, "left common words out of the search");
-        Ok(Plan::Rarest(kept))
+        Ok((df, content_df))
     }
 
-    /// Rowids matching the FTS5 expression `query` and `filter`, best first.
-    fn ranked(&self, query: &str, filter: &Filter, k: usize) -> Result<Vec<i64>, Error> {
+    /// `(rowid, score)` matching the FTS5 expression `query` and `filter`, best first.
+    fn ranked(
+        &self,
+        query: &str,
+        filter: &Filter,
+        k: usize,
+        weights: &Weights,
+    ) -> Result<Vec<(i64, f64)>, Error> {
+        // The speaker column weighs little: a name in a question is handled by recall
+        // (it favours that speaker's memories); the context is the neighbours' text.
+        let bm25 = format!("bm25(memories_fts, 1.0, 0.1, {:?})", weights.context);
         let unfiltered =
             filter.types.is_empty() && filter.session_id.is_none() && filter.as_of.is_none();
         if unfiltered {
@@ -636,12 +923,12 @@ impl Db {
             let filters = filter.sql(&mut params);
             params.push((k as i64).into());
             let sql = format!(
-                "SELECT f.rowid FROM (SELECT rowid, bm25(memories_fts, 1.0, 0.5) AS score \
+                "SELECT f.rowid, f.score FROM (SELECT rowid, {bm25} AS score \
                  FROM memories_fts WHERE memories_fts MATCH ? ORDER BY score, rowid DESC \
                  LIMIT ?) f JOIN memories m ON m.rowid = f.rowid WHERE 1{filters} \
                  ORDER BY f.score, m.occurred_at DESC, m.rowid DESC LIMIT ?"
             );
-            let found = self.rowids(&sql, params)?;
+            let found = self.scored(&sql, params)?;
             if found.len() >= k {
                 return Ok(found);
             }
@@ -649,24 +936,30 @@ impl Db {
         let mut params: Vec<rusqlite::types::Value> = vec![query.to_owned().into()];
         let filters = filter.sql(&mut params);
         params.push((k as i64).into());
-        // The speaker column weighs half: "what did alice say" should favour alice's
-        // messages without burying what others said about her.
         let sql = format!(
-            "SELECT m.rowid FROM memories_fts JOIN memories m ON m.rowid = memories_fts.rowid \
+            "SELECT m.rowid, {bm25} AS score FROM memories_fts \
+             JOIN memories m ON m.rowid = memories_fts.rowid \
              WHERE memories_fts MATCH ?{filters} \
-             ORDER BY bm25(memories_fts, 1.0, 0.5), m.occurred_at DESC, m.rowid DESC LIMIT ?"
+             ORDER BY score, m.occurred_at DESC, m.rowid DESC LIMIT ?"
         );
-        self.rowids(&sql, params)
+        self.scored(&sql, params)
     }
 
-    fn rowids(&self, sql: &str, params: Vec<rusqlite::types::Value>) -> Result<Vec<i64>, Error> {
+    fn scored(
+        &self,
+        sql: &str,
+        params: Vec<rusqlite::types::Value>,
+    ) -> Result<Vec<(i64, f64)>, Error> {
         let mut stmt = self
             .conn
             .prepare_cached(sql)
             .map_err(self.err("searching"))?;
-        stmt.query_map(params_from_iter(params), |r| r.get(0))
-            .and_then(|rows| rows.collect())
-            .map_err(self.err("searching"))
+        // FTS5's bm25() is negative, lower is better.
+        stmt.query_map(params_from_iter(params), |r| {
+            Ok((r.get::<_, i64>(0)?, -r.get::<_, f64>(1)?))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err("searching"))
     }
 
     /// The memories with these rowids that pass `filter`, keyed by rowid.
@@ -686,11 +979,7 @@ impl Db {
 
     /// The in-memory vector index, (re)loaded if missing or stale.
     pub fn vectors(&mut self) -> Result<&VectorIndex, Error> {
-        let version = self.data_version()?;
-        if version != self.data_version {
-            self.vectors = None;
-            self.data_version = version;
-        }
+        self.refresh()?;
         if self.vectors.is_none() {
             let model = self.meta("embeddings_model")?.unwrap_or_default();
             let mut index = VectorIndex {
@@ -765,6 +1054,54 @@ fn check_model(tx: &Transaction<'_>, profile: &str, model: &str) -> Result<(), E
                 message: e.to_string(),
             }),
     }
+}
+
+/// Recomputes the matching context of a session's deterministic memories (those with a
+/// context) from the memories it still has, in stored order: the text of up to
+/// `CONTEXT_MESSAGES` messages on each side, as ingest computed it.
+fn recontext(tx: &Transaction<'_>, session: &str) -> rusqlite::Result<()> {
+    let rows: Vec<(i64, String, String)> = tx
+        .prepare_cached(
+            "SELECT rowid, source_message_ids, content FROM memories \
+             WHERE session_id = ? AND context IS NOT NULL ORDER BY rowid",
+        )?
+        .query_map([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    // Chunks of one message are consecutive rows with the same sources.
+    let mut messages: Vec<(Vec<i64>, String, String)> = Vec::new();
+    for (rowid, sources, content) in rows {
+        match messages.last_mut() {
+            Some((rowids, s, text)) if *s == sources => {
+                rowids.push(rowid);
+                text.push(' ');
+                text.push_str(&content);
+            }
+            _ => messages.push((vec![rowid], sources, content)),
+        }
+    }
+    let mut update = tx.prepare_cached(
+        "UPDATE memories SET context = ?1 WHERE rowid = ?2 AND context IS NOT ?1",
+    )?;
+    for (i, (rowids, _, _)) in messages.iter().enumerate() {
+        let near = i.saturating_sub(crate::profile::CONTEXT_MESSAGES)
+            ..(i + crate::profile::CONTEXT_MESSAGES + 1).min(messages.len());
+        let context: Vec<String> = near
+            .filter(|&j| j != i)
+            .map(|j| {
+                messages[j]
+                    .2
+                    .trim()
+                    .chars()
+                    .take(crate::profile::CONTEXT_CHARS)
+                    .collect()
+            })
+            .collect();
+        let context = context.join("\n");
+        for rowid in rowids {
+            update.execute(params![context, rowid])?;
+        }
+    }
+    Ok(())
 }
 
 /// Re-links the supersession chain of one subject: in order of `occurred_at` (then storage

@@ -20,7 +20,8 @@
 //! - Write: [`Profile::ingest`] / [`Profile::ingest_sessions`] (conversations, one
 //!   transaction per call; the file format is [`parse_ingest_file`]'s), [`Profile::remember`].
 //! - Read: [`Profile::recall`] (FTS5 BM25 with porter stemming, plus vectors when an
-//!   embeddings endpoint is configured, fused by reciprocal rank), [`Profile::list`],
+//!   embeddings endpoint is configured, fused into a 0–1 relevance by [`Ranking`]),
+//!   [`Profile::backfill`], [`Profile::list`],
 //!   [`Profile::get`].
 //! - Delete: [`Profile::forget`], [`Profile::forget_session`], [`Memories::delete_profile`].
 //! - Code Mode: [`bindings`] gives isolates the `memory.*` namespace ([`TYPESCRIPT`]).
@@ -34,19 +35,21 @@
 mod bindings;
 mod db;
 mod error;
+pub mod eval;
 mod ingest_file;
 mod llm;
 pub mod mock;
 mod model;
 mod name;
 mod profile;
+mod rank;
 mod text;
 mod time;
 
 pub use bindings::{NAMESPACE, TYPESCRIPT, bindings};
 pub use error::Error;
 pub use ingest_file::{parse_ingest_file, parse_sessions};
-pub use llm::{ANSWER_PROMPT, EXTRACTION_PROMPT, Endpoint};
+pub use llm::{ANSWER_PROMPT, EXTRACTION_PROMPT, Endpoint, extraction_schema};
 pub use model::{
     IngestOptions, IngestReport, ListOptions, Memory, MemoryType, Message, Page, ProfileInfo,
     Progress, ProgressFn, Recall, RecallOptions, Recalled, RememberOptions, Remembered, Retriever,
@@ -54,6 +57,7 @@ pub use model::{
 };
 pub use name::ProfileName;
 pub use profile::{Memories, MemoryConfig, Profile};
+pub use rank::Ranking;
 pub use time::{format_iso8601, parse_iso8601};
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

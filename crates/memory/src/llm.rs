@@ -9,6 +9,8 @@ use crate::{Error, time};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// An OpenAI-compatible endpoint: base URL (`http://localhost:8080`, with or without a
@@ -19,6 +21,14 @@ pub struct Endpoint {
     pub model: String,
     pub api_key: Option<String>,
     pub client: reqwest::Client,
+    /// Per request; `None`: 180 s for extraction, 120 s for answers, 60 s for embeddings.
+    pub timeout: Option<Duration>,
+    /// Further attempts after a request fails for a reason that may pass (no connection,
+    /// a timeout, HTTP 408, 429 or 5xx), 0.5 s apart and doubling.
+    pub retries: u32,
+    /// Set once the server refused a JSON Schema `response_format`: extraction then asks
+    /// for `json_object` without trying the schema again.
+    schema_refused: Arc<AtomicBool>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -27,6 +37,8 @@ impl fmt::Debug for Endpoint {
             .field("url", &self.url)
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("retries", &self.retries)
             .finish()
     }
 }
@@ -41,7 +53,22 @@ impl Endpoint {
             model: model.into(),
             api_key: None,
             client,
+            timeout: None,
+            retries: 2,
+            schema_refused: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// The timeout of each request (each attempt).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// How many times a failed request that may pass is retried.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
     }
 
     /// The bearer token to send (an empty key means none).
@@ -56,18 +83,45 @@ impl Endpoint {
         format!("{base}/v1/{path}")
     }
 
-    /// POSTs `body` and returns the parsed JSON reply, or `(url, reason)`.
-    async fn post(
+    /// POSTs `body` and returns the parsed JSON reply, or `(url, reason)`; retries what may
+    /// pass (see [`Endpoint::retries`]).
+    async fn post(&self, path: &str, body: &Value, timeout: Duration) -> Result<Value, Failure> {
+        let mut delay = Duration::from_millis(500);
+        let mut attempt = 0;
+        loop {
+            match self.post_once(path, body, timeout).await {
+                Err(f) if f.transient && attempt < self.retries => {
+                    attempt += 1;
+                    tracing::debug!(url = %f.url, attempt, "retrying: {}", f.reason);
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+                Err(mut f) if attempt > 0 => {
+                    f.reason = format!("{} (after {} attempts)", f.reason, attempt + 1);
+                    return Err(f);
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn post_once(
         &self,
         path: &str,
         body: &Value,
         timeout: Duration,
-    ) -> Result<Value, (String, String)> {
+    ) -> Result<Value, Failure> {
         let url = self.url_of(path);
+        let fail = |reason: String, transient: bool, status: Option<u16>| Failure {
+            url: url.clone(),
+            reason,
+            transient,
+            status,
+        };
         let mut request = self
             .client
             .post(&url)
-            .timeout(timeout)
+            .timeout(self.timeout.unwrap_or(timeout))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body.to_string());
         if let Some(key) = &self.api_key {
@@ -75,12 +129,18 @@ impl Endpoint {
         }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Err((url, describe(&e))),
+            Err(e) => return Err(fail(describe(&e), true, None)),
         };
         let status = response.status();
         let bytes = match response.bytes().await {
             Ok(b) => b,
-            Err(e) => return Err((url, format!("reading the reply: {}", describe(&e)))),
+            Err(e) => {
+                return Err(fail(
+                    format!("reading the reply: {}", describe(&e)),
+                    true,
+                    None,
+                ));
+            }
         };
         if !status.is_success() {
             let text = String::from_utf8_lossy(&bytes);
@@ -89,9 +149,43 @@ impl Endpoint {
                 Some(key) => text.replace(key.as_str(), "<redacted>"),
                 None => text,
             };
-            return Err((url, format!("HTTP {status}: {text}")));
+            let transient =
+                status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error();
+            return Err(fail(
+                format!("HTTP {status}: {text}"),
+                transient,
+                Some(status.as_u16()),
+            ));
         }
-        serde_json::from_slice(&bytes).map_err(|e| (url, format!("the reply is not JSON ({e})")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| fail(format!("the reply is not JSON ({e})"), false, None))
+    }
+}
+
+/// Why a request failed.
+#[derive(Debug)]
+struct Failure {
+    url: String,
+    reason: String,
+    /// Worth retrying.
+    transient: bool,
+    /// The HTTP status, when the server answered.
+    status: Option<u16>,
+}
+
+impl Failure {
+    fn llm(self) -> Error {
+        Error::Llm {
+            url: self.url,
+            reason: self.reason,
+        }
+    }
+
+    fn embeddings(self) -> Error {
+        Error::Embeddings {
+            url: self.url,
+            reason: self.reason,
+        }
     }
 }
 
@@ -136,7 +230,40 @@ pub const ANSWER_PROMPT: &str = "You answer a question from an AI agent's memori
 the memories given; prefer newer ones when they conflict; if they do not contain the \
 answer, say that you do not know. Answer in one or two sentences.";
 
-/// Asks the model for memories in `messages` (one session) and validates the reply.
+/// The JSON Schema of an extraction reply, for `response_format` (OpenAI's strict mode:
+/// every property required, no others; `subject` may be null). Servers that constrain
+/// decoding to it (llama.cpp, vLLM, Ollama) get valid memories even from small models.
+pub fn extraction_schema() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "memories": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "type": {"type": "string", "enum": ["fact", "event", "instruction", "task"]},
+                        "content": {"type": "string", "minLength": 1},
+                        "subject": {"type": ["string", "null"]},
+                        "source_message_ids": {
+                            "type": "array",
+                            "items": {"type": "string"},
+                            "minItems": 1
+                        }
+                    },
+                    "required": ["type", "content", "subject", "source_message_ids"],
+                    "additionalProperties": false
+                }
+            }
+        },
+        "required": ["memories"],
+        "additionalProperties": false
+    })
+}
+
+/// Asks the model for memories in `messages` (one session) and validates the reply: with a
+/// strict JSON Schema `response_format`, or JSON mode where the server refuses schemas.
+/// An unusable reply is [`Error::LlmReply`]; the caller decides what to do with it.
 pub(crate) async fn extract(
     llm: &Endpoint,
     session_id: &str,
@@ -148,19 +275,43 @@ pub(crate) async fn extract(
             "id": m.id, "speaker": m.speaker, "date": time::format_iso8601(*at), "text": m.text,
         })).collect::<Vec<_>>(),
     });
-    let body = json!({
-        "model": llm.model,
-        "temperature": 0,
-        "response_format": {"type": "json_object"},
-        "messages": [
-            {"role": "system", "content": EXTRACTION_PROMPT},
-            {"role": "user", "content": input.to_string()},
-        ],
-    });
-    let reply = llm
-        .post("chat/completions", &body, Duration::from_secs(180))
-        .await
-        .map_err(|(url, reason)| Error::Llm { url, reason })?;
+    let body = |response_format: Value| {
+        json!({
+            "model": llm.model,
+            "temperature": 0,
+            "response_format": response_format,
+            "messages": [
+                {"role": "system", "content": EXTRACTION_PROMPT},
+                {"role": "user", "content": input.to_string()},
+            ],
+        })
+    };
+    let json_mode = json!({"type": "json_object"});
+    let timeout = Duration::from_secs(180);
+    let reply = if llm.schema_refused.load(Ordering::Relaxed) {
+        llm.post("chat/completions", &body(json_mode), timeout)
+            .await
+    } else {
+        let schema = json!({
+            "type": "json_schema",
+            "json_schema": {"name": "memories", "strict": true, "schema": extraction_schema()},
+        });
+        match llm.post("chat/completions", &body(schema), timeout).await {
+            // A 400/422 is how servers without structured outputs refuse the parameter.
+            Err(f) if matches!(f.status, Some(400 | 422)) => {
+                tracing::info!(
+                    url = %f.url,
+                    "the LLM refused a JSON Schema response_format ({}); using JSON mode",
+                    f.reason
+                );
+                llm.schema_refused.store(true, Ordering::Relaxed);
+                llm.post("chat/completions", &body(json_mode), timeout)
+                    .await
+            }
+            other => other,
+        }
+    }
+    .map_err(Failure::llm)?;
     let content = reply_content(&reply)?;
     let known: BTreeSet<&str> = messages.iter().map(|(m, _)| m.id.as_str()).collect();
     parse_extraction(&content, &known)
@@ -284,7 +435,7 @@ pub(crate) async fn answer(
     let reply = llm
         .post("chat/completions", &body, Duration::from_secs(120))
         .await
-        .map_err(|(url, reason)| Error::Llm { url, reason })?;
+        .map_err(Failure::llm)?;
     let text = reply_content(&reply)?;
     Ok(text.trim().to_owned())
 }
@@ -300,7 +451,7 @@ pub(crate) async fn embed(endpoint: &Endpoint, texts: &[&str]) -> Result<Vec<Vec
         let reply = endpoint
             .post("embeddings", &body, Duration::from_secs(60))
             .await
-            .map_err(|(url, reason)| Error::Embeddings { url, reason })?;
+            .map_err(Failure::embeddings)?;
         let bad = |reason: String| Error::Embeddings {
             url: endpoint.url_of("embeddings"),
             reason,

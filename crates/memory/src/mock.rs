@@ -7,10 +7,15 @@
 //!   `"<speaker> said: <text>"`; a `fact` with subject `<speaker>.employer` when the text
 //!   says "I work at / I started at / I joined", `<speaker>.city` for "I live in / I moved
 //!   to", else an `event`. A message containing `[[mock:bad-json]]` makes the reply not
-//!   JSON; `[[mock:unknown-source]]` makes it cite a message id that was not sent.
+//!   JSON; `[[mock:unknown-source]]` makes it cite a message id that was not sent;
+//!   `[[mock:no-sources]]` leaves `source_message_ids` out, as small models do. A model
+//!   whose name contains `no-schema` refuses a JSON Schema `response_format` with HTTP 400,
+//!   as servers without structured outputs do.
 //! - answer prompts: `According to memory [1]: <its content>`.
 //! - embeddings: a hashed bag of crudely stemmed words (stopwords dropped), 256
-//!   dimensions, unit length, so texts sharing words are similar.
+//!   dimensions, unit length, so texts sharing words are similar. A model whose name
+//!   contains `weak` gets vectors that say nothing about the text (a pseudo-random unit
+//!   vector per distinct text): the weakest dense retriever there is.
 //!
 //! Requests without `Authorization: Bearer <key>` get OpenAI's 401 error body.
 
@@ -41,6 +46,7 @@ pub struct MockOpenAi {
 struct MockState {
     api_key: String,
     chat_requests: AtomicUsize,
+    schema_requests: AtomicUsize,
     embedding_requests: AtomicUsize,
 }
 
@@ -52,6 +58,7 @@ impl MockOpenAi {
         let state = Arc::new(MockState {
             api_key: api_key.to_owned(),
             chat_requests: AtomicUsize::new(0),
+            schema_requests: AtomicUsize::new(0),
             embedding_requests: AtomicUsize::new(0),
         });
         let app = axum::Router::new()
@@ -83,6 +90,11 @@ impl MockOpenAi {
 
     pub fn chat_requests(&self) -> usize {
         self.state.chat_requests.load(Ordering::SeqCst)
+    }
+
+    /// Chat requests that asked for a JSON Schema `response_format` (refused ones too).
+    pub fn schema_requests(&self) -> usize {
+        self.state.schema_requests.load(Ordering::SeqCst)
     }
 
     pub fn embedding_requests(&self) -> usize {
@@ -145,6 +157,20 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         Err(response) => return response,
     };
     let model = request["model"].as_str().unwrap_or("mock").to_owned();
+    if request
+        .pointer("/response_format/type")
+        .and_then(Value::as_str)
+        == Some("json_schema")
+    {
+        state.schema_requests.fetch_add(1, Ordering::SeqCst);
+        if model.contains("no-schema") {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "response_format type 'json_schema' is not supported by this server",
+                "invalid_request_error",
+            );
+        }
+    }
     let system = request
         .pointer("/messages/0/content")
         .and_then(Value::as_str);
@@ -206,12 +232,18 @@ fn extraction(user: &str) -> String {
         } else {
             None
         };
-        memories.push(json!({
+        let mut memory = json!({
             "type": if subject.is_some() { "fact" } else { "event" },
             "content": format!("{speaker} said: {text}"),
             "subject": subject,
             "source_message_ids": [source],
-        }));
+        });
+        if text.contains("[[mock:no-sources]]") {
+            memory
+                .as_object_mut()
+                .map(|m| m.remove("source_message_ids"));
+        }
+        memories.push(memory);
     }
     json!({ "memories": memories }).to_string()
 }
@@ -251,10 +283,16 @@ async fn embeddings(
             );
         }
     };
+    let weak = request["model"]
+        .as_str()
+        .is_some_and(|m| m.contains("weak"));
     let data: Vec<Value> = inputs
         .iter()
         .enumerate()
-        .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embed(t)}))
+        .map(|(i, t)| {
+            let v = if weak { noise(t) } else { embed(t) };
+            json!({"object": "embedding", "index": i, "embedding": v})
+        })
         .collect();
     let tokens: usize = inputs.iter().map(|t| t.split_whitespace().count()).sum();
     reply(
@@ -282,6 +320,22 @@ pub fn embed(text: &str) -> Vec<f32> {
     } else {
         v.iter_mut().for_each(|x| *x /= norm);
     }
+    v
+}
+
+/// A unit vector determined by `text` but unrelated to its meaning.
+fn noise(text: &str) -> Vec<f32> {
+    let mut state = fnv1a(text.as_bytes()) | 1;
+    let mut v: Vec<f32> = (0..DIMENSIONS)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect();
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter_mut().for_each(|x| *x /= norm);
     v
 }
 

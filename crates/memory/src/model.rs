@@ -122,6 +122,14 @@ pub struct IngestReport {
     pub added: usize,
     /// Memories that were already stored.
     pub unchanged: usize,
+    /// Vectors stored (embeddings configured): for the new memories, and for older ones of
+    /// the profile that had none (a backfill).
+    #[serde(default)]
+    pub vectors: usize,
+    /// What did not go as asked but did not stop the ingest (e.g. an LLM reply that failed
+    /// validation, so that batch was stored by the deterministic extractor).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 /// Where a long ingest is; see [`IngestOptions::progress`].
@@ -138,6 +146,9 @@ pub enum Stage {
     Extracting,
     /// Computing vectors, counted in memories.
     Embedding,
+    /// Computing vectors of memories stored before embeddings were enabled, counted in
+    /// memories.
+    Backfilling,
     /// Writing the one transaction, counted in memories.
     Writing,
 }
@@ -147,6 +158,7 @@ impl Stage {
         match self {
             Stage::Extracting => "extracting",
             Stage::Embedding => "embedding",
+            Stage::Backfilling => "backfilling vectors",
             Stage::Writing => "writing",
         }
     }
@@ -242,12 +254,19 @@ pub enum Retriever {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recalled {
     pub memory: Memory,
-    /// Reciprocal-rank-fusion score (higher is better): Σ 1/(60 + rank) over the retrievers.
+    /// Relevance from 0 to 1 (higher is better): about 0.8 for a memory holding every word
+    /// of the question; with vectors, fused with the vector similarity. Comparable within
+    /// one recall, not across profiles.
     pub score: f64,
     /// The ids of the messages the memory came from (the same as
     /// `memory.source_message_ids`, repeated for convenience).
     pub sources: Vec<String>,
     pub matched_by: Vec<Retriever>,
+    /// Inferred by this recall: a newer memory among the results, by the same speaker and
+    /// on the same words, says this differently (it ranks above). `memory.superseded_by`
+    /// is the stored chain of explicit subjects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
 }
 
 /// The result of a recall, best first.

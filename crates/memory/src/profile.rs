@@ -4,20 +4,25 @@ use crate::db::{Db, Filter, NewMemory};
 use crate::llm::{self, Endpoint};
 use crate::model::{
     IngestOptions, IngestReport, ListOptions, Memory, MemoryType, Message, Page, ProfileInfo,
-    Progress, ProgressFn, Recall, RecallOptions, Recalled, RememberOptions, Remembered, Retriever,
-    Session, Stage,
+    Progress, ProgressFn, Recall, RecallOptions, RememberOptions, Remembered, Session, Stage,
 };
+use crate::rank::{self, Candidate, Ranking, VectorRange};
 use crate::{Error, ProfileName, text};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-/// Reciprocal rank fusion's constant: damps the head so no single retriever dominates.
-const RRF_K: f64 = 60.0;
 /// Messages per LLM extraction request.
 const EXTRACT_BATCH: usize = 40;
 /// The largest memory `remember` accepts, in characters.
 const MAX_REMEMBER_CHARS: usize = 100_000;
+/// Texts per embeddings call of an ingest or backfill (the client sends them in smaller
+/// requests); also how many backfilled vectors are stored per transaction.
+const EMBED_CHUNK: usize = 256;
+/// Messages on each side of a message whose text is stored as its matching context.
+pub(crate) const CONTEXT_MESSAGES: usize = 2;
+/// The most of one neighbour's text kept in a context.
+pub(crate) const CONTEXT_CHARS: usize = 600;
 
 /// How to build a [`Memories`] service.
 #[derive(Debug, Clone)]
@@ -31,6 +36,8 @@ pub struct MemoryConfig {
     pub llm: Option<Endpoint>,
     /// Embeddings endpoint for vector recall.
     pub embeddings: Option<Endpoint>,
+    /// How recall weighs its evidence (defaults suit conversations).
+    pub ranking: Ranking,
 }
 
 impl MemoryConfig {
@@ -40,6 +47,7 @@ impl MemoryConfig {
             env: store::Env::default(),
             llm: None,
             embeddings: None,
+            ranking: Ranking::default(),
         }
     }
 
@@ -55,6 +63,11 @@ impl MemoryConfig {
 
     pub fn embeddings(mut self, embeddings: Endpoint) -> Self {
         self.embeddings = Some(embeddings);
+        self
+    }
+
+    pub fn ranking(mut self, ranking: Ranking) -> Self {
+        self.ranking = ranking;
         self
     }
 }
@@ -298,10 +311,16 @@ impl Profile {
     /// (a bad message, an LLM or embeddings failure, storage) nothing is written.
     ///
     /// Without an LLM, every message becomes an `event` memory (long ones split into
-    /// chunks at paragraph and sentence boundaries), keeping speaker, time and session.
-    /// With one, the model extracts memories, validated before anything is stored. Each
-    /// memory keeps the ids of its source messages; ids derive from content, so ingesting
-    /// the same conversation again reports everything `unchanged`.
+    /// chunks at paragraph and sentence boundaries), keeping speaker, time and session, and
+    /// the text of its neighbours as matching context. With one, the model extracts
+    /// memories, validated before anything is stored; a batch whose reply fails validation
+    /// is stored by the deterministic extractor instead, with a warning in the report.
+    /// Each memory keeps the ids of its source messages; ids derive from content, so
+    /// ingesting the same conversation again reports everything `unchanged`.
+    ///
+    /// With embeddings configured, the new memories get vectors in the same transaction,
+    /// and memories of the profile stored before embeddings were enabled get theirs
+    /// afterwards (a backfill; if it fails, the report says so and the ingest stands).
     pub async fn ingest_sessions(
         &self,
         sessions: Vec<Session>,
@@ -330,50 +349,157 @@ impl Profile {
             report.skipped += session.messages.len() - messages.len();
             match &self.inner.config.llm {
                 None => {
-                    for (m, at) in &messages {
-                        memories.extend(deterministic(&session.session_id, m, *at));
-                    }
+                    memories.extend(deterministic(
+                        &session.session_id,
+                        &messages,
+                        0..messages.len(),
+                    ));
                 }
                 Some(llm) => {
-                    for batch in messages.chunks(EXTRACT_BATCH) {
-                        let extracted = llm::extract(llm, &session.session_id, batch).await?;
-                        memories.extend(
-                            extracted
-                                .into_iter()
-                                .map(|e| from_extracted(&session.session_id, batch, e)),
-                        );
+                    for (i, batch) in messages.chunks(EXTRACT_BATCH).enumerate() {
+                        let start = i * EXTRACT_BATCH;
+                        match llm::extract(llm, &session.session_id, batch).await {
+                            Ok(extracted) => memories.extend(
+                                extracted
+                                    .into_iter()
+                                    .map(|e| from_extracted(&session.session_id, batch, e)),
+                            ),
+                            Err(Error::LlmReply { reason }) => {
+                                let warning = format!(
+                                    "session `{}`, messages {}-{}: the LLM's reply is unusable \
+                                     ({reason}); stored them as they were said instead",
+                                    session.session_id,
+                                    start + 1,
+                                    start + batch.len()
+                                );
+                                tracing::warn!(profile = %self.name, "{warning}");
+                                report.warnings.push(warning);
+                                memories.extend(deterministic(
+                                    &session.session_id,
+                                    &messages,
+                                    start..start + batch.len(),
+                                ));
+                            }
+                            Err(e) => return Err(e),
+                        }
                         done += batch.len();
                         report_progress(Stage::Extracting, done, total_messages);
                     }
                 }
             }
         }
-        if memories.is_empty() {
-            return Ok(report);
+        if !memories.is_empty() {
+            let vectors = self.embed_new(&memories, &report_progress).await?;
+            let now = self.now_ms();
+            let total = memories.len();
+            let writer = progress.clone();
+            let (added, unchanged, stored) = self
+                .run(true, move |db| {
+                    let tick = |done| {
+                        if let Some(p) = &writer {
+                            p(Progress {
+                                stage: Stage::Writing,
+                                done,
+                                total,
+                            });
+                        }
+                    };
+                    let vectors = vectors.as_ref().map(|(m, v)| (m.as_str(), v));
+                    db.insert(&memories, vectors, now, &tick)
+                })
+                .await?;
+            report.added = added;
+            report.unchanged = unchanged;
+            report.vectors = stored;
         }
-        let vectors = self.embed_new(&memories, &report_progress).await?;
-        let now = self.now_ms();
-        let total = memories.len();
-        let writer = progress.clone();
-        let (added, unchanged) = self
-            .run(true, move |db| {
-                let tick = |done| {
-                    if let Some(p) = &writer {
-                        p(Progress {
-                            stage: Stage::Writing,
-                            done,
-                            total,
-                        });
-                    }
-                };
-                let vectors = vectors.as_ref().map(|(m, v)| (m.as_str(), v));
-                db.insert(&memories, vectors, now, &tick)
-            })
-            .await?;
-        report.added = added;
-        report.unchanged = unchanged;
+        if self.inner.config.embeddings.is_some() && self.exists() {
+            match self.backfill(progress.clone()).await {
+                Ok(n) => report.vectors += n,
+                Err(e) => {
+                    let warning = format!(
+                        "the memories were stored, but computing vectors for older memories \
+                         failed: {e}; run `islet memory backfill --profile {}` to retry",
+                        self.name
+                    );
+                    tracing::warn!(profile = %self.name, "{warning}");
+                    report.warnings.push(warning);
+                }
+            }
+        }
         tracing::debug!(profile = %self.name, ?report, "ingested");
         Ok(report)
+    }
+
+    /// Computes vectors for the memories that have none (stored before embeddings were
+    /// enabled), in batches of a few hundred, each stored in its own transaction, so an
+    /// interrupted backfill keeps what it did. Returns how many it stored.
+    pub async fn backfill(&self, progress: Option<ProgressFn>) -> Result<usize, Error> {
+        let Some(endpoint) = self.inner.config.embeddings.clone() else {
+            return Err(Error::NotConfigured {
+                what: "an embeddings endpoint".into(),
+                hint: "configure one (islet: --embeddings-url and --embeddings-model) to \
+                       compute vectors"
+                    .into(),
+            });
+        };
+        let name = self.name.to_string();
+        let model = endpoint.model.clone();
+        let total = self
+            .run(false, move |db| {
+                if let Some(stored) = db.meta("embeddings_model")?
+                    && stored != model
+                {
+                    return Err(Error::EmbeddingsModelMismatch {
+                        profile: name,
+                        stored,
+                        configured: model,
+                    });
+                }
+                db.count_without_vectors()
+            })
+            .await? as usize;
+        let mut stored = 0;
+        let mut done = 0;
+        if total == 0 {
+            return Ok(0);
+        }
+        let tick = |done| {
+            if let Some(p) = &progress {
+                p(Progress {
+                    stage: Stage::Backfilling,
+                    done,
+                    total,
+                });
+            }
+        };
+        tick(0);
+        let mut after = 0i64;
+        loop {
+            let batch = self
+                .run(false, move |db| db.without_vectors(after, EMBED_CHUNK))
+                .await?;
+            let Some(last) = batch.last().map(|(rowid, _)| *rowid) else {
+                break;
+            };
+            after = last;
+            let texts: Vec<&str> = batch.iter().map(|(_, c)| c.as_str()).collect();
+            let embedded = llm::embed(&endpoint, &texts).await?;
+            let vectors: Vec<(i64, Vec<f32>)> = batch
+                .iter()
+                .map(|(rowid, _)| *rowid)
+                .zip(embedded)
+                .collect();
+            let model = endpoint.model.clone();
+            stored += self
+                .run(false, move |db| db.store_vectors(&model, &vectors))
+                .await?;
+            done += batch.len();
+            tick(done.min(total));
+        }
+        if stored > 0 {
+            tracing::info!(profile = %self.name, vectors = stored, "backfilled vectors");
+        }
+        Ok(stored)
     }
 
     /// Vectors for the memories not stored yet, when an embeddings endpoint is configured.
@@ -409,7 +535,7 @@ impl Profile {
             new.retain(|m| !existing.contains(&m.id));
         }
         let mut vectors = HashMap::with_capacity(new.len());
-        for (i, batch) in new.chunks(256).enumerate() {
+        for (i, batch) in new.chunks(EMBED_CHUNK).enumerate() {
             let texts: Vec<&str> = batch.iter().map(|m| m.content.as_str()).collect();
             let embedded = llm::embed(endpoint, &texts).await?;
             for (m, v) in batch.iter().zip(embedded) {
@@ -417,7 +543,7 @@ impl Profile {
             }
             progress(
                 Stage::Embedding,
-                (i * 256 + batch.len()).min(new.len()),
+                (i * EMBED_CHUNK + batch.len()).min(new.len()),
                 new.len(),
             );
         }
@@ -466,6 +592,7 @@ impl Profile {
             speaker,
             occurred_at,
             source_message_ids: Vec::new(),
+            context: None,
         };
         let vectors = self
             .embed_new(std::slice::from_ref(&memory), &|_, _, _| {})
@@ -473,7 +600,7 @@ impl Profile {
         let now = self.now_ms();
         self.run(true, move |db| {
             let vectors = vectors.as_ref().map(|(m, v)| (m.as_str(), v));
-            let (added, _) = db.insert(std::slice::from_ref(&memory), vectors, now, &|_| {})?;
+            let (added, _, _) = db.insert(std::slice::from_ref(&memory), vectors, now, &|_| {})?;
             let mut stored = db.get(&id)?;
             if added == 0
                 && let Some(m) = &stored
@@ -496,9 +623,11 @@ impl Profile {
         .await
     }
 
-    /// Ranked memories for `query`: full-text (BM25 with stemming) always, vectors when an
-    /// embeddings endpoint is configured, fused by reciprocal rank; superseded memories
-    /// left out unless asked for; ties go to the newer memory.
+    /// Ranked memories for `query`: full-text (BM25 with stemming over each memory and its
+    /// neighbours' text) always, vectors when an embeddings endpoint is configured, fused
+    /// into a 0–1 relevance (see [`Ranking`]); superseded memories left out unless asked
+    /// for; ties go to the newer memory. An embeddings endpoint that fails degrades the
+    /// recall to full text with a warning.
     pub async fn recall(&self, query: &str, options: RecallOptions) -> Result<Recall, Error> {
         let query = query.trim();
         if query.is_empty() {
@@ -512,8 +641,8 @@ impl Profile {
                 options.limit
             )));
         }
-        let words = text::query_words(query);
-        if words.is_empty() {
+        let analysed = rank::analyse(query);
+        if analysed.words.is_empty() {
             return Err(Error::invalid(format!(
                 "the recall query `{query}` has no words to search for; pass words"
             )));
@@ -537,8 +666,16 @@ impl Profile {
                 let stored = self.run(false, |db| db.meta("embeddings_model")).await?;
                 match stored {
                     Some(stored) if stored == endpoint.model => {
-                        let mut v = llm::embed(endpoint, &[query]).await?;
-                        v.pop()
+                        match llm::embed(endpoint, &[query]).await {
+                            Ok(mut v) => v.pop(),
+                            Err(e) => {
+                                let warning = format!("{e}; recalled with full-text search only");
+                                let warning = warning.replace("; nothing was written", "");
+                                tracing::warn!(profile = %self.name, "{warning}");
+                                warnings.push(warning);
+                                None
+                            }
+                        }
                     }
                     Some(stored) => {
                         let warning = format!(
@@ -550,8 +687,17 @@ impl Profile {
                         warnings.push(warning);
                         None
                     }
-                    // No vectors yet: full-text search is all there is.
-                    None => None,
+                    None => {
+                        // No vectors yet: full-text search is all there is.
+                        let warning = format!(
+                            "profile `{}` has no vectors yet; run `islet memory backfill \
+                             --profile {}` (or ingest with embeddings) to compute them; \
+                             recalled with full-text search only",
+                            self.name, self.name
+                        );
+                        warnings.push(warning);
+                        None
+                    }
                 }
             }
         };
@@ -562,63 +708,84 @@ impl Profile {
             include_superseded: options.include_superseded,
         };
         let limit = options.limit;
-        let results = self
+        let ranking = self.inner.config.ranking.clone();
+        let name = self.name.clone();
+        let (results, missing) = self
             .run(false, move |db| {
-                let depth = (limit * 5).max(50);
-                let fts = db.fts(&words, &filter, depth)?;
-                let vector: Vec<i64> = match &query_vector {
-                    Some(q) => {
-                        // Filters apply after the vector top-k; look deeper when filtering.
-                        let filtered = !filter.types.is_empty()
-                            || filter.session_id.is_some()
-                            || filter.as_of.is_some();
-                        let k = if filtered { depth * 10 } else { depth };
-                        db.vectors()?
-                            .search(q, k)
-                            .into_iter()
-                            .map(|(r, _)| r)
-                            .collect()
+                let depth = (limit * 10).max(100);
+                let stats = db.stats()?.clone();
+                let mut search = db.fts(&analysed.words, &filter, depth, ranking.context_weight)?;
+                if search.hits.is_empty() && analysed.all_words != analysed.words {
+                    search = db.fts(&analysed.all_words, &filter, depth, ranking.context_weight)?;
+                }
+                let mut found: BTreeMap<i64, (f64, Option<f32>, bool)> = search
+                    .hits
+                    .iter()
+                    .map(|&(rowid, score)| (rowid, (score, None, false)))
+                    .collect();
+                let mut range = None;
+                let mut missing = 0;
+                if let Some(q) = &query_vector {
+                    // Filters apply after the vector top-k; look deeper when filtering.
+                    let filtered = !filter.types.is_empty()
+                        || filter.session_id.is_some()
+                        || filter.as_of.is_some();
+                    let k = if filtered { depth * 10 } else { depth };
+                    let index = db.vectors()?;
+                    missing = (stats.documents as usize).saturating_sub(index.rowids.len());
+                    let top = index.search(q, k);
+                    if let Some(last) = top.last() {
+                        range = Some(VectorRange { floor: last.1 });
                     }
-                    None => Vec::new(),
-                };
-                let mut fused: BTreeMap<i64, (f64, Vec<Retriever>)> = BTreeMap::new();
-                for (list, which) in [(&fts, Retriever::Fts), (&vector, Retriever::Vector)] {
-                    for (rank, rowid) in list.iter().enumerate() {
-                        let e = fused.entry(*rowid).or_default();
-                        e.0 += 1.0 / (RRF_K + rank as f64 + 1.0);
-                        e.1.push(which);
+                    for (rowid, cosine) in top {
+                        let e = found.entry(rowid).or_insert((0.0, None, false));
+                        e.1 = Some(cosine);
+                        e.2 = true;
+                    }
+                    for (rowid, e) in found.iter_mut() {
+                        if e.1.is_none() {
+                            e.1 = index.similarity(q, *rowid);
+                        }
                     }
                 }
-                let ids: Vec<i64> = fused.keys().copied().collect();
+                let ids: Vec<i64> = found.keys().copied().collect();
                 let mut rows = db.fetch(&ids, &filter)?;
-                let mut ranked: Vec<(i64, f64, Vec<Retriever>, Memory)> = fused
+                let candidates: Vec<Candidate> = found
                     .into_iter()
-                    .filter_map(|(rowid, (score, by))| {
-                        rows.remove(&rowid).map(|m| (rowid, score, by, m))
+                    .filter_map(|(rowid, (fts, cosine, by_vector))| {
+                        rows.remove(&rowid).map(|memory| Candidate {
+                            memory,
+                            fts,
+                            cosine,
+                            by_vector,
+                        })
                     })
                     .collect();
-                // Best score first; on equal scores the newer memory wins.
-                ranked.sort_by(|a, b| {
-                    b.1.total_cmp(&a.1)
-                        .then(b.3.occurred_at.cmp(&a.3.occurred_at))
-                        .then(b.0.cmp(&a.0))
-                });
-                // The same words said again in another session add nothing to an answer
-                // but would crowd out what does: keep the best-ranked copy.
-                let mut seen = std::collections::HashSet::new();
-                ranked.retain(|r| seen.insert(r.3.content.trim().to_lowercase()));
-                ranked.truncate(limit);
-                Ok(ranked
-                    .into_iter()
-                    .map(|(_, score, matched_by, memory)| Recalled {
-                        sources: memory.source_message_ids.clone(),
-                        memory,
-                        score: (score * 1e6).round() / 1e6,
-                        matched_by,
-                    })
-                    .collect::<Vec<_>>())
+                let results = rank::rank(
+                    &analysed,
+                    &stats.speaker_words,
+                    search.full_match,
+                    range,
+                    candidates,
+                    &ranking,
+                    limit,
+                );
+                tracing::trace!(profile = %name, results = results.len(), "recalled");
+                Ok((results, missing))
             })
             .await?;
+        if missing > 0 {
+            warnings.push(format!(
+                "{missing} {} of profile `{}` {} no vector (stored before embeddings were \
+                 enabled) and {} found by full text only; `islet memory backfill --profile {}` \
+                 computes them",
+                plural(missing, "memory", "memories"),
+                self.name,
+                if missing == 1 { "has" } else { "have" },
+                if missing == 1 { "is" } else { "are" },
+                self.name
+            ));
+        }
         let answer = match llm {
             Some(llm) => {
                 let memories: Vec<&Memory> = results.iter().map(|r| &r.memory).collect();
@@ -710,12 +877,41 @@ fn validate_sessions(sessions: &[Session]) -> Result<(), Error> {
     Ok(())
 }
 
-/// The deterministic extractor: the message itself, split when long.
-fn deterministic(session_id: &str, m: &Message, at: i64) -> Vec<NewMemory> {
-    let sources = vec![m.id.clone()];
-    text::chunk(&m.text)
-        .into_iter()
-        .map(|content| NewMemory {
+/// `one` or `many` by `n`.
+pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
+    if n == 1 { one } else { many }
+}
+
+/// The deterministic extractor for `messages[range]` of a session: each message itself,
+/// split when long, with the text of up to [`CONTEXT_MESSAGES`] messages on each side as
+/// its matching context (never as a source: the memory states only its own message).
+fn deterministic(
+    session_id: &str,
+    messages: &[(&Message, i64)],
+    range: std::ops::Range<usize>,
+) -> Vec<NewMemory> {
+    let mut out = Vec::new();
+    for i in range {
+        let Some((m, at)) = messages.get(i) else {
+            continue;
+        };
+        let neighbours =
+            i.saturating_sub(CONTEXT_MESSAGES)..(i + CONTEXT_MESSAGES + 1).min(messages.len());
+        let context: Vec<String> = neighbours
+            .filter(|&j| j != i)
+            .map(|j| {
+                messages[j]
+                    .0
+                    .text
+                    .trim()
+                    .chars()
+                    .take(CONTEXT_CHARS)
+                    .collect()
+            })
+            .collect();
+        let context = (!context.is_empty()).then(|| context.join("\n"));
+        let sources = vec![m.id.clone()];
+        out.extend(text::chunk(&m.text).into_iter().map(|content| NewMemory {
             id: text::memory_id(
                 MemoryType::Event,
                 &content,
@@ -729,10 +925,12 @@ fn deterministic(session_id: &str, m: &Message, at: i64) -> Vec<NewMemory> {
             subject: None,
             session_id: Some(session_id.to_owned()),
             speaker: Some(m.speaker.clone()),
-            occurred_at: at,
+            occurred_at: *at,
             source_message_ids: sources.clone(),
-        })
-        .collect()
+            context: context.clone(),
+        }));
+    }
+    out
 }
 
 /// A validated LLM extraction → a memory: its time is its latest source's; its speaker the
@@ -763,5 +961,6 @@ fn from_extracted(session_id: &str, batch: &[(&Message, i64)], e: llm::Extracted
         speaker,
         occurred_at,
         source_message_ids: e.source_message_ids,
+        context: None,
     }
 }

@@ -103,6 +103,12 @@ pub fn format_iso8601(ms: i64) -> String {
     }
 }
 
+/// The UTC year and month (1–12) of a time in ms since the epoch.
+pub(crate) fn year_month(ms: i64) -> (i64, u32) {
+    let (y, m, _) = civil_from_days(ms.div_euclid(86_400_000));
+    (y, m as u32)
+}
+
 fn digits(s: &str) -> Option<i64> {
     if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
         return None;

@@ -66,8 +66,8 @@ fn issue_7_acceptance_ingest_then_recall_prints_ranked_memories_with_sources() {
     );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.contains(" 1. score 0.0"), "{stdout}");
-    assert!(stdout.contains("10. score "), "ten results: {stdout}");
+    assert!(stdout.contains(" 1. relevance 0."), "{stdout}");
+    assert!(stdout.contains("10. relevance "), "ten results: {stdout}");
     // Her current job, with the id of the message that said it.
     assert!(stdout.contains("Lumen Labs"), "{stdout}");
     assert!(stdout.contains("sources s24-m06"), "{stdout}");
@@ -147,10 +147,93 @@ fn list_get_forget_profiles_and_delete_profile() {
         text(&out.stderr)
     );
 
+    // No terminal to ask on: refused unless --yes.
     let out = memory(&data, &["delete-profile", "--profile", "ops/runbook"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("without confirmation") && stderr.contains("--yes"),
+        "{stderr}"
+    );
+    let out = memory(&data, &["profiles"]);
+    assert!(
+        text(&out.stdout).contains("0 memories"),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = memory(
+        &data,
+        &["delete-profile", "--profile", "ops/runbook", "--yes"],
+    );
     assert!(out.status.success(), "stderr: {}", text(&out.stderr));
     let out = memory(&data, &["profiles", "--json"]);
     assert_eq!(text(&out.stdout).trim(), "[]");
+}
+
+#[test]
+fn issue19_output_reads_well_plurals_and_a_list_hint_with_every_flag() {
+    let data = given_data_dir();
+    let file = data.path().join("one.json");
+    std::fs::write(
+        &file,
+        r#"[{"session_id": "s1", "date": "2024-01-01", "messages": [
+             {"id": "m1", "speaker": "alice", "text": "the build is green"},
+             {"id": "m2", "speaker": "bob", "text": "the deploy is red"},
+             {"id": "m3", "speaker": "bob", "text": "the tests are slow"}]}]"#,
+    )
+    .unwrap();
+    let out = memory(
+        &data,
+        &["ingest", file.to_str().unwrap(), "--profile", "ops/ci"],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "ops/ci: 3 messages → 3 memories added, 0 unchanged"
+    );
+    let out = memory(
+        &data,
+        &[
+            "list",
+            "--profile",
+            "ops/ci",
+            "--limit",
+            "1",
+            "--type",
+            "event",
+            "--session",
+            "s1",
+        ],
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let hint = text(&out.stderr);
+    for flag in [
+        format!("--data {}", data.arg()),
+        "--profile ops/ci".into(),
+        "--limit 1".into(),
+        "--type event".into(),
+        "--session s1".into(),
+        "--cursor r".into(),
+    ] {
+        assert!(hint.contains(&flag), "{flag} missing from {hint}");
+    }
+    let out = memory(&data, &["forget", "--session", "s1", "--profile", "ops/ci"]);
+    assert_eq!(text(&out.stdout).trim(), "forgot 3 memories of session s1");
+    let out = memory(&data, &["remember", "one thing", "--profile", "ops/ci"]);
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    let out = memory(&data, &["profiles"]);
+    assert!(
+        text(&out.stdout).contains(" 1 memory "),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = memory(
+        &data,
+        &["recall", "one thing", "--profile", "ops/ci", "--json"],
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let score = r["results"][0]["score"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&score), "{r}");
 }
 
 #[test]

@@ -45,7 +45,7 @@ async fn code_remembers_recalls_lists_and_forgets() {
             "top": "Alice drinks green tea",
             "subject": "alice.drink",
             "pages": [1, 1],
-            "ingested": {"messages": 1, "skipped": 0, "added": 1, "unchanged": 0},
+            "ingested": {"messages": 1, "skipped": 0, "added": 1, "unchanged": 0, "vectors": 0},
             "gone": {"forgotten": 1},
             "code": "NOT_FOUND",
         })

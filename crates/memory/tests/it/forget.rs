@@ -137,3 +137,58 @@ async fn forget_session_removes_every_memory_of_the_session() {
     let sources: Vec<&str> = r.results.iter().map(|r| r.sources[0].as_str()).collect();
     assert_eq!(sources, ["m3"]);
 }
+
+#[tokio::test]
+async fn a_forgotten_message_is_gone_from_its_neighbours_context_too() {
+    let given = given_memories_with(None, None);
+    let p = given.memories.profile("team/alice").unwrap();
+    p.ingest_sessions(
+        vec![session(
+            "s1",
+            0,
+            vec![
+                message("m1", "bob", "what is the door code?"),
+                message("m2", "alice", "it is zorbleflax then hash"),
+                message("m3", "bob", "thanks, got it"),
+                message("m4", "mallory", "noted"),
+            ],
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    let secret = p
+        .recall("zorbleflax", RecallOptions::default())
+        .await
+        .unwrap();
+    // Found in its own memory and through its neighbours' context.
+    assert!(secret.results.len() >= 3, "{secret:?}");
+    let own = secret
+        .results
+        .iter()
+        .find(|r| r.sources == ["m2"])
+        .unwrap()
+        .memory
+        .id
+        .clone();
+    p.forget(&own).await.unwrap();
+    let r = p
+        .recall("zorbleflax", RecallOptions::default())
+        .await
+        .unwrap();
+    assert!(r.results.is_empty(), "{r:?}");
+    assert!(!on_disk(&p, "zorbleflax"), "the text is still in a file");
+    // The neighbours now match through each other.
+    let r = p
+        .recall("door code", RecallOptions::default())
+        .await
+        .unwrap();
+    assert!(r.results.iter().any(|r| r.sources == ["m3"]), "{r:?}");
+    // A speaker all of whose memories are forgotten is gone too.
+    let mallory = p.recall("noted", RecallOptions::default()).await.unwrap();
+    p.forget(&mallory.results[0].memory.id).await.unwrap();
+    assert!(
+        !on_disk(&p, "mallory"),
+        "the speaker's name is still in a file"
+    );
+}

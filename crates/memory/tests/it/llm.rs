@@ -69,14 +69,16 @@ async fn the_llm_extracts_memories_and_newer_facts_supersede_older_ones() {
 }
 
 #[tokio::test]
-async fn an_unusable_llm_reply_is_a_clear_error_and_writes_nothing() {
+async fn a_batch_whose_reply_fails_validation_is_stored_as_said_with_a_warning() {
     let mock = given_mock().await;
-    let given = given_memories_with(Some(given_endpoint(&mock, "mock-chat")), None);
-    let p = given.memories.profile("team/alice").unwrap();
     for (marker, expected) in [
         ("[[mock:bad-json]]", "is not JSON"),
         ("[[mock:unknown-source]]", "not one of the messages sent"),
+        // What a 135M-parameter model did to the whole ingest before (issue 19).
+        ("[[mock:no-sources]]", "source_message_ids is missing"),
     ] {
+        let given = given_memories_with(Some(given_endpoint(&mock, "mock-chat")), None);
+        let p = given.memories.profile("team/alice").unwrap();
         let sessions = vec![
             session("s1", 0, vec![message("m1", "alice", "I work at Acme")]),
             session(
@@ -85,13 +87,55 @@ async fn an_unusable_llm_reply_is_a_clear_error_and_writes_nothing() {
                 vec![message("m2", "bob", &format!("hello {marker}"))],
             ),
         ];
-        let e = p.ingest_sessions(sessions, None).await.unwrap_err();
-        assert_eq!(e.code(), "LLM_BAD_REPLY", "{e}");
-        let text = e.to_string();
-        assert!(text.contains(expected), "{text}");
-        assert!(text.contains("nothing was written"), "{text}");
-        assert!(!p.exists(), "the first session must not have been written");
+        let report = p.ingest_sessions(sessions, None).await.unwrap();
+        assert_eq!(report.added, 2, "{report:?}");
+        assert_eq!(report.warnings.len(), 1, "{report:?}");
+        let w = &report.warnings[0];
+        assert!(w.contains(expected) && w.contains("`s2`"), "{w}");
+        let page = p.list(memory::ListOptions::default()).await.unwrap();
+        let contents: Vec<&str> = page.memories.iter().map(|m| m.content.as_str()).collect();
+        assert!(
+            contents.contains(&"alice said: I work at Acme"),
+            "{contents:?}"
+        );
+        let fallback = page
+            .memories
+            .iter()
+            .find(|m| m.session_id.as_deref() == Some("s2"))
+            .unwrap();
+        assert_eq!(fallback.content, format!("hello {marker}"));
+        assert_eq!(fallback.kind, MemoryType::Event);
+        assert_eq!(fallback.source_message_ids, ["m2"]);
     }
+}
+
+#[tokio::test]
+async fn extraction_asks_for_a_json_schema_and_uses_json_mode_where_it_is_refused() {
+    let mock = given_mock().await;
+    let sessions = || {
+        vec![
+            session("s1", 0, vec![message("m1", "alice", "I work at Acme")]),
+            session("s2", 1, vec![message("m2", "bob", "I live in Porto")]),
+        ]
+    };
+    let given = given_memories_with(Some(given_endpoint(&mock, "mock-chat")), None);
+    let p = given.memories.profile("team/alice").unwrap();
+    let report = p.ingest_sessions(sessions(), None).await.unwrap();
+    assert_eq!((report.added, report.warnings.len()), (2, 0));
+    assert_eq!((mock.chat_requests(), mock.schema_requests()), (2, 2));
+
+    let mock = given_mock().await;
+    let given = given_memories_with(Some(given_endpoint(&mock, "mock-no-schema-chat")), None);
+    let p = given.memories.profile("team/alice").unwrap();
+    let report = p.ingest_sessions(sessions(), None).await.unwrap();
+    assert_eq!((report.added, report.warnings.len()), (2, 0), "{report:?}");
+    // Refused once; JSON mode from then on.
+    assert_eq!((mock.chat_requests(), mock.schema_requests()), (3, 1));
+    let schema = memory::extraction_schema();
+    assert_eq!(
+        schema["properties"]["memories"]["items"]["additionalProperties"],
+        false
+    );
 }
 
 #[tokio::test]

@@ -4,7 +4,9 @@
 
 mod bindings;
 mod conversation;
+mod eval;
 mod forget;
+mod hybrid;
 mod ingest;
 mod llm;
 mod profiles;
@@ -76,6 +78,7 @@ fn config(
         },
         llm,
         embeddings,
+        ranking: memory::Ranking::default(),
     }
 }
 

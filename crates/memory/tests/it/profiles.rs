@@ -135,3 +135,77 @@ async fn profiles_are_listed_and_deleted() {
         .unwrap();
     assert_eq!(alice.count().await.unwrap(), 1);
 }
+
+/// The schema of version 1 (before matching context), as an older islet wrote it.
+const SCHEMA_V1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE memories (
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+    content TEXT NOT NULL, subject TEXT, session_id TEXT, speaker TEXT,
+    occurred_at INTEGER NOT NULL, created_at INTEGER NOT NULL,
+    source_message_ids TEXT NOT NULL, superseded_by TEXT, superseded_at INTEGER
+) STRICT;
+CREATE INDEX memories_session ON memories(session_id);
+CREATE INDEX memories_subject ON memories(subject, occurred_at) WHERE subject IS NOT NULL;
+CREATE VIRTUAL TABLE memories_fts USING fts5(
+    content, speaker, content = 'memories', content_rowid = 'rowid',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+INSERT INTO memories_fts(memories_fts, rank) VALUES ('secure-delete', 1);
+CREATE TABLE vectors (memory_rowid INTEGER PRIMARY KEY, vector BLOB NOT NULL) STRICT;
+CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts(rowid, content, speaker) VALUES (new.rowid, new.content, new.speaker);
+END;
+CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, content, speaker)
+        VALUES ('delete', old.rowid, old.content, old.speaker);
+    DELETE FROM vectors WHERE memory_rowid = old.rowid;
+END;
+INSERT INTO memories (id, type, content, session_id, speaker, occurred_at, created_at,
+    source_message_ids) VALUES ('old1', 'event', 'the staging database moved to Frankfurt',
+    's1', 'alice', 0, 0, '[\"m1\"]');
+PRAGMA user_version = 1;
+";
+
+#[tokio::test]
+async fn a_profile_written_by_schema_version_1_is_upgraded_in_place() {
+    let given = given_memories();
+    let p = given.memories.profile("team/old").unwrap();
+    std::fs::create_dir_all(p.path().parent().unwrap()).unwrap();
+    rusqlite::Connection::open(p.path())
+        .unwrap()
+        .execute_batch(SCHEMA_V1)
+        .unwrap();
+    let r = p
+        .recall("where is the staging database", RecallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(r.results.len(), 1);
+    assert_eq!(r.results[0].memory.id, "old1");
+    assert_eq!(r.results[0].sources, ["m1"]);
+    // Alice, a speaker of the old memories, is known to recall.
+    p.ingest(
+        vec![message("m2", "bob", "the staging database is slow")],
+        memory::IngestOptions {
+            session_id: Some("s2".into()),
+            ..memory::IngestOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let r = p
+        .recall(
+            "what did alice say about the staging database",
+            RecallOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.results[0].memory.id, "old1", "{r:?}");
+    p.forget("old1").await.unwrap();
+    assert_eq!(p.count().await.unwrap(), 1);
+    let version: i64 = rusqlite::Connection::open(p.path())
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}

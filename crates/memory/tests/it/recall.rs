@@ -383,3 +383,104 @@ async fn questions_with_very_common_words_still_find_the_rare_match() {
         .unwrap();
     assert_eq!(r.results[0].sources, ["both"]);
 }
+
+#[tokio::test]
+async fn a_short_reply_is_found_through_the_question_it_answers_but_only_states_itself() {
+    let given = given_memories();
+    let p = given.memories.profile("team/alice").unwrap();
+    p.ingest_sessions(
+        vec![session(
+            "s1",
+            0,
+            vec![
+                message("m1", "bob", "Have you ever been to the Azores?"),
+                message("m2", "alice", "Yes, twice! Both times in spring."),
+                message("m3", "bob", "Lucky you."),
+            ],
+        )],
+        None,
+    )
+    .await
+    .unwrap();
+    let r = p
+        .recall("has alice been to the azores", RecallOptions::default())
+        .await
+        .unwrap();
+    let reply = r
+        .results
+        .iter()
+        .find(|r| r.memory.content.starts_with("Yes, twice"))
+        .expect("the reply is found through its neighbour's words");
+    assert_eq!(reply.sources, ["m2"], "context is never a source");
+    // Alice is named: her reply ranks first.
+    assert_eq!(r.results[0].sources, ["m2"], "{r:?}");
+    assert!(r.results.iter().all(|r| (0.0..=1.0).contains(&r.score)));
+}
+
+#[tokio::test]
+async fn newer_beats_older_without_subjects_when_the_same_speaker_restates_a_thing() {
+    let given = given_memories();
+    let p = given.memories.profile("team/alice").unwrap();
+    p.ingest_sessions(
+        vec![
+            session(
+                "early",
+                1,
+                vec![message(
+                    "m1",
+                    "alice",
+                    "My favourite programming language is Rust.",
+                )],
+            ),
+            session(
+                "later",
+                90,
+                vec![message(
+                    "m1",
+                    "alice",
+                    "My favourite programming language is Go nowadays.",
+                )],
+            ),
+            session(
+                "other",
+                95,
+                vec![message(
+                    "m1",
+                    "bob",
+                    "My favourite programming language is Python.",
+                )],
+            ),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    let r = p
+        .recall(
+            "what is alice's favourite programming language rust",
+            RecallOptions::default(),
+        )
+        .await
+        .unwrap();
+    let order: Vec<&str> = r
+        .results
+        .iter()
+        .map(|r| r.memory.session_id.as_deref().unwrap())
+        .collect();
+    let later = order.iter().position(|s| *s == "later").unwrap();
+    let early = order.iter().position(|s| *s == "early").unwrap();
+    assert!(later < early, "the newer statement ranks first: {order:?}");
+    let older = &r.results[early];
+    assert_eq!(
+        older.superseded_by.as_ref(),
+        Some(&r.results[later].memory.id)
+    );
+    assert_eq!(r.results[later].superseded_by, None);
+    // Another speaker's statement is not a restatement.
+    let bob = r
+        .results
+        .iter()
+        .find(|r| r.memory.speaker.as_deref() == Some("bob"))
+        .unwrap();
+    assert_eq!(bob.superseded_by, None);
+}

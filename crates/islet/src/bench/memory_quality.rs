@@ -1,0 +1,157 @@
+//! `islet bench memory-quality DIR`: the evaluation set's metric (evidence recall@k, hit@k)
+//! and recall latency over a directory in its layout, full-text only and, with an
+//! embeddings endpoint, hybrid.
+
+use ::memory::eval::{self, Evaluation, Tally};
+use ::memory::{Memories, MemoryConfig};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct MemoryQualityArgs {
+    /// A directory of `NAME.json` conversations (ingest format) each with its
+    /// `NAME.questions.json` (e.g. ../shared/data/memory-eval).
+    dir: PathBuf,
+    /// Memories recalled per question (the k of recall@k).
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// OpenAI-compatible embeddings endpoint: also measure hybrid recall.
+    #[arg(long, value_name = "URL")]
+    embeddings_url: Option<String>,
+    /// The embeddings model's name (needed with --embeddings-url).
+    #[arg(long, value_name = "MODEL")]
+    embeddings_model: Option<String>,
+    /// Environment variable holding the embeddings endpoint's API key.
+    #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
+    embeddings_key_env: String,
+}
+
+/// Removes the scratch data directory however the bench ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Value> {
+    let machine = super::machine();
+    eprintln!("measuring on {machine}");
+    anyhow::ensure!((1..=100).contains(&args.k), "--k must be 1 to 100");
+    let conversations = eval::load_dir(&args.dir)?;
+    let embeddings = crate::memory::embeddings_endpoint(
+        &args.embeddings_url,
+        &args.embeddings_model,
+        &args.embeddings_key_env,
+    )?;
+    let scratch = Scratch(
+        std::env::temp_dir().join(format!("islet-bench-memory-quality-{}", std::process::id())),
+    );
+    let _ = std::fs::remove_dir_all(&scratch.0);
+    let config = MemoryConfig::new(&scratch.0);
+    let fts = Memories::new(config.clone());
+    let hybrid = embeddings.map(|e| Memories::new(config.clone().embeddings(e)));
+
+    let mut full_text = Evaluation::default();
+    let mut fused = Evaluation::default();
+    let questions: usize = conversations.iter().map(|c| c.questions.len()).sum();
+    eprintln!(
+        "{} conversations, {questions} questions, top {}",
+        conversations.len(),
+        args.k
+    );
+    for c in conversations {
+        let profile = format!("eval/{}", c.name);
+        let t = Instant::now();
+        // With embeddings, the ingest stores vectors too; full-text recall ignores them.
+        let writer = hybrid.as_ref().unwrap_or(&fts).profile(&profile)?;
+        let report = writer.ingest_sessions(c.sessions, None).await?;
+        eprintln!(
+            "{}: ingested {} messages in {:.1} s; {} questions…",
+            c.name,
+            report.messages,
+            t.elapsed().as_secs_f64(),
+            c.questions.len()
+        );
+        let e = eval::evaluate(&fts.profile(&profile)?, &c.questions, args.k).await?;
+        eprintln!(
+            "{}: full text recall@{k} {:.3} hit@{k} {:.3}",
+            c.name,
+            e.overall.recall(),
+            e.overall.hit_rate(),
+            k = args.k
+        );
+        full_text.merge(e);
+        if let Some(hybrid) = &hybrid {
+            let e = eval::evaluate(&hybrid.profile(&profile)?, &c.questions, args.k).await?;
+            eprintln!(
+                "{}: hybrid recall@{k} {:.3} hit@{k} {:.3}",
+                c.name,
+                e.overall.recall(),
+                e.overall.hit_rate(),
+                k = args.k
+            );
+            fused.merge(e);
+        }
+    }
+    let mut report = json!({
+        "bench": "memory-quality",
+        "machine": machine,
+        "dir": args.dir.display().to_string(),
+        "what": format!(
+            "each conversation ingested into its own profile (deterministic extractor); per \
+             question the top {} memories recalled; evidence recall = share of the question's \
+             evidence message ids among their sources, averaged; hit = at least one found; \
+             latency = Profile::recall wall time",
+            args.k
+        ),
+        "full_text": summary(&mut full_text, args.k),
+    });
+    if hybrid.is_some() {
+        report["hybrid"] = summary(&mut fused, args.k);
+        report["embeddings_model"] = json!(args.embeddings_model);
+    }
+    Ok(report)
+}
+
+fn tally(t: &Tally, k: usize) -> Value {
+    json!({
+        "questions": t.questions,
+        format!("evidence_recall@{k}"): round3(t.recall()),
+        format!("hit@{k}"): round3(t.hit_rate()),
+    })
+}
+
+fn summary(e: &mut Evaluation, k: usize) -> Value {
+    let categories: serde_json::Map<String, Value> = e
+        .by_category
+        .iter()
+        .map(|(c, t)| (category_name(*c), tally(t, k)))
+        .collect();
+    let mut out = tally(&e.overall, k);
+    out["by_category"] = Value::Object(categories);
+    out["recall_latency_ms"] = json!({
+        "p50": round3(super::percentile(&mut e.latencies, 50.0) / 1000.0),
+        "p99": round3(super::percentile(&mut e.latencies, 99.0) / 1000.0),
+    });
+    out
+}
+
+/// LoCoMo's category numbers with their names.
+fn category_name(c: u32) -> String {
+    let name = match c {
+        1 => "multi-hop",
+        2 => "temporal",
+        3 => "open-domain",
+        4 => "single-hop",
+        5 => "adversarial",
+        _ => "other",
+    };
+    format!("{c} {name}")
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}

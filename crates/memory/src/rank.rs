@@ -1,0 +1,492 @@
+//! Recall's ranking, after retrieval: what a question asks for (a speaker it names, a
+//! time, something recent), the full-text and vector scores of each candidate, and the
+//! rules that turn them into one 0–1 relevance, newest first among memories that disagree.
+//!
+//! Everything here is pure: `Profile::recall` fetches the candidates and hands them over.
+
+use crate::model::{Memory, Recalled, Retriever};
+use crate::text;
+use std::collections::{BTreeSet, HashMap, HashSet};
+
+/// How recall weighs its evidence. The defaults were chosen on the development split of
+/// the evaluation set (`islet bench memory-quality`); see docs/memory.md.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ranking {
+    /// BM25 weight of the neighbouring messages' text (the context a deterministic memory
+    /// is stored with) relative to its own content.
+    pub context_weight: f64,
+    /// Score factor for memories said by a speaker the question names.
+    pub speaker_boost: f64,
+    /// Score factor for memories that mention a time when the question asks when or how
+    /// long, and for memories from a month the question names.
+    pub time_boost: f64,
+    /// Share of the best score among a memory's session's candidates added to its own:
+    /// evidence clusters in the sessions that talk about the question's subject.
+    pub session_boost: f64,
+    /// Score factor, at most, for the newest candidates when the question asks what is
+    /// recent or current ("lately", "now"); older ones get proportionally less.
+    pub recency_boost: f64,
+    /// Weight of the vector similarity, 0–1 (hybrid recall only): the share of the room
+    /// full text leaves (1 − text relevance) that vectors may fill. Vectors thus rerank
+    /// weak and close full-text matches and add what full text missed, but cannot
+    /// overturn a clear full-text match.
+    pub vector_weight: f64,
+}
+
+impl Default for Ranking {
+    fn default() -> Self {
+        Self {
+            context_weight: 0.3,
+            speaker_boost: 1.3,
+            time_boost: 1.3,
+            session_boost: 0.3,
+            recency_boost: 1.2,
+            vector_weight: 0.5,
+        }
+    }
+}
+
+/// Words that frame a question rather than say what it is about ("what kind of …", "what
+/// did alice say about …"); left out of the search when other words remain.
+const FRAMING: &[&str] = &[
+    "anything",
+    "describe",
+    "described",
+    "ever",
+    "kind",
+    "kinds",
+    "likely",
+    "lot",
+    "many",
+    "mention",
+    "mentioned",
+    "might",
+    "much",
+    "said",
+    "say",
+    "says",
+    "something",
+    "sort",
+    "talk",
+    "talked",
+    "tell",
+    "tells",
+    "thing",
+    "things",
+    "think",
+    "thinks",
+    "told",
+    "type",
+    "types",
+];
+
+/// Words that say when: a memory holding one can answer "when" and "how long".
+const TIME_WORDS: &[&str] = &[
+    "ago",
+    "april",
+    "august",
+    "autumn",
+    "day",
+    "days",
+    "december",
+    "earlier",
+    "evening",
+    "february",
+    "friday",
+    "hour",
+    "hours",
+    "january",
+    "july",
+    "june",
+    "last",
+    "march",
+    "may",
+    "monday",
+    "month",
+    "months",
+    "morning",
+    "next",
+    "night",
+    "november",
+    "october",
+    "recently",
+    "saturday",
+    "september",
+    "since",
+    "spring",
+    "summer",
+    "sunday",
+    "thursday",
+    "today",
+    "tomorrow",
+    "tonight",
+    "tuesday",
+    "wednesday",
+    "week",
+    "weekend",
+    "weeks",
+    "winter",
+    "year",
+    "years",
+    "yesterday",
+];
+
+/// Words asking for the latest state of something.
+const RECENT_WORDS: &[&str] = &[
+    "current",
+    "currently",
+    "lately",
+    "latest",
+    "now",
+    "nowadays",
+    "recent",
+    "recently",
+    "still",
+];
+
+const MONTHS: &[&str] = &[
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+];
+
+/// What a question asks for, beyond its words.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Query {
+    /// The words to search for.
+    pub words: Vec<String>,
+    /// With the framing words, searched for when `words` find nothing ("something" may
+    /// be just what a memory says).
+    pub all_words: Vec<String>,
+    /// Asks when or how long something was.
+    pub asks_when: bool,
+    /// Asks for the latest state.
+    pub asks_recent: bool,
+    /// Months it names (1–12), with the year when it names one.
+    pub months: Vec<(u32, Option<i64>)>,
+}
+
+/// Reads a question. Empty `words` when it has none.
+pub(crate) fn analyse(question: &str) -> Query {
+    let mut words = text::query_words(question);
+    let all_words = words.clone();
+    let framing: Vec<String> = words
+        .iter()
+        .filter(|w| FRAMING.binary_search(&w.as_str()).is_ok())
+        .cloned()
+        .collect();
+    if framing.len() < words.len() {
+        words.retain(|w| !framing.contains(w));
+    }
+    let all: Vec<String> = text::words(question).collect();
+    let lower = question.to_lowercase();
+    let asks_when = all.first().is_some_and(|w| w == "when")
+        || [
+            "how long",
+            "what year",
+            "what month",
+            "what date",
+            "what day",
+            "what time",
+        ]
+        .iter()
+        .any(|p| lower.contains(p))
+        || lower.contains("how many years")
+        || lower.contains("how many months")
+        || lower.contains("how many weeks")
+        || lower.contains("how many days");
+    let asks_recent = all
+        .iter()
+        .any(|w| RECENT_WORDS.binary_search(&w.as_str()).is_ok());
+    let year = all
+        .iter()
+        .filter(|w| w.len() == 4)
+        .filter_map(|w| w.parse::<i64>().ok())
+        .find(|y| (1900..=2200).contains(y));
+    // "may" is a month only next to a year or a day number ("May 2023", "7 May").
+    let months = all
+        .iter()
+        .enumerate()
+        .filter_map(|(i, w)| {
+            let m = MONTHS.iter().position(|m| m == w)?;
+            let dated = |j: Option<usize>| {
+                j.and_then(|j| all.get(j))
+                    .is_some_and(|n| n.chars().all(|c| c.is_ascii_digit()))
+            };
+            if *w == "may" && !dated(i.checked_sub(1)) && !dated(Some(i + 1)) {
+                return None;
+            }
+            Some((m as u32 + 1, year))
+        })
+        .collect();
+    Query {
+        words,
+        all_words,
+        asks_when,
+        asks_recent,
+        months,
+    }
+}
+
+/// Whether `content` says when (a time word or a year).
+fn mentions_time(content: &str) -> bool {
+    text::words(content).any(|w| {
+        TIME_WORDS.binary_search(&w.as_str()).is_ok()
+            || (w.len() == 4 && w.parse::<u32>().is_ok_and(|y| (1900..=2200).contains(&y)))
+    })
+}
+
+/// Whether a memory that occurred at `at` (ms) may be about one of `months`: said in it or
+/// in the month after ("last month").
+fn in_months(at: i64, months: &[(u32, Option<i64>)]) -> bool {
+    let (year, month) = crate::time::year_month(at);
+    months.iter().any(|&(m, y)| {
+        let (prev_y, prev_m) = if month == 1 {
+            (year - 1, 12)
+        } else {
+            (year, month - 1)
+        };
+        (m == month && y.is_none_or(|y| y == year))
+            || (m == prev_m && y.is_none_or(|y| y == prev_y))
+    })
+}
+
+/// A memory retrieval found.
+#[derive(Debug, Clone)]
+pub(crate) struct Candidate {
+    pub memory: Memory,
+    /// BM25 score (positive), 0 when full text did not find it.
+    pub fts: f64,
+    /// Cosine similarity with the question, when both have vectors.
+    pub cosine: Option<f32>,
+    /// Among the vector search's top candidates.
+    pub by_vector: bool,
+}
+
+/// How the question's vector scored against the vector search's candidates: `floor` is
+/// the cosine of the last of them, what any memory gets; similarity above it, as a share
+/// of the way to a perfect 1, is the vector relevance. Uninformative vectors (all
+/// cosines close together) thus weigh little, whatever the weight.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct VectorRange {
+    pub floor: f32,
+}
+
+/// Orders the candidates and keeps `limit`: full-text relevance (BM25 relative to a full
+/// match, with the question's boosts, squashed to 0–1), fused with the vector similarity
+/// when there is one; copies folded; an older memory that a newer one by the same speaker
+/// restates differently ranks below it and is marked superseded.
+pub(crate) fn rank(
+    query: &Query,
+    speaker_words: &BTreeSet<String>,
+    full_match: f64,
+    vectors: Option<VectorRange>,
+    candidates: Vec<Candidate>,
+    settings: &Ranking,
+    limit: usize,
+) -> Vec<Recalled> {
+    let named: BTreeSet<&str> = query
+        .words
+        .iter()
+        .map(String::as_str)
+        .filter(|w| speaker_words.contains(*w))
+        .collect();
+    let (oldest, newest) = candidates
+        .iter()
+        .map(|c| c.memory.occurred_at)
+        .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+    let mut scored: Vec<(f64, Candidate)> = candidates
+        .into_iter()
+        .map(|c| {
+            let mut s = c.fts;
+            if s > 0.0 {
+                let m = &c.memory;
+                if !named.is_empty()
+                    && m.speaker
+                        .as_deref()
+                        .is_some_and(|sp| text::words(sp).any(|w| named.contains(w.as_str())))
+                {
+                    s *= settings.speaker_boost;
+                }
+                if (query.asks_when && mentions_time(&m.content))
+                    || (!query.months.is_empty() && in_months(m.occurred_at, &query.months))
+                {
+                    s *= settings.time_boost;
+                }
+                if query.asks_recent && newest > oldest {
+                    let recency = (m.occurred_at - oldest) as f64 / (newest - oldest) as f64;
+                    s *= 1.0 + (settings.recency_boost - 1.0) * recency;
+                }
+            }
+            (s, c)
+        })
+        .collect();
+    if settings.session_boost > 0.0 {
+        let mut best: HashMap<&str, f64> = HashMap::new();
+        for (s, c) in &scored {
+            if let Some(session) = c.memory.session_id.as_deref() {
+                let b = best.entry(session).or_default();
+                *b = b.max(*s);
+            }
+        }
+        let boost: Vec<f64> = scored
+            .iter()
+            .map(|(_, c)| {
+                c.memory
+                    .session_id
+                    .as_deref()
+                    .and_then(|s| best.get(s))
+                    .map_or(0.0, |b| settings.session_boost * b)
+            })
+            .collect();
+        for ((s, _), b) in scored.iter_mut().zip(boost) {
+            if *s > 0.0 {
+                *s += b;
+            }
+        }
+    }
+    let full_match = if full_match > 0.0 { full_match } else { 1.0 };
+    let w = if vectors.is_some() {
+        settings.vector_weight.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    let mut ranked: Vec<Recalled> = scored
+        .into_iter()
+        .map(|(s, c)| {
+            // x = 1 is a memory of average length holding every word once: 0.8.
+            let x = s / full_match;
+            let text_relevance = x / (x + 0.25);
+            let vector_relevance = match (vectors, c.cosine) {
+                (Some(r), Some(cos)) if r.floor < 1.0 => {
+                    f64::from(((cos - r.floor) / (1.0 - r.floor)).clamp(0.0, 1.0))
+                }
+                _ => 0.0,
+            };
+            // Vectors get the room full text leaves: they reorder weak and close text
+            // matches and add what text missed, but cannot overturn a clear text match.
+            let score = text_relevance + w * vector_relevance * (1.0 - text_relevance);
+            let mut matched_by = Vec::new();
+            if c.fts > 0.0 {
+                matched_by.push(Retriever::Fts);
+            }
+            if c.by_vector {
+                matched_by.push(Retriever::Vector);
+            }
+            Recalled {
+                sources: c.memory.source_message_ids.clone(),
+                memory: c.memory,
+                score,
+                matched_by,
+                superseded_by: None,
+            }
+        })
+        .collect();
+    sort(&mut ranked);
+    let mut kept = fold_copies(ranked, limit * 2);
+    supersede(&mut kept);
+    sort(&mut kept);
+    kept.truncate(limit);
+    for r in &mut kept {
+        r.score = (r.score * 1e4).round() / 1e4;
+    }
+    kept
+}
+
+/// Best first; on equal scores the newer memory wins.
+fn sort(ranked: &mut [Recalled]) {
+    ranked.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then(b.memory.occurred_at.cmp(&a.memory.occurred_at))
+            .then(b.memory.id.cmp(&a.memory.id))
+    });
+}
+
+/// A memory's words for comparing it with another.
+fn term_set(content: &str) -> HashSet<String> {
+    text::terms(content).collect()
+}
+
+fn jaccard(a: &HashSet<String>, b: &HashSet<String>) -> f64 {
+    let common = a.intersection(b).count();
+    let union = a.len() + b.len() - common;
+    if union == 0 {
+        0.0
+    } else {
+        common as f64 / union as f64
+    }
+}
+
+/// Keeps the best-ranked of memories that say the same thing (the same words, or nearly:
+/// nine in ten of their terms shared), up to `keep` of them. The same words said again in
+/// another session add nothing to an answer but would crowd out what does.
+fn fold_copies(ranked: Vec<Recalled>, keep: usize) -> Vec<Recalled> {
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut kept: Vec<(Recalled, HashSet<String>)> = Vec::new();
+    for r in ranked {
+        if kept.len() >= keep {
+            break;
+        }
+        let words: Vec<String> = text::words(&r.memory.content).collect();
+        if !seen.insert(words.join(" ")) {
+            continue;
+        }
+        let terms = term_set(&r.memory.content);
+        let near_copy = terms.len() >= 5
+            && kept
+                .iter()
+                .any(|(_, t)| t.len() >= 5 && jaccard(t, &terms) >= 0.9);
+        if !near_copy {
+            kept.push((r, terms));
+        }
+    }
+    kept.into_iter().map(|(r, _)| r).collect()
+}
+
+/// "Newer beats older" where no subject says so: of two memories by the same speaker
+/// about the same thing (at least half their terms shared, three or more each) said at
+/// different times, the older is marked superseded by the newer and the newer ranks at
+/// least as high.
+fn supersede(ranked: &mut [Recalled]) {
+    let terms: Vec<HashSet<String>> = ranked.iter().map(|r| term_set(&r.memory.content)).collect();
+    let mut lift: Vec<(usize, f64)> = Vec::new();
+    for i in 0..ranked.len() {
+        for j in i + 1..ranked.len() {
+            let (a, b) = (&ranked[i].memory, &ranked[j].memory);
+            let comparable = a.subject.is_none()
+                && b.subject.is_none()
+                && a.speaker.is_some()
+                && a.speaker == b.speaker
+                && a.occurred_at != b.occurred_at
+                && terms[i].len() >= 3
+                && terms[j].len() >= 3
+                && jaccard(&terms[i], &terms[j]) >= 0.5;
+            if !comparable {
+                continue;
+            }
+            let (older, newer) = if a.occurred_at < b.occurred_at {
+                (i, j)
+            } else {
+                (j, i)
+            };
+            if ranked[older].superseded_by.is_none() {
+                ranked[older].superseded_by = Some(ranked[newer].memory.id.clone());
+            }
+            lift.push((newer, ranked[older].score));
+        }
+    }
+    for (newer, score) in lift {
+        let r = &mut ranked[newer];
+        r.score = r.score.max(score);
+    }
+}
