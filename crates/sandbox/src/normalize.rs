@@ -36,7 +36,7 @@ use self::strip::{Stripper, is_type_only};
 
 const EMPTY_MESSAGE: &str = "no code to run: send JavaScript or TypeScript code";
 const TYPES_ONLY_MESSAGE: &str = "no code to run: the code only declares types";
-const IMPORT_MESSAGE: &str = "import is not available in the sandbox: there are no modules; use the bound namespaces such as `codemode.*`";
+const IMPORT_MESSAGE: &str = "import is not available in the sandbox: there are no modules; what this execution may use is already bound as globals (e.g. `api.*` in Code Mode): call it directly";
 const EXPORT_MESSAGE: &str = "export is not available in the sandbox: there are no modules; produce the result with `export default`, `return`, or a final expression";
 const DEFAULT_TWICE_MESSAGE: &str = "only one `export default` is allowed";
 

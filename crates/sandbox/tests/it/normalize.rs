@@ -233,7 +233,7 @@ fn syntax_error_positions_count_fence_lines() {
     assert_eq!(e.line, 1);
     let e = err("```ts\nimport { a } from 'b';\n```");
     assert_eq!((e.line, e.column), (2, 1));
-    assert!(e.message.contains("codemode"), "{e}");
+    assert!(e.message.contains("bound as globals"), "{e}");
 }
 
 #[test]
