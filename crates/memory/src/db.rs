@@ -314,41 +314,14 @@ impl Db {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(storage("reading the schema version"))?;
         if version == 0 {
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} {SEARCH_SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; \
-                 COMMIT;"
-            ))
-            .or_else(|e| {
-                // Another process may have created the schema first.
-                let _ = conn.execute_batch("ROLLBACK");
-                let now: i64 = conn
-                    .pragma_query_value(None, "user_version", |r| r.get(0))
-                    .unwrap_or(0);
-                if now == SCHEMA_VERSION {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .map_err(storage("creating the schema"))?;
+            apply_schema(&conn, &format!("{SCHEMA} {SEARCH_SCHEMA}"))
+                .map_err(storage("creating the schema"))?;
             tracing::debug!(profile = %name, path = %path.display(), "created memory profile");
         } else if version == 1 {
-            conn.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {MIGRATE_1_2} {SEARCH_SCHEMA} {MIGRATE_1_2_FILL} \
-                 PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-            ))
-            .or_else(|e| {
-                // Another process may have migrated it first.
-                let _ = conn.execute_batch("ROLLBACK");
-                let now: i64 = conn
-                    .pragma_query_value(None, "user_version", |r| r.get(0))
-                    .unwrap_or(0);
-                if now == SCHEMA_VERSION {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
+            apply_schema(
+                &conn,
+                &format!("{MIGRATE_1_2} {SEARCH_SCHEMA} {MIGRATE_1_2_FILL}"),
+            )
             .map_err(storage("upgrading the schema to version 2"))?;
             tracing::info!(profile = %name, "upgraded memory profile to schema version 2");
         } else if version != SCHEMA_VERSION {
@@ -393,6 +366,18 @@ impl Db {
             .query_row("SELECT value FROM meta WHERE key = ?", [key], |r| r.get(0))
             .optional()
             .map_err(self.err("reading metadata"))
+    }
+
+    /// Refuses `model` when the profile's vectors came from another embeddings model.
+    pub fn refuse_other_model(&self, model: &str) -> Result<(), Error> {
+        match self.meta("embeddings_model")? {
+            Some(stored) if stored != model => Err(Error::EmbeddingsModelMismatch {
+                profile: self.name.to_string(),
+                stored,
+                configured: model.to_owned(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub fn count(&self) -> Result<u64, Error> {
@@ -1022,6 +1007,25 @@ fn self_err(name: &ProfileName, what: &'static str) -> impl Fn(rusqlite::Error) 
 }
 
 /// Records the profile's embeddings model on its first vectors; refuses another model.
+/// Runs `sql` and sets the current schema version in one transaction. Another process may
+/// have done the same first: then its result stands.
+fn apply_schema(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE; {sql} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
+    ))
+    .or_else(|e| {
+        let _ = conn.execute_batch("ROLLBACK");
+        let now: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap_or(0);
+        if now == SCHEMA_VERSION {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+}
+
 fn check_model(tx: &Transaction<'_>, profile: &str, model: &str) -> Result<(), Error> {
     let stored: Option<String> = tx
         .query_row(

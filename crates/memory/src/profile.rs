@@ -442,19 +442,10 @@ impl Profile {
                     .into(),
             });
         };
-        let name = self.name.to_string();
         let model = endpoint.model.clone();
         let total = self
             .run(false, move |db| {
-                if let Some(stored) = db.meta("embeddings_model")?
-                    && stored != model
-                {
-                    return Err(Error::EmbeddingsModelMismatch {
-                        profile: name,
-                        stored,
-                        configured: model,
-                    });
-                }
+                db.refuse_other_model(&model)?;
                 db.count_without_vectors()
             })
             .await? as usize;
@@ -515,19 +506,10 @@ impl Profile {
         if self.exists() {
             let ids: Vec<String> = memories.iter().map(|m| m.id.clone()).collect();
             let model = endpoint.model.clone();
-            let name = self.name.to_string();
             let existing = self
                 .run(false, move |db| {
                     // Refuse before paying for vectors that could not be stored.
-                    if let Some(stored) = db.meta("embeddings_model")?
-                        && stored != model
-                    {
-                        return Err(Error::EmbeddingsModelMismatch {
-                            profile: name,
-                            stored,
-                            configured: model,
-                        });
-                    }
+                    db.refuse_other_model(&model)?;
                     let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
                     db.existing(&ids)
                 })
