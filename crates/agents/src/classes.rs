@@ -124,7 +124,7 @@ impl AgentClass {
         Error::UnknownMethod {
             class: self.name.clone(),
             method: method.to_owned(),
-            nearest: codemode::suggest::nearest(method, self.methods.iter().map(String::as_str))
+            nearest: base::suggest::nearest(method, self.methods.iter().map(String::as_str))
                 .map(str::to_owned),
             hidden: self.has_any_method(method),
             available: if self.methods.is_empty() {
@@ -211,7 +211,7 @@ impl Classes {
     pub fn get(&self, class: &str) -> Result<&Arc<AgentClass>, Error> {
         self.by_name.get(class).ok_or_else(|| Error::UnknownClass {
             class: class.to_owned(),
-            nearest: codemode::suggest::nearest(class, self.by_name.keys().map(String::as_str))
+            nearest: base::suggest::nearest(class, self.by_name.keys().map(String::as_str))
                 .map(str::to_owned),
             available: if self.by_name.is_empty() {
                 "none (start the server with --agents DIR)".to_owned()

@@ -353,7 +353,7 @@ impl Inner {
     ) -> std::sync::MutexGuard<'_, HashMap<Address, mpsc::UnboundedSender<Message>>> {
         // The map holds plain senders; a panic elsewhere while holding it cannot leave it
         // half-updated.
-        self.actors.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.actors)
     }
 
     fn checked_address(&self, class: &str, name: &str) -> Result<Address, Error> {
@@ -755,11 +755,7 @@ impl Actor {
             other => other,
         })?;
         self.fields = Some(produced.get("fields").cloned().unwrap_or(Value::Null));
-        let new_state = context
-            .new_state
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let new_state = lock(&context.new_state).take();
         if let Some(state) = new_state {
             let _ = self.host.events.send(StateEvent {
                 address: self.address.clone(),

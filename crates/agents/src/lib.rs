@@ -17,6 +17,8 @@
 //! Architecture Invariant: a reply is sent only after the turn's writes are committed
 //! (the output gate); a failed turn rolls back all of them.
 
+#![forbid(unsafe_code)]
+
 mod classes;
 mod error;
 mod host;

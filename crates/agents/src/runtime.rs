@@ -8,7 +8,7 @@
 // only be unboxed again at the boundary.
 #![allow(clippy::result_large_err)]
 
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex, Weak};
 
 use sandbox::{Bindings, HostError};
 use serde::Deserialize;
@@ -37,11 +37,9 @@ pub(crate) struct TurnContext {
     pub new_state: Mutex<Option<Value>>,
 }
 
-pub(crate) fn lock(db: &Mutex<AgentDb>) -> MutexGuard<'_, AgentDb> {
-    // A panic while holding the lock happened between statements of an open transaction,
-    // which the actor rolls back; the connection itself is still usable.
-    db.lock().unwrap_or_else(|e| e.into_inner())
-}
+// A panic while holding an agent's database happened between statements of an open
+// transaction, which the actor rolls back; the connection itself is still usable.
+pub(crate) use base::sync::lock;
 
 pub(crate) fn host_error(e: &Error) -> HostError {
     let mut error = HostError::new(e.code(), e.to_string());
@@ -238,7 +236,7 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
     db_fn("setState", |ctx, args| {
         let a: StateArgs = parse("setState", args)?;
         lock(&ctx.db).set_state(&a.state).map_err(store_error)?;
-        *ctx.new_state.lock().unwrap_or_else(|e| e.into_inner()) = Some(a.state.clone());
+        *lock(&ctx.new_state) = Some(a.state.clone());
         Ok(a.state)
     });
     db_fn("schedule", |ctx, args| {
@@ -298,9 +296,10 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
         let a: WsArgs = parse("workspace", args)?;
         workspace_op(&mut lock(&ctx.db), a)
     });
+    let (fetch_namespace, fetch_name) = sandbox::FETCH_BINDING;
     b.insert(
-        "__fetch",
-        "fetch",
+        fetch_namespace,
+        fetch_name,
         Arc::new(|_| {
             Box::pin(async {
                 Err(HostError::new(

@@ -178,7 +178,7 @@ fn parse_entry(
     }
     for key in entry.keys() {
         if !ENTRY_KEYS.contains(&key.as_str()) {
-            let hint = crate::suggest::nearest(key, ENTRY_KEYS.iter().copied())
+            let hint = base::suggest::nearest(key, ENTRY_KEYS.iter().copied())
                 .map(|k| format!(" (did you mean `{k}`?)"))
                 .unwrap_or_default();
             return Err(format!(

@@ -270,11 +270,7 @@ fn inventory(noun: &str, groups: &[(String, usize)], listed: usize) -> String {
 }
 
 fn truncate(s: &str, max: usize) -> String {
-    let s = s.replace(['\n', '\r'], " ");
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", s[..cut].trim_end()),
-        None => s,
-    }
+    base::truncate(&s.replace(['\n', '\r'], " "), max)
 }
 
 /// Tokens the catalog would cost as plain MCP tools: one `{name, description,

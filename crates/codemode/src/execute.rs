@@ -323,7 +323,7 @@ pub fn parse_header(text: &str) -> Result<(String, String), Error> {
         return Err(Error::Config {
             reason: format!(
                 "header `{}` must look like `Name: value`",
-                first_chars(text, 40)
+                base::truncate(text, 40)
             ),
         });
     };
@@ -395,8 +395,8 @@ pub fn bindings(catalog: &Catalog, api: Arc<HttpApi>) -> Bindings {
 fn api_error(api: &HttpApi, operation: &str, response: ApiResponse) -> HostError {
     let snippet = match &response.body {
         Value::Null => String::new(),
-        Value::String(s) => format!(": {}", first_chars(s, ERROR_BODY_CHARS)),
-        other => format!(": {}", first_chars(&other.to_string(), ERROR_BODY_CHARS)),
+        Value::String(s) => format!(": {}", base::truncate(s, ERROR_BODY_CHARS)),
+        other => format!(": {}", base::truncate(&other.to_string(), ERROR_BODY_CHARS)),
     };
     let message = api.redactor().text(&format!(
         "{operation} answered HTTP {}{snippet}; the response is in e.data (status, headers, body)",
@@ -423,11 +423,4 @@ pub fn host_error(api: &HttpApi, error: &Error) -> HostError {
         _ => "HostError",
     };
     HostError::new(code, api.redactor().text(&error.to_string())).with_name(name)
-}
-
-fn first_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_owned(),
-    }
 }

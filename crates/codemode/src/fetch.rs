@@ -31,12 +31,6 @@ use crate::execute::Redactor;
 
 pub use address::{PrivateAddress, forbidden_reason};
 
-/// The reserved binding `sandbox` turns into `fetch`, `Request`, `Response` and `Headers`
-/// (must match `FETCH_BINDING` in the sandbox crate's `isolate/globals.rs`).
-pub const FETCH_NAMESPACE: &str = "__fetch";
-/// See [`FETCH_NAMESPACE`].
-pub const FETCH_FUNCTION: &str = "fetch";
-
 pub const HOST_NOT_ALLOWED: &str = "HOST_NOT_ALLOWED";
 pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
 pub const PRIVATE_ADDRESS: &str = "PRIVATE_ADDRESS";
@@ -892,18 +886,10 @@ impl Fetcher {
                 ),
             };
         }
-        // reqwest's top-level message rarely says what failed; the chain does.
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(s) = source {
-            text.push_str(": ");
-            text.push_str(&s.to_string());
-            source = s.source();
-        }
         Failure {
             code: NETWORK,
             url: shown,
-            reason: self.redactor.text(&text),
+            reason: self.redactor.text(&base::error_chain(error)),
         }
     }
 
@@ -957,7 +943,8 @@ pub fn fetch_binding(fetcher: Arc<Fetcher>) -> Bindings {
 
 /// Adds the fetch binding to `bindings`.
 pub fn with_fetch(bindings: Bindings, fetcher: Arc<Fetcher>) -> Bindings {
-    bindings.function(FETCH_NAMESPACE, FETCH_FUNCTION, move |args: Value| {
+    let (namespace, name) = sandbox::FETCH_BINDING;
+    bindings.function(namespace, name, move |args: Value| {
         let fetcher = Arc::clone(&fetcher);
         async move { fetcher.call(args).await }
     })

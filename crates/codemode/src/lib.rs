@@ -11,7 +11,6 @@ pub mod fetch;
 pub mod openapi;
 pub mod search;
 pub mod server;
-pub mod suggest;
 pub mod tls;
 pub mod tokens;
 pub mod typescript;

@@ -31,7 +31,7 @@ use rustc_hash::FxHashMap;
 use serde_json::Value;
 
 use crate::catalog::{Catalog, ParamLocation, Target, Tool};
-use crate::suggest::edit_distance;
+use base::suggest::edit_distance;
 pub use explain::{Contribution, Explanation, Variant};
 pub(crate) use text::tokenize;
 use text::{Action, action_of, query_action, raw_words, roles, stem, synonyms, wants_one};

@@ -145,7 +145,7 @@ impl View {
                     format!(
                         "`{}` ({})",
                         u.namespace,
-                        first_chars(&u.reason, MAX_REASON_CHARS)
+                        base::truncate(&u.reason, MAX_REASON_CHARS)
                     )
                 })
                 .collect();
@@ -307,11 +307,11 @@ impl CodeModeServer {
             self.inner.options.catalog_kind,
         ));
         // A poisoned lock only means a panic elsewhere mid-swap of an `Arc`: the value is whole.
-        *self.inner.view.write().unwrap_or_else(|e| e.into_inner()) = view;
+        *base::sync::write(&self.inner.view) = view;
     }
 
     fn view(&self) -> Arc<View> {
-        Arc::clone(&self.inner.view.read().unwrap_or_else(|e| e.into_inner()))
+        Arc::clone(&base::sync::read(&self.inner.view))
     }
 
     async fn prepare(&self) {
@@ -484,10 +484,7 @@ impl CodeModeServer {
                         .flatten()
                         .filter_map(|id| id.as_str().map(str::to_owned))
                         .collect();
-                    reported
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .extend(ids);
+                    base::sync::lock(&reported).extend(ids);
                     async { Ok(Value::Null) }
                 });
             let outcome = self
@@ -500,11 +497,10 @@ impl CodeModeServer {
                         .prelude(Arc::clone(&view.prelude)),
                 )
                 .await;
-            let new: Vec<String> =
-                std::mem::take(&mut *missing.lock().unwrap_or_else(|e| e.into_inner()))
-                    .into_iter()
-                    .filter(|id| view.knows(id) && !wanted.contains(id))
-                    .collect();
+            let new: Vec<String> = std::mem::take(&mut *base::sync::lock(&missing))
+                .into_iter()
+                .filter(|id| view.knows(id) && !wanted.contains(id))
+                .collect();
             if new.is_empty() {
                 let outcome = wrapped.map_positions(outcome);
                 return Ok(format::outcome_result(
@@ -602,14 +598,6 @@ pub fn mcp_error(error: &Error) -> ErrorData {
         "the server could not complete this call; see the server log",
         None,
     )
-}
-
-/// `text` cut to `max` characters, with `…` when cut.
-fn first_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
 }
 
 fn tool_error(message: String) -> CallToolResult {

@@ -389,7 +389,7 @@ fn output_ty(
 
 fn tool_doc_lines(tool: &Tool, opts: &TsOptions) -> Vec<String> {
     let description = match opts.max_doc_chars {
-        Some(max) => truncate(&tool.description, max),
+        Some(max) => base::truncate(&tool.description, max),
         None => tool.description.clone(),
     };
     let mut lines = description_lines(&description);
@@ -407,7 +407,7 @@ fn summary_line(tool: &Tool, max: usize) -> String {
         .map(str::trim)
         .find(|l| !l.is_empty())
         .unwrap_or("");
-    let mut line = truncate(first, max);
+    let mut line = base::truncate(first, max);
     if let Target::Http(http) = &tool.target {
         if line.is_empty() {
             line = format!("{} {}", http.method, http.path);
@@ -416,13 +416,6 @@ fn summary_line(tool: &Tool, max: usize) -> String {
         }
     }
     comment_safe(&line)
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", s[..cut].trim_end()),
-        None => s.to_owned(),
-    }
 }
 
 /// `api.repos.get`, with bracket access for names that are not identifiers.

@@ -12,6 +12,7 @@
 //! Results are unwrapped for the code ([`unwrap_result`]): `structuredContent`, else text
 //! parsed as JSON when it is JSON, else the text; an `isError` result throws.
 
+use base::sync::{lock, read, write};
 use sandbox::json_kind;
 use std::collections::HashSet;
 use std::process::Stdio;
@@ -742,7 +743,10 @@ impl Upstream {
             )),
             Err(CallFailure::Other(reason)) => Err(HostError::new(
                 "UPSTREAM_FAILED",
-                format!("{path} failed: {}", first_chars(&reason, MAX_ERROR_CHARS)),
+                format!(
+                    "{path} failed: {}",
+                    base::truncate(&reason, MAX_ERROR_CHARS)
+                ),
             )
             .with_name("McpError")),
         }
@@ -822,7 +826,7 @@ pub fn unwrap_result(path: &str, result: CallToolResult) -> Result<Value, Box<Ho
         return Err(Box::new(
             HostError::new(
                 "TOOL_ERROR",
-                format!("{path}: {}", first_chars(&message, MAX_ERROR_CHARS)),
+                format!("{path}: {}", base::truncate(&message, MAX_ERROR_CHARS)),
             )
             .with_name("McpError")
             .with_data(json!({
@@ -892,13 +896,6 @@ fn describe_block(block: Value) -> Value {
 fn base64_len(data: &str) -> usize {
     let padding = data.bytes().rev().take_while(|&b| b == b'=').count();
     (data.len() / 4 * 3).saturating_sub(padding)
-}
-
-fn first_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_owned(),
-    }
 }
 
 /// Names code cannot use as a top-level namespace: the isolate's globals would be
@@ -999,18 +996,6 @@ fn unique(name: String, taken: &mut HashSet<String>) -> String {
 
 // Poisoning only means another thread panicked while holding the lock; the values here
 // (an `Arc`, a list) are always whole, so keep going.
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
-}
-
-fn lock<T>(lock: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
-    lock.lock().unwrap_or_else(|e| e.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

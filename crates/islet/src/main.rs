@@ -1,5 +1,7 @@
 //! `islet`: Code Mode, sandboxed isolates and durable agents in one binary.
 
+#![forbid(unsafe_code)]
+
 mod bench;
 mod doctor;
 mod mcp;

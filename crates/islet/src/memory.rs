@@ -635,7 +635,7 @@ impl ProgressBar {
         let tty = self.tty;
         let state = self.state.clone();
         Arc::new(move |p: Progress| {
-            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            let mut s = base::sync::lock(&state);
             let now = Instant::now();
             let every = if tty {
                 Duration::from_millis(100)
@@ -674,7 +674,7 @@ impl ProgressBar {
     }
 
     fn finish(&self) {
-        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let s = base::sync::lock(&self.state);
         if self.tty && s.drawn {
             eprintln!();
         }

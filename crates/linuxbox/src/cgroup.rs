@@ -7,7 +7,6 @@
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 const ROOT: &str = "/sys/fs/cgroup";
@@ -113,7 +112,7 @@ pub fn detect() -> Support {
 }
 
 fn probe_mkdir(parent: &Path) -> Result<(), String> {
-    let probe = parent.join(unique_name("probe"));
+    let probe = parent.join(base::unique_name("islet-linuxbox-probe"));
     std::fs::create_dir(&probe).map_err(|e| {
         format!(
             "cannot create a cgroup under {}: {e} (needs root or a delegated cgroup)",
@@ -122,15 +121,6 @@ fn probe_mkdir(parent: &Path) -> Result<(), String> {
     })?;
     let _ = std::fs::remove_dir(&probe);
     Ok(())
-}
-
-fn unique_name(kind: &str) -> String {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    format!(
-        "islet-linuxbox-{kind}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// One sandbox's cgroup (one directory per v1 controller); removed on drop, after killing
@@ -144,7 +134,7 @@ pub struct Cgroup {
 
 impl Cgroup {
     pub fn create(support: &Support, memory_bytes: u64, pids: u64) -> Result<Cgroup, String> {
-        let name = unique_name("box");
+        let name = base::unique_name("islet-linuxbox-box");
         let (dirs, settings, oom_file) = match support {
             Support::V2 { parent } => {
                 let dir = parent.join(&name);

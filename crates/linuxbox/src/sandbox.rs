@@ -189,12 +189,7 @@ impl Linuxbox {
     pub async fn start(config: Config) -> Result<Linuxbox> {
         // A directory per start, removed by the reader once bubblewrap has exited, so a
         // new sandbox on the same state directory never meets an old one's cleanup.
-        static RUNS: AtomicU64 = AtomicU64::new(0);
-        let run_dir = config.state_dir.join(format!(
-            "run-{}-{}",
-            std::process::id(),
-            RUNS.fetch_add(1, Ordering::Relaxed)
-        ));
+        let run_dir = config.state_dir.join(base::unique_name("run"));
         let workspace_dir = run_dir.join("workspace");
         reset_dir(&workspace_dir)?;
         let run_as = rustix::process::getuid().is_root().then_some(ROOT_RUNS_AS);
@@ -376,7 +371,7 @@ impl Linuxbox {
             .processes
             .get(&parse_process_id(id)?)
             .ok_or_else(|| no_such_process(id))?;
-        let logs = process.logs.lock().unwrap_or_else(|p| p.into_inner());
+        let logs = base::sync::lock(&process.logs);
         Ok(logs.snapshot())
     }
 
@@ -425,11 +420,11 @@ impl Drop for Linuxbox {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        base::sync::lock(&self.state)
     }
 
     pub(crate) fn touch(&self) {
-        *self.last_call.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        *base::sync::lock(&self.last_call) = Instant::now();
     }
 
     pub(crate) fn oom_kills(&self) -> Option<u64> {
@@ -564,7 +559,7 @@ async fn idle_loop(shared: std::sync::Weak<Shared>) {
             return;
         };
         let timeout = strong.config.limits.idle_timeout;
-        let last = *strong.last_call.lock().unwrap_or_else(|p| p.into_inner());
+        let last = *base::sync::lock(&strong.last_call);
         if last.elapsed() < timeout {
             drop(strong);
             tokio::time::sleep_until((last + timeout).into()).await;

@@ -36,11 +36,7 @@ impl Spares {
     /// A fresh sandbox: a spare if one is ready (then another starts in the background),
     /// else one started now.
     pub async fn take(&self) -> Result<Linuxbox> {
-        let spare = self
-            .ready
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .pop_front();
+        let spare = base::sync::lock(&self.ready).pop_front();
         let ready = Arc::downgrade(&self.ready);
         let config = self.config.clone();
         let size = self.size;
@@ -48,7 +44,7 @@ impl Spares {
             match Linuxbox::start(config).await {
                 Ok(sandbox) => {
                     if let Some(ready) = ready.upgrade() {
-                        let mut ready = ready.lock().unwrap_or_else(|p| p.into_inner());
+                        let mut ready = base::sync::lock(&ready);
                         if ready.len() < size {
                             ready.push_back(sandbox);
                         }

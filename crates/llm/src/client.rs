@@ -332,12 +332,5 @@ async fn error_message(
 
 /// A reqwest error with its causes (the top error alone rarely says "connection refused").
 pub(crate) fn describe(e: &reqwest::Error, key: Option<&ApiKey>) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    sanitize(&text, key)
+    sanitize(&base::error_chain(e), key)
 }

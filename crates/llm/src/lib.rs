@@ -15,6 +15,8 @@
 //! - [`scripted`]: a deterministic in-process model server speaking both wire formats,
 //!   for tests and benchmarks.
 
+#![forbid(unsafe_code)]
+
 mod anthropic;
 mod client;
 mod config;

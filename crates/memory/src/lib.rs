@@ -32,6 +32,8 @@
 //!
 //! Architecture Invariant: an ingest call writes all its memories or none.
 
+#![forbid(unsafe_code)]
+
 mod bindings;
 mod db;
 mod error;

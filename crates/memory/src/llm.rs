@@ -129,14 +129,14 @@ impl Endpoint {
         }
         let response = match request.send().await {
             Ok(r) => r,
-            Err(e) => return Err(fail(describe(&e), true, None)),
+            Err(e) => return Err(fail(base::error_chain(&e), true, None)),
         };
         let status = response.status();
         let bytes = match response.bytes().await {
             Ok(b) => b,
             Err(e) => {
                 return Err(fail(
-                    format!("reading the reply: {}", describe(&e)),
+                    format!("reading the reply: {}", base::error_chain(&e)),
                     true,
                     None,
                 ));
@@ -187,18 +187,6 @@ impl Failure {
             reason: self.reason,
         }
     }
-}
-
-fn describe(e: &reqwest::Error) -> String {
-    // The chain says why (connection refused, timed out) where the top error does not.
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 /// What the LLM extracted: validated, not yet stored.

@@ -8,9 +8,10 @@ use crate::model::{
 };
 use crate::rank::{self, Candidate, Ranking, VectorRange};
 use crate::{Error, ProfileName, text};
+use base::sync::lock;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 /// Messages per LLM extraction request.
 const EXTRACT_BATCH: usize = 40;
@@ -94,12 +95,6 @@ struct Inner {
     /// `<data_dir>/memory`.
     dir: PathBuf,
     open: Mutex<HashMap<ProfileName, Arc<Mutex<Db>>>>,
-}
-
-/// Locks, recovering from a poisoned lock: the data behind these locks stays consistent
-/// because SQLite rolls back an unfinished transaction.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Inner {

@@ -11,6 +11,11 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+/// The reserved binding that turns on `fetch`, `Request`, `Response` and `Headers`:
+/// `(namespace, name)`. The isolate does not install it as `globalThis.__fetch`; `fetch.js`
+/// receives it instead. Hosts bind their fetch policy (or a refusal) under this name.
+pub const FETCH_BINDING: (&str, &str) = ("__fetch", "fetch");
+
 /// An async host function: JSON in, JSON out. The argument is the single value the code
 /// passed (`null` when it passed none).
 pub type HostFn = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Value, HostError>> + Send + Sync>;

@@ -48,12 +48,12 @@ pub(crate) const STEAL_AFTER: Duration = Duration::from_millis(1);
 
 /// Takes the job out of `slot`; `None` when another executor took it.
 pub(crate) fn claim<T>(slot: &Slot<T>) -> Option<T> {
-    slot.lock().unwrap_or_else(|e| e.into_inner()).take()
+    base::sync::lock(slot).take()
 }
 
 /// Whether the job is still waiting in `slot`.
 pub(crate) fn unclaimed<T>(slot: &Slot<T>) -> bool {
-    slot.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    base::sync::lock(slot).is_some()
 }
 
 /// How long an executor polls its queues before parking. A caller making calls back to

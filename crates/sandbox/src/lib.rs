@@ -28,7 +28,7 @@ mod outcome;
 mod pool;
 pub mod process;
 
-pub use bindings::{Bindings, HostError, HostFn, json_kind};
+pub use bindings::{Bindings, FETCH_BINDING, HostError, HostFn, json_kind};
 pub use error::SandboxError;
 pub use isolate::{Completion, Engine, FunctionNames, HostDispatch, Isolate};
 pub use limits::{Limit, Limits};

@@ -17,6 +17,7 @@ pub use worker::serve;
 use crate::isolate::error_outcome;
 use crate::outcome::{JsError, Outcome};
 use crate::{Execution, HostFn, SandboxError};
+use base::sync::lock;
 use frame::{FromWorker, ToWorker, read_frame, write_frame};
 use std::collections::{HashMap, HashSet};
 use std::future::Future as _;
@@ -26,7 +27,7 @@ use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -88,10 +89,6 @@ struct Pending {
     runtime: tokio::runtime::Handle,
     reply: oneshot::Sender<Outcome>,
     tasks: Vec<tokio::task::AbortHandle>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl WorkerPool {

@@ -12,6 +12,8 @@
 //! Architecture Invariant: everything islet keeps in an agent's database lives in tables
 //! named `_islet_*`, which the agent's own SQL (`this.sql`) can neither read nor change.
 
+#![forbid(unsafe_code)]
+
 mod agent_db;
 mod data_dir;
 mod env;

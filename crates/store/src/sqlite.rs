@@ -5,7 +5,6 @@ use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rusqlite::config::DbConfig;
@@ -158,12 +157,7 @@ fn empty_wal_database(dir: &Path) -> Option<&'static [u8]> {
 /// A name in `dir` no other thread or process uses at the same time; dot-prefixed, with no
 /// `.sqlite` suffix, so it is never mistaken for an agent's database.
 fn temp_path(dir: &Path) -> PathBuf {
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    dir.join(format!(
-        ".new-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    ))
+    dir.join(base::unique_name(".new"))
 }
 
 fn set_normal_sync(conn: &Connection) -> Result<()> {

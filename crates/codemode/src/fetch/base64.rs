@@ -1,53 +1,43 @@
-//! Standard base64 (RFC 4648, padded) for binary bodies crossing the JSON boundary with
-//! `fetch.js` (which uses `atob`/`btoa`, the same alphabet).
+//! Standard base64 (RFC 4648) for binary bodies crossing the JSON boundary with `fetch.js`,
+//! which encodes with `btoa` and decodes with `atob`: the same alphabet, and decoding as
+//! forgiving as `atob` (HTML's "forgiving-base64 decode") and no more.
 
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 
-pub fn encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+/// After whitespace and the padding are removed, `atob` takes any complete groups and a
+/// final group of two or three characters whose unused low bits may be anything.
+const FORGIVING: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::RequireNone)
+        .with_decode_allow_trailing_bits(true),
+);
+
+pub(crate) fn encode(bytes: &[u8]) -> String {
+    STANDARD.encode(bytes)
 }
 
-/// `None` when `text` is not base64. Whitespace is ignored and padding optional, as `atob`
-/// allows.
-pub fn decode(text: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3);
-    let mut acc = 0u32;
-    let mut bits = 0;
-    let mut padding = false;
-    for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
-        if c == b'=' {
-            padding = true;
-            continue;
-        }
-        if padding {
-            return None;
-        }
-        let v = ALPHABET.iter().position(|&a| a == c)? as u32;
-        acc = (acc << 6) | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
+/// `None` where `atob` would throw: ASCII whitespace is ignored, and `=` is accepted only as
+/// one or two characters of padding completing a group of four.
+pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
+    const ASCII_WHITESPACE: [char; 5] = ['\t', '\n', '\x0c', '\r', ' '];
+    let compact;
+    let mut text = if text.contains(ASCII_WHITESPACE) {
+        compact = text.replace(ASCII_WHITESPACE, "");
+        compact.as_str()
+    } else {
+        text
+    };
+    if text.len() % 4 == 0 {
+        text = text
+            .strip_suffix("==")
+            .or_else(|| text.strip_suffix('='))
+            .unwrap_or(text);
     }
-    Some(out)
+    FORGIVING.decode(text).ok()
 }
 
 #[cfg(test)]
@@ -63,7 +53,39 @@ mod tests {
         }
         assert_eq!(encode(&[0, 1, 255]), "AAH/");
         assert_eq!(encode(b"hi"), "aGk=");
-        assert_eq!(decode("aGk"), Some(b"hi".to_vec()));
-        assert_eq!(decode("a!"), None);
+    }
+
+    /// The cases of HTML's forgiving-base64 decode (what `atob` accepts and refuses).
+    #[test]
+    fn decodes_exactly_what_atob_decodes() {
+        let ok: &[(&str, &[u8])] = &[
+            ("aGk", b"hi"),
+            ("aGk=", b"hi"),
+            ("aG k=\n", b"hi"),
+            ("YQ==", b"a"),
+            ("YQ", b"a"),
+            ("YR==", b"a"), // unused low bits need not be zero
+            ("", b""),
+        ];
+        for (text, bytes) in ok {
+            assert_eq!(decode(text).as_deref(), Some(*bytes), "{text:?}");
+        }
+        for bad in [
+            "a!",
+            "a",
+            "aGk==",
+            "YQ=",
+            "Y===",
+            "=YQ",
+            "Y=Q=",
+            "YQ===",
+            "aGk\u{a0}",
+        ] {
+            assert_eq!(
+                decode(bad),
+                None,
+                "{bad:?} must be refused as atob refuses it"
+            );
+        }
     }
 }

@@ -269,7 +269,7 @@ impl Fetcher {
             .map_err(|e| {
                 err(format!(
                     "{}; check the URL and that the host is reachable",
-                    error_chain(&e)
+                    base::error_chain(&e)
                 ))
             })?;
         let status = response.status();
@@ -282,7 +282,7 @@ impl Fetcher {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| err(format!("download interrupted: {}", error_chain(&e))))?
+            .map_err(|e| err(format!("download interrupted: {}", base::error_chain(&e))))?
         {
             body.extend_from_slice(&chunk);
             if body.len() as u64 > MAX_SPEC_BYTES {
@@ -293,16 +293,4 @@ impl Fetcher {
         }
         Ok(body)
     }
-}
-
-/// `e: cause: cause`, since reqwest's top-level message alone rarely says what failed.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }

@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use super::tools::{is_form, is_json};
 use crate::catalog::{BodyProperty, HttpBody, HttpOperation, ParamLocation, ParamStyle};
 use crate::error::Error;
-use crate::suggest::nearest;
+use base::suggest::nearest;
 use sandbox::json_kind;
 
 /// Everything but RFC 3986 unreserved characters, for one path segment.

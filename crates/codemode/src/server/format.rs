@@ -8,7 +8,7 @@ use sandbox::{Level, Outcome};
 use serde_json::{Value, json};
 
 use super::{SPEC_FUNCTION, SPEC_NAMESPACE, Unavailable};
-use crate::suggest::edit_distance;
+use base::suggest::edit_distance;
 
 /// Suggestions offered for one unknown path.
 const MAX_SUGGESTIONS: usize = 3;

@@ -12,6 +12,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use subtle::ConstantTimeEq as _;
 
 use axum::serve::ListenerExt as _;
 
@@ -127,7 +128,9 @@ async fn require_token(State(expected): State<Arc<str>>, request: Request, next:
         .get(header::AUTHORIZATION)
         .map(|v| v.as_bytes())
         .unwrap_or_default();
-    if constant_time_eq(given, expected.as_bytes()) {
+    // Constant time (`subtle`), so the token cannot be guessed byte by byte from response
+    // times (at most its length can be learnt).
+    if bool::from(given.ct_eq(expected.as_bytes())) {
         next.run(request).await
     } else {
         // JSON like every other error of islet's HTTP APIs.
@@ -146,14 +149,4 @@ async fn require_token(State(expected): State<Arc<str>>, request: Request, next:
         )
             .into_response()
     }
-}
-
-/// Comparison whose time does not depend on where the inputs differ, so the token cannot be
-/// guessed byte by byte from response times.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, &x) in b.iter().enumerate() {
-        diff |= usize::from(a.get(i).copied().unwrap_or(0) ^ x);
-    }
-    diff == 0
 }

@@ -261,13 +261,6 @@ fn inferred_types(map: &Map<String, Value>) -> Vec<&'static str> {
     }
 }
 
-fn truncate_chars(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", s[..cut].trim_end()),
-        None => s.to_owned(),
-    }
-}
-
 pub(crate) struct Renderer<'a> {
     root: &'a Value,
     limits: Limits,
@@ -334,7 +327,7 @@ impl<'a> Renderer<'a> {
             })
             .unwrap_or("");
         let text = match self.max_doc_chars {
-            Some(max) => truncate_chars(text, max),
+            Some(max) => base::truncate(text, max),
             None => text.to_owned(),
         };
         let mut lines = description_lines(&text);
@@ -819,7 +812,7 @@ pub(crate) fn description_lines(text: &str) -> Vec<String> {
 }
 
 fn doc_value(value: &Value) -> String {
-    truncate_chars(&value.to_string(), MAX_DOC_VALUE_CHARS)
+    base::truncate(&value.to_string(), MAX_DOC_VALUE_CHARS)
 }
 
 /// `/** one line */` or a multi-line block, each line indented by `indent`; empty for

@@ -240,9 +240,7 @@ pub(crate) async fn background(
     let shared = shared.clone();
     tokio::spawn(async move {
         let exit = drive(&shared, started, None, None, |stream, bytes| {
-            logs.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(stream, bytes);
+            base::sync::lock(&logs).push(stream, bytes);
         })
         .await;
         // A sandbox that ended under it: ended, with no status.

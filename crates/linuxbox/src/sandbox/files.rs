@@ -42,11 +42,7 @@ impl Linuxbox {
     /// workspace has.
     fn sync(&self, db: &mut AgentDb, prefer: Prefer) -> Result<SyncReport> {
         self.shared.touch();
-        let mut manifest = self
-            .shared
-            .manifest
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut manifest = base::sync::lock(&self.shared.manifest);
         let own_transaction = !db.in_transaction();
         let before = own_transaction.then(|| manifest.clone());
         if own_transaction {

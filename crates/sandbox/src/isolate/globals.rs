@@ -28,10 +28,6 @@ struct LazyModule {
     exports: &'static [&'static str],
 }
 
-/// The reserved binding that turns on `fetch`: `(namespace, name)`. It is not installed as
-/// `globalThis.__fetch`; `fetch.js` receives it instead.
-pub(crate) const FETCH_BINDING: (&str, &str) = ("__fetch", "fetch");
-
 /// `fetch.js`: a factory called with the host's fetch function.
 const FETCH_MODULE: LazyModule = LazyModule {
     file: "fetch.js",
@@ -336,7 +332,7 @@ pub(super) fn bind_functions<'js>(
     let mut created: HashSet<&str> = HashSet::new();
     let mut fetch_binding = None;
     for (index, (namespace, name)) in functions.iter().enumerate() {
-        if (namespace.as_str(), name.as_str()) == FETCH_BINDING {
+        if (namespace.as_str(), name.as_str()) == crate::FETCH_BINDING {
             fetch_binding = Some(index);
             continue;
         }

@@ -11,6 +11,7 @@ use crate::executor::{
 };
 use crate::isolate::{Completion, HostDispatch};
 use crate::outcome::JsError;
+use base::sync::lock;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::io::BufReader;
@@ -184,11 +185,6 @@ pub fn serve(
 
 fn send(writer: &Writer, message: &FromWorker) -> std::io::Result<()> {
     write_frame(&mut *lock(writer), message)
-}
-
-/// A poisoned lock only means another thread panicked mid-frame; the data is still usable.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn executor(

@@ -9,3 +9,4 @@ mod normalize;
 mod outcome;
 mod session;
 mod support;
+mod url;

@@ -1,5 +1,5 @@
 //! "Did you mean": the nearest valid name to one the model got wrong, for error messages
-//! (request properties, tool paths).
+//! (request properties, tool paths, agent classes and methods).
 
 /// Levenshtein distance (for "did you mean" suggestions).
 pub fn edit_distance(a: &str, b: &str) -> usize {
