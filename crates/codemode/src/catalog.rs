@@ -2,6 +2,11 @@
 
 use serde_json::Value;
 
+pub mod describe;
+pub mod search;
+pub mod tokens;
+pub mod typescript;
+
 /// One callable tool, as the model sees it: `<namespace>.<name>(input): Promise<output>`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tool {

@@ -60,7 +60,7 @@ pub enum Error {
     Upstream { server: String, reason: String },
     /// An isolate's `fetch` was refused by its policy or failed. `code` is what the code
     /// sees on the error (`HOST_NOT_ALLOWED`, `PRIVATE_ADDRESS`, `TIMEOUT`, …; see
-    /// [`crate::fetch`]); the message names the URL and what to do instead.
+    /// [`crate::egress`]); the message names the URL and what to do instead.
     #[error("{message}")]
     Fetch { code: &'static str, message: String },
     /// The MCP server could not start or its transport failed.

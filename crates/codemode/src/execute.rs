@@ -6,11 +6,9 @@
 //! request goes (only the base URL's scheme, host and port, redirects included), adds the
 //! injected headers, bounds time and response size, and scrubs every injected secret from
 //! what goes back (headers, bodies, error messages). The sending is
-//! [`crate::fetch::Fetcher`]'s, the same as an isolate's `fetch`, under a policy that
+//! [`crate::egress::Fetcher`]'s, the same as an isolate's `fetch`, under a policy that
 //! allows exactly the API's origin. The isolate never holds a credential,
 //! so code cannot exfiltrate one even through the API itself.
-
-mod redact;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,13 +19,13 @@ use sandbox::{Bindings, HostError};
 use serde_json::{Map, Value, json};
 
 use crate::catalog::{Catalog, Target};
-use crate::error::Error;
-use crate::fetch::{
+use crate::egress::{
     self, Failure, FetchPolicy, Fetcher, HostRule, InjectedHeader, Outgoing, Redirect,
 };
+use crate::error::Error;
 use crate::openapi::{BodyContent, HttpRequestParts, build_raw_request, build_request};
 
-pub use redact::Redactor;
+use crate::egress::Redactor;
 
 /// Root namespace of OpenAPI catalogs; the raw escape hatch is `api.request`.
 pub const ROOT_NAMESPACE: &str = "api";
@@ -271,11 +269,11 @@ impl HttpApi {
     /// A refusal or failure of the fetcher in this module's terms.
     fn error(&self, operation: &str, failure: Failure) -> Error {
         match failure.code {
-            fetch::HOST_NOT_ALLOWED | fetch::PRIVATE_ADDRESS => Error::HostNotAllowed {
+            egress::HOST_NOT_ALLOWED | egress::PRIVATE_ADDRESS => Error::HostNotAllowed {
                 url: failure.url,
                 allowed: self.origin.clone(),
             },
-            fetch::RESPONSE_TOO_LARGE => Error::ResponseTooLarge {
+            egress::RESPONSE_TOO_LARGE => Error::ResponseTooLarge {
                 operation: operation.to_owned(),
                 limit_bytes: self.fetcher.max_response_bytes(),
             },

@@ -31,15 +31,15 @@ pub async fn load(source: &str) -> Result<Spec, Error> {
     let source = source.trim().to_owned();
     match refs::Location::from_origin(&source) {
         refs::Location::Url(url) => {
-            let fetcher = load::Fetcher::new(&source)?;
-            let bytes = fetcher.get(&url).await?;
+            let downloader = load::SpecDownloader::new(&source)?;
+            let bytes = downloader.get(&url).await?;
             let origin = source.clone();
             let mut assembly = run_blocking(move || {
                 let root = load::decode(&bytes, &origin)?;
                 load::Assembly::new(root, &origin)
             })
             .await?;
-            assembly.load_all(&fetcher).await;
+            assembly.load_all(&downloader).await;
             run_blocking(move || Ok(Spec::from_assembly(assembly, &source))).await
         }
         refs::Location::File(_) => {

@@ -361,7 +361,7 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<serde_json::Value> {
         let catalog = codemode::openapi::catalog(&spec);
         let catalog_ms = t.elapsed().as_secs_f64() * 1e3;
         let t = Instant::now();
-        let index = codemode::search::SearchIndex::new(&catalog);
+        let index = codemode::catalog::search::SearchIndex::new(&catalog);
         let index_ms = t.elapsed().as_secs_f64() * 1e3;
         let mut samples = Vec::with_capacity(args.queries);
         for i in 0..args.queries {
@@ -370,7 +370,7 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<serde_json::Value> {
             samples.push(t.elapsed());
             std::hint::black_box(hits);
         }
-        let summary = codemode::describe::CatalogSummary::of(&catalog);
+        let summary = codemode::catalog::describe::CatalogSummary::of(&catalog);
         rows.push(json!({
             "spec": source.rsplit('/').next().unwrap_or(&source),
             "operations": catalog.tools.len(),
@@ -378,8 +378,8 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<serde_json::Value> {
             "catalog_ms": catalog_ms.round(),
             "search_index_ms": index_ms.round(),
             "search_p50_us": percentile(&mut samples, 50.0),
-            "two_tool_tokens": codemode::describe::tool_texts(&summary).tokens(),
-            "naive_tokens": codemode::describe::naive_footprint(&catalog),
+            "two_tool_tokens": codemode::catalog::describe::tool_texts(&summary).tokens(),
+            "naive_tokens": codemode::catalog::describe::naive_footprint(&catalog),
         }));
     }
     Ok(json!({

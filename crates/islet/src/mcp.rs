@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use crate::run::{FetchArgs, Isolation};
 use anyhow::Context as _;
-use codemode::describe::CatalogKind;
+use codemode::catalog::describe::CatalogKind;
 use codemode::execute::{HttpApi, HttpApiConfig, bindings, parse_header};
-use codemode::server::{CodeModeServer, HttpOptions, Prepare, ServerOptions, serve_http};
-use codemode::upstream::{Proxy, ProxyOptions};
+use codemode::mcp::upstream::{Proxy, ProxyOptions};
+use codemode::mcp::{CodeModeServer, HttpOptions, Prepare, ServerOptions, serve_http};
 
 #[derive(clap::Subcommand)]
 pub enum McpCommand {
@@ -140,7 +140,7 @@ pub async fn mcp(command: McpCommand) -> anyhow::Result<ExitCode> {
 }
 
 async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
-    let config = codemode::config::load(&args.config)?;
+    let config = codemode::mcp::config::load(&args.config)?;
     let options = ProxyOptions {
         call_timeout: Duration::from_millis(args.timeout_ms.max(1)),
         ..ProxyOptions::default()

@@ -228,7 +228,7 @@ fn endpoint(
         (Some(_), None) => anyhow::bail!("--{what}-url needs --{what}-model too"),
         (None, Some(_)) => anyhow::bail!("--{what}-model needs --{what}-url too"),
     };
-    let client = codemode::tls::client_builder()
+    let client = codemode::egress::tls::client_builder()
         .map_err(anyhow::Error::msg)?
         .build()
         .context("cannot build the HTTP client")?;

@@ -3,7 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use anyhow::Context as _;
-use codemode::fetch::{FetchPolicy, Fetcher, HostRule, InjectedHeader};
+use codemode::egress::{FetchPolicy, Fetcher, HostRule, InjectedHeader};
 use sandbox::process::WorkerConfig;
 use sandbox::{Bindings, Execution, Level, Limits, Outcome, Sandbox, SandboxConfig};
 use std::io::{IsTerminal as _, Read as _};
@@ -119,7 +119,7 @@ impl FetchArgs {
     /// `bindings` plus `fetch` when the flags offer it.
     pub fn bind(fetcher: Option<&Arc<Fetcher>>, bindings: Bindings) -> Bindings {
         match fetcher {
-            Some(fetcher) => codemode::fetch::with_fetch(bindings, Arc::clone(fetcher)),
+            Some(fetcher) => codemode::egress::with_fetch(bindings, Arc::clone(fetcher)),
             None => bindings,
         }
     }
@@ -140,7 +140,8 @@ fn allow_rule(text: &str) -> anyhow::Result<HostRule> {
         }
         _ => (None, text),
     };
-    codemode::fetch::check_host_pattern(host).map_err(|e| anyhow::anyhow!("--allow-fetch: {e}"))?;
+    codemode::egress::check_host_pattern(host)
+        .map_err(|e| anyhow::anyhow!("--allow-fetch: {e}"))?;
     let rule = HostRule::new(host);
     Ok(match methods {
         Some(methods) => rule.methods(methods),
@@ -160,14 +161,14 @@ fn injected_header(text: &str) -> anyhow::Result<InjectedHeader> {
         anyhow::bail!("--fetch-header `{target}=…`: no HOST before the header name; {usage}");
     };
     let (host, name) = (host.trim(), name.trim());
-    codemode::fetch::check_host_pattern(host)
+    codemode::egress::check_host_pattern(host)
         .map_err(|e| anyhow::anyhow!("--fetch-header {target}: {e}"))?;
     // Not quoting the value in these messages: if the shell expanded it, it is the secret.
     anyhow::ensure!(
         template.contains("${"),
         "--fetch-header {target}: the value must come from an environment variable; {usage}"
     );
-    let value = codemode::config::expand(template, &|var| std::env::var(var).ok())
+    let value = codemode::mcp::config::expand(template, &|var| std::env::var(var).ok())
         .map_err(|e| anyhow::anyhow!("--fetch-header {target}: {e}"))?;
     anyhow::ensure!(
         !value.trim().is_empty(),

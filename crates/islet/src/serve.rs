@@ -227,7 +227,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             say(surface);
         }
     };
-    codemode::server::serve_router(app, args.listen, announce, crate::shutdown_signal()).await?;
+    codemode::mcp::serve_router(app, args.listen, announce, crate::shutdown_signal()).await?;
     host.shutdown(Duration::from_secs(5)).await;
     Ok(ExitCode::SUCCESS)
 }

@@ -8,8 +8,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use codemode::describe::{CatalogSummary, naive_footprint, tool_texts};
-use codemode::upstream::{Proxy, ProxyOptions};
+use codemode::catalog::describe::{CatalogSummary, naive_footprint, tool_texts};
+use codemode::mcp::upstream::{Proxy, ProxyOptions};
 
 #[derive(clap::Args)]
 pub struct TokensArgs {
@@ -68,7 +68,7 @@ fn reduction(code_mode: usize, naive: usize) -> f64 {
 }
 
 async fn proxy_tokens(path: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
-    let config = codemode::config::load(path)?;
+    let config = codemode::mcp::config::load(path)?;
     let proxy = Arc::new(Proxy::new(config, ProxyOptions::default()).await?);
     proxy.start().await;
     let (catalog, _) = proxy.catalog();
@@ -78,7 +78,7 @@ async fn proxy_tokens(path: &std::path::Path, json: bool) -> anyhow::Result<Exit
     for (name, tools) in proxy.upstream_tools() {
         let cost: usize = tools
             .iter()
-            .map(|t| serde_json::to_string(t).map_or(0, |s| codemode::tokens::count(&s)))
+            .map(|t| serde_json::to_string(t).map_or(0, |s| codemode::catalog::tokens::count(&s)))
             .sum();
         servers.push((name, tools.len(), cost));
     }

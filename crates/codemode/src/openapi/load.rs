@@ -206,7 +206,7 @@ impl Assembly {
     }
 
     /// Loads every referenced file or URL.
-    pub(crate) async fn load_all(&mut self, client: &Fetcher) {
+    pub(crate) async fn load_all(&mut self, client: &SpecDownloader) {
         loop {
             let pending = self.pending();
             if pending.is_empty() {
@@ -231,25 +231,27 @@ fn read_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| e.to_string())
 }
 
-/// HTTP client for specs: rustls on ring (no aws-lc, no cmake), the OS's trust roots.
+/// Downloads specs with egress's one HTTP client (rustls on ring, the OS's trust roots).
+/// Not an `egress::Fetcher`: the operator named the URL, so no fetch policy applies, and
+/// redirects to another host (a CDN) are followed.
 #[derive(Debug)]
-pub(crate) struct Fetcher {
+pub(crate) struct SpecDownloader {
     client: reqwest::Client,
 }
 
-impl Fetcher {
-    pub(crate) fn new(origin: &str) -> Result<Fetcher, Error> {
+impl SpecDownloader {
+    pub(crate) fn new(origin: &str) -> Result<SpecDownloader, Error> {
         let err = |reason: String| Error::SpecFetch {
             url: origin.to_owned(),
             reason,
         };
-        let client = crate::tls::client_builder()
+        let client = crate::egress::tls::client_builder()
             .map_err(err)?
             .timeout(FETCH_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
             .build()
             .map_err(|e| err(format!("cannot build an HTTP client: {e}")))?;
-        Ok(Fetcher { client })
+        Ok(SpecDownloader { client })
     }
 
     pub(crate) async fn get(&self, url: &reqwest::Url) -> Result<Vec<u8>, Error> {

@@ -7,7 +7,7 @@
 
 /// `name`, or `name_` when it is reserved.
 pub(crate) fn safe(name: String) -> String {
-    if crate::typescript::is_unsafe_name(&name) {
+    if crate::catalog::typescript::is_unsafe_name(&name) {
         name + "_"
     } else {
         name

@@ -1,10 +1,10 @@
 //! The `search` and `execute` tool texts: what they teach, and their token bound.
 
-use codemode::catalog::{Catalog, Target, Tool};
-use codemode::describe::{
+use codemode::catalog::describe::{
     CatalogKind, CatalogSummary, EXECUTE_TOOL, SEARCH_TOOL, TOKEN_BUDGET, naive_footprint,
     tool_texts,
 };
+use codemode::catalog::{Catalog, Target, Tool};
 use serde_json::json;
 
 use crate::search::given_real_catalog;

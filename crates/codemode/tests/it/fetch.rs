@@ -18,7 +18,7 @@ use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
-use codemode::fetch::{FetchPolicy, Fetcher, HostRule, fetch_binding};
+use codemode::egress::{FetchPolicy, Fetcher, HostRule, fetch_binding};
 use sandbox::{Bindings, Execution, Outcome, Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 

@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use codemode::config;
-use codemode::server::{CodeModeServer, Prepare, ServerOptions};
-use codemode::upstream::{Proxy, ProxyOptions};
+use codemode::mcp::config;
+use codemode::mcp::upstream::{Proxy, ProxyOptions};
+use codemode::mcp::{CodeModeServer, Prepare, ServerOptions};
 use serde_json::{Value, json};
 
 fn root() -> PathBuf {
@@ -352,7 +352,7 @@ async fn four_servers_two_tools_one_program() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_streamable_http_upstream_is_proxied_with_its_headers() {
     use codemode::catalog::Catalog;
-    use codemode::server::{HttpOptions, serve_http};
+    use codemode::mcp::{HttpOptions, serve_http};
     let upstream = CodeModeServer::new(
         Catalog {
             title: "Inner".into(),

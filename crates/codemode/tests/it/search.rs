@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
+use codemode::catalog::search::SearchIndex;
 use codemode::catalog::{Catalog, HttpOperation, Target, Tool};
 use codemode::openapi;
-use codemode::search::SearchIndex;
 use serde_json::json;
 
 /// The catalog of `specs/<name>.json.gz`, loaded once per test binary.
@@ -631,7 +631,7 @@ fn explanations_name_the_terms_fields_and_factors_of_a_score() {
         .find(|c| c.word == "remov")
         .expect("remove contributes");
     assert_eq!(remove.term, "delet");
-    assert_eq!(remove.variant, codemode::search::Variant::Synonym);
+    assert_eq!(remove.variant, codemode::catalog::search::Variant::Synonym);
     assert!(why.action > 1.0, "{why}");
     let text = why.to_string();
     assert!(

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
+use codemode::mcp::{CodeModeServer, HttpOptions, ServerOptions, serve_http};
 use codemode::openapi;
-use codemode::server::{CodeModeServer, HttpOptions, ServerOptions, serve_http};
 use serde_json::{Value, json};
 
 fn spec_file(name: &str) -> String {
@@ -262,7 +262,7 @@ async fn issue13_session_delete_answers_204_no_content() {
         std::future::pending(),
     ));
     let url = format!("http://{}/mcp", bound.await.expect("bound"));
-    let client = codemode::tls::client_builder()
+    let client = codemode::egress::tls::client_builder()
         .expect("TLS setup")
         .build()
         .expect("client");

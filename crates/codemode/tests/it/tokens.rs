@@ -1,6 +1,6 @@
 //! o200k token counts.
 
-use codemode::tokens::count;
+use codemode::catalog::tokens::count;
 
 #[test]
 fn counts_o200k_tokens() {

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
+use codemode::catalog::typescript::{TsOptions, declarations, schema_to_ts, signature};
 use codemode::catalog::{Catalog, HttpOperation, Target, Tool};
-use codemode::typescript::{TsOptions, declarations, schema_to_ts, signature};
 use serde_json::{Value, json};
 
 fn golden_dir() -> PathBuf {

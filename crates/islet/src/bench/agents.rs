@@ -92,7 +92,7 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let http = codemode::tls::client_builder()
+    let http = codemode::egress::tls::client_builder()
         .map_err(anyhow::Error::msg)?
         .tcp_nodelay(true)
         .timeout(Duration::from_secs(30))

@@ -9,7 +9,7 @@ use axum::extract::Path;
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use codemode::execute::{HttpApi, HttpApiConfig, bindings};
-use codemode::server::{CodeModeServer, HttpOptions, ServerOptions, serve_http};
+use codemode::mcp::{CodeModeServer, HttpOptions, ServerOptions, serve_http};
 use serde_json::{Value, json};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -138,7 +138,7 @@ struct Client {
 impl Client {
     async fn connect(endpoint: &str) -> anyhow::Result<Client> {
         let mut client = Client {
-            http: codemode::tls::client_builder()
+            http: codemode::egress::tls::client_builder()
                 .map_err(anyhow::Error::msg)?
                 .timeout(Duration::from_secs(30))
                 .build()?,

@@ -6,7 +6,7 @@
 //! reference server's `echo`), so the difference is what Code Mode adds per call.
 
 use super::{machine, percentile};
-use codemode::upstream::{Proxy, ProxyOptions};
+use codemode::mcp::upstream::{Proxy, ProxyOptions};
 use sandbox::{Execution, Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -30,7 +30,7 @@ pub async fn proxy(args: ProxyArgs) -> anyhow::Result<Value> {
     let machine = machine();
     eprintln!("measuring on {machine}");
     let config = json!({ "mcpServers": { "everything": { "command": args.everything, "args": ["stdio"] } } });
-    let config = codemode::config::parse(&config.to_string(), "bench", |_| None)?;
+    let config = codemode::mcp::config::parse(&config.to_string(), "bench", |_| None)?;
     let proxy = Arc::new(Proxy::new(config, ProxyOptions::default()).await?);
     proxy.start().await;
     let (_, bindings) = proxy.catalog();

@@ -4,7 +4,7 @@
 
 use super::{machine, percentile, rss_bytes};
 use crate::run::Isolation;
-use codemode::server::{CodeModeServer, ServerOptions};
+use codemode::mcp::{CodeModeServer, ServerOptions};
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use codemode::catalog::search::SearchIndex;
 use codemode::catalog::{Catalog, Target};
-use codemode::search::SearchIndex;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -14,7 +14,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use codemode::catalog::{Catalog, Target, Tool};
-use codemode::server::{CodeModeServer, ServerOptions, mcp_router, require_bearer};
+use codemode::mcp::{CodeModeServer, ServerOptions, mcp_router, require_bearer};
 use futures::Stream;
 use sandbox::Bindings;
 use serde::Deserialize;

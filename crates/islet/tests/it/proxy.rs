@@ -137,7 +137,7 @@ fn python_sdk_over_streamable_http_and_no_orphans_after_sigterm() {
             .args(["mcp", "proxy"])
             .arg(&config)
             .args(["--http", "127.0.0.1:0", "--eager"])
-            .env("RUST_LOG", "codemode::upstream=info")
+            .env("RUST_LOG", "codemode::mcp::upstream=info")
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -90,7 +90,7 @@ fn given_server(agents: &Path, data: &Path, extra: &[&str]) -> Server {
 
 fn client() -> reqwest::Client {
     // Built with islet's TLS provider: a bare reqwest builder has none in this build.
-    codemode::tls::client_builder()
+    codemode::egress::tls::client_builder()
         .unwrap()
         .timeout(Duration::from_secs(60))
         .build()

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 
 use serde_json::{Value, json};
 
+use crate::catalog::tokens;
 use crate::catalog::{Catalog, Target};
-use crate::tokens;
 
 pub const SEARCH_TOOL: &str = "search";
 pub const EXECUTE_TOOL: &str = "execute";

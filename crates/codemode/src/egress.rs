@@ -1,5 +1,11 @@
-//! The host side of an isolate's Web `fetch`: a [`Fetcher`] that sends what a
-//! [`FetchPolicy`] allows, bound into an execution by [`fetch_binding`].
+//! Egress: the one outbound HTTP path of Code Mode. A [`Fetcher`] sends what a
+//! [`FetchPolicy`] allows, for an isolate's Web `fetch` (bound into an execution by
+//! [`fetch_binding`]) and for `execute`'s API calls alike; [`tls`] builds the one HTTP
+//! client (also for spec downloads), [`Redactor`] scrubs secrets from what goes back, and
+//! `address` refuses private addresses after DNS resolution.
+//!
+//! Architecture Invariant: nothing here knows about catalogs, OpenAPI or MCP; the layers
+//! above use egress, never the other way round.
 //!
 //! Denied by default: without the binding, `fetch` does not exist in the isolate; with it,
 //! only the policy's hosts (and methods) are reachable. Every hop of a redirect chain is
@@ -15,6 +21,8 @@
 
 mod address;
 mod base64;
+mod redact;
+pub mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -27,9 +35,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::execute::Redactor;
 
 pub use address::{PrivateAddress, forbidden_reason};
+pub use redact::Redactor;
 
 pub const HOST_NOT_ALLOWED: &str = "HOST_NOT_ALLOWED";
 pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
@@ -454,7 +462,7 @@ impl Fetcher {
             allow_private: policy.allow_private,
             overrides: Arc::new(overrides),
         };
-        let mut builder = crate::tls::client_builder()
+        let mut builder = tls::client_builder()
             .map_err(fail)?
             // Redirects are followed here, one checked hop at a time.
             .redirect(reqwest::redirect::Policy::none())

@@ -7,9 +7,11 @@
 //! code, API failures, limits) is a tool result with `isError`, since clients show those to
 //! the model and often hide protocol errors.
 
+pub mod config;
 mod format;
 mod http;
 mod spec_view;
+pub mod upstream;
 
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -28,11 +30,11 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::catalog::Catalog;
-use crate::describe::{self, CatalogKind, EXECUTE_TOOL, SEARCH_TOOL, ToolTexts};
+use crate::catalog::describe::{self, CatalogKind, EXECUTE_TOOL, SEARCH_TOOL, ToolTexts};
+use crate::catalog::search::SearchIndex;
+use crate::catalog::typescript::{TsOptions, signature};
 use crate::error::Error;
 use crate::openapi::Spec;
-use crate::search::SearchIndex;
-use crate::typescript::{TsOptions, signature};
 use spec_view::SpecView;
 
 pub use format::did_you_mean;
