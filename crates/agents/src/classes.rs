@@ -45,6 +45,8 @@ pub struct AgentClass {
     pub marked: bool,
     pub has_on_start: bool,
     pub has_on_request: bool,
+    /// The class extends `Think`: a chat agent whose turns the host's agent loop runs.
+    pub think: bool,
     /// The module as a script ending in the turn driver's entry for the class: the code
     /// of each agent's sandbox session.
     pub(crate) turn_code: Arc<str>,
@@ -119,6 +121,55 @@ impl AgentClass {
             .is_ok()
     }
 
+    /// One callable agent method as a Code Mode tool: `agents.<Class>.<method>({name, args})`,
+    /// with `args` typed as the method's parameters and the result as its declared type, so
+    /// search results and declarations show the method as its source declares it.
+    pub fn code_mode_tool(&self, method: &str) -> codemode::catalog::Tool {
+        let class = self;
+        let signature = class.signatures.get(method);
+        let (params, args, result) = match signature {
+            Some(s) => (s.params_ts(), s.args_ts(), s.returns_ts().to_owned()),
+            None => (
+                "(...args: unknown[])".to_owned(),
+                "unknown[]".to_owned(),
+                "unknown".to_owned(),
+            ),
+        };
+        let mut description = String::new();
+        if let Some(doc) = signature.and_then(|s| s.doc.as_deref()) {
+            description.push_str(doc);
+            description.push_str("\n\n");
+        }
+        description.push_str(&format!(
+            "Call as agents.{class}(name).{method}{params}: Promise<{result}>, or \
+             agents.{class}.{method}({{ name, args }}); the {class} agent called `name` is created on \
+             first use.",
+            class = class.name
+        ));
+        let mut required = vec!["name"];
+        if signature.is_some_and(Signature::requires_args) {
+            required.push("args");
+        }
+        codemode::catalog::Tool {
+            namespace: format!("agents.{}", class.name),
+            name: method.to_owned(),
+            original_name: method.to_owned(),
+            description,
+            input_schema: serde_json::json!({
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string", "description": "which agent of the class"},
+                    "args": {"type": "array", "description": "the method's arguments, in order", "x-typescript": args}
+                },
+                "required": required
+            }),
+            output_schema: (result != "unknown")
+                .then(|| serde_json::json!({ "x-typescript": result })),
+            keywords: vec![class.name.clone(), "agent".to_owned()],
+            target: codemode::catalog::Target::Host,
+        }
+    }
+
     /// `UnknownMethod` with the nearest name, for callers that named a method that is not there.
     pub(crate) fn unknown_method(&self, method: &str) -> Error {
         Error::UnknownMethod {
@@ -149,6 +200,8 @@ struct Described {
     callable: Option<Vec<String>>,
     on_start: bool,
     on_request: bool,
+    #[serde(default)]
+    think: bool,
 }
 
 impl Classes {
@@ -327,6 +380,7 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
         marked: surface.marked,
         has_on_start: described.on_start,
         has_on_request: described.on_request,
+        think: described.think,
         turn_code: format!("{script}\n;return __isletEntry({local});").into(),
     })
 }
