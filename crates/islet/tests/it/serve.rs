@@ -1276,3 +1276,73 @@ async fn issue15_kill_9_during_a_tool_call_then_restart_finishes_the_turn() {
     assert_eq!(server.call("Slow", "s", "runs", json!([])).await, json!(0));
     assert_eq!(model.requests().len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_islet_chat_streams_text_and_shows_tool_calls() {
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(llm::scripted::Reply::new().tool_call(
+        "call_1",
+        "execute",
+        json!({"code": "async () => {\n  await workspace.write({path: '/a.txt', content: 'A'});\n  return 'written'\n}"}),
+    ));
+    model.push(llm::scripted::Reply::new().text_chunks(["The file ", "is written."]));
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &[
+            "--isolation",
+            "inprocess",
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+        ],
+    );
+    let (base, token) = (server.base.clone(), server.token.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
+            .args([
+                "chat",
+                "Assistant/me",
+                "--url",
+                &base,
+                "--auth-token",
+                &token,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"write a file\n/sessions\n/quit\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("⚙ execute"), "{stdout}");
+    assert!(stdout.contains("│   await workspace.write"), "{stdout}");
+    assert!(stdout.contains("→ {\"result\":\"written\""), "{stdout}");
+    assert!(stdout.contains("The file is written."), "{stdout}");
+    // /sessions lists the session the chat started, marked current.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("* ") && l.contains("4 messages")),
+        "{stdout}"
+    );
+}
