@@ -267,3 +267,35 @@ async fn issue15_class_chooses_model_system_prompt_and_own_tools() {
     let results = &history[2].1["content"];
     assert_eq!(results[1]["is_error"], Value::Bool(true));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_session_search_finds_earlier_messages() {
+    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
+    given.model.push(Reply::new().text("Noted."));
+    let (first, _) = given
+        .chat("Assistant", "me", None, "My locker combination is 4711")
+        .await;
+    given.model.push(Reply::new().tool_call(
+        "s1",
+        "session_search",
+        json!({"query": "locker", "allSessions": true}),
+    ));
+    given.model.push(Reply::new().text("It is 4711."));
+    let (second, chunks) = given
+        .chat("Assistant", "me", None, "What was my locker combination?")
+        .await;
+    assert_ne!(first, second);
+    let output = chunks
+        .iter()
+        .find_map(|c| match c {
+            Chunk::ToolOutputAvailable { output, .. } => Some(output.clone()),
+            _ => None,
+        })
+        .expect("a search result");
+    let hits = output.as_array().expect("hits");
+    assert!(
+        hits.iter().any(|h| h["sessionId"] == json!(first)
+            && h["snippet"].as_str().unwrap_or("").contains("4711")),
+        "{output}"
+    );
+}

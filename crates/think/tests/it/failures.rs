@@ -236,3 +236,23 @@ async fn issue15_no_model_configured_is_a_clear_error_and_stores_nothing() {
     assert!(class.think);
     assert_eq!(class.methods, ["ping"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_rate_limited_then_success_completes_the_turn() {
+    let model = ScriptedModel::start().await.expect("scripted");
+    let mut settings = given_settings(
+        ProviderKind::Anthropic,
+        Some(model.base_url(ProviderKind::Anthropic)),
+    );
+    settings.options.retry.max_retries = 2;
+    let given = given_harness_with(model, settings, &[("Assistant.ts", ASSISTANT)]).await;
+    given.model.push(Reply::rate_limited("0"));
+    given.model.push(Reply::new().text("After the wait."));
+    let (_, chunks) = given.chat("Assistant", "me", None, "Hi").await;
+    assert_eq!(streamed_text(&chunks), "After the wait.");
+    assert!(
+        !chunks.iter().any(|c| matches!(c, Chunk::Error { .. })),
+        "{chunks:?}"
+    );
+    assert_eq!(given.model.requests().len(), 2);
+}
