@@ -21,6 +21,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use agents::{Address, AgentHost};
+use codemode::server::CodeModeServer;
 use llm::{Message, Models, Part, Request, Role, StreamEvent, ToolCall, ToolResult, Usage};
 use sandbox::Bindings;
 use serde::Deserialize;
@@ -29,7 +30,7 @@ use store::{AgentDb, NewMessage, ToolOutcome};
 use tokio::sync::{OwnedMutexGuard, mpsc};
 
 use crate::error::Error;
-use crate::tools::{OwnTool, Toolbox};
+use crate::tools::{OwnTool, Toolbox, code_mode};
 use crate::ui::Chunk;
 
 /// The name of the fibers chat turns run in.
@@ -55,6 +56,11 @@ struct Inner {
     /// Bindings `execute` code gets besides the agent's own (e.g. `memory.*`).
     bindings: Bindings,
     chats: Mutex<HashMap<Address, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each agent's Code Mode server for `execute` (see `tools::code_mode`).
+    code_modes: Mutex<HashMap<Address, CodeModeServer>>,
+    /// Agents already checked for interrupted turns in this process: a turn of this
+    /// process always ends its fiber, so only a previous process leaves one running.
+    recovered: Mutex<std::collections::HashSet<Address>>,
 }
 
 /// A user's message to a chat agent.
@@ -112,6 +118,8 @@ impl Harness {
                 models,
                 bindings,
                 chats: Mutex::new(HashMap::new()),
+                code_modes: Mutex::new(HashMap::new()),
+                recovered: Mutex::new(std::collections::HashSet::new()),
             }),
         }
     }
@@ -224,6 +232,19 @@ impl Harness {
     /// Resumes the agent's unfinished chat turns (its chat lock held). Failures are
     /// logged and recorded on the fiber: they never stop the next chat.
     async fn recover_locked(&self, address: &Address) -> usize {
+        if lock(&self.inner.recovered).contains(address) {
+            return 0;
+        }
+        let resumed = self.recover_now(address).await;
+        let mut recovered = lock(&self.inner.recovered);
+        if recovered.len() > 100_000 {
+            recovered.clear();
+        }
+        recovered.insert(address.clone());
+        resumed
+    }
+
+    async fn recover_now(&self, address: &Address) -> usize {
         let host = &self.inner.host;
         let unfinished = host
             .with_new_or_existing_db(&address.class, &address.name, |db| {
@@ -323,12 +344,22 @@ impl Harness {
         tx: mpsc::UnboundedSender<Chunk>,
         guard: Option<OwnedMutexGuard<()>>,
     ) -> Run {
+        let code_mode = {
+            let mut servers = lock(&self.inner.code_modes);
+            if servers.len() > 4096 {
+                servers.clear();
+            }
+            servers
+                .entry(address.clone())
+                .or_insert_with(|| code_mode(&self.inner.host, &address, &self.inner.bindings))
+                .clone()
+        };
         let toolbox = Toolbox::new(
             &self.inner.host,
             address.clone(),
             session_id.clone(),
             config.tools,
-            &self.inner.bindings,
+            code_mode,
         );
         Run {
             host: self.inner.host.clone(),
@@ -346,7 +377,7 @@ impl Harness {
     }
 
     fn lock(&self, address: &Address) -> Arc<tokio::sync::Mutex<()>> {
-        let mut chats = self.inner.chats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut chats = lock(&self.inner.chats);
         // Forget locks nobody holds or waits for, so the map does not grow with every
         // agent ever chatted with.
         if chats.len() > 1024 {
@@ -354,6 +385,12 @@ impl Harness {
         }
         Arc::clone(chats.entry(address.clone()).or_default())
     }
+}
+
+/// The maps behind these locks hold plain values: a panic elsewhere cannot leave one
+/// half-updated.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Runs `f` in one transaction of the agent's database (a savepoint inside an open one).

@@ -257,15 +257,14 @@ const EXECUTE: &str = "execute";
 const SESSION_SEARCH: &str = "session_search";
 
 impl Toolbox {
-    /// `extra`: bindings the operator attached (e.g. `memory.*`), given to `execute` too.
+    /// `code_mode`: the agent's [`code_mode`] server.
     pub(crate) fn new(
         host: &AgentHost,
         agent: Address,
         session_id: String,
         own: Vec<OwnTool>,
-        extra: &Bindings,
+        code_mode: CodeModeServer,
     ) -> Self {
-        let code_mode = code_mode(host, &agent, extra);
         let mut definitions: Vec<ToolDefinition> = own
             .iter()
             .map(|t| ToolDefinition {
@@ -432,7 +431,11 @@ impl Toolbox {
 /// Code Mode over what this agent may reach: every agent class's callable methods
 /// (`agents.Class("name").method()`), its own workspace (`workspace.read({path})`, …) and
 /// the operator's extra bindings.
-fn code_mode(host: &AgentHost, agent: &Address, extra: &Bindings) -> CodeModeServer {
+///
+/// `extra`: bindings the operator attached (e.g. `memory.*`). Built once per agent and
+/// kept by the harness: building the catalog's search index and tool texts costs
+/// milliseconds, and nothing in it changes while the server runs.
+pub(crate) fn code_mode(host: &AgentHost, agent: &Address, extra: &Bindings) -> CodeModeServer {
     let mut tools = Vec::new();
     let mut bindings = host.bindings();
     for (namespace, name, f) in extra.iter() {
