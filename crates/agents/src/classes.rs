@@ -45,6 +45,8 @@ pub struct AgentClass {
     pub marked: bool,
     pub has_on_start: bool,
     pub has_on_request: bool,
+    /// The class extends `Think`: a chat agent whose turns the host's agent loop runs.
+    pub think: bool,
     /// The module as a script ending in the turn driver's entry for the class: the code
     /// of each agent's sandbox session.
     pub(crate) turn_code: Arc<str>,
@@ -149,6 +151,8 @@ struct Described {
     callable: Option<Vec<String>>,
     on_start: bool,
     on_request: bool,
+    #[serde(default)]
+    think: bool,
 }
 
 impl Classes {
@@ -327,6 +331,7 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
         marked: surface.marked,
         has_on_start: described.on_start,
         has_on_request: described.on_request,
+        think: described.think,
         turn_code: format!("{script}\n;return __isletEntry({local});").into(),
     })
 }

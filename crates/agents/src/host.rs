@@ -113,6 +113,13 @@ enum Message {
         request: HttpRequest,
         reply: Reply<HttpResponse>,
     },
+    /// A `think` turn: the agent loop asking a `Think` agent for its choices or running
+    /// one of its own tools.
+    Think {
+        op: String,
+        payload: Value,
+        reply: Reply<Value>,
+    },
     /// Storage work outside a turn (workspace over HTTP, state reads, schedules listing),
     /// run between turns on the agent's connection.
     Db(DbOp),
@@ -128,6 +135,9 @@ impl Message {
             }
             Message::Db(op) => op(Err(error)),
             Message::Request { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Message::Think { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
             Message::Alarm => {}
@@ -238,6 +248,30 @@ impl AgentHost {
         let (reply, rx) = oneshot::channel();
         self.inner
             .deliver(&address, Message::Request { request, reply })?;
+        rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Runs a `think` turn of a `Think` agent (activating or creating it): `op` is
+    /// `"config"` (its model, system prompt, step limit and own tools) or `"tool"` (run
+    /// one of its tools: `payload` is `{name, input, callId}`). Like any turn it is one
+    /// transaction, so a tool's writes commit before the loop sees its result.
+    pub async fn think(
+        &self,
+        class: &str,
+        name: &str,
+        op: &str,
+        payload: Value,
+    ) -> Result<Value, Error> {
+        let address = self.inner.checked_address(class, name)?;
+        let (reply, rx) = oneshot::channel();
+        self.inner.deliver(
+            &address,
+            Message::Think {
+                op: op.to_owned(),
+                payload,
+                reply,
+            },
+        )?;
         rx.await.map_err(|_| Error::ShuttingDown)?
     }
 
@@ -459,6 +493,7 @@ struct Actor {
 
 enum TurnKind {
     Call { method: String, args: Vec<Value> },
+    Think { op: String, payload: Value },
     Request(HttpRequest),
     Schedule(store::Schedule),
 }
@@ -555,6 +590,10 @@ impl Actor {
                             ))
                         })
                     });
+                let _ = reply.send(result);
+            }
+            Message::Think { op, payload, reply } => {
+                let result = self.turn(TurnKind::Think { op, payload }, Vec::new()).await;
                 let _ = reply.send(result);
             }
             Message::Db(op) => {
@@ -705,6 +744,12 @@ impl Actor {
                 input["args"] = json!(args);
                 None
             }
+            TurnKind::Think { op, payload } => {
+                input["kind"] = json!("think");
+                input["op"] = json!(op);
+                input["payload"] = payload.clone();
+                None
+            }
             TurnKind::Request(request) => {
                 input["kind"] = json!("request");
                 input["request"] = json!(request);
@@ -750,6 +795,10 @@ impl Actor {
             Error::Js(js) => Error::from_turn(*js, || match &kind {
                 TurnKind::Call { method, .. } => format!("{}.{method}", self.address),
                 TurnKind::Request(_) => format!("{}.onRequest", self.address),
+                TurnKind::Think { op, payload } => match payload.get("name") {
+                    Some(tool) if op == "tool" => format!("{}: tool {tool}", self.address),
+                    _ => format!("{}: think {op}", self.address),
+                },
                 TurnKind::Schedule(s) => format!("{}.{} (scheduled)", self.address, s.method),
             }),
             other => other,

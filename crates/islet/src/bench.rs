@@ -12,6 +12,7 @@ mod proxy;
 mod search_code;
 mod search_quality;
 mod sessions;
+mod think;
 
 use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
 use serde_json::json;
@@ -44,6 +45,8 @@ pub enum BenchCommand {
     Sessions(sessions::SessionsArgs),
     /// Memory recall quality on an evaluation set: evidence recall@k, hit@k, latency.
     MemoryQuality(memory_quality::MemoryQualityArgs),
+    /// The agent loop's overhead per step and to the first text chunk, with an instant model.
+    Think(think::ThinkArgs),
 }
 
 #[derive(clap::Args)]
@@ -116,6 +119,10 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
         }
         BenchCommand::Sessions(args) => {
             let report = sessions::sessions(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Think(args) => {
+            let report = think::think(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 mod bench;
+mod chat;
 mod doctor;
 mod mcp;
 mod memory;
@@ -34,6 +35,8 @@ struct Cli {
 enum Command {
     /// Serve durable agents (your TypeScript/JavaScript classes) over HTTP, with Code Mode at /mcp.
     Serve(serve::ServeArgs),
+    /// Chat with a chat agent (a Think class) of a running `islet serve`, in the terminal.
+    Chat(chat::ChatArgs),
     /// Read and write an agent's workspace files (ls, cat, put, rm) in a data directory.
     Ws(ws::WsArgs),
     /// Run JavaScript or TypeScript in a fresh isolate and print its result as JSON.
@@ -95,6 +98,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::serve(args).await,
+            Command::Chat(args) => chat::chat(args).await,
             Command::Ws(args) => ws::ws(args),
             Command::Run(args) => run::run(args).await,
             Command::Bench(command) => bench::bench(command).await,

@@ -57,6 +57,12 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
   GET    /memory                                  memory profiles
   POST   /memory/<namespace>/<profile>/<op>       ingest, remember, recall, list, get, forget
   DELETE /memory/<namespace>/<profile>            delete a profile
+  POST   /agents/<class>/<name>/chat          chat with a Think agent: body {messages:[{role:\"user\",
+                                            parts:[{type:\"text\",text}]}], sessionId?} (what the AI
+                                            SDK's useChat sends); the turn streams back as the AI
+                                            SDK's UI message stream (server-sent events)
+  GET    /agents/<class>/<name>/sessions[?limit=N&cursor=C]   the agent's chat sessions
+  GET    /agents/<class>/<name>/sessions/<id>     a session and its history
   POST   /mcp                                     Code Mode (MCP, streamable HTTP): `search` and
                                                   `execute`, whose code calls
                                                   agents.Class(\"name\").method(...)
@@ -69,8 +75,14 @@ from one agent to another is a separate transaction of the other agent.
 The API token is generated on first start, stored in DATA/token (mode 0600) and printed
 once; pass --auth-token (or ISLET_AUTH_TOKEN) to choose one.
 
+Chat agents (classes that extend Think) need a model: --model openai:gpt-4.1-mini (key from
+OPENAI_API_KEY, URL from OPENAI_BASE_URL) or anthropic:claude-… (ANTHROPIC_API_KEY); a class
+may choose its own in getModel().
+
 Examples:
   islet serve                      # agents from ./agents (or ./examples/agents)
+  OPENAI_API_KEY=… islet serve --model openai:gpt-4.1-mini
+  islet serve --model openai:qwen3 --model-base-url http://127.0.0.1:11434/v1   # Ollama
   islet serve --agents my-agents --data /var/lib/islet --listen 127.0.0.1:9000
   TOKEN=$(cat .islet/token)
   curl -H \"Authorization: Bearer $TOKEN\" -d '[5]' \\
@@ -124,10 +136,82 @@ pub struct ServeArgs {
     memory_profiles: Vec<String>,
     #[command(flatten)]
     endpoints: crate::memory::Endpoints,
+    #[command(flatten)]
+    model: ModelArgs,
+}
+
+/// The model chat agents (`Think` classes) use. Keys come from the environment
+/// (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`) unless given here; they are never logged.
+#[derive(clap::Args)]
+pub struct ModelArgs {
+    /// Default model of chat agents, `provider:model` (openai:gpt-4.1-mini,
+    /// anthropic:claude-sonnet-4-5; OpenAI-compatible servers use openai:).
+    #[arg(long = "model", value_name = "PROVIDER:MODEL")]
+    spec: Option<String>,
+    /// Base URL of the default model's provider (else OPENAI_BASE_URL / ANTHROPIC_BASE_URL,
+    /// else the provider's own), e.g. http://127.0.0.1:11434/v1 for Ollama.
+    #[arg(long = "model-base-url", value_name = "URL")]
+    base_url: Option<String>,
+    /// OpenAI API key (default: OPENAI_API_KEY). Prefer the variable: flags show in `ps`.
+    #[arg(long = "openai-api-key", value_name = "KEY")]
+    openai_api_key: Option<String>,
+    /// Anthropic API key (default: ANTHROPIC_API_KEY).
+    #[arg(long = "anthropic-api-key", value_name = "KEY")]
+    anthropic_api_key: Option<String>,
+}
+
+impl ModelArgs {
+    /// The models chat agents may use, from these flags and the environment.
+    pub fn models(&self) -> anyhow::Result<llm::Models> {
+        let default_model = match &self.spec {
+            Some(spec) => Some(
+                spec.parse::<llm::ModelSpec>()
+                    .map_err(|e| anyhow::anyhow!("--model: {e}"))?,
+            ),
+            None => None,
+        };
+        let mut settings = llm::Settings {
+            openai: llm::ProviderSettings {
+                base_url: None,
+                api_key: self.openai_api_key.clone().and_then(llm::ApiKey::new),
+            },
+            anthropic: llm::ProviderSettings {
+                base_url: None,
+                api_key: self.anthropic_api_key.clone().and_then(llm::ApiKey::new),
+            },
+            ..llm::Settings::default()
+        };
+        if let Some(url) = &self.base_url {
+            let Some(spec) = &default_model else {
+                anyhow::bail!(
+                    "--model-base-url needs --model (the URL is the default model's provider's)"
+                );
+            };
+            match spec.provider {
+                llm::ProviderKind::OpenAi => settings.openai.base_url = Some(url.clone()),
+                llm::ProviderKind::Anthropic => settings.anthropic.base_url = Some(url.clone()),
+            }
+        }
+        settings.default_model = default_model;
+        let http = codemode::egress::tls::client_builder()
+            .map_err(|e| anyhow::anyhow!("cannot build the HTTP client for models: {e}"))?
+            .build()
+            .context("cannot build the HTTP client for models")?;
+        let models = llm::Models::from_env(http, settings);
+        // A configured default model must resolve now (a missing key is a start-up error,
+        // not a surprise at the first chat).
+        if models.default_spec().is_some() {
+            models
+                .get(None)
+                .map_err(|e| anyhow::anyhow!("--model: {e}"))?;
+        }
+        Ok(models)
+    }
 }
 
 pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let agents_dir = agents_dir(args.agents.as_deref())?;
+    let models = args.model.models()?;
     let data = Arc::new(
         DataDir::open(&args.data, Env::default())
             .with_context(|| format!("cannot open the data directory {}", args.data.display()))?,
@@ -180,8 +264,29 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         bindings: memory_bindings.clone(),
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
+    if models.default_spec().is_none() && host.classes().iter().any(|c| c.think) {
+        tracing::warn!(
+            "chat agents are served but no --model is set: chats fail unless the class's getModel() names one"
+        );
+    }
+    let harness = think::Harness::with_bindings(host.clone(), models, memory_bindings.clone());
+    {
+        // Chat turns a crash interrupted go on in the background; a chat with one of those
+        // agents waits for its turn to finish first.
+        let harness = harness.clone();
+        tokio::spawn(async move {
+            let resumed = harness.recover_all().await;
+            if resumed > 0 {
+                tracing::info!(
+                    resumed,
+                    "resumed chat turns interrupted by the last shutdown"
+                );
+            }
+        });
+    }
     let app = routes::app(routes::AppOptions {
         host: host.clone(),
+        harness,
         memories,
         memory_bindings,
         token,

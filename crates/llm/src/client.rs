@@ -60,7 +60,7 @@ pub struct Model {
 
 impl Model {
     /// `http` does the HTTP: a `reqwest` client needs a TLS provider, so the caller supplies
-    /// one (islet passes `codemode::tls::client_builder()`'s).
+    /// one (islet passes `codemode::egress::tls::client_builder()`'s).
     pub fn new(http: reqwest::Client, endpoint: Endpoint) -> Self {
         Self {
             http,

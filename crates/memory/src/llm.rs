@@ -46,7 +46,7 @@ impl fmt::Debug for Endpoint {
 impl Endpoint {
     /// `client` does the HTTP. A `reqwest` client needs a TLS provider even for `http://`
     /// URLs in this build, so the caller supplies one: islet passes
-    /// `codemode::tls::client_builder()`'s (rustls on ring, the OS trust roots).
+    /// `codemode::egress::tls::client_builder()`'s (rustls on ring, the OS trust roots).
     pub fn new(client: reqwest::Client, url: impl Into<String>, model: impl Into<String>) -> Self {
         Self {
             url: url.into(),

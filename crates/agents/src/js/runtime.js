@@ -199,6 +199,71 @@ class Agent {
   async cancelSchedule(id) { return host.cancelSchedule({ id: String(id) }); }
 }
 
+// ---- Think: the chat agent whose turns the host's agent loop runs ----
+// The loop itself (model calls, tools, checkpoints) is host-side (`crates/think`); it asks
+// the agent for its choices through `think` turns (see `thinkTurn`). These are the
+// override points, named as in Cloudflare's `@cloudflare/think`.
+class Think extends Agent {
+  /** `provider:model` (e.g. "openai:gpt-4.1-mini"); undefined: the server's --model. */
+  getModel() { return undefined; }
+  /** The system prompt of every inference. */
+  getSystemPrompt() { return 'You are a helpful assistant. Use your tools when they help; answer concisely.'; }
+  /** Extra tools: `{ name: { description, inputSchema (JSON Schema), execute(input) } }`. */
+  getTools() { return {}; }
+}
+const THINK_HOOKS = new Set(['getModel', 'getSystemPrompt', 'getTools']);
+const DEFAULT_MAX_STEPS = 10;
+const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+
+function toolSchema(tool) {
+  let schema = tool.inputSchema !== undefined ? tool.inputSchema : tool.parameters;
+  // The AI SDK's `jsonSchema(…)` wraps the schema.
+  if (schema && typeof schema === 'object' && schema.jsonSchema && typeof schema.jsonSchema === 'object') schema = schema.jsonSchema;
+  if (schema === undefined || schema === null) return { type: 'object', properties: {} };
+  if (typeof schema !== 'object' || Array.isArray(schema)) {
+    throw new TypeError('a tool\'s inputSchema is a JSON Schema object, e.g. { type: "object", properties: { city: { type: "string" } } }');
+  }
+  return JSON.parse(JSON.stringify(schema));
+}
+
+async function thinkTools(agent) {
+  const tools = await agent.getTools();
+  if (tools === undefined || tools === null) return {};
+  if (typeof tools !== 'object') throw new TypeError('getTools() returns an object of tools: { name: { description, inputSchema, execute } }');
+  return tools;
+}
+
+async function thinkTurn(Class, agent, op, payload) {
+  if (!(agent instanceof Think)) {
+    throw new TypeError(`${Class.name} is not a chat agent: write \`export default class ${Class.name} extends Think { … }\` (import { Think } from "agents")`);
+  }
+  switch (op) {
+    case 'config': {
+      const model = await agent.getModel();
+      if (model !== undefined && model !== null && typeof model !== 'string') throw new TypeError('getModel() returns a string such as "openai:gpt-4.1-mini"');
+      const system = await agent.getSystemPrompt();
+      const maxSteps = agent.maxSteps === undefined ? DEFAULT_MAX_STEPS : agent.maxSteps;
+      if (!Number.isInteger(maxSteps) || maxSteps < 1 || maxSteps > 1000) throw new TypeError(`maxSteps is a whole number from 1 to 1000, got ${String(maxSteps)}`);
+      const tools = [];
+      for (const [name, tool] of Object.entries(await thinkTools(agent))) {
+        if (!TOOL_NAME.test(name)) throw new TypeError(`tool name ${JSON.stringify(name)}: use 1 to 64 letters, digits, _ or -`);
+        if (!tool || typeof tool.execute !== 'function') throw new TypeError(`tool ${name} has no execute(input) function`);
+        tools.push({ name, description: String(tool.description || ''), inputSchema: toolSchema(tool) });
+      }
+      return { model: model || null, system: system === undefined || system === null ? null : String(system), maxSteps, tools };
+    }
+    case 'tool': {
+      const tools = await thinkTools(agent);
+      const tool = Object.prototype.hasOwnProperty.call(tools, payload.name) ? tools[payload.name] : undefined;
+      if (!tool || typeof tool.execute !== 'function') throw new TypeError(`${Class.name} has no tool ${payload.name}`);
+      const out = await tool.execute(payload.input, { toolCallId: payload.callId });
+      return out === undefined ? null : out;
+    }
+    default:
+      throw new TypeError(`unknown think operation ${op}`);
+  }
+}
+
 // `agents.Counter("name").increment(1)`: each class namespace bound by the host
 // (`agents.Counter.increment({name, args})`) also becomes callable with a name.
 function wrapAgentNamespaces() {
@@ -285,6 +350,9 @@ async function runTurn(Class, agent, input) {
       result = { status: response.status, headers: [...response.headers], body: await response.text() };
       break;
     }
+    case 'think':
+      result = await thinkTurn(Class, agent, input.op, input.payload);
+      break;
     case 'start':
       break;
     default:
@@ -301,10 +369,12 @@ function describe(Class) {
     throw new TypeError('the module must export a class that extends Agent: `export default class Counter extends Agent { … }`');
   }
   const methods = new Set();
-  for (let p = Class.prototype; p && p !== Agent.prototype; p = Object.getPrototypeOf(p)) {
+  const think = Class.prototype instanceof Think;
+  // Think's override points are the host's to call, never a client's.
+  for (let p = Class.prototype; p && p !== Agent.prototype && p !== Think.prototype; p = Object.getPrototypeOf(p)) {
     for (const key of Object.getOwnPropertyNames(p)) {
       const d = Object.getOwnPropertyDescriptor(p, key);
-      if (key === 'constructor' || LIFECYCLE.has(key) || !d || typeof d.value !== 'function') continue;
+      if (key === 'constructor' || LIFECYCLE.has(key) || (think && THINK_HOOKS.has(key)) || !d || typeof d.value !== 'function') continue;
       methods.add(key);
     }
   }
@@ -322,12 +392,14 @@ function describe(Class) {
     callable,
     onStart: typeof Class.prototype.onStart === 'function',
     onRequest: typeof Class.prototype.onRequest === 'function',
+    think,
   };
 }
 const LIFECYCLE = new Set(['onStart', 'onRequest']);
 
 Object.defineProperty(globalThis, '__isletDescribe', { value: describe, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'Agent', { value: Agent, writable: false, enumerable: false, configurable: false });
+Object.defineProperty(globalThis, 'Think', { value: Think, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'HttpError', { value: HttpError, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, '__isletEntry', { value: entry, writable: false, enumerable: false, configurable: false });
 })();

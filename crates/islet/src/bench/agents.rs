@@ -79,8 +79,17 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
 
     // Warm over loopback HTTP, through the same router `islet serve` uses.
     let token = "bench-token".to_owned();
+    // No model: the bench makes no chats.
+    let models = llm::Models::with_env(
+        codemode::egress::tls::client_builder()
+            .map_err(anyhow::Error::msg)?
+            .build()?,
+        llm::Settings::default(),
+        |_| None,
+    );
     let app = routes::app(routes::AppOptions {
         host: host.clone(),
+        harness: think::Harness::new(host.clone(), models),
         memories: ::memory::Memories::new(::memory::MemoryConfig::new(dir)),
         memory_bindings: Bindings::new(),
         token: token.clone(),

@@ -52,6 +52,22 @@ impl From<agents::Error> for ApiError {
     }
 }
 
+impl From<think::Error> for ApiError {
+    fn from(e: think::Error) -> Self {
+        match e {
+            think::Error::Agent(e) => e.into(),
+            think::Error::NotThink { .. } | think::Error::InvalidInput(_) => {
+                Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string())
+            }
+            // The server's configuration, not the request, is what is missing.
+            think::Error::Model(_) if e.code() == "NO_MODEL" => {
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
+            }
+            think::Error::Model(_) => Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()),
+        }
+    }
+}
+
 impl From<::memory::Error> for ApiError {
     fn from(e: ::memory::Error) -> Self {
         Self::coded(e.code(), e.to_string())

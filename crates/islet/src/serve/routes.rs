@@ -25,6 +25,8 @@ use super::api::{ApiError, json_response};
 
 pub struct AppOptions {
     pub host: AgentHost,
+    /// Runs chat turns of `Think` agents.
+    pub harness: think::Harness,
     pub memories: Memories,
     /// `memory.*` over the profiles attached with `--memory` (empty when none).
     pub memory_bindings: Bindings,
@@ -36,6 +38,7 @@ pub struct AppOptions {
 #[derive(Clone)]
 struct App {
     host: AgentHost,
+    harness: think::Harness,
     memories: Memories,
     max_body_bytes: usize,
 }
@@ -45,6 +48,7 @@ type Result<T, E = ApiError> = std::result::Result<T, E>;
 pub fn app(options: AppOptions) -> anyhow::Result<Router> {
     let state = App {
         host: options.host.clone(),
+        harness: options.harness.clone(),
         memories: options.memories.clone(),
         max_body_bytes: options.max_body_bytes,
     };
@@ -65,6 +69,9 @@ pub fn app(options: AppOptions) -> anyhow::Result<Router> {
                 .put(workspace_put)
                 .delete(workspace_delete),
         )
+        .route("/agents/{class}/{name}/chat", post(chat))
+        .route("/agents/{class}/{name}/sessions", get(list_sessions))
+        .route("/agents/{class}/{name}/sessions/{id}", get(get_session))
         .route("/agents/{class}/{name}/request", any(on_request_root))
         .route("/agents/{class}/{name}/request/{*rest}", any(on_request))
         .route(
@@ -143,7 +150,7 @@ fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeSer
     }
     for class in host.classes().iter() {
         for method in &class.methods {
-            tools.push(agent_method_tool(class, method));
+            tools.push(think::agent_method_tool(class, method));
         }
     }
     let catalog = Catalog {
@@ -155,53 +162,6 @@ fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeSer
         ..ServerOptions::default()
     };
     CodeModeServer::with_sandbox(catalog, bindings, options, Arc::clone(host.sandbox()))
-}
-
-/// One callable agent method as a Code Mode tool: `agents.<Class>.<method>({name, args})`,
-/// with `args` typed as the method's parameters and the result as its declared type, so
-/// search results and declarations show the method as its source declares it.
-fn agent_method_tool(class: &agents::AgentClass, method: &str) -> Tool {
-    let signature = class.signatures.get(method);
-    let (params, args, result) = match signature {
-        Some(s) => (s.params_ts(), s.args_ts(), s.returns_ts().to_owned()),
-        None => (
-            "(...args: unknown[])".to_owned(),
-            "unknown[]".to_owned(),
-            "unknown".to_owned(),
-        ),
-    };
-    let mut description = String::new();
-    if let Some(doc) = signature.and_then(|s| s.doc.as_deref()) {
-        description.push_str(doc);
-        description.push_str("\n\n");
-    }
-    description.push_str(&format!(
-        "Call as agents.{class}(name).{method}{params}: Promise<{result}>, or \
-         agents.{class}.{method}({{ name, args }}); the {class} agent called `name` is created on \
-         first use.",
-        class = class.name
-    ));
-    let mut required = vec!["name"];
-    if signature.is_some_and(agents::Signature::requires_args) {
-        required.push("args");
-    }
-    Tool {
-        namespace: format!("agents.{}", class.name),
-        name: method.to_owned(),
-        original_name: method.to_owned(),
-        description,
-        input_schema: json!({
-            "type": "object",
-            "properties": {
-                "name": {"type": "string", "description": "which agent of the class"},
-                "args": {"type": "array", "description": "the method's arguments, in order", "x-typescript": args}
-            },
-            "required": required
-        }),
-        output_schema: (result != "unknown").then(|| json!({ "x-typescript": result })),
-        keywords: vec![class.name.clone(), "agent".to_owned()],
-        target: Target::Host,
-    }
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
@@ -285,6 +245,124 @@ async fn rpc(
     };
     let result = app.host.call(&class, &name, &method, args).await?;
     Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+}
+
+/// The body of a chat request: what the AI SDK's `useChat` sends (`id`, `messages` of
+/// `parts`), plus islet's `sessionId`. Only the last user message is new: the session
+/// holds the rest of the conversation.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatBody {
+    #[serde(default)]
+    messages: Vec<ChatMessage>,
+    session_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ChatMessage {
+    role: String,
+    #[serde(default)]
+    parts: Vec<Value>,
+    /// The older `content: "text"` form.
+    #[serde(default)]
+    content: Option<Value>,
+}
+
+impl ChatMessage {
+    fn text(&self) -> String {
+        let mut text: Vec<&str> = self
+            .parts
+            .iter()
+            .filter(|p| p["type"] == "text")
+            .filter_map(|p| p["text"].as_str())
+            .collect();
+        if let Some(Value::String(content)) = &self.content {
+            text.push(content);
+        }
+        text.join("\n")
+    }
+}
+
+/// `POST …/chat`: one turn, streamed as the AI SDK's UI message stream.
+async fn chat(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response> {
+    let body = read_body(&app, body).await?;
+    let body: ChatBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is {{\"messages\": [{{\"role\": \"user\", \"parts\": [{{\"type\": \"text\", \"text\": \"…\"}}]}}], \"sessionId\": \"…\"}} \
+             (sessionId optional: without it a new session starts); this one is not: {e}"
+        ))
+    })?;
+    let Some(last) = body.messages.iter().rev().find(|m| m.role == "user") else {
+        return Err(ApiError::bad_request(
+            "`messages` has no user message; send the user's words as the last message",
+        ));
+    };
+    let request = think::ChatRequest {
+        session_id: body.session_id.clone(),
+        text: last.text(),
+    };
+    let turn = app.harness.chat(&class, &name, request).await?;
+    let session = turn.session_id.clone();
+    let stream = futures::stream::unfold(Some(turn.chunks), |chunks| async move {
+        let mut chunks = chunks?;
+        match chunks.recv().await {
+            Some(chunk) => Some((Ok::<_, Infallible>(chunk.sse()), Some(chunks))),
+            None => Some((Ok(think::ui::DONE.to_owned()), None)),
+        }
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/event-stream"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-cache"),
+    );
+    headers.insert(
+        think::ui::HEADER.0,
+        header::HeaderValue::from_static(think::ui::HEADER.1),
+    );
+    if let Ok(value) = header::HeaderValue::from_str(&session) {
+        headers.insert("x-islet-session-id", value);
+    }
+    Ok(response)
+}
+
+async fn list_sessions(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+    Query(q): Query<store::ListSessions>,
+) -> Result<Response> {
+    let page = app
+        .host
+        .with_db(&class, &name, move |db| Ok(db.sessions().list(&q)?))
+        .await?;
+    Ok(json_response(StatusCode::OK, &json!(page)))
+}
+
+async fn get_session(
+    State(app): State<App>,
+    Path((class, name, id)): Path<(String, String, String)>,
+) -> Result<Response> {
+    let (session, messages) = app
+        .host
+        .with_db(&class, &name, move |db| {
+            let mut sessions = db.sessions();
+            let session = sessions.get(&id)?;
+            let messages = sessions.history(&id, None)?;
+            Ok((session, messages))
+        })
+        .await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "session": session, "messages": messages }),
+    ))
 }
 
 async fn get_state(

@@ -54,6 +54,12 @@ fn given_agents_dir(dir: &Path, modules: &[(&str, &str)]) -> PathBuf {
 
 /// Starts `islet serve` on a free port and waits until it listens.
 fn given_server(agents: &Path, data: &Path, extra: &[&str]) -> Server {
+    given_server_env(agents, data, extra, &[])
+}
+
+/// [`given_server`] with these environment variables set (model variables are removed
+/// first, so the machine's own never leak in).
+fn given_server_env(agents: &Path, data: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
     let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
         .args(["serve", "--listen", "127.0.0.1:0", "--agents"])
         .arg(agents)
@@ -61,6 +67,11 @@ fn given_server(agents: &Path, data: &Path, extra: &[&str]) -> Server {
         .arg(data)
         .args(extra)
         .env_remove("ISLET_AUTH_TOKEN")
+        .env_remove("OPENAI_API_KEY")
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("ANTHROPIC_API_KEY")
+        .env_remove("ANTHROPIC_BASE_URL")
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -952,4 +963,386 @@ async fn issue13_9_clients_can_subscribe_to_state_before_the_first_call() {
     // An unknown class is still an error.
     let (status, _) = server.get("/agents/Nope/x/state/events").await;
     assert_eq!(status, 404);
+}
+
+const ASSISTANT: &str = r#"
+import { Think } from "agents";
+export default class Assistant extends Think {
+  getSystemPrompt() { return "Be brief."; }
+}
+"#;
+
+/// The `data:` payloads of a server-sent event stream.
+fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|event| event.strip_prefix("data: "))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_chat_streams_a_multi_step_turn_as_the_ui_message_stream() {
+    const KEY: &str = "sk-test-secret-4f1c9a";
+    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+        .await
+        .unwrap();
+    model.push(llm::scripted::Reply::new().tool_call(
+        "call_1",
+        "execute",
+        json!({"code": "async () => { await workspace.write({path: '/hello.txt', content: 'hi'}); return 'ok' }"}),
+    ));
+    model.push(
+        llm::scripted::Reply::new()
+            .text_chunks(["Wrote ", "hello.txt."])
+            .usage(9, 3),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(
+        dir.path(),
+        &[("Assistant.ts", ASSISTANT), ("Ledger.ts", LEDGER)],
+    );
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let server = given_server_env(
+        &agents,
+        &dir.path().join("data"),
+        &[
+            "--isolation",
+            "inprocess",
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+        ],
+        &[("OPENAI_API_KEY", KEY)],
+    );
+    let body = json!({
+        "id": "chat-1",
+        "messages": [{"id": "m1", "role": "user", "parts": [{"type": "text", "text": "Say hi in a file"}]}],
+        "trigger": "submit-message"
+    });
+    let response = client()
+        .post(format!("{}/agents/Assistant/me/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/event-stream");
+    assert_eq!(headers["x-vercel-ai-ui-message-stream"], "v1");
+    let session = headers["x-islet-session-id"].to_str().unwrap().to_owned();
+    let text = response.text().await.unwrap();
+    assert!(!text.contains(KEY), "the key leaked into the stream");
+    let data = sse_data(&text);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{text}");
+    // Every chunk is one the protocol defines, with exactly its fields.
+    let chunks: Vec<think::ui::Chunk> = data[..data.len() - 1]
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap_or_else(|e| panic!("{d}: {e}")))
+        .collect();
+    let types: Vec<String> = data[..data.len() - 1]
+        .iter()
+        .map(|d| {
+            serde_json::from_str::<Value>(d).unwrap()["type"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(types.first().map(String::as_str), Some("start"));
+    assert_eq!(types.last().map(String::as_str), Some("finish"));
+    for wanted in [
+        "start-step",
+        "tool-input-start",
+        "tool-input-delta",
+        "tool-input-available",
+        "tool-output-available",
+        "finish-step",
+        "text-start",
+        "text-delta",
+        "text-end",
+    ] {
+        assert!(
+            types.iter().any(|t| t == wanted),
+            "{wanted} missing from {types:?}"
+        );
+    }
+    match &chunks[0] {
+        think::ui::Chunk::Start {
+            message_metadata: Some(m),
+            ..
+        } => assert_eq!(m["sessionId"], json!(session)),
+        other => panic!("{other:?}"),
+    }
+    // The model's code wrote the file; the model got the key and the system prompt.
+    let (status, file) = server.get("/agents/Assistant/me/workspace/hello.txt").await;
+    assert_eq!((status, file.as_str()), (200, "hi"));
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].api_key.as_deref(), Some(KEY));
+    assert_eq!(requests[0].body["messages"][0]["content"], "Be brief.");
+
+    // Sessions and history.
+    let (status, list) = server.get("/agents/Assistant/me/sessions").await;
+    assert_eq!(status, 200, "{list}");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["sessions"][0]["id"], json!(session));
+    assert_eq!(list["sessions"][0]["usage"]["inputTokens"], json!(9));
+    let (status, history) = server
+        .get(&format!("/agents/Assistant/me/sessions/{session}"))
+        .await;
+    assert_eq!(status, 200, "{history}");
+    assert!(!history.contains(KEY));
+    let history: Value = serde_json::from_str(&history).unwrap();
+    let roles: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
+
+    // The next turn continues the session given in the body.
+    model.push(llm::scripted::Reply::new().text("Still here."));
+    let response = client()
+        .post(format!("{}/agents/Assistant/me/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"sessionId": session, "messages": [{"role": "user", "parts": [{"type": "text", "text": "And now?"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.headers()["x-islet-session-id"].to_str().unwrap(),
+        session
+    );
+    let text = response.text().await.unwrap();
+    assert!(text.contains("Still here."), "{text}");
+
+    // A class that is not a chat agent, and a body without a user message, are 400s.
+    let (status, reply) = server
+        .post("/agents/Ledger/l/chat", &body.to_string())
+        .await;
+    assert_eq!(
+        (status, reply["error"]["code"].clone()),
+        (400, json!("NOT_A_CHAT_AGENT")),
+        "{reply}"
+    );
+    let (status, _) = server
+        .post("/agents/Assistant/me/chat", r#"{"messages": []}"#)
+        .await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_chat_without_a_model_is_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    let (status, reply) = server
+        .post(
+            "/agents/Assistant/me/chat",
+            r#"{"messages": [{"role": "user", "parts": [{"type": "text", "text": "hi"}]}]}"#,
+        )
+        .await;
+    assert_eq!(status, 503, "{reply}");
+    assert_eq!(reply["error"]["code"], json!("NO_MODEL"));
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--model"),
+        "{reply}"
+    );
+    // A bad --model is refused at start-up, saying why.
+    let output = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--model", "gpt-4"])
+        .arg("--agents")
+        .arg(&agents)
+        .arg("--data")
+        .arg(dir.path().join("data2"))
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--model") && stderr.contains("openai:gpt-4"),
+        "{stderr}"
+    );
+}
+
+const SLOW_ASSISTANT: &str = r#"
+import { Think } from "agents";
+export default class Slow extends Think {
+  getTools() {
+    return {
+      slow: {
+        description: "Takes a while",
+        inputSchema: { type: "object", properties: {} },
+        execute: async () => {
+          const runs = ((await this.storage.get("runs")) ?? 0) + 1;
+          await this.storage.put("runs", runs);
+          await new Promise((resolve) => setTimeout(resolve, 4000));
+          return "slow done";
+        },
+      },
+    };
+  }
+  async runs() { return (await this.storage.get("runs")) ?? 0; }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_kill_9_during_a_tool_call_then_restart_finishes_the_turn() {
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(llm::scripted::Reply::new().tool_call("call_slow", "slow", json!({})));
+    model.push(llm::scripted::Reply::new().text("Finished after the restart."));
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Slow.ts", SLOW_ASSISTANT)]);
+    let data = dir.path().join("data");
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let args = [
+        "--isolation",
+        "inprocess",
+        "--model",
+        "openai:test-model",
+        "--model-base-url",
+        &base_url,
+    ];
+    let mut server = given_server(&agents, &data, &args);
+    let response = client()
+        .post(format!("{}/agents/Slow/s/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "go slow"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["x-islet-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    // The model asked for the slow tool; kill the server while it runs.
+    for _ in 0..300 {
+        if model.requests().len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(response);
+
+    let server = given_server(&agents, &data, &args);
+    let mut roles = Vec::new();
+    let mut history = Value::Null;
+    for _ in 0..300 {
+        let (status, body) = server
+            .get(&format!("/agents/Slow/s/sessions/{session}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        history = serde_json::from_str(&body).unwrap();
+        roles = history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["role"].as_str().unwrap().to_owned())
+            .collect();
+        if roles.len() == 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        roles,
+        ["user", "assistant", "tool", "assistant"],
+        "{history}"
+    );
+    let messages = history["messages"].as_array().unwrap();
+    // The call in flight is answered as interrupted (both providers accept the history),
+    // and it was not run again after the restart (its half-run turn rolled back).
+    assert_eq!(
+        messages[2]["content"]["content"][0]["content"],
+        json!(llm::INTERRUPTED_RESULT)
+    );
+    assert_eq!(
+        messages[3]["content"]["content"][0]["text"],
+        "Finished after the restart."
+    );
+    assert_eq!(server.call("Slow", "s", "runs", json!([])).await, json!(0));
+    assert_eq!(model.requests().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_islet_chat_streams_text_and_shows_tool_calls() {
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(llm::scripted::Reply::new().tool_call(
+        "call_1",
+        "execute",
+        json!({"code": "async () => {\n  await workspace.write({path: '/a.txt', content: 'A'});\n  return 'written'\n}"}),
+    ));
+    model.push(llm::scripted::Reply::new().text_chunks(["The file ", "is written."]));
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &[
+            "--isolation",
+            "inprocess",
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+        ],
+    );
+    let (base, token) = (server.base.clone(), server.token.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
+            .args([
+                "chat",
+                "Assistant/me",
+                "--url",
+                &base,
+                "--auth-token",
+                &token,
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"write a file\n/sessions\n/quit\n")
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("⚙ execute"), "{stdout}");
+    assert!(stdout.contains("│   await workspace.write"), "{stdout}");
+    assert!(stdout.contains("→ {\"result\":\"written\""), "{stdout}");
+    assert!(stdout.contains("The file is written."), "{stdout}");
+    // /sessions lists the session the chat started, marked current.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("* ") && l.contains("4 messages")),
+        "{stdout}"
+    );
 }

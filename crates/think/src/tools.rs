@@ -1,0 +1,559 @@
+//! The tools a Think agent's model gets: Code Mode's `execute` over the agent's own
+//! capabilities, direct workspace tools, `session_search`, and the class's own TS tools.
+//!
+//! Every failure (unknown tool, malformed arguments, a tool that throws, a storage error)
+//! becomes a result with `is_error` that says what to do, for the model to act on; nothing
+//! here ends a turn.
+
+use std::sync::Arc;
+
+use agents::{Address, AgentClass, AgentHost};
+use codemode::catalog::{Catalog, Target, Tool};
+use codemode::{CodeModeServer, ServerOptions};
+use llm::{ToolCall, ToolDefinition};
+use sandbox::{Bindings, HostError};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use store::{AgentDb, GrepOptions};
+
+/// The largest tool result handed to the model, in bytes; longer ones are cut with a note.
+const MAX_RESULT_BYTES: usize = 64 << 10;
+
+/// What a tool call produced, for the model.
+#[derive(Debug, Clone)]
+pub(crate) struct Output {
+    /// The value (for the UI stream and the checkpoint).
+    pub value: Value,
+    /// The text the model reads.
+    pub text: String,
+    pub is_error: bool,
+}
+
+impl Output {
+    pub(crate) fn ok(value: Value) -> Self {
+        let text = match &value {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        Self {
+            text: cap(text),
+            value,
+            is_error: false,
+        }
+    }
+
+    pub(crate) fn error(message: impl Into<String>) -> Self {
+        let message = message.into();
+        Self {
+            value: Value::String(message.clone()),
+            text: cap(message),
+            is_error: true,
+        }
+    }
+}
+
+fn cap(mut text: String) -> String {
+    if text.len() > MAX_RESULT_BYTES {
+        let mut end = MAX_RESULT_BYTES;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let total = text.len();
+        text.truncate(end);
+        text.push_str(&format!(
+            "\n… [cut: {total} bytes in all; ask for less, e.g. a narrower read or search]"
+        ));
+    }
+    text
+}
+
+/// A tool the class defines in `getTools()`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct OwnTool {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub input_schema: Value,
+}
+
+/// A workspace operation: its name, its description and its input schema.
+type WorkspaceTool = (&'static str, &'static str, fn() -> Value);
+
+/// The workspace operations, as direct tools and as `workspace.*` in `execute`.
+const WORKSPACE: &[WorkspaceTool] = &[
+    ("read", "Read a text file of the workspace.", || {
+        schema(
+            &[("path", "string", "file path, e.g. /notes/todo.md")],
+            &["path"],
+        )
+    }),
+    (
+        "write",
+        "Create or replace a file of the workspace (parent directories are created).",
+        || {
+            schema(
+                &[
+                    ("path", "string", "file path"),
+                    ("content", "string", "the whole new content"),
+                ],
+                &["path", "content"],
+            )
+        },
+    ),
+    (
+        "edit",
+        "Replace one exact occurrence of `oldText` in a workspace file with `newText`.",
+        || {
+            schema(
+                &[
+                    ("path", "string", "file path"),
+                    (
+                        "oldText",
+                        "string",
+                        "text that occurs exactly once in the file",
+                    ),
+                    ("newText", "string", "its replacement"),
+                ],
+                &["path", "oldText", "newText"],
+            )
+        },
+    ),
+    (
+        "list",
+        "List a directory of the workspace (default: the root).",
+        || schema(&[("path", "string", "directory path, default /")], &[]),
+    ),
+    (
+        "delete",
+        "Delete a file, or a directory with `recursive: true`.",
+        || {
+            schema(
+                &[
+                    ("path", "string", "path to delete"),
+                    (
+                        "recursive",
+                        "boolean",
+                        "delete a directory and everything in it",
+                    ),
+                ],
+                &["path"],
+            )
+        },
+    ),
+    (
+        "find",
+        "Find workspace paths matching a glob pattern (e.g. **/*.md).",
+        || schema(&[("pattern", "string", "glob pattern")], &["pattern"]),
+    ),
+    (
+        "grep",
+        "Search workspace files for lines matching a regular expression.",
+        || {
+            schema(
+                &[
+                    ("pattern", "string", "regular expression"),
+                    ("path", "string", "directory or file to search, default /"),
+                    ("glob", "string", "only files matching this glob, e.g. *.md"),
+                    ("ignoreCase", "boolean", "case-insensitive"),
+                ],
+                &["pattern"],
+            )
+        },
+    ),
+];
+
+fn schema(props: &[(&str, &str, &str)], required: &[&str]) -> Value {
+    let mut properties = Map::new();
+    for (name, ty, description) in props {
+        properties.insert(
+            (*name).to_owned(),
+            json!({"type": ty, "description": description}),
+        );
+    }
+    json!({"type": "object", "properties": properties, "required": required})
+}
+
+/// One workspace operation on the agent's database. `Err` is a message for the model.
+fn workspace_op(db: &mut AgentDb, op: &str, input: &Map<String, Value>) -> Result<Value, String> {
+    let text = |key: &str| -> Result<String, String> {
+        match input.get(key) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            Some(other) => Err(format!(
+                "`{key}` must be a string, got {}",
+                sandbox::json_kind(other)
+            )),
+            None => Err(format!("`{key}` is required")),
+        }
+    };
+    let flag = |key: &str| input.get(key).and_then(Value::as_bool).unwrap_or(false);
+    let e = |e: store::Error| e.to_string();
+    let mut ws = db.workspace();
+    Ok(match op {
+        "read" => json!(ws.read_text(&text("path")?).map_err(e)?),
+        "write" => {
+            let stat = ws
+                .write(&text("path")?, text("content")?.as_bytes())
+                .map_err(e)?;
+            json!(stat)
+        }
+        "edit" => {
+            let (path, old, new) = (text("path")?, text("oldText")?, text("newText")?);
+            if old.is_empty() {
+                return Err("`oldText` is empty; give text that occurs once in the file".into());
+            }
+            let content = ws.read_text(&path).map_err(e)?;
+            match content.matches(old.as_str()).count() {
+                0 => {
+                    return Err(format!(
+                        "`oldText` does not occur in {path}; read the file and copy the text exactly"
+                    ));
+                }
+                1 => {}
+                n => {
+                    return Err(format!(
+                        "`oldText` occurs {n} times in {path}; include more surrounding text so it occurs once"
+                    ));
+                }
+            }
+            let stat = ws
+                .write(&path, content.replacen(&old, &new, 1).as_bytes())
+                .map_err(e)?;
+            json!(stat)
+        }
+        "list" => {
+            let path = match input.get("path") {
+                None | Some(Value::Null) => "/".to_owned(),
+                _ => text("path")?,
+            };
+            json!(ws.list(&path).map_err(e)?)
+        }
+        "delete" => json!({"deleted": ws.rm(&text("path")?, flag("recursive")).map_err(e)?}),
+        "find" => json!(ws.glob(&text("pattern")?).map_err(e)?),
+        "grep" => {
+            let options = GrepOptions {
+                path: input.get("path").and_then(Value::as_str).map(str::to_owned),
+                glob: input.get("glob").and_then(Value::as_str).map(str::to_owned),
+                ignore_case: flag("ignoreCase"),
+                max_matches: Some(200),
+            };
+            json!(ws.grep(&text("pattern")?, &options).map_err(e)?)
+        }
+        other => return Err(format!("unknown workspace operation `{other}`")),
+    })
+}
+
+/// The tools of one turn of one agent.
+pub(crate) struct Toolbox {
+    host: AgentHost,
+    agent: Address,
+    session_id: String,
+    own: Vec<OwnTool>,
+    code_mode: CodeModeServer,
+    definitions: Vec<ToolDefinition>,
+}
+
+const EXECUTE: &str = "execute";
+const SESSION_SEARCH: &str = "session_search";
+
+impl Toolbox {
+    /// `code_mode`: the agent's [`code_mode`] server.
+    pub(crate) fn new(
+        host: &AgentHost,
+        agent: Address,
+        session_id: String,
+        own: Vec<OwnTool>,
+        code_mode: CodeModeServer,
+    ) -> Self {
+        let mut definitions: Vec<ToolDefinition> = own
+            .iter()
+            .map(|t| ToolDefinition {
+                name: t.name.clone(),
+                description: t.description.clone(),
+                input_schema: t.input_schema.clone(),
+            })
+            .collect();
+        // The class's own tools win over built-in ones of the same name.
+        let mut add = |name: &str, description: String, input_schema: Value| {
+            if !definitions.iter().any(|d| d.name == name) {
+                definitions.push(ToolDefinition {
+                    name: name.to_owned(),
+                    description,
+                    input_schema,
+                });
+            }
+        };
+        let texts = code_mode.tool_texts();
+        add(
+            EXECUTE,
+            texts.execute_description,
+            texts.execute_input_schema,
+        );
+        for (name, description, schema) in WORKSPACE {
+            add(name, (*description).to_owned(), schema());
+        }
+        add(
+            SESSION_SEARCH,
+            "Full-text search over this conversation's earlier messages (or all of this agent's \
+             conversations with `allSessions: true`); returns matching snippets."
+                .to_owned(),
+            schema(
+                &[
+                    ("query", "string", "words to look for"),
+                    (
+                        "allSessions",
+                        "boolean",
+                        "search every conversation, not only this one",
+                    ),
+                ],
+                &["query"],
+            ),
+        );
+        Self {
+            host: host.clone(),
+            agent,
+            session_id,
+            own,
+            code_mode,
+            definitions,
+        }
+    }
+
+    pub(crate) fn definitions(&self) -> &[ToolDefinition] {
+        &self.definitions
+    }
+
+    /// Runs one call. `argument_error` is set when the model's arguments were not a JSON
+    /// object: the call is answered with it, unrun.
+    pub(crate) async fn run(&self, call: &ToolCall, argument_error: Option<&str>) -> Output {
+        if let Some(error) = argument_error {
+            return Output::error(error);
+        }
+        let input = match call.input() {
+            Ok(input) => input.clone(),
+            Err(reason) => return Output::error(reason),
+        };
+        let name = call.name.as_str();
+        if self.own.iter().any(|t| t.name == name) {
+            let payload = json!({"name": name, "input": input, "callId": call.id});
+            return match self
+                .host
+                .think(&self.agent.class, &self.agent.name, "tool", payload)
+                .await
+            {
+                Ok(value) => Output::ok(value),
+                Err(e) => Output::error(format!("the tool `{name}` failed: {e}")),
+            };
+        }
+        match name {
+            EXECUTE => self.execute(input).await,
+            SESSION_SEARCH => self.session_search(input).await,
+            _ if WORKSPACE.iter().any(|(n, _, _)| *n == name) => {
+                let op = name.to_owned();
+                let result = self
+                    .host
+                    .with_new_or_existing_db(&self.agent.class, &self.agent.name, move |db| {
+                        Ok(workspace_op(db, &op, &input))
+                    })
+                    .await;
+                match result {
+                    Ok(Ok(value)) => Output::ok(value),
+                    Ok(Err(message)) => Output::error(format!("{name}: {message}")),
+                    Err(e) => Output::error(format!("{name}: {e}")),
+                }
+            }
+            _ => Output::error(format!(
+                "there is no tool `{name}`; the tools are: {}",
+                self.definitions
+                    .iter()
+                    .map(|d| d.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    async fn execute(&self, input: Map<String, Value>) -> Output {
+        let result = match self.code_mode.call(EXECUTE, &input).await {
+            Ok(result) => result,
+            Err(e) => return Output::error(e.message.to_string()),
+        };
+        // The MCP result as JSON: `{content: [{type: "text", text}], isError}`.
+        let value = serde_json::to_value(&result).unwrap_or(Value::Null);
+        let text: Vec<&str> = value["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["text"].as_str())
+            .collect();
+        let text = text.join("\n");
+        if value["isError"].as_bool().unwrap_or(false) {
+            Output::error(text)
+        } else {
+            Output::ok(Value::String(text))
+        }
+    }
+
+    async fn session_search(&self, input: Map<String, Value>) -> Output {
+        let Some(query) = input
+            .get("query")
+            .and_then(Value::as_str)
+            .filter(|q| !q.trim().is_empty())
+            .map(str::to_owned)
+        else {
+            return Output::error("`query` is required: a few words to look for");
+        };
+        let all = input
+            .get("allSessions")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let session = self.session_id.clone();
+        let result = self
+            .host
+            .with_new_or_existing_db(&self.agent.class, &self.agent.name, move |db| {
+                let mut sessions = db.sessions();
+                let hits = if all {
+                    sessions.search_all(&query, Some(10))
+                } else {
+                    sessions.search(&session, &query, Some(10))
+                };
+                Ok(hits)
+            })
+            .await;
+        match result {
+            Ok(Ok(hits)) => Output::ok(json!(hits)),
+            Ok(Err(e)) => Output::error(format!("session_search: {e}")),
+            Err(e) => Output::error(format!("session_search: {e}")),
+        }
+    }
+}
+
+/// Code Mode over what this agent may reach: every agent class's callable methods
+/// (`agents.Class("name").method()`), its own workspace (`workspace.read({path})`, …) and
+/// the operator's extra bindings.
+///
+/// `extra`: bindings the operator attached (e.g. `memory.*`). Built once per agent and
+/// kept by the harness: building the catalog's search index and tool texts costs
+/// milliseconds, and nothing in it changes while the server runs.
+pub(crate) fn code_mode(host: &AgentHost, agent: &Address, extra: &Bindings) -> CodeModeServer {
+    let mut tools = Vec::new();
+    let mut bindings = host.bindings();
+    for (namespace, name, f) in extra.iter() {
+        bindings.insert(namespace, name, Arc::clone(f));
+        tools.push(Tool {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+            original_name: name.to_owned(),
+            description: format!("{namespace}.{name}"),
+            input_schema: json!({"type": "object"}),
+            output_schema: None,
+            keywords: Vec::new(),
+            target: Target::Host,
+        });
+    }
+    for class in host.classes().iter() {
+        for method in &class.methods {
+            tools.push(agent_method_tool(class, method));
+        }
+    }
+    for (op, description, input_schema) in WORKSPACE {
+        tools.push(Tool {
+            namespace: "workspace".to_owned(),
+            name: (*op).to_owned(),
+            original_name: (*op).to_owned(),
+            description: format!("{description} (This agent's own files.)"),
+            input_schema: input_schema(),
+            output_schema: None,
+            keywords: vec!["file".to_owned(), "workspace".to_owned()],
+            target: Target::Host,
+        });
+        let (host, agent, op) = (host.clone(), agent.clone(), (*op).to_owned());
+        bindings.insert(
+            "workspace",
+            &op.clone(),
+            Arc::new(move |args: Value| {
+                let (host, agent, op) = (host.clone(), agent.clone(), op.clone());
+                Box::pin(async move {
+                    let input = match args {
+                        Value::Object(map) => map,
+                        Value::Null => Map::new(),
+                        other => {
+                            return Err(HostError::new(
+                                "INVALID_INPUT",
+                                format!(
+                                    "workspace.{op}(input): input is an object such as {{ path: \"/a.txt\" }}, got {}",
+                                    sandbox::json_kind(&other)
+                                ),
+                            ));
+                        }
+                    };
+                    let op2 = op.clone();
+                    host.with_new_or_existing_db(&agent.class, &agent.name, move |db| {
+                        Ok(workspace_op(db, &op2, &input))
+                    })
+                    .await
+                    .map_err(|e| HostError::new(e.code(), e.to_string()))?
+                    .map_err(|message| {
+                        HostError::new("WORKSPACE", format!("workspace.{op}: {message}"))
+                    })
+                })
+            }),
+        );
+    }
+    let catalog = Catalog {
+        title: format!("agent {} (its workspace and the agents it can call)", agent),
+        tools,
+    };
+    let options = ServerOptions {
+        execute_prelude: Some(AgentHost::prelude().into()),
+        ..ServerOptions::default()
+    };
+    CodeModeServer::with_sandbox(catalog, bindings, options, Arc::clone(host.sandbox()))
+}
+
+/// One callable agent method as a Code Mode tool: `agents.<Class>.<method>({name, args})`,
+/// with `args` typed as the method's parameters and the result as its declared type, so
+/// search results and declarations show the method as its source declares it.
+pub fn agent_method_tool(class: &AgentClass, method: &str) -> Tool {
+    let signature = class.signatures.get(method);
+    let (params, args, result) = match signature {
+        Some(s) => (s.params_ts(), s.args_ts(), s.returns_ts().to_owned()),
+        None => (
+            "(...args: unknown[])".to_owned(),
+            "unknown[]".to_owned(),
+            "unknown".to_owned(),
+        ),
+    };
+    let mut description = String::new();
+    if let Some(doc) = signature.and_then(|s| s.doc.as_deref()) {
+        description.push_str(doc);
+        description.push_str("\n\n");
+    }
+    description.push_str(&format!(
+        "Call as agents.{class}(name).{method}{params}: Promise<{result}>, or \
+         agents.{class}.{method}({{ name, args }}); the {class} agent called `name` is created on \
+         first use.",
+        class = class.name
+    ));
+    let mut required = vec!["name"];
+    if signature.is_some_and(agents::Signature::requires_args) {
+        required.push("args");
+    }
+    Tool {
+        namespace: format!("agents.{}", class.name),
+        name: method.to_owned(),
+        original_name: method.to_owned(),
+        description,
+        input_schema: serde_json::json!({
+            "type": "object",
+            "properties": {
+                "name": {"type": "string", "description": "which agent of the class"},
+                "args": {"type": "array", "description": "the method's arguments, in order", "x-typescript": args}
+            },
+            "required": required
+        }),
+        output_schema: (result != "unknown").then(|| serde_json::json!({ "x-typescript": result })),
+        keywords: vec![class.name.clone(), "agent".to_owned()],
+        target: Target::Host,
+    }
+}

@@ -1,0 +1,89 @@
+//! The Vercel AI SDK's *UI message stream* (protocol v1): what a turn streams to clients,
+//! so the AI SDK's own `useChat` / `DefaultChatTransport` reads islet unchanged.
+//!
+//! Each chunk is one server-sent event `data: {json}`; the stream ends with `data: [DONE]`
+//! and the response carries `x-vercel-ai-ui-message-stream: v1`. The AI SDK validates
+//! chunks strictly, so each variant carries exactly the fields the protocol defines.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The response header that marks a UI message stream, and its value.
+pub const HEADER: (&str, &str) = ("x-vercel-ai-ui-message-stream", "v1");
+
+/// The event that ends the stream.
+pub const DONE: &str = "data: [DONE]\n\n";
+
+/// One chunk of a UI message stream.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Chunk {
+    /// The assistant message begins. `messageMetadata` carries islet's `sessionId`.
+    #[serde(rename_all = "camelCase")]
+    Start {
+        message_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_metadata: Option<Value>,
+    },
+    /// One inference (a "step") begins.
+    StartStep,
+    /// The step ended (its tool calls, if any, have their results).
+    FinishStep,
+    TextStart {
+        id: String,
+    },
+    TextDelta {
+        id: String,
+        delta: String,
+    },
+    TextEnd {
+        id: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToolInputStart {
+        tool_call_id: String,
+        tool_name: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToolInputDelta {
+        tool_call_id: String,
+        input_text_delta: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToolInputAvailable {
+        tool_call_id: String,
+        tool_name: String,
+        input: Value,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToolOutputAvailable {
+        tool_call_id: String,
+        output: Value,
+    },
+    #[serde(rename_all = "camelCase")]
+    ToolOutputError {
+        tool_call_id: String,
+        error_text: String,
+    },
+    /// The turn failed; what was streamed before stays (and is kept in the session).
+    #[serde(rename_all = "camelCase")]
+    Error {
+        error_text: String,
+    },
+    /// The assistant message is complete. `messageMetadata`: `sessionId`, `steps`,
+    /// `stopped` (`"answered"`, `"maxSteps"` or `"error"`) and the turn's `usage`.
+    #[serde(rename_all = "camelCase")]
+    Finish {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message_metadata: Option<Value>,
+    },
+}
+
+impl Chunk {
+    /// The chunk as one server-sent event.
+    pub fn sse(&self) -> String {
+        // Serialising a Value-backed enum cannot fail.
+        let json = serde_json::to_string(self).unwrap_or_else(|_| "{}".to_owned());
+        format!("data: {json}\n\n")
+    }
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the agent loop: real isolates, real SQLite in a temporary
+//! directory, and a real-HTTP scripted model (`llm::scripted`) in both wire formats.
+
+mod support;
+
+mod chat;
+mod failures;
+mod recovery;

@@ -1,0 +1,155 @@
+//! Durable turns: a turn a crash left `running` is resumed: completed tool calls are not
+//! run again, the in-flight one gets the interrupted result, the loop goes on.
+
+use llm::scripted::Reply;
+use llm::{Message, Part, ProviderKind, Role, ToolCall};
+use serde_json::json;
+use store::{NewMessage, ToolOutcome};
+
+use crate::support::*;
+
+fn write_call(id: &str, path: &str) -> ToolCall {
+    ToolCall {
+        id: id.to_owned(),
+        name: "write".to_owned(),
+        arguments: json!({"path": path, "content": id}),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_interrupted_turn_resumes_without_rerunning_completed_calls() {
+    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
+    // What the store holds after a crash while the second of three calls ran: the first
+    // has its result, the second only its call, the third never started.
+    let session = given
+        .host
+        .with_new_or_existing_db("Assistant", "me", |db| {
+            let session = db.sessions().create("crashed")?;
+            let user = Message::user("write three files");
+            db.sessions().append_to_leaf(
+                &session.id,
+                &NewMessage::new(store::Role::User, json!(user)).with_text("write three files"),
+            )?;
+            let fiber = db.fibers().start(think::FIBER_NAME, Some(&session.id))?;
+            db.fibers().step_started(&fiber.id, &json!({"step": 1}))?;
+            let calls = [
+                write_call("c1", "/one.txt"),
+                write_call("c2", "/two.txt"),
+                write_call("c3", "/three.txt"),
+            ];
+            let answer = Message {
+                role: Role::Assistant,
+                content: calls.iter().cloned().map(Part::ToolCall).collect(),
+            };
+            db.sessions().append_to_leaf(
+                &session.id,
+                &NewMessage::new(store::Role::Assistant, json!(answer)).calling(["c1", "c2", "c3"]),
+            )?;
+            db.fibers()
+                .tool_call(&fiber.id, "1:c1", &json!({"name": "write"}))?;
+            db.fibers().tool_result(
+                &fiber.id,
+                "1:c1",
+                ToolOutcome::Ok,
+                &json!({"content": "wrote /one.txt before the crash", "isError": false}),
+            )?;
+            db.fibers()
+                .tool_call(&fiber.id, "1:c2", &json!({"name": "write"}))?;
+            Ok(session.id)
+        })
+        .await
+        .expect("the crashed state");
+    given
+        .model
+        .push(Reply::new().text("Two of three are written."));
+
+    assert_eq!(given.harness.recover_all().await, 1);
+
+    // c1 and c2 did not run again (their files were never written: the fake crash state
+    // says they ran, but nothing did), c3 ran.
+    assert_eq!(given.read_file("Assistant", "me", "/one.txt").await, None);
+    assert_eq!(given.read_file("Assistant", "me", "/two.txt").await, None);
+    assert_eq!(
+        given
+            .read_file("Assistant", "me", "/three.txt")
+            .await
+            .as_deref(),
+        Some("c3")
+    );
+    let history = given.history("Assistant", "me", &session).await;
+    let roles: Vec<&str> = history.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
+    let results = &history[2].1["content"];
+    assert_eq!(results[0]["content"], "wrote /one.txt before the crash");
+    assert_eq!(results[1]["content"], llm::INTERRUPTED_RESULT);
+    assert_eq!(results[1]["is_error"], true);
+    assert_eq!(results[2]["call_id"], "c3");
+    assert_eq!(
+        history[3].1["content"][0]["text"],
+        "Two of three are written."
+    );
+    // The model saw every result, the interrupted one included.
+    let request = given.model.requests()[0].body.to_string();
+    assert!(request.contains("interrupted"), "{request}");
+    let (status, recoveries) = {
+        let session = session.clone();
+        given
+            .host
+            .with_db("Assistant", "me", move |db| {
+                let fiber = db.fibers().latest_of_session(&session)?.expect("fiber");
+                Ok((fiber.status.as_str().to_owned(), fiber.recoveries))
+            })
+            .await
+            .expect("fiber")
+    };
+    assert_eq!((status.as_str(), recoveries), ("completed", 1));
+    // Nothing is left to resume.
+    assert_eq!(given.harness.recover_all().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_turn_cut_off_during_inference_resumes_on_the_next_chat() {
+    let given = given_harness(ProviderKind::Anthropic, &[("Assistant.ts", ASSISTANT)]).await;
+    let session = given
+        .host
+        .with_new_or_existing_db("Assistant", "me", |db| {
+            let session = db.sessions().create("cut")?;
+            let user = Message::user("first question");
+            db.sessions().append_to_leaf(
+                &session.id,
+                &NewMessage::new(store::Role::User, json!(user)).with_text("first question"),
+            )?;
+            let fiber = db.fibers().start(think::FIBER_NAME, Some(&session.id))?;
+            db.fibers().step_started(&fiber.id, &json!({"step": 1}))?;
+            Ok(session.id)
+        })
+        .await
+        .expect("the crashed state");
+    given.model.push(Reply::new().text("First answer."));
+    given.model.push(Reply::new().text("Second answer."));
+    // The next chat finishes the interrupted turn before its own.
+    let (_, chunks) = given
+        .chat("Assistant", "me", Some(&session), "second question")
+        .await;
+    assert_eq!(streamed_text(&chunks), "Second answer.");
+    let texts: Vec<String> = given
+        .history("Assistant", "me", &session)
+        .await
+        .iter()
+        .map(|(role, content)| {
+            format!(
+                "{role}: {}",
+                content["content"][0]["text"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    assert_eq!(
+        texts,
+        [
+            "user: first question",
+            "assistant: First answer.",
+            "user: second question",
+            "assistant: Second answer."
+        ]
+    );
+}

@@ -1,0 +1,252 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use agents::{AgentHost, Classes, HostConfig};
+use llm::scripted::ScriptedModel;
+use llm::{ModelSpec, Models, Options, ProviderKind, ProviderSettings, RetryPolicy, Settings};
+use sandbox::{Sandbox, SandboxConfig};
+use serde_json::Value;
+use store::{DataDir, Env, ManualClock, SequentialIds};
+use think::ui::Chunk;
+use think::{ChatRequest, Harness};
+
+/// A chat agent that keeps the defaults but a short step limit, a Counter it can call,
+/// and a chat agent with its own tool and system prompt.
+pub const ASSISTANT: &str = r#"
+import { Think } from "agents";
+export default class Assistant extends Think {
+  maxSteps = 4;
+  async ping() { return "pong"; }
+}
+"#;
+
+pub const COUNTER: &str = r#"
+import { Agent } from "agents";
+export default class Counter extends Agent {
+  async increment(by = 1) {
+    const count = (this.state?.count ?? 0) + by;
+    await this.setState({ count });
+    return count;
+  }
+}
+"#;
+
+pub const WEATHER: &str = r#"
+import { Think } from "agents";
+export default class Weather extends Think {
+  getModel() { return "anthropic:claude-weather"; }
+  getSystemPrompt() { return "You report the weather in " + this.name + "."; }
+  getTools() {
+    return {
+      forecast: {
+        description: "The forecast for a city",
+        inputSchema: { type: "object", properties: { city: { type: "string" } }, required: ["city"] },
+        execute: async ({ city }) => {
+          await this.workspace.write("/asked.txt", city);
+          if (city === "Atlantis") throw new Error("no such city: " + city);
+          return { city, sky: "clear" };
+        },
+      },
+    };
+  }
+}
+"#;
+
+pub struct Given {
+    pub harness: Harness,
+    pub host: AgentHost,
+    pub model: ScriptedModel,
+    pub _dir: tempfile::TempDir,
+}
+
+pub fn http() -> reqwest::Client {
+    codemode::egress::tls::client_builder()
+        .expect("tls")
+        .build()
+        .expect("client")
+}
+
+/// Settings for `provider:test-model` at `base_url`, failing fast (no retries).
+pub fn given_settings(provider: ProviderKind, base_url: Option<String>) -> Settings {
+    let mut settings = Settings {
+        default_model: Some(ModelSpec::new(provider, "test-model")),
+        options: Options {
+            retry: RetryPolicy {
+                max_retries: 0,
+                initial_backoff: Duration::from_millis(10),
+                max_backoff: Duration::from_millis(10),
+            },
+            stall_timeout: Duration::from_secs(5),
+        },
+        ..Settings::default()
+    };
+    let explicit = ProviderSettings {
+        base_url,
+        api_key: None,
+    };
+    match provider {
+        ProviderKind::OpenAi => settings.openai = explicit,
+        ProviderKind::Anthropic => settings.anthropic = explicit,
+    }
+    settings
+}
+
+/// A host serving `classes` and a harness whose default model is `provider:test-model`
+/// at a fresh scripted server (the environment is not read).
+pub async fn given_harness(provider: ProviderKind, classes: &[(&str, &str)]) -> Given {
+    let model = ScriptedModel::start().await.expect("scripted model");
+    let mut settings = given_settings(provider, Some(model.base_url(provider)));
+    // The Weather class names Anthropic: point it at the same server.
+    settings.anthropic.base_url = Some(model.base_url(ProviderKind::Anthropic));
+    given_harness_with(model, settings, classes).await
+}
+
+pub async fn given_harness_with(
+    model: ScriptedModel,
+    settings: Settings,
+    classes: &[(&str, &str)],
+) -> Given {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let env = Env {
+        clock: clock as _,
+        ids: Arc::new(SequentialIds::new("id")),
+    };
+    let data = Arc::new(DataDir::open(dir.path(), env).expect("data dir"));
+    let sandbox = Arc::new(Sandbox::new(SandboxConfig { threads: 2 }).expect("sandbox"));
+    let sources = classes
+        .iter()
+        .map(|(origin, source)| ((*origin).to_owned(), (*source).to_owned()))
+        .collect();
+    let classes = Classes::from_sources(sources, &sandbox)
+        .await
+        .expect("classes load");
+    let host = AgentHost::start(data, classes, sandbox, HostConfig::default()).expect("agent host");
+    let models = Models::with_env(http(), settings, |_| None);
+    Given {
+        harness: Harness::new(host.clone(), models),
+        host,
+        model,
+        _dir: dir,
+    }
+}
+
+impl Given {
+    /// One whole turn's chunks.
+    pub async fn chat(
+        &self,
+        class: &str,
+        name: &str,
+        session: Option<&str>,
+        text: &str,
+    ) -> (String, Vec<Chunk>) {
+        let turn = self
+            .harness
+            .chat(
+                class,
+                name,
+                ChatRequest {
+                    session_id: session.map(str::to_owned),
+                    text: text.to_owned(),
+                },
+            )
+            .await
+            .unwrap_or_else(|e| panic!("chat with {class}/{name}: {e}"));
+        let session = turn.session_id.clone();
+        (session, turn.collect().await)
+    }
+
+    /// The session's history as (role, content) pairs.
+    pub async fn history(&self, class: &str, name: &str, session: &str) -> Vec<(String, Value)> {
+        let session = session.to_owned();
+        self.host
+            .with_db(class, name, move |db| {
+                Ok(db.sessions().history(&session, None)?)
+            })
+            .await
+            .expect("history")
+            .into_iter()
+            .map(|m| (m.role.as_str().to_owned(), m.content_value()))
+            .collect()
+    }
+
+    pub async fn read_file(&self, class: &str, name: &str, path: &str) -> Option<String> {
+        let path = path.to_owned();
+        self.host
+            .with_db(class, name, move |db| {
+                Ok(db.workspace().read_text(&path).ok())
+            })
+            .await
+            .expect("workspace")
+    }
+}
+
+/// The text the chunks stream, concatenated.
+pub fn streamed_text(chunks: &[Chunk]) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| match c {
+            Chunk::TextDelta { delta, .. } => Some(delta.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The `finish` chunk's metadata.
+pub fn finish_metadata(chunks: &[Chunk]) -> Value {
+    match chunks.last() {
+        Some(Chunk::Finish {
+            message_metadata: Some(m),
+        }) => m.clone(),
+        other => panic!("the last chunk is not a finish with metadata: {other:?}"),
+    }
+}
+
+/// Checks the order rules of a UI message stream: `start` first, `finish` last, steps
+/// balanced, text deltas inside their text block, a tool's output after its input.
+pub fn assert_well_formed(chunks: &[Chunk]) {
+    assert!(
+        matches!(chunks.first(), Some(Chunk::Start { .. })),
+        "{chunks:?}"
+    );
+    assert!(
+        matches!(chunks.last(), Some(Chunk::Finish { .. })),
+        "{chunks:?}"
+    );
+    let mut in_step = false;
+    let mut open_text: Option<&str> = None;
+    let mut inputs = std::collections::HashSet::new();
+    for chunk in chunks {
+        match chunk {
+            Chunk::StartStep => {
+                assert!(!in_step, "nested step in {chunks:?}");
+                in_step = true;
+            }
+            Chunk::FinishStep => {
+                assert!(in_step, "finish-step outside a step in {chunks:?}");
+                in_step = false;
+            }
+            Chunk::TextStart { id } => {
+                assert!(in_step && open_text.is_none(), "{chunks:?}");
+                open_text = Some(id);
+            }
+            Chunk::TextDelta { id, .. } => assert_eq!(open_text, Some(id.as_str())),
+            Chunk::TextEnd { id } => {
+                assert_eq!(open_text, Some(id.as_str()));
+                open_text = None;
+            }
+            Chunk::ToolInputAvailable { tool_call_id, .. } => {
+                inputs.insert(tool_call_id.clone());
+            }
+            Chunk::ToolOutputAvailable { tool_call_id, .. }
+            | Chunk::ToolOutputError { tool_call_id, .. } => {
+                assert!(
+                    inputs.contains(tool_call_id),
+                    "output before input: {chunks:?}"
+                );
+            }
+            _ => {}
+        }
+    }
+    assert!(open_text.is_none(), "unterminated text in {chunks:?}");
+}
