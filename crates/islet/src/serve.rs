@@ -63,6 +63,8 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
                                             SDK's UI message stream (server-sent events)
   GET    /agents/<class>/<name>/sessions[?limit=N&cursor=C]   the agent's chat sessions
   GET    /agents/<class>/<name>/sessions/<id>     a session and its history
+  GET    /agents/<class>/<name>/sessions/<id>/stream   the session's turn in progress, from its
+                                            start (for clients that reconnect); 204 if none
   POST   /mcp                                     Code Mode (MCP, streamable HTTP): `search` and
                                                   `execute`, whose code calls
                                                   agents.Class(\"name\").method(...)

@@ -61,6 +61,18 @@ struct Inner {
     /// Agents already checked for interrupted turns in this process: a turn of this
     /// process always ends its fiber, so only a previous process leaves one running.
     recovered: Mutex<std::collections::HashSet<Address>>,
+    /// The output of each session's latest turn, for clients that reconnect.
+    streams: Mutex<HashMap<(Address, String), SharedBuffer>>,
+}
+
+type SharedBuffer = Arc<Mutex<Buffer>>;
+
+/// A turn's chunks so far, and the reconnected clients that get the rest live.
+#[derive(Default)]
+struct Buffer {
+    chunks: Vec<Chunk>,
+    listeners: Vec<mpsc::UnboundedSender<Chunk>>,
+    done: bool,
 }
 
 /// A user's message to a chat agent.
@@ -120,6 +132,7 @@ impl Harness {
                 chats: Mutex::new(HashMap::new()),
                 code_modes: Mutex::new(HashMap::new()),
                 recovered: Mutex::new(std::collections::HashSet::new()),
+                streams: Mutex::new(HashMap::new()),
             }),
         }
     }
@@ -361,7 +374,16 @@ impl Harness {
             config.tools,
             code_mode,
         );
+        let buffer = Arc::new(Mutex::new(Buffer::default()));
+        {
+            let mut streams = lock(&self.inner.streams);
+            if streams.len() > 10_000 {
+                streams.retain(|_, b| !lock(b).done);
+            }
+            streams.insert((address.clone(), session_id.clone()), Arc::clone(&buffer));
+        }
         Run {
+            buffer,
             host: self.inner.host.clone(),
             address,
             model,
@@ -374,6 +396,28 @@ impl Harness {
             tx,
             _guard: guard,
         }
+    }
+
+    /// A reconnecting client's view of the session's turn in progress: every chunk so far,
+    /// then the rest as it comes. `None` when no turn of the session is running here.
+    pub fn reconnect(
+        &self,
+        class: &str,
+        name: &str,
+        session_id: &str,
+    ) -> Option<mpsc::UnboundedReceiver<Chunk>> {
+        let key = (Address::new(class, name), session_id.to_owned());
+        let buffer = Arc::clone(lock(&self.inner.streams).get(&key)?);
+        let mut buffer = lock(&buffer);
+        if buffer.done {
+            return None;
+        }
+        let (tx, rx) = mpsc::unbounded_channel();
+        for chunk in &buffer.chunks {
+            let _ = tx.send(chunk.clone());
+        }
+        buffer.listeners.push(tx);
+        Some(rx)
     }
 
     fn lock(&self, address: &Address) -> Arc<tokio::sync::Mutex<()>> {
@@ -423,6 +467,8 @@ struct Run {
     message_id: String,
     toolbox: Toolbox,
     tx: mpsc::UnboundedSender<Chunk>,
+    /// What was sent, for clients that reconnect.
+    buffer: Arc<Mutex<Buffer>>,
     /// Held until the turn ends: one turn per agent at a time (`None`: the caller holds it).
     _guard: Option<OwnedMutexGuard<()>>,
 }
@@ -505,6 +551,17 @@ enum Stop {
 
 impl Run {
     fn send(&self, chunk: Chunk) {
+        let mut buffer = lock(&self.buffer);
+        buffer.listeners.retain(|l| l.send(chunk.clone()).is_ok());
+        // The chunks are kept only while the turn runs: whoever reconnects after its end
+        // reads the answer from the session.
+        if matches!(chunk, Chunk::Finish { .. }) {
+            buffer.done = true;
+            buffer.chunks = Vec::new();
+            buffer.listeners.clear();
+        } else {
+            buffer.chunks.push(chunk.clone());
+        }
         // A client that went away does not stop the turn.
         let _ = self.tx.send(chunk);
     }

@@ -72,6 +72,10 @@ pub fn app(options: AppOptions) -> anyhow::Result<Router> {
         .route("/agents/{class}/{name}/chat", post(chat))
         .route("/agents/{class}/{name}/sessions", get(list_sessions))
         .route("/agents/{class}/{name}/sessions/{id}", get(get_session))
+        .route(
+            "/agents/{class}/{name}/sessions/{id}/stream",
+            get(reconnect),
+        )
         .route("/agents/{class}/{name}/request", any(on_request_root))
         .route("/agents/{class}/{name}/request/{*rest}", any(on_request))
         .route(
@@ -306,8 +310,28 @@ async fn chat(
         text: last.text(),
     };
     let turn = app.harness.chat(&class, &name, request).await?;
-    let session = turn.session_id.clone();
-    let stream = futures::stream::unfold(Some(turn.chunks), |chunks| async move {
+    Ok(ui_stream(turn.chunks, &turn.session_id))
+}
+
+/// `GET …/sessions/{id}/stream`: the session's turn in progress, replayed from its start
+/// and then live (the AI SDK's `resumeStream`); 204 when no turn is running.
+async fn reconnect(
+    State(app): State<App>,
+    Path((class, name, id)): Path<(String, String, String)>,
+) -> Result<Response> {
+    app.host.classes().get(&class)?;
+    Ok(match app.harness.reconnect(&class, &name, &id) {
+        Some(chunks) => ui_stream(chunks, &id),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
+}
+
+/// A turn's chunks as the AI SDK's UI message stream (server-sent events, then `[DONE]`).
+fn ui_stream(
+    chunks: tokio::sync::mpsc::UnboundedReceiver<think::ui::Chunk>,
+    session: &str,
+) -> Response {
+    let stream = futures::stream::unfold(Some(chunks), |chunks| async move {
         let mut chunks = chunks?;
         match chunks.recv().await {
             Some(chunk) => Some((Ok::<_, Infallible>(chunk.sse()), Some(chunks))),
@@ -328,10 +352,10 @@ async fn chat(
         think::ui::HEADER.0,
         header::HeaderValue::from_static(think::ui::HEADER.1),
     );
-    if let Ok(value) = header::HeaderValue::from_str(&session) {
+    if let Ok(value) = header::HeaderValue::from_str(session) {
         headers.insert("x-islet-session-id", value);
     }
-    Ok(response)
+    response
 }
 
 async fn list_sessions(

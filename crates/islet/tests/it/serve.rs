@@ -1102,6 +1102,11 @@ async fn issue15_chat_streams_a_multi_step_turn_as_the_ui_message_stream() {
         .map(|m| m["role"].as_str().unwrap())
         .collect();
     assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
+    // The turn is over: nothing to reconnect to.
+    let (status, _) = server
+        .get(&format!("/agents/Assistant/me/sessions/{session}/stream"))
+        .await;
+    assert_eq!(status, 204);
 
     // The next turn continues the session given in the body.
     model.push(llm::scripted::Reply::new().text("Still here."));

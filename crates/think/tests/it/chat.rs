@@ -299,3 +299,54 @@ async fn issue15_session_search_finds_earlier_messages() {
         "{output}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_a_reconnecting_client_gets_a_replay_then_the_live_rest() {
+    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
+    given.model.push(
+        Reply::new()
+            .text_chunks(["one ", "two ", "three ", "four"])
+            .delay(std::time::Duration::from_millis(100)),
+    );
+    let mut turn = given
+        .harness
+        .chat(
+            "Assistant",
+            "me",
+            think::ChatRequest {
+                session_id: None,
+                text: "count".into(),
+            },
+        )
+        .await
+        .expect("chat");
+    // The first client reads the beginning, then goes away.
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        seen.push(turn.chunks.recv().await.expect("a chunk"));
+    }
+    let session = turn.session_id.clone();
+    drop(turn);
+    let mut again = given
+        .harness
+        .reconnect("Assistant", "me", &session)
+        .expect("the turn is still running");
+    let mut replayed = Vec::new();
+    while let Some(chunk) = again.recv().await {
+        replayed.push(chunk);
+    }
+    assert_eq!(
+        &replayed[..3],
+        &seen[..],
+        "the replay starts with what was sent"
+    );
+    assert_well_formed(&replayed);
+    assert_eq!(streamed_text(&replayed), "one two three four");
+    // After the turn, the session holds the answer; there is nothing to reconnect to.
+    assert!(
+        given
+            .harness
+            .reconnect("Assistant", "me", &session)
+            .is_none()
+    );
+}
