@@ -962,6 +962,44 @@ impl Db {
             .map_err(self.err("reading"))
     }
 
+    /// The memory that replies to `asker` (rowid `rowid`): the first memory stored after it
+    /// in its session that states another message (chunks of the same message are
+    /// skipped), if a different speaker said it and it passes `filter`.
+    pub fn reply(
+        &self,
+        rowid: i64,
+        asker: &Memory,
+        filter: &Filter,
+    ) -> Result<Option<(i64, Memory)>, Error> {
+        let (Some(session), Some(speaker)) = (&asker.session_id, &asker.speaker) else {
+            return Ok(None);
+        };
+        let err = self.err("reading");
+        let next: Option<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT rowid, source_message_ids FROM memories \
+                     WHERE session_id = ? AND rowid > ? ORDER BY rowid LIMIT 8",
+                )
+                .map_err(&err)?;
+            let rows: Vec<(i64, String)> = stmt
+                .query_map(params![session, rowid], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(&err)?;
+            let own = serde_json::to_string(&asker.source_message_ids).unwrap_or_default();
+            rows.into_iter().find(|(_, s)| *s != own).map(|(r, _)| r)
+        };
+        let Some(next) = next else {
+            return Ok(None);
+        };
+        Ok(self
+            .fetch(&[next], filter)?
+            .remove(&next)
+            .filter(|m| m.speaker.as_ref().is_some_and(|s| s != speaker))
+            .map(|m| (next, m)))
+    }
+
     /// The in-memory vector index, (re)loaded if missing or stale.
     pub fn vectors(&mut self) -> Result<&VectorIndex, Error> {
         self.refresh()?;
