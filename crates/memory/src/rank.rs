@@ -520,7 +520,9 @@ pub(crate) fn rank(
         .collect();
     sort(&mut ranked);
     let mut kept = fold_copies(ranked, limit * 2);
-    supersede(&mut kept);
+    // A question about a given time asks what was so then, not what is so now.
+    let about_then = !query.dates.is_empty() || !query.months.is_empty();
+    supersede(&mut kept, !about_then);
     sort(&mut kept);
     kept.truncate(limit);
     for r in &mut kept {
@@ -582,11 +584,11 @@ fn fold_copies(ranked: Vec<Recalled>, keep: usize) -> Vec<Recalled> {
 
 /// "Newer beats older" where no subject says so: of two memories by the same speaker
 /// about the same thing (at least half their terms shared, three or more each) said at
-/// different times, the older is marked superseded by the newer and the newer ranks at
-/// least as high.
-fn supersede(ranked: &mut [Recalled]) {
+/// different times, the older is marked superseded by the newer and, when `lift`, the newer
+/// ranks at least as high.
+fn supersede(ranked: &mut [Recalled], lift: bool) {
     let terms: Vec<HashSet<String>> = ranked.iter().map(|r| term_set(&r.memory.content)).collect();
-    let mut lift: Vec<(usize, f64)> = Vec::new();
+    let mut lifts: Vec<(usize, f64)> = Vec::new();
     for i in 0..ranked.len() {
         for j in i + 1..ranked.len() {
             let (a, b) = (&ranked[i].memory, &ranked[j].memory);
@@ -609,10 +611,13 @@ fn supersede(ranked: &mut [Recalled]) {
             if ranked[older].superseded_by.is_none() {
                 ranked[older].superseded_by = Some(ranked[newer].memory.id.clone());
             }
-            lift.push((newer, ranked[older].score));
+            lifts.push((newer, ranked[older].score));
         }
     }
-    for (newer, score) in lift {
+    if !lift {
+        return;
+    }
+    for (newer, score) in lifts {
         let r = &mut ranked[newer];
         r.score = r.score.max(score);
     }
