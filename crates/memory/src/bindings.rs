@@ -37,7 +37,7 @@ declare const memory: {
     types?: Memory["type"][]; session_id?: string; as_of?: string /* valid at this time */;
     include_superseded?: boolean; answer?: boolean /* LLM answer from the results */;
     profile?: string }): Promise<{ results: { memory: Memory; score: number /* 0-1 relevance */;
-    sources: string[]; matched_by: ("fts" | "vector")[];
+    sources: string[]; matched_by: ("fts" | "vector" | "reply")[];
     superseded_by?: string /* a newer result by the same speaker restates this */ }[];
     answer?: string; warnings?: string[] }>;
   /** Newest first; pass `next_cursor` back as `cursor` for the next page. */

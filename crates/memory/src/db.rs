@@ -267,6 +267,10 @@ pub(crate) struct Db {
     vectors: Option<VectorIndex>,
     /// What recall needs of the whole profile, dropped with `vectors`.
     stats: Option<Stats>,
+    /// How many memories hold each term (anywhere; in their own text once asked), cached
+    /// with `stats`: counting reads a term's whole position list, which in a large profile
+    /// costs more than the search itself.
+    frequencies: HashMap<String, (i64, Option<i64>)>,
     data_version: i64,
 }
 
@@ -341,6 +345,7 @@ impl Db {
             name: name.clone(),
             vectors: None,
             stats: None,
+            frequencies: HashMap::new(),
             data_version: 0,
         };
         db.data_version = db.data_version()?;
@@ -485,6 +490,7 @@ impl Db {
         progress(memories.len());
         self.data_version = self.data_version()?;
         self.stats = None;
+        self.frequencies.clear();
         let stored = new_vectors.len();
         self.extend_vectors(vectors.map(|(m, _)| m), new_vectors);
         Ok((added, unchanged, stored))
@@ -590,6 +596,7 @@ impl Db {
         if version != self.data_version {
             self.vectors = None;
             self.stats = None;
+            self.frequencies.clear();
             self.data_version = version;
         }
         Ok(())
@@ -751,6 +758,7 @@ impl Db {
         // Rebuilt on the next vector recall; forgetting is rare next to recalling.
         self.vectors = None;
         self.stats = None;
+        self.frequencies.clear();
         Ok(deleted)
     }
 
@@ -780,7 +788,7 @@ impl Db {
                 .join(op)
         };
         let all: Vec<&String> = words.iter().collect();
-        let (df, content_df) = self.document_frequencies(words)?;
+        let df = self.document_frequencies(words, false)?;
         // FTS5's BM25 IDF, floored as FTS5 floors it.
         let n = documents as f64;
         let full_match: f64 = df
@@ -796,7 +804,10 @@ impl Db {
         // rather than their latency.
         let (df, columns) = match plan(words, &df) {
             Plan::All => (df, ""),
-            _ => (content_df, "{content speaker} : "),
+            _ => (
+                self.document_frequencies(words, true)?,
+                "{content speaker} : ",
+            ),
         };
         let or = |ws: &[&String]| format!("{columns}({})", quote(ws, " OR "));
         let hits = match plan(words, &df) {
@@ -820,10 +831,15 @@ impl Db {
         Ok(Search { hits, full_match })
     }
 
-    /// How many memories hold each of `words`, as the index stems them: anywhere, and in
-    /// their own text.
-    fn document_frequencies(&self, words: &[String]) -> Result<(Vec<i64>, Vec<i64>), Error> {
-        let err = self.err("planning a search");
+    /// How many memories hold each of `words`, as the index stems them: anywhere, or in
+    /// their own text when `own`. Cached until the index changes.
+    fn document_frequencies(&mut self, words: &[String], own: bool) -> Result<Vec<i64>, Error> {
+        let profile = self.name.to_string();
+        let err = |e: rusqlite::Error| Error::Storage {
+            profile: profile.clone(),
+            what: "planning a search",
+            message: e.to_string(),
+        };
         // The words' terms as the index has them (stemmed by the same tokenizer), each
         // word one row of a scratch table.
         self.conn
@@ -845,45 +861,42 @@ impl Db {
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .and_then(|rows| rows.collect())
             .map_err(&err)?;
-        let mut df_of_term: HashMap<String, (i64, i64)> = HashMap::new();
         let mut df = vec![0i64; words.len()];
-        let mut content_df = vec![0i64; words.len()];
-        let mut lookup = self
-            .conn
-            .prepare_cached("SELECT doc FROM temp.memories_vocab WHERE term = ?")
-            .map_err(&err)?;
-        let mut lookup_content = self
-            .conn
-            .prepare_cached(
-                "SELECT doc FROM temp.memories_vocab_col WHERE term = ? AND col = 'content'",
-            )
-            .map_err(&err)?;
         for (i, term) in terms {
-            let n = match df_of_term.get(&term) {
-                Some(n) => *n,
-                None => {
-                    let all: i64 = lookup
+            let cached = self.frequencies.get(&term).copied();
+            let n = match (cached, own) {
+                (Some((_, Some(n))), true) => n,
+                (Some((n, _)), false) => n,
+                _ => {
+                    let sql = if own {
+                        "SELECT doc FROM temp.memories_vocab_col WHERE term = ? AND col = 'content'"
+                    } else {
+                        "SELECT doc FROM temp.memories_vocab WHERE term = ?"
+                    };
+                    let n: i64 = self
+                        .conn
+                        .prepare_cached(sql)
+                        .map_err(&err)?
                         .query_row([&term], |r| r.get(0))
                         .optional()
                         .map_err(&err)?
                         .unwrap_or(0);
-                    let own: i64 = lookup_content
-                        .query_row([&term], |r| r.get(0))
-                        .optional()
-                        .map_err(&err)?
-                        .unwrap_or(0);
-                    df_of_term.insert(term, (all, own));
-                    (all, own)
+                    let entry = self.frequencies.entry(term).or_insert((0, None));
+                    if own {
+                        entry.1 = Some(n);
+                    } else {
+                        entry.0 = n;
+                    }
+                    n
                 }
             };
             if let Ok(i) = usize::try_from(i)
                 && i < df.len()
             {
-                df[i] = df[i].max(n.0);
-                content_df[i] = content_df[i].max(n.1);
+                df[i] = df[i].max(n);
             }
         }
-        Ok((df, content_df))
+        Ok(df)
     }
 
     /// `(rowid, score)` matching the FTS5 expression `query` and `filter`, best first.
@@ -960,6 +973,44 @@ impl Db {
         stmt.query_map(params_from_iter(params), memory_row)
             .and_then(|rows| rows.collect())
             .map_err(self.err("reading"))
+    }
+
+    /// The memory that replies to `asker` (rowid `rowid`): the first memory stored after it
+    /// in its session that states another message (chunks of the same message are
+    /// skipped), if a different speaker said it and it passes `filter`.
+    pub fn reply(
+        &self,
+        rowid: i64,
+        asker: &Memory,
+        filter: &Filter,
+    ) -> Result<Option<(i64, Memory)>, Error> {
+        let (Some(session), Some(speaker)) = (&asker.session_id, &asker.speaker) else {
+            return Ok(None);
+        };
+        let err = self.err("reading");
+        let next: Option<i64> = {
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT rowid, source_message_ids FROM memories \
+                     WHERE session_id = ? AND rowid > ? ORDER BY rowid LIMIT 8",
+                )
+                .map_err(&err)?;
+            let rows: Vec<(i64, String)> = stmt
+                .query_map(params![session, rowid], |r| Ok((r.get(0)?, r.get(1)?)))
+                .and_then(|rows| rows.collect())
+                .map_err(&err)?;
+            let own = serde_json::to_string(&asker.source_message_ids).unwrap_or_default();
+            rows.into_iter().find(|(_, s)| *s != own).map(|(r, _)| r)
+        };
+        let Some(next) = next else {
+            return Ok(None);
+        };
+        Ok(self
+            .fetch(&[next], filter)?
+            .remove(&next)
+            .filter(|m| m.speaker.as_ref().is_some_and(|s| s != speaker))
+            .map(|m| (next, m)))
     }
 
     /// The in-memory vector index, (re)loaded if missing or stale.

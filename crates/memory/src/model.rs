@@ -248,6 +248,9 @@ pub enum Retriever {
     Fts,
     /// Vector similarity over the embeddings endpoint's vectors.
     Vector,
+    /// The reply to a message that matched: the next message of its session, by another
+    /// speaker, when the matching message asks something.
+    Reply,
 }
 
 /// One ranked result of a recall.

@@ -22,6 +22,8 @@ const MAX_REMEMBER_CHARS: usize = 100_000;
 const EMBED_CHUNK: usize = 256;
 /// Messages on each side of a message whose text is stored as its matching context.
 pub(crate) const CONTEXT_MESSAGES: usize = 2;
+/// How many of the best full-text matches that ask something recall looks up the reply of.
+const ANSWER_DEPTH: usize = 50;
 /// The most of one neighbour's text kept in a context.
 pub(crate) const CONTEXT_CHARS: usize = 600;
 
@@ -727,6 +729,33 @@ impl Profile {
                 }
                 let ids: Vec<i64> = found.keys().copied().collect();
                 let mut rows = db.fetch(&ids, &filter)?;
+                // The replies to the best full-text matches that ask something: found
+                // through the question they answer (see `Ranking::answer_weight`).
+                let mut answers: HashMap<i64, String> = HashMap::new();
+                if ranking.answer_weight > 0.0 {
+                    let askers: Vec<i64> = search
+                        .hits
+                        .iter()
+                        .map(|(rowid, _)| *rowid)
+                        .filter(|r| rows.get(r).is_some_and(|m| rank::is_question(&m.content)))
+                        .take(ANSWER_DEPTH)
+                        .collect();
+                    for asker in askers {
+                        let memory = &rows[&asker];
+                        let Some((reply, m)) = db.reply(asker, memory, &filter)? else {
+                            continue;
+                        };
+                        answers.entry(reply).or_insert_with(|| memory.id.clone());
+                        if let std::collections::btree_map::Entry::Vacant(e) = found.entry(reply) {
+                            let cosine = match &query_vector {
+                                Some(q) => db.vectors()?.similarity(q, reply),
+                                None => None,
+                            };
+                            e.insert((0.0, cosine, false));
+                            rows.insert(reply, m);
+                        }
+                    }
+                }
                 let candidates: Vec<Candidate> = found
                     .into_iter()
                     .filter_map(|(rowid, (fts, cosine, by_vector))| {
@@ -735,6 +764,7 @@ impl Profile {
                             fts,
                             cosine,
                             by_vector,
+                            answers: answers.remove(&rowid),
                         })
                     })
                     .collect();

@@ -26,6 +26,14 @@ pub struct Ranking {
     /// Score factor, at most, for the newest candidates when the question asks what is
     /// recent or current ("lately", "now"); older ones get proportionally less.
     pub recency_boost: f64,
+    /// Score factor for memories said on a day the question names ("on 7 July, 2023"),
+    /// or the day before or after (a date is often given for the day it was reported).
+    pub date_boost: f64,
+    /// Share of a matching question's score passed to the message that answers it: the
+    /// next message of its session, by another speaker. In a conversation the answer
+    /// follows the question, and it often repeats none of its words ("How often do you
+    /// work out together?" — "Three times a week").
+    pub answer_weight: f64,
     /// Weight of the vector similarity, 0–1 (hybrid recall only): the share of the room
     /// full text leaves (1 − text relevance) that vectors may fill. Vectors thus rerank
     /// weak and close full-text matches and add what full text missed, but cannot
@@ -41,6 +49,8 @@ impl Default for Ranking {
             time_boost: 1.3,
             session_boost: 0.3,
             recency_boost: 1.2,
+            date_boost: 1.5,
+            answer_weight: 0.4,
             vector_weight: 0.5,
         }
     }
@@ -173,6 +183,8 @@ pub(crate) struct Query {
     pub asks_recent: bool,
     /// Months it names (1–12), with the year when it names one.
     pub months: Vec<(u32, Option<i64>)>,
+    /// Days it names: `(year, month, day)`, the year when it names one.
+    pub dates: Vec<(Option<i64>, u32, u32)>,
 }
 
 /// Reads a question. Empty `words` when it has none.
@@ -228,13 +240,99 @@ pub(crate) fn analyse(question: &str) -> Query {
             Some((m as u32 + 1, year))
         })
         .collect();
+    let dates = named_dates(&all, year);
+    if !dates.is_empty() {
+        // "on 7 July, 2023": the day, month and year are matched against when a memory was
+        // said, not searched for as words (every "7" and "2023" would match).
+        let date_words: BTreeSet<String> = dates
+            .iter()
+            .flat_map(|&(y, m, d)| {
+                [
+                    Some(MONTHS[m as usize - 1].to_owned()),
+                    Some(d.to_string()),
+                    y.map(|y| y.to_string()),
+                ]
+            })
+            .flatten()
+            .collect();
+        if words.iter().any(|w| !date_words.contains(w)) {
+            words.retain(|w| !date_words.contains(w));
+        }
+    }
     Query {
         words,
         all_words,
         asks_when,
         asks_recent,
         months,
+        dates,
     }
+}
+
+/// The days named in a question's words: "7 July[,] [2023]", "July 7[th][,] [2023]",
+/// "the 7th of July". `year` is the year the question names, if any.
+fn named_dates(all: &[String], year: Option<i64>) -> Vec<(Option<i64>, u32, u32)> {
+    let day = |w: &str| -> Option<u32> {
+        let digits = w.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+        let suffix = &w[digits.len()..];
+        if !["", "st", "nd", "rd", "th"].contains(&suffix) {
+            return None;
+        }
+        digits.parse().ok().filter(|d| (1..=31).contains(d))
+    };
+    let year_at = |i: usize| {
+        all.get(i)
+            .filter(|w| w.len() == 4)
+            .and_then(|w| w.parse::<i64>().ok())
+            .filter(|y| (1900..=2200).contains(y))
+    };
+    let mut out = Vec::new();
+    for (i, w) in all.iter().enumerate() {
+        let Some(m) = MONTHS.iter().position(|m| m == w) else {
+            continue;
+        };
+        let m = m as u32 + 1;
+        // "July 7, 2023" / "July 7th"
+        if let Some(d) = all.get(i + 1).and_then(|n| day(n)) {
+            out.push((year_at(i + 2).or(year), m, d));
+            continue;
+        }
+        // "7 July 2023" / "7th of July"
+        let before = match i.checked_sub(1).map(|j| all[j].as_str()) {
+            Some("of") => i.checked_sub(2),
+            _ => i.checked_sub(1),
+        };
+        if let Some(d) = before.and_then(|j| day(&all[j])) {
+            out.push((year_at(i + 1).or(year), m, d));
+        }
+    }
+    out
+}
+
+/// Whether a memory that occurred at `at` (ms) was said on one of `dates` or a day next to
+/// it (a year-less date matches in any year).
+fn on_dates(at: i64, dates: &[(Option<i64>, u32, u32)]) -> bool {
+    let day = at.div_euclid(86_400_000);
+    let (year, _) = crate::time::year_month(at);
+    dates.iter().any(|&(y, m, d)| {
+        [year - 1, year, year + 1]
+            .into_iter()
+            .filter(|c| y.is_none_or(|y| y == *c))
+            .filter_map(|c| crate::time::day_number(c, m, d))
+            .any(|n| (n - day).abs() <= 1)
+    })
+}
+
+/// Whether `content` asks something: its last sentence (before a trailing bracketed note
+/// such as a shared photo's caption) ends with a question mark.
+pub(crate) fn is_question(content: &str) -> bool {
+    let mut text = content.trim_end();
+    if text.ends_with(']')
+        && let Some(open) = text.rfind('[')
+    {
+        text = text[..open].trim_end();
+    }
+    text.ends_with('?')
 }
 
 /// Whether `content` says when (a time word or a year).
@@ -270,6 +368,9 @@ pub(crate) struct Candidate {
     pub cosine: Option<f32>,
     /// Among the vector search's top candidates.
     pub by_vector: bool,
+    /// The id of the candidate that asks what this memory answers (see
+    /// [`Ranking::answer_weight`]).
+    pub answers: Option<String>,
 }
 
 /// How the question's vector scored against the vector search's candidates: `floor` is
@@ -322,6 +423,9 @@ pub(crate) fn rank(
                 {
                     s *= settings.time_boost;
                 }
+                if !query.dates.is_empty() && on_dates(m.occurred_at, &query.dates) {
+                    s *= settings.date_boost;
+                }
                 if query.asks_recent && newest > oldest {
                     let recency = (m.occurred_at - oldest) as f64 / (newest - oldest) as f64;
                     s *= 1.0 + (settings.recency_boost - 1.0) * recency;
@@ -330,6 +434,26 @@ pub(crate) fn rank(
             (s, c)
         })
         .collect();
+    if settings.answer_weight > 0.0 {
+        // A reply gets a share of the score of the question it answers (the best one,
+        // should it answer several candidates).
+        let at: HashMap<&str, usize> = scored
+            .iter()
+            .enumerate()
+            .map(|(i, (_, c))| (c.memory.id.as_str(), i))
+            .collect();
+        let passed: Vec<(usize, f64)> = scored
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, c))| {
+                let asker = *at.get(c.answers.as_deref()?)?;
+                Some((i, settings.answer_weight * scored[asker].0))
+            })
+            .collect();
+        for (i, share) in passed {
+            scored[i].0 += share;
+        }
+    }
     if settings.session_boost > 0.0 {
         let mut best: HashMap<&str, f64> = HashMap::new();
         for (s, c) in &scored {
@@ -382,6 +506,9 @@ pub(crate) fn rank(
             if c.by_vector {
                 matched_by.push(Retriever::Vector);
             }
+            if c.answers.is_some() {
+                matched_by.push(Retriever::Reply);
+            }
             Recalled {
                 sources: c.memory.source_message_ids.clone(),
                 memory: c.memory,
@@ -393,7 +520,9 @@ pub(crate) fn rank(
         .collect();
     sort(&mut ranked);
     let mut kept = fold_copies(ranked, limit * 2);
-    supersede(&mut kept);
+    // A question about a given time asks what was so then, not what is so now.
+    let about_then = !query.dates.is_empty() || !query.months.is_empty();
+    supersede(&mut kept, !about_then);
     sort(&mut kept);
     kept.truncate(limit);
     for r in &mut kept {
@@ -455,11 +584,11 @@ fn fold_copies(ranked: Vec<Recalled>, keep: usize) -> Vec<Recalled> {
 
 /// "Newer beats older" where no subject says so: of two memories by the same speaker
 /// about the same thing (at least half their terms shared, three or more each) said at
-/// different times, the older is marked superseded by the newer and the newer ranks at
-/// least as high.
-fn supersede(ranked: &mut [Recalled]) {
+/// different times, the older is marked superseded by the newer and, when `lift`, the newer
+/// ranks at least as high.
+fn supersede(ranked: &mut [Recalled], lift: bool) {
     let terms: Vec<HashSet<String>> = ranked.iter().map(|r| term_set(&r.memory.content)).collect();
-    let mut lift: Vec<(usize, f64)> = Vec::new();
+    let mut lifts: Vec<(usize, f64)> = Vec::new();
     for i in 0..ranked.len() {
         for j in i + 1..ranked.len() {
             let (a, b) = (&ranked[i].memory, &ranked[j].memory);
@@ -482,10 +611,13 @@ fn supersede(ranked: &mut [Recalled]) {
             if ranked[older].superseded_by.is_none() {
                 ranked[older].superseded_by = Some(ranked[newer].memory.id.clone());
             }
-            lift.push((newer, ranked[older].score));
+            lifts.push((newer, ranked[older].score));
         }
     }
-    for (newer, score) in lift {
+    if !lift {
+        return;
+    }
+    for (newer, score) in lifts {
         let r = &mut ranked[newer];
         r.score = r.score.max(score);
     }

@@ -109,6 +109,13 @@ pub(crate) fn year_month(ms: i64) -> (i64, u32) {
     (y, m as u32)
 }
 
+/// Days since the epoch of a calendar date, `None` if the date does not exist.
+pub(crate) fn day_number(year: i64, month: u32, day: u32) -> Option<i64> {
+    let (m, d) = (i64::from(month), i64::from(day));
+    ((1..=12).contains(&m) && d >= 1 && d <= days_in_month(year, m))
+        .then(|| days_from_civil(year, m, d))
+}
+
 fn digits(s: &str) -> Option<i64> {
     if s.is_empty() || !s.bytes().all(|c| c.is_ascii_digit()) {
         return None;

@@ -62,6 +62,14 @@ impl Given {
     pub fn reopen(&self, llm: Option<Endpoint>, embeddings: Option<Endpoint>) -> Memories {
         Memories::new(config(self.dir.path(), self.clock.clone(), llm, embeddings))
     }
+
+    /// Another service over the same data directory that ranks with `ranking`.
+    pub fn reopen_ranking(&self, ranking: memory::Ranking) -> Memories {
+        Memories::new(MemoryConfig {
+            ranking,
+            ..config(self.dir.path(), self.clock.clone(), None, None)
+        })
+    }
 }
 
 fn config(

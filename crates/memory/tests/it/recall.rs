@@ -484,3 +484,144 @@ async fn newer_beats_older_without_subjects_when_the_same_speaker_restates_a_thi
         .unwrap();
     assert_eq!(bob.superseded_by, None);
 }
+
+/// A conversation where the answer to "how often … climbing … family" repeats none of the
+/// question's words, among messages that say "climbing" and "family" themselves.
+fn given_climbing_talk() -> Vec<memory::Session> {
+    let mut sessions = vec![session(
+        "asked",
+        5,
+        vec![
+            message(
+                "q1",
+                "bob",
+                "Nice photo! How often do you go climbing with your family?",
+            ),
+            message(
+                "a1",
+                "alice",
+                "Three times a week, on the indoor wall downtown.",
+            ),
+            message("a2", "alice", "The kids love the bouldering room most."),
+        ],
+    )];
+    for (i, text) in [
+        "Climbing with family is the best way to spend a weekend.",
+        "My family watched a climbing film last night.",
+        "Family dinners after climbing are a tradition now.",
+        "I bought new climbing shoes for the whole family.",
+        "Climbing gyms are busy when every family comes at once.",
+        "Our family climbing trip got rained out.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        sessions.push(session(
+            &format!("other{i}"),
+            10 + i as i64,
+            vec![
+                message("x1", "alice", text),
+                message("x2", "bob", "Sounds great, enjoy it."),
+            ],
+        ));
+    }
+    sessions
+}
+
+#[tokio::test]
+async fn issue19_item2_the_reply_to_a_matching_question_is_found_through_it_and_states_only_itself()
+{
+    let given = given_memories();
+    let p = given.memories.profile("team/alice").unwrap();
+    p.ingest_sessions(given_climbing_talk(), None)
+        .await
+        .unwrap();
+    let question = "how often does alice go climbing with her family";
+    let limit = |limit| RecallOptions {
+        limit,
+        ..RecallOptions::default()
+    };
+    let r = p.recall(question, limit(5)).await.unwrap();
+    let reply = r
+        .results
+        .iter()
+        .find(|r| r.sources == ["a1"])
+        .unwrap_or_else(|| panic!("the reply is in the top 5: {r:#?}"));
+    assert!(reply.matched_by.contains(&Retriever::Reply), "{reply:?}");
+    assert_eq!(
+        reply.sources,
+        ["a1"],
+        "the question is not a source of its reply"
+    );
+    // Alice's next message is no reply to Bob's question: it gets nothing from it.
+    assert!(
+        r.results
+            .iter()
+            .filter(|r| r.sources == ["a2"])
+            .all(|r| !r.matched_by.contains(&Retriever::Reply))
+    );
+    // Without passing the question's score on, the reply ranks lower (context alone still
+    // finds it): the pass is what lifts it.
+    let plain = given.reopen_ranking(memory::Ranking {
+        answer_weight: 0.0,
+        ..memory::Ranking::default()
+    });
+    let position = |r: &memory::Recall| r.results.iter().position(|r| r.sources == ["a1"]);
+    let with = position(&p.recall(question, limit(20)).await.unwrap()).unwrap();
+    let without = plain
+        .profile("team/alice")
+        .unwrap()
+        .recall(question, limit(20))
+        .await
+        .unwrap();
+    assert!(
+        without
+            .results
+            .iter()
+            .all(|r| !r.matched_by.contains(&Retriever::Reply))
+    );
+    let without = position(&without).unwrap_or(usize::MAX);
+    assert!(with < without, "with the pass #{with}, without #{without}");
+}
+
+#[tokio::test]
+async fn issue19_item2_a_question_naming_a_day_prefers_what_was_said_that_day() {
+    let given = given_memories();
+    let p = given.memories.profile("team/alice").unwrap();
+    // NOW is 2025-01-01: day 10 is 11 January 2025, day 40 is 10 February 2025.
+    p.ingest_sessions(
+        vec![
+            session(
+                "jan",
+                10,
+                vec![message("m1", "alice", "I baked sourdough bread today.")],
+            ),
+            session(
+                "feb",
+                40,
+                vec![message("m1", "alice", "I baked rye bread today.")],
+            ),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
+    for question in [
+        "What bread did Alice bake on 11 January, 2025?",
+        "What bread did Alice bake on January 11th?",
+        "what bread did alice bake on the 12th of january 2025",
+    ] {
+        let r = p.recall(question, RecallOptions::default()).await.unwrap();
+        assert_eq!(
+            r.results[0].memory.session_id.as_deref(),
+            Some("jan"),
+            "{question}: {r:#?}"
+        );
+    }
+    // Without a date the newer one wins the tie.
+    let r = p
+        .recall("What bread did Alice bake?", RecallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(r.results[0].memory.session_id.as_deref(), Some("feb"));
+}
