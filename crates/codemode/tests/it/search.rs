@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
 
 use codemode::catalog::search::SearchIndex;
 use codemode::catalog::{Catalog, HttpOperation, Target, Tool};
@@ -163,26 +162,18 @@ fn slack_stripe_and_graph_queries_find_the_operation() {
     );
 }
 
-/// p50 over a query mix: ≤ 5 ms in release (measured ~0.2 ms); debug builds are far
-/// slower, so there the bound only catches a scan over every tool's text.
-fn assert_fast(index: &SearchIndex, queries: &[&str]) {
-    let mut times: Vec<Duration> = Vec::new();
-    for _ in 0..5 {
-        for query in queries {
-            let start = Instant::now();
-            let hits = index.search(query, 10);
-            times.push(start.elapsed());
-            assert!(hits.len() <= 10);
-        }
+/// Every query of the mix answers with between one and ten tools. How fast is measured by
+/// `islet bench openapi` (search p50 per spec, BENCHMARKS.md), not here: a timed test
+/// fails on a loaded machine without telling anything about the code.
+fn assert_answers(index: &SearchIndex, queries: &[&str]) {
+    for query in queries {
+        let hits = index.search(query, 10);
+        assert!(
+            (1..=10).contains(&hits.len()),
+            "{query:?}: {} hits",
+            hits.len()
+        );
     }
-    times.sort();
-    let p50 = times[times.len() / 2];
-    let bound = if cfg!(debug_assertions) {
-        Duration::from_millis(50)
-    } else {
-        Duration::from_millis(5)
-    };
-    assert!(p50 <= bound, "p50 {p50:?} > {bound:?}");
 }
 
 const GRAPH_QUERIES: &[&str] = &[
@@ -201,25 +192,16 @@ const GRAPH_QUERIES: &[&str] = &[
 ];
 
 #[test]
-fn graph_search_is_fast() {
-    let catalog = given_real_catalog("msgraph-v1");
-    let start = Instant::now();
-    let index = SearchIndex::new(catalog);
-    let build = start.elapsed();
-    let bound = if cfg!(debug_assertions) {
-        Duration::from_secs(15)
-    } else {
-        Duration::from_secs(1)
-    };
-    assert!(build <= bound, "build took {build:?}");
-    assert_fast(&index, GRAPH_QUERIES);
+fn graph_search_answers_the_query_mix() {
+    let index = SearchIndex::new(given_real_catalog("msgraph-v1"));
+    assert_answers(&index, GRAPH_QUERIES);
 }
 
 #[test]
-fn synthetic_graph_sized_search_is_fast() {
+fn synthetic_graph_sized_search_answers_the_query_mix() {
     let catalog = given_big_synthetic_catalog();
     let index = SearchIndex::new(&catalog);
-    assert_fast(&index, GRAPH_QUERIES);
+    assert_answers(&index, GRAPH_QUERIES);
     let tool = &catalog.tools[1234];
     assert_top3(&catalog, &[(tool.name.as_str(), tool.path().as_str())]);
 }
