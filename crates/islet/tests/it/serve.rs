@@ -1351,3 +1351,74 @@ async fn issue15_islet_chat_streams_text_and_shows_tool_calls() {
         "{stdout}"
     );
 }
+
+/// The AI SDK's own client (npm `ai`, run by Node.js) reads a streamed turn: the same
+/// `DefaultChatTransport` and `readUIMessageStream` a `useChat` UI uses, unchanged.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if !root.join("node_modules/ai/package.json").exists() {
+        let why = "npm package `ai` is not installed (run `npm ci` at the repository root)";
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: {why}");
+        }
+        return;
+    }
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(llm::scripted::Reply::new().tool_call(
+        "call_1",
+        "execute",
+        json!({"code": "async () => { await workspace.write({path: '/hello.txt', content: 'hi'}); return 'ok' }"}),
+    ));
+    model.push(llm::scripted::Reply::new().text_chunks(["Wrote ", "hello.txt."]));
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let server = given_server_env(
+        &agents,
+        &dir.path().join("data"),
+        &[
+            "--isolation",
+            "inprocess",
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+        ],
+        &[("OPENAI_API_KEY", "sk-test")],
+    );
+    let url = format!("{}/agents/Assistant/me/chat", server.base);
+    let token = server.token.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg(root.join("crates/islet/tests/it/ai_sdk_chat.mjs"))
+            .args([&url, &token])
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the AI SDK client failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let message: Value = serde_json::from_str(stdout.trim()).expect("the client printed a UIMessage");
+    assert_eq!(message["role"], "assistant", "{message}");
+    let parts = message["parts"].as_array().expect("parts");
+    let tool = parts
+        .iter()
+        .find(|p| p["type"] == "tool-execute")
+        .unwrap_or_else(|| panic!("no tool-execute part in {message}"));
+    assert_eq!(tool["state"], "output-available", "{tool}");
+    assert_eq!(tool["toolCallId"], "call_1");
+    let text: String = parts
+        .iter()
+        .filter(|p| p["type"] == "text")
+        .filter_map(|p| p["text"].as_str())
+        .collect();
+    assert_eq!(text, "Wrote hello.txt.", "{message}");
+}
