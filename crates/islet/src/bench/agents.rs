@@ -79,6 +79,7 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
 
     // Warm over loopback HTTP, through the same router `islet serve` uses.
     let token = "bench-token".to_owned();
+    let metrics = crate::serve::ops::Metrics::new(Default::default(), host.clone());
     let app = routes::app(routes::AppOptions {
         host: host.clone(),
         memories: ::memory::Memories::new(::memory::MemoryConfig::new(dir)),
@@ -86,6 +87,9 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
         token: token.clone(),
         max_body_bytes: 1 << 20,
         loopback: true,
+        metrics,
+        metrics_elsewhere: false,
+        data_dir: dir.to_owned(),
     })?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
