@@ -15,7 +15,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use store::{AgentDb, AgentInfo, DataDir};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use tracing::Instrument as _;
 
 use crate::classes::{AgentClass, Classes};
 use crate::error::Error;
@@ -88,6 +89,35 @@ pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+}
+
+/// What a host has done since it started, for metrics (`islet serve`'s `/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostStats {
+    /// Turns by kind (RPC calls, `onRequest`, scheduled callbacks) and those that failed.
+    pub calls: u64,
+    pub requests: u64,
+    pub schedules: u64,
+    pub failed_turns: u64,
+    /// Agents woken (database opened, sandbox session started) and put to sleep again.
+    pub activations: u64,
+    pub hibernations: u64,
+    /// Agents active now.
+    pub active: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    requests: AtomicU64,
+    schedules: AtomicU64,
+    failed_turns: AtomicU64,
+    activations: AtomicU64,
+    hibernations: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Ordering::Relaxed);
 }
 
 /// A state change, for live subscribers (`GET …/state/events`).
@@ -158,6 +188,7 @@ pub(crate) struct Inner {
     shutting_down: AtomicBool,
     /// Actor tasks still running (shutdown waits for them).
     running: AtomicUsize,
+    counters: Counters,
 }
 
 /// Hosts agents of a set of classes over one data directory. Cheap to clone.
@@ -195,6 +226,7 @@ impl AgentHost {
             alarms,
             shutting_down: AtomicBool::new(false),
             running: AtomicUsize::new(0),
+            counters: Counters::default(),
         });
         let initial = pending
             .into_iter()
@@ -352,6 +384,21 @@ impl AgentHost {
     /// Agents currently active (not hibernating).
     pub fn active_count(&self) -> usize {
         self.inner.actors_lock().len()
+    }
+
+    /// Totals since the host started.
+    pub fn stats(&self) -> HostStats {
+        let c = &self.inner.counters;
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        HostStats {
+            calls: read(&c.calls),
+            requests: read(&c.requests),
+            schedules: read(&c.schedules),
+            failed_turns: read(&c.failed_turns),
+            activations: read(&c.activations),
+            hibernations: read(&c.hibernations),
+            active: self.active_count() as u64,
+        }
     }
 
     /// `agents.<Class>.<method>` bindings for code outside any agent (Code Mode's
@@ -526,6 +573,7 @@ impl Actor {
                         Ok(message) => message,
                         Err(_) => {
                             actors.remove(&self.address);
+                            bump(&self.host.counters.hibernations);
                             break;
                         }
                     }
@@ -560,6 +608,7 @@ impl Actor {
                 .open_agent(&self.address.class, &self.address.name)?;
             self.db = Some(Arc::new(Mutex::new(db)));
             self.session = Some(self.host.sandbox.session());
+            bump(&self.host.counters.activations);
         }
         Ok(())
     }
@@ -576,12 +625,23 @@ impl Actor {
                 chain,
                 reply,
             } => {
-                let result = self.turn(TurnKind::Call { method, args }, chain).await;
+                // One span per call, with its duration when it closes (`--log-format json`
+                // shows it as an event with `time.busy`).
+                let span =
+                    tracing::info_span!("agent_call", agent = %self.address, method = %method);
+                bump(&self.host.counters.calls);
+                let result = self
+                    .turn(TurnKind::Call { method, args }, chain)
+                    .instrument(span)
+                    .await;
                 let _ = reply.send(result);
             }
             Message::Request { request, reply } => {
+                bump(&self.host.counters.requests);
+                let span = tracing::info_span!("agent_request", agent = %self.address);
                 let result = self
                     .turn(TurnKind::Request(request), Vec::new())
+                    .instrument(span)
                     .await
                     .and_then(|v| {
                         serde_json::from_value::<HttpResponse>(v).map_err(|e| {
@@ -618,6 +678,7 @@ impl Actor {
         for schedule in due {
             let id = schedule.id.clone();
             let method = schedule.method.clone();
+            bump(&self.host.counters.schedules);
             if let Err(e) = self.turn(TurnKind::Schedule(schedule), Vec::new()).await {
                 tracing::warn!(agent = %self.address, schedule = %id, method = %method, error = %e,
                     "a scheduled call failed; it will not be retried");
@@ -713,6 +774,18 @@ impl Actor {
     }
 
     async fn turn(&mut self, kind: TurnKind, chain: Vec<Address>) -> Result<Value, Error> {
+        let result = self.turn_uncounted(kind, chain).await;
+        if result.is_err() {
+            bump(&self.host.counters.failed_turns);
+        }
+        result
+    }
+
+    async fn turn_uncounted(
+        &mut self,
+        kind: TurnKind,
+        chain: Vec<Address>,
+    ) -> Result<Value, Error> {
         let db = self.db();
         let started = self.fields.is_none();
         let state = {

@@ -26,5 +26,5 @@ mod runtime;
 
 pub use classes::{AgentClass, Classes, RUNTIME_MODULES, Signature};
 pub use error::Error;
-pub use host::{Address, AgentHost, HostConfig, HttpRequest, HttpResponse, StateEvent};
+pub use host::{Address, AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent};
 pub use runtime::schedule_view;

@@ -4,11 +4,13 @@
 
 mod bench;
 mod chat;
+mod config;
 mod doctor;
 mod mcp;
 mod memory;
 mod run;
 mod serve;
+mod shell;
 mod tokens;
 mod worker;
 mod ws;
@@ -26,9 +28,25 @@ use std::process::ExitCode;
                   host binds in, under hard limits on memory, CPU time, wall time, stack and output.\n\n\
                   Logs go to stderr; set RUST_LOG=debug for more."
 )]
-struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Log lines on stderr: `text` for people, `json` (one object per line, with span
+    /// fields and durations) for log collectors.
+    #[arg(
+        long,
+        value_enum,
+        global = true,
+        default_value_t = LogFormat::Text,
+        env = "ISLET_LOG_FORMAT"
+    )]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -53,6 +71,13 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Agent memory profiles: ingest conversations, remember, recall, list and forget.
     Memory(memory::MemoryArgs),
+    /// Check or show the settings `serve` and `mcp` take from islet.toml and ISLET_*.
+    #[command(subcommand)]
+    Config(config::ConfigCommand),
+    /// Print a shell completion script (bash, zsh or fish) generated from this CLI.
+    Completions(shell::CompletionsArgs),
+    /// Print islet's manual page (roff), generated from this CLI: `islet man | man -l -`.
+    Man(shell::ManArgs),
     /// An isolate worker process (started by islet itself; its stdin is the supervisor's socket).
     #[command(hide = true)]
     Worker(worker::WorkerArgs),
@@ -62,18 +87,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    use std::io::IsTerminal as _;
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        // Colour codes only for a person at a terminal, never in files or pipes.
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .init();
-    let cli = Cli::parse();
+    // Settings from islet.toml and ISLET_* become arguments before clap sees them, so
+    // every setting is parsed and validated exactly as its flag is.
+    let args = match config::apply(std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln_error(&format!("{e:#}"));
+            return ExitCode::from(2);
+        }
+    };
+    let cli = Cli::parse_from(args);
+    init_logs(cli.log_format);
     // A worker hardens itself while it is still single-threaded: no async runtime for it.
+    let log_format = cli.log_format;
     let cli = match cli.command {
         Command::Worker(args) => {
             return worker::worker(args).unwrap_or_else(|e| {
@@ -83,7 +109,10 @@ fn main() -> ExitCode {
         }
         // Inside a sandbox: a poll loop of its own, no runtime.
         Command::LinuxboxInit => return linuxbox::init::main(),
-        command => Cli { command },
+        command => Cli {
+            command,
+            log_format,
+        },
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -106,6 +135,9 @@ fn main() -> ExitCode {
             Command::Tokens(args) => tokens::tokens(args).await,
             Command::Doctor(args) => doctor::doctor(args).await,
             Command::Memory(args) => memory::memory(args).await,
+            Command::Config(command) => config::config(command),
+            Command::Completions(args) => shell::completions(&args),
+            Command::Man(args) => shell::man(&args),
             Command::Worker(_) | Command::LinuxboxInit => {
                 unreachable!("handled before the runtime starts")
             }
@@ -117,6 +149,29 @@ fn main() -> ExitCode {
             eprintln_error(&format!("{e:#}"));
             ExitCode::from(2)
         }
+    }
+}
+
+/// Logs go to stderr (stdout belongs to protocols and results), filtered by RUST_LOG
+/// (default: warnings). A span's close is logged with its duration (`time.busy`,
+/// `time.idle`), so each HTTP request and agent call at info level shows what it took.
+fn init_logs(format: LogFormat) {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::fmt::format::FmtSpan;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .with_span_events(FmtSpan::CLOSE);
+    match format {
+        // Colour codes only for a person at a terminal, never in files or pipes.
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
     }
 }
 

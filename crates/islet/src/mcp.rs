@@ -45,6 +45,8 @@ Examples:
 /// How both servers run: where code runs, and which transport.
 #[derive(clap::Args)]
 struct ServeArgs {
+    #[command(flatten)]
+    _config: crate::config::ConfigFileArg,
     /// Where `execute` and `search` code runs: OS-sandboxed worker processes (default) or
     /// this process.
     #[arg(long, value_enum, default_value_t = Isolation::Process)]

@@ -3,7 +3,8 @@
 //! `islet serve --help` lists the API for people, `GET /openapi.json` (`serve/openapi.json`)
 //! for programs; a test checks that every documented route exists.
 //!
-//! Routes (every one but `/openapi.json` requires `Authorization: Bearer <token>`):
+//! Routes (every one but `/openapi.json`, `/healthz` and `/readyz` requires
+//! `Authorization: Bearer <token>`):
 //! - `GET  /agents[?class=C&after=C/NAME&limit=N]`: agents known to the data directory
 //! - `POST /agents/{class}/{name}/{method}`: RPC; the body is a JSON array of arguments
 //!   (empty body: none); the reply `{"result": …}` is sent after the call's writes commit
@@ -14,11 +15,13 @@
 //! - `GET /agents/{class}/{name}/schedules`, `DELETE …/schedules/{id}`
 //! - `/agents/{class}/{name}/request[/…]`: any method, handed to the agent's `onRequest`
 //! - `/mcp`: Code Mode (`search`, `execute`) whose code calls `agents.Class("name").method()`
+//! - `GET /healthz`, `GET /readyz`, `GET /metrics`: for operators (`serve/ops.rs`)
 //!
 //! Translation point: `ApiError` is where Rust errors become HTTP responses; internal
 //! details (storage failures) are logged, not sent.
 
 mod api;
+pub mod ops;
 pub mod routes;
 
 use std::net::SocketAddr;
@@ -68,6 +71,11 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
   POST   /mcp                                     Code Mode (MCP, streamable HTTP): `search` and
                                                   `execute`, whose code calls
                                                   agents.Class(\"name\").method(...)
+  GET    /healthz                                 liveness, no token: 200 `ok`
+  GET    /readyz                                  readiness, no token: 200, or 503 naming the
+                                                  failed check (workers, data_dir)
+  GET    /metrics                                 Prometheus text format (on --metrics-listen
+                                                  instead, without a token, when given)
 
 Callable methods: public ones (not TypeScript private/protected, not #private, not
 _-prefixed, not onStart/onRequest); a class that marks methods with @callable() or
@@ -90,6 +98,12 @@ Examples:
   curl -H \"Authorization: Bearer $TOKEN\" -d '[5]' \\
       http://127.0.0.1:8787/agents/Counter/alice/increment")]
 pub struct ServeArgs {
+    /// Serve `GET /metrics` on this address without a token (default: on --listen, behind
+    /// the token), e.g. 127.0.0.1:9187 for a Prometheus on the same host.
+    #[arg(long, value_name = "ADDR", help_heading = "Operations")]
+    metrics_listen: Option<SocketAddr>,
+    #[command(flatten)]
+    _config: crate::config::ConfigFileArg,
     /// Directory with one TypeScript/JavaScript module per agent class (default: ./agents,
     /// or ./examples/agents when ./agents does not exist).
     #[arg(long, value_name = "DIR")]
@@ -254,6 +268,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     } else {
         ::memory::bindings(attached)
     };
+    // The host is needed to read its totals, and the memory bindings (counted) to start
+    // it: the bindings count into a registry that learns the host once it exists.
+    let registry = ops::Registry::default();
+    let memory_bindings = registry.instrument_memory(&memory_bindings);
     let config = HostConfig {
         limits: Limits {
             cpu_ms: args.cpu_ms,
@@ -286,6 +304,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
+    let metrics = ops::Metrics::new(registry, host.clone());
     let app = routes::app(routes::AppOptions {
         host: host.clone(),
         harness,
@@ -294,7 +313,30 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         token,
         max_body_bytes: args.max_body_kb.saturating_mul(1024),
         loopback: args.listen.ip().is_loopback(),
+        metrics: metrics.clone(),
+        metrics_elsewhere: args.metrics_listen.is_some(),
+        data_dir: args.data.clone(),
     })?;
+    // Bound before the API so a taken port fails the start, not a background task.
+    let metrics_server = match args.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("--metrics-listen {addr}: cannot listen"))?;
+            let bound = listener.local_addr()?;
+            if !bound.ip().is_loopback() {
+                tracing::warn!(addr = %bound, "serving /metrics without a token on a non-loopback address");
+            }
+            say(&format!("islet metrics: http://{bound}/metrics"));
+            let app = routes::metrics_app(metrics);
+            Some(tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!("the metrics listener failed: {e}");
+                }
+            }))
+        }
+        None => None,
+    };
     let classes = host.classes().names();
     // What clients can call, so nothing is exposed without the operator seeing it.
     let surfaces: Vec<String> = host
@@ -336,6 +378,9 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     codemode::mcp::serve_router(app, args.listen, announce, crate::shutdown_signal()).await?;
     host.shutdown(Duration::from_secs(5)).await;
+    if let Some(server) = metrics_server {
+        server.abort();
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -27,6 +27,7 @@ pub mod normalize;
 mod outcome;
 mod pool;
 pub mod process;
+mod stats;
 
 pub use bindings::{Bindings, FETCH_BINDING, HostError, HostFn, json_kind};
 pub use error::SandboxError;
@@ -34,6 +35,7 @@ pub use isolate::{Completion, Engine, FunctionNames, HostDispatch, Isolate};
 pub use limits::{Limit, Limits};
 pub use outcome::{JsError, Level, Log, Outcome, Stats};
 pub use pool::{InProcessDispatch, Sandbox, SandboxConfig, Session, run_in_process};
+pub use stats::SandboxStats;
 
 /// One piece of code to run, with the capabilities and limits it runs under.
 #[derive(Debug, Clone, Default)]

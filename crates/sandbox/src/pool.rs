@@ -12,6 +12,7 @@ use crate::isolate::{Completion, HostDispatch, Isolate, error_outcome};
 use crate::normalize::{SyntaxError, normalize};
 use crate::outcome::{JsError, Outcome};
 use crate::process::{Layer, WorkerConfig, WorkerPool};
+use crate::stats::{Counters, SandboxStats};
 use crate::{Execution, HostError, HostFn, SandboxError};
 use crossbeam_channel::{Receiver, Sender};
 use std::cell::RefCell;
@@ -70,6 +71,7 @@ impl Job {
 pub struct Sandbox {
     inner: Inner,
     next_session: AtomicU64,
+    counters: Arc<Counters>,
 }
 
 enum Inner {
@@ -115,15 +117,41 @@ impl Sandbox {
         Ok(Self {
             inner: Inner::Threads(Arc::new(Threads { jobs, homes })),
             next_session: AtomicU64::new(1),
+            counters: Arc::default(),
         })
     }
 
     /// A sandbox whose isolates run in worker processes (see [`crate::process`]).
     pub fn with_workers(config: WorkerConfig) -> Result<Self, SandboxError> {
+        let counters = Arc::<Counters>::default();
         Ok(Self {
-            inner: Inner::Workers(Arc::new(WorkerPool::new(config)?)),
+            inner: Inner::Workers(Arc::new(WorkerPool::new(config, Arc::clone(&counters))?)),
             next_session: AtomicU64::new(1),
+            counters,
         })
+    }
+
+    /// What this sandbox has run so far (for metrics).
+    pub fn stats(&self) -> SandboxStats {
+        self.counters.snapshot()
+    }
+
+    /// Whether the sandbox can run code now: a trivial execution in a fresh isolate (in
+    /// process isolation this also replaces dead workers) that must finish within
+    /// `timeout`. Not counted in [`Self::stats`]. For readiness checks.
+    pub async fn probe(&self, timeout: std::time::Duration) -> Result<(), String> {
+        let execution = Execution::new("1 + 1");
+        match tokio::time::timeout(timeout, self.execute_uncounted(execution)).await {
+            Err(_) => Err(format!(
+                "a trivial execution did not finish within {} ms",
+                timeout.as_millis()
+            )),
+            Ok(outcome) => match outcome.error {
+                Some(error) => Err(error.to_string()),
+                None if outcome.result == Some(serde_json::json!(2)) => Ok(()),
+                None => Err(format!("a trivial execution returned {:?}", outcome.result)),
+            },
+        }
     }
 
     /// Executor threads in this process (0 in process isolation).
@@ -153,6 +181,12 @@ impl Sandbox {
     /// Runs one execution in a fresh isolate. Host functions run on the caller's tokio
     /// runtime, concurrently when the code starts several at once.
     pub async fn execute(&self, execution: Execution) -> Outcome {
+        let outcome = self.execute_uncounted(execution).await;
+        self.counters.record(&outcome);
+        outcome
+    }
+
+    async fn execute_uncounted(&self, execution: Execution) -> Outcome {
         let jobs = match &self.inner {
             Inner::Threads(threads) => &threads.jobs,
             Inner::Workers(pool) => return pool.execute(execution, None, None).await,
@@ -184,6 +218,7 @@ impl Sandbox {
             id,
             seq: AtomicU64::new(0),
             home,
+            counters: Arc::clone(&self.counters),
         }
     }
 }
@@ -233,6 +268,7 @@ pub struct Session {
     /// Runs so far (and discards): a live isolate continues only the run right before.
     seq: AtomicU64,
     home: Home,
+    counters: Arc<Counters>,
 }
 
 enum Home {
@@ -257,6 +293,12 @@ impl std::fmt::Debug for Session {
 impl Session {
     /// Runs `execution` in the session's isolate, calling its entry with `input`.
     pub async fn run(&self, execution: Execution, input: serde_json::Value) -> Outcome {
+        let outcome = self.run_uncounted(execution, input).await;
+        self.counters.record(&outcome);
+        outcome
+    }
+
+    async fn run_uncounted(&self, execution: Execution, input: serde_json::Value) -> Outcome {
         match &self.home {
             Home::Thread { threads, cell } => {
                 let Some(threads) = threads.upgrade() else {

@@ -16,6 +16,7 @@ pub use worker::serve;
 
 use crate::isolate::error_outcome;
 use crate::outcome::{JsError, Outcome};
+use crate::stats::Counters;
 use crate::{Execution, HostFn, SandboxError};
 use base::sync::lock;
 use frame::{FromWorker, ToWorker, read_frame, write_frame};
@@ -68,6 +69,7 @@ pub(crate) struct WorkerPool {
     config: WorkerConfig,
     slots: Vec<Mutex<Option<Arc<Worker>>>>,
     next_id: AtomicU64,
+    counters: Arc<Counters>,
 }
 
 struct Worker {
@@ -92,7 +94,7 @@ struct Pending {
 }
 
 impl WorkerPool {
-    pub(crate) fn new(config: WorkerConfig) -> Result<Self, SandboxError> {
+    pub(crate) fn new(config: WorkerConfig, counters: Arc<Counters>) -> Result<Self, SandboxError> {
         let workers = match config.workers {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
@@ -101,6 +103,7 @@ impl WorkerPool {
             slots: (0..workers).map(|_| Mutex::new(None)).collect(),
             config,
             next_id: AtomicU64::new(1),
+            counters,
         };
         // Start every worker now: a misconfigured command fails here, not on first use.
         for slot in &pool.slots {
@@ -273,11 +276,16 @@ impl WorkerPool {
         let home_index = home.map(|h| h.load(Ordering::SeqCst));
         for (i, slot) in self.slots.iter().enumerate() {
             let current = lock(slot).clone();
+            // An empty slot is a first start; an occupied one holds a dead worker.
+            let replacing = current.is_some();
             let worker = match current {
                 Some(w) if !w.dead.load(Ordering::SeqCst) => w,
                 _ => {
                     // Replace it. Spawning blocks (fork/exec, the worker's start-up).
                     let fresh = tokio::task::block_in_place(|| self.spawn())?;
+                    if replacing {
+                        self.counters.worker_restarted();
+                    }
                     *lock(slot) = Some(fresh.clone());
                     fresh
                 }

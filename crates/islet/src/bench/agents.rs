@@ -87,6 +87,7 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
         llm::Settings::default(),
         |_| None,
     );
+    let metrics = crate::serve::ops::Metrics::new(Default::default(), host.clone());
     let app = routes::app(routes::AppOptions {
         host: host.clone(),
         harness: think::Harness::new(host.clone(), models),
@@ -95,6 +96,9 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
         token: token.clone(),
         max_body_bytes: 1 << 20,
         loopback: true,
+        metrics,
+        metrics_elsewhere: false,
+        data_dir: dir.to_owned(),
     })?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

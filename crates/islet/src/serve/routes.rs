@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use store::Kind;
 
 use super::api::{ApiError, json_response};
+use super::ops::{self, Metrics};
 
 pub struct AppOptions {
     pub host: AgentHost,
@@ -33,6 +34,12 @@ pub struct AppOptions {
     pub token: String,
     pub max_body_bytes: usize,
     pub loopback: bool,
+    /// Counters every route updates; served at `/metrics` unless `metrics_elsewhere`.
+    pub metrics: Metrics,
+    /// `/metrics` is served on its own address (`--metrics-listen`), not here.
+    pub metrics_elsewhere: bool,
+    /// The data directory, whose writability `/readyz` checks.
+    pub data_dir: std::path::PathBuf,
 }
 
 #[derive(Clone)]
@@ -41,6 +48,7 @@ struct App {
     harness: think::Harness,
     memories: Memories,
     max_body_bytes: usize,
+    metrics: Metrics,
 }
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -51,9 +59,10 @@ pub fn app(options: AppOptions) -> anyhow::Result<Router> {
         harness: options.harness.clone(),
         memories: options.memories.clone(),
         max_body_bytes: options.max_body_bytes,
+        metrics: options.metrics.clone(),
     };
     let mcp = code_mode_server(&options.host, &options.memory_bindings);
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/agents", get(list_agents))
         .route("/agents/{class}/{name}/state", get(get_state))
         .route("/agents/{class}/{name}/state/events", get(state_events))
@@ -94,8 +103,35 @@ pub fn app(options: AppOptions) -> anyhow::Result<Router> {
         .fallback(not_found)
         .with_state(state)
         .merge(mcp_router(mcp, options.loopback));
-    // The API's description is public: clients read it before they have a token.
-    Ok(require_bearer(router, &options.token).route("/openapi.json", get(openapi)))
+    if !options.metrics_elsewhere {
+        router = router.route(
+            "/metrics",
+            get(ops::metrics).with_state(options.metrics.clone()),
+        );
+    }
+    let readiness = ops::Readiness {
+        host: options.host.clone(),
+        data: options.data_dir.clone(),
+    };
+    // The API's description is public: clients read it before they have a token. Health
+    // checks are too: load balancers and orchestrators probe without credentials, and the
+    // answers reveal nothing but up/ready.
+    Ok(require_bearer(router, &options.token)
+        .route("/openapi.json", get(openapi))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz).with_state(readiness))
+        .layer(axum::middleware::from_fn_with_state(
+            options.metrics,
+            ops::track,
+        )))
+}
+
+/// `/metrics` alone, without a token, for `--metrics-listen` (an address only the
+/// monitoring system reaches).
+pub fn metrics_app(metrics: Metrics) -> Router {
+    Router::new()
+        .route("/metrics", get(ops::metrics))
+        .with_state(metrics)
 }
 
 /// islet's own HTTP API as OpenAPI 3.1 (`GET /openapi.json`).
@@ -677,7 +713,9 @@ async fn memory_operation(
         .memories
         .profile(&format!("{namespace}/{profile}"))
         .map_err(ApiError::from)?;
-    let bindings = ::memory::bindings(vec![profile]);
+    let bindings = app
+        .metrics
+        .instrument_memory(&::memory::bindings(vec![profile]));
     let function = bindings
         .get(::memory::NAMESPACE, &operation)
         .ok_or_else(|| {

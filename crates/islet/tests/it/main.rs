@@ -8,5 +8,6 @@ mod memory;
 mod proxy;
 mod run;
 mod serve;
+mod service;
 mod support;
 mod worker;

@@ -88,6 +88,13 @@ async fn kill_9_mid_execution_fails_only_that_execution_and_the_worker_is_replac
     let next = sandbox.execute(Execution::new("1 + 1")).await;
     assert_eq!(next.result, Some(json!(2)));
     assert_ne!(sandbox.worker_pids(), vec![pid], "a new worker took over");
+    // What /metrics reports (issue 22, item 2): the replacement, and both executions.
+    let stats = sandbox.stats();
+    assert_eq!(stats.worker_restarts, 1, "{stats:?}");
+    assert_eq!((stats.executions, stats.failed), (2, 1), "{stats:?}");
+    // A readiness probe runs code but is not counted.
+    sandbox.probe(Duration::from_secs(5)).await.unwrap();
+    assert_eq!(sandbox.stats().executions, 2);
 }
 
 /// A prelude is sent to a worker once and named by id afterwards: many executions at once

@@ -1,0 +1,808 @@
+//! Issue 22: running islet as a service (completions and man page, health, metrics, logs,
+//! the config file).
+
+use crate::support::*;
+
+use std::io::{BufRead as _, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+fn islet(args: &[&str]) -> Output {
+    islet_with_env(args, "", &[])
+}
+
+/// The subcommands a person types (hidden ones are islet's own plumbing).
+const SUBCOMMANDS: &[&str] = &[
+    "serve",
+    "ws",
+    "run",
+    "bench",
+    "mcp",
+    "tokens",
+    "doctor",
+    "memory",
+    "completions",
+    "man",
+];
+
+#[test]
+fn issue22_4_completions_cover_every_subcommand_in_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = islet(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out.stderr));
+        let script = text(&out.stdout);
+        for sub in SUBCOMMANDS {
+            assert!(script.contains(sub), "{shell} completion lacks `{sub}`");
+        }
+        // Flags of nested subcommands too, and never the hidden plumbing.
+        assert!(script.contains("idle-timeout"), "{shell}: no serve flags");
+        assert!(
+            script.contains("bearer-env"),
+            "{shell}: no mcp openapi flags"
+        );
+    }
+    let out = islet(&["completions", "powershell"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("bash"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn issue22_4_man_page_documents_every_subcommand() {
+    let out = islet(&["man"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let page = text(&out.stdout);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH islet"),
+        "not roff"
+    );
+    for sub in SUBCOMMANDS {
+        assert!(
+            page.contains(&format!(".SH \"ISLET {}\"", sub.to_uppercase())),
+            "no section for `{sub}`"
+        );
+    }
+    assert!(page.contains(".SH \"ISLET MCP OPENAPI\""));
+    assert!(
+        page.contains("idle\\-timeout"),
+        "serve's options are missing"
+    );
+    assert!(!page.contains("WORKER\""), "hidden command documented");
+}
+
+// ---------------------------------------------------------------------------------------
+// A server under test.
+
+const COUNTER: &str = r#"
+export default class Counter extends Agent {
+  async increment(by = 1) {
+    const n = ((await this.storage.get("n")) ?? 0) + by;
+    await this.storage.put("n", n);
+    return n;
+  }
+  async spin() { while (true) {} }
+}
+"#;
+
+struct Server {
+    child: Child,
+    base: String,
+    /// `--metrics-listen`'s address, when given.
+    metrics_base: Option<String>,
+    token: String,
+    /// Everything the server wrote to stderr (with `--log-format json`, the log lines).
+    stderr: Option<std::thread::JoinHandle<Vec<String>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Stops the server and returns its stderr lines.
+    fn stop(mut self) -> Vec<String> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.stderr
+            .take()
+            .map(|h| h.join().unwrap())
+            .unwrap_or_default()
+    }
+}
+
+fn given_agents(dir: &Path) -> PathBuf {
+    let agents = dir.join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::fs::write(agents.join("counter.js"), COUNTER).unwrap();
+    agents
+}
+
+/// Starts `islet ARGS` (a `serve`) in `cwd` with `env`, and waits until it listens.
+fn given_server(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_islet"));
+    command
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("ISLET_AUTH_TOKEN")
+        .env_remove("ISLET_CONFIG")
+        .env_remove("ISLET_LOG_FORMAT")
+        .envs(env.iter().copied())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("islet serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let stderr = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<_>>()
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut metrics_base = None;
+    let base = loop {
+        let Some(Ok(line)) = lines.next() else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "islet serve exited before listening:\n{}",
+                stderr.join().unwrap().join("\n")
+            );
+        };
+        if let Some(rest) = line.strip_prefix("islet metrics: ") {
+            metrics_base = Some(rest.trim_end_matches("/metrics").to_owned());
+        }
+        if let Some(rest) = line.strip_prefix("islet serve: ") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    Server {
+        child,
+        base,
+        metrics_base,
+        token: String::new(),
+        stderr: Some(stderr),
+    }
+}
+
+/// `islet serve` over the Counter agent with its data in `dir/data`.
+fn given_counter_server(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Server {
+    let agents = given_agents(dir);
+    let data = dir.join("data");
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--agents",
+        agents.to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let mut server = given_server(dir, &args, env);
+    server.token = std::fs::read_to_string(data.join("token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    server
+}
+
+fn client() -> reqwest::Client {
+    codemode::egress::tls::client_builder()
+        .unwrap()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+async fn get(url: &str, token: Option<&str>) -> (u16, String) {
+    let mut request = client().get(url);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.text().await.unwrap())
+}
+
+async fn post(server: &Server, path: &str, body: &str) -> (u16, Value) {
+    let response = client()
+        .post(format!("{}{path}", server.base))
+        .bearer_auth(&server.token)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+// ---------------------------------------------------------------------------------------
+// Health.
+
+/// Makes the data directory refuse the readiness probe's write. chmod is enough for a
+/// normal user; root ignores permissions, so then the probe's file name is taken by a
+/// directory (which no one can open for writing). Returns how to undo it.
+fn given_unwritable(data: &Path) -> impl FnOnce() + use<> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let probe = data.join(".ready-probe");
+    std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let root = std::fs::write(data.join(".can-i-write"), b"").is_ok();
+    if root {
+        let _ = std::fs::remove_file(data.join(".can-i-write"));
+        std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::create_dir(&probe).unwrap();
+    }
+    let data = data.to_owned();
+    move || {
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+        if root {
+            std::fs::remove_dir(&probe).unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_2_health_needs_no_token_and_readyz_follows_the_data_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_counter_server(dir.path(), &[], &[]);
+    let (status, body) = get(&format!("{}/healthz", server.base), None).await;
+    assert_eq!((status, body.as_str()), (200, "ok\n"));
+    let (status, body) = get(&format!("{}/readyz", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        ready,
+        json!({"status": "ready", "checks": {"workers": "ok", "data_dir": "ok"}})
+    );
+    // The API itself still needs the token.
+    let (status, _) = get(&format!("{}/agents", server.base), None).await;
+    assert_eq!(status, 401);
+
+    let undo = given_unwritable(&dir.path().join("data"));
+    let (status, body) = get(&format!("{}/readyz", server.base), None).await;
+    assert_eq!(status, 503, "{body}");
+    let unready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(unready["status"], "unready");
+    assert_eq!(unready["failed"], json!(["data_dir"]));
+    assert_eq!(unready["checks"]["workers"], "ok");
+    // Nothing about the machine for an anonymous caller: no paths, no error texts.
+    assert!(!body.contains(dir.path().to_str().unwrap()), "{body}");
+    assert!(!body.to_lowercase().contains("denied"), "{body}");
+    // Alive all the same.
+    let (status, _) = get(&format!("{}/healthz", server.base), None).await;
+    assert_eq!(status, 200);
+
+    undo();
+    let (status, body) = get(&format!("{}/readyz", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    // The reason went to the operator's log.
+    let log = server.stop().join("\n");
+    assert!(
+        log.contains("not ready") && log.contains("data_dir"),
+        "{log}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Metrics.
+
+/// `/metrics` parsed by a Prometheus text parser: each sample's value by name and labels.
+struct Scrape(prometheus_parse::Scrape);
+
+impl Scrape {
+    fn parse(text: &str) -> Scrape {
+        let lines = text.lines().map(|l| Ok(l.to_owned()));
+        Scrape(prometheus_parse::Scrape::parse(lines).expect("valid Prometheus text"))
+    }
+
+    /// The value of the one sample named `metric` whose labels include `labels`.
+    fn value(&self, metric: &str, labels: &[(&str, &str)]) -> f64 {
+        let found: Vec<f64> = self
+            .0
+            .samples
+            .iter()
+            .filter(|s| s.metric == metric)
+            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .filter_map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(found.len(), 1, "{metric}{labels:?}: {found:?}");
+        found[0]
+    }
+
+    fn has_help(&self, metric: &str) -> bool {
+        self.0.docs.contains_key(metric)
+    }
+}
+
+const RPC: &str = "/agents/:class/:name/:method";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_2_metrics_count_a_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_counter_server(
+        dir.path(),
+        &[
+            "--cpu-ms",
+            "100",
+            "--idle-timeout",
+            "0.3",
+            "--memory",
+            "team/alice",
+        ],
+        &[],
+    );
+    // The token guards /metrics on the API's address.
+    let (status, _) = get(&format!("{}/metrics", server.base), None).await;
+    assert_eq!(status, 401);
+    let (status, text) = get(&format!("{}/metrics", server.base), Some(&server.token)).await;
+    assert_eq!(status, 200, "{text}");
+    // Loading the agent classes already ran code.
+    let before = Scrape::parse(&text);
+    let executions_before = before.value("islet_executions_total", &[("outcome", "ok")]);
+
+    for n in 1..=3 {
+        let (status, reply) = post(&server, "/agents/Counter/a/increment", "[1]").await;
+        assert_eq!((status, reply), (200, json!({"result": n})));
+    }
+    let (status, _) = post(&server, "/agents/Counter/a/spin", "").await;
+    assert_eq!(status, 500);
+    let (status, _) = post(&server, "/agents/Nope/a/increment", "").await;
+    assert_eq!(status, 404);
+    let (status, _) = post(&server, "/no/such/route", "").await;
+    assert_eq!(status, 404);
+    let (status, reply) = post(
+        &server,
+        "/memory/team/alice/remember",
+        &json!({"content": "Bob prefers tea"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    let (status, reply) = post(
+        &server,
+        "/memory/team/alice/recall",
+        &json!({"query": "what does bob drink"}).to_string(),
+    )
+    .await;
+    assert_eq!(status, 200, "{reply}");
+    // Long enough for the agent to hibernate after --idle-timeout.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let (status, text) = get(&format!("{}/metrics", server.base), Some(&server.token)).await;
+    assert_eq!(status, 200, "{text}");
+    let after = Scrape::parse(&text);
+    let requests = |route: &str, method: &str, status: &str| {
+        after.value(
+            "islet_http_requests_total",
+            &[("route", route), ("method", method), ("status", status)],
+        )
+    };
+    assert_eq!(requests(RPC, "POST", "2xx"), 3.0);
+    assert_eq!(requests(RPC, "POST", "5xx"), 1.0);
+    assert_eq!(requests(RPC, "POST", "4xx"), 1.0);
+    assert_eq!(requests("unmatched", "POST", "4xx"), 1.0);
+    assert_eq!(requests("/metrics", "GET", "4xx"), 1.0);
+    assert_eq!(requests("/metrics", "GET", "2xx"), 1.0);
+    assert_eq!(
+        after.value(
+            "islet_http_request_duration_seconds_count",
+            &[("route", RPC)]
+        ),
+        5.0
+    );
+    // The paths clients sent are not labels.
+    assert!(!text.contains("/no/such/route") && !text.contains("Counter/a"));
+    assert_eq!(
+        after.value("islet_agent_turns_total", &[("kind", "call")]),
+        4.0
+    );
+    assert_eq!(after.value("islet_agent_turn_failures_total", &[]), 1.0);
+    assert_eq!(
+        after.value("islet_limit_hits_total", &[("kind", "cpu")]),
+        1.0
+    );
+    assert_eq!(
+        after.value("islet_limit_hits_total", &[("kind", "memory")]),
+        0.0
+    );
+    assert_eq!(
+        after.value("islet_executions_total", &[("outcome", "error")]),
+        1.0
+    );
+    assert!(after.value("islet_executions_total", &[("outcome", "ok")]) >= executions_before + 3.0);
+    // The failed turn dropped its isolate; activations count database opens.
+    assert!(after.value("islet_agent_activations_total", &[]) >= 1.0);
+    assert!(after.value("islet_agent_hibernations_total", &[]) >= 1.0);
+    assert_eq!(after.value("islet_agents_active", &[]), 0.0);
+    assert!(after.value("islet_workers", &[]) >= 1.0);
+    assert_eq!(after.value("islet_worker_restarts_total", &[]), 0.0);
+    assert!(after.value("islet_execution_cpu_seconds_total", &[]) > 0.0);
+    assert_eq!(
+        after.value(
+            "islet_memory_operations_total",
+            &[("operation", "recall"), ("outcome", "ok")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        after.value(
+            "islet_memory_operation_duration_seconds_count",
+            &[("operation", "recall")]
+        ),
+        1.0
+    );
+    assert!(after.has_help("islet_http_requests_total"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_2_metrics_listen_serves_metrics_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_counter_server(
+        dir.path(),
+        &[
+            "--isolation",
+            "inprocess",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        &[],
+    );
+    let metrics = server.metrics_base.clone().expect("a metrics address");
+    let (status, _) = post(&server, "/agents/Counter/a/increment", "[2]").await;
+    assert_eq!(status, 200);
+    let (status, text) = get(&format!("{metrics}/metrics"), None).await;
+    assert_eq!(status, 200, "{text}");
+    let scrape = Scrape::parse(&text);
+    assert_eq!(
+        scrape.value(
+            "islet_http_requests_total",
+            &[("route", RPC), ("status", "2xx")]
+        ),
+        1.0
+    );
+    // In-process isolation has no worker processes.
+    assert_eq!(scrape.value("islet_workers", &[]), 0.0);
+    // Only metrics there; and not on the API's address any more.
+    let (status, _) = get(&format!("{metrics}/agents"), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = get(&format!("{}/metrics", server.base), Some(&server.token)).await;
+    assert_eq!(status, 404);
+}
+
+// ---------------------------------------------------------------------------------------
+// Logs.
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_3_json_log_lines_parse_and_carry_request_and_call_spans() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_counter_server(
+        dir.path(),
+        &["--isolation", "inprocess", "--log-format", "json"],
+        &[("RUST_LOG", "info")],
+    );
+    let (status, _) = post(&server, "/agents/Counter/a/increment", "[1]").await;
+    assert_eq!(status, 200);
+    let lines = server.stop();
+    assert!(!lines.is_empty());
+    let mut request_span = None;
+    let mut call_span = None;
+    for line in &lines {
+        let entry: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        assert!(
+            entry["timestamp"].is_string() && entry["level"].is_string(),
+            "{line}"
+        );
+        // A span's close carries its duration.
+        if entry["fields"]["message"] == "close" {
+            match entry["span"]["name"].as_str() {
+                Some("http_request") if entry["span"]["route"] == RPC => {
+                    request_span = Some(entry.clone());
+                }
+                Some("agent_call") => call_span = Some(entry.clone()),
+                _ => {}
+            }
+        }
+    }
+    let request =
+        request_span.unwrap_or_else(|| panic!("no http_request span:\n{}", lines.join("\n")));
+    assert_eq!(request["span"]["method"], "POST");
+    assert_eq!(request["span"]["status"], 200);
+    assert!(request["fields"]["time.busy"].is_string(), "{request}");
+    let call = call_span.unwrap_or_else(|| panic!("no agent_call span:\n{}", lines.join("\n")));
+    assert_eq!(call["span"]["method"], "increment");
+    assert!(call["fields"]["time.busy"].is_string(), "{call}");
+}
+
+// ---------------------------------------------------------------------------------------
+// The settings file.
+
+fn islet_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("ISLET_AUTH_TOKEN")
+        .env_remove("ISLET_CONFIG")
+        .env_remove("ISLET_LOG_FORMAT")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .expect("islet runs")
+}
+
+/// A directory with agents and `islet.toml` holding `settings`.
+fn given_config(settings: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    given_agents(dir.path());
+    std::fs::write(dir.path().join("islet.toml"), settings).unwrap();
+    dir
+}
+
+const PRECEDENCE: &str = r#"# islet.toml
+[serve]
+agents = "agents"
+data = "from-file"
+listen = "127.0.0.1:0"
+isolation = "inprocess"
+cpu-ms = 1234
+memory = ["team/a", "team/b"]
+"#;
+
+#[test]
+fn issue22_1_config_show_applies_env_over_file_over_defaults() {
+    let dir = given_config(PRECEDENCE);
+    let out = islet_in(dir.path(), &["config", "show"], &[("ISLET_CPU_MS", "2222")]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("data = \"from-file\"  # islet.toml:4"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("cpu-ms = \"2222\"  # environment ISLET_CPU_MS"),
+        "{shown}"
+    );
+    assert!(shown.contains("wall-ms = \"30000\"  # default"), "{shown}");
+    assert!(
+        shown.contains("memory = [\"team/a\", \"team/b\"]  # islet.toml:8"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("[mcp.openapi]") && shown.contains("[mcp.proxy]"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("log-format = \"text\"  # default"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn issue22_1_serve_takes_flag_over_env_over_file() {
+    let dir = given_config(PRECEDENCE);
+    let token = |data: &str| dir.path().join(data).join("token").is_file();
+    // The file alone.
+    drop(given_server(dir.path(), &["serve"], &[]));
+    assert!(token("from-file"));
+    // The environment over the file.
+    drop(given_server(
+        dir.path(),
+        &["serve"],
+        &[("ISLET_DATA", "from-env")],
+    ));
+    assert!(token("from-env"));
+    // A flag over both.
+    drop(given_server(
+        dir.path(),
+        &["serve", "--data", "from-flag"],
+        &[("ISLET_DATA", "from-env-2")],
+    ));
+    assert!(token("from-flag") && !token("from-env-2"));
+    // --config names another file (and a missing one is an error).
+    let other = dir.path().join("other.toml");
+    std::fs::write(
+        &other,
+        "[serve]\ndata = \"from-other\"\nlisten = \"127.0.0.1:0\"\nisolation = \"inprocess\"\n",
+    )
+    .unwrap();
+    drop(given_server(
+        dir.path(),
+        &["serve", "--config", other.to_str().unwrap()],
+        &[],
+    ));
+    assert!(token("from-other"));
+    let out = islet_in(dir.path(), &["serve", "--config", "missing.toml"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("missing.toml"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+/// `islet serve` with `settings` fails before starting; its error.
+fn given_rejected(settings: &str, env: &[(&str, &str)]) -> String {
+    let dir = given_config(settings);
+    let out = islet_in(dir.path(), &["serve"], env);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    // `config check` says the same.
+    let check = islet_in(dir.path(), &["config", "check"], env);
+    assert_eq!(check.status.code(), Some(2));
+    assert_eq!(text(&check.stderr), text(&out.stderr));
+    text(&out.stderr)
+}
+
+#[test]
+fn issue22_1_config_errors_name_the_file_line_and_valid_keys() {
+    let error = given_rejected("[serve]\nlisten = \"127.0.0.1:0\"\ncpu_ms = 5\n", &[]);
+    assert!(
+        error.contains("islet.toml:3: unknown key `cpu_ms` in [serve]"),
+        "{error}"
+    );
+    assert!(
+        error.contains("valid keys:") && error.contains("cpu-ms"),
+        "{error}"
+    );
+
+    let error = given_rejected("[serve]\n\ncpu-ms = \"lots\"\n", &[]);
+    assert!(
+        error.contains("islet.toml:3: `cpu-ms`: invalid value 'lots'"),
+        "{error}"
+    );
+
+    let error = given_rejected("[serve]\nlisten = [\"127.0.0.1:0\"]\n", &[]);
+    assert!(
+        error.contains("islet.toml:2: `listen` takes one value"),
+        "{error}"
+    );
+
+    let error = given_rejected("[serve]\nisolation = \"vm\"\n", &[]);
+    assert!(
+        error.contains("islet.toml:2") && error.contains("inprocess"),
+        "{error}"
+    );
+
+    let error = given_rejected("[server]\ndata = \"x\"\n", &[]);
+    assert!(
+        error.contains("islet.toml:1: unknown key `server`"),
+        "{error}"
+    );
+    assert!(
+        error.contains("[serve], [mcp.openapi], [mcp.proxy]"),
+        "{error}"
+    );
+
+    let error = given_rejected("[serve]\ndata = \"x\"\ndata = \"y\"\n", &[]);
+    assert!(
+        error.contains("islet.toml") && error.contains("line 3"),
+        "{error}"
+    );
+
+    let error = given_rejected("[serve]\nidle-timeout = 1\n", &[("ISLET_CPU_MS", "abc")]);
+    assert!(
+        error.contains("ISLET_CPU_MS: invalid value 'abc'"),
+        "{error}"
+    );
+}
+
+#[test]
+fn issue22_1_secrets_are_only_references_and_never_shown() {
+    let error = given_rejected("[serve]\nauth-token = \"hunter2\"\n", &[]);
+    assert!(
+        error.contains("islet.toml:2: `auth-token` is a secret"),
+        "{error}"
+    );
+    assert!(
+        error.contains("{ env = \"NAME\" }") && !error.contains("hunter2"),
+        "{error}"
+    );
+
+    let error = given_rejected(
+        "[serve]\nauth-token = { env = \"NOT_SET_ANYWHERE\" }\n",
+        &[],
+    );
+    assert!(error.contains("NOT_SET_ANYWHERE is not set"), "{error}");
+
+    let error = given_rejected("[serve]\nauth-token = { value = \"x\" }\n", &[]);
+    assert!(
+        error.contains("{ env = \"NAME\" } or { file = \"PATH\" }"),
+        "{error}"
+    );
+
+    // Header credentials of `mcp openapi` too; other headers may be inline.
+    let dir = given_config(
+        "[mcp.openapi]\nspec = \"api.json\"\nheader = [\"Accept: text/plain\", \"X-Api-Key: k\"]\n",
+    );
+    let out = islet_in(dir.path(), &["config", "check"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("`header` is a secret"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_1_a_referenced_token_guards_the_api_and_is_masked() {
+    let dir = given_config(&format!(
+        "{PRECEDENCE}auth-token = {{ env = \"MY_ISLET_TOKEN\" }}\n"
+    ));
+    let env = [("MY_ISLET_TOKEN", "s3cret-from-env")];
+    let out = islet_in(dir.path(), &["config", "show"], &env);
+    let shown = text(&out.stdout);
+    assert!(shown.contains("auth-token = \"********\""), "{shown}");
+    assert!(!shown.contains("s3cret"), "{shown}");
+    let server = given_server(dir.path(), &["serve"], &env);
+    let (status, _) = get(&format!("{}/agents", server.base), Some("s3cret-from-env")).await;
+    assert_eq!(status, 200);
+    let (status, _) = get(&format!("{}/agents", server.base), Some("wrong")).await;
+    assert_eq!(status, 401);
+    drop(server);
+
+    std::fs::write(dir.path().join("token.txt"), "from-a-file\n").unwrap();
+    std::fs::write(
+        dir.path().join("islet.toml"),
+        format!("{PRECEDENCE}auth-token = {{ file = \"token.txt\" }}\n"),
+    )
+    .unwrap();
+    let server = given_server(dir.path(), &["serve"], &[]);
+    let (status, _) = get(&format!("{}/agents", server.base), Some("from-a-file")).await;
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn issue22_1_mcp_sections_reach_their_commands() {
+    // The positional CONFIG of `mcp proxy` from the file: the command reads that file.
+    let dir = given_config("[mcp.proxy]\nconfig = \"servers-from-file.json\"\ntimeout-ms = 5\n");
+    let out = islet_in(dir.path(), &["mcp", "proxy"], &[]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stderr).contains("servers-from-file.json"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = islet_in(dir.path(), &["config", "show"], &[]);
+    let shown = text(&out.stdout);
+    assert!(
+        shown.contains("config = \"servers-from-file.json\"  # islet.toml:2"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("timeout-ms = \"5\"  # islet.toml:3"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn issue22_1_the_example_config_checks() {
+    let example = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/islet.toml"
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let out = islet_in(
+        dir.path(),
+        &["config", "check", "--config", example.to_str().unwrap()],
+        &[("ISLET_API_TOKEN", "t")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(": ok ("),
+        "{}",
+        text(&out.stdout)
+    );
+}
