@@ -162,17 +162,15 @@ fn slack_stripe_and_graph_queries_find_the_operation() {
     );
 }
 
-/// Every query of the mix answers with between one and ten tools. How fast is measured by
-/// `islet bench openapi` (search p50 per spec, BENCHMARKS.md), not here: a timed test
-/// fails on a loaded machine without telling anything about the code.
-fn assert_answers(index: &SearchIndex, queries: &[&str]) {
+/// Every query of the mix answers with at most ten tools, and with at least one where the
+/// catalog has the words. How fast is measured by `islet bench openapi` (search p50 per
+/// spec, BENCHMARKS.md), not here: a timed test fails on a loaded machine without telling
+/// anything about the code.
+fn assert_answers(index: &SearchIndex, queries: &[&str], each_has_a_hit: bool) {
     for query in queries {
         let hits = index.search(query, 10);
-        assert!(
-            (1..=10).contains(&hits.len()),
-            "{query:?}: {} hits",
-            hits.len()
-        );
+        assert!(hits.len() <= 10, "{query:?}: {} hits", hits.len());
+        assert!(!each_has_a_hit || !hits.is_empty(), "{query:?}: no hit");
     }
 }
 
@@ -194,14 +192,14 @@ const GRAPH_QUERIES: &[&str] = &[
 #[test]
 fn graph_search_answers_the_query_mix() {
     let index = SearchIndex::new(given_real_catalog("msgraph-v1"));
-    assert_answers(&index, GRAPH_QUERIES);
+    assert_answers(&index, GRAPH_QUERIES, true);
 }
 
 #[test]
 fn synthetic_graph_sized_search_answers_the_query_mix() {
     let catalog = given_big_synthetic_catalog();
     let index = SearchIndex::new(&catalog);
-    assert_answers(&index, GRAPH_QUERIES);
+    assert_answers(&index, GRAPH_QUERIES, false);
     let tool = &catalog.tools[1234];
     assert_top3(&catalog, &[(tool.name.as_str(), tool.path().as_str())]);
 }

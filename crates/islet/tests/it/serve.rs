@@ -1406,7 +1406,8 @@ async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
         "the AI SDK client failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let message: Value = serde_json::from_str(stdout.trim()).expect("the client printed a UIMessage");
+    let message: Value =
+        serde_json::from_str(stdout.trim()).expect("the client printed a UIMessage");
     assert_eq!(message["role"], "assistant", "{message}");
     let parts = message["parts"].as_array().expect("parts");
     let tool = parts
