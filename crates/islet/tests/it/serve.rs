@@ -972,6 +972,26 @@ export default class Assistant extends Think {
 }
 "#;
 
+/// `islet serve` with the scripted model as its OpenAI-compatible model (in-process
+/// isolation, so a test's agents start fast).
+fn given_chat_server(
+    agents: &Path,
+    data: &Path,
+    model: &llm::scripted::ScriptedModel,
+    env: &[(&str, &str)],
+) -> Server {
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let args = [
+        "--isolation",
+        "inprocess",
+        "--model",
+        "openai:test-model",
+        "--model-base-url",
+        &base_url,
+    ];
+    given_server_env(agents, data, &args, env)
+}
+
 /// The `data:` payloads of a server-sent event stream.
 fn sse_data(body: &str) -> Vec<String> {
     body.split("\n\n")
@@ -1001,18 +1021,10 @@ async fn issue15_chat_streams_a_multi_step_turn_as_the_ui_message_stream() {
         dir.path(),
         &[("Assistant.ts", ASSISTANT), ("Ledger.ts", LEDGER)],
     );
-    let base_url = model.base_url(llm::ProviderKind::OpenAi);
-    let server = given_server_env(
+    let server = given_chat_server(
         &agents,
         &dir.path().join("data"),
-        &[
-            "--isolation",
-            "inprocess",
-            "--model",
-            "openai:test-model",
-            "--model-base-url",
-            &base_url,
-        ],
+        &model,
         &[("OPENAI_API_KEY", KEY)],
     );
     let body = json!({
@@ -1293,19 +1305,7 @@ async fn issue15_islet_chat_streams_text_and_shows_tool_calls() {
     model.push(llm::scripted::Reply::new().text_chunks(["The file ", "is written."]));
     let dir = tempfile::tempdir().unwrap();
     let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
-    let base_url = model.base_url(llm::ProviderKind::OpenAi);
-    let server = given_server(
-        &agents,
-        &dir.path().join("data"),
-        &[
-            "--isolation",
-            "inprocess",
-            "--model",
-            "openai:test-model",
-            "--model-base-url",
-            &base_url,
-        ],
-    );
+    let server = given_chat_server(&agents, &dir.path().join("data"), &model, &[]);
     let (base, token) = (server.base.clone(), server.token.clone());
     let output = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
@@ -1375,18 +1375,10 @@ async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
     model.push(llm::scripted::Reply::new().text_chunks(["Wrote ", "hello.txt."]));
     let dir = tempfile::tempdir().unwrap();
     let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
-    let base_url = model.base_url(llm::ProviderKind::OpenAi);
-    let server = given_server_env(
+    let server = given_chat_server(
         &agents,
         &dir.path().join("data"),
-        &[
-            "--isolation",
-            "inprocess",
-            "--model",
-            "openai:test-model",
-            "--model-base-url",
-            &base_url,
-        ],
+        &model,
         &[("OPENAI_API_KEY", "sk-test")],
     );
     let url = format!("{}/agents/Assistant/me/chat", server.base);
