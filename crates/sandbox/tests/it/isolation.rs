@@ -45,7 +45,8 @@ async fn lazily_loaded_globals_are_per_isolate() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn executions_run_in_parallel_across_threads() {
-    let sandbox = crate::support::given_sandbox();
+    // Its own two threads: on the shared sandbox another test's execution may hold one.
+    let sandbox = sandbox::Sandbox::new(sandbox::SandboxConfig { threads: 2 }).expect("sandbox");
     // Each reports the window in which it was running JavaScript; run one after the other,
     // the windows could not overlap. (No timing bound: a loaded machine only stretches them.)
     let busy =
