@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Subcommand)]
-pub enum BenchCommand {
+pub(crate) enum BenchCommand {
     /// Isolate latency, memory per live isolate, throughput and interpreter speed.
     Isolate(IsolateArgs),
     /// OpenAPI load + resolve, catalog, search latency and tool-definition tokens per spec.
@@ -50,7 +50,7 @@ pub enum BenchCommand {
 }
 
 #[derive(clap::Args)]
-pub struct OpenapiArgs {
+pub(crate) struct OpenapiArgs {
     /// Specs to measure (paths or URLs); defaults to the four in `specs/`.
     specs: Vec<String>,
     /// Search queries timed per spec (the median is reported).
@@ -59,7 +59,7 @@ pub struct OpenapiArgs {
 }
 
 #[derive(clap::Args)]
-pub struct IsolateArgs {
+pub(crate) struct IsolateArgs {
     /// Sequential executions for the latency figures.
     #[arg(long, default_value_t = 2_000)]
     samples: usize,
@@ -71,7 +71,7 @@ pub struct IsolateArgs {
     executions: usize,
 }
 
-pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCode> {
+pub(crate) async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCode> {
     match command {
         BenchCommand::Isolate(args) => {
             let report = isolate(args).await?;
@@ -133,7 +133,7 @@ pub async fn bench(command: BenchCommand) -> anyhow::Result<std::process::ExitCo
 pub(crate) const SNIPPET: &str = "async () => { const xs = [1, 2, 3]; return xs.map(x => x * 2); }";
 
 /// Twenty host functions in five namespaces, as a small API catalog would bind them.
-pub fn twenty_bindings() -> Bindings {
+pub(crate) fn twenty_bindings() -> Bindings {
     let mut bindings = Bindings::new();
     for ns in ["users", "repos", "issues", "orders", "files"] {
         for name in ["get", "list", "create", "remove"] {
@@ -302,7 +302,7 @@ fn percentile(samples: &mut [Duration], p: f64) -> f64 {
 }
 
 /// A one-line description of this machine: CPU model, cores, memory.
-pub fn machine() -> String {
+pub(crate) fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

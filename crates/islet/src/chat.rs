@@ -25,7 +25,7 @@ Commands at the prompt: /new (start a new session), /sessions (list them), /sess
 Example:
   OPENAI_API_KEY=… islet serve --model openai:gpt-4.1-mini &
   islet chat Assistant/me")]
-pub struct ChatArgs {
+pub(crate) struct ChatArgs {
     /// The chat agent, CLASS/NAME (e.g. Assistant/me).
     target: String,
     /// The server's address.
@@ -50,7 +50,7 @@ pub struct ChatArgs {
 /// The longest tool result shown, in characters (the rest is folded).
 const FOLD: usize = 160;
 
-pub async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
     let Some((class, name)) = args.target.split_once('/') else {
         anyhow::bail!(
             "`{}`: name the agent as CLASS/NAME, e.g. Assistant/me",

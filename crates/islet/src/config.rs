@@ -42,7 +42,7 @@ its own variable (--auth-token: ISLET_AUTH_TOKEN) uses that one. See examples/is
 Examples:
   islet config check --config /etc/islet/islet.toml
   ISLET_LISTEN=127.0.0.1:9000 islet config show")]
-pub enum ConfigCommand {
+pub(crate) enum ConfigCommand {
     /// Validate the settings file: keys, types, values and secret references. Exit status 0
     /// when `serve` and `mcp` would accept it.
     Check(ConfigFileArg),
@@ -54,7 +54,7 @@ pub enum ConfigCommand {
 /// `--config FILE`, on each command that reads settings (not global: `islet tokens` has a
 /// `--config` of its own).
 #[derive(clap::Args)]
-pub struct ConfigFileArg {
+pub(crate) struct ConfigFileArg {
     /// Settings file (default: ./islet.toml when it exists). Flags and ISLET_* variables
     /// override it; see `islet config --help`.
     #[arg(
@@ -202,7 +202,7 @@ fn root_command() -> clap::Command {
 /// The command line with the settings from the environment and the file added where no
 /// flag gives them. Other commands, `--help`, and command lines clap rejects pass
 /// through unchanged (clap then says what is wrong).
-pub fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
+pub(crate) fn apply(argv: Vec<OsString>) -> anyhow::Result<Vec<OsString>> {
     // Workers start often and read no settings: skip building the whole CLI for them.
     if argv
         .get(1)
@@ -729,7 +729,7 @@ fn show(shape: Shape, values: &[String], secret: bool) -> String {
 }
 
 /// `islet config check|show`.
-pub fn config(command: ConfigCommand) -> anyhow::Result<ExitCode> {
+pub(crate) fn config(command: ConfigCommand) -> anyhow::Result<ExitCode> {
     let given = match &command {
         ConfigCommand::Check(arg) | ConfigCommand::Show(arg) => arg.config_file.clone(),
     };

@@ -10,13 +10,13 @@ use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
-pub struct DoctorArgs {
+pub(crate) struct DoctorArgs {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
 }
 
-pub async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn doctor(args: DoctorArgs) -> anyhow::Result<ExitCode> {
     // Hardening happens in a forked child; this process is left as it is.
     let report = tokio::task::spawn_blocking(harden::probe).await?;
     let linux = tokio::task::spawn_blocking(|| linuxbox::probe::probe(Path::new("bwrap"))).await?;
@@ -112,7 +112,7 @@ fn linux_table(checks: &[linuxbox::probe::Check]) -> String {
 /// tries to escape with raw syscalls ([`harden::escape_test`]) and prints one JSON line per
 /// attempt: `{"attempt": "...", "blocked": true|false, "errno": n|null}` (blocked = the call
 /// failed). The first line is the hardening report. Must run before any thread exists.
-pub fn escape_test() -> ExitCode {
+pub(crate) fn escape_test() -> ExitCode {
     let (report, attempts) = harden::escape_test(&harden::HardenConfig::default());
     let mut lines = vec![json!({ "harden": report_json(&report)["layers"] })];
     for attempt in attempts {

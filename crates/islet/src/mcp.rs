@@ -16,7 +16,7 @@ use codemode::mcp::upstream::{Proxy, ProxyOptions};
 use codemode::mcp::{CodeModeServer, HttpOptions, Prepare, ServerOptions, serve_http};
 
 #[derive(clap::Subcommand)]
-pub enum McpCommand {
+pub(crate) enum McpCommand {
     /// Serve an OpenAPI API as two MCP tools, `search` and `execute`.
     #[command(after_help = "\
 Credentials stay in this process: headers given with --header and --bearer-env are added to \
@@ -94,7 +94,7 @@ impl ServeArgs {
 }
 
 #[derive(clap::Args)]
-pub struct ProxyArgs {
+pub(crate) struct ProxyArgs {
     /// JSON file with an `mcpServers` object.
     config: PathBuf,
     #[command(flatten)]
@@ -110,7 +110,7 @@ pub struct ProxyArgs {
 }
 
 #[derive(clap::Args)]
-pub struct OpenapiArgs {
+pub(crate) struct OpenapiArgs {
     /// OpenAPI 3.x or Swagger 2.0 document: a path or an http(s) URL; JSON or YAML, gzipped or not.
     spec: String,
     #[command(flatten)]
@@ -134,7 +134,7 @@ pub struct OpenapiArgs {
     fetch: FetchArgs,
 }
 
-pub async fn mcp(command: McpCommand) -> anyhow::Result<ExitCode> {
+pub(crate) async fn mcp(command: McpCommand) -> anyhow::Result<ExitCode> {
     match command {
         McpCommand::Openapi(args) => openapi(args).await,
         McpCommand::Proxy(args) => proxy(args).await,

@@ -23,7 +23,7 @@ fused with vector search when --embeddings-url and --embeddings-model are given.
 Example:\n  islet memory ingest conversation.json --profile team/alice\n  \
 islet memory recall \"where does alice work\" --profile team/alice"
 )]
-pub struct MemoryArgs {
+pub(crate) struct MemoryArgs {
     #[command(flatten)]
     options: Options,
     #[command(subcommand)]
@@ -43,7 +43,7 @@ struct Options {
 /// The LLM and embeddings endpoints memory may use (shared with `islet serve`).
 #[derive(clap::Args)]
 #[command(next_help_heading = "Data and endpoints")]
-pub struct Endpoints {
+pub(crate) struct Endpoints {
     /// OpenAI-compatible chat endpoint for extraction and answers (POST URL/v1/chat/completions).
     #[arg(long, value_name = "URL", global = true)]
     llm_url: Option<String>,
@@ -240,7 +240,7 @@ fn endpoint(
 }
 
 /// The embeddings endpoint of `--embeddings-url`/`--embeddings-model`-style flags.
-pub fn embeddings_endpoint(
+pub(crate) fn embeddings_endpoint(
     url: &Option<String>,
     model: &Option<String>,
     key_env: &str,
@@ -253,7 +253,7 @@ fn parse_type(t: &str) -> anyhow::Result<MemoryType> {
 }
 
 /// The memory service of a data directory, with the endpoints the flags configure.
-pub fn memories(data: &std::path::Path, e: &Endpoints) -> anyhow::Result<Memories> {
+pub(crate) fn memories(data: &std::path::Path, e: &Endpoints) -> anyhow::Result<Memories> {
     let mut config = MemoryConfig::new(data);
     config.llm = endpoint("llm", &e.llm_url, &e.llm_model, &e.llm_key_env)?;
     config.embeddings = endpoint(
@@ -274,7 +274,7 @@ pub fn memories(data: &std::path::Path, e: &Endpoints) -> anyhow::Result<Memorie
     Ok(Memories::new(config))
 }
 
-pub async fn memory(args: MemoryArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn memory(args: MemoryArgs) -> anyhow::Result<ExitCode> {
     let o = &args.options;
     let memories = memories(&o.data, &o.endpoints)?;
     match args.command {

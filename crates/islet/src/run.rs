@@ -28,7 +28,7 @@ Examples:
   GITHUB_TOKEN=… islet run --allow-fetch GET:api.github.com \\
       --fetch-header 'api.github.com:Authorization=Bearer ${GITHUB_TOKEN}' \\
       script.js")]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// File with the code to run, or `-` for standard input.
     file: PathBuf,
     /// Print the whole outcome (result, error, logs, stats) as one JSON object on stdout.
@@ -63,7 +63,7 @@ pub struct RunArgs {
 /// openapi` and `islet mcp proxy`. Without `--allow-fetch`, `fetch` is not defined.
 #[derive(clap::Args, Debug, Default, Clone)]
 #[command(next_help_heading = "Fetch (the code gets `fetch` only with --allow-fetch)")]
-pub struct FetchArgs {
+pub(crate) struct FetchArgs {
     /// Let the code fetch from HOST: `api.example.com`, `*.example.com` (its subdomains),
     /// `HOST:PORT`, or an origin (`https://api.example.com`). Methods before a colon allow
     /// only those: `GET,HEAD:api.example.com`. Repeatable.
@@ -87,7 +87,7 @@ const FETCH_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE
 
 impl FetchArgs {
     /// The fetcher these flags describe; `None` when they offer no fetch.
-    pub fn fetcher(&self) -> anyhow::Result<Option<Arc<Fetcher>>> {
+    pub(crate) fn fetcher(&self) -> anyhow::Result<Option<Arc<Fetcher>>> {
         if self.allow_fetch.is_empty() {
             anyhow::ensure!(
                 self.fetch_headers.is_empty(),
@@ -117,7 +117,7 @@ impl FetchArgs {
     }
 
     /// `bindings` plus `fetch` when the flags offer it.
-    pub fn bind(fetcher: Option<&Arc<Fetcher>>, bindings: Bindings) -> Bindings {
+    pub(crate) fn bind(fetcher: Option<&Arc<Fetcher>>, bindings: Bindings) -> Bindings {
         match fetcher {
             Some(fetcher) => codemode::egress::with_fetch(bindings, Arc::clone(fetcher)),
             None => bindings,
@@ -182,7 +182,7 @@ fn injected_header(text: &str) -> anyhow::Result<InjectedHeader> {
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Isolation {
+pub(crate) enum Isolation {
     /// In this process (fastest start; the library's default).
     Inprocess,
     /// In an `islet worker` process, hardened by the OS sandbox (servers' default).
@@ -191,7 +191,7 @@ pub enum Isolation {
 
 impl Isolation {
     /// A sandbox of this kind; `workers` applies to process isolation (0: one per core).
-    pub fn sandbox(self, workers: usize) -> anyhow::Result<Sandbox> {
+    pub(crate) fn sandbox(self, workers: usize) -> anyhow::Result<Sandbox> {
         Ok(match self {
             Isolation::Inprocess => Sandbox::new(SandboxConfig {
                 threads: workers.max(1),
@@ -205,7 +205,7 @@ impl Isolation {
     }
 
     /// A sandbox of this kind for a server: one executor thread or worker per core.
-    pub fn server_sandbox(self) -> anyhow::Result<Sandbox> {
+    pub(crate) fn server_sandbox(self) -> anyhow::Result<Sandbox> {
         Ok(match self {
             Isolation::Inprocess => Sandbox::new(SandboxConfig::default())?,
             Isolation::Process => Sandbox::with_workers(worker_config()?)?,
@@ -214,7 +214,7 @@ impl Isolation {
 }
 
 /// Worker processes are this binary's `islet worker`.
-pub fn worker_config() -> anyhow::Result<WorkerConfig> {
+pub(crate) fn worker_config() -> anyhow::Result<WorkerConfig> {
     Ok(WorkerConfig::new(
         std::env::current_exe()?,
         vec!["worker".to_owned()],
@@ -240,7 +240,7 @@ impl RunArgs {
     }
 }
 
-pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let limits = args.limits()?;
     let code = if args.file.as_os_str() == "-" {
         let mut code = String::new();
@@ -273,7 +273,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 /// Prints an outcome the way `islet run` does; the exit code says whether it succeeded.
 /// Guest text reaches a terminal with its control characters escaped, so code cannot move
 /// the cursor, rewrite earlier lines or send terminal commands; JSON stays valid JSON.
-pub fn print_outcome(outcome: &Outcome, json: bool) -> ExitCode {
+pub(crate) fn print_outcome(outcome: &Outcome, json: bool) -> ExitCode {
     let terminal = std::io::stderr().is_terminal();
     let shown = |text: &str| -> String {
         if terminal {
@@ -315,7 +315,7 @@ pub fn print_outcome(outcome: &Outcome, json: bool) -> ExitCode {
 }
 
 /// Control characters other than newline and tab as visible escapes (`\x1b`, `\u{9b}`).
-pub fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn escape_controls(text: &str) -> std::borrow::Cow<'_, str> {
     if !text.chars().any(is_escaped_control) {
         return std::borrow::Cow::Borrowed(text);
     }
@@ -338,7 +338,7 @@ fn is_escaped_control(c: char) -> bool {
 /// JSON text with DEL and the C1 controls (which JSON allows raw, and some terminals obey)
 /// written as `\u00XX`: the same JSON value, safe on a terminal. (Serialisers already
 /// escape the C0 controls.)
-pub fn escape_json_controls(json: &str) -> std::borrow::Cow<'_, str> {
+pub(crate) fn escape_json_controls(json: &str) -> std::borrow::Cow<'_, str> {
     let c1 = |c: char| ('\u{7f}'..='\u{9f}').contains(&c);
     if !json.chars().any(c1) {
         return std::borrow::Cow::Borrowed(json);

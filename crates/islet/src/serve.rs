@@ -21,8 +21,8 @@
 //! details (storage failures) are logged, not sent.
 
 mod api;
-pub mod ops;
-pub mod routes;
+pub(crate) mod ops;
+pub(crate) mod routes;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -97,7 +97,7 @@ Examples:
   TOKEN=$(cat .islet/token)
   curl -H \"Authorization: Bearer $TOKEN\" -d '[5]' \\
       http://127.0.0.1:8787/agents/Counter/alice/increment")]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Serve `GET /metrics` on this address without a token (default: on --listen, behind
     /// the token), e.g. 127.0.0.1:9187 for a Prometheus on the same host.
     #[arg(long, value_name = "ADDR", help_heading = "Operations")]
@@ -159,7 +159,7 @@ pub struct ServeArgs {
 /// The model chat agents (`Think` classes) use. Keys come from the environment
 /// (`OPENAI_API_KEY`, `ANTHROPIC_API_KEY`) unless given here; they are never logged.
 #[derive(clap::Args)]
-pub struct ModelArgs {
+pub(crate) struct ModelArgs {
     /// Default model of chat agents, `provider:model` (openai:gpt-4.1-mini,
     /// anthropic:claude-sonnet-4-5; OpenAI-compatible servers use openai:).
     #[arg(long = "model", value_name = "PROVIDER:MODEL")]
@@ -178,7 +178,7 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     /// The models chat agents may use, from these flags and the environment.
-    pub fn models(&self) -> anyhow::Result<llm::Models> {
+    pub(crate) fn models(&self) -> anyhow::Result<llm::Models> {
         let default_model = match &self.spec {
             Some(spec) => Some(
                 spec.parse::<llm::ModelSpec>()
@@ -225,7 +225,7 @@ impl ModelArgs {
     }
 }
 
-pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let agents_dir = agents_dir(args.agents.as_deref())?;
     let models = args.model.models()?;
     let data = Arc::new(

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::CommandFactory as _;
 
 #[derive(Clone, Copy, clap::ValueEnum)]
-pub enum Shell {
+pub(crate) enum Shell {
     Bash,
     Zsh,
     Fish,
@@ -19,7 +19,7 @@ Examples:
   islet completions bash > ~/.local/share/bash-completion/completions/islet
   islet completions zsh > ~/.zfunc/_islet       # with fpath+=(~/.zfunc) in ~/.zshrc
   islet completions fish > ~/.config/fish/completions/islet.fish")]
-pub struct CompletionsArgs {
+pub(crate) struct CompletionsArgs {
     /// The shell to complete for.
     #[arg(value_enum)]
     shell: Shell,
@@ -30,9 +30,9 @@ pub struct CompletionsArgs {
 Examples:
   islet man | man -l -
   islet man > /usr/local/share/man/man1/islet.1")]
-pub struct ManArgs {}
+pub(crate) struct ManArgs {}
 
-pub fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
     let mut command = crate::Cli::command();
     let shell = match args.shell {
         Shell::Bash => clap_complete::Shell::Bash,
@@ -46,7 +46,7 @@ pub fn completions(args: &CompletionsArgs) -> anyhow::Result<ExitCode> {
 
 /// One roff page for `islet` with a section per subcommand (hidden ones left out), so a
 /// single `man islet` shows everything.
-pub fn man(_args: &ManArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn man(_args: &ManArgs) -> anyhow::Result<ExitCode> {
     let command = crate::Cli::command();
     let mut out = Vec::new();
     clap_mangen::Man::new(command.clone()).render(&mut out)?;

@@ -12,7 +12,7 @@ use codemode::catalog::describe::{CatalogSummary, naive_footprint, tool_texts};
 use codemode::mcp::upstream::{Proxy, ProxyOptions};
 
 #[derive(clap::Args)]
-pub struct TokensArgs {
+pub(crate) struct TokensArgs {
     /// OpenAPI 3.x or Swagger 2.0 document: a path or an http(s) URL.
     #[arg(required_unless_present = "config", conflicts_with = "config")]
     spec: Option<String>,
@@ -25,7 +25,7 @@ pub struct TokensArgs {
     json: bool,
 }
 
-pub async fn tokens(args: TokensArgs) -> anyhow::Result<ExitCode> {
+pub(crate) async fn tokens(args: TokensArgs) -> anyhow::Result<ExitCode> {
     if let Some(config) = &args.config {
         return proxy_tokens(config, args.json).await;
     }

@@ -9,7 +9,7 @@ use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 
 #[derive(clap::Args)]
-pub struct WorkerArgs {
+pub(crate) struct WorkerArgs {
     /// Isolates this worker runs at once (one executor thread each).
     #[arg(long, default_value_t = 2)]
     executors: usize,
@@ -21,7 +21,7 @@ pub struct WorkerArgs {
 }
 
 /// Runs on the main thread before any other thread exists (namespaces require it).
-pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     if args.escape_test {
         return Ok(crate::doctor::escape_test());
     }

@@ -19,7 +19,7 @@ Examples:
   islet ws cat Notes/alice /notes/todo.md
   echo '- buy milk' | islet ws put Notes/alice /notes/todo.md
   islet ws rm Notes/alice /notes --recursive")]
-pub struct WsArgs {
+pub(crate) struct WsArgs {
     #[command(subcommand)]
     command: WsCommand,
     /// Data directory of `islet serve`.
@@ -55,7 +55,7 @@ enum WsCommand {
     },
 }
 
-pub fn ws(args: WsArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn ws(args: WsArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         args.data.is_dir(),
         "no data directory at {}; pass the --data DIR that `islet serve` uses",

@@ -17,7 +17,7 @@ const RESOLVE: ResolveFlags = ResolveFlags::BENEATH
 
 /// What the host sees of a file, enough to notice a change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Stamp {
+pub(crate) struct Stamp {
     pub size: u64,
     pub mtime_ns: i128,
     pub ctime_ns: i128,
@@ -37,7 +37,7 @@ impl Stamp {
 
 /// One entry found by [`walk`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Found {
+pub(crate) enum Found {
     Dir,
     File(Stamp),
     /// A symlink, FIFO, socket or device: never followed, never synced.
@@ -46,7 +46,7 @@ pub enum Found {
     BadName,
 }
 
-pub fn open_root(dir: &Path) -> std::io::Result<OwnedFd> {
+pub(crate) fn open_root(dir: &Path) -> std::io::Result<OwnedFd> {
     Ok(rustix::fs::open(
         dir,
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
@@ -72,13 +72,13 @@ fn open_beneath(root: impl AsFd, rel: &str, flags: OFlags, mode: Mode) -> std::i
 
 /// Every entry below `root`, as paths relative to it (`a/b.txt`), parents before
 /// children.
-pub fn walk(root: &OwnedFd) -> std::io::Result<Vec<(String, Found)>> {
+pub(crate) fn walk(root: &OwnedFd) -> std::io::Result<Vec<(String, Found)>> {
     walk_from(root, String::new(), true)
 }
 
 /// The entries of the directory `rel` (not below), as paths relative to `root`; fails if
 /// it is missing, not a directory, or reached through a symlink.
-pub fn list_dir(root: &OwnedFd, rel: &str) -> std::io::Result<Vec<(String, Found)>> {
+pub(crate) fn list_dir(root: &OwnedFd, rel: &str) -> std::io::Result<Vec<(String, Found)>> {
     walk_from(root, rel.to_string(), false)
 }
 
@@ -150,7 +150,7 @@ fn lossy_join(dir: &str, name: &CStr) -> String {
 }
 
 /// A regular file's bytes and stamp; `InvalidInput` for anything else or over `max`.
-pub fn read(root: &OwnedFd, rel: &str, max: u64) -> std::io::Result<(Vec<u8>, Stamp)> {
+pub(crate) fn read(root: &OwnedFd, rel: &str, max: u64) -> std::io::Result<(Vec<u8>, Stamp)> {
     let fd = open_beneath(root, rel, OFlags::RDONLY | OFlags::NONBLOCK, Mode::empty())?;
     let stat = rustix::fs::fstat(&fd)?;
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
@@ -183,7 +183,12 @@ pub fn read(root: &OwnedFd, rel: &str, max: u64) -> std::io::Result<(Vec<u8>, St
 }
 
 /// Creates or replaces a regular file (and missing parent directories), owned by `owner`.
-pub fn write(root: &OwnedFd, rel: &str, data: &[u8], owner: Option<u32>) -> std::io::Result<Stamp> {
+pub(crate) fn write(
+    root: &OwnedFd,
+    rel: &str,
+    data: &[u8],
+    owner: Option<u32>,
+) -> std::io::Result<Stamp> {
     let open = || {
         open_beneath(
             root,
@@ -216,7 +221,7 @@ pub fn write(root: &OwnedFd, rel: &str, data: &[u8], owner: Option<u32>) -> std:
 }
 
 /// Creates a directory and its missing parents.
-pub fn mkdirs(root: &OwnedFd, rel: &str, owner: Option<u32>) -> std::io::Result<()> {
+pub(crate) fn mkdirs(root: &OwnedFd, rel: &str, owner: Option<u32>) -> std::io::Result<()> {
     let mut so_far = String::new();
     for part in rel.split('/').filter(|p| !p.is_empty()) {
         let parent = open_beneath(
@@ -249,7 +254,7 @@ pub fn mkdirs(root: &OwnedFd, rel: &str, owner: Option<u32>) -> std::io::Result<
 }
 
 /// Whether `rel` is a directory with nothing in it.
-pub fn is_empty_dir(root: &OwnedFd, rel: &str) -> std::io::Result<bool> {
+pub(crate) fn is_empty_dir(root: &OwnedFd, rel: &str) -> std::io::Result<bool> {
     let fd = match open_beneath(root, rel, OFlags::RDONLY | OFlags::DIRECTORY, Mode::empty()) {
         Ok(fd) => fd,
         Err(_) => return Ok(false),
@@ -264,7 +269,7 @@ pub fn is_empty_dir(root: &OwnedFd, rel: &str) -> std::io::Result<bool> {
 }
 
 /// Removes a file, or a directory with everything in it.
-pub fn remove(root: &OwnedFd, rel: &str) -> std::io::Result<()> {
+pub(crate) fn remove(root: &OwnedFd, rel: &str) -> std::io::Result<()> {
     let (parent, name) = rel.rsplit_once('/').unwrap_or(("", rel));
     let parent_fd = open_beneath(
         root,

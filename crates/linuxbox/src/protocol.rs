@@ -13,15 +13,15 @@ use rustix::net::{
 use serde::{Deserialize, Serialize};
 
 /// The largest message: a command line plus its environment.
-pub const MAX_MESSAGE_BYTES: usize = 128 << 10;
+pub(crate) const MAX_MESSAGE_BYTES: usize = 128 << 10;
 
 /// The environment variable that tells the init which descriptor is its socket.
-pub const SOCKET_ENV: &str = "ISLET_LINUXBOX_SOCKET";
+pub(crate) const SOCKET_ENV: &str = "ISLET_LINUXBOX_SOCKET";
 
 /// Host → init.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
-pub enum Request {
+pub(crate) enum Request {
     /// Start `argv` in its own process group with exactly `env`, in `cwd`; three
     /// descriptors (stdin, stdout, stderr) ride along.
     Spawn {
@@ -37,7 +37,7 @@ pub enum Request {
 /// Init → host.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
-pub enum Event {
+pub(crate) enum Event {
     Spawned {
         id: u64,
         pid: i32,
@@ -57,7 +57,7 @@ pub enum Event {
 
 /// Sends one message with `fds` attached, waiting for room (the init's side: the host's
 /// reader thread always drains).
-pub fn send(
+pub(crate) fn send(
     socket: BorrowedFd<'_>,
     message: &impl Serialize,
     fds: &[BorrowedFd<'_>],
@@ -68,7 +68,7 @@ pub fn send(
 /// Sends one message without waiting (the host's side): an init that stopped reading (a
 /// process in the sandbox can stop it) must not hold a host thread; a full socket is an
 /// error instead.
-pub fn try_send(
+pub(crate) fn try_send(
     socket: BorrowedFd<'_>,
     message: &impl Serialize,
     fds: &[BorrowedFd<'_>],
@@ -111,7 +111,7 @@ fn send_with(
 }
 
 /// Receives one message and the descriptors attached to it; `None` when the peer is gone.
-pub fn recv<T: for<'de> Deserialize<'de>>(
+pub(crate) fn recv<T: for<'de> Deserialize<'de>>(
     socket: impl AsFd,
     buffer: &mut [u8],
 ) -> std::io::Result<Option<(T, Vec<OwnedFd>)>> {

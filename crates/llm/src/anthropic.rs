@@ -153,7 +153,7 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
-    pub fn event(&mut self, event: sse::Event, out: &mut Assembler) -> Result<Flow, Error> {
+    pub(crate) fn event(&mut self, event: sse::Event, out: &mut Assembler) -> Result<Flow, Error> {
         let data = event.data.trim();
         if data.is_empty() {
             return Ok(Flow::Continue);
@@ -267,7 +267,7 @@ impl Decoder {
         out.finish_call(call);
     }
 
-    pub fn end_of_body(&mut self, _out: &mut Assembler) -> Result<(), Error> {
+    pub(crate) fn end_of_body(&mut self, _out: &mut Assembler) -> Result<(), Error> {
         Err(Error::Truncated {
             reason: "the connection closed before `message_stop`".into(),
         })

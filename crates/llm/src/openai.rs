@@ -118,7 +118,7 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
-    pub fn event(&mut self, event: sse::Event, out: &mut Assembler) -> Result<Flow, Error> {
+    pub(crate) fn event(&mut self, event: sse::Event, out: &mut Assembler) -> Result<Flow, Error> {
         let data = event.data.trim();
         if data == "[DONE]" {
             return Ok(Flow::Done);
@@ -217,7 +217,7 @@ impl Decoder {
         }
     }
 
-    pub fn end_of_body(&mut self, out: &mut Assembler) -> Result<(), Error> {
+    pub(crate) fn end_of_body(&mut self, out: &mut Assembler) -> Result<(), Error> {
         // Some servers close without `[DONE]`; the answer is complete if it said why it
         // finished.
         if out.finish_reason().is_some() {

@@ -23,7 +23,7 @@ pub(crate) struct Parser {
 
 impl Parser {
     /// Feeds a chunk; complete events are appended to `out`.
-    pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<Event>) -> Result<(), Error> {
+    pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut Vec<Event>) -> Result<(), Error> {
         let mut start = 0;
         for (i, &b) in chunk.iter().enumerate() {
             if self.skip_lf {
@@ -52,7 +52,7 @@ impl Parser {
 
     /// At the end of the body: an event whose lines all ended is dispatched (some servers
     /// omit the final blank line); an unterminated last line was cut off and is dropped.
-    pub fn finish(&mut self, out: &mut Vec<Event>) {
+    pub(crate) fn finish(&mut self, out: &mut Vec<Event>) {
         self.buffer.clear();
         self.dispatch(out);
     }

@@ -75,7 +75,7 @@ struct PendingCall {
 }
 
 impl Assembler {
-    pub fn text(&mut self, text: &str) {
+    pub(crate) fn text(&mut self, text: &str) {
         if text.is_empty() {
             return;
         }
@@ -89,7 +89,7 @@ impl Assembler {
     }
 
     /// Starts a call; `id` is generated when the server sent none. Returns its index.
-    pub fn start_call(&mut self, id: Option<&str>, name: &str) -> usize {
+    pub(crate) fn start_call(&mut self, id: Option<&str>, name: &str) -> usize {
         let index = self.calls.len();
         let id = match id.filter(|id| !id.is_empty()) {
             Some(id) => id.to_owned(),
@@ -112,17 +112,17 @@ impl Assembler {
 
     /// A name that arrives after the call started (some servers repeat it in every delta,
     /// so only the first one counts).
-    pub fn call_name(&mut self, index: usize, name: &str) {
+    pub(crate) fn call_name(&mut self, index: usize, name: &str) {
         if let Some(call) = self.calls.get_mut(index).filter(|c| c.name.is_empty()) {
             call.name = name.to_owned();
         }
     }
 
-    pub fn call_id(&self, index: usize) -> Option<&str> {
+    pub(crate) fn call_id(&self, index: usize) -> Option<&str> {
         self.calls.get(index).map(|c| c.id.as_str())
     }
 
-    pub fn call_arguments(&mut self, index: usize, arguments: &str) {
+    pub(crate) fn call_arguments(&mut self, index: usize, arguments: &str) {
         let Some(call) = self.calls.get_mut(index).filter(|c| c.done.is_none()) else {
             return;
         };
@@ -136,13 +136,13 @@ impl Assembler {
         });
     }
 
-    pub fn call_has_arguments(&self, index: usize) -> bool {
+    pub(crate) fn call_has_arguments(&self, index: usize) -> bool {
         self.calls
             .get(index)
             .is_some_and(|c| !c.arguments.is_empty())
     }
 
-    pub fn finish_call(&mut self, index: usize) {
+    pub(crate) fn finish_call(&mut self, index: usize) {
         let Some(call) = self.calls.get_mut(index).filter(|c| c.done.is_none()) else {
             return;
         };
@@ -160,30 +160,30 @@ impl Assembler {
         });
     }
 
-    pub fn finish_all_calls(&mut self) {
+    pub(crate) fn finish_all_calls(&mut self) {
         for index in 0..self.calls.len() {
             self.finish_call(index);
         }
     }
 
-    pub fn set_usage(&mut self, usage: Usage) {
+    pub(crate) fn set_usage(&mut self, usage: Usage) {
         self.usage = Some(usage);
     }
 
-    pub fn usage_mut(&mut self) -> &mut Usage {
+    pub(crate) fn usage_mut(&mut self) -> &mut Usage {
         self.usage.get_or_insert_with(Usage::default)
     }
 
-    pub fn set_finish(&mut self, reason: FinishReason) {
+    pub(crate) fn set_finish(&mut self, reason: FinishReason) {
         self.finish = Some(reason);
     }
 
-    pub fn finish_reason(&self) -> Option<&FinishReason> {
+    pub(crate) fn finish_reason(&self) -> Option<&FinishReason> {
         self.finish.as_ref()
     }
 
     /// The end of the answer: open calls finished, then usage, then `Finished`.
-    pub fn complete(&mut self) {
+    pub(crate) fn complete(&mut self) {
         self.finish_all_calls();
         if let Some(usage) = self.usage {
             self.events.push_back(StreamEvent::Usage { usage });
@@ -199,7 +199,7 @@ impl Assembler {
     }
 
     /// The text so far and the calls that are complete.
-    pub fn message(&self) -> Message {
+    pub(crate) fn message(&self) -> Message {
         let content = self
             .parts
             .iter()

@@ -223,7 +223,7 @@ pub(crate) struct VectorIndex {
 
 impl VectorIndex {
     /// The cosine of `rowid`'s vector with a normalised `query` (rowids are kept sorted).
-    pub fn similarity(&self, query: &[f32], rowid: i64) -> Option<f32> {
+    pub(crate) fn similarity(&self, query: &[f32], rowid: i64) -> Option<f32> {
         if self.dim == 0 || query.len() != self.dim {
             return None;
         }
@@ -233,7 +233,7 @@ impl VectorIndex {
     }
 
     /// The `k` most similar rows to a normalised `query`: `(rowid, cosine)`, best first.
-    pub fn search(&self, query: &[f32], k: usize) -> Vec<(i64, f32)> {
+    pub(crate) fn search(&self, query: &[f32], k: usize) -> Vec<(i64, f32)> {
         if self.dim == 0 || query.len() != self.dim {
             return Vec::new();
         }
@@ -285,7 +285,7 @@ pub(crate) struct Stats {
 
 impl Db {
     /// Opens (creating when `create`) the profile's database at `path`.
-    pub fn open(path: &Path, name: &ProfileName, create: bool) -> Result<Self, Error> {
+    pub(crate) fn open(path: &Path, name: &ProfileName, create: bool) -> Result<Self, Error> {
         if !create && !path.exists() {
             return Err(Error::ProfileNotFound {
                 profile: name.to_string(),
@@ -366,7 +366,7 @@ impl Db {
             .map_err(self.err("reading the data version"))
     }
 
-    pub fn meta(&self, key: &str) -> Result<Option<String>, Error> {
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>, Error> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = ?", [key], |r| r.get(0))
             .optional()
@@ -374,7 +374,7 @@ impl Db {
     }
 
     /// Refuses `model` when the profile's vectors came from another embeddings model.
-    pub fn refuse_other_model(&self, model: &str) -> Result<(), Error> {
+    pub(crate) fn refuse_other_model(&self, model: &str) -> Result<(), Error> {
         match self.meta("embeddings_model")? {
             Some(stored) if stored != model => Err(Error::EmbeddingsModelMismatch {
                 profile: self.name.to_string(),
@@ -385,7 +385,7 @@ impl Db {
         }
     }
 
-    pub fn count(&self) -> Result<u64, Error> {
+    pub(crate) fn count(&self) -> Result<u64, Error> {
         self.conn
             .query_row("SELECT count(*) FROM memories", [], |r| r.get::<_, i64>(0))
             .map(|n| n.max(0) as u64)
@@ -393,7 +393,7 @@ impl Db {
     }
 
     /// Which of `ids` are already stored.
-    pub fn existing(&self, ids: &[&str]) -> Result<BTreeSet<String>, Error> {
+    pub(crate) fn existing(&self, ids: &[&str]) -> Result<BTreeSet<String>, Error> {
         let mut found = BTreeSet::new();
         let mut stmt = self
             .conn
@@ -410,7 +410,7 @@ impl Db {
     /// Stores `memories` (and their vectors, normalised, when given) in one transaction.
     /// Returns `(added, unchanged, vectors stored)`. `progress(done)` is called every few
     /// hundred rows.
-    pub fn insert(
+    pub(crate) fn insert(
         &mut self,
         memories: &[NewMemory],
         vectors: Option<(&str, &HashMap<String, Vec<f32>>)>,
@@ -517,7 +517,11 @@ impl Db {
 
     /// Up to `limit` memories without a vector stored after row `after`, oldest first:
     /// `(rowid, content)`.
-    pub fn without_vectors(&self, after: i64, limit: usize) -> Result<Vec<(i64, String)>, Error> {
+    pub(crate) fn without_vectors(
+        &self,
+        after: i64,
+        limit: usize,
+    ) -> Result<Vec<(i64, String)>, Error> {
         let mut stmt = self
             .conn
             .prepare_cached(
@@ -532,7 +536,7 @@ impl Db {
     }
 
     /// How many memories have no vector.
-    pub fn count_without_vectors(&self) -> Result<u64, Error> {
+    pub(crate) fn count_without_vectors(&self) -> Result<u64, Error> {
         self.conn
             .query_row(
                 "SELECT (SELECT count(*) FROM memories) - (SELECT count(*) FROM vectors)",
@@ -545,7 +549,7 @@ impl Db {
 
     /// Stores vectors of existing memories (a backfill) in one transaction; rows forgotten
     /// meanwhile are skipped. Returns how many were stored.
-    pub fn store_vectors(
+    pub(crate) fn store_vectors(
         &mut self,
         model: &str,
         vectors: &[(i64, Vec<f32>)],
@@ -603,7 +607,7 @@ impl Db {
     }
 
     /// Figures recall needs (cached until the next write).
-    pub fn stats(&mut self) -> Result<&Stats, Error> {
+    pub(crate) fn stats(&mut self) -> Result<&Stats, Error> {
         self.refresh()?;
         if self.stats.is_none() {
             let documents: i64 = self
@@ -629,7 +633,7 @@ impl Db {
     }
 
     /// Makes a superseded memory current again (it was re-asserted at `at`).
-    pub fn reassert(&mut self, id: &str, at: i64) -> Result<(), Error> {
+    pub(crate) fn reassert(&mut self, id: &str, at: i64) -> Result<(), Error> {
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -651,7 +655,7 @@ impl Db {
         Ok(())
     }
 
-    pub fn get(&self, id: &str) -> Result<Option<Memory>, Error> {
+    pub(crate) fn get(&self, id: &str) -> Result<Option<Memory>, Error> {
         self.conn
             .query_row(
                 &format!("SELECT {COLUMNS} FROM memories m WHERE m.id = ?"),
@@ -662,7 +666,7 @@ impl Db {
             .map_err(self.err("reading a memory"))
     }
 
-    pub fn list(&self, options: &ListOptions) -> Result<Page, Error> {
+    pub(crate) fn list(&self, options: &ListOptions) -> Result<Page, Error> {
         use rusqlite::types::Value as V;
         let mut sql = format!("SELECT {COLUMNS} FROM memories m WHERE 1");
         let mut params: Vec<V> = Vec::new();
@@ -762,18 +766,18 @@ impl Db {
         Ok(deleted)
     }
 
-    pub fn forget(&mut self, id: &str) -> Result<usize, Error> {
+    pub(crate) fn forget(&mut self, id: &str) -> Result<usize, Error> {
         self.delete_where("id = ?", id)
     }
 
-    pub fn forget_session(&mut self, session_id: &str) -> Result<usize, Error> {
+    pub(crate) fn forget_session(&mut self, session_id: &str) -> Result<usize, Error> {
         self.delete_where("session_id = ?", session_id)
     }
 
     /// Full-text candidates for the question's `words`, best first: `(rowid, BM25 score)`
     /// with the score positive (higher is better; ties: newest first), and the score a
     /// memory of average length holding every word once would get (see [`Search`]).
-    pub fn fts(
+    pub(crate) fn fts(
         &mut self,
         words: &[String],
         filter: &Filter,
@@ -961,7 +965,11 @@ impl Db {
     }
 
     /// The memories with these rowids that pass `filter`, keyed by rowid.
-    pub fn fetch(&self, rowids: &[i64], filter: &Filter) -> Result<HashMap<i64, Memory>, Error> {
+    pub(crate) fn fetch(
+        &self,
+        rowids: &[i64],
+        filter: &Filter,
+    ) -> Result<HashMap<i64, Memory>, Error> {
         if rowids.is_empty() {
             return Ok(HashMap::new());
         }
@@ -978,7 +986,7 @@ impl Db {
     /// The memory that replies to `asker` (rowid `rowid`): the first memory stored after it
     /// in its session that states another message (chunks of the same message are
     /// skipped), if a different speaker said it and it passes `filter`.
-    pub fn reply(
+    pub(crate) fn reply(
         &self,
         rowid: i64,
         asker: &Memory,
@@ -1014,7 +1022,7 @@ impl Db {
     }
 
     /// The in-memory vector index, (re)loaded if missing or stale.
-    pub fn vectors(&mut self) -> Result<&VectorIndex, Error> {
+    pub(crate) fn vectors(&mut self) -> Result<&VectorIndex, Error> {
         self.refresh()?;
         if self.vectors.is_none() {
             let model = self.meta("embeddings_model")?.unwrap_or_default();

@@ -5,11 +5,11 @@ use crate::model::MemoryType;
 use sha2::{Digest, Sha256};
 
 /// Messages longer than this are split into chunks of at most about this size.
-pub const CHUNK_CHARS: usize = 1200;
+pub(crate) const CHUNK_CHARS: usize = 1200;
 
 /// The id of a memory: a hash of everything that makes it this memory and not another
 /// (nothing profile-specific, nothing time-dependent), so storing it twice stores it once.
-pub fn memory_id(
+pub(crate) fn memory_id(
     kind: MemoryType,
     content: &str,
     subject: Option<&str>,
@@ -39,7 +39,7 @@ pub fn memory_id(
 }
 
 /// `Alice . Employer` → `alice.employer`: subjects compare case- and space-insensitively.
-pub fn normalize_subject(subject: &str) -> Option<String> {
+pub(crate) fn normalize_subject(subject: &str) -> Option<String> {
     let s = subject
         .split_whitespace()
         .collect::<Vec<_>>()
@@ -50,7 +50,7 @@ pub fn normalize_subject(subject: &str) -> Option<String> {
 
 /// Splits `text` into chunks of at most [`CHUNK_CHARS`] characters, preferring paragraph
 /// breaks, then sentence ends, then spaces. Short text is one chunk, trimmed.
-pub fn chunk(text: &str) -> Vec<String> {
+pub(crate) fn chunk(text: &str) -> Vec<String> {
     let text = text.trim();
     if text.chars().count() <= CHUNK_CHARS {
         return vec![text.to_owned()];
@@ -140,7 +140,7 @@ fn cut_at_spaces(sentence: &str, max: usize) -> Vec<String> {
 }
 
 /// Words of a query or text: lowercase runs of letters and digits.
-pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
+pub(crate) fn words(text: &str) -> impl Iterator<Item = String> + '_ {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
@@ -148,7 +148,7 @@ pub fn words(text: &str) -> impl Iterator<Item = String> + '_ {
 
 /// Words too common to say anything about which memory answers a question. Dropping them
 /// keeps BM25 from scanning the postings of "the" in a 100,000-memory profile.
-pub fn is_stopword(w: &str) -> bool {
+pub(crate) fn is_stopword(w: &str) -> bool {
     STOPWORDS.binary_search(&w).is_ok()
 }
 
@@ -165,14 +165,14 @@ const STOPWORDS: &[&str] = &[
 
 /// Words that say what a text is about: no stopwords, no single letters (the `s` of
 /// "bob's", which would otherwise match every "let's").
-pub fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
+pub(crate) fn terms(text: &str) -> impl Iterator<Item = String> + '_ {
     words(text).filter(|w| !is_stopword(w) && w.chars().count() > 1)
 }
 
 /// The distinct words of a question to search for: its [`terms`], or all its words when
 /// it has no terms (a question of stopwords only), at most 32 (a pasted document's first
 /// words carry its intent). Empty when it has no words at all.
-pub fn query_words(question: &str) -> Vec<String> {
+pub(crate) fn query_words(question: &str) -> Vec<String> {
     let mut all: Vec<String> = Vec::new();
     for w in words(question) {
         if !all.contains(&w) {

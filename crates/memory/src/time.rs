@@ -164,11 +164,11 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 pub(crate) mod iso {
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(ms: &i64, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&super::format_iso8601(*ms))
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         let text = String::deserialize(d)?;
         super::parse_iso8601(&text).map_err(serde::de::Error::custom)
     }

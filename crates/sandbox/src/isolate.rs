@@ -524,7 +524,7 @@ impl Run<'_> {
             o
         };
         let evaluated = self.in_js(|| {
-            ctx.eval_with_options::<Value, _>(self.code.script.as_bytes(), options)
+            ctx.eval_with_options::<Value<'_>, _>(self.code.script.as_bytes(), options)
                 .catch(ctx)
         });
         evaluated.map_err(|e| self.error_from(ctx, e))
@@ -563,7 +563,7 @@ impl Run<'_> {
         let text = input.to_string();
         let called = self.in_js(|| {
             let argument = ctx.json_parse(text)?;
-            entry.call::<_, Value>((argument,))
+            entry.call::<_, Value<'_>>((argument,))
         });
         let value = match called.catch(ctx) {
             Ok(v) => v,
@@ -707,7 +707,7 @@ impl Run<'_> {
             if let Some(error) = self.uncaught.take() {
                 return Err(error);
             }
-            if let Some(result) = promise.result::<Value>() {
+            if let Some(result) = promise.result::<Value<'_>>() {
                 return result.catch(ctx).map_err(|e| self.error_from(ctx, e));
             }
             let next_timer = self.shared.timers.borrow().queue.keys().next().map(|k| k.0);
@@ -783,14 +783,14 @@ impl Run<'_> {
         let Ok(callback) = timer.callback.restore(ctx) else {
             return;
         };
-        let args: Vec<Value> = timer
+        let args: Vec<Value<'_>> = timer
             .args
             .into_iter()
             .filter_map(|a| a.restore(ctx).ok())
             .collect();
         let result = self.in_js(|| {
             callback
-                .call::<_, Value>((rquickjs::function::Rest(args),))
+                .call::<_, Value<'_>>((rquickjs::function::Rest(args),))
                 .catch(ctx)
         });
         if let Err(e) = result {

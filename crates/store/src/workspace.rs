@@ -18,7 +18,8 @@ use crate::Result;
 use crate::agent_db::AgentDb;
 use crate::error::{Error, SqlContext};
 
-pub use grep::{DEFAULT_MAX_MATCHES, GrepMatch, GrepOptions};
+use grep::DEFAULT_MAX_MATCHES;
+pub use grep::{GrepMatch, GrepOptions};
 
 /// Size of one stored piece of a file.
 pub const CHUNK_BYTES: usize = 64 << 10;

@@ -7,7 +7,7 @@ use sandbox::{Sandbox, SandboxConfig};
 use serde_json::Value;
 use store::{DataDir, Env, ManualClock, SequentialIds};
 
-pub const COUNTER: &str = r#"
+pub(crate) const COUNTER: &str = r#"
 import { Agent } from "agents";
 export default class Counter extends Agent {
   wakeCalls = 0;
@@ -34,17 +34,17 @@ export default class Counter extends Agent {
 }
 "#;
 
-pub fn sources(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn sources(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(origin, source)| ((*origin).to_owned(), (*source).to_owned()))
         .collect()
 }
 
-pub fn given_sandbox() -> Arc<Sandbox> {
+pub(crate) fn given_sandbox() -> Arc<Sandbox> {
     Arc::new(Sandbox::new(SandboxConfig { threads: 2 }).expect("sandbox"))
 }
 
-pub struct Given {
+pub(crate) struct Given {
     pub host: AgentHost,
     pub clock: Arc<ManualClock>,
     pub data: Arc<DataDir>,
@@ -52,7 +52,13 @@ pub struct Given {
 
 impl Given {
     /// `host.call(…)`, which must succeed.
-    pub async fn call(&self, class: &str, name: &str, method: &str, args: Vec<Value>) -> Value {
+    pub(crate) async fn call(
+        &self,
+        class: &str,
+        name: &str,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Value {
         self.host
             .call(class, name, method, args)
             .await
@@ -60,7 +66,7 @@ impl Given {
     }
 
     /// `host.call(…)`, which must fail.
-    pub async fn call_err(
+    pub(crate) async fn call_err(
         &self,
         class: &str,
         name: &str,
@@ -74,7 +80,7 @@ impl Given {
     }
 }
 
-pub fn given_env(clock: &Arc<ManualClock>) -> Env {
+pub(crate) fn given_env(clock: &Arc<ManualClock>) -> Env {
     Env {
         clock: Arc::clone(clock) as _,
         ids: Arc::new(SequentialIds::new("id")),
@@ -82,7 +88,7 @@ pub fn given_env(clock: &Arc<ManualClock>) -> Env {
 }
 
 /// A host over `dir` serving `list` with a manual clock starting at `now_ms`.
-pub async fn given_host_at(
+pub(crate) async fn given_host_at(
     dir: &Path,
     list: &[(&str, &str)],
     now_ms: i64,
@@ -98,11 +104,11 @@ pub async fn given_host_at(
     Given { host, clock, data }
 }
 
-pub async fn given_host(dir: &Path, list: &[(&str, &str)]) -> Given {
+pub(crate) async fn given_host(dir: &Path, list: &[(&str, &str)]) -> Given {
     given_host_at(dir, list, 1_700_000_000_000, HostConfig::default()).await
 }
 
-pub fn quick_hibernation() -> HostConfig {
+pub(crate) fn quick_hibernation() -> HostConfig {
     HostConfig {
         idle_timeout: Duration::from_millis(50),
         ..HostConfig::default()
@@ -110,7 +116,7 @@ pub fn quick_hibernation() -> HostConfig {
 }
 
 /// Waits (bounded) until `f` holds; the bound is generous and only guards against hangs.
-pub async fn eventually(mut f: impl FnMut() -> bool) -> bool {
+pub(crate) async fn eventually(mut f: impl FnMut() -> bool) -> bool {
     for _ in 0..1_000 {
         if f() {
             return true;

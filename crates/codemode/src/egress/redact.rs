@@ -3,7 +3,7 @@
 use serde_json::{Map, Value};
 
 /// What replaces a secret.
-pub const REDACTED: &str = "[REDACTED]";
+pub(super) const REDACTED: &str = "[REDACTED]";
 /// Shorter values are not scrubbed: replacing every `1` or `on` in a response would destroy
 /// it, and such values are not credentials.
 const MIN_SECRET_CHARS: usize = 4;

@@ -193,7 +193,7 @@ fn servers(src: &Map<String, Value>, location: &Location) -> Vec<Value> {
     }
 }
 
-fn convert_path_item(item: Map<String, Value>, ctx: &Ctx) -> Map<String, Value> {
+fn convert_path_item(item: Map<String, Value>, ctx: &Ctx<'_>) -> Map<String, Value> {
     let mut out = Map::new();
     // Path-level body/formData parameters belong to each operation's body in 3.x.
     let mut shared_body = Vec::new();
@@ -240,7 +240,7 @@ fn local_param_name(reference: &str) -> Option<&str> {
 fn convert_operation(
     mut op: Map<String, Value>,
     shared_body: &[Value],
-    ctx: &Ctx,
+    ctx: &Ctx<'_>,
 ) -> Map<String, Value> {
     let consumes = strings(op.get("consumes")).unwrap_or_else(|| ctx.consumes.to_vec());
     let produces = strings(op.get("produces")).unwrap_or_else(|| ctx.produces.to_vec());

@@ -147,7 +147,7 @@ struct Param {
     schema: Value,
 }
 
-fn build_tool(cx: &mut Cx, op: &Operation, namespace: String, name: String) -> Option<Tool> {
+fn build_tool(cx: &mut Cx<'_>, op: &Operation, namespace: String, name: String) -> Option<Tool> {
     let spec = cx.spec;
     let (doc, item) = spec.item(op)?;
     let method = op.method.to_ascii_lowercase();
@@ -351,7 +351,7 @@ fn unique(taken: &mut HashSet<String>, first: &str, fallback: &str) -> String {
 
 /// Path-level parameters overridden by operation-level ones (same name and location), path
 /// parameters first, plus any `{name}` of the template nobody declared (sloppy specs).
-fn collect_params(cx: &mut Cx, doc: usize, item: &Value, op: &Value, path: &str) -> Vec<Param> {
+fn collect_params(cx: &mut Cx<'_>, doc: usize, item: &Value, op: &Value, path: &str) -> Vec<Param> {
     let spec = cx.spec;
     let mut out: Vec<Param> = Vec::new();
     let lists = [item.get("parameters"), op.get("parameters")];
@@ -601,7 +601,7 @@ fn flatten_object(schema: &Value) -> Option<Flat> {
 }
 
 /// Schema of the first 2xx response with JSON content.
-fn output_schema(cx: &mut Cx, doc: usize, op: &Value) -> Option<Value> {
+fn output_schema(cx: &mut Cx<'_>, doc: usize, op: &Value) -> Option<Value> {
     let spec = cx.spec;
     let responses = op.get("responses")?.as_object()?;
     let mut codes: Vec<(&String, &Value)> = responses

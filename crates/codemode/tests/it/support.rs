@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 /// Serves `app` on 127.0.0.1 from a task of the test's runtime; returns its address.
-pub async fn serve(app: axum::Router) -> SocketAddr {
+pub(crate) async fn serve(app: axum::Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -17,7 +17,7 @@ use crate::serve::routes;
 const COUNTER: &str = include_str!("../../../../examples/agents/counter.ts");
 
 #[derive(clap::Args)]
-pub struct AgentsArgs {
+pub(crate) struct AgentsArgs {
     /// Samples per latency figure (the median and 99th percentile are reported).
     #[arg(long, default_value_t = 1_000)]
     samples: usize,
@@ -34,7 +34,7 @@ pub struct AgentsArgs {
     dir: std::path::PathBuf,
 }
 
-pub async fn agents(args: AgentsArgs) -> anyhow::Result<Value> {
+pub(super) async fn agents(args: AgentsArgs) -> anyhow::Result<Value> {
     let dir = args
         .dir
         .join(format!(".islet-bench-agents-{}", std::process::id()));

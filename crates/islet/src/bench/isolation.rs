@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
-pub struct IsolationArgs {
+pub(crate) struct IsolationArgs {
     /// Executions timed per figure (the median is reported).
     #[arg(long, default_value_t = 1_000)]
     samples: usize,
@@ -48,7 +48,7 @@ async fn timed(
     Ok(percentile(&mut times, 50.0))
 }
 
-pub async fn isolation(args: IsolationArgs) -> anyhow::Result<Value> {
+pub(super) async fn isolation(args: IsolationArgs) -> anyhow::Result<Value> {
     let machine = machine();
     eprintln!("measuring on {machine}");
     let mut rows = serde_json::Map::new();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use store::{DataDir, Env};
 
 #[derive(clap::Args)]
-pub struct LinuxboxArgs {
+pub(crate) struct LinuxboxArgs {
     /// Timed samples per figure (the median is reported).
     #[arg(long, default_value_t = 200)]
     samples: usize,
@@ -26,7 +26,7 @@ pub struct LinuxboxArgs {
     state_dir: Option<std::path::PathBuf>,
 }
 
-pub async fn linuxbox(args: LinuxboxArgs) -> anyhow::Result<Value> {
+pub(super) async fn linuxbox(args: LinuxboxArgs) -> anyhow::Result<Value> {
     let parent = args.state_dir.clone().unwrap_or_else(|| {
         let shm = std::path::Path::new("/dev/shm");
         if shm.is_dir() {

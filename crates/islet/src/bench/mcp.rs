@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
-pub struct McpArgs {
+pub(crate) struct McpArgs {
     /// `execute` calls timed (the median is reported).
     #[arg(long, default_value_t = 500)]
     samples: usize,
@@ -48,7 +48,7 @@ fn spec(base_url: &str) -> Value {
     })
 }
 
-pub async fn mcp(args: McpArgs) -> anyhow::Result<Value> {
+pub(super) async fn mcp(args: McpArgs) -> anyhow::Result<Value> {
     let machine = machine();
     eprintln!("measuring on {machine}");
 

@@ -6,7 +6,7 @@ use serde_json::json;
 use std::time::Instant;
 
 #[derive(clap::Args)]
-pub struct MemoryArgs {
+pub(crate) struct MemoryArgs {
     /// Memories in the profile the recall latency is measured on.
     #[arg(long, default_value_t = 100_000)]
     memories: usize,
@@ -103,7 +103,7 @@ impl Drop for Scratch {
     }
 }
 
-pub async fn memory(args: MemoryArgs) -> anyhow::Result<serde_json::Value> {
+pub(super) async fn memory(args: MemoryArgs) -> anyhow::Result<serde_json::Value> {
     let machine = super::machine();
     eprintln!("measuring on {machine}");
     let scratch =

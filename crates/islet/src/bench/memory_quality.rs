@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 #[derive(clap::Args)]
-pub struct MemoryQualityArgs {
+pub(crate) struct MemoryQualityArgs {
     /// A directory of `NAME.json` conversations (ingest format) each with its
     /// `NAME.questions.json` (e.g. ../shared/data/memory-eval).
     dir: PathBuf,
@@ -36,7 +36,7 @@ impl Drop for Scratch {
     }
 }
 
-pub async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Value> {
+pub(super) async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Value> {
     let machine = super::machine();
     eprintln!("measuring on {machine}");
     anyhow::ensure!((1..=100).contains(&args.k), "--k must be 1 to 100");

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
-pub struct ProxyArgs {
+pub(crate) struct ProxyArgs {
     /// Samples per figure (the median is reported).
     #[arg(long, default_value_t = 300)]
     samples: usize,
@@ -26,7 +26,7 @@ pub struct ProxyArgs {
 /// does not count against the proxy.
 const CALLS: usize = 10;
 
-pub async fn proxy(args: ProxyArgs) -> anyhow::Result<Value> {
+pub(super) async fn proxy(args: ProxyArgs) -> anyhow::Result<Value> {
     let machine = machine();
     eprintln!("measuring on {machine}");
     let config = json!({ "mcpServers": { "everything": { "command": args.everything, "args": ["stdio"] } } });

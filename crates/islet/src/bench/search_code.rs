@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(clap::Args)]
-pub struct SearchCodeArgs {
+pub(crate) struct SearchCodeArgs {
     /// The spec (path or URL), e.g. specs/msgraph-v1.json.gz.
     spec: String,
     /// Calls timed per code (the median is reported).
@@ -128,7 +128,7 @@ async fn timed(server: &CodeModeServer, code: &str, samples: usize) -> anyhow::R
     }))
 }
 
-pub async fn search_code(args: SearchCodeArgs) -> anyhow::Result<Value> {
+pub(super) async fn search_code(args: SearchCodeArgs) -> anyhow::Result<Value> {
     let machine = machine();
     eprintln!("measuring on {machine}");
     let t = Instant::now();

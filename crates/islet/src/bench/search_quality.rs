@@ -24,7 +24,7 @@ use serde_json::json;
     The ranking is the MCP `search` tool's: the catalog and search index a Code Mode server \
     builds from the spec."
 )]
-pub struct SearchQualityArgs {
+pub(crate) struct SearchQualityArgs {
     /// Folder holding queries.json.
     dir: PathBuf,
     /// Folder with the spec files, looked up by file name (instead of resolving `spec` paths).
@@ -49,7 +49,7 @@ struct EvalQuery {
     expected: Vec<(String, String)>,
 }
 
-pub async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<serde_json::Value> {
+pub(super) async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<serde_json::Value> {
     let machine = super::machine();
     eprintln!("measuring on {machine}");
     let file = args.dir.join("queries.json");

@@ -11,7 +11,7 @@ use super::memory::{Corpus, Rng, Scratch};
 use super::{machine, percentile};
 
 #[derive(clap::Args)]
-pub struct SessionsArgs {
+pub(crate) struct SessionsArgs {
     /// Messages in the measured session (alternating user and assistant; every tenth
     /// exchange is a tool call and its result).
     #[arg(long, default_value_t = 10_000)]
@@ -27,7 +27,7 @@ pub struct SessionsArgs {
     dir: Option<std::path::PathBuf>,
 }
 
-pub async fn sessions(args: SessionsArgs) -> anyhow::Result<Value> {
+pub(super) async fn sessions(args: SessionsArgs) -> anyhow::Result<Value> {
     tokio::task::spawn_blocking(move || run(args)).await?
 }
 

@@ -22,7 +22,7 @@ export default class Assistant extends Think {}
 "#;
 
 #[derive(clap::Args)]
-pub struct ThinkArgs {
+pub(crate) struct ThinkArgs {
     /// Turns per figure (the median and 99th percentile are reported).
     #[arg(long, default_value_t = 200)]
     samples: usize,
@@ -34,7 +34,7 @@ pub struct ThinkArgs {
     dir: std::path::PathBuf,
 }
 
-pub async fn think(args: ThinkArgs) -> anyhow::Result<Value> {
+pub(super) async fn think(args: ThinkArgs) -> anyhow::Result<Value> {
     let dir = args
         .dir
         .join(format!(".islet-bench-think-{}", std::process::id()));

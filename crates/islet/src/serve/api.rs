@@ -6,14 +6,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 #[derive(Debug)]
-pub struct ApiError {
+pub(super) struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub(super) fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         Self {
             status,
             code: code.to_owned(),
@@ -21,7 +21,7 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(message: impl Into<String>) -> Self {
+    pub(super) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "INVALID_INPUT", message)
     }
 }
@@ -120,7 +120,7 @@ impl IntoResponse for ApiError {
 }
 
 /// A JSON response body.
-pub fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
+pub(super) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response {
     (
         status,
         [(axum::http::header::CONTENT_TYPE, "application/json")],

@@ -29,7 +29,7 @@ const BUCKETS: [f64; 12] = [
 ];
 
 /// File the readiness check writes (and removes) in the data directory.
-pub const READY_PROBE_FILE: &str = ".ready-probe";
+pub(crate) const READY_PROBE_FILE: &str = ".ready-probe";
 
 #[derive(Debug, Default, Clone)]
 struct Histogram {
@@ -81,7 +81,7 @@ struct Series {
 
 /// The series islet keeps itself (the libraries keep their own totals). Cheap to clone.
 #[derive(Clone, Default)]
-pub struct Registry(Arc<Mutex<Series>>);
+pub(crate) struct Registry(Arc<Mutex<Series>>);
 
 impl Registry {
     fn lock(&self) -> MutexGuard<'_, Series> {
@@ -91,7 +91,7 @@ impl Registry {
 
     /// `bindings` (the `memory.*` namespace) with every function counted and timed; the
     /// operation names are the binding's own, a closed set.
-    pub fn instrument_memory(&self, bindings: &Bindings) -> Bindings {
+    pub(crate) fn instrument_memory(&self, bindings: &Bindings) -> Bindings {
         let mut counted = Bindings::new();
         for (namespace, name, f) in bindings.iter() {
             let f = Arc::clone(f);
@@ -130,13 +130,13 @@ impl Registry {
 /// The server's metrics: islet's own series and the host's (and its sandbox's) totals.
 /// Cheap to clone, shared by every request.
 #[derive(Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     registry: Registry,
     host: AgentHost,
 }
 
 impl Metrics {
-    pub fn new(registry: Registry, host: AgentHost) -> Self {
+    pub(crate) fn new(registry: Registry, host: AgentHost) -> Self {
         Self { registry, host }
     }
 
@@ -144,7 +144,7 @@ impl Metrics {
         self.registry.lock()
     }
 
-    pub fn instrument_memory(&self, bindings: &Bindings) -> Bindings {
+    pub(crate) fn instrument_memory(&self, bindings: &Bindings) -> Bindings {
         self.registry.instrument_memory(bindings)
     }
 
@@ -169,7 +169,7 @@ impl Metrics {
     }
 
     /// Everything in Prometheus text exposition format 0.0.4.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         {
             let registry = self.registry();
@@ -365,7 +365,11 @@ fn method_label(method: &Method) -> &'static str {
 /// Middleware on every route: a span per request (its close carries the duration) and the
 /// HTTP counters. The route is the template (`/agents/:class/:name/:method`), never the
 /// path itself.
-pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next) -> Response {
+pub(crate) async fn track(
+    State(metrics): State<Metrics>,
+    request: Request,
+    next: Next,
+) -> Response {
     let route = match request.extensions().get::<MatchedPath>() {
         // The MCP endpoint is a nested service; everything under it is one route.
         Some(path) if path.as_str().starts_with("/mcp") => "/mcp".to_owned(),
@@ -392,7 +396,7 @@ pub async fn track(State(metrics): State<Metrics>, request: Request, next: Next)
     response
 }
 
-pub async fn metrics(State(metrics): State<Metrics>) -> Response {
+pub(crate) async fn metrics(State(metrics): State<Metrics>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
@@ -404,13 +408,13 @@ pub async fn metrics(State(metrics): State<Metrics>) -> Response {
 }
 
 /// `GET /healthz`: the process answers. Says nothing else.
-pub async fn healthz() -> Response {
+pub(crate) async fn healthz() -> Response {
     ([(header::CONTENT_TYPE, "text/plain")], "ok\n").into_response()
 }
 
 /// What `/readyz` checks.
 #[derive(Clone)]
-pub struct Readiness {
+pub(crate) struct Readiness {
     pub host: AgentHost,
     pub data: PathBuf,
 }
@@ -418,7 +422,7 @@ pub struct Readiness {
 /// `GET /readyz`: 200 when an isolate can run code and the data directory takes writes;
 /// 503 naming the failed checks otherwise. Reasons go to the log, not to the (anonymous)
 /// caller.
-pub async fn readyz(State(ready): State<Readiness>) -> Response {
+pub(crate) async fn readyz(State(ready): State<Readiness>) -> Response {
     let workers = ready.host.sandbox().probe(Duration::from_secs(5)).await;
     let probe = ready.data.join(READY_PROBE_FILE);
     let data_dir = tokio::task::spawn_blocking(move || write_probe(&probe))

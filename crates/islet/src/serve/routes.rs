@@ -24,7 +24,7 @@ use store::Kind;
 use super::api::{ApiError, json_response};
 use super::ops::{self, Metrics};
 
-pub struct AppOptions {
+pub(crate) struct AppOptions {
     pub host: AgentHost,
     /// Runs chat turns of `Think` agents.
     pub harness: think::Harness,
@@ -53,7 +53,7 @@ struct App {
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
-pub fn app(options: AppOptions) -> anyhow::Result<Router> {
+pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
     let state = App {
         host: options.host.clone(),
         harness: options.harness.clone(),
@@ -128,14 +128,14 @@ pub fn app(options: AppOptions) -> anyhow::Result<Router> {
 
 /// `/metrics` alone, without a token, for `--metrics-listen` (an address only the
 /// monitoring system reaches).
-pub fn metrics_app(metrics: Metrics) -> Router {
+pub(crate) fn metrics_app(metrics: Metrics) -> Router {
     Router::new()
         .route("/metrics", get(ops::metrics))
         .with_state(metrics)
 }
 
 /// islet's own HTTP API as OpenAPI 3.1 (`GET /openapi.json`).
-pub const OPENAPI: &str = include_str!("openapi.json");
+pub(crate) const OPENAPI: &str = include_str!("openapi.json");
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()

@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// The request's Authorization header (empty when absent), appended to `seen`: stand-in
 /// APIs record what credentials reached them.
-pub fn record_authorization(
+pub(crate) fn record_authorization(
     seen: &std::sync::Mutex<Vec<String>>,
     request: &axum::extract::Request,
 ) -> String {
@@ -27,7 +27,7 @@ pub fn record_authorization(
 
 /// Serves `app` on 127.0.0.1 from a runtime thread of its own (so it outlives the test's
 /// runtime and also serves tests without one); returns its address.
-pub fn serve_on_own_thread(app: axum::Router) -> SocketAddr {
+pub(crate) fn serve_on_own_thread(app: axum::Router) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -48,7 +48,7 @@ pub fn serve_on_own_thread(app: axum::Router) -> SocketAddr {
 }
 
 /// The JSON a client program printed, after checking it succeeded.
-pub fn json_stdout(out: &Output) -> Value {
+pub(crate) fn json_stdout(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -60,7 +60,7 @@ pub fn json_stdout(out: &Output) -> Value {
 }
 
 /// Runs the `islet` binary with `stdin` and extra environment variables.
-pub fn islet_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
+pub(crate) fn islet_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
         .args(args)
         .envs(env.iter().copied())
@@ -78,6 +78,6 @@ pub fn islet_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Outpu
     child.wait_with_output().expect("islet finishes")
 }
 
-pub fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }

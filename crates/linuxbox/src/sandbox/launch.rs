@@ -21,7 +21,7 @@ const SANDBOX_ID: &str = "1000";
 /// The host uid a sandbox runs as when islet runs as root: bubblewrap maps the sandbox's
 /// user to the uid that starts it, and root's files (in `/etc` above all) must stay
 /// out of reach.
-pub const ROOT_RUNS_AS: u32 = 65534;
+pub(crate) const ROOT_RUNS_AS: u32 = 65534;
 
 /// Files of the host's `/etc` a program may need, none of them secret.
 const ETC_FILES: &[&str] = &[
@@ -114,7 +114,7 @@ fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
 /// Top-level directories of a merged-`/usr` (or classic) host root.
 const SYSTEM_DIRS: &[&str] = &["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
 
-pub struct Launch<'a> {
+pub(crate) struct Launch<'a> {
     pub config: &'a Config,
     pub workspace_dir: &'a Path,
     pub log: std::fs::File,
@@ -129,7 +129,7 @@ pub struct Launch<'a> {
 }
 
 /// Starts bubblewrap, which starts the init.
-pub fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
+pub(crate) fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
     let config = launch.config;
     let mut seccomp_fds = Vec::new();
     for program in &launch.seccomp {

@@ -8,10 +8,10 @@ use linuxbox::{Config, ExecOptions, ExecResult, Limits, Linuxbox};
 use store::{AgentDb, DataDir, Env, ManualClock, SequentialIds};
 
 /// A directory removed when the test ends.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let path = std::env::temp_dir().join(format!(
             "islet-linuxbox-test-{}-{}",
@@ -23,7 +23,7 @@ impl TempDir {
         TempDir(path)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -34,23 +34,23 @@ impl Drop for TempDir {
     }
 }
 
-pub fn config(dir: &Path) -> Config {
+pub(crate) fn config(dir: &Path) -> Config {
     Config::new(
         vec![env!("CARGO_BIN_EXE_linuxbox-init").into()],
         dir.join("box"),
     )
 }
 
-pub struct Given {
+pub(crate) struct Given {
     pub sandbox: Linuxbox,
     pub dir: TempDir,
 }
 
-pub async fn given_sandbox() -> Given {
+pub(crate) async fn given_sandbox() -> Given {
     given_sandbox_with(Limits::default()).await
 }
 
-pub async fn given_sandbox_with(limits: Limits) -> Given {
+pub(crate) async fn given_sandbox_with(limits: Limits) -> Given {
     let dir = TempDir::new();
     let mut config = config(dir.path());
     config.limits = limits;
@@ -59,7 +59,7 @@ pub async fn given_sandbox_with(limits: Limits) -> Given {
 }
 
 impl Given {
-    pub async fn sh(&self, command: &str) -> ExecResult {
+    pub(crate) async fn sh(&self, command: &str) -> ExecResult {
         self.sandbox
             .exec(command, ExecOptions::default())
             .await
@@ -69,7 +69,7 @@ impl Given {
 
 /// An agent's database with a clock that never moves (so every change is "racy" for the
 /// sync, the hardest case).
-pub fn given_agent_db(dir: &Path, name: &str) -> AgentDb {
+pub(crate) fn given_agent_db(dir: &Path, name: &str) -> AgentDb {
     let env = Env {
         clock: Arc::new(ManualClock::new(1_704_067_200_000)),
         ids: Arc::new(SequentialIds::new("s")),
@@ -79,7 +79,7 @@ pub fn given_agent_db(dir: &Path, name: &str) -> AgentDb {
 }
 
 /// Whether any process on the host has `needle` in its command line.
-pub fn host_process_with(needle: &str) -> bool {
+pub(crate) fn host_process_with(needle: &str) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return false;
     };

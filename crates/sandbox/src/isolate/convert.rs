@@ -87,7 +87,7 @@ impl<'js> Walker<'_, 'js> {
             let globals = self.ctx.globals();
             self.classes = CLASSES
                 .iter()
-                .filter_map(|&c| globals.get::<_, Value>(c).ok().map(|v| (c, v)))
+                .filter_map(|&c| globals.get::<_, Value<'_>>(c).ok().map(|v| (c, v)))
                 .collect();
         }
         self.classes
@@ -99,7 +99,7 @@ impl<'js> Walker<'_, 'js> {
     /// `ArrayBuffer.isView`, looked up on first need.
     fn is_view(&mut self, object: &Object<'js>) -> bool {
         if self.array_buffer_is_view.is_none() {
-            let array_buffer: rquickjs::Result<Object> = self.ctx.globals().get("ArrayBuffer");
+            let array_buffer: rquickjs::Result<Object<'_>> = self.ctx.globals().get("ArrayBuffer");
             self.array_buffer_is_view = array_buffer.and_then(|a| a.get("isView")).ok();
         }
         self.array_buffer_is_view
@@ -126,9 +126,9 @@ impl<'js> Walker<'_, 'js> {
         object: &Object<'js>,
         method: &str,
     ) -> rquickjs::Result<Vec<(Value<'js>, Value<'js>)>> {
-        let items: Array = self.helpers()?.spread.call((object.clone(), method))?;
+        let items: Array<'_> = self.helpers()?.spread.call((object.clone(), method))?;
         let mut out = Vec::with_capacity(items.len());
-        for item in items.iter::<Value>() {
+        for item in items.iter::<Value<'_>>() {
             let item = item?;
             match item.as_array() {
                 Some(pair) if method == "entries" => out.push((pair.get(0)?, pair.get(1)?)),
@@ -226,17 +226,17 @@ impl<'js> Walker<'_, 'js> {
         }
         if self.is(object, "Error") {
             let mut map = Map::new();
-            let name: Value = object.get("name").map_err(fail)?;
-            let message: Value = object.get("message").map_err(fail)?;
+            let name: Value<'_> = object.get("name").map_err(fail)?;
+            let message: Value<'_> = object.get("message").map_err(fail)?;
             map.insert("name".into(), Json::String(js_string(ctx, &name)));
             map.insert("message".into(), Json::String(js_string(ctx, &message)));
             self.properties(object, path, &mut map)?;
             return Ok(Some(Json::Object(map)));
         }
         // toJSON covers Date and user classes that define their wire form.
-        let to_json: Value = object.get("toJSON").map_err(fail)?;
+        let to_json: Value<'_> = object.get("toJSON").map_err(fail)?;
         if let Some(f) = to_json.as_function() {
-            let replaced: Value = f
+            let replaced: Value<'_> = f
                 .call((rquickjs::function::This(object.clone()),))
                 .map_err(fail)?;
             if replaced.as_object().is_some_and(|o| o == object) {
@@ -286,13 +286,13 @@ impl<'js> Walker<'_, 'js> {
         }
         if self.is(object, "ArrayBuffer") || self.is(object, "DataView") || self.is_view(object) {
             let from = self.helpers().map_err(fail)?.bytes.clone();
-            let array: Array = from.call((object.clone(),)).map_err(fail)?;
+            let array: Array<'_> = from.call((object.clone(),)).map_err(fail)?;
             return self.array(array, path).map(Some);
         }
         for (boxed, _) in [("Number", 0), ("String", 0), ("Boolean", 0), ("BigInt", 0)] {
             if self.is(object, boxed) {
-                let value_of: Function = object.get("valueOf").map_err(fail)?;
-                let primitive: Value = value_of
+                let value_of: Function<'_> = object.get("valueOf").map_err(fail)?;
+                let primitive: Value<'_> = value_of
                     .call((rquickjs::function::This(object.clone()),))
                     .map_err(fail)?;
                 return self.value(&primitive, path);
@@ -329,7 +329,7 @@ impl<'js> Walker<'_, 'js> {
                 )
             })?;
         for key in keys {
-            let value: Value = object.get(key.as_str()).map_err(|e| {
+            let value: Value<'_> = object.get(key.as_str()).map_err(|e| {
                 format!(
                     "reading {path}.{key} threw: {}",
                     caught_message(self.ctx, e)
@@ -350,7 +350,7 @@ impl<'js> Walker<'_, 'js> {
     fn array(&mut self, array: Array<'js>, path: &mut String) -> Result<Json, String> {
         let mut out = Vec::with_capacity(array.len().min(1 << 16));
         for i in 0..array.len() {
-            let item: Value = array.get(i).map_err(|e| {
+            let item: Value<'_> = array.get(i).map_err(|e| {
                 format!("reading {path}[{i}] threw: {}", caught_message(self.ctx, e))
             })?;
             let len = path.len();
@@ -396,7 +396,7 @@ pub(crate) fn js_string<'js>(ctx: &Ctx<'js>, value: &Value<'js>) -> String {
     if let Some(s) = value.as_string() {
         return s.to_string().unwrap_or_default();
     }
-    let Ok(string) = ctx.globals().get::<_, Function>("String") else {
+    let Ok(string) = ctx.globals().get::<_, Function<'_>>("String") else {
         return String::new();
     };
     match string.call::<_, String>((value.clone(),)) {
@@ -413,7 +413,7 @@ fn caught_message<'js>(ctx: &Ctx<'js>, e: rquickjs::Error) -> String {
         let thrown = ctx.catch();
         let object = thrown.as_object();
         if let Some(message) = object
-            .and_then(|o| o.get::<_, Value>("message").ok())
+            .and_then(|o| o.get::<_, Value<'_>>("message").ok())
             .filter(|m| m.is_string())
         {
             return js_string(ctx, &message);
@@ -429,10 +429,11 @@ pub(crate) fn error_from_value<'js>(
     value: &Value<'js>,
     code: &Normalized,
 ) -> JsError {
-    let Some(object) = value
-        .as_object()
-        .filter(|o| o.get::<_, Value>("message").is_ok_and(|m| m.is_string()) || value.is_error())
-    else {
+    let Some(object) = value.as_object().filter(|o| {
+        o.get::<_, Value<'_>>("message")
+            .is_ok_and(|m| m.is_string())
+            || value.is_error()
+    }) else {
         // `throw "boom"`, `throw 42`, `throw {code: 1}` without a message.
         let text = ctx
             .json_stringify(value.clone())
@@ -444,7 +445,7 @@ pub(crate) fn error_from_value<'js>(
         return JsError::new("Error", format!("uncaught non-Error value: {text}"));
     };
     let get = |key: &str| -> Option<String> {
-        let v: Value = object.get(key).ok()?;
+        let v: Value<'_> = object.get(key).ok()?;
         if v.is_undefined() || v.is_null() {
             None
         } else {

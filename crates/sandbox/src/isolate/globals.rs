@@ -81,8 +81,8 @@ pub(super) fn install<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>) -> rquickjs::Res
                     ));
                 };
                 let (promise, resolve, _) = ctx.promise()?;
-                let then: Function = promise.get("then")?;
-                then.call::<_, Value>((This(promise.clone()), callback))?;
+                let then: Function<'_> = promise.get("then")?;
+                then.call::<_, Value<'_>>((This(promise.clone()), callback))?;
                 resolve.call::<_, ()>(())
             },
         )?,
@@ -113,10 +113,10 @@ fn load_module<'js>(ctx: &Ctx<'js>, index: usize, shared: &Rc<Shared>) -> rquick
     options.global = true;
     options.strict = true;
     options.filename = Some(module.file.to_owned());
-    let value: Value = ctx.eval_with_options(module.source, options)?;
+    let value: Value<'_> = ctx.eval_with_options(module.source, options)?;
     let globals = ctx.globals();
     if let Some(factory) = value.as_function() {
-        let export: Value = factory.call((log_function(ctx, shared)?,))?;
+        let export: Value<'_> = factory.call((log_function(ctx, shared)?,))?;
         globals.prop(
             module.exports[0],
             Property::from(export).writable().configurable(),
@@ -126,7 +126,7 @@ fn load_module<'js>(ctx: &Ctx<'js>, index: usize, shared: &Rc<Shared>) -> rquick
             Exception::throw_internal(ctx, "a built-in module did not return its exports")
         })?;
         for &name in module.exports {
-            let export: Value = exports.get(name)?;
+            let export: Value<'_> = exports.get(name)?;
             globals.prop(name, Property::from(export).writable().configurable())?;
         }
     }
@@ -286,7 +286,7 @@ fn install_crypto<'js>(ctx: &Ctx<'js>, globals: &Object<'js>) -> rquickjs::Resul
                     .iter()
                     .any(|c| {
                         ctx.globals()
-                            .get::<_, Value>(*c)
+                            .get::<_, Value<'_>>(*c)
                             .is_ok_and(|c| o.is_instance_of(c))
                     })
                 });
@@ -306,11 +306,11 @@ fn install_crypto<'js>(ctx: &Ctx<'js>, globals: &Object<'js>) -> rquickjs::Resul
                 let mut bytes = vec![0u8; length];
                 getrandom::fill(&mut bytes)
                     .map_err(|_| Exception::throw_internal(&ctx, "no randomness available"))?;
-                let buffer: Value = view.get("buffer")?;
+                let buffer: Value<'_> = view.get("buffer")?;
                 let offset: usize = view.get("byteOffset")?;
-                let uint8: rquickjs::Constructor = ctx.globals().get("Uint8Array")?;
-                let target: Object = uint8.construct((buffer, offset, length))?;
-                let set: Function = target.get("set")?;
+                let uint8: rquickjs::Constructor<'_> = ctx.globals().get("Uint8Array")?;
+                let target: Object<'_> = uint8.construct((buffer, offset, length))?;
+                let set: Function<'_> = target.get("set")?;
                 set.call::<_, ()>((
                     This(target.clone()),
                     TypedArray::<u8>::new(ctx.clone(), bytes)?,
@@ -395,21 +395,21 @@ fn load_fetch<'js>(ctx: &Ctx<'js>, shared: &Rc<Shared>, index: usize) -> rquickj
     options.global = true;
     options.strict = true;
     options.filename = Some(module.file.to_owned());
-    let factory: Function = ctx.eval_with_options(module.source, options)?;
+    let factory: Function<'_> = ctx.eval_with_options(module.source, options)?;
     // Created here rather than bound as a global, so code cannot reach (or replace) the raw
     // host function the classes are built on.
     let host = host_function(ctx, shared, index, "fetch".to_owned())?;
-    let exports: Object = factory.call((host,))?;
+    let exports: Object<'_> = factory.call((host,))?;
     let globals = ctx.globals();
     for &name in module.exports {
-        let export: Value = exports.get(name)?;
+        let export: Value<'_> = exports.get(name)?;
         globals.prop(name, Property::from(export).writable().configurable())?;
     }
     Ok(())
 }
 
 fn child<'js>(ctx: &Ctx<'js>, parent: &Object<'js>, key: &str) -> rquickjs::Result<Object<'js>> {
-    if let Ok(existing) = parent.get::<_, Object>(key) {
+    if let Ok(existing) = parent.get::<_, Object<'_>>(key) {
         return Ok(existing);
     }
     let object = Object::new(ctx.clone())?;

@@ -16,7 +16,7 @@ pub const MAX_FRAME_BYTES: usize = 256 << 20;
 /// Supervisor → worker.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ToWorker {
+pub(super) enum ToWorker {
     /// Run `code` in a fresh isolate with `functions` bound (calls come back as `HostCall`).
     Execute {
         id: u64,
@@ -47,7 +47,7 @@ pub enum ToWorker {
 /// Worker → supervisor.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum FromWorker {
+pub(super) enum FromWorker {
     /// The worker is up; `layers` reports its hardening (name, active, reason).
     Ready {
         pid: u32,
@@ -67,7 +67,7 @@ pub enum FromWorker {
     },
 }
 
-pub fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> io::Result<()> {
+pub(super) fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> io::Result<()> {
     // Serialised straight after a placeholder for the length: one buffer, no copy.
     let mut buf = Vec::with_capacity(256);
     buf.extend_from_slice(&[0; 4]);
@@ -87,7 +87,9 @@ pub fn write_frame<T: Serialize>(out: &mut impl Write, message: &T) -> io::Resul
 }
 
 /// Reads one frame; `Ok(None)` on a clean end of stream between frames.
-pub fn read_frame<T: for<'de> Deserialize<'de>>(input: &mut impl Read) -> io::Result<Option<T>> {
+pub(super) fn read_frame<T: for<'de> Deserialize<'de>>(
+    input: &mut impl Read,
+) -> io::Result<Option<T>> {
     let mut len = [0u8; 4];
     match input.read_exact(&mut len) {
         Ok(()) => {}

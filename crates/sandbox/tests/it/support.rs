@@ -10,34 +10,34 @@ static SANDBOX: LazyLock<Sandbox> =
 /// Held by tests that allocate tens of MiB and by the test that measures resident memory:
 /// tests run in parallel in one process, and freed heap is not always returned to the OS, so
 /// a heavy neighbour would show up as growth in the measurement.
-pub async fn memory_heavy() -> tokio::sync::MutexGuard<'static, ()> {
+pub(crate) async fn memory_heavy() -> tokio::sync::MutexGuard<'static, ()> {
     HEAVY.lock().await
 }
 
 /// [`memory_heavy`] for tests without a runtime.
-pub fn memory_heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+pub(crate) fn memory_heavy_blocking() -> tokio::sync::MutexGuard<'static, ()> {
     HEAVY.blocking_lock()
 }
 
 static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The shared two-thread sandbox the tests run on.
-pub fn given_sandbox() -> &'static Sandbox {
+pub(crate) fn given_sandbox() -> &'static Sandbox {
     &SANDBOX
 }
 
-pub async fn run(code: &str) -> Outcome {
+pub(crate) async fn run(code: &str) -> Outcome {
     given_sandbox().execute(Execution::new(code)).await
 }
 
-pub async fn run_with(code: &str, limits: Limits, bindings: Bindings) -> Outcome {
+pub(crate) async fn run_with(code: &str, limits: Limits, bindings: Bindings) -> Outcome {
     given_sandbox()
         .execute(Execution::new(code).limits(limits).bindings(bindings))
         .await
 }
 
 /// Limits small enough that runaway code ends quickly.
-pub fn given_tight_limits() -> Limits {
+pub(crate) fn given_tight_limits() -> Limits {
     Limits {
         memory_bytes: 8 << 20,
         cpu_ms: 200,
@@ -48,14 +48,14 @@ pub fn given_tight_limits() -> Limits {
     }
 }
 
-pub fn golden_dir(name: &str) -> PathBuf {
+pub(crate) fn golden_dir(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name)
 }
 
 /// Compares `actual` with the golden file, or rewrites it when `BLESS=1`.
-pub fn assert_golden(path: &std::path::Path, actual: &str) {
+pub(crate) fn assert_golden(path: &std::path::Path, actual: &str) {
     if std::env::var_os("BLESS").is_some_and(|v| v == "1") {
         std::fs::write(path, actual).expect("write golden file");
         return;

@@ -16,9 +16,9 @@ use crate::Result;
 use crate::error::{Error, SqlContext};
 
 /// At most this many rows come back from one statement.
-pub const MAX_ROWS: usize = 100_000;
+pub(super) const MAX_ROWS: usize = 100_000;
 /// At most about this many bytes of values come back from one statement.
-pub const MAX_RESULT_BYTES: usize = 64 << 20;
+pub(super) const MAX_RESULT_BYTES: usize = 64 << 20;
 
 /// How long one statement of the agent's SQL may run unless set otherwise.
 pub const DEFAULT_SQL_TIME_LIMIT: Duration = Duration::from_secs(5);

@@ -10,9 +10,9 @@ use crate::Result;
 use crate::error::{Error, SqlContext};
 
 /// The longest key, in bytes.
-pub const MAX_KEY_BYTES: usize = 2048;
+pub(super) const MAX_KEY_BYTES: usize = 2048;
 /// The largest value (and state), as JSON text.
-pub const MAX_VALUE_BYTES: usize = 16 << 20;
+pub(super) const MAX_VALUE_BYTES: usize = 16 << 20;
 
 /// Options of `storage.list`; every field is optional. Keys are ordered by their UTF-8
 /// bytes (= code points).

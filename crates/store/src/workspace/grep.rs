@@ -7,7 +7,7 @@ use super::glob::Glob;
 use crate::{Error, Result};
 
 /// Matches returned when the caller sets no limit.
-pub const DEFAULT_MAX_MATCHES: usize = 1000;
+pub(super) const DEFAULT_MAX_MATCHES: usize = 1000;
 /// A matching line longer than this is cut (at a character boundary) and marked with `…`.
 const MAX_LINE_BYTES: usize = 1000;
 /// Compiled regexes are capped so a pathological pattern cannot take the host's memory.

@@ -3,9 +3,9 @@
 use crate::{Error, Result};
 
 /// The longest path accepted, in bytes (as given).
-pub const MAX_PATH_BYTES: usize = 4096;
+pub(super) const MAX_PATH_BYTES: usize = 4096;
 /// The longest path component, in bytes.
-pub const MAX_COMPONENT_BYTES: usize = 255;
+pub(super) const MAX_COMPONENT_BYTES: usize = 255;
 
 fn invalid(path: &str, reason: impl Into<String>) -> Error {
     Error::InvalidPath {

@@ -7,13 +7,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use store::{AgentDb, DataDir, Env, ManualClock, SequentialIds};
 
 /// 2024-01-01T00:00:00Z: a fixed "now" for every test.
-pub const START_MS: i64 = 1_704_067_200_000;
+pub(crate) const START_MS: i64 = 1_704_067_200_000;
 
 /// A directory removed when the test ends.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let path = std::env::temp_dir().join(format!(
             "islet-store-test-{}-{}",
@@ -25,7 +25,7 @@ impl TempDir {
         TempDir(path)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -37,7 +37,7 @@ impl Drop for TempDir {
 }
 
 /// A data directory in a temp dir, with the clock it uses.
-pub struct Given {
+pub(crate) struct Given {
     pub dir: TempDir,
     pub clock: Arc<ManualClock>,
     pub data: DataDir,
@@ -45,19 +45,19 @@ pub struct Given {
 
 impl Given {
     /// The same directory opened again (as after a restart).
-    pub fn reopen(&mut self) {
+    pub(crate) fn reopen(&mut self) {
         self.data = DataDir::open(self.dir.path(), env(&self.clock)).expect("reopen data dir");
     }
 }
 
-pub fn env(clock: &Arc<ManualClock>) -> Env {
+pub(crate) fn env(clock: &Arc<ManualClock>) -> Env {
     Env {
         clock: clock.clone(),
         ids: Arc::new(SequentialIds::new("s")),
     }
 }
 
-pub fn given_data_dir() -> Given {
+pub(crate) fn given_data_dir() -> Given {
     let dir = TempDir::new();
     let clock = Arc::new(ManualClock::new(START_MS));
     let data = DataDir::open(dir.path(), env(&clock)).expect("open data dir");
@@ -65,7 +65,7 @@ pub fn given_data_dir() -> Given {
 }
 
 /// A data directory plus one opened agent `Chat/alice`.
-pub fn given_agent() -> (Given, AgentDb) {
+pub(crate) fn given_agent() -> (Given, AgentDb) {
     let given = given_data_dir();
     let db = given.data.open_agent("Chat", "alice").expect("open agent");
     (given, db)

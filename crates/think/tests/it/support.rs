@@ -12,7 +12,7 @@ use think::{ChatRequest, Harness};
 
 /// A chat agent that keeps the defaults but a short step limit, a Counter it can call,
 /// and a chat agent with its own tool and system prompt.
-pub const ASSISTANT: &str = r#"
+pub(crate) const ASSISTANT: &str = r#"
 import { Think } from "agents";
 export default class Assistant extends Think {
   maxSteps = 4;
@@ -20,7 +20,7 @@ export default class Assistant extends Think {
 }
 "#;
 
-pub const COUNTER: &str = r#"
+pub(crate) const COUNTER: &str = r#"
 import { Agent } from "agents";
 export default class Counter extends Agent {
   async increment(by = 1) {
@@ -31,7 +31,7 @@ export default class Counter extends Agent {
 }
 "#;
 
-pub const WEATHER: &str = r#"
+pub(crate) const WEATHER: &str = r#"
 import { Think } from "agents";
 export default class Weather extends Think {
   getModel() { return "anthropic:claude-weather"; }
@@ -52,14 +52,14 @@ export default class Weather extends Think {
 }
 "#;
 
-pub struct Given {
+pub(crate) struct Given {
     pub harness: Harness,
     pub host: AgentHost,
     pub model: ScriptedModel,
     pub _dir: tempfile::TempDir,
 }
 
-pub fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     codemode::egress::tls::client_builder()
         .expect("tls")
         .build()
@@ -67,7 +67,7 @@ pub fn http() -> reqwest::Client {
 }
 
 /// Settings for `provider:test-model` at `base_url`, failing fast (no retries).
-pub fn given_settings(provider: ProviderKind, base_url: Option<String>) -> Settings {
+pub(crate) fn given_settings(provider: ProviderKind, base_url: Option<String>) -> Settings {
     let mut settings = Settings {
         default_model: Some(ModelSpec::new(provider, "test-model")),
         options: Options {
@@ -93,7 +93,7 @@ pub fn given_settings(provider: ProviderKind, base_url: Option<String>) -> Setti
 
 /// A host serving `classes` and a harness whose default model is `provider:test-model`
 /// at a fresh scripted server (the environment is not read).
-pub async fn given_harness(provider: ProviderKind, classes: &[(&str, &str)]) -> Given {
+pub(crate) async fn given_harness(provider: ProviderKind, classes: &[(&str, &str)]) -> Given {
     let model = ScriptedModel::start().await.expect("scripted model");
     let mut settings = given_settings(provider, Some(model.base_url(provider)));
     // The Weather class names Anthropic: point it at the same server.
@@ -101,7 +101,7 @@ pub async fn given_harness(provider: ProviderKind, classes: &[(&str, &str)]) -> 
     given_harness_with(model, settings, classes).await
 }
 
-pub async fn given_harness_with(
+pub(crate) async fn given_harness_with(
     model: ScriptedModel,
     settings: Settings,
     classes: &[(&str, &str)],
@@ -133,7 +133,7 @@ pub async fn given_harness_with(
 
 impl Given {
     /// One whole turn's chunks.
-    pub async fn chat(
+    pub(crate) async fn chat(
         &self,
         class: &str,
         name: &str,
@@ -157,7 +157,12 @@ impl Given {
     }
 
     /// The session's history as (role, content) pairs.
-    pub async fn history(&self, class: &str, name: &str, session: &str) -> Vec<(String, Value)> {
+    pub(crate) async fn history(
+        &self,
+        class: &str,
+        name: &str,
+        session: &str,
+    ) -> Vec<(String, Value)> {
         let session = session.to_owned();
         self.host
             .with_db(class, name, move |db| {
@@ -170,7 +175,7 @@ impl Given {
             .collect()
     }
 
-    pub async fn read_file(&self, class: &str, name: &str, path: &str) -> Option<String> {
+    pub(crate) async fn read_file(&self, class: &str, name: &str, path: &str) -> Option<String> {
         let path = path.to_owned();
         self.host
             .with_db(class, name, move |db| {
@@ -182,7 +187,7 @@ impl Given {
 }
 
 /// The text the chunks stream, concatenated.
-pub fn streamed_text(chunks: &[Chunk]) -> String {
+pub(crate) fn streamed_text(chunks: &[Chunk]) -> String {
     chunks
         .iter()
         .filter_map(|c| match c {
@@ -193,7 +198,7 @@ pub fn streamed_text(chunks: &[Chunk]) -> String {
 }
 
 /// The `finish` chunk's metadata.
-pub fn finish_metadata(chunks: &[Chunk]) -> Value {
+pub(crate) fn finish_metadata(chunks: &[Chunk]) -> Value {
     match chunks.last() {
         Some(Chunk::Finish {
             message_metadata: Some(m),
@@ -204,7 +209,7 @@ pub fn finish_metadata(chunks: &[Chunk]) -> Value {
 
 /// Checks the order rules of a UI message stream: `start` first, `finish` last, steps
 /// balanced, text deltas inside their text block, a tool's output after its input.
-pub fn assert_well_formed(chunks: &[Chunk]) {
+pub(crate) fn assert_well_formed(chunks: &[Chunk]) {
     assert!(
         matches!(chunks.first(), Some(Chunk::Start { .. })),
         "{chunks:?}"

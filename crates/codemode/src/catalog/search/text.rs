@@ -197,7 +197,7 @@ pub(crate) fn stem(word: &str) -> String {
 
 /// What an operation does to its resource, as HTTP methods and verbs say it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(super) enum Action {
     Read,
     Create,
     Update,

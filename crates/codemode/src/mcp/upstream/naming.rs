@@ -43,7 +43,7 @@ pub(super) const GLOBALS: &[&str] = &[
 
 /// A JS identifier for a server or tool name: kept when it already is one (`read_file`),
 /// else camelCased (`my-server` → `myServer`); reserved words and globals get a `_`.
-pub fn js_name(raw: &str) -> String {
+pub(super) fn js_name(raw: &str) -> String {
     let is_ident = |s: &str| {
         let mut chars = s.chars();
         chars
