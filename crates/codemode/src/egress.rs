@@ -393,7 +393,7 @@ struct Injection {
 /// its client pools connections across that execution's fetches.
 ///
 /// The one HTTP path from isolates to the network: `fetch` and the OpenAPI `execute`
-/// bindings ([`crate::execute::HttpApi`]) both go through [`Fetcher::exchange`].
+/// bindings ([`crate::execute::HttpApi`]) both go through `Fetcher::exchange`.
 #[derive(Debug)]
 pub struct Fetcher {
     rules: Vec<Rule>,

@@ -15,7 +15,7 @@
 //! the configured base variables and their own, nothing else.
 //!
 //! Architecture Invariant: the host never follows a path a sandbox controls: files in the
-//! sandbox's directory are opened beneath it with symlinks refused ([`hostfs`]).
+//! sandbox's directory are opened beneath it with symlinks refused (`hostfs.rs`).
 
 pub mod cgroup;
 mod config;

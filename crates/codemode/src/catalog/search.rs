@@ -2,7 +2,7 @@
 //! so a query only touches the tools that share a term with it, then a few structural
 //! signals that are true of any API.
 //!
-//! Fields (see [`FIELDS`]): the operation's name and id, namespace, the resource its path
+//! Fields (see `FIELDS`): the operation's name and id, namespace, the resource its path
 //! ends at, the rest of the path, path-parameter names (barely weighted: `{id}` is in every
 //! other path), the summary (the description's first sentence), the description, the full
 //! description text and tags (`Tool::keywords`), input property names, and the values of
@@ -13,7 +13,7 @@
 //! this API ("microsoft" in Graph's paths) weighs next to nothing.
 //!
 //! A query word matches its own term, and at reduced weight its synonyms (a general
-//! thesaurus of software verbs and nouns, [`text`]), words sharing its stem's prefix
+//! thesaurus of software verbs and nouns, `text.rs`), words sharing its stem's prefix
 //! (`subscribe` → subscription), and — only when nothing else matches — vocabulary words
 //! spelled alike. Per tool, each query word scores its best variant (BM25F), then:
 //! coverage (the share of the query's weight the tool matches), fit (how much of the

@@ -317,8 +317,8 @@ impl AgentDb {
     ///
     /// Refused with `SQL`: more than one statement, tables/indexes/triggers/views named
     /// `_islet_*`, ATTACH/DETACH, transaction control, pragmas other than the read-only
-    /// schema ones, `load_extension`, VACUUM. Results over [`MAX_ROWS`] rows or about
-    /// [`MAX_RESULT_BYTES`] bytes fail with `TOO_LARGE`.
+    /// schema ones, `load_extension`, VACUUM. Results over `MAX_ROWS` (100,000) rows or about
+    /// `MAX_RESULT_BYTES` (64 MiB) fail with `TOO_LARGE`.
     ///
     /// A statement running longer than the time limit ([`DEFAULT_SQL_TIME_LIMIT`], see
     /// [`AgentDb::set_sql_time_limit`]) is stopped with `SQL`.
