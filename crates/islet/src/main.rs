@@ -167,10 +167,12 @@ fn init_logs(format: LogFormat) {
     match format {
         // Colour codes only for a person at a terminal, never in files or pipes.
         LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        // `spans` lists a line's ancestors (root first), so a tool call's line says which
+        // step and turn it belongs to.
         LogFormat::Json => builder
             .json()
             .with_current_span(true)
-            .with_span_list(false)
+            .with_span_list(true)
             .init(),
     }
 }

@@ -28,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{AgentDb, NewMessage, ToolOutcome};
 use tokio::sync::{OwnedMutexGuard, mpsc};
+use tracing::Instrument as _;
 
 use crate::error::Error;
 use crate::tools::{OwnTool, Toolbox, code_mode};
@@ -578,7 +579,19 @@ impl Run {
             .await
     }
 
+    /// The turn, in a `think_turn` span whose children are its `think_step`s and their
+    /// `think_tool_call`s (with `--log-format json`, each span's close logs its duration).
     async fn run(self, resume: Option<Resume>) {
+        let span = tracing::info_span!(
+            "think_turn",
+            agent = %self.address,
+            session = %self.session_id,
+            resumed = resume.is_some()
+        );
+        self.run_in_span(resume).instrument(span).await;
+    }
+
+    async fn run_in_span(self, resume: Option<Resume>) {
         self.send(Chunk::Start {
             message_id: self.message_id.clone(),
             message_metadata: Some(json!({"sessionId": self.session_id})),
@@ -602,7 +615,8 @@ impl Run {
                 break Stop::MaxSteps;
             }
             steps += 1;
-            match self.step(steps, &mut usage).await {
+            let span = tracing::info_span!("think_step", step = steps);
+            match self.step(steps, &mut usage).instrument(span).await {
                 Ok(true) => break Stop::Answered,
                 Ok(false) => {}
                 Err(message) => break Stop::Failed(message),
@@ -796,7 +810,13 @@ impl Run {
             self.db(move |db| db.fibers().tool_call(&fiber, &id, &data).map(drop))
                 .await
                 .map_err(|e| format!("cannot record the tool call: {e}"))?;
-            let output = self.toolbox.run(call, argument_error.as_deref()).await;
+            let span =
+                tracing::info_span!("think_tool_call", tool = %call.name, call_id = %call.id);
+            let output = self
+                .toolbox
+                .run(call, argument_error.as_deref())
+                .instrument(span)
+                .await;
             let (fiber, id) = (self.fiber_id.clone(), checkpoint_id);
             let outcome = if output.is_error {
                 ToolOutcome::Error

@@ -528,6 +528,68 @@ async fn issue22_3_json_log_lines_parse_and_carry_request_and_call_spans() {
     assert!(call["fields"]["time.busy"].is_string(), "{call}");
 }
 
+/// A chat turn's spans: `think_turn` → `think_step` → `think_tool_call`, each closed with its
+/// duration, the tool call's line listing its step and turn as its ancestors.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_3_a_chat_turn_logs_spans_for_the_turn_its_steps_and_tool_calls() {
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(llm::scripted::Reply::new().tool_call("call_1", "list", json!({"path": "/"})));
+    model.push(llm::scripted::Reply::new().text("Nothing there."));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
+    std::fs::write(
+        dir.path().join("agents/assistant.ts"),
+        "import { Think } from \"agents\";\nexport default class Assistant extends Think {}\n",
+    )
+    .unwrap();
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let server = given_counter_server(
+        dir.path(),
+        &[
+            "--isolation",
+            "inprocess",
+            "--log-format",
+            "json",
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+        ],
+        &[("RUST_LOG", "info"), ("OPENAI_API_KEY", "sk-test")],
+    );
+    let body = json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "What is there?"}]}]});
+    let (status, stream) = post(&server, "/agents/Assistant/me/chat", &body.to_string()).await;
+    assert_eq!(status, 200);
+    assert!(stream.to_string().contains("Nothing there."), "{stream}");
+    let lines = server.stop();
+    let closed = |name: &str| -> Vec<Value> {
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| e["fields"]["message"] == "close" && e["span"]["name"] == name)
+            .collect()
+    };
+    let turns = closed("think_turn");
+    assert_eq!(turns.len(), 1, "{}", lines.join("\n"));
+    assert_eq!(turns[0]["span"]["agent"], "agents.Assistant(\"me\")");
+    assert_eq!(closed("think_step").len(), 2, "{}", lines.join("\n"));
+    let calls = closed("think_tool_call");
+    assert_eq!(calls.len(), 1, "{}", lines.join("\n"));
+    let call = &calls[0];
+    assert_eq!(call["span"]["tool"], "list");
+    assert!(call["fields"]["time.busy"].is_string(), "{call}");
+    let ancestors: Vec<&str> = call["spans"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no span list: {call}"))
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert!(
+        ancestors.ends_with(&["think_turn", "think_step"]),
+        "{ancestors:?}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // The settings file.
 
