@@ -1,5 +1,8 @@
-//! ISO 8601 dates and date-times ↔ milliseconds since the Unix epoch (UTC). Hand-written
-//! because the formats needed are few and a calendar crate would be the largest dependency.
+//! ISO 8601 dates and date-times ↔ milliseconds since the Unix epoch (UTC). The calendar
+//! (which days exist, days since the epoch) is `chrono`'s; the accepted text forms are
+//! spelled out here, so the errors can say which part is wrong.
+
+use chrono::{DateTime, Datelike as _, NaiveDate, Timelike as _, Utc};
 
 /// Parses `2024-03-01`, `2024-03-01T09:30`, `2024-03-01T09:30:15`, `2024-03-01 09:30:15.250`
 /// with an optional `Z` or `±HH:MM` offset (none means UTC). Returns ms since the epoch.
@@ -22,10 +25,12 @@ pub fn parse_iso8601(text: &str) -> Result<i64, String> {
     let year = digits(&s[0..4]).ok_or_else(|| bad("bad year"))?;
     let month = digits(&s[5..7]).ok_or_else(|| bad("bad month"))?;
     let day = digits(&s[8..10]).ok_or_else(|| bad("bad day"))?;
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return Err(bad("no such day"));
-    }
-    let mut ms = days_from_civil(year, month, day) * 86_400_000;
+    let days = u32::try_from(month)
+        .ok()
+        .zip(u32::try_from(day).ok())
+        .and_then(|(m, d)| day_number(year, m, d))
+        .ok_or_else(|| bad("no such day"))?;
+    let mut ms = days * 86_400_000;
     let rest = &s[10..];
     if rest.is_empty() {
         return Ok(ms);
@@ -87,15 +92,9 @@ pub fn parse_iso8601(text: &str) -> Result<i64, String> {
 
 /// `2024-03-01T09:30:15Z` (with `.250` when there are milliseconds).
 pub fn format_iso8601(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let in_day = ms.rem_euclid(86_400_000);
-    let (y, mo, d) = civil_from_days(days);
-    let (h, mi, s, milli) = (
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000,
-    );
+    let t = utc(ms);
+    let (y, mo, d) = (t.year(), t.month(), t.day());
+    let (h, mi, s, milli) = (t.hour(), t.minute(), t.second(), ms.rem_euclid(1000));
     if milli == 0 {
         format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
     } else {
@@ -105,15 +104,27 @@ pub fn format_iso8601(ms: i64) -> String {
 
 /// The UTC year and month (1–12) of a time in ms since the epoch.
 pub(crate) fn year_month(ms: i64) -> (i64, u32) {
-    let (y, m, _) = civil_from_days(ms.div_euclid(86_400_000));
-    (y, m as u32)
+    let t = utc(ms);
+    (i64::from(t.year()), t.month())
 }
 
 /// Days since the epoch of a calendar date, `None` if the date does not exist.
 pub(crate) fn day_number(year: i64, month: u32, day: u32) -> Option<i64> {
-    let (m, d) = (i64::from(month), i64::from(day));
-    ((1..=12).contains(&m) && d >= 1 && d <= days_in_month(year, m))
-        .then(|| days_from_civil(year, m, d))
+    let date = NaiveDate::from_ymd_opt(i32::try_from(year).ok()?, month, day)?;
+    Some(
+        date.signed_duration_since(DateTime::UNIX_EPOCH.date_naive())
+            .num_days(),
+    )
+}
+
+/// The UTC time of `ms`, clamped to what `chrono` represents (±262,000 years: never reached
+/// by a timestamp islet stores).
+fn utc(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap_or(if ms < 0 {
+        DateTime::<Utc>::MIN_UTC
+    } else {
+        DateTime::<Utc>::MAX_UTC
+    })
 }
 
 fn digits(s: &str) -> Option<i64> {
@@ -121,43 +132,6 @@ fn digits(s: &str) -> Option<i64> {
         return None;
     }
     s.parse().ok()
-}
-
-fn is_leap(y: i64) -> bool {
-    (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-// Howard Hinnant's algorithms (public domain), proleptic Gregorian calendar.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Serde adapter: ms ↔ ISO 8601 string.
@@ -171,5 +145,73 @@ pub(crate) mod iso {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
         let text = String::deserialize(d)?;
         super::parse_iso8601(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let day = 1_709_251_200_000; // 2024-03-01T00:00:00Z
+        let cases: &[(&str, i64)] = &[
+            ("2024-03-01", day),
+            ("2024-03-01T09:30", day + 34_200_000),
+            ("2024-03-01t09:30:15", day + 34_215_000),
+            ("2024-03-01 09:30:15.250", day + 34_215_250),
+            ("2024-03-01T09:30:15,5Z", day + 34_215_500),
+            ("2024-03-01T09:30:00+01:00", day + 30_600_000),
+            ("2024-03-01T09:30:00-0130", day + 39_600_000),
+            ("2024-03-01T09:30:00+05", day + 16_200_000),
+            ("2024-03-01T23:59:60Z", day + 86_400_000),
+            ("  2024-02-29  ", day - 86_400_000),
+            ("1969-12-31T23:59:59.999Z", -1),
+            ("0001-01-01", -62_135_596_800_000),
+        ];
+        for (text, ms) in cases {
+            assert_eq!(parse_iso8601(text), Ok(*ms), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_is_not_a_date() {
+        for bad in [
+            "2023-02-29",
+            "2024-13-01",
+            "2024-04-31",
+            "2024-00-10",
+            "24-03-01",
+            "2024/03/01",
+            "2024-03-01X09:30",
+            "2024-03-01T9:30",
+            "2024-03-01T24:00",
+            "2024-03-01T09:60",
+            "2024-03-01T09:30:61",
+            "2024-03-01T09:30+25:00",
+            "2024-03-01T09:30.",
+            "2024-03-01T09:30:00.x",
+            "２０２４-03-01",
+            "",
+        ] {
+            assert!(parse_iso8601(bad).is_err(), "{bad} was accepted");
+        }
+    }
+
+    #[test]
+    fn formats_and_round_trips() {
+        assert_eq!(format_iso8601(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_iso8601(-1), "1969-12-31T23:59:59.999Z");
+        assert_eq!(
+            format_iso8601(1_709_285_415_250),
+            "2024-03-01T09:30:15.250Z"
+        );
+        for ms in [0, 1, -86_400_001, 951_782_400_000, 4_102_444_800_123] {
+            assert_eq!(parse_iso8601(&format_iso8601(ms)), Ok(ms));
+        }
+        assert_eq!(year_month(1_709_285_415_250), (2024, 3));
+        assert_eq!(day_number(2024, 2, 29), Some(19_782));
+        assert_eq!(day_number(2023, 2, 29), None);
+        assert_eq!(day_number(2024, 13, 1), None);
     }
 }
