@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::support::{client, post_with_token};
+
 const LEDGER: &str = r#"
 import { Agent } from "agents";
 export default class Ledger extends Agent {
@@ -99,30 +101,9 @@ fn given_server_env(agents: &Path, data: &Path, extra: &[&str], env: &[(&str, &s
     }
 }
 
-fn client() -> reqwest::Client {
-    // Built with islet's TLS provider: a bare reqwest builder has none in this build.
-    codemode::egress::tls::client_builder()
-        .unwrap()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
 impl Server {
     async fn post(&self, path: &str, body: &str) -> (u16, Value) {
-        let response = client()
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .body(body.to_owned())
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+        post_with_token(&self.base, &self.token, path, body).await
     }
 
     async fn call(&self, class: &str, name: &str, method: &str, args: Value) -> Value {

@@ -192,14 +192,6 @@ fn given_counter_server(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Ser
     server
 }
 
-fn client() -> reqwest::Client {
-    codemode::egress::tls::client_builder()
-        .unwrap()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .unwrap()
-}
-
 async fn get(url: &str, token: Option<&str>) -> (u16, String) {
     let mut request = client().get(url);
     if let Some(token) = token {
@@ -211,19 +203,7 @@ async fn get(url: &str, token: Option<&str>) -> (u16, String) {
 }
 
 async fn post(server: &Server, path: &str, body: &str) -> (u16, Value) {
-    let response = client()
-        .post(format!("{}{path}", server.base))
-        .bearer_auth(&server.token)
-        .body(body.to_owned())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    let text = response.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    post_with_token(&server.base, &server.token, path, body).await
 }
 
 // ---------------------------------------------------------------------------------------

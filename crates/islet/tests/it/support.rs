@@ -81,3 +81,36 @@ pub(crate) fn islet_with_env(args: &[&str], stdin: &str, env: &[(&str, &str)]) -
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// An HTTP client for the servers under test, built with islet's TLS provider (a bare
+/// reqwest builder has none in this build).
+pub(crate) fn client() -> reqwest::Client {
+    codemode::egress::tls::client_builder()
+        .unwrap()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// `POST base+path` with the bearer token: the status and the body as JSON (or as a JSON
+/// string when it is not JSON, e.g. a server-sent event stream).
+pub(crate) async fn post_with_token(
+    base: &str,
+    token: &str,
+    path: &str,
+    body: &str,
+) -> (u16, Value) {
+    let response = client()
+        .post(format!("{base}{path}"))
+        .bearer_auth(token)
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}

@@ -129,14 +129,7 @@ async fn issue15_model_failure_gives_an_error_event_keeps_the_partial_answer_and
     );
 
     // The agent still serves calls and the next chat, in the same session.
-    assert_eq!(
-        given
-            .host
-            .call("Assistant", "me", "ping", vec![])
-            .await
-            .expect("ping"),
-        json!("pong")
-    );
+    assert_still_serves(&given).await;
     given
         .model
         .push(Reply::new().text("Here is the whole answer."));
@@ -167,14 +160,7 @@ async fn issue15_model_endpoint_down_gives_an_error_event() {
     });
     let error = error.expect("an error event");
     assert!(error.contains("cannot reach"), "{error}");
-    assert_eq!(
-        given
-            .host
-            .call("Assistant", "me", "ping", vec![])
-            .await
-            .expect("ping"),
-        json!("pong")
-    );
+    assert_still_serves(&given).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,4 +241,16 @@ async fn issue15_rate_limited_then_success_completes_the_turn() {
         "{chunks:?}"
     );
     assert_eq!(given.model.requests().len(), 2);
+}
+
+/// After a failed turn the agent still answers a plain call (its `ping` method).
+async fn assert_still_serves(given: &Given) {
+    assert_eq!(
+        given
+            .host
+            .call("Assistant", "me", "ping", vec![])
+            .await
+            .expect("ping"),
+        json!("pong")
+    );
 }
