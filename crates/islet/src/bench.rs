@@ -396,3 +396,25 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<serde_json::Value> {
         "specs": rows,
     }))
 }
+
+/// A bench's throwaway data directory, `PARENT/NAME-PID`: emptied when made, removed however
+/// the bench ends (error or panic included).
+pub(crate) struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    pub(crate) fn new(parent: &std::path::Path, name: &str) -> Self {
+        let dir = parent.join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        Self(dir)
+    }
+
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

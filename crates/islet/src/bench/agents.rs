@@ -35,13 +35,8 @@ pub(crate) struct AgentsArgs {
 }
 
 pub(super) async fn agents(args: AgentsArgs) -> anyhow::Result<Value> {
-    let dir = args
-        .dir
-        .join(format!(".islet-bench-agents-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let report = run(&args, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    report
+    let scratch = super::Scratch::new(&args.dir, ".islet-bench-agents");
+    run(&args, scratch.path()).await
 }
 
 async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> {

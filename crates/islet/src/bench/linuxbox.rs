@@ -35,12 +35,9 @@ pub(super) async fn linuxbox(args: LinuxboxArgs) -> anyhow::Result<Value> {
             std::env::temp_dir()
         }
     });
-    let dir = parent.join(format!("islet-bench-linuxbox-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir)?;
-    let report = run(&args, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    report
+    let scratch = super::Scratch::new(&parent, "islet-bench-linuxbox");
+    std::fs::create_dir_all(scratch.path())?;
+    run(&args, scratch.path()).await
 }
 
 async fn run(args: &LinuxboxArgs, dir: &std::path::Path) -> anyhow::Result<Value> {

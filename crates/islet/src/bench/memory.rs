@@ -94,22 +94,11 @@ impl Corpus {
     }
 }
 
-/// Removes the scratch data directory however the bench ends.
-pub(super) struct Scratch(pub(super) std::path::PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 pub(super) async fn memory(args: MemoryArgs) -> anyhow::Result<serde_json::Value> {
     let machine = super::machine();
     eprintln!("measuring on {machine}");
-    let scratch =
-        Scratch(std::env::temp_dir().join(format!("islet-bench-memory-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&scratch.0);
-    let memories = Memories::new(MemoryConfig::new(&scratch.0));
+    let scratch = super::Scratch::new(&std::env::temp_dir(), "islet-bench-memory");
+    let memories = Memories::new(MemoryConfig::new(scratch.path()));
     let corpus = Corpus::new();
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
 

@@ -27,15 +27,6 @@ pub(crate) struct MemoryQualityArgs {
     embeddings_key_env: String,
 }
 
-/// Removes the scratch data directory however the bench ends.
-struct Scratch(PathBuf);
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 pub(super) async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Value> {
     let machine = super::machine();
     eprintln!("measuring on {machine}");
@@ -46,11 +37,8 @@ pub(super) async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Va
         &args.embeddings_model,
         &args.embeddings_key_env,
     )?;
-    let scratch = Scratch(
-        std::env::temp_dir().join(format!("islet-bench-memory-quality-{}", std::process::id())),
-    );
-    let _ = std::fs::remove_dir_all(&scratch.0);
-    let config = MemoryConfig::new(&scratch.0);
+    let scratch = super::Scratch::new(&std::env::temp_dir(), "islet-bench-memory-quality");
+    let config = MemoryConfig::new(scratch.path());
     let fts = Memories::new(config.clone());
     let hybrid = embeddings.map(|e| Memories::new(config.clone().embeddings(e)));
 

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use store::{DataDir, Env, NewMessage, Role};
 
-use super::memory::{Corpus, Rng, Scratch};
+use super::Scratch;
+use super::memory::{Corpus, Rng};
 use super::{machine, percentile};
 
 #[derive(clap::Args)]
@@ -54,9 +55,8 @@ fn run(args: SessionsArgs) -> anyhow::Result<Value> {
     let machine = machine();
     eprintln!("measuring on {machine}");
     let parent = args.dir.clone().unwrap_or_else(std::env::temp_dir);
-    let scratch = Scratch(parent.join(format!(".islet-bench-sessions-{}", std::process::id())));
-    let _ = std::fs::remove_dir_all(&scratch.0);
-    let data = DataDir::open(&scratch.0, Env::default())?;
+    let scratch = Scratch::new(&parent, ".islet-bench-sessions");
+    let data = DataDir::open(scratch.path(), Env::default())?;
     let mut db = data.open_agent("Bench", "sessions")?;
     let corpus = Corpus::new();
     let mut rng = Rng(0x2545_f491_4f6c_dd1d);

@@ -35,13 +35,8 @@ pub(crate) struct ThinkArgs {
 }
 
 pub(super) async fn think(args: ThinkArgs) -> anyhow::Result<Value> {
-    let dir = args
-        .dir
-        .join(format!(".islet-bench-think-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let report = run(&args, &dir).await;
-    let _ = std::fs::remove_dir_all(&dir);
-    report
+    let scratch = super::Scratch::new(&args.dir, ".islet-bench-think");
+    run(&args, scratch.path()).await
 }
 
 async fn run(args: &ThinkArgs, dir: &std::path::Path) -> anyhow::Result<Value> {
