@@ -170,6 +170,33 @@ impl Error {
         }
     }
 
+    /// The category of the failure (what the HTTP layer maps to a status; an `HttpError`'s
+    /// own status comes first, see [`Error::http_status`]).
+    pub fn kind(&self) -> base::ErrorKind {
+        use base::ErrorKind as K;
+        match self {
+            // A module is the operator's code, loaded at start-up: it failed like code does.
+            Error::Module { .. } | Error::DuplicateClass { .. } => K::CodeFailed,
+            Error::UnknownClass { .. }
+            | Error::UnknownMethod { .. }
+            | Error::NoSuchAgent { .. } => K::NotFound,
+            Error::InvalidInput(_) => K::Invalid,
+            Error::Reentrant { .. } => K::Conflict,
+            Error::Js(e) if e.limit.is_some() => K::Limit,
+            Error::Js(_) => K::CodeFailed,
+            Error::Http { status, .. } => match status {
+                404 => K::NotFound,
+                409 => K::Conflict,
+                413 => K::TooLarge,
+                400..=499 => K::Invalid,
+                _ => K::CodeFailed,
+            },
+            Error::Limit { .. } => K::Limit,
+            Error::Store(e) => e.kind(),
+            Error::ShuttingDown => K::Unavailable,
+        }
+    }
+
     /// A stable, upper-case code.
     pub fn code(&self) -> &str {
         match self {

@@ -42,7 +42,7 @@ pub(crate) struct TurnContext {
 pub(crate) use base::sync::lock;
 
 pub(crate) fn host_error(e: &Error) -> HostError {
-    let mut error = HostError::new(e.code(), e.to_string());
+    let mut error = HostError::new(e.code(), e.to_string()).with_kind(e.kind());
     match e {
         Error::Js(js) => {
             error = error.with_name("AgentError");

@@ -1,14 +1,17 @@
 //! The helpers every islet crate shares, each with one home so that a fix reaches every
 //! caller: "did you mean" suggestions, text truncation, error chains, poison-tolerant
-//! locks and process-unique names.
+//! locks, process-unique names, and the categories of failure ([`ErrorKind`]).
 //!
 //! Architecture Invariant: this crate depends on nothing (not even islet's other crates),
 //! so any crate may use it without pulling in a networking or storage stack.
 
 #![forbid(unsafe_code)]
 
+mod kind;
 pub mod suggest;
 pub mod sync;
+
+pub use kind::ErrorKind;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -39,14 +39,7 @@ use crate::error::Error;
 pub use address::{PrivateAddress, forbidden_reason};
 pub use redact::Redactor;
 
-pub const HOST_NOT_ALLOWED: &str = "HOST_NOT_ALLOWED";
-pub const METHOD_NOT_ALLOWED: &str = "METHOD_NOT_ALLOWED";
-pub const PRIVATE_ADDRESS: &str = "PRIVATE_ADDRESS";
-pub const REDIRECT_NOT_ALLOWED: &str = "REDIRECT_NOT_ALLOWED";
-pub const INVALID_REQUEST: &str = "INVALID_REQUEST";
-pub const TIMEOUT: &str = "TIMEOUT";
-pub const RESPONSE_TOO_LARGE: &str = "RESPONSE_TOO_LARGE";
-pub const NETWORK: &str = "NETWORK";
+pub use crate::error::FetchCode;
 
 /// Request headers the code may not set: the connection is the host's business (a forged
 /// `Host` would reach another virtual host on an allowed address).
@@ -132,9 +125,9 @@ pub struct FetchPolicy {
     pub allow_private_hint: Option<String>,
     /// For the whole fetch: connecting, every redirect hop and reading the body.
     pub timeout: Duration,
-    /// Larger response bodies fail with `RESPONSE_TOO_LARGE`.
+    /// Larger response bodies fail with `FetchCode::ResponseTooLarge`.
     pub max_response_bytes: usize,
-    /// Hops followed before `REDIRECT_NOT_ALLOWED`.
+    /// Hops followed before `FetchCode::RedirectNotAllowed`.
     pub max_redirects: usize,
     /// Trusted DNS answers (`name` → address) that skip resolution *and* the private-address
     /// check for exactly that name: for hosts the operator knows (and for tests). Set
@@ -324,7 +317,7 @@ pub(crate) enum Redirect {
     Follow,
     /// Return the 3xx as it is.
     Manual,
-    /// Fail with `REDIRECT_NOT_ALLOWED`.
+    /// Fail with `FetchCode::RedirectNotAllowed`.
     Error,
     /// Follow the hops the policy allows and hand back, as with `Manual`, a 3xx pointing
     /// anywhere else. The OpenAPI `execute` path: the code sees where the API wanted to send
@@ -359,7 +352,7 @@ pub(crate) struct Incoming {
 /// and what went wrong and what to do. Callers phrase it as their own error.
 #[derive(Debug)]
 pub(crate) struct Failure {
-    pub code: &'static str,
+    pub code: FetchCode,
     pub url: String,
     pub reason: String,
 }
@@ -367,7 +360,7 @@ pub(crate) struct Failure {
 impl Failure {
     /// As `fetch` reports it.
     fn into_fetch_error(self) -> Error {
-        let message = if self.code == NETWORK {
+        let message = if self.code == FetchCode::Network {
             format!("fetch {} failed: {}", self.url, self.reason)
         } else {
             format!("fetch {}: {}", self.url, self.reason)
@@ -531,7 +524,7 @@ impl Fetcher {
     fn outgoing(&self, request: FetchRequest) -> Result<Outgoing, Failure> {
         let shown = self.redactor.text(&request.url);
         let invalid = |reason: String| Failure {
-            code: INVALID_REQUEST,
+            code: FetchCode::InvalidRequest,
             url: shown.clone(),
             reason,
         };
@@ -614,7 +607,7 @@ impl Fetcher {
         match tokio::time::timeout(self.timeout, self.follow(outgoing)).await {
             Ok(result) => result,
             Err(_) => Err(Failure {
-                code: TIMEOUT,
+                code: FetchCode::Timeout,
                 url,
                 reason: format!(
                     "no complete response within {} ms; ask for less or retry later",
@@ -674,7 +667,7 @@ impl Fetcher {
             let shown = self.redactor.text(url.as_str());
             if redirect == Redirect::Error {
                 return Err(Failure {
-                    code: REDIRECT_NOT_ALLOWED,
+                    code: FetchCode::RedirectNotAllowed,
                     url: shown,
                     reason: format!(
                         "the server redirected (HTTP {}) and the request said redirect: \"error\"",
@@ -683,7 +676,7 @@ impl Fetcher {
                 });
             }
             let next = url.join(&location).map_err(|_| Failure {
-                code: INVALID_REQUEST,
+                code: FetchCode::InvalidRequest,
                 url: shown.clone(),
                 reason: format!(
                     "the redirect target `{}` is not a URL",
@@ -708,7 +701,7 @@ impl Fetcher {
                     ""
                 };
                 return Err(Failure {
-                    code: REDIRECT_NOT_ALLOWED,
+                    code: FetchCode::RedirectNotAllowed,
                     url: first,
                     reason: format!("more than {} redirects{hint}", self.max_redirects),
                 });
@@ -733,14 +726,14 @@ impl Fetcher {
     /// resolver checks names after resolution.
     fn check(&self, url: &Url, method: &Method) -> Result<(), Failure> {
         let shown = self.redactor.text(url.as_str());
-        let refuse = |code: &'static str, reason: String| Failure {
+        let refuse = |code: FetchCode, reason: String| Failure {
             code,
             url: shown.clone(),
             reason,
         };
         if !matches!(url.scheme(), "http" | "https") {
             return Err(refuse(
-                INVALID_REQUEST,
+                FetchCode::InvalidRequest,
                 format!(
                     "only http and https URLs can be fetched, not `{}:`",
                     url.scheme()
@@ -769,7 +762,7 @@ impl Fetcher {
             .collect();
         if matching.is_empty() {
             return Err(refuse(
-                HOST_NOT_ALLOWED,
+                FetchCode::HostNotAllowed,
                 format!(
                     "{host} is not an allowed host; allowed hosts: {}",
                     self.allowed
@@ -785,7 +778,7 @@ impl Fetcher {
         });
         if !method_ok {
             return Err(refuse(
-                METHOD_NOT_ALLOWED,
+                FetchCode::MethodNotAllowed,
                 format!(
                     "{method} is not allowed on {host}; allowed: {}",
                     self.allowed
@@ -804,7 +797,7 @@ impl Fetcher {
         mut response: reqwest::Response,
     ) -> Result<Incoming, Failure> {
         let too_large = || Failure {
-            code: RESPONSE_TOO_LARGE,
+            code: FetchCode::ResponseTooLarge,
             url: self.redactor.text(url.as_str()),
             reason: format!(
                 "the response is larger than {} bytes (the cap) and was not read; ask for \
@@ -866,7 +859,7 @@ impl Fetcher {
 
     fn private_failure(&self, url: String, what: &str) -> Failure {
         Failure {
-            code: PRIVATE_ADDRESS,
+            code: FetchCode::PrivateAddress,
             url,
             reason: format!(
                 "{what}; private, loopback and link-local addresses are refused: {}",
@@ -886,7 +879,7 @@ impl Fetcher {
         }
         if error.is_timeout() {
             return Failure {
-                code: TIMEOUT,
+                code: FetchCode::Timeout,
                 url: shown,
                 reason: format!(
                     "no response within {} ms; retry later",
@@ -895,7 +888,7 @@ impl Fetcher {
             };
         }
         Failure {
-            code: NETWORK,
+            code: FetchCode::Network,
             url: shown,
             reason: self.redactor.text(&base::error_chain(error)),
         }
@@ -905,7 +898,7 @@ impl Fetcher {
     pub async fn call(&self, args: Value) -> Result<Value, HostError> {
         let request: FetchRequest = serde_json::from_value(args).map_err(|e| {
             HostError::new(
-                INVALID_REQUEST,
+                FetchCode::InvalidRequest.as_str(),
                 format!("fetch: malformed request from the isolate: {e}"),
             )
             .with_name("TypeError")
@@ -913,7 +906,7 @@ impl Fetcher {
         let response = self
             .fetch(request)
             .await
-            .map_err(|e| host_error(&self.redactor, &e))?;
+            .map_err(|e| crate::error::host_error(&self.redactor, &e))?;
         serde_json::to_value(response).map_err(|e| {
             HostError::new(
                 "INTERNAL",
@@ -923,24 +916,8 @@ impl Fetcher {
     }
 }
 
-fn fetch_error(code: &'static str, message: String) -> Error {
+fn fetch_error(code: FetchCode, message: String) -> Error {
     Error::Fetch { code, message }
-}
-
-/// This module's errors as the code sees them (before `fetch.js` turns them into a
-/// `TypeError`): refusals by the policy are `FetchDenied`, failures `FetchError`.
-pub fn host_error(redactor: &Redactor, error: &Error) -> HostError {
-    let code = match error {
-        Error::Fetch { code, .. } => *code,
-        _ => "INTERNAL",
-    };
-    let name = match code {
-        HOST_NOT_ALLOWED | METHOD_NOT_ALLOWED | PRIVATE_ADDRESS | REDIRECT_NOT_ALLOWED => {
-            "FetchDenied"
-        }
-        _ => "FetchError",
-    };
-    HostError::new(code, redactor.text(&error.to_string())).with_name(name)
 }
 
 /// The binding that gives an execution `fetch` (and `Request`, `Response`, `Headers`)
@@ -1002,7 +979,9 @@ mod tests {
                 ..FetchRequest::default()
             };
             match fetcher.fetch(request).await {
-                Err(Error::Fetch { code, .. }) => assert_eq!(code, PRIVATE_ADDRESS, "{target}"),
+                Err(Error::Fetch { code, .. }) => {
+                    assert_eq!(code, FetchCode::PrivateAddress, "{target}")
+                }
                 other => panic!("{target}: expected PRIVATE_ADDRESS, got {other:?}"),
             }
         }

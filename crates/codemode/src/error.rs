@@ -1,6 +1,11 @@
 //! The crate's one error type. Every message says what was wrong and what to do next:
 //! they reach both operators (CLI) and the model (tool results).
 
+use base::ErrorKind;
+use sandbox::HostError;
+
+use crate::egress::Redactor;
+
 /// Everything that can go wrong in Code Mode.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -59,11 +64,133 @@ pub enum Error {
     #[error("upstream MCP server `{server}`: {reason}")]
     Upstream { server: String, reason: String },
     /// An isolate's `fetch` was refused by its policy or failed. `code` is what the code
-    /// sees on the error (`HOST_NOT_ALLOWED`, `PRIVATE_ADDRESS`, `TIMEOUT`, …; see
-    /// [`crate::egress`]); the message names the URL and what to do instead.
+    /// sees on the error; the message names the URL and what to do instead.
     #[error("{message}")]
-    Fetch { code: &'static str, message: String },
+    Fetch { code: FetchCode, message: String },
     /// The MCP server could not start or its transport failed.
     #[error("MCP server: {reason}")]
     Serve { reason: String },
+}
+
+/// Why a `fetch` (or a request of `execute`) failed, as the code sees it in `e.code`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchCode {
+    /// The policy does not allow the host.
+    HostNotAllowed,
+    /// The policy does not allow the method for this host.
+    MethodNotAllowed,
+    /// The host resolves to a private, loopback or link-local address.
+    PrivateAddress,
+    /// A redirect the policy refuses (another host, a loop, an unusable target).
+    RedirectNotAllowed,
+    /// The request itself is malformed (URL, method, headers, body).
+    InvalidRequest,
+    /// No response within the time limit.
+    Timeout,
+    /// The response is over the size cap.
+    ResponseTooLarge,
+    /// Connecting or reading failed.
+    Network,
+}
+
+impl FetchCode {
+    /// The code as the program sees it (`e.code`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FetchCode::HostNotAllowed => "HOST_NOT_ALLOWED",
+            FetchCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            FetchCode::PrivateAddress => "PRIVATE_ADDRESS",
+            FetchCode::RedirectNotAllowed => "REDIRECT_NOT_ALLOWED",
+            FetchCode::InvalidRequest => "INVALID_REQUEST",
+            FetchCode::Timeout => "TIMEOUT",
+            FetchCode::ResponseTooLarge => "RESPONSE_TOO_LARGE",
+            FetchCode::Network => "NETWORK",
+        }
+    }
+
+    /// Whether the policy refused the request (rather than the request failing).
+    pub fn is_refusal(self) -> bool {
+        match self {
+            FetchCode::HostNotAllowed
+            | FetchCode::MethodNotAllowed
+            | FetchCode::PrivateAddress
+            | FetchCode::RedirectNotAllowed => true,
+            FetchCode::InvalidRequest
+            | FetchCode::Timeout
+            | FetchCode::ResponseTooLarge
+            | FetchCode::Network => false,
+        }
+    }
+
+    fn kind(self) -> ErrorKind {
+        match self {
+            FetchCode::HostNotAllowed
+            | FetchCode::MethodNotAllowed
+            | FetchCode::PrivateAddress
+            | FetchCode::RedirectNotAllowed
+            | FetchCode::InvalidRequest => ErrorKind::Invalid,
+            FetchCode::ResponseTooLarge => ErrorKind::TooLarge,
+            FetchCode::Timeout | FetchCode::Network => ErrorKind::Upstream,
+        }
+    }
+}
+
+impl Error {
+    /// A stable, upper-case code: what the code sees as `e.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::SpecRead { .. }
+            | Error::SpecFetch { .. }
+            | Error::SpecDecode { .. }
+            | Error::NotASpec { .. } => "INVALID_SPEC",
+            Error::InvalidInput { .. } => "INVALID_INPUT",
+            Error::InvalidRequest { .. } => "INVALID_REQUEST",
+            Error::Config { .. } | Error::McpConfig { .. } => "INVALID_CONFIG",
+            Error::HostNotAllowed { .. } => "HOST_NOT_ALLOWED",
+            Error::Http { .. } => "HTTP_FAILED",
+            Error::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
+            Error::Upstream { .. } => "UPSTREAM_UNAVAILABLE",
+            Error::Fetch { code, .. } => code.as_str(),
+            Error::Serve { .. } => "INTERNAL",
+        }
+    }
+
+    /// The category of the failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::SpecRead { .. }
+            | Error::SpecDecode { .. }
+            | Error::NotASpec { .. }
+            | Error::InvalidInput { .. }
+            | Error::InvalidRequest { .. }
+            | Error::Config { .. }
+            | Error::McpConfig { .. }
+            | Error::HostNotAllowed { .. } => ErrorKind::Invalid,
+            Error::SpecFetch { .. } | Error::Http { .. } | Error::Upstream { .. } => {
+                ErrorKind::Upstream
+            }
+            Error::ResponseTooLarge { .. } => ErrorKind::TooLarge,
+            Error::Fetch { code, .. } => code.kind(),
+            Error::Serve { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// The JS error name the code sees: input it can fix is a `TypeError`, a refusal of the
+    /// fetch policy `FetchDenied`, any other failure of `fetch` a `FetchError`.
+    fn js_name(&self) -> &'static str {
+        match self {
+            Error::InvalidInput { .. } | Error::InvalidRequest { .. } => "TypeError",
+            Error::Fetch { code, .. } if code.is_refusal() => "FetchDenied",
+            Error::Fetch { .. } => "FetchError",
+            _ => "HostError",
+        }
+    }
+}
+
+/// The one translation point from this crate's errors to JS exceptions. Messages are
+/// redacted: a secret may surface in an upstream error (e.g. a proxy echoing a header).
+pub fn host_error(redactor: &Redactor, error: &Error) -> HostError {
+    HostError::new(error.code(), redactor.text(&error.to_string()))
+        .with_name(error.js_name())
+        .with_kind(error.kind())
 }

@@ -22,7 +22,7 @@ use crate::catalog::{Catalog, Target};
 use crate::egress::{
     self, Failure, FetchPolicy, Fetcher, HostRule, InjectedHeader, Outgoing, Redirect,
 };
-use crate::error::Error;
+use crate::error::{Error, host_error};
 use crate::openapi::{BodyContent, HttpRequestParts, build_raw_request, build_request};
 
 use crate::egress::Redactor;
@@ -269,11 +269,13 @@ impl HttpApi {
     /// A refusal or failure of the fetcher in this module's terms.
     fn error(&self, operation: &str, failure: Failure) -> Error {
         match failure.code {
-            egress::HOST_NOT_ALLOWED | egress::PRIVATE_ADDRESS => Error::HostNotAllowed {
-                url: failure.url,
-                allowed: self.origin.clone(),
-            },
-            egress::RESPONSE_TOO_LARGE => Error::ResponseTooLarge {
+            egress::FetchCode::HostNotAllowed | egress::FetchCode::PrivateAddress => {
+                Error::HostNotAllowed {
+                    url: failure.url,
+                    allowed: self.origin.clone(),
+                }
+            }
+            egress::FetchCode::ResponseTooLarge => Error::ResponseTooLarge {
                 operation: operation.to_owned(),
                 limit_bytes: self.fetcher.max_response_bytes(),
             },
@@ -343,12 +345,12 @@ pub fn bindings(catalog: &Catalog, api: Arc<HttpApi>) -> Bindings {
     bindings = bindings.function(ROOT_NAMESPACE, RAW_REQUEST, move |input: Value| {
         let api = Arc::clone(&raw_api);
         async move {
-            let parts = build_raw_request(&input).map_err(|e| host_error(&api, &e))?;
+            let parts = build_raw_request(&input).map_err(|e| host_error(api.redactor(), &e))?;
             let operation = format!("api.request {} {}", parts.method, parts.path);
             let response = api
                 .send(&parts, &operation)
                 .await
-                .map_err(|e| host_error(&api, &e))?;
+                .map_err(|e| host_error(api.redactor(), &e))?;
             Ok(response.to_json())
         }
     });
@@ -371,12 +373,13 @@ pub fn bindings(catalog: &Catalog, api: Arc<HttpApi>) -> Bindings {
             let op = Arc::clone(&op);
             let path = path.clone();
             async move {
-                let parts = build_request(&op, &input).map_err(|e| host_error(&api, &e))?;
+                let parts =
+                    build_request(&op, &input).map_err(|e| host_error(api.redactor(), &e))?;
                 let operation = format!("{path} ({} {})", op.method, op.path);
                 let response = api
                     .send(&parts, &operation)
                     .await
-                    .map_err(|e| host_error(&api, &e))?;
+                    .map_err(|e| host_error(api.redactor(), &e))?;
                 if (200..300).contains(&response.status) {
                     Ok(response.body)
                 } else {
@@ -403,22 +406,4 @@ fn api_error(api: &HttpApi, operation: &str, response: ApiResponse) -> HostError
     HostError::new(format!("HTTP_{}", response.status), message)
         .with_name("ApiError")
         .with_data(response.to_json())
-}
-
-/// The one translation point from this crate's errors to JS exceptions. Messages are
-/// redacted: a secret may surface in an upstream error (e.g. a proxy echoing a header).
-pub fn host_error(api: &HttpApi, error: &Error) -> HostError {
-    let code = match error {
-        Error::InvalidInput { .. } => "INVALID_INPUT",
-        Error::InvalidRequest { .. } => "INVALID_REQUEST",
-        Error::HostNotAllowed { .. } => "HOST_NOT_ALLOWED",
-        Error::Http { .. } => "HTTP_FAILED",
-        Error::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
-        _ => "INTERNAL",
-    };
-    let name = match error {
-        Error::InvalidInput { .. } | Error::InvalidRequest { .. } => "TypeError",
-        _ => "HostError",
-    };
-    HostError::new(code, api.redactor().text(&error.to_string())).with_name(name)
 }

@@ -44,6 +44,19 @@ impl Error {
         }
     }
 
+    /// The category of the failure (what the HTTP layer maps to a status).
+    pub fn kind(&self) -> base::ErrorKind {
+        use base::ErrorKind as K;
+        match self {
+            Error::Unavailable(_) | Error::SandboxGone(_) => K::Unavailable,
+            Error::Spawn(_) | Error::InvalidArgument(_) => K::Invalid,
+            Error::NotFound(_) => K::NotFound,
+            Error::TooLarge(_) => K::TooLarge,
+            Error::Io { .. } => K::Internal,
+            Error::Workspace(e) => e.kind(),
+        }
+    }
+
     pub(crate) fn io(path: &std::path::Path, e: std::io::Error) -> Error {
         Error::Io {
             path: path.display().to_string(),

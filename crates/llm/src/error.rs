@@ -68,6 +68,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// The category of the failure (what the HTTP layer maps to a status).
+    pub fn kind(&self) -> base::ErrorKind {
+        use base::ErrorKind as K;
+        match self {
+            Error::InvalidModel { .. }
+            | Error::InvalidBaseUrl { .. }
+            | Error::InvalidRequest { .. } => K::Invalid,
+            Error::NoModel | Error::MissingKey { .. } => K::Unavailable,
+            Error::Connect { .. }
+            | Error::Http { .. }
+            | Error::Stall { .. }
+            | Error::Truncated { .. }
+            | Error::Malformed { .. }
+            | Error::Provider { .. }
+            | Error::Read { .. } => K::Upstream,
+        }
+    }
+
     /// Whether trying the same request again later may succeed (the endpoint was down,
     /// overloaded or rate limited, or the stream broke), as opposed to a request or
     /// configuration the provider will refuse every time.

@@ -90,18 +90,21 @@ impl Error {
         }
     }
 
-    /// Whether the caller's input (rather than the system) is at fault: HTTP 4xx vs 5xx.
-    pub fn is_client_error(&self) -> bool {
-        matches!(
-            self,
+    /// The category of the failure (what the HTTP layer maps to a status).
+    pub fn kind(&self) -> base::ErrorKind {
+        use base::ErrorKind as K;
+        match self {
             Error::InvalidProfileName { .. }
-                | Error::ProfileNotFound { .. }
-                | Error::NotFound { .. }
-                | Error::InvalidInput(_)
-                | Error::InvalidIngest { .. }
-                | Error::NotConfigured { .. }
-                | Error::EmbeddingsModelMismatch { .. }
-        )
+            | Error::InvalidInput(_)
+            | Error::InvalidIngest { .. }
+            // The operation asks for what this server was not given (e.g. embeddings): the
+            // caller can do without it, so it is refused like bad input.
+            | Error::NotConfigured { .. } => K::Invalid,
+            Error::ProfileNotFound { .. } | Error::NotFound { .. } => K::NotFound,
+            Error::EmbeddingsModelMismatch { .. } => K::Conflict,
+            Error::Llm { .. } | Error::LlmReply { .. } | Error::Embeddings { .. } => K::Upstream,
+            Error::Storage { .. } | Error::Io { .. } => K::Internal,
+        }
     }
 
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
@@ -125,6 +128,8 @@ impl Error {
 
 impl From<Error> for sandbox::HostError {
     fn from(e: Error) -> Self {
-        sandbox::HostError::new(e.code(), e.to_string()).with_name("MemoryError")
+        sandbox::HostError::new(e.code(), e.to_string())
+            .with_name("MemoryError")
+            .with_kind(e.kind())
     }
 }

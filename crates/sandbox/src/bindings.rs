@@ -29,18 +29,29 @@ pub struct HostError {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
+    /// The category, for the host's own translation (an HTTP status); the code never sees
+    /// it, so it does not cross to worker processes.
+    #[serde(skip)]
+    pub kind: base::ErrorKind,
 }
 
 impl HostError {
     /// A `HostError` with a machine-readable `code` (e.g. `NOT_FOUND`) and a message that tells
-    /// the code what to do next.
+    /// the code what to do next; its kind is `Internal` until [`HostError::with_kind`] says
+    /// otherwise.
     pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             name: "HostError".into(),
             code: code.into(),
             message: message.into(),
             data: None,
+            kind: base::ErrorKind::Internal,
         }
+    }
+
+    pub fn with_kind(mut self, kind: base::ErrorKind) -> Self {
+        self.kind = kind;
+        self
     }
 
     pub fn with_name(mut self, name: impl Into<String>) -> Self {

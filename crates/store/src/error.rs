@@ -74,6 +74,24 @@ impl Error {
         }
     }
 
+    /// The category of the failure (what the HTTP layer maps to a status).
+    pub fn kind(&self) -> base::ErrorKind {
+        use base::ErrorKind as K;
+        match self {
+            Error::Sqlite { .. } | Error::Io { .. } | Error::InvalidState(_) => K::Internal,
+            Error::NotFound(_) => K::NotFound,
+            Error::AlreadyExists(_) | Error::DirectoryNotEmpty(_) => K::Conflict,
+            Error::NotADirectory(_)
+            | Error::IsADirectory(_)
+            | Error::InvalidPath { .. }
+            | Error::InvalidName(_)
+            | Error::InvalidCron { .. }
+            | Error::InvalidArgument(_)
+            | Error::Sql(_) => K::Invalid,
+            Error::TooLarge(_) => K::TooLarge,
+        }
+    }
+
     pub(crate) fn sqlite(what: impl Into<String>, e: rusqlite::Error) -> Self {
         Error::Sqlite {
             what: what.into(),

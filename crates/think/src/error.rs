@@ -29,6 +29,15 @@ impl From<store::Error> for Error {
 }
 
 impl Error {
+    /// The category of the failure (what the HTTP layer maps to a status).
+    pub fn kind(&self) -> base::ErrorKind {
+        match self {
+            Error::NotThink { .. } | Error::InvalidInput(_) => base::ErrorKind::Invalid,
+            Error::Agent(e) => e.kind(),
+            Error::Model(e) => e.kind(),
+        }
+    }
+
     /// A stable name for the error, for HTTP statuses and clients.
     pub fn code(&self) -> &str {
         match self {

@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use base::ErrorKind;
 use serde_json::json;
 
 #[derive(Debug)]
@@ -27,18 +28,18 @@ impl ApiError {
 }
 
 impl ApiError {
-    /// The response for an error with a stable `code`: its status from the code; storage
-    /// and I/O details logged, not sent.
-    fn coded(code: &str, message: String) -> Self {
-        if matches!(code, "STORAGE" | "IO") {
-            tracing::error!(code, "storage failure: {message}");
+    /// The response for an error of `kind` with a stable `code`: the status from the kind;
+    /// the server's own failures logged, not sent.
+    fn classified(kind: ErrorKind, code: &str, message: String) -> Self {
+        if kind == ErrorKind::Internal {
+            tracing::error!(code, "internal failure: {message}");
             return Self::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 code,
                 "the server could not read or write its storage; the details are in the server log",
             );
         }
-        Self::new(status_of(code), code, message)
+        Self::new(status_of(kind), code, message)
     }
 }
 
@@ -48,7 +49,7 @@ impl From<agents::Error> for ApiError {
         if let Some(status) = e.http_status().and_then(|s| StatusCode::from_u16(s).ok()) {
             return Self::new(status, e.code(), e.to_string());
         }
-        Self::coded(e.code(), e.to_string())
+        Self::classified(e.kind(), e.code(), e.to_string())
     }
 }
 
@@ -56,29 +57,21 @@ impl From<think::Error> for ApiError {
     fn from(e: think::Error) -> Self {
         match e {
             think::Error::Agent(e) => e.into(),
-            think::Error::NotThink { .. } | think::Error::InvalidInput(_) => {
-                Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string())
-            }
-            // The server's configuration, not the request, is what is missing.
-            think::Error::Model(_) if e.code() == "NO_MODEL" => {
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, e.code(), e.to_string())
-            }
-            think::Error::Model(_) => Self::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()),
+            e => Self::classified(e.kind(), e.code(), e.to_string()),
         }
     }
 }
 
 impl From<::memory::Error> for ApiError {
     fn from(e: ::memory::Error) -> Self {
-        Self::coded(e.code(), e.to_string())
+        Self::classified(e.kind(), e.code(), e.to_string())
     }
 }
 
-/// Host functions report failures as `HostError`s with a stable code; the same codes map
-/// to the same statuses as everywhere else.
+/// Host functions report failures as `HostError`s with a stable code and a kind.
 impl From<sandbox::HostError> for ApiError {
     fn from(e: sandbox::HostError) -> Self {
-        Self::coded(&e.code, e.message)
+        Self::classified(e.kind, &e.code, e.message)
     }
 }
 
@@ -88,22 +81,19 @@ impl From<store::Error> for ApiError {
     }
 }
 
-fn status_of(code: &str) -> StatusCode {
-    match code {
-        "UNKNOWN_CLASS" | "UNKNOWN_METHOD" | "NOT_FOUND" => StatusCode::NOT_FOUND,
-        "UNAUTHORIZED" => StatusCode::UNAUTHORIZED,
-        "METHOD_NOT_ALLOWED" => StatusCode::METHOD_NOT_ALLOWED,
-        "INVALID_INPUT" | "INVALID_PATH" | "INVALID_NAME" | "INVALID_CRON" | "INVALID_ARGUMENT"
-        | "SQL" | "NOT_A_DIRECTORY" | "IS_A_DIRECTORY" | "INVALID_PROFILE" | "INVALID_INGEST"
-        | "NOT_CONFIGURED" => StatusCode::BAD_REQUEST,
-        "EMBEDDINGS_MODEL_MISMATCH" => StatusCode::CONFLICT,
-        "LLM_UNAVAILABLE" | "LLM_BAD_REPLY" | "EMBEDDINGS_UNAVAILABLE" => StatusCode::BAD_GATEWAY,
-        "ALREADY_EXISTS" | "DIRECTORY_NOT_EMPTY" | "REENTRANT_CALL" => StatusCode::CONFLICT,
-        "TOO_LARGE" => StatusCode::PAYLOAD_TOO_LARGE,
-        "SHUTTING_DOWN" => StatusCode::SERVICE_UNAVAILABLE,
-        // Also AGENT_ERROR and LIMIT: the agent's own code threw or hit a limit (the
-        // message is the agent's, not ours).
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+/// Every kind of failure has its status; a new kind does not compile until it has one.
+fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        // The agent's own code threw or hit a limit: the message is the agent's, not ours.
+        ErrorKind::Limit | ErrorKind::CodeFailed | ErrorKind::Internal => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
     }
 }
 
@@ -127,4 +117,72 @@ pub(super) fn json_response(status: StatusCode, value: &serde_json::Value) -> Re
         format!("{value}\n"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issue12_every_kind_maps_to_a_status_of_its_class() {
+        for kind in ErrorKind::ALL {
+            let status = status_of(kind);
+            let caller_fault = matches!(
+                kind,
+                ErrorKind::Invalid
+                    | ErrorKind::NotFound
+                    | ErrorKind::Conflict
+                    | ErrorKind::TooLarge
+            );
+            assert_eq!(
+                status.is_client_error(),
+                caller_fault,
+                "{kind:?} → {status}"
+            );
+            assert!(status.is_client_error() || status.is_server_error());
+        }
+    }
+
+    #[test]
+    fn issue12_internal_failures_are_logged_not_sent() {
+        let e = ApiError::from(store::Error::Io {
+            path: "/secret/path/agent.sqlite".into(),
+            message: "disk full".into(),
+        });
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(e.code, "IO");
+        assert!(!e.message.contains("/secret/path"), "{}", e.message);
+    }
+
+    #[test]
+    fn issue12_statuses_follow_the_kinds_of_each_crate() {
+        let not_found = ApiError::from(store::Error::NotFound("no file /a".into()));
+        assert_eq!(not_found.status, StatusCode::NOT_FOUND);
+        let exists = ApiError::from(store::Error::AlreadyExists("/a exists".into()));
+        assert_eq!(exists.status, StatusCode::CONFLICT);
+        let too_large = ApiError::from(store::Error::TooLarge("over 1 MiB".into()));
+        assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
+        let no_model = ApiError::from(think::Error::Model(llm::Error::NoModel));
+        assert_eq!(
+            (no_model.status, no_model.code.as_str()),
+            (StatusCode::SERVICE_UNAVAILABLE, "NO_MODEL")
+        );
+        let llm_down = ApiError::from(::memory::Error::Llm {
+            url: "http://127.0.0.1:9/v1".into(),
+            reason: "connection refused".into(),
+        });
+        assert_eq!(llm_down.status, StatusCode::BAD_GATEWAY);
+        let memory_binding = ApiError::from(sandbox::HostError::from(
+            ::memory::Error::InvalidInput("`query` is blank".into()),
+        ));
+        assert_eq!(
+            (memory_binding.status, memory_binding.code.as_str()),
+            (StatusCode::BAD_REQUEST, "INVALID_INPUT")
+        );
+        let refused = ApiError::from(agents::Error::Http {
+            status: 418,
+            message: "teapot".into(),
+        });
+        assert_eq!(refused.status.as_u16(), 418);
+    }
 }
