@@ -87,7 +87,7 @@ pub(crate) struct Endpoints {
 enum MemoryCommand {
     /// Ingest a conversation file (one transaction: all of it or nothing).
     ///
-    /// The file is JSON: [{"session_id", "date", "messages": [{"id", "speaker", "text"}]}],
+    /// The file is JSON: [{"sessionId", "date", "messages": [{"id", "speaker", "text"}]}],
     /// `date` an ISO 8601 date or date-time (messages may carry their own `date`). See
     /// docs/memory.md. Re-ingesting the same file adds nothing.
     Ingest {

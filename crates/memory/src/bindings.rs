@@ -19,37 +19,37 @@ pub const TYPESCRIPT: &str = r#"interface Memory {
   type: "fact" | "event" | "instruction" | "task";
   content: string;
   subject: string | null;      // e.g. "alice.employer"; a newer memory on it supersedes older ones
-  session_id: string | null;
+  sessionId: string | null;
   speaker: string | null;
-  occurred_at: string;         // ISO 8601
-  created_at: string;
-  source_message_ids: string[];
-  superseded_by: string | null;
+  occurredAt: string;         // ISO 8601
+  createdAt: string;
+  sourceMessageIds: string[];
+  supersededBy: string | null;
 }
 /** Long-term memory. Calls take `profile` ("namespace/name") when several are attached. */
 declare const memory: {
   /** Store one memory now (stored once however often it is remembered). */
   remember(input: string | { content: string; type?: "fact" | "event" | "instruction" | "task";
-    subject?: string; session_id?: string; speaker?: string; occurred_at?: string;
+    subject?: string; sessionId?: string; speaker?: string; occurredAt?: string;
     profile?: string }): Promise<Memory & { added: boolean }>;
   /** Ranked memories for a question (full-text + vectors); superseded ones left out. */
   recall(input: string | { query: string; limit?: number /* 1-100, default 10 */;
-    types?: Memory["type"][]; session_id?: string; as_of?: string /* valid at this time */;
-    include_superseded?: boolean; answer?: boolean /* LLM answer from the results */;
+    types?: Memory["type"][]; sessionId?: string; asOf?: string /* valid at this time */;
+    includeSuperseded?: boolean; answer?: boolean /* LLM answer from the results */;
     profile?: string }): Promise<{ results: { memory: Memory; score: number /* 0-1 relevance */;
-    sources: string[]; matched_by: ("fts" | "vector" | "reply")[];
-    superseded_by?: string /* a newer result by the same speaker restates this */ }[];
+    sources: string[]; matchedBy: ("fts" | "vector" | "reply")[];
+    supersededBy?: string /* a newer result by the same speaker restates this */ }[];
     answer?: string; warnings?: string[] }>;
-  /** Newest first; pass `next_cursor` back as `cursor` for the next page. */
+  /** Newest first; pass `nextCursor` back as `cursor` for the next page. */
   list(input?: { cursor?: string; limit?: number /* 1-1000, default 50 */; type?: Memory["type"];
-    session_id?: string; profile?: string }): Promise<{ memories: Memory[]; next_cursor: string | null }>;
+    sessionId?: string; profile?: string }): Promise<{ memories: Memory[]; nextCursor: string | null }>;
   get(input: string | { id: string; profile?: string }): Promise<Memory>;
   /** Delete a memory for good. */
   forget(input: string | { id: string; profile?: string }): Promise<{ forgotten: string }>;
   /** Delete every memory of a session. */
-  forgetSession(input: string | { session_id: string; profile?: string }): Promise<{ forgotten: number }>;
+  forgetSession(input: string | { sessionId: string; profile?: string }): Promise<{ forgotten: number }>;
   /** Turn a conversation into memories (one transaction; re-ingesting adds nothing). */
-  ingest(input: { session_id: string; date?: string; messages: { id: string; speaker: string;
+  ingest(input: { sessionId: string; date?: string; messages: { id: string; speaker: string;
     text: string; date?: string }[]; profile?: string }): Promise<{ messages: number;
     skipped: number; added: number; unchanged: number; vectors: number; warnings?: string[] }>;
 };"#;
@@ -143,14 +143,16 @@ fn to_json<T: serde::Serialize>(value: &T) -> Result<Value, Error> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RememberArgs {
     content: String,
     #[serde(rename = "type")]
     kind: Option<MemoryType>,
     subject: Option<String>,
+    #[serde(alias = "session_id")]
     session_id: Option<String>,
     speaker: Option<String>,
+    #[serde(alias = "occurred_at")]
     occurred_at: Option<String>,
     #[allow(dead_code)]
     profile: Option<String>,
@@ -164,21 +166,23 @@ async fn remember(profiles: &[Profile], args: Value) -> Result<Value, Error> {
         session_id: a.session_id,
         subject: a.subject,
         speaker: a.speaker,
-        occurred_at: parse_time("occurred_at", a.occurred_at)?,
+        occurred_at: parse_time("occurredAt", a.occurred_at)?,
     };
     to_json(&profile.remember(&a.content, options).await?)
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct RecallArgs {
     query: String,
     limit: Option<usize>,
     #[serde(default)]
     types: Vec<MemoryType>,
+    #[serde(alias = "session_id")]
     session_id: Option<String>,
+    #[serde(alias = "as_of")]
     as_of: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "include_superseded")]
     include_superseded: bool,
     #[serde(default)]
     answer: bool,
@@ -193,7 +197,7 @@ async fn recall(profiles: &[Profile], args: Value) -> Result<Value, Error> {
         limit: a.limit.unwrap_or(10),
         types: a.types,
         session_id: a.session_id,
-        as_of: parse_time("as_of", a.as_of)?,
+        as_of: parse_time("asOf", a.as_of)?,
         include_superseded: a.include_superseded,
         answer: a.answer,
     };
@@ -201,12 +205,13 @@ async fn recall(profiles: &[Profile], args: Value) -> Result<Value, Error> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ListArgs {
     cursor: Option<String>,
     limit: Option<usize>,
     #[serde(rename = "type")]
     kind: Option<MemoryType>,
+    #[serde(alias = "session_id")]
     session_id: Option<String>,
     #[allow(dead_code)]
     profile: Option<String>,
@@ -225,7 +230,7 @@ async fn list(profiles: &[Profile], args: Value) -> Result<Value, Error> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct IdArgs {
     id: String,
     #[allow(dead_code)]
@@ -246,8 +251,9 @@ async fn forget(profiles: &[Profile], args: Value) -> Result<Value, Error> {
 }
 
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct SessionArgs {
+    #[serde(alias = "session_id")]
     session_id: String,
     #[allow(dead_code)]
     profile: Option<String>,
@@ -255,7 +261,7 @@ struct SessionArgs {
 
 async fn forget_session(profiles: &[Profile], args: Value) -> Result<Value, Error> {
     let profile = pick(profiles, &args)?;
-    let a: SessionArgs = parse("forgetSession", args, Some("session_id"))?;
+    let a: SessionArgs = parse("forgetSession", args, Some("sessionId"))?;
     let n = profile.forget_session(&a.session_id).await?;
     Ok(json!({ "forgotten": n }))
 }
@@ -264,7 +270,7 @@ async fn ingest(profiles: &[Profile], args: Value) -> Result<Value, Error> {
     let profile = pick(profiles, &args)?;
     let Value::Object(mut session) = args else {
         return Err(Error::invalid(
-            "memory.ingest takes { session_id, date?, messages: [{ id, speaker, text }] }",
+            "memory.ingest takes { sessionId, date?, messages: [{ id, speaker, text }] }",
         ));
     };
     session.remove("profile");

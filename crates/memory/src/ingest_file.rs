@@ -1,7 +1,7 @@
 //! The ingest file format (documented in `docs/memory.md`):
 //!
 //! ```json
-//! [{"session_id": "s1", "date": "2024-03-01",
+//! [{"sessionId": "s1", "date": "2024-03-01",
 //!   "messages": [{"id": "m1", "speaker": "alice", "text": "I work at Acme.", "date": "…"}]}]
 //! ```
 //!
@@ -21,7 +21,7 @@ pub fn parse_ingest_file(bytes: &[u8]) -> Result<Vec<Session>, Error> {
             "(top level)",
             format!(
                 "the file is not valid JSON: {e}; expected an array of sessions \
-                 [{{\"session_id\", \"date\", \"messages\": [{{\"id\", \"speaker\", \"text\"}}]}}]"
+                 [{{\"sessionId\", \"date\", \"messages\": [{{\"id\", \"speaker\", \"text\"}}]}}]"
             ),
         )
     })?;
@@ -46,7 +46,11 @@ pub fn parse_sessions(value: &Value) -> Result<Vec<Session>, Error> {
                 format!("expected a session object, found {}", json_kind(s)),
             )
         })?;
-        let session_id = required_string(obj.get("session_id"), &format!("{path}.session_id"))?;
+        // `sessionId` as in every JS API; `session_id` as files written before it.
+        let session_id = match obj.get("sessionId") {
+            Some(id) => required_string(Some(id), &format!("{path}.sessionId"))?,
+            None => required_string(obj.get("session_id"), &format!("{path}.sessionId"))?,
+        };
         let date_path = format!("{path}.date");
         let date = required_string(obj.get("date"), &date_path)?;
         let occurred_at = time::parse_iso8601(&date).map_err(|e| Error::ingest(&date_path, e))?;

@@ -66,6 +66,7 @@ impl FromStr for MemoryType {
 
 /// One stored memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Memory {
     /// Derived from the content, type, subject, session, speaker and source message ids:
     /// storing the same memory twice stores it once.
@@ -76,29 +77,37 @@ pub struct Memory {
     /// A stable key (`alice.employer`): a newer memory with the same subject supersedes
     /// older ones.
     pub subject: Option<String>,
+    #[serde(alias = "session_id")]
     pub session_id: Option<String>,
     pub speaker: Option<String>,
     /// When it happened or was said (ms since the epoch; ISO 8601 in JSON).
-    #[serde(with = "crate::time::iso")]
+    #[serde(with = "crate::time::iso", alias = "occurred_at")]
     pub occurred_at: i64,
     /// When it was stored.
-    #[serde(with = "crate::time::iso")]
+    #[serde(with = "crate::time::iso", alias = "created_at")]
     pub created_at: i64,
     /// The ids of the messages it came from (empty for `remember`).
+    #[serde(alias = "source_message_ids")]
     pub source_message_ids: Vec<String>,
     /// The id of the memory that replaced it, if a newer one on the same subject exists.
+    #[serde(alias = "superseded_by")]
     pub superseded_by: Option<String>,
 }
 
 /// A conversation message to ingest.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Message {
     /// Unique within its session; memories keep it in `source_message_ids`.
     pub id: String,
     pub speaker: String,
     pub text: String,
     /// When it was said (ms since the epoch); defaults to the session's date.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "occurred_at"
+    )]
     pub occurred_at: Option<i64>,
 }
 
@@ -255,6 +264,7 @@ pub enum Retriever {
 
 /// One ranked result of a recall.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Recalled {
     pub memory: Memory,
     /// Relevance from 0 to 1 (higher is better): about 0.8 for a memory holding every word
@@ -264,11 +274,16 @@ pub struct Recalled {
     /// The ids of the messages the memory came from (the same as
     /// `memory.source_message_ids`, repeated for convenience).
     pub sources: Vec<String>,
+    #[serde(alias = "matched_by")]
     pub matched_by: Vec<Retriever>,
     /// Inferred by this recall: a newer memory among the results, by the same speaker and
     /// on the same words, says this differently (it ranks above). `memory.superseded_by`
     /// is the stored chain of explicit subjects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "superseded_by"
+    )]
     pub superseded_by: Option<String>,
 }
 
@@ -308,20 +323,24 @@ impl Default for ListOptions {
 
 /// One page of memories, newest stored first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Page {
     pub memories: Vec<Memory>,
     /// Pass as `cursor` for the next page; `None` at the end. Stable under concurrent
     /// writes: new memories never shift later pages.
+    #[serde(alias = "next_cursor")]
     pub next_cursor: Option<String>,
 }
 
 /// What `profiles()` reports for each profile.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ProfileInfo {
     pub name: String,
     pub memories: u64,
     /// The size of the SQLite file (without its WAL).
     pub bytes: u64,
     /// The embeddings model of its vectors, if it has any.
+    #[serde(alias = "embeddings_model")]
     pub embeddings_model: Option<String>,
 }

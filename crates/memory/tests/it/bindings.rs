@@ -25,9 +25,9 @@ async fn code_remembers_recalls_lists_and_forgets() {
             await memory.remember("Bob drinks coffee");
             const r = await memory.recall({ query: "what does alice drink", limit: 5 });
             const page = await memory.list({ limit: 1 });
-            const again = await memory.list({ cursor: page.next_cursor });
+            const again = await memory.list({ cursor: page.nextCursor });
             const got = await memory.get(m.id);
-            const ingested = await memory.ingest({ session_id: "s1", date: "2024-05-01",
+            const ingested = await memory.ingest({ sessionId: "s1", date: "2024-05-01",
                 messages: [{ id: "m1", speaker: "alice", text: "I moved to Berlin" }] });
             const gone = await memory.forgetSession("s1");
             await memory.forget({ id: m.id });
@@ -154,4 +154,39 @@ fn the_typescript_declaration_names_every_function() {
             "memory.remember"
         ]
     );
+}
+
+#[tokio::test]
+async fn issue12_memory_speaks_camel_case_and_still_reads_snake_case_input() {
+    let given = given_memories();
+    let p = given.memories.profile("team/alice").unwrap();
+    let result = run(
+        memory::bindings(vec![p.clone()]),
+        r#"async () => {
+            const m = await memory.remember({ content: "Standup moved to ten",
+                sessionId: "s9", occurredAt: "2024-05-02T10:00:00Z" });
+            const old = await memory.remember({ content: "Retro is on Friday",
+                session_id: "s9", occurred_at: "2024-05-03" });
+            const r = await memory.recall({ query: "standup", sessionId: "s9",
+                includeSuperseded: true, asOf: "2024-06-01" });
+            const page = await memory.list({ limit: 1, sessionId: "s9" });
+            return { keys: Object.keys(m).sort(), oldSession: old.sessionId,
+                     resultKeys: Object.keys(r.results[0]).sort(),
+                     pageKeys: Object.keys(page).sort(),
+                     forgotten: (await memory.forgetSession({ sessionId: "s9" })).forgotten };
+        }"#,
+    )
+    .await;
+    assert_eq!(
+        result,
+        json!({
+            "keys": ["added", "content", "createdAt", "id", "occurredAt", "sessionId",
+                     "sourceMessageIds", "speaker", "subject", "supersededBy", "type"],
+            "oldSession": "s9",
+            "resultKeys": ["matchedBy", "memory", "score", "sources"],
+            "pageKeys": ["memories", "nextCursor"],
+            "forgotten": 2,
+        })
+    );
+    assert!(!TYPESCRIPT.contains("session_id"), "{TYPESCRIPT}");
 }

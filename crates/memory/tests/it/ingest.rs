@@ -66,8 +66,8 @@ async fn every_message_is_retrievable_with_speaker_time_session_and_source() {
 
     let json = serde_json::to_value(m1).unwrap();
     assert_eq!(json["type"], "event");
-    assert_eq!(json["occurred_at"], "2025-01-03T00:00:00Z");
-    assert_eq!(json["superseded_by"], serde_json::Value::Null);
+    assert_eq!(json["occurredAt"], "2025-01-03T00:00:00Z");
+    assert_eq!(json["supersededBy"], serde_json::Value::Null);
 }
 
 #[tokio::test]
@@ -114,7 +114,7 @@ fn malformed_ingest_files_name_the_json_path() {
         (r#"{"session_id": "s1"}"#, "(top level)"),
         (
             r#"[{"date": "2024-01-01", "messages": []}]"#,
-            "[0].session_id",
+            "[0].sessionId",
         ),
         (
             r#"[{"session_id": "s1", "date": "yesterday", "messages": []}]"#,
