@@ -14,7 +14,8 @@ mod search_quality;
 mod sessions;
 mod think;
 
-use sandbox::{Bindings, Engine, Execution, Sandbox, SandboxConfig};
+use sandbox::bench::{Engine, run_in_process};
+use sandbox::{Bindings, Execution, Sandbox, SandboxConfig};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -267,13 +268,13 @@ fn hold_isolates(n: usize) -> anyhow::Result<u64> {
     // Warm the allocator so its first arenas are not counted against isolates.
     for _ in 0..20 {
         let mut isolate = engine.isolate()?;
-        sandbox::run_in_process(&mut isolate, &execution, runtime.handle());
+        run_in_process(&mut isolate, &execution, runtime.handle());
     }
     let before = rss_bytes()?;
     let mut held = Vec::with_capacity(n);
     for _ in 0..n {
         let mut isolate = engine.isolate()?;
-        let outcome = sandbox::run_in_process(&mut isolate, &execution, runtime.handle());
+        let outcome = run_in_process(&mut isolate, &execution, runtime.handle());
         anyhow::ensure!(outcome.is_ok(), "the snippet failed: {:?}", outcome.error);
         held.push(isolate);
     }

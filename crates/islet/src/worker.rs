@@ -30,19 +30,7 @@ pub(crate) fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let socket = std::io::stdin().as_fd().try_clone_to_owned()?;
     let socket = UnixStream::from(socket);
     let report = sandbox::harden::harden(&sandbox::harden::HardenConfig::default());
-    let layers = report
-        .layers
-        .iter()
-        .map(|layer| match &layer.status {
-            sandbox::harden::LayerStatus::Active => {
-                (layer.name.to_owned(), true, layer.detail.clone())
-            }
-            sandbox::harden::LayerStatus::Unavailable(reason) => {
-                (layer.name.to_owned(), false, reason.clone())
-            }
-        })
-        .collect();
-    match sandbox::process::serve(socket, args.executors, layers) {
+    match sandbox::process::serve(socket, args.executors, report.layers) {
         Ok(()) => Ok(ExitCode::SUCCESS),
         // The supervisor died (killed, crashed): there is no one left to serve or to tell.
         Err(e)

@@ -1,6 +1,6 @@
 //! [`Model`]: one configured model, sending requests with retries and returning streams.
 
-use crate::config::sanitize;
+use crate::config::{describe, sanitize};
 use crate::stream::{Completion, Decoder, ModelStream};
 use crate::types::Request;
 use crate::{ApiKey, Endpoint, Error, ModelSpec, ProviderKind, anthropic, history, openai};
@@ -328,9 +328,4 @@ async fn error_message(
     } else {
         message
     }
-}
-
-/// A reqwest error with its causes (the top error alone rarely says "connection refused").
-pub(crate) fn describe(e: &reqwest::Error, key: Option<&ApiKey>) -> String {
-    sanitize(&base::error_chain(e), key)
 }

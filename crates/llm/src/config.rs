@@ -137,6 +137,12 @@ fn normalize_base_url(provider: ProviderKind, url: &str) -> Result<String, Error
     })
 }
 
+/// A reqwest error with its causes (the top error alone rarely says "connection refused"),
+/// safe to show.
+pub(crate) fn describe(e: &reqwest::Error, key: Option<&ApiKey>) -> String {
+    sanitize(&base::error_chain(e), key)
+}
+
 /// Makes provider text safe to show: the key removed, control characters replaced, length
 /// capped.
 pub(crate) fn sanitize(text: &str, key: Option<&ApiKey>) -> String {

@@ -329,7 +329,7 @@ impl ModelStream {
             Err(_) => return Err(Error::Stall { after: self.stall }),
             Ok(Err(e)) => {
                 return Err(Error::Read {
-                    reason: crate::client::describe(&e, self.key.as_ref()),
+                    reason: crate::config::describe(&e, self.key.as_ref()),
                 });
             }
             Ok(Ok(chunk)) => chunk,

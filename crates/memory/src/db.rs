@@ -1146,20 +1146,8 @@ fn recontext(tx: &Transaction<'_>, session: &str) -> rusqlite::Result<()> {
         "UPDATE memories SET context = ?1 WHERE rowid = ?2 AND context IS NOT ?1",
     )?;
     for (i, (rowids, _, _)) in messages.iter().enumerate() {
-        let near = i.saturating_sub(crate::profile::CONTEXT_MESSAGES)
-            ..(i + crate::profile::CONTEXT_MESSAGES + 1).min(messages.len());
-        let context: Vec<String> = near
-            .filter(|&j| j != i)
-            .map(|j| {
-                messages[j]
-                    .2
-                    .trim()
-                    .chars()
-                    .take(crate::profile::CONTEXT_CHARS)
-                    .collect()
-            })
-            .collect();
-        let context = context.join("\n");
+        let context =
+            crate::text::neighbour_context(messages.len(), i, |j| &messages[j].2).join("\n");
         for rowid in rowids {
             update.execute(params![context, rowid])?;
         }

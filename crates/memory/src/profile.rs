@@ -20,12 +20,8 @@ const MAX_REMEMBER_CHARS: usize = 100_000;
 /// Texts per embeddings call of an ingest or backfill (the client sends them in smaller
 /// requests); also how many backfilled vectors are stored per transaction.
 const EMBED_CHUNK: usize = 256;
-/// Messages on each side of a message whose text is stored as its matching context.
-pub(crate) const CONTEXT_MESSAGES: usize = 2;
 /// How many of the best full-text matches that ask something recall looks up the reply of.
 const ANSWER_DEPTH: usize = 50;
-/// The most of one neighbour's text kept in a context.
-pub(crate) const CONTEXT_CHARS: usize = 600;
 
 /// How to build a [`Memories`] service.
 #[derive(Debug, Clone)]
@@ -890,7 +886,7 @@ pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 }
 
 /// The deterministic extractor for `messages[range]` of a session: each message itself,
-/// split when long, with the text of up to [`CONTEXT_MESSAGES`] messages on each side as
+/// split when long, with the text of up to [`text::CONTEXT_MESSAGES`] messages on each side as
 /// its matching context (never as a source: the memory states only its own message).
 fn deterministic(
     session_id: &str,
@@ -902,20 +898,7 @@ fn deterministic(
         let Some((m, at)) = messages.get(i) else {
             continue;
         };
-        let neighbours =
-            i.saturating_sub(CONTEXT_MESSAGES)..(i + CONTEXT_MESSAGES + 1).min(messages.len());
-        let context: Vec<String> = neighbours
-            .filter(|&j| j != i)
-            .map(|j| {
-                messages[j]
-                    .0
-                    .text
-                    .trim()
-                    .chars()
-                    .take(CONTEXT_CHARS)
-                    .collect()
-            })
-            .collect();
+        let context = text::neighbour_context(messages.len(), i, |j| &messages[j].0.text);
         let context = (!context.is_empty()).then(|| context.join("\n"));
         let sources = vec![m.id.clone()];
         out.extend(text::chunk(&m.text).into_iter().map(|content| NewMemory {

@@ -4,6 +4,25 @@
 use crate::model::MemoryType;
 use sha2::{Digest, Sha256};
 
+/// Messages on each side of a message whose text is stored as its matching context.
+pub(crate) const CONTEXT_MESSAGES: usize = 2;
+/// The most of one neighbour's text kept in a context.
+pub(crate) const CONTEXT_CHARS: usize = 600;
+
+/// The matching context of message `i` of `count` (ingest computes it; forgetting a
+/// message recomputes it for the rest): the text of up to [`CONTEXT_MESSAGES`] messages on
+/// each side, each cut to [`CONTEXT_CHARS`].
+pub(crate) fn neighbour_context<'a>(
+    count: usize,
+    i: usize,
+    text: impl Fn(usize) -> &'a str,
+) -> Vec<String> {
+    let near = i.saturating_sub(CONTEXT_MESSAGES)..(i + CONTEXT_MESSAGES + 1).min(count);
+    near.filter(|&j| j != i)
+        .map(|j| text(j).trim().chars().take(CONTEXT_CHARS).collect())
+        .collect()
+}
+
 /// Messages longer than this are split into chunks of at most about this size.
 pub(crate) const CHUNK_CHARS: usize = 1200;
 

@@ -4,7 +4,8 @@
 #![allow(clippy::print_stderr)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use sandbox::{Bindings, Engine, Execution, HostFn, Sandbox, SandboxConfig};
+use sandbox::bench::Engine;
+use sandbox::{Bindings, Execution, HostFn, Sandbox, SandboxConfig};
 use std::sync::Arc;
 
 fn twenty_bindings() -> Bindings {

@@ -9,9 +9,8 @@
 
 pub(crate) use crate::isolate::Work;
 use crate::isolate::{Engine, Isolate, error_outcome, spin_for};
-use crate::normalize::{Normalized, normalize_with_stack};
+use crate::normalize::{Normalized, SyntaxError, normalize_with_stack};
 use crate::outcome::{JsError, Outcome};
-use crate::pool::syntax_error_outcome;
 use crate::{Limits, SandboxError};
 use crossbeam_channel::Receiver;
 use std::collections::HashMap;
@@ -308,4 +307,12 @@ fn fingerprint(work: &Work<'_>) -> u64 {
     work.prelude.hash(&mut h);
     work.functions.hash(&mut h);
     h.finish()
+}
+
+/// The outcome of code that did not parse.
+pub(crate) fn syntax_error_outcome(e: SyntaxError, started: Instant) -> Outcome {
+    let mut error = JsError::new("SyntaxError", e.message);
+    error.line = Some(e.line);
+    error.column = Some(e.column);
+    error_outcome(error, started)
 }

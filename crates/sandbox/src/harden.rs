@@ -120,18 +120,19 @@ impl Default for HardenConfig {
 }
 
 /// Whether one layer is in force.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LayerStatus {
     Active,
     /// Not in force, with the reason (e.g. `unshare(CLONE_NEWUSER): EPERM`).
     Unavailable(String),
 }
 
-/// One hardening layer and its status.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One hardening layer and its status: what `harden` returns, `islet doctor` prints and a
+/// worker process reports to its supervisor when it starts.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Layer {
     /// One of [`LAYERS`].
-    pub name: &'static str,
+    pub name: String,
     pub status: LayerStatus,
     /// What exactly is in force (e.g. `ABI 6, fully enforced`); may be empty.
     pub detail: String,
@@ -142,17 +143,17 @@ impl Layer {
         self.status == LayerStatus::Active
     }
 
-    fn active(name: &'static str, detail: impl Into<String>) -> Self {
+    fn active(name: &str, detail: impl Into<String>) -> Self {
         Self {
-            name,
+            name: name.to_owned(),
             status: LayerStatus::Active,
             detail: detail.into(),
         }
     }
 
-    fn unavailable(name: &'static str, reason: impl Into<String>) -> Self {
+    fn unavailable(name: &str, reason: impl Into<String>) -> Self {
         Self {
-            name,
+            name: name.to_owned(),
             status: LayerStatus::Unavailable(reason.into()),
             detail: String::new(),
         }

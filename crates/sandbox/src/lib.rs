@@ -31,10 +31,18 @@ mod stats;
 
 pub use bindings::{Bindings, FETCH_BINDING, HostError, HostFn, json_kind};
 pub use error::SandboxError;
-pub use isolate::{Completion, Engine, FunctionNames, HostDispatch, Isolate};
 pub use limits::{Limit, Limits};
 pub use outcome::{JsError, Level, Log, Outcome, Stats};
-pub use pool::{InProcessDispatch, Sandbox, SandboxConfig, Session, run_in_process};
+pub use pool::{Sandbox, SandboxConfig, Session};
+
+/// The engine room, for benchmarks that measure an isolate directly (creation cost,
+/// memory per live isolate) without the pool in between. Not part of the API: nothing
+/// here is stable, and nothing but `islet bench` and the crate's benches uses it.
+#[doc(hidden)]
+pub mod bench {
+    pub use crate::isolate::{Completion, Engine, FunctionNames, HostDispatch, Isolate};
+    pub use crate::pool::{InProcessDispatch, run_in_process};
+}
 pub use stats::SandboxStats;
 
 /// One piece of code to run, with the capabilities and limits it runs under.

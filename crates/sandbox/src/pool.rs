@@ -6,12 +6,12 @@
 
 use crate::executor::{
     EXECUTOR_STACK_BYTES, Executor, HomeCell, NO_HOME, STEAL_AFTER, Slot, Work, claim, next_job,
-    poll_reply, unclaimed,
+    poll_reply, syntax_error_outcome, unclaimed,
 };
 use crate::isolate::{Completion, HostDispatch, Isolate, error_outcome};
-use crate::normalize::{SyntaxError, normalize};
+use crate::normalize::normalize;
 use crate::outcome::{JsError, Outcome};
-use crate::process::{Layer, WorkerConfig, WorkerPool};
+use crate::process::{WorkerConfig, WorkerPool};
 use crate::stats::{Counters, SandboxStats};
 use crate::{Execution, HostError, HostFn, SandboxError};
 use crossbeam_channel::{Receiver, Sender};
@@ -167,14 +167,6 @@ impl Sandbox {
         match &self.inner {
             Inner::Threads { .. } => Vec::new(),
             Inner::Workers(pool) => pool.pids(),
-        }
-    }
-
-    /// The hardening layers a worker reported: `(name, active, reason when inactive)`.
-    pub fn worker_hardening(&self) -> Vec<Layer> {
-        match &self.inner {
-            Inner::Threads { .. } => Vec::new(),
-            Inner::Workers(pool) => pool.layers(),
         }
     }
 
@@ -532,12 +524,4 @@ impl Drop for InProcessDispatch {
             task.abort();
         }
     }
-}
-
-/// The outcome of code that did not parse.
-pub(crate) fn syntax_error_outcome(e: SyntaxError, started: Instant) -> Outcome {
-    let mut error = JsError::new("SyntaxError", e.message);
-    error.line = Some(e.line);
-    error.column = Some(e.column);
-    error_outcome(error, started)
 }

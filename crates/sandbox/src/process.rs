@@ -14,6 +14,7 @@ pub(crate) mod worker;
 pub use frame::MAX_FRAME_BYTES;
 pub use worker::serve;
 
+use crate::harden::LayerStatus;
 use crate::isolate::error_outcome;
 use crate::outcome::{JsError, Outcome};
 use crate::stats::Counters;
@@ -62,9 +63,6 @@ impl WorkerConfig {
 /// How long a write to a worker may block before the worker is declared stuck.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// One hardening layer as a worker reported it: name, active, and why not when inactive.
-pub type Layer = (String, bool, String);
-
 pub(crate) struct WorkerPool {
     config: WorkerConfig,
     slots: Vec<Mutex<Option<Arc<Worker>>>>,
@@ -74,7 +72,6 @@ pub(crate) struct WorkerPool {
 
 struct Worker {
     pid: u32,
-    layers: Vec<Layer>,
     child: Mutex<Child>,
     /// Frames to the worker are written by whoever sends them, under this lock; a write
     /// timeout bounds how long a worker that stops reading can hold a sender.
@@ -114,13 +111,6 @@ impl WorkerPool {
 
     pub(crate) fn pids(&self) -> Vec<u32> {
         self.alive().iter().map(|w| w.pid).collect()
-    }
-
-    pub(crate) fn layers(&self) -> Vec<Layer> {
-        self.alive()
-            .first()
-            .map(|w| w.layers.clone())
-            .unwrap_or_default()
     }
 
     fn alive(&self) -> Vec<Arc<Worker>> {
@@ -165,15 +155,14 @@ impl WorkerPool {
                 )));
             }
         };
-        for (name, active, reason) in &layers {
-            if !active {
-                tracing::warn!(worker = pid, layer = %name, %reason, "hardening layer unavailable");
+        for layer in &layers {
+            if let LayerStatus::Unavailable(reason) = &layer.status {
+                tracing::warn!(worker = pid, layer = %layer.name, %reason, "hardening layer unavailable");
             }
         }
         ours.set_write_timeout(Some(WRITE_TIMEOUT))?;
         let worker = Arc::new(Worker {
             pid,
-            layers,
             child: Mutex::new(child),
             writer: Mutex::new(ours),
             pending: Mutex::new(HashMap::new()),

@@ -148,7 +148,7 @@ fn decode(text: &str) -> Option<HardenReport> {
         };
         let detail = fields.next().unwrap_or("").to_owned();
         layers.push(Layer {
-            name,
+            name: name.to_owned(),
             status,
             detail,
         });

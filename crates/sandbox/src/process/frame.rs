@@ -48,10 +48,10 @@ pub(super) enum ToWorker {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub(super) enum FromWorker {
-    /// The worker is up; `layers` reports its hardening (name, active, reason).
+    /// The worker is up; `layers` reports its hardening.
     Ready {
         pid: u32,
-        layers: Vec<(String, bool, String)>,
+        layers: Vec<crate::harden::Layer>,
     },
     /// Start host function `binding` (an index into the execution's `functions`).
     HostCall {

@@ -9,6 +9,7 @@ use crate::executor::{
     EXECUTOR_STACK_BYTES, Executor, HomeCell, NO_HOME, STEAL_AFTER, Slot, Work, claim, next_job,
     unclaimed,
 };
+use crate::harden::Layer;
 use crate::isolate::{Completion, HostDispatch};
 use crate::outcome::JsError;
 use base::sync::lock;
@@ -43,11 +44,7 @@ struct Run {
 
 /// Serves the supervisor on `socket` until it closes the connection. `layers` is the
 /// hardening report to announce. Returns when the supervisor is gone.
-pub fn serve(
-    socket: UnixStream,
-    executors: usize,
-    layers: Vec<(String, bool, String)>,
-) -> std::io::Result<()> {
+pub fn serve(socket: UnixStream, executors: usize, layers: Vec<Layer>) -> std::io::Result<()> {
     let writer: Writer = Arc::new(Mutex::new(socket.try_clone()?));
     send(
         &writer,

@@ -315,7 +315,7 @@ fn check_environment_fails_on_any_variable_and_passes_on_an_empty_one() {
 #[test]
 fn probe_reports_every_layer_without_hardening_the_caller() {
     let report = harden::probe();
-    let names: Vec<&str> = report.layers.iter().map(|l| l.name).collect();
+    let names: Vec<&str> = report.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, LAYERS);
     assert!(report.is_active(harden::SECCOMP), "{report:?}");
     assert!(report.is_active(harden::NO_NEW_PRIVS), "{report:?}");
