@@ -5,11 +5,12 @@
 //! search index; prompts are built from the *prompt view* (`Sessions::prompt_view`), which
 //! shows the summary instead of the stretch.
 //!
-//! Tokens are estimated, not counted: a character is about a quarter of a token in English
-//! text and JSON for the tokenizers in use (GPT's, Claude's), so `chars / 4` over the
-//! request as JSON is close enough to decide *when* to compact, costs one pass over the
-//! text, and needs no tokenizer per model. The threshold (`compactAt` × `contextWindow`)
-//! leaves the slack that an estimate needs.
+//! Tokens are estimated, not counted: a token is about four bytes of English text or JSON
+//! for the tokenizers in use (GPT's, Claude's; a CJK character, three bytes, is about one),
+//! so `bytes / 4` is close enough to decide *when* to compact, needs no tokenizer per
+//! model, and costs nothing per stored message: its JSON's length is known without parsing.
+//! System prompt and tool definitions are estimated from their JSON. The threshold
+//! (`compactAt` × `contextWindow`) leaves the slack that an estimate needs.
 //!
 //! The stretch is never cut between a tool call and its result: the cut moves back until
 //! the first message kept is not a tool result (the store refuses such a stretch anyway).
@@ -90,9 +91,9 @@ impl Budget {
     }
 }
 
-/// About how many tokens `text` is: a quarter of its characters, rounded up.
+/// About how many tokens `text` is: a quarter of its UTF-8 bytes, rounded up.
 pub fn estimate_tokens(text: &str) -> u64 {
-    (text.chars().count() as u64).div_ceil(4)
+    (text.len() as u64).div_ceil(4)
 }
 
 /// The estimated size of a whole request: system prompt, tool definitions and messages.
@@ -167,8 +168,11 @@ pub(crate) async fn prepare(
 ) -> Result<Option<Compacted>, Error> {
     request.messages.clear();
     let overhead = estimate_request(request);
-    request.messages = messages(ctx.address, &ctx.view().await?);
-    if estimate_request(request) < ctx.budget.threshold() {
+    let view = ctx.view().await?;
+    // The stored JSON's length stands for each message: no serialising per step.
+    let size = overhead + view.iter().map(item_tokens).sum::<u64>();
+    request.messages = messages(ctx.address, &view);
+    if size < ctx.budget.threshold() {
         return Ok(None);
     }
     let keep = ctx.budget.keep(overhead);
