@@ -100,6 +100,9 @@ pub enum Parent {
     Root,
     /// Under this message of the session.
     Message(String),
+    /// Beside the latest question of the session's current history (under the same
+    /// parent): the question asked again, a new branch answered anew ("regenerate").
+    Regenerate,
 }
 
 /// A turn that has started: its user message is committed; the chunks follow as the loop
@@ -229,6 +232,19 @@ impl Harness {
                         Parent::Root => db.sessions().append(&session.id, None, &user)?,
                         Parent::Message(id) => {
                             db.sessions().append(&session.id, Some(id), &user)?
+                        }
+                        Parent::Regenerate => {
+                            let history = db.sessions().history(&session.id, None)?;
+                            let parent = history
+                                .iter()
+                                .rev()
+                                .find(|m| m.role == store::Role::User && m.tool_results.is_empty())
+                                .map_or_else(
+                                    || history.last().map(|m| m.id.clone()),
+                                    |question| question.parent_id.clone(),
+                                );
+                            db.sessions()
+                                .append(&session.id, parent.as_deref(), &user)?
                         }
                     };
                     let fiber = db.fibers().start(FIBER_NAME, Some(&session.id))?;

@@ -300,6 +300,10 @@ struct ChatBody {
     /// new branch (an edited question). Absent and null differ, hence the double option.
     #[serde(default, deserialize_with = "present")]
     parent_id: Option<Option<String>>,
+    /// The AI SDK's `submit-message` or `regenerate-message` (its `regenerate()`: the last
+    /// user message answered again, as a new branch beside the previous answer's question).
+    #[serde(default)]
+    trigger: Option<String>,
 }
 
 /// A field that is present (even as `null`) is `Some`.
@@ -355,6 +359,11 @@ async fn chat(
     let request = think::ChatRequest {
         session_id: body.session_id.clone(),
         parent: match body.parent_id.clone() {
+            None if body.trigger.as_deref() == Some("regenerate-message")
+                && body.session_id.is_some() =>
+            {
+                think::Parent::Regenerate
+            }
             None => think::Parent::Leaf,
             Some(None) => think::Parent::Root,
             Some(Some(id)) => think::Parent::Message(id),

@@ -237,6 +237,32 @@ async fn issue15_session_tree_routes_branch_fork_search_rename_compact_delete() 
     assert!(!prompt.contains("Capital of France?"), "{prompt}");
     assert!(prompt.contains("Capital of Germany?"), "{prompt}");
 
+    // The AI SDK's regenerate(): the question again, beside the first asking, answered
+    // anew; the old answer is not in the prompt.
+    model.push(Reply::new().text("Roma."));
+    let mut again = ask("Capital of Italy?");
+    again["sessionId"] = json!(session);
+    again["trigger"] = json!("regenerate-message");
+    chat(&server, again).await;
+    let prompt = model.requests().last().unwrap().body.to_string();
+    assert!(!prompt.contains("Rome."), "{prompt}");
+    let (_, now) = send(&server, "GET", &format!("{s}/messages"), None).await;
+    let now_ids = ids(&now["messages"]);
+    assert_eq!(texts(&now["messages"]).last().unwrap(), "Roma.");
+    let question = &now_ids[now_ids.len() - 2];
+    let (_, branches) = send(
+        &server,
+        "GET",
+        &format!("{A}/messages/{question}/branches"),
+        None,
+    )
+    .await;
+    assert_eq!(
+        texts(&branches["siblings"]),
+        ["Capital of Italy?", "Capital of Italy?"]
+    );
+    assert_eq!(branches["index"], 1);
+
     // Delete the fork; the original stays.
     let (status, _) = send(&server, "DELETE", &format!("{A}/sessions/{fork}"), None).await;
     assert_eq!(status, 204);
