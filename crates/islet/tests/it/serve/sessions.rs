@@ -4,7 +4,7 @@
 use llm::scripted::{Reply, ScriptedModel};
 use serde_json::{Value, json};
 
-use super::{ASSISTANT, Server, given_agents_dir, given_chat_server};
+use super::{ASSISTANT, Server, given_agents_dir, given_chat_server, given_server_env};
 use crate::support::{client, islet_with_env, text};
 
 /// One whole chat turn; the session id.
@@ -403,4 +403,73 @@ async fn issue15_session_tree_islet_chat_commands() {
     let (_, list) = server.get("/agents/Assistant/me/sessions").await;
     let list: Value = serde_json::from_str(&list).unwrap();
     assert_eq!(list["sessions"].as_array().unwrap().len(), 2, "{list}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_session_tree_compaction_ingests_into_every_attached_memory_profile() {
+    let model = ScriptedModel::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let server = given_server_env(
+        &agents,
+        &dir.path().join("data"),
+        &[
+            "--isolation",
+            "inprocess",
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+            "--memory",
+            "team/notes",
+            "--memory",
+            "team/log",
+        ],
+        &[],
+    );
+    model.push(Reply::new().text("Noted: the launch is on Thursday."));
+    model.push(Reply::new().text("You are welcome."));
+    let session = chat(&server, ask("Remember that the launch moved to Thursday.")).await;
+    let mut thanks = ask("Thanks!");
+    thanks["sessionId"] = json!(session);
+    chat(&server, thanks).await;
+
+    model.push(Reply::new().text("The launch moved to Thursday."));
+    let (status, compacted) = send(
+        &server,
+        "POST",
+        &format!("/agents/Assistant/me/sessions/{session}/compact"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{compacted}");
+    assert_eq!(compacted["messages"], 2);
+    let reports = compacted["memory"].as_array().unwrap();
+    assert_eq!(reports.len(), 2, "one ingest per profile: {compacted}");
+    for profile in ["team/notes", "team/log"] {
+        let (status, page) = server
+            .post(
+                &format!("/memory/{profile}/list"),
+                &json!({"session_id": session}).to_string(),
+            )
+            .await;
+        assert_eq!(status, 200, "{page}");
+        let contents: Vec<&str> = page["memories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap())
+            .collect();
+        assert!(
+            contents
+                .iter()
+                .any(|c| c.contains("launch moved to Thursday")),
+            "{profile}: {contents:?}"
+        );
+        assert!(
+            !contents.iter().any(|c| c.contains("Thanks!")),
+            "{profile}: the kept question is not ingested: {contents:?}"
+        );
+    }
 }
