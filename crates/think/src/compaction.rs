@@ -15,8 +15,8 @@
 //! The stretch is never cut between a tool call and its result: the cut moves back until
 //! the first message kept is not a tool result (the store refuses such a stretch anyway).
 //! When the agent has memory profiles attached (`memory.*`), the newly compacted messages
-//! are ingested into them (the memory crate's bulk path), so what leaves the prompt stays
-//! recallable.
+//! (what the user and the assistant said) are ingested into them (the memory crate's bulk
+//! path), so what leaves the prompt stays recallable.
 
 use agents::{Address, AgentHost};
 use llm::{Message, Part, Request, Role};
@@ -395,16 +395,19 @@ fn quote(text: &str) -> String {
     cut
 }
 
-/// Ingests the compacted messages into each attached memory profile through `memory.ingest`
-/// (so the operator's instrumentation counts it like any call). Each profile's report or
-/// error; failures are logged and never undo the compaction.
+/// Ingests the compacted conversation into each attached memory profile through
+/// `memory.ingest` (so the operator's instrumentation counts it like any call): what the
+/// user and the assistant said. Raw tool results are left out: they are data (a file
+/// read, a listing), not what was said; the assistant's words carry what it made of them.
+/// Each profile's report or error; failures are logged and never undo the compaction.
 async fn ingest(ctx: &Context<'_>, messages: &[&store::Message]) -> Vec<Value> {
     let Some(ingest) = ctx.bindings.get("memory", "ingest") else {
         return Vec::new();
     };
     let messages: Vec<Value> = messages
         .iter()
-        .filter(|m| !m.text.trim().is_empty())
+        .filter(|m| matches!(m.role, store::Role::User | store::Role::Assistant))
+        .filter(|m| m.tool_results.is_empty() && !m.text.trim().is_empty())
         .map(|m| {
             json!({
                 "id": m.id,

@@ -257,6 +257,12 @@ async fn issue15_compaction_on_request_ingests_the_compacted_messages_into_memor
         !contents.iter().any(|c| c.contains("Hi!")),
         "the kept question is not ingested: {contents:?}"
     );
+    assert!(
+        !contents
+            .iter()
+            .any(|c| c.contains("mtimeMs") || c.contains("mtime_ms")),
+        "raw tool results are not ingested: {contents:?}"
+    );
 
     // The next turn's prompt is the overlay: the summary, then the kept exchange.
     given.model.push(Reply::new().text("Teal."));
