@@ -295,6 +295,11 @@ fn show(out: &mut impl std::io::Write, data: &str) -> std::io::Result<()> {
                 fold(chunk["errorText"].as_str().unwrap_or(""))
             )?;
         }
+        "data-compaction" => writeln!(
+            out,
+            "\n(the conversation was compacted: {} messages summarised, about {} → {} tokens)",
+            chunk["data"]["messages"], chunk["data"]["tokensBefore"], chunk["data"]["tokensAfter"]
+        )?,
         "error" => writeln!(
             out,
             "\nerror: {}",

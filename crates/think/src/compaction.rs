@@ -116,6 +116,18 @@ pub struct Compacted {
     pub memory: Vec<Value>,
 }
 
+impl Compacted {
+    /// What clients are told (the `data-compaction` chunk).
+    pub fn notice(&self) -> Value {
+        json!({
+            "compactionId": self.compaction.id,
+            "messages": self.messages,
+            "tokensBefore": self.tokens_before,
+            "tokensAfter": self.tokens_after,
+        })
+    }
+}
+
 /// Why a compaction runs: near the budget (keeps the newest messages that fit in `keep`
 /// tokens, at least the last one), or asked for (keeps the latest user question and what
 /// follows).

@@ -802,9 +802,15 @@ impl Run {
         };
         // The prompt view (summaries for compacted stretches), compacted first when near
         // the budget.
-        compaction::prepare(&self.compaction(), &mut request)
+        let compacted = compaction::prepare(&self.compaction(), &mut request)
             .await
             .map_err(|e| format!("cannot read the conversation: {e}"))?;
+        if let Some(done) = compacted {
+            self.send(Chunk::DataCompaction {
+                data: done.notice(),
+                transient: true,
+            });
+        }
         self.send(Chunk::StartStep);
         let (message, step_usage, calls) = match self.infer(step, &request).await {
             Ok(done) => done,

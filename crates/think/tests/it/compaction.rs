@@ -78,6 +78,19 @@ async fn issue15_compaction_near_the_budget_keeps_tool_pairs_and_the_model_sees_
         .await;
     assert_well_formed(&chunks);
     assert_eq!(streamed_text(&chunks), "Still lorem ipsum.");
+    // The client is told, in a transient data part.
+    let notices: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| match c {
+            think::ui::Chunk::DataCompaction { data, transient } => {
+                assert!(transient);
+                Some(data)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notices.len(), 1, "{chunks:?}");
+    assert_eq!(notices[0]["messages"], 5);
 
     let requests = given.model.requests();
     assert_eq!(
