@@ -171,16 +171,16 @@ impl Context<'_> {
 }
 
 /// Fills `request.messages` (its system prompt and tools already set) from the session's
-/// prompt view, compacting first when the request would reach the budget's threshold. A
+/// prompt view `view`, compacting first when the request would reach the budget's threshold. A
 /// compaction that fails is logged and the prompt sent uncompacted: the turn goes on, and
 /// the provider says so if it is really too long.
 pub(crate) async fn prepare(
     ctx: &Context<'_>,
     request: &mut Request,
+    view: Vec<PromptItem>,
 ) -> Result<Option<Compacted>, Error> {
     request.messages.clear();
     let overhead = estimate_request(request);
-    let view = ctx.view().await?;
     // The stored JSON's length stands for each message: no serialising per step.
     let size = overhead + view.iter().map(item_tokens).sum::<u64>();
     request.messages = messages(ctx.address, &view);

@@ -791,10 +791,14 @@ impl Run {
     /// One inference and its tool calls. `Ok(true)`: the model answered without calls.
     /// `Err`: the turn cannot go on (the message says why, for the client).
     async fn step(&self, step: u32, usage: &mut Usage) -> Result<bool, String> {
-        let fiber = self.fiber_id.clone();
-        self.db(move |db| db.fibers().step_started(&fiber, &json!({ "step": step })))
+        let (session, fiber) = (self.session_id.clone(), self.fiber_id.clone());
+        let view = self
+            .db(move |db| {
+                db.fibers().step_started(&fiber, &json!({ "step": step }))?;
+                db.sessions().prompt_view(&session, None)
+            })
             .await
-            .map_err(|e| format!("cannot record the start of step {step}: {e}"))?;
+            .map_err(|e| format!("cannot read the conversation: {e}"))?;
         let mut request = Request {
             system: self.system.clone(),
             tools: self.toolbox.definitions().to_vec(),
@@ -802,7 +806,7 @@ impl Run {
         };
         // The prompt view (summaries for compacted stretches), compacted first when near
         // the budget.
-        let compacted = compaction::prepare(&self.compaction(), &mut request)
+        let compacted = compaction::prepare(&self.compaction(), &mut request, view)
             .await
             .map_err(|e| format!("cannot read the conversation: {e}"))?;
         if let Some(done) = compacted {
