@@ -304,3 +304,31 @@ async fn issue15_compaction_on_request_ingests_the_compacted_messages_into_memor
         .unwrap_err();
     assert_eq!(error.code(), "INVALID_INPUT", "{error}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_compaction_settings_out_of_range_are_clear_errors() {
+    const BAD: &str = r#"
+import { Think } from "agents";
+export default class Bad extends Think {
+  get compactAt() { return this.name === "share" ? 1.5 : undefined; }
+  get contextWindow() { return this.name === "window" ? 100.5 : undefined; }
+}
+"#;
+    let given = given_harness(ProviderKind::OpenAi, &[("Bad.ts", BAD)]).await;
+    for (name, wanted) in [("share", "compactAt"), ("window", "contextWindow")] {
+        let error = given
+            .harness
+            .chat(
+                "Bad",
+                name,
+                think::ChatRequest {
+                    text: "hello".to_owned(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains(wanted), "{name}: {error}");
+    }
+    assert!(given.model.requests().is_empty(), "no model call was made");
+}
