@@ -473,3 +473,47 @@ async fn issue15_session_tree_compaction_ingests_into_every_attached_memory_prof
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_session_tree_delete_waits_for_the_running_turn() {
+    let model = ScriptedModel::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
+    let server = given_chat_server(&agents, &dir.path().join("data"), &model, &[]);
+    model.push(
+        Reply::new()
+            .first_delay(std::time::Duration::from_millis(700))
+            .text("A slow answer."),
+    );
+    // The turn has started (its question is stored) when the response begins.
+    let response = client()
+        .post(format!("{}/agents/Assistant/me/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(&ask("Take your time."))
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["x-islet-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/agents/Assistant/me/sessions/{session}");
+    let asked = std::time::Instant::now();
+    let (stream, deleted) = tokio::join!(async { response.text().await.unwrap() }, async {
+        let (status, _) = send(&server, "DELETE", &path, None).await;
+        (status, std::time::Instant::now())
+    });
+    assert_eq!(deleted.0, 204);
+    // The model answers 700 ms after it is asked: a delete that did not wait would be back
+    // long before; and the turn stored its answer (a deleted session fails that).
+    assert!(
+        deleted.1 - asked >= std::time::Duration::from_millis(600),
+        "the delete came back after {:?}, before the turn ended",
+        deleted.1 - asked
+    );
+    assert!(stream.contains(r#""stopped":"answered""#), "{stream}");
+    assert!(stream.contains("A slow answer."), "{stream}");
+    assert!(!stream.contains(r#""type":"error""#), "{stream}");
+    let (status, _) = send(&server, "GET", &path, None).await;
+    assert_eq!(status, 404);
+}
