@@ -314,6 +314,21 @@ async fn issue15_session_tree_routes_branch_fork_search_rename_compact_delete() 
             None,
             404,
         ),
+        (
+            "POST",
+            format!("{A}/chat"),
+            Some(json!({"messages": ask("x")["messages"], "parentId": u1})),
+            400,
+        ),
+        (
+            "POST",
+            format!("{A}/chat"),
+            Some(
+                json!({"messages": ask("x")["messages"], "sessionId": session,
+                        "parentId": "0000000000000001"}),
+            ),
+            404,
+        ),
     ] {
         let (status, error) = send(&server, method, &path, body).await;
         assert_eq!(status, want, "{method} {path}: {error}");
