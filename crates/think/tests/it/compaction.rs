@@ -332,3 +332,59 @@ export default class Bad extends Think {
     }
     assert!(given.model.requests().is_empty(), "no model call was made");
 }
+
+/// Through Anthropic's format: the prompt after a compaction starts with the user turn
+/// that holds the summary, roles alternate, and a kept tool call keeps its result.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_compaction_prompt_is_valid_for_anthropic() {
+    let given = given_harness(ProviderKind::Anthropic, &[("Assistant.ts", ASSISTANT)]).await;
+    given.model.push(Reply::new().text("Hello."));
+    let (session, _) = given
+        .chat("Assistant", "me", None, "Hi, I am OLD-GREETING.")
+        .await;
+    given.model.push(Reply::new().tool_call(
+        "toolu_1",
+        "write",
+        json!({"path": "/a.txt", "content": "a"}),
+    ));
+    given.model.push(Reply::new().text("Written."));
+    given
+        .chat("Assistant", "me", Some(&session), "Write /a.txt please.")
+        .await;
+    given
+        .model
+        .push(Reply::new().text("SUMMARY-AN: the user greeted."));
+    let done = given
+        .harness
+        .compact("Assistant", "me", &session)
+        .await
+        .unwrap();
+    assert_eq!(done.messages, 2);
+    given.model.push(Reply::new().text("Yes."));
+    given
+        .chat("Assistant", "me", Some(&session), "Did it work?")
+        .await;
+
+    let body = given.model.requests().last().unwrap().body.clone();
+    let messages = body["messages"].as_array().unwrap();
+    let roles: Vec<&str> = messages
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "user", "assistant", "user"]);
+    let all = body.to_string();
+    assert!(all.contains("SUMMARY-AN"), "{all}");
+    assert!(!all.contains("OLD-GREETING"), "{all}");
+    // The summary and the kept question share the first user turn.
+    let first = messages[0].to_string();
+    assert!(
+        first.contains("SUMMARY-AN") && first.contains("Write /a.txt"),
+        "{first}"
+    );
+    assert_eq!(messages[1]["content"][0]["type"], "tool_use");
+    assert_eq!(messages[2]["content"][0]["type"], "tool_result");
+    assert_eq!(
+        messages[1]["content"][0]["id"],
+        messages[2]["content"][0]["tool_use_id"]
+    );
+}
