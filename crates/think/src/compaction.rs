@@ -187,6 +187,13 @@ pub(crate) async fn prepare(
     if size < ctx.budget.threshold() {
         return Ok(None);
     }
+    if overhead >= ctx.budget.threshold() {
+        // Summaries cannot help: every step would summarise again, for nothing.
+        tracing::warn!(agent = %ctx.address, overhead, threshold = ctx.budget.threshold(),
+            "the system prompt and tools alone reach the compaction threshold; not compacting \
+             (raise the class's contextWindow or compactAt)");
+        return Ok(None);
+    }
     let keep = ctx.budget.keep(overhead);
     match compact(ctx, Mode::Auto { keep }).await {
         Ok(Some(done)) => {

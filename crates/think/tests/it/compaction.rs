@@ -388,3 +388,23 @@ async fn issue15_compaction_prompt_is_valid_for_anthropic() {
         messages[2]["content"][0]["tool_use_id"]
     );
 }
+
+/// A window that system prompt and tools alone fill: compacting cannot help, so the loop
+/// does not call the model for summaries at every step.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_compaction_is_skipped_when_tools_alone_fill_the_window() {
+    const TINY: &str = r#"
+import { Think } from "agents";
+export default class Tiny extends Think {
+  contextWindow = 256;
+  compactAt = 1;
+}
+"#;
+    let given = given_harness(ProviderKind::OpenAi, &[("Tiny.ts", TINY)]).await;
+    given.model.push(Reply::new().text("One."));
+    given.model.push(Reply::new().text("Two."));
+    let (session, _) = given.chat("Tiny", "me", None, "First?").await;
+    let (_, chunks) = given.chat("Tiny", "me", Some(&session), "Second?").await;
+    assert_eq!(streamed_text(&chunks), "Two.");
+    assert_eq!(given.model.requests().len(), 2, "no summary was asked for");
+}
