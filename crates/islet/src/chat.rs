@@ -19,8 +19,19 @@ use crate::run::escape_controls;
 
 #[derive(clap::Args)]
 #[command(after_help = "\
-Commands at the prompt: /new (start a new session), /sessions (list them), /session ID
-(continue one), /quit (or end of input).
+Commands at the prompt:
+  /new            start a new session (with your next message)
+  /sessions       list the agent's sessions
+  /session ID     continue a session
+  /history        the session's conversation, with message ids
+  /search WORDS   search every session of the agent
+  /fork [MSG]     continue in a copy of the session up to message MSG (default: the end)
+  /edit TEXT      ask TEXT instead of your last question (a new branch)
+  /branch         the branches at your last question; /branch N switches to the N-th
+  /compact        summarise the conversation before your last question (the model writes
+                  it; the messages stay in the history)
+  /help           this list
+  /quit           leave (or end of input)
 
 Example:
   OPENAI_API_KEY=… islet serve --model openai:gpt-4.1-mini &
@@ -75,11 +86,15 @@ pub(crate) async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     let base = format!("{}/agents/{class}/{name}", args.url.trim_end_matches('/'));
     let mut session = args.session;
+    let api = Api {
+        http: http.clone(),
+        token: token.clone(),
+    };
     let mut out = std::io::stdout();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     writeln!(
         out,
-        "chatting with {class}/{name} at {} (/quit to leave, /new for a new session)",
+        "chatting with {class}/{name} at {} (/help for commands, /quit to leave)",
         args.url
     )?;
     loop {
@@ -89,58 +104,118 @@ pub(crate) async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
             break;
         };
         let line = line.trim();
-        match line {
+        let (command, argument) = match line.split_once(char::is_whitespace) {
+            Some((command, argument)) => (command, argument.trim()),
+            None => (line, ""),
+        };
+        // `/edit`: the parent of the question it replaces (`null` for a first question).
+        let mut parent: Option<Value> = None;
+        let mut text = line.to_owned();
+        match command {
             "" => continue,
             "/quit" | "/exit" => break,
+            "/help" => {
+                writeln!(out, "{HELP}")?;
+                continue;
+            }
             "/new" => {
                 session = None;
                 writeln!(out, "(a new session starts with your next message)")?;
                 continue;
             }
             "/sessions" => {
-                let list: Value = http
-                    .get(format!("{base}/sessions"))
-                    .bearer_auth(&token)
-                    .send()
-                    .await?
-                    .json()
-                    .await?;
-                if let Some(error) = list.get("error") {
-                    writeln!(out, "error: {}", error["message"].as_str().unwrap_or(""))?;
-                    continue;
+                match api.get(&format!("{base}/sessions")).await {
+                    Ok(list) => show_sessions(&mut out, &list, session.as_deref())?,
+                    Err(e) => writeln!(out, "error: {e}")?,
                 }
-                for s in list["sessions"].as_array().into_iter().flatten() {
-                    let current = s["id"].as_str() == session.as_deref();
+                continue;
+            }
+            "/session" if !argument.is_empty() => {
+                session = Some(argument.to_owned());
+                writeln!(out, "(continuing session {argument})")?;
+                continue;
+            }
+            "/search" if !argument.is_empty() => {
+                let url = reqwest::Url::parse_with_params(
+                    &format!("{base}/sessions/search"),
+                    [("q", argument)],
+                )?;
+                match api.get(url.as_str()).await {
+                    Ok(hits) => show_hits(&mut out, &hits)?,
+                    Err(e) => writeln!(out, "error: {e}")?,
+                }
+                continue;
+            }
+            "/history" | "/fork" | "/branch" | "/compact" | "/edit" => {
+                let Some(id) = session.clone() else {
                     writeln!(
                         out,
-                        "{} {}  {} messages  {}",
-                        if current { "*" } else { " " },
-                        s["id"].as_str().unwrap_or(""),
-                        s["messageCount"],
-                        escape_controls(s["title"].as_str().unwrap_or(""))
+                        "(no session yet: send a message first, or pick one with /session ID)"
                     )?;
+                    continue;
+                };
+                let sessions = format!("{base}/sessions/{id}");
+                match command {
+                    "/history" => match api.get(&format!("{sessions}/messages")).await {
+                        Ok(history) => show_history(&mut out, &history)?,
+                        Err(e) => writeln!(out, "error: {e}")?,
+                    },
+                    "/fork" => {
+                        let mut body = json!({});
+                        if !argument.is_empty() {
+                            body["atMessage"] = json!(argument);
+                        }
+                        match api.post(&format!("{sessions}/fork"), &body).await {
+                            Ok(forked) => {
+                                let new = forked["session"]["id"].as_str().unwrap_or("");
+                                writeln!(out, "(forked: now in session {new})")?;
+                                session = Some(new.to_owned());
+                            }
+                            Err(e) => writeln!(out, "error: {e}")?,
+                        }
+                    }
+                    "/branch" => {
+                        if let Err(e) = branch(&api, &base, &sessions, argument, &mut out).await {
+                            writeln!(out, "error: {e}")?;
+                        }
+                    }
+                    "/compact" => {
+                        match api.post(&format!("{sessions}/compact"), &json!({})).await {
+                            Ok(done) => writeln!(
+                                out,
+                                "(compacted {} messages: about {} → {} tokens)",
+                                done["messages"], done["tokensBefore"], done["tokensAfter"]
+                            )?,
+                            Err(e) => writeln!(out, "error: {e}")?,
+                        }
+                    }
+                    _ if argument.is_empty() => writeln!(out, "usage: /edit TEXT")?,
+                    _ => match last_question(&api, &sessions).await {
+                        Ok(Some(question)) => {
+                            parent = Some(question["parentId"].clone());
+                            text = argument.to_owned();
+                        }
+                        Ok(None) => writeln!(out, "(there is no question to edit yet)")?,
+                        Err(e) => writeln!(out, "error: {e}")?,
+                    },
                 }
-                continue;
-            }
-            _ if line.starts_with("/session ") => {
-                session = Some(line["/session ".len()..].trim().to_owned());
-                writeln!(
-                    out,
-                    "(continuing session {})",
-                    session.as_deref().unwrap_or("")
-                )?;
-                continue;
+                if text == line {
+                    continue;
+                }
             }
             _ if line.starts_with('/') => {
-                writeln!(out, "commands: /new, /sessions, /session ID, /quit")?;
+                writeln!(out, "{HELP}")?;
                 continue;
             }
             _ => {}
         }
         let mut body =
-            json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": line}]}]});
+            json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": text}]}]});
         if let Some(id) = &session {
             body["sessionId"] = json!(id);
+        }
+        if let Some(parent) = parent {
+            body["parentId"] = parent;
         }
         let mut response = http
             .post(format!("{base}/chat"))
@@ -220,6 +295,11 @@ fn show(out: &mut impl std::io::Write, data: &str) -> std::io::Result<()> {
                 fold(chunk["errorText"].as_str().unwrap_or(""))
             )?;
         }
+        "data-compaction" => writeln!(
+            out,
+            "\n(the conversation was compacted: {} messages summarised, about {} → {} tokens)",
+            chunk["data"]["messages"], chunk["data"]["tokensBefore"], chunk["data"]["tokensAfter"]
+        )?,
         "error" => writeln!(
             out,
             "\nerror: {}",
@@ -239,4 +319,182 @@ fn fold(text: &str) -> String {
         shown.push_str(&format!(" … ({count} characters)"));
     }
     escape_controls(&shown).into_owned()
+}
+
+/// The commands, as `/help` and an unknown command print them.
+const HELP: &str = "commands: /new, /sessions, /session ID, /history, /search WORDS, /fork [MSG], \
+/edit TEXT, /branch [N], /compact, /help, /quit";
+
+/// The server's JSON API with the token.
+struct Api {
+    http: reqwest::Client,
+    token: String,
+}
+
+impl Api {
+    async fn get(&self, url: &str) -> anyhow::Result<Value> {
+        answer(self.http.get(url).bearer_auth(&self.token).send().await?).await
+    }
+
+    async fn post(&self, url: &str, body: &Value) -> anyhow::Result<Value> {
+        answer(
+            self.http
+                .post(url)
+                .bearer_auth(&self.token)
+                .json(body)
+                .send()
+                .await?,
+        )
+        .await
+    }
+}
+
+/// The JSON of a response, or its error's message (control characters escaped).
+async fn answer(response: reqwest::Response) -> anyhow::Result<Value> {
+    let status = response.status();
+    let text = response.text().await?;
+    let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let message = value["error"]["message"]
+            .as_str()
+            .map_or(text.clone(), str::to_owned);
+        anyhow::bail!("({status}) {}", escape_controls(&message));
+    }
+    Ok(value)
+}
+
+fn show_sessions(
+    out: &mut impl std::io::Write,
+    list: &Value,
+    current: Option<&str>,
+) -> std::io::Result<()> {
+    for s in list["sessions"].as_array().into_iter().flatten() {
+        let mark = if s["id"].as_str() == current {
+            "*"
+        } else {
+            " "
+        };
+        writeln!(
+            out,
+            "{mark} {}  {} messages  {} tokens  {}",
+            s["id"].as_str().unwrap_or(""),
+            s["messageCount"],
+            s["usage"]["inputTokens"].as_u64().unwrap_or(0)
+                + s["usage"]["outputTokens"].as_u64().unwrap_or(0),
+            escape_controls(s["title"].as_str().unwrap_or(""))
+        )?;
+    }
+    Ok(())
+}
+
+fn show_hits(out: &mut impl std::io::Write, hits: &Value) -> std::io::Result<()> {
+    let hits = hits["hits"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+    if hits.is_empty() {
+        return writeln!(out, "(no message matches)");
+    }
+    for hit in hits {
+        writeln!(
+            out,
+            "{}  {} {}: {}",
+            hit["sessionId"].as_str().unwrap_or(""),
+            hit["messageId"].as_str().unwrap_or(""),
+            hit["role"].as_str().unwrap_or(""),
+            fold(hit["snippet"].as_str().unwrap_or(""))
+        )?;
+    }
+    Ok(())
+}
+
+fn show_history(out: &mut impl std::io::Write, history: &Value) -> std::io::Result<()> {
+    for m in history["messages"].as_array().into_iter().flatten() {
+        let calls = m["toolCalls"].as_array().map_or(0, Vec::len);
+        let text = m["text"].as_str().unwrap_or("");
+        let shown = if text.trim().is_empty() && calls > 0 {
+            format!("({calls} tool call{})", if calls == 1 { "" } else { "s" })
+        } else {
+            fold(text)
+        };
+        writeln!(
+            out,
+            "{} {:>9}: {shown}",
+            m["id"].as_str().unwrap_or(""),
+            m["role"].as_str().unwrap_or("")
+        )?;
+    }
+    Ok(())
+}
+
+/// The session's latest question (a user message of its current history), if any.
+async fn last_question(api: &Api, sessions: &str) -> anyhow::Result<Option<Value>> {
+    let history = api.get(&format!("{sessions}/messages")).await?;
+    Ok(history["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .rev()
+        .find(|m| m["role"] == "user" && m["toolResults"].as_array().is_none_or(Vec::is_empty))
+        .cloned())
+}
+
+/// `/branch`: lists the alternatives of the latest question; `/branch N` switches to the
+/// N-th (to where its conversation last went).
+async fn branch(
+    api: &Api,
+    base: &str,
+    sessions: &str,
+    argument: &str,
+    out: &mut impl std::io::Write,
+) -> anyhow::Result<()> {
+    let Some(question) = last_question(api, sessions).await? else {
+        writeln!(out, "(no question yet: nothing branches)")?;
+        return Ok(());
+    };
+    let id = question["id"].as_str().unwrap_or("");
+    let branches = api.get(&format!("{base}/messages/{id}/branches")).await?;
+    let siblings = branches["siblings"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    let current = branches["index"].as_u64().unwrap_or(0) as usize;
+    if argument.is_empty() {
+        for (i, sibling) in siblings.iter().enumerate() {
+            let mark = if i == current { "*" } else { " " };
+            writeln!(
+                out,
+                "{mark} {}. {}",
+                i + 1,
+                fold(sibling["text"].as_str().unwrap_or(""))
+            )?;
+        }
+        if siblings.len() < 2 {
+            writeln!(
+                out,
+                "(one branch only: /edit TEXT asks differently in a new one)"
+            )?;
+        }
+        return Ok(());
+    }
+    let chosen = argument
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_sub(1))
+        .and_then(|n| siblings.get(n));
+    let Some(chosen) = chosen else {
+        anyhow::bail!(
+            "`{}` is not a branch: pick 1 to {} (see /branch)",
+            escape_controls(argument),
+            siblings.len()
+        );
+    };
+    api.post(
+        &format!("{sessions}/leaf"),
+        &json!({"messageId": chosen["id"]}),
+    )
+    .await?;
+    writeln!(
+        out,
+        "(now on branch {argument}: {})",
+        fold(chosen["text"].as_str().unwrap_or(""))
+    )?;
+    Ok(())
 }

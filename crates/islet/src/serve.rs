@@ -23,6 +23,7 @@
 mod api;
 pub(crate) mod ops;
 pub(crate) mod routes;
+mod sessions;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -61,11 +62,22 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
   POST   /memory/<namespace>/<profile>/<op>       ingest, remember, recall, list, get, forget
   DELETE /memory/<namespace>/<profile>            delete a profile
   POST   /agents/<class>/<name>/chat          chat with a Think agent: body {messages:[{role:\"user\",
-                                            parts:[{type:\"text\",text}]}], sessionId?} (what the AI
-                                            SDK's useChat sends); the turn streams back as the AI
+                                            parts:[{type:\"text\",text}]}], sessionId?, parentId?} (what the
+                                            AI SDK's useChat sends; parentId: answer under that
+                                            message, a branch); the turn streams back as the AI
                                             SDK's UI message stream (server-sent events)
   GET    /agents/<class>/<name>/sessions[?limit=N&cursor=C]   the agent's chat sessions
-  GET    /agents/<class>/<name>/sessions/<id>     a session and its history
+  GET    /agents/<class>/<name>/sessions/search?q=WORDS[&limit=N]   search every session
+  GET    /agents/<class>/<name>/sessions/<id>     a session (usage included), its history and
+                                            compactions
+  PATCH  /agents/<class>/<name>/sessions/<id>     rename: {title}
+  DELETE /agents/<class>/<name>/sessions/<id>     delete it (forks stay)
+  GET    /agents/<class>/<name>/sessions/<id>/messages[?leaf=MSG]   history up to any leaf
+  GET    /agents/<class>/<name>/sessions/<id>/search?q=WORDS[&limit=N]   search one session
+  POST   /agents/<class>/<name>/sessions/<id>/leaf      switch branch: {messageId, exact?}
+  POST   /agents/<class>/<name>/sessions/<id>/fork      {atMessage?, title?} → a new session
+  POST   /agents/<class>/<name>/sessions/<id>/compact   summarise all before the last question
+  GET    /agents/<class>/<name>/messages/<msg>/branches   a message and its alternatives
   GET    /agents/<class>/<name>/sessions/<id>/stream   the session's turn in progress, from its
                                             start (for clients that reconnect); 204 if none
   POST   /mcp                                     Code Mode (MCP, streamable HTTP): `search` and
@@ -263,6 +275,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     for name in &args.memory_profiles {
         attached.push(memories.profile(name)?);
     }
+    let attached_names: Vec<String> = attached.iter().map(|p| p.name().to_string()).collect();
     let memory_bindings = if attached.is_empty() {
         sandbox::Bindings::new()
     } else {
@@ -290,6 +303,8 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let harness = think::Harness::with_bindings(host.clone(), models, memory_bindings.clone());
+    // Compaction ingests what it summarises into the attached profiles.
+    harness.set_memory_profiles(attached_names);
     {
         // Chat turns a crash interrupted go on in the background; a chat with one of those
         // agents waits for its turn to finish first.

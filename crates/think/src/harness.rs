@@ -30,6 +30,7 @@ use store::{AgentDb, NewMessage, ToolOutcome};
 use tokio::sync::{OwnedMutexGuard, mpsc};
 use tracing::Instrument as _;
 
+use crate::compaction::{self, Budget};
 use crate::error::Error;
 use crate::tools::{OwnTool, Toolbox, code_mode};
 use crate::ui::Chunk;
@@ -64,6 +65,8 @@ struct Inner {
     recovered: Mutex<std::collections::HashSet<Address>>,
     /// The output of each session's latest turn, for clients that reconnect.
     streams: Mutex<HashMap<(Address, String), SharedBuffer>>,
+    /// The names of the memory profiles `bindings` serves (compaction ingests into each).
+    memory_profiles: std::sync::OnceLock<Vec<String>>,
 }
 
 type SharedBuffer = Arc<Mutex<Buffer>>;
@@ -81,7 +84,25 @@ struct Buffer {
 pub struct ChatRequest {
     /// The session to continue; `None` starts a new one.
     pub session_id: Option<String>,
+    /// Where the message goes in the session's tree.
+    pub parent: Parent,
     pub text: String,
+}
+
+/// Where a user's message goes in its session's tree. Under a message that already has
+/// children (or as a second root) it starts a new branch: an edited question.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Parent {
+    /// After the session's current leaf: the conversation goes on.
+    #[default]
+    Leaf,
+    /// A new first message of the session.
+    Root,
+    /// Under this message of the session.
+    Message(String),
+    /// Beside the latest question of the session's current history (under the same
+    /// parent): the question asked again, a new branch answered anew ("regenerate").
+    Regenerate,
 }
 
 /// A turn that has started: its user message is committed; the chunks follow as the loop
@@ -110,12 +131,23 @@ impl Turn {
 /// What the class chose (`think` turn `config`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Config {
+pub(crate) struct Config {
     model: Option<String>,
     system: Option<String>,
     max_steps: u32,
     #[serde(default)]
     tools: Vec<OwnTool>,
+    /// The model's context window (tokens) and the share of it at which to compact.
+    #[serde(default)]
+    context_window: Option<u64>,
+    #[serde(default)]
+    compact_at: Option<f64>,
+}
+
+impl Config {
+    pub(crate) fn budget(&self) -> Budget {
+        Budget::new(self.context_window, self.compact_at)
+    }
 }
 
 impl Harness {
@@ -134,12 +166,27 @@ impl Harness {
                 code_modes: Mutex::new(HashMap::new()),
                 recovered: Mutex::new(std::collections::HashSet::new()),
                 streams: Mutex::new(HashMap::new()),
+                memory_profiles: std::sync::OnceLock::new(),
             }),
         }
     }
 
     pub fn host(&self) -> &AgentHost {
         &self.inner.host
+    }
+
+    /// Names the memory profiles the `memory.*` bindings serve, so that compaction
+    /// ingests into each of several (with one, naming it is not needed). Set once.
+    pub fn set_memory_profiles(&self, names: Vec<String>) {
+        let _ = self.inner.memory_profiles.set(names);
+    }
+
+    pub(crate) fn bindings(&self) -> &Bindings {
+        &self.inner.bindings
+    }
+
+    pub(crate) fn memory_profiles(&self) -> &[String] {
+        self.inner.memory_profiles.get().map_or(&[], Vec::as_slice)
     }
 
     /// Starts a turn: checks the class, asks the agent for its configuration, resolves
@@ -165,6 +212,12 @@ impl Harness {
         let (config, model) = self.config(&address).await?;
         let title: String = text.chars().take(80).collect();
         let session_id = request.session_id.clone();
+        let parent = request.parent.clone();
+        if parent != Parent::Leaf && session_id.is_none() {
+            return Err(Error::InvalidInput(
+                "parentId names a message of a session: pass its sessionId too".to_owned(),
+            ));
+        }
         let user = NewMessage::new(store::Role::User, json!(Message::user(text.clone())))
             .with_text(text.clone());
         let (session_id, user_message_id, fiber_id) = host
@@ -174,7 +227,26 @@ impl Harness {
                         Some(id) => db.sessions().get(id)?,
                         None => db.sessions().create(&title)?,
                     };
-                    let message = db.sessions().append_to_leaf(&session.id, &user)?;
+                    let message = match &parent {
+                        Parent::Leaf => db.sessions().append_to_leaf(&session.id, &user)?,
+                        Parent::Root => db.sessions().append(&session.id, None, &user)?,
+                        Parent::Message(id) => {
+                            db.sessions().append(&session.id, Some(id), &user)?
+                        }
+                        Parent::Regenerate => {
+                            let history = db.sessions().history(&session.id, None)?;
+                            let parent = history
+                                .iter()
+                                .rev()
+                                .find(|m| m.role == store::Role::User && m.tool_results.is_empty())
+                                .map_or_else(
+                                    || history.last().map(|m| m.id.clone()),
+                                    |question| question.parent_id.clone(),
+                                );
+                            db.sessions()
+                                .append(&session.id, parent.as_deref(), &user)?
+                        }
+                    };
                     let fiber = db.fibers().start(FIBER_NAME, Some(&session.id))?;
                     Ok((session.id, message.id, fiber.id))
                 })
@@ -245,7 +317,7 @@ impl Harness {
 
     /// Resumes the agent's unfinished chat turns (its chat lock held). Failures are
     /// logged and recorded on the fiber: they never stop the next chat.
-    async fn recover_locked(&self, address: &Address) -> usize {
+    pub(crate) async fn recover_locked(&self, address: &Address) -> usize {
         if lock(&self.inner.recovered).contains(address) {
             return 0;
         }
@@ -331,7 +403,7 @@ impl Harness {
     }
 
     /// What the class chose, and its model.
-    async fn config(&self, address: &Address) -> Result<(Config, llm::Model), Error> {
+    pub(crate) async fn config(&self, address: &Address) -> Result<(Config, llm::Model), Error> {
         let value = self
             .inner
             .host
@@ -368,6 +440,7 @@ impl Harness {
                 .or_insert_with(|| code_mode(&self.inner.host, &address, &self.inner.bindings))
                 .clone()
         };
+        let budget = config.budget();
         let toolbox = Toolbox::new(
             &self.inner.host,
             address.clone(),
@@ -390,6 +463,9 @@ impl Harness {
             model,
             system: config.system,
             max_steps: config.max_steps.max(1),
+            budget,
+            bindings: self.inner.bindings.clone(),
+            memory_profiles: self.memory_profiles().to_vec(),
             session_id,
             message_id: format!("msg-{fiber_id}"),
             fiber_id,
@@ -421,7 +497,7 @@ impl Harness {
         Some(rx)
     }
 
-    fn lock(&self, address: &Address) -> Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn lock(&self, address: &Address) -> Arc<tokio::sync::Mutex<()>> {
         let mut chats = lock(&self.inner.chats);
         // Forget locks nobody holds or waits for, so the map does not grow with every
         // agent ever chatted with.
@@ -463,6 +539,10 @@ struct Run {
     model: llm::Model,
     system: Option<String>,
     max_steps: u32,
+    /// When to compact the prompt, and what compaction needs.
+    budget: Budget,
+    bindings: Bindings,
+    memory_profiles: Vec<String>,
     session_id: String,
     fiber_id: String,
     message_id: String,
@@ -565,6 +645,18 @@ impl Run {
         }
         // A client that went away does not stop the turn.
         let _ = self.tx.send(chunk);
+    }
+
+    fn compaction(&self) -> compaction::Context<'_> {
+        compaction::Context {
+            host: &self.host,
+            address: &self.address,
+            model: &self.model,
+            bindings: &self.bindings,
+            memory_profiles: &self.memory_profiles,
+            session_id: &self.session_id,
+            budget: self.budget,
+        }
     }
 
     /// Storage work on the agent's database, between its turns.
@@ -700,30 +792,29 @@ impl Run {
     /// `Err`: the turn cannot go on (the message says why, for the client).
     async fn step(&self, step: u32, usage: &mut Usage) -> Result<bool, String> {
         let (session, fiber) = (self.session_id.clone(), self.fiber_id.clone());
-        let history = self
+        let view = self
             .db(move |db| {
                 db.fibers().step_started(&fiber, &json!({ "step": step }))?;
-                db.sessions().history(&session, None)
+                db.sessions().prompt_view(&session, None)
             })
             .await
             .map_err(|e| format!("cannot read the conversation: {e}"))?;
-        let messages: Vec<Message> = history
-            .iter()
-            .filter_map(|m| match serde_json::from_str::<Message>(m.content.get()) {
-                Ok(message) => Some(message),
-                Err(e) => {
-                    tracing::warn!(agent = %self.address, message = %m.id, error = %e,
-                        "a stored message is not a chat message; left out of the prompt");
-                    None
-                }
-            })
-            .collect();
-        let request = Request {
+        let mut request = Request {
             system: self.system.clone(),
-            messages,
             tools: self.toolbox.definitions().to_vec(),
             ..Request::default()
         };
+        // The prompt view (summaries for compacted stretches), compacted first when near
+        // the budget.
+        let compacted = compaction::prepare(&self.compaction(), &mut request, view)
+            .await
+            .map_err(|e| format!("cannot read the conversation: {e}"))?;
+        if let Some(done) = compacted {
+            self.send(Chunk::DataCompaction {
+                data: done.notice(),
+                transient: true,
+            });
+        }
         self.send(Chunk::StartStep);
         let (message, step_usage, calls) = match self.infer(step, &request).await {
             Ok(done) => done,

@@ -17,11 +17,14 @@
 //! Architecture Invariant: a tool call is checkpointed (fibers) before it runs and its
 //! result after; the user's message is committed before the first inference.
 
+pub mod compaction;
 mod error;
 mod harness;
+mod sessions;
 mod tools;
 pub mod ui;
 
+pub use compaction::{Budget, Compacted};
 pub use error::Error;
-pub use harness::{ChatRequest, FIBER_NAME, Harness, Turn};
+pub use harness::{ChatRequest, FIBER_NAME, Harness, Parent, Turn};
 pub use tools::agent_method_tool;

@@ -65,6 +65,13 @@ pub enum Chunk {
         tool_call_id: String,
         error_text: String,
     },
+    /// The loop compacted the conversation before a step's inference (islet's data part:
+    /// `{compactionId, messages, tokensBefore, tokensAfter}`); transient, so the AI SDK
+    /// hands it to `onData` and keeps it out of the message.
+    DataCompaction {
+        data: Value,
+        transient: bool,
+    },
     /// The turn failed; what was streamed before stays (and is kept in the session).
     #[serde(rename_all = "camelCase")]
     Error {

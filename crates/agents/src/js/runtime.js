@@ -250,7 +250,12 @@ async function thinkTurn(Class, agent, op, payload) {
         if (!tool || typeof tool.execute !== 'function') throw new TypeError(`tool ${name} has no execute(input) function`);
         tools.push({ name, description: String(tool.description || ''), inputSchema: toolSchema(tool) });
       }
-      return { model: model || null, system: system === undefined || system === null ? null : String(system), maxSteps, tools };
+      // When the host compacts the prompt: the model's window (tokens) and the share of it.
+      const contextWindow = agent.contextWindow === undefined ? null : agent.contextWindow;
+      if (contextWindow !== null && (!Number.isInteger(contextWindow) || contextWindow < 256)) throw new TypeError(`contextWindow is the model's context window in tokens, a whole number of at least 256, got ${String(contextWindow)}`);
+      const compactAt = agent.compactAt === undefined ? null : agent.compactAt;
+      if (compactAt !== null && (typeof compactAt !== 'number' || !(compactAt > 0 && compactAt <= 1))) throw new TypeError(`compactAt is the share of contextWindow at which the conversation is compacted, above 0 and at most 1, got ${String(compactAt)}`);
+      return { model: model || null, system: system === undefined || system === null ? null : String(system), maxSteps, tools, contextWindow, compactAt };
     }
     case 'tool': {
       const tools = await thinkTools(agent);

@@ -132,6 +132,7 @@ async fn turn(harness: &Harness, name: &str) -> anyhow::Result<(Duration, Durati
             ChatRequest {
                 session_id: None,
                 text: "hello".to_owned(),
+                ..Default::default()
             },
         )
         .await?;

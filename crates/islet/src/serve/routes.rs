@@ -43,9 +43,9 @@ pub(crate) struct AppOptions {
 }
 
 #[derive(Clone)]
-struct App {
-    host: AgentHost,
-    harness: think::Harness,
+pub(super) struct App {
+    pub(super) host: AgentHost,
+    pub(super) harness: think::Harness,
     memories: Memories,
     max_body_bytes: usize,
     metrics: Metrics,
@@ -62,7 +62,7 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
         metrics: options.metrics.clone(),
     };
     let mcp = code_mode_server(&options.host, &options.memory_bindings);
-    let mut router = Router::new()
+    let router = Router::new()
         .route("/agents", get(list_agents))
         .route("/agents/{class}/{name}/state", get(get_state))
         .route("/agents/{class}/{name}/state/events", get(state_events))
@@ -79,8 +79,6 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
                 .delete(workspace_delete),
         )
         .route("/agents/{class}/{name}/chat", post(chat))
-        .route("/agents/{class}/{name}/sessions", get(list_sessions))
-        .route("/agents/{class}/{name}/sessions/{id}", get(get_session))
         .route(
             "/agents/{class}/{name}/sessions/{id}/stream",
             get(reconnect),
@@ -100,7 +98,8 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
             "/memory/{namespace}/{profile}/{operation}",
             post(memory_operation),
         )
-        .fallback(not_found)
+        .fallback(not_found);
+    let mut router = super::sessions::routes(router)
         .with_state(state)
         .merge(mcp_router(mcp, options.loopback));
     if !options.metrics_elsewhere {
@@ -215,7 +214,7 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     )
 }
 
-async fn read_body(app: &App, body: Body) -> Result<Bytes> {
+pub(super) async fn read_body(app: &App, body: Body) -> Result<Bytes> {
     axum::body::to_bytes(body, app.max_body_bytes)
         .await
         .map_err(|_| {
@@ -296,6 +295,22 @@ struct ChatBody {
     #[serde(default)]
     messages: Vec<ChatMessage>,
     session_id: Option<String>,
+    /// Append the user's message under this message of the session instead of its
+    /// current leaf (`null`: as a new first message): under a message that has children, a
+    /// new branch (an edited question). Absent and null differ, hence the double option.
+    #[serde(default, deserialize_with = "present")]
+    parent_id: Option<Option<String>>,
+    /// The AI SDK's `submit-message` or `regenerate-message` (its `regenerate()`: the last
+    /// user message answered again, as a new branch beside the previous answer's question).
+    #[serde(default)]
+    trigger: Option<String>,
+}
+
+/// A field that is present (even as `null`) is `Some`.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> std::result::Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 #[derive(Deserialize)]
@@ -343,6 +358,16 @@ async fn chat(
     };
     let request = think::ChatRequest {
         session_id: body.session_id.clone(),
+        parent: match body.parent_id.clone() {
+            None if body.trigger.as_deref() == Some("regenerate-message")
+                && body.session_id.is_some() =>
+            {
+                think::Parent::Regenerate
+            }
+            None => think::Parent::Leaf,
+            Some(None) => think::Parent::Root,
+            Some(Some(id)) => think::Parent::Message(id),
+        },
         text: last.text(),
     };
     let turn = app.harness.chat(&class, &name, request).await?;
@@ -392,37 +417,6 @@ fn ui_stream(
         headers.insert("x-islet-session-id", value);
     }
     response
-}
-
-async fn list_sessions(
-    State(app): State<App>,
-    Path((class, name)): Path<(String, String)>,
-    Query(q): Query<store::ListSessions>,
-) -> Result<Response> {
-    let page = app
-        .host
-        .with_db(&class, &name, move |db| Ok(db.sessions().list(&q)?))
-        .await?;
-    Ok(json_response(StatusCode::OK, &json!(page)))
-}
-
-async fn get_session(
-    State(app): State<App>,
-    Path((class, name, id)): Path<(String, String, String)>,
-) -> Result<Response> {
-    let (session, messages) = app
-        .host
-        .with_db(&class, &name, move |db| {
-            let mut sessions = db.sessions();
-            let session = sessions.get(&id)?;
-            let messages = sessions.history(&id, None)?;
-            Ok((session, messages))
-        })
-        .await?;
-    Ok(json_response(
-        StatusCode::OK,
-        &json!({ "session": session, "messages": messages }),
-    ))
 }
 
 async fn get_state(

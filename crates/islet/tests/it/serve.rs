@@ -1396,3 +1396,5 @@ async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
         .collect();
     assert_eq!(text, "Wrote hello.txt.", "{message}");
 }
+
+mod sessions;

@@ -316,6 +316,7 @@ async fn issue15_a_reconnecting_client_gets_a_replay_then_the_live_rest() {
             think::ChatRequest {
                 session_id: None,
                 text: "count".into(),
+                ..Default::default()
             },
         )
         .await

@@ -177,6 +177,7 @@ async fn issue15_no_model_configured_is_a_clear_error_and_stores_nothing() {
     let request = || ChatRequest {
         session_id: None,
         text: "Hello".into(),
+        ..Default::default()
     };
     let error = given
         .harness
@@ -212,6 +213,7 @@ async fn issue15_no_model_configured_is_a_clear_error_and_stores_nothing() {
             ChatRequest {
                 session_id: None,
                 text: "  ".into(),
+                ..Default::default()
             },
         )
         .await

@@ -4,5 +4,6 @@
 mod support;
 
 mod chat;
+mod compaction;
 mod failures;
 mod recovery;

@@ -148,6 +148,7 @@ impl Given {
                 ChatRequest {
                     session_id: session.map(str::to_owned),
                     text: text.to_owned(),
+                    ..Default::default()
                 },
             )
             .await
