@@ -446,7 +446,7 @@ async fn ingest(ctx: &Context<'_>, messages: &[&store::Message]) -> Vec<Value> {
     };
     let mut reports = Vec::with_capacity(profiles.len());
     for profile in profiles {
-        let mut args = json!({"session_id": ctx.session_id, "messages": messages});
+        let mut args = json!({"sessionId": ctx.session_id, "messages": messages});
         if let Some(name) = profile {
             args["profile"] = json!(name);
         }
@@ -463,26 +463,19 @@ async fn ingest(ctx: &Context<'_>, messages: &[&store::Message]) -> Vec<Value> {
     reports
 }
 
-/// `ms` since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (the civil calendar from days,
-/// after Howard Hinnant's `civil_from_days`).
+/// `ms` since the epoch as `YYYY-MM-DDTHH:MM:SS.mmmZ` (what `memory.ingest` reads).
 fn iso8601(ms: i64) -> String {
-    let days = ms.div_euclid(86_400_000);
-    let rest = ms.rem_euclid(86_400_000);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    use chrono::{Datelike as _, Timelike as _};
+    let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
     format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        ms.rem_euclid(1000)
     )
 }
 

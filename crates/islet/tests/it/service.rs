@@ -6,6 +6,7 @@ use crate::support::*;
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -92,8 +93,10 @@ struct Server {
     /// `--metrics-listen`'s address, when given.
     metrics_base: Option<String>,
     token: String,
-    /// Everything the server wrote to stderr (with `--log-format json`, the log lines).
-    stderr: Option<std::thread::JoinHandle<Vec<String>>>,
+    /// Everything the server wrote to stderr so far (with `--log-format json`, the log
+    /// lines), and the thread that reads it until the server exits.
+    stderr: Arc<Mutex<Vec<String>>>,
+    stderr_reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Drop for Server {
@@ -108,10 +111,24 @@ impl Server {
     fn stop(mut self) -> Vec<String> {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        self.stderr
-            .take()
-            .map(|h| h.join().unwrap())
-            .unwrap_or_default()
+        if let Some(reader) = self.stderr_reader.take() {
+            reader.join().unwrap();
+        }
+        std::mem::take(&mut *self.stderr.lock().unwrap())
+    }
+
+    /// Waits (up to 30 s) until the server has logged a line `seen` accepts: work that
+    /// goes on after a response ends (a turn's span closing) is logged a moment later.
+    fn wait_for_log(&self, seen: impl Fn(&str) -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self.stderr.lock().unwrap().iter().any(|l| seen(l)) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the server never logged the expected line:\n{}",
+                self.stderr.lock().unwrap().join("\n")
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -135,22 +152,25 @@ fn given_server(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let mut child = command.spawn().expect("islet serve starts");
-    let stderr = child.stderr.take().unwrap();
-    let stderr = std::thread::spawn(move || {
-        BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .collect::<Vec<_>>()
-    });
+    let stderr = Arc::new(Mutex::new(Vec::new()));
+    let stderr_reader = {
+        let (pipe, stderr) = (child.stderr.take().unwrap(), Arc::clone(&stderr));
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                stderr.lock().unwrap().push(line);
+            }
+        })
+    };
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut metrics_base = None;
     let base = loop {
         let Some(Ok(line)) = lines.next() else {
             let _ = child.kill();
             let _ = child.wait();
+            stderr_reader.join().unwrap();
             panic!(
                 "islet serve exited before listening:\n{}",
-                stderr.join().unwrap().join("\n")
+                stderr.lock().unwrap().join("\n")
             );
         };
         if let Some(rest) = line.strip_prefix("islet metrics: ") {
@@ -166,7 +186,8 @@ fn given_server(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         base,
         metrics_base,
         token: String::new(),
-        stderr: Some(stderr),
+        stderr,
+        stderr_reader: Some(stderr_reader),
     }
 }
 
@@ -541,6 +562,7 @@ async fn issue22_3_a_chat_turn_logs_spans_for_the_turn_its_steps_and_tool_calls(
     let (status, stream) = post(&server, "/agents/Assistant/me/chat", &body.to_string()).await;
     assert_eq!(status, 200);
     assert!(stream.to_string().contains("Nothing there."), "{stream}");
+    server.wait_for_log(|l| l.contains("\"close\"") && l.contains("\"think_turn\""));
     let lines = server.stop();
     let closed = |name: &str| -> Vec<Value> {
         lines
