@@ -220,6 +220,7 @@ fn show(out: &mut impl std::io::Write, data: &str) -> std::io::Result<()> {
                 fold(chunk["errorText"].as_str().unwrap_or(""))
             )?;
         }
+        "abort" => writeln!(out, "\n(cancelled)")?,
         "error" => writeln!(
             out,
             "\nerror: {}",

@@ -64,10 +64,14 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
                                             parts:[{type:\"text\",text}]}], sessionId?} (what the AI
                                             SDK's useChat sends); the turn streams back as the AI
                                             SDK's UI message stream (server-sent events)
+  POST   /agents/<class>/<name>/chat/cancel   body {sessionId}: stop the session's turn (the
+                                            stream ends with an `abort` chunk; a client that
+                                            disconnects does not cancel)
   GET    /agents/<class>/<name>/sessions[?limit=N&cursor=C]   the agent's chat sessions
   GET    /agents/<class>/<name>/sessions/<id>     a session and its history
   GET    /agents/<class>/<name>/sessions/<id>/stream   the session's turn in progress, from its
-                                            start (for clients that reconnect); 204 if none
+                                            start (for clients that reconnect, also after a
+                                            restart), then live; 204 if none
   POST   /mcp                                     Code Mode (MCP, streamable HTTP): `search` and
                                                   `execute`, whose code calls
                                                   agents.Class(\"name\").method(...)

@@ -27,11 +27,11 @@ use sandbox::Bindings;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{AgentDb, NewMessage, ToolOutcome};
-use tokio::sync::{OwnedMutexGuard, mpsc};
+use tokio::sync::{OwnedMutexGuard, mpsc, watch};
 use tracing::Instrument as _;
 
 use crate::error::Error;
-use crate::tools::{OwnTool, Toolbox, code_mode};
+use crate::tools::{Output, OwnTool, Toolbox, code_mode};
 use crate::ui::Chunk;
 
 /// The name of the fibers chat turns run in.
@@ -68,12 +68,25 @@ struct Inner {
 
 type SharedBuffer = Arc<Mutex<Buffer>>;
 
-/// A turn's chunks so far, and the reconnected clients that get the rest live.
-#[derive(Default)]
+/// A turn's chunks so far, the reconnected clients that get the rest live, and its
+/// cancel switch.
 struct Buffer {
     chunks: Vec<Chunk>,
     listeners: Vec<mpsc::UnboundedSender<Chunk>>,
     done: bool,
+    /// `true` once the turn is to stop (`Harness::cancel`).
+    cancel: watch::Sender<bool>,
+}
+
+impl Default for Buffer {
+    fn default() -> Self {
+        Self {
+            chunks: Vec::new(),
+            listeners: Vec::new(),
+            done: false,
+            cancel: watch::Sender::new(false),
+        }
+    }
 }
 
 /// A user's message to a chat agent.
@@ -116,6 +129,51 @@ struct Config {
     max_steps: u32,
     #[serde(default)]
     tools: Vec<OwnTool>,
+    /// The turn hooks the class defines (only those are called).
+    #[serde(default)]
+    hooks: Vec<String>,
+}
+
+/// Which turn hooks the class defines: each one called is a run of the agent's isolate,
+/// so a class without hooks pays for none.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hooks {
+    before_turn: bool,
+    before_tool_call: bool,
+    after_tool_call: bool,
+    on_step_finish: bool,
+    on_chat_error: bool,
+}
+
+impl Hooks {
+    fn of(names: &[String]) -> Self {
+        let has = |name: &str| names.iter().any(|n| n == name);
+        Self {
+            before_turn: has("beforeTurn"),
+            before_tool_call: has("beforeToolCall"),
+            after_tool_call: has("afterToolCall"),
+            on_step_finish: has("onStepFinish"),
+            on_chat_error: has("onChatError"),
+        }
+    }
+}
+
+/// What `beforeTurn` changed for this turn; kept in the fiber's stash so a turn resumed
+/// after a restart runs with the same choices.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TurnChoices {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    active_tools: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_steps: Option<u32>,
+    /// Not kept: a refused turn never resumes.
+    #[serde(default, skip_serializing)]
+    refuse: Option<String>,
 }
 
 impl Harness {
@@ -191,6 +249,10 @@ impl Harness {
             tx,
             Some(guard),
         );
+        let run = Run {
+            user_text: Some(text),
+            ..run
+        };
         let message_id = run.message_id.clone();
         tokio::spawn(run.run(None));
         Ok(Turn {
@@ -299,7 +361,11 @@ impl Harness {
             };
             tracing::info!(agent = %address, fiber = %fiber_id, interrupted = recovery.interrupted.len(),
                 "resuming a chat turn a crash interrupted");
-            let resume = Resume::plan(&recovery.checkpoints, &history);
+            let mut resume = Resume::plan(&recovery.checkpoints, &history);
+            resume.choices = fiber
+                .stash
+                .as_ref()
+                .and_then(|stash| serde_json::from_value(stash["turn"].clone()).ok());
             match self.config(address).await {
                 Ok((config, model)) => {
                     // Nobody is listening: the chunks go nowhere, the session gets the answer.
@@ -375,7 +441,13 @@ impl Harness {
             config.tools,
             code_mode,
         );
+        let hooks = Hooks::of(&config.hooks);
         let buffer = Arc::new(Mutex::new(Buffer::default()));
+        let cancel = {
+            let mut buffer = lock(&buffer);
+            buffer.listeners.push(tx);
+            buffer.cancel.subscribe()
+        };
         {
             let mut streams = lock(&self.inner.streams);
             if streams.len() > 10_000 {
@@ -385,7 +457,11 @@ impl Harness {
         }
         Run {
             buffer,
+            cancel,
             host: self.inner.host.clone(),
+            models: self.inner.models.clone(),
+            hooks,
+            user_text: None,
             address,
             model,
             system: config.system,
@@ -394,7 +470,6 @@ impl Harness {
             message_id: format!("msg-{fiber_id}"),
             fiber_id,
             toolbox,
-            tx,
             _guard: guard,
         }
     }
@@ -419,6 +494,24 @@ impl Harness {
         }
         buffer.listeners.push(tx);
         Some(rx)
+    }
+
+    /// Cancels the session's turn in progress: the model stream stops, calls in flight or
+    /// not yet run are answered as interrupted (the history stays valid), the text that
+    /// arrived is kept, the fiber is finished and the stream ends with an `abort` chunk.
+    /// `false` when no turn of the session is running here. A client that disconnects
+    /// does not cancel: only this does.
+    pub fn cancel(&self, class: &str, name: &str, session_id: &str) -> bool {
+        let key = (Address::new(class, name), session_id.to_owned());
+        let Some(buffer) = lock(&self.inner.streams).get(&key).map(Arc::clone) else {
+            return false;
+        };
+        let buffer = lock(&buffer);
+        if buffer.done {
+            return false;
+        }
+        buffer.cancel.send_replace(true);
+        true
     }
 
     fn lock(&self, address: &Address) -> Arc<tokio::sync::Mutex<()>> {
@@ -459,6 +552,11 @@ fn atomically<T>(
 /// One running turn.
 struct Run {
     host: AgentHost,
+    /// For a model `beforeTurn` chooses.
+    models: Models,
+    hooks: Hooks,
+    /// The user's message of a new turn (`None` when resuming), for `beforeTurn`.
+    user_text: Option<String>,
     address: Address,
     model: llm::Model,
     system: Option<String>,
@@ -467,9 +565,10 @@ struct Run {
     fiber_id: String,
     message_id: String,
     toolbox: Toolbox,
-    tx: mpsc::UnboundedSender<Chunk>,
     /// What was sent, for clients that reconnect.
     buffer: Arc<Mutex<Buffer>>,
+    /// Becomes `true` when the turn is cancelled.
+    cancel: watch::Receiver<bool>,
     /// Held until the turn ends: one turn per agent at a time (`None`: the caller holds it).
     _guard: Option<OwnedMutexGuard<()>>,
 }
@@ -480,6 +579,8 @@ struct Resume {
     /// Steps started before the crash.
     steps: u32,
     open: Open,
+    /// What `beforeTurn` chose for the turn, if anything.
+    choices: Option<TurnChoices>,
 }
 
 #[derive(Debug)]
@@ -539,7 +640,11 @@ impl Resume {
             (true, Some(m)) if m.role == Role::Tool => Open::Results(steps),
             (true, _) => Open::Inference(steps),
         };
-        Resume { steps, open }
+        Resume {
+            steps,
+            open,
+            choices: None,
+        }
     }
 }
 
@@ -547,24 +652,66 @@ impl Resume {
 enum Stop {
     Answered,
     MaxSteps,
+    /// `beforeTurn` refused the turn, saying why.
+    Refused,
+    /// `Harness::cancel`.
+    Cancelled,
     Failed(String),
 }
 
+/// How one tool call ended.
+enum CallEnd {
+    Done(Output),
+    /// The turn stops (a hook threw, storage failed): the call's result and why.
+    Stopped(Output, String),
+    /// Cancelled while the tool ran: its checkpoint id (the result is still to record).
+    Cancelled(String),
+}
+
+/// A step's inference, as `onStepFinish` and the loop need it.
+struct Inference {
+    message: Message,
+    usage: Option<Usage>,
+    calls: Vec<(ToolCall, Option<String>)>,
+    finish: Option<llm::FinishReason>,
+}
+
+/// The AI SDK's name of a finish reason.
+fn finish_reason(reason: Option<&llm::FinishReason>) -> &'static str {
+    match reason {
+        Some(llm::FinishReason::Stop) => "stop",
+        Some(llm::FinishReason::Length) => "length",
+        Some(llm::FinishReason::ToolCalls) => "tool-calls",
+        Some(llm::FinishReason::ContentFilter) => "content-filter",
+        Some(llm::FinishReason::Other(_)) => "other",
+        None => "unknown",
+    }
+}
+
+/// A tool call as the hooks see it (the AI SDK's field names).
+fn call_view(call: &ToolCall, step: u32) -> Value {
+    json!({"toolCallId": call.id, "toolName": call.name, "input": call.arguments, "step": step})
+}
+
 impl Run {
+    /// Sends a chunk to the turn's client and reconnected ones (a client that went away
+    /// does not stop the turn). After the last chunk (`finish`, `abort`) the stream is
+    /// over: a cancelled turn ends its stream at once and stores its end after.
     fn send(&self, chunk: Chunk) {
         let mut buffer = lock(&self.buffer);
+        if buffer.done {
+            return;
+        }
         buffer.listeners.retain(|l| l.send(chunk.clone()).is_ok());
         // The chunks are kept only while the turn runs: whoever reconnects after its end
         // reads the answer from the session.
-        if matches!(chunk, Chunk::Finish { .. }) {
+        if chunk.is_last() {
             buffer.done = true;
             buffer.chunks = Vec::new();
             buffer.listeners.clear();
         } else {
-            buffer.chunks.push(chunk.clone());
+            buffer.chunks.push(chunk);
         }
-        // A client that went away does not stop the turn.
-        let _ = self.tx.send(chunk);
     }
 
     /// Storage work on the agent's database, between its turns.
@@ -591,27 +738,45 @@ impl Run {
         self.run_in_span(resume).instrument(span).await;
     }
 
-    async fn run_in_span(self, resume: Option<Resume>) {
+    async fn run_in_span(mut self, resume: Option<Resume>) {
         self.send(Chunk::Start {
             message_id: self.message_id.clone(),
             message_metadata: Some(json!({"sessionId": self.session_id})),
         });
         let mut usage = Usage::default();
         let mut steps = 0;
-        let mut resumed = None;
-        if let Some(resume) = resume {
+        let mut stopped = None;
+        match &resume {
+            Some(resume) => {
+                if let Some(choices) = &resume.choices
+                    && let Err(message) = self.choose(choices)
+                {
+                    stopped = Some(Stop::Failed(message));
+                }
+            }
+            None => stopped = self.before_turn().await,
+        }
+        if let (None, Some(resume)) = (&stopped, resume) {
             steps = resume.steps;
-            resumed = match self.resume(resume.open).await {
+            stopped = match self.resume(resume.open).await {
                 Ok(true) => Some(Stop::Answered),
                 Ok(false) => None,
                 Err(message) => Some(Stop::Failed(message)),
             };
         }
         let stop = loop {
-            if let Some(stop) = resumed.take() {
-                break stop;
+            if let Some(stop) = stopped.take() {
+                // Whatever stopped a cancelled turn, it was the cancel.
+                break if self.cancelled() {
+                    Stop::Cancelled
+                } else {
+                    stop
+                };
             }
-            if steps == self.max_steps {
+            if self.cancelled() {
+                break Stop::Cancelled;
+            }
+            if steps >= self.max_steps {
                 break Stop::MaxSteps;
             }
             steps += 1;
@@ -619,12 +784,14 @@ impl Run {
             match self.step(steps, &mut usage).instrument(span).await {
                 Ok(true) => break Stop::Answered,
                 Ok(false) => {}
-                Err(message) => break Stop::Failed(message),
+                Err(message) => stopped = Some(Stop::Failed(message)),
             }
         };
         let stopped = match &stop {
             Stop::Answered => "answered",
             Stop::MaxSteps => "maxSteps",
+            Stop::Refused => "refused",
+            Stop::Cancelled => "cancelled",
             Stop::Failed(_) => "error",
         };
         let summary = json!({
@@ -649,18 +816,185 @@ impl Run {
             tracing::warn!(agent = %self.address, error = %e, "cannot record the end of a chat turn");
         }
         if let Stop::Failed(message) = &stop {
-            self.send(Chunk::Error {
-                error_text: message.clone(),
-            });
+            let error_text = self.on_chat_error(message).await;
+            self.send(Chunk::Error { error_text });
         }
         if let Stop::MaxSteps = stop {
             tracing::info!(agent = %self.address, steps, "a chat turn stopped at maxSteps");
+        }
+        if let Stop::Cancelled = stop {
+            tracing::info!(agent = %self.address, steps, "a chat turn was cancelled");
+            self.send(Chunk::Abort {
+                reason: Some("cancelled".to_owned()),
+            });
+            return;
         }
         let mut metadata = summary;
         metadata["sessionId"] = json!(self.session_id);
         self.send(Chunk::Finish {
             message_metadata: Some(metadata),
         });
+    }
+
+    fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Resolves when the turn is cancelled (never, if it is not).
+    async fn until_cancelled(&self) {
+        let mut cancel = self.cancel.clone();
+        if cancel.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Runs one of the class's turn hooks in its isolate (a `think` turn). `Err` names the
+    /// hook: a hook that throws ends the turn.
+    async fn hook(&self, hook: &str, args: Value) -> Result<Value, String> {
+        let span = tracing::info_span!("think_hook", hook);
+        self.host
+            .think(
+                &self.address.class,
+                &self.address.name,
+                "hook",
+                json!({"hook": hook, "args": args}),
+            )
+            .instrument(span)
+            .await
+            .map_err(|e| format!("the {hook} hook failed: {e}"))
+    }
+
+    /// `beforeTurn(ctx)`: the class may change this turn's system prompt, tools, model or
+    /// step limit, or refuse it. `Some`: the turn ends here.
+    async fn before_turn(&mut self) -> Option<Stop> {
+        if !self.hooks.before_turn {
+            return None;
+        }
+        let ctx = json!({
+            "sessionId": self.session_id,
+            "text": self.user_text,
+            "system": self.system,
+            "model": self.model.spec().to_string(),
+            "maxSteps": self.max_steps,
+            "tools": self.toolbox.definitions().iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+        });
+        let value = match self.hook("beforeTurn", ctx).await {
+            Ok(Value::Null) => return None,
+            Ok(value) => value,
+            Err(message) => return Some(Stop::Failed(message)),
+        };
+        let choices: TurnChoices = match serde_json::from_value(value) {
+            Ok(choices) => choices,
+            Err(e) => {
+                return Some(Stop::Failed(format!(
+                    "the beforeTurn hook answered something unusable: {e}"
+                )));
+            }
+        };
+        if let Some(reason) = choices.refuse.clone() {
+            return Some(self.refuse(reason).await);
+        }
+        if let Err(message) = self.choose(&choices) {
+            return Some(Stop::Failed(message));
+        }
+        // Kept so that a turn resumed after a restart makes the same choices.
+        let (fiber, stash) = (self.fiber_id.clone(), json!({ "turn": choices }));
+        if let Err(e) = self.db(move |db| db.fibers().stash(&fiber, &stash)).await {
+            return Some(Stop::Failed(format!(
+                "cannot keep what beforeTurn chose: {e}"
+            )));
+        }
+        None
+    }
+
+    /// Applies what `beforeTurn` chose.
+    fn choose(&mut self, choices: &TurnChoices) -> Result<(), String> {
+        if let Some(spec) = &choices.model {
+            self.model = self
+                .models
+                .get(Some(spec))
+                .map_err(|e| format!("the beforeTurn hook chose the model {spec}: {e}"))?;
+        }
+        if let Some(system) = &choices.system {
+            self.system = Some(system.clone());
+        }
+        if let Some(max_steps) = choices.max_steps {
+            self.max_steps = max_steps.clamp(1, 1000);
+        }
+        if let Some(names) = &choices.active_tools {
+            self.toolbox
+                .restrict(names)
+                .map_err(|e| format!("the beforeTurn hook chose activeTools: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// A refused turn: the reason is the answer (stored, so the history alternates).
+    async fn refuse(&self, reason: String) -> Stop {
+        let text_id = format!("{}-refused", self.message_id);
+        self.send(Chunk::StartStep);
+        self.send(Chunk::TextStart {
+            id: text_id.clone(),
+        });
+        self.send(Chunk::TextDelta {
+            id: text_id.clone(),
+            delta: reason.clone(),
+        });
+        self.send(Chunk::TextEnd { id: text_id });
+        self.send(Chunk::FinishStep);
+        let message = NewMessage::new(
+            store::Role::Assistant,
+            json!(Message::assistant(reason.clone())),
+        )
+        .with_text(reason);
+        let session = self.session_id.clone();
+        match self
+            .db(move |db| db.sessions().append_to_leaf(&session, &message))
+            .await
+        {
+            Ok(_) => Stop::Refused,
+            Err(e) => Stop::Failed(format!("cannot store the refusal: {e}")),
+        }
+    }
+
+    /// The text of the `error` chunk: what `onChatError` makes of `message`, if the class
+    /// has it.
+    async fn on_chat_error(&self, message: &str) -> String {
+        if !self.hooks.on_chat_error {
+            return message.to_owned();
+        }
+        match self
+            .hook("onChatError", json!({ "message": message }))
+            .await
+        {
+            Ok(Value::String(shown)) => shown,
+            Ok(_) => message.to_owned(),
+            Err(failed) => format!("{message} (and then {failed})"),
+        }
+    }
+
+    /// `onStepFinish(step)`, when the class has it.
+    async fn on_step_finish(
+        &self,
+        step: u32,
+        inference: &Inference,
+        results: &[(ToolCall, Output)],
+    ) -> Result<(), String> {
+        if !self.hooks.on_step_finish {
+            return Ok(());
+        }
+        let usage = inference.usage.unwrap_or_default();
+        let info = json!({
+            "step": step,
+            "text": inference.message.text(),
+            "toolCalls": inference.calls.iter().map(|(c, _)| call_view(c, step)).collect::<Vec<_>>(),
+            "toolResults": results.iter().map(|(c, o)| json!({
+                "toolCallId": c.id, "toolName": c.name, "output": o.value, "isError": o.is_error,
+            })).collect::<Vec<_>>(),
+            "usage": {"inputTokens": usage.input_tokens, "outputTokens": usage.output_tokens},
+            "finishReason": finish_reason(inference.finish.as_ref()),
+        });
+        self.hook("onStepFinish", info).await.map(drop)
     }
 
     /// Brings an interrupted step to its end. `Ok(true)`: the turn was already answered.
@@ -725,7 +1059,7 @@ impl Run {
             ..Request::default()
         };
         self.send(Chunk::StartStep);
-        let (message, step_usage, calls) = match self.infer(step, &request).await {
+        let inference = match self.infer(step, &request).await {
             Ok(done) => done,
             Err((partial, step_usage, error)) => {
                 // Keep what the user already saw; calls that never ran are left out so
@@ -764,8 +1098,9 @@ impl Run {
                 return Err(error);
             }
         };
-        let step_usage = step_usage.unwrap_or_default();
+        let step_usage = inference.usage.unwrap_or_default();
         *usage += step_usage;
+        let message = &inference.message;
         let call_ids: Vec<String> = message.tool_calls().map(|c| c.id.clone()).collect();
         let assistant = NewMessage::new(store::Role::Assistant, json!(message))
             .with_text(message.text())
@@ -776,61 +1111,64 @@ impl Run {
         self.db(move |db| db.sessions().append_to_leaf(&session, &assistant))
             .await
             .map_err(|e| format!("cannot store the answer: {e}"))?;
-        if calls.is_empty() {
+        if inference.calls.is_empty() {
             self.finish_step(step, json!({"toolCalls": 0})).await?;
+            self.on_step_finish(step, &inference, &[]).await?;
             return Ok(true);
         }
-        self.run_calls(step, &calls, &HashMap::new()).await?;
+        let results = self
+            .run_calls(step, &inference.calls, &HashMap::new())
+            .await?;
+        self.on_step_finish(step, &inference, &results).await?;
         Ok(false)
     }
 
     /// Runs a step's tool calls (those in `recorded` already ran: their results are
-    /// reused), stores one tool message with every result and ends the step.
+    /// reused), stores one tool message with every result and ends the step. Every call
+    /// gets a result, also when the turn stops half-way (a hook that throws, storage,
+    /// a cancel): the calls left are answered "not run" or interrupted, so the history
+    /// stays valid.
     async fn run_calls(
         &self,
         step: u32,
         calls: &[(ToolCall, Option<String>)],
         recorded: &HashMap<String, (String, bool)>,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<(ToolCall, Output)>, String> {
         let call_ids: Vec<String> = calls.iter().map(|(c, _)| c.id.clone()).collect();
         let mut results = Vec::with_capacity(calls.len());
+        let mut failure: Option<String> = None;
+        // The checkpoint of a call a cancel cut off, written with the tool message.
+        let mut cut_off: Option<String> = None;
         for (call, argument_error) in calls {
-            if let Some((text, is_error)) = recorded.get(&call.id) {
-                results.push(Part::ToolResult(ToolResult {
-                    call_id: call.id.clone(),
-                    content: text.clone(),
-                    is_error: *is_error,
-                }));
+            let output = if let Some((text, is_error)) = recorded.get(&call.id) {
+                results.push((
+                    call.clone(),
+                    Output {
+                        value: Value::String(text.clone()),
+                        text: text.clone(),
+                        is_error: *is_error,
+                    },
+                ));
                 continue;
-            }
-            // Ids are unique per step only (some servers reuse them), the fiber's per turn.
-            let checkpoint_id = format!("{step}:{}", call.id);
-            let (fiber, id) = (self.fiber_id.clone(), checkpoint_id.clone());
-            let data = json!({"name": call.name, "id": call.id, "input": call.arguments});
-            self.db(move |db| db.fibers().tool_call(&fiber, &id, &data).map(drop))
-                .await
-                .map_err(|e| format!("cannot record the tool call: {e}"))?;
-            let span =
-                tracing::info_span!("think_tool_call", tool = %call.name, call_id = %call.id);
-            let output = self
-                .toolbox
-                .run(call, argument_error.as_deref())
-                .instrument(span)
-                .await;
-            let (fiber, id) = (self.fiber_id.clone(), checkpoint_id);
-            let outcome = if output.is_error {
-                ToolOutcome::Error
+            } else if self.cancelled() {
+                failure.get_or_insert_with(|| "cancelled".to_owned());
+                Output::error(llm::INTERRUPTED_RESULT)
+            } else if let Some(reason) = &failure {
+                Output::error(format!("not run: the turn stopped ({reason})"))
             } else {
-                ToolOutcome::Ok
+                match self.call_tool(step, call, argument_error.as_deref()).await {
+                    CallEnd::Done(output) => output,
+                    CallEnd::Stopped(output, reason) => {
+                        failure = Some(reason);
+                        output
+                    }
+                    CallEnd::Cancelled(checkpoint_id) => {
+                        failure = Some("cancelled".to_owned());
+                        cut_off = Some(checkpoint_id);
+                        Output::error(llm::INTERRUPTED_RESULT)
+                    }
+                }
             };
-            let data = json!({"content": output.text, "isError": output.is_error});
-            self.db(move |db| {
-                db.fibers()
-                    .tool_result(&fiber, &id, outcome, &data)
-                    .map(drop)
-            })
-            .await
-            .map_err(|e| format!("cannot record the tool result: {e}"))?;
             self.send(if output.is_error {
                 Chunk::ToolOutputError {
                     tool_call_id: call.id.clone(),
@@ -842,24 +1180,128 @@ impl Run {
                     output: output.value.clone(),
                 }
             });
-            results.push(Part::ToolResult(ToolResult {
-                call_id: call.id.clone(),
-                content: output.text,
-                is_error: output.is_error,
-            }));
+            results.push((call.clone(), output));
+        }
+        if self.cancelled() {
+            // The client's stream ends now; storing the end may wait for the agent (the
+            // cut-off call may be one of its own tools, still running in its isolate).
+            self.send(Chunk::Abort {
+                reason: Some("cancelled".to_owned()),
+            });
         }
         let tool_message = Message {
             role: Role::Tool,
-            content: results,
+            content: results
+                .iter()
+                .map(|(call, output)| {
+                    Part::ToolResult(ToolResult {
+                        call_id: call.id.clone(),
+                        content: output.text.clone(),
+                        is_error: output.is_error,
+                    })
+                })
+                .collect(),
         };
         let tool_message =
             NewMessage::new(store::Role::Tool, json!(tool_message)).answering(call_ids);
-        let session = self.session_id.clone();
-        self.db(move |db| db.sessions().append_to_leaf(&session, &tool_message))
-            .await
-            .map_err(|e| format!("cannot store the tool results: {e}"))?;
+        let (session, fiber) = (self.session_id.clone(), self.fiber_id.clone());
+        self.db(move |db| {
+            if let Some(id) = cut_off {
+                let data = json!({"content": llm::INTERRUPTED_RESULT, "isError": true});
+                db.fibers()
+                    .tool_result(&fiber, &id, ToolOutcome::Error, &data)?;
+            }
+            db.sessions().append_to_leaf(&session, &tool_message)
+        })
+        .await
+        .map_err(|e| format!("cannot store the tool results: {e}"))?;
         self.finish_step(step, json!({"toolCalls": calls.len()}))
+            .await?;
+        match failure {
+            Some(reason) => Err(reason),
+            None => Ok(results),
+        }
+    }
+
+    /// One tool call: `beforeToolCall`, the call's checkpoint, the tool (unless blocked or
+    /// substituted), `afterToolCall`, the result's checkpoint.
+    async fn call_tool(&self, step: u32, call: &ToolCall, argument_error: Option<&str>) -> CallEnd {
+        let not_run =
+            |reason: String| CallEnd::Stopped(Output::error(format!("not run: {reason}")), reason);
+        let decision = if self.hooks.before_tool_call {
+            match self.hook("beforeToolCall", call_view(call, step)).await {
+                Ok(decision) => decision,
+                Err(reason) => return not_run(reason),
+            }
+        } else {
+            Value::Null
+        };
+        // Ids are unique per step only (some servers reuse them), the fiber's per turn.
+        let checkpoint_id = format!("{step}:{}", call.id);
+        let (fiber, id) = (self.fiber_id.clone(), checkpoint_id.clone());
+        let data = json!({"name": call.name, "id": call.id, "input": call.arguments});
+        if let Err(e) = self
+            .db(move |db| db.fibers().tool_call(&fiber, &id, &data).map(drop))
             .await
+        {
+            return not_run(format!("cannot record the tool call: {e}"));
+        }
+        let mut output = if let Some(reason) = decision.get("block") {
+            Output::error(match reason {
+                Value::String(reason) => reason.clone(),
+                other => other.to_string(),
+            })
+        } else if let Some(result) = decision.get("result") {
+            Output::ok(result.clone())
+        } else {
+            let span =
+                tracing::info_span!("think_tool_call", tool = %call.name, call_id = %call.id);
+            let run = self.toolbox.run(call, argument_error).instrument(span);
+            // A cancel answers the call in flight at once; the tool's own run (an isolate
+            // turn, Code Mode) is not torn down and may still finish its work.
+            tokio::select! {
+                output = run => output,
+                () = self.until_cancelled() => return CallEnd::Cancelled(checkpoint_id),
+            }
+        };
+        let mut failure = None;
+        if self.hooks.after_tool_call {
+            let result = json!({"output": output.value, "isError": output.is_error});
+            match self
+                .hook("afterToolCall", json!([call_view(call, step), result]))
+                .await
+            {
+                Ok(replaced) => {
+                    if let Some(Value::String(error)) = replaced.get("error") {
+                        output = Output::error(error.clone());
+                    } else if let Some(result) = replaced.get("result") {
+                        output = Output::ok(result.clone());
+                    }
+                }
+                Err(reason) => failure = Some(reason),
+            }
+        }
+        let (fiber, id) = (self.fiber_id.clone(), checkpoint_id);
+        let outcome = if output.is_error {
+            ToolOutcome::Error
+        } else {
+            ToolOutcome::Ok
+        };
+        let data = json!({"content": output.text, "isError": output.is_error});
+        if let Err(e) = self
+            .db(move |db| {
+                db.fibers()
+                    .tool_result(&fiber, &id, outcome, &data)
+                    .map(drop)
+            })
+            .await
+        {
+            failure.get_or_insert(format!("cannot record the tool result: {e}"));
+        }
+        match failure {
+            Some(reason) => CallEnd::Stopped(output, reason),
+            None => CallEnd::Done(output),
+        }
     }
 
     async fn finish_step(&self, step: u32, data: Value) -> Result<(), String> {
@@ -871,18 +1313,14 @@ impl Run {
         Ok(())
     }
 
-    /// Streams one inference to the client. `Ok`: the assistant message, its usage and
-    /// its tool calls (with the argument error, if any). `Err`: what arrived, the usage
-    /// so far and the error's text.
-    #[allow(clippy::type_complexity)]
+    /// Streams one inference to the client. `Ok`: the assistant message, its usage, its
+    /// tool calls (with the argument error, if any) and why the model stopped. `Err`: what
+    /// arrived, the usage so far and the error's text.
     async fn infer(
         &self,
         step: u32,
         request: &Request,
-    ) -> Result<
-        (Message, Option<Usage>, Vec<(ToolCall, Option<String>)>),
-        (Message, Option<Usage>, String),
-    > {
+    ) -> Result<Inference, (Message, Option<Usage>, String)> {
         let empty = || Message {
             role: Role::Assistant,
             content: Vec::new(),
@@ -896,7 +1334,16 @@ impl Run {
         let mut call_ids: Vec<String> = Vec::new();
         let mut calls = Vec::new();
         let mut failure = None;
-        while let Some(event) = stream.next().await {
+        let mut finish = None;
+        loop {
+            let event = tokio::select! {
+                event = stream.next() => event,
+                () = self.until_cancelled() => {
+                    failure = Some("cancelled".to_owned());
+                    break;
+                }
+            };
+            let Some(event) = event else { break };
             match event {
                 Ok(StreamEvent::TextDelta { text }) => {
                     if !text_open {
@@ -936,7 +1383,8 @@ impl Run {
                     });
                     calls.push((call, error));
                 }
-                Ok(StreamEvent::Usage { .. } | StreamEvent::Finished { .. }) => {}
+                Ok(StreamEvent::Finished { reason }) => finish = Some(reason),
+                Ok(StreamEvent::Usage { .. }) => {}
                 Err(e) => {
                     failure = Some(e.to_string());
                     break;
@@ -948,7 +1396,12 @@ impl Run {
         }
         match failure {
             Some(error) => Err((stream.partial(), stream.usage(), error)),
-            None => Ok((stream.partial(), stream.usage(), calls)),
+            None => Ok(Inference {
+                message: stream.partial(),
+                usage: stream.usage(),
+                calls,
+                finish,
+            }),
         }
     }
 }

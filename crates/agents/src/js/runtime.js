@@ -210,8 +210,13 @@ class Think extends Agent {
   getSystemPrompt() { return 'You are a helpful assistant. Use your tools when they help; answer concisely.'; }
   /** Extra tools: `{ name: { description, inputSchema (JSON Schema), execute(input) } }`. */
   getTools() { return {}; }
+  // The turn hooks (beforeTurn, beforeToolCall, afterToolCall, onStepFinish, onChatError)
+  // have no default here: the host calls only those a class defines, so a class without
+  // them pays for no extra isolate runs.
 }
-const THINK_HOOKS = new Set(['getModel', 'getSystemPrompt', 'getTools']);
+// What a class may define to take part in each chat turn; each runs as a `think` turn.
+const TURN_HOOKS = ['beforeTurn', 'beforeToolCall', 'afterToolCall', 'onStepFinish', 'onChatError'];
+const THINK_HOOKS = new Set(['getModel', 'getSystemPrompt', 'getTools', ...TURN_HOOKS]);
 const DEFAULT_MAX_STEPS = 10;
 const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -250,8 +255,11 @@ async function thinkTurn(Class, agent, op, payload) {
         if (!tool || typeof tool.execute !== 'function') throw new TypeError(`tool ${name} has no execute(input) function`);
         tools.push({ name, description: String(tool.description || ''), inputSchema: toolSchema(tool) });
       }
-      return { model: model || null, system: system === undefined || system === null ? null : String(system), maxSteps, tools };
+      const hooks = TURN_HOOKS.filter((h) => typeof agent[h] === 'function');
+      return { model: model || null, system: system === undefined || system === null ? null : String(system), maxSteps, tools, hooks };
     }
+    case 'hook':
+      return runHook(agent, payload.hook, payload.args);
     case 'tool': {
       const tools = await thinkTools(agent);
       const tool = Object.prototype.hasOwnProperty.call(tools, payload.name) ? tools[payload.name] : undefined;
@@ -262,6 +270,62 @@ async function thinkTurn(Class, agent, op, payload) {
     default:
       throw new TypeError(`unknown think operation ${op}`);
   }
+}
+
+const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+// One turn hook, its answer checked here so a wrong shape fails as the hook's own error.
+async function runHook(agent, hook, args) {
+  if (!TURN_HOOKS.includes(hook)) throw new TypeError(`unknown Think hook ${hook}`);
+  const f = agent[hook];
+  if (typeof f !== 'function') return null;
+  switch (hook) {
+    case 'beforeTurn': {
+      const out = await f.call(agent, args);
+      if (out === undefined || out === null) return null;
+      const usage = 'beforeTurn(ctx) returns undefined (no change) or { system?: string, activeTools?: string[], model?: string, maxSteps?: number, refuse?: string }';
+      if (!isObject(out)) throw new TypeError(`${usage}, got ${typeof out}`);
+      const known = new Set(['system', 'activeTools', 'model', 'maxSteps', 'refuse']);
+      const unknown = Object.keys(out).filter((k) => !known.has(k));
+      if (unknown.length) throw new TypeError(`${usage}; unknown field(s): ${unknown.join(', ')}`);
+      if (out.system !== undefined && typeof out.system !== 'string') throw new TypeError(`${usage}: system is not a string`);
+      if (out.activeTools !== undefined && !(Array.isArray(out.activeTools) && out.activeTools.every((t) => typeof t === 'string'))) throw new TypeError(`${usage}: activeTools is not a list of tool names`);
+      if (out.model !== undefined && typeof out.model !== 'string') throw new TypeError(`${usage}: model is not a string such as "openai:gpt-4.1-mini"`);
+      if (out.maxSteps !== undefined && (!Number.isInteger(out.maxSteps) || out.maxSteps < 1 || out.maxSteps > 1000)) throw new TypeError(`${usage}: maxSteps is a whole number from 1 to 1000`);
+      if (out.refuse !== undefined && (typeof out.refuse !== 'string' || !out.refuse)) throw new TypeError(`${usage}: refuse is the reason (a non-empty string) shown to the user`);
+      return out;
+    }
+    case 'beforeToolCall': {
+      const out = await f.call(agent, args);
+      if (out === undefined || out === null) return null;
+      const usage = 'beforeToolCall(call) returns undefined (run the tool), { block: "reason" } (the model gets the reason as an error) or { result: value } (used instead of running the tool)';
+      if (!isObject(out) || ('block' in out) === ('result' in out) || Object.keys(out).length !== 1) throw new TypeError(`${usage}, got ${JSON.stringify(out)}`);
+      if ('block' in out && typeof out.block !== 'string') throw new TypeError(`${usage}: block is a string`);
+      if ('result' in out && out.result === undefined) throw new TypeError(`${usage}: result is undefined`);
+      return out;
+    }
+    case 'afterToolCall': {
+      const out = await f.call(agent, args[0], args[1]);
+      if (out === undefined || out === null) return null;
+      const usage = 'afterToolCall(call, result) returns undefined (keep the result), { result: value } or { error: "message" } (replace it)';
+      if (!isObject(out) || ('error' in out) === ('result' in out) || Object.keys(out).length !== 1) throw new TypeError(`${usage}, got ${JSON.stringify(out)}`);
+      if ('error' in out && typeof out.error !== 'string') throw new TypeError(`${usage}: error is a string`);
+      if ('result' in out && out.result === undefined) throw new TypeError(`${usage}: result is undefined`);
+      return out;
+    }
+    case 'onStepFinish':
+      await f.call(agent, args);
+      return null;
+    case 'onChatError': {
+      const error = new Error(String(args.message));
+      const out = await f.call(agent, error);
+      if (out === undefined || out === null) return null;
+      if (typeof out === 'string') return out;
+      if (out instanceof Error) return out.message;
+      throw new TypeError(`onChatError(error) returns undefined (show the error), a string or an Error (shown instead), got ${typeof out}`);
+    }
+  }
+  return null;
 }
 
 // `agents.Counter("name").increment(1)`: each class namespace bound by the host

@@ -3,6 +3,8 @@
 
 mod support;
 
+mod cancel;
 mod chat;
 mod failures;
+mod hooks;
 mod recovery;
