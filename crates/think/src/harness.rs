@@ -71,6 +71,8 @@ type SharedBuffer = Arc<Mutex<Buffer>>;
 /// A turn's chunks so far, the reconnected clients that get the rest live, and its
 /// cancel switch.
 struct Buffer {
+    /// The fiber of the turn whose chunks these are.
+    fiber_id: String,
     chunks: Vec<Chunk>,
     listeners: Vec<mpsc::UnboundedSender<Chunk>>,
     done: bool,
@@ -81,6 +83,7 @@ struct Buffer {
 impl Default for Buffer {
     fn default() -> Self {
         Self {
+            fiber_id: String::new(),
             chunks: Vec::new(),
             listeners: Vec::new(),
             done: false,
@@ -349,10 +352,11 @@ impl Harness {
                     let interrupted = json!({"content": llm::INTERRUPTED_RESULT, "isError": true});
                     let recovery = db.fibers().recover(&id, &interrupted)?;
                     let history = db.sessions().history(&session, None)?;
-                    Ok((recovery, history))
+                    let streamed = db.fibers().chunks_after(&id, 0, None)?;
+                    Ok((recovery, history, streamed))
                 })
                 .await;
-            let (recovery, history) = match found {
+            let (recovery, history, streamed) = match found {
                 Ok(found) => found,
                 Err(e) => {
                     tracing::warn!(agent = %address, fiber = %fiber_id, error = %e, "cannot recover a chat turn");
@@ -368,9 +372,10 @@ impl Harness {
                 .and_then(|stash| serde_json::from_value(stash["turn"].clone()).ok());
             match self.config(address).await {
                 Ok((config, model)) => {
-                    // Nobody is listening: the chunks go nowhere, the session gets the answer.
+                    // Whoever reconnects gets what was streamed before the crash, then the
+                    // rest; the session gets the answer in any case.
                     let (tx, _) = mpsc::unbounded_channel();
-                    let run = self.run(
+                    let mut run = self.run(
                         address.clone(),
                         config,
                         model,
@@ -379,12 +384,14 @@ impl Harness {
                         tx,
                         None,
                     );
+                    run.seed(decode_chunks(&streamed));
                     run.run(Some(resume)).await;
                     resumed += 1;
                 }
                 Err(e) => {
                     let message = format!("could not resume after a restart: {e}");
                     tracing::warn!(agent = %address, fiber = %fiber_id, "{message}");
+                    self.end_waiting(address, &session_id, &fiber_id, &message);
                     let _ = host
                         .with_db(&address.class, &address.name, move |db| {
                             Ok(db.fibers().fail(&fiber_id, &message)?)
@@ -442,19 +449,31 @@ impl Harness {
             code_mode,
         );
         let hooks = Hooks::of(&config.hooks);
-        let buffer = Arc::new(Mutex::new(Buffer::default()));
+        let buffer = {
+            let mut streams = lock(&self.inner.streams);
+            if streams.len() > 10_000 {
+                streams.retain(|_, b| !lock(b).done);
+            }
+            let key = (address.clone(), session_id.clone());
+            // A client that reconnected after a restart, before this resumed turn started,
+            // waits on a buffer made for this fiber: keep it.
+            match streams.get(&key) {
+                Some(b) if lock(b).fiber_id == fiber_id && !lock(b).done => Arc::clone(b),
+                _ => {
+                    let buffer = Arc::new(Mutex::new(Buffer {
+                        fiber_id: fiber_id.clone(),
+                        ..Buffer::default()
+                    }));
+                    streams.insert(key, Arc::clone(&buffer));
+                    buffer
+                }
+            }
+        };
         let cancel = {
             let mut buffer = lock(&buffer);
             buffer.listeners.push(tx);
             buffer.cancel.subscribe()
         };
-        {
-            let mut streams = lock(&self.inner.streams);
-            if streams.len() > 10_000 {
-                streams.retain(|_, b| !lock(b).done);
-            }
-            streams.insert((address.clone(), session_id.clone()), Arc::clone(&buffer));
-        }
         Run {
             buffer,
             cancel,
@@ -470,20 +489,81 @@ impl Harness {
             message_id: format!("msg-{fiber_id}"),
             fiber_id,
             toolbox,
+            unsaved: Mutex::new(Vec::new()),
+            saved_at: Mutex::new(std::time::Instant::now()),
             _guard: guard,
         }
     }
 
     /// A reconnecting client's view of the session's turn in progress: every chunk so far,
-    /// then the rest as it comes. `None` when no turn of the session is running here.
-    pub fn reconnect(
+    /// then the rest as it comes. `None` when no turn of the session is running.
+    ///
+    /// After a restart, a turn the previous process left running is resumed (at start-up
+    /// by `recover_all`, or now): the client gets what that process streamed (stored with
+    /// the fiber), then the resumed rest.
+    pub async fn reconnect(
         &self,
         class: &str,
         name: &str,
         session_id: &str,
     ) -> Option<mpsc::UnboundedReceiver<Chunk>> {
-        let key = (Address::new(class, name), session_id.to_owned());
-        let buffer = Arc::clone(lock(&self.inner.streams).get(&key)?);
+        let address = Address::new(class, name);
+        let key = (address.clone(), session_id.to_owned());
+        if let Some(rx) = self.attach(&key) {
+            return Some(rx);
+        }
+        let session = session_id.to_owned();
+        let found = self
+            .inner
+            .host
+            .with_db(class, name, move |db| {
+                let Some(fiber) = db.fibers().latest_of_session(&session)? else {
+                    return Ok(None);
+                };
+                if fiber.name != FIBER_NAME || fiber.status != store::FiberStatus::Running {
+                    return Ok(None);
+                }
+                let streamed = db.fibers().chunks_after(&fiber.id, 0, None)?;
+                Ok(Some((fiber.id, streamed)))
+            })
+            .await;
+        let (fiber_id, streamed) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) | Err(agents::Error::NoSuchAgent { .. }) => return None,
+            Err(e) => {
+                tracing::warn!(agent = %address, error = %e, "cannot look for a chat turn to reconnect to");
+                return None;
+            }
+        };
+        // Running in storage but not here: a previous process's turn, not resumed yet
+        // (a turn of this process ends its fiber before its buffer). The resumed turn
+        // adopts this buffer.
+        {
+            let mut streams = lock(&self.inner.streams);
+            let adopt = streams
+                .get(&key)
+                .is_none_or(|b| lock(b).fiber_id != fiber_id && lock(b).done);
+            if adopt {
+                let buffer = Buffer {
+                    fiber_id,
+                    chunks: decode_chunks(&streamed),
+                    ..Buffer::default()
+                };
+                streams.insert(key.clone(), Arc::new(Mutex::new(buffer)));
+            }
+        }
+        let rx = self.attach(&key);
+        let harness = self.clone();
+        tokio::spawn(async move {
+            let _guard = harness.lock(&address).lock_owned().await;
+            harness.recover_locked(&address).await;
+        });
+        rx
+    }
+
+    /// Listens to the buffer of `key`, from its start.
+    fn attach(&self, key: &(Address, String)) -> Option<mpsc::UnboundedReceiver<Chunk>> {
+        let buffer = Arc::clone(lock(&self.inner.streams).get(key)?);
         let mut buffer = lock(&buffer);
         if buffer.done {
             return None;
@@ -494,6 +574,32 @@ impl Harness {
         }
         buffer.listeners.push(tx);
         Some(rx)
+    }
+
+    /// Ends the stream of clients waiting for a turn that cannot be resumed.
+    fn end_waiting(&self, address: &Address, session_id: &str, fiber_id: &str, message: &str) {
+        let key = (address.clone(), session_id.to_owned());
+        let Some(buffer) = lock(&self.inner.streams).get(&key).map(Arc::clone) else {
+            return;
+        };
+        let mut buffer = lock(&buffer);
+        if buffer.fiber_id != fiber_id || buffer.done {
+            return;
+        }
+        let end = [
+            Chunk::Error {
+                error_text: message.to_owned(),
+            },
+            Chunk::Finish {
+                message_metadata: None,
+            },
+        ];
+        for chunk in end {
+            buffer.listeners.retain(|l| l.send(chunk.clone()).is_ok());
+        }
+        buffer.done = true;
+        buffer.chunks = Vec::new();
+        buffer.listeners.clear();
     }
 
     /// Cancels the session's turn in progress: the model stream stops, calls in flight or
@@ -523,6 +629,15 @@ impl Harness {
         }
         Arc::clone(chats.entry(address.clone()).or_default())
     }
+}
+
+/// Chunks stored with a fiber (one JSON chunk each); one that does not parse (written
+/// by another version) is left out.
+fn decode_chunks(stored: &[store::Chunk]) -> Vec<Chunk> {
+    stored
+        .iter()
+        .filter_map(|c| serde_json::from_str(&c.chunk).ok())
+        .collect()
 }
 
 /// The maps behind these locks hold plain values: a panic elsewhere cannot leave one
@@ -569,6 +684,11 @@ struct Run {
     buffer: Arc<Mutex<Buffer>>,
     /// Becomes `true` when the turn is cancelled.
     cancel: watch::Receiver<bool>,
+    /// Chunks sent but not yet stored with the fiber (JSON): stored with the next storage
+    /// operation of the turn, so replaying after a restart costs no writes of its own.
+    unsaved: Mutex<Vec<String>>,
+    /// When chunks were last stored (a long inference stores them now and then).
+    saved_at: Mutex<std::time::Instant>,
     /// Held until the turn ends: one turn per agent at a time (`None`: the caller holds it).
     _guard: Option<OwnedMutexGuard<()>>,
 }
@@ -703,6 +823,9 @@ impl Run {
             return;
         }
         buffer.listeners.retain(|l| l.send(chunk.clone()).is_ok());
+        if let Ok(json) = serde_json::to_string(&chunk) {
+            lock(&self.unsaved).push(json);
+        }
         // The chunks are kept only while the turn runs: whoever reconnects after its end
         // reads the answer from the session.
         if chunk.is_last() {
@@ -715,15 +838,60 @@ impl Run {
     }
 
     /// Storage work on the agent's database, between its turns.
+    /// The chunks sent since the last operation are stored first (with the fiber, for
+    /// replays after a restart): one trip to the agent's database for both.
     async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut AgentDb) -> store::Result<T> + Send + 'static,
     ) -> Result<T, agents::Error> {
+        let unsaved = std::mem::take(&mut *lock(&self.unsaved));
+        *lock(&self.saved_at) = std::time::Instant::now();
+        let (fiber, address) = (self.fiber_id.clone(), self.address.clone());
         self.host
             .with_new_or_existing_db(&self.address.class, &self.address.name, move |db| {
+                if !unsaved.is_empty()
+                    && let Err(e) = db.fibers().push_chunks(&fiber, &unsaved)
+                {
+                    // Only a replay after a restart misses them; the turn goes on.
+                    tracing::warn!(agent = %address, error = %e, "cannot store a chat turn's streamed output");
+                }
                 f(db).map_err(agents::Error::Store)
             })
             .await
+    }
+
+    /// Stores the chunks sent so far if the last store is older than `SAVE_EVERY` (a long
+    /// inference, or a slow stream of text).
+    async fn save_now_and_then(&self) {
+        const SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+        let due = lock(&self.saved_at).elapsed() >= SAVE_EVERY && !lock(&self.unsaved).is_empty();
+        if due && let Err(e) = self.db(|_| Ok(())).await {
+            tracing::warn!(agent = %self.address, error = %e, "cannot store a chat turn's streamed output");
+        }
+    }
+
+    /// Starts from what a previous process streamed for this turn (a resumed turn).
+    fn seed(&mut self, chunks: Vec<Chunk>) {
+        let mut buffer = lock(&self.buffer);
+        if buffer.chunks.is_empty() {
+            buffer.chunks = chunks;
+        }
+    }
+
+    /// What the chunks so far leave open: a text block, a step.
+    fn open_parts(&self) -> (Option<String>, bool) {
+        let buffer = lock(&self.buffer);
+        let (mut text, mut step) = (None, false);
+        for chunk in &buffer.chunks {
+            match chunk {
+                Chunk::TextStart { id } => text = Some(id.clone()),
+                Chunk::TextEnd { .. } => text = None,
+                Chunk::StartStep => step = true,
+                Chunk::FinishStep => step = false,
+                _ => {}
+            }
+        }
+        (text, step)
     }
 
     /// The turn, in a `think_turn` span whose children are its `think_step`s and their
@@ -739,10 +907,17 @@ impl Run {
     }
 
     async fn run_in_span(mut self, resume: Option<Resume>) {
-        self.send(Chunk::Start {
-            message_id: self.message_id.clone(),
-            message_metadata: Some(json!({"sessionId": self.session_id})),
-        });
+        let started = lock(&self.buffer)
+            .chunks
+            .iter()
+            .any(|c| matches!(c, Chunk::Start { .. }));
+        // A resumed turn's replay already starts the message.
+        if !started {
+            self.send(Chunk::Start {
+                message_id: self.message_id.clone(),
+                message_metadata: Some(json!({"sessionId": self.session_id})),
+            });
+        }
         let mut usage = Usage::default();
         let mut steps = 0;
         let mut stopped = None;
@@ -998,22 +1173,36 @@ impl Run {
     }
 
     /// Brings an interrupted step to its end. `Ok(true)`: the turn was already answered.
+    /// The replay of what was streamed before the crash is closed first (its open text
+    /// block and step), so a reconnecting client reads a well-formed stream.
     async fn resume(&self, open: Open) -> Result<bool, String> {
+        let (open_text, in_step) = self.open_parts();
+        if let Some(id) = open_text {
+            self.send(Chunk::TextEnd { id });
+        }
+        let finish = |step: u32, data: Value| async move {
+            if !in_step {
+                self.send(Chunk::StartStep);
+            }
+            self.finish_step(step, data).await
+        };
         match open {
-            Open::Nothing => Ok(false),
+            Open::Nothing | Open::Answered(None) => {
+                if in_step {
+                    self.send(Chunk::FinishStep);
+                }
+                Ok(matches!(open, Open::Answered(None)))
+            }
             Open::Inference(step) => {
-                self.finish_step(step, json!({"interrupted": "inference"}))
-                    .await?;
+                finish(step, json!({"interrupted": "inference"})).await?;
                 Ok(false)
             }
             Open::Results(step) => {
-                self.finish_step(step, json!({"resumed": true})).await?;
+                finish(step, json!({"resumed": true})).await?;
                 Ok(false)
             }
-            Open::Answered(step) => {
-                if let Some(step) = step {
-                    self.finish_step(step, json!({"toolCalls": 0})).await?;
-                }
+            Open::Answered(Some(step)) => {
+                finish(step, json!({"toolCalls": 0})).await?;
                 Ok(true)
             }
             Open::Calls {
@@ -1021,7 +1210,37 @@ impl Run {
                 calls,
                 recorded,
             } => {
-                self.send(Chunk::StartStep);
+                if !in_step {
+                    self.send(Chunk::StartStep);
+                }
+                // Results recorded before the crash that the replay does not show yet.
+                let shown: std::collections::HashSet<String> = lock(&self.buffer)
+                    .chunks
+                    .iter()
+                    .filter_map(|c| match c {
+                        Chunk::ToolOutputAvailable { tool_call_id, .. }
+                        | Chunk::ToolOutputError { tool_call_id, .. } => Some(tool_call_id.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                for call in &calls {
+                    if shown.contains(&call.id) {
+                        continue;
+                    }
+                    if let Some((text, is_error)) = recorded.get(&call.id) {
+                        self.send(if *is_error {
+                            Chunk::ToolOutputError {
+                                tool_call_id: call.id.clone(),
+                                error_text: text.clone(),
+                            }
+                        } else {
+                            Chunk::ToolOutputAvailable {
+                                tool_call_id: call.id.clone(),
+                                output: Value::String(text.clone()),
+                            }
+                        });
+                    }
+                }
                 let calls: Vec<(ToolCall, Option<String>)> =
                     calls.into_iter().map(|c| (c, None)).collect();
                 self.run_calls(step, &calls, &recorded).await?;
@@ -1390,6 +1609,7 @@ impl Run {
                     break;
                 }
             }
+            self.save_now_and_then().await;
         }
         if text_open {
             self.send(Chunk::TextEnd { id: text_id });

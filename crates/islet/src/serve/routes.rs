@@ -379,13 +379,14 @@ async fn cancel_chat(
 }
 
 /// `GET …/sessions/{id}/stream`: the session's turn in progress, replayed from its start
-/// and then live (the AI SDK's `resumeStream`); 204 when no turn is running.
+/// (also after a restart: from what the fiber stored) and then live (the AI SDK's
+/// `resumeStream`); 204 when no turn is running.
 async fn reconnect(
     State(app): State<App>,
     Path((class, name, id)): Path<(String, String, String)>,
 ) -> Result<Response> {
     app.host.classes().get(&class)?;
-    Ok(match app.harness.reconnect(&class, &name, &id) {
+    Ok(match app.harness.reconnect(&class, &name, &id).await {
         Some(chunks) => ui_stream(chunks, &id),
         None => StatusCode::NO_CONTENT.into_response(),
     })

@@ -153,3 +153,108 @@ async fn issue15_turn_cut_off_during_inference_resumes_on_the_next_chat() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_a_turns_stream_is_stored_with_its_fiber() {
+    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
+    given.model.push(
+        Reply::new()
+            .text("Listing.")
+            .tool_call("c1", "list", json!({"path": "/"})),
+    );
+    given
+        .model
+        .push(Reply::new().text_chunks(["Empty", " workspace."]));
+    let (session, chunks) = given.chat("Assistant", "me", None, "What is there?").await;
+    assert_well_formed(&chunks);
+    let stored = given
+        .host
+        .with_db("Assistant", "me", move |db| {
+            let fiber = db.fibers().latest_of_session(&session)?.expect("fiber");
+            Ok(db.fibers().chunks_after(&fiber.id, 0, None)?)
+        })
+        .await
+        .expect("stored chunks");
+    let stored: Vec<think::ui::Chunk> = stored
+        .iter()
+        .map(|c| serde_json::from_str(&c.chunk).expect("a UI chunk"))
+        .collect();
+    // Everything up to the turn's end (`finish` follows the fiber's completion).
+    assert_eq!(stored[..], chunks[..chunks.len() - 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_reconnecting_after_a_restart_replays_the_stored_stream_then_the_resumed_rest() {
+    use think::ui::Chunk;
+    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
+    // What a process killed mid-inference leaves: the user's message, a running fiber
+    // whose step is open, and the chunks it had streamed (and stored).
+    let streamed = [
+        Chunk::Start {
+            message_id: "msg-old".into(),
+            message_metadata: None,
+        },
+        Chunk::StartStep,
+        Chunk::TextStart { id: "t1".into() },
+        Chunk::TextDelta {
+            id: "t1".into(),
+            delta: "Half an ans".into(),
+        },
+    ];
+    let session = given
+        .host
+        .with_new_or_existing_db("Assistant", "me", move |db| {
+            let session = db.sessions().create("cut")?;
+            let user = Message::user("question");
+            db.sessions().append_to_leaf(
+                &session.id,
+                &NewMessage::new(store::Role::User, json!(user)).with_text("question"),
+            )?;
+            let fiber = db.fibers().start(think::FIBER_NAME, Some(&session.id))?;
+            db.fibers().step_started(&fiber.id, &json!({"step": 1}))?;
+            let chunks: Vec<String> = streamed
+                .iter()
+                .map(|c| serde_json::to_string(c).expect("json"))
+                .collect();
+            db.fibers().push_chunks(&fiber.id, &chunks)?;
+            Ok(session.id)
+        })
+        .await
+        .expect("the crashed state");
+    given.model.push(
+        Reply::new()
+            .text_chunks(["The ", "whole ", "answer."])
+            .delay(std::time::Duration::from_millis(50)),
+    );
+    // Nothing resumed the turn yet: reconnecting does, and replays first.
+    let mut rx = given
+        .harness
+        .reconnect("Assistant", "me", &session)
+        .await
+        .expect("the interrupted turn is running again");
+    let mut replayed = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        replayed.push(chunk);
+    }
+    assert_well_formed(&replayed);
+    assert_eq!(
+        replayed
+            .iter()
+            .filter(|c| matches!(c, Chunk::Start { .. }))
+            .count(),
+        1
+    );
+    assert_eq!(streamed_text(&replayed), "Half an ansThe whole answer.");
+    assert_eq!(finish_metadata(&replayed)["stopped"], "answered");
+    let history = given.history("Assistant", "me", &session).await;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].1["content"][0]["text"], "The whole answer.");
+    // Over: nothing to reconnect to.
+    assert!(
+        given
+            .harness
+            .reconnect("Assistant", "me", &session)
+            .await
+            .is_none()
+    );
+}
