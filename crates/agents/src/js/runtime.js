@@ -194,6 +194,35 @@ class Agent {
     if (typeof callback !== 'string' || !callback) throw new TypeError('schedule(when, callback, payload): `callback` is the name of a method of this agent');
     return host.schedule({ ...spec, method: callback, payload: payload === undefined ? null : payload });
   }
+  // Durable work (Cloudflare's fibers): the fiber is recorded and the turn's writes so far
+  // committed before `fn` runs; each `await ctx.stash(data)` is a checkpoint (the data and
+  // every write before it are committed). If the process ends (or the turn fails after
+  // the fiber's end), the agent's next activation calls `onFiberRecovered(ctx)` with
+  // `ctx.snapshot`, the last stash; writes after it were rolled back. If `fn` throws, its
+  // writes since the last checkpoint are undone and the fiber is marked failed.
+  async runFiber(name, fn) {
+    if (typeof name !== 'string' || !name) throw new TypeError('runFiber(name, fn): name is a non-empty string');
+    if (typeof fn !== 'function') throw new TypeError('runFiber(name, fn): fn is an async function (ctx) => { … }');
+    const i = internal(this);
+    if (i.fiber) throw new TypeError(`runFiber(${JSON.stringify(name)}): fiber ${JSON.stringify(i.fiber)} is still running in this turn; run fibers one after another`);
+    const { id } = await host.fiberStart({ name });
+    i.fiber = name;
+    const ctx = Object.freeze({
+      id,
+      name,
+      stash: (data) => host.fiberStash({ id, data: data === undefined ? null : data }),
+    });
+    try {
+      const result = await fn.call(this, ctx);
+      await host.fiberEnd({ id, result: result === undefined ? null : result });
+      return result;
+    } catch (e) {
+      await host.fiberEnd({ id, error: String((e && e.message) || e) });
+      throw e;
+    } finally {
+      i.fiber = null;
+    }
+  }
   async getSchedules() { return host.schedules(null); }
   async getSchedule(id) { return (await host.getSchedule({ id: String(id) })) ?? undefined; }
   async cancelSchedule(id) { return host.cancelSchedule({ id: String(id) }); }
@@ -417,6 +446,9 @@ async function runTurn(Class, agent, input) {
     case 'think':
       result = await thinkTurn(Class, agent, input.op, input.payload);
       break;
+    case 'fiberRecovered':
+      if (typeof agent.onFiberRecovered === 'function') result = await agent.onFiberRecovered(input.fiber);
+      break;
     case 'start':
       break;
     default:
@@ -456,10 +488,11 @@ function describe(Class) {
     callable,
     onStart: typeof Class.prototype.onStart === 'function',
     onRequest: typeof Class.prototype.onRequest === 'function',
+    onFiberRecovered: typeof Class.prototype.onFiberRecovered === 'function',
     think,
   };
 }
-const LIFECYCLE = new Set(['onStart', 'onRequest']);
+const LIFECYCLE = new Set(['onStart', 'onRequest', 'onFiberRecovered']);
 
 Object.defineProperty(globalThis, '__isletDescribe', { value: describe, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'Agent', { value: Agent, writable: false, enumerable: false, configurable: false });
