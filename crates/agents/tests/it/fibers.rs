@@ -177,9 +177,7 @@ async fn issue15_a_fiber_left_running_goes_to_on_fiber_recovered_with_its_last_s
     // A class without onFiberRecovered: the fiber is marked failed, saying why.
     let id = given
         .host
-        .with_new_or_existing_db("Plain", "w", |db| {
-            Ok(db.fibers().start("job", None)?.id)
-        })
+        .with_new_or_existing_db("Plain", "w", |db| Ok(db.fibers().start("job", None)?.id))
         .await
         .expect("a fiber left running");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -1609,6 +1609,72 @@ async fn issue15_chat_cancel_aborts_the_stream_and_a_disconnect_does_not() {
     assert!(text.ends_with("w19 "), "{text}");
 }
 
+const JOB: &str = r#"
+import { Agent } from "agents";
+export default class Job extends Agent {
+  async start() {
+    await this.runFiber("import", async (ctx) => {
+      await this.storage.put("rows", 100);
+      await ctx.stash({ rows: 100 });
+      await new Promise((resolve) => setTimeout(resolve, 20000));
+      await this.storage.put("rows", 200);
+    });
+  }
+  async onFiberRecovered(ctx) {
+    const rows = await this.storage.get("rows");
+    await agents.Log("l").note({ name: ctx.name, snapshot: ctx.snapshot, rows });
+  }
+}
+"#;
+
+const LOG: &str = r#"
+import { Agent } from "agents";
+export default class Log extends Agent {
+  async note(entry) {
+    const notes = (await this.storage.get("notes")) ?? [];
+    notes.push(entry);
+    await this.storage.put("notes", notes);
+  }
+  async notes() { return (await this.storage.get("notes")) ?? []; }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_kill_9_mid_fiber_then_restart_wakes_the_agent_and_calls_on_fiber_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Job.ts", JOB), ("Log.ts", LOG)]);
+    let data = dir.path().join("data");
+    let args = ["--isolation", "inprocess"];
+    let mut server = given_server(&agents, &data, &args);
+    let (base, token) = (server.base.clone(), server.token.clone());
+    let call =
+        tokio::spawn(
+            async move { post_with_token(&base, &token, "/agents/Job/j/start", "[]").await },
+        );
+    // The fiber has stashed and now waits; kill the server in the middle of it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let _ = call.await;
+
+    // Nothing calls Job after the restart: the alarm runFiber left wakes it, and its
+    // activation hands the fiber to onFiberRecovered (which tells Log).
+    let server = given_server(&agents, &data, &args);
+    let mut notes = json!([]);
+    for _ in 0..200 {
+        notes = server.call("Log", "l", "notes", json!([])).await;
+        if notes.as_array().is_some_and(|n| !n.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The stash and the writes before it survived; the wait after it never finished.
+    assert_eq!(
+        notes,
+        json!([{"name": "import", "snapshot": {"rows": 100}, "rows": 100}])
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn issue15_islet_chat_streams_text_and_shows_tool_calls() {
     let model = llm::scripted::ScriptedModel::start().await.unwrap();
