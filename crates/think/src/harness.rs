@@ -458,7 +458,7 @@ impl Harness {
             // A client that reconnected after a restart, before this resumed turn started,
             // waits on a buffer made for this fiber: keep it.
             match streams.get(&key) {
-                Some(b) if lock(b).fiber_id == fiber_id && !lock(b).done => Arc::clone(b),
+                Some(b) if running_fiber(b, &fiber_id) => Arc::clone(b),
                 _ => {
                     let buffer = Arc::new(Mutex::new(Buffer {
                         fiber_id: fiber_id.clone(),
@@ -540,12 +540,13 @@ impl Harness {
         // adopts this buffer.
         {
             let mut streams = lock(&self.inner.streams);
-            let adopt = streams
-                .get(&key)
-                .is_none_or(|b| lock(b).fiber_id != fiber_id && lock(b).done);
+            let adopt = streams.get(&key).is_none_or(|b| {
+                let b = lock(b);
+                b.fiber_id != fiber_id && b.done
+            });
             if adopt {
                 let buffer = Buffer {
-                    fiber_id,
+                    fiber_id: fiber_id.clone(),
                     chunks: decode_chunks(&streamed),
                     ..Buffer::default()
                 };
@@ -554,9 +555,19 @@ impl Harness {
         }
         let rx = self.attach(&key);
         let harness = self.clone();
+        let session = session_id.to_owned();
         tokio::spawn(async move {
             let _guard = harness.lock(&address).lock_owned().await;
             harness.recover_locked(&address).await;
+            // Any resumed turn of the agent has ended by now (and no other runs: the lock
+            // is held): a buffer still open was not picked up; do not leave its clients
+            // waiting.
+            harness.end_waiting(
+                &address,
+                &session,
+                &fiber_id,
+                "the interrupted turn could not be resumed; its history has what was stored",
+            );
         });
         rx
     }
@@ -629,6 +640,20 @@ impl Harness {
         }
         Arc::clone(chats.entry(address.clone()).or_default())
     }
+}
+
+/// Resolves when the store in flight (if any) ends; never, when there is none.
+async fn until_saved(saving: &mut Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>>) {
+    match saving {
+        Some(saving) => saving.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether `buffer` is the live buffer of the turn of `fiber_id`.
+fn running_fiber(buffer: &Mutex<Buffer>, fiber_id: &str) -> bool {
+    let buffer = lock(buffer);
+    buffer.fiber_id == fiber_id && !buffer.done
 }
 
 /// Chunks stored with a fiber (one JSON chunk each); one that does not parse (written
@@ -860,12 +885,16 @@ impl Run {
             .await
     }
 
-    /// Stores the chunks sent so far if the last store is older than `SAVE_EVERY` (a long
-    /// inference, or a slow stream of text).
-    async fn save_now_and_then(&self) {
+    /// Whether chunks wait to be stored and the last store is older than `SAVE_EVERY` (a
+    /// long inference, or a slow stream of text).
+    fn save_due(&self) -> bool {
         const SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
-        let due = lock(&self.saved_at).elapsed() >= SAVE_EVERY && !lock(&self.unsaved).is_empty();
-        if due && let Err(e) = self.db(|_| Ok(())).await {
+        lock(&self.saved_at).elapsed() >= SAVE_EVERY && !lock(&self.unsaved).is_empty()
+    }
+
+    /// Stores the chunks sent so far.
+    async fn save(&self) {
+        if let Err(e) = self.db(|_| Ok(())).await {
             tracing::warn!(agent = %self.address, error = %e, "cannot store a chat turn's streamed output");
         }
     }
@@ -1554,12 +1583,19 @@ impl Run {
         let mut calls = Vec::new();
         let mut failure = None;
         let mut finish = None;
+        // A store of the chunks so far, in flight while the stream goes on (the agent's
+        // database may be busy with one of its turns; the stream does not wait for it).
+        let mut saving: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
         loop {
             let event = tokio::select! {
                 event = stream.next() => event,
                 () = self.until_cancelled() => {
                     failure = Some("cancelled".to_owned());
                     break;
+                }
+                () = until_saved(&mut saving) => {
+                    saving = None;
+                    continue;
                 }
             };
             let Some(event) = event else { break };
@@ -1609,7 +1645,13 @@ impl Run {
                     break;
                 }
             }
-            self.save_now_and_then().await;
+            if saving.is_none() && self.save_due() {
+                saving = Some(Box::pin(self.save()));
+            }
+        }
+        // Stores stay in order: this one ends before the turn's next storage operation.
+        if let Some(saving) = saving {
+            saving.await;
         }
         if text_open {
             self.send(Chunk::TextEnd { id: text_id });
