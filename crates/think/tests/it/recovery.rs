@@ -258,3 +258,65 @@ async fn issue15_reconnecting_after_a_restart_replays_the_stored_stream_then_the
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_a_resumed_turn_keeps_what_before_turn_chose() {
+    const CHOOSY: &str = r#"
+import { Think } from "agents";
+export default class Choosy extends Think {
+  beforeTurn() { return { system: "Chosen for this turn.", activeTools: ["list"] }; }
+}
+"#;
+    let given = given_harness(ProviderKind::OpenAi, &[("Choosy.ts", CHOOSY)]).await;
+    // A first turn stashes the choices on its fiber.
+    given.model.push(Reply::new().text("First."));
+    let (session, _) = given.chat("Choosy", "c", None, "one").await;
+    let stash = {
+        let session = session.clone();
+        given
+            .host
+            .with_db("Choosy", "c", move |db| {
+                Ok(db
+                    .fibers()
+                    .latest_of_session(&session)?
+                    .expect("fiber")
+                    .stash)
+            })
+            .await
+            .expect("stash")
+    };
+    assert_eq!(
+        stash,
+        Some(json!({"turn": {"system": "Chosen for this turn.", "activeTools": ["list"]}}))
+    );
+    // Another agent's turn a crash cut off after beforeTurn ran: its resumption uses the
+    // stashed choices (beforeTurn is not asked again).
+    let stash = stash.expect("a stash");
+    given
+        .host
+        .with_new_or_existing_db("Choosy", "d", move |db| {
+            let session = db.sessions().create("cut")?;
+            let user = Message::user("two");
+            db.sessions().append_to_leaf(
+                &session.id,
+                &NewMessage::new(store::Role::User, json!(user)).with_text("two"),
+            )?;
+            let fiber = db.fibers().start(think::FIBER_NAME, Some(&session.id))?;
+            db.fibers().stash(&fiber.id, &stash)?;
+            db.fibers().step_started(&fiber.id, &json!({"step": 1}))?;
+            Ok(())
+        })
+        .await
+        .expect("the crashed state");
+    given.model.push(Reply::new().text("Second."));
+    assert_eq!(given.harness.recover_all().await, 1);
+    let request = &given.model.requests()[1].body;
+    assert_eq!(request["messages"][0]["content"], "Chosen for this turn.");
+    let tools: Vec<&str> = request["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["function"]["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(tools, ["list"]);
+}
