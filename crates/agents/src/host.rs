@@ -6,7 +6,9 @@
 //! turns), it hibernates after `idle_timeout` without messages (the task ends, the session
 //! and database close, fields are dropped; `onStart` runs again on the next activation). Every turn is one transaction on the
 //! agent's database, committed before the reply is sent (the output gate) and rolled back
-//! if the turn fails, so an error never leaves half a call behind nor poisons the next one.
+//! if the turn fails, so an error never leaves half a call behind nor poisons the next one
+//! (unless the agent's code checkpoints: `runFiber` and `ctx.stash` commit the turn so far,
+//! and a fiber left running is handed to `onFiberRecovered` by `Actor::recover_fibers`).
 //!
 //! Schedules live in each agent's database; the catalog keeps, per agent, the earliest
 //! time one may be due (written before the agent's commit, so it can be early but never
