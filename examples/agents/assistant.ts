@@ -32,6 +32,14 @@ export default class Assistant extends Think {
     };
   }
 
+  // A hook (see README, "Chat agents"): runs before each tool call; the model reads the
+  // reason of a blocked call as the call's error.
+  beforeToolCall(call: { toolName: string; input: { path?: string; recursive?: boolean } }) {
+    if (call.toolName === "delete" && call.input.path === "/" && call.input.recursive) {
+      return { block: "deleting the whole workspace is not allowed; delete files one by one" };
+    }
+  }
+
   /** The files in this assistant's workspace. */
   async files(): Promise<string[]> {
     return (await this.workspace.list("/")).map((e: { path: string }) => e.path);

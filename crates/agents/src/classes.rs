@@ -45,6 +45,8 @@ pub struct AgentClass {
     pub marked: bool,
     pub has_on_start: bool,
     pub has_on_request: bool,
+    /// The class handles fibers a crash (or a failed turn) left running: `runFiber` work.
+    pub has_on_fiber_recovered: bool,
     /// The class extends `Think`: a chat agent whose turns the host's agent loop runs.
     pub think: bool,
     /// The module as a script ending in the turn driver's entry for the class: the code
@@ -151,6 +153,8 @@ struct Described {
     callable: Option<Vec<String>>,
     on_start: bool,
     on_request: bool,
+    #[serde(default)]
+    on_fiber_recovered: bool,
     #[serde(default)]
     think: bool,
 }
@@ -331,6 +335,7 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
         marked: surface.marked,
         has_on_start: described.on_start,
         has_on_request: described.on_request,
+        has_on_fiber_recovered: described.on_fiber_recovered,
         think: described.think,
         turn_code: format!("{script}\n;return __isletEntry({local});").into(),
     })

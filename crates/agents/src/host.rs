@@ -6,7 +6,9 @@
 //! turns), it hibernates after `idle_timeout` without messages (the task ends, the session
 //! and database close, fields are dropped; `onStart` runs again on the next activation). Every turn is one transaction on the
 //! agent's database, committed before the reply is sent (the output gate) and rolled back
-//! if the turn fails, so an error never leaves half a call behind nor poisons the next one.
+//! if the turn fails, so an error never leaves half a call behind nor poisons the next one
+//! (unless the agent's code checkpoints: `runFiber` and `ctx.stash` commit the turn so far,
+//! and a fiber left running is handed to `onFiberRecovered` by `Actor::recover_fibers`).
 //!
 //! Schedules live in each agent's database; the catalog keeps, per agent, the earliest
 //! time one may be due (written before the agent's commit, so it can be early but never
@@ -177,7 +179,7 @@ impl Message {
 
 pub(crate) struct Inner {
     pub(crate) classes: Classes,
-    data: Arc<DataDir>,
+    pub(crate) data: Arc<DataDir>,
     sandbox: Arc<Sandbox>,
     pub(crate) config: HostConfig,
     /// Mailboxes of active agents. Sends happen under this lock, so an agent that decides
@@ -506,6 +508,7 @@ impl Inner {
             session: None,
             fields: None,
             alarm: None,
+            check_fibers: false,
         };
         self.running.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(actor.run(rx));
@@ -536,13 +539,23 @@ struct Actor {
     fields: Option<Value>,
     /// What the catalog's alarm index says for this agent, as far as we know.
     alarm: Option<Option<i64>>,
+    /// Look for fibers left running (after activation, or a turn that ran a fiber).
+    check_fibers: bool,
 }
 
 enum TurnKind {
-    Call { method: String, args: Vec<Value> },
-    Think { op: String, payload: Value },
+    Call {
+        method: String,
+        args: Vec<Value>,
+    },
+    Think {
+        op: String,
+        payload: Value,
+    },
     Request(HttpRequest),
     Schedule(store::Schedule),
+    /// `onFiberRecovered(ctx)` for a fiber left running.
+    FiberRecovered(store::Fiber),
 }
 
 impl Actor {
@@ -595,7 +608,13 @@ impl Actor {
                 }
                 return;
             }
+            if self.check_fibers {
+                self.recover_fibers().await;
+            }
             self.handle(message).await;
+            if self.check_fibers {
+                self.recover_fibers().await;
+            }
         }
         tracing::debug!(agent = %self.address, "hibernating");
     }
@@ -609,8 +628,58 @@ impl Actor {
             self.db = Some(Arc::new(Mutex::new(db)));
             self.session = Some(self.host.sandbox.session());
             bump(&self.host.counters.activations);
+            self.check_fibers = true;
         }
         Ok(())
+    }
+
+    /// Hands each `runFiber` fiber left running (by a process that ended, or a turn that
+    /// failed after its fiber's end) to `onFiberRecovered`, one turn each; a class without
+    /// it, or whose hook fails, gets the fiber marked failed. Then the alarm index gets
+    /// the agent's exact next schedule (`runFiber` set it early, to wake the agent).
+    async fn recover_fibers(&mut self) {
+        self.check_fibers = false;
+        let unfinished = lock(&self.db()).fibers().unfinished();
+        let fibers = match unfinished {
+            Ok(fibers) => fibers,
+            Err(e) => {
+                tracing::warn!(agent = %self.address, error = %e, "cannot look for fibers left running");
+                return;
+            }
+        };
+        for fiber in fibers
+            .into_iter()
+            .filter(|f| f.name != runtime::THINK_FIBER)
+        {
+            let id = fiber.id.clone();
+            let failure = if self.class.has_on_fiber_recovered {
+                tracing::info!(agent = %self.address, fiber = %id, name = %fiber.name, "recovering a fiber");
+                match self.turn(TurnKind::FiberRecovered(fiber), Vec::new()).await {
+                    Ok(_) => None,
+                    Err(e) => Some(format!("onFiberRecovered failed: {e}")),
+                }
+            } else {
+                Some(format!(
+                    "interrupted, and {} has no onFiberRecovered(ctx) to resume it",
+                    self.address.class
+                ))
+            };
+            if let Some(message) = failure {
+                tracing::warn!(agent = %self.address, fiber = %id, "{message}");
+                let db = self.db();
+                let mut db = lock(&db);
+                let failed = db
+                    .begin()
+                    .and_then(|()| db.fibers().fail(&id, &message).map(drop))
+                    .and_then(|()| db.commit());
+                if let Err(e) = failed {
+                    let _ = db.rollback();
+                    tracing::warn!(agent = %self.address, fiber = %id, error = %e, "cannot mark the fiber failed");
+                }
+            }
+        }
+        self.alarm = None;
+        self.sync_alarm();
     }
 
     fn db(&self) -> Arc<Mutex<AgentDb>> {
@@ -737,6 +806,7 @@ impl Actor {
         db: &Mutex<AgentDb>,
         outcome: sandbox::Outcome,
         schedule_id: Option<&str>,
+        recovered_fiber: Option<&str>,
     ) -> Result<(Value, Option<i64>), Error> {
         let mut db = lock(db);
         if let Some(error) = outcome.error {
@@ -747,6 +817,10 @@ impl Actor {
         let done = (|| -> Result<Option<i64>, Error> {
             if let Some(id) = schedule_id {
                 db.complete_schedule(id, self.host.data.env().now_ms())?;
+            }
+            if let Some(id) = recovered_fiber {
+                db.fibers().recover(id, &Value::Null)?;
+                db.fibers().complete(id, &json!({ "recovered": true }))?;
             }
             // The alarm index may run early, never late: record an earlier alarm before
             // the commit makes the schedule real.
@@ -835,6 +909,21 @@ impl Actor {
                 input["schedule"] = runtime::schedule_view(schedule);
                 Some(schedule.id.clone())
             }
+            TurnKind::FiberRecovered(fiber) => {
+                input["kind"] = json!("fiberRecovered");
+                input["fiber"] = json!({
+                    "id": fiber.id,
+                    "name": fiber.name,
+                    "snapshot": fiber.stash,
+                    "recoveries": fiber.recoveries + 1,
+                    "createdAt": fiber.created_at_ms,
+                });
+                None
+            }
+        };
+        let recovered_fiber = match &kind {
+            TurnKind::FiberRecovered(fiber) => Some(fiber.id.clone()),
+            _ => None,
         };
         let context = Arc::new(TurnContext {
             address: self.address.clone(),
@@ -842,6 +931,7 @@ impl Actor {
             host: Arc::downgrade(&self.host),
             chain,
             new_state: Mutex::new(None),
+            fibers_touched: AtomicBool::new(false),
         });
         let execution = Execution::new(&*self.class.turn_code)
             .prelude(Arc::clone(&runtime::SHARED_PRELUDE))
@@ -856,7 +946,15 @@ impl Actor {
             tracing::info!(agent = %self.address, level = ?log.level, "{}", log.text);
         }
         let failed = outcome.error.is_some();
-        let committed = self.commit_turn(&db, outcome, schedule_id.as_deref());
+        let committed = self.commit_turn(
+            &db,
+            outcome,
+            schedule_id.as_deref(),
+            recovered_fiber.as_deref(),
+        );
+        if context.fibers_touched.load(Ordering::SeqCst) {
+            self.check_fibers = true;
+        }
         if committed.is_err()
             && !failed
             && let Some(session) = &self.session
@@ -873,6 +971,7 @@ impl Actor {
                     _ => format!("{}: think {op}", self.address),
                 },
                 TurnKind::Schedule(s) => format!("{}.{} (scheduled)", self.address, s.method),
+                TurnKind::FiberRecovered(_) => format!("{}.onFiberRecovered", self.address),
             }),
             other => other,
         })?;

@@ -8,6 +8,7 @@
 // only be unboxed again at the boundary.
 #![allow(clippy::result_large_err)]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use sandbox::{Bindings, HostError};
@@ -35,6 +36,9 @@ pub(crate) struct TurnContext {
     pub chain: Vec<Address>,
     /// The state after the last `setState` of this turn, if any.
     pub new_state: Mutex<Option<Value>>,
+    /// The turn started or ended a fiber (`runFiber`): the actor re-checks the agent's
+    /// fibers and its alarm after it.
+    pub fibers_touched: AtomicBool,
 }
 
 // A panic while holding an agent's database happened between statements of an open
@@ -60,6 +64,9 @@ pub(crate) fn host_error(e: &Error) -> HostError {
     }
     error
 }
+
+/// The fibers of the chat loop (`crates/think`), which resumes them itself.
+pub(crate) const THINK_FIBER: &str = "think";
 
 fn store_error(e: store::Error) -> HostError {
     host_error(&Error::Store(e))
@@ -125,6 +132,33 @@ struct ScheduleArgs {
 #[derive(Deserialize)]
 struct Id {
     id: String,
+}
+
+#[derive(Deserialize)]
+struct FiberStart {
+    name: String,
+}
+
+#[derive(Deserialize)]
+struct FiberStash {
+    id: String,
+    #[serde(default)]
+    data: Value,
+}
+
+#[derive(Deserialize)]
+struct FiberEnd {
+    id: String,
+    #[serde(default)]
+    result: Value,
+    error: Option<String>,
+}
+
+/// Makes the turn's writes so far durable and goes on in a new transaction: `runFiber`
+/// and `ctx.stash` are checkpoints that survive a crash of the rest of the turn.
+fn checkpoint_turn(db: &mut AgentDb) -> Result<(), HostError> {
+    db.commit().map_err(store_error)?;
+    db.begin().map_err(store_error)
 }
 
 #[derive(Deserialize)]
@@ -231,6 +265,57 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
     });
     db_fn("kvDeleteAll", |ctx, _| {
         lock(&ctx.db).kv_delete_all().map_err(store_error)?;
+        Ok(Value::Null)
+    });
+    db_fn("fiberStart", |ctx, args| {
+        let a: FiberStart = parse("runFiber", args)?;
+        if a.name.is_empty() || a.name.len() > 200 || a.name == THINK_FIBER {
+            return Err(bad_input(
+                "runFiber",
+                format!("the name is 1 to 200 characters, not {THINK_FIBER:?} (the chat loop's)"),
+            ));
+        }
+        ctx.fibers_touched.store(true, Ordering::SeqCst);
+        // Wake the agent at the next start if this process ends mid-fiber (the alarm index
+        // may run early, never late): its activation recovers the fiber, and the alarm
+        // it finds syncs the index to its exact next schedule.
+        if let Some(host) = ctx.host.upgrade() {
+            let now = host.data.env().now_ms();
+            host.data
+                .set_alarm(&ctx.address.class, &ctx.address.name, Some(now))
+                .map_err(store_error)?;
+        }
+        let mut db = lock(&ctx.db);
+        let fiber = db.fibers().start(&a.name, None).map_err(store_error)?;
+        checkpoint_turn(&mut db)?;
+        Ok(json!({ "id": fiber.id }))
+    });
+    db_fn("fiberStash", |ctx, args| {
+        let a: FiberStash = parse("ctx.stash", args)?;
+        let mut db = lock(&ctx.db);
+        db.fibers().stash(&a.id, &a.data).map_err(store_error)?;
+        checkpoint_turn(&mut db)?;
+        Ok(Value::Null)
+    });
+    db_fn("fiberEnd", |ctx, args| {
+        let a: FiberEnd = parse("runFiber", args)?;
+        ctx.fibers_touched.store(true, Ordering::SeqCst);
+        let mut db = lock(&ctx.db);
+        match a.error {
+            // Committed with the turn: if the turn fails after this, the fiber is left
+            // running and is recovered (its work since the last stash was rolled back).
+            None => {
+                db.fibers()
+                    .complete(&a.id, &a.result)
+                    .map_err(store_error)?;
+            }
+            // The fiber's writes since its last checkpoint are undone, its failure kept.
+            Some(error) => {
+                db.rollback().map_err(store_error)?;
+                db.begin().map_err(store_error)?;
+                db.fibers().fail(&a.id, &error).map_err(store_error)?;
+            }
+        }
         Ok(Value::Null)
     });
     db_fn("setState", |ctx, args| {

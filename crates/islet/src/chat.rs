@@ -300,6 +300,7 @@ fn show(out: &mut impl std::io::Write, data: &str) -> std::io::Result<()> {
             "\n(the conversation was compacted: {} messages summarised, about {} → {} tokens)",
             chunk["data"]["messages"], chunk["data"]["tokensBefore"], chunk["data"]["tokensAfter"]
         )?,
+        "abort" => writeln!(out, "\n(cancelled)")?,
         "error" => writeln!(
             out,
             "\nerror: {}",

@@ -66,6 +66,9 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
                                             AI SDK's useChat sends; parentId: answer under that
                                             message, a branch); the turn streams back as the AI
                                             SDK's UI message stream (server-sent events)
+  POST   /agents/<class>/<name>/chat/cancel   body {sessionId}: stop the session's turn (the
+                                            stream ends with an `abort` chunk; a client that
+                                            disconnects does not cancel)
   GET    /agents/<class>/<name>/sessions[?limit=N&cursor=C]   the agent's chat sessions
   GET    /agents/<class>/<name>/sessions/search?q=WORDS[&limit=N]   search every session
   GET    /agents/<class>/<name>/sessions/<id>     a session (usage included), its history and
@@ -79,7 +82,8 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
   POST   /agents/<class>/<name>/sessions/<id>/compact   summarise all before the last question
   GET    /agents/<class>/<name>/messages/<msg>/branches   a message and its alternatives
   GET    /agents/<class>/<name>/sessions/<id>/stream   the session's turn in progress, from its
-                                            start (for clients that reconnect); 204 if none
+                                            start (for clients that reconnect, also after a
+                                            restart), then live; 204 if none
   POST   /mcp                                     Code Mode (MCP, streamable HTTP): `search` and
                                                   `execute`, whose code calls
                                                   agents.Class(\"name\").method(...)

@@ -27,12 +27,12 @@ use sandbox::Bindings;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{AgentDb, NewMessage, ToolOutcome};
-use tokio::sync::{OwnedMutexGuard, mpsc};
+use tokio::sync::{OwnedMutexGuard, mpsc, watch};
 use tracing::Instrument as _;
 
 use crate::compaction::{self, Budget};
 use crate::error::Error;
-use crate::tools::{OwnTool, Toolbox, code_mode};
+use crate::tools::{Output, OwnTool, Toolbox, code_mode};
 use crate::ui::Chunk;
 
 /// The name of the fibers chat turns run in.
@@ -71,12 +71,28 @@ struct Inner {
 
 type SharedBuffer = Arc<Mutex<Buffer>>;
 
-/// A turn's chunks so far, and the reconnected clients that get the rest live.
-#[derive(Default)]
+/// A turn's chunks so far, the reconnected clients that get the rest live, and its
+/// cancel switch.
 struct Buffer {
+    /// The fiber of the turn whose chunks these are.
+    fiber_id: String,
     chunks: Vec<Chunk>,
     listeners: Vec<mpsc::UnboundedSender<Chunk>>,
     done: bool,
+    /// `true` once the turn is to stop (`Harness::cancel`).
+    cancel: watch::Sender<bool>,
+}
+
+impl Default for Buffer {
+    fn default() -> Self {
+        Self {
+            fiber_id: String::new(),
+            chunks: Vec::new(),
+            listeners: Vec::new(),
+            done: false,
+            cancel: watch::Sender::new(false),
+        }
+    }
 }
 
 /// A user's message to a chat agent.
@@ -142,12 +158,57 @@ pub(crate) struct Config {
     context_window: Option<u64>,
     #[serde(default)]
     compact_at: Option<f64>,
+    /// The turn hooks the class defines (only those are called).
+    #[serde(default)]
+    hooks: Vec<String>,
 }
 
 impl Config {
     pub(crate) fn budget(&self) -> Budget {
         Budget::new(self.context_window, self.compact_at)
     }
+}
+
+/// Which turn hooks the class defines: each one called is a run of the agent's isolate,
+/// so a class without hooks pays for none.
+#[derive(Debug, Clone, Copy, Default)]
+struct Hooks {
+    before_turn: bool,
+    before_tool_call: bool,
+    after_tool_call: bool,
+    on_step_finish: bool,
+    on_chat_error: bool,
+}
+
+impl Hooks {
+    fn of(names: &[String]) -> Self {
+        let has = |name: &str| names.iter().any(|n| n == name);
+        Self {
+            before_turn: has("beforeTurn"),
+            before_tool_call: has("beforeToolCall"),
+            after_tool_call: has("afterToolCall"),
+            on_step_finish: has("onStepFinish"),
+            on_chat_error: has("onChatError"),
+        }
+    }
+}
+
+/// What `beforeTurn` changed for this turn; kept in the fiber's stash so a turn resumed
+/// after a restart runs with the same choices.
+#[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TurnChoices {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    active_tools: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    model: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_steps: Option<u32>,
+    /// Not kept: a refused turn never resumes.
+    #[serde(default, skip_serializing)]
+    refuse: Option<String>,
 }
 
 impl Harness {
@@ -263,6 +324,10 @@ impl Harness {
             tx,
             Some(guard),
         );
+        let run = Run {
+            user_text: Some(text),
+            ..run
+        };
         let message_id = run.message_id.clone();
         tokio::spawn(run.run(None));
         Ok(Turn {
@@ -359,10 +424,11 @@ impl Harness {
                     let interrupted = json!({"content": llm::INTERRUPTED_RESULT, "isError": true});
                     let recovery = db.fibers().recover(&id, &interrupted)?;
                     let history = db.sessions().history(&session, None)?;
-                    Ok((recovery, history))
+                    let streamed = db.fibers().chunks_after(&id, 0, None)?;
+                    Ok((recovery, history, streamed))
                 })
                 .await;
-            let (recovery, history) = match found {
+            let (recovery, history, streamed) = match found {
                 Ok(found) => found,
                 Err(e) => {
                     tracing::warn!(agent = %address, fiber = %fiber_id, error = %e, "cannot recover a chat turn");
@@ -371,12 +437,17 @@ impl Harness {
             };
             tracing::info!(agent = %address, fiber = %fiber_id, interrupted = recovery.interrupted.len(),
                 "resuming a chat turn a crash interrupted");
-            let resume = Resume::plan(&recovery.checkpoints, &history);
+            let mut resume = Resume::plan(&recovery.checkpoints, &history);
+            resume.choices = fiber
+                .stash
+                .as_ref()
+                .and_then(|stash| serde_json::from_value(stash["turn"].clone()).ok());
             match self.config(address).await {
                 Ok((config, model)) => {
-                    // Nobody is listening: the chunks go nowhere, the session gets the answer.
+                    // Whoever reconnects gets what was streamed before the crash, then the
+                    // rest; the session gets the answer in any case.
                     let (tx, _) = mpsc::unbounded_channel();
-                    let run = self.run(
+                    let mut run = self.run(
                         address.clone(),
                         config,
                         model,
@@ -385,12 +456,14 @@ impl Harness {
                         tx,
                         None,
                     );
+                    run.seed(decode_chunks(&streamed));
                     run.run(Some(resume)).await;
                     resumed += 1;
                 }
                 Err(e) => {
                     let message = format!("could not resume after a restart: {e}");
                     tracing::warn!(agent = %address, fiber = %fiber_id, "{message}");
+                    self.end_waiting(address, &session_id, &fiber_id, &message);
                     let _ = host
                         .with_db(&address.class, &address.name, move |db| {
                             Ok(db.fibers().fail(&fiber_id, &message)?)
@@ -448,17 +521,39 @@ impl Harness {
             config.tools,
             code_mode,
         );
-        let buffer = Arc::new(Mutex::new(Buffer::default()));
-        {
+        let hooks = Hooks::of(&config.hooks);
+        let buffer = {
             let mut streams = lock(&self.inner.streams);
             if streams.len() > 10_000 {
                 streams.retain(|_, b| !lock(b).done);
             }
-            streams.insert((address.clone(), session_id.clone()), Arc::clone(&buffer));
-        }
+            let key = (address.clone(), session_id.clone());
+            // A client that reconnected after a restart, before this resumed turn started,
+            // waits on a buffer made for this fiber: keep it.
+            match streams.get(&key) {
+                Some(b) if running_fiber(b, &fiber_id) => Arc::clone(b),
+                _ => {
+                    let buffer = Arc::new(Mutex::new(Buffer {
+                        fiber_id: fiber_id.clone(),
+                        ..Buffer::default()
+                    }));
+                    streams.insert(key, Arc::clone(&buffer));
+                    buffer
+                }
+            }
+        };
+        let cancel = {
+            let mut buffer = lock(&buffer);
+            buffer.listeners.push(tx);
+            buffer.cancel.subscribe()
+        };
         Run {
             buffer,
+            cancel,
             host: self.inner.host.clone(),
+            models: self.inner.models.clone(),
+            hooks,
+            user_text: None,
             address,
             model,
             system: config.system,
@@ -470,21 +565,92 @@ impl Harness {
             message_id: format!("msg-{fiber_id}"),
             fiber_id,
             toolbox,
-            tx,
+            unsaved: Mutex::new(Vec::new()),
+            saved_at: Mutex::new(std::time::Instant::now()),
             _guard: guard,
         }
     }
 
     /// A reconnecting client's view of the session's turn in progress: every chunk so far,
-    /// then the rest as it comes. `None` when no turn of the session is running here.
-    pub fn reconnect(
+    /// then the rest as it comes. `None` when no turn of the session is running.
+    ///
+    /// After a restart, a turn the previous process left running is resumed (at start-up
+    /// by `recover_all`, or now): the client gets what that process streamed (stored with
+    /// the fiber), then the resumed rest.
+    pub async fn reconnect(
         &self,
         class: &str,
         name: &str,
         session_id: &str,
     ) -> Option<mpsc::UnboundedReceiver<Chunk>> {
-        let key = (Address::new(class, name), session_id.to_owned());
-        let buffer = Arc::clone(lock(&self.inner.streams).get(&key)?);
+        let address = Address::new(class, name);
+        let key = (address.clone(), session_id.to_owned());
+        if let Some(rx) = self.attach(&key) {
+            return Some(rx);
+        }
+        let session = session_id.to_owned();
+        let found = self
+            .inner
+            .host
+            .with_db(class, name, move |db| {
+                let Some(fiber) = db.fibers().latest_of_session(&session)? else {
+                    return Ok(None);
+                };
+                if fiber.name != FIBER_NAME || fiber.status != store::FiberStatus::Running {
+                    return Ok(None);
+                }
+                let streamed = db.fibers().chunks_after(&fiber.id, 0, None)?;
+                Ok(Some((fiber.id, streamed)))
+            })
+            .await;
+        let (fiber_id, streamed) = match found {
+            Ok(Some(found)) => found,
+            Ok(None) | Err(agents::Error::NoSuchAgent { .. }) => return None,
+            Err(e) => {
+                tracing::warn!(agent = %address, error = %e, "cannot look for a chat turn to reconnect to");
+                return None;
+            }
+        };
+        // Running in storage but not here: a previous process's turn, not resumed yet
+        // (a turn of this process ends its fiber before its buffer). The resumed turn
+        // adopts this buffer.
+        {
+            let mut streams = lock(&self.inner.streams);
+            let adopt = streams.get(&key).is_none_or(|b| {
+                let b = lock(b);
+                b.fiber_id != fiber_id && b.done
+            });
+            if adopt {
+                let buffer = Buffer {
+                    fiber_id: fiber_id.clone(),
+                    chunks: decode_chunks(&streamed),
+                    ..Buffer::default()
+                };
+                streams.insert(key.clone(), Arc::new(Mutex::new(buffer)));
+            }
+        }
+        let rx = self.attach(&key);
+        let harness = self.clone();
+        let session = session_id.to_owned();
+        tokio::spawn(async move {
+            let _guard = harness.lock(&address).lock_owned().await;
+            harness.recover_locked(&address).await;
+            // Any resumed turn of the agent has ended by now (and no other runs: the lock
+            // is held): a buffer still open was not picked up; do not leave its clients
+            // waiting.
+            harness.end_waiting(
+                &address,
+                &session,
+                &fiber_id,
+                "the interrupted turn could not be resumed; its history has what was stored",
+            );
+        });
+        rx
+    }
+
+    /// Listens to the buffer of `key`, from its start.
+    fn attach(&self, key: &(Address, String)) -> Option<mpsc::UnboundedReceiver<Chunk>> {
+        let buffer = Arc::clone(lock(&self.inner.streams).get(key)?);
         let mut buffer = lock(&buffer);
         if buffer.done {
             return None;
@@ -497,6 +663,50 @@ impl Harness {
         Some(rx)
     }
 
+    /// Ends the stream of clients waiting for a turn that cannot be resumed.
+    fn end_waiting(&self, address: &Address, session_id: &str, fiber_id: &str, message: &str) {
+        let key = (address.clone(), session_id.to_owned());
+        let Some(buffer) = lock(&self.inner.streams).get(&key).map(Arc::clone) else {
+            return;
+        };
+        let mut buffer = lock(&buffer);
+        if buffer.fiber_id != fiber_id || buffer.done {
+            return;
+        }
+        let end = [
+            Chunk::Error {
+                error_text: message.to_owned(),
+            },
+            Chunk::Finish {
+                message_metadata: None,
+            },
+        ];
+        for chunk in end {
+            buffer.listeners.retain(|l| l.send(chunk.clone()).is_ok());
+        }
+        buffer.done = true;
+        buffer.chunks = Vec::new();
+        buffer.listeners.clear();
+    }
+
+    /// Cancels the session's turn in progress: the model stream stops, calls in flight or
+    /// not yet run are answered as interrupted (the history stays valid), the text that
+    /// arrived is kept, the fiber is finished and the stream ends with an `abort` chunk.
+    /// `false` when no turn of the session is running here. A client that disconnects
+    /// does not cancel: only this does.
+    pub fn cancel(&self, class: &str, name: &str, session_id: &str) -> bool {
+        let key = (Address::new(class, name), session_id.to_owned());
+        let Some(buffer) = lock(&self.inner.streams).get(&key).map(Arc::clone) else {
+            return false;
+        };
+        let buffer = lock(&buffer);
+        if buffer.done {
+            return false;
+        }
+        buffer.cancel.send_replace(true);
+        true
+    }
+
     pub(crate) fn lock(&self, address: &Address) -> Arc<tokio::sync::Mutex<()>> {
         let mut chats = lock(&self.inner.chats);
         // Forget locks nobody holds or waits for, so the map does not grow with every
@@ -506,6 +716,29 @@ impl Harness {
         }
         Arc::clone(chats.entry(address.clone()).or_default())
     }
+}
+
+/// Resolves when the store in flight (if any) ends; never, when there is none.
+async fn until_saved(saving: &mut Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>>) {
+    match saving {
+        Some(saving) => saving.await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether `buffer` is the live buffer of the turn of `fiber_id`.
+fn running_fiber(buffer: &Mutex<Buffer>, fiber_id: &str) -> bool {
+    let buffer = lock(buffer);
+    buffer.fiber_id == fiber_id && !buffer.done
+}
+
+/// Chunks stored with a fiber (one JSON chunk each); one that does not parse (written
+/// by another version) is left out.
+fn decode_chunks(stored: &[store::Chunk]) -> Vec<Chunk> {
+    stored
+        .iter()
+        .filter_map(|c| serde_json::from_str(&c.chunk).ok())
+        .collect()
 }
 
 /// The maps behind these locks hold plain values: a panic elsewhere cannot leave one
@@ -535,6 +768,11 @@ fn atomically<T>(
 /// One running turn.
 struct Run {
     host: AgentHost,
+    /// For a model `beforeTurn` chooses.
+    models: Models,
+    hooks: Hooks,
+    /// The user's message of a new turn (`None` when resuming), for `beforeTurn`.
+    user_text: Option<String>,
     address: Address,
     model: llm::Model,
     system: Option<String>,
@@ -547,9 +785,15 @@ struct Run {
     fiber_id: String,
     message_id: String,
     toolbox: Toolbox,
-    tx: mpsc::UnboundedSender<Chunk>,
     /// What was sent, for clients that reconnect.
     buffer: Arc<Mutex<Buffer>>,
+    /// Becomes `true` when the turn is cancelled.
+    cancel: watch::Receiver<bool>,
+    /// Chunks sent but not yet stored with the fiber (JSON): stored with the next storage
+    /// operation of the turn, so replaying after a restart costs no writes of its own.
+    unsaved: Mutex<Vec<String>>,
+    /// When chunks were last stored (a long inference stores them now and then).
+    saved_at: Mutex<std::time::Instant>,
     /// Held until the turn ends: one turn per agent at a time (`None`: the caller holds it).
     _guard: Option<OwnedMutexGuard<()>>,
 }
@@ -560,6 +804,8 @@ struct Resume {
     /// Steps started before the crash.
     steps: u32,
     open: Open,
+    /// What `beforeTurn` chose for the turn, if anything.
+    choices: Option<TurnChoices>,
 }
 
 #[derive(Debug)]
@@ -619,7 +865,11 @@ impl Resume {
             (true, Some(m)) if m.role == Role::Tool => Open::Results(steps),
             (true, _) => Open::Inference(steps),
         };
-        Resume { steps, open }
+        Resume {
+            steps,
+            open,
+            choices: None,
+        }
     }
 }
 
@@ -627,24 +877,69 @@ impl Resume {
 enum Stop {
     Answered,
     MaxSteps,
+    /// `beforeTurn` refused the turn, saying why.
+    Refused,
+    /// `Harness::cancel`.
+    Cancelled,
     Failed(String),
 }
 
+/// How one tool call ended.
+enum CallEnd {
+    Done(Output),
+    /// The turn stops (a hook threw, storage failed): the call's result and why.
+    Stopped(Output, String),
+    /// Cancelled while the tool ran: its checkpoint id (the result is still to record).
+    Cancelled(String),
+}
+
+/// A step's inference, as `onStepFinish` and the loop need it.
+struct Inference {
+    message: Message,
+    usage: Option<Usage>,
+    calls: Vec<(ToolCall, Option<String>)>,
+    finish: Option<llm::FinishReason>,
+}
+
+/// The AI SDK's name of a finish reason.
+fn finish_reason(reason: Option<&llm::FinishReason>) -> &'static str {
+    match reason {
+        Some(llm::FinishReason::Stop) => "stop",
+        Some(llm::FinishReason::Length) => "length",
+        Some(llm::FinishReason::ToolCalls) => "tool-calls",
+        Some(llm::FinishReason::ContentFilter) => "content-filter",
+        Some(llm::FinishReason::Other(_)) => "other",
+        None => "unknown",
+    }
+}
+
+/// A tool call as the hooks see it (the AI SDK's field names).
+fn call_view(call: &ToolCall, step: u32) -> Value {
+    json!({"toolCallId": call.id, "toolName": call.name, "input": call.arguments, "step": step})
+}
+
 impl Run {
+    /// Sends a chunk to the turn's client and reconnected ones (a client that went away
+    /// does not stop the turn). After the last chunk (`finish`, `abort`) the stream is
+    /// over: a cancelled turn ends its stream at once and stores its end after.
     fn send(&self, chunk: Chunk) {
         let mut buffer = lock(&self.buffer);
+        if buffer.done {
+            return;
+        }
         buffer.listeners.retain(|l| l.send(chunk.clone()).is_ok());
+        if let Ok(json) = serde_json::to_string(&chunk) {
+            lock(&self.unsaved).push(json);
+        }
         // The chunks are kept only while the turn runs: whoever reconnects after its end
         // reads the answer from the session.
-        if matches!(chunk, Chunk::Finish { .. }) {
+        if chunk.is_last() {
             buffer.done = true;
             buffer.chunks = Vec::new();
             buffer.listeners.clear();
         } else {
-            buffer.chunks.push(chunk.clone());
+            buffer.chunks.push(chunk);
         }
-        // A client that went away does not stop the turn.
-        let _ = self.tx.send(chunk);
     }
 
     fn compaction(&self) -> compaction::Context<'_> {
@@ -660,15 +955,64 @@ impl Run {
     }
 
     /// Storage work on the agent's database, between its turns.
+    /// The chunks sent since the last operation are stored first (with the fiber, for
+    /// replays after a restart): one trip to the agent's database for both.
     async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut AgentDb) -> store::Result<T> + Send + 'static,
     ) -> Result<T, agents::Error> {
+        let unsaved = std::mem::take(&mut *lock(&self.unsaved));
+        *lock(&self.saved_at) = std::time::Instant::now();
+        let (fiber, address) = (self.fiber_id.clone(), self.address.clone());
         self.host
             .with_new_or_existing_db(&self.address.class, &self.address.name, move |db| {
+                if !unsaved.is_empty()
+                    && let Err(e) = db.fibers().push_chunks(&fiber, &unsaved)
+                {
+                    // Only a replay after a restart misses them; the turn goes on.
+                    tracing::warn!(agent = %address, error = %e, "cannot store a chat turn's streamed output");
+                }
                 f(db).map_err(agents::Error::Store)
             })
             .await
+    }
+
+    /// Whether chunks wait to be stored and the last store is older than `SAVE_EVERY` (a
+    /// long inference, or a slow stream of text).
+    fn save_due(&self) -> bool {
+        const SAVE_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
+        lock(&self.saved_at).elapsed() >= SAVE_EVERY && !lock(&self.unsaved).is_empty()
+    }
+
+    /// Stores the chunks sent so far.
+    async fn save(&self) {
+        if let Err(e) = self.db(|_| Ok(())).await {
+            tracing::warn!(agent = %self.address, error = %e, "cannot store a chat turn's streamed output");
+        }
+    }
+
+    /// Starts from what a previous process streamed for this turn (a resumed turn).
+    fn seed(&mut self, chunks: Vec<Chunk>) {
+        let mut buffer = lock(&self.buffer);
+        if buffer.chunks.is_empty() {
+            buffer.chunks = chunks;
+        }
+    }
+
+    /// What the chunks so far leave open: a text block, a step.
+    fn open_parts(&self) -> (Option<String>, bool) {
+        let buffer = lock(&self.buffer);
+        let (mut text, mut step) = (None, false);
+        for chunk in &buffer.chunks {
+            match chunk {
+                Chunk::TextStart { id } => text = Some(id.clone()),
+                Chunk::TextEnd { .. } => text = None,
+                Chunk::StartStep => step = true,
+                Chunk::FinishStep => step = false,
+                _ => {}
+            }
+        }
+        (text, step)
     }
 
     /// The turn, in a `think_turn` span whose children are its `think_step`s and their
@@ -683,27 +1027,52 @@ impl Run {
         self.run_in_span(resume).instrument(span).await;
     }
 
-    async fn run_in_span(self, resume: Option<Resume>) {
-        self.send(Chunk::Start {
-            message_id: self.message_id.clone(),
-            message_metadata: Some(json!({"sessionId": self.session_id})),
-        });
+    async fn run_in_span(mut self, resume: Option<Resume>) {
+        let started = lock(&self.buffer)
+            .chunks
+            .iter()
+            .any(|c| matches!(c, Chunk::Start { .. }));
+        // A resumed turn's replay already starts the message.
+        if !started {
+            self.send(Chunk::Start {
+                message_id: self.message_id.clone(),
+                message_metadata: Some(json!({"sessionId": self.session_id})),
+            });
+        }
         let mut usage = Usage::default();
         let mut steps = 0;
-        let mut resumed = None;
-        if let Some(resume) = resume {
+        let mut stopped = None;
+        match &resume {
+            Some(resume) => {
+                if let Some(choices) = &resume.choices
+                    && let Err(message) = self.choose(choices)
+                {
+                    stopped = Some(Stop::Failed(message));
+                }
+            }
+            None => stopped = self.before_turn().await,
+        }
+        if let (None, Some(resume)) = (&stopped, resume) {
             steps = resume.steps;
-            resumed = match self.resume(resume.open).await {
+            stopped = match self.resume(resume.open).await {
                 Ok(true) => Some(Stop::Answered),
                 Ok(false) => None,
                 Err(message) => Some(Stop::Failed(message)),
             };
         }
         let stop = loop {
-            if let Some(stop) = resumed.take() {
-                break stop;
+            if let Some(stop) = stopped.take() {
+                // Whatever stopped a cancelled turn, it was the cancel.
+                break if self.cancelled() {
+                    Stop::Cancelled
+                } else {
+                    stop
+                };
             }
-            if steps == self.max_steps {
+            if self.cancelled() {
+                break Stop::Cancelled;
+            }
+            if steps >= self.max_steps {
                 break Stop::MaxSteps;
             }
             steps += 1;
@@ -711,12 +1080,14 @@ impl Run {
             match self.step(steps, &mut usage).instrument(span).await {
                 Ok(true) => break Stop::Answered,
                 Ok(false) => {}
-                Err(message) => break Stop::Failed(message),
+                Err(message) => stopped = Some(Stop::Failed(message)),
             }
         };
         let stopped = match &stop {
             Stop::Answered => "answered",
             Stop::MaxSteps => "maxSteps",
+            Stop::Refused => "refused",
+            Stop::Cancelled => "cancelled",
             Stop::Failed(_) => "error",
         };
         let summary = json!({
@@ -741,12 +1112,18 @@ impl Run {
             tracing::warn!(agent = %self.address, error = %e, "cannot record the end of a chat turn");
         }
         if let Stop::Failed(message) = &stop {
-            self.send(Chunk::Error {
-                error_text: message.clone(),
-            });
+            let error_text = self.on_chat_error(message).await;
+            self.send(Chunk::Error { error_text });
         }
         if let Stop::MaxSteps = stop {
             tracing::info!(agent = %self.address, steps, "a chat turn stopped at maxSteps");
+        }
+        if let Stop::Cancelled = stop {
+            tracing::info!(agent = %self.address, steps, "a chat turn was cancelled");
+            self.send(Chunk::Abort {
+                reason: Some("cancelled".to_owned()),
+            });
+            return;
         }
         let mut metadata = summary;
         metadata["sessionId"] = json!(self.session_id);
@@ -755,23 +1132,198 @@ impl Run {
         });
     }
 
+    fn cancelled(&self) -> bool {
+        *self.cancel.borrow()
+    }
+
+    /// Resolves when the turn is cancelled (never, if it is not).
+    async fn until_cancelled(&self) {
+        let mut cancel = self.cancel.clone();
+        if cancel.wait_for(|c| *c).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+
+    /// Runs one of the class's turn hooks in its isolate (a `think` turn). `Err` names the
+    /// hook: a hook that throws ends the turn.
+    async fn hook(&self, hook: &str, args: Value) -> Result<Value, String> {
+        let span = tracing::info_span!("think_hook", hook);
+        self.host
+            .think(
+                &self.address.class,
+                &self.address.name,
+                "hook",
+                json!({"hook": hook, "args": args}),
+            )
+            .instrument(span)
+            .await
+            .map_err(|e| format!("the {hook} hook failed: {e}"))
+    }
+
+    /// `beforeTurn(ctx)`: the class may change this turn's system prompt, tools, model or
+    /// step limit, or refuse it. `Some`: the turn ends here.
+    async fn before_turn(&mut self) -> Option<Stop> {
+        if !self.hooks.before_turn {
+            return None;
+        }
+        let ctx = json!({
+            "sessionId": self.session_id,
+            "text": self.user_text,
+            "system": self.system,
+            "model": self.model.spec().to_string(),
+            "maxSteps": self.max_steps,
+            "tools": self.toolbox.definitions().iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+        });
+        let value = match self.hook("beforeTurn", ctx).await {
+            Ok(Value::Null) => return None,
+            Ok(value) => value,
+            Err(message) => return Some(Stop::Failed(message)),
+        };
+        let choices: TurnChoices = match serde_json::from_value(value) {
+            Ok(choices) => choices,
+            Err(e) => {
+                return Some(Stop::Failed(format!(
+                    "the beforeTurn hook answered something unusable: {e}"
+                )));
+            }
+        };
+        if let Some(reason) = choices.refuse.clone() {
+            return Some(self.refuse(reason).await);
+        }
+        if let Err(message) = self.choose(&choices) {
+            return Some(Stop::Failed(message));
+        }
+        // Kept so that a turn resumed after a restart makes the same choices.
+        let (fiber, stash) = (self.fiber_id.clone(), json!({ "turn": choices }));
+        if let Err(e) = self.db(move |db| db.fibers().stash(&fiber, &stash)).await {
+            return Some(Stop::Failed(format!(
+                "cannot keep what beforeTurn chose: {e}"
+            )));
+        }
+        None
+    }
+
+    /// Applies what `beforeTurn` chose.
+    fn choose(&mut self, choices: &TurnChoices) -> Result<(), String> {
+        if let Some(spec) = &choices.model {
+            self.model = self
+                .models
+                .get(Some(spec))
+                .map_err(|e| format!("the beforeTurn hook chose the model {spec}: {e}"))?;
+        }
+        if let Some(system) = &choices.system {
+            self.system = Some(system.clone());
+        }
+        if let Some(max_steps) = choices.max_steps {
+            self.max_steps = max_steps.clamp(1, 1000);
+        }
+        if let Some(names) = &choices.active_tools {
+            self.toolbox
+                .restrict(names)
+                .map_err(|e| format!("the beforeTurn hook chose activeTools: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// A refused turn: the reason is the answer (stored, so the history alternates).
+    async fn refuse(&self, reason: String) -> Stop {
+        let text_id = format!("{}-refused", self.message_id);
+        self.send(Chunk::StartStep);
+        self.send(Chunk::TextStart {
+            id: text_id.clone(),
+        });
+        self.send(Chunk::TextDelta {
+            id: text_id.clone(),
+            delta: reason.clone(),
+        });
+        self.send(Chunk::TextEnd { id: text_id });
+        self.send(Chunk::FinishStep);
+        let message = NewMessage::new(
+            store::Role::Assistant,
+            json!(Message::assistant(reason.clone())),
+        )
+        .with_text(reason);
+        let session = self.session_id.clone();
+        match self
+            .db(move |db| db.sessions().append_to_leaf(&session, &message))
+            .await
+        {
+            Ok(_) => Stop::Refused,
+            Err(e) => Stop::Failed(format!("cannot store the refusal: {e}")),
+        }
+    }
+
+    /// The text of the `error` chunk: what `onChatError` makes of `message`, if the class
+    /// has it.
+    async fn on_chat_error(&self, message: &str) -> String {
+        if !self.hooks.on_chat_error {
+            return message.to_owned();
+        }
+        match self
+            .hook("onChatError", json!({ "message": message }))
+            .await
+        {
+            Ok(Value::String(shown)) => shown,
+            Ok(_) => message.to_owned(),
+            Err(failed) => format!("{message} (and then {failed})"),
+        }
+    }
+
+    /// `onStepFinish(step)`, when the class has it.
+    async fn on_step_finish(
+        &self,
+        step: u32,
+        inference: &Inference,
+        results: &[(ToolCall, Output)],
+    ) -> Result<(), String> {
+        if !self.hooks.on_step_finish {
+            return Ok(());
+        }
+        let usage = inference.usage.unwrap_or_default();
+        let info = json!({
+            "step": step,
+            "text": inference.message.text(),
+            "toolCalls": inference.calls.iter().map(|(c, _)| call_view(c, step)).collect::<Vec<_>>(),
+            "toolResults": results.iter().map(|(c, o)| json!({
+                "toolCallId": c.id, "toolName": c.name, "output": o.value, "isError": o.is_error,
+            })).collect::<Vec<_>>(),
+            "usage": {"inputTokens": usage.input_tokens, "outputTokens": usage.output_tokens},
+            "finishReason": finish_reason(inference.finish.as_ref()),
+        });
+        self.hook("onStepFinish", info).await.map(drop)
+    }
+
     /// Brings an interrupted step to its end. `Ok(true)`: the turn was already answered.
+    /// The replay of what was streamed before the crash is closed first (its open text
+    /// block and step), so a reconnecting client reads a well-formed stream.
     async fn resume(&self, open: Open) -> Result<bool, String> {
+        let (open_text, in_step) = self.open_parts();
+        if let Some(id) = open_text {
+            self.send(Chunk::TextEnd { id });
+        }
+        let finish = |step: u32, data: Value| async move {
+            if !in_step {
+                self.send(Chunk::StartStep);
+            }
+            self.finish_step(step, data).await
+        };
         match open {
-            Open::Nothing => Ok(false),
+            Open::Nothing | Open::Answered(None) => {
+                if in_step {
+                    self.send(Chunk::FinishStep);
+                }
+                Ok(matches!(open, Open::Answered(None)))
+            }
             Open::Inference(step) => {
-                self.finish_step(step, json!({"interrupted": "inference"}))
-                    .await?;
+                finish(step, json!({"interrupted": "inference"})).await?;
                 Ok(false)
             }
             Open::Results(step) => {
-                self.finish_step(step, json!({"resumed": true})).await?;
+                finish(step, json!({"resumed": true})).await?;
                 Ok(false)
             }
-            Open::Answered(step) => {
-                if let Some(step) = step {
-                    self.finish_step(step, json!({"toolCalls": 0})).await?;
-                }
+            Open::Answered(Some(step)) => {
+                finish(step, json!({"toolCalls": 0})).await?;
                 Ok(true)
             }
             Open::Calls {
@@ -779,7 +1331,37 @@ impl Run {
                 calls,
                 recorded,
             } => {
-                self.send(Chunk::StartStep);
+                if !in_step {
+                    self.send(Chunk::StartStep);
+                }
+                // Results recorded before the crash that the replay does not show yet.
+                let shown: std::collections::HashSet<String> = lock(&self.buffer)
+                    .chunks
+                    .iter()
+                    .filter_map(|c| match c {
+                        Chunk::ToolOutputAvailable { tool_call_id, .. }
+                        | Chunk::ToolOutputError { tool_call_id, .. } => Some(tool_call_id.clone()),
+                        _ => None,
+                    })
+                    .collect();
+                for call in &calls {
+                    if shown.contains(&call.id) {
+                        continue;
+                    }
+                    if let Some((text, is_error)) = recorded.get(&call.id) {
+                        self.send(if *is_error {
+                            Chunk::ToolOutputError {
+                                tool_call_id: call.id.clone(),
+                                error_text: text.clone(),
+                            }
+                        } else {
+                            Chunk::ToolOutputAvailable {
+                                tool_call_id: call.id.clone(),
+                                output: Value::String(text.clone()),
+                            }
+                        });
+                    }
+                }
                 let calls: Vec<(ToolCall, Option<String>)> =
                     calls.into_iter().map(|c| (c, None)).collect();
                 self.run_calls(step, &calls, &recorded).await?;
@@ -816,7 +1398,7 @@ impl Run {
             });
         }
         self.send(Chunk::StartStep);
-        let (message, step_usage, calls) = match self.infer(step, &request).await {
+        let inference = match self.infer(step, &request).await {
             Ok(done) => done,
             Err((partial, step_usage, error)) => {
                 // Keep what the user already saw; calls that never ran are left out so
@@ -855,8 +1437,9 @@ impl Run {
                 return Err(error);
             }
         };
-        let step_usage = step_usage.unwrap_or_default();
+        let step_usage = inference.usage.unwrap_or_default();
         *usage += step_usage;
+        let message = &inference.message;
         let call_ids: Vec<String> = message.tool_calls().map(|c| c.id.clone()).collect();
         let assistant = NewMessage::new(store::Role::Assistant, json!(message))
             .with_text(message.text())
@@ -867,61 +1450,64 @@ impl Run {
         self.db(move |db| db.sessions().append_to_leaf(&session, &assistant))
             .await
             .map_err(|e| format!("cannot store the answer: {e}"))?;
-        if calls.is_empty() {
+        if inference.calls.is_empty() {
             self.finish_step(step, json!({"toolCalls": 0})).await?;
+            self.on_step_finish(step, &inference, &[]).await?;
             return Ok(true);
         }
-        self.run_calls(step, &calls, &HashMap::new()).await?;
+        let results = self
+            .run_calls(step, &inference.calls, &HashMap::new())
+            .await?;
+        self.on_step_finish(step, &inference, &results).await?;
         Ok(false)
     }
 
     /// Runs a step's tool calls (those in `recorded` already ran: their results are
-    /// reused), stores one tool message with every result and ends the step.
+    /// reused), stores one tool message with every result and ends the step. Every call
+    /// gets a result, also when the turn stops half-way (a hook that throws, storage,
+    /// a cancel): the calls left are answered "not run" or interrupted, so the history
+    /// stays valid.
     async fn run_calls(
         &self,
         step: u32,
         calls: &[(ToolCall, Option<String>)],
         recorded: &HashMap<String, (String, bool)>,
-    ) -> Result<(), String> {
+    ) -> Result<Vec<(ToolCall, Output)>, String> {
         let call_ids: Vec<String> = calls.iter().map(|(c, _)| c.id.clone()).collect();
         let mut results = Vec::with_capacity(calls.len());
+        let mut failure: Option<String> = None;
+        // The checkpoint of a call a cancel cut off, written with the tool message.
+        let mut cut_off: Option<String> = None;
         for (call, argument_error) in calls {
-            if let Some((text, is_error)) = recorded.get(&call.id) {
-                results.push(Part::ToolResult(ToolResult {
-                    call_id: call.id.clone(),
-                    content: text.clone(),
-                    is_error: *is_error,
-                }));
+            let output = if let Some((text, is_error)) = recorded.get(&call.id) {
+                results.push((
+                    call.clone(),
+                    Output {
+                        value: Value::String(text.clone()),
+                        text: text.clone(),
+                        is_error: *is_error,
+                    },
+                ));
                 continue;
-            }
-            // Ids are unique per step only (some servers reuse them), the fiber's per turn.
-            let checkpoint_id = format!("{step}:{}", call.id);
-            let (fiber, id) = (self.fiber_id.clone(), checkpoint_id.clone());
-            let data = json!({"name": call.name, "id": call.id, "input": call.arguments});
-            self.db(move |db| db.fibers().tool_call(&fiber, &id, &data).map(drop))
-                .await
-                .map_err(|e| format!("cannot record the tool call: {e}"))?;
-            let span =
-                tracing::info_span!("think_tool_call", tool = %call.name, call_id = %call.id);
-            let output = self
-                .toolbox
-                .run(call, argument_error.as_deref())
-                .instrument(span)
-                .await;
-            let (fiber, id) = (self.fiber_id.clone(), checkpoint_id);
-            let outcome = if output.is_error {
-                ToolOutcome::Error
+            } else if self.cancelled() {
+                failure.get_or_insert_with(|| "cancelled".to_owned());
+                Output::error(llm::INTERRUPTED_RESULT)
+            } else if let Some(reason) = &failure {
+                Output::error(format!("not run: the turn stopped ({reason})"))
             } else {
-                ToolOutcome::Ok
+                match self.call_tool(step, call, argument_error.as_deref()).await {
+                    CallEnd::Done(output) => output,
+                    CallEnd::Stopped(output, reason) => {
+                        failure = Some(reason);
+                        output
+                    }
+                    CallEnd::Cancelled(checkpoint_id) => {
+                        failure = Some("cancelled".to_owned());
+                        cut_off = Some(checkpoint_id);
+                        Output::error(llm::INTERRUPTED_RESULT)
+                    }
+                }
             };
-            let data = json!({"content": output.text, "isError": output.is_error});
-            self.db(move |db| {
-                db.fibers()
-                    .tool_result(&fiber, &id, outcome, &data)
-                    .map(drop)
-            })
-            .await
-            .map_err(|e| format!("cannot record the tool result: {e}"))?;
             self.send(if output.is_error {
                 Chunk::ToolOutputError {
                     tool_call_id: call.id.clone(),
@@ -933,24 +1519,128 @@ impl Run {
                     output: output.value.clone(),
                 }
             });
-            results.push(Part::ToolResult(ToolResult {
-                call_id: call.id.clone(),
-                content: output.text,
-                is_error: output.is_error,
-            }));
+            results.push((call.clone(), output));
+        }
+        if self.cancelled() {
+            // The client's stream ends now; storing the end may wait for the agent (the
+            // cut-off call may be one of its own tools, still running in its isolate).
+            self.send(Chunk::Abort {
+                reason: Some("cancelled".to_owned()),
+            });
         }
         let tool_message = Message {
             role: Role::Tool,
-            content: results,
+            content: results
+                .iter()
+                .map(|(call, output)| {
+                    Part::ToolResult(ToolResult {
+                        call_id: call.id.clone(),
+                        content: output.text.clone(),
+                        is_error: output.is_error,
+                    })
+                })
+                .collect(),
         };
         let tool_message =
             NewMessage::new(store::Role::Tool, json!(tool_message)).answering(call_ids);
-        let session = self.session_id.clone();
-        self.db(move |db| db.sessions().append_to_leaf(&session, &tool_message))
-            .await
-            .map_err(|e| format!("cannot store the tool results: {e}"))?;
+        let (session, fiber) = (self.session_id.clone(), self.fiber_id.clone());
+        self.db(move |db| {
+            if let Some(id) = cut_off {
+                let data = json!({"content": llm::INTERRUPTED_RESULT, "isError": true});
+                db.fibers()
+                    .tool_result(&fiber, &id, ToolOutcome::Error, &data)?;
+            }
+            db.sessions().append_to_leaf(&session, &tool_message)
+        })
+        .await
+        .map_err(|e| format!("cannot store the tool results: {e}"))?;
         self.finish_step(step, json!({"toolCalls": calls.len()}))
+            .await?;
+        match failure {
+            Some(reason) => Err(reason),
+            None => Ok(results),
+        }
+    }
+
+    /// One tool call: `beforeToolCall`, the call's checkpoint, the tool (unless blocked or
+    /// substituted), `afterToolCall`, the result's checkpoint.
+    async fn call_tool(&self, step: u32, call: &ToolCall, argument_error: Option<&str>) -> CallEnd {
+        let not_run =
+            |reason: String| CallEnd::Stopped(Output::error(format!("not run: {reason}")), reason);
+        let decision = if self.hooks.before_tool_call {
+            match self.hook("beforeToolCall", call_view(call, step)).await {
+                Ok(decision) => decision,
+                Err(reason) => return not_run(reason),
+            }
+        } else {
+            Value::Null
+        };
+        // Ids are unique per step only (some servers reuse them), the fiber's per turn.
+        let checkpoint_id = format!("{step}:{}", call.id);
+        let (fiber, id) = (self.fiber_id.clone(), checkpoint_id.clone());
+        let data = json!({"name": call.name, "id": call.id, "input": call.arguments});
+        if let Err(e) = self
+            .db(move |db| db.fibers().tool_call(&fiber, &id, &data).map(drop))
             .await
+        {
+            return not_run(format!("cannot record the tool call: {e}"));
+        }
+        let mut output = if let Some(reason) = decision.get("block") {
+            Output::error(match reason {
+                Value::String(reason) => reason.clone(),
+                other => other.to_string(),
+            })
+        } else if let Some(result) = decision.get("result") {
+            Output::ok(result.clone())
+        } else {
+            let span =
+                tracing::info_span!("think_tool_call", tool = %call.name, call_id = %call.id);
+            let run = self.toolbox.run(call, argument_error).instrument(span);
+            // A cancel answers the call in flight at once; the tool's own run (an isolate
+            // turn, Code Mode) is not torn down and may still finish its work.
+            tokio::select! {
+                output = run => output,
+                () = self.until_cancelled() => return CallEnd::Cancelled(checkpoint_id),
+            }
+        };
+        let mut failure = None;
+        if self.hooks.after_tool_call {
+            let result = json!({"output": output.value, "isError": output.is_error});
+            match self
+                .hook("afterToolCall", json!([call_view(call, step), result]))
+                .await
+            {
+                Ok(replaced) => {
+                    if let Some(Value::String(error)) = replaced.get("error") {
+                        output = Output::error(error.clone());
+                    } else if let Some(result) = replaced.get("result") {
+                        output = Output::ok(result.clone());
+                    }
+                }
+                Err(reason) => failure = Some(reason),
+            }
+        }
+        let (fiber, id) = (self.fiber_id.clone(), checkpoint_id);
+        let outcome = if output.is_error {
+            ToolOutcome::Error
+        } else {
+            ToolOutcome::Ok
+        };
+        let data = json!({"content": output.text, "isError": output.is_error});
+        if let Err(e) = self
+            .db(move |db| {
+                db.fibers()
+                    .tool_result(&fiber, &id, outcome, &data)
+                    .map(drop)
+            })
+            .await
+        {
+            failure.get_or_insert(format!("cannot record the tool result: {e}"));
+        }
+        match failure {
+            Some(reason) => CallEnd::Stopped(output, reason),
+            None => CallEnd::Done(output),
+        }
     }
 
     async fn finish_step(&self, step: u32, data: Value) -> Result<(), String> {
@@ -962,18 +1652,14 @@ impl Run {
         Ok(())
     }
 
-    /// Streams one inference to the client. `Ok`: the assistant message, its usage and
-    /// its tool calls (with the argument error, if any). `Err`: what arrived, the usage
-    /// so far and the error's text.
-    #[allow(clippy::type_complexity)]
+    /// Streams one inference to the client. `Ok`: the assistant message, its usage, its
+    /// tool calls (with the argument error, if any) and why the model stopped. `Err`: what
+    /// arrived, the usage so far and the error's text.
     async fn infer(
         &self,
         step: u32,
         request: &Request,
-    ) -> Result<
-        (Message, Option<Usage>, Vec<(ToolCall, Option<String>)>),
-        (Message, Option<Usage>, String),
-    > {
+    ) -> Result<Inference, (Message, Option<Usage>, String)> {
         let empty = || Message {
             role: Role::Assistant,
             content: Vec::new(),
@@ -987,7 +1673,23 @@ impl Run {
         let mut call_ids: Vec<String> = Vec::new();
         let mut calls = Vec::new();
         let mut failure = None;
-        while let Some(event) = stream.next().await {
+        let mut finish = None;
+        // A store of the chunks so far, in flight while the stream goes on (the agent's
+        // database may be busy with one of its turns; the stream does not wait for it).
+        let mut saving: Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>> = None;
+        loop {
+            let event = tokio::select! {
+                event = stream.next() => event,
+                () = self.until_cancelled() => {
+                    failure = Some("cancelled".to_owned());
+                    break;
+                }
+                () = until_saved(&mut saving) => {
+                    saving = None;
+                    continue;
+                }
+            };
+            let Some(event) = event else { break };
             match event {
                 Ok(StreamEvent::TextDelta { text }) => {
                     if !text_open {
@@ -1027,19 +1729,32 @@ impl Run {
                     });
                     calls.push((call, error));
                 }
-                Ok(StreamEvent::Usage { .. } | StreamEvent::Finished { .. }) => {}
+                Ok(StreamEvent::Finished { reason }) => finish = Some(reason),
+                Ok(StreamEvent::Usage { .. }) => {}
                 Err(e) => {
                     failure = Some(e.to_string());
                     break;
                 }
             }
+            if saving.is_none() && self.save_due() {
+                saving = Some(Box::pin(self.save()));
+            }
+        }
+        // Stores stay in order: this one ends before the turn's next storage operation.
+        if let Some(saving) = saving {
+            saving.await;
         }
         if text_open {
             self.send(Chunk::TextEnd { id: text_id });
         }
         match failure {
             Some(error) => Err((stream.partial(), stream.usage(), error)),
-            None => Ok((stream.partial(), stream.usage(), calls)),
+            None => Ok(Inference {
+                message: stream.partial(),
+                usage: stream.usage(),
+                calls,
+                finish,
+            }),
         }
     }
 }

@@ -323,6 +323,33 @@ impl Toolbox {
         &self.definitions
     }
 
+    /// Offers only the named tools (`beforeTurn`'s `activeTools`); the others are unknown
+    /// to the model for the turn. `Err`: a name that is no tool.
+    pub(crate) fn restrict(&mut self, names: &[String]) -> Result<(), String> {
+        let unknown: Vec<&str> = names
+            .iter()
+            .filter(|n| !self.definitions.iter().any(|d| &d.name == *n))
+            .map(String::as_str)
+            .collect();
+        if !unknown.is_empty() {
+            return Err(format!(
+                "there is no tool {}; the tools are: {}",
+                unknown.join(", "),
+                self.names()
+            ));
+        }
+        self.definitions.retain(|d| names.contains(&d.name));
+        Ok(())
+    }
+
+    fn names(&self) -> String {
+        self.definitions
+            .iter()
+            .map(|d| d.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Runs one call. `argument_error` is set when the model's arguments were not a JSON
     /// object: the call is answered with it, unrun.
     pub(crate) async fn run(&self, call: &ToolCall, argument_error: Option<&str>) -> Output {
@@ -334,6 +361,12 @@ impl Toolbox {
             Err(reason) => return Output::error(reason),
         };
         let name = call.name.as_str();
+        if !self.definitions.iter().any(|d| d.name == name) {
+            return Output::error(format!(
+                "there is no tool `{name}`; the tools are: {}",
+                self.names()
+            ));
+        }
         if self.own.iter().any(|t| t.name == name) {
             let payload = json!({"name": name, "input": input, "callId": call.id});
             return match self
@@ -362,13 +395,10 @@ impl Toolbox {
                     Err(e) => Output::error(format!("{name}: {e}")),
                 }
             }
+            // Every offered tool is one of the above.
             _ => Output::error(format!(
                 "there is no tool `{name}`; the tools are: {}",
-                self.definitions
-                    .iter()
-                    .map(|d| d.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                self.names()
             )),
         }
     }

@@ -77,6 +77,12 @@ pub enum Chunk {
     Error {
         error_text: String,
     },
+    /// The turn was cancelled (`Harness::cancel`); the stream ends here, without
+    /// `finish`, as the AI SDK's own streams do. What was streamed before is kept.
+    Abort {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// The assistant message is complete. `messageMetadata`: `sessionId`, `steps`,
     /// `stopped` (`"answered"`, `"maxSteps"` or `"error"`) and the turn's `usage`.
     #[serde(rename_all = "camelCase")]
@@ -87,6 +93,11 @@ pub enum Chunk {
 }
 
 impl Chunk {
+    /// Whether the chunk ends the stream.
+    pub fn is_last(&self) -> bool {
+        matches!(self, Chunk::Finish { .. } | Chunk::Abort { .. })
+    }
+
     /// The chunk as one server-sent event.
     pub fn sse(&self) -> String {
         // Serialising a Value-backed enum cannot fail.

@@ -194,6 +194,35 @@ class Agent {
     if (typeof callback !== 'string' || !callback) throw new TypeError('schedule(when, callback, payload): `callback` is the name of a method of this agent');
     return host.schedule({ ...spec, method: callback, payload: payload === undefined ? null : payload });
   }
+  // Durable work (Cloudflare's fibers): the fiber is recorded and the turn's writes so far
+  // committed before `fn` runs; each `await ctx.stash(data)` is a checkpoint (the data and
+  // every write before it are committed). If the process ends (or the turn fails after
+  // the fiber's end), the agent's next activation calls `onFiberRecovered(ctx)` with
+  // `ctx.snapshot`, the last stash; writes after it were rolled back. If `fn` throws, its
+  // writes since the last checkpoint are undone and the fiber is marked failed.
+  async runFiber(name, fn) {
+    if (typeof name !== 'string' || !name) throw new TypeError('runFiber(name, fn): name is a non-empty string');
+    if (typeof fn !== 'function') throw new TypeError('runFiber(name, fn): fn is an async function (ctx) => { … }');
+    const i = internal(this);
+    if (i.fiber) throw new TypeError(`runFiber(${JSON.stringify(name)}): fiber ${JSON.stringify(i.fiber)} is still running in this turn; run fibers one after another`);
+    const { id } = await host.fiberStart({ name });
+    i.fiber = name;
+    const ctx = Object.freeze({
+      id,
+      name,
+      stash: (data) => host.fiberStash({ id, data: data === undefined ? null : data }),
+    });
+    try {
+      const result = await fn.call(this, ctx);
+      await host.fiberEnd({ id, result: result === undefined ? null : result });
+      return result;
+    } catch (e) {
+      await host.fiberEnd({ id, error: String((e && e.message) || e) });
+      throw e;
+    } finally {
+      i.fiber = null;
+    }
+  }
   async getSchedules() { return host.schedules(null); }
   async getSchedule(id) { return (await host.getSchedule({ id: String(id) })) ?? undefined; }
   async cancelSchedule(id) { return host.cancelSchedule({ id: String(id) }); }
@@ -210,8 +239,13 @@ class Think extends Agent {
   getSystemPrompt() { return 'You are a helpful assistant. Use your tools when they help; answer concisely.'; }
   /** Extra tools: `{ name: { description, inputSchema (JSON Schema), execute(input) } }`. */
   getTools() { return {}; }
+  // The turn hooks (beforeTurn, beforeToolCall, afterToolCall, onStepFinish, onChatError)
+  // have no default here: the host calls only those a class defines, so a class without
+  // them pays for no extra isolate runs.
 }
-const THINK_HOOKS = new Set(['getModel', 'getSystemPrompt', 'getTools']);
+// What a class may define to take part in each chat turn; each runs as a `think` turn.
+const TURN_HOOKS = ['beforeTurn', 'beforeToolCall', 'afterToolCall', 'onStepFinish', 'onChatError'];
+const THINK_HOOKS = new Set(['getModel', 'getSystemPrompt', 'getTools', ...TURN_HOOKS]);
 const DEFAULT_MAX_STEPS = 10;
 const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
@@ -255,8 +289,11 @@ async function thinkTurn(Class, agent, op, payload) {
       if (contextWindow !== null && (!Number.isInteger(contextWindow) || contextWindow < 256)) throw new TypeError(`contextWindow is the model's context window in tokens, a whole number of at least 256, got ${String(contextWindow)}`);
       const compactAt = agent.compactAt === undefined ? null : agent.compactAt;
       if (compactAt !== null && (typeof compactAt !== 'number' || !(compactAt > 0 && compactAt <= 1))) throw new TypeError(`compactAt is the share of contextWindow at which the conversation is compacted, above 0 and at most 1, got ${String(compactAt)}`);
-      return { model: model || null, system: system === undefined || system === null ? null : String(system), maxSteps, tools, contextWindow, compactAt };
+      const hooks = TURN_HOOKS.filter((h) => typeof agent[h] === 'function');
+      return { model: model || null, system: system === undefined || system === null ? null : String(system), maxSteps, tools, contextWindow, compactAt, hooks };
     }
+    case 'hook':
+      return runHook(agent, payload.hook, payload.args);
     case 'tool': {
       const tools = await thinkTools(agent);
       const tool = Object.prototype.hasOwnProperty.call(tools, payload.name) ? tools[payload.name] : undefined;
@@ -267,6 +304,62 @@ async function thinkTurn(Class, agent, op, payload) {
     default:
       throw new TypeError(`unknown think operation ${op}`);
   }
+}
+
+const isObject = (v) => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+// One turn hook, its answer checked here so a wrong shape fails as the hook's own error.
+async function runHook(agent, hook, args) {
+  if (!TURN_HOOKS.includes(hook)) throw new TypeError(`unknown Think hook ${hook}`);
+  const f = agent[hook];
+  if (typeof f !== 'function') return null;
+  switch (hook) {
+    case 'beforeTurn': {
+      const out = await f.call(agent, args);
+      if (out === undefined || out === null) return null;
+      const usage = 'beforeTurn(ctx) returns undefined (no change) or { system?: string, activeTools?: string[], model?: string, maxSteps?: number, refuse?: string }';
+      if (!isObject(out)) throw new TypeError(`${usage}, got ${typeof out}`);
+      const known = new Set(['system', 'activeTools', 'model', 'maxSteps', 'refuse']);
+      const unknown = Object.keys(out).filter((k) => !known.has(k));
+      if (unknown.length) throw new TypeError(`${usage}; unknown field(s): ${unknown.join(', ')}`);
+      if (out.system !== undefined && typeof out.system !== 'string') throw new TypeError(`${usage}: system is not a string`);
+      if (out.activeTools !== undefined && !(Array.isArray(out.activeTools) && out.activeTools.every((t) => typeof t === 'string'))) throw new TypeError(`${usage}: activeTools is not a list of tool names`);
+      if (out.model !== undefined && typeof out.model !== 'string') throw new TypeError(`${usage}: model is not a string such as "openai:gpt-4.1-mini"`);
+      if (out.maxSteps !== undefined && (!Number.isInteger(out.maxSteps) || out.maxSteps < 1 || out.maxSteps > 1000)) throw new TypeError(`${usage}: maxSteps is a whole number from 1 to 1000`);
+      if (out.refuse !== undefined && (typeof out.refuse !== 'string' || !out.refuse)) throw new TypeError(`${usage}: refuse is the reason (a non-empty string) shown to the user`);
+      return out;
+    }
+    case 'beforeToolCall': {
+      const out = await f.call(agent, args);
+      if (out === undefined || out === null) return null;
+      const usage = 'beforeToolCall(call) returns undefined (run the tool), { block: "reason" } (the model gets the reason as an error) or { result: value } (used instead of running the tool)';
+      if (!isObject(out) || ('block' in out) === ('result' in out) || Object.keys(out).length !== 1) throw new TypeError(`${usage}, got ${JSON.stringify(out)}`);
+      if ('block' in out && typeof out.block !== 'string') throw new TypeError(`${usage}: block is a string`);
+      if ('result' in out && out.result === undefined) throw new TypeError(`${usage}: result is undefined`);
+      return out;
+    }
+    case 'afterToolCall': {
+      const out = await f.call(agent, args[0], args[1]);
+      if (out === undefined || out === null) return null;
+      const usage = 'afterToolCall(call, result) returns undefined (keep the result), { result: value } or { error: "message" } (replace it)';
+      if (!isObject(out) || ('error' in out) === ('result' in out) || Object.keys(out).length !== 1) throw new TypeError(`${usage}, got ${JSON.stringify(out)}`);
+      if ('error' in out && typeof out.error !== 'string') throw new TypeError(`${usage}: error is a string`);
+      if ('result' in out && out.result === undefined) throw new TypeError(`${usage}: result is undefined`);
+      return out;
+    }
+    case 'onStepFinish':
+      await f.call(agent, args);
+      return null;
+    case 'onChatError': {
+      const error = new Error(String(args.message));
+      const out = await f.call(agent, error);
+      if (out === undefined || out === null) return null;
+      if (typeof out === 'string') return out;
+      if (out instanceof Error) return out.message;
+      throw new TypeError(`onChatError(error) returns undefined (show the error), a string or an Error (shown instead), got ${typeof out}`);
+    }
+  }
+  return null;
 }
 
 // `agents.Counter("name").increment(1)`: each class namespace bound by the host
@@ -358,6 +451,9 @@ async function runTurn(Class, agent, input) {
     case 'think':
       result = await thinkTurn(Class, agent, input.op, input.payload);
       break;
+    case 'fiberRecovered':
+      if (typeof agent.onFiberRecovered === 'function') result = await agent.onFiberRecovered(input.fiber);
+      break;
     case 'start':
       break;
     default:
@@ -397,10 +493,11 @@ function describe(Class) {
     callable,
     onStart: typeof Class.prototype.onStart === 'function',
     onRequest: typeof Class.prototype.onRequest === 'function',
+    onFiberRecovered: typeof Class.prototype.onFiberRecovered === 'function',
     think,
   };
 }
-const LIFECYCLE = new Set(['onStart', 'onRequest']);
+const LIFECYCLE = new Set(['onStart', 'onRequest', 'onFiberRecovered']);
 
 Object.defineProperty(globalThis, '__isletDescribe', { value: describe, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'Agent', { value: Agent, writable: false, enumerable: false, configurable: false });

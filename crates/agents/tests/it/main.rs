@@ -5,6 +5,7 @@ mod support;
 mod activation;
 mod classes;
 mod concurrency;
+mod fibers;
 mod schedules;
 mod storage;
 mod surface;

@@ -79,6 +79,7 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
                 .delete(workspace_delete),
         )
         .route("/agents/{class}/{name}/chat", post(chat))
+        .route("/agents/{class}/{name}/chat/cancel", post(cancel_chat))
         .route(
             "/agents/{class}/{name}/sessions/{id}/stream",
             get(reconnect),
@@ -374,14 +375,43 @@ async fn chat(
     Ok(ui_stream(turn.chunks, &turn.session_id))
 }
 
+/// The body of a cancel request.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CancelBody {
+    session_id: String,
+}
+
+/// `POST …/chat/cancel` (`{"sessionId": "…"}`): stops the session's turn in progress (its
+/// stream ends with an `abort` chunk). `{"cancelled": false}` when none is running.
+async fn cancel_chat(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response> {
+    app.host.classes().get(&class)?;
+    let body = read_body(&app, body).await?;
+    let body: CancelBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body is {{\"sessionId\": \"…\"}}, the session whose turn to cancel; this one is not: {e}"
+        ))
+    })?;
+    let cancelled = app.harness.cancel(&class, &name, &body.session_id);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "cancelled": cancelled }),
+    ))
+}
+
 /// `GET …/sessions/{id}/stream`: the session's turn in progress, replayed from its start
-/// and then live (the AI SDK's `resumeStream`); 204 when no turn is running.
+/// (also after a restart: from what the fiber stored) and then live (the AI SDK's
+/// `resumeStream`); 204 when no turn is running.
 async fn reconnect(
     State(app): State<App>,
     Path((class, name, id)): Path<(String, String, String)>,
 ) -> Result<Response> {
     app.host.classes().get(&class)?;
-    Ok(match app.harness.reconnect(&class, &name, &id) {
+    Ok(match app.harness.reconnect(&class, &name, &id).await {
         Some(chunks) => ui_stream(chunks, &id),
         None => StatusCode::NO_CONTENT.into_response(),
     })

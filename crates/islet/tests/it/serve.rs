@@ -1275,6 +1275,406 @@ async fn issue15_kill_9_during_a_tool_call_then_restart_finishes_the_turn() {
     assert_eq!(model.requests().len(), 2);
 }
 
+/// Starts a chat turn over HTTP; the response (still streaming) and the session id.
+async fn start_chat(server: &Server, class: &str, text: &str) -> (reqwest::Response, String) {
+    let response = client()
+        .post(format!("{}/agents/{class}/x/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": text}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let session = response.headers()["x-islet-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    (response, session)
+}
+
+/// Reads the streaming body until it contains `wanted`; everything read.
+async fn read_until(response: &mut reqwest::Response, wanted: &str) -> String {
+    let mut seen = String::new();
+    while !seen.contains(wanted) {
+        let chunk = tokio::time::timeout(Duration::from_secs(20), response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no {wanted} in time; read: {seen}"))
+            .unwrap()
+            .unwrap_or_else(|| panic!("the stream ended without {wanted}: {seen}"));
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+/// A reconnecting client after a restart: the whole replayed stream, parsed.
+async fn reconnect_after_restart(server: &Server, class: &str, session: &str) -> Vec<Value> {
+    let response = client()
+        .get(format!(
+            "{}/agents/{class}/x/sessions/{session}/stream",
+            server.base
+        ))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status().as_u16(),
+        200,
+        "the resumed turn is running"
+    );
+    let body = tokio::time::timeout(Duration::from_secs(30), response.text())
+        .await
+        .expect("the replayed stream ends")
+        .unwrap();
+    let data = sse_data(&body);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{body}");
+    data[..data.len() - 1]
+        .iter()
+        .map(|d| {
+            // Every chunk is one the protocol defines, with exactly its fields.
+            let _: think::ui::Chunk =
+                serde_json::from_str(d).unwrap_or_else(|e| panic!("{d}: {e}"));
+            serde_json::from_str(d).unwrap()
+        })
+        .collect()
+}
+
+fn text_of(chunks: &[Value]) -> String {
+    chunks
+        .iter()
+        .filter(|c| c["type"] == "text-delta")
+        .map(|c| c["delta"].as_str().unwrap())
+        .collect()
+}
+
+async fn history_of(server: &Server, class: &str, session: &str) -> Vec<Value> {
+    let (status, body) = server
+        .get(&format!("/agents/{class}/x/sessions/{session}"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let history: Value = serde_json::from_str(&body).unwrap();
+    history["messages"].as_array().unwrap().clone()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_kill_9_during_streaming_then_a_reconnecting_client_sees_the_whole_answer() {
+    use llm::scripted::Reply;
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(
+        Reply::new()
+            .text_chunks((0..30).map(|i| format!("before{i} ")))
+            .delay(Duration::from_millis(150)),
+    );
+    model.push(
+        Reply::new()
+            .text_chunks(["The ", "whole ", "answer ", "after ", "the ", "restart."])
+            .delay(Duration::from_millis(300)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
+    let data = dir.path().join("data");
+    let mut server = given_chat_server(&agents, &data, &model, &[]);
+    let (mut response, session) = start_chat(&server, "Assistant", "Talk at length").await;
+    read_until(&mut response, "before4 ").await;
+    server.child.kill().unwrap(); // SIGKILL, mid-stream
+    server.child.wait().unwrap();
+    drop(response);
+
+    let server = given_chat_server(&agents, &data, &model, &[]);
+    let chunks = reconnect_after_restart(&server, "Assistant", &session).await;
+    let types: Vec<&str> = chunks.iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types.iter().filter(|t| **t == "start").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(types.first(), Some(&"start"));
+    assert_eq!(types.last(), Some(&"finish"));
+    // What the killed server streamed (stored as it went), then the resumed answer.
+    let text = text_of(&chunks);
+    assert!(text.starts_with("before0 before1 "), "{text}");
+    assert!(
+        text.ends_with("The whole answer after the restart."),
+        "{text}"
+    );
+    assert_eq!(
+        chunks.last().unwrap()["messageMetadata"]["stopped"],
+        "answered"
+    );
+    // The history holds the resumed answer only (the cut-off one was never stored).
+    let history = history_of(&server, "Assistant", &session).await;
+    let roles: Vec<&str> = history
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant"]);
+    assert_eq!(
+        history[1]["content"]["content"][0]["text"],
+        "The whole answer after the restart."
+    );
+    assert_eq!(model.requests().len(), 2);
+}
+
+const TALLY: &str = r#"
+import { Think } from "agents";
+export default class Tally extends Think {
+  getTools() {
+    return {
+      count: {
+        description: "Counts",
+        inputSchema: { type: "object", properties: {} },
+        execute: async () => {
+          const counted = ((await this.storage.get("counted")) ?? 0) + 1;
+          await this.storage.put("counted", counted);
+          return "counted " + counted;
+        },
+      },
+      slow: {
+        description: "Takes a while",
+        inputSchema: { type: "object", properties: {} },
+        execute: async () => {
+          const runs = ((await this.storage.get("runs")) ?? 0) + 1;
+          await this.storage.put("runs", runs);
+          await new Promise((resolve) => setTimeout(resolve, 4000));
+          return "slow done";
+        },
+      },
+    };
+  }
+  async counted() { return (await this.storage.get("counted")) ?? 0; }
+  async runs() { return (await this.storage.get("runs")) ?? 0; }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_kill_9_during_a_long_tool_call_the_completed_call_ran_once_and_the_replay_is_whole()
+ {
+    use llm::scripted::Reply;
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(
+        Reply::new()
+            .text("Counting, then waiting.")
+            .tool_call("c1", "count", json!({}))
+            .tool_call("c2", "slow", json!({})),
+    );
+    model.push(
+        Reply::new()
+            .text_chunks([
+                "Counted ",
+                "once; ",
+                "the ",
+                "slow ",
+                "one ",
+                "was cut off.",
+            ])
+            .delay(Duration::from_millis(300)),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Tally.ts", TALLY)]);
+    let data = dir.path().join("data");
+    let mut server = given_chat_server(&agents, &data, &model, &[]);
+    let (mut response, session) = start_chat(&server, "Tally", "count and wait").await;
+    read_until(&mut response, "counted 1").await;
+    // The slow call runs now (its checkpoint is written before it starts).
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    server.child.kill().unwrap(); // SIGKILL, during the long tool call
+    server.child.wait().unwrap();
+    drop(response);
+
+    let server = given_chat_server(&agents, &data, &model, &[]);
+    let chunks = reconnect_after_restart(&server, "Tally", &session).await;
+    let types: Vec<&str> = chunks.iter().map(|c| c["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types.iter().filter(|t| **t == "start").count(),
+        1,
+        "{types:?}"
+    );
+    assert_eq!(types.last(), Some(&"finish"));
+    let output = |id: &str| {
+        chunks
+            .iter()
+            .find(|c| {
+                c["toolCallId"] == id && c["type"].as_str().unwrap().starts_with("tool-output")
+            })
+            .unwrap_or_else(|| panic!("no output for {id} in {chunks:?}"))
+            .clone()
+    };
+    assert_eq!(output("c1")["output"], "counted 1");
+    assert_eq!(output("c2")["type"], "tool-output-error");
+    assert_eq!(output("c2")["errorText"], llm::INTERRUPTED_RESULT);
+    assert_eq!(
+        text_of(&chunks),
+        "Counting, then waiting.Counted once; the slow one was cut off."
+    );
+    // The completed call ran exactly once; the one in flight was not run again (its
+    // half-run isolate turn rolled back with the process).
+    assert_eq!(
+        server.call("Tally", "x", "counted", json!([])).await,
+        json!(1)
+    );
+    assert_eq!(server.call("Tally", "x", "runs", json!([])).await, json!(0));
+    let history = history_of(&server, "Tally", &session).await;
+    let roles: Vec<&str> = history
+        .iter()
+        .map(|m| m["role"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["user", "assistant", "tool", "assistant"]);
+    let results = &history[2]["content"]["content"];
+    assert_eq!(results[0]["content"], "counted 1");
+    assert_eq!(results[1]["content"], llm::INTERRUPTED_RESULT);
+    // The model got a valid history with both results.
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2);
+    let second = requests[1].body.to_string();
+    assert!(
+        second.contains("counted 1") && second.contains("interrupted"),
+        "{second}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_chat_cancel_aborts_the_stream_and_a_disconnect_does_not() {
+    use llm::scripted::Reply;
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    let slow = || {
+        Reply::new()
+            .text_chunks((0..20).map(|i| format!("w{i} ")))
+            .delay(Duration::from_millis(100))
+    };
+    model.push(slow());
+    model.push(slow());
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
+    let server = given_chat_server(&agents, &dir.path().join("data"), &model, &[]);
+
+    let (mut response, session) = start_chat(&server, "Assistant", "Say many words").await;
+    let mut seen = read_until(&mut response, "w2 ").await;
+    let (status, reply) = server
+        .post(
+            "/agents/Assistant/x/chat/cancel",
+            &json!({"sessionId": session}).to_string(),
+        )
+        .await;
+    assert_eq!((status, &reply), (200, &json!({"cancelled": true})));
+    seen.push_str(
+        &tokio::time::timeout(Duration::from_secs(5), response.text())
+            .await
+            .expect("the stream ends at once")
+            .unwrap(),
+    );
+    let data = sse_data(&seen);
+    assert_eq!(
+        &data[data.len() - 2..],
+        [r#"{"type":"abort","reason":"cancelled"}"#, "[DONE]"],
+        "{seen}"
+    );
+    assert!(!seen.contains("w19"), "{seen}");
+    // Nothing runs any more; bad requests say what is wrong.
+    let (status, reply) = server
+        .post(
+            "/agents/Assistant/x/chat/cancel",
+            &json!({"sessionId": session}).to_string(),
+        )
+        .await;
+    assert_eq!((status, reply), (200, json!({"cancelled": false})));
+    let (status, reply) = server.post("/agents/Assistant/x/chat/cancel", "{}").await;
+    assert_eq!(status, 400, "{reply}");
+    assert!(
+        reply["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sessionId"),
+        "{reply}"
+    );
+    let (status, _) = server
+        .post("/agents/Nope/x/chat/cancel", r#"{"sessionId": "s"}"#)
+        .await;
+    assert_eq!(status, 404);
+
+    // A client that goes away does not cancel: the turn finishes and is stored.
+    let (mut response, session) = start_chat(&server, "Assistant", "Again").await;
+    read_until(&mut response, "w1 ").await;
+    drop(response);
+    let mut history = Vec::new();
+    for _ in 0..200 {
+        history = history_of(&server, "Assistant", &session).await;
+        if history.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = history[1]["content"]["content"][0]["text"]
+        .as_str()
+        .unwrap();
+    assert!(text.ends_with("w19 "), "{text}");
+}
+
+const JOB: &str = r#"
+import { Agent } from "agents";
+export default class Job extends Agent {
+  async start() {
+    await this.runFiber("import", async (ctx) => {
+      await this.storage.put("rows", 100);
+      await ctx.stash({ rows: 100 });
+      await new Promise((resolve) => setTimeout(resolve, 20000));
+      await this.storage.put("rows", 200);
+    });
+  }
+  async onFiberRecovered(ctx) {
+    const rows = await this.storage.get("rows");
+    await agents.Log("l").note({ name: ctx.name, snapshot: ctx.snapshot, rows });
+  }
+}
+"#;
+
+const LOG: &str = r#"
+import { Agent } from "agents";
+export default class Log extends Agent {
+  async note(entry) {
+    const notes = (await this.storage.get("notes")) ?? [];
+    notes.push(entry);
+    await this.storage.put("notes", notes);
+  }
+  async notes() { return (await this.storage.get("notes")) ?? []; }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_kill_9_mid_fiber_then_restart_wakes_the_agent_and_calls_on_fiber_recovered() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Job.ts", JOB), ("Log.ts", LOG)]);
+    let data = dir.path().join("data");
+    let args = ["--isolation", "inprocess"];
+    let mut server = given_server(&agents, &data, &args);
+    let (base, token) = (server.base.clone(), server.token.clone());
+    let call =
+        tokio::spawn(
+            async move { post_with_token(&base, &token, "/agents/Job/j/start", "[]").await },
+        );
+    // The fiber has stashed and now waits; kill the server in the middle of it.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let _ = call.await;
+
+    // Nothing calls Job after the restart: the alarm runFiber left wakes it, and its
+    // activation hands the fiber to onFiberRecovered (which tells Log).
+    let server = given_server(&agents, &data, &args);
+    let mut notes = json!([]);
+    for _ in 0..200 {
+        notes = server.call("Log", "l", "notes", json!([])).await;
+        if notes.as_array().is_some_and(|n| !n.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The stash and the writes before it survived; the wait after it never finished.
+    assert_eq!(
+        notes,
+        json!([{"name": "import", "snapshot": {"rows": 100}, "rows": 100}])
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn issue15_islet_chat_streams_text_and_shows_tool_calls() {
     let model = llm::scripted::ScriptedModel::start().await.unwrap();

@@ -331,6 +331,7 @@ async fn issue15_a_reconnecting_client_gets_a_replay_then_the_live_rest() {
     let mut again = given
         .harness
         .reconnect("Assistant", "me", &session)
+        .await
         .expect("the turn is still running");
     let mut replayed = Vec::new();
     while let Some(chunk) = again.recv().await {
@@ -348,6 +349,7 @@ async fn issue15_a_reconnecting_client_gets_a_replay_then_the_live_rest() {
         given
             .harness
             .reconnect("Assistant", "me", &session)
+            .await
             .is_none()
     );
 }

@@ -3,7 +3,9 @@
 
 mod support;
 
+mod cancel;
 mod chat;
 mod compaction;
 mod failures;
+mod hooks;
 mod recovery;

@@ -153,3 +153,170 @@ async fn issue15_turn_cut_off_during_inference_resumes_on_the_next_chat() {
         ]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_a_turns_stream_is_stored_with_its_fiber() {
+    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
+    given.model.push(
+        Reply::new()
+            .text("Listing.")
+            .tool_call("c1", "list", json!({"path": "/"})),
+    );
+    given
+        .model
+        .push(Reply::new().text_chunks(["Empty", " workspace."]));
+    let (session, chunks) = given.chat("Assistant", "me", None, "What is there?").await;
+    assert_well_formed(&chunks);
+    let stored = given
+        .host
+        .with_db("Assistant", "me", move |db| {
+            let fiber = db.fibers().latest_of_session(&session)?.expect("fiber");
+            Ok(db.fibers().chunks_after(&fiber.id, 0, None)?)
+        })
+        .await
+        .expect("stored chunks");
+    let stored: Vec<think::ui::Chunk> = stored
+        .iter()
+        .map(|c| serde_json::from_str(&c.chunk).expect("a UI chunk"))
+        .collect();
+    // Everything up to the turn's end (`finish` follows the fiber's completion).
+    assert_eq!(stored[..], chunks[..chunks.len() - 1]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_reconnecting_after_a_restart_replays_the_stored_stream_then_the_resumed_rest() {
+    use think::ui::Chunk;
+    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
+    // What a process killed mid-inference leaves: the user's message, a running fiber
+    // whose step is open, and the chunks it had streamed (and stored).
+    let streamed = [
+        Chunk::Start {
+            message_id: "msg-old".into(),
+            message_metadata: None,
+        },
+        Chunk::StartStep,
+        Chunk::TextStart { id: "t1".into() },
+        Chunk::TextDelta {
+            id: "t1".into(),
+            delta: "Half an ans".into(),
+        },
+    ];
+    let session = given
+        .host
+        .with_new_or_existing_db("Assistant", "me", move |db| {
+            let session = db.sessions().create("cut")?;
+            let user = Message::user("question");
+            db.sessions().append_to_leaf(
+                &session.id,
+                &NewMessage::new(store::Role::User, json!(user)).with_text("question"),
+            )?;
+            let fiber = db.fibers().start(think::FIBER_NAME, Some(&session.id))?;
+            db.fibers().step_started(&fiber.id, &json!({"step": 1}))?;
+            let chunks: Vec<String> = streamed
+                .iter()
+                .map(|c| serde_json::to_string(c).expect("json"))
+                .collect();
+            db.fibers().push_chunks(&fiber.id, &chunks)?;
+            Ok(session.id)
+        })
+        .await
+        .expect("the crashed state");
+    given.model.push(
+        Reply::new()
+            .text_chunks(["The ", "whole ", "answer."])
+            .delay(std::time::Duration::from_millis(50)),
+    );
+    // Nothing resumed the turn yet: reconnecting does, and replays first.
+    let mut rx = given
+        .harness
+        .reconnect("Assistant", "me", &session)
+        .await
+        .expect("the interrupted turn is running again");
+    let mut replayed = Vec::new();
+    while let Some(chunk) = rx.recv().await {
+        replayed.push(chunk);
+    }
+    assert_well_formed(&replayed);
+    assert_eq!(
+        replayed
+            .iter()
+            .filter(|c| matches!(c, Chunk::Start { .. }))
+            .count(),
+        1
+    );
+    assert_eq!(streamed_text(&replayed), "Half an ansThe whole answer.");
+    assert_eq!(finish_metadata(&replayed)["stopped"], "answered");
+    let history = given.history("Assistant", "me", &session).await;
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[1].1["content"][0]["text"], "The whole answer.");
+    // Over: nothing to reconnect to.
+    assert!(
+        given
+            .harness
+            .reconnect("Assistant", "me", &session)
+            .await
+            .is_none()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_a_resumed_turn_keeps_what_before_turn_chose() {
+    const CHOOSY: &str = r#"
+import { Think } from "agents";
+export default class Choosy extends Think {
+  beforeTurn() { return { system: "Chosen for this turn.", activeTools: ["list"] }; }
+}
+"#;
+    let given = given_harness(ProviderKind::OpenAi, &[("Choosy.ts", CHOOSY)]).await;
+    // A first turn stashes the choices on its fiber.
+    given.model.push(Reply::new().text("First."));
+    let (session, _) = given.chat("Choosy", "c", None, "one").await;
+    let stash = {
+        let session = session.clone();
+        given
+            .host
+            .with_db("Choosy", "c", move |db| {
+                Ok(db
+                    .fibers()
+                    .latest_of_session(&session)?
+                    .expect("fiber")
+                    .stash)
+            })
+            .await
+            .expect("stash")
+    };
+    assert_eq!(
+        stash,
+        Some(json!({"turn": {"system": "Chosen for this turn.", "activeTools": ["list"]}}))
+    );
+    // Another agent's turn a crash cut off after beforeTurn ran: its resumption uses the
+    // stashed choices (beforeTurn is not asked again).
+    let stash = stash.expect("a stash");
+    given
+        .host
+        .with_new_or_existing_db("Choosy", "d", move |db| {
+            let session = db.sessions().create("cut")?;
+            let user = Message::user("two");
+            db.sessions().append_to_leaf(
+                &session.id,
+                &NewMessage::new(store::Role::User, json!(user)).with_text("two"),
+            )?;
+            let fiber = db.fibers().start(think::FIBER_NAME, Some(&session.id))?;
+            db.fibers().stash(&fiber.id, &stash)?;
+            db.fibers().step_started(&fiber.id, &json!({"step": 1}))?;
+            Ok(())
+        })
+        .await
+        .expect("the crashed state");
+    given.model.push(Reply::new().text("Second."));
+    assert_eq!(given.harness.recover_all().await, 1);
+    let request = &given.model.requests()[1].body;
+    assert_eq!(request["messages"][0]["content"], "Chosen for this turn.");
+    let tools: Vec<&str> = request["tools"]
+        .as_array()
+        .expect("tools")
+        .iter()
+        .map(|t| t["function"]["name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(tools, ["list"]);
+}
