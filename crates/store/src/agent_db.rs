@@ -4,6 +4,7 @@
 mod guest_sql;
 mod kv;
 mod schedules;
+mod schema;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,59 +12,11 @@ use std::sync::Arc;
 use rusqlite::{Connection, TransactionBehavior};
 
 use crate::error::{Error, SqlContext};
-use crate::workspace::Workspace;
 use crate::{Env, Result, sqlite};
 
 pub use guest_sql::{DEFAULT_SQL_TIME_LIMIT, SqlOutcome};
 pub use kv::ListOptions;
 pub use schedules::{Schedule, ScheduleKind, When};
-
-/// Agent schema versions; see [`sqlite::migrate`]. `$NOW_MS` is replaced by the time the
-/// migration runs. Every internal table starts with `_islet_`, the prefix `this.sql` may
-/// not touch.
-const AGENT_MIGRATIONS: &[&str] = &[
-    INITIAL_SCHEMA,
-    crate::sessions::SCHEMA,
-    crate::fibers::SCHEMA,
-];
-
-/// Version 1: key-value storage, state, schedules, the workspace.
-const INITIAL_SCHEMA: &str = "CREATE TABLE _islet_kv (
-         key TEXT PRIMARY KEY,
-         value TEXT NOT NULL
-     ) WITHOUT ROWID;
-     CREATE TABLE _islet_state (
-         id INTEGER PRIMARY KEY CHECK (id = 1),
-         value TEXT NOT NULL
-     );
-     CREATE TABLE _islet_schedules (
-         id TEXT NOT NULL UNIQUE,
-         method TEXT NOT NULL,
-         payload TEXT NOT NULL,
-         kind TEXT NOT NULL CHECK (kind IN ('delayed', 'scheduled', 'cron')),
-         cron TEXT,
-         next_at_ms INTEGER NOT NULL,
-         created_at_ms INTEGER NOT NULL
-     );
-     CREATE INDEX _islet_schedules_by_time ON _islet_schedules (next_at_ms);
-     CREATE TABLE _islet_fs_nodes (
-         path TEXT PRIMARY KEY,
-         parent TEXT,
-         kind TEXT NOT NULL CHECK (kind IN ('file', 'dir')),
-         size INTEGER NOT NULL DEFAULT 0,
-         mtime_ms INTEGER NOT NULL
-     ) WITHOUT ROWID;
-     CREATE INDEX _islet_fs_nodes_by_parent ON _islet_fs_nodes (parent, path);
-     -- Not WITHOUT ROWID: rows of up to 64 KiB belong in a rowid table's overflow pages.
-     CREATE TABLE _islet_fs_chunks (
-         path TEXT NOT NULL REFERENCES _islet_fs_nodes (path)
-             ON DELETE CASCADE ON UPDATE CASCADE,
-         idx INTEGER NOT NULL,
-         data BLOB NOT NULL,
-         PRIMARY KEY (path, idx)
-     );
-     INSERT INTO _islet_fs_nodes (path, parent, kind, size, mtime_ms)
-         VALUES ('/', NULL, 'dir', 0, $NOW_MS);";
 
 /// An open agent database. `Send`, not `Sync`: one thread (the agent's) uses it at a time.
 pub struct AgentDb {
@@ -96,7 +49,7 @@ impl AgentDb {
         name: &str,
     ) -> Result<AgentDb> {
         let now = env.now_ms();
-        let migrations: Vec<String> = AGENT_MIGRATIONS
+        let migrations: Vec<String> = schema::AGENT_MIGRATIONS
             .iter()
             .map(|m| m.replace("$NOW_MS", &now.to_string()))
             .collect();
@@ -192,11 +145,6 @@ impl AgentDb {
     /// Whether a turn transaction is open.
     pub fn in_transaction(&self) -> bool {
         self.turn_open
-    }
-
-    /// The agent's workspace: a filesystem stored in this database.
-    pub fn workspace(&mut self) -> Workspace<'_> {
-        Workspace::new(self)
     }
 
     /// Moves the write-ahead log into the database file and truncates it (an fsync). Call

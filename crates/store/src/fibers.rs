@@ -28,44 +28,6 @@ use crate::sqlite::get_u64;
 
 pub use stream::{Chunk, MAX_CHUNK_BYTES};
 
-/// Fibers, their checkpoints and their stream buffers (schema version 3).
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE _islet_fibers (
-    id TEXT NOT NULL UNIQUE,
-    name TEXT NOT NULL,
-    session_id TEXT REFERENCES _islet_sessions (id) ON DELETE SET NULL,
-    status TEXT NOT NULL CHECK (status IN ('running', 'completed', 'failed')),
-    stash TEXT,
-    result TEXT,
-    error TEXT,
-    recoveries INTEGER NOT NULL DEFAULT 0,
-    created_at_ms INTEGER NOT NULL,
-    updated_at_ms INTEGER NOT NULL
-);
-CREATE INDEX _islet_fibers_by_status ON _islet_fibers (status, updated_at_ms);
-CREATE INDEX _islet_fibers_by_session ON _islet_fibers (session_id);
-CREATE TABLE _islet_fiber_checkpoints (
-    fiber_id TEXT NOT NULL REFERENCES _islet_fibers (id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    kind TEXT NOT NULL
-        CHECK (kind IN ('step_started', 'step_finished', 'tool_call', 'tool_result')),
-    step INTEGER NOT NULL,
-    call_id TEXT,
-    outcome TEXT CHECK (outcome IN ('ok', 'error', 'interrupted')),
-    data TEXT NOT NULL,
-    created_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (fiber_id, seq)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX _islet_fiber_checkpoints_by_call
-    ON _islet_fiber_checkpoints (fiber_id, call_id, kind) WHERE call_id IS NOT NULL;
-CREATE TABLE _islet_stream_chunks (
-    fiber_id TEXT NOT NULL REFERENCES _islet_fibers (id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    chunk TEXT NOT NULL,
-    PRIMARY KEY (fiber_id, seq)
-) WITHOUT ROWID;
-";
-
 /// The largest stash, result or checkpoint data, as JSON text.
 pub const MAX_DATA_BYTES: usize = 16 << 20;
 /// The longest fiber name and tool call id, in bytes.

@@ -31,67 +31,6 @@ use crate::{Env, Result};
 pub use compaction::{Compaction, PromptItem};
 pub use search::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT, SearchHit};
 
-/// Sessions, messages, their search index and compaction overlays (schema version 2).
-pub(crate) const SCHEMA: &str = "
-CREATE TABLE _islet_sessions (
-    id TEXT PRIMARY KEY,
-    title TEXT NOT NULL,
-    leaf_seq INTEGER,
-    message_count INTEGER NOT NULL DEFAULT 0,
-    tokens_in INTEGER NOT NULL DEFAULT 0,
-    tokens_out INTEGER NOT NULL DEFAULT 0,
-    forked_from_session TEXT,
-    forked_from_message TEXT,
-    created_at_ms INTEGER NOT NULL,
-    updated_at_ms INTEGER NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX _islet_sessions_by_update ON _islet_sessions (updated_at_ms, id);
--- `seq` is the message id (see `message_id`); AUTOINCREMENT so that an id is never given
--- twice, even after the newest messages were deleted with their session.
-CREATE TABLE _islet_messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    session_id TEXT NOT NULL REFERENCES _islet_sessions (id) ON DELETE CASCADE,
-    parent_seq INTEGER,
-    depth INTEGER NOT NULL,
-    role TEXT NOT NULL CHECK (role IN ('system', 'user', 'assistant', 'tool')),
-    content TEXT NOT NULL,
-    text TEXT NOT NULL,
-    model TEXT,
-    tokens_in INTEGER,
-    tokens_out INTEGER,
-    tool_calls TEXT,
-    tool_results TEXT,
-    created_at_ms INTEGER NOT NULL
-);
--- A session's messages in id order (an index entry ends with the rowid), for histories.
-CREATE INDEX _islet_messages_by_session ON _islet_messages (session_id);
-CREATE INDEX _islet_messages_by_parent ON _islet_messages (session_id, parent_seq, seq);
--- External content (the text is stored once, in `_islet_messages`); with secure-delete a
--- deleted session's words leave the index at once.
-CREATE VIRTUAL TABLE _islet_messages_fts USING fts5(
-    text, content = '_islet_messages', content_rowid = 'seq',
-    tokenize = 'porter unicode61 remove_diacritics 2'
-);
-INSERT INTO _islet_messages_fts (_islet_messages_fts, rank) VALUES ('secure-delete', 1);
-CREATE TRIGGER _islet_messages_ai AFTER INSERT ON _islet_messages BEGIN
-    INSERT INTO _islet_messages_fts (rowid, text) VALUES (new.seq, new.text);
-END;
-CREATE TRIGGER _islet_messages_ad AFTER DELETE ON _islet_messages BEGIN
-    INSERT INTO _islet_messages_fts (_islet_messages_fts, rowid, text)
-        VALUES ('delete', old.seq, old.text);
-END;
-CREATE TABLE _islet_compactions (
-    id TEXT NOT NULL UNIQUE,
-    session_id TEXT NOT NULL REFERENCES _islet_sessions (id) ON DELETE CASCADE,
-    first_seq INTEGER NOT NULL,
-    last_seq INTEGER NOT NULL,
-    summary TEXT NOT NULL,
-    tokens INTEGER NOT NULL,
-    created_at_ms INTEGER NOT NULL
-);
-CREATE INDEX _islet_compactions_by_session ON _islet_compactions (session_id);
-";
-
 /// The largest message content (and compaction summary), as JSON text.
 pub const MAX_CONTENT_BYTES: usize = 16 << 20;
 /// The longest session title, in characters.

@@ -79,9 +79,10 @@ impl std::fmt::Debug for Workspace<'_> {
     }
 }
 
-impl<'a> Workspace<'a> {
-    pub(crate) fn new(db: &'a mut AgentDb) -> Self {
-        Workspace { db }
+impl AgentDb {
+    /// The agent's workspace: a filesystem stored in this database.
+    pub fn workspace(&mut self) -> Workspace<'_> {
+        Workspace { db: self }
     }
 }
 
