@@ -100,6 +100,8 @@ const SHAPE_DISAGREES: f32 = 0.9;
 const MAX_BOOST: f32 = (1.0 + FIT_WEIGHT) * ACTION_AGREES * SHAPE_AGREES;
 /// What a tool the query names exactly scores above the best other tool.
 const EXACT_BONUS: f32 = 10.0;
+/// Scores this close (relative) tie: a family shows its shorter route.
+const TIE: f32 = 0.02;
 /// Weight of a compound's parts (`worklog` → work, log) relative to the compound.
 const COMPOUND_PART_WEIGHT: f32 = 0.5;
 
@@ -147,6 +149,12 @@ pub struct SearchIndex {
     /// Per tool: what it does, and whether it reads one item (its path ends at a parameter).
     actions: Vec<Option<Action>>,
     one_item: Vec<bool>,
+    /// Per tool: its family, the first tool that does the same thing (same method, same
+    /// text, same path tail) under another path (Graph's `/me/…` and `/users/{id}/…`).
+    /// Results show one tool per family.
+    family: Vec<u32>,
+    /// Per tool: `METHOD /path` (empty for a tool that is not an HTTP operation).
+    routes: Vec<String>,
     len: usize,
 }
 
@@ -163,7 +171,18 @@ impl SearchIndex {
         let mut exact: HashMap<String, Vec<u32>> = HashMap::new();
         let mut actions = Vec::with_capacity(len);
         let mut one_item = Vec::with_capacity(len);
+        let mut family = Vec::with_capacity(len);
+        let mut families: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut routes = Vec::with_capacity(len);
         for (index, tool) in catalog.tools.iter().enumerate() {
+            family.push(match family_key(tool) {
+                Some(key) => *families.entry(key).or_insert(index as u32),
+                None => index as u32,
+            });
+            routes.push(match &tool.target {
+                Target::Http(http) => format!("{} {}", http.method, http.path),
+                _ => String::new(),
+            });
             let fields = tool_fields(tool);
             actions.push(tool_action(
                 tool,
@@ -294,6 +313,8 @@ impl SearchIndex {
             summary_terms,
             actions,
             one_item,
+            family,
+            routes,
             len,
         }
     }
@@ -314,11 +335,12 @@ impl SearchIndex {
             };
         }
         let query = self.parse(query);
-        let hits = self.score(&query, limit);
-        Ranking {
-            note: query.note(),
-            hits,
-        }
+        let (hits, collapsed) = self.score(&query, limit);
+        let note = match (query.note(), self.collapsed_note(&collapsed)) {
+            (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+            (a, b) => a.or(b),
+        };
+        Ranking { hits, note }
     }
 
     /// The `limit` best tools for `query` with what each score is made of.
@@ -328,6 +350,7 @@ impl SearchIndex {
         }
         let query = self.parse(query);
         self.score(&query, limit)
+            .0
             .into_iter()
             .map(|hit| {
                 let why = self.explanation(&query, hit.tool);
@@ -336,7 +359,7 @@ impl SearchIndex {
             .collect()
     }
 
-    fn score(&self, query: &Query, limit: usize) -> Vec<Hit> {
+    fn score(&self, query: &Query, limit: usize) -> (Vec<Hit>, Collapsed) {
         let mut scores = vec![0.0f32; self.len];
         // Per tool: the query weight it matches (for coverage).
         let mut matched = vec![0.0f32; self.len];
@@ -380,7 +403,11 @@ impl SearchIndex {
             .collect();
         candidates.sort_unstable_by(by_rank);
         let mut hits: Vec<Hit> = Vec::new();
-        // The `limit` best final scores so far (as bits: positive floats order like them).
+        // Per family shown: its hit's position in `hits`, and the other members it stands for.
+        let mut shown: FxHashMap<u32, (usize, Vec<usize>)> = FxHashMap::default();
+        // The `limit` best final scores so far, one per family (as bits: positive floats
+        // order like them). A family's later, better member does not raise its entry, so
+        // the bound only ever errs towards scoring more candidates.
         let mut best = std::collections::BinaryHeap::new();
         for candidate in candidates {
             if best.len() >= limit
@@ -390,34 +417,104 @@ impl SearchIndex {
                 break;
             }
             let (fit, action, shape) = self.boosts(query, candidate.tool);
-            let score = candidate.score * fit * action * shape;
-            best.push(std::cmp::Reverse(score.to_bits()));
-            if best.len() > limit {
-                best.pop();
-            }
-            hits.push(Hit {
+            let hit = Hit {
                 tool: candidate.tool,
-                score,
-            });
+                score: candidate.score * fit * action * shape,
+            };
+            if self.merge_into_family(&mut hits, &mut shown, hit) {
+                best.push(std::cmp::Reverse(hit.score.to_bits()));
+                if best.len() > limit {
+                    best.pop();
+                }
+            }
         }
         if let Some(tools) = self.exact.get(&query.identifier) {
             let top = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
             for &tool in tools {
-                match hits.iter_mut().find(|h| h.tool == tool as usize) {
-                    Some(hit) => hit.score += top + EXACT_BONUS,
-                    None => hits.push(Hit {
-                        tool: tool as usize,
-                        score: top + EXACT_BONUS,
-                    }),
+                let tool = tool as usize;
+                let score = match hits.iter().find(|h| h.tool == tool) {
+                    Some(hit) => hit.score + top + EXACT_BONUS,
+                    None => top + EXACT_BONUS,
+                };
+                // The tool named, not another member of its family, is the one shown.
+                match shown.get_mut(&self.family[tool]) {
+                    Some((at, others)) => {
+                        let previous = hits[*at].tool;
+                        if previous != tool {
+                            others.retain(|&t| t != tool);
+                            others.push(previous);
+                        }
+                        hits[*at] = Hit { tool, score };
+                    }
+                    None => {
+                        shown.insert(self.family[tool], (hits.len(), Vec::new()));
+                        hits.push(Hit { tool, score });
+                    }
                 }
             }
         }
+        // `shown` holds positions in `hits`, which the selection below reorders.
         if hits.len() > limit {
             hits.select_nth_unstable_by(limit - 1, by_rank);
             hits.truncate(limit);
         }
         hits.sort_unstable_by(by_rank);
-        hits
+        // What the shown hits stand for, for the note.
+        let mut collapsed = Collapsed::default();
+        for hit in &hits {
+            if let Some((_, others)) = shown.get(&self.family[hit.tool])
+                && let Some(&other) = others.first()
+            {
+                collapsed.count += others.len();
+                collapsed.example.get_or_insert((hit.tool, other));
+            }
+        }
+        (hits, collapsed)
+    }
+
+    /// Adds `hit` to `hits` unless a tool of its family is there already; then the better
+    /// of the two stays (on a near tie, the shorter route: `/me/x` over `/users/{id}/x`).
+    /// True when the family is new to `hits`.
+    fn merge_into_family(
+        &self,
+        hits: &mut Vec<Hit>,
+        shown: &mut FxHashMap<u32, (usize, Vec<usize>)>,
+        hit: Hit,
+    ) -> bool {
+        let family = self.family[hit.tool];
+        let Some((at, others)) = shown.get_mut(&family) else {
+            shown.insert(family, (hits.len(), Vec::new()));
+            hits.push(hit);
+            return true;
+        };
+        let current = hits[*at];
+        let tie = (hit.score - current.score).abs() <= TIE * hit.score.max(current.score);
+        let better = if tie {
+            self.routes[hit.tool].len() < self.routes[current.tool].len()
+        } else {
+            hit.score > current.score
+        };
+        if better {
+            others.push(current.tool);
+            hits[*at] = hit;
+        } else {
+            others.push(hit.tool);
+        }
+        false
+    }
+
+    /// Says that results stand for operations under other paths, with one example.
+    fn collapsed_note(&self, collapsed: &Collapsed) -> Option<String> {
+        let (shown, other) = collapsed.example?;
+        let more = match collapsed.count {
+            0 | 1 => String::new(),
+            n => format!(" (and {} more like it)", n - 1),
+        };
+        Some(format!(
+            "Note: each operation is shown once; `{}` also exists as `{}`{more}. Search with \
+             `code` to list every path.",
+            self.routes[shown], self.routes[other]
+        ))
     }
 
     /// Fit, action and shape: the factors of a tool's score besides coverage.
@@ -701,6 +798,14 @@ fn coverage_factor(query: &Query, matched: f32) -> f32 {
     COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * coverage
 }
 
+/// Tools left out of the results because a tool of their family is shown.
+#[derive(Debug, Default)]
+struct Collapsed {
+    count: usize,
+    /// A shown tool and one tool it stands for.
+    example: Option<(usize, usize)>,
+}
+
 /// A parsed query.
 struct Query {
     /// The query as an identifier spelling (for exact names and routes).
@@ -797,6 +902,40 @@ fn tool_action(tool: &Tool, summary: &[String], name: &[String]) -> Option<Actio
     }
     let verb = |words: &[String]| words.iter().take(2).find_map(|w| action_of(w));
     verb(summary).or_else(|| verb(name)).or(method)
+}
+
+/// What makes two HTTP operations one family: method, description and full text, and the
+/// path's tail from its last plain segment (`messages` in `/me/messages` and
+/// `/users/{user-id}/messages`; `issues/$count`, not just `$count`). `None` for other tools.
+fn family_key(tool: &Tool) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let Target::Http(http) = &tool.target else {
+        return None;
+    };
+    let mut tail: Vec<&str> = Vec::new();
+    for segment in http.path.split('/').rev().filter(|s| !s.is_empty()) {
+        if segment.starts_with('{') {
+            tail.push("{}");
+            continue;
+        }
+        tail.push(segment);
+        if !segment.starts_with('$') {
+            break;
+        }
+    }
+    let mut hasher = rustc_hash::FxHasher::default();
+    http.method.hash(&mut hasher);
+    tail.hash(&mut hasher);
+    tool.description.hash(&mut hasher);
+    // The full description, when `description` is cut (not the path, which may be as long).
+    for keyword in tool
+        .keywords
+        .iter()
+        .filter(|k| k.len() > 80 && **k != http.path)
+    {
+        keyword.hash(&mut hasher);
+    }
+    Some(hasher.finish())
 }
 
 fn reads_one_item(tool: &Tool) -> bool {
