@@ -34,7 +34,10 @@ use crate::catalog::{Catalog, ParamLocation, Target, Tool};
 use base::suggest::edit_distance;
 pub use explain::{Contribution, Explanation, Variant};
 pub(crate) use text::tokenize;
-use text::{Action, action_of, query_action, raw_words, roles, stem, synonyms, wants_one};
+use text::{
+    Action, action_of, expansion, opposite, query_action, raw_words, roles, stem, synonyms, term,
+    wants_one,
+};
 
 const K1: f32 = 1.2;
 
@@ -95,6 +98,8 @@ const FIT_WEIGHT: f32 = 3.0;
 const ACTION_AGREES: f32 = 1.2;
 const ACTION_DISAGREES: f32 = 0.8;
 const SHAPE_AGREES: f32 = 1.1;
+/// The factor for an operation whose verb undoes the query's.
+const OPPOSITE: f32 = 0.6;
 const SHAPE_DISAGREES: f32 = 0.9;
 /// The most fit, action and shape together multiply a score by.
 const MAX_BOOST: f32 = (1.0 + FIT_WEIGHT) * ACTION_AGREES * SHAPE_AGREES;
@@ -148,6 +153,9 @@ pub struct SearchIndex {
     summary_terms: Vec<Vec<u32>>,
     /// Per tool: what it does, and whether it reads one item (its path ends at a parameter).
     actions: Vec<Option<Action>>,
+    /// Per tool: the verbs its summary and its name open with (`clos` for "Closes a
+    /// conversation"), to tell an operation from its opposite.
+    verbs: Vec<[Option<u32>; 2]>,
     one_item: Vec<bool>,
     /// Per tool: its family, the first tool that does the same thing (same method, same
     /// text, same path tail) under another path (Graph's `/me/…` and `/users/{id}/…`).
@@ -171,6 +179,7 @@ impl SearchIndex {
         let mut exact: HashMap<String, Vec<u32>> = HashMap::new();
         let mut actions = Vec::with_capacity(len);
         let mut one_item = Vec::with_capacity(len);
+        let mut verb_words: Vec<[Option<String>; 2]> = Vec::with_capacity(len);
         let mut family = Vec::with_capacity(len);
         let mut families: FxHashMap<u64, u32> = FxHashMap::default();
         let mut routes = Vec::with_capacity(len);
@@ -190,6 +199,7 @@ impl SearchIndex {
                 &fields[NAME_FIELD],
             ));
             one_item.push(reads_one_item(tool));
+            verb_words.push(tool_verbs(tool, &fields[SUMMARY_FIELD]));
             let ids = fields.map(|tokens| {
                 tokens
                     .into_iter()
@@ -250,6 +260,9 @@ impl SearchIndex {
         let mut name_terms = Vec::with_capacity(len);
         let mut summary_terms = Vec::with_capacity(len);
         let mut sorted: Vec<u32> = Vec::new();
+        let fw: Vec<f32> = (0..FIELDS.len())
+            .map(|i| tune(&format!("SR_F{i}"), 1.0))
+            .collect();
         for (index, fields) in docs.iter().enumerate() {
             combined.clear();
             for (slot, ((field, ids), avg)) in FIELDS.iter().zip(fields).zip(&avg_len).enumerate() {
@@ -259,7 +272,7 @@ impl SearchIndex {
                 sorted.sort_unstable();
                 let mut add = |id: u32, weight: f32| {
                     let entry = combined.entry(id).or_insert((0.0, 0));
-                    entry.0 += weight * field.weight / norm;
+                    entry.0 += weight * field.weight * fw[slot] / norm;
                     entry.1 |= 1 << slot;
                 };
                 for run in sorted.chunk_by(|a, b| a == b) {
@@ -300,6 +313,11 @@ impl SearchIndex {
                 (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
             })
             .collect();
+        // Verbs a tool opens with that no field indexes (a stop word) are left out.
+        let verbs = verb_words
+            .into_iter()
+            .map(|words| words.map(|w| w.and_then(|w| terms.get(&w).copied())))
+            .collect();
         let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
         sorted.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
         SearchIndex {
@@ -312,6 +330,7 @@ impl SearchIndex {
             name_terms,
             summary_terms,
             actions,
+            verbs,
             one_item,
             family,
             routes,
@@ -412,7 +431,8 @@ impl SearchIndex {
         for candidate in candidates {
             if best.len() >= limit
                 && let Some(&std::cmp::Reverse(kth)) = best.peek()
-                && candidate.score * MAX_BOOST < f32::from_bits(kth)
+                && candidate.score * MAX_BOOST.max((1.0 + tune("SR_FIT", FIT_WEIGHT)) * 1.32)
+                    < f32::from_bits(kth)
             {
                 break;
             }
@@ -532,13 +552,26 @@ impl SearchIndex {
             (Some(_), Some(_)) => ACTION_DISAGREES,
             _ => 1.0,
         };
+        // An operation that undoes what the query asks for is not it ("start a direct
+        // message" is not "Closes a direct message").
+        let action = match &query.verb {
+            Some(verb)
+                if self.verbs[tool]
+                    .iter()
+                    .flatten()
+                    .any(|&v| opposite(verb, &self.names[v as usize])) =>
+            {
+                action * tune("SR_OPP", OPPOSITE)
+            }
+            _ => action,
+        };
         // "by id" asks for one item, "list all" for many: among reads, the path says which.
         let shape = match (query.wants_one, self.actions[tool]) {
             (Some(one), Some(Action::Read)) if one == self.one_item[tool] => SHAPE_AGREES,
             (Some(_), Some(Action::Read)) => SHAPE_DISAGREES,
             _ => 1.0,
         };
-        (1.0 + FIT_WEIGHT * fit, action, shape)
+        (1.0 + tune("SR_FIT", FIT_WEIGHT) * fit, action, shape)
     }
 
     /// The share of the query's and the text's combined weight that they have in common.
@@ -629,6 +662,14 @@ impl SearchIndex {
         // splits (`work log` for "worklog") meets it either way.
         let mut split = Vec::with_capacity(words.len());
         for word in words {
+            // "PR" for pull request, where the API spells it out.
+            if let Some(expanded) = expansion(&word) {
+                let expanded: Vec<String> = expanded.iter().filter_map(|w| term(w)).collect();
+                if expanded.iter().all(|w| self.terms.contains_key(w)) {
+                    split.extend(expanded);
+                    continue;
+                }
+            }
             match self.terms.contains_key(&word) {
                 false => match self.split(&word) {
                     Some((a, b)) => {
@@ -673,6 +714,7 @@ impl SearchIndex {
             term_groups,
             potential,
             action,
+            verb: raw.iter().find_map(|w| term(w)),
             wants_one: wants_one(&raw),
         }
     }
@@ -688,7 +730,7 @@ impl SearchIndex {
         // all weigh what its most common spelling here weighs, so "remove" in an API that
         // says "delete" (and uses "remove" for something rarer) does not outweigh the noun.
         // A word the catalog lacks ("who") stands for all its synonyms alike.
-        if action_of(&word).is_some() || own.is_none() {
+        if action_of(&word).is_some() || own.is_none() || tune("SR_CAPALL", 0.0) > 0.0 {
             cap = synonyms(&word)
                 .iter()
                 .filter_map(|s| self.terms.get(s))
@@ -782,6 +824,13 @@ impl SearchIndex {
     }
 }
 
+pub(crate) fn tune(name: &str, default: f32) -> f32 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
 fn saturate(tf: f32) -> f32 {
     tf * (K1 + 1.0) / (tf + K1)
 }
@@ -795,7 +844,8 @@ fn coverage_factor(query: &Query, matched: f32) -> f32 {
     } else {
         0.0
     };
-    COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * coverage
+    let floor = tune("SR_FLOOR", COVERAGE_FLOOR);
+    floor + (1.0 - floor) * coverage
 }
 
 /// Tools left out of the results because a tool of their family is shown.
@@ -817,6 +867,8 @@ struct Query {
     potential: f32,
     /// The action the query's first verb implies.
     action: Option<Action>,
+    /// The query's first word, as a verb it may open with.
+    verb: Option<String>,
     wants_one: Option<bool>,
 }
 
@@ -936,6 +988,19 @@ fn family_key(tool: &Tool) -> Option<u64> {
         keyword.hash(&mut hasher);
     }
     Some(hasher.finish())
+}
+
+/// The verbs a tool's summary and its name open with (`Closes a conversation`,
+/// `conversations.close`, `groups.group.CreateGroup`), as the index spells them.
+fn tool_verbs(tool: &Tool, summary: &[String]) -> [Option<String>; 2] {
+    let last = tool
+        .original_name
+        .rsplit(['.', '/', ':'])
+        .next()
+        .unwrap_or_default();
+    let mut name = Vec::new();
+    tokenize(last, &mut name);
+    [summary.first().cloned(), name.first().cloned()]
 }
 
 fn reads_one_item(tool: &Tool) -> bool {

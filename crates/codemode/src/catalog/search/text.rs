@@ -260,7 +260,9 @@ const THESAURUS: &[(Option<Action>, &[&str])] = &[
     (Some(Action::Create), &["send", "post", "deliver", "submit"]),
     (
         None,
-        &["start", "begin", "launch", "trigger", "run", "dispatch"],
+        &[
+            "start", "begin", "launch", "trigger", "run", "dispatch", "open",
+        ],
     ),
     (None, &["stop", "cancel", "halt", "abort", "terminate"]),
     (None, &["copy", "duplicate", "clone"]),
@@ -279,7 +281,90 @@ const THESAURUS: &[(Option<Action>, &[&str])] = &[
     (None, &["latest", "newest", "recent", "last"]),
     (None, &["login", "signin", "authenticate"]),
     (None, &["count", "number", "total"]),
+    // Chat, calendar, mail and version-control nouns that products name differently.
+    (None, &["channel", "conversation"]),
+    (None, &["workspace", "team"]),
+    (None, &["meeting", "event", "appointment"]),
+    (None, &["inbox", "mailbox"]),
+    (None, &["branch", "ref", "reference"]),
+    (None, &["away", "presence", "availability"]),
 ];
+
+/// Abbreviations a query may use for words an API spells out.
+const ABBREVIATIONS: &[(&str, &[&str])] = &[
+    ("pr", &["pull", "request"]),
+    ("prs", &["pull", "request"]),
+    ("mr", &["merge", "request"]),
+    ("dm", &["direct", "message"]),
+    ("dms", &["direct", "message"]),
+    ("env", &["environment"]),
+    ("db", &["database"]),
+    ("qty", &["quantity"]),
+];
+
+/// The words an abbreviation in a query stands for (`pr` → pull, request).
+pub(crate) fn expansion(word: &str) -> Option<&'static [&'static str]> {
+    ABBREVIATIONS
+        .iter()
+        .find(|(abbreviation, _)| *abbreviation == word)
+        .map(|(_, words)| *words)
+}
+
+/// Verbs that undo each other: a query asking for one is not answered by the other
+/// ("start a conversation" is not "close a conversation"). `un…` verbs are opposites too.
+const OPPOSITES: &[(&[&str], &[&str])] = &[
+    (
+        &[
+            "start", "begin", "open", "launch", "enable", "activate", "resume",
+        ],
+        &[
+            "stop",
+            "end",
+            "close",
+            "pause",
+            "disable",
+            "deactivate",
+            "halt",
+            "suspend",
+        ],
+    ),
+    (
+        &[
+            "add", "insert", "attach", "invite", "join", "include", "create",
+        ],
+        &["remove", "delete", "detach", "kick", "leave", "exclude"],
+    ),
+    (
+        &["accept", "approve", "allow", "grant"],
+        &["decline", "reject", "deny", "revoke", "dismiss"],
+    ),
+    (&["upload"], &["download"]),
+    (&["encrypt"], &["decrypt"]),
+    (&["lock"], &["unlock"]),
+    (&["archive"], &["restore", "unarchive"]),
+];
+
+/// Whether two stemmed verbs undo each other.
+pub(crate) fn opposite(a: &str, b: &str) -> bool {
+    if a == b {
+        return false;
+    }
+    if a.strip_prefix("un") == Some(b) || b.strip_prefix("un") == Some(a) {
+        return true;
+    }
+    static PAIRS: OnceLock<Vec<(Vec<String>, Vec<String>)>> = OnceLock::new();
+    let pairs = PAIRS.get_or_init(|| {
+        let stems = |words: &[&str]| words.iter().map(|w| stem(w)).collect::<Vec<_>>();
+        OPPOSITES
+            .iter()
+            .map(|(one, other)| (stems(one), stems(other)))
+            .collect()
+    });
+    let (a, b) = (a.to_owned(), b.to_owned());
+    pairs.iter().any(|(one, other)| {
+        one.contains(&a) && other.contains(&b) || one.contains(&b) && other.contains(&a)
+    })
+}
 
 struct Thesaurus {
     /// Term → the other terms of its groups.
