@@ -89,14 +89,14 @@ const MAX_SPELLINGS: usize = 3;
 /// Weights of a word's variants relative to the word itself.
 const PREFIX_WEIGHT: f32 = 0.5;
 const RELATED_WEIGHT: f32 = 0.4;
-const SYNONYM_WEIGHT: f32 = 0.8;
+const SYNONYM_WEIGHT: f32 = 0.9;
 const SPELLING_WEIGHT: f32 = 0.8;
 /// Score factors (see [`Explanation`]): coverage runs from the floor to 1, fit adds up to
 /// its weight, action and shape agree or disagree.
 const COVERAGE_FLOOR: f32 = 0.5;
 const FIT_WEIGHT: f32 = 3.0;
 const ACTION_AGREES: f32 = 1.2;
-const ACTION_DISAGREES: f32 = 0.8;
+const ACTION_DISAGREES: f32 = 0.7;
 const SHAPE_AGREES: f32 = 1.1;
 /// The factor for an operation whose verb undoes the query's.
 const OPPOSITE: f32 = 0.6;
@@ -546,10 +546,10 @@ impl SearchIndex {
             .max(self.fit(query, &self.name_terms[tool]));
         // The query's verb against what the tool does ("kill" means delete).
         let action = match (query.action, self.actions[tool]) {
-            (Some(Action::Change), Some(Action::Read)) => ACTION_DISAGREES,
+            (Some(Action::Change), Some(Action::Read)) => tune("SR_DIS", ACTION_DISAGREES),
             (Some(Action::Change), Some(_)) => ACTION_AGREES,
             (Some(wanted), Some(does)) if wanted == does => ACTION_AGREES,
-            (Some(_), Some(_)) => ACTION_DISAGREES,
+            (Some(_), Some(_)) => tune("SR_DIS", ACTION_DISAGREES),
             _ => 1.0,
         };
         // An operation that undoes what the query asks for is not it ("start a direct
@@ -759,12 +759,22 @@ impl SearchIndex {
         if word.len() >= 5 {
             let key = &word[..word.len().saturating_sub(1).max(5)];
             for id in self.with_prefix(key, MAX_PREFIX_EXPANSIONS) {
-                push(id, RELATED_WEIGHT, Variant::Related, &mut variants);
+                push(
+                    id,
+                    tune("SR_REL", RELATED_WEIGHT),
+                    Variant::Related,
+                    &mut variants,
+                );
             }
         }
         for synonym in synonyms(&word) {
             if let Some(&id) = self.terms.get(synonym) {
-                push(id, SYNONYM_WEIGHT, Variant::Synonym, &mut variants);
+                push(
+                    id,
+                    tune("SR_SYN", SYNONYM_WEIGHT),
+                    Variant::Synonym,
+                    &mut variants,
+                );
             }
         }
         if variants.is_empty() {
@@ -953,7 +963,13 @@ fn tool_action(tool: &Tool, summary: &[String], name: &[String]) -> Option<Actio
         return method;
     }
     let verb = |words: &[String]| words.iter().take(2).find_map(|w| action_of(w));
-    verb(summary).or_else(|| verb(name)).or(method)
+    // The verb an operation id's last part opens with (`users.user.getMemberGroups`: a
+    // read done with POST).
+    let last = tool_verbs(tool, &[])[1]
+        .as_deref()
+        .and_then(action_of)
+        .filter(|_| tune("SR_LASTVERB", 1.0) > 0.0);
+    verb(summary).or(last).or_else(|| verb(name)).or(method)
 }
 
 /// What makes two HTTP operations one family: method, description and full text, and the

@@ -288,6 +288,10 @@ const THESAURUS: &[(Option<Action>, &[&str])] = &[
     (None, &["inbox", "mailbox"]),
     (None, &["branch", "ref", "reference"]),
     (None, &["away", "presence", "availability"]),
+    // What a download or upload moves is a resource's content.
+    (None, &["download", "upload", "content"]),
+    (None, &["access", "permission"]),
+    (None, &["grant", "give", "allow"]),
 ];
 
 /// Abbreviations a query may use for words an API spells out.
@@ -424,7 +428,7 @@ pub(crate) fn roles(raw: &[String]) -> HashMap<String, f32> {
     let mut weight = 1.0;
     for word in raw {
         if PREPOSITIONS.contains(&word.as_str()) {
-            weight = MODIFIER_WEIGHT;
+            weight = super::tune("SR_MOD", MODIFIER_WEIGHT);
             continue;
         }
         if let Some(t) = term(word) {
