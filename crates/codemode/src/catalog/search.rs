@@ -260,9 +260,6 @@ impl SearchIndex {
         let mut name_terms = Vec::with_capacity(len);
         let mut summary_terms = Vec::with_capacity(len);
         let mut sorted: Vec<u32> = Vec::new();
-        let fw: Vec<f32> = (0..FIELDS.len())
-            .map(|i| tune(&format!("SR_F{i}"), 1.0))
-            .collect();
         for (index, fields) in docs.iter().enumerate() {
             combined.clear();
             for (slot, ((field, ids), avg)) in FIELDS.iter().zip(fields).zip(&avg_len).enumerate() {
@@ -272,7 +269,7 @@ impl SearchIndex {
                 sorted.sort_unstable();
                 let mut add = |id: u32, weight: f32| {
                     let entry = combined.entry(id).or_insert((0.0, 0));
-                    entry.0 += weight * field.weight * fw[slot] / norm;
+                    entry.0 += weight * field.weight / norm;
                     entry.1 |= 1 << slot;
                 };
                 for run in sorted.chunk_by(|a, b| a == b) {
@@ -431,8 +428,7 @@ impl SearchIndex {
         for candidate in candidates {
             if best.len() >= limit
                 && let Some(&std::cmp::Reverse(kth)) = best.peek()
-                && candidate.score * MAX_BOOST.max((1.0 + tune("SR_FIT", FIT_WEIGHT)) * 1.32)
-                    < f32::from_bits(kth)
+                && candidate.score * MAX_BOOST < f32::from_bits(kth)
             {
                 break;
             }
@@ -546,10 +542,10 @@ impl SearchIndex {
             .max(self.fit(query, &self.name_terms[tool]));
         // The query's verb against what the tool does ("kill" means delete).
         let action = match (query.action, self.actions[tool]) {
-            (Some(Action::Change), Some(Action::Read)) => tune("SR_DIS", ACTION_DISAGREES),
+            (Some(Action::Change), Some(Action::Read)) => ACTION_DISAGREES,
             (Some(Action::Change), Some(_)) => ACTION_AGREES,
             (Some(wanted), Some(does)) if wanted == does => ACTION_AGREES,
-            (Some(_), Some(_)) => tune("SR_DIS", ACTION_DISAGREES),
+            (Some(_), Some(_)) => ACTION_DISAGREES,
             _ => 1.0,
         };
         // An operation that undoes what the query asks for is not it ("start a direct
@@ -561,7 +557,7 @@ impl SearchIndex {
                     .flatten()
                     .any(|&v| opposite(verb, &self.names[v as usize])) =>
             {
-                action * tune("SR_OPP", OPPOSITE)
+                action * OPPOSITE
             }
             _ => action,
         };
@@ -571,7 +567,7 @@ impl SearchIndex {
             (Some(_), Some(Action::Read)) => SHAPE_DISAGREES,
             _ => 1.0,
         };
-        (1.0 + tune("SR_FIT", FIT_WEIGHT) * fit, action, shape)
+        (1.0 + FIT_WEIGHT * fit, action, shape)
     }
 
     /// The share of the query's and the text's combined weight that they have in common.
@@ -730,7 +726,7 @@ impl SearchIndex {
         // all weigh what its most common spelling here weighs, so "remove" in an API that
         // says "delete" (and uses "remove" for something rarer) does not outweigh the noun.
         // A word the catalog lacks ("who") stands for all its synonyms alike.
-        if action_of(&word).is_some() || own.is_none() || tune("SR_CAPALL", 0.0) > 0.0 {
+        if action_of(&word).is_some() || own.is_none() {
             cap = synonyms(&word)
                 .iter()
                 .filter_map(|s| self.terms.get(s))
@@ -759,22 +755,12 @@ impl SearchIndex {
         if word.len() >= 5 {
             let key = &word[..word.len().saturating_sub(1).max(5)];
             for id in self.with_prefix(key, MAX_PREFIX_EXPANSIONS) {
-                push(
-                    id,
-                    tune("SR_REL", RELATED_WEIGHT),
-                    Variant::Related,
-                    &mut variants,
-                );
+                push(id, RELATED_WEIGHT, Variant::Related, &mut variants);
             }
         }
         for synonym in synonyms(&word) {
             if let Some(&id) = self.terms.get(synonym) {
-                push(
-                    id,
-                    tune("SR_SYN", SYNONYM_WEIGHT),
-                    Variant::Synonym,
-                    &mut variants,
-                );
+                push(id, SYNONYM_WEIGHT, Variant::Synonym, &mut variants);
             }
         }
         if variants.is_empty() {
@@ -834,13 +820,6 @@ impl SearchIndex {
     }
 }
 
-pub(crate) fn tune(name: &str, default: f32) -> f32 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 fn saturate(tf: f32) -> f32 {
     tf * (K1 + 1.0) / (tf + K1)
 }
@@ -854,8 +833,7 @@ fn coverage_factor(query: &Query, matched: f32) -> f32 {
     } else {
         0.0
     };
-    let floor = tune("SR_FLOOR", COVERAGE_FLOOR);
-    floor + (1.0 - floor) * coverage
+    COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * coverage
 }
 
 /// Tools left out of the results because a tool of their family is shown.
@@ -965,10 +943,7 @@ fn tool_action(tool: &Tool, summary: &[String], name: &[String]) -> Option<Actio
     let verb = |words: &[String]| words.iter().take(2).find_map(|w| action_of(w));
     // The verb an operation id's last part opens with (`users.user.getMemberGroups`: a
     // read done with POST).
-    let last = tool_verbs(tool, &[])[1]
-        .as_deref()
-        .and_then(action_of)
-        .filter(|_| tune("SR_LASTVERB", 1.0) > 0.0);
+    let last = tool_verbs(tool, &[])[1].as_deref().and_then(action_of);
     verb(summary).or(last).or_else(|| verb(name)).or(method)
 }
 

@@ -428,7 +428,7 @@ pub(crate) fn roles(raw: &[String]) -> HashMap<String, f32> {
     let mut weight = 1.0;
     for word in raw {
         if PREPOSITIONS.contains(&word.as_str()) {
-            weight = super::tune("SR_MOD", MODIFIER_WEIGHT);
+            weight = MODIFIER_WEIGHT;
             continue;
         }
         if let Some(t) = term(word) {
@@ -471,6 +471,8 @@ pub(crate) fn wants_one(raw: &[String]) -> Option<bool> {
         match word.as_str() {
             "id" | "identifier" | "single" | "specific" | "particular" | "individual" => one = true,
             "list" | "all" | "every" | "each" | "enumerate" | "browse" => many = true,
+            // "who starred this", "who is in this channel": the people, a list.
+            "who" => many = true,
             _ => {}
         }
     }
