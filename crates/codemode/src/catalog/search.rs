@@ -1247,6 +1247,245 @@ mod tests {
         assert_eq!(split_compound("unknown", known), None);
     }
 
+    fn operation(method: &str, path: &str, name: &str, description: &str) -> Tool {
+        Tool {
+            namespace: "api".to_owned(),
+            name: name.rsplit('.').next().unwrap_or(name).to_owned(),
+            original_name: name.to_owned(),
+            description: description.to_owned(),
+            input_schema: serde_json::json!({"type": "object", "properties": {}}),
+            output_schema: None,
+            keywords: Vec::new(),
+            target: Target::Http(crate::catalog::HttpOperation {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                parameters: Vec::new(),
+                body: None,
+            }),
+        }
+    }
+
+    fn given_catalog(tools: Vec<Tool>) -> (Catalog, SearchIndex) {
+        let catalog = Catalog {
+            title: String::new(),
+            tools,
+        };
+        let index = SearchIndex::new(&catalog);
+        (catalog, index)
+    }
+
+    fn ranked(catalog: &Catalog, index: &SearchIndex, query: &str) -> Vec<String> {
+        index
+            .search(query, 10)
+            .iter()
+            .map(|hit| catalog.tools[hit.tool].original_name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn issue14_an_operation_under_several_paths_is_shown_once_at_its_shortest() {
+        let mailbox = "List messages. Get the messages in the signed-in user's mailbox.";
+        let (catalog, index) = given_catalog(vec![
+            operation(
+                "GET",
+                "/users/{user-id}/messages",
+                "users.ListMessages",
+                mailbox,
+            ),
+            operation("GET", "/me/messages", "me.ListMessages", mailbox),
+            operation(
+                "POST",
+                "/me/messages",
+                "me.CreateMessage",
+                "Create message.",
+            ),
+            operation("GET", "/me/events", "me.ListEvents", "List events."),
+            operation(
+                "GET",
+                "/me/messages/$count",
+                "me.messages.GetCount",
+                "Get the number of the resource.",
+            ),
+            operation(
+                "GET",
+                "/me/events/$count",
+                "me.events.GetCount",
+                "Get the number of the resource.",
+            ),
+        ]);
+        let ranking = index.rank("list messages in my mailbox", 10);
+        let names: Vec<&str> = ranking
+            .hits
+            .iter()
+            .map(|hit| catalog.tools[hit.tool].original_name.as_str())
+            .collect();
+        assert_eq!(names.first(), Some(&"me.ListMessages"), "{names:?}");
+        assert!(!names.contains(&"users.ListMessages"), "{names:?}");
+        let note = ranking
+            .note
+            .expect("a note saying what the result stands for");
+        assert!(
+            note.contains("GET /users/{user-id}/messages"),
+            "the note names the other path: {note}"
+        );
+        // Same text at different resources (`messages/$count`, `events/$count`) is not
+        // one operation.
+        let counts = ranked(&catalog, &index, "number of the resource");
+        assert!(
+            counts.contains(&"me.messages.GetCount".to_owned()),
+            "{counts:?}"
+        );
+        assert!(
+            counts.contains(&"me.events.GetCount".to_owned()),
+            "{counts:?}"
+        );
+        // A query naming the longer path exactly gets that one.
+        assert_eq!(
+            ranked(&catalog, &index, "GET /users/{user-id}/messages").first(),
+            Some(&"users.ListMessages".to_owned())
+        );
+    }
+
+    #[test]
+    fn issue14_everyday_words_meet_the_words_an_api_uses() {
+        let (catalog, index) = given_catalog(vec![
+            operation(
+                "GET",
+                "/users.list",
+                "users.list",
+                "Lists all users in a team.",
+            ),
+            operation(
+                "GET",
+                "/conversations.list",
+                "conversations.list",
+                "Lists all conversations in a team.",
+            ),
+            operation("GET", "/files.list", "files.list", "Lists files."),
+            operation(
+                "DELETE",
+                "/repos/{repo}/branches/{branch}/protection",
+                "repos.deleteBranchProtection",
+                "Delete branch protection.",
+            ),
+            operation(
+                "DELETE",
+                "/repos/{repo}/git/refs/{ref}",
+                "git.deleteRef",
+                "Delete a reference.",
+            ),
+            operation(
+                "DELETE",
+                "/repos/{repo}",
+                "repos.delete",
+                "Delete a repository.",
+            ),
+        ]);
+        // Chat products say conversation and team where people say channel and workspace.
+        assert_eq!(
+            ranked(&catalog, &index, "list all channels in the workspace").first(),
+            Some(&"conversations.list".to_owned())
+        );
+        // A git branch is a reference.
+        assert_eq!(
+            ranked(&catalog, &index, "remove a branch").first(),
+            Some(&"git.deleteRef".to_owned())
+        );
+    }
+
+    #[test]
+    fn issue14_abbreviations_in_a_query_stand_for_the_words_spelled_out() {
+        let (catalog, index) = given_catalog(vec![
+            operation(
+                "POST",
+                "/repos/{repo}/merges",
+                "repos.merge",
+                "Merge a branch.",
+            ),
+            operation(
+                "PUT",
+                "/repos/{repo}/pulls/{pull_number}/merge",
+                "pulls.merge",
+                "Merge a pull request.",
+            ),
+            operation(
+                "GET",
+                "/repos/{repo}/pulls",
+                "pulls.list",
+                "List pull requests.",
+            ),
+        ]);
+        assert_eq!(
+            ranked(&catalog, &index, "merge a PR").first(),
+            Some(&"pulls.merge".to_owned())
+        );
+    }
+
+    #[test]
+    fn issue14_an_operation_that_undoes_what_the_query_asks_ranks_below_it() {
+        let (catalog, index) = given_catalog(vec![
+            operation(
+                "POST",
+                "/conversations.close",
+                "conversations.close",
+                "Closes a direct message.",
+            ),
+            operation(
+                "POST",
+                "/conversations.open",
+                "conversations.open",
+                "Opens or resumes a direct message.",
+            ),
+            operation(
+                "POST",
+                "/chat.postMessage",
+                "chat.postMessage",
+                "Sends a message.",
+            ),
+        ]);
+        assert_eq!(
+            ranked(&catalog, &index, "start a direct message").first(),
+            Some(&"conversations.open".to_owned())
+        );
+        let explained = index.explain("open a direct message", 3);
+        let close = explained
+            .iter()
+            .find(|(hit, _)| catalog.tools[hit.tool].name == "close")
+            .expect("close is a result");
+        assert!(close.1.action < 1.0, "{}", close.1);
+    }
+
+    #[test]
+    fn issue14_an_operation_ids_verb_says_what_a_post_does() {
+        let mut get = operation(
+            "POST",
+            "/users/{user-id}/getMemberGroups",
+            "users.user.getMemberGroups",
+            "Invoke action getMemberGroups.",
+        );
+        // Names sanitised from a dotted id keep its leading words.
+        get.name = "users_user_getMemberGroups".to_owned();
+        let (catalog, index) = given_catalog(vec![
+            get,
+            operation(
+                "POST",
+                "/groups/{group-id}/members",
+                "groups.CreateMembers",
+                "Add member.",
+            ),
+        ]);
+        let explained = index.explain("add a member to a group", 2);
+        let get = explained
+            .iter()
+            .find(|(hit, _)| catalog.tools[hit.tool].name == "users_user_getMemberGroups")
+            .expect("getMemberGroups is a result");
+        assert_eq!(get.1.action, ACTION_DISAGREES, "{}", get.1);
+        assert_eq!(
+            ranked(&catalog, &index, "add a member to a group").first(),
+            Some(&"groups.CreateMembers".to_owned())
+        );
+    }
+
     #[test]
     fn action_like_properties() {
         assert!(action_like("type"));

@@ -553,6 +553,19 @@ mod tests {
     }
 
     #[test]
+    fn issue14_opposite_verbs_and_abbreviations() {
+        assert!(opposite(&stem("open"), &stem("close")));
+        assert!(opposite(&stem("closes"), &stem("opening")));
+        assert!(opposite(&stem("archive"), &stem("unarchive")));
+        assert!(opposite(&stem("add"), &stem("remove")));
+        assert!(!opposite(&stem("open"), &stem("open")));
+        assert!(!opposite(&stem("open"), &stem("list")));
+        assert_eq!(expansion("pr"), Some(&["pull", "request"][..]));
+        assert_eq!(expansion("issue"), None);
+        assert_eq!(wants_one(&raw_words("who starred this repo")), Some(false));
+    }
+
+    #[test]
     fn verbs_imply_actions_and_meet_their_synonyms() {
         assert_eq!(action_of(&stem("kill")), Some(Action::Delete));
         assert_eq!(action_of(&stem("retrieve")), Some(Action::Read));
