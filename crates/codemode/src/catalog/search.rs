@@ -35,8 +35,8 @@ use base::suggest::edit_distance;
 pub use explain::{Contribution, Explanation, Variant};
 pub(crate) use text::tokenize;
 use text::{
-    Action, action_of, expansion, opposite, query_action, raw_words, roles, stem, synonyms, term,
-    wants_one,
+    Action, action_of, expansion, opposite, part_weights, query_action, raw_words, roles, stem,
+    synonyms, term, wants_one,
 };
 
 const K1: f32 = 1.2;
@@ -686,10 +686,12 @@ impl SearchIndex {
             split.retain(|w| w != "id");
         }
         let roles = roles(&raw);
+        let parts = part_weights(text);
         let mut groups: Vec<Group> = split
             .into_iter()
             .map(|w| {
-                let role = roles.get(&w).copied().unwrap_or(1.0);
+                let role =
+                    roles.get(&w).copied().unwrap_or(1.0) * parts.get(&w).copied().unwrap_or(1.0);
                 self.group(w, role)
             })
             .collect();

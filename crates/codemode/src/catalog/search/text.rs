@@ -438,6 +438,23 @@ pub(crate) fn roles(raw: &[String]) -> HashMap<String, f32> {
     weights
 }
 
+/// Per query term from a word written as several (`SharePoint`, `OneDrive`): its share of
+/// that word's weight, so one product name does not count as two things asked for.
+pub(crate) fn part_weights(text: &str) -> HashMap<String, f32> {
+    let mut weights = HashMap::new();
+    for run in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut parts = Vec::new();
+        for_each_word(run, |word| parts.extend(term(word)));
+        if parts.len() > 1 {
+            let share = 1.0 / parts.len() as f32;
+            for part in parts {
+                weights.entry(part).or_insert(share);
+            }
+        }
+    }
+    weights
+}
+
 /// Words that follow an imperative verb: "refund *a* charge", "fork *someone's* repo".
 const DETERMINERS: &[&str] = &[
     "a", "an", "the", "my", "me", "our", "us", "your", "his", "her", "their", "this", "that",
@@ -563,6 +580,15 @@ mod tests {
         assert_eq!(expansion("pr"), Some(&["pull", "request"][..]));
         assert_eq!(expansion("issue"), None);
         assert_eq!(wants_one(&raw_words("who starred this repo")), Some(false));
+    }
+
+    #[test]
+    fn issue14_a_word_written_as_several_shares_its_weight() {
+        let weights = part_weights("list SharePoint sites");
+        assert_eq!(weights.get(&stem("share")), Some(&0.5));
+        assert_eq!(weights.get("point"), Some(&0.5));
+        assert_eq!(weights.get("list"), None);
+        assert_eq!(weights.get(&stem("sites")), None);
     }
 
     #[test]
