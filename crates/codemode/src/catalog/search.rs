@@ -105,6 +105,8 @@ const SHAPE_DISAGREES: f32 = 0.9;
 const MAX_BOOST: f32 = (1.0 + FIT_WEIGHT) * ACTION_AGREES * SHAPE_AGREES;
 /// What a tool the query names exactly scores above the best other tool.
 const EXACT_BONUS: f32 = 10.0;
+/// Weight of a number or of a word of the API's title in a query.
+const INCIDENTAL_WEIGHT: f32 = 0.3;
 /// Scores this close (relative) tie: a family shows its shorter route.
 const TIE: f32 = 0.02;
 /// Weight of a compound's parts (`worklog` → work, log) relative to the compound.
@@ -163,6 +165,9 @@ pub struct SearchIndex {
     family: Vec<u32>,
     /// Per tool: `METHOD /path` (empty for a tool that is not an HTTP operation).
     routes: Vec<String>,
+    /// The words of the catalog's title ("Stripe API"): in a query they say which API, not
+    /// which operation.
+    title: Vec<String>,
     len: usize,
 }
 
@@ -331,6 +336,11 @@ impl SearchIndex {
             one_item,
             family,
             routes,
+            title: {
+                let mut title = Vec::new();
+                tokenize(&catalog.title, &mut title);
+                title
+            },
             len,
         }
     }
@@ -690,8 +700,13 @@ impl SearchIndex {
         let mut groups: Vec<Group> = split
             .into_iter()
             .map(|w| {
-                let role =
+                let mut role =
                     roles.get(&w).copied().unwrap_or(1.0) * parts.get(&w).copied().unwrap_or(1.0);
+                // A number is a value ("$20", "365"), the API's name says which API: neither
+                // names the operation.
+                if self.title.contains(&w) || w.bytes().all(|b| b.is_ascii_digit()) {
+                    role *= INCIDENTAL_WEIGHT;
+                }
                 self.group(w, role)
             })
             .collect();
@@ -1486,6 +1501,38 @@ mod tests {
             ranked(&catalog, &index, "add a member to a group").first(),
             Some(&"groups.CreateMembers".to_owned())
         );
+    }
+
+    #[test]
+    fn issue14_numbers_and_the_apis_own_name_weigh_little_in_a_query() {
+        let mut catalog = Catalog {
+            title: "Acme Cloud API".to_owned(),
+            tools: vec![
+                operation(
+                    "POST",
+                    "/groups/{group-id}/settings",
+                    "groups.CreateSettings",
+                    "Create settings. Settings apply to Acme 365 groups.",
+                ),
+                operation("POST", "/groups", "groups.CreateGroup", "Create group."),
+                operation("GET", "/groups", "groups.ListGroups", "List groups."),
+            ],
+        };
+        let index = SearchIndex::new(&catalog);
+        assert_eq!(
+            ranked(&catalog, &index, "create an Acme 365 group").first(),
+            Some(&"groups.CreateGroup".to_owned())
+        );
+        // The same words weigh in full when they are not the API's name.
+        catalog.title = "Groups".to_owned();
+        let index = SearchIndex::new(&catalog);
+        let explained = index.explain("create an Acme group", 3);
+        let acme = explained
+            .iter()
+            .flat_map(|(_, why)| &why.contributions)
+            .find(|c| c.word == stem("acme"))
+            .expect("acme matches");
+        assert!(acme.idf > 0.5, "{acme:?}");
     }
 
     #[test]
