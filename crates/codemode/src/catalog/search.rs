@@ -35,7 +35,7 @@ use base::suggest::edit_distance;
 pub use explain::{Contribution, Explanation, Variant};
 pub(crate) use text::tokenize;
 use text::{
-    Action, action_of, expansion, opposite, part_weights, query_action, raw_words, roles, stem,
+    Action, action_of, expansion, opposites_of, part_weights, query_action, raw_words, roles, stem,
     synonyms, term, wants_one,
 };
 
@@ -560,16 +560,14 @@ impl SearchIndex {
         };
         // An operation that undoes what the query asks for is not it ("start a direct
         // message" is not "Closes a direct message").
-        let action = match &query.verb {
-            Some(verb)
-                if self.verbs[tool]
-                    .iter()
-                    .flatten()
-                    .any(|&v| opposite(verb, &self.names[v as usize])) =>
-            {
-                action * OPPOSITE
-            }
-            _ => action,
+        let action = if self.verbs[tool]
+            .iter()
+            .flatten()
+            .any(|v| query.opposites.contains(v))
+        {
+            action * OPPOSITE
+        } else {
+            action
         };
         // "by id" asks for one item, "list all" for many: among reads, the path says which.
         let shape = match (query.wants_one, self.actions[tool]) {
@@ -727,7 +725,14 @@ impl SearchIndex {
             term_groups,
             potential,
             action,
-            verb: raw.iter().find_map(|w| term(w)),
+            opposites: raw
+                .iter()
+                .find_map(|w| term(w))
+                .map(|verb| opposites_of(&verb))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|w| self.terms.get(w).copied())
+                .collect(),
             wants_one: wants_one(&raw),
         }
     }
@@ -872,8 +877,8 @@ struct Query {
     potential: f32,
     /// The action the query's first verb implies.
     action: Option<Action>,
-    /// The query's first word, as a verb it may open with.
-    verb: Option<String>,
+    /// The terms of verbs that undo the query's first word (as a verb it may open with).
+    opposites: Vec<u32>,
     wants_one: Option<bool>,
 }
 

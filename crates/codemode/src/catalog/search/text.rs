@@ -348,14 +348,9 @@ const OPPOSITES: &[(&[&str], &[&str])] = &[
     (&["archive"], &["restore", "unarchive"]),
 ];
 
-/// Whether two stemmed verbs undo each other.
-pub(crate) fn opposite(a: &str, b: &str) -> bool {
-    if a == b {
-        return false;
-    }
-    if a.strip_prefix("un") == Some(b) || b.strip_prefix("un") == Some(a) {
-        return true;
-    }
+/// The stemmed verbs that undo `verb` (a stemmed verb): `clos` for `open`, `unarchiv`
+/// for `archiv`.
+pub(crate) fn opposites_of(verb: &str) -> Vec<String> {
     static PAIRS: OnceLock<Vec<(Vec<String>, Vec<String>)>> = OnceLock::new();
     let pairs = PAIRS.get_or_init(|| {
         let stems = |words: &[&str]| words.iter().map(|w| stem(w)).collect::<Vec<_>>();
@@ -364,10 +359,28 @@ pub(crate) fn opposite(a: &str, b: &str) -> bool {
             .map(|(one, other)| (stems(one), stems(other)))
             .collect()
     });
-    let (a, b) = (a.to_owned(), b.to_owned());
-    pairs.iter().any(|(one, other)| {
-        one.contains(&a) && other.contains(&b) || one.contains(&b) && other.contains(&a)
-    })
+    let mut found = vec![format!("un{verb}")];
+    if let Some(rest) = verb.strip_prefix("un")
+        && rest.len() >= 3
+    {
+        found.push(rest.to_owned());
+    }
+    for (one, other) in pairs {
+        if one.iter().any(|w| w == verb) {
+            found.extend(other.iter().cloned());
+        }
+        if other.iter().any(|w| w == verb) {
+            found.extend(one.iter().cloned());
+        }
+    }
+    found.retain(|w| w != verb);
+    found
+}
+
+/// Whether two stemmed verbs undo each other.
+#[cfg(test)]
+fn opposite(a: &str, b: &str) -> bool {
+    opposites_of(a).iter().any(|w| w == b)
 }
 
 struct Thesaurus {
