@@ -19,7 +19,10 @@
 //! coverage (the share of the query's weight the tool matches), fit (how much of the
 //! summary or name is what the query says), action (the verb's implied action against
 //! the method or the summary's own verb: "kill" means delete), and shape (asking for one
-//! item by id, or for a list). A query that spells a tool's name or route puts it first.
+//! item by id, or for a list); a tool whose verb undoes the query's (open/close) weighs
+//! less. Numbers and the API's own name weigh little in a query. Operations that do the
+//! same under other paths (Graph's `/me/x` and `/users/{id}/x`) are shown once, with a
+//! note. A query that spells a tool's name or route puts it first.
 //! [`SearchIndex::explain`] shows every contribution.
 
 mod explain;
