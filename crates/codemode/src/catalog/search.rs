@@ -19,7 +19,10 @@
 //! coverage (the share of the query's weight the tool matches), fit (how much of the
 //! summary or name is what the query says), action (the verb's implied action against
 //! the method or the summary's own verb: "kill" means delete), and shape (asking for one
-//! item by id, or for a list). A query that spells a tool's name or route puts it first.
+//! item by id, or for a list); a tool whose verb undoes the query's (open/close) weighs
+//! less. Numbers and the API's own name weigh little in a query. Operations that do the
+//! same under other paths (Graph's `/me/x` and `/users/{id}/x`) are shown once, with a
+//! note. A query that spells a tool's name or route puts it first.
 //! [`SearchIndex::explain`] shows every contribution.
 
 mod explain;
@@ -34,7 +37,10 @@ use crate::catalog::{Catalog, ParamLocation, Target, Tool};
 use base::suggest::edit_distance;
 pub use explain::{Contribution, Explanation, Variant};
 pub(crate) use text::tokenize;
-use text::{Action, action_of, query_action, raw_words, roles, stem, synonyms, wants_one};
+use text::{
+    Action, action_of, expansion, opposites_of, part_weights, query_action, raw_words, roles, stem,
+    synonyms, term, wants_one,
+};
 
 const K1: f32 = 1.2;
 
@@ -86,20 +92,26 @@ const MAX_SPELLINGS: usize = 3;
 /// Weights of a word's variants relative to the word itself.
 const PREFIX_WEIGHT: f32 = 0.5;
 const RELATED_WEIGHT: f32 = 0.4;
-const SYNONYM_WEIGHT: f32 = 0.8;
+const SYNONYM_WEIGHT: f32 = 0.9;
 const SPELLING_WEIGHT: f32 = 0.8;
 /// Score factors (see [`Explanation`]): coverage runs from the floor to 1, fit adds up to
 /// its weight, action and shape agree or disagree.
 const COVERAGE_FLOOR: f32 = 0.5;
 const FIT_WEIGHT: f32 = 3.0;
 const ACTION_AGREES: f32 = 1.2;
-const ACTION_DISAGREES: f32 = 0.8;
+const ACTION_DISAGREES: f32 = 0.7;
 const SHAPE_AGREES: f32 = 1.1;
+/// The factor for an operation whose verb undoes the query's.
+const OPPOSITE: f32 = 0.6;
 const SHAPE_DISAGREES: f32 = 0.9;
 /// The most fit, action and shape together multiply a score by.
 const MAX_BOOST: f32 = (1.0 + FIT_WEIGHT) * ACTION_AGREES * SHAPE_AGREES;
 /// What a tool the query names exactly scores above the best other tool.
 const EXACT_BONUS: f32 = 10.0;
+/// Weight of a number or of a word of the API's title in a query.
+const INCIDENTAL_WEIGHT: f32 = 0.3;
+/// Scores this close (relative) tie: a family shows its shorter route.
+const TIE: f32 = 0.02;
 /// Weight of a compound's parts (`worklog` → work, log) relative to the compound.
 const COMPOUND_PART_WEIGHT: f32 = 0.5;
 
@@ -146,7 +158,19 @@ pub struct SearchIndex {
     summary_terms: Vec<Vec<u32>>,
     /// Per tool: what it does, and whether it reads one item (its path ends at a parameter).
     actions: Vec<Option<Action>>,
+    /// Per tool: the verbs its summary and its name open with (`clos` for "Closes a
+    /// conversation"), to tell an operation from its opposite.
+    verbs: Vec<[Option<u32>; 2]>,
     one_item: Vec<bool>,
+    /// Per tool: its family, the first tool that does the same thing (same method, same
+    /// text, same path tail) under another path (Graph's `/me/…` and `/users/{id}/…`).
+    /// Results show one tool per family.
+    family: Vec<u32>,
+    /// Per tool: `METHOD /path` (empty for a tool that is not an HTTP operation).
+    routes: Vec<String>,
+    /// The words of the catalog's title ("Stripe API"): in a query they say which API, not
+    /// which operation.
+    title: Vec<String>,
     len: usize,
 }
 
@@ -163,7 +187,19 @@ impl SearchIndex {
         let mut exact: HashMap<String, Vec<u32>> = HashMap::new();
         let mut actions = Vec::with_capacity(len);
         let mut one_item = Vec::with_capacity(len);
+        let mut verb_words: Vec<[Option<String>; 2]> = Vec::with_capacity(len);
+        let mut family = Vec::with_capacity(len);
+        let mut families: FxHashMap<u64, u32> = FxHashMap::default();
+        let mut routes = Vec::with_capacity(len);
         for (index, tool) in catalog.tools.iter().enumerate() {
+            family.push(match family_key(tool) {
+                Some(key) => *families.entry(key).or_insert(index as u32),
+                None => index as u32,
+            });
+            routes.push(match &tool.target {
+                Target::Http(http) => format!("{} {}", http.method, http.path),
+                _ => String::new(),
+            });
             let fields = tool_fields(tool);
             actions.push(tool_action(
                 tool,
@@ -171,6 +207,7 @@ impl SearchIndex {
                 &fields[NAME_FIELD],
             ));
             one_item.push(reads_one_item(tool));
+            verb_words.push(tool_verbs(tool, &fields[SUMMARY_FIELD]));
             let ids = fields.map(|tokens| {
                 tokens
                     .into_iter()
@@ -281,6 +318,11 @@ impl SearchIndex {
                 (1.0 + (n - df + 0.5) / (df + 0.5)).ln()
             })
             .collect();
+        // Verbs a tool opens with that no field indexes (a stop word) are left out.
+        let verbs = verb_words
+            .into_iter()
+            .map(|words| words.map(|w| w.and_then(|w| terms.get(&w).copied())))
+            .collect();
         let mut sorted: Vec<u32> = (0..names.len() as u32).collect();
         sorted.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
         SearchIndex {
@@ -293,7 +335,15 @@ impl SearchIndex {
             name_terms,
             summary_terms,
             actions,
+            verbs,
             one_item,
+            family,
+            routes,
+            title: {
+                let mut title = Vec::new();
+                tokenize(&catalog.title, &mut title);
+                title
+            },
             len,
         }
     }
@@ -314,11 +364,12 @@ impl SearchIndex {
             };
         }
         let query = self.parse(query);
-        let hits = self.score(&query, limit);
-        Ranking {
-            note: query.note(),
-            hits,
-        }
+        let (hits, collapsed) = self.score(&query, limit);
+        let note = match (query.note(), self.collapsed_note(&collapsed)) {
+            (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+            (a, b) => a.or(b),
+        };
+        Ranking { hits, note }
     }
 
     /// The `limit` best tools for `query` with what each score is made of.
@@ -328,6 +379,7 @@ impl SearchIndex {
         }
         let query = self.parse(query);
         self.score(&query, limit)
+            .0
             .into_iter()
             .map(|hit| {
                 let why = self.explanation(&query, hit.tool);
@@ -336,7 +388,7 @@ impl SearchIndex {
             .collect()
     }
 
-    fn score(&self, query: &Query, limit: usize) -> Vec<Hit> {
+    fn score(&self, query: &Query, limit: usize) -> (Vec<Hit>, Collapsed) {
         let mut scores = vec![0.0f32; self.len];
         // Per tool: the query weight it matches (for coverage).
         let mut matched = vec![0.0f32; self.len];
@@ -380,7 +432,11 @@ impl SearchIndex {
             .collect();
         candidates.sort_unstable_by(by_rank);
         let mut hits: Vec<Hit> = Vec::new();
-        // The `limit` best final scores so far (as bits: positive floats order like them).
+        // Per family shown: its hit's position in `hits`, and the other members it stands for.
+        let mut shown: FxHashMap<u32, (usize, Vec<usize>)> = FxHashMap::default();
+        // The `limit` best final scores so far, one per family (as bits: positive floats
+        // order like them). A family's later, better member does not raise its entry, so
+        // the bound only ever errs towards scoring more candidates.
         let mut best = std::collections::BinaryHeap::new();
         for candidate in candidates {
             if best.len() >= limit
@@ -390,34 +446,104 @@ impl SearchIndex {
                 break;
             }
             let (fit, action, shape) = self.boosts(query, candidate.tool);
-            let score = candidate.score * fit * action * shape;
-            best.push(std::cmp::Reverse(score.to_bits()));
-            if best.len() > limit {
-                best.pop();
-            }
-            hits.push(Hit {
+            let hit = Hit {
                 tool: candidate.tool,
-                score,
-            });
+                score: candidate.score * fit * action * shape,
+            };
+            if self.merge_into_family(&mut hits, &mut shown, hit) {
+                best.push(std::cmp::Reverse(hit.score.to_bits()));
+                if best.len() > limit {
+                    best.pop();
+                }
+            }
         }
         if let Some(tools) = self.exact.get(&query.identifier) {
             let top = hits.iter().map(|h| h.score).fold(0.0f32, f32::max);
             for &tool in tools {
-                match hits.iter_mut().find(|h| h.tool == tool as usize) {
-                    Some(hit) => hit.score += top + EXACT_BONUS,
-                    None => hits.push(Hit {
-                        tool: tool as usize,
-                        score: top + EXACT_BONUS,
-                    }),
+                let tool = tool as usize;
+                let score = match hits.iter().find(|h| h.tool == tool) {
+                    Some(hit) => hit.score + top + EXACT_BONUS,
+                    None => top + EXACT_BONUS,
+                };
+                // The tool named, not another member of its family, is the one shown.
+                match shown.get_mut(&self.family[tool]) {
+                    Some((at, others)) => {
+                        let previous = hits[*at].tool;
+                        if previous != tool {
+                            others.retain(|&t| t != tool);
+                            others.push(previous);
+                        }
+                        hits[*at] = Hit { tool, score };
+                    }
+                    None => {
+                        shown.insert(self.family[tool], (hits.len(), Vec::new()));
+                        hits.push(Hit { tool, score });
+                    }
                 }
             }
         }
+        // `shown` holds positions in `hits`, which the selection below reorders.
         if hits.len() > limit {
             hits.select_nth_unstable_by(limit - 1, by_rank);
             hits.truncate(limit);
         }
         hits.sort_unstable_by(by_rank);
-        hits
+        // What the shown hits stand for, for the note.
+        let mut collapsed = Collapsed::default();
+        for hit in &hits {
+            if let Some((_, others)) = shown.get(&self.family[hit.tool])
+                && let Some(&other) = others.first()
+            {
+                collapsed.count += others.len();
+                collapsed.example.get_or_insert((hit.tool, other));
+            }
+        }
+        (hits, collapsed)
+    }
+
+    /// Adds `hit` to `hits` unless a tool of its family is there already; then the better
+    /// of the two stays (on a near tie, the shorter route: `/me/x` over `/users/{id}/x`).
+    /// True when the family is new to `hits`.
+    fn merge_into_family(
+        &self,
+        hits: &mut Vec<Hit>,
+        shown: &mut FxHashMap<u32, (usize, Vec<usize>)>,
+        hit: Hit,
+    ) -> bool {
+        let family = self.family[hit.tool];
+        let Some((at, others)) = shown.get_mut(&family) else {
+            shown.insert(family, (hits.len(), Vec::new()));
+            hits.push(hit);
+            return true;
+        };
+        let current = hits[*at];
+        let tie = (hit.score - current.score).abs() <= TIE * hit.score.max(current.score);
+        let better = if tie {
+            self.routes[hit.tool].len() < self.routes[current.tool].len()
+        } else {
+            hit.score > current.score
+        };
+        if better {
+            others.push(current.tool);
+            hits[*at] = hit;
+        } else {
+            others.push(hit.tool);
+        }
+        false
+    }
+
+    /// Says that results stand for operations under other paths, with one example.
+    fn collapsed_note(&self, collapsed: &Collapsed) -> Option<String> {
+        let (shown, other) = collapsed.example?;
+        let more = match collapsed.count {
+            0 | 1 => String::new(),
+            n => format!(" (and {} more like it)", n - 1),
+        };
+        Some(format!(
+            "Note: each operation is shown once; `{}` also exists as `{}`{more}. Search with \
+             `code` to list every path.",
+            self.routes[shown], self.routes[other]
+        ))
     }
 
     /// Fit, action and shape: the factors of a tool's score besides coverage.
@@ -434,6 +560,17 @@ impl SearchIndex {
             (Some(wanted), Some(does)) if wanted == does => ACTION_AGREES,
             (Some(_), Some(_)) => ACTION_DISAGREES,
             _ => 1.0,
+        };
+        // An operation that undoes what the query asks for is not it ("start a direct
+        // message" is not "Closes a direct message").
+        let action = if self.verbs[tool]
+            .iter()
+            .flatten()
+            .any(|v| query.opposites.contains(v))
+        {
+            action * OPPOSITE
+        } else {
+            action
         };
         // "by id" asks for one item, "list all" for many: among reads, the path says which.
         let shape = match (query.wants_one, self.actions[tool]) {
@@ -532,6 +669,14 @@ impl SearchIndex {
         // splits (`work log` for "worklog") meets it either way.
         let mut split = Vec::with_capacity(words.len());
         for word in words {
+            // "PR" for pull request, where the API spells it out.
+            if let Some(expanded) = expansion(&word) {
+                let expanded: Vec<String> = expanded.iter().filter_map(|w| term(w)).collect();
+                if expanded.iter().all(|w| self.terms.contains_key(w)) {
+                    split.extend(expanded);
+                    continue;
+                }
+            }
             match self.terms.contains_key(&word) {
                 false => match self.split(&word) {
                     Some((a, b)) => {
@@ -552,10 +697,17 @@ impl SearchIndex {
             split.retain(|w| w != "id");
         }
         let roles = roles(&raw);
+        let parts = part_weights(text);
         let mut groups: Vec<Group> = split
             .into_iter()
             .map(|w| {
-                let role = roles.get(&w).copied().unwrap_or(1.0);
+                let mut role =
+                    roles.get(&w).copied().unwrap_or(1.0) * parts.get(&w).copied().unwrap_or(1.0);
+                // A number is a value ("$20", "365"), the API's name says which API: neither
+                // names the operation.
+                if self.title.contains(&w) || w.bytes().all(|b| b.is_ascii_digit()) {
+                    role *= INCIDENTAL_WEIGHT;
+                }
                 self.group(w, role)
             })
             .collect();
@@ -576,6 +728,14 @@ impl SearchIndex {
             term_groups,
             potential,
             action,
+            opposites: raw
+                .iter()
+                .find_map(|w| term(w))
+                .map(|verb| opposites_of(&verb))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|w| self.terms.get(w).copied())
+                .collect(),
             wants_one: wants_one(&raw),
         }
     }
@@ -701,6 +861,14 @@ fn coverage_factor(query: &Query, matched: f32) -> f32 {
     COVERAGE_FLOOR + (1.0 - COVERAGE_FLOOR) * coverage
 }
 
+/// Tools left out of the results because a tool of their family is shown.
+#[derive(Debug, Default)]
+struct Collapsed {
+    count: usize,
+    /// A shown tool and one tool it stands for.
+    example: Option<(usize, usize)>,
+}
+
 /// A parsed query.
 struct Query {
     /// The query as an identifier spelling (for exact names and routes).
@@ -712,6 +880,8 @@ struct Query {
     potential: f32,
     /// The action the query's first verb implies.
     action: Option<Action>,
+    /// The terms of verbs that undo the query's first word (as a verb it may open with).
+    opposites: Vec<u32>,
     wants_one: Option<bool>,
 }
 
@@ -796,7 +966,57 @@ fn tool_action(tool: &Tool, summary: &[String], name: &[String]) -> Option<Actio
         return method;
     }
     let verb = |words: &[String]| words.iter().take(2).find_map(|w| action_of(w));
-    verb(summary).or_else(|| verb(name)).or(method)
+    // The verb an operation id's last part opens with (`users.user.getMemberGroups`: a
+    // read done with POST).
+    let last = tool_verbs(tool, &[])[1].as_deref().and_then(action_of);
+    verb(summary).or(last).or_else(|| verb(name)).or(method)
+}
+
+/// What makes two HTTP operations one family: method, description and full text, and the
+/// path's tail from its last plain segment (`messages` in `/me/messages` and
+/// `/users/{user-id}/messages`; `issues/$count`, not just `$count`). `None` for other tools.
+fn family_key(tool: &Tool) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let Target::Http(http) = &tool.target else {
+        return None;
+    };
+    let mut tail: Vec<&str> = Vec::new();
+    for segment in http.path.split('/').rev().filter(|s| !s.is_empty()) {
+        if segment.starts_with('{') {
+            tail.push("{}");
+            continue;
+        }
+        tail.push(segment);
+        if !segment.starts_with('$') {
+            break;
+        }
+    }
+    let mut hasher = rustc_hash::FxHasher::default();
+    http.method.hash(&mut hasher);
+    tail.hash(&mut hasher);
+    tool.description.hash(&mut hasher);
+    // The full description, when `description` is cut (not the path, which may be as long).
+    for keyword in tool
+        .keywords
+        .iter()
+        .filter(|k| k.len() > 80 && **k != http.path)
+    {
+        keyword.hash(&mut hasher);
+    }
+    Some(hasher.finish())
+}
+
+/// The verbs a tool's summary and its name open with (`Closes a conversation`,
+/// `conversations.close`, `groups.group.CreateGroup`), as the index spells them.
+fn tool_verbs(tool: &Tool, summary: &[String]) -> [Option<String>; 2] {
+    let last = tool
+        .original_name
+        .rsplit(['.', '/', ':'])
+        .next()
+        .unwrap_or_default();
+    let mut name = Vec::new();
+    tokenize(last, &mut name);
+    [summary.first().cloned(), name.first().cloned()]
 }
 
 fn reads_one_item(tool: &Tool) -> bool {
@@ -1050,6 +1270,277 @@ mod tests {
         );
         assert_eq!(split_compound("logs", known), None);
         assert_eq!(split_compound("unknown", known), None);
+    }
+
+    fn operation(method: &str, path: &str, name: &str, description: &str) -> Tool {
+        Tool {
+            namespace: "api".to_owned(),
+            name: name.rsplit('.').next().unwrap_or(name).to_owned(),
+            original_name: name.to_owned(),
+            description: description.to_owned(),
+            input_schema: serde_json::json!({"type": "object", "properties": {}}),
+            output_schema: None,
+            keywords: Vec::new(),
+            target: Target::Http(crate::catalog::HttpOperation {
+                method: method.to_owned(),
+                path: path.to_owned(),
+                parameters: Vec::new(),
+                body: None,
+            }),
+        }
+    }
+
+    fn given_catalog(tools: Vec<Tool>) -> (Catalog, SearchIndex) {
+        let catalog = Catalog {
+            title: String::new(),
+            tools,
+        };
+        let index = SearchIndex::new(&catalog);
+        (catalog, index)
+    }
+
+    fn ranked(catalog: &Catalog, index: &SearchIndex, query: &str) -> Vec<String> {
+        index
+            .search(query, 10)
+            .iter()
+            .map(|hit| catalog.tools[hit.tool].original_name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn issue14_an_operation_under_several_paths_is_shown_once_at_its_shortest() {
+        let mailbox = "List messages. Get the messages in the signed-in user's mailbox.";
+        let (catalog, index) = given_catalog(vec![
+            operation(
+                "GET",
+                "/users/{user-id}/messages",
+                "users.ListMessages",
+                mailbox,
+            ),
+            operation("GET", "/me/messages", "me.ListMessages", mailbox),
+            operation(
+                "POST",
+                "/me/messages",
+                "me.CreateMessage",
+                "Create message.",
+            ),
+            operation("GET", "/me/events", "me.ListEvents", "List events."),
+            operation(
+                "GET",
+                "/me/messages/$count",
+                "me.messages.GetCount",
+                "Get the number of the resource.",
+            ),
+            operation(
+                "GET",
+                "/me/events/$count",
+                "me.events.GetCount",
+                "Get the number of the resource.",
+            ),
+        ]);
+        let ranking = index.rank("list messages in my mailbox", 10);
+        let names: Vec<&str> = ranking
+            .hits
+            .iter()
+            .map(|hit| catalog.tools[hit.tool].original_name.as_str())
+            .collect();
+        assert_eq!(names.first(), Some(&"me.ListMessages"), "{names:?}");
+        assert!(!names.contains(&"users.ListMessages"), "{names:?}");
+        let note = ranking
+            .note
+            .expect("a note saying what the result stands for");
+        assert!(
+            note.contains("GET /users/{user-id}/messages"),
+            "the note names the other path: {note}"
+        );
+        // Same text at different resources (`messages/$count`, `events/$count`) is not
+        // one operation.
+        let counts = ranked(&catalog, &index, "number of the resource");
+        assert!(
+            counts.contains(&"me.messages.GetCount".to_owned()),
+            "{counts:?}"
+        );
+        assert!(
+            counts.contains(&"me.events.GetCount".to_owned()),
+            "{counts:?}"
+        );
+        // A query naming the longer path exactly gets that one.
+        assert_eq!(
+            ranked(&catalog, &index, "GET /users/{user-id}/messages").first(),
+            Some(&"users.ListMessages".to_owned())
+        );
+    }
+
+    #[test]
+    fn issue14_everyday_words_meet_the_words_an_api_uses() {
+        let (catalog, index) = given_catalog(vec![
+            operation(
+                "GET",
+                "/users.list",
+                "users.list",
+                "Lists all users in a team.",
+            ),
+            operation(
+                "GET",
+                "/conversations.list",
+                "conversations.list",
+                "Lists all conversations in a team.",
+            ),
+            operation("GET", "/files.list", "files.list", "Lists files."),
+            operation(
+                "DELETE",
+                "/repos/{repo}/branches/{branch}/protection",
+                "repos.deleteBranchProtection",
+                "Delete branch protection.",
+            ),
+            operation(
+                "DELETE",
+                "/repos/{repo}/git/refs/{ref}",
+                "git.deleteRef",
+                "Delete a reference.",
+            ),
+            operation(
+                "DELETE",
+                "/repos/{repo}",
+                "repos.delete",
+                "Delete a repository.",
+            ),
+        ]);
+        // Chat products say conversation and team where people say channel and workspace.
+        assert_eq!(
+            ranked(&catalog, &index, "list all channels in the workspace").first(),
+            Some(&"conversations.list".to_owned())
+        );
+        // A git branch is a reference.
+        assert_eq!(
+            ranked(&catalog, &index, "remove a branch").first(),
+            Some(&"git.deleteRef".to_owned())
+        );
+    }
+
+    #[test]
+    fn issue14_abbreviations_in_a_query_stand_for_the_words_spelled_out() {
+        let (catalog, index) = given_catalog(vec![
+            operation(
+                "POST",
+                "/repos/{repo}/merges",
+                "repos.merge",
+                "Merge a branch.",
+            ),
+            operation(
+                "PUT",
+                "/repos/{repo}/pulls/{pull_number}/merge",
+                "pulls.merge",
+                "Merge a pull request.",
+            ),
+            operation(
+                "GET",
+                "/repos/{repo}/pulls",
+                "pulls.list",
+                "List pull requests.",
+            ),
+        ]);
+        assert_eq!(
+            ranked(&catalog, &index, "merge a PR").first(),
+            Some(&"pulls.merge".to_owned())
+        );
+    }
+
+    #[test]
+    fn issue14_an_operation_that_undoes_what_the_query_asks_ranks_below_it() {
+        let (catalog, index) = given_catalog(vec![
+            operation(
+                "POST",
+                "/conversations.close",
+                "conversations.close",
+                "Closes a direct message.",
+            ),
+            operation(
+                "POST",
+                "/conversations.open",
+                "conversations.open",
+                "Opens or resumes a direct message.",
+            ),
+            operation(
+                "POST",
+                "/chat.postMessage",
+                "chat.postMessage",
+                "Sends a message.",
+            ),
+        ]);
+        assert_eq!(
+            ranked(&catalog, &index, "start a direct message").first(),
+            Some(&"conversations.open".to_owned())
+        );
+        let explained = index.explain("open a direct message", 3);
+        let close = explained
+            .iter()
+            .find(|(hit, _)| catalog.tools[hit.tool].name == "close")
+            .expect("close is a result");
+        assert!(close.1.action < 1.0, "{}", close.1);
+    }
+
+    #[test]
+    fn issue14_an_operation_ids_verb_says_what_a_post_does() {
+        let mut get = operation(
+            "POST",
+            "/users/{user-id}/getMemberGroups",
+            "users.user.getMemberGroups",
+            "Invoke action getMemberGroups.",
+        );
+        // Names sanitised from a dotted id keep its leading words.
+        get.name = "users_user_getMemberGroups".to_owned();
+        let (catalog, index) = given_catalog(vec![
+            get,
+            operation(
+                "POST",
+                "/groups/{group-id}/members",
+                "groups.CreateMembers",
+                "Add member.",
+            ),
+        ]);
+        let explained = index.explain("add a member to a group", 2);
+        let get = explained
+            .iter()
+            .find(|(hit, _)| catalog.tools[hit.tool].name == "users_user_getMemberGroups")
+            .expect("getMemberGroups is a result");
+        assert_eq!(get.1.action, ACTION_DISAGREES, "{}", get.1);
+        assert_eq!(
+            ranked(&catalog, &index, "add a member to a group").first(),
+            Some(&"groups.CreateMembers".to_owned())
+        );
+    }
+
+    #[test]
+    fn issue14_numbers_and_the_apis_own_name_weigh_little_in_a_query() {
+        let mut catalog = Catalog {
+            title: "Acme Cloud API".to_owned(),
+            tools: vec![
+                operation(
+                    "POST",
+                    "/groups/{group-id}/settings",
+                    "groups.CreateSettings",
+                    "Create settings. Settings apply to Acme 365 groups.",
+                ),
+                operation("POST", "/groups", "groups.CreateGroup", "Create group."),
+                operation("GET", "/groups", "groups.ListGroups", "List groups."),
+            ],
+        };
+        let index = SearchIndex::new(&catalog);
+        assert_eq!(
+            ranked(&catalog, &index, "create an Acme 365 group").first(),
+            Some(&"groups.CreateGroup".to_owned())
+        );
+        // The same words weigh in full when they are not the API's name.
+        catalog.title = "Groups".to_owned();
+        let index = SearchIndex::new(&catalog);
+        let explained = index.explain("create an Acme group", 3);
+        let acme = explained
+            .iter()
+            .flat_map(|(_, why)| &why.contributions)
+            .find(|c| c.word == stem("acme"))
+            .expect("acme matches");
+        assert!(acme.idf > 0.5, "{acme:?}");
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub struct Explanation {
     pub coverage: f32,
     /// 1 + fit², fit being how much of the summary or name the query says.
     pub fit: f32,
-    /// The query's verb against what the tool does: 1.2 agreeing, 0.8 disagreeing.
+    /// The query's verb against what the tool does: 1.2 agreeing, 0.7 disagreeing, times 0.6
+    /// when the tool's verb undoes the query's.
     pub action: f32,
     /// One item or a list, as asked: 1.1 agreeing, 0.9 disagreeing.
     pub shape: f32,

@@ -260,7 +260,9 @@ const THESAURUS: &[(Option<Action>, &[&str])] = &[
     (Some(Action::Create), &["send", "post", "deliver", "submit"]),
     (
         None,
-        &["start", "begin", "launch", "trigger", "run", "dispatch"],
+        &[
+            "start", "begin", "launch", "trigger", "run", "dispatch", "open",
+        ],
     ),
     (None, &["stop", "cancel", "halt", "abort", "terminate"]),
     (None, &["copy", "duplicate", "clone"]),
@@ -279,7 +281,107 @@ const THESAURUS: &[(Option<Action>, &[&str])] = &[
     (None, &["latest", "newest", "recent", "last"]),
     (None, &["login", "signin", "authenticate"]),
     (None, &["count", "number", "total"]),
+    // Chat, calendar, mail and version-control nouns that products name differently.
+    (None, &["channel", "conversation"]),
+    (None, &["workspace", "team"]),
+    (None, &["meeting", "event", "appointment"]),
+    (None, &["inbox", "mailbox"]),
+    (None, &["branch", "ref", "reference"]),
+    (None, &["away", "presence", "availability"]),
+    // What a download or upload moves is a resource's content.
+    (None, &["download", "upload", "content"]),
+    (None, &["access", "permission"]),
+    (None, &["grant", "give", "allow"]),
 ];
+
+/// Abbreviations a query may use for words an API spells out.
+const ABBREVIATIONS: &[(&str, &[&str])] = &[
+    ("pr", &["pull", "request"]),
+    ("prs", &["pull", "request"]),
+    ("mr", &["merge", "request"]),
+    ("dm", &["direct", "message"]),
+    ("dms", &["direct", "message"]),
+    ("env", &["environment"]),
+    ("db", &["database"]),
+    ("qty", &["quantity"]),
+];
+
+/// The words an abbreviation in a query stands for (`pr` → pull, request).
+pub(crate) fn expansion(word: &str) -> Option<&'static [&'static str]> {
+    ABBREVIATIONS
+        .iter()
+        .find(|(abbreviation, _)| *abbreviation == word)
+        .map(|(_, words)| *words)
+}
+
+/// Verbs that undo each other: a query asking for one is not answered by the other
+/// ("start a conversation" is not "close a conversation"). `un…` verbs are opposites too.
+const OPPOSITES: &[(&[&str], &[&str])] = &[
+    (
+        &[
+            "start", "begin", "open", "launch", "enable", "activate", "resume",
+        ],
+        &[
+            "stop",
+            "end",
+            "close",
+            "pause",
+            "disable",
+            "deactivate",
+            "halt",
+            "suspend",
+        ],
+    ),
+    (
+        &[
+            "add", "insert", "attach", "invite", "join", "include", "create",
+        ],
+        &["remove", "delete", "detach", "kick", "leave", "exclude"],
+    ),
+    (
+        &["accept", "approve", "allow", "grant"],
+        &["decline", "reject", "deny", "revoke", "dismiss"],
+    ),
+    (&["upload"], &["download"]),
+    (&["encrypt"], &["decrypt"]),
+    (&["lock"], &["unlock"]),
+    (&["archive"], &["restore", "unarchive"]),
+];
+
+/// The stemmed verbs that undo `verb` (a stemmed verb): `clos` for `open`, `unarchiv`
+/// for `archiv`.
+pub(crate) fn opposites_of(verb: &str) -> Vec<String> {
+    static PAIRS: OnceLock<Vec<(Vec<String>, Vec<String>)>> = OnceLock::new();
+    let pairs = PAIRS.get_or_init(|| {
+        let stems = |words: &[&str]| words.iter().map(|w| stem(w)).collect::<Vec<_>>();
+        OPPOSITES
+            .iter()
+            .map(|(one, other)| (stems(one), stems(other)))
+            .collect()
+    });
+    let mut found = vec![format!("un{verb}")];
+    if let Some(rest) = verb.strip_prefix("un")
+        && rest.len() >= 3
+    {
+        found.push(rest.to_owned());
+    }
+    for (one, other) in pairs {
+        if one.iter().any(|w| w == verb) {
+            found.extend(other.iter().cloned());
+        }
+        if other.iter().any(|w| w == verb) {
+            found.extend(one.iter().cloned());
+        }
+    }
+    found.retain(|w| w != verb);
+    found
+}
+
+/// Whether two stemmed verbs undo each other.
+#[cfg(test)]
+fn opposite(a: &str, b: &str) -> bool {
+    opposites_of(a).iter().any(|w| w == b)
+}
 
 struct Thesaurus {
     /// Term → the other terms of its groups.
@@ -349,6 +451,23 @@ pub(crate) fn roles(raw: &[String]) -> HashMap<String, f32> {
     weights
 }
 
+/// Per query term from a word written as several (`SharePoint`, `OneDrive`): its share of
+/// that word's weight, so one product name does not count as two things asked for.
+pub(crate) fn part_weights(text: &str) -> HashMap<String, f32> {
+    let mut weights = HashMap::new();
+    for run in text.split(|c: char| !c.is_ascii_alphanumeric()) {
+        let mut parts = Vec::new();
+        for_each_word(run, |word| parts.extend(term(word)));
+        if parts.len() > 1 {
+            let share = 1.0 / parts.len() as f32;
+            for part in parts {
+                weights.entry(part).or_insert(share);
+            }
+        }
+    }
+    weights
+}
+
 /// Words that follow an imperative verb: "refund *a* charge", "fork *someone's* repo".
 const DETERMINERS: &[&str] = &[
     "a", "an", "the", "my", "me", "our", "us", "your", "his", "her", "their", "this", "that",
@@ -382,6 +501,8 @@ pub(crate) fn wants_one(raw: &[String]) -> Option<bool> {
         match word.as_str() {
             "id" | "identifier" | "single" | "specific" | "particular" | "individual" => one = true,
             "list" | "all" | "every" | "each" | "enumerate" | "browse" => many = true,
+            // "who starred this", "who is in this channel": the people, a list.
+            "who" => many = true,
             _ => {}
         }
     }
@@ -459,6 +580,28 @@ mod tests {
         assert_eq!(stem("status"), "status");
         assert_eq!(stem("analysis"), "analysis");
         assert_eq!(stem("access"), "access");
+    }
+
+    #[test]
+    fn issue14_opposite_verbs_and_abbreviations() {
+        assert!(opposite(&stem("open"), &stem("close")));
+        assert!(opposite(&stem("closes"), &stem("opening")));
+        assert!(opposite(&stem("archive"), &stem("unarchive")));
+        assert!(opposite(&stem("add"), &stem("remove")));
+        assert!(!opposite(&stem("open"), &stem("open")));
+        assert!(!opposite(&stem("open"), &stem("list")));
+        assert_eq!(expansion("pr"), Some(&["pull", "request"][..]));
+        assert_eq!(expansion("issue"), None);
+        assert_eq!(wants_one(&raw_words("who starred this repo")), Some(false));
+    }
+
+    #[test]
+    fn issue14_a_word_written_as_several_shares_its_weight() {
+        let weights = part_weights("list SharePoint sites");
+        assert_eq!(weights.get(&stem("share")), Some(&0.5));
+        assert_eq!(weights.get("point"), Some(&0.5));
+        assert_eq!(weights.get("list"), None);
+        assert_eq!(weights.get(&stem("sites")), None);
     }
 
     #[test]
