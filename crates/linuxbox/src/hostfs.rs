@@ -64,7 +64,7 @@ fn open_beneath(root: impl AsFd, rel: &str, flags: OFlags, mode: Mode) -> std::i
             mode,
             RESOLVE,
         ) {
-            Err(Errno::AGAIN) | Err(Errno::INTR) => continue,
+            Err(Errno::AGAIN | Errno::INTR) => continue,
             other => return Ok(other?),
         }
     }

@@ -114,7 +114,7 @@ pub(crate) fn reconcile(
     for path in &paths {
         let s = store.get(path).copied();
         let h = host.get(path).cloned();
-        if matches!(h, Some(Found::Other) | Some(Found::BadName)) {
+        if matches!(h, Some(Found::Other | Found::BadName)) {
             sync.skip(path, "not a regular file or directory (symlink, FIFO, device), or a name that is not UTF-8");
             continue;
         }
@@ -364,7 +364,7 @@ impl Sync<'_, '_> {
         let ws_path = format!("/{path}");
         let store_error = |e: store::Error| format!("the workspace refused it: {e}");
         match h {
-            None | Some(Found::Other) | Some(Found::BadName) => match s {
+            None | Some(Found::Other | Found::BadName) => match s {
                 Some(StoreSide::Dir) if matches!(m, Some(Synced::Dir)) => {
                     Ok(Step::RemoveDir(Side::Sandbox))
                 }
