@@ -38,6 +38,18 @@ use crate::ui::Chunk;
 /// The name of the fibers chat turns run in.
 pub const FIBER_NAME: &str = "think";
 
+/// An agent class's view of the operator's host functions and memory profiles.
+pub(crate) struct AgentMemory {
+    /// What its `execute` code may call besides `agents.*` and `workspace.*`.
+    pub bindings: Bindings,
+    /// The same for compaction: without `memory.ingest` when no profile is writable.
+    pub compaction: Bindings,
+    /// The profiles compaction ingests into: for a class that attaches profiles, its
+    /// writable ones and the server-wide ones it does not attach read-only; otherwise the
+    /// server-wide ones.
+    pub profiles: Vec<String>,
+}
+
 /// Runs chat turns of `Think` agents. Cheap to clone.
 #[derive(Clone)]
 pub struct Harness {
@@ -242,12 +254,63 @@ impl Harness {
         let _ = self.inner.memory_profiles.set(names);
     }
 
-    pub(crate) fn bindings(&self) -> &Bindings {
-        &self.inner.bindings
-    }
-
     pub(crate) fn memory_profiles(&self) -> &[String] {
         self.inner.memory_profiles.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// What `class`'s agents reach as host functions beyond their own: the operator's
+    /// bindings, then the class's (`memory.*` over its `static memory` profiles and the
+    /// server-wide ones). See [`AgentMemory`].
+    pub(crate) fn memory_for(&self, class: &str) -> AgentMemory {
+        let Some(own) = self.inner.host.class_bindings(class) else {
+            return AgentMemory {
+                bindings: self.inner.bindings.clone(),
+                compaction: self.inner.bindings.clone(),
+                profiles: self.memory_profiles().to_vec(),
+            };
+        };
+        let mut bindings = self.inner.bindings.clone();
+        for (namespace, name, f) in own.iter() {
+            bindings.insert(namespace, name, Arc::clone(f));
+        }
+        let attached = self
+            .inner
+            .host
+            .classes()
+            .get(class)
+            .map(|c| c.memory.clone())
+            .unwrap_or_default();
+        // The first attachment of a name decides (the class's own come first), as in the
+        // bindings, so a server-wide profile the class attaches read-only stays read-only.
+        let mut seen: Vec<&str> = Vec::new();
+        let mut profiles = Vec::new();
+        let server = self.memory_profiles().iter().map(|n| (n.as_str(), false));
+        for (name, read_only) in attached
+            .iter()
+            .map(|a| (a.profile.as_str(), a.read_only))
+            .chain(server)
+        {
+            if seen.contains(&name) {
+                continue;
+            }
+            seen.push(name);
+            if !read_only {
+                profiles.push(name.to_owned());
+            }
+        }
+        let mut compaction = Bindings::new();
+        for (namespace, name, f) in bindings.iter() {
+            // Nothing writable: compaction has nowhere to ingest.
+            if profiles.is_empty() && (namespace, name) == ("memory", "ingest") {
+                continue;
+            }
+            compaction.insert(namespace, name, Arc::clone(f));
+        }
+        AgentMemory {
+            bindings,
+            compaction,
+            profiles,
+        }
     }
 
     /// Starts a turn: checks the class, asks the agent for its configuration, resolves
@@ -510,10 +573,14 @@ impl Harness {
             }
             servers
                 .entry(address.clone())
-                .or_insert_with(|| code_mode(&self.inner.host, &address, &self.inner.bindings))
+                .or_insert_with(|| {
+                    let bindings = self.memory_for(&address.class).bindings;
+                    code_mode(&self.inner.host, &address, &bindings)
+                })
                 .clone()
         };
         let budget = config.budget();
+        let memory = self.memory_for(&address.class);
         let toolbox = Toolbox::new(
             &self.inner.host,
             address.clone(),
@@ -559,8 +626,8 @@ impl Harness {
             system: config.system,
             max_steps: config.max_steps.max(1),
             budget,
-            bindings: self.inner.bindings.clone(),
-            memory_profiles: self.memory_profiles().to_vec(),
+            bindings: memory.compaction,
+            memory_profiles: memory.profiles,
             session_id,
             message_id: format!("msg-{fiber_id}"),
             fiber_id,
