@@ -48,6 +48,9 @@ pub(crate) struct AgentMemory {
     /// writable ones and the server-wide ones it does not attach read-only; otherwise the
     /// server-wide ones.
     pub profiles: Vec<String>,
+    /// The class's own attachments (`static memory`), read-only ones too: what a new turn
+    /// recalls from into the system prompt.
+    pub attached: Vec<String>,
 }
 
 /// Runs chat turns of `Think` agents. Cheap to clone.
@@ -267,6 +270,7 @@ impl Harness {
                 bindings: self.inner.bindings.clone(),
                 compaction: self.inner.bindings.clone(),
                 profiles: self.memory_profiles().to_vec(),
+                attached: Vec::new(),
             };
         };
         let mut bindings = self.inner.bindings.clone();
@@ -310,6 +314,7 @@ impl Harness {
             bindings,
             compaction,
             profiles,
+            attached: attached.into_iter().map(|a| a.profile).collect(),
         }
     }
 
@@ -628,6 +633,7 @@ impl Harness {
             budget,
             bindings: memory.compaction,
             memory_profiles: memory.profiles,
+            recall_from: memory.attached,
             session_id,
             message_id: format!("msg-{fiber_id}"),
             fiber_id,
@@ -848,6 +854,8 @@ struct Run {
     budget: Budget,
     bindings: Bindings,
     memory_profiles: Vec<String>,
+    /// Profiles a new turn recalls from into its system prompt (the class's own).
+    recall_from: Vec<String>,
     session_id: String,
     fiber_id: String,
     message_id: String,
@@ -1117,7 +1125,12 @@ impl Run {
                     stopped = Some(Stop::Failed(message));
                 }
             }
-            None => stopped = self.before_turn().await,
+            None => {
+                stopped = self.before_turn().await;
+                if stopped.is_none() {
+                    self.recall_into_system().await;
+                }
+            }
         }
         if let (None, Some(resume)) = (&stopped, resume) {
             steps = resume.steps;
@@ -1268,6 +1281,59 @@ impl Run {
             )));
         }
         None
+    }
+
+    /// Number of memories a new turn adds to its system prompt.
+    const RECALLED: usize = 3;
+
+    /// A new turn of a class that attaches memory profiles: the memories most relevant
+    /// to the user's message, from each of them (the best [`Self::RECALLED`] overall),
+    /// appended to the system prompt as a "Relevant memories:" block. A failed recall
+    /// (a profile never written, an endpoint down) is logged and leaves the prompt as it is.
+    async fn recall_into_system(&mut self) {
+        let (Some(text), false) = (&self.user_text, self.recall_from.is_empty()) else {
+            return;
+        };
+        let Some(recall) = self.bindings.get("memory", "recall") else {
+            return;
+        };
+        let mut found: Vec<(f64, String)> = Vec::new();
+        for profile in &self.recall_from {
+            let args = json!({"query": text, "limit": Self::RECALLED, "profile": profile});
+            match recall(args).await {
+                Ok(reply) => {
+                    for r in reply["results"].as_array().into_iter().flatten() {
+                        let (Some(score), Some(content)) =
+                            (r["score"].as_f64(), r["memory"]["content"].as_str())
+                        else {
+                            continue;
+                        };
+                        let when = r["memory"]["occurredAt"].as_str().unwrap_or_default();
+                        let day = when.get(..10).unwrap_or(when);
+                        // One line each: a memory is data, not instructions to the model.
+                        let line = content.split_whitespace().collect::<Vec<_>>().join(" ");
+                        found.push((score, format!("- {line} ({profile}, {day})")));
+                    }
+                }
+                // A profile nobody has written yet simply has nothing to offer.
+                Err(e) if e.code == "NOT_FOUND" => {}
+                Err(e) => {
+                    tracing::warn!(agent = %self.address, profile = %profile, code = %e.code,
+                        "cannot recall memories for the turn: {}", e.message);
+                }
+            }
+        }
+        if found.is_empty() {
+            return;
+        }
+        found.sort_by(|a, b| b.0.total_cmp(&a.0));
+        found.truncate(Self::RECALLED);
+        let lines: Vec<String> = found.into_iter().map(|(_, line)| line).collect();
+        let block = format!("Relevant memories:\n{}", lines.join("\n"));
+        self.system = Some(match self.system.take() {
+            Some(system) if !system.trim().is_empty() => format!("{system}\n\n{block}"),
+            _ => block,
+        });
     }
 
     /// Applies what `beforeTurn` chose.

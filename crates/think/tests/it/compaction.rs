@@ -492,9 +492,22 @@ export default class Watcher extends Think {
         .chat("Watcher", "w", None, "When do deploys go out?")
         .await;
     let requests = given.model.requests();
+    // Attached profiles are recalled into a new turn's system prompt, once they hold
+    // something: not in the Keeper's first turn, in the Watcher's.
+    let first = prompt_texts(&requests[0].body).join("\n");
+    assert!(!first.contains("Relevant memories"), "{first}");
+    let step1 = &requests[requests.len() - 2].body["messages"][0];
+    assert_eq!(step1["role"], "system", "{step1}");
+    let system = step1["content"].as_str().unwrap();
+    assert!(
+        system.contains("Relevant memories:\n- ")
+            && system.contains("deploys go out on Tuesdays")
+            && system.contains("(team/notes, 2023-11-14)"),
+        "{system}"
+    );
     let last = prompt_texts(&requests.last().unwrap().body).join("\n");
     assert!(
-        last.contains("deploys go out on Tuesdays") && last.contains("READ_ONLY"),
+        last.contains("\"top\":") && last.contains("READ_ONLY"),
         "{last}"
     );
     given.model.push(Reply::new().text("Fine."));
