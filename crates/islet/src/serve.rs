@@ -162,8 +162,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes >> 20)]
     memory_mb: usize,
     /// Memory profile (namespace/name) that agents and /mcp code reach as `memory.*`
-    /// (repeatable; with several, calls name one with `profile`). Every profile is
-    /// reachable over HTTP at /memory/<namespace>/<name>/… regardless.
+    /// (repeatable; with several, calls name one with `profile`); a class adds its own with
+    /// `static memory`. Every profile is reachable over HTTP at /memory/<namespace>/<name>/…
+    /// regardless.
     #[arg(long = "memory", value_name = "PROFILE")]
     memory_profiles: Vec<String>,
     #[command(flatten)]
