@@ -49,9 +49,22 @@ pub struct AgentClass {
     pub has_on_fiber_recovered: bool,
     /// The class extends `Think`: a chat agent whose turns the host's agent loop runs.
     pub think: bool,
+    /// The memory profiles the class attaches (`static memory`), in its order, as written:
+    /// the embedder checks the names and binds `memory.*` over them
+    /// ([`crate::HostConfig::class_bindings`]).
+    pub memory: Vec<MemoryAttachment>,
     /// The module as a script ending in the turn driver's entry for the class: the code
     /// of each agent's sandbox session.
     pub(crate) turn_code: Arc<str>,
+}
+
+/// One entry of a class's `static memory`: `"team/conventions"` or
+/// `{ profile: "team/docs", readOnly: true }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemoryAttachment {
+    pub profile: String,
+    pub read_only: bool,
 }
 
 /// A callable method as its source declares it: what Code Mode shows the model.
@@ -157,6 +170,8 @@ struct Described {
     on_fiber_recovered: bool,
     #[serde(default)]
     think: bool,
+    #[serde(default)]
+    memory: Vec<MemoryAttachment>,
 }
 
 impl Classes {
@@ -337,6 +352,7 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
         has_on_request: described.on_request,
         has_on_fiber_recovered: described.on_fiber_recovered,
         think: described.think,
+        memory: described.memory,
         turn_code: format!("{script}\n;return __isletEntry({local});").into(),
     })
 }

@@ -64,6 +64,10 @@ pub struct HostConfig {
     /// Host functions every turn gets besides its own (e.g. the `memory` namespace over
     /// the profiles attached to this host's agents).
     pub bindings: Bindings,
+    /// Host functions of one class's agents, by class name, over `bindings` (a name bound
+    /// in both is the class's): e.g. `memory.*` over the profiles the class attaches
+    /// (`static memory`) plus the server-wide ones.
+    pub class_bindings: HashMap<String, Bindings>,
 }
 
 impl Default for HostConfig {
@@ -72,6 +76,7 @@ impl Default for HostConfig {
             limits: Limits::default(),
             idle_timeout: Duration::from_secs(30),
             bindings: Bindings::new(),
+            class_bindings: HashMap::new(),
         }
     }
 }
@@ -409,6 +414,12 @@ impl AgentHost {
         let mut b = Bindings::new();
         runtime::bind_agents(&mut b, &self.inner, Address::new("", ""), Vec::new());
         b
+    }
+
+    /// The host functions `class`'s agents get besides the server-wide ones
+    /// ([`HostConfig::class_bindings`]), if it has any.
+    pub fn class_bindings(&self, class: &str) -> Option<&Bindings> {
+        self.inner.config.class_bindings.get(class)
     }
 
     /// The prelude that gives code the `agents.Class("name")` form over [`Self::bindings`].

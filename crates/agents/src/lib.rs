@@ -24,7 +24,7 @@ mod error;
 mod host;
 mod runtime;
 
-pub use classes::{AgentClass, Classes, RUNTIME_MODULES, Signature};
+pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};
 pub use error::Error;
 pub use host::{Address, AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent};
 pub use runtime::schedule_view;

@@ -400,6 +400,11 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
         for (namespace, name, f) in host.config.bindings.iter() {
             b.insert(namespace, name, Arc::clone(f));
         }
+        if let Some(own) = host.config.class_bindings.get(&ctx.address.class) {
+            for (namespace, name, f) in own.iter() {
+                b.insert(namespace, name, Arc::clone(f));
+            }
+        }
     }
     b
 }

@@ -162,8 +162,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "MIB", default_value_t = Limits::default().memory_bytes >> 20)]
     memory_mb: usize,
     /// Memory profile (namespace/name) that agents and /mcp code reach as `memory.*`
-    /// (repeatable; with several, calls name one with `profile`). Every profile is
-    /// reachable over HTTP at /memory/<namespace>/<name>/… regardless.
+    /// (repeatable; with several, calls name one with `profile`); a class adds its own with
+    /// `static memory`. Every profile is reachable over HTTP at /memory/<namespace>/<name>/…
+    /// regardless.
     #[arg(long = "memory", value_name = "PROFILE")]
     memory_profiles: Vec<String>,
     #[command(flatten)]
@@ -289,6 +290,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // it: the bindings count into a registry that learns the host once it exists.
     let registry = ops::Registry::default();
     let memory_bindings = registry.instrument_memory(&memory_bindings);
+    let class_bindings = class_memory_bindings(&classes, &memories, &args.memory_profiles)?
+        .into_iter()
+        .map(|(class, b)| (class, registry.instrument_memory(&b)))
+        .collect();
     let config = HostConfig {
         limits: Limits {
             cpu_ms: args.cpu_ms,
@@ -299,6 +304,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.001)),
         bindings: memory_bindings.clone(),
+        class_bindings,
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
     if models.default_spec().is_none() && host.classes().iter().any(|c| c.think) {
@@ -428,4 +434,61 @@ fn agents_dir(given: Option<&Path>) -> anyhow::Result<Option<PathBuf>> {
 #[allow(clippy::print_stdout)]
 fn say(message: &str) {
     println!("{message}");
+}
+
+/// `memory.*` for each class that attaches profiles (`static memory`): its own attachments
+/// first (a class may attach a server-wide profile read-only), then the server-wide
+/// `--memory` ones, writable. A bad name, or a read-only attachment of a profile that does
+/// not exist and that nothing attaches writable (so it can never hold anything: a typo),
+/// fails the start naming the class and its file.
+fn class_memory_bindings(
+    classes: &Classes,
+    memories: &::memory::Memories,
+    server: &[String],
+) -> anyhow::Result<std::collections::HashMap<String, sandbox::Bindings>> {
+    let writable_somewhere = |name: &str| {
+        server.iter().any(|s| s == name)
+            || classes
+                .iter()
+                .flat_map(|c| c.memory.iter())
+                .any(|a| a.profile == name && !a.read_only)
+    };
+    let mut out = std::collections::HashMap::new();
+    for class in classes.iter().filter(|c| !c.memory.is_empty()) {
+        let by = format!("agent class `{}` (`static memory`)", class.name);
+        let mut attachments = Vec::new();
+        for a in &class.memory {
+            let profile = memories.profile(&a.profile).with_context(|| {
+                format!(
+                    "agent class `{}` ({}): `static memory` names a bad profile",
+                    class.name, class.origin
+                )
+            })?;
+            if a.read_only && !profile.exists() && !writable_somewhere(&a.profile) {
+                anyhow::bail!(
+                    "agent class `{}` ({}): `static memory` attaches `{}` read-only, but no such \
+                     memory profile exists and nothing attaches it writable, so it could never \
+                     hold anything; check the name (`islet memory profiles` lists the existing \
+                     ones) or create it first (`islet memory ingest FILE --profile {}`)",
+                    class.name,
+                    class.origin,
+                    a.profile,
+                    a.profile
+                );
+            }
+            attachments.push(if a.read_only {
+                ::memory::Attachment::read_only(profile, by.clone())
+            } else {
+                ::memory::Attachment::writable(profile, by.clone())
+            });
+        }
+        for name in server {
+            attachments.push(::memory::Attachment::writable(
+                memories.profile(name)?,
+                "this server (`--memory`)",
+            ));
+        }
+        out.insert(class.name.clone(), ::memory::attached_bindings(attachments));
+    }
+    Ok(out)
 }

@@ -26,7 +26,8 @@ pub const TYPESCRIPT: &str = r#"interface Memory {
   sourceMessageIds: string[];
   supersededBy: string | null;
 }
-/** Long-term memory. Calls take `profile` ("namespace/name") when several are attached. */
+/** Long-term memory. Calls take `profile` ("namespace/name") when several are attached.
+ *  A profile attached read-only refuses remember, ingest, forget and forgetSession (READ_ONLY). */
 declare const memory: {
   /** Store one memory now (stored once however often it is remembered). */
   remember(input: string | { content: string; type?: "fact" | "event" | "instruction" | "task";
@@ -54,11 +55,59 @@ declare const memory: {
     skipped: number; added: number; unchanged: number; vectors: number; warnings?: string[] }>;
 };"#;
 
-/// The `memory` namespace over `profiles`. With one profile it is the default; with
-/// several, each call names one with `profile` (and may name only these). Errors reach the
-/// code as `HostError`s whose `code` is [`Error::code`].
+/// A profile as one isolate's code sees it: writable, or read-only (writes are refused
+/// with [`Error::ReadOnly`] naming `by`).
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub profile: Profile,
+    pub read_only: bool,
+    /// Who attached it, for errors: e.g. "agent class `Reader` (`static memory`)".
+    pub by: String,
+}
+
+impl Attachment {
+    /// A writable attachment.
+    pub fn writable(profile: Profile, by: impl Into<String>) -> Self {
+        Self {
+            profile,
+            read_only: false,
+            by: by.into(),
+        }
+    }
+
+    /// A read-only attachment: `recall`, `list` and `get` only.
+    pub fn read_only(profile: Profile, by: impl Into<String>) -> Self {
+        Self {
+            profile,
+            read_only: true,
+            by: by.into(),
+        }
+    }
+}
+
+/// The `memory` namespace over `profiles`, all writable. With one profile it is the
+/// default; with several, each call names one with `profile` (and may name only these).
+/// Errors reach the code as `HostError`s whose `code` is [`Error::code`].
 pub fn bindings(profiles: Vec<Profile>) -> Bindings {
-    let profiles = Arc::new(profiles);
+    attached_bindings(
+        profiles
+            .into_iter()
+            .map(|p| Attachment::writable(p, "this server (`--memory`)"))
+            .collect(),
+    )
+}
+
+/// The `memory` namespace over `attachments` (as [`bindings`]), where a read-only
+/// attachment refuses `remember`, `ingest`, `forget` and `forgetSession`. A profile
+/// attached twice counts once, with its first attachment.
+pub fn attached_bindings(attachments: Vec<Attachment>) -> Bindings {
+    let mut unique: Vec<Attachment> = Vec::with_capacity(attachments.len());
+    for a in attachments {
+        if !unique.iter().any(|u| u.profile.name() == a.profile.name()) {
+            unique.push(a);
+        }
+    }
+    let profiles = Arc::new(unique);
     let mut b = Bindings::new();
     macro_rules! bind {
         ($name:literal, $f:ident) => {{
@@ -80,11 +129,32 @@ pub fn bindings(profiles: Vec<Profile>) -> Bindings {
 }
 
 /// The profile a call is for: its `profile` field, or the only one attached.
-fn pick<'a>(profiles: &'a [Profile], args: &Value) -> Result<&'a Profile, Error> {
+fn pick<'a>(profiles: &'a [Attachment], args: &Value) -> Result<&'a Profile, Error> {
+    pick_attachment(profiles, args).map(|a| &a.profile)
+}
+
+/// As [`pick`], for an operation that writes: refused through a read-only attachment.
+fn pick_writable<'a>(
+    profiles: &'a [Attachment],
+    args: &Value,
+    operation: &'static str,
+) -> Result<&'a Profile, Error> {
+    let a = pick_attachment(profiles, args)?;
+    if a.read_only {
+        return Err(Error::ReadOnly {
+            profile: a.profile.name().to_string(),
+            attachment: a.by.clone(),
+            operation,
+        });
+    }
+    Ok(&a.profile)
+}
+
+fn pick_attachment<'a>(profiles: &'a [Attachment], args: &Value) -> Result<&'a Attachment, Error> {
     let names = || {
         profiles
             .iter()
-            .map(|p| format!("\"{}\"", p.name()))
+            .map(|a| format!("\"{}\"", a.profile.name()))
             .collect::<Vec<_>>()
             .join(", ")
     };
@@ -101,7 +171,7 @@ fn pick<'a>(profiles: &'a [Profile], args: &Value) -> Result<&'a Profile, Error>
         },
         Some(Value::String(name)) => profiles
             .iter()
-            .find(|p| p.name().as_str() == name)
+            .find(|a| a.profile.name().as_str() == name)
             .ok_or_else(|| {
                 Error::invalid(format!(
                     "memory profile `{name}` is not attached; use one of {}",
@@ -158,8 +228,8 @@ struct RememberArgs {
     profile: Option<String>,
 }
 
-async fn remember(profiles: &[Profile], args: Value) -> Result<Value, Error> {
-    let profile = pick(profiles, &args)?;
+async fn remember(profiles: &[Attachment], args: Value) -> Result<Value, Error> {
+    let profile = pick_writable(profiles, &args, "remember")?;
     let a: RememberArgs = parse("remember", args, Some("content"))?;
     let options = RememberOptions {
         kind: a.kind,
@@ -190,7 +260,7 @@ struct RecallArgs {
     profile: Option<String>,
 }
 
-async fn recall(profiles: &[Profile], args: Value) -> Result<Value, Error> {
+async fn recall(profiles: &[Attachment], args: Value) -> Result<Value, Error> {
     let profile = pick(profiles, &args)?;
     let a: RecallArgs = parse("recall", args, Some("query"))?;
     let options = RecallOptions {
@@ -217,7 +287,7 @@ struct ListArgs {
     profile: Option<String>,
 }
 
-async fn list(profiles: &[Profile], args: Value) -> Result<Value, Error> {
+async fn list(profiles: &[Attachment], args: Value) -> Result<Value, Error> {
     let profile = pick(profiles, &args)?;
     let a: ListArgs = parse("list", args, None)?;
     let options = ListOptions {
@@ -237,14 +307,14 @@ struct IdArgs {
     profile: Option<String>,
 }
 
-async fn get(profiles: &[Profile], args: Value) -> Result<Value, Error> {
+async fn get(profiles: &[Attachment], args: Value) -> Result<Value, Error> {
     let profile = pick(profiles, &args)?;
     let a: IdArgs = parse("get", args, Some("id"))?;
     to_json(&profile.get(&a.id).await?)
 }
 
-async fn forget(profiles: &[Profile], args: Value) -> Result<Value, Error> {
-    let profile = pick(profiles, &args)?;
+async fn forget(profiles: &[Attachment], args: Value) -> Result<Value, Error> {
+    let profile = pick_writable(profiles, &args, "forget")?;
     let a: IdArgs = parse("forget", args, Some("id"))?;
     profile.forget(&a.id).await?;
     Ok(json!({ "forgotten": a.id }))
@@ -259,15 +329,15 @@ struct SessionArgs {
     profile: Option<String>,
 }
 
-async fn forget_session(profiles: &[Profile], args: Value) -> Result<Value, Error> {
-    let profile = pick(profiles, &args)?;
+async fn forget_session(profiles: &[Attachment], args: Value) -> Result<Value, Error> {
+    let profile = pick_writable(profiles, &args, "forgetSession")?;
     let a: SessionArgs = parse("forgetSession", args, Some("sessionId"))?;
     let n = profile.forget_session(&a.session_id).await?;
     Ok(json!({ "forgotten": n }))
 }
 
-async fn ingest(profiles: &[Profile], args: Value) -> Result<Value, Error> {
-    let profile = pick(profiles, &args)?;
+async fn ingest(profiles: &[Attachment], args: Value) -> Result<Value, Error> {
+    let profile = pick_writable(profiles, &args, "ingest")?;
     let Value::Object(mut session) = args else {
         return Err(Error::invalid(
             "memory.ingest takes { sessionId, date?, messages: [{ id, speaker, text }] }",

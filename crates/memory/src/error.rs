@@ -67,6 +67,17 @@ pub enum Error {
         what: &'static str,
         message: String,
     },
+    /// A write through an attachment that only reads (an agent class's
+    /// `{ profile, readOnly: true }`).
+    #[error(
+        "memory profile `{profile}` is attached read-only to {attachment}: `{operation}` is \
+         refused; attach it writable to write, or write to another profile"
+    )]
+    ReadOnly {
+        profile: String,
+        attachment: String,
+        operation: &'static str,
+    },
     /// A file or directory of the data directory could not be used.
     #[error("cannot use `{path}`: {message}; check the --data directory and its permissions")]
     Io { path: String, message: String },
@@ -87,6 +98,7 @@ impl Error {
             Error::EmbeddingsModelMismatch { .. } => "EMBEDDINGS_MODEL_MISMATCH",
             Error::Storage { .. } => "STORAGE",
             Error::Io { .. } => "IO",
+            Error::ReadOnly { .. } => "READ_ONLY",
         }
     }
 
@@ -102,6 +114,8 @@ impl Error {
             | Error::NotConfigured { .. } => K::Invalid,
             Error::ProfileNotFound { .. } | Error::NotFound { .. } => K::NotFound,
             Error::EmbeddingsModelMismatch { .. } => K::Conflict,
+            // Refused like bad input: the caller asked for what its attachment does not allow.
+            Error::ReadOnly { .. } => K::Invalid,
             Error::Llm { .. } | Error::LlmReply { .. } | Error::Embeddings { .. } => K::Upstream,
             Error::Storage { .. } | Error::Io { .. } => K::Internal,
         }

@@ -48,7 +48,7 @@ mod rank;
 mod text;
 mod time;
 
-pub use bindings::{NAMESPACE, TYPESCRIPT, bindings};
+pub use bindings::{Attachment, NAMESPACE, TYPESCRIPT, attached_bindings, bindings};
 pub use error::Error;
 pub use ingest_file::{parse_ingest_file, parse_sessions};
 pub use llm::{ANSWER_PROMPT, EXTRACTION_PROMPT, Endpoint, extraction_schema};

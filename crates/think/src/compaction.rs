@@ -439,10 +439,11 @@ async fn ingest(ctx: &Context<'_>, messages: &[&store::Message]) -> Vec<Value> {
     if messages.is_empty() {
         return Vec::new();
     }
-    // One profile: the binding's default. Several: each by name.
+    // Unnamed (a harness told no names): the binding's default. Otherwise each by name,
+    // also a single one: the binding may serve read-only profiles besides it.
     let profiles: Vec<Option<&String>> = match ctx.memory_profiles {
-        [] | [_] => vec![None],
-        several => several.iter().map(Some).collect(),
+        [] => vec![None],
+        names => names.iter().map(Some).collect(),
     };
     let mut reports = Vec::with_capacity(profiles.len());
     for profile in profiles {

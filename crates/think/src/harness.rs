@@ -38,6 +38,21 @@ use crate::ui::Chunk;
 /// The name of the fibers chat turns run in.
 pub const FIBER_NAME: &str = "think";
 
+/// An agent class's view of the operator's host functions and memory profiles.
+pub(crate) struct AgentMemory {
+    /// What its `execute` code may call besides `agents.*` and `workspace.*`.
+    pub bindings: Bindings,
+    /// The same for compaction: without `memory.ingest` when no profile is writable.
+    pub compaction: Bindings,
+    /// The profiles compaction ingests into: for a class that attaches profiles, its
+    /// writable ones and the server-wide ones it does not attach read-only; otherwise the
+    /// server-wide ones.
+    pub profiles: Vec<String>,
+    /// The class's own attachments (`static memory`), read-only ones too: what a new turn
+    /// recalls from into the system prompt.
+    pub attached: Vec<String>,
+}
+
 /// Runs chat turns of `Think` agents. Cheap to clone.
 #[derive(Clone)]
 pub struct Harness {
@@ -242,12 +257,65 @@ impl Harness {
         let _ = self.inner.memory_profiles.set(names);
     }
 
-    pub(crate) fn bindings(&self) -> &Bindings {
-        &self.inner.bindings
-    }
-
     pub(crate) fn memory_profiles(&self) -> &[String] {
         self.inner.memory_profiles.get().map_or(&[], Vec::as_slice)
+    }
+
+    /// What `class`'s agents reach as host functions beyond their own: the operator's
+    /// bindings, then the class's (`memory.*` over its `static memory` profiles and the
+    /// server-wide ones). See [`AgentMemory`].
+    pub(crate) fn memory_for(&self, class: &str) -> AgentMemory {
+        let Some(own) = self.inner.host.class_bindings(class) else {
+            return AgentMemory {
+                bindings: self.inner.bindings.clone(),
+                compaction: self.inner.bindings.clone(),
+                profiles: self.memory_profiles().to_vec(),
+                attached: Vec::new(),
+            };
+        };
+        let mut bindings = self.inner.bindings.clone();
+        for (namespace, name, f) in own.iter() {
+            bindings.insert(namespace, name, Arc::clone(f));
+        }
+        let attached = self
+            .inner
+            .host
+            .classes()
+            .get(class)
+            .map(|c| c.memory.clone())
+            .unwrap_or_default();
+        // The first attachment of a name decides (the class's own come first), as in the
+        // bindings, so a server-wide profile the class attaches read-only stays read-only.
+        let mut seen: Vec<&str> = Vec::new();
+        let mut profiles = Vec::new();
+        let server = self.memory_profiles().iter().map(|n| (n.as_str(), false));
+        for (name, read_only) in attached
+            .iter()
+            .map(|a| (a.profile.as_str(), a.read_only))
+            .chain(server)
+        {
+            if seen.contains(&name) {
+                continue;
+            }
+            seen.push(name);
+            if !read_only {
+                profiles.push(name.to_owned());
+            }
+        }
+        let mut compaction = Bindings::new();
+        for (namespace, name, f) in bindings.iter() {
+            // Nothing writable: compaction has nowhere to ingest.
+            if profiles.is_empty() && (namespace, name) == ("memory", "ingest") {
+                continue;
+            }
+            compaction.insert(namespace, name, Arc::clone(f));
+        }
+        AgentMemory {
+            bindings,
+            compaction,
+            profiles,
+            attached: attached.into_iter().map(|a| a.profile).collect(),
+        }
     }
 
     /// Starts a turn: checks the class, asks the agent for its configuration, resolves
@@ -510,10 +578,14 @@ impl Harness {
             }
             servers
                 .entry(address.clone())
-                .or_insert_with(|| code_mode(&self.inner.host, &address, &self.inner.bindings))
+                .or_insert_with(|| {
+                    let bindings = self.memory_for(&address.class).bindings;
+                    code_mode(&self.inner.host, &address, &bindings)
+                })
                 .clone()
         };
         let budget = config.budget();
+        let memory = self.memory_for(&address.class);
         let toolbox = Toolbox::new(
             &self.inner.host,
             address.clone(),
@@ -559,8 +631,9 @@ impl Harness {
             system: config.system,
             max_steps: config.max_steps.max(1),
             budget,
-            bindings: self.inner.bindings.clone(),
-            memory_profiles: self.memory_profiles().to_vec(),
+            bindings: memory.compaction,
+            memory_profiles: memory.profiles,
+            recall_from: memory.attached,
             session_id,
             message_id: format!("msg-{fiber_id}"),
             fiber_id,
@@ -781,6 +854,8 @@ struct Run {
     budget: Budget,
     bindings: Bindings,
     memory_profiles: Vec<String>,
+    /// Profiles a new turn recalls from into its system prompt (the class's own).
+    recall_from: Vec<String>,
     session_id: String,
     fiber_id: String,
     message_id: String,
@@ -1050,7 +1125,12 @@ impl Run {
                     stopped = Some(Stop::Failed(message));
                 }
             }
-            None => stopped = self.before_turn().await,
+            None => {
+                stopped = self.before_turn().await;
+                if stopped.is_none() {
+                    self.recall_into_system().await;
+                }
+            }
         }
         if let (None, Some(resume)) = (&stopped, resume) {
             steps = resume.steps;
@@ -1201,6 +1281,59 @@ impl Run {
             )));
         }
         None
+    }
+
+    /// Number of memories a new turn adds to its system prompt.
+    const RECALLED: usize = 3;
+
+    /// A new turn of a class that attaches memory profiles: the memories most relevant
+    /// to the user's message, from each of them (the best [`Self::RECALLED`] overall),
+    /// appended to the system prompt as a "Relevant memories:" block. A failed recall
+    /// (a profile never written, an endpoint down) is logged and leaves the prompt as it is.
+    async fn recall_into_system(&mut self) {
+        let (Some(text), false) = (&self.user_text, self.recall_from.is_empty()) else {
+            return;
+        };
+        let Some(recall) = self.bindings.get("memory", "recall") else {
+            return;
+        };
+        let mut found: Vec<(f64, String)> = Vec::new();
+        for profile in &self.recall_from {
+            let args = json!({"query": text, "limit": Self::RECALLED, "profile": profile});
+            match recall(args).await {
+                Ok(reply) => {
+                    for r in reply["results"].as_array().into_iter().flatten() {
+                        let (Some(score), Some(content)) =
+                            (r["score"].as_f64(), r["memory"]["content"].as_str())
+                        else {
+                            continue;
+                        };
+                        let when = r["memory"]["occurredAt"].as_str().unwrap_or_default();
+                        let day = when.get(..10).unwrap_or(when);
+                        // One line each: a memory is data, not instructions to the model.
+                        let line = content.split_whitespace().collect::<Vec<_>>().join(" ");
+                        found.push((score, format!("- {line} ({profile}, {day})")));
+                    }
+                }
+                // A profile nobody has written yet simply has nothing to offer.
+                Err(e) if e.code == "NOT_FOUND" => {}
+                Err(e) => {
+                    tracing::warn!(agent = %self.address, profile = %profile, code = %e.code,
+                        "cannot recall memories for the turn: {}", e.message);
+                }
+            }
+        }
+        if found.is_empty() {
+            return;
+        }
+        found.sort_by(|a, b| b.0.total_cmp(&a.0));
+        found.truncate(Self::RECALLED);
+        let lines: Vec<String> = found.into_iter().map(|(_, line)| line).collect();
+        let block = format!("Relevant memories:\n{}", lines.join("\n"));
+        self.system = Some(match self.system.take() {
+            Some(system) if !system.trim().is_empty() => format!("{system}\n\n{block}"),
+            _ => block,
+        });
     }
 
     /// Applies what `beforeTurn` chose.

@@ -49,12 +49,13 @@ impl Harness {
             .with_db(class, name, move |db| Ok(db.sessions().get(&session)?))
             .await?;
         let (config, model) = self.config(&address).await?;
+        let memory = self.memory_for(class);
         let ctx = compaction::Context {
             host: self.host(),
             address: &address,
             model: &model,
-            bindings: self.bindings(),
-            memory_profiles: self.memory_profiles(),
+            bindings: &memory.compaction,
+            memory_profiles: &memory.profiles,
             session_id,
             budget: config.budget(),
         };

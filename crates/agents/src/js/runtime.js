@@ -487,10 +487,25 @@ function describe(Class) {
     }
     callable = [...list];
   }
+  // The memory profiles the class attaches (the host checks the names and binds `memory.*`).
+  const memory = [];
+  if ('memory' in Class) {
+    const shape = () => new TypeError('static memory is the list of memory profiles the class attaches, e.g. static memory = ["team/conventions", { profile: "team/docs", readOnly: true }]');
+    if (!Array.isArray(Class.memory)) throw shape();
+    for (const m of Class.memory) {
+      if (typeof m === 'string') memory.push({ profile: m, readOnly: false });
+      else if (m !== null && typeof m === 'object' && typeof m.profile === 'string'
+        && (m.readOnly === undefined || typeof m.readOnly === 'boolean')
+        && Object.keys(m).every((k) => k === 'profile' || k === 'readOnly')) {
+        memory.push({ profile: m.profile, readOnly: m.readOnly === true });
+      } else throw shape();
+    }
+  }
   return {
     name: Class.name,
     methods: [...methods].sort(),
     callable,
+    memory,
     onStart: typeof Class.prototype.onStart === 'function',
     onRequest: typeof Class.prototype.onRequest === 'function',
     onFiberRecovered: typeof Class.prototype.onFiberRecovered === 'function',

@@ -321,3 +321,94 @@ async fn issue13_9_schedules_have_one_shape_in_code_and_over_http() {
     }
     assert_eq!(seen, created);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue19_5_static_memory_is_read_at_load_and_bad_lists_fail_there() {
+    let sandbox = given_sandbox();
+    let classes = Classes::from_sources(
+        sources(&[(
+            "writer.ts",
+            r#"export default class Writer extends Agent {
+                 static memory = ["team/conventions", { profile: "team/docs", readOnly: true },
+                                  { profile: "team/log", readOnly: false }];
+                 note() {}
+               }"#,
+        )]),
+        &sandbox,
+    )
+    .await
+    .unwrap();
+    let attach = |profile: &str, read_only| agents::MemoryAttachment {
+        profile: profile.to_owned(),
+        read_only,
+    };
+    assert_eq!(
+        classes.get("Writer").unwrap().memory,
+        [
+            attach("team/conventions", false),
+            attach("team/docs", true),
+            attach("team/log", false),
+        ]
+    );
+    for (origin, source) in [
+        (
+            "string.js",
+            "export default class A extends Agent { static memory = 'team/docs'; }",
+        ),
+        (
+            "number.js",
+            "export default class A extends Agent { static memory = [42]; }",
+        ),
+        (
+            "flag.js",
+            "export default class A extends Agent { static memory = [{ profile: 'team/docs', readOnly: 'yes' }]; }",
+        ),
+        (
+            "typo.js",
+            "export default class A extends Agent { static memory = [{ profile: 'team/docs', readonly: true }]; }",
+        ),
+    ] {
+        let e = Classes::from_sources(sources(&[(origin, source)]), &sandbox)
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains(origin)
+                && e.to_string()
+                    .contains("static memory is the list of memory profiles"),
+            "{origin}: {e}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue19_5_class_bindings_reach_only_that_class_and_override_the_servers() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        sandbox::Bindings::new().function("memory", "whoami", |_| async { Ok(json!("server")) });
+    let own =
+        sandbox::Bindings::new().function("memory", "whoami", |_| async { Ok(json!("class A")) });
+    let config = HostConfig {
+        bindings: server,
+        class_bindings: [("A".to_owned(), own)].into_iter().collect(),
+        ..HostConfig::default()
+    };
+    let g = given_host_at(
+        dir.path(),
+        &[
+            (
+                "a.js",
+                "export default class A extends Agent { who() { return memory.whoami(); } }",
+            ),
+            (
+                "b.js",
+                "export default class B extends Agent { who() { return memory.whoami(); } }",
+            ),
+        ],
+        1_700_000_000_000,
+        config,
+    )
+    .await;
+    assert_eq!(g.call("A", "x", "who", vec![]).await, json!("class A"));
+    assert_eq!(g.call("B", "x", "who", vec![]).await, json!("server"));
+    assert!(g.host.class_bindings("A").is_some() && g.host.class_bindings("B").is_none());
+}

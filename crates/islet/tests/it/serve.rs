@@ -1798,3 +1798,197 @@ async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
 }
 
 mod sessions;
+
+const SCRIBE: &str = r#"
+export default class Scribe extends Agent {
+  static memory = ["team/conventions", "team/scratch"];
+  async learn(text) {
+    return (await memory.remember({ content: text, type: "instruction", profile: "team/conventions" })).added;
+  }
+}
+"#;
+
+const COLLEAGUE: &str = r#"
+export default class Colleague extends Agent {
+  static memory = ["team/conventions"];
+  async ask(question) {
+    const r = await memory.recall({ query: question, profile: "team/conventions" });
+    return r.results.map((r) => r.memory.content);
+  }
+  async peek(profile) {
+    try { await memory.list({ profile }); return "read"; } catch (e) { return `${e.code}: ${e.message}`; }
+  }
+}
+"#;
+
+const READER: &str = r#"
+export default class Reader extends Agent {
+  static memory = [{ profile: "team/conventions", readOnly: true }];
+  async ask(question) {
+    const r = await memory.recall({ query: question, profile: "team/conventions" });
+    return r.results.map((r) => r.memory.content);
+  }
+  async scribble(text, profile) {
+    try { return (await memory.remember({ content: text, profile })).added; }
+    catch (e) { return `${e.code}: ${e.message}`; }
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue19_5_agents_share_profiles_they_attach_and_read_only_ones_refuse_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(
+        dir.path(),
+        &[
+            ("scribe.js", SCRIBE),
+            ("colleague.js", COLLEAGUE),
+            ("reader.js", READER),
+            ("learner.js", LEARNER),
+        ],
+    );
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess", "--memory", "team/alice"],
+    );
+    let rule = "Deploys go out on Tuesdays after the standup";
+    assert_eq!(
+        server.call("Scribe", "s", "learn", json!([rule])).await,
+        json!(true)
+    );
+    // Another class attaching the profile recalls it, writable or read-only.
+    for class in ["Colleague", "Reader"] {
+        assert_eq!(
+            server
+                .call(class, "c", "ask", json!(["when do deploys go out"]))
+                .await,
+            json!([rule]),
+            "{class}"
+        );
+    }
+    // Read-only: every write is refused, naming the attachment; nothing is stored.
+    let refused = server
+        .call(
+            "Reader",
+            "r",
+            "scribble",
+            json!(["Deploys on Fridays", "team/conventions"]),
+        )
+        .await;
+    let refused = refused.as_str().unwrap();
+    assert!(
+        refused.starts_with(
+            "READ_ONLY: memory profile `team/conventions` is attached read-only to agent class \
+             `Reader` (`static memory`): `remember` is refused"
+        ),
+        "{refused}"
+    );
+    // The server-wide profile comes with every class's own, writable.
+    assert_eq!(
+        server
+            .call(
+                "Reader",
+                "r",
+                "scribble",
+                json!(["Alice likes tea", "team/alice"])
+            )
+            .await,
+        json!(true)
+    );
+    assert_eq!(
+        server
+            .call("Learner", "l", "ask", json!(["what does alice like"]))
+            .await,
+        json!(["Alice likes tea"])
+    );
+    // Exactly the class's profiles plus the server's: another class's are out of reach.
+    let out_of_reach = server
+        .call("Colleague", "c", "peek", json!(["team/scratch"]))
+        .await;
+    assert!(
+        out_of_reach
+            .as_str()
+            .unwrap()
+            .starts_with("INVALID_INPUT: memory profile `team/scratch` is not attached"),
+        "{out_of_reach}"
+    );
+    let (status, listed) = server.post("/memory/team/conventions/list", "{}").await;
+    assert_eq!(status, 200, "{listed}");
+    let contents: Vec<&str> = listed["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, [rule]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue19_5_a_bad_or_unknown_profile_in_static_memory_fails_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            "bad.js",
+            "export default class Bad extends Agent { static memory = ['Team/Docs']; }",
+            vec![
+                "agent class `Bad`",
+                "bad.js",
+                "invalid memory profile name `Team/Docs`",
+            ],
+        ),
+        (
+            "typo.js",
+            "export default class Typo extends Agent { static memory = [{ profile: 'team/dcos', readOnly: true }]; }",
+            vec![
+                "agent class `Typo`",
+                "typo.js",
+                "attaches `team/dcos` read-only, but no such memory profile exists",
+            ],
+        ),
+        (
+            "shape.js",
+            "export default class Shape extends Agent { static memory = 'team/docs'; }",
+            vec!["shape.js", "static memory is the list of memory profiles"],
+        ),
+    ];
+    for (i, (file, source, expected)) in cases.into_iter().enumerate() {
+        let agents = given_agents_dir(&dir.path().join(i.to_string()), &[(file, source)]);
+        let output = Command::new(env!("CARGO_BIN_EXE_islet"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--isolation",
+                "inprocess",
+            ])
+            .arg("--agents")
+            .arg(&agents)
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .output()
+            .unwrap();
+        assert!(!output.status.success(), "{file}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for part in expected {
+            assert!(stderr.contains(part), "{file}: {part}: {stderr}");
+        }
+    }
+    // A read-only attachment of a profile another class writes is fine before it exists.
+    let agents = given_agents_dir(
+        &dir.path().join("ok"),
+        &[("scribe.js", SCRIBE), ("reader.js", READER)],
+    );
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    let refused = server
+        .call("Reader", "r", "scribble", json!(["x", "team/conventions"]))
+        .await;
+    assert!(
+        refused.as_str().unwrap().starts_with("READ_ONLY"),
+        "{refused}"
+    );
+}

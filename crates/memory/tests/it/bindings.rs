@@ -190,3 +190,55 @@ async fn issue12_memory_speaks_camel_case_and_still_reads_snake_case_input() {
     );
     assert!(!TYPESCRIPT.contains("session_id"), "{TYPESCRIPT}");
 }
+
+#[tokio::test]
+async fn issue19_5_read_only_attachment_reads_but_refuses_every_write() {
+    let given = given_memories();
+    let docs = given.memories.profile("team/docs").unwrap();
+    docs.remember("Deploys go out on Tuesdays", RememberOptions::default())
+        .await
+        .unwrap();
+    let notes = given.memories.profile("team/notes").unwrap();
+    let bindings = memory::attached_bindings(vec![
+        memory::Attachment::read_only(docs.clone(), "agent class `Reader` (`static memory`)"),
+        memory::Attachment::writable(notes.clone(), "agent class `Reader` (`static memory`)"),
+    ]);
+    let result = run(
+        bindings,
+        r#"async () => {
+            const r = await memory.recall({ query: "when do deploys go out", profile: "team/docs" });
+            const id = r.results[0].memory.id;
+            const refused = [];
+            for (const f of [
+                () => memory.remember({ content: "x", profile: "team/docs" }),
+                () => memory.ingest({ sessionId: "s", profile: "team/docs",
+                    messages: [{ id: "1", speaker: "a", text: "hi there" }] }),
+                () => memory.forget({ id, profile: "team/docs" }),
+                () => memory.forgetSession({ sessionId: "s", profile: "team/docs" }),
+            ]) {
+                try { await f(); refused.push("no error"); } catch (e) { refused.push(`${e.code}: ${e.message}`); }
+            }
+            const wrote = await memory.remember({ content: "Reader was here", profile: "team/notes" });
+            const listed = await memory.list({ profile: "team/docs" });
+            return { top: r.results[0].memory.content, refused, wrote: wrote.added,
+                     listed: listed.memories.length };
+        }"#,
+    )
+    .await;
+    assert_eq!(result["top"], "Deploys go out on Tuesdays");
+    assert_eq!(result["wrote"], true);
+    assert_eq!(result["listed"], 1);
+    let refused: Vec<String> = serde_json::from_value(result["refused"].clone()).unwrap();
+    for (message, op) in refused
+        .iter()
+        .zip(["remember", "ingest", "forget", "forgetSession"])
+    {
+        assert!(
+            message.starts_with("READ_ONLY: memory profile `team/docs` is attached read-only to agent class `Reader` (`static memory`)")
+                && message.contains(&format!("`{op}` is refused")),
+            "{refused:?}"
+        );
+    }
+    assert_eq!(docs.count().await.unwrap(), 1);
+    assert_eq!(notes.count().await.unwrap(), 1);
+}

@@ -408,3 +408,126 @@ export default class Tiny extends Think {
     assert_eq!(streamed_text(&chunks), "Two.");
     assert_eq!(given.model.requests().len(), 2, "no summary was asked for");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue19_5_compaction_ingests_into_the_classes_writable_profiles_only() {
+    const KEEPER: &str = r#"
+import { Think } from "agents";
+export default class Keeper extends Think { static memory = ["team/notes"]; }
+"#;
+    const WATCHER: &str = r#"
+import { Think } from "agents";
+export default class Watcher extends Think {
+  static memory = [{ profile: "team/notes", readOnly: true }];
+}
+"#;
+    let memory_dir = tempfile::tempdir().unwrap();
+    let memories = memory::Memories::new(memory::MemoryConfig::new(memory_dir.path()));
+    let notes = memories.profile("team/notes").unwrap();
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    let settings = given_settings(
+        ProviderKind::OpenAi,
+        Some(model.base_url(ProviderKind::OpenAi)),
+    );
+    let given = given_harness_configured(
+        model,
+        settings,
+        &[("Keeper.ts", KEEPER), ("Watcher.ts", WATCHER)],
+        |classes| agents::HostConfig {
+            class_bindings: classes
+                .iter()
+                .map(|c| {
+                    let by = format!("agent class `{}` (`static memory`)", c.name);
+                    let attachments = c
+                        .memory
+                        .iter()
+                        .map(|a| memory::Attachment {
+                            profile: memories.profile(&a.profile).unwrap(),
+                            read_only: a.read_only,
+                            by: by.clone(),
+                        })
+                        .collect();
+                    (c.name.clone(), memory::attached_bindings(attachments))
+                })
+                .collect(),
+            ..agents::HostConfig::default()
+        },
+    )
+    .await;
+
+    given
+        .model
+        .push(Reply::new().text("Noted: deploys go out on Tuesdays."));
+    given.model.push(Reply::new().text("Sure."));
+    let (session, _) = given
+        .chat("Keeper", "k", None, "Remember: deploys go out on Tuesdays.")
+        .await;
+    given.chat("Keeper", "k", Some(&session), "Thanks!").await;
+    given
+        .model
+        .push(Reply::new().text("Deploys go out on Tuesdays."));
+    let done = given
+        .harness
+        .compact("Keeper", "k", &session)
+        .await
+        .unwrap();
+    assert_eq!(done.memory.len(), 1, "{:?}", done.memory);
+    assert_eq!(done.memory[0]["profile"], "team/notes", "{:?}", done.memory);
+    assert!(done.memory[0].get("error").is_none(), "{:?}", done.memory);
+
+    // The read-only colleague recalls it from `execute`, cannot write, and its
+    // compactions ingest nowhere.
+    given.model.push(Reply::new().tool_call(
+        "c1",
+        "execute",
+        json!({ "code": r#"async () => {
+            const r = await memory.recall("when do deploys go out");
+            let refused;
+            try { await memory.remember("Deploys on Fridays"); } catch (e) { refused = e.code; }
+            return { top: r.results[0].memory.content, refused };
+        }"# }),
+    ));
+    given.model.push(Reply::new().text("On Tuesdays."));
+    let (watched, _) = given
+        .chat("Watcher", "w", None, "When do deploys go out?")
+        .await;
+    let requests = given.model.requests();
+    // Attached profiles are recalled into a new turn's system prompt, once they hold
+    // something: not in the Keeper's first turn, in the Watcher's.
+    let first = prompt_texts(&requests[0].body).join("\n");
+    assert!(!first.contains("Relevant memories"), "{first}");
+    let step1 = &requests[requests.len() - 2].body["messages"][0];
+    assert_eq!(step1["role"], "system", "{step1}");
+    let system = step1["content"].as_str().unwrap();
+    assert!(
+        system.contains("Relevant memories:\n- ")
+            && system.contains("deploys go out on Tuesdays")
+            && system.contains("(team/notes, 2023-11-14)"),
+        "{system}"
+    );
+    let last = prompt_texts(&requests.last().unwrap().body).join("\n");
+    assert!(
+        last.contains("\"top\":") && last.contains("READ_ONLY"),
+        "{last}"
+    );
+    given.model.push(Reply::new().text("Fine."));
+    given.chat("Watcher", "w", Some(&watched), "Thanks!").await;
+    given
+        .model
+        .push(Reply::new().text("They asked about deploys."));
+    let done = given
+        .harness
+        .compact("Watcher", "w", &watched)
+        .await
+        .unwrap();
+    assert!(done.memory.is_empty(), "{:?}", done.memory);
+    let stored = notes.count().await.unwrap();
+    assert!(stored >= 1, "{stored}");
+    let page = notes.list(memory::ListOptions::default()).await.unwrap();
+    assert!(
+        page.memories
+            .iter()
+            .all(|m| m.session_id.as_deref() == Some(session.as_str())),
+        "only the Keeper's session is stored"
+    );
+}

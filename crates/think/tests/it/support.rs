@@ -106,6 +106,16 @@ pub(crate) async fn given_harness_with(
     settings: Settings,
     classes: &[(&str, &str)],
 ) -> Given {
+    given_harness_configured(model, settings, classes, |_| HostConfig::default()).await
+}
+
+/// [`given_harness_with`] whose host's configuration `config` makes from the classes.
+pub(crate) async fn given_harness_configured(
+    model: ScriptedModel,
+    settings: Settings,
+    classes: &[(&str, &str)],
+    config: impl FnOnce(&Classes) -> HostConfig,
+) -> Given {
     let dir = tempfile::tempdir().expect("tempdir");
     let clock = Arc::new(ManualClock::new(1_700_000_000_000));
     let env = Env {
@@ -121,7 +131,8 @@ pub(crate) async fn given_harness_with(
     let classes = Classes::from_sources(sources, &sandbox)
         .await
         .expect("classes load");
-    let host = AgentHost::start(data, classes, sandbox, HostConfig::default()).expect("agent host");
+    let config = config(&classes);
+    let host = AgentHost::start(data, classes, sandbox, config).expect("agent host");
     let models = Models::with_env(http(), settings, |_| None);
     Given {
         harness: Harness::new(host.clone(), models),
