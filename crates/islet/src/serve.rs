@@ -118,6 +118,16 @@ pub(crate) struct ServeArgs {
     /// the token), e.g. 127.0.0.1:9187 for a Prometheus on the same host.
     #[arg(long, value_name = "ADDR", help_heading = "Operations")]
     metrics_listen: Option<SocketAddr>,
+    /// Send spans (requests, agent calls, turns, steps, tool calls) to an OpenTelemetry
+    /// collector over OTLP/HTTP (protobuf), e.g. http://127.0.0.1:4318 (spans go to
+    /// URL/v1/traces), as service `islet`; batched in the background, never delaying a request.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ISLET_OTLP_ENDPOINT",
+        help_heading = "Operations"
+    )]
+    pub(crate) otlp_endpoint: Option<String>,
     #[command(flatten)]
     _config: crate::config::ConfigFileArg,
     /// Directory with one TypeScript/JavaScript module per agent class (default: ./agents,
