@@ -932,7 +932,13 @@ impl OtlpReceiver {
     /// Waits (up to 30 s) until a span named `name` has arrived.
     async fn wait_for(&self, name: &str) {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        while !self.spans.lock().unwrap().iter().any(|(_, s)| s.name == name) {
+        while !self
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, s)| s.name == name)
+        {
             assert!(
                 std::time::Instant::now() < deadline,
                 "no {name} span arrived; got {:?}",
@@ -943,7 +949,12 @@ impl OtlpReceiver {
     }
 
     fn names(&self) -> Vec<String> {
-        self.spans.lock().unwrap().iter().map(|(_, s)| s.name.clone()).collect()
+        self.spans
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, s)| s.name.clone())
+            .collect()
     }
 }
 
@@ -993,7 +1004,9 @@ async fn issue22_3_a_chat_turn_s_spans_arrive_at_an_otlp_receiver_with_parent_li
 
     let spans = receiver.spans.lock().unwrap().clone();
     assert!(
-        spans.iter().all(|(service, _)| service.contains("\"islet\"")),
+        spans
+            .iter()
+            .all(|(service, _)| service.contains("\"islet\"")),
         "{:?}",
         spans.iter().map(|(s, _)| s).collect::<Vec<_>>()
     );
@@ -1016,8 +1029,9 @@ async fn issue22_3_a_chat_turn_s_spans_arrive_at_an_otlp_receiver_with_parent_li
         "the tool call's parent is not a step"
     );
     assert!(
-        call.attributes.iter().any(|a| a.key == "tool"
-            && format!("{:?}", a.value).contains("\"list\"")),
+        call.attributes
+            .iter()
+            .any(|a| a.key == "tool" && format!("{:?}", a.value).contains("\"list\"")),
         "{:?}",
         call.attributes
     );
