@@ -417,10 +417,69 @@ pub(crate) async fn healthz() -> Response {
 pub(crate) struct Readiness {
     pub host: AgentHost,
     pub data: PathBuf,
+    /// The default model's host, when `--model` is given.
+    pub model: Option<ModelProbe>,
 }
 
-/// `GET /readyz`: 200 when an isolate can run code and the data directory takes writes;
-/// 503 naming the failed checks otherwise. Reasons go to the log, not to the (anonymous)
+/// How long a model probe's answer is reused: a load balancer polling `/readyz` every
+/// second must not become a connection storm on the model server.
+const MODEL_PROBE_TTL: Duration = Duration::from_secs(10);
+const MODEL_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `/readyz`'s model check: a TCP connect to the default model's host and port (cheap, no
+/// tokens spent, no key sent), cached for [`MODEL_PROBE_TTL`].
+#[derive(Clone)]
+pub(crate) struct ModelProbe {
+    /// `host:port`.
+    addr: String,
+    last: Arc<tokio::sync::Mutex<Option<ProbeAnswer>>>,
+}
+
+/// When a probe ran and what it found.
+type ProbeAnswer = (Instant, Result<(), String>);
+
+impl ModelProbe {
+    /// The probe of the model served at `base_url`; `None` when the URL names no host.
+    pub(crate) fn new(base_url: &str) -> Option<Self> {
+        let url = reqwest::Url::parse(base_url).ok()?;
+        let host = url.host_str()?;
+        let port = url.port_or_known_default()?;
+        // An IPv6 literal keeps its brackets in host_str, which is what connect expects.
+        Some(Self {
+            addr: format!("{host}:{port}"),
+            last: Arc::default(),
+        })
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        // Held across the connect: concurrent probes wait for one answer instead of
+        // each connecting.
+        let mut last = self.last.lock().await;
+        if let Some((at, result)) = last.as_ref()
+            && at.elapsed() < MODEL_PROBE_TTL
+        {
+            return result.clone();
+        }
+        let result = match tokio::time::timeout(
+            MODEL_PROBE_TIMEOUT,
+            tokio::net::TcpStream::connect(&self.addr),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot connect to the model at {}: {e}", self.addr)),
+            Err(_) => Err(format!(
+                "the model at {} did not accept a connection within {MODEL_PROBE_TIMEOUT:?}",
+                self.addr
+            )),
+        };
+        *last = Some((Instant::now(), result.clone()));
+        result
+    }
+}
+
+/// `GET /readyz`: 200 when an isolate can run code, the data directory takes writes and
+/// (with `--model`) the model's host accepts connections; 503 naming the failed checks otherwise. Reasons go to the log, not to the (anonymous)
 /// caller.
 pub(crate) async fn readyz(State(ready): State<Readiness>) -> Response {
     let workers = ready.host.sandbox().probe(Duration::from_secs(5)).await;
@@ -428,9 +487,13 @@ pub(crate) async fn readyz(State(ready): State<Readiness>) -> Response {
     let data_dir = tokio::task::spawn_blocking(move || write_probe(&probe))
         .await
         .unwrap_or_else(|e| Err(format!("the check itself failed: {e}")));
+    let mut results = vec![("workers", workers), ("data_dir", data_dir)];
+    if let Some(model) = &ready.model {
+        results.push(("model", model.check().await));
+    }
     let mut checks = serde_json::Map::new();
     let mut failed = Vec::new();
-    for (name, result) in [("workers", workers), ("data_dir", data_dir)] {
+    for (name, result) in results {
         match result {
             Ok(()) => {
                 checks.insert(name.to_owned(), json!("ok"));

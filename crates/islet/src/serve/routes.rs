@@ -40,6 +40,8 @@ pub(crate) struct AppOptions {
     pub metrics_elsewhere: bool,
     /// The data directory, whose writability `/readyz` checks.
     pub data_dir: std::path::PathBuf,
+    /// The default model's host, which `/readyz` checks (with `--model`).
+    pub model_probe: Option<ops::ModelProbe>,
 }
 
 #[derive(Clone)]
@@ -112,6 +114,7 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
     let readiness = ops::Readiness {
         host: options.host.clone(),
         data: options.data_dir.clone(),
+        model: options.model_probe.clone(),
     };
     // The API's description is public: clients read it before they have a token. Health
     // checks are too: load balancers and orchestrators probe without credentials, and the

@@ -294,6 +294,43 @@ async fn issue22_2_health_needs_no_token_and_readyz_follows_the_data_directory()
     );
 }
 
+/// With `--model`, `/readyz` checks that the model's host accepts connections: ready while
+/// it listens; once it is gone, unready after the cached answer (10 s) expires, naming
+/// only the check.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_2_readyz_checks_the_model_endpoint_with_a_cached_probe() {
+    let model = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}/v1", model.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_counter_server(
+        dir.path(),
+        &[
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+        ],
+        &[("OPENAI_API_KEY", "sk-test")],
+    );
+    let (status, body) = get(&format!("{}/readyz", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["checks"]["model"], "ok", "{body}");
+
+    drop(model);
+    // Within the cache's lifetime the first answer stands: no connection per poll.
+    let (status, body) = get(&format!("{}/readyz", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    let (status, body) = get(&format!("{}/readyz", server.base), None).await;
+    assert_eq!(status, 503, "{body}");
+    let unready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(unready["failed"], json!(["model"]), "{body}");
+    assert!(!body.contains("127.0.0.1"), "{body}");
+    let log = server.stop().join("\n");
+    assert!(log.contains("cannot connect to the model"), "{log}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Metrics.
 
