@@ -1,6 +1,7 @@
 //! Issue 22: running islet as a service (completions and man page, health, metrics, logs,
 //! the config file).
 
+use crate::serve::McpClient;
 use crate::support::*;
 
 use std::io::{BufRead as _, BufReader};
@@ -292,6 +293,54 @@ async fn issue22_2_health_needs_no_token_and_readyz_follows_the_data_directory()
         log.contains("not ready") && log.contains("data_dir"),
         "{log}"
     );
+}
+
+/// Each host call of Code Mode code (here `agents.Counter(…).increment`, then `spin`, which
+/// hits the agent's CPU limit) is a debug-level
+/// `host_call` span with its namespace, function and outcome, closed with its duration.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_3_code_mode_host_calls_are_spans_with_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_counter_server(
+        dir.path(),
+        &[
+            "--isolation",
+            "inprocess",
+            "--log-format",
+            "json",
+            "--cpu-ms",
+            "100",
+        ],
+        &[("RUST_LOG", "warn,islet=debug")],
+    );
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code":
+                "await agents.Counter('m').increment(2);\n\
+                 try { await agents.Counter('m').spin(); } catch (e) {}\n\
+                 return 1;"}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(false), "{result}");
+    let lines = server.stop();
+    let closed: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["fields"]["message"] == "close" && e["span"]["name"] == "host_call")
+        .collect();
+    assert_eq!(closed.len(), 2, "{}", lines.join("\n"));
+    assert!(
+        closed
+            .iter()
+            .all(|c| c["span"]["namespace"] == "agents.Counter"
+                && c["fields"]["time.busy"].is_string()),
+        "{closed:?}"
+    );
+    assert_eq!(closed[0]["span"]["function"], "increment");
+    let outcomes: Vec<&Value> = closed.iter().map(|c| &c["span"]["ok"]).collect();
+    assert_eq!(outcomes, [&json!(true), &json!(false)], "{closed:?}");
 }
 
 /// With `--model`, `/readyz` checks that the model's host accepts connections: ready while
