@@ -1137,3 +1137,31 @@ async fn issue22_3_a_chat_turn_s_spans_arrive_at_an_otlp_receiver_with_parent_li
     assert_eq!(span.name, "http_request", "{:?}", receiver.names());
     assert_eq!(span.trace_id, turn.trace_id);
 }
+
+/// A collector that is not there costs one log line, not one per batch, and requests are
+/// served as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_3_an_absent_otlp_collector_is_logged_once() {
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", gone.local_addr().unwrap());
+    drop(gone);
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_counter_server(
+        dir.path(),
+        &["--otlp-endpoint", &endpoint],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "50")],
+    );
+    for n in 1..=5 {
+        let (status, reply) = post(&server, "/agents/Counter/a/increment", "[1]").await;
+        assert_eq!((status, reply), (200, json!({"result": n})));
+        // Each request's spans go out in a batch of their own.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.wait_for_log(|l| l.contains("cannot export spans"));
+    let lines = server.stop();
+    let failures = lines
+        .iter()
+        .filter(|l| l.contains("cannot export spans"))
+        .count();
+    assert_eq!(failures, 1, "{}", lines.join("\n"));
+}
