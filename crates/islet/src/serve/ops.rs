@@ -24,9 +24,8 @@ use tracing::Instrument as _;
 
 /// Upper bounds of histogram buckets, in seconds: sub-millisecond isolate work up to
 /// model-bound calls.
-const BUCKETS: [f64; 12] = [
-    0.000_5, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
-];
+/// The model-call histograms the `llm` crate keeps use the same bounds.
+const BUCKETS: [f64; 12] = llm::stats::LATENCY_BUCKETS;
 
 /// File the readiness check writes (and removes) in the data directory.
 pub(crate) const READY_PROBE_FILE: &str = ".ready-probe";
@@ -326,7 +325,73 @@ impl Metrics {
             "Agents active now.",
             agents.active as f64,
         );
+        render_models(&mut out);
         out
+    }
+}
+
+/// Model calls per provider (a closed set: openai, anthropic), from `llm::stats`.
+fn render_models(out: &mut String) {
+    let stats = llm::stats::stats();
+    let name = |p: llm::ProviderKind| match p {
+        llm::ProviderKind::OpenAi => "openai",
+        llm::ProviderKind::Anthropic => "anthropic",
+    };
+    family(
+        out,
+        "islet_model_calls_total",
+        "counter",
+        "Model calls whose answer streamed to its end (ok) or broke off (error), by provider.",
+    );
+    for (provider, s) in &stats {
+        let p = name(*provider);
+        let _ = writeln!(
+            out,
+            "islet_model_calls_total{{provider=\"{p}\",outcome=\"ok\"}} {}",
+            s.calls_ok
+        );
+        let _ = writeln!(
+            out,
+            "islet_model_calls_total{{provider=\"{p}\",outcome=\"error\"}} {}",
+            s.calls_failed
+        );
+    }
+    family(
+        out,
+        "islet_model_call_duration_seconds",
+        "histogram",
+        "Model call latency, from the request (retries included) to the answer's last event.",
+    );
+    for (provider, s) in &stats {
+        Histogram {
+            buckets: s.latency_buckets,
+            count: s.calls_ok + s.calls_failed,
+            sum: s.latency_seconds_sum,
+        }
+        .render(
+            out,
+            "islet_model_call_duration_seconds",
+            &format!("provider=\"{}\"", name(*provider)),
+        );
+    }
+    family(
+        out,
+        "islet_model_tokens_total",
+        "counter",
+        "Tokens the model servers reported, by provider and direction (input, output).",
+    );
+    for (provider, s) in &stats {
+        let p = name(*provider);
+        let _ = writeln!(
+            out,
+            "islet_model_tokens_total{{provider=\"{p}\",direction=\"input\"}} {}",
+            s.input_tokens
+        );
+        let _ = writeln!(
+            out,
+            "islet_model_tokens_total{{provider=\"{p}\",direction=\"output\"}} {}",
+            s.output_tokens
+        );
     }
 }
 

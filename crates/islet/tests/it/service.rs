@@ -1165,3 +1165,83 @@ async fn issue22_3_an_absent_otlp_collector_is_logged_once() {
         .count();
     assert_eq!(failures, 1, "{}", lines.join("\n"));
 }
+
+/// A chat turn's model calls in `/metrics`: calls, a latency histogram and tokens, by
+/// provider only.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_2_metrics_count_model_calls_latency_and_tokens() {
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(
+        llm::scripted::Reply::new()
+            .tool_call("call_1", "list", json!({"path": "/"}))
+            .usage(100, 7),
+    );
+    model.push(
+        llm::scripted::Reply::new()
+            .text("Nothing there.")
+            .usage(120, 5),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
+    std::fs::write(
+        dir.path().join("agents/assistant.ts"),
+        "import { Think } from \"agents\";\nexport default class Assistant extends Think {}\n",
+    )
+    .unwrap();
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let server = given_counter_server(
+        dir.path(),
+        &[
+            "--isolation",
+            "inprocess",
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+        ],
+        &[("OPENAI_API_KEY", "sk-test")],
+    );
+    let body = json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "What is there?"}]}]});
+    let (status, stream) = post(&server, "/agents/Assistant/me/chat", &body.to_string()).await;
+    assert_eq!(status, 200);
+    assert!(stream.to_string().contains("Nothing there."), "{stream}");
+    let (status, text) = get(&format!("{}/metrics", server.base), Some(&server.token)).await;
+    assert_eq!(status, 200, "{text}");
+    let scrape = Scrape::parse(&text);
+    let openai = [("provider", "openai")];
+    assert_eq!(
+        scrape.value(
+            "islet_model_calls_total",
+            &[("provider", "openai"), ("outcome", "ok")]
+        ),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        scrape.value("islet_model_call_duration_seconds_count", &openai),
+        2.0
+    );
+    assert!(scrape.value("islet_model_call_duration_seconds_sum", &openai) > 0.0);
+    assert_eq!(
+        scrape.value(
+            "islet_model_tokens_total",
+            &[("provider", "openai"), ("direction", "input")]
+        ),
+        220.0
+    );
+    assert_eq!(
+        scrape.value(
+            "islet_model_tokens_total",
+            &[("provider", "openai"), ("direction", "output")]
+        ),
+        12.0
+    );
+    assert_eq!(
+        scrape.value(
+            "islet_model_calls_total",
+            &[("provider", "anthropic"), ("outcome", "ok")]
+        ),
+        0.0
+    );
+    assert!(scrape.has_help("islet_model_call_duration_seconds"));
+}
