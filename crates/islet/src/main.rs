@@ -8,6 +8,7 @@ mod config;
 mod doctor;
 mod mcp;
 mod memory;
+mod otlp;
 mod run;
 mod serve;
 mod shell;
@@ -97,7 +98,19 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::parse_from(args);
-    init_logs(cli.log_format);
+    let otlp_endpoint = match &cli.command {
+        Command::Serve(args) => args.otlp_endpoint.clone(),
+        _ => None,
+    };
+    // The exporter's batch thread and its blocking HTTP client live outside any runtime.
+    let tracer_provider = match otlp_endpoint.as_deref().map(otlp::provider).transpose() {
+        Ok(provider) => provider,
+        Err(e) => {
+            eprintln_error(&format!("{e:#}"));
+            return ExitCode::from(2);
+        }
+    };
+    init_logs(cli.log_format, tracer_provider.as_ref());
     // A worker hardens itself while it is still single-threaded: no async runtime for it.
     let log_format = cli.log_format;
     let cli = match cli.command {
@@ -143,6 +156,12 @@ fn main() -> ExitCode {
             }
         }
     });
+    // Sends the spans still queued (the last requests before a shutdown).
+    if let Some(provider) = tracer_provider
+        && let Err(e) = provider.shutdown()
+    {
+        tracing::warn!("could not flush spans to the OTLP collector: {e}");
+    }
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -155,26 +174,41 @@ fn main() -> ExitCode {
 /// Logs go to stderr (stdout belongs to protocols and results), filtered by RUST_LOG
 /// (default: warnings). A span's close is logged with its duration (`time.busy`,
 /// `time.idle`), so each HTTP request and agent call at info level shows what it took.
-fn init_logs(format: LogFormat) {
+/// With `tracer` (`--otlp-endpoint`), spans at info level and above also go to the
+/// collector whatever RUST_LOG says: traces are wanted even when logs are quiet.
+fn init_logs(format: LogFormat, tracer: Option<&opentelemetry_sdk::trace::SdkTracerProvider>) {
+    use opentelemetry::trace::TracerProvider as _;
     use std::io::IsTerminal as _;
+    use tracing_subscriber::Layer as _;
     use tracing_subscriber::fmt::format::FmtSpan;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_env_filter(filter)
         .with_span_events(FmtSpan::CLOSE);
-    match format {
+    let fmt = match format {
         // Colour codes only for a person at a terminal, never in files or pipes.
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Text => fmt
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(filter)
+            .boxed(),
         // `spans` lists a line's ancestors (root first), so a tool call's line says which
         // step and turn it belongs to.
-        LogFormat::Json => builder
+        LogFormat::Json => fmt
             .json()
             .with_current_span(true)
             .with_span_list(true)
-            .init(),
-    }
+            .with_filter(filter)
+            .boxed(),
+    };
+    let otel = tracer.map(|provider| {
+        tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("islet"))
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
+    tracing_subscriber::registry().with(fmt).with(otel).init();
 }
 
 /// SIGINT or SIGTERM.

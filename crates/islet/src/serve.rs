@@ -89,7 +89,8 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
                                                   agents.Class(\"name\").method(...)
   GET    /healthz                                 liveness, no token: 200 `ok`
   GET    /readyz                                  readiness, no token: 200, or 503 naming the
-                                                  failed check (workers, data_dir)
+                                                  failed check (workers, data_dir,
+                                                  model with --model)
   GET    /metrics                                 Prometheus text format (on --metrics-listen
                                                   instead, without a token, when given)
 
@@ -118,6 +119,16 @@ pub(crate) struct ServeArgs {
     /// the token), e.g. 127.0.0.1:9187 for a Prometheus on the same host.
     #[arg(long, value_name = "ADDR", help_heading = "Operations")]
     metrics_listen: Option<SocketAddr>,
+    /// Send spans (requests, agent calls, turns, steps, tool calls) to an OpenTelemetry
+    /// collector over OTLP/HTTP (protobuf), e.g. http://127.0.0.1:4318 (spans go to
+    /// URL/v1/traces), as service `islet`; batched in the background, never delaying a request.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ISLET_OTLP_ENDPOINT",
+        help_heading = "Operations"
+    )]
+    pub(crate) otlp_endpoint: Option<String>,
     #[command(flatten)]
     _config: crate::config::ConfigFileArg,
     /// Directory with one TypeScript/JavaScript module per agent class (default: ./agents,
@@ -245,6 +256,10 @@ impl ModelArgs {
 pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let agents_dir = agents_dir(args.agents.as_deref())?;
     let models = args.model.models()?;
+    let model_probe = models
+        .default_spec()
+        .and_then(|_| models.get(None).ok())
+        .and_then(|model| ops::ModelProbe::new(&model.endpoint().base_url));
     let data = Arc::new(
         DataDir::open(&args.data, Env::default())
             .with_context(|| format!("cannot open the data directory {}", args.data.display()))?,
@@ -341,6 +356,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         metrics: metrics.clone(),
         metrics_elsewhere: args.metrics_listen.is_some(),
         data_dir: args.data.clone(),
+        model_probe,
     })?;
     // Bound before the API so a taken port fails the start, not a background task.
     let metrics_server = match args.metrics_listen {

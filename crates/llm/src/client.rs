@@ -99,6 +99,8 @@ impl Model {
         let retry = &self.options.retry;
         let stall = self.options.stall_timeout;
         let mut attempts = 0u32;
+        // A call's latency counts from the first attempt: retries are part of the wait.
+        let started = std::time::Instant::now();
         loop {
             attempts += 1;
             let last = attempts > retry.max_retries;
@@ -134,7 +136,8 @@ impl Model {
                             Decoder::Anthropic(anthropic::Decoder::default())
                         }
                     };
-                    return Ok(ModelStream::new(response, decoder, stall, key.cloned()));
+                    return Ok(ModelStream::new(response, decoder, stall, key.cloned())
+                        .counted(provider, started));
                 }
                 Ok(Ok(response)) => {
                     let status = response.status().as_u16();

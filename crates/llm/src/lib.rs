@@ -27,6 +27,7 @@ mod openai;
 pub mod scripted;
 mod spec;
 mod sse;
+pub mod stats;
 mod stream;
 mod types;
 

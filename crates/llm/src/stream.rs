@@ -275,6 +275,8 @@ pub struct ModelStream {
     state: State,
     /// The error that ended the stream, delivered after the events before it.
     error: Option<Error>,
+    /// Whose call this is and when it started, for [`crate::stats`]; taken when counted.
+    counted: Option<(crate::spec::ProviderKind, std::time::Instant)>,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -300,7 +302,18 @@ impl ModelStream {
             key,
             state: State::Streaming,
             error: None,
+            counted: None,
         }
+    }
+
+    /// Counts this call in [`crate::stats`] when its stream ends.
+    pub(crate) fn counted(
+        mut self,
+        provider: crate::spec::ProviderKind,
+        started: std::time::Instant,
+    ) -> Self {
+        self.counted = Some((provider, started));
+        self
     }
 
     /// The next event; `None` after `Finished` or after an error. Events decoded before an
@@ -319,6 +332,16 @@ impl ModelStream {
             if let Err(e) = self.pump().await {
                 self.state = State::Failed;
                 self.error = Some(e.redacted(self.key.as_ref()));
+            }
+            if self.state != State::Streaming
+                && let Some((provider, started)) = self.counted.take()
+            {
+                crate::stats::record(
+                    provider,
+                    started.elapsed(),
+                    self.assembler.usage,
+                    self.state == State::Done,
+                );
             }
         }
     }

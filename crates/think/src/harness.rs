@@ -397,7 +397,9 @@ impl Harness {
             ..run
         };
         let message_id = run.message_id.clone();
-        tokio::spawn(run.run(None));
+        // The turn is a child of the request that started it (one trace from `http_request`
+        // down to each tool call), though it outlives the handler.
+        tokio::spawn(run.run(None).in_current_span());
         Ok(Turn {
             session_id,
             user_message_id,

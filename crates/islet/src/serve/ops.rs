@@ -24,9 +24,8 @@ use tracing::Instrument as _;
 
 /// Upper bounds of histogram buckets, in seconds: sub-millisecond isolate work up to
 /// model-bound calls.
-const BUCKETS: [f64; 12] = [
-    0.000_5, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
-];
+/// The model-call histograms the `llm` crate keeps use the same bounds.
+const BUCKETS: [f64; 12] = llm::stats::LATENCY_BUCKETS;
 
 /// File the readiness check writes (and removes) in the data directory.
 pub(crate) const READY_PROBE_FILE: &str = ".ready-probe";
@@ -326,7 +325,73 @@ impl Metrics {
             "Agents active now.",
             agents.active as f64,
         );
+        render_models(&mut out);
         out
+    }
+}
+
+/// Model calls per provider (a closed set: openai, anthropic), from `llm::stats`.
+fn render_models(out: &mut String) {
+    let stats = llm::stats::stats();
+    let name = |p: llm::ProviderKind| match p {
+        llm::ProviderKind::OpenAi => "openai",
+        llm::ProviderKind::Anthropic => "anthropic",
+    };
+    family(
+        out,
+        "islet_model_calls_total",
+        "counter",
+        "Model calls whose answer streamed to its end (ok) or broke off (error), by provider.",
+    );
+    for (provider, s) in &stats {
+        let p = name(*provider);
+        let _ = writeln!(
+            out,
+            "islet_model_calls_total{{provider=\"{p}\",outcome=\"ok\"}} {}",
+            s.calls_ok
+        );
+        let _ = writeln!(
+            out,
+            "islet_model_calls_total{{provider=\"{p}\",outcome=\"error\"}} {}",
+            s.calls_failed
+        );
+    }
+    family(
+        out,
+        "islet_model_call_duration_seconds",
+        "histogram",
+        "Model call latency, from the request (retries included) to the answer's last event.",
+    );
+    for (provider, s) in &stats {
+        Histogram {
+            buckets: s.latency_buckets,
+            count: s.calls_ok + s.calls_failed,
+            sum: s.latency_seconds_sum,
+        }
+        .render(
+            out,
+            "islet_model_call_duration_seconds",
+            &format!("provider=\"{}\"", name(*provider)),
+        );
+    }
+    family(
+        out,
+        "islet_model_tokens_total",
+        "counter",
+        "Tokens the model servers reported, by provider and direction (input, output).",
+    );
+    for (provider, s) in &stats {
+        let p = name(*provider);
+        let _ = writeln!(
+            out,
+            "islet_model_tokens_total{{provider=\"{p}\",direction=\"input\"}} {}",
+            s.input_tokens
+        );
+        let _ = writeln!(
+            out,
+            "islet_model_tokens_total{{provider=\"{p}\",direction=\"output\"}} {}",
+            s.output_tokens
+        );
     }
 }
 
@@ -417,10 +482,69 @@ pub(crate) async fn healthz() -> Response {
 pub(crate) struct Readiness {
     pub host: AgentHost,
     pub data: PathBuf,
+    /// The default model's host, when `--model` is given.
+    pub model: Option<ModelProbe>,
 }
 
-/// `GET /readyz`: 200 when an isolate can run code and the data directory takes writes;
-/// 503 naming the failed checks otherwise. Reasons go to the log, not to the (anonymous)
+/// How long a model probe's answer is reused: a load balancer polling `/readyz` every
+/// second must not become a connection storm on the model server.
+const MODEL_PROBE_TTL: Duration = Duration::from_secs(10);
+const MODEL_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// `/readyz`'s model check: a TCP connect to the default model's host and port (cheap, no
+/// tokens spent, no key sent), cached for [`MODEL_PROBE_TTL`].
+#[derive(Clone)]
+pub(crate) struct ModelProbe {
+    /// `host:port`.
+    addr: String,
+    last: Arc<tokio::sync::Mutex<Option<ProbeAnswer>>>,
+}
+
+/// When a probe ran and what it found.
+type ProbeAnswer = (Instant, Result<(), String>);
+
+impl ModelProbe {
+    /// The probe of the model served at `base_url`; `None` when the URL names no host.
+    pub(crate) fn new(base_url: &str) -> Option<Self> {
+        let url = reqwest::Url::parse(base_url).ok()?;
+        let host = url.host_str()?;
+        let port = url.port_or_known_default()?;
+        // An IPv6 literal keeps its brackets in host_str, which is what connect expects.
+        Some(Self {
+            addr: format!("{host}:{port}"),
+            last: Arc::default(),
+        })
+    }
+
+    async fn check(&self) -> Result<(), String> {
+        // Held across the connect: concurrent probes wait for one answer instead of
+        // each connecting.
+        let mut last = self.last.lock().await;
+        if let Some((at, result)) = last.as_ref()
+            && at.elapsed() < MODEL_PROBE_TTL
+        {
+            return result.clone();
+        }
+        let result = match tokio::time::timeout(
+            MODEL_PROBE_TIMEOUT,
+            tokio::net::TcpStream::connect(&self.addr),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(format!("cannot connect to the model at {}: {e}", self.addr)),
+            Err(_) => Err(format!(
+                "the model at {} did not accept a connection within {MODEL_PROBE_TIMEOUT:?}",
+                self.addr
+            )),
+        };
+        *last = Some((Instant::now(), result.clone()));
+        result
+    }
+}
+
+/// `GET /readyz`: 200 when an isolate can run code, the data directory takes writes and
+/// (with `--model`) the model's host accepts connections; 503 naming the failed checks otherwise. Reasons go to the log, not to the (anonymous)
 /// caller.
 pub(crate) async fn readyz(State(ready): State<Readiness>) -> Response {
     let workers = ready.host.sandbox().probe(Duration::from_secs(5)).await;
@@ -428,9 +552,13 @@ pub(crate) async fn readyz(State(ready): State<Readiness>) -> Response {
     let data_dir = tokio::task::spawn_blocking(move || write_probe(&probe))
         .await
         .unwrap_or_else(|e| Err(format!("the check itself failed: {e}")));
+    let mut results = vec![("workers", workers), ("data_dir", data_dir)];
+    if let Some(model) = &ready.model {
+        results.push(("model", model.check().await));
+    }
     let mut checks = serde_json::Map::new();
     let mut failed = Vec::new();
-    for (name, result) in [("workers", workers), ("data_dir", data_dir)] {
+    for (name, result) in results {
         match result {
             Ok(()) => {
                 checks.insert(name.to_owned(), json!("ok"));

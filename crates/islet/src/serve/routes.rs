@@ -20,6 +20,7 @@ use sandbox::Bindings;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::Kind;
+use tracing::Instrument as _;
 
 use super::api::{ApiError, json_response};
 use super::ops::{self, Metrics};
@@ -40,6 +41,8 @@ pub(crate) struct AppOptions {
     pub metrics_elsewhere: bool,
     /// The data directory, whose writability `/readyz` checks.
     pub data_dir: std::path::PathBuf,
+    /// The default model's host, which `/readyz` checks (with `--model`).
+    pub model_probe: Option<ops::ModelProbe>,
 }
 
 #[derive(Clone)]
@@ -112,6 +115,7 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
     let readiness = ops::Readiness {
         host: options.host.clone(),
         data: options.data_dir.clone(),
+        model: options.model_probe.clone(),
     };
     // The API's description is public: clients read it before they have a token. Health
     // checks are too: load balancers and orchestrators probe without credentials, and the
@@ -201,7 +205,44 @@ fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeSer
         execute_prelude: Some(AgentHost::prelude().into()),
         ..ServerOptions::default()
     };
-    CodeModeServer::with_sandbox(catalog, bindings, options, Arc::clone(host.sandbox()))
+    CodeModeServer::with_sandbox(
+        catalog,
+        traced(&bindings),
+        options,
+        Arc::clone(host.sandbox()),
+    )
+}
+
+/// `bindings` with each call in a debug-level `host_call` span (namespace, function,
+/// ok), closed with its duration. A disabled span costs one level check per call.
+fn traced(bindings: &Bindings) -> Bindings {
+    let mut traced = Bindings::new();
+    for (namespace, name, f) in bindings.iter() {
+        let f = Arc::clone(f);
+        let (ns, function) = (namespace.to_owned(), name.to_owned());
+        traced.insert(
+            namespace,
+            name,
+            Arc::new(move |input| {
+                let span = tracing::debug_span!(
+                    "host_call",
+                    namespace = %ns,
+                    function = %function,
+                    ok = tracing::field::Empty
+                );
+                let call = f(input);
+                Box::pin(
+                    async move {
+                        let result = call.await;
+                        tracing::Span::current().record("ok", result.is_ok());
+                        result
+                    }
+                    .instrument(span),
+                )
+            }),
+        );
+    }
+    traced
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {

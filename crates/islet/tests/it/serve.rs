@@ -485,14 +485,14 @@ async fn code_mode_at_mcp_calls_agents() {
 }
 
 /// Just enough streamable-HTTP MCP to call tools.
-struct McpClient {
+pub(crate) struct McpClient {
     endpoint: String,
     token: String,
     session: Option<String>,
 }
 
 impl McpClient {
-    async fn connect(endpoint: &str, token: &str) -> McpClient {
+    pub(crate) async fn connect(endpoint: &str, token: &str) -> McpClient {
         let mut c = McpClient {
             endpoint: endpoint.to_owned(),
             token: token.to_owned(),
@@ -508,7 +508,7 @@ impl McpClient {
         c
     }
 
-    async fn request(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) async fn request(&mut self, method: &str, params: Value) -> Value {
         self.send(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
             .await
     }

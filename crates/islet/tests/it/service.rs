@@ -1,6 +1,7 @@
 //! Issue 22: running islet as a service (completions and man page, health, metrics, logs,
 //! the config file).
 
+use crate::serve::McpClient;
 use crate::support::*;
 
 use std::io::{BufRead as _, BufReader};
@@ -292,6 +293,91 @@ async fn issue22_2_health_needs_no_token_and_readyz_follows_the_data_directory()
         log.contains("not ready") && log.contains("data_dir"),
         "{log}"
     );
+}
+
+/// Each host call of Code Mode code (here `agents.Counter(…).increment`, then `spin`, which
+/// hits the agent's CPU limit) is a debug-level
+/// `host_call` span with its namespace, function and outcome, closed with its duration.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_3_code_mode_host_calls_are_spans_with_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_counter_server(
+        dir.path(),
+        &[
+            "--isolation",
+            "inprocess",
+            "--log-format",
+            "json",
+            "--cpu-ms",
+            "100",
+        ],
+        &[("RUST_LOG", "warn,islet=debug")],
+    );
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code":
+                "await agents.Counter('m').increment(2);\n\
+                 try { await agents.Counter('m').spin(); } catch (e) {}\n\
+                 return 1;"}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(false), "{result}");
+    let lines = server.stop();
+    let closed: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["fields"]["message"] == "close" && e["span"]["name"] == "host_call")
+        .collect();
+    assert_eq!(closed.len(), 2, "{}", lines.join("\n"));
+    assert!(
+        closed
+            .iter()
+            .all(|c| c["span"]["namespace"] == "agents.Counter"
+                && c["fields"]["time.busy"].is_string()),
+        "{closed:?}"
+    );
+    assert_eq!(closed[0]["span"]["function"], "increment");
+    let outcomes: Vec<&Value> = closed.iter().map(|c| &c["span"]["ok"]).collect();
+    assert_eq!(outcomes, [&json!(true), &json!(false)], "{closed:?}");
+}
+
+/// With `--model`, `/readyz` checks that the model's host accepts connections: ready while
+/// it listens; once it is gone, unready after the cached answer (10 s) expires, naming
+/// only the check.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_2_readyz_checks_the_model_endpoint_with_a_cached_probe() {
+    let model = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base_url = format!("http://{}/v1", model.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_counter_server(
+        dir.path(),
+        &[
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+        ],
+        &[("OPENAI_API_KEY", "sk-test")],
+    );
+    let (status, body) = get(&format!("{}/readyz", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    let ready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(ready["checks"]["model"], "ok", "{body}");
+
+    drop(model);
+    // Within the cache's lifetime the first answer stands: no connection per poll.
+    let (status, body) = get(&format!("{}/readyz", server.base), None).await;
+    assert_eq!(status, 200, "{body}");
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    let (status, body) = get(&format!("{}/readyz", server.base), None).await;
+    assert_eq!(status, 503, "{body}");
+    let unready: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(unready["failed"], json!(["model"]), "{body}");
+    assert!(!body.contains("127.0.0.1"), "{body}");
+    let log = server.stop().join("\n");
+    assert!(log.contains("cannot connect to the model"), "{log}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -869,4 +955,293 @@ fn issue22_1_the_example_config_checks() {
         "{}",
         text(&out.stdout)
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Traces over OTLP.
+
+/// A minimal OTLP/HTTP trace receiver on the official protobuf types: it decodes each
+/// `POST /v1/traces` and keeps every span with its resource's `service.name`.
+struct OtlpReceiver {
+    url: String,
+    spans: Arc<Mutex<Vec<(String, opentelemetry_proto::tonic::trace::v1::Span)>>>,
+}
+
+impl OtlpReceiver {
+    async fn start() -> OtlpReceiver {
+        use opentelemetry_proto::tonic::collector::trace::v1::{
+            ExportTraceServiceRequest, ExportTraceServiceResponse,
+        };
+        use prost::Message as _;
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let kept = Arc::clone(&spans);
+        let app = axum::Router::new().route(
+            "/v1/traces",
+            axum::routing::post(
+                move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                    let kept = Arc::clone(&kept);
+                    async move {
+                        assert_eq!(
+                            headers[axum::http::header::CONTENT_TYPE],
+                            "application/x-protobuf"
+                        );
+                        let request = ExportTraceServiceRequest::decode(body).unwrap();
+                        for resource in request.resource_spans {
+                            let service = resource
+                                .resource
+                                .iter()
+                                .flat_map(|r| &r.attributes)
+                                .find(|a| a.key == "service.name")
+                                .and_then(|a| a.value.as_ref())
+                                .map(|v| format!("{:?}", v.value))
+                                .unwrap_or_default();
+                            for scope in resource.scope_spans {
+                                for span in scope.spans {
+                                    kept.lock().unwrap().push((service.clone(), span));
+                                }
+                            }
+                        }
+                        (
+                            [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                            ExportTraceServiceResponse::default().encode_to_vec(),
+                        )
+                    }
+                },
+            ),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        OtlpReceiver { url, spans }
+    }
+
+    /// Waits (up to 30 s) until a span named `name` has arrived.
+    async fn wait_for(&self, name: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(_, s)| s.name == name)
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {name} span arrived; got {:?}",
+                self.names()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.spans
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, s)| s.name.clone())
+            .collect()
+    }
+}
+
+/// A chat turn's spans reach an OTLP collector as one trace: `http_request` (the root) →
+/// … → `think_turn` → `think_step` → `think_tool_call`, linked by their parent ids, from
+/// service `islet`.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_3_a_chat_turn_s_spans_arrive_at_an_otlp_receiver_with_parent_links() {
+    let receiver = OtlpReceiver::start().await;
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(llm::scripted::Reply::new().tool_call("call_1", "list", json!({"path": "/"})));
+    model.push(llm::scripted::Reply::new().text("Nothing there."));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
+    std::fs::write(
+        dir.path().join("agents/assistant.ts"),
+        "import { Think } from \"agents\";\nexport default class Assistant extends Think {}\n",
+    )
+    .unwrap();
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    // The endpoint comes from the environment, as a deployment would set it; RUST_LOG is
+    // quiet, which must not silence the export.
+    let server = given_counter_server(
+        dir.path(),
+        &[
+            "--isolation",
+            "inprocess",
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+        ],
+        &[
+            ("RUST_LOG", "warn"),
+            ("OPENAI_API_KEY", "sk-test"),
+            ("ISLET_OTLP_ENDPOINT", &receiver.url),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+    );
+    let body = json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "What is there?"}]}]});
+    let (status, stream) = post(&server, "/agents/Assistant/me/chat", &body.to_string()).await;
+    assert_eq!(status, 200);
+    assert!(stream.to_string().contains("Nothing there."), "{stream}");
+    receiver.wait_for("think_turn").await;
+    receiver.wait_for("http_request").await;
+    drop(server);
+
+    let spans = receiver.spans.lock().unwrap().clone();
+    assert!(
+        spans
+            .iter()
+            .all(|(service, _)| service.contains("\"islet\"")),
+        "{:?}",
+        spans.iter().map(|(s, _)| s).collect::<Vec<_>>()
+    );
+    let spans: Vec<_> = spans.into_iter().map(|(_, s)| s).collect();
+    let named = |name: &str| -> Vec<&opentelemetry_proto::tonic::trace::v1::Span> {
+        spans.iter().filter(|s| s.name == name).collect()
+    };
+    let by_id = |id: &[u8]| spans.iter().find(|s| s.span_id == id);
+    let turns = named("think_turn");
+    assert_eq!(turns.len(), 1, "{:?}", receiver.names());
+    let turn = turns[0];
+    let steps = named("think_step");
+    assert_eq!(steps.len(), 2, "{:?}", receiver.names());
+    assert!(steps.iter().all(|s| s.parent_span_id == turn.span_id));
+    let calls = named("think_tool_call");
+    assert_eq!(calls.len(), 1, "{:?}", receiver.names());
+    let call = calls[0];
+    assert!(
+        steps.iter().any(|s| s.span_id == call.parent_span_id),
+        "the tool call's parent is not a step"
+    );
+    assert!(
+        call.attributes
+            .iter()
+            .any(|a| a.key == "tool" && format!("{:?}", a.value).contains("\"list\"")),
+        "{:?}",
+        call.attributes
+    );
+    assert!(call.end_time_unix_nano > call.start_time_unix_nano);
+    // Up from the turn, every parent arrived, the trace is one, and its root is the request.
+    let mut span = turn;
+    while !span.parent_span_id.is_empty() {
+        assert_eq!(span.trace_id, turn.trace_id);
+        span = by_id(&span.parent_span_id).unwrap_or_else(|| {
+            panic!(
+                "the parent of {} never arrived; got {:?}",
+                span.name,
+                receiver.names()
+            )
+        });
+    }
+    assert_eq!(span.name, "http_request", "{:?}", receiver.names());
+    assert_eq!(span.trace_id, turn.trace_id);
+}
+
+/// A collector that is not there costs one log line, not one per batch, and requests are
+/// served as usual.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_3_an_absent_otlp_collector_is_logged_once() {
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", gone.local_addr().unwrap());
+    drop(gone);
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_counter_server(
+        dir.path(),
+        &["--otlp-endpoint", &endpoint],
+        &[("OTEL_BSP_SCHEDULE_DELAY", "50")],
+    );
+    for n in 1..=5 {
+        let (status, reply) = post(&server, "/agents/Counter/a/increment", "[1]").await;
+        assert_eq!((status, reply), (200, json!({"result": n})));
+        // Each request's spans go out in a batch of their own.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.wait_for_log(|l| l.contains("cannot export spans"));
+    let lines = server.stop();
+    let failures = lines
+        .iter()
+        .filter(|l| l.contains("cannot export spans"))
+        .count();
+    assert_eq!(failures, 1, "{}", lines.join("\n"));
+}
+
+/// A chat turn's model calls in `/metrics`: calls, a latency histogram and tokens, by
+/// provider only.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_2_metrics_count_model_calls_latency_and_tokens() {
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(
+        llm::scripted::Reply::new()
+            .tool_call("call_1", "list", json!({"path": "/"}))
+            .usage(100, 7),
+    );
+    model.push(
+        llm::scripted::Reply::new()
+            .text("Nothing there.")
+            .usage(120, 5),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
+    std::fs::write(
+        dir.path().join("agents/assistant.ts"),
+        "import { Think } from \"agents\";\nexport default class Assistant extends Think {}\n",
+    )
+    .unwrap();
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let server = given_counter_server(
+        dir.path(),
+        &[
+            "--isolation",
+            "inprocess",
+            "--model",
+            "openai:test-model",
+            "--model-base-url",
+            &base_url,
+        ],
+        &[("OPENAI_API_KEY", "sk-test")],
+    );
+    let body = json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "What is there?"}]}]});
+    let (status, stream) = post(&server, "/agents/Assistant/me/chat", &body.to_string()).await;
+    assert_eq!(status, 200);
+    assert!(stream.to_string().contains("Nothing there."), "{stream}");
+    let (status, text) = get(&format!("{}/metrics", server.base), Some(&server.token)).await;
+    assert_eq!(status, 200, "{text}");
+    let scrape = Scrape::parse(&text);
+    let openai = [("provider", "openai")];
+    assert_eq!(
+        scrape.value(
+            "islet_model_calls_total",
+            &[("provider", "openai"), ("outcome", "ok")]
+        ),
+        2.0,
+        "{text}"
+    );
+    assert_eq!(
+        scrape.value("islet_model_call_duration_seconds_count", &openai),
+        2.0
+    );
+    assert!(scrape.value("islet_model_call_duration_seconds_sum", &openai) > 0.0);
+    assert_eq!(
+        scrape.value(
+            "islet_model_tokens_total",
+            &[("provider", "openai"), ("direction", "input")]
+        ),
+        220.0
+    );
+    assert_eq!(
+        scrape.value(
+            "islet_model_tokens_total",
+            &[("provider", "openai"), ("direction", "output")]
+        ),
+        12.0
+    );
+    assert_eq!(
+        scrape.value(
+            "islet_model_calls_total",
+            &[("provider", "anthropic"), ("outcome", "ok")]
+        ),
+        0.0
+    );
+    assert!(scrape.has_help("islet_model_call_duration_seconds"));
 }
