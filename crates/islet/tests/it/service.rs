@@ -214,6 +214,41 @@ fn given_counter_server(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Ser
     server
 }
 
+/// `islet serve` over the Counter agent and a default chat agent `Assistant`, in-process,
+/// its model `model` (OpenAI wire format, key `sk-test`), with `extra` flags and `env`.
+fn given_assistant_server(
+    dir: &Path,
+    model: &llm::scripted::ScriptedModel,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Server {
+    std::fs::create_dir_all(dir.join("agents")).unwrap();
+    std::fs::write(
+        dir.join("agents/assistant.ts"),
+        "import { Think } from \"agents\";\nexport default class Assistant extends Think {}\n",
+    )
+    .unwrap();
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let mut args = vec![
+        "--isolation",
+        "inprocess",
+        "--model",
+        "openai:test-model",
+        "--model-base-url",
+        &base_url,
+    ];
+    args.extend_from_slice(extra);
+    let mut env = env.to_vec();
+    env.push(("OPENAI_API_KEY", "sk-test"));
+    given_counter_server(dir, &args, &env)
+}
+
+/// `POST /agents/Assistant/me/chat` asking "What is there?": the status and the stream.
+async fn ask_assistant(server: &Server) -> (u16, Value) {
+    let body = json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "What is there?"}]}]});
+    post(server, "/agents/Assistant/me/chat", &body.to_string()).await
+}
+
 async fn get(url: &str, token: Option<&str>) -> (u16, String) {
     let mut request = client().get(url);
     if let Some(token) = token {
@@ -623,29 +658,13 @@ async fn issue22_3_a_chat_turn_logs_spans_for_the_turn_its_steps_and_tool_calls(
     model.push(llm::scripted::Reply::new().tool_call("call_1", "list", json!({"path": "/"})));
     model.push(llm::scripted::Reply::new().text("Nothing there."));
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
-    std::fs::write(
-        dir.path().join("agents/assistant.ts"),
-        "import { Think } from \"agents\";\nexport default class Assistant extends Think {}\n",
-    )
-    .unwrap();
-    let base_url = model.base_url(llm::ProviderKind::OpenAi);
-    let server = given_counter_server(
+    let server = given_assistant_server(
         dir.path(),
-        &[
-            "--isolation",
-            "inprocess",
-            "--log-format",
-            "json",
-            "--model",
-            "openai:test-model",
-            "--model-base-url",
-            &base_url,
-        ],
-        &[("RUST_LOG", "info"), ("OPENAI_API_KEY", "sk-test")],
+        &model,
+        &["--log-format", "json"],
+        &[("RUST_LOG", "info")],
     );
-    let body = json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "What is there?"}]}]});
-    let (status, stream) = post(&server, "/agents/Assistant/me/chat", &body.to_string()).await;
+    let (status, stream) = ask_assistant(&server).await;
     assert_eq!(status, 200);
     assert!(stream.to_string().contains("Nothing there."), "{stream}");
     server.wait_for_log(|l| l.contains("\"close\"") && l.contains("\"think_turn\""));
@@ -1054,34 +1073,19 @@ async fn issue22_3_a_chat_turn_s_spans_arrive_at_an_otlp_receiver_with_parent_li
     model.push(llm::scripted::Reply::new().tool_call("call_1", "list", json!({"path": "/"})));
     model.push(llm::scripted::Reply::new().text("Nothing there."));
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
-    std::fs::write(
-        dir.path().join("agents/assistant.ts"),
-        "import { Think } from \"agents\";\nexport default class Assistant extends Think {}\n",
-    )
-    .unwrap();
-    let base_url = model.base_url(llm::ProviderKind::OpenAi);
     // The endpoint comes from the environment, as a deployment would set it; RUST_LOG is
     // quiet, which must not silence the export.
-    let server = given_counter_server(
+    let server = given_assistant_server(
         dir.path(),
-        &[
-            "--isolation",
-            "inprocess",
-            "--model",
-            "openai:test-model",
-            "--model-base-url",
-            &base_url,
-        ],
+        &model,
+        &[],
         &[
             ("RUST_LOG", "warn"),
-            ("OPENAI_API_KEY", "sk-test"),
             ("ISLET_OTLP_ENDPOINT", &receiver.url),
             ("OTEL_BSP_SCHEDULE_DELAY", "100"),
         ],
     );
-    let body = json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "What is there?"}]}]});
-    let (status, stream) = post(&server, "/agents/Assistant/me/chat", &body.to_string()).await;
+    let (status, stream) = ask_assistant(&server).await;
     assert_eq!(status, 200);
     assert!(stream.to_string().contains("Nothing there."), "{stream}");
     receiver.wait_for("think_turn").await;
@@ -1182,27 +1186,8 @@ async fn issue22_2_metrics_count_model_calls_latency_and_tokens() {
             .usage(120, 5),
     );
     let dir = tempfile::tempdir().unwrap();
-    std::fs::create_dir_all(dir.path().join("agents")).unwrap();
-    std::fs::write(
-        dir.path().join("agents/assistant.ts"),
-        "import { Think } from \"agents\";\nexport default class Assistant extends Think {}\n",
-    )
-    .unwrap();
-    let base_url = model.base_url(llm::ProviderKind::OpenAi);
-    let server = given_counter_server(
-        dir.path(),
-        &[
-            "--isolation",
-            "inprocess",
-            "--model",
-            "openai:test-model",
-            "--model-base-url",
-            &base_url,
-        ],
-        &[("OPENAI_API_KEY", "sk-test")],
-    );
-    let body = json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "What is there?"}]}]});
-    let (status, stream) = post(&server, "/agents/Assistant/me/chat", &body.to_string()).await;
+    let server = given_assistant_server(dir.path(), &model, &[], &[]);
+    let (status, stream) = ask_assistant(&server).await;
     assert_eq!(status, 200);
     assert!(stream.to_string().contains("Nothing there."), "{stream}");
     let (status, text) = get(&format!("{}/metrics", server.base), Some(&server.token)).await;

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use llm::ProviderKind;
 use llm::scripted::Reply;
 use serde_json::{Value, json};
-use think::ChatRequest;
 use think::ui::Chunk;
 
 use crate::support::*;
@@ -54,19 +53,7 @@ async fn issue15_cancel_stops_the_model_stream_and_keeps_the_partial_text() {
             .text_chunks(["one ", "two ", "three ", "four ", "five ", "six"])
             .delay(Duration::from_millis(300)),
     );
-    let mut turn = given
-        .harness
-        .chat(
-            "Slow",
-            "s",
-            ChatRequest {
-                session_id: None,
-                text: "count slowly".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("chat");
+    let mut turn = given.start("Slow", "s", None, "count slowly").await;
     let session = turn.session_id.clone();
     let mut chunks = Vec::new();
     while !matches!(chunks.last(), Some(Chunk::TextDelta { .. })) {
@@ -124,19 +111,7 @@ async fn issue15_cancel_answers_tool_calls_in_flight_and_not_yet_run_as_interrup
             "write",
             json!({"path": "/b.txt", "content": "b"}),
         ));
-    let mut turn = given
-        .harness
-        .chat(
-            "Slow",
-            "s",
-            ChatRequest {
-                session_id: None,
-                text: "go slow".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("chat");
+    let mut turn = given.start("Slow", "s", None, "go slow").await;
     let session = turn.session_id.clone();
     let mut chunks = Vec::new();
     // The slow call is running once both calls' inputs are in and the model is done.

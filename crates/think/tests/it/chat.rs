@@ -308,19 +308,7 @@ async fn issue15_a_reconnecting_client_gets_a_replay_then_the_live_rest() {
             .text_chunks(["one ", "two ", "three ", "four"])
             .delay(std::time::Duration::from_millis(100)),
     );
-    let mut turn = given
-        .harness
-        .chat(
-            "Assistant",
-            "me",
-            think::ChatRequest {
-                session_id: None,
-                text: "count".into(),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("chat");
+    let mut turn = given.start("Assistant", "me", None, "count").await;
     // The first client reads the beginning, then goes away.
     let mut seen = Vec::new();
     while seen.len() < 3 {

@@ -151,8 +151,20 @@ impl Given {
         session: Option<&str>,
         text: &str,
     ) -> (String, Vec<Chunk>) {
-        let turn = self
-            .harness
+        let turn = self.start(class, name, session, text).await;
+        let session = turn.session_id.clone();
+        (session, turn.collect().await)
+    }
+
+    /// A turn started and not yet read: its session and its live chunks.
+    pub(crate) async fn start(
+        &self,
+        class: &str,
+        name: &str,
+        session: Option<&str>,
+        text: &str,
+    ) -> think::Turn {
+        self.harness
             .chat(
                 class,
                 name,
@@ -163,9 +175,7 @@ impl Given {
                 },
             )
             .await
-            .unwrap_or_else(|e| panic!("chat with {class}/{name}: {e}"));
-        let session = turn.session_id.clone();
-        (session, turn.collect().await)
+            .unwrap_or_else(|e| panic!("chat with {class}/{name}: {e}"))
     }
 
     /// The session's history as (role, content) pairs.
