@@ -333,10 +333,6 @@ impl Metrics {
 /// Model calls per provider (a closed set: openai, anthropic), from `llm::stats`.
 fn render_models(out: &mut String) {
     let stats = llm::stats::stats();
-    let name = |p: llm::ProviderKind| match p {
-        llm::ProviderKind::OpenAi => "openai",
-        llm::ProviderKind::Anthropic => "anthropic",
-    };
     family(
         out,
         "islet_model_calls_total",
@@ -344,17 +340,12 @@ fn render_models(out: &mut String) {
         "Model calls whose answer streamed to its end (ok) or broke off (error), by provider.",
     );
     for (provider, s) in &stats {
-        let p = name(*provider);
-        let _ = writeln!(
-            out,
-            "islet_model_calls_total{{provider=\"{p}\",outcome=\"ok\"}} {}",
-            s.calls_ok
-        );
-        let _ = writeln!(
-            out,
-            "islet_model_calls_total{{provider=\"{p}\",outcome=\"error\"}} {}",
-            s.calls_failed
-        );
+        for (outcome, n) in [("ok", s.calls_ok), ("error", s.calls_failed)] {
+            let _ = writeln!(
+                out,
+                "islet_model_calls_total{{provider=\"{provider}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
     }
     family(
         out,
@@ -371,7 +362,7 @@ fn render_models(out: &mut String) {
         .render(
             out,
             "islet_model_call_duration_seconds",
-            &format!("provider=\"{}\"", name(*provider)),
+            &format!("provider=\"{provider}\""),
         );
     }
     family(
@@ -381,17 +372,12 @@ fn render_models(out: &mut String) {
         "Tokens the model servers reported, by provider and direction (input, output).",
     );
     for (provider, s) in &stats {
-        let p = name(*provider);
-        let _ = writeln!(
-            out,
-            "islet_model_tokens_total{{provider=\"{p}\",direction=\"input\"}} {}",
-            s.input_tokens
-        );
-        let _ = writeln!(
-            out,
-            "islet_model_tokens_total{{provider=\"{p}\",direction=\"output\"}} {}",
-            s.output_tokens
-        );
+        for (direction, n) in [("input", s.input_tokens), ("output", s.output_tokens)] {
+            let _ = writeln!(
+                out,
+                "islet_model_tokens_total{{provider=\"{provider}\",direction=\"{direction}\"}} {n}"
+            );
+        }
     }
 }
 
