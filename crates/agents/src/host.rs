@@ -679,12 +679,8 @@ impl Actor {
                 tracing::warn!(agent = %self.address, fiber = %id, "{message}");
                 let db = self.db();
                 let mut db = lock(&db);
-                let failed = db
-                    .begin()
-                    .and_then(|()| db.fibers().fail(&id, &message).map(drop))
-                    .and_then(|()| db.commit());
+                let failed = db.transaction(|db| db.fibers().fail(&id, &message).map(drop));
                 if let Err(e) = failed {
-                    let _ = db.rollback();
                     tracing::warn!(agent = %self.address, fiber = %id, error = %e, "cannot mark the fiber failed");
                 }
             }
@@ -766,12 +762,8 @@ impl Actor {
                 // not fire again and again.
                 let db = self.db();
                 let mut db = lock(&db);
-                let done = db
-                    .begin()
-                    .and_then(|()| db.complete_schedule(&id, now))
-                    .and_then(|()| db.commit());
+                let done = db.transaction(|db| db.complete_schedule(&id, now));
                 if let Err(e) = done {
-                    let _ = db.rollback();
                     tracing::warn!(agent = %self.address, schedule = %id, error = %e, "cannot complete the schedule");
                 }
             }

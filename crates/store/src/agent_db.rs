@@ -142,6 +142,22 @@ impl AgentDb {
         Ok(())
     }
 
+    /// Runs `f` in a turn transaction of its own: committed when `f` succeeds, rolled back
+    /// when it fails (writes between an agent's turns: recovery, bookkeeping).
+    pub fn transaction<T>(&mut self, f: impl FnOnce(&mut AgentDb) -> Result<T>) -> Result<T> {
+        self.begin()?;
+        match f(self) {
+            Ok(value) => {
+                self.commit()?;
+                Ok(value)
+            }
+            Err(e) => {
+                let _ = self.rollback();
+                Err(e)
+            }
+        }
+    }
+
     /// Whether a turn transaction is open.
     pub fn in_transaction(&self) -> bool {
         self.turn_open

@@ -351,7 +351,7 @@ impl Harness {
             .with_text(text.clone());
         let (session_id, user_message_id, fiber_id) = host
             .with_new_or_existing_db(class, name, move |db| {
-                atomically(db, |db| {
+                db.transaction(|db| {
                     let session = match &session_id {
                         Some(id) => db.sessions().get(id)?,
                         None => db.sessions().create(&title)?,
@@ -820,24 +820,6 @@ fn decode_chunks(stored: &[store::Chunk]) -> Vec<Chunk> {
 /// half-updated.
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs `f` in one transaction of the agent's database (a savepoint inside an open one).
-fn atomically<T>(
-    db: &mut AgentDb,
-    f: impl FnOnce(&mut AgentDb) -> store::Result<T>,
-) -> store::Result<T> {
-    db.begin()?;
-    match f(db) {
-        Ok(value) => {
-            db.commit()?;
-            Ok(value)
-        }
-        Err(e) => {
-            let _ = db.rollback();
-            Err(e)
-        }
-    }
 }
 
 /// One running turn.
