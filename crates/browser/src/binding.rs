@@ -312,3 +312,38 @@ where
         }
     })
 }
+
+/// The browser as a rung of `execute` (`codemode::execute::Capability`): each program gets
+/// its own context, closed when it ends, its pages under `fetcher`'s policy.
+#[derive(Debug)]
+pub struct BrowserCapability {
+    browser: Arc<Browser>,
+    fetcher: Arc<Fetcher>,
+}
+
+impl BrowserCapability {
+    pub fn new(browser: Arc<Browser>, fetcher: Arc<Fetcher>) -> Self {
+        BrowserCapability { browser, fetcher }
+    }
+}
+
+/// What the `execute` description says when the browser is on.
+pub const DESCRIPTION: &str = "Browser (headless Chromium; pages load only hosts `fetch` may reach): \
+`await browser.markdown(url)`, `.content(url)`, `.links(url)`, `.scrape(url, selectors)`, \
+`.screenshot(url, {fullPage})`, `.pdf(url)` (→ {mimeType, base64, bytes}); \
+`const page = await browser.open(url)` → `page.goto/click/type/evaluate(fn, ...args)/waitFor(selector)/markdown/screenshot/blocked/close`, `page.cdp.send(method, params)`.";
+
+impl codemode::execute::Capability for BrowserCapability {
+    fn description(&self) -> &str {
+        DESCRIPTION
+    }
+
+    fn prelude(&self) -> Option<&str> {
+        Some(PRELUDE)
+    }
+
+    fn bind(&self, bindings: Bindings) -> (Bindings, codemode::execute::Release) {
+        let (bindings, used) = bind(bindings, &self.browser, Arc::clone(&self.fetcher));
+        (bindings, Box::new(move || Box::pin(async move { used.close().await })))
+    }
+}

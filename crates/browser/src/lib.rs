@@ -33,7 +33,7 @@ mod error;
 mod launch;
 mod page;
 
-pub use binding::{ExecutionBrowser, PRELUDE, bind, with_prelude};
+pub use binding::{BrowserCapability, DESCRIPTION, ExecutionBrowser, PRELUDE, bind, with_prelude};
 pub use browser::{Browser, BrowserConfig, Context};
 pub use error::Error;
 pub use page::{Blocked, Page};

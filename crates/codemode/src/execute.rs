@@ -407,3 +407,19 @@ fn api_error(api: &HttpApi, operation: &str, response: ApiResponse) -> HostError
         .with_name("ApiError")
         .with_data(response.to_json())
 }
+
+/// What to run once a program ended (close what [`Capability::bind`] opened).
+pub type Release =
+    Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+
+/// A capability bound fresh for each `execute` program and released when it ends: a rung
+/// of the execution ladder (the browser: one browser context per program). The embedder
+/// turns it on; the `execute` description mentions it only then.
+pub trait Capability: std::fmt::Debug + Send + Sync + 'static {
+    /// What the `execute` description says of it: one sentence naming its API.
+    fn description(&self) -> &str;
+    /// Trusted JavaScript evaluated before the program (after the host's own prelude).
+    fn prelude(&self) -> Option<&str>;
+    /// `bindings` plus this capability's for one program, and its release.
+    fn bind(&self, bindings: Bindings) -> (Bindings, Release);
+}

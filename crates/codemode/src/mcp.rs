@@ -34,6 +34,7 @@ use crate::catalog::describe::{self, CatalogKind, EXECUTE_TOOL, SEARCH_TOOL, Too
 use crate::catalog::search::SearchIndex;
 use crate::catalog::typescript::{TsOptions, signature};
 use crate::error::Error;
+use crate::execute::Capability;
 use crate::openapi::Spec;
 use spec_view::SpecView;
 
@@ -74,6 +75,8 @@ pub struct ServerOptions {
     /// What the catalog is when it has no tools to tell (a proxy whose upstreams have not
     /// started or all failed to); `None`: what the tools say.
     pub catalog_kind: Option<CatalogKind>,
+    /// Capabilities bound fresh for each `execute` program (the ladder's rungs), in order.
+    pub capabilities: Vec<Arc<dyn Capability>>,
 }
 
 /// A namespace the catalog should have but cannot offer now: an upstream MCP server that
@@ -101,6 +104,7 @@ impl Default for ServerOptions {
             threads: 0,
             workers: None,
             execute_prelude: None,
+            capabilities: Vec::new(),
             catalog_kind: None,
         }
     }
@@ -127,8 +131,9 @@ impl View {
         catalog: Catalog,
         bindings: Bindings,
         unavailable: Vec<Unavailable>,
-        kind: Option<CatalogKind>,
+        options: &ServerOptions,
     ) -> View {
+        let kind = options.catalog_kind;
         let index = SearchIndex::new(&catalog);
         let mut summary = describe::CatalogSummary::of(&catalog);
         // An empty catalog looks like the host's own (agents): describe it as what it is.
@@ -157,6 +162,10 @@ impl View {
             );
             texts.search_description.push_str(&note);
             texts.execute_description.push_str(&note);
+        }
+        for capability in &options.capabilities {
+            texts.execute_description.push('\n');
+            texts.execute_description.push_str(capability.description());
         }
         let mut known_paths: Vec<String> = bindings
             .iter()
@@ -277,7 +286,7 @@ impl CodeModeServer {
                     catalog,
                     bindings,
                     Vec::new(),
-                    options.catalog_kind,
+                    &options,
                 ))),
                 sandbox,
                 spec,
@@ -306,7 +315,7 @@ impl CodeModeServer {
             catalog,
             bindings,
             unavailable,
-            self.inner.options.catalog_kind,
+            &self.inner.options,
         ));
         // A poisoned lock only means a panic elsewhere mid-swap of an `Arc`: the value is whole.
         *base::sync::write(&self.inner.view) = view;
@@ -533,11 +542,29 @@ impl CodeModeServer {
             );
         };
         let view = self.view();
+        let options = &self.inner.options;
+        let mut bindings = view.bindings.clone();
+        let mut prelude = options.execute_prelude.as_deref().map(str::to_owned);
+        let mut releases = Vec::new();
+        for capability in &options.capabilities {
+            let (bound, release) = capability.bind(bindings);
+            bindings = bound;
+            releases.push(release);
+            if let Some(more) = capability.prelude() {
+                prelude = Some(match prelude {
+                    Some(first) => format!("{first}\n;{more}"),
+                    None => more.to_owned(),
+                });
+            }
+        }
         let mut execution = Execution::new(code)
-            .bindings(view.bindings.clone())
-            .limits(self.inner.options.execute_limits);
-        execution.prelude = self.inner.options.execute_prelude.clone();
+            .bindings(bindings)
+            .limits(options.execute_limits);
+        execution.prelude = prelude.map(Into::into);
         let outcome = self.inner.sandbox.execute(execution).await;
+        for release in releases {
+            release().await;
+        }
         format::outcome_result(
             outcome,
             code,

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::run::{FetchArgs, Isolation};
+use crate::run::{BrowserArgs, FetchArgs, Isolation};
 use anyhow::Context as _;
 use codemode::catalog::describe::CatalogKind;
 use codemode::execute::{HttpApi, HttpApiConfig, bindings, parse_header};
@@ -107,6 +107,8 @@ pub(crate) struct ProxyArgs {
     timeout_ms: u64,
     #[command(flatten)]
     fetch: FetchArgs,
+    #[command(flatten)]
+    browser: BrowserArgs,
 }
 
 #[derive(clap::Args)]
@@ -132,6 +134,8 @@ pub(crate) struct OpenapiArgs {
     max_response_kb: usize,
     #[command(flatten)]
     fetch: FetchArgs,
+    #[command(flatten)]
+    browser: BrowserArgs,
 }
 
 pub(crate) async fn mcp(command: McpCommand) -> anyhow::Result<ExitCode> {
@@ -159,6 +163,7 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let options = ServerOptions {
         // Until the upstreams start (and if none does), the catalog is empty: still a proxy.
         catalog_kind: Some(CatalogKind::McpServers),
+        capabilities: args.browser.capability(fetcher.as_ref())?.into_iter().collect(),
         ..args.serve.options()?
     };
     let server = CodeModeServer::with_prepare(catalog, bindings, None, options, Some(prepare))?;
@@ -235,12 +240,11 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     );
     let api = Arc::new(api);
     let bindings = FetchArgs::bind(fetcher.as_ref(), bindings(&catalog, api));
-    let server = CodeModeServer::new(
-        catalog,
-        bindings,
-        Some(Arc::new(spec)),
-        args.serve.options()?,
-    )?;
+    let options = ServerOptions {
+        capabilities: args.browser.capability(fetcher.as_ref())?.into_iter().collect(),
+        ..args.serve.options()?
+    };
+    let server = CodeModeServer::new(catalog, bindings, Some(Arc::new(spec)), options)?;
     args.serve.serve(server).await?;
     Ok(ExitCode::SUCCESS)
 }

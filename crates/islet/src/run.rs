@@ -57,6 +57,8 @@ pub(crate) struct RunArgs {
     isolation: Isolation,
     #[command(flatten)]
     fetch: FetchArgs,
+    #[command(flatten)]
+    browser: BrowserArgs,
 }
 
 /// Whether code gets `fetch`, and for which hosts: shared by `islet run`, `islet mcp
@@ -80,6 +82,68 @@ pub(crate) struct FetchArgs {
     /// there.
     #[arg(long)]
     pub allow_private_fetch: bool,
+}
+
+/// The browser rung: shared by `islet run`, `islet mcp openapi|proxy` and `islet serve`.
+#[derive(clap::Args, Clone, Default)]
+#[command(next_help_heading = "Browser (the code gets `browser` only with --browser)")]
+pub(crate) struct BrowserArgs {
+    /// Give code a `browser`: headless Chromium (started on first use) with quick actions
+    /// (markdown, scrape, screenshot, pdf…) and a page API. Pages load only the hosts
+    /// --allow-fetch names, each request checked by islet.
+    #[arg(long)]
+    pub browser: bool,
+    /// The Chromium program (default: `chromium`, or a Chrome, found on PATH).
+    #[arg(long, value_name = "PATH", requires = "browser")]
+    pub chromium: Option<PathBuf>,
+    /// Drive the browser already running at this DevTools WebSocket URL
+    /// (`ws://127.0.0.1:9222/devtools/browser/…`) instead of starting one.
+    #[arg(long, value_name = "WS_URL", requires = "browser", conflicts_with = "chromium")]
+    pub cdp_url: Option<String>,
+}
+
+impl BrowserArgs {
+    /// The browser these flags describe (not started yet); `None` without --browser.
+    pub(crate) fn browser(&self) -> anyhow::Result<Option<Arc<browser::Browser>>> {
+        if !self.browser {
+            return Ok(None);
+        }
+        let browser = browser::Browser::new(browser::BrowserConfig {
+            chromium: self.chromium.clone(),
+            cdp_url: self.cdp_url.clone(),
+            ..browser::BrowserConfig::default()
+        });
+        browser.check()?;
+        Ok(Some(browser))
+    }
+
+    /// The browser as a rung of `execute`, its pages under `fetcher`'s policy (none: every
+    /// host refused).
+    pub(crate) fn capability(
+        &self,
+        fetcher: Option<&Arc<Fetcher>>,
+    ) -> anyhow::Result<Option<Arc<dyn codemode::execute::Capability>>> {
+        let Some(browser) = self.browser()? else {
+            return Ok(None);
+        };
+        Ok(Some(Arc::new(browser::BrowserCapability::new(
+            browser,
+            page_fetcher(fetcher)?,
+        ))))
+    }
+}
+
+/// What pages may load: the `fetch` policy, or nothing when code has no `fetch`.
+pub(crate) fn page_fetcher(fetcher: Option<&Arc<Fetcher>>) -> anyhow::Result<Arc<Fetcher>> {
+    Ok(match fetcher {
+        Some(fetcher) => Arc::clone(fetcher),
+        None => Arc::new(Fetcher::new(FetchPolicy {
+            allow_private_hint: Some(
+                "run islet with --allow-fetch HOST --allow-private-fetch".to_owned(),
+            ),
+            ..FetchPolicy::default()
+        })?),
+    })
 }
 
 /// Methods `--allow-fetch` recognises before a colon (anything else is part of the host).
@@ -254,11 +318,39 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let fetcher = args.fetch.fetcher()?;
     let bindings = FetchArgs::bind(fetcher.as_ref(), Bindings::new());
+    let browser = args.browser.browser()?;
+    let mut execution = Execution::new(code).limits(limits);
+    let mut used_browser = None;
+    execution.bindings = match &browser {
+        Some(chromium) => {
+            let (bindings, used) =
+                browser::bind(bindings, chromium, page_fetcher(fetcher.as_ref())?);
+            execution.prelude = Some(browser::PRELUDE.into());
+            used_browser = Some(used);
+            bindings
+        }
+        None => bindings,
+    };
     let sandbox = args.isolation.sandbox(1)?;
-    let outcome = sandbox
-        .execute(Execution::new(code).limits(limits).bindings(bindings))
-        .await;
+    let outcome = sandbox.execute(execution).await;
+    if let Some(used) = used_browser {
+        used.close().await;
+    }
+    if let Some(chromium) = &browser {
+        chromium.shutdown().await;
+    }
     let status = print_outcome(&outcome, args.json);
+    if browser.is_some()
+        && fetcher.is_none()
+        && outcome
+            .error
+            .as_ref()
+            .is_some_and(|e| e.code.as_deref() == Some("HOST_NOT_ALLOWED"))
+    {
+        eprintln!(
+            "hint: browser pages load only the hosts --allow-fetch names (see islet run --help)"
+        );
+    }
     if fetcher.is_none()
         && outcome
             .error
