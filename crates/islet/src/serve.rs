@@ -182,6 +182,10 @@ pub(crate) struct ServeArgs {
     endpoints: crate::memory::Endpoints,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    fetch: crate::run::FetchArgs,
+    #[command(flatten)]
+    browser: crate::run::BrowserArgs,
 }
 
 /// The model chat agents (`Think` classes) use. Keys come from the environment
@@ -309,6 +313,23 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|(class, b)| (class, registry.instrument_memory(&b)))
         .collect();
+    // The network rungs, for agents' code, /mcp's `execute` and chat agents alike.
+    let fetcher = args.fetch.fetcher()?;
+    let mut capabilities: Vec<Arc<dyn codemode::execute::Capability>> = Vec::new();
+    if let Some(fetcher) = &fetcher {
+        capabilities.push(Arc::new(crate::run::FetchCapability::new(
+            Arc::clone(fetcher),
+            &args.fetch,
+        )));
+    }
+    let browser = match args.browser.capability(fetcher.as_ref())? {
+        Some((browser, capability)) => {
+            capabilities.push(capability);
+            Some(browser)
+        }
+        None => None,
+    };
+    let agent_bindings = crate::run::FetchArgs::bind(fetcher.as_ref(), memory_bindings.clone());
     let config = HostConfig {
         limits: Limits {
             cpu_ms: args.cpu_ms,
@@ -318,7 +339,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..Limits::default()
         },
         idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.001)),
-        bindings: memory_bindings.clone(),
+        bindings: agent_bindings,
         class_bindings,
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
@@ -330,6 +351,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let harness = think::Harness::with_bindings(host.clone(), models, memory_bindings.clone());
     // Compaction ingests what it summarises into the attached profiles.
     harness.set_memory_profiles(attached_names);
+    harness.set_capabilities(capabilities.clone());
     {
         // Chat turns a crash interrupted go on in the background; a chat with one of those
         // agents waits for its turn to finish first.
@@ -350,6 +372,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         harness,
         memories,
         memory_bindings,
+        capabilities,
         token,
         max_body_bytes: args.max_body_kb.saturating_mul(1024),
         loopback: args.listen.ip().is_loopback(),
@@ -419,6 +442,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     codemode::mcp::serve_router(app, args.listen, announce, crate::shutdown_signal()).await?;
     host.shutdown(Duration::from_secs(5)).await;
+    if let Some(browser) = browser {
+        browser.shutdown().await;
+    }
     if let Some(server) = metrics_server {
         server.abort();
     }

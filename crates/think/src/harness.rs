@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use agents::{Address, AgentHost};
 use codemode::CodeModeServer;
+use codemode::execute::Capability;
 use llm::{Message, Models, Part, Request, Role, StreamEvent, ToolCall, ToolResult, Usage};
 use sandbox::Bindings;
 use serde::Deserialize;
@@ -82,6 +83,9 @@ struct Inner {
     streams: Mutex<HashMap<(Address, String), SharedBuffer>>,
     /// The names of the memory profiles `bindings` serves (compaction ingests into each).
     memory_profiles: std::sync::OnceLock<Vec<String>>,
+    /// The ladder's rungs the operator turned on (the browser): in `execute`, and their
+    /// shortcuts as tools.
+    capabilities: std::sync::OnceLock<Vec<Arc<dyn Capability>>>,
 }
 
 type SharedBuffer = Arc<Mutex<Buffer>>;
@@ -243,6 +247,7 @@ impl Harness {
                 recovered: Mutex::new(std::collections::HashSet::new()),
                 streams: Mutex::new(HashMap::new()),
                 memory_profiles: std::sync::OnceLock::new(),
+                capabilities: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -255,6 +260,17 @@ impl Harness {
     /// ingests into each of several (with one, naming it is not needed). Set once.
     pub fn set_memory_profiles(&self, names: Vec<String>) {
         let _ = self.inner.memory_profiles.set(names);
+    }
+
+    /// Turns on rungs of the execution ladder (the browser) for every chat agent: `execute`
+    /// code gets them, and the model their shortcut tools (`browser_markdown`, …). Set once,
+    /// before the first chat.
+    pub fn set_capabilities(&self, capabilities: Vec<Arc<dyn Capability>>) {
+        let _ = self.inner.capabilities.set(capabilities);
+    }
+
+    fn capabilities(&self) -> &[Arc<dyn Capability>] {
+        self.inner.capabilities.get().map_or(&[], Vec::as_slice)
     }
 
     pub(crate) fn memory_profiles(&self) -> &[String] {
@@ -582,7 +598,7 @@ impl Harness {
                 .entry(address.clone())
                 .or_insert_with(|| {
                     let bindings = self.memory_for(&address.class).bindings;
-                    code_mode(&self.inner.host, &address, &bindings)
+                    code_mode(&self.inner.host, &address, &bindings, self.capabilities())
                 })
                 .clone()
         };
@@ -594,6 +610,7 @@ impl Harness {
             session_id.clone(),
             config.tools,
             code_mode,
+            self.capabilities(),
         );
         let hooks = Hooks::of(&config.hooks);
         let buffer = {

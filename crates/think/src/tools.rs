@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use agents::{Address, AgentClass, AgentHost};
 use codemode::catalog::{Catalog, Target, Tool};
+use codemode::execute::{Capability, Shortcut};
 use codemode::{CodeModeServer, ServerOptions};
 use llm::{ToolCall, ToolDefinition};
 use sandbox::{Bindings, HostError};
@@ -250,6 +251,8 @@ pub(crate) struct Toolbox {
     session_id: String,
     own: Vec<OwnTool>,
     code_mode: CodeModeServer,
+    /// The ladder's single-call tools (`browser_markdown`, …), each run as a program.
+    shortcuts: Vec<Shortcut>,
     definitions: Vec<ToolDefinition>,
 }
 
@@ -264,6 +267,7 @@ impl Toolbox {
         session_id: String,
         own: Vec<OwnTool>,
         code_mode: CodeModeServer,
+        capabilities: &[Arc<dyn Capability>],
     ) -> Self {
         let mut definitions: Vec<ToolDefinition> = own
             .iter()
@@ -292,6 +296,14 @@ impl Toolbox {
         for (name, description, schema) in WORKSPACE {
             add(name, (*description).to_owned(), schema());
         }
+        let shortcuts: Vec<Shortcut> = capabilities.iter().flat_map(|c| c.shortcuts()).collect();
+        for shortcut in &shortcuts {
+            add(
+                &shortcut.name,
+                shortcut.description.clone(),
+                shortcut.input_schema.clone(),
+            );
+        }
         add(
             SESSION_SEARCH,
             "Full-text search over this conversation's earlier messages (or all of this agent's \
@@ -315,6 +327,7 @@ impl Toolbox {
             session_id,
             own,
             code_mode,
+            shortcuts,
             definitions,
         }
     }
@@ -377,6 +390,15 @@ impl Toolbox {
                 Ok(value) => Output::ok(value),
                 Err(e) => Output::error(format!("the tool `{name}` failed: {e}")),
             };
+        }
+        if let Some(shortcut) = self.shortcuts.iter().find(|s| s.name == name) {
+            let program = shortcut.program(&Value::Object(input));
+            return self
+                .execute(Map::from_iter([(
+                    "code".to_owned(),
+                    Value::String(program),
+                )]))
+                .await;
         }
         match name {
             EXECUTE => self.execute(input).await,
@@ -465,7 +487,12 @@ impl Toolbox {
 /// `extra`: bindings the operator attached (e.g. `memory.*`). Built once per agent and
 /// kept by the harness: building the catalog's search index and tool texts costs
 /// milliseconds, and nothing in it changes while the server runs.
-pub(crate) fn code_mode(host: &AgentHost, agent: &Address, extra: &Bindings) -> CodeModeServer {
+pub(crate) fn code_mode(
+    host: &AgentHost,
+    agent: &Address,
+    extra: &Bindings,
+    capabilities: &[Arc<dyn Capability>],
+) -> CodeModeServer {
     let mut tools = Vec::new();
     let mut bindings = host.bindings();
     for (namespace, name, f) in extra.iter() {
@@ -536,6 +563,7 @@ pub(crate) fn code_mode(host: &AgentHost, agent: &Address, extra: &Bindings) -> 
     };
     let options = ServerOptions {
         execute_prelude: Some(AgentHost::prelude().into()),
+        capabilities: capabilities.to_vec(),
         ..ServerOptions::default()
     };
     CodeModeServer::with_sandbox(catalog, bindings, options, Arc::clone(host.sandbox()))

@@ -32,6 +32,8 @@ pub(crate) struct AppOptions {
     pub memories: Memories,
     /// `memory.*` over the profiles attached with `--memory` (empty when none).
     pub memory_bindings: Bindings,
+    /// The ladder's rungs /mcp's `execute` gets (fetch, the browser).
+    pub capabilities: Vec<Arc<dyn codemode::execute::Capability>>,
     pub token: String,
     pub max_body_bytes: usize,
     pub loopback: bool,
@@ -64,7 +66,11 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
         max_body_bytes: options.max_body_bytes,
         metrics: options.metrics.clone(),
     };
-    let mcp = code_mode_server(&options.host, &options.memory_bindings);
+    let mcp = code_mode_server(
+        &options.host,
+        &options.memory_bindings,
+        options.capabilities.clone(),
+    );
     let router = Router::new()
         .route("/agents", get(list_agents))
         .route("/agents/{class}/{name}/state", get(get_state))
@@ -169,7 +175,11 @@ async fn rpc_wrong_method(
 /// The Code Mode MCP endpoint: every public method of every class is a tool
 /// `agents.<Class>.<method>({name, args})`, also callable as `agents.Class("name").method(...)`.
 /// Its code runs in the agents' sandbox: one pool of isolates (or workers) for both.
-fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeServer {
+fn code_mode_server(
+    host: &AgentHost,
+    memory_bindings: &Bindings,
+    capabilities: Vec<Arc<dyn codemode::execute::Capability>>,
+) -> CodeModeServer {
     let mut tools = Vec::new();
     let mut bindings = host.bindings();
     for (namespace, name, f) in memory_bindings.iter() {
@@ -203,6 +213,7 @@ fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeSer
     };
     let options = ServerOptions {
         execute_prelude: Some(AgentHost::prelude().into()),
+        capabilities,
         ..ServerOptions::default()
     };
     CodeModeServer::with_sandbox(
