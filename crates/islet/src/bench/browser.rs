@@ -85,7 +85,10 @@ pub(super) async fn browser(args: BrowserArgs) -> anyhow::Result<Value> {
     let cold = run(format!("return await browser.markdown('{url}')")).await?;
     let mut figures = serde_json::Map::new();
     for (name, code) in [
-        ("markdown", format!("return await browser.markdown('{url}')")),
+        (
+            "markdown",
+            format!("return await browser.markdown('{url}')"),
+        ),
         ("links", format!("return await browser.links('{url}')")),
         (
             "scrape",

@@ -77,14 +77,36 @@ fn execute_description(tools: &Value) -> String {
         .to_owned()
 }
 
-/// Chromium processes whose command line names `profile_marker` (islet's profiles are
-/// `islet-chromium-…` directories).
-fn chromium_processes() -> usize {
-    let out = Command::new("pgrep")
-        .args(["-f", "islet-chromium"])
-        .output()
-        .expect("pgrep runs");
-    String::from_utf8_lossy(&out.stdout).lines().count()
+/// `(pid, parent pid, process group)` of every process.
+fn processes() -> Vec<(u32, u32, u32)> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if let (Ok(pid), Some(Ok(ppid)), Some(Ok(pgrp))) = (
+            head.split_whitespace().next().unwrap_or("").parse::<u32>(),
+            fields.get(1).map(|f| f.parse::<u32>()),
+            fields.get(2).map(|f| f.parse::<u32>()),
+        ) {
+            all.push((pid, ppid, pgrp));
+        }
+    }
+    all
+}
+
+/// The process groups of the browsers `server_pid` started (Chromium runs in its own).
+fn browser_groups(server_pid: u32) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(pid, ppid, pgrp)| *ppid == server_pid && pid == pgrp)
+        .map(|(_, _, pgrp)| pgrp)
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -169,8 +191,9 @@ async fn issue17_serve_gives_fetch_and_the_browser_to_agents_mcp_and_chat() {
     let second = requests[1].body.to_string();
     assert!(second.contains("# Islands"), "{second}");
 
-    // A graceful stop takes the browser with it.
-    assert!(chromium_processes() > 0, "the browser ran");
+    // A graceful stop takes the browser with it, every process of it.
+    let groups = browser_groups(server.child.id());
+    assert!(!groups.is_empty(), "the browser ran");
     let pid = server.child.id().to_string();
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -182,7 +205,7 @@ async fn issue17_serve_gives_fetch_and_the_browser_to_agents_mcp_and_chat() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while chromium_processes() > 0 {
+    while processes().iter().any(|(_, _, pgrp)| groups.contains(pgrp)) {
         assert!(
             std::time::Instant::now() < deadline,
             "Chromium outlived islet serve"
@@ -211,4 +234,92 @@ async fn issue17_without_browser_the_rung_is_not_mentioned_nor_offered() {
     assert_eq!(status, 200, "{reply}");
     let tools = model.requests()[0].body["tools"].to_string();
     assert!(!tools.contains("browser_"), "{tools}");
+}
+
+/// The README's "The execution ladder" examples (` ```sh ladder:NAME ` blocks), by name.
+fn readme_ladder_examples() -> Vec<(String, String)> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let mut examples = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if let Some(name) = line.strip_prefix("```sh ladder:") {
+            let script: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+            examples.push((name.trim().to_owned(), script.join("\n")));
+        }
+    }
+    examples
+}
+
+/// Each example of the README's ladder section runs as written (with islet on PATH, an
+/// agent to hold files, and example.com replaced by a page served on loopback) and prints
+/// what it says it does.
+#[tokio::test(flavor = "multi_thread")]
+async fn readme_the_execution_ladder_examples_run() {
+    let site = given_site();
+    let host = site.trim_start_matches("http://").to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Counter/alice exists once called; its data directory is ./.islet, islet's default.
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents");
+        let server = super::given_server(
+            &examples,
+            &dir.path().join(".islet"),
+            &["--isolation", "inprocess"],
+        );
+        server
+            .call("Counter", "alice", "increment", json!([1]))
+            .await;
+    }
+    let islet_dir = Path::new(env!("CARGO_BIN_EXE_islet")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        islet_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let examples = readme_ladder_examples();
+    let names: Vec<&str> = examples.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["workspace", "isolate", "browser"],
+        "the README's rungs"
+    );
+    for (name, script) in &examples {
+        let script = match name.as_str() {
+            "browser" => {
+                assert!(script.contains("--allow-fetch example.com "), "{script}");
+                assert!(script.contains("\"https://example.com/\""), "{script}");
+                script
+                    .replace(
+                        "--allow-fetch example.com ",
+                        &format!("--allow-fetch {host} --allow-private-fetch "),
+                    )
+                    .replace("\"https://example.com/\"", &format!("\"{site}/\""))
+            }
+            _ => script.clone(),
+        };
+        let out = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "README ladder example `{name}` failed:\n{script}\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let compact: String = stdout.split_whitespace().collect();
+        let wanted: &[&str] = match name.as_str() {
+            "workspace" => &["city,people"],
+            "isolate" => &["[1,2,3]"],
+            "browser" => &["\"title\":\"Ladder\"", "\"heading\":\"#Islands\""],
+            other => panic!("no expectation for the README's ladder example `{other}`"),
+        };
+        for w in wanted {
+            assert!(compact.contains(w), "`{name}` printed {stdout}, not {w}");
+        }
+    }
 }
