@@ -70,6 +70,7 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
         &options.host,
         &options.memory_bindings,
         options.capabilities.clone(),
+        options.metrics.code_mode_observer(),
     );
     let router = Router::new()
         .route("/agents", get(list_agents))
@@ -179,6 +180,7 @@ fn code_mode_server(
     host: &AgentHost,
     memory_bindings: &Bindings,
     capabilities: Vec<Arc<dyn codemode::execute::Capability>>,
+    observer: codemode::mcp::CallObserver,
 ) -> CodeModeServer {
     let mut tools = Vec::new();
     let mut bindings = host.bindings();
@@ -214,6 +216,7 @@ fn code_mode_server(
     let options = ServerOptions {
         execute_prelude: Some(AgentHost::prelude().into()),
         capabilities,
+        observer: Some(observer),
         ..ServerOptions::default()
     };
     CodeModeServer::with_sandbox(
