@@ -84,7 +84,10 @@ pub struct ServerOptions {
 /// Told of each answered `search` or `execute` call: the tool, how long it took, and
 /// whether it succeeded (no protocol error, no error result).
 #[derive(Clone)]
-pub struct CallObserver(pub Arc<dyn Fn(&str, std::time::Duration, bool) + Send + Sync>);
+pub struct CallObserver(pub Arc<ObserveFn>);
+
+/// What a [`CallObserver`] calls: `(tool, duration, ok)`.
+pub type ObserveFn = dyn Fn(&str, std::time::Duration, bool) + Send + Sync;
 
 impl std::fmt::Debug for CallObserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
