@@ -344,6 +344,9 @@ impl codemode::execute::Capability for BrowserCapability {
 
     fn bind(&self, bindings: Bindings) -> (Bindings, codemode::execute::Release) {
         let (bindings, used) = bind(bindings, &self.browser, Arc::clone(&self.fetcher));
-        (bindings, Box::new(move || Box::pin(async move { used.close().await })))
+        (
+            bindings,
+            Box::new(move || Box::pin(async move { used.close().await })),
+        )
     }
 }

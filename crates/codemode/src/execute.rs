@@ -409,8 +409,7 @@ fn api_error(api: &HttpApi, operation: &str, response: ApiResponse) -> HostError
 }
 
 /// What to run once a program ended (close what [`Capability::bind`] opened).
-pub type Release =
-    Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+pub type Release = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// A capability bound fresh for each `execute` program and released when it ends: a rung
 /// of the execution ladder (the browser: one browser context per program). The embedder

@@ -282,12 +282,7 @@ impl CodeModeServer {
     ) -> Self {
         CodeModeServer {
             inner: Arc::new(Inner {
-                view: RwLock::new(Arc::new(View::new(
-                    catalog,
-                    bindings,
-                    Vec::new(),
-                    &options,
-                ))),
+                view: RwLock::new(Arc::new(View::new(catalog, bindings, Vec::new(), &options))),
                 sandbox,
                 spec,
                 spec_view: OnceCell::new(),

@@ -163,7 +163,11 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let options = ServerOptions {
         // Until the upstreams start (and if none does), the catalog is empty: still a proxy.
         catalog_kind: Some(CatalogKind::McpServers),
-        capabilities: args.browser.capability(fetcher.as_ref())?.into_iter().collect(),
+        capabilities: args
+            .browser
+            .capability(fetcher.as_ref())?
+            .into_iter()
+            .collect(),
         ..args.serve.options()?
     };
     let server = CodeModeServer::with_prepare(catalog, bindings, None, options, Some(prepare))?;
@@ -241,7 +245,11 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     let api = Arc::new(api);
     let bindings = FetchArgs::bind(fetcher.as_ref(), bindings(&catalog, api));
     let options = ServerOptions {
-        capabilities: args.browser.capability(fetcher.as_ref())?.into_iter().collect(),
+        capabilities: args
+            .browser
+            .capability(fetcher.as_ref())?
+            .into_iter()
+            .collect(),
         ..args.serve.options()?
     };
     let server = CodeModeServer::new(catalog, bindings, Some(Arc::new(spec)), options)?;

@@ -98,7 +98,12 @@ pub(crate) struct BrowserArgs {
     pub chromium: Option<PathBuf>,
     /// Drive the browser already running at this DevTools WebSocket URL
     /// (`ws://127.0.0.1:9222/devtools/browser/…`) instead of starting one.
-    #[arg(long, value_name = "WS_URL", requires = "browser", conflicts_with = "chromium")]
+    #[arg(
+        long,
+        value_name = "WS_URL",
+        requires = "browser",
+        conflicts_with = "chromium"
+    )]
     pub cdp_url: Option<String>,
 }
 

@@ -1797,6 +1797,7 @@ async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
     assert_eq!(text, "Wrote hello.txt.", "{message}");
 }
 
+mod sandbox;
 mod sessions;
 
 const SCRIBE: &str = r#"
