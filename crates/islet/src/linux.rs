@@ -13,6 +13,63 @@ use codemode::egress::{FetchPolicy, Fetcher};
 use linuxbox::{ConnectFuture, Connector, Prefer, Sandboxes};
 use sandbox::HostError;
 
+/// `islet serve`'s Linux sandbox settings.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Linux sandboxes")]
+pub(crate) struct LinuxSandboxArgs {
+    /// Offer Linux sandboxes (bubblewrap) to agent classes that opt in with
+    /// `static sandbox = true`: `this.sandbox.exec(…)`, the …/sandbox/… routes and the
+    /// sandbox_exec / sandbox_run_code tools of chat agents. One sandbox per agent, its
+    /// workspace at /workspace, ended when the agent hibernates. Needs `bwrap` (islet doctor).
+    #[arg(long)]
+    pub(crate) linux_sandbox: bool,
+    /// Let the hosts a class's `static sandbox = { network: [...] }` allows be private,
+    /// loopback or link-local addresses (a git server on this machine or the LAN); by
+    /// default sandboxes reach public addresses only, like `fetch`.
+    #[arg(long, requires = "linux_sandbox")]
+    linux_sandbox_allow_private: bool,
+    /// Memory of all of one sandbox's processes together (cgroup v2 where delegated, else
+    /// per process as RLIMIT_AS), in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = linuxbox::Limits::default().memory_bytes >> 20)]
+    linux_sandbox_memory_mb: u64,
+    /// Processes and threads in one sandbox (cgroup pids.max, else RLIMIT_NPROC).
+    #[arg(long, value_name = "N", default_value_t = linuxbox::Limits::default().pids)]
+    linux_sandbox_pids: u64,
+    /// Wall-clock limit of one command (and the most a command's `timeout` may ask for),
+    /// in seconds: SIGTERM to its process group, SIGKILL half a second later.
+    #[arg(long, value_name = "SECS", default_value_t = linuxbox::Limits::default().timeout.as_secs())]
+    linux_sandbox_timeout_secs: u64,
+    /// Output kept per stream of one command, in KiB (the rest is dropped and flagged).
+    #[arg(long, value_name = "KIB", default_value_t = linuxbox::Limits::default().output_bytes >> 10)]
+    linux_sandbox_output_kb: usize,
+    /// Background processes stop after the sandbox has had no call for this long, in
+    /// seconds (the sandbox itself ends earlier when its agent hibernates).
+    #[arg(long, value_name = "SECS", default_value_t = linuxbox::Limits::default().idle_timeout.as_secs())]
+    linux_sandbox_idle_secs: u64,
+}
+
+impl LinuxSandboxArgs {
+    fn limits(&self) -> anyhow::Result<linuxbox::Limits> {
+        anyhow::ensure!(
+            self.linux_sandbox_memory_mb >= 16
+                && self.linux_sandbox_pids >= 8
+                && self.linux_sandbox_timeout_secs >= 1
+                && self.linux_sandbox_output_kb >= 1
+                && self.linux_sandbox_idle_secs >= 1,
+            "--linux-sandbox-*: memory is at least 16 MiB, pids at least 8, the timeout, the \
+             output and the idle time at least 1"
+        );
+        Ok(linuxbox::Limits {
+            memory_bytes: self.linux_sandbox_memory_mb << 20,
+            pids: self.linux_sandbox_pids,
+            timeout: std::time::Duration::from_secs(self.linux_sandbox_timeout_secs),
+            output_bytes: self.linux_sandbox_output_kb << 10,
+            idle_timeout: std::time::Duration::from_secs(self.linux_sandbox_idle_secs),
+            ..linuxbox::Limits::default()
+        })
+    }
+}
+
 #[derive(Debug)]
 pub(crate) struct LinuxSandboxes {
     sandboxes: Arc<Sandboxes>,
@@ -51,7 +108,7 @@ impl LinuxSandboxes {
     pub(crate) async fn start(
         data: &Path,
         classes: &agents::Classes,
-        allow_private: bool,
+        args: &LinuxSandboxArgs,
     ) -> anyhow::Result<LinuxSandboxes> {
         for class in classes.iter() {
             for host in class.sandbox.iter().flat_map(|s| s.network.iter()) {
@@ -65,10 +122,11 @@ impl LinuxSandboxes {
             }
         }
         let exe = std::env::current_exe().context("cannot find islet's own executable")?;
-        let config = linuxbox::Config::new(
+        let mut config = linuxbox::Config::new(
             vec![exe.into(), "linuxbox-init".into()],
             data.join("linuxbox"),
         );
+        config.limits = args.limits()?;
         let probe = linuxbox::Linuxbox::start(config.clone())
             .await
             .context("--linux-sandbox: cannot start a Linux sandbox (islet doctor says why)")?;
@@ -87,7 +145,7 @@ impl LinuxSandboxes {
         Ok(LinuxSandboxes {
             sandboxes: Arc::new(Sandboxes::new(config)),
             connectors: Mutex::new(HashMap::new()),
-            allow_private,
+            allow_private: args.linux_sandbox_allow_private,
         })
     }
 

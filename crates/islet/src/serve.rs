@@ -187,17 +187,8 @@ pub(crate) struct ServeArgs {
     /// regardless.
     #[arg(long = "memory", value_name = "PROFILE")]
     memory_profiles: Vec<String>,
-    /// Offer Linux sandboxes (bubblewrap) to agent classes that opt in with
-    /// `static sandbox = true`: `this.sandbox.exec(…)`, the …/sandbox/… routes and the
-    /// sandbox_exec / sandbox_run_code tools of chat agents. One sandbox per agent, its
-    /// workspace at /workspace, ended when the agent hibernates. Needs `bwrap` (islet doctor).
-    #[arg(long)]
-    linux_sandbox: bool,
-    /// Let the hosts a class's `static sandbox = { network: [...] }` allows be private,
-    /// loopback or link-local addresses (a git server on this machine or the LAN); by
-    /// default sandboxes reach public addresses only, like `fetch`.
-    #[arg(long, requires = "linux_sandbox")]
-    linux_sandbox_allow_private: bool,
+    #[command(flatten)]
+    linux: crate::linux::LinuxSandboxArgs,
     #[command(flatten)]
     endpoints: crate::memory::Endpoints,
     #[command(flatten)]
@@ -329,14 +320,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|(class, b)| (class, registry.instrument_memory(&b)))
         .collect();
-    let sandboxes: Option<Arc<dyn agents::AgentSandboxes>> = if args.linux_sandbox {
+    let sandboxes: Option<Arc<dyn agents::AgentSandboxes>> = if args.linux.linux_sandbox {
         Some(Arc::new(
-            crate::linux::LinuxSandboxes::start(
-                &args.data,
-                &classes,
-                args.linux_sandbox_allow_private,
-            )
-            .await?,
+            crate::linux::LinuxSandboxes::start(&args.data, &classes, &args.linux).await?,
         ))
     } else {
         if let Some(class) = classes.iter().find(|c| c.sandbox.is_some()) {

@@ -389,3 +389,75 @@ async fn issue18_acceptance_a_think_agent_climbs_from_execute_to_the_sandbox_for
     let (status, report) = server.get("/agents/Analyst/a/workspace/report.txt").await;
     assert_eq!((status, report.as_str()), (200, "east: 200.25\n"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue18_the_servers_sandbox_limits_apply_to_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_sandbox_server(
+        dir.path(),
+        None,
+        &[
+            "--linux-sandbox-timeout-secs",
+            "1",
+            "--linux-sandbox-output-kb",
+            "1",
+            "--linux-sandbox-memory-mb",
+            "64",
+        ],
+    );
+    let exec = |command: &str| json!({ "command": command }).to_string();
+    // A command that ignores SIGTERM is killed at the timeout.
+    let (status, result) = send(
+        &server,
+        "POST",
+        "/agents/Coder/l/sandbox/exec",
+        Some(&exec("trap '' TERM; sleep 30")),
+    )
+    .await;
+    assert_eq!(status, 200, "{result}");
+    assert_eq!(
+        (&result["limit"], &result["signal"]),
+        (&json!("timeout"), &json!(9)),
+        "{result}"
+    );
+    // Asking for more than the server allows is refused.
+    let (status, body) = send(
+        &server,
+        "POST",
+        "/agents/Coder/l/sandbox/exec",
+        Some(r#"{"command": "true", "timeout": 5000}"#),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    // Output past the cap is dropped and flagged.
+    let (_, result) = send(
+        &server,
+        "POST",
+        "/agents/Coder/l/sandbox/exec",
+        Some(&exec("head -c 5000 /dev/zero | tr '\\\\0' x")),
+    )
+    .await;
+    assert_eq!(
+        (
+            result["stdout"].as_str().unwrap().len(),
+            &result["stdoutTruncated"]
+        ),
+        (1024, &json!(true)),
+        "{result}"
+    );
+    // A memory hog does not get its memory.
+    let (_, result) = send(
+        &server,
+        "POST",
+        "/agents/Coder/l/sandbox/exec",
+        Some(&exec(
+            "python3 -c \"x = bytearray(200 << 20); print('allocated')\"",
+        )),
+    )
+    .await;
+    assert_ne!(result["exitCode"], json!(0), "{result}");
+    assert!(
+        !result["stdout"].as_str().unwrap().contains("allocated"),
+        "{result}"
+    );
+}
