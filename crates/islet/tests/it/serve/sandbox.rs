@@ -35,6 +35,16 @@ export default class Plain extends Agent {
 }
 "#;
 
+/// Its sandbox may reach one host (a loopback address of the test's, with
+/// `--linux-sandbox-allow-private`).
+const NET: &str = r#"
+import { Agent } from "agents";
+export default class Net extends Agent {
+  static sandbox = { network: ["127.0.0.2"] };
+  async get(url: string) { return await this.sandbox.exec(`curl -sS -m 5 ${url} 2>&1; echo " exit $?"`); }
+}
+"#;
+
 /// A Think agent that may use a sandbox: the README's acceptance example.
 const ANALYST: &str = r#"
 import { Think } from "agents";
@@ -55,6 +65,7 @@ fn given_sandbox_server(
             ("Coder.ts", CODER),
             ("Plain.ts", PLAIN),
             ("Analyst.ts", ANALYST),
+            ("Net.ts", NET),
         ],
     );
     let mut args = vec!["--isolation", "inprocess", "--linux-sandbox"];
@@ -459,5 +470,74 @@ async fn issue18_the_servers_sandbox_limits_apply_to_commands() {
     assert!(
         !result["stdout"].as_str().unwrap().contains("allocated"),
         "{result}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue18_a_sandbox_reaches_only_its_classs_hosts_through_the_hosts_proxy() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut buffer = [0u8; 4096];
+            let _ = stream.read(&mut buffer).await;
+            let _ = stream
+                .write_all(b"HTTP/1.0 200 OK\r\ncontent-length: 19\r\n\r\nhello from the host")
+                .await;
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_sandbox_server(dir.path(), None, &["--linux-sandbox-allow-private"]);
+    let get = |class: &'static str, host: &'static str| {
+        let server = &server;
+        async move {
+            let run = server
+                .call(class, "n", "get", json!([format!("http://{host}:{port}/")]))
+                .await;
+            run["stdout"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(
+        get("Net", "127.0.0.2").await,
+        "hello from the host exit 0\n"
+    );
+    let refused = get("Net", "127.0.0.3").await;
+    assert!(
+        refused.contains("not allowed by the sandbox's network policy"),
+        "{refused}"
+    );
+    // A class that allows no host has no proxy at all: nothing answers.
+    let run = server
+        .call(
+            "Coder",
+            "n",
+            "shell",
+            json!([format!(
+                "curl -sS -m 5 http://127.0.0.2:{port}/; echo \" exit $?\""
+            )]),
+        )
+        .await;
+    assert!(!run["stdout"].as_str().unwrap().contains("hello"), "{run}");
+    assert!(
+        !run["stdout"].as_str().unwrap().ends_with(" exit 0\n"),
+        "{run}"
+    );
+    drop(server);
+
+    // Without --linux-sandbox-allow-private the allowed host's loopback address is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_sandbox_server(dir.path(), None, &[]);
+    let run = server
+        .call(
+            "Net",
+            "n",
+            "get",
+            json!([format!("http://127.0.0.2:{port}/")]),
+        )
+        .await;
+    assert!(
+        run["stdout"].as_str().unwrap().contains("loopback"),
+        "{run}"
     );
 }
