@@ -46,6 +46,16 @@ pub(crate) struct LinuxSandboxArgs {
     /// seconds (the sandbox itself ends earlier when its agent hibernates).
     #[arg(long, value_name = "SECS", default_value_t = linuxbox::Limits::default().idle_timeout.as_secs())]
     linux_sandbox_idle_secs: u64,
+    /// Where sandboxes keep their `/workspace` copies (default: DATA/linuxbox). The copy is
+    /// a cache of the agent's SQLite workspace, so a tmpfs suits it best (syncing 100 files
+    /// takes milliseconds there, tens of them on some disks; BENCHMARKS.md); choose one
+    /// only islet's user can read.
+    #[arg(long, value_name = "DIR")]
+    linux_sandbox_state_dir: Option<std::path::PathBuf>,
+    /// Sandboxes kept started ahead of need, so an agent's first command does not wait for
+    /// a sandbox to start (classes with network start theirs on demand).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    linux_sandbox_spares: usize,
 }
 
 impl LinuxSandboxArgs {
@@ -102,7 +112,7 @@ impl Connector for PolicyConnector {
 }
 
 impl LinuxSandboxes {
-    /// Sandboxes whose files live under `DATA/linuxbox`, run by this executable's
+    /// Sandboxes whose files live under `DATA/linuxbox` (or the state directory given), run by this executable's
     /// `linuxbox-init`. Starts one sandbox and runs `true` in it, so a machine that cannot
     /// run them fails the server's start, not the first command.
     pub(crate) async fn start(
@@ -122,10 +132,11 @@ impl LinuxSandboxes {
             }
         }
         let exe = std::env::current_exe().context("cannot find islet's own executable")?;
-        let mut config = linuxbox::Config::new(
-            vec![exe.into(), "linuxbox-init".into()],
-            data.join("linuxbox"),
-        );
+        let state_dir = match &args.linux_sandbox_state_dir {
+            Some(dir) => dir.clone(),
+            None => data.join("linuxbox"),
+        };
+        let mut config = linuxbox::Config::new(vec![exe.into(), "linuxbox-init".into()], state_dir);
         config.limits = args.limits()?;
         let probe = linuxbox::Linuxbox::start(config.clone())
             .await
@@ -143,7 +154,11 @@ impl LinuxSandboxes {
         );
         probe.shutdown().await;
         Ok(LinuxSandboxes {
-            sandboxes: Arc::new(Sandboxes::new(config)),
+            sandboxes: Arc::new(
+                Sandboxes::with_spares(config, args.linux_sandbox_spares)
+                    .await
+                    .context("--linux-sandbox-spares: cannot start a spare sandbox")?,
+            ),
             connectors: Mutex::new(HashMap::new()),
             allow_private: args.linux_sandbox_allow_private,
         })

@@ -22,6 +22,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::network::Connector;
 use crate::sandbox::{ExecOptions, ExecStream, Linuxbox, StreamEvent};
+use crate::spares::Spares;
 use crate::sync::{Prefer, SyncReport};
 
 /// The operations [`Sandboxes::call`] knows, for error messages and docs.
@@ -46,6 +47,9 @@ pub const OPERATIONS: &[&str] = &[
 pub struct Sandboxes {
     config: Config,
     live: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Started ahead of need, for sandboxes without network (a first call then costs a
+    /// warm command instead of a sandbox's start).
+    spares: Option<Spares>,
 }
 
 #[derive(Debug, Default)]
@@ -117,7 +121,21 @@ impl Sandboxes {
         Sandboxes {
             config,
             live: Mutex::new(HashMap::new()),
+            spares: None,
         }
+    }
+
+    /// Like [`Sandboxes::new`], keeping `spares` sandboxes started ahead of need (0: none).
+    pub async fn with_spares(config: Config, spares: usize) -> Result<Sandboxes> {
+        let spares = match spares {
+            0 => None,
+            n => Some(Spares::new(config.clone(), n).await?),
+        };
+        Ok(Sandboxes {
+            config,
+            live: Mutex::new(HashMap::new()),
+            spares,
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -155,11 +173,17 @@ impl Sandboxes {
         if let Some(sandbox) = current.as_ref().filter(|s| !s.is_gone()) {
             return Ok(Arc::clone(sandbox));
         }
-        let config = Config {
-            network,
-            ..self.config.clone()
+        let sandbox = match (&self.spares, network) {
+            (Some(spares), None) => spares.take().await?,
+            (_, network) => {
+                let config = Config {
+                    network,
+                    ..self.config.clone()
+                };
+                Linuxbox::start(config).await?
+            }
         };
-        let sandbox = Arc::new(Linuxbox::start(config).await?);
+        let sandbox = Arc::new(sandbox);
         *current = Some(Arc::clone(&sandbox));
         Ok(sandbox)
     }

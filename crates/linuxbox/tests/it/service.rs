@@ -137,6 +137,29 @@ async fn issue18_python_writes_into_workspace_and_workspace_writes_reach_the_nex
 }
 
 #[tokio::test]
+async fn issue18_sandboxes_with_spares_hand_each_agent_a_fresh_one() {
+    let dir = TempDir::new();
+    let sandboxes = Sandboxes::with_spares(config(dir.path()), 1).await.unwrap();
+    let sync =
+        |_sandbox: Arc<Linuxbox>, _prefer: Prefer| async { Ok(linuxbox::SyncReport::default()) };
+    for key in ["A/one", "A/two"] {
+        let result = sandboxes
+            .call(
+                key,
+                None,
+                "exec",
+                json!({"command": "ls /tmp; touch /tmp/mine"}),
+                sync,
+            )
+            .await
+            .unwrap();
+        // Each agent's sandbox is its own: nothing another left in /tmp.
+        assert_eq!(result["stdout"], json!(""), "{key}: {result}");
+    }
+    assert_eq!(sandboxes.live(), 2);
+}
+
+#[tokio::test]
 async fn issue18_bad_operations_and_arguments_are_clear_errors() {
     let given = given_sandboxes();
     let error = given.call("exce", json!({})).await.unwrap_err();
