@@ -145,15 +145,23 @@ async fn serve(mut client: UnixStream, connector: &dyn Connector) -> std::io::Re
     let mut forwarded = format!("{method} {path} {version}\r\n");
     for line in lines.filter(|l| !l.is_empty()) {
         let name = line.split(':').next().unwrap_or_default().trim();
-        if name.eq_ignore_ascii_case("proxy-connection")
-            || name.eq_ignore_ascii_case("proxy-authorization")
+        // One request per connection: a second one on a kept-alive connection would reach
+        // this upstream whatever host it named.
+        if [
+            "proxy-connection",
+            "proxy-authorization",
+            "connection",
+            "keep-alive",
+        ]
+        .iter()
+        .any(|h| name.eq_ignore_ascii_case(h))
         {
             continue;
         }
         forwarded.push_str(line);
         forwarded.push_str("\r\n");
     }
-    forwarded.push_str("\r\n");
+    forwarded.push_str("connection: close\r\n\r\n");
     upstream.write_all(forwarded.as_bytes()).await?;
     upstream.write_all(&rest).await?;
     tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
