@@ -541,3 +541,40 @@ async fn issue18_a_sandbox_reaches_only_its_classs_hosts_through_the_hosts_proxy
         "{run}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue18_execute_code_of_a_think_agent_reaches_its_sandbox() {
+    let model = ScriptedModel::start().await.unwrap();
+    model.set_responder(|request: &Recorded| {
+        let messages = request.body["messages"].as_array().cloned().unwrap_or_default();
+        match messages.iter().rev().find(|m| m["role"] == json!("tool")) {
+            None => Reply::new().tool_call(
+                "call_1",
+                "execute",
+                json!({"code": "async () => { const r = await sandbox.runCode({language: 'python', code: 'print(2 ** 10)'}); await sandbox.writeFile({path: '/workspace/power.txt', content: r.stdout}); return r.stdout.trim(); }"}),
+            ),
+            Some(result) => Reply::new().text(format!(
+                "execute said {}",
+                result["content"].as_str().unwrap_or_default()
+            )),
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_sandbox_server(dir.path(), Some(&model), &[]);
+    let body =
+        json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "2^10?"}]}]});
+    let (status, stream) = send(
+        &server,
+        "POST",
+        "/agents/Analyst/x/chat",
+        Some(&body.to_string()),
+    )
+    .await;
+    assert_eq!(status, 200, "{stream}");
+    assert!(
+        stream.as_str().unwrap_or_default().contains("1024"),
+        "{stream}"
+    );
+    let (status, power) = server.get("/agents/Analyst/x/workspace/power.txt").await;
+    assert_eq!((status, power.as_str()), (200, "1024\n"));
+}
