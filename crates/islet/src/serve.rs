@@ -63,7 +63,8 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
                                                   `static sandbox`: {command, cwd?, env?,
                                                   timeout? (ms), stdin?} → {exitCode, stdout,
                                                   stderr}; also …/sandbox/run-code {language,
-                                                  code}, …/sandbox/git-checkout {repoUrl},
+                                                  code}, …/sandbox/exec-stream (SSE),
+                                                  …/sandbox/git-checkout {repoUrl},
                                                   GET|PUT …/sandbox/files/<path>, GET|POST
                                                   …/sandbox/processes, DELETE
                                                   …/sandbox/processes/<id>, GET …/<id>/logs

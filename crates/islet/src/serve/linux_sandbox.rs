@@ -7,8 +7,10 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse as _, Response};
 use axum::routing::{get, post};
+use futures::StreamExt as _;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, json_response};
@@ -21,6 +23,7 @@ pub(super) fn routes(router: Router<App>) -> Router<App> {
     const S: &str = "/agents/{class}/{name}/sandbox";
     router
         .route(&format!("{S}/exec"), post(exec))
+        .route(&format!("{S}/exec-stream"), post(exec_stream))
         .route(&format!("{S}/run-code"), post(run_code))
         .route(&format!("{S}/git-checkout"), post(git_checkout))
         .route(&format!("{S}/files"), get(list_root))
@@ -70,6 +73,82 @@ async fn exec(
     let args = object(&app, body, "{command, cwd?, env?, timeout?, stdin?}").await?;
     let result = call(&app, &class, &name, "exec", args).await?;
     Ok(json_response(StatusCode::OK, &result))
+}
+
+/// `POST …/sandbox/exec-stream` (the body as for exec): server-sent events, each `data:` one
+/// event as `this.sandbox.execStream` yields it (`{type: "stdout"|"stderr", data}`, then
+/// `{type: "exit", exitCode, …}`). A client that goes away stops the command.
+async fn exec_stream(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+    body: Body,
+) -> Result<Response> {
+    let args = object(&app, body, "{command, cwd?, env?, timeout?, stdin?}").await?;
+    let started = call(&app, &class, &name, "execStream", args).await?;
+    let pull = Pull {
+        host: app.host.clone(),
+        class,
+        name,
+        stream_id: started["streamId"].clone(),
+        done: false,
+    };
+    let events = futures::stream::unfold(pull, |mut pull| async move {
+        if pull.done {
+            return None;
+        }
+        let next = pull
+            .host
+            .linux_sandbox(
+                &pull.class,
+                &pull.name,
+                "streamNext",
+                json!({ "streamId": pull.stream_id }),
+            )
+            .await;
+        let events: Vec<Value> = match next {
+            Ok(next) => {
+                pull.done = next["done"] == json!(true);
+                next["events"].as_array().cloned().unwrap_or_default()
+            }
+            Err(e) => {
+                pull.done = true;
+                vec![json!({"type": "error", "code": e.code(), "message": e.to_string()})]
+            }
+        };
+        let events = events
+            .into_iter()
+            .map(|e| Ok::<_, std::convert::Infallible>(Event::default().data(e.to_string())));
+        Some((futures::stream::iter(events), pull))
+    })
+    .flatten();
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response())
+}
+
+/// Where an `exec-stream` response is; dropped before the command's end (the client went
+/// away), it cancels the command.
+struct Pull {
+    host: agents::AgentHost,
+    class: String,
+    name: String,
+    stream_id: Value,
+    done: bool,
+}
+
+impl Drop for Pull {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (host, class, name) = (self.host.clone(), self.class.clone(), self.name.clone());
+        let args = json!({ "streamId": self.stream_id });
+        tokio::spawn(async move {
+            let _ = host
+                .linux_sandbox(&class, &name, "streamCancel", args)
+                .await;
+        });
+    }
 }
 
 /// `POST …/sandbox/run-code` `{language: "python"|"shell", code, timeout?}`.

@@ -578,3 +578,46 @@ async fn issue18_execute_code_of_a_think_agent_reaches_its_sandbox() {
     let (status, power) = server.get("/agents/Analyst/x/workspace/power.txt").await;
     assert_eq!((status, power.as_str()), (200, "1024\n"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue18_exec_stream_over_http_is_server_sent_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_sandbox_server(dir.path(), None, &[]);
+    let response = client()
+        .post(format!(
+            "{}/agents/Coder/s/sandbox/exec-stream",
+            server.base
+        ))
+        .bearer_auth(&server.token)
+        .body(r#"{"command": "echo one; sleep 0.2; echo two >&2; exit 4"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"].to_str().unwrap(),
+        "text/event-stream"
+    );
+    let body = response.text().await.unwrap();
+    let events: Vec<Value> = body
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert_eq!(
+        events[0],
+        json!({"type": "stdout", "data": "one\n"}),
+        "{body}"
+    );
+    assert_eq!(
+        events[1],
+        json!({"type": "stderr", "data": "two\n"}),
+        "{body}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        (&last["type"], &last["exitCode"]),
+        (&json!("exit"), &json!(4)),
+        "{body}"
+    );
+}
