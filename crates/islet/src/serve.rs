@@ -21,6 +21,7 @@
 //! details (storage failures) are logged, not sent.
 
 mod api;
+mod linux_sandbox;
 pub(crate) mod ops;
 pub(crate) mod routes;
 mod sessions;
@@ -58,6 +59,15 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
   PUT    /agents/<class>/<name>/workspace/<path>  write a file (creates the agent)
   DELETE /agents/<class>/<name>/workspace/<path>[?recursive=true]
   ANY    /agents/<class>/<name>/request[/<path>]  handed to the agent's onRequest(request)
+  POST   /agents/<class>/<name>/sandbox/exec      with --linux-sandbox, for classes with
+                                                  `static sandbox`: {command, cwd?, env?,
+                                                  timeout? (ms), stdin?} → {exitCode, stdout,
+                                                  stderr}; also …/sandbox/run-code {language,
+                                                  code}, …/sandbox/exec-stream (SSE),
+                                                  …/sandbox/git-checkout {repoUrl},
+                                                  GET|PUT …/sandbox/files/<path>, GET|POST
+                                                  …/sandbox/processes, DELETE
+                                                  …/sandbox/processes/<id>, GET …/<id>/logs
   GET    /memory                                  memory profiles
   POST   /memory/<namespace>/<profile>/<op>       ingest, remember, recall, list, get, forget
   DELETE /memory/<namespace>/<profile>            delete a profile
@@ -178,6 +188,8 @@ pub(crate) struct ServeArgs {
     /// regardless.
     #[arg(long = "memory", value_name = "PROFILE")]
     memory_profiles: Vec<String>,
+    #[command(flatten)]
+    linux: crate::linux::LinuxSandboxArgs,
     #[command(flatten)]
     endpoints: crate::memory::Endpoints,
     #[command(flatten)]
@@ -330,6 +342,19 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let agent_bindings = crate::run::FetchArgs::bind(fetcher.as_ref(), memory_bindings.clone());
+    let sandboxes: Option<Arc<dyn agents::AgentSandboxes>> = if args.linux.linux_sandbox {
+        Some(Arc::new(
+            crate::linux::LinuxSandboxes::start(&args.data, &classes, &args.linux).await?,
+        ))
+    } else {
+        if let Some(class) = classes.iter().find(|c| c.sandbox.is_some()) {
+            tracing::warn!(
+                class = %class.name,
+                "the class asks for a Linux sandbox (`static sandbox`), but this server offers none: start it with --linux-sandbox"
+            );
+        }
+        None
+    };
     let config = HostConfig {
         limits: Limits {
             cpu_ms: args.cpu_ms,
@@ -341,6 +366,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.001)),
         bindings: agent_bindings,
         class_bindings,
+        sandboxes,
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
     if models.default_spec().is_none() && host.classes().iter().any(|c| c.think) {

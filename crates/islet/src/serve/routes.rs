@@ -110,7 +110,7 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
             post(memory_operation),
         )
         .fallback(not_found);
-    let mut router = super::sessions::routes(router)
+    let mut router = super::linux_sandbox::routes(super::sessions::routes(router))
         .with_state(state)
         .merge(mcp_router(mcp, options.loopback));
     if !options.metrics_elsewhere {
