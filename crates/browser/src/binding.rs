@@ -367,21 +367,21 @@ impl codemode::execute::Capability for BrowserCapability {
         vec![
             Shortcut {
                 name: "browser_markdown".to_owned(),
-                description: "Load a web page in a headless browser (scripts run) and return its                               main content as Markdown."
+                description: "Load a web page in a headless browser (scripts run) and return its main content as Markdown."
                     .to_owned(),
                 input_schema: page(json!({}), &["url"]),
                 function: "(input) => browser.markdown(input.url)".to_owned(),
             },
             Shortcut {
                 name: "browser_links".to_owned(),
-                description: "Load a web page in a headless browser and return its links                               ({text, href}), absolute."
+                description: "Load a web page in a headless browser and return its links ({text, href}), absolute."
                     .to_owned(),
                 input_schema: page(json!({}), &["url"]),
                 function: "(input) => browser.links(input.url)".to_owned(),
             },
             Shortcut {
                 name: "browser_scrape".to_owned(),
-                description: "Load a web page in a headless browser and return, for each CSS                               selector, the matching elements' text, HTML and attributes."
+                description: "Load a web page in a headless browser and return, for each CSS selector, the matching elements' text, HTML and attributes."
                     .to_owned(),
                 input_schema: page(
                     json!({ "selectors": {
