@@ -895,7 +895,8 @@ enum Open {
     /// recorded ones (by call id: text, is error) are used, the others run.
     Calls {
         step: u32,
-        calls: Vec<ToolCall>,
+        /// The stored answer that made the calls.
+        answer: Message,
         recorded: HashMap<String, (String, bool)>,
     },
     /// The step's tool results are stored; only its end is not.
@@ -934,7 +935,7 @@ impl Resume {
                     .collect();
                 Open::Calls {
                     step: steps,
-                    calls: m.tool_calls().cloned().collect(),
+                    answer: m,
                     recorded,
                 }
             }
@@ -1462,9 +1463,10 @@ impl Run {
             }
             Open::Calls {
                 step,
-                calls,
+                answer,
                 recorded,
             } => {
+                let calls: Vec<ToolCall> = answer.tool_calls().cloned().collect();
                 if !in_step {
                     self.send(Chunk::StartStep);
                 }
@@ -1498,7 +1500,16 @@ impl Run {
                 }
                 let calls: Vec<(ToolCall, Option<String>)> =
                     calls.into_iter().map(|c| (c, None)).collect();
-                self.run_calls(step, &calls, &recorded).await?;
+                let results = self.run_calls(step, &calls, &recorded).await?;
+                // The step's usage was counted when it was stored; the hook hears of the
+                // step as it finishes, resumed or not.
+                let inference = Inference {
+                    message: answer,
+                    usage: None,
+                    calls,
+                    finish: Some(llm::FinishReason::ToolCalls),
+                };
+                self.on_step_finish(step, &inference, &results).await?;
                 Ok(false)
             }
         }
