@@ -409,8 +409,7 @@ fn api_error(api: &HttpApi, operation: &str, response: ApiResponse) -> HostError
 }
 
 /// What to run once a program ended (close what [`Capability::bind`] opened).
-pub type Release =
-    Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+pub type Release = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// A capability bound fresh for each `execute` program and released when it ends: a rung
 /// of the execution ladder (the browser: one browser context per program). The embedder
@@ -422,4 +421,25 @@ pub trait Capability: std::fmt::Debug + Send + Sync + 'static {
     fn prelude(&self) -> Option<&str>;
     /// `bindings` plus this capability's for one program, and its release.
     fn bind(&self, bindings: Bindings) -> (Bindings, Release);
+    /// Rewrites the program before it runs, keeping its lines where they were (the npm
+    /// rung turns its imports into reads from a bundle it adds as a prelude). `Ok(None)`:
+    /// the program runs as it is. An error fails the program; its message, shown to the
+    /// model, says what to do instead.
+    fn prepare<'a>(&'a self, code: &'a str) -> PrepareFuture<'a> {
+        let _ = code;
+        Box::pin(async { Ok(None) })
+    }
 }
+
+/// What [`Capability::prepare`] made of a program.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The program to run instead.
+    pub code: String,
+    /// Trusted JavaScript evaluated before it, after the capabilities' own preludes.
+    pub prelude: Option<Arc<str>>,
+}
+
+/// The future [`Capability::prepare`] returns.
+pub type PrepareFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Option<Prepared>, String>> + Send + 'a>>;
