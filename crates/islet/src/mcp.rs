@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::run::{BrowserArgs, FetchArgs, Isolation};
+use crate::run::{BrowserArgs, FetchArgs, Isolation, NpmArgs};
 use anyhow::Context as _;
 use codemode::catalog::describe::CatalogKind;
 use codemode::execute::{HttpApi, HttpApiConfig, bindings, parse_header};
@@ -109,6 +109,8 @@ pub(crate) struct ProxyArgs {
     fetch: FetchArgs,
     #[command(flatten)]
     browser: BrowserArgs,
+    #[command(flatten)]
+    npm: NpmArgs,
 }
 
 #[derive(clap::Args)]
@@ -136,6 +138,8 @@ pub(crate) struct OpenapiArgs {
     fetch: FetchArgs,
     #[command(flatten)]
     browser: BrowserArgs,
+    #[command(flatten)]
+    npm: NpmArgs,
 }
 
 pub(crate) async fn mcp(command: McpCommand) -> anyhow::Result<ExitCode> {
@@ -163,7 +167,12 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let options = ServerOptions {
         // Until the upstreams start (and if none does), the catalog is empty: still a proxy.
         catalog_kind: Some(CatalogKind::McpServers),
-        capabilities: args.browser.capability(fetcher.as_ref())?.into_iter().collect(),
+        capabilities: args
+            .browser
+            .capability(fetcher.as_ref())?
+            .into_iter()
+            .chain(args.npm.capability()?)
+            .collect(),
         ..args.serve.options()?
     };
     let server = CodeModeServer::with_prepare(catalog, bindings, None, options, Some(prepare))?;
@@ -241,7 +250,12 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     let api = Arc::new(api);
     let bindings = FetchArgs::bind(fetcher.as_ref(), bindings(&catalog, api));
     let options = ServerOptions {
-        capabilities: args.browser.capability(fetcher.as_ref())?.into_iter().collect(),
+        capabilities: args
+            .browser
+            .capability(fetcher.as_ref())?
+            .into_iter()
+            .chain(args.npm.capability()?)
+            .collect(),
         ..args.serve.options()?
     };
     let server = CodeModeServer::new(catalog, bindings, Some(Arc::new(spec)), options)?;
