@@ -153,6 +153,7 @@ fn convert_program<'a>(source: &str, program: &Program<'a>) -> Converted {
     if let Some(hashbang) = &program.hashbang {
         edits.replace(hashbang.span, "");
     }
+    strip_comments(program, &mut edits);
 
     if esm {
         let mut n = 0usize;
@@ -343,6 +344,29 @@ fn convert_program<'a>(source: &str, program: &Program<'a>) -> Converted {
     Converted {
         body: edits.apply(source),
         deps,
+    }
+}
+
+/// Removes comments other than legal notices. QuickJS keeps the source text of every
+/// function for `toString`, nested functions again inside their parents, so comments are
+/// paid for several times over in the bundle's bytecode, on every execution that loads it.
+fn strip_comments(program: &Program<'_>, edits: &mut Edits) {
+    for comment in &program.comments {
+        let span = comment.span;
+        let text = &program.source_text[span.start as usize..span.end as usize];
+        if text.starts_with("/*!") || text.contains("@license") || text.contains("@preserve") {
+            continue;
+        }
+        // A block comment spanning lines ends a line for automatic semicolon insertion:
+        // it stays a line break.
+        let replacement = if text.starts_with("/*") && text.contains('\n') {
+            "\n"
+        } else if text.starts_with("/*") {
+            " "
+        } else {
+            ""
+        };
+        edits.replace(span, replacement);
     }
 }
 
