@@ -148,7 +148,12 @@ fn benches(c: &mut Criterion) {
         "__islet_npm.import(\"zod\"); 1",
         Some(Arc::clone(&prepared.prelude)),
     );
-    eprintln!("import only {import_only:?}");
+    eprintln!(
+        "import only {import_only:?} lazy={}",
+        prepared
+            .prelude
+            .contains("\"locales\": () => __x.i(require(")
+    );
     eprintln!(
         "CPU per execution: baseline {baseline:?}, zod bundle loaded {prelude_only:?}, zod imported and used {zod:?}: a cached zod import adds {:?}",
         zod.saturating_sub(baseline)

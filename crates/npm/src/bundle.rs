@@ -106,10 +106,11 @@ impl<'n> Builder<'n> {
                     deps.insert(builtins::id(dep), index);
                 }
                 // Node globals inside shims (`Buffer`) come from the transform below.
-                let converted = transform::convert(&format!("{name}.js"), &builtins::source(&name))
-                    .map_err(|e| {
-                        Error::Bundle(format!("the node:{name} shim does not parse: {e}"))
-                    })?;
+                let converted =
+                    transform::convert(&format!("{name}.js"), &builtins::source(&name), false)
+                        .map_err(|e| {
+                            Error::Bundle(format!("the node:{name} shim does not parse: {e}"))
+                        })?;
                 for dep in &converted.deps {
                     if let Some(name) = dep.spec.strip_prefix("node:").and_then(builtins::find) {
                         let index = self.builtin(name);
@@ -127,12 +128,14 @@ impl<'n> Builder<'n> {
             let body = if file.ends_with(".json") {
                 format!("module.exports = {};", json_module(&source))
             } else {
-                let converted = transform::convert(&file, &source).map_err(|e| {
-                    Error::Bundle(format!(
-                        "{}/{file} is not JavaScript islet can read: {e}",
-                        package.id()
-                    ))
-                })?;
+                let side_effect_free = side_effect_free(&package.manifest, &file);
+                let converted =
+                    transform::convert(&file, &source, side_effect_free).map_err(|e| {
+                        Error::Bundle(format!(
+                            "{}/{file} is not JavaScript islet can read: {e}",
+                            package.id()
+                        ))
+                    })?;
                 for dep in &converted.deps {
                     if deps.contains_key(&dep.spec) {
                         continue;
@@ -407,6 +410,47 @@ impl<'n> Builder<'n> {
     }
 }
 
+/// Whether the package says `file` has no side effects: `"sideEffects": false`, or a list
+/// of the files that do (bundler globs: `*` wildcards; a pattern without `/` matches the
+/// file name) that does not name it.
+fn side_effect_free(manifest: &serde_json::Value, file: &str) -> bool {
+    match manifest.get("sideEffects") {
+        Some(serde_json::Value::Bool(false)) => true,
+        Some(serde_json::Value::Array(patterns)) => !patterns.iter().any(|p| {
+            let Some(pattern) = p.as_str() else {
+                return true;
+            };
+            let pattern = pattern.trim_start_matches("./");
+            if pattern.contains('/') {
+                glob(pattern, file) || glob(&format!("**/{pattern}"), file)
+            } else {
+                glob(pattern, file.rsplit('/').next().unwrap_or(file))
+            }
+        }),
+        _ => false,
+    }
+}
+
+/// `*` (and `**`) match any run of characters, `/` included: coarse, but it only decides
+/// whether re-exports load lazily, and a false match keeps them eager (the safe side).
+fn glob(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').filter(|p| !p.is_empty()).collect();
+    if !pattern.contains('*') {
+        return pattern == text;
+    }
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        let anchored_start = i == 0 && !pattern.starts_with('*');
+        match rest.find(part) {
+            Some(0) if anchored_start => rest = &rest[part.len()..],
+            Some(_) if anchored_start => return false,
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    pattern.ends_with('*') || rest.is_empty() || parts.is_empty()
+}
+
 /// A JSON file as a JavaScript expression (invalid JSON becomes a throwing module).
 fn json_module(source: &str) -> String {
     let source = source.trim_start_matches('\u{feff}');
@@ -420,12 +464,29 @@ fn json_module(source: &str) -> String {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn side_effects_field() {
+        assert!(side_effect_free(&json!({"sideEffects": false}), "a.js"));
+        assert!(!side_effect_free(&json!({}), "a.js"));
+        let listed = json!({"sideEffects": ["./compile.js", "*.css", "./src/polyfills/*"]});
+        assert!(!side_effect_free(&listed, "compile.js"));
+        assert!(!side_effect_free(&listed, "styles/x.css"));
+        assert!(!side_effect_free(&listed, "src/polyfills/a.js"));
+        assert!(side_effect_free(&listed, "v4/locales/index.js"));
+    }
+}
+
 /// The key of the bundle for these resolved imports: what it contains depends only on
 /// them (and on this code, hence the format version).
 pub(crate) fn key(resolved: &[(String, Import, Option<String>)]) -> String {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
-    hasher.update(b"islet-npm-bundle-v1\n");
+    hasher.update(b"islet-npm-bundle-v2\n");
     for (text, import, version) in resolved {
         let what = match import {
             Import::Builtin(name) => format!("node:{name}"),

@@ -76,7 +76,12 @@ pub(crate) struct Converted {
 }
 
 /// Converts `source` (the file `path`). Parse errors are returned as text.
-pub(crate) fn convert(path: &str, source: &str) -> Result<Converted, String> {
+///
+/// `lazy_reexports`: the package declares `"sideEffects": false`, so a module it only
+/// re-exports (`export * as locales from "./locales/index.js"`, `export { a } from "./a.js"`)
+/// is evaluated when first read, not up front: zod re-exports fifty locales that most
+/// programs never touch, and every execution would pay for evaluating them.
+pub(crate) fn convert(path: &str, source: &str, lazy_reexports: bool) -> Result<Converted, String> {
     let allocator = Allocator::default();
     let options = ParseOptions {
         allow_return_outside_function: true,
@@ -106,7 +111,7 @@ pub(crate) fn convert(path: &str, source: &str) -> Result<Converted, String> {
             continue;
         }
         let program = allocator.alloc(ret.program);
-        return Ok(convert_program(source, program));
+        return Ok(convert_program(source, program, lazy_reexports));
     }
     Err(first_error.unwrap_or_else(|| "invalid syntax".to_owned()))
 }
@@ -137,7 +142,7 @@ fn has_import_meta(program: &Program<'_>) -> bool {
     finder.0
 }
 
-fn convert_program<'a>(source: &str, program: &Program<'a>) -> Converted {
+fn convert_program<'a>(source: &str, program: &Program<'a>, lazy_reexports: bool) -> Converted {
     let semantic = SemanticBuilder::new().build(program).semantic;
     let scoping = semantic.scoping();
     let esm = is_esm(program);
@@ -198,7 +203,17 @@ fn convert_program<'a>(source: &str, program: &Program<'a>) -> Converted {
                     if decl.export_kind.is_type() {
                         continue;
                     }
-                    let var = import_var(&mut head, decl.source.value.as_str(), &mut deps);
+                    let spec = decl.source.value.as_str();
+                    let var = if lazy_reexports {
+                        deps.push(Dep {
+                            spec: spec.to_owned(),
+                            kind: Kind::Import,
+                            required: true,
+                        });
+                        format!("__x.i(require({}))", js_string(spec))
+                    } else {
+                        import_var(&mut head, spec, &mut deps)
+                    };
                     for s in &decl.specifiers {
                         if s.export_kind.is_type() {
                             continue;
@@ -214,10 +229,27 @@ fn convert_program<'a>(source: &str, program: &Program<'a>) -> Converted {
                     if decl.export_kind.is_type() {
                         continue;
                     }
-                    let var = import_var(&mut head, decl.source.value.as_str(), &mut deps);
+                    let spec = decl.source.value.as_str();
                     match &decl.exported {
-                        Some(name) => getters.push((export_name(name), var)),
-                        None => stars.push_str(&format!("__x.s(exports, {var});")),
+                        Some(name) if lazy_reexports => {
+                            deps.push(Dep {
+                                spec: spec.to_owned(),
+                                kind: Kind::Import,
+                                required: true,
+                            });
+                            getters.push((
+                                export_name(name),
+                                format!("__x.i(require({}))", js_string(spec)),
+                            ));
+                        }
+                        Some(name) => {
+                            let var = import_var(&mut head, spec, &mut deps);
+                            getters.push((export_name(name), var));
+                        }
+                        None => {
+                            let var = import_var(&mut head, spec, &mut deps);
+                            stars.push_str(&format!("__x.s(exports, {var});"));
+                        }
                     }
                 }
                 _ => {}
@@ -562,10 +594,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn reexports_of_side_effect_free_packages_load_when_read() {
+        let source = "export * as locales from './locales.js';\nexport { a as b } from './a.js';\nexport * from './all.js';";
+        let lazy = convert("i.js", source, true).unwrap();
+        assert!(
+            lazy.body
+                .contains("\"locales\": () => __x.i(require(\"./locales.js\"))"),
+            "{}",
+            lazy.body
+        );
+        assert!(
+            lazy.body
+                .contains("\"b\": () => __x.i(require(\"./a.js\")).a"),
+            "{}",
+            lazy.body
+        );
+        assert!(
+            lazy.body
+                .contains("var __islet_i0 = __x.i(require(\"./all.js\"))"),
+            "{}",
+            lazy.body
+        );
+        assert_eq!(lazy.deps.len(), 3);
+        let eager = convert("i.js", source, false).unwrap();
+        assert!(
+            eager
+                .body
+                .contains("var __islet_i0 = __x.i(require(\"./locales.js\"))"),
+            "{}",
+            eager.body
+        );
+    }
+
+    #[test]
     fn esm_becomes_the_module_form() {
         let c = convert(
             "a.js",
             "import d, { x as y } from './b.js';\nimport * as ns from 'c';\nexport const z = y + 1;\nexport function f() { return d(ns, { y }); }\nexport { y as w };\nexport * from './e.js';\nexport default 42;\n",
+            false,
         )
         .unwrap();
         let specs: Vec<&str> = c.deps.iter().map(|d| d.spec.as_str()).collect();
@@ -587,6 +653,7 @@ mod tests {
         let c = convert(
             "a.js",
             "import { x } from 'b';\nfunction g(x) { return x; }\nexport default x;",
+            false,
         )
         .unwrap();
         assert!(c.body.contains("function g(x) { return x; }"), "{}", c.body);
@@ -602,6 +669,7 @@ mod tests {
         let c = convert(
             "a.js",
             "'use strict';\nconst a = require('a');\nfunction f(require) { return require('nope'); }\nmodule.exports = Buffer.from(process.env.X);",
+            false,
         )
         .unwrap();
         let specs: Vec<&str> = c.deps.iter().map(|d| d.spec.as_str()).collect();
