@@ -464,23 +464,6 @@ fn json_module(source: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn side_effects_field() {
-        assert!(side_effect_free(&json!({"sideEffects": false}), "a.js"));
-        assert!(!side_effect_free(&json!({}), "a.js"));
-        let listed = json!({"sideEffects": ["./compile.js", "*.css", "./src/polyfills/*"]});
-        assert!(!side_effect_free(&listed, "compile.js"));
-        assert!(!side_effect_free(&listed, "styles/x.css"));
-        assert!(!side_effect_free(&listed, "src/polyfills/a.js"));
-        assert!(side_effect_free(&listed, "v4/locales/index.js"));
-    }
-}
-
 /// The key of the bundle for these resolved imports: what it contains depends only on
 /// them (and on this code, hence the format version).
 pub(crate) fn key(resolved: &[(String, Import, Option<String>)]) -> String {
@@ -501,4 +484,21 @@ pub(crate) fn key(resolved: &[(String, Import, Option<String>)]) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn side_effects_field() {
+        assert!(side_effect_free(&json!({"sideEffects": false}), "a.js"));
+        assert!(!side_effect_free(&json!({}), "a.js"));
+        let listed = json!({"sideEffects": ["./compile.js", "*.css", "./src/polyfills/*"]});
+        assert!(!side_effect_free(&listed, "compile.js"));
+        assert!(!side_effect_free(&listed, "styles/x.css"));
+        assert!(!side_effect_free(&listed, "src/polyfills/a.js"));
+        assert!(side_effect_free(&listed, "v4/locales/index.js"));
+    }
 }
