@@ -31,6 +31,8 @@ struct Module {
     id: String,
     body: String,
     deps: BTreeMap<String, usize>,
+    /// Modules this one evaluates as it is evaluated (not deferred).
+    eager: Vec<usize>,
 }
 
 /// Work: module `index` is file `file` of `package`, not converted yet.
@@ -119,12 +121,14 @@ impl<'n> Builder<'n> {
                 }
                 let module = &mut self.modules[pending.index];
                 module.body = converted.body;
+                module.eager = deps.values().copied().collect();
                 module.deps = deps;
                 continue;
             };
             let file = pending.file;
             let source = package.files.get(&file).cloned().unwrap_or_default();
             let mut deps = BTreeMap::new();
+            let mut eager = Vec::new();
             let body = if file.ends_with(".json") {
                 format!("module.exports = {};", json_module(&source))
             } else {
@@ -137,12 +141,18 @@ impl<'n> Builder<'n> {
                         ))
                     })?;
                 for dep in &converted.deps {
-                    if deps.contains_key(&dep.spec) {
+                    if let Some(&index) = deps.get(&dep.spec) {
+                        if !dep.deferred {
+                            eager.push(index);
+                        }
                         continue;
                     }
                     match self.dependency(&package, &file, &dep.spec, dep.kind).await {
                         Ok(Some(index)) => {
                             deps.insert(dep.spec.clone(), index);
+                            if !dep.deferred {
+                                eager.push(index);
+                            }
                         }
                         Ok(None) => {}
                         Err(error) if dep.required => return Err(error),
@@ -157,6 +167,7 @@ impl<'n> Builder<'n> {
             let module = &mut self.modules[pending.index];
             module.body = body;
             module.deps = deps;
+            module.eager = eager;
         }
         Ok(())
     }
@@ -183,6 +194,7 @@ impl<'n> Builder<'n> {
             id,
             body: String::new(),
             deps: BTreeMap::new(),
+            eager: Vec::new(),
         });
         index
     }
@@ -363,6 +375,20 @@ impl<'n> Builder<'n> {
         Ok(package)
     }
 
+    /// Which modules evaluating the entries evaluates (following eager imports and
+    /// requires, not deferred ones).
+    fn hot(&self, entries: &BTreeMap<String, usize>) -> Vec<bool> {
+        let mut hot = vec![false; self.modules.len()];
+        let mut stack: Vec<usize> = entries.values().copied().collect();
+        while let Some(index) = stack.pop() {
+            if std::mem::replace(&mut hot[index], true) {
+                continue;
+            }
+            stack.extend(self.modules[index].eager.iter().copied());
+        }
+        hot
+    }
+
     fn emit(self, entries: &BTreeMap<String, usize>) -> Result<Bundle, Error> {
         let mut text = String::with_capacity(
             self.modules
@@ -385,12 +411,24 @@ impl<'n> Builder<'n> {
         text.push_str(";\nconst __islet_entries = ");
         text.push_str(&serde_json::to_string(entries).unwrap_or_default());
         text.push_str(";\nconst __islet_defs = [\n");
-        for module in &self.modules {
+        let hot = self.hot(entries);
+        for (index, module) in self.modules.iter().enumerate() {
             text.push_str("// ");
             text.push_str(&js_string(&module.id));
-            text.push_str("\nfunction (module, exports, require, __x) {\n");
-            text.push_str(&module.body);
-            text.push_str("\n},\n");
+            let function = format!(
+                "function (module, exports, require, __x) {{\n{}\n}}",
+                module.body
+            );
+            if hot[index] {
+                text.push('\n');
+                text.push_str(&function);
+            } else {
+                // Not evaluated unless something reads it later: kept as text and
+                // compiled then, so executions that never use it do not load its code.
+                text.push_str(" (compiled on first use)\n");
+                text.push_str(&js_string(&function));
+            }
+            text.push_str(",\n");
         }
         text.push_str("];\n");
         text.push_str(include_str!("js/runtime.js"));
@@ -469,7 +507,7 @@ fn json_module(source: &str) -> String {
 pub(crate) fn key(resolved: &[(String, Import, Option<String>)]) -> String {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
-    hasher.update(b"islet-npm-bundle-v2\n");
+    hasher.update(b"islet-npm-bundle-v3\n");
     for (text, import, version) in resolved {
         let what = match import {
             Import::Builtin(name) => format!("node:{name}"),

@@ -66,6 +66,9 @@ pub(crate) struct Dep {
     /// fails the bundle. A `require` or `import()` may sit in a branch never taken, so
     /// failing to resolve it only fails the call, at run time.
     pub required: bool,
+    /// Evaluated later, if ever (a lazy re-export, `import()`): the module need not be
+    /// compiled before it is used.
+    pub deferred: bool,
 }
 
 #[derive(Debug)]
@@ -170,6 +173,7 @@ fn convert_program<'a>(source: &str, program: &Program<'a>, lazy_reexports: bool
                 spec: spec.to_owned(),
                 kind: Kind::Import,
                 required: true,
+                deferred: false,
             });
             var
         };
@@ -209,6 +213,7 @@ fn convert_program<'a>(source: &str, program: &Program<'a>, lazy_reexports: bool
                             spec: spec.to_owned(),
                             kind: Kind::Import,
                             required: true,
+                            deferred: true,
                         });
                         format!("__x.i(require({}))", js_string(spec))
                     } else {
@@ -236,6 +241,7 @@ fn convert_program<'a>(source: &str, program: &Program<'a>, lazy_reexports: bool
                                 spec: spec.to_owned(),
                                 kind: Kind::Import,
                                 required: true,
+                                deferred: true,
                             });
                             getters.push((
                                 export_name(name),
@@ -353,6 +359,7 @@ fn convert_program<'a>(source: &str, program: &Program<'a>, lazy_reexports: bool
                     spec: (*spec).to_owned(),
                     kind: Kind::Require,
                     required: true,
+                    deferred: false,
                 });
             }
         }
@@ -463,6 +470,7 @@ impl<'a> Visit<'a> for Rewriter<'_, '_> {
                     spec: spec.value.to_string(),
                     kind: Kind::Require,
                     required: false,
+                    deferred: false,
                 });
             }
         }
@@ -487,6 +495,7 @@ impl<'a> Visit<'a> for Rewriter<'_, '_> {
                 spec: spec.value.to_string(),
                 kind: Kind::Import,
                 required: false,
+                deferred: true,
             });
         }
         let source = it.source.span();

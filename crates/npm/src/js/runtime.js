@@ -22,14 +22,12 @@
   function view(i) {
     var exports = load(i);
     if (exports && exports.__esModule) return exports;
-    var record = records[i];
     if (views[i] && views[i].source === exports) return views[i].ns;
     var ns = exports !== null && (typeof exports === "object" || typeof exports === "function")
       ? Object.create(exports)
       : {};
     Object.defineProperty(ns, "default", { value: exports, enumerable: true });
     views[i] = { source: exports, ns: ns };
-    void record;
     return ns;
   }
 
@@ -80,8 +78,13 @@
       },
       meta: { url: "file:///node_modules/" + id, filename: record.filename, dirname: record.path },
     };
+    var define = defs[i];
+    if (typeof define === "string") {
+      // A module no entry evaluates eagerly, kept as text: compiled now, once.
+      define = defs[i] = (0, eval)("(" + define + ")");
+    }
     try {
-      defs[i].call(record.exports, record, record.exports, require, helpers);
+      define.call(record.exports, record, record.exports, require, helpers);
     } catch (error) {
       records[i] = undefined;
       throw error;

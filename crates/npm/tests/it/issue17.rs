@@ -12,11 +12,13 @@ import { z } from "zod";
 const User = z.object({ name: z.string().min(2), age: z.number().int().positive() });
 const ok = User.parse({ name: "Ada", age: 36 });
 const bad = User.safeParse({ name: "A", age: -1 });
-export default { ok, success: bad.success, issues: bad.error.issues.map((i) => i.path.join(".")) };
+// zod's locales are re-exported lazily (and compiled on first use): reading one works.
+const french = typeof z.locales.fr;
+export default { ok, success: bad.success, issues: bad.error.issues.map((i) => i.path.join(".")), french };
 "#;
     assert_eq!(
         result(&npm, code).await,
-        json!({ "ok": { "name": "Ada", "age": 36 }, "success": false, "issues": ["name", "age"] })
+        json!({ "ok": { "name": "Ada", "age": 36 }, "success": false, "issues": ["name", "age"], "french": "function" })
     );
     let prepared = npm.prepare(code).await.unwrap().unwrap();
     assert!(
