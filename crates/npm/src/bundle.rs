@@ -507,7 +507,7 @@ fn json_module(source: &str) -> String {
 pub(crate) fn key(resolved: &[(String, Import, Option<String>)]) -> String {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
-    hasher.update(b"islet-npm-bundle-v3\n");
+    hasher.update(b"islet-npm-bundle-v4\n");
     for (text, import, version) in resolved {
         let what = match import {
             Import::Builtin(name) => format!("node:{name}"),

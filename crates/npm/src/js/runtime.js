@@ -49,7 +49,11 @@
   function star(exports, from) {
     Object.keys(from).forEach(function (name) {
       if (name === "default" || name === "__esModule" || Object.prototype.hasOwnProperty.call(exports, name)) return;
-      Object.defineProperty(exports, name, { enumerable: true, configurable: true, get: function () { return from[name]; } });
+      // The exporting module's own getter when it has one: reads through re-export
+      // chains (zod's index → external → schemas) then cost one call, not one per level.
+      var own = Object.getOwnPropertyDescriptor(from, name);
+      var get = own && own.get ? own.get : function () { return from[name]; };
+      Object.defineProperty(exports, name, { enumerable: true, configurable: true, get: get });
     });
   }
 
