@@ -374,3 +374,17 @@ async fn issue17_errors_in_the_program_keep_their_lines() {
     assert_eq!(error.message, "at line 5");
     assert_eq!(error.line, Some(5), "{error:?}");
 }
+
+#[tokio::test]
+async fn issue17_readme_example_runs() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = npm::NpmConfig::new(cache.path());
+    config.allow = vec!["zod".into()];
+    let npm = npm::Npm::new(config).unwrap();
+    // README.md, "npm packages".
+    let code = "import { z } from \"zod\";\nz.object({ email: z.string().email() }).parse({ email: \"ada@example.com\" })";
+    assert_eq!(
+        result(&npm, code).await,
+        json!({ "email": "ada@example.com" })
+    );
+}
