@@ -421,6 +421,15 @@ pub trait Capability: std::fmt::Debug + Send + Sync + 'static {
     fn prelude(&self) -> Option<&str>;
     /// `bindings` plus this capability's for one program, and its release.
     fn bind(&self, bindings: Bindings) -> (Bindings, Release);
+    /// Rewrites the program before it runs, keeping its lines where they were (the npm
+    /// rung turns its imports into reads from a bundle it adds as a prelude). `Ok(None)`:
+    /// the program runs as it is. An error fails the program; its message, shown to the
+    /// model, says what to do instead.
+    fn prepare<'a>(&'a self, code: &'a str) -> PrepareFuture<'a> {
+        let _ = code;
+        Box::pin(async { Ok(None) })
+    }
+
     /// Single-call tools over the capability for a tool-calling model that would rather not
     /// write code for the simple case (Think's `browser_markdown`); each runs as a program.
     fn shortcuts(&self) -> Vec<Shortcut> {
@@ -447,3 +456,16 @@ impl Shortcut {
         format!("return await ({})({input});", self.function)
     }
 }
+
+/// What [`Capability::prepare`] made of a program.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The program to run instead.
+    pub code: String,
+    /// Trusted JavaScript evaluated before it, after the capabilities' own preludes.
+    pub prelude: Option<Arc<str>>,
+}
+
+/// The future [`Capability::prepare`] returns.
+pub type PrepareFuture<'a> =
+    std::pin::Pin<Box<dyn Future<Output = Result<Option<Prepared>, String>> + Send + 'a>>;

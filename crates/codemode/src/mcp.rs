@@ -563,6 +563,20 @@ impl CodeModeServer {
         };
         let view = self.view();
         let options = &self.inner.options;
+        // Capabilities that rewrite the program (npm imports) do so before anything is
+        // bound, so a refusal costs nothing.
+        let mut program = code.to_owned();
+        let mut added_preludes = Vec::new();
+        for capability in &options.capabilities {
+            match capability.prepare(&program).await {
+                Ok(Some(prepared)) => {
+                    program = prepared.code;
+                    added_preludes.extend(prepared.prelude);
+                }
+                Ok(None) => {}
+                Err(message) => return tool_error(message),
+            }
+        }
         let mut bindings = view.bindings.clone();
         let mut prelude = options.execute_prelude.as_deref().map(str::to_owned);
         let mut releases = Vec::new();
@@ -577,7 +591,13 @@ impl CodeModeServer {
                 });
             }
         }
-        let mut execution = Execution::new(code)
+        for more in &added_preludes {
+            prelude = Some(match prelude {
+                Some(first) => format!("{first}\n;{more}"),
+                None => more.to_string(),
+            });
+        }
+        let mut execution = Execution::new(program)
             .bindings(bindings)
             .limits(options.execute_limits);
         execution.prelude = prelude.map(Into::into);

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::run::{BrowserArgs, FetchArgs, Isolation};
+use crate::run::{BrowserArgs, FetchArgs, Isolation, NpmArgs};
 use anyhow::Context as _;
 use codemode::catalog::describe::CatalogKind;
 use codemode::egress::Fetcher;
@@ -110,6 +110,8 @@ pub(crate) struct ProxyArgs {
     fetch: FetchArgs,
     #[command(flatten)]
     browser: BrowserArgs,
+    #[command(flatten)]
+    npm: NpmArgs,
 }
 
 #[derive(clap::Args)]
@@ -137,6 +139,8 @@ pub(crate) struct OpenapiArgs {
     fetch: FetchArgs,
     #[command(flatten)]
     browser: BrowserArgs,
+    #[command(flatten)]
+    npm: NpmArgs,
 }
 
 pub(crate) async fn mcp(command: McpCommand) -> anyhow::Result<ExitCode> {
@@ -165,7 +169,10 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let options = ServerOptions {
         // Until the upstreams start (and if none does), the catalog is empty: still a proxy.
         catalog_kind: Some(CatalogKind::McpServers),
-        capabilities,
+        capabilities: capabilities
+            .into_iter()
+            .chain(args.npm.capability()?)
+            .collect(),
         ..args.serve.options()?
     };
     let server = CodeModeServer::with_prepare(catalog, bindings, None, options, Some(prepare))?;
@@ -247,7 +254,10 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     let bindings = FetchArgs::bind(fetcher.as_ref(), bindings(&catalog, api));
     let (browser, capabilities) = rungs(&args.browser, fetcher.as_ref())?;
     let options = ServerOptions {
-        capabilities,
+        capabilities: capabilities
+            .into_iter()
+            .chain(args.npm.capability()?)
+            .collect(),
         ..args.serve.options()?
     };
     let server = CodeModeServer::new(catalog, bindings, Some(Arc::new(spec)), options)?;

@@ -27,7 +27,8 @@ Examples:
   islet run --cpu-ms 100 --json script.ts
   GITHUB_TOKEN=… islet run --allow-fetch GET:api.github.com \\
       --fetch-header 'api.github.com:Authorization=Bearer ${GITHUB_TOKEN}' \\
-      script.js")]
+      script.js
+  echo 'import { z } from \"zod\"; z.string().email().parse(\"a@b.co\")' | islet run --allow-npm -")]
 pub(crate) struct RunArgs {
     /// File with the code to run, or `-` for standard input.
     file: PathBuf,
@@ -59,6 +60,56 @@ pub(crate) struct RunArgs {
     fetch: FetchArgs,
     #[command(flatten)]
     browser: BrowserArgs,
+    #[command(flatten)]
+    npm: NpmArgs,
+}
+
+/// The npm rung: shared by `islet run` and `islet mcp openapi|proxy`.
+#[derive(clap::Args, Clone, Default)]
+#[command(next_help_heading = "npm packages (code may import them only with --allow-npm)")]
+pub(crate) struct NpmArgs {
+    /// Let code import npm packages: `import { z } from "zod"`, `import _ from
+    /// "npm:lodash@4"`, `require("ms")`. Fetched from the registry on first use, checked
+    /// against their published integrity, never running install scripts, then cached.
+    #[arg(long)]
+    pub allow_npm: bool,
+    /// The npm registry packages come from.
+    #[arg(long, value_name = "URL", default_value = npm::DEFAULT_REGISTRY)]
+    pub npm_registry: String,
+    /// Packages code may import, comma-separated (`zod,lodash,@scope/*`); their own
+    /// dependencies come with them. Default: any package.
+    #[arg(long, value_name = "PKG,...", value_delimiter = ',')]
+    pub npm_allow: Vec<String>,
+    /// Where packages, registry documents and bundles are cached (offline after the
+    /// first fetch).
+    #[arg(long, value_name = "DIR", default_value = ".islet/npm")]
+    pub npm_cache: PathBuf,
+}
+
+impl NpmArgs {
+    /// The npm rung these flags describe; `None` without --allow-npm.
+    pub(crate) fn npm(&self) -> anyhow::Result<Option<Arc<npm::Npm>>> {
+        if !self.allow_npm {
+            anyhow::ensure!(
+                self.npm_allow.is_empty(),
+                "--npm-allow needs --allow-npm: without it code imports no packages"
+            );
+            return Ok(None);
+        }
+        let mut config = npm::NpmConfig::new(&self.npm_cache);
+        config.registry = self.npm_registry.clone();
+        config.allow = self.npm_allow.iter().map(|p| p.trim().to_owned()).collect();
+        Ok(Some(Arc::new(npm::Npm::new(config)?)))
+    }
+
+    /// The npm rung as a capability of `execute`.
+    pub(crate) fn capability(
+        &self,
+    ) -> anyhow::Result<Option<Arc<dyn codemode::execute::Capability>>> {
+        Ok(self.npm()?.map(|npm| {
+            Arc::new(npm::NpmCapability::new(npm)) as Arc<dyn codemode::execute::Capability>
+        }))
+    }
 }
 
 /// Whether code gets `fetch`, and for which hosts: shared by `islet run`, `islet mcp
@@ -379,8 +430,36 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => bindings,
     };
-    let sandbox = args.isolation.sandbox(1)?;
-    let outcome = sandbox.execute(execution).await;
+    let npm = args.npm.npm()?;
+    let prepared = match &npm {
+        Some(npm) => npm.prepare(&execution.code).await,
+        None => Ok(None),
+    };
+    let outcome = match prepared {
+        Err(error) => {
+            // The program did not run: its imports were refused. Reported like a
+            // program's error, so scripts see one shape.
+            let mut failure = sandbox::JsError::new("NpmError", error.to_string());
+            failure.code = Some(error.code().to_owned());
+            Outcome {
+                result: None,
+                error: Some(failure),
+                logs: Vec::new(),
+                stats: Default::default(),
+            }
+        }
+        Ok(prepared) => {
+            if let Some(prepared) = prepared {
+                execution.code = prepared.code;
+                execution.prelude = Some(match execution.prelude.take() {
+                    Some(first) => format!("{first}\n;{}", prepared.prelude).into(),
+                    None => prepared.prelude,
+                });
+            }
+            let sandbox = args.isolation.sandbox(1)?;
+            sandbox.execute(execution).await
+        }
+    };
     if let Some(used) = used_browser {
         used.close().await;
     }
@@ -398,6 +477,14 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         eprintln!(
             "hint: browser pages load only the hosts --allow-fetch names (see islet run --help)"
         );
+    }
+    if npm.is_none()
+        && outcome.error.as_ref().is_some_and(|e| {
+            e.message.starts_with("import is not available")
+                || (e.name == "ReferenceError" && e.message.contains("require"))
+        })
+    {
+        eprintln!("hint: code imports npm packages only with --allow-npm (see islet run --help)");
     }
     if fetcher.is_none()
         && outcome

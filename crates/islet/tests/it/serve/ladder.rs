@@ -282,7 +282,7 @@ async fn readme_the_execution_ladder_examples_run() {
     let names: Vec<&str> = examples.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
-        ["workspace", "isolate", "browser"],
+        ["workspace", "isolate", "npm", "browser"],
         "the README's rungs"
     );
     for (name, script) in &examples {
@@ -315,6 +315,7 @@ async fn readme_the_execution_ladder_examples_run() {
         let wanted: &[&str] = match name.as_str() {
             "workspace" => &["city,people"],
             "isolate" => &["[1,2,3]"],
+            "npm" => &["\"ada@example.com\""],
             "browser" => &["\"title\":\"Ladder\"", "\"heading\":\"#Islands\""],
             other => panic!("no expectation for the README's ladder example `{other}`"),
         };

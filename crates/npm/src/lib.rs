@@ -1,0 +1,268 @@
+//! The execution ladder's npm rung: code in an isolate may `import { z } from "zod"`,
+//! `import _ from "npm:lodash@4"` or `require("ms")`.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), npm::Error> {
+//! use sandbox::{Execution, Sandbox};
+//! let npm = npm::Npm::new(npm::NpmConfig::new(".islet/npm"))?;
+//! let code = "import { z } from 'zod'; z.string().parse('hi')";
+//! let mut execution = Execution::new(code);
+//! if let Some(prepared) = npm.prepare(code).await? {
+//!     execution.code = prepared.code;
+//!     execution.prelude = Some(prepared.prelude);
+//! }
+//! let outcome = Sandbox::new(Default::default()).unwrap().execute(execution).await;
+//! # Ok(()) }
+//! ```
+//!
+//! Everything happens host-side, before the program runs: its imports are found with oxc,
+//! resolved against the registry (semver ranges, dist-tags, an optional allowlist),
+//! fetched as tarballs whose `integrity` is checked, refused when they need install
+//! scripts or native code, unpacked in memory, and every file they reach is converted
+//! into one module table (the *bundle*). The bundle becomes the execution's prelude, so
+//! it travels with the execution to a worker process and is compiled once per engine;
+//! the program's imports become reads from it. Tarballs, registry documents and bundles
+//! are cached in the cache directory (content-addressed), so a package fetched once
+//! needs no network again.
+//!
+//! Architecture Invariant: no package code runs on the host. Install scripts never run
+//! (a package that declares one is refused), and the host only parses package files.
+
+mod builtins;
+mod bundle;
+mod capability;
+mod error;
+mod program;
+mod registry;
+mod resolve;
+mod spec;
+mod tarball;
+mod transform;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub use capability::{DESCRIPTION, NpmCapability};
+pub use error::Error;
+
+use crate::registry::METADATA_TTL;
+use crate::spec::Import;
+
+/// The public npm registry.
+pub const DEFAULT_REGISTRY: &str = "https://registry.npmjs.org";
+
+/// Where packages come from, which may be imported, and where they are cached.
+#[derive(Debug, Clone)]
+pub struct NpmConfig {
+    /// The registry's base URL (`https://registry.npmjs.org`, or a mirror).
+    pub registry: String,
+    /// Packages the program may import (`zod`, `@scope/*`); empty: any. Their own
+    /// dependencies come with them.
+    pub allow: Vec<String>,
+    /// The cache directory (`<data dir>/npm`).
+    pub cache: PathBuf,
+    /// Per request to the registry.
+    pub timeout: std::time::Duration,
+}
+
+impl NpmConfig {
+    pub fn new(cache: impl Into<PathBuf>) -> Self {
+        NpmConfig {
+            registry: DEFAULT_REGISTRY.to_owned(),
+            allow: Vec::new(),
+            cache: cache.into(),
+            timeout: std::time::Duration::from_secs(60),
+        }
+    }
+}
+
+/// What a program becomes when it imports packages.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The program, its imports rewritten to reads from the bundle (lines unchanged).
+    pub code: String,
+    /// The bundle: evaluate it before the program (`sandbox::Execution::prelude`).
+    pub prelude: Arc<str>,
+    /// `name@version` of every package in the bundle.
+    pub packages: Vec<String>,
+}
+
+/// A bundle kept in memory, and when its versions were resolved.
+#[derive(Debug, Clone)]
+struct Memo {
+    prelude: Arc<str>,
+    packages: Vec<String>,
+    at: Instant,
+}
+
+/// The npm rung: registry client, caches and bundler. Share it (`Arc`) across executions.
+#[derive(Debug)]
+pub struct Npm {
+    config: NpmConfig,
+    registry: registry::Registry,
+    cache: PathBuf,
+    /// Bundles by the program's import specifiers. Resolution is redone when older than
+    /// the metadata TTL (a new release may have come out), never otherwise: the second
+    /// execution that imports `zod` touches neither disk nor network.
+    memo: Mutex<HashMap<Vec<String>, Memo>>,
+    /// One bundle build at a time: two executions importing the same new package wait for
+    /// one download, not race two.
+    building: tokio::sync::Mutex<()>,
+}
+
+impl Npm {
+    pub fn new(config: NpmConfig) -> Result<Npm, Error> {
+        let url = reqwest::Url::parse(config.registry.trim()).map_err(|e| {
+            Error::BadImport(format!(
+                "the npm registry `{}` is not a URL ({e}); e.g. https://registry.npmjs.org",
+                config.registry
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(Error::BadImport(format!(
+                "the npm registry `{url}` must be an http(s) URL"
+            )));
+        }
+        for pattern in &config.allow {
+            let name = pattern.strip_suffix("/*").unwrap_or(pattern);
+            let ok = if pattern.ends_with("/*") {
+                name.starts_with('@') && !name.contains('/')
+            } else {
+                spec::split_bare(name).is_some_and(|(n, sub)| n == name && sub == ".")
+            };
+            if !ok {
+                return Err(Error::BadImport(format!(
+                    "--npm-allow `{pattern}` is not a package name (`zod`, `@scope/name`) or a scope (`@scope/*`)"
+                )));
+            }
+        }
+        let client = codemode::egress::tls::client_builder()
+            .map_err(Error::Registry)?
+            .timeout(config.timeout)
+            .connect_timeout(std::time::Duration::from_secs(10))
+            .user_agent(concat!("islet/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Registry(format!("cannot build the HTTP client: {e}")))?;
+        let cache = config.cache.clone();
+        Ok(Npm {
+            registry: registry::Registry::new(&config.registry, client, &cache),
+            cache,
+            config,
+            memo: Mutex::new(HashMap::new()),
+            building: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    pub fn config(&self) -> &NpmConfig {
+        &self.config
+    }
+
+    /// The program rewritten to use its packages, and the bundle they need; `None` when
+    /// it imports nothing.
+    pub async fn prepare(&self, code: &str) -> Result<Option<Prepared>, Error> {
+        let Some(rewritten) = program::rewrite(code) else {
+            return Ok(None);
+        };
+        let mut specs = rewritten.specs.clone();
+        specs.sort();
+        if let Some(memo) = self.memo_get(&specs) {
+            return Ok(Some(Prepared {
+                code: rewritten.code,
+                prelude: memo.prelude,
+                packages: memo.packages,
+            }));
+        }
+        let mut imports = Vec::new();
+        for text in &specs {
+            let import = spec::parse(text)?;
+            if let Import::Package(request) = &import {
+                self.check_allowed(&request.name)?;
+            }
+            imports.push((text.clone(), import));
+        }
+        let _building = self.building.lock().await;
+        if let Some(memo) = self.memo_get(&specs) {
+            return Ok(Some(Prepared {
+                code: rewritten.code,
+                prelude: memo.prelude,
+                packages: memo.packages,
+            }));
+        }
+        let mut builder = bundle::Builder::new(self);
+        let mut resolved = Vec::new();
+        for (text, import) in imports {
+            let version = match &import {
+                Import::Package(request) => {
+                    Some(builder.version(&request.name, &request.range).await?)
+                }
+                Import::Builtin(_) => None,
+            };
+            resolved.push((text, import, version));
+        }
+        let key = bundle::key(&resolved);
+        let file = self.cache.join("bundles").join(format!("{key}.js"));
+        let meta_file = self.cache.join("bundles").join(format!("{key}.json"));
+        let cached = std::fs::read_to_string(&file).ok().and_then(|text| {
+            let packages: Vec<String> =
+                serde_json::from_slice(&std::fs::read(&meta_file).ok()?).ok()?;
+            Some((Arc::<str>::from(text), packages))
+        });
+        let (prelude, packages) = match cached {
+            Some(found) => found,
+            None => {
+                let built = builder.build(&resolved).await?;
+                registry::write_atomic(&file, built.text.as_bytes())?;
+                registry::write_atomic(
+                    &meta_file,
+                    serde_json::to_string(&built.packages)
+                        .unwrap_or_default()
+                        .as_bytes(),
+                )?;
+                (built.text, built.packages)
+            }
+        };
+        base::sync::lock(&self.memo).insert(
+            specs,
+            Memo {
+                prelude: Arc::clone(&prelude),
+                packages: packages.clone(),
+                at: Instant::now(),
+            },
+        );
+        Ok(Some(Prepared {
+            code: rewritten.code,
+            prelude,
+            packages,
+        }))
+    }
+
+    fn memo_get(&self, specs: &[String]) -> Option<Memo> {
+        let memo = base::sync::lock(&self.memo);
+        memo.get(specs)
+            .filter(|m| m.at.elapsed() < METADATA_TTL)
+            .cloned()
+    }
+
+    fn check_allowed(&self, name: &str) -> Result<(), Error> {
+        let allow = &self.config.allow;
+        if allow.is_empty() {
+            return Ok(());
+        }
+        let allowed = allow
+            .iter()
+            .any(|pattern| match pattern.strip_suffix("/*") {
+                Some(scope) => name.strip_prefix(scope).is_some_and(|r| r.starts_with('/')),
+                None => pattern == name,
+            });
+        if allowed {
+            Ok(())
+        } else {
+            Err(Error::NotAllowed {
+                name: name.to_owned(),
+                allowed: allow.join(", "),
+            })
+        }
+    }
+}
