@@ -24,6 +24,7 @@ mod api;
 pub(crate) mod ops;
 pub(crate) mod routes;
 mod sessions;
+mod sub_agents;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -26,7 +26,7 @@ mod workspace;
 pub use agent_db::{
     AgentDb, DEFAULT_SQL_TIME_LIMIT, ListOptions, Schedule, ScheduleKind, SqlOutcome, When,
 };
-pub use data_dir::{AgentInfo, Alarm, DataDir};
+pub use data_dir::{AgentInfo, Alarm, DataDir, SUB_AGENT_SEPARATOR};
 pub use env::{Clock, Env, IdGen, ManualClock, RandomIds, SequentialIds, SystemClock};
 pub use error::Error;
 pub use fibers::{

@@ -14,6 +14,8 @@ delete globalThis.__agent;
 
 // The turn being run: set before the agent's constructor runs, read by `Agent`.
 let current = null;
+// The agent object of this isolate (one per agent isolate), which runs re-entered calls.
+let liveAgent = null;
 const INTERNAL = new WeakMap();
 const internal = (self) => {
   const i = INTERNAL.get(self);
@@ -167,12 +169,93 @@ class HttpError extends Error {
   get name() { return 'HttpError'; }
 }
 
+// ---- calls between agents ----
+// What can cross to another agent: what structuredClone accepts, as JSON carries it. A
+// function, symbol or cycle would be dropped or garbled silently; refuse it, naming it.
+function checkCloneable(value, path, seen) {
+  switch (typeof value) {
+    case 'function': throw new TypeError(`${path} is a function; only data (what structuredClone accepts) can be passed to or returned from another agent: pass the data the function needs, or a method name`);
+    case 'symbol': throw new TypeError(`${path} is a symbol (${String(value)}); only data (what structuredClone accepts) can be passed to or returned from another agent: use a string`);
+    case 'object': break;
+    default: return;
+  }
+  if (value === null) return;
+  if (seen.has(value)) throw new TypeError(`${path} refers back to itself (a cycle); only data without cycles can be passed to or returned from another agent`);
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) value.forEach((v, i) => checkCloneable(v, `${path}[${i}]`, seen));
+    else if (value instanceof Map) [...value].forEach(([k, v], i) => { checkCloneable(k, `${path} key ${i}`, seen); checkCloneable(v, `${path}.get(${i})`, seen); });
+    else if (value instanceof Set) [...value].forEach((v, i) => checkCloneable(v, `${path} item ${i}`, seen));
+    else if (!(value instanceof Date) && !ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer)) {
+      if (typeof value.then === 'function') throw new TypeError(`${path} is a Promise; await it and pass its value`);
+      for (const key of Object.keys(value)) checkCloneable(value[key], `${path}.${key}`, seen);
+    }
+  } finally {
+    seen.delete(value);
+  }
+}
+
+function checkArgs(args, label) {
+  args.forEach((a, i) => checkCloneable(a, `${label}: argument ${i + 1}`, new Set()));
+}
+
+// Waits for a call to another agent. While it waits, an agent waiting on this call may call
+// back into this agent (directly or through others): that call is handed here
+// (`{reenter}`) and runs now, inside this turn, instead of waiting in the mailbox for this
+// very turn to end (a deadlock); then the wait goes on (`rpcResume`).
+async function rpcLoop(pending) {
+  let r = await pending;
+  while (r && r.reenter) r = await runReentered(r.reenter);
+  return r ? r.ok : undefined;
+}
+
+async function runReentered({ token, method, args }) {
+  let outcome;
+  try {
+    if (!liveAgent || typeof liveAgent[method] !== 'function') throw new TypeError(`this agent has no method ${method}`);
+    const result = await liveAgent[method](...args);
+    checkCloneable(result, `the result of ${method}`, new Set());
+    outcome = { token, ok: result === undefined ? null : result };
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    outcome = { token, error: { name: error.name, message: error.message, code: typeof error.code === 'string' ? error.code : undefined } };
+  }
+  return host.rpcResume(outcome);
+}
+
+// A stub whose methods call an agent: `call(method, args)` starts the call.
+function agentStub(label, call, extra) {
+  return new Proxy(Object.create(null), {
+    get(_, method) {
+      if (typeof method !== 'string' || method === 'then') return undefined;
+      if (extra && Object.prototype.hasOwnProperty.call(extra, method)) return extra[method];
+      return (...args) => {
+        checkArgs(args, `${label}.${method}`);
+        return rpcLoop(call(method, args));
+      };
+    },
+  });
+}
+
+function className(Class, usage) {
+  if (typeof Class === 'function' && typeof Class.name === 'string' && Class.name) return Class.name;
+  if (typeof Class === 'string' && Class) return Class;
+  throw new TypeError(`${usage}: Class is an agent class (or its name)`);
+}
+
+function subName(name, usage) {
+  if (typeof name !== 'string' || !name) throw new TypeError(`${usage}: name is a non-empty string`);
+  return name;
+}
+
 class Agent {
   constructor() {
     if (!current) throw new TypeError('agents are created by islet: call them as agents.Class("name").method(...)');
     INTERNAL.set(this, current);
   }
   get name() { return internal(this).name; }
+  /** The agents above this sub-agent, the top-level one first: `[{ className, name }]`. */
+  get parentPath() { return internal(this).parentPath; }
   get state() { return internal(this).state; }
   get sql() { return internal(this).sql; }
   get storage() { return storage; }
@@ -222,6 +305,37 @@ class Agent {
     } finally {
       i.fiber = null;
     }
+  }
+  // ---- sub-agents: children with their own database, workspace and schedules ----
+  /** The child `Class`/`name` of this agent, created on first use; its methods are RPC. */
+  async subAgent(Class, name) {
+    const cls = className(Class, 'subAgent(Class, name)');
+    subName(name, 'subAgent(Class, name)');
+    await host.subAgent({ class: cls, name });
+    const to = { class: cls, name };
+    return agentStub(`this.subAgent(${cls}, ${JSON.stringify(name)})`, (method, args) => host.subCall({ to, method, args }));
+  }
+  /** This agent's children: `[{ className, name, createdAt }]`, of one class if given. */
+  async listSubAgents(Class) {
+    return host.subList({ class: Class === undefined ? null : className(Class, 'listSubAgents(Class?)') });
+  }
+  async hasSubAgent(Class, name) {
+    return host.subHas({ class: className(Class, 'hasSubAgent(Class, name)'), name: subName(name, 'hasSubAgent(Class, name)') });
+  }
+  /** Deletes the child and everything under it (database, workspace, schedules). */
+  async deleteSubAgent(Class, name) {
+    return host.subDelete({ class: className(Class, 'deleteSubAgent(Class, name)'), name: subName(name, 'deleteSubAgent(Class, name)') });
+  }
+  /** Stops the child's running call and fails its queued ones; its data is kept. */
+  async abortSubAgent(Class, name, reason) {
+    return host.subAbort({ class: className(Class, 'abortSubAgent(Class, name, reason?)'), name: subName(name, 'abortSubAgent(Class, name, reason?)'), reason: reason === undefined ? null : String(reason) });
+  }
+  /** A stub of this sub-agent's parent. */
+  parentAgent() {
+    const path = internal(this).parentPath;
+    if (!path.length) throw new TypeError(`${this.constructor.name}("${this.name}") is not a sub-agent, so it has no parent agent`);
+    const parent = path[path.length - 1];
+    return agentStub(`${parent.className}(${JSON.stringify(parent.name)})`, (method, args) => host.subCall({ to: null, method, args }));
   }
   async getSchedules() { return host.schedules(null); }
   async getSchedule(id) { return (await host.getSchedule({ id: String(id) })) ?? undefined; }
@@ -363,27 +477,45 @@ async function runHook(agent, hook, args) {
 }
 
 // `agents.Counter("name").increment(1)`: each class namespace bound by the host
-// (`agents.Counter.increment({name, args})`) also becomes callable with a name.
+// (`agents.Counter.increment({name, args})`) also becomes callable with a name, and
+// `agents.Counter("name").subAgent("Child", "c")` reaches a sub-agent (which must exist).
 function wrapAgentNamespaces() {
   const root = globalThis.agents;
+  const sub = globalThis.__isletSub;
+  delete globalThis.__isletSub;
   if (!root || typeof root !== 'object') return;
+  const subStub = (path) => {
+    const label = path.map((p, i) => (i === 0 ? `agents.${p.class}(${JSON.stringify(p.name)})` : `subAgent(${JSON.stringify(p.class)}, ${JSON.stringify(p.name)})`)).join('.');
+    return agentStub(label, (method, args) => sub.call({ path, method, args }), {
+      subAgent: (cls, name) => subStub([...path, { class: className(cls, `${label}.subAgent(Class, name)`), name: subName(name, `${label}.subAgent(Class, name)`) }]),
+    });
+  };
   for (const cls of Object.keys(root)) {
     const methods = root[cls];
     const stub = (name) => {
       if (typeof name !== 'string' || !name) throw new TypeError(`agents.${cls}(name): name is a non-empty string`);
+      const label = `agents.${cls}(${JSON.stringify(name)})`;
       return new Proxy(Object.create(null), {
         get(_, method) {
           if (typeof method !== 'string' || method === 'then') return undefined;
+          if (method === 'subAgent' && sub) return (child, childName) => subStub([{ class: cls, name }, { class: className(child, `${label}.subAgent(Class, name)`), name: subName(childName, `${label}.subAgent(Class, name)`) }]);
           const f = methods[method];
           if (typeof f !== 'function') {
             const known = Object.keys(methods).join(', ') || 'none';
             return () => Promise.reject(new TypeError(`agents.${cls}("${name}").${method} is not a method; ${cls} has: ${known}`));
           }
-          return (...args) => f({ name, args });
+          return (...args) => {
+            checkArgs(args, `${label}.${method}`);
+            return rpcLoop(f({ name, args }));
+          };
         },
       });
     };
-    root[cls] = Object.assign(stub, methods);
+    const raw = {};
+    for (const m of Object.keys(methods)) raw[m] = (input) => rpcLoop(methods[m](input));
+    // `this.subAgent(agents.Worker, "w")` names the class by its stub, as Cloudflare's by the class.
+    Object.defineProperty(stub, 'name', { value: cls });
+    root[cls] = Object.assign(stub, raw);
   }
 }
 wrapAgentNamespaces();
@@ -399,13 +531,13 @@ function entry(Class) {
   let agent = null;
   return (input) => {
     if (agent) internal(agent).state = input.state;
-    else agent = create(Class, input);
+    else agent = liveAgent = create(Class, input);
     return runTurn(Class, agent, input);
   };
 }
 
 function create(Class, input) {
-  current = { name: input.name, state: input.state, sql: makeSql() };
+  current = { name: input.name, parentPath: input.parentPath || [], state: input.state, sql: makeSql() };
   let agent;
   try {
     agent = new Class();
@@ -426,6 +558,7 @@ async function runTurn(Class, agent, input) {
       const f = agent[input.method];
       if (typeof f !== 'function') throw new TypeError(`${Class.name} has no method ${input.method}`);
       result = await f.apply(agent, input.args);
+      checkCloneable(result, `the result of ${Class.name}.${input.method}`, new Set());
       break;
     }
     case 'schedule': {

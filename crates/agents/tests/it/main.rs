@@ -8,4 +8,5 @@ mod concurrency;
 mod fibers;
 mod schedules;
 mod storage;
+mod sub_agents;
 mod surface;
