@@ -77,6 +77,10 @@ pub struct ServerOptions {
     pub catalog_kind: Option<CatalogKind>,
     /// Capabilities bound fresh for each `execute` program (the ladder's rungs), in order.
     pub capabilities: Vec<Arc<dyn Capability>>,
+    /// Text added to the end of the `execute` description: e.g. the agents' TypeScript
+    /// declarations (`agents::Classes::declarations`), so the model sees how its code
+    /// calls them, typed, without a search.
+    pub execute_note: Option<String>,
 }
 
 /// A namespace the catalog should have but cannot offer now: an upstream MCP server that
@@ -106,6 +110,7 @@ impl Default for ServerOptions {
             execute_prelude: None,
             capabilities: Vec::new(),
             catalog_kind: None,
+            execute_note: None,
         }
     }
 }
@@ -166,6 +171,10 @@ impl View {
         for capability in &options.capabilities {
             texts.execute_description.push('\n');
             texts.execute_description.push_str(capability.description());
+        }
+        if let Some(note) = &options.execute_note {
+            texts.execute_description.push('\n');
+            texts.execute_description.push_str(note);
         }
         let mut known_paths: Vec<String> = bindings
             .iter()
@@ -282,12 +291,7 @@ impl CodeModeServer {
     ) -> Self {
         CodeModeServer {
             inner: Arc::new(Inner {
-                view: RwLock::new(Arc::new(View::new(
-                    catalog,
-                    bindings,
-                    Vec::new(),
-                    &options,
-                ))),
+                view: RwLock::new(Arc::new(View::new(catalog, bindings, Vec::new(), &options))),
                 sandbox,
                 spec,
                 spec_view: OnceCell::new(),

@@ -14,6 +14,7 @@
 //!   directory lists it; `DELETE ?recursive=true` removes a tree)
 //! - `GET /agents/{class}/{name}/schedules`, `DELETE …/schedules/{id}`
 //! - `/agents/{class}/{name}/request[/…]`: any method, handed to the agent's `onRequest`
+//! - `DELETE /agents/{class}/{name}`, `…/sub[/{C}/{c}…]`: sub-agents (`serve/sub_agents.rs`)
 //! - `/mcp`: Code Mode (`search`, `execute`) whose code calls `agents.Class("name").method()`
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics`: for operators (`serve/ops.rs`)
 //!
@@ -59,6 +60,11 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
   PUT    /agents/<class>/<name>/workspace/<path>  write a file (creates the agent)
   DELETE /agents/<class>/<name>/workspace/<path>[?recursive=true]
   ANY    /agents/<class>/<name>/request[/<path>]  handed to the agent's onRequest(request)
+  DELETE /agents/<class>/<name>                   delete the agent and all its sub-agents
+  GET    /agents/<class>/<name>/sub[?class=C]     its sub-agents (this.subAgent(Class, name))
+  POST   /agents/<class>/<name>/sub/<C>/<c>/<method>   call a sub-agent (deeper:
+                                            …/sub/<C>/<c>/sub/<D>/<d>/…); also GET …/state,
+                                            GET …/sub, DELETE …/sub/<C>/<c>
   GET    /memory                                  memory profiles
   POST   /memory/<namespace>/<profile>/<op>       ingest, remember, recall, list, get, forget
   DELETE /memory/<namespace>/<profile>            delete a profile

@@ -203,6 +203,7 @@ fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeSer
     };
     let options = ServerOptions {
         execute_prelude: Some(AgentHost::prelude().into()),
+        execute_note: think::agents_note(host.classes()),
         ..ServerOptions::default()
     };
     CodeModeServer::with_sandbox(

@@ -41,7 +41,10 @@ async fn delete_agent(
 ) -> Result<Response> {
     let address = app.host.resolve(&[(class, name)])?;
     let deleted = app.host.delete(&address).await?;
-    Ok(json_response(StatusCode::OK, &json!({ "deleted": deleted })))
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "deleted": deleted }),
+    ))
 }
 
 /// `GET /agents/{class}/{name}/sub[?class=C]`: the agent's direct sub-agents.
@@ -90,7 +93,10 @@ async fn sub_agent(
     match (&method, &segments[at..]) {
         (&Method::DELETE, []) => {
             let deleted = app.host.delete(&address).await?;
-            Ok(json_response(StatusCode::OK, &json!({ "deleted": deleted })))
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "deleted": deleted }),
+            ))
         }
         (&Method::GET, ["state"]) => {
             let state = app.host.state_at(&address).await?;
@@ -103,7 +109,7 @@ async fn sub_agent(
             let result = app.host.call_at(&address, rpc_method, args).await?;
             Ok(json_response(StatusCode::OK, &json!({ "result": result })))
         }
-        (_, []) | (_, ["state" | "sub"]) => Err(ApiError::new(
+        (_, [] | ["state" | "sub"]) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "METHOD_NOT_ALLOWED",
             format!("{method} is not allowed here; {SHAPE}"),

@@ -1798,6 +1798,7 @@ async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
 }
 
 mod sessions;
+mod sub_agents;
 
 const SCRIBE: &str = r#"
 export default class Scribe extends Agent {

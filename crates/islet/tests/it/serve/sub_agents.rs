@@ -1,0 +1,163 @@
+//! Issue 16: sub-agents over HTTP (`/agents/<P>/<p>/sub/<C>/<c>/…`) and in Code Mode.
+
+use serde_json::{Value, json};
+
+use super::{McpClient, Server, given_agents_dir, given_server};
+use crate::support::client;
+
+const BOSS: &str = r#"
+import { Agent } from "agents";
+export default class Boss extends Agent {
+  async hire(name: string) {
+    const w = await this.subAgent("Worker", name);
+    return w.work(`job for ${name}`);
+  }
+  async note(text: string) { await this.storage.put("note", text); return `noted ${text}`; }
+}
+"#;
+
+const WORKER: &str = r#"
+import { Agent } from "agents";
+export default class Worker extends Agent {
+  async work(job: string) { await this.setState({ job }); return `${this.name} did ${job}`; }
+  async whoami() { return { name: this.name, parentPath: this.parentPath }; }
+  async hireInner(name: string) {
+    const inner = await this.subAgent("Worker", name);
+    return inner.work("inner job");
+  }
+  async tellBoss() { return this.parentAgent().note(`from ${this.name}`); }
+}
+"#;
+
+impl Server {
+    async fn delete(&self, path: &str) -> (u16, Value) {
+        let response = client()
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_sub_agents_are_reached_deleted_and_listed_through_their_parents() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("boss.ts", BOSS), ("worker.ts", WORKER)]);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    assert_eq!(
+        server.call("Boss", "b", "hire", json!(["w1"])).await,
+        json!("w1 did job for w1")
+    );
+    let (status, body) = server.post("/agents/Boss/b/sub/Worker/w1/whoami", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"],
+        json!({ "name": "w1", "parentPath": [{ "className": "Boss", "name": "b" }] })
+    );
+    let (status, state) = server.get("/agents/Boss/b/sub/Worker/w1/state").await;
+    assert_eq!(
+        (status, json_of(&state)),
+        (200, json!({ "job": "job for w1" }))
+    );
+    // A child calls back into its parent (which is not waiting: the call queues).
+    let (status, body) = server
+        .post("/agents/Boss/b/sub/Worker/w1/tellBoss", "[]")
+        .await;
+    assert_eq!(
+        (status, &body["result"]),
+        (200, &json!("noted from w1")),
+        "{body}"
+    );
+
+    // One level deeper, created by its parent (the child), then addressed over HTTP.
+    let (status, body) = server
+        .post("/agents/Boss/b/sub/Worker/w1/hireInner", r#"["deep"]"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .post("/agents/Boss/b/sub/Worker/w1/sub/Worker/deep/whoami", "")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["parentPath"],
+        json!([{ "className": "Boss", "name": "b" }, { "className": "Worker", "name": "w1" }])
+    );
+
+    let (status, list) = server.get("/agents/Boss/b/sub").await;
+    assert_eq!(status, 200, "{list}");
+    let list = json_of(&list);
+    assert_eq!(list["subAgents"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["subAgents"][0]["className"], json!("Worker"));
+    assert_eq!(list["subAgents"][0]["name"], json!("w1"));
+    let (_, nested) = server.get("/agents/Boss/b/sub/Worker/w1/sub").await;
+    assert_eq!(json_of(&nested)["subAgents"][0]["name"], json!("deep"));
+    // Top-level agents only.
+    let (_, all) = server.get("/agents").await;
+    let all = json_of(&all);
+    assert_eq!(all["agents"].as_array().unwrap().len(), 1, "{all}");
+
+    // Clients cannot create children, and a bad path says what a path looks like.
+    let (status, body) = server
+        .post("/agents/Boss/b/sub/Worker/ghost/work", r#"["x"]"#)
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.to_string().contains("this.subAgent"), "{body}");
+    let (status, body) = server.post("/agents/Boss/b/sub/Worker", "").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.to_string().contains("/sub/<Class>/<name>"), "{body}");
+    let (status, _) = server.get("/agents/Boss/b/sub/Worker/w1/whoami").await;
+    assert_eq!(status, 405);
+
+    // Code Mode reaches the same child.
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code":
+                "return await agents.Boss('b').subAgent('Worker', 'w1').work('from code');"}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(false), "{result}");
+    assert!(result.to_string().contains("w1 did from code"), "{result}");
+
+    // Deleting the child deletes its own child; deleting the parent deletes the rest.
+    let (status, body) = server.delete("/agents/Boss/b/sub/Worker/w1").await;
+    assert_eq!((status, body), (200, json!({ "deleted": true })));
+    let (status, _) = server
+        .post("/agents/Boss/b/sub/Worker/w1/sub/Worker/deep/whoami", "")
+        .await;
+    assert_eq!(status, 404);
+    server.call("Boss", "b", "hire", json!(["w2"])).await;
+    let (status, body) = server.delete("/agents/Boss/b").await;
+    assert_eq!((status, body), (200, json!({ "deleted": true })));
+    let (status, _) = server.get("/agents/Boss/b/sub/Worker/w2/state").await;
+    assert_eq!(status, 404);
+    let (_, all) = server.get("/agents").await;
+    assert_eq!(json_of(&all)["agents"], json!([]));
+    let files: Vec<_> = walk(&dir.path().join("data/agents"));
+    assert!(files.is_empty(), "no agent files left: {files:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
