@@ -51,6 +51,9 @@ pub enum Error {
          agents calling back and forth that deeply are recursing without end: stop the recursion"
     )]
     Reentrant { target: String, depth: usize },
+    /// Code an agent ran in a dynamic isolate (`this.isolates`) failed or hit a limit.
+    #[error("{message}")]
+    Isolate { message: String, limit: bool },
     /// The agent was aborted (`abortSubAgent`) while the call ran or waited.
     #[error(
         "{agent} was aborted ({reason}) before it answered; its data is kept, and a new call starts it again"
@@ -196,6 +199,8 @@ impl Error {
             Error::InvalidInput(_) => K::Invalid,
             Error::Reentrant { .. } => K::Conflict,
             Error::Aborted { .. } => K::Unavailable,
+            Error::Isolate { limit: true, .. } => K::Limit,
+            Error::Isolate { .. } => K::CodeFailed,
             Error::Js(e) if e.limit.is_some() => K::Limit,
             Error::Js(_) => K::CodeFailed,
             Error::Http { status, .. } => match status {
@@ -221,6 +226,8 @@ impl Error {
             Error::InvalidInput(_) => "INVALID_INPUT",
             Error::Reentrant { .. } => "CALL_CHAIN_TOO_DEEP",
             Error::Aborted { .. } => "ABORTED",
+            Error::Isolate { limit: true, .. } => "LIMIT",
+            Error::Isolate { .. } => "ISOLATE_ERROR",
             Error::Js(e) if e.limit.is_some() => "LIMIT",
             Error::Js(_) => "AGENT_ERROR",
             Error::Http { status, .. } => match status {

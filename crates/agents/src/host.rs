@@ -307,6 +307,8 @@ pub(crate) struct Inner {
     generations: AtomicU64,
     events: broadcast::Sender<StateEvent>,
     alarms: mpsc::UnboundedSender<(Address, Option<i64>)>,
+    /// Modules agents loaded with `this.isolates.load` (dropped when the agent stops).
+    pub(crate) loaded: crate::isolates::LoadedMap,
     shutting_down: AtomicBool,
     /// Actor tasks still running (shutdown waits for them).
     running: AtomicUsize,
@@ -356,6 +358,7 @@ impl AgentHost {
             generations: AtomicU64::new(0),
             events: broadcast::channel(1024).0,
             alarms,
+            loaded: Default::default(),
             shutting_down: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             counters: Counters::default(),
@@ -654,6 +657,10 @@ impl AgentHost {
 }
 
 impl Inner {
+    pub(crate) fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
     fn actors_lock(&self) -> std::sync::MutexGuard<'_, HashMap<Address, Mailbox>> {
         // The map holds plain senders; a panic elsewhere while holding it cannot leave it
         // half-updated.
@@ -927,6 +934,7 @@ impl Actor {
                 tracing::debug!(agent = %self.address, error = %e, "checkpoint on hibernation failed");
             }
         }
+        crate::isolates::drop_agent(&host, &self.address);
         // Close the database before counting this agent as stopped.
         drop(self);
         host.running.fetch_sub(1, Ordering::SeqCst);

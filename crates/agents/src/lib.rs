@@ -23,6 +23,7 @@
 mod classes;
 mod error;
 mod host;
+mod isolates;
 mod runtime;
 
 pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};

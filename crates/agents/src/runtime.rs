@@ -20,6 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
 use crate::host::{Address, AgentHost, Inner, Link, Reentry, Reply, check_name};
+use crate::isolates;
 
 /// `Agent`, the turn driver and the `agents.Class("name")` stubs.
 pub(crate) const PRELUDE: &str = include_str!("js/runtime.js");
@@ -307,8 +308,8 @@ fn checkpoint_turn(db: &mut AgentDb) -> Result<(), HostError> {
 }
 
 #[derive(Deserialize)]
-struct WsArgs {
-    op: String,
+pub(crate) struct WsArgs {
+    pub(crate) op: String,
     #[serde(default)]
     path: String,
     to: Option<String>,
@@ -527,22 +528,11 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
         workspace_op(&mut lock(&ctx.db), a)
     });
     let (fetch_namespace, fetch_name) = sandbox::FETCH_BINDING;
-    b.insert(
-        fetch_namespace,
-        fetch_name,
-        Arc::new(|_| {
-            Box::pin(async {
-                Err(HostError::new(
-                    "FETCH_DENIED",
-                    "fetch is not available to agents on this server: agents reach the network only \
-                     through the host's bindings",
-                ))
-            })
-        }),
-    );
+    b.insert(fetch_namespace, fetch_name, fetch_refusal());
     if let Some(host) = ctx.host.upgrade() {
         bind_agents(&mut b, &host, Some(Arc::clone(&ctx)));
         bind_sub_agents(&mut b, &ctx);
+        bind_isolates(&mut b, &ctx);
         for (namespace, name, f) in host.config.bindings.iter() {
             b.insert(namespace, name, Arc::clone(f));
         }
@@ -741,6 +731,59 @@ fn bind_sub_agents(b: &mut Bindings, ctx: &Arc<TurnContext>) {
     });
 }
 
+/// The `fetch` of agents (and their dynamic isolates) on a server that gives them none.
+pub(crate) fn fetch_refusal() -> sandbox::HostFn {
+    Arc::new(|_| {
+        Box::pin(async {
+            Err(HostError::new(
+                "FETCH_DENIED",
+                "fetch is not available to agents on this server: agents reach the network only \
+                 through the host's bindings",
+            ))
+        })
+    })
+}
+
+/// `this.isolates.run/load/get` and a loaded module's calls (see `isolates.rs`).
+fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnContext>) {
+    async_fn(b, ctx, "isolateRun", |ctx, host, args| async move {
+        let a: isolates::RunArgs = parse("isolates.run(code, options)", args)?;
+        let (reentry, reply) = isolates::run(&ctx, &host, a)?;
+        wait_outbound(
+            Some(ctx),
+            host,
+            Pending {
+                reply,
+                reentry,
+                serving: None,
+            },
+        )
+        .await
+    });
+    async_fn(b, ctx, "isolateLoad", |ctx, host, args| async move {
+        let a: isolates::LoadArgs = parse("isolates.load(id, code, options)", args)?;
+        isolates::load(&ctx, &host, a)
+    });
+    async_fn(b, ctx, "isolateCall", |ctx, host, args| async move {
+        let a: isolates::CallArgs = parse("a loaded isolate's call", args)?;
+        let (reentry, reply) = isolates::call(&ctx, &host, a)?;
+        wait_outbound(
+            Some(ctx),
+            host,
+            Pending {
+                reply,
+                reentry,
+                serving: None,
+            },
+        )
+        .await
+    });
+    async_fn(b, ctx, "isolateGet", |ctx, host, args| async move {
+        let a: Id = parse("isolates.get(id)", args)?;
+        Ok(isolates::exports(&ctx, &host, &a.id))
+    });
+}
+
 /// `agents.<Class>.<method>({name, args})` for every class (the prelude adds the
 /// `agents.Class("name").method(...)` form), answering `{ok}` or `{reenter}` (see
 /// [`outbound`]), and `__isletSub.call({path, method, args})` for sub-agents
@@ -801,7 +844,7 @@ struct PathCall {
     args: Vec<Value>,
 }
 
-fn workspace_op(db: &mut AgentDb, a: WsArgs) -> Result<Value, HostError> {
+pub(crate) fn workspace_op(db: &mut AgentDb, a: WsArgs) -> Result<Value, HostError> {
     let need = |v: Option<String>, what: &str| {
         v.ok_or_else(|| bad_input(&format!("workspace.{}", a.op), format!("missing `{what}`")))
     };

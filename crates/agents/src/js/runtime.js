@@ -248,6 +248,40 @@ function subName(name, usage) {
   return name;
 }
 
+// ---- this.isolates: code given at runtime, in isolates of its own (see isolates.rs) ----
+function loadedStub(id, exports) {
+  const names = new Set(exports);
+  return new Proxy(Object.create(null), {
+    get(_, fn) {
+      if (typeof fn !== 'string' || fn === 'then') return undefined;
+      if (!names.has(fn)) return () => Promise.reject(new TypeError(`isolates.get(${JSON.stringify(id)}).${fn}: the module exports ${[...names].join(', ')}`));
+      return (...args) => {
+        checkArgs(args, `isolates.get(${JSON.stringify(id)}).${fn}`);
+        return rpcLoop(host.isolateCall({ id, fn, args }));
+      };
+    },
+  });
+}
+
+const isolates = Object.freeze({
+  /** Runs `code` (an async function body, as Code Mode runs) once in a fresh isolate. */
+  run(code, options) {
+    if (typeof code !== 'string') return Promise.reject(new TypeError('isolates.run(code, options): code is a string'));
+    return rpcLoop(host.isolateRun({ code, options: options === undefined ? null : options }));
+  },
+  /** Keeps the module `code` in an isolate of its own as `id`; resolves to a stub of its exports. */
+  async load(id, code, options) {
+    if (typeof id !== 'string' || typeof code !== 'string') throw new TypeError('isolates.load(id, code, options): id and code are strings');
+    const exports = await host.isolateLoad({ id, code, options: options === undefined ? null : options });
+    return loadedStub(id, exports);
+  },
+  /** The stub of the module loaded as `id`, or undefined. */
+  async get(id) {
+    const exports = await host.isolateGet({ id: String(id) });
+    return exports === null ? undefined : loadedStub(String(id), exports);
+  },
+});
+
 class Agent {
   constructor() {
     if (!current) throw new TypeError('agents are created by islet: call them as agents.Class("name").method(...)');
@@ -260,6 +294,8 @@ class Agent {
   get sql() { return internal(this).sql; }
   get storage() { return storage; }
   get workspace() { return workspace; }
+  /** Code given at runtime, run in isolates of its own: run(code, options), load(id, code, options), get(id). */
+  get isolates() { return isolates; }
   async setState(state) {
     const i = internal(this);
     if (state === undefined) throw new TypeError('setState(state): state is undefined; pass null to clear it');

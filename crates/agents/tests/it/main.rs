@@ -6,6 +6,7 @@ mod activation;
 mod classes;
 mod concurrency;
 mod fibers;
+mod isolates;
 mod schedules;
 mod storage;
 mod sub_agents;
