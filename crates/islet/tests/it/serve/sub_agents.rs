@@ -119,8 +119,30 @@ async fn issue16_sub_agents_are_reached_deleted_and_listed_through_their_parents
     let (status, _) = server.get("/agents/Boss/b/sub/Worker/w1/whoami").await;
     assert_eq!(status, 405);
 
-    // Code Mode reaches the same child.
+    // Code Mode reaches the same child, and its execute tool shows the agents typed.
     let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let tools = mcp.request("tools/list", json!({})).await;
+    let execute = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "execute")
+        .unwrap()["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for declared in [
+        "interface Boss {",
+        "hire(name: string): Promise<unknown>;",
+        "whoami(): Promise<unknown>;",
+        "subAgent<C extends keyof $Classes>(className: C, name: string): $Classes[C];",
+        "declare const agents:",
+    ] {
+        assert!(
+            execute.contains(declared),
+            "{declared} missing from:\n{execute}"
+        );
+    }
     let result = mcp
         .request(
             "tools/call",
