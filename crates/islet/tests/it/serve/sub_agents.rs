@@ -13,6 +13,17 @@ export default class Boss extends Agent {
     return w.work(`job for ${name}`);
   }
   async note(text: string) { await this.storage.put("note", text); return `noted ${text}`; }
+  // Issue 16 item 4 under the server's sandbox (a hardened worker with process isolation).
+  async dynamic() {
+    const once = await this.isolates.run("return [6 * 7, await agent.note('from an isolate')]", { bindings: { methods: ["note"] } });
+    const calc = await this.isolates.load("calc", "let n = 0; export function add(x) { return n += x; }");
+    await calc.add(2);
+    return [...once, await calc.add(3)];
+  }
+  async roundTrip(name: string) {
+    const w = await this.subAgent("Worker", name);
+    return w.tellBoss();
+  }
 }
 "#;
 
@@ -48,12 +59,18 @@ fn json_of(body: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue16_sub_agents_are_reached_deleted_and_listed_through_their_parents() {
+    for isolation in ["inprocess", "process"] {
+        sub_agents_over_http(isolation).await;
+    }
+}
+
+async fn sub_agents_over_http(isolation: &str) {
     let dir = tempfile::tempdir().unwrap();
     let agents = given_agents_dir(dir.path(), &[("boss.ts", BOSS), ("worker.ts", WORKER)]);
     let server = given_server(
         &agents,
         &dir.path().join("data"),
-        &["--isolation", "inprocess"],
+        &["--isolation", isolation],
     );
     assert_eq!(
         server.call("Boss", "b", "hire", json!(["w1"])).await,
@@ -78,6 +95,17 @@ async fn issue16_sub_agents_are_reached_deleted_and_listed_through_their_parents
         (status, &body["result"]),
         (200, &json!("noted from w1")),
         "{body}"
+    );
+
+    assert_eq!(
+        server.call("Boss", "b", "dynamic", json!([])).await,
+        json!([42, "noted from an isolate", 5]),
+        "{isolation}"
+    );
+    // The parent waits on the child while the child calls back into it.
+    assert_eq!(
+        server.call("Boss", "b", "roundTrip", json!(["w1"])).await,
+        json!("noted from w1")
     );
 
     // One level deeper, created by its parent (the child), then addressed over HTTP.
