@@ -153,7 +153,7 @@ pub(crate) struct Reentry {
 const MAX_CHAIN: usize = 64;
 
 /// Tunables of a host.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HostConfig {
     /// Limits of each turn (one call, request or schedule).
     pub limits: Limits,
@@ -166,6 +166,22 @@ pub struct HostConfig {
     /// in both is the class's): e.g. `memory.*` over the profiles the class attaches
     /// (`static memory`) plus the server-wide ones.
     pub class_bindings: HashMap<String, Bindings>,
+    /// The `fetch` of an extension allowed to reach exactly the hosts of its manifest
+    /// (issue 16); `None`: extensions get no network, and an install asking for it is
+    /// refused.
+    pub extension_fetch: Option<crate::extensions::ExtensionFetch>,
+}
+
+impl fmt::Debug for HostConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostConfig")
+            .field("limits", &self.limits)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("bindings", &self.bindings)
+            .field("class_bindings", &self.class_bindings)
+            .field("extension_fetch", &self.extension_fetch.is_some())
+            .finish()
+    }
 }
 
 impl Default for HostConfig {
@@ -175,6 +191,7 @@ impl Default for HostConfig {
             idle_timeout: Duration::from_secs(30),
             bindings: Bindings::new(),
             class_bindings: HashMap::new(),
+            extension_fetch: None,
         }
     }
 }

@@ -20,7 +20,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use sandbox::{Bindings, Execution, HostError, Limits, Outcome, Session};
+use sandbox::{Bindings, Execution, HostError, HostFn, Limits, Outcome, Session};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
@@ -66,7 +66,7 @@ const READ_OPS: &[&str] = &["read", "list", "stat", "exists", "glob", "grep", "d
 const WRITE_OPS: &[&str] = &["write", "append", "mkdir", "mv", "cp", "rm"];
 
 /// What the agent passes as `options`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Options {
     #[serde(default)]
@@ -76,6 +76,12 @@ pub(crate) struct Options {
     /// Bind `fetch` under the agent's own egress policy.
     #[serde(default)]
     fetch: bool,
+    /// Host-side only (extensions): the `memory.*` functions allowed, when not all.
+    #[serde(skip)]
+    memory_only: Option<&'static [&'static str]>,
+    /// Host-side only (extensions): the `fetch` to bind instead of the agent's.
+    #[serde(skip)]
+    fetch_fn: Option<HostFn>,
 }
 
 /// The bindings the agent chooses.
@@ -103,6 +109,25 @@ struct LimitsIn {
 }
 
 impl Options {
+    /// An extension's bindings: its workspace access, its memory access (`Some(None)`:
+    /// all of `memory.*`, `Some(Some(names))`: only those) and its own `fetch`.
+    pub(crate) fn for_extension(
+        workspace: Option<String>,
+        memory: Option<Option<&'static [&'static str]>>,
+        fetch: Option<HostFn>,
+    ) -> Options {
+        Options {
+            bindings: Choice {
+                methods: Vec::new(),
+                workspace,
+                memory: memory.is_some(),
+            },
+            memory_only: memory.flatten(),
+            fetch_fn: fetch,
+            ..Options::default()
+        }
+    }
+
     fn check(&self, ctx: &TurnContext, host: &Inner, function: &str) -> Result<(), HostError> {
         let class = host
             .classes
@@ -216,9 +241,10 @@ impl Options {
                 );
             }
         }
+        let only = self.memory_only;
         let mut own = |from: &Bindings, wanted: &dyn Fn(&str) -> bool| {
             for (namespace, name, f) in from.iter() {
-                if wanted(namespace) {
+                if wanted(namespace) && only.is_none_or(|names| names.contains(&name)) {
                     b.insert(namespace, name, Arc::clone(f));
                 }
             }
@@ -230,7 +256,10 @@ impl Options {
                 own(class, &memory);
             }
         }
-        if self.fetch {
+        if let Some(fetch) = &self.fetch_fn {
+            let (namespace, name) = sandbox::FETCH_BINDING;
+            b.insert(namespace, name, Arc::clone(fetch));
+        } else if self.fetch {
             let (namespace, name) = sandbox::FETCH_BINDING;
             // The agent's own fetch: the server's policy if it gives agents one, else the
             // refusal every agent has.
@@ -250,7 +279,7 @@ impl Options {
     }
 }
 
-fn find(b: &Bindings, namespace: &str, name: &str) -> Option<sandbox::HostFn> {
+fn find(b: &Bindings, namespace: &str, name: &str) -> Option<HostFn> {
     b.iter()
         .find(|(ns, n, _)| *ns == namespace && *n == name)
         .map(|(_, _, f)| Arc::clone(f))
@@ -312,8 +341,19 @@ pub(crate) fn run(
 ) -> Result<Started, HostError> {
     let options = args.options.unwrap_or_default();
     options.check(ctx, host, "isolates.run(code, options)")?;
+    start(ctx, host, args.code, &options, "isolates.run".to_owned())
+}
+
+/// Starts `code` in a fresh isolate with `options`' bindings and limits.
+pub(crate) fn start(
+    ctx: &Arc<TurnContext>,
+    host: &Arc<Inner>,
+    code: String,
+    options: &Options,
+    what: String,
+) -> Result<Started, HostError> {
     let (entry, reentry) = mpsc::unbounded_channel();
-    let execution = Execution::new(args.code)
+    let execution = Execution::new(code)
         .prelude(PRELUDE)
         .bindings(options.bindings(ctx, host, &entry))
         .limits(options.limits(host.config.limits));
@@ -321,7 +361,7 @@ pub(crate) fn run(
     let (reply, rx) = oneshot::channel();
     tokio::spawn(async move {
         let outcome = sandbox.execute(execution).await;
-        let _ = reply.send(finish(outcome, "isolates.run"));
+        let _ = reply.send(finish(outcome, &what));
         drop(entry);
     });
     Ok((reentry, rx))

@@ -22,12 +22,14 @@
 
 mod classes;
 mod error;
+mod extensions;
 mod host;
 mod isolates;
 mod runtime;
 
 pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};
 pub use error::Error;
+pub use extensions::ExtensionFetch;
 pub use host::{
     Address, AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent, SubAgentInfo,
 };

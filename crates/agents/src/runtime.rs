@@ -20,7 +20,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
 use crate::host::{Address, AgentHost, Inner, Link, Reentry, Reply, check_name};
-use crate::isolates;
+use crate::{extensions, isolates};
 
 /// `Agent`, the turn driver and the `agents.Class("name")` stubs.
 pub(crate) const PRELUDE: &str = include_str!("js/runtime.js");
@@ -782,6 +782,85 @@ fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnContext>) {
         let a: Id = parse("isolates.get(id)", args)?;
         Ok(isolates::exports(&ctx, &host, &a.id))
     });
+    async_fn(b, ctx, "extInstall", |ctx, host, args| async move {
+        let a: extensions::InstallArgs = parse(
+            "extensions.install({ name, source, description, permissions })",
+            args,
+        )?;
+        extensions::install(ctx, host, a).await
+    });
+    async_fn(b, ctx, "extCall", |ctx, host, args| async move {
+        let a: extensions::CallArgs = parse("extensions.call(name, tool, input)", args)?;
+        let (reentry, reply) = extensions::call(&ctx, &host, a)?;
+        wait_outbound(
+            Some(ctx),
+            host,
+            Pending {
+                reply,
+                reentry,
+                serving: None,
+            },
+        )
+        .await
+    });
+    db_ext(b, ctx, "extList", |db, _| {
+        serde_json::to_value(db.extensions().list().map_err(store_error)?)
+            .map_err(|e| bad_input("extensions.list", e))
+    });
+    db_ext(b, ctx, "extEnable", |db, args| {
+        let a: ExtEnable = parse("extensions.enable(name)", args)?;
+        Ok(json!(
+            db.extensions()
+                .set_enabled(&a.name, a.enabled)
+                .map_err(store_error)?
+        ))
+    });
+    db_ext(b, ctx, "extRollback", |db, args| {
+        let a: ExtRollback = parse("extensions.rollback(name, version)", args)?;
+        db.extensions()
+            .rollback(&a.name, a.version)
+            .map_err(store_error)?;
+        Ok(Value::Null)
+    });
+    db_ext(b, ctx, "extDelete", |db, args| {
+        let a: Name = parse("extensions.delete(name)", args)?;
+        Ok(json!(db.extensions().delete(&a.name).map_err(store_error)?))
+    });
+}
+
+#[derive(Deserialize)]
+struct ExtEnable {
+    name: String,
+    enabled: bool,
+}
+
+#[derive(Deserialize)]
+struct ExtRollback {
+    name: String,
+    version: i64,
+}
+
+#[derive(Deserialize)]
+struct Name {
+    name: String,
+}
+
+/// A synchronous host function over the turn's database.
+fn db_ext(
+    b: &mut Bindings,
+    ctx: &Arc<TurnContext>,
+    name: &str,
+    f: fn(&mut AgentDb, Value) -> Result<Value, HostError>,
+) {
+    let ctx = Arc::clone(ctx);
+    b.insert(
+        "__agent",
+        name,
+        Arc::new(move |args| {
+            let result = f(&mut lock(&ctx.db), args);
+            Box::pin(async move { result })
+        }),
+    );
 }
 
 /// `agents.<Class>.<method>({name, args})` for every class (the prelude adds the

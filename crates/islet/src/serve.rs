@@ -27,6 +27,40 @@ pub(crate) mod routes;
 mod sessions;
 mod sub_agents;
 
+/// Extensions' `fetch` (issue 16): an egress `Fetcher` allowing exactly the hosts of the
+/// extension's manifest, public addresses only (a manifest is the model's or the agent's
+/// word, not the operator's: private and loopback addresses stay refused), one per host
+/// list, kept for the server's life.
+fn extension_fetch() -> agents::ExtensionFetch {
+    use codemode::egress::{FetchPolicy, Fetcher, check_host_pattern};
+    let made: std::sync::Mutex<std::collections::HashMap<Vec<String>, Arc<Fetcher>>> =
+        std::sync::Mutex::default();
+    Arc::new(move |hosts: &[String]| {
+        let mut made = base::sync::lock(&made);
+        let fetcher = match made.get(hosts) {
+            Some(fetcher) => Arc::clone(fetcher),
+            None => {
+                let mut policy = FetchPolicy {
+                    allow_private_hint: Some("extensions reach public addresses only".to_owned()),
+                    ..FetchPolicy::default()
+                };
+                for host in hosts {
+                    check_host_pattern(host)?;
+                    policy = policy.allow(host.clone());
+                }
+                let fetcher = Arc::new(Fetcher::new(policy).map_err(|e| e.to_string())?);
+                made.insert(hosts.to_vec(), Arc::clone(&fetcher));
+                fetcher
+            }
+        };
+        let fetch: sandbox::HostFn = Arc::new(move |args| {
+            let fetcher = Arc::clone(&fetcher);
+            Box::pin(async move { fetcher.call(args).await })
+        });
+        Ok(fetch)
+    })
+}
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -327,6 +361,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.001)),
         bindings: memory_bindings.clone(),
         class_bindings,
+        extension_fetch: Some(extension_fetch()),
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
     if models.default_spec().is_none() && host.classes().iter().any(|c| c.think) {

@@ -18,6 +18,7 @@ mod agent_db;
 mod data_dir;
 mod env;
 mod error;
+mod extensions;
 mod fibers;
 mod sessions;
 mod sqlite;
@@ -29,6 +30,7 @@ pub use agent_db::{
 pub use data_dir::{AgentInfo, Alarm, DataDir, SUB_AGENT_SEPARATOR};
 pub use env::{Clock, Env, IdGen, ManualClock, RandomIds, SequentialIds, SystemClock};
 pub use error::Error;
+pub use extensions::{ExtensionInfo, ExtensionVersion, Extensions, MAX_EXTENSION_BYTES};
 pub use fibers::{
     Checkpoint, CheckpointKind, Chunk, Fiber, FiberStatus, Fibers, MAX_CHUNK_BYTES, MAX_DATA_BYTES,
     Recovery, ToolOutcome,

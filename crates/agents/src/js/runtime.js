@@ -282,6 +282,28 @@ const isolates = Object.freeze({
   },
 });
 
+// ---- this.extensions: tools the agent installs at runtime (see extensions.rs) ----
+const extensions = Object.freeze({
+  /** Checks and stores a new version of an extension: { name, source, description?, permissions? }. */
+  install(spec) {
+    if (!spec || typeof spec !== 'object') return Promise.reject(new TypeError('extensions.install({ name, source, description, permissions }): give an object'));
+    return host.extInstall({ name: spec.name, source: spec.source, description: spec.description === undefined ? null : spec.description, permissions: spec.permissions === undefined ? {} : spec.permissions });
+  },
+  /** Every installed extension: { name, version, enabled, versions, manifest }. */
+  list() { return host.extList(null); },
+  enable(name) { return host.extEnable({ name: String(name), enabled: true }); },
+  disable(name) { return host.extEnable({ name: String(name), enabled: false }); },
+  /** Makes an earlier version the active one again. */
+  rollback(name, version) { return host.extRollback({ name: String(name), version: Number(version) }); },
+  /** Deletes the extension with every version. */
+  delete(name) { return host.extDelete({ name: String(name) }); },
+  /** Runs one tool of the active version in an isolate of its own, with the permissions of its manifest. */
+  call(name, tool, input) {
+    checkCloneable(input, `extensions.call(${JSON.stringify(name)}, ${JSON.stringify(tool)}): input`, new Set());
+    return rpcLoop(host.extCall({ name: String(name), tool: String(tool), input: input === undefined ? null : input }));
+  },
+});
+
 class Agent {
   constructor() {
     if (!current) throw new TypeError('agents are created by islet: call them as agents.Class("name").method(...)');
@@ -296,6 +318,8 @@ class Agent {
   get workspace() { return workspace; }
   /** Code given at runtime, run in isolates of its own: run(code, options), load(id, code, options), get(id). */
   get isolates() { return isolates; }
+  /** Tools installed at runtime with declared permissions: install, list, enable, disable, rollback, delete, call. */
+  get extensions() { return extensions; }
   async setState(state) {
     const i = internal(this);
     if (state === undefined) throw new TypeError('setState(state): state is undefined; pass null to clear it');

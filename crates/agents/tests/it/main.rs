@@ -5,6 +5,7 @@ mod support;
 mod activation;
 mod classes;
 mod concurrency;
+mod extensions;
 mod fibers;
 mod isolates;
 mod schedules;

@@ -20,6 +20,18 @@ export default class Boss extends Agent {
     await calc.add(2);
     return [...once, await calc.add(3)];
   }
+  // Issue 16 item 5: an extension's fetch reaches only its manifest's hosts.
+  async extension() {
+    await this.extensions.install({
+      name: "web",
+      source: "export const tools = { get: { description: 'GET a URL', async execute(args, host) { try { return (await host.fetch(args.url)).status; } catch (e) { return `${e.code}: ${e.message}`; } } } };",
+      permissions: { network: ["api.example.com"] },
+    });
+    return [
+      await this.extensions.call("web", "get", { url: "http://other.example.com/" }),
+      await this.extensions.call("web", "get", { url: "http://127.0.0.1:9/" }),
+    ];
+  }
   async roundTrip(name: string) {
     const w = await this.subAgent("Worker", name);
     return w.tellBoss();
@@ -102,6 +114,13 @@ async fn sub_agents_over_http(isolation: &str) {
         json!([42, "noted from an isolate", 5]),
         "{isolation}"
     );
+    let refused = server.call("Boss", "b", "extension", json!([])).await;
+    let [other, loopback] = [refused[0].as_str().unwrap(), refused[1].as_str().unwrap()];
+    assert!(
+        other.contains("other.example.com is not an allowed host; allowed hosts: api.example.com"),
+        "{other}"
+    );
+    assert!(loopback.starts_with("PRIVATE_ADDRESS"), "{loopback}");
     // The parent waits on the child while the child calls back into it.
     assert_eq!(
         server.call("Boss", "b", "roundTrip", json!(["w1"])).await,
