@@ -894,6 +894,14 @@ fn no_such_agent(address: &Address) -> Error {
     }
 }
 
+/// Resolves when the agent is aborted; never when its mailbox is merely dropped (the
+/// host shutting down lets agents finish their turns and what is queued).
+async fn until_aborted(aborted: &mut watch::Receiver<Option<String>>) {
+    if aborted.wait_for(Option::is_some).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
 pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
         return Err(Error::InvalidInput(format!(
@@ -963,7 +971,7 @@ impl Actor {
         loop {
             let next = tokio::select! {
                 biased;
-                _ = aborted.wait_for(Option::is_some) => None,
+                () = until_aborted(&mut aborted) => None,
                 next = tokio::time::timeout(idle, rx.recv()) => Some(next),
             };
             let message = match next {
@@ -1385,7 +1393,7 @@ impl Actor {
         let mut aborted = self.aborted.clone();
         let outcome = tokio::select! {
             biased;
-            _ = aborted.wait_for(Option::is_some) => {
+            () = until_aborted(&mut aborted) => {
                 // The run is dropped with its host calls; its isolate is not reused.
                 session.discard();
                 let _ = lock(&db).rollback();

@@ -403,3 +403,18 @@ async fn until_state(g: &Given, address: &Address, expected: Value) -> bool {
     }
     false
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_shutdown_still_lets_running_turns_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = given_host_with_threads(dir.path(), CLASSES, 4).await;
+    // A turn running when the host shuts down ends normally (abort is not shutdown).
+    let host = g.host.clone();
+    let running = tokio::spawn(async move {
+        host.call("Boss", "b", "pingPong", vec![json!("p"), json!(40)])
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    g.host.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(running.await.unwrap().unwrap(), json!("done"));
+}
