@@ -418,3 +418,59 @@ async fn issue16_shutdown_still_lets_running_turns_finish() {
     g.host.shutdown(Duration::from_secs(10)).await;
     assert_eq!(running.await.unwrap().unwrap(), json!("done"));
 }
+
+/// The README's sub-agent example, as written there (one module per class).
+fn readme_example() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"),
+    )
+    .unwrap();
+    let section = &readme[readme
+        .find("### Sub-agents")
+        .expect("the README has the section")..];
+    let start = section.find("```ts\n").unwrap() + "```ts\n".len();
+    let block = &section[start..start + section[start..].find("```").unwrap()];
+    let split = block.find("export default class Researcher").unwrap();
+    vec![
+        ("orchestrator.ts".to_owned(), block[..split].to_owned()),
+        ("researcher.ts".to_owned(), block[split..].to_owned()),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_the_readme_sub_agent_example_runs_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let modules = readme_example();
+    let list: Vec<(&str, &str)> = modules
+        .iter()
+        .map(|(o, s)| (o.as_str(), s.as_str()))
+        .collect();
+    let g = given_host(dir.path(), &list).await;
+    assert_eq!(
+        g.call("Orchestrator", "o", "research", vec![json!("ai")])
+            .await,
+        json!("summary of https://example.com/ai")
+    );
+    let log = g
+        .host
+        .with_db_at(&Address::new("Orchestrator", "o"), |db| {
+            Ok(db.workspace().read_text("/log.md")?)
+        })
+        .await
+        .unwrap();
+    assert_eq!(log, "ai started\n");
+    let child = Address::new("Orchestrator", "o").child("Researcher", "ai");
+    let schedules = g
+        .host
+        .with_db_at(&child, |db| Ok(db.schedules()?))
+        .await
+        .unwrap();
+    assert_eq!(schedules.len(), 1);
+    assert_eq!(schedules[0].method, "refresh");
+    // Due an hour later: the child's own alarm wakes it.
+    g.clock.advance(3_601_000);
+    assert!(
+        until_state(&g, &child, json!({ "refreshed": "https://example.com/ai" })).await,
+        "the child's schedule fired"
+    );
+}
