@@ -47,7 +47,7 @@ pub(crate) struct InstallArgs {
     permissions: Permissions,
 }
 
-#[derive(Debug, Clone, Default, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct Permissions {
     #[serde(default)]
@@ -60,6 +60,17 @@ pub(crate) struct Permissions {
 
 fn none() -> String {
     "none".to_owned()
+}
+
+/// No permissions: what an install that names none gets.
+impl Default for Permissions {
+    fn default() -> Self {
+        Permissions {
+            network: Vec::new(),
+            workspace: none(),
+            memory: none(),
+        }
+    }
 }
 
 const MEMORY_READS: &[&str] = &["recall", "list", "get"];
@@ -147,8 +158,44 @@ pub(crate) async fn install(
     host: Arc<Inner>,
     args: InstallArgs,
 ) -> Result<Value, HostError> {
+    let manifest = checked_manifest(&host, &args).await?;
+    let version = lock(&ctx.db)
+        .extensions()
+        .install(&args.name, &args.source, &manifest)
+        .map_err(|e| host_error(&e.into()))?;
+    Ok(json!({ "name": args.name, "version": version, "tools": manifest["tools"] }))
+}
+
+/// [`install`] from outside the agent's turns (HTTP): the check, then the store between
+/// turns, creating the agent if needed.
+pub(crate) async fn install_between_turns(
+    host: &Arc<Inner>,
+    address: crate::Address,
+    args: Value,
+) -> Result<Value, crate::Error> {
+    let args: InstallArgs = serde_json::from_value(args).map_err(|e| {
+        crate::Error::InvalidInput(format!(
+            "the body is {{\"name\", \"source\", \"description\"?, \"permissions\"?: {{\"network\", \"workspace\", \"memory\"}}}}: {e}"
+        ))
+    })?;
+    let manifest = checked_manifest(host, &args)
+        .await
+        .map_err(|e| crate::Error::InvalidInput(e.message))?;
+    let tools = manifest["tools"].clone();
+    let name = args.name.clone();
+    let version = crate::AgentHost::new_or_existing_db_at(host, address, move |db| {
+        Ok(db
+            .extensions()
+            .install(&args.name, &args.source, &manifest)?)
+    })
+    .await?;
+    Ok(json!({ "name": name, "version": version, "tools": tools }))
+}
+
+/// Checks an install and makes its manifest (the tools as the module describes them).
+async fn checked_manifest(host: &Inner, args: &InstallArgs) -> Result<Value, HostError> {
     check_name(&args.name)?;
-    args.permissions.check(&host)?;
+    args.permissions.check(host)?;
     let module = sandbox::normalize::module(&args.source, &[]).map_err(|e| {
         invalid(format!(
             "extension {:?} does not parse: line {}, column {}: {}",
@@ -199,16 +246,11 @@ pub(crate) async fn install(
     if tools.as_array().is_none_or(Vec::is_empty) {
         return Err(invalid(format!("extension {:?} has no tools", args.name)));
     }
-    let manifest = json!({
+    Ok(json!({
         "description": args.description,
         "permissions": args.permissions,
         "tools": tools,
-    });
-    let version = lock(&ctx.db)
-        .extensions()
-        .install(&args.name, &args.source, &manifest)
-        .map_err(|e| host_error(&e.into()))?;
-    Ok(json!({ "name": args.name, "version": version, "tools": manifest["tools"] }))
+    }))
 }
 
 #[derive(Deserialize)]

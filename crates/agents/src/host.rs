@@ -538,6 +538,14 @@ impl AgentHost {
             .collect())
     }
 
+    /// Installs an extension into the agent at `address` from outside its turns (HTTP):
+    /// `spec` is `{name, source, description?, permissions?}`, checked as
+    /// `this.extensions.install` checks it; the agent is created if needed.
+    pub async fn install_extension(&self, address: &Address, spec: Value) -> Result<Value, Error> {
+        self.inner.classes.get(&address.class)?;
+        crate::extensions::install_between_turns(&self.inner, address.clone(), spec).await
+    }
+
     /// Aborts the agent (its running turn fails with `ABORTED` and rolls back, queued calls
     /// fail); its data stays and the next call starts it again. Whether it was active.
     pub fn abort(&self, address: &Address, reason: &str) -> bool {

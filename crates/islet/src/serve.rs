@@ -15,6 +15,7 @@
 //! - `GET /agents/{class}/{name}/schedules`, `DELETE …/schedules/{id}`
 //! - `/agents/{class}/{name}/request[/…]`: any method, handed to the agent's `onRequest`
 //! - `DELETE /agents/{class}/{name}`, `…/sub[/{C}/{c}…]`: sub-agents (`serve/sub_agents.rs`)
+//! - `/agents/{class}/{name}/extensions[/{extension}[/{action}]]`: extensions (`serve/extensions.rs`)
 //! - `/mcp`: Code Mode (`search`, `execute`) whose code calls `agents.Class("name").method()`
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics`: for operators (`serve/ops.rs`)
 //!
@@ -22,6 +23,7 @@
 //! details (storage failures) are logged, not sent.
 
 mod api;
+mod extensions;
 pub(crate) mod ops;
 pub(crate) mod routes;
 mod sessions;
@@ -99,6 +101,11 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
   POST   /agents/<class>/<name>/sub/<C>/<c>/<method>   call a sub-agent (deeper:
                                             …/sub/<C>/<c>/sub/<D>/<d>/…); also GET …/state,
                                             GET …/sub, DELETE …/sub/<C>/<c>
+  GET    /agents/<class>/<name>/extensions        its extensions (versions, permissions)
+  POST   /agents/<class>/<name>/extensions        install: {name, source, description?,
+                                            permissions?: {network, workspace, memory}}
+  POST   /agents/<class>/<name>/extensions/<ext>/enable|disable|rollback  ({version})
+  DELETE /agents/<class>/<name>/extensions/<ext>  delete it with every version
   GET    /memory                                  memory profiles
   POST   /memory/<namespace>/<profile>/<op>       ingest, remember, recall, list, get, forget
   DELETE /memory/<namespace>/<profile>            delete a profile

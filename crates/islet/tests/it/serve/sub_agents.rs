@@ -121,6 +121,43 @@ async fn sub_agents_over_http(isolation: &str) {
         "{other}"
     );
     assert!(loopback.starts_with("PRIVATE_ADDRESS"), "{loopback}");
+    // The same extension over HTTP: versions, rollback, disable, delete.
+    let (status, list) = server.get("/agents/Boss/b/extensions").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(json_of(&list)["extensions"][0]["name"], json!("web"));
+    let v2 = json!({ "name": "web", "source": "export const tools = { get: { description: 'v2', execute() { return 2; } } };" });
+    let (status, body) = server
+        .post("/agents/Boss/b/extensions", &v2.to_string())
+        .await;
+    assert_eq!((status, &body["version"]), (201, &json!(2)), "{body}");
+    let bad = json!({ "name": "web", "source": "export const tools = {" });
+    let (status, body) = server
+        .post("/agents/Boss/b/extensions", &bad.to_string())
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string().contains("does not parse: line 1"),
+        "{body}"
+    );
+    let (status, body) = server
+        .post(
+            "/agents/Boss/b/extensions/web/rollback",
+            r#"{"version": 1}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = server
+        .post("/agents/Boss/b/extensions/web/disable", "")
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = server.get("/agents/Boss/b/extensions").await;
+    let web = &json_of(&list)["extensions"][0];
+    assert_eq!(
+        (&web["version"], &web["versions"], &web["enabled"]),
+        (&json!(1), &json!([1, 2]), &json!(false))
+    );
+    let (status, body) = server.delete("/agents/Boss/b/extensions/web").await;
+    assert_eq!((status, body), (200, json!({ "deleted": true })));
     // The parent waits on the child while the child calls back into it.
     assert_eq!(
         server.call("Boss", "b", "roundTrip", json!(["w1"])).await,
