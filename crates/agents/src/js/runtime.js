@@ -421,6 +421,39 @@ class Think extends Agent {
 const TURN_HOOKS = ['beforeTurn', 'beforeToolCall', 'afterToolCall', 'onStepFinish', 'onChatError'];
 const THINK_HOOKS = new Set(['getModel', 'getSystemPrompt', 'getTools', ...TURN_HOOKS]);
 const DEFAULT_MAX_STEPS = 10;
+// The model's way to write its own tools (issue 16), offered when the class sets
+// `allowExtensions = true`.
+const LOAD_EXTENSION = 'load_extension';
+const LOAD_EXTENSION_DESCRIPTION = 'Install (or update) an extension: a JavaScript module `export const tools = { name: { description, inputSchema, async execute(args, host) { … } } }` whose tools are offered to you as <extension>_<tool> from the next turn on. `host.fetch` reaches only the hosts in permissions.network, `host.workspace` (read, or read-write) and `host.memory` only as permissions say. Checked on install: errors say what to fix.';
+const LOAD_EXTENSION_SCHEMA = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', description: 'lower-case letters, digits and _, starting with a letter' },
+    source: { type: 'string', description: 'the module' },
+    description: { type: 'string' },
+    permissions: {
+      type: 'object',
+      properties: {
+        network: { type: 'array', items: { type: 'string' }, description: 'hosts its fetch may reach' },
+        workspace: { enum: ['none', 'read', 'read-write'] },
+        memory: { enum: ['none', 'read', 'write'] },
+      },
+    },
+  },
+  required: ['name', 'source'],
+};
+
+// The tools of the enabled extensions, as `<extension>_<tool>`.
+async function extensionTools() {
+  const out = [];
+  for (const e of await host.extList(null)) {
+    if (!e.enabled) continue;
+    for (const t of (e.manifest && e.manifest.tools) || []) {
+      out.push({ name: `${e.name}_${t.name}`, description: t.description, inputSchema: t.inputSchema, extension: e.name, tool: t.name });
+    }
+  }
+  return out;
+}
 const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 function toolSchema(tool) {
@@ -458,6 +491,14 @@ async function thinkTurn(Class, agent, op, payload) {
         if (!tool || typeof tool.execute !== 'function') throw new TypeError(`tool ${name} has no execute(input) function`);
         tools.push({ name, description: String(tool.description || ''), inputSchema: toolSchema(tool) });
       }
+      // Installed extensions' tools (`<extension>_<tool>`), from this turn's view of them:
+      // one installed during a turn is offered from the next; the class's own tools win.
+      for (const t of await extensionTools()) {
+        if (TOOL_NAME.test(t.name) && !tools.some((own) => own.name === t.name)) tools.push({ name: t.name, description: t.description, inputSchema: t.inputSchema });
+      }
+      if (agent.allowExtensions === true && !tools.some((own) => own.name === LOAD_EXTENSION)) {
+        tools.push({ name: LOAD_EXTENSION, description: LOAD_EXTENSION_DESCRIPTION, inputSchema: LOAD_EXTENSION_SCHEMA });
+      }
       // When the host compacts the prompt: the model's window (tokens) and the share of it.
       const contextWindow = agent.contextWindow === undefined ? null : agent.contextWindow;
       if (contextWindow !== null && (!Number.isInteger(contextWindow) || contextWindow < 256)) throw new TypeError(`contextWindow is the model's context window in tokens, a whole number of at least 256, got ${String(contextWindow)}`);
@@ -471,6 +512,14 @@ async function thinkTurn(Class, agent, op, payload) {
     case 'tool': {
       const tools = await thinkTools(agent);
       const tool = Object.prototype.hasOwnProperty.call(tools, payload.name) ? tools[payload.name] : undefined;
+      if (!tool && payload.name === LOAD_EXTENSION && agent.allowExtensions === true) {
+        const installed = await extensions.install(payload.input || {});
+        return { ...installed, note: `installed; its tools (${installed.name}_<tool>) are offered from the next turn` };
+      }
+      if (!tool) {
+        const ext = (await extensionTools()).find((t) => t.name === payload.name);
+        if (ext) return extensions.call(ext.extension, ext.tool, payload.input === undefined ? null : payload.input);
+      }
       if (!tool || typeof tool.execute !== 'function') throw new TypeError(`${Class.name} has no tool ${payload.name}`);
       const out = await tool.execute(payload.input, { toolCallId: payload.callId });
       return out === undefined ? null : out;
