@@ -35,6 +35,82 @@ use crate::runtime::{TurnContext, host_error, lock};
 /// wildcards or `host:port`), or says why it cannot.
 pub type ExtensionFetch = Arc<dyn Fn(&[String]) -> Result<HostFn, String> + Send + Sync>;
 
+/// The operator's cap on what extensions may ask for (`islet serve --extension-policy
+/// FILE`): hosts (names, `*.` wildcards, `host:port`), and the most workspace and memory
+/// access. An install asking for more is refused, naming what is beyond the policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExtensionPolicy {
+    #[serde(default)]
+    pub network: Vec<String>,
+    /// Let extensions' fetch reach the private and loopback addresses of the hosts above
+    /// (the operator named them; a manifest alone never gets them).
+    #[serde(default)]
+    pub allow_private: bool,
+    #[serde(default = "none")]
+    pub workspace: String,
+    #[serde(default = "none")]
+    pub memory: String,
+}
+
+impl ExtensionPolicy {
+    /// Checks the policy's own values (for the operator, at start-up).
+    pub fn check(&self) -> Result<(), String> {
+        let p = Permissions {
+            network: self.network.clone(),
+            workspace: self.workspace.clone(),
+            memory: self.memory.clone(),
+        };
+        p.check_shape().map_err(|e| e.message)
+    }
+
+    /// What of `wanted` is beyond this policy, in words; `None` when it all fits.
+    fn beyond(&self, wanted: &Permissions) -> Option<String> {
+        let mut over = Vec::new();
+        for host in &wanted.network {
+            if !self.network.iter().any(|allowed| covers(allowed, host)) {
+                over.push(format!("network host {host:?}"));
+            }
+        }
+        let rank = |v: &str, order: &[&str]| order.iter().position(|o| *o == v).unwrap_or(0);
+        const WS: &[&str] = &["none", "read", "read-write"];
+        const MEM: &[&str] = &["none", "read", "write"];
+        if rank(&wanted.workspace, WS) > rank(&self.workspace, WS) {
+            over.push(format!("workspace {:?}", wanted.workspace));
+        }
+        if rank(&wanted.memory, MEM) > rank(&self.memory, MEM) {
+            over.push(format!("memory {:?}", wanted.memory));
+        }
+        (!over.is_empty()).then(|| {
+            format!(
+                "it asks for {} beyond this server's extension policy (network: [{}], workspace:                  {:?}, memory: {:?}); ask for less, or have the operator widen --extension-policy",
+                over.join(", "),
+                self.network.join(", "),
+                self.workspace,
+                self.memory
+            )
+        })
+    }
+}
+
+/// Whether the policy's host pattern `allowed` covers the requested `host` pattern: the
+/// same, or under a `*.` wildcard (a subdomain or a narrower wildcard; not the bare domain,
+/// which the egress policy's `*.` does not match either).
+fn covers(allowed: &str, host: &str) -> bool {
+    let (allowed, host) = (allowed.to_ascii_lowercase(), host.to_ascii_lowercase());
+    if allowed == host {
+        return true;
+    }
+    match allowed.strip_prefix("*.") {
+        Some(domain) => {
+            let host = host.strip_prefix("*.").unwrap_or(&host);
+            // As the egress policy reads `*.`: subdomains, not the domain itself.
+            host.ends_with(&format!(".{domain}"))
+        }
+        None => false,
+    }
+}
+
 /// What an install gives besides the source.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -96,6 +172,25 @@ fn check_name(name: &str) -> Result<(), HostError> {
 
 impl Permissions {
     fn check(&self, host: &Inner) -> Result<(), HostError> {
+        self.check_shape()?;
+        if !self.network.is_empty() && host.config.extension_fetch.is_none() {
+            return Err(invalid(
+                "permissions.network: this server gives extensions no network (the embedder sets \
+                 HostConfig::extension_fetch; islet serve does); install it without network",
+            ));
+        }
+        if let Some(beyond) = host
+            .config
+            .extension_policy
+            .as_ref()
+            .and_then(|policy| policy.beyond(self))
+        {
+            return Err(HostError::new("BEYOND_POLICY", beyond));
+        }
+        Ok(())
+    }
+
+    fn check_shape(&self) -> Result<(), HostError> {
         if !matches!(self.workspace.as_str(), "none" | "read" | "read-write") {
             return Err(invalid(format!(
                 "permissions.workspace is \"none\", \"read\" or \"read-write\", not {:?}",
@@ -119,12 +214,6 @@ impl Permissions {
                      \"*.example.com\" or \"localhost:8080\" (no scheme, no path)"
                 )));
             }
-        }
-        if !self.network.is_empty() && host.config.extension_fetch.is_none() {
-            return Err(invalid(
-                "permissions.network: this server gives extensions no network (the embedder sets \
-                 HostConfig::extension_fetch; islet serve does); install it without network",
-            ));
         }
         Ok(())
     }

@@ -170,6 +170,8 @@ pub struct HostConfig {
     /// (issue 16); `None`: extensions get no network, and an install asking for it is
     /// refused.
     pub extension_fetch: Option<crate::extensions::ExtensionFetch>,
+    /// The operator's cap on extensions' permissions; `None`: no cap beyond the fetcher's.
+    pub extension_policy: Option<crate::extensions::ExtensionPolicy>,
 }
 
 impl fmt::Debug for HostConfig {
@@ -180,6 +182,7 @@ impl fmt::Debug for HostConfig {
             .field("bindings", &self.bindings)
             .field("class_bindings", &self.class_bindings)
             .field("extension_fetch", &self.extension_fetch.is_some())
+            .field("extension_policy", &self.extension_policy)
             .finish()
     }
 }
@@ -192,6 +195,7 @@ impl Default for HostConfig {
             bindings: Bindings::new(),
             class_bindings: HashMap::new(),
             extension_fetch: None,
+            extension_policy: None,
         }
     }
 }

@@ -29,7 +29,7 @@ mod runtime;
 
 pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};
 pub use error::Error;
-pub use extensions::ExtensionFetch;
+pub use extensions::{ExtensionFetch, ExtensionPolicy};
 pub use host::{
     Address, AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent, SubAgentInfo,
 };

@@ -29,11 +29,28 @@ pub(crate) mod routes;
 mod sessions;
 mod sub_agents;
 
+/// `--extension-policy FILE`, checked: errors name the file.
+fn read_extension_policy(path: &Path) -> anyhow::Result<agents::ExtensionPolicy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --extension-policy {}", path.display()))?;
+    let policy: agents::ExtensionPolicy = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "--extension-policy {}: expected {{\"network\": [hosts], \"allowPrivate\": bool, \
+             \"workspace\": \"none|read|read-write\", \"memory\": \"none|read|write\"}}",
+            path.display()
+        )
+    })?;
+    policy
+        .check()
+        .map_err(|e| anyhow::anyhow!("--extension-policy {}: {e}", path.display()))?;
+    Ok(policy)
+}
+
 /// Extensions' `fetch` (issue 16): an egress `Fetcher` allowing exactly the hosts of the
-/// extension's manifest, public addresses only (a manifest is the model's or the agent's
-/// word, not the operator's: private and loopback addresses stay refused), one per host
-/// list, kept for the server's life.
-fn extension_fetch() -> agents::ExtensionFetch {
+/// extension's manifest, one per host list, kept for the server's life. Public addresses
+/// only unless the operator's policy says `allowPrivate` (a manifest is the model's or the
+/// agent's word, not the operator's; with a policy, every host is one the operator named).
+fn extension_fetch(allow_private: bool) -> agents::ExtensionFetch {
     use codemode::egress::{FetchPolicy, Fetcher, check_host_pattern};
     let made: std::sync::Mutex<std::collections::HashMap<Vec<String>, Arc<Fetcher>>> =
         std::sync::Mutex::default();
@@ -43,7 +60,12 @@ fn extension_fetch() -> agents::ExtensionFetch {
             Some(fetcher) => Arc::clone(fetcher),
             None => {
                 let mut policy = FetchPolicy {
-                    allow_private_hint: Some("extensions reach public addresses only".to_owned()),
+                    allow_private,
+                    allow_private_hint: Some(
+                        "extensions reach public addresses only unless --extension-policy says \
+                         \"allowPrivate\": true"
+                            .to_owned(),
+                    ),
                     ..FetchPolicy::default()
                 };
                 for host in hosts {
@@ -204,6 +226,12 @@ pub(crate) struct ServeArgs {
     /// database stays).
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     idle_timeout: f64,
+    /// JSON file capping what agents' extensions may ask for: {"network": ["api.example.com",
+    /// "*.example.org", "127.0.0.1:8080"], "allowPrivate": false, "workspace": "none" | "read"
+    /// | "read-write", "memory": "none" | "read" | "write"}. An install asking for more is
+    /// refused. Without it extensions may ask for any public host and any access.
+    #[arg(long, value_name = "FILE")]
+    extension_policy: Option<PathBuf>,
     /// Largest request body accepted, in KiB (RPC arguments, workspace uploads).
     #[arg(long, value_name = "N", default_value_t = 16_384)]
     max_body_kb: usize,
@@ -357,6 +385,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|(class, b)| (class, registry.instrument_memory(&b)))
         .collect();
+    let extension_policy = match &args.extension_policy {
+        Some(path) => Some(read_extension_policy(path)?),
+        None => None,
+    };
     let config = HostConfig {
         limits: Limits {
             cpu_ms: args.cpu_ms,
@@ -368,7 +400,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.001)),
         bindings: memory_bindings.clone(),
         class_bindings,
-        extension_fetch: Some(extension_fetch()),
+        extension_fetch: Some(extension_fetch(
+            extension_policy.as_ref().is_some_and(|p| p.allow_private),
+        )),
+        extension_policy,
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
     if models.default_spec().is_none() && host.classes().iter().any(|c| c.think) {

@@ -326,3 +326,63 @@ async fn issue16_an_extensions_fetch_is_the_embedders_fetcher_for_exactly_its_ho
         ]]
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_the_operators_policy_caps_what_an_extension_may_ask_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let fetch: agents::ExtensionFetch = Arc::new(|_hosts: &[String]| {
+        let refuse: sandbox::HostFn =
+            Arc::new(|_| Box::pin(async { Err(HostError::new("FETCH_DENIED", "test")) }));
+        Ok(refuse)
+    });
+    let policy: agents::ExtensionPolicy = serde_json::from_value(json!({
+        "network": ["*.example.com", "api.example.org"], "workspace": "read", "memory": "none"
+    }))
+    .unwrap();
+    let config = HostConfig {
+        extension_fetch: Some(fetch),
+        extension_policy: Some(policy),
+        ..HostConfig::default()
+    };
+    let g = given_host_at(
+        dir.path(),
+        &[("owner.ts", OWNER)],
+        1_700_000_000_000,
+        config,
+    )
+    .await;
+    for (permissions, fits) in [
+        (
+            json!({ "network": ["api.example.com", "*.eu.example.com", "*.example.com"] }),
+            true,
+        ),
+        (json!({ "network": ["example.com"] }), false),
+        (
+            json!({ "network": ["API.EXAMPLE.ORG"], "workspace": "read" }),
+            true,
+        ),
+        (json!({ "network": ["example.org"] }), false),
+        (json!({ "network": ["*.example.org"] }), false),
+        (json!({ "workspace": "read-write" }), false),
+        (json!({ "memory": "read" }), false),
+    ] {
+        let result = g
+            .host
+            .call(
+                "Owner",
+                "o",
+                "install",
+                spec("notes", &notes("v1"), permissions.clone()),
+            )
+            .await;
+        match (fits, result) {
+            (true, Ok(_)) => {}
+            (false, Err(e)) => assert!(
+                e.to_string()
+                    .contains("beyond this server's extension policy"),
+                "{e}"
+            ),
+            (fits, other) => panic!("{permissions}: fits {fits}, got {other:?}"),
+        }
+    }
+}

@@ -267,3 +267,109 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+const FETCHER: &str = r#"
+import { Agent } from "agents";
+export default class Fetcher extends Agent {
+  async tryInstall(hosts: string[], workspace: string) {
+    try {
+      return await this.extensions.install({
+        name: "web",
+        source: "export const tools = { get: { description: 'GET a URL', async execute(args, host) { try { const r = await host.fetch(args.url); return `${r.status} ${await r.text()}`; } catch (e) { return `${e.code}: ${e.message}`; } } } };",
+        permissions: { network: hosts, workspace },
+      });
+    } catch (e) { return `${e.code}: ${e.message}`; }
+  }
+  async get(url: string) { return this.extensions.call("web", "get", { url }); }
+}
+"#;
+
+/// Issue 16 item 5: an extension fetches from an allowed loopback server (the operator's
+/// policy names it and allows private addresses), and nothing else; installs asking for
+/// more than the policy are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_an_extension_reaches_exactly_the_hosts_its_manifest_and_the_policy_allow() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route(
+        "/hello",
+        axum::routing::get(|| async { "hello from loopback" }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("fetcher.ts", FETCHER)]);
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        json!({ "network": [format!("127.0.0.1:{port}")], "allowPrivate": true, "workspace": "read" })
+            .to_string(),
+    )
+    .unwrap();
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &[
+            "--isolation",
+            "inprocess",
+            "--extension-policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    // Beyond the policy: another host, or more workspace access.
+    let refused = server
+        .call(
+            "Fetcher",
+            "f",
+            "tryInstall",
+            json!([["api.example.com"], "none"]),
+        )
+        .await;
+    assert!(
+        refused.as_str().unwrap().starts_with("BEYOND_POLICY")
+            && refused
+                .as_str()
+                .unwrap()
+                .contains("network host \"api.example.com\""),
+        "{refused}"
+    );
+    let refused = server
+        .call("Fetcher", "f", "tryInstall", json!([[], "read-write"]))
+        .await;
+    assert!(
+        refused
+            .as_str()
+            .unwrap()
+            .contains("workspace \"read-write\""),
+        "{refused}"
+    );
+
+    let loopback = format!("127.0.0.1:{port}");
+    let installed = server
+        .call("Fetcher", "f", "tryInstall", json!([[loopback], "read"]))
+        .await;
+    assert_eq!(installed["version"], json!(1), "{installed}");
+    assert_eq!(
+        server
+            .call(
+                "Fetcher",
+                "f",
+                "get",
+                json!([format!("http://127.0.0.1:{port}/hello")])
+            )
+            .await,
+        json!("200 hello from loopback")
+    );
+    // The same extension, any other host (or port): refused host-side.
+    for url in [
+        format!("http://localhost:{port}/hello"),
+        "http://127.0.0.1:9/".to_owned(),
+        "https://example.com/".to_owned(),
+    ] {
+        let out = server.call("Fetcher", "f", "get", json!([url])).await;
+        assert!(
+            out.as_str().unwrap().starts_with("HOST_NOT_ALLOWED"),
+            "{url}: {out}"
+        );
+    }
+}
