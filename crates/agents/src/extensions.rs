@@ -396,27 +396,42 @@ pub(crate) fn call(
             ),
         ));
     }
-    let permissions: Permissions =
-        serde_json::from_value(active.manifest["permissions"].clone()).unwrap_or_default();
-    let options = permissions.options(host)?;
-    let module = sandbox::normalize::module(&active.source, &[]).map_err(|e| {
-        invalid(format!(
-            "stored extension {:?} no longer parses: line {}: {}",
-            args.name, e.line, e.message
+    // One kept isolate per extension version while the agent is active: the module is
+    // parsed and evaluated once, then each call runs its tool (a new version, or the
+    // agent's next activation, starts another).
+    let key = format!("\u{1}extension\u{1}{}\u{1}{}", args.name, active.version);
+    let loaded = isolates::kept(ctx, host, key, || {
+        let permissions: Permissions =
+            serde_json::from_value(active.manifest["permissions"].clone()).unwrap_or_default();
+        let options = permissions.options(host)?;
+        let module = sandbox::normalize::module(&active.source, &[]).map_err(|e| {
+            invalid(format!(
+                "stored extension {:?} no longer parses: line {}: {}",
+                args.name, e.line, e.message
+            ))
+        })?;
+        let tools_local = module.local("tools").unwrap_or("tools").to_owned();
+        let code = format!(
+            "{}\n;const __host = Object.freeze({{ workspace: globalThis.workspace, memory: globalThis.memory, fetch: globalThis.fetch }});\n\
+             return (input) => {tools_local}[input.fn].execute(input.args[0], __host);",
+            module.script
+        );
+        Ok((
+            code,
+            tools.iter().map(|t| (*t).to_owned()).collect(),
+            options,
         ))
     })?;
-    let tools_local = module.local("tools").unwrap_or("tools");
-    let input = json!({ "tool": args.tool, "args": args.input });
-    let code = format!(
-        "{}\n;const __input = JSON.parse({});\n\
-         const __host = Object.freeze({{ workspace: globalThis.workspace, memory: globalThis.memory, fetch: globalThis.fetch }});\n\
-         return await {tools_local}[__input.tool].execute(__input.args, __host);",
-        module.script,
-        serde_json::to_string(&input.to_string()).unwrap_or_else(|_| "\"null\"".to_owned())
-    );
     let what = format!(
         "extension {} (version {}): tool {}",
         args.name, active.version, args.tool
     );
-    isolates::start(ctx, host, code, &options, what)
+    Ok(isolates::run_loaded(
+        ctx,
+        host,
+        loaded,
+        args.tool,
+        vec![args.input],
+        what,
+    ))
 }

@@ -380,8 +380,13 @@ pub(crate) struct LoadArgs {
 /// one loaded under `id` before); returns its exported names.
 pub(crate) fn load(ctx: &TurnContext, host: &Inner, args: LoadArgs) -> Result<Value, HostError> {
     let function = "isolates.load(id, code, options)";
-    if args.id.is_empty() || args.id.chars().count() > 200 {
-        return Err(invalid(function, "the id is 1 to 200 characters"));
+    // Control characters are kept out: keys with them are the host's own (extensions).
+    if args.id.is_empty() || args.id.chars().count() > 200 || args.id.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            function,
+            "the id is 1 to 200 characters, none of them control characters",
+        ));
     }
     let options = args.options.unwrap_or_default();
     options.check(ctx, host, function)?;
@@ -460,20 +465,62 @@ pub(crate) fn call(
             ),
         ));
     }
+    let what = format!("isolates.get({:?}).{}", args.id, args.function);
+    Ok(run_loaded(
+        ctx,
+        host,
+        loaded,
+        args.function,
+        args.args,
+        what,
+    ))
+}
+
+/// A kept module's isolate (an extension version's, see `extensions.rs`): the one loaded
+/// under `key` for the turn's agent, made by `make` when there is none yet.
+pub(crate) fn kept(
+    ctx: &TurnContext,
+    host: &Inner,
+    key: String,
+    make: impl FnOnce() -> Result<(String, Vec<String>, Options), HostError>,
+) -> Result<Arc<Loaded>, HostError> {
+    let key = (ctx.address.clone(), key);
+    if let Some(loaded) = lock(&host.loaded).get(&key) {
+        return Ok(Arc::clone(loaded));
+    }
+    let (code, exports, options) = make()?;
+    let loaded = Arc::new(Loaded {
+        session: host.sandbox().session(),
+        code: code.into(),
+        exports,
+        options,
+    });
+    lock(&host.loaded).insert(key, Arc::clone(&loaded));
+    Ok(loaded)
+}
+
+/// Calls `function` of a kept module with `args`, in its isolate.
+pub(crate) fn run_loaded(
+    ctx: &Arc<TurnContext>,
+    host: &Arc<Inner>,
+    loaded: Arc<Loaded>,
+    function: String,
+    args: Vec<Value>,
+    what: String,
+) -> Started {
     let (entry, reentry) = mpsc::unbounded_channel();
     let execution = Execution::new(&*loaded.code)
         .prelude(PRELUDE)
         .bindings(loaded.options.bindings(ctx, host, &entry))
         .limits(loaded.options.limits(host.config.limits));
-    let input = json!({ "fn": args.function, "args": args.args });
-    let what = format!("isolates.get({:?}).{}", args.id, args.function);
+    let input = json!({ "fn": function, "args": args });
     let (reply, rx) = oneshot::channel();
     tokio::spawn(async move {
         let outcome = loaded.session.run(execution, input).await;
         let _ = reply.send(finish(outcome, &what));
         drop(entry);
     });
-    Ok((reentry, rx))
+    (reentry, rx)
 }
 
 /// `this.isolates.get(id)`: the exports of a loaded module, or `null`.

@@ -25,6 +25,13 @@ export default class Parent extends Agent {
   async spawn(name) { await this.subAgent("Counter", name); return null; }
   async touch() { await this.subAgent("Counter", "warm-child"); return null; }
   async relay() { const child = await this.subAgent("Counter", "warm-child"); return child.get(); }
+  async installExtension() {
+    return this.extensions.install({ name: "ext", permissions: { workspace: "read" }, source:
+      "export const tools = { read: { description: 'reads a file', async execute(args, host) { return host.workspace.read(args.path); } } };" });
+  }
+  async viaExtension() { return this.extensions.call("ext", "read", { path: "/a.txt" }); }
+  async builtIn() { return this.workspace.read("/a.txt"); }
+  async seed() { await this.workspace.write("/a.txt", "x"); }
 }
 "#;
 
@@ -106,6 +113,25 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
     }
     let (touch_p50, relay_p50) = (percentile(&mut touch, 50.0), percentile(&mut relay, 50.0));
 
+    // An extension's tool (a fresh isolate under its permissions) against the same read
+    // done by the agent itself.
+    host.call("Parent", "p", "seed", vec![]).await?;
+    host.call("Parent", "p", "installExtension", vec![]).await?;
+    let mut via_extension = Vec::with_capacity(args.samples);
+    let mut built_in = Vec::with_capacity(args.samples);
+    for _ in 0..args.samples {
+        let started = Instant::now();
+        host.call("Parent", "p", "viaExtension", vec![]).await?;
+        via_extension.push(started.elapsed());
+        let started = Instant::now();
+        host.call("Parent", "p", "builtIn", vec![]).await?;
+        built_in.push(started.elapsed());
+    }
+    let (extension_p50, built_in_p50) = (
+        percentile(&mut via_extension, 50.0),
+        percentile(&mut built_in, 50.0),
+    );
+
     // Warm over loopback HTTP, through the same router `islet serve` uses.
     let token = "bench-token".to_owned();
     // No model: the bench makes no chats.
@@ -185,6 +211,11 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
             "what": "relay() (a parent turn looking up its child and calling child.get()) minus touch() (the same turn without the call)",
             "relay_p50": relay_p50, "touch_p50": touch_p50,
             "p50": (relay_p50 - touch_p50).max(0.0), "target_p50": 200
+        },
+        "extension_tool_call_us": {
+            "what": "a turn calling an extension's tool that reads a workspace file (in the extension version's kept isolate, read-only workspace) minus a turn reading it itself",
+            "extension_p50": extension_p50, "built_in_p50": built_in_p50,
+            "p50": (extension_p50 - built_in_p50).max(0.0), "target_p50": 100
         },
         "creations_per_second": { "what": format!("{} new agents, 64 in flight", args.creations), "value": (args.creations as f64 / creation_secs).round(), "target": 1000 },
     }))
