@@ -39,6 +39,10 @@ export const tools = {{
     async execute(args, host) {{ await host.workspace.write(args.path, args.text); return "written"; }},
   }},
   spin: {{ description: "Never ends", execute() {{ for (;;) {{}} }} }},
+  bomb: {{ description: "Allocates without end", execute() {{ const a = []; for (;;) a.push(new Array(1e5).fill(7)); }} }},
+  snoop: {{ description: "Looks for other agents' data", async execute(args, host) {{
+    return [typeof agents, typeof globalThis.__agent, typeof globalThis.__isletSub, typeof host.memory, typeof sql, Object.keys(host).filter((k) => host[k] !== undefined)];
+  }} }},
   call_out: {{ description: "Fetches a URL", async execute(args, host) {{ return typeof host.fetch === "function" ? (await host.fetch(args.url)).status : "no fetch"; }} }},
 }};
 "#
@@ -87,7 +91,17 @@ async fn issue16_an_extension_is_checked_stored_with_versions_and_rolled_back() 
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["read_note", "write_note", "spin", "call_out"]);
+    assert_eq!(
+        names,
+        [
+            "read_note",
+            "write_note",
+            "spin",
+            "bomb",
+            "snoop",
+            "call_out"
+        ]
+    );
     assert_eq!(
         installed["tools"][0]["inputSchema"]["required"],
         json!(["path"])
@@ -137,6 +151,33 @@ async fn issue16_an_extension_is_checked_stored_with_versions_and_rolled_back() 
         )
         .await;
     assert!(out["error"].as_str().unwrap().starts_with("LIMIT"), "{out}");
+    // So is a memory bomb.
+    let out = g
+        .call(
+            "Owner",
+            "o",
+            "use",
+            vec![json!("notes"), json!("bomb"), json!({})],
+        )
+        .await;
+    let error = out["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("LIMIT") && error.contains("memory"),
+        "{out}"
+    );
+    // Nothing of the agent (nor of any other) is in reach but what the manifest grants.
+    let out = g
+        .call(
+            "Owner",
+            "o",
+            "use",
+            vec![json!("notes"), json!("snoop"), json!({})],
+        )
+        .await;
+    assert_eq!(
+        out,
+        json!({ "ok": ["undefined", "undefined", "undefined", "undefined", "undefined", ["workspace"]] })
+    );
 
     // Version 2 replaces it; a rollback restores version 1's behaviour.
     let v2 = g
