@@ -83,7 +83,7 @@ impl ExtensionPolicy {
         }
         (!over.is_empty()).then(|| {
             format!(
-                "it asks for {} beyond this server's extension policy (network: [{}], workspace:                  {:?}, memory: {:?}); ask for less, or have the operator widen --extension-policy",
+                "it asks for {} beyond this server's extension policy (network: [{}], workspace: {:?}, memory: {:?}); ask for less, or have the operator widen --extension-policy",
                 over.join(", "),
                 self.network.join(", "),
                 self.workspace,
@@ -179,15 +179,16 @@ impl Permissions {
                  HostConfig::extension_fetch; islet serve does); install it without network",
             ));
         }
-        if let Some(beyond) = host
-            .config
+        Ok(())
+    }
+
+    /// What is beyond the operator's policy, if anything (the install then waits for a
+    /// person's approval).
+    fn beyond(&self, host: &Inner) -> Option<String> {
+        host.config
             .extension_policy
             .as_ref()
             .and_then(|policy| policy.beyond(self))
-        {
-            return Err(HostError::new("BEYOND_POLICY", beyond));
-        }
-        Ok(())
     }
 
     fn check_shape(&self) -> Result<(), HostError> {
@@ -248,11 +249,26 @@ pub(crate) async fn install(
     args: InstallArgs,
 ) -> Result<Value, HostError> {
     let manifest = checked_manifest(&host, &args).await?;
+    let beyond = args.permissions.beyond(&host);
     let version = lock(&ctx.db)
         .extensions()
-        .install(&args.name, &args.source, &manifest)
+        .install(&args.name, &args.source, &manifest, beyond.is_none())
         .map_err(|e| host_error(&e.into()))?;
-    Ok(json!({ "name": args.name, "version": version, "tools": manifest["tools"] }))
+    Ok(installed(&args.name, version, &manifest, beyond))
+}
+
+/// What an install answers: the version, its tools, and when it waits for approval, why.
+fn installed(name: &str, version: i64, manifest: &Value, beyond: Option<String>) -> Value {
+    let mut out = json!({ "name": name, "version": version, "tools": manifest["tools"] });
+    if let Some(beyond) = beyond {
+        out["pending"] = json!(true);
+        out["beyondPolicy"] = json!(format!(
+            "{beyond}; this version waits for a person's approval (POST \
+             /agents/<class>/<name>/extensions/{name}/approve {{\"version\": {version}}}) and is \
+             not used until then"
+        ));
+    }
+    out
 }
 
 /// [`install`] from outside the agent's turns (HTTP): the check, then the store between
@@ -270,15 +286,16 @@ pub(crate) async fn install_between_turns(
     let manifest = checked_manifest(host, &args)
         .await
         .map_err(|e| crate::Error::InvalidInput(e.message))?;
-    let tools = manifest["tools"].clone();
-    let name = args.name.clone();
+    let beyond = args.permissions.beyond(host);
+    let approved = beyond.is_none();
+    let (name, stored) = (args.name.clone(), manifest.clone());
     let version = crate::AgentHost::new_or_existing_db_at(host, address, move |db| {
         Ok(db
             .extensions()
-            .install(&args.name, &args.source, &manifest)?)
+            .install(&args.name, &args.source, &stored, approved)?)
     })
     .await?;
-    Ok(json!({ "name": name, "version": version, "tools": tools }))
+    Ok(installed(&name, version, &manifest, beyond))
 }
 
 /// Checks an install and makes its manifest (the tools as the module describes them).

@@ -126,7 +126,8 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
   GET    /agents/<class>/<name>/extensions        its extensions (versions, permissions)
   POST   /agents/<class>/<name>/extensions        install: {name, source, description?,
                                             permissions?: {network, workspace, memory}}
-  POST   /agents/<class>/<name>/extensions/<ext>/enable|disable|rollback  ({version})
+  POST   /agents/<class>/<name>/extensions/<ext>/enable|disable|rollback|approve  ({version};
+                                            approve: a version beyond --extension-policy)
   DELETE /agents/<class>/<name>/extensions/<ext>  delete it with every version
   GET    /memory                                  memory profiles
   POST   /memory/<namespace>/<profile>/<op>       ingest, remember, recall, list, get, forget
@@ -228,8 +229,9 @@ pub(crate) struct ServeArgs {
     idle_timeout: f64,
     /// JSON file capping what agents' extensions may ask for: {"network": ["api.example.com",
     /// "*.example.org", "127.0.0.1:8080"], "allowPrivate": false, "workspace": "none" | "read"
-    /// | "read-write", "memory": "none" | "read" | "write"}. An install asking for more is
-    /// refused. Without it extensions may ask for any public host and any access.
+    /// | "read-write", "memory": "none" | "read" | "write"}. An install asking for more waits
+    /// for approval (POST …/extensions/<ext>/approve). Without it extensions may ask for any
+    /// public host and any access.
     #[arg(long, value_name = "FILE")]
     extension_policy: Option<PathBuf>,
     /// Largest request body accepted, in KiB (RPC arguments, workspace uploads).

@@ -29,6 +29,9 @@ pub struct ExtensionInfo {
     pub enabled: bool,
     /// Every version kept, oldest first.
     pub versions: Vec<i64>,
+    /// Versions waiting for a person's approval (they asked for more than the operator's
+    /// policy), oldest first.
+    pub pending: Vec<i64>,
     /// The active version's manifest.
     pub manifest: Value,
 }
@@ -51,9 +54,16 @@ impl AgentDb {
 }
 
 impl Extensions<'_> {
-    /// Stores a new version of `name` (1 for a new extension), makes it the active one and
-    /// enables the extension. Returns the version.
-    pub fn install(&mut self, name: &str, source: &str, manifest: &Value) -> Result<i64> {
+    /// Stores a new version of `name` (1 for a new extension). An `approved` one becomes
+    /// the active version and the extension is enabled; one that is not waits for
+    /// [`Self::approve`], and the active version stays. Returns the version.
+    pub fn install(
+        &mut self,
+        name: &str,
+        source: &str,
+        manifest: &Value,
+        approved: bool,
+    ) -> Result<i64> {
         let manifest = manifest.to_string();
         if source.len() > MAX_EXTENSION_BYTES || manifest.len() > MAX_EXTENSION_BYTES {
             return Err(Error::InvalidArgument(format!(
@@ -69,11 +79,15 @@ impl Extensions<'_> {
                 .and_then(|mut s| s.query_row([name], |r| r.get(0)))
                 .ctx("numbering an extension version")?;
             conn.prepare_cached(
-                "INSERT INTO _islet_extensions (name, version, source, manifest, created_at_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                "INSERT INTO _islet_extensions
+                    (name, version, source, manifest, approved, created_at_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
-            .and_then(|mut s| s.execute((name, version, source, &manifest, env.now_ms())))
+            .and_then(|mut s| s.execute((name, version, source, &manifest, approved, env.now_ms())))
             .ctx("storing an extension")?;
+            if !approved {
+                return Ok(version);
+            }
             conn.prepare_cached(
                 "INSERT INTO _islet_extension_heads (name, version, enabled) VALUES (?1, ?2, 1)
                  ON CONFLICT (name) DO UPDATE SET version = excluded.version, enabled = 1",
@@ -92,10 +106,20 @@ impl Extensions<'_> {
             .prepare_cached(
                 "SELECT h.name, h.version, h.enabled, e.manifest,
                         (SELECT group_concat(version) FROM
-                            (SELECT version FROM _islet_extensions WHERE name = h.name ORDER BY version))
+                            (SELECT version FROM _islet_extensions WHERE name = h.name ORDER BY version)),
+                        (SELECT group_concat(version) FROM
+                            (SELECT version FROM _islet_extensions
+                             WHERE name = h.name AND approved = 0 ORDER BY version))
                  FROM _islet_extension_heads h
                  JOIN _islet_extensions e ON e.name = h.name AND e.version = h.version
-                 ORDER BY h.name",
+                 UNION ALL
+                 -- Extensions whose only versions wait for approval: no active version yet.
+                 SELECT name, 0, 0, 'null', group_concat(version), group_concat(version)
+                 FROM (SELECT name, version FROM _islet_extensions
+                       WHERE name NOT IN (SELECT name FROM _islet_extension_heads)
+                       ORDER BY version)
+                 GROUP BY name
+                 ORDER BY 1",
             )
             .ctx("listing extensions")?;
         let rows = select
@@ -106,17 +130,22 @@ impl Extensions<'_> {
                     r.get::<_, bool>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
+                    r.get::<_, Option<String>>(5)?,
                 ))
             })
             .ctx("listing extensions")?;
+        let numbers =
+            |list: &str| -> Vec<i64> { list.split(',').filter_map(|v| v.parse().ok()).collect() };
         let mut out = Vec::new();
         for row in rows {
-            let (name, version, enabled, manifest, versions) = row.ctx("listing extensions")?;
+            let (name, version, enabled, manifest, versions, pending) =
+                row.ctx("listing extensions")?;
             out.push(ExtensionInfo {
                 name,
                 version,
                 enabled,
-                versions: versions.split(',').filter_map(|v| v.parse().ok()).collect(),
+                versions: numbers(&versions),
+                pending: pending.as_deref().map(numbers).unwrap_or_default(),
                 manifest: parse(&manifest)?,
             });
         }
@@ -170,21 +199,49 @@ impl Extensions<'_> {
         })
     }
 
+    /// Approves a version waiting for approval (a person's decision, never the agent's):
+    /// it becomes the active one and the extension is enabled.
+    pub fn approve(&mut self, name: &str, version: i64) -> Result<()> {
+        self.db.atomically("approving an extension", |conn, _| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE _islet_extensions SET approved = 1 WHERE name = ?1 AND version = ?2",
+                )
+                .and_then(|mut s| s.execute((name, version)))
+                .ctx("approving an extension")?;
+            if changed == 0 {
+                return Err(Error::NotFound(format!(
+                    "extension {name:?} has no version {version}; list the extensions to see the versions kept"
+                )));
+            }
+            conn.prepare_cached(
+                "INSERT INTO _islet_extension_heads (name, version, enabled) VALUES (?1, ?2, 1)
+                 ON CONFLICT (name) DO UPDATE SET version = excluded.version, enabled = 1",
+            )
+            .and_then(|mut s| s.execute((name, version)))
+            .ctx("approving an extension")?;
+            Ok(())
+        })
+    }
+
     /// Makes `version` of `name` the active one again (its source and manifest as they
-    /// were); `NOT_FOUND` naming the versions kept when there is no such version.
+    /// were); `NOT_FOUND` naming the versions kept when there is no such approved version.
     pub fn rollback(&mut self, name: &str, version: i64) -> Result<()> {
         self.db.atomically("rolling an extension back", |conn, _| {
             let changed = conn
                 .prepare_cached(
                     "UPDATE _islet_extension_heads SET version = ?2
                      WHERE name = ?1 AND EXISTS
-                        (SELECT 1 FROM _islet_extensions WHERE name = ?1 AND version = ?2)",
+                        (SELECT 1 FROM _islet_extensions
+                         WHERE name = ?1 AND version = ?2 AND approved = 1)",
                 )
                 .and_then(|mut s| s.execute((name, version)))
                 .ctx("rolling an extension back")?;
             if changed == 0 {
                 return Err(Error::NotFound(format!(
-                    "extension {name:?} has no version {version}; list the extensions to see the versions kept"
+                    "extension {name:?} has no approved version {version}; list the extensions \
+                     to see the versions kept (a version waiting for approval is made active by \
+                     the operator's approval, not a rollback)"
                 )));
             }
             Ok(())
@@ -194,14 +251,14 @@ impl Extensions<'_> {
     /// Deletes `name` with every version; `false` when it is not installed.
     pub fn delete(&mut self, name: &str) -> Result<bool> {
         self.db.atomically("deleting an extension", |conn, _| {
-            conn.prepare_cached("DELETE FROM _islet_extensions WHERE name = ?1")
+            let versions = conn
+                .prepare_cached("DELETE FROM _islet_extensions WHERE name = ?1")
                 .and_then(|mut s| s.execute([name]))
                 .ctx("deleting an extension")?;
-            let heads = conn
-                .prepare_cached("DELETE FROM _islet_extension_heads WHERE name = ?1")
+            conn.prepare_cached("DELETE FROM _islet_extension_heads WHERE name = ?1")
                 .and_then(|mut s| s.execute([name]))
                 .ctx("deleting an extension")?;
-            Ok(heads > 0)
+            Ok(versions > 0)
         })
     }
 }

@@ -514,7 +514,10 @@ async function thinkTurn(Class, agent, op, payload) {
       const tool = Object.prototype.hasOwnProperty.call(tools, payload.name) ? tools[payload.name] : undefined;
       if (!tool && payload.name === LOAD_EXTENSION && agent.allowExtensions === true) {
         const installed = await extensions.install(payload.input || {});
-        return { ...installed, note: `installed; its tools (${installed.name}_<tool>) are offered from the next turn` };
+        const note = installed.pending
+          ? `not active: ${installed.beyondPolicy}`
+          : `installed; its tools (${installed.name}_<tool>) are offered from the next turn`;
+        return { ...installed, note };
       }
       if (!tool) {
         const ext = (await extensionTools()).find((t) => t.name === payload.name);

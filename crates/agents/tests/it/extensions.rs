@@ -216,7 +216,7 @@ async fn issue16_an_extension_is_checked_stored_with_versions_and_rolled_back() 
     let e = g
         .call_err("Owner", "o", "rollback", vec![json!("notes"), json!(7)])
         .await;
-    assert!(e.to_string().contains("has no version 7"), "{e}");
+    assert!(e.to_string().contains("has no approved version 7"), "{e}");
 
     // Disabled: its tools are refused until it is enabled again.
     g.call("Owner", "o", "enable", vec![json!("notes"), json!(false)])
@@ -416,14 +416,42 @@ async fn issue16_the_operators_policy_caps_what_an_extension_may_ask_for() {
                 spec("notes", &notes("v1"), permissions.clone()),
             )
             .await;
-        match (fits, result) {
-            (true, Ok(_)) => {}
-            (false, Err(e)) => assert!(
-                e.to_string()
-                    .contains("beyond this server's extension policy"),
-                "{e}"
-            ),
-            (fits, other) => panic!("{permissions}: fits {fits}, got {other:?}"),
+        let installed = result.unwrap_or_else(|e| panic!("{permissions}: {e}"));
+        if fits {
+            assert_eq!(installed.get("pending"), None, "{permissions}: {installed}");
+        } else {
+            assert_eq!(
+                installed["pending"],
+                json!(true),
+                "{permissions}: {installed}"
+            );
+            let why = installed["beyondPolicy"].as_str().unwrap();
+            assert!(
+                why.contains("beyond this server's extension policy"),
+                "{why}"
+            );
         }
     }
+    // The versions beyond the policy wait; the last one that fit stays active, and the
+    // agent cannot make a waiting one active itself.
+    let listed = g.call("Owner", "o", "list", vec![]).await;
+    assert_eq!(listed[0]["version"], json!(3), "{listed}");
+    assert_eq!(listed[0]["pending"], json!([2, 4, 5, 6, 7]), "{listed}");
+    let e = g
+        .call_err("Owner", "o", "rollback", vec![json!("notes"), json!(6)])
+        .await;
+    assert!(e.to_string().contains("approval"), "{e}");
+    // A person approves (islet serve: POST …/extensions/notes/approve).
+    g.host
+        .with_db_at(&agents::Address::new("Owner", "o"), |db| {
+            Ok(db.extensions().approve("notes", 6)?)
+        })
+        .await
+        .unwrap();
+    let listed = g.call("Owner", "o", "list", vec![]).await;
+    assert_eq!(listed[0]["version"], json!(6), "{listed}");
+    assert_eq!(
+        listed[0]["manifest"]["permissions"]["workspace"],
+        json!("read-write")
+    );
 }

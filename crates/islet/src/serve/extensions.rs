@@ -81,7 +81,9 @@ struct Rollback {
     version: i64,
 }
 
-/// `POST …/extensions/{extension}/enable|disable|rollback` (rollback's body: `{version}`).
+/// `POST …/extensions/{extension}/enable|disable|rollback|approve` (rollback's and
+/// approve's body: `{version}`). Approving makes a version that asked for more than the
+/// operator's policy the active one: a person's decision, which agent code cannot make.
 async fn act(
     State(app): State<App>,
     Path((class, name, extension, action)): Path<(String, String, String, String)>,
@@ -99,16 +101,23 @@ async fn act(
                 .await?;
             json!({ "found": found })
         }
-        "rollback" => {
+        "rollback" | "approve" => {
             let body = read_body(&app, body).await?;
             let Rollback { version } = serde_json::from_slice(&body).map_err(|e| {
                 ApiError::bad_request(format!(
                     "the body is {{\"version\": N}}, a version the extension keeps: {e}"
                 ))
             })?;
+            let approve = action == "approve";
             app.host
                 .with_db_at(&address, move |db| {
-                    Ok(db.extensions().rollback(&extension, version)?)
+                    let mut extensions = db.extensions();
+                    // Approval is the operator's (this API's token), never the agent's own.
+                    if approve {
+                        Ok(extensions.approve(&extension, version)?)
+                    } else {
+                        Ok(extensions.rollback(&extension, version)?)
+                    }
                 })
                 .await?;
             json!({ "version": version })
@@ -117,7 +126,7 @@ async fn act(
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "NOT_FOUND",
-                format!("no extension action {other:?}: use enable, disable or rollback"),
+                format!("no extension action {other:?}: use enable, disable, rollback or approve"),
             ));
         }
     };

@@ -111,14 +111,16 @@ CREATE TABLE _islet_compactions (
 CREATE INDEX _islet_compactions_by_session ON _islet_compactions (session_id);
 ";
 
-/// Extensions (schema version 4): every version installed, and per extension the active
-/// version and whether it is enabled.
+/// Extensions (schema version 4): every version installed (approved or waiting for a
+/// person's approval), and per extension the active version and whether it is enabled.
 const EXTENSIONS_SCHEMA: &str = "
 CREATE TABLE _islet_extensions (
     name TEXT NOT NULL,
     version INTEGER NOT NULL,
     source TEXT NOT NULL,
     manifest TEXT NOT NULL,
+    -- 0: asks for more than the operator's policy; waits for a person's approval.
+    approved INTEGER NOT NULL CHECK (approved IN (0, 1)),
     created_at_ms INTEGER NOT NULL,
     PRIMARY KEY (name, version)
 ) WITHOUT ROWID;

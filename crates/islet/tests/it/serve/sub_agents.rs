@@ -316,8 +316,9 @@ async fn issue16_an_extension_reaches_exactly_the_hosts_its_manifest_and_the_pol
             policy.to_str().unwrap(),
         ],
     );
-    // Beyond the policy: another host, or more workspace access.
-    let refused = server
+    // Beyond the policy (another host, or more workspace access): kept, waiting for a
+    // person's approval, not used.
+    let waiting = server
         .call(
             "Fetcher",
             "f",
@@ -325,30 +326,34 @@ async fn issue16_an_extension_reaches_exactly_the_hosts_its_manifest_and_the_pol
             json!([["api.example.com"], "none"]),
         )
         .await;
+    assert_eq!(waiting["pending"], json!(true), "{waiting}");
     assert!(
-        refused.as_str().unwrap().starts_with("BEYOND_POLICY")
-            && refused
-                .as_str()
-                .unwrap()
-                .contains("network host \"api.example.com\""),
-        "{refused}"
+        waiting["beyondPolicy"]
+            .as_str()
+            .unwrap()
+            .contains("network host \"api.example.com\""),
+        "{waiting}"
     );
-    let refused = server
+    let waiting = server
         .call("Fetcher", "f", "tryInstall", json!([[], "read-write"]))
         .await;
     assert!(
-        refused
+        waiting["beyondPolicy"]
             .as_str()
             .unwrap()
             .contains("workspace \"read-write\""),
-        "{refused}"
+        "{waiting}"
     );
 
     let loopback = format!("127.0.0.1:{port}");
     let installed = server
         .call("Fetcher", "f", "tryInstall", json!([[loopback], "read"]))
         .await;
-    assert_eq!(installed["version"], json!(1), "{installed}");
+    assert_eq!(
+        (&installed["version"], installed.get("pending")),
+        (&json!(3), None),
+        "{installed}"
+    );
     assert_eq!(
         server
             .call(
@@ -372,4 +377,25 @@ async fn issue16_an_extension_reaches_exactly_the_hosts_its_manifest_and_the_pol
             "{url}: {out}"
         );
     }
+    // A person approves a waiting version over HTTP; it becomes the active one.
+    let (_, list) = server.get("/agents/Fetcher/f/extensions").await;
+    assert_eq!(
+        json_of(&list)["extensions"][0]["pending"],
+        json!([1, 2]),
+        "{list}"
+    );
+    let (status, body) = server
+        .post(
+            "/agents/Fetcher/f/extensions/web/approve",
+            r#"{"version": 2}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = server.get("/agents/Fetcher/f/extensions").await;
+    let web = &json_of(&list)["extensions"][0];
+    assert_eq!(
+        (&web["version"], &web["pending"]),
+        (&json!(2), &json!([1])),
+        "{list}"
+    );
 }
