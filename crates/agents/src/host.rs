@@ -30,6 +30,7 @@ use tracing::Instrument as _;
 
 use crate::classes::{AgentClass, Classes};
 use crate::error::Error;
+use crate::linux::{AgentDbAccess, AgentSandboxes};
 use crate::runtime::{self, TurnContext, lock};
 
 /// Where an agent lives: its class and its name.
@@ -172,6 +173,9 @@ pub struct HostConfig {
     pub extension_fetch: Option<crate::extensions::ExtensionFetch>,
     /// The operator's cap on extensions' permissions; `None`: no cap beyond the fetcher's.
     pub extension_policy: Option<crate::extensions::ExtensionPolicy>,
+    /// Linux sandboxes for the classes that opt in (`static sandbox`); `None`: the server
+    /// offers none, and `this.sandbox` refuses saying how to turn them on.
+    pub sandboxes: Option<Arc<dyn AgentSandboxes>>,
 }
 
 impl fmt::Debug for HostConfig {
@@ -183,6 +187,7 @@ impl fmt::Debug for HostConfig {
             .field("class_bindings", &self.class_bindings)
             .field("extension_fetch", &self.extension_fetch.is_some())
             .field("extension_policy", &self.extension_policy)
+            .field("sandboxes", &self.sandboxes.is_some())
             .finish()
     }
 }
@@ -196,6 +201,7 @@ impl Default for HostConfig {
             class_bindings: HashMap::new(),
             extension_fetch: None,
             extension_policy: None,
+            sandboxes: None,
         }
     }
 }
@@ -666,6 +672,43 @@ impl AgentHost {
         self.inner.config.class_bindings.get(class)
     }
 
+    /// Runs one operation of the agent's Linux sandbox (`exec`, `runCode`, `readFile`, …; see
+    /// `linuxbox::OPERATIONS`) from outside its turns (HTTP, Think tools), creating the agent
+    /// if needed; the workspace sync around it visits the agent between its turns.
+    pub async fn linux_sandbox(
+        &self,
+        class: &str,
+        name: &str,
+        op: &str,
+        args: Value,
+    ) -> Result<Value, Error> {
+        let address = self.inner.checked_address(class, name)?;
+        let settings = self.inner.classes.get(class)?.sandbox.clone();
+        let sandboxes = self.inner.config.sandboxes.as_ref();
+        if let Some(refusal) = crate::linux::refusal(class, settings.as_ref(), sandboxes.is_some())
+        {
+            return Err(Error::Host(Box::new(refusal)));
+        }
+        let (Some(sandboxes), Some(settings)) = (sandboxes, settings) else {
+            return Err(Error::ShuttingDown);
+        };
+        let access = AgentDbAccess::between(self.clone(), address.clone());
+        sandboxes
+            .call(&address, &settings, op.to_owned(), args, access)
+            .await
+            .map_err(|e| Error::Host(Box::new(e)))
+    }
+
+    /// Whether agents of `class` may use a Linux sandbox on this host.
+    pub fn linux_sandbox_enabled(&self, class: &str) -> bool {
+        self.inner.config.sandboxes.is_some()
+            && self
+                .inner
+                .classes
+                .get(class)
+                .is_ok_and(|c| c.sandbox.is_some())
+    }
+
     /// The prelude that gives code the `agents.Class("name")` form over [`Self::bindings`].
     pub fn prelude() -> &'static str {
         runtime::PRELUDE
@@ -972,6 +1015,10 @@ impl Actor {
             }
         }
         crate::isolates::drop_agent(&host, &self.address);
+        // Everything the agent's sandbox runs ends with the agent's activation.
+        if let Some(sandboxes) = &host.config.sandboxes {
+            sandboxes.release(&self.address);
+        }
         // Close the database before counting this agent as stopped.
         drop(self);
         host.running.fetch_sub(1, Ordering::SeqCst);

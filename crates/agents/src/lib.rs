@@ -25,6 +25,7 @@ mod error;
 mod extensions;
 mod host;
 mod isolates;
+mod linux;
 mod runtime;
 
 pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};
@@ -33,4 +34,5 @@ pub use extensions::{ExtensionFetch, ExtensionPolicy};
 pub use host::{
     Address, AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent, SubAgentInfo,
 };
+pub use linux::{AgentDbAccess, AgentSandboxes, ClassSandbox, SandboxFuture};
 pub use runtime::schedule_view;

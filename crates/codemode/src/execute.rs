@@ -409,8 +409,7 @@ fn api_error(api: &HttpApi, operation: &str, response: ApiResponse) -> HostError
 }
 
 /// What to run once a program ended (close what [`Capability::bind`] opened).
-pub type Release =
-    Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
+pub type Release = Box<dyn FnOnce() -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send>;
 
 /// A capability bound fresh for each `execute` program and released when it ends: a rung
 /// of the execution ladder (the browser: one browser context per program). The embedder
@@ -422,4 +421,29 @@ pub trait Capability: std::fmt::Debug + Send + Sync + 'static {
     fn prelude(&self) -> Option<&str>;
     /// `bindings` plus this capability's for one program, and its release.
     fn bind(&self, bindings: Bindings) -> (Bindings, Release);
+    /// Single-call tools over the capability for a tool-calling model that would rather not
+    /// write code for the simple case (Think's `browser_markdown`); each runs as a program.
+    fn shortcuts(&self) -> Vec<Shortcut> {
+        Vec::new()
+    }
+}
+
+/// A tool that runs one call of a [`Capability`] as an `execute` program.
+#[derive(Debug, Clone)]
+pub struct Shortcut {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the tool's input object.
+    pub input_schema: Value,
+    /// A JavaScript function expression called with the input, its result the tool's:
+    /// `(input) => browser.markdown(input.url)`.
+    pub function: String,
+}
+
+impl Shortcut {
+    /// The program that calls [`Shortcut::function`] with `input` (embedded as JSON, so
+    /// no input can become code).
+    pub fn program(&self, input: &Value) -> String {
+        format!("return await ({})({input});", self.function)
+    }
 }

@@ -6,6 +6,7 @@ mod bench;
 mod chat;
 mod config;
 mod doctor;
+mod linux;
 mod mcp;
 mod memory;
 mod otlp;

@@ -8,6 +8,7 @@ mod concurrency;
 mod extensions;
 mod fibers;
 mod isolates;
+mod linux;
 mod schedules;
 mod storage;
 mod sub_agents;
