@@ -260,6 +260,85 @@ impl Classes {
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
+
+    /// TypeScript declarations of how code calls agents: `agents.<Class>("name")` is a stub
+    /// whose methods are the class's callable ones, typed as their source declares them
+    /// (`Promise<…>` of the declared result), with their doc comments, and
+    /// `.subAgent("Class", "name")` reaches a sub-agent. What Code Mode and Think show the
+    /// model; deterministic (classes and methods sorted). Types a module declares for
+    /// itself (`interface Summary`) are named, not repeated.
+    pub fn declarations(&self) -> String {
+        let mut out = String::from(
+            "// Durable agents. agents.<Class>(\"name\") is the agent of that class and name (created on\n\
+             // first use); each method call is one transaction of that agent. Arguments and results\n\
+             // are data (what structuredClone accepts: no functions, symbols or cycles).\n\
+             declare namespace Agents {\n",
+        );
+        for class in self.iter() {
+            out.push_str(&format!("  interface {} {{\n", class.name));
+            for method in &class.methods {
+                let signature = class.signatures.get(method);
+                if let Some(doc) = signature.and_then(|s| s.doc.as_deref()) {
+                    out.push_str(&doc_comment(doc, "    "));
+                }
+                let (params, result) = match signature {
+                    Some(s) => (s.params_ts(), s.returns_ts().to_owned()),
+                    None => ("(...args: unknown[])".to_owned(), "unknown".to_owned()),
+                };
+                out.push_str(&format!(
+                    "    {}{params}: Promise<{result}>;\n",
+                    method_key(method)
+                ));
+            }
+            out.push_str(
+                "    /** A sub-agent of this agent (its parent creates it: this.subAgent(Class, name)). */\n\
+                 \x20   subAgent<C extends keyof $Classes>(className: C, name: string): $Classes[C];\n  }\n",
+            );
+        }
+        out.push_str("  interface $Classes {\n");
+        for class in self.iter() {
+            out.push_str(&format!("    {0}: {0};\n", class.name));
+        }
+        out.push_str(
+            "  }\n}\n\
+             declare const agents: { [C in keyof Agents.$Classes]: (name: string) => Agents.$Classes[C] };\n",
+        );
+        out
+    }
+}
+
+/// `/** … */` at `indent`, one line per line of `doc` (`*/` in it cannot end the comment).
+fn doc_comment(doc: &str, indent: &str) -> String {
+    let doc = doc.replace("*/", "*\\/");
+    let lines: Vec<&str> = doc.lines().map(str::trim_end).collect();
+    match lines.as_slice() {
+        [one] => format!("{indent}/** {one} */\n"),
+        _ => {
+            let mut out = format!("{indent}/**\n");
+            for line in lines {
+                out.push_str(&format!("{indent} * {line}\n").replace(" * \n", " *\n"));
+            }
+            out.push_str(&format!("{indent} */\n"));
+            out
+        }
+    }
+}
+
+/// A method's key in an object type: as written when it is an identifier, else quoted.
+fn method_key(method: &str) -> String {
+    if is_identifier_name(method) {
+        method.to_owned()
+    } else {
+        serde_json::to_string(method).unwrap_or_else(|_| format!("\"{method}\""))
+    }
+}
+
+fn is_identifier_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<AgentClass, Error> {

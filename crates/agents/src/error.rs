@@ -38,12 +38,27 @@ pub enum Error {
     /// A name, argument list or other input the caller sent is unusable.
     #[error("{0}")]
     InvalidInput(String),
-    /// The call would wait on an agent that is already waiting on this call.
+    /// A sub-agent that its parent has not created (or has deleted).
     #[error(
-        "calling {target} from {chain} would deadlock: an agent handles one call at a time and \
-         {target} is already waiting on this call; restructure so agents do not call back into their callers"
+        "there is no sub-agent {agent}: sub-agents are created by their parent \
+         (this.subAgent(Class, name) in {parent}); call the parent to create it"
     )]
-    Reentrant { target: String, chain: String },
+    NoSuchSubAgent { agent: String, parent: String },
+    /// A chain of agents calling each other (each waiting on the next) grew past the limit:
+    /// a runaway recursion.
+    #[error(
+        "calling {target} would make a chain of {depth} agents waiting on each other; \
+         agents calling back and forth that deeply are recursing without end: stop the recursion"
+    )]
+    Reentrant { target: String, depth: usize },
+    /// Code an agent ran in a dynamic isolate (`this.isolates`) failed or hit a limit.
+    #[error("{message}")]
+    Isolate { message: String, limit: bool },
+    /// The agent was aborted (`abortSubAgent`) while the call ran or waited.
+    #[error(
+        "{agent} was aborted ({reason}) before it answered; its data is kept, and a new call starts it again"
+    )]
+    Aborted { agent: String, reason: String },
     /// The agent's code threw.
     #[error("{}", describe_js(.0))]
     Js(Box<JsError>),
@@ -183,9 +198,13 @@ impl Error {
             Error::Module { .. } | Error::DuplicateClass { .. } => K::CodeFailed,
             Error::UnknownClass { .. }
             | Error::UnknownMethod { .. }
-            | Error::NoSuchAgent { .. } => K::NotFound,
+            | Error::NoSuchAgent { .. }
+            | Error::NoSuchSubAgent { .. } => K::NotFound,
             Error::InvalidInput(_) => K::Invalid,
             Error::Reentrant { .. } => K::Conflict,
+            Error::Aborted { .. } => K::Unavailable,
+            Error::Isolate { limit: true, .. } => K::Limit,
+            Error::Isolate { .. } => K::CodeFailed,
             Error::Js(e) if e.limit.is_some() => K::Limit,
             Error::Js(_) => K::CodeFailed,
             Error::Http { status, .. } => match status {
@@ -208,9 +227,12 @@ impl Error {
             Error::Module { .. } | Error::DuplicateClass { .. } => "BAD_MODULE",
             Error::UnknownClass { .. } => "UNKNOWN_CLASS",
             Error::UnknownMethod { .. } => "UNKNOWN_METHOD",
-            Error::NoSuchAgent { .. } => "NOT_FOUND",
+            Error::NoSuchAgent { .. } | Error::NoSuchSubAgent { .. } => "NOT_FOUND",
             Error::InvalidInput(_) => "INVALID_INPUT",
-            Error::Reentrant { .. } => "REENTRANT_CALL",
+            Error::Reentrant { .. } => "CALL_CHAIN_TOO_DEEP",
+            Error::Aborted { .. } => "ABORTED",
+            Error::Isolate { limit: true, .. } => "LIMIT",
+            Error::Isolate { .. } => "ISOLATE_ERROR",
             Error::Js(e) if e.limit.is_some() => "LIMIT",
             Error::Js(_) => "AGENT_ERROR",
             Error::Http { status, .. } => match status {

@@ -25,7 +25,7 @@ use sandbox::{Bindings, Execution, Limits, Sandbox, Session};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use store::{AgentDb, AgentInfo, DataDir};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
 use crate::classes::{AgentClass, Classes};
@@ -34,11 +34,19 @@ use crate::linux::{AgentDbAccess, AgentSandboxes};
 use crate::runtime::{self, TurnContext, lock};
 
 /// Where an agent lives: its class and its name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+///
+/// A sub-agent's `name` is its parent's class and name and its own name joined by
+/// [`store::SUB_AGENT_SEPARATOR`] (a control character, which no name a client gives may
+/// hold), so it is an agent like any other (own database, mailbox, schedules, alarm)
+/// that only its parent's address leads to; [`Address::child`], [`Address::parent`] and
+/// [`Address::local_name`] build and read that form.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Address {
     pub class: String,
     pub name: String,
 }
+
+const SEP: char = store::SUB_AGENT_SEPARATOR;
 
 impl Address {
     pub fn new(class: impl Into<String>, name: impl Into<String>) -> Self {
@@ -47,16 +55,106 @@ impl Address {
             name: name.into(),
         }
     }
+
+    /// The address of this agent's sub-agent `class`/`name`.
+    pub fn child(&self, class: &str, name: &str) -> Address {
+        Address::new(
+            class,
+            format!("{}{SEP}{}{SEP}{name}", self.class, self.name),
+        )
+    }
+
+    /// The parent of a sub-agent; `None` for a top-level agent.
+    pub fn parent(&self) -> Option<Address> {
+        let (class, rest) = self.name.split_once(SEP)?;
+        let (name, _) = rest.rsplit_once(SEP)?;
+        Some(Address::new(class, name))
+    }
+
+    /// The name the agent was given (`this.name`): for a sub-agent, without its parents.
+    pub fn local_name(&self) -> &str {
+        self.name
+            .rsplit_once(SEP)
+            .map_or(&self.name, |(_, own)| own)
+    }
+
+    pub fn is_sub_agent(&self) -> bool {
+        self.name.contains(SEP)
+    }
+
+    /// What every direct sub-agent's name starts with.
+    pub(crate) fn children_prefix(&self) -> String {
+        format!("{}{SEP}{}{SEP}", self.class, self.name)
+    }
+
+    /// The agents above this one, the top-level agent first, each as `{className, name}`
+    /// (`this.parentPath`).
+    pub fn parent_path(&self) -> Vec<Value> {
+        let mut path = Vec::new();
+        let mut at = self.parent();
+        while let Some(parent) = at {
+            path.push(json!({ "className": parent.class, "name": parent.local_name() }));
+            at = parent.parent();
+        }
+        path.reverse();
+        path
+    }
 }
 
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "agents.{}(\"{}\")", self.class, self.name)
+        match self.parent() {
+            Some(parent) => write!(
+                f,
+                "{parent}.subAgent({}, \"{}\")",
+                self.class,
+                self.local_name()
+            ),
+            None => write!(f, "agents.{}(\"{}\")", self.class, self.name),
+        }
     }
 }
 
+/// `{class, name}` with the agent's own name, and `parentPath` for a sub-agent: what
+/// clients see (state events), never the internal form of a sub-agent's name.
+impl Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let sub = self.is_sub_agent();
+        let mut map = serializer.serialize_map(Some(if sub { 3 } else { 2 }))?;
+        map.serialize_entry("class", &self.class)?;
+        map.serialize_entry("name", self.local_name())?;
+        if sub {
+            map.serialize_entry("parentPath", &self.parent_path())?;
+        }
+        map.end()
+    }
+}
+
+/// One agent in a chain of calls waiting on each other, with the way into its waiting
+/// call: a call to an agent in the caller's chain is handed to the call that agent is
+/// waiting on (and runs inside its turn) instead of its mailbox, where it would wait for
+/// that very turn to end (see `ARCHITECTURE.md`, "Re-entrant calls").
+#[derive(Clone)]
+pub(crate) struct Link {
+    pub address: Address,
+    pub reentry: mpsc::UnboundedSender<Reentry>,
+}
+
+/// A call handed into a waiting turn.
+pub(crate) struct Reentry {
+    pub method: String,
+    pub args: Vec<Value>,
+    /// The chain of the caller, for the calls the re-entered method makes in turn.
+    pub chain: Vec<Link>,
+    pub reply: Reply<Value>,
+}
+
+/// The longest chain of agents waiting on each other; deeper is a runaway recursion.
+const MAX_CHAIN: usize = 64;
+
 /// Tunables of a host.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HostConfig {
     /// Limits of each turn (one call, request or schedule).
     pub limits: Limits,
@@ -69,9 +167,29 @@ pub struct HostConfig {
     /// in both is the class's): e.g. `memory.*` over the profiles the class attaches
     /// (`static memory`) plus the server-wide ones.
     pub class_bindings: HashMap<String, Bindings>,
+    /// The `fetch` of an extension allowed to reach exactly the hosts of its manifest
+    /// (issue 16); `None`: extensions get no network, and an install asking for it is
+    /// refused.
+    pub extension_fetch: Option<crate::extensions::ExtensionFetch>,
+    /// The operator's cap on extensions' permissions; `None`: no cap beyond the fetcher's.
+    pub extension_policy: Option<crate::extensions::ExtensionPolicy>,
     /// Linux sandboxes for the classes that opt in (`static sandbox`); `None`: the server
     /// offers none, and `this.sandbox` refuses saying how to turn them on.
     pub sandboxes: Option<Arc<dyn AgentSandboxes>>,
+}
+
+impl fmt::Debug for HostConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostConfig")
+            .field("limits", &self.limits)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("bindings", &self.bindings)
+            .field("class_bindings", &self.class_bindings)
+            .field("extension_fetch", &self.extension_fetch.is_some())
+            .field("extension_policy", &self.extension_policy)
+            .field("sandboxes", &self.sandboxes.is_some())
+            .finish()
+    }
 }
 
 impl Default for HostConfig {
@@ -81,6 +199,8 @@ impl Default for HostConfig {
             idle_timeout: Duration::from_secs(30),
             bindings: Bindings::new(),
             class_bindings: HashMap::new(),
+            extension_fetch: None,
+            extension_policy: None,
             sandboxes: None,
         }
     }
@@ -101,6 +221,16 @@ pub struct HttpResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: String,
+}
+
+/// A sub-agent as `listSubAgents()` and `GET …/sub` show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SubAgentInfo {
+    pub class_name: String,
+    /// Its own name (not its parents').
+    pub name: String,
+    pub created_at: i64,
 }
 
 /// What a host has done since it started, for metrics (`islet serve`'s `/metrics`).
@@ -139,7 +269,7 @@ pub struct StateEvent {
     pub state: Value,
 }
 
-type Reply<T> = oneshot::Sender<Result<T, Error>>;
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
 /// Storage work outside a turn. It answers its caller itself, with its own result type, so
 /// nothing is encoded on the way; given `Err` when the agent cannot be activated.
 type DbOp = Box<dyn FnOnce(Result<&mut AgentDb, Error>) + Send>;
@@ -148,7 +278,7 @@ enum Message {
     Call {
         method: String,
         args: Vec<Value>,
-        chain: Vec<Address>,
+        chain: Vec<Link>,
         reply: Reply<Value>,
     },
     Request {
@@ -167,6 +297,8 @@ enum Message {
     Db(DbOp),
     /// A schedule may be due.
     Alarm,
+    /// Delete the agent's data (after the turns queued before this message).
+    Delete(Reply<bool>),
 }
 
 impl Message {
@@ -182,6 +314,9 @@ impl Message {
             Message::Think { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
+            Message::Delete(reply) => {
+                let _ = reply.send(Err(error));
+            }
             Message::Alarm => {}
         }
     }
@@ -194,13 +329,26 @@ pub(crate) struct Inner {
     pub(crate) config: HostConfig,
     /// Mailboxes of active agents. Sends happen under this lock, so an agent that decides
     /// to hibernate (also under it) can never miss a message.
-    actors: Mutex<HashMap<Address, mpsc::UnboundedSender<Message>>>,
+    actors: Mutex<HashMap<Address, Mailbox>>,
+    /// Numbers mailboxes, so an actor removes its own entry and never a successor's.
+    generations: AtomicU64,
     events: broadcast::Sender<StateEvent>,
     alarms: mpsc::UnboundedSender<(Address, Option<i64>)>,
+    /// Modules agents loaded with `this.isolates.load` (dropped when the agent stops).
+    pub(crate) loaded: crate::isolates::LoadedMap,
     shutting_down: AtomicBool,
     /// Actor tasks still running (shutdown waits for them).
     running: AtomicUsize,
     counters: Counters,
+}
+
+/// An active agent's entry in the host: its mailbox and the way to abort it.
+struct Mailbox {
+    sender: mpsc::UnboundedSender<Message>,
+    generation: u64,
+    /// Set (once) to the reason by `abortSubAgent`: the turn in progress stops and the
+    /// queued messages fail.
+    abort: watch::Sender<Option<String>>,
 }
 
 /// Hosts agents of a set of classes over one data directory. Cheap to clone.
@@ -234,8 +382,10 @@ impl AgentHost {
             sandbox,
             config,
             actors: Mutex::new(HashMap::new()),
+            generations: AtomicU64::new(0),
             events: broadcast::channel(1024).0,
             alarms,
+            loaded: Default::default(),
             shutting_down: AtomicBool::new(false),
             running: AtomicUsize::new(0),
             counters: Counters::default(),
@@ -271,14 +421,8 @@ impl AgentHost {
         method: &str,
         args: Vec<Value>,
     ) -> Result<Value, Error> {
-        Inner::call_chain(
-            &self.inner,
-            Address::new(class, name),
-            method.to_owned(),
-            args,
-            Vec::new(),
-        )
-        .await
+        let address = self.inner.checked_address(class, name)?;
+        Inner::call_chain(&self.inner, address, method.to_owned(), args, Vec::new()).await
     }
 
     /// Hands an HTTP request to the agent's `onRequest`.
@@ -327,13 +471,95 @@ impl AgentHost {
         T: Send + 'static,
     {
         let address = self.inner.checked_address(class, name)?;
-        if !self.is_active(&address) && !self.inner.data.agent_exists(class, name)? {
-            return Err(Error::NoSuchAgent {
-                class: class.to_owned(),
-                name: name.to_owned(),
-            });
+        self.with_db_at(&address, op).await
+    }
+
+    /// [`Self::with_db`] for an address (a sub-agent's: see [`Self::resolve`]).
+    pub async fn with_db_at<T, F>(&self, address: &Address, op: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut AgentDb) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        if !self.is_active(address)
+            && !self
+                .inner
+                .data
+                .agent_exists(&address.class, &address.name)?
+        {
+            return Err(no_such_agent(address));
         }
-        self.db_op(address, op).await
+        self.db_op(address.clone(), op).await
+    }
+
+    /// The address of the agent at `path`: `(class, name)` of a top-level agent, then of
+    /// each sub-agent down to the one meant. Every sub-agent on the way must exist (only
+    /// parents create sub-agents); the top-level agent need not.
+    pub fn resolve(&self, path: &[(String, String)]) -> Result<Address, Error> {
+        self.inner.resolve(path)
+    }
+
+    /// [`Self::call`] for an address (a sub-agent's: see [`Self::resolve`]).
+    pub async fn call_at(
+        &self,
+        address: &Address,
+        method: &str,
+        args: Vec<Value>,
+    ) -> Result<Value, Error> {
+        Inner::call_chain(
+            &self.inner,
+            address.clone(),
+            method.to_owned(),
+            args,
+            Vec::new(),
+        )
+        .await
+    }
+
+    /// Deletes the agent at `address` with every sub-agent under it, each after the turn
+    /// it is running; the database files are removed. Returns whether it existed.
+    pub async fn delete(&self, address: &Address) -> Result<bool, Error> {
+        self.inner.classes.get(&address.class)?;
+        Inner::delete_tree(Arc::clone(&self.inner), address.clone()).await
+    }
+
+    /// The direct sub-agents of `parent`, optionally of one class, by class then name.
+    pub fn sub_agents(
+        &self,
+        parent: &Address,
+        class: Option<&str>,
+    ) -> Result<Vec<SubAgentInfo>, Error> {
+        if let Some(class) = class {
+            self.inner.classes.get(class)?;
+        }
+        let list = self
+            .inner
+            .data
+            .list_agents_under(&parent.children_prefix(), class)?;
+        Ok(list
+            .into_iter()
+            .map(|info| {
+                let name = Address::new(&info.class, info.name).local_name().to_owned();
+                SubAgentInfo {
+                    class_name: info.class,
+                    name,
+                    created_at: info.created_at,
+                }
+            })
+            .collect())
+    }
+
+    /// Installs an extension into the agent at `address` from outside its turns (HTTP):
+    /// `spec` is `{name, source, description?, permissions?}`, checked as
+    /// `this.extensions.install` checks it; the agent is created if needed.
+    pub async fn install_extension(&self, address: &Address, spec: Value) -> Result<Value, Error> {
+        self.inner.classes.get(&address.class)?;
+        crate::extensions::install_between_turns(&self.inner, address.clone(), spec).await
+    }
+
+    /// Aborts the agent (its running turn fails with `ABORTED` and rolls back, queued calls
+    /// fail); its data stays and the next call starts it again. Whether it was active.
+    pub fn abort(&self, address: &Address, reason: &str) -> bool {
+        self.inner.abort(address, reason)
     }
 
     /// Like [`Self::with_db`], creating the agent (its database) if it does not exist yet,
@@ -352,7 +578,12 @@ impl AgentHost {
         self.db_op(address, op).await
     }
 
-    async fn db_op<T, F>(&self, address: Address, op: F) -> Result<T, Error>
+    /// [`Self::with_new_or_existing_db`] for an address.
+    pub(crate) async fn new_or_existing_db_at<T, F>(
+        inner: &Arc<Inner>,
+        address: Address,
+        op: F,
+    ) -> Result<T, Error>
     where
         F: FnOnce(&mut AgentDb) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
@@ -361,13 +592,27 @@ impl AgentHost {
         let op: DbOp = Box::new(move |db| {
             let _ = reply.send(db.and_then(op));
         });
-        self.inner.deliver(&address, Message::Db(op))?;
+        inner.deliver(&address, Message::Db(op))?;
         rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    async fn db_op<T, F>(&self, address: Address, op: F) -> Result<T, Error>
+    where
+        F: FnOnce(&mut AgentDb) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        Self::new_or_existing_db_at(&self.inner, address, op).await
     }
 
     /// The agent's state (`null` when it never set one).
     pub async fn state(&self, class: &str, name: &str) -> Result<Value, Error> {
-        self.with_db(class, name, |db| Ok(db.state()?.unwrap_or(Value::Null)))
+        let address = self.inner.checked_address(class, name)?;
+        self.state_at(&address).await
+    }
+
+    /// [`Self::state`] for an address.
+    pub async fn state_at(&self, address: &Address) -> Result<Value, Error> {
+        self.with_db_at(address, |db| Ok(db.state()?.unwrap_or(Value::Null)))
             .await
     }
 
@@ -417,7 +662,7 @@ impl AgentHost {
     /// `execute`); the runtime prelude adds the `agents.Class("name").method()` form.
     pub fn bindings(&self) -> Bindings {
         let mut b = Bindings::new();
-        runtime::bind_agents(&mut b, &self.inner, Address::new("", ""), Vec::new());
+        runtime::bind_agents(&mut b, &self.inner, None);
         b
     }
 
@@ -484,9 +729,11 @@ impl AgentHost {
 }
 
 impl Inner {
-    fn actors_lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<Address, mpsc::UnboundedSender<Message>>> {
+    pub(crate) fn sandbox(&self) -> &Arc<Sandbox> {
+        &self.sandbox
+    }
+
+    fn actors_lock(&self) -> std::sync::MutexGuard<'_, HashMap<Address, Mailbox>> {
         // The map holds plain senders; a panic elsewhere while holding it cannot leave it
         // half-updated.
         lock(&self.actors)
@@ -498,29 +745,61 @@ impl Inner {
         Ok(Address::new(class, name))
     }
 
+    /// Calls `method` of the agent at `address` and waits for the reply (the turn's
+    /// result, after its commit).
     pub(crate) async fn call_chain(
         this: &Arc<Inner>,
         address: Address,
         method: String,
         args: Vec<Value>,
-        chain: Vec<Address>,
+        chain: Vec<Link>,
     ) -> Result<Value, Error> {
+        let rx = Inner::send_call(this, address, method, args, chain)?;
+        rx.await.map_err(|_| Error::ShuttingDown)?
+    }
+
+    /// Sends a call: into the waiting call of the agent when it is in the caller's chain
+    /// (re-entry: it runs inside that agent's turn, which is waiting on this caller), else
+    /// to its mailbox.
+    pub(crate) fn send_call(
+        this: &Arc<Inner>,
+        address: Address,
+        method: String,
+        args: Vec<Value>,
+        chain: Vec<Link>,
+    ) -> Result<oneshot::Receiver<Result<Value, Error>>, Error> {
         let class = this.classes.get(&address.class)?;
-        check_name(&address.name)?;
+        for part in address.name.split(SEP) {
+            check_name(part)?;
+        }
         if !class.has_method(&method) {
             return Err(class.unknown_method(&method));
         }
-        if chain.contains(&address) {
+        if chain.len() > MAX_CHAIN {
             return Err(Error::Reentrant {
                 target: address.to_string(),
-                chain: chain
-                    .iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" → "),
+                depth: chain.len(),
             });
         }
         let (reply, rx) = oneshot::channel();
+        let waiting = chain
+            .iter()
+            .rev()
+            .find(|link| link.address == address)
+            .map(|link| link.reentry.clone());
+        let (method, args, chain, reply) = match waiting {
+            Some(entry) => match entry.send(Reentry {
+                method,
+                args,
+                chain,
+                reply,
+            }) {
+                Ok(()) => return Ok(rx),
+                // That call has ended: the agent no longer waits on this chain.
+                Err(mpsc::error::SendError(r)) => (r.method, r.args, r.chain, r.reply),
+            },
+            None => (method, args, chain, reply),
+        };
         this.deliver(
             &address,
             Message::Call {
@@ -530,7 +809,84 @@ impl Inner {
                 reply,
             },
         )?;
-        rx.await.map_err(|_| Error::ShuttingDown)?
+        Ok(rx)
+    }
+
+    /// A re-entering call whose waiting turn ended before taking it: it goes to the
+    /// agent's mailbox after all.
+    pub(crate) fn redeliver(this: &Arc<Inner>, address: &Address, r: Reentry) {
+        let message = Message::Call {
+            method: r.method,
+            args: r.args,
+            chain: r.chain,
+            reply: r.reply,
+        };
+        let _ = this.deliver(address, message);
+    }
+
+    /// The address of a sub-agent at `path` (class and own name from the top-level agent
+    /// down), each level checked to exist: sub-agents are created by their parents only.
+    pub(crate) fn resolve(&self, path: &[(String, String)]) -> Result<Address, Error> {
+        let Some(((class, name), rest)) = path.split_first() else {
+            return Err(Error::InvalidInput(
+                "an agent path names at least one agent".into(),
+            ));
+        };
+        let mut address = self.checked_address(class, name)?;
+        for (class, name) in rest {
+            self.classes.get(class)?;
+            check_name(name)?;
+            if !self.data.catalog_has_agent(&address.class, &address.name)? {
+                return Err(no_such_agent(&address));
+            }
+            address = address.child(class, name);
+        }
+        if !self.data.catalog_has_agent(&address.class, &address.name)? && address.is_sub_agent() {
+            return Err(no_such_agent(&address));
+        }
+        Ok(address)
+    }
+
+    /// Deletes the agent at `address` and, first, its sub-agents (each after its running
+    /// turn). Returns whether the agent existed.
+    pub(crate) fn delete_tree(
+        this: Arc<Inner>,
+        address: Address,
+    ) -> futures::future::BoxFuture<'static, Result<bool, Error>> {
+        Box::pin(async move {
+            let children = this
+                .data
+                .list_agents_under(&address.children_prefix(), None)?;
+            for child in children {
+                Inner::delete_tree(Arc::clone(&this), Address::new(child.class, child.name))
+                    .await?;
+            }
+            let (reply, rx) = oneshot::channel();
+            this.deliver(&address, Message::Delete(reply))?;
+            rx.await.map_err(|_| Error::ShuttingDown)?
+        })
+    }
+
+    /// Stops the agent's running turn (it fails with `ABORTED` and rolls back) and fails
+    /// the calls queued for it; its data stays, and the next call starts it afresh.
+    /// Returns whether it was active.
+    pub(crate) fn abort(&self, address: &Address, reason: &str) -> bool {
+        let Some(mailbox) = self.actors_lock().remove(address) else {
+            return false;
+        };
+        let _ = mailbox.abort.send(Some(reason.to_owned()));
+        true
+    }
+
+    /// Removes the agent's mailbox if it is still the one numbered `generation`.
+    fn remove_actor(&self, address: &Address, generation: u64) {
+        let mut actors = self.actors_lock();
+        if actors
+            .get(address)
+            .is_some_and(|m| m.generation == generation)
+        {
+            actors.remove(address);
+        }
     }
 
     /// Queues `message` for the agent, activating it if it is hibernating.
@@ -542,21 +898,32 @@ impl Inner {
         let class = Arc::clone(self.classes.get(&address.class)?);
         let mut actors = self.actors_lock();
         let message = match actors.get(address) {
-            Some(mailbox) => match mailbox.send(message) {
+            Some(mailbox) => match mailbox.sender.send(message) {
                 Ok(()) => return Ok(()),
                 // The actor ended (its activation failed) without removing itself yet.
                 Err(mpsc::error::SendError(message)) => message,
             },
             None => message,
         };
-        let (mailbox, rx) = mpsc::unbounded_channel();
-        let _ = mailbox.send(message);
-        actors.insert(address.clone(), mailbox);
+        let (sender, rx) = mpsc::unbounded_channel();
+        let _ = sender.send(message);
+        let generation = self.generations.fetch_add(1, Ordering::Relaxed);
+        let (abort, aborted) = watch::channel(None);
+        actors.insert(
+            address.clone(),
+            Mailbox {
+                sender,
+                generation,
+                abort,
+            },
+        );
         drop(actors);
         let actor = Actor {
             address: address.clone(),
             class,
             host: Arc::clone(self),
+            generation,
+            aborted,
             db: None,
             session: None,
             fields: None,
@@ -569,7 +936,28 @@ impl Inner {
     }
 }
 
-fn check_name(name: &str) -> Result<(), Error> {
+fn no_such_agent(address: &Address) -> Error {
+    match address.parent() {
+        Some(parent) => Error::NoSuchSubAgent {
+            agent: address.to_string(),
+            parent: parent.to_string(),
+        },
+        None => Error::NoSuchAgent {
+            class: address.class.clone(),
+            name: address.name.clone(),
+        },
+    }
+}
+
+/// Resolves when the agent is aborted; never when its mailbox is merely dropped (the
+/// host shutting down lets agents finish their turns and what is queued).
+async fn until_aborted(aborted: &mut watch::Receiver<Option<String>>) {
+    if aborted.wait_for(Option::is_some).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+pub(crate) fn check_name(name: &str) -> Result<(), Error> {
     if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
         return Err(Error::InvalidInput(format!(
             "invalid agent name {name:?}: use 1 to 256 characters without control characters"
@@ -583,6 +971,10 @@ struct Actor {
     address: Address,
     class: Arc<AgentClass>,
     host: Arc<Inner>,
+    /// This actor's mailbox in the host's map (see [`Inner::remove_actor`]).
+    generation: u64,
+    /// The reason, once the agent is aborted.
+    aborted: watch::Receiver<Option<String>>,
     db: Option<Arc<Mutex<AgentDb>>>,
     /// The sandbox session whose live isolate keeps the agent object between turns.
     session: Option<Session>,
@@ -622,6 +1014,7 @@ impl Actor {
                 tracing::debug!(agent = %self.address, error = %e, "checkpoint on hibernation failed");
             }
         }
+        crate::isolates::drop_agent(&host, &self.address);
         // Everything the agent's sandbox runs ends with the agent's activation.
         if let Some(sandboxes) = &host.config.sandboxes {
             sandboxes.release(&self.address);
@@ -633,29 +1026,53 @@ impl Actor {
 
     async fn serve(&mut self, mut rx: mpsc::UnboundedReceiver<Message>) {
         let idle = self.host.config.idle_timeout;
+        let mut aborted = self.aborted.clone();
         loop {
-            let message = match tokio::time::timeout(idle, rx.recv()).await {
-                Ok(Some(message)) => message,
-                Ok(None) => break,
-                Err(_elapsed) => {
+            let next = tokio::select! {
+                biased;
+                () = until_aborted(&mut aborted) => None,
+                next = tokio::time::timeout(idle, rx.recv()) => Some(next),
+            };
+            let message = match next {
+                // Aborted: the host removed the mailbox already.
+                None => {
+                    self.fail_queued(&mut rx);
+                    break;
+                }
+                Some(Ok(Some(message))) => message,
+                Some(Ok(None)) => break,
+                Some(Err(_elapsed)) => {
                     let mut actors = self.host.actors_lock();
                     match rx.try_recv() {
                         Ok(message) => message,
                         Err(_) => {
-                            actors.remove(&self.address);
+                            if actors
+                                .get(&self.address)
+                                .is_some_and(|m| m.generation == self.generation)
+                            {
+                                actors.remove(&self.address);
+                            }
                             bump(&self.host.counters.hibernations);
                             break;
                         }
                     }
                 }
             };
+            let message = match message {
+                Message::Delete(reply) => {
+                    self.delete(reply, &mut rx);
+                    return;
+                }
+                // A deleted agent's alarm may still have been on its way: it must not
+                // create the agent again.
+                Message::Alarm if self.db.is_none() && !self.exists() => continue,
+                message => message,
+            };
             if let Err(e) = self.open() {
                 tracing::warn!(agent = %self.address, error = %e, "cannot activate the agent");
                 message.fail(e);
                 // Without a database the agent cannot serve anything queued either.
-                let mut actors = self.host.actors_lock();
-                actors.remove(&self.address);
-                drop(actors);
+                self.host.remove_actor(&self.address, self.generation);
                 rx.close();
                 while let Ok(m) = rx.try_recv() {
                     m.fail(Error::InvalidInput(format!(
@@ -674,6 +1091,49 @@ impl Actor {
             }
         }
         tracing::debug!(agent = %self.address, "hibernating");
+    }
+
+    fn exists(&self) -> bool {
+        self.host
+            .data
+            .catalog_has_agent(&self.address.class, &self.address.name)
+            .unwrap_or(true)
+    }
+
+    /// After an abort: every call still queued fails with the reason.
+    fn fail_queued(&mut self, rx: &mut mpsc::UnboundedReceiver<Message>) {
+        rx.close();
+        while let Ok(m) = rx.try_recv() {
+            m.fail(self.aborted_error());
+        }
+    }
+
+    fn aborted_error(&self) -> Error {
+        Error::Aborted {
+            agent: self.address.to_string(),
+            reason: self.aborted.borrow().clone().unwrap_or_default(),
+        }
+    }
+
+    /// Deletes the agent's data: it leaves the host's map first (later messages start a
+    /// new, empty agent), closes its database, and fails what was queued behind the
+    /// deletion.
+    fn delete(&mut self, reply: Reply<bool>, rx: &mut mpsc::UnboundedReceiver<Message>) {
+        self.host.remove_actor(&self.address, self.generation);
+        self.session = None;
+        self.db = None;
+        let _ = self.host.alarms.send((self.address.clone(), None));
+        let deleted = self
+            .host
+            .data
+            .delete_agent(&self.address.class, &self.address.name)
+            .map_err(Error::from);
+        tracing::info!(agent = %self.address, deleted = ?deleted.as_ref().ok(), "deleted");
+        let _ = reply.send(deleted);
+        rx.close();
+        while let Ok(m) = rx.try_recv() {
+            m.fail(no_such_agent(&self.address));
+        }
     }
 
     fn open(&mut self) -> Result<(), Error> {
@@ -784,6 +1244,10 @@ impl Actor {
                 self.sync_alarm();
             }
             Message::Alarm => self.fire_due().await,
+            // `serve` deletes before the agent is opened; a deletion never gets here.
+            Message::Delete(reply) => {
+                let _ = reply.send(Ok(false));
+            }
         }
     }
 
@@ -896,7 +1360,7 @@ impl Actor {
         }
     }
 
-    async fn turn(&mut self, kind: TurnKind, chain: Vec<Address>) -> Result<Value, Error> {
+    async fn turn(&mut self, kind: TurnKind, chain: Vec<Link>) -> Result<Value, Error> {
         let result = self.turn_uncounted(kind, chain).await;
         if result.is_err() {
             bump(&self.host.counters.failed_turns);
@@ -904,11 +1368,7 @@ impl Actor {
         result
     }
 
-    async fn turn_uncounted(
-        &mut self,
-        kind: TurnKind,
-        chain: Vec<Address>,
-    ) -> Result<Value, Error> {
+    async fn turn_uncounted(&mut self, kind: TurnKind, chain: Vec<Link>) -> Result<Value, Error> {
         let db = self.db();
         let started = self.fields.is_none();
         let state = {
@@ -927,7 +1387,8 @@ impl Actor {
             }
         };
         let mut input = json!({
-            "name": self.address.name,
+            "name": self.address.local_name(),
+            "parentPath": self.address.parent_path(),
             "class": self.address.class,
             "state": state.unwrap_or(Value::Null),
             "fields": self.fields.clone().unwrap_or(Value::Null),
@@ -974,14 +1435,12 @@ impl Actor {
             TurnKind::FiberRecovered(fiber) => Some(fiber.id.clone()),
             _ => None,
         };
-        let context = Arc::new(TurnContext {
-            address: self.address.clone(),
-            db: Arc::clone(&db),
-            host: Arc::downgrade(&self.host),
+        let context = Arc::new(TurnContext::new(
+            self.address.clone(),
+            Arc::clone(&db),
+            Arc::downgrade(&self.host),
             chain,
-            new_state: Mutex::new(None),
-            fibers_touched: AtomicBool::new(false),
-        });
+        ));
         let execution = Execution::new(&*self.class.turn_code)
             .prelude(Arc::clone(&runtime::SHARED_PRELUDE))
             .bindings(runtime::turn_bindings(Arc::clone(&context)))
@@ -990,7 +1449,17 @@ impl Actor {
             .session
             .as_ref()
             .expect("opened before handling messages");
-        let outcome = session.run(execution, input).await;
+        let mut aborted = self.aborted.clone();
+        let outcome = tokio::select! {
+            biased;
+            () = until_aborted(&mut aborted) => {
+                // The run is dropped with its host calls; its isolate is not reused.
+                session.discard();
+                let _ = lock(&db).rollback();
+                return Err(self.aborted_error());
+            }
+            outcome = session.run(execution, input) => outcome,
+        };
         for log in &outcome.logs {
             tracing::info!(agent = %self.address, level = ?log.level, "{}", log.text);
         }

@@ -11,8 +11,9 @@
 //! ```
 //!
 //! Architecture Invariant: one agent handles one message at a time; different agents run
-//! in parallel. A call from an agent back into one of its callers fails with
-//! `REENTRANT_CALL` instead of deadlocking.
+//! in parallel. A call into an agent that is waiting on the caller (directly or through
+//! others) runs inside that waiting turn instead of deadlocking behind it (see
+//! `ARCHITECTURE.md`, "re-entrant calls").
 //!
 //! Architecture Invariant: a reply is sent only after the turn's writes are committed
 //! (the output gate); a failed turn rolls back all of them.
@@ -21,12 +22,17 @@
 
 mod classes;
 mod error;
+mod extensions;
 mod host;
+mod isolates;
 mod linux;
 mod runtime;
 
 pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};
 pub use error::Error;
-pub use host::{Address, AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent};
+pub use extensions::{ExtensionFetch, ExtensionPolicy};
+pub use host::{
+    Address, AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent, SubAgentInfo,
+};
 pub use linux::{AgentDbAccess, AgentSandboxes, ClassSandbox, SandboxFuture};
 pub use runtime::schedule_view;

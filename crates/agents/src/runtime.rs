@@ -8,16 +8,19 @@
 // only be unboxed again at the boundary.
 #![allow(clippy::result_large_err)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
-use sandbox::{Bindings, HostError};
+use sandbox::{Bindings, HostError, JsError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::{AgentDb, GrepOptions, ListOptions, When};
+use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
-use crate::host::{Address, Inner};
+use crate::host::{Address, AgentHost, Inner, Link, Reentry, Reply, check_name};
+use crate::{extensions, isolates};
 
 /// `Agent`, the turn driver and the `agents.Class("name")` stubs.
 pub(crate) const PRELUDE: &str = include_str!("js/runtime.js");
@@ -32,13 +35,156 @@ pub(crate) struct TurnContext {
     pub address: Address,
     pub db: Arc<Mutex<AgentDb>>,
     pub host: Weak<Inner>,
-    /// The callers waiting on this turn, outermost first (re-entrancy check).
-    pub chain: Vec<Address>,
+    /// The agents waiting on this turn, outermost first, each with the way into its
+    /// waiting call (re-entry).
+    pub chain: Vec<Link>,
     /// The state after the last `setState` of this turn, if any.
     pub new_state: Mutex<Option<Value>>,
     /// The turn started or ended a fiber (`runFiber`): the actor re-checks the agent's
     /// fibers and its alarm after it.
     pub fibers_touched: AtomicBool,
+    /// Calls of this turn to other agents that handed it a re-entering call, by token,
+    /// while the code runs it (`__agent.rpcResume` takes them back).
+    pending: Mutex<HashMap<u64, Pending>>,
+    /// The chains of the re-entered calls being run, by token: the agents on them wait on
+    /// this turn too, so calls it makes meanwhile carry them. Ordered: a later token is a
+    /// more deeply nested call, whose links must win (see [`Self::outbound_chain`]).
+    reentered: Mutex<BTreeMap<u64, Vec<Link>>>,
+    tokens: AtomicU64,
+}
+
+impl TurnContext {
+    pub(crate) fn new(
+        address: Address,
+        db: Arc<Mutex<AgentDb>>,
+        host: Weak<Inner>,
+        chain: Vec<Link>,
+    ) -> Self {
+        TurnContext {
+            address,
+            db,
+            host,
+            chain,
+            new_state: Mutex::new(None),
+            fibers_touched: AtomicBool::new(false),
+            pending: Mutex::new(HashMap::new()),
+            reentered: Mutex::new(BTreeMap::new()),
+            tokens: AtomicU64::new(0),
+        }
+    }
+
+    /// The chain a call made now carries: this turn's waiting agents, those of the
+    /// re-entered calls it is running, and itself with the way into this call.
+    ///
+    /// One link per agent, its latest: the innermost of an agent's nested waiting calls is
+    /// the one that takes calls now (an outer one is busy running the re-entered method
+    /// that waits on the inner one), and keeping one each bounds the chain by the number
+    /// of agents involved however often they call back and forth.
+    fn outbound_chain(&self, reentry: mpsc::UnboundedSender<Reentry>) -> Vec<Link> {
+        let mut all = self.chain.clone();
+        for links in lock(&self.reentered).values() {
+            all.extend(links.iter().cloned());
+        }
+        all.push(Link {
+            address: self.address.clone(),
+            reentry,
+        });
+        let mut seen = std::collections::HashSet::new();
+        let mut chain: Vec<Link> = all
+            .into_iter()
+            .rev()
+            .filter(|link| seen.insert(link.address.clone()))
+            .collect();
+        chain.reverse();
+        chain
+    }
+}
+
+/// A call to another agent that this turn waits on.
+struct Pending {
+    reply: oneshot::Receiver<Result<Value, Error>>,
+    /// Calls into this agent from agents waiting on this call.
+    reentry: mpsc::UnboundedReceiver<Reentry>,
+    /// The re-entered call being run, and its method (for its errors).
+    serving: Option<(Reply<Value>, String)>,
+}
+
+/// Calls `method` of `target` for code in an isolate and answers `{ok: result}`, or
+/// `{reenter: {token, method, args}}` when an agent waiting on this call calls back into
+/// this one: the code runs the method and hands its outcome to `__agent.rpcResume`,
+/// which goes on waiting (see `rpcLoop` in `runtime.js`).
+async fn outbound(
+    ctx: Option<Arc<TurnContext>>,
+    host: Arc<Inner>,
+    target: Address,
+    method: String,
+    args: Vec<Value>,
+) -> Result<Value, HostError> {
+    let (entry, reentry) = mpsc::unbounded_channel();
+    // Outside an agent (Code Mode) nothing can wait on the caller: no way in is handed out.
+    let chain = match &ctx {
+        Some(ctx) => ctx.outbound_chain(entry),
+        None => Vec::new(),
+    };
+    let reply = Inner::send_call(&host, target, method, args, chain).map_err(|e| host_error(&e))?;
+    let pending = Pending {
+        reply,
+        reentry,
+        serving: None,
+    };
+    wait_outbound(ctx, host, pending).await
+}
+
+async fn wait_outbound(
+    ctx: Option<Arc<TurnContext>>,
+    host: Arc<Inner>,
+    mut p: Pending,
+) -> Result<Value, HostError> {
+    tokio::select! {
+        biased;
+        Some(r) = p.reentry.recv(), if ctx.is_some() => {
+            let Some(ctx) = ctx else {
+                return Err(HostError::new("INTERNAL", "a call re-entered code outside an agent"));
+            };
+            let token = ctx.tokens.fetch_add(1, Ordering::Relaxed);
+            let envelope = json!({ "reenter": { "token": token, "method": r.method, "args": r.args } });
+            lock(&ctx.reentered).insert(token, r.chain);
+            p.serving = Some((r.reply, r.method));
+            lock(&ctx.pending).insert(token, p);
+            Ok(envelope)
+        }
+        result = &mut p.reply => {
+            // Calls that came in too late for this wait go to the mailbox after all.
+            p.reentry.close();
+            if let Some(ctx) = &ctx {
+                while let Ok(r) = p.reentry.try_recv() {
+                    Inner::redeliver(&host, &ctx.address, r);
+                }
+            }
+            match result {
+                Ok(Ok(value)) => Ok(json!({ "ok": value })),
+                Ok(Err(e)) => Err(host_error(&e)),
+                Err(_) => Err(host_error(&Error::ShuttingDown)),
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Resume {
+    token: u64,
+    #[serde(default)]
+    ok: Value,
+    error: Option<ResumeError>,
+}
+
+#[derive(Deserialize)]
+struct ResumeError {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    message: String,
+    code: Option<String>,
 }
 
 // A panic while holding an agent's database happened between statements of an open
@@ -165,8 +311,8 @@ fn checkpoint_turn(db: &mut AgentDb) -> Result<(), HostError> {
 }
 
 #[derive(Deserialize)]
-struct WsArgs {
-    op: String,
+pub(crate) struct WsArgs {
+    pub(crate) op: String,
     #[serde(default)]
     path: String,
     to: Option<String>,
@@ -401,21 +547,11 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
         }),
     );
     let (fetch_namespace, fetch_name) = sandbox::FETCH_BINDING;
-    b.insert(
-        fetch_namespace,
-        fetch_name,
-        Arc::new(|_| {
-            Box::pin(async {
-                Err(HostError::new(
-                    "FETCH_DENIED",
-                    "fetch is not available to agents on this server: agents reach the network only \
-                     through the host's bindings",
-                ))
-            })
-        }),
-    );
+    b.insert(fetch_namespace, fetch_name, fetch_refusal());
     if let Some(host) = ctx.host.upgrade() {
-        bind_agents(&mut b, &host, ctx.address.clone(), ctx.chain.clone());
+        bind_agents(&mut b, &host, Some(Arc::clone(&ctx)));
+        bind_sub_agents(&mut b, &ctx);
+        bind_isolates(&mut b, &ctx);
         for (namespace, name, f) in host.config.bindings.iter() {
             b.insert(namespace, name, Arc::clone(f));
         }
@@ -426,6 +562,306 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
         }
     }
     b
+}
+
+#[derive(Deserialize)]
+struct SubArgs {
+    class: String,
+    name: String,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SubListArgs {
+    class: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SubCallArgs {
+    /// The sub-agent's class and name; absent: the parent.
+    to: Option<SubTarget>,
+    method: String,
+    #[serde(default)]
+    args: Vec<Value>,
+}
+
+#[derive(Deserialize)]
+struct SubTarget {
+    class: String,
+    name: String,
+}
+
+/// Host functions given an async closure over the turn and the host.
+fn async_fn<F, Fut>(b: &mut Bindings, ctx: &Arc<TurnContext>, name: &str, f: F)
+where
+    F: Fn(Arc<TurnContext>, Arc<Inner>, Value) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Value, HostError>> + Send + 'static,
+{
+    let ctx = Arc::clone(ctx);
+    let f = Arc::new(f);
+    b.insert(
+        "__agent",
+        name,
+        Arc::new(move |args| {
+            let (ctx, f) = (Arc::clone(&ctx), Arc::clone(&f));
+            Box::pin(async move {
+                let host = ctx
+                    .host
+                    .upgrade()
+                    .ok_or_else(|| host_error(&Error::ShuttingDown))?;
+                f(ctx, host, args).await
+            })
+        }),
+    );
+}
+
+/// The sub-agent of the turn's agent that `class`/`name` name, both checked.
+fn child_of(
+    ctx: &TurnContext,
+    host: &Inner,
+    class: &str,
+    name: &str,
+    function: &str,
+) -> Result<Address, HostError> {
+    host.classes.get(class).map_err(|e| host_error(&e))?;
+    check_name(name).map_err(|e| bad_input(function, e))?;
+    Ok(ctx.address.child(class, name))
+}
+
+/// `this.subAgent()`, `listSubAgents()`, `hasSubAgent()`, `deleteSubAgent()`,
+/// `abortSubAgent()`, calls to sub-agents and `this.parentAgent()`, and `rpcResume`
+/// (the way back from a re-entered call).
+fn bind_sub_agents(b: &mut Bindings, ctx: &Arc<TurnContext>) {
+    async_fn(b, ctx, "subAgent", |ctx, host, args| async move {
+        let a: SubArgs = parse("subAgent(Class, name)", args)?;
+        let child = child_of(&ctx, &host, &a.class, &a.name, "subAgent(Class, name)")?;
+        // An existing child may be busy waiting on this very turn: no message to its
+        // mailbox then (it would wait behind that), only for a new one, to create it.
+        let known = host
+            .data
+            .catalog_has_agent(&child.class, &child.name)
+            .map_err(store_error)?;
+        if !known {
+            AgentHost::new_or_existing_db_at(&host, child, |_| Ok(()))
+                .await
+                .map_err(|e| host_error(&e))?;
+        }
+        Ok(Value::Null)
+    });
+    async_fn(b, ctx, "subCall", |ctx, host, args| async move {
+        let a: SubCallArgs = parse("sub-agent call", args)?;
+        let target = match &a.to {
+            Some(t) => child_of(&ctx, &host, &t.class, &t.name, "subAgent(Class, name)")?,
+            None => ctx.address.parent().ok_or_else(|| {
+                bad_input(
+                    "parentAgent()",
+                    format!(
+                        "{} is not a sub-agent, so it has no parent agent",
+                        ctx.address
+                    ),
+                )
+            })?,
+        };
+        outbound(Some(ctx), host, target, a.method, a.args).await
+    });
+    async_fn(b, ctx, "subList", |ctx, host, args| async move {
+        let a: SubListArgs = parse("listSubAgents(Class?)", args)?;
+        if let Some(class) = &a.class {
+            host.classes.get(class).map_err(|e| host_error(&e))?;
+        }
+        let list = host
+            .data
+            .list_agents_under(&ctx.address.children_prefix(), a.class.as_deref())
+            .map_err(store_error)?;
+        Ok(Value::Array(
+            list.into_iter()
+                .map(|info| {
+                    let own = Address::new(&info.class, info.name);
+                    json!({ "className": info.class, "name": own.local_name(), "createdAt": info.created_at })
+                })
+                .collect(),
+        ))
+    });
+    async_fn(b, ctx, "subHas", |ctx, host, args| async move {
+        let a: SubArgs = parse("hasSubAgent(Class, name)", args)?;
+        let child = child_of(&ctx, &host, &a.class, &a.name, "hasSubAgent(Class, name)")?;
+        let known = host
+            .data
+            .catalog_has_agent(&child.class, &child.name)
+            .map_err(store_error)?;
+        Ok(json!(known))
+    });
+    async_fn(b, ctx, "subDelete", |ctx, host, args| async move {
+        let a: SubArgs = parse("deleteSubAgent(Class, name)", args)?;
+        let child = child_of(
+            &ctx,
+            &host,
+            &a.class,
+            &a.name,
+            "deleteSubAgent(Class, name)",
+        )?;
+        let existed = Inner::delete_tree(host, child)
+            .await
+            .map_err(|e| host_error(&e))?;
+        Ok(json!(existed))
+    });
+    async_fn(b, ctx, "subAbort", |ctx, host, args| async move {
+        let a: SubArgs = parse("abortSubAgent(Class, name, reason?)", args)?;
+        let child = child_of(
+            &ctx,
+            &host,
+            &a.class,
+            &a.name,
+            "abortSubAgent(Class, name, reason?)",
+        )?;
+        let reason = a
+            .reason
+            .unwrap_or_else(|| format!("aborted by {}", ctx.address));
+        Ok(json!(host.abort(&child, &reason)))
+    });
+    async_fn(b, ctx, "rpcResume", |ctx, host, args| async move {
+        let a: Resume = parse("rpcResume", args)?;
+        let Some(mut pending) = lock(&ctx.pending).remove(&a.token) else {
+            return Err(bad_input(
+                "rpcResume",
+                format!("no call waits under token {}", a.token),
+            ));
+        };
+        lock(&ctx.reentered).remove(&a.token);
+        if let Some((reply, method)) = pending.serving.take() {
+            let outcome = match a.error {
+                None => Ok(a.ok),
+                Some(e) => {
+                    let mut js = JsError::new(
+                        if e.name.is_empty() {
+                            "Error".to_owned()
+                        } else {
+                            e.name
+                        },
+                        e.message,
+                    );
+                    js.code = e.code;
+                    Err(Error::from_turn(js, || format!("{}.{method}", ctx.address)))
+                }
+            };
+            let _ = reply.send(outcome);
+        }
+        wait_outbound(Some(ctx), host, pending).await
+    });
+}
+
+/// The `fetch` of agents (and their dynamic isolates) on a server that gives them none.
+pub(crate) fn fetch_refusal() -> sandbox::HostFn {
+    Arc::new(|_| {
+        Box::pin(async {
+            Err(HostError::new(
+                "FETCH_DENIED",
+                "fetch is not available to agents on this server: agents reach the network only \
+                 through the host's bindings",
+            ))
+        })
+    })
+}
+
+/// `this.isolates.run/load/get` and a loaded module's calls (see `isolates.rs`).
+fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnContext>) {
+    async_fn(b, ctx, "isolateRun", |ctx, host, args| async move {
+        let a: isolates::RunArgs = parse("isolates.run(code, options)", args)?;
+        let (reentry, reply) = isolates::run(&ctx, &host, a)?;
+        wait_outbound(
+            Some(ctx),
+            host,
+            Pending {
+                reply,
+                reentry,
+                serving: None,
+            },
+        )
+        .await
+    });
+    async_fn(b, ctx, "isolateLoad", |ctx, host, args| async move {
+        let a: isolates::LoadArgs = parse("isolates.load(id, code, options)", args)?;
+        isolates::load(&ctx, &host, a)
+    });
+    async_fn(b, ctx, "isolateCall", |ctx, host, args| async move {
+        let a: isolates::CallArgs = parse("a loaded isolate's call", args)?;
+        let (reentry, reply) = isolates::call(&ctx, &host, a)?;
+        wait_outbound(
+            Some(ctx),
+            host,
+            Pending {
+                reply,
+                reentry,
+                serving: None,
+            },
+        )
+        .await
+    });
+    async_fn(b, ctx, "isolateGet", |ctx, host, args| async move {
+        let a: Id = parse("isolates.get(id)", args)?;
+        Ok(isolates::exports(&ctx, &host, &a.id))
+    });
+    async_fn(b, ctx, "extInstall", |ctx, host, args| async move {
+        let a: extensions::InstallArgs = parse(
+            "extensions.install({ name, source, description, permissions })",
+            args,
+        )?;
+        extensions::install(ctx, host, a).await
+    });
+    async_fn(b, ctx, "extCall", |ctx, host, args| async move {
+        let a: extensions::CallArgs = parse("extensions.call(name, tool, input)", args)?;
+        let (reentry, reply) = extensions::call(&ctx, &host, a)?;
+        wait_outbound(
+            Some(ctx),
+            host,
+            Pending {
+                reply,
+                reentry,
+                serving: None,
+            },
+        )
+        .await
+    });
+    db_ext(b, ctx, "extList", |db, _| {
+        serde_json::to_value(db.extensions().list().map_err(store_error)?)
+            .map_err(|e| bad_input("extensions.list", e))
+    });
+    db_ext(b, ctx, "extEnable", |db, args| {
+        let a: ExtEnable = parse("extensions.enable(name)", args)?;
+        Ok(json!(
+            db.extensions()
+                .set_enabled(&a.name, a.enabled)
+                .map_err(store_error)?
+        ))
+    });
+    db_ext(b, ctx, "extRollback", |db, args| {
+        let a: ExtRollback = parse("extensions.rollback(name, version)", args)?;
+        db.extensions()
+            .rollback(&a.name, a.version)
+            .map_err(store_error)?;
+        Ok(Value::Null)
+    });
+    db_ext(b, ctx, "extDelete", |db, args| {
+        let a: Name = parse("extensions.delete(name)", args)?;
+        Ok(json!(db.extensions().delete(&a.name).map_err(store_error)?))
+    });
+}
+
+#[derive(Deserialize)]
+struct ExtEnable {
+    name: String,
+    enabled: bool,
+}
+
+#[derive(Deserialize)]
+struct ExtRollback {
+    name: String,
+    version: i64,
+}
+
+#[derive(Deserialize)]
+struct Name {
+    name: String,
 }
 
 /// `this.sandbox.<op>(…)`: one operation of the agent's Linux sandbox, synced with the
@@ -455,31 +891,41 @@ async fn sandbox_op(ctx: &TurnContext, args: Value) -> Result<Value, HostError> 
         .await
 }
 
-/// `agents.<Class>.<method>({name, args})` for every class (the prelude adds the
-/// `agents.Class("name").method(...)` form). Calls made from an agent's turn carry the
-/// chain of callers so a call back into one of them fails instead of deadlocking.
-pub(crate) fn bind_agents(
+/// A synchronous host function over the turn's database.
+fn db_ext(
     b: &mut Bindings,
-    host: &Arc<Inner>,
-    caller: Address,
-    chain: Vec<Address>,
+    ctx: &Arc<TurnContext>,
+    name: &str,
+    f: fn(&mut AgentDb, Value) -> Result<Value, HostError>,
 ) {
-    let mut chain = chain;
-    if !caller.class.is_empty() {
-        chain.push(caller);
-    }
-    let chain = Arc::new(chain);
+    let ctx = Arc::clone(ctx);
+    b.insert(
+        "__agent",
+        name,
+        Arc::new(move |args| {
+            let result = f(&mut lock(&ctx.db), args);
+            Box::pin(async move { result })
+        }),
+    );
+}
+
+/// `agents.<Class>.<method>({name, args})` for every class (the prelude adds the
+/// `agents.Class("name").method(...)` form), answering `{ok}` or `{reenter}` (see
+/// [`outbound`]), and `__isletSub.call({path, method, args})` for sub-agents
+/// (`agents.Class("name").subAgent("Child", "name")`), which must exist. Calls from an
+/// agent's turn (`ctx`) carry its chain of waiting agents.
+pub(crate) fn bind_agents(b: &mut Bindings, host: &Arc<Inner>, ctx: Option<Arc<TurnContext>>) {
     for class in host.classes.iter() {
         for method in &class.methods {
             let host = Arc::downgrade(host);
-            let chain = Arc::clone(&chain);
+            let ctx = ctx.clone();
             let (class_name, method_name) = (class.name.clone(), method.clone());
             b.insert(
                 &format!("agents.{}", class.name),
                 method,
                 Arc::new(move |args| {
                     let host = host.clone();
-                    let chain = Arc::clone(&chain);
+                    let ctx = ctx.clone();
                     let class = class_name.clone();
                     let method = method_name.clone();
                     Box::pin(async move {
@@ -487,23 +933,43 @@ pub(crate) fn bind_agents(
                         let host = host
                             .upgrade()
                             .ok_or_else(|| host_error(&Error::ShuttingDown))?;
-                        Inner::call_chain(
-                            &host,
-                            Address::new(class, a.name),
-                            method,
-                            a.args,
-                            chain.to_vec(),
-                        )
-                        .await
-                        .map_err(|e| host_error(&e))
+                        check_name(&a.name).map_err(|e| host_error(&e))?;
+                        outbound(ctx, host, Address::new(class, a.name), method, a.args).await
                     })
                 }),
             );
         }
     }
+    let weak = Arc::downgrade(host);
+    b.insert(
+        "__isletSub",
+        "call",
+        Arc::new(move |args| {
+            let host = weak.clone();
+            let ctx = ctx.clone();
+            Box::pin(async move {
+                let a: PathCall = parse("subAgent(Class, name)", args)?;
+                let host = host
+                    .upgrade()
+                    .ok_or_else(|| host_error(&Error::ShuttingDown))?;
+                let path: Vec<(String, String)> =
+                    a.path.into_iter().map(|t| (t.class, t.name)).collect();
+                let target = host.resolve(&path).map_err(|e| host_error(&e))?;
+                outbound(ctx, host, target, a.method, a.args).await
+            })
+        }),
+    );
 }
 
-fn workspace_op(db: &mut AgentDb, a: WsArgs) -> Result<Value, HostError> {
+#[derive(Deserialize)]
+struct PathCall {
+    path: Vec<SubTarget>,
+    method: String,
+    #[serde(default)]
+    args: Vec<Value>,
+}
+
+pub(crate) fn workspace_op(db: &mut AgentDb, a: WsArgs) -> Result<Value, HostError> {
     let need = |v: Option<String>, what: &str| {
         v.ok_or_else(|| bad_input(&format!("workspace.{}", a.op), format!("missing `{what}`")))
     };

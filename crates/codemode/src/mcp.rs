@@ -77,6 +77,10 @@ pub struct ServerOptions {
     pub catalog_kind: Option<CatalogKind>,
     /// Capabilities bound fresh for each `execute` program (the ladder's rungs), in order.
     pub capabilities: Vec<Arc<dyn Capability>>,
+    /// Text added to the end of the `execute` description: e.g. the agents' TypeScript
+    /// declarations (`agents::Classes::declarations`), so the model sees how its code
+    /// calls them, typed, without a search.
+    pub execute_note: Option<String>,
     /// Told of every answered `search` and `execute` call (metrics).
     pub observer: Option<CallObserver>,
 }
@@ -123,6 +127,7 @@ impl Default for ServerOptions {
             capabilities: Vec::new(),
             observer: None,
             catalog_kind: None,
+            execute_note: None,
         }
     }
 }
@@ -183,6 +188,10 @@ impl View {
         for capability in &options.capabilities {
             texts.execute_description.push('\n');
             texts.execute_description.push_str(capability.description());
+        }
+        if let Some(note) = &options.execute_note {
+            texts.execute_description.push('\n');
+            texts.execute_description.push_str(note);
         }
         let mut known_paths: Vec<String> = bindings
             .iter()

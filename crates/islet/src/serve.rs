@@ -14,6 +14,8 @@
 //!   directory lists it; `DELETE ?recursive=true` removes a tree)
 //! - `GET /agents/{class}/{name}/schedules`, `DELETE …/schedules/{id}`
 //! - `/agents/{class}/{name}/request[/…]`: any method, handed to the agent's `onRequest`
+//! - `DELETE /agents/{class}/{name}`, `…/sub[/{C}/{c}…]`: sub-agents (`serve/sub_agents.rs`)
+//! - `/agents/{class}/{name}/extensions[/{extension}[/{action}]]`: extensions (`serve/extensions.rs`)
 //! - `/mcp`: Code Mode (`search`, `execute`) whose code calls `agents.Class("name").method()`
 //! - `GET /healthz`, `GET /readyz`, `GET /metrics`: for operators (`serve/ops.rs`)
 //!
@@ -21,10 +23,68 @@
 //! details (storage failures) are logged, not sent.
 
 mod api;
+mod extensions;
 mod linux_sandbox;
 pub(crate) mod ops;
 pub(crate) mod routes;
 mod sessions;
+mod sub_agents;
+
+/// `--extension-policy FILE`, checked: errors name the file.
+fn read_extension_policy(path: &Path) -> anyhow::Result<agents::ExtensionPolicy> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --extension-policy {}", path.display()))?;
+    let policy: agents::ExtensionPolicy = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "--extension-policy {}: expected {{\"network\": [hosts], \"allowPrivate\": bool, \
+             \"workspace\": \"none|read|read-write\", \"memory\": \"none|read|write\"}}",
+            path.display()
+        )
+    })?;
+    policy
+        .check()
+        .map_err(|e| anyhow::anyhow!("--extension-policy {}: {e}", path.display()))?;
+    Ok(policy)
+}
+
+/// Extensions' `fetch` (issue 16): an egress `Fetcher` allowing exactly the hosts of the
+/// extension's manifest, one per host list, kept for the server's life. Public addresses
+/// only unless the operator's policy says `allowPrivate` (a manifest is the model's or the
+/// agent's word, not the operator's; with a policy, every host is one the operator named).
+fn extension_fetch(allow_private: bool) -> agents::ExtensionFetch {
+    use codemode::egress::{FetchPolicy, Fetcher, check_host_pattern};
+    let made: std::sync::Mutex<std::collections::HashMap<Vec<String>, Arc<Fetcher>>> =
+        std::sync::Mutex::default();
+    Arc::new(move |hosts: &[String]| {
+        let mut made = base::sync::lock(&made);
+        let fetcher = match made.get(hosts) {
+            Some(fetcher) => Arc::clone(fetcher),
+            None => {
+                let mut policy = FetchPolicy {
+                    allow_private,
+                    allow_private_hint: Some(
+                        "extensions reach public addresses only unless --extension-policy says \
+                         \"allowPrivate\": true"
+                            .to_owned(),
+                    ),
+                    ..FetchPolicy::default()
+                };
+                for host in hosts {
+                    check_host_pattern(host)?;
+                    policy = policy.allow(host.clone());
+                }
+                let fetcher = Arc::new(Fetcher::new(policy).map_err(|e| e.to_string())?);
+                made.insert(hosts.to_vec(), Arc::clone(&fetcher));
+                fetcher
+            }
+        };
+        let fetch: sandbox::HostFn = Arc::new(move |args| {
+            let fetcher = Arc::clone(&fetcher);
+            Box::pin(async move { fetcher.call(args).await })
+        });
+        Ok(fetch)
+    })
+}
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -59,6 +119,17 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
   PUT    /agents/<class>/<name>/workspace/<path>  write a file (creates the agent)
   DELETE /agents/<class>/<name>/workspace/<path>[?recursive=true]
   ANY    /agents/<class>/<name>/request[/<path>]  handed to the agent's onRequest(request)
+  DELETE /agents/<class>/<name>                   delete the agent and all its sub-agents
+  GET    /agents/<class>/<name>/sub[?class=C]     its sub-agents (this.subAgent(Class, name))
+  POST   /agents/<class>/<name>/sub/<C>/<c>/<method>   call a sub-agent (deeper:
+                                            …/sub/<C>/<c>/sub/<D>/<d>/…); also GET …/state,
+                                            GET …/sub, DELETE …/sub/<C>/<c>
+  GET    /agents/<class>/<name>/extensions        its extensions (versions, permissions)
+  POST   /agents/<class>/<name>/extensions        install: {name, source, description?,
+                                            permissions?: {network, workspace, memory}}
+  POST   /agents/<class>/<name>/extensions/<ext>/enable|disable|rollback|approve  ({version};
+                                            approve: a version beyond --extension-policy)
+  DELETE /agents/<class>/<name>/extensions/<ext>  delete it with every version
   POST   /agents/<class>/<name>/sandbox/exec      with --linux-sandbox, for classes with
                                                   `static sandbox`: {command, cwd?, env?,
                                                   timeout? (ms), stdin?} → {exitCode, stdout,
@@ -166,6 +237,13 @@ pub(crate) struct ServeArgs {
     /// database stays).
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
     idle_timeout: f64,
+    /// JSON file capping what agents' extensions may ask for: {"network": ["api.example.com",
+    /// "*.example.org", "127.0.0.1:8080"], "allowPrivate": false, "workspace": "none" | "read"
+    /// | "read-write", "memory": "none" | "read" | "write"}. An install asking for more waits
+    /// for approval (POST …/extensions/<ext>/approve). Without it extensions may ask for any
+    /// public host and any access.
+    #[arg(long, value_name = "FILE")]
+    extension_policy: Option<PathBuf>,
     /// Largest request body accepted, in KiB (RPC arguments, workspace uploads).
     #[arg(long, value_name = "N", default_value_t = 16_384)]
     max_body_kb: usize,
@@ -325,6 +403,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|(class, b)| (class, registry.instrument_memory(&b)))
         .collect();
+    let extension_policy = match &args.extension_policy {
+        Some(path) => Some(read_extension_policy(path)?),
+        None => None,
+    };
     // The network rungs, for agents' code, /mcp's `execute` and chat agents alike.
     let fetcher = args.fetch.fetcher()?;
     let mut capabilities: Vec<Arc<dyn codemode::execute::Capability>> = Vec::new();
@@ -366,6 +448,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.001)),
         bindings: agent_bindings,
         class_bindings,
+        extension_fetch: Some(extension_fetch(
+            extension_policy.as_ref().is_some_and(|p| p.allow_private),
+        )),
+        extension_policy,
         sandboxes,
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;

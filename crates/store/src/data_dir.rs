@@ -15,6 +15,7 @@ use crate::agent_db::AgentDb;
 use crate::error::{Error, SqlContext};
 use crate::{Env, Result, sqlite};
 
+pub use file_name::SUB_AGENT_SEPARATOR;
 pub(crate) use file_name::is_identifier;
 
 /// Catalog schema versions; see [`sqlite::migrate`].
@@ -136,6 +137,8 @@ impl DataDir {
 
     /// Agents ordered by (class, name), optionally of one class, starting after the given
     /// (class, name) (keyset pagination: pass the last item of the previous page).
+    /// Sub-agents (names holding [`SUB_AGENT_SEPARATOR`]) are listed by
+    /// [`Self::list_agents_under`], through their parents, not here.
     pub fn list_agents(
         &self,
         class: Option<&str>,
@@ -150,6 +153,7 @@ impl DataDir {
                 "SELECT class, name, created_at_ms FROM _islet_agents
                  WHERE (?1 IS NULL OR class = ?1)
                    AND (?2 IS NULL OR (class, name) > (?2, ?3))
+                   AND instr(name, char(31)) = 0
                  ORDER BY class, name
                  LIMIT ?4",
             )
@@ -164,6 +168,64 @@ impl DataDir {
             })
             .ctx("listing agents")?;
         rows.collect::<Result<_, _>>().ctx("listing agents")
+    }
+
+    /// Agents whose names start with `prefix` and continue without another
+    /// [`SUB_AGENT_SEPARATOR`] (a parent's direct sub-agents, when `prefix` is the parent's
+    /// part of their names, ending in the separator), optionally of one class, by (class,
+    /// name).
+    pub fn list_agents_under(&self, prefix: &str, class: Option<&str>) -> Result<Vec<AgentInfo>> {
+        let catalog = self.catalog();
+        // A range on the name (the key's second column) rather than LIKE, whose `%` and `_`
+        // a name may hold.
+        let mut select = catalog
+            .prepare_cached(
+                "SELECT class, name, created_at_ms FROM _islet_agents
+                 WHERE (?1 IS NULL OR class = ?1)
+                   AND name > ?2 AND substr(name, 1, length(?2)) = ?2
+                   AND instr(substr(name, length(?2) + 1), char(31)) = 0
+                 ORDER BY class, name",
+            )
+            .ctx("listing sub-agents")?;
+        let rows = select
+            .query_map((class, prefix), |row| {
+                Ok(AgentInfo {
+                    class: row.get(0)?,
+                    name: row.get(1)?,
+                    created_at: row.get(2)?,
+                })
+            })
+            .ctx("listing sub-agents")?;
+        rows.collect::<Result<_, _>>().ctx("listing sub-agents")
+    }
+
+    /// Deletes an agent: its catalog entry, its alarm and its database files. The caller
+    /// makes sure no connection to it is open (the agent host deletes from the agent's own
+    /// mailbox, after its last turn). Returns whether the agent existed.
+    pub fn delete_agent(&self, class: &str, name: &str) -> Result<bool> {
+        let path = self.agent_path(class, name)?;
+        let mut existed = false;
+        // Files first: a crash before the catalog is updated leaves an entry whose database
+        // is gone, which `open_agent` treats like one recorded before its file was made.
+        for suffix in ["-wal", "-shm", ""] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            match fs::remove_file(&file) {
+                Ok(()) => existed = true,
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(Path::new(&file), e)),
+            }
+        }
+        let catalog = self.catalog();
+        let listed = catalog
+            .prepare_cached("DELETE FROM _islet_agents WHERE class = ?1 AND name = ?2")
+            .and_then(|mut delete| delete.execute((class, name)))
+            .ctx("deleting the agent from the catalog")?;
+        catalog
+            .prepare_cached("DELETE FROM _islet_alarms WHERE class = ?1 AND name = ?2")
+            .and_then(|mut delete| delete.execute((class, name)))
+            .ctx("deleting the agent's alarm")?;
+        Ok(existed || listed > 0)
     }
 
     /// Records the earliest time the agent may have a due schedule, or clears it (`None`).

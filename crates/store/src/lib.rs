@@ -18,6 +18,7 @@ mod agent_db;
 mod data_dir;
 mod env;
 mod error;
+mod extensions;
 mod fibers;
 mod sessions;
 mod sqlite;
@@ -26,9 +27,10 @@ mod workspace;
 pub use agent_db::{
     AgentDb, DEFAULT_SQL_TIME_LIMIT, ListOptions, Schedule, ScheduleKind, SqlOutcome, When,
 };
-pub use data_dir::{AgentInfo, Alarm, DataDir};
+pub use data_dir::{AgentInfo, Alarm, DataDir, SUB_AGENT_SEPARATOR};
 pub use env::{Clock, Env, IdGen, ManualClock, RandomIds, SequentialIds, SystemClock};
 pub use error::Error;
+pub use extensions::{ExtensionInfo, ExtensionVersion, Extensions, MAX_EXTENSION_BYTES};
 pub use fibers::{
     Checkpoint, CheckpointKind, Chunk, Fiber, FiberStatus, Fibers, MAX_CHUNK_BYTES, MAX_DATA_BYTES,
     Recovery, ToolOutcome,

@@ -650,10 +650,27 @@ pub(crate) fn code_mode(
     };
     let options = ServerOptions {
         execute_prelude: Some(AgentHost::prelude().into()),
+        execute_note: agents_note(host.classes()),
         capabilities: capabilities.to_vec(),
         ..ServerOptions::default()
     };
     CodeModeServer::with_sandbox(catalog, bindings, options, Arc::clone(host.sandbox()))
+}
+
+/// The longest declarations shown in full in the `execute` description; beyond it the
+/// model finds each method's signature with `search`.
+const MAX_NOTE_CHARS: usize = 6_000;
+
+/// The agents' TypeScript declarations for the `execute` description (issue 16), so
+/// `agents.Researcher("r1").summarise({ url })` is typed for the model; `None` when
+/// there are no classes or they would crowd the description.
+pub fn agents_note(classes: &agents::Classes) -> Option<String> {
+    if classes.is_empty() {
+        return None;
+    }
+    let declarations = classes.declarations();
+    (declarations.len() <= MAX_NOTE_CHARS)
+        .then(|| format!("The agents code can call, as TypeScript:\n```ts\n{declarations}```"))
 }
 
 /// `sandbox.exec({command, …})`, `sandbox.runCode({language, code})`, … for `execute` code:

@@ -14,6 +14,8 @@ delete globalThis.__agent;
 
 // The turn being run: set before the agent's constructor runs, read by `Agent`.
 let current = null;
+// The agent object of this isolate (one per agent isolate), which runs re-entered calls.
+let liveAgent = null;
 const INTERNAL = new WeakMap();
 const internal = (self) => {
   const i = INTERNAL.get(self);
@@ -206,16 +208,157 @@ class HttpError extends Error {
   get name() { return 'HttpError'; }
 }
 
+// ---- calls between agents ----
+// What can cross to another agent: what structuredClone accepts, as JSON carries it. A
+// function, symbol or cycle would be dropped or garbled silently; refuse it, naming it.
+function checkCloneable(value, path, seen) {
+  switch (typeof value) {
+    case 'function': throw new TypeError(`${path} is a function; only data (what structuredClone accepts) can be passed to or returned from another agent: pass the data the function needs, or a method name`);
+    case 'symbol': throw new TypeError(`${path} is a symbol (${String(value)}); only data (what structuredClone accepts) can be passed to or returned from another agent: use a string`);
+    case 'object': break;
+    default: return;
+  }
+  if (value === null) return;
+  if (seen.has(value)) throw new TypeError(`${path} refers back to itself (a cycle); only data without cycles can be passed to or returned from another agent`);
+  seen.add(value);
+  try {
+    if (Array.isArray(value)) value.forEach((v, i) => checkCloneable(v, `${path}[${i}]`, seen));
+    else if (value instanceof Map) [...value].forEach(([k, v], i) => { checkCloneable(k, `${path} key ${i}`, seen); checkCloneable(v, `${path}.get(${i})`, seen); });
+    else if (value instanceof Set) [...value].forEach((v, i) => checkCloneable(v, `${path} item ${i}`, seen));
+    else if (!(value instanceof Date) && !ArrayBuffer.isView(value) && !(value instanceof ArrayBuffer)) {
+      if (typeof value.then === 'function') throw new TypeError(`${path} is a Promise; await it and pass its value`);
+      for (const key of Object.keys(value)) checkCloneable(value[key], `${path}.${key}`, seen);
+    }
+  } finally {
+    seen.delete(value);
+  }
+}
+
+function checkArgs(args, label) {
+  args.forEach((a, i) => checkCloneable(a, `${label}: argument ${i + 1}`, new Set()));
+}
+
+// Waits for a call to another agent. While it waits, an agent waiting on this call may call
+// back into this agent (directly or through others): that call is handed here
+// (`{reenter}`) and runs now, inside this turn, instead of waiting in the mailbox for this
+// very turn to end (a deadlock); then the wait goes on (`rpcResume`).
+async function rpcLoop(pending) {
+  let r = await pending;
+  while (r && r.reenter) r = await runReentered(r.reenter);
+  return r ? r.ok : undefined;
+}
+
+async function runReentered({ token, method, args }) {
+  let outcome;
+  try {
+    if (!liveAgent || typeof liveAgent[method] !== 'function') throw new TypeError(`this agent has no method ${method}`);
+    const result = await liveAgent[method](...args);
+    checkCloneable(result, `the result of ${method}`, new Set());
+    outcome = { token, ok: result === undefined ? null : result };
+  } catch (e) {
+    const error = e instanceof Error ? e : new Error(String(e));
+    outcome = { token, error: { name: error.name, message: error.message, code: typeof error.code === 'string' ? error.code : undefined } };
+  }
+  return host.rpcResume(outcome);
+}
+
+// A stub whose methods call an agent: `call(method, args)` starts the call.
+function agentStub(label, call, extra) {
+  return new Proxy(Object.create(null), {
+    get(_, method) {
+      if (typeof method !== 'string' || method === 'then') return undefined;
+      if (extra && Object.prototype.hasOwnProperty.call(extra, method)) return extra[method];
+      return (...args) => {
+        checkArgs(args, `${label}.${method}`);
+        return rpcLoop(call(method, args));
+      };
+    },
+  });
+}
+
+function className(Class, usage) {
+  if (typeof Class === 'function' && typeof Class.name === 'string' && Class.name) return Class.name;
+  if (typeof Class === 'string' && Class) return Class;
+  throw new TypeError(`${usage}: Class is an agent class (or its name)`);
+}
+
+function subName(name, usage) {
+  if (typeof name !== 'string' || !name) throw new TypeError(`${usage}: name is a non-empty string`);
+  return name;
+}
+
+// ---- this.isolates: code given at runtime, in isolates of its own (see isolates.rs) ----
+function loadedStub(id, exports) {
+  const names = new Set(exports);
+  return new Proxy(Object.create(null), {
+    get(_, fn) {
+      if (typeof fn !== 'string' || fn === 'then') return undefined;
+      if (!names.has(fn)) return () => Promise.reject(new TypeError(`isolates.get(${JSON.stringify(id)}).${fn}: the module exports ${[...names].join(', ')}`));
+      return (...args) => {
+        checkArgs(args, `isolates.get(${JSON.stringify(id)}).${fn}`);
+        return rpcLoop(host.isolateCall({ id, fn, args }));
+      };
+    },
+  });
+}
+
+const isolates = Object.freeze({
+  /** Runs `code` (an async function body, as Code Mode runs) once in a fresh isolate. */
+  run(code, options) {
+    if (typeof code !== 'string') return Promise.reject(new TypeError('isolates.run(code, options): code is a string'));
+    return rpcLoop(host.isolateRun({ code, options: options === undefined ? null : options }));
+  },
+  /** Keeps the module `code` in an isolate of its own as `id`; resolves to a stub of its exports. */
+  async load(id, code, options) {
+    if (typeof id !== 'string' || typeof code !== 'string') throw new TypeError('isolates.load(id, code, options): id and code are strings');
+    const exports = await host.isolateLoad({ id, code, options: options === undefined ? null : options });
+    return loadedStub(id, exports);
+  },
+  /** The stub of the module loaded as `id`, or undefined. */
+  async get(id) {
+    const exports = await host.isolateGet({ id: String(id) });
+    return exports === null ? undefined : loadedStub(String(id), exports);
+  },
+});
+
+// ---- this.extensions: tools the agent installs at runtime (see extensions.rs) ----
+const extensions = Object.freeze({
+  /** Checks and stores a new version of an extension: { name, source, description?, permissions? }. */
+  install(spec) {
+    if (!spec || typeof spec !== 'object') return Promise.reject(new TypeError('extensions.install({ name, source, description, permissions }): give an object'));
+    return host.extInstall({ name: spec.name, source: spec.source, description: spec.description === undefined ? null : spec.description, permissions: spec.permissions === undefined ? {} : spec.permissions });
+  },
+  /** Every installed extension: { name, version, enabled, versions, manifest }. */
+  list() { return host.extList(null); },
+  enable(name) { return host.extEnable({ name: String(name), enabled: true }); },
+  disable(name) { return host.extEnable({ name: String(name), enabled: false }); },
+  /** Makes an earlier version the active one again. */
+  rollback(name, version) { return host.extRollback({ name: String(name), version: Number(version) }); },
+  /** Deletes the extension with every version. */
+  delete(name) { return host.extDelete({ name: String(name) }); },
+  /** Runs one tool of the active version in an isolate of its own, with the permissions of its manifest. */
+  call(name, tool, input) {
+    checkCloneable(input, `extensions.call(${JSON.stringify(name)}, ${JSON.stringify(tool)}): input`, new Set());
+    return rpcLoop(host.extCall({ name: String(name), tool: String(tool), input: input === undefined ? null : input }));
+  },
+});
+
 class Agent {
   constructor() {
     if (!current) throw new TypeError('agents are created by islet: call them as agents.Class("name").method(...)');
     INTERNAL.set(this, current);
   }
   get name() { return internal(this).name; }
+  /** The agents above this sub-agent, the top-level one first: `[{ className, name }]`. */
+  get parentPath() { return internal(this).parentPath; }
   get state() { return internal(this).state; }
   get sql() { return internal(this).sql; }
   get storage() { return storage; }
   get workspace() { return workspace; }
+  /** Code given at runtime, run in isolates of its own: run(code, options), load(id, code, options), get(id). */
+  get isolates() { return isolates; }
+  /** Tools installed at runtime with declared permissions: install, list, enable, disable, rollback, delete, call. */
+  get extensions() { return extensions; }
   get sandbox() { return linuxSandbox; }
   async setState(state) {
     const i = internal(this);
@@ -263,6 +406,37 @@ class Agent {
       i.fiber = null;
     }
   }
+  // ---- sub-agents: children with their own database, workspace and schedules ----
+  /** The child `Class`/`name` of this agent, created on first use; its methods are RPC. */
+  async subAgent(Class, name) {
+    const cls = className(Class, 'subAgent(Class, name)');
+    subName(name, 'subAgent(Class, name)');
+    await host.subAgent({ class: cls, name });
+    const to = { class: cls, name };
+    return agentStub(`this.subAgent(${cls}, ${JSON.stringify(name)})`, (method, args) => host.subCall({ to, method, args }));
+  }
+  /** This agent's children: `[{ className, name, createdAt }]`, of one class if given. */
+  async listSubAgents(Class) {
+    return host.subList({ class: Class === undefined ? null : className(Class, 'listSubAgents(Class?)') });
+  }
+  async hasSubAgent(Class, name) {
+    return host.subHas({ class: className(Class, 'hasSubAgent(Class, name)'), name: subName(name, 'hasSubAgent(Class, name)') });
+  }
+  /** Deletes the child and everything under it (database, workspace, schedules). */
+  async deleteSubAgent(Class, name) {
+    return host.subDelete({ class: className(Class, 'deleteSubAgent(Class, name)'), name: subName(name, 'deleteSubAgent(Class, name)') });
+  }
+  /** Stops the child's running call and fails its queued ones; its data is kept. */
+  async abortSubAgent(Class, name, reason) {
+    return host.subAbort({ class: className(Class, 'abortSubAgent(Class, name, reason?)'), name: subName(name, 'abortSubAgent(Class, name, reason?)'), reason: reason === undefined ? null : String(reason) });
+  }
+  /** A stub of this sub-agent's parent. */
+  parentAgent() {
+    const path = internal(this).parentPath;
+    if (!path.length) throw new TypeError(`${this.constructor.name}("${this.name}") is not a sub-agent, so it has no parent agent`);
+    const parent = path[path.length - 1];
+    return agentStub(`${parent.className}(${JSON.stringify(parent.name)})`, (method, args) => host.subCall({ to: null, method, args }));
+  }
   async getSchedules() { return host.schedules(null); }
   async getSchedule(id) { return (await host.getSchedule({ id: String(id) })) ?? undefined; }
   async cancelSchedule(id) { return host.cancelSchedule({ id: String(id) }); }
@@ -287,6 +461,39 @@ class Think extends Agent {
 const TURN_HOOKS = ['beforeTurn', 'beforeToolCall', 'afterToolCall', 'onStepFinish', 'onChatError'];
 const THINK_HOOKS = new Set(['getModel', 'getSystemPrompt', 'getTools', ...TURN_HOOKS]);
 const DEFAULT_MAX_STEPS = 10;
+// The model's way to write its own tools (issue 16), offered when the class sets
+// `allowExtensions = true`.
+const LOAD_EXTENSION = 'load_extension';
+const LOAD_EXTENSION_DESCRIPTION = 'Install (or update) an extension: a JavaScript module `export const tools = { name: { description, inputSchema, async execute(args, host) { … } } }` whose tools are offered to you as <extension>_<tool> from the next turn on. `host.fetch` reaches only the hosts in permissions.network, `host.workspace` (read, or read-write) and `host.memory` only as permissions say. Checked on install: errors say what to fix.';
+const LOAD_EXTENSION_SCHEMA = {
+  type: 'object',
+  properties: {
+    name: { type: 'string', description: 'lower-case letters, digits and _, starting with a letter' },
+    source: { type: 'string', description: 'the module' },
+    description: { type: 'string' },
+    permissions: {
+      type: 'object',
+      properties: {
+        network: { type: 'array', items: { type: 'string' }, description: 'hosts its fetch may reach' },
+        workspace: { enum: ['none', 'read', 'read-write'] },
+        memory: { enum: ['none', 'read', 'write'] },
+      },
+    },
+  },
+  required: ['name', 'source'],
+};
+
+// The tools of the enabled extensions, as `<extension>_<tool>`.
+async function extensionTools() {
+  const out = [];
+  for (const e of await host.extList(null)) {
+    if (!e.enabled) continue;
+    for (const t of (e.manifest && e.manifest.tools) || []) {
+      out.push({ name: `${e.name}_${t.name}`, description: t.description, inputSchema: t.inputSchema, extension: e.name, tool: t.name });
+    }
+  }
+  return out;
+}
 const TOOL_NAME = /^[A-Za-z0-9_-]{1,64}$/;
 
 function toolSchema(tool) {
@@ -324,6 +531,14 @@ async function thinkTurn(Class, agent, op, payload) {
         if (!tool || typeof tool.execute !== 'function') throw new TypeError(`tool ${name} has no execute(input) function`);
         tools.push({ name, description: String(tool.description || ''), inputSchema: toolSchema(tool) });
       }
+      // Installed extensions' tools (`<extension>_<tool>`), from this turn's view of them:
+      // one installed during a turn is offered from the next; the class's own tools win.
+      for (const t of await extensionTools()) {
+        if (TOOL_NAME.test(t.name) && !tools.some((own) => own.name === t.name)) tools.push({ name: t.name, description: t.description, inputSchema: t.inputSchema });
+      }
+      if (agent.allowExtensions === true && !tools.some((own) => own.name === LOAD_EXTENSION)) {
+        tools.push({ name: LOAD_EXTENSION, description: LOAD_EXTENSION_DESCRIPTION, inputSchema: LOAD_EXTENSION_SCHEMA });
+      }
       // When the host compacts the prompt: the model's window (tokens) and the share of it.
       const contextWindow = agent.contextWindow === undefined ? null : agent.contextWindow;
       if (contextWindow !== null && (!Number.isInteger(contextWindow) || contextWindow < 256)) throw new TypeError(`contextWindow is the model's context window in tokens, a whole number of at least 256, got ${String(contextWindow)}`);
@@ -337,6 +552,17 @@ async function thinkTurn(Class, agent, op, payload) {
     case 'tool': {
       const tools = await thinkTools(agent);
       const tool = Object.prototype.hasOwnProperty.call(tools, payload.name) ? tools[payload.name] : undefined;
+      if (!tool && payload.name === LOAD_EXTENSION && agent.allowExtensions === true) {
+        const installed = await extensions.install(payload.input || {});
+        const note = installed.pending
+          ? `not active: ${installed.beyondPolicy}`
+          : `installed; its tools (${installed.name}_<tool>) are offered from the next turn`;
+        return { ...installed, note };
+      }
+      if (!tool) {
+        const ext = (await extensionTools()).find((t) => t.name === payload.name);
+        if (ext) return extensions.call(ext.extension, ext.tool, payload.input === undefined ? null : payload.input);
+      }
       if (!tool || typeof tool.execute !== 'function') throw new TypeError(`${Class.name} has no tool ${payload.name}`);
       const out = await tool.execute(payload.input, { toolCallId: payload.callId });
       return out === undefined ? null : out;
@@ -403,27 +629,45 @@ async function runHook(agent, hook, args) {
 }
 
 // `agents.Counter("name").increment(1)`: each class namespace bound by the host
-// (`agents.Counter.increment({name, args})`) also becomes callable with a name.
+// (`agents.Counter.increment({name, args})`) also becomes callable with a name, and
+// `agents.Counter("name").subAgent("Child", "c")` reaches a sub-agent (which must exist).
 function wrapAgentNamespaces() {
   const root = globalThis.agents;
+  const sub = globalThis.__isletSub;
+  delete globalThis.__isletSub;
   if (!root || typeof root !== 'object') return;
+  const subStub = (path) => {
+    const label = path.map((p, i) => (i === 0 ? `agents.${p.class}(${JSON.stringify(p.name)})` : `subAgent(${JSON.stringify(p.class)}, ${JSON.stringify(p.name)})`)).join('.');
+    return agentStub(label, (method, args) => sub.call({ path, method, args }), {
+      subAgent: (cls, name) => subStub([...path, { class: className(cls, `${label}.subAgent(Class, name)`), name: subName(name, `${label}.subAgent(Class, name)`) }]),
+    });
+  };
   for (const cls of Object.keys(root)) {
     const methods = root[cls];
     const stub = (name) => {
       if (typeof name !== 'string' || !name) throw new TypeError(`agents.${cls}(name): name is a non-empty string`);
+      const label = `agents.${cls}(${JSON.stringify(name)})`;
       return new Proxy(Object.create(null), {
         get(_, method) {
           if (typeof method !== 'string' || method === 'then') return undefined;
+          if (method === 'subAgent' && sub) return (child, childName) => subStub([{ class: cls, name }, { class: className(child, `${label}.subAgent(Class, name)`), name: subName(childName, `${label}.subAgent(Class, name)`) }]);
           const f = methods[method];
           if (typeof f !== 'function') {
             const known = Object.keys(methods).join(', ') || 'none';
             return () => Promise.reject(new TypeError(`agents.${cls}("${name}").${method} is not a method; ${cls} has: ${known}`));
           }
-          return (...args) => f({ name, args });
+          return (...args) => {
+            checkArgs(args, `${label}.${method}`);
+            return rpcLoop(f({ name, args }));
+          };
         },
       });
     };
-    root[cls] = Object.assign(stub, methods);
+    const raw = {};
+    for (const m of Object.keys(methods)) raw[m] = (input) => rpcLoop(methods[m](input));
+    // `this.subAgent(agents.Worker, "w")` names the class by its stub, as Cloudflare's by the class.
+    Object.defineProperty(stub, 'name', { value: cls });
+    root[cls] = Object.assign(stub, raw);
   }
 }
 wrapAgentNamespaces();
@@ -439,13 +683,13 @@ function entry(Class) {
   let agent = null;
   return (input) => {
     if (agent) internal(agent).state = input.state;
-    else agent = create(Class, input);
+    else agent = liveAgent = create(Class, input);
     return runTurn(Class, agent, input);
   };
 }
 
 function create(Class, input) {
-  current = { name: input.name, state: input.state, sql: makeSql() };
+  current = { name: input.name, parentPath: input.parentPath || [], state: input.state, sql: makeSql() };
   let agent;
   try {
     agent = new Class();
@@ -466,6 +710,7 @@ async function runTurn(Class, agent, input) {
       const f = agent[input.method];
       if (typeof f !== 'function') throw new TypeError(`${Class.name} has no method ${input.method}`);
       result = await f.apply(agent, input.args);
+      checkCloneable(result, `the result of ${Class.name}.${input.method}`, new Set());
       break;
     }
     case 'schedule': {

@@ -104,6 +104,24 @@ pub(crate) async fn given_host_at(
     Given { host, clock, data }
 }
 
+/// A host whose sandbox has `threads` executor threads: an agent waiting on another holds
+/// one, so calls nested (or running side by side) beyond the count wait for a thread.
+pub(crate) async fn given_host_with_threads(
+    dir: &Path,
+    list: &[(&str, &str)],
+    threads: usize,
+) -> Given {
+    let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+    let data = Arc::new(DataDir::open(dir, given_env(&clock)).expect("data dir"));
+    let sandbox = Arc::new(Sandbox::new(SandboxConfig { threads }).expect("sandbox"));
+    let classes = Classes::from_sources(sources(list), &sandbox)
+        .await
+        .expect("classes load");
+    let host =
+        AgentHost::start(Arc::clone(&data), classes, sandbox, HostConfig::default()).expect("host");
+    Given { host, clock, data }
+}
+
 pub(crate) async fn given_host(dir: &Path, list: &[(&str, &str)]) -> Given {
     given_host_at(dir, list, 1_700_000_000_000, HostConfig::default()).await
 }

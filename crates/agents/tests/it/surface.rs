@@ -412,3 +412,52 @@ async fn issue19_5_class_bindings_reach_only_that_class_and_override_the_servers
     assert_eq!(g.call("B", "x", "who", vec![]).await, json!("server"));
     assert!(g.host.class_bindings("A").is_some() && g.host.class_bindings("B").is_none());
 }
+
+const RESEARCHER: &str = r#"
+import { Agent } from "agents";
+interface Summary { url: string; words: number }
+export default class Researcher extends Agent {
+  /** Summarises the page at `url`. */
+  async summarise(input: { url: string; maxWords?: number }): Promise<Summary> {
+    return { url: input.url, words: input.maxWords ?? 100 };
+  }
+  /**
+   * Everything summarised so far.
+   * Newest first.
+   */
+  async history(limit = 10) { return []; }
+  private secret() { return 1; }
+}
+"#;
+
+/// Issue 16 item 2: the declarations Code Mode and Think show the model, compared with
+/// `golden/agents.d.ts` (`BLESS=1` rewrites it).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_declarations_type_every_callable_method_as_code_calls_it() {
+    let sandbox = given_sandbox();
+    let classes = Classes::from_sources(
+        sources(&[("researcher.ts", RESEARCHER), ("vault.ts", VAULT)]),
+        &sandbox,
+    )
+    .await
+    .unwrap();
+    let declarations = classes.declarations();
+    let golden =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/golden/agents.d.ts");
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::write(&golden, &declarations).unwrap();
+    }
+    let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+    assert_eq!(
+        declarations, expected,
+        "the declarations changed; if intended, rerun with BLESS=1 and review the diff"
+    );
+    assert!(
+        declarations
+            .contains("summarise(input: { url: string; maxWords?: number }): Promise<Summary>;")
+    );
+    assert!(
+        !declarations.contains("secret("),
+        "private methods are not declared"
+    );
+}

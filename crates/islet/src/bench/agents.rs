@@ -1,5 +1,6 @@
-//! `islet bench agents`: cold activation, warm RPC (in-process and over loopback HTTP) and
-//! agent creations per second, on the example `Counter` agent in a temporary data directory.
+//! `islet bench agents`: cold activation, warm RPC (in-process and over loopback HTTP),
+//! sub-agent creation and a parent's warm call to a child, and agent creations per second,
+//! on the example `Counter` agent in a temporary data directory.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,6 +16,24 @@ use crate::run::Isolation;
 use crate::serve::routes;
 
 const COUNTER: &str = include_str!("../../../../examples/agents/counter.ts");
+
+/// A parent of `Counter` sub-agents (issue 16): `spawn` creates one, `touch` only looks one
+/// up, `relay` also makes one warm call to it (so `relay` − `touch` is the call).
+const PARENT: &str = r#"
+import { Agent } from "agents";
+export default class Parent extends Agent {
+  async spawn(name) { await this.subAgent("Counter", name); return null; }
+  async touch() { await this.subAgent("Counter", "warm-child"); return null; }
+  async relay() { const child = await this.subAgent("Counter", "warm-child"); return child.get(); }
+  async installExtension() {
+    return this.extensions.install({ name: "ext", permissions: { workspace: "read" }, source:
+      "export const tools = { read: { description: 'reads a file', async execute(args, host) { return host.workspace.read(args.path); } } };" });
+  }
+  async viaExtension() { return this.extensions.call("ext", "read", { path: "/a.txt" }); }
+  async builtIn() { return this.workspace.read("/a.txt"); }
+  async seed() { await this.workspace.write("/a.txt", "x"); }
+}
+"#;
 
 #[derive(clap::Args)]
 pub(crate) struct AgentsArgs {
@@ -43,7 +62,10 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
     let data = Arc::new(DataDir::open(dir, Env::default())?);
     let sandbox = Arc::new(args.isolation.server_sandbox()?);
     let classes = Classes::from_sources(
-        vec![("counter.ts".to_owned(), COUNTER.to_owned())],
+        vec![
+            ("counter.ts".to_owned(), COUNTER.to_owned()),
+            ("parent.ts".to_owned(), PARENT.to_owned()),
+        ],
         &sandbox,
     )
     .await?;
@@ -71,6 +93,44 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
             .await?;
         warm_write.push(started.elapsed());
     }
+
+    // Sub-agents: creation through a warm parent, and a parent's warm call to a child.
+    host.call("Parent", "p", "relay", vec![]).await?;
+    let mut sub_create = Vec::with_capacity(args.samples);
+    let mut touch = Vec::with_capacity(args.samples);
+    let mut relay = Vec::with_capacity(args.samples);
+    for i in 0..args.samples {
+        let started = Instant::now();
+        host.call("Parent", "p", "spawn", vec![json!(format!("child-{i}"))])
+            .await?;
+        sub_create.push(started.elapsed());
+        let started = Instant::now();
+        host.call("Parent", "p", "touch", vec![]).await?;
+        touch.push(started.elapsed());
+        let started = Instant::now();
+        host.call("Parent", "p", "relay", vec![]).await?;
+        relay.push(started.elapsed());
+    }
+    let (touch_p50, relay_p50) = (percentile(&mut touch, 50.0), percentile(&mut relay, 50.0));
+
+    // An extension's tool (a fresh isolate under its permissions) against the same read
+    // done by the agent itself.
+    host.call("Parent", "p", "seed", vec![]).await?;
+    host.call("Parent", "p", "installExtension", vec![]).await?;
+    let mut via_extension = Vec::with_capacity(args.samples);
+    let mut built_in = Vec::with_capacity(args.samples);
+    for _ in 0..args.samples {
+        let started = Instant::now();
+        host.call("Parent", "p", "viaExtension", vec![]).await?;
+        via_extension.push(started.elapsed());
+        let started = Instant::now();
+        host.call("Parent", "p", "builtIn", vec![]).await?;
+        built_in.push(started.elapsed());
+    }
+    let (extension_p50, built_in_p50) = (
+        percentile(&mut via_extension, 50.0),
+        percentile(&mut built_in, 50.0),
+    );
 
     // Warm over loopback HTTP, through the same router `islet serve` uses.
     let token = "bench-token".to_owned();
@@ -147,6 +207,17 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
             "target_p50": 100
         },
         "warm_rpc_loopback_http_us": { "what": "POST /agents/Counter/warm/get, keep-alive", "p50": percentile(&mut over_http, 50.0), "p99": percentile(&mut over_http, 99.0), "target_p50": 1000 },
+        "sub_agent_creation_us": { "what": "Parent.spawn(name): a warm parent's turn creating a Counter sub-agent (its database) and committing", "p50": percentile(&mut sub_create, 50.0), "p99": percentile(&mut sub_create, 99.0), "target_p50": 2000 },
+        "parent_to_child_warm_call_us": {
+            "what": "relay() (a parent turn looking up its child and calling child.get()) minus touch() (the same turn without the call)",
+            "relay_p50": relay_p50, "touch_p50": touch_p50,
+            "p50": (relay_p50 - touch_p50).max(0.0), "target_p50": 200
+        },
+        "extension_tool_call_us": {
+            "what": "a turn calling an extension's tool that reads a workspace file (in the extension version's kept isolate, read-only workspace) minus a turn reading it itself",
+            "extension_p50": extension_p50, "built_in_p50": built_in_p50,
+            "p50": (extension_p50 - built_in_p50).max(0.0), "target_p50": 100
+        },
         "creations_per_second": { "what": format!("{} new agents, 64 in flight", args.creations), "value": (args.creations as f64 / creation_secs).round(), "target": 1000 },
     }))
 }

@@ -110,9 +110,11 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
             post(memory_operation),
         )
         .fallback(not_found);
-    let mut router = super::linux_sandbox::routes(super::sessions::routes(router))
-        .with_state(state)
-        .merge(mcp_router(mcp, options.loopback));
+    let mut router = super::extensions::routes(super::sub_agents::routes(
+        super::linux_sandbox::routes(super::sessions::routes(router)),
+    ))
+    .with_state(state)
+    .merge(mcp_router(mcp, options.loopback));
     if !options.metrics_elsewhere {
         router = router.route(
             "/metrics",
@@ -215,6 +217,7 @@ fn code_mode_server(
     };
     let options = ServerOptions {
         execute_prelude: Some(AgentHost::prelude().into()),
+        execute_note: think::agents_note(host.classes()),
         capabilities,
         observer: Some(observer),
         ..ServerOptions::default()
@@ -320,26 +323,26 @@ async fn rpc(
     body: Body,
 ) -> Result<Response> {
     let body = read_body(&app, body).await?;
-    let args: Vec<Value> = if body.iter().all(u8::is_ascii_whitespace) {
-        Vec::new()
-    } else {
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Array(args)) => args,
-            Ok(other) => {
-                return Err(ApiError::bad_request(format!(
-                    "the body is the JSON array of arguments, e.g. [5] or [\"a\", {{\"b\": 1}}]; got {}",
-                    json_kind(&other)
-                )));
-            }
-            Err(e) => {
-                return Err(ApiError::bad_request(format!(
-                    "the body is not valid JSON ({e}); send the arguments as a JSON array, e.g. [5]"
-                )));
-            }
-        }
-    };
+    let args = call_args(&body)?;
     let result = app.host.call(&class, &name, &method, args).await?;
     Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+}
+
+/// An RPC body: the JSON array of arguments (an empty body: none).
+pub(super) fn call_args(body: &[u8]) -> Result<Vec<Value>> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Vec::new());
+    }
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Array(args)) => Ok(args),
+        Ok(other) => Err(ApiError::bad_request(format!(
+            "the body is the JSON array of arguments, e.g. [5] or [\"a\", {{\"b\": 1}}]; got {}",
+            json_kind(&other)
+        ))),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "the body is not valid JSON ({e}); send the arguments as a JSON array, e.g. [5]"
+        ))),
+    }
 }
 
 /// The body of a chat request: what the AI SDK's `useChat` sends (`id`, `messages` of

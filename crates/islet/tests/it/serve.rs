@@ -1926,6 +1926,7 @@ async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
 mod ladder;
 mod sandbox;
 mod sessions;
+mod sub_agents;
 
 const SCRIBE: &str = r#"
 export default class Scribe extends Agent {

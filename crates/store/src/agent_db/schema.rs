@@ -5,7 +5,12 @@
 /// Agent schema versions; see [`crate::sqlite::migrate`]. `$NOW_MS` is replaced by the time the
 /// migration runs. Every internal table starts with `_islet_`, the prefix `this.sql` may
 /// not touch.
-pub(super) const AGENT_MIGRATIONS: &[&str] = &[INITIAL_SCHEMA, SESSIONS_SCHEMA, FIBERS_SCHEMA];
+pub(super) const AGENT_MIGRATIONS: &[&str] = &[
+    INITIAL_SCHEMA,
+    SESSIONS_SCHEMA,
+    FIBERS_SCHEMA,
+    EXTENSIONS_SCHEMA,
+];
 
 /// Version 1: key-value storage, state, schedules, the workspace.
 const INITIAL_SCHEMA: &str = "CREATE TABLE _islet_kv (
@@ -104,6 +109,26 @@ CREATE TABLE _islet_compactions (
     created_at_ms INTEGER NOT NULL
 );
 CREATE INDEX _islet_compactions_by_session ON _islet_compactions (session_id);
+";
+
+/// Extensions (schema version 4): every version installed (approved or waiting for a
+/// person's approval), and per extension the active version and whether it is enabled.
+const EXTENSIONS_SCHEMA: &str = "
+CREATE TABLE _islet_extensions (
+    name TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    manifest TEXT NOT NULL,
+    -- 0: asks for more than the operator's policy; waits for a person's approval.
+    approved INTEGER NOT NULL CHECK (approved IN (0, 1)),
+    created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (name, version)
+) WITHOUT ROWID;
+CREATE TABLE _islet_extension_heads (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    enabled INTEGER NOT NULL CHECK (enabled IN (0, 1))
+) WITHOUT ROWID;
 ";
 
 /// Fibers, their checkpoints and their stream buffers (schema version 3).

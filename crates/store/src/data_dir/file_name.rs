@@ -27,8 +27,30 @@ pub(crate) fn validate_class(class: &str) -> Result<()> {
     )))
 }
 
-/// Checks that `name` has 1..=256 characters and no control characters.
+/// Separates the parts of a sub-agent's name (`<parent class>`, `<parent's name>`,
+/// `<child's own name>`): a control character, so no name a client gives (those have
+/// none) can ever equal a sub-agent's, and the agent host can take one apart unambiguously.
+pub const SUB_AGENT_SEPARATOR: char = '\u{1f}';
+
+/// The longest sub-agent name accepted (parents' names included), in characters.
+const MAX_SUB_AGENT_NAME_CHARS: usize = 4096;
+
+/// Checks that `name` has 1..=256 characters and no control characters, or is a sub-agent's
+/// name: parts joined by [`SUB_AGENT_SEPARATOR`], each without other control characters.
 pub(crate) fn validate_name(name: &str) -> Result<()> {
+    if name.contains(SUB_AGENT_SEPARATOR) {
+        let chars = name.chars().count();
+        let parts_ok = name
+            .split(SUB_AGENT_SEPARATOR)
+            .all(|part| !part.is_empty() && !part.chars().any(char::is_control));
+        if chars > MAX_SUB_AGENT_NAME_CHARS || !parts_ok {
+            return Err(Error::InvalidName(format!(
+                "invalid sub-agent name {name:?}: at most {MAX_SUB_AGENT_NAME_CHARS} characters, \
+                 parts without control characters; nest sub-agents less deeply or use shorter names"
+            )));
+        }
+        return Ok(());
+    }
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
         return Err(Error::InvalidName(format!(

@@ -132,6 +132,11 @@ async fn multi_step_turn(provider: ProviderKind) {
             "{name} missing from {tools}"
         );
     }
+    // Issue 16: execute's description declares the agents code can call, typed.
+    assert!(
+        tools.contains("declare const agents:") && tools.contains("interface Assistant"),
+        "{tools}"
+    );
 
     // Usage per session, and the turn's checkpoints.
     let usage = {

@@ -1,0 +1,454 @@
+//! Self-authored extensions (issue 16 item 5, first part): modules an agent installs at
+//! runtime, `export const tools = { name: { description, inputSchema, execute(args, host) } }`,
+//! with a manifest of permissions the host enforces:
+//!
+//! - `network: ["api.example.com", …]`: the extension's `fetch` may reach exactly these
+//!   hosts, enforced host-side per host by the embedder's fetcher
+//!   ([`crate::HostConfig::extension_fetch`]: islet serve builds an egress `Fetcher` whose
+//!   allowlist is the list); no hosts, no `fetch` at all;
+//! - `workspace: "none" | "read" | "read-write"`: `host.workspace` with the reading
+//!   operations only, or all of them;
+//! - `memory: "none" | "read" | "write"`: `host.memory` with `recall`/`list`/`get` only, or
+//!   all of the agent's `memory.*`.
+//!
+//! An install is checked first (the module parses, with positions; it exports `tools`, each
+//! with a description, a JSON-Schema object input and an `execute` function; the
+//! permissions are well formed and the server can honour them), then stored in the agent's
+//! database as a new version (`store::Extensions`: every version kept, one active, enabled
+//! or not), so it survives restarts and can be rolled back. Each tool call runs the active
+//! version in a fresh isolate (`isolates.rs`) under the agent's limits.
+
+// Host functions answer with `HostError` by the bindings' contract.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use sandbox::{Execution, HostError, HostFn, Limits};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::host::Inner;
+use crate::isolates::{self, Options, Started};
+use crate::runtime::{TurnContext, host_error, lock};
+
+/// Makes the `fetch` of an extension allowed to reach exactly `hosts` (names, `*.`
+/// wildcards or `host:port`), or says why it cannot.
+pub type ExtensionFetch = Arc<dyn Fn(&[String]) -> Result<HostFn, String> + Send + Sync>;
+
+/// The operator's cap on what extensions may ask for (`islet serve --extension-policy
+/// FILE`): hosts (names, `*.` wildcards, `host:port`), and the most workspace and memory
+/// access. An install asking for more is refused, naming what is beyond the policy.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExtensionPolicy {
+    #[serde(default)]
+    pub network: Vec<String>,
+    /// Let extensions' fetch reach the private and loopback addresses of the hosts above
+    /// (the operator named them; a manifest alone never gets them).
+    #[serde(default)]
+    pub allow_private: bool,
+    #[serde(default = "none")]
+    pub workspace: String,
+    #[serde(default = "none")]
+    pub memory: String,
+}
+
+impl ExtensionPolicy {
+    /// Checks the policy's own values (for the operator, at start-up).
+    pub fn check(&self) -> Result<(), String> {
+        let p = Permissions {
+            network: self.network.clone(),
+            workspace: self.workspace.clone(),
+            memory: self.memory.clone(),
+        };
+        p.check_shape().map_err(|e| e.message)
+    }
+
+    /// What of `wanted` is beyond this policy, in words; `None` when it all fits.
+    fn beyond(&self, wanted: &Permissions) -> Option<String> {
+        let mut over = Vec::new();
+        for host in &wanted.network {
+            if !self.network.iter().any(|allowed| covers(allowed, host)) {
+                over.push(format!("network host {host:?}"));
+            }
+        }
+        let rank = |v: &str, order: &[&str]| order.iter().position(|o| *o == v).unwrap_or(0);
+        const WS: &[&str] = &["none", "read", "read-write"];
+        const MEM: &[&str] = &["none", "read", "write"];
+        if rank(&wanted.workspace, WS) > rank(&self.workspace, WS) {
+            over.push(format!("workspace {:?}", wanted.workspace));
+        }
+        if rank(&wanted.memory, MEM) > rank(&self.memory, MEM) {
+            over.push(format!("memory {:?}", wanted.memory));
+        }
+        (!over.is_empty()).then(|| {
+            format!(
+                "it asks for {} beyond this server's extension policy (network: [{}], workspace: {:?}, memory: {:?}); ask for less, or have the operator widen --extension-policy",
+                over.join(", "),
+                self.network.join(", "),
+                self.workspace,
+                self.memory
+            )
+        })
+    }
+}
+
+/// Whether the policy's host pattern `allowed` covers the requested `host` pattern: the
+/// same, or under a `*.` wildcard (a subdomain or a narrower wildcard; not the bare domain,
+/// which the egress policy's `*.` does not match either).
+fn covers(allowed: &str, host: &str) -> bool {
+    let (allowed, host) = (allowed.to_ascii_lowercase(), host.to_ascii_lowercase());
+    if allowed == host {
+        return true;
+    }
+    match allowed.strip_prefix("*.") {
+        Some(domain) => {
+            let host = host.strip_prefix("*.").unwrap_or(&host);
+            // As the egress policy reads `*.`: subdomains, not the domain itself.
+            host.ends_with(&format!(".{domain}"))
+        }
+        None => false,
+    }
+}
+
+/// What an install gives besides the source.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct InstallArgs {
+    name: String,
+    source: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    permissions: Permissions,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Permissions {
+    #[serde(default)]
+    network: Vec<String>,
+    #[serde(default = "none")]
+    workspace: String,
+    #[serde(default = "none")]
+    memory: String,
+}
+
+fn none() -> String {
+    "none".to_owned()
+}
+
+/// No permissions: what an install that names none gets.
+impl Default for Permissions {
+    fn default() -> Self {
+        Permissions {
+            network: Vec::new(),
+            workspace: none(),
+            memory: none(),
+        }
+    }
+}
+
+const MEMORY_READS: &[&str] = &["recall", "list", "get"];
+
+fn invalid(e: impl std::fmt::Display) -> HostError {
+    HostError::new("INVALID_EXTENSION", e.to_string())
+}
+
+fn check_name(name: &str) -> Result<(), HostError> {
+    let mut chars = name.chars();
+    let ok = name.len() <= 32
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(format!(
+            "extension name {name:?}: 1 to 32 lower-case letters, digits or `_`, starting with a \
+             letter (its tools are named <name>_<tool>)"
+        )))
+    }
+}
+
+impl Permissions {
+    fn check(&self, host: &Inner) -> Result<(), HostError> {
+        self.check_shape()?;
+        if !self.network.is_empty() && host.config.extension_fetch.is_none() {
+            return Err(invalid(
+                "permissions.network: this server gives extensions no network (the embedder sets \
+                 HostConfig::extension_fetch; islet serve does); install it without network",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What is beyond the operator's policy, if anything (the install then waits for a
+    /// person's approval).
+    fn beyond(&self, host: &Inner) -> Option<String> {
+        host.config
+            .extension_policy
+            .as_ref()
+            .and_then(|policy| policy.beyond(self))
+    }
+
+    fn check_shape(&self) -> Result<(), HostError> {
+        if !matches!(self.workspace.as_str(), "none" | "read" | "read-write") {
+            return Err(invalid(format!(
+                "permissions.workspace is \"none\", \"read\" or \"read-write\", not {:?}",
+                self.workspace
+            )));
+        }
+        if !matches!(self.memory.as_str(), "none" | "read" | "write") {
+            return Err(invalid(format!(
+                "permissions.memory is \"none\", \"read\" or \"write\", not {:?}",
+                self.memory
+            )));
+        }
+        for h in &self.network {
+            let well_formed = !h.is_empty()
+                && h.len() <= 253
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | ':'));
+            if !well_formed {
+                return Err(invalid(format!(
+                    "permissions.network: {h:?} is not a host: give names such as \"api.example.com\", \
+                     \"*.example.com\" or \"localhost:8080\" (no scheme, no path)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The bindings a call gets, as dynamic-isolate options.
+    fn options(&self, host: &Inner) -> Result<Options, HostError> {
+        let fetch = match (&host.config.extension_fetch, self.network.is_empty()) {
+            (_, true) => None,
+            (Some(make), false) => Some(make(&self.network).map_err(|e| {
+                HostError::new(
+                    "FETCH_DENIED",
+                    format!("the extension's network permission cannot be set up: {e}"),
+                )
+            })?),
+            (None, false) => return Err(invalid("this server gives extensions no network")),
+        };
+        let workspace = (self.workspace != "none").then(|| self.workspace.clone());
+        let memory = match self.memory.as_str() {
+            "write" => Some(None),
+            "read" => Some(Some(MEMORY_READS)),
+            _ => None,
+        };
+        Ok(Options::for_extension(workspace, memory, fetch))
+    }
+}
+
+/// `this.extensions.install({name, source, description?, permissions?})`: checks the
+/// module (in an isolate of its own, without bindings) and stores it as a new version.
+pub(crate) async fn install(
+    ctx: Arc<TurnContext>,
+    host: Arc<Inner>,
+    args: InstallArgs,
+) -> Result<Value, HostError> {
+    let manifest = checked_manifest(&host, &args).await?;
+    let beyond = args.permissions.beyond(&host);
+    let version = lock(&ctx.db)
+        .extensions()
+        .install(&args.name, &args.source, &manifest, beyond.is_none())
+        .map_err(|e| host_error(&e.into()))?;
+    Ok(installed(&args.name, version, &manifest, beyond))
+}
+
+/// What an install answers: the version, its tools, and when it waits for approval, why.
+fn installed(name: &str, version: i64, manifest: &Value, beyond: Option<String>) -> Value {
+    let mut out = json!({ "name": name, "version": version, "tools": manifest["tools"] });
+    if let Some(beyond) = beyond {
+        out["pending"] = json!(true);
+        out["beyondPolicy"] = json!(format!(
+            "{beyond}; this version waits for a person's approval (POST \
+             /agents/<class>/<name>/extensions/{name}/approve {{\"version\": {version}}}) and is \
+             not used until then"
+        ));
+    }
+    out
+}
+
+/// [`install`] from outside the agent's turns (HTTP): the check, then the store between
+/// turns, creating the agent if needed.
+pub(crate) async fn install_between_turns(
+    host: &Arc<Inner>,
+    address: crate::Address,
+    args: Value,
+) -> Result<Value, crate::Error> {
+    let args: InstallArgs = serde_json::from_value(args).map_err(|e| {
+        crate::Error::InvalidInput(format!(
+            "the body is {{\"name\", \"source\", \"description\"?, \"permissions\"?: {{\"network\", \"workspace\", \"memory\"}}}}: {e}"
+        ))
+    })?;
+    let manifest = checked_manifest(host, &args)
+        .await
+        .map_err(|e| crate::Error::InvalidInput(e.message))?;
+    let beyond = args.permissions.beyond(host);
+    let approved = beyond.is_none();
+    let (name, stored) = (args.name.clone(), manifest.clone());
+    let version = crate::AgentHost::new_or_existing_db_at(host, address, move |db| {
+        Ok(db
+            .extensions()
+            .install(&args.name, &args.source, &stored, approved)?)
+    })
+    .await?;
+    Ok(installed(&name, version, &manifest, beyond))
+}
+
+/// Checks an install and makes its manifest (the tools as the module describes them).
+async fn checked_manifest(host: &Inner, args: &InstallArgs) -> Result<Value, HostError> {
+    check_name(&args.name)?;
+    args.permissions.check(host)?;
+    let module = sandbox::normalize::module(&args.source, &[]).map_err(|e| {
+        invalid(format!(
+            "extension {:?} does not parse: line {}, column {}: {}",
+            args.name, e.line, e.column, e.message
+        ))
+    })?;
+    let Some(tools_local) = module.local("tools").map(str::to_owned) else {
+        return Err(invalid(format!(
+            "extension {:?} exports no `tools`: export const tools = {{ search: {{ description, \
+             inputSchema, async execute(args, host) {{ … }} }} }}",
+            args.name
+        )));
+    };
+    let describe = format!(
+        "{}\n;const __tools = {tools_local};\n\
+         if (!__tools || typeof __tools !== 'object') throw new TypeError('`tools` is an object of tools: {{ name: {{ description, inputSchema, execute }} }}');\n\
+         return Object.entries(__tools).map(([name, t]) => {{\n\
+           if (!/^[A-Za-z0-9_]{{1,64}}$/.test(name)) throw new TypeError(`tool name ${{JSON.stringify(name)}}: 1 to 64 letters, digits or _`);\n\
+           if (!t || typeof t.execute !== 'function') throw new TypeError(`tool ${{name}} has no execute(args, host) function`);\n\
+           if (typeof t.description !== 'string' || !t.description) throw new TypeError(`tool ${{name}} has no description (a string the model reads)`);\n\
+           const schema = t.inputSchema === undefined ? {{ type: 'object', properties: {{}} }} : t.inputSchema;\n\
+           if (!schema || typeof schema !== 'object' || Array.isArray(schema) || (schema.type !== undefined && schema.type !== 'object')) throw new TypeError(`tool ${{name}}: inputSchema is a JSON Schema of an object`);\n\
+           return {{ name, description: t.description, inputSchema: JSON.parse(JSON.stringify(schema)) }};\n\
+         }});",
+        module.script
+    );
+    let limits = Limits {
+        cpu_ms: host.config.limits.cpu_ms.min(1_000),
+        wall_ms: host.config.limits.wall_ms.min(5_000),
+        host_calls: 0,
+        ..host.config.limits
+    };
+    let outcome = host
+        .sandbox()
+        .execute(Execution::new(describe).limits(limits))
+        .await;
+    if let Some(e) = outcome.error {
+        let at = match (e.line, e.column) {
+            (Some(line), Some(column)) => format!(" (line {line}, column {column})"),
+            _ => String::new(),
+        };
+        return Err(invalid(format!(
+            "extension {:?} cannot be loaded: {}: {}{at}",
+            args.name, e.name, e.message
+        )));
+    }
+    let tools = outcome.result.unwrap_or(Value::Null);
+    if tools.as_array().is_none_or(Vec::is_empty) {
+        return Err(invalid(format!("extension {:?} has no tools", args.name)));
+    }
+    Ok(json!({
+        "description": args.description,
+        "permissions": args.permissions,
+        "tools": tools,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CallArgs {
+    name: String,
+    tool: String,
+    #[serde(default)]
+    input: Value,
+}
+
+/// `this.extensions.call(name, tool, input)`: the active, enabled version's tool in a fresh
+/// isolate with the bindings its permissions grant.
+pub(crate) fn call(
+    ctx: &Arc<TurnContext>,
+    host: &Arc<Inner>,
+    args: CallArgs,
+) -> Result<Started, HostError> {
+    let active = lock(&ctx.db)
+        .extensions()
+        .active(&args.name)
+        .map_err(|e| host_error(&e.into()))?;
+    let Some(active) = active else {
+        return Err(HostError::new(
+            "NOT_FOUND",
+            format!(
+                "no extension {:?} is installed; this.extensions.list() shows those that are",
+                args.name
+            ),
+        ));
+    };
+    if !active.enabled {
+        return Err(HostError::new(
+            "DISABLED",
+            format!(
+                "extension {:?} is disabled; enable it (this.extensions.enable) to use its tools",
+                args.name
+            ),
+        ));
+    }
+    let tools: Vec<&str> = active.manifest["tools"]
+        .as_array()
+        .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
+        .unwrap_or_default();
+    if !tools.contains(&args.tool.as_str()) {
+        return Err(HostError::new(
+            "UNKNOWN_TOOL",
+            format!(
+                "extension {:?} (version {}) has no tool {:?}; its tools: {}",
+                args.name,
+                active.version,
+                args.tool,
+                tools.join(", ")
+            ),
+        ));
+    }
+    // One kept isolate per extension version while the agent is active: the module is
+    // parsed and evaluated once, then each call runs its tool (a new version, or the
+    // agent's next activation, starts another).
+    let key = format!("\u{1}extension\u{1}{}\u{1}{}", args.name, active.version);
+    let loaded = isolates::kept(ctx, host, key, || {
+        let permissions: Permissions =
+            serde_json::from_value(active.manifest["permissions"].clone()).unwrap_or_default();
+        let options = permissions.options(host)?;
+        let module = sandbox::normalize::module(&active.source, &[]).map_err(|e| {
+            invalid(format!(
+                "stored extension {:?} no longer parses: line {}: {}",
+                args.name, e.line, e.message
+            ))
+        })?;
+        let tools_local = module.local("tools").unwrap_or("tools").to_owned();
+        let code = format!(
+            "{}\n;const __host = Object.freeze({{ workspace: globalThis.workspace, memory: globalThis.memory, fetch: globalThis.fetch }});\n\
+             return (input) => {tools_local}[input.fn].execute(input.args[0], __host);",
+            module.script
+        );
+        Ok((
+            code,
+            tools.iter().map(|t| (*t).to_owned()).collect(),
+            options,
+        ))
+    })?;
+    let what = format!(
+        "extension {} (version {}): tool {}",
+        args.name, active.version, args.tool
+    );
+    Ok(isolates::run_loaded(
+        ctx,
+        host,
+        loaded,
+        args.tool,
+        vec![args.input],
+        what,
+    ))
+}

@@ -1,0 +1,536 @@
+//! Dynamic isolates for agent code (issue 16 item 4, Cloudflare's Worker Loader):
+//! `this.isolates.run(code, options)` runs code the agent was given at runtime in a fresh
+//! isolate, and `this.isolates.load(id, code, options)` keeps a module's isolate (a sandbox
+//! session) whose exported functions the agent calls again (`this.isolates.get(id)`).
+//!
+//! The code runs in the host's sandbox (so in a hardened worker process when the server
+//! isolates processes), under the agent's own limits or lower, with only the bindings the
+//! agent chose: `agent.<method>(…)` for the methods it lists (each runs inside the agent's
+//! waiting turn, like a re-entering call: see `runtime::outbound`), `workspace.*` over its
+//! workspace (`"read"` or `"read-write"`), `memory.*` as the agent has it, and `fetch` under
+//! the same egress policy as the agent's own (refused unless the server allows it). Nothing
+//! else of the agent (its database, `agents.*`, its fields) is reachable.
+//!
+//! A loaded isolate lives while its agent is active: it is dropped when the agent
+//! hibernates, is deleted or aborted (load it in `onStart` to have it after every wake).
+
+// Host functions answer with `HostError` by the bindings' contract.
+#![allow(clippy::result_large_err)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use sandbox::{Bindings, Execution, HostError, HostFn, Limits, Outcome, Session};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::Error;
+use crate::host::{Address, Inner, Reentry};
+use crate::runtime::{TurnContext, WsArgs, host_error, lock, workspace_op};
+
+/// Trusted JavaScript run before dynamic code: the call forms of its bindings.
+const PRELUDE: &str = r#"(function () {
+'use strict';
+const raw = globalThis.__dyn;
+delete globalThis.__dyn;
+if (!raw) return;
+const define = (name, value) => Object.defineProperty(globalThis, name, { value: Object.freeze(value), writable: false, enumerable: false, configurable: false });
+if (raw.agent) {
+  const agent = {};
+  for (const m of Object.keys(raw.agent)) agent[m] = (...args) => raw.agent[m]({ args });
+  define('agent', agent);
+}
+if (raw.workspace) {
+  const w = raw.workspace;
+  const op = (name, fields) => (w[name] ? w[name](fields) : Promise.reject(new TypeError(`workspace.${name}: this isolate may only read the workspace`)));
+  define('workspace', {
+    read: (path) => op('read', { op: 'read', path }),
+    list: (path = '/') => op('list', { op: 'list', path }),
+    stat: (path) => op('stat', { op: 'stat', path }),
+    exists: (path) => op('exists', { op: 'exists', path }),
+    glob: (pattern) => op('glob', { op: 'glob', pattern }),
+    grep: (pattern, options) => op('grep', { op: 'grep', pattern, options: options || {} }),
+    diff: (a, b) => op('diff', { op: 'diff', path: a, to: b }),
+    write: (path, content) => op('write', { op: 'write', path, content: String(content) }),
+    append: (path, content) => op('append', { op: 'append', path, content: String(content) }),
+    mkdir: (path, options) => op('mkdir', { op: 'mkdir', path, recursive: !!(options && options.recursive) }),
+    mv: (from, to) => op('mv', { op: 'mv', path: from, to }),
+    cp: (from, to, options) => op('cp', { op: 'cp', path: from, to, recursive: !!(options && options.recursive) }),
+    rm: (path, options) => op('rm', { op: 'rm', path, recursive: !!(options && options.recursive) }),
+  });
+}
+})();"#;
+
+const READ_OPS: &[&str] = &["read", "list", "stat", "exists", "glob", "grep", "diff"];
+const WRITE_OPS: &[&str] = &["write", "append", "mkdir", "mv", "cp", "rm"];
+
+/// What the agent passes as `options`.
+#[derive(Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct Options {
+    #[serde(default)]
+    bindings: Choice,
+    #[serde(default)]
+    limits: LimitsIn,
+    /// Bind `fetch` under the agent's own egress policy.
+    #[serde(default)]
+    fetch: bool,
+    /// Host-side only (extensions): the `memory.*` functions allowed, when not all.
+    #[serde(skip)]
+    memory_only: Option<&'static [&'static str]>,
+    /// Host-side only (extensions): the `fetch` to bind instead of the agent's.
+    #[serde(skip)]
+    fetch_fn: Option<HostFn>,
+}
+
+/// The bindings the agent chooses.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Choice {
+    /// Methods of the agent's class the code may call as `agent.<method>(…)`.
+    #[serde(default)]
+    methods: Vec<String>,
+    /// `"read"` or `"read-write"`; absent: no workspace.
+    workspace: Option<String>,
+    #[serde(default)]
+    memory: bool,
+}
+
+/// Limits the agent asks for; each is capped by the agent's own.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LimitsIn {
+    cpu_ms: Option<u64>,
+    wall_ms: Option<u64>,
+    memory_mb: Option<usize>,
+    host_calls: Option<u32>,
+    output_kb: Option<usize>,
+}
+
+impl Options {
+    /// An extension's bindings: its workspace access, its memory access (`Some(None)`:
+    /// all of `memory.*`, `Some(Some(names))`: only those) and its own `fetch`.
+    pub(crate) fn for_extension(
+        workspace: Option<String>,
+        memory: Option<Option<&'static [&'static str]>>,
+        fetch: Option<HostFn>,
+    ) -> Options {
+        Options {
+            bindings: Choice {
+                methods: Vec::new(),
+                workspace,
+                memory: memory.is_some(),
+            },
+            memory_only: memory.flatten(),
+            fetch_fn: fetch,
+            ..Options::default()
+        }
+    }
+
+    fn check(&self, ctx: &TurnContext, host: &Inner, function: &str) -> Result<(), HostError> {
+        let class = host
+            .classes
+            .get(&ctx.address.class)
+            .map_err(|e| host_error(&e))?;
+        for method in &self.bindings.methods {
+            if !class.has_any_method(method) {
+                return Err(invalid(
+                    function,
+                    format!(
+                        "bindings.methods: `{method}` is not a method of {}; its methods are: {}",
+                        class.name,
+                        class.all_methods.join(", ")
+                    ),
+                ));
+            }
+        }
+        match self.bindings.workspace.as_deref() {
+            None | Some("read" | "read-write") => Ok(()),
+            Some(other) => Err(invalid(
+                function,
+                format!("bindings.workspace is \"read\" or \"read-write\", not {other:?}"),
+            )),
+        }
+    }
+
+    /// The agent's limits, lowered where the options ask.
+    fn limits(&self, turn: Limits) -> Limits {
+        let l = &self.limits;
+        Limits {
+            cpu_ms: l.cpu_ms.map_or(turn.cpu_ms, |v| v.min(turn.cpu_ms)),
+            wall_ms: l.wall_ms.map_or(turn.wall_ms, |v| v.min(turn.wall_ms)),
+            memory_bytes: l
+                .memory_mb
+                .map_or(turn.memory_bytes, |v| (v << 20).min(turn.memory_bytes)),
+            host_calls: l
+                .host_calls
+                .map_or(turn.host_calls, |v| v.min(turn.host_calls)),
+            output_bytes: l
+                .output_kb
+                .map_or(turn.output_bytes, |v| (v << 10).min(turn.output_bytes)),
+            ..turn
+        }
+    }
+
+    /// The bindings of one run, over the calling turn (`ctx`); agent methods go into
+    /// `entry`, the way into the turn's wait for this run.
+    fn bindings(
+        &self,
+        ctx: &Arc<TurnContext>,
+        host: &Inner,
+        entry: &mpsc::UnboundedSender<Reentry>,
+    ) -> Bindings {
+        let mut b = Bindings::new();
+        for method in &self.bindings.methods {
+            let entry = entry.clone();
+            let method = method.clone();
+            b.insert(
+                "__dyn.agent",
+                &method.clone(),
+                Arc::new(move |input: Value| {
+                    let entry = entry.clone();
+                    let method = method.clone();
+                    Box::pin(async move {
+                        let args = match input.get("args") {
+                            Some(Value::Array(args)) => args.clone(),
+                            _ => Vec::new(),
+                        };
+                        let (reply, rx) = oneshot::channel();
+                        entry
+                            .send(Reentry {
+                                method,
+                                args,
+                                chain: Vec::new(),
+                                reply,
+                            })
+                            .map_err(|_| {
+                                HostError::new(
+                                    "AGENT_GONE",
+                                    "the agent is no longer waiting on this isolate; call its methods while it awaits the isolate",
+                                )
+                            })?;
+                        rx.await
+                            .map_err(|_| host_error(&Error::ShuttingDown))?
+                            .map_err(|e| host_error(&e))
+                    })
+                }),
+            );
+        }
+        if let Some(access) = &self.bindings.workspace {
+            let ops: Vec<&str> = if access == "read-write" {
+                READ_OPS.iter().chain(WRITE_OPS).copied().collect()
+            } else {
+                READ_OPS.to_vec()
+            };
+            for op in ops {
+                let ctx = Arc::clone(ctx);
+                b.insert(
+                    "__dyn.workspace",
+                    op,
+                    Arc::new(move |input: Value| {
+                        let result = serde_json::from_value::<WsArgs>(input)
+                            .map_err(|e| invalid("workspace", e))
+                            .and_then(|mut a| {
+                                // The operation this binding was given for, whatever the input says.
+                                op.clone_into(&mut a.op);
+                                workspace_op(&mut lock(&ctx.db), a)
+                            });
+                        Box::pin(async move { result })
+                    }),
+                );
+            }
+        }
+        let only = self.memory_only;
+        let mut own = |from: &Bindings, wanted: &dyn Fn(&str) -> bool| {
+            for (namespace, name, f) in from.iter() {
+                if wanted(namespace) && only.is_none_or(|names| names.contains(&name)) {
+                    b.insert(namespace, name, Arc::clone(f));
+                }
+            }
+        };
+        let memory = |ns: &str| ns == "memory" || ns.starts_with("memory.");
+        if self.bindings.memory {
+            own(&host.config.bindings, &memory);
+            if let Some(class) = host.config.class_bindings.get(&ctx.address.class) {
+                own(class, &memory);
+            }
+        }
+        if let Some(fetch) = &self.fetch_fn {
+            let (namespace, name) = sandbox::FETCH_BINDING;
+            b.insert(namespace, name, Arc::clone(fetch));
+        } else if self.fetch {
+            let (namespace, name) = sandbox::FETCH_BINDING;
+            // The agent's own fetch: the server's policy if it gives agents one, else the
+            // refusal every agent has.
+            let server = host
+                .config
+                .class_bindings
+                .get(&ctx.address.class)
+                .and_then(|c| find(c, namespace, name))
+                .or_else(|| find(&host.config.bindings, namespace, name));
+            b.insert(
+                namespace,
+                name,
+                server.unwrap_or_else(crate::runtime::fetch_refusal),
+            );
+        }
+        b
+    }
+}
+
+fn find(b: &Bindings, namespace: &str, name: &str) -> Option<HostFn> {
+    b.iter()
+        .find(|(ns, n, _)| *ns == namespace && *n == name)
+        .map(|(_, _, f)| Arc::clone(f))
+}
+
+fn invalid(function: &str, e: impl std::fmt::Display) -> HostError {
+    HostError::new("INVALID_INPUT", format!("{function}: {e}"))
+}
+
+/// A module loaded with `this.isolates.load`.
+pub(crate) struct Loaded {
+    session: Session,
+    /// The module as a script ending in its entry: `(input) => exports[input.fn](…)`.
+    code: Arc<str>,
+    exports: Vec<String>,
+    options: Options,
+}
+
+/// Loaded isolates of active agents, by agent and id.
+pub(crate) type LoadedMap = std::sync::Mutex<HashMap<(Address, String), Arc<Loaded>>>;
+
+/// Ends a dynamic run: its result, or its error as the agent's code sees it.
+fn finish(outcome: Outcome, what: &str) -> Result<Value, Error> {
+    match outcome.error {
+        None => Ok(outcome.result.unwrap_or(Value::Null)),
+        Some(e) => {
+            let mut text = format!("{what}: {}: {}", e.name, e.message);
+            if let (Some(line), Some(column)) = (e.line, e.column) {
+                text.push_str(&format!(" (at line {line}, column {column} of its code)"));
+            }
+            Err(Error::Isolate {
+                message: text,
+                limit: e.limit.is_some(),
+            })
+        }
+    }
+}
+
+/// The `(entry, reply)` pair a dynamic run waits on: agent-method calls come in through
+/// `entry`, the outcome through `reply` (see `runtime::wait_outbound`).
+pub(crate) type Started = (
+    mpsc::UnboundedReceiver<Reentry>,
+    oneshot::Receiver<Result<Value, Error>>,
+);
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RunArgs {
+    code: String,
+    #[serde(default)]
+    options: Option<Options>,
+}
+
+/// `this.isolates.run(code, options)`: starts the run; the caller waits on what it returns.
+pub(crate) fn run(
+    ctx: &Arc<TurnContext>,
+    host: &Arc<Inner>,
+    args: RunArgs,
+) -> Result<Started, HostError> {
+    let options = args.options.unwrap_or_default();
+    options.check(ctx, host, "isolates.run(code, options)")?;
+    start(ctx, host, args.code, &options, "isolates.run".to_owned())
+}
+
+/// Starts `code` in a fresh isolate with `options`' bindings and limits.
+pub(crate) fn start(
+    ctx: &Arc<TurnContext>,
+    host: &Arc<Inner>,
+    code: String,
+    options: &Options,
+    what: String,
+) -> Result<Started, HostError> {
+    let (entry, reentry) = mpsc::unbounded_channel();
+    let execution = Execution::new(code)
+        .prelude(PRELUDE)
+        .bindings(options.bindings(ctx, host, &entry))
+        .limits(options.limits(host.config.limits));
+    let sandbox = Arc::clone(host.sandbox());
+    let (reply, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let outcome = sandbox.execute(execution).await;
+        let _ = reply.send(finish(outcome, &what));
+        drop(entry);
+    });
+    Ok((reentry, rx))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoadArgs {
+    id: String,
+    code: String,
+    #[serde(default)]
+    options: Option<Options>,
+}
+
+/// `this.isolates.load(id, code, options)`: checks the module and keeps it (replacing
+/// one loaded under `id` before); returns its exported names.
+pub(crate) fn load(ctx: &TurnContext, host: &Inner, args: LoadArgs) -> Result<Value, HostError> {
+    let function = "isolates.load(id, code, options)";
+    // Control characters are kept out: keys with them are the host's own (extensions).
+    if args.id.is_empty() || args.id.chars().count() > 200 || args.id.chars().any(char::is_control)
+    {
+        return Err(invalid(
+            function,
+            "the id is 1 to 200 characters, none of them control characters",
+        ));
+    }
+    let options = args.options.unwrap_or_default();
+    options.check(ctx, host, function)?;
+    let module = sandbox::normalize::module(&args.code, &[]).map_err(|e| {
+        invalid(
+            function,
+            format!(
+                "the module does not parse: line {}, column {}: {}",
+                e.line, e.column, e.message
+            ),
+        )
+    })?;
+    let functions: Vec<String> = module
+        .exports
+        .iter()
+        .map(|(exported, local)| format!("{}: {local}", json!(exported)))
+        .collect();
+    let exports: Vec<String> = module.exports.iter().map(|(e, _)| e.clone()).collect();
+    if exports.is_empty() {
+        return Err(invalid(
+            function,
+            "the module exports nothing: export the functions to call, e.g. `export function summarise(text) { … }`",
+        ));
+    }
+    let code = format!(
+        "{}\n;const __exports = {{ {} }};\nreturn (input) => {{ const f = __exports[input.fn]; \
+         if (typeof f !== 'function') throw new TypeError(`${{input.fn}} is not a function the module exports`); \
+         return f(...input.args); }};",
+        module.script,
+        functions.join(", ")
+    );
+    let loaded = Loaded {
+        session: host.sandbox().session(),
+        code: code.into(),
+        exports: exports.clone(),
+        options,
+    };
+    lock(&host.loaded).insert((ctx.address.clone(), args.id), Arc::new(loaded));
+    Ok(json!(exports))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CallArgs {
+    id: String,
+    #[serde(rename = "fn")]
+    function: String,
+    #[serde(default)]
+    args: Vec<Value>,
+}
+
+/// A call of a loaded module's export, in its kept isolate.
+pub(crate) fn call(
+    ctx: &Arc<TurnContext>,
+    host: &Arc<Inner>,
+    args: CallArgs,
+) -> Result<Started, HostError> {
+    let key = (ctx.address.clone(), args.id.clone());
+    let Some(loaded) = lock(&host.loaded).get(&key).cloned() else {
+        return Err(HostError::new(
+            "NOT_FOUND",
+            format!(
+                "no isolate is loaded as {:?}: load it with this.isolates.load(id, code) (loaded \
+                 isolates are dropped when the agent hibernates; load them in onStart)",
+                args.id
+            ),
+        ));
+    };
+    if !loaded.exports.contains(&args.function) {
+        return Err(invalid(
+            &format!("isolates.get({:?})", args.id),
+            format!(
+                "`{}` is not exported; the module exports: {}",
+                args.function,
+                loaded.exports.join(", ")
+            ),
+        ));
+    }
+    let what = format!("isolates.get({:?}).{}", args.id, args.function);
+    Ok(run_loaded(
+        ctx,
+        host,
+        loaded,
+        args.function,
+        args.args,
+        what,
+    ))
+}
+
+/// A kept module's isolate (an extension version's, see `extensions.rs`): the one loaded
+/// under `key` for the turn's agent, made by `make` when there is none yet.
+pub(crate) fn kept(
+    ctx: &TurnContext,
+    host: &Inner,
+    key: String,
+    make: impl FnOnce() -> Result<(String, Vec<String>, Options), HostError>,
+) -> Result<Arc<Loaded>, HostError> {
+    let key = (ctx.address.clone(), key);
+    if let Some(loaded) = lock(&host.loaded).get(&key) {
+        return Ok(Arc::clone(loaded));
+    }
+    let (code, exports, options) = make()?;
+    let loaded = Arc::new(Loaded {
+        session: host.sandbox().session(),
+        code: code.into(),
+        exports,
+        options,
+    });
+    lock(&host.loaded).insert(key, Arc::clone(&loaded));
+    Ok(loaded)
+}
+
+/// Calls `function` of a kept module with `args`, in its isolate.
+pub(crate) fn run_loaded(
+    ctx: &Arc<TurnContext>,
+    host: &Arc<Inner>,
+    loaded: Arc<Loaded>,
+    function: String,
+    args: Vec<Value>,
+    what: String,
+) -> Started {
+    let (entry, reentry) = mpsc::unbounded_channel();
+    let execution = Execution::new(&*loaded.code)
+        .prelude(PRELUDE)
+        .bindings(loaded.options.bindings(ctx, host, &entry))
+        .limits(loaded.options.limits(host.config.limits));
+    let input = json!({ "fn": function, "args": args });
+    let (reply, rx) = oneshot::channel();
+    tokio::spawn(async move {
+        let outcome = loaded.session.run(execution, input).await;
+        let _ = reply.send(finish(outcome, &what));
+        drop(entry);
+    });
+    (reentry, rx)
+}
+
+/// `this.isolates.get(id)`: the exports of a loaded module, or `null`.
+pub(crate) fn exports(ctx: &TurnContext, host: &Inner, id: &str) -> Value {
+    lock(&host.loaded)
+        .get(&(ctx.address.clone(), id.to_owned()))
+        .map_or(Value::Null, |l| json!(l.exports))
+}
+
+/// Drops the loaded isolates of an agent that stops being active.
+pub(crate) fn drop_agent(host: &Inner, address: &Address) {
+    lock(&host.loaded).retain(|(agent, _), _| agent != address);
+}

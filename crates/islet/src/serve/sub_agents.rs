@@ -1,0 +1,124 @@
+//! Sub-agents over HTTP (issue 16): `/agents/<P>/<p>/sub/<C>/<c>[/sub/<D>/<d>…]` reaches a
+//! child through its parents, and `DELETE /agents/<class>/<name>` deletes an agent with
+//! every sub-agent under it. Children are created by their parents only
+//! (`this.subAgent(Class, name)`): a path through a child that does not exist is a 404.
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use axum::routing::{any, delete, get};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::api::{ApiError, json_response};
+use super::routes::{App, call_args, read_body};
+
+type Result<T, E = ApiError> = std::result::Result<T, E>;
+
+pub(super) fn routes(router: Router<App>) -> Router<App> {
+    router
+        .route("/agents/{class}/{name}", delete(delete_agent))
+        // A static segment wins over `{method}`: `POST …/sub` is not a call of a method `sub`.
+        .route("/agents/{class}/{name}/sub", get(list_top))
+        .route("/agents/{class}/{name}/sub/{*rest}", any(sub_agent))
+}
+
+#[derive(Deserialize)]
+struct ClassQuery {
+    class: Option<String>,
+}
+
+const SHAPE: &str = "a sub-agent path is /agents/<class>/<name>/sub/<Class>/<name> (again \
+    /sub/<Class>/<name> for each level below), then nothing (DELETE), /state (GET), /sub \
+    (GET: its sub-agents) or /<method> (POST)";
+
+/// `DELETE /agents/{class}/{name}`: the agent and everything under it.
+async fn delete_agent(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+) -> Result<Response> {
+    let address = app.host.resolve(&[(class, name)])?;
+    let deleted = app.host.delete(&address).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "deleted": deleted }),
+    ))
+}
+
+/// `GET /agents/{class}/{name}/sub[?class=C]`: the agent's direct sub-agents.
+async fn list_top(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+    Query(q): Query<ClassQuery>,
+) -> Result<Response> {
+    let address = app.host.resolve(&[(class, name)])?;
+    list(&app, &address, q.class.as_deref())
+}
+
+fn list(app: &App, address: &agents::Address, class: Option<&str>) -> Result<Response> {
+    let children = app.host.sub_agents(address, class)?;
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "subAgents": children }),
+    ))
+}
+
+/// Everything under `/agents/{class}/{name}/sub/…`.
+async fn sub_agent(
+    State(app): State<App>,
+    method: Method,
+    Path((class, name, rest)): Path<(String, String, String)>,
+    Query(q): Query<ClassQuery>,
+    body: Body,
+) -> Result<Response> {
+    let segments: Vec<&str> = rest.split('/').collect();
+    let mut path = vec![(class, name)];
+    let mut at = 0;
+    loop {
+        let [child_class, child_name, ..] = &segments[at..] else {
+            return Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", SHAPE));
+        };
+        path.push(((*child_class).to_owned(), (*child_name).to_owned()));
+        at += 2;
+        // `…/sub/<C>/<c>` goes one level deeper; a lone `…/sub` lists.
+        if segments.get(at) == Some(&"sub") && segments.len() > at + 1 {
+            at += 1;
+            continue;
+        }
+        break;
+    }
+    let address = app.host.resolve(&path)?;
+    match (&method, &segments[at..]) {
+        (&Method::DELETE, []) => {
+            let deleted = app.host.delete(&address).await?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({ "deleted": deleted }),
+            ))
+        }
+        (&Method::GET, ["state"]) => {
+            let state = app.host.state_at(&address).await?;
+            Ok(json_response(StatusCode::OK, &state))
+        }
+        (&Method::GET, ["sub"]) => list(&app, &address, q.class.as_deref()),
+        (&Method::POST, [rpc_method]) if !rpc_method.is_empty() => {
+            let body = read_body(&app, body).await?;
+            let args: Vec<Value> = call_args(&body)?;
+            let result = app.host.call_at(&address, rpc_method, args).await?;
+            Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+        }
+        (_, [] | ["state" | "sub"]) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{method} is not allowed here; {SHAPE}"),
+        )),
+        (_, [_]) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            format!("{method} is not allowed here: a method is called with POST; {SHAPE}"),
+        )),
+        _ => Err(ApiError::new(StatusCode::NOT_FOUND, "NOT_FOUND", SHAPE)),
+    }
+}

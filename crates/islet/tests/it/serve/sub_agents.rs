@@ -1,0 +1,401 @@
+//! Issue 16: sub-agents over HTTP (`/agents/<P>/<p>/sub/<C>/<c>/…`) and in Code Mode.
+
+use serde_json::{Value, json};
+
+use super::{McpClient, Server, given_agents_dir, given_server};
+use crate::support::client;
+
+const BOSS: &str = r#"
+import { Agent } from "agents";
+export default class Boss extends Agent {
+  async hire(name: string) {
+    const w = await this.subAgent("Worker", name);
+    return w.work(`job for ${name}`);
+  }
+  async note(text: string) { await this.storage.put("note", text); return `noted ${text}`; }
+  // Issue 16 item 4 under the server's sandbox (a hardened worker with process isolation).
+  async dynamic() {
+    const once = await this.isolates.run("return [6 * 7, await agent.note('from an isolate')]", { bindings: { methods: ["note"] } });
+    const calc = await this.isolates.load("calc", "let n = 0; export function add(x) { return n += x; }");
+    await calc.add(2);
+    return [...once, await calc.add(3)];
+  }
+  // Issue 16 item 5: an extension's fetch reaches only its manifest's hosts.
+  async extension() {
+    await this.extensions.install({
+      name: "web",
+      source: "export const tools = { get: { description: 'GET a URL', async execute(args, host) { try { return (await host.fetch(args.url)).status; } catch (e) { return `${e.code}: ${e.message}`; } } } };",
+      permissions: { network: ["api.example.com"] },
+    });
+    return [
+      await this.extensions.call("web", "get", { url: "http://other.example.com/" }),
+      await this.extensions.call("web", "get", { url: "http://127.0.0.1:9/" }),
+    ];
+  }
+  async roundTrip(name: string) {
+    const w = await this.subAgent("Worker", name);
+    return w.tellBoss();
+  }
+}
+"#;
+
+const WORKER: &str = r#"
+import { Agent } from "agents";
+export default class Worker extends Agent {
+  async work(job: string) { await this.setState({ job }); return `${this.name} did ${job}`; }
+  async whoami() { return { name: this.name, parentPath: this.parentPath }; }
+  async hireInner(name: string) {
+    const inner = await this.subAgent("Worker", name);
+    return inner.work("inner job");
+  }
+  async tellBoss() { return this.parentAgent().note(`from ${this.name}`); }
+}
+"#;
+
+impl Server {
+    async fn delete(&self, path: &str) -> (u16, Value) {
+        let response = client()
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap())
+    }
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_sub_agents_are_reached_deleted_and_listed_through_their_parents() {
+    for isolation in ["inprocess", "process"] {
+        sub_agents_over_http(isolation).await;
+    }
+}
+
+async fn sub_agents_over_http(isolation: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("boss.ts", BOSS), ("worker.ts", WORKER)]);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", isolation],
+    );
+    assert_eq!(
+        server.call("Boss", "b", "hire", json!(["w1"])).await,
+        json!("w1 did job for w1")
+    );
+    let (status, body) = server.post("/agents/Boss/b/sub/Worker/w1/whoami", "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"],
+        json!({ "name": "w1", "parentPath": [{ "className": "Boss", "name": "b" }] })
+    );
+    let (status, state) = server.get("/agents/Boss/b/sub/Worker/w1/state").await;
+    assert_eq!(
+        (status, json_of(&state)),
+        (200, json!({ "job": "job for w1" }))
+    );
+    // A child calls back into its parent (which is not waiting: the call queues).
+    let (status, body) = server
+        .post("/agents/Boss/b/sub/Worker/w1/tellBoss", "[]")
+        .await;
+    assert_eq!(
+        (status, &body["result"]),
+        (200, &json!("noted from w1")),
+        "{body}"
+    );
+
+    assert_eq!(
+        server.call("Boss", "b", "dynamic", json!([])).await,
+        json!([42, "noted from an isolate", 5]),
+        "{isolation}"
+    );
+    let refused = server.call("Boss", "b", "extension", json!([])).await;
+    let [other, loopback] = [refused[0].as_str().unwrap(), refused[1].as_str().unwrap()];
+    assert!(
+        other.contains("other.example.com is not an allowed host; allowed hosts: api.example.com"),
+        "{other}"
+    );
+    assert!(loopback.starts_with("PRIVATE_ADDRESS"), "{loopback}");
+    // The same extension over HTTP: versions, rollback, disable, delete.
+    let (status, list) = server.get("/agents/Boss/b/extensions").await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(json_of(&list)["extensions"][0]["name"], json!("web"));
+    let v2 = json!({ "name": "web", "source": "export const tools = { get: { description: 'v2', execute() { return 2; } } };" });
+    let (status, body) = server
+        .post("/agents/Boss/b/extensions", &v2.to_string())
+        .await;
+    assert_eq!((status, &body["version"]), (201, &json!(2)), "{body}");
+    let bad = json!({ "name": "web", "source": "export const tools = {" });
+    let (status, body) = server
+        .post("/agents/Boss/b/extensions", &bad.to_string())
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.to_string().contains("does not parse: line 1"),
+        "{body}"
+    );
+    let (status, body) = server
+        .post(
+            "/agents/Boss/b/extensions/web/rollback",
+            r#"{"version": 1}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = server
+        .post("/agents/Boss/b/extensions/web/disable", "")
+        .await;
+    assert_eq!(status, 200);
+    let (_, list) = server.get("/agents/Boss/b/extensions").await;
+    let web = &json_of(&list)["extensions"][0];
+    assert_eq!(
+        (&web["version"], &web["versions"], &web["enabled"]),
+        (&json!(1), &json!([1, 2]), &json!(false))
+    );
+    let (status, body) = server.delete("/agents/Boss/b/extensions/web").await;
+    assert_eq!((status, body), (200, json!({ "deleted": true })));
+    // The parent waits on the child while the child calls back into it.
+    assert_eq!(
+        server.call("Boss", "b", "roundTrip", json!(["w1"])).await,
+        json!("noted from w1")
+    );
+
+    // One level deeper, created by its parent (the child), then addressed over HTTP.
+    let (status, body) = server
+        .post("/agents/Boss/b/sub/Worker/w1/hireInner", r#"["deep"]"#)
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = server
+        .post("/agents/Boss/b/sub/Worker/w1/sub/Worker/deep/whoami", "")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["parentPath"],
+        json!([{ "className": "Boss", "name": "b" }, { "className": "Worker", "name": "w1" }])
+    );
+
+    let (status, list) = server.get("/agents/Boss/b/sub").await;
+    assert_eq!(status, 200, "{list}");
+    let list = json_of(&list);
+    assert_eq!(list["subAgents"].as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list["subAgents"][0]["className"], json!("Worker"));
+    assert_eq!(list["subAgents"][0]["name"], json!("w1"));
+    let (_, nested) = server.get("/agents/Boss/b/sub/Worker/w1/sub").await;
+    assert_eq!(json_of(&nested)["subAgents"][0]["name"], json!("deep"));
+    // Top-level agents only.
+    let (_, all) = server.get("/agents").await;
+    let all = json_of(&all);
+    assert_eq!(all["agents"].as_array().unwrap().len(), 1, "{all}");
+
+    // Clients cannot create children, and a bad path says what a path looks like.
+    let (status, body) = server
+        .post("/agents/Boss/b/sub/Worker/ghost/work", r#"["x"]"#)
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.to_string().contains("this.subAgent"), "{body}");
+    let (status, body) = server.post("/agents/Boss/b/sub/Worker", "").await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.to_string().contains("/sub/<Class>/<name>"), "{body}");
+    let (status, _) = server.get("/agents/Boss/b/sub/Worker/w1/whoami").await;
+    assert_eq!(status, 405);
+
+    // Code Mode reaches the same child, and its execute tool shows the agents typed.
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let tools = mcp.request("tools/list", json!({})).await;
+    let execute = tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "execute")
+        .unwrap()["description"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for declared in [
+        "interface Boss {",
+        "hire(name: string): Promise<unknown>;",
+        "whoami(): Promise<unknown>;",
+        "subAgent<C extends keyof $Classes>(className: C, name: string): $Classes[C];",
+        "declare const agents:",
+    ] {
+        assert!(
+            execute.contains(declared),
+            "{declared} missing from:\n{execute}"
+        );
+    }
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code":
+                "return await agents.Boss('b').subAgent('Worker', 'w1').work('from code');"}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(false), "{result}");
+    assert!(result.to_string().contains("w1 did from code"), "{result}");
+
+    // Deleting the child deletes its own child; deleting the parent deletes the rest.
+    let (status, body) = server.delete("/agents/Boss/b/sub/Worker/w1").await;
+    assert_eq!((status, body), (200, json!({ "deleted": true })));
+    let (status, _) = server
+        .post("/agents/Boss/b/sub/Worker/w1/sub/Worker/deep/whoami", "")
+        .await;
+    assert_eq!(status, 404);
+    server.call("Boss", "b", "hire", json!(["w2"])).await;
+    let (status, body) = server.delete("/agents/Boss/b").await;
+    assert_eq!((status, body), (200, json!({ "deleted": true })));
+    let (status, _) = server.get("/agents/Boss/b/sub/Worker/w2/state").await;
+    assert_eq!(status, 404);
+    let (_, all) = server.get("/agents").await;
+    assert_eq!(json_of(&all)["agents"], json!([]));
+    let files: Vec<_> = walk(&dir.path().join("data/agents"));
+    assert!(files.is_empty(), "no agent files left: {files:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.display().to_string());
+        }
+    }
+    out
+}
+
+const FETCHER: &str = r#"
+import { Agent } from "agents";
+export default class Fetcher extends Agent {
+  async tryInstall(hosts: string[], workspace: string) {
+    try {
+      return await this.extensions.install({
+        name: "web",
+        source: "export const tools = { get: { description: 'GET a URL', async execute(args, host) { try { const r = await host.fetch(args.url); return `${r.status} ${await r.text()}`; } catch (e) { return `${e.code}: ${e.message}`; } } } };",
+        permissions: { network: hosts, workspace },
+      });
+    } catch (e) { return `${e.code}: ${e.message}`; }
+  }
+  async get(url: string) { return this.extensions.call("web", "get", { url }); }
+}
+"#;
+
+/// Issue 16 item 5: an extension fetches from an allowed loopback server (the operator's
+/// policy names it and allows private addresses), and nothing else; installs asking for
+/// more than the policy are refused.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_an_extension_reaches_exactly_the_hosts_its_manifest_and_the_policy_allow() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route(
+        "/hello",
+        axum::routing::get(|| async { "hello from loopback" }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("fetcher.ts", FETCHER)]);
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        json!({ "network": [format!("127.0.0.1:{port}")], "allowPrivate": true, "workspace": "read" })
+            .to_string(),
+    )
+    .unwrap();
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &[
+            "--isolation",
+            "inprocess",
+            "--extension-policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    // Beyond the policy (another host, or more workspace access): kept, waiting for a
+    // person's approval, not used.
+    let waiting = server
+        .call(
+            "Fetcher",
+            "f",
+            "tryInstall",
+            json!([["api.example.com"], "none"]),
+        )
+        .await;
+    assert_eq!(waiting["pending"], json!(true), "{waiting}");
+    assert!(
+        waiting["beyondPolicy"]
+            .as_str()
+            .unwrap()
+            .contains("network host \"api.example.com\""),
+        "{waiting}"
+    );
+    let waiting = server
+        .call("Fetcher", "f", "tryInstall", json!([[], "read-write"]))
+        .await;
+    assert!(
+        waiting["beyondPolicy"]
+            .as_str()
+            .unwrap()
+            .contains("workspace \"read-write\""),
+        "{waiting}"
+    );
+
+    let loopback = format!("127.0.0.1:{port}");
+    let installed = server
+        .call("Fetcher", "f", "tryInstall", json!([[loopback], "read"]))
+        .await;
+    assert_eq!(
+        (&installed["version"], installed.get("pending")),
+        (&json!(3), None),
+        "{installed}"
+    );
+    assert_eq!(
+        server
+            .call(
+                "Fetcher",
+                "f",
+                "get",
+                json!([format!("http://127.0.0.1:{port}/hello")])
+            )
+            .await,
+        json!("200 hello from loopback")
+    );
+    // The same extension, any other host (or port): refused host-side.
+    for url in [
+        format!("http://localhost:{port}/hello"),
+        "http://127.0.0.1:9/".to_owned(),
+        "https://example.com/".to_owned(),
+    ] {
+        let out = server.call("Fetcher", "f", "get", json!([url])).await;
+        assert!(
+            out.as_str().unwrap().starts_with("HOST_NOT_ALLOWED"),
+            "{url}: {out}"
+        );
+    }
+    // A person approves a waiting version over HTTP; it becomes the active one.
+    let (_, list) = server.get("/agents/Fetcher/f/extensions").await;
+    assert_eq!(
+        json_of(&list)["extensions"][0]["pending"],
+        json!([1, 2]),
+        "{list}"
+    );
+    let (status, body) = server
+        .post(
+            "/agents/Fetcher/f/extensions/web/approve",
+            r#"{"version": 2}"#,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, list) = server.get("/agents/Fetcher/f/extensions").await;
+    let web = &json_of(&list)["extensions"][0];
+    assert_eq!(
+        (&web["version"], &web["pending"]),
+        (&json!(2), &json!([1])),
+        "{list}"
+    );
+}
