@@ -33,7 +33,7 @@ pub struct Question {
 pub struct Conversation {
     /// The file name without `.json` (`conv0`).
     pub name: String,
-    /// The conversation's sessions, ingested into a fresh profile before asking.
+    /// The conversation's sessions, to ingest into a profile before asking the questions.
     pub sessions: Vec<Session>,
     /// The questions asked of it once ingested.
     pub questions: Vec<Question>,

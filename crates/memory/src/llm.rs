@@ -24,7 +24,8 @@ pub struct Endpoint {
     pub model: String,
     /// Sent as a bearer token; `None` for local servers that need none.
     pub api_key: Option<String>,
-    /// The HTTP client (the caller's, so islet's one egress TLS setup applies).
+    /// The HTTP client: the caller supplies it so every outbound request shares one TLS
+    /// setup (islet passes `codemode::egress::tls::client_builder()`'s).
     pub client: reqwest::Client,
     /// Per request; `None`: 180 s for extraction, 120 s for answers, 60 s for embeddings.
     pub timeout: Option<Duration>,
