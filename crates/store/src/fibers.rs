@@ -89,7 +89,8 @@ pub struct Fiber {
     pub recoveries: u32,
     /// When it was started (ms since the Unix epoch).
     pub created_at_ms: i64,
-    /// When it last changed: a checkpoint, a stash or its end (ms since the Unix epoch).
+    /// When it last changed: a checkpoint, a stash, a recovery or its end
+    /// (ms since the Unix epoch).
     pub updated_at_ms: i64,
 }
 
@@ -97,7 +98,7 @@ pub struct Fiber {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckpointKind {
-    /// A step (one model call and its tool calls) began.
+    /// A step of the work began (for a Think turn: one model call and its tool calls).
     StepStarted,
     /// A step ended, with what it produced.
     StepFinished,

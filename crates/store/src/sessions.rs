@@ -95,7 +95,7 @@ pub struct Usage {
 pub struct NewMessage {
     /// Who it is from.
     pub role: Role,
-    /// The message as the caller represents it; returned byte for byte as JSON.
+    /// The message as the caller represents it; stored and returned unchanged.
     pub content: Value,
     /// The plain text search indexes. When absent it is taken from `content`: a string
     /// content is its own text, otherwise every string under a `"text"` or `"content"`
