@@ -6,6 +6,7 @@
 //! so any crate may use it without pulling in a networking or storage stack.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod kind;
 pub mod suggest;

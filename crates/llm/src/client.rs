@@ -34,6 +34,7 @@ impl Default for RetryPolicy {
 /// Tuning for a [`Model`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
+    /// How often and how long to retry a request that failed before streaming began.
     pub retry: RetryPolicy,
     /// The longest silence allowed while waiting for the answer's headers or its next
     /// bytes. Generous by default: a local model on a small CPU may take minutes to read
@@ -69,15 +70,19 @@ impl Model {
         }
     }
 
+    /// The same model with other retry and stall settings (the defaults suit a hosted
+    /// provider; slow local models may need a longer stall timeout).
     pub fn with_options(mut self, options: Options) -> Self {
         self.options = options;
         self
     }
 
+    /// Which provider and model this calls, e.g. for logs and metrics labels.
     pub fn spec(&self) -> &ModelSpec {
         &self.endpoint.spec
     }
 
+    /// Where requests go (base URL and key), e.g. to show the operator what was resolved.
     pub fn endpoint(&self) -> &Endpoint {
         &self.endpoint
     }

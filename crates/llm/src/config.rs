@@ -16,6 +16,8 @@ impl ApiKey {
         (!key.is_empty()).then(|| Self(key.to_owned()))
     }
 
+    /// The key itself, for the request header only: everything else (`Debug`, `Display`,
+    /// error texts) shows it redacted, so call this only where it must leave the process.
     pub fn expose(&self) -> &str {
         &self.0
     }
@@ -36,10 +38,12 @@ impl fmt::Display for ApiKey {
 /// A model and how to reach it.
 #[derive(Clone, PartialEq)]
 pub struct Endpoint {
+    /// Which provider (and so which wire format) and which model.
     pub spec: ModelSpec,
     /// Without a trailing slash. OpenAI-style bases include the version (`…/v1`); Anthropic
     /// bases do not (`https://api.anthropic.com`).
     pub base_url: String,
+    /// `None` for servers that need no key (a local Ollama or llama.cpp).
     pub api_key: Option<ApiKey>,
 }
 

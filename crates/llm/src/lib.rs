@@ -16,6 +16,7 @@
 //!   for tests and benchmarks.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod anthropic;
 mod client;

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 /// environment.
 #[derive(Debug, Clone, Default)]
 pub struct ProviderSettings {
+    /// Overrides `*_BASE_URL` (e.g. a local OpenAI-compatible server).
     pub base_url: Option<String>,
+    /// Overrides `*_API_KEY`.
     pub api_key: Option<ApiKey>,
 }
 
@@ -17,8 +19,11 @@ pub struct ProviderSettings {
 pub struct Settings {
     /// `--model`: used when an agent class does not choose one.
     pub default_model: Option<ModelSpec>,
+    /// Explicit base URL and key for `openai:` models.
     pub openai: ProviderSettings,
+    /// Explicit base URL and key for `anthropic:` models.
     pub anthropic: ProviderSettings,
+    /// Retry and stall settings given to every [`Model`] built.
     pub options: Options,
 }
 
@@ -67,6 +72,7 @@ impl Models {
         }
     }
 
+    /// The operator's `--model`, if any: what agents without their own choice use.
     pub fn default_spec(&self) -> Option<&ModelSpec> {
         self.settings.default_model.as_ref()
     }

@@ -21,6 +21,7 @@ pub enum ProviderKind {
 pub const PROVIDERS: &str = "openai, anthropic";
 
 impl ProviderKind {
+    /// The name written before the colon of a model spec (`openai`, `anthropic`).
     pub fn name(self) -> &'static str {
         match self {
             ProviderKind::OpenAi => "openai",
@@ -72,11 +73,14 @@ impl fmt::Display for ProviderKind {
 /// after the first colon, so OpenRouter's `openai:meta-llama/llama-3.1-8b:free` works.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ModelSpec {
+    /// Which wire format and which environment variables apply.
     pub provider: ProviderKind,
+    /// The provider's model name, sent as is (e.g. `gpt-4.1-mini`).
     pub model: String,
 }
 
 impl ModelSpec {
+    /// A spec from its parts, without the parsing and checks of `str::parse`.
     pub fn new(provider: ProviderKind, model: impl Into<String>) -> Self {
         Self {
             provider,

@@ -16,12 +16,18 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
 /// their durations from the request to the last event, and the tokens servers reported.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProviderStats {
+    /// Calls whose answer streamed to its end.
     pub calls_ok: u64,
+    /// Calls that failed, before or while streaming.
     pub calls_failed: u64,
     /// Calls at or under each bound of [`LATENCY_BUCKETS`] (not cumulative).
     pub latency_buckets: [u64; LATENCY_BUCKETS.len()],
+    /// The sum of all calls' durations, in seconds (with the buckets, a Prometheus
+    /// histogram).
     pub latency_seconds_sum: f64,
+    /// Prompt tokens, as the servers reported them (calls without usage add nothing).
     pub input_tokens: u64,
+    /// Generated tokens, as the servers reported them.
     pub output_tokens: u64,
 }
 

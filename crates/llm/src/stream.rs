@@ -13,29 +13,49 @@ use std::time::Duration;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum StreamEvent {
     /// More answer text.
-    TextDelta { text: String },
+    TextDelta {
+        /// `text`: the next piece of the answer, to append to what came before.
+        text: String,
+    },
     /// The model began a tool call. `index` numbers the message's tool calls from 0.
     ToolCallStarted {
+        /// `index`: the call's position among this message's tool calls.
         index: usize,
+        /// `id`: the provider's id for the call, which its result must quote.
         id: String,
+        /// `name`: the tool the model is calling.
         name: String,
     },
     /// More of the call's arguments (JSON text, in pieces).
-    ToolCallDelta { index: usize, arguments: String },
+    ToolCallDelta {
+        /// `index`: the call the piece belongs to (as in `ToolCallStarted`).
+        index: usize,
+        /// `arguments`: the next piece of the arguments' JSON text.
+        arguments: String,
+    },
     /// The call is complete. `error` is set when its arguments are not a JSON object (the
     /// call then keeps the raw text; see [`ToolCall::input`]): hand it back to the model
     /// as the call's error result.
     ToolCallFinished {
+        /// `index`: the call that finished (as in `ToolCallStarted`).
         index: usize,
+        /// `call`: the whole call, arguments parsed.
         call: ToolCall,
+        /// `error`: why the arguments could not be parsed as a JSON object, if they could not.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },
     /// Tokens used by this call; sent once, just before `Finished`, when the server reports
     /// usage.
-    Usage { usage: Usage },
+    Usage {
+        /// `usage`: the tokens the server reported for the whole call.
+        usage: Usage,
+    },
     /// The answer is complete. Always the last event of a stream that did not fail.
-    Finished { reason: FinishReason },
+    Finished {
+        /// `reason`: why the model stopped (end of turn, tool calls, length limit, …).
+        reason: FinishReason,
+    },
 }
 
 /// A whole answer.
@@ -46,6 +66,8 @@ pub struct Completion {
     /// `None` when the server reported none (llama-cpp-python's server, for one, does not
     /// while streaming).
     pub usage: Option<Usage>,
+    /// Why the model stopped: a caller runs the tool calls on `ToolCalls` and should warn
+    /// on `Length` (the answer was cut).
     pub finish: FinishReason,
 }
 

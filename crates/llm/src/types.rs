@@ -20,7 +20,9 @@ pub enum Role {
 /// One message of a conversation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
+    /// Who wrote it, which decides the parts it may hold.
     pub role: Role,
+    /// Its parts, in order (text and tool calls interleave as the model produced them).
     pub content: Vec<Part>,
 }
 
@@ -28,8 +30,14 @@ pub struct Message {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Part {
-    Text { text: String },
+    /// Plain text, from the user or the model.
+    Text {
+        /// `text`: the text itself.
+        text: String,
+    },
+    /// A tool call the model made (assistant messages only).
     ToolCall(ToolCall),
+    /// The result of an earlier tool call (tool messages only).
     ToolResult(ToolResult),
 }
 
@@ -39,6 +47,8 @@ pub struct ToolCall {
     /// The provider's id for the call, echoed by its result. Generated when a server sends
     /// none (some local servers do not).
     pub id: String,
+    /// The tool to run, one of the request's [`ToolDefinition::name`]s (the model may
+    /// still invent one: check before running).
     pub name: String,
     /// The parsed JSON object. When the model wrote something that is not a JSON object,
     /// this is a JSON string holding exactly what it wrote, so the history still shows it;
@@ -103,6 +113,7 @@ pub struct ToolResult {
 }
 
 impl Message {
+    /// A user message holding one text part.
     pub fn user(text: impl Into<String>) -> Self {
         Self {
             role: Role::User,
@@ -110,6 +121,8 @@ impl Message {
         }
     }
 
+    /// An assistant message holding one text part (e.g. a few-shot example or a replayed
+    /// answer).
     pub fn assistant(text: impl Into<String>) -> Self {
         Self {
             role: Role::Assistant,
@@ -154,6 +167,7 @@ impl Message {
 }
 
 impl Part {
+    /// A text part, without spelling out the variant.
     pub fn text(text: impl Into<String>) -> Self {
         Part::Text { text: text.into() }
     }
@@ -164,6 +178,7 @@ impl Part {
 pub struct ToolDefinition {
     /// `[A-Za-z0-9_-]{1,64}`: the one form both providers accept.
     pub name: String,
+    /// What the tool does and when to use it: the model chooses tools by this text.
     pub description: String,
     /// JSON Schema of the arguments object.
     pub input_schema: Value,
@@ -181,20 +196,27 @@ pub enum ToolChoice {
     /// At least one tool call.
     Required,
     /// This tool.
-    Tool { name: String },
+    Tool {
+        /// `name`: the tool to call, one of the request's tools.
+        name: String,
+    },
 }
 
 /// One call to a model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Request {
+    /// The system prompt, sent the way each provider expects it (not as a message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub system: Option<String>,
+    /// The conversation so far; fitted to each provider's rules when sent.
     pub messages: Vec<Message>,
+    /// The tools the model may call; none means a plain text answer.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<ToolDefinition>,
     /// Output budget. Anthropic requires one: [`DEFAULT_MAX_TOKENS`] when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<u32>,
+    /// Sampling temperature; the provider's default when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f32>,
     /// Sent only when there are tools.
@@ -208,7 +230,9 @@ pub const DEFAULT_MAX_TOKENS: u32 = 4096;
 /// Tokens a call consumed. `input_tokens` counts the whole prompt, cached parts included.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
+    /// Prompt tokens: system prompt, history and tool definitions.
     pub input_tokens: u64,
+    /// Tokens the model generated (text and tool calls).
     pub output_tokens: u64,
 }
 

@@ -59,7 +59,9 @@ declare const memory: {
 /// with [`Error::ReadOnly`] naming `by`).
 #[derive(Debug, Clone)]
 pub struct Attachment {
+    /// The profile the calls reach.
     pub profile: Profile,
+    /// When set, `remember`, `forget`, `forgetSession` and `ingest` are refused.
     pub read_only: bool,
     /// Who attached it, for errors: e.g. "agent class `Reader` (`static memory`)".
     pub by: String,

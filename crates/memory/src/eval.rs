@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 /// One question of the evaluation set.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 pub struct Question {
+    /// The question as asked, used as the recall query.
     pub question: String,
     /// The ids of the messages that hold the answer.
     pub evidence: Vec<String>,
@@ -32,7 +33,9 @@ pub struct Question {
 pub struct Conversation {
     /// The file name without `.json` (`conv0`).
     pub name: String,
+    /// The conversation's sessions, to ingest into a profile before asking the questions.
     pub sessions: Vec<Session>,
+    /// The questions asked of it once ingested.
     pub questions: Vec<Question>,
 }
 
@@ -51,6 +54,7 @@ pub fn evidence_recall(evidence: &[String], found: &BTreeSet<&str>) -> f64 {
 /// Sums of a set of questions' results.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Tally {
+    /// How many questions were added.
     pub questions: usize,
     /// Σ evidence recall.
     pub recall_sum: f64,
@@ -59,6 +63,7 @@ pub struct Tally {
 }
 
 impl Tally {
+    /// Counts one question whose evidence recall was `recall` (0 to 1).
     pub fn add(&mut self, recall: f64) {
         self.questions += 1;
         self.recall_sum += recall;
@@ -89,13 +94,17 @@ impl Tally {
 /// The results of [`evaluate`] (add several with [`Evaluation::merge`]).
 #[derive(Debug, Clone, Default)]
 pub struct Evaluation {
+    /// Every question together.
     pub overall: Tally,
+    /// The same per LoCoMo category ([`Question::category`]), to see which kind of
+    /// question a change helps or hurts.
     pub by_category: BTreeMap<u32, Tally>,
     /// One per question, in order.
     pub latencies: Vec<Duration>,
 }
 
 impl Evaluation {
+    /// Adds `other`'s results to these (e.g. one conversation's to the whole set's).
     pub fn merge(&mut self, other: Evaluation) {
         self.overall.questions += other.overall.questions;
         self.overall.recall_sum += other.overall.recall_sum;

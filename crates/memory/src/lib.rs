@@ -33,6 +33,7 @@
 //! Architecture Invariant: an ingest call writes all its memories or none.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod bindings;
 mod db;
@@ -62,4 +63,5 @@ pub use profile::{Memories, MemoryConfig, Profile};
 pub use rank::Ranking;
 pub use time::{format_iso8601, parse_iso8601};
 
+/// A result whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

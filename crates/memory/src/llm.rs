@@ -17,9 +17,15 @@ use std::time::Duration;
 /// trailing `/v1`), model name and optional API key.
 #[derive(Clone)]
 pub struct Endpoint {
+    /// The server's base URL; `/v1/...` paths are appended per request.
     pub url: String,
+    /// The model name sent in every request (an embeddings model for the embeddings
+    /// endpoint, a chat model for the LLM).
     pub model: String,
+    /// Sent as a bearer token; `None` for local servers that need none.
     pub api_key: Option<String>,
+    /// The HTTP client: the caller supplies it so every outbound request shares one TLS
+    /// setup (islet passes `codemode::egress::tls::client_builder()`'s).
     pub client: reqwest::Client,
     /// Per request; `None`: 180 s for extraction, 120 s for answers, 60 s for embeddings.
     pub timeout: Option<Duration>,

@@ -88,6 +88,7 @@ impl MockOpenAi {
         format!("http://{}", self.addr)
     }
 
+    /// Chat-completions requests received so far, to assert how often the LLM was asked.
     pub fn chat_requests(&self) -> usize {
         self.state.chat_requests.load(Ordering::SeqCst)
     }
@@ -97,6 +98,7 @@ impl MockOpenAi {
         self.state.schema_requests.load(Ordering::SeqCst)
     }
 
+    /// Embeddings requests received so far (one request may carry several texts).
     pub fn embedding_requests(&self) -> usize {
         self.state.embedding_requests.load(Ordering::SeqCst)
     }

@@ -1,8 +1,8 @@
 //! The public vocabulary: memories, what goes into an operation and what comes out.
 //!
-//! JSON field names are snake_case everywhere (they are the wire format of the Code Mode
-//! bindings and the HTTP API); times are ISO 8601 strings in JSON and ms since the epoch in
-//! Rust.
+//! JSON field names are camelCase everywhere (they are the wire format of the Code Mode
+//! bindings and the HTTP API; the older snake_case spellings are still read); times are
+//! ISO 8601 strings in JSON and ms since the epoch in Rust.
 
 use crate::Error;
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,7 @@ pub enum MemoryType {
 }
 
 impl MemoryType {
+    /// Every type, in the order error messages and help list them.
     pub const ALL: [MemoryType; 4] = [
         MemoryType::Fact,
         MemoryType::Event,
@@ -33,6 +34,7 @@ impl MemoryType {
         MemoryType::Task,
     ];
 
+    /// The name used in JSON, the CLI and the bindings (`fact`, `event`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             MemoryType::Fact => "fact",
@@ -71,14 +73,18 @@ pub struct Memory {
     /// Derived from the content, type, subject, session, speaker and source message ids:
     /// storing the same memory twice stores it once.
     pub id: String,
+    /// What kind of knowledge it is (`type` in JSON); recall can filter on it.
     #[serde(rename = "type")]
     pub kind: MemoryType,
+    /// The memory's text, as stored: what recall searches and returns.
     pub content: String,
     /// A stable key (`alice.employer`): a newer memory with the same subject supersedes
     /// older ones.
     pub subject: Option<String>,
+    /// The conversation it came from; `forget_session` deletes by it.
     #[serde(alias = "session_id")]
     pub session_id: Option<String>,
+    /// Who said it, when known (the message's speaker on ingest).
     pub speaker: Option<String>,
     /// When it happened or was said (ms since the epoch; ISO 8601 in JSON).
     #[serde(with = "crate::time::iso", alias = "occurred_at")]
@@ -100,7 +106,9 @@ pub struct Memory {
 pub struct Message {
     /// Unique within its session; memories keep it in `source_message_ids`.
     pub id: String,
+    /// Who said it (a name, `user`, `assistant`, …); memories keep it.
     pub speaker: String,
+    /// What was said; blank texts are skipped.
     pub text: String,
     /// When it was said (ms since the epoch); defaults to the session's date.
     #[serde(
@@ -114,9 +122,11 @@ pub struct Message {
 /// A session of an ingest file: messages that belong together, with a date.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Session {
+    /// The id its memories carry, by which `forget_session` deletes them.
     pub session_id: String,
     /// The session's date (ms since the epoch): the default time of its messages.
     pub occurred_at: i64,
+    /// The session's messages, in the order they were said.
     pub messages: Vec<Message>,
 }
 
@@ -144,11 +154,15 @@ pub struct IngestReport {
 /// Where a long ingest is; see [`IngestOptions::progress`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Progress {
+    /// The step under way.
     pub stage: Stage,
+    /// Units of `stage` done so far (messages or memories, as [`Stage`] says).
     pub done: usize,
+    /// Units of `stage` in all, so `done / total` is the share done.
     pub total: usize,
 }
 
+/// The steps of an ingest, in order, for a progress display.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     /// Turning messages into memories (LLM calls, when configured), counted in messages.
@@ -163,6 +177,7 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// A label for a progress display (`extracting`, `backfilling vectors`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::Extracting => "extracting",
@@ -183,6 +198,7 @@ pub struct IngestOptions {
     pub session_id: Option<String>,
     /// Default time of the messages (ms since the epoch); defaults to now.
     pub occurred_at: Option<i64>,
+    /// Called as the ingest advances, for a progress bar; `None` to run silently.
     pub progress: Option<ProgressFn>,
 }
 
@@ -201,9 +217,11 @@ impl fmt::Debug for IngestOptions {
 pub struct RememberOptions {
     /// Defaults to `fact`.
     pub kind: Option<MemoryType>,
+    /// The conversation it belongs to, so `forget_session` deletes it with the rest.
     pub session_id: Option<String>,
     /// A key such as `alice.employer`; a newer memory on the same subject supersedes this one.
     pub subject: Option<String>,
+    /// Who said it or whom it is about.
     pub speaker: Option<String>,
     /// When it became true (ms since the epoch); defaults to now.
     pub occurred_at: Option<i64>,
@@ -212,6 +230,7 @@ pub struct RememberOptions {
 /// The result of `remember`: the memory, and whether it was new.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Remembered {
+    /// The stored memory (the one already stored, with its times, when it was a duplicate).
     #[serde(flatten)]
     pub memory: Memory,
     /// `false` when the same memory was already stored.
@@ -266,6 +285,7 @@ pub enum Retriever {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Recalled {
+    /// The memory found.
     pub memory: Memory,
     /// Relevance from 0 to 1 (higher is better): about 0.8 for a memory holding every word
     /// of the question; with vectors, fused with the vector similarity. Comparable within
@@ -274,6 +294,8 @@ pub struct Recalled {
     /// The ids of the messages the memory came from (the same as
     /// `memory.source_message_ids`, repeated for convenience).
     pub sources: Vec<String>,
+    /// Which retrievers found it (several when more than one did), to tell why it ranks
+    /// where it does.
     #[serde(alias = "matched_by")]
     pub matched_by: Vec<Retriever>,
     /// Inferred by this recall: a newer memory among the results, by the same speaker and
@@ -290,6 +312,7 @@ pub struct Recalled {
 /// The result of a recall, best first.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recall {
+    /// The ranked results, at most [`RecallOptions::limit`].
     pub results: Vec<Recalled>,
     /// The LLM's answer, when asked for.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -306,7 +329,9 @@ pub struct ListOptions {
     pub cursor: Option<String>,
     /// 1-1000, default 50.
     pub limit: usize,
+    /// Only this type (all when unset).
     pub kind: Option<MemoryType>,
+    /// Only this session.
     pub session_id: Option<String>,
 }
 
@@ -325,6 +350,7 @@ impl Default for ListOptions {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Page {
+    /// This page's memories, at most [`ListOptions::limit`].
     pub memories: Vec<Memory>,
     /// Pass as `cursor` for the next page; `None` at the end. Stable under concurrent
     /// writes: new memories never shift later pages.
@@ -336,7 +362,9 @@ pub struct Page {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileInfo {
+    /// `namespace/profile`, as [`Memories::profile`](crate::Memories::profile) takes it.
     pub name: String,
+    /// How many memories it holds, superseded ones included.
     pub memories: u64,
     /// The size of the SQLite file (without its WAL).
     pub bytes: u64,

@@ -13,6 +13,7 @@ pub struct ProfileName {
 }
 
 impl ProfileName {
+    /// Checks `name`; [`Error::InvalidProfileName`] says which part is wrong.
     pub fn parse(name: &str) -> Result<Self, Error> {
         let invalid = |reason: String| Error::InvalidProfileName {
             name: name.to_owned(),
@@ -30,14 +31,17 @@ impl ProfileName {
         })
     }
 
+    /// The part before the `/`: the directory the profile's database lives in.
     pub fn namespace(&self) -> &str {
         &self.full[..self.slash]
     }
 
+    /// The part after the `/`: the database's file name, without `.sqlite`.
     pub fn profile(&self) -> &str {
         &self.full[self.slash + 1..]
     }
 
+    /// The whole `namespace/profile`, as written in errors and bindings.
     pub fn as_str(&self) -> &str {
         &self.full
     }

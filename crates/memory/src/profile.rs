@@ -40,6 +40,8 @@ pub struct MemoryConfig {
 }
 
 impl MemoryConfig {
+    /// Profiles under `data_dir`, the system clock and random ids, no LLM, no embeddings (recall is then
+    /// full-text only) and the default ranking.
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
@@ -50,21 +52,25 @@ impl MemoryConfig {
         }
     }
 
+    /// With another clock and id source (tests use fixed ones for stable output).
     pub fn env(mut self, env: store::Env) -> Self {
         self.env = env;
         self
     }
 
+    /// With an LLM: needed for ingest's extraction and for recall answers.
     pub fn llm(mut self, llm: Endpoint) -> Self {
         self.llm = Some(llm);
         self
     }
 
+    /// With an embeddings endpoint: recall then also ranks by vector similarity.
     pub fn embeddings(mut self, embeddings: Endpoint) -> Self {
         self.embeddings = Some(embeddings);
         self
     }
 
+    /// With other ranking weights (e.g. tuned by the evaluation).
     pub fn ranking(mut self, ranking: Ranking) -> Self {
         self.ranking = ranking;
         self
@@ -115,6 +121,8 @@ impl Inner {
 }
 
 impl Memories {
+    /// The service over `config`. Opens nothing yet: each profile's database is opened on
+    /// first use and then kept open.
     pub fn new(config: MemoryConfig) -> Self {
         let dir = config.data_dir.join("memory");
         Self {
@@ -135,6 +143,7 @@ impl Memories {
         })
     }
 
+    /// The configuration it was built with (e.g. to tell whether embeddings are on).
     pub fn config(&self) -> &MemoryConfig {
         &self.inner.config
     }
@@ -246,6 +255,7 @@ impl std::fmt::Debug for Profile {
 }
 
 impl Profile {
+    /// The profile's validated name.
     pub fn name(&self) -> &ProfileName {
         &self.name
     }
@@ -814,6 +824,7 @@ impl Profile {
         self.run(false, move |db| db.list(&options)).await
     }
 
+    /// One memory by id; [`Error::NotFound`] when the profile holds none with this id.
     pub async fn get(&self, id: &str) -> Result<Memory, Error> {
         let id = id.to_owned();
         let profile = self.name.to_string();

@@ -47,8 +47,11 @@ pub struct DataDir {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AgentInfo {
+    /// The agent's class (its kind of agent).
     pub class: String,
+    /// The instance's name within its class.
     pub name: String,
+    /// When the agent was first created (ms since the Unix epoch).
     pub created_at: i64,
 }
 
@@ -56,8 +59,11 @@ pub struct AgentInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Alarm {
+    /// The class of the agent to wake.
     pub class: String,
+    /// The name of the agent to wake.
     pub name: String,
+    /// When to wake it (ms since the Unix epoch): its earliest due schedule.
     pub at_ms: i64,
 }
 

@@ -8,14 +8,17 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Wall-clock time in milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync + fmt::Debug {
+    /// The current time, in ms since the Unix epoch.
     fn now_ms(&self) -> i64;
 }
 
 /// Fresh, unique, URL-safe identifiers.
 pub trait IdGen: Send + Sync + fmt::Debug {
+    /// A new id, never returned before by this generator.
     fn next_id(&self) -> String;
 }
 
+/// The operating system's clock: what production uses.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
@@ -33,14 +36,17 @@ impl Clock for SystemClock {
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
+    /// A clock stopped at `now_ms`.
     pub fn new(now_ms: i64) -> Self {
         Self(AtomicI64::new(now_ms))
     }
 
+    /// Moves the clock to `now_ms` (backwards too, to test clock skew).
     pub fn set(&self, now_ms: i64) {
         self.0.store(now_ms, Ordering::SeqCst);
     }
 
+    /// Moves the clock `ms` forward, e.g. past a schedule's due time.
     pub fn advance(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
@@ -79,6 +85,7 @@ pub struct SequentialIds {
 }
 
 impl SequentialIds {
+    /// Ids `prefix-1`, `prefix-2`, … in order, so tests can predict them.
     pub fn new(prefix: impl Into<String>) -> Self {
         Self {
             prefix: prefix.into(),
@@ -100,15 +107,19 @@ impl IdGen for SequentialIds {
 /// The clock and id generator everything in a data directory uses.
 #[derive(Debug, Clone)]
 pub struct Env {
+    /// Where every timestamp comes from.
     pub clock: Arc<dyn Clock>,
+    /// Where every generated id comes from.
     pub ids: Arc<dyn IdGen>,
 }
 
 impl Env {
+    /// The clock's current time (ms since the Unix epoch).
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()
     }
 
+    /// A fresh id from the id generator.
     pub fn next_id(&self) -> String {
         self.ids.next_id()
     }

@@ -9,10 +9,20 @@
 pub enum Error {
     /// SQLite failed (I/O, corruption, a constraint, a bad statement from internal code).
     #[error("storage error in `{what}`: {message}")]
-    Sqlite { what: String, message: String },
+    Sqlite {
+        /// `what`: the internal operation that failed (e.g. "starting a fiber").
+        what: String,
+        /// `message`: SQLite's error text.
+        message: String,
+    },
     /// The data directory or a file in it could not be used.
     #[error("cannot use `{path}`: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// `path`: the file or directory that could not be used.
+        path: String,
+        /// `message`: the operating system's error text.
+        message: String,
+    },
     /// An agent, file, directory or schedule that does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -30,7 +40,12 @@ pub enum Error {
     DirectoryNotEmpty(String),
     /// A workspace path that breaks one of the path rules.
     #[error("invalid path `{path}`: {reason}")]
-    InvalidPath { path: String, reason: String },
+    InvalidPath {
+        /// `path`: the path as given.
+        path: String,
+        /// `reason`: the rule it breaks.
+        reason: String,
+    },
     /// An agent class or name, or a method name, that breaks the naming rules.
     #[error("{0}")]
     InvalidName(String),
@@ -38,7 +53,12 @@ pub enum Error {
     #[error(
         "invalid cron expression `{cron}`: {message}; use 5 fields (minute hour day-of-month month day-of-week), e.g. `*/5 * * * *`, optionally with a leading seconds field"
     )]
-    InvalidCron { cron: String, message: String },
+    InvalidCron {
+        /// `cron`: the expression as given.
+        cron: String,
+        /// `message`: the parser's complaint, or why it never fires.
+        message: String,
+    },
     /// A malformed argument (a bad regex, a negative delay, a non-UTF-8 file read as text…).
     #[error("{0}")]
     InvalidArgument(String),

@@ -39,11 +39,14 @@ const MAX_LABEL_BYTES: usize = 512;
 pub enum FiberStatus {
     /// Started and not finished: after a crash, a fiber to recover.
     Running,
+    /// Finished with a result ([`Fibers::complete`]).
     Completed,
+    /// Finished with an error ([`Fibers::fail`]).
     Failed,
 }
 
 impl FiberStatus {
+    /// The name stored in the database and shown in JSON (`running`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             FiberStatus::Running => "running",
@@ -66,11 +69,15 @@ impl FiberStatus {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Fiber {
+    /// The fiber's id, which every checkpoint and chunk names.
     pub id: String,
+    /// What the work is (e.g. the `runFiber` name), for `onFiberRecovered` to pick how to
+    /// resume.
     pub name: String,
     /// The chat session the fiber's turn belongs to, if any (cleared when the session is
     /// deleted).
     pub session_id: Option<String>,
+    /// Whether it is still running (to recover after a crash) or finished.
     pub status: FiberStatus,
     /// The last value stashed.
     pub stash: Option<Value>,
@@ -80,7 +87,10 @@ pub struct Fiber {
     pub error: Option<String>,
     /// How many times the fiber was recovered after its process ended mid-way.
     pub recoveries: u32,
+    /// When it was started (ms since the Unix epoch).
     pub created_at_ms: i64,
+    /// When it last changed: a checkpoint, a stash, a recovery or its end
+    /// (ms since the Unix epoch).
     pub updated_at_ms: i64,
 }
 
@@ -88,7 +98,9 @@ pub struct Fiber {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CheckpointKind {
+    /// A step of the work began (for a Think turn: one model call and its tool calls).
     StepStarted,
+    /// A step ended, with what it produced.
     StepFinished,
     /// A tool call, recorded before the tool runs.
     ToolCall,
@@ -97,6 +109,7 @@ pub enum CheckpointKind {
 }
 
 impl CheckpointKind {
+    /// The name stored in the database and shown in JSON (`step_started`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             CheckpointKind::StepStarted => "step_started",
@@ -120,6 +133,7 @@ impl CheckpointKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ToolOutcome {
+    /// The tool ran and returned a result.
     Ok,
     /// The tool failed; the result says how (the model sees it).
     Error,
@@ -128,6 +142,7 @@ pub enum ToolOutcome {
 }
 
 impl ToolOutcome {
+    /// The name stored in the database and shown in JSON (`ok`, `error`, `interrupted`).
     pub fn as_str(self) -> &'static str {
         match self {
             ToolOutcome::Ok => "ok",
@@ -151,6 +166,7 @@ impl ToolOutcome {
 pub struct Checkpoint {
     /// Position in the fiber's log, from 1.
     pub seq: u64,
+    /// What the checkpoint records.
     pub kind: CheckpointKind,
     /// The step it belongs to, from 1.
     pub step: u32,
@@ -160,6 +176,7 @@ pub struct Checkpoint {
     pub outcome: Option<ToolOutcome>,
     /// The caller's data: the call's name and input, the result, what the step produced.
     pub data: Value,
+    /// When it was recorded (ms since the Unix epoch).
     pub created_at_ms: i64,
 }
 

@@ -13,6 +13,7 @@
 //! named `_islet_*`, which the agent's own SQL (`this.sql`) can neither read nor change.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod agent_db;
 mod data_dir;
@@ -44,4 +45,5 @@ pub use workspace::{
     CHUNK_BYTES, Entry, GrepMatch, GrepOptions, Kind, MAX_FILE_BYTES, Stat, Workspace,
 };
 
+/// A result whose error is this crate's [`Error`].
 pub type Result<T, E = Error> = std::result::Result<T, E>;

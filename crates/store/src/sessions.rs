@@ -39,15 +39,20 @@ pub const MAX_TITLE_CHARS: usize = 500;
 const MAX_LABEL_BYTES: usize = 512;
 /// Sessions per page unless asked otherwise, and the most one page may hold.
 pub const DEFAULT_PAGE_SIZE: usize = 50;
+/// The most sessions one page may hold; a larger `limit` is refused.
 pub const MAX_PAGE_SIZE: usize = 1000;
 
 /// Who a message is from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
+    /// Instructions to the model, stored in the history like any message.
     System,
+    /// The person (or program) talking to the agent.
     User,
+    /// The model's answers, with its tool calls.
     Assistant,
+    /// Results of tool calls (OpenAI's layout; Anthropic puts them in user messages).
     Tool,
 }
 
@@ -77,7 +82,9 @@ impl Role {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Usage {
+    /// Prompt tokens the inference read.
     pub input_tokens: u64,
+    /// Tokens the model generated.
     pub output_tokens: u64,
 }
 
@@ -86,7 +93,9 @@ pub struct Usage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NewMessage {
+    /// Who it is from.
     pub role: Role,
+    /// The message as the caller represents it; stored and returned unchanged.
     pub content: Value,
     /// The plain text search indexes. When absent it is taken from `content`: a string
     /// content is its own text, otherwise every string under a `"text"` or `"content"`
@@ -109,6 +118,8 @@ pub struct NewMessage {
 }
 
 impl NewMessage {
+    /// A message of `role` with `content`, the text search indexes taken from it, and no
+    /// model, usage or tool call ids.
     pub fn new(role: Role, content: impl Into<Value>) -> Self {
         NewMessage {
             role,
@@ -131,16 +142,19 @@ impl NewMessage {
         NewMessage::new(Role::Assistant, text)
     }
 
+    /// With the text search indexes given, instead of the one taken from `content`.
     pub fn with_text(mut self, text: impl Into<String>) -> Self {
         self.text = Some(text.into());
         self
     }
 
+    /// With the model that wrote it.
     pub fn with_model(mut self, model: impl Into<String>) -> Self {
         self.model = Some(model.into());
         self
     }
 
+    /// With the tokens its inference used, added to the session's totals.
     pub fn with_usage(mut self, input_tokens: u64, output_tokens: u64) -> Self {
         self.usage = Some(Usage {
             input_tokens,
@@ -168,19 +182,29 @@ impl NewMessage {
 pub struct Message {
     /// 16 hex digits; ids sort in the order messages were created.
     pub id: String,
+    /// The session it belongs to.
     pub session_id: String,
+    /// The message it follows in the conversation tree; `None` for a first message. Two
+    /// messages with the same parent are alternatives (see [`Branches`]).
     pub parent_id: Option<String>,
+    /// Who it is from.
     pub role: Role,
     /// The content as stored: JSON text, unparsed, so a history of thousands of messages
     /// is not turned into a tree of values only to be converted again. Deserialize it into
     /// the provider's type with `serde_json::from_str(content.get())`, or see
     /// [`Message::content_value`]; it serialises as the JSON it is.
     pub content: Box<RawValue>,
+    /// The plain text search indexes (given, or taken from the content).
     pub text: String,
+    /// The model that wrote it, when recorded.
     pub model: Option<String>,
+    /// The tokens of the inference that produced it, when recorded.
     pub usage: Option<Usage>,
+    /// Ids of the tool calls this message makes.
     pub tool_calls: Vec<String>,
+    /// Ids of the tool calls this message answers.
     pub tool_results: Vec<String>,
+    /// When it was appended (ms since the Unix epoch).
     pub created_at_ms: i64,
 }
 
@@ -212,7 +236,9 @@ impl PartialEq for Message {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ForkOrigin {
+    /// The session it was forked from.
     pub session_id: String,
+    /// The message of that session the fork's history ends at.
     pub message_id: String,
 }
 
@@ -220,16 +246,23 @@ pub struct ForkOrigin {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
+    /// The session's id.
     pub id: String,
+    /// A title for lists, given at creation or by `rename` (a fork's defaults to its
+    /// origin's with ` (fork)`).
     pub title: String,
     /// The message the session's history ends at; `None` while it has no messages.
     pub leaf_id: Option<String>,
+    /// Messages stored in the session, all branches counted.
     pub message_count: u64,
     /// Tokens of the inferences made in this session (a fork starts at zero: what was
     /// spent before the fork point is counted in the session it was spent in).
     pub usage: Usage,
+    /// Where it was forked from; `None` for a session started fresh.
     pub forked_from: Option<ForkOrigin>,
+    /// When it was created (ms since the Unix epoch).
     pub created_at_ms: i64,
+    /// When it last changed (ms since the Unix epoch): lists sort by it.
     pub updated_at_ms: i64,
 }
 
@@ -247,6 +280,7 @@ pub struct ListSessions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SessionPage {
+    /// This page's sessions, most recently updated first.
     pub sessions: Vec<Session>,
     /// Pass it as `cursor` for the next page; `None` on the last page.
     pub next_cursor: Option<String>,
@@ -260,6 +294,7 @@ pub struct Branches {
     /// The position of the asked message among `siblings` (0-based: "v{index + 1} of
     /// {siblings.len()}").
     pub index: usize,
+    /// The message and its alternatives, oldest first.
     pub siblings: Vec<Message>,
 }
 

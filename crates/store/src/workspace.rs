@@ -30,7 +30,9 @@ pub const MAX_FILE_BYTES: usize = 64 << 20;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// A file: it has content and a size.
     File,
+    /// A directory: it has entries.
     Dir,
 }
 
@@ -45,7 +47,9 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Stat {
+    /// The path, normalised.
     pub path: String,
+    /// File or directory.
     pub kind: Kind,
     /// Bytes for a file, 0 for a directory.
     pub size: u64,
@@ -57,10 +61,15 @@ pub struct Stat {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Entry {
+    /// The entry's name within its directory.
     pub name: String,
+    /// Its full normalised path, to pass to other calls.
     pub path: String,
+    /// File or directory.
     pub kind: Kind,
+    /// Bytes for a file, 0 for a directory.
     pub size: u64,
+    /// Last content change (files) or creation (directories), ms since the Unix epoch.
     pub mtime_ms: i64,
 }
 

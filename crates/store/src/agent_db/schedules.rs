@@ -83,14 +83,19 @@ impl PartialEq<&str> for ScheduleKind {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Schedule {
+    /// The schedule's id, for cancelling it.
     pub id: String,
+    /// The agent method it calls when it fires.
     pub method: String,
+    /// The argument passed to the method.
     pub payload: Value,
+    /// Whether it runs once or repeats.
     pub kind: ScheduleKind,
     /// The expression of a cron schedule.
     pub cron: Option<String>,
     /// When it fires next (ms since the Unix epoch).
     pub next_at_ms: i64,
+    /// When it was made (ms since the Unix epoch).
     pub created_at_ms: i64,
 }
 

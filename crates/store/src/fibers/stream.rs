@@ -20,6 +20,7 @@ const DEFAULT_REPLAY_LIMIT: usize = 10_000;
 pub struct Chunk {
     /// From 1, without gaps.
     pub seq: u64,
+    /// The output itself, as the turn pushed it (e.g. one server-sent event).
     pub chunk: String,
 }
 

@@ -19,13 +19,19 @@ use crate::{Env, Result};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Compaction {
+    /// The compaction's id.
     pub id: String,
+    /// The session whose history it summarises.
     pub session_id: String,
+    /// The first message it stands in for.
     pub first_id: String,
+    /// The last message it stands in for (included).
     pub last_id: String,
+    /// The text the prompt view shows instead of the stretch.
     pub summary: String,
     /// The summary's size in tokens, as the caller counted it.
     pub tokens: u64,
+    /// When it was recorded (ms since the Unix epoch).
     pub created_at_ms: i64,
 }
 
@@ -33,7 +39,9 @@ pub struct Compaction {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum PromptItem {
+    /// A message of the history, not compacted.
     Message(Message),
+    /// A summary, in place of the messages it covers.
     Summary(Compaction),
 }
 

@@ -9,6 +9,7 @@ use crate::error::{Error, SqlContext};
 
 /// Hits returned unless asked otherwise, and the most one search returns.
 pub const DEFAULT_SEARCH_LIMIT: usize = 20;
+/// The most hits one search returns; a larger `limit` is refused.
 pub const MAX_SEARCH_LIMIT: usize = 200;
 
 /// Words of context in a snippet.
@@ -18,14 +19,19 @@ const SNIPPET_TOKENS: i32 = 16;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchHit {
+    /// The session the message is in.
     pub session_id: String,
+    /// That session's title, to show the hit without another lookup.
     pub session_title: String,
+    /// The matching message, to open it in its session.
     pub message_id: String,
+    /// Who the message is from.
     pub role: Role,
     /// The best passage, matched words between `**`, cuts marked `…`.
     pub snippet: String,
     /// BM25 score: lower is better (SQLite's sign).
     pub rank: f64,
+    /// When the message was appended (ms since the Unix epoch).
     pub created_at_ms: i64,
 }
 

@@ -33,6 +33,7 @@ pub struct GrepOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GrepMatch {
+    /// The file the line is in.
     pub path: String,
     /// 1-based line number.
     pub line: usize,
