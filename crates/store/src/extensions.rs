@@ -23,9 +23,11 @@ pub struct Extensions<'a> {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExtensionInfo {
+    /// The extension's name, unique within the agent.
     pub name: String,
     /// The active version.
     pub version: i64,
+    /// Whether the active version is loaded (disabled extensions are kept but not run).
     pub enabled: bool,
     /// Every version kept, oldest first.
     pub versions: Vec<i64>,
@@ -39,10 +41,15 @@ pub struct ExtensionInfo {
 /// The active version of an extension, with its source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExtensionVersion {
+    /// The extension's name.
     pub name: String,
+    /// The version number, from 1.
     pub version: i64,
+    /// Whether it is enabled.
     pub enabled: bool,
+    /// The module's source, as installed.
     pub source: String,
+    /// The manifest (JSON), as installed.
     pub manifest: Value,
 }
 
