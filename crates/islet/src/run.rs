@@ -368,12 +368,32 @@ impl Isolation {
     }
 
     /// A sandbox of this kind for a server: one executor thread or worker per core.
-    pub(crate) fn server_sandbox(self) -> anyhow::Result<Sandbox> {
+    /// The sandbox of a server whose isolates run `executors` at once (threads in this
+    /// process, or spread over one worker process per core).
+    pub(crate) fn server_sandbox(self, executors: usize) -> anyhow::Result<Sandbox> {
+        let executors = executors.max(1);
         Ok(match self {
-            Isolation::Inprocess => Sandbox::new(SandboxConfig::default())?,
-            Isolation::Process => Sandbox::with_workers(worker_config()?)?,
+            Isolation::Inprocess => Sandbox::new(SandboxConfig { threads: executors })?,
+            Isolation::Process => {
+                let mut config = worker_config()?;
+                let workers = cores().min(executors);
+                config.workers = workers;
+                config.executors_per_worker = executors.div_ceil(workers);
+                Sandbox::with_workers(config)?
+            }
         })
     }
+}
+
+/// Isolates a server runs at once by default: 4 per core, at least 8. An agent waiting on
+/// another agent's reply (a sub-agent, an agent call) holds one for the wait, so a chain of
+/// nested calls needs one per level; waiting ones cost a thread and an idle engine, no CPU.
+pub(crate) fn default_executors() -> usize {
+    (cores() * 4).max(8)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
 /// Worker processes are this binary's `islet worker`.

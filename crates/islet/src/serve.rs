@@ -233,6 +233,11 @@ pub(crate) struct ServeArgs {
     /// Where agent code runs: OS-sandboxed worker processes (default) or this process.
     #[arg(long, value_enum, default_value_t = Isolation::Process)]
     isolation: Isolation,
+    /// Isolates that run at once (default: 4 per core, at least 8). An agent waiting on
+    /// another agent's reply (a sub-agent, an agent call) holds one for the wait: a chain
+    /// of nested calls longer than this waits for one, and fails at --wall-ms if none frees.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    executors: Option<u16>,
     /// Seconds without messages after which an agent hibernates (its memory is freed; its
     /// database stays).
     #[arg(long, value_name = "SECS", default_value_t = 30.0)]
@@ -379,7 +384,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             token
         }
     };
-    let sandbox = Arc::new(args.isolation.server_sandbox()?);
+    let executors = args
+        .executors
+        .map_or_else(crate::run::default_executors, usize::from);
+    let sandbox = Arc::new(args.isolation.server_sandbox(executors)?);
     let classes = match &agents_dir {
         Some(dir) => Classes::load_dir(dir, &sandbox).await?,
         None => Classes::default(),

@@ -60,7 +60,10 @@ pub(super) async fn agents(args: AgentsArgs) -> anyhow::Result<Value> {
 
 async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> {
     let data = Arc::new(DataDir::open(dir, Env::default())?);
-    let sandbox = Arc::new(args.isolation.server_sandbox()?);
+    let sandbox = Arc::new(
+        args.isolation
+            .server_sandbox(crate::run::default_executors())?,
+    );
     let classes = Classes::from_sources(
         vec![
             ("counter.ts".to_owned(), COUNTER.to_owned()),

@@ -48,7 +48,10 @@ pub(super) async fn think(args: ThinkArgs) -> anyhow::Result<Value> {
 
 async fn run(args: &ThinkArgs, dir: &std::path::Path) -> anyhow::Result<Value> {
     let data = Arc::new(DataDir::open(dir, Env::default())?);
-    let sandbox = Arc::new(args.isolation.server_sandbox()?);
+    let sandbox = Arc::new(
+        args.isolation
+            .server_sandbox(crate::run::default_executors())?,
+    );
     let classes = Classes::from_sources(
         vec![("assistant.ts".to_owned(), ASSISTANT.to_owned())],
         &sandbox,
