@@ -379,6 +379,10 @@ fn convert_program<'a>(source: &str, program: &Program<'a>, lazy_reexports: bool
     } else {
         program.directives.last().map_or(0, |d| d.span.end)
     };
+    if at > 0 && !prologue.is_empty() {
+        // The directive may end without a semicolon (`'use strict'` then a new line).
+        prologue.insert(0, ';');
+    }
     edits.insert(at, &prologue);
     Converted {
         body: edits.apply(source),
@@ -677,7 +681,7 @@ mod tests {
     fn commonjs_requires_and_globals() {
         let c = convert(
             "a.js",
-            "'use strict';\nconst a = require('a');\nfunction f(require) { return require('nope'); }\nmodule.exports = Buffer.from(process.env.X);",
+            "'use strict'\nconst a = require('a');\nfunction f(require) { return require('nope'); }\nmodule.exports = Buffer.from(process.env.X);",
             false,
         )
         .unwrap();
