@@ -53,6 +53,9 @@ pub struct AgentClass {
     /// the embedder checks the names and binds `memory.*` over them
     /// ([`crate::HostConfig::class_bindings`]).
     pub memory: Vec<MemoryAttachment>,
+    /// The class's Linux sandbox (`static sandbox = true` or `{ network: [...] }`); `None`:
+    /// its agents have none.
+    pub sandbox: Option<crate::linux::ClassSandbox>,
     /// The module as a script ending in the turn driver's entry for the class: the code
     /// of each agent's sandbox session.
     pub(crate) turn_code: Arc<str>,
@@ -172,6 +175,8 @@ struct Described {
     think: bool,
     #[serde(default)]
     memory: Vec<MemoryAttachment>,
+    #[serde(default)]
+    sandbox: Option<crate::linux::ClassSandbox>,
 }
 
 impl Classes {
@@ -353,6 +358,7 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
         has_on_fiber_recovered: described.on_fiber_recovered,
         think: described.think,
         memory: described.memory,
+        sandbox: described.sandbox,
         turn_code: format!("{script}\n;return __isletEntry({local});").into(),
     })
 }

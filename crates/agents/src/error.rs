@@ -62,6 +62,10 @@ pub enum Error {
     /// Storage failed; `store::Error::code()` says how.
     #[error(transparent)]
     Store(#[from] store::Error),
+    /// A host function of the embedder's failed (a Linux sandbox operation): its code and
+    /// kind as it said.
+    #[error("{}", .0.message)]
+    Host(Box<sandbox::HostError>),
     /// The host is shutting down or the agent's mailbox is gone.
     #[error("the agent host is shutting down; retry against the restarted server")]
     ShuttingDown,
@@ -193,6 +197,7 @@ impl Error {
             },
             Error::Limit { .. } => K::Limit,
             Error::Store(e) => e.kind(),
+            Error::Host(e) => e.kind,
             Error::ShuttingDown => K::Unavailable,
         }
     }
@@ -223,6 +228,7 @@ impl Error {
             },
             Error::Limit { .. } => "LIMIT",
             Error::Store(e) => e.code(),
+            Error::Host(e) => &e.code,
             Error::ShuttingDown => "SHUTTING_DOWN",
         }
     }

@@ -30,6 +30,7 @@ use tracing::Instrument as _;
 
 use crate::classes::{AgentClass, Classes};
 use crate::error::Error;
+use crate::linux::{AgentDbAccess, AgentSandboxes};
 use crate::runtime::{self, TurnContext, lock};
 
 /// Where an agent lives: its class and its name.
@@ -68,6 +69,9 @@ pub struct HostConfig {
     /// in both is the class's): e.g. `memory.*` over the profiles the class attaches
     /// (`static memory`) plus the server-wide ones.
     pub class_bindings: HashMap<String, Bindings>,
+    /// Linux sandboxes for the classes that opt in (`static sandbox`); `None`: the server
+    /// offers none, and `this.sandbox` refuses saying how to turn them on.
+    pub sandboxes: Option<Arc<dyn AgentSandboxes>>,
 }
 
 impl Default for HostConfig {
@@ -77,6 +81,7 @@ impl Default for HostConfig {
             idle_timeout: Duration::from_secs(30),
             bindings: Bindings::new(),
             class_bindings: HashMap::new(),
+            sandboxes: None,
         }
     }
 }
@@ -422,6 +427,43 @@ impl AgentHost {
         self.inner.config.class_bindings.get(class)
     }
 
+    /// Runs one operation of the agent's Linux sandbox (`exec`, `runCode`, `readFile`, …; see
+    /// `linuxbox::OPERATIONS`) from outside its turns (HTTP, Think tools), creating the agent
+    /// if needed; the workspace sync around it visits the agent between its turns.
+    pub async fn linux_sandbox(
+        &self,
+        class: &str,
+        name: &str,
+        op: &str,
+        args: Value,
+    ) -> Result<Value, Error> {
+        let address = self.inner.checked_address(class, name)?;
+        let settings = self.inner.classes.get(class)?.sandbox.clone();
+        let sandboxes = self.inner.config.sandboxes.as_ref();
+        if let Some(refusal) = crate::linux::refusal(class, settings.as_ref(), sandboxes.is_some())
+        {
+            return Err(Error::Host(Box::new(refusal)));
+        }
+        let (Some(sandboxes), Some(settings)) = (sandboxes, settings) else {
+            return Err(Error::ShuttingDown);
+        };
+        let access = AgentDbAccess::between(self.clone(), address.clone());
+        sandboxes
+            .call(&address, &settings, op.to_owned(), args, access)
+            .await
+            .map_err(|e| Error::Host(Box::new(e)))
+    }
+
+    /// Whether agents of `class` may use a Linux sandbox on this host.
+    pub fn linux_sandbox_enabled(&self, class: &str) -> bool {
+        self.inner.config.sandboxes.is_some()
+            && self
+                .inner
+                .classes
+                .get(class)
+                .is_ok_and(|c| c.sandbox.is_some())
+    }
+
     /// The prelude that gives code the `agents.Class("name")` form over [`Self::bindings`].
     pub fn prelude() -> &'static str {
         runtime::PRELUDE
@@ -579,6 +621,10 @@ impl Actor {
             if let Err(e) = lock(db).checkpoint() {
                 tracing::debug!(agent = %self.address, error = %e, "checkpoint on hibernation failed");
             }
+        }
+        // Everything the agent's sandbox runs ends with the agent's activation.
+        if let Some(sandboxes) = &host.config.sandboxes {
+            sandboxes.release(&self.address);
         }
         // Close the database before counting this agent as stopped.
         drop(self);

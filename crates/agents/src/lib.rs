@@ -22,9 +22,11 @@
 mod classes;
 mod error;
 mod host;
+mod linux;
 mod runtime;
 
 pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};
 pub use error::Error;
 pub use host::{Address, AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent};
+pub use linux::{AgentDbAccess, AgentSandboxes, ClassSandbox, SandboxFuture};
 pub use runtime::schedule_view;

@@ -46,6 +46,9 @@ pub(crate) struct TurnContext {
 pub(crate) use base::sync::lock;
 
 pub(crate) fn host_error(e: &Error) -> HostError {
+    if let Error::Host(e) = e {
+        return (**e).clone();
+    }
     let mut error = HostError::new(e.code(), e.to_string()).with_kind(e.kind());
     match e {
         Error::Js(js) => {
@@ -173,6 +176,13 @@ struct WsArgs {
     pattern: Option<String>,
     #[serde(default)]
     options: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct SandboxArgs {
+    op: String,
+    #[serde(default)]
+    args: Value,
 }
 
 #[derive(Deserialize)]
@@ -381,6 +391,15 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
         let a: WsArgs = parse("workspace", args)?;
         workspace_op(&mut lock(&ctx.db), a)
     });
+    let turn = Arc::clone(&ctx);
+    b.insert(
+        "__agent",
+        "sandbox",
+        Arc::new(move |args| {
+            let ctx = Arc::clone(&turn);
+            Box::pin(async move { sandbox_op(&ctx, args).await })
+        }),
+    );
     let (fetch_namespace, fetch_name) = sandbox::FETCH_BINDING;
     b.insert(
         fetch_namespace,
@@ -407,6 +426,33 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
         }
     }
     b
+}
+
+/// `this.sandbox.<op>(…)`: one operation of the agent's Linux sandbox, synced with the
+/// turn's own database.
+async fn sandbox_op(ctx: &TurnContext, args: Value) -> Result<Value, HostError> {
+    let a: SandboxArgs = parse("this.sandbox", args)?;
+    let host = ctx
+        .host
+        .upgrade()
+        .ok_or_else(|| host_error(&Error::ShuttingDown))?;
+    let class = host
+        .classes
+        .get(&ctx.address.class)
+        .map_err(|e| host_error(&e))?;
+    let sandboxes = host.config.sandboxes.clone();
+    if let Some(refusal) =
+        crate::linux::refusal(&class.name, class.sandbox.as_ref(), sandboxes.is_some())
+    {
+        return Err(refusal);
+    }
+    let (Some(sandboxes), Some(settings)) = (sandboxes, class.sandbox.clone()) else {
+        return Err(host_error(&Error::ShuttingDown));
+    };
+    let access = crate::linux::AgentDbAccess::turn(Arc::clone(&ctx.db));
+    sandboxes
+        .call(&ctx.address, &settings, a.op, a.args, access)
+        .await
 }
 
 /// `agents.<Class>.<method>({name, args})` for every class (the prelude adds the

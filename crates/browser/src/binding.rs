@@ -5,6 +5,7 @@
 use crate::browser::{Browser, Context};
 use crate::error::Error;
 use codemode::egress::Fetcher;
+use codemode::execute::Shortcut;
 use sandbox::{Bindings, HostError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -344,6 +345,54 @@ impl codemode::execute::Capability for BrowserCapability {
 
     fn bind(&self, bindings: Bindings) -> (Bindings, codemode::execute::Release) {
         let (bindings, used) = bind(bindings, &self.browser, Arc::clone(&self.fetcher));
-        (bindings, Box::new(move || Box::pin(async move { used.close().await })))
+        (
+            bindings,
+            Box::new(move || Box::pin(async move { used.close().await })),
+        )
+    }
+
+    /// Think's `browser_*` tools: the quick actions whose result a model reads as text.
+    fn shortcuts(&self) -> Vec<Shortcut> {
+        let url = json!({
+            "type": "string",
+            "description": "http(s) URL of the page (only hosts `fetch` may reach load)"
+        });
+        let page = |extra: Value, required: &[&str]| {
+            let mut properties = json!({ "url": url.clone() });
+            if let (Some(all), Value::Object(more)) = (properties.as_object_mut(), extra) {
+                all.extend(more);
+            }
+            json!({ "type": "object", "properties": properties, "required": required })
+        };
+        vec![
+            Shortcut {
+                name: "browser_markdown".to_owned(),
+                description: "Load a web page in a headless browser (scripts run) and return its main content as Markdown."
+                    .to_owned(),
+                input_schema: page(json!({}), &["url"]),
+                function: "(input) => browser.markdown(input.url)".to_owned(),
+            },
+            Shortcut {
+                name: "browser_links".to_owned(),
+                description: "Load a web page in a headless browser and return its links ({text, href}), absolute."
+                    .to_owned(),
+                input_schema: page(json!({}), &["url"]),
+                function: "(input) => browser.links(input.url)".to_owned(),
+            },
+            Shortcut {
+                name: "browser_scrape".to_owned(),
+                description: "Load a web page in a headless browser and return, for each CSS selector, the matching elements' text, HTML and attributes."
+                    .to_owned(),
+                input_schema: page(
+                    json!({ "selectors": {
+                        "type": "array",
+                        "items": { "type": "string" },
+                        "description": "CSS selectors, e.g. [\"h1\", \"table tr\"]"
+                    }}),
+                    &["url", "selectors"],
+                ),
+                function: "(input) => browser.scrape(input.url, input.selectors)".to_owned(),
+            },
+        ]
     }
 }

@@ -23,6 +23,7 @@ mod address;
 mod base64;
 mod redact;
 pub mod tls;
+mod tunnel;
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -401,6 +402,8 @@ pub struct Fetcher {
     max_redirects: usize,
     redactor: Redactor,
     client: reqwest::Client,
+    /// The policy's trusted DNS answers, also for [`Fetcher::tunnel`].
+    overrides: Arc<Vec<(String, SocketAddr)>>,
 }
 
 impl Fetcher {
@@ -451,9 +454,10 @@ impl Fetcher {
             .iter()
             .map(|(name, addr)| (name.trim_end_matches('.').to_ascii_lowercase(), *addr))
             .collect();
+        let overrides = Arc::new(overrides);
         let resolver = address::GuardedResolver {
             allow_private: policy.allow_private,
-            overrides: Arc::new(overrides),
+            overrides: Arc::clone(&overrides),
         };
         let mut builder = tls::client_builder()
             .map_err(fail)?
@@ -496,6 +500,7 @@ impl Fetcher {
             max_redirects: policy.max_redirects,
             redactor: Redactor::new(secrets),
             client,
+            overrides,
         })
     }
 

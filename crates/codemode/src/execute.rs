@@ -429,6 +429,31 @@ pub trait Capability: std::fmt::Debug + Send + Sync + 'static {
         let _ = code;
         Box::pin(async { Ok(None) })
     }
+    /// Single-call tools over the capability for a tool-calling model that would rather not
+    /// write code for the simple case (Think's `browser_markdown`); each runs as a program.
+    fn shortcuts(&self) -> Vec<Shortcut> {
+        Vec::new()
+    }
+}
+
+/// A tool that runs one call of a [`Capability`] as an `execute` program.
+#[derive(Debug, Clone)]
+pub struct Shortcut {
+    pub name: String,
+    pub description: String,
+    /// JSON Schema of the tool's input object.
+    pub input_schema: Value,
+    /// A JavaScript function expression called with the input, its result the tool's:
+    /// `(input) => browser.markdown(input.url)`.
+    pub function: String,
+}
+
+impl Shortcut {
+    /// The program that calls [`Shortcut::function`] with `input` (embedded as JSON, so
+    /// no input can become code).
+    pub fn program(&self, input: &Value) -> String {
+        format!("return await ({})({input});", self.function)
+    }
 }
 
 /// What [`Capability::prepare`] made of a program.

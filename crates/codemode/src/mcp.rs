@@ -77,6 +77,22 @@ pub struct ServerOptions {
     pub catalog_kind: Option<CatalogKind>,
     /// Capabilities bound fresh for each `execute` program (the ladder's rungs), in order.
     pub capabilities: Vec<Arc<dyn Capability>>,
+    /// Told of every answered `search` and `execute` call (metrics).
+    pub observer: Option<CallObserver>,
+}
+
+/// Told of each answered `search` or `execute` call: the tool, how long it took, and
+/// whether it succeeded (no protocol error, no error result).
+#[derive(Clone)]
+pub struct CallObserver(pub Arc<ObserveFn>);
+
+/// What a [`CallObserver`] calls: `(tool, duration, ok)`.
+pub type ObserveFn = dyn Fn(&str, std::time::Duration, bool) + Send + Sync;
+
+impl std::fmt::Debug for CallObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CallObserver")
+    }
 }
 
 /// A namespace the catalog should have but cannot offer now: an upstream MCP server that
@@ -105,6 +121,7 @@ impl Default for ServerOptions {
             workers: None,
             execute_prelude: None,
             capabilities: Vec::new(),
+            observer: None,
             catalog_kind: None,
         }
     }
@@ -360,16 +377,24 @@ impl CodeModeServer {
         arguments: &JsonObject,
     ) -> Result<CallToolResult, ErrorData> {
         self.prepare().await;
-        match tool {
+        let started = std::time::Instant::now();
+        let result = match tool {
             SEARCH_TOOL => self.search(arguments).await,
             EXECUTE_TOOL => Ok(self.execute(arguments).await),
-            other => Err(ErrorData::invalid_params(
-                format!(
-                    "unknown tool `{other}`; this server has `{SEARCH_TOOL}` and `{EXECUTE_TOOL}`"
-                ),
-                None,
-            )),
+            other => {
+                return Err(ErrorData::invalid_params(
+                    format!(
+                        "unknown tool `{other}`; this server has `{SEARCH_TOOL}` and `{EXECUTE_TOOL}`"
+                    ),
+                    None,
+                ));
+            }
+        };
+        if let Some(observer) = &self.inner.options.observer {
+            let ok = matches!(&result, Ok(answer) if answer.is_error != Some(true));
+            (observer.0)(tool, started.elapsed(), ok);
         }
+        result
     }
 
     async fn search(&self, arguments: &JsonObject) -> Result<CallToolResult, ErrorData> {

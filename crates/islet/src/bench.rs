@@ -3,6 +3,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod agents;
+mod browser;
 mod isolation;
 mod linuxbox;
 mod mcp;
@@ -48,6 +49,8 @@ pub(crate) enum BenchCommand {
     MemoryQuality(memory_quality::MemoryQualityArgs),
     /// The agent loop's overhead per step and to the first text chunk, with an instant model.
     Think(think::ThinkArgs),
+    /// The browser rung: quick actions on a loopback page, cold and warm, and its memory.
+    Browser(browser::BrowserArgs),
 }
 
 #[derive(clap::Args)]
@@ -124,6 +127,10 @@ pub(crate) async fn bench(command: BenchCommand) -> anyhow::Result<std::process:
         }
         BenchCommand::Think(args) => {
             let report = think::think(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Browser(args) => {
+            let report = browser::browser(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }

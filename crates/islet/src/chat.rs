@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use tokio::io::AsyncBufReadExt as _;
 
 use crate::run::escape_controls;
 
@@ -31,7 +30,9 @@ Commands at the prompt:
   /compact        summarise the conversation before your last question (the model writes
                   it; the messages stay in the history)
   /help           this list
-  /quit           leave (or end of input)
+  /quit           leave (or end of input, or Ctrl-C at the prompt)
+
+Ctrl-C while an answer streams stops the turn (the server keeps what was said so far).
 
 Example:
   OPENAI_API_KEY=… islet serve --model openai:gpt-4.1-mini &
@@ -91,16 +92,24 @@ pub(crate) async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
         token: token.clone(),
     };
     let mut out = std::io::stdout();
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = stdin_lines();
     writeln!(
         out,
         "chatting with {class}/{name} at {} (/help for commands, /quit to leave)",
         args.url
     )?;
+    // Ctrl-C stops the turn being streamed (the server keeps what was said) and, at the
+    // prompt, leaves. Listening for it replaces the default of exiting at once.
+    let mut interrupts = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot listen for Ctrl-C")?;
     loop {
         write!(out, "\n> ")?;
         out.flush()?;
-        let Some(line) = lines.next_line().await? else {
+        let line = tokio::select! {
+            line = lines.recv() => line.transpose()?,
+            _ = interrupts.recv() => None,
+        };
+        let Some(line) = line else {
             break;
         };
         let line = line.trim();
@@ -242,7 +251,28 @@ pub(crate) async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
             session = Some(id.to_owned());
         }
         let mut buffer = String::new();
-        while let Some(bytes) = response.chunk().await? {
+        let mut cancelled = false;
+        loop {
+            let bytes = tokio::select! {
+                bytes = response.chunk() => bytes?,
+                _ = interrupts.recv() => {
+                    if cancelled {
+                        // A second Ctrl-C: stop waiting for the end of the stream.
+                        writeln!(out, "\n(left the turn; it stops on the server)")?;
+                        break;
+                    }
+                    cancelled = true;
+                    writeln!(out, "\n(stopping…)")?;
+                    let body = json!({"sessionId": session});
+                    if let Err(e) = api.post(&format!("{base}/chat/cancel"), &body).await {
+                        writeln!(out, "error: cannot stop the turn: {e}")?;
+                    }
+                    continue;
+                }
+            };
+            let Some(bytes) = bytes else {
+                break;
+            };
             buffer.push_str(&String::from_utf8_lossy(&bytes));
             while let Some(end) = buffer.find("\n\n") {
                 let event: String = buffer.drain(..end + 2).collect();
@@ -254,6 +284,21 @@ pub(crate) async fn chat(args: ChatArgs) -> anyhow::Result<ExitCode> {
         writeln!(out)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lines of stdin, read on a thread of their own: a read pending in the runtime's
+/// blocking pool would hold the process open after the chat ends (e.g. left with Ctrl-C).
+fn stdin_lines() -> tokio::sync::mpsc::UnboundedReceiver<std::io::Result<String>> {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in std::io::stdin().lock().lines() {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// Shows one chunk of the UI message stream.
@@ -324,7 +369,7 @@ fn fold(text: &str) -> String {
 
 /// The commands, as `/help` and an unknown command print them.
 const HELP: &str = "commands: /new, /sessions, /session ID, /history, /search WORDS, /fork [MSG], \
-/edit TEXT, /branch [N], /compact, /help, /quit";
+/edit TEXT, /branch [N], /compact, /help, /quit; Ctrl-C stops an answer";
 
 /// The server's JSON API with the token.
 struct Api {

@@ -6,6 +6,7 @@ mod bench;
 mod chat;
 mod config;
 mod doctor;
+mod linux;
 mod mcp;
 mod memory;
 mod otlp;
@@ -53,7 +54,7 @@ pub(crate) enum LogFormat {
 #[derive(Subcommand)]
 enum Command {
     /// Serve durable agents (your TypeScript/JavaScript classes) over HTTP, with Code Mode at /mcp.
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Chat with a chat agent (a Think class) of a running `islet serve`, in the terminal.
     Chat(chat::ChatArgs),
     /// Read and write an agent's workspace files (ls, cat, put, rm) in a data directory.
@@ -139,7 +140,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Serve(args) => serve::serve(args).await,
+            Command::Serve(args) => serve::serve(*args).await,
             Command::Chat(args) => chat::chat(args).await,
             Command::Ws(args) => ws::ws(args),
             Command::Run(args) => run::run(args).await,

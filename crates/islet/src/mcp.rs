@@ -11,7 +11,8 @@ use std::time::Duration;
 use crate::run::{BrowserArgs, FetchArgs, Isolation, NpmArgs};
 use anyhow::Context as _;
 use codemode::catalog::describe::CatalogKind;
-use codemode::execute::{HttpApi, HttpApiConfig, bindings, parse_header};
+use codemode::egress::Fetcher;
+use codemode::execute::{Capability, HttpApi, HttpApiConfig, bindings, parse_header};
 use codemode::mcp::upstream::{Proxy, ProxyOptions};
 use codemode::mcp::{CodeModeServer, HttpOptions, Prepare, ServerOptions, serve_http};
 
@@ -164,12 +165,11 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         let proxy = Arc::clone(&lazy);
         Box::pin(async move { proxy.start().await })
     });
+    let (browser, capabilities) = rungs(&args.browser, fetcher.as_ref())?;
     let options = ServerOptions {
         // Until the upstreams start (and if none does), the catalog is empty: still a proxy.
         catalog_kind: Some(CatalogKind::McpServers),
-        capabilities: args
-            .browser
-            .capability(fetcher.as_ref())?
+        capabilities: capabilities
             .into_iter()
             .chain(args.npm.capability()?)
             .collect(),
@@ -192,6 +192,9 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     // the children are stopped before exiting: no orphans.
     let served = args.serve.serve(server).await;
     proxy.shutdown().await;
+    if let Some(browser) = browser {
+        browser.shutdown().await;
+    }
     served?;
     Ok(ExitCode::SUCCESS)
 }
@@ -249,18 +252,31 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     );
     let api = Arc::new(api);
     let bindings = FetchArgs::bind(fetcher.as_ref(), bindings(&catalog, api));
+    let (browser, capabilities) = rungs(&args.browser, fetcher.as_ref())?;
     let options = ServerOptions {
-        capabilities: args
-            .browser
-            .capability(fetcher.as_ref())?
+        capabilities: capabilities
             .into_iter()
             .chain(args.npm.capability()?)
             .collect(),
         ..args.serve.options()?
     };
     let server = CodeModeServer::new(catalog, bindings, Some(Arc::new(spec)), options)?;
-    args.serve.serve(server).await?;
+    let served = args.serve.serve(server).await;
+    if let Some(browser) = browser {
+        browser.shutdown().await;
+    }
+    served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rungs `execute` gets, and the browser to shut down when the server stops.
+type Rungs = (Option<Arc<browser::Browser>>, Vec<Arc<dyn Capability>>);
+
+fn rungs(args: &BrowserArgs, fetcher: Option<&Arc<Fetcher>>) -> anyhow::Result<Rungs> {
+    Ok(match args.capability(fetcher)? {
+        Some((browser, capability)) => (Some(browser), vec![capability]),
+        None => (None, Vec::new()),
+    })
 }
 
 /// The one line a user (or a test using port 0) needs: where to connect. On stderr, like

@@ -174,20 +174,27 @@ impl BrowserArgs {
     }
 
     /// The browser as a rung of `execute`, its pages under `fetcher`'s policy (none: every
-    /// host refused).
+    /// host refused), and the browser to shut down when the server stops.
     pub(crate) fn capability(
         &self,
         fetcher: Option<&Arc<Fetcher>>,
-    ) -> anyhow::Result<Option<Arc<dyn codemode::execute::Capability>>> {
+    ) -> anyhow::Result<Option<BrowserRung>> {
         let Some(browser) = self.browser()? else {
             return Ok(None);
         };
-        Ok(Some(Arc::new(browser::BrowserCapability::new(
-            browser,
+        let capability = Arc::new(browser::BrowserCapability::new(
+            Arc::clone(&browser),
             page_fetcher(fetcher)?,
-        ))))
+        ));
+        Ok(Some((browser, capability)))
     }
 }
+
+/// The browser (to shut down when the server stops) and the rung `execute` gets over it.
+pub(crate) type BrowserRung = (
+    Arc<browser::Browser>,
+    Arc<dyn codemode::execute::Capability>,
+);
 
 /// What pages may load: the `fetch` policy, or nothing when code has no `fetch`.
 pub(crate) fn page_fetcher(fetcher: Option<&Arc<Fetcher>>) -> anyhow::Result<Arc<Fetcher>> {
@@ -200,6 +207,42 @@ pub(crate) fn page_fetcher(fetcher: Option<&Arc<Fetcher>>) -> anyhow::Result<Arc
             ..FetchPolicy::default()
         })?),
     })
+}
+
+/// `fetch` as a rung of `execute` (`islet serve`'s /mcp and chat agents), described to the
+/// model with the hosts it may reach.
+#[derive(Debug)]
+pub(crate) struct FetchCapability {
+    fetcher: Arc<Fetcher>,
+    description: String,
+}
+
+impl FetchCapability {
+    pub(crate) fn new(fetcher: Arc<Fetcher>, args: &FetchArgs) -> Self {
+        let description = format!(
+            "`fetch(url, init)` (the Fetch API) reaches only these hosts: {}.",
+            args.allow_fetch.join(", ")
+        );
+        FetchCapability {
+            fetcher,
+            description,
+        }
+    }
+}
+
+impl codemode::execute::Capability for FetchCapability {
+    fn description(&self) -> &str {
+        &self.description
+    }
+
+    fn prelude(&self) -> Option<&str> {
+        None
+    }
+
+    fn bind(&self, bindings: Bindings) -> (Bindings, codemode::execute::Release) {
+        let bindings = codemode::egress::with_fetch(bindings, Arc::clone(&self.fetcher));
+        (bindings, Box::new(|| Box::pin(async {})))
+    }
 }
 
 /// Methods `--allow-fetch` recognises before a colon (anything else is part of the host).

@@ -21,6 +21,7 @@
 //! details (storage failures) are logged, not sent.
 
 mod api;
+mod linux_sandbox;
 pub(crate) mod ops;
 pub(crate) mod routes;
 mod sessions;
@@ -58,6 +59,15 @@ HTTP API (every route needs the header `Authorization: Bearer <token>`; errors a
   PUT    /agents/<class>/<name>/workspace/<path>  write a file (creates the agent)
   DELETE /agents/<class>/<name>/workspace/<path>[?recursive=true]
   ANY    /agents/<class>/<name>/request[/<path>]  handed to the agent's onRequest(request)
+  POST   /agents/<class>/<name>/sandbox/exec      with --linux-sandbox, for classes with
+                                                  `static sandbox`: {command, cwd?, env?,
+                                                  timeout? (ms), stdin?} → {exitCode, stdout,
+                                                  stderr}; also …/sandbox/run-code {language,
+                                                  code}, …/sandbox/exec-stream (SSE),
+                                                  …/sandbox/git-checkout {repoUrl},
+                                                  GET|PUT …/sandbox/files/<path>, GET|POST
+                                                  …/sandbox/processes, DELETE
+                                                  …/sandbox/processes/<id>, GET …/<id>/logs
   GET    /memory                                  memory profiles
   POST   /memory/<namespace>/<profile>/<op>       ingest, remember, recall, list, get, forget
   DELETE /memory/<namespace>/<profile>            delete a profile
@@ -179,9 +189,15 @@ pub(crate) struct ServeArgs {
     #[arg(long = "memory", value_name = "PROFILE")]
     memory_profiles: Vec<String>,
     #[command(flatten)]
+    linux: crate::linux::LinuxSandboxArgs,
+    #[command(flatten)]
     endpoints: crate::memory::Endpoints,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    fetch: crate::run::FetchArgs,
+    #[command(flatten)]
+    browser: crate::run::BrowserArgs,
 }
 
 /// The model chat agents (`Think` classes) use. Keys come from the environment
@@ -309,6 +325,36 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .into_iter()
         .map(|(class, b)| (class, registry.instrument_memory(&b)))
         .collect();
+    // The network rungs, for agents' code, /mcp's `execute` and chat agents alike.
+    let fetcher = args.fetch.fetcher()?;
+    let mut capabilities: Vec<Arc<dyn codemode::execute::Capability>> = Vec::new();
+    if let Some(fetcher) = &fetcher {
+        capabilities.push(Arc::new(crate::run::FetchCapability::new(
+            Arc::clone(fetcher),
+            &args.fetch,
+        )));
+    }
+    let browser = match args.browser.capability(fetcher.as_ref())? {
+        Some((browser, capability)) => {
+            capabilities.push(capability);
+            Some(browser)
+        }
+        None => None,
+    };
+    let agent_bindings = crate::run::FetchArgs::bind(fetcher.as_ref(), memory_bindings.clone());
+    let sandboxes: Option<Arc<dyn agents::AgentSandboxes>> = if args.linux.linux_sandbox {
+        Some(Arc::new(
+            crate::linux::LinuxSandboxes::start(&args.data, &classes, &args.linux).await?,
+        ))
+    } else {
+        if let Some(class) = classes.iter().find(|c| c.sandbox.is_some()) {
+            tracing::warn!(
+                class = %class.name,
+                "the class asks for a Linux sandbox (`static sandbox`), but this server offers none: start it with --linux-sandbox"
+            );
+        }
+        None
+    };
     let config = HostConfig {
         limits: Limits {
             cpu_ms: args.cpu_ms,
@@ -318,8 +364,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             ..Limits::default()
         },
         idle_timeout: Duration::from_secs_f64(args.idle_timeout.max(0.001)),
-        bindings: memory_bindings.clone(),
+        bindings: agent_bindings,
         class_bindings,
+        sandboxes,
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
     if models.default_spec().is_none() && host.classes().iter().any(|c| c.think) {
@@ -330,6 +377,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let harness = think::Harness::with_bindings(host.clone(), models, memory_bindings.clone());
     // Compaction ingests what it summarises into the attached profiles.
     harness.set_memory_profiles(attached_names);
+    harness.set_capabilities(capabilities.clone());
     {
         // Chat turns a crash interrupted go on in the background; a chat with one of those
         // agents waits for its turn to finish first.
@@ -350,6 +398,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         harness,
         memories,
         memory_bindings,
+        capabilities,
         token,
         max_body_bytes: args.max_body_kb.saturating_mul(1024),
         loopback: args.listen.ip().is_loopback(),
@@ -419,6 +468,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     codemode::mcp::serve_router(app, args.listen, announce, crate::shutdown_signal()).await?;
     host.shutdown(Duration::from_secs(5)).await;
+    if let Some(browser) = browser {
+        browser.shutdown().await;
+    }
     if let Some(server) = metrics_server {
         server.abort();
     }

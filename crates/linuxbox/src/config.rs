@@ -21,6 +21,10 @@ pub struct Config {
     /// Variables every command gets (before the command's own). Nothing from islet's
     /// environment enters a sandbox unless it is listed here or in a command's options.
     pub env: Vec<(String, String)>,
+    /// The sandbox's way out: `None` (the default), no network at all (loopback only);
+    /// `Some`, an HTTP proxy on the host that asks this connector about every connection
+    /// (commands get `HTTP_PROXY`/`HTTPS_PROXY`). See [`crate::network`].
+    pub network: Option<std::sync::Arc<dyn crate::network::Connector>>,
 }
 
 impl Config {
@@ -41,6 +45,7 @@ impl Config {
                 ("LANG".into(), "C.UTF-8".into()),
                 ("PYTHONDONTWRITEBYTECODE".into(), "1".into()),
             ],
+            network: None,
         }
     }
 }

@@ -33,6 +33,10 @@ pub fn main() -> ExitCode {
         tracing::error!("linuxbox-init runs only inside a sandbox started by islet");
         return ExitCode::from(2);
     };
+    // The sandbox has a way out: forward the proxy port to the host's socket.
+    if let Ok(path) = std::env::var(crate::network::PROXY_ENV) {
+        crate::network::forward(path);
+    }
     // Process group (= leader pid) of every command started, by id, for `Kill`.
     let mut groups: HashMap<u64, Pid> = HashMap::new();
     let mut running: Vec<Running> = Vec::new();

@@ -22,18 +22,22 @@ mod config;
 mod error;
 mod hostfs;
 pub mod init;
+pub mod network;
 pub mod probe;
 mod protocol;
 mod sandbox;
 pub mod seccomp;
+mod service;
 mod spares;
 mod sync;
 
 pub use config::{Config, Limits, RootFs};
 pub use error::{Error, Result};
+pub use network::{ConnectFuture, Connector};
 pub use sandbox::{
     Capabilities, ExecOptions, ExecResult, ExecStream, Exit, FileEntry, LimitHit, Linuxbox,
     ProcessInfo, ProcessLogs, ProcessStatus, StreamEvent,
 };
+pub use service::{OPERATIONS, Sandboxes};
 pub use spares::Spares;
 pub use sync::{Prefer, Skipped, SyncReport};

@@ -137,6 +137,8 @@ pub struct Linuxbox {
     shared: Arc<Shared>,
     bwrap: OwnedFd,
     idle: tokio::task::JoinHandle<()>,
+    /// The host side of the sandbox's network proxy, when it has a way out.
+    proxy: Option<tokio::task::JoinHandle<()>>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -210,6 +212,11 @@ impl Linuxbox {
             None => Vec::new(),
         };
         let seccomp = crate::seccomp::programs().map_err(Error::Unavailable)?;
+        let net_dir = run_dir.join("net");
+        let proxy = match &config.network {
+            Some(connector) => Some(crate::network::listen(&net_dir, Arc::clone(connector))?),
+            None => None,
+        };
         let log_path = run_dir.join("init.log");
         let log = std::fs::File::create(&log_path).map_err(|e| Error::io(&log_path, e))?;
         let (host_end, init_end) = rustix::net::socketpair(
@@ -251,6 +258,7 @@ impl Linuxbox {
                     seccomp,
                     with_cgroup: thread_shared.cgroup.is_some(),
                     run_as: thread_shared.run_as,
+                    net_dir: thread_shared.config.network.is_some().then_some(&net_dir),
                 };
                 let mut child = match launch::spawn(launch) {
                     Ok(child) => child,
@@ -278,6 +286,7 @@ impl Linuxbox {
             shared,
             bwrap,
             idle,
+            proxy,
             reader: Some(reader),
         })
     }
@@ -297,6 +306,11 @@ impl Linuxbox {
     /// Restarts the idle clock (a spare handed out has been idle since it started).
     pub(crate) fn touch(&self) {
         self.shared.touch();
+    }
+
+    /// The sandbox has ended (killed, or its init exited): every call fails; start a new one.
+    pub fn is_gone(&self) -> bool {
+        self.shared.lock().gone.is_some()
     }
 
     /// The host directory mounted at `/workspace`.
@@ -407,6 +421,9 @@ impl Linuxbox {
 
     fn kill(&self) {
         self.idle.abort();
+        if let Some(proxy) = &self.proxy {
+            proxy.abort();
+        }
         let _ = rustix::process::pidfd_send_signal(&self.bwrap, Signal::KILL);
         let _ = rustix::net::shutdown(&self.shared.socket, rustix::net::Shutdown::Both);
     }
@@ -455,6 +472,9 @@ impl Shared {
             );
         }
         let mut env = self.config.env.clone();
+        if self.config.network.is_some() {
+            env.extend(crate::network::proxy_env());
+        }
         env.extend(options.env.iter().cloned());
         let request = Request::Spawn {
             id,

@@ -101,81 +101,89 @@ impl Model {
         let mut attempts = 0u32;
         // A call's latency counts from the first attempt: retries are part of the wait.
         let started = std::time::Instant::now();
-        loop {
-            attempts += 1;
-            let last = attempts > retry.max_retries;
-            let mut builder = self
-                .http
-                .post(&url)
-                .header(header::CONTENT_TYPE, "application/json")
-                .header(header::ACCEPT, "text/event-stream")
-                .body(body.clone());
-            builder = match provider {
-                ProviderKind::OpenAi => match key {
-                    Some(key) => builder.bearer_auth(key.expose()),
-                    None => builder,
-                },
-                ProviderKind::Anthropic => {
-                    let builder = builder.header("anthropic-version", anthropic::API_VERSION);
-                    match key {
-                        Some(key) => builder.header("x-api-key", key.expose()),
+        let opened: Result<ModelStream, Error> = async {
+            loop {
+                attempts += 1;
+                let last = attempts > retry.max_retries;
+                let mut builder = self
+                    .http
+                    .post(&url)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::ACCEPT, "text/event-stream")
+                    .body(body.clone());
+                builder = match provider {
+                    ProviderKind::OpenAi => match key {
+                        Some(key) => builder.bearer_auth(key.expose()),
                         None => builder,
-                    }
-                }
-            };
-            let failure = match tokio::time::timeout(stall, builder.send()).await {
-                Err(_) => format!("no answer within {} s", stall.as_secs_f32()),
-                Ok(Err(e)) => describe(&e, key),
-                Ok(Ok(response)) if response.status().is_success() && is_json(&response) => {
-                    return Err(json_instead_of_events(response, stall, key).await);
-                }
-                Ok(Ok(response)) if response.status().is_success() => {
-                    let decoder = match provider {
-                        ProviderKind::OpenAi => Decoder::OpenAi(openai::Decoder::default()),
-                        ProviderKind::Anthropic => {
-                            Decoder::Anthropic(anthropic::Decoder::default())
+                    },
+                    ProviderKind::Anthropic => {
+                        let builder = builder.header("anthropic-version", anthropic::API_VERSION);
+                        match key {
+                            Some(key) => builder.header("x-api-key", key.expose()),
+                            None => builder,
                         }
-                    };
-                    return Ok(ModelStream::new(response, decoder, stall, key.cloned())
-                        .counted(provider, started));
-                }
-                Ok(Ok(response)) => {
-                    let status = response.status().as_u16();
-                    let retryable = status == 408 || status == 429 || status >= 500;
-                    let asked = retry_after(response.headers());
-                    let message = error_message(response, stall, key).await;
-                    if !retryable || last {
-                        return Err(Error::Http {
-                            url,
-                            status,
-                            attempts,
-                            message,
-                        });
                     }
-                    let delay = asked
-                        .map_or_else(|| backoff(retry, attempts), |d| d.min(retry.max_backoff));
-                    tracing::warn!(
-                        model = %self.endpoint.spec, status, attempt = attempts,
-                        delay_ms = delay.as_millis() as u64, "model request failed ({message}); retrying"
-                    );
-                    tokio::time::sleep(delay).await;
-                    continue;
+                };
+                let failure = match tokio::time::timeout(stall, builder.send()).await {
+                    Err(_) => format!("no answer within {} s", stall.as_secs_f32()),
+                    Ok(Err(e)) => describe(&e, key),
+                    Ok(Ok(response)) if response.status().is_success() && is_json(&response) => {
+                        return Err(json_instead_of_events(response, stall, key).await);
+                    }
+                    Ok(Ok(response)) if response.status().is_success() => {
+                        let decoder = match provider {
+                            ProviderKind::OpenAi => Decoder::OpenAi(openai::Decoder::default()),
+                            ProviderKind::Anthropic => {
+                                Decoder::Anthropic(anthropic::Decoder::default())
+                            }
+                        };
+                        return Ok(ModelStream::new(response, decoder, stall, key.cloned())
+                            .counted(provider, started));
+                    }
+                    Ok(Ok(response)) => {
+                        let status = response.status().as_u16();
+                        let retryable = status == 408 || status == 429 || status >= 500;
+                        let asked = retry_after(response.headers());
+                        let message = error_message(response, stall, key).await;
+                        if !retryable || last {
+                            return Err(Error::Http {
+                                url,
+                                status,
+                                attempts,
+                                message,
+                            });
+                        }
+                        let delay = asked
+                            .map_or_else(|| backoff(retry, attempts), |d| d.min(retry.max_backoff));
+                        tracing::warn!(
+                            model = %self.endpoint.spec, status, attempt = attempts,
+                            delay_ms = delay.as_millis() as u64, "model request failed ({message}); retrying"
+                        );
+                        tokio::time::sleep(delay).await;
+                        continue;
+                    }
+                };
+                if last {
+                    return Err(Error::Connect {
+                        url,
+                        attempts,
+                        reason: failure,
+                    });
                 }
-            };
-            if last {
-                return Err(Error::Connect {
-                    url,
-                    attempts,
-                    reason: failure,
-                });
+                let delay = backoff(retry, attempts);
+                tracing::warn!(
+                    model = %self.endpoint.spec, attempt = attempts,
+                    delay_ms = delay.as_millis() as u64, "model request failed ({failure}); retrying"
+                );
+                tokio::time::sleep(delay).await;
             }
-            let delay = backoff(retry, attempts);
-            tracing::warn!(
-                model = %self.endpoint.spec, attempt = attempts,
-                delay_ms = delay.as_millis() as u64, "model request failed ({failure}); retrying"
-            );
-            tokio::time::sleep(delay).await;
         }
+        .await;
+        // A call that never got to stream counts as failed too (the stream counts the rest).
+        if opened.is_err() {
+            crate::stats::record(provider, started.elapsed(), None, false);
+        }
+        opened
     }
 
     /// [`Model::stream`] and [`ModelStream::collect`] in one.

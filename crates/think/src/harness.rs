@@ -22,6 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use agents::{Address, AgentHost};
 use codemode::CodeModeServer;
+use codemode::execute::Capability;
 use llm::{Message, Models, Part, Request, Role, StreamEvent, ToolCall, ToolResult, Usage};
 use sandbox::Bindings;
 use serde::Deserialize;
@@ -82,6 +83,9 @@ struct Inner {
     streams: Mutex<HashMap<(Address, String), SharedBuffer>>,
     /// The names of the memory profiles `bindings` serves (compaction ingests into each).
     memory_profiles: std::sync::OnceLock<Vec<String>>,
+    /// The ladder's rungs the operator turned on (the browser): in `execute`, and their
+    /// shortcuts as tools.
+    capabilities: std::sync::OnceLock<Vec<Arc<dyn Capability>>>,
 }
 
 type SharedBuffer = Arc<Mutex<Buffer>>;
@@ -134,6 +138,10 @@ pub enum Parent {
     /// Beside the latest question of the session's current history (under the same
     /// parent): the question asked again, a new branch answered anew ("regenerate").
     Regenerate,
+    /// Beside the question this answer (a message id, any in the session's tree, not only
+    /// the latest) answered: that question asked again as a new branch (the AI SDK's
+    /// `regenerate({ messageId })`).
+    RegenerateAnswer(String),
 }
 
 /// A turn that has started: its user message is committed; the chunks follow as the loop
@@ -243,6 +251,7 @@ impl Harness {
                 recovered: Mutex::new(std::collections::HashSet::new()),
                 streams: Mutex::new(HashMap::new()),
                 memory_profiles: std::sync::OnceLock::new(),
+                capabilities: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -255,6 +264,17 @@ impl Harness {
     /// ingests into each of several (with one, naming it is not needed). Set once.
     pub fn set_memory_profiles(&self, names: Vec<String>) {
         let _ = self.inner.memory_profiles.set(names);
+    }
+
+    /// Turns on rungs of the execution ladder (the browser) for every chat agent: `execute`
+    /// code gets them, and the model their shortcut tools (`browser_markdown`, …). Set once,
+    /// before the first chat.
+    pub fn set_capabilities(&self, capabilities: Vec<Arc<dyn Capability>>) {
+        let _ = self.inner.capabilities.set(capabilities);
+    }
+
+    fn capabilities(&self) -> &[Arc<dyn Capability>] {
+        self.inner.capabilities.get().map_or(&[], Vec::as_slice)
     }
 
     pub(crate) fn memory_profiles(&self) -> &[String] {
@@ -374,6 +394,23 @@ impl Harness {
                                 );
                             db.sessions()
                                 .append(&session.id, parent.as_deref(), &user)?
+                        }
+                        Parent::RegenerateAnswer(answer) => {
+                            // The answer's history runs from the root to it: its question is
+                            // the last user message (not a tool result) before it.
+                            let history = db.sessions().history(&session.id, Some(answer))?;
+                            let question = history
+                                .iter()
+                                .rev()
+                                .find(|m| m.role == store::Role::User && m.tool_results.is_empty())
+                                .ok_or_else(|| {
+                                    store::Error::NotFound(format!(
+                                        "message {answer} of session {}: no question before it to ask again; regenerate an answer, not a first message",
+                                        session.id
+                                    ))
+                                })?;
+                            db.sessions()
+                                .append(&session.id, question.parent_id.as_deref(), &user)?
                         }
                     };
                     let fiber = db.fibers().start(FIBER_NAME, Some(&session.id))?;
@@ -582,7 +619,7 @@ impl Harness {
                 .entry(address.clone())
                 .or_insert_with(|| {
                     let bindings = self.memory_for(&address.class).bindings;
-                    code_mode(&self.inner.host, &address, &bindings)
+                    code_mode(&self.inner.host, &address, &bindings, self.capabilities())
                 })
                 .clone()
         };
@@ -594,6 +631,7 @@ impl Harness {
             session_id.clone(),
             config.tools,
             code_mode,
+            self.capabilities(),
         );
         let hooks = Hooks::of(&config.hooks);
         let buffer = {
@@ -878,7 +916,8 @@ enum Open {
     /// recorded ones (by call id: text, is error) are used, the others run.
     Calls {
         step: u32,
-        calls: Vec<ToolCall>,
+        /// The stored answer that made the calls.
+        answer: Message,
         recorded: HashMap<String, (String, bool)>,
     },
     /// The step's tool results are stored; only its end is not.
@@ -917,7 +956,7 @@ impl Resume {
                     .collect();
                 Open::Calls {
                     step: steps,
-                    calls: m.tool_calls().cloned().collect(),
+                    answer: m,
                     recorded,
                 }
             }
@@ -1445,9 +1484,10 @@ impl Run {
             }
             Open::Calls {
                 step,
-                calls,
+                answer,
                 recorded,
             } => {
+                let calls: Vec<ToolCall> = answer.tool_calls().cloned().collect();
                 if !in_step {
                     self.send(Chunk::StartStep);
                 }
@@ -1481,7 +1521,16 @@ impl Run {
                 }
                 let calls: Vec<(ToolCall, Option<String>)> =
                     calls.into_iter().map(|c| (c, None)).collect();
-                self.run_calls(step, &calls, &recorded).await?;
+                let results = self.run_calls(step, &calls, &recorded).await?;
+                // The step's usage was counted when it was stored; the hook hears of the
+                // step as it finishes, resumed or not.
+                let inference = Inference {
+                    message: answer,
+                    usage: None,
+                    calls,
+                    finish: Some(llm::FinishReason::ToolCalls),
+                };
+                self.on_step_finish(step, &inference, &results).await?;
                 Ok(false)
             }
         }

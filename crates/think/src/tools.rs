@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use agents::{Address, AgentClass, AgentHost};
 use codemode::catalog::{Catalog, Target, Tool};
+use codemode::execute::{Capability, Shortcut};
 use codemode::{CodeModeServer, ServerOptions};
 use llm::{ToolCall, ToolDefinition};
 use sandbox::{Bindings, HostError};
@@ -77,11 +78,12 @@ pub(crate) struct OwnTool {
     pub input_schema: Value,
 }
 
-/// A workspace operation: its name, its description and its input schema.
-type WorkspaceTool = (&'static str, &'static str, fn() -> Value);
+/// A host operation (of the workspace, of the sandbox) as a tool: its name, its
+/// description and its input schema.
+type HostTool = (&'static str, &'static str, fn() -> Value);
 
 /// The workspace operations, as direct tools and as `workspace.*` in `execute`.
-const WORKSPACE: &[WorkspaceTool] = &[
+const WORKSPACE: &[HostTool] = &[
     ("read", "Read a text file of the workspace.", || {
         schema(
             &[("path", "string", "file path, e.g. /notes/todo.md")],
@@ -250,11 +252,60 @@ pub(crate) struct Toolbox {
     session_id: String,
     own: Vec<OwnTool>,
     code_mode: CodeModeServer,
+    /// The ladder's single-call tools (`browser_markdown`, …), each run as a program.
+    shortcuts: Vec<Shortcut>,
     definitions: Vec<ToolDefinition>,
 }
 
 const EXECUTE: &str = "execute";
 const SESSION_SEARCH: &str = "session_search";
+const SANDBOX_EXEC: &str = "sandbox_exec";
+const SANDBOX_RUN_CODE: &str = "sandbox_run_code";
+
+fn sandbox_exec_schema() -> Value {
+    schema(
+        &[
+            (
+                "command",
+                "string",
+                "a shell command line, run with /bin/sh -c",
+            ),
+            ("cwd", "string", "working directory, default /workspace"),
+            (
+                "timeout",
+                "number",
+                "milliseconds before the command is killed (default: the server's limit)",
+            ),
+            (
+                "stdin",
+                "string",
+                "text fed to the command's standard input",
+            ),
+        ],
+        &["command"],
+    )
+}
+
+fn sandbox_run_code_schema() -> Value {
+    schema(
+        &[
+            ("language", "string", "python or shell"),
+            ("code", "string", "the program"),
+            (
+                "timeout",
+                "number",
+                "milliseconds before it is killed (default: the server's limit)",
+            ),
+        ],
+        &["language", "code"],
+    )
+}
+
+/// What the model reads about the sandbox, once for each tool.
+const SANDBOX_NOTE: &str = "Runs in this agent's Linux sandbox: real programs (python3, \
+    the shell's tools) with the agent's workspace at /workspace (files written there are the \
+    workspace's afterwards, and the other way round), a private /tmp, no network unless the \
+    agent's class allows hosts. Returns {exitCode, stdout, stderr}.";
 
 impl Toolbox {
     /// `code_mode`: the agent's [`code_mode`] server.
@@ -264,6 +315,7 @@ impl Toolbox {
         session_id: String,
         own: Vec<OwnTool>,
         code_mode: CodeModeServer,
+        capabilities: &[Arc<dyn Capability>],
     ) -> Self {
         let mut definitions: Vec<ToolDefinition> = own
             .iter()
@@ -292,6 +344,14 @@ impl Toolbox {
         for (name, description, schema) in WORKSPACE {
             add(name, (*description).to_owned(), schema());
         }
+        let shortcuts: Vec<Shortcut> = capabilities.iter().flat_map(|c| c.shortcuts()).collect();
+        for shortcut in &shortcuts {
+            add(
+                &shortcut.name,
+                shortcut.description.clone(),
+                shortcut.input_schema.clone(),
+            );
+        }
         add(
             SESSION_SEARCH,
             "Full-text search over this conversation's earlier messages (or all of this agent's \
@@ -309,12 +369,29 @@ impl Toolbox {
                 &["query"],
             ),
         );
+        if host.linux_sandbox_enabled(&agent.class) {
+            add(
+                SANDBOX_EXEC,
+                format!("Run a shell command. {SANDBOX_NOTE}"),
+                sandbox_exec_schema(),
+            );
+            add(
+                SANDBOX_RUN_CODE,
+                format!(
+                    "Run a Python or shell program given as text (for work JavaScript in `execute` \
+                     cannot do: Python's libraries, CSV and data files, command-line tools). \
+                     {SANDBOX_NOTE}"
+                ),
+                sandbox_run_code_schema(),
+            );
+        }
         Self {
             host: host.clone(),
             agent,
             session_id,
             own,
             code_mode,
+            shortcuts,
             definitions,
         }
     }
@@ -378,9 +455,38 @@ impl Toolbox {
                 Err(e) => Output::error(format!("the tool `{name}` failed: {e}")),
             };
         }
+        if let Some(shortcut) = self.shortcuts.iter().find(|s| s.name == name) {
+            let program = shortcut.program(&Value::Object(input));
+            return self
+                .execute(Map::from_iter([(
+                    "code".to_owned(),
+                    Value::String(program),
+                )]))
+                .await;
+        }
         match name {
             EXECUTE => self.execute(input).await,
             SESSION_SEARCH => self.session_search(input).await,
+            SANDBOX_EXEC | SANDBOX_RUN_CODE => {
+                let op = if name == SANDBOX_EXEC {
+                    "exec"
+                } else {
+                    "runCode"
+                };
+                match self
+                    .host
+                    .linux_sandbox(
+                        &self.agent.class,
+                        &self.agent.name,
+                        op,
+                        Value::Object(input),
+                    )
+                    .await
+                {
+                    Ok(value) => Output::ok(value),
+                    Err(e) => Output::error(format!("{name}: {e}")),
+                }
+            }
             _ if WORKSPACE.iter().any(|(n, _, _)| *n == name) => {
                 let op = name.to_owned();
                 let result = self
@@ -465,7 +571,12 @@ impl Toolbox {
 /// `extra`: bindings the operator attached (e.g. `memory.*`). Built once per agent and
 /// kept by the harness: building the catalog's search index and tool texts costs
 /// milliseconds, and nothing in it changes while the server runs.
-pub(crate) fn code_mode(host: &AgentHost, agent: &Address, extra: &Bindings) -> CodeModeServer {
+pub(crate) fn code_mode(
+    host: &AgentHost,
+    agent: &Address,
+    extra: &Bindings,
+    capabilities: &[Arc<dyn Capability>],
+) -> CodeModeServer {
     let mut tools = Vec::new();
     let mut bindings = host.bindings();
     for (namespace, name, f) in extra.iter() {
@@ -530,15 +641,94 @@ pub(crate) fn code_mode(host: &AgentHost, agent: &Address, extra: &Bindings) -> 
             }),
         );
     }
+    if host.linux_sandbox_enabled(&agent.class) {
+        bind_sandbox(host, agent, &mut tools, &mut bindings);
+    }
     let catalog = Catalog {
         title: format!("agent {} (its workspace and the agents it can call)", agent),
         tools,
     };
     let options = ServerOptions {
         execute_prelude: Some(AgentHost::prelude().into()),
+        capabilities: capabilities.to_vec(),
         ..ServerOptions::default()
     };
     CodeModeServer::with_sandbox(catalog, bindings, options, Arc::clone(host.sandbox()))
+}
+
+/// `sandbox.exec({command, …})`, `sandbox.runCode({language, code})`, … for `execute` code:
+/// the agent's Linux sandbox, as `this.sandbox` has it (one object argument each).
+fn bind_sandbox(host: &AgentHost, agent: &Address, tools: &mut Vec<Tool>, bindings: &mut Bindings) {
+    let ops: [HostTool; 8] = [
+        (
+            "exec",
+            "Run a shell command line (/bin/sh -c).",
+            sandbox_exec_schema,
+        ),
+        (
+            "runCode",
+            "Run a Python or shell program given as text.",
+            sandbox_run_code_schema,
+        ),
+        ("readFile", "Read a text file under /workspace.", || {
+            schema(&[("path", "string", "e.g. /workspace/out.txt")], &["path"])
+        }),
+        ("writeFile", "Write a text file under /workspace.", || {
+            schema(
+                &[
+                    ("path", "string", "e.g. /workspace/in.csv"),
+                    ("content", "string", "the text"),
+                ],
+                &["path", "content"],
+            )
+        }),
+        ("listFiles", "List a directory under /workspace.", || {
+            schema(&[("path", "string", "default /workspace")], &[])
+        }),
+        (
+            "startProcess",
+            "Start a background process (a server, a watcher).",
+            || {
+                schema(
+                    &[("command", "string", "a shell command line")],
+                    &["command"],
+                )
+            },
+        ),
+        (
+            "getProcessLogs",
+            "A background process's output so far.",
+            || schema(&[("id", "string", "the id startProcess returned")], &["id"]),
+        ),
+        ("killProcess", "Stop a background process.", || {
+            schema(&[("id", "string", "the id startProcess returned")], &["id"])
+        }),
+    ];
+    for (op, description, input_schema) in ops {
+        tools.push(Tool {
+            namespace: "sandbox".to_owned(),
+            name: op.to_owned(),
+            original_name: op.to_owned(),
+            description: format!("{description} {SANDBOX_NOTE}"),
+            input_schema: input_schema(),
+            output_schema: None,
+            keywords: vec!["linux".to_owned(), "python".to_owned(), "shell".to_owned()],
+            target: Target::Host,
+        });
+        let (host, agent) = (host.clone(), agent.clone());
+        bindings.insert(
+            "sandbox",
+            op,
+            Arc::new(move |args: Value| {
+                let (host, agent) = (host.clone(), agent.clone());
+                Box::pin(async move {
+                    host.linux_sandbox(&agent.class, &agent.name, op, args)
+                        .await
+                        .map_err(|e| HostError::new(e.code(), e.to_string()).with_kind(e.kind()))
+                })
+            }),
+        );
+    }
 }
 
 /// One callable agent method as a Code Mode tool: `agents.<Class>.<method>({name, args})`,

@@ -152,6 +152,45 @@ const workspace = Object.freeze({
   diff: (a, b) => host.ws({ op: 'diff', path: a, to: b }),
 });
 
+// ---- this.sandbox: the agent's Linux sandbox (Cloudflare's Sandbox SDK's shape) ----
+// `timeout` is in milliseconds; `env` an object of strings.
+const sandboxOp = (op, args) => host.sandbox({ op, args: args === undefined ? null : args });
+const commandArgs = (command, options) => {
+  if (typeof command !== 'string' || command === '') throw new TypeError('the command is a non-empty string, run with /bin/sh -c');
+  return { ...(options || {}), command };
+};
+const linuxSandbox = Object.freeze({
+  exec: (command, options) => sandboxOp('exec', commandArgs(command, options)),
+  // An async iterable of {type: "stdout"|"stderr", data} and finally {type: "exit", exitCode, …}.
+  execStream(command, options) {
+    const started = sandboxOp('execStream', commandArgs(command, options));
+    return {
+      async *[Symbol.asyncIterator]() {
+        const { streamId } = await started;
+        let done = false;
+        try {
+          while (!done) {
+            const next = await sandboxOp('streamNext', { streamId });
+            done = next.done;
+            for (const event of next.events) yield event;
+          }
+        } finally {
+          if (!done) await sandboxOp('streamCancel', { streamId });
+        }
+      },
+    };
+  },
+  runCode: (language, code, options) => sandboxOp('runCode', { ...(options || {}), language, code }),
+  startProcess: (command, options) => sandboxOp('startProcess', commandArgs(command, options)),
+  listProcesses: () => sandboxOp('listProcesses'),
+  getProcessLogs: (id) => sandboxOp('getProcessLogs', { id: String(id) }),
+  killProcess: (id) => sandboxOp('killProcess', { id: String(id) }),
+  readFile: (path) => sandboxOp('readFile', { path }),
+  writeFile: (path, content) => sandboxOp('writeFile', { path, content: String(content) }),
+  listFiles: (path) => sandboxOp('listFiles', path === undefined ? {} : { path }),
+  gitCheckout: (repoUrl, options) => sandboxOp('gitCheckout', { ...(options || {}), repoUrl }),
+});
+
 // An error that says what was wrong with the request, not with the agent: a call that
 // throws it is answered with its status (4xx) and message instead of a 500.
 class HttpError extends Error {
@@ -177,6 +216,7 @@ class Agent {
   get sql() { return internal(this).sql; }
   get storage() { return storage; }
   get workspace() { return workspace; }
+  get sandbox() { return linuxSandbox; }
   async setState(state) {
     const i = internal(this);
     if (state === undefined) throw new TypeError('setState(state): state is undefined; pass null to clear it');
@@ -501,11 +541,23 @@ function describe(Class) {
       } else throw shape();
     }
   }
+  // The class's Linux sandbox: `true`, or `{ network: ["pypi.org", "*.github.com"] }`.
+  let sandbox = null;
+  if ('sandbox' in Class && Class.sandbox !== false && Class.sandbox != null) {
+    const s = Class.sandbox;
+    const shape = () => new TypeError('static sandbox is true, or { network: ["host", "*.domain", "host:port"] } naming the hosts its commands may reach (none by default)');
+    if (s === true) sandbox = { network: [] };
+    else if (typeof s === 'object' && Object.keys(s).every((k) => k === 'network')
+      && (s.network === undefined || (Array.isArray(s.network) && s.network.every((h) => typeof h === 'string')))) {
+      sandbox = { network: s.network ? [...s.network] : [] };
+    } else throw shape();
+  }
   return {
     name: Class.name,
     methods: [...methods].sort(),
     callable,
     memory,
+    sandbox,
     onStart: typeof Class.prototype.onStart === 'function',
     onRequest: typeof Class.prototype.onRequest === 'function',
     onFiberRecovered: typeof Class.prototype.onFiberRecovered === 'function',

@@ -6,6 +6,7 @@ mod activation;
 mod classes;
 mod concurrency;
 mod fibers;
+mod linux;
 mod schedules;
 mod storage;
 mod surface;

@@ -114,6 +114,9 @@ const INCIDENTAL_WEIGHT: f32 = 0.3;
 const TIE: f32 = 0.02;
 /// Weight of a compound's parts (`worklog` → work, log) relative to the compound.
 const COMPOUND_PART_WEIGHT: f32 = 0.5;
+/// Weight of a word's head after a prefix that is no word (`permalink` → link): the head
+/// names what the word is, so it counts for more than one of two equal parts.
+const HEAD_WEIGHT: f32 = 0.75;
 
 /// A ranked result: `tool` indexes `Catalog::tools`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -171,6 +174,9 @@ pub struct SearchIndex {
     /// The words of the catalog's title ("Stripe API"): in a query they say which API, not
     /// which operation.
     title: Vec<String>,
+    /// Term → its head, for words that are a head after a prefix that is no word
+    /// (`permalink` → `link`): the query's word covers such a word for fit.
+    heads: FxHashMap<u32, u32>,
     len: usize,
 }
 
@@ -253,13 +259,20 @@ impl SearchIndex {
                 .get(part)
                 .is_some_and(|&id| doc_freq[id as usize] >= 2)
         };
-        let compounds: FxHashMap<u32, (u32, u32)> = names
+        // A word whose only known part is its head (`permalink`: a kind of link) counts
+        // as that head too.
+        let compounds: FxHashMap<u32, (u32, Option<u32>)> = names
             .iter()
             .enumerate()
-            .filter_map(|(id, name)| {
-                let (a, b) = split_compound(name, known)?;
-                Some((id as u32, (terms[&a], terms[&b])))
+            .filter_map(|(id, name)| match split_compound(name, known) {
+                Some((a, b)) => Some((id as u32, (terms[&a], Some(terms[&b])))),
+                None => Some((id as u32, (terms[&split_head(name, known)?], None))),
             })
+            .collect();
+
+        let heads: FxHashMap<u32, u32> = compounds
+            .iter()
+            .filter_map(|(&word, &(head, second))| second.is_none().then_some((word, head)))
             .collect();
 
         // Pass 2: combined frequencies into postings.
@@ -287,9 +300,13 @@ impl SearchIndex {
                         run.len() as f32
                     };
                     add(run[0], count);
-                    if let Some(&(a, b)) = compounds.get(&run[0]) {
-                        add(a, count * COMPOUND_PART_WEIGHT);
-                        add(b, count * COMPOUND_PART_WEIGHT);
+                    match compounds.get(&run[0]) {
+                        Some(&(a, Some(b))) => {
+                            add(a, count * COMPOUND_PART_WEIGHT);
+                            add(b, count * COMPOUND_PART_WEIGHT);
+                        }
+                        Some(&(head, None)) => add(head, count * HEAD_WEIGHT),
+                        None => {}
                     }
                 }
             }
@@ -344,6 +361,7 @@ impl SearchIndex {
                 tokenize(&catalog.title, &mut title);
                 title
             },
+            heads,
             len,
         }
     }
@@ -590,7 +608,11 @@ impl SearchIndex {
         let mut extra = 0.0;
         let mut seen = 0u64;
         for &term in text {
-            match query.term_groups.get(&term) {
+            let group = query.term_groups.get(&term).or_else(|| {
+                let head = self.heads.get(&term)?;
+                query.term_groups.get(head)
+            });
+            match group {
                 Some(&(group, idf)) => {
                     let bit = 1u64 << (group % 64);
                     if seen & bit == 0 {
@@ -955,6 +977,18 @@ fn split_compound(word: &str, known: impl Fn(&str) -> bool) -> Option<(String, S
         .map(|i| (word[..i].to_owned(), word[i..].to_owned()))
 }
 
+/// The head of `word` when it is a known word of 4+ letters after a prefix of 4+ that is
+/// no word (`permalink` → `link`, `hyperlink` → `link`); short prefixes (`un`, `re`,
+/// `dis`) often reverse or repeat the head, so they do not count.
+fn split_head(word: &str, known: impl Fn(&str) -> bool) -> Option<String> {
+    if word.len() < 8 || !word.bytes().all(|b| b.is_ascii_lowercase()) {
+        return None;
+    }
+    (4..=word.len() - 4)
+        .find(|&i| known(&word[i..]))
+        .map(|i| word[i..].to_owned())
+}
+
 /// What a tool does: DELETE and GET say it; a POST, PUT or PATCH says more in its summary's
 /// or name's verb (RPC-style APIs delete and update with POST).
 fn tool_action(tool: &Tool, summary: &[String], name: &[String]) -> Option<Action> {
@@ -1270,6 +1304,16 @@ mod tests {
         );
         assert_eq!(split_compound("logs", known), None);
         assert_eq!(split_compound("unknown", known), None);
+    }
+
+    #[test]
+    fn a_word_after_a_prefix_that_is_no_word_is_its_head() {
+        let known = |w: &str| ["link", "archiv", "follow"].contains(&w);
+        assert_eq!(split_head("permalink", known), Some("link".to_owned()));
+        // Short prefixes often reverse the head: not a kind of it.
+        assert_eq!(split_head("unarchiv", known), None);
+        assert_eq!(split_head("unfollow", known), None);
+        assert_eq!(split_head("link", known), None);
     }
 
     fn operation(method: &str, path: &str, name: &str, description: &str) -> Tool {

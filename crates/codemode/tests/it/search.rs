@@ -627,3 +627,19 @@ fn explanations_name_the_terms_fields_and_factors_of_a_score() {
         hit.score
     );
 }
+
+/// A word that ends a longer name after a prefix that is no word (`permalink`) finds it:
+/// the link to a message is `chat.getPermalink`, not `rtm.connect`.
+#[test]
+fn issue14_a_word_at_the_end_of_a_longer_name_finds_it() {
+    let catalog = given_real_catalog("slack");
+    let index = SearchIndex::new(catalog);
+    for query in ["get a link to a message", "link to a specific message"] {
+        assert_eq!(
+            rank_of(catalog, &index, query, "api.chat.getPermalink"),
+            Some(1),
+            "{query}: {}",
+            top(catalog, &index, query)
+        );
+    }
+}

@@ -88,6 +88,7 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
         harness: think::Harness::new(host.clone(), models),
         memories: ::memory::Memories::new(::memory::MemoryConfig::new(dir)),
         memory_bindings: Bindings::new(),
+        capabilities: Vec::new(),
         token: token.clone(),
         max_body_bytes: 1 << 20,
         loopback: true,

@@ -169,6 +169,44 @@ async fn run(args: &LinuxboxArgs, dir: &std::path::Path) -> anyhow::Result<Value
     }
     sandbox.shutdown().await;
 
+    // What an agent's command costs (`this.sandbox.exec`, `POST …/sandbox/exec`, less the
+    // agent host's own trip): `Sandboxes::call` with the workspace of `files` files synced
+    // in before and out after, in a warm sandbox.
+    eprintln!(
+        "agent path: {} × exec `true` with the workspace synced around it…",
+        args.samples
+    );
+    let agent_db = std::sync::Mutex::new(data.open_agent("Bench", "agent")?);
+    for i in 0..args.files {
+        base::sync::lock(&agent_db)
+            .workspace()
+            .write(&format!("/src/file{i:03}.txt"), &[b'x'; 200])?;
+    }
+    let sandboxes = linuxbox::Sandboxes::new(config.clone());
+    let sync = |sandbox: std::sync::Arc<Linuxbox>, prefer: linuxbox::Prefer| {
+        let db = &agent_db;
+        async move {
+            let mut db = base::sync::lock(db);
+            match prefer {
+                linuxbox::Prefer::Workspace => sandbox.sync_in(&mut db),
+                linuxbox::Prefer::Sandbox => sandbox.sync_out(&mut db),
+            }
+        }
+    };
+    let exec_true = || json!({ "command": "true" });
+    sandboxes
+        .call("Bench/agent", None, "exec", exec_true(), &sync)
+        .await?;
+    let mut agent_exec = timed(args.samples, || async {
+        let result = sandboxes
+            .call("Bench/agent", None, "exec", exec_true(), &sync)
+            .await?;
+        anyhow::ensure!(result["exitCode"] == json!(0), "{result}");
+        Ok(())
+    })
+    .await?;
+    sandboxes.release("Bench/agent");
+
     let ms = |us: f64| (us / 100.0).round() / 10.0;
     let fresh_p50 = ms(percentile(&mut fresh, 50.0));
     Ok(json!({
@@ -187,6 +225,7 @@ async fn run(args: &LinuxboxArgs, dir: &std::path::Path) -> anyhow::Result<Value
         "sync_in_first_copy_p50_ms": ms(percentile(&mut first_copy, 50.0)),
         "sync_unchanged_p50_ms": ms(percentile(&mut unchanged, 50.0)),
         "sync_out_all_changed_p50_ms": ms(percentile(&mut out_all, 50.0)),
+        "agent_exec_sh_c_true_synced_p50_ms": ms(percentile(&mut agent_exec, 50.0)),
         "files": args.files,
         "targets": {
             "fresh_exec_true_p50_ms": 15,

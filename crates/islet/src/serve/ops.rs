@@ -76,6 +76,9 @@ struct Series {
     /// (operation, ok|error) → calls.
     memory: BTreeMap<(String, &'static str), u64>,
     memory_seconds: BTreeMap<String, Histogram>,
+    /// (Code Mode tool at /mcp: search|execute, ok|error) → calls.
+    code_mode: BTreeMap<(&'static str, &'static str), u64>,
+    code_mode_seconds: BTreeMap<&'static str, Histogram>,
 }
 
 /// The series islet keeps itself (the libraries keep their own totals). Cheap to clone.
@@ -126,6 +129,30 @@ impl Registry {
     }
 }
 
+impl Registry {
+    /// Counts and times /mcp's `search` and `execute` calls.
+    pub(crate) fn code_mode_observer(&self) -> codemode::mcp::CallObserver {
+        let registry = self.clone();
+        codemode::mcp::CallObserver(Arc::new(move |tool, elapsed, ok| {
+            // The tool names are the server's two: a closed label set.
+            let tool = match tool {
+                "search" => "search",
+                _ => "execute",
+            };
+            let mut series = registry.lock();
+            *series
+                .code_mode
+                .entry((tool, if ok { "ok" } else { "error" }))
+                .or_default() += 1;
+            series
+                .code_mode_seconds
+                .entry(tool)
+                .or_default()
+                .observe(elapsed.as_secs_f64());
+        }))
+    }
+}
+
 /// The server's metrics: islet's own series and the host's (and its sandbox's) totals.
 /// Cheap to clone, shared by every request.
 #[derive(Clone)]
@@ -145,6 +172,10 @@ impl Metrics {
 
     pub(crate) fn instrument_memory(&self, bindings: &Bindings) -> Bindings {
         self.registry.instrument_memory(bindings)
+    }
+
+    pub(crate) fn code_mode_observer(&self) -> codemode::mcp::CallObserver {
+        self.registry.code_mode_observer()
     }
 
     fn observe_http(&self, route: String, method: &Method, status: StatusCode, elapsed: Duration) {
@@ -222,6 +253,34 @@ impl Metrics {
                     &mut out,
                     "islet_memory_operation_duration_seconds",
                     &format!("operation=\"{}\"", escape(operation)),
+                );
+            }
+        }
+        {
+            let registry = self.registry();
+            family(
+                &mut out,
+                "islet_codemode_calls_total",
+                "counter",
+                "Code Mode calls at /mcp by tool (search, execute) and outcome (error: an error result).",
+            );
+            for ((tool, outcome), n) in &registry.code_mode {
+                let _ = writeln!(
+                    out,
+                    "islet_codemode_calls_total{{tool=\"{tool}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+            family(
+                &mut out,
+                "islet_codemode_call_duration_seconds",
+                "histogram",
+                "Latency of Code Mode calls at /mcp (tool=\"search\" is search latency).",
+            );
+            for (tool, h) in &registry.code_mode_seconds {
+                h.render(
+                    &mut out,
+                    "islet_codemode_call_duration_seconds",
+                    &format!("tool=\"{tool}\""),
                 );
             }
         }
@@ -337,7 +396,7 @@ fn render_models(out: &mut String) {
         out,
         "islet_model_calls_total",
         "counter",
-        "Model calls whose answer streamed to its end (ok) or broke off (error), by provider.",
+        "Model calls whose answer streamed to its end (ok), or that failed before or while streaming (error: refused, unreachable after retries, broken off), by provider.",
     );
     for (provider, s) in &stats {
         for (outcome, n) in [("ok", s.calls_ok), ("error", s.calls_failed)] {

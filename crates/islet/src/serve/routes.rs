@@ -32,6 +32,8 @@ pub(crate) struct AppOptions {
     pub memories: Memories,
     /// `memory.*` over the profiles attached with `--memory` (empty when none).
     pub memory_bindings: Bindings,
+    /// The ladder's rungs /mcp's `execute` gets (fetch, the browser).
+    pub capabilities: Vec<Arc<dyn codemode::execute::Capability>>,
     pub token: String,
     pub max_body_bytes: usize,
     pub loopback: bool,
@@ -64,7 +66,12 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
         max_body_bytes: options.max_body_bytes,
         metrics: options.metrics.clone(),
     };
-    let mcp = code_mode_server(&options.host, &options.memory_bindings);
+    let mcp = code_mode_server(
+        &options.host,
+        &options.memory_bindings,
+        options.capabilities.clone(),
+        options.metrics.code_mode_observer(),
+    );
     let router = Router::new()
         .route("/agents", get(list_agents))
         .route("/agents/{class}/{name}/state", get(get_state))
@@ -103,7 +110,7 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
             post(memory_operation),
         )
         .fallback(not_found);
-    let mut router = super::sessions::routes(router)
+    let mut router = super::linux_sandbox::routes(super::sessions::routes(router))
         .with_state(state)
         .merge(mcp_router(mcp, options.loopback));
     if !options.metrics_elsewhere {
@@ -169,7 +176,12 @@ async fn rpc_wrong_method(
 /// The Code Mode MCP endpoint: every public method of every class is a tool
 /// `agents.<Class>.<method>({name, args})`, also callable as `agents.Class("name").method(...)`.
 /// Its code runs in the agents' sandbox: one pool of isolates (or workers) for both.
-fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeServer {
+fn code_mode_server(
+    host: &AgentHost,
+    memory_bindings: &Bindings,
+    capabilities: Vec<Arc<dyn codemode::execute::Capability>>,
+    observer: codemode::mcp::CallObserver,
+) -> CodeModeServer {
     let mut tools = Vec::new();
     let mut bindings = host.bindings();
     for (namespace, name, f) in memory_bindings.iter() {
@@ -203,6 +215,8 @@ fn code_mode_server(host: &AgentHost, memory_bindings: &Bindings) -> CodeModeSer
     };
     let options = ServerOptions {
         execute_prelude: Some(AgentHost::prelude().into()),
+        capabilities,
+        observer: Some(observer),
         ..ServerOptions::default()
     };
     CodeModeServer::with_sandbox(
@@ -346,6 +360,10 @@ struct ChatBody {
     /// user message answered again, as a new branch beside the previous answer's question).
     #[serde(default)]
     trigger: Option<String>,
+    /// With `regenerate-message`: the answer to replace (the AI SDK's `regenerate({
+    /// messageId })`), any answer of the session; without it, the latest.
+    #[serde(default)]
+    message_id: Option<String>,
 }
 
 /// A field that is present (even as `null`) is `Some`.
@@ -404,7 +422,10 @@ async fn chat(
             None if body.trigger.as_deref() == Some("regenerate-message")
                 && body.session_id.is_some() =>
             {
-                think::Parent::Regenerate
+                match body.message_id.clone() {
+                    Some(answer) => think::Parent::RegenerateAnswer(answer),
+                    None => think::Parent::Regenerate,
+                }
             }
             None => think::Parent::Leaf,
             Some(None) => think::Parent::Root,

@@ -1196,18 +1196,32 @@ export default class Slow extends Think {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue15_kill_9_during_a_tool_call_then_restart_finishes_the_turn() {
+    // Both wire formats: the resumed history (with the interrupted result) must be one
+    // each provider accepts.
+    for (provider, spec) in [
+        (llm::ProviderKind::OpenAi, "openai:test-model"),
+        (llm::ProviderKind::Anthropic, "anthropic:test-model"),
+    ] {
+        kill_9_during_a_tool_call_then_restart_finishes_the_turn(provider, spec).await;
+    }
+}
+
+async fn kill_9_during_a_tool_call_then_restart_finishes_the_turn(
+    provider: llm::ProviderKind,
+    spec: &str,
+) {
     let model = llm::scripted::ScriptedModel::start().await.unwrap();
     model.push(llm::scripted::Reply::new().tool_call("call_slow", "slow", json!({})));
     model.push(llm::scripted::Reply::new().text("Finished after the restart."));
     let dir = tempfile::tempdir().unwrap();
     let agents = given_agents_dir(dir.path(), &[("Slow.ts", SLOW_ASSISTANT)]);
     let data = dir.path().join("data");
-    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let base_url = model.base_url(provider);
     let args = [
         "--isolation",
         "inprocess",
         "--model",
-        "openai:test-model",
+        spec,
         "--model-base-url",
         &base_url,
     ];
@@ -1258,7 +1272,7 @@ async fn issue15_kill_9_during_a_tool_call_then_restart_finishes_the_turn() {
     assert_eq!(
         roles,
         ["user", "assistant", "tool", "assistant"],
-        "{history}"
+        "{spec}: {history}"
     );
     let messages = history["messages"].as_array().unwrap();
     // The call in flight is answered as interrupted (both providers accept the history),
@@ -1272,7 +1286,35 @@ async fn issue15_kill_9_during_a_tool_call_then_restart_finishes_the_turn() {
         "Finished after the restart."
     );
     assert_eq!(server.call("Slow", "s", "runs", json!([])).await, json!(0));
-    assert_eq!(model.requests().len(), 2);
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2);
+    // The resumed request carries the interrupted call's result as the provider wants it.
+    let sent = &requests[1].body["messages"];
+    match provider {
+        llm::ProviderKind::Anthropic => {
+            let roles: Vec<&str> = sent
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["role"].as_str().unwrap())
+                .collect();
+            assert_eq!(roles, ["user", "assistant", "user"], "{sent}");
+            assert_eq!(sent[1]["content"][0]["type"], "tool_use", "{sent}");
+            let result = &sent[2]["content"][0];
+            assert_eq!(result["type"], "tool_result", "{sent}");
+            assert_eq!(result["tool_use_id"], "call_slow", "{sent}");
+            assert_eq!(result["is_error"], true, "{sent}");
+        }
+        llm::ProviderKind::OpenAi => {
+            let tool = sent
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["role"] == "tool")
+                .unwrap_or_else(|| panic!("no tool message: {sent}"));
+            assert_eq!(tool["tool_call_id"], "call_slow", "{sent}");
+        }
+    }
 }
 
 /// Starts a chat turn over HTTP; the response (still streaming) and the session id.
@@ -1733,6 +1775,90 @@ async fn issue15_islet_chat_streams_text_and_shows_tool_calls() {
     );
 }
 
+/// Ctrl-C in `islet chat` while an answer streams stops the turn on the server (the text
+/// so far is kept) and leaves the client at the prompt; Ctrl-C at the prompt leaves.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_ctrl_c_in_islet_chat_stops_the_turn_and_keeps_the_prompt() {
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(
+        llm::scripted::Reply::new()
+            .text_chunks(["Counting sheep: ", "one"])
+            .then_stall(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Assistant.ts", ASSISTANT)]);
+    let server = given_chat_server(&agents, &dir.path().join("data"), &model, &[]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args([
+            "chat",
+            "Assistant/me",
+            "--url",
+            &server.base,
+            "--auth-token",
+            &server.token,
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::Read as _;
+        let mut stdout = stdout;
+        let mut buffer = [0u8; 1024];
+        while let Ok(n) = stdout.read(&mut buffer) {
+            if n == 0
+                || tx
+                    .send(String::from_utf8_lossy(&buffer[..n]).into_owned())
+                    .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let mut seen = String::new();
+    let wait_for = |wanted: &str, seen: &mut String| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !seen.contains(wanted) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(more) => seen.push_str(&more),
+                Err(_) => panic!("`{wanted}` never came; the chat printed:\n{seen}"),
+            }
+        }
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    use std::io::Write as _;
+    stdin.write_all(b"count sheep\n").unwrap();
+    wait_for("Counting sheep: one", &mut seen);
+    let interrupt = |pid: u32| {
+        Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap()
+    };
+    interrupt(child.id());
+    wait_for("(cancelled)", &mut seen);
+    assert!(seen.contains("(stopping…)"), "{seen}");
+    // Still at the prompt: a command works; then Ctrl-C at the prompt leaves.
+    stdin.write_all(b"/sessions\n").unwrap();
+    wait_for(" messages ", &mut seen);
+    interrupt(child.id());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}: {seen}");
+    // The server kept what was said before the stop.
+    let (status, list) = server.get("/agents/Assistant/me/sessions").await;
+    assert_eq!(status, 200, "{list}");
+    let list: Value = serde_json::from_str(&list).unwrap();
+    let id = list["sessions"][0]["id"].as_str().unwrap().to_owned();
+    let (_, history) = server
+        .get(&format!("/agents/Assistant/me/sessions/{id}"))
+        .await;
+    assert!(history.contains("Counting sheep: one"), "{history}");
+}
+
 /// The AI SDK's own client (npm `ai`, run by Node.js) reads a streamed turn: the same
 /// `DefaultChatTransport` and `readUIMessageStream` a `useChat` UI uses, unchanged.
 #[tokio::test(flavor = "multi_thread")]
@@ -1797,6 +1923,8 @@ async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
     assert_eq!(text, "Wrote hello.txt.", "{message}");
 }
 
+mod ladder;
+mod sandbox;
 mod sessions;
 
 const SCRIBE: &str = r#"

@@ -501,6 +501,22 @@ async fn issue22_2_metrics_count_a_workload() {
     )
     .await;
     assert_eq!(status, 200, "{reply}");
+    // Code Mode at /mcp: one search, one execute.
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let found = mcp
+        .request(
+            "tools/call",
+            json!({"name": "search", "arguments": {"query": "increment a counter"}}),
+        )
+        .await;
+    assert_eq!(found["isError"], json!(false), "{found}");
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code": "return 6 * 7"}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(false), "{result}");
     // Long enough for the agent to hibernate after --idle-timeout.
     tokio::time::sleep(Duration::from_millis(1500)).await;
 
@@ -568,6 +584,24 @@ async fn issue22_2_metrics_count_a_workload() {
         1.0
     );
     assert!(after.has_help("islet_http_requests_total"));
+    for tool in ["search", "execute"] {
+        assert_eq!(
+            after.value(
+                "islet_codemode_calls_total",
+                &[("tool", tool), ("outcome", "ok")]
+            ),
+            1.0,
+            "{text}"
+        );
+        assert_eq!(
+            after.value(
+                "islet_codemode_call_duration_seconds_count",
+                &[("tool", tool)]
+            ),
+            1.0
+        );
+    }
+    assert!(after.has_help("islet_codemode_call_duration_seconds"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1229,4 +1263,39 @@ async fn issue22_2_metrics_count_model_calls_latency_and_tokens() {
         0.0
     );
     assert!(scrape.has_help("islet_model_call_duration_seconds"));
+}
+
+/// A model call refused before anything streamed (here a 400) counts as a failed call,
+/// with its latency.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue22_2_metrics_count_model_calls_that_fail_before_streaming() {
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(llm::scripted::Reply::error(400, "messages: bad request"));
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_assistant_server(dir.path(), &model, &[], &[]);
+    let (_, stream) = ask_assistant(&server).await;
+    assert!(stream.to_string().contains("bad request"), "{stream}");
+    let (status, text) = get(&format!("{}/metrics", server.base), Some(&server.token)).await;
+    assert_eq!(status, 200, "{text}");
+    let scrape = Scrape::parse(&text);
+    let error = [("provider", "openai"), ("outcome", "error")];
+    assert_eq!(
+        scrape.value("islet_model_calls_total", &error),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        scrape.value(
+            "islet_model_calls_total",
+            &[("provider", "openai"), ("outcome", "ok")]
+        ),
+        0.0
+    );
+    assert_eq!(
+        scrape.value(
+            "islet_model_call_duration_seconds_count",
+            &[("provider", "openai")]
+        ),
+        1.0
+    );
 }

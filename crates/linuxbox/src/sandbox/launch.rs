@@ -126,6 +126,8 @@ pub(crate) struct Launch<'a> {
     pub seccomp: Vec<Vec<u8>>,
     pub with_cgroup: bool,
     pub run_as: Option<u32>,
+    /// The host directory holding the network proxy's socket, when the sandbox has one.
+    pub net_dir: Option<&'a Path>,
 }
 
 /// Starts bubblewrap, which starts the init.
@@ -200,6 +202,17 @@ pub(crate) fn spawn(launch: Launch<'_>) -> Result<Child, Error> {
         args.push(a.into());
     }
     bind(&mut args, "--bind", launch.workspace_dir, "/workspace");
+    if let Some(dir) = launch.net_dir {
+        // Read-only: connecting to a socket needs no write access to its filesystem.
+        bind(&mut args, "--ro-bind", dir, crate::network::SOCKET_DIR);
+        for a in [
+            "--setenv",
+            crate::network::PROXY_ENV,
+            crate::network::SOCKET_PATH,
+        ] {
+            args.push(a.into());
+        }
+    }
     let init_exe = config.init.first().ok_or_else(|| {
         Error::InvalidArgument("the sandbox config names no init executable".into())
     })?;

@@ -6,5 +6,6 @@ mod escape;
 mod exec;
 mod nonroot;
 mod processes;
+mod service;
 mod support;
 mod workspace;

@@ -16,14 +16,13 @@ fn write_call(id: &str, path: &str) -> ToolCall {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn issue15_interrupted_turn_resumes_without_rerunning_completed_calls() {
-    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
-    // What the store holds after a crash while the second of three calls ran: the first
-    // has its result, the second only its call, the third never started.
-    let session = given
+/// What the store holds after a crash while the second of three `write` calls of step 1
+/// ran: the first has its result, the second only its call, the third never started.
+/// Returns the session.
+async fn given_turn_crashed_mid_calls(given: &Given, class: &str) -> String {
+    given
         .host
-        .with_new_or_existing_db("Assistant", "me", |db| {
+        .with_new_or_existing_db(class, "me", |db| {
             let session = db.sessions().create("crashed")?;
             let user = Message::user("write three files");
             db.sessions().append_to_leaf(
@@ -58,7 +57,13 @@ async fn issue15_interrupted_turn_resumes_without_rerunning_completed_calls() {
             Ok(session.id)
         })
         .await
-        .expect("the crashed state");
+        .expect("the crashed state")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_interrupted_turn_resumes_without_rerunning_completed_calls() {
+    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
+    let session = given_turn_crashed_mid_calls(&given, "Assistant").await;
     given
         .model
         .push(Reply::new().text("Two of three are written."));
@@ -319,4 +324,40 @@ export default class Choosy extends Think {
         .map(|t| t["function"]["name"].as_str().expect("name"))
         .collect();
     assert_eq!(tools, ["list"]);
+}
+
+const STEPPER: &str = r#"
+import { Think } from "agents";
+export default class Stepper extends Think {
+  async onStepFinish(step) {
+    const steps = (await this.storage.get("steps")) ?? [];
+    steps.push({ step: step.step, calls: step.toolCalls.map((c) => c.toolName),
+      results: step.toolResults.map((r) => [r.toolCallId, r.isError]), finishReason: step.finishReason });
+    await this.storage.put("steps", steps);
+  }
+  async steps() { return (await this.storage.get("steps")) ?? []; }
+}
+"#;
+
+/// `onStepFinish` hears of a step a crash interrupted once the resumed turn finishes it,
+/// with every call's result (recorded, interrupted or run now), then of the next step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_on_step_finish_runs_for_the_resumed_step() {
+    let given = given_harness(ProviderKind::OpenAi, &[("Stepper.ts", STEPPER)]).await;
+    given_turn_crashed_mid_calls(&given, "Stepper").await;
+    given.model.push(Reply::new().text("Done."));
+    assert_eq!(given.harness.recover_all().await, 1);
+    let steps = given
+        .host
+        .call("Stepper", "me", "steps", vec![])
+        .await
+        .expect("the steps");
+    assert_eq!(
+        steps,
+        json!([
+            {"step": 1, "calls": ["write", "write", "write"],
+             "results": [["c1", false], ["c2", true], ["c3", false]], "finishReason": "tool-calls"},
+            {"step": 2, "calls": [], "results": [], "finishReason": "stop"}
+        ])
+    );
 }

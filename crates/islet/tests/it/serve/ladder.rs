@@ -1,0 +1,325 @@
+//! The execution ladder's network rungs on `islet serve` (issue 17 item 3): `--allow-fetch`
+//! gives agents' code, /mcp's `execute` and chat agents `fetch` for the named hosts;
+//! `--browser` gives `execute` code a `browser` and chat agents `browser_*` tools, every
+//! page request under the same policy; the browser is gone once the server stops.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use axum::response::Html;
+use serde_json::{Value, json};
+
+use super::{ASSISTANT, McpClient, Server, given_agents_dir, given_server_env};
+use crate::support::serve_on_own_thread;
+
+const PAGE: &str = "<html><head><title>Ladder</title></head><body>\
+    <h1>Islands</h1><p>Small and <b>self-hosted</b>. <a href=\"/more\">More</a></p></body></html>";
+
+const FETCHER: &str = r#"
+import { Agent } from "agents";
+export default class Fetcher extends Agent {
+  async get(url: string) { const r = await fetch(url); return { status: r.status, text: await r.text() }; }
+}
+"#;
+
+/// A web server on loopback with one page at `/`; returns its origin.
+fn given_site() -> String {
+    let app = axum::Router::new()
+        .route("/", axum::routing::get(|| async { Html(PAGE) }))
+        .route(
+            "/plain",
+            axum::routing::get(|| async { "plain text from the site" }),
+        );
+    format!("http://{}", serve_on_own_thread(app))
+}
+
+fn given_ladder_server(
+    dir: &Path,
+    model: &llm::scripted::ScriptedModel,
+    host: &str,
+    rungs: &[&str],
+) -> Server {
+    let agents = given_agents_dir(dir, &[("Assistant.ts", ASSISTANT), ("Fetcher.ts", FETCHER)]);
+    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let mut args = vec![
+        "--isolation",
+        "inprocess",
+        "--model",
+        "openai:test-model",
+        "--model-base-url",
+        &base_url,
+        "--allow-fetch",
+        host,
+        "--allow-private-fetch",
+    ];
+    args.extend_from_slice(rungs);
+    given_server_env(&agents, &dir.join("data"), &args, &[])
+}
+
+async fn execute(mcp: &mut McpClient, code: &str) -> Value {
+    mcp.request(
+        "tools/call",
+        json!({"name": "execute", "arguments": {"code": code}}),
+    )
+    .await
+}
+
+fn execute_description(tools: &Value) -> String {
+    tools["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "execute")
+        .unwrap()["description"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `(pid, parent pid, process group)` of every process.
+fn processes() -> Vec<(u32, u32, u32)> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid pgrp …; comm may hold spaces and parentheses.
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        if let (Ok(pid), Some(Ok(ppid)), Some(Ok(pgrp))) = (
+            head.split_whitespace().next().unwrap_or("").parse::<u32>(),
+            fields.get(1).map(|f| f.parse::<u32>()),
+            fields.get(2).map(|f| f.parse::<u32>()),
+        ) {
+            all.push((pid, ppid, pgrp));
+        }
+    }
+    all
+}
+
+/// The process groups of the browsers `server_pid` started (Chromium runs in its own).
+fn browser_groups(server_pid: u32) -> Vec<u32> {
+    processes()
+        .into_iter()
+        .filter(|(pid, ppid, pgrp)| *ppid == server_pid && pid == pgrp)
+        .map(|(_, _, pgrp)| pgrp)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_serve_gives_fetch_and_the_browser_to_agents_mcp_and_chat() {
+    let site = given_site();
+    let host = site.trim_start_matches("http://").to_owned();
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(llm::scripted::Reply::new().tool_call(
+        "call_1",
+        "browser_markdown",
+        json!({ "url": format!("{site}/") }),
+    ));
+    model.push(llm::scripted::Reply::new().text("The page is about islands."));
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = given_ladder_server(dir.path(), &model, &host, &["--browser"]);
+
+    // Agents' own code: fetch for the allowed host, refused elsewhere.
+    let got = server
+        .call("Fetcher", "f", "get", json!([format!("{site}/plain")]))
+        .await;
+    assert_eq!(got["status"], json!(200), "{got}");
+    assert_eq!(got["text"], json!("plain text from the site"));
+    let (status, refused) = server
+        .post(
+            "/agents/Fetcher/f/get",
+            &json!(["http://example.invalid/"]).to_string(),
+        )
+        .await;
+    assert_ne!(status, 200, "{refused}");
+    assert!(refused.to_string().contains("example.invalid"), "{refused}");
+
+    // /mcp: the description names both rungs, and code uses them.
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let description = execute_description(&mcp.request("tools/list", json!({})).await);
+    assert!(description.contains("browser.markdown"), "{description}");
+    assert!(description.contains(&host), "{description}");
+    let result = execute(
+        &mut mcp,
+        &format!(
+            "const md = await browser.markdown('{site}/');\n\
+             const r = await fetch('{site}/plain');\n\
+             return {{ md, plain: await r.text() }};"
+        ),
+    )
+    .await;
+    assert_eq!(result["isError"], json!(false), "{result}");
+    let text = result.to_string();
+    assert!(text.contains("# Islands"), "{text}");
+    assert!(text.contains("**self-hosted**"), "{text}");
+    assert!(text.contains("plain text from the site"), "{text}");
+    // A page on a host the policy does not name is refused, in the browser as in fetch.
+    let result = execute(
+        &mut mcp,
+        "return await browser.markdown('http://example.invalid/')",
+    )
+    .await;
+    assert_eq!(result["isError"], json!(true), "{result}");
+    assert!(result.to_string().contains("example.invalid"), "{result}");
+
+    // Chat: the model gets browser_markdown and reads the page through it.
+    let body = json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "What is on the site?"}]}]});
+    let (status, reply) = server
+        .post("/agents/Assistant/me/chat", &body.to_string())
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2, "{reply}");
+    let tools: Vec<&str> = requests[0].body["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    for tool in [
+        "execute",
+        "browser_markdown",
+        "browser_links",
+        "browser_scrape",
+    ] {
+        assert!(tools.contains(&tool), "{tool} missing from {tools:?}");
+    }
+    let second = requests[1].body.to_string();
+    assert!(second.contains("# Islands"), "{second}");
+
+    // A graceful stop takes the browser with it, every process of it.
+    let groups = browser_groups(server.child.id());
+    assert!(!groups.is_empty(), "the browser ran");
+    let pid = server.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "islet serve did not stop"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while processes().iter().any(|(_, _, pgrp)| groups.contains(pgrp)) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Chromium outlived islet serve"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_without_browser_the_rung_is_not_mentioned_nor_offered() {
+    let site = given_site();
+    let host = site.trim_start_matches("http://").to_owned();
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(llm::scripted::Reply::new().text("Hello."));
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_ladder_server(dir.path(), &model, &host, &[]);
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let description = execute_description(&mcp.request("tools/list", json!({})).await);
+    assert!(!description.contains("browser"), "{description}");
+    let result = execute(&mut mcp, "return typeof browser").await;
+    assert!(result.to_string().contains("undefined"), "{result}");
+    let body = json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "Hi"}]}]});
+    let (status, reply) = server
+        .post("/agents/Assistant/me/chat", &body.to_string())
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let tools = model.requests()[0].body["tools"].to_string();
+    assert!(!tools.contains("browser_"), "{tools}");
+}
+
+/// The README's "The execution ladder" examples (` ```sh ladder:NAME ` blocks), by name.
+fn readme_ladder_examples() -> Vec<(String, String)> {
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../README.md"))
+            .unwrap();
+    let mut examples = Vec::new();
+    let mut lines = readme.lines();
+    while let Some(line) = lines.next() {
+        if let Some(name) = line.strip_prefix("```sh ladder:") {
+            let script: Vec<&str> = lines.by_ref().take_while(|l| *l != "```").collect();
+            examples.push((name.trim().to_owned(), script.join("\n")));
+        }
+    }
+    examples
+}
+
+/// Each example of the README's ladder section runs as written (with islet on PATH, an
+/// agent to hold files, and example.com replaced by a page served on loopback) and prints
+/// what it says it does.
+#[tokio::test(flavor = "multi_thread")]
+async fn readme_the_execution_ladder_examples_run() {
+    let site = given_site();
+    let host = site.trim_start_matches("http://").to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    {
+        // Counter/alice exists once called; its data directory is ./.islet, islet's default.
+        let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents");
+        let server = super::given_server(
+            &examples,
+            &dir.path().join(".islet"),
+            &["--isolation", "inprocess"],
+        );
+        server
+            .call("Counter", "alice", "increment", json!([1]))
+            .await;
+    }
+    let islet_dir = Path::new(env!("CARGO_BIN_EXE_islet")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        islet_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let examples = readme_ladder_examples();
+    let names: Vec<&str> = examples.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["workspace", "isolate", "browser"],
+        "the README's rungs"
+    );
+    for (name, script) in &examples {
+        let script = match name.as_str() {
+            "browser" => {
+                assert!(script.contains("--allow-fetch example.com "), "{script}");
+                assert!(script.contains("\"https://example.com/\""), "{script}");
+                script
+                    .replace(
+                        "--allow-fetch example.com ",
+                        &format!("--allow-fetch {host} --allow-private-fetch "),
+                    )
+                    .replace("\"https://example.com/\"", &format!("\"{site}/\""))
+            }
+            _ => script.clone(),
+        };
+        let out = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &script])
+            .current_dir(dir.path())
+            .env("PATH", &path)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "README ladder example `{name}` failed:\n{script}\nstdout: {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let compact: String = stdout.split_whitespace().collect();
+        let wanted: &[&str] = match name.as_str() {
+            "workspace" => &["city,people"],
+            "isolate" => &["[1,2,3]"],
+            "browser" => &["\"title\":\"Ladder\"", "\"heading\":\"#Islands\""],
+            other => panic!("no expectation for the README's ladder example `{other}`"),
+        };
+        for w in wanted {
+            assert!(compact.contains(w), "`{name}` printed {stdout}, not {w}");
+        }
+    }
+}
