@@ -249,7 +249,13 @@ async fn issue17_serve_gives_npm_packages_to_mcp_execute() {
     let result = execute(&mut mcp, "import ms from \"ms\";\nreturn ms(\"2h\");").await;
     assert!(result.to_string().contains("7200000"), "{result}");
     // Cached in the data directory.
-    assert!(dir.path().join("data").join("npm").join("tarballs").is_dir());
+    assert!(
+        dir.path()
+            .join("data")
+            .join("npm")
+            .join("tarballs")
+            .is_dir()
+    );
 }
 
 /// The README's "The execution ladder" examples (` ```sh ladder:NAME ` blocks), by name.
