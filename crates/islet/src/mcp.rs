@@ -171,7 +171,10 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
         catalog_kind: Some(CatalogKind::McpServers),
         capabilities: capabilities
             .into_iter()
-            .chain(args.npm.capability()?)
+            .chain(
+                args.npm
+                    .capability(std::path::Path::new(crate::run::DEFAULT_DATA_DIR))?,
+            )
             .collect(),
         ..args.serve.options()?
     };
@@ -256,7 +259,10 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     let options = ServerOptions {
         capabilities: capabilities
             .into_iter()
-            .chain(args.npm.capability()?)
+            .chain(
+                args.npm
+                    .capability(std::path::Path::new(crate::run::DEFAULT_DATA_DIR))?,
+            )
             .collect(),
         ..args.serve.options()?
     };

@@ -81,14 +81,18 @@ pub(crate) struct NpmArgs {
     #[arg(long, value_name = "PKG,...", value_delimiter = ',')]
     pub npm_allow: Vec<String>,
     /// Where packages, registry documents and bundles are cached (offline after the
-    /// first fetch).
-    #[arg(long, value_name = "DIR", default_value = ".islet/npm")]
-    pub npm_cache: PathBuf,
+    /// first fetch). Default: `npm` in the data directory (`.islet/npm`).
+    #[arg(long, value_name = "DIR")]
+    pub npm_cache: Option<PathBuf>,
 }
 
+/// The data directory of commands that have none of their own (`islet run`, `islet mcp`).
+pub(crate) const DEFAULT_DATA_DIR: &str = ".islet";
+
 impl NpmArgs {
-    /// The npm rung these flags describe; `None` without --allow-npm.
-    pub(crate) fn npm(&self) -> anyhow::Result<Option<Arc<npm::Npm>>> {
+    /// The npm rung these flags describe, caching under `data_dir` by default; `None`
+    /// without --allow-npm.
+    pub(crate) fn npm(&self, data_dir: &std::path::Path) -> anyhow::Result<Option<Arc<npm::Npm>>> {
         if !self.allow_npm {
             anyhow::ensure!(
                 self.npm_allow.is_empty(),
@@ -96,7 +100,11 @@ impl NpmArgs {
             );
             return Ok(None);
         }
-        let mut config = npm::NpmConfig::new(&self.npm_cache);
+        let cache = self
+            .npm_cache
+            .clone()
+            .unwrap_or_else(|| data_dir.join("npm"));
+        let mut config = npm::NpmConfig::new(cache);
         config.registry = self.npm_registry.clone();
         config.allow = self.npm_allow.iter().map(|p| p.trim().to_owned()).collect();
         Ok(Some(Arc::new(npm::Npm::new(config)?)))
@@ -105,8 +113,9 @@ impl NpmArgs {
     /// The npm rung as a capability of `execute`.
     pub(crate) fn capability(
         &self,
+        data_dir: &std::path::Path,
     ) -> anyhow::Result<Option<Arc<dyn codemode::execute::Capability>>> {
-        Ok(self.npm()?.map(|npm| {
+        Ok(self.npm(data_dir)?.map(|npm| {
             Arc::new(npm::NpmCapability::new(npm)) as Arc<dyn codemode::execute::Capability>
         }))
     }
@@ -450,7 +459,7 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         None => bindings,
     };
-    let npm = args.npm.npm()?;
+    let npm = args.npm.npm(std::path::Path::new(DEFAULT_DATA_DIR))?;
     let prepared = match &npm {
         Some(npm) => npm.prepare(&execution.code).await,
         None => Ok(None),

@@ -281,6 +281,8 @@ pub(crate) struct ServeArgs {
     fetch: crate::run::FetchArgs,
     #[command(flatten)]
     browser: crate::run::BrowserArgs,
+    #[command(flatten)]
+    npm: crate::run::NpmArgs,
 }
 
 /// The model chat agents (`Think` classes) use. Keys come from the environment
@@ -431,6 +433,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
+    // npm imports in `execute` programs (/mcp and chat agents'), cached in the data
+    // directory unless --npm-cache says otherwise.
+    capabilities.extend(args.npm.capability(&args.data)?);
     let agent_bindings = crate::run::FetchArgs::bind(fetcher.as_ref(), memory_bindings.clone());
     let sandboxes: Option<Arc<dyn agents::AgentSandboxes>> = if args.linux.linux_sandbox {
         Some(Arc::new(

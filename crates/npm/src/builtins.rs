@@ -35,6 +35,7 @@ pub(crate) const NAMES: &[&str] = &[
     "worker_threads",
     "cluster",
     "stream",
+    "stream/promises",
     "zlib",
     "vm",
     "module",
@@ -71,6 +72,8 @@ pub(crate) fn source(name: &str) -> String {
         "util/types" => "module.exports = require(\"node:util\").types;",
         "os" => include_str!("js/node/os.js"),
         "querystring" => include_str!("js/node/querystring.js"),
+        "stream" => include_str!("js/node/stream.js"),
+        "stream/promises" => "module.exports = require(\"node:stream\").promises;",
         "perf_hooks" => {
             "module.exports = { performance: globalThis.performance || { now: () => Date.now(), timeOrigin: Date.now() } };"
         }
@@ -89,6 +92,8 @@ pub(crate) fn requires(name: &str) -> &'static [&'static str] {
         "util" => &["buffer"],
         "util/types" => &["util"],
         "url" => &["querystring", "path"],
+        "stream" => &["events", "util"],
+        "stream/promises" => &["stream"],
         "events" | "buffer" | "path" | "path/posix" | "process" | "timers" | "os"
         | "querystring" | "perf_hooks" => &[],
         _ => &[],

@@ -507,7 +507,13 @@ fn json_module(source: &str) -> String {
 pub(crate) fn key(resolved: &[(String, Import, Option<String>)]) -> String {
     use sha2::Digest as _;
     let mut hasher = sha2::Sha256::new();
-    hasher.update(b"islet-npm-bundle-v4\n");
+    // The format version (bump it when the conversion changes), and the shipped runtime
+    // and shims, so a new islet never loads a bundle an older one wrote.
+    hasher.update(b"islet-npm-bundle-v6\n");
+    hasher.update(include_str!("js/runtime.js").as_bytes());
+    for name in builtins::NAMES {
+        hasher.update(builtins::source(name).as_bytes());
+    }
     for (text, import, version) in resolved {
         let what = match import {
             Import::Builtin(name) => format!("node:{name}"),

@@ -50,6 +50,10 @@ pub use error::Error;
 use crate::registry::METADATA_TTL;
 use crate::spec::Import;
 
+/// Bundles kept in memory (each is the size of its packages' code, zod's 0.8 MB); a
+/// program with imports not among them rebuilds from the disk cache.
+const MEMO_CAPACITY: usize = 64;
+
 /// The public npm registry.
 pub const DEFAULT_REGISTRY: &str = "https://registry.npmjs.org";
 
@@ -223,7 +227,18 @@ impl Npm {
                 (built.text, built.packages)
             }
         };
-        base::sync::lock(&self.memo).insert(
+        let mut memo = base::sync::lock(&self.memo);
+        if memo.len() >= MEMO_CAPACITY {
+            // The oldest resolution goes (it is the next to expire anyway).
+            if let Some(oldest) = memo
+                .iter()
+                .min_by_key(|(_, m)| m.at)
+                .map(|(k, _)| k.clone())
+            {
+                memo.remove(&oldest);
+            }
+        }
+        memo.insert(
             specs,
             Memo {
                 prelude: Arc::clone(&prelude),
@@ -231,6 +246,7 @@ impl Npm {
                 at: Instant::now(),
             },
         );
+        drop(memo);
         Ok(Some(Prepared {
             code: rewritten.code,
             prelude,

@@ -17,14 +17,15 @@ use std::collections::HashMap;
 
 use oxc_allocator::Allocator;
 use oxc_ast::ast::{
-    CallExpression, Declaration, ExportDefaultDeclarationKind, Expression, IdentifierReference,
+    ArrowFunctionExpression, AwaitExpression, CallExpression, Declaration,
+    ExportDefaultDeclarationKind, Expression, ForOfStatement, Function, IdentifierReference,
     ImportDeclarationSpecifier, ImportExpression, ImportMeta, ModuleExportName, ObjectProperty,
     Program, Statement,
 };
 use oxc_ast_visit::{Visit, walk};
 use oxc_ecmascript::BoundNames as _;
 use oxc_parser::{ParseOptions, Parser};
-use oxc_semantic::{Scoping, SemanticBuilder, SymbolId};
+use oxc_semantic::{ScopeFlags, Scoping, SemanticBuilder, SymbolId};
 use oxc_span::{GetSpan as _, SourceType, Span};
 
 use crate::resolve::Kind;
@@ -114,6 +115,12 @@ pub(crate) fn convert(path: &str, source: &str, lazy_reexports: bool) -> Result<
             continue;
         }
         let program = allocator.alloc(ret.program);
+        if is_esm(program) && has_top_level_await(program) {
+            return Err(
+                "it uses top-level `await`, which islet's bundles cannot run (each module is a plain function); use another version or package"
+                    .to_owned(),
+            );
+        }
         return Ok(convert_program(source, program, lazy_reexports));
     }
     Err(first_error.unwrap_or_else(|| "invalid syntax".to_owned()))
@@ -138,6 +145,25 @@ fn has_import_meta(program: &Program<'_>) -> bool {
     impl<'a> Visit<'a> for Finder {
         fn visit_import_meta(&mut self, _it: &ImportMeta) {
             self.0 = true;
+        }
+    }
+    let mut finder = Finder(false);
+    finder.visit_program(program);
+    finder.0
+}
+
+/// Whether `await` appears outside every function (top-level await, `for await`).
+fn has_top_level_await(program: &Program<'_>) -> bool {
+    struct Finder(bool);
+    impl<'a> Visit<'a> for Finder {
+        fn visit_function(&mut self, _it: &Function<'a>, _flags: ScopeFlags) {}
+        fn visit_arrow_function_expression(&mut self, _it: &ArrowFunctionExpression<'a>) {}
+        fn visit_await_expression(&mut self, _it: &AwaitExpression<'a>) {
+            self.0 = true;
+        }
+        fn visit_for_of_statement(&mut self, it: &ForOfStatement<'a>) {
+            self.0 |= it.r#await;
+            walk::walk_for_of_statement(self, it);
         }
     }
     let mut finder = Finder(false);
@@ -379,6 +405,10 @@ fn convert_program<'a>(source: &str, program: &Program<'a>, lazy_reexports: bool
     } else {
         program.directives.last().map_or(0, |d| d.span.end)
     };
+    if at > 0 && !prologue.is_empty() {
+        // The directive may end without a semicolon (`'use strict'` then a new line).
+        prologue.insert(0, ';');
+    }
     edits.insert(at, &prologue);
     Converted {
         body: edits.apply(source),
@@ -603,6 +633,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn top_level_await_is_refused_and_nested_await_is_not() {
+        let error = convert("a.js", "export const x = await fetch('u');", false).unwrap_err();
+        assert!(error.contains("top-level `await`"), "{error}");
+        assert!(
+            convert(
+                "a.js",
+                "export async function f() { await g(); for await (const x of y) {} }",
+                false
+            )
+            .is_ok()
+        );
+        // A CommonJS file where `await` is an identifier is no module: left alone.
+        assert!(convert("a.js", "var await = 1; module.exports = await;", false).is_ok());
+    }
+
+    #[test]
     fn reexports_of_side_effect_free_packages_load_when_read() {
         let source = "export * as locales from './locales.js';\nexport { a as b } from './a.js';\nexport * from './all.js';";
         let lazy = convert("i.js", source, true).unwrap();
@@ -677,7 +723,7 @@ mod tests {
     fn commonjs_requires_and_globals() {
         let c = convert(
             "a.js",
-            "'use strict';\nconst a = require('a');\nfunction f(require) { return require('nope'); }\nmodule.exports = Buffer.from(process.env.X);",
+            "'use strict'\nconst a = require('a');\nfunction f(require) { return require('nope'); }\nmodule.exports = Buffer.from(process.env.X);",
             false,
         )
         .unwrap();

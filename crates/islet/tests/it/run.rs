@@ -342,3 +342,50 @@ fn issue13_loopback_refusal_names_allow_private_fetch() {
     );
     assert!(!message.contains("FetchPolicy"), "{message}");
 }
+
+#[test]
+fn issue17_run_imports_npm_packages_in_a_worker_process() {
+    let cache = tempfile::tempdir().unwrap();
+    let cache_arg = cache.path().to_str().unwrap();
+    // The bundle travels with the execution to the OS-sandboxed worker, which has no
+    // filesystem; a refused import is an NpmError outcome, and no flag, a hint.
+    let out = islet(
+        &[
+            "run",
+            "--allow-npm",
+            "--npm-cache",
+            cache_arg,
+            "--isolation",
+            "process",
+            "-",
+        ],
+        "import ms from \"ms\";\nimport { createHash } from \"node:crypto\";\n[ms(\"1h\"), createHash(\"sha1\").update(\"abc\").digest(\"hex\").slice(0, 8)]",
+    );
+    assert!(out.status.success(), "stderr: {}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim(), "[3600000,\"a9993e36\"]");
+    let out = islet(
+        &[
+            "run",
+            "--allow-npm",
+            "--npm-cache",
+            cache_arg,
+            "--npm-allow",
+            "zod",
+            "-",
+        ],
+        "import ms from \"ms\"; ms(\"1h\")",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("NpmError: package `ms` is not allowed here"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = islet(&["run", "-"], "import ms from \"ms\"; ms(\"1h\")");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("--allow-npm"),
+        "{}",
+        text(&out.stderr)
+    );
+}

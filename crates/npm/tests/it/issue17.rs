@@ -118,7 +118,14 @@ import util from "util";
 import assert from "assert";
 import { StringDecoder } from "string_decoder";
 import fs from "fs";
+import { Transform } from "stream";
 const seen = [];
+let streamed = "";
+const upper = new Transform({ transform(chunk, _encoding, done) { done(null, String(chunk).toUpperCase()); } });
+upper.on("data", (chunk) => { streamed += chunk; });
+upper.write("a");
+upper.end("b");
+await new Promise((resolve) => upper.on("end", resolve));
 const e = new EventEmitter();
 e.once("x", (v) => seen.push(v));
 e.emit("x", 1); e.emit("x", 2);
@@ -141,6 +148,7 @@ return {
   formatted: util.format("%s has %d items", "list", 3),
   decoded: decoder.write(euro.subarray(0, 1)) + decoder.write(euro.subarray(1)),
   fsError,
+  streamed,
 };
 "#;
     let value = result(&npm, code).await;
@@ -162,6 +170,7 @@ return {
     assert_eq!(value["joined"], "/a/c/d.txt");
     assert_eq!(value["formatted"], "list has 3 items");
     assert_eq!(value["decoded"], "€");
+    assert_eq!(value["streamed"], "AB");
     let fs_error = value["fsError"].as_str().unwrap();
     assert!(
         fs_error.contains("node:fs is not available") && fs_error.contains("workspace"),
@@ -387,4 +396,13 @@ async fn issue17_readme_example_runs() {
         result(&npm, code).await,
         json!({ "email": "ada@example.com" })
     );
+}
+
+#[tokio::test]
+async fn issue17_commonjs_package_on_streams_and_hmac_keys() {
+    let cache = tempfile::tempdir().unwrap();
+    let npm = given_public_npm(cache.path());
+    // jsonwebtoken subclasses `stream` and signs with `crypto.createSecretKey` + HMAC.
+    let code = "import jwt from \"jsonwebtoken\";\nconst token = jwt.sign({ sub: \"ada\" }, \"secret\");\nreturn jwt.verify(token, \"secret\").sub;";
+    assert_eq!(result(&npm, code).await, json!("ada"));
 }

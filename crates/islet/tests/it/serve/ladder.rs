@@ -236,6 +236,28 @@ async fn issue17_without_browser_the_rung_is_not_mentioned_nor_offered() {
     assert!(!tools.contains("browser_"), "{tools}");
 }
 
+#[tokio::test]
+async fn issue17_serve_gives_npm_packages_to_mcp_execute() {
+    let site = given_site();
+    let host = site.trim_start_matches("http://").to_owned();
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_ladder_server(dir.path(), &model, &host, &["--allow-npm"]);
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let description = execute_description(&mcp.request("tools/list", json!({})).await);
+    assert!(description.contains("npm packages"), "{description}");
+    let result = execute(&mut mcp, "import ms from \"ms\";\nreturn ms(\"2h\");").await;
+    assert!(result.to_string().contains("7200000"), "{result}");
+    // Cached in the data directory.
+    assert!(
+        dir.path()
+            .join("data")
+            .join("npm")
+            .join("tarballs")
+            .is_dir()
+    );
+}
+
 /// The README's "The execution ladder" examples (` ```sh ladder:NAME ` blocks), by name.
 fn readme_ladder_examples() -> Vec<(String, String)> {
     let readme =

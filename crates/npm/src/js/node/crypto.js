@@ -254,6 +254,13 @@ function randomInt(min, max, callback) {
   if (typeof callback === "function") { queueMicrotask(function () { callback(null, value); }); return undefined; }
   return value;
 }
+// Secret keys only (HMAC); asymmetric keys need operations the sandbox does not offer.
+class KeyObject {
+  constructor(type, bytes) { this.type = type; this._bytes = bytes; }
+  get symmetricKeySize() { return this._bytes.length; }
+  export() { return Buffer.from(this._bytes); }
+  equals(other) { return other instanceof KeyObject && Buffer.from(this._bytes).equals(Buffer.from(other._bytes)); }
+}
 function unsupported(name) {
   return function () {
     throw new Error("crypto." + name + " is not available in the sandbox: only hashes, HMAC and random values are; use crypto.subtle where the isolate offers it");
@@ -292,7 +299,8 @@ module.exports = {
   generateKeyPairSync: unsupported("generateKeyPairSync"),
   createPublicKey: unsupported("createPublicKey"),
   createPrivateKey: unsupported("createPrivateKey"),
-  createSecretKey: unsupported("createSecretKey"),
+  createSecretKey: function (key, encoding) { return new KeyObject("secret", Uint8Array.from(toBytes(key, encoding))); },
+  KeyObject: KeyObject,
   pbkdf2: unsupported("pbkdf2"),
   pbkdf2Sync: unsupported("pbkdf2Sync"),
   scrypt: unsupported("scrypt"),
