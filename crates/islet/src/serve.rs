@@ -21,6 +21,7 @@
 //! details (storage failures) are logged, not sent.
 
 mod api;
+mod console;
 mod linux_sandbox;
 pub(crate) mod ops;
 pub(crate) mod routes;

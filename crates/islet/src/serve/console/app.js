@@ -1,0 +1,504 @@
+// The islet console: plain modules, no framework, no build step. Every piece of agent
+// data reaches the page through textContent (never innerHTML), so HTML in it stays text.
+
+const TOKEN_KEY = "islet-token";
+const $ = (selector) => document.querySelector(selector);
+
+/** An element with text content and attributes; children appended in order. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+const enc = encodeURIComponent;
+const agentPath = (cls, name) => `/agents/${enc(cls)}/${enc(name)}`;
+
+// ---- auth and the API ------------------------------------------------------------------
+
+class Unauthorized extends Error {}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** Forgets the token and shows the login page (with `message`, if any). */
+function showLogin(message = "") {
+  sessionStorage.removeItem(TOKEN_KEY);
+  stopStreams();
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+  $("#login-error").textContent = message;
+  $("#token").value = "";
+  $("#token").focus();
+}
+
+/** A request to islet's API with the token; a 401 logs out. Returns the Response. */
+async function request(path, options = {}) {
+  const t = token();
+  if (!t) {
+    showLogin();
+    throw new Unauthorized("no token");
+  }
+  const headers = { Authorization: `Bearer ${t}`, ...(options.headers ?? {}) };
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) {
+    showLogin("The server refused that token. Paste the token islet serve printed (or DATA/token).");
+    throw new Unauthorized("unauthorized");
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    try {
+      const body = await response.json();
+      message = body?.error?.message ?? message;
+    } catch {}
+    throw new Error(message);
+  }
+  return response;
+}
+
+async function api(path, body) {
+  const options = body === undefined ? {} : {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  };
+  return (await request(path, options)).json();
+}
+
+function showError(error) {
+  if (error instanceof Unauthorized || error?.name === "AbortError") return;
+  $("#error").textContent = String(error?.message ?? error);
+}
+
+/** Reads a server-sent event stream, calling `onEvent(event, data)` per event. */
+async function readSse(response, onEvent) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) onEvent(event, data.join("\n"));
+    }
+  }
+}
+
+// Streams (state events, chat turns) a view change or logout stops.
+let streams = new Set();
+function stream() {
+  const controller = new AbortController();
+  streams.add(controller);
+  return controller;
+}
+function stopStreams() {
+  for (const c of streams) c.abort();
+  streams = new Set();
+}
+
+// ---- routing ---------------------------------------------------------------------------
+
+function route() {
+  if (!token()) return showLogin();
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  $("#error").textContent = "";
+  stopStreams();
+  const [first, ...rest] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const view = ["agents", "chat", "memory"].includes(first) ? first : "agents";
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
+  for (const link of document.querySelectorAll("header nav a")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const views = { agents: agentsView, chat: chatView, memory: memoryView };
+  views[view](rest).catch(showError);
+}
+
+// ---- agents ----------------------------------------------------------------------------
+
+let agents = [];
+let agentsNext = null;
+let agentsLoaded = false;
+
+async function loadAgents(more = false) {
+  const after = more && agentsNext ? `&after=${enc(agentsNext)}` : "";
+  const page = await api(`/agents?limit=200${after}`);
+  agents = more ? agents.concat(page.agents) : page.agents;
+  agentsNext = page.next;
+  agentsLoaded = true;
+}
+
+function renderAgentList(selected) {
+  const filter = $("#agent-filter").value.trim().toLowerCase();
+  const list = $("#agent-list");
+  const shown = agents.filter((a) => `${a.class}/${a.name}`.toLowerCase().includes(filter));
+  list.replaceChildren(...shown.map((a) => el("li", {},
+    el("button", {
+      type: "button",
+      "data-agent": `${a.class}/${a.name}`,
+      "aria-current": selected === `${a.class}/${a.name}` ? "true" : null,
+      onclick: () => { location.hash = `#/agents/${enc(a.class)}/${enc(a.name)}`; },
+    },
+      el("span", { text: `${a.class} / ${a.name}` }),
+      el("small", { text: a.createdAt ? `created ${new Date(a.createdAt).toLocaleString()}` : "" })))));
+  if (!shown.length) list.append(el("li", { class: "muted", text: agents.length ? "No agent matches." : "No agents yet." }));
+  $("#agents-more").hidden = !agentsNext;
+}
+
+async function agentsView([cls, name, tab = "state", ...path]) {
+  if (!agentsLoaded) await loadAgents();
+  const selected = cls && name ? `${cls}/${name}` : null;
+  renderAgentList(selected);
+  const detail = $("#agent-detail");
+  if (!selected) {
+    detail.replaceChildren(el("p", { class: "muted", text: "Choose an agent." }));
+    return;
+  }
+  const base = `#/agents/${enc(cls)}/${enc(name)}`;
+  const tabs = el("nav", { class: "tabs", "aria-label": "Agent" },
+    el("a", { href: `${base}/state`, "aria-current": tab === "state" ? "page" : null, text: "State" }),
+    el("a", { href: `${base}/workspace`, "aria-current": tab === "workspace" ? "page" : null, text: "Workspace" }),
+    el("a", { href: `#/chat/${enc(cls)}/${enc(name)}`, text: "Chat" }));
+  const body = el("div", { id: "agent-body" });
+  detail.replaceChildren(el("h1", { id: "agent-title", text: `${cls} / ${name}` }), tabs, body);
+  if (tab === "workspace") await workspaceTab(body, cls, name, path.join("/"));
+  else await stateTab(body, cls, name);
+}
+
+async function stateTab(body, cls, name) {
+  const status = el("p", { class: "muted", id: "state-status", text: "Loading…" });
+  const pre = el("pre", { id: "state", tabindex: "0", "aria-label": "State (JSON)" });
+  body.replaceChildren(status, pre);
+  const show = (state) => { pre.textContent = JSON.stringify(state, null, 2); };
+  show(await api(`${agentPath(cls, name)}/state`));
+  status.textContent = "Live: updates as the agent's state changes.";
+  follow(cls, name, show, status);
+}
+
+/** Follows …/state/events, reconnecting after a broken stream until the view changes. */
+async function follow(cls, name, show, status) {
+  const controller = stream();
+  while (!controller.signal.aborted) {
+    try {
+      const response = await request(`${agentPath(cls, name)}/state/events`, { signal: controller.signal });
+      status.textContent = "Live: updates as the agent's state changes.";
+      await readSse(response, (event, data) => {
+        if (event === "state") show(JSON.parse(data));
+      });
+    } catch (error) {
+      if (error instanceof Unauthorized || controller.signal.aborted) return;
+      status.textContent = "Live updates interrupted; reconnecting…";
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+}
+
+async function workspaceTab(body, cls, name, path) {
+  const url = `${agentPath(cls, name)}/workspace${path ? "/" + path.split("/").map(enc).join("/") : ""}`;
+  const response = await request(url);
+  const crumbs = el("p", { class: "muted", id: "workspace-path", text: `/${path}` });
+  const base = `#/agents/${enc(cls)}/${enc(name)}/workspace`;
+  if ((response.headers.get("content-type") ?? "").startsWith("application/json")) {
+    const { entries } = await response.json();
+    const up = path ? path.split("/").slice(0, -1).join("/") : null;
+    const list = el("ul", { class: "list", id: "workspace", "aria-label": "Files" });
+    if (up !== null) list.append(el("li", {}, el("button", { type: "button", text: "..", onclick: () => { location.hash = `${base}/${up}`; } })));
+    for (const entry of entries) {
+      const dir = String(entry.kind).toLowerCase() === "dir";
+      const target = entry.path.replace(/^\/+/, "");
+      list.append(el("li", {}, el("button", {
+        type: "button",
+        "data-path": entry.path,
+        onclick: () => { location.hash = `${base}/${target}`; },
+      }, el("span", { text: dir ? `${entry.name}/` : entry.name }),
+        el("small", { text: dir ? "directory" : `${entry.size} bytes` }))));
+    }
+    if (!entries.length) list.append(el("li", { class: "muted", text: "Empty." }));
+    body.replaceChildren(crumbs, list);
+  } else {
+    const type = response.headers.get("content-type") ?? "";
+    const back = el("a", { href: `${base}/${path.split("/").slice(0, -1).join("/")}`, text: "Back to the directory" });
+    const view = type.startsWith("text/")
+      ? el("pre", { id: "file", tabindex: "0", text: await response.text() })
+      : el("p", { id: "file", text: `A binary file (${(await response.blob()).size} bytes).` });
+    body.replaceChildren(crumbs, back, view);
+  }
+}
+
+// ---- chat ------------------------------------------------------------------------------
+
+const chat = { cls: null, name: null, session: null, running: false };
+
+async function chatView([cls, name, session]) {
+  if (!cls || !name) {
+    $("#session-list").replaceChildren();
+    $("#messages").replaceChildren(el("p", { class: "muted", text: "Open a Think agent to chat with it." }));
+    return;
+  }
+  Object.assign(chat, { cls, name, session: session ?? null });
+  $("#chat-agent").value = `${cls}/${name}`;
+  await loadSessions();
+  if (chat.session) await loadHistory();
+  else $("#messages").replaceChildren(el("p", { class: "muted", text: "A new session: say something." }));
+}
+
+async function loadSessions() {
+  const page = await api(`${agentPath(chat.cls, chat.name)}/sessions?limit=50`);
+  $("#session-list").replaceChildren(...page.sessions.map((s) => el("li", {},
+    el("button", {
+      type: "button",
+      "aria-current": s.id === chat.session ? "true" : null,
+      onclick: () => { location.hash = `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(s.id)}`; },
+    }, el("span", { text: s.title || "(untitled)" }),
+      el("small", { text: `${s.messageCount} messages · ${new Date(s.updatedAtMs).toLocaleString()}` })))));
+}
+
+async function loadHistory() {
+  const { messages } = await api(`${agentPath(chat.cls, chat.name)}/sessions/${enc(chat.session)}/messages`);
+  const box = $("#messages");
+  box.replaceChildren();
+  for (const m of messages) {
+    if (m.role === "system") continue;
+    if (m.role === "tool") {
+      box.append(el("div", { class: "tool" }, el("h3", { text: "Tool result" }), el("pre", { text: m.text })));
+    } else if (m.text || !m.toolCalls?.length) {
+      box.append(message(m.role, m.text));
+    } else {
+      box.append(el("div", { class: "tool" }, el("h3", { text: `Tool calls: ${m.toolCalls.join(", ")}` })));
+    }
+  }
+}
+
+function message(role, text) {
+  const body = el("span", { class: "text", text });
+  return el("div", { class: `msg ${role}` }, el("span", { class: "role", text: role }), body);
+}
+
+/** A card for one tool call; returns setters for its input and result. */
+function toolCard(name) {
+  const input = el("pre", { class: "tool-input" });
+  const output = el("pre", { class: "tool-output", text: "running…" });
+  const card = el("div", { class: "tool", "data-tool": name },
+    el("h3", { text: `Tool: ${name}` }), el("span", { class: "muted", text: "Input" }), input,
+    el("span", { class: "muted", text: "Result" }), output);
+  return {
+    card,
+    input(value) {
+      input.textContent = typeof value?.code === "string" ? value.code : JSON.stringify(value, null, 2);
+    },
+    output(value, failed = false) {
+      output.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2);
+      card.classList.toggle("failed", failed);
+    },
+  };
+}
+
+async function send(text) {
+  const box = $("#messages");
+  if (!chat.session) box.replaceChildren();
+  box.append(message("user", text));
+  let current = null;
+  const cards = new Map();
+  const controller = stream();
+  setRunning(true);
+  try {
+    const response = await request(`${agentPath(chat.cls, chat.name)}/chat`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        messages: [{ role: "user", parts: [{ type: "text", text }] }],
+        sessionId: chat.session ?? undefined,
+        trigger: "submit-message",
+      }),
+      signal: controller.signal,
+    });
+    const session = response.headers.get("x-islet-session-id");
+    if (session) chat.session = session;
+    await readSse(response, (_event, data) => {
+      if (data === "[DONE]") return;
+      const chunk = JSON.parse(data);
+      switch (chunk.type) {
+        case "text-start":
+          current = message("assistant", "");
+          box.append(current);
+          break;
+        case "text-delta":
+          if (!current) box.append((current = message("assistant", "")));
+          current.querySelector(".text").textContent += chunk.delta;
+          break;
+        case "text-end":
+          current = null;
+          break;
+        case "tool-input-start": {
+          const card = toolCard(chunk.toolName);
+          cards.set(chunk.toolCallId, card);
+          box.append(card.card);
+          break;
+        }
+        case "tool-input-available": {
+          let card = cards.get(chunk.toolCallId);
+          if (!card) {
+            card = toolCard(chunk.toolName);
+            cards.set(chunk.toolCallId, card);
+            box.append(card.card);
+          }
+          card.input(chunk.input);
+          break;
+        }
+        case "tool-output-available":
+          cards.get(chunk.toolCallId)?.output(chunk.output);
+          break;
+        case "tool-output-error":
+          cards.get(chunk.toolCallId)?.output(chunk.errorText, true);
+          break;
+        case "error":
+          box.append(el("p", { class: "error", text: chunk.errorText }));
+          break;
+        case "abort":
+          box.append(el("p", { class: "muted", text: "Stopped." }));
+          break;
+      }
+      box.scrollTop = box.scrollHeight;
+    });
+  } catch (error) {
+    showError(error);
+  } finally {
+    streams.delete(controller);
+    setRunning(false);
+  }
+  if (chat.session) {
+    history.replaceState(null, "", `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(chat.session)}`);
+    await loadSessions().catch(showError);
+  }
+}
+
+function setRunning(running) {
+  chat.running = running;
+  $("#send").disabled = running;
+  $("#stop").disabled = !running;
+}
+
+// ---- memory ----------------------------------------------------------------------------
+
+let profile = null;
+
+async function memoryView() {
+  const { profiles } = await api("/memory");
+  $("#profile-list").replaceChildren(...profiles.map((p) => el("li", {},
+    el("button", {
+      type: "button",
+      "data-profile": p.name,
+      "aria-current": p.name === profile ? "true" : null,
+      onclick: () => { profile = p.name; memoryView().catch(showError); },
+    }, el("span", { text: p.name }), el("small", { text: `${p.memories} memories` })))));
+  if (!profiles.length) $("#profile-list").append(el("li", { class: "muted", text: "No memory profiles (start islet serve with --memory)." }));
+  $("#profile-name").textContent = profile ?? "(choose a profile)";
+  if (profile) showMemories((await api(`/memory/${profile.split("/").map(enc).join("/")}/list`, {})).memories.map((memory) => ({ memory })));
+  else $("#memories").replaceChildren();
+}
+
+function showMemories(results) {
+  const path = `/memory/${profile.split("/").map(enc).join("/")}`;
+  $("#memories").replaceChildren(...results.map(({ memory, score, sources }) => {
+    const actions = el("div", { class: "row" });
+    const forget = el("button", { type: "button", class: "quiet", text: "Forget", "aria-label": `Forget: ${memory.content}` });
+    // A second, explicit click confirms (window.confirm would block automation and
+    // cannot be styled); Escape or Cancel backs out.
+    forget.addEventListener("click", () => {
+      const yes = el("button", { type: "button", class: "confirm-forget", text: "Yes, forget it" });
+      const no = el("button", { type: "button", class: "quiet", text: "Cancel" });
+      yes.addEventListener("click", async () => {
+        try {
+          await api(`${path}/forget`, { id: memory.id });
+          item.remove();
+        } catch (error) {
+          showError(error);
+        }
+      });
+      no.addEventListener("click", () => actions.replaceChildren(forget));
+      actions.replaceChildren(el("span", { text: "Forget this memory for good?" }), yes, no);
+      yes.focus();
+    });
+    actions.append(forget);
+    const meta = [memory.type, memory.subject, score !== undefined ? `score ${score.toFixed(2)}` : null,
+      sources?.length ? `sources: ${sources.join(", ")}` : null].filter(Boolean).join(" · ");
+    const item = el("li", { class: "memory", "data-id": memory.id },
+      el("div", { text: memory.content }), el("small", { class: "muted", text: meta }), actions);
+    return item;
+  }));
+  if (!results.length) $("#memories").append(el("li", { class: "muted", text: "Nothing found." }));
+}
+
+// ---- wiring ----------------------------------------------------------------------------
+
+$("#login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $("#token").value.trim());
+  try {
+    // Checked before any view shows: a wrong token never gets past the login page.
+    await api("/agents?limit=1");
+    agentsLoaded = false;
+    route();
+  } catch (error) {
+    if (!(error instanceof Unauthorized)) $("#login-error").textContent = String(error.message);
+  }
+});
+$("#logout").addEventListener("click", () => showLogin());
+$("#agent-filter").addEventListener("input", () => renderAgentList(null));
+$("#agents-more").addEventListener("click", () => loadAgents(true).then(() => renderAgentList(null), showError));
+$("#chat-agent-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const [cls, ...name] = $("#chat-agent").value.trim().split("/");
+  if (!cls || !name.length) return showError("Write the agent as Class/name, e.g. Assistant/me.");
+  location.hash = `#/chat/${enc(cls)}/${enc(name.join("/"))}`;
+});
+$("#new-session").addEventListener("click", () => {
+  if (chat.cls) location.hash = `#/chat/${enc(chat.cls)}/${enc(chat.name)}`;
+});
+$("#chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = $("#chat-input").value.trim();
+  if (!text || chat.running) return;
+  if (!chat.cls) return showError("Open a Think agent first (Class/name).");
+  $("#chat-input").value = "";
+  send(text);
+});
+$("#chat-input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("#chat-form").requestSubmit();
+});
+$("#stop").addEventListener("click", async () => {
+  if (!chat.session) return;
+  try {
+    await api(`${agentPath(chat.cls, chat.name)}/chat/cancel`, { sessionId: chat.session });
+  } catch (error) {
+    showError(error);
+  }
+});
+$("#recall-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!profile) return showError("Choose a memory profile first.");
+  try {
+    const { results } = await api(`/memory/${profile.split("/").map(enc).join("/")}/recall`, { query: $("#recall-query").value });
+    showMemories(results);
+  } catch (error) {
+    showError(error);
+  }
+});
+addEventListener("hashchange", route);
+route();

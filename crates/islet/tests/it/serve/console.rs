@@ -1,0 +1,368 @@
+//! The console (issue 20) in real Chromium, driven by islet's own DevTools client, against
+//! a real `islet serve` with the scripted model: login, agents, state, workspace, chat.
+//! Each main view's screenshot lands in `target/console-screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use browser::{Browser, BrowserConfig, Context, Page};
+use codemode::egress::{FetchPolicy, Fetcher, HostRule};
+use serde_json::{Value, json};
+
+use super::{ASSISTANT, Server, given_agents_dir, given_chat_server, given_server};
+use crate::support::client;
+
+/// An agent whose state is whatever it is given: HTML in it must show as text.
+const SHOWN: &str = r#"
+import { Agent } from "agents";
+export default class Shown extends Agent {
+  async set(state: unknown) { await this.setState(state); return true; }
+}
+"#;
+
+const XSS: &str =
+    "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\"><b>bold</b>";
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents")
+}
+
+/// The example Counter and Notes, the test Assistant (a Think agent) and Shown.
+fn given_console_agents(dir: &Path) -> PathBuf {
+    let counter = std::fs::read_to_string(examples().join("counter.ts")).unwrap();
+    let notes = std::fs::read_to_string(examples().join("notes.ts")).unwrap();
+    given_agents_dir(
+        dir,
+        &[
+            ("counter.ts", &counter),
+            ("notes.ts", &notes),
+            ("Assistant.ts", ASSISTANT),
+            ("Shown.ts", SHOWN),
+        ],
+    )
+}
+
+/// A Chromium page at 1280×800 whose requests may reach `server` (loopback) and nothing else.
+async fn given_page(server: &Server) -> (Arc<Browser>, Context, Arc<Page>) {
+    let port = server.base.rsplit(':').next().unwrap();
+    let policy = FetchPolicy {
+        allowed_hosts: vec![HostRule::new(format!("127.0.0.1:{port}"))],
+        allow_private: true,
+        // The state event stream never ends, and the browser crate hands a page each
+        // response whole: a short timeout lets those requests fail and retry quickly.
+        timeout: Duration::from_secs(10),
+        ..FetchPolicy::default()
+    };
+    let fetcher = Arc::new(Fetcher::new(policy).unwrap());
+    let browser = Browser::new(BrowserConfig::default());
+    let context = browser.context(fetcher).await.expect("Chromium starts");
+    let number = context.open(None).await.unwrap();
+    let page = context.page(number).unwrap();
+    given_viewport(&page, 1280, 800).await;
+    (browser, context, page)
+}
+
+async fn given_viewport(page: &Page, width: u32, height: u32) {
+    page.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700 }),
+    )
+    .await
+    .unwrap();
+}
+
+/// Opens the console and logs in with `token`.
+async fn given_logged_in(page: &Page, server: &Server, token: &str) {
+    page.goto(&format!("{}/", server.base)).await.unwrap();
+    page.wait_for("#login:not([hidden]) #token", Duration::from_secs(10))
+        .await
+        .expect("the login page shows first");
+    page.type_text("#token", token).await.unwrap();
+    page.click("#login-form button[type=submit]").await.unwrap();
+}
+
+async fn eval(page: &Page, expression: &str) -> Value {
+    page.evaluate_expression(expression).await.unwrap()
+}
+
+/// Waits until the text of `selector` contains `text`; on timeout, fails with what it was.
+async fn wait_for_text(page: &Page, selector: &str, text: &str) {
+    let probe = format!(
+        "document.querySelector({})?.textContent ?? null",
+        json!(selector)
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = eval(page, &probe).await;
+        if now.as_str().is_some_and(|t| t.contains(text)) {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let error = eval(page, "document.querySelector('#error')?.textContent").await;
+            panic!("`{selector}` never contained {text:?}; it is {now}; the page's error: {error}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `expression` evaluates to `expected`; on timeout, fails with what it was.
+async fn wait_for_value(page: &Page, expression: &str, expected: Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = eval(page, expression).await;
+        if now == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "`{expression}` never became {expected}; it is {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn go(page: &Page, hash: &str) {
+    eval(page, &format!("location.hash = {}", json!(hash))).await;
+}
+
+/// Saves the viewport as `target/console-screenshots/<name>.png`.
+async fn screenshot(page: &Page, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(page.screenshot(false).await.unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_tool_card() {
+    const KEY: &str = "sk-console-test";
+    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+        .await
+        .unwrap();
+    model.push(llm::scripted::Reply::new().tool_call(
+        "call_1",
+        "execute",
+        json!({"code": "async () => { await workspace.write({path: '/hello.txt', content: 'hi'}); return 'written' }"}),
+    ));
+    model.push(
+        llm::scripted::Reply::new()
+            .text_chunks(["Wrote ", "hello.txt."])
+            .usage(9, 3),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_chat_server(
+        &agents,
+        &dir.path().join("data"),
+        &model,
+        &[("OPENAI_API_KEY", KEY)],
+    );
+    server
+        .call("Counter", "alice", "increment", json!([5]))
+        .await;
+    server
+        .call(
+            "Notes",
+            "alice",
+            "add",
+            json!(["todo.md", "- buy <b>milk</b>"]),
+        )
+        .await;
+    server
+        .call("Shown", "x", "set", json!([{ "html": XSS }]))
+        .await;
+    let (browser, _context, page) = given_page(&server).await;
+
+    given_logged_in(&page, &server, &server.token).await;
+    // The example agents are listed.
+    page.wait_for("[data-agent='Counter/alice']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    for agent in ["Notes/alice", "Shown/x"] {
+        page.wait_for(&format!("[data-agent='{agent}']"), Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+    // The token stays in this tab's session storage, nowhere else.
+    assert_eq!(
+        eval(&page, "sessionStorage.getItem('islet-token')").await,
+        json!(server.token)
+    );
+    assert_eq!(eval(&page, "localStorage.length").await, json!(0));
+    // The filter narrows the list.
+    page.type_text("#agent-filter", "note").await.unwrap();
+    wait_for_value(
+        &page,
+        "[...document.querySelectorAll('[data-agent]')].map(b => b.dataset.agent)",
+        json!(["Notes/alice"]),
+    )
+    .await;
+    eval(&page, "(() => { const f = document.querySelector('#agent-filter'); f.value = ''; f.dispatchEvent(new Event('input')); })()").await;
+
+    // An agent's state.
+    page.click("[data-agent='Counter/alice']").await.unwrap();
+    wait_for_text(&page, "#state", "\"count\": 5").await;
+    screenshot(&page, "agents").await;
+
+    // HTML in agent state is text: no element made from it, no script run.
+    go(&page, "#/agents/Shown/x").await;
+    wait_for_text(&page, "#state", "<script>window.__pwned = 1</script>").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#agent-detail script, #agent-detail img, #agent-detail b').length").await,
+        json!(0)
+    );
+    assert_eq!(eval(&page, "window.__pwned ?? null").await, Value::Null);
+
+    // Workspace: browse into a directory, view a file (its HTML as text).
+    go(&page, "#/agents/Notes/alice/workspace").await;
+    page.wait_for("[data-path='/notes']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("[data-path='/notes']").await.unwrap();
+    page.wait_for("[data-path='/notes/todo.md']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("[data-path='/notes/todo.md']").await.unwrap();
+    wait_for_text(&page, "#file", "- buy <b>milk</b>").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#file b').length").await,
+        json!(0)
+    );
+    screenshot(&page, "workspace").await;
+
+    // Chat with a Think agent: the answer streams in, the tool call is a card.
+    go(&page, "#/chat/Assistant/me").await;
+    page.wait_for(
+        "#view-chat:not([hidden]) #chat-input",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    page.type_text("#chat-input", "Say hi in a file")
+        .await
+        .unwrap();
+    page.click("#send").await.unwrap();
+    wait_for_text(&page, "#messages", "Wrote hello.txt.").await;
+    wait_for_text(
+        &page,
+        ".tool[data-tool='execute'] .tool-input",
+        "workspace.write",
+    )
+    .await;
+    wait_for_text(&page, ".tool[data-tool='execute'] .tool-output", "written").await;
+    // The turn's session is listed, and the page's address names it.
+    wait_for_text(&page, "#session-list", "messages").await;
+    let hash = eval(&page, "location.hash").await;
+    assert!(
+        hash.as_str().unwrap().starts_with("#/chat/Assistant/me/"),
+        "{hash}"
+    );
+    screenshot(&page, "chat").await;
+    // Reopening the session shows its history from the server.
+    eval(&page, "location.reload()").await;
+    page.wait_for("#messages .msg.user", Duration::from_secs(20))
+        .await
+        .unwrap();
+    wait_for_text(&page, "#messages", "Wrote hello.txt.").await;
+
+    // The memory view answers even with no profile attached.
+    go(&page, "#/memory").await;
+    wait_for_text(&page, "#profile-list", "No memory profiles").await;
+    screenshot(&page, "memory").await;
+
+    // Phone width: the same page, one column.
+    given_viewport(&page, 390, 844).await;
+    go(&page, "#/agents/Counter/alice").await;
+    wait_for_text(&page, "#state", "\"count\": 5").await;
+    screenshot(&page, "agents-phone").await;
+    browser.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_wrong_token_shows_the_login_again_and_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_server(&agents, &dir.path().join("data"), &[]);
+    server
+        .call("Shown", "secret", "set", json!([{ "s": "classified" }]))
+        .await;
+    let (browser, _context, page) = given_page(&server).await;
+
+    given_logged_in(&page, &server, "not-the-token").await;
+    wait_for_text(&page, "#login-error", "refused that token").await;
+    assert_eq!(
+        eval(&page, "document.querySelector('#app').hidden").await,
+        json!(true)
+    );
+    assert_eq!(
+        eval(&page, "sessionStorage.getItem('islet-token')").await,
+        Value::Null,
+        "a refused token is not kept"
+    );
+    screenshot(&page, "login").await;
+    // A view's address without a token shows the login, not the agent.
+    go(&page, "#/agents/Shown/secret").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        eval(&page, "document.querySelector('#login').hidden").await,
+        json!(false)
+    );
+    let body = eval(&page, "document.body.innerText").await;
+    assert!(!body.as_str().unwrap().contains("classified"), "{body}");
+    assert!(!body.as_str().unwrap().contains("Shown"), "{body}");
+
+    // The right token gets in.
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("[data-agent='Shown/secret']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    browser.shutdown().await;
+}
+
+/// The first load is the page, its script and its stylesheet; the assets need no token,
+/// the API behind them does.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_first_load_is_at_most_300_kb_and_needs_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_server(&examples(), &dir.path().join("data"), &[]);
+    let mut total = 0;
+    for path in ["/", "/console/app.js", "/console/app.css"] {
+        let response = client()
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        total += response.bytes().await.unwrap().len();
+    }
+    let page = client()
+        .get(format!("{}/", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Every asset the page loads is counted above.
+    let loaded: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/console/"))
+        .collect();
+    assert_eq!(loaded, ["/console/app.css", "/console/app.js"], "{page}");
+    assert!(total <= 300 * 1024, "first load is {total} bytes");
+    let agents = client()
+        .get(format!("{}/agents", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        agents.status().as_u16(),
+        401,
+        "the API still needs the token"
+    );
+}
