@@ -53,11 +53,13 @@ async function request(path, options = {}) {
   }
   if (!response.ok) {
     let message = `${response.status} ${response.statusText}`;
+    let code = null;
     try {
       const body = await response.json();
       message = body?.error?.message ?? message;
+      code = body?.error?.code ?? null;
     } catch {}
-    throw new Error(message);
+    throw Object.assign(new Error(message), { status: response.status, code });
   }
   return response;
 }
@@ -259,7 +261,14 @@ async function chatView([cls, name, session]) {
 }
 
 async function loadSessions() {
-  const page = await api(`${agentPath(chat.cls, chat.name)}/sessions?limit=50`);
+  let page;
+  try {
+    page = await api(`${agentPath(chat.cls, chat.name)}/sessions?limit=50`);
+  } catch (error) {
+    // An agent not created yet has no sessions; its first message creates it.
+    if (error.status !== 404 || error.code !== "NOT_FOUND") throw error;
+    page = { sessions: [] };
+  }
   $("#session-list").replaceChildren(...page.sessions.map((s) => el("li", {},
     el("button", {
       type: "button",
@@ -267,6 +276,7 @@ async function loadSessions() {
       onclick: () => { location.hash = `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(s.id)}`; },
     }, el("span", { text: s.title || "(untitled)" }),
       el("small", { text: `${s.messageCount} messages · ${new Date(s.updatedAtMs).toLocaleString()}` })))));
+  if (!page.sessions.length) $("#session-list").append(el("li", { class: "muted", text: "No sessions yet." }));
 }
 
 async function loadHistory() {
@@ -311,6 +321,7 @@ function toolCard(name) {
 
 async function send(text) {
   const box = $("#messages");
+  $("#error").textContent = "";
   if (!chat.session) box.replaceChildren();
   box.append(message("user", text));
   let current = null;

@@ -243,6 +243,12 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     )
     .await
     .unwrap();
+    // An agent not created yet has no sessions, which is no error.
+    wait_for_text(&page, "#session-list", "No sessions yet.").await;
+    assert_eq!(
+        eval(&page, "document.querySelector('#error').textContent").await,
+        json!("")
+    );
     page.type_text("#chat-input", "Say hi in a file")
         .await
         .unwrap();
@@ -261,6 +267,10 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     assert!(
         hash.as_str().unwrap().starts_with("#/chat/Assistant/me/"),
         "{hash}"
+    );
+    assert_eq!(
+        eval(&page, "document.querySelector('#error').textContent").await,
+        json!("")
     );
     screenshot(&page, "chat").await;
     // Reopening the session shows its history from the server.
