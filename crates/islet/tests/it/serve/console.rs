@@ -376,3 +376,87 @@ async fn issue20_console_first_load_is_at_most_300_kb_and_needs_no_token() {
         "the API still needs the token"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_recalls_and_forgets_a_memory_after_confirmation() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess", "--memory", "team/alice"],
+    );
+    for content in ["Bob prefers tea", "Carol rides a <b>bike</b>"] {
+        let (status, reply) = server
+            .post(
+                "/memory/team/alice/remember",
+                &json!({ "content": content, "type": "fact" }).to_string(),
+            )
+            .await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("#view-agents:not([hidden])", Duration::from_secs(20))
+        .await
+        .unwrap();
+    go(&page, "#/memory").await;
+    page.wait_for("[data-profile='team/alice']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("[data-profile='team/alice']").await.unwrap();
+    wait_for_text(&page, "#memories", "Carol rides a <b>bike</b>").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#memories b').length").await,
+        json!(0)
+    );
+
+    page.type_text("#recall-query", "what does bob drink")
+        .await
+        .unwrap();
+    page.click("#recall-form button[type=submit]")
+        .await
+        .unwrap();
+    wait_for_value(
+        &page,
+        "document.querySelector('#memories .memory div')?.textContent",
+        json!("Bob prefers tea"),
+    )
+    .await;
+    screenshot(&page, "memory-recall").await;
+
+    // Forget asks first; Cancel keeps the memory.
+    let forget = "#memories .memory:first-child button";
+    page.click(forget).await.unwrap();
+    page.wait_for(".confirm-forget", Duration::from_secs(5))
+        .await
+        .unwrap();
+    page.click("#memories .memory:first-child .confirm-forget + button")
+        .await
+        .unwrap();
+    page.wait_for(forget, Duration::from_secs(5)).await.unwrap();
+    let (_, listed) = server.post("/memory/team/alice/list", "{}").await;
+    assert_eq!(listed["memories"].as_array().unwrap().len(), 2, "{listed}");
+
+    // Confirmed, it is gone from the page and from the profile.
+    page.click(forget).await.unwrap();
+    page.wait_for(".confirm-forget", Duration::from_secs(5))
+        .await
+        .unwrap();
+    page.click(".confirm-forget").await.unwrap();
+    wait_for_value(
+        &page,
+        "[...document.querySelectorAll('#memories .memory div')].map(d => d.textContent).includes('Bob prefers tea')",
+        json!(false),
+    )
+    .await;
+    let (_, listed) = server.post("/memory/team/alice/list", "{}").await;
+    let left: Vec<&str> = listed["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(left, ["Carol rides a <b>bike</b>"], "{listed}");
+    browser.shutdown().await;
+}
