@@ -255,9 +255,11 @@ async function chatView([cls, name, session]) {
   }
   Object.assign(chat, { cls, name, session: session ?? null });
   $("#chat-agent").value = `${cls}/${name}`;
+  chat.lastQuestion = null;
   await loadSessions();
   if (chat.session) await loadHistory();
   else $("#messages").replaceChildren(el("p", { class: "muted", text: "A new session: say something." }));
+  setRunning(false);
 }
 
 async function loadSessions() {
@@ -280,11 +282,22 @@ async function loadSessions() {
 }
 
 async function loadHistory() {
-  const { messages } = await api(`${agentPath(chat.cls, chat.name)}/sessions/${enc(chat.session)}/messages`);
+  const base = agentPath(chat.cls, chat.name);
+  const { messages } = await api(`${base}/sessions/${enc(chat.session)}/messages`);
+  // Where a question was edited or an answer regenerated, the user message has siblings:
+  // the versions to switch between (one request per question, in parallel).
+  const branches = new Map(await Promise.all(messages.filter((m) => m.role === "user").map(async (m) =>
+    [m.id, await api(`${base}/messages/${enc(m.id)}/branches`)])));
   const box = $("#messages");
   box.replaceChildren();
+  chat.lastQuestion = null;
   for (const m of messages) {
     if (m.role === "system") continue;
+    if (m.role === "user") {
+      chat.lastQuestion = m.text;
+      const b = branches.get(m.id);
+      if (b && b.siblings.length > 1) box.append(branchNav(b));
+    }
     if (m.role === "tool") {
       box.append(el("div", { class: "tool" }, el("h3", { text: "Tool result" }), el("pre", { text: m.text })));
     } else if (m.text || !m.toolCalls?.length) {
@@ -293,6 +306,22 @@ async function loadHistory() {
       box.append(el("div", { class: "tool" }, el("h3", { text: `Tool calls: ${m.toolCalls.join(", ")}` })));
     }
   }
+}
+
+/** "‹ v2 of 3 ›" above a message with alternatives; a switch moves the session's leaf. */
+function branchNav({ index, siblings }) {
+  const go = (to) => async () => {
+    try {
+      await api(`${agentPath(chat.cls, chat.name)}/sessions/${enc(chat.session)}/leaf`, { messageId: siblings[to].id });
+      await loadHistory();
+    } catch (error) {
+      showError(error);
+    }
+  };
+  return el("div", { class: "row branches" },
+    el("button", { type: "button", class: "quiet branch-prev", "aria-label": "Previous version", disabled: index === 0, onclick: go(index - 1) }, "‹"),
+    el("span", { class: "branch-label", text: `v${index + 1} of ${siblings.length}` }),
+    el("button", { type: "button", class: "quiet branch-next", "aria-label": "Next version", disabled: index === siblings.length - 1, onclick: go(index + 1) }, "›"));
 }
 
 function message(role, text) {
@@ -319,10 +348,12 @@ function toolCard(name) {
   };
 }
 
-async function send(text) {
+/** One turn: `text` as a new message, or (`regenerate`) the last question answered again. */
+async function send(text, regenerate = false) {
   const box = $("#messages");
   $("#error").textContent = "";
   if (!chat.session) box.replaceChildren();
+  chat.lastQuestion = text;
   box.append(message("user", text));
   let current = null;
   const cards = new Map();
@@ -335,7 +366,7 @@ async function send(text) {
       body: JSON.stringify({
         messages: [{ role: "user", parts: [{ type: "text", text }] }],
         sessionId: chat.session ?? undefined,
-        trigger: "submit-message",
+        trigger: regenerate ? "regenerate-message" : "submit-message",
       }),
       signal: controller.signal,
     });
@@ -396,6 +427,8 @@ async function send(text) {
   if (chat.session) {
     history.replaceState(null, "", `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(chat.session)}`);
     await loadSessions().catch(showError);
+    // A regenerated answer is a new branch: show the history with its version switch.
+    if (regenerate) await loadHistory().catch(showError);
   }
 }
 
@@ -403,6 +436,7 @@ function setRunning(running) {
   chat.running = running;
   $("#send").disabled = running;
   $("#stop").disabled = !running;
+  $("#regenerate").disabled = running || !chat.session || !chat.lastQuestion;
 }
 
 // ---- memory ----------------------------------------------------------------------------
@@ -492,6 +526,9 @@ $("#chat-form").addEventListener("submit", (event) => {
 });
 $("#chat-input").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("#chat-form").requestSubmit();
+});
+$("#regenerate").addEventListener("click", () => {
+  if (chat.session && chat.lastQuestion && !chat.running) send(chat.lastQuestion, true);
 });
 $("#stop").addEventListener("click", async () => {
   if (!chat.session) return;

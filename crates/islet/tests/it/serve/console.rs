@@ -280,6 +280,27 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
         .unwrap();
     wait_for_text(&page, "#messages", "Wrote hello.txt.").await;
 
+    // Regenerate: a second answer as a new branch, and a switch between the versions.
+    model.push(llm::scripted::Reply::new().text_chunks(["Second ", "answer."]));
+    page.wait_for("#regenerate:not([disabled])", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("#regenerate").await.unwrap();
+    wait_for_text(&page, ".branch-label", "v2 of 2").await;
+    wait_for_text(&page, "#messages", "Second answer.").await;
+    screenshot(&page, "chat-branches").await;
+    page.click(".branch-prev").await.unwrap();
+    wait_for_text(&page, ".branch-label", "v1 of 2").await;
+    wait_for_text(&page, "#messages", "Wrote hello.txt.").await;
+    let shown = eval(&page, "document.querySelector('#messages').textContent").await;
+    assert!(
+        !shown.as_str().unwrap().contains("Second answer."),
+        "{shown}"
+    );
+    page.click(".branch-next").await.unwrap();
+    wait_for_text(&page, ".branch-label", "v2 of 2").await;
+    wait_for_text(&page, "#messages", "Second answer.").await;
+
     // The memory view answers even with no profile attached.
     go(&page, "#/memory").await;
     wait_for_text(&page, "#profile-list", "No memory profiles").await;
