@@ -301,6 +301,34 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     wait_for_text(&page, ".branch-label", "v2 of 2").await;
     wait_for_text(&page, "#messages", "Second answer.").await;
 
+    // Stop: a turn whose model stalls ends when the stop button is pressed.
+    model.push(
+        llm::scripted::Reply::new()
+            .text("Thinking about")
+            .then_stall(),
+    );
+    let asked = model.requests().len();
+    page.type_text("#chat-input", "Take your time")
+        .await
+        .unwrap();
+    page.click("#send").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while model.requests().len() == asked {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the turn never reached the model"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    page.click("#stop").await.unwrap();
+    wait_for_text(&page, "#messages", "Stopped.").await;
+    wait_for_value(
+        &page,
+        "document.querySelector('#send').disabled",
+        json!(false),
+    )
+    .await;
+
     // The memory view answers even with no profile attached.
     go(&page, "#/memory").await;
     wait_for_text(&page, "#profile-list", "No memory profiles").await;
