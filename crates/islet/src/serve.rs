@@ -7,6 +7,7 @@
 //! requires `Authorization: Bearer <token>`):
 //! - `GET  /`, `/console/*`: the web console (`serve/console.rs`), which asks for the token
 //! - `GET  /agents[?class=C&after=C/NAME&limit=N]`: agents known to the data directory
+//!   (`class`, `name`, `createdAt`, `active`: loaded now or hibernating)
 //! - `POST /agents/{class}/{name}/{method}`: RPC; the body is a JSON array of arguments
 //!   (empty body: none); the reply `{"result": …}` is sent after the call's writes commit
 //! - `GET  /agents/{class}/{name}/state`: the agent's state as JSON;

@@ -310,7 +310,12 @@ async fn list_agents(State(app): State<App>, Query(q): Query<ListQuery>) -> Resu
         .flatten();
     let list: Vec<Value> = agents
         .iter()
-        .map(|a| json!({"class": a.class, "name": a.name, "createdAt": a.created_at}))
+        .map(|a| {
+            let active = app
+                .host
+                .is_active(&agents::Address::new(a.class.clone(), a.name.clone()));
+            json!({"class": a.class, "name": a.name, "createdAt": a.created_at, "active": active})
+        })
         .collect();
     Ok(json_response(
         StatusCode::OK,

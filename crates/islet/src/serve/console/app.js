@@ -158,7 +158,11 @@ function renderAgentList(selected) {
       onclick: () => { location.hash = `#/agents/${enc(a.class)}/${enc(a.name)}`; },
     },
       el("span", { text: `${a.class} / ${a.name}` }),
-      el("small", { text: a.createdAt ? `created ${new Date(a.createdAt).toLocaleString()}` : "" })))));
+      el("small", {
+        class: "agent-meta",
+        text: [a.active === undefined ? null : a.active ? "active" : "hibernating",
+          a.createdAt ? `created ${new Date(a.createdAt).toLocaleString()}` : null].filter(Boolean).join(" · "),
+      })))));
   if (!shown.length) list.append(el("li", { class: "muted", text: agents.length ? "No agent matches." : "No agents yet." }));
   $("#agents-more").hidden = !agentsNext;
 }

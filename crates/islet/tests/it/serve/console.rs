@@ -188,6 +188,23 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
             .await
             .unwrap();
     }
+    // Each agent says whether it is active or hibernating, as the API does.
+    let (_, listed) = server.get("/agents").await;
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let counter = listed["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["class"] == "Counter")
+        .unwrap()
+        .clone();
+    let label = if counter["active"] == json!(true) {
+        "active · created"
+    } else {
+        assert_eq!(counter["active"], json!(false), "{listed}");
+        "hibernating · created"
+    };
+    wait_for_text(&page, "[data-agent='Counter/alice'] .agent-meta", label).await;
     // The token stays in this tab's session storage, nowhere else.
     assert_eq!(
         eval(&page, "sessionStorage.getItem('islet-token')").await,
