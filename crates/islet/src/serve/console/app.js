@@ -193,7 +193,7 @@ async function stateTab(body, cls, name) {
   body.replaceChildren(status, pre);
   const show = (state) => { pre.textContent = JSON.stringify(state, null, 2); };
   show(await api(`${agentPath(cls, name)}/state`));
-  status.textContent = "Live: updates as the agent's state changes.";
+  status.textContent = "Connecting for live updates…";
   follow(cls, name, show, status);
 }
 
@@ -203,9 +203,10 @@ async function follow(cls, name, show, status) {
   while (!controller.signal.aborted) {
     try {
       const response = await request(`${agentPath(cls, name)}/state/events`, { signal: controller.signal });
-      status.textContent = "Live: updates as the agent's state changes.";
       await readSse(response, (event, data) => {
+        // The first event is the state as the stream starts: from then on it is live.
         if (event === "state") show(JSON.parse(data));
+        status.textContent = "Live: updates as the agent's state changes.";
       });
     } catch (error) {
       if (error instanceof Unauthorized || controller.signal.aborted) return;

@@ -526,3 +526,201 @@ async fn issue20_console_recalls_and_forgets_a_memory_after_confirmation() {
     assert_eq!(left, ["Carol rides a <b>bike</b>"], "{listed}");
     browser.shutdown().await;
 }
+
+/// Chromium driven over DevTools directly, its requests not intercepted, so server-sent
+/// events reach the page as they happen (the `browser` crate's pages get every response
+/// whole, which a never-ending state stream never is).
+struct DirectChromium {
+    child: std::process::Child,
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    session: String,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for DirectChromium {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DirectChromium {
+    async fn start() -> DirectChromium {
+        use std::io::BufRead as _;
+        let profile = tempfile::tempdir().unwrap();
+        let program = ["chromium", "chromium-browser", "google-chrome"]
+            .into_iter()
+            .find(|p| {
+                std::process::Command::new(p)
+                    .arg("--version")
+                    .output()
+                    .is_ok()
+            })
+            .expect("Chromium is installed (apt-get install chromium)");
+        let mut child = std::process::Command::new(program)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--remote-debugging-port=0",
+                "--window-size=1280,800",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let url = tokio::task::spawn_blocking(move || {
+            let mut lines = std::io::BufReader::new(stderr).lines();
+            let url = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .find_map(|l| l.strip_prefix("DevTools listening on ").map(str::to_owned))
+                .expect("Chromium printed its DevTools address");
+            // Keep draining, so Chromium never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            url
+        })
+        .await
+        .unwrap();
+        let (socket, _) = tokio_tungstenite::connect_async(url.trim()).await.unwrap();
+        let mut chromium = DirectChromium {
+            child,
+            socket,
+            session: String::new(),
+            next_id: 0,
+            _profile: profile,
+        };
+        let target = chromium
+            .send(None, "Target.createTarget", json!({ "url": "about:blank" }))
+            .await;
+        let attached = chromium
+            .send(
+                None,
+                "Target.attachToTarget",
+                json!({ "targetId": target["targetId"], "flatten": true }),
+            )
+            .await;
+        chromium.session = attached["sessionId"].as_str().unwrap().to_owned();
+        chromium
+    }
+
+    async fn send(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        use futures::{SinkExt as _, StreamExt as _};
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({ "id": id, "method": method, "params": params });
+        if let Some(session) = session {
+            message["sessionId"] = json!(session);
+        }
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                message.to_string(),
+            ))
+            .await
+            .unwrap();
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(20), self.socket.next())
+                .await
+                .expect("Chromium answers")
+                .expect("the DevTools socket stays open")
+                .unwrap();
+            let Ok(text) = frame.to_text() else { continue };
+            let Ok(answer) = serde_json::from_str::<Value>(text) else {
+                continue;
+            };
+            if answer["id"] == json!(id) {
+                assert!(answer.get("error").is_none(), "{method}: {answer}");
+                return answer["result"].clone();
+            }
+        }
+    }
+
+    async fn eval(&mut self, expression: &str) -> Value {
+        let session = self.session.clone();
+        let answer = self
+            .send(
+                Some(&session),
+                "Runtime.evaluate",
+                json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+            )
+            .await;
+        answer["result"]["value"].clone()
+    }
+
+    /// Waits until `expression` is true in the page.
+    async fn wait(&mut self, expression: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.eval(expression).await != json!(true) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "`{expression}` never held; the page: {}",
+                self.eval("document.body.innerText").await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_state_updates_live_when_a_method_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_server(&agents, &dir.path().join("data"), &[]);
+    server
+        .call("Counter", "alice", "increment", json!([5]))
+        .await;
+    let mut chromium = DirectChromium::start().await;
+    let session = chromium.session.clone();
+    chromium
+        .send(
+            Some(&session),
+            "Page.navigate",
+            json!({ "url": format!("{}/", server.base) }),
+        )
+        .await;
+    chromium.wait("!!document.querySelector('#token')").await;
+    chromium
+        .eval(&format!(
+            "document.querySelector('#token').value = {}; document.querySelector('#login-form').requestSubmit(); true",
+            json!(server.token)
+        ))
+        .await;
+    chromium
+        .wait("!!document.querySelector(\"[data-agent='Counter/alice']\")")
+        .await;
+    chromium
+        .eval("location.hash = '#/agents/Counter/alice'")
+        .await;
+    chromium
+        .wait("document.querySelector('#state')?.textContent.includes('\"count\": 5')")
+        .await;
+    // The page stays as it is (no reload, no re-fetch of …/state): only the event stream
+    // can bring the change.
+    chromium.eval("window.__samePage = true").await;
+    // The stream's first event (the state as it starts) has arrived: it is subscribed.
+    chromium
+        .wait("document.querySelector('#state-status')?.textContent.startsWith('Live')")
+        .await;
+    server
+        .call("Counter", "alice", "increment", json!([2]))
+        .await;
+    chromium
+        .wait("document.querySelector('#state')?.textContent.includes('\"count\": 7')")
+        .await;
+    assert_eq!(
+        chromium.eval("window.__samePage === true").await,
+        json!(true)
+    );
+    let fetches = chromium
+        .eval("performance.getEntriesByType('resource').filter(e => e.name.endsWith('/agents/Counter/alice/state')).length")
+        .await;
+    assert_eq!(fetches, json!(1), "the state was read once, then streamed");
+}
