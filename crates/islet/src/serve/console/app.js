@@ -258,6 +258,8 @@ async function chatView([cls, name, session]) {
     $("#messages").replaceChildren(el("p", { class: "muted", text: "Open a Think agent to chat with it." }));
     return;
   }
+  // Search results stay while moving between the same agent's sessions.
+  if (chat.cls !== cls || chat.name !== name) $("#search-results").replaceChildren();
   Object.assign(chat, { cls, name, session: session ?? null });
   $("#chat-agent").value = `${cls}/${name}`;
   chat.lastQuestion = null;
@@ -306,11 +308,55 @@ async function loadHistory() {
     if (m.role === "tool") {
       box.append(el("div", { class: "tool" }, el("h3", { text: "Tool result" }), el("pre", { text: m.text })));
     } else if (m.text || !m.toolCalls?.length) {
-      box.append(message(m.role, m.text));
+      const shown = message(m.role, m.text);
+      shown.append(el("button", {
+        type: "button", class: "quiet fork", "aria-label": `Fork a new session from this ${m.role} message`,
+        onclick: () => fork(m.id),
+      }, "Fork here"));
+      box.append(shown);
     } else {
       box.append(el("div", { class: "tool" }, el("h3", { text: `Tool calls: ${m.toolCalls.join(", ")}` })));
     }
   }
+}
+
+/** A new session with this one's history up to `messageId`, opened. */
+async function fork(messageId) {
+  try {
+    const { session } = await api(`${agentPath(chat.cls, chat.name)}/sessions/${enc(chat.session)}/fork`, { atMessage: messageId });
+    location.hash = `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(session.id)}`;
+  } catch (error) {
+    showError(error);
+  }
+}
+
+/** `text` with the search's `**matched**` words as <mark>, built as text nodes. */
+function snippet(text) {
+  const node = el("span", { class: "snippet" });
+  text.split("**").forEach((piece, i) => node.append(i % 2 ? el("mark", { text: piece }) : piece));
+  return node;
+}
+
+async function searchSessions(words) {
+  const base = agentPath(chat.cls, chat.name);
+  const { hits } = await api(`${base}/sessions/search?q=${enc(words)}&limit=20`);
+  $("#search-results").replaceChildren(...hits.map((hit) => el("li", {},
+    el("button", {
+      type: "button",
+      "data-session": hit.sessionId,
+      onclick: async () => {
+        try {
+          // Open the session on the branch the found message is on.
+          await api(`${base}/sessions/${enc(hit.sessionId)}/leaf`, { messageId: hit.messageId });
+          const hash = `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(hit.sessionId)}`;
+          if (location.hash === hash) route();
+          else location.hash = hash;
+        } catch (error) {
+          showError(error);
+        }
+      },
+    }, el("span", { text: hit.sessionTitle || "(untitled)" }), el("small", {}, snippet(hit.snippet))))));
+  if (!hits.length) $("#search-results").append(el("li", { class: "muted", text: "No message matches." }));
 }
 
 /** "‹ v2 of 3 ›" above a message with alternatives; a switch moves the session's leaf. */
@@ -531,6 +577,11 @@ $("#chat-form").addEventListener("submit", (event) => {
 });
 $("#chat-input").addEventListener("keydown", (event) => {
   if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("#chat-form").requestSubmit();
+});
+$("#session-search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!chat.cls) return showError("Open a Think agent first (Class/name).");
+  searchSessions($("#session-search").value.trim()).catch(showError);
 });
 $("#regenerate").addEventListener("click", () => {
   if (chat.session && chat.lastQuestion && !chat.running) send(chat.lastQuestion, true);

@@ -346,6 +346,49 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     )
     .await;
 
+    // Fork from the first question: a new session holding the history up to it.
+    let before = eval(&page, "location.hash").await;
+    page.click("#messages .msg.user .fork").await.unwrap();
+    wait_for_value(
+        &page,
+        &format!("location.hash !== {before} && location.hash.startsWith('#/chat/Assistant/me/')"),
+        json!(true),
+    )
+    .await;
+    wait_for_value(
+        &page,
+        "document.querySelectorAll('#session-list li button').length",
+        json!(2),
+    )
+    .await;
+    wait_for_text(&page, "#messages .msg.user", "Say hi in a file").await;
+    let shown = eval(&page, "document.querySelector('#messages').textContent").await;
+    assert!(
+        !shown.as_str().unwrap().contains("Wrote hello.txt."),
+        "{shown}"
+    );
+
+    // Search across sessions: hits with the matched words marked; a hit opens its session.
+    page.type_text("#session-search", "time").await.unwrap();
+    page.click("#session-search-form button[type=submit]")
+        .await
+        .unwrap();
+    wait_for_text(&page, "#search-results mark", "time").await;
+    let hit = eval(
+        &page,
+        "document.querySelector('#search-results [data-session]').dataset.session",
+    )
+    .await;
+    page.click("#search-results [data-session]").await.unwrap();
+    wait_for_value(
+        &page,
+        &format!("location.hash.endsWith('/' + {hit})"),
+        json!(true),
+    )
+    .await;
+    wait_for_text(&page, "#messages", "Take your time").await;
+    screenshot(&page, "chat-search").await;
+
     // The memory view answers even with no profile attached.
     go(&page, "#/memory").await;
     wait_for_text(&page, "#profile-list", "No memory profiles").await;
