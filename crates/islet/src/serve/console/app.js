@@ -237,14 +237,55 @@ async function workspaceTab(body, cls, name, path) {
         el("small", { text: dir ? "directory" : `${entry.size} bytes` }))));
     }
     if (!entries.length) list.append(el("li", { class: "muted", text: "Empty." }));
-    body.replaceChildren(crumbs, list);
+    const file = el("input", { id: "upload-file", type: "file", required: true });
+    const upload = el("form", { id: "upload-form", class: "row" },
+      el("label", { for: "upload-file", text: "Upload into this directory" }), file,
+      el("button", { type: "submit", text: "Upload" }));
+    upload.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const chosen = file.files[0];
+      if (!chosen) return;
+      try {
+        await request(`${url}/${enc(chosen.name)}`, { method: "PUT", body: chosen });
+        route();
+      } catch (error) {
+        showError(error);
+      }
+    });
+    body.replaceChildren(crumbs, list, upload);
   } else {
     const type = response.headers.get("content-type") ?? "";
-    const back = el("a", { href: `${base}/${path.split("/").slice(0, -1).join("/")}`, text: "Back to the directory" });
+    const blob = await response.blob();
+    const parent = `${base}/${path.split("/").slice(0, -1).join("/")}`;
+    const back = el("a", { href: parent, text: "Back to the directory" });
     const view = type.startsWith("text/")
-      ? el("pre", { id: "file", tabindex: "0", text: await response.text() })
-      : el("p", { id: "file", text: `A binary file (${(await response.blob()).size} bytes).` });
-    body.replaceChildren(crumbs, back, view);
+      ? el("pre", { id: "file", tabindex: "0", text: await blob.text() })
+      : el("p", { id: "file", text: `A binary file (${blob.size} bytes).` });
+    const name = path.split("/").pop();
+    // The file was fetched with the token; the download hands over that copy.
+    const download = el("button", { type: "button", class: "quiet", id: "download", text: "Download", onclick: () => {
+      const link = el("a", { href: URL.createObjectURL(blob), download: name });
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } });
+    const actions = el("div", { class: "row" }, download);
+    const remove = el("button", { type: "button", class: "quiet", id: "delete", text: "Delete" });
+    remove.addEventListener("click", () => {
+      const yes = el("button", { type: "button", id: "confirm-delete", text: `Yes, delete ${name}` });
+      const no = el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => actions.replaceChildren(download, remove) });
+      yes.addEventListener("click", async () => {
+        try {
+          await request(url, { method: "DELETE" });
+          location.hash = parent;
+        } catch (error) {
+          showError(error);
+        }
+      });
+      actions.replaceChildren(el("span", { text: "Delete this file for good?" }), yes, no);
+      yes.focus();
+    });
+    actions.append(remove);
+    body.replaceChildren(crumbs, back, actions, view);
   }
 }
 

@@ -252,6 +252,35 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     );
     screenshot(&page, "workspace").await;
 
+    // Delete asks first; confirmed, the file is gone and the directory shows again.
+    page.click("#delete").await.unwrap();
+    page.click("#confirm-delete").await.unwrap();
+    page.wait_for("#upload-form", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (status, _) = server
+        .get("/agents/Notes/alice/workspace/notes/todo.md")
+        .await;
+    assert_eq!(status, 404);
+    // Upload into the directory.
+    eval(
+        &page,
+        "(() => { const t = new DataTransfer(); t.items.add(new File(['uploaded <i>text</i>'], 'up.txt')); document.querySelector('#upload-file').files = t.files; })()",
+    )
+    .await;
+    page.click("#upload-form button[type=submit]")
+        .await
+        .unwrap();
+    page.wait_for("[data-path='/notes/up.txt']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        server
+            .get("/agents/Notes/alice/workspace/notes/up.txt")
+            .await,
+        (200, "uploaded <i>text</i>".to_owned())
+    );
+
     // Chat with a Think agent: the answer streams in, the tool call is a card.
     go(&page, "#/chat/Assistant/me").await;
     page.wait_for(
