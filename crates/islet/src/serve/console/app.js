@@ -180,11 +180,43 @@ async function agentsView([cls, name, tab = "state", ...path]) {
   const tabs = el("nav", { class: "tabs", "aria-label": "Agent" },
     el("a", { href: `${base}/state`, "aria-current": tab === "state" ? "page" : null, text: "State" }),
     el("a", { href: `${base}/workspace`, "aria-current": tab === "workspace" ? "page" : null, text: "Workspace" }),
+    el("a", { href: `${base}/schedules`, "aria-current": tab === "schedules" ? "page" : null, text: "Schedules" }),
     el("a", { href: `#/chat/${enc(cls)}/${enc(name)}`, text: "Chat" }));
   const body = el("div", { id: "agent-body" });
   detail.replaceChildren(el("h1", { id: "agent-title", text: `${cls} / ${name}` }), tabs, body);
   if (tab === "workspace") await workspaceTab(body, cls, name, path.join("/"));
+  else if (tab === "schedules") await schedulesTab(body, cls, name);
   else await stateTab(body, cls, name);
+}
+
+async function schedulesTab(body, cls, name) {
+  const { schedules } = await api(`${agentPath(cls, name)}/schedules`);
+  const list = el("ul", { class: "list", id: "schedules", "aria-label": "Schedules" });
+  for (const s of schedules) {
+    const actions = el("div", { class: "row" });
+    const cancel = el("button", { type: "button", class: "quiet cancel-schedule", text: "Cancel" });
+    cancel.addEventListener("click", () => {
+      const yes = el("button", { type: "button", class: "confirm-cancel", text: "Yes, cancel it" });
+      yes.addEventListener("click", async () => {
+        try {
+          await request(`${agentPath(cls, name)}/schedules/${enc(s.id)}`, { method: "DELETE" });
+          await schedulesTab(body, cls, name);
+        } catch (error) {
+          showError(error);
+        }
+      });
+      const no = el("button", { type: "button", class: "quiet", text: "Keep", onclick: () => actions.replaceChildren(cancel) });
+      actions.replaceChildren(el("span", { text: `Cancel ${s.callback}?` }), yes, no);
+      yes.focus();
+    });
+    actions.append(cancel);
+    const when = [s.type, s.cron, `next ${new Date(s.time * 1000).toLocaleString()}`].filter(Boolean).join(" · ");
+    list.append(el("li", { class: "memory", "data-schedule": s.id },
+      el("div", { text: s.callback }), el("small", { class: "muted", text: when }),
+      el("pre", { text: JSON.stringify(s.payload, null, 2) }), actions));
+  }
+  if (!schedules.length) list.append(el("li", { class: "muted", text: "No schedules." }));
+  body.replaceChildren(list);
 }
 
 async function stateTab(body, cls, name) {

@@ -281,6 +281,32 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
         (200, "uploaded <i>text</i>".to_owned())
     );
 
+    // Schedules: listed with their payload (as text), cancelled after a confirmation.
+    server
+        .call(
+            "Notes",
+            "alice",
+            "remindIn",
+            json!([3600, "<b>water</b> the plants"]),
+        )
+        .await;
+    go(&page, "#/agents/Notes/alice/schedules").await;
+    wait_for_text(&page, "#schedules", "<b>water</b> the plants").await;
+    wait_for_text(&page, "#schedules", "remind").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#schedules b').length").await,
+        json!(0)
+    );
+    screenshot(&page, "schedules").await;
+    page.click(".cancel-schedule").await.unwrap();
+    page.click(".confirm-cancel").await.unwrap();
+    wait_for_text(&page, "#schedules", "No schedules.").await;
+    let (_, left) = server.get("/agents/Notes/alice/schedules").await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&left).unwrap()["schedules"],
+        json!([])
+    );
+
     // Chat with a Think agent: the answer streams in, the tool call is a card.
     go(&page, "#/chat/Assistant/me").await;
     page.wait_for(
