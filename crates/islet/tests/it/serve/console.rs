@@ -449,6 +449,18 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     wait_for_text(&page, "#profile-list", "No memory profiles").await;
     screenshot(&page, "memory").await;
 
+    // Dark theme, following the system's preference.
+    let light = eval(&page, "getComputedStyle(document.body).backgroundColor").await;
+    page.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
+    )
+    .await
+    .unwrap();
+    let dark = eval(&page, "getComputedStyle(document.body).backgroundColor").await;
+    assert_ne!(light, dark, "the dark theme changes the background");
+    screenshot(&page, "memory-dark").await;
+
     // Phone width: the same page, one column.
     given_viewport(&page, 390, 844).await;
     go(&page, "#/agents/Counter/alice").await;
