@@ -457,17 +457,19 @@ function message(role, text) {
 function toolCard(name) {
   const input = el("pre", { class: "tool-input" });
   const output = el("pre", { class: "tool-output", text: "running…" });
+  const title = el("h3", { text: `Tool: ${name}` });
   const card = el("div", { class: "tool", "data-tool": name },
-    el("h3", { text: `Tool: ${name}` }), el("span", { class: "muted", text: "Input" }), input,
+    title, el("span", { class: "muted", text: "Input" }), input,
     el("span", { class: "muted", text: "Result" }), output);
   return {
     card,
     input(value) {
       input.textContent = typeof value?.code === "string" ? value.code : JSON.stringify(value, null, 2);
     },
-    output(value, failed = false) {
+    output(value, failed = false, ms = null) {
       output.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2);
       card.classList.toggle("failed", failed);
+      if (ms !== null) title.textContent = `Tool: ${name} · ${failed ? "failed" : "done"} in ${Math.round(ms)} ms`;
     },
   };
 }
@@ -481,6 +483,9 @@ async function send(text, regenerate = false) {
   box.append(message("user", text));
   let current = null;
   const cards = new Map();
+  // When each call's input was complete, for the card's duration (as this page saw it).
+  const started = new Map();
+  const elapsed = (id) => started.has(id) ? performance.now() - started.get(id) : null;
   const controller = stream();
   setRunning(true);
   try {
@@ -500,6 +505,21 @@ async function send(text, regenerate = false) {
       if (data === "[DONE]") return;
       const chunk = JSON.parse(data);
       switch (chunk.type) {
+        case "start":
+          // The session is known from the first chunk, so Stop works on a new session too.
+          if (chunk.messageMetadata?.sessionId) chat.session = chunk.messageMetadata.sessionId;
+          break;
+        case "finish": {
+          const meta = chunk.messageMetadata ?? {};
+          const usage = meta.usage ?? {};
+          const parts = [
+            meta.steps !== undefined ? `${meta.steps} step${meta.steps === 1 ? "" : "s"}` : null,
+            usage.inputTokens !== undefined ? `${usage.inputTokens} in / ${usage.outputTokens ?? 0} out tokens` : null,
+            meta.stopped && meta.stopped !== "answered" ? `stopped: ${meta.stopped}` : null,
+          ].filter(Boolean);
+          if (parts.length) box.append(el("p", { class: "muted turn-usage", text: parts.join(" · ") }));
+          break;
+        }
         case "text-start":
           current = message("assistant", "");
           box.append(current);
@@ -525,13 +545,14 @@ async function send(text, regenerate = false) {
             box.append(card.card);
           }
           card.input(chunk.input);
+          started.set(chunk.toolCallId, performance.now());
           break;
         }
         case "tool-output-available":
-          cards.get(chunk.toolCallId)?.output(chunk.output);
+          cards.get(chunk.toolCallId)?.output(chunk.output, false, elapsed(chunk.toolCallId));
           break;
         case "tool-output-error":
-          cards.get(chunk.toolCallId)?.output(chunk.errorText, true);
+          cards.get(chunk.toolCallId)?.output(chunk.errorText, true, elapsed(chunk.toolCallId));
           break;
         case "error":
           box.append(el("p", { class: "error", text: chunk.errorText }));

@@ -333,6 +333,9 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     )
     .await;
     wait_for_text(&page, ".tool[data-tool='execute'] .tool-output", "written").await;
+    wait_for_text(&page, ".tool[data-tool='execute'] h3", "done in").await;
+    // The turn's steps and tokens (the scripted model reports 9 in, 3 out).
+    wait_for_text(&page, ".turn-usage", "2 steps · 9 in / 3 out tokens").await;
     // The turn's session is listed, and the page's address names it.
     wait_for_text(&page, "#session-list", "messages").await;
     let hash = eval(&page, "location.hash").await;
@@ -796,7 +799,10 @@ async fn issue20_console_state_updates_live_when_a_method_is_called() {
             json!({ "url": format!("{}/", server.base) }),
         )
         .await;
-    chromium.wait("!!document.querySelector('#token')").await;
+    // The login shows once the console's script runs (before, the form has no handler).
+    chromium
+        .wait("!!document.querySelector('#login:not([hidden]) #token')")
+        .await;
     chromium
         .eval(&format!(
             "document.querySelector('#token').value = {}; document.querySelector('#login-form').requestSubmit(); true",
