@@ -115,7 +115,13 @@ function stopStreams() {
 
 // ---- routing ---------------------------------------------------------------------------
 
+// Bumped on every route: a view whose requests finish after the next route began must not
+// draw over it.
+let routeId = 0;
+const stale = (id) => id !== routeId;
+
 function route() {
+  routeId += 1;
   if (!token()) return showLogin();
   $("#login").hidden = true;
   $("#app").hidden = false;
@@ -164,12 +170,17 @@ function renderAgentList(selected) {
           a.createdAt ? `created ${new Date(a.createdAt).toLocaleString()}` : null].filter(Boolean).join(" · "),
       })))));
   if (!shown.length) list.append(el("li", { class: "muted", text: agents.length ? "No agent matches." : "No agents yet." }));
+  // Large lists come in pages: say when a filter only looked at those loaded so far.
+  if (agentsNext && filter) list.append(el("li", { class: "muted", text: `Filtered the ${agents.length} agents loaded; load more to look further.` }));
   $("#agents-more").hidden = !agentsNext;
 }
 
 async function agentsView([cls, name, tab = "state", ...path]) {
-  if (!agentsLoaded) await loadAgents();
+  const id = routeId;
   const selected = cls && name ? `${cls}/${name}` : null;
+  // The list is read again whenever the Agents view opens without a selection.
+  if (!agentsLoaded || !selected) await loadAgents();
+  if (stale(id)) return;
   renderAgentList(selected);
   const detail = $("#agent-detail");
   if (!selected) {
@@ -184,9 +195,9 @@ async function agentsView([cls, name, tab = "state", ...path]) {
     el("a", { href: `#/chat/${enc(cls)}/${enc(name)}`, text: "Chat" }));
   const body = el("div", { id: "agent-body" });
   detail.replaceChildren(el("h1", { id: "agent-title", text: `${cls} / ${name}` }), tabs, body);
-  if (tab === "workspace") await workspaceTab(body, cls, name, path.join("/"));
+  if (tab === "workspace") await workspaceTab(body, cls, name, path.join("/"), id);
   else if (tab === "schedules") await schedulesTab(body, cls, name);
-  else await stateTab(body, cls, name);
+  else await stateTab(body, cls, name, id);
 }
 
 async function schedulesTab(body, cls, name) {
@@ -219,12 +230,14 @@ async function schedulesTab(body, cls, name) {
   body.replaceChildren(list);
 }
 
-async function stateTab(body, cls, name) {
+async function stateTab(body, cls, name, id) {
   const status = el("p", { class: "muted", id: "state-status", text: "Loading…" });
   const pre = el("pre", { id: "state", tabindex: "0", "aria-label": "State (JSON)" });
   body.replaceChildren(status, pre);
   const show = (state) => { pre.textContent = JSON.stringify(state, null, 2); };
-  show(await api(`${agentPath(cls, name)}/state`));
+  const state = await api(`${agentPath(cls, name)}/state`);
+  if (stale(id)) return;
+  show(state);
   status.textContent = "Connecting for live updates…";
   follow(cls, name, show, status);
 }
@@ -248,9 +261,10 @@ async function follow(cls, name, show, status) {
   }
 }
 
-async function workspaceTab(body, cls, name, path) {
+async function workspaceTab(body, cls, name, path, id) {
   const url = `${agentPath(cls, name)}/workspace${path ? "/" + path.split("/").map(enc).join("/") : ""}`;
   const response = await request(url);
+  if (stale(id)) return;
   const crumbs = el("p", { class: "muted", id: "workspace-path", text: `/${path}` });
   const base = `#/agents/${enc(cls)}/${enc(name)}/workspace`;
   if ((response.headers.get("content-type") ?? "").startsWith("application/json")) {
