@@ -138,6 +138,10 @@ pub enum Parent {
     /// Beside the latest question of the session's current history (under the same
     /// parent): the question asked again, a new branch answered anew ("regenerate").
     Regenerate,
+    /// Beside the question this answer (a message id, any in the session's tree, not only
+    /// the latest) answered: that question asked again as a new branch (the AI SDK's
+    /// `regenerate({ messageId })`).
+    RegenerateAnswer(String),
 }
 
 /// A turn that has started: its user message is committed; the chunks follow as the loop
@@ -390,6 +394,23 @@ impl Harness {
                                 );
                             db.sessions()
                                 .append(&session.id, parent.as_deref(), &user)?
+                        }
+                        Parent::RegenerateAnswer(answer) => {
+                            // The answer's history runs from the root to it: its question is
+                            // the last user message (not a tool result) before it.
+                            let history = db.sessions().history(&session.id, Some(answer))?;
+                            let question = history
+                                .iter()
+                                .rev()
+                                .find(|m| m.role == store::Role::User && m.tool_results.is_empty())
+                                .ok_or_else(|| {
+                                    store::Error::NotFound(format!(
+                                        "message {answer} of session {}: no question before it to ask again; regenerate an answer, not a first message",
+                                        session.id
+                                    ))
+                                })?;
+                            db.sessions()
+                                .append(&session.id, question.parent_id.as_deref(), &user)?
                         }
                     };
                     let fiber = db.fibers().start(FIBER_NAME, Some(&session.id))?;

@@ -32,6 +32,13 @@ pub(crate) struct ThinkArgs {
     /// Parent directory of the throwaway data directory.
     #[arg(long, value_name = "DIR", default_value = ".")]
     dir: std::path::PathBuf,
+    /// Chats with as many agents run at once for the concurrency figure (each model answer
+    /// takes --concurrent-model-ms), 0 to skip it.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    concurrent: usize,
+    /// How long the model takes to start answering in the concurrency figure.
+    #[arg(long, value_name = "MS", default_value_t = 500)]
+    concurrent_model_ms: u64,
 }
 
 pub(super) async fn think(args: ThinkArgs) -> anyhow::Result<Value> {
@@ -100,6 +107,11 @@ async fn run(args: &ThinkArgs, dir: &std::path::Path) -> anyhow::Result<Value> {
         model_call.push(started.elapsed());
         model_first.push(first.unwrap_or_default());
     }
+    let concurrent = if args.concurrent > 0 {
+        concurrently(&harness, &model, args.concurrent, args.concurrent_model_ms).await?
+    } else {
+        Value::Null
+    };
     let model_p50 = percentile(&mut model_call, 50.0);
     let one_p50 = percentile(&mut one_step, 50.0);
     let two_p50 = percentile(&mut two_steps, 50.0);
@@ -119,6 +131,68 @@ async fn run(args: &ThinkArgs, dir: &std::path::Path) -> anyhow::Result<Value> {
             "turn_p50": percentile(&mut first_delta, 50.0),
             "model_alone_p50": percentile(&mut model_first, 50.0),
         },
+        "concurrent_chats": concurrent,
+    }))
+}
+
+/// `n` chats, each with an agent of its own, all at once against a model that takes
+/// `model_ms` to answer: how long until all finished, how many failed, and the memory
+/// they took (this process's resident set before, at its peak, and after).
+async fn concurrently(
+    harness: &Harness,
+    model: &ScriptedModel,
+    n: usize,
+    model_ms: u64,
+) -> anyhow::Result<Value> {
+    eprintln!(
+        "concurrency: {n} chats with {n} agents at once, the model answering after {model_ms} ms…"
+    );
+    for _ in 0..n {
+        model.push(
+            Reply::new()
+                .first_delay(Duration::from_millis(model_ms))
+                .text("ok")
+                .usage(10, 1),
+        );
+    }
+    let before = super::rss_bytes()?;
+    let started = Instant::now();
+    let mut turns = tokio::task::JoinSet::new();
+    for i in 0..n {
+        let harness = harness.clone();
+        turns.spawn(async move {
+            let name = format!("c{i}");
+            turn(&harness, &name).await.map(|(total, _)| total)
+        });
+    }
+    let mut times = Vec::with_capacity(n);
+    let mut failed = 0;
+    let mut peak = before;
+    loop {
+        tokio::select! {
+            joined = turns.join_next() => match joined {
+                Some(Ok(Ok(took))) => times.push(took),
+                Some(_) => failed += 1,
+                None => break,
+            },
+            () = tokio::time::sleep(Duration::from_millis(50)) => {}
+        }
+        peak = peak.max(super::rss_bytes()?);
+    }
+    let all = started.elapsed();
+    let after = super::rss_bytes()?;
+    let mib = |bytes: u64| (bytes as f64 / 1048576.0 * 10.0).round() / 10.0;
+    Ok(json!({
+        "chats": n,
+        "failed": failed,
+        "model_first_byte_ms": model_ms,
+        "all_finished_ms": all.as_millis() as u64,
+        "turn_ms": {
+            "p50": (percentile(&mut times, 50.0) / 100.0).round() / 10.0,
+            "p99": (percentile(&mut times, 99.0) / 100.0).round() / 10.0,
+        },
+        "rss_mib": {"before": mib(before), "peak": mib(peak), "after": mib(after)},
+        "peak_kib_per_chat": ((peak.saturating_sub(before)) as f64 / 1024.0 / n as f64).round(),
     }))
 }
 

@@ -369,6 +369,10 @@ struct ChatBody {
     /// user message answered again, as a new branch beside the previous answer's question).
     #[serde(default)]
     trigger: Option<String>,
+    /// With `regenerate-message`: the answer to replace (the AI SDK's `regenerate({
+    /// messageId })`), any answer of the session; without it, the latest.
+    #[serde(default)]
+    message_id: Option<String>,
 }
 
 /// A field that is present (even as `null`) is `Some`.
@@ -427,7 +431,10 @@ async fn chat(
             None if body.trigger.as_deref() == Some("regenerate-message")
                 && body.session_id.is_some() =>
             {
-                think::Parent::Regenerate
+                match body.message_id.clone() {
+                    Some(answer) => think::Parent::RegenerateAnswer(answer),
+                    None => think::Parent::Regenerate,
+                }
             }
             None => think::Parent::Leaf,
             Some(None) => think::Parent::Root,

@@ -1196,18 +1196,32 @@ export default class Slow extends Think {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn issue15_kill_9_during_a_tool_call_then_restart_finishes_the_turn() {
+    // Both wire formats: the resumed history (with the interrupted result) must be one
+    // each provider accepts.
+    for (provider, spec) in [
+        (llm::ProviderKind::OpenAi, "openai:test-model"),
+        (llm::ProviderKind::Anthropic, "anthropic:test-model"),
+    ] {
+        kill_9_during_a_tool_call_then_restart_finishes_the_turn(provider, spec).await;
+    }
+}
+
+async fn kill_9_during_a_tool_call_then_restart_finishes_the_turn(
+    provider: llm::ProviderKind,
+    spec: &str,
+) {
     let model = llm::scripted::ScriptedModel::start().await.unwrap();
     model.push(llm::scripted::Reply::new().tool_call("call_slow", "slow", json!({})));
     model.push(llm::scripted::Reply::new().text("Finished after the restart."));
     let dir = tempfile::tempdir().unwrap();
     let agents = given_agents_dir(dir.path(), &[("Slow.ts", SLOW_ASSISTANT)]);
     let data = dir.path().join("data");
-    let base_url = model.base_url(llm::ProviderKind::OpenAi);
+    let base_url = model.base_url(provider);
     let args = [
         "--isolation",
         "inprocess",
         "--model",
-        "openai:test-model",
+        spec,
         "--model-base-url",
         &base_url,
     ];
@@ -1258,7 +1272,7 @@ async fn issue15_kill_9_during_a_tool_call_then_restart_finishes_the_turn() {
     assert_eq!(
         roles,
         ["user", "assistant", "tool", "assistant"],
-        "{history}"
+        "{spec}: {history}"
     );
     let messages = history["messages"].as_array().unwrap();
     // The call in flight is answered as interrupted (both providers accept the history),
@@ -1272,7 +1286,35 @@ async fn issue15_kill_9_during_a_tool_call_then_restart_finishes_the_turn() {
         "Finished after the restart."
     );
     assert_eq!(server.call("Slow", "s", "runs", json!([])).await, json!(0));
-    assert_eq!(model.requests().len(), 2);
+    let requests = model.requests();
+    assert_eq!(requests.len(), 2);
+    // The resumed request carries the interrupted call's result as the provider wants it.
+    let sent = &requests[1].body["messages"];
+    match provider {
+        llm::ProviderKind::Anthropic => {
+            let roles: Vec<&str> = sent
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["role"].as_str().unwrap())
+                .collect();
+            assert_eq!(roles, ["user", "assistant", "user"], "{sent}");
+            assert_eq!(sent[1]["content"][0]["type"], "tool_use", "{sent}");
+            let result = &sent[2]["content"][0];
+            assert_eq!(result["type"], "tool_result", "{sent}");
+            assert_eq!(result["tool_use_id"], "call_slow", "{sent}");
+            assert_eq!(result["is_error"], true, "{sent}");
+        }
+        llm::ProviderKind::OpenAi => {
+            let tool = sent
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|m| m["role"] == "tool")
+                .unwrap_or_else(|| panic!("no tool message: {sent}"));
+            assert_eq!(tool["tool_call_id"], "call_slow", "{sent}");
+        }
+    }
 }
 
 /// Starts a chat turn over HTTP; the response (still streaming) and the session id.

@@ -263,6 +263,35 @@ async fn issue15_session_tree_routes_branch_fork_search_rename_compact_delete() 
     );
     assert_eq!(branches["index"], 1);
 
+    // regenerate({ messageId }): an earlier answer (Berlin.) asked again beside its
+    // question, with only that question's history in the prompt.
+    model.push(Reply::new().text("Berlin, since 1990."));
+    let mut earlier = ask("Capital of Germany?");
+    earlier["sessionId"] = json!(session);
+    earlier["trigger"] = json!("regenerate-message");
+    earlier["messageId"] = json!(a2);
+    chat(&server, earlier).await;
+    let prompt = model.requests().last().unwrap().body.to_string();
+    assert!(prompt.contains("Paris."), "{prompt}");
+    assert!(
+        !prompt.contains("Berlin.") && !prompt.contains("Ital"),
+        "{prompt}"
+    );
+    let (_, branches) = send(&server, "GET", &format!("{A}/messages/{u2}/branches"), None).await;
+    assert_eq!(
+        texts(&branches["siblings"]),
+        [
+            "Capital of Germany?",
+            "Capital of Spain?",
+            "Capital of Germany?"
+        ]
+    );
+    let (_, now) = send(&server, "GET", &format!("{s}/messages"), None).await;
+    assert_eq!(
+        texts(&now["messages"]).last().unwrap(),
+        "Berlin, since 1990."
+    );
+
     // Delete the fork; the original stays.
     let (status, _) = send(&server, "DELETE", &format!("{A}/sessions/{fork}"), None).await;
     assert_eq!(status, 204);
@@ -319,6 +348,15 @@ async fn issue15_session_tree_routes_branch_fork_search_rename_compact_delete() 
             format!("{A}/chat"),
             Some(json!({"messages": ask("x")["messages"], "parentId": u1})),
             400,
+        ),
+        (
+            "POST",
+            format!("{A}/chat"),
+            Some(
+                json!({"messages": ask("x")["messages"], "sessionId": session,
+                        "trigger": "regenerate-message", "messageId": "0000000000000001"}),
+            ),
+            404,
         ),
         (
             "POST",
