@@ -385,10 +385,11 @@ async function loadHistory() {
   const box = $("#messages");
   box.replaceChildren();
   chat.lastQuestion = null;
+  let question = null;
   for (const m of messages) {
     if (m.role === "system") continue;
     if (m.role === "user") {
-      chat.lastQuestion = m.text;
+      chat.lastQuestion = question = m.text;
       const b = branches.get(m.id);
       if (b && b.siblings.length > 1) box.append(branchNav(b));
     }
@@ -400,6 +401,13 @@ async function loadHistory() {
         type: "button", class: "quiet fork", "aria-label": `Fork a new session from this ${m.role} message`,
         onclick: () => fork(m.id),
       }, "Fork here"));
+      if (m.role === "assistant" && question !== null) {
+        const asked = question;
+        shown.append(el("button", {
+          type: "button", class: "quiet fork regen", "aria-label": "Regenerate this answer as a new version",
+          onclick: () => { if (!chat.running) send(asked, true, m.id); },
+        }, "Regenerate"));
+      }
       box.append(shown);
     } else {
       box.append(el("div", { class: "tool" }, el("h3", { text: `Tool calls: ${m.toolCalls.join(", ")}` })));
@@ -488,8 +496,9 @@ function toolCard(name) {
   };
 }
 
-/** One turn: `text` as a new message, or (`regenerate`) the last question answered again. */
-async function send(text, regenerate = false) {
+/** One turn: `text` as a new message, or (`regenerate`) a question answered again: the
+ * one before the answer `answerId`, or the latest. */
+async function send(text, regenerate = false, answerId = null) {
   const box = $("#messages");
   $("#error").textContent = "";
   if (!chat.session) box.replaceChildren();
@@ -510,6 +519,7 @@ async function send(text, regenerate = false) {
         messages: [{ role: "user", parts: [{ type: "text", text }] }],
         sessionId: chat.session ?? undefined,
         trigger: regenerate ? "regenerate-message" : "submit-message",
+        messageId: regenerate && answerId ? answerId : undefined,
       }),
       signal: controller.signal,
     });

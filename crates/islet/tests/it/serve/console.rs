@@ -447,6 +447,17 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     wait_for_text(&page, "#messages", "Take your time").await;
     screenshot(&page, "chat-search").await;
 
+    // Regenerate an earlier answer (not the latest): a third version of the first question.
+    model.push(llm::scripted::Reply::new().text("Third answer."));
+    page.click("#messages .msg.assistant .regen").await.unwrap();
+    wait_for_text(&page, ".branch-label", "v3 of 3").await;
+    wait_for_text(&page, "#messages", "Third answer.").await;
+    let shown = eval(&page, "document.querySelector('#messages').textContent").await;
+    assert!(
+        !shown.as_str().unwrap().contains("Take your time"),
+        "{shown}"
+    );
+
     // The memory view answers even with no profile attached.
     go(&page, "#/memory").await;
     wait_for_text(&page, "#profile-list", "No memory profiles").await;
