@@ -371,13 +371,22 @@ async function loadSessions() {
       "aria-current": s.id === chat.session ? "true" : null,
       onclick: () => { location.hash = `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(s.id)}`; },
     }, el("span", { text: s.title || "(untitled)" }),
-      el("small", { text: `${s.messageCount} messages · ${new Date(s.updatedAtMs).toLocaleString()}` })))));
+      el("small", { text: `${s.messageCount} message${s.messageCount === 1 ? "" : "s"} · ${new Date(s.updatedAtMs).toLocaleString()}` })))));
   if (!page.sessions.length) $("#session-list").append(el("li", { class: "muted", text: "No sessions yet." }));
 }
 
 async function loadHistory() {
   const base = agentPath(chat.cls, chat.name);
-  const { messages } = await api(`${base}/sessions/${enc(chat.session)}/messages`);
+  const { messages, compactions } = await api(`${base}/sessions/${enc(chat.session)}`);
+  // A compaction replaces a stretch (firstId…lastId) with a summary in the model's prompt;
+  // nothing is deleted, so the stretch shows, marked, under its summary.
+  const overlays = new Map();
+  for (const c of compactions ?? []) {
+    const first = messages.findIndex((m) => m.id === c.firstId);
+    const last = messages.findIndex((m) => m.id === c.lastId);
+    if (first >= 0 && last >= first) overlays.set(first, { ...c, last });
+  }
+  let compactedUntil = -1;
   // Where a question was edited or an answer regenerated, the user message has siblings:
   // the versions to switch between (one request per question, in parallel).
   const branches = new Map(await Promise.all(messages.filter((m) => m.role === "user").map(async (m) =>
@@ -386,7 +395,15 @@ async function loadHistory() {
   box.replaceChildren();
   chat.lastQuestion = null;
   let question = null;
-  for (const m of messages) {
+  for (const [index, m] of messages.entries()) {
+    const overlay = overlays.get(index);
+    if (overlay) {
+      compactedUntil = overlay.last;
+      box.append(el("details", { class: "compaction" },
+        el("summary", { text: `Compacted: the model sees this summary (${overlay.tokens} tokens) instead of the ${overlay.last - index + 1} messages below` }),
+        el("pre", { class: "compaction-summary", text: overlay.summary })));
+    }
+    const before = box.childElementCount;
     if (m.role === "system") continue;
     if (m.role === "user") {
       chat.lastQuestion = question = m.text;
@@ -412,6 +429,7 @@ async function loadHistory() {
     } else {
       box.append(el("div", { class: "tool" }, el("h3", { text: `Tool calls: ${m.toolCalls.join(", ")}` })));
     }
+    if (index <= compactedUntil) [...box.children].slice(before).forEach((node) => node.classList.add("compacted"));
   }
 }
 
@@ -606,6 +624,7 @@ function setRunning(running) {
   $("#send").disabled = running;
   $("#stop").disabled = !running;
   $("#regenerate").disabled = running || !chat.session || !chat.lastQuestion;
+  $("#compact").disabled = running || !chat.session;
 }
 
 // ---- memory ----------------------------------------------------------------------------
@@ -700,6 +719,18 @@ $("#session-search-form").addEventListener("submit", (event) => {
   event.preventDefault();
   if (!chat.cls) return showError("Open a Think agent first (Class/name).");
   searchSessions($("#session-search").value.trim()).catch(showError);
+});
+$("#compact").addEventListener("click", async () => {
+  if (!chat.session || chat.running) return;
+  $("#compact").disabled = true;
+  try {
+    await api(`${agentPath(chat.cls, chat.name)}/sessions/${enc(chat.session)}/compact`, {});
+    await loadHistory();
+  } catch (error) {
+    showError(error);
+  } finally {
+    setRunning(false);
+  }
 });
 $("#regenerate").addEventListener("click", () => {
   if (chat.session && chat.lastQuestion && !chat.running) send(chat.lastQuestion, true);

@@ -458,6 +458,26 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
         "{shown}"
     );
 
+    // Compact: the summary overlays the stretch before the latest question, which stays.
+    model.push(llm::scripted::Reply::new().text("Another answer."));
+    page.type_text("#chat-input", "And one more").await.unwrap();
+    page.click("#send").await.unwrap();
+    wait_for_text(&page, "#messages", "Another answer.").await;
+    page.wait_for("#compact:not([disabled])", Duration::from_secs(10))
+        .await
+        .unwrap();
+    model.push(llm::scripted::Reply::new().text("SUMMARY: a file was wanted."));
+    page.click("#compact").await.unwrap();
+    wait_for_text(&page, ".compaction summary", "Compacted").await;
+    wait_for_text(&page, ".compaction-summary", "SUMMARY: a file was wanted.").await;
+    wait_for_value(
+        &page,
+        "document.querySelectorAll('#messages .compacted').length > 0",
+        json!(true),
+    )
+    .await;
+    screenshot(&page, "chat-compacted").await;
+
     // The memory view answers even with no profile attached.
     go(&page, "#/memory").await;
     wait_for_text(&page, "#profile-list", "No memory profiles").await;
