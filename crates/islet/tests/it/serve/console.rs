@@ -252,6 +252,18 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     );
     screenshot(&page, "workspace").await;
 
+    // Download hands over the file as fetched with the token (a blob the page links to).
+    eval(
+        &page,
+        "(() => { const make = URL.createObjectURL; URL.createObjectURL = (blob) => { window.__downloaded = blob; return make(blob); }; })()",
+    )
+    .await;
+    page.click("#download").await.unwrap();
+    assert_eq!(
+        eval(&page, "window.__downloaded?.text() ?? null").await,
+        json!("- buy <b>milk</b>\n")
+    );
+
     // Delete asks first; confirmed, the file is gone and the directory shows again.
     page.click("#delete").await.unwrap();
     page.click("#confirm-delete").await.unwrap();
