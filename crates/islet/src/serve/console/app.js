@@ -31,6 +31,18 @@ function token() {
 function showLogin(message = "") {
   sessionStorage.removeItem(TOKEN_KEY);
   stopStreams();
+  // Nothing read with the token stays in the page once it is gone.
+  for (const id of ["agent-list", "agent-detail", "session-list", "search-results", "messages", "profile-list", "memories"]) {
+    document.getElementById(id).replaceChildren();
+  }
+  for (const id of ["agent-filter", "chat-agent", "chat-input", "session-search", "recall-query"]) {
+    document.getElementById(id).value = "";
+  }
+  $("#profile-name").textContent = "(choose a profile)";
+  agents = [];
+  agentsLoaded = false;
+  Object.assign(chat, { cls: null, name: null, session: null, lastQuestion: null });
+  profile = null;
   $("#app").hidden = true;
   $("#login").hidden = false;
   $("#login-error").textContent = message;

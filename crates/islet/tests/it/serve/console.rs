@@ -512,6 +512,31 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     go(&page, "#/agents/Counter/alice").await;
     wait_for_text(&page, "#state", "\"count\": 5").await;
     screenshot(&page, "agents-phone").await;
+
+    // Logging out forgets the token and every piece of data the page held.
+    page.click("#logout").await.unwrap();
+    page.wait_for("#login:not([hidden])", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        eval(&page, "sessionStorage.getItem('islet-token')").await,
+        Value::Null
+    );
+    let left = eval(&page, "document.body.textContent").await;
+    for data in ["alice", "count", "Say hi in a file", "Shown"] {
+        assert!(
+            !left.as_str().unwrap().contains(data),
+            "{data} left in {left}"
+        );
+    }
+    assert_eq!(
+        eval(
+            &page,
+            "[...document.querySelectorAll('input, textarea')].map(i => i.value).join('')"
+        )
+        .await,
+        json!("")
+    );
     browser.shutdown().await;
 }
 
