@@ -245,13 +245,46 @@ async function schedulesTab(body, cls, name) {
 async function stateTab(body, cls, name, id) {
   const status = el("p", { class: "muted", id: "state-status", text: "Loading…" });
   const pre = el("pre", { id: "state", tabindex: "0", "aria-label": "State (JSON)" });
-  body.replaceChildren(status, pre);
+  body.replaceChildren(callForm(cls, name), status, pre);
   const show = (state) => { pre.textContent = JSON.stringify(state, null, 2); };
   const state = await api(`${agentPath(cls, name)}/state`);
   if (stale(id)) return;
   show(state);
   status.textContent = "Connecting for live updates…";
   follow(cls, name, show, status);
+}
+
+/** A form calling one of the agent's methods with JSON arguments; shows the result. */
+function callForm(cls, name) {
+  const method = el("input", { id: "call-method", required: true, placeholder: "increment", autocomplete: "off" });
+  const args = el("input", { id: "call-args", placeholder: "[5]", autocomplete: "off" });
+  const result = el("pre", { id: "call-result", hidden: true });
+  const form = el("form", { id: "call-form" },
+    el("div", { class: "row" },
+      el("div", {}, el("label", { for: "call-method", text: "Method" }), method),
+      el("div", {}, el("label", { for: "call-args", text: "Arguments (JSON array)" }), args)),
+    el("button", { type: "submit", text: "Call" }), result);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    let parsed = [];
+    if (args.value.trim()) {
+      try {
+        parsed = JSON.parse(args.value);
+      } catch (error) {
+        return showError(`The arguments are not JSON (${error.message}); write an array, e.g. [5] or ["a", {"b": 1}].`);
+      }
+      if (!Array.isArray(parsed)) return showError('The arguments are a JSON array, e.g. [5] or ["a", {"b": 1}].');
+    }
+    try {
+      const { result: value } = await api(`${agentPath(cls, name)}/${enc(method.value.trim())}`, parsed);
+      $("#error").textContent = "";
+      result.hidden = false;
+      result.textContent = `→ ${JSON.stringify(value, null, 2)}`;
+    } catch (error) {
+      showError(error);
+    }
+  });
+  return form;
 }
 
 /** Follows …/state/events, reconnecting after a broken stream until the view changes. */

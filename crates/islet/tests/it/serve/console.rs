@@ -893,8 +893,14 @@ async fn issue20_console_state_updates_live_when_a_method_is_called() {
     chromium
         .wait("document.querySelector('#state-status')?.textContent.startsWith('Live')")
         .await;
-    server
-        .call("Counter", "alice", "increment", json!([2]))
+    // The call from the console's own form; the result shows, and the state follows.
+    chromium
+        .eval(
+            "document.querySelector('#call-method').value = 'increment'; document.querySelector('#call-args').value = '[2]'; document.querySelector('#call-form').requestSubmit(); true",
+        )
+        .await;
+    chromium
+        .wait("document.querySelector('#call-result')?.textContent === '→ 7'")
         .await;
     chromium
         .wait("document.querySelector('#state')?.textContent.includes('\"count\": 7')")
@@ -907,4 +913,18 @@ async fn issue20_console_state_updates_live_when_a_method_is_called() {
         .eval("performance.getEntriesByType('resource').filter(e => e.name.endsWith('/agents/Counter/alice/state')).length")
         .await;
     assert_eq!(fetches, json!(1), "the state was read once, then streamed");
+    // A call from elsewhere shows too.
+    server
+        .call("Counter", "alice", "increment", json!([1]))
+        .await;
+    chromium
+        .wait("document.querySelector('#state')?.textContent.includes('\"count\": 8')")
+        .await;
+    // Arguments that are no JSON array are refused in the page, with what to write.
+    chromium
+        .eval("document.querySelector('#call-args').value = '{\"by\": 1}'; document.querySelector('#call-form').requestSubmit(); true")
+        .await;
+    chromium
+        .wait("document.querySelector('#error').textContent.includes('JSON array')")
+        .await;
 }
