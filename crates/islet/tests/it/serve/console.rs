@@ -928,3 +928,53 @@ async fn issue20_console_state_updates_live_when_a_method_is_called() {
         .wait("document.querySelector('#error').textContent.includes('JSON array')")
         .await;
 }
+
+/// Large lists come in pages of 200: "Load more" fetches the next, and a filter says when
+/// it only looked at the agents loaded so far.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_pages_a_long_agent_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    for batch in (0..250).collect::<Vec<u32>>().chunks(25) {
+        futures::future::join_all(batch.iter().map(|i| {
+            let path = format!("/agents/Shown/a{i:03}/set");
+            let server = &server;
+            async move {
+                let (status, reply) = server.post(&path, "[1]").await;
+                assert_eq!(status, 200, "{reply}");
+            }
+        }))
+        .await;
+    }
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("[data-agent='Shown/a000']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    let count = "document.querySelectorAll('[data-agent]').length";
+    assert_eq!(eval(&page, count).await, json!(200));
+    page.type_text("#agent-filter", "a249").await.unwrap();
+    wait_for_text(&page, "#agent-list", "Filtered the 200 agents loaded").await;
+    page.click("#agents-more").await.unwrap();
+    wait_for_value(&page, count, json!(1)).await;
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('[data-agent]').dataset.agent"
+        )
+        .await,
+        json!("Shown/a249")
+    );
+    wait_for_value(
+        &page,
+        "document.querySelector('#agents-more').hidden",
+        json!(true),
+    )
+    .await;
+    browser.shutdown().await;
+}
