@@ -3,9 +3,11 @@
 //! `islet serve --help` lists the API for people, `GET /openapi.json` (`serve/openapi.json`)
 //! for programs; a test checks that every documented route exists.
 //!
-//! Routes (every one but `/openapi.json`, `/healthz` and `/readyz` requires
-//! `Authorization: Bearer <token>`):
+//! Routes (every one but `/openapi.json`, `/healthz`, `/readyz` and the console's assets
+//! requires `Authorization: Bearer <token>`):
+//! - `GET  /`, `/console/*`: the web console (`serve/console.rs`), which asks for the token
 //! - `GET  /agents[?class=C&after=C/NAME&limit=N]`: agents known to the data directory
+//!   (`class`, `name`, `createdAt`, `active`: loaded now or hibernating)
 //! - `POST /agents/{class}/{name}/{method}`: RPC; the body is a JSON array of arguments
 //!   (empty body: none); the reply `{"result": …}` is sent after the call's writes commit
 //! - `GET  /agents/{class}/{name}/state`: the agent's state as JSON;
@@ -23,6 +25,7 @@
 //! details (storage failures) are logged, not sent.
 
 mod api;
+mod console;
 mod extensions;
 mod linux_sandbox;
 pub(crate) mod ops;
@@ -103,7 +106,8 @@ use crate::run::Isolation;
 #[command(after_help = "\
 HTTP API (every route needs the header `Authorization: Bearer <token>`; errors are JSON:
 {\"error\": {\"code\": …, \"message\": …}}). The same, machine-readable: GET /openapi.json
-(OpenAPI 3.1, no token needed).
+(OpenAPI 3.1, no token needed). A web console for people: open http://<listen>/ and paste
+the token.
   POST   /agents/<class>/<name>/<method>    call a method; body: JSON array of arguments
                                             (empty: none); reply {\"result\": …}, sent after
                                             the call's writes commit. Errors an agent throws as

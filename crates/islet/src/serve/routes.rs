@@ -129,14 +129,18 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
     // The API's description is public: clients read it before they have a token. Health
     // checks are too: load balancers and orchestrators probe without credentials, and the
     // answers reveal nothing but up/ready.
-    Ok(require_bearer(router, &options.token)
-        .route("/openapi.json", get(openapi))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz).with_state(readiness))
-        .layer(axum::middleware::from_fn_with_state(
-            options.metrics,
-            ops::track,
-        )))
+    // The console's assets are public like the API description: they hold no data, and the
+    // login page has to load before there is a token.
+    Ok(
+        super::console::routes(require_bearer(router, &options.token))
+            .route("/openapi.json", get(openapi))
+            .route("/healthz", get(ops::healthz))
+            .route("/readyz", get(ops::readyz).with_state(readiness))
+            .layer(axum::middleware::from_fn_with_state(
+                options.metrics,
+                ops::track,
+            )),
+    )
 }
 
 /// `/metrics` alone, without a token, for `--metrics-listen` (an address only the
@@ -309,7 +313,12 @@ async fn list_agents(State(app): State<App>, Query(q): Query<ListQuery>) -> Resu
         .flatten();
     let list: Vec<Value> = agents
         .iter()
-        .map(|a| json!({"class": a.class, "name": a.name, "createdAt": a.created_at}))
+        .map(|a| {
+            let active = app
+                .host
+                .is_active(&agents::Address::new(a.class.clone(), a.name.clone()));
+            json!({"class": a.class, "name": a.name, "createdAt": a.created_at, "active": active})
+        })
         .collect();
     Ok(json_response(
         StatusCode::OK,

@@ -1923,6 +1923,7 @@ async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
     assert_eq!(text, "Wrote hello.txt.", "{message}");
 }
 
+mod console;
 mod ladder;
 mod sandbox;
 mod sessions;

@@ -1,0 +1,802 @@
+// The islet console: plain modules, no framework, no build step. Every piece of agent
+// data reaches the page through textContent (never innerHTML), so HTML in it stays text.
+
+const TOKEN_KEY = "islet-token";
+const $ = (selector) => document.querySelector(selector);
+
+/** An element with text content and attributes; children appended in order. */
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (value !== undefined && value !== null && value !== false) node.setAttribute(key, value);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+const enc = encodeURIComponent;
+const agentPath = (cls, name) => `/agents/${enc(cls)}/${enc(name)}`;
+
+// ---- auth and the API ------------------------------------------------------------------
+
+class Unauthorized extends Error {}
+
+function token() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+/** Forgets the token and shows the login page (with `message`, if any). */
+function showLogin(message = "") {
+  sessionStorage.removeItem(TOKEN_KEY);
+  stopStreams();
+  // Nothing read with the token stays in the page once it is gone.
+  for (const id of ["agent-list", "agent-detail", "session-list", "search-results", "messages", "profile-list", "memories"]) {
+    document.getElementById(id).replaceChildren();
+  }
+  for (const id of ["agent-filter", "chat-agent", "chat-input", "session-search", "recall-query"]) {
+    document.getElementById(id).value = "";
+  }
+  $("#profile-name").textContent = "(choose a profile)";
+  agents = [];
+  agentsLoaded = false;
+  Object.assign(chat, { cls: null, name: null, session: null, lastQuestion: null });
+  profile = null;
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+  $("#login-error").textContent = message;
+  $("#token").value = "";
+  $("#token").focus();
+}
+
+/** A request to islet's API with the token; a 401 logs out. Returns the Response. */
+async function request(path, options = {}) {
+  const t = token();
+  if (!t) {
+    showLogin();
+    throw new Unauthorized("no token");
+  }
+  const headers = { Authorization: `Bearer ${t}`, ...(options.headers ?? {}) };
+  const response = await fetch(path, { ...options, headers });
+  if (response.status === 401) {
+    showLogin("The server refused that token. Paste the token islet serve printed (or DATA/token).");
+    throw new Unauthorized("unauthorized");
+  }
+  if (!response.ok) {
+    let message = `${response.status} ${response.statusText}`;
+    let code = null;
+    try {
+      const body = await response.json();
+      message = body?.error?.message ?? message;
+      code = body?.error?.code ?? null;
+    } catch {}
+    throw Object.assign(new Error(message), { status: response.status, code });
+  }
+  return response;
+}
+
+async function api(path, body) {
+  const options = body === undefined ? {} : {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  };
+  return (await request(path, options)).json();
+}
+
+function showError(error) {
+  if (error instanceof Unauthorized || error?.name === "AbortError") return;
+  $("#error").textContent = String(error?.message ?? error);
+}
+
+/** Reads a server-sent event stream, calling `onEvent(event, data)` per event. */
+async function readSse(response, onEvent) {
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value;
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event:")) event = line.slice(6).trim();
+        else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+      }
+      if (data.length) onEvent(event, data.join("\n"));
+    }
+  }
+}
+
+// Streams (state events, chat turns) a view change or logout stops.
+let streams = new Set();
+function stream() {
+  const controller = new AbortController();
+  streams.add(controller);
+  return controller;
+}
+function stopStreams() {
+  for (const c of streams) c.abort();
+  streams = new Set();
+}
+
+// ---- routing ---------------------------------------------------------------------------
+
+// Bumped on every route: a view whose requests finish after the next route began must not
+// draw over it.
+let routeId = 0;
+const stale = (id) => id !== routeId;
+
+function route() {
+  routeId += 1;
+  if (!token()) return showLogin();
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  $("#error").textContent = "";
+  stopStreams();
+  const [first, ...rest] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
+  const view = ["agents", "chat", "memory"].includes(first) ? first : "agents";
+  for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
+  for (const link of document.querySelectorAll("header nav a")) {
+    if (link.dataset.view === view) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  const views = { agents: agentsView, chat: chatView, memory: memoryView };
+  views[view](rest).catch(showError);
+}
+
+// ---- agents ----------------------------------------------------------------------------
+
+let agents = [];
+let agentsNext = null;
+let agentsLoaded = false;
+
+async function loadAgents(more = false) {
+  const after = more && agentsNext ? `&after=${enc(agentsNext)}` : "";
+  const page = await api(`/agents?limit=200${after}`);
+  agents = more ? agents.concat(page.agents) : page.agents;
+  agentsNext = page.next;
+  agentsLoaded = true;
+}
+
+function renderAgentList(selected) {
+  const filter = $("#agent-filter").value.trim().toLowerCase();
+  const list = $("#agent-list");
+  const shown = agents.filter((a) => `${a.class}/${a.name}`.toLowerCase().includes(filter));
+  list.replaceChildren(...shown.map((a) => el("li", {},
+    el("button", {
+      type: "button",
+      "data-agent": `${a.class}/${a.name}`,
+      "aria-current": selected === `${a.class}/${a.name}` ? "true" : null,
+      onclick: () => { location.hash = `#/agents/${enc(a.class)}/${enc(a.name)}`; },
+    },
+      el("span", { text: `${a.class} / ${a.name}` }),
+      el("small", {
+        class: "agent-meta",
+        text: [a.active === undefined ? null : a.active ? "active" : "hibernating",
+          a.createdAt ? `created ${new Date(a.createdAt).toLocaleString()}` : null].filter(Boolean).join(" · "),
+      })))));
+  if (!shown.length) list.append(el("li", { class: "muted", text: agents.length ? "No agent matches." : "No agents yet." }));
+  // Large lists come in pages: say when a filter only looked at those loaded so far.
+  if (agentsNext && filter) list.append(el("li", { class: "muted", text: `Filtered the ${agents.length} agents loaded; load more to look further.` }));
+  $("#agents-more").hidden = !agentsNext;
+}
+
+async function agentsView([cls, name, tab = "state", ...path]) {
+  const id = routeId;
+  const selected = cls && name ? `${cls}/${name}` : null;
+  // The list is read again whenever the Agents view opens without a selection.
+  if (!agentsLoaded || !selected) await loadAgents();
+  if (stale(id)) return;
+  renderAgentList(selected);
+  const detail = $("#agent-detail");
+  if (!selected) {
+    detail.replaceChildren(el("p", { class: "muted", text: "Choose an agent." }));
+    return;
+  }
+  const base = `#/agents/${enc(cls)}/${enc(name)}`;
+  const tabs = el("nav", { class: "tabs", "aria-label": "Agent" },
+    el("a", { href: `${base}/state`, "aria-current": tab === "state" ? "page" : null, text: "State" }),
+    el("a", { href: `${base}/workspace`, "aria-current": tab === "workspace" ? "page" : null, text: "Workspace" }),
+    el("a", { href: `${base}/schedules`, "aria-current": tab === "schedules" ? "page" : null, text: "Schedules" }),
+    el("a", { href: `#/chat/${enc(cls)}/${enc(name)}`, text: "Chat" }));
+  const body = el("div", { id: "agent-body" });
+  detail.replaceChildren(el("h1", { id: "agent-title", text: `${cls} / ${name}` }), tabs, body);
+  if (tab === "workspace") await workspaceTab(body, cls, name, path.join("/"), id);
+  else if (tab === "schedules") await schedulesTab(body, cls, name);
+  else await stateTab(body, cls, name, id);
+}
+
+async function schedulesTab(body, cls, name) {
+  const { schedules } = await api(`${agentPath(cls, name)}/schedules`);
+  const list = el("ul", { class: "list", id: "schedules", "aria-label": "Schedules" });
+  for (const s of schedules) {
+    const actions = el("div", { class: "row" });
+    const cancel = el("button", { type: "button", class: "quiet cancel-schedule", text: "Cancel" });
+    cancel.addEventListener("click", () => {
+      const yes = el("button", { type: "button", class: "confirm-cancel", text: "Yes, cancel it" });
+      yes.addEventListener("click", async () => {
+        try {
+          await request(`${agentPath(cls, name)}/schedules/${enc(s.id)}`, { method: "DELETE" });
+          await schedulesTab(body, cls, name);
+        } catch (error) {
+          showError(error);
+        }
+      });
+      const no = el("button", { type: "button", class: "quiet", text: "Keep", onclick: () => actions.replaceChildren(cancel) });
+      actions.replaceChildren(el("span", { text: `Cancel ${s.callback}?` }), yes, no);
+      yes.focus();
+    });
+    actions.append(cancel);
+    const when = [s.type, s.cron, `next ${new Date(s.time * 1000).toLocaleString()}`].filter(Boolean).join(" · ");
+    list.append(el("li", { class: "memory", "data-schedule": s.id },
+      el("div", { text: s.callback }), el("small", { class: "muted", text: when }),
+      el("pre", { text: JSON.stringify(s.payload, null, 2) }), actions));
+  }
+  if (!schedules.length) list.append(el("li", { class: "muted", text: "No schedules." }));
+  body.replaceChildren(list);
+}
+
+async function stateTab(body, cls, name, id) {
+  const status = el("p", { class: "muted", id: "state-status", text: "Loading…" });
+  const pre = el("pre", { id: "state", tabindex: "0", "aria-label": "State (JSON)" });
+  body.replaceChildren(callForm(cls, name), status, pre);
+  const show = (state) => { pre.textContent = JSON.stringify(state, null, 2); };
+  const state = await api(`${agentPath(cls, name)}/state`);
+  if (stale(id)) return;
+  show(state);
+  status.textContent = "Connecting for live updates…";
+  follow(cls, name, show, status);
+}
+
+/** A form calling one of the agent's methods with JSON arguments; shows the result. */
+function callForm(cls, name) {
+  const method = el("input", { id: "call-method", required: true, placeholder: "increment", autocomplete: "off" });
+  const args = el("input", { id: "call-args", placeholder: "[5]", autocomplete: "off" });
+  const result = el("pre", { id: "call-result", hidden: true });
+  const form = el("form", { id: "call-form" },
+    el("div", { class: "row" },
+      el("div", {}, el("label", { for: "call-method", text: "Method" }), method),
+      el("div", {}, el("label", { for: "call-args", text: "Arguments (JSON array)" }), args)),
+    el("button", { type: "submit", text: "Call" }), result);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    let parsed = [];
+    if (args.value.trim()) {
+      try {
+        parsed = JSON.parse(args.value);
+      } catch (error) {
+        return showError(`The arguments are not JSON (${error.message}); write an array, e.g. [5] or ["a", {"b": 1}].`);
+      }
+      if (!Array.isArray(parsed)) return showError('The arguments are a JSON array, e.g. [5] or ["a", {"b": 1}].');
+    }
+    try {
+      const { result: value } = await api(`${agentPath(cls, name)}/${enc(method.value.trim())}`, parsed);
+      $("#error").textContent = "";
+      result.hidden = false;
+      result.textContent = `→ ${JSON.stringify(value, null, 2)}`;
+    } catch (error) {
+      showError(error);
+    }
+  });
+  return form;
+}
+
+/** Follows …/state/events, reconnecting after a broken stream until the view changes. */
+async function follow(cls, name, show, status) {
+  const controller = stream();
+  while (!controller.signal.aborted) {
+    try {
+      const response = await request(`${agentPath(cls, name)}/state/events`, { signal: controller.signal });
+      await readSse(response, (event, data) => {
+        // The first event is the state as the stream starts: from then on it is live.
+        if (event === "state") show(JSON.parse(data));
+        status.textContent = "Live: updates as the agent's state changes.";
+      });
+    } catch (error) {
+      if (error instanceof Unauthorized || controller.signal.aborted) return;
+      status.textContent = "Live updates interrupted; reconnecting…";
+    }
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+  }
+}
+
+async function workspaceTab(body, cls, name, path, id) {
+  const url = `${agentPath(cls, name)}/workspace${path ? "/" + path.split("/").map(enc).join("/") : ""}`;
+  const response = await request(url);
+  if (stale(id)) return;
+  const crumbs = el("p", { class: "muted", id: "workspace-path", text: `/${path}` });
+  const base = `#/agents/${enc(cls)}/${enc(name)}/workspace`;
+  if ((response.headers.get("content-type") ?? "").startsWith("application/json")) {
+    const { entries } = await response.json();
+    const up = path ? path.split("/").slice(0, -1).join("/") : null;
+    const list = el("ul", { class: "list", id: "workspace", "aria-label": "Files" });
+    if (up !== null) list.append(el("li", {}, el("button", { type: "button", text: "..", onclick: () => { location.hash = `${base}/${up}`; } })));
+    for (const entry of entries) {
+      const dir = String(entry.kind).toLowerCase() === "dir";
+      const target = entry.path.replace(/^\/+/, "");
+      list.append(el("li", {}, el("button", {
+        type: "button",
+        "data-path": entry.path,
+        onclick: () => { location.hash = `${base}/${target}`; },
+      }, el("span", { text: dir ? `${entry.name}/` : entry.name }),
+        el("small", { text: dir ? "directory" : `${entry.size} bytes` }))));
+    }
+    if (!entries.length) list.append(el("li", { class: "muted", text: "Empty." }));
+    const file = el("input", { id: "upload-file", type: "file", required: true });
+    const upload = el("form", { id: "upload-form", class: "row" },
+      el("label", { for: "upload-file", text: "Upload into this directory" }), file,
+      el("button", { type: "submit", text: "Upload" }));
+    upload.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const chosen = file.files[0];
+      if (!chosen) return;
+      try {
+        await request(`${url}/${enc(chosen.name)}`, { method: "PUT", body: chosen });
+        route();
+      } catch (error) {
+        showError(error);
+      }
+    });
+    body.replaceChildren(crumbs, list, upload);
+  } else {
+    const type = response.headers.get("content-type") ?? "";
+    const blob = await response.blob();
+    const parent = `${base}/${path.split("/").slice(0, -1).join("/")}`;
+    const back = el("a", { href: parent, text: "Back to the directory" });
+    const view = type.startsWith("text/")
+      ? el("pre", { id: "file", tabindex: "0", text: await blob.text() })
+      : el("p", { id: "file", text: `A binary file (${blob.size} bytes).` });
+    const name = path.split("/").pop();
+    // The file was fetched with the token; the download hands over that copy.
+    const download = el("button", { type: "button", class: "quiet", id: "download", text: "Download", onclick: () => {
+      const link = el("a", { href: URL.createObjectURL(blob), download: name });
+      link.click();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } });
+    const actions = el("div", { class: "row" }, download);
+    const remove = el("button", { type: "button", class: "quiet", id: "delete", text: "Delete" });
+    remove.addEventListener("click", () => {
+      const yes = el("button", { type: "button", id: "confirm-delete", text: `Yes, delete ${name}` });
+      const no = el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => actions.replaceChildren(download, remove) });
+      yes.addEventListener("click", async () => {
+        try {
+          await request(url, { method: "DELETE" });
+          location.hash = parent;
+        } catch (error) {
+          showError(error);
+        }
+      });
+      actions.replaceChildren(el("span", { text: "Delete this file for good?" }), yes, no);
+      yes.focus();
+    });
+    actions.append(remove);
+    body.replaceChildren(crumbs, back, actions, view);
+  }
+}
+
+// ---- chat ------------------------------------------------------------------------------
+
+const chat = { cls: null, name: null, session: null, running: false };
+
+async function chatView([cls, name, session]) {
+  if (!cls || !name) {
+    $("#session-list").replaceChildren();
+    $("#messages").replaceChildren(el("p", { class: "muted", text: "Open a Think agent to chat with it." }));
+    return;
+  }
+  // Search results stay while moving between the same agent's sessions.
+  if (chat.cls !== cls || chat.name !== name) $("#search-results").replaceChildren();
+  Object.assign(chat, { cls, name, session: session ?? null });
+  $("#chat-agent").value = `${cls}/${name}`;
+  chat.lastQuestion = null;
+  await loadSessions();
+  if (chat.session) await loadHistory();
+  else $("#messages").replaceChildren(el("p", { class: "muted", text: "A new session: say something." }));
+  setRunning(false);
+}
+
+async function loadSessions() {
+  let page;
+  try {
+    page = await api(`${agentPath(chat.cls, chat.name)}/sessions?limit=50`);
+  } catch (error) {
+    // An agent not created yet has no sessions; its first message creates it.
+    if (error.status !== 404 || error.code !== "NOT_FOUND") throw error;
+    page = { sessions: [] };
+  }
+  $("#session-list").replaceChildren(...page.sessions.map((s) => el("li", {},
+    el("button", {
+      type: "button",
+      "aria-current": s.id === chat.session ? "true" : null,
+      onclick: () => { location.hash = `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(s.id)}`; },
+    }, el("span", { text: s.title || "(untitled)" }),
+      el("small", { text: `${s.messageCount} message${s.messageCount === 1 ? "" : "s"} · ${new Date(s.updatedAtMs).toLocaleString()}` })))));
+  if (!page.sessions.length) $("#session-list").append(el("li", { class: "muted", text: "No sessions yet." }));
+}
+
+async function loadHistory() {
+  const base = agentPath(chat.cls, chat.name);
+  const { messages, compactions } = await api(`${base}/sessions/${enc(chat.session)}`);
+  // A compaction replaces a stretch (firstId…lastId) with a summary in the model's prompt;
+  // nothing is deleted, so the stretch shows, marked, under its summary.
+  const overlays = new Map();
+  for (const c of compactions ?? []) {
+    const first = messages.findIndex((m) => m.id === c.firstId);
+    const last = messages.findIndex((m) => m.id === c.lastId);
+    if (first >= 0 && last >= first) overlays.set(first, { ...c, last });
+  }
+  let compactedUntil = -1;
+  // Where a question was edited or an answer regenerated, the user message has siblings:
+  // the versions to switch between (one request per question, in parallel).
+  const branches = new Map(await Promise.all(messages.filter((m) => m.role === "user").map(async (m) =>
+    [m.id, await api(`${base}/messages/${enc(m.id)}/branches`)])));
+  const box = $("#messages");
+  box.replaceChildren();
+  chat.lastQuestion = null;
+  let question = null;
+  for (const [index, m] of messages.entries()) {
+    const overlay = overlays.get(index);
+    if (overlay) {
+      compactedUntil = overlay.last;
+      box.append(el("details", { class: "compaction" },
+        el("summary", { text: `Compacted: the model sees this summary (${overlay.tokens} tokens) instead of the ${overlay.last - index + 1} messages below` }),
+        el("pre", { class: "compaction-summary", text: overlay.summary })));
+    }
+    const before = box.childElementCount;
+    if (m.role === "system") continue;
+    if (m.role === "user") {
+      chat.lastQuestion = question = m.text;
+      const b = branches.get(m.id);
+      if (b && b.siblings.length > 1) box.append(branchNav(b));
+    }
+    if (m.role === "tool") {
+      box.append(el("div", { class: "tool" }, el("h3", { text: "Tool result" }), el("pre", { text: m.text })));
+    } else if (m.text || !m.toolCalls?.length) {
+      const shown = message(m.role, m.text);
+      shown.append(el("button", {
+        type: "button", class: "quiet fork", "aria-label": `Fork a new session from this ${m.role} message`,
+        onclick: () => fork(m.id),
+      }, "Fork here"));
+      if (m.role === "assistant" && question !== null) {
+        const asked = question;
+        shown.append(el("button", {
+          type: "button", class: "quiet fork regen", "aria-label": "Regenerate this answer as a new version",
+          onclick: () => { if (!chat.running) send(asked, true, m.id); },
+        }, "Regenerate"));
+      }
+      box.append(shown);
+    } else {
+      box.append(el("div", { class: "tool" }, el("h3", { text: `Tool calls: ${m.toolCalls.join(", ")}` })));
+    }
+    if (index <= compactedUntil) [...box.children].slice(before).forEach((node) => node.classList.add("compacted"));
+  }
+}
+
+/** A new session with this one's history up to `messageId`, opened. */
+async function fork(messageId) {
+  try {
+    const { session } = await api(`${agentPath(chat.cls, chat.name)}/sessions/${enc(chat.session)}/fork`, { atMessage: messageId });
+    location.hash = `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(session.id)}`;
+  } catch (error) {
+    showError(error);
+  }
+}
+
+/** `text` with the search's `**matched**` words as <mark>, built as text nodes. */
+function snippet(text) {
+  const node = el("span", { class: "snippet" });
+  text.split("**").forEach((piece, i) => node.append(i % 2 ? el("mark", { text: piece }) : piece));
+  return node;
+}
+
+async function searchSessions(words) {
+  const base = agentPath(chat.cls, chat.name);
+  const { hits } = await api(`${base}/sessions/search?q=${enc(words)}&limit=20`);
+  $("#search-results").replaceChildren(...hits.map((hit) => el("li", {},
+    el("button", {
+      type: "button",
+      "data-session": hit.sessionId,
+      onclick: async () => {
+        try {
+          // Open the session on the branch the found message is on.
+          await api(`${base}/sessions/${enc(hit.sessionId)}/leaf`, { messageId: hit.messageId });
+          const hash = `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(hit.sessionId)}`;
+          if (location.hash === hash) route();
+          else location.hash = hash;
+        } catch (error) {
+          showError(error);
+        }
+      },
+    }, el("span", { text: hit.sessionTitle || "(untitled)" }), el("small", {}, snippet(hit.snippet))))));
+  if (!hits.length) $("#search-results").append(el("li", { class: "muted", text: "No message matches." }));
+}
+
+/** "‹ v2 of 3 ›" above a message with alternatives; a switch moves the session's leaf. */
+function branchNav({ index, siblings }) {
+  const go = (to) => async () => {
+    try {
+      await api(`${agentPath(chat.cls, chat.name)}/sessions/${enc(chat.session)}/leaf`, { messageId: siblings[to].id });
+      await loadHistory();
+    } catch (error) {
+      showError(error);
+    }
+  };
+  return el("div", { class: "row branches" },
+    el("button", { type: "button", class: "quiet branch-prev", "aria-label": "Previous version", disabled: index === 0, onclick: go(index - 1) }, "‹"),
+    el("span", { class: "branch-label", text: `v${index + 1} of ${siblings.length}` }),
+    el("button", { type: "button", class: "quiet branch-next", "aria-label": "Next version", disabled: index === siblings.length - 1, onclick: go(index + 1) }, "›"));
+}
+
+function message(role, text) {
+  const body = el("span", { class: "text", text });
+  return el("div", { class: `msg ${role}` }, el("span", { class: "role", text: role }), body);
+}
+
+/** A card for one tool call; returns setters for its input and result. */
+function toolCard(name) {
+  const input = el("pre", { class: "tool-input" });
+  const output = el("pre", { class: "tool-output", text: "running…" });
+  const title = el("h3", { text: `Tool: ${name}` });
+  const card = el("div", { class: "tool", "data-tool": name },
+    title, el("span", { class: "muted", text: "Input" }), input,
+    el("span", { class: "muted", text: "Result" }), output);
+  return {
+    card,
+    input(value) {
+      input.textContent = typeof value?.code === "string" ? value.code : JSON.stringify(value, null, 2);
+    },
+    output(value, failed = false, ms = null) {
+      output.textContent = typeof value === "string" ? value : JSON.stringify(value, null, 2);
+      card.classList.toggle("failed", failed);
+      if (ms !== null) title.textContent = `Tool: ${name} · ${failed ? "failed" : "done"} in ${Math.round(ms)} ms`;
+    },
+  };
+}
+
+/** One turn: `text` as a new message, or (`regenerate`) a question answered again: the
+ * one before the answer `answerId`, or the latest. */
+async function send(text, regenerate = false, answerId = null) {
+  const box = $("#messages");
+  $("#error").textContent = "";
+  if (!chat.session) box.replaceChildren();
+  chat.lastQuestion = text;
+  box.append(message("user", text));
+  let current = null;
+  const cards = new Map();
+  // When each call's input was complete, for the card's duration (as this page saw it).
+  const started = new Map();
+  const elapsed = (id) => started.has(id) ? performance.now() - started.get(id) : null;
+  const controller = stream();
+  setRunning(true);
+  try {
+    const response = await request(`${agentPath(chat.cls, chat.name)}/chat`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({
+        messages: [{ role: "user", parts: [{ type: "text", text }] }],
+        sessionId: chat.session ?? undefined,
+        trigger: regenerate ? "regenerate-message" : "submit-message",
+        messageId: regenerate && answerId ? answerId : undefined,
+      }),
+      signal: controller.signal,
+    });
+    const session = response.headers.get("x-islet-session-id");
+    if (session) chat.session = session;
+    await readSse(response, (_event, data) => {
+      if (data === "[DONE]") return;
+      const chunk = JSON.parse(data);
+      switch (chunk.type) {
+        case "start":
+          // The session is known from the first chunk, so Stop works on a new session too.
+          if (chunk.messageMetadata?.sessionId) chat.session = chunk.messageMetadata.sessionId;
+          break;
+        case "finish": {
+          const meta = chunk.messageMetadata ?? {};
+          const usage = meta.usage ?? {};
+          const parts = [
+            meta.steps !== undefined ? `${meta.steps} step${meta.steps === 1 ? "" : "s"}` : null,
+            usage.inputTokens !== undefined ? `${usage.inputTokens} in / ${usage.outputTokens ?? 0} out tokens` : null,
+            meta.stopped && meta.stopped !== "answered" ? `stopped: ${meta.stopped}` : null,
+          ].filter(Boolean);
+          if (parts.length) box.append(el("p", { class: "muted turn-usage", text: parts.join(" · ") }));
+          break;
+        }
+        case "text-start":
+          current = message("assistant", "");
+          box.append(current);
+          break;
+        case "text-delta":
+          if (!current) box.append((current = message("assistant", "")));
+          current.querySelector(".text").textContent += chunk.delta;
+          break;
+        case "text-end":
+          current = null;
+          break;
+        case "tool-input-start": {
+          const card = toolCard(chunk.toolName);
+          cards.set(chunk.toolCallId, card);
+          box.append(card.card);
+          break;
+        }
+        case "tool-input-available": {
+          let card = cards.get(chunk.toolCallId);
+          if (!card) {
+            card = toolCard(chunk.toolName);
+            cards.set(chunk.toolCallId, card);
+            box.append(card.card);
+          }
+          card.input(chunk.input);
+          started.set(chunk.toolCallId, performance.now());
+          break;
+        }
+        case "tool-output-available":
+          cards.get(chunk.toolCallId)?.output(chunk.output, false, elapsed(chunk.toolCallId));
+          break;
+        case "tool-output-error":
+          cards.get(chunk.toolCallId)?.output(chunk.errorText, true, elapsed(chunk.toolCallId));
+          break;
+        case "error":
+          box.append(el("p", { class: "error", text: chunk.errorText }));
+          break;
+        case "abort":
+          box.append(el("p", { class: "muted", text: "Stopped." }));
+          break;
+      }
+      box.scrollTop = box.scrollHeight;
+    });
+  } catch (error) {
+    showError(error);
+  } finally {
+    streams.delete(controller);
+    setRunning(false);
+  }
+  if (chat.session) {
+    history.replaceState(null, "", `#/chat/${enc(chat.cls)}/${enc(chat.name)}/${enc(chat.session)}`);
+    await loadSessions().catch(showError);
+    // A regenerated answer is a new branch: show the history with its version switch.
+    if (regenerate) await loadHistory().catch(showError);
+  }
+}
+
+function setRunning(running) {
+  chat.running = running;
+  $("#send").disabled = running;
+  $("#stop").disabled = !running;
+  $("#regenerate").disabled = running || !chat.session || !chat.lastQuestion;
+  $("#compact").disabled = running || !chat.session;
+}
+
+// ---- memory ----------------------------------------------------------------------------
+
+let profile = null;
+
+async function memoryView() {
+  const { profiles } = await api("/memory");
+  $("#profile-list").replaceChildren(...profiles.map((p) => el("li", {},
+    el("button", {
+      type: "button",
+      "data-profile": p.name,
+      "aria-current": p.name === profile ? "true" : null,
+      onclick: () => { profile = p.name; memoryView().catch(showError); },
+    }, el("span", { text: p.name }), el("small", { text: `${p.memories} memories` })))));
+  if (!profiles.length) $("#profile-list").append(el("li", { class: "muted", text: "No memory profiles (start islet serve with --memory)." }));
+  $("#profile-name").textContent = profile ?? "(choose a profile)";
+  if (profile) showMemories((await api(`/memory/${profile.split("/").map(enc).join("/")}/list`, {})).memories.map((memory) => ({ memory })));
+  else $("#memories").replaceChildren();
+}
+
+function showMemories(results) {
+  const path = `/memory/${profile.split("/").map(enc).join("/")}`;
+  $("#memories").replaceChildren(...results.map(({ memory, score, sources }) => {
+    const actions = el("div", { class: "row" });
+    const forget = el("button", { type: "button", class: "quiet", text: "Forget", "aria-label": `Forget: ${memory.content}` });
+    // A second, explicit click confirms (window.confirm would block automation and
+    // cannot be styled); Escape or Cancel backs out.
+    forget.addEventListener("click", () => {
+      const yes = el("button", { type: "button", class: "confirm-forget", text: "Yes, forget it" });
+      const no = el("button", { type: "button", class: "quiet", text: "Cancel" });
+      yes.addEventListener("click", async () => {
+        try {
+          await api(`${path}/forget`, { id: memory.id });
+          item.remove();
+        } catch (error) {
+          showError(error);
+        }
+      });
+      no.addEventListener("click", () => actions.replaceChildren(forget));
+      actions.replaceChildren(el("span", { text: "Forget this memory for good?" }), yes, no);
+      yes.focus();
+    });
+    actions.append(forget);
+    const meta = [memory.type, memory.subject, score !== undefined ? `score ${score.toFixed(2)}` : null,
+      sources?.length ? `sources: ${sources.join(", ")}` : null].filter(Boolean).join(" · ");
+    const item = el("li", { class: "memory", "data-id": memory.id },
+      el("div", { text: memory.content }), el("small", { class: "muted", text: meta }), actions);
+    return item;
+  }));
+  if (!results.length) $("#memories").append(el("li", { class: "muted", text: "Nothing found." }));
+}
+
+// ---- wiring ----------------------------------------------------------------------------
+
+$("#login-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  sessionStorage.setItem(TOKEN_KEY, $("#token").value.trim());
+  try {
+    // Checked before any view shows: a wrong token never gets past the login page.
+    await api("/agents?limit=1");
+    agentsLoaded = false;
+    route();
+  } catch (error) {
+    if (!(error instanceof Unauthorized)) $("#login-error").textContent = String(error.message);
+  }
+});
+$("#logout").addEventListener("click", () => showLogin());
+$("#agent-filter").addEventListener("input", () => renderAgentList(null));
+$("#agents-more").addEventListener("click", () => loadAgents(true).then(() => renderAgentList(null), showError));
+$("#chat-agent-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const [cls, ...name] = $("#chat-agent").value.trim().split("/");
+  if (!cls || !name.length) return showError("Write the agent as Class/name, e.g. Assistant/me.");
+  location.hash = `#/chat/${enc(cls)}/${enc(name.join("/"))}`;
+});
+$("#new-session").addEventListener("click", () => {
+  if (chat.cls) location.hash = `#/chat/${enc(chat.cls)}/${enc(chat.name)}`;
+});
+$("#chat-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = $("#chat-input").value.trim();
+  if (!text || chat.running) return;
+  if (!chat.cls) return showError("Open a Think agent first (Class/name).");
+  $("#chat-input").value = "";
+  send(text);
+});
+$("#chat-input").addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) $("#chat-form").requestSubmit();
+});
+$("#session-search-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (!chat.cls) return showError("Open a Think agent first (Class/name).");
+  searchSessions($("#session-search").value.trim()).catch(showError);
+});
+$("#compact").addEventListener("click", async () => {
+  if (!chat.session || chat.running) return;
+  $("#compact").disabled = true;
+  try {
+    await api(`${agentPath(chat.cls, chat.name)}/sessions/${enc(chat.session)}/compact`, {});
+    await loadHistory();
+  } catch (error) {
+    showError(error);
+  } finally {
+    setRunning(false);
+  }
+});
+$("#regenerate").addEventListener("click", () => {
+  if (chat.session && chat.lastQuestion && !chat.running) send(chat.lastQuestion, true);
+});
+$("#stop").addEventListener("click", async () => {
+  if (!chat.session) return;
+  try {
+    await api(`${agentPath(chat.cls, chat.name)}/chat/cancel`, { sessionId: chat.session });
+  } catch (error) {
+    showError(error);
+  }
+});
+$("#recall-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  if (!profile) return showError("Choose a memory profile first.");
+  try {
+    const { results } = await api(`/memory/${profile.split("/").map(enc).join("/")}/recall`, { query: $("#recall-query").value });
+    showMemories(results);
+  } catch (error) {
+    showError(error);
+  }
+});
+addEventListener("hashchange", route);
+route();

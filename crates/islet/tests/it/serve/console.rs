@@ -1,0 +1,980 @@
+//! The console (issue 20) in real Chromium, driven by islet's own DevTools client, against
+//! a real `islet serve` with the scripted model: login, agents, state, workspace, chat.
+//! Each main view's screenshot lands in `target/console-screenshots/`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use browser::{Browser, BrowserConfig, Context, Page};
+use codemode::egress::{FetchPolicy, Fetcher, HostRule};
+use serde_json::{Value, json};
+
+use super::{ASSISTANT, Server, given_agents_dir, given_chat_server, given_server};
+use crate::support::client;
+
+/// An agent whose state is whatever it is given: HTML in it must show as text.
+const SHOWN: &str = r#"
+import { Agent } from "agents";
+export default class Shown extends Agent {
+  async set(state: unknown) { await this.setState(state); return true; }
+}
+"#;
+
+const XSS: &str =
+    "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\"><b>bold</b>";
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents")
+}
+
+/// The example Counter and Notes, the test Assistant (a Think agent) and Shown.
+fn given_console_agents(dir: &Path) -> PathBuf {
+    let counter = std::fs::read_to_string(examples().join("counter.ts")).unwrap();
+    let notes = std::fs::read_to_string(examples().join("notes.ts")).unwrap();
+    given_agents_dir(
+        dir,
+        &[
+            ("counter.ts", &counter),
+            ("notes.ts", &notes),
+            ("Assistant.ts", ASSISTANT),
+            ("Shown.ts", SHOWN),
+        ],
+    )
+}
+
+/// A Chromium page at 1280×800 whose requests may reach `server` (loopback) and nothing else.
+async fn given_page(server: &Server) -> (Arc<Browser>, Context, Arc<Page>) {
+    let port = server.base.rsplit(':').next().unwrap();
+    let policy = FetchPolicy {
+        allowed_hosts: vec![HostRule::new(format!("127.0.0.1:{port}"))],
+        allow_private: true,
+        // The state event stream never ends, and the browser crate hands a page each
+        // response whole: a short timeout lets those requests fail and retry quickly.
+        timeout: Duration::from_secs(10),
+        ..FetchPolicy::default()
+    };
+    let fetcher = Arc::new(Fetcher::new(policy).unwrap());
+    let browser = Browser::new(BrowserConfig::default());
+    let context = browser.context(fetcher).await.expect("Chromium starts");
+    let number = context.open(None).await.unwrap();
+    let page = context.page(number).unwrap();
+    given_viewport(&page, 1280, 800).await;
+    (browser, context, page)
+}
+
+async fn given_viewport(page: &Page, width: u32, height: u32) {
+    page.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700 }),
+    )
+    .await
+    .unwrap();
+}
+
+/// Opens the console and logs in with `token`.
+async fn given_logged_in(page: &Page, server: &Server, token: &str) {
+    page.goto(&format!("{}/", server.base)).await.unwrap();
+    page.wait_for("#login:not([hidden]) #token", Duration::from_secs(10))
+        .await
+        .expect("the login page shows first");
+    page.type_text("#token", token).await.unwrap();
+    page.click("#login-form button[type=submit]").await.unwrap();
+}
+
+async fn eval(page: &Page, expression: &str) -> Value {
+    page.evaluate_expression(expression).await.unwrap()
+}
+
+/// Waits until the text of `selector` contains `text`; on timeout, fails with what it was.
+async fn wait_for_text(page: &Page, selector: &str, text: &str) {
+    let probe = format!(
+        "document.querySelector({})?.textContent ?? null",
+        json!(selector)
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let now = eval(page, &probe).await;
+        if now.as_str().is_some_and(|t| t.contains(text)) {
+            return;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let error = eval(page, "document.querySelector('#error')?.textContent").await;
+            panic!("`{selector}` never contained {text:?}; it is {now}; the page's error: {error}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `expression` evaluates to `expected`; on timeout, fails with what it was.
+async fn wait_for_value(page: &Page, expression: &str, expected: Value) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = eval(page, expression).await;
+        if now == expected {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "`{expression}` never became {expected}; it is {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn go(page: &Page, hash: &str) {
+    eval(page, &format!("location.hash = {}", json!(hash))).await;
+}
+
+/// Saves the viewport as `target/console-screenshots/<name>.png`.
+async fn screenshot(page: &Page, name: &str) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(page.screenshot(false).await.unwrap())
+        .unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_tool_card() {
+    const KEY: &str = "sk-console-test";
+    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+        .await
+        .unwrap();
+    model.push(llm::scripted::Reply::new().tool_call(
+        "call_1",
+        "execute",
+        json!({"code": "async () => { await workspace.write({path: '/hello.txt', content: 'hi'}); return 'written' }"}),
+    ));
+    model.push(
+        llm::scripted::Reply::new()
+            .text_chunks(["Wrote ", "hello.txt."])
+            .usage(9, 3),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_chat_server(
+        &agents,
+        &dir.path().join("data"),
+        &model,
+        &[("OPENAI_API_KEY", KEY)],
+    );
+    server
+        .call("Counter", "alice", "increment", json!([5]))
+        .await;
+    server
+        .call(
+            "Notes",
+            "alice",
+            "add",
+            json!(["todo.md", "- buy <b>milk</b>"]),
+        )
+        .await;
+    server
+        .call("Shown", "x", "set", json!([{ "html": XSS }]))
+        .await;
+    let (browser, _context, page) = given_page(&server).await;
+
+    given_logged_in(&page, &server, &server.token).await;
+    // The example agents are listed.
+    page.wait_for("[data-agent='Counter/alice']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    for agent in ["Notes/alice", "Shown/x"] {
+        page.wait_for(&format!("[data-agent='{agent}']"), Duration::from_secs(5))
+            .await
+            .unwrap();
+    }
+    // Each agent says whether it is active or hibernating, as the API does.
+    let (_, listed) = server.get("/agents").await;
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let counter = listed["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["class"] == "Counter")
+        .unwrap()
+        .clone();
+    let label = if counter["active"] == json!(true) {
+        "active · created"
+    } else {
+        assert_eq!(counter["active"], json!(false), "{listed}");
+        "hibernating · created"
+    };
+    wait_for_text(&page, "[data-agent='Counter/alice'] .agent-meta", label).await;
+    // The token stays in this tab's session storage, nowhere else.
+    assert_eq!(
+        eval(&page, "sessionStorage.getItem('islet-token')").await,
+        json!(server.token)
+    );
+    assert_eq!(eval(&page, "localStorage.length").await, json!(0));
+    // The filter narrows the list.
+    page.type_text("#agent-filter", "note").await.unwrap();
+    wait_for_value(
+        &page,
+        "[...document.querySelectorAll('[data-agent]')].map(b => b.dataset.agent)",
+        json!(["Notes/alice"]),
+    )
+    .await;
+    eval(&page, "(() => { const f = document.querySelector('#agent-filter'); f.value = ''; f.dispatchEvent(new Event('input')); })()").await;
+
+    // An agent's state.
+    page.click("[data-agent='Counter/alice']").await.unwrap();
+    wait_for_text(&page, "#state", "\"count\": 5").await;
+    screenshot(&page, "agents").await;
+
+    // HTML in agent state is text: no element made from it, no script run.
+    go(&page, "#/agents/Shown/x").await;
+    wait_for_text(&page, "#state", "<script>window.__pwned = 1</script>").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#agent-detail script, #agent-detail img, #agent-detail b').length").await,
+        json!(0)
+    );
+    assert_eq!(eval(&page, "window.__pwned ?? null").await, Value::Null);
+
+    // Workspace: browse into a directory, view a file (its HTML as text).
+    go(&page, "#/agents/Notes/alice/workspace").await;
+    page.wait_for("[data-path='/notes']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("[data-path='/notes']").await.unwrap();
+    page.wait_for("[data-path='/notes/todo.md']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("[data-path='/notes/todo.md']").await.unwrap();
+    wait_for_text(&page, "#file", "- buy <b>milk</b>").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#file b').length").await,
+        json!(0)
+    );
+    screenshot(&page, "workspace").await;
+
+    // Download hands over the file as fetched with the token (a blob the page links to).
+    eval(
+        &page,
+        "(() => { const make = URL.createObjectURL; URL.createObjectURL = (blob) => { window.__downloaded = blob; return make(blob); }; })()",
+    )
+    .await;
+    page.click("#download").await.unwrap();
+    assert_eq!(
+        eval(&page, "window.__downloaded?.text() ?? null").await,
+        json!("- buy <b>milk</b>\n")
+    );
+
+    // Delete asks first; confirmed, the file is gone and the directory shows again.
+    page.click("#delete").await.unwrap();
+    page.click("#confirm-delete").await.unwrap();
+    page.wait_for("#upload-form", Duration::from_secs(10))
+        .await
+        .unwrap();
+    let (status, _) = server
+        .get("/agents/Notes/alice/workspace/notes/todo.md")
+        .await;
+    assert_eq!(status, 404);
+    // Upload into the directory.
+    eval(
+        &page,
+        "(() => { const t = new DataTransfer(); t.items.add(new File(['uploaded <i>text</i>'], 'up.txt')); document.querySelector('#upload-file').files = t.files; })()",
+    )
+    .await;
+    page.click("#upload-form button[type=submit]")
+        .await
+        .unwrap();
+    page.wait_for("[data-path='/notes/up.txt']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        server
+            .get("/agents/Notes/alice/workspace/notes/up.txt")
+            .await,
+        (200, "uploaded <i>text</i>".to_owned())
+    );
+
+    // Schedules: listed with their payload (as text), cancelled after a confirmation.
+    server
+        .call(
+            "Notes",
+            "alice",
+            "remindIn",
+            json!([3600, "<b>water</b> the plants"]),
+        )
+        .await;
+    go(&page, "#/agents/Notes/alice/schedules").await;
+    wait_for_text(&page, "#schedules", "<b>water</b> the plants").await;
+    wait_for_text(&page, "#schedules", "remind").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#schedules b').length").await,
+        json!(0)
+    );
+    screenshot(&page, "schedules").await;
+    page.click(".cancel-schedule").await.unwrap();
+    page.click(".confirm-cancel").await.unwrap();
+    wait_for_text(&page, "#schedules", "No schedules.").await;
+    let (_, left) = server.get("/agents/Notes/alice/schedules").await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&left).unwrap()["schedules"],
+        json!([])
+    );
+
+    // Chat with a Think agent: the answer streams in, the tool call is a card.
+    go(&page, "#/chat/Assistant/me").await;
+    page.wait_for(
+        "#view-chat:not([hidden]) #chat-input",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    // An agent not created yet has no sessions, which is no error.
+    wait_for_text(&page, "#session-list", "No sessions yet.").await;
+    assert_eq!(
+        eval(&page, "document.querySelector('#error').textContent").await,
+        json!("")
+    );
+    page.type_text("#chat-input", "Say hi in a file")
+        .await
+        .unwrap();
+    page.click("#send").await.unwrap();
+    wait_for_text(&page, "#messages", "Wrote hello.txt.").await;
+    wait_for_text(
+        &page,
+        ".tool[data-tool='execute'] .tool-input",
+        "workspace.write",
+    )
+    .await;
+    wait_for_text(&page, ".tool[data-tool='execute'] .tool-output", "written").await;
+    wait_for_text(&page, ".tool[data-tool='execute'] h3", "done in").await;
+    // The turn's steps and tokens (the scripted model reports 9 in, 3 out).
+    wait_for_text(&page, ".turn-usage", "2 steps · 9 in / 3 out tokens").await;
+    // The turn's session is listed, and the page's address names it.
+    wait_for_text(&page, "#session-list", "messages").await;
+    let hash = eval(&page, "location.hash").await;
+    assert!(
+        hash.as_str().unwrap().starts_with("#/chat/Assistant/me/"),
+        "{hash}"
+    );
+    assert_eq!(
+        eval(&page, "document.querySelector('#error').textContent").await,
+        json!("")
+    );
+    screenshot(&page, "chat").await;
+    // Reopening the session shows its history from the server.
+    eval(&page, "location.reload()").await;
+    page.wait_for("#messages .msg.user", Duration::from_secs(20))
+        .await
+        .unwrap();
+    wait_for_text(&page, "#messages", "Wrote hello.txt.").await;
+
+    // Regenerate: a second answer as a new branch, and a switch between the versions.
+    model.push(llm::scripted::Reply::new().text_chunks(["Second ", "answer."]));
+    page.wait_for("#regenerate:not([disabled])", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("#regenerate").await.unwrap();
+    wait_for_text(&page, ".branch-label", "v2 of 2").await;
+    wait_for_text(&page, "#messages", "Second answer.").await;
+    screenshot(&page, "chat-branches").await;
+    page.click(".branch-prev").await.unwrap();
+    wait_for_text(&page, ".branch-label", "v1 of 2").await;
+    wait_for_text(&page, "#messages", "Wrote hello.txt.").await;
+    let shown = eval(&page, "document.querySelector('#messages').textContent").await;
+    assert!(
+        !shown.as_str().unwrap().contains("Second answer."),
+        "{shown}"
+    );
+    page.click(".branch-next").await.unwrap();
+    wait_for_text(&page, ".branch-label", "v2 of 2").await;
+    wait_for_text(&page, "#messages", "Second answer.").await;
+
+    // Stop: a turn whose model stalls ends when the stop button is pressed.
+    model.push(
+        llm::scripted::Reply::new()
+            .text("Thinking about")
+            .then_stall(),
+    );
+    let asked = model.requests().len();
+    page.type_text("#chat-input", "Take your time")
+        .await
+        .unwrap();
+    page.click("#send").await.unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while model.requests().len() == asked {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the turn never reached the model"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    page.click("#stop").await.unwrap();
+    wait_for_text(&page, "#messages", "Stopped.").await;
+    wait_for_value(
+        &page,
+        "document.querySelector('#send').disabled",
+        json!(false),
+    )
+    .await;
+
+    // Fork from the first question: a new session holding the history up to it.
+    let before = eval(&page, "location.hash").await;
+    page.click("#messages .msg.user .fork").await.unwrap();
+    wait_for_value(
+        &page,
+        &format!("location.hash !== {before} && location.hash.startsWith('#/chat/Assistant/me/')"),
+        json!(true),
+    )
+    .await;
+    wait_for_value(
+        &page,
+        "document.querySelectorAll('#session-list li button').length",
+        json!(2),
+    )
+    .await;
+    wait_for_text(&page, "#messages .msg.user", "Say hi in a file").await;
+    let shown = eval(&page, "document.querySelector('#messages').textContent").await;
+    assert!(
+        !shown.as_str().unwrap().contains("Wrote hello.txt."),
+        "{shown}"
+    );
+
+    // Search across sessions: hits with the matched words marked; a hit opens its session.
+    page.type_text("#session-search", "time").await.unwrap();
+    page.click("#session-search-form button[type=submit]")
+        .await
+        .unwrap();
+    wait_for_text(&page, "#search-results mark", "time").await;
+    let hit = eval(
+        &page,
+        "document.querySelector('#search-results [data-session]').dataset.session",
+    )
+    .await;
+    page.click("#search-results [data-session]").await.unwrap();
+    wait_for_value(
+        &page,
+        &format!("location.hash.endsWith('/' + {hit})"),
+        json!(true),
+    )
+    .await;
+    wait_for_text(&page, "#messages", "Take your time").await;
+    screenshot(&page, "chat-search").await;
+
+    // Regenerate an earlier answer (not the latest): a third version of the first question.
+    model.push(llm::scripted::Reply::new().text("Third answer."));
+    page.click("#messages .msg.assistant .regen").await.unwrap();
+    wait_for_text(&page, ".branch-label", "v3 of 3").await;
+    wait_for_text(&page, "#messages", "Third answer.").await;
+    let shown = eval(&page, "document.querySelector('#messages').textContent").await;
+    assert!(
+        !shown.as_str().unwrap().contains("Take your time"),
+        "{shown}"
+    );
+
+    // Compact: the summary overlays the stretch before the latest question, which stays.
+    model.push(llm::scripted::Reply::new().text("Another answer."));
+    page.type_text("#chat-input", "And one more").await.unwrap();
+    page.click("#send").await.unwrap();
+    wait_for_text(&page, "#messages", "Another answer.").await;
+    page.wait_for("#compact:not([disabled])", Duration::from_secs(10))
+        .await
+        .unwrap();
+    model.push(llm::scripted::Reply::new().text("SUMMARY: a file was wanted."));
+    page.click("#compact").await.unwrap();
+    wait_for_text(&page, ".compaction summary", "Compacted").await;
+    wait_for_text(&page, ".compaction-summary", "SUMMARY: a file was wanted.").await;
+    wait_for_value(
+        &page,
+        "document.querySelectorAll('#messages .compacted').length > 0",
+        json!(true),
+    )
+    .await;
+    screenshot(&page, "chat-compacted").await;
+
+    // The memory view answers even with no profile attached.
+    go(&page, "#/memory").await;
+    wait_for_text(&page, "#profile-list", "No memory profiles").await;
+    screenshot(&page, "memory").await;
+
+    // Dark theme, following the system's preference.
+    let light = eval(&page, "getComputedStyle(document.body).backgroundColor").await;
+    page.cdp(
+        "Emulation.setEmulatedMedia",
+        json!({ "features": [{ "name": "prefers-color-scheme", "value": "dark" }] }),
+    )
+    .await
+    .unwrap();
+    let dark = eval(&page, "getComputedStyle(document.body).backgroundColor").await;
+    assert_ne!(light, dark, "the dark theme changes the background");
+    screenshot(&page, "memory-dark").await;
+
+    // Phone width: the same page, one column.
+    given_viewport(&page, 390, 844).await;
+    go(&page, "#/agents/Counter/alice").await;
+    wait_for_text(&page, "#state", "\"count\": 5").await;
+    screenshot(&page, "agents-phone").await;
+
+    // Logging out forgets the token and every piece of data the page held.
+    page.click("#logout").await.unwrap();
+    page.wait_for("#login:not([hidden])", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        eval(&page, "sessionStorage.getItem('islet-token')").await,
+        Value::Null
+    );
+    let left = eval(&page, "document.body.textContent").await;
+    for data in ["alice", "count", "Say hi in a file", "Shown"] {
+        assert!(
+            !left.as_str().unwrap().contains(data),
+            "{data} left in {left}"
+        );
+    }
+    assert_eq!(
+        eval(
+            &page,
+            "[...document.querySelectorAll('input, textarea')].map(i => i.value).join('')"
+        )
+        .await,
+        json!("")
+    );
+    browser.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_wrong_token_shows_the_login_again_and_no_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_server(&agents, &dir.path().join("data"), &[]);
+    server
+        .call("Shown", "secret", "set", json!([{ "s": "classified" }]))
+        .await;
+    let (browser, _context, page) = given_page(&server).await;
+
+    given_logged_in(&page, &server, "not-the-token").await;
+    wait_for_text(&page, "#login-error", "refused that token").await;
+    assert_eq!(
+        eval(&page, "document.querySelector('#app').hidden").await,
+        json!(true)
+    );
+    assert_eq!(
+        eval(&page, "sessionStorage.getItem('islet-token')").await,
+        Value::Null,
+        "a refused token is not kept"
+    );
+    screenshot(&page, "login").await;
+    // A view's address without a token shows the login, not the agent.
+    go(&page, "#/agents/Shown/secret").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        eval(&page, "document.querySelector('#login').hidden").await,
+        json!(false)
+    );
+    let body = eval(&page, "document.body.innerText").await;
+    assert!(!body.as_str().unwrap().contains("classified"), "{body}");
+    assert!(!body.as_str().unwrap().contains("Shown"), "{body}");
+
+    // The right token gets in.
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("[data-agent='Shown/secret']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    browser.shutdown().await;
+}
+
+/// The first load is the page, its script and its stylesheet; the assets need no token,
+/// the API behind them does.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_first_load_is_at_most_300_kb_and_needs_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = given_server(&examples(), &dir.path().join("data"), &[]);
+    let mut total = 0;
+    for path in ["/", "/console/app.js", "/console/app.css"] {
+        let response = client()
+            .get(format!("{}{path}", server.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        total += response.bytes().await.unwrap().len();
+    }
+    let page = client()
+        .get(format!("{}/", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Every asset the page loads is counted above.
+    let loaded: Vec<&str> = page
+        .split(['"', '\''])
+        .filter(|s| s.starts_with("/console/"))
+        .collect();
+    assert_eq!(loaded, ["/console/app.css", "/console/app.js"], "{page}");
+    assert!(total <= 300 * 1024, "first load is {total} bytes");
+    let agents = client()
+        .get(format!("{}/agents", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        agents.status().as_u16(),
+        401,
+        "the API still needs the token"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_recalls_and_forgets_a_memory_after_confirmation() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess", "--memory", "team/alice"],
+    );
+    for content in ["Bob prefers tea", "Carol rides a <b>bike</b>"] {
+        let (status, reply) = server
+            .post(
+                "/memory/team/alice/remember",
+                &json!({ "content": content, "type": "fact" }).to_string(),
+            )
+            .await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("#view-agents:not([hidden])", Duration::from_secs(20))
+        .await
+        .unwrap();
+    go(&page, "#/memory").await;
+    page.wait_for("[data-profile='team/alice']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("[data-profile='team/alice']").await.unwrap();
+    wait_for_text(&page, "#memories", "Carol rides a <b>bike</b>").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#memories b').length").await,
+        json!(0)
+    );
+
+    page.type_text("#recall-query", "what does bob drink")
+        .await
+        .unwrap();
+    page.click("#recall-form button[type=submit]")
+        .await
+        .unwrap();
+    wait_for_value(
+        &page,
+        "document.querySelector('#memories .memory div')?.textContent",
+        json!("Bob prefers tea"),
+    )
+    .await;
+    screenshot(&page, "memory-recall").await;
+
+    // Forget asks first; Cancel keeps the memory.
+    let forget = "#memories .memory:first-child button";
+    page.click(forget).await.unwrap();
+    page.wait_for(".confirm-forget", Duration::from_secs(5))
+        .await
+        .unwrap();
+    page.click("#memories .memory:first-child .confirm-forget + button")
+        .await
+        .unwrap();
+    page.wait_for(forget, Duration::from_secs(5)).await.unwrap();
+    let (_, listed) = server.post("/memory/team/alice/list", "{}").await;
+    assert_eq!(listed["memories"].as_array().unwrap().len(), 2, "{listed}");
+
+    // Confirmed, it is gone from the page and from the profile.
+    page.click(forget).await.unwrap();
+    page.wait_for(".confirm-forget", Duration::from_secs(5))
+        .await
+        .unwrap();
+    page.click(".confirm-forget").await.unwrap();
+    wait_for_value(
+        &page,
+        "[...document.querySelectorAll('#memories .memory div')].map(d => d.textContent).includes('Bob prefers tea')",
+        json!(false),
+    )
+    .await;
+    let (_, listed) = server.post("/memory/team/alice/list", "{}").await;
+    let left: Vec<&str> = listed["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["content"].as_str())
+        .collect();
+    assert_eq!(left, ["Carol rides a <b>bike</b>"], "{listed}");
+    browser.shutdown().await;
+}
+
+/// Chromium driven over DevTools directly, its requests not intercepted, so server-sent
+/// events reach the page as they happen (the `browser` crate's pages get every response
+/// whole, which a never-ending state stream never is).
+struct DirectChromium {
+    child: std::process::Child,
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    session: String,
+    next_id: u64,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for DirectChromium {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl DirectChromium {
+    async fn start() -> DirectChromium {
+        use std::io::BufRead as _;
+        let profile = tempfile::tempdir().unwrap();
+        let program = ["chromium", "chromium-browser", "google-chrome"]
+            .into_iter()
+            .find(|p| {
+                std::process::Command::new(p)
+                    .arg("--version")
+                    .output()
+                    .is_ok()
+            })
+            .expect("Chromium is installed (apt-get install chromium)");
+        let mut child = std::process::Command::new(program)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--remote-debugging-port=0",
+                "--window-size=1280,800",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let url = tokio::task::spawn_blocking(move || {
+            let mut lines = std::io::BufReader::new(stderr).lines();
+            let url = lines
+                .by_ref()
+                .map_while(Result::ok)
+                .find_map(|l| l.strip_prefix("DevTools listening on ").map(str::to_owned))
+                .expect("Chromium printed its DevTools address");
+            // Keep draining, so Chromium never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
+            url
+        })
+        .await
+        .unwrap();
+        let (socket, _) = tokio_tungstenite::connect_async(url.trim()).await.unwrap();
+        let mut chromium = DirectChromium {
+            child,
+            socket,
+            session: String::new(),
+            next_id: 0,
+            _profile: profile,
+        };
+        let target = chromium
+            .send(None, "Target.createTarget", json!({ "url": "about:blank" }))
+            .await;
+        let attached = chromium
+            .send(
+                None,
+                "Target.attachToTarget",
+                json!({ "targetId": target["targetId"], "flatten": true }),
+            )
+            .await;
+        chromium.session = attached["sessionId"].as_str().unwrap().to_owned();
+        chromium
+    }
+
+    async fn send(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+        use futures::{SinkExt as _, StreamExt as _};
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut message = json!({ "id": id, "method": method, "params": params });
+        if let Some(session) = session {
+            message["sessionId"] = json!(session);
+        }
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::text(
+                message.to_string(),
+            ))
+            .await
+            .unwrap();
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(20), self.socket.next())
+                .await
+                .expect("Chromium answers")
+                .expect("the DevTools socket stays open")
+                .unwrap();
+            let Ok(text) = frame.to_text() else { continue };
+            let Ok(answer) = serde_json::from_str::<Value>(text) else {
+                continue;
+            };
+            if answer["id"] == json!(id) {
+                assert!(answer.get("error").is_none(), "{method}: {answer}");
+                return answer["result"].clone();
+            }
+        }
+    }
+
+    async fn eval(&mut self, expression: &str) -> Value {
+        let session = self.session.clone();
+        let answer = self
+            .send(
+                Some(&session),
+                "Runtime.evaluate",
+                json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+            )
+            .await;
+        answer["result"]["value"].clone()
+    }
+
+    /// Waits until `expression` is true in the page.
+    async fn wait(&mut self, expression: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while self.eval(expression).await != json!(true) {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "`{expression}` never held; the page: {}",
+                self.eval("document.body.innerText").await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_state_updates_live_when_a_method_is_called() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_server(&agents, &dir.path().join("data"), &[]);
+    server
+        .call("Counter", "alice", "increment", json!([5]))
+        .await;
+    let mut chromium = DirectChromium::start().await;
+    let session = chromium.session.clone();
+    chromium
+        .send(
+            Some(&session),
+            "Page.navigate",
+            json!({ "url": format!("{}/", server.base) }),
+        )
+        .await;
+    // The login shows once the console's script runs (before, the form has no handler).
+    chromium
+        .wait("!!document.querySelector('#login:not([hidden]) #token')")
+        .await;
+    chromium
+        .eval(&format!(
+            "document.querySelector('#token').value = {}; document.querySelector('#login-form').requestSubmit(); true",
+            json!(server.token)
+        ))
+        .await;
+    chromium
+        .wait("!!document.querySelector(\"[data-agent='Counter/alice']\")")
+        .await;
+    chromium
+        .eval("location.hash = '#/agents/Counter/alice'")
+        .await;
+    chromium
+        .wait("document.querySelector('#state')?.textContent.includes('\"count\": 5')")
+        .await;
+    // The page stays as it is (no reload, no re-fetch of …/state): only the event stream
+    // can bring the change.
+    chromium.eval("window.__samePage = true").await;
+    // The stream's first event (the state as it starts) has arrived: it is subscribed.
+    chromium
+        .wait("document.querySelector('#state-status')?.textContent.startsWith('Live')")
+        .await;
+    // The call from the console's own form; the result shows, and the state follows.
+    chromium
+        .eval(
+            "document.querySelector('#call-method').value = 'increment'; document.querySelector('#call-args').value = '[2]'; document.querySelector('#call-form').requestSubmit(); true",
+        )
+        .await;
+    chromium
+        .wait("document.querySelector('#call-result')?.textContent === '→ 7'")
+        .await;
+    chromium
+        .wait("document.querySelector('#state')?.textContent.includes('\"count\": 7')")
+        .await;
+    assert_eq!(
+        chromium.eval("window.__samePage === true").await,
+        json!(true)
+    );
+    let fetches = chromium
+        .eval("performance.getEntriesByType('resource').filter(e => e.name.endsWith('/agents/Counter/alice/state')).length")
+        .await;
+    assert_eq!(fetches, json!(1), "the state was read once, then streamed");
+    // A call from elsewhere shows too.
+    server
+        .call("Counter", "alice", "increment", json!([1]))
+        .await;
+    chromium
+        .wait("document.querySelector('#state')?.textContent.includes('\"count\": 8')")
+        .await;
+    // Arguments that are no JSON array are refused in the page, with what to write.
+    chromium
+        .eval("document.querySelector('#call-args').value = '{\"by\": 1}'; document.querySelector('#call-form').requestSubmit(); true")
+        .await;
+    chromium
+        .wait("document.querySelector('#error').textContent.includes('JSON array')")
+        .await;
+}
+
+/// Large lists come in pages of 200: "Load more" fetches the next, and a filter says when
+/// it only looked at the agents loaded so far.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_pages_a_long_agent_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    for batch in (0..250).collect::<Vec<u32>>().chunks(25) {
+        futures::future::join_all(batch.iter().map(|i| {
+            let path = format!("/agents/Shown/a{i:03}/set");
+            let server = &server;
+            async move {
+                let (status, reply) = server.post(&path, "[1]").await;
+                assert_eq!(status, 200, "{reply}");
+            }
+        }))
+        .await;
+    }
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("[data-agent='Shown/a000']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    let count = "document.querySelectorAll('[data-agent]').length";
+    assert_eq!(eval(&page, count).await, json!(200));
+    page.type_text("#agent-filter", "a249").await.unwrap();
+    wait_for_text(&page, "#agent-list", "Filtered the 200 agents loaded").await;
+    page.click("#agents-more").await.unwrap();
+    wait_for_value(&page, count, json!(1)).await;
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('[data-agent]').dataset.agent"
+        )
+        .await,
+        json!("Shown/a249")
+    );
+    wait_for_value(
+        &page,
+        "document.querySelector('#agents-more').hidden",
+        json!(true),
+    )
+    .await;
+    browser.shutdown().await;
+}
