@@ -1,8 +1,8 @@
 //! A sandbox's way out, when it has one: an HTTP proxy on the host that the sandbox alone
 //! can reach. A sandbox has its own network namespace with only loopback, so nothing in it
 //! can connect anywhere by itself. With a [`Connector`] configured, the host listens on a
-//! Unix socket in the sandbox's run directory, bound into the sandbox at [`SOCKET_PATH`];
-//! the init forwards `127.0.0.1:3128` inside the sandbox to it ([`forward`]), and commands
+//! Unix socket in the sandbox's run directory, bound into the sandbox at `SOCKET_PATH`;
+//! the init forwards `127.0.0.1:3128` inside the sandbox to it (`forward`), and commands
 //! get `HTTP_PROXY`/`HTTPS_PROXY` pointing there. Each request (`CONNECT host:port` for
 //! HTTPS and anything tunnelled, or an absolute-form `GET http://host/…`) is decided and
 //! connected by the connector on the host, so the policy never depends on the process.
