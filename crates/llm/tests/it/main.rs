@@ -120,7 +120,11 @@ pub fn given_logs() -> (Logs, tracing::subscriber::DefaultGuard) {
         .with_ansi(false)
         .with_writer(move || sink.clone())
         .finish();
-    (Logs(buffer), tracing::subscriber::set_default(subscriber))
+    let guard = tracing::subscriber::set_default(subscriber);
+    // Callsites another test's thread met first (with no subscriber there) may have cached
+    // "never"; have every callsite ask again now that this thread has one.
+    tracing::callsite::rebuild_interest_cache();
+    (Logs(buffer), guard)
 }
 
 /// Compares with the golden file, or rewrites it under `BLESS=1`.
