@@ -561,7 +561,8 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
             }
         }
     }
-    b
+    // Each host call of the turn is a `host_call` span (debug level).
+    b.traced()
 }
 
 #[derive(Deserialize)]

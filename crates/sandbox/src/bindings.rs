@@ -136,6 +136,45 @@ impl Bindings {
         self.namespaces.get(namespace)?.get(name)
     }
 
+    /// These bindings with each call in a debug-level `host_call` span (`namespace`,
+    /// `function`, `ok`), closed with its duration: what a trace shows of the host work a
+    /// program did. Its target is under `islet`, so that `RUST_LOG=islet=debug` shows them
+    /// wherever they are bound. A disabled span costs one level check per call.
+    ///
+    /// No explicit parent: holding the caller's span here would keep it open as long as
+    /// the bindings live (an agent's isolate keeps them), delaying its close.
+    pub fn traced(&self) -> Bindings {
+        use tracing::Instrument as _;
+        let mut traced = Bindings::new();
+        for (namespace, name, f) in self.iter() {
+            let f = Arc::clone(f);
+            let (ns, function) = (namespace.to_owned(), name.to_owned());
+            traced.insert(
+                namespace,
+                name,
+                Arc::new(move |input| {
+                    let span = tracing::debug_span!(
+                        target: "islet::host_call",
+                        "host_call",
+                        namespace = %ns,
+                        function = %function,
+                        ok = tracing::field::Empty
+                    );
+                    let call = f(input);
+                    Box::pin(
+                        async move {
+                            let result = call.await;
+                            tracing::Span::current().record("ok", result.is_ok());
+                            result
+                        }
+                        .instrument(span),
+                    )
+                }),
+            );
+        }
+        traced
+    }
+
     /// Checks every path segment is an identifier JS code can write after a dot.
     pub(crate) fn validate(&self) -> Result<(), String> {
         for (ns, name, _) in self.iter() {

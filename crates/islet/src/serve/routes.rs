@@ -20,7 +20,6 @@ use sandbox::Bindings;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store::Kind;
-use tracing::Instrument as _;
 
 use super::api::{ApiError, json_response};
 use super::ops::{self, Metrics};
@@ -228,42 +227,10 @@ fn code_mode_server(
     };
     CodeModeServer::with_sandbox(
         catalog,
-        traced(&bindings),
+        bindings.traced(),
         options,
         Arc::clone(host.sandbox()),
     )
-}
-
-/// `bindings` with each call in a debug-level `host_call` span (namespace, function,
-/// ok), closed with its duration. A disabled span costs one level check per call.
-fn traced(bindings: &Bindings) -> Bindings {
-    let mut traced = Bindings::new();
-    for (namespace, name, f) in bindings.iter() {
-        let f = Arc::clone(f);
-        let (ns, function) = (namespace.to_owned(), name.to_owned());
-        traced.insert(
-            namespace,
-            name,
-            Arc::new(move |input| {
-                let span = tracing::debug_span!(
-                    "host_call",
-                    namespace = %ns,
-                    function = %function,
-                    ok = tracing::field::Empty
-                );
-                let call = f(input);
-                Box::pin(
-                    async move {
-                        let result = call.await;
-                        tracing::Span::current().record("ok", result.is_ok());
-                        result
-                    }
-                    .instrument(span),
-                )
-            }),
-        );
-    }
-    traced
 }
 
 async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
