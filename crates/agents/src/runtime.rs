@@ -561,8 +561,7 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
             }
         }
     }
-    // Each host call of the turn is a `host_call` span (debug level).
-    b.traced()
+    b
 }
 
 #[derive(Deserialize)]

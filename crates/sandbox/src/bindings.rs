@@ -142,7 +142,8 @@ impl Bindings {
     /// wherever they are bound. A disabled span costs one level check per call.
     ///
     /// No explicit parent: holding the caller's span here would keep it open as long as
-    /// the bindings live (an agent's isolate keeps them), delaying its close.
+    /// the bindings live, delaying its close. Wrapping costs an allocation per function:
+    /// meant for bindings built once (a Code Mode server's), not per agent turn.
     pub fn traced(&self) -> Bindings {
         use tracing::Instrument as _;
         let mut traced = Bindings::new();
