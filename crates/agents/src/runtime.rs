@@ -109,6 +109,20 @@ struct Pending {
     serving: Option<(Reply<Value>, String)>,
 }
 
+impl Pending {
+    /// A call just sent: its reply to come, and the way back in for agents it waits on.
+    fn new(
+        reentry: mpsc::UnboundedReceiver<Reentry>,
+        reply: oneshot::Receiver<Result<Value, Error>>,
+    ) -> Self {
+        Pending {
+            reply,
+            reentry,
+            serving: None,
+        }
+    }
+}
+
 /// Calls `method` of `target` for code in an isolate and answers `{ok: result}`, or
 /// `{reenter: {token, method, args}}` when an agent waiting on this call calls back into
 /// this one: the code runs the method and hands its outcome to `__agent.rpcResume`,
@@ -127,12 +141,7 @@ async fn outbound(
         None => Vec::new(),
     };
     let reply = Inner::send_call(&host, target, method, args, chain).map_err(|e| host_error(&e))?;
-    let pending = Pending {
-        reply,
-        reentry,
-        serving: None,
-    };
-    wait_outbound(ctx, host, pending).await
+    wait_outbound(ctx, host, Pending::new(reentry, reply)).await
 }
 
 async fn wait_outbound(
@@ -768,16 +777,7 @@ fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnContext>) {
     async_fn(b, ctx, "isolateRun", |ctx, host, args| async move {
         let a: isolates::RunArgs = parse("isolates.run(code, options)", args)?;
         let (reentry, reply) = isolates::run(&ctx, &host, a)?;
-        wait_outbound(
-            Some(ctx),
-            host,
-            Pending {
-                reply,
-                reentry,
-                serving: None,
-            },
-        )
-        .await
+        wait_outbound(Some(ctx), host, Pending::new(reentry, reply)).await
     });
     async_fn(b, ctx, "isolateLoad", |ctx, host, args| async move {
         let a: isolates::LoadArgs = parse("isolates.load(id, code, options)", args)?;
@@ -786,16 +786,7 @@ fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnContext>) {
     async_fn(b, ctx, "isolateCall", |ctx, host, args| async move {
         let a: isolates::CallArgs = parse("a loaded isolate's call", args)?;
         let (reentry, reply) = isolates::call(&ctx, &host, a)?;
-        wait_outbound(
-            Some(ctx),
-            host,
-            Pending {
-                reply,
-                reentry,
-                serving: None,
-            },
-        )
-        .await
+        wait_outbound(Some(ctx), host, Pending::new(reentry, reply)).await
     });
     async_fn(b, ctx, "isolateGet", |ctx, host, args| async move {
         let a: Id = parse("isolates.get(id)", args)?;
@@ -811,16 +802,7 @@ fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnContext>) {
     async_fn(b, ctx, "extCall", |ctx, host, args| async move {
         let a: extensions::CallArgs = parse("extensions.call(name, tool, input)", args)?;
         let (reentry, reply) = extensions::call(&ctx, &host, a)?;
-        wait_outbound(
-            Some(ctx),
-            host,
-            Pending {
-                reply,
-                reentry,
-                serving: None,
-            },
-        )
-        .await
+        wait_outbound(Some(ctx), host, Pending::new(reentry, reply)).await
     });
     db_ext(b, ctx, "extList", |db, _| {
         serde_json::to_value(db.extensions().list().map_err(store_error)?)

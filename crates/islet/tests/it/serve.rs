@@ -961,8 +961,19 @@ fn given_chat_server(
     model: &llm::scripted::ScriptedModel,
     env: &[(&str, &str)],
 ) -> Server {
+    given_chat_server_with(agents, data, model, env, &[])
+}
+
+/// [`given_chat_server`] with more flags.
+fn given_chat_server_with(
+    agents: &Path,
+    data: &Path,
+    model: &llm::scripted::ScriptedModel,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> Server {
     let base_url = model.base_url(llm::ProviderKind::OpenAi);
-    let args = [
+    let mut args = vec![
         "--isolation",
         "inprocess",
         "--model",
@@ -970,6 +981,7 @@ fn given_chat_server(
         "--model-base-url",
         &base_url,
     ];
+    args.extend_from_slice(extra);
     given_server_env(agents, data, &args, env)
 }
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::response::Html;
 use serde_json::{Value, json};
 
-use super::{ASSISTANT, McpClient, Server, given_agents_dir, given_server_env};
+use super::{ASSISTANT, McpClient, Server, given_agents_dir, given_chat_server_with};
 use crate::support::serve_on_own_thread;
 
 const PAGE: &str = "<html><head><title>Ladder</title></head><body>\
@@ -41,20 +41,9 @@ fn given_ladder_server(
     rungs: &[&str],
 ) -> Server {
     let agents = given_agents_dir(dir, &[("Assistant.ts", ASSISTANT), ("Fetcher.ts", FETCHER)]);
-    let base_url = model.base_url(llm::ProviderKind::OpenAi);
-    let mut args = vec![
-        "--isolation",
-        "inprocess",
-        "--model",
-        "openai:test-model",
-        "--model-base-url",
-        &base_url,
-        "--allow-fetch",
-        host,
-        "--allow-private-fetch",
-    ];
+    let mut args = vec!["--allow-fetch", host, "--allow-private-fetch"];
     args.extend_from_slice(rungs);
-    given_server_env(&agents, &dir.join("data"), &args, &[])
+    given_chat_server_with(&agents, &dir.join("data"), model, &[], &args)
 }
 
 async fn execute(mcp: &mut McpClient, code: &str) -> Value {
