@@ -451,6 +451,18 @@ impl AgentHost {
         payload: Value,
     ) -> Result<Value, Error> {
         let address = self.inner.checked_address(class, name)?;
+        self.think_at(&address, op, payload).await
+    }
+
+    /// [`Self::think`] for an address (a sub-agent's must exist: see [`Self::sub_agent`]).
+    pub async fn think_at(
+        &self,
+        address: &Address,
+        op: &str,
+        payload: Value,
+    ) -> Result<Value, Error> {
+        self.inner.check_at(address)?;
+        let address = address.clone();
         let (reply, rx) = oneshot::channel();
         self.inner.deliver(
             &address,
@@ -578,7 +590,50 @@ impl AgentHost {
         self.db_op(address, op).await
     }
 
-    /// [`Self::with_new_or_existing_db`] for an address.
+    /// [`Self::with_new_or_existing_db`] for an address: a top-level agent is created if
+    /// needed; a sub-agent must exist (only its parent creates it: see [`Self::sub_agent`]).
+    pub async fn with_new_or_existing_db_at<T, F>(
+        &self,
+        address: &Address,
+        op: F,
+    ) -> Result<T, Error>
+    where
+        F: FnOnce(&mut AgentDb) -> Result<T, Error> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.inner.check_at(address)?;
+        self.db_op(address.clone(), op).await
+    }
+
+    /// The address of `parent`'s sub-agent `class`/`name`, created (its database, without
+    /// a call) if it does not exist yet: what `this.subAgent(Class, name)` does, for the
+    /// embedder acting for the parent (Think's delegation to a child agent).
+    pub async fn sub_agent(
+        &self,
+        parent: &Address,
+        class: &str,
+        name: &str,
+    ) -> Result<Address, Error> {
+        self.inner.check_at(parent)?;
+        self.inner.classes.get(class)?;
+        check_name(name)?;
+        let child = parent.child(class, name);
+        if !self
+            .inner
+            .data
+            .catalog_has_agent(&child.class, &child.name)?
+        {
+            Self::new_or_existing_db_at(&self.inner, child.clone(), |_| Ok(())).await?;
+        }
+        Ok(child)
+    }
+
+    /// The checked address of the top-level agent `class`/`name`.
+    pub fn address(&self, class: &str, name: &str) -> Result<Address, Error> {
+        self.inner.checked_address(class, name)
+    }
+
+    /// [`Self::with_new_or_existing_db`] for an address, unchecked.
     pub(crate) async fn new_or_existing_db_at<T, F>(
         inner: &Arc<Inner>,
         address: Address,
@@ -743,6 +798,22 @@ impl Inner {
         self.classes.get(class)?;
         check_name(name)?;
         Ok(Address::new(class, name))
+    }
+
+    /// An address from outside: its class exists, and it names a top-level agent by a
+    /// valid name or a sub-agent that exists (no client makes one up).
+    fn check_at(&self, address: &Address) -> Result<(), Error> {
+        self.classes.get(&address.class)?;
+        if address.parent().is_none() {
+            return check_name(&address.name);
+        }
+        let exists = self.actors_lock().contains_key(address)
+            || self.data.catalog_has_agent(&address.class, &address.name)?;
+        if exists {
+            Ok(())
+        } else {
+            Err(no_such_agent(address))
+        }
     }
 
     /// Calls `method` of the agent at `address` and waits for the reply (the turn's
@@ -929,6 +1000,7 @@ impl Inner {
             fields: None,
             alarm: None,
             check_fibers: false,
+            turn_bindings: None,
         };
         self.running.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(actor.run(rx));
@@ -986,6 +1058,9 @@ struct Actor {
     alarm: Option<Option<i64>>,
     /// Look for fibers left running (after activation, or a turn that ran a fiber).
     check_fibers: bool,
+    /// The host functions every turn of this agent gets, built at its first turn, and the
+    /// slot through which they find the turn running.
+    turn_bindings: Option<(Bindings, Arc<runtime::TurnSlot>)>,
 }
 
 enum TurnKind {
@@ -1441,9 +1516,18 @@ impl Actor {
             Arc::downgrade(&self.host),
             chain,
         ));
+        let (bindings, slot) = self
+            .turn_bindings
+            .get_or_insert_with(|| {
+                let slot = Arc::default();
+                let bindings = runtime::agent_bindings(&slot, &self.host, &self.address.class);
+                (bindings, slot)
+            })
+            .clone();
+        let in_turn = slot.enter(Arc::clone(&context));
         let execution = Execution::new(&*self.class.turn_code)
             .prelude(Arc::clone(&runtime::SHARED_PRELUDE))
-            .bindings(runtime::turn_bindings(Arc::clone(&context)))
+            .bindings(bindings)
             .limits(self.host.config.limits);
         let session = self
             .session
@@ -1460,6 +1544,7 @@ impl Actor {
             }
             outcome = session.run(execution, input) => outcome,
         };
+        drop(in_turn);
         for log in &outcome.logs {
             tracing::info!(agent = %self.address, level = ?log.level, "{}", log.text);
         }

@@ -365,16 +365,49 @@ pub fn schedule_view(s: &store::Schedule) -> Value {
     view
 }
 
-/// The host functions of one turn.
-pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
+/// The turn an agent runs now, for the host functions built once per activation (see
+/// [`agent_bindings`]): building them for every turn (about sixty closures, more with
+/// every class) cost more than a warm call's own work.
+#[derive(Default)]
+pub(crate) struct TurnSlot(Mutex<Option<Arc<TurnContext>>>);
+
+/// While it lives, `ctx` is the turn its agent's host functions serve.
+pub(crate) struct InTurn<'a>(&'a TurnSlot);
+
+impl Drop for InTurn<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.0).take();
+    }
+}
+
+impl TurnSlot {
+    pub(crate) fn enter(&self, ctx: Arc<TurnContext>) -> InTurn<'_> {
+        *lock(&self.0) = Some(ctx);
+        InTurn(self)
+    }
+
+    fn current(&self) -> Result<Arc<TurnContext>, HostError> {
+        lock(&self.0).clone().ok_or_else(|| {
+            HostError::new(
+                "TURN_ENDED",
+                "this agent's turn has ended: await every call to the host (storage, \
+                 other agents, schedules) inside the method that makes it",
+            )
+        })
+    }
+}
+
+/// The host functions of an agent's turns, built when it activates: each serves the turn
+/// in `slot` when it is called.
+pub(crate) fn agent_bindings(slot: &Arc<TurnSlot>, host: &Arc<Inner>, class: &str) -> Bindings {
     let mut b = Bindings::new();
     let mut db_fn = |name: &str, f: fn(&TurnContext, Value) -> Result<Value, HostError>| {
-        let ctx = Arc::clone(&ctx);
+        let slot = Arc::clone(slot);
         b.insert(
             "__agent",
             name,
             Arc::new(move |args| {
-                let result = f(&ctx, args);
+                let result = slot.current().and_then(|ctx| f(&ctx, args));
                 Box::pin(async move { result })
             }),
         );
@@ -546,28 +579,29 @@ pub(crate) fn turn_bindings(ctx: Arc<TurnContext>) -> Bindings {
         let a: WsArgs = parse("workspace", args)?;
         workspace_op(&mut lock(&ctx.db), a)
     });
-    let turn = Arc::clone(&ctx);
+    let turn = Arc::clone(slot);
     b.insert(
         "__agent",
         "sandbox",
         Arc::new(move |args| {
-            let ctx = Arc::clone(&turn);
-            Box::pin(async move { sandbox_op(&ctx, args).await })
+            let ctx = turn.current();
+            Box::pin(async move {
+                let ctx = ctx?;
+                sandbox_op(&ctx, args).await
+            })
         }),
     );
     let (fetch_namespace, fetch_name) = sandbox::FETCH_BINDING;
     b.insert(fetch_namespace, fetch_name, fetch_refusal());
-    if let Some(host) = ctx.host.upgrade() {
-        bind_agents(&mut b, &host, Some(Arc::clone(&ctx)));
-        bind_sub_agents(&mut b, &ctx);
-        bind_isolates(&mut b, &ctx);
-        for (namespace, name, f) in host.config.bindings.iter() {
+    bind_agents(&mut b, host, Some(Arc::clone(slot)));
+    bind_sub_agents(&mut b, slot);
+    bind_isolates(&mut b, slot);
+    for (namespace, name, f) in host.config.bindings.iter() {
+        b.insert(namespace, name, Arc::clone(f));
+    }
+    if let Some(own) = host.config.class_bindings.get(class) {
+        for (namespace, name, f) in own.iter() {
             b.insert(namespace, name, Arc::clone(f));
-        }
-        if let Some(own) = host.config.class_bindings.get(&ctx.address.class) {
-            for (namespace, name, f) in own.iter() {
-                b.insert(namespace, name, Arc::clone(f));
-            }
         }
     }
     b
@@ -601,19 +635,20 @@ struct SubTarget {
 }
 
 /// Host functions given an async closure over the turn and the host.
-fn async_fn<F, Fut>(b: &mut Bindings, ctx: &Arc<TurnContext>, name: &str, f: F)
+fn async_fn<F, Fut>(b: &mut Bindings, slot: &Arc<TurnSlot>, name: &str, f: F)
 where
     F: Fn(Arc<TurnContext>, Arc<Inner>, Value) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Value, HostError>> + Send + 'static,
 {
-    let ctx = Arc::clone(ctx);
+    let slot = Arc::clone(slot);
     let f = Arc::new(f);
     b.insert(
         "__agent",
         name,
         Arc::new(move |args| {
-            let (ctx, f) = (Arc::clone(&ctx), Arc::clone(&f));
+            let (ctx, f) = (slot.current(), Arc::clone(&f));
             Box::pin(async move {
+                let ctx = ctx?;
                 let host = ctx
                     .host
                     .upgrade()
@@ -640,7 +675,7 @@ fn child_of(
 /// `this.subAgent()`, `listSubAgents()`, `hasSubAgent()`, `deleteSubAgent()`,
 /// `abortSubAgent()`, calls to sub-agents and `this.parentAgent()`, and `rpcResume`
 /// (the way back from a re-entered call).
-fn bind_sub_agents(b: &mut Bindings, ctx: &Arc<TurnContext>) {
+fn bind_sub_agents(b: &mut Bindings, ctx: &Arc<TurnSlot>) {
     async_fn(b, ctx, "subAgent", |ctx, host, args| async move {
         let a: SubArgs = parse("subAgent(Class, name)", args)?;
         let child = child_of(&ctx, &host, &a.class, &a.name, "subAgent(Class, name)")?;
@@ -773,7 +808,7 @@ pub(crate) fn fetch_refusal() -> sandbox::HostFn {
 }
 
 /// `this.isolates.run/load/get` and a loaded module's calls (see `isolates.rs`).
-fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnContext>) {
+fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnSlot>) {
     async_fn(b, ctx, "isolateRun", |ctx, host, args| async move {
         let a: isolates::RunArgs = parse("isolates.run(code, options)", args)?;
         let (reentry, reply) = isolates::run(&ctx, &host, a)?;
@@ -876,16 +911,16 @@ async fn sandbox_op(ctx: &TurnContext, args: Value) -> Result<Value, HostError> 
 /// A synchronous host function over the turn's database.
 fn db_ext(
     b: &mut Bindings,
-    ctx: &Arc<TurnContext>,
+    slot: &Arc<TurnSlot>,
     name: &str,
     f: fn(&mut AgentDb, Value) -> Result<Value, HostError>,
 ) {
-    let ctx = Arc::clone(ctx);
+    let slot = Arc::clone(slot);
     b.insert(
         "__agent",
         name,
         Arc::new(move |args| {
-            let result = f(&mut lock(&ctx.db), args);
+            let result = slot.current().and_then(|ctx| f(&mut lock(&ctx.db), args));
             Box::pin(async move { result })
         }),
     );
@@ -895,22 +930,25 @@ fn db_ext(
 /// `agents.Class("name").method(...)` form), answering `{ok}` or `{reenter}` (see
 /// [`outbound`]), and `__isletSub.call({path, method, args})` for sub-agents
 /// (`agents.Class("name").subAgent("Child", "name")`), which must exist. Calls from an
-/// agent's turn (`ctx`) carry its chain of waiting agents.
-pub(crate) fn bind_agents(b: &mut Bindings, host: &Arc<Inner>, ctx: Option<Arc<TurnContext>>) {
+/// agent's turn (`turn`) carry its chain of waiting agents.
+pub(crate) fn bind_agents(b: &mut Bindings, host: &Arc<Inner>, turn: Option<Arc<TurnSlot>>) {
+    let current =
+        |turn: &Option<Arc<TurnSlot>>| turn.as_ref().map(|slot| slot.current()).transpose();
     for class in host.classes.iter() {
         for method in &class.methods {
             let host = Arc::downgrade(host);
-            let ctx = ctx.clone();
+            let turn = turn.clone();
             let (class_name, method_name) = (class.name.clone(), method.clone());
             b.insert(
                 &format!("agents.{}", class.name),
                 method,
                 Arc::new(move |args| {
                     let host = host.clone();
-                    let ctx = ctx.clone();
+                    let ctx = current(&turn);
                     let class = class_name.clone();
                     let method = method_name.clone();
                     Box::pin(async move {
+                        let ctx = ctx?;
                         let a: RpcArgs = parse(&format!("agents.{class}(name).{method}"), args)?;
                         let host = host
                             .upgrade()
@@ -928,8 +966,9 @@ pub(crate) fn bind_agents(b: &mut Bindings, host: &Arc<Inner>, ctx: Option<Arc<T
         "call",
         Arc::new(move |args| {
             let host = weak.clone();
-            let ctx = ctx.clone();
+            let ctx = current(&turn);
             Box::pin(async move {
+                let ctx = ctx?;
                 let a: PathCall = parse("subAgent(Class, name)", args)?;
                 let host = host
                     .upgrade()

@@ -345,6 +345,34 @@ fn show(out: &mut impl std::io::Write, data: &str) -> std::io::Result<()> {
             "\n(the conversation was compacted: {} messages summarised, about {} → {} tokens)",
             chunk["data"]["messages"], chunk["data"]["tokensBefore"], chunk["data"]["tokensAfter"]
         )?,
+        // A child agent's progress: its own tool calls and how it ended; its answer
+        // comes back as the delegating tool's result.
+        "data-subagent" => {
+            let data = &chunk["data"];
+            let who = format!(
+                "{} {}",
+                data["agent"]["className"].as_str().unwrap_or("?"),
+                data["agent"]["name"].as_str().unwrap_or("?")
+            );
+            let inner = &data["chunk"];
+            match inner["type"].as_str().unwrap_or("") {
+                "start" => writeln!(out, "  ↳ {} is working on it", escape_controls(&who))?,
+                "tool-input-available" => writeln!(
+                    out,
+                    "  ↳ {}: ⚙ {} {}",
+                    escape_controls(&who),
+                    escape_controls(inner["toolName"].as_str().unwrap_or("?")),
+                    fold(&inner["input"].to_string())
+                )?,
+                "error" => writeln!(
+                    out,
+                    "  ↳ {}: error: {}",
+                    escape_controls(&who),
+                    fold(inner["errorText"].as_str().unwrap_or(""))
+                )?,
+                _ => {}
+            }
+        }
         "abort" => writeln!(out, "\n(cancelled)")?,
         "error" => writeln!(
             out,

@@ -9,7 +9,7 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The reserved binding that turns on `fetch`, `Request`, `Response` and `Headers`:
 /// `(namespace, name)`. The isolate does not install it as `globalThis.__fetch`; `fetch.js`
@@ -75,9 +75,29 @@ impl std::error::Error for HostError {}
 
 /// Namespaces of host functions for one execution. Namespace paths are dotted JS paths
 /// (`api.users`); each segment and each function name must be a JS identifier.
+///
+/// Cloning is cheap (the functions are shared until one clone is changed), and what a run
+/// derives from them (the checked, ordered table) is computed once per set, not per run:
+/// an agent hands the same bindings to every turn.
 #[derive(Clone, Default)]
 pub struct Bindings {
+    inner: Arc<Shared>,
+}
+
+#[derive(Clone, Default)]
+struct Shared {
     namespaces: BTreeMap<String, BTreeMap<String, HostFn>>,
+    /// Derived from `namespaces` on first use; reset by every change.
+    table: OnceLock<Table>,
+}
+
+/// The bindings as a run needs them: names and functions in the same stable order (a
+/// host call names its function by index), or why they cannot be bound.
+#[derive(Clone)]
+pub(crate) struct Table {
+    pub names: Arc<[(String, String)]>,
+    pub functions: Arc<[HostFn]>,
+    pub invalid: Option<String>,
 }
 
 impl fmt::Debug for Bindings {
@@ -109,14 +129,17 @@ impl Bindings {
 
     /// Adds (or replaces) `namespace.name`.
     pub fn insert(&mut self, namespace: &str, name: &str, f: HostFn) {
-        self.namespaces
+        let shared = Arc::make_mut(&mut self.inner);
+        shared.table = OnceLock::new();
+        shared
+            .namespaces
             .entry(namespace.to_owned())
             .or_default()
             .insert(name.to_owned(), f);
     }
 
     pub fn len(&self) -> usize {
-        self.namespaces.values().map(BTreeMap::len).sum()
+        self.inner.namespaces.values().map(BTreeMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -125,7 +148,7 @@ impl Bindings {
 
     /// `(namespace, name, function)` in a stable order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &HostFn)> {
-        self.namespaces.iter().flat_map(|(ns, fns)| {
+        self.inner.namespaces.iter().flat_map(|(ns, fns)| {
             fns.iter()
                 .map(move |(name, f)| (ns.as_str(), name.as_str(), f))
         })
@@ -133,7 +156,7 @@ impl Bindings {
 
     /// The function at `namespace.name`, if bound.
     pub fn get(&self, namespace: &str, name: &str) -> Option<&HostFn> {
-        self.namespaces.get(namespace)?.get(name)
+        self.inner.namespaces.get(namespace)?.get(name)
     }
 
     /// These bindings with each call in a debug-level `host_call` span (`namespace`,
@@ -176,18 +199,33 @@ impl Bindings {
         traced
     }
 
-    /// Checks every path segment is an identifier JS code can write after a dot.
-    pub(crate) fn validate(&self) -> Result<(), String> {
-        for (ns, name, _) in self.iter() {
-            for segment in ns.split('.').chain(std::iter::once(name)) {
-                if !is_identifier(segment) {
-                    return Err(format!(
+    /// The names and functions in order, each path segment checked to be an identifier
+    /// JS code can write after a dot; built on the first run of this set of bindings.
+    pub(crate) fn table(&self) -> &Table {
+        self.inner.table.get_or_init(|| {
+            let mut names = Vec::with_capacity(self.len());
+            let mut functions = Vec::with_capacity(self.len());
+            let mut invalid = None;
+            for (ns, name, f) in self.iter() {
+                if invalid.is_none()
+                    && let Some(segment) = ns
+                        .split('.')
+                        .chain(std::iter::once(name))
+                        .find(|s| !is_identifier(s))
+                {
+                    invalid = Some(format!(
                         "binding `{ns}.{name}`: `{segment}` is not a JavaScript identifier"
                     ));
                 }
+                names.push((ns.to_owned(), name.to_owned()));
+                functions.push(Arc::clone(f));
             }
-        }
-        Ok(())
+            Table {
+                names: names.into(),
+                functions: functions.into(),
+                invalid,
+            }
+        })
     }
 }
 

@@ -427,44 +427,27 @@ fn run_job(
     run: impl FnOnce(Work<'_>) -> Outcome,
 ) -> Outcome {
     let started = Instant::now();
-    if let Err(message) = execution.bindings.validate() {
-        return error_outcome(JsError::new("SandboxError", message), started);
+    let table = execution.bindings.table();
+    if let Some(message) = &table.invalid {
+        return error_outcome(JsError::new("SandboxError", message.clone()), started);
     }
-    let (names, dispatch, completions) = in_process_dispatch(execution, runtime);
+    let (tx, completions) = crossbeam_channel::unbounded();
+    let dispatch = InProcessDispatch {
+        functions: Arc::clone(&table.functions),
+        runtime: runtime.clone(),
+        completions: tx,
+        tasks: RefCell::new(Vec::new()),
+    };
     let mut outcome = run(Work {
         code: &execution.code,
         prelude: execution.prelude.as_deref(),
-        functions: &names,
+        functions: &table.names,
         limits: &execution.limits,
         dispatch: Box::new(dispatch),
         completions: &completions,
     });
     outcome.stats.wall_us = started.elapsed().as_micros() as u64;
     outcome
-}
-
-fn in_process_dispatch(
-    execution: &Execution,
-    runtime: &tokio::runtime::Handle,
-) -> (
-    Vec<(String, String)>,
-    InProcessDispatch,
-    Receiver<Completion>,
-) {
-    let mut names = Vec::with_capacity(execution.bindings.len());
-    let mut functions = Vec::with_capacity(execution.bindings.len());
-    for (namespace, name, f) in execution.bindings.iter() {
-        names.push((namespace.to_owned(), name.to_owned()));
-        functions.push(f.clone());
-    }
-    let (tx, completions) = crossbeam_channel::unbounded();
-    let dispatch = InProcessDispatch {
-        functions,
-        runtime: runtime.clone(),
-        completions: tx,
-        tasks: RefCell::new(Vec::new()),
-    };
-    (names, dispatch, completions)
 }
 
 /// Runs `execution` in `isolate` on this thread, with host functions spawned on `runtime`.
@@ -492,7 +475,7 @@ pub fn run_in_process(
 /// Host calls as tokio tasks in this process. Tasks still running when the execution ends
 /// are aborted.
 pub struct InProcessDispatch {
-    functions: Vec<HostFn>,
+    functions: Arc<[HostFn]>,
     runtime: tokio::runtime::Handle,
     completions: Sender<Completion>,
     tasks: RefCell<Vec<tokio::task::AbortHandle>>,

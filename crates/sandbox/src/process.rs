@@ -84,7 +84,7 @@ struct Worker {
 }
 
 struct Pending {
-    functions: Vec<HostFn>,
+    functions: Arc<[HostFn]>,
     runtime: tokio::runtime::Handle,
     reply: oneshot::Sender<Outcome>,
     tasks: Vec<tokio::task::AbortHandle>,
@@ -189,16 +189,13 @@ impl WorkerPool {
             Ok(worker) => worker,
             Err(e) => return error_outcome(JsError::new("SandboxError", e.to_string()), started),
         };
-        if let Err(message) = execution.bindings.validate() {
-            return error_outcome(JsError::new("SandboxError", message), started);
+        let table = execution.bindings.table();
+        if let Some(message) = &table.invalid {
+            return error_outcome(JsError::new("SandboxError", message.clone()), started);
         }
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
-        let mut names = Vec::with_capacity(execution.bindings.len());
-        let mut functions = Vec::with_capacity(execution.bindings.len());
-        for (namespace, name, f) in execution.bindings.iter() {
-            names.push((namespace.to_owned(), name.to_owned()));
-            functions.push(f.clone());
-        }
+        let functions = Arc::clone(&table.functions);
+        let names = table.names.to_vec();
         let (reply, outcome) = oneshot::channel();
         lock(&worker.pending).insert(
             id,

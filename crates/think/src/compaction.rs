@@ -157,9 +157,7 @@ impl Context<'_> {
     ) -> Result<T, Error> {
         Ok(self
             .host
-            .with_new_or_existing_db(&self.address.class, &self.address.name, move |db| {
-                f(db).map_err(agents::Error::Store)
-            })
+            .with_new_or_existing_db_at(self.address, move |db| f(db).map_err(agents::Error::Store))
             .await?)
     }
 

@@ -342,6 +342,12 @@ impl Harness {
     /// the model, commits the user's message, then runs the loop in a task. Errors here
     /// mean nothing was stored.
     pub async fn chat(&self, class: &str, name: &str, request: ChatRequest) -> Result<Turn, Error> {
+        let address = self.inner.host.address(class, name)?;
+        self.chat_at(&address, request).await
+    }
+
+    /// [`Self::chat`] with the agent at `address` (a sub-agent must exist).
+    pub async fn chat_at(&self, address: &Address, request: ChatRequest) -> Result<Turn, Error> {
         let text = request.text.trim().to_owned();
         if text.is_empty() {
             return Err(Error::InvalidInput(
@@ -349,12 +355,12 @@ impl Harness {
             ));
         }
         let host = &self.inner.host;
-        if !host.classes().get(class)?.think {
+        if !host.classes().get(&address.class)?.think {
             return Err(Error::NotThink {
-                class: class.to_owned(),
+                class: address.class.clone(),
             });
         }
-        let address = Address::new(class, name);
+        let address = address.clone();
         let guard = self.lock(&address).lock_owned().await;
         // A turn a crash interrupted finishes first, so its answer precedes this message.
         self.recover_locked(&address).await;
@@ -370,7 +376,7 @@ impl Harness {
         let user = NewMessage::new(store::Role::User, json!(Message::user(text.clone())))
             .with_text(text.clone());
         let (session_id, user_message_id, fiber_id) = host
-            .with_new_or_existing_db(class, name, move |db| {
+            .with_new_or_existing_db_at(&address, move |db| {
                 db.transaction(|db| {
                     let session = match &session_id {
                         Some(id) => db.sessions().get(id)?,
@@ -505,9 +511,7 @@ impl Harness {
     async fn recover_now(&self, address: &Address) -> usize {
         let host = &self.inner.host;
         let unfinished = host
-            .with_new_or_existing_db(&address.class, &address.name, |db| {
-                Ok(db.fibers().unfinished()?)
-            })
+            .with_new_or_existing_db_at(address, |db| Ok(db.fibers().unfinished()?))
             .await;
         let fibers: Vec<store::Fiber> = match unfinished {
             Ok(fibers) => fibers
@@ -527,7 +531,7 @@ impl Harness {
             let fiber_id = fiber.id.clone();
             let (session, id) = (session_id.clone(), fiber_id.clone());
             let found = host
-                .with_db(&address.class, &address.name, move |db| {
+                .with_db_at(address, move |db| {
                     let interrupted = json!({"content": llm::INTERRUPTED_RESULT, "isError": true});
                     let recovery = db.fibers().recover(&id, &interrupted)?;
                     let history = db.sessions().history(&session, None)?;
@@ -572,7 +576,7 @@ impl Harness {
                     tracing::warn!(agent = %address, fiber = %fiber_id, "{message}");
                     self.end_waiting(address, &session_id, &fiber_id, &message);
                     let _ = host
-                        .with_db(&address.class, &address.name, move |db| {
+                        .with_db_at(address, move |db| {
                             Ok(db.fibers().fail(&fiber_id, &message)?)
                         })
                         .await;
@@ -587,7 +591,7 @@ impl Harness {
         let value = self
             .inner
             .host
-            .think(&address.class, &address.name, "config", Value::Null)
+            .think_at(address, "config", Value::Null)
             .await?;
         let config: Config = serde_json::from_value(value).map_err(|e| {
             Error::InvalidInput(format!(
@@ -595,6 +599,17 @@ impl Harness {
                 address.class
             ))
         })?;
+        for tool in &config.tools {
+            if let Some(class) = &tool.agent {
+                let think = self.inner.host.classes().get(class)?.think;
+                if !think {
+                    return Err(Error::InvalidInput(format!(
+                        "{}'s tool {} delegates to {class}, which is not a chat agent: agentTool takes a class that extends Think",
+                        address.class, tool.name
+                    )));
+                }
+            }
+        }
         let model = self.inner.models.get(config.model.as_deref())?;
         Ok((config, model))
     }
@@ -663,6 +678,7 @@ impl Harness {
             buffer,
             cancel,
             host: self.inner.host.clone(),
+            harness: self.clone(),
             models: self.inner.models.clone(),
             hooks,
             user_text: None,
@@ -808,7 +824,23 @@ impl Harness {
     /// `false` when no turn of the session is running here. A client that disconnects
     /// does not cancel: only this does.
     pub fn cancel(&self, class: &str, name: &str, session_id: &str) -> bool {
-        let key = (Address::new(class, name), session_id.to_owned());
+        self.cancel_at(&Address::new(class, name), session_id)
+    }
+
+    /// [`Self::chat_at`] for a delegating turn: boxed, since a turn that starts another
+    /// turn is a future that contains itself, which the compiler cannot prove `Send`.
+    fn start_child(
+        &self,
+        child: Address,
+        request: ChatRequest,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<Turn, Error>> + Send>> {
+        let harness = self.clone();
+        Box::pin(async move { harness.chat_at(&child, request).await })
+    }
+
+    /// [`Self::cancel`] for an address.
+    pub fn cancel_at(&self, address: &Address, session_id: &str) -> bool {
+        let key = (address.clone(), session_id.to_owned());
         let Some(buffer) = lock(&self.inner.streams).get(&key).map(Arc::clone) else {
             return false;
         };
@@ -828,6 +860,37 @@ impl Harness {
             chats.retain(|_, lock| Arc::strong_count(lock) > 1);
         }
         Arc::clone(chats.entry(address.clone()).or_default())
+    }
+}
+
+/// How deep agents may delegate to agents (parent → child → …): a class that delegates
+/// to its own class would otherwise recurse until storage runs out.
+const MAX_DELEGATION_DEPTH: usize = 4;
+
+/// The message a delegated task becomes: the one string the input holds (`task`, say),
+/// or the input as JSON.
+fn task_text(input: &serde_json::Map<String, Value>) -> String {
+    let mut strings = input.values().filter_map(Value::as_str);
+    match (strings.next(), strings.next(), input.len()) {
+        (Some(text), None, 1) => text.to_owned(),
+        _ => Value::Object(input.clone()).to_string(),
+    }
+}
+
+/// A child agent's turn in progress for a delegation; cancelled if the delegation is
+/// dropped before the turn ended.
+struct ChildTurn<'a> {
+    harness: &'a Harness,
+    child: &'a Address,
+    session_id: &'a str,
+    done: bool,
+}
+
+impl Drop for ChildTurn<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.harness.cancel_at(self.child, self.session_id);
+        }
     }
 }
 
@@ -863,6 +926,8 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// One running turn.
 struct Run {
     host: AgentHost,
+    /// For the turns of child agents this one delegates to.
+    harness: Harness,
     /// For a model `beforeTurn` chooses.
     models: Models,
     hooks: Hooks,
@@ -1063,7 +1128,7 @@ impl Run {
         *lock(&self.saved_at) = std::time::Instant::now();
         let (fiber, address) = (self.fiber_id.clone(), self.address.clone());
         self.host
-            .with_new_or_existing_db(&self.address.class, &self.address.name, move |db| {
+            .with_new_or_existing_db_at(&self.address, move |db| {
                 if !unsaved.is_empty()
                     && let Err(e) = db.fibers().push_chunks(&fiber, &unsaved)
                 {
@@ -1252,12 +1317,7 @@ impl Run {
     async fn hook(&self, hook: &str, args: Value) -> Result<Value, String> {
         let span = tracing::info_span!("think_hook", hook);
         self.host
-            .think(
-                &self.address.class,
-                &self.address.name,
-                "hook",
-                json!({"hook": hook, "args": args}),
-            )
+            .think_at(&self.address, "hook", json!({"hook": hook, "args": args}))
             .instrument(span)
             .await
             .map_err(|e| format!("the {hook} hook failed: {e}"))
@@ -1761,9 +1821,16 @@ impl Run {
         } else {
             let span =
                 tracing::info_span!("think_tool_call", tool = %call.name, call_id = %call.id);
-            let run = self.toolbox.run(call, argument_error).instrument(span);
+            let run = async {
+                match self.toolbox.delegation(&call.name) {
+                    Some(class) if argument_error.is_none() => self.delegate(call, class).await,
+                    _ => self.toolbox.run(call, argument_error).await,
+                }
+            }
+            .instrument(span);
             // A cancel answers the call in flight at once; the tool's own run (an isolate
-            // turn, Code Mode) is not torn down and may still finish its work.
+            // turn, Code Mode) is not torn down and may still finish its work; a child
+            // agent's turn is cancelled with it.
             tokio::select! {
                 output = run => output,
                 () = self.until_cancelled() => return CallEnd::Cancelled(checkpoint_id),
@@ -1806,6 +1873,75 @@ impl Run {
         match failure {
             Some(reason) => CallEnd::Stopped(output, reason),
             None => CallEnd::Done(output),
+        }
+    }
+
+    /// Hands an `agentTool` call to the child agent of `class` named after the tool (one
+    /// per tool, each task a new session of it), streams the child's chunks to this
+    /// turn's client as `data-subagent` parts, and answers with the child's final text.
+    async fn delegate(&self, call: &ToolCall, class: &str) -> Output {
+        let input = match call.input() {
+            Ok(input) => input.clone(),
+            Err(reason) => return Output::error(reason),
+        };
+        let depth = std::iter::successors(self.address.parent(), Address::parent).count();
+        if depth >= MAX_DELEGATION_DEPTH {
+            return Output::error(format!(
+                "{} is already {depth} delegations deep: do this task yourself",
+                self.address
+            ));
+        }
+        let child = match self.host.sub_agent(&self.address, class, &call.name).await {
+            Ok(child) => child,
+            Err(e) => return Output::error(format!("cannot reach the {class} agent: {e}")),
+        };
+        let request = ChatRequest {
+            text: task_text(&input),
+            ..ChatRequest::default()
+        };
+        let turn = match self.harness.start_child(child.clone(), request).await {
+            Ok(turn) => turn,
+            Err(e) => return Output::error(format!("the {class} agent could not start: {e}")),
+        };
+        // Dropped with this call (the parent's turn cancelled): the child's turn stops too.
+        let running = ChildTurn {
+            harness: &self.harness,
+            child: &child,
+            session_id: &turn.session_id,
+            done: false,
+        };
+        let mut chunks = turn.chunks;
+        let (mut answer, mut failure) = (String::new(), None);
+        while let Some(chunk) = chunks.recv().await {
+            match &chunk {
+                // The answer is the child's last text; text before its tool calls was
+                // thinking aloud.
+                Chunk::TextStart { .. } => answer.clear(),
+                Chunk::TextDelta { delta, .. } => answer.push_str(delta),
+                Chunk::Error { error_text } => failure = Some(error_text.clone()),
+                Chunk::Abort { reason } => {
+                    failure = Some(reason.clone().unwrap_or_else(|| "cancelled".to_owned()));
+                }
+                _ => {}
+            }
+            self.send(Chunk::DataSubagent {
+                data: json!({
+                    "toolCallId": call.id,
+                    "agent": {"className": class, "name": call.name},
+                    "sessionId": turn.session_id,
+                    "chunk": chunk,
+                }),
+                transient: true,
+            });
+        }
+        let mut running = running;
+        running.done = true;
+        match failure {
+            Some(error) => Output::error(format!(
+                "the {class} agent failed (session {}): {error}",
+                turn.session_id
+            )),
+            None => Output::ok(Value::String(answer)),
         }
     }
 

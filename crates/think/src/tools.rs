@@ -76,6 +76,9 @@ pub(crate) struct OwnTool {
     #[serde(default)]
     pub description: String,
     pub input_schema: Value,
+    /// An `agentTool`'s class: the call is handed to a child agent of that class.
+    #[serde(default)]
+    pub agent: Option<String>,
 }
 
 /// A host operation (of the workspace, of the sandbox) as a tool: its name, its
@@ -396,6 +399,14 @@ impl Toolbox {
         }
     }
 
+    /// The child agent class a tool delegates to, when it is an `agentTool`.
+    pub(crate) fn delegation(&self, name: &str) -> Option<&str> {
+        self.own
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.agent.as_deref())
+    }
+
     pub(crate) fn definitions(&self) -> &[ToolDefinition] {
         &self.definitions
     }
@@ -446,11 +457,7 @@ impl Toolbox {
         }
         if self.own.iter().any(|t| t.name == name) {
             let payload = json!({"name": name, "input": input, "callId": call.id});
-            return match self
-                .host
-                .think(&self.agent.class, &self.agent.name, "tool", payload)
-                .await
-            {
+            return match self.host.think_at(&self.agent, "tool", payload).await {
                 Ok(value) => Output::ok(value),
                 Err(e) => Output::error(format!("the tool `{name}` failed: {e}")),
             };
@@ -491,7 +498,7 @@ impl Toolbox {
                 let op = name.to_owned();
                 let result = self
                     .host
-                    .with_new_or_existing_db(&self.agent.class, &self.agent.name, move |db| {
+                    .with_new_or_existing_db_at(&self.agent, move |db| {
                         Ok(workspace_op(db, &op, &input))
                     })
                     .await;
@@ -546,7 +553,7 @@ impl Toolbox {
         let session = self.session_id.clone();
         let result = self
             .host
-            .with_new_or_existing_db(&self.agent.class, &self.agent.name, move |db| {
+            .with_new_or_existing_db_at(&self.agent, move |db| {
                 let mut sessions = db.sessions();
                 let hits = if all {
                     sessions.search_all(&query, Some(10))
@@ -629,7 +636,7 @@ pub(crate) fn code_mode(
                         }
                     };
                     let op2 = op.clone();
-                    host.with_new_or_existing_db(&agent.class, &agent.name, move |db| {
+                    host.with_new_or_existing_db_at(&agent, move |db| {
                         Ok(workspace_op(db, &op2, &input))
                     })
                     .await

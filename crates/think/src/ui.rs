@@ -72,6 +72,13 @@ pub enum Chunk {
         data: Value,
         transient: bool,
     },
+    /// Progress of a child agent this turn delegated to (an `agentTool`): `{toolCallId,
+    /// agent: {className, name}, sessionId, chunk}` with the child's own chunk; transient,
+    /// like [`Chunk::DataCompaction`]: the child's session keeps its conversation.
+    DataSubagent {
+        data: Value,
+        transient: bool,
+    },
     /// The turn failed; what was streamed before stays (and is kept in the session).
     #[serde(rename_all = "camelCase")]
     Error {

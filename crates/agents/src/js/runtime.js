@@ -483,6 +483,24 @@ const LOAD_EXTENSION_SCHEMA = {
   required: ['name', 'source'],
 };
 
+// Delegation (issue 16): a tool whose calls the host hands to a child chat agent of this
+// one (`Class` is a Think class, or its name), which works in a session of its own; its
+// progress streams to this agent's client and its answer is the tool's result.
+const AGENT_TOOL = Symbol('agentTool');
+function agentTool(Class, options) {
+  const className = typeof Class === 'function' ? Class.name : Class;
+  if (typeof className !== 'string' || className === '') throw new TypeError('agentTool(Class, { description, inputSchema }): Class is a Think class or its name, e.g. agentTool("Researcher", { description: "…" })');
+  const o = options === undefined ? {} : options;
+  if (o === null || typeof o !== 'object') throw new TypeError('agentTool(Class, options): options is { description?, inputSchema? }');
+  const tool = {
+    description: o.description !== undefined ? String(o.description) : `Hand a task to a ${className} agent: it works on it in a conversation of its own and answers with its result.`,
+    inputSchema: o.inputSchema !== undefined ? o.inputSchema : { type: 'object', properties: { task: { type: 'string', description: 'the task, with everything the agent needs to know' } }, required: ['task'] },
+    execute() { throw new Error(`a ${className} agent tool runs on the host, not here`); },
+  };
+  Object.defineProperty(tool, AGENT_TOOL, { value: className });
+  return tool;
+}
+
 // The tools of the enabled extensions, as `<extension>_<tool>`.
 async function extensionTools() {
   const out = [];
@@ -529,7 +547,9 @@ async function thinkTurn(Class, agent, op, payload) {
       for (const [name, tool] of Object.entries(await thinkTools(agent))) {
         if (!TOOL_NAME.test(name)) throw new TypeError(`tool name ${JSON.stringify(name)}: use 1 to 64 letters, digits, _ or -`);
         if (!tool || typeof tool.execute !== 'function') throw new TypeError(`tool ${name} has no execute(input) function`);
-        tools.push({ name, description: String(tool.description || ''), inputSchema: toolSchema(tool) });
+        const own = { name, description: String(tool.description || ''), inputSchema: toolSchema(tool) };
+        if (tool[AGENT_TOOL] !== undefined) own.agent = tool[AGENT_TOOL];
+        tools.push(own);
       }
       // Installed extensions' tools (`<extension>_<tool>`), from this turn's view of them:
       // one installed during a turn is offered from the next; the class's own tools win.
@@ -814,6 +834,7 @@ const LIFECYCLE = new Set(['onStart', 'onRequest', 'onFiberRecovered']);
 Object.defineProperty(globalThis, '__isletDescribe', { value: describe, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'Agent', { value: Agent, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'Think', { value: Think, writable: false, enumerable: false, configurable: false });
+Object.defineProperty(globalThis, 'agentTool', { value: agentTool, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'HttpError', { value: HttpError, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, '__isletEntry', { value: entry, writable: false, enumerable: false, configurable: false });
 })();

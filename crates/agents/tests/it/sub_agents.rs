@@ -411,10 +411,19 @@ async fn issue16_shutdown_still_lets_running_turns_finish() {
     // A turn running when the host shuts down ends normally (abort is not shutdown).
     let host = g.host.clone();
     let running = tokio::spawn(async move {
-        host.call("Boss", "b", "pingPong", vec![json!("p"), json!(40)])
+        host.call("Boss", "b", "pingPong", vec![json!("p"), json!(200)])
             .await
     });
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    // Shut down once the ping-pong is under way: the child's first call has arrived
+    // (creating the child and that call go through the host, which refuses new work once
+    // shutting down; the calls back and forth after it are re-entries). A fixed sleep lost
+    // this race on a loaded machine.
+    for _ in 0..1000 {
+        if g.host.stats().calls >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
     g.host.shutdown(Duration::from_secs(10)).await;
     assert_eq!(running.await.unwrap().unwrap(), json!("done"));
 }

@@ -6,6 +6,7 @@ mod support;
 mod cancel;
 mod chat;
 mod compaction;
+mod delegation;
 mod extensions;
 mod failures;
 mod hooks;

@@ -1,0 +1,277 @@
+//! Issue 16 item 3: a Think agent hands a task to a child Think agent (`agentTool`); the
+//! child works in its own session and storage, its progress streams to the parent's
+//! client, and its answer comes back as the tool's result.
+
+use agents::Address;
+use llm::ProviderKind;
+use llm::scripted::{Recorded, Reply};
+use serde_json::{Value, json};
+use think::ui::Chunk;
+
+use crate::support::*;
+
+const LEAD: &str = r#"
+import { Think, agentTool } from "agents";
+export default class Lead extends Think {
+  getSystemPrompt() { return "You lead a team."; }
+  getTools() {
+    return { research: agentTool("Researcher", { description: "Research a topic thoroughly" }) };
+  }
+}
+"#;
+
+const RESEARCHER: &str = r#"
+import { Think } from "agents";
+export default class Researcher extends Think {
+  getSystemPrompt() { return "You research."; }
+}
+"#;
+
+const COUNTER: &str = r#"
+import { Agent } from "agents";
+export default class Counter extends Agent { async get() { return 0; } }
+"#;
+
+/// The system prompt of a recorded request (OpenAI wire format).
+fn system(r: &Recorded) -> String {
+    r.body["messages"][0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Whether the request already carries a tool result (the model's second step).
+fn has_tool_result(r: &Recorded) -> bool {
+    r.body["messages"]
+        .as_array()
+        .is_some_and(|m| m.iter().any(|m| m["role"] == "tool"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue16_a_think_parent_delegates_to_a_child_think_agent_and_streams_its_progress() {
+    let given = given_harness(
+        ProviderKind::OpenAi,
+        &[("Lead.ts", LEAD), ("Researcher.ts", RESEARCHER)],
+    )
+    .await;
+    // Parent and child share the scripted server: answer by who asks and how far along.
+    given.model.set_responder(|r| {
+        let child = system(r).contains("You research");
+        let results = r.body["messages"]
+            .as_array()
+            .map_or(0, |m| m.iter().filter(|m| m["role"] == "tool").count());
+        match (child, results) {
+            (false, 0) => Reply::new().tool_call(
+                "c1",
+                "research",
+                json!({ "task": "Find out what QuickJS is" }),
+            ),
+            (true, 0) => Reply::new().tool_call(
+                "w1",
+                "write",
+                json!({ "path": "/findings.md", "content": "QuickJS: a small JS engine" }),
+            ),
+            (true, _) => Reply::new().text("QuickJS is a small embeddable JavaScript engine."),
+            (false, _) => Reply::new().text("The team found it."),
+        }
+    });
+
+    let (_session, chunks) = given.chat("Lead", "boss", None, "What is QuickJS?").await;
+    assert_well_formed(&chunks);
+    assert_eq!(streamed_text(&chunks), "The team found it.");
+
+    // The child's progress reached the parent's client, labelled with the call and agent.
+    let progress: Vec<&Value> = chunks
+        .iter()
+        .filter_map(|c| match c {
+            Chunk::DataSubagent { data, transient } => {
+                assert!(transient);
+                Some(data)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(!progress.is_empty(), "{chunks:?}");
+    for p in &progress {
+        assert_eq!(p["toolCallId"], "c1");
+        assert_eq!(
+            p["agent"],
+            json!({ "className": "Researcher", "name": "research" })
+        );
+    }
+    let kinds: Vec<&str> = progress
+        .iter()
+        .filter_map(|p| p["chunk"]["type"].as_str())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"start"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"finish"), "{kinds:?}");
+    assert!(kinds.contains(&"tool-input-available"), "{kinds:?}");
+    assert!(kinds.contains(&"text-delta"), "{kinds:?}");
+
+    // The child's answer is the tool's result, and the parent's model saw it.
+    let output = chunks
+        .iter()
+        .find_map(|c| match c {
+            Chunk::ToolOutputAvailable { output, .. } => Some(output.clone()),
+            _ => None,
+        })
+        .expect("the research call has an output");
+    assert_eq!(
+        output,
+        json!("QuickJS is a small embeddable JavaScript engine.")
+    );
+    let last_parent = given
+        .model
+        .requests()
+        .into_iter()
+        .rfind(|r| !system(r).contains("You research"))
+        .expect("parent requests");
+    assert!(
+        last_parent.body.to_string().contains("small embeddable"),
+        "{}",
+        last_parent.body
+    );
+
+    // The child is a sub-agent of the parent with its own workspace and its own session,
+    // whose first message is the task.
+    let parent = Address::new("Lead", "boss");
+    let children = given.host.sub_agents(&parent, None).unwrap();
+    assert_eq!(children.len(), 1);
+    assert_eq!(
+        (children[0].class_name.as_str(), children[0].name.as_str()),
+        ("Researcher", "research")
+    );
+    let child = parent.child("Researcher", "research");
+    let (file, first) = given
+        .host
+        .with_db_at(&child, |db| {
+            let file = db.workspace().read_text("/findings.md")?;
+            let mut page = db.sessions().list(&store::ListSessions::default())?;
+            assert_eq!(page.sessions.len(), 1, "one task, one session");
+            let session = page.sessions.remove(0);
+            let history = db.sessions().history(&session.id, None)?;
+            Ok((file, history[0].content_value()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(file, "QuickJS: a small JS engine");
+    assert!(
+        first.to_string().contains("Find out what QuickJS is"),
+        "{first}"
+    );
+    assert_eq!(
+        given.read_file("Lead", "boss", "/findings.md").await,
+        None,
+        "the parent's workspace is its own"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue16_an_agent_tool_naming_a_class_that_does_not_chat_is_refused_at_the_turn() {
+    const WRONG: &str = r#"
+import { Think, agentTool } from "agents";
+export default class Wrong extends Think {
+  getTools() { return { count: agentTool("Counter") }; }
+}
+"#;
+    let given = given_harness(
+        ProviderKind::OpenAi,
+        &[("Wrong.ts", WRONG), ("Counter.ts", COUNTER)],
+    )
+    .await;
+    let error = given
+        .harness
+        .chat(
+            "Wrong",
+            "w",
+            think::ChatRequest {
+                text: "hi".to_owned(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("a delegation to a non-chat class is refused");
+    let message = error.to_string();
+    assert!(
+        message.contains("Counter") && message.contains("Think"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue16_a_child_that_fails_answers_the_parent_s_call_with_its_error() {
+    let given = given_harness(
+        ProviderKind::OpenAi,
+        &[("Lead.ts", LEAD), ("Researcher.ts", RESEARCHER)],
+    )
+    .await;
+    given.model.set_responder(|r| {
+        let child = system(r).contains("You research");
+        match (child, has_tool_result(r)) {
+            (false, false) => Reply::new().tool_call("c1", "research", json!({ "task": "dig" })),
+            (true, _) => Reply::error(500, "the child's model is down"),
+            (false, true) => Reply::new().text("The researcher could not help."),
+        }
+    });
+    let (_session, chunks) = given.chat("Lead", "boss", None, "Dig").await;
+    assert_well_formed(&chunks);
+    let error = chunks
+        .iter()
+        .find_map(|c| match c {
+            Chunk::ToolOutputError { error_text, .. } => Some(error_text.clone()),
+            _ => None,
+        })
+        .expect("the call failed");
+    assert!(error.contains("Researcher agent failed"), "{error}");
+    assert_eq!(streamed_text(&chunks), "The researcher could not help.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue16_cancelling_the_parent_s_turn_cancels_the_child_s() {
+    let given = given_harness(
+        ProviderKind::OpenAi,
+        &[("Lead.ts", LEAD), ("Researcher.ts", RESEARCHER)],
+    )
+    .await;
+    given.model.set_responder(|r| {
+        if system(r).contains("You research") {
+            Reply::new().text("Reading the sources").then_stall()
+        } else {
+            Reply::new().tool_call("c1", "research", json!({ "task": "read everything" }))
+        }
+    });
+    let mut turn = given.start("Lead", "boss", None, "Go").await;
+    // Wait until the child streams, then cancel the parent.
+    let mut child_session = None;
+    while let Some(chunk) = turn.chunks.recv().await {
+        if let Chunk::DataSubagent { data, .. } = &chunk
+            && data["chunk"]["type"] == "text-delta"
+        {
+            child_session = data["sessionId"].as_str().map(str::to_owned);
+            break;
+        }
+    }
+    let child_session = child_session.expect("the child streamed");
+    assert!(given.harness.cancel("Lead", "boss", &turn.session_id));
+    let child = Address::new("Lead", "boss").child("Researcher", "research");
+    // The child's turn ends too (cancelled), keeping the text it had streamed; well
+    // before the model's stall timeout (5 s) would have ended it.
+    let mut ended = false;
+    for _ in 0..200 {
+        if !given.harness.cancel_at(&child, &child_session) {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(ended, "the child's turn is still running");
+    let history = given
+        .host
+        .with_db_at(&child, move |db| {
+            Ok(db.sessions().history(&child_session, None)?)
+        })
+        .await
+        .unwrap();
+    let last = history.last().expect("the child's history").content_value();
+    assert!(last.to_string().contains("Reading the sources"), "{last}");
+}
