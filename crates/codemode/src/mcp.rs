@@ -10,6 +10,7 @@
 pub mod config;
 mod format;
 mod http;
+mod semantic;
 mod spec_view;
 pub mod upstream;
 
@@ -40,6 +41,7 @@ use spec_view::SpecView;
 
 pub use format::did_you_mean;
 pub use http::{HttpOptions, mcp_router, require_bearer, serve_http, serve_router};
+pub use semantic::{EmbedFuture, Embedder, SemanticSearch, catalog_vectors};
 
 /// Results for a `search` query when the model gives no `limit`.
 const DEFAULT_SEARCH_LIMIT: usize = 10;
@@ -81,6 +83,8 @@ pub struct ServerOptions {
     pub execute_note: Option<String>,
     /// Told of every answered `search` and `execute` call (metrics).
     pub observer: Option<CallObserver>,
+    /// Semantic `search` fused with the lexical one, when an embeddings model is configured.
+    pub semantic: Option<SemanticSearch>,
 }
 
 /// Told of each answered `search` or `execute` call: the tool, how long it took, and
@@ -126,6 +130,7 @@ impl Default for ServerOptions {
             observer: None,
             catalog_kind: None,
             execute_note: None,
+            semantic: None,
         }
     }
 }
@@ -144,6 +149,8 @@ struct View {
     /// Every callable path (`api.repos.get`) and namespace prefix, for "did you mean".
     known_paths: Vec<String>,
     unavailable: Vec<Unavailable>,
+    /// The catalog's vectors for semantic search, once built.
+    semantic: semantic::Slot,
 }
 
 impl View {
@@ -214,6 +221,7 @@ impl View {
             bindings,
             known_paths,
             unavailable,
+            semantic: semantic::Slot::default(),
         }
     }
 }
@@ -439,7 +447,7 @@ impl CodeModeServer {
                         None => return Ok(tool_error("`limit` must be a positive integer (at most 50)".to_owned())),
                     },
                 };
-                Ok(self.search_query(query, limit))
+                Ok(self.search_query(query, limit).await)
             }
             (None, Some(code)) => self.search_code(code).await,
             (Some(_), Some(_)) => Ok(tool_error(
@@ -451,9 +459,12 @@ impl CodeModeServer {
         }
     }
 
-    fn search_query(&self, query: &str, limit: usize) -> CallToolResult {
+    async fn search_query(&self, query: &str, limit: usize) -> CallToolResult {
         let view = self.view();
-        let ranking = view.index.rank(query, limit);
+        let ranking = match self.semantic_ranking(&view, query, limit).await {
+            Some(ranking) => ranking,
+            None => view.index.rank(query, limit),
+        };
         let hits = ranking.hits;
         if hits.is_empty() {
             return CallToolResult::success(vec![ContentBlock::text(format!(
@@ -477,6 +488,52 @@ impl CodeModeServer {
             "ask for fewer results with `limit`, or use more specific words",
         );
         CallToolResult::success(vec![ContentBlock::text(text)])
+    }
+
+    /// The fused ranking when semantic search is configured and its vectors are ready; on
+    /// the first query, starts building them in the background.
+    async fn semantic_ranking(
+        &self,
+        view: &Arc<View>,
+        query: &str,
+        limit: usize,
+    ) -> Option<crate::catalog::search::Ranking> {
+        let options = self.inner.options.semantic.as_ref()?;
+        let Some(vectors) = view.semantic.get() else {
+            if view.semantic.claim() {
+                let (options, view) = (options.clone(), Arc::clone(view));
+                tokio::spawn(async move {
+                    let built = catalog_vectors(&options, &view.catalog).await;
+                    if let Err(e) = view.semantic.finish(built) {
+                        tracing::warn!("{e}");
+                    }
+                });
+            }
+            return None;
+        };
+        let vector = semantic::embed_query(options, query).await?;
+        Some(
+            view.index
+                .rank_fused(query, &vector, &vectors, options.weight, limit),
+        )
+    }
+
+    /// With semantic search configured: builds the current catalog's vectors now (or reads
+    /// them from the cache) unless they are built. `Ok(false)` when it is not configured.
+    /// Searches before this use the lexical ranking alone.
+    pub async fn prepare_semantic_search(&self) -> Result<bool, Error> {
+        let Some(options) = &self.inner.options.semantic else {
+            return Ok(false);
+        };
+        let view = self.view();
+        if view.semantic.get().is_some() {
+            return Ok(true);
+        }
+        // Marked as under way first, so queries meanwhile do not start another; one already
+        // under way in the background is not waited for: this one runs too.
+        view.semantic.claim();
+        let built = catalog_vectors(options, &view.catalog).await;
+        view.semantic.finish(built).map(|_| true)
     }
 
     async fn search_code(&self, code: &str) -> Result<CallToolResult, ErrorData> {

@@ -27,6 +27,7 @@
 //! [`SearchIndex::explain`] shows every contribution.
 
 mod explain;
+pub mod semantic;
 mod text;
 
 use std::collections::HashMap;
