@@ -211,6 +211,7 @@ pub(super) async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<se
         .map(|(weight, (all, rows, misses))| {
             let mut overall = all.report(args.limit);
             overall["spec"] = json!("all");
+            let weight = (f64::from(*weight) * 1000.0).round() / 1000.0;
             json!({ "weight": weight, "specs": rows, "all": overall, "misses": misses })
         })
         .collect();
