@@ -70,6 +70,9 @@ pub enum Error {
     /// The MCP server could not start or its transport failed.
     #[error("MCP server: {reason}")]
     Serve { reason: String },
+    /// Semantic search's embeddings endpoint failed, or its vectors could not be cached.
+    #[error("semantic search: {reason}; search stays lexical")]
+    Embeddings { reason: String },
 }
 
 /// Why a `fetch` (or a request of `execute`) failed, as the code sees it in `e.code`.
@@ -149,7 +152,7 @@ impl Error {
             Error::HostNotAllowed { .. } => "HOST_NOT_ALLOWED",
             Error::Http { .. } => "HTTP_FAILED",
             Error::ResponseTooLarge { .. } => "RESPONSE_TOO_LARGE",
-            Error::Upstream { .. } => "UPSTREAM_UNAVAILABLE",
+            Error::Upstream { .. } | Error::Embeddings { .. } => "UPSTREAM_UNAVAILABLE",
             Error::Fetch { code, .. } => code.as_str(),
             Error::Serve { .. } => "INTERNAL",
         }
@@ -166,9 +169,10 @@ impl Error {
             | Error::Config { .. }
             | Error::McpConfig { .. }
             | Error::HostNotAllowed { .. } => ErrorKind::Invalid,
-            Error::SpecFetch { .. } | Error::Http { .. } | Error::Upstream { .. } => {
-                ErrorKind::Upstream
-            }
+            Error::SpecFetch { .. }
+            | Error::Http { .. }
+            | Error::Upstream { .. }
+            | Error::Embeddings { .. } => ErrorKind::Upstream,
             Error::ResponseTooLarge { .. } => ErrorKind::TooLarge,
             Error::Fetch { code, .. } => code.kind(),
             Error::Serve { .. } => ErrorKind::Internal,

@@ -10,6 +10,7 @@
 pub mod config;
 mod format;
 mod http;
+mod semantic;
 mod spec_view;
 pub mod upstream;
 
@@ -40,18 +41,18 @@ use spec_view::SpecView;
 
 pub use format::did_you_mean;
 pub use http::{HttpOptions, mcp_router, require_bearer, serve_http, serve_router};
+pub use semantic::{EmbedFuture, Embedder, SemanticSearch, catalog_vectors};
 
 /// Results for a `search` query when the model gives no `limit`.
 const DEFAULT_SEARCH_LIMIT: usize = 10;
 const MAX_SEARCH_LIMIT: usize = 50;
-/// Namespace of the host functions of `search` code: `spec` hands it the members resolved
-/// for this run, `missing` takes the ones it read without having them.
+/// Namespace of the host function of `search` code: `parts` takes the spec members a pass
+/// read without having them and answers them resolved.
 const SPEC_NAMESPACE: &str = "__codemode";
-const SPEC_FUNCTION: &str = "spec";
-const MISSING_FUNCTION: &str = "missing";
-/// Runs of one `search` code before it must have everything it reads.
+const PARTS_FUNCTION: &str = "parts";
+/// Passes of one `search` code before it must have everything it reads.
 const MAX_SEARCH_RUNS: usize = 4;
-/// Budget units (see `openapi::catalog`) of spec members resolved for one `search` run: what
+/// Budget units (see `openapi::catalog`) of spec members resolved for one `search` call: what
 /// whole-spec resolution allows.
 const MAX_SEARCH_PART_WEIGHT: usize = 4_000_000;
 
@@ -60,8 +61,7 @@ const MAX_SEARCH_PART_WEIGHT: usize = 4_000_000;
 pub struct ServerOptions {
     /// Limits of `execute` programs.
     pub execute_limits: Limits,
-    /// Limits of each run of `search` code (one call may run it a few times, see
-    /// `server/spec_view.rs`).
+    /// Limits of one `search` code call, all its passes together (see `mcp/spec_view.rs`).
     pub search_limits: Limits,
     /// Bytes of tool output (~6,000 o200k tokens); longer output is cut with a notice.
     pub max_output_bytes: usize,
@@ -83,6 +83,8 @@ pub struct ServerOptions {
     pub execute_note: Option<String>,
     /// Told of every answered `search` and `execute` call (metrics).
     pub observer: Option<CallObserver>,
+    /// Semantic `search` fused with the lexical one, when an embeddings model is configured.
+    pub semantic: Option<SemanticSearch>,
 }
 
 /// Told of each answered `search` or `execute` call: the tool, how long it took, and
@@ -128,6 +130,7 @@ impl Default for ServerOptions {
             observer: None,
             catalog_kind: None,
             execute_note: None,
+            semantic: None,
         }
     }
 }
@@ -146,6 +149,8 @@ struct View {
     /// Every callable path (`api.repos.get`) and namespace prefix, for "did you mean".
     known_paths: Vec<String>,
     unavailable: Vec<Unavailable>,
+    /// The catalog's vectors for semantic search, once built.
+    semantic: semantic::Slot,
 }
 
 impl View {
@@ -216,8 +221,26 @@ impl View {
             bindings,
             known_paths,
             unavailable,
+            semantic: semantic::Slot::default(),
         }
     }
+}
+
+/// What the host resolved for one `search` code call, across its passes.
+#[derive(Default)]
+struct PartsState {
+    wanted: BTreeSet<String>,
+    weight: usize,
+    passes: usize,
+    stopped: Option<Stopped>,
+}
+
+/// Why the host stopped resolving spec members for `search` code.
+enum Stopped {
+    /// More than [`MAX_SEARCH_PART_WEIGHT`] of them.
+    Weight,
+    /// Still new ones after [`MAX_SEARCH_RUNS`] passes.
+    Passes,
 }
 
 struct Inner {
@@ -424,7 +447,7 @@ impl CodeModeServer {
                         None => return Ok(tool_error("`limit` must be a positive integer (at most 50)".to_owned())),
                     },
                 };
-                Ok(self.search_query(query, limit))
+                Ok(self.search_query(query, limit).await)
             }
             (None, Some(code)) => self.search_code(code).await,
             (Some(_), Some(_)) => Ok(tool_error(
@@ -436,9 +459,12 @@ impl CodeModeServer {
         }
     }
 
-    fn search_query(&self, query: &str, limit: usize) -> CallToolResult {
+    async fn search_query(&self, query: &str, limit: usize) -> CallToolResult {
         let view = self.view();
-        let ranking = view.index.rank(query, limit);
+        let ranking = match self.semantic_ranking(&view, query, limit).await {
+            Some(ranking) => ranking,
+            None => view.index.rank(query, limit),
+        };
         let hits = ranking.hits;
         if hits.is_empty() {
             return CallToolResult::success(vec![ContentBlock::text(format!(
@@ -464,6 +490,52 @@ impl CodeModeServer {
         CallToolResult::success(vec![ContentBlock::text(text)])
     }
 
+    /// The fused ranking when semantic search is configured and its vectors are ready; on
+    /// the first query, starts building them in the background.
+    async fn semantic_ranking(
+        &self,
+        view: &Arc<View>,
+        query: &str,
+        limit: usize,
+    ) -> Option<crate::catalog::search::Ranking> {
+        let options = self.inner.options.semantic.as_ref()?;
+        let Some(vectors) = view.semantic.get() else {
+            if view.semantic.claim() {
+                let (options, view) = (options.clone(), Arc::clone(view));
+                tokio::spawn(async move {
+                    let built = catalog_vectors(&options, &view.catalog).await;
+                    if let Err(e) = view.semantic.finish(built) {
+                        tracing::warn!("{e}");
+                    }
+                });
+            }
+            return None;
+        };
+        let vector = semantic::embed_query(options, query).await?;
+        Some(
+            view.index
+                .rank_fused(query, &vector, &vectors, options.weight, limit),
+        )
+    }
+
+    /// With semantic search configured: builds the current catalog's vectors now (or reads
+    /// them from the cache) unless they are built. `Ok(false)` when it is not configured.
+    /// Searches before this use the lexical ranking alone.
+    pub async fn prepare_semantic_search(&self) -> Result<bool, Error> {
+        let Some(options) = &self.inner.options.semantic else {
+            return Ok(false);
+        };
+        let view = self.view();
+        if view.semantic.get().is_some() {
+            return Ok(true);
+        }
+        // Marked as under way first, so queries meanwhile do not start another; one already
+        // under way in the background is not waited for: this one runs too.
+        view.semantic.claim();
+        let built = catalog_vectors(options, &view.catalog).await;
+        view.semantic.finish(built).map(|_| true)
+    }
+
     async fn search_code(&self, code: &str) -> Result<CallToolResult, ErrorData> {
         let Some(spec) = self.inner.spec.clone() else {
             return Ok(tool_error(
@@ -485,79 +557,89 @@ impl CodeModeServer {
             .map_err(|e| mcp_error(&e))?
             .clone();
         let wrapped = format::wrap_search_code(code);
-        // Members the code read in earlier runs, resolved for the next.
-        let mut wanted: BTreeSet<String> = BTreeSet::new();
-        for _ in 0..MAX_SEARCH_RUNS {
-            let parts = if wanted.is_empty() {
-                Value::Object(serde_json::Map::new())
-            } else {
-                let (spec, view, ids) = (Arc::clone(&spec), Arc::clone(&view), wanted.clone());
-                let (parts, weight) = tokio::task::spawn_blocking(move || view.parts(&spec, &ids))
-                    .await
-                    .map_err(|e| {
-                        mcp_error(&Error::Serve {
-                            reason: format!("resolving spec members failed: {e}"),
-                        })
-                    })?;
-                if weight > MAX_SEARCH_PART_WEIGHT {
-                    return Ok(tool_error(format!(
-                        "the code reads the details (parameters, requestBody, responses, …) of {} \
-                         operations and path items, more than one search can load; filter on \
-                         paths, summaries and tags first, then read the details of the few that match",
-                        wanted.len()
-                    )));
+        // Every member resolved so far, and why the host stopped resolving, if it did. One
+        // execution: the runtime calls `parts` after each pass that missed members and runs
+        // the code again in the same isolate (see `spec_view.rs`).
+        let state: Arc<Mutex<PartsState>> = Arc::default();
+        let bindings = {
+            let (spec, view, state) = (Arc::clone(&spec), Arc::clone(&view), Arc::clone(&state));
+            Bindings::new().function(SPEC_NAMESPACE, PARTS_FUNCTION, move |ids: Value| {
+                let (spec, view, state) =
+                    (Arc::clone(&spec), Arc::clone(&view), Arc::clone(&state));
+                async move {
+                    let new: BTreeSet<String> = {
+                        let mut state = base::sync::lock(&state);
+                        state.passes += 1;
+                        let new: BTreeSet<String> = ids
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(Value::as_str)
+                            .filter(|id| view.knows(id) && !state.wanted.contains(*id))
+                            .map(str::to_owned)
+                            .collect();
+                        if state.passes >= MAX_SEARCH_RUNS {
+                            state.stopped = Some(Stopped::Passes);
+                        }
+                        state.wanted.extend(new.iter().cloned());
+                        new
+                    };
+                    if base::sync::lock(&state).stopped.is_some() {
+                        return Err(sandbox::HostError::new("SearchError", "too many passes"));
+                    }
+                    let (parts, weight) =
+                        tokio::task::spawn_blocking(move || view.parts(&spec, &new))
+                            .await
+                            .map_err(|e| {
+                                sandbox::HostError::new(
+                                    "SearchError",
+                                    format!("resolving spec members failed: {e}"),
+                                )
+                            })?;
+                    let mut state = base::sync::lock(&state);
+                    state.weight = state.weight.saturating_add(weight);
+                    if state.weight > MAX_SEARCH_PART_WEIGHT {
+                        state.stopped = Some(Stopped::Weight);
+                        return Err(sandbox::HostError::new("SearchError", "too much detail"));
+                    }
+                    Ok(parts)
                 }
-                parts
-            };
-            let parts = Arc::new(parts);
-            let missing: Arc<Mutex<Vec<String>>> = Arc::default();
-            let reported = Arc::clone(&missing);
-            let bindings = Bindings::new()
-                .function(SPEC_NAMESPACE, SPEC_FUNCTION, move |_| {
-                    let parts = Arc::clone(&parts);
-                    async move { Ok(Value::clone(&parts)) }
-                })
-                .function(SPEC_NAMESPACE, MISSING_FUNCTION, move |ids: Value| {
-                    let ids: Vec<String> = ids
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|id| id.as_str().map(str::to_owned))
-                        .collect();
-                    base::sync::lock(&reported).extend(ids);
-                    async { Ok(Value::Null) }
-                });
-            let outcome = self
-                .inner
-                .sandbox
-                .execute(
-                    Execution::new(wrapped.code.clone())
-                        .bindings(bindings)
-                        .limits(self.inner.options.search_limits)
-                        .prelude(Arc::clone(&view.prelude)),
-                )
-                .await;
-            let new: Vec<String> = std::mem::take(&mut *base::sync::lock(&missing))
-                .into_iter()
-                .filter(|id| view.knows(id) && !wanted.contains(id))
-                .collect();
-            if new.is_empty() {
+            })
+        };
+        let outcome = self
+            .inner
+            .sandbox
+            .execute(
+                Execution::new(wrapped.code.clone())
+                    .bindings(bindings)
+                    .limits(self.inner.options.search_limits)
+                    .prelude(Arc::clone(&view.prelude)),
+            )
+            .await;
+        let state = std::mem::take(&mut *base::sync::lock(&state));
+        match state.stopped {
+            None => {
                 let outcome = wrapped.map_positions(outcome);
-                return Ok(format::outcome_result(
+                Ok(format::outcome_result(
                     outcome,
                     code,
                     &[],
                     &[],
                     self.inner.options.max_output_bytes,
-                ));
+                ))
             }
-            wanted.extend(new);
+            Some(Stopped::Weight) => Ok(tool_error(format!(
+                "the code reads the details (parameters, requestBody, responses, …) of {} \
+                 operations and path items, more than one search can load; filter on \
+                 paths, summaries and tags first, then read the details of the few that match",
+                state.wanted.len()
+            ))),
+            Some(Stopped::Passes) => Ok(tool_error(format!(
+                "the code kept reading spec details it had not read before, over {MAX_SEARCH_RUNS} runs; \
+                 read the details you need in one pass (e.g. collect the matching operations first, then \
+                 their parameters)"
+            ))),
         }
-        Ok(tool_error(format!(
-            "the code kept reading spec details it had not read before, over {MAX_SEARCH_RUNS} runs; \
-             read the details you need in one pass (e.g. collect the matching operations first, then \
-             their parameters)"
-        )))
     }
 
     async fn execute(&self, arguments: &JsonObject) -> CallToolResult {

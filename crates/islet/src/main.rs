@@ -11,6 +11,7 @@ mod mcp;
 mod memory;
 mod otlp;
 mod run;
+mod semantic;
 mod serve;
 mod shell;
 mod tokens;

@@ -136,6 +136,8 @@ pub(crate) struct OpenapiArgs {
     #[arg(long, value_name = "N", default_value_t = 5_120)]
     max_response_kb: usize,
     #[command(flatten)]
+    semantic: crate::semantic::SemanticArgs,
+    #[command(flatten)]
     fetch: FetchArgs,
     #[command(flatten)]
     browser: BrowserArgs,
@@ -264,9 +266,18 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
                     .capability(std::path::Path::new(crate::run::DEFAULT_DATA_DIR))?,
             )
             .collect(),
+        semantic: args.semantic.search()?,
         ..args.serve.options()?
     };
     let server = CodeModeServer::new(catalog, bindings, Some(Arc::new(spec)), options)?;
+    // The operations' vectors (from the cache, or embedded now) while the client connects;
+    // searches before they are ready are lexical.
+    let preparing = server.clone();
+    tokio::spawn(async move {
+        if let Err(e) = preparing.prepare_semantic_search().await {
+            tracing::warn!("{e}");
+        }
+    });
     let served = args.serve.serve(server).await;
     if let Some(browser) = browser {
         browser.shutdown().await;

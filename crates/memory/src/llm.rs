@@ -434,6 +434,15 @@ pub(crate) async fn answer(
     Ok(text.trim().to_owned())
 }
 
+impl Endpoint {
+    /// Vectors for `texts` from this embeddings endpoint, unit length, in order (batched,
+    /// with this endpoint's timeout and retries): the client other crates' embeddings use
+    /// too (Code Mode's semantic search, through `islet`).
+    pub async fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Error> {
+        embed(self, texts).await
+    }
+}
+
 /// Texts per embeddings request.
 const EMBED_BATCH: usize = 64;
 

@@ -5,16 +5,17 @@
 //! Fields (see `FIELDS`): the operation's name and id, namespace, the resource its path
 //! ends at, the rest of the path, path-parameter names (barely weighted: `{id}` is in every
 //! other path), the summary (the description's first sentence), the description, the full
-//! description text and tags (`Tool::keywords`), input property names, and the values of
+//! description text and tags (`Tool::keywords`), input property names (and those one level
+//! inside an object input: `invoice_settings.default_payment_method`), the values of
 //! action-like enums (`type`, `action`, `state`…, where one generic endpoint hides many
-//! actions). Identifiers split into words (`listForRepo` → list, for, repo), and a word
+//! actions), and what the inputs' own descriptions say. Identifiers split into words (`listForRepo` → list, for, repo), and a word
 //! run together from two words of the same catalog (`worklog`) also counts, at half
 //! weight, as its parts. Term statistics are per catalog, so a word in every operation of
 //! this API ("microsoft" in Graph's paths) weighs next to nothing.
 //!
 //! A query word matches its own term, and at reduced weight its synonyms (a general
-//! thesaurus of software verbs and nouns, `text.rs`), words sharing its stem's prefix
-//! (`subscribe` → subscription), and — only when nothing else matches — vocabulary words
+//! thesaurus of software verbs and nouns, `text.rs`), the one who does it (`review` →
+//! reviewer), words sharing its stem's prefix (`subscribe` → subscription), and — only when nothing else matches — vocabulary words
 //! spelled alike. Per tool, each query word scores its best variant (BM25F), then:
 //! coverage (the share of the query's weight the tool matches), fit (how much of the
 //! summary or name is what the query says), action (the verb's implied action against
@@ -26,6 +27,7 @@
 //! [`SearchIndex::explain`] shows every contribution.
 
 mod explain;
+pub mod semantic;
 mod text;
 
 use std::collections::HashMap;
@@ -63,7 +65,7 @@ const fn field(name: &'static str, weight: f32, b: f32, distinct: bool) -> Field
     }
 }
 
-const FIELDS: [Field; 10] = [
+const FIELDS: [Field; 11] = [
     field("name", 3.0, 0.5, true),
     field("namespace", 1.5, 0.5, true),
     // The path's last static segments: the resource the operation acts on.
@@ -75,6 +77,9 @@ const FIELDS: [Field; 10] = [
     field("details", 0.15, 0.75, false),
     field("parameters", 0.4, 0.75, true),
     field("values", 0.5, 0.75, true),
+    // What the inputs' own descriptions say ("SHA or branch to start listing commits
+    // from", "the permission to grant: pull, push, admin").
+    field("parameter text", 0.15, 0.75, false),
 ];
 const NAME_FIELD: usize = 0;
 const SUMMARY_FIELD: usize = 5;
@@ -83,6 +88,8 @@ const SUMMARY_FIELD: usize = 5;
 const MAX_FIELD_WORDS: usize = 600;
 /// Input property names taken from a schema.
 const MAX_PARAMETERS: usize = 60;
+/// Property names taken from inside one input property's object.
+const MAX_INNER_PARAMETERS: usize = 20;
 /// Enum values taken from one action-like property.
 const MAX_ENUM_VALUES: usize = 40;
 /// Vocabulary terms a query word may expand to by prefix.
@@ -92,6 +99,7 @@ const MAX_SPELLINGS: usize = 3;
 /// Weights of a word's variants relative to the word itself.
 const PREFIX_WEIGHT: f32 = 0.5;
 const RELATED_WEIGHT: f32 = 0.4;
+const AGENT_WEIGHT: f32 = 0.8;
 const SYNONYM_WEIGHT: f32 = 0.9;
 const SPELLING_WEIGHT: f32 = 0.8;
 /// Score factors (see [`Explanation`]): coverage runs from the floor to 1, fit adds up to
@@ -798,6 +806,15 @@ impl SearchIndex {
             }
             None => {}
         }
+        // The one who does it (`review` → reviewer, `collaborate` → collaborator): asking
+        // for the act ("ask someone to review") is often done by naming that person.
+        if word.len() >= 4 && action_of(&word).is_none() {
+            for suffix in ["er", "or", "r"] {
+                if let Some(&id) = self.terms.get(&format!("{word}{suffix}")) {
+                    push(id, AGENT_WEIGHT, Variant::Related, &mut variants);
+                }
+            }
+        }
         // `subscribe` ~ subscription, `remind` ~ reminder, `invite` ~ invitation.
         if word.len() >= 5 {
             let key = &word[..word.len().saturating_sub(1).max(5)];
@@ -1135,11 +1152,23 @@ fn tool_fields(tool: &Tool) -> [Vec<String>; FIELDS.len()] {
     }
     let mut parameters = Vec::new();
     let mut values = Vec::new();
+    let mut parameter_text = Vec::new();
     for &(property, schema) in &properties {
         if in_path.contains(&property) {
             continue;
         }
         tokenize(property, &mut parameters);
+        if let Some(text) = schema.get("description").and_then(Value::as_str) {
+            tokenize(text, &mut parameter_text);
+        }
+        // One level down: an update's settings object names what it changes
+        // (`invoice_settings.default_payment_method`).
+        for (inner, _) in self::properties(schema.get("items").unwrap_or(schema))
+            .into_iter()
+            .take(MAX_INNER_PARAMETERS)
+        {
+            tokenize(inner, &mut parameters);
+        }
         if action_like(property) {
             for value in enum_values(schema).take(MAX_ENUM_VALUES) {
                 tokenize(value, &mut values);
@@ -1157,6 +1186,7 @@ fn tool_fields(tool: &Tool) -> [Vec<String>; FIELDS.len()] {
         details,
         parameters,
         values,
+        parameter_text,
     ];
     for field in &mut fields {
         field.truncate(MAX_FIELD_WORDS);
@@ -1585,6 +1615,115 @@ mod tests {
             .find(|c| c.word == stem("acme"))
             .expect("acme matches");
         assert!(acme.idf > 0.5, "{acme:?}");
+    }
+
+    #[test]
+    fn issue14_what_an_input_is_for_says_what_the_operation_does() {
+        let mut collaborator = operation(
+            "PUT",
+            "/repos/{repo}/collaborators/{username}",
+            "repos.addCollaborator",
+            "Add a repository collaborator.",
+        );
+        collaborator.input_schema = serde_json::json!({"type": "object", "properties": {
+            "permission": {"type": "string", "description":
+                "The permission to grant the collaborator: pull, triage, push, maintain or admin."}
+        }});
+        let mut customer = operation(
+            "POST",
+            "/customers/{customer}",
+            "customers.update",
+            "Updates the specified customer.",
+        );
+        customer.input_schema = serde_json::json!({"type": "object", "properties": {
+            "email": {"type": "string"},
+            "invoice_settings": {"type": "object", "properties": {
+                "default_payment_method": {"type": "string"}, "footer": {"type": "string"}}}
+        }});
+        let (catalog, index) = given_catalog(vec![
+            operation(
+                "PUT",
+                "/repos/{repo}/actions/permissions",
+                "actions.setPermissions",
+                "Set GitHub Actions permissions for a repository.",
+            ),
+            collaborator,
+            operation(
+                "POST",
+                "/payment_methods/{payment_method}",
+                "paymentMethods.update",
+                "Updates a payment method.",
+            ),
+            operation(
+                "POST",
+                "/customers",
+                "customers.create",
+                "Creates a customer.",
+            ),
+            customer,
+        ]);
+        // Only the input's description says that a collaborator's permission is push access.
+        assert_eq!(
+            ranked(&catalog, &index, "give a user push access to a repository").first(),
+            Some(&"repos.addCollaborator".to_owned())
+        );
+        // What an update changes can be a member of one of its inputs.
+        let updates = ranked(
+            &catalog,
+            &index,
+            "set the default payment method of a customer",
+        );
+        assert!(
+            updates.contains(&"customers.update".to_owned()),
+            "{updates:?}"
+        );
+        let explained = index.explain("set the default payment method of a customer", 10);
+        let update = explained
+            .iter()
+            .find(|(hit, _)| catalog.tools[hit.tool].original_name == "customers.update")
+            .expect("the customer update is a result");
+        assert!(
+            update.1.contributions.iter().any(|c| c.word == "default"),
+            "{}",
+            update.1
+        );
+    }
+
+    #[test]
+    fn issue14_the_act_meets_the_one_who_does_it() {
+        let (catalog, index) = given_catalog(vec![
+            operation(
+                "POST",
+                "/pulls/{pull_number}/requested_reviewers",
+                "pulls.requestReviewers",
+                "Request reviewers for a pull request.",
+            ),
+            operation(
+                "GET",
+                "/pulls/{pull_number}/reviews",
+                "pulls.listReviews",
+                "List reviews for a pull request.",
+            ),
+            operation(
+                "POST",
+                "/pulls/{pull_number}/reviews",
+                "pulls.createReview",
+                "Create a review for a pull request.",
+            ),
+            operation(
+                "GET",
+                "/pulls/{pull_number}/comments",
+                "pulls.listComments",
+                "List review comments on a pull request.",
+            ),
+            operation("POST", "/pulls", "pulls.create", "Create a pull request."),
+        ]);
+        // "review" also matches "reviewer" as a word sharing its prefix, at less than half
+        // its weight; as the one who reviews, it weighs nearly what the word does.
+        assert_eq!(
+            ranked(&catalog, &index, "ask someone to review my pull request").first(),
+            Some(&"pulls.requestReviewers".to_owned())
+        );
     }
 
     #[test]

@@ -7,7 +7,7 @@ use sandbox::normalize::{Normalized, Shape, normalize};
 use sandbox::{Level, Outcome};
 use serde_json::{Value, json};
 
-use super::{SPEC_FUNCTION, SPEC_NAMESPACE, Unavailable};
+use super::Unavailable;
 use base::suggest::edit_distance;
 
 /// Suggestions offered for one unknown path.
@@ -226,26 +226,24 @@ impl WrappedSearchCode {
 
 /// Wraps on the first line only, so line numbers stay those of the code as sent. Functions
 /// are called with `spec`; bodies are normalised here and get `spec` in scope. Either way the
-/// result goes through `__isletSearch.finish`, which reports the spec members the code read
-/// without having them (see `spec_view.rs`). Code that does not parse runs unwrapped, so its
+/// code is a function `__isletSearch.run` calls with `spec`, once more for each pass that read
+/// spec members it had not been given (see `spec_view.rs`). Code that does not parse runs unwrapped, so its
 /// syntax error points into the code as sent.
 pub(crate) fn wrap_search_code(code: &str) -> WrappedSearchCode {
     let (body, removed_lines) = strip_fence(code);
-    let start = format!(
-        "async () => {{ const S = __isletSearch; const spec = S.spec(await {SPEC_NAMESPACE}.{SPEC_FUNCTION}()); return S.finish("
-    );
+    let start = "async () => __isletSearch.run(";
     let normalized = normalize(&body);
     let (prefix, text, suffix, normalized) = match normalized {
         Ok(n) if matches!(n.shape, Shape::ArrowOrFunction | Shape::FunctionDeclaration) => (
-            format!("{start}() => ("),
+            format!("{start}(spec) => ("),
             body,
-            "\n)(spec)); }".to_owned(),
+            "\n)(spec))".to_owned(),
             None,
         ),
         Ok(n) => (
-            format!("{start}() => ("),
+            format!("{start}(spec) => ("),
             n.script.clone(),
-            "\n)); }".to_owned(),
+            "\n))".to_owned(),
             Some(n),
         ),
         Err(_) => (String::new(), body, String::new(), None),
@@ -315,20 +313,20 @@ mod tests {
     fn wraps_arrows_and_bodies_on_the_first_line() {
         let w = wrap_search_code("async () => Object.keys(spec.paths)");
         assert!(
-            w.code.starts_with(
-                "async () => { const S = __isletSearch; const spec = S.spec(await __codemode.spec()); return S.finish(() => (async () =>"
-            ),
+            w.code
+                .starts_with("async () => __isletSearch.run((spec) => (async () =>"),
             "{}",
             w.code
         );
-        assert!(w.code.ends_with("\n)(spec)); }"), "{}", w.code);
+        assert!(w.code.ends_with("\n)(spec))"), "{}", w.code);
         let w = wrap_search_code("```js\nObject.keys(spec.paths)\n```");
         assert!(
-            w.code.contains("return S.finish(() => ((async () => {"),
+            w.code
+                .contains("__isletSearch.run((spec) => ((async () => {"),
             "{}",
             w.code
         );
-        assert!(w.code.ends_with("\n)); }"), "{}", w.code);
+        assert!(w.code.ends_with("\n))"), "{}", w.code);
         assert_eq!(w.removed_lines, 1);
     }
 }

@@ -4,16 +4,18 @@
 // Operations and path items hold their summary fields (operationId, summary, tags,
 // deprecated) as their own properties. Every other member (parameters, requestBody,
 // responses, description, …) is a getter on their prototype: it returns the member, `$ref`s
-// resolved, when the host sent it for this run; otherwise it records the member as missing
-// and returns an empty value of its type so the code runs on. When a run ends with members
-// missing, the host runs the code again with them: search code has no effects, so only the
-// last run's result and logs count.
+// resolved, when the host sent it; otherwise it records the member as missing and returns an
+// empty value of its type so the code runs on. When a pass of the code ends with members
+// missing, `run` asks the host for them and calls the code again, in the same isolate, on a
+// spec built afresh (what one pass changed is not seen by the next; building it again costs
+// a fraction of a new isolate, which also loads the prelude). Search code has no effects, so
+// only the last pass's result and console output count.
 function runtime(opKeys, itemKeys, opMasks, itemMasks, docJson) {
   const PART = Symbol("part");
   const host = globalThis.__codemode;
   const hasOwn = Object.prototype.hasOwnProperty;
   const missing = new Set();
-  let parts = {};
+  const parts = {};
 
   const empty = (type) =>
     type === "a" ? [] : type === "o" ? {} : type === "s" ? "" : type === "n" ? 0 : type === "b" ? false : null;
@@ -52,34 +54,65 @@ function runtime(opKeys, itemKeys, opMasks, itemMasks, docJson) {
     return p;
   }
 
-  async function flush() {
-    if (missing.size === 0) return;
-    const ids = [...missing];
-    missing.clear();
-    await host.missing(ids);
+  // Console calls of a pass, replayed on the real console only for the last pass.
+  const CONSOLE_METHODS = [
+    "log", "info", "warn", "error", "debug", "trace", "dir", "dirxml", "table", "group",
+    "groupCollapsed", "groupEnd", "time", "timeEnd", "timeLog", "count", "countReset", "assert",
+  ];
+  function recorder(calls) {
+    const console = {};
+    for (const name of CONSOLE_METHODS) console[name] = (...args) => void calls.push([name, args]);
+    return console;
   }
 
-  const spec = JSON.parse(docJson);
+  let build = () => ({});
   globalThis.__isletSearch = {
-    spec(given) {
-      parts = given ?? {};
-      return spec;
+    // The prelude's last statement: how to build `spec.paths`.
+    paths(builder) {
+      build = builder;
     },
-    async finish(run) {
-      let result;
-      try {
-        result = await run();
-      } catch (error) {
-        await flush();
-        throw error;
+    async run(code) {
+      // Taken as a descriptor: the sandbox installs `console` lazily, on first read.
+      const real = Object.getOwnPropertyDescriptor(globalThis, "console");
+      for (;;) {
+        const calls = [];
+        Object.defineProperty(globalThis, "console", {
+          configurable: true,
+          writable: true,
+          value: recorder(calls),
+        });
+        const spec = JSON.parse(docJson);
+        spec.paths = build();
+        let result;
+        let failure;
+        let failed = false;
+        try {
+          result = await code(spec);
+          // Read the result as the host will (toJSON included), so members it holds count.
+          try {
+            JSON.stringify(result);
+          } catch {}
+        } catch (error) {
+          failed = true;
+          failure = error;
+        }
+        if (real) Object.defineProperty(globalThis, "console", real);
+        else delete globalThis.console;
+        // What the host adds for the next pass: nothing when the code read nothing new.
+        let added = {};
+        if (missing.size > 0) {
+          const ids = [...missing];
+          missing.clear();
+          added = await host.parts(ids);
+        }
+        if (Object.keys(added).length === 0) {
+          for (const [name, args] of calls) globalThis.console[name](...args);
+          if (failed) throw failure;
+          return result;
+        }
+        Object.assign(parts, added);
       }
-      // Read the result as the host will (toJSON included), so members it holds count.
-      try {
-        JSON.stringify(result);
-      } catch {}
-      await flush();
-      return result;
     },
   };
-  return { O: proto(opKeys, "o", opMasks), I: proto(itemKeys, "i", itemMasks), S: PART, spec };
+  return { O: proto(opKeys, "o", opMasks), I: proto(itemKeys, "i", itemMasks), S: PART };
 }

@@ -6,9 +6,10 @@
 //! JavaScript, compiled to bytecode once per engine by the sandbox) holding every path and
 //! operation with its summary fields, plus `search_spec.js`, which gives operations and path
 //! items getters for every other member. A run that reads a member the host did not send
-//! records it (`__codemode.missing`) and goes on with an empty value; the server then runs the
-//! code again with those members resolved ([`SpecView::parts`]). Typical search code (filter
-//! on path, summary and tags, return a few) runs once, or twice when it returns details.
+//! records it and goes on with an empty value; at the end of the pass the runtime asks the
+//! host for those members (`__codemode.parts`, resolved by [`SpecView::parts`]) and calls the
+//! code again in the same isolate, on a spec built afresh. Typical search code (filter on
+//! path, summary and tags, return a few) makes one pass, or two when it returns details.
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -223,7 +224,7 @@ impl SpecView {
         prelude.push_str(RUNTIME);
         let _ = write!(
             prelude,
-            "\nconst J = JSON.parse;\nconst {{ O, I, S, spec }} = runtime({}, {}, {}, {}, {});\nspec.paths = {paths};\n",
+            "\nconst J = JSON.parse;\nconst {{ O, I, S }} = runtime({}, {}, {}, {}, {});\n__isletSearch.paths(() => ({paths}));\n",
             keys_json(&op_keys),
             keys_json(&item_keys),
             masks_json(&op_masks),

@@ -5,6 +5,7 @@ mod fetch;
 mod openapi;
 mod proxy;
 mod search;
+mod semantic;
 mod server;
 mod support;
 mod tokens;

@@ -143,6 +143,19 @@ async fn issue13_search_code_on_the_largest_spec_runs_within_the_default_limits(
     .await
     .expect("details");
     assert_eq!(details["params"], json!(["user-id", "message-id"]));
+
+    // Every operation's body and responses, resolved, are more than one search may hold:
+    // refused (by the memory limit, before the host's own budget for resolved members).
+    let error = search_code(
+        &server,
+        "async () => Object.values(spec.paths).flatMap(item => Object.values(item)).filter(op => op.requestBody && op.responses).length",
+    )
+    .await
+    .expect_err("too much detail");
+    assert!(
+        error.contains("memory limit") || error.contains("more than one search can load"),
+        "{error}"
+    );
     assert!(
         details["schema"]
             .as_str()
@@ -221,6 +234,87 @@ async fn issue13_search_code_reads_every_member_with_refs_resolved() {
         )
         .await,
         Ok(json!("LIMIT"))
+    );
+}
+
+/// A spec of `count` operations, each with a description (a member the host resolves).
+fn given_spec_of_described_operations(count: usize) -> openapi::Spec {
+    let paths: serde_json::Map<String, Value> = (0..count)
+        .map(|i| {
+            let op = json!({ "get": { "operationId": format!("get{i}"), "summary": format!("Get {i}"),
+                "description": format!("Operation {i}."), "responses": { "200": { "description": "ok" } } } });
+            (format!("/things{i}"), op)
+        })
+        .collect();
+    let doc = json!({
+        "openapi": "3.0.3",
+        "info": { "title": "Things", "version": "1" },
+        "servers": [{ "url": "http://127.0.0.1:1" }],
+        "paths": paths,
+    });
+    openapi::parse(doc.to_string().as_bytes(), "things.json").expect("fixture spec")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_search_code_passes_see_a_fresh_spec_and_only_the_last_pass_logs() {
+    let server = given_server(given_fixture_spec());
+    // The first pass lacks the item's parameters, so the code runs twice; what the first
+    // pass deleted is back for the second, and only the second pass's output is shown.
+    let mut arguments = serde_json::Map::new();
+    arguments.insert(
+        "code".into(),
+        json!(
+            r#"async () => {
+  const before = Object.keys(spec.paths).length;
+  const params = spec.paths["/pets/{petId}"].parameters.map(p => p.name);
+  console.log("params", params.length);
+  delete spec.paths["/pets"];
+  return { before, params };
+}"#
+        ),
+    );
+    let result = server
+        .call("search", &arguments)
+        .await
+        .expect("a tool result");
+    let text: String = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect();
+    assert_ne!(result.is_error, Some(true), "{text}");
+    let outcome: Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(
+        outcome["result"],
+        json!({ "before": 2, "params": ["petId"] }),
+        "{outcome}"
+    );
+    let logs = outcome.to_string();
+    assert!(logs.contains("params 1"), "{outcome}");
+    assert!(!logs.contains("params 0"), "{outcome}");
+
+    // Code that reads one new member per pass is stopped after a few passes.
+    let server = given_server(given_spec_of_described_operations(8));
+    let error = search_code(
+        &server,
+        r#"async () => {
+  const ops = Object.values(spec.paths).map(item => item.get);
+  let i = 0;
+  while (i < ops.length && ops[i].description) i++;
+  return i;
+}"#,
+    )
+    .await
+    .expect_err("too many passes");
+    assert!(error.contains("kept reading spec details"), "{error}");
+    // Reading them all at once is one pass more, whatever their number.
+    assert_eq!(
+        search_code(
+            &server,
+            "async () => Object.values(spec.paths).filter(item => item.get.description).length"
+        )
+        .await,
+        Ok(json!(8))
     );
 }
 

@@ -40,6 +40,12 @@ pub(crate) struct SearchQualityArgs {
     /// query and the terms and fields each score came from.
     #[arg(long, value_name = "QUERY")]
     explain: Option<String>,
+    /// With --embeddings-url: also measure semantic search fused at these weights
+    /// (repeatable; default: the server's).
+    #[arg(long, value_name = "W")]
+    semantic_weight: Vec<f32>,
+    #[command(flatten)]
+    semantic: crate::semantic::SemanticArgs,
 }
 
 #[derive(Deserialize)]
@@ -81,6 +87,18 @@ pub(super) async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<se
         file.display()
     );
 
+    let semantic = args.semantic.search()?.map(|mut search| {
+        // The bench caches the operations' vectors only where it is told to.
+        search.cache_dir = args.semantic.search_cache.clone();
+        search
+    });
+    let weights = match (&semantic, args.semantic_weight.is_empty()) {
+        (None, _) => Vec::new(),
+        (Some(search), true) => vec![search.weight],
+        (Some(_), false) => args.semantic_weight.clone(),
+    };
+    let mut fused_tallies: Vec<(Tally, Vec<serde_json::Value>, Vec<serde_json::Value>)> =
+        weights.iter().map(|_| Default::default()).collect();
     let mut per_spec = Vec::new();
     let mut all = Tally::default();
     let mut misses = Vec::new();
@@ -103,6 +121,51 @@ pub(super) async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<se
                 "results": explain(&catalog, &index, query, args.limit),
             }));
             continue;
+        }
+        if let Some(search) = &semantic {
+            let start = Instant::now();
+            let vectors = codemode::mcp::catalog_vectors(search, &catalog).await?;
+            eprintln!(
+                "{}: {} operations embedded in {:.1} s",
+                spec_name(spec),
+                vectors.len(),
+                start.elapsed().as_secs_f64()
+            );
+            let texts: Vec<String> = list.iter().map(|q| q.query.clone()).collect();
+            let queried = search
+                .embedder
+                .embed(texts)
+                .await
+                .map_err(anyhow::Error::msg)?;
+            for (weight, (all, rows, misses)) in weights.iter().zip(&mut fused_tallies) {
+                let mut tally = Tally::default();
+                for (query, vector) in list.iter().zip(&queried) {
+                    let hits = index
+                        .rank_fused(&query.query, vector, &vectors, *weight, args.limit)
+                        .hits;
+                    let operations: Vec<(String, String)> = hits
+                        .iter()
+                        .filter_map(|hit| operation(&catalog, hit.tool))
+                        .collect();
+                    let rank = operations
+                        .iter()
+                        .position(|op| query.expected.iter().any(|e| same(e, op)))
+                        .map(|i| i + 1);
+                    tally.add(rank, args.limit);
+                    all.add(rank, args.limit);
+                    if rank != Some(1) {
+                        misses.push(json!({
+                            "spec": spec_name(spec),
+                            "query": query.query,
+                            "rank": rank,
+                            "first": operations.first().map(|(m, p)| format!("{m} {p}")),
+                        }));
+                    }
+                }
+                let mut row = tally.report(args.limit);
+                row["spec"] = json!(spec_name(spec));
+                rows.push(row);
+            }
         }
         let mut tally = Tally::default();
         let mut times = Vec::new();
@@ -142,7 +205,21 @@ pub(super) async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<se
     }
     let mut overall = all.report(args.limit);
     overall["spec"] = json!("all");
+    let fused: Vec<serde_json::Value> = weights
+        .iter()
+        .zip(fused_tallies)
+        .map(|(weight, (all, rows, misses))| {
+            let mut overall = all.report(args.limit);
+            overall["spec"] = json!("all");
+            let weight = (f64::from(*weight) * 1000.0).round() / 1000.0;
+            json!({ "weight": weight, "specs": rows, "all": overall, "misses": misses })
+        })
+        .collect();
     Ok(json!({
+        "semantic": semantic.as_ref().map(|s| json!({
+            "model": s.embedder.model(),
+            "fused": fused,
+        })),
         "bench": "search-quality",
         "machine": machine,
         "what": format!(

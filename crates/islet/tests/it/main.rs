@@ -7,6 +7,7 @@ mod mcp;
 mod memory;
 mod proxy;
 mod run;
+mod search;
 mod serve;
 mod service;
 mod support;
