@@ -645,3 +645,21 @@ fn supersede(ranked: &mut [Recalled], lift: bool) {
         r.score = r.score.max(score);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::embedding_text;
+
+    #[test]
+    fn issue19_3_a_vector_is_computed_from_speaker_content_and_context() {
+        assert_eq!(
+            embedding_text(Some(" Caroline "), "Yes, twice!", Some("Did you paint?")),
+            "Caroline: Yes, twice!\nDid you paint?"
+        );
+        assert_eq!(
+            embedding_text(None, "Deploys on Tuesdays", None),
+            "Deploys on Tuesdays"
+        );
+        assert_eq!(embedding_text(Some(" "), "x", Some("  ")), "x");
+    }
+}
