@@ -440,7 +440,16 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // npm imports in `execute` programs (/mcp and chat agents'), cached in the data
     // directory unless --npm-cache says otherwise.
     capabilities.extend(args.npm.capability(&args.data)?);
-    let agent_bindings = crate::run::FetchArgs::bind(fetcher.as_ref(), memory_bindings.clone());
+    // Agents' code also reaches any profile through `this.memory(name)` (the open
+    // bindings; not /mcp's or `execute`'s code, which get `memory.*` only).
+    let mut agent_bindings = memory_bindings.clone();
+    for (namespace, name, f) in registry
+        .instrument_memory(&::memory::open_bindings(memories.clone(), Vec::new()))
+        .iter()
+    {
+        agent_bindings.insert(namespace, name, Arc::clone(f));
+    }
+    let agent_bindings = crate::run::FetchArgs::bind(fetcher.as_ref(), agent_bindings);
     let sandboxes: Option<Arc<dyn agents::AgentSandboxes>> = if args.linux.linux_sandbox {
         Some(Arc::new(
             crate::linux::LinuxSandboxes::start(&args.data, &classes, &args.linux).await?,
@@ -609,7 +618,8 @@ fn say(message: &str) {
 
 /// `memory.*` for each class that attaches profiles (`static memory`): its own attachments
 /// first (a class may attach a server-wide profile read-only), then the server-wide
-/// `--memory` ones, writable. A bad name, or a read-only attachment of a profile that does
+/// `--memory` ones, writable; and for a class with read-only attachments, the open bindings
+/// of `this.memory(name)` that keep them read-only. A bad name, or a read-only attachment of a profile that does
 /// not exist and that nothing attaches writable (so it can never hold anything: a typo),
 /// fails the start naming the class and its file.
 fn class_memory_bindings(
@@ -659,7 +669,24 @@ fn class_memory_bindings(
                 "this server (`--memory`)",
             ));
         }
-        out.insert(class.name.clone(), ::memory::attached_bindings(attachments));
+        // What the class attaches read-only stays so through `this.memory(name)` too.
+        let read_only: Vec<::memory::ReadOnlyRule> = class
+            .memory
+            .iter()
+            .filter(|a| a.read_only)
+            .map(|a| ::memory::ReadOnlyRule {
+                profile: a.profile.clone(),
+                by: by.clone(),
+            })
+            .collect();
+        let mut bindings = ::memory::attached_bindings(attachments);
+        if !read_only.is_empty() {
+            for (namespace, name, f) in ::memory::open_bindings(memories.clone(), read_only).iter()
+            {
+                bindings.insert(namespace, name, Arc::clone(f));
+            }
+        }
+        out.insert(class.name.clone(), bindings);
     }
     Ok(out)
 }

@@ -2,7 +2,7 @@
 
 use crate::ingest_file::parse_sessions;
 use crate::model::{ListOptions, MemoryType, RecallOptions, RememberOptions};
-use crate::{Error, Profile, time};
+use crate::{Error, Memories, Profile, time};
 use sandbox::{Bindings, HostError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -128,6 +128,98 @@ pub fn attached_bindings(attachments: Vec<Attachment>) -> Bindings {
     bind!("forgetSession", forget_session);
     bind!("ingest", ingest);
     b
+}
+
+/// The namespace of [`open_bindings`]: what an agent's `this.memory(profile)` handle calls.
+/// Not `memory.*`, so that neither extensions nor `execute` code (which get the agent's
+/// `memory.*` at most) reach it.
+pub const OPEN_NAMESPACE: &str = "__memoryProfiles";
+
+/// A profile some code cannot write whatever it asks: e.g. one its agent class attaches
+/// read-only (`static memory`).
+#[derive(Debug, Clone)]
+pub struct ReadOnlyRule {
+    /// The profile (`namespace/name`).
+    pub profile: String,
+    /// Who made it read-only, for errors.
+    pub by: String,
+}
+
+/// The functions of the `memory` namespace under [`OPEN_NAMESPACE`] over *any* profile of
+/// `memories`, for code that attaches profiles itself (agents: `this.memory("team/x")`).
+/// Every call names its profile with `profile` (created by its first write, like any) and
+/// may say `readOnly: true`, which refuses `remember`, `ingest`, `forget` and
+/// `forgetSession` (`READ_ONLY`); a profile of `read_only` is refused writes whatever the
+/// call says (an instance cannot undo its class's read-only attachment).
+pub fn open_bindings(memories: Memories, read_only: Vec<ReadOnlyRule>) -> Bindings {
+    let rules = Arc::new(read_only);
+    let mut b = Bindings::new();
+    macro_rules! bind {
+        ($name:literal, $f:ident) => {{
+            let memories = memories.clone();
+            let rules = rules.clone();
+            b = b.function(OPEN_NAMESPACE, $name, move |args: Value| {
+                let memories = memories.clone();
+                let rules = rules.clone();
+                async move {
+                    async {
+                        let (attachment, args) = open_attachment(&memories, &rules, args)?;
+                        $f(&[attachment], args).await
+                    }
+                    .await
+                    .map_err(HostError::from)
+                }
+            });
+        }};
+    }
+    bind!("remember", remember);
+    bind!("recall", recall);
+    bind!("list", list);
+    bind!("get", get);
+    bind!("forget", forget);
+    bind!("forgetSession", forget_session);
+    bind!("ingest", ingest);
+    b
+}
+
+/// The attachment an [`open_bindings`] call asks for, and its arguments without
+/// `readOnly` (which the operations do not take).
+fn open_attachment(
+    memories: &Memories,
+    rules: &[ReadOnlyRule],
+    mut args: Value,
+) -> Result<(Attachment, Value), Error> {
+    let Value::Object(map) = &mut args else {
+        return Err(Error::invalid(
+            "this.memory(profile): the call's input is an object with `profile`",
+        ));
+    };
+    let asked = match map.remove("readOnly") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(Error::invalid("`readOnly` is true or false"));
+        }
+    };
+    let name = match map.get("profile") {
+        Some(Value::String(name)) => name.clone(),
+        _ => {
+            return Err(Error::invalid(
+                "this.memory(profile): name a profile (\"namespace/name\", e.g. \"team/conventions\")",
+            ));
+        }
+    };
+    let profile = memories.profile(&name)?;
+    let rule = rules.iter().find(|r| r.profile == profile.name().as_str());
+    let attachment = match (rule, asked) {
+        (Some(rule), _) => Attachment::read_only(profile, rule.by.clone()),
+        (None, true) => Attachment::read_only(
+            profile,
+            format!("this agent (`this.memory(\"{name}\", {{ readOnly: true }})`)"),
+        ),
+        (None, false) => Attachment::writable(profile, "this agent (`this.memory`)"),
+    };
+    Ok((attachment, args))
 }
 
 /// The profile a call is for: its `profile` field, or the only one attached.

@@ -522,17 +522,29 @@ impl Db {
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, String)>, Error> {
+        // The text embedded is the memory's embedding text (speaker and context included).
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT m.rowid, m.content FROM memories m WHERE m.rowid > ? \
+                "SELECT m.rowid, m.content, m.speaker, m.context FROM memories m WHERE m.rowid > ? \
                  AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.memory_rowid = m.rowid) \
                  ORDER BY m.rowid LIMIT ?",
             )
             .map_err(self.err("finding memories without vectors"))?;
-        stmt.query_map([after, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(self.err("finding memories without vectors"))
+        stmt.query_map([after, limit as i64], |r| {
+            let speaker: Option<String> = r.get(2)?;
+            let context: Option<String> = r.get(3)?;
+            Ok((
+                r.get(0)?,
+                crate::rank::embedding_text(
+                    speaker.as_deref(),
+                    &r.get::<_, String>(1)?,
+                    context.as_deref(),
+                ),
+            ))
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err("finding memories without vectors"))
     }
 
     /// How many memories have no vector.

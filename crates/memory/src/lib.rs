@@ -49,7 +49,10 @@ mod rank;
 mod text;
 mod time;
 
-pub use bindings::{Attachment, NAMESPACE, TYPESCRIPT, attached_bindings, bindings};
+pub use bindings::{
+    Attachment, NAMESPACE, OPEN_NAMESPACE, ReadOnlyRule, TYPESCRIPT, attached_bindings, bindings,
+    open_bindings,
+};
 pub use error::Error;
 pub use ingest_file::{parse_ingest_file, parse_sessions};
 pub use llm::{ANSWER_PROMPT, EXTRACTION_PROMPT, Endpoint, extraction_schema};

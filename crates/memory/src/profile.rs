@@ -521,7 +521,13 @@ impl Profile {
         }
         let mut vectors = HashMap::with_capacity(new.len());
         for (i, batch) in new.chunks(EMBED_CHUNK).enumerate() {
-            let texts: Vec<&str> = batch.iter().map(|m| m.content.as_str()).collect();
+            let texts: Vec<String> = batch
+                .iter()
+                .map(|m| {
+                    rank::embedding_text(m.speaker.as_deref(), &m.content, m.context.as_deref())
+                })
+                .collect();
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
             let embedded = llm::embed(endpoint, &texts).await?;
             for (m, v) in batch.iter().zip(embedded) {
                 vectors.insert(m.id.clone(), v);

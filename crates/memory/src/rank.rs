@@ -51,7 +51,7 @@ impl Default for Ranking {
             recency_boost: 1.2,
             date_boost: 1.5,
             answer_weight: 0.4,
-            vector_weight: 0.5,
+            vector_weight: 0.75,
         }
     }
 }
@@ -321,6 +321,29 @@ fn on_dates(at: i64, dates: &[(Option<i64>, u32, u32)]) -> bool {
             .filter_map(|c| crate::time::day_number(c, m, d))
             .any(|n| (n - day).abs() <= 1)
     })
+}
+
+/// The text a memory's vector is computed from: `speaker: content`, then its matching
+/// context (the neighbouring messages), as full text searches it too. Questions name people
+/// ("what does Caroline paint?") and a message's text rarely names its own speaker; short
+/// replies say little without the question they answer. On the development split,
+/// all-MiniLM-L6-v2 alone found 0.328 of the evidence in its top 10 from the content,
+/// 0.466 with the speaker, 0.507 with the context too. The vector is a matching aid like the
+/// context: it is not recomputed when a neighbour is forgotten.
+pub(crate) fn embedding_text(
+    speaker: Option<&str>,
+    content: &str,
+    context: Option<&str>,
+) -> String {
+    let mut text = match speaker {
+        Some(s) if !s.trim().is_empty() => format!("{}: {content}", s.trim()),
+        _ => content.to_owned(),
+    };
+    if let Some(context) = context.filter(|c| !c.trim().is_empty()) {
+        text.push('\n');
+        text.push_str(context);
+    }
+    text
 }
 
 /// Whether `content` asks something: its last sentence (before a trailing bracketed note
@@ -620,5 +643,23 @@ fn supersede(ranked: &mut [Recalled], lift: bool) {
     for (newer, score) in lifts {
         let r = &mut ranked[newer];
         r.score = r.score.max(score);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::embedding_text;
+
+    #[test]
+    fn issue19_3_a_vector_is_computed_from_speaker_content_and_context() {
+        assert_eq!(
+            embedding_text(Some(" Caroline "), "Yes, twice!", Some("Did you paint?")),
+            "Caroline: Yes, twice!\nDid you paint?"
+        );
+        assert_eq!(
+            embedding_text(None, "Deploys on Tuesdays", None),
+            "Deploys on Tuesdays"
+        );
+        assert_eq!(embedding_text(Some(" "), "x", Some("  ")), "x");
     }
 }

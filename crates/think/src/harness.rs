@@ -294,7 +294,10 @@ impl Harness {
             };
         };
         let mut bindings = self.inner.bindings.clone();
-        for (namespace, name, f) in own.iter() {
+        // Not the agent runtime's own namespaces (`__…`, e.g. the open profiles behind
+        // `this.memory(name)`): the model's code reaches only the profiles attached to the
+        // class and the server.
+        for (namespace, name, f) in own.iter().filter(|(ns, _, _)| !ns.starts_with("__")) {
             bindings.insert(namespace, name, Arc::clone(f));
         }
         let attached = self

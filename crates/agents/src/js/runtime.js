@@ -193,6 +193,34 @@ const linuxSandbox = Object.freeze({
   gitCheckout: (repoUrl, options) => sandboxOp('gitCheckout', { ...(options || {}), repoUrl }),
 });
 
+// ---- this.memory(profile, { readOnly }): a memory profile the agent attaches itself ----
+// Each call goes to the embedder's open memory bindings (`__memoryProfiles`) naming the
+// profile; the host refuses writes through a read-only handle, and through any handle on a
+// profile the class attaches read-only (`static memory`).
+const MEMORY_STRING_INPUT = {
+  remember: 'content', recall: 'query', get: 'id', forget: 'id', forgetSession: 'sessionId',
+  list: null, ingest: null,
+};
+function memoryHandle(profile, readOnly) {
+  const label = `this.memory(${JSON.stringify(profile)})`;
+  const handle = { profile, readOnly };
+  for (const [op, field] of Object.entries(MEMORY_STRING_INPUT)) {
+    handle[op] = (input) => {
+      const ns = globalThis.__memoryProfiles;
+      if (!ns || typeof ns[op] !== 'function') {
+        throw new TypeError(`${label}.${op}: this server offers agents no memory (it was started without the memory bindings)`);
+      }
+      let args;
+      if (input === undefined || input === null) args = {};
+      else if (typeof input === 'string' && field) args = { [field]: input };
+      else if (typeof input === 'object' && !Array.isArray(input)) args = { ...input };
+      else throw new TypeError(`${label}.${op}(input): input is an object${field ? ` or the ${field} as a string` : ''}`);
+      return ns[op]({ ...args, profile, readOnly });
+    };
+  }
+  return Object.freeze(handle);
+}
+
 // An error that says what was wrong with the request, not with the agent: a call that
 // throws it is answered with its status (4xx) and message instead of a 500.
 class HttpError extends Error {
@@ -360,6 +388,21 @@ class Agent {
   /** Tools installed at runtime with declared permissions: install, list, enable, disable, rollback, delete, call. */
   get extensions() { return extensions; }
   get sandbox() { return linuxSandbox; }
+  /** A memory profile ("namespace/name") this agent attaches: remember, recall, list, get,
+   *  forget, forgetSession, ingest (as `memory.*`, without `profile`). `{ readOnly: true }`
+   *  refuses writes; agents attaching the same profile share its memories. */
+  memory(profile, options) {
+    internal(this);
+    if (typeof profile !== 'string' || !profile) {
+      throw new TypeError('this.memory(profile, options?): profile is a memory profile name such as "team/conventions"');
+    }
+    if (options !== undefined && (options === null || typeof options !== 'object'
+      || !Object.keys(options).every((k) => k === 'readOnly')
+      || (options.readOnly !== undefined && typeof options.readOnly !== 'boolean'))) {
+      throw new TypeError('this.memory(profile, options?): options is { readOnly?: boolean }');
+    }
+    return memoryHandle(profile, !!(options && options.readOnly));
+  }
   async setState(state) {
     const i = internal(this);
     if (state === undefined) throw new TypeError('setState(state): state is undefined; pass null to clear it');

@@ -25,6 +25,11 @@ pub(crate) struct MemoryQualityArgs {
     /// Environment variable holding the embeddings endpoint's API key.
     #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
     embeddings_key_env: String,
+    /// Vector weights of the hybrid recall (`Ranking::vector_weight`); several, comma
+    /// separated, are each measured over the same ingest (for tuning). Default: the
+    /// default ranking's.
+    #[arg(long, value_name = "W[,W…]", value_delimiter = ',')]
+    vector_weight: Vec<f64>,
 }
 
 pub(super) async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Value> {
@@ -40,10 +45,38 @@ pub(super) async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Va
     let scratch = super::Scratch::new(&std::env::temp_dir(), "islet-bench-memory-quality");
     let config = MemoryConfig::new(scratch.path());
     let fts = Memories::new(config.clone());
-    let hybrid = embeddings.map(|e| Memories::new(config.clone().embeddings(e)));
+    anyhow::ensure!(
+        args.vector_weight
+            .iter()
+            .all(|w| w.is_finite() && (0.0..=1.0).contains(w)),
+        "--vector-weight takes numbers from 0 to 1"
+    );
+    let mut args = args;
+    if args.vector_weight.is_empty() {
+        args.vector_weight
+            .push(::memory::Ranking::default().vector_weight);
+    }
+    // One reader per weight; the first also writes the vectors.
+    let hybrid: Vec<(f64, Memories)> = match embeddings {
+        None => Vec::new(),
+        Some(e) => args
+            .vector_weight
+            .iter()
+            .map(|&w| {
+                let ranking = ::memory::Ranking {
+                    vector_weight: w,
+                    ..::memory::Ranking::default()
+                };
+                (
+                    w,
+                    Memories::new(config.clone().embeddings(e.clone()).ranking(ranking)),
+                )
+            })
+            .collect(),
+    };
 
     let mut full_text = Evaluation::default();
-    let mut fused = Evaluation::default();
+    let mut fused: Vec<Evaluation> = hybrid.iter().map(|_| Evaluation::default()).collect();
     let questions: usize = conversations.iter().map(|c| c.questions.len()).sum();
     eprintln!(
         "{} conversations, {questions} questions, top {}",
@@ -54,7 +87,7 @@ pub(super) async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Va
         let profile = format!("eval/{}", c.name);
         let t = Instant::now();
         // With embeddings, the ingest stores vectors too; full-text recall ignores them.
-        let writer = hybrid.as_ref().unwrap_or(&fts).profile(&profile)?;
+        let writer = hybrid.first().map_or(&fts, |(_, m)| m).profile(&profile)?;
         let report = writer.ingest_sessions(c.sessions, None).await?;
         eprintln!(
             "{}: ingested {} messages in {:.1} s; {} questions…",
@@ -72,10 +105,10 @@ pub(super) async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Va
             k = args.k
         );
         full_text.merge(e);
-        if let Some(hybrid) = &hybrid {
+        for ((w, hybrid), fused) in hybrid.iter().zip(&mut fused) {
             let e = eval::evaluate(&hybrid.profile(&profile)?, &c.questions, args.k).await?;
             eprintln!(
-                "{}: hybrid recall@{k} {:.3} hit@{k} {:.3}",
+                "{}: hybrid (vector weight {w}) recall@{k} {:.3} hit@{k} {:.3}",
                 c.name,
                 e.overall.recall(),
                 e.overall.hit_rate(),
@@ -97,8 +130,18 @@ pub(super) async fn memory_quality(args: MemoryQualityArgs) -> anyhow::Result<Va
         ),
         "full_text": summary(&mut full_text, args.k),
     });
-    if hybrid.is_some() {
-        report["hybrid"] = summary(&mut fused, args.k);
+    if let [(_, _)] = hybrid.as_slice() {
+        report["hybrid"] = summary(&mut fused[0], args.k);
+        report["vector_weight"] = json!(args.vector_weight[0]);
+    } else if !hybrid.is_empty() {
+        report["hybrid"] = hybrid
+            .iter()
+            .zip(&mut fused)
+            .map(|((w, _), e)| (w.to_string(), summary(e, args.k)))
+            .collect::<serde_json::Map<String, Value>>()
+            .into();
+    }
+    if !hybrid.is_empty() {
         report["embeddings_model"] = json!(args.embeddings_model);
     }
     Ok(report)

@@ -2066,6 +2066,148 @@ async fn issue19_5_agents_share_profiles_they_attach_and_read_only_ones_refuse_w
     assert_eq!(contents, [rule]);
 }
 
+const NOTEBOOK: &str = r#"
+export default class Notebook extends Agent {
+  async note(profile, text) { return (await this.memory(profile).remember(text)).added; }
+  async ask(profile, question) {
+    const r = await this.memory(profile, { readOnly: true }).recall(question);
+    return r.results.map((r) => r.memory.content);
+  }
+  async scribble(profile, text) {
+    try { return (await this.memory(profile, { readOnly: true }).remember(text)).added; }
+    catch (e) { return `${e.code}: ${e.message}`; }
+  }
+  handle() { const h = this.memory("team/notes"); return [h.profile, h.readOnly, Object.keys(h).sort()]; }
+}
+"#;
+
+const ARCHIVIST: &str = r#"
+export default class Archivist extends Agent {
+  static memory = [{ profile: "team/notes", readOnly: true }];
+  async file(text) {
+    try { return (await this.memory("team/notes").remember({ content: text, type: "fact" })).added; }
+    catch (e) { return `${e.code}: ${e.message}`; }
+  }
+  async ask(question) {
+    return (await this.memory("team/notes").recall({ query: question })).results.map((r) => r.memory.content);
+  }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue19_5_agents_attach_profiles_with_this_memory_and_share_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(
+        dir.path(),
+        &[("notebook.js", NOTEBOOK), ("archivist.js", ARCHIVIST)],
+    );
+    // The server writes team/notes too: a class may attach read-only only a profile that
+    // something can write (a typo check at start).
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess", "--memory", "team/notes"],
+    );
+    assert_eq!(
+        server.call("Notebook", "a", "handle", json!([])).await,
+        json!([
+            "team/notes",
+            false,
+            [
+                "forget",
+                "forgetSession",
+                "get",
+                "ingest",
+                "list",
+                "profile",
+                "readOnly",
+                "recall",
+                "remember"
+            ]
+        ])
+    );
+    // Agent `a` remembers; agent `b` of the same class and an agent of another class that
+    // attaches the profile recall it.
+    let rule = "Release notes are written in the past tense";
+    assert_eq!(
+        server
+            .call("Notebook", "a", "note", json!(["team/notes", rule]))
+            .await,
+        json!(true)
+    );
+    assert_eq!(
+        server
+            .call(
+                "Notebook",
+                "b",
+                "ask",
+                json!(["team/notes", "release notes tense"])
+            )
+            .await,
+        json!([rule])
+    );
+    assert_eq!(
+        server
+            .call(
+                "Archivist",
+                "x",
+                "ask",
+                json!(["how are release notes written"])
+            )
+            .await,
+        json!([rule])
+    );
+    // A read-only handle cannot write, nor can any handle on a profile the class attaches
+    // read-only; nothing is stored.
+    let refused = server
+        .call(
+            "Notebook",
+            "b",
+            "scribble",
+            json!(["team/notes", "Release notes rhyme"]),
+        )
+        .await;
+    assert!(
+        refused.as_str().unwrap().starts_with(
+            "READ_ONLY: memory profile `team/notes` is attached read-only to this agent \
+             (`this.memory(\"team/notes\", { readOnly: true })`): `remember` is refused"
+        ),
+        "{refused}"
+    );
+    let refused = server
+        .call("Archivist", "x", "file", json!(["Release notes rhyme"]))
+        .await;
+    assert!(
+        refused.as_str().unwrap().starts_with(
+            "READ_ONLY: memory profile `team/notes` is attached read-only to agent class \
+             `Archivist` (`static memory`): `remember` is refused"
+        ),
+        "{refused}"
+    );
+    let (status, listed) = server.post("/memory/team/notes/list", "{}").await;
+    assert_eq!(status, 200, "{listed}");
+    let contents: Vec<&str> = listed["memories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap())
+        .collect();
+    assert_eq!(contents, [rule]);
+    // Another profile is another set of memories.
+    let (status, body) = server
+        .post(
+            "/agents/Notebook/b/ask",
+            &json!(["team/other", "release notes"]).to_string(),
+        )
+        .await;
+    assert_ne!(status, 200, "{body}");
+    assert!(
+        body.to_string()
+            .contains("memory profile `team/other` does not exist"),
+        "{body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn issue19_5_a_bad_or_unknown_profile_in_static_memory_fails_the_start() {
     let dir = tempfile::tempdir().unwrap();

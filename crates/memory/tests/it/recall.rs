@@ -418,7 +418,7 @@ async fn a_short_reply_is_found_through_the_question_it_answers_but_only_states_
 }
 
 #[tokio::test]
-async fn newer_beats_older_without_subjects_when_the_same_speaker_restates_a_thing() {
+async fn issue19_4_newer_beats_older_without_subjects_when_the_same_speaker_restates_a_thing() {
     let given = given_memories();
     let p = given.memories.profile("team/alice").unwrap();
     p.ingest_sessions(
