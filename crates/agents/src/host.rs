@@ -1123,11 +1123,19 @@ impl Actor {
             };
             if let Err(e) = self.open().await {
                 tracing::warn!(agent = %self.address, error = %e, "cannot activate the agent");
+                // A passing failure (cluster mode: the database unreachable, the agent
+                // served elsewhere): what was queued gets an activation of its own, and with
+                // it its own, accurate and retriable, answer.
+                let passing = e.kind() == base::ErrorKind::Unavailable;
                 message.fail(e);
                 // Without a database the agent cannot serve anything queued either.
                 self.host.remove_actor(&self.address, self.generation);
                 rx.close();
                 while let Ok(m) = rx.try_recv() {
+                    if passing {
+                        let _ = self.host.deliver(&self.address, m);
+                        continue;
+                    }
                     m.fail(Error::InvalidInput(format!(
                         "{} could not be activated; see the server log",
                         self.address
