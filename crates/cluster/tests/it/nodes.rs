@@ -157,3 +157,54 @@ async fn issue21_a_call_that_could_not_be_made_durable_fails_and_is_not_applied(
 fn base_unavailable() -> base::ErrorKind {
     base::ErrorKind::Unavailable
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue21_a_deleted_agent_is_gone_from_the_cluster_and_starts_empty_when_called_again() {
+    let pg = given_postgres();
+    let dir_a = tempfile::tempdir().expect("dir");
+    let dir_b = tempfile::tempdir().expect("dir");
+    let a = given_node(&pg, "a", dir_a.path(), Duration::from_secs(60)).await;
+    let b = given_node(&pg, "b", dir_b.path(), Duration::from_secs(60)).await;
+    add(&a, "d", 1).await.expect("add");
+    // Another node knows the agent exists (reads do not create agents), and that it is
+    // served elsewhere.
+    let read = b.host.state("Counter", "d").await;
+    assert!(
+        matches!(&read, Err(agents::Error::NotOwner { node, .. }) if node == "a"),
+        "{read:?}"
+    );
+    assert!(
+        a.host
+            .delete(&agents::Address::new("Counter", "d"))
+            .await
+            .expect("delete")
+    );
+    assert_eq!(count(&pg, "SELECT count(*) FROM islet_agents").await, 0);
+    assert_eq!(count(&pg, "SELECT count(*) FROM islet_agent_log").await, 0);
+    let read = b.host.state("Counter", "d").await;
+    assert!(
+        matches!(&read, Err(agents::Error::NoSuchAgent { .. })),
+        "{read:?}"
+    );
+    // Called again, it is a new, empty agent; its epochs go on from the deleted one's.
+    assert_eq!(add(&a, "d", 2).await.expect("add"), json!(1));
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT epoch FROM islet_leases WHERE agent = 'Counter/d'"
+        )
+        .await,
+        1,
+        "the same node kept its lease"
+    );
+    expire_leases_of(&pg, "a").await;
+    assert_eq!(turns(&b, "d").await, vec![2]);
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT epoch FROM islet_leases WHERE agent = 'Counter/d'"
+        )
+        .await,
+        2
+    );
+}

@@ -83,7 +83,7 @@ fn given_node_at(pg: &Postgres, dir: &Path, id: &str, ttl_secs: f64, port: u16) 
     std::fs::create_dir_all(&agents).unwrap();
     std::fs::write(agents.join("tally.js"), TALLY).unwrap();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
+    let child = Command::new(env!("CARGO_BIN_EXE_islet"))
         .args(["serve", "--listen", &addr, "--advertise", &addr, "--agents"])
         .arg(&agents)
         .arg("--data")
@@ -97,6 +97,57 @@ fn given_node_at(pg: &Postgres, dir: &Path, id: &str, ttl_secs: f64, port: u16) 
         .stderr(Stdio::inherit())
         .spawn()
         .expect("islet serve starts");
+    wait_listening(child, &addr)
+}
+
+/// Node `i` (1–3) started with the README's own command line ("Running a cluster"), in
+/// `dir` (which holds `agents/`), with its address and data directory made local.
+fn given_readme_node(pg: &Postgres, dir: &Path, i: usize) -> Node {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md")).unwrap();
+    let section = readme
+        .split("## Running a cluster")
+        .nth(1)
+        .expect("README has a section \"Running a cluster\"");
+    let block = section
+        .split("```sh")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("the section has a sh block");
+    let line = block
+        .lines()
+        .filter(|l| l.starts_with("islet serve "))
+        .nth(i - 1)
+        .unwrap_or_else(|| panic!("the README shows a command for node {i}"));
+    assert!(
+        block.contains("export ISLET_CLUSTER=") && block.contains("export ISLET_AUTH_TOKEN="),
+        "the README's block sets the cluster URL and the shared token"
+    );
+    let addr = format!("127.0.0.1:{}", free_port());
+    let data = dir.join(format!("readme-data-{i}"));
+    let args: Vec<String> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|arg| match arg {
+            a if a == format!("10.0.0.{i}:8787") => addr.clone(),
+            "/var/lib/islet" => data.display().to_string(),
+            a => a.to_owned(),
+        })
+        .collect();
+    assert!(args.iter().any(|a| a == &addr), "{line}");
+    let child = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(&args)
+        .current_dir(dir)
+        .env("ISLET_CLUSTER", pg.url())
+        .env("ISLET_AUTH_TOKEN", TOKEN)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("islet serve starts");
+    wait_listening(child, &addr)
+}
+
+fn wait_listening(mut child: Child, addr: &str) -> Node {
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     loop {
         let line = lines
@@ -160,12 +211,14 @@ fn retriable(answer: &Option<(u16, Value)>) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue21_three_nodes_serve_every_agent_through_any_node() {
+async fn issue21_three_nodes_started_as_the_readme_says_serve_every_agent_through_any_node() {
     let pg = given_postgres();
     let dir = tempfile::tempdir().unwrap();
-    let nodes: Vec<Node> = ["n1", "n2", "n3"]
-        .iter()
-        .map(|id| given_node(&pg, dir.path(), id, 5.0))
+    let agents = dir.path().join("agents");
+    std::fs::create_dir_all(&agents).unwrap();
+    std::fs::write(agents.join("tally.js"), TALLY).unwrap();
+    let nodes: Vec<Node> = (1..=3)
+        .map(|i| given_readme_node(&pg, dir.path(), i))
         .collect();
     for (i, agent) in ["a", "b", "c", "d", "e", "f"].iter().enumerate() {
         // Each agent is created through one node and written through all three.
