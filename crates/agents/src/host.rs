@@ -1099,6 +1099,12 @@ impl Actor {
                     match rx.try_recv() {
                         Ok(message) => message,
                         Err(_) => {
+                            if self.replica.is_some() {
+                                // Closed before a next activation can start: one under a
+                                // new lease rewrites the file from the durable copy.
+                                self.session = None;
+                                self.db = None;
+                            }
                             if actors
                                 .get(&self.address)
                                 .is_some_and(|m| m.generation == self.generation)
