@@ -65,13 +65,16 @@ pub trait Durable: Send + Sync + fmt::Debug {
     /// The agent's durable copy, read under the lease of `epoch`.
     fn restore<'a>(&'a self, agent: &'a Address, epoch: u64) -> DurableFuture<'a, DurableCopy>;
     /// Appends segment number `seq` (one above the last) in the same transaction that
-    /// checks `epoch`; returns once it is durable.
+    /// checks `epoch`, with the agent's next schedule time after it (ms since the Unix
+    /// epoch; `None`: no schedule), so that a node can wake an agent whose owner died
+    /// when its schedule is due; returns once it is durable.
     fn append<'a>(
         &'a self,
         agent: &'a Address,
         epoch: u64,
         seq: u64,
         segment: Vec<u8>,
+        next_alarm: Option<i64>,
     ) -> DurableFuture<'a, ()>;
     /// Stores `image` (the whole database after a checkpoint, as of segment `seq`) as the
     /// agent's snapshot and drops the segments it covers (compaction).

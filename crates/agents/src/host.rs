@@ -652,6 +652,28 @@ impl AgentHost {
         Ok(self.inner.data.list_agents(class, after, limit)?)
     }
 
+    /// Wakes the agent to run its due schedules (cluster mode: an agent whose owner died
+    /// is woken by another node when its next schedule is due, and claimed by it).
+    pub fn wake(&self, address: &Address) -> Result<(), Error> {
+        Self::wake_at(&self.inner, address)
+    }
+
+    /// [`Self::wake`] without keeping the host alive: for the cluster, which the host
+    /// itself holds (a strong reference there would be a cycle). Does nothing once the
+    /// host is gone.
+    pub fn waker(&self) -> impl Fn(&Address) -> Result<(), Error> + Send + Sync + 'static {
+        let inner = Arc::downgrade(&self.inner);
+        move |address| match inner.upgrade() {
+            Some(inner) => Self::wake_at(&inner, address),
+            None => Err(Error::ShuttingDown),
+        }
+    }
+
+    fn wake_at(inner: &Arc<Inner>, address: &Address) -> Result<(), Error> {
+        inner.classes.get(&address.class)?;
+        inner.deliver(address, Message::Alarm)
+    }
+
     pub fn is_active(&self, address: &Address) -> bool {
         self.inner.actors_lock().contains_key(address)
     }
@@ -1362,7 +1384,13 @@ impl Actor {
                 let seq = replica.seq + 1;
                 let appended = replica
                     .durable
-                    .append(&self.address, replica.epoch, seq, bytes)
+                    .append(
+                        &self.address,
+                        replica.epoch,
+                        seq,
+                        bytes,
+                        self.alarm.flatten(),
+                    )
                     .await;
                 appended.map(|()| {
                     replica.cursor.advance(&segment);

@@ -87,9 +87,14 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// Wakes an agent (the agent host's [`agents::AgentHost::wake`]).
+pub type Waker = Box<dyn Fn(&Address) + Send + Sync>;
+
 struct Inner {
     config: ClusterConfig,
     pool: Pool,
+    /// Wakes agents whose schedule is due and that no live node holds.
+    waker: Mutex<Option<Waker>>,
     /// Leases this node holds, by agent key, with the epoch and the last segment shipped
     /// under it.
     held: Mutex<HashMap<String, Held>>,
@@ -134,11 +139,19 @@ impl Cluster {
         let inner = Arc::new(Inner {
             config,
             pool,
+            waker: Mutex::new(None),
             held: Mutex::new(HashMap::new()),
         });
         inner.heartbeat().await?;
         tokio::spawn(heartbeats(Arc::downgrade(&inner)));
         Ok(Cluster { inner })
+    }
+
+    /// Sets what wakes agents whose schedules are due while no live node holds them
+    /// (their owner died): checked with every heartbeat; the woken agent is claimed by
+    /// this node like any other.
+    pub fn set_waker(&self, waker: Waker) {
+        *lock(&self.inner.waker) = Some(waker);
     }
 
     /// This node's id.
@@ -247,6 +260,38 @@ impl Inner {
         Ok(())
     }
 
+    /// Wakes agents whose next schedule is due and that no live node holds. Several nodes
+    /// may wake the same agent; the claim lets one serve it.
+    async fn wake_orphans(&self) -> Result<()> {
+        if lock(&self.waker).is_none() {
+            return Ok(());
+        }
+        let client = self.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT a.agent FROM islet_agents a
+                  WHERE a.next_alarm_ms <= (extract(epoch from now()) * 1000)::bigint
+                    AND NOT EXISTS (SELECT 1 FROM islet_leases l
+                                     WHERE l.agent = a.agent AND l.expires_at > now())
+                  ORDER BY a.next_alarm_ms LIMIT 100",
+                &[],
+            )
+            .await
+            .map_err(Error::pg("looking for due schedules"))?;
+        let waker = lock(&self.waker);
+        let Some(waker) = waker.as_ref() else {
+            return Ok(());
+        };
+        for row in rows {
+            let key: String = row.get(0);
+            if let Some((class, name)) = key.split_once('/') {
+                tracing::info!(agent = %key, "waking an agent whose schedule is due");
+                waker(&Address::new(class, name));
+            }
+        }
+        Ok(())
+    }
+
     fn fenced(agent: &Address, epoch: u64) -> agents::Error {
         agents::Error::Fenced {
             agent: agent.to_string(),
@@ -271,6 +316,10 @@ async fn heartbeats(inner: Weak<Inner>) {
         let Some(inner) = inner.upgrade() else { return };
         if let Err(e) = inner.heartbeat().await {
             tracing::warn!(error = %e, "cluster heartbeat failed");
+            continue;
+        }
+        if let Err(e) = inner.wake_orphans().await {
+            tracing::warn!(error = %e, "cannot look for agents with due schedules");
         }
     }
 }
@@ -365,6 +414,7 @@ impl Durable for Cluster {
         epoch: u64,
         seq: u64,
         segment: Vec<u8>,
+        next_alarm: Option<i64>,
     ) -> DurableFuture<'a, ()> {
         Box::pin(async move {
             let inner = &self.inner;
@@ -377,7 +427,11 @@ impl Durable for Cluster {
                     "WITH lease AS (
                          UPDATE islet_leases SET expires_at = now() + $6::bigint * interval '1 millisecond'
                           WHERE agent = $1 AND node_id = $2 AND epoch = $3 AND expires_at > now()
-                         RETURNING agent)
+                         RETURNING agent),
+                     alarm AS (
+                         UPDATE islet_agents SET next_alarm_ms = $7
+                          WHERE agent IN (SELECT agent FROM lease)
+                            AND next_alarm_ms IS DISTINCT FROM $7)
                      INSERT INTO islet_agent_log (agent, seq, epoch, frames)
                      SELECT agent, $4, $3, $5 FROM lease",
                     &[
@@ -387,6 +441,7 @@ impl Durable for Cluster {
                         &(seq as i64),
                         &segment,
                         &inner.ttl_ms(),
+                        &next_alarm,
                     ],
                 )
                 .await;

@@ -42,6 +42,11 @@ CREATE TABLE IF NOT EXISTS islet_agent_log (
     frames bytea NOT NULL,
     PRIMARY KEY (agent, seq)
 );
+-- The agent's next schedule (ms since the Unix epoch), written with each log segment:
+-- nodes wake agents whose schedule is due and that no live node holds.
+ALTER TABLE islet_agents ADD COLUMN IF NOT EXISTS next_alarm_ms bigint;
+CREATE INDEX IF NOT EXISTS islet_agents_by_alarm ON islet_agents (next_alarm_ms)
+    WHERE next_alarm_ms IS NOT NULL;
 COMMIT;
 ";
 

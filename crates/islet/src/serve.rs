@@ -481,6 +481,15 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .map(|c| Arc::new(c) as Arc<dyn agents::Durable>),
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
+    if let Some(cluster) = &cluster {
+        // Schedules of agents whose node died fire here once due (after the claim).
+        let wake = host.waker();
+        cluster.set_waker(Box::new(move |agent| {
+            if let Err(e) = wake(agent) {
+                tracing::warn!(%agent, error = %e, "cannot wake an agent with a due schedule");
+            }
+        }));
+    }
     if models.default_spec().is_none() && host.classes().iter().any(|c| c.think) {
         tracing::warn!(
             "chat agents are served but no --model is set: chats fail unless the class's getModel() names one"

@@ -50,10 +50,10 @@ async fn issue21_a_dead_nodes_lease_is_claimed_with_the_next_epoch_and_its_log_r
         a.snapshot(&agent, 1, 0, b"image".to_vec())
             .await
             .expect("snapshot");
-        a.append(&agent, 1, 1, b"one".to_vec())
+        a.append(&agent, 1, 1, b"one".to_vec(), None)
             .await
             .expect("append");
-        a.append(&agent, 1, 2, b"two".to_vec())
+        a.append(&agent, 1, 2, b"two".to_vec(), None)
             .await
             .expect("append");
         assert!(a.exists(&agent).await.expect("exists"));
@@ -71,13 +71,13 @@ async fn issue21_a_dead_nodes_lease_is_claimed_with_the_next_epoch_and_its_log_r
     assert_eq!(copy.segments, vec![b"one".to_vec(), b"two".to_vec()]);
     assert_eq!(copy.seq, 2);
     // A snapshot compacts the log it covers.
-    b.append(&agent, 2, 3, b"three".to_vec())
+    b.append(&agent, 2, 3, b"three".to_vec(), None)
         .await
         .expect("append");
     b.snapshot(&agent, 2, 3, b"image3".to_vec())
         .await
         .expect("snapshot");
-    b.append(&agent, 2, 4, b"four".to_vec())
+    b.append(&agent, 2, 4, b"four".to_vec(), None)
         .await
         .expect("append");
     let copy = b.restore(&agent, 2).await.expect("restore");
@@ -99,7 +99,7 @@ async fn issue21_writes_under_a_stale_epoch_are_refused() {
         a.claim(&agent).await.expect("claim"),
         Claim::New { epoch: 1 }
     );
-    a.append(&agent, 1, 1, b"one".to_vec())
+    a.append(&agent, 1, 1, b"one".to_vec(), None)
         .await
         .expect("append");
     // `a` is paused past its lease; `b` takes the agent over.
@@ -108,7 +108,7 @@ async fn issue21_writes_under_a_stale_epoch_are_refused() {
         b.claim(&agent).await.expect("claim"),
         Claim::New { epoch: 2 }
     );
-    let refused = a.append(&agent, 1, 2, b"stale".to_vec()).await;
+    let refused = a.append(&agent, 1, 2, b"stale".to_vec(), None).await;
     assert!(
         matches!(refused, Err(agents::Error::Fenced { .. })),
         "{refused:?}"
@@ -129,7 +129,7 @@ async fn issue21_writes_under_a_stale_epoch_are_refused() {
     assert_eq!(copy.segments, vec![b"one".to_vec()]);
     // Even the expired holder cannot write once its lease ran out, whoever claims next.
     expire_leases_of(&pg, "b").await;
-    let refused = b.append(&agent, 2, 2, b"late".to_vec()).await;
+    let refused = b.append(&agent, 2, 2, b"late".to_vec(), None).await;
     assert!(
         matches!(refused, Err(agents::Error::Fenced { .. })),
         "{refused:?}"
@@ -150,7 +150,7 @@ async fn issue21_a_database_outage_fails_calls_and_the_node_reconnects() {
         Claim::New { epoch: 1 }
     );
     pg.kill();
-    let failed = a.append(&agent, 1, 1, b"one".to_vec()).await;
+    let failed = a.append(&agent, 1, 1, b"one".to_vec(), None).await;
     assert!(
         matches!(failed, Err(agents::Error::NotDurable { .. })),
         "{failed:?}"
@@ -162,7 +162,7 @@ async fn issue21_a_database_outage_fails_calls_and_the_node_reconnects() {
         a.claim(&agent).await.expect("claim"),
         Claim::New { epoch: 2 }
     );
-    a.append(&agent, 2, 1, b"one".to_vec())
+    a.append(&agent, 2, 1, b"one".to_vec(), None)
         .await
         .expect("append");
 }

@@ -208,3 +208,52 @@ async fn issue21_a_deleted_agent_is_gone_from_the_cluster_and_starts_empty_when_
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue21_a_schedule_of_an_agent_whose_node_died_fires_once_on_another_node() {
+    let pg = given_postgres();
+    let dir_a = tempfile::tempdir().expect("dir");
+    let dir_b = tempfile::tempdir().expect("dir");
+    let agent = agents::Address::new("Counter", "sched");
+    {
+        let a = given_node(&pg, "a", dir_a.path(), Duration::from_secs(60)).await;
+        add(&a, "sched", 1).await.expect("add");
+        a.host
+            .call("Counter", "sched", "later", vec![json!(2), json!(7)])
+            .await
+            .expect("schedule");
+        a.host.shutdown(Duration::from_secs(5)).await;
+    }
+    // Nobody calls the agent on `b`: its heartbeat finds the due schedule of an agent no
+    // live node holds, wakes it, claims it and runs the schedule.
+    let b = given_node(&pg, "b", dir_b.path(), Duration::from_secs(60)).await;
+    let mut woken = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if b.host.is_active(&agent) {
+            woken = true;
+            break;
+        }
+    }
+    assert!(woken, "the agent was woken on b");
+    let mut fired = Vec::new();
+    for _ in 0..50 {
+        fired = turns(&b, "sched").await;
+        if fired.len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(fired, vec![1, 7]);
+    // Done: no schedule is left to wake anyone.
+    tokio::time::sleep(TTL).await;
+    assert_eq!(turns(&b, "sched").await, vec![1, 7]);
+    assert_eq!(
+        count(
+            &pg,
+            "SELECT count(*) FROM islet_agents WHERE next_alarm_ms IS NOT NULL"
+        )
+        .await,
+        0
+    );
+}

@@ -21,6 +21,7 @@ export default class Counter extends Agent {
     return turns.length;
   }
   async turns() { return (await this.storage.get("turns")) ?? []; }
+  async later(seconds, tag) { return (await this.schedule(seconds, "add", tag)).id; }
   async pad(kb) { await this.storage.put("pad" + kb, "x".repeat(kb * 1024)); return kb; }
 }
 "#;
@@ -67,6 +68,10 @@ pub(crate) async fn given_node(pg: &Postgres, id: &str, dir: &Path, idle: Durati
         ..HostConfig::default()
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config).expect("host");
+    let wake = host.waker();
+    cluster.set_waker(Box::new(move |agent| {
+        let _ = wake(agent);
+    }));
     Node {
         host,
         cluster,
