@@ -26,6 +26,7 @@ mod status;
 pub mod testing;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -87,6 +88,40 @@ impl std::fmt::Debug for Cluster {
     }
 }
 
+/// What this node did in the cluster since it joined (`/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClusterStats {
+    /// Log segments appended (one per shipped turn, or group of commits).
+    pub appends: u64,
+    /// Their bytes.
+    pub append_bytes: u64,
+    /// Writes refused because this node's lease was no longer current.
+    pub fenced: u64,
+    /// Leases claimed with a new epoch (first activations and takeovers).
+    pub claims: u64,
+    /// Of those, agents rebuilt from a durable copy another activation wrote (failovers,
+    /// moves, or this node's own after a lost lease).
+    pub restores: u64,
+    /// Requests forwarded to the node holding the agent.
+    pub forwarded: u64,
+    /// Leases this node holds now.
+    pub held: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    appends: AtomicU64,
+    append_bytes: AtomicU64,
+    fenced: AtomicU64,
+    claims: AtomicU64,
+    restores: AtomicU64,
+    forwarded: AtomicU64,
+}
+
+fn bump(counter: &AtomicU64, by: u64) {
+    counter.fetch_add(by, Ordering::Relaxed);
+}
+
 /// Wakes an agent (the agent host's [`agents::AgentHost::wake`]).
 pub type Waker = Box<dyn Fn(&Address) + Send + Sync>;
 
@@ -95,6 +130,7 @@ struct Inner {
     pool: Pool,
     /// Wakes agents whose schedule is due and that no live node holds.
     waker: Mutex<Option<Waker>>,
+    counters: Counters,
     /// Leases this node holds, by agent key, with the epoch and the last segment shipped
     /// under it.
     held: Mutex<HashMap<String, Held>>,
@@ -140,6 +176,7 @@ impl Cluster {
             config,
             pool,
             waker: Mutex::new(None),
+            counters: Counters::default(),
             held: Mutex::new(HashMap::new()),
         });
         inner.heartbeat().await?;
@@ -152,6 +189,26 @@ impl Cluster {
     /// this node like any other.
     pub fn set_waker(&self, waker: Waker) {
         *lock(&self.inner.waker) = Some(waker);
+    }
+
+    /// Totals since this node joined.
+    pub fn stats(&self) -> ClusterStats {
+        let c = &self.inner.counters;
+        let read = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        ClusterStats {
+            appends: read(&c.appends),
+            append_bytes: read(&c.append_bytes),
+            fenced: read(&c.fenced),
+            claims: read(&c.claims),
+            restores: read(&c.restores),
+            forwarded: read(&c.forwarded),
+            held: self.held_count() as u64,
+        }
+    }
+
+    /// Counts a request forwarded to another node.
+    pub fn count_forwarded(&self) {
+        bump(&self.inner.counters.forwarded, 1);
     }
 
     /// This node's id.
@@ -292,7 +349,8 @@ impl Inner {
         Ok(())
     }
 
-    fn fenced(agent: &Address, epoch: u64) -> agents::Error {
+    fn fenced(&self, agent: &Address, epoch: u64) -> agents::Error {
+        bump(&self.counters.fenced, 1);
         agents::Error::Fenced {
             agent: agent.to_string(),
             message: format!(
@@ -375,6 +433,7 @@ impl Durable for Cluster {
                 let epoch = row.get::<_, i64>(0) as u64;
                 // The sequence number comes from the restore that follows.
                 lock(&inner.held).insert(key, Held { epoch, seq: 0 });
+                bump(&inner.counters.claims, 1);
                 return Ok(Claim::New { epoch });
             }
             let owner = client
@@ -402,7 +461,10 @@ impl Durable for Cluster {
             let mut held = lock(&self.inner.held);
             match held.get_mut(&agent_key(agent)) {
                 Some(h) if h.epoch == epoch => h.seq = copy.seq,
-                _ => return Err(Inner::fenced(agent, epoch)),
+                _ => return Err(self.inner.fenced(agent, epoch)),
+            }
+            if !copy.is_empty() {
+                bump(&self.inner.counters.restores, 1);
             }
             Ok(copy)
         })
@@ -447,6 +509,8 @@ impl Durable for Cluster {
                 .await;
             match appended {
                 Ok(1) => {
+                    bump(&inner.counters.appends, 1);
+                    bump(&inner.counters.append_bytes, segment.len() as u64);
                     if let Some(h) = lock(&inner.held).get_mut(&key)
                         && h.epoch == epoch
                     {
@@ -456,7 +520,7 @@ impl Durable for Cluster {
                 }
                 Ok(_) => {
                     inner.forget(agent);
-                    Err(Inner::fenced(agent, epoch))
+                    Err(inner.fenced(agent, epoch))
                 }
                 Err(e) => {
                     inner.forget(agent);
@@ -511,7 +575,7 @@ impl Durable for Cluster {
                 Ok(())
             } else {
                 inner.forget(agent);
-                Err(Inner::fenced(agent, epoch))
+                Err(inner.fenced(agent, epoch))
             }
         })
     }
@@ -556,7 +620,7 @@ impl Durable for Cluster {
                 Ok(())
             } else {
                 inner.forget(agent);
-                Err(Inner::fenced(agent, epoch))
+                Err(inner.fenced(agent, epoch))
             }
         })
     }

@@ -513,7 +513,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let metrics = ops::Metrics::new(registry, host.clone());
+    let metrics = ops::Metrics::new(registry, host.clone()).with_cluster(cluster.clone());
     let app = routes::app(routes::AppOptions {
         host: host.clone(),
         harness,

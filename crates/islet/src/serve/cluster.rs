@@ -193,6 +193,7 @@ async fn forward(
             out = out.header(name, value);
         }
     }
+    router.cluster.count_forwarded();
     let answer = out
         .send()
         .await

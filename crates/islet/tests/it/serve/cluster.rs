@@ -237,6 +237,31 @@ async fn issue21_three_nodes_started_as_the_readme_says_serve_every_agent_throug
             assert_eq!(turns(&node.base, agent).await, vec![1, 2, 3]);
         }
     }
+    // Each node's /metrics counts what it shipped and forwarded.
+    let mut totals: HashMap<String, f64> = HashMap::new();
+    for node in &nodes {
+        let text = client()
+            .get(format!("{}/metrics", node.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for line in text.lines().filter(|l| l.starts_with("islet_cluster_")) {
+            let (name, value) = line.split_once(' ').unwrap();
+            *totals.entry(name.to_owned()).or_default() += value.parse::<f64>().unwrap();
+        }
+    }
+    assert!(totals["islet_cluster_appends_total"] >= 18.0, "{totals:?}");
+    assert!(
+        totals["islet_cluster_forwarded_total"] >= 12.0,
+        "{totals:?}"
+    );
+    assert_eq!(totals["islet_cluster_claims_total"], 6.0, "{totals:?}");
+    assert_eq!(totals["islet_cluster_leases_held"], 6.0, "{totals:?}");
+    assert_eq!(totals["islet_cluster_fenced_total"], 0.0, "{totals:?}");
     // `islet cluster status` sees the three nodes and the six agents' leases.
     let out = Command::new(env!("CARGO_BIN_EXE_islet"))
         .args(["cluster", "status", "--cluster", &pg.url(), "--json"])
