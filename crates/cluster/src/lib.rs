@@ -140,6 +140,9 @@ struct Inner {
 struct Held {
     epoch: u64,
     seq: u64,
+    /// When the lease was claimed or last confirmed by a claim: a heartbeat judges only
+    /// leases it could have seen (one claimed while its renewal ran is not lost).
+    since: std::time::Instant,
 }
 
 /// The key of an agent in every table: `class/name` (a class name has no `/`).
@@ -284,6 +287,7 @@ impl Inner {
     /// Records this node as alive and renews its unexpired leases; leases it holds in
     /// memory that were not renewed were lost (taken over, or expired while it was paused).
     async fn heartbeat(&self) -> Result<()> {
+        let started = std::time::Instant::now();
         let client = self.pool.get().await?;
         let node = &self.config.node_id;
         client
@@ -308,7 +312,7 @@ impl Inner {
         let renewed: HashMap<String, i64> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
         let mut held = lock(&self.held);
         held.retain(|agent, h| {
-            let kept = renewed.get(agent) == Some(&(h.epoch as i64));
+            let kept = h.since >= started || renewed.get(agent) == Some(&(h.epoch as i64));
             if !kept {
                 tracing::warn!(agent, epoch = h.epoch, "lost the lease");
             }
@@ -432,7 +436,14 @@ impl Durable for Cluster {
             if let Some(row) = claimed {
                 let epoch = row.get::<_, i64>(0) as u64;
                 // The sequence number comes from the restore that follows.
-                lock(&inner.held).insert(key, Held { epoch, seq: 0 });
+                lock(&inner.held).insert(
+                    key,
+                    Held {
+                        epoch,
+                        seq: 0,
+                        since: std::time::Instant::now(),
+                    },
+                );
                 bump(&inner.counters.claims, 1);
                 return Ok(Claim::New { epoch });
             }

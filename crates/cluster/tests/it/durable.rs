@@ -166,3 +166,52 @@ async fn issue21_a_database_outage_fails_calls_and_the_node_reconnects() {
         .await
         .expect("append");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue21_a_lease_claimed_while_a_heartbeat_runs_is_not_taken_for_lost() {
+    let pg = given_postgres();
+    // Heartbeats every 100 ms while hundreds of claims go on: a claim that commits after
+    // a heartbeat's renewal read the leases must not be dropped by that heartbeat.
+    let a = cluster::Cluster::join(cluster::ClusterConfig {
+        url: pg.url(),
+        node_id: "a".into(),
+        advertise: "127.0.0.1:1".into(),
+        lease_ttl: std::time::Duration::from_millis(300),
+        connections: 4,
+    })
+    .await
+    .expect("join");
+    // Many other leases of the node make each heartbeat's renewal take a while.
+    let (client, connection) = tokio_postgres::connect(&pg.url(), tokio_postgres::NoTls)
+        .await
+        .expect("connect");
+    tokio::spawn(connection);
+    client
+        .execute(
+            "INSERT INTO islet_leases (agent, node_id, epoch, claimed_at, expires_at)
+             SELECT 'Other/' || g, 'a', 1, now(), now() + interval '1 hour'
+               FROM generate_series(1, 20000) g",
+            &[],
+        )
+        .await
+        .expect("leases");
+    let claims: Vec<_> = (0..400)
+        .map(|i| {
+            let a = a.clone();
+            tokio::spawn(async move {
+                // Spread over several heartbeats.
+                tokio::time::sleep(std::time::Duration::from_millis(i)).await;
+                let agent = Address::new("Counter", format!("r{i}"));
+                let Claim::New { epoch } = a.claim(&agent).await.expect("claim") else {
+                    panic!("a first claim is new");
+                };
+                tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+                a.restore(&agent, epoch).await.map(drop)
+            })
+        })
+        .collect();
+    for claim in claims {
+        let restored = claim.await.expect("task");
+        assert!(restored.is_ok(), "{restored:?}");
+    }
+}
