@@ -81,6 +81,27 @@ pub enum Error {
     /// kind as it said.
     #[error("{}", .0.message)]
     Host(Box<sandbox::HostError>),
+    /// Cluster mode: another node holds the agent's lease (the HTTP layer forwards there;
+    /// this reaches a caller only when it could not).
+    #[error(
+        "{agent} is served by node {node} ({advertise}) now; retry the call there or in a moment"
+    )]
+    NotOwner {
+        agent: String,
+        node: String,
+        advertise: String,
+    },
+    /// Cluster mode: this node's lease on the agent is no longer the current one (it was
+    /// paused or cut off past the lease's time and another node took the agent over); the
+    /// call's writes were not made durable and were discarded.
+    #[error("{agent}: {message}; the call was not applied, retry it")]
+    Fenced { agent: String, message: String },
+    /// Cluster mode: the agent's durable copy could not be read or written (the database
+    /// is unreachable); the call's writes were not made durable and were discarded.
+    #[error(
+        "{agent}: the durable copy is unavailable ({message}); the call was not applied, retry it"
+    )]
+    NotDurable { agent: String, message: String },
     /// The host is shutting down or the agent's mailbox is gone.
     #[error("the agent host is shutting down; retry against the restarted server")]
     ShuttingDown,
@@ -217,7 +238,10 @@ impl Error {
             Error::Limit { .. } => K::Limit,
             Error::Store(e) => e.kind(),
             Error::Host(e) => e.kind,
-            Error::ShuttingDown => K::Unavailable,
+            Error::ShuttingDown
+            | Error::NotOwner { .. }
+            | Error::Fenced { .. }
+            | Error::NotDurable { .. } => K::Unavailable,
         }
     }
 
@@ -252,6 +276,9 @@ impl Error {
             Error::Store(e) => e.code(),
             Error::Host(e) => &e.code,
             Error::ShuttingDown => "SHUTTING_DOWN",
+            Error::NotOwner { .. } => "NOT_OWNER",
+            Error::Fenced { .. } => "FENCED",
+            Error::NotDurable { .. } => "NOT_DURABLE",
         }
     }
 }

@@ -29,6 +29,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
 use crate::classes::{AgentClass, Classes};
+use crate::durable::{Claim, Durable};
 use crate::error::Error;
 use crate::linux::{AgentDbAccess, AgentSandboxes};
 use crate::runtime::{self, TurnContext, lock};
@@ -176,6 +177,9 @@ pub struct HostConfig {
     /// Linux sandboxes for the classes that opt in (`static sandbox`); `None`: the server
     /// offers none, and `this.sandbox` refuses saying how to turn them on.
     pub sandboxes: Option<Arc<dyn AgentSandboxes>>,
+    /// Cluster mode (issue 21): where agents' durable copies and leases live. `None`
+    /// (single node): the local SQLite files are the only copy and nothing is shipped.
+    pub durable: Option<Arc<dyn Durable>>,
 }
 
 impl fmt::Debug for HostConfig {
@@ -188,6 +192,7 @@ impl fmt::Debug for HostConfig {
             .field("extension_fetch", &self.extension_fetch.is_some())
             .field("extension_policy", &self.extension_policy)
             .field("sandboxes", &self.sandboxes.is_some())
+            .field("durable", &self.durable)
             .finish()
     }
 }
@@ -202,6 +207,7 @@ impl Default for HostConfig {
             extension_fetch: None,
             extension_policy: None,
             sandboxes: None,
+            durable: None,
         }
     }
 }
@@ -271,8 +277,11 @@ pub struct StateEvent {
 
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, Error>>;
 /// Storage work outside a turn. It answers its caller itself, with its own result type, so
-/// nothing is encoded on the way; given `Err` when the agent cannot be activated.
-type DbOp = Box<dyn FnOnce(Result<&mut AgentDb, Error>) + Send>;
+/// nothing is encoded on the way; given `Err` when the agent cannot be activated. What it
+/// returns sends the answer, given `Err` instead when the op's writes could not be made
+/// durable (cluster mode ships them first).
+type DbOp = Box<dyn FnOnce(Result<&mut AgentDb, Error>) -> DbReply + Send>;
+type DbReply = Box<dyn FnOnce(Result<(), Error>) + Send>;
 
 enum Message {
     Call {
@@ -307,7 +316,7 @@ impl Message {
             Message::Call { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
-            Message::Db(op) => op(Err(error)),
+            Message::Db(op) => op(Err(error))(Ok(())),
             Message::Request { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
@@ -492,13 +501,19 @@ impl AgentHost {
         F: FnOnce(&mut AgentDb) -> Result<T, Error> + Send + 'static,
         T: Send + 'static,
     {
-        if !self.is_active(address)
-            && !self
-                .inner
-                .data
-                .agent_exists(&address.class, &address.name)?
-        {
-            return Err(no_such_agent(address));
+        if !self.is_active(address) {
+            // In a cluster the agent may exist only in the durable copy (served elsewhere
+            // until now).
+            let exists = match &self.inner.config.durable {
+                Some(durable) => durable.exists(address).await?,
+                None => self
+                    .inner
+                    .data
+                    .agent_exists(&address.class, &address.name)?,
+            };
+            if !exists {
+                return Err(no_such_agent(address));
+            }
         }
         self.db_op(address.clone(), op).await
     }
@@ -645,7 +660,10 @@ impl AgentHost {
     {
         let (reply, rx) = oneshot::channel();
         let op: DbOp = Box::new(move |db| {
-            let _ = reply.send(db.and_then(op));
+            let result = db.and_then(op);
+            Box::new(move |durable: Result<(), Error>| {
+                let _ = reply.send(durable.and(result));
+            })
         });
         inner.deliver(&address, Message::Db(op))?;
         rx.await.map_err(|_| Error::ShuttingDown)?
@@ -687,6 +705,28 @@ impl AgentHost {
             self.inner.classes.get(class)?;
         }
         Ok(self.inner.data.list_agents(class, after, limit)?)
+    }
+
+    /// Wakes the agent to run its due schedules (cluster mode: an agent whose owner died
+    /// is woken by another node when its next schedule is due, and claimed by it).
+    pub fn wake(&self, address: &Address) -> Result<(), Error> {
+        Self::wake_at(&self.inner, address)
+    }
+
+    /// [`Self::wake`] without keeping the host alive: for the cluster, which the host
+    /// itself holds (a strong reference there would be a cycle). Does nothing once the
+    /// host is gone.
+    pub fn waker(&self) -> impl Fn(&Address) -> Result<(), Error> + Send + Sync + 'static {
+        let inner = Arc::downgrade(&self.inner);
+        move |address| match inner.upgrade() {
+            Some(inner) => Self::wake_at(&inner, address),
+            None => Err(Error::ShuttingDown),
+        }
+    }
+
+    fn wake_at(inner: &Arc<Inner>, address: &Address) -> Result<(), Error> {
+        inner.classes.get(&address.class)?;
+        inner.deliver(address, Message::Alarm)
     }
 
     pub fn is_active(&self, address: &Address) -> bool {
@@ -1001,6 +1041,7 @@ impl Inner {
             alarm: None,
             check_fibers: false,
             turn_bindings: None,
+            replica: None,
         };
         self.running.fetch_add(1, Ordering::SeqCst);
         tokio::spawn(actor.run(rx));
@@ -1061,7 +1102,31 @@ struct Actor {
     /// The host functions every turn of this agent gets, built at its first turn, and the
     /// slot through which they find the turn running.
     turn_bindings: Option<(Bindings, Arc<runtime::TurnSlot>)>,
+    /// Cluster mode: the lease this activation writes under and what it shipped.
+    replica: Option<Replica>,
 }
+
+/// An activation's hold on its agent's durable copy (cluster mode).
+struct Replica {
+    durable: Arc<dyn Durable>,
+    epoch: u64,
+    /// The last segment shipped (or restored).
+    seq: u64,
+    cursor: store::WalCursor,
+    path: std::path::PathBuf,
+    /// Segments and bytes shipped since the last snapshot.
+    since_snapshot: u64,
+    bytes_since_snapshot: u64,
+    /// Why shipping failed: the local file is ahead of the durable copy and the
+    /// activation ends.
+    failed: Option<String>,
+}
+
+/// A snapshot is taken (the database checkpointed, its file stored, the log compacted)
+/// when an agent hibernates with this many segments since its last one, or while it runs
+/// once this much log has piled up.
+const SNAPSHOT_AFTER_SEGMENTS: u64 = 64;
+const SNAPSHOT_AFTER_BYTES: u64 = 4 << 20;
 
 enum TurnKind {
     Call {
@@ -1082,7 +1147,10 @@ impl Actor {
     async fn run(mut self, rx: mpsc::UnboundedReceiver<Message>) {
         let host = Arc::clone(&self.host);
         self.serve(rx).await;
-        if let Some(db) = &self.db {
+        // A replicated agent checkpointed (after shipping) before it left the host's map: a
+        // checkpoint now could fold in and restart the log over frames its next activation
+        // committed and has not shipped yet.
+        if let Some(db) = self.db.as_ref().filter(|_| self.replica.is_none()) {
             // Fold the write-ahead log into the database so a hibernating agent's data is
             // all in its database file (the log is left empty, not deleted).
             if let Err(e) = lock(db).checkpoint() {
@@ -1117,10 +1185,23 @@ impl Actor {
                 Some(Ok(Some(message))) => message,
                 Some(Ok(None)) => break,
                 Some(Err(_elapsed)) => {
+                    if self.replica.is_some() {
+                        self.quiesce().await;
+                        if self.replica_failed() {
+                            self.stop_unreplicated(&mut rx);
+                            break;
+                        }
+                    }
                     let mut actors = self.host.actors_lock();
                     match rx.try_recv() {
                         Ok(message) => message,
                         Err(_) => {
+                            if self.replica.is_some() {
+                                // Closed before a next activation can start: one under a
+                                // new lease rewrites the file from the durable copy.
+                                self.session = None;
+                                self.db = None;
+                            }
                             if actors
                                 .get(&self.address)
                                 .is_some_and(|m| m.generation == self.generation)
@@ -1135,7 +1216,7 @@ impl Actor {
             };
             let message = match message {
                 Message::Delete(reply) => {
-                    self.delete(reply, &mut rx);
+                    self.delete(reply, &mut rx).await;
                     return;
                 }
                 // A deleted agent's alarm may still have been on its way: it must not
@@ -1143,13 +1224,21 @@ impl Actor {
                 Message::Alarm if self.db.is_none() && !self.exists() => continue,
                 message => message,
             };
-            if let Err(e) = self.open() {
+            if let Err(e) = self.open().await {
                 tracing::warn!(agent = %self.address, error = %e, "cannot activate the agent");
+                // A passing failure (cluster mode: the database unreachable, the agent
+                // served elsewhere): what was queued gets an activation of its own, and with
+                // it its own, accurate and retriable, answer.
+                let passing = e.kind() == base::ErrorKind::Unavailable;
                 message.fail(e);
                 // Without a database the agent cannot serve anything queued either.
                 self.host.remove_actor(&self.address, self.generation);
                 rx.close();
                 while let Ok(m) = rx.try_recv() {
+                    if passing {
+                        let _ = self.host.deliver(&self.address, m);
+                        continue;
+                    }
                     m.fail(Error::InvalidInput(format!(
                         "{} could not be activated; see the server log",
                         self.address
@@ -1163,6 +1252,16 @@ impl Actor {
             self.handle(message).await;
             if self.check_fibers {
                 self.recover_fibers().await;
+            }
+            if self.replica.is_some() {
+                // Writes no reply waited for (schedules, fiber bookkeeping) are shipped
+                // too, and a long-running agent's log is folded into a snapshot.
+                let _ = self.ship().await;
+                self.snapshot_if_due(false).await;
+                if self.replica_failed() {
+                    self.stop_unreplicated(&mut rx);
+                    break;
+                }
             }
         }
         tracing::debug!(agent = %self.address, "hibernating");
@@ -1193,16 +1292,27 @@ impl Actor {
     /// Deletes the agent's data: it leaves the host's map first (later messages start a
     /// new, empty agent), closes its database, and fails what was queued behind the
     /// deletion.
-    fn delete(&mut self, reply: Reply<bool>, rx: &mut mpsc::UnboundedReceiver<Message>) {
+    async fn delete(&mut self, reply: Reply<bool>, rx: &mut mpsc::UnboundedReceiver<Message>) {
         self.host.remove_actor(&self.address, self.generation);
         self.session = None;
         self.db = None;
         let _ = self.host.alarms.send((self.address.clone(), None));
-        let deleted = self
-            .host
-            .data
-            .delete_agent(&self.address.class, &self.address.name)
-            .map_err(Error::from);
+        let durable = match self.host.config.durable.clone() {
+            // Only the agent's owner deletes, under its lease, so no other node is writing
+            // it; the durable copy goes first (a crash in between leaves local files that
+            // the next claim of the agent replaces).
+            Some(durable) => match self.claim(Arc::clone(&durable)).await {
+                Ok(replica) => durable.delete(&self.address, replica.epoch).await,
+                Err(e) => Err(e),
+            },
+            None => Ok(()),
+        };
+        let deleted = durable.and_then(|()| {
+            self.host
+                .data
+                .delete_agent(&self.address.class, &self.address.name)
+                .map_err(Error::from)
+        });
         tracing::info!(agent = %self.address, deleted = ?deleted.as_ref().ok(), "deleted");
         let _ = reply.send(deleted);
         rx.close();
@@ -1211,12 +1321,31 @@ impl Actor {
         }
     }
 
-    fn open(&mut self) -> Result<(), Error> {
+    async fn open(&mut self) -> Result<(), Error> {
         if self.db.is_none() {
-            let db = self
+            let replica = match self.host.config.durable.clone() {
+                Some(durable) => Some(self.claim(durable).await?),
+                None => None,
+            };
+            let mut db = self
                 .host
                 .data
                 .open_agent(&self.address.class, &self.address.name)?;
+            if let Some(replica) = replica {
+                db.set_auto_checkpoint(false)?;
+                if replica.seq == 0 {
+                    // A new agent: its file as created is the base its log applies to.
+                    let image = std::fs::read(&replica.path).map_err(|e| store::Error::Io {
+                        path: replica.path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
+                    replica
+                        .durable
+                        .snapshot(&self.address, replica.epoch, 0, image)
+                        .await?;
+                }
+                self.replica = Some(replica);
+            }
             self.db = Some(Arc::new(Mutex::new(db)));
             self.session = Some(self.host.sandbox.session());
             bump(&self.host.counters.activations);
@@ -1270,6 +1399,183 @@ impl Actor {
         self.sync_alarm();
     }
 
+    /// Claims the agent for this node (cluster mode) and makes its local file the durable
+    /// copy's when the lease is new.
+    async fn claim(&self, durable: Arc<dyn Durable>) -> Result<Replica, Error> {
+        let address = &self.address;
+        let data = &self.host.data;
+        let path = data.agent_path(&address.class, &address.name)?;
+        let (epoch, seq) = match durable.claim(address).await? {
+            Claim::Elsewhere { node, advertise } => {
+                return Err(Error::NotOwner {
+                    agent: address.to_string(),
+                    node,
+                    advertise,
+                });
+            }
+            Claim::Kept { epoch, seq } => (epoch, seq),
+            Claim::New { epoch } => {
+                let copy = durable.restore(address, epoch).await?;
+                if copy.is_empty() {
+                    // Nothing durable: whatever this node kept is from an agent since
+                    // deleted, or was never acknowledged.
+                    data.delete_agent(&address.class, &address.name)?;
+                } else {
+                    data.restore_agent(&address.class, &address.name, &copy.image, &copy.segments)?;
+                }
+                tracing::info!(agent = %address, epoch, seq = copy.seq, "claimed");
+                (epoch, copy.seq)
+            }
+        };
+        Ok(Replica {
+            durable,
+            epoch,
+            seq,
+            cursor: store::WalCursor::new(&path),
+            path,
+            since_snapshot: 0,
+            bytes_since_snapshot: 0,
+            failed: None,
+        })
+    }
+
+    /// Ships what was committed since the last shipment (cluster mode; a no-op otherwise).
+    /// On failure the activation is done for: see [`Actor::stop_unreplicated`].
+    async fn ship(&mut self) -> Result<(), Error> {
+        let Some(replica) = self.replica.as_mut() else {
+            return Ok(());
+        };
+        if let Some(why) = &replica.failed {
+            return Err(Error::NotDurable {
+                agent: self.address.to_string(),
+                message: why.clone(),
+            });
+        }
+        let shipped = match replica.cursor.committed() {
+            Ok(None) => return Ok(()),
+            Ok(Some(mut segment)) => {
+                let bytes = std::mem::take(&mut segment.bytes);
+                let len = bytes.len() as u64;
+                let seq = replica.seq + 1;
+                let appended = replica
+                    .durable
+                    .append(
+                        &self.address,
+                        replica.epoch,
+                        seq,
+                        bytes,
+                        self.alarm.flatten(),
+                    )
+                    .await;
+                appended.map(|()| {
+                    replica.cursor.advance(&segment);
+                    replica.seq = seq;
+                    replica.since_snapshot += 1;
+                    replica.bytes_since_snapshot += len;
+                })
+            }
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = &shipped {
+            tracing::warn!(agent = %self.address, epoch = replica.epoch, error = %e,
+                "shipping the agent's commits failed; dropping its activation");
+            replica.failed = Some(e.to_string());
+            replica.durable.forget(&self.address);
+        }
+        shipped
+    }
+
+    /// What a reply carries: `result`, or the shipping failure that kept the turn's writes
+    /// from being durable.
+    async fn settle<T>(&mut self, result: Result<T, Error>) -> Result<T, Error> {
+        self.ship().await.and(result)
+    }
+
+    fn replica_failed(&self) -> bool {
+        self.replica.as_ref().is_some_and(|r| r.failed.is_some())
+    }
+
+    /// Before hibernating (cluster mode): ships, checkpoints, and takes a snapshot if due.
+    async fn quiesce(&mut self) {
+        if self.ship().await.is_err() {
+            return;
+        }
+        if let Some(db) = &self.db
+            && let Err(e) = lock(db).checkpoint()
+        {
+            tracing::debug!(agent = %self.address, error = %e, "checkpoint on hibernation failed");
+            return;
+        }
+        self.snapshot_if_due(true).await;
+    }
+
+    /// Stores the whole database as the agent's snapshot (compacting its log) once enough
+    /// log piled up; `checkpointed`: the caller just checkpointed.
+    async fn snapshot_if_due(&mut self, checkpointed: bool) {
+        let Some(replica) = self.replica.as_ref() else {
+            return;
+        };
+        let due = replica.failed.is_none()
+            && (replica.bytes_since_snapshot >= SNAPSHOT_AFTER_BYTES
+                || (checkpointed && replica.since_snapshot >= SNAPSHOT_AFTER_SEGMENTS));
+        if !due {
+            return;
+        }
+        if !checkpointed && let Some(db) = &self.db {
+            // Everything was shipped (the caller shipped first): folding it in is safe.
+            if let Err(e) = lock(db).checkpoint() {
+                tracing::debug!(agent = %self.address, error = %e, "checkpoint for a snapshot failed");
+                return;
+            }
+        }
+        let image = match std::fs::read(&replica.path) {
+            Ok(image) => image,
+            Err(e) => {
+                tracing::warn!(agent = %self.address, error = %e, "cannot read the database for a snapshot");
+                return;
+            }
+        };
+        let stored = replica
+            .durable
+            .snapshot(&self.address, replica.epoch, replica.seq, image)
+            .await;
+        let Some(replica) = self.replica.as_mut() else {
+            return;
+        };
+        match stored {
+            Ok(()) => {
+                replica.since_snapshot = 0;
+                replica.bytes_since_snapshot = 0;
+            }
+            // The log still holds everything; a fenced node finds out at its next append.
+            Err(e) => tracing::warn!(agent = %self.address, error = %e, "snapshot failed"),
+        }
+    }
+
+    /// Ends an activation whose commits could not be shipped: its session and database
+    /// close *before* it leaves the host's map (the next activation claims anew and
+    /// restores the file, or finds the agent's new owner), and what was queued is handed
+    /// to that next activation.
+    fn stop_unreplicated(&mut self, rx: &mut mpsc::UnboundedReceiver<Message>) {
+        let why = self
+            .replica
+            .as_ref()
+            .and_then(|r| r.failed.clone())
+            .unwrap_or_default();
+        if let Some(session) = &self.session {
+            session.discard();
+        }
+        self.session = None;
+        self.db = None;
+        self.host.remove_actor(&self.address, self.generation);
+        tracing::info!(agent = %self.address, reason = %why, "activation ended: its writes could not be made durable");
+        rx.close();
+        while let Ok(m) = rx.try_recv() {
+            // Fails the message itself if the host is shutting down.
+            let _ = self.host.deliver(&self.address, m);
+        }
+    }
+
     fn db(&self) -> Arc<Mutex<AgentDb>> {
         Arc::clone(self.db.as_ref().expect("opened before handling messages"))
     }
@@ -1291,6 +1597,7 @@ impl Actor {
                     .turn(TurnKind::Call { method, args }, chain)
                     .instrument(span)
                     .await;
+                let result = self.settle(result).await;
                 let _ = reply.send(result);
             }
             Message::Request { request, reply } => {
@@ -1307,16 +1614,20 @@ impl Actor {
                             ))
                         })
                     });
+                let result = self.settle(result).await;
                 let _ = reply.send(result);
             }
             Message::Think { op, payload, reply } => {
                 let result = self.turn(TurnKind::Think { op, payload }, Vec::new()).await;
+                let result = self.settle(result).await;
                 let _ = reply.send(result);
             }
             Message::Db(op) => {
                 let db = self.db();
-                op(Ok(&mut lock(&db)));
+                let answer = op(Ok(&mut lock(&db)));
                 self.sync_alarm();
+                let durable = self.settle(Ok(())).await;
+                answer(durable);
             }
             Message::Alarm => self.fire_due().await,
             // `serve` deletes before the agent is opened; a deletion never gets here.

@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 
 mod classes;
+mod durable;
 mod error;
 mod extensions;
 mod host;
@@ -29,6 +30,7 @@ mod linux;
 mod runtime;
 
 pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};
+pub use durable::{Claim, Durable, DurableCopy, DurableFuture};
 pub use error::Error;
 pub use extensions::{ExtensionFetch, ExtensionPolicy};
 pub use host::{

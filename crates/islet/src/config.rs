@@ -81,7 +81,8 @@ const TOP_KEYS: [&str; 1] = ["log-format"];
 const NOT_SETTINGS: [&str; 4] = ["help", "version", "config_file", "log_format"];
 
 /// Settings that hold secrets: given by reference only, masked by `config show`.
-const SECRET_KEYS: [&str; 1] = ["auth-token"];
+/// `cluster` is the PostgreSQL URL, which usually holds a password.
+const SECRET_KEYS: [&str; 2] = ["auth-token", "cluster"];
 
 /// Words that make a header (`header = ["Authorization: …"]`) a credential.
 const SECRET_HEADER_WORDS: [&str; 6] = [

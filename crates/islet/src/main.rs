@@ -4,6 +4,7 @@
 
 mod bench;
 mod chat;
+mod cluster_cli;
 mod config;
 mod doctor;
 mod linux;
@@ -74,6 +75,9 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Agent memory profiles: ingest conversations, remember, recall, list and forget.
     Memory(memory::MemoryArgs),
+    /// Cluster mode: the status of a cluster of `islet serve --cluster` nodes.
+    #[command(subcommand)]
+    Cluster(cluster_cli::ClusterCommand),
     /// Check or show the settings `serve` and `mcp` take from islet.toml and ISLET_*.
     #[command(subcommand)]
     Config(config::ConfigCommand),
@@ -150,6 +154,7 @@ fn main() -> ExitCode {
             Command::Tokens(args) => tokens::tokens(args).await,
             Command::Doctor(args) => doctor::doctor(args).await,
             Command::Memory(args) => memory::memory(args).await,
+            Command::Cluster(command) => cluster_cli::cluster(command).await,
             Command::Config(command) => config::config(command),
             Command::Completions(args) => shell::completions(&args),
             Command::Man(args) => shell::man(&args),

@@ -25,6 +25,7 @@
 //! details (storage failures) are logged, not sent.
 
 mod api;
+pub(crate) mod cluster;
 mod console;
 mod extensions;
 mod linux_sandbox;
@@ -287,6 +288,8 @@ pub(crate) struct ServeArgs {
     browser: crate::run::BrowserArgs,
     #[command(flatten)]
     npm: crate::run::NpmArgs,
+    #[command(flatten)]
+    cluster: cluster::ClusterArgs,
 }
 
 /// The model chat agents (`Think` classes) use. Keys come from the environment
@@ -390,6 +393,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             token
         }
     };
+    // Joined before anything is served: a node that cannot reach the cluster's database
+    // does not start.
+    let cluster = args.cluster.join().await?;
     let executors = args
         .executors
         .map_or_else(crate::run::default_executors, usize::from);
@@ -479,8 +485,20 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )),
         extension_policy,
         sandboxes,
+        durable: cluster
+            .clone()
+            .map(|c| Arc::new(c) as Arc<dyn agents::Durable>),
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
+    if let Some(cluster) = &cluster {
+        // Schedules of agents whose node died fire here once due (after the claim).
+        let wake = host.waker();
+        cluster.set_waker(Box::new(move |agent| {
+            if let Err(e) = wake(agent) {
+                tracing::warn!(%agent, error = %e, "cannot wake an agent with a due schedule");
+            }
+        }));
+    }
     if models.default_spec().is_none() && host.classes().iter().any(|c| c.think) {
         tracing::warn!(
             "chat agents are served but no --model is set: chats fail unless the class's getModel() names one"
@@ -504,7 +522,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let metrics = ops::Metrics::new(registry, host.clone());
+    let metrics = ops::Metrics::new(registry, host.clone()).with_cluster(cluster.clone());
     let app = routes::app(routes::AppOptions {
         host: host.clone(),
         harness,
@@ -518,6 +536,13 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         metrics_elsewhere: args.metrics_listen.is_some(),
         data_dir: args.data.clone(),
         model_probe,
+        cluster: match &cluster {
+            Some(c) => Some(Arc::new(cluster::Router::new(
+                c.clone(),
+                args.max_body_kb.saturating_mul(1024),
+            )?)),
+            None => None,
+        },
     })?;
     // Bound before the API so a taken port fails the start, not a background task.
     let metrics_server = match args.metrics_listen {
@@ -580,6 +605,14 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     };
     codemode::mcp::serve_router(app, args.listen, announce, crate::shutdown_signal()).await?;
     host.shutdown(Duration::from_secs(5)).await;
+    if let Some(cluster) = &cluster {
+        // A drain: the agents' turns are done and shipped, so other nodes may claim them
+        // now rather than after the lease time.
+        match cluster.release_all().await {
+            Ok(released) => tracing::info!(released, "handed this node's leases back"),
+            Err(e) => tracing::warn!(error = %e, "could not hand the leases back; they expire"),
+        }
+    }
     if let Some(browser) = browser {
         browser.shutdown().await;
     }

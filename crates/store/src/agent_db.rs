@@ -177,6 +177,19 @@ impl AgentDb {
             .ctx("checkpointing")
     }
 
+    /// Turns SQLite's automatic checkpoints (every ~1,000 pages of log) on or off. Off for
+    /// a database whose log is shipped ([`crate::WalCursor`]): a checkpoint lets the next
+    /// write restart the log over frames not shipped yet, so the shipper checkpoints itself,
+    /// after shipping.
+    pub fn set_auto_checkpoint(&mut self, on: bool) -> Result<()> {
+        let pages = if on { 1000 } else { 0 };
+        self.conn
+            .query_row(&format!("PRAGMA wal_autocheckpoint = {pages}"), [], |_| {
+                Ok(())
+            })
+            .ctx("configuring automatic checkpoints")
+    }
+
     /// SQLite's `PRAGMA integrity_check`: `"ok"` when the database is sound, otherwise the
     /// problems found, one per line.
     pub fn integrity_check(&mut self) -> Result<String> {

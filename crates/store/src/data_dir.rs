@@ -123,6 +123,31 @@ impl DataDir {
         AgentDb::open(&path, true, self.env.clone(), class, name)
     }
 
+    /// Replaces the agent's database with one rebuilt from a durable copy (cluster mode): a
+    /// snapshot `image` (empty for none) and the WAL segments logged since, in order (see
+    /// [`crate::WalCursor`]). Records the agent in the catalog if it is not there. The caller
+    /// makes sure no connection to the agent is open.
+    pub fn restore_agent(
+        &self,
+        class: &str,
+        name: &str,
+        image: &[u8],
+        segments: &[Vec<u8>],
+    ) -> Result<()> {
+        let path = self.agent_path(class, name)?;
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        self.catalog()
+            .prepare_cached(
+                "INSERT OR IGNORE INTO _islet_agents (class, name, created_at_ms)
+                 VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut insert| insert.execute((class, name, self.env.now_ms())))
+            .ctx("recording the agent in the catalog")?;
+        crate::wal::rebuild(&path, image, segments)
+    }
+
     /// Opens an existing agent's database; `NOT_FOUND` if the agent was never created.
     pub fn open_existing_agent(&self, class: &str, name: &str) -> Result<AgentDb> {
         let path = self.agent_path(class, name)?;

@@ -23,6 +23,7 @@ mod extensions;
 mod fibers;
 mod sessions;
 mod sqlite;
+mod wal;
 mod workspace;
 
 pub use agent_db::{
@@ -41,6 +42,7 @@ pub use sessions::{
     MAX_CONTENT_BYTES, MAX_PAGE_SIZE, MAX_SEARCH_LIMIT, MAX_TITLE_CHARS, Message, NewMessage,
     PromptItem, Role, SearchHit, Session, SessionPage, Sessions, Usage,
 };
+pub use wal::{Segment, WalCursor};
 pub use workspace::{
     CHUNK_BYTES, Entry, GrepMatch, GrepOptions, Kind, MAX_FILE_BYTES, Stat, Workspace,
 };

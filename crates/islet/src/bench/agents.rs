@@ -159,6 +159,7 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
         metrics_elsewhere: false,
         data_dir: dir.to_owned(),
         model_probe: None,
+        cluster: None,
     })?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;

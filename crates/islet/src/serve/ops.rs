@@ -159,11 +159,23 @@ impl Registry {
 pub(crate) struct Metrics {
     registry: Registry,
     host: AgentHost,
+    /// Cluster mode: this node's replication and routing totals.
+    cluster: Option<cluster::Cluster>,
 }
 
 impl Metrics {
     pub(crate) fn new(registry: Registry, host: AgentHost) -> Self {
-        Self { registry, host }
+        Self {
+            registry,
+            host,
+            cluster: None,
+        }
+    }
+
+    /// Adds cluster mode's series (`islet_cluster_*`).
+    pub(crate) fn with_cluster(mut self, cluster: Option<cluster::Cluster>) -> Self {
+        self.cluster = cluster;
+        self
     }
 
     fn registry(&self) -> MutexGuard<'_, Series> {
@@ -384,8 +396,62 @@ impl Metrics {
             "Agents active now.",
             agents.active as f64,
         );
+        if let Some(cluster) = &self.cluster {
+            render_cluster(&mut out, cluster.stats());
+        }
         render_models(&mut out);
         out
+    }
+}
+
+/// Cluster mode's totals (issue 21).
+fn render_cluster(out: &mut String, stats: cluster::ClusterStats) {
+    let series: [(&str, &str, &str, u64); 7] = [
+        (
+            "islet_cluster_appends_total",
+            "counter",
+            "Log segments (turns' WAL frames) appended to the durable copy.",
+            stats.appends,
+        ),
+        (
+            "islet_cluster_append_bytes_total",
+            "counter",
+            "Bytes of those segments.",
+            stats.append_bytes,
+        ),
+        (
+            "islet_cluster_fenced_total",
+            "counter",
+            "Durable writes refused because this node's lease was no longer current.",
+            stats.fenced,
+        ),
+        (
+            "islet_cluster_claims_total",
+            "counter",
+            "Leases claimed with a new epoch.",
+            stats.claims,
+        ),
+        (
+            "islet_cluster_restores_total",
+            "counter",
+            "Agents rebuilt from their durable copy (failovers and moves).",
+            stats.restores,
+        ),
+        (
+            "islet_cluster_forwarded_total",
+            "counter",
+            "Requests forwarded to the node holding the agent.",
+            stats.forwarded,
+        ),
+        (
+            "islet_cluster_leases_held",
+            "gauge",
+            "Leases this node holds.",
+            stats.held,
+        ),
+    ];
+    for (name, kind, help, value) in series {
+        simple(out, name, kind, help, value as f64);
     }
 }
 

@@ -44,6 +44,8 @@ pub(crate) struct AppOptions {
     pub data_dir: std::path::PathBuf,
     /// The default model's host, which `/readyz` checks (with `--model`).
     pub model_probe: Option<ops::ModelProbe>,
+    /// Cluster mode: forwards requests for agents other nodes hold.
+    pub cluster: Option<Arc<super::cluster::Router>>,
 }
 
 #[derive(Clone)]
@@ -130,16 +132,20 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
     // answers reveal nothing but up/ready.
     // The console's assets are public like the API description: they hold no data, and the
     // login page has to load before there is a token.
-    Ok(
-        super::console::routes(require_bearer(router, &options.token))
-            .route("/openapi.json", get(openapi))
-            .route("/healthz", get(ops::healthz))
-            .route("/readyz", get(ops::readyz).with_state(readiness))
-            .layer(axum::middleware::from_fn_with_state(
-                options.metrics,
-                ops::track,
-            )),
-    )
+    Ok(super::console::routes(require_bearer(
+        router.layer(axum::middleware::from_fn_with_state(
+            options.cluster,
+            super::cluster::route,
+        )),
+        &options.token,
+    ))
+    .route("/openapi.json", get(openapi))
+    .route("/healthz", get(ops::healthz))
+    .route("/readyz", get(ops::readyz).with_state(readiness))
+    .layer(axum::middleware::from_fn_with_state(
+        options.metrics,
+        ops::track,
+    )))
 }
 
 /// `/metrics` alone, without a token, for `--metrics-listen` (an address only the

@@ -1935,6 +1935,7 @@ async fn issue15_the_ai_sdk_client_reads_a_streamed_turn() {
     assert_eq!(text, "Wrote hello.txt.", "{message}");
 }
 
+mod cluster;
 mod console;
 mod ladder;
 mod sandbox;

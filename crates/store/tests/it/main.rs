@@ -7,4 +7,5 @@ mod kv;
 mod schedules;
 mod sessions;
 mod support;
+mod wal;
 mod workspace;

@@ -1,0 +1,229 @@
+//! Cluster mode of `islet serve` (issue 21): the flags, joining the cluster, and routing:
+//! any node accepts any `/agents/<class>/<name>/…` request and forwards it, unchanged and
+//! with the client's own bearer token (every node runs with the same `--auth-token`), to
+//! the node holding the agent's lease; a request no live node holds is served here (the
+//! agent host claims the agent on activation). A forwarded request carries
+//! `x-islet-forwarded` and is never forwarded again: if ownership moved meanwhile, the
+//! receiving node answers `503 NOT_OWNER` and the client retries.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use agents::Address;
+use anyhow::Context as _;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use cluster::{Cluster, ClusterConfig, Owner};
+
+use super::api::ApiError;
+
+/// The header a forwarded request carries (the forwarding node's id).
+pub(crate) const FORWARDED: HeaderName = HeaderName::from_static("x-islet-forwarded");
+
+/// `islet serve --cluster …`.
+#[derive(clap::Args, Debug, Clone)]
+pub(crate) struct ClusterArgs {
+    /// Run as one node of a cluster whose agents, leases and durable copies live in this
+    /// PostgreSQL database (postgres://USER:PASSWORD@HOST:PORT/DB). Every node needs the
+    /// same --auth-token, its own --node-id and --advertise, and its own --data.
+    #[arg(
+        long = "cluster",
+        value_name = "URL",
+        env = "ISLET_CLUSTER",
+        hide_env_values = true,
+        help_heading = "Cluster"
+    )]
+    pub(crate) url: Option<String>,
+    /// This node's id in the cluster (unique, kept across restarts).
+    #[arg(long, value_name = "ID", help_heading = "Cluster")]
+    pub(crate) node_id: Option<String>,
+    /// HOST:PORT where the other nodes reach this node's HTTP listener.
+    #[arg(long, value_name = "HOST:PORT", help_heading = "Cluster")]
+    pub(crate) advertise: Option<String>,
+    /// Seconds a node's leases outlive its last heartbeat: how long its agents are
+    /// unavailable after it dies (heartbeats come every third of it).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 10.0,
+        help_heading = "Cluster"
+    )]
+    pub(crate) lease_ttl: f64,
+}
+
+impl ClusterArgs {
+    /// Joins the cluster when `--cluster` is given.
+    pub(crate) async fn join(&self) -> anyhow::Result<Option<Cluster>> {
+        let Some(url) = &self.url else {
+            anyhow::ensure!(
+                self.node_id.is_none() && self.advertise.is_none(),
+                "--node-id and --advertise are for cluster mode: add --cluster postgres://…"
+            );
+            return Ok(None);
+        };
+        let node_id = self
+            .node_id
+            .clone()
+            .context("--cluster needs --node-id ID (unique per node)")?;
+        let advertise = self
+            .advertise
+            .clone()
+            .context("--cluster needs --advertise HOST:PORT (where other nodes reach this one)")?;
+        anyhow::ensure!(
+            self.lease_ttl.is_finite() && self.lease_ttl > 0.0,
+            "--lease-ttl must be a positive number of seconds"
+        );
+        let cluster = Cluster::join(ClusterConfig {
+            url: url.clone(),
+            node_id,
+            advertise,
+            lease_ttl: Duration::from_secs_f64(self.lease_ttl),
+            connections: 4,
+        })
+        .await
+        .context("--cluster: cannot join the cluster")?;
+        Ok(Some(cluster))
+    }
+}
+
+/// Forwards requests for agents another node holds.
+#[derive(Clone)]
+pub(crate) struct Router {
+    cluster: Cluster,
+    client: reqwest::Client,
+    max_body_bytes: usize,
+}
+
+impl Router {
+    pub(crate) fn new(cluster: Cluster, max_body_bytes: usize) -> anyhow::Result<Router> {
+        let client = codemode::egress::tls::client_builder()
+            .map_err(|e| anyhow::anyhow!("cannot build the cluster's HTTP client: {e}"))?
+            // Node to node: never through a proxy from the environment.
+            .no_proxy()
+            .build()
+            .context("cannot build the cluster's HTTP client")?;
+        Ok(Router {
+            cluster,
+            client,
+            max_body_bytes,
+        })
+    }
+}
+
+/// The agent a path is about: `/agents/<class>/<name>[/…]` (a sub-agent's requests go
+/// with their top-level agent).
+fn agent_of(path: &str) -> Option<Address> {
+    let rest = path.strip_prefix("/agents/")?;
+    let mut parts = rest.split('/');
+    let class = parts.next().filter(|c| !c.is_empty())?;
+    let name = parts.next().filter(|n| !n.is_empty())?;
+    let name = percent_encoding::percent_decode_str(name)
+        .decode_utf8()
+        .ok()?;
+    Some(Address::new(class, name))
+}
+
+/// The routing middleware (inside the bearer check: only authenticated requests are
+/// forwarded).
+pub(crate) async fn route(
+    State(router): State<Option<Arc<Router>>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(router) = router else {
+        return next.run(request).await;
+    };
+    if request.headers().contains_key(&FORWARDED) {
+        return next.run(request).await;
+    }
+    let Some(agent) = agent_of(request.uri().path()) else {
+        return next.run(request).await;
+    };
+    match router.cluster.owner(&agent).await {
+        Ok(Owner::Here) => next.run(request).await,
+        Ok(Owner::Node { node, advertise }) => forward(&router, request, &agent, &node, &advertise)
+            .await
+            .unwrap_or_else(IntoResponse::into_response),
+        Err(e) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            e.code(),
+            format!("cannot find which node serves {agent}: {e}; retry"),
+        )
+        .into_response(),
+    }
+}
+
+async fn forward(
+    router: &Router,
+    request: Request,
+    agent: &Address,
+    node: &str,
+    advertise: &str,
+) -> Result<Response, ApiError> {
+    let unreachable = |detail: String| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "NOT_OWNER",
+            format!(
+                "{agent} is served by node {node} ({advertise}), which did not answer \
+                 ({detail}); if it died, another node takes the agent over when its lease \
+                 runs out: retry"
+            ),
+        )
+    };
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map_or("/", axum::http::uri::PathAndQuery::as_str);
+    let url = format!("http://{advertise}{path}");
+    let body = axum::body::to_bytes(body, router.max_body_bytes)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("cannot read the request body: {e}")))?;
+    let mut out = router
+        .client
+        .request(parts.method.clone(), &url)
+        .body(body)
+        .header(&FORWARDED, router.cluster.node_id());
+    for (name, value) in &parts.headers {
+        if name != axum::http::header::HOST && name != axum::http::header::CONTENT_LENGTH {
+            out = out.header(name, value);
+        }
+    }
+    router.cluster.count_forwarded();
+    let answer = out
+        .send()
+        .await
+        .map_err(|e| unreachable(base::error_chain(&e)))?;
+    let mut response = Response::builder().status(answer.status());
+    for (name, value) in answer.headers() {
+        if name != axum::http::header::CONTENT_LENGTH
+            && name != axum::http::header::TRANSFER_ENCODING
+        {
+            response = response.header(name, value);
+        }
+    }
+    // Streamed through: server-sent events (state, chat) keep flowing.
+    response
+        .body(Body::from_stream(answer.bytes_stream()))
+        .map_err(|e| unreachable(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::agent_of;
+
+    #[test]
+    fn issue21_the_agent_of_a_path_is_its_top_level_agent_with_its_name_decoded() {
+        let a = agent_of("/agents/Counter/a%20b/increment").expect("agent");
+        assert_eq!((a.class.as_str(), a.name.as_str()), ("Counter", "a b"));
+        let a = agent_of("/agents/Counter/x/sub/Child/y/call").expect("agent");
+        assert_eq!((a.class.as_str(), a.name.as_str()), ("Counter", "x"));
+        assert!(agent_of("/agents").is_none());
+        assert!(agent_of("/agents/Counter").is_none());
+        assert!(agent_of("/memory/a/b/recall").is_none());
+    }
+}
