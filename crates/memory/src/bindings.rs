@@ -99,6 +99,20 @@ pub fn bindings(profiles: Vec<Profile>) -> Bindings {
     )
 }
 
+/// Calls `$bind!(js_name, function)` for each function of the `memory` namespace: the one
+/// list both kinds of bindings are made from.
+macro_rules! memory_functions {
+    ($bind:ident) => {
+        $bind!("remember", remember);
+        $bind!("recall", recall);
+        $bind!("list", list);
+        $bind!("get", get);
+        $bind!("forget", forget);
+        $bind!("forgetSession", forget_session);
+        $bind!("ingest", ingest);
+    };
+}
+
 /// The `memory` namespace over `attachments` (as [`bindings`]), where a read-only
 /// attachment refuses `remember`, `ingest`, `forget` and `forgetSession`. A profile
 /// attached twice counts once, with its first attachment.
@@ -120,13 +134,7 @@ pub fn attached_bindings(attachments: Vec<Attachment>) -> Bindings {
             });
         }};
     }
-    bind!("remember", remember);
-    bind!("recall", recall);
-    bind!("list", list);
-    bind!("get", get);
-    bind!("forget", forget);
-    bind!("forgetSession", forget_session);
-    bind!("ingest", ingest);
+    memory_functions!(bind);
     b
 }
 
@@ -172,13 +180,7 @@ pub fn open_bindings(memories: Memories, read_only: Vec<ReadOnlyRule>) -> Bindin
             });
         }};
     }
-    bind!("remember", remember);
-    bind!("recall", recall);
-    bind!("list", list);
-    bind!("get", get);
-    bind!("forget", forget);
-    bind!("forgetSession", forget_session);
-    bind!("ingest", ingest);
+    memory_functions!(bind);
     b
 }
 

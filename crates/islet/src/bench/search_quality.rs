@@ -143,14 +143,7 @@ pub(super) async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<se
                     let hits = index
                         .rank_fused(&query.query, vector, &vectors, *weight, args.limit)
                         .hits;
-                    let operations: Vec<(String, String)> = hits
-                        .iter()
-                        .filter_map(|hit| operation(&catalog, hit.tool))
-                        .collect();
-                    let rank = operations
-                        .iter()
-                        .position(|op| query.expected.iter().any(|e| same(e, op)))
-                        .map(|i| i + 1);
+                    let (rank, first) = judge(&catalog, query, &hits);
                     tally.add(rank, args.limit);
                     all.add(rank, args.limit);
                     if rank != Some(1) {
@@ -158,7 +151,7 @@ pub(super) async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<se
                             "spec": spec_name(spec),
                             "query": query.query,
                             "rank": rank,
-                            "first": operations.first().map(|(m, p)| format!("{m} {p}")),
+                            "first": first,
                         }));
                     }
                 }
@@ -173,14 +166,7 @@ pub(super) async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<se
             let start = Instant::now();
             let hits = index.search(&query.query, args.limit);
             times.push(start.elapsed());
-            let operations: Vec<(String, String)> = hits
-                .iter()
-                .filter_map(|hit| operation(&catalog, hit.tool))
-                .collect();
-            let rank = operations
-                .iter()
-                .position(|op| query.expected.iter().any(|e| same(e, op)))
-                .map(|i| i + 1);
+            let (rank, first) = judge(&catalog, query, &hits);
             tally.add(rank, args.limit);
             all.add(rank, args.limit);
             if rank != Some(1) {
@@ -189,7 +175,7 @@ pub(super) async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<se
                     "query": query.query,
                     "expected": query.expected.first().map(|(m, p)| format!("{m} {p}")),
                     "rank": rank,
-                    "first": operations.first().map(|(m, p)| format!("{m} {p}")),
+                    "first": first,
                 }));
             }
         }
@@ -253,6 +239,25 @@ fn explain(
             })
         })
         .collect()
+}
+
+/// Where the first expected operation is among `hits` (from 1; `None`: not there), and
+/// the operation ranked first (`"METHOD /path"`), for the misses.
+fn judge(
+    catalog: &Catalog,
+    query: &EvalQuery,
+    hits: &[codemode::catalog::search::Hit],
+) -> (Option<usize>, Option<String>) {
+    let operations: Vec<(String, String)> = hits
+        .iter()
+        .filter_map(|hit| operation(catalog, hit.tool))
+        .collect();
+    let rank = operations
+        .iter()
+        .position(|op| query.expected.iter().any(|e| same(e, op)))
+        .map(|i| i + 1);
+    let first = operations.first().map(|(m, p)| format!("{m} {p}"));
+    (rank, first)
 }
 
 fn operation(catalog: &Catalog, tool: usize) -> Option<(String, String)> {

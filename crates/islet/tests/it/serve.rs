@@ -106,6 +106,18 @@ impl Server {
         post_with_token(&self.base, &self.token, path, body).await
     }
 
+    /// The contents of the memories of `profile`, as `POST /memory/<profile>/list` lists them.
+    async fn memory_contents(&self, profile: &str) -> Vec<String> {
+        let (status, listed) = self.post(&format!("/memory/{profile}/list"), "{}").await;
+        assert_eq!(status, 200, "{listed}");
+        listed["memories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     async fn call(&self, class: &str, name: &str, method: &str, args: Value) -> Value {
         let (status, body) = self
             .post(
@@ -2056,15 +2068,7 @@ async fn issue19_5_agents_share_profiles_they_attach_and_read_only_ones_refuse_w
             .starts_with("INVALID_INPUT: memory profile `team/scratch` is not attached"),
         "{out_of_reach}"
     );
-    let (status, listed) = server.post("/memory/team/conventions/list", "{}").await;
-    assert_eq!(status, 200, "{listed}");
-    let contents: Vec<&str> = listed["memories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap())
-        .collect();
-    assert_eq!(contents, [rule]);
+    assert_eq!(server.memory_contents("team/conventions").await, [rule]);
 }
 
 const NOTEBOOK: &str = r#"
@@ -2185,15 +2189,7 @@ async fn issue19_5_agents_attach_profiles_with_this_memory_and_share_them() {
         ),
         "{refused}"
     );
-    let (status, listed) = server.post("/memory/team/notes/list", "{}").await;
-    assert_eq!(status, 200, "{listed}");
-    let contents: Vec<&str> = listed["memories"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap())
-        .collect();
-    assert_eq!(contents, [rule]);
+    assert_eq!(server.memory_contents("team/notes").await, [rule]);
     // Another profile is another set of memories.
     let (status, body) = server
         .post(

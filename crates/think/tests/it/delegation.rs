@@ -32,6 +32,15 @@ import { Agent } from "agents";
 export default class Counter extends Agent { async get() { return 0; } }
 "#;
 
+/// A harness serving `Lead`, which delegates, and `Researcher`, its child class.
+async fn given_team() -> Given {
+    given_harness(
+        ProviderKind::OpenAi,
+        &[("Lead.ts", LEAD), ("Researcher.ts", RESEARCHER)],
+    )
+    .await
+}
+
 /// The system prompt of a recorded request (OpenAI wire format).
 fn system(r: &Recorded) -> String {
     r.body["messages"][0]["content"]
@@ -49,11 +58,7 @@ fn has_tool_result(r: &Recorded) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue16_a_think_parent_delegates_to_a_child_think_agent_and_streams_its_progress() {
-    let given = given_harness(
-        ProviderKind::OpenAi,
-        &[("Lead.ts", LEAD), ("Researcher.ts", RESEARCHER)],
-    )
-    .await;
+    let given = given_team().await;
     // Parent and child share the scripted server: answer by who asks and how far along.
     given.model.set_responder(|r| {
         let child = system(r).contains("You research");
@@ -200,11 +205,7 @@ export default class Wrong extends Think {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue16_a_child_that_fails_answers_the_parent_s_call_with_its_error() {
-    let given = given_harness(
-        ProviderKind::OpenAi,
-        &[("Lead.ts", LEAD), ("Researcher.ts", RESEARCHER)],
-    )
-    .await;
+    let given = given_team().await;
     given.model.set_responder(|r| {
         let child = system(r).contains("You research");
         match (child, has_tool_result(r)) {
@@ -228,11 +229,7 @@ async fn issue16_a_child_that_fails_answers_the_parent_s_call_with_its_error() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue16_cancelling_the_parent_s_turn_cancels_the_child_s() {
-    let given = given_harness(
-        ProviderKind::OpenAi,
-        &[("Lead.ts", LEAD), ("Researcher.ts", RESEARCHER)],
-    )
-    .await;
+    let given = given_team().await;
     given.model.set_responder(|r| {
         if system(r).contains("You research") {
             Reply::new().text("Reading the sources").then_stall()
