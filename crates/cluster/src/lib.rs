@@ -492,7 +492,15 @@ impl Durable for Cluster {
         Box::pin(async move {
             let inner = &self.inner;
             let key = agent_key(agent);
-            let client = inner.pool.get().await.map_err(not_durable(agent))?;
+            // Whatever fails, the local copy may now be ahead of the durable one: the node
+            // forgets the agent, so its next call claims anew and restores.
+            let client = match inner.pool.get().await {
+                Ok(client) => client,
+                Err(e) => {
+                    inner.forget(agent);
+                    return Err(not_durable(agent)(e));
+                }
+            };
             // One statement, so one transaction: the lease row is locked, checked and
             // renewed, and the segment inserted only if it passed.
             let appended = client

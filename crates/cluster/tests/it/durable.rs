@@ -150,6 +150,9 @@ async fn issue21_a_database_outage_fails_calls_and_the_node_reconnects() {
         Claim::New { epoch: 1 }
     );
     pg.kill();
+    // Give the pool time to see its connections closed, so the append fails on
+    // reconnecting (the path CI hit) rather than on its statement.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let failed = a.append(&agent, 1, 1, b"one".to_vec(), None).await;
     assert!(
         matches!(failed, Err(agents::Error::NotDurable { .. })),
