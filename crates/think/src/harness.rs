@@ -368,7 +368,7 @@ impl Harness {
         // A turn a crash interrupted finishes first, so its answer precedes this message.
         self.recover_locked(&address).await;
         let (config, model) = self.config(&address).await?;
-        let title: String = text.chars().take(80).collect();
+        let title = session_title(&text);
         let session_id = request.session_id.clone();
         let parent = request.parent.clone();
         if parent != Parent::Leaf && session_id.is_none() {
@@ -2062,4 +2062,18 @@ impl Run {
             }),
         }
     }
+}
+
+/// A new session's title: the first line of its first message with text, whitespace
+/// collapsed, at most 80 characters (titles are one line: a pasted paragraph must not
+/// stop the chat from starting).
+fn session_title(text: &str) -> String {
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(80)
+        .collect()
 }

@@ -54,6 +54,11 @@ fn given_agents_dir(dir: &Path, modules: &[(&str, &str)]) -> PathBuf {
     agents
 }
 
+/// The repository's `examples/agents`, as `islet serve` finds them from the README.
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents")
+}
+
 /// Starts `islet serve` on a free port and waits until it listens.
 fn given_server(agents: &Path, data: &Path, extra: &[&str]) -> Server {
     given_server_env(agents, data, extra, &[])

@@ -346,3 +346,31 @@ async fn issue15_a_reconnecting_client_gets_a_replay_then_the_live_rest() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue16_a_first_message_of_several_lines_starts_a_session_titled_by_its_first_line() {
+    // Found by the research-team example: a delegated task (a pasted draft) has newlines,
+    // and a session title may not, so the chat did not start at all.
+    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
+    given.model.push(Reply::new().text("Read it."));
+    let (session, chunks) = given
+        .chat(
+            "Assistant",
+            "me",
+            None,
+            "\n  # Draft\treport  \nA second line\r\nand a third",
+        )
+        .await;
+    assert!(
+        matches!(chunks.last(), Some(Chunk::Finish { .. })),
+        "{chunks:?}"
+    );
+    let title = given
+        .host
+        .with_db("Assistant", "me", move |db| {
+            Ok(db.sessions().get(&session)?.title)
+        })
+        .await
+        .unwrap();
+    assert_eq!(title, "# Draft report");
+}

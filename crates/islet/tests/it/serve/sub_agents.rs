@@ -401,3 +401,234 @@ async fn issue16_an_extension_reaches_exactly_the_hosts_its_manifest_and_the_pol
         "{list}"
     );
 }
+
+/// The extension the scripted lead writes for itself: word and line counts of a file.
+const STATS_EXTENSION: &str = r#"export const tools = {
+  stats: {
+    description: "Counts the words and lines of a workspace file",
+    inputSchema: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
+    async execute(args, host) {
+      const text = await host.workspace.read(args.path);
+      return { words: text.split(/\s+/).filter(Boolean).length, lines: text.trim().split("\n").length };
+    },
+  },
+};"#;
+
+const REPORT: &str = "# QuickJS\nA small embeddable JavaScript engine.\nIt runs ES2023.\n";
+
+/// The scripted model's answer to one request, by who asks (the system prompt of the
+/// example classes) and how far along the current turn is (tool results since the last
+/// user message).
+fn research_team(r: &llm::scripted::Recorded) -> llm::scripted::Reply {
+    use llm::scripted::Reply;
+    let messages = r.body["messages"].as_array().cloned().unwrap_or_default();
+    let system = messages[0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let last_user = messages
+        .iter()
+        .rposition(|m| m["role"] == "user")
+        .unwrap_or(0);
+    let user_text = messages[last_user]["content"].to_string();
+    let results = messages[last_user..]
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .count();
+    if system.contains("You research") {
+        return match results {
+            0 => Reply::new().tool_call(
+                "n1",
+                "write",
+                json!({"path": "/notes.md", "content": "QuickJS: by Fabrice Bellard; ES2023."}),
+            ),
+            _ => Reply::new().text("QuickJS is a small embeddable JavaScript engine (ES2023)."),
+        };
+    }
+    if system.contains("You review") {
+        return Reply::new().text("No problems.");
+    }
+    if user_text.contains("How long") {
+        return match results {
+            0 => Reply::new().tool_call("s1", "report_stats", json!({"path": "/report.md"})),
+            _ => Reply::new().text("The report has 10 words."),
+        };
+    }
+    match results {
+        0 => Reply::new().tool_call("r1", "research", json!({"task": "What is QuickJS?"})),
+        1 => Reply::new().tool_call(
+            "w1",
+            "write",
+            json!({"path": "/report.md", "content": REPORT}),
+        ),
+        2 => Reply::new().tool_call("v1", "review", json!({"task": REPORT})),
+        3 => Reply::new().tool_call(
+            "x1",
+            "load_extension",
+            json!({"name": "report", "source": STATS_EXTENSION,
+                   "permissions": {"workspace": "read"}}),
+        ),
+        _ => Reply::new().text("The report is in /report.md."),
+    }
+}
+
+/// One chat turn with `ResearchLead/me`: the session id and the stream's chunks.
+async fn chat_with_lead(
+    server: &Server,
+    text: &str,
+    session: Option<&str>,
+) -> (String, Vec<Value>) {
+    let mut body =
+        json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": text}]}]});
+    if let Some(session) = session {
+        body["sessionId"] = json!(session);
+    }
+    let response = client()
+        .post(format!("{}/agents/ResearchLead/me/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let session = response.headers()["x-islet-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let stream = response.text().await.unwrap();
+    let chunks = super::sse_data(&stream)
+        .iter()
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    (session, chunks)
+}
+
+/// The tool results of a turn, by tool call id.
+fn tool_outputs(chunks: &[Value]) -> std::collections::HashMap<String, Value> {
+    chunks
+        .iter()
+        .filter(|c| c["type"] == "tool-output-available" || c["type"] == "tool-output-error")
+        .map(|c| {
+            let out = if c["type"] == "tool-output-error" {
+                c["errorText"].clone()
+            } else {
+                c["output"].clone()
+            };
+            (c["toolCallId"].as_str().unwrap().to_owned(), out)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_the_research_lead_example_delegates_to_sub_agents_and_installs_an_extension() {
+    const KEY: &str = "sk-research-team";
+    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+        .await
+        .unwrap();
+    model.set_responder(research_team);
+    let dir = tempfile::tempdir().unwrap();
+    let examples = super::examples_dir();
+    let server = super::given_chat_server(
+        &examples,
+        &dir.path().join("data"),
+        &model,
+        &[("OPENAI_API_KEY", KEY)],
+    );
+
+    let (session, chunks) = chat_with_lead(&server, "What is QuickJS? Keep a report.", None).await;
+    assert_eq!(chunks.last().unwrap()["type"], "finish", "{chunks:#?}");
+    // Each child's progress reached the lead's client, marked with the tool call it serves.
+    let progress: Vec<&Value> = chunks
+        .iter()
+        .filter(|c| c["type"] == "data-subagent")
+        .collect();
+    for (call, class) in [("r1", "Researcher"), ("v1", "Reviewer")] {
+        assert!(
+            progress.iter().any(|c| c["data"]["toolCallId"] == call
+                && c["data"]["agent"]["className"] == class
+                && c["data"]["chunk"]["type"] == "text-delta"),
+            "no progress of {class}: {:#?}",
+            chunks
+                .iter()
+                .filter(|c| c["type"] != "data-subagent")
+                .collect::<Vec<_>>()
+        );
+    }
+    // The researcher's own tool call streamed too.
+    assert!(
+        progress
+            .iter()
+            .any(|c| c["data"]["chunk"]["type"] == "tool-output-available"
+                && c["data"]["agent"]["className"] == "Researcher")
+    );
+    let outputs = tool_outputs(&chunks);
+    assert_eq!(
+        outputs["r1"],
+        json!("QuickJS is a small embeddable JavaScript engine (ES2023).")
+    );
+    assert_eq!(outputs["v1"], json!("No problems."));
+    assert!(
+        outputs["x1"].to_string().contains("\"version\":1")
+            || outputs["x1"].to_string().contains("\\\"version\\\":1"),
+        "{:?}",
+        outputs["x1"]
+    );
+
+    // The children are the lead's sub-agents, each with storage of its own.
+    let (status, children) = server.get("/agents/ResearchLead/me/sub").await;
+    assert_eq!(status, 200, "{children}");
+    for child in ["Researcher", "Reviewer"] {
+        assert!(children.contains(child), "{children}");
+    }
+    let (status, notes) = server
+        .post(
+            "/agents/ResearchLead/me/sub/Researcher/research/notes",
+            "[]",
+        )
+        .await;
+    assert_eq!(status, 200, "{notes}");
+    assert_eq!(
+        notes["result"],
+        json!("QuickJS: by Fabrice Bellard; ES2023.")
+    );
+    assert_eq!(
+        server.call("ResearchLead", "me", "report", json!([])).await,
+        json!(REPORT)
+    );
+    // The lead has no notes of its own: the researcher wrote in its workspace.
+    let (status, _) = server
+        .get("/agents/ResearchLead/me/workspace/notes.md")
+        .await;
+    assert_eq!(status, 404);
+
+    // The next turn offers the extension's tool, which reads the report.
+    let (_, chunks) = chat_with_lead(&server, "How long is the report?", Some(&session)).await;
+    assert_eq!(chunks.last().unwrap()["type"], "finish", "{chunks:#?}");
+    let last_lead_request = model
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|r| {
+            r.body["messages"][0]["content"]
+                .to_string()
+                .contains("You lead")
+        })
+        .unwrap();
+    assert!(
+        last_lead_request.body["tools"]
+            .to_string()
+            .contains("report_stats"),
+        "{}",
+        last_lead_request.body["tools"]
+    );
+    let stats = &tool_outputs(&chunks)["s1"];
+    let stats: Value = match stats {
+        Value::String(s) => serde_json::from_str(s).unwrap(),
+        other => other.clone(),
+    };
+    assert_eq!(stats, json!({"words": 10, "lines": 3}));
+    let (status, extensions) = server.get("/agents/ResearchLead/me/extensions").await;
+    assert_eq!(status, 200, "{extensions}");
+    assert!(extensions.contains("\"report\""), "{extensions}");
+}
