@@ -17,6 +17,7 @@
 
 mod agent_db;
 mod data_dir;
+mod delegations;
 mod env;
 mod error;
 mod extensions;
@@ -30,6 +31,9 @@ pub use agent_db::{
     AgentDb, DEFAULT_SQL_TIME_LIMIT, ListOptions, Schedule, ScheduleKind, SqlOutcome, When,
 };
 pub use data_dir::{AgentInfo, Alarm, DataDir, SUB_AGENT_SEPARATOR};
+pub use delegations::{
+    Delegation, DelegationStatus, Delegations, MAX_LISTED_DELEGATIONS, NewDelegation,
+};
 pub use env::{Clock, Env, IdGen, ManualClock, RandomIds, SequentialIds, SystemClock};
 pub use error::Error;
 pub use extensions::{ExtensionInfo, ExtensionVersion, Extensions, MAX_EXTENSION_BYTES};

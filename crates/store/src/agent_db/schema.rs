@@ -10,6 +10,7 @@ pub(super) const AGENT_MIGRATIONS: &[&str] = &[
     SESSIONS_SCHEMA,
     FIBERS_SCHEMA,
     EXTENSIONS_SCHEMA,
+    DELEGATIONS_SCHEMA,
 ];
 
 /// Version 1: key-value storage, state, schedules, the workspace.
@@ -167,4 +168,25 @@ CREATE TABLE _islet_stream_chunks (
     chunk TEXT NOT NULL,
     PRIMARY KEY (fiber_id, seq)
 ) WITHOUT ROWID;
+";
+
+/// Detached delegations of a chat agent to its child agents (schema version 5).
+const DELEGATIONS_SCHEMA: &str = "
+CREATE TABLE _islet_delegations (
+    id TEXT PRIMARY KEY,
+    tool TEXT NOT NULL,
+    child_class TEXT NOT NULL,
+    child_name TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    task TEXT NOT NULL,
+    status TEXT NOT NULL
+        CHECK (status IN ('running', 'completed', 'failed', 'timed_out', 'interrupted')),
+    result TEXT,
+    error TEXT,
+    on_done TEXT,
+    created_at_ms INTEGER NOT NULL,
+    updated_at_ms INTEGER NOT NULL
+);
+CREATE INDEX _islet_delegations_by_time ON _islet_delegations (created_at_ms);
+CREATE INDEX _islet_delegations_running ON _islet_delegations (status) WHERE status = 'running';
 ";

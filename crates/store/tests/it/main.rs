@@ -2,6 +2,7 @@
 
 mod agent_db;
 mod data_dir;
+mod delegations;
 mod fibers;
 mod kv;
 mod schedules;
