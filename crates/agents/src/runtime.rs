@@ -858,10 +858,28 @@ fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnSlot>) {
             .map_err(store_error)?;
         Ok(Value::Null)
     });
+    db_ext(b, ctx, "delegations", |db, args| {
+        let a: DelegationsArgs = parse("delegations.list(limit) / delegations.get(id)", args)?;
+        let found = match a.id {
+            Some(id) => db.delegations().get(&id).map(|d| json!(d)),
+            None => db
+                .delegations()
+                .list(a.limit.unwrap_or(50))
+                .map(|d| json!(d)),
+        };
+        found.map_err(store_error)
+    });
     db_ext(b, ctx, "extDelete", |db, args| {
         let a: Name = parse("extensions.delete(name)", args)?;
         Ok(json!(db.extensions().delete(&a.name).map_err(store_error)?))
     });
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DelegationsArgs {
+    id: Option<String>,
+    limit: Option<usize>,
 }
 
 #[derive(Deserialize)]

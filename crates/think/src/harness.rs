@@ -27,13 +27,13 @@ use llm::{Message, Models, Part, Request, Role, StreamEvent, ToolCall, ToolResul
 use sandbox::Bindings;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{AgentDb, NewMessage, ToolOutcome};
+use store::{AgentDb, DelegationStatus, NewDelegation, NewMessage, ToolOutcome};
 use tokio::sync::{OwnedMutexGuard, mpsc, watch};
 use tracing::Instrument as _;
 
 use crate::compaction::{self, Budget};
 use crate::error::Error;
-use crate::tools::{Output, OwnTool, Toolbox, code_mode};
+use crate::tools::{AgentToolSpec, Output, OwnTool, Toolbox, code_mode};
 use crate::ui::Chunk;
 
 /// The name of the fibers chat turns run in.
@@ -122,6 +122,9 @@ pub struct ChatRequest {
     /// Where the message goes in the session's tree.
     pub parent: Parent,
     pub text: String,
+    /// A cap on the turn's steps below the class's `maxSteps` (and whatever `beforeTurn`
+    /// chooses): a delegation's budget.
+    pub max_steps: Option<u32>,
 }
 
 /// Where a user's message goes in its session's tree. Under a message that already has
@@ -438,8 +441,11 @@ impl Harness {
             tx,
             Some(guard),
         );
+        let step_cap = request.max_steps.unwrap_or(1000).clamp(1, 1000);
         let run = Run {
             user_text: Some(text),
+            max_steps: run.max_steps.min(step_cap),
+            step_cap,
             ..run
         };
         let message_id = run.message_id.clone();
@@ -513,6 +519,29 @@ impl Harness {
 
     async fn recover_now(&self, address: &Address) -> usize {
         let host = &self.inner.host;
+        // No child of this process works on a delegation yet: the running ones were cut
+        // off by the previous process's end. Their onDone methods hear so.
+        match host
+            .with_new_or_existing_db_at(address, |db| Ok(db.delegations().interrupt_running()?))
+            .await
+        {
+            Ok(interrupted) => {
+                for record in interrupted {
+                    let Some(method) = record.on_done.clone() else {
+                        continue;
+                    };
+                    let (host, address) = (host.clone(), address.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = host.call_at(&address, &method, vec![json!(record)]).await {
+                            tracing::warn!(agent = %address, method, error = %e, "a delegation's onDone method failed");
+                        }
+                    });
+                }
+            }
+            Err(e) => {
+                tracing::warn!(agent = %address, error = %e, "cannot mark interrupted delegations");
+            }
+        }
         let unfinished = host
             .with_new_or_existing_db_at(address, |db| Ok(db.fibers().unfinished()?))
             .await;
@@ -603,13 +632,26 @@ impl Harness {
             ))
         })?;
         for tool in &config.tools {
-            if let Some(class) = &tool.agent {
+            if let Some(spec) = &tool.agent {
+                let class = &spec.class_name;
                 let think = self.inner.host.classes().get(class)?.think;
                 if !think {
                     return Err(Error::InvalidInput(format!(
                         "{}'s tool {} delegates to {class}, which is not a chat agent: agentTool takes a class that extends Think",
                         address.class, tool.name
                     )));
+                }
+                if let Some(method) = &spec.on_done {
+                    let own = self.inner.host.classes().get(&address.class)?;
+                    if !own.has_any_method(method) {
+                        return Err(Error::InvalidInput(format!(
+                            "{}'s tool {} calls {method} when a task ends, but {} has no such method; its methods are: {}",
+                            address.class,
+                            tool.name,
+                            address.class,
+                            own.all_methods.join(", ")
+                        )));
+                    }
                 }
             }
         }
@@ -689,6 +731,7 @@ impl Harness {
             model,
             system: config.system,
             max_steps: config.max_steps.max(1),
+            step_cap: 1000,
             budget,
             bindings: memory.compaction,
             memory_profiles: memory.profiles,
@@ -897,6 +940,94 @@ impl Drop for ChildTurn<'_> {
     }
 }
 
+/// How a child agent's turn ended, as its delegation sees it.
+struct ChildEnd {
+    /// The child's last text (text before its tool calls was thinking aloud).
+    answer: String,
+    /// Why the turn failed or stopped, if it did.
+    failure: Option<String>,
+    /// Whether it was stopped for running out of its time budget.
+    timed_out: bool,
+}
+
+impl ChildEnd {
+    /// The delegation's status, result and error.
+    fn outcome(
+        self,
+        class: &str,
+        timeout_ms: Option<u64>,
+    ) -> (DelegationStatus, Option<String>, Option<String>) {
+        if self.timed_out {
+            let so_far = if self.answer.is_empty() {
+                String::new()
+            } else {
+                format!("; its answer so far: {}", self.answer)
+            };
+            return (
+                DelegationStatus::TimedOut,
+                None,
+                Some(format!(
+                    "the {class} agent ran out of its time budget ({} ms) and was stopped{so_far}",
+                    timeout_ms.unwrap_or_default()
+                )),
+            );
+        }
+        match self.failure {
+            Some(error) => (
+                DelegationStatus::Failed,
+                None,
+                Some(format!("the {class} agent failed: {error}")),
+            ),
+            None => (DelegationStatus::Completed, Some(self.answer), None),
+        }
+    }
+}
+
+/// Reads a child agent's turn to its end, handing each chunk to `each`; past `timeout`
+/// the child's turn is cancelled, and read on to its end.
+async fn follow_child(
+    harness: &Harness,
+    child: &Address,
+    session_id: &str,
+    mut chunks: mpsc::UnboundedReceiver<Chunk>,
+    timeout: Option<std::time::Duration>,
+    mut each: impl FnMut(&Chunk),
+) -> ChildEnd {
+    let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut end = ChildEnd {
+        answer: String::new(),
+        failure: None,
+        timed_out: false,
+    };
+    loop {
+        let next = match deadline {
+            Some(deadline) if !end.timed_out => {
+                match tokio::time::timeout_at(deadline, chunks.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        end.timed_out = true;
+                        harness.cancel_at(child, session_id);
+                        continue;
+                    }
+                }
+            }
+            _ => chunks.recv().await,
+        };
+        let Some(chunk) = next else { break };
+        match &chunk {
+            Chunk::TextStart { .. } => end.answer.clear(),
+            Chunk::TextDelta { delta, .. } => end.answer.push_str(delta),
+            Chunk::Error { error_text } => end.failure = Some(error_text.clone()),
+            Chunk::Abort { reason } => {
+                end.failure = Some(reason.clone().unwrap_or_else(|| "cancelled".to_owned()));
+            }
+            _ => {}
+        }
+        each(&chunk);
+    }
+    end
+}
+
 /// Resolves when the store in flight (if any) ends; never, when there is none.
 async fn until_saved(saving: &mut Option<std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>>>) {
     match saving {
@@ -940,6 +1071,9 @@ struct Run {
     model: llm::Model,
     system: Option<String>,
     max_steps: u32,
+    /// The most steps this turn may take, whatever `beforeTurn` chooses (a delegation's
+    /// budget; 1000 otherwise).
+    step_cap: u32,
     /// When to compact the prompt, and what compaction needs.
     budget: Budget,
     bindings: Bindings,
@@ -1434,7 +1568,7 @@ impl Run {
             self.system = Some(system.clone());
         }
         if let Some(max_steps) = choices.max_steps {
-            self.max_steps = max_steps.clamp(1, 1000);
+            self.max_steps = max_steps.clamp(1, self.step_cap);
         }
         if let Some(names) = &choices.active_tools {
             self.toolbox
@@ -1826,7 +1960,7 @@ impl Run {
                 tracing::info_span!("think_tool_call", tool = %call.name, call_id = %call.id);
             let run = async {
                 match self.toolbox.delegation(&call.name) {
-                    Some(class) if argument_error.is_none() => self.delegate(call, class).await,
+                    Some(spec) if argument_error.is_none() => self.delegate(call, spec).await,
                     _ => self.toolbox.run(call, argument_error).await,
                 }
             }
@@ -1879,10 +2013,12 @@ impl Run {
         }
     }
 
-    /// Hands an `agentTool` call to the child agent of `class` named after the tool (one
-    /// per tool, each task a new session of it), streams the child's chunks to this
-    /// turn's client as `data-subagent` parts, and answers with the child's final text.
-    async fn delegate(&self, call: &ToolCall, class: &str) -> Output {
+    /// Hands an `agentTool` call to the child agent of its class named after the tool (one
+    /// per tool, each task a new session of it), within the tool's budget (steps, time).
+    /// Attached: streams the child's chunks to this turn's client as `data-subagent` parts
+    /// and answers with the child's final text. Detached: answers at once with a run id.
+    async fn delegate(&self, call: &ToolCall, spec: &AgentToolSpec) -> Output {
+        let class = spec.class_name.as_str();
         let input = match call.input() {
             Ok(input) => input.clone(),
             Err(reason) => return Output::error(reason),
@@ -1900,52 +2036,141 @@ impl Run {
         };
         let request = ChatRequest {
             text: task_text(&input),
+            max_steps: spec.max_steps,
             ..ChatRequest::default()
         };
         let turn = match self.harness.start_child(child.clone(), request).await {
             Ok(turn) => turn,
             Err(e) => return Output::error(format!("the {class} agent could not start: {e}")),
         };
+        let timeout = spec.timeout_ms.map(std::time::Duration::from_millis);
+        if spec.detached {
+            return self
+                .detach(call, spec, child, turn, Value::Object(input))
+                .await;
+        }
         // Dropped with this call (the parent's turn cancelled): the child's turn stops too.
-        let running = ChildTurn {
+        let mut running = ChildTurn {
             harness: &self.harness,
             child: &child,
             session_id: &turn.session_id,
             done: false,
         };
-        let mut chunks = turn.chunks;
-        let (mut answer, mut failure) = (String::new(), None);
-        while let Some(chunk) = chunks.recv().await {
-            match &chunk {
-                // The answer is the child's last text; text before its tool calls was
-                // thinking aloud.
-                Chunk::TextStart { .. } => answer.clear(),
-                Chunk::TextDelta { delta, .. } => answer.push_str(delta),
-                Chunk::Error { error_text } => failure = Some(error_text.clone()),
-                Chunk::Abort { reason } => {
-                    failure = Some(reason.clone().unwrap_or_else(|| "cancelled".to_owned()));
-                }
-                _ => {}
-            }
-            self.send(Chunk::DataSubagent {
-                data: json!({
-                    "toolCallId": call.id,
-                    "agent": {"className": class, "name": call.name},
-                    "sessionId": turn.session_id,
-                    "chunk": chunk,
-                }),
-                transient: true,
-            });
-        }
-        let mut running = running;
+        let end = follow_child(
+            &self.harness,
+            &child,
+            &turn.session_id,
+            turn.chunks,
+            timeout,
+            |chunk| {
+                self.send(Chunk::DataSubagent {
+                    data: json!({
+                        "toolCallId": call.id,
+                        "agent": {"className": class, "name": call.name},
+                        "sessionId": turn.session_id,
+                        "chunk": chunk,
+                    }),
+                    transient: true,
+                });
+            },
+        )
+        .await;
         running.done = true;
-        match failure {
-            Some(error) => Output::error(format!(
-                "the {class} agent failed (session {}): {error}",
+        let (status, result, error) = end.outcome(class, spec.timeout_ms);
+        match status {
+            DelegationStatus::Completed => Output::ok(Value::String(result.unwrap_or_default())),
+            _ => Output::error(format!(
+                "{} (session {})",
+                error.unwrap_or_default(),
                 turn.session_id
             )),
-            None => Output::ok(Value::String(answer)),
         }
+    }
+
+    /// Records a detached delegation, lets the child work on in the background and
+    /// answers with the run's id; the record is updated when the child ends, and the
+    /// tool's `onDone` method of this agent is called with it.
+    async fn detach(
+        &self,
+        call: &ToolCall,
+        spec: &AgentToolSpec,
+        child: Address,
+        turn: Turn,
+        task: Value,
+    ) -> Output {
+        let class = spec.class_name.clone();
+        let session_id = turn.session_id.clone();
+        let (tool, child_name, on_done) = (
+            call.name.clone(),
+            child.local_name().to_owned(),
+            spec.on_done.clone(),
+        );
+        let started = {
+            let (class, session_id) = (class.clone(), session_id.clone());
+            self.db(move |db| {
+                db.delegations().start(&NewDelegation {
+                    tool: &tool,
+                    child_class: &class,
+                    child_name: &child_name,
+                    session_id: &session_id,
+                    task: &task,
+                    on_done: on_done.as_deref(),
+                })
+            })
+            .await
+        };
+        let record = match started {
+            Ok(record) => record,
+            Err(e) => {
+                self.harness.cancel_at(&child, &session_id);
+                return Output::error(format!("cannot record the delegation: {e}"));
+            }
+        };
+        let (harness, host, parent) = (
+            self.harness.clone(),
+            self.host.clone(),
+            self.address.clone(),
+        );
+        let (id, timeout_ms) = (record.id.clone(), spec.timeout_ms);
+        let chunks = turn.chunks;
+        tokio::spawn(
+            async move {
+                let timeout = timeout_ms.map(std::time::Duration::from_millis);
+                let end = follow_child(&harness, &child, &session_id, chunks, timeout, |_| {}).await;
+                let (status, result, error) = end.outcome(&class, timeout_ms);
+                let finished = host
+                    .with_new_or_existing_db_at(&parent, move |db| {
+                        Ok(db
+                            .delegations()
+                            .finish(&id, status, result.as_deref(), error.as_deref()))
+                    })
+                    .await;
+                let record = match finished {
+                    Ok(Ok(record)) => record,
+                    Ok(Err(e)) => {
+                        tracing::warn!(agent = %parent, error = %e, "cannot record the end of a delegation");
+                        return;
+                    }
+                    Err(e) => {
+                        tracing::warn!(agent = %parent, error = %e, "cannot record the end of a delegation");
+                        return;
+                    }
+                };
+                if let Some(method) = &record.on_done
+                    && let Err(e) = host.call_at(&parent, method, vec![json!(record)]).await
+                {
+                    tracing::warn!(agent = %parent, method, error = %e, "a delegation's onDone method failed");
+                }
+            }
+            .in_current_span(),
+        );
+        Output::ok(json!({
+            "runId": record.id,
+            "status": "running",
+            "agent": {"className": record.child_class, "name": record.child_name},
+            "sessionId": record.session_id,
+            "note": "the task runs in the background; ask `delegations` with this runId for its status and result",
+        }))
     }
 
     async fn finish_step(&self, step: u32, data: Value) -> Result<(), String> {

@@ -76,9 +76,27 @@ pub(crate) struct OwnTool {
     #[serde(default)]
     pub description: String,
     pub input_schema: Value,
-    /// An `agentTool`'s class: the call is handed to a child agent of that class.
+    /// An `agentTool`: the call is handed to a child agent.
     #[serde(default)]
-    pub agent: Option<String>,
+    pub agent: Option<AgentToolSpec>,
+}
+
+/// What `agentTool(Class, options)` declared.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct AgentToolSpec {
+    /// The child agent's class (a `Think` class).
+    pub class_name: String,
+    /// The call answers at once with a run id; the child works on in the background.
+    #[serde(default)]
+    pub detached: bool,
+    /// A cap on the child's steps for the task (below its class's `maxSteps`).
+    pub max_steps: Option<u32>,
+    /// How long the child may work on the task before it is stopped.
+    pub timeout_ms: Option<u64>,
+    /// The method of the delegating agent called with the delegation's record when a
+    /// detached task ends.
+    pub on_done: Option<String>,
 }
 
 /// A host operation (of the workspace, of the sandbox) as a tool: its name, its
@@ -262,6 +280,7 @@ pub(crate) struct Toolbox {
 
 const EXECUTE: &str = "execute";
 const SESSION_SEARCH: &str = "session_search";
+const DELEGATIONS: &str = "delegations";
 const SANDBOX_EXEC: &str = "sandbox_exec";
 const SANDBOX_RUN_CODE: &str = "sandbox_run_code";
 
@@ -372,6 +391,26 @@ impl Toolbox {
                 &["query"],
             ),
         );
+        if own
+            .iter()
+            .any(|t| t.agent.as_ref().is_some_and(|a| a.detached))
+        {
+            add(
+                DELEGATIONS,
+                "The tasks you handed off without waiting (detached agent tools): with `runId`, \
+                 that one (status running, completed, failed, timed_out or interrupted; the \
+                 child's answer as `result`); without, the latest ones."
+                    .to_owned(),
+                schema(
+                    &[(
+                        "runId",
+                        "string",
+                        "the runId a detached tool call answered with",
+                    )],
+                    &[],
+                ),
+            );
+        }
         if host.linux_sandbox_enabled(&agent.class) {
             add(
                 SANDBOX_EXEC,
@@ -399,12 +438,12 @@ impl Toolbox {
         }
     }
 
-    /// The child agent class a tool delegates to, when it is an `agentTool`.
-    pub(crate) fn delegation(&self, name: &str) -> Option<&str> {
+    /// What a tool delegates to, when it is an `agentTool`.
+    pub(crate) fn delegation(&self, name: &str) -> Option<&AgentToolSpec> {
         self.own
             .iter()
             .find(|t| t.name == name)
-            .and_then(|t| t.agent.as_deref())
+            .and_then(|t| t.agent.as_ref())
     }
 
     pub(crate) fn definitions(&self) -> &[ToolDefinition] {
@@ -474,6 +513,7 @@ impl Toolbox {
         match name {
             EXECUTE => self.execute(input).await,
             SESSION_SEARCH => self.session_search(input).await,
+            DELEGATIONS => self.delegations(input).await,
             SANDBOX_EXEC | SANDBOX_RUN_CODE => {
                 let op = if name == SANDBOX_EXEC {
                     "exec"
@@ -534,6 +574,30 @@ impl Toolbox {
             Output::error(text)
         } else {
             Output::ok(Value::String(text))
+        }
+    }
+
+    async fn delegations(&self, input: Map<String, Value>) -> Output {
+        let run = match input.get("runId") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(id)) => Some(id.clone()),
+            Some(other) => {
+                return Output::error(format!("`runId` is a string, not {other}"));
+            }
+        };
+        let result = self
+            .host
+            .with_new_or_existing_db_at(&self.agent, move |db| {
+                Ok(match run {
+                    Some(id) => db.delegations().get(&id).map(|d| json!(d)),
+                    None => db.delegations().list(20).map(|d| json!(d)),
+                })
+            })
+            .await;
+        match result {
+            Ok(Ok(value)) => Output::ok(value),
+            Ok(Err(e)) => Output::error(format!("delegations: {e}")),
+            Err(e) => Output::error(format!("delegations: {e}")),
         }
     }
 

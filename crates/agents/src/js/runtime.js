@@ -349,6 +349,14 @@ const isolates = Object.freeze({
   },
 });
 
+// ---- this.delegations: the tasks a chat agent handed off without waiting ----
+const delegations = Object.freeze({
+  /** The latest detached delegations, newest first: { id, tool, childClass, childName, sessionId, task, status, result, error, … }. */
+  list(limit) { return host.delegations({ limit: limit === undefined ? 50 : Number(limit) }); },
+  /** One delegation by the runId its tool call answered with. */
+  get(id) { return host.delegations({ id: String(id) }); },
+});
+
 // ---- this.extensions: tools the agent installs at runtime (see extensions.rs) ----
 const extensions = Object.freeze({
   /** Checks and stores a new version of an extension: { name, source, description?, permissions? }. */
@@ -387,6 +395,8 @@ class Agent {
   get isolates() { return isolates; }
   /** Tools installed at runtime with declared permissions: install, list, enable, disable, rollback, delete, call. */
   get extensions() { return extensions; }
+  /** Tasks handed to child agents without waiting (detached `agentTool`s): list(limit?), get(runId). */
+  get delegations() { return delegations; }
   get sandbox() { return linuxSandbox; }
   /** A memory profile ("namespace/name") this agent attaches: remember, recall, list, get,
    *  forget, forgetSession, ingest (as `memory.*`, without `profile`). `{ readOnly: true }`
@@ -528,19 +538,39 @@ const LOAD_EXTENSION_SCHEMA = {
 
 // Delegation (issue 16): a tool whose calls the host hands to a child chat agent of this
 // one (`Class` is a Think class, or its name), which works in a session of its own; its
-// progress streams to this agent's client and its answer is the tool's result.
+// progress streams to this agent's client and its answer is the tool's result. Options:
+// `maxSteps` and `timeoutMs` budget each task; `detached: true` answers at once with a
+// run id (the child works on; `onDone` names a method of this agent called with the
+// delegation's record when it ends; the model inspects runs with its `delegations` tool).
 const AGENT_TOOL = Symbol('agentTool');
+const AGENT_TOOL_OPTIONS = new Set(['description', 'inputSchema', 'detached', 'maxSteps', 'timeoutMs', 'onDone']);
 function agentTool(Class, options) {
   const className = typeof Class === 'function' ? Class.name : Class;
-  if (typeof className !== 'string' || className === '') throw new TypeError('agentTool(Class, { description, inputSchema }): Class is a Think class or its name, e.g. agentTool("Researcher", { description: "…" })');
+  const usage = 'agentTool(Class, { description?, inputSchema?, detached?, maxSteps?, timeoutMs?, onDone? })';
+  if (typeof className !== 'string' || className === '') throw new TypeError(`${usage}: Class is a Think class or its name, e.g. agentTool("Researcher", { description: "…" })`);
   const o = options === undefined ? {} : options;
-  if (o === null || typeof o !== 'object') throw new TypeError('agentTool(Class, options): options is { description?, inputSchema? }');
+  if (o === null || typeof o !== 'object') throw new TypeError(`${usage}: options is an object`);
+  for (const key of Object.keys(o)) {
+    if (!AGENT_TOOL_OPTIONS.has(key)) throw new TypeError(`${usage}: unknown option ${JSON.stringify(key)}`);
+  }
+  if (o.detached !== undefined && typeof o.detached !== 'boolean') throw new TypeError(`${usage}: detached is true or false`);
+  if (o.maxSteps !== undefined && (!Number.isInteger(o.maxSteps) || o.maxSteps < 1 || o.maxSteps > 1000)) throw new TypeError(`${usage}: maxSteps is a whole number from 1 to 1000`);
+  if (o.timeoutMs !== undefined && (!Number.isInteger(o.timeoutMs) || o.timeoutMs < 1)) throw new TypeError(`${usage}: timeoutMs is a whole number of milliseconds`);
+  if (o.onDone !== undefined && (typeof o.onDone !== 'string' || !o.detached)) throw new TypeError(`${usage}: onDone is the name of a method of this agent, for a detached tool`);
+  const detached = o.detached === true;
+  const standard = detached
+    ? `Start a task for a ${className} agent without waiting: it works on it in a conversation of its own; the call answers at once with a runId, and \`delegations\` tells its status and result.`
+    : `Hand a task to a ${className} agent: it works on it in a conversation of its own and answers with its result.`;
   const tool = {
-    description: o.description !== undefined ? String(o.description) : `Hand a task to a ${className} agent: it works on it in a conversation of its own and answers with its result.`,
+    description: o.description !== undefined ? String(o.description) : standard,
     inputSchema: o.inputSchema !== undefined ? o.inputSchema : { type: 'object', properties: { task: { type: 'string', description: 'the task, with everything the agent needs to know' } }, required: ['task'] },
     execute() { throw new Error(`a ${className} agent tool runs on the host, not here`); },
   };
-  Object.defineProperty(tool, AGENT_TOOL, { value: className });
+  const spec = { className, detached };
+  if (o.maxSteps !== undefined) spec.maxSteps = o.maxSteps;
+  if (o.timeoutMs !== undefined) spec.timeoutMs = o.timeoutMs;
+  if (o.onDone !== undefined) spec.onDone = o.onDone;
+  Object.defineProperty(tool, AGENT_TOOL, { value: Object.freeze(spec) });
   return tool;
 }
 

@@ -417,6 +417,7 @@ async fn chat(
             Some(Some(id)) => think::Parent::Message(id),
         },
         text: last.text(),
+        ..think::ChatRequest::default()
     };
     let turn = app.harness.chat(&class, &name, request).await?;
     Ok(ui_stream(turn.chunks, &turn.session_id))

@@ -272,3 +272,199 @@ async fn issue16_cancelling_the_parent_s_turn_cancels_the_child_s() {
     let last = history.last().expect("the child's history").content_value();
     assert!(last.to_string().contains("Reading the sources"), "{last}");
 }
+
+const DISPATCHER: &str = r#"
+import { Think, agentTool } from "agents";
+export default class Dispatcher extends Think {
+  getSystemPrompt() { return "You dispatch."; }
+  getTools() {
+    return {
+      research: agentTool("Researcher", { detached: true, onDone: "researched" }),
+      quick: agentTool("Researcher", { timeoutMs: 300 }),
+      brief: agentTool("Researcher", { maxSteps: 1 }),
+    };
+  }
+  async researched(record) {
+    const done = (await this.storage.get("done")) ?? [];
+    done.push(record);
+    await this.storage.put("done", done);
+  }
+  async done() { return (await this.storage.get("done")) ?? []; }
+  async runs() { return this.delegations.list(); }
+}
+"#;
+
+/// Whether the request carries a tool result after its last user message (the model's
+/// second step of the current turn).
+fn tool_result_since_question(r: &Recorded) -> bool {
+    let messages = r.body["messages"].as_array().cloned().unwrap_or_default();
+    let last_user = messages
+        .iter()
+        .rposition(|m| m["role"] == "user")
+        .unwrap_or(0);
+    messages[last_user..].iter().any(|m| m["role"] == "tool")
+}
+
+fn output_of(chunks: &[Chunk], call: &str) -> (Value, bool) {
+    chunks
+        .iter()
+        .find_map(|c| match c {
+            Chunk::ToolOutputAvailable {
+                tool_call_id,
+                output,
+                ..
+            } if tool_call_id == call => Some((output.clone(), false)),
+            Chunk::ToolOutputError {
+                tool_call_id,
+                error_text,
+                ..
+            } if tool_call_id == call => Some((json!(error_text), true)),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no output of {call}: {chunks:?}"))
+}
+
+/// The JSON value a tool output holds (its text parsed, when it is JSON text).
+fn parsed(output: &Value) -> Value {
+    match output {
+        Value::String(text) => serde_json::from_str(text).unwrap_or_else(|_| output.clone()),
+        other => other.clone(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue16_a_detached_delegation_answers_at_once_and_calls_back_when_done() {
+    let given = given_harness(
+        ProviderKind::OpenAi,
+        &[("Dispatcher.ts", DISPATCHER), ("Researcher.ts", RESEARCHER)],
+    )
+    .await;
+    given.model.set_responder(|r| {
+        let child = system(r).contains("You research");
+        let asked_status = r.body["messages"].to_string().contains("How is it going");
+        match (child, tool_result_since_question(r), asked_status) {
+            // The child takes its time: the parent's turn ends first.
+            (true, _, _) => Reply::new()
+                .delay(std::time::Duration::from_millis(400))
+                .text("Found: QuickJS is small."),
+            (false, false, false) => {
+                Reply::new().tool_call("d1", "research", json!({ "task": "Look into QuickJS" }))
+            }
+            (false, true, false) => Reply::new().text("Started the research."),
+            (false, false, true) => Reply::new().tool_call("s1", "delegations", json!({})),
+            (false, true, true) => Reply::new().text("It is done."),
+        }
+    });
+
+    let (session, chunks) = given
+        .chat("Dispatcher", "d", None, "Research QuickJS")
+        .await;
+    assert_well_formed(&chunks);
+    let (started, is_error) = output_of(&chunks, "d1");
+    assert!(!is_error, "{started}");
+    let started = parsed(&started);
+    assert_eq!(started["status"], "running", "{started}");
+    let run_id = started["runId"].as_str().unwrap().to_owned();
+    // Nothing of the child streams into the parent's turn: it works on alone.
+    assert!(
+        !chunks
+            .iter()
+            .any(|c| matches!(c, Chunk::DataSubagent { .. })),
+        "{chunks:?}"
+    );
+
+    // The child ends; the parent's onDone method gets the record.
+    let mut done = Value::Null;
+    for _ in 0..100 {
+        done = given
+            .host
+            .call("Dispatcher", "d", "done", vec![])
+            .await
+            .unwrap();
+        if done.as_array().is_some_and(|d| !d.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(done[0]["id"], json!(run_id), "{done}");
+    assert_eq!(done[0]["status"], "completed", "{done}");
+    assert_eq!(done[0]["result"], "Found: QuickJS is small.");
+    assert_eq!(done[0]["childClass"], "Researcher");
+    assert_eq!(done[0]["task"], json!({ "task": "Look into QuickJS" }));
+
+    // The agent's code and the model can inspect it.
+    let runs = given
+        .host
+        .call("Dispatcher", "d", "runs", vec![])
+        .await
+        .unwrap();
+    assert_eq!(runs[0]["status"], "completed", "{runs}");
+    let (_, chunks) = given
+        .chat("Dispatcher", "d", Some(&session), "How is it going?")
+        .await;
+    let (listed, is_error) = output_of(&chunks, "s1");
+    assert!(!is_error, "{listed}");
+    let listed = parsed(&listed);
+    assert_eq!(listed[0]["id"], json!(run_id), "{listed}");
+    assert_eq!(listed[0]["result"], "Found: QuickJS is small.");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue16_a_delegation_past_its_time_budget_is_stopped_and_one_past_its_steps_ends() {
+    let given = given_harness(
+        ProviderKind::OpenAi,
+        &[("Dispatcher.ts", DISPATCHER), ("Researcher.ts", RESEARCHER)],
+    )
+    .await;
+    given.model.set_responder(|r| {
+        let child = system(r).contains("You research");
+        let task = r.body["messages"].to_string();
+        match (child, has_tool_result(r)) {
+            // The slow task outlives its 300 ms budget.
+            (true, _) if task.contains("slow") => Reply::new()
+                .delay(std::time::Duration::from_secs(5))
+                .text("too late"),
+            // The long task would take a second step: its budget is one.
+            (true, false) => {
+                Reply::new().tool_call("w1", "write", json!({ "path": "/a.md", "content": "a" }))
+            }
+            (true, true) => Reply::new().text("never reached"),
+            (false, false) if task.contains("Quickly") => {
+                Reply::new().tool_call("q1", "quick", json!({ "task": "a slow task" }))
+            }
+            (false, false) => {
+                Reply::new().tool_call("b1", "brief", json!({ "task": "a long task" }))
+            }
+            (false, true) => Reply::new().text("Done."),
+        }
+    });
+
+    let started = std::time::Instant::now();
+    let (_, chunks) = given.chat("Dispatcher", "d", None, "Quickly now").await;
+    assert_well_formed(&chunks);
+    let (error, is_error) = output_of(&chunks, "q1");
+    assert!(is_error, "{error}");
+    assert!(
+        error
+            .to_string()
+            .contains("ran out of its time budget (300 ms)"),
+        "{error}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "the child was not stopped at its budget"
+    );
+
+    let (_, chunks) = given.chat("Dispatcher", "e", None, "Take your time").await;
+    assert_well_formed(&chunks);
+    let child_requests = given
+        .model
+        .requests()
+        .into_iter()
+        .filter(|r| {
+            system(r).contains("You research") && r.body.to_string().contains("a long task")
+        })
+        .count();
+    assert_eq!(child_requests, 1, "one step of budget, one inference");
+    let _ = output_of(&chunks, "b1");
+}
