@@ -468,3 +468,52 @@ async fn issue16_a_delegation_past_its_time_budget_is_stopped_and_one_past_its_s
     assert_eq!(child_requests, 1, "one step of budget, one inference");
     let _ = output_of(&chunks, "b1");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue16_a_delegation_a_restart_cut_off_is_marked_interrupted_and_on_done_hears_it() {
+    let given = given_harness(
+        ProviderKind::OpenAi,
+        &[("Dispatcher.ts", DISPATCHER), ("Researcher.ts", RESEARCHER)],
+    )
+    .await;
+    // What the previous process left: a detached task it had started.
+    let task = json!({ "task": "Look into QuickJS" });
+    let id = given
+        .host
+        .with_new_or_existing_db("Dispatcher", "d", move |db| {
+            Ok(db
+                .delegations()
+                .start(&store::NewDelegation {
+                    tool: "research",
+                    child_class: "Researcher",
+                    child_name: "research",
+                    session_id: "s-before",
+                    task: &task,
+                    on_done: Some("researched"),
+                })?
+                .id)
+        })
+        .await
+        .unwrap();
+    assert_eq!(given.harness.recover_all().await, 0);
+    let mut done = Value::Null;
+    for _ in 0..100 {
+        done = given
+            .host
+            .call("Dispatcher", "d", "done", vec![])
+            .await
+            .unwrap();
+        if done.as_array().is_some_and(|d| !d.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(done[0]["id"], json!(id), "{done}");
+    assert_eq!(done[0]["status"], "interrupted");
+    let runs = given
+        .host
+        .call("Dispatcher", "d", "runs", vec![])
+        .await
+        .unwrap();
+    assert_eq!(runs[0]["status"], "interrupted", "{runs}");
+}
