@@ -41,6 +41,11 @@ if (raw.agent) {
   for (const m of Object.keys(raw.agent)) agent[m] = (...args) => raw.agent[m]({ args });
   define('agent', agent);
 }
+if (raw.codemode) {
+  const tools = {};
+  for (const t of Object.keys(raw.codemode)) tools[t] = (input) => raw.codemode[t]({ args: [input === undefined ? null : input] });
+  define('codemode', tools);
+}
 if (raw.workspace) {
   const w = raw.workspace;
   const op = (name, fields) => (w[name] ? w[name](fields) : Promise.reject(new TypeError(`workspace.${name}: this isolate may only read the workspace`)));
@@ -76,6 +81,10 @@ pub(crate) struct Options {
     /// Bind `fetch` under the agent's own egress policy.
     #[serde(default)]
     fetch: bool,
+    /// Set by `createCodeTool`: the tools its code calls as `codemode.<tool>(input)`, each
+    /// run by the agent's code tool of this run.
+    #[serde(default)]
+    code_tools: Option<CodeTools>,
     /// Host-side only (extensions): the `memory.*` functions allowed, when not all.
     #[serde(skip)]
     memory_only: Option<&'static [&'static str]>,
@@ -83,6 +92,19 @@ pub(crate) struct Options {
     #[serde(skip)]
     fetch_fn: Option<HostFn>,
 }
+
+/// The tools of one `createCodeTool` run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CodeTools {
+    /// The run's id, which the agent's runtime maps to the tools' `execute` functions.
+    run: String,
+    names: Vec<String>,
+}
+
+/// The method name a code tool's call re-enters the agent with: no class can declare it,
+/// and the runtime dispatches it to the tool instead of a method.
+pub(crate) const CODE_TOOL_METHOD: &str = "\u{0}codeTool";
 
 /// The bindings the agent chooses.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -144,6 +166,19 @@ impl Options {
                     ),
                 ));
             }
+        }
+        if let Some(tools) = &self.code_tools
+            && let Some(bad) = tools.names.iter().find(|n| {
+                n.is_empty()
+                    || !n
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            })
+        {
+            return Err(invalid(
+                function,
+                format!("code tool name {bad:?}: use letters, digits, _ or $"),
+            ));
         }
         match self.bindings.workspace.as_deref() {
             None | Some("read" | "read-write") => Ok(()),
@@ -208,6 +243,51 @@ impl Options {
                                 HostError::new(
                                     "AGENT_GONE",
                                     "the agent is no longer waiting on this isolate; call its methods while it awaits the isolate",
+                                )
+                            })?;
+                        rx.await
+                            .map_err(|_| host_error(&Error::ShuttingDown))?
+                            .map_err(|e| host_error(&e))
+                    })
+                }),
+            );
+        }
+        for name in self.code_tools.iter().flat_map(|t| &t.names) {
+            let entry = entry.clone();
+            let (run, tool) = (
+                self.code_tools
+                    .as_ref()
+                    .map(|t| t.run.clone())
+                    .unwrap_or_default(),
+                name.clone(),
+            );
+            b.insert(
+                "__dyn.codemode",
+                name,
+                Arc::new(move |input: Value| {
+                    let entry = entry.clone();
+                    let args = vec![
+                        Value::String(run.clone()),
+                        Value::String(tool.clone()),
+                        input
+                            .get("args")
+                            .and_then(|a| a.get(0))
+                            .cloned()
+                            .unwrap_or(Value::Null),
+                    ];
+                    Box::pin(async move {
+                        let (reply, rx) = oneshot::channel();
+                        entry
+                            .send(Reentry {
+                                method: CODE_TOOL_METHOD.to_owned(),
+                                args,
+                                chain: Vec::new(),
+                                reply,
+                            })
+                            .map_err(|_| {
+                                HostError::new(
+                                    "AGENT_GONE",
+                                    "the code tool's run has ended; its tools can be called only while it runs",
                                 )
                             })?;
                         rx.await

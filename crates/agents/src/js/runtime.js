@@ -279,9 +279,14 @@ async function rpcLoop(pending) {
 async function runReentered({ token, method, args }) {
   let outcome;
   try {
-    if (!liveAgent || typeof liveAgent[method] !== 'function') throw new TypeError(`this agent has no method ${method}`);
-    const result = await liveAgent[method](...args);
-    checkCloneable(result, `the result of ${method}`, new Set());
+    let result;
+    if (method === CODE_TOOL_METHOD) {
+      result = await runCodeTool(args[0], args[1], args[2]);
+    } else {
+      if (!liveAgent || typeof liveAgent[method] !== 'function') throw new TypeError(`this agent has no method ${method}`);
+      result = await liveAgent[method](...args);
+    }
+    checkCloneable(result, `the result of ${method === CODE_TOOL_METHOD ? `codemode.${args[1]}` : method}`, new Set());
     outcome = { token, ok: result === undefined ? null : result };
   } catch (e) {
     const error = e instanceof Error ? e : new Error(String(e));
@@ -348,6 +353,98 @@ const isolates = Object.freeze({
     return exports === null ? undefined : loadedStub(String(id), exports);
   },
 });
+
+// ---- createCodeTool: Code Mode over tools the agent defines ----
+// One tool whose input is code: it runs in a fresh isolate (the agent's limits or lower,
+// no bindings but `codemode.<tool>(input)`), and each `codemode.<tool>` call runs that
+// tool's `execute` back in the agent, inside the turn that awaits the code.
+const CODE_TOOL_METHOD = '\u0000codeTool';
+const codeToolRuns = new Map();
+let codeToolRunCount = 0;
+
+async function runCodeTool(run, name, input) {
+  const tools = codeToolRuns.get(run);
+  if (!tools) throw new TypeError(`codemode.${name}: its code tool run has ended`);
+  const tool = Object.prototype.hasOwnProperty.call(tools, name) ? tools[name] : undefined;
+  if (!tool) throw new TypeError(`codemode.${name}: no such tool; the tools are ${Object.keys(tools).join(', ')}`);
+  const out = await tool.execute(input);
+  return out === undefined ? null : out;
+}
+
+const TS_IDENT = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
+// A TypeScript type for a JSON Schema: enough for a model to call the tool right.
+function schemaToTs(schema, depth) {
+  if (!schema || typeof schema !== 'object' || depth > 8) return 'unknown';
+  if (Array.isArray(schema.enum)) return schema.enum.map((v) => JSON.stringify(v)).join(' | ') || 'never';
+  if (schema.const !== undefined) return JSON.stringify(schema.const);
+  const union = schema.anyOf || schema.oneOf;
+  if (Array.isArray(union)) return union.map((s) => schemaToTs(s, depth + 1)).join(' | ') || 'unknown';
+  const type = Array.isArray(schema.type) ? schema.type : [schema.type];
+  const parts = type.map((t) => {
+    switch (t) {
+      case 'string': return 'string';
+      case 'number': case 'integer': return 'number';
+      case 'boolean': return 'boolean';
+      case 'null': return 'null';
+      case 'array': return `Array<${schemaToTs(schema.items, depth + 1)}>`;
+      case 'object': case undefined: {
+        const props = schema.properties && typeof schema.properties === 'object' ? schema.properties : null;
+        if (!props) return t === 'object' ? 'Record<string, unknown>' : 'unknown';
+        const required = new Set(Array.isArray(schema.required) ? schema.required : []);
+        const fields = Object.entries(props).map(([k, v]) => {
+          const doc = v && typeof v.description === 'string' ? `/** ${v.description.replace(/\*\//g, '* /')} */ ` : '';
+          return `${doc}${TS_IDENT.test(k) ? k : JSON.stringify(k)}${required.has(k) ? '' : '?'}: ${schemaToTs(v, depth + 1)}`;
+        });
+        return fields.length ? `{ ${fields.join('; ')} }` : '{}';
+      }
+      default: return 'unknown';
+    }
+  });
+  return parts.join(' | ');
+}
+
+/** The TypeScript declaration of `codemode` for `tools`. */
+function codeToolDeclarations(tools) {
+  const lines = ['declare const codemode: {'];
+  for (const [name, tool] of Object.entries(tools)) {
+    if (typeof tool.description === 'string' && tool.description) lines.push(`  /** ${tool.description.replace(/\*\//g, '* /')} */`);
+    lines.push(`  ${name}(input: ${schemaToTs(toolSchema(tool), 0)}): Promise<unknown>;`);
+  }
+  lines.push('};');
+  return lines.join('\n');
+}
+
+function createCodeTool(tools, options) {
+  const usage = 'createCodeTool(tools, { description?, limits? })';
+  if (!tools || typeof tools !== 'object' || Array.isArray(tools)) throw new TypeError(`${usage}: tools is an object { name: { description, inputSchema, execute } }`);
+  for (const [name, tool] of Object.entries(tools)) {
+    if (!TS_IDENT.test(name)) throw new TypeError(`${usage}: tool name ${JSON.stringify(name)} is used as codemode.${name}: use letters, digits, _ or $`);
+    if (!tool || typeof tool.execute !== 'function') throw new TypeError(`${usage}: tool ${name} has no execute(input) function`);
+    toolSchema(tool);
+  }
+  const o = options === undefined ? {} : options;
+  if (o === null || typeof o !== 'object') throw new TypeError(`${usage}: options is an object`);
+  const declarations = codeToolDeclarations(tools);
+  const description = (o.description !== undefined ? String(o.description) + '\n\n' : '')
+    + 'Run JavaScript: the body of an async function (use await; `return` the result you want to see). It can call these tools, chain them, loop and filter between calls:\n```ts\n'
+    + declarations + '\n```\nNo network, filesystem or other globals; console.log output is returned with the result.';
+  return {
+    description,
+    inputSchema: { type: 'object', properties: { code: { type: 'string', description: 'the body of an async function, e.g. `const a = await codemode.x({}); return a;`' } }, required: ['code'] },
+    declarations,
+    async execute(input) {
+      const code = input && typeof input.code === 'string' ? input.code : undefined;
+      if (code === undefined) throw new TypeError('the input is { code: string }');
+      const run = String(++codeToolRunCount);
+      codeToolRuns.set(run, tools);
+      try {
+        return await rpcLoop(host.isolateRun({ code, options: { codeTools: { run, names: Object.keys(tools) }, limits: o.limits === undefined ? {} : o.limits } }));
+      } finally {
+        codeToolRuns.delete(run);
+      }
+    },
+  };
+}
 
 // ---- this.delegations: the tasks a chat agent handed off without waiting ----
 const delegations = Object.freeze({
@@ -908,6 +1005,7 @@ Object.defineProperty(globalThis, '__isletDescribe', { value: describe, writable
 Object.defineProperty(globalThis, 'Agent', { value: Agent, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'Think', { value: Think, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'agentTool', { value: agentTool, writable: false, enumerable: false, configurable: false });
+Object.defineProperty(globalThis, 'createCodeTool', { value: createCodeTool, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, 'HttpError', { value: HttpError, writable: false, enumerable: false, configurable: false });
 Object.defineProperty(globalThis, '__isletEntry', { value: entry, writable: false, enumerable: false, configurable: false });
 })();

@@ -264,3 +264,91 @@ async fn issue16_a_loaded_module_keeps_its_isolate_between_calls_and_turns() {
         .await;
     assert!(e.to_string().contains("does not parse: line 1"), "{e}");
 }
+
+const SHOP: &str = r#"
+import { Agent, createCodeTool } from "agents";
+export default class Shop extends Agent {
+  codeTool() {
+    return createCodeTool({
+      price: {
+        description: "The price of an item, in cents",
+        inputSchema: { type: "object", properties: { item: { type: "string", description: "the item's name" } }, required: ["item"] },
+        execute: async ({ item }) => ({ apple: 30, pear: 45 })[item] ?? null,
+      },
+      order: {
+        description: "Orders items",
+        inputSchema: { type: "object", properties: { items: { type: "array", items: { type: "string" } }, express: { type: "boolean" } } },
+        execute: async ({ items }) => { await this.storage.put("ordered", items); return items.length; },
+      },
+      broken: { description: "Always fails", execute: async () => { throw new Error("out of stock"); } },
+    }, { limits: { cpuMs: 200 } });
+  }
+  async run(code) {
+    try { return { ok: await this.codeTool().execute({ code }) }; }
+    catch (e) { return { error: `${e.code}: ${e.message}` }; }
+  }
+  async describe() { return this.codeTool().description; }
+  async ordered() { return (await this.storage.get("ordered")) ?? null; }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_create_code_tool_gives_code_mode_over_the_agents_own_tools() {
+    let dir = tempfile::tempdir().unwrap();
+    let g = given_host(dir.path(), &[("shop.ts", SHOP)]).await;
+    // The model's code chains, filters and loops over the tools in one run.
+    let code = r#"
+      const prices = {};
+      for (const item of ["apple", "pear", "plum"]) prices[item] = await codemode.price({ item });
+      const cheap = Object.keys(prices).filter((i) => prices[i] !== null && prices[i] < 40);
+      const count = await codemode.order({ items: cheap });
+      return { prices, cheap, count, others: [typeof agents, typeof fetch, typeof workspace] };
+    "#;
+    assert_eq!(
+        g.call("Shop", "s", "run", vec![json!(code)]).await,
+        json!({"ok": {
+            "prices": {"apple": 30, "pear": 45, "plum": null},
+            "cheap": ["apple"],
+            "count": 1,
+            "others": ["undefined", "undefined", "undefined"],
+        }})
+    );
+    assert_eq!(
+        g.call("Shop", "s", "ordered", vec![]).await,
+        json!(["apple"])
+    );
+    // A tool's failure is an exception the code may catch; uncaught, the run fails.
+    let caught = r#"try { await codemode.broken({}); } catch (e) { return e.message; }"#;
+    let out = g.call("Shop", "s", "run", vec![json!(caught)]).await;
+    assert!(
+        out["ok"].as_str().unwrap().contains("out of stock"),
+        "{out}"
+    );
+    let out = g
+        .call(
+            "Shop",
+            "s",
+            "run",
+            vec![json!("return await codemode.nope({})")],
+        )
+        .await;
+    assert!(
+        out["error"].as_str().unwrap().contains("ISOLATE_ERROR"),
+        "{out}"
+    );
+    // Its limits hold: an endless loop is stopped and the agent goes on.
+    let out = g.call("Shop", "s", "run", vec![json!("for (;;) {}")]).await;
+    assert!(out["error"].as_str().unwrap().contains("LIMIT"), "{out}");
+    // The description carries the tools' TypeScript declarations.
+    let description = g.call("Shop", "s", "describe", vec![]).await;
+    let description = description.as_str().unwrap();
+    for wanted in [
+        "declare const codemode: {",
+        "/** The price of an item, in cents */",
+        "price(input: { /** the item's name */ item: string }): Promise<unknown>;",
+        "order(input: { items?: Array<string>; express?: boolean }): Promise<unknown>;",
+        "broken(input: {}): Promise<unknown>;",
+    ] {
+        assert!(description.contains(wanted), "{wanted}\n{description}");
+    }
+}

@@ -374,3 +374,46 @@ async fn issue16_a_first_message_of_several_lines_starts_a_session_titled_by_its
         .unwrap();
     assert_eq!(title, "# Draft report");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue16_a_think_agent_offers_code_mode_over_its_own_tools_with_create_code_tool() {
+    const SHOP: &str = r#"
+import { Think, createCodeTool } from "agents";
+export default class Shop extends Think {
+  getTools() {
+    return {
+      shop: createCodeTool({
+        price: {
+          description: "The price of an item, in cents",
+          inputSchema: { type: "object", properties: { item: { type: "string" } }, required: ["item"] },
+          execute: async ({ item }) => ({ apple: 30, pear: 45 })[item],
+        },
+      }),
+    };
+  }
+}
+"#;
+    let given = given_harness(ProviderKind::OpenAi, &[("Shop.ts", SHOP)]).await;
+    given.model.push(Reply::new().tool_call(
+        "c1",
+        "shop",
+        json!({ "code": "let t = 0; for (const item of ['apple', 'pear']) t += await codemode.price({ item }); return t;" }),
+    ));
+    given.model.push(Reply::new().text("75 cents."));
+    let (_, chunks) = given
+        .chat("Shop", "s", None, "What do an apple and a pear cost?")
+        .await;
+    let output = chunks
+        .iter()
+        .find_map(|c| match c {
+            Chunk::ToolOutputAvailable { output, .. } => Some(output.clone()),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{chunks:?}"));
+    assert_eq!(output, json!(75));
+    let tools = given.model.requests()[0].body["tools"].to_string();
+    assert!(
+        tools.contains("price(input: { item: string }): Promise<unknown>;"),
+        "{tools}"
+    );
+}
