@@ -7,6 +7,7 @@ mod chat;
 mod cluster_cli;
 mod config;
 mod doctor;
+mod extensions_cli;
 mod linux;
 mod mcp;
 mod memory;
@@ -61,6 +62,8 @@ enum Command {
     Chat(chat::ChatArgs),
     /// Read and write an agent's workspace files (ls, cat, put, rm) in a data directory.
     Ws(ws::WsArgs),
+    /// An agent's extensions in a data directory: list, show a version, approve one.
+    Extensions(extensions_cli::ExtensionsArgs),
     /// Run JavaScript or TypeScript in a fresh isolate and print its result as JSON.
     Run(run::RunArgs),
     /// Measure islet on this machine and print the figures as JSON.
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
             Command::Serve(args) => serve::serve(*args).await,
             Command::Chat(args) => chat::chat(args).await,
             Command::Ws(args) => ws::ws(args),
+            Command::Extensions(args) => extensions_cli::extensions(args),
             Command::Run(args) => run::run(args).await,
             Command::Bench(command) => bench::bench(command).await,
             Command::Mcp(command) => mcp::mcp(command).await,

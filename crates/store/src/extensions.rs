@@ -195,6 +195,45 @@ impl Extensions<'_> {
         .transpose()
     }
 
+    /// One version of `name` as installed, active or not (for a person deciding whether
+    /// to approve it); `enabled` says whether it is the active, enabled one.
+    pub fn version(&mut self, name: &str, version: i64) -> Result<ExtensionVersion> {
+        self.db.check_turn()?;
+        let row = self
+            .db
+            .conn()
+            .prepare_cached(
+                "SELECT e.source, e.manifest,
+                        coalesce(h.version = e.version AND h.enabled, 0)
+                 FROM _islet_extensions e
+                 LEFT JOIN _islet_extension_heads h ON h.name = e.name
+                 WHERE e.name = ?1 AND e.version = ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row((name, version), |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, bool>(2)?,
+                    ))
+                })
+                .optional()
+            })
+            .ctx("reading an extension")?;
+        let (source, manifest, enabled) = row.ok_or_else(|| {
+            Error::NotFound(format!(
+                "extension {name:?} has no version {version}; list the extensions to see the versions kept"
+            ))
+        })?;
+        Ok(ExtensionVersion {
+            name: name.to_owned(),
+            version,
+            enabled,
+            source,
+            manifest: parse(&manifest)?,
+        })
+    }
+
     /// Enables or disables `name`; `false` when it is not installed.
     pub fn set_enabled(&mut self, name: &str, enabled: bool) -> Result<bool> {
         self.db.atomically("enabling an extension", |conn, _| {

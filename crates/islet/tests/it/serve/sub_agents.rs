@@ -400,6 +400,58 @@ async fn issue16_an_extension_reaches_exactly_the_hosts_its_manifest_and_the_pol
         (&json!(2), &json!([1])),
         "{list}"
     );
+
+    // … or from the CLI, on the running server's data directory: what version 1 asks
+    // for, then its approval.
+    let data = dir.path().join("data");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_islet"))
+            .arg("extensions")
+            .args(args)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        (out.status.success(), stdout, stderr)
+    };
+    let (ok, listed, err) = cli(&["list", "Fetcher/f"]);
+    assert!(ok, "{err}");
+    assert!(
+        listed.contains("web") && listed.contains(" 1\n"),
+        "{listed}"
+    );
+    let (ok, shown, err) = cli(&["show", "Fetcher/f", "web", "--version", "1"]);
+    assert!(ok, "{err}");
+    assert!(shown.contains("waiting for approval"), "{shown}");
+    assert!(shown.contains("network:   api.example.com"), "{shown}");
+    let (ok, _, err) = cli(&["approve", "Fetcher/f", "web", "--version", "7"]);
+    assert!(!ok && err.contains("no version 7"), "{err}");
+    let (ok, approved, err) = cli(&["approve", "Fetcher/f", "web", "--version", "1"]);
+    assert!(ok, "{err}");
+    assert!(approved.contains("network api.example.com"), "{approved}");
+    let (_, list) = server.get("/agents/Fetcher/f/extensions").await;
+    let web = &json_of(&list)["extensions"][0];
+    assert_eq!(
+        (&web["version"], &web["pending"]),
+        (&json!(1), &json!([])),
+        "{list}"
+    );
+    // The running server uses the approved version at once: the loopback server version 3
+    // reached is outside version 1's manifest.
+    let out = server
+        .call(
+            "Fetcher",
+            "f",
+            "get",
+            json!([format!("http://127.0.0.1:{port}/hello")]),
+        )
+        .await;
+    assert!(
+        out.as_str().unwrap().starts_with("HOST_NOT_ALLOWED"),
+        "{out}"
+    );
 }
 
 /// The extension the scripted lead writes for itself: word and line counts of a file.
