@@ -25,6 +25,9 @@ pub enum Error {
     /// A setting that cannot work (an empty node id, a lease time too short).
     #[error("{0}")]
     Config(String),
+    /// This node's heartbeats lag behind its lease time.
+    #[error("{0}")]
+    Stale(String),
 }
 
 impl Error {
@@ -43,6 +46,7 @@ impl Error {
             Error::Postgres { .. } => "CLUSTER_DATABASE",
             Error::Corrupt(_) => "CLUSTER_CORRUPT",
             Error::Config(_) => "CLUSTER_CONFIG",
+            Error::Stale(_) => "CLUSTER_STALE",
         }
     }
 }

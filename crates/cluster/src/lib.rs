@@ -266,6 +266,28 @@ impl Cluster {
         Ok(released)
     }
 
+    /// Whether PostgreSQL answers a query now and this node's leases are still being
+    /// renewed (its last heartbeat is younger than the lease time): what `/readyz` asks.
+    pub async fn ping(&self) -> Result<()> {
+        let client = self.inner.pool.get().await?;
+        let row = client
+            .query_one(
+                "SELECT coalesce((SELECT heartbeat_at > now() - $2::bigint * interval '1 millisecond'
+                                    FROM islet_nodes WHERE node_id = $1), false)",
+                &[&self.inner.config.node_id, &self.inner.ttl_ms()],
+            )
+            .await
+            .map_err(Error::pg("checking the cluster's database"))?;
+        if row.get::<_, bool>(0) {
+            Ok(())
+        } else {
+            Err(Error::Stale(format!(
+                "node {}'s last heartbeat is older than the lease time: its leases may lapse",
+                self.inner.config.node_id
+            )))
+        }
+    }
+
     /// The cluster as the database sees it (nodes, leases, log sizes).
     pub async fn status(&self) -> Result<Status> {
         status::read(&*self.inner.pool.get().await?).await

@@ -98,6 +98,14 @@ pub(crate) struct Router {
 }
 
 impl Router {
+    /// `/readyz`'s check: PostgreSQL answers and this node's heartbeats keep up.
+    pub(crate) async fn ready(&self) -> Result<(), String> {
+        match tokio::time::timeout(Duration::from_secs(2), self.cluster.ping()).await {
+            Ok(result) => result.map_err(|e| e.to_string()),
+            Err(_) => Err("the cluster's PostgreSQL did not answer within 2 s".to_owned()),
+        }
+    }
+
     pub(crate) fn new(cluster: Cluster, max_body_bytes: usize) -> anyhow::Result<Router> {
         let client = codemode::egress::tls::client_builder()
             .map_err(|e| anyhow::anyhow!("cannot build the cluster's HTTP client: {e}"))?

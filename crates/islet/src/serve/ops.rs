@@ -595,6 +595,8 @@ pub(crate) struct Readiness {
     pub data: PathBuf,
     /// The default model's host, when `--model` is given.
     pub model: Option<ModelProbe>,
+    /// The cluster (with `--cluster`): its PostgreSQL and this node's heartbeats.
+    pub cluster: Option<Arc<super::cluster::Router>>,
 }
 
 /// How long a model probe's answer is reused: a load balancer polling `/readyz` every
@@ -654,9 +656,10 @@ impl ModelProbe {
     }
 }
 
-/// `GET /readyz`: 200 when an isolate can run code, the data directory takes writes and
-/// (with `--model`) the model's host accepts connections; 503 naming the failed checks otherwise. Reasons go to the log, not to the (anonymous)
-/// caller.
+/// `GET /readyz`: 200 when an isolate can run code, the data directory takes writes,
+/// (with `--model`) the model's host accepts connections and (with `--cluster`) PostgreSQL
+/// answers and this node's heartbeats keep up; 503 naming the failed checks otherwise.
+/// Reasons go to the log, not to the (anonymous) caller.
 pub(crate) async fn readyz(State(ready): State<Readiness>) -> Response {
     let workers = ready.host.sandbox().probe(Duration::from_secs(5)).await;
     let probe = ready.data.join(READY_PROBE_FILE);
@@ -666,6 +669,9 @@ pub(crate) async fn readyz(State(ready): State<Readiness>) -> Response {
     let mut results = vec![("workers", workers), ("data_dir", data_dir)];
     if let Some(model) = &ready.model {
         results.push(("model", model.check().await));
+    }
+    if let Some(cluster) = &ready.cluster {
+        results.push(("postgres", cluster.ready().await));
     }
     let mut checks = serde_json::Map::new();
     let mut failed = Vec::new();

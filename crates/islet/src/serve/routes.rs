@@ -126,6 +126,7 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
         host: options.host.clone(),
         data: options.data_dir.clone(),
         model: options.model_probe.clone(),
+        cluster: options.cluster.clone(),
     };
     // The API's description is public: clients read it before they have a token. Health
     // checks are too: load balancers and orchestrators probe without credentials, and the

@@ -50,6 +50,14 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// `GET /readyz` of a node: its status and its `postgres` check.
+async fn readyz(base: &str) -> (u16, Value) {
+    let response = client().get(format!("{base}/readyz")).send().await.unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    (status, body["checks"]["postgres"].clone())
+}
+
 struct Node {
     child: Child,
     base: String,
@@ -461,9 +469,12 @@ async fn issue21_postgres_restarted_under_load_loses_nothing_acknowledged() {
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
     let load = Load::start(&bases, Duration::from_secs(120));
     tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(readyz(&bases[0]).await, (200, json!("ok")));
     // Killed, not stopped: in-flight appends get no answer.
     pg.kill();
     tokio::time::sleep(Duration::from_millis(1000)).await;
+    // A load balancer stops sending requests the node cannot make durable.
+    assert_eq!(readyz(&bases[0]).await, (503, json!("failed")));
     let during = load.acked();
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(
@@ -477,6 +488,7 @@ async fn issue21_postgres_restarted_under_load_loses_nothing_acknowledged() {
         "the nodes reconnected and serve again"
     );
     tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(readyz(&bases[0]).await, (200, json!("ok")));
     load.check(
         &bases.iter().map(String::as_str).collect::<Vec<_>>(),
         "PostgreSQL restarted under load",
