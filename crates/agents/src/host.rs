@@ -1831,7 +1831,12 @@ impl Actor {
             .turn_bindings
             .get_or_insert_with(|| {
                 let slot = Arc::default();
-                let bindings = runtime::agent_bindings(&slot, &self.host, &self.address.class);
+                // Each host call's span sits under the running turn's.
+                let turn = Arc::clone(&slot);
+                let bindings = runtime::agent_bindings(&slot, &self.host, &self.address.class)
+                    .traced_under(Arc::new(move || {
+                        turn.current().ok().and_then(|ctx| ctx.span.id())
+                    }));
                 (bindings, slot)
             })
             .clone();

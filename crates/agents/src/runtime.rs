@@ -51,6 +51,8 @@ pub(crate) struct TurnContext {
     /// more deeply nested call, whose links must win (see [`Self::outbound_chain`]).
     reentered: Mutex<BTreeMap<u64, Vec<Link>>>,
     tokens: AtomicU64,
+    /// The span the turn runs in (its `agent_call`), the parent of its host calls' spans.
+    pub span: tracing::Span,
 }
 
 impl TurnContext {
@@ -70,6 +72,7 @@ impl TurnContext {
             pending: Mutex::new(HashMap::new()),
             reentered: Mutex::new(BTreeMap::new()),
             tokens: AtomicU64::new(0),
+            span: tracing::Span::current(),
         }
     }
 
@@ -386,7 +389,7 @@ impl TurnSlot {
         InTurn(self)
     }
 
-    fn current(&self) -> Result<Arc<TurnContext>, HostError> {
+    pub(crate) fn current(&self) -> Result<Arc<TurnContext>, HostError> {
         lock(&self.0).clone().ok_or_else(|| {
             HostError::new(
                 "TURN_ENDED",

@@ -162,23 +162,38 @@ impl Bindings {
     /// These bindings with each call in a debug-level `host_call` span (`namespace`,
     /// `function`, `ok`), closed with its duration: what a trace shows of the host work a
     /// program did. Its target is under `islet`, so that `RUST_LOG=islet=debug` shows them
-    /// wherever they are bound. A disabled span costs one level check per call.
+    /// wherever they are bound. When the level is off a call costs one level check.
     ///
     /// No explicit parent: holding the caller's span here would keep it open as long as
     /// the bindings live, delaying its close. Wrapping costs an allocation per function:
-    /// meant for bindings built once (a Code Mode server's), not per agent turn.
+    /// meant for bindings built once (a Code Mode server's), not per turn.
     pub fn traced(&self) -> Bindings {
+        self.traced_under(Arc::new(|| None))
+    }
+
+    /// [`Self::traced`] with each call's span under the span `parent` names at the time of
+    /// the call (an agent's: the turn that is running).
+    pub fn traced_under(
+        &self,
+        parent: Arc<dyn Fn() -> Option<tracing::Id> + Send + Sync>,
+    ) -> Bindings {
         use tracing::Instrument as _;
         let mut traced = Bindings::new();
         for (namespace, name, f) in self.iter() {
             let f = Arc::clone(f);
+            let parent = Arc::clone(&parent);
             let (ns, function) = (namespace.to_owned(), name.to_owned());
             traced.insert(
                 namespace,
                 name,
                 Arc::new(move |input| {
+                    // Off (the usual case): the call as it is, without a wrapping future.
+                    if !tracing::enabled!(target: "islet::host_call", tracing::Level::DEBUG) {
+                        return f(input);
+                    }
                     let span = tracing::debug_span!(
                         target: "islet::host_call",
+                        parent: parent(),
                         "host_call",
                         namespace = %ns,
                         function = %function,

@@ -13,3 +13,4 @@ mod schedules;
 mod storage;
 mod sub_agents;
 mod surface;
+mod tracing;

@@ -382,6 +382,23 @@ async fn issue22_3_code_mode_host_calls_are_spans_with_outcome() {
     assert_eq!(closed[0]["span"]["function"], "increment");
     let outcomes: Vec<&Value> = closed.iter().map(|c| &c["span"]["ok"]).collect();
     assert_eq!(outcomes, [&json!(true), &json!(false)], "{closed:?}");
+    // The agent's own host calls (its storage get and put in `increment`) are spans too
+    // (their parent is the turn's `agent_call` span: the JSON log's close events do not
+    // list parents, a trace exporter shows them).
+    let own: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| {
+            e["fields"]["message"] == "close"
+                && e["span"]["name"] == "host_call"
+                && e["span"]["namespace"] == "__agent"
+        })
+        .collect();
+    let functions: Vec<&str> = own
+        .iter()
+        .filter_map(|e| e["span"]["function"].as_str())
+        .collect();
+    assert_eq!(functions, ["kvGet", "kvPut"], "{}", lines.join("\n"));
 }
 
 /// With `--model`, `/readyz` checks that the model's host accepts connections: ready while
