@@ -84,6 +84,10 @@ pub struct ExecResult {
     pub stderr_truncated: bool,
     pub limit: Option<LimitHit>,
     pub duration_ms: u64,
+    /// `runCode("python")`: the value of the code's last line when it is an expression
+    /// (as a notebook shows it), as JSON (`{"repr": …}` when it is not JSON data).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<serde_json::Value>,
 }
 
 impl ExecResult {
@@ -338,16 +342,19 @@ impl Linuxbox {
         command::foreground(&self.shared, shell(command), options).await
     }
 
-    /// Runs `code` in `language` (`python` or `shell`), the code on stdin.
+    /// Runs `code` in `language` (`python` or `shell`), the code on stdin. Python's last
+    /// line, when it is an expression, is evaluated and returned as `value`.
     pub async fn run_code(
         &self,
         language: &str,
         code: &str,
         options: ExecOptions,
     ) -> Result<ExecResult> {
-        let argv: &[&str] = match language {
-            "python" | "python3" | "py" => &["python3", "-"],
-            "shell" | "sh" | "bash" => &["/bin/sh", "-s"],
+        let marker = value_marker();
+        let python = matches!(language, "python" | "python3" | "py");
+        let argv: Vec<&str> = match language {
+            _ if python => vec!["python3", "-c", PYTHON_RUNNER, &marker],
+            "shell" | "sh" | "bash" => vec!["/bin/sh", "-s"],
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "runCode does not know the language `{other}`; use `python` or `shell`, or \
@@ -359,7 +366,11 @@ impl Linuxbox {
             stdin: Some(code.as_bytes().to_vec()),
             ..options
         };
-        self.exec_argv(argv, options).await
+        let mut result = self.exec_argv(&argv, options).await?;
+        if python {
+            take_value(&mut result, &marker);
+        }
+        Ok(result)
     }
 
     /// Starts `command` (`/bin/sh -c`) in the background; it runs until it exits, is
@@ -654,4 +665,64 @@ fn reset_dir(dir: &Path) -> Result<()> {
         Err(e) => return Err(Error::io(dir, e)),
     }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Runs the Python code on stdin as a notebook cell does: the statements, then the last
+/// line's value when it is an expression, written to stderr after `argv[1]` (a marker the
+/// host strips). Tracebacks name the code as `<code>` and leave this runner out.
+const PYTHON_RUNNER: &str = r#"import ast, json, sys
+_marker = sys.argv.pop(1)
+try:
+    _tree = ast.parse(sys.stdin.read(), '<code>', 'exec')
+    _last = _tree.body.pop() if _tree.body and isinstance(_tree.body[-1], ast.Expr) else None
+    _globals = {'__name__': '__main__', '__builtins__': __builtins__}
+    exec(compile(_tree, '<code>', 'exec'), _globals)
+    if _last is not None:
+        _value = eval(compile(ast.Expression(_last.value), '<code>', 'eval'), _globals)
+        if _value is not None:
+            try:
+                _text = json.dumps(_value, allow_nan=False)
+            except (TypeError, ValueError):
+                _text = json.dumps({'repr': repr(_value)})
+            sys.stdout.flush()
+            sys.stderr.write('\n' + _marker + _text + '\n')
+except SystemExit:
+    raise
+except BaseException as _e:
+    import traceback
+    traceback.print_exception(type(_e), _e, _e.__traceback__.tb_next)
+    sys.exit(1)
+"#;
+
+/// A marker the code is unlikely to print by chance.
+fn value_marker() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!(
+        "\u{1e}islet-value-{:x}-{nanos:x}:",
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Moves the value the runner wrote after `marker` from stderr into `value`.
+fn take_value(result: &mut ExecResult, marker: &str) {
+    let Some(at) = result.stderr.rfind(marker) else {
+        return;
+    };
+    let rest = &result.stderr[at + marker.len()..];
+    let line = rest.split('\n').next().unwrap_or_default();
+    if let Ok(value) = serde_json::from_str(line) {
+        result.value = Some(value);
+    }
+    let end = (at + marker.len() + line.len() + 1).min(result.stderr.len());
+    // The runner put a newline before the marker.
+    let start = if at > 0 && result.stderr.as_bytes()[at - 1] == b'\n' {
+        at - 1
+    } else {
+        at
+    };
+    result.stderr.replace_range(start..end, "");
 }

@@ -58,6 +58,7 @@ impl ExecStream {
                         stderr_truncated: exit.stderr_truncated,
                         limit: exit.limit,
                         duration_ms: exit.duration_ms,
+                        value: None,
                     });
                 }
             }

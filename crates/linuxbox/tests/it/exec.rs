@@ -169,6 +169,53 @@ async fn issue18_run_code_runs_python_and_shell() {
         .await
         .unwrap();
     assert_eq!(python.stdout, "45 3\n", "{python:?}");
+    assert_eq!(python.value, None, "print() returns None: no value");
+    // The last line's value, as a notebook shows it; not JSON data: its repr.
+    let value = given
+        .sandbox
+        .run_code(
+            "python",
+            "import sys\nrows = [{'region': 'north', 'total': 12.5}]\nprint('computing', file=sys.stderr)\nrows",
+            ExecOptions::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        value.value,
+        Some(serde_json::json!([{"region": "north", "total": 12.5}])),
+        "{value:?}"
+    );
+    assert_eq!(value.stderr, "computing\n", "the marker line is gone");
+    let repr = given
+        .sandbox
+        .run_code("python", "object", ExecOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        repr.value,
+        Some(serde_json::json!({"repr": "<class 'object'>"})),
+        "{repr:?}"
+    );
+    // Errors read as the user's code: its line, not the runner's.
+    let failed = given
+        .sandbox
+        .run_code("python", "x = 1\n1 / 0", ExecOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(failed.exit_code, Some(1));
+    assert!(
+        failed.stderr.contains("File \"<code>\", line 2")
+            && failed.stderr.contains("ZeroDivisionError"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!failed.stderr.contains("_marker"), "{}", failed.stderr);
+    let syntax = given
+        .sandbox
+        .run_code("python", "def (", ExecOptions::default())
+        .await
+        .unwrap();
+    assert!(syntax.stderr.contains("SyntaxError"), "{}", syntax.stderr);
     let shell = given
         .sandbox
         .run_code("shell", "x=4\necho $((x * x))", ExecOptions::default())
