@@ -101,6 +101,20 @@ struct FileArgs {
     path: Option<String>,
     #[serde(default)]
     content: Option<String>,
+    /// `"utf-8"` (the default) or `"base64"`, for binary files.
+    #[serde(default)]
+    encoding: Option<String>,
+}
+
+/// Whether `encoding` asks for base64 (`None`: UTF-8 text).
+fn base64_encoding(op: &str, encoding: Option<&str>) -> Result<bool> {
+    match encoding {
+        None | Some("utf-8" | "utf8") => Ok(false),
+        Some("base64") => Ok(true),
+        Some(other) => Err(Error::InvalidArgument(format!(
+            "{op}: encoding is \"utf-8\" (the default) or \"base64\", not {other:?}"
+        ))),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -307,26 +321,44 @@ impl Sandboxes {
                 let a: FileArgs = parse(op, args)?;
                 let path = required(op, "path", a.path)?;
                 sync_in().await?;
+                let base64 = base64_encoding(op, a.encoding.as_deref())?;
                 let bytes = sandbox.read_file(&path)?;
+                if base64 {
+                    use base64::Engine as _;
+                    let content = base64::engine::general_purpose::STANDARD.encode(&bytes);
+                    return Ok(json!({ "path": path, "content": content, "encoding": "base64" }));
+                }
                 let content = String::from_utf8(bytes).map_err(|_| {
                     Error::InvalidArgument(format!(
-                        "`{path}` is not UTF-8 text; read it with exec (e.g. `base64 {path}`)"
+                        "`{path}` is not UTF-8 text; read it with {{ encoding: \"base64\" }}"
                     ))
                 })?;
-                Ok(json!({ "path": path, "content": content }))
+                Ok(json!({ "path": path, "content": content, "encoding": "utf-8" }))
             }
             "writeFile" => {
                 let a: FileArgs = parse(op, args)?;
                 let path = required(op, "path", a.path)?;
                 let content = required(op, "content", a.content)?;
+                let bytes = if base64_encoding(op, a.encoding.as_deref())? {
+                    use base64::Engine as _;
+                    base64::engine::general_purpose::STANDARD
+                        .decode(content.as_bytes())
+                        .map_err(|e| {
+                            Error::InvalidArgument(format!(
+                                "writeFile: content is not base64 ({e}); send standard base64 with padding"
+                            ))
+                        })?
+                } else {
+                    content.into_bytes()
+                };
                 sync_in().await?;
-                sandbox.write_file(&path, content.as_bytes())?;
+                sandbox.write_file(&path, &bytes)?;
                 sync_out().await?;
-                Ok(json!({ "path": path, "bytes": content.len() }))
+                Ok(json!({ "path": path, "bytes": bytes.len() }))
             }
             "listFiles" => {
                 let a: FileArgs = parse(op, args)?;
-                if a.content.is_some() {
+                if a.content.is_some() || a.encoding.is_some() {
                     return Err(Error::InvalidArgument("listFiles takes only `path`".into()));
                 }
                 sync_in().await?;

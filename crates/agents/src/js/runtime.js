@@ -187,8 +187,10 @@ const linuxSandbox = Object.freeze({
   listProcesses: () => sandboxOp('listProcesses'),
   getProcessLogs: (id) => sandboxOp('getProcessLogs', { id: String(id) }),
   killProcess: (id) => sandboxOp('killProcess', { id: String(id) }),
-  readFile: (path) => sandboxOp('readFile', { path }),
-  writeFile: (path, content) => sandboxOp('writeFile', { path, content: String(content) }),
+  /** `{ path, content, encoding }`; `{ encoding: "base64" }` reads a binary file. */
+  readFile: (path, options) => sandboxOp('readFile', options && options.encoding !== undefined ? { path, encoding: options.encoding } : { path }),
+  /** `{ encoding: "base64" }` writes base64 content as its bytes. */
+  writeFile: (path, content, options) => sandboxOp('writeFile', options && options.encoding !== undefined ? { path, content: String(content), encoding: options.encoding } : { path, content: String(content) }),
   listFiles: (path) => sandboxOp('listFiles', path === undefined ? {} : { path }),
   gitCheckout: (repoUrl, options) => sandboxOp('gitCheckout', { ...(options || {}), repoUrl }),
 });

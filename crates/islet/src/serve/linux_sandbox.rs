@@ -183,7 +183,8 @@ async fn list_root(
     Ok(json_response(StatusCode::OK, &entries))
 }
 
-/// `GET …/sandbox/files/<path>`: a directory's entries, or a text file `{path, content}`.
+/// `GET …/sandbox/files/<path>`: a directory's entries, or a file `{path, content,
+/// encoding}` (`utf-8` text, or `base64` for a binary file).
 async fn read_file(
     State(app): State<App>,
     Path((class, name, path)): Path<(String, String, String)>,
@@ -193,34 +194,44 @@ async fn read_file(
         Ok(entries) => Ok(json_response(StatusCode::OK, &entries)),
         // Not a directory: a file, then.
         Err(e) if e.status == StatusCode::BAD_REQUEST => {
-            let file = call(&app, &class, &name, "readFile", json!({ "path": path })).await?;
+            let file = match call(&app, &class, &name, "readFile", json!({ "path": path })).await {
+                // A binary file comes as base64 (`encoding` says which).
+                Err(e) if e.message.contains("not UTF-8") => {
+                    call(
+                        &app,
+                        &class,
+                        &name,
+                        "readFile",
+                        json!({ "path": path, "encoding": "base64" }),
+                    )
+                    .await?
+                }
+                other => other?,
+            };
             Ok(json_response(StatusCode::OK, &file))
         }
         Err(e) => Err(e),
     }
 }
 
-/// `PUT …/sandbox/files/<path>`: the body (UTF-8 text) becomes the file.
+/// `PUT …/sandbox/files/<path>`: the body (text or any bytes) becomes the file.
 async fn write_file(
     State(app): State<App>,
     Path((class, name, path)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Response> {
     let bytes = read_body(&app, body).await?;
-    let content = String::from_utf8(bytes.to_vec()).map_err(|_| {
-        ApiError::bad_request(
-            "the body is not UTF-8 text; upload binary files through PUT …/workspace/<path>",
-        )
-    })?;
     let path = format!("/workspace/{path}");
-    let written = call(
-        &app,
-        &class,
-        &name,
-        "writeFile",
-        json!({ "path": path, "content": content }),
-    )
-    .await?;
+    // Text as it is; any other bytes as base64, which the sandbox decodes.
+    let args = match String::from_utf8(bytes.to_vec()) {
+        Ok(content) => json!({ "path": path, "content": content }),
+        Err(_) => {
+            use base64::Engine as _;
+            let content = base64::engine::general_purpose::STANDARD.encode(&bytes);
+            json!({ "path": path, "content": content, "encoding": "base64" })
+        }
+    };
+    let written = call(&app, &class, &name, "writeFile", args).await?;
     Ok(json_response(StatusCode::OK, &written))
 }
 

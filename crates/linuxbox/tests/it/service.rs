@@ -548,3 +548,75 @@ async fn issue18_git_checkout_clones_over_the_proxy_into_the_workspace() {
         .unwrap_err();
     assert_eq!(refused.code(), "INVALID_ARGUMENT");
 }
+
+#[tokio::test]
+async fn issue18_binary_files_cross_read_file_and_write_file_as_base64() {
+    let given = given_sandboxes();
+    // Bytes that are not UTF-8, written as base64: the process and the workspace see them.
+    given
+        .call(
+            "writeFile",
+            json!({"path": "/workspace/blob.bin", "content": "AP8BAg==", "encoding": "base64"}),
+        )
+        .await
+        .unwrap();
+    let od = given
+        .call("exec", json!({"command": "od -An -tu1 blob.bin"}))
+        .await
+        .unwrap();
+    assert_eq!(
+        od["stdout"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>(),
+        ["0", "255", "1", "2"],
+        "{od}"
+    );
+    let stored = given
+        .db
+        .lock()
+        .unwrap()
+        .workspace()
+        .read("/blob.bin")
+        .unwrap();
+    assert_eq!(stored, [0, 255, 1, 2]);
+    // A binary file a command made: read as text it is refused with the way out.
+    given
+        .call(
+            "exec",
+            json!({"command": "printf '\\377\\376x' > made.bin"}),
+        )
+        .await
+        .unwrap();
+    let refused = given
+        .call("readFile", json!({"path": "made.bin"}))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("encoding"), "{refused}");
+    let read = given
+        .call(
+            "readFile",
+            json!({"path": "made.bin", "encoding": "base64"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(read["content"], json!("//54"));
+    assert_eq!(read["encoding"], json!("base64"));
+    let bad = given
+        .call(
+            "writeFile",
+            json!({"path": "x", "content": "not base64!", "encoding": "base64"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(bad.to_string().contains("not base64"), "{bad}");
+    let unknown = given
+        .call(
+            "readFile",
+            json!({"path": "made.bin", "encoding": "latin1"}),
+        )
+        .await
+        .unwrap_err();
+    assert!(unknown.to_string().contains("\"base64\""), "{unknown}");
+}

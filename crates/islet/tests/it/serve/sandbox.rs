@@ -229,6 +229,30 @@ async fn issue18_the_sandbox_routes_exec_files_and_a_background_server() {
     // Also in the agent's workspace.
     let (status, body) = server.get("/agents/Coder/h/workspace/www/index.html").await;
     assert_eq!((status, body.as_str()), (200, "served from the sandbox"));
+    // Bytes that are not text go in as they are and come back as base64.
+    let response = client()
+        .put(format!(
+            "{}/agents/Coder/h/sandbox/files/www/logo.bin",
+            server.base
+        ))
+        .bearer_auth(&server.token)
+        .body(vec![0u8, 255, 1, 2])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let (status, file) = send(
+        &server,
+        "GET",
+        "/agents/Coder/h/sandbox/files/www/logo.bin",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status, &file["content"], &file["encoding"]),
+        (200, &json!("AP8BAg=="), &json!("base64")),
+        "{file}"
+    );
 
     let (status, process) = send(
         &server,
