@@ -20,6 +20,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use serde_json::Value;
+
 use crate::error::Error;
 use crate::host::Address;
 
@@ -92,4 +94,20 @@ pub trait Durable: Send + Sync + fmt::Debug {
     /// This node no longer trusts its local copy of the agent (an append failed): the
     /// next activation must claim anew and restore.
     fn forget(&self, agent: &Address);
+}
+
+/// Cluster mode: makes a call of an agent that another node holds, on that node (through
+/// its HTTP API). A call that reached this node for an agent it does not hold
+/// ([`Error::NotOwner`]) was not applied here, so it is made there instead; the call
+/// chain (who waits on whom) does not cross nodes, so a call back into a waiting agent on
+/// another node queues behind its wait instead of re-entering.
+pub trait Forwarder: Send + Sync + fmt::Debug {
+    /// Calls `method` of `agent` on the node at `advertise` (`host:port`).
+    fn call<'a>(
+        &'a self,
+        advertise: &'a str,
+        agent: &'a Address,
+        method: &'a str,
+        args: Vec<Value>,
+    ) -> DurableFuture<'a, Value>;
 }

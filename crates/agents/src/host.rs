@@ -29,7 +29,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
 use crate::classes::{AgentClass, Classes};
-use crate::durable::{Claim, Durable};
+use crate::durable::{Claim, Durable, Forwarder};
 use crate::error::Error;
 use crate::linux::{AgentDbAccess, AgentSandboxes};
 use crate::runtime::{self, TurnContext, lock};
@@ -180,6 +180,9 @@ pub struct HostConfig {
     /// Cluster mode (issue 21): where agents' durable copies and leases live. `None`
     /// (single node): the local SQLite files are the only copy and nothing is shipped.
     pub durable: Option<Arc<dyn Durable>>,
+    /// Cluster mode: calls of agents another node holds are made there (a call from an
+    /// agent, a schedule or Code Mode on this node). `None`: they fail with `NOT_OWNER`.
+    pub forwarder: Option<Arc<dyn Forwarder>>,
 }
 
 impl fmt::Debug for HostConfig {
@@ -193,6 +196,7 @@ impl fmt::Debug for HostConfig {
             .field("extension_policy", &self.extension_policy)
             .field("sandboxes", &self.sandboxes.is_some())
             .field("durable", &self.durable)
+            .field("forwarder", &self.forwarder)
             .finish()
     }
 }
@@ -208,6 +212,7 @@ impl Default for HostConfig {
             extension_policy: None,
             sandboxes: None,
             durable: None,
+            forwarder: None,
         }
     }
 }
@@ -911,6 +916,21 @@ impl Inner {
             },
             None => (method, args, chain, reply),
         };
+        let Some(forwarder) = this.config.forwarder.clone() else {
+            this.deliver(
+                &address,
+                Message::Call {
+                    method,
+                    args,
+                    chain,
+                    reply,
+                },
+            )?;
+            return Ok(rx);
+        };
+        // Cluster mode: a call this node cannot serve (another node holds the agent) was
+        // not applied; it is made on that node.
+        let again = (address.clone(), method.clone(), args.clone());
         this.deliver(
             &address,
             Message::Call {
@@ -920,7 +940,19 @@ impl Inner {
                 reply,
             },
         )?;
-        Ok(rx)
+        let (forwarded, out) = oneshot::channel();
+        tokio::spawn(async move {
+            let result = match rx.await {
+                Ok(Err(Error::NotOwner { advertise, .. })) if !advertise.is_empty() => {
+                    let (address, method, args) = again;
+                    forwarder.call(&advertise, &address, &method, args).await
+                }
+                Ok(result) => result,
+                Err(_) => Err(Error::ShuttingDown),
+            };
+            let _ = forwarded.send(result);
+        });
+        Ok(out)
     }
 
     /// A re-entering call whose waiting turn ended before taking it: it goes to the

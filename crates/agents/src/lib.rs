@@ -30,7 +30,7 @@ mod linux;
 mod runtime;
 
 pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};
-pub use durable::{Claim, Durable, DurableCopy, DurableFuture};
+pub use durable::{Claim, Durable, DurableCopy, DurableFuture, Forwarder};
 pub use error::Error;
 pub use extensions::{ExtensionFetch, ExtensionPolicy};
 pub use host::{

@@ -488,6 +488,11 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         durable: cluster
             .clone()
             .map(|c| Arc::new(c) as Arc<dyn agents::Durable>),
+        forwarder: match &cluster {
+            Some(c) => Some(Arc::new(cluster::NodeForwarder::new(c, token.clone())?)
+                as Arc<dyn agents::Forwarder>),
+            None => None,
+        },
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
     if let Some(cluster) = &cluster {

@@ -235,3 +235,110 @@ mod tests {
         assert!(agent_of("/memory/a/b/recall").is_none());
     }
 }
+
+/// Makes calls of agents another node holds on that node, over its HTTP API with this
+/// node's token (every node runs with the same `--auth-token`): calls an agent, a schedule
+/// or Code Mode on this node makes ([`agents::Forwarder`]).
+#[derive(Debug)]
+pub(crate) struct NodeForwarder {
+    client: reqwest::Client,
+    token: String,
+    node_id: String,
+}
+
+impl NodeForwarder {
+    pub(crate) fn new(cluster: &Cluster, token: String) -> anyhow::Result<NodeForwarder> {
+        let client = codemode::egress::tls::client_builder()
+            .map_err(|e| anyhow::anyhow!("cannot build the cluster's HTTP client: {e}"))?
+            .no_proxy()
+            .build()
+            .context("cannot build the cluster's HTTP client")?;
+        Ok(NodeForwarder {
+            client,
+            token,
+            node_id: cluster.node_id().to_owned(),
+        })
+    }
+}
+
+/// The HTTP path of `agent` (`/agents/<P>/<p>/sub/<C>/<c>…` for a sub-agent).
+fn agent_path(agent: &Address) -> String {
+    let mut levels = vec![agent.clone()];
+    while let Some(parent) = levels.last().and_then(Address::parent) {
+        levels.push(parent);
+    }
+    let encode = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let mut path = String::from("/agents");
+    for (i, level) in levels.iter().rev().enumerate() {
+        if i > 0 {
+            path.push_str("/sub");
+        }
+        path.push('/');
+        path.push_str(&encode(&level.class));
+        path.push('/');
+        path.push_str(&encode(level.local_name()));
+    }
+    path
+}
+
+impl agents::Forwarder for NodeForwarder {
+    fn call<'a>(
+        &'a self,
+        advertise: &'a str,
+        agent: &'a Address,
+        method: &'a str,
+        args: Vec<serde_json::Value>,
+    ) -> agents::DurableFuture<'a, serde_json::Value> {
+        Box::pin(async move {
+            let url = format!("http://{advertise}{}/{method}", agent_path(agent));
+            let unreachable = |detail: String| {
+                agents::Error::Host(Box::new(
+                    sandbox::HostError::new(
+                        "NOT_OWNER",
+                        format!(
+                            "{agent} is served by the node at {advertise}, which did not answer \
+                             ({detail}); if it died, another node takes the agent over when its \
+                             lease runs out: retry"
+                        ),
+                    )
+                    .with_kind(base::ErrorKind::Unavailable),
+                ))
+            };
+            let response = self
+                .client
+                .post(&url)
+                .bearer_auth(&self.token)
+                .header(&FORWARDED, &self.node_id)
+                .json(&args)
+                .send()
+                .await
+                .map_err(|e| unreachable(e.to_string()))?;
+            let status = response.status();
+            let body: serde_json::Value = response
+                .json()
+                .await
+                .map_err(|e| unreachable(format!("an unreadable answer: {e}")))?;
+            if status.is_success() {
+                return Ok(body["result"].clone());
+            }
+            let code = body["error"]["code"].as_str().unwrap_or("UPSTREAM");
+            let message = body["error"]["message"]
+                .as_str()
+                .unwrap_or("the node that holds the agent failed the call");
+            let kind = match status.as_u16() {
+                400 | 422 => base::ErrorKind::Invalid,
+                404 => base::ErrorKind::NotFound,
+                409 => base::ErrorKind::Conflict,
+                413 => base::ErrorKind::TooLarge,
+                429 | 503 => base::ErrorKind::Unavailable,
+                _ if code == "LIMIT" => base::ErrorKind::Limit,
+                _ => base::ErrorKind::CodeFailed,
+            };
+            Err(agents::Error::Host(Box::new(
+                sandbox::HostError::new(code, message).with_kind(kind),
+            )))
+        })
+    }
+}

@@ -19,8 +19,9 @@ const TOKEN: &str = "cluster-test-token";
 /// Each turn appends its tag to a list and returns the list's length: an acknowledged
 /// turn's tag must sit at that position for good, once, whatever node served it.
 const TALLY: &str = r#"
-import { Agent } from "agents";
+import { Agent, HttpError } from "agents";
 export default class Tally extends Agent {
+  async taken() { throw new HttpError(409, "that tag is taken"); }
   async add(tag) {
     const turns = (await this.storage.get("turns")) ?? [];
     turns.push(tag);
@@ -34,6 +35,17 @@ export default class Tally extends Agent {
     await this.storage.put("turns", turns);
     await new Promise((resolve) => setTimeout(resolve, ms));
     return turns.length;
+  }
+}
+"#;
+
+/// Calls a `Tally` from agent code: wherever the node holding it is.
+const RELAY: &str = r#"
+import { Agent } from "agents";
+export default class Relay extends Agent {
+  async relay(target, tag) { return agents.Tally(target).add(tag); }
+  async fail(target) {
+    try { await agents.Tally(target).taken(); } catch (e) { return `${e.code}: ${e.message}`; }
   }
 }
 "#;
@@ -90,6 +102,7 @@ fn given_node_at(pg: &Postgres, dir: &Path, id: &str, ttl_secs: f64, port: u16) 
     let agents = dir.join("agents");
     std::fs::create_dir_all(&agents).unwrap();
     std::fs::write(agents.join("tally.js"), TALLY).unwrap();
+    std::fs::write(agents.join("relay.js"), RELAY).unwrap();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_islet"))
         .args(["serve", "--listen", &addr, "--advertise", &addr, "--agents"])
@@ -585,4 +598,57 @@ async fn issue21_a_node_frozen_past_its_lease_cannot_acknowledge_its_in_flight_w
         Some(json!(3))
     );
     assert_eq!(turns(&b.base, "x").await, vec![1, 2, 3]);
+}
+
+/// An agent on one node calls an agent another node holds: the call is made on that node
+/// (its lease stays where it is), and its result or error comes back.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue21_an_agent_calls_an_agent_held_by_another_node() {
+    let pg = given_postgres();
+    let dir = tempfile::tempdir().unwrap();
+    let n1 = given_node(&pg, dir.path(), "n1", 30.0);
+    let n2 = given_node(&pg, dir.path(), "n2", 30.0);
+    // `t` lives on n1; the relay is created on n2 (forwarded requests carry the header
+    // that keeps them on the node they reach).
+    assert_eq!(
+        call(&n1.base, "t", "add", json!([1])).await.map(|(s, _)| s),
+        Some(200)
+    );
+    let response = client()
+        .post(format!("{}/agents/Relay/r/relay", n2.base))
+        .bearer_auth(TOKEN)
+        .header("x-islet-forwarded", "test")
+        .body(json!(["t", 2]).to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!((status, &body["result"]), (200, &json!(2)), "{body}");
+    assert_eq!(turns(&n1.base, "t").await, vec![1, 2]);
+    // The lease did not move: n1 still serves `t` (a forwarded read on n1 answers).
+    let response = client()
+        .post(format!("{}/agents/Tally/t/turns", n1.base))
+        .bearer_auth(TOKEN)
+        .header("x-islet-forwarded", "test")
+        .body("[]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    // Errors come back as the caller's exception, with their code.
+    let response = client()
+        .post(format!("{}/agents/Relay/r/fail", n2.base))
+        .bearer_auth(TOKEN)
+        .header("x-islet-forwarded", "test")
+        .body(json!(["t"]).to_string())
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["result"],
+        json!("CONFLICT: that tag is taken"),
+        "{body}"
+    );
 }
