@@ -27,6 +27,7 @@
 mod api;
 pub(crate) mod cluster;
 mod console;
+mod executions;
 mod extensions;
 mod linux_sandbox;
 pub(crate) mod ops;
@@ -144,6 +145,9 @@ the token.
                                                   GET|PUT …/sandbox/files/<path>, GET|POST
                                                   …/sandbox/processes, DELETE
                                                   …/sandbox/processes/<id>, GET …/<id>/logs
+  GET    /executions[?agent=C/NAME&outcome=ok|error|KIND&kind=execute|tool|turn|call&limit=N]
+                                            recent executions (the last 500, in memory): /mcp
+                                            code, Think tool calls and turns, method calls
   GET    /memory                                  memory profiles
   POST   /memory/<namespace>/<profile>/<op>       ingest, remember, recall, list, get, forget
   DELETE /memory/<namespace>/<profile>            delete a profile

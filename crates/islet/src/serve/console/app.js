@@ -32,10 +32,10 @@ function showLogin(message = "") {
   sessionStorage.removeItem(TOKEN_KEY);
   stopStreams();
   // Nothing read with the token stays in the page once it is gone.
-  for (const id of ["agent-list", "agent-detail", "session-list", "search-results", "messages", "profile-list", "memories"]) {
+  for (const id of ["agent-list", "agent-detail", "session-list", "search-results", "messages", "profile-list", "memories", "execution-list", "execution-detail"]) {
     document.getElementById(id).replaceChildren();
   }
-  for (const id of ["agent-filter", "chat-agent", "chat-input", "session-search", "recall-query"]) {
+  for (const id of ["agent-filter", "chat-agent", "chat-input", "session-search", "recall-query", "executions-agent"]) {
     document.getElementById(id).value = "";
   }
   $("#profile-name").textContent = "(choose a profile)";
@@ -140,13 +140,13 @@ function route() {
   $("#error").textContent = "";
   stopStreams();
   const [first, ...rest] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  const view = ["agents", "chat", "memory"].includes(first) ? first : "agents";
+  const view = ["agents", "chat", "memory", "executions"].includes(first) ? first : "agents";
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
   for (const link of document.querySelectorAll("header nav a")) {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  const views = { agents: agentsView, chat: chatView, memory: memoryView };
+  const views = { agents: agentsView, chat: chatView, memory: memoryView, executions: executionsView };
   views[view](rest).catch(showError);
 }
 
@@ -723,6 +723,82 @@ function showMemories(results) {
   if (!results.length) $("#memories").append(el("li", { class: "muted", text: "Nothing found." }));
 }
 
+// ---- executions ------------------------------------------------------------------------
+
+const KIND_NAMES = { execute: "/mcp execute", tool: "tool call", turn: "Think turn", call: "method call" };
+
+async function executionsView([id]) {
+  const rid = routeId;
+  const params = new URLSearchParams({ limit: "200" });
+  for (const [key, input] of [["outcome", "#executions-outcome"], ["kind", "#executions-kind"], ["agent", "#executions-agent"]]) {
+    const value = $(input).value.trim();
+    if (value) params.set(key, value);
+  }
+  const { executions } = await api(`/executions?${params}`);
+  if (stale(rid)) return;
+  const list = $("#execution-list");
+  list.replaceChildren(...executions.map((x) => el("li", {},
+    el("button", {
+      type: "button",
+      "data-execution": x.id,
+      "data-outcome": x.outcome,
+      "aria-current": String(x.id) === id ? "true" : null,
+      onclick: () => { location.hash = `#/executions/${x.id}`; },
+    },
+      el("span", { class: x.outcome === "ok" ? "ok" : "failed-text", text: `${x.outcome === "ok" ? "✓" : "✗"} ${KIND_NAMES[x.kind] ?? x.kind}: ${x.label}` }),
+      el("small", { text: [x.agent, x.outcome === "ok" ? null : x.outcome, `${Math.round(x.durationMs)} ms`,
+        new Date(x.at).toLocaleTimeString()].filter(Boolean).join(" · ") })))));
+  if (!executions.length) list.append(el("li", { class: "muted", text: "No executions match (the server keeps the latest 500 since it started)." }));
+  const detail = $("#execution-detail");
+  if (!id) return detail.replaceChildren(el("p", { class: "muted", text: "Choose an execution." }));
+  let chosen = executions.find((x) => String(x.id) === id);
+  // An execution outside the filter is still shown when opened by its address.
+  if (!chosen) chosen = (await api("/executions?limit=500")).executions.find((x) => String(x.id) === id);
+  if (stale(rid)) return;
+  if (!chosen) return detail.replaceChildren(el("p", { class: "muted", text: "That execution is no longer kept." }));
+  showExecution(detail, chosen);
+}
+
+function showExecution(detail, x) {
+  const facts = el("dl", { class: "facts" });
+  const fact = (name, value) => { if (value !== null && value !== undefined && value !== "") facts.append(el("dt", { text: name }), el("dd", { text: String(value) })); };
+  fact("Kind", KIND_NAMES[x.kind] ?? x.kind);
+  fact("Agent", x.agent);
+  fact("Outcome", x.outcome);
+  fact("Duration", `${x.durationMs.toFixed(1)} ms`);
+  fact("Finished", new Date(x.at).toLocaleString());
+  fact("Host calls", x.hostCalls);
+  if (x.line) fact("Position", `line ${x.line}, column ${x.column ?? "?"}`);
+  const parts = [el("h1", { id: "execution-title", text: `${KIND_NAMES[x.kind] ?? x.kind}: ${x.label}` }), facts];
+  if (x.error) parts.push(el("h2", { text: "Error" }), el("pre", { id: "execution-error", class: "failed-text", text: x.error }));
+  if (x.code) parts.push(el("h2", { text: "Code" }), codeListing(x.code, x.line, x.column));
+  if (x.logs?.length) parts.push(el("h2", { text: "Console output" }), el("pre", { id: "execution-logs", text: x.logs.join("\n") }));
+  detail.replaceChildren(...parts);
+  detail.querySelector(".error-line")?.scrollIntoView({ block: "center" });
+}
+
+/** The code as numbered lines; the error's line marked, and its column's character. */
+function codeListing(code, line, column) {
+  const list = el("ol", { class: "code", id: "execution-code", "aria-label": "Code" });
+  code.split("\n").forEach((text, index) => {
+    const item = el("li", {});
+    if (line === index + 1) {
+      item.className = "error-line";
+      item.setAttribute("aria-label", `Line ${line}: the error is here`);
+      // Columns count characters (code points), as the sandbox reports them.
+      const chars = [...text];
+      const at = Math.min(Math.max((column ?? 1) - 1, 0), chars.length);
+      item.append(chars.slice(0, at).join(""),
+        el("mark", { class: "error-pos", text: chars[at] ?? " " }),
+        chars.slice(at + 1).join(""));
+    } else {
+      item.textContent = text || " ";
+    }
+    list.append(item);
+  });
+  return list;
+}
+
 // ---- wiring ----------------------------------------------------------------------------
 
 $("#login-form").addEventListener("submit", async (event) => {
@@ -797,6 +873,11 @@ $("#recall-form").addEventListener("submit", async (event) => {
   } catch (error) {
     showError(error);
   }
+});
+$("#executions-filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (location.hash === "#/executions") route();
+  else location.hash = "#/executions";
 });
 addEventListener("hashchange", route);
 route();

@@ -11,7 +11,7 @@ use browser::{Browser, BrowserConfig, Context, Page};
 use codemode::egress::{FetchPolicy, Fetcher, HostRule};
 use serde_json::{Value, json};
 
-use super::{ASSISTANT, Server, given_agents_dir, given_chat_server, given_server};
+use super::{ASSISTANT, McpClient, Server, given_agents_dir, given_chat_server, given_server};
 use crate::support::client;
 
 /// An agent whose state is whatever it is given: HTML in it must show as text.
@@ -976,5 +976,170 @@ async fn issue20_console_pages_a_long_agent_list() {
         json!(true),
     )
     .await;
+    browser.shutdown().await;
+}
+
+/// Code of an `/mcp` execute that logs, then fails on line 4 (column past `n.`).
+const FAILING_CODE: &str = "async () => {\n  console.log(\"before <b>x</b>\");\n  const n = await agents.Counter(\"alice\").get();\n  return n.nope.deeper;\n}";
+
+/// Executions: `/mcp` programs, Think tool calls and turns, method calls, listed by the
+/// API with filters and in the console, where a failed one opens on its error's position.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_lists_executions_and_opens_a_failed_one_at_its_error() {
+    const KEY: &str = "sk-console-exec";
+    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+        .await
+        .unwrap();
+    model.push(llm::scripted::Reply::new().tool_call(
+        "call_1",
+        "execute",
+        json!({"code": "async () => {\n  return missingThing.value;\n}"}),
+    ));
+    model.push(llm::scripted::Reply::new().text_chunks(["It failed."]));
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_chat_server(
+        &agents,
+        &dir.path().join("data"),
+        &model,
+        &[("OPENAI_API_KEY", KEY)],
+    );
+    server
+        .call("Counter", "alice", "increment", json!([5]))
+        .await;
+    let (status, _) = server.post("/agents/Counter/alice/nope", "[]").await;
+    assert_eq!(status, 404);
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code": FAILING_CODE}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(true), "{result}");
+    let chat = client()
+        .post(format!("{}/agents/Assistant/me/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "go"}]}]}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(chat.contains("It failed."), "{chat}");
+
+    // The API: newest first, each kind recorded, filters by outcome, agent and kind.
+    let list = |query: &'static str| {
+        let server = &server;
+        async move {
+            let (status, body) = server.get(&format!("/executions{query}")).await;
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap()["executions"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let all = list("").await;
+    let kinds: Vec<&str> = all.iter().filter_map(|x| x["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["turn", "tool", "execute", "call", "call"],
+        "{all:?}"
+    );
+    let execute = &all[2];
+    assert_eq!(execute["outcome"], json!("TypeError"), "{execute}");
+    assert_eq!(execute["code"], json!(FAILING_CODE));
+    assert_eq!(execute["line"], json!(4), "{execute}");
+    assert!(execute["column"].as_u64().is_some(), "{execute}");
+    assert_eq!(execute["logs"], json!(["before <b>x</b>"]));
+    assert!(execute["hostCalls"].as_u64().unwrap() >= 1, "{execute}");
+    let tool = &all[1];
+    assert_eq!(
+        (&tool["agent"], &tool["outcome"], &tool["line"]),
+        (&json!("Assistant/me"), &json!("ReferenceError"), &json!(2)),
+        "{tool}"
+    );
+    assert_eq!(all[0]["outcome"], json!("ok"), "the turn itself answered");
+    assert_eq!(all[3]["outcome"], json!("UNKNOWN_METHOD"), "{}", all[3]);
+    let ok = list("?outcome=ok&agent=Counter/alice").await;
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    assert_eq!(ok[0]["label"], json!("increment"));
+    let failed = list("?outcome=error").await;
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(list("?kind=execute&limit=5").await.len(), 1);
+    let (status, _) = server.get("/executions?limit=0").await;
+    assert_eq!(status, 400);
+    let anonymous = client()
+        .get(format!("{}/executions", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401, "no token, no executions");
+
+    // The console: filtered to failures, the /mcp one opens on line 4 with the column
+    // marked; agent text (the log's <b>) stays text.
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("#view-agents:not([hidden])", Duration::from_secs(20))
+        .await
+        .unwrap();
+    go(&page, "#/executions").await;
+    page.wait_for("[data-execution]", Duration::from_secs(10))
+        .await
+        .unwrap();
+    eval(
+        &page,
+        "document.querySelector('#executions-outcome').value = 'error'",
+    )
+    .await;
+    page.click("#executions-filter button[type=submit]")
+        .await
+        .unwrap();
+    wait_for_value(
+        &page,
+        "[...document.querySelectorAll('[data-execution]')].map(b => b.dataset.outcome).join()",
+        json!("ReferenceError,TypeError,UNKNOWN_METHOD"),
+    )
+    .await;
+    page.click(&format!("[data-execution='{}']", execute["id"]))
+        .await
+        .unwrap();
+    wait_for_text(&page, "#execution-error", "TypeError").await;
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('#execution-code .error-line')?.textContent"
+        )
+        .await,
+        json!("  return n.nope.deeper;")
+    );
+    let column = execute["column"].as_u64().unwrap() as usize;
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('#execution-code .error-pos').textContent"
+        )
+        .await,
+        json!("  return n.nope.deeper;"[column - 1..column])
+    );
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('#execution-logs').textContent"
+        )
+        .await,
+        json!("before <b>x</b>")
+    );
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelectorAll('#execution-detail b').length"
+        )
+        .await,
+        json!(0)
+    );
+    screenshot(&page, "executions").await;
     browser.shutdown().await;
 }
