@@ -34,6 +34,7 @@ pub(crate) mod ops;
 pub(crate) mod routes;
 mod sessions;
 mod sub_agents;
+mod tables;
 
 /// `--extension-policy FILE`, checked: errors name the file.
 fn read_extension_policy(path: &Path) -> anyhow::Result<agents::ExtensionPolicy> {
@@ -145,6 +146,8 @@ the token.
                                                   GET|PUT …/sandbox/files/<path>, GET|POST
                                                   …/sandbox/processes, DELETE
                                                   …/sandbox/processes/<id>, GET …/<id>/logs
+  GET    /agents/<class>/<name>/db/tables     its own SQL tables {name, columns, rows}
+  GET    /agents/<class>/<name>/db/tables/<table>[?limit=N&offset=N]   a page of rows (read-only)
   GET    /executions[?agent=C/NAME&outcome=ok|error|KIND&kind=execute|tool|turn|call&limit=N]
                                             recent executions (the last 500, in memory): /mcp
                                             code, Think tool calls and turns, method calls

@@ -27,7 +27,8 @@ mod wal;
 mod workspace;
 
 pub use agent_db::{
-    AgentDb, DEFAULT_SQL_TIME_LIMIT, ListOptions, Schedule, ScheduleKind, SqlOutcome, When,
+    AgentDb, DEFAULT_SQL_TIME_LIMIT, ListOptions, Schedule, ScheduleKind, SqlOutcome, TableSummary,
+    When,
 };
 pub use data_dir::{AgentInfo, Alarm, DataDir, SUB_AGENT_SEPARATOR};
 pub use env::{Clock, Env, IdGen, ManualClock, RandomIds, SequentialIds, SystemClock};

@@ -116,12 +116,13 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
             post(memory_operation),
         )
         .fallback(not_found);
-    let mut router =
-        super::executions::routes(super::extensions::routes(super::sub_agents::routes(
-            super::linux_sandbox::routes(super::sessions::routes(router)),
-        )))
-        .with_state(state)
-        .merge(mcp_router(mcp, options.loopback));
+    let mut router = super::tables::routes(super::executions::routes(super::extensions::routes(
+        super::sub_agents::routes(super::linux_sandbox::routes(super::sessions::routes(
+            router,
+        ))),
+    )))
+    .with_state(state)
+    .merge(mcp_router(mcp, options.loopback));
     if !options.metrics_elsewhere {
         router = router.route(
             "/metrics",

@@ -204,12 +204,54 @@ async function agentsView([cls, name, tab = "state", ...path]) {
     el("a", { href: `${base}/state`, "aria-current": tab === "state" ? "page" : null, text: "State" }),
     el("a", { href: `${base}/workspace`, "aria-current": tab === "workspace" ? "page" : null, text: "Workspace" }),
     el("a", { href: `${base}/schedules`, "aria-current": tab === "schedules" ? "page" : null, text: "Schedules" }),
+    el("a", { href: `${base}/tables`, "aria-current": tab === "tables" ? "page" : null, text: "SQL tables" }),
     el("a", { href: `#/chat/${enc(cls)}/${enc(name)}`, text: "Chat" }));
   const body = el("div", { id: "agent-body" });
   detail.replaceChildren(el("h1", { id: "agent-title", text: `${cls} / ${name}` }), tabs, body);
   if (tab === "workspace") await workspaceTab(body, cls, name, path.join("/"), id);
   else if (tab === "schedules") await schedulesTab(body, cls, name);
+  else if (tab === "tables") await tablesTab(body, cls, name, path[0], Number(path[1] ?? 0), id);
   else await stateTab(body, cls, name, id);
+}
+
+const TABLE_PAGE = 50;
+
+/** The agent's own SQL tables, and a page of one: read-only, through the API (no SQL is
+ * written here). */
+async function tablesTab(body, cls, name, table, offset, id) {
+  const { tables } = await api(`${agentPath(cls, name)}/db/tables`);
+  if (stale(id)) return;
+  const base = `#/agents/${enc(cls)}/${enc(name)}/tables`;
+  const list = el("ul", { class: "list", id: "tables", "aria-label": "Tables" });
+  for (const t of tables) {
+    list.append(el("li", {}, el("button", {
+      type: "button",
+      "data-table": t.name,
+      "aria-current": t.name === table ? "true" : null,
+      onclick: () => { location.hash = `${base}/${enc(t.name)}`; },
+    }, el("span", { text: t.name }), el("small", { text: `${t.rows} row${t.rows === 1 ? "" : "s"} · ${t.columns.join(", ")}` }))));
+  }
+  if (!tables.length) list.append(el("li", { class: "muted", text: "No tables (an agent makes them with this.sql)." }));
+  const parts = [list];
+  const chosen = tables.find((t) => t.name === table);
+  if (chosen) {
+    const start = Number.isFinite(offset) && offset > 0 ? offset : 0;
+    const page = await api(`${agentPath(cls, name)}/db/tables/${enc(table)}?limit=${TABLE_PAGE}&offset=${start}`);
+    if (stale(id)) return;
+    const cell = (value) => el("td", { text: value === null ? "NULL" : typeof value === "string" ? value : JSON.stringify(value) });
+    const grid = el("table", { class: "rows", id: "table-rows", "aria-label": `Rows of ${table}` },
+      el("thead", {}, el("tr", {}, ...page.columns.map((c) => el("th", { scope: "col", text: c })))),
+      el("tbody", {}, ...page.rows.map((row) => el("tr", {}, ...page.columns.map((c) => cell(row[c]))))));
+    const last = Math.min(start + page.rows.length, chosen.rows);
+    const nav = el("div", { class: "row" },
+      el("button", { type: "button", class: "quiet", id: "rows-prev", disabled: start === 0,
+        onclick: () => { location.hash = `${base}/${enc(table)}/${Math.max(0, start - TABLE_PAGE)}`; } }, "‹ Previous"),
+      el("span", { id: "rows-range", text: page.rows.length ? `Rows ${start + 1}–${last} of ${chosen.rows}` : `No rows here (${chosen.rows} in all)` }),
+      el("button", { type: "button", class: "quiet", id: "rows-next", disabled: start + TABLE_PAGE >= chosen.rows,
+        onclick: () => { location.hash = `${base}/${enc(table)}/${start + TABLE_PAGE}`; } }, "Next ›"));
+    parts.push(el("h2", { text: table }), nav, grid);
+  }
+  body.replaceChildren(...parts);
 }
 
 async function schedulesTab(body, cls, name) {

@@ -1143,3 +1143,110 @@ async fn issue20_console_lists_executions_and_opens_a_failed_one_at_its_error() 
     screenshot(&page, "executions").await;
     browser.shutdown().await;
 }
+
+/// An agent with one SQL table whose name needs quoting and whose rows hold HTML.
+const TABLED: &str = r#"
+import { Agent } from "agents";
+export default class Tabled extends Agent {
+  async fill(n: number) {
+    await this.sql`CREATE TABLE IF NOT EXISTS "odd ""name""" (id INTEGER PRIMARY KEY, note TEXT)`;
+    for (let i = 0; i < n; i++) {
+      await this.sql`INSERT INTO "odd ""name""" (note) VALUES (${"<i>row</i> " + i})`;
+    }
+    return n;
+  }
+}
+"#;
+
+/// The SQL browser: the agent's own tables (not islet's), pages of rows, read-only, and
+/// names that are not tables refused rather than run.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_browses_an_agents_sql_tables_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Tabled.ts", TABLED)]);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    assert_eq!(
+        server.call("Tabled", "t", "fill", json!([60])).await,
+        json!(60)
+    );
+    let (status, body) = server.get("/agents/Tabled/t/db/tables").await;
+    assert_eq!(status, 200, "{body}");
+    let tables: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        tables["tables"],
+        json!([{ "name": "odd \"name\"", "columns": ["id", "note"], "rows": 60 }]),
+        "only the agent's own table"
+    );
+    let (status, body) = server
+        .get("/agents/Tabled/t/db/tables/odd%20%22name%22?limit=50&offset=50")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["rows"].as_array().unwrap().len(), 10, "{page}");
+    assert_eq!(
+        page["rows"][0],
+        json!({ "id": 51, "note": "<i>row</i> 50" })
+    );
+    for not_a_table in [
+        "_islet_kv",
+        "sqlite_schema",
+        "odd%20%22name%22%3B%20DROP%20TABLE%20x",
+    ] {
+        let (status, body) = server
+            .get(&format!("/agents/Tabled/t/db/tables/{not_a_table}"))
+            .await;
+        assert_eq!(status, 404, "{not_a_table}: {body}");
+    }
+    let (status, _) = server
+        .get("/agents/Tabled/t/db/tables/odd%20%22name%22?limit=0")
+        .await;
+    assert_eq!(status, 400);
+
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("[data-agent='Tabled/t']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    go(&page, "#/agents/Tabled/t/tables").await;
+    page.wait_for("[data-table]", Duration::from_secs(10))
+        .await
+        .unwrap();
+    eval(&page, "document.querySelector('[data-table]').click()").await;
+    wait_for_text(&page, "#rows-range", "Rows 1–50 of 60").await;
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelectorAll('#table-rows tbody tr').length"
+        )
+        .await,
+        json!(50)
+    );
+    screenshot(&page, "sql-tables").await;
+    page.click("#rows-next").await.unwrap();
+    wait_for_text(&page, "#rows-range", "Rows 51–60 of 60").await;
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('#table-rows tbody td:nth-child(2)').textContent"
+        )
+        .await,
+        json!("<i>row</i> 50")
+    );
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#table-rows i').length").await,
+        json!(0),
+        "rows are text"
+    );
+    browser.shutdown().await;
+    // Browsing left the agent's database writable.
+    assert_eq!(
+        server.call("Tabled", "t", "fill", json!([1])).await,
+        json!(1)
+    );
+    let (_, body) = server.get("/agents/Tabled/t/db/tables").await;
+    assert!(body.contains("\"rows\":61"), "{body}");
+}
