@@ -296,16 +296,43 @@ async fn list_agents(State(app): State<App>, Query(q): Query<ListQuery>) -> Resu
     let list: Vec<Value> = agents
         .iter()
         .map(|a| {
-            let active = app
-                .host
-                .is_active(&agents::Address::new(a.class.clone(), a.name.clone()));
-            json!({"class": a.class, "name": a.name, "createdAt": a.created_at, "active": active})
+            let address = agents::Address::new(a.class.clone(), a.name.clone());
+            let active = app.host.is_active(&address);
+            // A count per agent is one range read of the catalog: cheap at a page's size.
+            let sub_agents = app.host.sub_agents(&address, None).map_or(0, |c| c.len());
+            json!({
+                "class": a.class,
+                "name": a.name,
+                "createdAt": a.created_at,
+                "active": active,
+                "subAgents": sub_agents,
+                "lastActiveAt": last_write_ms(&app, &address),
+            })
         })
         .collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({ "agents": list, "next": next }),
     ))
+}
+
+/// When the agent's database last changed (ms since the Unix epoch): the later
+/// modification time of its file and its WAL. What the agent did last that lasted; a
+/// read-only call leaves it alone. `None` before the agent's first write.
+pub(super) fn last_write_ms(app: &App, address: &agents::Address) -> Option<u64> {
+    let path = app
+        .host
+        .data()
+        .agent_path(&address.class, &address.name)
+        .ok()?;
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    [path.into_os_string(), wal]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .max()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
 }
 
 async fn rpc(

@@ -57,8 +57,21 @@ async fn list_top(
     list(&app, &address, q.class.as_deref())
 }
 
+/// Each child as `listSubAgents()` shows it, plus (for the console's tree) how many
+/// sub-agents it has and when its database last changed.
 fn list(app: &App, address: &agents::Address, class: Option<&str>) -> Result<Response> {
-    let children = app.host.sub_agents(address, class)?;
+    let children: Vec<Value> = app
+        .host
+        .sub_agents(address, class)?
+        .into_iter()
+        .map(|child| {
+            let at = address.child(&child.class_name, &child.name);
+            let mut shown = json!(child);
+            shown["subAgents"] = json!(app.host.sub_agents(&at, None).map_or(0, |c| c.len()));
+            shown["lastActiveAt"] = json!(super::routes::last_write_ms(app, &at));
+            Ok(shown)
+        })
+        .collect::<Result<_>>()?;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "subAgents": children }),

@@ -164,6 +164,66 @@ async function loadAgents(more = false) {
   agentsLoaded = true;
 }
 
+/** "12 s ago", "3 h ago", or the date: when an agent last changed. */
+function ago(ms) {
+  if (!ms) return null;
+  const seconds = Math.max(0, (Date.now() - ms) / 1000);
+  if (seconds < 60) return `${Math.round(seconds)} s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
+  return new Date(ms).toLocaleString();
+}
+
+function agentMeta(a) {
+  return [a.active === undefined ? null : a.active ? "active" : "hibernating",
+    a.createdAt ? `created ${new Date(a.createdAt).toLocaleString()}` : null,
+    a.lastActiveAt ? `last write ${ago(a.lastActiveAt)}` : null,
+  ].filter(Boolean).join(" · ");
+}
+
+/** A toggle under an agent with sub-agents: opens the next level of the tree, read from
+ * `path` (the agent's API path) + `/sub`. */
+function subAgentToggle(path, count, label) {
+  const children = el("ul", { class: "list tree", hidden: true, "aria-label": `Sub-agents of ${label}` });
+  const toggle = el("button", {
+    type: "button", class: "quiet sub-toggle", "aria-expanded": "false",
+    "aria-label": `Show the ${count} sub-agent${count === 1 ? "" : "s"} of ${label}`,
+    text: `▸ ${count} sub-agent${count === 1 ? "" : "s"}`,
+  });
+  toggle.addEventListener("click", async () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.textContent = `${open ? "▾" : "▸"} ${count} sub-agent${count === 1 ? "" : "s"}`;
+    children.hidden = !open;
+    if (!open || children.childElementCount) return;
+    try {
+      const { subAgents } = await api(`${path}/sub`);
+      children.replaceChildren(...subAgents.map((c) => {
+        const childPath = `${path}/sub/${enc(c.className)}/${enc(c.name)}`;
+        const childLabel = `${c.className} / ${c.name}`;
+        const chain = `${label} › ${childLabel}`;
+        return el("li", { "data-sub-agent": `${c.className}/${c.name}` },
+          el("button", { type: "button", onclick: () => showSubAgent(childPath, chain) },
+            el("span", { text: childLabel }), el("small", { text: agentMeta(c) })),
+          c.subAgents ? subAgentToggle(childPath, c.subAgents, chain) : null);
+      }));
+    } catch (error) {
+      showError(error);
+    }
+  });
+  return el("div", {}, toggle, children);
+}
+
+/** A sub-agent's state (what the API gives for one: state, its own sub-agents, calls). */
+async function showSubAgent(path, title) {
+  const id = routeId;
+  const state = await api(`${path}/state`).catch((error) => { showError(error); return undefined; });
+  if (stale(id) || state === undefined) return;
+  $("#agent-detail").replaceChildren(el("h1", { id: "agent-title", text: title }),
+    el("p", { class: "muted", text: "A sub-agent: its state, as its parent's this.subAgent() left it." }),
+    el("pre", { id: "state", tabindex: "0", "aria-label": "State (JSON)", text: JSON.stringify(state, null, 2) }));
+}
+
 function renderAgentList(selected) {
   const filter = $("#agent-filter").value.trim().toLowerCase();
   const list = $("#agent-list");
@@ -176,11 +236,8 @@ function renderAgentList(selected) {
       onclick: () => { location.hash = `#/agents/${enc(a.class)}/${enc(a.name)}`; },
     },
       el("span", { text: `${a.class} / ${a.name}` }),
-      el("small", {
-        class: "agent-meta",
-        text: [a.active === undefined ? null : a.active ? "active" : "hibernating",
-          a.createdAt ? `created ${new Date(a.createdAt).toLocaleString()}` : null].filter(Boolean).join(" · "),
-      })))));
+      el("small", { class: "agent-meta", text: agentMeta(a) })),
+    a.subAgents ? subAgentToggle(agentPath(a.class, a.name), a.subAgents, `${a.class} / ${a.name}`) : null)));
   if (!shown.length) list.append(el("li", { class: "muted", text: agents.length ? "No agent matches." : "No agents yet." }));
   // Large lists come in pages: say when a filter only looked at those loaded so far.
   if (agentsNext && filter) list.append(el("li", { class: "muted", text: `Filtered the ${agents.length} agents loaded; load more to look further.` }));

@@ -1250,3 +1250,113 @@ async fn issue20_console_browses_an_agents_sql_tables_read_only() {
     let (_, body) = server.get("/agents/Tabled/t/db/tables").await;
     assert!(body.contains("\"rows\":61"), "{body}");
 }
+
+const TEAM: &str = r#"
+import { Agent } from "agents";
+export default class Team extends Agent {
+  async hire(name: string) {
+    const m = await this.subAgent("Member", name);
+    return m.work(`job <b>${name}</b>`);
+  }
+}
+"#;
+
+const MEMBER: &str = r#"
+import { Agent } from "agents";
+export default class Member extends Agent {
+  async work(job: string) { await this.setState({ job }); return job; }
+  async hireInner(name: string) {
+    const inner = await this.subAgent("Member", name);
+    return inner.work("inner job");
+  }
+}
+"#;
+
+/// The agent list: sub-agents as a tree under their parents (not at the top level), and
+/// when each agent last changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_shows_sub_agents_as_a_tree_with_last_activity() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Team.ts", TEAM), ("Member.ts", MEMBER)]);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    for name in ["m1", "m2"] {
+        server.call("Team", "t", "hire", json!([name])).await;
+    }
+    let (status, reply) = server
+        .post("/agents/Team/t/sub/Member/m1/hireInner", "[\"deep\"]")
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let (_, listed) = server.get("/agents").await;
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let top = listed["agents"].as_array().unwrap();
+    assert_eq!(top.len(), 1, "sub-agents are not top-level: {listed}");
+    assert_eq!(top[0]["subAgents"], json!(2), "{listed}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let last = top[0]["lastActiveAt"].as_u64().expect("a last write");
+    assert!(now.abs_diff(last) < 120_000, "{last} vs {now}");
+    let (_, subs) = server.get("/agents/Team/t/sub").await;
+    let subs: Value = serde_json::from_str(&subs).unwrap();
+    assert_eq!(subs["subAgents"][0]["name"], json!("m1"), "{subs}");
+    assert_eq!(subs["subAgents"][0]["subAgents"], json!(1), "{subs}");
+    assert!(subs["subAgents"][1]["lastActiveAt"].is_u64(), "{subs}");
+
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("[data-agent='Team/t']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    wait_for_text(&page, "[data-agent='Team/t'] .agent-meta", "last write").await;
+    let toggle = "li:has(> [data-agent='Team/t']) > div > .sub-toggle";
+    wait_for_text(&page, toggle, "2 sub-agents").await;
+    page.click(toggle).await.unwrap();
+    page.wait_for("[data-sub-agent='Member/m2']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        eval(
+            &page,
+            &format!(
+                "document.querySelector({}).getAttribute('aria-expanded')",
+                json!(toggle)
+            )
+        )
+        .await,
+        json!("true")
+    );
+    let inner = "[data-sub-agent='Member/m1'] > div > .sub-toggle";
+    wait_for_text(&page, inner, "1 sub-agent").await;
+    page.click(inner).await.unwrap();
+    page.wait_for(
+        "[data-sub-agent='Member/deep'] > button",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    page.click("[data-sub-agent='Member/deep'] > button")
+        .await
+        .unwrap();
+    wait_for_text(
+        &page,
+        "#agent-title",
+        "Team / t › Member / m1 › Member / deep",
+    )
+    .await;
+    wait_for_text(&page, "#state", "inner job").await;
+    page.click("[data-sub-agent='Member/m2'] > button")
+        .await
+        .unwrap();
+    wait_for_text(&page, "#state", "job <b>m2</b>").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#agent-detail b').length").await,
+        json!(0)
+    );
+    screenshot(&page, "agent-tree").await;
+    browser.shutdown().await;
+}
