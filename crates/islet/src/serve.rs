@@ -132,6 +132,7 @@ the token.
                                             …/sub/<C>/<c>/sub/<D>/<d>/…); also GET …/state,
                                             GET …/sub, DELETE …/sub/<C>/<c>
   GET    /agents/<class>/<name>/extensions        its extensions (versions, permissions)
+  GET    /agents/<class>/<name>/extensions/<ext>  every version of one, with its manifest
   POST   /agents/<class>/<name>/extensions        install: {name, source, description?,
                                             permissions?: {network, workspace, memory}}
   POST   /agents/<class>/<name>/extensions/<ext>/enable|disable|rollback|approve  ({version};

@@ -33,7 +33,9 @@ pub use agent_db::{
 pub use data_dir::{AgentInfo, Alarm, DataDir, SUB_AGENT_SEPARATOR};
 pub use env::{Clock, Env, IdGen, ManualClock, RandomIds, SequentialIds, SystemClock};
 pub use error::Error;
-pub use extensions::{ExtensionInfo, ExtensionVersion, Extensions, MAX_EXTENSION_BYTES};
+pub use extensions::{
+    ExtensionInfo, ExtensionVersion, Extensions, MAX_EXTENSION_BYTES, VersionSummary,
+};
 pub use fibers::{
     Checkpoint, CheckpointKind, Chunk, Fiber, FiberStatus, Fibers, MAX_CHUNK_BYTES, MAX_DATA_BYTES,
     Recovery, ToolOutcome,

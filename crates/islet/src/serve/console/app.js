@@ -262,13 +262,101 @@ async function agentsView([cls, name, tab = "state", ...path]) {
     el("a", { href: `${base}/workspace`, "aria-current": tab === "workspace" ? "page" : null, text: "Workspace" }),
     el("a", { href: `${base}/schedules`, "aria-current": tab === "schedules" ? "page" : null, text: "Schedules" }),
     el("a", { href: `${base}/tables`, "aria-current": tab === "tables" ? "page" : null, text: "SQL tables" }),
+    el("a", { href: `${base}/extensions`, "aria-current": tab === "extensions" ? "page" : null, text: "Extensions" }),
     el("a", { href: `#/chat/${enc(cls)}/${enc(name)}`, text: "Chat" }));
   const body = el("div", { id: "agent-body" });
   detail.replaceChildren(el("h1", { id: "agent-title", text: `${cls} / ${name}` }), tabs, body);
   if (tab === "workspace") await workspaceTab(body, cls, name, path.join("/"), id);
   else if (tab === "schedules") await schedulesTab(body, cls, name);
+  else if (tab === "extensions") await extensionsTab(body, cls, name, id);
   else if (tab === "tables") await tablesTab(body, cls, name, path[0], Number(path[1] ?? 0), id);
   else await stateTab(body, cls, name, id);
+}
+
+/** A button that asks once more before `action` (window.confirm would block automation
+ * and cannot be styled); "Cancel" puts the button back. */
+function confirmed(label, question, yesText, action, attrs = {}) {
+  const holder = el("span", { class: "row" });
+  const button = el("button", { type: "button", class: "quiet", ...attrs, text: label });
+  button.addEventListener("click", () => {
+    const yes = el("button", { type: "button", class: "confirm-yes", text: yesText });
+    yes.addEventListener("click", async () => {
+      try {
+        await action();
+      } catch (error) {
+        showError(error);
+      }
+    });
+    const no = el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => holder.replaceChildren(button) });
+    holder.replaceChildren(el("span", { text: question }), yes, no);
+    yes.focus();
+  });
+  holder.append(button);
+  return holder;
+}
+
+/** What a manifest's permissions allow, in words ("none" where it asks for nothing). */
+function permissionsText(manifest) {
+  const p = manifest?.permissions ?? {};
+  const network = Array.isArray(p.network) && p.network.length ? p.network.join(", ") : "none";
+  return `network: ${network} · workspace: ${p.workspace ?? "none"} · memory: ${Array.isArray(p.memory) ? p.memory.join(", ") || "none" : p.memory ?? "none"}`;
+}
+
+/** The agent's extensions: every version with its manifest and permissions; enable,
+ * disable, make an approved version active, approve one waiting for a person. */
+async function extensionsTab(body, cls, name, id) {
+  const base = `${agentPath(cls, name)}/extensions`;
+  const { extensions } = await api(base);
+  const details = await Promise.all(extensions.map((x) => api(`${base}/${enc(x.name)}`)));
+  if (stale(id)) return;
+  const again = () => extensionsTab(body, cls, name, id);
+  const list = el("ul", { class: "list", id: "extensions", "aria-label": "Extensions" });
+  extensions.forEach((x, i) => {
+    const state = x.version ? `v${x.version} active · ${x.enabled ? "enabled" : "disabled"}` : "no active version";
+    const toggle = x.version ? el("button", {
+      type: "button", class: "quiet toggle-extension", text: x.enabled ? "Disable" : "Enable",
+      onclick: async () => {
+        try {
+          await api(`${base}/${enc(x.name)}/${x.enabled ? "disable" : "enable"}`, {});
+          await again();
+        } catch (error) {
+          showError(error);
+        }
+      },
+    }) : null;
+    const versions = el("ul", { class: "list", "aria-label": `Versions of ${x.name}` });
+    for (const v of [...details[i].versions].reverse()) {
+      const active = v.version === x.version;
+      const status = active ? "active" : v.approved ? "approved" : "waiting for approval";
+      let action = null;
+      if (!v.approved) {
+        action = confirmed(`Approve v${v.version}`, `Let v${v.version} run with ${permissionsText(v.manifest)}?`, "Yes, approve",
+          async () => { await api(`${base}/${enc(x.name)}/approve`, { version: v.version }); await again(); },
+          { "data-approve": v.version });
+      } else if (!active) {
+        action = el("button", { type: "button", class: "quiet", text: `Make v${v.version} active`, onclick: async () => {
+          try {
+            await api(`${base}/${enc(x.name)}/rollback`, { version: v.version });
+            await again();
+          } catch (error) {
+            showError(error);
+          }
+        } });
+      }
+      versions.append(el("li", { class: "memory", "data-version": v.version },
+        el("div", { text: `v${v.version} · ${status} · installed ${new Date(v.createdAt).toLocaleString()}` }),
+        el("small", { class: v.approved ? "muted" : "failed-text", text: `Permissions: ${permissionsText(v.manifest)}` }),
+        el("details", {}, el("summary", { text: "Manifest" }), el("pre", { text: JSON.stringify(v.manifest, null, 2) })),
+        action));
+    }
+    list.append(el("li", { class: "memory", "data-extension": x.name },
+      el("h2", { text: x.name }),
+      el("div", { class: "row" }, el("span", { class: "muted extension-state", text: state }), toggle),
+      x.manifest?.description ? el("p", { text: x.manifest.description }) : null,
+      versions));
+  });
+  if (!extensions.length) list.append(el("li", { class: "muted", text: "No extensions (an agent installs them with this.extensions.install)." }));
+  body.replaceChildren(list);
 }
 
 const TABLE_PAGE = 50;

@@ -1360,3 +1360,123 @@ async fn issue20_console_shows_sub_agents_as_a_tree_with_last_activity() {
     screenshot(&page, "agent-tree").await;
     browser.shutdown().await;
 }
+
+const EXTENDED: &str = r#"
+import { Agent } from "agents";
+export default class Extended extends Agent {
+  async add(hosts: string[]) {
+    try {
+      return await this.extensions.install({
+        name: "web",
+        description: "<b>web</b> tools",
+        source: "export const tools = { ping: { description: 'ping', async execute() { return 'pong'; } } };",
+        permissions: { network: hosts },
+      });
+    } catch (e) { return `${e.code}: ${e.message}`; }
+  }
+}
+"#;
+
+/// Extensions: versions with their manifests and permissions; a version beyond the
+/// operator's policy waits, and a person approves it from the console (asked twice).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_shows_extensions_and_approves_a_waiting_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Extended.ts", EXTENDED)]);
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        json!({ "network": ["api.example.com"] }).to_string(),
+    )
+    .unwrap();
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &[
+            "--isolation",
+            "inprocess",
+            "--extension-policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    let first = server
+        .call("Extended", "e", "add", json!([["api.example.com"]]))
+        .await;
+    assert_eq!(first["version"], json!(1), "{first}");
+    let waiting = server
+        .call("Extended", "e", "add", json!([["evil.example.com"]]))
+        .await;
+    assert_eq!(waiting["pending"], json!(true), "{waiting}");
+    let (status, body) = server.get("/agents/Extended/e/extensions/web").await;
+    assert_eq!(status, 200, "{body}");
+    let versions: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        versions["versions"][1]["approved"],
+        json!(false),
+        "{versions}"
+    );
+    assert_eq!(
+        versions["versions"][1]["manifest"]["permissions"]["network"],
+        json!(["evil.example.com"]),
+        "{versions}"
+    );
+    let (status, _) = server.get("/agents/Extended/e/extensions/nope").await;
+    assert_eq!(status, 404);
+
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("[data-agent='Extended/e']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    go(&page, "#/agents/Extended/e/extensions").await;
+    wait_for_text(
+        &page,
+        "[data-extension='web'] .extension-state",
+        "v1 active · enabled",
+    )
+    .await;
+    wait_for_text(&page, "[data-version='2']", "waiting for approval").await;
+    wait_for_text(&page, "[data-version='2']", "network: evil.example.com").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#extensions b').length").await,
+        json!(0),
+        "the description is text"
+    );
+    screenshot(&page, "extensions").await;
+    // Cancel keeps it waiting; confirmed, v2 is active.
+    page.click("[data-approve='2']").await.unwrap();
+    page.wait_for(".confirm-yes", Duration::from_secs(5))
+        .await
+        .unwrap();
+    page.click(".confirm-yes + button").await.unwrap();
+    page.wait_for("[data-approve='2']", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let (_, list) = server.get("/agents/Extended/e/extensions").await;
+    assert!(list.contains("\"version\":1"), "{list}");
+    page.click("[data-approve='2']").await.unwrap();
+    page.wait_for(".confirm-yes", Duration::from_secs(5))
+        .await
+        .unwrap();
+    page.click(".confirm-yes").await.unwrap();
+    wait_for_text(
+        &page,
+        "[data-extension='web'] .extension-state",
+        "v2 active",
+    )
+    .await;
+    let (_, list) = server.get("/agents/Extended/e/extensions").await;
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(
+        (
+            &list["extensions"][0]["version"],
+            &list["extensions"][0]["pending"]
+        ),
+        (&json!(2), &json!([])),
+        "{list}"
+    );
+    // Disable from the console.
+    page.click(".toggle-extension").await.unwrap();
+    wait_for_text(&page, "[data-extension='web'] .extension-state", "disabled").await;
+    browser.shutdown().await;
+}
