@@ -164,6 +164,8 @@ the token.
                                             stream ends with an `abort` chunk; a client that
                                             disconnects does not cancel)
   GET    /agents/<class>/<name>/sessions[?limit=N&cursor=C]   the agent's chat sessions
+  GET    /agents/<class>/<name>/sessions/<id>/context   what the next step would send the model
+                                            (system prompt, tools, messages, estimated tokens)
   GET    /agents/<class>/<name>/sessions/search?q=WORDS[&limit=N]   search every session
   GET    /agents/<class>/<name>/sessions/<id>     a session (usage included), its history and
                                             compactions

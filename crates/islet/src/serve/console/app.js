@@ -32,7 +32,7 @@ function showLogin(message = "") {
   sessionStorage.removeItem(TOKEN_KEY);
   stopStreams();
   // Nothing read with the token stays in the page once it is gone.
-  for (const id of ["agent-list", "agent-detail", "session-list", "search-results", "messages", "profile-list", "memories", "execution-list", "execution-detail"]) {
+  for (const id of ["agent-list", "agent-detail", "session-list", "search-results", "messages", "profile-list", "memories", "execution-list", "execution-detail", "context-view"]) {
     document.getElementById(id).replaceChildren();
   }
   for (const id of ["agent-filter", "chat-agent", "chat-input", "session-search", "recall-query", "executions-agent"]) {
@@ -580,6 +580,8 @@ async function chatView([cls, name, session]) {
   // Search results stay while moving between the same agent's sessions.
   if (chat.cls !== cls || chat.name !== name) $("#search-results").replaceChildren();
   Object.assign(chat, { cls, name, session: session ?? null });
+  $("#context-view").hidden = true;
+  $("#context").setAttribute("aria-expanded", "false");
   $("#chat-agent").value = `${cls}/${name}`;
   chat.lastQuestion = null;
   await loadSessions();
@@ -857,6 +859,27 @@ function setRunning(running) {
   $("#stop").disabled = !running;
   $("#regenerate").disabled = running || !chat.session || !chat.lastQuestion;
   $("#compact").disabled = running || !chat.session;
+  $("#context").disabled = running || !chat.session;
+}
+
+/** The context viewer: what the session's next step would send the model, with the
+ * estimated tokens of each piece. */
+async function showContext() {
+  const view = $("#context-view");
+  const c = await api(`${agentPath(chat.cls, chat.name)}/sessions/${enc(chat.session)}/context`);
+  const text = (m) => m.content.map((p) => p.type === "text" ? p.text : JSON.stringify(p, null, 2)).join("\n");
+  view.replaceChildren(
+    el("h2", { text: "Context" }),
+    el("p", { class: "muted", id: "context-summary", text: `${c.model} · about ${c.totalTokens} tokens in all · compacts at ${c.compactAtTokens} · at most ${c.maxSteps} steps` }),
+    el("h3", { text: `System prompt (${c.systemTokens} tokens)` }),
+    el("pre", { id: "context-system", text: c.system ?? "(none)" }),
+    el("h3", { text: `Tools (${c.tools.length})` }),
+    el("ul", { class: "list", id: "context-tools" }, ...c.tools.map((t) => el("li", { "data-tool-name": t.name },
+      el("details", {}, el("summary", { text: `${t.name} · ${t.tokens} tokens` }),
+        el("pre", { text: `${t.description}\n\n${JSON.stringify(t.inputSchema, null, 2)}` }))))),
+    el("h3", { text: `Messages (${c.messages.length})` }),
+    el("ol", { class: "list", id: "context-messages" }, ...c.messages.map((m) => el("li", { class: `msg ${m.role}`, "data-role": m.role },
+      el("span", { class: "role", text: `${m.role} · ${m.tokens} tokens` }), el("span", { class: "text", text: text(m) })))));
 }
 
 // ---- memory ----------------------------------------------------------------------------
@@ -1038,6 +1061,19 @@ $("#compact").addEventListener("click", async () => {
     showError(error);
   } finally {
     setRunning(false);
+  }
+});
+$("#context").addEventListener("click", async () => {
+  const view = $("#context-view");
+  const open = view.hidden;
+  $("#context").setAttribute("aria-expanded", String(open));
+  if (!open) return void (view.hidden = true);
+  try {
+    await showContext();
+    view.hidden = false;
+  } catch (error) {
+    $("#context").setAttribute("aria-expanded", "false");
+    showError(error);
   }
 });
 $("#regenerate").addEventListener("click", () => {

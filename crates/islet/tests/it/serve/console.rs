@@ -1480,3 +1480,126 @@ async fn issue20_console_shows_extensions_and_approves_a_waiting_version() {
     wait_for_text(&page, "[data-extension='web'] .extension-state", "disabled").await;
     browser.shutdown().await;
 }
+
+/// The context viewer: what a Think session's next step sends the model (system prompt,
+/// tools, messages), with estimated tokens.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_shows_a_sessions_context_with_token_counts() {
+    const KEY: &str = "sk-console-context";
+    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+        .await
+        .unwrap();
+    model.push(
+        llm::scripted::Reply::new()
+            .text_chunks(["Hello <b>there</b>"])
+            .usage(5, 2),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_chat_server(
+        &agents,
+        &dir.path().join("data"),
+        &model,
+        &[("OPENAI_API_KEY", KEY)],
+    );
+    let response = client()
+        .post(format!("{}/agents/Assistant/me/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["x-islet-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let streamed = response.text().await.unwrap();
+    assert!(streamed.contains("there"), "{streamed}");
+    let (status, body) = server
+        .get(&format!("/agents/Assistant/me/sessions/{session}/context"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let context: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(context["system"], json!("Be brief."), "{context}");
+    assert_eq!(context["model"], json!("openai:test-model"), "{context}");
+    let roles: Vec<&str> = context["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
+    assert_eq!(roles, ["user", "assistant"], "{context}");
+    assert!(context["messages"][1]["tokens"].as_u64().unwrap() > 0);
+    assert!(
+        context["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "execute" && t["tokens"].as_u64().unwrap() > 0),
+        "{context}"
+    );
+    let total = context["totalTokens"].as_u64().unwrap();
+    let parts: u64 = context["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(context["tools"].as_array().unwrap())
+        .map(|x| x["tokens"].as_u64().unwrap())
+        .sum();
+    assert!(total >= parts, "{total} < {parts}");
+    let (status, _) = server
+        .get("/agents/Counter/alice/sessions/whatever/context")
+        .await;
+    assert_ne!(status, 200, "a Counter is no chat agent");
+
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("#view-agents:not([hidden])", Duration::from_secs(20))
+        .await
+        .unwrap();
+    go(&page, &format!("#/chat/Assistant/me/{session}")).await;
+    wait_for_text(&page, "#messages", "Hello <b>there</b>").await;
+    page.wait_for("#context:not([disabled])", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("#context").await.unwrap();
+    wait_for_text(&page, "#context-system", "Be brief.").await;
+    wait_for_text(&page, "#context-summary", "openai:test-model").await;
+    page.wait_for("[data-tool-name='execute']", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        eval(
+            &page,
+            "[...document.querySelectorAll('#context-messages li')].map(l => l.dataset.role).join()"
+        )
+        .await,
+        json!("user,assistant")
+    );
+    wait_for_text(
+        &page,
+        "#context-messages li:last-child",
+        "Hello <b>there</b>",
+    )
+    .await;
+    wait_for_text(&page, "#context-messages li:last-child .role", "tokens").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#context-view b').length").await,
+        json!(0)
+    );
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('#context').getAttribute('aria-expanded')"
+        )
+        .await,
+        json!("true")
+    );
+    eval(
+        &page,
+        "document.querySelector('#context-view').scrollIntoView()",
+    )
+    .await;
+    screenshot(&page, "context").await;
+    browser.shutdown().await;
+}
