@@ -383,3 +383,56 @@ async fn list(State(app): State<App>, Query(q): Query<ListQuery>) -> Result<Resp
         &json!({ "executions": records, "capacity": CAPACITY }),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query(outcome: Option<&str>) -> ListQuery {
+        ListQuery {
+            agent: None,
+            outcome: outcome.map(str::to_owned),
+            kind: None,
+            limit: None,
+        }
+    }
+
+    #[test]
+    fn issue20_the_ring_keeps_the_newest_records_up_to_its_capacity() {
+        let executions = Executions::default();
+        for i in 0..CAPACITY + 7 {
+            let record = Record::new(Kind::Call, None, format!("m{i}"), Duration::ZERO);
+            executions.record(if i % 2 == 0 {
+                record
+            } else {
+                record.failed("TypeError", "boom (line 2, column 7)")
+            });
+        }
+        let all = executions.list(&query(None), CAPACITY + 100);
+        assert_eq!(all.len(), CAPACITY);
+        assert_eq!(all[0].label, format!("m{}", CAPACITY + 6), "newest first");
+        assert_eq!(all[CAPACITY - 1].label, "m7", "the oldest went first");
+        assert_eq!(all[0].id, (CAPACITY + 7) as u64);
+        let failed = executions.list(&query(Some("error")), CAPACITY);
+        assert!(failed.iter().all(|r| r.outcome == "TypeError"));
+        assert_eq!((failed[0].line, failed[0].column), (Some(2), Some(7)));
+        assert_eq!(executions.list(&query(Some("ok")), 3).len(), 3);
+    }
+
+    #[test]
+    fn issue20_positions_kinds_and_cuts_come_from_the_text() {
+        assert_eq!(position("x (line 12, column 3)\nstack"), Some((12, 3)));
+        assert_eq!(position("no (line here) (line 4, column 1)"), Some((4, 1)));
+        assert_eq!(position("nothing"), None);
+        assert_eq!(
+            error_kind("ReferenceError: x is not defined"),
+            "ReferenceError"
+        );
+        assert_eq!(error_kind("the server said: no"), "ToolError");
+        let record = Record::new(Kind::Tool, None, "t", Duration::ZERO)
+            .logs((0..3).map(|_| "é".repeat(MAX_LOG_CHARS / 2)));
+        let kept: usize = record.logs.iter().map(|l| l.chars().count()).sum();
+        assert!(kept < MAX_LOG_CHARS + 100, "{kept}");
+        assert_eq!(record.logs.last().unwrap(), "… (more output cut)");
+    }
+}

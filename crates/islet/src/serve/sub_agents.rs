@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, json_response};
+use super::executions::{Kind, Record};
 use super::routes::{App, call_args, read_body};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -119,8 +120,27 @@ async fn sub_agent(
         (&Method::POST, [rpc_method]) if !rpc_method.is_empty() => {
             let body = read_body(&app, body).await?;
             let args: Vec<Value> = call_args(&body)?;
-            let result = app.host.call_at(&address, rpc_method, args).await?;
-            Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+            let started = std::time::Instant::now();
+            let called = app.host.call_at(&address, rpc_method, args).await;
+            // Named as its API path (`Team/t/sub/Member/m1`), as the executions list shows it.
+            let agent = path
+                .iter()
+                .map(|(class, name)| format!("{class}/{name}"))
+                .collect::<Vec<_>>()
+                .join("/sub/");
+            let record = Record::new(Kind::Call, Some(agent), *rpc_method, started.elapsed());
+            match called {
+                Ok(result) => {
+                    app.executions.record(record);
+                    Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+                }
+                Err(e) => {
+                    let error = ApiError::from(e);
+                    app.executions
+                        .record(record.failed(&error.code, &error.message));
+                    Err(error)
+                }
+            }
         }
         (_, [] | ["state" | "sub"]) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

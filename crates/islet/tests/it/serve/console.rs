@@ -1306,6 +1306,16 @@ async fn issue20_console_shows_sub_agents_as_a_tree_with_last_activity() {
     assert_eq!(subs["subAgents"][0]["name"], json!("m1"), "{subs}");
     assert_eq!(subs["subAgents"][0]["subAgents"], json!(1), "{subs}");
     assert!(subs["subAgents"][1]["lastActiveAt"].is_u64(), "{subs}");
+    // A sub-agent's calls are executions named by its API path.
+    let (_, calls) = server
+        .get("/executions?agent=Team/t/sub/Member/m1&kind=call")
+        .await;
+    let calls: Value = serde_json::from_str(&calls).unwrap();
+    assert_eq!(
+        calls["executions"][0]["label"],
+        json!("hireInner"),
+        "{calls}"
+    );
 
     let (browser, _context, page) = given_page(&server).await;
     given_logged_in(&page, &server, &server.token).await;
