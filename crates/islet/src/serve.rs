@@ -149,6 +149,7 @@ the token.
                                                   …/sandbox/processes/<id>, GET …/<id>/logs
   GET    /agents/<class>/<name>/db/tables     its own SQL tables {name, columns, rows}
   GET    /agents/<class>/<name>/db/tables/<table>[?limit=N&offset=N]   a page of rows (read-only)
+  GET    /agents/<class>/<name>/db/fibers[?limit=N]   its fibers (durable turns), newest first
   GET    /executions[?agent=C/NAME&outcome=ok|error|KIND&kind=execute|tool|turn|call&limit=N]
                                             recent executions (the last 500, in memory): /mcp
                                             code, Think tool calls and turns, method calls

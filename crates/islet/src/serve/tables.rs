@@ -1,5 +1,5 @@
-//! An agent's own SQL tables, read-only, for the console's SQL browser (issue 20): the
-//! tables `this.sql` made, and a page of one table's rows. No caller SQL runs: the
+//! What an agent's database holds, read-only, for the console (issue 20): its own SQL
+//! tables (those `this.sql` made) and a page of one table's rows, and its fibers. No caller SQL runs: the
 //! statement is built by the store from a table name it checked (see
 //! `store::AgentDb::table_rows`).
 
@@ -24,6 +24,32 @@ pub(super) fn routes(router: Router<App>) -> Router<App> {
     router
         .route("/agents/{class}/{name}/db/tables", get(list))
         .route("/agents/{class}/{name}/db/tables/{table}", get(rows))
+        .route("/agents/{class}/{name}/db/fibers", get(fibers))
+}
+
+#[derive(Deserialize)]
+struct Limit {
+    limit: Option<usize>,
+}
+
+/// `GET …/db/fibers?limit=`: the agent's durable turns (`runFiber`, Think turns), newest
+/// first, running or finished (finished ones are pruned after a while).
+async fn fibers(
+    State(app): State<App>,
+    Path((class, name)): Path<(String, String)>,
+    Query(q): Query<Limit>,
+) -> Result<Response> {
+    let limit = q.limit.unwrap_or(50);
+    if limit == 0 || limit > MAX_PAGE_ROWS {
+        return Err(ApiError::bad_request(format!(
+            "`limit` is 1 to {MAX_PAGE_ROWS} fibers; got {limit}"
+        )));
+    }
+    let fibers = app
+        .host
+        .with_db(&class, &name, move |db| Ok(db.fibers().recent(limit)?))
+        .await?;
+    Ok(json_response(StatusCode::OK, &json!({ "fibers": fibers })))
 }
 
 /// `GET …/db/tables`: `{tables: [{name, columns, rows}]}`.

@@ -260,7 +260,7 @@ async function agentsView([cls, name, tab = "state", ...path]) {
   const tabs = el("nav", { class: "tabs", "aria-label": "Agent" },
     el("a", { href: `${base}/state`, "aria-current": tab === "state" ? "page" : null, text: "State" }),
     el("a", { href: `${base}/workspace`, "aria-current": tab === "workspace" ? "page" : null, text: "Workspace" }),
-    el("a", { href: `${base}/schedules`, "aria-current": tab === "schedules" ? "page" : null, text: "Schedules" }),
+    el("a", { href: `${base}/schedules`, "aria-current": tab === "schedules" ? "page" : null, text: "Schedules & fibers" }),
     el("a", { href: `${base}/tables`, "aria-current": tab === "tables" ? "page" : null, text: "SQL tables" }),
     el("a", { href: `${base}/extensions`, "aria-current": tab === "extensions" ? "page" : null, text: "Extensions" }),
     el("a", { href: `#/chat/${enc(cls)}/${enc(name)}`, text: "Chat" }));
@@ -426,7 +426,23 @@ async function schedulesTab(body, cls, name) {
       el("pre", { text: JSON.stringify(s.payload, null, 2) }), actions));
   }
   if (!schedules.length) list.append(el("li", { class: "muted", text: "No schedules." }));
-  body.replaceChildren(list);
+  const { fibers } = await api(`${agentPath(cls, name)}/db/fibers?limit=50`);
+  const runs = el("ul", { class: "list", id: "fibers", "aria-label": "Fibers" });
+  for (const f of fibers) {
+    const facts = [f.status, f.sessionId ? `session ${f.sessionId}` : null,
+      f.recoveries ? `recovered ${f.recoveries}×` : null,
+      `started ${new Date(f.createdAtMs).toLocaleString()}`, `updated ${ago(f.updatedAtMs)}`].filter(Boolean).join(" · ");
+    const shown = { stash: f.stash, result: f.result };
+    runs.append(el("li", { class: "memory", "data-fiber": f.id, "data-status": f.status },
+      el("div", { text: f.name }),
+      el("small", { class: f.status === "failed" ? "failed-text" : "muted", text: facts }),
+      f.error ? el("pre", { class: "failed-text", text: f.error }) : null,
+      f.stash !== null || f.result !== null
+        ? el("details", {}, el("summary", { text: "Stash and result" }), el("pre", { text: JSON.stringify(shown, null, 2) }))
+        : null));
+  }
+  if (!fibers.length) runs.append(el("li", { class: "muted", text: "No fibers (durable turns: runFiber, Think turns)." }));
+  body.replaceChildren(el("h2", { text: "Schedules" }), list, el("h2", { text: "Fibers" }), runs);
 }
 
 async function stateTab(body, cls, name, id) {

@@ -1611,5 +1611,21 @@ async fn issue20_console_shows_a_sessions_context_with_token_counts() {
     )
     .await;
     screenshot(&page, "context").await;
+
+    // The turn ran as a fiber: listed, finished, with its session.
+    let (status, body) = server.get("/agents/Assistant/me/db/fibers").await;
+    assert_eq!(status, 200, "{body}");
+    let fibers: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            &fibers["fibers"][0]["status"],
+            &fibers["fibers"][0]["sessionId"]
+        ),
+        (&json!("completed"), &json!(session)),
+        "{fibers}"
+    );
+    go(&page, "#/agents/Assistant/me/schedules").await;
+    wait_for_text(&page, "#fibers [data-status='completed']", &session).await;
+    wait_for_text(&page, "#schedules", "No schedules.").await;
     browser.shutdown().await;
 }
