@@ -952,6 +952,8 @@ function showMemories(results) {
 // ---- executions ------------------------------------------------------------------------
 
 const KIND_NAMES = { execute: "/mcp execute", tool: "tool call", turn: "Think turn", call: "method call" };
+/** "method call: increment"; an /mcp program has no other name. */
+const executionTitle = (x) => x.kind === "execute" ? KIND_NAMES.execute : `${KIND_NAMES[x.kind] ?? x.kind}: ${x.label}`;
 
 async function executionsView([id]) {
   const rid = routeId;
@@ -971,7 +973,7 @@ async function executionsView([id]) {
       "aria-current": String(x.id) === id ? "true" : null,
       onclick: () => { location.hash = `#/executions/${x.id}`; },
     },
-      el("span", { class: x.outcome === "ok" ? "ok" : "failed-text", text: `${x.outcome === "ok" ? "✓" : "✗"} ${KIND_NAMES[x.kind] ?? x.kind}: ${x.label}` }),
+      el("span", { class: x.outcome === "ok" ? "ok" : "failed-text", text: `${x.outcome === "ok" ? "✓" : "✗"} ${executionTitle(x)}` }),
       el("small", { text: [x.agent, x.outcome === "ok" ? null : x.outcome, `${Math.round(x.durationMs)} ms`,
         new Date(x.at).toLocaleTimeString()].filter(Boolean).join(" · ") })))));
   if (!executions.length) list.append(el("li", { class: "muted", text: "No executions match (the server keeps the latest 500 since it started)." }));
@@ -995,7 +997,7 @@ function showExecution(detail, x) {
   fact("Finished", new Date(x.at).toLocaleString());
   fact("Host calls", x.hostCalls);
   if (x.line) fact("Position", `line ${x.line}, column ${x.column ?? "?"}`);
-  const parts = [el("h1", { id: "execution-title", text: `${KIND_NAMES[x.kind] ?? x.kind}: ${x.label}` }), facts];
+  const parts = [el("h1", { id: "execution-title", text: executionTitle(x) }), facts];
   if (x.error) parts.push(el("h2", { text: "Error" }), el("pre", { id: "execution-error", class: "failed-text", text: x.error }));
   if (x.code) parts.push(el("h2", { text: "Code" }), codeListing(x.code, x.line, x.column));
   if (x.logs?.length) parts.push(el("h2", { text: "Console output" }), el("pre", { id: "execution-logs", text: x.logs.join("\n") }));

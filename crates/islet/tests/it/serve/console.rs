@@ -1141,6 +1141,15 @@ async fn issue20_console_lists_executions_and_opens_a_failed_one_at_its_error() 
         json!(0)
     );
     screenshot(&page, "executions").await;
+    // At phone width the list and the detail stack; nothing is wider than the screen.
+    given_viewport(&page, 390, 844).await;
+    wait_for_value(
+        &page,
+        "document.documentElement.scrollWidth <= 390",
+        json!(true),
+    )
+    .await;
+    screenshot(&page, "executions-phone").await;
     browser.shutdown().await;
 }
 
