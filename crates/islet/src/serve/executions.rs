@@ -306,7 +306,8 @@ impl TurnRecorder {
         })
     }
 
-    fn finish(&mut self) {
+    /// Records the turn (once: later calls do nothing).
+    pub(crate) fn finish(&mut self) {
         if self.done {
             return;
         }

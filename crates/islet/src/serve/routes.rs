@@ -537,7 +537,13 @@ fn ui_stream(
                 }
                 Some((Ok::<_, Infallible>(chunk.sse()), Some((chunks, recorder))))
             }
-            None => Some((Ok(think::ui::DONE.to_owned()), None)),
+            None => {
+                // A turn whose stream ends without `finish` or `abort` (a failed one) ends here.
+                if let Some(recorder) = &mut recorder {
+                    recorder.finish();
+                }
+                Some((Ok(think::ui::DONE.to_owned()), None))
+            }
         }
     });
     let mut response = Response::new(Body::from_stream(stream));

@@ -1151,6 +1151,29 @@ async fn issue20_console_lists_executions_and_opens_a_failed_one_at_its_error() 
     .await;
     screenshot(&page, "executions-phone").await;
     browser.shutdown().await;
+
+    // A turn that fails (the model has no answer left) is recorded as failed, with why.
+    let failed_turn = client()
+        .post(format!("{}/agents/Assistant/me/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(
+            &json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "again"}]}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(failed_turn.contains("\"type\":\"error\""), "{failed_turn}");
+    let turns = list("?kind=turn").await;
+    assert_eq!(turns.len(), 2, "{turns:?}");
+    assert_eq!(turns[0]["outcome"], json!("TurnError"), "{}", turns[0]);
+    assert!(
+        turns[0]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{}",
+        turns[0]
+    );
 }
 
 /// An agent with one SQL table whose name needs quoting and whose rows hold HTML.
