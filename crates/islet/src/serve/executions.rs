@@ -129,14 +129,11 @@ impl Record {
         self
     }
 
-    /// From a Code Mode `execute` the sandbox ran.
-    pub(crate) fn from_execution(
-        kind: Kind,
-        agent: Option<String>,
-        report: &codemode::mcp::ExecutionReport<'_>,
-    ) -> Record {
+    /// From an `/mcp` `execute` program the sandbox ran (its code may call any agent, so
+    /// no one agent is named).
+    fn from_execution(report: &codemode::mcp::ExecutionReport<'_>) -> Record {
         let outcome = report.outcome;
-        let mut record = Record::new(kind, agent, "execute", report.elapsed)
+        let mut record = Record::new(Kind::Execute, None, "execute", report.elapsed)
             .code(report.code)
             .logs(outcome.logs.iter().map(|log| match log.level {
                 sandbox::Level::Log | sandbox::Level::Info => log.text.clone(),
@@ -214,7 +211,7 @@ impl Executions {
     pub(crate) fn mcp_observer(&self) -> codemode::mcp::ExecutionObserver {
         let executions = self.clone();
         codemode::mcp::ExecutionObserver(Arc::new(move |report| {
-            executions.record(Record::from_execution(Kind::Execute, None, &report));
+            executions.record(Record::from_execution(&report));
         }))
     }
 
