@@ -52,6 +52,8 @@ pub(crate) struct Record {
     pub agent: Option<String>,
     /// The method, tool or session it was about.
     pub label: String,
+    /// The chat session of a Think turn or tool call.
+    pub session: Option<String>,
     pub code: Option<String>,
     /// `ok`, or the error's kind: the JS error's name (`TypeError`, `LimitError`, …),
     /// the API error code, or `aborted` for a stopped turn.
@@ -82,6 +84,7 @@ impl Record {
             kind,
             agent,
             label: label.into(),
+            session: None,
             code: None,
             outcome: "ok".to_owned(),
             error: None,
@@ -296,7 +299,8 @@ impl TurnRecorder {
     fn tool_record(&mut self, id: &str) -> Option<Record> {
         let at = self.calls.iter().position(|(call, ..)| call == id)?;
         let (_, tool, input, since) = self.calls.swap_remove(at);
-        let record = Record::new(Kind::Tool, Some(self.agent.clone()), tool, since.elapsed());
+        let mut record = Record::new(Kind::Tool, Some(self.agent.clone()), tool, since.elapsed());
+        record.session = Some(self.session.clone());
         Some(match input["code"].as_str() {
             Some(code) => record.code(code),
             None => record.code(&serde_json::to_string_pretty(&input).unwrap_or_default()),
@@ -315,6 +319,7 @@ impl TurnRecorder {
             format!("session {}", self.session),
             self.started.elapsed(),
         );
+        record.session = Some(self.session.clone());
         if let Some((kind, message)) = &self.failure {
             record = record.failed(kind, message);
         }

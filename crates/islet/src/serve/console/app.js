@@ -998,6 +998,11 @@ function showExecution(detail, x) {
   fact("Host calls", x.hostCalls);
   if (x.line) fact("Position", `line ${x.line}, column ${x.column ?? "?"}`);
   const parts = [el("h1", { id: "execution-title", text: executionTitle(x) }), facts];
+  // A Think turn or tool call links to its conversation.
+  const [cls, ...rest] = (x.agent ?? "").split("/");
+  if (x.session && cls && rest.length) {
+    parts.push(el("p", {}, el("a", { id: "execution-session", href: `#/chat/${enc(cls)}/${enc(rest.join("/"))}/${enc(x.session)}`, text: "Open the conversation" })));
+  }
   if (x.error) parts.push(el("h2", { text: "Error" }), el("pre", { id: "execution-error", class: "failed-text", text: x.error }));
   if (x.code) parts.push(el("h2", { text: "Code" }), codeListing(x.code, x.line, x.column));
   if (x.logs?.length) parts.push(el("h2", { text: "Console output" }), el("pre", { id: "execution-logs", text: x.logs.join("\n") }));

@@ -1062,6 +1062,11 @@ async fn issue20_console_lists_executions_and_opens_a_failed_one_at_its_error() 
         "{tool}"
     );
     assert_eq!(all[0]["outcome"], json!("ok"), "the turn itself answered");
+    let session = all[0]["session"]
+        .as_str()
+        .expect("a turn's session")
+        .to_owned();
+    assert_eq!(tool["session"], json!(session), "{tool}");
     assert_eq!(all[3]["outcome"], json!("UNKNOWN_METHOD"), "{}", all[3]);
     let ok = list("?outcome=ok&agent=Counter/alice").await;
     assert_eq!(ok.len(), 1, "{ok:?}");
@@ -1141,6 +1146,19 @@ async fn issue20_console_lists_executions_and_opens_a_failed_one_at_its_error() 
         json!(0)
     );
     screenshot(&page, "executions").await;
+    // A tool call opens its conversation.
+    page.click(&format!("[data-execution='{}']", tool["id"]))
+        .await
+        .unwrap();
+    wait_for_text(&page, "#execution-code .error-line", "missingThing.value").await;
+    page.click("#execution-session").await.unwrap();
+    wait_for_text(&page, "#messages", "It failed.").await;
+    assert_eq!(
+        eval(&page, "location.hash").await,
+        json!(format!("#/chat/Assistant/me/{session}"))
+    );
+    go(&page, &format!("#/executions/{}", execute["id"])).await;
+    wait_for_text(&page, "#execution-error", "TypeError").await;
     // At phone width the list and the detail stack; nothing is wider than the screen.
     given_viewport(&page, 390, 844).await;
     wait_for_value(
