@@ -83,6 +83,9 @@ pub struct ServerOptions {
     pub execute_note: Option<String>,
     /// Told of every answered `search` and `execute` call (metrics).
     pub observer: Option<CallObserver>,
+    /// Told of every `execute` program that ran, with its code and outcome (a server's
+    /// record of recent executions).
+    pub execution_observer: Option<ExecutionObserver>,
     /// Semantic `search` fused with the lexical one, when an embeddings model is configured.
     pub semantic: Option<SemanticSearch>,
 }
@@ -94,6 +97,25 @@ pub struct CallObserver(pub Arc<ObserveFn>);
 
 /// What a [`CallObserver`] calls: `(tool, duration, ok)`.
 pub type ObserveFn = dyn Fn(&str, std::time::Duration, bool) + Send + Sync;
+
+/// Told of each `execute` program the sandbox ran: what [`ExecutionReport`] holds.
+#[derive(Clone)]
+pub struct ExecutionObserver(pub Arc<dyn Fn(ExecutionReport<'_>) + Send + Sync>);
+
+impl std::fmt::Debug for ExecutionObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExecutionObserver")
+    }
+}
+
+/// One `execute` program that ran: the code as the client sent it (error positions are in
+/// it), the sandbox's outcome and how long the call took, capabilities included.
+#[derive(Debug)]
+pub struct ExecutionReport<'a> {
+    pub code: &'a str,
+    pub outcome: &'a sandbox::Outcome,
+    pub elapsed: std::time::Duration,
+}
 
 impl std::fmt::Debug for CallObserver {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -128,6 +150,7 @@ impl Default for ServerOptions {
             execute_prelude: None,
             capabilities: Vec::new(),
             observer: None,
+            execution_observer: None,
             catalog_kind: None,
             execute_note: None,
             semantic: None,
@@ -692,9 +715,17 @@ impl CodeModeServer {
             .bindings(bindings)
             .limits(options.execute_limits);
         execution.prelude = prelude.map(Into::into);
+        let started = std::time::Instant::now();
         let outcome = self.inner.sandbox.execute(execution).await;
         for release in releases {
             release().await;
+        }
+        if let Some(observer) = &options.execution_observer {
+            (observer.0)(ExecutionReport {
+                code,
+                outcome: &outcome,
+                elapsed: started.elapsed(),
+            });
         }
         format::outcome_result(
             outcome,

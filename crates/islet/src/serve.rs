@@ -27,12 +27,14 @@
 mod api;
 pub(crate) mod cluster;
 mod console;
+mod executions;
 mod extensions;
 mod linux_sandbox;
 pub(crate) mod ops;
 pub(crate) mod routes;
 mod sessions;
 mod sub_agents;
+mod tables;
 
 /// `--extension-policy FILE`, checked: errors name the file.
 fn read_extension_policy(path: &Path) -> anyhow::Result<agents::ExtensionPolicy> {
@@ -130,6 +132,7 @@ the token.
                                             …/sub/<C>/<c>/sub/<D>/<d>/…); also GET …/state,
                                             GET …/sub, DELETE …/sub/<C>/<c>
   GET    /agents/<class>/<name>/extensions        its extensions (versions, permissions)
+  GET    /agents/<class>/<name>/extensions/<ext>  every version of one, with its manifest
   POST   /agents/<class>/<name>/extensions        install: {name, source, description?,
                                             permissions?: {network, workspace, memory}}
   POST   /agents/<class>/<name>/extensions/<ext>/enable|disable|rollback|approve  ({version};
@@ -144,6 +147,12 @@ the token.
                                                   GET|PUT …/sandbox/files/<path>, GET|POST
                                                   …/sandbox/processes, DELETE
                                                   …/sandbox/processes/<id>, GET …/<id>/logs
+  GET    /agents/<class>/<name>/db/tables     its own SQL tables {name, columns, rows}
+  GET    /agents/<class>/<name>/db/tables/<table>[?limit=N&offset=N]   a page of rows (read-only)
+  GET    /agents/<class>/<name>/db/fibers[?limit=N]   its fibers (durable turns), newest first
+  GET    /executions[?agent=C/NAME&outcome=ok|error|KIND&kind=execute|tool|turn|call&limit=N]
+                                            recent executions (the last 500, in memory): /mcp
+                                            code, Think tool calls and turns, method calls
   GET    /memory                                  memory profiles
   POST   /memory/<namespace>/<profile>/<op>       ingest, remember, recall, list, get, forget
   DELETE /memory/<namespace>/<profile>            delete a profile
@@ -156,6 +165,8 @@ the token.
                                             stream ends with an `abort` chunk; a client that
                                             disconnects does not cancel)
   GET    /agents/<class>/<name>/sessions[?limit=N&cursor=C]   the agent's chat sessions
+  GET    /agents/<class>/<name>/sessions/<id>/context   what the next step would send the model
+                                            (system prompt, tools, messages, estimated tokens)
   GET    /agents/<class>/<name>/sessions/search?q=WORDS[&limit=N]   search every session
   GET    /agents/<class>/<name>/sessions/<id>     a session (usage included), its history and
                                             compactions

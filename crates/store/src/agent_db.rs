@@ -14,7 +14,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use crate::error::{Error, SqlContext};
 use crate::{Env, Result, sqlite};
 
-pub use guest_sql::{DEFAULT_SQL_TIME_LIMIT, SqlOutcome};
+pub use guest_sql::{DEFAULT_SQL_TIME_LIMIT, SqlOutcome, TableSummary};
 pub use kv::ListOptions;
 pub use schedules::{Schedule, ScheduleKind, When};
 

@@ -38,6 +38,21 @@ pub struct ExtensionInfo {
     pub manifest: Value,
 }
 
+/// One version of an extension as [`Extensions::versions`] lists it: what a person
+/// approving it reads (its manifest holds the permissions it asks for).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct VersionSummary {
+    /// The version number, from 1.
+    pub version: i64,
+    /// Whether it may run (false: it asked for more than the policy and waits).
+    pub approved: bool,
+    /// Its manifest (JSON), as installed.
+    pub manifest: Value,
+    /// When it was installed (ms since the Unix epoch).
+    pub created_at: i64,
+}
+
 /// The active version of an extension, with its source.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ExtensionVersion {
@@ -154,6 +169,40 @@ impl Extensions<'_> {
                 versions: numbers(&versions),
                 pending: pending.as_deref().map(numbers).unwrap_or_default(),
                 manifest: parse(&manifest)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every version of `name`, oldest first (none when it is not installed).
+    pub fn versions(&mut self, name: &str) -> Result<Vec<VersionSummary>> {
+        self.db.check_turn()?;
+        let conn = self.db.conn();
+        let mut select = conn
+            .prepare_cached(
+                "SELECT version, approved, manifest, created_at_ms FROM _islet_extensions
+                 WHERE name = ?1 ORDER BY version",
+            )
+            .ctx("listing an extension's versions")?;
+        let rows = select
+            .query_map([name], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, bool>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .ctx("listing an extension's versions")?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (version, approved, manifest, created_at) =
+                row.ctx("listing an extension's versions")?;
+            out.push(VersionSummary {
+                version,
+                approved,
+                manifest: parse(&manifest)?,
+                created_at,
             });
         }
         Ok(out)

@@ -260,6 +260,28 @@ impl Fibers<'_> {
         Ok(fibers)
     }
 
+    /// The newest `limit` fibers, running or finished (not yet pruned), newest first: what
+    /// an operator looking at the agent's durable work reads.
+    pub fn recent(&mut self, limit: usize) -> Result<Vec<Fiber>> {
+        self.db.check_turn()?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let mut select = self
+            .db
+            .conn()
+            .prepare_cached(&format!(
+                "SELECT {FIBER_COLUMNS} FROM _islet_fibers ORDER BY rowid DESC LIMIT ?1"
+            ))
+            .ctx("listing recent fibers")?;
+        let rows = select
+            .query_map([limit], RawFiber::from_row)
+            .ctx("listing recent fibers")?;
+        let mut fibers = Vec::new();
+        for row in rows {
+            fibers.push(row.ctx("listing recent fibers")?.decode()?);
+        }
+        Ok(fibers)
+    }
+
     /// The session's most recent fiber, running or finished (not yet pruned): the turn a
     /// reconnecting client resumes.
     pub fn latest_of_session(&mut self, session_id: &str) -> Result<Option<Fiber>> {

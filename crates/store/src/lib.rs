@@ -28,7 +28,8 @@ mod wal;
 mod workspace;
 
 pub use agent_db::{
-    AgentDb, DEFAULT_SQL_TIME_LIMIT, ListOptions, Schedule, ScheduleKind, SqlOutcome, When,
+    AgentDb, DEFAULT_SQL_TIME_LIMIT, ListOptions, Schedule, ScheduleKind, SqlOutcome, TableSummary,
+    When,
 };
 pub use data_dir::{AgentInfo, Alarm, DataDir, SUB_AGENT_SEPARATOR};
 pub use delegations::{
@@ -36,7 +37,9 @@ pub use delegations::{
 };
 pub use env::{Clock, Env, IdGen, ManualClock, RandomIds, SequentialIds, SystemClock};
 pub use error::Error;
-pub use extensions::{ExtensionInfo, ExtensionVersion, Extensions, MAX_EXTENSION_BYTES};
+pub use extensions::{
+    ExtensionInfo, ExtensionVersion, Extensions, MAX_EXTENSION_BYTES, VersionSummary,
+};
 pub use fibers::{
     Checkpoint, CheckpointKind, Chunk, Fiber, FiberStatus, Fibers, MAX_CHUNK_BYTES, MAX_DATA_BYTES,
     Recovery, ToolOutcome,

@@ -170,6 +170,11 @@ impl Turn {
     }
 }
 
+/// The estimated tokens of `value` as JSON (what compaction counts).
+fn tokens_of(value: &impl serde::Serialize) -> u64 {
+    serde_json::to_string(value).map_or(0, |json| compaction::estimate_tokens(&json))
+}
+
 /// What the class chose (`think` turn `config`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -659,6 +664,85 @@ impl Harness {
         Ok((config, model))
     }
 
+    /// What the model would be sent for the session's next step, as the class configures
+    /// it (the context viewer): the model, the system prompt, the tools, and the session's
+    /// prompt view (summaries standing in for compacted stretches) as chat messages, each
+    /// with an estimate of its tokens (a quarter of its JSON's bytes, as compaction
+    /// estimates). A `beforeTurn` hook may still change the system prompt, tools or model
+    /// for a turn; that is not applied here.
+    pub async fn context(&self, address: &Address, session_id: &str) -> Result<Value, Error> {
+        let host = &self.inner.host;
+        if !host.classes().get(&address.class)?.think {
+            return Err(Error::NotThink {
+                class: address.class.clone(),
+            });
+        }
+        let (config, model) = self.config(address).await?;
+        let budget = config.budget();
+        let session = session_id.to_owned();
+        let view = host
+            .with_db_at(address, move |db| {
+                Ok(db.sessions().prompt_view(&session, None)?)
+            })
+            .await?;
+        let toolbox = Toolbox::new(
+            host,
+            address.clone(),
+            session_id.to_owned(),
+            config.tools,
+            self.code_mode_for(address),
+            self.capabilities(),
+        );
+        let request = Request {
+            system: config.system,
+            tools: toolbox.definitions().to_vec(),
+            messages: compaction::messages(address, &view),
+            ..Request::default()
+        };
+        let tools: Vec<Value> = request
+            .tools
+            .iter()
+            .map(|t| {
+                json!({
+                    "name": t.name,
+                    "description": t.description,
+                    "inputSchema": t.input_schema,
+                    "tokens": tokens_of(t),
+                })
+            })
+            .collect();
+        let messages: Vec<Value> = request
+            .messages
+            .iter()
+            .map(|m| json!({ "role": m.role, "content": m.content, "tokens": tokens_of(m) }))
+            .collect();
+        Ok(json!({
+            "model": model.spec().to_string(),
+            "system": request.system,
+            "systemTokens": request.system.as_deref().map_or(0, compaction::estimate_tokens),
+            "tools": tools,
+            "messages": messages,
+            "maxSteps": config.max_steps,
+            "totalTokens": compaction::estimate_request(&request),
+            "compactAtTokens": budget.threshold(),
+        }))
+    }
+
+    /// The agent's Code Mode server for `execute`, made once and kept (a bounded cache).
+    fn code_mode_for(&self, address: &Address) -> CodeModeServer {
+        let mut servers = lock(&self.inner.code_modes);
+        if servers.len() > 4096 {
+            servers.clear();
+        }
+        servers
+            .entry(address.clone())
+            .or_insert_with(|| {
+                let bindings = self.memory_for(&address.class).bindings;
+                code_mode(&self.inner.host, address, &bindings, self.capabilities())
+            })
+            .clone()
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn run(
         &self,
@@ -670,19 +754,7 @@ impl Harness {
         tx: mpsc::UnboundedSender<Chunk>,
         guard: Option<OwnedMutexGuard<()>>,
     ) -> Run {
-        let code_mode = {
-            let mut servers = lock(&self.inner.code_modes);
-            if servers.len() > 4096 {
-                servers.clear();
-            }
-            servers
-                .entry(address.clone())
-                .or_insert_with(|| {
-                    let bindings = self.memory_for(&address.class).bindings;
-                    code_mode(&self.inner.host, &address, &bindings, self.capabilities())
-                })
-                .clone()
-        };
+        let code_mode = self.code_mode_for(&address);
         let budget = config.budget();
         let memory = self.memory_for(&address.class);
         let toolbox = Toolbox::new(

@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -20,7 +20,7 @@ pub(super) fn routes(router: Router<App>) -> Router<App> {
     const E: &str = "/agents/{class}/{name}/extensions";
     router
         .route(E, get(list).post(install))
-        .route(&format!("{E}/{{extension}}"), delete(remove))
+        .route(&format!("{E}/{{extension}}"), get(versions).delete(remove))
         .route(&format!("{E}/{{extension}}/{{action}}"), post(act))
 }
 
@@ -55,6 +55,34 @@ async fn install(
     })?;
     let installed = app.host.install_extension(&address, spec).await?;
     Ok(json_response(StatusCode::CREATED, &installed))
+}
+
+/// `GET …/extensions/{extension}`: `{name, versions: [{version, approved, manifest,
+/// createdAt}]}`, oldest first: the manifest of a version waiting for approval is what
+/// the person approving it reads.
+async fn versions(
+    State(app): State<App>,
+    Path((class, name, extension)): Path<(String, String, String)>,
+) -> Result<Response> {
+    let address = app.host.resolve(&[(class, name)])?;
+    let shown = extension.clone();
+    let versions = app
+        .host
+        .with_db_at(&address, move |db| {
+            Ok(db.extensions().versions(&extension)?)
+        })
+        .await?;
+    if versions.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            format!("the agent has no extension `{shown}`; list them with GET …/extensions"),
+        ));
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "name": shown, "versions": versions }),
+    ))
 }
 
 /// `DELETE …/extensions/{extension}`: every version.

@@ -22,6 +22,7 @@ use serde_json::{Value, json};
 use store::Kind;
 
 use super::api::{ApiError, json_response};
+use super::executions::{Executions, Kind as ExecutionKind, Record as ExecutionRecord};
 use super::ops::{self, Metrics};
 
 pub(crate) struct AppOptions {
@@ -55,6 +56,8 @@ pub(super) struct App {
     memories: Memories,
     max_body_bytes: usize,
     metrics: Metrics,
+    /// Recent executions, method calls and turns, for the console.
+    pub(super) executions: Executions,
 }
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -66,12 +69,14 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
         memories: options.memories.clone(),
         max_body_bytes: options.max_body_bytes,
         metrics: options.metrics.clone(),
+        executions: Executions::default(),
     };
     let mcp = code_mode_server(
         &options.host,
         &options.memory_bindings,
         options.capabilities.clone(),
         options.metrics.code_mode_observer(),
+        state.executions.mcp_observer(),
     );
     let router = Router::new()
         .route("/agents", get(list_agents))
@@ -111,9 +116,11 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
             post(memory_operation),
         )
         .fallback(not_found);
-    let mut router = super::extensions::routes(super::sub_agents::routes(
-        super::linux_sandbox::routes(super::sessions::routes(router)),
-    ))
+    let mut router = super::tables::routes(super::executions::routes(super::extensions::routes(
+        super::sub_agents::routes(super::linux_sandbox::routes(super::sessions::routes(
+            router,
+        ))),
+    )))
     .with_state(state)
     .merge(mcp_router(mcp, options.loopback));
     if !options.metrics_elsewhere {
@@ -193,6 +200,7 @@ fn code_mode_server(
     memory_bindings: &Bindings,
     capabilities: Vec<Arc<dyn codemode::execute::Capability>>,
     observer: codemode::mcp::CallObserver,
+    execution_observer: codemode::mcp::ExecutionObserver,
 ) -> CodeModeServer {
     let mut tools = Vec::new();
     let mut bindings = host.bindings();
@@ -230,6 +238,7 @@ fn code_mode_server(
         execute_note: think::agents_note(host.classes()),
         capabilities,
         observer: Some(observer),
+        execution_observer: Some(execution_observer),
         ..ServerOptions::default()
     };
     CodeModeServer::with_sandbox(
@@ -288,16 +297,43 @@ async fn list_agents(State(app): State<App>, Query(q): Query<ListQuery>) -> Resu
     let list: Vec<Value> = agents
         .iter()
         .map(|a| {
-            let active = app
-                .host
-                .is_active(&agents::Address::new(a.class.clone(), a.name.clone()));
-            json!({"class": a.class, "name": a.name, "createdAt": a.created_at, "active": active})
+            let address = agents::Address::new(a.class.clone(), a.name.clone());
+            let active = app.host.is_active(&address);
+            // A count per agent is one range read of the catalog: cheap at a page's size.
+            let sub_agents = app.host.sub_agents(&address, None).map_or(0, |c| c.len());
+            json!({
+                "class": a.class,
+                "name": a.name,
+                "createdAt": a.created_at,
+                "active": active,
+                "subAgents": sub_agents,
+                "lastActiveAt": last_write_ms(&app, &address),
+            })
         })
         .collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({ "agents": list, "next": next }),
     ))
+}
+
+/// When the agent's database last changed (ms since the Unix epoch): the later
+/// modification time of its file and its WAL. What the agent did last that lasted; a
+/// read-only call leaves it alone. `None` before the agent's first write.
+pub(super) fn last_write_ms(app: &App, address: &agents::Address) -> Option<u64> {
+    let path = app
+        .host
+        .data()
+        .agent_path(&address.class, &address.name)
+        .ok()?;
+    let mut wal = path.clone().into_os_string();
+    wal.push("-wal");
+    [path.into_os_string(), wal]
+        .iter()
+        .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+        .max()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
 }
 
 async fn rpc(
@@ -307,8 +343,26 @@ async fn rpc(
 ) -> Result<Response> {
     let body = read_body(&app, body).await?;
     let args = call_args(&body)?;
-    let result = app.host.call(&class, &name, &method, args).await?;
-    Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+    let started = std::time::Instant::now();
+    let called = app.host.call(&class, &name, &method, args).await;
+    let record = ExecutionRecord::new(
+        ExecutionKind::Call,
+        Some(format!("{class}/{name}")),
+        method.as_str(),
+        started.elapsed(),
+    );
+    match called {
+        Ok(result) => {
+            app.executions.record(record);
+            Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+        }
+        Err(e) => {
+            let error = ApiError::from(e);
+            app.executions
+                .record(record.failed(&error.code, &error.message));
+            Err(error)
+        }
+    }
 }
 
 /// An RPC body: the JSON array of arguments (an empty body: none).
@@ -421,7 +475,10 @@ async fn chat(
         ..think::ChatRequest::default()
     };
     let turn = app.harness.chat(&class, &name, request).await?;
-    Ok(ui_stream(turn.chunks, &turn.session_id))
+    let recorder = app
+        .executions
+        .turn(format!("{class}/{name}"), turn.session_id.clone());
+    Ok(ui_stream(turn.chunks, &turn.session_id, Some(recorder)))
 }
 
 /// The body of a cancel request.
@@ -461,21 +518,34 @@ async fn reconnect(
 ) -> Result<Response> {
     app.host.classes().get(&class)?;
     Ok(match app.harness.reconnect(&class, &name, &id).await {
-        Some(chunks) => ui_stream(chunks, &id),
+        Some(chunks) => ui_stream(chunks, &id, None),
         None => StatusCode::NO_CONTENT.into_response(),
     })
 }
 
 /// A turn's chunks as the AI SDK's UI message stream (server-sent events, then `[DONE]`).
+/// A `recorder` sees each chunk as it goes out (the executions' record of the turn).
 fn ui_stream(
     chunks: tokio::sync::mpsc::UnboundedReceiver<think::ui::Chunk>,
     session: &str,
+    recorder: Option<super::executions::TurnRecorder>,
 ) -> Response {
-    let stream = futures::stream::unfold(Some(chunks), |chunks| async move {
-        let mut chunks = chunks?;
+    let stream = futures::stream::unfold(Some((chunks, recorder)), |state| async move {
+        let (mut chunks, mut recorder) = state?;
         match chunks.recv().await {
-            Some(chunk) => Some((Ok::<_, Infallible>(chunk.sse()), Some(chunks))),
-            None => Some((Ok(think::ui::DONE.to_owned()), None)),
+            Some(chunk) => {
+                if let Some(recorder) = &mut recorder {
+                    recorder.observe(&chunk);
+                }
+                Some((Ok::<_, Infallible>(chunk.sse()), Some((chunks, recorder))))
+            }
+            None => {
+                // A turn whose stream ends without `finish` or `abort` (a failed one) ends here.
+                if let Some(recorder) = &mut recorder {
+                    recorder.finish();
+                }
+                Some((Ok(think::ui::DONE.to_owned()), None))
+            }
         }
     });
     let mut response = Response::new(Body::from_stream(stream));

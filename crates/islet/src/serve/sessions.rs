@@ -37,6 +37,7 @@ pub(super) fn routes(router: Router<App>) -> Router<App> {
         .route(&format!("{S}/{{id}}/leaf"), post(set_leaf))
         .route(&format!("{S}/{{id}}/fork"), post(fork))
         .route(&format!("{S}/{{id}}/compact"), post(compact))
+        .route(&format!("{S}/{{id}}/context"), get(context))
         .route(
             "/agents/{class}/{name}/messages/{message}/branches",
             get(branches),
@@ -63,6 +64,18 @@ async fn body<T: DeserializeOwned>(app: &App, body: Body, expected: &str) -> Res
     };
     serde_json::from_slice(bytes)
         .map_err(|e| ApiError::bad_request(format!("the body is {expected}; this one is not: {e}")))
+}
+
+/// `GET …/sessions/{id}/context`: what the model would be sent for the session's next
+/// step: model, system prompt, tools and messages with estimated tokens (the console's
+/// context viewer; see `think::Harness::context`).
+async fn context(
+    State(app): State<App>,
+    Path((class, name, id)): Path<(String, String, String)>,
+) -> Result<Response> {
+    let address = app.host.resolve(&[(class, name)])?;
+    let context = app.harness.context(&address, &id).await?;
+    Ok(json_response(StatusCode::OK, &context))
 }
 
 /// `GET …/sessions[?limit=N&cursor=C]`: most recently updated first.

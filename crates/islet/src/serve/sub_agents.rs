@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, json_response};
+use super::executions::{Kind, Record};
 use super::routes::{App, call_args, read_body};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -57,8 +58,21 @@ async fn list_top(
     list(&app, &address, q.class.as_deref())
 }
 
+/// Each child as `listSubAgents()` shows it, plus (for the console's tree) how many
+/// sub-agents it has and when its database last changed.
 fn list(app: &App, address: &agents::Address, class: Option<&str>) -> Result<Response> {
-    let children = app.host.sub_agents(address, class)?;
+    let children: Vec<Value> = app
+        .host
+        .sub_agents(address, class)?
+        .into_iter()
+        .map(|child| {
+            let at = address.child(&child.class_name, &child.name);
+            let mut shown = json!(child);
+            shown["subAgents"] = json!(app.host.sub_agents(&at, None).map_or(0, |c| c.len()));
+            shown["lastActiveAt"] = json!(super::routes::last_write_ms(app, &at));
+            Ok(shown)
+        })
+        .collect::<Result<_>>()?;
     Ok(json_response(
         StatusCode::OK,
         &json!({ "subAgents": children }),
@@ -106,8 +120,27 @@ async fn sub_agent(
         (&Method::POST, [rpc_method]) if !rpc_method.is_empty() => {
             let body = read_body(&app, body).await?;
             let args: Vec<Value> = call_args(&body)?;
-            let result = app.host.call_at(&address, rpc_method, args).await?;
-            Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+            let started = std::time::Instant::now();
+            let called = app.host.call_at(&address, rpc_method, args).await;
+            // Named as its API path (`Team/t/sub/Member/m1`), as the executions list shows it.
+            let agent = path
+                .iter()
+                .map(|(class, name)| format!("{class}/{name}"))
+                .collect::<Vec<_>>()
+                .join("/sub/");
+            let record = Record::new(Kind::Call, Some(agent), *rpc_method, started.elapsed());
+            match called {
+                Ok(result) => {
+                    app.executions.record(record);
+                    Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+                }
+                Err(e) => {
+                    let error = ApiError::from(e);
+                    app.executions
+                        .record(record.failed(&error.code, &error.message));
+                    Err(error)
+                }
+            }
         }
         (_, [] | ["state" | "sub"]) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -51,6 +51,23 @@ pub struct SqlOutcome {
     pub last_insert_rowid: i64,
 }
 
+/// One of the agent's own tables, as [`AgentDb::own_tables`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TableSummary {
+    /// The table's name, as created.
+    pub name: String,
+    /// Its columns in order.
+    pub columns: Vec<String>,
+    /// How many rows it holds now.
+    pub rows: u64,
+}
+
+/// `name` as an SQL identifier: in double quotes, inner quotes doubled, so any table name
+/// (spaces, quotes, keywords) names exactly that table.
+fn quote_identifier(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
 /// Switches the authorizer between internal statements (everything allowed) and the
 /// agent's own (fenced). The authorizer is installed once per connection; it runs when a
 /// statement is prepared, so only statements prepared while the gate is closed are fenced.
@@ -328,6 +345,76 @@ impl AgentDb {
         let outcome = self.run_guest_statement(query, params);
         // An `OR ROLLBACK` conflict clause can end the turn's transaction mid-statement.
         self.check_turn()?;
+        outcome
+    }
+
+    /// The agent's own tables (those `this.sql` made; never islet's `_islet_*` ones or
+    /// SQLite's), by name, with their columns and row counts: what a browser lists.
+    pub fn own_tables(&mut self) -> Result<Vec<TableSummary>> {
+        let names: Vec<String> = {
+            let mut statement = self
+                .conn
+                .prepare(
+                    "SELECT name FROM sqlite_schema WHERE type = 'table' \
+                     AND name NOT LIKE '\\_islet\\_%' ESCAPE '\\' \
+                     AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name",
+                )
+                .ctx("listing the agent's tables")?;
+            statement
+                .query_map([], |row| row.get(0))
+                .ctx("listing the agent's tables")?
+                .collect::<Result<_, _>>()
+                .ctx("listing the agent's tables")?
+        };
+        let mut tables = Vec::with_capacity(names.len());
+        for name in names {
+            let quoted = quote_identifier(&name);
+            let columns = self
+                .conn
+                .prepare(&format!("SELECT * FROM {quoted} LIMIT 0"))
+                .ctx("reading a table's columns")?
+                .column_names()
+                .map(str::to_owned)
+                .collect();
+            let rows: i64 = self
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {quoted}"), [], |row| {
+                    row.get(0)
+                })
+                .ctx("counting a table's rows")?;
+            tables.push(TableSummary {
+                name,
+                columns,
+                rows: rows.max(0) as u64,
+            });
+        }
+        Ok(tables)
+    }
+
+    /// Rows `offset..offset + limit` of one of the agent's own tables ([`Self::own_tables`]),
+    /// in rowid order where the table has one. Read-only: the statement is built here
+    /// (`SELECT *`, the name quoted, never caller SQL), runs fenced as the agent's own
+    /// SQL would, and the connection is `query_only` while it runs. `NotFound` for a
+    /// name that is not one of the agent's tables.
+    pub fn table_rows(&mut self, table: &str, limit: usize, offset: usize) -> Result<SqlOutcome> {
+        if !self.own_tables()?.iter().any(|t| t.name == table) {
+            return Err(Error::NotFound(format!(
+                "the agent has no table `{table}`; its tables are listed by own_tables"
+            )));
+        }
+        let query = format!(
+            "SELECT * FROM {} LIMIT {} OFFSET {}",
+            quote_identifier(table),
+            limit.min(MAX_ROWS),
+            offset
+        );
+        self.conn
+            .execute_batch("PRAGMA query_only = ON")
+            .ctx("making the connection read-only")?;
+        let outcome = self.run_guest_statement(&query, &[]);
+        self.conn
+            .execute_batch("PRAGMA query_only = OFF")
+            .ctx("making the connection writable again")?;
         outcome
     }
 

@@ -337,3 +337,50 @@ fn handles_are_shareable_across_threads() {
     send::<AgentDb>();
     send_sync::<store::DataDir>();
 }
+
+/// The console's SQL browser: the agent's own tables only, pages of rows, names that are
+/// not its tables refused (never run), and the connection writable again afterwards.
+#[test]
+fn issue20_own_tables_are_browsed_read_only_by_quoted_name() {
+    let (_given, mut db) = given_agent();
+    // islet's own tables (state, kv) exist once used; they are never listed.
+    db.set_state(&json!({ "x": 1 })).unwrap();
+    db.sql(r#"CREATE TABLE "we""ird; name" (a INTEGER, b TEXT)"#, &[])
+        .unwrap();
+    for i in 0..7 {
+        db.sql(
+            r#"INSERT INTO "we""ird; name" (a, b) VALUES (?, ?)"#,
+            &[json!(i), json!(format!("row {i}"))],
+        )
+        .unwrap();
+    }
+    given_table(&mut db);
+    let tables = db.own_tables().unwrap();
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["notes", "we\"ird; name"]);
+    assert_eq!(
+        (tables[1].rows, tables[1].columns.as_slice()),
+        (7, &["a".to_owned(), "b".to_owned()][..])
+    );
+
+    let page = db.table_rows("we\"ird; name", 3, 5).unwrap();
+    assert_eq!(page.columns, ["a", "b"]);
+    let a: Vec<&Value> = page.rows.iter().map(|r| &r["a"]).collect();
+    assert_eq!(a, [&json!(5), &json!(6)]);
+    for not_mine in [
+        "_islet_kv",
+        "sqlite_schema",
+        "notes; DROP TABLE notes",
+        "NOTES",
+    ] {
+        let error = db.table_rows(not_mine, 10, 0).unwrap_err();
+        assert!(
+            matches!(error, store::Error::NotFound(_)),
+            "{not_mine}: {error}"
+        );
+    }
+    // Still writable: query_only was switched off again, after a refusal too.
+    db.sql("INSERT INTO notes (title) VALUES ('after')", &[])
+        .unwrap();
+    assert_eq!(count_notes(&mut db), json!(1));
+}

@@ -32,10 +32,10 @@ function showLogin(message = "") {
   sessionStorage.removeItem(TOKEN_KEY);
   stopStreams();
   // Nothing read with the token stays in the page once it is gone.
-  for (const id of ["agent-list", "agent-detail", "session-list", "search-results", "messages", "profile-list", "memories"]) {
+  for (const id of ["agent-list", "agent-detail", "session-list", "search-results", "messages", "profile-list", "memories", "execution-list", "execution-detail", "context-view"]) {
     document.getElementById(id).replaceChildren();
   }
-  for (const id of ["agent-filter", "chat-agent", "chat-input", "session-search", "recall-query"]) {
+  for (const id of ["agent-filter", "chat-agent", "chat-input", "session-search", "recall-query", "executions-agent"]) {
     document.getElementById(id).value = "";
   }
   $("#profile-name").textContent = "(choose a profile)";
@@ -140,13 +140,13 @@ function route() {
   $("#error").textContent = "";
   stopStreams();
   const [first, ...rest] = location.hash.replace(/^#\/?/, "").split("/").map(decodeURIComponent);
-  const view = ["agents", "chat", "memory"].includes(first) ? first : "agents";
+  const view = ["agents", "chat", "memory", "executions"].includes(first) ? first : "agents";
   for (const section of document.querySelectorAll(".view")) section.hidden = section.id !== `view-${view}`;
   for (const link of document.querySelectorAll("header nav a")) {
     if (link.dataset.view === view) link.setAttribute("aria-current", "page");
     else link.removeAttribute("aria-current");
   }
-  const views = { agents: agentsView, chat: chatView, memory: memoryView };
+  const views = { agents: agentsView, chat: chatView, memory: memoryView, executions: executionsView };
   views[view](rest).catch(showError);
 }
 
@@ -164,6 +164,66 @@ async function loadAgents(more = false) {
   agentsLoaded = true;
 }
 
+/** "12 s ago", "3 h ago", or the date: when an agent last changed. */
+function ago(ms) {
+  if (!ms) return null;
+  const seconds = Math.max(0, (Date.now() - ms) / 1000);
+  if (seconds < 60) return `${Math.round(seconds)} s ago`;
+  if (seconds < 3600) return `${Math.round(seconds / 60)} min ago`;
+  if (seconds < 86400) return `${Math.round(seconds / 3600)} h ago`;
+  return new Date(ms).toLocaleString();
+}
+
+function agentMeta(a) {
+  return [a.active === undefined ? null : a.active ? "active" : "hibernating",
+    a.createdAt ? `created ${new Date(a.createdAt).toLocaleString()}` : null,
+    a.lastActiveAt ? `last write ${ago(a.lastActiveAt)}` : null,
+  ].filter(Boolean).join(" · ");
+}
+
+/** A toggle under an agent with sub-agents: opens the next level of the tree, read from
+ * `path` (the agent's API path) + `/sub`. */
+function subAgentToggle(path, count, label) {
+  const children = el("ul", { class: "list tree", hidden: true, "aria-label": `Sub-agents of ${label}` });
+  const toggle = el("button", {
+    type: "button", class: "quiet sub-toggle", "aria-expanded": "false",
+    "aria-label": `Show the ${count} sub-agent${count === 1 ? "" : "s"} of ${label}`,
+    text: `▸ ${count} sub-agent${count === 1 ? "" : "s"}`,
+  });
+  toggle.addEventListener("click", async () => {
+    const open = toggle.getAttribute("aria-expanded") !== "true";
+    toggle.setAttribute("aria-expanded", String(open));
+    toggle.textContent = `${open ? "▾" : "▸"} ${count} sub-agent${count === 1 ? "" : "s"}`;
+    children.hidden = !open;
+    if (!open || children.childElementCount) return;
+    try {
+      const { subAgents } = await api(`${path}/sub`);
+      children.replaceChildren(...subAgents.map((c) => {
+        const childPath = `${path}/sub/${enc(c.className)}/${enc(c.name)}`;
+        const childLabel = `${c.className} / ${c.name}`;
+        const chain = `${label} › ${childLabel}`;
+        return el("li", { "data-sub-agent": `${c.className}/${c.name}` },
+          el("button", { type: "button", onclick: () => showSubAgent(childPath, chain) },
+            el("span", { text: childLabel }), el("small", { text: agentMeta(c) })),
+          c.subAgents ? subAgentToggle(childPath, c.subAgents, chain) : null);
+      }));
+    } catch (error) {
+      showError(error);
+    }
+  });
+  return el("div", {}, toggle, children);
+}
+
+/** A sub-agent's state (what the API gives for one: state, its own sub-agents, calls). */
+async function showSubAgent(path, title) {
+  const id = routeId;
+  const state = await api(`${path}/state`).catch((error) => { showError(error); return undefined; });
+  if (stale(id) || state === undefined) return;
+  $("#agent-detail").replaceChildren(el("h1", { id: "agent-title", text: title }),
+    el("p", { class: "muted", text: "A sub-agent: its state, as its parent's this.subAgent() left it." }),
+    el("pre", { id: "state", tabindex: "0", "aria-label": "State (JSON)", text: JSON.stringify(state, null, 2) }));
+}
+
 function renderAgentList(selected) {
   const filter = $("#agent-filter").value.trim().toLowerCase();
   const list = $("#agent-list");
@@ -176,11 +236,8 @@ function renderAgentList(selected) {
       onclick: () => { location.hash = `#/agents/${enc(a.class)}/${enc(a.name)}`; },
     },
       el("span", { text: `${a.class} / ${a.name}` }),
-      el("small", {
-        class: "agent-meta",
-        text: [a.active === undefined ? null : a.active ? "active" : "hibernating",
-          a.createdAt ? `created ${new Date(a.createdAt).toLocaleString()}` : null].filter(Boolean).join(" · "),
-      })))));
+      el("small", { class: "agent-meta", text: agentMeta(a) })),
+    a.subAgents ? subAgentToggle(agentPath(a.class, a.name), a.subAgents, `${a.class} / ${a.name}`) : null)));
   if (!shown.length) list.append(el("li", { class: "muted", text: agents.length ? "No agent matches." : "No agents yet." }));
   // Large lists come in pages: say when a filter only looked at those loaded so far.
   if (agentsNext && filter) list.append(el("li", { class: "muted", text: `Filtered the ${agents.length} agents loaded; load more to look further.` }));
@@ -203,13 +260,143 @@ async function agentsView([cls, name, tab = "state", ...path]) {
   const tabs = el("nav", { class: "tabs", "aria-label": "Agent" },
     el("a", { href: `${base}/state`, "aria-current": tab === "state" ? "page" : null, text: "State" }),
     el("a", { href: `${base}/workspace`, "aria-current": tab === "workspace" ? "page" : null, text: "Workspace" }),
-    el("a", { href: `${base}/schedules`, "aria-current": tab === "schedules" ? "page" : null, text: "Schedules" }),
+    el("a", { href: `${base}/schedules`, "aria-current": tab === "schedules" ? "page" : null, text: "Schedules & fibers" }),
+    el("a", { href: `${base}/tables`, "aria-current": tab === "tables" ? "page" : null, text: "SQL tables" }),
+    el("a", { href: `${base}/extensions`, "aria-current": tab === "extensions" ? "page" : null, text: "Extensions" }),
     el("a", { href: `#/chat/${enc(cls)}/${enc(name)}`, text: "Chat" }));
   const body = el("div", { id: "agent-body" });
   detail.replaceChildren(el("h1", { id: "agent-title", text: `${cls} / ${name}` }), tabs, body);
   if (tab === "workspace") await workspaceTab(body, cls, name, path.join("/"), id);
   else if (tab === "schedules") await schedulesTab(body, cls, name);
+  else if (tab === "extensions") await extensionsTab(body, cls, name, id);
+  else if (tab === "tables") await tablesTab(body, cls, name, path[0], Number(path[1] ?? 0), id);
   else await stateTab(body, cls, name, id);
+}
+
+/** A button that asks once more before `action` (window.confirm would block automation
+ * and cannot be styled); "Cancel" puts the button back. */
+function confirmed(label, question, yesText, action, attrs = {}) {
+  const holder = el("span", { class: "row" });
+  const button = el("button", { type: "button", class: "quiet", ...attrs, text: label });
+  button.addEventListener("click", () => {
+    const yes = el("button", { type: "button", class: "confirm-yes", text: yesText });
+    yes.addEventListener("click", async () => {
+      try {
+        await action();
+      } catch (error) {
+        showError(error);
+      }
+    });
+    const no = el("button", { type: "button", class: "quiet", text: "Cancel", onclick: () => holder.replaceChildren(button) });
+    holder.replaceChildren(el("span", { text: question }), yes, no);
+    yes.focus();
+  });
+  holder.append(button);
+  return holder;
+}
+
+/** What a manifest's permissions allow, in words ("none" where it asks for nothing). */
+function permissionsText(manifest) {
+  const p = manifest?.permissions ?? {};
+  const network = Array.isArray(p.network) && p.network.length ? p.network.join(", ") : "none";
+  return `network: ${network} · workspace: ${p.workspace ?? "none"} · memory: ${Array.isArray(p.memory) ? p.memory.join(", ") || "none" : p.memory ?? "none"}`;
+}
+
+/** The agent's extensions: every version with its manifest and permissions; enable,
+ * disable, make an approved version active, approve one waiting for a person. */
+async function extensionsTab(body, cls, name, id) {
+  const base = `${agentPath(cls, name)}/extensions`;
+  const { extensions } = await api(base);
+  const details = await Promise.all(extensions.map((x) => api(`${base}/${enc(x.name)}`)));
+  if (stale(id)) return;
+  const again = () => extensionsTab(body, cls, name, id);
+  const list = el("ul", { class: "list", id: "extensions", "aria-label": "Extensions" });
+  extensions.forEach((x, i) => {
+    const state = x.version ? `v${x.version} active · ${x.enabled ? "enabled" : "disabled"}` : "no active version";
+    const toggle = x.version ? el("button", {
+      type: "button", class: "quiet toggle-extension", text: x.enabled ? "Disable" : "Enable",
+      onclick: async () => {
+        try {
+          await api(`${base}/${enc(x.name)}/${x.enabled ? "disable" : "enable"}`, {});
+          await again();
+        } catch (error) {
+          showError(error);
+        }
+      },
+    }) : null;
+    const versions = el("ul", { class: "list", "aria-label": `Versions of ${x.name}` });
+    for (const v of [...details[i].versions].reverse()) {
+      const active = v.version === x.version;
+      const status = active ? "active" : v.approved ? "approved" : "waiting for approval";
+      let action = null;
+      if (!v.approved) {
+        action = confirmed(`Approve v${v.version}`, `Let v${v.version} run with ${permissionsText(v.manifest)}?`, "Yes, approve",
+          async () => { await api(`${base}/${enc(x.name)}/approve`, { version: v.version }); await again(); },
+          { "data-approve": v.version });
+      } else if (!active) {
+        action = el("button", { type: "button", class: "quiet", text: `Make v${v.version} active`, onclick: async () => {
+          try {
+            await api(`${base}/${enc(x.name)}/rollback`, { version: v.version });
+            await again();
+          } catch (error) {
+            showError(error);
+          }
+        } });
+      }
+      versions.append(el("li", { class: "memory", "data-version": v.version },
+        el("div", { text: `v${v.version} · ${status} · installed ${new Date(v.createdAt).toLocaleString()}` }),
+        el("small", { class: v.approved ? "muted" : "failed-text", text: `Permissions: ${permissionsText(v.manifest)}` }),
+        el("details", {}, el("summary", { text: "Manifest" }), el("pre", { text: JSON.stringify(v.manifest, null, 2) })),
+        action));
+    }
+    list.append(el("li", { class: "memory", "data-extension": x.name },
+      el("h2", { text: x.name }),
+      el("div", { class: "row" }, el("span", { class: "muted extension-state", text: state }), toggle),
+      x.manifest?.description ? el("p", { text: x.manifest.description }) : null,
+      versions));
+  });
+  if (!extensions.length) list.append(el("li", { class: "muted", text: "No extensions (an agent installs them with this.extensions.install)." }));
+  body.replaceChildren(list);
+}
+
+const TABLE_PAGE = 50;
+
+/** The agent's own SQL tables, and a page of one: read-only, through the API (no SQL is
+ * written here). */
+async function tablesTab(body, cls, name, table, offset, id) {
+  const { tables } = await api(`${agentPath(cls, name)}/db/tables`);
+  if (stale(id)) return;
+  const base = `#/agents/${enc(cls)}/${enc(name)}/tables`;
+  const list = el("ul", { class: "list", id: "tables", "aria-label": "Tables" });
+  for (const t of tables) {
+    list.append(el("li", {}, el("button", {
+      type: "button",
+      "data-table": t.name,
+      "aria-current": t.name === table ? "true" : null,
+      onclick: () => { location.hash = `${base}/${enc(t.name)}`; },
+    }, el("span", { text: t.name }), el("small", { text: `${t.rows} row${t.rows === 1 ? "" : "s"} · ${t.columns.join(", ")}` }))));
+  }
+  if (!tables.length) list.append(el("li", { class: "muted", text: "No tables (an agent makes them with this.sql)." }));
+  const parts = [list];
+  const chosen = tables.find((t) => t.name === table);
+  if (chosen) {
+    const start = Number.isFinite(offset) && offset > 0 ? offset : 0;
+    const page = await api(`${agentPath(cls, name)}/db/tables/${enc(table)}?limit=${TABLE_PAGE}&offset=${start}`);
+    if (stale(id)) return;
+    const cell = (value) => el("td", { text: value === null ? "NULL" : typeof value === "string" ? value : JSON.stringify(value) });
+    const grid = el("table", { class: "rows", id: "table-rows", "aria-label": `Rows of ${table}` },
+      el("thead", {}, el("tr", {}, ...page.columns.map((c) => el("th", { scope: "col", text: c })))),
+      el("tbody", {}, ...page.rows.map((row) => el("tr", {}, ...page.columns.map((c) => cell(row[c]))))));
+    const last = Math.min(start + page.rows.length, chosen.rows);
+    const nav = el("div", { class: "row" },
+      el("button", { type: "button", class: "quiet", id: "rows-prev", disabled: start === 0,
+        onclick: () => { location.hash = `${base}/${enc(table)}/${Math.max(0, start - TABLE_PAGE)}`; } }, "‹ Previous"),
+      el("span", { id: "rows-range", text: page.rows.length ? `Rows ${start + 1}–${last} of ${chosen.rows}` : `No rows here (${chosen.rows} in all)` }),
+      el("button", { type: "button", class: "quiet", id: "rows-next", disabled: start + TABLE_PAGE >= chosen.rows,
+        onclick: () => { location.hash = `${base}/${enc(table)}/${start + TABLE_PAGE}`; } }, "Next ›"));
+    parts.push(el("h2", { text: table }), nav, grid);
+  }
+  body.replaceChildren(...parts);
 }
 
 async function schedulesTab(body, cls, name) {
@@ -239,7 +426,23 @@ async function schedulesTab(body, cls, name) {
       el("pre", { text: JSON.stringify(s.payload, null, 2) }), actions));
   }
   if (!schedules.length) list.append(el("li", { class: "muted", text: "No schedules." }));
-  body.replaceChildren(list);
+  const { fibers } = await api(`${agentPath(cls, name)}/db/fibers?limit=50`);
+  const runs = el("ul", { class: "list", id: "fibers", "aria-label": "Fibers" });
+  for (const f of fibers) {
+    const facts = [f.status, f.sessionId ? `session ${f.sessionId}` : null,
+      f.recoveries ? `recovered ${f.recoveries}×` : null,
+      `started ${new Date(f.createdAtMs).toLocaleString()}`, `updated ${ago(f.updatedAtMs)}`].filter(Boolean).join(" · ");
+    const shown = { stash: f.stash, result: f.result };
+    runs.append(el("li", { class: "memory", "data-fiber": f.id, "data-status": f.status },
+      el("div", { text: f.name }),
+      el("small", { class: f.status === "failed" ? "failed-text" : "muted", text: facts }),
+      f.error ? el("pre", { class: "failed-text", text: f.error }) : null,
+      f.stash !== null || f.result !== null
+        ? el("details", {}, el("summary", { text: "Stash and result" }), el("pre", { text: JSON.stringify(shown, null, 2) }))
+        : null));
+  }
+  if (!fibers.length) runs.append(el("li", { class: "muted", text: "No fibers (durable turns: runFiber, Think turns)." }));
+  body.replaceChildren(el("h2", { text: "Schedules" }), list, el("h2", { text: "Fibers" }), runs);
 }
 
 async function stateTab(body, cls, name, id) {
@@ -393,6 +596,8 @@ async function chatView([cls, name, session]) {
   // Search results stay while moving between the same agent's sessions.
   if (chat.cls !== cls || chat.name !== name) $("#search-results").replaceChildren();
   Object.assign(chat, { cls, name, session: session ?? null });
+  $("#context-view").hidden = true;
+  $("#context").setAttribute("aria-expanded", "false");
   $("#chat-agent").value = `${cls}/${name}`;
   chat.lastQuestion = null;
   await loadSessions();
@@ -670,6 +875,27 @@ function setRunning(running) {
   $("#stop").disabled = !running;
   $("#regenerate").disabled = running || !chat.session || !chat.lastQuestion;
   $("#compact").disabled = running || !chat.session;
+  $("#context").disabled = running || !chat.session;
+}
+
+/** The context viewer: what the session's next step would send the model, with the
+ * estimated tokens of each piece. */
+async function showContext() {
+  const view = $("#context-view");
+  const c = await api(`${agentPath(chat.cls, chat.name)}/sessions/${enc(chat.session)}/context`);
+  const text = (m) => m.content.map((p) => p.type === "text" ? p.text : JSON.stringify(p, null, 2)).join("\n");
+  view.replaceChildren(
+    el("h2", { text: "Context" }),
+    el("p", { class: "muted", id: "context-summary", text: `${c.model} · about ${c.totalTokens} tokens in all · compacts at ${c.compactAtTokens} · at most ${c.maxSteps} steps` }),
+    el("h3", { text: `System prompt (${c.systemTokens} tokens)` }),
+    el("pre", { id: "context-system", text: c.system ?? "(none)" }),
+    el("h3", { text: `Tools (${c.tools.length})` }),
+    el("ul", { class: "list", id: "context-tools" }, ...c.tools.map((t) => el("li", { "data-tool-name": t.name },
+      el("details", {}, el("summary", { text: `${t.name} · ${t.tokens} tokens` }),
+        el("pre", { text: `${t.description}\n\n${JSON.stringify(t.inputSchema, null, 2)}` }))))),
+    el("h3", { text: `Messages (${c.messages.length})` }),
+    el("ol", { class: "list", id: "context-messages" }, ...c.messages.map((m) => el("li", { class: `msg ${m.role}`, "data-role": m.role },
+      el("span", { class: "role", text: `${m.role} · ${m.tokens} tokens` }), el("span", { class: "text", text: text(m) })))));
 }
 
 // ---- memory ----------------------------------------------------------------------------
@@ -721,6 +947,89 @@ function showMemories(results) {
     return item;
   }));
   if (!results.length) $("#memories").append(el("li", { class: "muted", text: "Nothing found." }));
+}
+
+// ---- executions ------------------------------------------------------------------------
+
+const KIND_NAMES = { execute: "/mcp execute", tool: "tool call", turn: "Think turn", call: "method call" };
+/** "method call: increment"; an /mcp program has no other name. */
+const executionTitle = (x) => x.kind === "execute" ? KIND_NAMES.execute : `${KIND_NAMES[x.kind] ?? x.kind}: ${x.label}`;
+
+async function executionsView([id]) {
+  const rid = routeId;
+  const params = new URLSearchParams({ limit: "200" });
+  for (const [key, input] of [["outcome", "#executions-outcome"], ["kind", "#executions-kind"], ["agent", "#executions-agent"]]) {
+    const value = $(input).value.trim();
+    if (value) params.set(key, value);
+  }
+  const { executions } = await api(`/executions?${params}`);
+  if (stale(rid)) return;
+  const list = $("#execution-list");
+  list.replaceChildren(...executions.map((x) => el("li", {},
+    el("button", {
+      type: "button",
+      "data-execution": x.id,
+      "data-outcome": x.outcome,
+      "aria-current": String(x.id) === id ? "true" : null,
+      onclick: () => { location.hash = `#/executions/${x.id}`; },
+    },
+      el("span", { class: x.outcome === "ok" ? "ok" : "failed-text", text: `${x.outcome === "ok" ? "✓" : "✗"} ${executionTitle(x)}` }),
+      el("small", { text: [x.agent, x.outcome === "ok" ? null : x.outcome, `${Math.round(x.durationMs)} ms`,
+        new Date(x.at).toLocaleTimeString()].filter(Boolean).join(" · ") })))));
+  if (!executions.length) list.append(el("li", { class: "muted", text: "No executions match (the server keeps the latest 500 since it started)." }));
+  const detail = $("#execution-detail");
+  if (!id) return detail.replaceChildren(el("p", { class: "muted", text: "Choose an execution." }));
+  let chosen = executions.find((x) => String(x.id) === id);
+  // An execution outside the filter is still shown when opened by its address.
+  if (!chosen) chosen = (await api("/executions?limit=500")).executions.find((x) => String(x.id) === id);
+  if (stale(rid)) return;
+  if (!chosen) return detail.replaceChildren(el("p", { class: "muted", text: "That execution is no longer kept." }));
+  showExecution(detail, chosen);
+}
+
+function showExecution(detail, x) {
+  const facts = el("dl", { class: "facts" });
+  const fact = (name, value) => { if (value !== null && value !== undefined && value !== "") facts.append(el("dt", { text: name }), el("dd", { text: String(value) })); };
+  fact("Kind", KIND_NAMES[x.kind] ?? x.kind);
+  fact("Agent", x.agent);
+  fact("Outcome", x.outcome);
+  fact("Duration", `${x.durationMs.toFixed(1)} ms`);
+  fact("Finished", new Date(x.at).toLocaleString());
+  fact("Host calls", x.hostCalls);
+  if (x.line) fact("Position", `line ${x.line}, column ${x.column ?? "?"}`);
+  const parts = [el("h1", { id: "execution-title", text: executionTitle(x) }), facts];
+  // A Think turn or tool call links to its conversation.
+  const [cls, ...rest] = (x.agent ?? "").split("/");
+  if (x.session && cls && rest.length) {
+    parts.push(el("p", {}, el("a", { id: "execution-session", href: `#/chat/${enc(cls)}/${enc(rest.join("/"))}/${enc(x.session)}`, text: "Open the conversation" })));
+  }
+  if (x.error) parts.push(el("h2", { text: "Error" }), el("pre", { id: "execution-error", class: "failed-text", text: x.error }));
+  if (x.code) parts.push(el("h2", { text: "Code" }), codeListing(x.code, x.line, x.column));
+  if (x.logs?.length) parts.push(el("h2", { text: "Console output" }), el("pre", { id: "execution-logs", text: x.logs.join("\n") }));
+  detail.replaceChildren(...parts);
+  detail.querySelector(".error-line")?.scrollIntoView({ block: "center" });
+}
+
+/** The code as numbered lines; the error's line marked, and its column's character. */
+function codeListing(code, line, column) {
+  const list = el("ol", { class: "code", id: "execution-code", "aria-label": "Code" });
+  code.split("\n").forEach((text, index) => {
+    const item = el("li", {});
+    if (line === index + 1) {
+      item.className = "error-line";
+      item.setAttribute("aria-label", `Line ${line}: the error is here`);
+      // Columns count characters (code points), as the sandbox reports them.
+      const chars = [...text];
+      const at = Math.min(Math.max((column ?? 1) - 1, 0), chars.length);
+      item.append(chars.slice(0, at).join(""),
+        el("mark", { class: "error-pos", text: chars[at] ?? " " }),
+        chars.slice(at + 1).join(""));
+    } else {
+      item.textContent = text || " ";
+    }
+    list.append(item);
+  });
+  return list;
 }
 
 // ---- wiring ----------------------------------------------------------------------------
@@ -777,6 +1086,19 @@ $("#compact").addEventListener("click", async () => {
     setRunning(false);
   }
 });
+$("#context").addEventListener("click", async () => {
+  const view = $("#context-view");
+  const open = view.hidden;
+  $("#context").setAttribute("aria-expanded", String(open));
+  if (!open) return void (view.hidden = true);
+  try {
+    await showContext();
+    view.hidden = false;
+  } catch (error) {
+    $("#context").setAttribute("aria-expanded", "false");
+    showError(error);
+  }
+});
 $("#regenerate").addEventListener("click", () => {
   if (chat.session && chat.lastQuestion && !chat.running) send(chat.lastQuestion, true);
 });
@@ -797,6 +1119,11 @@ $("#recall-form").addEventListener("submit", async (event) => {
   } catch (error) {
     showError(error);
   }
+});
+$("#executions-filter").addEventListener("submit", (event) => {
+  event.preventDefault();
+  if (location.hash === "#/executions") route();
+  else location.hash = "#/executions";
 });
 addEventListener("hashchange", route);
 route();

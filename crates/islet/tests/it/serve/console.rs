@@ -11,7 +11,7 @@ use browser::{Browser, BrowserConfig, Context, Page};
 use codemode::egress::{FetchPolicy, Fetcher, HostRule};
 use serde_json::{Value, json};
 
-use super::{ASSISTANT, Server, given_agents_dir, given_chat_server, given_server};
+use super::{ASSISTANT, McpClient, Server, given_agents_dir, given_chat_server, given_server};
 use crate::support::client;
 
 /// An agent whose state is whatever it is given: HTML in it must show as text.
@@ -976,5 +976,706 @@ async fn issue20_console_pages_a_long_agent_list() {
         json!(true),
     )
     .await;
+    browser.shutdown().await;
+}
+
+/// Code of an `/mcp` execute that logs, then fails on line 4 (column past `n.`).
+const FAILING_CODE: &str = "async () => {\n  console.log(\"before <b>x</b>\");\n  const n = await agents.Counter(\"alice\").get();\n  return n.nope.deeper;\n}";
+
+/// Executions: `/mcp` programs, Think tool calls and turns, method calls, listed by the
+/// API with filters and in the console, where a failed one opens on its error's position.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_lists_executions_and_opens_a_failed_one_at_its_error() {
+    const KEY: &str = "sk-console-exec";
+    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+        .await
+        .unwrap();
+    model.push(llm::scripted::Reply::new().tool_call(
+        "call_1",
+        "execute",
+        json!({"code": "async () => {\n  return missingThing.value;\n}"}),
+    ));
+    model.push(llm::scripted::Reply::new().text_chunks(["It failed."]));
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_chat_server(
+        &agents,
+        &dir.path().join("data"),
+        &model,
+        &[("OPENAI_API_KEY", KEY)],
+    );
+    server
+        .call("Counter", "alice", "increment", json!([5]))
+        .await;
+    let (status, _) = server.post("/agents/Counter/alice/nope", "[]").await;
+    assert_eq!(status, 404);
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code": FAILING_CODE}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(true), "{result}");
+    let chat = client()
+        .post(format!("{}/agents/Assistant/me/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "go"}]}]}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(chat.contains("It failed."), "{chat}");
+
+    // The API: newest first, each kind recorded, filters by outcome, agent and kind.
+    let list = |query: &'static str| {
+        let server = &server;
+        async move {
+            let (status, body) = server.get(&format!("/executions{query}")).await;
+            assert_eq!(status, 200, "{body}");
+            serde_json::from_str::<Value>(&body).unwrap()["executions"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let all = list("").await;
+    let kinds: Vec<&str> = all.iter().filter_map(|x| x["kind"].as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["turn", "tool", "execute", "call", "call"],
+        "{all:?}"
+    );
+    let execute = &all[2];
+    assert_eq!(execute["outcome"], json!("TypeError"), "{execute}");
+    assert_eq!(execute["code"], json!(FAILING_CODE));
+    assert_eq!(execute["line"], json!(4), "{execute}");
+    assert!(execute["column"].as_u64().is_some(), "{execute}");
+    assert_eq!(execute["logs"], json!(["before <b>x</b>"]));
+    assert!(execute["hostCalls"].as_u64().unwrap() >= 1, "{execute}");
+    let tool = &all[1];
+    assert_eq!(
+        (&tool["agent"], &tool["outcome"], &tool["line"]),
+        (&json!("Assistant/me"), &json!("ReferenceError"), &json!(2)),
+        "{tool}"
+    );
+    assert_eq!(all[0]["outcome"], json!("ok"), "the turn itself answered");
+    let session = all[0]["session"]
+        .as_str()
+        .expect("a turn's session")
+        .to_owned();
+    assert_eq!(tool["session"], json!(session), "{tool}");
+    assert_eq!(all[3]["outcome"], json!("UNKNOWN_METHOD"), "{}", all[3]);
+    let ok = list("?outcome=ok&agent=Counter/alice").await;
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    assert_eq!(ok[0]["label"], json!("increment"));
+    let failed = list("?outcome=error").await;
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    assert_eq!(list("?kind=execute&limit=5").await.len(), 1);
+    let (status, _) = server.get("/executions?limit=0").await;
+    assert_eq!(status, 400);
+    let anonymous = client()
+        .get(format!("{}/executions", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401, "no token, no executions");
+
+    // The console: filtered to failures, the /mcp one opens on line 4 with the column
+    // marked; agent text (the log's <b>) stays text.
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("#view-agents:not([hidden])", Duration::from_secs(20))
+        .await
+        .unwrap();
+    go(&page, "#/executions").await;
+    page.wait_for("[data-execution]", Duration::from_secs(10))
+        .await
+        .unwrap();
+    eval(
+        &page,
+        "document.querySelector('#executions-outcome').value = 'error'",
+    )
+    .await;
+    page.click("#executions-filter button[type=submit]")
+        .await
+        .unwrap();
+    wait_for_value(
+        &page,
+        "[...document.querySelectorAll('[data-execution]')].map(b => b.dataset.outcome).join()",
+        json!("ReferenceError,TypeError,UNKNOWN_METHOD"),
+    )
+    .await;
+    page.click(&format!("[data-execution='{}']", execute["id"]))
+        .await
+        .unwrap();
+    wait_for_text(&page, "#execution-error", "TypeError").await;
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('#execution-code .error-line')?.textContent"
+        )
+        .await,
+        json!("  return n.nope.deeper;")
+    );
+    let column = execute["column"].as_u64().unwrap() as usize;
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('#execution-code .error-pos').textContent"
+        )
+        .await,
+        json!("  return n.nope.deeper;"[column - 1..column])
+    );
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('#execution-logs').textContent"
+        )
+        .await,
+        json!("before <b>x</b>")
+    );
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelectorAll('#execution-detail b').length"
+        )
+        .await,
+        json!(0)
+    );
+    screenshot(&page, "executions").await;
+    // A tool call opens its conversation.
+    page.click(&format!("[data-execution='{}']", tool["id"]))
+        .await
+        .unwrap();
+    wait_for_text(&page, "#execution-code .error-line", "missingThing.value").await;
+    page.click("#execution-session").await.unwrap();
+    wait_for_text(&page, "#messages", "It failed.").await;
+    assert_eq!(
+        eval(&page, "location.hash").await,
+        json!(format!("#/chat/Assistant/me/{session}"))
+    );
+    go(&page, &format!("#/executions/{}", execute["id"])).await;
+    wait_for_text(&page, "#execution-error", "TypeError").await;
+    // At phone width the list and the detail stack; nothing is wider than the screen.
+    given_viewport(&page, 390, 844).await;
+    wait_for_value(
+        &page,
+        "document.documentElement.scrollWidth <= 390",
+        json!(true),
+    )
+    .await;
+    screenshot(&page, "executions-phone").await;
+    browser.shutdown().await;
+
+    // A turn that fails (the model has no answer left) is recorded as failed, with why.
+    let failed_turn = client()
+        .post(format!("{}/agents/Assistant/me/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(
+            &json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "again"}]}]}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(failed_turn.contains("\"type\":\"error\""), "{failed_turn}");
+    let turns = list("?kind=turn").await;
+    assert_eq!(turns.len(), 2, "{turns:?}");
+    assert_eq!(turns[0]["outcome"], json!("TurnError"), "{}", turns[0]);
+    assert!(
+        turns[0]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{}",
+        turns[0]
+    );
+}
+
+/// An agent with one SQL table whose name needs quoting and whose rows hold HTML.
+const TABLED: &str = r#"
+import { Agent } from "agents";
+export default class Tabled extends Agent {
+  async fill(n: number) {
+    await this.sql`CREATE TABLE IF NOT EXISTS "odd ""name""" (id INTEGER PRIMARY KEY, note TEXT)`;
+    for (let i = 0; i < n; i++) {
+      await this.sql`INSERT INTO "odd ""name""" (note) VALUES (${"<i>row</i> " + i})`;
+    }
+    return n;
+  }
+}
+"#;
+
+/// The SQL browser: the agent's own tables (not islet's), pages of rows, read-only, and
+/// names that are not tables refused rather than run.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_browses_an_agents_sql_tables_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Tabled.ts", TABLED)]);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    assert_eq!(
+        server.call("Tabled", "t", "fill", json!([60])).await,
+        json!(60)
+    );
+    let (status, body) = server.get("/agents/Tabled/t/db/tables").await;
+    assert_eq!(status, 200, "{body}");
+    let tables: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        tables["tables"],
+        json!([{ "name": "odd \"name\"", "columns": ["id", "note"], "rows": 60 }]),
+        "only the agent's own table"
+    );
+    let (status, body) = server
+        .get("/agents/Tabled/t/db/tables/odd%20%22name%22?limit=50&offset=50")
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let page: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(page["rows"].as_array().unwrap().len(), 10, "{page}");
+    assert_eq!(
+        page["rows"][0],
+        json!({ "id": 51, "note": "<i>row</i> 50" })
+    );
+    for not_a_table in [
+        "_islet_kv",
+        "sqlite_schema",
+        "odd%20%22name%22%3B%20DROP%20TABLE%20x",
+    ] {
+        let (status, body) = server
+            .get(&format!("/agents/Tabled/t/db/tables/{not_a_table}"))
+            .await;
+        assert_eq!(status, 404, "{not_a_table}: {body}");
+    }
+    let (status, _) = server
+        .get("/agents/Tabled/t/db/tables/odd%20%22name%22?limit=0")
+        .await;
+    assert_eq!(status, 400);
+
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("[data-agent='Tabled/t']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    go(&page, "#/agents/Tabled/t/tables").await;
+    page.wait_for("[data-table]", Duration::from_secs(10))
+        .await
+        .unwrap();
+    eval(&page, "document.querySelector('[data-table]').click()").await;
+    wait_for_text(&page, "#rows-range", "Rows 1–50 of 60").await;
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelectorAll('#table-rows tbody tr').length"
+        )
+        .await,
+        json!(50)
+    );
+    screenshot(&page, "sql-tables").await;
+    page.click("#rows-next").await.unwrap();
+    wait_for_text(&page, "#rows-range", "Rows 51–60 of 60").await;
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('#table-rows tbody td:nth-child(2)').textContent"
+        )
+        .await,
+        json!("<i>row</i> 50")
+    );
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#table-rows i').length").await,
+        json!(0),
+        "rows are text"
+    );
+    browser.shutdown().await;
+    // Browsing left the agent's database writable.
+    assert_eq!(
+        server.call("Tabled", "t", "fill", json!([1])).await,
+        json!(1)
+    );
+    let (_, body) = server.get("/agents/Tabled/t/db/tables").await;
+    assert!(body.contains("\"rows\":61"), "{body}");
+}
+
+const TEAM: &str = r#"
+import { Agent } from "agents";
+export default class Team extends Agent {
+  async hire(name: string) {
+    const m = await this.subAgent("Member", name);
+    return m.work(`job <b>${name}</b>`);
+  }
+}
+"#;
+
+const MEMBER: &str = r#"
+import { Agent } from "agents";
+export default class Member extends Agent {
+  async work(job: string) { await this.setState({ job }); return job; }
+  async hireInner(name: string) {
+    const inner = await this.subAgent("Member", name);
+    return inner.work("inner job");
+  }
+}
+"#;
+
+/// The agent list: sub-agents as a tree under their parents (not at the top level), and
+/// when each agent last changed.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_shows_sub_agents_as_a_tree_with_last_activity() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Team.ts", TEAM), ("Member.ts", MEMBER)]);
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &["--isolation", "inprocess"],
+    );
+    for name in ["m1", "m2"] {
+        server.call("Team", "t", "hire", json!([name])).await;
+    }
+    let (status, reply) = server
+        .post("/agents/Team/t/sub/Member/m1/hireInner", "[\"deep\"]")
+        .await;
+    assert_eq!(status, 200, "{reply}");
+    let (_, listed) = server.get("/agents").await;
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    let top = listed["agents"].as_array().unwrap();
+    assert_eq!(top.len(), 1, "sub-agents are not top-level: {listed}");
+    assert_eq!(top[0]["subAgents"], json!(2), "{listed}");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let last = top[0]["lastActiveAt"].as_u64().expect("a last write");
+    assert!(now.abs_diff(last) < 120_000, "{last} vs {now}");
+    let (_, subs) = server.get("/agents/Team/t/sub").await;
+    let subs: Value = serde_json::from_str(&subs).unwrap();
+    assert_eq!(subs["subAgents"][0]["name"], json!("m1"), "{subs}");
+    assert_eq!(subs["subAgents"][0]["subAgents"], json!(1), "{subs}");
+    assert!(subs["subAgents"][1]["lastActiveAt"].is_u64(), "{subs}");
+    // A sub-agent's calls are executions named by its API path.
+    let (_, calls) = server
+        .get("/executions?agent=Team/t/sub/Member/m1&kind=call")
+        .await;
+    let calls: Value = serde_json::from_str(&calls).unwrap();
+    assert_eq!(
+        calls["executions"][0]["label"],
+        json!("hireInner"),
+        "{calls}"
+    );
+
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("[data-agent='Team/t']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    wait_for_text(&page, "[data-agent='Team/t'] .agent-meta", "last write").await;
+    let toggle = "li:has(> [data-agent='Team/t']) > div > .sub-toggle";
+    wait_for_text(&page, toggle, "2 sub-agents").await;
+    page.click(toggle).await.unwrap();
+    page.wait_for("[data-sub-agent='Member/m2']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(
+        eval(
+            &page,
+            &format!(
+                "document.querySelector({}).getAttribute('aria-expanded')",
+                json!(toggle)
+            )
+        )
+        .await,
+        json!("true")
+    );
+    let inner = "[data-sub-agent='Member/m1'] > div > .sub-toggle";
+    wait_for_text(&page, inner, "1 sub-agent").await;
+    page.click(inner).await.unwrap();
+    page.wait_for(
+        "[data-sub-agent='Member/deep'] > button",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    page.click("[data-sub-agent='Member/deep'] > button")
+        .await
+        .unwrap();
+    wait_for_text(
+        &page,
+        "#agent-title",
+        "Team / t › Member / m1 › Member / deep",
+    )
+    .await;
+    wait_for_text(&page, "#state", "inner job").await;
+    page.click("[data-sub-agent='Member/m2'] > button")
+        .await
+        .unwrap();
+    wait_for_text(&page, "#state", "job <b>m2</b>").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#agent-detail b').length").await,
+        json!(0)
+    );
+    screenshot(&page, "agent-tree").await;
+    browser.shutdown().await;
+}
+
+const EXTENDED: &str = r#"
+import { Agent } from "agents";
+export default class Extended extends Agent {
+  async add(hosts: string[]) {
+    try {
+      return await this.extensions.install({
+        name: "web",
+        description: "<b>web</b> tools",
+        source: "export const tools = { ping: { description: 'ping', async execute() { return 'pong'; } } };",
+        permissions: { network: hosts },
+      });
+    } catch (e) { return `${e.code}: ${e.message}`; }
+  }
+}
+"#;
+
+/// Extensions: versions with their manifests and permissions; a version beyond the
+/// operator's policy waits, and a person approves it from the console (asked twice).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_shows_extensions_and_approves_a_waiting_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Extended.ts", EXTENDED)]);
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        json!({ "network": ["api.example.com"] }).to_string(),
+    )
+    .unwrap();
+    let server = given_server(
+        &agents,
+        &dir.path().join("data"),
+        &[
+            "--isolation",
+            "inprocess",
+            "--extension-policy",
+            policy.to_str().unwrap(),
+        ],
+    );
+    let first = server
+        .call("Extended", "e", "add", json!([["api.example.com"]]))
+        .await;
+    assert_eq!(first["version"], json!(1), "{first}");
+    let waiting = server
+        .call("Extended", "e", "add", json!([["evil.example.com"]]))
+        .await;
+    assert_eq!(waiting["pending"], json!(true), "{waiting}");
+    let (status, body) = server.get("/agents/Extended/e/extensions/web").await;
+    assert_eq!(status, 200, "{body}");
+    let versions: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        versions["versions"][1]["approved"],
+        json!(false),
+        "{versions}"
+    );
+    assert_eq!(
+        versions["versions"][1]["manifest"]["permissions"]["network"],
+        json!(["evil.example.com"]),
+        "{versions}"
+    );
+    let (status, _) = server.get("/agents/Extended/e/extensions/nope").await;
+    assert_eq!(status, 404);
+
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("[data-agent='Extended/e']", Duration::from_secs(20))
+        .await
+        .unwrap();
+    go(&page, "#/agents/Extended/e/extensions").await;
+    wait_for_text(
+        &page,
+        "[data-extension='web'] .extension-state",
+        "v1 active · enabled",
+    )
+    .await;
+    wait_for_text(&page, "[data-version='2']", "waiting for approval").await;
+    wait_for_text(&page, "[data-version='2']", "network: evil.example.com").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#extensions b').length").await,
+        json!(0),
+        "the description is text"
+    );
+    screenshot(&page, "extensions").await;
+    // Cancel keeps it waiting; confirmed, v2 is active.
+    page.click("[data-approve='2']").await.unwrap();
+    page.wait_for(".confirm-yes", Duration::from_secs(5))
+        .await
+        .unwrap();
+    page.click(".confirm-yes + button").await.unwrap();
+    page.wait_for("[data-approve='2']", Duration::from_secs(5))
+        .await
+        .unwrap();
+    let (_, list) = server.get("/agents/Extended/e/extensions").await;
+    assert!(list.contains("\"version\":1"), "{list}");
+    page.click("[data-approve='2']").await.unwrap();
+    page.wait_for(".confirm-yes", Duration::from_secs(5))
+        .await
+        .unwrap();
+    page.click(".confirm-yes").await.unwrap();
+    wait_for_text(
+        &page,
+        "[data-extension='web'] .extension-state",
+        "v2 active",
+    )
+    .await;
+    let (_, list) = server.get("/agents/Extended/e/extensions").await;
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(
+        (
+            &list["extensions"][0]["version"],
+            &list["extensions"][0]["pending"]
+        ),
+        (&json!(2), &json!([])),
+        "{list}"
+    );
+    // Disable from the console.
+    page.click(".toggle-extension").await.unwrap();
+    wait_for_text(&page, "[data-extension='web'] .extension-state", "disabled").await;
+    browser.shutdown().await;
+}
+
+/// The context viewer: what a Think session's next step sends the model (system prompt,
+/// tools, messages), with estimated tokens.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_shows_a_sessions_context_with_token_counts() {
+    const KEY: &str = "sk-console-context";
+    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+        .await
+        .unwrap();
+    model.push(
+        llm::scripted::Reply::new()
+            .text_chunks(["Hello <b>there</b>"])
+            .usage(5, 2),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_chat_server(
+        &agents,
+        &dir.path().join("data"),
+        &model,
+        &[("OPENAI_API_KEY", KEY)],
+    );
+    let response = client()
+        .post(format!("{}/agents/Assistant/me/chat", server.base))
+        .bearer_auth(&server.token)
+        .json(&json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    let session = response.headers()["x-islet-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let streamed = response.text().await.unwrap();
+    assert!(streamed.contains("there"), "{streamed}");
+    let (status, body) = server
+        .get(&format!("/agents/Assistant/me/sessions/{session}/context"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let context: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(context["system"], json!("Be brief."), "{context}");
+    assert_eq!(context["model"], json!("openai:test-model"), "{context}");
+    let roles: Vec<&str> = context["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["role"].as_str())
+        .collect();
+    assert_eq!(roles, ["user", "assistant"], "{context}");
+    assert!(context["messages"][1]["tokens"].as_u64().unwrap() > 0);
+    assert!(
+        context["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["name"] == "execute" && t["tokens"].as_u64().unwrap() > 0),
+        "{context}"
+    );
+    let total = context["totalTokens"].as_u64().unwrap();
+    let parts: u64 = context["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(context["tools"].as_array().unwrap())
+        .map(|x| x["tokens"].as_u64().unwrap())
+        .sum();
+    assert!(total >= parts, "{total} < {parts}");
+    let (status, _) = server
+        .get("/agents/Counter/alice/sessions/whatever/context")
+        .await;
+    assert_ne!(status, 200, "a Counter is no chat agent");
+
+    let (browser, _context, page) = given_page(&server).await;
+    given_logged_in(&page, &server, &server.token).await;
+    page.wait_for("#view-agents:not([hidden])", Duration::from_secs(20))
+        .await
+        .unwrap();
+    go(&page, &format!("#/chat/Assistant/me/{session}")).await;
+    wait_for_text(&page, "#messages", "Hello <b>there</b>").await;
+    page.wait_for("#context:not([disabled])", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("#context").await.unwrap();
+    wait_for_text(&page, "#context-system", "Be brief.").await;
+    wait_for_text(&page, "#context-summary", "openai:test-model").await;
+    page.wait_for("[data-tool-name='execute']", Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        eval(
+            &page,
+            "[...document.querySelectorAll('#context-messages li')].map(l => l.dataset.role).join()"
+        )
+        .await,
+        json!("user,assistant")
+    );
+    wait_for_text(
+        &page,
+        "#context-messages li:last-child",
+        "Hello <b>there</b>",
+    )
+    .await;
+    wait_for_text(&page, "#context-messages li:last-child .role", "tokens").await;
+    assert_eq!(
+        eval(&page, "document.querySelectorAll('#context-view b').length").await,
+        json!(0)
+    );
+    assert_eq!(
+        eval(
+            &page,
+            "document.querySelector('#context').getAttribute('aria-expanded')"
+        )
+        .await,
+        json!("true")
+    );
+    eval(
+        &page,
+        "document.querySelector('#context-view').scrollIntoView()",
+    )
+    .await;
+    screenshot(&page, "context").await;
+
+    // The turn ran as a fiber: listed, finished, with its session.
+    let (status, body) = server.get("/agents/Assistant/me/db/fibers").await;
+    assert_eq!(status, 200, "{body}");
+    let fibers: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        (
+            &fibers["fibers"][0]["status"],
+            &fibers["fibers"][0]["sessionId"]
+        ),
+        (&json!("completed"), &json!(session)),
+        "{fibers}"
+    );
+    go(&page, "#/agents/Assistant/me/schedules").await;
+    wait_for_text(&page, "#fibers [data-status='completed']", &session).await;
+    wait_for_text(&page, "#schedules", "No schedules.").await;
     browser.shutdown().await;
 }
