@@ -41,14 +41,17 @@ pub type ExtensionFetch = Arc<dyn Fn(&[String]) -> Result<HostFn, String> + Send
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExtensionPolicy {
+    /// Hosts extensions may reach: names, `*.` wildcards or `host:port`.
     #[serde(default)]
     pub network: Vec<String>,
     /// Let extensions' fetch reach the private and loopback addresses of the hosts above
     /// (the operator named them; a manifest alone never gets them).
     #[serde(default)]
     pub allow_private: bool,
+    /// The most workspace access an extension may have: `none`, `read` or `read-write`.
     #[serde(default = "none")]
     pub workspace: String,
+    /// The most memory access an extension may have: `none`, `read` or `write`.
     #[serde(default = "none")]
     pub memory: String,
 }

@@ -43,13 +43,16 @@ use crate::runtime::{self, TurnContext, lock};
 /// [`Address::local_name`] build and read that form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Address {
+    /// The agent's class name, the first segment of its URL.
     pub class: String,
+    /// The agent's name within the class (for a sub-agent, with its parents).
     pub name: String,
 }
 
 const SEP: char = store::SUB_AGENT_SEPARATOR;
 
 impl Address {
+    /// The address of agent `name` of class `class`.
     pub fn new(class: impl Into<String>, name: impl Into<String>) -> Self {
         Self {
             class: class.into(),
@@ -79,6 +82,7 @@ impl Address {
             .map_or(&self.name, |(_, own)| own)
     }
 
+    /// Whether this is a sub-agent (its name holds its parent's address).
     pub fn is_sub_agent(&self) -> bool {
         self.name.contains(SEP)
     }
@@ -215,17 +219,24 @@ impl Default for HostConfig {
 /// An HTTP request for an agent's `onRequest`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpRequest {
+    /// The HTTP method, e.g. `GET`.
     pub method: String,
+    /// The request URL as the agent sees it.
     pub url: String,
+    /// Header names and values, in the order received.
     pub headers: Vec<(String, String)>,
+    /// The body as text; `None` when the request had none.
     pub body: Option<String>,
 }
 
 /// What `onRequest` answered.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpResponse {
+    /// The status code sent to the client.
     pub status: u16,
+    /// Header names and values to send.
     pub headers: Vec<(String, String)>,
+    /// The body as text.
     pub body: String,
 }
 
@@ -233,9 +244,11 @@ pub struct HttpResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubAgentInfo {
+    /// The sub-agent's class.
     pub class_name: String,
     /// Its own name (not its parents').
     pub name: String,
+    /// When it was first created, in milliseconds since the Unix epoch.
     pub created_at: i64,
 }
 
@@ -244,11 +257,15 @@ pub struct SubAgentInfo {
 pub struct HostStats {
     /// Turns by kind (RPC calls, `onRequest`, scheduled callbacks) and those that failed.
     pub calls: u64,
+    /// `onRequest` turns.
     pub requests: u64,
+    /// Scheduled callbacks run.
     pub schedules: u64,
+    /// Turns of any kind that failed and were rolled back.
     pub failed_turns: u64,
     /// Agents woken (database opened, sandbox session started) and put to sleep again.
     pub activations: u64,
+    /// Agents put to sleep (database closed, isolate dropped).
     pub hibernations: u64,
     /// Agents active now.
     pub active: u64,
@@ -271,7 +288,9 @@ fn bump(counter: &AtomicU64) {
 /// A state change, for live subscribers (`GET …/state/events`).
 #[derive(Debug, Clone, Serialize)]
 pub struct StateEvent {
+    /// The agent whose state changed.
     pub address: Address,
+    /// Its new state, as `this.setState` set it.
     pub state: Value,
 }
 
@@ -407,6 +426,7 @@ impl AgentHost {
         Ok(AgentHost { inner })
     }
 
+    /// The agent classes this host serves.
     pub fn classes(&self) -> &Classes {
         &self.inner.classes
     }
@@ -416,6 +436,7 @@ impl AgentHost {
         &self.inner.sandbox
     }
 
+    /// The data directory the agents' databases live in.
     pub fn data(&self) -> &Arc<DataDir> {
         &self.inner.data
     }
@@ -729,6 +750,7 @@ impl AgentHost {
         inner.deliver(address, Message::Alarm)
     }
 
+    /// Whether the agent is awake now (its database open, its mailbox running).
     pub fn is_active(&self, address: &Address) -> bool {
         self.inner.actors_lock().contains_key(address)
     }

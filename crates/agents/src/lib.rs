@@ -19,6 +19,7 @@
 //! (the output gate); a failed turn rolls back all of them.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 mod classes;
 mod durable;

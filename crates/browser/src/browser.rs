@@ -73,6 +73,7 @@ impl Running {
 }
 
 impl Browser {
+    /// A browser that starts (or connects) on first use, not now.
     pub fn new(config: BrowserConfig) -> Arc<Browser> {
         Arc::new(Browser {
             contexts: Arc::new(Semaphore::new(config.max_contexts.max(1))),
@@ -91,6 +92,7 @@ impl Browser {
         launch::find(self.config.chromium.as_deref()).map(drop)
     }
 
+    /// The configuration it starts Chromium with.
     pub fn config(&self) -> &BrowserConfig {
         &self.config
     }
@@ -291,6 +293,7 @@ impl Context {
         )))
     }
 
+    /// Closes page `number` of this context; nothing happens if it is already closed.
     pub async fn close_page(&self, number: u32) {
         let page = lock(&self.inner.pages).remove(&number);
         if let Some(page) = page {

@@ -42,9 +42,11 @@ impl From<&BrowserConfig> for PageLimits {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Blocked {
+    /// The URL the page asked for.
     pub url: String,
     /// The fetch error code (`HOST_NOT_ALLOWED`, `PRIVATE_ADDRESS`, `SCHEME_NOT_ALLOWED`…).
     pub code: String,
+    /// Why it was refused or failed, as fetch would say it.
     pub reason: String,
     /// Chromium's resource type: `Document`, `Image`, `Script`, `XHR`…
     pub resource: String,

@@ -17,6 +17,7 @@
 //! Architecture Invariant: PostgreSQL's clock decides expiry (`now()` in every statement),
 //! so nodes' clocks may disagree.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod error;

@@ -375,10 +375,12 @@ impl CodeModeServer {
         }
     }
 
+    /// The catalog currently served (upstreams may change it while running).
     pub fn catalog(&self) -> Arc<Catalog> {
         Arc::clone(&self.view().catalog)
     }
 
+    /// The `search` and `execute` definitions for the current catalog.
     pub fn tool_texts(&self) -> ToolTexts {
         self.view().texts.clone()
     }

@@ -121,6 +121,7 @@ pub struct ChatRequest {
     pub session_id: Option<String>,
     /// Where the message goes in the session's tree.
     pub parent: Parent,
+    /// The user's text.
     pub text: String,
 }
 
@@ -148,11 +149,13 @@ pub enum Parent {
 /// produces them. Dropping it does not stop the turn (it is durable, and finishes).
 #[derive(Debug)]
 pub struct Turn {
+    /// The session the turn belongs to (new when the request named none).
     pub session_id: String,
     /// The stored user message.
     pub user_message_id: String,
     /// The UI message id of the answer (`start.messageId`).
     pub message_id: String,
+    /// The UI message stream's chunks, ending with `finish`, `abort` or an `error`.
     pub chunks: mpsc::UnboundedReceiver<Chunk>,
 }
 
@@ -235,6 +238,7 @@ struct TurnChoices {
 }
 
 impl Harness {
+    /// A harness over `host`'s chat agents, with models from `models` and no extra bindings.
     pub fn new(host: AgentHost, models: Models) -> Self {
         Self::with_bindings(host, models, Bindings::new())
     }
@@ -256,6 +260,7 @@ impl Harness {
         }
     }
 
+    /// The agent host the chat agents live in.
     pub fn host(&self) -> &AgentHost {
         &self.inner.host
     }

@@ -33,10 +33,12 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    /// Whether there is no secret to scrub, so scrubbing can be skipped.
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
 
+    /// `text` with every secret replaced by `[REDACTED]`.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
@@ -47,6 +49,7 @@ impl Redactor {
         out
     }
 
+    /// `value` with every secret in its strings (keys included) replaced by `[REDACTED]`.
     pub fn value(&self, value: Value) -> Value {
         if self.secrets.is_empty() {
             return value;
