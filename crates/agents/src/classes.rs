@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sandbox::normalize::{ClassShape, MethodShape, ParamShape, Visibility};
-use sandbox::{Execution, Sandbox};
+use sandbox::{Bindings, Execution, Sandbox};
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::runtime;
+use crate::prelude;
 
 /// Module specifiers an agent module may import from (the runtime provides `Agent`).
 pub const RUNTIME_MODULES: &[&str] = &["agents", "islet", "islet:agents"];
@@ -419,8 +419,9 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
     let script = module.script;
     let lines = script.lines().count().max(1);
     let describe = Execution::new(format!("{script}\n;return __isletDescribe({local});"))
-        .prelude(runtime::PRELUDE)
-        .bindings(runtime::describe_bindings());
+        .prelude(prelude::PRELUDE)
+        // Describing a class runs no agent: it has no database to bind.
+        .bindings(Bindings::new());
     let outcome = sandbox.execute(describe).await;
     if let Some(e) = outcome.error {
         // A position past the module's last line is in the code appended to describe it:

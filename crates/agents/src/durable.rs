@@ -20,8 +20,8 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use crate::address::Address;
 use crate::error::Error;
-use crate::host::Address;
 
 /// The future each [`Durable`] operation returns.
 pub type DurableFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;

@@ -2,7 +2,8 @@
 //! HTTP clients, the CLI and (through Code Mode) the model. `code()` is the stable name the
 //! two translation points (HTTP status, JS exception) key on.
 
-use sandbox::JsError;
+use sandbox::{HostError, JsError};
+use serde_json::json;
 
 /// Everything that can go wrong hosting agents.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +132,7 @@ pub enum Error {
     /// A host function of the embedder's failed (a Linux sandbox operation): its code and
     /// kind as it said.
     #[error("{}", .0.message)]
-    Host(Box<sandbox::HostError>),
+    Host(Box<HostError>),
     /// Cluster mode: another node holds the agent's lease (the HTTP layer forwards there;
     /// this reaches a caller only when it could not).
     #[error(
@@ -345,4 +346,30 @@ impl Error {
             Error::NotDurable { .. } => "NOT_DURABLE",
         }
     }
+}
+
+/// The JS exception agent code sees for `e`: a `HostError` with the error's `code()` and
+/// kind (an `AgentError` with the callee's code or status when another agent failed). The
+/// one place Rust errors become exceptions for agent code.
+pub(crate) fn host_error(e: &Error) -> HostError {
+    if let Error::Host(e) = e {
+        return (**e).clone();
+    }
+    let mut error = HostError::new(e.code(), e.to_string()).with_kind(e.kind());
+    match e {
+        Error::Js(js) => {
+            error = error.with_name("AgentError");
+            if let Some(code) = &js.code {
+                error = error.with_data(json!({ "code": code }));
+            }
+        }
+        // The callee refused on purpose: its status lets the caller tell "not found" from a fault.
+        Error::Http { status, .. } => {
+            error = error
+                .with_name("AgentError")
+                .with_data(json!({ "status": status }));
+        }
+        _ => {}
+    }
+    error
 }

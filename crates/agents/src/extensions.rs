@@ -23,13 +23,15 @@
 
 use std::sync::Arc;
 
+use base::sync::lock;
 use sandbox::{Execution, HostError, HostFn, Limits};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::error::host_error;
 use crate::host::Inner;
 use crate::isolates::{self, Options, Started};
-use crate::runtime::{TurnContext, host_error, lock};
+use crate::runtime::TurnContext;
 
 /// Makes the `fetch` of an extension allowed to reach exactly `hosts` (names, `*.`
 /// wildcards or `host:port`), or says why it cannot.
