@@ -7,7 +7,7 @@ use crate::launch::{self, Process};
 use crate::page::{Page, PageLimits};
 use base::sync::lock;
 use codemode::egress::Fetcher;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -322,7 +322,12 @@ impl Context {
     }
 }
 
-/// `value` as JSON text for a script, so a selector or text is data, never code.
-pub(crate) fn js_literal(value: &str) -> String {
-    Value::String(value.to_owned()).to_string()
+impl From<&BrowserConfig> for PageLimits {
+    fn from(config: &BrowserConfig) -> Self {
+        PageLimits {
+            text: config.max_text_bytes,
+            binary: config.max_binary_bytes,
+            navigation: config.navigation_timeout,
+        }
+    }
 }

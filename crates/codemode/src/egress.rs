@@ -930,7 +930,7 @@ impl Fetcher {
         let response = self
             .fetch(request)
             .await
-            .map_err(|e| crate::error::host_error(&self.redactor, &e))?;
+            .map_err(|e| self.redactor.host_error(&e))?;
         serde_json::to_value(response).map_err(|e| {
             HostError::new(
                 "INTERNAL",

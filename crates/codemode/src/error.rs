@@ -2,9 +2,6 @@
 //! they reach both operators (CLI) and the model (tool results).
 
 use base::ErrorKind;
-use sandbox::HostError;
-
-use crate::egress::Redactor;
 
 /// Everything that can go wrong in Code Mode.
 #[derive(Debug, thiserror::Error)]
@@ -242,7 +239,7 @@ impl Error {
 
     /// The JS error name the code sees: input it can fix is a `TypeError`, a refusal of the
     /// fetch policy `FetchDenied`, any other failure of `fetch` a `FetchError`.
-    fn js_name(&self) -> &'static str {
+    pub(crate) fn js_name(&self) -> &'static str {
         match self {
             Error::InvalidInput { .. } | Error::InvalidRequest { .. } => "TypeError",
             Error::Fetch { code, .. } if code.is_refusal() => "FetchDenied",
@@ -250,12 +247,4 @@ impl Error {
             _ => "HostError",
         }
     }
-}
-
-/// The one translation point from this crate's errors to JS exceptions. Messages are
-/// redacted: a secret may surface in an upstream error (e.g. a proxy echoing a header).
-pub fn host_error(redactor: &Redactor, error: &Error) -> HostError {
-    HostError::new(error.code(), redactor.text(&error.to_string()))
-        .with_name(error.js_name())
-        .with_kind(error.kind())
 }

@@ -22,7 +22,7 @@ use crate::catalog::{Catalog, Target};
 use crate::egress::{
     self, Failure, FetchPolicy, Fetcher, HostRule, InjectedHeader, Outgoing, Redirect,
 };
-use crate::error::{Error, host_error};
+use crate::error::Error;
 use crate::openapi::{BodyContent, HttpRequestParts, build_raw_request, build_request};
 
 use crate::egress::Redactor;
@@ -350,12 +350,12 @@ pub fn bindings(catalog: &Catalog, api: Arc<HttpApi>) -> Bindings {
     bindings = bindings.function(ROOT_NAMESPACE, RAW_REQUEST, move |input: Value| {
         let api = Arc::clone(&raw_api);
         async move {
-            let parts = build_raw_request(&input).map_err(|e| host_error(api.redactor(), &e))?;
+            let parts = build_raw_request(&input).map_err(|e| api.redactor().host_error(&e))?;
             let operation = format!("api.request {} {}", parts.method, parts.path);
             let response = api
                 .send(&parts, &operation)
                 .await
-                .map_err(|e| host_error(api.redactor(), &e))?;
+                .map_err(|e| api.redactor().host_error(&e))?;
             Ok(response.to_json())
         }
     });
@@ -379,12 +379,12 @@ pub fn bindings(catalog: &Catalog, api: Arc<HttpApi>) -> Bindings {
             let path = path.clone();
             async move {
                 let parts =
-                    build_request(&op, &input).map_err(|e| host_error(api.redactor(), &e))?;
+                    build_request(&op, &input).map_err(|e| api.redactor().host_error(&e))?;
                 let operation = format!("{path} ({} {})", op.method, op.path);
                 let response = api
                     .send(&parts, &operation)
                     .await
-                    .map_err(|e| host_error(api.redactor(), &e))?;
+                    .map_err(|e| api.redactor().host_error(&e))?;
                 if (200..300).contains(&response.status) {
                     Ok(response.body)
                 } else {

@@ -1,6 +1,9 @@
 //! Scrubbing injected secrets from everything that goes back to the isolate.
 
+use sandbox::HostError;
 use serde_json::{Map, Value};
+
+use crate::error::Error;
 
 /// What replaces a secret.
 pub(super) const REDACTED: &str = "[REDACTED]";
@@ -64,6 +67,14 @@ impl Redactor {
             ),
             other => other,
         }
+    }
+
+    /// The one translation point from this crate's errors to JS exceptions. Messages are
+    /// redacted: a secret may surface in an upstream error (e.g. a proxy echoing a header).
+    pub fn host_error(&self, error: &Error) -> HostError {
+        HostError::new(error.code(), self.text(&error.to_string()))
+            .with_name(error.js_name())
+            .with_kind(error.kind())
     }
 }
 
