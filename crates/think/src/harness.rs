@@ -21,6 +21,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use agents::{Address, AgentHost};
+// The maps behind these locks hold plain values: a panic elsewhere cannot leave one
+// half-updated.
+use base::sync::lock;
 use codemode::CodeModeServer;
 use codemode::execute::Capability;
 use llm::{Message, Models, Part, Request, Role, StreamEvent, ToolCall, ToolResult, Usage};
@@ -923,12 +926,6 @@ fn decode_chunks(stored: &[store::Chunk]) -> Vec<Chunk> {
         .iter()
         .filter_map(|c| serde_json::from_str(&c.chunk).ok())
         .collect()
-}
-
-/// The maps behind these locks hold plain values: a panic elsewhere cannot leave one
-/// half-updated.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One running turn.
