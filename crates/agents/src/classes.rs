@@ -19,11 +19,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use sandbox::normalize::{ClassShape, MethodShape, ParamShape, Visibility};
-use sandbox::{Execution, Sandbox};
+use sandbox::{Bindings, Execution, Sandbox};
 use serde::Deserialize;
 
 use crate::error::Error;
-use crate::runtime;
+use crate::prelude;
 
 /// Module specifiers an agent module may import from (the runtime provides `Agent`).
 pub const RUNTIME_MODULES: &[&str] = &["agents", "islet", "islet:agents"];
@@ -43,7 +43,9 @@ pub struct AgentClass {
     pub signatures: BTreeMap<String, Signature>,
     /// Whether the class marks its callable methods (`@callable()`, `static callable`).
     pub marked: bool,
+    /// The class defines `onStart`, run before an agent's first turn after activation.
     pub has_on_start: bool,
+    /// The class defines `onRequest`, so HTTP requests to its agents reach it.
     pub has_on_request: bool,
     /// The class handles fibers a crash (or a failed turn) left running: `runFiber` work.
     pub has_on_fiber_recovered: bool,
@@ -66,13 +68,16 @@ pub struct AgentClass {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct MemoryAttachment {
+    /// The profile's name, e.g. `team/conventions`.
     pub profile: String,
+    /// Bind only the reading functions (`recall`, `list`, `get`) over this profile.
     pub read_only: bool,
 }
 
 /// A callable method as its source declares it: what Code Mode shows the model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Signature {
+    /// The parameters as the source declares them.
     pub params: Vec<ParamShape>,
     /// The declared result type, `Promise<…>` unwrapped (a call is always awaited).
     pub returns: Option<String>,
@@ -236,6 +241,7 @@ impl Classes {
         Ok(Classes { by_name })
     }
 
+    /// The class named `class`, or an error naming the nearest class and all there are.
     pub fn get(&self, class: &str) -> Result<&Arc<AgentClass>, Error> {
         self.by_name.get(class).ok_or_else(|| Error::UnknownClass {
             class: class.to_owned(),
@@ -249,14 +255,17 @@ impl Classes {
         })
     }
 
+    /// The class names, sorted.
     pub fn names(&self) -> Vec<String> {
         self.by_name.keys().cloned().collect()
     }
 
+    /// Every loaded class, in name order.
     pub fn iter(&self) -> impl Iterator<Item = &Arc<AgentClass>> {
         self.by_name.values()
     }
 
+    /// Whether no class was loaded (the server was started without `--agents`).
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
@@ -410,8 +419,9 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
     let script = module.script;
     let lines = script.lines().count().max(1);
     let describe = Execution::new(format!("{script}\n;return __isletDescribe({local});"))
-        .prelude(runtime::PRELUDE)
-        .bindings(runtime::describe_bindings());
+        .prelude(prelude::PRELUDE)
+        // Describing a class runs no agent: it has no database to bind.
+        .bindings(Bindings::new());
     let outcome = sandbox.execute(describe).await;
     if let Some(e) = outcome.error {
         // A position past the module's last line is in the code appended to describe it:

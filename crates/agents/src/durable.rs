@@ -22,8 +22,8 @@ use std::pin::Pin;
 
 use serde_json::Value;
 
+use crate::address::Address;
 use crate::error::Error;
-use crate::host::Address;
 
 /// The future each [`Durable`] operation returns.
 pub type DurableFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + Send + 'a>>;
@@ -33,12 +33,25 @@ pub type DurableFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, Error>> + 
 pub enum Claim {
     /// This node held the agent's lease without interruption since it last wrote: its
     /// local file is the agent as of segment `seq`, and the epoch is unchanged.
-    Kept { epoch: u64, seq: u64 },
+    Kept {
+        /// The lease's epoch, the same as before.
+        epoch: u64,
+        /// The last segment the local file holds.
+        seq: u64,
+    },
     /// A new lease (epoch one above the last): the local file, if any, may be stale and is
     /// rebuilt from [`Durable::restore`].
-    New { epoch: u64 },
+    New {
+        /// The new lease's epoch, to fence this node's writes with.
+        epoch: u64,
+    },
     /// Another live node holds the lease: requests for the agent go there.
-    Elsewhere { node: String, advertise: String },
+    Elsewhere {
+        /// The node holding the lease.
+        node: String,
+        /// The address that node advertises, to forward requests to.
+        advertise: String,
+    },
 }
 
 /// An agent's durable copy: a snapshot image (empty when none was taken) and the segments
@@ -46,8 +59,11 @@ pub enum Claim {
 /// no segment follows it, 0 for an agent with no durable copy yet).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DurableCopy {
+    /// The last snapshot of the agent's database file; empty when none was taken.
     pub image: Vec<u8>,
+    /// The segments logged after the snapshot, oldest first, to apply to it in order.
     pub segments: Vec<Vec<u8>>,
+    /// The number of the last segment (or the snapshot's, when none follows).
     pub seq: u64,
 }
 

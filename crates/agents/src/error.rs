@@ -2,39 +2,62 @@
 //! HTTP clients, the CLI and (through Code Mode) the model. `code()` is the stable name the
 //! two translation points (HTTP status, JS exception) key on.
 
-use sandbox::JsError;
+use sandbox::{HostError, JsError};
+use serde_json::json;
 
 /// Everything that can go wrong hosting agents.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An agent module could not be read or is not an agent class.
     #[error("cannot load agent module `{path}`: {reason}")]
-    Module { path: String, reason: String },
+    Module {
+        /// The module file (or the name the embedder gave it).
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Two modules define the same class name.
     #[error("agent class `{class}` is defined twice: in `{first}` and `{second}`; rename one")]
     DuplicateClass {
+        /// The class name both define.
         class: String,
+        /// The module that defined it first.
         first: String,
+        /// The module that defined it again.
         second: String,
     },
+    /// A call or read named a class that was not loaded.
     #[error("unknown agent class `{class}`{}; the classes are: {available}", did_you_mean(.nearest))]
     UnknownClass {
+        /// The class name asked for.
         class: String,
+        /// The loaded class name closest to it, if one is close.
         nearest: Option<String>,
+        /// The loaded classes, listed for the message.
         available: String,
     },
+    /// A call named a method the class does not have or does not expose.
     #[error("{}", unknown_method(.class, .method, .nearest.as_deref(), *.hidden, .available))]
     UnknownMethod {
+        /// The agent's class.
         class: String,
+        /// The method name asked for.
         method: String,
+        /// The callable method closest to it, if one is close.
         nearest: Option<String>,
         /// The class has the method, but it is not callable from outside.
         hidden: bool,
+        /// The callable methods, listed for the message.
         available: String,
     },
     /// Reading an agent that was never created (reads do not create agents; calls do).
     #[error("there is no agent {class}(\"{name}\") yet; call one of its methods to create it")]
-    NoSuchAgent { class: String, name: String },
+    NoSuchAgent {
+        /// The class asked for.
+        class: String,
+        /// The agent name asked for.
+        name: String,
+    },
     /// A name, argument list or other input the caller sent is unusable.
     #[error("{0}")]
     InvalidInput(String),
@@ -43,35 +66,64 @@ pub enum Error {
         "there is no sub-agent {agent}: sub-agents are created by their parent \
          (this.subAgent(Class, name) in {parent}); call the parent to create it"
     )]
-    NoSuchSubAgent { agent: String, parent: String },
+    NoSuchSubAgent {
+        /// The sub-agent asked for.
+        agent: String,
+        /// The agent that would have to create it.
+        parent: String,
+    },
     /// A chain of agents calling each other (each waiting on the next) grew past the limit:
     /// a runaway recursion.
     #[error(
         "calling {target} would make a chain of {depth} agents waiting on each other; \
          agents calling back and forth that deeply are recursing without end: stop the recursion"
     )]
-    Reentrant { target: String, depth: usize },
+    Reentrant {
+        /// The agent the refused call was for.
+        target: String,
+        /// How many agents the chain would hold.
+        depth: usize,
+    },
     /// Code an agent ran in a dynamic isolate (`this.isolates`) failed or hit a limit.
     #[error("{message}")]
-    Isolate { message: String, limit: bool },
+    Isolate {
+        /// The isolate's error, for the agent's code to read.
+        message: String,
+        /// Whether the isolate stopped at one of its limits rather than throwing.
+        limit: bool,
+    },
     /// The agent was aborted (`abortSubAgent`) while the call ran or waited.
     #[error(
         "{agent} was aborted ({reason}) before it answered; its data is kept, and a new call starts it again"
     )]
-    Aborted { agent: String, reason: String },
+    Aborted {
+        /// The aborted agent.
+        agent: String,
+        /// The reason given to `abortSubAgent`.
+        reason: String,
+    },
     /// The agent's code threw.
     #[error("{}", describe_js(.0))]
     Js(Box<JsError>),
     /// The agent's code refused the call on purpose (`throw new HttpError(404, "…")`):
     /// the caller's fault, answered with `status`.
     #[error("{message}")]
-    Http { status: u16, message: String },
+    Http {
+        /// The HTTP status the code chose.
+        status: u16,
+        /// The error's message, sent as the body.
+        message: String,
+    },
     /// A turn hit one of the host's limits; the message is for the agent's author.
     #[error("{what} stopped at the {limit} limit: {detail}; {advice}")]
     Limit {
+        /// What stopped (a turn, `onStart`, a dynamic isolate …), for the message.
         what: String,
+        /// Which limit it hit.
         limit: sandbox::Limit,
+        /// The first clause of the sandbox's message: what exactly ran out.
         detail: String,
+        /// How the author can stay under the limit.
         advice: &'static str,
     },
     /// Storage failed; `store::Error::code()` says how.
@@ -80,28 +132,41 @@ pub enum Error {
     /// A host function of the embedder's failed (a Linux sandbox operation): its code and
     /// kind as it said.
     #[error("{}", .0.message)]
-    Host(Box<sandbox::HostError>),
+    Host(Box<HostError>),
     /// Cluster mode: another node holds the agent's lease (the HTTP layer forwards there;
     /// this reaches a caller only when it could not).
     #[error(
         "{agent} is served by node {node} ({advertise}) now; retry the call there or in a moment"
     )]
     NotOwner {
+        /// The agent asked for.
         agent: String,
+        /// The node holding its lease.
         node: String,
+        /// The address that node advertises to its peers.
         advertise: String,
     },
     /// Cluster mode: this node's lease on the agent is no longer the current one (it was
     /// paused or cut off past the lease's time and another node took the agent over); the
     /// call's writes were not made durable and were discarded.
     #[error("{agent}: {message}; the call was not applied, retry it")]
-    Fenced { agent: String, message: String },
+    Fenced {
+        /// The agent whose call was discarded.
+        agent: String,
+        /// What the cluster's store said about the lease.
+        message: String,
+    },
     /// Cluster mode: the agent's durable copy could not be read or written (the database
     /// is unreachable); the call's writes were not made durable and were discarded.
     #[error(
         "{agent}: the durable copy is unavailable ({message}); the call was not applied, retry it"
     )]
-    NotDurable { agent: String, message: String },
+    NotDurable {
+        /// The agent whose call was discarded.
+        agent: String,
+        /// Why the durable copy could not be reached.
+        message: String,
+    },
     /// The host is shutting down or the agent's mailbox is gone.
     #[error("the agent host is shutting down; retry against the restarted server")]
     ShuttingDown,
@@ -281,4 +346,30 @@ impl Error {
             Error::NotDurable { .. } => "NOT_DURABLE",
         }
     }
+}
+
+/// The JS exception agent code sees for `e`: a `HostError` with the error's `code()` and
+/// kind (an `AgentError` with the callee's code or status when another agent failed). The
+/// one place Rust errors become exceptions for agent code.
+pub(crate) fn host_error(e: &Error) -> HostError {
+    if let Error::Host(e) = e {
+        return (**e).clone();
+    }
+    let mut error = HostError::new(e.code(), e.to_string()).with_kind(e.kind());
+    match e {
+        Error::Js(js) => {
+            error = error.with_name("AgentError");
+            if let Some(code) = &js.code {
+                error = error.with_data(json!({ "code": code }));
+            }
+        }
+        // The callee refused on purpose: its status lets the caller tell "not found" from a fault.
+        Error::Http { status, .. } => {
+            error = error
+                .with_name("AgentError")
+                .with_data(json!({ "status": status }));
+        }
+        _ => {}
+    }
+    error
 }

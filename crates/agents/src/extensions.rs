@@ -23,13 +23,15 @@
 
 use std::sync::Arc;
 
+use base::sync::lock;
 use sandbox::{Execution, HostError, HostFn, Limits};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::error::host_error;
 use crate::host::Inner;
 use crate::isolates::{self, Options, Started};
-use crate::runtime::{TurnContext, host_error, lock};
+use crate::runtime::TurnContext;
 
 /// Makes the `fetch` of an extension allowed to reach exactly `hosts` (names, `*.`
 /// wildcards or `host:port`), or says why it cannot.
@@ -41,14 +43,17 @@ pub type ExtensionFetch = Arc<dyn Fn(&[String]) -> Result<HostFn, String> + Send
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExtensionPolicy {
+    /// Hosts extensions may reach: names, `*.` wildcards or `host:port`.
     #[serde(default)]
     pub network: Vec<String>,
     /// Let extensions' fetch reach the private and loopback addresses of the hosts above
     /// (the operator named them; a manifest alone never gets them).
     #[serde(default)]
     pub allow_private: bool,
+    /// The most workspace access an extension may have: `none`, `read` or `read-write`.
     #[serde(default = "none")]
     pub workspace: String,
+    /// The most memory access an extension may have: `none`, `read` or `write`.
     #[serde(default = "none")]
     pub memory: String,
 }

@@ -21,6 +21,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use base::sync::lock;
 use sandbox::{Bindings, Execution, Limits, Sandbox, Session};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -28,109 +29,13 @@ use store::{AgentDb, AgentInfo, DataDir};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tracing::Instrument as _;
 
+use crate::address::{Address, SEP, check_name};
 use crate::classes::{AgentClass, Classes};
 use crate::durable::{Claim, Durable, Forwarder};
 use crate::error::Error;
-use crate::linux::{AgentDbAccess, AgentSandboxes};
-use crate::runtime::{self, TurnContext, lock};
-
-/// Where an agent lives: its class and its name.
-///
-/// A sub-agent's `name` is its parent's class and name and its own name joined by
-/// [`store::SUB_AGENT_SEPARATOR`] (a control character, which no name a client gives may
-/// hold), so it is an agent like any other (own database, mailbox, schedules, alarm)
-/// that only its parent's address leads to; [`Address::child`], [`Address::parent`] and
-/// [`Address::local_name`] build and read that form.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Address {
-    pub class: String,
-    pub name: String,
-}
-
-const SEP: char = store::SUB_AGENT_SEPARATOR;
-
-impl Address {
-    pub fn new(class: impl Into<String>, name: impl Into<String>) -> Self {
-        Self {
-            class: class.into(),
-            name: name.into(),
-        }
-    }
-
-    /// The address of this agent's sub-agent `class`/`name`.
-    pub fn child(&self, class: &str, name: &str) -> Address {
-        Address::new(
-            class,
-            format!("{}{SEP}{}{SEP}{name}", self.class, self.name),
-        )
-    }
-
-    /// The parent of a sub-agent; `None` for a top-level agent.
-    pub fn parent(&self) -> Option<Address> {
-        let (class, rest) = self.name.split_once(SEP)?;
-        let (name, _) = rest.rsplit_once(SEP)?;
-        Some(Address::new(class, name))
-    }
-
-    /// The name the agent was given (`this.name`): for a sub-agent, without its parents.
-    pub fn local_name(&self) -> &str {
-        self.name
-            .rsplit_once(SEP)
-            .map_or(&self.name, |(_, own)| own)
-    }
-
-    pub fn is_sub_agent(&self) -> bool {
-        self.name.contains(SEP)
-    }
-
-    /// What every direct sub-agent's name starts with.
-    pub(crate) fn children_prefix(&self) -> String {
-        format!("{}{SEP}{}{SEP}", self.class, self.name)
-    }
-
-    /// The agents above this one, the top-level agent first, each as `{className, name}`
-    /// (`this.parentPath`).
-    pub fn parent_path(&self) -> Vec<Value> {
-        let mut path = Vec::new();
-        let mut at = self.parent();
-        while let Some(parent) = at {
-            path.push(json!({ "className": parent.class, "name": parent.local_name() }));
-            at = parent.parent();
-        }
-        path.reverse();
-        path
-    }
-}
-
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.parent() {
-            Some(parent) => write!(
-                f,
-                "{parent}.subAgent({}, \"{}\")",
-                self.class,
-                self.local_name()
-            ),
-            None => write!(f, "agents.{}(\"{}\")", self.class, self.name),
-        }
-    }
-}
-
-/// `{class, name}` with the agent's own name, and `parentPath` for a sub-agent: what
-/// clients see (state events), never the internal form of a sub-agent's name.
-impl Serialize for Address {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap as _;
-        let sub = self.is_sub_agent();
-        let mut map = serializer.serialize_map(Some(if sub { 3 } else { 2 }))?;
-        map.serialize_entry("class", &self.class)?;
-        map.serialize_entry("name", self.local_name())?;
-        if sub {
-            map.serialize_entry("parentPath", &self.parent_path())?;
-        }
-        map.end()
-    }
-}
+use crate::linux::{AgentDbAccess, AgentSandboxes, DbWork};
+use crate::prelude;
+use crate::runtime::{self, TurnContext};
 
 /// One agent in a chain of calls waiting on each other, with the way into its waiting
 /// call: a call to an agent in the caller's chain is handed to the call that agent is
@@ -220,17 +125,24 @@ impl Default for HostConfig {
 /// An HTTP request for an agent's `onRequest`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpRequest {
+    /// The HTTP method, e.g. `GET`.
     pub method: String,
+    /// The request URL as the agent sees it.
     pub url: String,
+    /// Header names and values, in the order received.
     pub headers: Vec<(String, String)>,
+    /// The body as text; `None` when the request had none.
     pub body: Option<String>,
 }
 
 /// What `onRequest` answered.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HttpResponse {
+    /// The status code sent to the client.
     pub status: u16,
+    /// Header names and values to send.
     pub headers: Vec<(String, String)>,
+    /// The body as text.
     pub body: String,
 }
 
@@ -238,9 +150,11 @@ pub struct HttpResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SubAgentInfo {
+    /// The sub-agent's class.
     pub class_name: String,
     /// Its own name (not its parents').
     pub name: String,
+    /// When it was first created, in milliseconds since the Unix epoch.
     pub created_at: i64,
 }
 
@@ -249,11 +163,15 @@ pub struct SubAgentInfo {
 pub struct HostStats {
     /// Turns by kind (RPC calls, `onRequest`, scheduled callbacks) and those that failed.
     pub calls: u64,
+    /// `onRequest` turns.
     pub requests: u64,
+    /// Scheduled callbacks run.
     pub schedules: u64,
+    /// Turns of any kind that failed and were rolled back.
     pub failed_turns: u64,
     /// Agents woken (database opened, sandbox session started) and put to sleep again.
     pub activations: u64,
+    /// Agents put to sleep (database closed, isolate dropped).
     pub hibernations: u64,
     /// Agents active now.
     pub active: u64,
@@ -276,7 +194,9 @@ fn bump(counter: &AtomicU64) {
 /// A state change, for live subscribers (`GET …/state/events`).
 #[derive(Debug, Clone, Serialize)]
 pub struct StateEvent {
+    /// The agent whose state changed.
     pub address: Address,
+    /// Its new state, as `this.setState` set it.
     pub state: Value,
 }
 
@@ -412,6 +332,7 @@ impl AgentHost {
         Ok(AgentHost { inner })
     }
 
+    /// The agent classes this host serves.
     pub fn classes(&self) -> &Classes {
         &self.inner.classes
     }
@@ -421,6 +342,7 @@ impl AgentHost {
         &self.inner.sandbox
     }
 
+    /// The data directory the agents' databases live in.
     pub fn data(&self) -> &Arc<DataDir> {
         &self.inner.data
     }
@@ -734,6 +656,7 @@ impl AgentHost {
         inner.deliver(address, Message::Alarm)
     }
 
+    /// Whether the agent is awake now (its database open, its mailbox running).
     pub fn is_active(&self, address: &Address) -> bool {
         self.inner.actors_lock().contains_key(address)
     }
@@ -792,7 +715,19 @@ impl AgentHost {
         let (Some(sandboxes), Some(settings)) = (sandboxes, settings) else {
             return Err(Error::ShuttingDown);
         };
-        let access = AgentDbAccess::between(self.clone(), address.clone());
+        let host = self.clone();
+        let agent = address.clone();
+        let access = AgentDbAccess::between(Arc::new(move |work: DbWork| {
+            let host = host.clone();
+            let agent = agent.clone();
+            Box::pin(async move {
+                host.with_new_or_existing_db(&agent.class, &agent.name, move |db| {
+                    work(db);
+                    Ok(())
+                })
+                .await
+            })
+        }));
         sandboxes
             .call(&address, &settings, op.to_owned(), args, access)
             .await
@@ -811,7 +746,7 @@ impl AgentHost {
 
     /// The prelude that gives code the `agents.Class("name")` form over [`Self::bindings`].
     pub fn prelude() -> &'static str {
-        runtime::PRELUDE
+        prelude::PRELUDE
     }
 
     /// Stops accepting messages and waits (up to `grace`) for agents to finish their turns.
@@ -1100,15 +1035,6 @@ async fn until_aborted(aborted: &mut watch::Receiver<Option<String>>) {
     if aborted.wait_for(Option::is_some).await.is_err() {
         std::future::pending::<()>().await;
     }
-}
-
-pub(crate) fn check_name(name: &str) -> Result<(), Error> {
-    if name.is_empty() || name.chars().count() > 256 || name.chars().any(char::is_control) {
-        return Err(Error::InvalidInput(format!(
-            "invalid agent name {name:?}: use 1 to 256 characters without control characters"
-        )));
-    }
-    Ok(())
 }
 
 /// One active agent: its database, its in-memory fields, its mailbox.
@@ -1874,7 +1800,7 @@ impl Actor {
             .clone();
         let in_turn = slot.enter(Arc::clone(&context));
         let execution = Execution::new(&*self.class.turn_code)
-            .prelude(Arc::clone(&runtime::SHARED_PRELUDE))
+            .prelude(Arc::clone(&prelude::SHARED_PRELUDE))
             .bindings(bindings)
             .limits(self.host.config.limits);
         let session = self

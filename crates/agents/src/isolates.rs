@@ -20,14 +20,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use base::sync::lock;
 use sandbox::{Bindings, Execution, HostError, HostFn, Limits, Outcome, Session};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::error::Error;
-use crate::host::{Address, Inner, Reentry};
-use crate::runtime::{TurnContext, WsArgs, host_error, lock, workspace_op};
+use crate::address::Address;
+use crate::error::{Error, host_error};
+use crate::host::{Inner, Reentry};
+use crate::runtime::{TurnContext, WsArgs, workspace_op};
 
 /// Trusted JavaScript run before dynamic code: the call forms of its bindings.
 const PRELUDE: &str = r#"(function () {

@@ -19,7 +19,9 @@
 //! (the output gate); a failed turn rolls back all of them.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+mod address;
 mod classes;
 mod durable;
 mod error;
@@ -27,14 +29,16 @@ mod extensions;
 mod host;
 mod isolates;
 mod linux;
+mod prelude;
 mod runtime;
 
+pub use address::Address;
 pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};
 pub use durable::{Claim, Durable, DurableCopy, DurableFuture, Forwarder};
 pub use error::Error;
 pub use extensions::{ExtensionFetch, ExtensionPolicy};
 pub use host::{
-    Address, AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent, SubAgentInfo,
+    AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent, SubAgentInfo,
 };
 pub use linux::{AgentDbAccess, AgentSandboxes, ClassSandbox, SandboxFuture};
 pub use runtime::schedule_view;

@@ -13,9 +13,10 @@ use serde::Deserialize;
 use serde_json::Value;
 use store::AgentDb;
 
+use base::sync::lock;
+
+use crate::address::Address;
 use crate::error::Error;
-use crate::host::{Address, AgentHost};
-use crate::runtime::lock;
 
 /// A class's `static sandbox`: `true`, or `{ network: [...] }` naming the hosts its
 /// sandbox may reach (none by default).
@@ -58,8 +59,17 @@ pub struct AgentDbAccess(Access);
 #[derive(Clone)]
 enum Access {
     Turn(Arc<Mutex<AgentDb>>),
-    Between(AgentHost, Address),
+    Between(Visit),
 }
+
+/// Work on an agent's database, run by a [`Visit`].
+pub(crate) type DbWork = Box<dyn FnOnce(&mut AgentDb) + Send>;
+
+/// A visit to one agent between its turns: runs the work on its database in a
+/// transaction of its own (the host builds it over `AgentHost::with_new_or_existing_db`,
+/// so this module needs nothing of the host's).
+pub(crate) type Visit =
+    Arc<dyn Fn(DbWork) -> Pin<Box<dyn Future<Output = Result<(), Error>> + Send>> + Send + Sync>;
 
 impl fmt::Debug for AgentDbAccess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -75,8 +85,8 @@ impl AgentDbAccess {
         AgentDbAccess(Access::Turn(db))
     }
 
-    pub(crate) fn between(host: AgentHost, agent: Address) -> Self {
-        AgentDbAccess(Access::Between(host, agent))
+    pub(crate) fn between(visit: Visit) -> Self {
+        AgentDbAccess(Access::Between(visit))
     }
 
     /// Runs `f` on the agent's database.
@@ -93,9 +103,15 @@ impl AgentDbAccess {
                     .await
                     .map_err(|_| Error::InvalidInput("the workspace sync panicked".into()))
             }
-            Access::Between(host, agent) => {
-                host.with_new_or_existing_db(&agent.class, &agent.name, move |db| Ok(f(db)))
-                    .await
+            Access::Between(visit) => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                visit(Box::new(move |db| {
+                    let _ = tx.send(f(db));
+                }))
+                .await?;
+                // The visit succeeded, so the work ran and sent its result.
+                rx.await
+                    .map_err(|_| Error::InvalidInput("the workspace sync panicked".into()))
             }
         }
     }

@@ -1,8 +1,8 @@
 //! The JavaScript side of an agent (`js/runtime.js`, run as every turn's prelude) and the
 //! host functions it calls, bound per turn over the agent's own database.
 //!
-//! Translation point: [`host_error`] is where Rust errors become JS exceptions for agent
-//! code (`HostError` with the error's `code()`); nothing else builds them.
+//! Translation point: `error::host_error` is where Rust errors become JS exceptions for
+//! agent code (`HostError` with the error's `code()`); nothing else builds them.
 
 // Host functions answer with `HostError` by the bindings' contract; boxing it here would
 // only be unboxed again at the boundary.
@@ -19,15 +19,14 @@ use store::{AgentDb, GrepOptions, ListOptions, When};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
-use crate::host::{Address, AgentHost, Inner, Link, Reentry, Reply, check_name};
+// A panic while holding an agent's database happened between statements of an open
+// transaction, which the actor rolls back; the connection itself is still usable.
+use base::sync::lock;
+
+use crate::address::{Address, check_name};
+use crate::error::host_error;
+use crate::host::{AgentHost, Inner, Link, Reentry, Reply};
 use crate::{extensions, isolates};
-
-/// `Agent`, the turn driver and the `agents.Class("name")` stubs.
-pub(crate) const PRELUDE: &str = include_str!("js/runtime.js");
-
-/// [`PRELUDE`] shared by every turn instead of copied into each (13 KB).
-pub(crate) static SHARED_PRELUDE: std::sync::LazyLock<Arc<str>> =
-    std::sync::LazyLock::new(|| Arc::from(PRELUDE));
 
 /// What a turn's host functions share: the agent's database (held by its actor, used only
 /// by the turn while it runs) and what the turn produced besides its result.
@@ -199,33 +198,6 @@ struct ResumeError {
     code: Option<String>,
 }
 
-// A panic while holding an agent's database happened between statements of an open
-// transaction, which the actor rolls back; the connection itself is still usable.
-pub(crate) use base::sync::lock;
-
-pub(crate) fn host_error(e: &Error) -> HostError {
-    if let Error::Host(e) = e {
-        return (**e).clone();
-    }
-    let mut error = HostError::new(e.code(), e.to_string()).with_kind(e.kind());
-    match e {
-        Error::Js(js) => {
-            error = error.with_name("AgentError");
-            if let Some(code) = &js.code {
-                error = error.with_data(json!({ "code": code }));
-            }
-        }
-        // The callee refused on purpose: its status lets the caller tell "not found" from a fault.
-        Error::Http { status, .. } => {
-            error = error
-                .with_name("AgentError")
-                .with_data(json!({ "status": status }));
-        }
-        _ => {}
-    }
-    error
-}
-
 /// The fibers of the chat loop (`crates/think`), which resumes them itself.
 pub(crate) const THINK_FIBER: &str = "think";
 
@@ -239,11 +211,6 @@ fn bad_input(function: &str, e: impl std::fmt::Display) -> HostError {
 
 fn parse<T: for<'de> Deserialize<'de>>(function: &str, args: Value) -> Result<T, HostError> {
     serde_json::from_value(args).map_err(|e| bad_input(function, e))
-}
-
-/// Bindings a class needs only to be described (no agent, no database).
-pub(crate) fn describe_bindings() -> Bindings {
-    Bindings::new()
 }
 
 #[derive(Deserialize)]

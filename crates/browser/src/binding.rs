@@ -323,6 +323,7 @@ pub struct BrowserCapability {
 }
 
 impl BrowserCapability {
+    /// The rung over `browser`, each program's pages fetched through `fetcher`.
     pub fn new(browser: Arc<Browser>, fetcher: Arc<Fetcher>) -> Self {
         BrowserCapability { browser, fetcher }
     }

@@ -7,7 +7,7 @@ use crate::launch::{self, Process};
 use crate::page::{Page, PageLimits};
 use base::sync::lock;
 use codemode::egress::Fetcher;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -73,6 +73,7 @@ impl Running {
 }
 
 impl Browser {
+    /// A browser that starts (or connects) on first use, not now.
     pub fn new(config: BrowserConfig) -> Arc<Browser> {
         Arc::new(Browser {
             contexts: Arc::new(Semaphore::new(config.max_contexts.max(1))),
@@ -91,6 +92,7 @@ impl Browser {
         launch::find(self.config.chromium.as_deref()).map(drop)
     }
 
+    /// The configuration it starts Chromium with.
     pub fn config(&self) -> &BrowserConfig {
         &self.config
     }
@@ -291,6 +293,7 @@ impl Context {
         )))
     }
 
+    /// Closes page `number` of this context; nothing happens if it is already closed.
     pub async fn close_page(&self, number: u32) {
         let page = lock(&self.inner.pages).remove(&number);
         if let Some(page) = page {
@@ -319,7 +322,12 @@ impl Context {
     }
 }
 
-/// `value` as JSON text for a script, so a selector or text is data, never code.
-pub(crate) fn js_literal(value: &str) -> String {
-    Value::String(value.to_owned()).to_string()
+impl From<&BrowserConfig> for PageLimits {
+    fn from(config: &BrowserConfig) -> Self {
+        PageLimits {
+            text: config.max_text_bytes,
+            binary: config.max_binary_bytes,
+            navigation: config.navigation_timeout,
+        }
+    }
 }

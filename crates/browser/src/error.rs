@@ -2,6 +2,7 @@
 
 use base::ErrorKind;
 
+/// Everything that can go wrong driving the browser.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No Chromium to start.
@@ -9,39 +10,76 @@ pub enum Error {
         "no Chromium found (looked for {looked}); install Debian's `chromium` package, or pass \
          --chromium PATH, or --cdp-url ws://… for a browser that is already running"
     )]
-    NotFound { looked: String },
+    NotFound {
+        /// Where it looked.
+        looked: String,
+    },
     /// Chromium did not start or did not offer its DevTools endpoint.
     #[error("starting Chromium ({program}) failed: {reason}")]
-    Launch { program: String, reason: String },
+    Launch {
+        /// The executable started.
+        program: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// The browser went away (crashed, killed, or shut down) while a call needed it. The
     /// next call starts a new one.
     #[error("the browser is gone ({reason}); the next call starts a new one")]
-    Closed { reason: String },
+    Closed {
+        /// Why the connection ended, as far as known.
+        reason: String,
+    },
     /// Chromium answered a DevTools call with an error.
     #[error("Chromium refused {method}: {message}")]
-    Protocol { method: String, message: String },
+    Protocol {
+        /// The DevTools method called.
+        method: String,
+        /// Chromium's error message.
+        message: String,
+    },
     /// The execution's fetch policy (or the browser rung's own rules) refused a URL.
     #[error("{message}")]
-    Refused { code: &'static str, message: String },
+    Refused {
+        /// The fetch error code (`HOST_NOT_ALLOWED` …), which the code sees.
+        code: &'static str,
+        /// The URL and what to do instead.
+        message: String,
+    },
     /// A navigation failed (network error, refused subresource of the main document…).
     #[error("navigation to {url} failed: {reason}")]
-    Navigation { url: String, reason: String },
+    Navigation {
+        /// Where the page was sent.
+        url: String,
+        /// Chromium's or the policy's reason.
+        reason: String,
+    },
+    /// A page load, a wait or a DevTools call took longer than allowed.
     #[error("{what} timed out after {ms} ms")]
-    Timeout { what: String, ms: u64 },
+    Timeout {
+        /// What was waited for.
+        what: String,
+        /// The time allowed, in milliseconds.
+        ms: u64,
+    },
     /// The code passed something unusable.
     #[error("{0}")]
     Invalid(String),
     /// A result over its cap.
     #[error("{what} is {bytes} bytes, over the {limit}-byte cap; {hint}")]
     TooLarge {
+        /// The result that was too large.
         what: String,
+        /// Its size.
         bytes: usize,
+        /// The cap it exceeded.
         limit: usize,
+        /// How to ask for less.
         hint: &'static str,
     },
     /// Code evaluated in the page threw.
     #[error("the page's script threw: {0}")]
     Script(String),
+    /// Reading or writing the browser's files or pipes failed.
     #[error("browser I/O: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -63,6 +101,7 @@ impl Error {
         }
     }
 
+    /// The category of the failure, for the host's translation (e.g. an HTTP status).
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::NotFound { .. } | Error::Launch { .. } | Error::Closed { .. } => {

@@ -25,6 +25,9 @@
 //! carried out by the execution's `codemode::egress::Fetcher`, so the allowlist, the
 //! private-address guard and the size caps of `fetch` hold for pages too.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod binding;
 #[allow(clippy::module_inception)]
 mod browser;

@@ -7,7 +7,6 @@
 //! misses (service workers, WebSockets) meet the dead proxy and empty resolver Chromium is
 //! started with (`launch.rs`).
 
-use crate::browser::{BrowserConfig, js_literal};
 use crate::cdp::{Connection, Event};
 use crate::error::Error;
 use base::sync::lock;
@@ -20,31 +19,26 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
-/// What a page's results may weigh, from the [`BrowserConfig`].
+/// What a page's results may weigh (from the browser's configuration).
 #[derive(Debug, Clone)]
 pub(crate) struct PageLimits {
-    text: usize,
-    binary: usize,
-    navigation: Duration,
-}
-
-impl From<&BrowserConfig> for PageLimits {
-    fn from(config: &BrowserConfig) -> Self {
-        PageLimits {
-            text: config.max_text_bytes,
-            binary: config.max_binary_bytes,
-            navigation: config.navigation_timeout,
-        }
-    }
+    /// Cap on text results (markdown, HTML, evaluate's JSON), in bytes.
+    pub(crate) text: usize,
+    /// Cap on screenshots and PDFs, in bytes.
+    pub(crate) binary: usize,
+    /// How long a navigation may take to reach its `load` event.
+    pub(crate) navigation: Duration,
 }
 
 /// A request the policy refused (or that failed), as `page.blocked()` lists it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Blocked {
+    /// The URL the page asked for.
     pub url: String,
     /// The fetch error code (`HOST_NOT_ALLOWED`, `PRIVATE_ADDRESS`, `SCHEME_NOT_ALLOWED`…).
     pub code: String,
+    /// Why it was refused or failed, as fetch would say it.
     pub reason: String,
     /// Chromium's resource type: `Document`, `Image`, `Script`, `XHR`…
     pub resource: String,
@@ -685,4 +679,9 @@ async fn answer_request(
     if let Err(e) = connection.send(Some(&session), method, params).await {
         tracing::debug!(target: "islet::browser", "answering a paused request failed: {e}");
     }
+}
+
+/// `value` as JSON text for a script, so a selector or text is data, never code.
+pub(crate) fn js_literal(value: &str) -> String {
+    Value::String(value.to_owned()).to_string()
 }

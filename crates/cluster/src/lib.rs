@@ -17,6 +17,7 @@
 //! Architecture Invariant: PostgreSQL's clock decides expiry (`now()` in every statement),
 //! so nodes' clocks may disagree.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod error;
@@ -31,6 +32,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use agents::{Address, Claim, Durable, DurableCopy, DurableFuture};
+use base::sync::lock;
 
 pub use error::Error;
 pub use status::{LeaseStatus, NodeStatus, Status};
@@ -152,10 +154,6 @@ pub fn agent_key(agent: &Address) -> String {
 
 fn millis(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Cluster {

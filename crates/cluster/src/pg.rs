@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use agents::DurableCopy;
+use base::sync::lock;
 use tokio_postgres::{Client, Config, NoTls};
 
-use crate::{Error, Result, lock};
+use crate::{Error, Result};
 
 /// How long connecting may take before the call that needed the connection fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);

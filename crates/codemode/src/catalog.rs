@@ -45,29 +45,40 @@ pub enum Target {
     /// An OpenAPI operation.
     Http(HttpOperation),
     /// A tool on an upstream MCP server, by its server key and original tool name.
-    Mcp { server: String, tool: String },
+    Mcp {
+        /// The upstream's key in `mcpServers`.
+        server: String,
+        /// The tool's name on that server, before renaming for code.
+        tool: String,
+    },
     /// A function the embedder binds itself under the tool's path (`agents.Counter.increment`,
     /// `memory.recall`): the catalog only describes it.
     Host,
 }
 
+/// An OpenAPI operation as the host calls it: method, path template, parameters and body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpOperation {
     /// Upper-case HTTP method.
     pub method: String,
     /// Path template as written in the spec, e.g. `/repos/{owner}/{repo}`.
     pub path: String,
+    /// The operation's parameters, path-level ones merged in.
     pub parameters: Vec<HttpParameter>,
+    /// The request body, when the operation takes one.
     pub body: Option<HttpBody>,
 }
 
+/// One parameter of an [`HttpOperation`]: where it goes and how it is written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpParameter {
     /// Name on the wire.
     pub name: String,
     /// Property name in the merged input object (may differ when names collide).
     pub input_name: String,
+    /// Where the value goes in the request.
     pub location: ParamLocation,
+    /// Whether the input must supply it (path parameters always must).
     pub required: bool,
     /// How the value is serialised (OpenAPI `style`, defaulted by location).
     pub style: ParamStyle,
@@ -86,23 +97,33 @@ pub enum ParamStyle {
     Matrix,
     /// `name=a&name=b` or `name=a,b` (query and cookie default).
     Form,
+    /// `name=a%20b` (query).
     SpaceDelimited,
+    /// `name=a|b` (query).
     PipeDelimited,
     /// `name[key]=value`.
     DeepObject,
 }
 
+/// Where an OpenAPI parameter goes (`in`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ParamLocation {
+    /// Substituted into the path template.
     Path,
+    /// Appended to the URL's query string.
     Query,
+    /// Sent as a request header.
     Header,
+    /// Sent in the `Cookie` header.
     Cookie,
 }
 
+/// The request body of an [`HttpOperation`]: its media type and how the input fills it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HttpBody {
+    /// The media type sent, e.g. `application/json`.
     pub content_type: String,
+    /// Whether the operation requires a body.
     pub required: bool,
     /// Property name of the body in the merged input object when the body is not an
     /// object whose properties are merged in (e.g. an array body), else `None`.
@@ -127,6 +148,7 @@ pub struct BodyProperty {
     pub required: bool,
     /// Form-encoded bodies only (OpenAPI `encoding`): how arrays and objects are written.
     pub style: ParamStyle,
+    /// OpenAPI `explode` for this property's `style`.
     pub explode: bool,
 }
 
@@ -135,5 +157,6 @@ pub struct BodyProperty {
 pub struct Catalog {
     /// Human title, e.g. "GitHub v3 REST API".
     pub title: String,
+    /// The tools, in the order search ties and descriptions list them.
     pub tools: Vec<Tool>,
 }

@@ -64,6 +64,7 @@ const CROSS_ORIGIN_DROPPED: &[&str] = &["authorization", "cookie", "proxy-author
 /// `https://api.example.com` (scheme, host and port: `:443` implied).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostRule {
+    /// The host pattern: a name, `*.` wildcard or IP literal with an optional port, or an origin.
     pub host: String,
     /// Upper-case methods allowed on this host; `None` allows every method.
     pub methods: Option<Vec<String>>,
@@ -94,8 +95,11 @@ impl HostRule {
 /// [`HostRule::host`]). Its value never enters the isolate.
 #[derive(Clone, PartialEq, Eq)]
 pub struct InjectedHeader {
+    /// Which hosts get the header, as in [`HostRule::host`].
     pub host: String,
+    /// The header's name.
     pub name: String,
+    /// The header's value (a credential): kept on the host, redacted from what code sees.
     pub value: String,
 }
 
@@ -114,7 +118,9 @@ impl std::fmt::Debug for InjectedHeader {
 /// Built host-side only: nothing in it comes from the isolate.
 #[derive(Debug, Clone)]
 pub struct FetchPolicy {
+    /// Hosts the code may reach; empty denies every request.
     pub allowed_hosts: Vec<HostRule>,
+    /// Headers added host-side to requests to matching hosts.
     pub inject_headers: Vec<InjectedHeader>,
     /// Allow private (RFC 1918, CGNAT), loopback, link-local, unique-local and other
     /// non-public addresses. Off by default: they are where internal services and cloud
@@ -281,13 +287,18 @@ fn split_port(text: &str) -> Result<(&str, Option<u16>), String> {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FetchRequest {
+    /// The absolute URL to fetch.
     pub url: String,
+    /// The method; `GET` when absent.
     #[serde(default)]
     pub method: Option<String>,
+    /// Header names and values as the code set them.
     #[serde(default)]
     pub headers: Vec<(String, String)>,
+    /// A text body.
     #[serde(default)]
     pub body: Option<String>,
+    /// A binary body, base64-encoded (instead of `body`).
     #[serde(default)]
     pub body_base64: Option<String>,
     /// `follow` (default), `manual` (return a 3xx as is) or `error`.
@@ -300,13 +311,20 @@ pub struct FetchRequest {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FetchResponse {
+    /// The HTTP status code.
     pub status: u16,
+    /// The status line's reason phrase (`OK`, `Not Found`).
     pub status_text: String,
+    /// The final URL, after redirects.
     pub url: String,
+    /// Whether a redirect was followed.
     pub redirected: bool,
+    /// Response headers, secrets redacted.
     pub headers: Vec<(String, String)>,
+    /// The body when it is valid UTF-8, secrets redacted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
+    /// The body base64-encoded when it is not UTF-8.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_base64: Option<String>,
 }
@@ -407,6 +425,7 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
+    /// A fetcher for `policy`; fails when a host rule or header in it is malformed.
     pub fn new(policy: FetchPolicy) -> Result<Fetcher, Error> {
         Self::with_secrets(policy, Vec::new())
     }
@@ -911,7 +930,7 @@ impl Fetcher {
         let response = self
             .fetch(request)
             .await
-            .map_err(|e| crate::error::host_error(&self.redactor, &e))?;
+            .map_err(|e| self.redactor.host_error(&e))?;
         serde_json::to_value(response).map_err(|e| {
             HostError::new(
                 "INTERNAL",

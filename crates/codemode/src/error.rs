@@ -2,9 +2,6 @@
 //! they reach both operators (CLI) and the model (tool results).
 
 use base::ErrorKind;
-use sandbox::HostError;
-
-use crate::egress::Redactor;
 
 /// Everything that can go wrong in Code Mode.
 #[derive(Debug, thiserror::Error)]
@@ -14,65 +11,126 @@ pub enum Error {
         "cannot read OpenAPI spec file `{path}`: {error}; check that the path exists and is readable"
     )]
     SpecRead {
+        /// The path as given.
         path: String,
         // Not a `#[source]`: the message already says it, and error chains would repeat it.
+        /// Why reading it failed.
         error: std::io::Error,
     },
     /// A spec URL could not be fetched (network error, timeout, non-2xx status, too large).
     #[error("cannot fetch OpenAPI spec from `{url}`: {reason}")]
-    SpecFetch { url: String, reason: String },
+    SpecFetch {
+        /// The URL as given.
+        url: String,
+        /// What failed: the network error, the status or the size.
+        reason: String,
+    },
     /// The bytes are not decodable: truncated or corrupt gzip, invalid JSON or YAML, not UTF-8.
     #[error("cannot decode OpenAPI spec `{origin}`: {reason}")]
-    SpecDecode { origin: String, reason: String },
+    SpecDecode {
+        /// The path or URL the bytes came from.
+        origin: String,
+        /// The decoder's complaint.
+        reason: String,
+    },
     /// The document decoded but is not an OpenAPI 3.x or Swagger 2.0 document.
     #[error(
         "`{origin}` is not an OpenAPI document: {reason}; expected a JSON or YAML object with \
          `openapi: 3.x` (or `swagger: \"2.0\"`) and `paths`"
     )]
-    NotASpec { origin: String, reason: String },
+    NotASpec {
+        /// The path or URL of the document.
+        origin: String,
+        /// What it lacks.
+        reason: String,
+    },
     /// Input for an API operation that cannot be turned into a request.
     #[error("invalid input for {operation}: {reason}")]
-    InvalidInput { operation: String, reason: String },
+    InvalidInput {
+        /// `METHOD /path` of the operation.
+        operation: String,
+        /// Which input is wrong and how.
+        reason: String,
+    },
     /// Input for the raw `api.request({method, path, query, headers, body})` escape hatch.
     #[error("invalid api.request input: {reason}")]
-    InvalidRequest { reason: String },
+    InvalidRequest {
+        /// Which field is wrong and how.
+        reason: String,
+    },
     /// The HTTP API configuration (base URL, injected headers) is unusable.
     #[error("invalid API configuration: {reason}")]
-    Config { reason: String },
+    Config {
+        /// What is wrong, in terms of the configuration.
+        reason: String,
+    },
     /// A URL the host was asked to call is not on the API's host.
     #[error(
         "refused to call `{url}`: requests may only go to {allowed}; pass a path such as \"/users/me\""
     )]
-    HostNotAllowed { url: String, allowed: String },
+    HostNotAllowed {
+        /// The URL that was refused.
+        url: String,
+        /// The API's origin, for the message.
+        allowed: String,
+    },
     /// The HTTP request to the API failed before a response arrived (connect, timeout, …).
     #[error("{operation} failed: {reason}")]
-    Http { operation: String, reason: String },
+    Http {
+        /// What was being called.
+        operation: String,
+        /// The HTTP client's error, secrets redacted.
+        reason: String,
+    },
     /// A response body exceeded the configured cap; reading stopped there.
     #[error(
         "{operation}: the response is larger than {limit_bytes} bytes and was not read to the end; \
          ask for less (pagination, filters, `per_page`/`limit` parameters)"
     )]
     ResponseTooLarge {
+        /// The operation whose response it was.
         operation: String,
+        /// The cap the body exceeded.
         limit_bytes: usize,
     },
     /// The `mcpServers` configuration of `mcp proxy` is unreadable or wrong; `reason` names
     /// the entry.
     #[error("MCP config `{origin}`: {reason}")]
-    McpConfig { origin: String, reason: String },
+    McpConfig {
+        /// The configuration file.
+        origin: String,
+        /// What is wrong, naming the entry.
+        reason: String,
+    },
     /// An upstream MCP server could not be started, listed or called.
     #[error("upstream MCP server `{server}`: {reason}")]
-    Upstream { server: String, reason: String },
+    Upstream {
+        /// The upstream's key in `mcpServers`.
+        server: String,
+        /// What failed.
+        reason: String,
+    },
     /// An isolate's `fetch` was refused by its policy or failed. `code` is what the code
     /// sees on the error; the message names the URL and what to do instead.
     #[error("{message}")]
-    Fetch { code: FetchCode, message: String },
+    Fetch {
+        /// The `e.code` the code sees.
+        code: FetchCode,
+        /// The URL and what to do instead.
+        message: String,
+    },
     /// The MCP server could not start or its transport failed.
     #[error("MCP server: {reason}")]
-    Serve { reason: String },
+    Serve {
+        /// What failed.
+        reason: String,
+    },
     /// Semantic search's embeddings endpoint failed, or its vectors could not be cached.
     #[error("semantic search: {reason}; search stays lexical")]
-    Embeddings { reason: String },
+    Embeddings {
+        /// The endpoint's or the cache's error.
+        reason: String,
+    },
 }
 
 /// Why a `fetch` (or a request of `execute`) failed, as the code sees it in `e.code`.
@@ -181,7 +239,7 @@ impl Error {
 
     /// The JS error name the code sees: input it can fix is a `TypeError`, a refusal of the
     /// fetch policy `FetchDenied`, any other failure of `fetch` a `FetchError`.
-    fn js_name(&self) -> &'static str {
+    pub(crate) fn js_name(&self) -> &'static str {
         match self {
             Error::InvalidInput { .. } | Error::InvalidRequest { .. } => "TypeError",
             Error::Fetch { code, .. } if code.is_refusal() => "FetchDenied",
@@ -189,12 +247,4 @@ impl Error {
             _ => "HostError",
         }
     }
-}
-
-/// The one translation point from this crate's errors to JS exceptions. Messages are
-/// redacted: a secret may surface in an upstream error (e.g. a proxy echoing a header).
-pub fn host_error(redactor: &Redactor, error: &Error) -> HostError {
-    HostError::new(error.code(), redactor.text(&error.to_string()))
-        .with_name(error.js_name())
-        .with_kind(error.kind())
 }

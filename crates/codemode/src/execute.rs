@@ -22,7 +22,7 @@ use crate::catalog::{Catalog, Target};
 use crate::egress::{
     self, Failure, FetchPolicy, Fetcher, HostRule, InjectedHeader, Outgoing, Redirect,
 };
-use crate::error::{Error, host_error};
+use crate::error::Error;
 use crate::openapi::{BodyContent, HttpRequestParts, build_raw_request, build_request};
 
 use crate::egress::Redactor;
@@ -59,6 +59,7 @@ pub struct HttpApiConfig {
 }
 
 impl HttpApiConfig {
+    /// A configuration for `base_url` with no headers, a 30 s timeout and a 5 MiB response cap.
     pub fn new(base_url: impl Into<String>) -> Self {
         HttpApiConfig {
             base_url: base_url.into(),
@@ -82,6 +83,7 @@ pub struct HttpApi {
 /// A response as code sees it: `{status, headers, body}`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ApiResponse {
+    /// The HTTP status code.
     pub status: u16,
     /// Lower-case names; repeated headers joined with `, `; credentials removed.
     pub headers: Map<String, Value>,
@@ -91,12 +93,14 @@ pub struct ApiResponse {
 }
 
 impl ApiResponse {
+    /// The response as the JSON object code receives.
     pub fn to_json(&self) -> Value {
         json!({ "status": self.status, "headers": self.headers, "body": self.body })
     }
 }
 
 impl HttpApi {
+    /// Checks `config` (base URL, header names and values) and builds the API's fetcher.
     pub fn new(config: HttpApiConfig) -> Result<HttpApi, Error> {
         let fail = |reason: String| Error::Config { reason };
         let base_url = Url::parse(config.base_url.trim()).map_err(|e| {
@@ -162,6 +166,7 @@ impl HttpApi {
         })
     }
 
+    /// The base URL every request's path is appended to.
     pub fn base_url(&self) -> &Url {
         &self.base_url
     }
@@ -345,12 +350,12 @@ pub fn bindings(catalog: &Catalog, api: Arc<HttpApi>) -> Bindings {
     bindings = bindings.function(ROOT_NAMESPACE, RAW_REQUEST, move |input: Value| {
         let api = Arc::clone(&raw_api);
         async move {
-            let parts = build_raw_request(&input).map_err(|e| host_error(api.redactor(), &e))?;
+            let parts = build_raw_request(&input).map_err(|e| api.redactor().host_error(&e))?;
             let operation = format!("api.request {} {}", parts.method, parts.path);
             let response = api
                 .send(&parts, &operation)
                 .await
-                .map_err(|e| host_error(api.redactor(), &e))?;
+                .map_err(|e| api.redactor().host_error(&e))?;
             Ok(response.to_json())
         }
     });
@@ -374,12 +379,12 @@ pub fn bindings(catalog: &Catalog, api: Arc<HttpApi>) -> Bindings {
             let path = path.clone();
             async move {
                 let parts =
-                    build_request(&op, &input).map_err(|e| host_error(api.redactor(), &e))?;
+                    build_request(&op, &input).map_err(|e| api.redactor().host_error(&e))?;
                 let operation = format!("{path} ({} {})", op.method, op.path);
                 let response = api
                     .send(&parts, &operation)
                     .await
-                    .map_err(|e| host_error(api.redactor(), &e))?;
+                    .map_err(|e| api.redactor().host_error(&e))?;
                 if (200..300).contains(&response.status) {
                     Ok(response.body)
                 } else {
@@ -440,7 +445,9 @@ pub trait Capability: std::fmt::Debug + Send + Sync + 'static {
 /// A tool that runs one call of a [`Capability`] as an `execute` program.
 #[derive(Debug, Clone)]
 pub struct Shortcut {
+    /// The tool's name, as the MCP client lists it.
     pub name: String,
+    /// What the tool does, for the model.
     pub description: String,
     /// JSON Schema of the tool's input object.
     pub input_schema: Value,

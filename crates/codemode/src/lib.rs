@@ -16,6 +16,7 @@
 //! The names most callers need are re-exported here.
 
 #![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
 pub mod catalog;
 pub mod egress;

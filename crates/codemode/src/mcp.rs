@@ -112,8 +112,11 @@ impl std::fmt::Debug for ExecutionObserver {
 /// it), the sandbox's outcome and how long the call took, capabilities included.
 #[derive(Debug)]
 pub struct ExecutionReport<'a> {
+    /// The program as the client sent it.
     pub code: &'a str,
+    /// What the sandbox reported: result or error (with its position), output, stats.
     pub outcome: &'a sandbox::Outcome,
+    /// The whole call, capabilities included.
     pub elapsed: std::time::Duration,
 }
 
@@ -398,10 +401,12 @@ impl CodeModeServer {
         }
     }
 
+    /// The catalog currently served (upstreams may change it while running).
     pub fn catalog(&self) -> Arc<Catalog> {
         Arc::clone(&self.view().catalog)
     }
 
+    /// The `search` and `execute` definitions for the current catalog.
     pub fn tool_texts(&self) -> ToolTexts {
         self.view().texts.clone()
     }

@@ -25,6 +25,7 @@
 //! details (storage failures) are logged, not sent.
 
 mod api;
+mod app;
 pub(crate) mod cluster;
 mod console;
 mod executions;

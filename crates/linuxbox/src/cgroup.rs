@@ -13,14 +13,26 @@ const ROOT: &str = "/sys/fs/cgroup";
 
 /// Which kind of cgroup limits this machine gives sandboxes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Support {
-    V2 { parent: PathBuf },
-    V1 { memory: PathBuf, pids: PathBuf },
+pub(crate) enum Support {
+    /// cgroup v2, with the memory and pids controllers delegated to `parent`.
+    V2 {
+        /// Our cgroup, under which each sandbox gets its own.
+        parent: PathBuf,
+    },
+    /// cgroup v1: our cgroups in the memory and the pids hierarchies.
+    V1 {
+        /// Our cgroup in the memory hierarchy.
+        memory: PathBuf,
+        /// Our cgroup in the pids hierarchy.
+        pids: PathBuf,
+    },
+    /// No usable cgroup, with why; sandboxes get rlimits instead.
     Unavailable(String),
 }
 
 impl Support {
-    pub fn describe(&self) -> String {
+    /// One line for `islet doctor` and the sandbox's capabilities: where, or why not.
+    pub(crate) fn describe(&self) -> String {
         match self {
             Support::V2 { parent } => format!("cgroup v2 under {}", parent.display()),
             Support::V1 { memory, pids } => format!(
@@ -35,13 +47,13 @@ impl Support {
 
 /// [`detect`], once per process: what a machine offers does not change while islet runs,
 /// and the probe's mkdir/rmdir pair would otherwise be on every sandbox's start.
-pub fn detected() -> &'static Support {
+pub(crate) fn detected() -> &'static Support {
     static SUPPORT: std::sync::OnceLock<Support> = std::sync::OnceLock::new();
     SUPPORT.get_or_init(detect)
 }
 
 /// Finds where sandboxes' cgroups can go, checking that a child cgroup can be created.
-pub fn detect() -> Support {
+pub(crate) fn detect() -> Support {
     let own = match std::fs::read_to_string("/proc/self/cgroup") {
         Ok(text) => text,
         Err(e) => return Support::Unavailable(format!("cannot read /proc/self/cgroup: {e}")),
@@ -126,14 +138,19 @@ fn probe_mkdir(parent: &Path) -> Result<(), String> {
 /// One sandbox's cgroup (one directory per v1 controller); removed on drop, after killing
 /// whatever is still in it.
 #[derive(Debug)]
-pub struct Cgroup {
+pub(crate) struct Cgroup {
     dirs: Vec<PathBuf>,
     /// Where the OOM-kill counter is: `memory.oom_control` (v1) or `memory.events` (v2).
     oom_file: PathBuf,
 }
 
 impl Cgroup {
-    pub fn create(support: &Support, memory_bytes: u64, pids: u64) -> Result<Cgroup, String> {
+    /// A new cgroup for one sandbox, limited to `memory_bytes` and `pids` tasks.
+    pub(crate) fn create(
+        support: &Support,
+        memory_bytes: u64,
+        pids: u64,
+    ) -> Result<Cgroup, String> {
         let name = base::unique_name("islet-linuxbox-box");
         let (dirs, settings, oom_file) = match support {
             Support::V2 { parent } => {
@@ -186,7 +203,7 @@ impl Cgroup {
 
     /// `cgroup.procs` of each directory, opened now so the spawned child can join with a
     /// plain `write` after the fork (the kernel checks the opener's rights).
-    pub fn procs_files(&self) -> Result<Vec<OwnedFd>, String> {
+    pub(crate) fn procs_files(&self) -> Result<Vec<OwnedFd>, String> {
         self.dirs
             .iter()
             .map(|dir| {
@@ -201,7 +218,7 @@ impl Cgroup {
     }
 
     /// How many processes the kernel's OOM killer has killed in this cgroup.
-    pub fn oom_kills(&self) -> u64 {
+    pub(crate) fn oom_kills(&self) -> u64 {
         std::fs::read_to_string(&self.oom_file)
             .unwrap_or_default()
             .lines()

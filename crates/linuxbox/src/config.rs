@@ -17,6 +17,7 @@ pub struct Config {
     /// A host directory for the sandbox's files: each start makes `run-*/` in it (the
     /// `/workspace` copy and bubblewrap's log), removed once the sandbox has ended.
     pub state_dir: PathBuf,
+    /// Memory, process, time, output and file limits every sandbox gets.
     pub limits: Limits,
     /// Variables every command gets (before the command's own). Nothing from islet's
     /// environment enters a sandbox unless it is listed here or in a command's options.
@@ -62,7 +63,7 @@ pub enum RootFs {
 }
 
 /// What a sandbox may consume. Memory and process count are cgroup limits where this
-/// machine allows (see [`crate::cgroup::detect`]), rlimits otherwise.
+/// machine allows (see [`Linuxbox::capabilities`](crate::Linuxbox::capabilities)), rlimits otherwise.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// Memory of all the sandbox's processes together (cgroup); per process address space

@@ -1,6 +1,7 @@
 //! The crate's one error type. Messages say what went wrong and what to do next; `code()`
 //! gives callers (HTTP, JS) a stable name.
 
+/// Everything that can go wrong running Linux sandboxes.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// This machine cannot run sandboxes (no bubblewrap, user namespaces disabled…).
@@ -24,13 +25,19 @@ pub enum Error {
     TooLarge(String),
     /// The host filesystem failed (the sandbox's state directory).
     #[error("cannot use `{path}`: {message}")]
-    Io { path: String, message: String },
+    Io {
+        /// The host path that failed.
+        path: String,
+        /// The operating system's error.
+        message: String,
+    },
     /// The agent's workspace (SQLite) refused a sync.
     #[error("workspace sync: {0}")]
     Workspace(#[from] store::Error),
 }
 
 impl Error {
+    /// The stable name of the failure (`NOT_FOUND`, `SANDBOX_GONE` …) that HTTP and JS callers see.
     pub fn code(&self) -> &'static str {
         match self {
             Error::Unavailable(_) => "UNAVAILABLE",
@@ -65,4 +72,5 @@ impl Error {
     }
 }
 
+/// The crate's result type.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

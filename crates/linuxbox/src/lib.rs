@@ -5,7 +5,7 @@
 //!
 //! A sandbox is built by bubblewrap from namespaces (user, mount, PID, network with only
 //! loopback, IPC, UTS, cgroup), a seccomp denylist ([`seccomp`]), rlimits and a cgroup
-//! ([`cgroup`]) where the machine allows, on a root filesystem of read-only binds of the
+//! (`cgroup.rs`) where the machine allows, on a root filesystem of read-only binds of the
 //! host's system directories (or an operator's rootfs) with a private `/tmp` and the
 //! agent's workspace at `/workspace`. The workspace lives in SQLite (`store::Workspace`);
 //! [`Linuxbox::sync_in`] and [`Linuxbox::sync_out`] copy what changed between it and the
@@ -17,7 +17,9 @@
 //! Architecture Invariant: the host never follows a path a sandbox controls: files in the
 //! sandbox's directory are opened beneath it with symlinks refused (`hostfs.rs`).
 
-pub mod cgroup;
+#![warn(missing_docs)]
+
+mod cgroup;
 mod config;
 mod error;
 mod hostfs;

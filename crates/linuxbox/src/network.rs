@@ -38,6 +38,7 @@ pub type ConnectFuture =
 /// Decides and opens the connections a sandbox asks for (`host`, `port` as the command
 /// named them). Implemented by the embedder over its egress policy.
 pub trait Connector: Send + Sync + fmt::Debug {
+    /// Opens a connection to `host:port` if the policy allows it, else says why not.
     fn connect(&self, host: String, port: u16) -> ConnectFuture;
 }
 

@@ -11,7 +11,9 @@ use crate::cgroup::{self, Support};
 /// One requirement or feature.
 #[derive(Debug, Clone, Serialize)]
 pub struct Check {
+    /// What was checked, e.g. `bubblewrap`.
     pub name: &'static str,
+    /// Whether it is usable.
     pub ok: bool,
     /// The version or configuration found, or why it is missing and what to do.
     pub detail: String,

@@ -65,9 +65,13 @@ pub struct Exit {
     pub exit_code: Option<i32>,
     /// The signal that killed it, if one did.
     pub signal: Option<i32>,
+    /// The limit that ended the command, if one did.
     pub limit: Option<LimitHit>,
+    /// Standard output went past the output cap and the rest was dropped.
     pub stdout_truncated: bool,
+    /// Standard error went past the output cap and the rest was dropped.
     pub stderr_truncated: bool,
+    /// Wall time from start to exit, in milliseconds.
     pub duration_ms: u64,
 }
 
@@ -75,14 +79,21 @@ pub struct Exit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExecResult {
+    /// The exit status, if the process exited.
     pub exit_code: Option<i32>,
+    /// The signal that killed it, if one did.
     pub signal: Option<i32>,
     /// Output as UTF-8 (invalid bytes replaced), at most the output cap.
     pub stdout: String,
+    /// Standard error, like `stdout`.
     pub stderr: String,
+    /// Standard output went past the output cap and the rest was dropped.
     pub stdout_truncated: bool,
+    /// Standard error went past the output cap and the rest was dropped.
     pub stderr_truncated: bool,
+    /// The limit that ended the command, if one did.
     pub limit: Option<LimitHit>,
+    /// Wall time from start to exit, in milliseconds.
     pub duration_ms: u64,
     /// `runCode("python")`: the value of the code's last line when it is an expression
     /// (as a notebook shows it), as JSON (`{"repr": …}` when it is not JSON data).
@@ -101,20 +112,29 @@ impl ExecResult {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessInfo {
+    /// The id to name the process by in later calls.
     pub id: String,
     /// Its pid inside the sandbox.
     pub pid: i32,
+    /// The command line as given.
     pub command: String,
+    /// Whether it is still running.
     pub status: ProcessStatus,
+    /// Its exit status, once it exited.
     pub exit_code: Option<i32>,
+    /// The signal that killed it, if one did.
     pub signal: Option<i32>,
+    /// When it was started, in milliseconds since the Unix epoch.
     pub started_at_ms: u64,
 }
 
+/// Whether a background process is still running.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProcessStatus {
+    /// Still running.
     Running,
+    /// Ended: exited or killed.
     Exited,
 }
 
@@ -122,7 +142,9 @@ pub enum ProcessStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProcessLogs {
+    /// Standard output kept so far, as UTF-8.
     pub stdout: String,
+    /// Standard error kept so far, as UTF-8.
     pub stderr: String,
     /// Older output was dropped to stay within the cap.
     pub truncated: bool,
@@ -131,8 +153,11 @@ pub struct ProcessLogs {
 /// What this machine gives a sandbox; `islet doctor` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Capabilities {
+    /// Which cgroup limits the sandbox is under, or why none.
     pub cgroup: String,
+    /// Whether memory and process limits are enforced by a cgroup (else by rlimits).
     pub cgroup_active: bool,
+    /// The host uid the sandbox's processes run as.
     pub runs_as_uid: u32,
 }
 
@@ -379,6 +404,7 @@ impl Linuxbox {
         command::background(&self.shared, command, options).await
     }
 
+    /// Every background process started in this sandbox, running or ended.
     pub fn list_processes(&self) -> Vec<ProcessInfo> {
         self.shared.touch();
         let state = self.shared.lock();
@@ -389,6 +415,7 @@ impl Linuxbox {
             .collect()
     }
 
+    /// The output a background process has written so far; `NotFound` for an unknown id.
     pub fn process_logs(&self, id: &str) -> Result<ProcessLogs> {
         self.shared.touch();
         let state = self.shared.lock();

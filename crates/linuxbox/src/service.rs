@@ -152,6 +152,7 @@ impl Sandboxes {
         })
     }
 
+    /// The configuration every sandbox of this service starts with.
     pub fn config(&self) -> &Config {
         &self.config
     }

@@ -26,7 +26,9 @@ const HOST_CLOCK_SLACK_NS: i128 = 20_000_000;
 /// Which side wins a path both sides changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prefer {
+    /// The workspace's version wins.
     Workspace,
+    /// The sandbox's version wins.
     Sandbox,
 }
 
@@ -38,16 +40,21 @@ pub struct SyncReport {
     pub to_sandbox: Vec<String>,
     /// Sandbox paths written into the workspace.
     pub to_workspace: Vec<String>,
+    /// Paths removed from the sandbox because the workspace no longer has them.
     pub removed_in_sandbox: Vec<String>,
+    /// Paths removed from the workspace because the sandbox no longer has them.
     pub removed_in_workspace: Vec<String>,
     /// Paths left alone, with why (symlinks, special files, oversized files, names the
     /// workspace refuses).
     pub skipped: Vec<Skipped>,
 }
 
+/// A path a sync left alone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Skipped {
+    /// The path within the workspace, e.g. `/notes/a.txt`.
     pub path: String,
+    /// Why it was not copied.
     pub reason: String,
 }
 

@@ -1,7 +1,7 @@
 //! Anthropic Messages: `POST {base}/v1/messages` with `stream: true`.
 
+use crate::assemble::{Assembler, Flow};
 use crate::openai::head;
-use crate::stream::{Assembler, Flow};
 use crate::types::{DEFAULT_MAX_TOKENS, FinishReason, Message, Part, Request, Role, ToolChoice};
 use crate::{Error, sse};
 use serde_json::{Value, json};

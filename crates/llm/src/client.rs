@@ -1,7 +1,8 @@
 //! [`Model`]: one configured model, sending requests with retries and returning streams.
 
+use crate::assemble::Completion;
 use crate::config::{describe, sanitize};
-use crate::stream::{Completion, Decoder, ModelStream};
+use crate::stream::{Decoder, ModelStream};
 use crate::types::Request;
 use crate::{ApiKey, Endpoint, Error, ModelSpec, ProviderKind, anthropic, history, openai};
 use reqwest::header::{self, HeaderMap};

@@ -19,6 +19,7 @@
 #![warn(missing_docs)]
 
 mod anthropic;
+mod assemble;
 mod client;
 mod config;
 mod error;
@@ -33,13 +34,14 @@ mod stream;
 mod types;
 
 pub use anthropic::API_VERSION as ANTHROPIC_VERSION;
+pub use assemble::{Completion, StreamEvent};
 pub use client::{Model, Options, RetryPolicy};
 pub use config::{ApiKey, Endpoint};
 pub use error::Error;
 pub use history::INTERRUPTED_RESULT;
 pub use models::{Models, ProviderSettings, Settings};
 pub use spec::{ModelSpec, PROVIDERS, ProviderKind};
-pub use stream::{Completion, ModelStream, StreamEvent};
+pub use stream::ModelStream;
 pub use types::{
     DEFAULT_MAX_TOKENS, FinishReason, Message, Part, Request, Role, ToolCall, ToolChoice,
     ToolDefinition, ToolResult, Usage,

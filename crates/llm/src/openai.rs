@@ -1,7 +1,7 @@
 //! OpenAI-compatible Chat Completions: `POST {base}/chat/completions` with `stream: true`.
 //! Kept to the subset OpenAI, vLLM, Ollama, llama.cpp server and OpenRouter all accept.
 
-use crate::stream::{Assembler, Flow};
+use crate::assemble::{Assembler, Flow};
 use crate::types::{FinishReason, Message, Part, Request, Role, ToolChoice, Usage};
 use crate::{Error, sse};
 use serde_json::{Map, Value, json};

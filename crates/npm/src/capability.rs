@@ -21,6 +21,7 @@ pub struct NpmCapability {
 }
 
 impl NpmCapability {
+    /// The rung over `npm`; its description lists the allowed packages, if limited.
     pub fn new(npm: Arc<Npm>) -> Self {
         let allow = &npm.config().allow;
         let description = if allow.is_empty() {

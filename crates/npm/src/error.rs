@@ -3,6 +3,7 @@
 
 use base::ErrorKind;
 
+/// Everything that can stop a program's imports from being served.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// An import the npm rung cannot serve (a relative path, a URL, a malformed name).
@@ -12,7 +13,12 @@ pub enum Error {
     #[error(
         "package `{name}` is not allowed here; allowed: {allowed}. Use one of those, or ask the operator to add it (islet --npm-allow)"
     )]
-    NotAllowed { name: String, allowed: String },
+    NotAllowed {
+        /// The package imported.
+        name: String,
+        /// The allowlist, for the message.
+        allowed: String,
+    },
     /// The registry has no such package, or no version in the range.
     #[error("{0}")]
     NotFound(String),
@@ -25,11 +31,21 @@ pub enum Error {
         "{package}: the tarball does not match its published integrity ({expected}); it was not used. \
          If a cache file was damaged, it is replaced on the next download"
     )]
-    Integrity { package: String, expected: String },
+    Integrity {
+        /// `name@version`.
+        package: String,
+        /// The integrity the registry published.
+        expected: String,
+    },
     /// A package that needs something the sandbox cannot give it: install scripts, a
     /// native addon.
     #[error("{package} cannot run in the sandbox: {reason}")]
-    Refused { package: String, reason: String },
+    Refused {
+        /// `name@version`.
+        package: String,
+        /// What it needs that the sandbox lacks.
+        reason: String,
+    },
     /// A file of a package, or an import inside it, could not be resolved or converted.
     #[error("{0}")]
     Bundle(String),
@@ -39,7 +55,9 @@ pub enum Error {
     /// The cache directory could not be read or written.
     #[error("npm cache {path}: {source}")]
     Cache {
+        /// The file or directory that failed.
         path: String,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
@@ -61,6 +79,7 @@ impl Error {
         }
     }
 
+    /// The category of the failure, for the host's translation (e.g. an HTTP status).
     pub fn kind(&self) -> ErrorKind {
         match self {
             Error::BadImport(_) | Error::NotAllowed { .. } | Error::Refused { .. } => {

@@ -28,6 +28,9 @@
 //! Architecture Invariant: no package code runs on the host. Install scripts never run
 //! (a package that declares one is refused), and the host only parses package files.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 mod builtins;
 mod bundle;
 mod capability;
@@ -72,6 +75,7 @@ pub struct NpmConfig {
 }
 
 impl NpmConfig {
+    /// A configuration for the public registry, any package, a 60 s timeout, cached in `cache`.
     pub fn new(cache: impl Into<PathBuf>) -> Self {
         NpmConfig {
             registry: DEFAULT_REGISTRY.to_owned(),
@@ -117,6 +121,7 @@ pub struct Npm {
 }
 
 impl Npm {
+    /// Checks the registry URL and the allowlist's patterns and builds the registry client.
     pub fn new(config: NpmConfig) -> Result<Npm, Error> {
         let url = reqwest::Url::parse(config.registry.trim()).map_err(|e| {
             Error::BadImport(format!(
@@ -159,6 +164,7 @@ impl Npm {
         })
     }
 
+    /// The configuration it was built with.
     pub fn config(&self) -> &NpmConfig {
         &self.config
     }

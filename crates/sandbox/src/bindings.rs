@@ -24,9 +24,13 @@ pub type HostFn = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Value, HostErro
 /// `message` and `code` (plus `data` when set), which it can catch and inspect.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostError {
+    /// The JS error's `name` (`HostError` unless [`HostError::with_name`] changed it).
     pub name: String,
+    /// Machine-readable code the guest can branch on, e.g. `NOT_FOUND`.
     pub code: String,
+    /// What went wrong and what the code should do next, for the model to read.
     pub message: String,
+    /// Structured details the code can inspect as the error's `data` property.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data: Option<Value>,
     /// The category, for the host's own translation (an HTTP status); the code never sees
@@ -49,16 +53,19 @@ impl HostError {
         }
     }
 
+    /// Sets the category the host maps to a status; the guest never sees it.
     pub fn with_kind(mut self, kind: base::ErrorKind) -> Self {
         self.kind = kind;
         self
     }
 
+    /// Sets the JS error's `name`, for errors the code should tell apart by class.
     pub fn with_name(mut self, name: impl Into<String>) -> Self {
         self.name = name.into();
         self
     }
 
+    /// Attaches structured details, visible to the code as `error.data`.
     pub fn with_data(mut self, data: Value) -> Self {
         self.data = Some(data);
         self
@@ -113,6 +120,7 @@ impl fmt::Debug for Bindings {
 }
 
 impl Bindings {
+    /// An empty set: the code can call nothing.
     pub fn new() -> Self {
         Self::default()
     }
@@ -138,10 +146,12 @@ impl Bindings {
             .insert(name.to_owned(), f);
     }
 
+    /// How many functions are bound, over all namespaces.
     pub fn len(&self) -> usize {
         self.inner.namespaces.values().map(BTreeMap::len).sum()
     }
 
+    /// Whether no function is bound at all.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -73,13 +73,21 @@ pub const LAYERS: [&str; 8] = [
     EMPTY_ENVIRONMENT,
 ];
 
+/// `prctl(PR_SET_NO_NEW_PRIVS)`: no exec can gain privileges.
 pub const NO_NEW_PRIVS: &str = "no_new_privs";
+/// A private user namespace, so the worker holds no capability on the host.
 pub const USER_NAMESPACE: &str = "user_namespace";
+/// An empty network namespace: no interface but loopback.
 pub const NETWORK_NAMESPACE: &str = "network_namespace";
+/// A private mount namespace, so mounts cannot leak out.
 pub const MOUNT_NAMESPACE: &str = "mount_namespace";
+/// Resource limits (address space, open files, processes).
 pub const RLIMITS: &str = "rlimits";
+/// A Landlock ruleset that grants no filesystem access.
 pub const LANDLOCK: &str = "landlock";
+/// The seccomp system-call allowlist.
 pub const SECCOMP: &str = "seccomp";
+/// The process environment holds no variables.
 pub const EMPTY_ENVIRONMENT: &str = "empty_environment";
 
 /// What [`harden`] applies. The [`Default`] is the production configuration.
@@ -122,6 +130,7 @@ impl Default for HardenConfig {
 /// Whether one layer is in force.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum LayerStatus {
+    /// In force.
     Active,
     /// Not in force, with the reason (e.g. `unshare(CLONE_NEWUSER): EPERM`).
     Unavailable(String),
@@ -133,12 +142,14 @@ pub enum LayerStatus {
 pub struct Layer {
     /// One of [`LAYERS`].
     pub name: String,
+    /// Whether the layer is in force, or why not.
     pub status: LayerStatus,
     /// What exactly is in force (e.g. `ABI 6, fully enforced`); may be empty.
     pub detail: String,
 }
 
 impl Layer {
+    /// Whether this layer is in force.
     pub fn is_active(&self) -> bool {
         self.status == LayerStatus::Active
     }
@@ -163,14 +174,17 @@ impl Layer {
 /// What [`harden`] (or [`probe`]) found, one entry per layer in [`LAYERS`] order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HardenReport {
+    /// One entry per layer, in [`LAYERS`] order.
     pub layers: Vec<Layer>,
 }
 
 impl HardenReport {
+    /// The entry for the layer named `name` (one of [`LAYERS`]), if reported.
     pub fn layer(&self, name: &str) -> Option<&Layer> {
         self.layers.iter().find(|l| l.name == name)
     }
 
+    /// Whether the layer named `name` was reported and is in force.
     pub fn is_active(&self, name: &str) -> bool {
         self.layer(name).is_some_and(Layer::is_active)
     }
@@ -225,6 +239,7 @@ fn no_new_privs() -> Layer {
 /// The environment is not empty: the names (never the values) of the variables present.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvironmentNotEmpty {
+    /// The variable names found.
     pub names: Vec<String>,
 }
 

@@ -38,7 +38,9 @@ const MAX_TIMERS: usize = 10_000;
 /// A host call's completion, delivered to the isolate's loop. The value is JSON text.
 #[derive(Debug)]
 pub struct Completion {
+    /// The id the isolate gave the call when it started it.
     pub id: u64,
+    /// The call's JSON result text, or the error to throw in the guest.
     pub result: Result<String, HostError>,
 }
 
@@ -94,6 +96,7 @@ impl std::fmt::Debug for Engine {
 }
 
 impl Engine {
+    /// A runtime with its heap budget, interrupt handler and rejection tracker installed.
     pub fn new() -> Result<Self, SandboxError> {
         let budget = Rc::new(alloc::Budget::default());
         budget.start(usize::MAX);

@@ -17,6 +17,8 @@
 //! Architecture Invariant: this crate performs no I/O of its own. Every capability reaches an
 //! isolate as a [`Bindings`] entry handed in with the execution.
 
+#![warn(missing_docs)]
+
 mod bindings;
 mod error;
 mod executor;
@@ -50,7 +52,9 @@ pub use stats::SandboxStats;
 pub struct Execution {
     /// JavaScript or TypeScript as the model wrote it (see [`normalize`] for the shapes).
     pub code: String,
+    /// The host functions the code may call; nothing else reaches outside the isolate.
     pub bindings: Bindings,
+    /// The budgets (memory, CPU, wall time, output, host calls) this execution runs under.
     pub limits: Limits,
     /// Trusted host JavaScript evaluated in the isolate before `code` (a classic script,
     /// not normalised): how a host gives code a runtime of its own, such as the `Agent`
@@ -59,6 +63,7 @@ pub struct Execution {
 }
 
 impl Execution {
+    /// An execution of `code` with no bindings, default limits and no prelude.
     pub fn new(code: impl Into<String>) -> Self {
         Self {
             code: code.into(),
@@ -66,16 +71,19 @@ impl Execution {
         }
     }
 
+    /// Replaces the host functions the code may call.
     pub fn bindings(mut self, bindings: Bindings) -> Self {
         self.bindings = bindings;
         self
     }
 
+    /// Replaces the limits the execution runs under.
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
         self
     }
 
+    /// Sets the trusted host script evaluated before `code` (see [`Execution::prelude`]).
     pub fn prelude(mut self, prelude: impl Into<std::sync::Arc<str>>) -> Self {
         self.prelude = Some(prelude.into());
         self

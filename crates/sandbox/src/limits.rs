@@ -84,11 +84,17 @@ impl Limits {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Limit {
+    /// The heap budget ([`Limits::memory_bytes`]).
     Memory,
+    /// Time running JavaScript ([`Limits::cpu_ms`]).
     Cpu,
+    /// Time from start to outcome, host calls included ([`Limits::wall_ms`]).
     Wall,
+    /// Native stack depth ([`Limits::stack_bytes`]): deep recursion.
     Stack,
+    /// Bytes of console output ([`Limits::output_bytes`]).
     Output,
+    /// Number of host function calls ([`Limits::host_calls`]).
     HostCalls,
 }
 

@@ -65,6 +65,7 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// The shape's name in logs and metrics (`snake_case`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::ArrowOrFunction => "arrow_or_function",
@@ -80,8 +81,11 @@ impl Shape {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, thiserror::Error)]
 #[error("{message} ({line}:{column})")]
 pub struct SyntaxError {
+    /// The parser's message.
     pub message: String,
+    /// 1-based line in the code as sent.
     pub line: u32,
+    /// 1-based column, in `char`s.
     pub column: u32,
 }
 
@@ -92,6 +96,7 @@ pub struct Normalized {
     /// Promise (to be awaited). Line N of `script` is line N + `fence_line_offset` of what the
     /// model sent.
     pub script: String,
+    /// Which form the model's code was recognised as.
     pub shape: Shape,
     /// Lines of the input before the code: an opening markdown fence and whatever preceded it.
     pub fence_line_offset: u32,

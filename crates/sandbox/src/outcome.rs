@@ -11,11 +11,14 @@ pub struct Outcome {
     pub result: Option<Value>,
     /// Why the execution failed, if it did.
     pub error: Option<JsError>,
+    /// Console output, in the order it was written.
     pub logs: Vec<Log>,
+    /// What the execution cost.
     pub stats: Stats,
 }
 
 impl Outcome {
+    /// Whether the execution ended without an error.
     pub fn is_ok(&self) -> bool {
         self.error.is_none()
     }
@@ -27,7 +30,9 @@ pub struct JsError {
     /// `TypeError`, `SyntaxError`, `HostError`, `LimitError`, … (`Error` for thrown
     /// non-Error values, whose message then shows the value).
     pub name: String,
+    /// The error's message (for a limit, which limit and how to stay under it).
     pub message: String,
+    /// The JS stack, with positions in the code as sent, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stack: Option<String>,
     /// 1-based line in the code as sent (markdown fences included), when known.
@@ -45,6 +50,7 @@ pub struct JsError {
 }
 
 impl JsError {
+    /// An error with this name and message and no position, code or limit.
     pub fn new(name: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             name: name.into(),
@@ -75,13 +81,19 @@ impl std::fmt::Display for JsError {
     }
 }
 
+/// The console method a log line was written with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// `console.log`.
     Log,
+    /// `console.info`.
     Info,
+    /// `console.warn`.
     Warn,
+    /// `console.error`.
     Error,
+    /// `console.debug`.
     Debug,
 }
 
@@ -97,12 +109,16 @@ impl Level {
     }
 }
 
+/// One line of console output.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Log {
+    /// Which console method wrote it.
     pub level: Level,
+    /// The arguments formatted as Node would print them.
     pub text: String,
 }
 
+/// What one execution cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stats {
     /// Microseconds spent running JavaScript.
@@ -111,5 +127,6 @@ pub struct Stats {
     pub wall_us: u64,
     /// Bytes the isolate's heap held at the end (QuickJS's own accounting).
     pub memory_bytes: u64,
+    /// Host function calls the code made.
     pub host_calls: u32,
 }

@@ -21,6 +21,7 @@ use std::sync::{Arc, Weak};
 use std::time::Instant;
 use tokio::sync::oneshot;
 
+/// How a [`Sandbox`] runs executions in this process.
 #[derive(Debug, Clone, Default)]
 pub struct SandboxConfig {
     /// Executor threads; 0 means one per available core.
@@ -97,6 +98,7 @@ impl std::fmt::Debug for Sandbox {
 }
 
 impl Sandbox {
+    /// Starts the executor threads (one per core when `config.threads` is 0).
     pub fn new(config: SandboxConfig) -> Result<Self, SandboxError> {
         let threads = match config.threads {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),

@@ -37,7 +37,9 @@ use tokio::sync::oneshot;
 /// its stdin with N executors.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
+    /// The program to run (usually the `islet` binary itself).
     pub command: PathBuf,
+    /// Arguments that make it a worker (e.g. `worker`), before `--executors=N`.
     pub args: Vec<String>,
     /// Worker processes; 0 means one per available core.
     pub workers: usize,
@@ -49,6 +51,7 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
+    /// One worker per core, two executors each, and a 2 s grace period.
     pub fn new(command: impl Into<PathBuf>, args: Vec<String>) -> Self {
         Self {
             command: command.into(),

@@ -72,6 +72,7 @@ impl Counters {
 /// runs and session runs (agent turns) alike; readiness probes are not counted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SandboxStats {
+    /// Executions that finished, successful or not.
     pub executions: u64,
     /// Executions that ended in an error (thrown, syntax, limit, sandbox failure).
     pub failed: u64,
@@ -79,8 +80,9 @@ pub struct SandboxStats {
     pub limit_hits: Vec<(Limit, u64)>,
     /// Host function calls made by the code.
     pub host_calls: u64,
-    /// Microseconds of JavaScript run, and from start to outcome, summed.
+    /// Microseconds of JavaScript run, summed.
     pub cpu_us: u64,
+    /// Microseconds from start to outcome, summed.
     pub wall_us: u64,
     /// Worker processes started to replace one that died or was killed (process
     /// isolation only).

@@ -105,11 +105,13 @@ pub fn estimate_request(request: &Request) -> u64 {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Compacted {
+    /// The stored compaction: the stretch it covers and its summary.
     pub compaction: Compaction,
     /// Messages newly replaced by the summary (a re-summarised older summary not counted).
     pub messages: usize,
     /// The estimated prompt size before and after (tokens, without system prompt and tools).
     pub tokens_before: u64,
+    /// The estimated prompt size after the compaction, in tokens.
     pub tokens_after: u64,
     /// The memory ingest's report per attached profile, or its error (the compaction
     /// stands either way); empty when no memory is attached.

@@ -9,7 +9,10 @@ pub enum Error {
         "`{class}` is not a chat agent: chats go to classes that extend Think \
          (`import {{ Think }} from \"agents\"; export default class {class} extends Think {{ … }}`)"
     )]
-    NotThink { class: String },
+    NotThink {
+        /// The class the chat was for.
+        class: String,
+    },
     /// The request is unusable (e.g. no user text).
     #[error("{0}")]
     InvalidInput(String),

@@ -21,6 +21,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use agents::{Address, AgentHost};
+// The maps behind these locks hold plain values: a panic elsewhere cannot leave one
+// half-updated.
+use base::sync::lock;
 use codemode::CodeModeServer;
 use codemode::execute::Capability;
 use llm::{Message, Models, Part, Request, Role, StreamEvent, ToolCall, ToolResult, Usage};
@@ -121,6 +124,7 @@ pub struct ChatRequest {
     pub session_id: Option<String>,
     /// Where the message goes in the session's tree.
     pub parent: Parent,
+    /// The user's text.
     pub text: String,
     /// A cap on the turn's steps below the class's `maxSteps` (and whatever `beforeTurn`
     /// chooses): a delegation's budget.
@@ -151,11 +155,13 @@ pub enum Parent {
 /// produces them. Dropping it does not stop the turn (it is durable, and finishes).
 #[derive(Debug)]
 pub struct Turn {
+    /// The session the turn belongs to (new when the request named none).
     pub session_id: String,
     /// The stored user message.
     pub user_message_id: String,
     /// The UI message id of the answer (`start.messageId`).
     pub message_id: String,
+    /// The UI message stream's chunks, ending with `finish`, `abort` or an `error`.
     pub chunks: mpsc::UnboundedReceiver<Chunk>,
 }
 
@@ -243,6 +249,7 @@ struct TurnChoices {
 }
 
 impl Harness {
+    /// A harness over `host`'s chat agents, with models from `models` and no extra bindings.
     pub fn new(host: AgentHost, models: Models) -> Self {
         Self::with_bindings(host, models, Bindings::new())
     }
@@ -264,6 +271,7 @@ impl Harness {
         }
     }
 
+    /// The agent host the chat agents live in.
     pub fn host(&self) -> &AgentHost {
         &self.inner.host
     }
@@ -1121,12 +1129,6 @@ fn decode_chunks(stored: &[store::Chunk]) -> Vec<Chunk> {
         .iter()
         .filter_map(|c| serde_json::from_str(&c.chunk).ok())
         .collect()
-}
-
-/// The maps behind these locks hold plain values: a panic elsewhere cannot leave one
-/// half-updated.
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One running turn.

@@ -17,6 +17,9 @@
 //! Architecture Invariant: a tool call is checkpointed (fibers) before it runs and its
 //! result after; the user's message is committed before the first inference.
 
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
 pub mod compaction;
 mod error;
 mod harness;

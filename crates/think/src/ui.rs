@@ -21,7 +21,9 @@ pub enum Chunk {
     /// The assistant message begins. `messageMetadata` carries islet's `sessionId`.
     #[serde(rename_all = "camelCase")]
     Start {
+        /// The assistant message's id.
         message_id: String,
+        /// islet's `sessionId`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_metadata: Option<Value>,
     },
@@ -29,64 +31,93 @@ pub enum Chunk {
     StartStep,
     /// The step ended (its tool calls, if any, have their results).
     FinishStep,
+    /// A text part begins.
     TextStart {
+        /// The text part's id, repeated by its deltas and end.
         id: String,
     },
+    /// More text of a text part.
     TextDelta {
+        /// The text part's id.
         id: String,
+        /// The text to append.
         delta: String,
     },
+    /// A text part is complete.
     TextEnd {
+        /// The text part's id.
         id: String,
     },
+    /// The model began a tool call; its input streams next.
     #[serde(rename_all = "camelCase")]
     ToolInputStart {
+        /// The tool call's id, repeated by its later chunks.
         tool_call_id: String,
+        /// The tool called.
         tool_name: String,
     },
+    /// More of a tool call's input, as JSON text.
     #[serde(rename_all = "camelCase")]
     ToolInputDelta {
+        /// The tool call's id.
         tool_call_id: String,
+        /// The JSON text to append.
         input_text_delta: String,
     },
+    /// A tool call's input is complete; the tool runs now.
     #[serde(rename_all = "camelCase")]
     ToolInputAvailable {
+        /// The tool call's id.
         tool_call_id: String,
+        /// The tool called.
         tool_name: String,
+        /// The parsed input.
         input: Value,
     },
+    /// A tool call returned.
     #[serde(rename_all = "camelCase")]
     ToolOutputAvailable {
+        /// The tool call's id.
         tool_call_id: String,
+        /// What the tool returned.
         output: Value,
     },
+    /// A tool call failed; the model sees the error and goes on.
     #[serde(rename_all = "camelCase")]
     ToolOutputError {
+        /// The tool call's id.
         tool_call_id: String,
+        /// What went wrong, as the model sees it.
         error_text: String,
     },
     /// The loop compacted the conversation before a step's inference (islet's data part:
     /// `{compactionId, messages, tokensBefore, tokensAfter}`); transient, so the AI SDK
     /// hands it to `onData` and keeps it out of the message.
     DataCompaction {
+        /// `{compactionId, messages, tokensBefore, tokensAfter}`.
         data: Value,
+        /// Always `true`: the part is not kept in the message.
         transient: bool,
     },
     /// Progress of a child agent this turn delegated to (an `agentTool`): `{toolCallId,
     /// agent: {className, name}, sessionId, chunk}` with the child's own chunk; transient,
     /// like [`Chunk::DataCompaction`]: the child's session keeps its conversation.
     DataSubagent {
+        /// `{toolCallId, agent, sessionId, chunk}`.
         data: Value,
+        /// Always `true`: the part is not kept in the message.
         transient: bool,
     },
     /// The turn failed; what was streamed before stays (and is kept in the session).
     #[serde(rename_all = "camelCase")]
     Error {
+        /// What went wrong, for the user.
         error_text: String,
     },
     /// The turn was cancelled (`Harness::cancel`); the stream ends here, without
     /// `finish`, as the AI SDK's own streams do. What was streamed before is kept.
     Abort {
+        /// Why the turn stopped (`cancelled` for `Harness::cancel`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
     },
@@ -94,6 +125,7 @@ pub enum Chunk {
     /// `stopped` (`"answered"`, `"maxSteps"` or `"error"`) and the turn's `usage`.
     #[serde(rename_all = "camelCase")]
     Finish {
+        /// `sessionId`, `steps`, `stopped` and `usage`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message_metadata: Option<Value>,
     },

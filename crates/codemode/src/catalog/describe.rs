@@ -13,7 +13,9 @@ use serde_json::{Value, json};
 use crate::catalog::tokens;
 use crate::catalog::{Catalog, Target};
 
+/// The name of the tool whose code explores the catalog.
 pub const SEARCH_TOOL: &str = "search";
+/// The name of the tool whose code calls the catalog's tools.
 pub const EXECUTE_TOOL: &str = "execute";
 /// Most o200k tokens both tool definitions (name, description, input schema JSON) may cost.
 pub const TOKEN_BUDGET: usize = 1_000;
@@ -38,8 +40,11 @@ pub enum CatalogKind {
 /// What the tool descriptions say about a catalog.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CatalogSummary {
+    /// The catalog's title, cut to a length the descriptions can afford.
     pub title: String,
+    /// Where the tools come from, which decides how code calls them.
     pub kind: CatalogKind,
+    /// How many tools the catalog has.
     pub tool_count: usize,
     /// Namespaces (the first two segments, e.g. `api.repos`) with their tool counts,
     /// largest first, ties by name.
@@ -50,6 +55,7 @@ pub struct CatalogSummary {
 }
 
 impl CatalogSummary {
+    /// Summarises `catalog`: its kind, size and largest namespaces or servers.
     pub fn of(catalog: &Catalog) -> CatalogSummary {
         let is_mcp = |t: &crate::catalog::Tool| matches!(t.target, Target::Mcp { .. });
         let is_host = |t: &crate::catalog::Tool| matches!(t.target, Target::Host);
@@ -89,9 +95,13 @@ fn ranked(counts: HashMap<String, usize>) -> Vec<(String, usize)> {
 /// The two tool definitions.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolTexts {
+    /// What the `search` tool's description tells the model.
     pub search_description: String,
+    /// What the `execute` tool's description tells the model.
     pub execute_description: String,
+    /// JSON Schema of `search`'s input (`{code}`).
     pub search_input_schema: Value,
+    /// JSON Schema of `execute`'s input (`{code}`).
     pub execute_input_schema: Value,
 }
 
@@ -107,6 +117,7 @@ impl ToolTexts {
     }
 }
 
+/// The two tool definitions for `summary`, listing fewer namespaces until they fit [`TOKEN_BUDGET`].
 pub fn tool_texts(summary: &CatalogSummary) -> ToolTexts {
     let mut listed = MAX_LISTED;
     loop {

@@ -129,7 +129,9 @@ const HEAD_WEIGHT: f32 = 0.75;
 /// A ranked result: `tool` indexes `Catalog::tools`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Hit {
+    /// Index into `Catalog::tools`.
     pub tool: usize,
+    /// Relevance: higher is better; comparable only within one query.
     pub score: f32,
 }
 
@@ -137,7 +139,9 @@ pub struct Hit {
 /// read as other words.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ranking {
+    /// The tools that matched, best first, one per family.
     pub hits: Vec<Hit>,
+    /// What the caller should know about how the query was read, if anything.
     pub note: Option<String>,
 }
 
@@ -189,6 +193,7 @@ pub struct SearchIndex {
 }
 
 impl SearchIndex {
+    /// Indexes every tool of `catalog` (names, summaries, paths, keywords).
     pub fn new(catalog: &Catalog) -> SearchIndex {
         let len = catalog.tools.len();
         // Pass 1: each tool's fields as term ids, field lengths, document frequencies.

@@ -34,7 +34,7 @@
 
 mod ident;
 
-pub(crate) use ident::is_unsafe_name;
+pub(crate) use ident::{is_unsafe_name, unique};
 mod render;
 
 use std::collections::{BTreeSet, HashMap};

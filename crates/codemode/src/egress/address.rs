@@ -73,8 +73,11 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
 /// error chain so the fetcher can report `PRIVATE_ADDRESS` rather than a generic failure.
 #[derive(Debug)]
 pub struct PrivateAddress {
+    /// The host name as the request named it.
     pub host: String,
+    /// The address it resolved to.
     pub ip: IpAddr,
+    /// Which kind of non-public address it is (e.g. `loopback`).
     pub reason: &'static str,
 }
 

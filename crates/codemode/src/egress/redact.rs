@@ -1,6 +1,9 @@
 //! Scrubbing injected secrets from everything that goes back to the isolate.
 
+use sandbox::HostError;
 use serde_json::{Map, Value};
+
+use crate::error::Error;
 
 /// What replaces a secret.
 pub(super) const REDACTED: &str = "[REDACTED]";
@@ -33,10 +36,12 @@ impl Redactor {
         Redactor { secrets }
     }
 
+    /// Whether there is no secret to scrub, so scrubbing can be skipped.
     pub fn is_empty(&self) -> bool {
         self.secrets.is_empty()
     }
 
+    /// `text` with every secret replaced by `[REDACTED]`.
     pub fn text(&self, text: &str) -> String {
         let mut out = text.to_owned();
         for secret in &self.secrets {
@@ -47,6 +52,7 @@ impl Redactor {
         out
     }
 
+    /// `value` with every secret in its strings (keys included) replaced by `[REDACTED]`.
     pub fn value(&self, value: Value) -> Value {
         if self.secrets.is_empty() {
             return value;
@@ -61,6 +67,14 @@ impl Redactor {
             ),
             other => other,
         }
+    }
+
+    /// The one translation point from this crate's errors to JS exceptions. Messages are
+    /// redacted: a secret may surface in an upstream error (e.g. a proxy echoing a header).
+    pub fn host_error(&self, error: &Error) -> HostError {
+        HostError::new(error.code(), self.text(&error.to_string()))
+            .with_name(error.js_name())
+            .with_kind(error.kind())
     }
 }
 

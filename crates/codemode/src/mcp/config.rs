@@ -25,29 +25,40 @@ use crate::error::Error;
 pub struct ServerEntry {
     /// The key in `mcpServers`.
     pub name: String,
+    /// How the upstream is reached.
     pub kind: ServerKind,
     /// `timeoutMs`: per call, overriding the proxy's default.
     pub timeout: Option<Duration>,
 }
 
+/// How the proxy reaches one upstream: a child process, an HTTP endpoint, or an OpenAPI API.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ServerKind {
     /// A child process speaking MCP over stdin/stdout.
     Stdio {
+        /// The program to start.
         command: String,
+        /// Its arguments.
         args: Vec<String>,
+        /// Environment variables set for it.
         env: Vec<(String, String)>,
+        /// Its working directory; the proxy's when `None`.
         cwd: Option<String>,
     },
     /// A streamable HTTP MCP endpoint.
     Http {
+        /// The endpoint's URL.
         url: String,
+        /// Headers sent with every request (credentials).
         headers: Vec<(String, String)>,
     },
     /// An HTTP API described by an OpenAPI document (path or URL).
     OpenApi {
+        /// The spec's path or URL.
         spec: String,
+        /// Overrides the spec's server URL.
         base_url: Option<String>,
+        /// Headers added host-side to every request (credentials).
         headers: Vec<(String, String)>,
     },
 }
@@ -55,6 +66,7 @@ pub enum ServerKind {
 /// A parsed configuration.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ProxyConfig {
+    /// The upstreams, in file order.
     pub servers: Vec<ServerEntry>,
 }
 

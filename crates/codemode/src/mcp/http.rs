@@ -22,6 +22,7 @@ use crate::error::Error;
 /// Where and how to serve over HTTP.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
+    /// The address to listen on.
     pub addr: SocketAddr,
     /// When set, every request must carry `Authorization: Bearer <token>` (else 401).
     pub auth_token: Option<String>,

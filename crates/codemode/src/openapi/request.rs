@@ -48,17 +48,22 @@ pub struct HttpRequestParts {
     pub path: String,
     /// Query pairs, not yet percent-encoded (the HTTP client encodes them).
     pub query: Vec<(String, String)>,
+    /// Header names and values from header and cookie parameters.
     pub headers: Vec<(String, String)>,
+    /// The body, when the operation has one and the input fills it.
     pub body: Option<RequestBody>,
 }
 
+/// A request body and its media type.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RequestBody {
     /// Value for the `Content-Type` header.
     pub content_type: String,
+    /// What to send.
     pub content: BodyContent,
 }
 
+/// How a body is carried until the HTTP client sends it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum BodyContent {
     /// To be serialised as JSON.

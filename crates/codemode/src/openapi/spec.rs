@@ -27,6 +27,7 @@ pub struct Operation {
     pub method: String,
     /// Path template, e.g. `/repos/{owner}/{repo}`.
     pub path: String,
+    /// The spec's `operationId`, when it has one.
     pub operation_id: Option<String>,
     /// String tags, in spec order.
     pub tags: Vec<String>,
@@ -323,6 +324,7 @@ impl Spec {
         &self.operations
     }
 
+    /// How many operations are usable.
     pub fn operation_count(&self) -> usize {
         self.operations.len()
     }

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::api::{ApiError, json_response};
-use super::routes::App;
+use super::app::App;
 
 /// Records kept; the oldest is dropped beyond this.
 pub(crate) const CAPACITY: usize = 500;

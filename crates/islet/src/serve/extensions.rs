@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, json_response};
-use super::routes::{App, read_body};
+use super::app::{App, read_body};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 

@@ -1,13 +1,12 @@
 //! The HTTP routes of `islet serve` (see the parent module for the list).
 
-use sandbox::json_kind;
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use ::memory::Memories;
 use agents::{AgentHost, HttpRequest};
 use axum::Router;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
@@ -22,6 +21,7 @@ use serde_json::{Value, json};
 use store::Kind;
 
 use super::api::{ApiError, json_response};
+use super::app::{App, call_args, read_body};
 use super::executions::{Executions, Kind as ExecutionKind, Record as ExecutionRecord};
 use super::ops::{self, Metrics};
 
@@ -47,17 +47,6 @@ pub(crate) struct AppOptions {
     pub model_probe: Option<ops::ModelProbe>,
     /// Cluster mode: forwards requests for agents other nodes hold.
     pub cluster: Option<Arc<super::cluster::Router>>,
-}
-
-#[derive(Clone)]
-pub(super) struct App {
-    pub(super) host: AgentHost,
-    pub(super) harness: think::Harness,
-    memories: Memories,
-    max_body_bytes: usize,
-    metrics: Metrics,
-    /// Recent executions, method calls and turns, for the console.
-    pub(super) executions: Executions,
 }
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
@@ -260,21 +249,6 @@ async fn not_found(method: Method, uri: axum::http::Uri) -> ApiError {
     )
 }
 
-pub(super) async fn read_body(app: &App, body: Body) -> Result<Bytes> {
-    axum::body::to_bytes(body, app.max_body_bytes)
-        .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "TOO_LARGE",
-                format!(
-                    "the request body is larger than {} KiB; send less, or start the server with a larger --max-body-kb",
-                    app.max_body_bytes / 1024
-                ),
-            )
-        })
-}
-
 #[derive(Deserialize)]
 struct ListQuery {
     class: Option<String>,
@@ -362,23 +336,6 @@ async fn rpc(
                 .record(record.failed(&error.code, &error.message));
             Err(error)
         }
-    }
-}
-
-/// An RPC body: the JSON array of arguments (an empty body: none).
-pub(super) fn call_args(body: &[u8]) -> Result<Vec<Value>> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Vec::new());
-    }
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Array(args)) => Ok(args),
-        Ok(other) => Err(ApiError::bad_request(format!(
-            "the body is the JSON array of arguments, e.g. [5] or [\"a\", {{\"b\": 1}}]; got {}",
-            json_kind(&other)
-        ))),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "the body is not valid JSON ({e}); send the arguments as a JSON array, e.g. [5]"
-        ))),
     }
 }
 

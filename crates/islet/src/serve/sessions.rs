@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use super::api::{ApiError, json_response};
-use super::routes::{App, read_body};
+use super::app::{App, read_body};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 

@@ -13,8 +13,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::api::{ApiError, json_response};
+use super::app::{App, call_args, read_body};
 use super::executions::{Kind, Record};
-use super::routes::{App, call_args, read_body};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::api::{ApiError, json_response};
-use super::routes::App;
+use super::app::App;
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 

@@ -22,7 +22,9 @@ const DRAIN_AFTER_EXIT: std::time::Duration = std::time::Duration::from_millis(5
 /// One piece of a streaming command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEvent {
+    /// Bytes the command wrote to standard output.
     Stdout(Vec<u8>),
+    /// Bytes the command wrote to standard error.
     Stderr(Vec<u8>),
     /// Always the last event.
     Exit(Exit),

@@ -14,11 +14,13 @@ use crate::sync::{self, Prefer, SyncReport};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileEntry {
+    /// The entry's file name.
     pub name: String,
     /// Absolute path inside the sandbox.
     pub path: String,
     /// `file`, `dir`, or `other` (symlinks, FIFOs…).
     pub kind: &'static str,
+    /// Size in bytes (0 for anything but a file).
     pub size: u64,
 }
 

@@ -7,6 +7,7 @@ use super::{HardenConfig, HardenReport};
 /// One escape attempt and how it ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EscapeAttempt {
+    /// What was tried, e.g. `socket(AF_INET)`.
     pub attempt: &'static str,
     /// The errno the call failed with; `None` if it succeeded (the sandbox leaked).
     pub errno: Option<i32>,

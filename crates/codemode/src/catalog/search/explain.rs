@@ -37,9 +37,11 @@ pub struct Contribution {
     pub word: String,
     /// The catalog term it matched.
     pub term: String,
+    /// How the word matched the term (exact, prefix, synonym …).
     pub variant: Variant,
     /// The fields the term occurs in, for this tool.
     pub fields: Vec<&'static str>,
+    /// What this word adds to the sum before the factors.
     pub points: f32,
     /// The term's weight for this query (idf times the variant's weight).
     pub idf: f32,
@@ -48,6 +50,7 @@ pub struct Contribution {
 /// A score taken apart: the sum of the contributions, times each factor.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explanation {
+    /// Each query word's part, the sum of which the factors multiply.
     pub contributions: Vec<Contribution>,
     /// 0.3 + 0.7 × the share of the query's weight matched.
     pub coverage: f32,

@@ -160,17 +160,23 @@ pub(crate) struct NameAllocator {
 
 impl NameAllocator {
     pub(crate) fn allocate(&mut self, base: &str) -> String {
-        if self.used.insert(base.to_owned()) {
-            return base.to_owned();
+        unique(base.to_owned(), &mut self.used)
+    }
+}
+
+/// `name`, or `name_2`, `name_3`… when taken; marks the result taken. How every list of
+/// generated names (type names, upstream namespaces, tool names) stays free of clashes.
+pub(crate) fn unique(name: String, taken: &mut HashSet<String>) -> String {
+    if taken.insert(name.clone()) {
+        return name;
+    }
+    let mut n = 2;
+    loop {
+        let candidate = format!("{name}_{n}");
+        if taken.insert(candidate.clone()) {
+            return candidate;
         }
-        let mut n = 2usize;
-        loop {
-            let candidate = format!("{base}_{n}");
-            if self.used.insert(candidate.clone()) {
-                return candidate;
-            }
-            n += 1;
-        }
+        n += 1;
     }
 }
 

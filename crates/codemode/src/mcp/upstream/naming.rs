@@ -1,8 +1,6 @@
 //! Names upstream servers and tools get in code: JS identifiers that shadow no global,
 //! unique within their namespace.
 
-use std::collections::HashSet;
-
 /// Names code cannot use as a top-level namespace: the isolate's globals would be
 /// shadowed (or shadow us).
 pub(super) const GLOBALS: &[&str] = &[
@@ -84,24 +82,12 @@ pub(super) fn js_name(raw: &str) -> String {
     name
 }
 
-/// `name`, or `name_2`, `name_3`… when taken.
-pub(super) fn unique(name: String, taken: &mut HashSet<String>) -> String {
-    if taken.insert(name.clone()) {
-        return name;
-    }
-    let mut n = 2;
-    loop {
-        let candidate = format!("{name}_{n}");
-        if taken.insert(candidate.clone()) {
-            return candidate;
-        }
-        n += 1;
-    }
-}
+pub(super) use crate::catalog::typescript::unique;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashSet;
 
     #[test]
     fn names() {

@@ -26,13 +26,18 @@ pub struct ClassShape {
     pub methods: Vec<MethodShape>,
 }
 
+/// One method of a class, as written in the source: what hosts list as the class's callable surface.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MethodShape {
+    /// The method's name.
     pub name: String,
+    /// `public` (or none), `protected` or `private`, as written.
     pub visibility: Visibility,
+    /// Declared `static`.
     pub is_static: bool,
     /// Written with `@callable()` (or `@callable`).
     pub callable: bool,
+    /// The parameters in order.
     pub params: Vec<ParamShape>,
     /// The return type as written, whitespace collapsed.
     pub returns: Option<String>,
@@ -42,13 +47,18 @@ pub struct MethodShape {
     pub line: u32,
 }
 
+/// A TypeScript accessibility modifier; `#private` methods are not listed at all.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Visibility {
+    /// No modifier, or `public`.
     Public,
+    /// `protected`.
     Protected,
+    /// `private`.
     Private,
 }
 
+/// One parameter of a [`MethodShape`], for describing the method to a model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamShape {
     /// The parameter's name, or `argN` (1-based) for a destructuring pattern.
