@@ -20,8 +20,8 @@ AGENT is CLASS/NAME, e.g. Fetcher/f. An install asking for more than `islet serv
 
 Examples:
   islet extensions list Fetcher/f
-  islet extensions show Fetcher/f web --version 2     # what version 2 asks for, and its code
-  islet extensions approve Fetcher/f web --version 2  # it becomes the active version")]
+  islet extensions show Fetcher/f web 2       # what version 2 asks for, and its code
+  islet extensions approve Fetcher/f web 2    # it becomes the active version")]
 pub(crate) struct ExtensionsArgs {
     #[command(subcommand)]
     command: ExtensionsCommand,
@@ -43,8 +43,9 @@ enum ExtensionsCommand {
     Show {
         agent: String,
         extension: String,
-        #[arg(long)]
-        version: Option<i64>,
+        /// The version (default: the active one).
+        #[arg(value_name = "VERSION")]
+        number: Option<i64>,
         /// Print JSON (with the source) instead of a summary.
         #[arg(long)]
         json: bool,
@@ -54,8 +55,8 @@ enum ExtensionsCommand {
         agent: String,
         extension: String,
         /// The version to approve (`list` shows the waiting ones).
-        #[arg(long)]
-        version: i64,
+        #[arg(value_name = "VERSION")]
+        number: i64,
     },
 }
 
@@ -107,7 +108,7 @@ pub(crate) fn extensions(args: ExtensionsArgs) -> anyhow::Result<ExitCode> {
         ExtensionsCommand::Show {
             agent,
             extension,
-            version,
+            number: version,
             json,
         } => {
             let mut db = open(&agent)?;
@@ -170,7 +171,7 @@ pub(crate) fn extensions(args: ExtensionsArgs) -> anyhow::Result<ExitCode> {
         ExtensionsCommand::Approve {
             agent,
             extension,
-            version,
+            number: version,
         } => {
             let mut db = open(&agent)?;
             let asked = db.extensions().version(&extension, version)?;

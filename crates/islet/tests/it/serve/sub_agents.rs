@@ -422,13 +422,13 @@ async fn issue16_an_extension_reaches_exactly_the_hosts_its_manifest_and_the_pol
         listed.contains("web") && listed.contains(" 1\n"),
         "{listed}"
     );
-    let (ok, shown, err) = cli(&["show", "Fetcher/f", "web", "--version", "1"]);
+    let (ok, shown, err) = cli(&["show", "Fetcher/f", "web", "1"]);
     assert!(ok, "{err}");
     assert!(shown.contains("waiting for approval"), "{shown}");
     assert!(shown.contains("network:   api.example.com"), "{shown}");
-    let (ok, _, err) = cli(&["approve", "Fetcher/f", "web", "--version", "7"]);
+    let (ok, _, err) = cli(&["approve", "Fetcher/f", "web", "7"]);
     assert!(!ok && err.contains("no version 7"), "{err}");
-    let (ok, approved, err) = cli(&["approve", "Fetcher/f", "web", "--version", "1"]);
+    let (ok, approved, err) = cli(&["approve", "Fetcher/f", "web", "1"]);
     assert!(ok, "{err}");
     assert!(approved.contains("network api.example.com"), "{approved}");
     let (_, list) = server.get("/agents/Fetcher/f/extensions").await;
