@@ -72,9 +72,10 @@ const textOf = (page, selector) => page.evaluate((s) => document.querySelector(s
 const count = (page, selector) => page.evaluate((s) => document.querySelectorAll(s).length, selector);
 const go = (page, hash) => page.evaluate((h) => { location.hash = h; }, hash);
 
-async function screenshot(page, name) {
+/** The viewport as a person sees it; `fullPage` for a phone's whole scrolling page. */
+async function screenshot(page, name, fullPage = false) {
   const path = join(shots, `${name}.png`);
-  await page.screenshot({ path });
+  await page.screenshot({ path, fullPage });
   console.log(`screenshot: ${path}`);
 }
 
@@ -116,8 +117,8 @@ const watchdog = setTimeout(() => {
 }, 240_000);
 
 /** A fresh context (no cache, no session storage) and its page. */
-async function freshPage(viewport = DESKTOP) {
-  const context = await browser.newContext({ viewport });
+async function freshPage(options = { viewport: DESKTOP }) {
+  const context = await browser.newContext(options);
   context.setDefaultTimeout(WAIT);
   const page = await context.newPage();
   lastPage = page;
@@ -356,18 +357,30 @@ try {
   });
 
   await step("phone width (390×844)", async () => {
-    await page.setViewportSize(PHONE);
+    // A phone's own tab: mobile viewport rules (the page's meta viewport), touch, a new login.
+    const { page: phone } = await freshPage({ viewport: PHONE, isMobile: true, hasTouch: true });
+    await phone.goto(`${base}/`);
+    await phone.fill("#login:not([hidden]) #token", token);
+    await phone.tap("#login-form button[type=submit]");
+    await phone.waitForSelector("[data-agent='Counter/alice']");
+    await fitsWidth(phone, PHONE.width);
     for (const [hash, ready, name] of [
       ["#/agents/Counter/alice", ["#state", '"count": 8'], "agents-phone"],
       [firstSession, ["#messages", "Second answer."], "chat-phone"],
       [failedExecution, ["#execution-error", "TypeError"], "executions-phone"],
       ["#/memory", ["#profile-list", "team/alice"], "memory-phone"],
     ]) {
-      await go(page, hash);
-      await waitText(page, ...ready);
-      await fitsWidth(page, PHONE.width);
-      await screenshot(page, name);
+      await go(phone, hash);
+      await waitText(phone, ...ready);
+      await fitsWidth(phone, PHONE.width);
+      await screenshot(phone, name, true);
     }
+    // The chat's buttons fit (they wrap) and answer a tap.
+    await go(phone, firstSession);
+    await phone.waitForSelector("#context:not([disabled])");
+    await phone.tap("#context");
+    await waitText(phone, "#context-system", "Be brief.");
+    await fitsWidth(phone, PHONE.width);
   });
 } catch (error) {
   const why = error instanceof CheckFailed ? error.message : error.stack ?? String(error);
