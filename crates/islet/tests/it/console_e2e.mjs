@@ -190,7 +190,8 @@ try {
     await page.goto(`${base}/#/agents/Shown/x`);
     await page.waitForSelector("#login:not([hidden]) #token");
     await page.waitForTimeout(300);
-    const body = await page.evaluate(() => document.body.innerText);
+    // All the page's text, hidden parts too: nothing read with a token may be anywhere in it.
+    const body = await page.evaluate(() => document.body.textContent);
     for (const data of ["Shown", "Counter", "alice", "pwned", "count"]) {
       check(!body.includes(data), `${JSON.stringify(data)} shows without the token: ${body}`);
     }
