@@ -11,7 +11,10 @@ use browser::{Browser, BrowserConfig, Context, Page};
 use codemode::egress::{FetchPolicy, Fetcher, HostRule};
 use serde_json::{Value, json};
 
-use super::{ASSISTANT, McpClient, Server, given_agents_dir, given_chat_server, given_server};
+use super::{
+    ASSISTANT, McpClient, Server, given_agents_dir, given_chat_server, given_chat_server_with,
+    given_server,
+};
 use crate::support::client;
 
 /// An agent whose state is whatever it is given: HTML in it must show as text.
@@ -1678,4 +1681,174 @@ async fn issue20_console_shows_a_sessions_context_with_token_counts() {
     wait_for_text(&page, "#fibers [data-status='completed']", &session).await;
     wait_for_text(&page, "#schedules", "No schedules.").await;
     browser.shutdown().await;
+}
+
+/// The whole console as a person walks it, in Debian's Chromium driven by Playwright (npm
+/// `playwright-core`, run by Node.js: `tests/it/console_e2e.mjs`): wrong token, login, the
+/// example agents, a live state, a chat with a tool card, branches, fork, search, a
+/// workspace file, forgetting a memory, a failed execution, HTML as text, the keyboard
+/// only, 1280×800 and phone width. Also measures the first load: its bytes are asserted
+/// here (≤ 300 KB); its time is a benchmark figure (BENCHMARKS.md), never asserted.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_end_to_end_in_playwright() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if !root
+        .join("node_modules/playwright-core/package.json")
+        .exists()
+    {
+        let why =
+            "npm package `playwright-core` is not installed (run `npm ci` at the repository root)";
+        assert!(std::env::var_os("CI").is_none(), "{why}");
+        #[allow(clippy::print_stderr)]
+        {
+            eprintln!("skipped: {why}");
+        }
+        return;
+    }
+    const KEY: &str = "sk-console-playwright";
+    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+        .await
+        .unwrap();
+    model.push(llm::scripted::Reply::new().tool_call(
+        "call_1",
+        "execute",
+        json!({"code": "async () => { await workspace.write({path: '/hello.txt', content: 'hi'}); return 'written' }"}),
+    ));
+    model.push(
+        llm::scripted::Reply::new()
+            .text_chunks(["Wrote ", "hello.txt."])
+            .usage(9, 3),
+    );
+    // The regenerated answer.
+    model.push(llm::scripted::Reply::new().text_chunks(["Second ", "answer."]));
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_chat_server_with(
+        &agents,
+        &dir.path().join("data"),
+        &model,
+        &[("OPENAI_API_KEY", KEY)],
+        &["--memory", "team/alice"],
+    );
+    server
+        .call("Counter", "alice", "increment", json!([5]))
+        .await;
+    server
+        .call(
+            "Notes",
+            "alice",
+            "add",
+            json!(["todo.md", "- buy <b>milk</b>"]),
+        )
+        .await;
+    server
+        .call("Shown", "x", "set", json!([{ "html": XSS }]))
+        .await;
+    for content in ["Bob prefers tea", "Carol rides a <b>bike</b>"] {
+        let (status, reply) = server
+            .post(
+                "/memory/team/alice/remember",
+                &json!({ "content": content, "type": "fact" }).to_string(),
+            )
+            .await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    // A failed /mcp program for the Executions view.
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let result = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code": FAILING_CODE}}),
+        )
+        .await;
+    assert_eq!(result["isError"], json!(true), "{result}");
+
+    let shots = root.join("target/console-screenshots/playwright");
+    // Only this run's screenshots count.
+    let _ = std::fs::remove_dir_all(&shots);
+    let script = root.join("crates/islet/tests/it/console_e2e.mjs");
+    let (base, token, out) = (server.base.clone(), server.token.clone(), shots.clone());
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(script)
+            .env("ISLET_URL", base)
+            .env("ISLET_TOKEN", token)
+            .env("ISLET_SCREENSHOTS", out)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    #[allow(clippy::print_stderr)]
+    {
+        // The screenshots' paths and the first-load figures, for `--nocapture` and CI logs.
+        eprintln!("{stdout}");
+    }
+    assert!(
+        output.status.success(),
+        "the Playwright run failed:\n{stdout}\n{stderr}"
+    );
+
+    // Every main view's screenshot was written, and is a PNG.
+    let written: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("screenshot: "))
+        .collect();
+    for view in [
+        "login",
+        "agents",
+        "agent-state",
+        "chat",
+        "chat-branches",
+        "chat-search",
+        "workspace",
+        "memory",
+        "executions",
+        "agents-phone",
+        "chat-phone",
+        "executions-phone",
+    ] {
+        let path = shots
+            .join(format!("{view}.png"))
+            .canonicalize()
+            .unwrap_or_else(|e| panic!("no screenshot of {view}: {e}"));
+        assert!(
+            written.iter().any(|w| Path::new(w) == path),
+            "the screenshot of {view} is not among those printed: {written:?}"
+        );
+        let png = std::fs::read(&path).unwrap();
+        assert!(png.starts_with(b"\x89PNG"), "{view} is a PNG");
+    }
+
+    // The first load (page, script, stylesheet, then the login's and the list's API
+    // reads), as Chromium counted it on the wire.
+    let first: Value = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("first-load: "))
+        .map(|json| serde_json::from_str(json).unwrap())
+        .unwrap_or_else(|| panic!("no first-load line in {stdout}"));
+    let requests: Vec<&str> = first["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    for path in ["/", "/console/app.js", "/console/app.css", "/agents"] {
+        assert!(requests.contains(&path), "{path} not loaded: {first}");
+    }
+    let bytes = first["bytes"].as_u64().unwrap();
+    let assets = first["assetsBytes"].as_u64().unwrap();
+    // More than the page alone: its script and stylesheet were counted.
+    let page = include_str!("../../../src/serve/console/index.html").len() as u64;
+    assert!(
+        assets > page && bytes > assets,
+        "the count missed the assets: {first}"
+    );
+    assert!(
+        bytes <= 300 * 1024,
+        "first load is {bytes} bytes transferred: {first}"
+    );
+    assert!(first["interactiveMs"].as_f64().is_some(), "{first}");
 }
