@@ -380,11 +380,13 @@ pub(crate) fn call(
     host: &Arc<Inner>,
     args: CallArgs,
 ) -> Result<Started, HostError> {
-    let active = lock(&ctx.db)
+    // Per call, only the head (version, enabled); the source and manifest are read when
+    // the version's isolate is made.
+    let head = lock(&ctx.db)
         .extensions()
-        .active(&args.name)
+        .head(&args.name)
         .map_err(|e| host_error(&e.into()))?;
-    let Some(active) = active else {
+    let Some((version, enabled)) = head else {
         return Err(HostError::new(
             "NOT_FOUND",
             format!(
@@ -393,7 +395,7 @@ pub(crate) fn call(
             ),
         ));
     };
-    if !active.enabled {
+    if !enabled {
         return Err(HostError::new(
             "DISABLED",
             format!(
@@ -402,27 +404,29 @@ pub(crate) fn call(
             ),
         ));
     }
-    let tools: Vec<&str> = active.manifest["tools"]
-        .as_array()
-        .map(|t| t.iter().filter_map(|t| t["name"].as_str()).collect())
-        .unwrap_or_default();
-    if !tools.contains(&args.tool.as_str()) {
-        return Err(HostError::new(
-            "UNKNOWN_TOOL",
-            format!(
-                "extension {:?} (version {}) has no tool {:?}; its tools: {}",
-                args.name,
-                active.version,
-                args.tool,
-                tools.join(", ")
-            ),
-        ));
-    }
     // One kept isolate per extension version while the agent is active: the module is
     // parsed and evaluated once, then each call runs its tool (a new version, or the
     // agent's next activation, starts another).
-    let key = format!("\u{1}extension\u{1}{}\u{1}{}", args.name, active.version);
+    let key = format!("\u{1}extension\u{1}{}\u{1}{version}", args.name);
     let loaded = isolates::kept(ctx, host, key, || {
+        let active = lock(&ctx.db)
+            .extensions()
+            .active(&args.name)
+            .map_err(|e| host_error(&e.into()))?
+            .ok_or_else(|| {
+                HostError::new(
+                    "NOT_FOUND",
+                    format!("extension {:?} was deleted meanwhile", args.name),
+                )
+            })?;
+        let tools: Vec<String> = active.manifest["tools"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|t| t["name"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
         let permissions: Permissions =
             serde_json::from_value(active.manifest["permissions"].clone()).unwrap_or_default();
         let options = permissions.options(host)?;
@@ -438,15 +442,22 @@ pub(crate) fn call(
              return (input) => {tools_local}[input.fn].execute(input.args[0], __host);",
             module.script
         );
-        Ok((
-            code,
-            tools.iter().map(|t| (*t).to_owned()).collect(),
-            options,
-        ))
+        Ok((code, tools, options))
     })?;
+    if !loaded.exports.contains(&args.tool) {
+        return Err(HostError::new(
+            "UNKNOWN_TOOL",
+            format!(
+                "extension {:?} (version {version}) has no tool {:?}; its tools: {}",
+                args.name,
+                args.tool,
+                loaded.exports.join(", ")
+            ),
+        ));
+    }
     let what = format!(
-        "extension {} (version {}): tool {}",
-        args.name, active.version, args.tool
+        "extension {} (version {version}): tool {}",
+        args.name, args.tool
     );
     Ok(isolates::run_loaded(
         ctx,

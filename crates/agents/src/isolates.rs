@@ -376,7 +376,7 @@ pub(crate) struct Loaded {
     session: Session,
     /// The module as a script ending in its entry: `(input) => exports[input.fn](…)`.
     code: Arc<str>,
-    exports: Vec<String>,
+    pub(crate) exports: Vec<String>,
     options: Options,
 }
 

@@ -244,6 +244,20 @@ impl Extensions<'_> {
         .transpose()
     }
 
+    /// The active version of `name` and whether it is enabled, without its source or
+    /// manifest (what a call of a kept extension needs to know per call).
+    pub fn head(&mut self, name: &str) -> Result<Option<(i64, bool)>> {
+        self.db.check_turn()?;
+        self.db
+            .conn()
+            .prepare_cached("SELECT version, enabled FROM _islet_extension_heads WHERE name = ?1")
+            .and_then(|mut s| {
+                s.query_row([name], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, bool>(1)?)))
+                    .optional()
+            })
+            .ctx("reading an extension")
+    }
+
     /// One version of `name` as installed, active or not (for a person deciding whether
     /// to approve it); `enabled` says whether it is the active, enabled one.
     pub fn version(&mut self, name: &str, version: i64) -> Result<ExtensionVersion> {
