@@ -11,7 +11,6 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use serde_json::{Value, json};
-use store::{DataDir, Env};
 
 #[derive(clap::Args)]
 #[command(after_help = "\
@@ -61,19 +60,8 @@ enum ExtensionsCommand {
 }
 
 pub(crate) fn extensions(args: ExtensionsArgs) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(
-        args.data.is_dir(),
-        "no data directory at {}; pass the --data DIR that `islet serve` uses",
-        args.data.display()
-    );
-    let data = DataDir::open(&args.data, Env::default())?;
-    let open = |agent: &str| -> anyhow::Result<store::AgentDb> {
-        let (class, name) = agent
-            .split_once('/')
-            .filter(|(c, n)| !c.is_empty() && !n.is_empty())
-            .with_context(|| format!("`{agent}` is not CLASS/NAME, e.g. Fetcher/f"))?;
-        Ok(data.open_existing_agent(class, name)?)
-    };
+    let data = crate::ws::open_data_dir(&args.data)?;
+    let open = |agent: &str| crate::ws::open_agent(&data, agent);
     let mut out = std::io::stdout().lock();
     match args.command {
         ExtensionsCommand::List { agent, json } => {

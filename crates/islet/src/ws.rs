@@ -55,20 +55,28 @@ enum WsCommand {
     },
 }
 
-pub(crate) fn ws(args: WsArgs) -> anyhow::Result<ExitCode> {
+/// The data directory of `islet serve` at `dir`, for the commands that work on it directly.
+pub(crate) fn open_data_dir(dir: &std::path::Path) -> anyhow::Result<DataDir> {
     anyhow::ensure!(
-        args.data.is_dir(),
+        dir.is_dir(),
         "no data directory at {}; pass the --data DIR that `islet serve` uses",
-        args.data.display()
+        dir.display()
     );
-    let data = DataDir::open(&args.data, Env::default())?;
-    let open = |agent: &str| -> anyhow::Result<store::AgentDb> {
-        let (class, name) = agent
-            .split_once('/')
-            .filter(|(c, n)| !c.is_empty() && !n.is_empty())
-            .with_context(|| format!("`{agent}` is not CLASS/NAME, e.g. Counter/alice"))?;
-        Ok(data.open_existing_agent(class, name)?)
-    };
+    Ok(DataDir::open(dir, Env::default())?)
+}
+
+/// The database of an existing agent named `CLASS/NAME` on the command line.
+pub(crate) fn open_agent(data: &DataDir, agent: &str) -> anyhow::Result<store::AgentDb> {
+    let (class, name) = agent
+        .split_once('/')
+        .filter(|(c, n)| !c.is_empty() && !n.is_empty())
+        .with_context(|| format!("`{agent}` is not CLASS/NAME, e.g. Counter/alice"))?;
+    Ok(data.open_existing_agent(class, name)?)
+}
+
+pub(crate) fn ws(args: WsArgs) -> anyhow::Result<ExitCode> {
+    let data = open_data_dir(&args.data)?;
+    let open = |agent: &str| open_agent(&data, agent);
     match args.command {
         WsCommand::Ls { agent, path, json } => {
             let mut db = open(&agent)?;

@@ -305,6 +305,24 @@ fn tool_result_since_question(r: &Recorded) -> bool {
     messages[last_user..].iter().any(|m| m["role"] == "tool")
 }
 
+/// The delegations `Dispatcher/d`'s `onDone` method received, once there are any (its
+/// child ends in the background).
+async fn records_done(given: &Given) -> Value {
+    let mut done = Value::Null;
+    for _ in 0..200 {
+        done = given
+            .host
+            .call("Dispatcher", "d", "done", vec![])
+            .await
+            .unwrap();
+        if done.as_array().is_some_and(|d| !d.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    done
+}
+
 fn output_of(chunks: &[Chunk], call: &str) -> (Value, bool) {
     chunks
         .iter()
@@ -374,18 +392,7 @@ async fn issue16_a_detached_delegation_answers_at_once_and_calls_back_when_done(
     );
 
     // The child ends; the parent's onDone method gets the record.
-    let mut done = Value::Null;
-    for _ in 0..100 {
-        done = given
-            .host
-            .call("Dispatcher", "d", "done", vec![])
-            .await
-            .unwrap();
-        if done.as_array().is_some_and(|d| !d.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let done = records_done(&given).await;
     assert_eq!(done[0]["id"], json!(run_id), "{done}");
     assert_eq!(done[0]["status"], "completed", "{done}");
     assert_eq!(done[0]["result"], "Found: QuickJS is small.");
@@ -496,18 +503,7 @@ async fn issue16_a_delegation_a_restart_cut_off_is_marked_interrupted_and_on_don
         .await
         .unwrap();
     assert_eq!(given.harness.recover_all().await, 0);
-    let mut done = Value::Null;
-    for _ in 0..100 {
-        done = given
-            .host
-            .call("Dispatcher", "d", "done", vec![])
-            .await
-            .unwrap();
-        if done.as_array().is_some_and(|d| !d.is_empty()) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    let done = records_done(&given).await;
     assert_eq!(done[0]["id"], json!(id), "{done}");
     assert_eq!(done[0]["status"], "interrupted");
     let runs = given
