@@ -684,3 +684,113 @@ async fn issue16_the_research_lead_example_delegates_to_sub_agents_and_installs_
     assert_eq!(status, 200, "{extensions}");
     assert!(extensions.contains("\"report\""), "{extensions}");
 }
+
+/// Issue 16's test list: the scripted model writes an extension that fetches from an
+/// allowed loopback server, uses it in the next turn, and the same extension is refused any
+/// other host — through `islet serve`, with the operator's policy allowing that server.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue16_the_model_writes_a_fetching_extension_that_reaches_only_its_host() {
+    const BUILDER: &str = r#"
+import { Think } from "agents";
+export default class Builder extends Think {
+  allowExtensions = true;
+  getSystemPrompt() { return "You build tools."; }
+}
+"#;
+    const WEB: &str = "export const tools = { get: { description: 'GET a URL', \
+        inputSchema: { type: 'object', properties: { url: { type: 'string' } }, required: ['url'] }, \
+        async execute(args, host) { try { const r = await host.fetch(args.url); return `${r.status} ${await r.text()}`; } \
+        catch (e) { return `${e.code}: ${e.message}`; } } } };";
+    const KEY: &str = "sk-builder";
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app =
+        axum::Router::new().route("/status", axum::routing::get(|| async { "all systems go" }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let allowed = format!("127.0.0.1:{port}");
+    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+        .await
+        .unwrap();
+    {
+        let allowed = allowed.clone();
+        model.set_responder(move |r| {
+            use llm::scripted::Reply;
+            let messages = r.body["messages"].as_array().cloned().unwrap_or_default();
+            let last_user = messages
+                .iter()
+                .rposition(|m| m["role"] == "user")
+                .unwrap_or(0);
+            let question = messages[last_user]["content"].to_string();
+            let results = messages[last_user..]
+                .iter()
+                .filter(|m| m["role"] == "tool")
+                .count();
+            match (question.contains("Check"), results) {
+                (false, 0) => Reply::new().tool_call(
+                    "x1",
+                    "load_extension",
+                    json!({"name": "web", "source": WEB, "permissions": {"network": [allowed]}}),
+                ),
+                (true, 0) => Reply::new().tool_call(
+                    "g1",
+                    "web_get",
+                    json!({"url": format!("http://{allowed}/status")}),
+                ),
+                (true, 1) => {
+                    Reply::new().tool_call("g2", "web_get", json!({"url": "https://example.com/"}))
+                }
+                _ => Reply::new().text("Done."),
+            }
+        });
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("builder.ts", BUILDER)]);
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        json!({ "network": [allowed], "allowPrivate": true }).to_string(),
+    )
+    .unwrap();
+    let server = super::given_chat_server_with(
+        &agents,
+        &dir.path().join("data"),
+        &model,
+        &[("OPENAI_API_KEY", KEY)],
+        &["--extension-policy", policy.to_str().unwrap()],
+    );
+    let chat = |text: &str, session: Option<String>| {
+        let mut body =
+            json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": text}]}]});
+        if let Some(session) = session {
+            body["sessionId"] = json!(session);
+        }
+        let request = client()
+            .post(format!("{}/agents/Builder/b/chat", server.base))
+            .bearer_auth(&server.token)
+            .json(&body);
+        async move {
+            let response = request.send().await.unwrap();
+            let session = response.headers()["x-islet-session-id"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            let chunks: Vec<Value> = super::sse_data(&response.text().await.unwrap())
+                .iter()
+                .filter(|d| *d != "[DONE]")
+                .map(|d| serde_json::from_str(d).unwrap())
+                .collect();
+            (session, tool_outputs(&chunks))
+        }
+    };
+    let (session, outputs) = chat("Write yourself a web tool", None).await;
+    assert!(outputs["x1"].to_string().contains("version"), "{outputs:?}");
+    let (_, outputs) = chat("Check the status page", Some(session)).await;
+    assert_eq!(outputs["g1"], json!("200 all systems go"), "{outputs:?}");
+    assert!(
+        outputs["g2"]
+            .as_str()
+            .unwrap()
+            .starts_with("HOST_NOT_ALLOWED"),
+        "{outputs:?}"
+    );
+}
