@@ -175,7 +175,7 @@ impl Engine {
             rquickjs::context::intrinsic::DOMException,
         )>(&self.runtime)
         .map_err(|e| SandboxError::Engine(e.to_string()))?;
-        let shared = Rc::new(Shared::new());
+        let shared = Rc::new(Shared::new(Rc::clone(&self.state.budget)));
         context
             .with(|ctx| globals::install(&ctx, &shared))
             .map_err(|e| SandboxError::Engine(format!("installing globals: {e}")))?;
@@ -234,6 +234,13 @@ pub(crate) struct Shared {
     /// Rejected promises no handler was attached to (yet).
     rejections: RefCell<Vec<(Persistent<Value<'static>>, Persistent<Value<'static>>)>>,
     dispatch: RefCell<Option<Box<dyn HostDispatch>>>,
+    /// Time host functions spent answering inline while JavaScript ran (see
+    /// [`Shared::credit_host_time`]): not the guest's CPU time.
+    host_inline: Cell<Duration>,
+    /// The running section's wall deadline, which host time never pushes back.
+    wall_deadline: Cell<Instant>,
+    /// The engine's heap budget, whose large-allocation deadline follows `deadline`.
+    budget: Rc<alloc::Budget>,
 }
 
 type Settlers = (Persistent<Function<'static>>, Persistent<Function<'static>>);
@@ -252,8 +259,11 @@ pub(crate) struct Timer {
 }
 
 impl Shared {
-    fn new() -> Self {
+    fn new(budget: Rc<alloc::Budget>) -> Self {
         Self {
+            host_inline: Cell::new(Duration::ZERO),
+            wall_deadline: Cell::new(far_future()),
+            budget,
             limits: Cell::new(Limits::default()),
             deadline: Cell::new(far_future()),
             deadline_limit: Cell::new(Limit::Cpu),
@@ -267,6 +277,36 @@ impl Shared {
             rejections: RefCell::new(Vec::new()),
             dispatch: RefCell::new(None),
         }
+    }
+
+    /// Gives back to the CPU budget the time a host function spent answering inline (on
+    /// this thread, while JavaScript waited in the call): host work is not the guest's CPU
+    /// time. The CPU deadline moves back by it (never past the wall deadline, which host
+    /// time does count against), and so does the allocator's.
+    pub(crate) fn credit_host_time(&self, spent: Duration) {
+        // Only inside a running section (`in_js`), which sets the allocator's deadline.
+        if self.budget.deadline.get().is_none() {
+            return;
+        }
+        self.host_inline.set(self.host_inline.get() + spent);
+        // Host time does count against the wall limit: past it, the execution ends here,
+        // as it would have ended waiting for an answer that came later.
+        if Instant::now() >= self.wall_deadline.get() {
+            self.stop(Limit::Wall);
+            return;
+        }
+        if self.deadline_limit.get() != Limit::Cpu {
+            return;
+        }
+        let wall = self.wall_deadline.get();
+        let pushed = self.deadline.get() + spent;
+        if pushed >= wall {
+            self.deadline.set(wall);
+            self.deadline_limit.set(Limit::Wall);
+        } else {
+            self.deadline.set(pushed);
+        }
+        self.budget.deadline.set(Some(self.deadline.get()));
     }
 
     /// Whether this isolate's execution is running and not terminated. Host functions act
@@ -643,6 +683,8 @@ impl Run<'_> {
             self.shared.deadline.set(self.wall_deadline);
             self.shared.deadline_limit.set(Limit::Wall);
         }
+        self.shared.wall_deadline.set(self.wall_deadline);
+        self.shared.host_inline.set(Duration::ZERO);
         self.budget.deadline.set(Some(self.shared.deadline.get()));
         let r = f();
         // An allocation refused past the deadline stopped a native call the interrupt
@@ -657,7 +699,7 @@ impl Run<'_> {
         }
         self.budget.deadline.set(None);
         self.budget.timed_out.set(false);
-        self.cpu_used += now.elapsed();
+        self.cpu_used += now.elapsed().saturating_sub(self.shared.host_inline.take());
         self.shared.deadline.set(far_future());
         r
     }

@@ -493,8 +493,22 @@ impl HostDispatch for InProcessDispatch {
             });
             return;
         };
+        // Polled once here first: a host function with nothing to wait for (a storage read,
+        // a lookup) answers without the two thread hops of a runtime task. Its time is
+        // given back to the guest's CPU budget (`Shared::credit_host_time`).
+        let mut future = Box::pin(crate::bindings::call(function, args));
+        let first = {
+            let _context = self.runtime.enter();
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            future.as_mut().poll(&mut cx)
+        };
+        if let std::task::Poll::Ready(result) = first {
+            let _ = tx.send(Completion { id, result });
+            return;
+        }
+        // Polled again by the runtime with its own waker (futures re-register on each poll).
         let task = self.runtime.spawn(async move {
-            let result = crate::bindings::call(function, args).await;
+            let result = future.await;
             let _ = tx.send(Completion { id, result });
         });
         let mut tasks = self.tasks.borrow_mut();

@@ -468,7 +468,9 @@ fn host_function<'js>(
                 ),
             );
             if let Some(dispatch) = shared.dispatch.borrow().as_ref() {
+                let started = Instant::now();
                 dispatch.start(id, index, json);
+                shared.credit_host_time(started.elapsed());
             }
             Ok(promise.into_value())
         },

@@ -543,3 +543,39 @@ async fn issue13_long_native_calls_end_at_the_cpu_limit() {
         );
     }
 }
+
+/// A host function with nothing to wait for answers inline, on the isolate's thread: its
+/// time is the host's, not the guest's CPU time, but it does count against the wall limit.
+#[tokio::test(flavor = "multi_thread")]
+async fn host_time_answered_inline_is_not_the_guests_cpu_time() {
+    let slow = || {
+        Bindings::new().function("host", "slow", |_| async move {
+            // Synchronous work, done at the first poll.
+            std::thread::sleep(Duration::from_millis(120));
+            Ok(json!(1))
+        })
+    };
+    let code = "async () => { let n = 0; for (let i = 0; i < 3; i++) n += await host.slow({}); return n; }";
+    let limits = Limits {
+        cpu_ms: 100,
+        wall_ms: 10_000,
+        ..Limits::default()
+    };
+    let outcome = run_with(code, limits, slow()).await;
+    assert_eq!(outcome.error, None, "{outcome:?}");
+    assert_eq!(outcome.result, Some(json!(3)));
+    assert!(
+        outcome.stats.cpu_us < 100_000,
+        "host time was charged to the guest: {outcome:?}"
+    );
+    // A guest that spins after such calls still stops at its CPU limit.
+    let spin = "async () => { await host.slow({}); for (;;) {} }";
+    expect_limit(spin, limits, slow(), Limit::Cpu).await;
+    // The wall limit counts host time.
+    let tight = Limits {
+        cpu_ms: 100,
+        wall_ms: 200,
+        ..Limits::default()
+    };
+    expect_limit(code, tight, slow(), Limit::Wall).await;
+}
