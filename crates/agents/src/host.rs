@@ -634,6 +634,19 @@ impl AgentHost {
         Ok(self.inner.data.list_agents(class, after, limit)?)
     }
 
+    /// Sub-agents of `class` at any depth, by name after `after` (start-up recovery walks
+    /// them; [`Self::list`] lists top-level agents only). Their `name` is the full internal
+    /// name: `Address::new(class, name)` addresses them.
+    pub fn list_sub_agents_of(
+        &self,
+        class: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AgentInfo>, Error> {
+        self.inner.classes.get(class)?;
+        Ok(self.inner.data.list_sub_agents_of(class, after, limit)?)
+    }
+
     /// Wakes the agent to run its due schedules (cluster mode: an agent whose owner died
     /// is woken by another node when its next schedule is due, and claimed by it).
     pub fn wake(&self, address: &Address) -> Result<(), Error> {

@@ -201,6 +201,38 @@ impl DataDir {
         rows.collect::<Result<_, _>>().ctx("listing agents")
     }
 
+    /// Sub-agents of `class` at any depth (names holding [`SUB_AGENT_SEPARATOR`]), by name,
+    /// starting after `after` (keyset pagination): what start-up recovery walks, since
+    /// [`Self::list_agents`] lists only top-level agents.
+    pub fn list_sub_agents_of(
+        &self,
+        class: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<AgentInfo>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let catalog = self.catalog();
+        let mut select = catalog
+            .prepare_cached(
+                "SELECT class, name, created_at_ms FROM _islet_agents
+                 WHERE class = ?1 AND (?2 IS NULL OR name > ?2)
+                   AND instr(name, char(31)) > 0
+                 ORDER BY name
+                 LIMIT ?3",
+            )
+            .ctx("listing sub-agents")?;
+        let rows = select
+            .query_map((class, after, limit), |row| {
+                Ok(AgentInfo {
+                    class: row.get(0)?,
+                    name: row.get(1)?,
+                    created_at: row.get(2)?,
+                })
+            })
+            .ctx("listing sub-agents")?;
+        rows.collect::<Result<_, _>>().ctx("listing sub-agents")
+    }
+
     /// Agents whose names start with `prefix` and continue without another
     /// [`SUB_AGENT_SEPARATOR`] (a parent's direct sub-agents, when `prefix` is the parent's
     /// part of their names, ending in the separator), optionally of one class, by (class,

@@ -476,7 +476,8 @@ impl Harness {
     /// Resumes every chat turn of `Think` agents that a crash left unfinished: completed
     /// tool calls are not run again, the call that was in flight gets an interrupted
     /// result, calls that never started run, and the loop goes on. Returns how many turns
-    /// were resumed. Meant for start-up; it opens every `Think` agent's database.
+    /// were resumed. Meant for start-up; it opens every `Think` agent's database, sub-agents
+    /// (delegations' children) included.
     pub async fn recover_all(&self) -> usize {
         let host = &self.inner.host;
         let mut resumed = 0;
@@ -497,6 +498,27 @@ impl Harness {
                     Ok(page) => page,
                     Err(e) => {
                         tracing::warn!(class = %class, error = %e, "cannot list agents to resume their chats");
+                        break;
+                    }
+                };
+                let Some(last) = page.last() else { break };
+                after = Some(last.name.clone());
+                for agent in &page {
+                    let address = Address::new(&agent.class, &agent.name);
+                    let _guard = self.lock(&address).lock_owned().await;
+                    resumed += self.recover_locked(&address).await;
+                }
+                if page.len() < 500 {
+                    break;
+                }
+            }
+            // Sub-agents of the class too: a delegation's child whose turn a crash cut off.
+            let mut after: Option<String> = None;
+            loop {
+                let page = match host.list_sub_agents_of(&class, after.as_deref(), 500) {
+                    Ok(page) => page,
+                    Err(e) => {
+                        tracing::warn!(class = %class, error = %e, "cannot list sub-agents to resume their chats");
                         break;
                     }
                 };

@@ -20,9 +20,14 @@ fn write_call(id: &str, path: &str) -> ToolCall {
 /// ran: the first has its result, the second only its call, the third never started.
 /// Returns the session.
 async fn given_turn_crashed_mid_calls(given: &Given, class: &str) -> String {
+    given_turn_crashed_mid_calls_at(given, &agents::Address::new(class, "me")).await
+}
+
+/// [`given_turn_crashed_mid_calls`] for any agent, a sub-agent too.
+async fn given_turn_crashed_mid_calls_at(given: &Given, agent: &agents::Address) -> String {
     given
         .host
-        .with_new_or_existing_db(class, "me", |db| {
+        .with_new_or_existing_db_at(agent, |db| {
             let session = db.sessions().create("crashed")?;
             let user = Message::user("write three files");
             db.sessions().append_to_leaf(
@@ -360,4 +365,48 @@ async fn issue15_on_step_finish_runs_for_the_resumed_step() {
             {"step": 2, "calls": [], "results": [], "finishReason": "stop"}
         ])
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue16_a_sub_agents_interrupted_turn_is_resumed_at_start_up() {
+    // A delegation's child (a sub-agent of a chat class) whose turn a crash cut off.
+    let given = given_harness(ProviderKind::OpenAi, &[("Assistant.ts", ASSISTANT)]).await;
+    let parent = agents::Address::new("Assistant", "me");
+    given
+        .host
+        .with_new_or_existing_db_at(&parent, |_| Ok(()))
+        .await
+        .unwrap();
+    let child = given
+        .host
+        .sub_agent(&parent, "Assistant", "helper")
+        .await
+        .unwrap();
+    let session = given_turn_crashed_mid_calls_at(&given, &child).await;
+    given
+        .model
+        .push(Reply::new().text("Two of three are written."));
+
+    assert_eq!(given.harness.recover_all().await, 1);
+    let file = given
+        .host
+        .with_db_at(&child, |db| Ok(db.workspace().read_text("/three.txt").ok()))
+        .await
+        .unwrap();
+    assert_eq!(file.as_deref(), Some("c3"));
+    let status = given
+        .host
+        .with_db_at(&child, move |db| {
+            Ok(db
+                .fibers()
+                .latest_of_session(&session)?
+                .expect("fiber")
+                .status
+                .as_str()
+                .to_owned())
+        })
+        .await
+        .unwrap();
+    assert_eq!(status, "completed");
+    assert_eq!(given.harness.recover_all().await, 0);
 }
