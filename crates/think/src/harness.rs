@@ -488,50 +488,44 @@ impl Harness {
             .map(|c| c.name.clone())
             .collect();
         for class in classes {
-            let mut after: Option<String> = None;
-            loop {
-                let page = match host.list(
-                    Some(&class),
-                    after.as_deref().map(|n| (class.as_str(), n)),
-                    500,
-                ) {
-                    Ok(page) => page,
-                    Err(e) => {
-                        tracing::warn!(class = %class, error = %e, "cannot list agents to resume their chats");
-                        break;
-                    }
-                };
-                let Some(last) = page.last() else { break };
-                after = Some(last.name.clone());
-                for agent in &page {
-                    let address = Address::new(&agent.class, &agent.name);
-                    let _guard = self.lock(&address).lock_owned().await;
-                    resumed += self.recover_locked(&address).await;
-                }
-                if page.len() < 500 {
-                    break;
-                }
-            }
+            resumed += self
+                .recover_pages(|after| {
+                    host.list(Some(&class), after.map(|n| (class.as_str(), n)), 500)
+                })
+                .await;
             // Sub-agents of the class too: a delegation's child whose turn a crash cut off.
-            let mut after: Option<String> = None;
-            loop {
-                let page = match host.list_sub_agents_of(&class, after.as_deref(), 500) {
-                    Ok(page) => page,
-                    Err(e) => {
-                        tracing::warn!(class = %class, error = %e, "cannot list sub-agents to resume their chats");
-                        break;
-                    }
-                };
-                let Some(last) = page.last() else { break };
-                after = Some(last.name.clone());
-                for agent in &page {
-                    let address = Address::new(&agent.class, &agent.name);
-                    let _guard = self.lock(&address).lock_owned().await;
-                    resumed += self.recover_locked(&address).await;
-                }
-                if page.len() < 500 {
+            resumed += self
+                .recover_pages(|after| host.list_sub_agents_of(&class, after, 500))
+                .await;
+        }
+        resumed
+    }
+
+    /// [`Self::recover_locked`] for every agent of the pages `list` gives (500 at a time,
+    /// each after the name of the previous page's last agent).
+    async fn recover_pages(
+        &self,
+        list: impl Fn(Option<&str>) -> Result<Vec<store::AgentInfo>, agents::Error>,
+    ) -> usize {
+        let mut resumed = 0;
+        let mut after: Option<String> = None;
+        loop {
+            let page = match list(after.as_deref()) {
+                Ok(page) => page,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot list agents to resume their chats");
                     break;
                 }
+            };
+            let Some(last) = page.last() else { break };
+            after = Some(last.name.clone());
+            for agent in &page {
+                let address = Address::new(&agent.class, &agent.name);
+                let _guard = self.lock(&address).lock_owned().await;
+                resumed += self.recover_locked(&address).await;
+            }
+            if page.len() < 500 {
+                break;
             }
         }
         resumed
