@@ -294,6 +294,15 @@ export default class Dispatcher extends Think {
 }
 "#;
 
+/// A harness serving `Dispatcher` (detached and budgeted agent tools) and `Researcher`.
+async fn given_dispatcher() -> Given {
+    given_harness(
+        ProviderKind::OpenAi,
+        &[("Dispatcher.ts", DISPATCHER), ("Researcher.ts", RESEARCHER)],
+    )
+    .await
+}
+
 /// Whether the request carries a tool result after its last user message (the model's
 /// second step of the current turn).
 fn tool_result_since_question(r: &Recorded) -> bool {
@@ -352,11 +361,7 @@ fn parsed(output: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue16_a_detached_delegation_answers_at_once_and_calls_back_when_done() {
-    let given = given_harness(
-        ProviderKind::OpenAi,
-        &[("Dispatcher.ts", DISPATCHER), ("Researcher.ts", RESEARCHER)],
-    )
-    .await;
+    let given = given_dispatcher().await;
     given.model.set_responder(|r| {
         let child = system(r).contains("You research");
         let asked_status = r.body["messages"].to_string().contains("How is it going");
@@ -418,11 +423,7 @@ async fn issue16_a_detached_delegation_answers_at_once_and_calls_back_when_done(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue16_a_delegation_past_its_time_budget_is_stopped_and_one_past_its_steps_ends() {
-    let given = given_harness(
-        ProviderKind::OpenAi,
-        &[("Dispatcher.ts", DISPATCHER), ("Researcher.ts", RESEARCHER)],
-    )
-    .await;
+    let given = given_dispatcher().await;
     given.model.set_responder(|r| {
         let child = system(r).contains("You research");
         let task = r.body["messages"].to_string();
@@ -478,11 +479,7 @@ async fn issue16_a_delegation_past_its_time_budget_is_stopped_and_one_past_its_s
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue16_a_delegation_a_restart_cut_off_is_marked_interrupted_and_on_done_hears_it() {
-    let given = given_harness(
-        ProviderKind::OpenAi,
-        &[("Dispatcher.ts", DISPATCHER), ("Researcher.ts", RESEARCHER)],
-    )
-    .await;
+    let given = given_dispatcher().await;
     // What the previous process left: a detached task it had started.
     let task = json!({ "task": "Look into QuickJS" });
     let id = given
