@@ -864,21 +864,13 @@ impl Inner {
             },
             None => (method, args, chain, reply),
         };
-        let Some(forwarder) = this.config.forwarder.clone() else {
-            this.deliver(
-                &address,
-                Message::Call {
-                    method,
-                    args,
-                    chain,
-                    reply,
-                },
-            )?;
-            return Ok(rx);
-        };
         // Cluster mode: a call this node cannot serve (another node holds the agent) was
-        // not applied; it is made on that node.
-        let again = (address.clone(), method.clone(), args.clone());
+        // not applied; it is made on that node, so what it needs is kept.
+        let again = this
+            .config
+            .forwarder
+            .clone()
+            .map(|forwarder| (forwarder, address.clone(), method.clone(), args.clone()));
         this.deliver(
             &address,
             Message::Call {
@@ -888,11 +880,13 @@ impl Inner {
                 reply,
             },
         )?;
+        let Some((forwarder, address, method, args)) = again else {
+            return Ok(rx);
+        };
         let (forwarded, out) = oneshot::channel();
         tokio::spawn(async move {
             let result = match rx.await {
                 Ok(Err(Error::NotOwner { advertise, .. })) if !advertise.is_empty() => {
-                    let (address, method, args) = again;
                     forwarder.call(&advertise, &address, &method, args).await
                 }
                 Ok(result) => result,

@@ -220,54 +220,35 @@ impl Options {
     ) -> Bindings {
         let mut b = Bindings::new();
         for method in &self.bindings.methods {
-            let entry = entry.clone();
-            let method = method.clone();
+            let (entry, name) = (entry.clone(), method.clone());
             b.insert(
                 "__dyn.agent",
-                &method.clone(),
+                method,
                 Arc::new(move |input: Value| {
-                    let entry = entry.clone();
-                    let method = method.clone();
-                    Box::pin(async move {
-                        let args = match input.get("args") {
-                            Some(Value::Array(args)) => args.clone(),
-                            _ => Vec::new(),
-                        };
-                        let (reply, rx) = oneshot::channel();
-                        entry
-                            .send(Reentry {
-                                method,
-                                args,
-                                chain: Vec::new(),
-                                reply,
-                            })
-                            .map_err(|_| {
-                                HostError::new(
-                                    "AGENT_GONE",
-                                    "the agent is no longer waiting on this isolate; call its methods while it awaits the isolate",
-                                )
-                            })?;
-                        rx.await
-                            .map_err(|_| host_error(&Error::ShuttingDown))?
-                            .map_err(|e| host_error(&e))
-                    })
+                    let args = match input.get("args") {
+                        Some(Value::Array(args)) => args.clone(),
+                        _ => Vec::new(),
+                    };
+                    Box::pin(reenter(
+                        entry.clone(),
+                        name.clone(),
+                        args,
+                        "the agent is no longer waiting on this isolate; call its methods while it awaits the isolate",
+                    ))
                 }),
             );
         }
-        for name in self.code_tools.iter().flat_map(|t| &t.names) {
+        for (tools, name) in self
+            .code_tools
+            .iter()
+            .flat_map(|t| t.names.iter().map(move |n| (t, n)))
+        {
             let entry = entry.clone();
-            let (run, tool) = (
-                self.code_tools
-                    .as_ref()
-                    .map(|t| t.run.clone())
-                    .unwrap_or_default(),
-                name.clone(),
-            );
+            let (run, tool) = (tools.run.clone(), name.clone());
             b.insert(
                 "__dyn.codemode",
                 name,
                 Arc::new(move |input: Value| {
-                    let entry = entry.clone();
                     let args = vec![
                         Value::String(run.clone()),
                         Value::String(tool.clone()),
@@ -277,25 +258,12 @@ impl Options {
                             .cloned()
                             .unwrap_or(Value::Null),
                     ];
-                    Box::pin(async move {
-                        let (reply, rx) = oneshot::channel();
-                        entry
-                            .send(Reentry {
-                                method: CODE_TOOL_METHOD.to_owned(),
-                                args,
-                                chain: Vec::new(),
-                                reply,
-                            })
-                            .map_err(|_| {
-                                HostError::new(
-                                    "AGENT_GONE",
-                                    "the code tool's run has ended; its tools can be called only while it runs",
-                                )
-                            })?;
-                        rx.await
-                            .map_err(|_| host_error(&Error::ShuttingDown))?
-                            .map_err(|e| host_error(&e))
-                    })
+                    Box::pin(reenter(
+                        entry.clone(),
+                        CODE_TOOL_METHOD.to_owned(),
+                        args,
+                        "the code tool's run has ended; its tools can be called only while it runs",
+                    ))
                 }),
             );
         }
@@ -359,6 +327,28 @@ impl Options {
         }
         b
     }
+}
+
+/// Runs `method` of the agent inside its turn that awaits this isolate (a re-entering
+/// call); `gone` says why it cannot when that wait has ended.
+async fn reenter(
+    entry: mpsc::UnboundedSender<Reentry>,
+    method: String,
+    args: Vec<Value>,
+    gone: &'static str,
+) -> Result<Value, HostError> {
+    let (reply, rx) = oneshot::channel();
+    entry
+        .send(Reentry {
+            method,
+            args,
+            chain: Vec::new(),
+            reply,
+        })
+        .map_err(|_| HostError::new("AGENT_GONE", gone))?;
+    rx.await
+        .map_err(|_| host_error(&Error::ShuttingDown))?
+        .map_err(|e| host_error(&e))
 }
 
 fn find(b: &Bindings, namespace: &str, name: &str) -> Option<HostFn> {

@@ -55,6 +55,17 @@ pub struct AgentInfo {
     pub created_at: i64,
 }
 
+impl AgentInfo {
+    /// A catalog row selected as `class, name, created_at_ms`.
+    fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<AgentInfo> {
+        Ok(AgentInfo {
+            class: row.get(0)?,
+            name: row.get(1)?,
+            created_at: row.get(2)?,
+        })
+    }
+}
+
 /// The earliest time an agent may have a due schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -109,18 +120,25 @@ impl DataDir {
         if !path.exists() {
             // Recorded before the file exists: a crash in between leaves a catalog entry
             // whose database is created by the next `open_agent`, never an unlisted agent.
-            if let Some(parent) = path.parent() {
-                fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-            }
-            self.catalog()
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO _islet_agents (class, name, created_at_ms)
-                     VALUES (?1, ?2, ?3)",
-                )
-                .and_then(|mut insert| insert.execute((class, name, self.env.now_ms())))
-                .ctx("recording the agent in the catalog")?;
+            self.record(&path, class, name)?;
         }
         AgentDb::open(&path, true, self.env.clone(), class, name)
+    }
+
+    /// Creates the agent file's directory and lists the agent in the catalog (if it is not
+    /// there yet).
+    fn record(&self, path: &Path, class: &str, name: &str) -> Result<()> {
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+        }
+        self.catalog()
+            .prepare_cached(
+                "INSERT OR IGNORE INTO _islet_agents (class, name, created_at_ms)
+                 VALUES (?1, ?2, ?3)",
+            )
+            .and_then(|mut insert| insert.execute((class, name, self.env.now_ms())))
+            .ctx("recording the agent in the catalog")?;
+        Ok(())
     }
 
     /// Replaces the agent's database with one rebuilt from a durable copy (cluster mode): a
@@ -135,16 +153,7 @@ impl DataDir {
         segments: &[Vec<u8>],
     ) -> Result<()> {
         let path = self.agent_path(class, name)?;
-        if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-        }
-        self.catalog()
-            .prepare_cached(
-                "INSERT OR IGNORE INTO _islet_agents (class, name, created_at_ms)
-                 VALUES (?1, ?2, ?3)",
-            )
-            .and_then(|mut insert| insert.execute((class, name, self.env.now_ms())))
-            .ctx("recording the agent in the catalog")?;
+        self.record(&path, class, name)?;
         crate::wal::rebuild(&path, image, segments)
     }
 
@@ -190,13 +199,7 @@ impl DataDir {
             )
             .ctx("listing agents")?;
         let rows = select
-            .query_map((class, after_class, after_name, limit), |row| {
-                Ok(AgentInfo {
-                    class: row.get(0)?,
-                    name: row.get(1)?,
-                    created_at: row.get(2)?,
-                })
-            })
+            .query_map((class, after_class, after_name, limit), AgentInfo::from_row)
             .ctx("listing agents")?;
         rows.collect::<Result<_, _>>().ctx("listing agents")
     }
@@ -222,13 +225,7 @@ impl DataDir {
             )
             .ctx("listing sub-agents")?;
         let rows = select
-            .query_map((class, after, limit), |row| {
-                Ok(AgentInfo {
-                    class: row.get(0)?,
-                    name: row.get(1)?,
-                    created_at: row.get(2)?,
-                })
-            })
+            .query_map((class, after, limit), AgentInfo::from_row)
             .ctx("listing sub-agents")?;
         rows.collect::<Result<_, _>>().ctx("listing sub-agents")
     }
@@ -251,13 +248,7 @@ impl DataDir {
             )
             .ctx("listing sub-agents")?;
         let rows = select
-            .query_map((class, prefix), |row| {
-                Ok(AgentInfo {
-                    class: row.get(0)?,
-                    name: row.get(1)?,
-                    created_at: row.get(2)?,
-                })
-            })
+            .query_map((class, prefix), AgentInfo::from_row)
             .ctx("listing sub-agents")?;
         rows.collect::<Result<_, _>>().ctx("listing sub-agents")
     }

@@ -210,38 +210,10 @@ impl Extensions<'_> {
 
     /// The active version of `name`, if it is installed.
     pub fn active(&mut self, name: &str) -> Result<Option<ExtensionVersion>> {
-        self.db.check_turn()?;
-        let row = self
-            .db
-            .conn()
-            .prepare_cached(
-                "SELECT h.version, h.enabled, e.source, e.manifest
-                 FROM _islet_extension_heads h
-                 JOIN _islet_extensions e ON e.name = h.name AND e.version = h.version
-                 WHERE h.name = ?1",
-            )
-            .and_then(|mut s| {
-                s.query_row([name], |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, bool>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                    ))
-                })
-                .optional()
-            })
-            .ctx("reading an extension")?;
-        row.map(|(version, enabled, source, manifest)| {
-            Ok(ExtensionVersion {
-                name: name.to_owned(),
-                version,
-                enabled,
-                source,
-                manifest: parse(&manifest)?,
-            })
-        })
-        .transpose()
+        match self.head(name)? {
+            Some((version, _)) => self.version(name, version).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// The active version of `name` and whether it is enabled, without its source or

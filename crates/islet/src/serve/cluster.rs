@@ -107,18 +107,22 @@ impl Router {
     }
 
     pub(crate) fn new(cluster: Cluster, max_body_bytes: usize) -> anyhow::Result<Router> {
-        let client = codemode::egress::tls::client_builder()
-            .map_err(|e| anyhow::anyhow!("cannot build the cluster's HTTP client: {e}"))?
-            // Node to node: never through a proxy from the environment.
-            .no_proxy()
-            .build()
-            .context("cannot build the cluster's HTTP client")?;
         Ok(Router {
             cluster,
-            client,
+            client: node_client()?,
             max_body_bytes,
         })
     }
+}
+
+/// The HTTP client one node reaches another with: never through a proxy from the
+/// environment.
+fn node_client() -> anyhow::Result<reqwest::Client> {
+    codemode::egress::tls::client_builder()
+        .map_err(|e| anyhow::anyhow!("cannot build the cluster's HTTP client: {e}"))?
+        .no_proxy()
+        .build()
+        .context("cannot build the cluster's HTTP client")
 }
 
 /// The agent a path is about: `/agents/<class>/<name>[/…]` (a sub-agent's requests go
@@ -248,13 +252,8 @@ pub(crate) struct NodeForwarder {
 
 impl NodeForwarder {
     pub(crate) fn new(cluster: &Cluster, token: String) -> anyhow::Result<NodeForwarder> {
-        let client = codemode::egress::tls::client_builder()
-            .map_err(|e| anyhow::anyhow!("cannot build the cluster's HTTP client: {e}"))?
-            .no_proxy()
-            .build()
-            .context("cannot build the cluster's HTTP client")?;
         Ok(NodeForwarder {
-            client,
+            client: node_client()?,
             token,
             node_id: cluster.node_id().to_owned(),
         })

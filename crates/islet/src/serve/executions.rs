@@ -211,6 +211,29 @@ impl Executions {
     }
 
     /// The observer `execute` calls of the `/mcp` server report to.
+    /// The HTTP answer to an agent method call (`{result}`, or the error), recorded as an
+    /// execution of `agent` (named as its API path) that started at `started`.
+    pub(super) fn answer_call(
+        &self,
+        agent: String,
+        method: &str,
+        started: std::time::Instant,
+        called: Result<Value, agents::Error>,
+    ) -> Result<Response, ApiError> {
+        let record = Record::new(Kind::Call, Some(agent), method, started.elapsed());
+        match called {
+            Ok(result) => {
+                self.record(record);
+                Ok(json_response(StatusCode::OK, &json!({ "result": result })))
+            }
+            Err(e) => {
+                let error = ApiError::from(e);
+                self.record(record.failed(&error.code, &error.message));
+                Err(error)
+            }
+        }
+    }
+
     pub(crate) fn mcp_observer(&self) -> codemode::mcp::ExecutionObserver {
         let executions = self.clone();
         codemode::mcp::ExecutionObserver(Arc::new(move |report| {

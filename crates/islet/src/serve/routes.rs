@@ -22,7 +22,7 @@ use store::Kind;
 
 use super::api::{ApiError, json_response};
 use super::app::{App, call_args, read_body};
-use super::executions::{Executions, Kind as ExecutionKind, Record as ExecutionRecord};
+use super::executions::Executions;
 use super::ops::{self, Metrics};
 
 pub(crate) struct AppOptions {
@@ -319,24 +319,8 @@ async fn rpc(
     let args = call_args(&body)?;
     let started = std::time::Instant::now();
     let called = app.host.call(&class, &name, &method, args).await;
-    let record = ExecutionRecord::new(
-        ExecutionKind::Call,
-        Some(format!("{class}/{name}")),
-        method.as_str(),
-        started.elapsed(),
-    );
-    match called {
-        Ok(result) => {
-            app.executions.record(record);
-            Ok(json_response(StatusCode::OK, &json!({ "result": result })))
-        }
-        Err(e) => {
-            let error = ApiError::from(e);
-            app.executions
-                .record(record.failed(&error.code, &error.message));
-            Err(error)
-        }
-    }
+    app.executions
+        .answer_call(format!("{class}/{name}"), &method, started, called)
 }
 
 /// The body of a chat request: what the AI SDK's `useChat` sends (`id`, `messages` of

@@ -14,7 +14,6 @@ use serde_json::{Value, json};
 
 use super::api::{ApiError, json_response};
 use super::app::{App, call_args, read_body};
-use super::executions::{Kind, Record};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -128,19 +127,8 @@ async fn sub_agent(
                 .map(|(class, name)| format!("{class}/{name}"))
                 .collect::<Vec<_>>()
                 .join("/sub/");
-            let record = Record::new(Kind::Call, Some(agent), *rpc_method, started.elapsed());
-            match called {
-                Ok(result) => {
-                    app.executions.record(record);
-                    Ok(json_response(StatusCode::OK, &json!({ "result": result })))
-                }
-                Err(e) => {
-                    let error = ApiError::from(e);
-                    app.executions
-                        .record(record.failed(&error.code, &error.message));
-                    Err(error)
-                }
-            }
+            app.executions
+                .answer_call(agent, rpc_method, started, called)
         }
         (_, [] | ["state" | "sub"]) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
