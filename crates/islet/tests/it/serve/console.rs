@@ -141,10 +141,10 @@ async fn screenshot(page: &Page, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_tool_card() {
-    const KEY: &str = "sk-console-test";
-    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
+/// The scripted model of a chat with a tool card: an `execute` call writing
+/// `/hello.txt`, then the answer "Wrote hello.txt." (9 tokens in, 3 out).
+async fn given_execute_then_answer_model(key: &str) -> llm::scripted::ScriptedModel {
+    let model = llm::scripted::ScriptedModel::start_with_key(key)
         .await
         .unwrap();
     model.push(llm::scripted::Reply::new().tool_call(
@@ -157,14 +157,12 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
             .text_chunks(["Wrote ", "hello.txt."])
             .usage(9, 3),
     );
-    let dir = tempfile::tempdir().unwrap();
-    let agents = given_console_agents(dir.path());
-    let server = given_chat_server(
-        &agents,
-        &dir.path().join("data"),
-        &model,
-        &[("OPENAI_API_KEY", KEY)],
-    );
+    model
+}
+
+/// What the console views show: a counter at 5, a note with HTML in it, and a state
+/// holding a script (which must render as text).
+async fn given_console_data(server: &Server) {
     server
         .call("Counter", "alice", "increment", json!([5]))
         .await;
@@ -179,6 +177,21 @@ async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_too
     server
         .call("Shown", "x", "set", json!([{ "html": XSS }]))
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_console_logs_in_and_shows_agents_state_workspace_and_a_chat_tool_card() {
+    const KEY: &str = "sk-console-test";
+    let model = given_execute_then_answer_model(KEY).await;
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_console_agents(dir.path());
+    let server = given_chat_server(
+        &agents,
+        &dir.path().join("data"),
+        &model,
+        &[("OPENAI_API_KEY", KEY)],
+    );
+    given_console_data(&server).await;
     let (browser, _context, page) = given_page(&server).await;
 
     given_logged_in(&page, &server, &server.token).await;
@@ -1706,19 +1719,7 @@ async fn issue20_console_end_to_end_in_playwright() {
         return;
     }
     const KEY: &str = "sk-console-playwright";
-    let model = llm::scripted::ScriptedModel::start_with_key(KEY)
-        .await
-        .unwrap();
-    model.push(llm::scripted::Reply::new().tool_call(
-        "call_1",
-        "execute",
-        json!({"code": "async () => { await workspace.write({path: '/hello.txt', content: 'hi'}); return 'written' }"}),
-    ));
-    model.push(
-        llm::scripted::Reply::new()
-            .text_chunks(["Wrote ", "hello.txt."])
-            .usage(9, 3),
-    );
+    let model = given_execute_then_answer_model(KEY).await;
     // The regenerated answer.
     model.push(llm::scripted::Reply::new().text_chunks(["Second ", "answer."]));
     let dir = tempfile::tempdir().unwrap();
@@ -1730,20 +1731,7 @@ async fn issue20_console_end_to_end_in_playwright() {
         &[("OPENAI_API_KEY", KEY)],
         &["--memory", "team/alice"],
     );
-    server
-        .call("Counter", "alice", "increment", json!([5]))
-        .await;
-    server
-        .call(
-            "Notes",
-            "alice",
-            "add",
-            json!(["todo.md", "- buy <b>milk</b>"]),
-        )
-        .await;
-    server
-        .call("Shown", "x", "set", json!([{ "html": XSS }]))
-        .await;
+    given_console_data(&server).await;
     for content in ["Bob prefers tea", "Carol rides a <b>bike</b>"] {
         let (status, reply) = server
             .post(

@@ -270,6 +270,15 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     out
 }
 
+/// A server on a loopback port answering `GET path` with `body`; its port.
+async fn given_loopback_page(path: &str, body: &'static str) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = axum::Router::new().route(path, axum::routing::get(move || async move { body }));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
 const FETCHER: &str = r#"
 import { Agent } from "agents";
 export default class Fetcher extends Agent {
@@ -291,13 +300,7 @@ export default class Fetcher extends Agent {
 /// more than the policy are refused.
 #[tokio::test(flavor = "multi_thread")]
 async fn issue16_an_extension_reaches_exactly_the_hosts_its_manifest_and_the_policy_allow() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = axum::Router::new().route(
-        "/hello",
-        axum::routing::get(|| async { "hello from loopback" }),
-    );
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let port = given_loopback_page("/hello", "hello from loopback").await;
 
     let dir = tempfile::tempdir().unwrap();
     let agents = given_agents_dir(dir.path(), &[("fetcher.ts", FETCHER)]);
@@ -524,9 +527,10 @@ fn research_team(r: &llm::scripted::Recorded) -> llm::scripted::Reply {
     }
 }
 
-/// One chat turn with `ResearchLead/me`: the session id and the stream's chunks.
-async fn chat_with_lead(
+/// One chat turn with `agent` (`Class/name`): the session id and the stream's chunks.
+async fn chat_with(
     server: &Server,
+    agent: &str,
     text: &str,
     session: Option<&str>,
 ) -> (String, Vec<Value>) {
@@ -536,7 +540,7 @@ async fn chat_with_lead(
         body["sessionId"] = json!(session);
     }
     let response = client()
-        .post(format!("{}/agents/ResearchLead/me/chat", server.base))
+        .post(format!("{}/agents/{agent}/chat", server.base))
         .bearer_auth(&server.token)
         .json(&body)
         .send()
@@ -588,7 +592,13 @@ async fn issue16_the_research_lead_example_delegates_to_sub_agents_and_installs_
         &[("OPENAI_API_KEY", KEY)],
     );
 
-    let (session, chunks) = chat_with_lead(&server, "What is QuickJS? Keep a report.", None).await;
+    let (session, chunks) = chat_with(
+        &server,
+        "ResearchLead/me",
+        "What is QuickJS? Keep a report.",
+        None,
+    )
+    .await;
     assert_eq!(chunks.last().unwrap()["type"], "finish", "{chunks:#?}");
     // Each child's progress reached the lead's client, marked with the tool call it serves.
     let progress: Vec<&Value> = chunks
@@ -655,7 +665,13 @@ async fn issue16_the_research_lead_example_delegates_to_sub_agents_and_installs_
     assert_eq!(status, 404);
 
     // The next turn offers the extension's tool, which reads the report.
-    let (_, chunks) = chat_with_lead(&server, "How long is the report?", Some(&session)).await;
+    let (_, chunks) = chat_with(
+        &server,
+        "ResearchLead/me",
+        "How long is the report?",
+        Some(&session),
+    )
+    .await;
     assert_eq!(chunks.last().unwrap()["type"], "finish", "{chunks:#?}");
     let last_lead_request = model
         .requests()
@@ -702,11 +718,7 @@ export default class Builder extends Think {
         async execute(args, host) { try { const r = await host.fetch(args.url); return `${r.status} ${await r.text()}`; } \
         catch (e) { return `${e.code}: ${e.message}`; } } } };";
     const KEY: &str = "sk-builder";
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app =
-        axum::Router::new().route("/status", axum::routing::get(|| async { "all systems go" }));
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let port = given_loopback_page("/status", "all systems go").await;
     let allowed = format!("127.0.0.1:{port}");
     let model = llm::scripted::ScriptedModel::start_with_key(KEY)
         .await
@@ -758,33 +770,18 @@ export default class Builder extends Think {
         &[("OPENAI_API_KEY", KEY)],
         &["--extension-policy", policy.to_str().unwrap()],
     );
-    let chat = |text: &str, session: Option<String>| {
-        let mut body =
-            json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": text}]}]});
-        if let Some(session) = session {
-            body["sessionId"] = json!(session);
-        }
-        let request = client()
-            .post(format!("{}/agents/Builder/b/chat", server.base))
-            .bearer_auth(&server.token)
-            .json(&body);
-        async move {
-            let response = request.send().await.unwrap();
-            let session = response.headers()["x-islet-session-id"]
-                .to_str()
-                .unwrap()
-                .to_owned();
-            let chunks: Vec<Value> = super::sse_data(&response.text().await.unwrap())
-                .iter()
-                .filter(|d| *d != "[DONE]")
-                .map(|d| serde_json::from_str(d).unwrap())
-                .collect();
-            (session, tool_outputs(&chunks))
-        }
-    };
-    let (session, outputs) = chat("Write yourself a web tool", None).await;
+    let (session, chunks) =
+        chat_with(&server, "Builder/b", "Write yourself a web tool", None).await;
+    let outputs = tool_outputs(&chunks);
     assert!(outputs["x1"].to_string().contains("version"), "{outputs:?}");
-    let (_, outputs) = chat("Check the status page", Some(session)).await;
+    let (_, chunks) = chat_with(
+        &server,
+        "Builder/b",
+        "Check the status page",
+        Some(&session),
+    )
+    .await;
+    let outputs = tool_outputs(&chunks);
     assert_eq!(outputs["g1"], json!("200 all systems go"), "{outputs:?}");
     assert!(
         outputs["g2"]
