@@ -102,6 +102,15 @@ pub enum Error {
         /// The reason given to `abortSubAgent`.
         reason: String,
     },
+    /// The one waiting for the turn went away first (a Think turn cancelled while the
+    /// agent ran one of its own tools): the turn was stopped and its writes rolled back.
+    #[error(
+        "{agent}'s turn was stopped because its caller went away (a cancelled chat turn); its writes were rolled back"
+    )]
+    CallerGone {
+        /// The agent whose turn was stopped.
+        agent: String,
+    },
     /// The agent's code threw.
     #[error("{}", describe_js(.0))]
     Js(Box<JsError>),
@@ -288,7 +297,7 @@ impl Error {
             | Error::NoSuchSubAgent { .. } => K::NotFound,
             Error::InvalidInput(_) => K::Invalid,
             Error::Reentrant { .. } => K::Conflict,
-            Error::Aborted { .. } => K::Unavailable,
+            Error::Aborted { .. } | Error::CallerGone { .. } => K::Unavailable,
             Error::Isolate { limit: true, .. } => K::Limit,
             Error::Isolate { .. } => K::CodeFailed,
             Error::Js(e) if e.limit.is_some() => K::Limit,
@@ -320,6 +329,7 @@ impl Error {
             Error::InvalidInput(_) => "INVALID_INPUT",
             Error::Reentrant { .. } => "CALL_CHAIN_TOO_DEEP",
             Error::Aborted { .. } => "ABORTED",
+            Error::CallerGone { .. } => "CALLER_GONE",
             Error::Isolate { limit: true, .. } => "LIMIT",
             Error::Isolate { .. } => "ISOLATE_ERROR",
             Error::Js(e) if e.limit.is_some() => "LIMIT",

@@ -1582,8 +1582,22 @@ impl Actor {
                 let result = self.settle(result).await;
                 let _ = reply.send(result);
             }
-            Message::Think { op, payload, reply } => {
-                let result = self.turn(TurnKind::Think { op, payload }, Vec::new()).await;
+            Message::Think {
+                op,
+                payload,
+                mut reply,
+            } => {
+                // Cancelled while queued (the Think turn that asked was cancelled): never run.
+                if reply.is_closed() {
+                    return;
+                }
+                let result = self
+                    .turn_for(
+                        TurnKind::Think { op, payload },
+                        Vec::new(),
+                        Some(&mut reply),
+                    )
+                    .await;
                 let result = self.settle(result).await;
                 let _ = reply.send(result);
             }
@@ -1712,14 +1726,30 @@ impl Actor {
     }
 
     async fn turn(&mut self, kind: TurnKind, chain: Vec<Link>) -> Result<Value, Error> {
-        let result = self.turn_uncounted(kind, chain).await;
+        self.turn_for(kind, chain, None).await
+    }
+
+    /// A turn whose caller may go away: when `caller`'s receiver is dropped mid-turn, the
+    /// turn stops and its writes are rolled back, as if it had never run.
+    async fn turn_for(
+        &mut self,
+        kind: TurnKind,
+        chain: Vec<Link>,
+        caller: Option<&mut Reply<Value>>,
+    ) -> Result<Value, Error> {
+        let result = self.turn_uncounted(kind, chain, caller).await;
         if result.is_err() {
             bump(&self.host.counters.failed_turns);
         }
         result
     }
 
-    async fn turn_uncounted(&mut self, kind: TurnKind, chain: Vec<Link>) -> Result<Value, Error> {
+    async fn turn_uncounted(
+        &mut self,
+        kind: TurnKind,
+        chain: Vec<Link>,
+        caller: Option<&mut Reply<Value>>,
+    ) -> Result<Value, Error> {
         let db = self.db();
         let started = self.fields.is_none();
         let state = {
@@ -1815,6 +1845,12 @@ impl Actor {
             .as_ref()
             .expect("opened before handling messages");
         let mut aborted = self.aborted.clone();
+        let caller_gone = async move {
+            match caller {
+                Some(reply) => reply.closed().await,
+                None => std::future::pending().await,
+            }
+        };
         let outcome = tokio::select! {
             biased;
             () = until_aborted(&mut aborted) => {
@@ -1822,6 +1858,12 @@ impl Actor {
                 session.discard();
                 let _ = lock(&db).rollback();
                 return Err(self.aborted_error());
+            }
+            () = caller_gone => {
+                session.discard();
+                let _ = lock(&db).rollback();
+                tracing::info!(agent = %self.address, "a turn's caller went away: stopped, rolled back");
+                return Err(Error::CallerGone { agent: self.address.to_string() });
             }
             outcome = session.run(execution, input) => outcome,
         };

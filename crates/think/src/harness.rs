@@ -2055,9 +2055,10 @@ impl Run {
                 }
             }
             .instrument(span);
-            // A cancel answers the call in flight at once; the tool's own run (an isolate
-            // turn, Code Mode) is not torn down and may still finish its work; a child
-            // agent's turn is cancelled with it.
+            // A cancel answers the call in flight at once and drops its run: the agent's
+            // own tool's turn stops and is rolled back (its caller went away), a child
+            // agent's turn is cancelled with it. A Code Mode program runs on within its
+            // limits (its host calls commit as they go); its result is dropped.
             tokio::select! {
                 output = run => output,
                 () = self.until_cancelled() => return CallEnd::Cancelled(checkpoint_id),

@@ -20,6 +20,8 @@ export default class Slow extends Think {
         description: "Takes a while",
         inputSchema: { type: "object", properties: {} },
         execute: async () => {
+          await this.workspace.write("/slow.txt", "written before the wait");
+          this.setState({ slowRan: true });
           await new Promise((resolve) => setTimeout(resolve, 3000));
           return "slow done";
         },
@@ -27,6 +29,7 @@ export default class Slow extends Think {
     };
   }
   async ping() { return "pong"; }
+  async slowState() { return this.state?.slowRan ?? false; }
 }
 "#;
 
@@ -154,8 +157,7 @@ async fn issue15_cancel_answers_tool_calls_in_flight_and_not_yet_run_as_interrup
             ("b".to_owned(), llm::INTERRUPTED_RESULT.to_owned())
         ]
     );
-    // The stream ended at once; the turn's end is stored once the agent's slow tool (a
-    // run of its isolate, which is not torn down) lets its storage be used again.
+    // The stream ended at once, and the agent's own slow tool was stopped with it.
     let mut status = String::new();
     for _ in 0..100 {
         status = fiber_of(&given, "Slow", "s", &session).await.0;
@@ -194,4 +196,48 @@ async fn issue15_cancel_answers_tool_calls_in_flight_and_not_yet_run_as_interrup
             .expect("ping"),
         json!("pong")
     );
+}
+
+/// Issue 15: a cancel stopped the stream, but the agent's own tool (a turn of its isolate)
+/// ran on and committed its writes after the user had cancelled it. Now the tool's turn
+/// stops with the cancel and its writes are rolled back; the agent answers at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue15_a_cancelled_own_tool_call_is_stopped_and_its_writes_rolled_back() {
+    let given = given_harness(ProviderKind::OpenAi, &[("Slow.ts", SLOW)]).await;
+    given
+        .model
+        .push(Reply::new().tool_call("a", "slow", json!({})));
+    let mut turn = given.start("Slow", "s", None, "go slow").await;
+    let session = turn.session_id.clone();
+    while !matches!(
+        turn.chunks.recv().await.expect("a chunk"),
+        Chunk::ToolInputAvailable { .. }
+    ) {}
+    // Long enough for the tool to have written and be waiting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(given.harness.cancel("Slow", "s", &session));
+    while turn.chunks.recv().await.is_some() {}
+    let cancelled_at = Instant::now();
+    // The agent is free at once: its tool's turn did not run on for its 3 s.
+    let pong = given
+        .host
+        .call("Slow", "s", "ping", vec![])
+        .await
+        .expect("ping");
+    assert_eq!(pong, json!("pong"));
+    assert!(
+        cancelled_at.elapsed() < Duration::from_millis(1500),
+        "the cancelled tool's turn ran on"
+    );
+    // What the tool wrote before the cancel never became the agent's.
+    assert_eq!(given.read_file("Slow", "s", "/slow.txt").await, None);
+    let ran = given
+        .host
+        .call("Slow", "s", "slowState", vec![])
+        .await
+        .expect("state");
+    assert_eq!(ran, json!(false));
+    // Even after the tool's 3 s would have passed.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(given.read_file("Slow", "s", "/slow.txt").await, None);
 }
