@@ -230,8 +230,8 @@ impl Hooks {
     }
 }
 
-/// What `beforeTurn` changed for this turn; kept in the fiber's stash so a turn resumed
-/// after a restart runs with the same choices.
+/// What `beforeTurn` changed for this turn; kept in the fiber's stash (with the memories
+/// recall added to the prompt) so a turn resumed after a restart runs with the same prompt.
 #[derive(Debug, Clone, Default, serde::Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TurnChoices {
@@ -610,10 +610,10 @@ impl Harness {
             tracing::info!(agent = %address, fiber = %fiber_id, interrupted = recovery.interrupted.len(),
                 "resuming a chat turn a crash interrupted");
             let mut resume = Resume::plan(&recovery.checkpoints, &history);
-            resume.choices = fiber
-                .stash
-                .as_ref()
-                .and_then(|stash| serde_json::from_value(stash["turn"].clone()).ok());
+            if let Some(stash) = &fiber.stash {
+                resume.choices = serde_json::from_value(stash["turn"].clone()).ok();
+                resume.recalled = stash["recalled"].as_str().map(str::to_owned);
+            }
             match self.config(address).await {
                 Ok((config, model)) => {
                     // Whoever reconnects gets what was streamed before the crash, then the
@@ -1195,6 +1195,8 @@ struct Resume {
     open: Open,
     /// What `beforeTurn` chose for the turn, if anything.
     choices: Option<TurnChoices>,
+    /// The memories recall added to the turn's system prompt, if any.
+    recalled: Option<String>,
 }
 
 #[derive(Debug)]
@@ -1259,6 +1261,7 @@ impl Resume {
             steps,
             open,
             choices: None,
+            recalled: None,
         }
     }
 }
@@ -1439,13 +1442,11 @@ impl Run {
                 {
                     stopped = Some(Stop::Failed(message));
                 }
-            }
-            None => {
-                stopped = self.before_turn().await;
-                if stopped.is_none() {
-                    self.recall_into_system().await;
+                if let Some(block) = &resume.recalled {
+                    self.add_to_system(block);
                 }
             }
+            None => stopped = self.prepare_turn().await,
         }
         if let (None, Some(resume)) = (&stopped, resume) {
             steps = resume.steps;
@@ -1550,11 +1551,36 @@ impl Run {
             .map_err(|e| format!("the {hook} hook failed: {e}"))
     }
 
-    /// `beforeTurn(ctx)`: the class may change this turn's system prompt, tools, model or
-    /// step limit, or refuse it. `Some`: the turn ends here.
-    async fn before_turn(&mut self) -> Option<Stop> {
-        if !self.hooks.before_turn {
+    /// `beforeTurn(ctx)`, then memory recall, then both kept for a resume. `Some`: the
+    /// turn ends here.
+    async fn prepare_turn(&mut self) -> Option<Stop> {
+        let choices = match self.before_turn().await {
+            Ok(choices) => choices,
+            Err(stop) => return Some(stop),
+        };
+        let recalled = self.recall_into_system().await;
+        if choices.is_none() && recalled.is_none() {
             return None;
+        }
+        // Kept so that a turn resumed after a restart has the same prompt and choices.
+        let mut stash = json!({ "turn": choices.unwrap_or_default() });
+        if let Some(block) = recalled {
+            stash["recalled"] = Value::String(block);
+        }
+        let fiber = self.fiber_id.clone();
+        if let Err(e) = self.db(move |db| db.fibers().stash(&fiber, &stash)).await {
+            return Some(Stop::Failed(format!(
+                "cannot keep what beforeTurn chose: {e}"
+            )));
+        }
+        None
+    }
+
+    /// `beforeTurn(ctx)`: the class may change this turn's system prompt, tools, model or
+    /// step limit (`Ok(Some)`: applied), or refuse it (`Err`: the turn ends here).
+    async fn before_turn(&mut self) -> Result<Option<TurnChoices>, Stop> {
+        if !self.hooks.before_turn {
+            return Ok(None);
         }
         let ctx = json!({
             "sessionId": self.session_id,
@@ -1565,32 +1591,20 @@ impl Run {
             "tools": self.toolbox.definitions().iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
         });
         let value = match self.hook("beforeTurn", ctx).await {
-            Ok(Value::Null) => return None,
+            Ok(Value::Null) => return Ok(None),
             Ok(value) => value,
-            Err(message) => return Some(Stop::Failed(message)),
+            Err(message) => return Err(Stop::Failed(message)),
         };
-        let choices: TurnChoices = match serde_json::from_value(value) {
-            Ok(choices) => choices,
-            Err(e) => {
-                return Some(Stop::Failed(format!(
-                    "the beforeTurn hook answered something unusable: {e}"
-                )));
-            }
-        };
+        let choices: TurnChoices = serde_json::from_value(value).map_err(|e| {
+            Stop::Failed(format!(
+                "the beforeTurn hook answered something unusable: {e}"
+            ))
+        })?;
         if let Some(reason) = choices.refuse.clone() {
-            return Some(self.refuse(reason).await);
+            return Err(self.refuse(reason).await);
         }
-        if let Err(message) = self.choose(&choices) {
-            return Some(Stop::Failed(message));
-        }
-        // Kept so that a turn resumed after a restart makes the same choices.
-        let (fiber, stash) = (self.fiber_id.clone(), json!({ "turn": choices }));
-        if let Err(e) = self.db(move |db| db.fibers().stash(&fiber, &stash)).await {
-            return Some(Stop::Failed(format!(
-                "cannot keep what beforeTurn chose: {e}"
-            )));
-        }
-        None
+        self.choose(&choices).map_err(Stop::Failed)?;
+        Ok(Some(choices))
     }
 
     /// Number of memories a new turn adds to its system prompt.
@@ -1598,15 +1612,14 @@ impl Run {
 
     /// A new turn of a class that attaches memory profiles: the memories most relevant
     /// to the user's message, from each of them (the best [`Self::RECALLED`] overall),
-    /// appended to the system prompt as a "Relevant memories:" block. A failed recall
-    /// (a profile never written, an endpoint down) is logged and leaves the prompt as it is.
-    async fn recall_into_system(&mut self) {
+    /// appended to the system prompt as a "Relevant memories:" block, which is returned.
+    /// A failed recall (a profile never written, an endpoint down) is logged and leaves
+    /// the prompt as it is.
+    async fn recall_into_system(&mut self) -> Option<String> {
         let (Some(text), false) = (&self.user_text, self.recall_from.is_empty()) else {
-            return;
+            return None;
         };
-        let Some(recall) = self.bindings.get("memory", "recall") else {
-            return;
-        };
+        let recall = self.bindings.get("memory", "recall")?;
         let mut found: Vec<(f64, String)> = Vec::new();
         for profile in &self.recall_from {
             let args = json!({"query": text, "limit": Self::RECALLED, "profile": profile});
@@ -1634,15 +1647,21 @@ impl Run {
             }
         }
         if found.is_empty() {
-            return;
+            return None;
         }
         found.sort_by(|a, b| b.0.total_cmp(&a.0));
         found.truncate(Self::RECALLED);
         let lines: Vec<String> = found.into_iter().map(|(_, line)| line).collect();
         let block = format!("Relevant memories:\n{}", lines.join("\n"));
+        self.add_to_system(&block);
+        Some(block)
+    }
+
+    /// Appends `block` to the system prompt, after a blank line.
+    fn add_to_system(&mut self, block: &str) {
         self.system = Some(match self.system.take() {
             Some(system) if !system.trim().is_empty() => format!("{system}\n\n{block}"),
-            _ => block,
+            _ => block.to_owned(),
         });
     }
 

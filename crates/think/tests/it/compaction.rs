@@ -409,18 +409,20 @@ export default class Tiny extends Think {
     assert_eq!(given.model.requests().len(), 2, "no summary was asked for");
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn issue19_5_compaction_ingests_into_the_classes_writable_profiles_only() {
-    const KEEPER: &str = r#"
+const KEEPER: &str = r#"
 import { Think } from "agents";
 export default class Keeper extends Think { static memory = ["team/notes"]; }
 "#;
-    const WATCHER: &str = r#"
+const WATCHER: &str = r#"
 import { Think } from "agents";
 export default class Watcher extends Think {
   static memory = [{ profile: "team/notes", readOnly: true }];
 }
 "#;
+
+/// A harness with the classes `Keeper` (writes the profile `team/notes`) and `Watcher`
+/// (reads it), the profile, and its folder (kept alive by the caller).
+async fn given_team_notes() -> (Given, memory::Profile, tempfile::TempDir) {
     let memory_dir = tempfile::tempdir().unwrap();
     let memories = memory::Memories::new(memory::MemoryConfig::new(memory_dir.path()));
     let notes = memories.profile("team/notes").unwrap();
@@ -454,7 +456,12 @@ export default class Watcher extends Think {
         },
     )
     .await;
+    (given, notes, memory_dir)
+}
 
+#[tokio::test(flavor = "multi_thread")]
+async fn issue19_5_compaction_ingests_into_the_classes_writable_profiles_only() {
+    let (given, notes, _memory_dir) = given_team_notes().await;
     given
         .model
         .push(Reply::new().text("Noted: deploys go out on Tuesdays."));
@@ -530,4 +537,79 @@ export default class Watcher extends Think {
             .all(|m| m.session_id.as_deref() == Some(session.as_str())),
         "only the Keeper's session is stored"
     );
+}
+
+/// Issue 15: a turn resumed after a restart lost the memories recall had added to its
+/// system prompt (recall runs for a new turn only). They are kept on the turn's fiber.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue15_a_resumed_turn_keeps_the_memories_recalled_into_its_prompt() {
+    let (given, _notes, _memory_dir) = given_team_notes().await;
+    given
+        .model
+        .push(Reply::new().text("Noted: deploys go out on Tuesdays."));
+    let (session, _) = given
+        .chat("Keeper", "k", None, "Remember: deploys go out on Tuesdays.")
+        .await;
+    given.model.push(Reply::new().text("Sure."));
+    given.chat("Keeper", "k", Some(&session), "Thanks!").await;
+    given
+        .model
+        .push(Reply::new().text("Deploys go out on Tuesdays."));
+    given
+        .harness
+        .compact("Keeper", "k", &session)
+        .await
+        .unwrap();
+
+    // A turn that recalls: its fiber keeps the block.
+    given.model.push(Reply::new().text("On Tuesdays."));
+    let (watched, _) = given
+        .chat("Watcher", "w", None, "When do deploys go out?")
+        .await;
+    let stash = given
+        .host
+        .with_db("Watcher", "w", move |db| {
+            Ok(db
+                .fibers()
+                .latest_of_session(&watched)?
+                .expect("fiber")
+                .stash)
+        })
+        .await
+        .expect("stash")
+        .expect("a stash");
+    let block = stash["recalled"]
+        .as_str()
+        .expect("the recalled block")
+        .to_owned();
+    assert!(
+        block.starts_with("Relevant memories:\n- ") && block.contains("Tuesdays"),
+        "{block}"
+    );
+    // Another agent's turn cut off by a crash after its recall: the resumed inference's
+    // prompt has the same memories, though recall is not asked again.
+    given
+        .host
+        .with_new_or_existing_db("Watcher", "cut", move |db| {
+            let session = db.sessions().create("cut")?;
+            let user = llm::Message::user("When do deploys go out?");
+            db.sessions().append_to_leaf(
+                &session.id,
+                &store::NewMessage::new(store::Role::User, json!(user))
+                    .with_text("When do deploys go out?"),
+            )?;
+            let fiber = db.fibers().start(think::FIBER_NAME, Some(&session.id))?;
+            db.fibers().stash(&fiber.id, &stash)?;
+            db.fibers().step_started(&fiber.id, &json!({"step": 1}))?;
+            Ok(())
+        })
+        .await
+        .expect("the crashed state");
+    given.model.push(Reply::new().text("Tuesdays."));
+    assert_eq!(given.harness.recover_all().await, 1);
+    let requests = given.model.requests();
+    let resumed = &requests.last().unwrap().body["messages"][0];
+    assert_eq!(resumed["role"], "system", "{resumed}");
+    let system = resumed["content"].as_str().unwrap();
+    assert!(system.ends_with(&block), "{system}");
 }
