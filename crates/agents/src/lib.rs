@@ -42,3 +42,5 @@ pub use host::{
 };
 pub use linux::{AgentDbAccess, AgentSandboxes, ClassSandbox, SandboxFuture};
 pub use runtime::schedule_view;
+/// Separates the parts of a sub-agent's name (see [`Address::is_sub_agent`]).
+pub use store::SUB_AGENT_SEPARATOR;

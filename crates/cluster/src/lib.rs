@@ -74,6 +74,19 @@ pub enum Owner {
     },
 }
 
+/// An agent of the cluster's catalog ([`Cluster::agents`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogAgent {
+    /// Its class.
+    pub class: String,
+    /// Its name.
+    pub name: String,
+    /// When some node first created it (ms since the Unix epoch).
+    pub created_at_ms: i64,
+    /// The node holding its unexpired lease: where it is active now, if anywhere.
+    pub holder: Option<String>,
+}
+
 /// This node's membership in a cluster. Cheap to clone.
 #[derive(Clone)]
 pub struct Cluster {
@@ -246,6 +259,49 @@ impl Cluster {
             },
             _ => Owner::Here,
         })
+    }
+
+    /// Top-level agents of the whole cluster (sub-agents are listed by their parents), by
+    /// `class/name` in byte order, optionally of one class, after `after` (a page's last
+    /// agent), at most `limit`: every node answers `GET /agents` alike.
+    pub async fn agents(
+        &self,
+        class: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<CatalogAgent>> {
+        let separator = agents::SUB_AGENT_SEPARATOR.to_string();
+        let prefix = class.map(|c| format!("{c}/"));
+        let after = after.map(|(class, name)| format!("{class}/{name}"));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.inner.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT a.agent, (extract(epoch from a.created_at) * 1000)::bigint, l.node_id
+                   FROM islet_agents a
+                   LEFT JOIN islet_leases l ON l.agent = a.agent AND l.expires_at > now()
+                  WHERE strpos(a.agent, $1) = 0
+                    AND ($2::text IS NULL OR left(a.agent, length($2)) = $2)
+                    AND ($3::text IS NULL OR a.agent COLLATE \"C\" > $3)
+                  ORDER BY a.agent COLLATE \"C\"
+                  LIMIT $4",
+                &[&separator, &prefix, &after, &limit],
+            )
+            .await
+            .map_err(Error::pg("listing the cluster's agents"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| {
+                let key: String = row.get(0);
+                let (class, name) = key.split_once('/')?;
+                Some(CatalogAgent {
+                    class: class.to_owned(),
+                    name: name.to_owned(),
+                    created_at_ms: row.get(1),
+                    holder: row.get(2),
+                })
+            })
+            .collect())
     }
 
     /// Gives up every lease this node holds (a drain: the agents are claimable at once

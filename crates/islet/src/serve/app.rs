@@ -24,6 +24,8 @@ pub(super) struct App {
     pub(super) metrics: Metrics,
     /// Recent executions, method calls and turns, for the console.
     pub(super) executions: Executions,
+    /// Cluster mode: the node's view of the cluster (`GET /agents` lists the catalog).
+    pub(super) cluster: Option<std::sync::Arc<super::cluster::Router>>,
 }
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;

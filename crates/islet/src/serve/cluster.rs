@@ -106,6 +106,28 @@ impl Router {
         }
     }
 
+    /// `GET /agents` in cluster mode: the cluster's catalog, with the node holding each
+    /// agent, so every node lists the same agents.
+    pub(super) async fn agents(
+        &self,
+        class: Option<&str>,
+        after: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<cluster::CatalogAgent>, ApiError> {
+        self.cluster.agents(class, after, limit).await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.code(),
+                format!("cannot list the cluster's agents: {e}; retry"),
+            )
+        })
+    }
+
+    /// This node's id.
+    pub(crate) fn node_id(&self) -> &str {
+        self.cluster.node_id()
+    }
+
     pub(crate) fn new(cluster: Cluster, max_body_bytes: usize) -> anyhow::Result<Router> {
         Ok(Router {
             cluster,

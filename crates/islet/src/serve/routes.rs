@@ -59,6 +59,7 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
         max_body_bytes: options.max_body_bytes,
         metrics: options.metrics.clone(),
         executions: Executions::default(),
+        cluster: options.cluster.clone(),
     };
     let mcp = code_mode_server(
         &options.host,
@@ -264,27 +265,57 @@ async fn list_agents(State(app): State<App>, Query(q): Query<ListQuery>) -> Resu
         None => None,
     };
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let agents = app.host.list(q.class.as_deref(), after, limit)?;
-    let next = (agents.len() == limit)
-        .then(|| agents.last().map(|a| format!("{}/{}", a.class, a.name)))
-        .flatten();
-    let list: Vec<Value> = agents
-        .iter()
-        .map(|a| {
-            let address = agents::Address::new(a.class.clone(), a.name.clone());
-            let active = app.host.is_active(&address);
-            // A count per agent is one range read of the catalog: cheap at a page's size.
-            let sub_agents = app.host.sub_agents(&address, None).map_or(0, |c| c.len());
-            json!({
-                "class": a.class,
-                "name": a.name,
-                "createdAt": a.created_at,
-                "active": active,
-                "subAgents": sub_agents,
-                "lastActiveAt": last_write_ms(&app, &address),
+    let list: Vec<Value> = match &app.cluster {
+        // Cluster mode: the agents of every node, from the shared catalog.
+        Some(cluster) => {
+            if let Some(class) = &q.class {
+                app.host.classes().get(class)?;
+            }
+            cluster
+                .agents(q.class.as_deref(), after, limit)
+                .await?
+                .into_iter()
+                .map(|a| {
+                    let address = agents::Address::new(a.class.clone(), a.name.clone());
+                    let here = a.holder.as_deref() == Some(cluster.node_id());
+                    json!({
+                        "class": a.class,
+                        "name": a.name,
+                        "createdAt": a.created_at_ms,
+                        "active": a.holder.is_some(),
+                        "node": a.holder,
+                        // Known only where the agent's copy is hot.
+                        "subAgents": here
+                            .then(|| app.host.sub_agents(&address, None).map_or(0, |c| c.len())),
+                        "lastActiveAt": here.then(|| last_write_ms(&app, &address)).flatten(),
+                    })
+                })
+                .collect()
+        }
+        None => app
+            .host
+            .list(q.class.as_deref(), after, limit)?
+            .iter()
+            .map(|a| {
+                let address = agents::Address::new(a.class.clone(), a.name.clone());
+                let active = app.host.is_active(&address);
+                // A count per agent is one range read of the catalog: cheap at a page's size.
+                let sub_agents = app.host.sub_agents(&address, None).map_or(0, |c| c.len());
+                json!({
+                    "class": a.class,
+                    "name": a.name,
+                    "createdAt": a.created_at,
+                    "active": active,
+                    "subAgents": sub_agents,
+                    "lastActiveAt": last_write_ms(&app, &address),
+                })
             })
-        })
-        .collect();
+            .collect(),
+    };
+    let next = list
+        .last()
+        .filter(|_| list.len() == limit)
+        .and_then(|a| Some(format!("{}/{}", a["class"].as_str()?, a["name"].as_str()?)));
     Ok(json_response(
         StatusCode::OK,
         &json!({ "agents": list, "next": next }),
