@@ -7,7 +7,7 @@
 //! are found under `/usr/lib/postgresql/*/bin` or through `pg_config --bindir`; without
 //! them [`Postgres::start`] fails saying to install `postgresql`.
 //!
-//! The server runs with `fsync=off`: the tests kill islet nodes, not the machine, and a
+//! The server runs with `fsync=off` unless started with [`Postgres::start_with_fsync`]: the tests kill islet nodes, not the machine, and a
 //! shared 2-core machine would otherwise spend most of a test in fsync. Benchmarks that
 //! measure commit latency must use a server with the default settings.
 
@@ -23,6 +23,8 @@ pub struct Postgres {
     bin: PathBuf,
     port: u16,
     owner: Option<(u32, u32)>,
+    /// Whether commits are flushed to disk (PostgreSQL's default; tests turn it off).
+    fsync: bool,
     child: Option<Child>,
     /// Removed when the server is dropped.
     _temp: Option<TempDir>,
@@ -39,8 +41,15 @@ impl Drop for TempDir {
 }
 
 impl Postgres {
-    /// Initialises a database cluster in a new temporary directory and starts it.
+    /// Initialises a database cluster in a new temporary directory and starts it, with
+    /// `fsync=off` (see the module's documentation).
     pub fn start() -> Result<Postgres, String> {
+        Self::start_with_fsync(false)
+    }
+
+    /// [`Postgres::start`] with `fsync` as given: on (PostgreSQL's default) for
+    /// benchmarks of commit latency.
+    pub fn start_with_fsync(fsync: bool) -> Result<Postgres, String> {
         let bin = bindir()?;
         let dir = std::env::temp_dir().join(format!(
             "islet-pg-{}-{}",
@@ -88,6 +97,7 @@ impl Postgres {
             bin,
             port: free_port()?,
             owner,
+            fsync,
             child: None,
             _temp: Some(temp),
         };
@@ -133,7 +143,7 @@ impl Postgres {
                     "-c",
                     "listen_addresses=127.0.0.1",
                     "-c",
-                    "fsync=off",
+                    if self.fsync { "fsync=on" } else { "fsync=off" },
                     "-c",
                     "max_connections=200",
                 ])

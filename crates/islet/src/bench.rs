@@ -4,6 +4,7 @@
 
 mod agents;
 mod browser;
+mod cluster;
 mod isolation;
 mod linuxbox;
 mod mcp;
@@ -51,6 +52,9 @@ pub(crate) enum BenchCommand {
     Think(think::ThinkArgs),
     /// The browser rung: quick actions on a loopback page, cold and warm, and its memory.
     Browser(browser::BrowserArgs),
+    /// Cluster mode on real nodes and PostgreSQL: warm RPC overhead, 3-node throughput,
+    /// failover of many agents from a killed node.
+    Cluster(cluster::ClusterArgs),
 }
 
 #[derive(clap::Args)]
@@ -131,6 +135,10 @@ pub(crate) async fn bench(command: BenchCommand) -> anyhow::Result<std::process:
         }
         BenchCommand::Browser(args) => {
             let report = browser::browser(args).await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+        }
+        BenchCommand::Cluster(args) => {
+            let report = cluster::cluster(args).await?;
             println!("{}", serde_json::to_string_pretty(&report)?);
         }
     }

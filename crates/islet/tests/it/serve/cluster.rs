@@ -723,3 +723,54 @@ async fn issue21_an_agent_calls_an_agent_held_by_another_node() {
         "{body}"
     );
 }
+
+/// `islet bench cluster` runs its three phases on real nodes and a private PostgreSQL and
+/// prints every figure (small sizes: this checks the command, not the numbers).
+#[test]
+fn issue21_bench_cluster_prints_the_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(["bench", "cluster", "--calls", "20", "--seconds", "1"])
+        .args(["--failover-agents", "10", "--lease-ttl", "1", "--dir"])
+        .arg(dir.path())
+        .env_remove("ISLET_CLUSTER")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    for shape in ["single_node", "cluster_holder", "cluster_forwarded"] {
+        assert!(
+            report["warm_rpc_us"][shape]["p50"]
+                .as_f64()
+                .is_some_and(|p| p > 0.0),
+            "{shape}: {report}"
+        );
+    }
+    for figure in ["single_node", "cluster_one_node", "cluster_three_nodes"] {
+        assert!(
+            report["throughput_calls_per_s"][figure]
+                .as_f64()
+                .is_some_and(|n| n > 0.0),
+            "{figure}: {report}"
+        );
+    }
+    let all = report["failover"]["all_s"].as_f64().expect("failover");
+    assert!(all >= report["failover"]["first_s"].as_f64().unwrap());
+    assert!(report["machine"].as_str().unwrap().contains("cores"));
+    // Nothing of the bench is left in its directory, and no node outlives it.
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    let left = Command::new("pgrep")
+        .arg("-f")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+}
