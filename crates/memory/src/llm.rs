@@ -255,6 +255,16 @@ pub fn extraction_schema() -> Value {
     })
 }
 
+/// [`extraction_schema`] for one batch: a source id must be one of `ids`, so a model whose
+/// decoding is constrained by the schema cannot cite a message it was not sent (a 135M
+/// model behind llama.cpp did, and its batch fell back to storing messages as said).
+fn extraction_schema_for(ids: &[&str]) -> Value {
+    let mut schema = extraction_schema();
+    schema["properties"]["memories"]["items"]["properties"]["source_message_ids"]["items"] =
+        json!({"type": "string", "enum": ids});
+    schema
+}
+
 /// Asks the model for memories in `messages` (one session) and validates the reply: with a
 /// strict JSON Schema `response_format`, or JSON mode where the server refuses schemas.
 /// An unusable reply is [`Error::LlmReply`]; the caller decides what to do with it.
@@ -280,27 +290,40 @@ pub(crate) async fn extract(
             ],
         })
     };
-    let json_mode = json!({"type": "json_object"});
+    // JSON mode, with the schema where the server constrains JSON mode by one
+    // (llama-cpp-python's `schema`); plain JSON mode if even that is refused.
+    let ids: Vec<&str> = messages.iter().map(|(m, _)| m.id.as_str()).collect();
+    let json_mode = json!({"type": "json_object", "schema": extraction_schema_for(&ids)});
+    let plain_json_mode = json!({"type": "json_object"});
     let timeout = Duration::from_secs(180);
     let reply = if llm.schema_refused.load(Ordering::Relaxed) {
-        llm.post("chat/completions", &body(json_mode), timeout)
-            .await
+        match llm.post("chat/completions", &body(json_mode), timeout).await {
+            Err(f) if refused_response_format(&f) => {
+                llm.post("chat/completions", &body(plain_json_mode), timeout)
+                    .await
+            }
+            other => other,
+        }
     } else {
         let schema = json!({
             "type": "json_schema",
-            "json_schema": {"name": "memories", "strict": true, "schema": extraction_schema()},
+            "json_schema": {"name": "memories", "strict": true, "schema": extraction_schema_for(&ids)},
         });
         match llm.post("chat/completions", &body(schema), timeout).await {
-            // A 400/422 is how servers without structured outputs refuse the parameter.
-            Err(f) if matches!(f.status, Some(400 | 422)) => {
+            Err(f) if refused_response_format(&f) => {
                 tracing::info!(
                     url = %f.url,
                     "the LLM refused a JSON Schema response_format ({}); using JSON mode",
                     f.reason
                 );
                 llm.schema_refused.store(true, Ordering::Relaxed);
-                llm.post("chat/completions", &body(json_mode), timeout)
-                    .await
+                match llm.post("chat/completions", &body(json_mode), timeout).await {
+                    Err(f) if refused_response_format(&f) => {
+                        llm.post("chat/completions", &body(plain_json_mode), timeout)
+                            .await
+                    }
+                    other => other,
+                }
             }
             other => other,
         }
@@ -309,6 +332,14 @@ pub(crate) async fn extract(
     let content = reply_content(&reply)?;
     let known: BTreeSet<&str> = messages.iter().map(|(m, _)| m.id.as_str()).collect();
     parse_extraction(&content, &known)
+}
+
+/// Whether a failed request was the server refusing its `response_format`: a 400 or 422
+/// (how servers without structured outputs answer), or an error that names the parameter
+/// (llama-cpp-python's server answers its request validation with a 500).
+fn refused_response_format(f: &Failure) -> bool {
+    matches!(f.status, Some(400 | 422))
+        || (f.status.is_some_and(|s| s >= 500) && f.reason.contains("response_format"))
 }
 
 /// `choices[0].message.content` of a chat completion.

@@ -47,7 +47,9 @@ struct MockState {
     api_key: String,
     chat_requests: AtomicUsize,
     schema_requests: AtomicUsize,
+    json_mode_schema_requests: AtomicUsize,
     embedding_requests: AtomicUsize,
+    last_chat: std::sync::Mutex<Option<Value>>,
 }
 
 impl MockOpenAi {
@@ -59,7 +61,9 @@ impl MockOpenAi {
             api_key: api_key.to_owned(),
             chat_requests: AtomicUsize::new(0),
             schema_requests: AtomicUsize::new(0),
+            json_mode_schema_requests: AtomicUsize::new(0),
             embedding_requests: AtomicUsize::new(0),
+            last_chat: std::sync::Mutex::new(None),
         });
         let app = axum::Router::new()
             .route("/v1/chat/completions", post(chat))
@@ -96,6 +100,16 @@ impl MockOpenAi {
     /// Chat requests that asked for a JSON Schema `response_format` (refused ones too).
     pub fn schema_requests(&self) -> usize {
         self.state.schema_requests.load(Ordering::SeqCst)
+    }
+
+    /// The body of the last chat request received.
+    pub fn last_chat_request(&self) -> Option<Value> {
+        base::sync::lock(&self.state.last_chat).clone()
+    }
+
+    /// Chat requests in JSON mode that carried the schema (`{type: "json_object", schema}`).
+    pub fn json_mode_schema_requests(&self) -> usize {
+        self.state.json_mode_schema_requests.load(Ordering::SeqCst)
     }
 
     /// Embeddings requests received so far (one request may carry several texts).
@@ -159,6 +173,7 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
         Err(response) => return response,
     };
     let model = request["model"].as_str().unwrap_or("mock").to_owned();
+    *base::sync::lock(&state.last_chat) = Some(request.clone());
     if request
         .pointer("/response_format/type")
         .and_then(Value::as_str)
@@ -172,6 +187,24 @@ async fn chat(State(state): State<Arc<MockState>>, headers: HeaderMap, body: Byt
                 "invalid_request_error",
             );
         }
+        // As llama-cpp-python's server answers it: request validation as a 500.
+        if model.contains("llama-cpp-python") {
+            return error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "1 validation error: ('body', 'response_format', 'type') Input should be 'text' or 'json_object'",
+                "internal_server_error",
+            );
+        }
+    }
+    if request
+        .pointer("/response_format/type")
+        .and_then(Value::as_str)
+        == Some("json_object")
+        && request.pointer("/response_format/schema").is_some()
+    {
+        state
+            .json_mode_schema_requests
+            .fetch_add(1, Ordering::SeqCst);
     }
     let system = request
         .pointer("/messages/0/content")

@@ -6,6 +6,7 @@ use crate::{
     given_memories_with, given_mock, message, session,
 };
 use memory::{Endpoint, MemoryType, RecallOptions, RememberOptions, Retriever};
+use serde_json::Value;
 
 #[tokio::test]
 async fn the_llm_extracts_memories_and_newer_facts_supersede_older_ones() {
@@ -129,8 +130,35 @@ async fn extraction_asks_for_a_json_schema_and_uses_json_mode_where_it_is_refuse
     let p = given.memories.profile("team/alice").unwrap();
     let report = p.ingest_sessions(sessions(), None).await.unwrap();
     assert_eq!((report.added, report.warnings.len()), (2, 0), "{report:?}");
-    // Refused once; JSON mode from then on.
+    // Refused once; JSON mode (with the schema, for servers that constrain it) from then on.
     assert_eq!((mock.chat_requests(), mock.schema_requests()), (3, 1));
+    assert_eq!(mock.json_mode_schema_requests(), 2);
+
+    // Issue 19 item 6, found with a real llama-cpp-python server: it refuses `json_schema`
+    // with a 500 (its request validation), which was retried and then failed the ingest.
+    let mock = given_mock().await;
+    let endpoint = given_endpoint(&mock, "llama-cpp-python-chat").retries(1);
+    let given = given_memories_with(Some(endpoint), None);
+    let p = given.memories.profile("team/alice").unwrap();
+    let report = p.ingest_sessions(sessions(), None).await.unwrap();
+    assert_eq!((report.added, report.warnings.len()), (2, 0), "{report:?}");
+    // Asked with the schema (and retried once: a 500), then JSON mode with the schema.
+    assert_eq!(mock.schema_requests(), 2);
+    assert_eq!(mock.json_mode_schema_requests(), 2);
+    // The schema names the batch's own message ids: a constrained model cannot cite others.
+    let last = mock.last_chat_request().expect("a chat request");
+    let ids = &last["response_format"]["schema"]["properties"]["memories"]["items"]["properties"]["source_message_ids"]
+        ["items"]["enum"];
+    let sent: Vec<Value> = serde_json::from_str::<Value>(
+        last["messages"][1]["content"].as_str().unwrap(),
+    )
+    .unwrap()["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(ids, &Value::Array(sent), "{last}");
     let schema = memory::extraction_schema();
     assert_eq!(
         schema["properties"]["memories"]["items"]["additionalProperties"],
