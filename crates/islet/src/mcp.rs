@@ -45,7 +45,7 @@ until then, or while the endpoint fails, `search` answers by words alone.
 Examples:
   islet mcp proxy examples/mcp.json
   islet mcp proxy ~/.cursor/mcp.json --http 127.0.0.1:8788 --eager
-  islet mcp proxy examples/mcp.json --embeddings-url http://127.0.0.1:8080 \
+  islet mcp proxy examples/mcp.json --embeddings-url http://127.0.0.1:8080 \\
       --embeddings-model all-MiniLM-L6-v2")]
     Proxy(ProxyArgs),
 }

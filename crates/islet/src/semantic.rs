@@ -13,7 +13,7 @@ use codemode::mcp::{EmbedFuture, Embedder, SemanticSearch};
 #[command(next_help_heading = "Semantic search")]
 pub(crate) struct SemanticArgs {
     /// OpenAI-compatible embeddings endpoint (POST URL/v1/embeddings): `search` also ranks
-    /// operations by meaning, fused with the word-based ranking (answering by words alone
+    /// operations (a proxy's tools) by meaning, fused with the word-based ranking (answering by words alone
     /// until the vectors are ready, or while the endpoint fails).
     #[arg(long, value_name = "URL")]
     pub(crate) embeddings_url: Option<String>,
@@ -23,7 +23,7 @@ pub(crate) struct SemanticArgs {
     /// Environment variable holding the embeddings endpoint's API key.
     #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
     pub(crate) embeddings_key_env: String,
-    /// Folder where the operations' vectors are cached, one file per catalog and model
+    /// Folder where the vectors of the operations (tools) are cached, one file per catalog and model
     /// (default: search-embeddings in the data directory, .islet).
     #[arg(long, value_name = "DIR")]
     pub(crate) search_cache: Option<PathBuf>,

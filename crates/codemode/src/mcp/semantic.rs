@@ -1,8 +1,9 @@
 //! Optional semantic `search`: with an embeddings endpoint configured, every tool of a
-//! catalog is embedded once (in the background, on the first query; cached on disk keyed by
-//! a hash of the texts embedded and the model), each query is embedded when asked, and the
-//! two rankings are fused (`catalog::search::semantic`). Until the vectors are ready, or when
-//! the endpoint fails, `search` answers lexically.
+//! catalog is embedded once per catalog version (in the background, when the version is
+//! swapped in or on its first query; cached on disk keyed by a hash of the texts embedded
+//! and the model), each query is embedded when asked, and the two rankings are fused
+//! (`catalog::search::semantic`). Until the vectors are ready, or when the endpoint fails,
+//! `search` answers lexically.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

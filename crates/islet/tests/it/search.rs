@@ -249,14 +249,16 @@ const PROXY_TOKEN: &str = "search-test-token";
 
 /// `islet mcp proxy` of one OpenAPI entry (the billing spec) with these extra flags.
 fn given_proxy(dir: &Path, extra: &[&str]) -> Proxy {
+    given_proxy_with(dir, json!({}), extra)
+}
+
+/// [`given_proxy`] with more `mcpServers` entries.
+fn given_proxy_with(dir: &Path, servers: Value, extra: &[&str]) -> Proxy {
     let spec = given_billing_spec(dir);
     let config = dir.join("mcp.json");
-    let entry = json!({"openapi": spec, "baseUrl": "http://127.0.0.1:1"});
-    std::fs::write(
-        &config,
-        json!({"mcpServers": {"billing": entry}}).to_string(),
-    )
-    .unwrap();
+    let mut servers = servers;
+    servers["billing"] = json!({"openapi": spec, "baseUrl": "http://127.0.0.1:1"});
+    std::fs::write(&config, json!({ "mcpServers": servers }).to_string()).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
         .args(["mcp", "proxy"])
         .arg(&config)
@@ -391,4 +393,61 @@ async fn issue14_proxy_whose_embeddings_endpoint_is_down_answers_search_by_words
         search(&mut mcp, "pay an invoice").await;
     }
     assert_eq!(warnings(), 1, "{:?}", proxy.stderr.lock().unwrap());
+}
+
+/// Waits until `n` catalogs have been embedded.
+async fn until_catalogs(embeddings: &MeaningEmbeddings, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while embeddings.catalog_requests() < n {
+        assert!(Instant::now() < deadline, "catalog {n} never embedded");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue14_proxy_embeds_each_catalog_version_once_as_upstream_tools_change() {
+    let Some(python) = crate::proxy::python() else {
+        return;
+    };
+    let script = crate::proxy::root().join("crates/codemode/tests/fixtures/proxy/flaky_server.py");
+    let embeddings = MeaningEmbeddings::start();
+    let dir = tempfile::tempdir().unwrap();
+    let proxy = given_proxy_with(
+        dir.path(),
+        json!({"alpha": {"command": python, "args": [script]}}),
+        &[
+            "--embeddings-url",
+            &embeddings.url,
+            "--embeddings-model",
+            "meaning",
+            "--search-cache",
+            dir.path().join("vectors").to_str().unwrap(),
+        ],
+    );
+    let mut mcp = McpClient::connect(&proxy.url, PROXY_TOKEN).await;
+    // The upstreams start on the first request: their catalog is embedded.
+    search(&mut mcp, "echo some text").await;
+    until_catalogs(&embeddings, 1).await;
+    // An upstream announces a new tool: the new version is embedded, once.
+    let grown = mcp
+        .request(
+            "tools/call",
+            json!({"name": "execute", "arguments": {"code": "async () => alpha.grow({})"}}),
+        )
+        .await;
+    assert_ne!(grown["isError"], json!(true), "{grown}");
+    until_catalogs(&embeddings, 2).await;
+    for query in ["echo some text", MEANING_QUERY, "late"] {
+        search(&mut mcp, query).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        embeddings.catalog_requests(),
+        2,
+        "one embedding per catalog version"
+    );
+    assert!(
+        search(&mut mcp, "late").await.contains("alpha.late("),
+        "the new tool is searched"
+    );
 }
