@@ -597,6 +597,14 @@ impl CodeModeServer {
         }
     }
 
+    /// With semantic search configured: starts building the current catalog's vectors (or
+    /// reading them from the cache) in the background, unless they are built or being built;
+    /// searches answer lexically until they are ready. Failures are logged (the first as a
+    /// warning). Call it within a Tokio runtime.
+    pub fn start_semantic_search(&self) {
+        self.build_semantic_in_background(&self.view());
+    }
+
     /// With semantic search configured: builds the current catalog's vectors now (or reads
     /// them from the cache) unless they are built. `Ok(false)` when it is not configured or
     /// the catalog has no tools. Searches before this use the lexical ranking alone.

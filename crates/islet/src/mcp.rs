@@ -288,12 +288,7 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
     let server = CodeModeServer::new(catalog, bindings, Some(Arc::new(spec)), options)?;
     // The operations' vectors (from the cache, or embedded now) while the client connects;
     // searches before they are ready are lexical.
-    let preparing = server.clone();
-    tokio::spawn(async move {
-        if let Err(e) = preparing.prepare_semantic_search().await {
-            tracing::warn!("{e}");
-        }
-    });
+    server.start_semantic_search();
     let served = args.serve.serve(server).await;
     if let Some(browser) = browser {
         browser.shutdown().await;

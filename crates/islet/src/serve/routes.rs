@@ -70,16 +70,9 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
         options.metrics.code_mode_observer(),
         state.executions.mcp_observer(),
     );
-    if options.semantic.is_some() {
-        // The tools' vectors (from the cache, or embedded now) while clients connect;
-        // searches before they are ready are lexical.
-        let preparing = mcp.clone();
-        tokio::spawn(async move {
-            if let Err(e) = preparing.prepare_semantic_search().await {
-                tracing::warn!("{e}");
-            }
-        });
-    }
+    // The tools' vectors (from the cache, or embedded now) while clients connect; searches
+    // before they are ready are lexical.
+    mcp.start_semantic_search();
     let router = Router::new()
         .route("/agents", get(list_agents))
         .route("/agents/{class}/{name}/state", get(get_state))

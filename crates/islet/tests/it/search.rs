@@ -231,7 +231,7 @@ pub(crate) async fn search(mcp: &mut McpClient, query: &str) -> String {
         .to_owned()
 }
 
-/// An `islet mcp proxy` over streamable HTTP; its stderr lines are collected.
+/// An `islet mcp proxy` (or `openapi`) over streamable HTTP; its stderr lines are collected.
 struct Proxy {
     child: Child,
     url: String,
@@ -259,11 +259,19 @@ fn given_proxy_with(dir: &Path, servers: Value, extra: &[&str]) -> Proxy {
     let mut servers = servers;
     servers["billing"] = json!({"openapi": spec, "baseUrl": "http://127.0.0.1:1"});
     std::fs::write(&config, json!({ "mcpServers": servers }).to_string()).unwrap();
+    let config = config.to_str().unwrap();
+    let args: Vec<&str> = ["mcp", "proxy", config]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .collect();
+    given_mcp_server(dir, &args)
+}
+
+/// `islet ARGS` serving MCP over streamable HTTP, in `dir`.
+fn given_mcp_server(dir: &Path, args: &[&str]) -> Proxy {
     let mut child = Command::new(env!("CARGO_BIN_EXE_islet"))
-        .args(["mcp", "proxy"])
-        .arg(&config)
+        .args(args)
         .args(["--http", "127.0.0.1:0", "--auth-token", PROXY_TOKEN])
-        .args(extra)
         .env("RUST_LOG", "info")
         .env_remove("OPENAI_API_KEY")
         .current_dir(dir)
@@ -450,4 +458,43 @@ async fn issue14_proxy_embeds_each_catalog_version_once_as_upstream_tools_change
         search(&mut mcp, "late").await.contains("alpha.late("),
         "the new tool is searched"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue14_openapi_search_ranks_by_meaning_once_its_vectors_are_ready() {
+    let embeddings = MeaningEmbeddings::start();
+    let dir = tempfile::tempdir().unwrap();
+    let spec = given_billing_spec(dir.path());
+    let server = given_mcp_server(
+        dir.path(),
+        &[
+            "mcp",
+            "openapi",
+            spec.to_str().unwrap(),
+            "--embeddings-url",
+            &embeddings.url,
+            "--embeddings-model",
+            "meaning",
+        ],
+    );
+    let mut mcp = McpClient::connect(&server.url, PROXY_TOKEN).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = search(&mut mcp, MEANING_QUERY).await;
+        if let Some(first) = first_of(&answer, BILLING_OPS) {
+            assert_eq!(first, "createRefund", "{answer}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never ranked by meaning: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(embeddings.catalog_requests(), 1, "the spec embedded once");
+    // Cached in the default data directory, under the working directory.
+    let cached = std::fs::read_dir(dir.path().join(".islet/search-embeddings"))
+        .expect("the default cache folder")
+        .count();
+    assert_eq!(cached, 1);
 }
