@@ -17,6 +17,7 @@ pub mod upstream;
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use rmcp::model::{
@@ -175,8 +176,11 @@ struct View {
     /// Every callable path (`api.repos.get`) and namespace prefix, for "did you mean".
     known_paths: Vec<String>,
     unavailable: Vec<Unavailable>,
-    /// The catalog's vectors for semantic search, once built.
-    semantic: semantic::Slot,
+    /// The catalog's vectors for semantic search, once built; shared with the view this one
+    /// replaced when nothing embedded changed (same `semantic_key`).
+    semantic: Arc<semantic::Slot>,
+    /// What names the vectors (`semantic::catalog_key`), with semantic search configured.
+    semantic_key: Option<String>,
 }
 
 impl View {
@@ -240,6 +244,10 @@ impl View {
         known_paths.extend(prefixes);
         known_paths.sort();
         known_paths.dedup();
+        let semantic_key = options
+            .semantic
+            .as_ref()
+            .map(|semantic| semantic::catalog_key(semantic, &catalog));
         View {
             catalog: Arc::new(catalog),
             index,
@@ -247,7 +255,8 @@ impl View {
             bindings,
             known_paths,
             unavailable,
-            semantic: semantic::Slot::default(),
+            semantic: Arc::default(),
+            semantic_key,
         }
     }
 }
@@ -277,6 +286,9 @@ struct Inner {
     spec_view: OnceCell<Arc<SpecView>>,
     options: ServerOptions,
     prepare: Option<Prepare>,
+    /// Semantic search failed before: later failures are logged at debug level, so an
+    /// endpoint that is down does not flood the log.
+    semantic_warned: AtomicBool,
 }
 
 /// A Code Mode MCP server. Cheap to clone: streamable HTTP makes one handler per session.
@@ -363,6 +375,7 @@ impl CodeModeServer {
                 spec_view: OnceCell::new(),
                 options,
                 prepare,
+                semantic_warned: AtomicBool::new(false),
             }),
         }
     }
@@ -381,14 +394,25 @@ impl CodeModeServer {
         bindings: Bindings,
         unavailable: Vec<Unavailable>,
     ) {
-        let view = Arc::new(View::new(
-            catalog,
-            bindings,
-            unavailable,
-            &self.inner.options,
-        ));
-        // A poisoned lock only means a panic elsewhere mid-swap of an `Arc`: the value is whole.
-        *base::sync::write(&self.inner.view) = view;
+        let mut view = View::new(catalog, bindings, unavailable, &self.inner.options);
+        let view = {
+            // A poisoned lock only means a panic elsewhere mid-swap of an `Arc`: the value is
+            // whole.
+            let mut current = base::sync::write(&self.inner.view);
+            if view.semantic_key.is_some() && view.semantic_key == current.semantic_key {
+                // Nothing embedded changed (e.g. the proxy republished the same tools): the
+                // vectors, built or being built, stay.
+                view.semantic = Arc::clone(&current.semantic);
+            }
+            let view = Arc::new(view);
+            *current = Arc::clone(&view);
+            view
+        };
+        // Each catalog version gets its vectors as soon as it is served, not on its first
+        // query; outside a runtime, the first query starts the build.
+        if tokio::runtime::Handle::try_current().is_ok() {
+            self.build_semantic_in_background(&view);
+        }
     }
 
     fn view(&self) -> Arc<View> {
@@ -528,32 +552,70 @@ impl CodeModeServer {
     ) -> Option<crate::catalog::search::Ranking> {
         let options = self.inner.options.semantic.as_ref()?;
         let Some(vectors) = view.semantic.get() else {
-            if view.semantic.claim() {
-                let (options, view) = (options.clone(), Arc::clone(view));
-                tokio::spawn(async move {
-                    let built = catalog_vectors(&options, &view.catalog).await;
-                    if let Err(e) = view.semantic.finish(built) {
-                        tracing::warn!("{e}");
-                    }
-                });
-            }
+            self.build_semantic_in_background(view);
             return None;
         };
-        let vector = semantic::embed_query(options, query).await?;
+        let vector = match semantic::embed_query(options, query).await {
+            Ok(vector) => vector,
+            Err(reason) => {
+                self.semantic_failed(&reason);
+                return None;
+            }
+        };
         Some(
             view.index
                 .rank_fused(query, &vector, &vectors, options.weight, limit),
         )
     }
 
+    /// With semantic search configured, and unless `view`'s vectors are built, being built
+    /// or failed to build a short while ago: starts building them (or reading them from the
+    /// cache) in the background. A catalog without tools has nothing to embed.
+    fn build_semantic_in_background(&self, view: &Arc<View>) {
+        let Some(options) = &self.inner.options.semantic else {
+            return;
+        };
+        if view.catalog.tools.is_empty() || !view.semantic.claim() {
+            return;
+        }
+        let (server, options, view) = (self.clone(), options.clone(), Arc::clone(view));
+        tokio::spawn(async move {
+            let built = catalog_vectors(&options, &view.catalog).await;
+            if let Err(e) = view.semantic.finish(built) {
+                server.semantic_failed(&e.to_string());
+            }
+        });
+    }
+
+    /// Logs a failure of semantic search (searches answer lexically meanwhile): the first
+    /// as a warning, the rest at debug level.
+    fn semantic_failed(&self, reason: &str) {
+        if self.inner.semantic_warned.swap(true, Ordering::Relaxed) {
+            tracing::debug!("{reason}");
+        } else {
+            tracing::warn!("{reason} (later semantic search failures are logged at debug level)");
+        }
+    }
+
+    /// With semantic search configured: starts building the current catalog's vectors (or
+    /// reading them from the cache) in the background, unless they are built or being built;
+    /// searches answer lexically until they are ready. Failures are logged (the first as a
+    /// warning). Call it within a Tokio runtime.
+    pub fn start_semantic_search(&self) {
+        self.build_semantic_in_background(&self.view());
+    }
+
     /// With semantic search configured: builds the current catalog's vectors now (or reads
-    /// them from the cache) unless they are built. `Ok(false)` when it is not configured.
-    /// Searches before this use the lexical ranking alone.
+    /// them from the cache) unless they are built. `Ok(false)` when it is not configured or
+    /// the catalog has no tools. Searches before this use the lexical ranking alone.
     pub async fn prepare_semantic_search(&self) -> Result<bool, Error> {
         let Some(options) = &self.inner.options.semantic else {
             return Ok(false);
         };
         let view = self.view();
+        if view.catalog.tools.is_empty() {
+            return Ok(false);
+        }
         if view.semantic.get().is_some() {
             return Ok(true);
         }

@@ -23,7 +23,8 @@ pub(crate) enum McpCommand {
 Credentials stay in this process: headers given with --header and --bearer-env are added to \
 every API request host-side and scrubbed from everything returned to the code. Requests go \
 to the base URL's origin only, redirects included. With --allow-fetch, `execute` code also \
-gets `fetch` for the hosts named (see --help).
+gets `fetch` for the hosts named (see --help). With --embeddings-url, `search` also ranks \
+operations by meaning (embedded once per spec and model, then read from --search-cache).
 
 Examples:
   islet mcp openapi specs/github.json.gz --bearer-env GITHUB_TOKEN
@@ -37,9 +38,15 @@ OpenAPI APIs ({\"openapi\": \"spec.json\", \"baseUrl\": …, \"headers\": {…}}
 expands from the environment. Code calls each server's tools as `<server>.<tool>(input)`; \
 with --allow-fetch it also gets `fetch` for the hosts named.
 
+With --embeddings-url, `search` also ranks tools by meaning: each version of the catalog \
+(upstreams start on first use, their tools may change) is embedded once in the background; \
+until then, or while the endpoint fails, `search` answers by words alone.
+
 Examples:
   islet mcp proxy examples/mcp.json
-  islet mcp proxy ~/.cursor/mcp.json --http 127.0.0.1:8788 --eager")]
+  islet mcp proxy ~/.cursor/mcp.json --http 127.0.0.1:8788 --eager
+  islet mcp proxy examples/mcp.json --embeddings-url http://127.0.0.1:8080 \\
+      --embeddings-model all-MiniLM-L6-v2")]
     Proxy(ProxyArgs),
 }
 
@@ -107,6 +114,8 @@ pub(crate) struct ProxyArgs {
     #[arg(long, value_name = "N", default_value_t = 60_000)]
     timeout_ms: u64,
     #[command(flatten)]
+    semantic: crate::semantic::SemanticArgs,
+    #[command(flatten)]
     fetch: FetchArgs,
     #[command(flatten)]
     browser: BrowserArgs,
@@ -171,6 +180,11 @@ async fn proxy(args: ProxyArgs) -> anyhow::Result<ExitCode> {
     let options = ServerOptions {
         // Until the upstreams start (and if none does), the catalog is empty: still a proxy.
         catalog_kind: Some(CatalogKind::McpServers),
+        // Each catalog version (upstreams start lazily, their tools change) is embedded in
+        // the background when it is swapped in; `search` is lexical until then.
+        semantic: args
+            .semantic
+            .search(std::path::Path::new(crate::run::DEFAULT_DATA_DIR))?,
         capabilities: capabilities
             .into_iter()
             .chain(
@@ -266,18 +280,15 @@ async fn openapi(args: OpenapiArgs) -> anyhow::Result<ExitCode> {
                     .capability(std::path::Path::new(crate::run::DEFAULT_DATA_DIR))?,
             )
             .collect(),
-        semantic: args.semantic.search()?,
+        semantic: args
+            .semantic
+            .search(std::path::Path::new(crate::run::DEFAULT_DATA_DIR))?,
         ..args.serve.options()?
     };
     let server = CodeModeServer::new(catalog, bindings, Some(Arc::new(spec)), options)?;
     // The operations' vectors (from the cache, or embedded now) while the client connects;
     // searches before they are ready are lexical.
-    let preparing = server.clone();
-    tokio::spawn(async move {
-        if let Err(e) = preparing.prepare_semantic_search().await {
-            tracing::warn!("{e}");
-        }
-    });
+    server.start_semantic_search();
     let served = args.serve.serve(server).await;
     if let Some(browser) = browser {
         browser.shutdown().await;

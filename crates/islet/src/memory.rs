@@ -58,7 +58,8 @@ pub(crate) struct Endpoints {
         global = true
     )]
     llm_key_env: String,
-    /// OpenAI-compatible embeddings endpoint for vector recall (POST URL/v1/embeddings).
+    /// OpenAI-compatible embeddings endpoint for vector recall (POST URL/v1/embeddings);
+    /// `islet serve` also ranks `/mcp` `search` results by meaning with it.
     #[arg(long, value_name = "URL", global = true)]
     embeddings_url: Option<String>,
     /// The embeddings model's name (needed with --embeddings-url; a profile keeps one model).
@@ -81,6 +82,19 @@ pub(crate) struct Endpoints {
     /// Weight of vector similarity against full-text relevance in hybrid recall.
     #[arg(long, value_name = "W", default_value_t = ::memory::Ranking::default().vector_weight, global = true)]
     vector_weight: f64,
+}
+
+impl Endpoints {
+    /// The same embeddings endpoint as [`crate::semantic::SemanticArgs`] (one set of flags on
+    /// `islet serve` for memory and `/mcp` `search`).
+    pub(crate) fn semantic(&self, search_cache: Option<PathBuf>) -> crate::semantic::SemanticArgs {
+        crate::semantic::SemanticArgs {
+            embeddings_url: self.embeddings_url.clone(),
+            embeddings_model: self.embeddings_model.clone(),
+            embeddings_key_env: self.embeddings_key_env.clone(),
+            search_cache,
+        }
+    }
 }
 
 #[derive(clap::Subcommand)]

@@ -1,7 +1,9 @@
 //! `--embeddings-url`/`--embeddings-model` for Code Mode's `search`: semantic search fused
-//! with the lexical ranking, through memory's OpenAI-compatible embeddings client.
+//! with the lexical ranking, through memory's OpenAI-compatible embeddings client. The same
+//! flags on `islet mcp openapi`, `islet mcp proxy` and `islet bench search-quality`;
+//! `islet serve` has them already (memory's) and adds `--search-cache` for `/mcp`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use codemode::mcp::{EmbedFuture, Embedder, SemanticSearch};
@@ -11,7 +13,8 @@ use codemode::mcp::{EmbedFuture, Embedder, SemanticSearch};
 #[command(next_help_heading = "Semantic search")]
 pub(crate) struct SemanticArgs {
     /// OpenAI-compatible embeddings endpoint (POST URL/v1/embeddings): `search` also ranks
-    /// operations by meaning, fused with the word-based ranking.
+    /// operations (a proxy's tools) by meaning, fused with the word-based ranking (answering by words alone
+    /// until the vectors are ready, or while the endpoint fails).
     #[arg(long, value_name = "URL")]
     pub(crate) embeddings_url: Option<String>,
     /// The embeddings model's name (needed with --embeddings-url).
@@ -20,15 +23,16 @@ pub(crate) struct SemanticArgs {
     /// Environment variable holding the embeddings endpoint's API key.
     #[arg(long, value_name = "VAR", default_value = "OPENAI_API_KEY")]
     pub(crate) embeddings_key_env: String,
-    /// Folder where the operations' vectors are cached, one file per spec and model
+    /// Folder where the vectors of the operations (tools) are cached, one file per catalog and model
     /// (default: search-embeddings in the data directory, .islet).
     #[arg(long, value_name = "DIR")]
     pub(crate) search_cache: Option<PathBuf>,
 }
 
 impl SemanticArgs {
-    /// The semantic search these flags configure; `None` without --embeddings-url.
-    pub(crate) fn search(&self) -> anyhow::Result<Option<SemanticSearch>> {
+    /// The semantic search these flags configure, its vectors cached in --search-cache or
+    /// else in `data_dir`/search-embeddings; `None` without --embeddings-url.
+    pub(crate) fn search(&self, data_dir: &Path) -> anyhow::Result<Option<SemanticSearch>> {
         let Some(endpoint) = crate::memory::embeddings_endpoint(
             &self.embeddings_url,
             &self.embeddings_model,
@@ -37,9 +41,10 @@ impl SemanticArgs {
         else {
             return Ok(None);
         };
-        let cache = self.search_cache.clone().unwrap_or_else(|| {
-            PathBuf::from(crate::run::DEFAULT_DATA_DIR).join("search-embeddings")
-        });
+        let cache = self
+            .search_cache
+            .clone()
+            .unwrap_or_else(|| data_dir.join("search-embeddings"));
         Ok(Some(SemanticSearch::new(
             Arc::new(MemoryEmbedder(endpoint)),
             Some(cache),

@@ -292,6 +292,10 @@ pub(crate) struct ServeArgs {
     linux: crate::linux::LinuxSandboxArgs,
     #[command(flatten)]
     endpoints: crate::memory::Endpoints,
+    /// With --embeddings-url: folder where the vectors of `/mcp` `search` are cached, one
+    /// file per catalog and model (default: search-embeddings in the data directory).
+    #[arg(long, value_name = "DIR", help_heading = "Semantic search")]
+    search_cache: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
     #[command(flatten)]
@@ -546,6 +550,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         memories,
         memory_bindings,
         capabilities,
+        semantic: args
+            .endpoints
+            .semantic(args.search_cache.clone())
+            .search(&args.data)?,
         token,
         max_body_bytes: args.max_body_kb.saturating_mul(1024),
         loopback: args.listen.ip().is_loopback(),

@@ -1,8 +1,9 @@
 //! Optional semantic `search`: with an embeddings endpoint configured, every tool of a
-//! catalog is embedded once (in the background, on the first query; cached on disk keyed by
-//! a hash of the texts embedded and the model), each query is embedded when asked, and the
-//! two rankings are fused (`catalog::search::semantic`). Until the vectors are ready, or when
-//! the endpoint fails, `search` answers lexically.
+//! catalog is embedded once per catalog version (in the background, when the version is
+//! swapped in or on its first query; cached on disk keyed by a hash of the texts embedded
+//! and the model), each query is embedded when asked, and the two rankings are fused
+//! (`catalog::search::semantic`). Until the vectors are ready, or when the endpoint fails,
+//! `search` answers lexically.
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -134,7 +135,7 @@ pub async fn catalog_vectors(
     let file = options.cache_dir.as_ref().map(|dir| {
         dir.join(format!(
             "{}.vectors",
-            cache_key(options.embedder.model(), &texts)
+            texts_key(options.embedder.model(), &texts)
         ))
     });
     if let Some(file) = &file
@@ -174,34 +175,36 @@ pub async fn catalog_vectors(
     Ok(vectors)
 }
 
-/// The query's vector, or `None` (logged) when the endpoint fails or takes too long.
-pub(crate) async fn embed_query(options: &SemanticSearch, query: &str) -> Option<Vec<f32>> {
+/// The query's vector; the error says in words why there is none (the endpoint failed or
+/// took too long), for the caller to log.
+pub(crate) async fn embed_query(options: &SemanticSearch, query: &str) -> Result<Vec<f32>, String> {
     let asked = options.embedder.embed(vec![query.to_owned()]);
     match tokio::time::timeout(options.query_timeout, asked).await {
-        Ok(Ok(mut vectors)) if vectors.len() == 1 => vectors.pop(),
-        Ok(Ok(vectors)) => {
-            tracing::warn!(
-                got = vectors.len(),
-                "semantic search: the endpoint did not answer one vector for the query; lexical only"
-            );
-            None
-        }
-        Ok(Err(reason)) => {
-            tracing::warn!("semantic search: embedding the query failed ({reason}); lexical only");
-            None
-        }
-        Err(_) => {
-            tracing::warn!(
-                timeout_ms = options.query_timeout.as_millis() as u64,
-                "semantic search: embedding the query timed out; lexical only"
-            );
-            None
-        }
+        Ok(Ok(vectors)) => match <[Vec<f32>; 1]>::try_from(vectors) {
+            Ok([vector]) => Ok(vector),
+            Err(vectors) => Err(format!(
+                "semantic search: the endpoint answered {} vectors for one query; lexical only",
+                vectors.len()
+            )),
+        },
+        Ok(Err(reason)) => Err(format!(
+            "semantic search: embedding the query failed ({reason}); lexical only"
+        )),
+        Err(_) => Err(format!(
+            "semantic search: embedding the query timed out after {} ms; lexical only",
+            options.query_timeout.as_millis()
+        )),
     }
 }
 
-/// Hex SHA-256 of the model's name and every text embedded.
-fn cache_key(model: &str, texts: &[String]) -> String {
+/// What names a catalog's vectors: the hex SHA-256 of the model's name and every text
+/// embedded. Two catalogs with the same key share their vectors (the cache file, and a
+/// server's vectors across a catalog swap that changed nothing embedded).
+pub(crate) fn catalog_key(options: &SemanticSearch, catalog: &Catalog) -> String {
+    texts_key(options.embedder.model(), &embedding_texts(catalog))
+}
+
+fn texts_key(model: &str, texts: &[String]) -> String {
     let mut hash = Sha256::new();
     hash.update(model.as_bytes());
     for text in texts {

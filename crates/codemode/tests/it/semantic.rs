@@ -240,6 +240,77 @@ async fn issue14_semantic_vectors_are_built_in_the_background_on_the_first_query
     let _ = std::fs::remove_dir_all(&cache);
 }
 
+/// Searches until a query is embedded, i.e. the current catalog's vectors are ready;
+/// returns how many queries were embedded (one).
+async fn until_vectors_ready(server: &CodeModeServer, mock: &MockOpenAi) -> usize {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let before = mock.embedding_requests();
+        search(server, "delete a draft invoice").await;
+        if mock.embedding_requests() == before + 1 {
+            return 1;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the vectors are never ready"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue14_each_catalog_version_is_embedded_once_when_it_is_swapped_in() {
+    let mock = MockOpenAi::start(KEY).await.expect("mock starts");
+    let client = codemode::egress::tls::client_builder()
+        .expect("TLS")
+        .build()
+        .expect("client");
+    let endpoint = memory::Endpoint::new(client, mock.url(), "mock-embedding")
+        .api_key(Some(KEY.to_owned()))
+        .retries(0);
+    // No cache folder: only the server's own vectors can spare a second embedding.
+    let server = given_server(Some(SemanticSearch::new(Arc::new(Client(endpoint)), None)));
+    let catalog = openapi::catalog(&given_spec());
+
+    // A swap (what the proxy does when its upstreams start) embeds the new version at once.
+    server.replace_catalog(catalog.clone(), sandbox::Bindings::new());
+    let mut queries = until_vectors_ready(&server, &mock).await;
+    assert_eq!(
+        mock.embedding_requests() - queries,
+        1,
+        "one catalog embedded"
+    );
+
+    // The same tools again (a republished catalog): the vectors stay, nothing is embedded.
+    server.replace_catalog(catalog.clone(), sandbox::Bindings::new());
+    queries += until_vectors_ready(&server, &mock).await;
+    assert_eq!(
+        mock.embedding_requests() - queries,
+        1,
+        "nothing re-embedded"
+    );
+
+    // Another tool: a new version, embedded once.
+    let mut grown = catalog.clone();
+    let mut extra = grown.tools[0].clone();
+    extra.name = "archiveInvoice".to_owned();
+    extra.description = "Archive a paid invoice".to_owned();
+    grown.tools.push(extra);
+    server.replace_catalog(grown, sandbox::Bindings::new());
+    queries += until_vectors_ready(&server, &mock).await;
+    assert_eq!(
+        mock.embedding_requests() - queries,
+        2,
+        "the new version embedded"
+    );
+    assert!(
+        search(&server, "archive a paid invoice")
+            .await
+            .contains("archiveInvoice("),
+        "the new tool is searched"
+    );
+}
+
 /// A fresh folder under the system's temporary directory.
 fn tempfile_dir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!(

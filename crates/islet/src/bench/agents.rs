@@ -152,6 +152,7 @@ async fn run(args: &AgentsArgs, dir: &std::path::Path) -> anyhow::Result<Value> 
         memories: ::memory::Memories::new(::memory::MemoryConfig::new(dir)),
         memory_bindings: Bindings::new(),
         capabilities: Vec::new(),
+        semantic: None,
         token: token.clone(),
         max_body_bytes: 1 << 20,
         loopback: true,

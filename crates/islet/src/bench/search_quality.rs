@@ -87,11 +87,14 @@ pub(super) async fn search_quality(args: SearchQualityArgs) -> anyhow::Result<se
         file.display()
     );
 
-    let semantic = args.semantic.search()?.map(|mut search| {
-        // The bench caches the operations' vectors only where it is told to.
-        search.cache_dir = args.semantic.search_cache.clone();
-        search
-    });
+    let semantic = args
+        .semantic
+        .search(Path::new(crate::run::DEFAULT_DATA_DIR))?
+        .map(|mut search| {
+            // The bench caches the operations' vectors only where it is told to.
+            search.cache_dir = args.semantic.search_cache.clone();
+            search
+        });
     let weights = match (&semantic, args.semantic_weight.is_empty()) {
         (None, _) => Vec::new(),
         (Some(search), true) => vec![search.weight],

@@ -34,6 +34,8 @@ pub(crate) struct AppOptions {
     pub memory_bindings: Bindings,
     /// The ladder's rungs /mcp's `execute` gets (fetch, the browser).
     pub capabilities: Vec<Arc<dyn codemode::execute::Capability>>,
+    /// Semantic `search` at /mcp (with --embeddings-url).
+    pub semantic: Option<codemode::mcp::SemanticSearch>,
     pub token: String,
     pub max_body_bytes: usize,
     pub loopback: bool,
@@ -65,9 +67,13 @@ pub(crate) fn app(options: AppOptions) -> anyhow::Result<Router> {
         &options.host,
         &options.memory_bindings,
         options.capabilities.clone(),
+        options.semantic.clone(),
         options.metrics.code_mode_observer(),
         state.executions.mcp_observer(),
     );
+    // The tools' vectors (from the cache, or embedded now) while clients connect; searches
+    // before they are ready are lexical.
+    mcp.start_semantic_search();
     let router = Router::new()
         .route("/agents", get(list_agents))
         .route("/agents/{class}/{name}/state", get(get_state))
@@ -189,6 +195,7 @@ fn code_mode_server(
     host: &AgentHost,
     memory_bindings: &Bindings,
     capabilities: Vec<Arc<dyn codemode::execute::Capability>>,
+    semantic: Option<codemode::mcp::SemanticSearch>,
     observer: codemode::mcp::CallObserver,
     execution_observer: codemode::mcp::ExecutionObserver,
 ) -> CodeModeServer {
@@ -227,6 +234,7 @@ fn code_mode_server(
         execute_prelude: Some(AgentHost::prelude().into()),
         execute_note: think::agents_note(host.classes()),
         capabilities,
+        semantic,
         observer: Some(observer),
         execution_observer: Some(execution_observer),
         ..ServerOptions::default()

@@ -2278,3 +2278,64 @@ async fn issue19_5_a_bad_or_unknown_profile_in_static_memory_fails_the_start() {
         "{refused}"
     );
 }
+
+const BILLING: &str = r#"
+import { Agent } from "agents";
+export default class Billing extends Agent {
+  /** Refund a charge to the customer's card. */
+  async refundCharge(charge: string) { return charge; }
+  /** Pay an invoice. */
+  async payInvoice(invoice: string) { return invoice; }
+  /** List customers. */
+  async listCustomers() { return []; }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue14_serve_mcp_search_ranks_by_meaning_with_the_embeddings_flags() {
+    use crate::search::{MEANING_QUERY, MeaningEmbeddings, first_of, search};
+    let embeddings = MeaningEmbeddings::start();
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("billing.ts", BILLING)]);
+    let data = dir.path().join("data");
+    let server = given_server(
+        &agents,
+        &data,
+        &[
+            "--embeddings-url",
+            &embeddings.url,
+            "--embeddings-model",
+            "meaning",
+        ],
+    );
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let methods = ["refundCharge", "payInvoice", "listCustomers"];
+    assert_eq!(
+        first_of(&search(&mut mcp, "pay an invoice").await, &methods),
+        Some("payInvoice")
+    );
+    // The methods are embedded at start, in the background; then a query without a word
+    // of the method's finds it by meaning.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = search(&mut mcp, MEANING_QUERY).await;
+        if first_of(&answer, &methods) == Some("refundCharge") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never ranked by meaning: {answer}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        embeddings.catalog_requests(),
+        1,
+        "the methods embedded once"
+    );
+    // Cached in the data directory by default.
+    let cached = std::fs::read_dir(data.join("search-embeddings"))
+        .expect("the cache folder in the data directory")
+        .count();
+    assert_eq!(cached, 1);
+}
