@@ -205,6 +205,130 @@ async fn issue17_serve_gives_fetch_and_the_browser_to_agents_mcp_and_chat() {
     }
 }
 
+/// Processes in `groups` that are alive (not zombies: a killed process whose new parent
+/// has not reaped it yet is gone in every sense that matters here).
+fn alive_in(groups: &[u32]) -> Vec<u32> {
+    let mut alive = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let group = fields.get(2).and_then(|g| g.parse::<u32>().ok());
+        if fields.first() != Some(&"Z")
+            && group.is_some_and(|g| groups.contains(&g))
+            && let Ok(pid) = head.split_whitespace().next().unwrap_or("").parse::<u32>()
+        {
+            alive.push(pid);
+        }
+    }
+    alive
+}
+
+/// Waits (up to 30 s) until `islet` (pid) has a browser running: a process group it
+/// leads with Chromium (a process given a `--user-data-dir`) in it; returns the groups.
+async fn wait_for_browser(islet: u32) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let groups = browser_groups(islet);
+        let chromium = alive_in(&groups).into_iter().any(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("--user-data-dir="))
+        });
+        if chromium {
+            return groups;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "islet started no browser"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `kill -9` of islet (`child`), then every process in `groups` must be gone within 5 s.
+async fn kill_9_and_expect_no_browser(child: &mut std::process::Child, groups: &[u32]) {
+    let before = alive_in(groups).len();
+    assert!(before > 2, "Chromium runs several processes: {before}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = alive_in(groups);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Chromium outlived a SIGKILL of islet: {} of {before} processes left ({left:?})",
+            left.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_chromium_never_outlives_islet_serve_even_on_kill_9() {
+    let site = given_site();
+    let host = site.trim_start_matches("http://").to_owned();
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = given_ladder_server(dir.path(), &model, &host, &["--browser"]);
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let result = execute(
+        &mut mcp,
+        &format!("return await browser.markdown('{site}/')"),
+    )
+    .await;
+    assert!(result.to_string().contains("# Islands"), "{result}");
+    let groups = wait_for_browser(server.child.id()).await;
+    kill_9_and_expect_no_browser(&mut server.child, &groups).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_chromium_never_outlives_islet_run_even_on_kill_9() {
+    let site = given_site();
+    let host = site.trim_start_matches("http://").to_owned();
+    // A program that keeps its page open until islet is killed.
+    let mut run = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args([
+            "run",
+            "--browser",
+            "--allow-fetch",
+            &host,
+            "--allow-private-fetch",
+        ])
+        .args(["--wall-ms", "60000", "--cpu-ms", "60000", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = run.stdin.take().unwrap();
+        write!(
+            stdin,
+            "const page = await browser.open('{site}/');\n\
+             await page.waitFor('#never', {{ timeout: 55000 }});"
+        )
+        .unwrap();
+    }
+    let groups = wait_for_browser(run.id()).await;
+    // The page is open once Chromium runs a renderer (its `--type=renderer` process).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !alive_in(&groups).into_iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("--type=renderer"))
+    }) {
+        assert!(std::time::Instant::now() < deadline, "no page was opened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    kill_9_and_expect_no_browser(&mut run, &groups).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn issue17_without_browser_the_rung_is_not_mentioned_nor_offered() {
     let site = given_site();
