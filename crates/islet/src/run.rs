@@ -130,16 +130,30 @@ impl agents::ModulePackages for ClassPackages {
         Box::pin(async move {
             let Some(npm) = &self.0 else {
                 let imported = npm::package_imports(source, agents::RUNTIME_MODULES);
-                return match imported.first() {
-                    // Relative paths and URLs fall through to the module loader's own error.
-                    None => Ok(None),
-                    Some(first) => Err(format!(
-                        "it imports `{first}`, an npm package, but this server offers none: start \
-                         islet serve with --allow-npm (optionally --npm-allow {}) to let agent classes \
-                         import packages",
-                        imported.join(",")
-                    )),
+                // Relative paths and URLs fall through to the module loader's own error.
+                let Some(first) = imported.first() else {
+                    return Ok(None);
                 };
+                let mut packages: Vec<&str> = imported
+                    .iter()
+                    .filter_map(|i| i.package.as_deref())
+                    .collect();
+                packages.sort_unstable();
+                packages.dedup();
+                let only = if packages.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (and --npm-allow {} to allow only those)",
+                        packages.join(",")
+                    )
+                };
+                return Err(format!(
+                    "it imports `{}`, which needs the npm rung, but this server does not offer \
+                     it: start islet serve with --allow-npm{only} to let agent classes import \
+                     npm packages and Node built-ins",
+                    first.specifier
+                ));
             };
             match npm.prepare_module(source, agents::RUNTIME_MODULES).await {
                 Ok(Some(prepared)) => Ok(Some(agents::WithPackages {

@@ -86,18 +86,33 @@ impl NpmConfig {
     }
 }
 
+/// An import of a module that only the npm rung can serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageImport {
+    /// As written: `zod`, `npm:lodash@4`, `node:crypto`.
+    pub specifier: String,
+    /// The package it names, as `--npm-allow` takes it; `None` for a Node built-in.
+    pub package: Option<String>,
+}
+
 /// The npm packages and Node built-ins `source` (a module) imports, besides
 /// `runtime_modules` and besides what npm could never serve (relative paths, URLs): what a
 /// host without the npm rung names when it refuses the module.
-pub fn package_imports(source: &str, runtime_modules: &[&str]) -> Vec<String> {
-    program::rewrite_except(source, runtime_modules)
-        .map(|r| {
-            r.specs
-                .into_iter()
-                .filter(|s| spec::parse(s).is_ok())
-                .collect()
+pub fn package_imports(source: &str, runtime_modules: &[&str]) -> Vec<PackageImport> {
+    let Some(rewritten) = program::rewrite_except(source, runtime_modules) else {
+        return Vec::new();
+    };
+    rewritten
+        .specs
+        .into_iter()
+        .filter_map(|specifier| {
+            let package = match spec::parse(&specifier).ok()? {
+                Import::Package(request) => Some(request.name),
+                Import::Builtin(_) => None,
+            };
+            Some(PackageImport { specifier, package })
         })
-        .unwrap_or_default()
+        .collect()
 }
 
 /// What a program becomes when it imports packages.

@@ -458,15 +458,17 @@ fn given_npm_registry() -> (String, Arc<AtomicUsize>) {
     (url, hits)
 }
 
-/// An agent class that validates its input with a package imported at top level.
+/// An agent class that validates its input with a package imported at top level (and
+/// uses a Node built-in).
 const SIGNUP: &str = r#"
 import { Agent } from "agents";
 import { s } from "mini-schema";
+import { createHash } from "node:crypto";
 export default class Signup extends Agent {
   async register(email: string) {
     const valid = s.email().parse(email);
     await this.storage.put("email", valid);
-    return { registered: valid };
+    return { registered: valid, id: createHash("sha256").update(valid).digest("hex").slice(0, 8) };
   }
 }
 "#;
@@ -497,7 +499,10 @@ async fn issue17_agent_classes_import_npm_packages_on_serve() {
         let got = server
             .call("Signup", "a", "register", json!(["ada@example.com"]))
             .await;
-        assert_eq!(got, json!({"registered": "ada@example.com"}));
+        assert_eq!(
+            got,
+            json!({"registered": "ada@example.com", "id": "b5fc85e5"})
+        );
         // The package's own error reaches the caller, from the package's code.
         let (status, refused) = server
             .post(
@@ -547,7 +552,10 @@ async fn issue17_agent_classes_import_npm_packages_on_serve() {
     let got = server
         .call("Signup", "b", "register", json!(["grace@example.org"]))
         .await;
-    assert_eq!(got, json!({"registered": "grace@example.org"}));
+    assert_eq!(
+        got,
+        json!({"registered": "grace@example.org", "id": "233ac984"})
+    );
     assert_eq!(
         hits.load(Ordering::SeqCst),
         fetched,
@@ -590,6 +598,15 @@ async fn issue17_an_agent_class_importing_a_package_fails_clearly() {
     assert!(stderr.contains("Signup.ts"), "{stderr}");
     assert!(stderr.contains("`mini-schema`"), "{stderr}");
     assert!(stderr.contains("--allow-npm"), "{stderr}");
+    assert!(stderr.contains("--npm-allow mini-schema "), "{stderr}");
+    // A Node built-in alone needs the rung too, and no package allowlist.
+    let hashing = "import { Agent } from \"agents\";\nimport { createHash } from \"node:crypto\";\n\
+        export default class Hasher extends Agent { h(x: string) { return createHash(\"md5\").update(x).digest(\"hex\"); } }\n";
+    let agents = given_agents_dir(&dir.path().join("builtin"), &[("Hasher.ts", hashing)]);
+    let stderr = serve_fails(&agents, &data, &[]);
+    assert!(stderr.contains("`node:crypto`"), "{stderr}");
+    assert!(stderr.contains("--allow-npm "), "{stderr}");
+    assert!(!stderr.contains("--npm-allow"), "{stderr}");
     // With it, a version the registry does not have: the package and the range are named.
     let missing = SIGNUP.replace("\"mini-schema\"", "\"npm:mini-schema@^9\"");
     let agents = given_agents_dir(&dir.path().join("v9"), &[("Signup.ts", &missing)]);
