@@ -15,7 +15,9 @@
 //! marked ones callable. Schedules may name any method of the class.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::sync::Arc;
 
 use sandbox::normalize::{ClassShape, MethodShape, ParamShape, Visibility};
@@ -27,6 +29,29 @@ use crate::prelude;
 
 /// Module specifiers an agent module may import from (the runtime provides `Agent`).
 pub const RUNTIME_MODULES: &[&str] = &["agents", "islet", "islet:agents"];
+
+/// Serves a class module's imports of packages (anything but [`RUNTIME_MODULES`]). The
+/// embedder implements it (islet with its npm rung), so this crate knows no registry.
+pub trait ModulePackages: Send + Sync {
+    /// `source` with its package imports rewritten to reads from a script evaluated before
+    /// it (every line where it was, so positions in errors still hold), and that script;
+    /// `None` when the module imports no packages. `Err` says why the module cannot have
+    /// them (packages not offered, a version not found), reported as the module's error.
+    fn prepare<'a>(&'a self, source: &'a str) -> PackagesFuture<'a>;
+}
+
+/// What [`ModulePackages::prepare`] returns.
+pub type PackagesFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<WithPackages>, String>> + Send + 'a>>;
+
+/// A class module whose package imports read from `prelude`.
+#[derive(Debug, Clone)]
+pub struct WithPackages {
+    /// The module, its package imports rewritten.
+    pub source: String,
+    /// The packages' bundle, evaluated before the module (after the agent runtime).
+    pub prelude: Arc<str>,
+}
 
 /// One loaded agent class.
 #[derive(Debug)]
@@ -61,6 +86,9 @@ pub struct AgentClass {
     /// The module as a script ending in the turn driver's entry for the class: the code
     /// of each agent's sandbox session.
     pub(crate) turn_code: Arc<str>,
+    /// What each agent's isolate evaluates before `turn_code`: the agent runtime, then the
+    /// bundle of the packages the module imports, if any.
+    pub(crate) prelude: Arc<str>,
 }
 
 /// One entry of a class's `static memory`: `"team/conventions"` or
@@ -188,6 +216,16 @@ impl Classes {
     /// Loads every `.ts`, `.js` and `.mjs` file directly in `dir` (sorted, so errors are
     /// reported in a stable order).
     pub async fn load_dir(dir: &Path, sandbox: &Sandbox) -> Result<Classes, Error> {
+        Self::load_dir_with(dir, sandbox, None).await
+    }
+
+    /// [`Classes::load_dir`], with modules' package imports served by `packages` (without
+    /// it, a module that imports a package is refused).
+    pub async fn load_dir_with(
+        dir: &Path,
+        sandbox: &Sandbox,
+        packages: Option<&dyn ModulePackages>,
+    ) -> Result<Classes, Error> {
         let read_error = |reason: String| Error::Module {
             path: dir.display().to_string(),
             reason,
@@ -217,7 +255,7 @@ impl Classes {
             })?;
             sources.push((file.display().to_string(), source));
         }
-        Self::from_sources(sources, sandbox).await
+        Self::from_sources_with(sources, sandbox, packages).await
     }
 
     /// Loads classes from `(origin, source)` pairs; `origin` names the module in errors and,
@@ -226,9 +264,18 @@ impl Classes {
         sources: Vec<(String, String)>,
         sandbox: &Sandbox,
     ) -> Result<Classes, Error> {
+        Self::from_sources_with(sources, sandbox, None).await
+    }
+
+    /// [`Classes::from_sources`], with modules' package imports served by `packages`.
+    pub async fn from_sources_with(
+        sources: Vec<(String, String)>,
+        sandbox: &Sandbox,
+        packages: Option<&dyn ModulePackages>,
+    ) -> Result<Classes, Error> {
         let mut by_name: BTreeMap<String, Arc<AgentClass>> = BTreeMap::new();
         for (origin, source) in sources {
-            let class = load_one(&origin, &source, sandbox).await?;
+            let class = load_one(&origin, &source, sandbox, packages).await?;
             if let Some(first) = by_name.get(&class.name) {
                 return Err(Error::DuplicateClass {
                     class: class.name.clone(),
@@ -350,10 +397,28 @@ fn is_identifier_name(s: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
-async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<AgentClass, Error> {
+async fn load_one(
+    origin: &str,
+    source: &str,
+    sandbox: &Sandbox,
+    packages: Option<&dyn ModulePackages>,
+) -> Result<AgentClass, Error> {
     let fail = |reason: String| Error::Module {
         path: origin.to_owned(),
         reason,
+    };
+    // Packages are resolved here, once per class and host-side: every agent of the class
+    // then evaluates the same bundle, with no registry in sight.
+    let with_packages = match packages {
+        Some(packages) => packages.prepare(source).await.map_err(fail)?,
+        None => None,
+    };
+    let (source, prelude) = match &with_packages {
+        Some(w) => (
+            w.source.as_str(),
+            Arc::<str>::from(format!("{}\n;{}", prelude::PRELUDE, w.prelude)),
+        ),
+        None => (source, Arc::clone(&prelude::SHARED_PRELUDE)),
     };
     let module = sandbox::normalize::module(source, RUNTIME_MODULES).map_err(|e| {
         fail(format!(
@@ -419,7 +484,7 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
     let script = module.script;
     let lines = script.lines().count().max(1);
     let describe = Execution::new(format!("{script}\n;return __isletDescribe({local});"))
-        .prelude(prelude::PRELUDE)
+        .prelude(Arc::clone(&prelude))
         // Describing a class runs no agent: it has no database to bind.
         .bindings(Bindings::new());
     let outcome = sandbox.execute(describe).await;
@@ -449,6 +514,7 @@ async fn load_one(origin: &str, source: &str, sandbox: &Sandbox) -> Result<Agent
         memory: described.memory,
         sandbox: described.sandbox,
         turn_code: format!("{script}\n;return __isletEntry({local});").into(),
+        prelude,
     })
 }
 

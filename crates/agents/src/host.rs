@@ -1837,7 +1837,7 @@ impl Actor {
             .clone();
         let in_turn = slot.enter(Arc::clone(&context));
         let execution = Execution::new(&*self.class.turn_code)
-            .prelude(Arc::clone(&prelude::SHARED_PRELUDE))
+            .prelude(Arc::clone(&self.class.prelude))
             .bindings(bindings)
             .limits(self.host.config.limits);
         let session = self

@@ -33,7 +33,10 @@ mod prelude;
 mod runtime;
 
 pub use address::Address;
-pub use classes::{AgentClass, Classes, MemoryAttachment, RUNTIME_MODULES, Signature};
+pub use classes::{
+    AgentClass, Classes, MemoryAttachment, ModulePackages, PackagesFuture, RUNTIME_MODULES,
+    Signature, WithPackages,
+};
 pub use durable::{Claim, Durable, DurableCopy, DurableFuture, Forwarder};
 pub use error::Error;
 pub use extensions::{ExtensionFetch, ExtensionPolicy};

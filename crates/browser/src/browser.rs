@@ -145,10 +145,18 @@ impl Browser {
         lock(&running.process).as_ref().and_then(Process::pid)
     }
 
+    /// The process group of a browser islet started, while it runs: every process of
+    /// the browser (and islet's small watcher, see `launch.rs`) is in it.
+    pub async fn process_group(&self) -> Option<u32> {
+        let slot = self.running.lock().await;
+        let running = slot.as_ref()?;
+        lock(&running.process).as_ref().and_then(Process::group)
+    }
+
     /// Resident memory of the browser and every process it started, in bytes (Linux).
     pub async fn resident_bytes(&self) -> Option<u64> {
-        let pid = self.pid().await?;
-        Some(launch::group_resident_bytes(pid))
+        let group = self.process_group().await?;
+        Some(launch::group_resident_bytes(group))
     }
 
     /// Closes the browser (a browser islet started is killed with every process it

@@ -1,11 +1,22 @@
-//! Starting headless Chromium, and making sure it and every process it started end.
+//! Starting headless Chromium, and making sure it and every process it started end, even
+//! when islet itself is killed with SIGKILL (which no code of islet's can react to).
+//!
+//! Chromium is started by a *watcher*, a small `sh` script ([`WATCHER`]) that leads a
+//! process group of its own, in which Chromium and everything it starts run. The
+//! watcher's stdin is a pipe whose write end only islet holds (close-on-exec, so no other
+//! child inherits it): when islet exits, however it exits, the kernel closes it, the
+//! watcher reads end-of-file and kills Chromium, removes its profile and kills the group
+//! (itself included). It does the same when Chromium exits on its own, so the watcher
+//! lives exactly as long as the browser. No `unsafe` (no `pre_exec`, no
+//! `PR_SET_PDEATHSIG`, which fires when the *thread* that forked exits and reaches only
+//! Chromium's first process), and it works the same for islet and for a library user.
 
 use crate::Error;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt as _, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::{Child, ChildStdin, Command};
 
 /// Names looked up on `PATH` when no program is given, in order.
 const PROGRAMS: [&str; 4] = [
@@ -17,6 +28,30 @@ const PROGRAMS: [&str; 4] = [
 
 /// How long Chromium may take to print its DevTools endpoint.
 const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The shell that runs [`WATCHER`] (POSIX `sh`: dash on Debian).
+const SHELL: &str = "/bin/sh";
+
+/// `sh -c WATCHER islet-chromium PROFILE PROGRAM ARGS…`, in a process group of its own,
+/// stdin a pipe only islet writes to, stderr the pipe islet reads DevTools' address from.
+/// It prints Chromium's pid, then gives up its own stdout and stderr (so Chromium's exit
+/// ends islet's read of its stderr). A background job of a shell without job control
+/// stays in the shell's process group, so `kill -KILL 0` reaches every process of the
+/// browser; it runs once Chromium has exited, which the reader (a subshell blocked on the
+/// pipe) forces when the pipe reaches end-of-file. Signals from a terminal are ignored:
+/// the watcher ends with the pipe or the browser, never before.
+const WATCHER: &str = r#"profile=$1; shift
+"$@" </dev/null >/dev/null &
+browser=$!
+echo "$browser"
+trap '' HUP INT QUIT
+exec 3<&0 0</dev/null >/dev/null 2>/dev/null
+{ while read -r _; do :; done; kill -KILL "$browser"; } <&3 &
+exec 3<&-
+wait "$browser"
+[ -n "$profile" ] && rm -rf -- "$profile"
+kill -KILL 0
+"#;
 
 /// The program to start: `explicit`, else the first of [`PROGRAMS`] on `PATH`.
 pub(crate) fn find(explicit: Option<&Path>) -> Result<PathBuf, Error> {
@@ -43,13 +78,19 @@ pub(crate) fn find(explicit: Option<&Path>) -> Result<PathBuf, Error> {
     })
 }
 
-/// A running Chromium: killed with its whole process group, and its profile directory
-/// removed, on drop.
+/// A running Chromium under its watcher: killed with its whole process group, and its
+/// profile directory removed, on drop (and by the watcher if islet dies first).
 #[derive(Debug)]
 pub(crate) struct Process {
-    child: Child,
-    /// The process group (Chromium's pid): renderers, the GPU and zygote processes.
+    /// The watcher ([`WATCHER`]): Chromium's parent, and exits only with it.
+    watcher: Child,
+    /// The write end of the watcher's stdin. Never written: its closing is the message.
+    _lifeline: ChildStdin,
+    /// The process group (the watcher's pid): Chromium, its renderers, GPU and zygote
+    /// processes, and the watcher.
     group: Option<rustix::process::Pid>,
+    /// Chromium's own pid.
+    browser: Option<u32>,
     profile: PathBuf,
     pub(crate) endpoint: String,
 }
@@ -63,36 +104,54 @@ impl Process {
         };
         let profile = std::env::temp_dir().join(base::unique_name("islet-chromium"));
         std::fs::create_dir_all(&profile)?;
-        let mut command = Command::new(program);
+        let mut command = Command::new(SHELL);
         command
+            .arg("-c")
+            .arg(WATCHER)
+            .arg("islet-chromium")
+            .arg(&profile)
+            .arg(program)
             .args(arguments(&profile))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
-            // Its own process group, so one signal reaches every process it starts.
+            // Its own process group, so one signal reaches every process it starts, and
+            // signals sent to islet's group (a terminal's Ctrl-C) do not reach it.
             .process_group(0);
-        let child = command.spawn().map_err(|e| {
+        let mut watcher = command.spawn().map_err(|e| {
             let _ = std::fs::remove_dir_all(&profile);
-            launch_error(e.to_string())
+            launch_error(format!("cannot start {SHELL} to watch it: {e}"))
         })?;
-        let group = child
+        let group = watcher
             .id()
             .and_then(|pid| rustix::process::Pid::from_raw(pid as i32));
+        let pipes = (
+            watcher.stdin.take(),
+            watcher.stdout.take(),
+            watcher.stderr.take(),
+        );
+        let (Some(lifeline), Some(stdout), Some(stderr)) = pipes else {
+            return Err(launch_error("the watcher has no pipes".into()));
+        };
         let mut process = Process {
-            child,
+            watcher,
+            _lifeline: lifeline,
             group,
+            browser: None,
             profile,
             endpoint: String::new(),
         };
-        let stderr = process
-            .child
-            .stderr
-            .take()
-            .ok_or_else(|| launch_error("no stderr pipe".into()))?;
         let mut lines = BufReader::new(stderr).lines();
         let mut said = Vec::new();
+        let browser = &mut process.browser;
         let found = tokio::time::timeout(START_TIMEOUT, async {
+            // The watcher's first line is Chromium's pid.
+            let mut stdout = BufReader::new(stdout).lines();
+            *browser = match stdout.next_line().await {
+                Ok(Some(pid)) => pid.trim().parse().ok(),
+                _ => None,
+            };
             while let Ok(Some(line)) = lines.next_line().await {
                 if let Some(url) = line.strip_prefix("DevTools listening on ") {
                     return Some(url.trim().to_owned());
@@ -127,14 +186,20 @@ impl Process {
         Ok(process)
     }
 
-    /// Whether the browser process is still running.
+    /// Whether the browser process is still running (the watcher exits with it).
     pub(crate) fn is_running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
+        matches!(self.watcher.try_wait(), Ok(None))
     }
 
-    /// The browser's process id (for tests and memory figures).
+    /// The browser's process id.
     pub(crate) fn pid(&self) -> Option<u32> {
-        self.child.id()
+        self.browser
+    }
+
+    /// The process group every process of the browser runs in (for tests and memory
+    /// figures).
+    pub(crate) fn group(&self) -> Option<u32> {
+        self.group.map(|g| g.as_raw_pid() as u32)
     }
 
     fn kill_group(&self) {
@@ -146,9 +211,10 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // Not waiting for the watcher to notice the lifeline close: the group goes now.
         self.kill_group();
-        let _ = self.child.start_kill();
-        let _ = self.child.try_wait();
+        let _ = self.watcher.start_kill();
+        let _ = self.watcher.try_wait();
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 }

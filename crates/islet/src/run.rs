@@ -121,6 +121,52 @@ impl NpmArgs {
     }
 }
 
+/// Agent class modules' package imports on `islet serve`: bundled by the npm rung when
+/// --allow-npm is on, refused with what to turn on when it is not.
+pub(crate) struct ClassPackages(pub Option<Arc<npm::Npm>>);
+
+impl agents::ModulePackages for ClassPackages {
+    fn prepare<'a>(&'a self, source: &'a str) -> agents::PackagesFuture<'a> {
+        Box::pin(async move {
+            let Some(npm) = &self.0 else {
+                let imported = npm::package_imports(source, agents::RUNTIME_MODULES);
+                // Relative paths and URLs fall through to the module loader's own error.
+                let Some(first) = imported.first() else {
+                    return Ok(None);
+                };
+                let mut packages: Vec<&str> = imported
+                    .iter()
+                    .filter_map(|i| i.package.as_deref())
+                    .collect();
+                packages.sort_unstable();
+                packages.dedup();
+                let only = if packages.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " (and --npm-allow {} to allow only those)",
+                        packages.join(",")
+                    )
+                };
+                return Err(format!(
+                    "it imports `{}`, which needs the npm rung, but this server does not offer \
+                     it: start islet serve with --allow-npm{only} to let agent classes import \
+                     npm packages and Node built-ins",
+                    first.specifier
+                ));
+            };
+            match npm.prepare_module(source, agents::RUNTIME_MODULES).await {
+                Ok(Some(prepared)) => Ok(Some(agents::WithPackages {
+                    source: prepared.code,
+                    prelude: prepared.prelude,
+                })),
+                Ok(None) => Ok(None),
+                Err(error) => Err(format!("npm: {error} [code {}]", error.code())),
+            }
+        })
+    }
+}
+
 /// Whether code gets `fetch`, and for which hosts: shared by `islet run`, `islet mcp
 /// openapi` and `islet mcp proxy`. Without `--allow-fetch`, `fetch` is not defined.
 #[derive(clap::Args, Debug, Default, Clone)]

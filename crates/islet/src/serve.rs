@@ -416,8 +416,14 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .executors
         .map_or_else(crate::run::default_executors, usize::from);
     let sandbox = Arc::new(args.isolation.server_sandbox(executors)?);
+    // npm packages, for agent classes' imports and for `execute` programs (/mcp and chat
+    // agents'), cached in the data directory unless --npm-cache says otherwise.
+    let npm = args.npm.npm(&args.data)?;
     let classes = match &agents_dir {
-        Some(dir) => Classes::load_dir(dir, &sandbox).await?,
+        Some(dir) => {
+            let packages = crate::run::ClassPackages(npm.clone());
+            Classes::load_dir_with(dir, &sandbox, Some(&packages)).await?
+        }
         None => Classes::default(),
     };
     let memories = crate::memory::memories(&args.data, &args.endpoints)?;
@@ -459,9 +465,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    // npm imports in `execute` programs (/mcp and chat agents'), cached in the data
-    // directory unless --npm-cache says otherwise.
-    capabilities.extend(args.npm.capability(&args.data)?);
+    if let Some(npm) = npm {
+        capabilities.push(Arc::new(npm::NpmCapability::new(npm)));
+    }
     // Agents' code also reaches any profile through `this.memory(name)` (the open
     // bindings; not /mcp's or `execute`'s code, which get `memory.*` only).
     let mut agent_bindings = memory_bindings.clone();

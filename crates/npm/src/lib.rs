@@ -86,6 +86,35 @@ impl NpmConfig {
     }
 }
 
+/// An import of a module that only the npm rung can serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PackageImport {
+    /// As written: `zod`, `npm:lodash@4`, `node:crypto`.
+    pub specifier: String,
+    /// The package it names, as `--npm-allow` takes it; `None` for a Node built-in.
+    pub package: Option<String>,
+}
+
+/// The npm packages and Node built-ins `source` (a module) imports, besides
+/// `runtime_modules` and besides what npm could never serve (relative paths, URLs): what a
+/// host without the npm rung names when it refuses the module.
+pub fn package_imports(source: &str, runtime_modules: &[&str]) -> Vec<PackageImport> {
+    let Some(rewritten) = program::rewrite_except(source, runtime_modules) else {
+        return Vec::new();
+    };
+    rewritten
+        .specs
+        .into_iter()
+        .filter_map(|specifier| {
+            let package = match spec::parse(&specifier).ok()? {
+                Import::Package(request) => Some(request.name),
+                Import::Builtin(_) => None,
+            };
+            Some(PackageImport { specifier, package })
+        })
+        .collect()
+}
+
 /// What a program becomes when it imports packages.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -172,17 +201,35 @@ impl Npm {
     /// The program rewritten to use its packages, and the bundle they need; `None` when
     /// it imports nothing.
     pub async fn prepare(&self, code: &str) -> Result<Option<Prepared>, Error> {
-        let Some(rewritten) = program::rewrite(code) else {
-            return Ok(None);
-        };
+        match program::rewrite(code) {
+            Some(rewritten) => self.prepare_rewritten(rewritten).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Npm::prepare`] for a module whose imports of `runtime_modules` (an agent class's
+    /// `"agents"`) the host serves itself: those stay as written, the rest come from the
+    /// bundle. Cached like a program's bundles (by the package set and versions).
+    pub async fn prepare_module(
+        &self,
+        source: &str,
+        runtime_modules: &[&str],
+    ) -> Result<Option<Prepared>, Error> {
+        match program::rewrite_except(source, runtime_modules) {
+            Some(rewritten) => self.prepare_rewritten(rewritten).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn prepare_rewritten(&self, rewritten: program::Rewritten) -> Result<Prepared, Error> {
         let mut specs = rewritten.specs.clone();
         specs.sort();
         if let Some(memo) = self.memo_get(&specs) {
-            return Ok(Some(Prepared {
+            return Ok(Prepared {
                 code: rewritten.code,
                 prelude: memo.prelude,
                 packages: memo.packages,
-            }));
+            });
         }
         let mut imports = Vec::new();
         for text in &specs {
@@ -194,11 +241,11 @@ impl Npm {
         }
         let _building = self.building.lock().await;
         if let Some(memo) = self.memo_get(&specs) {
-            return Ok(Some(Prepared {
+            return Ok(Prepared {
                 code: rewritten.code,
                 prelude: memo.prelude,
                 packages: memo.packages,
-            }));
+            });
         }
         let mut builder = bundle::Builder::new(self);
         let mut resolved = Vec::new();
@@ -253,11 +300,11 @@ impl Npm {
             },
         );
         drop(memo);
-        Ok(Some(Prepared {
+        Ok(Prepared {
             code: rewritten.code,
             prelude,
             packages,
-        }))
+        })
     }
 
     fn memo_get(&self, specs: &[String]) -> Option<Memo> {

@@ -24,6 +24,12 @@ pub(crate) struct Rewritten {
 /// `None` when the program imports nothing (or does not parse: the sandbox then reports
 /// the syntax error in its own terms).
 pub(crate) fn rewrite(code: &str) -> Option<Rewritten> {
+    rewrite_except(code, &[])
+}
+
+/// [`rewrite`], leaving imports of the modules in `keep` as they are: an agent class's
+/// `import { Agent } from "agents"` is the agent runtime's to serve, not npm's.
+pub(crate) fn rewrite_except(code: &str, keep: &[&str]) -> Option<Rewritten> {
     if !code.contains("import") && !code.contains("require") {
         return None;
     }
@@ -57,10 +63,10 @@ pub(crate) fn rewrite(code: &str) -> Option<Rewritten> {
         let Statement::ImportDeclaration(decl) = stmt else {
             continue;
         };
-        if decl.import_kind.is_type() {
+        let source = decl.source.value.as_str();
+        if decl.import_kind.is_type() || keep.contains(&source) {
             continue;
         }
-        let source = decl.source.value.as_str();
         add(source);
         let module = format!("__islet_npm.import({})", js_string(source));
         let mut named = Vec::new();
@@ -107,6 +113,7 @@ pub(crate) fn rewrite(code: &str) -> Option<Rewritten> {
     let mut finder = Calls {
         edits: &mut edits,
         specs: Vec::new(),
+        keep,
     };
     finder.visit_program(&program);
     for spec in std::mem::take(&mut finder.specs) {
@@ -136,11 +143,15 @@ pub(crate) fn rewrite(code: &str) -> Option<Rewritten> {
 struct Calls<'e> {
     edits: &'e mut Vec<(u32, u32, String)>,
     specs: Vec<String>,
+    /// Specifiers left alone (see [`rewrite_except`]).
+    keep: &'e [&'e str],
 }
 
 impl<'a> Visit<'a> for Calls<'_> {
     fn visit_import_expression(&mut self, it: &ImportExpression<'a>) {
-        if let Expression::StringLiteral(spec) = &it.source {
+        if let Expression::StringLiteral(spec) = &it.source
+            && !self.keep.contains(&spec.value.as_str())
+        {
             self.specs.push(spec.value.to_string());
             let source = it.source.span();
             self.edits.push((
@@ -158,6 +169,7 @@ impl<'a> Visit<'a> for Calls<'_> {
             && callee.name == "require"
             && it.arguments.len() == 1
             && let Some(Expression::StringLiteral(spec)) = it.arguments[0].as_expression()
+            && !self.keep.contains(&spec.value.as_str())
         {
             self.specs.push(spec.value.to_string());
         }
@@ -189,5 +201,25 @@ mod tests {
         assert_eq!(lines[4], "const m = await __islet_npm.dynamic('ms');");
         assert_eq!(lines.len(), 7);
         assert_eq!(rewrite("async () => 1 + 1"), None);
+    }
+
+    #[test]
+    fn issue17_an_agent_modules_runtime_imports_stay() {
+        let r = rewrite_except(
+            "import { Agent } from \"agents\";\nimport { z } from \"zod\";\nexport default class A extends Agent {}",
+            &["agents"],
+        )
+        .unwrap();
+        assert_eq!(r.specs, ["zod"]);
+        let lines: Vec<&str> = r.code.lines().collect();
+        assert_eq!(lines[0], "import { Agent } from \"agents\";");
+        assert_eq!(lines[1], "const { z } = __islet_npm.import(\"zod\");");
+        assert_eq!(
+            rewrite_except(
+                "import { Agent } from \"agents\";\nexport default class A extends Agent {}",
+                &["agents"]
+            ),
+            None
+        );
     }
 }

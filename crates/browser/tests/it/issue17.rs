@@ -204,10 +204,10 @@ async fn issue17_a_browser_killed_mid_execution_fails_clearly_and_the_next_execu
     let (site, _) = given_sites().await;
     let browser = given_browser();
     browser.warm_up().await.unwrap();
-    let pid = browser.pid().await.unwrap();
+    let group = browser.process_group().await.unwrap();
     let killer = tokio::spawn(async move {
         tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-        let group = rustix::process::Pid::from_raw(pid as i32).unwrap();
+        let group = rustix::process::Pid::from_raw(group as i32).unwrap();
         rustix::process::kill_process_group(group, rustix::process::Signal::KILL).unwrap();
     });
     let code = format!(
@@ -226,25 +226,53 @@ async fn issue17_a_browser_killed_mid_execution_fails_clearly_and_the_next_execu
 }
 
 #[tokio::test]
+async fn issue17_chromium_dying_alone_takes_every_process_of_its_group_along() {
+    let (site, _) = given_sites().await;
+    let browser = given_browser();
+    browser.warm_up().await.unwrap();
+    let group = browser.process_group().await.unwrap();
+    let pid = browser.pid().await.unwrap();
+    assert_ne!(pid, group, "Chromium runs under islet's watcher");
+    // Only Chromium's first process: the watcher kills the rest (renderers, zygotes) and
+    // itself, so nothing of this browser is left and islet sees it is gone.
+    let first = rustix::process::Pid::from_raw(pid as i32).unwrap();
+    rustix::process::kill_process(first, rustix::process::Signal::KILL).unwrap();
+    let mut left = processes_in_group(group);
+    for _ in 0..100 {
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        left = processes_in_group(group);
+    }
+    assert_eq!(left, 0, "processes of the dead browser are left");
+    let code = format!("await browser.markdown({:?})", site.url("/"));
+    let markdown = result(&run(&browser, given_fetcher(&site), &code).await);
+    assert!(markdown.as_str().unwrap().starts_with("# Islands"));
+    assert_eq!(browser.starts(), 2);
+    browser.shutdown().await;
+}
+
+#[tokio::test]
 async fn issue17_no_chromium_process_is_left_after_shutdown() {
     let (site, _) = given_sites().await;
     let browser = given_browser();
     let code = format!("await browser.content({:?})", site.url("/"));
     result(&run(&browser, given_fetcher(&site), &code).await);
-    let pid = browser.pid().await.unwrap();
+    let group = browser.process_group().await.unwrap();
     assert!(
-        processes_in_group(pid) > 1,
+        processes_in_group(group) > 1,
         "Chromium runs several processes"
     );
     browser.shutdown().await;
     // Killed processes are reaped by their parents (or by init) shortly after.
     for _ in 0..100 {
-        if processes_in_group(pid) == 0 {
+        if processes_in_group(group) == 0 {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    panic!("{} Chromium processes are left", processes_in_group(pid));
+    panic!("{} Chromium processes are left", processes_in_group(group));
 }
 
 /// Live (not zombie) processes in process group `group`.

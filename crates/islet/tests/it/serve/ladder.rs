@@ -5,12 +5,14 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::response::Html;
 use serde_json::{Value, json};
 
-use super::{ASSISTANT, McpClient, Server, given_agents_dir, given_chat_server_with};
+use super::{ASSISTANT, McpClient, Server, given_agents_dir, given_chat_server_with, given_server};
 use crate::support::serve_on_own_thread;
 
 const PAGE: &str = "<html><head><title>Ladder</title></head><body>\
@@ -203,6 +205,130 @@ async fn issue17_serve_gives_fetch_and_the_browser_to_agents_mcp_and_chat() {
     }
 }
 
+/// Processes in `groups` that are alive (not zombies: a killed process whose new parent
+/// has not reaped it yet is gone in every sense that matters here).
+fn alive_in(groups: &[u32]) -> Vec<u32> {
+    let mut alive = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let Some((head, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let group = fields.get(2).and_then(|g| g.parse::<u32>().ok());
+        if fields.first() != Some(&"Z")
+            && group.is_some_and(|g| groups.contains(&g))
+            && let Ok(pid) = head.split_whitespace().next().unwrap_or("").parse::<u32>()
+        {
+            alive.push(pid);
+        }
+    }
+    alive
+}
+
+/// Waits (up to 30 s) until `islet` (pid) has a browser running: a process group it
+/// leads with Chromium (a process given a `--user-data-dir`) in it; returns the groups.
+async fn wait_for_browser(islet: u32) -> Vec<u32> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let groups = browser_groups(islet);
+        let chromium = alive_in(&groups).into_iter().any(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("--user-data-dir="))
+        });
+        if chromium {
+            return groups;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "islet started no browser"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// `kill -9` of islet (`child`), then every process in `groups` must be gone within 5 s.
+async fn kill_9_and_expect_no_browser(child: &mut std::process::Child, groups: &[u32]) {
+    let before = alive_in(groups).len();
+    assert!(before > 2, "Chromium runs several processes: {before}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = alive_in(groups);
+        if left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Chromium outlived a SIGKILL of islet: {} of {before} processes left ({left:?})",
+            left.len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_chromium_never_outlives_islet_serve_even_on_kill_9() {
+    let site = given_site();
+    let host = site.trim_start_matches("http://").to_owned();
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = given_ladder_server(dir.path(), &model, &host, &["--browser"]);
+    let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
+    let result = execute(
+        &mut mcp,
+        &format!("return await browser.markdown('{site}/')"),
+    )
+    .await;
+    assert!(result.to_string().contains("# Islands"), "{result}");
+    let groups = wait_for_browser(server.child.id()).await;
+    kill_9_and_expect_no_browser(&mut server.child, &groups).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_chromium_never_outlives_islet_run_even_on_kill_9() {
+    let site = given_site();
+    let host = site.trim_start_matches("http://").to_owned();
+    // A program that keeps its page open until islet is killed.
+    let mut run = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args([
+            "run",
+            "--browser",
+            "--allow-fetch",
+            &host,
+            "--allow-private-fetch",
+        ])
+        .args(["--wall-ms", "60000", "--cpu-ms", "60000", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = run.stdin.take().unwrap();
+        write!(
+            stdin,
+            "const page = await browser.open('{site}/');\n\
+             await page.waitFor('#never', {{ timeout: 55000 }});"
+        )
+        .unwrap();
+    }
+    let groups = wait_for_browser(run.id()).await;
+    // The page is open once Chromium runs a renderer (its `--type=renderer` process).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !alive_in(&groups).into_iter().any(|pid| {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains("--type=renderer"))
+    }) {
+        assert!(std::time::Instant::now() < deadline, "no page was opened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    kill_9_and_expect_no_browser(&mut run, &groups).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn issue17_without_browser_the_rung_is_not_mentioned_nor_offered() {
     let site = given_site();
@@ -247,6 +373,253 @@ async fn issue17_serve_gives_npm_packages_to_mcp_execute() {
     );
 }
 
+/// The one package of [`given_npm_registry`]: a zod-like validator, an ES module.
+const MINI_SCHEMA: &str = r#"
+export const s = {
+  email() {
+    return {
+      parse(value) {
+        if (typeof value !== "string" || !/^[^@\s]+@[^@\s]+\.[a-z]+$/.test(value)) {
+          throw new TypeError(`Invalid email: ${JSON.stringify(value)}`);
+        }
+        return value;
+      },
+    };
+  },
+};
+export default s;
+"#;
+
+/// An npm registry on loopback serving `mini-schema@1.2.0` (its document and its tarball,
+/// with the tarball's true sha512 integrity); returns its URL and how many requests it
+/// answered.
+fn given_npm_registry() -> (String, Arc<AtomicUsize>) {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    use std::io::Write as _;
+    let files = [
+        (
+            "package.json",
+            json!({"name": "mini-schema", "version": "1.2.0", "type": "module", "exports": {".": "./index.js"}})
+                .to_string(),
+        ),
+        ("index.js", MINI_SCHEMA.to_owned()),
+    ];
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, content) in &files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("package/{path}"), content.as_bytes())
+            .unwrap();
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(&tar.into_inner().unwrap()).unwrap();
+    let tarball = gz.finish().unwrap();
+    let integrity = format!(
+        "sha512-{}",
+        base64::engine::general_purpose::STANDARD.encode(sha2::Sha512::digest(&tarball))
+    );
+    let hits = Arc::new(AtomicUsize::new(0));
+    // The document names the tarball by URL, so it is built once the port is known.
+    let origin: Arc<std::sync::OnceLock<String>> = Arc::default();
+    let app = {
+        let (hits, origin) = (Arc::clone(&hits), Arc::clone(&origin));
+        let (tar_hits, tarball) = (Arc::clone(&hits), tarball);
+        axum::Router::new()
+            .route(
+                "/mini-schema",
+                axum::routing::get(move || async move {
+                    hits.fetch_add(1, Ordering::SeqCst);
+                    let url = format!("{}/-/mini-schema-1.2.0.tgz", origin.get().unwrap());
+                    let doc = json!({
+                        "name": "mini-schema",
+                        "dist-tags": {"latest": "1.2.0"},
+                        "versions": {"1.2.0": {
+                            "name": "mini-schema",
+                            "version": "1.2.0",
+                            "dist": {"tarball": url, "integrity": integrity},
+                        }},
+                    });
+                    ([("content-type", "application/json")], doc.to_string())
+                }),
+            )
+            .route(
+                "/-/mini-schema-1.2.0.tgz",
+                axum::routing::get(move || async move {
+                    tar_hits.fetch_add(1, Ordering::SeqCst);
+                    tarball.clone()
+                }),
+            )
+    };
+    let url = format!("http://{}", serve_on_own_thread(app));
+    origin.set(url.clone()).unwrap();
+    (url, hits)
+}
+
+/// An agent class that validates its input with a package imported at top level (and
+/// uses a Node built-in).
+const SIGNUP: &str = r#"
+import { Agent } from "agents";
+import { s } from "mini-schema";
+import { createHash } from "node:crypto";
+export default class Signup extends Agent {
+  async register(email: string) {
+    const valid = s.email().parse(email);
+    await this.storage.put("email", valid);
+    return { registered: valid, id: createHash("sha256").update(valid).digest("hex").slice(0, 8) };
+  }
+}
+"#;
+
+/// A chat agent whose system prompt comes from a package (`npm:` form, with a range).
+const GREETER: &str = r#"
+import { Think } from "agents";
+import schema from "npm:mini-schema@^1";
+export default class Greeter extends Think {
+  getSystemPrompt() { return `Write to ${schema.email().parse("ada@example.com")}.`; }
+}
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_agent_classes_import_npm_packages_on_serve() {
+    let (registry, hits) = given_npm_registry();
+    let model = llm::scripted::ScriptedModel::start().await.unwrap();
+    model.push(llm::scripted::Reply::new().text("Done."));
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(
+        dir.path(),
+        &[("Signup.ts", SIGNUP), ("Greeter.ts", GREETER)],
+    );
+    let data = dir.path().join("data");
+    let npm_args = ["--allow-npm", "--npm-registry", &registry];
+    {
+        let server = given_chat_server_with(&agents, &data, &model, &[], &npm_args);
+        let got = server
+            .call("Signup", "a", "register", json!(["ada@example.com"]))
+            .await;
+        assert_eq!(
+            got,
+            json!({"registered": "ada@example.com", "id": "b5fc85e5"})
+        );
+        // The package's own error reaches the caller, from the package's code.
+        let (status, refused) = server
+            .post(
+                "/agents/Signup/a/register",
+                &json!(["not an email"]).to_string(),
+            )
+            .await;
+        assert_ne!(status, 200, "{refused}");
+        assert!(
+            refused
+                .to_string()
+                .contains("Invalid email: \\\"not an email\\\""),
+            "{refused}"
+        );
+        // A Think class: its system prompt is built with the package.
+        let body =
+            json!({"messages": [{"role": "user", "parts": [{"type": "text", "text": "Hi"}]}]});
+        let (status, reply) = server
+            .post("/agents/Greeter/g/chat", &body.to_string())
+            .await;
+        assert_eq!(status, 200, "{reply}");
+        let prompt = model.requests()[0].body["messages"][0].to_string();
+        assert!(prompt.contains("Write to ada@example.com."), "{prompt}");
+    }
+    let fetched = hits.load(Ordering::SeqCst);
+    assert!(
+        fetched >= 2,
+        "the document and the tarball came from the registry"
+    );
+    assert!(
+        data.join("npm").join("bundles").is_dir(),
+        "bundles are cached"
+    );
+    // Started again, now with process isolation (the bundle travels to the worker): the
+    // classes load from the cache, without asking the registry.
+    let server = given_server(
+        &agents,
+        &data,
+        &[
+            "--isolation",
+            "process",
+            "--allow-npm",
+            "--npm-registry",
+            &registry,
+        ],
+    );
+    let got = server
+        .call("Signup", "b", "register", json!(["grace@example.org"]))
+        .await;
+    assert_eq!(
+        got,
+        json!({"registered": "grace@example.org", "id": "233ac984"})
+    );
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        fetched,
+        "served from the cache"
+    );
+}
+
+/// `islet serve`'s exit status and what it printed to stderr, for a start that fails.
+fn serve_fails(agents: &Path, data: &Path, extra: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--isolation",
+            "inprocess",
+            "--agents",
+        ])
+        .arg(agents)
+        .arg("--data")
+        .arg(data)
+        .args(extra)
+        .env_remove("ISLET_AUTH_TOKEN")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "islet serve started: {stderr}");
+    stderr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_an_agent_class_importing_a_package_fails_clearly() {
+    let (registry, _) = given_npm_registry();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let agents = given_agents_dir(dir.path(), &[("Signup.ts", SIGNUP)]);
+    // Without --allow-npm: the module's error says what to turn on.
+    let stderr = serve_fails(&agents, &data, &[]);
+    assert!(stderr.contains("Signup.ts"), "{stderr}");
+    assert!(stderr.contains("`mini-schema`"), "{stderr}");
+    assert!(stderr.contains("--allow-npm"), "{stderr}");
+    assert!(stderr.contains("--npm-allow mini-schema "), "{stderr}");
+    // A Node built-in alone needs the rung too, and no package allowlist.
+    let hashing = "import { Agent } from \"agents\";\nimport { createHash } from \"node:crypto\";\n\
+        export default class Hasher extends Agent { h(x: string) { return createHash(\"md5\").update(x).digest(\"hex\"); } }\n";
+    let agents = given_agents_dir(&dir.path().join("builtin"), &[("Hasher.ts", hashing)]);
+    let stderr = serve_fails(&agents, &data, &[]);
+    assert!(stderr.contains("`node:crypto`"), "{stderr}");
+    assert!(stderr.contains("--allow-npm "), "{stderr}");
+    assert!(!stderr.contains("--npm-allow"), "{stderr}");
+    // With it, a version the registry does not have: the package and the range are named.
+    let missing = SIGNUP.replace("\"mini-schema\"", "\"npm:mini-schema@^9\"");
+    let agents = given_agents_dir(&dir.path().join("v9"), &[("Signup.ts", &missing)]);
+    let stderr = serve_fails(
+        &agents,
+        &data,
+        &["--allow-npm", "--npm-registry", &registry],
+    );
+    assert!(stderr.contains("Signup.ts"), "{stderr}");
+    assert!(stderr.contains("`mini-schema` matches `^9`"), "{stderr}");
+    assert!(stderr.contains("1.2.0"), "{stderr}");
+}
+
 /// The README's "The execution ladder" examples (` ```sh ladder:NAME ` blocks), by name.
 fn readme_ladder_examples() -> Vec<(String, String)> {
     let readme =
@@ -274,7 +647,7 @@ async fn readme_the_execution_ladder_examples_run() {
     {
         // Counter/alice exists once called; its data directory is ./.islet, islet's default.
         let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/agents");
-        let server = super::given_server(
+        let server = given_server(
             &examples,
             &dir.path().join(".islet"),
             &["--isolation", "inprocess"],
