@@ -252,6 +252,7 @@ fn version_summary(packument: &Packument) -> String {
     versions.sort();
     match versions.len() {
         0 => "no versions".to_owned(),
+        1 => format!("only version {}", versions[0]),
         n => format!("{n} versions, {} to {}", versions[0], versions[n - 1]),
     }
 }
