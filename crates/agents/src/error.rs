@@ -182,10 +182,7 @@ pub enum Error {
 }
 
 fn did_you_mean(nearest: &Option<String>) -> String {
-    nearest
-        .as_ref()
-        .map(|n| format!(" (did you mean `{n}`?)"))
-        .unwrap_or_default()
+    base::suggest::did_you_mean(nearest.as_deref())
 }
 
 /// What an agent's author can do about a limit (the sandbox's own advice is for model code).

@@ -35,6 +35,14 @@ pub fn nearest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
         .map(|(_, c)| c)
 }
 
+/// " (did you mean `x`?)" for a suggestion, or nothing: the one wording of the hint that
+/// follows a wrong name in an error message.
+pub fn did_you_mean(nearest: Option<&str>) -> String {
+    nearest
+        .map(|n| format!(" (did you mean `{n}`?)"))
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -244,9 +244,7 @@ impl Sandboxes {
         if !OPERATIONS.contains(&op) {
             return Err(Error::InvalidArgument(format!(
                 "the sandbox has no operation `{op}`{}; it has: {}",
-                base::suggest::nearest(op, OPERATIONS.iter().copied())
-                    .map(|n| format!(" (did you mean `{n}`?)"))
-                    .unwrap_or_default(),
+                base::suggest::did_you_mean(base::suggest::nearest(op, OPERATIONS.iter().copied())),
                 OPERATIONS.join(", ")
             )));
         }

@@ -190,9 +190,10 @@ fn parse_entry(
     }
     for key in entry.keys() {
         if !ENTRY_KEYS.contains(&key.as_str()) {
-            let hint = base::suggest::nearest(key, ENTRY_KEYS.iter().copied())
-                .map(|k| format!(" (did you mean `{k}`?)"))
-                .unwrap_or_default();
+            let hint = base::suggest::did_you_mean(base::suggest::nearest(
+                key,
+                ENTRY_KEYS.iter().copied(),
+            ));
             return Err(format!(
                 "unknown key `{key}`{hint}; known keys: {}",
                 ENTRY_KEYS.join(", ")
