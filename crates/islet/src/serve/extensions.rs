@@ -30,9 +30,14 @@ async fn list(
     Path((class, name)): Path<(String, String)>,
 ) -> Result<Response> {
     let address = app.host.resolve(&[(class, name)])?;
+    list_at(&app, &address).await
+}
+
+/// [`list`] of any agent, a sub-agent's too.
+pub(super) async fn list_at(app: &App, address: &agents::Address) -> Result<Response> {
     let list = app
         .host
-        .with_db_at(&address, |db| Ok(db.extensions().list()?))
+        .with_db_at(address, |db| Ok(db.extensions().list()?))
         .await?;
     Ok(json_response(
         StatusCode::OK,
@@ -47,13 +52,22 @@ async fn install(
     body: Body,
 ) -> Result<Response> {
     let address = app.host.resolve(&[(class, name)])?;
-    let body = read_body(&app, body).await?;
+    install_at(&app, &address, body).await
+}
+
+/// [`install`] for any agent.
+pub(super) async fn install_at(
+    app: &App,
+    address: &agents::Address,
+    body: Body,
+) -> Result<Response> {
+    let body = read_body(app, body).await?;
     let spec: Value = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body is JSON {{\"name\", \"source\", \"description\"?, \"permissions\"?}}: {e}"
         ))
     })?;
-    let installed = app.host.install_extension(&address, spec).await?;
+    let installed = app.host.install_extension(address, spec).await?;
     Ok(json_response(StatusCode::CREATED, &installed))
 }
 
@@ -65,10 +79,19 @@ async fn versions(
     Path((class, name, extension)): Path<(String, String, String)>,
 ) -> Result<Response> {
     let address = app.host.resolve(&[(class, name)])?;
+    versions_at(&app, &address, extension).await
+}
+
+/// [`versions`] of any agent's extension.
+pub(super) async fn versions_at(
+    app: &App,
+    address: &agents::Address,
+    extension: String,
+) -> Result<Response> {
     let shown = extension.clone();
     let versions = app
         .host
-        .with_db_at(&address, move |db| {
+        .with_db_at(address, move |db| {
             Ok(db.extensions().versions(&extension)?)
         })
         .await?;
@@ -91,11 +114,18 @@ async fn remove(
     Path((class, name, extension)): Path<(String, String, String)>,
 ) -> Result<Response> {
     let address = app.host.resolve(&[(class, name)])?;
+    remove_at(&app, &address, extension).await
+}
+
+/// [`remove`] for any agent's extension.
+pub(super) async fn remove_at(
+    app: &App,
+    address: &agents::Address,
+    extension: String,
+) -> Result<Response> {
     let deleted = app
         .host
-        .with_db_at(&address, move |db| {
-            Ok(db.extensions().delete(&extension)?)
-        })
+        .with_db_at(address, move |db| Ok(db.extensions().delete(&extension)?))
         .await?;
     Ok(json_response(
         StatusCode::OK,
@@ -118,19 +148,30 @@ async fn act(
     body: Body,
 ) -> Result<Response> {
     let address = app.host.resolve(&[(class, name)])?;
+    act_at(&app, &address, extension, action, body).await
+}
+
+/// [`act`] for any agent's extension.
+pub(super) async fn act_at(
+    app: &App,
+    address: &agents::Address,
+    extension: String,
+    action: String,
+    body: Body,
+) -> Result<Response> {
     let done = match action.as_str() {
         "enable" | "disable" => {
             let on = action == "enable";
             let found = app
                 .host
-                .with_db_at(&address, move |db| {
+                .with_db_at(address, move |db| {
                     Ok(db.extensions().set_enabled(&extension, on)?)
                 })
                 .await?;
             json!({ "found": found })
         }
         "rollback" | "approve" => {
-            let body = read_body(&app, body).await?;
+            let body = read_body(app, body).await?;
             let Rollback { version } = serde_json::from_slice(&body).map_err(|e| {
                 ApiError::bad_request(format!(
                     "the body is {{\"version\": N}}, a version the extension keeps: {e}"
@@ -138,7 +179,7 @@ async fn act(
             })?;
             let approve = action == "approve";
             app.host
-                .with_db_at(&address, move |db| {
+                .with_db_at(address, move |db| {
                     let mut extensions = db.extensions();
                     // Approval is the operator's (this API's token), never the agent's own.
                     if approve {

@@ -600,9 +600,15 @@ async fn list_schedules(
     State(app): State<App>,
     Path((class, name)): Path<(String, String)>,
 ) -> Result<Response> {
+    let address = app.host.resolve(&[(class, name)])?;
+    schedules_at(&app, &address).await
+}
+
+/// `GET …/schedules` of any agent, a sub-agent's too.
+pub(super) async fn schedules_at(app: &App, address: &agents::Address) -> Result<Response> {
     let schedules: Vec<Value> = app
         .host
-        .with_db(&class, &name, |db| {
+        .with_db_at(address, |db| {
             Ok(db.schedules()?.iter().map(agents::schedule_view).collect())
         })
         .await?;
@@ -616,10 +622,20 @@ async fn cancel_schedule(
     State(app): State<App>,
     Path((class, name, id)): Path<(String, String, String)>,
 ) -> Result<Response> {
+    let address = app.host.resolve(&[(class, name)])?;
+    cancel_schedule_at(&app, &address, id).await
+}
+
+/// `DELETE …/schedules/{id}` of any agent.
+pub(super) async fn cancel_schedule_at(
+    app: &App,
+    address: &agents::Address,
+    id: String,
+) -> Result<Response> {
     let id_for_error = id.clone();
     let cancelled = app
         .host
-        .with_db(&class, &name, move |db| Ok(db.cancel_schedule(&id)?))
+        .with_db_at(address, move |db| Ok(db.cancel_schedule(&id)?))
         .await?;
     if !cancelled {
         return Err(ApiError::new(
@@ -635,14 +651,16 @@ async fn workspace_root(
     State(app): State<App>,
     Path((class, name)): Path<(String, String)>,
 ) -> Result<Response> {
-    workspace_read(app, class, name, "/".to_owned()).await
+    let address = app.host.resolve(&[(class, name)])?;
+    workspace_read(&app, &address, "/".to_owned()).await
 }
 
 async fn workspace_get(
     State(app): State<App>,
     Path((class, name, path)): Path<(String, String, String)>,
 ) -> Result<Response> {
-    workspace_read(app, class, name, path).await
+    let address = app.host.resolve(&[(class, name)])?;
+    workspace_read(&app, &address, path).await
 }
 
 /// What a workspace path holds, read in one visit to the agent.
@@ -652,11 +670,16 @@ enum WorkspaceRead {
     File(Vec<u8>),
 }
 
-async fn workspace_read(app: App, class: String, name: String, path: String) -> Result<Response> {
+/// `GET …/workspace/{path}` of any agent: a file's bytes or a directory's entries.
+pub(super) async fn workspace_read(
+    app: &App,
+    address: &agents::Address,
+    path: String,
+) -> Result<Response> {
     let shown = path.clone();
     let read = app
         .host
-        .with_db(&class, &name, move |db| {
+        .with_db_at(address, move |db| {
             let mut ws = db.workspace();
             Ok(match ws.stat(&path)?.map(|stat| stat.kind) {
                 None => WorkspaceRead::Missing,
@@ -693,19 +716,28 @@ async fn workspace_put(
     Path((class, name, path)): Path<(String, String, String)>,
     body: Body,
 ) -> Result<Response> {
-    let body = read_body(&app, body).await?;
-    // Writing a file creates the agent, like a call would: files often come first.
+    let address = app.host.resolve(&[(class, name)])?;
+    workspace_write(&app, &address, path, body).await
+}
+
+/// `PUT …/workspace/{path}` of any agent. Writing a file creates a top-level agent, like
+/// a call would (files often come first); a sub-agent exists once its parent made it.
+pub(super) async fn workspace_write(
+    app: &App,
+    address: &agents::Address,
+    path: String,
+    body: Body,
+) -> Result<Response> {
+    let body = read_body(app, body).await?;
     let stat = app
         .host
-        .with_new_or_existing_db(&class, &name, move |db| {
-            Ok(db.workspace().write(&path, &body)?)
-        })
+        .with_new_or_existing_db_at(address, move |db| Ok(db.workspace().write(&path, &body)?))
         .await?;
     Ok(json_response(StatusCode::OK, &json!(stat)))
 }
 
 #[derive(Deserialize)]
-struct RemoveQuery {
+pub(super) struct RemoveQuery {
     #[serde(default)]
     recursive: bool,
 }
@@ -715,9 +747,20 @@ async fn workspace_delete(
     Path((class, name, path)): Path<(String, String, String)>,
     Query(q): Query<RemoveQuery>,
 ) -> Result<Response> {
+    let address = app.host.resolve(&[(class, name)])?;
+    workspace_remove(&app, &address, path, q).await
+}
+
+/// `DELETE …/workspace/{path}[?recursive=true]` of any agent.
+pub(super) async fn workspace_remove(
+    app: &App,
+    address: &agents::Address,
+    path: String,
+    q: RemoveQuery,
+) -> Result<Response> {
     let removed = app
         .host
-        .with_db(&class, &name, move |db| {
+        .with_db_at(address, move |db| {
             Ok(db.workspace().rm(&path, q.recursive)?)
         })
         .await?;

@@ -6,7 +6,7 @@
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{Method, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::{any, delete, get};
 use serde::Deserialize;
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use super::api::{ApiError, json_response};
 use super::app::{App, call_args, read_body};
+use super::{extensions, routes, tables};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -32,7 +33,8 @@ struct ClassQuery {
 
 const SHAPE: &str = "a sub-agent path is /agents/<class>/<name>/sub/<Class>/<name> (again \
     /sub/<Class>/<name> for each level below), then nothing (DELETE), /state (GET), /sub \
-    (GET: its sub-agents) or /<method> (POST)";
+    (GET: its sub-agents), /<method> (POST), or what a top-level agent has under \
+    /workspace, /schedules, /db and /extensions";
 
 /// `DELETE /agents/{class}/{name}`: the agent and everything under it.
 async fn delete_agent(
@@ -68,7 +70,7 @@ fn list(app: &App, address: &agents::Address, class: Option<&str>) -> Result<Res
             let at = address.child(&child.class_name, &child.name);
             let mut shown = json!(child);
             shown["subAgents"] = json!(app.host.sub_agents(&at, None).map_or(0, |c| c.len()));
-            shown["lastActiveAt"] = json!(super::routes::last_write_ms(app, &at));
+            shown["lastActiveAt"] = json!(routes::last_write_ms(app, &at));
             Ok(shown)
         })
         .collect::<Result<_>>()?;
@@ -82,10 +84,16 @@ fn list(app: &App, address: &agents::Address, class: Option<&str>) -> Result<Res
 async fn sub_agent(
     State(app): State<App>,
     method: Method,
+    uri: Uri,
     Path((class, name, rest)): Path<(String, String, String)>,
-    Query(q): Query<ClassQuery>,
     body: Body,
 ) -> Result<Response> {
+    // Each route's own query, read as the top-level route reads it.
+    fn query<T: serde::de::DeserializeOwned>(uri: &Uri) -> Result<T> {
+        Query::<T>::try_from_uri(uri)
+            .map(|Query(q)| q)
+            .map_err(|e| ApiError::bad_request(e.body_text()))
+    }
     let segments: Vec<&str> = rest.split('/').collect();
     let mut path = vec![(class, name)];
     let mut at = 0;
@@ -115,7 +123,46 @@ async fn sub_agent(
             let state = app.host.state_at(&address).await?;
             Ok(json_response(StatusCode::OK, &state))
         }
-        (&Method::GET, ["sub"]) => list(&app, &address, q.class.as_deref()),
+        (&Method::GET, ["sub"]) => {
+            let q: ClassQuery = query(&uri)?;
+            list(&app, &address, q.class.as_deref())
+        }
+        // The per-agent routes a top-level agent has, for the console's sub-agent views.
+        (&Method::GET, ["workspace", path @ ..]) => {
+            let path = if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path.join("/")
+            };
+            routes::workspace_read(&app, &address, path).await
+        }
+        (&Method::PUT, ["workspace", path @ ..]) if !path.is_empty() => {
+            routes::workspace_write(&app, &address, path.join("/"), body).await
+        }
+        (&Method::DELETE, ["workspace", path @ ..]) if !path.is_empty() => {
+            routes::workspace_remove(&app, &address, path.join("/"), query(&uri)?).await
+        }
+        (&Method::GET, ["schedules"]) => routes::schedules_at(&app, &address).await,
+        (&Method::DELETE, ["schedules", id]) => {
+            routes::cancel_schedule_at(&app, &address, (*id).to_owned()).await
+        }
+        (&Method::GET, ["db", "tables"]) => tables::list_at(&app, &address).await,
+        (&Method::GET, ["db", "tables", table]) => {
+            tables::rows_at(&app, &address, (*table).to_owned(), query(&uri)?).await
+        }
+        (&Method::GET, ["db", "fibers"]) => tables::fibers_at(&app, &address, query(&uri)?).await,
+        (&Method::GET, ["extensions"]) => extensions::list_at(&app, &address).await,
+        (&Method::POST, ["extensions"]) => extensions::install_at(&app, &address, body).await,
+        (&Method::GET, ["extensions", extension]) => {
+            extensions::versions_at(&app, &address, (*extension).to_owned()).await
+        }
+        (&Method::DELETE, ["extensions", extension]) => {
+            extensions::remove_at(&app, &address, (*extension).to_owned()).await
+        }
+        (&Method::POST, ["extensions", extension, action]) => {
+            let (extension, action) = ((*extension).to_owned(), (*action).to_owned());
+            extensions::act_at(&app, &address, extension, action, body).await
+        }
         (&Method::POST, [rpc_method]) if !rpc_method.is_empty() => {
             let body = read_body(&app, body).await?;
             let args: Vec<Value> = call_args(&body)?;

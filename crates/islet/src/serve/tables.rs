@@ -28,7 +28,7 @@ pub(super) fn routes(router: Router<App>) -> Router<App> {
 }
 
 #[derive(Deserialize)]
-struct Limit {
+pub(super) struct Limit {
     limit: Option<usize>,
 }
 
@@ -39,6 +39,12 @@ async fn fibers(
     Path((class, name)): Path<(String, String)>,
     Query(q): Query<Limit>,
 ) -> Result<Response> {
+    let address = app.host.resolve(&[(class, name)])?;
+    fibers_at(&app, &address, q).await
+}
+
+/// [`fibers`] of any agent, a sub-agent's too.
+pub(super) async fn fibers_at(app: &App, address: &agents::Address, q: Limit) -> Result<Response> {
     let limit = q.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE_ROWS {
         return Err(ApiError::bad_request(format!(
@@ -47,7 +53,7 @@ async fn fibers(
     }
     let fibers = app
         .host
-        .with_db(&class, &name, move |db| Ok(db.fibers().recent(limit)?))
+        .with_db_at(address, move |db| Ok(db.fibers().recent(limit)?))
         .await?;
     Ok(json_response(StatusCode::OK, &json!({ "fibers": fibers })))
 }
@@ -57,15 +63,21 @@ async fn list(
     State(app): State<App>,
     Path((class, name)): Path<(String, String)>,
 ) -> Result<Response> {
+    let address = app.host.resolve(&[(class, name)])?;
+    list_at(&app, &address).await
+}
+
+/// [`list`] of any agent.
+pub(super) async fn list_at(app: &App, address: &agents::Address) -> Result<Response> {
     let tables = app
         .host
-        .with_db(&class, &name, |db| Ok(db.own_tables()?))
+        .with_db_at(address, |db| Ok(db.own_tables()?))
         .await?;
     Ok(json_response(StatusCode::OK, &json!({ "tables": tables })))
 }
 
 #[derive(Deserialize)]
-struct Page {
+pub(super) struct Page {
     limit: Option<usize>,
     offset: Option<usize>,
 }
@@ -75,6 +87,17 @@ async fn rows(
     State(app): State<App>,
     Path((class, name, table)): Path<(String, String, String)>,
     Query(page): Query<Page>,
+) -> Result<Response> {
+    let address = app.host.resolve(&[(class, name)])?;
+    rows_at(&app, &address, table, page).await
+}
+
+/// [`rows`] of any agent.
+pub(super) async fn rows_at(
+    app: &App,
+    address: &agents::Address,
+    table: String,
+    page: Page,
 ) -> Result<Response> {
     let limit = page.limit.unwrap_or(50);
     if limit == 0 || limit > MAX_PAGE_ROWS {
@@ -86,9 +109,7 @@ async fn rows(
     let shown = table.clone();
     let outcome = app
         .host
-        .with_db(&class, &name, move |db| {
-            Ok(db.table_rows(&table, limit, offset)?)
-        })
+        .with_db_at(address, move |db| Ok(db.table_rows(&table, limit, offset)?))
         .await?;
     Ok(json_response(
         StatusCode::OK,

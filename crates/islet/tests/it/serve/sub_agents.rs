@@ -51,6 +51,15 @@ export default class Worker extends Agent {
     return inner.work("inner job");
   }
   async tellBoss() { return this.parentAgent().note(`from ${this.name}`); }
+  // What the console shows of a sub-agent (issue 20): files, tables, schedules, extensions.
+  async keep() {
+    await this.workspace.write("/notes/a.txt", "kept by " + this.name);
+    await this.sql`CREATE TABLE IF NOT EXISTS kept (what TEXT)`;
+    await this.sql`INSERT INTO kept (what) VALUES (${"a row"})`;
+    await this.schedule(3600, "work", "later");
+    await this.extensions.install({ name: "echo", source: "export const tools = { say: { description: 'echo', execute(a) { return a; } } };" });
+    return "kept";
+  }
 }
 "#;
 
@@ -69,6 +78,98 @@ impl Server {
 
 fn json_of(body: &str) -> Value {
     serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+/// Issue 20: a sub-agent's own files, tables, schedules, fibers and extensions are reached
+/// through its parents as a top-level agent's are (the console's views of a sub-agent).
+#[tokio::test(flavor = "multi_thread")]
+async fn issue20_a_sub_agents_workspace_tables_schedules_and_extensions_over_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("boss.ts", BOSS), ("worker.ts", WORKER)]);
+    let server = given_server(&agents, &dir.path().join("data"), &[]);
+    server.call("Boss", "b", "hire", json!(["w1"])).await;
+    let w1 = "/agents/Boss/b/sub/Worker/w1";
+    let (status, body) = server.post(&format!("{w1}/keep"), "[]").await;
+    assert_eq!((status, &body["result"]), (200, &json!("kept")), "{body}");
+
+    let (status, file) = server.get(&format!("{w1}/workspace/notes/a.txt")).await;
+    assert_eq!((status, file.as_str()), (200, "kept by w1"));
+    let (status, root) = server.get(&format!("{w1}/workspace")).await;
+    assert_eq!(status, 200, "{root}");
+    assert_eq!(
+        json_of(&root)["entries"][0]["name"],
+        json!("notes"),
+        "{root}"
+    );
+    // The parent's workspace is its own: the child's file is not there.
+    let (status, _) = server.get("/agents/Boss/b/workspace/notes/a.txt").await;
+    assert_eq!(status, 404);
+    let put = client()
+        .put(format!("{}{w1}/workspace/up.txt", server.base))
+        .bearer_auth(&server.token)
+        .body("uploaded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let (_, file) = server.get(&format!("{w1}/workspace/up.txt")).await;
+    assert_eq!(file, "uploaded");
+    let (status, removed) = server.delete(&format!("{w1}/workspace/up.txt")).await;
+    assert_eq!((status, &removed["removed"]), (200, &json!(1)));
+
+    let (status, tables) = server.get(&format!("{w1}/db/tables")).await;
+    assert_eq!(status, 200, "{tables}");
+    assert_eq!(
+        json_of(&tables)["tables"][0]["name"],
+        json!("kept"),
+        "{tables}"
+    );
+    let (status, rows) = server.get(&format!("{w1}/db/tables/kept?limit=10")).await;
+    assert_eq!(status, 200, "{rows}");
+    assert_eq!(json_of(&rows)["rows"], json!([{"what": "a row"}]), "{rows}");
+    let (status, bad) = server.get(&format!("{w1}/db/tables/kept?limit=0")).await;
+    assert_eq!(status, 400, "{bad}");
+    let (status, fibers) = server.get(&format!("{w1}/db/fibers")).await;
+    assert_eq!((status, json_of(&fibers)["fibers"].is_array()), (200, true));
+
+    let (status, schedules) = server.get(&format!("{w1}/schedules")).await;
+    assert_eq!(status, 200, "{schedules}");
+    let schedules = json_of(&schedules);
+    assert_eq!(
+        schedules["schedules"][0]["callback"],
+        json!("work"),
+        "{schedules}"
+    );
+    let id = schedules["schedules"][0]["id"].as_str().unwrap().to_owned();
+    let cancelled = client()
+        .delete(format!("{}{w1}/schedules/{id}", server.base))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status().as_u16(), 204);
+
+    let (status, list) = server.get(&format!("{w1}/extensions")).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(
+        json_of(&list)["extensions"][0]["name"],
+        json!("echo"),
+        "{list}"
+    );
+    let (status, versions) = server.get(&format!("{w1}/extensions/echo")).await;
+    assert_eq!(status, 200, "{versions}");
+    let (status, body) = server
+        .post(&format!("{w1}/extensions/echo/disable"), "")
+        .await;
+    assert_eq!((status, &body["found"]), (200, &json!(true)), "{body}");
+    // The parent has no extension of the child's.
+    let (_, parents) = server.get("/agents/Boss/b/extensions").await;
+    assert_eq!(json_of(&parents)["extensions"], json!([]));
+    // A sub-agent that does not exist is a 404, for these routes too.
+    let (status, _) = server
+        .get("/agents/Boss/b/sub/Worker/nobody/workspace")
+        .await;
+    assert_eq!(status, 404);
 }
 
 #[tokio::test(flavor = "multi_thread")]
