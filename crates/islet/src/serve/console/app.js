@@ -41,6 +41,7 @@ function showLogin(message = "") {
   $("#profile-name").textContent = "(choose a profile)";
   agents = [];
   agentsLoaded = false;
+  openTrees.clear();
   Object.assign(chat, { cls: null, name: null, session: null, lastQuestion: null });
   profile = null;
   $("#app").hidden = true;
@@ -155,6 +156,8 @@ function route() {
 let agents = [];
 let agentsNext = null;
 let agentsLoaded = false;
+// The sub-agent levels opened in the list (by API path): a redrawn list opens them again.
+const openTrees = new Set();
 
 async function loadAgents(more = false) {
   const after = more && agentsNext ? `&after=${enc(agentsNext)}` : "";
@@ -182,46 +185,40 @@ function agentMeta(a) {
 }
 
 /** A toggle under an agent with sub-agents: opens the next level of the tree, read from
- * `path` (the agent's API path) + `/sub`. */
-function subAgentToggle(path, count, label) {
+ * `path` (the agent's API path) + `/sub`; a child opens at `hash` (the agent's view) + its hop. */
+function subAgentToggle(path, hash, count, label) {
   const children = el("ul", { class: "list tree", hidden: true, "aria-label": `Sub-agents of ${label}` });
   const toggle = el("button", {
     type: "button", class: "quiet sub-toggle", "aria-expanded": "false",
     "aria-label": `Show the ${count} sub-agent${count === 1 ? "" : "s"} of ${label}`,
     text: `▸ ${count} sub-agent${count === 1 ? "" : "s"}`,
   });
-  toggle.addEventListener("click", async () => {
-    const open = toggle.getAttribute("aria-expanded") !== "true";
+  const setOpen = async (open) => {
     toggle.setAttribute("aria-expanded", String(open));
     toggle.textContent = `${open ? "▾" : "▸"} ${count} sub-agent${count === 1 ? "" : "s"}`;
     children.hidden = !open;
+    if (open) openTrees.add(path);
+    else openTrees.delete(path);
     if (!open || children.childElementCount) return;
     try {
       const { subAgents } = await api(`${path}/sub`);
       children.replaceChildren(...subAgents.map((c) => {
-        const childPath = `${path}/sub/${enc(c.className)}/${enc(c.name)}`;
+        const hop = `/sub/${enc(c.className)}/${enc(c.name)}`;
+        const [childPath, childHash] = [path + hop, hash + hop];
         const childLabel = `${c.className} / ${c.name}`;
         const chain = `${label} › ${childLabel}`;
         return el("li", { "data-sub-agent": `${c.className}/${c.name}` },
-          el("button", { type: "button", onclick: () => showSubAgent(childPath, chain) },
+          el("button", { type: "button", onclick: () => { location.hash = childHash; } },
             el("span", { text: childLabel }), el("small", { text: agentMeta(c) })),
-          c.subAgents ? subAgentToggle(childPath, c.subAgents, chain) : null);
+          c.subAgents ? subAgentToggle(childPath, childHash, c.subAgents, chain) : null);
       }));
     } catch (error) {
       showError(error);
     }
-  });
+  };
+  toggle.addEventListener("click", () => setOpen(toggle.getAttribute("aria-expanded") !== "true"));
+  if (openTrees.has(path)) setOpen(true);
   return el("div", {}, toggle, children);
-}
-
-/** A sub-agent's state (what the API gives for one: state, its own sub-agents, calls). */
-async function showSubAgent(path, title) {
-  const id = routeId;
-  const state = await api(`${path}/state`).catch((error) => { showError(error); return undefined; });
-  if (stale(id) || state === undefined) return;
-  $("#agent-detail").replaceChildren(el("h1", { id: "agent-title", text: title }),
-    el("p", { class: "muted", text: "A sub-agent: its state, as its parent's this.subAgent() left it." }),
-    el("pre", { id: "state", tabindex: "0", "aria-label": "State (JSON)", text: JSON.stringify(state, null, 2) }));
 }
 
 function renderAgentList(selected) {
@@ -237,14 +234,14 @@ function renderAgentList(selected) {
     },
       el("span", { text: `${a.class} / ${a.name}` }),
       el("small", { class: "agent-meta", text: agentMeta(a) })),
-    a.subAgents ? subAgentToggle(agentPath(a.class, a.name), a.subAgents, `${a.class} / ${a.name}`) : null)));
+    a.subAgents ? subAgentToggle(agentPath(a.class, a.name), `#/agents/${enc(a.class)}/${enc(a.name)}`, a.subAgents, `${a.class} / ${a.name}`) : null)));
   if (!shown.length) list.append(el("li", { class: "muted", text: agents.length ? "No agent matches." : "No agents yet." }));
   // Large lists come in pages: say when a filter only looked at those loaded so far.
   if (agentsNext && filter) list.append(el("li", { class: "muted", text: `Filtered the ${agents.length} agents loaded; load more to look further.` }));
   $("#agents-more").hidden = !agentsNext;
 }
 
-async function agentsView([cls, name, tab = "state", ...path]) {
+async function agentsView([cls, name, ...rest]) {
   const id = routeId;
   const selected = cls && name ? `${cls}/${name}` : null;
   // The list is read again whenever the Agents view opens without a selection.
@@ -256,21 +253,31 @@ async function agentsView([cls, name, tab = "state", ...path]) {
     detail.replaceChildren(el("p", { class: "muted", text: "Choose an agent." }));
     return;
   }
-  const base = `#/agents/${enc(cls)}/${enc(name)}`;
+  // A sub-agent is reached through its parents: `…/sub/<Class>/<name>` for each level.
+  const ag = { api: agentPath(cls, name), hash: `#/agents/${enc(cls)}/${enc(name)}`, sub: false };
+  const titles = [`${cls} / ${name}`];
+  while (rest[0] === "sub" && rest.length >= 3) {
+    const [, childClass, childName] = rest.splice(0, 3);
+    const hop = `/sub/${enc(childClass)}/${enc(childName)}`;
+    Object.assign(ag, { api: ag.api + hop, hash: ag.hash + hop, sub: true });
+    titles.push(`${childClass} / ${childName}`);
+  }
+  const [tab = "state", ...path] = rest;
+  const link = (to, text) => el("a", { href: `${ag.hash}/${to}`, "aria-current": tab === to ? "page" : null, text });
   const tabs = el("nav", { class: "tabs", "aria-label": "Agent" },
-    el("a", { href: `${base}/state`, "aria-current": tab === "state" ? "page" : null, text: "State" }),
-    el("a", { href: `${base}/workspace`, "aria-current": tab === "workspace" ? "page" : null, text: "Workspace" }),
-    el("a", { href: `${base}/schedules`, "aria-current": tab === "schedules" ? "page" : null, text: "Schedules & fibers" }),
-    el("a", { href: `${base}/tables`, "aria-current": tab === "tables" ? "page" : null, text: "SQL tables" }),
-    el("a", { href: `${base}/extensions`, "aria-current": tab === "extensions" ? "page" : null, text: "Extensions" }),
-    el("a", { href: `#/chat/${enc(cls)}/${enc(name)}`, text: "Chat" }));
+    link("state", "State"), link("workspace", "Workspace"), link("schedules", "Schedules & fibers"),
+    link("tables", "SQL tables"), link("extensions", "Extensions"),
+    // Chats are a top-level agent's (a sub-agent's sessions are its parent's delegations).
+    ag.sub ? null : el("a", { href: `#/chat/${enc(cls)}/${enc(name)}`, text: "Chat" }));
   const body = el("div", { id: "agent-body" });
-  detail.replaceChildren(el("h1", { id: "agent-title", text: `${cls} / ${name}` }), tabs, body);
-  if (tab === "workspace") await workspaceTab(body, cls, name, path.join("/"), id);
-  else if (tab === "schedules") await schedulesTab(body, cls, name);
-  else if (tab === "extensions") await extensionsTab(body, cls, name, id);
-  else if (tab === "tables") await tablesTab(body, cls, name, path[0], Number(path[1] ?? 0), id);
-  else await stateTab(body, cls, name, id);
+  detail.replaceChildren(el("h1", { id: "agent-title", text: titles.join(" › ") }),
+    ag.sub ? el("p", { class: "muted", text: "A sub-agent: its own state, files, tables and extensions, reached through its parents." }) : null,
+    tabs, body);
+  if (tab === "workspace") await workspaceTab(body, ag, path.join("/"), id);
+  else if (tab === "schedules") await schedulesTab(body, ag);
+  else if (tab === "extensions") await extensionsTab(body, ag, id);
+  else if (tab === "tables") await tablesTab(body, ag, path[0], Number(path[1] ?? 0), id);
+  else await stateTab(body, ag, id);
 }
 
 /** A button that asks once more before `action` (window.confirm would block automation
@@ -304,12 +311,12 @@ function permissionsText(manifest) {
 
 /** The agent's extensions: every version with its manifest and permissions; enable,
  * disable, make an approved version active, approve one waiting for a person. */
-async function extensionsTab(body, cls, name, id) {
-  const base = `${agentPath(cls, name)}/extensions`;
+async function extensionsTab(body, ag, id) {
+  const base = `${ag.api}/extensions`;
   const { extensions } = await api(base);
   const details = await Promise.all(extensions.map((x) => api(`${base}/${enc(x.name)}`)));
   if (stale(id)) return;
-  const again = () => extensionsTab(body, cls, name, id);
+  const again = () => extensionsTab(body, ag, id);
   const list = el("ul", { class: "list", id: "extensions", "aria-label": "Extensions" });
   extensions.forEach((x, i) => {
     const state = x.version ? `v${x.version} active · ${x.enabled ? "enabled" : "disabled"}` : "no active version";
@@ -363,10 +370,10 @@ const TABLE_PAGE = 50;
 
 /** The agent's own SQL tables, and a page of one: read-only, through the API (no SQL is
  * written here). */
-async function tablesTab(body, cls, name, table, offset, id) {
-  const { tables } = await api(`${agentPath(cls, name)}/db/tables`);
+async function tablesTab(body, ag, table, offset, id) {
+  const { tables } = await api(`${ag.api}/db/tables`);
   if (stale(id)) return;
-  const base = `#/agents/${enc(cls)}/${enc(name)}/tables`;
+  const base = `${ag.hash}/tables`;
   const list = el("ul", { class: "list", id: "tables", "aria-label": "Tables" });
   for (const t of tables) {
     list.append(el("li", {}, el("button", {
@@ -381,7 +388,7 @@ async function tablesTab(body, cls, name, table, offset, id) {
   const chosen = tables.find((t) => t.name === table);
   if (chosen) {
     const start = Number.isFinite(offset) && offset > 0 ? offset : 0;
-    const page = await api(`${agentPath(cls, name)}/db/tables/${enc(table)}?limit=${TABLE_PAGE}&offset=${start}`);
+    const page = await api(`${ag.api}/db/tables/${enc(table)}?limit=${TABLE_PAGE}&offset=${start}`);
     if (stale(id)) return;
     const cell = (value) => el("td", { text: value === null ? "NULL" : typeof value === "string" ? value : JSON.stringify(value) });
     const grid = el("table", { class: "rows", id: "table-rows", "aria-label": `Rows of ${table}` },
@@ -399,8 +406,8 @@ async function tablesTab(body, cls, name, table, offset, id) {
   body.replaceChildren(...parts);
 }
 
-async function schedulesTab(body, cls, name) {
-  const { schedules } = await api(`${agentPath(cls, name)}/schedules`);
+async function schedulesTab(body, ag) {
+  const { schedules } = await api(`${ag.api}/schedules`);
   const list = el("ul", { class: "list", id: "schedules", "aria-label": "Schedules" });
   for (const s of schedules) {
     const actions = el("div", { class: "row" });
@@ -409,8 +416,8 @@ async function schedulesTab(body, cls, name) {
       const yes = el("button", { type: "button", class: "confirm-cancel", text: "Yes, cancel it" });
       yes.addEventListener("click", async () => {
         try {
-          await request(`${agentPath(cls, name)}/schedules/${enc(s.id)}`, { method: "DELETE" });
-          await schedulesTab(body, cls, name);
+          await request(`${ag.api}/schedules/${enc(s.id)}`, { method: "DELETE" });
+          await schedulesTab(body, ag);
         } catch (error) {
           showError(error);
         }
@@ -426,7 +433,7 @@ async function schedulesTab(body, cls, name) {
       el("pre", { text: JSON.stringify(s.payload, null, 2) }), actions));
   }
   if (!schedules.length) list.append(el("li", { class: "muted", text: "No schedules." }));
-  const { fibers } = await api(`${agentPath(cls, name)}/db/fibers?limit=50`);
+  const { fibers } = await api(`${ag.api}/db/fibers?limit=50`);
   const runs = el("ul", { class: "list", id: "fibers", "aria-label": "Fibers" });
   for (const f of fibers) {
     const facts = [f.status, f.sessionId ? `session ${f.sessionId}` : null,
@@ -445,20 +452,25 @@ async function schedulesTab(body, cls, name) {
   body.replaceChildren(el("h2", { text: "Schedules" }), list, el("h2", { text: "Fibers" }), runs);
 }
 
-async function stateTab(body, cls, name, id) {
+async function stateTab(body, ag, id) {
   const status = el("p", { class: "muted", id: "state-status", text: "Loading…" });
   const pre = el("pre", { id: "state", tabindex: "0", "aria-label": "State (JSON)" });
-  body.replaceChildren(callForm(cls, name), status, pre);
+  body.replaceChildren(callForm(ag), status, pre);
   const show = (state) => { pre.textContent = JSON.stringify(state, null, 2); };
-  const state = await api(`${agentPath(cls, name)}/state`);
+  const state = await api(`${ag.api}/state`);
   if (stale(id)) return;
   show(state);
+  // Live updates come from a top-level agent's …/state/events; a sub-agent's is read on demand.
+  if (ag.sub) {
+    status.textContent = "A sub-agent's state as its last call left it (reopen the tab to read it again).";
+    return;
+  }
   status.textContent = "Connecting for live updates…";
-  follow(cls, name, show, status);
+  follow(ag, show, status);
 }
 
 /** A form calling one of the agent's methods with JSON arguments; shows the result. */
-function callForm(cls, name) {
+function callForm(ag) {
   const method = el("input", { id: "call-method", required: true, placeholder: "increment", autocomplete: "off" });
   const args = el("input", { id: "call-args", placeholder: "[5]", autocomplete: "off" });
   const result = el("pre", { id: "call-result", hidden: true });
@@ -479,7 +491,7 @@ function callForm(cls, name) {
       if (!Array.isArray(parsed)) return showError('The arguments are a JSON array, e.g. [5] or ["a", {"b": 1}].');
     }
     try {
-      const { result: value } = await api(`${agentPath(cls, name)}/${enc(method.value.trim())}`, parsed);
+      const { result: value } = await api(`${ag.api}/${enc(method.value.trim())}`, parsed);
       $("#error").textContent = "";
       result.hidden = false;
       result.textContent = `→ ${JSON.stringify(value, null, 2)}`;
@@ -491,11 +503,11 @@ function callForm(cls, name) {
 }
 
 /** Follows …/state/events, reconnecting after a broken stream until the view changes. */
-async function follow(cls, name, show, status) {
+async function follow(ag, show, status) {
   const controller = stream();
   while (!controller.signal.aborted) {
     try {
-      const response = await request(`${agentPath(cls, name)}/state/events`, { signal: controller.signal });
+      const response = await request(`${ag.api}/state/events`, { signal: controller.signal });
       await readSse(response, (event, data) => {
         // The first event is the state as the stream starts: from then on it is live.
         if (event === "state") show(JSON.parse(data));
@@ -509,12 +521,12 @@ async function follow(cls, name, show, status) {
   }
 }
 
-async function workspaceTab(body, cls, name, path, id) {
-  const url = `${agentPath(cls, name)}/workspace${path ? "/" + path.split("/").map(enc).join("/") : ""}`;
+async function workspaceTab(body, ag, path, id) {
+  const url = `${ag.api}/workspace${path ? "/" + path.split("/").map(enc).join("/") : ""}`;
   const response = await request(url);
   if (stale(id)) return;
   const crumbs = el("p", { class: "muted", id: "workspace-path", text: `/${path}` });
-  const base = `#/agents/${enc(cls)}/${enc(name)}/workspace`;
+  const base = `${ag.hash}/workspace`;
   if ((response.headers.get("content-type") ?? "").startsWith("application/json")) {
     const { entries } = await response.json();
     const up = path ? path.split("/").slice(0, -1).join("/") : null;

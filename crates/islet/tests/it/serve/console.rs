@@ -1330,7 +1330,13 @@ export default class Team extends Agent {
 const MEMBER: &str = r#"
 import { Agent } from "agents";
 export default class Member extends Agent {
-  async work(job: string) { await this.setState({ job }); return job; }
+  async work(job: string) {
+    await this.setState({ job });
+    await this.workspace.write("/job.txt", job);
+    await this.sql`CREATE TABLE IF NOT EXISTS jobs (job TEXT)`;
+    await this.sql`INSERT INTO jobs (job) VALUES (${job})`;
+    return job;
+  }
   async hireInner(name: string) {
     const inner = await this.subAgent("Member", name);
     return inner.work("inner job");
@@ -1434,6 +1440,39 @@ async fn issue20_console_shows_sub_agents_as_a_tree_with_last_activity() {
         json!(0)
     );
     screenshot(&page, "agent-tree").await;
+    // A sub-agent's own views: its workspace files and its SQL tables, through its parents.
+    eval(
+        &page,
+        "[...document.querySelectorAll('nav.tabs a')].find((a) => a.textContent === 'Workspace').click()",
+    )
+    .await;
+    page.wait_for("[data-path='/job.txt']", Duration::from_secs(10))
+        .await
+        .unwrap();
+    page.click("[data-path='/job.txt']").await.unwrap();
+    wait_for_text(&page, "#file", "job <b>m2</b>").await;
+    assert_eq!(
+        eval(&page, "location.hash").await,
+        json!("#/agents/Team/t/sub/Member/m2/workspace/job.txt")
+    );
+    go(&page, "#/agents/Team/t/sub/Member/m1/tables").await;
+    wait_for_text(&page, "#agent-title", "Team / t › Member / m1").await;
+    page.wait_for("[data-table]", Duration::from_secs(10))
+        .await
+        .unwrap();
+    eval(&page, "document.querySelector('[data-table]').click()").await;
+    wait_for_text(&page, "#rows-range", "Rows 1–1 of 1").await;
+    wait_for_text(&page, "#table-rows tbody", "job <b>m1</b>").await;
+    // No chat for a sub-agent: its sessions are its parent's delegations.
+    assert_eq!(
+        eval(
+            &page,
+            "[...document.querySelectorAll('nav.tabs a')].some((a) => a.textContent === 'Chat')"
+        )
+        .await,
+        json!(false)
+    );
+    screenshot(&page, "sub-agent-tables").await;
     browser.shutdown().await;
 }
 
