@@ -549,7 +549,9 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let metrics = ops::Metrics::new(registry, host.clone()).with_cluster(cluster.clone());
+    let metrics = ops::Metrics::new(registry, host.clone())
+        .with_cluster(cluster.clone())
+        .with_harness(harness.clone());
     let app = routes::app(routes::AppOptions {
         host: host.clone(),
         harness,

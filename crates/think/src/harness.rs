@@ -89,6 +89,31 @@ struct Inner {
     /// The ladder's rungs the operator turned on (the browser): in `execute`, and their
     /// shortcuts as tools.
     capabilities: std::sync::OnceLock<Vec<Arc<dyn Capability>>>,
+    /// Totals for `/metrics` ([`Harness::stats`]).
+    counters: Counters,
+}
+
+/// What every turn of this harness did so far.
+#[derive(Debug, Default)]
+struct Counters {
+    turns: std::sync::atomic::AtomicU64,
+    steps: std::sync::atomic::AtomicU64,
+    tool_calls: std::sync::atomic::AtomicU64,
+}
+
+/// Totals of a harness's turns since it started (`/metrics`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HarnessStats {
+    /// Chat turns run (resumed ones included).
+    pub turns: u64,
+    /// Steps of those turns: one inference each, with its tool calls.
+    pub steps: u64,
+    /// Tool calls the turns made (blocked and substituted ones included).
+    pub tool_calls: u64,
+}
+
+fn bump(counter: &std::sync::atomic::AtomicU64) {
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
 }
 
 type SharedBuffer = Arc<Mutex<Buffer>>;
@@ -249,6 +274,17 @@ struct TurnChoices {
 }
 
 impl Harness {
+    /// What every turn of this harness did since it started.
+    pub fn stats(&self) -> HarnessStats {
+        let c = &self.inner.counters;
+        let read = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        HarnessStats {
+            turns: read(&c.turns),
+            steps: read(&c.steps),
+            tool_calls: read(&c.tool_calls),
+        }
+    }
+
     /// A harness over `host`'s chat agents, with models from `models` and no extra bindings.
     pub fn new(host: AgentHost, models: Models) -> Self {
         Self::with_bindings(host, models, Bindings::new())
@@ -267,6 +303,7 @@ impl Harness {
                 streams: Mutex::new(HashMap::new()),
                 memory_profiles: std::sync::OnceLock::new(),
                 capabilities: std::sync::OnceLock::new(),
+                counters: Counters::default(),
             }),
         }
     }
@@ -1411,6 +1448,7 @@ impl Run {
     /// The turn, in a `think_turn` span whose children are its `think_step`s and their
     /// `think_tool_call`s (with `--log-format json`, each span's close logs its duration).
     async fn run(self, resume: Option<Resume>) {
+        bump(&self.harness.inner.counters.turns);
         let span = tracing::info_span!(
             "think_turn",
             agent = %self.address,
@@ -1845,6 +1883,7 @@ impl Run {
     /// One inference and its tool calls. `Ok(true)`: the model answered without calls.
     /// `Err`: the turn cannot go on (the message says why, for the client).
     async fn step(&self, step: u32, usage: &mut Usage) -> Result<bool, String> {
+        bump(&self.harness.inner.counters.steps);
         let (session, fiber) = (self.session_id.clone(), self.fiber_id.clone());
         let view = self
             .db(move |db| {
@@ -2037,6 +2076,7 @@ impl Run {
     /// One tool call: `beforeToolCall`, the call's checkpoint, the tool (unless blocked or
     /// substituted), `afterToolCall`, the result's checkpoint.
     async fn call_tool(&self, step: u32, call: &ToolCall, argument_error: Option<&str>) -> CallEnd {
+        bump(&self.harness.inner.counters.tool_calls);
         let not_run =
             |reason: String| CallEnd::Stopped(Output::error(format!("not run: {reason}")), reason);
         let decision = if self.hooks.before_tool_call {

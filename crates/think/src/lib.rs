@@ -29,5 +29,5 @@ pub mod ui;
 
 pub use compaction::{Budget, Compacted};
 pub use error::Error;
-pub use harness::{ChatRequest, FIBER_NAME, Harness, Parent, Turn};
+pub use harness::{ChatRequest, FIBER_NAME, Harness, HarnessStats, Parent, Turn};
 pub use tools::{agent_method_tool, agents_note};

@@ -161,6 +161,8 @@ pub(crate) struct Metrics {
     host: AgentHost,
     /// Cluster mode: this node's replication and routing totals.
     cluster: Option<cluster::Cluster>,
+    /// The chat agents' loop: its turns, steps and tool calls.
+    harness: Option<think::Harness>,
 }
 
 impl Metrics {
@@ -169,7 +171,14 @@ impl Metrics {
             registry,
             host,
             cluster: None,
+            harness: None,
         }
+    }
+
+    /// Adds the chat agents' series (`islet_think_*`).
+    pub(crate) fn with_harness(mut self, harness: think::Harness) -> Self {
+        self.harness = Some(harness);
+        self
     }
 
     /// Adds cluster mode's series (`islet_cluster_*`).
@@ -398,6 +407,28 @@ impl Metrics {
         );
         if let Some(cluster) = &self.cluster {
             render_cluster(&mut out, cluster.stats());
+        }
+        if let Some(harness) = &self.harness {
+            let stats = harness.stats();
+            for (name, help, value) in [
+                (
+                    "islet_think_turns_total",
+                    "Chat turns of Think agents (resumed ones included).",
+                    stats.turns,
+                ),
+                (
+                    "islet_think_steps_total",
+                    "Steps of those turns: one model inference each, with its tool calls.",
+                    stats.steps,
+                ),
+                (
+                    "islet_think_tool_calls_total",
+                    "Tool calls the model made in those turns.",
+                    stats.tool_calls,
+                ),
+            ] {
+                simple(&mut out, name, "counter", help, value as f64);
+            }
         }
         render_models(&mut out);
         out

@@ -19,13 +19,17 @@ fn islet(args: &[&str]) -> Output {
 /// The subcommands a person types (hidden ones are islet's own plumbing).
 const SUBCOMMANDS: &[&str] = &[
     "serve",
+    "chat",
     "ws",
+    "extensions",
     "run",
     "bench",
     "mcp",
     "tokens",
     "doctor",
     "memory",
+    "cluster",
+    "config",
     "completions",
     "man",
 ];
@@ -1277,6 +1281,14 @@ async fn issue22_2_metrics_count_model_calls_latency_and_tokens() {
             &[("provider", "openai"), ("direction", "output")]
         ),
         12.0
+    );
+    // The loop's own totals: one turn of two steps, the first calling one tool.
+    assert_eq!(scrape.value("islet_think_turns_total", &[]), 1.0, "{text}");
+    assert_eq!(scrape.value("islet_think_steps_total", &[]), 2.0, "{text}");
+    assert_eq!(
+        scrape.value("islet_think_tool_calls_total", &[]),
+        1.0,
+        "{text}"
     );
     assert_eq!(
         scrape.value(
