@@ -588,23 +588,8 @@ async fn issue15_a_resumed_turn_keeps_the_memories_recalled_into_its_prompt() {
     );
     // Another agent's turn cut off by a crash after its recall: the resumed inference's
     // prompt has the same memories, though recall is not asked again.
-    given
-        .host
-        .with_new_or_existing_db("Watcher", "cut", move |db| {
-            let session = db.sessions().create("cut")?;
-            let user = llm::Message::user("When do deploys go out?");
-            db.sessions().append_to_leaf(
-                &session.id,
-                &store::NewMessage::new(store::Role::User, json!(user))
-                    .with_text("When do deploys go out?"),
-            )?;
-            let fiber = db.fibers().start(think::FIBER_NAME, Some(&session.id))?;
-            db.fibers().stash(&fiber.id, &stash)?;
-            db.fibers().step_started(&fiber.id, &json!({"step": 1}))?;
-            Ok(())
-        })
-        .await
-        .expect("the crashed state");
+    given_turn_cut_after_its_start(&given, "Watcher", "cut", "When do deploys go out?", stash)
+        .await;
     given.model.push(Reply::new().text("Tuesdays."));
     assert_eq!(given.harness.recover_all().await, 1);
     let requests = given.model.requests();

@@ -302,22 +302,7 @@ export default class Choosy extends Think {
     // Another agent's turn a crash cut off after beforeTurn ran: its resumption uses the
     // stashed choices (beforeTurn is not asked again).
     let stash = stash.expect("a stash");
-    given
-        .host
-        .with_new_or_existing_db("Choosy", "d", move |db| {
-            let session = db.sessions().create("cut")?;
-            let user = Message::user("two");
-            db.sessions().append_to_leaf(
-                &session.id,
-                &NewMessage::new(store::Role::User, json!(user)).with_text("two"),
-            )?;
-            let fiber = db.fibers().start(think::FIBER_NAME, Some(&session.id))?;
-            db.fibers().stash(&fiber.id, &stash)?;
-            db.fibers().step_started(&fiber.id, &json!({"step": 1}))?;
-            Ok(())
-        })
-        .await
-        .expect("the crashed state");
+    given_turn_cut_after_its_start(&given, "Choosy", "d", "two", stash).await;
     given.model.push(Reply::new().text("Second."));
     assert_eq!(given.harness.recover_all().await, 1);
     let request = &given.model.requests()[1].body;

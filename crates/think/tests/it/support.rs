@@ -277,3 +277,34 @@ pub(crate) fn assert_well_formed(chunks: &[Chunk]) {
     }
     assert!(open_text.is_none(), "unterminated text in {chunks:?}");
 }
+
+/// A turn of `class`/`name` that a crash cut off after it began (its fiber stashed
+/// `stash`: beforeTurn's choices and the recalled memories) and before its first step's
+/// answer: the user's `question` alone in a new session.
+pub(crate) async fn given_turn_cut_after_its_start(
+    given: &Given,
+    class: &str,
+    name: &str,
+    question: &str,
+    stash: Value,
+) {
+    let question = question.to_owned();
+    given
+        .host
+        .with_new_or_existing_db(class, name, move |db| {
+            let session = db.sessions().create("cut")?;
+            let user = llm::Message::user(&question);
+            db.sessions().append_to_leaf(
+                &session.id,
+                &store::NewMessage::new(store::Role::User, serde_json::json!(user))
+                    .with_text(&question),
+            )?;
+            let fiber = db.fibers().start(think::FIBER_NAME, Some(&session.id))?;
+            db.fibers().stash(&fiber.id, &stash)?;
+            db.fibers()
+                .step_started(&fiber.id, &serde_json::json!({"step": 1}))?;
+            Ok(())
+        })
+        .await
+        .expect("the crashed state");
+}

@@ -304,47 +304,31 @@ async fn issue21_three_nodes_started_as_the_readme_says_serve_every_agent_throug
     assert_eq!(status["leases"].as_array().unwrap().len(), 6, "{status}");
     assert_eq!(status["agents"], 6, "{status}");
     // Every node lists every agent, with the node holding it (the console's agent list).
-    let holders: Vec<String> = status["leases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["nodeId"].as_str().unwrap().to_owned())
-        .collect();
+    let mut holders = strings(&status["leases"], "nodeId");
+    holders.sort();
     for node in &nodes {
         let listed = list_agents(&node.base, "").await;
-        let names: Vec<&str> = listed["agents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["a", "b", "c", "d", "e", "f"], "{listed}");
-        let mut listed_holders: Vec<String> = listed["agents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| {
-                assert_eq!(a["active"], true, "{a}");
-                a["node"].as_str().unwrap().to_owned()
-            })
-            .collect();
-        let mut expected = holders.clone();
+        assert_eq!(
+            strings(&listed["agents"], "name"),
+            ["a", "b", "c", "d", "e", "f"]
+        );
+        assert!(
+            listed["agents"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["active"] == true)
+        );
+        let mut listed_holders = strings(&listed["agents"], "node");
         listed_holders.sort();
-        expected.sort();
-        assert_eq!(listed_holders, expected);
+        assert_eq!(listed_holders, holders);
         assert_eq!(listed["next"], Value::Null);
         // Pages: the first four, then the rest after the last of them.
         let page = list_agents(&node.base, "?class=Tally&limit=4").await;
         assert_eq!(page["agents"].as_array().unwrap().len(), 4, "{page}");
         assert_eq!(page["next"], "Tally/d", "{page}");
         let rest = list_agents(&node.base, "?limit=4&after=Tally/d").await;
-        let names: Vec<&str> = rest["agents"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a["name"].as_str().unwrap())
-            .collect();
-        assert_eq!(names, ["e", "f"], "{rest}");
+        assert_eq!(strings(&rest["agents"], "name"), ["e", "f"], "{rest}");
     }
     let unknown = client()
         .get(format!("{}/agents?class=Nope", nodes[0].base))
@@ -353,6 +337,20 @@ async fn issue21_three_nodes_started_as_the_readme_says_serve_every_agent_throug
         .await
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
+}
+
+/// The string `field` of each object of the array `list`.
+fn strings(list: &Value, field: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap_or_else(|| panic!("not an array: {list}"))
+        .iter()
+        .map(|item| {
+            item[field]
+                .as_str()
+                .unwrap_or_else(|| panic!("{item}"))
+                .to_owned()
+        })
+        .collect()
 }
 
 /// `GET /agents` through `base` with `query` (`""` or `?…`).
