@@ -35,6 +35,11 @@ pub(crate) struct LinuxSandboxArgs {
     /// Processes and threads in one sandbox (cgroup pids.max, else RLIMIT_NPROC).
     #[arg(long, value_name = "N", default_value_t = linuxbox::Limits::default().pids)]
     linux_sandbox_pids: u64,
+    /// CPU time one sandbox's processes together get per wall-clock second (0.5: half a
+    /// core, 2: two cores), as a cgroup CPU quota where the cpu controller is islet's; islet
+    /// doctor says whether it is enforceable here.
+    #[arg(long, value_name = "CPUS", default_value_t = linuxbox::Limits::default().cpus)]
+    linux_sandbox_cpus: f64,
     /// Wall-clock limit of one command (and the most a command's `timeout` may ask for),
     /// in seconds: SIGTERM to its process group, SIGKILL half a second later.
     #[arg(long, value_name = "SECS", default_value_t = linuxbox::Limits::default().timeout.as_secs())]
@@ -63,15 +68,18 @@ impl LinuxSandboxArgs {
         anyhow::ensure!(
             self.linux_sandbox_memory_mb >= 16
                 && self.linux_sandbox_pids >= 8
+                && self.linux_sandbox_cpus.is_finite()
+                && self.linux_sandbox_cpus >= 0.01
                 && self.linux_sandbox_timeout_secs >= 1
                 && self.linux_sandbox_output_kb >= 1
                 && self.linux_sandbox_idle_secs >= 1,
-            "--linux-sandbox-*: memory is at least 16 MiB, pids at least 8, the timeout, the \
-             output and the idle time at least 1"
+            "--linux-sandbox-*: memory is at least 16 MiB, pids at least 8, cpus at least 0.01, \
+             the timeout, the output and the idle time at least 1"
         );
         Ok(linuxbox::Limits {
             memory_bytes: self.linux_sandbox_memory_mb << 20,
             pids: self.linux_sandbox_pids,
+            cpus: self.linux_sandbox_cpus,
             timeout: std::time::Duration::from_secs(self.linux_sandbox_timeout_secs),
             output_bytes: self.linux_sandbox_output_kb << 10,
             idle_timeout: std::time::Duration::from_secs(self.linux_sandbox_idle_secs),
