@@ -94,3 +94,77 @@ impl Fetcher {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::ProxiedRequest;
+    use crate::egress::{FetchPolicy, Fetcher};
+
+    /// Answers one request with what it got: its head and body.
+    async fn given_echo_server() -> u16 {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut data = Vec::new();
+            let mut buffer = [0u8; 4096];
+            while !String::from_utf8_lossy(&data).contains("a=1") {
+                let n = stream.read(&mut buffer).await.unwrap();
+                data.extend_from_slice(&buffer[..n]);
+            }
+            let body = String::from_utf8_lossy(&data).to_ascii_lowercase();
+            let response = format!(
+                "HTTP/1.1 200 OK\r\nauthorization: echoed\r\nx-seen: yes\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            stream.write_all(response.as_bytes()).await.unwrap();
+        });
+        port
+    }
+
+    #[tokio::test]
+    async fn issue18_forwarded_requests_get_the_injected_header_and_answer_it_scrubbed() {
+        let port = given_echo_server().await;
+        let origin = format!("http://127.0.0.1:{port}");
+        let policy = FetchPolicy {
+            allow_private: true,
+            ..FetchPolicy::default()
+        }
+        .allow("127.0.0.1")
+        .inject(origin.clone(), "Authorization", "Bearer sandbox-secret-1");
+        let fetcher = Fetcher::new(policy).unwrap();
+        assert!(fetcher.injects_into(&format!("{origin}/x")));
+        assert!(!fetcher.injects_into(&format!("https://127.0.0.1:{port}/x")));
+        assert!(!fetcher.injects_into("http://127.0.0.1:1/x"));
+        let response = fetcher
+            .forward(ProxiedRequest {
+                method: "POST".into(),
+                url: format!("{origin}/items"),
+                headers: vec![
+                    ("Authorization".into(), "Bearer forged".into()),
+                    ("Host".into(), "elsewhere.test".into()),
+                ],
+                body: Some(b"a=1".to_vec()),
+            })
+            .await
+            .unwrap();
+        assert_eq!(response.status, 200);
+        let body = String::from_utf8(response.body).unwrap();
+        // The server got the injected value (not the forged one, nor the forged host),
+        // and the echo comes back scrubbed.
+        assert!(body.starts_with("post /items http/1.1\r\n"), "{body}");
+        assert!(body.contains("authorization: bearer [REDACTED]"), "{body}");
+        assert!(
+            !body.contains("forged") && !body.contains("elsewhere"),
+            "{body}"
+        );
+        // Headers under an injected name never come back.
+        let names: Vec<&str> = response.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(
+            names.contains(&"x-seen") && !names.contains(&"authorization"),
+            "{names:?}"
+        );
+    }
+}
