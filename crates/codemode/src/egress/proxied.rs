@@ -1,7 +1,7 @@
 //! Requests a proxy makes for a process that is not an isolate (a Linux sandbox's plain
 //! `http://` requests to hosts with injected headers): the same path as `fetch` (the
 //! policy's checks on every hop, the injected headers, the size cap), answering with the
-//! bytes as received, secrets scrubbed. The process never holds the credential; the host
+//! bytes as received, secrets scrubbed (and uncompressed, so they can be). The process never holds the credential; the host
 //! adds it and sends the request itself, over HTTPS unless the operator's rule named an
 //! `http://` origin.
 
@@ -69,6 +69,12 @@ impl Fetcher {
                     .map_err(|_| invalid(format!("the value of header `{name}` is not valid")))?;
                 headers.append(name, value);
             }
+            // A compressed body could not be scrubbed: a server echoing the credential in
+            // gzip would hand it to the process.
+            headers.insert(
+                reqwest::header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
             Ok(Outgoing {
                 method,
                 url,
@@ -145,6 +151,7 @@ mod tests {
                 headers: vec![
                     ("Authorization".into(), "Bearer forged".into()),
                     ("Host".into(), "elsewhere.test".into()),
+                    ("Accept-Encoding".into(), "gzip".into()),
                 ],
                 body: Some(b"a=1".to_vec()),
             })
@@ -160,6 +167,8 @@ mod tests {
             !body.contains("forged") && !body.contains("elsewhere"),
             "{body}"
         );
+        assert!(body.contains("accept-encoding: identity\r\n"), "{body}");
+        assert!(!body.contains("gzip"), "{body}");
         // Headers under an injected name never come back.
         let names: Vec<&str> = response.headers.iter().map(|(n, _)| n.as_str()).collect();
         assert!(
