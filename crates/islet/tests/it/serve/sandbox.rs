@@ -812,3 +812,35 @@ async fn get_url(server: &Server, url: &str) -> String {
     let run = server.call("Net", "n", "get", json!([url])).await;
     run["stdout"].as_str().unwrap().to_owned()
 }
+
+#[test]
+fn issue18_sandbox_header_and_cpu_flags_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Net.ts", NET)]);
+    for (args, expected) in [
+        (
+            vec!["--linux-sandbox-header", "127.0.0.2:X-Key=literal-secret"],
+            "--linux-sandbox-header 127.0.0.2:X-Key: the value must come from an environment variable",
+        ),
+        (
+            vec!["--linux-sandbox-header", "exa mple:X-Key=${HOME}"],
+            "is not a host pattern",
+        ),
+        (vec!["--linux-sandbox-cpus", "0"], "cpus at least 0.01"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_islet"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--agents"])
+            .arg(&agents)
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args(["--isolation", "inprocess", "--linux-sandbox"])
+            .args(&args)
+            .env_remove("ISLET_AUTH_TOKEN")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("literal-secret"), "{stderr}");
+    }
+}
