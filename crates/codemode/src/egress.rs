@@ -21,6 +21,7 @@
 
 mod address;
 mod base64;
+mod proxied;
 mod redact;
 pub mod tls;
 mod tunnel;
@@ -38,6 +39,7 @@ use serde_json::Value;
 use crate::error::Error;
 
 pub use address::{PrivateAddress, forbidden_reason};
+pub use proxied::{ProxiedRequest, ProxiedResponse};
 pub use redact::Redactor;
 
 pub use crate::error::FetchCode;

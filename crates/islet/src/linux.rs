@@ -9,8 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use agents::{Address, AgentDbAccess, AgentSandboxes, ClassSandbox, SandboxFuture};
 use anyhow::Context as _;
-use codemode::egress::{FetchPolicy, Fetcher};
-use linuxbox::{ConnectFuture, Connector, Prefer, Sandboxes};
+use codemode::egress::{FetchCode, FetchPolicy, Fetcher, InjectedHeader, ProxiedRequest};
+use linuxbox::{
+    ConnectFuture, Connector, HttpRefusal, HttpRequest, HttpResponse, Prefer, RequestFuture,
+    Sandboxes,
+};
 use sandbox::HostError;
 
 /// `islet serve`'s Linux sandbox settings.
@@ -28,6 +31,19 @@ pub(crate) struct LinuxSandboxArgs {
     /// default sandboxes reach public addresses only, like `fetch`.
     #[arg(long, requires = "linux_sandbox")]
     linux_sandbox_allow_private: bool,
+    /// Header islet adds to a sandbox's requests to HOST (a host as in `static sandbox`
+    /// network, which must also allow it), its value read from islet's environment:
+    /// 'HOST:NAME=${VAR}', e.g. 'api.example.com:Authorization=Bearer ${API_TOKEN}'. The
+    /// value never enters the sandbox: a command requests http://HOST/… through the
+    /// sandbox's proxy and islet sends it as https://HOST/… with the header (plain HTTP only
+    /// when HOST is an http:// origin), scrubbing the value from the response; https:// to
+    /// HOST (a tunnel islet cannot add to) is refused. Repeatable.
+    #[arg(
+        long = "linux-sandbox-header",
+        value_name = "HOST:NAME=${VAR}",
+        requires = "linux_sandbox"
+    )]
+    linux_sandbox_headers: Vec<String>,
     /// Memory of all of one sandbox's processes together (cgroup v2 where delegated, else
     /// per process as RLIMIT_AS), in MiB.
     #[arg(long, value_name = "MIB", default_value_t = linuxbox::Limits::default().memory_bytes >> 20)]
@@ -35,6 +51,11 @@ pub(crate) struct LinuxSandboxArgs {
     /// Processes and threads in one sandbox (cgroup pids.max, else RLIMIT_NPROC).
     #[arg(long, value_name = "N", default_value_t = linuxbox::Limits::default().pids)]
     linux_sandbox_pids: u64,
+    /// CPU time one sandbox's processes together get per wall-clock second (0.5: half a
+    /// core, 2: two cores), as a cgroup CPU quota where the cpu controller is islet's; islet
+    /// doctor says whether it is enforceable here.
+    #[arg(long, value_name = "CPUS", default_value_t = linuxbox::Limits::default().cpus)]
+    linux_sandbox_cpus: f64,
     /// Wall-clock limit of one command (and the most a command's `timeout` may ask for),
     /// in seconds: SIGTERM to its process group, SIGKILL half a second later.
     #[arg(long, value_name = "SECS", default_value_t = linuxbox::Limits::default().timeout.as_secs())]
@@ -63,15 +84,18 @@ impl LinuxSandboxArgs {
         anyhow::ensure!(
             self.linux_sandbox_memory_mb >= 16
                 && self.linux_sandbox_pids >= 8
+                && self.linux_sandbox_cpus.is_finite()
+                && self.linux_sandbox_cpus >= 0.01
                 && self.linux_sandbox_timeout_secs >= 1
                 && self.linux_sandbox_output_kb >= 1
                 && self.linux_sandbox_idle_secs >= 1,
-            "--linux-sandbox-*: memory is at least 16 MiB, pids at least 8, the timeout, the \
-             output and the idle time at least 1"
+            "--linux-sandbox-*: memory is at least 16 MiB, pids at least 8, cpus at least 0.01, \
+             the timeout, the output and the idle time at least 1"
         );
         Ok(linuxbox::Limits {
             memory_bytes: self.linux_sandbox_memory_mb << 20,
             pids: self.linux_sandbox_pids,
+            cpus: self.linux_sandbox_cpus,
             timeout: std::time::Duration::from_secs(self.linux_sandbox_timeout_secs),
             output_bytes: self.linux_sandbox_output_kb << 10,
             idle_timeout: std::time::Duration::from_secs(self.linux_sandbox_idle_secs),
@@ -88,6 +112,10 @@ pub(crate) struct LinuxSandboxes {
     connectors: Mutex<HashMap<Vec<String>, Arc<dyn Connector>>>,
     /// `--linux-sandbox-allow-private`: allowed hosts may be private or loopback addresses.
     allow_private: bool,
+    /// `--linux-sandbox-header`: added host-side to the sandboxes' requests.
+    headers: Vec<InjectedHeader>,
+    /// The limit of one command, also of one host-side request.
+    timeout: std::time::Duration,
 }
 
 /// Opens a sandbox's connections under its class's allowlist, with `fetch`'s checks
@@ -98,7 +126,80 @@ struct PolicyConnector {
     fetcher: Arc<Fetcher>,
 }
 
+impl PolicyConnector {
+    /// Where the host sends a sandbox's `http://host:port/path` when a header rule covers
+    /// it: HTTPS (the sandbox's port 80 meaning HTTPS's 443), or plain HTTP only where the
+    /// rule names an `http://` origin (the operator chose clear text, e.g. on loopback).
+    fn upstream(&self, host: &str, port: u16, path: &str) -> Option<String> {
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host.to_owned()
+        };
+        let https = match port {
+            80 => format!("https://{host}{path}"),
+            _ => format!("https://{host}:{port}{path}"),
+        };
+        if self.fetcher.injects_into(&https) {
+            return Some(https);
+        }
+        let http = format!("http://{host}:{port}{path}");
+        self.fetcher.injects_into(&http).then_some(http)
+    }
+}
+
 impl Connector for PolicyConnector {
+    fn makes_requests(&self, host: &str, port: u16) -> bool {
+        self.upstream(host, port, "/").is_some()
+    }
+
+    fn request(&self, request: HttpRequest) -> RequestFuture {
+        let fetcher = Arc::clone(&self.fetcher);
+        let url = self.upstream(&request.host, request.port, &request.path);
+        Box::pin(async move {
+            let Some(url) = url else {
+                return Err(HttpRefusal {
+                    status: 502,
+                    message: format!("no header rule covers {}", request.host),
+                });
+            };
+            let response = fetcher
+                .forward(ProxiedRequest {
+                    method: request.method,
+                    url,
+                    headers: request.headers,
+                    body: (!request.body.is_empty()).then_some(request.body),
+                })
+                .await
+                .map_err(|e| {
+                    let status = match &e {
+                        codemode::Error::Fetch { code, .. } => match code {
+                            FetchCode::HostNotAllowed
+                            | FetchCode::MethodNotAllowed
+                            | FetchCode::PrivateAddress
+                            | FetchCode::RedirectNotAllowed => 403,
+                            FetchCode::InvalidRequest => 400,
+                            FetchCode::Timeout => 504,
+                            _ => 502,
+                        },
+                        _ => 502,
+                    };
+                    // `fetch`'s errors are scrubbed of the injected values already.
+                    HttpRefusal {
+                        status,
+                        message: e.to_string(),
+                    }
+                })?;
+            tracing::debug!(status = response.status, "sandbox request made host-side");
+            Ok(HttpResponse {
+                status: response.status,
+                reason: response.reason,
+                headers: response.headers,
+                body: response.body,
+            })
+        })
+    }
+
     fn connect(&self, host: String, port: u16) -> ConnectFuture {
         let fetcher = Arc::clone(&self.fetcher);
         Box::pin(async move {
@@ -131,6 +232,11 @@ impl LinuxSandboxes {
                 })?;
             }
         }
+        let headers = args
+            .linux_sandbox_headers
+            .iter()
+            .map(|text| crate::run::injected_header("--linux-sandbox-header", text))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let exe = std::env::current_exe().context("cannot find islet's own executable")?;
         let state_dir = match &args.linux_sandbox_state_dir {
             Some(dir) => dir.clone(),
@@ -138,6 +244,7 @@ impl LinuxSandboxes {
         };
         let mut config = linuxbox::Config::new(vec![exe.into(), "linuxbox-init".into()], state_dir);
         config.limits = args.limits()?;
+        let timeout = config.limits.timeout;
         let probe = linuxbox::Linuxbox::start(config.clone())
             .await
             .context("--linux-sandbox: cannot start a Linux sandbox (islet doctor says why)")?;
@@ -161,6 +268,8 @@ impl LinuxSandboxes {
             ),
             connectors: Mutex::new(HashMap::new()),
             allow_private: args.linux_sandbox_allow_private,
+            headers,
+            timeout,
         })
     }
 
@@ -176,6 +285,10 @@ impl LinuxSandboxes {
         let mut policy = FetchPolicy {
             allow_private: self.allow_private,
             allow_private_hint: Some("start islet serve with --linux-sandbox-allow-private".into()),
+            inject_headers: self.headers.clone(),
+            timeout: self.timeout,
+            // As large as a file the sandbox may write; the response is held in memory.
+            max_response_bytes: store::MAX_FILE_BYTES,
             ..FetchPolicy::default()
         };
         for host in &settings.network {

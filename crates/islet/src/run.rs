@@ -329,7 +329,9 @@ impl FetchArgs {
             policy.allowed_hosts.push(allow_rule(text)?);
         }
         for text in &self.fetch_headers {
-            policy.inject_headers.push(injected_header(text)?);
+            policy
+                .inject_headers
+                .push(injected_header("--fetch-header", text)?);
         }
         Ok(Some(Arc::new(Fetcher::new(policy)?)))
     }
@@ -367,30 +369,31 @@ fn allow_rule(text: &str) -> anyhow::Result<HostRule> {
     })
 }
 
-/// `--fetch-header 'HOST:NAME=${VAR}'`: the value comes from the environment, so the
+/// `--fetch-header 'HOST:NAME=${VAR}'` (or `flag`'s, e.g. `--linux-sandbox-header`): the
+/// value comes from the environment, so the
 /// secret is never on a command line (where every user of the machine can read it).
-fn injected_header(text: &str) -> anyhow::Result<InjectedHeader> {
+pub(crate) fn injected_header(flag: &str, text: &str) -> anyhow::Result<InjectedHeader> {
     let usage = "write it as 'HOST:NAME=${VAR}' (single quotes, so the shell leaves ${VAR} to islet), \
                  e.g. 'api.example.com:Authorization=Bearer ${API_TOKEN}'";
     let Some((target, template)) = text.split_once('=') else {
-        anyhow::bail!("--fetch-header `{text}`: {usage}");
+        anyhow::bail!("{flag} `{text}`: {usage}");
     };
     let Some((host, name)) = target.rsplit_once(':') else {
-        anyhow::bail!("--fetch-header `{target}=…`: no HOST before the header name; {usage}");
+        anyhow::bail!("{flag} `{target}=…`: no HOST before the header name; {usage}");
     };
     let (host, name) = (host.trim(), name.trim());
     codemode::egress::check_host_pattern(host)
-        .map_err(|e| anyhow::anyhow!("--fetch-header {target}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("{flag} {target}: {e}"))?;
     // Not quoting the value in these messages: if the shell expanded it, it is the secret.
     anyhow::ensure!(
         template.contains("${"),
-        "--fetch-header {target}: the value must come from an environment variable; {usage}"
+        "{flag} {target}: the value must come from an environment variable; {usage}"
     );
     let value = codemode::mcp::config::expand(template, &|var| std::env::var(var).ok())
-        .map_err(|e| anyhow::anyhow!("--fetch-header {target}: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("{flag} {target}: {e}"))?;
     anyhow::ensure!(
         !value.trim().is_empty(),
-        "--fetch-header {target}: the value is empty (is the environment variable set?)"
+        "{flag} {target}: the value is empty (is the environment variable set?)"
     );
     Ok(InjectedHeader {
         host: host.to_owned(),

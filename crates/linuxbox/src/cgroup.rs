@@ -1,9 +1,11 @@
-//! A cgroup per sandbox for the memory and process-count limits, under the cgroup this
+//! A cgroup per sandbox for the memory, process-count and CPU limits, under the cgroup this
 //! process is in (so a sandbox never escapes limits the operator put on islet). cgroup v2
 //! is used when the controllers are delegated to our cgroup, else cgroup v1 hierarchies
 //! (one directory per controller). Creating a cgroup needs write access there, in practice
 //! root or systemd delegation; without it the sandbox falls back to rlimits and
-//! [`detect`] says why.
+//! [`detect`] says why. The CPU limit is optional on top: a machine whose cpu controller
+//! is not ours still gets memory and pids limits, and [`Support::cpu`] says why no CPU one
+//! (rlimits have no equivalent: `RLIMIT_CPU` caps total CPU seconds, not a share).
 
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,8 @@ pub(crate) enum Support {
     V2 {
         /// Our cgroup, under which each sandbox gets its own.
         parent: PathBuf,
+        /// `Ok` when the cpu controller is delegated too (`cpu.max`), else why not.
+        cpu: Result<(), String>,
     },
     /// cgroup v1: our cgroups in the memory and the pids hierarchies.
     V1 {
@@ -25,6 +29,8 @@ pub(crate) enum Support {
         memory: PathBuf,
         /// Our cgroup in the pids hierarchy.
         pids: PathBuf,
+        /// Our cgroup in the cpu hierarchy (`cpu.cfs_quota_us`), or why there is none.
+        cpu: Result<PathBuf, String>,
     },
     /// No usable cgroup, with why; sandboxes get rlimits instead.
     Unavailable(String),
@@ -34,13 +40,27 @@ impl Support {
     /// One line for `islet doctor` and the sandbox's capabilities: where, or why not.
     pub(crate) fn describe(&self) -> String {
         match self {
-            Support::V2 { parent } => format!("cgroup v2 under {}", parent.display()),
-            Support::V1 { memory, pids } => format!(
+            Support::V2 { parent, .. } => format!("cgroup v2 under {}", parent.display()),
+            Support::V1 { memory, pids, .. } => format!(
                 "cgroup v1 under {} and {}",
                 memory.display(),
                 pids.display()
             ),
             Support::Unavailable(reason) => reason.clone(),
+        }
+    }
+
+    /// Whether sandboxes get a CPU limit here: where it is written, or why not.
+    pub(crate) fn cpu(&self) -> Result<String, String> {
+        match self {
+            Support::V2 { parent, cpu } => cpu
+                .clone()
+                .map(|()| format!("cgroup v2 cpu.max under {}", parent.display())),
+            Support::V1 { cpu, .. } => cpu
+                .as_ref()
+                .map(|dir| format!("cgroup v1 cpu.cfs_quota_us under {}", dir.display()))
+                .map_err(Clone::clone),
+            Support::Unavailable(_) => Err("no cgroup limits here (see cgroup limits)".into()),
         }
     }
 }
@@ -82,8 +102,18 @@ pub(crate) fn detect() -> Support {
                 continue;
             }
             if words.contains(&"memory") && words.contains(&"pids") {
+                let cpu = if words.contains(&"cpu") {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "the cpu controller is not delegated to {} (cgroup.subtree_control: \
+                         `{}`)",
+                        parent.display(),
+                        delegated.trim()
+                    ))
+                };
                 return match probe_mkdir(&parent) {
-                    Ok(()) => Support::V2 { parent },
+                    Ok(()) => Support::V2 { parent, cpu },
                     Err(e) => Support::Unavailable(e),
                 };
             }
@@ -111,7 +141,11 @@ pub(crate) fn detect() -> Support {
         Ok(parent)
     };
     match (v1("memory"), v1("pids")) {
-        (Ok(memory), Ok(pids)) => Support::V1 { memory, pids },
+        (Ok(memory), Ok(pids)) => Support::V1 {
+            memory,
+            pids,
+            cpu: v1("cpu"),
+        },
         (memory, pids) => {
             reasons.extend(memory.err());
             reasons.extend(pids.err());
@@ -121,6 +155,17 @@ pub(crate) fn detect() -> Support {
             ))
         }
     }
+}
+
+/// The CFS period: 100 ms, the kernel's default, so a quota of 0.25 CPU lets the sandbox
+/// run 25 ms of every 100 ms.
+const CPU_PERIOD_US: u64 = 100_000;
+
+/// `cpus` CPU seconds per second as a quota per [`CPU_PERIOD_US`], at least the kernel's
+/// minimum of 1 ms.
+fn cpu_quota_us(cpus: f64) -> u64 {
+    // `as` saturates: an absurdly large `cpus` is no limit in practice, never an overflow.
+    ((cpus * CPU_PERIOD_US as f64).round() as u64).max(1_000)
 }
 
 fn probe_mkdir(parent: &Path) -> Result<(), String> {
@@ -142,30 +187,38 @@ pub(crate) struct Cgroup {
     dirs: Vec<PathBuf>,
     /// Where the OOM-kill counter is: `memory.oom_control` (v1) or `memory.events` (v2).
     oom_file: PathBuf,
+    /// The CPU limit in force (CPU seconds per second), or why there is none.
+    cpu: Result<f64, String>,
 }
 
 impl Cgroup {
-    /// A new cgroup for one sandbox, limited to `memory_bytes` and `pids` tasks.
+    /// A new cgroup for one sandbox, limited to `memory_bytes`, `pids` tasks and, where the
+    /// cpu controller is ours, `cpus` CPU seconds per wall-clock second.
     pub(crate) fn create(
         support: &Support,
         memory_bytes: u64,
         pids: u64,
+        cpus: f64,
     ) -> Result<Cgroup, String> {
         let name = base::unique_name("islet-linuxbox-box");
-        let (dirs, settings, oom_file) = match support {
-            Support::V2 { parent } => {
+        let quota = cpu_quota_us(cpus);
+        // The CPU limit's own directory (v1) and files, set after the required limits.
+        let (dirs, settings, oom_file, cpu_dir, cpu_settings) = match support {
+            Support::V2 { parent, .. } => {
                 let dir = parent.join(&name);
                 let settings = vec![
                     (dir.join("memory.max"), memory_bytes.to_string()),
                     (dir.join("memory.swap.max"), "0".to_string()),
                     (dir.join("pids.max"), pids.to_string()),
                 ];
+                let cpu_settings = vec![(dir.join("cpu.max"), format!("{quota} {CPU_PERIOD_US}"))];
                 let oom = dir.join("memory.events");
-                (vec![dir], settings, oom)
+                (vec![dir], settings, oom, None, cpu_settings)
             }
             Support::V1 {
                 memory,
                 pids: pids_parent,
+                cpu,
             } => {
                 let memory_dir = memory.join(&name);
                 let pids_dir = pids_parent.join(&name);
@@ -177,13 +230,29 @@ impl Cgroup {
                     (pids_dir.join("pids.max"), pids.to_string()),
                 ];
                 let oom = memory_dir.join("memory.oom_control");
-                (vec![memory_dir, pids_dir], settings, oom)
+                let cpu_dir = cpu.as_ref().ok().map(|parent| parent.join(&name));
+                let cpu_settings = match &cpu_dir {
+                    // The period first: the kernel checks the quota against it.
+                    Some(dir) => vec![
+                        (dir.join("cpu.cfs_period_us"), CPU_PERIOD_US.to_string()),
+                        (dir.join("cpu.cfs_quota_us"), quota.to_string()),
+                    ],
+                    None => Vec::new(),
+                };
+                (
+                    vec![memory_dir, pids_dir],
+                    settings,
+                    oom,
+                    cpu_dir,
+                    cpu_settings,
+                )
             }
             Support::Unavailable(reason) => return Err(reason.clone()),
         };
         let mut cgroup = Cgroup {
             dirs: Vec::new(),
             oom_file,
+            cpu: Err(String::new()),
         };
         for dir in dirs {
             std::fs::create_dir(&dir)
@@ -198,7 +267,31 @@ impl Cgroup {
             std::fs::write(&file, &value)
                 .map_err(|e| format!("cannot set {} to {value}: {e}", file.display()))?;
         }
+        // A CPU limit the kernel refuses (e.g. a v1 quota above a parent's) leaves the
+        // sandbox without one, said in its capabilities, rather than without the memory
+        // and pids limits too.
+        cgroup.cpu = match support.cpu() {
+            Ok(_) => cgroup.limit_cpu(cpu_dir, cpu_settings).map(|()| cpus),
+            Err(reason) => Err(reason),
+        };
         Ok(cgroup)
+    }
+
+    fn limit_cpu(
+        &mut self,
+        dir: Option<PathBuf>,
+        settings: Vec<(PathBuf, String)>,
+    ) -> Result<(), String> {
+        if let Some(dir) = dir {
+            std::fs::create_dir(&dir)
+                .map_err(|e| format!("cannot create cgroup {}: {e}", dir.display()))?;
+            self.dirs.push(dir);
+        }
+        for (file, value) in settings {
+            std::fs::write(&file, &value)
+                .map_err(|e| format!("cannot set {} to {value}: {e}", file.display()))?;
+        }
+        Ok(())
     }
 
     /// `cgroup.procs` of each directory, opened now so the spawned child can join with a
@@ -215,6 +308,11 @@ impl Cgroup {
                     .map_err(|e| format!("cannot open {}: {e}", path.display()))
             })
             .collect()
+    }
+
+    /// The CPU limit in force (CPU seconds per wall-clock second), or why there is none.
+    pub(crate) fn cpu(&self) -> &Result<f64, String> {
+        &self.cpu
     }
 
     /// How many processes the kernel's OOM killer has killed in this cgroup.
@@ -247,5 +345,45 @@ impl Drop for Cgroup {
                 std::thread::sleep(Duration::from_millis(2));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cgroup, Support, cpu_quota_us, detect};
+
+    #[test]
+    fn cpu_quotas_are_per_100ms_period_and_at_least_1ms() {
+        assert_eq!(cpu_quota_us(0.25), 25_000);
+        assert_eq!(cpu_quota_us(2.0), 200_000);
+        assert_eq!(cpu_quota_us(0.001), 1_000);
+    }
+
+    #[test]
+    fn issue18_without_a_cpu_controller_the_other_limits_stay_and_say_why_not() {
+        // Pretend the cpu controller is not ours, on whatever this machine really has.
+        let support = match detect() {
+            Support::V2 { parent, .. } => Support::V2 {
+                parent,
+                cpu: Err("not delegated here".into()),
+            },
+            Support::V1 { memory, pids, .. } => Support::V1 {
+                memory,
+                pids,
+                cpu: Err("no cpu hierarchy here".into()),
+            },
+            // No cgroups at all: the sandbox says so in `cgroup` (tested elsewhere).
+            Support::Unavailable(_) => return,
+        };
+        assert!(support.cpu().is_err());
+        let cgroup = Cgroup::create(&support, 64 << 20, 16, 0.5).expect("memory and pids");
+        let reason = cgroup.cpu().clone().unwrap_err();
+        assert!(reason.contains("here"), "{reason}");
+        assert!(
+            !cgroup
+                .dirs
+                .iter()
+                .any(|d| d.starts_with("/sys/fs/cgroup/cpu/"))
+        );
     }
 }

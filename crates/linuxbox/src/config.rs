@@ -72,6 +72,11 @@ pub struct Limits {
     /// Processes and threads in the sandbox (cgroup `pids.max`); per user (`RLIMIT_NPROC`)
     /// without cgroups.
     pub pids: u64,
+    /// CPU time all the sandbox's processes together get per wall-clock second (`0.5`: half
+    /// a core, `2.0`: two cores), as a cgroup CPU quota (`cpu.max`, or v1
+    /// `cpu.cfs_quota_us`) where the cpu controller is ours; no limit otherwise
+    /// ([`Capabilities::cpu`](crate::Capabilities::cpu) says which). Must be positive.
+    pub cpus: f64,
     /// Wall-clock limit of one command unless its options say otherwise.
     pub timeout: Duration,
     /// Between SIGTERM and SIGKILL of a command's process group at its timeout.
@@ -93,6 +98,7 @@ impl Default for Limits {
         Limits {
             memory_bytes: 512 << 20,
             pids: 256,
+            cpus: 1.0,
             timeout: Duration::from_secs(30),
             kill_grace: Duration::from_millis(500),
             output_bytes: 1 << 20,

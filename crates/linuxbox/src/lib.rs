@@ -35,7 +35,9 @@ mod sync;
 
 pub use config::{Config, Limits, RootFs};
 pub use error::{Error, Result};
-pub use network::{ConnectFuture, Connector};
+pub use network::{
+    ConnectFuture, Connector, HttpRefusal, HttpRequest, HttpResponse, RequestFuture,
+};
 pub use sandbox::{
     Capabilities, ExecOptions, ExecResult, ExecStream, Exit, FileEntry, LimitHit, Linuxbox,
     ProcessInfo, ProcessLogs, ProcessStatus, StreamEvent,

@@ -100,6 +100,18 @@ pub fn probe(bwrap: &Path) -> Vec<Check> {
         ok: !matches!(support, Support::Unavailable(_)),
         detail: support.describe(),
     });
+    let cpu = support.cpu();
+    checks.push(Check {
+        name: "cpu limit",
+        ok: cpu.is_ok(),
+        detail: match cpu {
+            Ok(where_) => format!("enforced as a CFS quota: {where_}"),
+            Err(why) => format!(
+                "not enforceable, sandboxes run without a CPU limit: {why} (needs the cpu \
+                 controller delegated to islet's cgroup, v2, or a writable v1 cpu hierarchy)"
+            ),
+        },
+    });
     let python = Path::new("/usr/bin/python3");
     checks.push(Check {
         name: "python3",

@@ -157,6 +157,11 @@ pub struct Capabilities {
     pub cgroup: String,
     /// Whether memory and process limits are enforced by a cgroup (else by rlimits).
     pub cgroup_active: bool,
+    /// The CPU limit in force: where it is set (`cgroup v1 cpu.cfs_quota_us under …`), or
+    /// why the sandbox has none (no cpu controller of ours here).
+    pub cpu: String,
+    /// The CPU limit in force (CPU seconds per second), `None` when there is none.
+    pub cpu_limit: Option<f64>,
     /// The host uid the sandbox's processes run as.
     pub runs_as_uid: u32,
 }
@@ -218,6 +223,12 @@ impl Linuxbox {
     /// Starts a sandbox: its state directory, cgroup, and bubblewrap with the init. Returns
     /// as soon as bubblewrap is running; the first command waits for the rest.
     pub async fn start(config: Config) -> Result<Linuxbox> {
+        let cpus = config.limits.cpus;
+        if !(cpus.is_finite() && cpus > 0.0) {
+            return Err(Error::InvalidArgument(format!(
+                "the CPU limit must be a positive number of CPUs, not {cpus}"
+            )));
+        }
         // A directory per start, removed by the reader once bubblewrap has exited, so a
         // new sandbox on the same state directory never meets an old one's cleanup.
         let run_dir = config.state_dir.join(base::unique_name("run"));
@@ -231,11 +242,15 @@ impl Linuxbox {
                 .map_err(|e| Error::io(&workspace_dir, e.into()))?;
         }
         let support = cgroup::detected();
-        let (cgroup, cgroup_report) =
-            match Cgroup::create(support, config.limits.memory_bytes, config.limits.pids) {
-                Ok(cgroup) => (Some(cgroup), support.describe()),
-                Err(reason) => (None, reason),
-            };
+        let (cgroup, cgroup_report) = match Cgroup::create(
+            support,
+            config.limits.memory_bytes,
+            config.limits.pids,
+            config.limits.cpus,
+        ) {
+            Ok(cgroup) => (Some(cgroup), support.describe()),
+            Err(reason) => (None, reason),
+        };
         let cgroup_procs = match &cgroup {
             Some(c) => c.procs_files().map_err(Error::Unavailable)?,
             None => Vec::new(),
@@ -325,6 +340,19 @@ impl Linuxbox {
         Capabilities {
             cgroup: self.shared.cgroup_report.clone(),
             cgroup_active: self.shared.cgroup.is_some(),
+            cpu: match self.shared.cgroup.as_ref().map(Cgroup::cpu) {
+                Some(Ok(cpus)) => format!(
+                    "{cpus} CPU per second ({})",
+                    cgroup::detected().cpu().unwrap_or_default()
+                ),
+                Some(Err(reason)) => format!("no CPU limit: {reason}"),
+                None => format!("no CPU limit: {}", self.shared.cgroup_report),
+            },
+            cpu_limit: self
+                .shared
+                .cgroup
+                .as_ref()
+                .and_then(|c| c.cpu().as_ref().ok().copied()),
             runs_as_uid: self
                 .shared
                 .run_as

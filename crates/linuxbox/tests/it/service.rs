@@ -4,7 +4,10 @@
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use linuxbox::{ConnectFuture, Connector, Linuxbox, Prefer, Sandboxes};
+use linuxbox::{
+    ConnectFuture, Connector, HttpRefusal, HttpRequest, HttpResponse, Linuxbox, Prefer,
+    RequestFuture, Sandboxes,
+};
 use serde_json::{Value, json};
 use store::AgentDb;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -619,4 +622,116 @@ async fn issue18_binary_files_cross_read_file_and_write_file_as_base64() {
         .await
         .unwrap_err();
     assert!(unknown.to_string().contains("\"base64\""), "{unknown}");
+}
+
+/// A connector that makes the requests to `api.test` itself (as islet does for hosts with
+/// injected headers) and records them; no other host is reachable.
+#[derive(Debug, Default)]
+struct HostSide(Mutex<Vec<HttpRequest>>);
+
+impl Connector for HostSide {
+    fn connect(&self, host: String, port: u16) -> ConnectFuture {
+        Box::pin(async move { Err(format!("{host}:{port} is not allowed")) })
+    }
+
+    fn makes_requests(&self, host: &str, _port: u16) -> bool {
+        host == "api.test"
+    }
+
+    fn request(&self, request: HttpRequest) -> RequestFuture {
+        self.0.lock().unwrap().push(request.clone());
+        Box::pin(async move {
+            if request.path == "/refused" {
+                return Err(HttpRefusal {
+                    status: 403,
+                    message: "not this path".into(),
+                });
+            }
+            Ok(HttpResponse {
+                status: 201,
+                reason: "Created".into(),
+                headers: vec![
+                    ("x-made-by".into(), "host".into()),
+                    ("transfer-encoding".into(), "chunked".into()),
+                ],
+                body: format!(
+                    "{} {} with {} bytes",
+                    request.method,
+                    request.path,
+                    request.body.len()
+                )
+                .into_bytes(),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn issue18_plain_http_to_a_host_the_connector_serves_is_made_host_side() {
+    let given = given_sandboxes();
+    let connector = Arc::new(HostSide::default());
+    let network: Arc<dyn Connector> = connector.clone();
+    let run = |command: &str| {
+        given.call_with(
+            Some(Arc::clone(&network)),
+            "exec",
+            json!({ "command": command }),
+        )
+    };
+    let posted = run("curl -sS -i -d 'a=1' -H 'X-Mine: yes' 'http://API.test/v1/items?x=2'")
+        .await
+        .unwrap();
+    let out = posted["stdout"].as_str().unwrap();
+    assert!(out.starts_with("HTTP/1.1 201 Created\r\n"), "{posted}");
+    assert!(out.contains("x-made-by: host\r\n"), "{posted}");
+    // The proxy frames the body itself: the response's own framing headers are dropped.
+    assert!(!out.contains("chunked"), "{posted}");
+    assert!(
+        out.ends_with("\r\n\r\nPOST /v1/items?x=2 with 3 bytes"),
+        "{posted}"
+    );
+    let seen = connector.0.lock().unwrap().pop().unwrap();
+    assert_eq!(
+        (seen.host.as_str(), seen.port, seen.body.as_slice()),
+        ("api.test", 80, b"a=1".as_slice())
+    );
+    let names: Vec<String> = seen
+        .headers
+        .iter()
+        .map(|(n, _)| n.to_ascii_lowercase())
+        .collect();
+    assert!(names.contains(&"x-mine".to_string()), "{names:?}");
+    for framing in ["proxy-connection", "host", "content-length"] {
+        assert!(!names.contains(&framing.to_string()), "{names:?}");
+    }
+    // A body announced with `Expect: 100-continue` is asked for and forwarded whole.
+    let big = run(
+        "head -c 300000 /dev/zero > /tmp/big && curl -sS -H 'Expect: 100-continue' \
+         --data-binary @/tmp/big http://api.test/upload",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        big["stdout"],
+        json!("POST /upload with 300000 bytes"),
+        "{big}"
+    );
+    // The connector's refusal is the command's answer.
+    let refused = run("curl -sS -w ' %{http_code}' http://api.test/refused")
+        .await
+        .unwrap();
+    assert_eq!(
+        refused["stdout"],
+        json!("islet sandbox proxy: not this path\n 403"),
+        "{refused}"
+    );
+    // A tunnel to such a host is refused: the host could not add anything to it.
+    let tunnel = run("curl -sS https://api.test/ 2>&1; echo \" exit $?\"")
+        .await
+        .unwrap();
+    assert!(
+        tunnel["stdout"].as_str().unwrap().ends_with(" exit 56\n"),
+        "{tunnel}"
+    );
+    assert_eq!(connector.0.lock().unwrap().len(), 2);
 }

@@ -42,6 +42,7 @@ import { Agent } from "agents";
 export default class Net extends Agent {
   static sandbox = { network: ["127.0.0.2"] };
   async get(url: string) { return await this.sandbox.exec(`curl -sS -m 5 ${url} 2>&1; echo " exit $?"`); }
+  async sh(command: string) { return await this.sandbox.exec(command); }
 }
 "#;
 
@@ -58,6 +59,15 @@ fn given_sandbox_server(
     dir: &std::path::Path,
     model: Option<&ScriptedModel>,
     extra: &[&str],
+) -> Server {
+    given_sandbox_server_env(dir, model, extra, &[])
+}
+
+fn given_sandbox_server_env(
+    dir: &std::path::Path,
+    model: Option<&ScriptedModel>,
+    extra: &[&str],
+    env: &[(&str, &str)],
 ) -> Server {
     let agents = given_agents_dir(
         dir,
@@ -80,12 +90,9 @@ fn given_sandbox_server(
         ]);
     }
     args.extend_from_slice(extra);
-    given_server_env(
-        &agents,
-        &dir.join("data"),
-        &args,
-        &[("OPENAI_API_KEY", "sk-test")],
-    )
+    let mut env = env.to_vec();
+    env.push(("OPENAI_API_KEY", "sk-test"));
+    given_server_env(&agents, &dir.join("data"), &args, &env)
 }
 
 async fn send(server: &Server, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
@@ -651,4 +658,189 @@ async fn issue18_exec_stream_over_http_is_server_sent_events() {
         (&json!("exit"), &json!(4)),
         "{body}"
     );
+}
+
+/// An HTTP server on 127.0.0.2 that records what each connection sent (a request head, or
+/// whatever else arrived within a second) and answers a request with the `authorization`
+/// header it got, so a secret echoed back can be seen scrubbed.
+async fn given_recording_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = std::sync::Arc::clone(&seen);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let log = std::sync::Arc::clone(&log);
+            tokio::spawn(async move {
+                let mut data = Vec::new();
+                let mut buffer = [0u8; 4096];
+                let read = tokio::time::timeout(std::time::Duration::from_secs(1), async {
+                    while !data.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buffer).await {
+                            Ok(0) | Err(_) => return false,
+                            Ok(n) => data.extend_from_slice(&buffer[..n]),
+                        }
+                    }
+                    true
+                })
+                .await;
+                let head = String::from_utf8_lossy(&data).into_owned();
+                log.lock().unwrap().push(head.clone());
+                if read != Ok(true) {
+                    return;
+                }
+                let auth = head
+                    .split("\r\n")
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("authorization")
+                            .then(|| value.trim().to_owned())
+                    })
+                    .unwrap_or_else(|| "none".to_owned());
+                let body = format!("auth={auth}");
+                let response = format!(
+                    "HTTP/1.0 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = stream.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue18_secrets_are_added_host_side_to_sandbox_requests_and_never_enter_the_sandbox() {
+    const SECRET: &str = "s3cr3t-sandbox-token-42";
+    let (clear_port, clear_seen) = given_recording_server().await;
+    let (tls_port, tls_seen) = given_recording_server().await;
+    let (plain_port, plain_seen) = given_recording_server().await;
+    let dir = tempfile::tempdir().unwrap();
+    // An http:// origin: the operator chose clear text for this loopback service; a bare
+    // host: islet sends HTTPS (this server speaks none, so it only ever sees a TLS hello).
+    let clear_rule =
+        format!("http://127.0.0.2:{clear_port}:Authorization=Bearer ${{SANDBOX_TOKEN}}");
+    let tls_rule = format!("127.0.0.2:{tls_port}:Authorization=Bearer ${{SANDBOX_TOKEN}}");
+    let server = given_sandbox_server_env(
+        dir.path(),
+        None,
+        &[
+            "--linux-sandbox-allow-private",
+            "--linux-sandbox-header",
+            &clear_rule,
+            "--linux-sandbox-header",
+            &tls_rule,
+        ],
+        &[("SANDBOX_TOKEN", SECRET)],
+    );
+    let get = |port: u16| {
+        let server = &server;
+        async move {
+            let run = server
+                .call(
+                    "Net",
+                    "n",
+                    "get",
+                    json!([format!("http://127.0.0.2:{port}/data")]),
+                )
+                .await;
+            run["stdout"].as_str().unwrap().to_owned()
+        }
+    };
+
+    // The server sees the header; the command sees its echo scrubbed.
+    let echoed = get(clear_port).await;
+    assert_eq!(echoed, "auth=[REDACTED] exit 0\n");
+    let head = clear_seen.lock().unwrap().pop().unwrap();
+    assert!(
+        head.to_ascii_lowercase()
+            .contains(&format!("authorization: bearer {SECRET}")),
+        "{head}"
+    );
+
+    // A host without a header rule gets no header (and the request is relayed as before).
+    assert_eq!(get(plain_port).await, "auth=none exit 0\n");
+    let head = plain_seen.lock().unwrap().pop().unwrap();
+    assert!(
+        !head.to_ascii_lowercase().contains("authorization"),
+        "{head}"
+    );
+
+    // A bare-host rule: islet speaks TLS to it, never the header in clear text; a server
+    // without TLS fails the request, which the command is told about.
+    let failed = get(tls_port).await;
+    assert!(failed.starts_with("islet sandbox proxy: "), "{failed}");
+    let hello = tls_seen.lock().unwrap().pop().unwrap();
+    assert!(
+        hello.starts_with('\u{16}'),
+        "not a TLS handshake: {hello:?}"
+    );
+    assert!(!hello.contains(SECRET));
+
+    // https:// to a host with a header rule is refused: a tunnel cannot carry it.
+    let tunnel = get_url(&server, &format!("https://127.0.0.2:{tls_port}/")).await;
+    assert!(tunnel.ends_with(" exit 56\n"), "{tunnel}");
+
+    // Nowhere in the sandbox: not in any process's environment, not in its files.
+    let sh = |command: &'static str| {
+        let server = &server;
+        async move {
+            let run = server.call("Net", "n", "sh", json!([command])).await;
+            run["stdout"].as_str().unwrap().to_owned()
+        }
+    };
+    let env = sh("env; cat /proc/[0-9]*/environ | tr '\\0' '\\n'").await;
+    assert!(env.contains("HTTP_PROXY="), "{env}");
+    assert!(
+        !env.contains(SECRET) && !env.contains("SANDBOX_TOKEN"),
+        "{env}"
+    );
+    // A pattern that matches the secret without being it (the command line is readable).
+    let files = sh(
+        "grep -rlsE 's3cr3t-sandbox.token' / --exclude-dir=proc --exclude-dir=sys \
+                    --exclude-dir=usr --exclude-dir=dev; echo end",
+    )
+    .await;
+    assert_eq!(files, "end\n");
+    for output in [&echoed, &failed, &tunnel, &env, &files] {
+        assert!(!output.contains(SECRET), "{output}");
+    }
+}
+
+async fn get_url(server: &Server, url: &str) -> String {
+    let run = server.call("Net", "n", "get", json!([url])).await;
+    run["stdout"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn issue18_sandbox_header_and_cpu_flags_are_checked_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Net.ts", NET)]);
+    for (args, expected) in [
+        (
+            vec!["--linux-sandbox-header", "127.0.0.2:X-Key=literal-secret"],
+            "--linux-sandbox-header 127.0.0.2:X-Key: the value must come from an environment variable",
+        ),
+        (
+            vec!["--linux-sandbox-header", "exa mple:X-Key=${HOME}"],
+            "is not a host pattern",
+        ),
+        (vec!["--linux-sandbox-cpus", "0"], "cpus at least 0.01"),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_islet"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--agents"])
+            .arg(&agents)
+            .arg("--data")
+            .arg(dir.path().join("data"))
+            .args(["--isolation", "inprocess", "--linux-sandbox"])
+            .args(&args)
+            .env_remove("ISLET_AUTH_TOKEN")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+        assert!(!stderr.contains("literal-secret"), "{stderr}");
+    }
 }
