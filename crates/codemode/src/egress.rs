@@ -663,8 +663,18 @@ impl Fetcher {
         loop {
             let mut hop_headers = headers.clone();
             // Injected last: they replace whatever the code set under the same name.
+            let mut injected = false;
             for injection in self.injections.iter().filter(|i| i.pattern.matches(&url)) {
                 hop_headers.insert(injection.name.clone(), injection.value.clone());
+                injected = true;
+            }
+            // A compressed body could not be scrubbed: a server echoing the credential in
+            // gzip (asked for by the code's own Accept-Encoding) would hand it over.
+            if injected {
+                hop_headers.insert(
+                    reqwest::header::ACCEPT_ENCODING,
+                    HeaderValue::from_static("identity"),
+                );
             }
             let mut builder = self
                 .client

@@ -69,12 +69,6 @@ impl Fetcher {
                     .map_err(|_| invalid(format!("the value of header `{name}` is not valid")))?;
                 headers.append(name, value);
             }
-            // A compressed body could not be scrubbed: a server echoing the credential in
-            // gzip would hand it to the process.
-            headers.insert(
-                reqwest::header::ACCEPT_ENCODING,
-                HeaderValue::from_static("identity"),
-            );
             Ok(Outgoing {
                 method,
                 url,

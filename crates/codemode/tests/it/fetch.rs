@@ -464,7 +464,7 @@ async fn injected_header_reaches_the_server_but_never_the_isolate() {
     let outcome = run(
         Some(policy),
         r#"
-        const res = await fetch("http://allowed.test/echo", { headers: { Authorization: "Bearer mine" } });
+        const res = await fetch("http://allowed.test/echo", { headers: { Authorization: "Bearer mine", "Accept-Encoding": "gzip" } });
         const text = await res.clone().text();
         const headers = [...res.headers];
         console.log(text, JSON.stringify(headers));
@@ -494,4 +494,11 @@ async fn injected_header_reaches_the_server_but_never_the_isolate() {
     );
     assert!(everything.contains("[REDACTED]"), "{everything}");
     assert!(error.message.contains("done: "), "{}", error.message);
+    // The code asked for gzip, which the server would send unscrubbable: the host asked
+    // for the body as it is.
+    assert!(
+        error.message.contains(r#""accept-encoding":"identity""#),
+        "{}",
+        error.message
+    );
 }
