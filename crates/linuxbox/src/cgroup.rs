@@ -69,7 +69,56 @@ impl Support {
 /// and the probe's mkdir/rmdir pair would otherwise be on every sandbox's start.
 pub(crate) fn detected() -> &'static Support {
     static SUPPORT: std::sync::OnceLock<Support> = std::sync::OnceLock::new();
-    SUPPORT.get_or_init(detect)
+    SUPPORT.get_or_init(|| {
+        let support = detect();
+        let parents: Vec<&Path> = match &support {
+            Support::V2 { parent, .. } => vec![parent],
+            Support::V1 { memory, pids, cpu } => {
+                let mut all = vec![memory.as_path(), pids.as_path()];
+                all.extend(cpu.as_ref().ok().map(PathBuf::as_path));
+                all
+            }
+            Support::Unavailable(_) => Vec::new(),
+        };
+        for parent in parents {
+            sweep_stale(parent, STALE_AFTER);
+        }
+        support
+    })
+}
+
+/// What every sandbox's cgroup is called, followed by a unique suffix.
+const PREFIX: &str = "islet-linuxbox-box";
+
+/// Left-over cgroups older than this are removed when a process first uses cgroups: a
+/// younger one may be another islet's sandbox being started (created, not yet joined).
+const STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Removes sandboxes' cgroups that a process killed or exiting mid-cleanup left behind
+/// under `parent`. Only empty ones go: the kernel refuses to remove a cgroup that still
+/// has a process, so a live sandbox of another islet keeps its own.
+pub(crate) fn sweep_stale(parent: &Path, older_than: Duration) -> usize {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let stale = name.to_string_lossy().starts_with(PREFIX)
+            && entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= older_than);
+        if stale && std::fs::remove_dir(entry.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        tracing::info!(parent = %parent.display(), removed, "removed sandbox cgroups left behind");
+    }
+    removed
 }
 
 /// Finds where sandboxes' cgroups can go, checking that a child cgroup can be created.
@@ -200,7 +249,7 @@ impl Cgroup {
         pids: u64,
         cpus: f64,
     ) -> Result<Cgroup, String> {
-        let name = base::unique_name("islet-linuxbox-box");
+        let name = base::unique_name(PREFIX);
         let quota = cpu_quota_us(cpus);
         // The CPU limit's own directory (v1) and files, set after the required limits.
         let (dirs, settings, oom_file, cpu_dir, cpu_settings) = match support {
@@ -350,7 +399,26 @@ impl Drop for Cgroup {
 
 #[cfg(test)]
 mod tests {
-    use super::{Cgroup, Support, cpu_quota_us, detect};
+    use super::{Cgroup, PREFIX, Support, cpu_quota_us, detect, sweep_stale};
+
+    /// Leftovers are swept, but never a cgroup in use (here: a directory the kernel would
+    /// refuse to remove, as it refuses a cgroup with processes), nor another program's.
+    #[test]
+    fn issue18_left_over_sandbox_cgroups_are_swept_and_live_ones_kept() {
+        let parent = std::env::temp_dir().join(base::unique_name("islet-sweep-test"));
+        let left = parent.join(format!("{PREFIX}-left"));
+        let busy = parent.join(format!("{PREFIX}-busy"));
+        let other = parent.join("someone-else");
+        for dir in [&left, &busy, &other] {
+            std::fs::create_dir_all(dir).unwrap();
+        }
+        std::fs::write(busy.join("cgroup.procs"), "42\n").unwrap();
+        // Too young to be a leftover: it may be a sandbox being started.
+        assert_eq!(sweep_stale(&parent, std::time::Duration::from_secs(60)), 0);
+        assert_eq!(sweep_stale(&parent, std::time::Duration::ZERO), 1);
+        assert!(!left.exists() && busy.exists() && other.exists());
+        std::fs::remove_dir_all(&parent).unwrap();
+    }
 
     #[test]
     fn cpu_quotas_are_per_100ms_period_and_at_least_1ms() {
