@@ -35,6 +35,11 @@ pub struct NodeStatus {
     pub heartbeat_age_ms: i64,
     /// Unexpired leases it holds.
     pub agents: i64,
+    /// Log segments of its agents not yet folded into their snapshots: what a node taking
+    /// them over replays (appends are synchronous, so nothing acknowledged lags further).
+    pub log_segments: i64,
+    /// Their bytes.
+    pub log_bytes: i64,
 }
 
 /// One lease.
@@ -51,6 +56,10 @@ pub struct LeaseStatus {
     pub age_ms: i64,
     /// Milliseconds until it expires unless renewed.
     pub expires_in_ms: i64,
+    /// The agent's log segments since its snapshot (a takeover's replay).
+    pub log_segments: i64,
+    /// Their bytes.
+    pub log_bytes: i64,
 }
 
 pub(crate) async fn read(client: &Client) -> Result<Status> {
@@ -60,6 +69,11 @@ pub(crate) async fn read(client: &Client) -> Result<Status> {
             &format!(
                 "SELECT n.node_id, n.advertise, {},
                         (SELECT count(*) FROM islet_leases l
+                          WHERE l.node_id = n.node_id AND l.expires_at > now()),
+                        (SELECT count(*) FROM islet_agent_log g JOIN islet_leases l USING (agent)
+                          WHERE l.node_id = n.node_id AND l.expires_at > now()),
+                        (SELECT coalesce(sum(length(g.frames)), 0)::bigint
+                           FROM islet_agent_log g JOIN islet_leases l USING (agent)
                           WHERE l.node_id = n.node_id AND l.expires_at > now())
                    FROM islet_nodes n ORDER BY n.node_id",
                 ms("now() - n.heartbeat_at")
@@ -74,15 +88,21 @@ pub(crate) async fn read(client: &Client) -> Result<Status> {
             advertise: r.get(1),
             heartbeat_age_ms: r.get(2),
             agents: r.get(3),
+            log_segments: r.get(4),
+            log_bytes: r.get(5),
         })
         .collect();
     let leases = client
         .query(
             &format!(
-                "SELECT agent, node_id, epoch, {}, {} FROM islet_leases
-                  WHERE expires_at > now() ORDER BY agent",
-                ms("now() - claimed_at"),
-                ms("expires_at - now()")
+                "SELECT l.agent, l.node_id, l.epoch, {}, {},
+                        count(g.seq), coalesce(sum(length(g.frames)), 0)::bigint
+                   FROM islet_leases l LEFT JOIN islet_agent_log g USING (agent)
+                  WHERE l.expires_at > now()
+                  GROUP BY l.agent, l.node_id, l.epoch, l.claimed_at, l.expires_at
+                  ORDER BY l.agent",
+                ms("now() - l.claimed_at"),
+                ms("l.expires_at - now()")
             ),
             &[],
         )
@@ -95,6 +115,8 @@ pub(crate) async fn read(client: &Client) -> Result<Status> {
             epoch: r.get(2),
             age_ms: r.get(3),
             expires_in_ms: r.get(4),
+            log_segments: r.get(5),
+            log_bytes: r.get(6),
         })
         .collect();
     let totals = client

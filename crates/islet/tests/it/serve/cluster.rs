@@ -303,6 +303,31 @@ async fn issue21_three_nodes_started_as_the_readme_says_serve_every_agent_throug
     assert_eq!(nodes_seen, ["n1", "n2", "n3"]);
     assert_eq!(status["leases"].as_array().unwrap().len(), 6, "{status}");
     assert_eq!(status["agents"], 6, "{status}");
+    // The log a takeover would replay, per agent and per node, adds up to the total.
+    let sum = |list: &Value, field: &str| -> i64 {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[field].as_i64().unwrap())
+            .sum()
+    };
+    let total = status["logSegments"].as_i64().unwrap();
+    assert!(total > 0, "{status}");
+    assert_eq!(sum(&status["leases"], "logSegments"), total, "{status}");
+    assert_eq!(sum(&status["nodes"], "logSegments"), total, "{status}");
+    assert_eq!(
+        sum(&status["nodes"], "logBytes"),
+        status["logBytes"].as_i64().unwrap()
+    );
+    let text = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(["cluster", "status", "--cluster", &pg.url()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("UNSNAPSHOTTED") && text.contains("n2"),
+        "{text}"
+    );
     // Every node lists every agent, with the node holding it (the console's agent list).
     let mut holders = strings(&status["leases"], "nodeId");
     holders.sort();
