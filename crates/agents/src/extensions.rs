@@ -16,7 +16,8 @@
 //! permissions are well formed and the server can honour them), then stored in the agent's
 //! database as a new version (`store::Extensions`: every version kept, one active, enabled
 //! or not), so it survives restarts and can be rolled back. Each tool call runs the active
-//! version in a fresh isolate (`isolates.rs`) under the agent's limits.
+//! version in that version's kept isolate (`isolates.rs`: module evaluated and bindings
+//! built once per activation) under the agent's limits.
 
 // Host functions answer with `HostError` by the bindings' contract.
 #![allow(clippy::result_large_err)]
@@ -373,8 +374,8 @@ pub(crate) struct CallArgs {
     input: Value,
 }
 
-/// `this.extensions.call(name, tool, input)`: the active, enabled version's tool in a fresh
-/// isolate with the bindings its permissions grant.
+/// `this.extensions.call(name, tool, input)`: the active, enabled version's tool in its
+/// kept isolate with the bindings its permissions grant.
 pub(crate) fn call(
     ctx: &Arc<TurnContext>,
     host: &Arc<Inner>,

@@ -69,6 +69,9 @@ if (raw.workspace) {
 }
 })();"#;
 
+/// [`PRELUDE`] as an execution takes it, made once rather than copied for every run.
+static PRELUDE_SHARED: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| PRELUDE.into());
+
 const READ_OPS: &[&str] = &["read", "list", "stat", "exists", "glob", "grep", "diff"];
 const WRITE_OPS: &[&str] = &["write", "append", "mkdir", "mv", "cp", "rm"];
 
@@ -274,7 +277,10 @@ impl Options {
                 READ_OPS.to_vec()
             };
             for op in ops {
-                let ctx = Arc::clone(ctx);
+                // The agent's database (the same connection for every turn of its
+                // activation), not the turn: an extension version's bindings are kept
+                // between calls (`Loaded::bindings`).
+                let db = Arc::clone(&ctx.db);
                 b.insert(
                     "__dyn.workspace",
                     op,
@@ -284,7 +290,7 @@ impl Options {
                             .and_then(|mut a| {
                                 // The operation this binding was given for, whatever the input says.
                                 op.clone_into(&mut a.op);
-                                workspace_op(&mut lock(&ctx.db), a)
+                                workspace_op(&mut lock(&db), a)
                             });
                         Box::pin(async move { result })
                     }),
@@ -368,6 +374,45 @@ pub(crate) struct Loaded {
     code: Arc<str>,
     pub(crate) exports: Vec<String>,
     options: Options,
+    /// The bindings of its calls, built at the first and kept (with the agent database
+    /// they were built over) when they do not depend on the call: no agent methods and
+    /// no code tools, which go into the calling turn's wait. An extension's are such:
+    /// a call then no longer builds its closures and checked name table each time.
+    bindings: std::sync::Mutex<Option<(Arc<std::sync::Mutex<store::AgentDb>>, Bindings)>>,
+}
+
+impl Loaded {
+    fn new(session: Session, code: String, exports: Vec<String>, options: Options) -> Loaded {
+        Loaded {
+            session,
+            code: code.into(),
+            exports,
+            options,
+            bindings: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The bindings of a call from `ctx`'s turn: the kept ones when they serve its agent
+    /// database (a later activation of the agent has another), else new ones.
+    fn bindings(
+        &self,
+        ctx: &Arc<TurnContext>,
+        host: &Inner,
+        entry: &mpsc::UnboundedSender<Reentry>,
+    ) -> Bindings {
+        if !self.options.bindings.methods.is_empty() || self.options.code_tools.is_some() {
+            return self.options.bindings(ctx, host, entry);
+        }
+        let mut kept = lock(&self.bindings);
+        if let Some((db, bindings)) = kept.as_ref()
+            && Arc::ptr_eq(db, &ctx.db)
+        {
+            return bindings.clone();
+        }
+        let bindings = self.options.bindings(ctx, host, entry);
+        *kept = Some((Arc::clone(&ctx.db), bindings.clone()));
+        bindings
+    }
 }
 
 /// Loaded isolates of active agents, by agent and id.
@@ -426,12 +471,12 @@ pub(crate) fn start(
 ) -> Result<Started, HostError> {
     let (entry, reentry) = mpsc::unbounded_channel();
     let execution = Execution::new(code)
-        .prelude(PRELUDE)
+        .prelude(Arc::clone(&PRELUDE_SHARED))
         .bindings(options.bindings(ctx, host, &entry))
         .limits(options.limits(host.config.limits));
     let sandbox = Arc::clone(host.sandbox());
     let (reply, rx) = oneshot::channel();
-    tokio::spawn(async move {
+    spawn_started(async move {
         let outcome = sandbox.execute(execution).await;
         let _ = reply.send(finish(outcome, &what));
         drop(entry);
@@ -490,12 +535,7 @@ pub(crate) fn load(ctx: &TurnContext, host: &Inner, args: LoadArgs) -> Result<Va
         module.script,
         functions.join(", ")
     );
-    let loaded = Loaded {
-        session: host.sandbox().session(),
-        code: code.into(),
-        exports: exports.clone(),
-        options,
-    };
+    let loaded = Loaded::new(host.sandbox().session(), code, exports.clone(), options);
     lock(&host.loaded).insert((ctx.address.clone(), args.id), Arc::new(loaded));
     Ok(json!(exports))
 }
@@ -561,12 +601,12 @@ pub(crate) fn kept(
         return Ok(Arc::clone(loaded));
     }
     let (code, exports, options) = make()?;
-    let loaded = Arc::new(Loaded {
-        session: host.sandbox().session(),
-        code: code.into(),
+    let loaded = Arc::new(Loaded::new(
+        host.sandbox().session(),
+        code,
         exports,
         options,
-    });
+    ));
     lock(&host.loaded).insert(key, Arc::clone(&loaded));
     Ok(loaded)
 }
@@ -582,17 +622,31 @@ pub(crate) fn run_loaded(
 ) -> Started {
     let (entry, reentry) = mpsc::unbounded_channel();
     let execution = Execution::new(&*loaded.code)
-        .prelude(PRELUDE)
-        .bindings(loaded.options.bindings(ctx, host, &entry))
+        .prelude(Arc::clone(&PRELUDE_SHARED))
+        .bindings(loaded.bindings(ctx, host, &entry))
         .limits(loaded.options.limits(host.config.limits));
     let input = json!({ "fn": function, "args": args });
     let (reply, rx) = oneshot::channel();
-    tokio::spawn(async move {
+    spawn_started(async move {
         let outcome = loaded.session.run(execution, input).await;
         let _ = reply.send(finish(outcome, &what));
         drop(entry);
     });
     (reentry, rx)
+}
+
+/// Spawns a run after polling it once here: its first poll hands the job to an executor
+/// thread, which then starts at once instead of after a runtime worker has woken up to
+/// take the task (a thread hop on the call's critical path; called from a host function,
+/// this is usually the calling isolate's thread, where the sandbox polls host calls
+/// inline first).
+fn spawn_started(run: impl Future<Output = ()> + Send + 'static) {
+    let mut run = Box::pin(run);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    if run.as_mut().poll(&mut cx).is_pending() {
+        // Polled again by the runtime with its own waker (futures re-register on each poll).
+        tokio::spawn(run);
+    }
 }
 
 /// `this.isolates.get(id)`: the exports of a loaded module, or `null`.
