@@ -135,6 +135,7 @@ fn issue18_doctor_reports_what_linux_sandboxes_get() {
             "namespaces",
             "seccomp",
             "cgroup limits",
+            "cpu limit",
             "python3"
         ]
     );
