@@ -1,5 +1,6 @@
-//! One profile's SQLite database: the memories table, its FTS5 index and its vectors, kept
-//! in step by triggers so a deletion can never leave an index entry behind.
+//! One profile's SQLite database: the memories table, its FTS5 indexes and its vectors,
+//! kept in step by triggers so a deletion can never leave an index entry behind (new rows
+//! are indexed by `Db::insert`, see [`TRIGGERS`]).
 //!
 //! Everything here is synchronous; `Profile` runs it on a blocking thread.
 
@@ -68,14 +69,15 @@ CREATE VIRTUAL TABLE memories_own_fts USING fts5(
 INSERT INTO memories_own_fts(memories_own_fts, rank) VALUES ('secure-delete', 1);
 ";
 
-/// What keeps both indexes in step with `memories`. Only the context is ever updated (a
-/// neighbour forgotten): the own-text index does not hold it.
+/// What keeps both indexes in step with `memories` on update and delete. Only the context
+/// is ever updated (a neighbour forgotten): the own-text index does not hold it.
+///
+/// New rows are indexed by `Db::insert`, all of a transaction's at once with
+/// [`INDEX_NEW`], not by an insert trigger: FTS5 flushes its pending terms to disk at every
+/// statement savepoint, so indexing row by row from a trigger wrote (and merged) one tiny
+/// segment per memory and per index, which halved ingest throughput once there were two.
 const TRIGGERS: &str = "
 CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
-    INSERT INTO memories_fts(rowid, content, speaker, context)
-        VALUES (new.rowid, new.content, new.speaker, new.context);
-    INSERT INTO memories_own_fts(rowid, content, speaker)
-        VALUES (new.rowid, new.content, new.speaker);
     INSERT OR IGNORE INTO speakers(name) SELECT new.speaker WHERE new.speaker IS NOT NULL;
 END;
 CREATE TRIGGER memories_au AFTER UPDATE OF context ON memories BEGIN
@@ -92,6 +94,15 @@ CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
     DELETE FROM vectors WHERE memory_rowid = old.rowid;
 END;
 ";
+
+/// Indexes the rows stored after rowid `?1` (those of the current transaction: rowids only
+/// grow, and the transaction holds the write lock).
+const INDEX_NEW: [&str; 2] = [
+    "INSERT INTO memories_fts(rowid, content, speaker, context) \
+     SELECT rowid, content, speaker, context FROM memories WHERE rowid > ?1",
+    "INSERT INTO memories_own_fts(rowid, content, speaker) \
+     SELECT rowid, content, speaker FROM memories WHERE rowid > ?1",
+];
 
 /// Version 1 → 3: the `context` column, and the indexes over it (then [`SEARCH_SCHEMA`],
 /// [`OWN_SCHEMA`], [`TRIGGERS`] and [`MIGRATE_1_FILL`]).
@@ -501,6 +512,11 @@ impl Db {
         if let Some((model, _)) = vectors {
             check_model(&tx, &name, model)?;
         }
+        let last_rowid: i64 = tx
+            .query_row("SELECT coalesce(max(rowid), 0) FROM memories", [], |r| {
+                r.get(0)
+            })
+            .map_err(storage("storing memories"))?;
         let (mut added, mut unchanged) = (0, 0);
         let mut subjects = BTreeSet::new();
         let mut new_vectors: Vec<(i64, Vec<f32>)> = Vec::new();
@@ -549,6 +565,12 @@ impl Db {
                 if (i + 1) % 500 == 0 {
                     progress(i + 1);
                 }
+            }
+        }
+        if added > 0 {
+            for sql in INDEX_NEW {
+                tx.execute(sql, [last_rowid])
+                    .map_err(storage("indexing memories"))?;
             }
         }
         for subject in &subjects {
