@@ -1,5 +1,6 @@
-//! One profile's SQLite database: the memories table, its FTS5 index and its vectors, kept
-//! in step by triggers so a deletion can never leave an index entry behind.
+//! One profile's SQLite database: the memories table, its FTS5 indexes and its vectors,
+//! kept in step by triggers so a deletion can never leave an index entry behind (new rows
+//! are indexed by `Db::insert`, see [`TRIGGERS`]).
 //!
 //! Everything here is synchronous; `Profile` runs it on a blocking thread.
 
@@ -10,7 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
@@ -40,8 +41,8 @@ CREATE TABLE vectors (
 ) STRICT;
 ";
 
-/// The full-text index and what keeps it in step, created with the schema and re-created
-/// by the migration from version 1 (which had no `context`).
+/// The full-text index, created with the schema and re-created by the migration from
+/// version 1 (which had no `context`).
 ///
 /// External content (the text lives once, in `memories`), so that deleting a row can tell
 /// the index which terms to remove; with secure-delete they are removed at once, not at a
@@ -53,9 +54,30 @@ CREATE VIRTUAL TABLE memories_fts USING fts5(
 );
 INSERT INTO memories_fts(memories_fts, rank) VALUES ('secure-delete', 1);
 CREATE TABLE speakers (name TEXT PRIMARY KEY) STRICT;
+";
+
+/// The memories' own text (content and speaker) indexed apart (version 3), searched when a
+/// question's words are common in a large profile: in `memories_fts` every memory also
+/// holds its four neighbours' words, so a word's position list there is about five times
+/// longer, and FTS5 reads all of it (to match, and again to count the word's documents
+/// for BM25) even when the search is restricted to the content column.
+const OWN_SCHEMA: &str = "
+CREATE VIRTUAL TABLE memories_own_fts USING fts5(
+    content, speaker, content = 'memories', content_rowid = 'rowid',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+INSERT INTO memories_own_fts(memories_own_fts, rank) VALUES ('secure-delete', 1);
+";
+
+/// What keeps both indexes in step with `memories` on update and delete. Only the context
+/// is ever updated (a neighbour forgotten): the own-text index does not hold it.
+///
+/// New rows are indexed by `Db::insert`, all of a transaction's at once with
+/// [`INDEX_NEW`], not by an insert trigger: FTS5 flushes its pending terms to disk at every
+/// statement savepoint, so indexing row by row from a trigger wrote (and merged) one tiny
+/// segment per memory and per index, which halved ingest throughput once there were two.
+const TRIGGERS: &str = "
 CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
-    INSERT INTO memories_fts(rowid, content, speaker, context)
-        VALUES (new.rowid, new.content, new.speaker, new.context);
     INSERT OR IGNORE INTO speakers(name) SELECT new.speaker WHERE new.speaker IS NOT NULL;
 END;
 CREATE TRIGGER memories_au AFTER UPDATE OF context ON memories BEGIN
@@ -67,30 +89,55 @@ END;
 CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
     INSERT INTO memories_fts(memories_fts, rowid, content, speaker, context)
         VALUES ('delete', old.rowid, old.content, old.speaker, old.context);
+    INSERT INTO memories_own_fts(memories_own_fts, rowid, content, speaker)
+        VALUES ('delete', old.rowid, old.content, old.speaker);
     DELETE FROM vectors WHERE memory_rowid = old.rowid;
 END;
 ";
 
-/// Version 1 → 2: the `context` column, and the index over it.
-const MIGRATE_1_2: &str = "
+/// Indexes the rows stored after rowid `?1` (those of the current transaction: rowids only
+/// grow, and the transaction holds the write lock).
+const INDEX_NEW: [&str; 2] = [
+    "INSERT INTO memories_fts(rowid, content, speaker, context) \
+     SELECT rowid, content, speaker, context FROM memories WHERE rowid > ?1",
+    "INSERT INTO memories_own_fts(rowid, content, speaker) \
+     SELECT rowid, content, speaker FROM memories WHERE rowid > ?1",
+];
+
+/// Version 1 → 3: the `context` column, and the indexes over it (then [`SEARCH_SCHEMA`],
+/// [`OWN_SCHEMA`], [`TRIGGERS`] and [`MIGRATE_1_FILL`]).
+const MIGRATE_1: &str = "
 ALTER TABLE memories ADD COLUMN context TEXT;
 DROP TRIGGER memories_ai;
 DROP TRIGGER memories_ad;
 DROP TABLE memories_fts;
 ";
 
-/// After [`MIGRATE_1_2`] and [`SEARCH_SCHEMA`]: index what is there.
-const MIGRATE_1_2_FILL: &str = "
+/// After [`MIGRATE_1`] and the schemas: index what is there.
+const MIGRATE_1_FILL: &str = "
 INSERT INTO memories_fts(memories_fts) VALUES ('rebuild');
+INSERT INTO memories_own_fts(memories_own_fts) VALUES ('rebuild');
 INSERT OR IGNORE INTO speakers(name) SELECT DISTINCT speaker FROM memories
     WHERE speaker IS NOT NULL;
 ";
 
-/// Per-connection scratch tables: the index's vocabulary (document frequencies), and a
+/// Version 2 → 3: the own-text index, filled from what is there, and the triggers that
+/// keep it in step (then [`OWN_SCHEMA`], [`TRIGGERS`] and [`MIGRATE_2_FILL`]).
+const MIGRATE_2: &str = "
+DROP TRIGGER memories_ai;
+DROP TRIGGER memories_au;
+DROP TRIGGER memories_ad;
+";
+
+const MIGRATE_2_FILL: &str = "
+INSERT INTO memories_own_fts(memories_own_fts) VALUES ('rebuild');
+";
+
+/// Per-connection scratch tables: the indexes' vocabularies (document frequencies), and a
 /// table with the index's tokenizer to learn how it stems a question's words.
 const TEMP_SCHEMA: &str = "
 CREATE VIRTUAL TABLE temp.memories_vocab USING fts5vocab(main, memories_fts, 'row');
-CREATE VIRTUAL TABLE temp.memories_vocab_col USING fts5vocab(main, memories_fts, 'col');
+CREATE VIRTUAL TABLE temp.memories_own_vocab USING fts5vocab(main, memories_own_fts, 'row');
 CREATE VIRTUAL TABLE temp.query_words USING fts5(
     w, tokenize = 'porter unicode61 remove_diacritics 2'
 );
@@ -138,10 +185,32 @@ fn plan<'w>(words: &'w [String], df: &[i64]) -> Plan<'w> {
     Plan::Rarest(kept)
 }
 
-/// Column weights of a search.
-struct Weights {
-    /// Of the neighbouring messages' text, relative to the memory's own content.
-    context: f64,
+/// Which full-text index a search reads.
+#[derive(Debug, Clone, Copy)]
+enum Index {
+    /// `memories_fts`: content, speaker and the neighbouring messages' text, the latter
+    /// weighted `context` relative to the content.
+    All { context: f64 },
+    /// `memories_own_fts`: content and speaker only.
+    Own,
+}
+
+impl Index {
+    fn table(self) -> &'static str {
+        match self {
+            Index::All { .. } => "memories_fts",
+            Index::Own => "memories_own_fts",
+        }
+    }
+
+    /// The ranking expression. The speaker column weighs little: a name in a question is
+    /// handled by recall (it favours that speaker's memories).
+    fn bm25(self) -> String {
+        match self {
+            Index::All { context } => format!("bm25(memories_fts, 1.0, 0.1, {context:?})"),
+            Index::Own => "bm25(memories_own_fts, 1.0, 0.1)".to_owned(),
+        }
+    }
 }
 
 /// What a full-text search found.
@@ -318,16 +387,26 @@ impl Db {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(storage("reading the schema version"))?;
         if version == 0 {
-            apply_schema(&conn, &format!("{SCHEMA} {SEARCH_SCHEMA}"))
-                .map_err(storage("creating the schema"))?;
+            apply_schema(
+                &conn,
+                &format!("{SCHEMA} {SEARCH_SCHEMA} {OWN_SCHEMA} {TRIGGERS}"),
+            )
+            .map_err(storage("creating the schema"))?;
             tracing::debug!(profile = %name, path = %path.display(), "created memory profile");
         } else if version == 1 {
             apply_schema(
                 &conn,
-                &format!("{MIGRATE_1_2} {SEARCH_SCHEMA} {MIGRATE_1_2_FILL}"),
+                &format!("{MIGRATE_1} {SEARCH_SCHEMA} {OWN_SCHEMA} {TRIGGERS} {MIGRATE_1_FILL}"),
             )
-            .map_err(storage("upgrading the schema to version 2"))?;
-            tracing::info!(profile = %name, "upgraded memory profile to schema version 2");
+            .map_err(storage("upgrading the schema to version 3"))?;
+            tracing::info!(profile = %name, "upgraded memory profile to schema version 3");
+        } else if version == 2 {
+            apply_schema(
+                &conn,
+                &format!("{MIGRATE_2} {OWN_SCHEMA} {TRIGGERS} {MIGRATE_2_FILL}"),
+            )
+            .map_err(storage("upgrading the schema to version 3"))?;
+            tracing::info!(profile = %name, "upgraded memory profile to schema version 3");
         } else if version != SCHEMA_VERSION {
             return Err(Error::Storage {
                 profile: name.to_string(),
@@ -433,6 +512,11 @@ impl Db {
         if let Some((model, _)) = vectors {
             check_model(&tx, &name, model)?;
         }
+        let last_rowid: i64 = tx
+            .query_row("SELECT coalesce(max(rowid), 0) FROM memories", [], |r| {
+                r.get(0)
+            })
+            .map_err(storage("storing memories"))?;
         let (mut added, mut unchanged) = (0, 0);
         let mut subjects = BTreeSet::new();
         let mut new_vectors: Vec<(i64, Vec<f32>)> = Vec::new();
@@ -481,6 +565,12 @@ impl Db {
                 if (i + 1) % 500 == 0 {
                     progress(i + 1);
                 }
+            }
+        }
+        if added > 0 {
+            for sql in INDEX_NEW {
+                tx.execute(sql, [last_rowid])
+                    .map_err(storage("indexing memories"))?;
             }
         }
         for subject in &subjects {
@@ -804,38 +894,36 @@ impl Db {
                 .join(op)
         };
         let all: Vec<&String> = words.iter().collect();
-        let df = self.document_frequencies(words, false)?;
-        // FTS5's BM25 IDF, floored as FTS5 floors it.
+        let mut df = self.document_frequencies(words, false)?;
+        // Matching context multiplies how many memories a word matches (its own text and
+        // four neighbours'). Where that would rank too many, search the memories' own text
+        // (and speaker), in an index of its own whose position lists hold no context:
+        // large profiles lose context matching for common words rather than their latency.
+        let index = if df.iter().sum::<i64>() > RANK_BUDGET {
+            df = self.document_frequencies(words, true)?;
+            Index::Own
+        } else {
+            Index::All {
+                context: context_weight,
+            }
+        };
+        // FTS5's BM25 IDF in the index searched, floored as FTS5 floors it.
         let n = documents as f64;
         let full_match: f64 = df
             .iter()
             .map(|&d| (((n - d as f64 + 0.5) / (d as f64 + 0.5)).ln()).max(1e-6))
             .sum();
-        let weights = Weights {
-            context: context_weight,
-        };
-        // Matching context multiplies how many memories a word matches (its own text
-        // and four neighbours'). Where that would rank too many, search the memories' own
-        // text (and speaker) only: large profiles lose context matching for common words
-        // rather than their latency.
-        let (df, columns) = match plan(words, &df) {
-            Plan::All => (df, ""),
-            _ => (
-                self.document_frequencies(words, true)?,
-                "{content speaker} : ",
-            ),
-        };
-        let or = |ws: &[&String]| format!("{columns}({})", quote(ws, " OR "));
+        let or = |ws: &[&String]| format!("({})", quote(ws, " OR "));
         let hits = match plan(words, &df) {
-            Plan::All => self.ranked(&or(&all), filter, k, &weights)?,
-            Plan::Rarest(kept) => self.ranked(&or(&kept), filter, k, &weights)?,
+            Plan::All => self.ranked(&or(&all), filter, k, index)?,
+            Plan::Rarest(kept) => self.ranked(&or(&kept), filter, k, index)?,
             Plan::Every(rarest) => {
                 // Every word is common: documents with all of them first, then, if those
                 // are too few, the rarest word alone (the one unbounded case).
-                let and = format!("{columns}({})", quote(&all, " AND "));
-                let mut found = self.ranked(&and, filter, k, &weights)?;
+                let and = format!("({})", quote(&all, " AND "));
+                let mut found = self.ranked(&and, filter, k, index)?;
                 if found.len() < k {
-                    for (rowid, score) in self.ranked(&or(&[rarest]), filter, k, &weights)? {
+                    for (rowid, score) in self.ranked(&or(&[rarest]), filter, k, index)? {
                         if found.len() < k && !found.iter().any(|(r, _)| *r == rowid) {
                             found.push((rowid, score));
                         }
@@ -847,8 +935,8 @@ impl Db {
         Ok(Search { hits, full_match })
     }
 
-    /// How many memories hold each of `words`, as the index stems them: anywhere, or in
-    /// their own text when `own`. Cached until the index changes.
+    /// How many memories hold each of `words`, as the indexes stem them: anywhere, or in
+    /// their own text (and speaker) when `own`. Cached until the index changes.
     fn document_frequencies(&mut self, words: &[String], own: bool) -> Result<Vec<i64>, Error> {
         let profile = self.name.to_string();
         let err = |e: rusqlite::Error| Error::Storage {
@@ -885,7 +973,7 @@ impl Db {
                 (Some((n, _)), false) => n,
                 _ => {
                     let sql = if own {
-                        "SELECT doc FROM temp.memories_vocab_col WHERE term = ? AND col = 'content'"
+                        "SELECT doc FROM temp.memories_own_vocab WHERE term = ?"
                     } else {
                         "SELECT doc FROM temp.memories_vocab WHERE term = ?"
                     };
@@ -915,17 +1003,16 @@ impl Db {
         Ok(df)
     }
 
-    /// `(rowid, score)` matching the FTS5 expression `query` and `filter`, best first.
+    /// `(rowid, score)` matching the FTS5 expression `query` in `index` and `filter`, best
+    /// first.
     fn ranked(
         &self,
         query: &str,
         filter: &Filter,
         k: usize,
-        weights: &Weights,
+        index: Index,
     ) -> Result<Vec<(i64, f64)>, Error> {
-        // The speaker column weighs little: a name in a question is handled by recall
-        // (it favours that speaker's memories); the context is the neighbours' text.
-        let bm25 = format!("bm25(memories_fts, 1.0, 0.1, {:?})", weights.context);
+        let (fts, bm25) = (index.table(), index.bm25());
         let unfiltered =
             filter.types.is_empty() && filter.session_id.is_none() && filter.as_of.is_none();
         if unfiltered {
@@ -938,7 +1025,7 @@ impl Db {
             params.push((k as i64).into());
             let sql = format!(
                 "SELECT f.rowid, f.score FROM (SELECT rowid, {bm25} AS score \
-                 FROM memories_fts WHERE memories_fts MATCH ? ORDER BY score, rowid DESC \
+                 FROM {fts} WHERE {fts} MATCH ? ORDER BY score, rowid DESC \
                  LIMIT ?) f JOIN memories m ON m.rowid = f.rowid WHERE 1{filters} \
                  ORDER BY f.score, m.occurred_at DESC, m.rowid DESC LIMIT ?"
             );
@@ -951,9 +1038,9 @@ impl Db {
         let filters = filter.sql(&mut params);
         params.push((k as i64).into());
         let sql = format!(
-            "SELECT m.rowid, {bm25} AS score FROM memories_fts \
-             JOIN memories m ON m.rowid = memories_fts.rowid \
-             WHERE memories_fts MATCH ?{filters} \
+            "SELECT m.rowid, {bm25} AS score FROM {fts} \
+             JOIN memories m ON m.rowid = {fts}.rowid \
+             WHERE {fts} MATCH ?{filters} \
              ORDER BY score, m.occurred_at DESC, m.rowid DESC LIMIT ?"
         );
         self.scored(&sql, params)

@@ -28,8 +28,10 @@ async fn forget_removes_a_memory_from_every_index() {
     .await
     .unwrap();
     let fts = "SELECT count(*) FROM memories_fts WHERE memories_fts MATCH 'zebra'";
+    let own = "SELECT count(*) FROM memories_own_fts WHERE memories_own_fts MATCH 'zebra'";
     let vectors = "SELECT count(*) FROM vectors";
     assert_eq!(rows(&p, fts), 1);
+    assert_eq!(rows(&p, own), 1);
     assert_eq!(rows(&p, vectors), 2);
     let r = p.recall("zebra", RecallOptions::default()).await.unwrap();
     assert!(r.results[0].matched_by.len() == 2, "{:?}", r.results[0]);
@@ -37,6 +39,7 @@ async fn forget_removes_a_memory_from_every_index() {
     p.forget(&zebra.memory.id).await.unwrap();
 
     assert_eq!(rows(&p, fts), 0, "gone from the full-text index itself");
+    assert_eq!(rows(&p, own), 0, "and from the own-text index");
     assert_eq!(
         rows(
             &p,

@@ -207,5 +207,104 @@ async fn a_profile_written_by_schema_version_1_is_upgraded_in_place() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
+}
+
+/// The schema of version 2 (matching context, one full-text index), as an older islet
+/// wrote it, with 6,000 memories sharing common words and one rare one.
+const SCHEMA_V2: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE memories (
+    rowid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, type TEXT NOT NULL,
+    content TEXT NOT NULL, subject TEXT, session_id TEXT, speaker TEXT,
+    occurred_at INTEGER NOT NULL, created_at INTEGER NOT NULL,
+    source_message_ids TEXT NOT NULL, superseded_by TEXT, superseded_at INTEGER,
+    context TEXT
+) STRICT;
+CREATE INDEX memories_session ON memories(session_id);
+CREATE INDEX memories_subject ON memories(subject, occurred_at) WHERE subject IS NOT NULL;
+CREATE TABLE vectors (memory_rowid INTEGER PRIMARY KEY, vector BLOB NOT NULL) STRICT;
+CREATE VIRTUAL TABLE memories_fts USING fts5(
+    content, speaker, context, content = 'memories', content_rowid = 'rowid',
+    tokenize = 'porter unicode61 remove_diacritics 2'
+);
+INSERT INTO memories_fts(memories_fts, rank) VALUES ('secure-delete', 1);
+CREATE TABLE speakers (name TEXT PRIMARY KEY) STRICT;
+CREATE TRIGGER memories_ai AFTER INSERT ON memories BEGIN
+    INSERT INTO memories_fts(rowid, content, speaker, context)
+        VALUES (new.rowid, new.content, new.speaker, new.context);
+    INSERT OR IGNORE INTO speakers(name) SELECT new.speaker WHERE new.speaker IS NOT NULL;
+END;
+CREATE TRIGGER memories_au AFTER UPDATE OF context ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, content, speaker, context)
+        VALUES ('delete', old.rowid, old.content, old.speaker, old.context);
+    INSERT INTO memories_fts(rowid, content, speaker, context)
+        VALUES (new.rowid, new.content, new.speaker, new.context);
+END;
+CREATE TRIGGER memories_ad AFTER DELETE ON memories BEGIN
+    INSERT INTO memories_fts(memories_fts, rowid, content, speaker, context)
+        VALUES ('delete', old.rowid, old.content, old.speaker, old.context);
+    DELETE FROM vectors WHERE memory_rowid = old.rowid;
+END;
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 5999)
+INSERT INTO memories (id, type, content, session_id, speaker, occurred_at, created_at,
+    source_message_ids, context)
+    SELECT 'm' || i, 'event', 'project update number ' || i, 's1', 'bob', i, 0,
+        '[\"m' || i || '\"]', 'project update number ' || (i + 1) FROM n;
+INSERT INTO memories (id, type, content, session_id, speaker, occurred_at, created_at,
+    source_message_ids, context) VALUES ('rare', 'event',
+    'project update: the zeppelin has landed', 's1', 'alice', 6000, 0, '[\"rare\"]',
+    'project update number 5999');
+PRAGMA user_version = 2;
+";
+
+#[tokio::test]
+async fn issue19_a_profile_written_by_schema_version_2_gets_its_own_text_index() {
+    let given = given_memories();
+    let p = given.memories.profile("team/old").unwrap();
+    std::fs::create_dir_all(p.path().parent().unwrap()).unwrap();
+    rusqlite::Connection::open(p.path())
+        .unwrap()
+        .execute_batch(SCHEMA_V2)
+        .unwrap();
+    // "project" and "update" are in every memory and its context: too common to rank, so
+    // the rare word is searched in the memories' own text, an index the upgrade fills.
+    let r = p
+        .recall("project update zeppelin", RecallOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(r.results.len(), 1, "{r:?}");
+    assert_eq!(r.results[0].sources, ["rare"]);
+    let r = p.recall("project", RecallOptions::default()).await.unwrap();
+    assert_eq!(r.results.len(), 10);
+    let own = |word: &str| -> i64 {
+        rusqlite::Connection::open(p.path())
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM memories_own_fts WHERE memories_own_fts MATCH ?",
+                [word],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(own("project"), 6001);
+    // Kept in step from now on: new memories are added, forgotten ones removed.
+    p.ingest(
+        vec![message("m9", "carol", "the zeppelin is back in its hangar")],
+        memory::IngestOptions {
+            session_id: Some("s2".into()),
+            ..memory::IngestOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(own("zeppelin"), 2);
+    p.forget("rare").await.unwrap();
+    assert_eq!(own("zeppelin"), 1);
+    assert_eq!(own("landed"), 0);
+    let version: i64 = rusqlite::Connection::open(p.path())
+        .unwrap()
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 3);
 }
