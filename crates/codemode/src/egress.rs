@@ -574,14 +574,7 @@ impl Fetcher {
                 )));
             }
         };
-        let mut headers = HeaderMap::new();
-        for (name, value) in &request.headers {
-            let name = HeaderName::from_bytes(name.trim().as_bytes())
-                .map_err(|_| invalid(format!("`{name}` is not a valid header name")))?;
-            let value = HeaderValue::from_str(value.trim())
-                .map_err(|_| invalid(format!("the value of header `{name}` is not valid")))?;
-            headers.append(name, value);
-        }
+        let headers = header_map(&request.headers).map_err(invalid)?;
         let body = match (request.body, request.body_base64) {
             (_, Some(encoded)) => Some(
                 base64::decode(&encoded)
@@ -969,6 +962,19 @@ pub fn with_fetch(bindings: Bindings, fetcher: Arc<Fetcher>) -> Bindings {
         let fetcher = Arc::clone(&fetcher);
         async move { fetcher.call(args).await }
     })
+}
+
+/// A request's `(name, value)` headers as a map; the error names the first invalid one.
+pub(crate) fn header_map(pairs: &[(String, String)]) -> Result<HeaderMap, String> {
+    let mut headers = HeaderMap::new();
+    for (name, value) in pairs {
+        let name = HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| format!("`{name}` is not a valid header name"))?;
+        let value = HeaderValue::from_str(value.trim())
+            .map_err(|_| format!("the value of header `{name}` is not valid"))?;
+        headers.append(name, value);
+    }
+    Ok(headers)
 }
 
 #[cfg(test)]

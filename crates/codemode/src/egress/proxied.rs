@@ -5,7 +5,6 @@
 //! adds it and sends the request itself, over HTTPS unless the operator's rule named an
 //! `http://` origin.
 
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::{Method, Url};
 
 use super::{Failure, FetchCode, Fetcher, Outgoing, Redirect};
@@ -61,14 +60,7 @@ impl Fetcher {
                 .map_err(|e| invalid(format!("not an absolute URL ({e})")))?;
             let method = Method::from_bytes(request.method.as_bytes())
                 .map_err(|_| invalid(format!("`{}` is not an HTTP method", request.method)))?;
-            let mut headers = HeaderMap::new();
-            for (name, value) in &request.headers {
-                let name = HeaderName::from_bytes(name.trim().as_bytes())
-                    .map_err(|_| invalid(format!("`{name}` is not a valid header name")))?;
-                let value = HeaderValue::from_str(value.trim())
-                    .map_err(|_| invalid(format!("the value of header `{name}` is not valid")))?;
-                headers.append(name, value);
-            }
+            let headers = super::header_map(&request.headers).map_err(invalid)?;
             Ok(Outgoing {
                 method,
                 url,
