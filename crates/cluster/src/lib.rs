@@ -25,6 +25,7 @@ mod pg;
 mod schema;
 mod status;
 pub mod testing;
+mod tls;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -17,6 +17,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 pub(crate) struct Pool {
     config: Config,
+    /// `sslmode=require` in the URL: every connection is TLS, the server verified.
+    tls: Option<crate::tls::Tls>,
     target: String,
     slots: Vec<Slot>,
     next: AtomicUsize,
@@ -30,7 +32,14 @@ struct Slot {
 
 impl Pool {
     pub(crate) async fn connect(url: &str, size: usize) -> Result<Pool> {
-        let mut config: Config = url.parse().map_err(|e| {
+        let tls_settings = crate::tls::settings(url);
+        let tls = match &tls_settings.required {
+            Some(root) => Some(crate::tls::Tls::new(
+                root.as_deref().map(std::path::Path::new),
+            )?),
+            None => None,
+        };
+        let mut config: Config = tls_settings.url.parse().map_err(|e| {
             Error::Config(format!(
                 "the cluster URL is not a PostgreSQL connection string ({}); use \
              postgres://USER@HOST:PORT/DB",
@@ -51,6 +60,7 @@ impl Pool {
             .join(",");
         let pool = Pool {
             config,
+            tls,
             target,
             slots: (0..size)
                 .map(|_| Slot {
@@ -75,19 +85,26 @@ impl Pool {
         if let Some(client) = lock(&slot.client).as_ref().filter(|c| !c.is_closed()) {
             return Ok(Arc::clone(client));
         }
-        let (client, connection) =
-            self.config
-                .connect(NoTls)
-                .await
-                .map_err(|e| Error::Connect {
-                    target: self.target.clone(),
-                    message: crate::error::describe(&e),
-                })?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %crate::error::describe(&e), "connection to the cluster's PostgreSQL ended");
+        let failed = |e: tokio_postgres::Error| Error::Connect {
+            target: self.target.clone(),
+            message: crate::error::describe(&e),
+        };
+        let ended = |e: tokio_postgres::Error| {
+            tracing::warn!(error = %crate::error::describe(&e), "connection to the cluster's PostgreSQL ended");
+        };
+        let client = match &self.tls {
+            Some(tls) => {
+                let (client, connection) =
+                    self.config.connect(tls.clone()).await.map_err(failed)?;
+                tokio::spawn(async move { connection.await.unwrap_or_else(ended) });
+                client
             }
-        });
+            None => {
+                let (client, connection) = self.config.connect(NoTls).await.map_err(failed)?;
+                tokio::spawn(async move { connection.await.unwrap_or_else(ended) });
+                client
+            }
+        };
         let client = Arc::new(client);
         *lock(&slot.client) = Some(Arc::clone(&client));
         Ok(client)

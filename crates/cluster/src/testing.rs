@@ -105,6 +105,39 @@ impl Postgres {
         Ok(pg)
     }
 
+    /// Restarts the server with TLS only: `cert` and `key` (PEM files) become its
+    /// certificate and key, `ssl = on`, and TCP clients must use TLS (`hostssl` in
+    /// `pg_hba.conf`; plain connections are refused).
+    pub fn require_tls(&mut self, cert: &Path, key: &Path) -> Result<(), String> {
+        let data = self.dir.join("data");
+        let io = |what: &Path, e: std::io::Error| format!("{}: {e}", what.display());
+        for (from, to) in [(cert, "server.crt"), (key, "server.key")] {
+            let to = data.join(to);
+            std::fs::copy(from, &to).map_err(|e| io(from, e))?;
+            std::fs::set_permissions(&to, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .map_err(|e| io(&to, e))?;
+            if let Some((uid, gid)) = self.owner {
+                std::os::unix::fs::chown(&to, Some(uid), Some(gid)).map_err(|e| io(&to, e))?;
+            }
+        }
+        let conf = data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).map_err(|e| io(&conf, e))?;
+        text.push_str("\nssl = on\n");
+        std::fs::write(&conf, text).map_err(|e| io(&conf, e))?;
+        let hba = data.join("pg_hba.conf");
+        let text = std::fs::read_to_string(&hba).map_err(|e| io(&hba, e))?;
+        let text: String = text
+            .lines()
+            .map(|line| match line.strip_prefix("host ") {
+                Some(rest) => format!("hostssl {rest}\n"),
+                None => format!("{line}\n"),
+            })
+            .collect();
+        std::fs::write(&hba, text).map_err(|e| io(&hba, e))?;
+        self.kill();
+        self.resume()
+    }
+
     /// The connection string (user `islet`, database `postgres`, trust authentication).
     pub fn url(&self) -> String {
         format!("postgres://islet@127.0.0.1:{}/postgres", self.port)

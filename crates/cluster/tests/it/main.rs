@@ -3,3 +3,4 @@
 mod durable;
 mod nodes;
 mod support;
+mod tls;

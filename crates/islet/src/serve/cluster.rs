@@ -27,8 +27,9 @@ pub(crate) const FORWARDED: HeaderName = HeaderName::from_static("x-islet-forwar
 #[derive(clap::Args, Debug, Clone)]
 pub(crate) struct ClusterArgs {
     /// Run as one node of a cluster whose agents, leases and durable copies live in this
-    /// PostgreSQL database (postgres://USER:PASSWORD@HOST:PORT/DB). Every node needs the
-    /// same --auth-token, its own --node-id and --advertise, and its own --data.
+    /// PostgreSQL database (postgres://USER:PASSWORD@HOST:PORT/DB; add
+    /// ?sslmode=require[&sslrootcert=CA.pem] for TLS with the server verified). Every node
+    /// needs the same --auth-token, its own --node-id and --advertise, and its own --data.
     #[arg(
         long = "cluster",
         value_name = "URL",
