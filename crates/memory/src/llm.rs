@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// An OpenAI-compatible endpoint: base URL (`http://localhost:8080`, with or without a
@@ -32,9 +32,9 @@ pub struct Endpoint {
     /// Further attempts after a request fails for a reason that may pass (no connection,
     /// a timeout, HTTP 408, 429 or 5xx), 0.5 s apart and doubling.
     pub retries: u32,
-    /// Set once the server refused a JSON Schema `response_format`: extraction then asks
-    /// for `json_object` without trying the schema again.
-    schema_refused: Arc<AtomicBool>,
+    /// How many of extraction's `response_format`s, best first, the server refused: later
+    /// batches start at the first it has not.
+    formats_refused: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for Endpoint {
@@ -61,7 +61,7 @@ impl Endpoint {
             client,
             timeout: None,
             retries: 2,
-            schema_refused: Arc::new(AtomicBool::new(false)),
+            formats_refused: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -290,42 +290,30 @@ pub(crate) async fn extract(
             ],
         })
     };
-    // JSON mode, with the schema where the server constrains JSON mode by one
-    // (llama-cpp-python's `schema`); plain JSON mode if even that is refused.
     let ids: Vec<&str> = messages.iter().map(|(m, _)| m.id.as_str()).collect();
-    let json_mode = json!({"type": "json_object", "schema": extraction_schema_for(&ids)});
-    let plain_json_mode = json!({"type": "json_object"});
+    let schema = extraction_schema_for(&ids);
+    // Each format a server may refuse, the best first: a strict JSON Schema; JSON mode with
+    // the schema attached (llama.cpp constrains decoding by it); plain JSON mode. A refusal
+    // moves this endpoint to the next one for good, so later batches ask only what works.
+    let formats = [
+        json!({"type": "json_schema", "json_schema": {"name": "memories", "strict": true, "schema": schema}}),
+        json!({"type": "json_object", "schema": schema}),
+        json!({"type": "json_object"}),
+    ];
     let timeout = Duration::from_secs(180);
-    let reply = if llm.schema_refused.load(Ordering::Relaxed) {
-        match llm.post("chat/completions", &body(json_mode), timeout).await {
-            Err(f) if refused_response_format(&f) => {
-                llm.post("chat/completions", &body(plain_json_mode), timeout)
-                    .await
+    let mut level = llm
+        .formats_refused
+        .load(Ordering::Relaxed)
+        .min(formats.len() - 1);
+    let reply = loop {
+        match llm.post("chat/completions", &body(formats[level].clone()), timeout).await {
+            Err(f) if refused_response_format(&f) && level + 1 < formats.len() => {
+                tracing::info!(url = %f.url, "the LLM refused response_format {} ({}); asking with the next",
+                    formats[level]["type"], f.reason);
+                level += 1;
+                llm.formats_refused.fetch_max(level, Ordering::Relaxed);
             }
-            other => other,
-        }
-    } else {
-        let schema = json!({
-            "type": "json_schema",
-            "json_schema": {"name": "memories", "strict": true, "schema": extraction_schema_for(&ids)},
-        });
-        match llm.post("chat/completions", &body(schema), timeout).await {
-            Err(f) if refused_response_format(&f) => {
-                tracing::info!(
-                    url = %f.url,
-                    "the LLM refused a JSON Schema response_format ({}); using JSON mode",
-                    f.reason
-                );
-                llm.schema_refused.store(true, Ordering::Relaxed);
-                match llm.post("chat/completions", &body(json_mode), timeout).await {
-                    Err(f) if refused_response_format(&f) => {
-                        llm.post("chat/completions", &body(plain_json_mode), timeout)
-                            .await
-                    }
-                    other => other,
-                }
-            }
-            other => other,
+            other => break other,
         }
     }
     .map_err(Failure::llm)?;
