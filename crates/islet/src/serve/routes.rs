@@ -285,17 +285,17 @@ async fn list_agents(State(app): State<App>, Query(q): Query<ListQuery>) -> Resu
                 .into_iter()
                 .map(|a| {
                     let address = agents::Address::new(a.class.clone(), a.name.clone());
+                    // Known only where the agent's copy is hot.
                     let here = a.holder.as_deref() == Some(cluster.node_id());
+                    let (sub_agents, last_write) = here.then(|| activity(&app, &address)).unzip();
                     json!({
                         "class": a.class,
                         "name": a.name,
                         "createdAt": a.created_at_ms,
                         "active": a.holder.is_some(),
                         "node": a.holder,
-                        // Known only where the agent's copy is hot.
-                        "subAgents": here
-                            .then(|| app.host.sub_agents(&address, None).map_or(0, |c| c.len())),
-                        "lastActiveAt": here.then(|| last_write_ms(&app, &address)).flatten(),
+                        "subAgents": sub_agents,
+                        "lastActiveAt": last_write.flatten(),
                     })
                 })
                 .collect()
@@ -306,16 +306,14 @@ async fn list_agents(State(app): State<App>, Query(q): Query<ListQuery>) -> Resu
             .iter()
             .map(|a| {
                 let address = agents::Address::new(a.class.clone(), a.name.clone());
-                let active = app.host.is_active(&address);
-                // A count per agent is one range read of the catalog: cheap at a page's size.
-                let sub_agents = app.host.sub_agents(&address, None).map_or(0, |c| c.len());
+                let (sub_agents, last_write) = activity(&app, &address);
                 json!({
                     "class": a.class,
                     "name": a.name,
                     "createdAt": a.created_at,
-                    "active": active,
+                    "active": app.host.is_active(&address),
                     "subAgents": sub_agents,
-                    "lastActiveAt": last_write_ms(&app, &address),
+                    "lastActiveAt": last_write,
                 })
             })
             .collect(),
@@ -330,10 +328,20 @@ async fn list_agents(State(app): State<App>, Query(q): Query<ListQuery>) -> Resu
     ))
 }
 
+/// How many direct sub-agents the agent has and when its database last changed, as this
+/// node's files say (the agent list and the sub-agent tree show both). The count is one
+/// range read of the catalog: cheap at a page's size.
+pub(super) fn activity(app: &App, address: &agents::Address) -> (usize, Option<u64>) {
+    (
+        app.host.sub_agents(address, None).map_or(0, |c| c.len()),
+        last_write_ms(app, address),
+    )
+}
+
 /// When the agent's database last changed (ms since the Unix epoch): the later
 /// modification time of its file and its WAL. What the agent did last that lasted; a
 /// read-only call leaves it alone. `None` before the agent's first write.
-pub(super) fn last_write_ms(app: &App, address: &agents::Address) -> Option<u64> {
+fn last_write_ms(app: &App, address: &agents::Address) -> Option<u64> {
     let path = app
         .host
         .data()

@@ -69,8 +69,9 @@ fn list(app: &App, address: &agents::Address, class: Option<&str>) -> Result<Res
         .map(|child| {
             let at = address.child(&child.class_name, &child.name);
             let mut shown = json!(child);
-            shown["subAgents"] = json!(app.host.sub_agents(&at, None).map_or(0, |c| c.len()));
-            shown["lastActiveAt"] = json!(routes::last_write_ms(app, &at));
+            let (sub_agents, last_write) = routes::activity(app, &at);
+            shown["subAgents"] = json!(sub_agents);
+            shown["lastActiveAt"] = json!(last_write);
             Ok(shown)
         })
         .collect::<Result<_>>()?;
