@@ -67,15 +67,14 @@ pub(crate) async fn read(client: &Client) -> Result<Status> {
     let nodes = client
         .query(
             &format!(
-                "SELECT n.node_id, n.advertise, {},
-                        (SELECT count(*) FROM islet_leases l
-                          WHERE l.node_id = n.node_id AND l.expires_at > now()),
-                        (SELECT count(*) FROM islet_agent_log g JOIN islet_leases l USING (agent)
-                          WHERE l.node_id = n.node_id AND l.expires_at > now()),
-                        (SELECT coalesce(sum(length(g.frames)), 0)::bigint
-                           FROM islet_agent_log g JOIN islet_leases l USING (agent)
-                          WHERE l.node_id = n.node_id AND l.expires_at > now())
-                   FROM islet_nodes n ORDER BY n.node_id",
+                "SELECT n.node_id, n.advertise, {}, held.agents, held.segments, held.bytes
+                   FROM islet_nodes n
+                   CROSS JOIN LATERAL (
+                        SELECT count(DISTINCT l.agent) AS agents, count(g.seq) AS segments,
+                               coalesce(sum(length(g.frames)), 0)::bigint AS bytes
+                          FROM islet_leases l LEFT JOIN islet_agent_log g USING (agent)
+                         WHERE l.node_id = n.node_id AND l.expires_at > now()) held
+                  ORDER BY n.node_id",
                 ms("now() - n.heartbeat_at")
             ),
             &[],
