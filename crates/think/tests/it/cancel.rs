@@ -34,18 +34,11 @@ export default class Slow extends Think {
 "#;
 
 async fn fiber_of(given: &Given, class: &str, name: &str, session: &str) -> (String, Value) {
-    let session = session.to_owned();
-    given
-        .host
-        .with_db(class, name, move |db| {
-            let fiber = db.fibers().latest_of_session(&session)?.expect("a fiber");
-            Ok((
-                fiber.status.as_str().to_owned(),
-                fiber.result.unwrap_or(Value::Null),
-            ))
-        })
-        .await
-        .expect("the fiber")
+    let fiber = latest_fiber(given, &agents::Address::new(class, name), session).await;
+    (
+        fiber.status.as_str().to_owned(),
+        fiber.result.unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

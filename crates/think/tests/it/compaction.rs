@@ -566,17 +566,9 @@ async fn issue15_a_resumed_turn_keeps_the_memories_recalled_into_its_prompt() {
     let (watched, _) = given
         .chat("Watcher", "w", None, "When do deploys go out?")
         .await;
-    let stash = given
-        .host
-        .with_db("Watcher", "w", move |db| {
-            Ok(db
-                .fibers()
-                .latest_of_session(&watched)?
-                .expect("fiber")
-                .stash)
-        })
+    let stash = latest_fiber(&given, &agents::Address::new("Watcher", "w"), &watched)
         .await
-        .expect("stash")
+        .stash
         .expect("a stash");
     let block = stash["recalled"]
         .as_str()

@@ -100,23 +100,8 @@ async fn issue15_model_failure_gives_an_error_event_keeps_the_partial_answer_and
     let history = given.history("Assistant", "me", &session).await;
     assert_eq!(history.len(), 2);
     assert_eq!(history[1].1["content"][0]["text"], "Half an answer");
-    let failed = {
-        let session = session.clone();
-        given
-            .host
-            .with_db("Assistant", "me", move |db| {
-                Ok(db
-                    .fibers()
-                    .latest_of_session(&session)?
-                    .expect("fiber")
-                    .status
-                    .as_str()
-                    .to_owned())
-            })
-            .await
-            .expect("fiber")
-    };
-    assert_eq!(failed, "failed");
+    let failed = latest_fiber(&given, &agents::Address::new("Assistant", "me"), &session).await;
+    assert_eq!(failed.status.as_str(), "failed");
 
     // The endpoint answers garbage: an error event again.
     given

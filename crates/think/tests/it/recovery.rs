@@ -101,18 +101,8 @@ async fn issue15_interrupted_turn_resumes_without_rerunning_completed_calls() {
     // The model saw every result, the interrupted one included.
     let request = given.model.requests()[0].body.to_string();
     assert!(request.contains("interrupted"), "{request}");
-    let (status, recoveries) = {
-        let session = session.clone();
-        given
-            .host
-            .with_db("Assistant", "me", move |db| {
-                let fiber = db.fibers().latest_of_session(&session)?.expect("fiber");
-                Ok((fiber.status.as_str().to_owned(), fiber.recoveries))
-            })
-            .await
-            .expect("fiber")
-    };
-    assert_eq!((status.as_str(), recoveries), ("completed", 1));
+    let fiber = latest_fiber(&given, &agents::Address::new("Assistant", "me"), &session).await;
+    assert_eq!((fiber.status.as_str(), fiber.recoveries), ("completed", 1));
     // Nothing is left to resume.
     assert_eq!(given.harness.recover_all().await, 0);
 }
@@ -281,20 +271,9 @@ export default class Choosy extends Think {
     // A first turn stashes the choices on its fiber.
     given.model.push(Reply::new().text("First."));
     let (session, _) = given.chat("Choosy", "c", None, "one").await;
-    let stash = {
-        let session = session.clone();
-        given
-            .host
-            .with_db("Choosy", "c", move |db| {
-                Ok(db
-                    .fibers()
-                    .latest_of_session(&session)?
-                    .expect("fiber")
-                    .stash)
-            })
-            .await
-            .expect("stash")
-    };
+    let stash = latest_fiber(&given, &agents::Address::new("Choosy", "c"), &session)
+        .await
+        .stash;
     assert_eq!(
         stash,
         Some(json!({"turn": {"system": "Chosen for this turn.", "activeTools": ["list"]}}))
@@ -379,19 +358,7 @@ async fn issue16_a_sub_agents_interrupted_turn_is_resumed_at_start_up() {
         .await
         .unwrap();
     assert_eq!(file.as_deref(), Some("c3"));
-    let status = given
-        .host
-        .with_db_at(&child, move |db| {
-            Ok(db
-                .fibers()
-                .latest_of_session(&session)?
-                .expect("fiber")
-                .status
-                .as_str()
-                .to_owned())
-        })
-        .await
-        .unwrap();
-    assert_eq!(status, "completed");
+    let fiber = latest_fiber(&given, &child, &session).await;
+    assert_eq!(fiber.status.as_str(), "completed");
     assert_eq!(given.harness.recover_all().await, 0);
 }

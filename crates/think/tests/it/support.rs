@@ -278,6 +278,22 @@ pub(crate) fn assert_well_formed(chunks: &[Chunk]) {
     assert!(open_text.is_none(), "unterminated text in {chunks:?}");
 }
 
+/// The latest fiber (a turn's durable record) of `session` of the agent at `agent`.
+pub(crate) async fn latest_fiber(
+    given: &Given,
+    agent: &agents::Address,
+    session: &str,
+) -> store::Fiber {
+    let session = session.to_owned();
+    given
+        .host
+        .with_db_at(agent, move |db| {
+            Ok(db.fibers().latest_of_session(&session)?.expect("a fiber"))
+        })
+        .await
+        .expect("the fiber")
+}
+
 /// A turn of `class`/`name` that a crash cut off after it began (its fiber stashed
 /// `stash`: beforeTurn's choices and the recalled memories) and before its first step's
 /// answer: the user's `question` alone in a new session.
