@@ -284,16 +284,14 @@ async fn issue21_three_nodes_started_as_the_readme_says_serve_every_agent_throug
     assert_eq!(totals["islet_cluster_leases_held"], 6.0, "{totals:?}");
     assert_eq!(totals["islet_cluster_fenced_total"], 0.0, "{totals:?}");
     // `islet cluster status` sees the three nodes and the six agents' leases.
-    let out = Command::new(env!("CARGO_BIN_EXE_islet"))
-        .args(["cluster", "status", "--cluster", &pg.url(), "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let status: Value = serde_json::from_slice(&islet_ok(&[
+        "cluster",
+        "status",
+        "--cluster",
+        &pg.url(),
+        "--json",
+    ]))
+    .unwrap();
     let nodes_seen: Vec<&str> = status["nodes"]
         .as_array()
         .unwrap()
@@ -319,11 +317,8 @@ async fn issue21_three_nodes_started_as_the_readme_says_serve_every_agent_throug
         sum(&status["nodes"], "logBytes"),
         status["logBytes"].as_i64().unwrap()
     );
-    let text = Command::new(env!("CARGO_BIN_EXE_islet"))
-        .args(["cluster", "status", "--cluster", &pg.url()])
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&text.stdout);
+    let text = islet_ok(&["cluster", "status", "--cluster", &pg.url()]);
+    let text = String::from_utf8_lossy(&text);
     assert!(
         text.contains("UNSNAPSHOTTED") && text.contains("n2"),
         "{text}"
@@ -362,6 +357,21 @@ async fn issue21_three_nodes_started_as_the_readme_says_serve_every_agent_throug
         .await
         .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
+}
+
+/// The standard output of `islet ARGS`, which must succeed (its standard error otherwise).
+fn islet_ok(args: &[&str]) -> Vec<u8> {
+    let out = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .args(args)
+        .env_remove("ISLET_CLUSTER")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "islet {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// The string `field` of each object of the array `list`.
@@ -752,19 +762,22 @@ async fn issue21_an_agent_calls_an_agent_held_by_another_node() {
 #[test]
 fn issue21_bench_cluster_prints_the_figures() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_islet"))
-        .args(["bench", "cluster", "--calls", "20", "--seconds", "1"])
-        .args(["--failover-agents", "10", "--lease-ttl", "1", "--dir"])
-        .arg(dir.path())
-        .env_remove("ISLET_CLUSTER")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let dir_arg = dir.path().display().to_string();
+    let report: Value = serde_json::from_slice(&islet_ok(&[
+        "bench",
+        "cluster",
+        "--calls",
+        "20",
+        "--seconds",
+        "1",
+        "--failover-agents",
+        "10",
+        "--lease-ttl",
+        "1",
+        "--dir",
+        &dir_arg,
+    ]))
+    .expect("json");
     for shape in ["single_node", "cluster_holder", "cluster_forwarded"] {
         assert!(
             report["warm_rpc_us"][shape]["p50"]
