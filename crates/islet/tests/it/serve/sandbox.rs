@@ -337,7 +337,7 @@ fn host_process_with(needle: &str) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn issue18_background_processes_end_when_the_agent_hibernates() {
     let dir = tempfile::tempdir().unwrap();
-    let server = given_sandbox_server(dir.path(), None, &["--idle-timeout", "0.5"]);
+    let server = given_sandbox_server(dir.path(), None, &["--idle-timeout", "1.5"]);
     let (status, process) = send(
         &server,
         "POST",
@@ -346,7 +346,15 @@ async fn issue18_background_processes_end_when_the_agent_hibernates() {
     )
     .await;
     assert_eq!(status, 201, "{process}");
-    assert!(host_process_with("sleep 987654"));
+    // 201 means the sandbox's init forked it; the exec of `sleep` may still be on its way.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !host_process_with("sleep 987654") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background process never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     while host_process_with("sleep 987654") {
         assert!(
