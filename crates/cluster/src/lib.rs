@@ -262,9 +262,19 @@ impl Cluster {
         })
     }
 
+    /// Whether this node holds `agent`'s lease under `epoch`, as far as its last renewal
+    /// knows (no round trip): a lost lease is noticed at the next heartbeat or write.
+    pub fn holds(&self, agent: &Address, epoch: u64) -> bool {
+        lock(&self.inner.held)
+            .get(&agent_key(agent))
+            .is_some_and(|h| h.epoch == epoch)
+    }
+
     /// Top-level agents of the whole cluster (sub-agents are listed by their parents), by
     /// `class/name` in byte order, optionally of one class, after `after` (a page's last
-    /// agent), at most `limit`: every node answers `GET /agents` alike.
+    /// agent), at most `limit`: every node answers `GET /agents` alike. Cluster-internal
+    /// objects (classes starting with `@`, e.g. `@memory` profiles) are listed only when
+    /// their class is asked for.
     pub async fn agents(
         &self,
         class: Option<&str>,
@@ -283,6 +293,7 @@ impl Cluster {
                    LEFT JOIN islet_leases l ON l.agent = a.agent AND l.expires_at > now()
                   WHERE strpos(a.agent, $1) = 0
                     AND ($2::text IS NULL OR left(a.agent, length($2)) = $2)
+                    AND ($2::text IS NOT NULL OR left(a.agent, 1) <> '@')
                     AND ($3::text IS NULL OR a.agent COLLATE \"C\" > $3)
                   ORDER BY a.agent COLLATE \"C\"
                   LIMIT $4",

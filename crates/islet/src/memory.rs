@@ -267,8 +267,15 @@ fn parse_type(t: &str) -> anyhow::Result<MemoryType> {
 }
 
 /// The memory service of a data directory, with the endpoints the flags configure.
-pub(crate) fn memories(data: &std::path::Path, e: &Endpoints) -> anyhow::Result<Memories> {
+/// The memory service of a data directory with the endpoints' flags; with `placement`
+/// (cluster mode), operations run on the node that serves each profile.
+pub(crate) fn memories(
+    data: &std::path::Path,
+    e: &Endpoints,
+    placement: Option<Arc<dyn ::memory::Placement>>,
+) -> anyhow::Result<Memories> {
     let mut config = MemoryConfig::new(data);
+    config.placement = placement;
     config.llm = endpoint("llm", &e.llm_url, &e.llm_model, &e.llm_key_env)?;
     config.embeddings = endpoint(
         "embeddings",
@@ -290,7 +297,7 @@ pub(crate) fn memories(data: &std::path::Path, e: &Endpoints) -> anyhow::Result<
 
 pub(crate) async fn memory(args: MemoryArgs) -> anyhow::Result<ExitCode> {
     let o = &args.options;
-    let memories = memories(&o.data, &o.endpoints)?;
+    let memories = memories(&o.data, &o.endpoints, None)?;
     match args.command {
         MemoryCommand::Ingest {
             file,

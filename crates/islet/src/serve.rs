@@ -426,7 +426,19 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         }
         None => Classes::default(),
     };
-    let memories = crate::memory::memories(&args.data, &args.endpoints)?;
+    // Cluster mode: a memory profile is served by the node holding its lease, its durable
+    // copy in PostgreSQL like an agent's.
+    let cluster_memory = match &cluster {
+        Some(c) => Some(Arc::new(cluster::ClusterMemory::new(c, token.clone())?)),
+        None => None,
+    };
+    let memories = crate::memory::memories(
+        &args.data,
+        &args.endpoints,
+        cluster_memory
+            .clone()
+            .map(|m| m as Arc<dyn ::memory::Placement>),
+    )?;
     let mut attached = Vec::new();
     for name in &args.memory_profiles {
         attached.push(memories.profile(name)?);
@@ -573,6 +585,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(c) => Some(Arc::new(cluster::Router::new(
                 c.clone(),
                 args.max_body_kb.saturating_mul(1024),
+                cluster_memory.clone(),
             )?)),
             None => None,
         },

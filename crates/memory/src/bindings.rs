@@ -2,11 +2,12 @@
 
 use crate::ingest_file::parse_sessions;
 use crate::model::{ListOptions, MemoryType, RecallOptions, RememberOptions};
-use crate::{Error, Memories, Profile, time};
+use crate::{Error, Memories, Profile, WRITES, time};
 use sandbox::{Bindings, HostError};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
+use std::future::Future;
 use std::sync::Arc;
 
 /// The namespace the functions are bound under.
@@ -130,7 +131,7 @@ pub fn attached_bindings(attachments: Vec<Attachment>) -> Bindings {
             let profiles = profiles.clone();
             b = b.function(NAMESPACE, $name, move |args: Value| {
                 let profiles = profiles.clone();
-                async move { $f(&profiles, args).await.map_err(HostError::from) }
+                async move { placed(&profiles, $name, args, |p, a| $f(p, a)).await }
             });
         }};
     }
@@ -170,12 +171,9 @@ pub fn open_bindings(memories: Memories, read_only: Vec<ReadOnlyRule>) -> Bindin
                 let memories = memories.clone();
                 let rules = rules.clone();
                 async move {
-                    async {
-                        let (attachment, args) = open_attachment(&memories, &rules, args)?;
-                        $f(&[attachment], args).await
-                    }
-                    .await
-                    .map_err(HostError::from)
+                    let (attachment, args) =
+                        open_attachment(&memories, &rules, args).map_err(HostError::from)?;
+                    placed(&[attachment], $name, args, |p, a| $f(p, a)).await
                 }
             });
         }};
@@ -222,6 +220,40 @@ fn open_attachment(
         (None, false) => Attachment::writable(profile, "this agent (`this.memory`)"),
     };
     Ok((attachment, args))
+}
+
+/// Runs one `memory.*` operation: in cluster mode through its profile's placement (on the
+/// node that serves the profile, its writes durable before the answer), here otherwise.
+async fn placed<'a, F>(
+    attachments: &'a [Attachment],
+    operation: &'static str,
+    args: Value,
+    run: impl FnOnce(&'a [Attachment], Value) -> F + Send + 'a,
+) -> Result<Value, HostError>
+where
+    F: Future<Output = Result<Value, Error>> + Send + 'a,
+{
+    let placement = attachments
+        .first()
+        .and_then(|a| a.profile.placement().cloned());
+    let Some(placement) = placement else {
+        return run(attachments, args).await.map_err(HostError::from);
+    };
+    let attachment = pick_attachment(attachments, &args).map_err(HostError::from)?;
+    // Checked here too: a call made on another node goes there as a writable one.
+    if attachment.read_only && WRITES.contains(&operation) {
+        return Err(Error::ReadOnly {
+            profile: attachment.profile.name().to_string(),
+            attachment: attachment.by.clone(),
+            operation,
+        }
+        .into());
+    }
+    let forwarded = args.clone();
+    let here = Box::pin(async move { run(attachments, args).await.map_err(HostError::from) });
+    placement
+        .run(&attachment.profile, operation, forwarded, here)
+        .await
 }
 
 /// The profile a call is for: its `profile` field, or the only one attached.

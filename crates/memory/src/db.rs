@@ -341,6 +341,9 @@ pub(crate) struct Db {
     /// costs more than the search itself.
     frequencies: HashMap<String, (i64, Option<i64>)>,
     data_version: i64,
+    /// Cluster mode: the WAL's frames are shipped after each operation, so SQLite never
+    /// checkpoints on its own (it would restart the log before its frames were read).
+    replicated: bool,
 }
 
 /// Profile-wide figures recall needs, cached between writes.
@@ -353,8 +356,14 @@ pub(crate) struct Stats {
 }
 
 impl Db {
-    /// Opens (creating when `create`) the profile's database at `path`.
-    pub(crate) fn open(path: &Path, name: &ProfileName, create: bool) -> Result<Self, Error> {
+    /// Opens (creating when `create`) the profile's database at `path`; `replicated`: its
+    /// WAL is shipped (cluster mode), so no checkpoint runs unless asked for.
+    pub(crate) fn open(
+        path: &Path,
+        name: &ProfileName,
+        create: bool,
+        replicated: bool,
+    ) -> Result<Self, Error> {
         if !create && !path.exists() {
             return Err(Error::ProfileNotFound {
                 profile: name.to_string(),
@@ -383,6 +392,10 @@ impl Db {
         // Deleted rows are overwritten with zeros: forgotten means gone from the file too.
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(storage("configuring"))?;
+        if replicated {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)
+                .map_err(storage("configuring"))?;
+        }
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .map_err(storage("reading the schema version"))?;
@@ -426,9 +439,26 @@ impl Db {
             stats: None,
             frequencies: HashMap::new(),
             data_version: 0,
+            replicated,
         };
         db.data_version = db.data_version()?;
         Ok(db)
+    }
+
+    /// Copies the WAL into the database file and empties the log.
+    pub(crate) fn checkpoint(&self) -> Result<(), Error> {
+        let busy: i64 = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .map_err(self.err("checkpointing"))?;
+        if busy != 0 {
+            return Err(Error::Storage {
+                profile: self.name.to_string(),
+                what: "checkpointing",
+                message: "another connection is reading the profile; try again".into(),
+            });
+        }
+        Ok(())
     }
 
     fn err(&self, what: &'static str) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -854,9 +884,9 @@ impl Db {
         tx.commit().map_err(self_err(&self.name, "committing"))?;
         // The old pages live on in the WAL until a checkpoint copies them over (zeroed):
         // do it now. Best effort: with readers active it completes at a later checkpoint.
-        if let Err(e) = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        // Replicated, the frames must be shipped first: the placement snapshots instead.
+        if !self.replicated
+            && let Err(e) = self.checkpoint()
         {
             tracing::debug!(profile = %self.name, "checkpoint after forgetting: {e}");
         }

@@ -25,6 +25,8 @@
 //!   [`Profile::get`].
 //! - Delete: [`Profile::forget`], [`Profile::forget_session`], [`Memories::delete_profile`].
 //! - Code Mode: [`bindings`] gives isolates the `memory.*` namespace ([`TYPESCRIPT`]).
+//! - Cluster mode: a [`Placement`] decides which node serves each profile and keeps its
+//!   durable copy; every `memory.*` operation goes through it.
 //! - Tests and demos: [`mock::MockOpenAi`], an OpenAI-compatible server.
 //!
 //! Architecture Invariant: profiles are isolated: each is its own database file, and no
@@ -44,6 +46,7 @@ mod llm;
 pub mod mock;
 mod model;
 mod name;
+mod placement;
 mod profile;
 mod rank;
 mod text;
@@ -62,6 +65,7 @@ pub use model::{
     Session, Stage,
 };
 pub use name::ProfileName;
+pub use placement::{Here, Placed, Placement, WRITES};
 pub use profile::{Memories, MemoryConfig, Profile};
 pub use rank::Ranking;
 pub use time::{format_iso8601, parse_iso8601};

@@ -7,7 +7,7 @@ use crate::model::{
     Progress, ProgressFn, Recall, RecallOptions, RememberOptions, Remembered, Session, Stage,
 };
 use crate::rank::{self, Candidate, Ranking, VectorRange};
-use crate::{Error, ProfileName, text};
+use crate::{Error, Placement, ProfileName, text};
 use base::sync::lock;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
@@ -37,6 +37,9 @@ pub struct MemoryConfig {
     pub embeddings: Option<Endpoint>,
     /// How recall weighs its evidence (defaults suit conversations).
     pub ranking: Ranking,
+    /// Cluster mode: which node serves each profile and where its durable copy lives
+    /// (`None`: this process serves every profile from its own files).
+    pub placement: Option<Arc<dyn Placement>>,
 }
 
 impl MemoryConfig {
@@ -49,7 +52,15 @@ impl MemoryConfig {
             llm: None,
             embeddings: None,
             ranking: Ranking::default(),
+            placement: None,
         }
+    }
+
+    /// With a placement (cluster mode): operations run where it says, and profiles'
+    /// logs are shipped to it, so SQLite never checkpoints them on its own.
+    pub fn placement(mut self, placement: Arc<dyn Placement>) -> Self {
+        self.placement = Some(placement);
+        self
     }
 
     /// With another clock and id source (tests use fixed ones for stable output).
@@ -114,9 +125,23 @@ impl Inner {
         if let Some(db) = open.get(name) {
             return Ok(db.clone());
         }
-        let db = Arc::new(Mutex::new(Db::open(&self.path(name), name, create)?));
+        let replicated = self.config.placement.is_some();
+        let db = Arc::new(Mutex::new(Db::open(
+            &self.path(name),
+            name,
+            create,
+            replicated,
+        )?));
         open.insert(name.clone(), db.clone());
         Ok(db)
+    }
+
+    /// Closes `name`'s database if it is open, after the operation in flight on it.
+    fn close(&self, name: &ProfileName) {
+        let removed = lock(&self.open).remove(name);
+        if let Some(db) = removed {
+            drop(lock(&db));
+        }
     }
 }
 
@@ -196,12 +221,8 @@ impl Memories {
         let name = ProfileName::parse(name)?;
         let inner = self.inner.clone();
         blocking(move || {
-            let removed = lock(&inner.open).remove(&name);
-            // Wait for operations in flight on it, then close it before unlinking.
-            if let Some(db) = removed {
-                drop(lock(&db));
-                drop(db);
-            }
+            // Closed before unlinking, after the operation in flight.
+            inner.close(&name);
             let path = inner.path(&name);
             let existed = path.exists();
             for suffix in ["", "-wal", "-shm"] {
@@ -268,6 +289,44 @@ impl Profile {
     /// Whether the profile has been created.
     pub fn exists(&self) -> bool {
         lock(&self.inner.open).contains_key(&self.name) || self.path().exists()
+    }
+
+    /// The placement its operations go through (cluster mode).
+    pub fn placement(&self) -> Option<&Arc<dyn Placement>> {
+        self.inner.config.placement.as_ref()
+    }
+
+    /// Closes the profile's database (after the operation in flight), so that its file
+    /// can be replaced (a placement restoring it from its durable copy).
+    pub async fn close(&self) {
+        let inner = self.inner.clone();
+        let name = self.name.clone();
+        let _ = blocking(move || {
+            inner.close(&name);
+            Ok(())
+        })
+        .await;
+    }
+
+    /// Checkpoints the profile (its log copied into the file and emptied) and returns the
+    /// file's bytes: a snapshot for a placement, which must have shipped the log first.
+    /// `None` when the profile does not exist.
+    pub async fn snapshot_image(&self) -> Result<Option<Vec<u8>>, Error> {
+        let inner = self.inner.clone();
+        let name = self.name.clone();
+        blocking(move || {
+            let path = inner.path(&name);
+            if !path.exists() {
+                return Ok(None);
+            }
+            let db = inner.db(&name, false)?;
+            let db = lock(&db);
+            db.checkpoint()?;
+            std::fs::read(&path)
+                .map(Some)
+                .map_err(|e| Error::io(&path, &e))
+        })
+        .await
     }
 
     async fn run<T: Send + 'static>(

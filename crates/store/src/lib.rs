@@ -49,7 +49,7 @@ pub use sessions::{
     MAX_CONTENT_BYTES, MAX_PAGE_SIZE, MAX_SEARCH_LIMIT, MAX_TITLE_CHARS, Message, NewMessage,
     PromptItem, Role, SearchHit, Session, SessionPage, Sessions, Usage,
 };
-pub use wal::{Segment, WalCursor};
+pub use wal::{Segment, WalCursor, rebuild};
 pub use workspace::{
     CHUNK_BYTES, Entry, GrepMatch, GrepOptions, Kind, MAX_FILE_BYTES, Stat, Workspace,
 };

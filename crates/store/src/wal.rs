@@ -162,7 +162,7 @@ impl WalCursor {
 /// Writes a database file at `db_path` from a snapshot `image` (a whole database file, or
 /// empty) and segments from [`WalCursor::committed`] applied in order; removes any `-wal`
 /// and `-shm` beside it first. The file is synced before this returns.
-pub(crate) fn rebuild(db_path: &Path, image: &[u8], segments: &[Vec<u8>]) -> Result<()> {
+pub fn rebuild(db_path: &Path, image: &[u8], segments: &[Vec<u8>]) -> Result<()> {
     let io = |e: std::io::Error| Error::io(db_path, e);
     for suffix in ["-wal", "-shm"] {
         let mut file = db_path.as_os_str().to_owned();

@@ -20,6 +20,10 @@ use cluster::{Cluster, ClusterConfig, Owner};
 
 use super::api::ApiError;
 
+mod memory;
+
+pub(crate) use memory::ClusterMemory;
+
 /// The header a forwarded request carries (the forwarding node's id).
 pub(crate) const FORWARDED: HeaderName = HeaderName::from_static("x-islet-forwarded");
 
@@ -96,6 +100,8 @@ pub(crate) struct Router {
     cluster: Cluster,
     client: reqwest::Client,
     max_body_bytes: usize,
+    /// Where memory profiles are served (`GET`/`DELETE /memory` go through it).
+    pub(super) memory: Option<Arc<ClusterMemory>>,
 }
 
 impl Router {
@@ -129,11 +135,16 @@ impl Router {
         self.cluster.node_id()
     }
 
-    pub(crate) fn new(cluster: Cluster, max_body_bytes: usize) -> anyhow::Result<Router> {
+    pub(crate) fn new(
+        cluster: Cluster,
+        max_body_bytes: usize,
+        memory: Option<Arc<ClusterMemory>>,
+    ) -> anyhow::Result<Router> {
         Ok(Router {
             cluster,
             client: node_client()?,
             max_body_bytes,
+            memory,
         })
     }
 }
@@ -345,22 +356,28 @@ impl agents::Forwarder for NodeForwarder {
             if status.is_success() {
                 return Ok(body["result"].clone());
             }
-            let code = body["error"]["code"].as_str().unwrap_or("UPSTREAM");
-            let message = body["error"]["message"]
-                .as_str()
-                .unwrap_or("the node that holds the agent failed the call");
-            let kind = match status.as_u16() {
-                400 | 422 => base::ErrorKind::Invalid,
-                404 => base::ErrorKind::NotFound,
-                409 => base::ErrorKind::Conflict,
-                413 => base::ErrorKind::TooLarge,
-                429 | 503 => base::ErrorKind::Unavailable,
-                _ if code == "LIMIT" => base::ErrorKind::Limit,
-                _ => base::ErrorKind::CodeFailed,
-            };
-            Err(agents::Error::Host(Box::new(
-                sandbox::HostError::new(code, message).with_kind(kind),
-            )))
+            Err(agents::Error::Host(Box::new(node_error(
+                status,
+                &body,
+                "the node that holds the agent failed the call",
+            ))))
         })
     }
+}
+
+/// The error another node answered a call with (`{"error": {code, message}}`), with the
+/// kind its status says, so that it reaches the caller as if the call had failed here.
+fn node_error(status: StatusCode, body: &serde_json::Value, fallback: &str) -> sandbox::HostError {
+    let code = body["error"]["code"].as_str().unwrap_or("UPSTREAM");
+    let message = body["error"]["message"].as_str().unwrap_or(fallback);
+    let kind = match status.as_u16() {
+        400 | 422 => base::ErrorKind::Invalid,
+        404 => base::ErrorKind::NotFound,
+        409 => base::ErrorKind::Conflict,
+        413 => base::ErrorKind::TooLarge,
+        429 | 503 => base::ErrorKind::Unavailable,
+        _ if code == "LIMIT" => base::ErrorKind::Limit,
+        _ => base::ErrorKind::CodeFailed,
+    };
+    sandbox::HostError::new(code, message).with_kind(kind)
 }

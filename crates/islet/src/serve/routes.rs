@@ -839,6 +839,15 @@ fn headers_without_auth(headers: &HeaderMap) -> Vec<(String, String)> {
 }
 
 async fn list_profiles(State(app): State<App>) -> Result<Response> {
+    // Cluster mode: the cluster's catalog, the same on every node (a node's own files
+    // may be stale copies of profiles another node serves now).
+    if let Some(memory) = app.cluster.as_ref().and_then(|c| c.memory.as_ref()) {
+        let profiles = memory.list().await?;
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({ "profiles": profiles }),
+        ));
+    }
     let profiles = app.memories.profiles().await.map_err(ApiError::from)?;
     Ok(json_response(
         StatusCode::OK,
@@ -851,12 +860,18 @@ async fn delete_profile(
     Path((namespace, profile)): Path<(String, String)>,
 ) -> Result<Response> {
     let name = format!("{namespace}/{profile}");
-    if !app
-        .memories
-        .delete_profile(&name)
-        .await
-        .map_err(ApiError::from)?
-    {
+    let deleted = match app.cluster.as_ref().and_then(|c| c.memory.as_ref()) {
+        Some(memory) => {
+            let profile = app.memories.profile(&name).map_err(ApiError::from)?;
+            memory.delete(&app.memories, &profile).await?
+        }
+        None => app
+            .memories
+            .delete_profile(&name)
+            .await
+            .map_err(ApiError::from)?,
+    };
+    if !deleted {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "NOT_FOUND",

@@ -242,3 +242,81 @@ async fn issue19_5_read_only_attachment_reads_but_refuses_every_write() {
     assert_eq!(docs.count().await.unwrap(), 1);
     assert_eq!(notes.count().await.unwrap(), 1);
 }
+
+/// A placement that runs every operation here and records it, and ships nothing: what the
+/// bindings hand to cluster mode.
+#[derive(Debug, Default)]
+struct Recording(std::sync::Mutex<Vec<(String, &'static str)>>);
+
+impl memory::Placement for Recording {
+    fn run<'a>(
+        &'a self,
+        profile: &'a memory::Profile,
+        operation: &'static str,
+        _args: serde_json::Value,
+        here: memory::Here<'a>,
+    ) -> memory::Placed<'a> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((profile.name().to_string(), operation));
+        here
+    }
+}
+
+/// Every `memory.*` call of code, through an attachment or `this.memory`'s open bindings,
+/// goes through the placement (cluster mode serves it where the profile lives), and a
+/// write through a read-only attachment is refused before it could be sent elsewhere. A
+/// placed profile never checkpoints on its own: its log is shipped first, then
+/// `snapshot_image` folds it in.
+#[tokio::test]
+async fn issue21_every_operation_goes_through_the_placement() {
+    let given = given_memories();
+    let placement = std::sync::Arc::new(Recording::default());
+    let memories =
+        memory::Memories::new(given.memories.config().clone().placement(placement.clone()));
+    let notes = memories.profile("team/notes").unwrap();
+    let docs = memories.profile("team/docs").unwrap();
+    let mut bindings = memory::attached_bindings(vec![
+        memory::Attachment::writable(notes.clone(), "test"),
+        memory::Attachment::read_only(docs, "a test's read-only attachment"),
+    ]);
+    for (namespace, name, f) in memory::open_bindings(memories.clone(), Vec::new()).iter() {
+        bindings.insert(namespace, name, f.clone());
+    }
+    let result = run(
+        bindings,
+        r#"async () => {
+            await memory.remember({ content: "Deploys happen on Tuesdays", profile: "team/notes" });
+            const found = await memory.recall({ query: "when are deploys", profile: "team/notes" });
+            let refused;
+            try { await memory.remember({ content: "x", profile: "team/docs" }); } catch (e) { refused = e.code; }
+            await __memoryProfiles.remember({ profile: "team/other", content: "Other profile" });
+            return { top: found.results[0].memory.content, refused };
+        }"#,
+    )
+    .await;
+    assert_eq!(
+        result,
+        json!({ "top": "Deploys happen on Tuesdays", "refused": "READ_ONLY" })
+    );
+    assert_eq!(
+        *placement.0.lock().unwrap(),
+        vec![
+            ("team/notes".to_owned(), "remember"),
+            ("team/notes".to_owned(), "recall"),
+            ("team/other".to_owned(), "remember"),
+        ]
+    );
+    // Never checkpointed on its own: the write is still in the log, and only the
+    // snapshot folds it into the file.
+    let wal = notes.path().with_extension("sqlite-wal");
+    assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+    let image = notes
+        .snapshot_image()
+        .await
+        .unwrap()
+        .expect("the profile exists");
+    assert_eq!(std::fs::metadata(&wal).unwrap().len(), 0);
+    assert_eq!(image, std::fs::read(notes.path()).unwrap());
+}

@@ -87,6 +87,7 @@ fn config(
         llm,
         embeddings,
         ranking: memory::Ranking::default(),
+        placement: None,
     }
 }
 

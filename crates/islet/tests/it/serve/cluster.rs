@@ -39,6 +39,15 @@ export default class Tally extends Agent {
 }
 "#;
 
+/// Writes and reads a memory profile from agent code (`this.memory`).
+const NOTES: &str = r#"
+import { Agent } from "agents";
+export default class Notes extends Agent {
+  async note(text) { return (await this.memory("team/shared").remember(text)).added; }
+  async ask(q) { return (await this.memory("team/shared").recall(q)).results.map((r) => r.memory.content); }
+}
+"#;
+
 /// Calls a `Tally` from agent code: wherever the node holding it is.
 const RELAY: &str = r#"
 import { Agent } from "agents";
@@ -103,6 +112,7 @@ fn given_node_at(pg: &Postgres, dir: &Path, id: &str, ttl_secs: f64, port: u16) 
     std::fs::create_dir_all(&agents).unwrap();
     std::fs::write(agents.join("tally.js"), TALLY).unwrap();
     std::fs::write(agents.join("relay.js"), RELAY).unwrap();
+    std::fs::write(agents.join("notes.js"), NOTES).unwrap();
     let addr = format!("127.0.0.1:{port}");
     let child = Command::new(env!("CARGO_BIN_EXE_islet"))
         .args(["serve", "--listen", &addr, "--advertise", &addr, "--agents"])
@@ -755,6 +765,154 @@ async fn issue21_an_agent_calls_an_agent_held_by_another_node() {
         json!("CONFLICT: that tag is taken"),
         "{body}"
     );
+}
+
+/// A memory operation through `base`: its status and JSON body (`None`: unreachable).
+async fn memory_op(base: &str, op: &str, input: Value) -> Option<(u16, Value)> {
+    let response = client()
+        .post(format!("{base}/memory/team/shared/{op}"))
+        .bearer_auth(TOKEN)
+        .body(input.to_string())
+        .timeout(Duration::from_secs(30))
+        .send()
+        .await
+        .ok()?;
+    let status = response.status().as_u16();
+    Some((status, response.json().await.unwrap_or(Value::Null)))
+}
+
+/// The contents `recall` finds for `query` through `base`, retried while the answers
+/// are retriable (a failover in progress).
+async fn recalled(base: &str, query: &str) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer = memory_op(base, "recall", json!({ "query": query, "limit": 20 })).await;
+        match &answer {
+            Some((200, body)) => {
+                return body["results"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|r| r["memory"]["content"].as_str().unwrap().to_owned())
+                    .collect();
+            }
+            _ if retriable(&answer) && Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => panic!("recall through {base}: {other:?}"),
+        }
+    }
+}
+
+/// Memory profiles are the cluster's, not a node's (issue 21: "the catalog of agents and
+/// memory profiles"): a profile written through one node is read through another (and by
+/// agent code there), listed alike by every node, and after the node that served it is
+/// killed, every acknowledged write is restored from PostgreSQL by the next node.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue21_memory_profiles_are_the_clusters_and_survive_a_killed_node() {
+    let pg = given_postgres();
+    let dir = tempfile::tempdir().unwrap();
+    let n1 = given_node(&pg, dir.path(), "n1", 2.0);
+    let n2 = given_node(&pg, dir.path(), "n2", 2.0);
+    let remembered = memory_op(
+        &n1.base,
+        "remember",
+        json!({ "content": "Alice works at Initech", "subject": "alice.employer" }),
+    )
+    .await;
+    assert_eq!(
+        remembered.as_ref().map(|(s, _)| *s),
+        Some(200),
+        "{remembered:?}"
+    );
+    // Read and written through n2: sent to n1, which serves the profile.
+    assert_eq!(
+        recalled(&n2.base, "where does Alice work").await,
+        vec!["Alice works at Initech"]
+    );
+    let bob = memory_op(&n2.base, "remember", json!("Bob lives in Oslo")).await;
+    assert_eq!(bob.as_ref().map(|(s, _)| *s), Some(200), "{bob:?}");
+    let (status, body) = client()
+        .post(format!("{}/agents/Notes/x/note", n2.base))
+        .bearer_auth(TOKEN)
+        .header("x-islet-forwarded", "test")
+        .body(json!(["Carol prefers tea"]).to_string())
+        .send()
+        .await
+        .map(|r| (r.status().as_u16(), r))
+        .unwrap();
+    assert_eq!(
+        (
+            status,
+            body.json::<Value>().await.unwrap()["result"].clone()
+        ),
+        (200, json!(true))
+    );
+    // Both nodes list it, served by n1, and n2 has no copy of its own.
+    for base in [&n1.base, &n2.base] {
+        let listed: Value = client()
+            .get(format!("{base}/memory"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            listed["profiles"],
+            json!([{ "name": "team/shared", "node": "n1" }]),
+            "{base}"
+        );
+    }
+    assert!(
+        !dir.path()
+            .join("data-n2/memory/team/shared.sqlite")
+            .exists()
+    );
+
+    // n1 dies: after its lease runs out, n2 claims the profile and rebuilds it.
+    n1.signal("-9");
+    let mut after = recalled(&n2.base, "Alice Bob Carol").await;
+    after.sort();
+    assert_eq!(
+        after,
+        vec![
+            "Alice works at Initech",
+            "Bob lives in Oslo",
+            "Carol prefers tea"
+        ]
+    );
+    let id =
+        memory_op(&n2.base, "recall", json!("Bob")).await.unwrap().1["results"][0]["memory"]["id"]
+            .clone();
+    let forgot = memory_op(&n2.base, "forget", json!({ "id": id })).await;
+    assert_eq!(forgot.as_ref().map(|(s, _)| *s), Some(200), "{forgot:?}");
+
+    // A third node, started after all this, sees the profile as n2 left it.
+    let n3 = given_node(&pg, dir.path(), "n3", 2.0);
+    let mut seen = recalled(&n3.base, "Alice Bob Carol").await;
+    seen.sort();
+    assert_eq!(seen, vec!["Alice works at Initech", "Carol prefers tea"]);
+    let deleted = client()
+        .delete(format!("{}/memory/team/shared", n3.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    let gone = memory_op(&n2.base, "recall", json!("Alice")).await;
+    assert_eq!(gone.as_ref().map(|(s, _)| *s), Some(404), "{gone:?}");
+    let listed: Value = client()
+        .get(format!("{}/memory", n2.base))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["profiles"], json!([]));
 }
 
 /// `islet bench cluster` runs its three phases on real nodes and a private PostgreSQL and
