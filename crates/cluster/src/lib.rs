@@ -150,7 +150,14 @@ struct Inner {
     /// Leases this node holds, by agent key, with the epoch and the last segment shipped
     /// under it.
     held: Mutex<HashMap<String, Held>>,
+    /// Other nodes' agents as `owner` last read them, with when: a forwarded request
+    /// skips the database while the answer is fresh. A stale one costs a retriable
+    /// `NOT_OWNER` at the old owner, which the router answers by forgetting it.
+    owners: Mutex<HashMap<String, (Owner, std::time::Instant)>>,
 }
+
+/// The most owners remembered; past it the memory starts over.
+const OWNERS_REMEMBERED: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
 struct Held {
@@ -193,6 +200,7 @@ impl Cluster {
             waker: Mutex::new(None),
             counters: Counters::default(),
             held: Mutex::new(HashMap::new()),
+            owners: Mutex::new(HashMap::new()),
         });
         inner.heartbeat().await?;
         tokio::spawn(heartbeats(Arc::downgrade(&inner)));
@@ -243,6 +251,14 @@ impl Cluster {
         if lock(&self.inner.held).contains_key(&key) {
             return Ok(Owner::Here);
         }
+        // A tenth of the lease time, at most a second: well inside the window in which a
+        // move of the agent makes calls retriable anyway.
+        let fresh = (self.inner.config.lease_ttl / 10).min(Duration::from_secs(1));
+        if let Some((owner, at)) = lock(&self.inner.owners).get(&key)
+            && at.elapsed() < fresh
+        {
+            return Ok(owner.clone());
+        }
         let client = self.inner.pool.get().await?;
         let row = client
             .query_opt(
@@ -254,12 +270,26 @@ impl Cluster {
             .await
             .map_err(Error::pg("looking up an agent's owner"))?;
         Ok(match row {
-            Some(row) if row.get::<_, String>(0) != self.inner.config.node_id => Owner::Node {
-                node: row.get(0),
-                advertise: row.get(1),
-            },
+            Some(row) if row.get::<_, String>(0) != self.inner.config.node_id => {
+                let owner = Owner::Node {
+                    node: row.get(0),
+                    advertise: row.get(1),
+                };
+                let mut owners = lock(&self.inner.owners);
+                if owners.len() >= OWNERS_REMEMBERED {
+                    owners.clear();
+                }
+                owners.insert(key, (owner.clone(), std::time::Instant::now()));
+                owner
+            }
             _ => Owner::Here,
         })
+    }
+
+    /// Drops what [`Cluster::owner`] remembered of `agent`'s owner (a call forwarded
+    /// there failed: it may have moved or died).
+    pub fn forget_owner(&self, agent: &Address) {
+        lock(&self.inner.owners).remove(&agent_key(agent));
     }
 
     /// Whether this node holds `agent`'s lease under `epoch`, as far as its last renewal

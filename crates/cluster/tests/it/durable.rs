@@ -218,3 +218,38 @@ async fn issue21_a_lease_claimed_while_a_heartbeat_runs_is_not_taken_for_lost() 
         assert!(restored.is_ok(), "{restored:?}");
     }
 }
+
+/// Routing a request for another node's agent reads its owner from the database once, then
+/// remembers it briefly (a tenth of the lease time, at most a second); a forward that
+/// failed makes the router forget it.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue21_the_owner_of_another_nodes_agent_is_remembered_until_forgotten() {
+    let pg = given_postgres();
+    let join = |node: &str| {
+        cluster::Cluster::join(cluster::ClusterConfig {
+            url: pg.url(),
+            node_id: node.to_owned(),
+            advertise: format!("127.0.0.1:{}", 1000 + node.len()),
+            lease_ttl: std::time::Duration::from_secs(10),
+            connections: 1,
+        })
+    };
+    let a = join("a").await.expect("join");
+    let b = join("b").await.expect("join");
+    let agent = Address::new("Counter", "routed");
+    assert_eq!(
+        a.claim(&agent).await.expect("claim"),
+        Claim::New { epoch: 1 }
+    );
+    let at_a = cluster::Owner::Node {
+        node: "a".into(),
+        advertise: "127.0.0.1:1001".into(),
+    };
+    assert_eq!(b.owner(&agent).await.expect("owner"), at_a);
+    // The lease runs out in the database; within the window, b still routes to a (whose
+    // refusal would be retriable), without a query.
+    expire_leases_of(&pg, "a").await;
+    assert_eq!(b.owner(&agent).await.expect("owner"), at_a);
+    b.forget_owner(&agent);
+    assert_eq!(b.owner(&agent).await.expect("owner"), cluster::Owner::Here);
+}

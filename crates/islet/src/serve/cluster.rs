@@ -190,9 +190,16 @@ pub(crate) async fn route(
     };
     match router.cluster.owner(&agent).await {
         Ok(Owner::Here) => next.run(request).await,
-        Ok(Owner::Node { node, advertise }) => forward(&router, request, &agent, &node, &advertise)
-            .await
-            .unwrap_or_else(IntoResponse::into_response),
+        Ok(Owner::Node { node, advertise }) => {
+            let response = forward(&router, request, &agent, &node, &advertise)
+                .await
+                .unwrap_or_else(IntoResponse::into_response);
+            // Unreachable, or no longer the owner: ask the database next time.
+            if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                router.cluster.forget_owner(&agent);
+            }
+            response
+        }
         Err(e) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             e.code(),
