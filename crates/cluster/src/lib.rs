@@ -384,6 +384,23 @@ impl Cluster {
         }
     }
 
+    /// The other nodes whose last heartbeat is younger than the lease time, as
+    /// `(node id, advertise address)`, by node id.
+    pub async fn other_live_nodes(&self) -> Result<Vec<(String, String)>> {
+        let client = self.inner.pool.get().await?;
+        let rows = client
+            .query(
+                "SELECT node_id, advertise FROM islet_nodes
+                  WHERE node_id <> $1
+                    AND heartbeat_at > now() - $2::bigint * interval '1 millisecond'
+                  ORDER BY node_id",
+                &[&self.inner.config.node_id, &self.inner.ttl_ms()],
+            )
+            .await
+            .map_err(Error::pg("listing the cluster's nodes"))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     /// The cluster as the database sees it (nodes, leases, log sizes).
     pub async fn status(&self) -> Result<Status> {
         status::read(&*self.inner.pool.get().await?).await

@@ -130,6 +130,51 @@ impl Router {
         })
     }
 
+    /// `GET /executions` of every other live node, with the query `query` and the
+    /// client's `authorization`: their records, each with its `node`, and the nodes that
+    /// did not answer. Each node keeps its own executions (a ring in memory).
+    pub(super) async fn executions_elsewhere(
+        &self,
+        query: &str,
+        authorization: Option<&axum::http::HeaderValue>,
+    ) -> Result<(Vec<serde_json::Value>, Vec<String>), ApiError> {
+        let nodes = self.cluster.other_live_nodes().await.map_err(|e| {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                e.code(),
+                format!("cannot list the cluster's nodes: {e}; retry"),
+            )
+        })?;
+        let asked = nodes.iter().map(|(node, advertise)| async move {
+            let mut request = self
+                .client
+                .get(format!("http://{advertise}/executions?{query}"))
+                .header(&FORWARDED, self.cluster.node_id())
+                .timeout(Duration::from_secs(5));
+            if let Some(auth) = authorization {
+                request = request.header(axum::http::header::AUTHORIZATION, auth);
+            }
+            let answer = async {
+                let response = request.send().await.ok()?.error_for_status().ok()?;
+                let body: serde_json::Value = response.json().await.ok()?;
+                body["executions"].as_array().cloned()
+            };
+            (node.clone(), answer.await)
+        });
+        let mut records = Vec::new();
+        let mut silent = Vec::new();
+        for (node, answer) in futures::future::join_all(asked).await {
+            match answer {
+                Some(list) => records.extend(list.into_iter().map(|mut record| {
+                    record["node"] = serde_json::Value::String(node.clone());
+                    record
+                })),
+                None => silent.push(node),
+            }
+        }
+        Ok((records, silent))
+    }
+
     /// This node's id.
     pub(crate) fn node_id(&self) -> &str {
         self.cluster.node_id()

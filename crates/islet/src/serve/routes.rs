@@ -842,7 +842,7 @@ async fn list_profiles(State(app): State<App>) -> Result<Response> {
     // Cluster mode: the cluster's catalog, the same on every node (a node's own files
     // may be stale copies of profiles another node serves now).
     if let Some(memory) = app.cluster.as_ref().and_then(|c| c.memory.as_ref()) {
-        let profiles = memory.list().await?;
+        let profiles = memory.list(&app.memories).await?;
         return Ok(json_response(
             StatusCode::OK,
             &json!({ "profiles": profiles }),

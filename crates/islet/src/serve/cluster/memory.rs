@@ -319,8 +319,12 @@ impl ClusterMemory {
     }
 
     /// `GET /memory` in cluster mode: every profile in the cluster's catalog, with the node
-    /// that serves it (none while no node holds its lease).
-    pub(in crate::serve) async fn list(&self) -> Result<Vec<Value>, ApiError> {
+    /// that serves it (none while no node holds its lease) and, for those this node
+    /// serves, how many memories they hold.
+    pub(in crate::serve) async fn list(
+        &self,
+        memories: &memory::Memories,
+    ) -> Result<Vec<Value>, ApiError> {
         let mut out = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -340,14 +344,34 @@ impl ClusterMemory {
                 })?;
             let full = page.len() == 1000;
             after = page.last().map(|p| p.name.clone());
-            out.extend(
-                page.into_iter()
-                    .map(|p| json!({ "name": p.name, "node": p.holder })),
-            );
+            for p in page {
+                let mut listed = json!({ "name": p.name, "node": p.holder });
+                if p.holder.as_deref() == Some(self.cluster.node_id())
+                    && let Some(count) = self.count_here(memories, &p.name).await
+                {
+                    listed["memories"] = json!(count);
+                }
+                out.push(listed);
+            }
             if !full {
                 return Ok(out);
             }
         }
+    }
+}
+
+impl ClusterMemory {
+    /// How many memories a profile this node serves holds (`None` if it stopped serving
+    /// it, or cannot tell).
+    async fn count_here(&self, memories: &memory::Memories, name: &str) -> Option<u64> {
+        let profile = memories.profile(name).ok()?;
+        let slot = self.slot(&profile);
+        let replica = slot.lock().await;
+        let r = replica.as_ref()?;
+        if !self.cluster.holds(&address(&profile), r.epoch) {
+            return None;
+        }
+        profile.count().await.ok()
     }
 }
 

@@ -922,7 +922,7 @@ async function memoryView() {
       "data-profile": p.name,
       "aria-current": p.name === profile ? "true" : null,
       onclick: () => { profile = p.name; memoryView().catch(showError); },
-    }, el("span", { text: p.name }), el("small", { text: `${p.memories} memories` })))));
+    }, el("span", { text: p.name }), el("small", { text: p.memories != null ? `${p.memories} memories` : `served by ${p.node ?? "no node yet"}` })))));
   if (!profiles.length) $("#profile-list").append(el("li", { class: "muted", text: "No memory profiles (start islet serve with --memory)." }));
   $("#profile-name").textContent = profile ?? "(choose a profile)";
   if (profile) showMemories((await api(`/memory/${profile.split("/").map(enc).join("/")}/list`, {})).memories.map((memory) => ({ memory })));
@@ -967,6 +967,9 @@ const KIND_NAMES = { execute: "/mcp execute", tool: "tool call", turn: "Think tu
 /** "method call: increment"; an /mcp program has no other name. */
 const executionTitle = (x) => x.kind === "execute" ? KIND_NAMES.execute : `${KIND_NAMES[x.kind] ?? x.kind}: ${x.label}`;
 
+/** An execution's address in the console: a cluster's records carry their node, whose ids are its own. */
+const executionKey = (x) => x.node ? `${x.node}~${x.id}` : String(x.id);
+
 async function executionsView([id]) {
   const rid = routeId;
   const params = new URLSearchParams({ limit: "200" });
@@ -980,20 +983,20 @@ async function executionsView([id]) {
   list.replaceChildren(...executions.map((x) => el("li", {},
     el("button", {
       type: "button",
-      "data-execution": x.id,
+      "data-execution": executionKey(x),
       "data-outcome": x.outcome,
-      "aria-current": String(x.id) === id ? "true" : null,
-      onclick: () => { location.hash = `#/executions/${x.id}`; },
+      "aria-current": executionKey(x) === id ? "true" : null,
+      onclick: () => { location.hash = `#/executions/${encodeURIComponent(executionKey(x))}`; },
     },
       el("span", { class: x.outcome === "ok" ? "ok" : "failed-text", text: `${x.outcome === "ok" ? "✓" : "✗"} ${executionTitle(x)}` }),
-      el("small", { text: [x.agent, x.outcome === "ok" ? null : x.outcome, `${Math.round(x.durationMs)} ms`,
+      el("small", { text: [x.agent, x.node, x.outcome === "ok" ? null : x.outcome, `${Math.round(x.durationMs)} ms`,
         new Date(x.at).toLocaleTimeString()].filter(Boolean).join(" · ") })))));
   if (!executions.length) list.append(el("li", { class: "muted", text: "No executions match (the server keeps the latest 500 since it started)." }));
   const detail = $("#execution-detail");
   if (!id) return detail.replaceChildren(el("p", { class: "muted", text: "Choose an execution." }));
-  let chosen = executions.find((x) => String(x.id) === id);
+  let chosen = executions.find((x) => executionKey(x) === id);
   // An execution outside the filter is still shown when opened by its address.
-  if (!chosen) chosen = (await api("/executions?limit=500")).executions.find((x) => String(x.id) === id);
+  if (!chosen) chosen = (await api("/executions?limit=500")).executions.find((x) => executionKey(x) === id);
   if (stale(rid)) return;
   if (!chosen) return detail.replaceChildren(el("p", { class: "muted", text: "That execution is no longer kept." }));
   showExecution(detail, chosen);
@@ -1004,6 +1007,7 @@ function showExecution(detail, x) {
   const fact = (name, value) => { if (value !== null && value !== undefined && value !== "") facts.append(el("dt", { text: name }), el("dd", { text: String(value) })); };
   fact("Kind", KIND_NAMES[x.kind] ?? x.kind);
   fact("Agent", x.agent);
+  fact("Node", x.node);
   fact("Outcome", x.outcome);
   fact("Duration", `${x.durationMs.toFixed(1)} ms`);
   fact("Finished", new Date(x.at).toLocaleString());

@@ -848,8 +848,15 @@ async fn issue21_memory_profiles_are_the_clusters_and_survive_a_killed_node() {
         ),
         (200, json!(true))
     );
-    // Both nodes list it, served by n1, and n2 has no copy of its own.
-    for base in [&n1.base, &n2.base] {
+    // Both nodes list it, served by n1 (which alone counts its memories), and n2 has no
+    // copy of its own.
+    for (base, listed_here) in [
+        (
+            &n1.base,
+            json!([{ "name": "team/shared", "node": "n1", "memories": 3 }]),
+        ),
+        (&n2.base, json!([{ "name": "team/shared", "node": "n1" }])),
+    ] {
         let listed: Value = client()
             .get(format!("{base}/memory"))
             .bearer_auth(TOKEN)
@@ -859,11 +866,7 @@ async fn issue21_memory_profiles_are_the_clusters_and_survive_a_killed_node() {
             .json()
             .await
             .unwrap();
-        assert_eq!(
-            listed["profiles"],
-            json!([{ "name": "team/shared", "node": "n1" }]),
-            "{base}"
-        );
+        assert_eq!(listed["profiles"], listed_here, "{base}");
     }
     assert!(
         !dir.path()
@@ -913,6 +916,57 @@ async fn issue21_memory_profiles_are_the_clusters_and_survive_a_killed_node() {
         .await
         .unwrap();
     assert_eq!(listed["profiles"], json!([]));
+}
+
+/// The console's executions view works from every node (issue 21: "the console works
+/// from every node"): `GET /executions` gathers every live node's records, each with its
+/// node, newest first; a forwarded one answers with the node's own only.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue21_every_node_lists_the_executions_of_the_whole_cluster() {
+    let pg = given_postgres();
+    let dir = tempfile::tempdir().unwrap();
+    let n1 = given_node(&pg, dir.path(), "n1", 30.0);
+    let n2 = given_node(&pg, dir.path(), "n2", 30.0);
+    for (base, agent) in [(&n1.base, "on-1"), (&n2.base, "on-2")] {
+        assert_eq!(
+            call(base, agent, "add", json!([1])).await.map(|(s, _)| s),
+            Some(200)
+        );
+    }
+    let list = |base: String, forwarded: bool| async move {
+        let mut request = client()
+            .get(format!("{base}/executions?kind=call"))
+            .bearer_auth(TOKEN);
+        if forwarded {
+            request = request.header("x-islet-forwarded", "test");
+        }
+        let body: Value = request.send().await.unwrap().json().await.unwrap();
+        let seen: Vec<(String, String)> = body["executions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r["agent"].as_str().unwrap_or_default().to_owned(),
+                    r["node"].as_str().unwrap_or("-").to_owned(),
+                )
+            })
+            .collect();
+        (seen, body["unreachable"].clone())
+    };
+    let expected = vec![
+        ("Tally/on-2".to_owned(), "n2".to_owned()),
+        ("Tally/on-1".to_owned(), "n1".to_owned()),
+    ];
+    assert_eq!(
+        list(n1.base.clone(), false).await,
+        (expected.clone(), json!([]))
+    );
+    assert_eq!(list(n2.base.clone(), false).await, (expected, json!([])));
+    assert_eq!(
+        list(n1.base.clone(), true).await,
+        (vec![("Tally/on-1".to_owned(), "-".to_owned())], Value::Null)
+    );
 }
 
 /// `islet bench cluster` runs its three phases on real nodes and a private PostgreSQL and
