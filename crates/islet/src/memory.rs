@@ -61,10 +61,10 @@ pub(crate) struct Endpoints {
     /// OpenAI-compatible embeddings endpoint for vector recall (POST URL/v1/embeddings);
     /// `islet serve` also ranks `/mcp` `search` results by meaning with it.
     #[arg(long, value_name = "URL", global = true)]
-    embeddings_url: Option<String>,
+    pub(crate) embeddings_url: Option<String>,
     /// The embeddings model's name (needed with --embeddings-url; a profile keeps one model).
     #[arg(long, value_name = "MODEL", global = true)]
-    embeddings_model: Option<String>,
+    pub(crate) embeddings_model: Option<String>,
     /// Environment variable holding the embeddings endpoint's API key.
     #[arg(
         long,
@@ -72,7 +72,7 @@ pub(crate) struct Endpoints {
         default_value = "OPENAI_API_KEY",
         global = true
     )]
-    embeddings_key_env: String,
+    pub(crate) embeddings_key_env: String,
     /// Timeout of each embeddings request, in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60, global = true)]
     embeddings_timeout: u64,
@@ -82,19 +82,6 @@ pub(crate) struct Endpoints {
     /// Weight of vector similarity against full-text relevance in hybrid recall.
     #[arg(long, value_name = "W", default_value_t = ::memory::Ranking::default().vector_weight, global = true)]
     vector_weight: f64,
-}
-
-impl Endpoints {
-    /// The same embeddings endpoint as [`crate::semantic::SemanticArgs`] (one set of flags on
-    /// `islet serve` for memory and `/mcp` `search`).
-    pub(crate) fn semantic(&self, search_cache: Option<PathBuf>) -> crate::semantic::SemanticArgs {
-        crate::semantic::SemanticArgs {
-            embeddings_url: self.embeddings_url.clone(),
-            embeddings_model: self.embeddings_model.clone(),
-            embeddings_key_env: self.embeddings_key_env.clone(),
-            search_cache,
-        }
-    }
 }
 
 #[derive(clap::Subcommand)]
@@ -266,7 +253,6 @@ fn parse_type(t: &str) -> anyhow::Result<MemoryType> {
     Ok(t.parse()?)
 }
 
-/// The memory service of a data directory, with the endpoints the flags configure.
 /// The memory service of a data directory with the endpoints' flags; with `placement`
 /// (cluster mode), operations run on the node that serves each profile.
 pub(crate) fn memories(

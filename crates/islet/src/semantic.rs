@@ -30,6 +30,20 @@ pub(crate) struct SemanticArgs {
 }
 
 impl SemanticArgs {
+    /// The same embeddings endpoint as memory's flags (one set of flags on `islet serve`
+    /// for memory and `/mcp` `search`).
+    pub(crate) fn of_memory(
+        endpoints: &crate::memory::Endpoints,
+        search_cache: Option<PathBuf>,
+    ) -> SemanticArgs {
+        SemanticArgs {
+            embeddings_url: endpoints.embeddings_url.clone(),
+            embeddings_model: endpoints.embeddings_model.clone(),
+            embeddings_key_env: endpoints.embeddings_key_env.clone(),
+            search_cache,
+        }
+    }
+
     /// The semantic search these flags configure, its vectors cached in --search-cache or
     /// else in `data_dir`/search-embeddings; `None` without --embeddings-url.
     pub(crate) fn search(&self, data_dir: &Path) -> anyhow::Result<Option<SemanticSearch>> {

@@ -24,6 +24,7 @@
 //! Translation point: `ApiError` is where Rust errors become HTTP responses; internal
 //! details (storage failures) are logged, not sent.
 
+mod agent_data;
 mod api;
 mod app;
 pub(crate) mod cluster;
@@ -570,10 +571,11 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         memories,
         memory_bindings,
         capabilities,
-        semantic: args
-            .endpoints
-            .semantic(args.search_cache.clone())
-            .search(&args.data)?,
+        semantic: crate::semantic::SemanticArgs::of_memory(
+            &args.endpoints,
+            args.search_cache.clone(),
+        )
+        .search(&args.data)?,
         token,
         max_body_bytes: args.max_body_kb.saturating_mul(1024),
         loopback: args.listen.ip().is_loopback(),

@@ -10,7 +10,7 @@ use sandbox::json_kind;
 use serde_json::Value;
 
 use super::api::ApiError;
-use super::executions::Executions;
+use super::executions::ring::Executions;
 use super::ops::Metrics;
 
 /// The state every handler gets: the agent host, the chat harness, memory, and the

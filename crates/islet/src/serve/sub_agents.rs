@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::api::{ApiError, json_response};
 use super::app::{App, call_args, read_body};
-use super::{extensions, routes, tables};
+use super::{agent_data, extensions, tables};
 
 type Result<T, E = ApiError> = std::result::Result<T, E>;
 
@@ -69,7 +69,7 @@ fn list(app: &App, address: &agents::Address, class: Option<&str>) -> Result<Res
         .map(|child| {
             let at = address.child(&child.class_name, &child.name);
             let mut shown = json!(child);
-            let (sub_agents, last_write) = routes::activity(app, &at);
+            let (sub_agents, last_write) = agent_data::activity(app, &at);
             shown["subAgents"] = json!(sub_agents);
             shown["lastActiveAt"] = json!(last_write);
             Ok(shown)
@@ -135,17 +135,17 @@ async fn sub_agent(
             } else {
                 path.join("/")
             };
-            routes::workspace_read(&app, &address, path).await
+            agent_data::workspace_read(&app, &address, path).await
         }
         (&Method::PUT, ["workspace", path @ ..]) if !path.is_empty() => {
-            routes::workspace_write(&app, &address, path.join("/"), body).await
+            agent_data::workspace_write(&app, &address, path.join("/"), body).await
         }
         (&Method::DELETE, ["workspace", path @ ..]) if !path.is_empty() => {
-            routes::workspace_remove(&app, &address, path.join("/"), query(&uri)?).await
+            agent_data::workspace_remove(&app, &address, path.join("/"), query(&uri)?).await
         }
-        (&Method::GET, ["schedules"]) => routes::schedules_at(&app, &address).await,
+        (&Method::GET, ["schedules"]) => agent_data::schedules_at(&app, &address).await,
         (&Method::DELETE, ["schedules", id]) => {
-            routes::cancel_schedule_at(&app, &address, (*id).to_owned()).await
+            agent_data::cancel_schedule_at(&app, &address, (*id).to_owned()).await
         }
         (&Method::GET, ["db", "tables"]) => tables::list_at(&app, &address).await,
         (&Method::GET, ["db", "tables", table]) => {
