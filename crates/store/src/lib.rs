@@ -47,7 +47,7 @@ pub use fibers::{
 pub use sessions::{
     Branches, Compaction, DEFAULT_PAGE_SIZE, DEFAULT_SEARCH_LIMIT, ForkOrigin, ListSessions,
     MAX_CONTENT_BYTES, MAX_PAGE_SIZE, MAX_SEARCH_LIMIT, MAX_TITLE_CHARS, Message, NewMessage,
-    PromptItem, Role, SearchHit, Session, SessionPage, Sessions, Usage,
+    PromptItem, RawJson, Role, SearchHit, Session, SessionPage, Sessions, Usage,
 };
 pub use wal::{Segment, WalCursor, rebuild};
 pub use workspace::{

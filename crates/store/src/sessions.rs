@@ -176,6 +176,37 @@ impl NewMessage {
     }
 }
 
+/// JSON text as stored: it was valid when written (`Prepared` serialised it from a value),
+/// so it is handed back without being parsed again; a history of thousands of messages is
+/// read as text and parsed once, by whoever uses it. It serialises as the JSON it is.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawJson(String);
+
+impl RawJson {
+    /// `value` as JSON text (for messages built outside a session, e.g. in tests).
+    pub fn from_value(value: &Value) -> RawJson {
+        RawJson(value.to_string())
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for RawJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for RawJson {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw: &RawValue = serde_json::from_str(&self.0).map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
 /// A stored message.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -193,7 +224,7 @@ pub struct Message {
     /// is not turned into a tree of values only to be converted again. Deserialize it into
     /// the provider's type with `serde_json::from_str(content.get())`, or see
     /// [`Message::content_value`]; it serialises as the JSON it is.
-    pub content: Box<RawValue>,
+    pub content: RawJson,
     /// The plain text search indexes (given, or taken from the content).
     pub text: String,
     /// The model that wrote it, when recorded.
@@ -211,7 +242,7 @@ pub struct Message {
 impl Message {
     /// The content as a JSON value.
     pub fn content_value(&self) -> Value {
-        // The text was valid JSON when stored and checked when read.
+        // The text was valid JSON when stored.
         serde_json::from_str(self.content.get()).unwrap_or(Value::Null)
     }
 }
@@ -923,8 +954,7 @@ fn insert_message(
         session_id: session_id.to_string(),
         parent_id: parent.map(message_id),
         role: prepared.message.role,
-        content: RawValue::from_string(prepared.content.clone())
-            .map_err(|e| Error::InvalidArgument(format!("the message's content: {e}")))?,
+        content: RawJson(prepared.content.clone()),
         text: prepared.text.clone(),
         model: prepared.message.model.clone(),
         usage: prepared.message.usage,
@@ -986,7 +1016,7 @@ impl RawMessage {
             })
         };
         Ok(Message {
-            content: RawValue::from_string(self.content).map_err(corrupt)?,
+            content: RawJson(self.content),
             tool_calls: ids(self.tool_calls)?,
             tool_results: ids(self.tool_results)?,
             id,
@@ -1025,14 +1055,32 @@ pub(crate) fn path_to(conn: &Connection, leaf: i64) -> Result<Vec<Message>> {
     // the path leaf first, root last: one range scan of an index instead of a lookup per
     // ancestor (a recursive query took ~4 µs a step here). Messages of other branches in
     // the range are skipped without being decoded.
-    let mut select = conn
-        .prepare_cached(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM _islet_messages
-             WHERE session_id = ?1 AND seq <= ?2 ORDER BY seq DESC"
-        ))
+    //
+    // Where the session's messages lie close together in the table (one conversation at a
+    // time, the common case), the table itself is read backwards by id from the leaf to the
+    // session's first message: sequential pages, no index lookup per message. Where other
+    // sessions' messages are interleaved with them, more than the path is in that range,
+    // and the session's index is walked instead.
+    let first: i64 = conn
+        .prepare_cached("SELECT min(seq) FROM _islet_messages WHERE session_id = ?1")
+        .and_then(|mut select| select.query_row([&head.session_id], |row| row.get(0)))
         .ctx("reading a history")?;
+    let span = leaf.saturating_sub(first).saturating_add(1);
+    let sql = if span <= 4 * (head.depth + 1) {
+        // `+session_id`: filter by the column, do not look it up in the session index.
+        format!(
+            "SELECT {MESSAGE_COLUMNS} FROM _islet_messages
+             WHERE seq BETWEEN ?3 AND ?2 AND +session_id = ?1 ORDER BY seq DESC"
+        )
+    } else {
+        format!(
+            "SELECT {MESSAGE_COLUMNS} FROM _islet_messages
+             WHERE session_id = ?1 AND seq <= ?2 AND seq >= ?3 ORDER BY seq DESC"
+        )
+    };
+    let mut select = conn.prepare_cached(&sql).ctx("reading a history")?;
     let mut rows = select
-        .query((&head.session_id, leaf))
+        .query((&head.session_id, leaf, first))
         .ctx("reading a history")?;
     let mut path = Vec::with_capacity(usize::try_from(head.depth).unwrap_or(0) + 1);
     let mut wanted = Some(leaf);

@@ -54,10 +54,14 @@ pub(crate) fn open(
     // synchronous=OFF until the schema exists: creating a database (switching it to WAL,
     // starting the log) would otherwise cost several fsyncs, ~10 ms, for a file that holds
     // nothing anyone was promised yet. Existing databases switch to NORMAL before writing.
+    //
+    // cache_size: up to 16 MiB of pages per connection (the default is 2 MiB), so that a
+    // long chat history is read from memory; pages are allocated only as they are read.
     conn.execute_batch(
         "PRAGMA synchronous = OFF;
          PRAGMA journal_mode = WAL;
-         PRAGMA foreign_keys = ON;",
+         PRAGMA foreign_keys = ON;
+         PRAGMA cache_size = -16384;",
     )
     .map_err(|e| Error::Io {
         path: path.display().to_string(),

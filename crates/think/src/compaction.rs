@@ -498,7 +498,7 @@ mod tests {
             session_id: "s".into(),
             parent_id: None,
             role,
-            content: serde_json::value::RawValue::from_string("\"x\"".into()).unwrap(),
+            content: store::RawJson::from_value(&serde_json::json!("x")),
             text: "x".into(),
             model: None,
             usage: None,

@@ -804,3 +804,46 @@ fn an_agent_database_from_before_sessions_gains_them_on_open() {
     assert_eq!(db.fibers().unfinished().unwrap(), [fiber]);
     assert_eq!(db.sessions().search_all("hello", None).unwrap().len(), 1);
 }
+
+/// A history is read by scanning the table backwards when the session's messages lie
+/// close together, and through the session's index when other sessions' are interleaved
+/// with them; both give exactly the path, with branches left out.
+#[test]
+fn histories_of_interleaved_and_branched_sessions_hold_only_their_path() {
+    for sessions in [1usize, 3, 8] {
+        let (_given, mut db) = given_agent();
+        let ids: Vec<String> = (0..sessions)
+            .map(|n| db.sessions().create(&format!("s{n}")).unwrap().id)
+            .collect();
+        for turn in 0..20 {
+            for (n, id) in ids.iter().enumerate() {
+                db.sessions()
+                    .append_to_leaf(id, &NewMessage::user(&format!("s{n} m{turn}")))
+                    .unwrap();
+            }
+        }
+        // A branch in the first session: an alternative to its 10th message, then back.
+        let path = db.sessions().history(&ids[0], None).unwrap();
+        let tenth = &path[10];
+        let alternative = db
+            .sessions()
+            .append(&ids[0], tenth.parent_id.as_deref(), &NewMessage::user("s0 alt"))
+            .unwrap();
+        assert_eq!(
+            texts(&db.sessions().history(&ids[0], Some(&alternative.id)).unwrap()),
+            (0..10)
+                .map(|t| format!("s0 m{t}"))
+                .chain(["s0 alt".to_owned()])
+                .collect::<Vec<_>>()
+        );
+        for (n, id) in ids.iter().enumerate() {
+            let expected: Vec<String> = (0..20).map(|t| format!("s{n} m{t}")).collect();
+            let leaf = path.last().filter(|_| n == 0).map(|m| m.id.clone());
+            assert_eq!(
+                texts(&db.sessions().history(id, leaf.as_deref()).unwrap()),
+                expected,
+                "{sessions} sessions, session {n}"
+            );
+        }
+    }
+}
