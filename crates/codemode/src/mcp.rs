@@ -47,12 +47,10 @@ pub use semantic::{EmbedFuture, Embedder, SemanticSearch, catalog_vectors};
 /// Results for a `search` query when the model gives no `limit`.
 const DEFAULT_SEARCH_LIMIT: usize = 10;
 const MAX_SEARCH_LIMIT: usize = 50;
-/// Namespace of the host function of `search` code: `parts` takes the spec members a pass
-/// read without having them and answers them resolved.
+/// Namespace of the host function of `search` code: `part` (blocking) takes the id of a
+/// spec member the code reads and answers it resolved.
 const SPEC_NAMESPACE: &str = "__codemode";
-const PARTS_FUNCTION: &str = "parts";
-/// Passes of one `search` code before it must have everything it reads.
-const MAX_SEARCH_RUNS: usize = 4;
+const PART_FUNCTION: &str = "part";
 /// Budget units (see `openapi::catalog`) of spec members resolved for one `search` call: what
 /// whole-spec resolution allows.
 const MAX_SEARCH_PART_WEIGHT: usize = 4_000_000;
@@ -62,7 +60,8 @@ const MAX_SEARCH_PART_WEIGHT: usize = 4_000_000;
 pub struct ServerOptions {
     /// Limits of `execute` programs.
     pub execute_limits: Limits,
-    /// Limits of one `search` code call, all its passes together (see `mcp/spec_view.rs`).
+    /// Limits of one `search` code call; each spec member it reads is a host call (see
+    /// `mcp/spec_view.rs`).
     pub search_limits: Limits,
     /// Bytes of tool output (~6,000 o200k tokens); longer output is cut with a notice.
     pub max_output_bytes: usize,
@@ -146,6 +145,9 @@ impl Default for ServerOptions {
             execute_limits: Limits::default(),
             search_limits: Limits {
                 memory_bytes: 128 << 20,
+                // Each spec member the code reads is one (blocking) host call: enough to
+                // read two members of every operation of Microsoft Graph v1 (11k).
+                host_calls: 25_000,
                 ..Limits::default()
             },
             max_output_bytes: 24_000,
@@ -261,21 +263,14 @@ impl View {
     }
 }
 
-/// What the host resolved for one `search` code call, across its passes.
+/// What the host resolved for one `search` code call.
 #[derive(Default)]
 struct PartsState {
-    wanted: BTreeSet<String>,
+    /// The members asked for (each once: the isolate keeps what it was given).
+    read: BTreeSet<String>,
     weight: usize,
-    passes: usize,
-    stopped: Option<Stopped>,
-}
-
-/// Why the host stopped resolving spec members for `search` code.
-enum Stopped {
-    /// More than [`MAX_SEARCH_PART_WEIGHT`] of them.
-    Weight,
-    /// Still new ones after [`MAX_SEARCH_RUNS`] passes.
-    Passes,
+    /// Over [`MAX_SEARCH_PART_WEIGHT`]: nothing more is resolved for this call.
+    stopped: bool,
 }
 
 struct Inner {
@@ -647,53 +642,31 @@ impl CodeModeServer {
             .map_err(|e| mcp_error(&e))?
             .clone();
         let wrapped = format::wrap_search_code(code);
-        // Every member resolved so far, and why the host stopped resolving, if it did. One
-        // execution: the runtime calls `parts` after each pass that missed members and runs
-        // the code again in the same isolate (see `spec_view.rs`).
+        // Members are resolved as the code reads them, on the thread that asks (see
+        // `spec_view.rs`): one member is bounded by the spec's per-item budget, all of one
+        // call by `MAX_SEARCH_PART_WEIGHT`.
         let state: Arc<Mutex<PartsState>> = Arc::default();
+        // `HostError` is the sandbox's error type for host functions, large or not.
+        #[allow(clippy::result_large_err)]
         let bindings = {
             let (spec, view, state) = (Arc::clone(&spec), Arc::clone(&view), Arc::clone(&state));
-            Bindings::new().function(SPEC_NAMESPACE, PARTS_FUNCTION, move |ids: Value| {
-                let (spec, view, state) =
-                    (Arc::clone(&spec), Arc::clone(&view), Arc::clone(&state));
-                async move {
-                    let new: BTreeSet<String> = {
-                        let mut state = base::sync::lock(&state);
-                        state.passes += 1;
-                        let new: BTreeSet<String> = ids
-                            .as_array()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(Value::as_str)
-                            .filter(|id| view.knows(id) && !state.wanted.contains(*id))
-                            .map(str::to_owned)
-                            .collect();
-                        if state.passes >= MAX_SEARCH_RUNS {
-                            state.stopped = Some(Stopped::Passes);
-                        }
-                        state.wanted.extend(new.iter().cloned());
-                        new
-                    };
-                    if base::sync::lock(&state).stopped.is_some() {
-                        return Err(sandbox::HostError::new("SearchError", "too many passes"));
-                    }
-                    let (parts, weight) =
-                        tokio::task::spawn_blocking(move || view.parts(&spec, &new))
-                            .await
-                            .map_err(|e| {
-                                sandbox::HostError::new(
-                                    "SearchError",
-                                    format!("resolving spec members failed: {e}"),
-                                )
-                            })?;
-                    let mut state = base::sync::lock(&state);
-                    state.weight = state.weight.saturating_add(weight);
-                    if state.weight > MAX_SEARCH_PART_WEIGHT {
-                        state.stopped = Some(Stopped::Weight);
-                        return Err(sandbox::HostError::new("SearchError", "too much detail"));
-                    }
-                    Ok(parts)
+            Bindings::new().blocking_function(SPEC_NAMESPACE, PART_FUNCTION, move |id: Value| {
+                let refused = |why: &str| sandbox::HostError::new("SearchError", why);
+                if base::sync::lock(&state).stopped {
+                    return Err(refused("too much detail"));
                 }
+                let id = id.as_str().unwrap_or_default();
+                let Some((value, weight)) = view.part(&spec, id) else {
+                    return Err(refused("no such spec member"));
+                };
+                let mut state = base::sync::lock(&state);
+                state.read.insert(id.to_owned());
+                state.weight = state.weight.saturating_add(weight);
+                if state.weight > MAX_SEARCH_PART_WEIGHT {
+                    state.stopped = true;
+                    return Err(refused("too much detail"));
+                }
+                Ok(value)
             })
         };
         let outcome = self
@@ -707,29 +680,22 @@ impl CodeModeServer {
             )
             .await;
         let state = std::mem::take(&mut *base::sync::lock(&state));
-        match state.stopped {
-            None => {
-                let outcome = wrapped.map_positions(outcome);
-                Ok(format::outcome_result(
-                    outcome,
-                    code,
-                    &[],
-                    &[],
-                    self.inner.options.max_output_bytes,
-                ))
-            }
-            Some(Stopped::Weight) => Ok(tool_error(format!(
+        if state.stopped {
+            return Ok(tool_error(format!(
                 "the code reads the details (parameters, requestBody, responses, …) of {} \
                  operations and path items, more than one search can load; filter on \
                  paths, summaries and tags first, then read the details of the few that match",
-                state.wanted.len()
-            ))),
-            Some(Stopped::Passes) => Ok(tool_error(format!(
-                "the code kept reading spec details it had not read before, over {MAX_SEARCH_RUNS} runs; \
-                 read the details you need in one pass (e.g. collect the matching operations first, then \
-                 their parameters)"
-            ))),
+                state.read.len()
+            )));
         }
+        let outcome = wrapped.map_positions(outcome);
+        Ok(format::outcome_result(
+            outcome,
+            code,
+            &[],
+            &[],
+            self.inner.options.max_output_bytes,
+        ))
     }
 
     async fn execute(&self, arguments: &JsonObject) -> CallToolResult {

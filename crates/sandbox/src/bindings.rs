@@ -93,16 +93,37 @@ pub struct Bindings {
 
 #[derive(Clone, Default)]
 struct Shared {
-    namespaces: BTreeMap<String, BTreeMap<String, HostFn>>,
+    namespaces: BTreeMap<String, BTreeMap<String, Bound>>,
     /// Derived from `namespaces` on first use; reset by every change.
     table: OnceLock<Table>,
+}
+
+/// One bound function and how JavaScript calls it.
+#[derive(Clone)]
+struct Bound {
+    function: HostFn,
+    blocking: bool,
+}
+
+/// A bound function as the isolate installs it: its JS path, and whether a call returns
+/// the result itself (blocking) rather than a promise. What crosses to a worker process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FunctionName {
+    /// Dotted JS path of the namespace (`api.users`).
+    pub namespace: String,
+    /// The function's name in it.
+    pub name: String,
+    /// Whether a call waits for the host's answer and returns it (see
+    /// [`Bindings::blocking_function`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocking: bool,
 }
 
 /// The bindings as a run needs them: names and functions in the same stable order (a
 /// host call names its function by index), or why they cannot be bound.
 #[derive(Clone)]
 pub(crate) struct Table {
-    pub names: Arc<[(String, String)]>,
+    pub names: Arc<[FunctionName]>,
     pub functions: Arc<[HostFn]>,
     pub invalid: Option<String>,
 }
@@ -135,15 +156,49 @@ impl Bindings {
         self
     }
 
+    /// Adds `namespace.name` as a *blocking* function: JavaScript gets its result (or its
+    /// error, thrown) from the call itself, not a promise, so getters and other synchronous
+    /// code can use it. The isolate waits for the answer under the wall limit (time waiting
+    /// is not the guest's CPU time); each call counts against the host call limit. Meant
+    /// for quick lookups in data the host holds: `f` runs on the thread that starts the
+    /// call (the isolate's in-process, the supervisor's reader with process isolation,
+    /// where a slow answer delays that worker's other frames).
+    pub fn blocking_function<F>(mut self, namespace: &str, name: &str, f: F) -> Self
+    where
+        F: Fn(Value) -> Result<Value, HostError> + Send + Sync + 'static,
+    {
+        let f: HostFn = Arc::new(move |args| Box::pin(std::future::ready(f(args))));
+        self.bind(
+            namespace,
+            name,
+            Bound {
+                function: f,
+                blocking: true,
+            },
+        );
+        self
+    }
+
     /// Adds (or replaces) `namespace.name`.
     pub fn insert(&mut self, namespace: &str, name: &str, f: HostFn) {
+        self.bind(
+            namespace,
+            name,
+            Bound {
+                function: f,
+                blocking: false,
+            },
+        );
+    }
+
+    fn bind(&mut self, namespace: &str, name: &str, bound: Bound) {
         let shared = Arc::make_mut(&mut self.inner);
         shared.table = OnceLock::new();
         shared
             .namespaces
             .entry(namespace.to_owned())
             .or_default()
-            .insert(name.to_owned(), f);
+            .insert(name.to_owned(), bound);
     }
 
     /// How many functions are bound, over all namespaces.
@@ -158,15 +213,20 @@ impl Bindings {
 
     /// `(namespace, name, function)` in a stable order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str, &HostFn)> {
+        self.iter_bound()
+            .map(|(ns, name, bound)| (ns, name, &bound.function))
+    }
+
+    fn iter_bound(&self) -> impl Iterator<Item = (&str, &str, &Bound)> {
         self.inner.namespaces.iter().flat_map(|(ns, fns)| {
             fns.iter()
-                .map(move |(name, f)| (ns.as_str(), name.as_str(), f))
+                .map(move |(name, bound)| (ns.as_str(), name.as_str(), bound))
         })
     }
 
     /// The function at `namespace.name`, if bound.
     pub fn get(&self, namespace: &str, name: &str) -> Option<&HostFn> {
-        self.inner.namespaces.get(namespace)?.get(name)
+        Some(&self.inner.namespaces.get(namespace)?.get(name)?.function)
     }
 
     /// These bindings with each call in a debug-level `host_call` span (`namespace`,
@@ -189,36 +249,40 @@ impl Bindings {
     ) -> Bindings {
         use tracing::Instrument as _;
         let mut traced = Bindings::new();
-        for (namespace, name, f) in self.iter() {
-            let f = Arc::clone(f);
+        for (namespace, name, bound) in self.iter_bound() {
+            let f = Arc::clone(&bound.function);
+            let blocking = bound.blocking;
             let parent = Arc::clone(&parent);
             let (ns, function) = (namespace.to_owned(), name.to_owned());
-            traced.insert(
+            traced.bind(
                 namespace,
                 name,
-                Arc::new(move |input| {
-                    // Off (the usual case): the call as it is, without a wrapping future.
-                    if !tracing::enabled!(target: "islet::host_call", tracing::Level::DEBUG) {
-                        return f(input);
-                    }
-                    let span = tracing::debug_span!(
-                        target: "islet::host_call",
-                        parent: parent(),
-                        "host_call",
-                        namespace = %ns,
-                        function = %function,
-                        ok = tracing::field::Empty
-                    );
-                    let call = f(input);
-                    Box::pin(
-                        async move {
-                            let result = call.await;
-                            tracing::Span::current().record("ok", result.is_ok());
-                            result
+                Bound {
+                    blocking,
+                    function: Arc::new(move |input| {
+                        // Off (the usual case): the call as it is, without a wrapping future.
+                        if !tracing::enabled!(target: "islet::host_call", tracing::Level::DEBUG) {
+                            return f(input);
                         }
-                        .instrument(span),
-                    )
-                }),
+                        let span = tracing::debug_span!(
+                            target: "islet::host_call",
+                            parent: parent(),
+                            "host_call",
+                            namespace = %ns,
+                            function = %function,
+                            ok = tracing::field::Empty
+                        );
+                        let call = f(input);
+                        Box::pin(
+                            async move {
+                                let result = call.await;
+                                tracing::Span::current().record("ok", result.is_ok());
+                                result
+                            }
+                            .instrument(span),
+                        )
+                    }),
+                },
             );
         }
         traced
@@ -231,7 +295,7 @@ impl Bindings {
             let mut names = Vec::with_capacity(self.len());
             let mut functions = Vec::with_capacity(self.len());
             let mut invalid = None;
-            for (ns, name, f) in self.iter() {
+            for (ns, name, bound) in self.iter_bound() {
                 if invalid.is_none()
                     && let Some(segment) = ns
                         .split('.')
@@ -242,8 +306,12 @@ impl Bindings {
                         "binding `{ns}.{name}`: `{segment}` is not a JavaScript identifier"
                     ));
                 }
-                names.push((ns.to_owned(), name.to_owned()));
-                functions.push(Arc::clone(f));
+                names.push(FunctionName {
+                    namespace: ns.to_owned(),
+                    name: name.to_owned(),
+                    blocking: bound.blocking,
+                });
+                functions.push(Arc::clone(&bound.function));
             }
             Table {
                 names: names.into(),

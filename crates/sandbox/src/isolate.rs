@@ -21,6 +21,7 @@ use rquickjs::{
     CatchResultExt, CaughtError, Context, Ctx, Function, Persistent, Promise, Runtime, Value,
 };
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -52,8 +53,8 @@ pub trait HostDispatch {
     fn start(&self, id: u64, binding: usize, args: String);
 }
 
-/// The functions one execution binds, by JS path: `("api.users", "get")`.
-pub type FunctionNames = [(String, String)];
+/// The functions one execution binds, by JS path (`api.users`, `get`), in binding order.
+pub type FunctionNames = [crate::FunctionName];
 
 /// What to run: the parts of an execution an executor sees (in a worker, the bindings are
 /// only names; their functions stay with the supervisor).
@@ -234,6 +235,11 @@ pub(crate) struct Shared {
     /// Rejected promises no handler was attached to (yet).
     rejections: RefCell<Vec<(Persistent<Value<'static>>, Persistent<Value<'static>>)>>,
     dispatch: RefCell<Option<Box<dyn HostDispatch>>>,
+    /// Where the running execution's host answers arrive (for blocking calls to wait on).
+    completions: RefCell<Option<Receiver<Completion>>>,
+    /// Answers to promise-returning calls that arrived while a blocking call waited: the
+    /// event loop settles them first.
+    early: RefCell<VecDeque<Completion>>,
     /// Time host functions spent answering inline while JavaScript ran (see
     /// [`Shared::credit_host_time`]): not the guest's CPU time.
     host_inline: Cell<Duration>,
@@ -276,6 +282,34 @@ impl Shared {
             timers: RefCell::new(Timers::default()),
             rejections: RefCell::new(Vec::new()),
             dispatch: RefCell::new(None),
+            completions: RefCell::new(None),
+            early: RefCell::new(VecDeque::new()),
+        }
+    }
+
+    /// Waits for the answer to blocking host call `id` until the wall deadline; answers to
+    /// other calls met on the way are kept for the event loop. `Err` says why it stopped
+    /// waiting: at the wall deadline the execution is stopped too.
+    pub(crate) fn wait_for(&self, id: u64) -> Result<Result<String, HostError>, &'static str> {
+        let Some(completions) = self.completions.borrow().clone() else {
+            return Err("the execution has ended");
+        };
+        loop {
+            let received = match spin_for(SPIN, || completions.try_recv().ok()) {
+                Some(completion) => Ok(completion),
+                None => completions.recv_deadline(self.wall_deadline.get()),
+            };
+            match received {
+                Ok(completion) if completion.id == id => return Ok(completion.result),
+                Ok(other) => self.early.borrow_mut().push_back(other),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.stop(Limit::Wall);
+                    return Err("wall time limit reached waiting for a host call");
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    return Err("the host stopped answering host calls (its channel closed)");
+                }
+            }
         }
     }
 
@@ -337,6 +371,8 @@ impl Shared {
     /// Drops every reference into the JS heap, so the runtime can be freed cleanly.
     fn release(&self) {
         self.calls.borrow_mut().clear();
+        self.completions.borrow_mut().take();
+        self.early.borrow_mut().clear();
         *self.timers.borrow_mut() = Timers::default();
         self.rejections.borrow_mut().clear();
         self.dispatch.borrow_mut().take();
@@ -368,9 +404,14 @@ impl Isolate {
                 Instant::now(),
             );
         }
-        self.run_with(code, prelude, limits, 0, dispatch, |run, ctx, _entry| {
-            run.execute(ctx, functions, completions)
-        })
+        self.run_with(
+            code,
+            prelude,
+            limits,
+            0,
+            (dispatch, completions),
+            |run, ctx, _entry| run.execute(ctx, functions, completions),
+        )
     }
 
     /// One run of a session (see [`crate::Session`]): the first run binds `functions`,
@@ -399,7 +440,7 @@ impl Isolate {
             prelude,
             limits,
             retained,
-            dispatch,
+            (dispatch, completions),
             |run, ctx, entry| {
                 let function = match entry.take().and_then(|e| e.restore(ctx).ok()) {
                     Some(function) => function,
@@ -426,7 +467,7 @@ impl Isolate {
         prelude: Option<&str>,
         limits: &Limits,
         retained: usize,
-        dispatch: Box<dyn HostDispatch>,
+        (dispatch, completions): (Box<dyn HostDispatch>, &Receiver<Completion>),
         body: impl for<'js> FnOnce(
             &mut Run<'_>,
             &Ctx<'js>,
@@ -446,6 +487,7 @@ impl Isolate {
         shared.output_used.set(0);
         shared.host_calls.set(0);
         *shared.dispatch.borrow_mut() = Some(dispatch);
+        *shared.completions.borrow_mut() = Some(completions.clone());
 
         let mut run = Run {
             shared,
@@ -754,6 +796,12 @@ impl Run<'_> {
             }
             if let Some(result) = promise.result::<Value<'_>>() {
                 return result.catch(ctx).map_err(|e| self.error_from(ctx, e));
+            }
+            // Answers a blocking call's wait set aside, before waiting for more.
+            let early = self.shared.early.borrow_mut().pop_front();
+            if let Some(completion) = early {
+                self.complete(ctx, completion);
+                continue;
             }
             let next_timer = self.shared.timers.borrow().queue.keys().next().map(|k| k.0);
             if let Some(at) = next_timer.filter(|at| *at <= Instant::now()) {

@@ -31,7 +31,7 @@ mod pool;
 pub mod process;
 mod stats;
 
-pub use bindings::{Bindings, FETCH_BINDING, HostError, HostFn, json_kind};
+pub use bindings::{Bindings, FETCH_BINDING, FunctionName, HostError, HostFn, json_kind};
 pub use error::SandboxError;
 pub use limits::{Limit, Limits};
 pub use outcome::{JsError, Level, Log, Outcome, Stats};

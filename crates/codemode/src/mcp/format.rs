@@ -226,8 +226,8 @@ impl WrappedSearchCode {
 
 /// Wraps on the first line only, so line numbers stay those of the code as sent. Functions
 /// are called with `spec`; bodies are normalised here and get `spec` in scope. Either way the
-/// code is a function `__isletSearch.run` calls with `spec`, once more for each pass that read
-/// spec members it had not been given (see `spec_view.rs`). Code that does not parse runs unwrapped, so its
+/// code is a function `__isletSearch.run` calls once with `spec` (see `spec_view.rs`). Code
+/// that does not parse runs unwrapped, so its
 /// syntax error points into the code as sent.
 pub(crate) fn wrap_search_code(code: &str) -> WrappedSearchCode {
     let (body, removed_lines) = strip_fence(code);

@@ -1,17 +1,15 @@
 //! The spec as `search` code reaches it: a compact top level compiled once per engine, and
-//! the deeper members resolved by the host only for the runs whose code touches them.
+//! the deeper members resolved by the host when the code touches them.
 //!
 //! Building the whole `$ref`-resolved document in the isolate cost seconds and hundreds of
 //! megabytes per call on large specs. Instead, [`SpecView::build`] writes a prelude (host
 //! JavaScript, compiled to bytecode once per engine by the sandbox) holding every path and
 //! operation with its summary fields, plus `search_spec.js`, which gives operations and path
-//! items getters for every other member. A run that reads a member the host did not send
-//! records it and goes on with an empty value; at the end of the pass the runtime asks the
-//! host for those members (`__codemode.parts`, resolved by [`SpecView::parts`]) and calls the
-//! code again in the same isolate, on a spec built afresh. Typical search code (filter on
-//! path, summary and tags, return a few) makes one pass, or two when it returns details.
+//! items getters for every other member. A getter's first read asks the host for its member
+//! with a blocking host call (`__codemode.part`, answered by [`SpecView::part`] from the
+//! spec the server holds once), so the code runs once, reading details as it goes.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -35,24 +33,6 @@ pub(crate) struct SpecView {
     items: HashSet<usize>,
 }
 
-/// One member name across the spec: how often it occurs and its most common JSON type.
-#[derive(Default)]
-struct KeyStats {
-    count: usize,
-    types: HashMap<char, usize>,
-}
-
-fn type_code(v: &Value) -> char {
-    match v {
-        Value::Array(_) => 'a',
-        Value::Object(_) => 'o',
-        Value::String(_) => 's',
-        Value::Number(_) => 'n',
-        Value::Bool(_) => 'b',
-        Value::Null => 'z',
-    }
-}
-
 fn is_inline(key: &str, value: &Value) -> bool {
     match key {
         "operationId" | "summary" => value.is_string(),
@@ -64,20 +44,11 @@ fn is_inline(key: &str, value: &Value) -> bool {
     }
 }
 
-/// Members with a getter, most frequent first (ties by name), each with its usual type.
-fn ranked(stats: HashMap<&str, KeyStats>) -> Vec<(String, char)> {
-    let mut keys: Vec<(&str, KeyStats)> = stats.into_iter().collect();
-    keys.sort_by(|a, b| b.1.count.cmp(&a.1.count).then_with(|| a.0.cmp(b.0)));
-    keys.into_iter()
-        .map(|(key, stats)| {
-            let usual = stats
-                .types
-                .into_iter()
-                .max_by(|a, b| a.1.cmp(&b.1).then_with(|| b.0.cmp(&a.0)))
-                .map_or('z', |(t, _)| t);
-            (key.to_owned(), usual)
-        })
-        .collect()
+/// Members with a getter, most frequent first (ties by name).
+fn ranked(counts: HashMap<&str, usize>) -> Vec<String> {
+    let mut keys: Vec<(&str, usize)> = counts.into_iter().collect();
+    keys.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    keys.into_iter().map(|(key, _)| key.to_owned()).collect()
 }
 
 fn js_string(s: &str) -> String {
@@ -103,8 +74,8 @@ impl SpecView {
             METHODS.contains(&key) && usable.contains(&(item, key.to_owned()))
         };
 
-        let mut op_stats: HashMap<&str, KeyStats> = HashMap::new();
-        let mut item_stats: HashMap<&str, KeyStats> = HashMap::new();
+        let mut op_stats: HashMap<&str, usize> = HashMap::new();
+        let mut item_stats: HashMap<&str, usize> = HashMap::new();
         for &(_, index, value) in &items {
             let Value::Object(item) = value else { continue };
             for (key, member) in item {
@@ -112,17 +83,13 @@ impl SpecView {
                     if let (true, Value::Object(op)) = (is_op(index, key), member) {
                         for (k, v) in op {
                             if !is_inline(k, v) {
-                                let s = op_stats.entry(k.as_str()).or_default();
-                                s.count += 1;
-                                *s.types.entry(type_code(v)).or_default() += 1;
+                                *op_stats.entry(k.as_str()).or_default() += 1;
                             }
                         }
                     }
                     continue;
                 }
-                let s = item_stats.entry(key.as_str()).or_default();
-                s.count += 1;
-                *s.types.entry(type_code(member)).or_default() += 1;
+                *item_stats.entry(key.as_str()).or_default() += 1;
             }
         }
         let op_keys = ranked(op_stats);
@@ -131,13 +98,13 @@ impl SpecView {
             .iter()
             .take(MAX_BITS)
             .enumerate()
-            .map(|(bit, (k, _))| (k.as_str(), bit))
+            .map(|(bit, k)| (k.as_str(), bit))
             .collect();
         let item_bits: HashMap<&str, usize> = item_keys
             .iter()
             .take(MAX_BITS)
             .enumerate()
-            .map(|(bit, (k, _))| (k.as_str(), bit))
+            .map(|(bit, k)| (k.as_str(), bit))
             .collect();
 
         let mut ops = Vec::new();
@@ -205,13 +172,11 @@ impl SpecView {
         }
         paths.push('}');
 
-        let keys_json = |keys: &[(String, char)]| {
+        let keys_json = |keys: &[String]| {
             let listed: Vec<Value> = keys
                 .iter()
                 .take(MAX_BITS)
-                .map(|(k, t)| {
-                    Value::Array(vec![Value::String(k.clone()), Value::String(t.to_string())])
-                })
+                .map(|k| Value::Array(vec![Value::String(k.clone())]))
                 .collect();
             Value::Array(listed).to_string()
         };
@@ -238,12 +203,6 @@ impl SpecView {
         }
     }
 
-    /// Whether `id` (as the isolate names a member: `o<op>.<key>` or `i<item>.<key>`) can
-    /// be one of this spec's.
-    pub(crate) fn knows(&self, id: &str) -> bool {
-        self.locate(id).is_some()
-    }
-
     fn locate<'a>(&self, id: &'a str) -> Option<(usize, Option<&'static str>, &'a str)> {
         let (number, key) = id.get(1..)?.split_once('.')?;
         let number: usize = number.parse().ok()?;
@@ -257,22 +216,16 @@ impl SpecView {
         }
     }
 
-    /// The members named by `ids`, resolved, as the isolate's `parts`; with the total
-    /// weight (see [`crate::openapi`]'s budgets) of what was resolved.
-    pub(crate) fn parts(&self, spec: &Spec, ids: &BTreeSet<String>) -> (Value, usize) {
-        let mut out = Map::new();
-        let mut weight = 0usize;
-        for id in ids {
-            let Some((item, method, key)) = self.locate(id) else {
-                continue;
-            };
-            let value = spec
-                .resolved_member(item, method, key)
-                .unwrap_or(Value::Null);
-            weight = weight.saturating_add(crate::openapi::weight(&value));
-            out.insert(id.clone(), value);
-        }
-        (Value::Object(out), weight)
+    /// The member `id` names (as the isolate does: `o<op>.<key>` or `i<item>.<key>`),
+    /// resolved (`null` when it has no such member), with its weight (see
+    /// [`crate::openapi`]'s budgets); `None` when `id` cannot be one of this spec's.
+    pub(crate) fn part(&self, spec: &Spec, id: &str) -> Option<(Value, usize)> {
+        let (item, method, key) = self.locate(id)?;
+        let value = spec
+            .resolved_member(item, method, key)
+            .unwrap_or(Value::Null);
+        let weight = crate::openapi::weight(&value);
+        Some((value, weight))
     }
 }
 

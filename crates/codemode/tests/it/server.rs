@@ -256,20 +256,23 @@ fn given_spec_of_described_operations(count: usize) -> openapi::Spec {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn issue13_search_code_passes_see_a_fresh_spec_and_only_the_last_pass_logs() {
+async fn issue13_4_search_code_reads_details_in_one_pass() {
     let server = given_server(given_fixture_spec());
-    // The first pass lacks the item's parameters, so the code runs twice; what the first
-    // pass deleted is back for the second, and only the second pass's output is shown.
+    // The item's parameters are not in the compact spec: they are fetched when read, and
+    // the code runs once (a second pass would count 2, log twice, and see `/pets` again).
     let mut arguments = serde_json::Map::new();
     arguments.insert(
         "code".into(),
         json!(
             r#"async () => {
+  globalThis.runs = (globalThis.runs ?? 0) + 1;
   const before = Object.keys(spec.paths).length;
+  delete spec.paths["/pets"];
   const params = spec.paths["/pets/{petId}"].parameters.map(p => p.name);
   console.log("params", params.length);
-  delete spec.paths["/pets"];
-  return { before, params };
+  const op = spec.paths["/pets/{petId}"].get;
+  return { runs: globalThis.runs, before, after: Object.keys(spec.paths).length, params,
+    same: op.responses === op.responses };
 }"#
         ),
     );
@@ -286,35 +289,45 @@ async fn issue13_search_code_passes_see_a_fresh_spec_and_only_the_last_pass_logs
     let outcome: Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(
         outcome["result"],
-        json!({ "before": 2, "params": ["petId"] }),
+        json!({ "runs": 1, "before": 2, "after": 1, "params": ["petId"], "same": true }),
         "{outcome}"
     );
-    let logs = outcome.to_string();
-    assert!(logs.contains("params 1"), "{outcome}");
-    assert!(!logs.contains("params 0"), "{outcome}");
+    assert_eq!(
+        outcome.to_string().matches("params 1").count(),
+        1,
+        "{outcome}"
+    );
 
-    // Code that reads one new member per pass is stopped after a few passes.
+    // Code that reads one member after another, each depending on the last, runs once too.
     let server = given_server(given_spec_of_described_operations(8));
-    let error = search_code(
-        &server,
-        r#"async () => {
+    assert_eq!(
+        search_code(
+            &server,
+            r#"async () => {
   const ops = Object.values(spec.paths).map(item => item.get);
   let i = 0;
   while (i < ops.length && ops[i].description) i++;
   return i;
 }"#,
-    )
-    .await
-    .expect_err("too many passes");
-    assert!(error.contains("kept reading spec details"), "{error}");
-    // Reading them all at once is one pass more, whatever their number.
-    assert_eq!(
-        search_code(
-            &server,
-            "async () => Object.values(spec.paths).filter(item => item.get.description).length"
         )
         .await,
         Ok(json!(8))
+    );
+
+    // The lookup reads this spec's members only, and replacing it changes nothing.
+    let server = given_server(given_fixture_spec());
+    assert_eq!(
+        search_code(
+            &server,
+            r#"async () => {
+  let refused;
+  try { __codemode.part("../../etc/passwd"); } catch (e) { refused = e.code; }
+  __codemode.part = () => "forged";
+  return [refused, spec.paths["/pets"].get.parameters[0].name];
+}"#,
+        )
+        .await,
+        Ok(json!(["SearchError", "limit"]))
     );
 }
 

@@ -332,3 +332,65 @@ async fn saturate(executors: usize) {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+// Host functions answer with `HostError` by the bindings' contract.
+#[allow(clippy::result_large_err)]
+async fn issue13_4_blocking_host_calls_cross_the_process_boundary() {
+    let sandbox = given_workers(1);
+    let bindings = Bindings::new()
+        .blocking_function("table", "lookup", |key| Ok(json!([key, "looked up"])))
+        .function("api", "echo", |x| async move { Ok(x) });
+    // The async call is answered first, while the blocking call waits: both arrive.
+    let outcome = sandbox
+        .execute(
+            Execution::new(
+                "const later = api.echo(1); const o = { get v() { return table.lookup('k') } }; return [o.v, await later];",
+            )
+            .bindings(bindings),
+        )
+        .await;
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.result, Some(json!([["k", "looked up"], 1])));
+    assert_eq!(outcome.stats.host_calls, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_4_search_code_reads_details_in_one_pass_in_a_worker() {
+    let doc = json!({
+        "openapi": "3.0.3",
+        "info": { "title": "Pets", "version": "1" },
+        "paths": { "/pets/{petId}": {
+            "parameters": [{ "name": "petId", "in": "path", "required": true, "schema": { "type": "string" } }],
+            "get": { "operationId": "getPet", "summary": "Get a pet",
+                "responses": { "200": { "description": "a pet" } } } } }
+    });
+    let spec = codemode::openapi::parse(doc.to_string().as_bytes(), "pets.json").expect("spec");
+    let mut config = WorkerConfig::new(env!("CARGO_BIN_EXE_islet"), vec!["worker".to_owned()]);
+    config.workers = 1;
+    let options = codemode::mcp::ServerOptions {
+        workers: Some(config),
+        ..codemode::mcp::ServerOptions::default()
+    };
+    let server = codemode::mcp::CodeModeServer::new(
+        codemode::openapi::catalog(&spec),
+        Bindings::new(),
+        Some(Arc::new(spec)),
+        options,
+    )
+    .expect("server");
+    let mut arguments = serde_json::Map::new();
+    arguments.insert(
+        "code".into(),
+        json!("async () => { globalThis.runs = (globalThis.runs ?? 0) + 1; const item = spec.paths['/pets/{petId}']; return [globalThis.runs, item.parameters[0].name, Object.keys(item.get.responses)]; }"),
+    );
+    let result = server.call("search", &arguments).await.expect("a result");
+    let text: String = result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect();
+    assert_ne!(result.is_error, Some(true), "{text}");
+    let outcome: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(outcome["result"], json!([1, "petId", ["200"]]), "{outcome}");
+}

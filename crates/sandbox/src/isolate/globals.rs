@@ -331,7 +331,8 @@ pub(super) fn bind_functions<'js>(
     let globals = ctx.globals();
     let mut created: HashSet<&str> = HashSet::new();
     let mut fetch_binding = None;
-    for (index, (namespace, name)) in functions.iter().enumerate() {
+    for (index, function) in functions.iter().enumerate() {
+        let (namespace, name) = (&function.namespace, &function.name);
         if (namespace.as_str(), name.as_str()) == crate::FETCH_BINDING {
             fetch_binding = Some(index);
             continue;
@@ -348,8 +349,13 @@ pub(super) fn bind_functions<'js>(
         for segment in segments {
             object = child(ctx, &object, segment).map_err(|e| e.to_string())?;
         }
-        let function = host_function(ctx, shared, index, format!("{namespace}.{name}"))
-            .map_err(|e| e.to_string())?;
+        let path = format!("{namespace}.{name}");
+        let function = if function.blocking {
+            blocking_host_function(ctx, shared, index, path)
+        } else {
+            host_function(ctx, shared, index, path)
+        }
+        .map_err(|e| e.to_string())?;
         object
             .set(name.as_str(), function)
             .map_err(|e| e.to_string())?;
@@ -417,6 +423,84 @@ fn child<'js>(ctx: &Ctx<'js>, parent: &Object<'js>, key: &str) -> rquickjs::Resu
     Ok(object)
 }
 
+/// What every host call checks first: that the execution runs, the host call limit (a call
+/// over it ends the execution), and one argument; the argument as JSON text.
+fn start_call<'js>(
+    ctx: &Ctx<'js>,
+    shared: &Shared,
+    path: &str,
+    args: Rest<Value<'js>>,
+) -> rquickjs::Result<String> {
+    if !shared.running() {
+        return Err(ended(ctx));
+    }
+    let limits = shared.limits.get();
+    let count = shared.host_calls.get() + 1;
+    if count > limits.host_calls {
+        shared.stop(crate::Limit::HostCalls);
+        return Err(Exception::throw_internal(
+            ctx,
+            &limits.describe(crate::Limit::HostCalls),
+        ));
+    }
+    shared.host_calls.set(count);
+    if args.0.len() > 1 {
+        return Err(Exception::throw_type(
+            ctx,
+            &format!(
+                "{path} takes one argument (an object with named fields); got {}",
+                args.0.len()
+            ),
+        ));
+    }
+    Ok(match args.0.into_iter().next() {
+        None => "null".to_owned(),
+        Some(v) => match ctx.json_stringify(v)? {
+            Some(s) => s.to_string()?,
+            None => "null".to_owned(),
+        },
+    })
+}
+
+/// A blocking host function (see `Bindings::blocking_function`): the call is started as
+/// any other and this thread waits for its answer, under the wall limit.
+fn blocking_host_function<'js>(
+    ctx: &Ctx<'js>,
+    shared: &Rc<Shared>,
+    index: usize,
+    path: String,
+) -> rquickjs::Result<Function<'js>> {
+    let shared = shared.clone();
+    let short_name = path.rsplit('.').next().unwrap_or_default().to_owned();
+    let f = Function::new(
+        ctx.clone(),
+        move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> rquickjs::Result<Value<'js>> {
+            let json = start_call(&ctx, &shared, &path, args)?;
+            let id = shared.next_id.get() + 1;
+            shared.next_id.set(id);
+            let started = Instant::now();
+            if let Some(dispatch) = shared.dispatch.borrow().as_ref() {
+                dispatch.start(id, index, json);
+            }
+            let answer = shared.wait_for(id);
+            // Waiting is host time, as an inline answer is: off the CPU budget, on the wall.
+            shared.credit_host_time(started.elapsed());
+            match answer {
+                Ok(Ok(text)) => ctx.json_parse(text).map_err(|_| {
+                    let e = HostError::new("BAD_RESULT", "the host returned invalid JSON");
+                    ctx.throw(host_error(&ctx, &e))
+                }),
+                Ok(Err(e)) => Err(ctx.throw(host_error(&ctx, &e))),
+                // The wall limit stopped the wait (the execution ends with it), or the host
+                // is gone.
+                Err(why) => Err(Exception::throw_internal(&ctx, why)),
+            }
+        },
+    )?;
+    f.set_name(short_name)?;
+    Ok(f)
+}
+
 fn host_function<'js>(
     ctx: &Ctx<'js>,
     shared: &Rc<Shared>,
@@ -428,35 +512,7 @@ fn host_function<'js>(
     let f = Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> rquickjs::Result<Value<'js>> {
-            if !shared.running() {
-                return Err(ended(&ctx));
-            }
-            let limits = shared.limits.get();
-            let count = shared.host_calls.get() + 1;
-            if count > limits.host_calls {
-                shared.stop(crate::Limit::HostCalls);
-                return Err(Exception::throw_internal(
-                    &ctx,
-                    &limits.describe(crate::Limit::HostCalls),
-                ));
-            }
-            shared.host_calls.set(count);
-            if args.0.len() > 1 {
-                return Err(Exception::throw_type(
-                    &ctx,
-                    &format!(
-                        "{path} takes one argument (an object with named fields); got {}",
-                        args.0.len()
-                    ),
-                ));
-            }
-            let json = match args.0.into_iter().next() {
-                None => "null".to_owned(),
-                Some(v) => match ctx.json_stringify(v)? {
-                    Some(s) => s.to_string()?,
-                    None => "null".to_owned(),
-                },
-            };
+            let json = start_call(&ctx, &shared, &path, args)?;
             let id = shared.next_id.get() + 1;
             shared.next_id.set(id);
             let (promise, resolve, reject) = ctx.promise()?;

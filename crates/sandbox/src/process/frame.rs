@@ -27,7 +27,7 @@ pub(super) enum ToWorker {
         prelude: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prelude_id: Option<u64>,
-        functions: Vec<(String, String)>,
+        functions: Vec<crate::FunctionName>,
         limits: Limits,
         /// A session's run: the session, the run's number, and the input its entry is
         /// called with (see `Session`).

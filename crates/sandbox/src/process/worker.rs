@@ -34,7 +34,7 @@ struct Run {
     id: u64,
     code: String,
     prelude: Option<Arc<str>>,
-    functions: Vec<(String, String)>,
+    functions: Vec<crate::FunctionName>,
     limits: Limits,
     /// A session's run: the session, the run's number, its entry's input, and its home
     /// cell (set to the thread that runs it).

@@ -229,3 +229,83 @@ async fn a_failing_prelude_fails_the_execution_and_says_so() {
         "{error:?}"
     );
 }
+
+// Host functions answer with `HostError` by the bindings' contract.
+#[allow(clippy::result_large_err)]
+fn given_blocking_lookup() -> Bindings {
+    Bindings::new()
+        .blocking_function("table", "lookup", |key| match key.as_str() {
+            Some("slow") => {
+                // Long enough for an async call started before it to have answered.
+                std::thread::sleep(Duration::from_millis(50));
+                Ok(json!("slow"))
+            }
+            Some(key) => Ok(json!({ "key": key, "length": key.len() })),
+            None => Err(HostError::new("BAD_KEY", "give a string key").with_name("LookupError")),
+        })
+        .function("api", "later", |x| async move {
+            tokio::task::yield_now().await;
+            Ok(x)
+        })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue13_4_a_blocking_host_function_answers_synchronous_code() {
+    // A getter (synchronous code) calls it and gets the value itself, not a promise; errors
+    // are thrown at the call and catchable; each call counts as a host call.
+    let outcome = run_with(
+        r#"const o = { get x() { return table.lookup("abc"); } };
+let caught;
+try { table.lookup(7); } catch (e) { caught = [e.name, e.code]; }
+return [o.x, o.x.length, o.x instanceof Promise, caught];"#,
+        Limits::default(),
+        given_blocking_lookup(),
+    )
+    .await;
+    assert_eq!(outcome.error, None);
+    assert_eq!(
+        outcome.result,
+        Some(json!([{"key": "abc", "length": 3}, 3, false, ["LookupError", "BAD_KEY"]]))
+    );
+    assert_eq!(outcome.stats.host_calls, 4);
+
+    // An async call's answer that arrives while a blocking call waits still settles it.
+    let outcome = run_with(
+        r#"const later = api.later({ n: 1 });
+const now = table.lookup("slow");
+return [now, await later];"#,
+        Limits::default(),
+        given_blocking_lookup(),
+    )
+    .await;
+    assert_eq!(outcome.error, None);
+    assert_eq!(outcome.result, Some(json!(["slow", {"n": 1}])));
+
+    // The host call limit holds for blocking calls too.
+    let limits = Limits {
+        host_calls: 10,
+        ..Limits::default()
+    };
+    let outcome = run_with(
+        "for (let i = 0; i < 100; i++) { try { table.lookup('k' + i) } catch {} } return 1",
+        limits,
+        given_blocking_lookup(),
+    )
+    .await;
+    let error = outcome.error.expect("over the host call limit");
+    assert_eq!(error.limit, Some(sandbox::Limit::HostCalls), "{error:?}");
+
+    // Time spent waiting counts against the wall limit: past it, the execution ends.
+    let limits = Limits {
+        wall_ms: 30,
+        ..Limits::default()
+    };
+    let outcome = run_with(
+        "table.lookup('slow'); return 1",
+        limits,
+        given_blocking_lookup(),
+    )
+    .await;
+    let error = outcome.error.expect("over the wall limit");
+    assert_eq!(error.limit, Some(sandbox::Limit::Wall), "{error:?}");
+}
