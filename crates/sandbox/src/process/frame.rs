@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use std::io::{self, Read, Write};
 
 /// Largest frame either side accepts. Results and logs are capped far below this by the
-/// output limit, but host results are not: `search` code receives a whole resolved spec
-/// (Microsoft Graph's is ~70 MB). Anything larger is a protocol violation.
+/// output limit, but host results and preludes are not: `search` code's compact spec of
+/// a large API is a prelude of several MB, sent once per worker. Anything larger is a
+/// protocol violation.
 pub const MAX_FRAME_BYTES: usize = 256 << 20;
 
 /// Supervisor → worker.
