@@ -17,6 +17,10 @@ use rquickjs::{Ctx, Module};
 /// Preludes kept per engine; hosts use one or two.
 const CAPACITY: usize = 8;
 
+/// Preludes this large (npm bundles; the agent runtime is 13 KB) lose their debug
+/// information in the cache (see [`PreludeCache::declare`]).
+const STRIP_DEBUG_FROM: usize = 64 << 10;
+
 /// One compiled prelude: its text, and its bytecode.
 ///
 /// Found by comparing the text itself, not a hash of it: a prelude may hold registry
@@ -63,8 +67,14 @@ impl PreludeCache {
         // `toString`), nested ones again inside their parents, so a large prelude (an npm
         // bundle) costs several times its size to load; stripped, zod's loads in 4 ms
         // instead of 7. Functions loaded from the cache then `toString` without a body.
+        //
+        // A large prelude (an npm bundle) is written without debug information too: the
+        // line table and file name of every function were read, allocated and freed on
+        // every execution. Its frames then show in stacks without a position; positions
+        // in the code as sent come from the code's own frames, which keep theirs.
         let options = WriteOptions {
             strip_source: true,
+            strip_debug: source.len() >= STRIP_DEBUG_FROM,
             ..WriteOptions::default()
         };
         if let Ok(mut bytes) = module.write(options) {
