@@ -38,6 +38,17 @@ pub trait ModulePackages: Send + Sync {
     /// `None` when the module imports no packages. `Err` says why the module cannot have
     /// them (packages not offered, a version not found), reported as the module's error.
     fn prepare<'a>(&'a self, source: &'a str) -> PackagesFuture<'a>;
+
+    /// [`ModulePackages::prepare`] for code an agent gives at run time (an extension's
+    /// module, `this.isolates.run/load` code, a code tool's program), where every import
+    /// is a package's. `pinned`: the versions an earlier preparation chose
+    /// ([`WithPackages::versions`]), to be used again without resolving them (an
+    /// extension installed earlier is called with what it was checked with).
+    fn prepare_code<'a>(
+        &'a self,
+        code: &'a str,
+        pinned: Option<&'a BTreeMap<String, String>>,
+    ) -> PackagesFuture<'a>;
 }
 
 /// What [`ModulePackages::prepare`] returns.
@@ -51,6 +62,10 @@ pub struct WithPackages {
     pub source: String,
     /// The packages' bundle, evaluated before the module (after the agent runtime).
     pub prelude: Arc<str>,
+    /// `name@version` of every package in the bundle.
+    pub packages: Vec<String>,
+    /// The version chosen for each package import, by specifier as written.
+    pub versions: BTreeMap<String, String>,
 }
 
 /// One loaded agent class.

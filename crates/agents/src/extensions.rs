@@ -31,7 +31,7 @@ use serde_json::{Value, json};
 
 use crate::error::host_error;
 use crate::host::Inner;
-use crate::isolates::{self, Options, Started};
+use crate::isolates::{self, Made, Options, Started};
 use crate::runtime::TurnContext;
 
 /// Makes the `fetch` of an extension allowed to reach exactly `hosts` (names, `*.`
@@ -266,6 +266,9 @@ pub(crate) async fn install(
 /// What an install answers: the version, its tools, and when it waits for approval, why.
 fn installed(name: &str, version: i64, manifest: &Value, beyond: Option<String>) -> Value {
     let mut out = json!({ "name": name, "version": version, "tools": manifest["tools"] });
+    if let Some(packages) = manifest.get("packages") {
+        out["packages"] = packages.clone();
+    }
     if let Some(beyond) = beyond {
         out["pending"] = json!(true);
         out["beyondPolicy"] = json!(format!(
@@ -308,7 +311,12 @@ pub(crate) async fn install_between_turns(
 async fn checked_manifest(host: &Inner, args: &InstallArgs) -> Result<Value, HostError> {
     check_name(&args.name)?;
     args.permissions.check(host)?;
-    let module = sandbox::normalize::module(&args.source, &[]).map_err(|e| {
+    // Its packages are resolved and bundled now, so no later call waits on the registry:
+    // the versions chosen go into the manifest, and calls ask for exactly those.
+    let ready = isolates::with_imports(host, args.source.clone(), None)
+        .await
+        .map_err(|e| invalid(format!("extension {:?}: {e}", args.name)))?;
+    let module = sandbox::normalize::module(&ready.code, &[]).map_err(|e| {
         invalid(format!(
             "extension {:?} does not parse: line {}, column {}: {}",
             args.name, e.line, e.column, e.message
@@ -340,10 +348,11 @@ async fn checked_manifest(host: &Inner, args: &InstallArgs) -> Result<Value, Hos
         host_calls: 0,
         ..host.config.limits
     };
-    let outcome = host
-        .sandbox()
-        .execute(Execution::new(describe).limits(limits))
-        .await;
+    let mut execution = Execution::new(describe).limits(limits);
+    if let Some(packages) = &ready.packages {
+        execution = execution.prelude(Arc::clone(&packages.prelude));
+    }
+    let outcome = host.sandbox().execute(execution).await;
     if let Some(e) = outcome.error {
         let at = match (e.line, e.column) {
             (Some(line), Some(column)) => format!(" (line {line}, column {column})"),
@@ -358,11 +367,17 @@ async fn checked_manifest(host: &Inner, args: &InstallArgs) -> Result<Value, Hos
     if tools.as_array().is_none_or(Vec::is_empty) {
         return Err(invalid(format!("extension {:?} has no tools", args.name)));
     }
-    Ok(json!({
+    let mut manifest = json!({
         "description": args.description,
         "permissions": args.permissions,
         "tools": tools,
-    }))
+    });
+    if let Some(packages) = ready.packages {
+        // What a person approving the version sees, and what its calls are pinned to.
+        manifest["packages"] = json!(packages.packages);
+        manifest["imports"] = json!(packages.versions);
+    }
+    Ok(manifest)
 }
 
 #[derive(Deserialize)]
@@ -376,7 +391,7 @@ pub(crate) struct CallArgs {
 
 /// `this.extensions.call(name, tool, input)`: the active, enabled version's tool in its
 /// kept isolate with the bindings its permissions grant.
-pub(crate) fn call(
+pub(crate) async fn call(
     ctx: &Arc<TurnContext>,
     host: &Arc<Inner>,
     args: CallArgs,
@@ -409,7 +424,7 @@ pub(crate) fn call(
     // parsed and evaluated once, then each call runs its tool (a new version, or the
     // agent's next activation, starts another).
     let key = format!("\u{1}extension\u{1}{}\u{1}{version}", args.name);
-    let loaded = isolates::kept(ctx, host, key, || {
+    let loaded = isolates::kept(ctx, host, key, || async {
         let active = lock(&ctx.db)
             .extensions()
             .active(&args.name)
@@ -431,7 +446,14 @@ pub(crate) fn call(
         let permissions: Permissions =
             serde_json::from_value(active.manifest["permissions"].clone()).unwrap_or_default();
         let options = permissions.options(host)?;
-        let module = sandbox::normalize::module(&active.source, &[]).map_err(|e| {
+        // The versions the install chose (an extension installed before it imported
+        // packages has none, and imports nothing).
+        let pinned: Option<std::collections::BTreeMap<String, String>> =
+            serde_json::from_value(active.manifest["imports"].clone()).ok();
+        let ready = isolates::with_imports(host, active.source, pinned.as_ref())
+            .await
+            .map_err(|e| invalid(format!("extension {:?}: {e}", args.name)))?;
+        let module = sandbox::normalize::module(&ready.code, &[]).map_err(|e| {
             invalid(format!(
                 "stored extension {:?} no longer parses: line {}: {}",
                 args.name, e.line, e.message
@@ -443,8 +465,14 @@ pub(crate) fn call(
              return (input) => {tools_local}[input.fn].execute(input.args[0], __host);",
             module.script
         );
-        Ok((code, tools, options))
-    })?;
+        Ok(Made {
+            code,
+            prelude: ready.prelude,
+            exports: tools,
+            options,
+        })
+    })
+    .await?;
     if !loaded.exports.contains(&args.tool) {
         return Err(HostError::new(
             "UNKNOWN_TOOL",

@@ -88,6 +88,10 @@ pub struct HostConfig {
     /// Cluster mode: calls of agents another node holds are made there (a call from an
     /// agent, a schedule or Code Mode on this node). `None`: they fail with `NOT_OWNER`.
     pub forwarder: Option<Arc<dyn Forwarder>>,
+    /// Package imports in code agents give at run time (extensions, `this.isolates`,
+    /// code tools), served as for class modules (islet serve: the npm rung, or its
+    /// refusal naming `--allow-npm`). `None`: such code cannot import anything.
+    pub packages: Option<Arc<dyn crate::ModulePackages>>,
 }
 
 impl fmt::Debug for HostConfig {
@@ -102,6 +106,7 @@ impl fmt::Debug for HostConfig {
             .field("sandboxes", &self.sandboxes.is_some())
             .field("durable", &self.durable)
             .field("forwarder", &self.forwarder)
+            .field("packages", &self.packages.is_some())
             .finish()
     }
 }
@@ -118,6 +123,7 @@ impl Default for HostConfig {
             sandboxes: None,
             durable: None,
             forwarder: None,
+            packages: None,
         }
     }
 }

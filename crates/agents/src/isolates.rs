@@ -17,7 +17,7 @@
 // Host functions answer with `HostError` by the bindings' contract.
 #![allow(clippy::result_large_err)]
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use base::sync::lock;
@@ -71,6 +71,44 @@ if (raw.workspace) {
 
 /// [`PRELUDE`] as an execution takes it, made once rather than copied for every run.
 static PRELUDE_SHARED: std::sync::LazyLock<Arc<str>> = std::sync::LazyLock::new(|| PRELUDE.into());
+
+/// Code given at run time, its package imports served (`HostConfig::packages`).
+pub(crate) struct WithImports {
+    /// The code, its imports rewritten to reads from the bundle (lines kept).
+    pub(crate) code: String,
+    /// What runs before it: [`PRELUDE`], then the packages' bundle when it has one.
+    pub(crate) prelude: Arc<str>,
+    /// The packages' bundle and the versions chosen, when the code imports any.
+    pub(crate) packages: Option<crate::WithPackages>,
+}
+
+/// Serves `code`'s package imports (resolved now, or at `pinned` versions) through the
+/// embedder's [`crate::ModulePackages`]; `Err` is the embedder's reason (the npm rung is
+/// off: it names the import and the flag; a version not found: the package and range).
+/// Without `HostConfig::packages` the code is left as it is, and its imports fail where
+/// they are parsed.
+pub(crate) async fn with_imports(
+    host: &Inner,
+    code: String,
+    pinned: Option<&BTreeMap<String, String>>,
+) -> Result<WithImports, String> {
+    let prepared = match &host.config.packages {
+        Some(packages) => packages.prepare_code(&code, pinned).await?,
+        None => None,
+    };
+    Ok(match prepared {
+        None => WithImports {
+            code,
+            prelude: Arc::clone(&PRELUDE_SHARED),
+            packages: None,
+        },
+        Some(with) => WithImports {
+            code: with.source.clone(),
+            prelude: format!("{PRELUDE}\n;{}", with.prelude).into(),
+            packages: Some(with),
+        },
+    })
+}
 
 const READ_OPS: &[&str] = &["read", "list", "stat", "exists", "glob", "grep", "diff"];
 const WRITE_OPS: &[&str] = &["write", "append", "mkdir", "mv", "cp", "rm"];
@@ -372,6 +410,8 @@ pub(crate) struct Loaded {
     session: Session,
     /// The module as a script ending in its entry: `(input) => exports[input.fn](…)`.
     code: Arc<str>,
+    /// [`PRELUDE`], and the bundle of the packages the module imports.
+    prelude: Arc<str>,
     pub(crate) exports: Vec<String>,
     options: Options,
     /// The bindings of its calls, built at the first and kept (with the agent database
@@ -382,10 +422,17 @@ pub(crate) struct Loaded {
 }
 
 impl Loaded {
-    fn new(session: Session, code: String, exports: Vec<String>, options: Options) -> Loaded {
+    fn new(session: Session, made: Made) -> Loaded {
+        let Made {
+            code,
+            prelude,
+            exports,
+            options,
+        } = made;
         Loaded {
             session,
             code: code.into(),
+            prelude,
             exports,
             options,
             bindings: std::sync::Mutex::new(None),
@@ -450,28 +497,37 @@ pub(crate) struct RunArgs {
     options: Option<Options>,
 }
 
-/// `this.isolates.run(code, options)`: starts the run; the caller waits on what it returns.
-pub(crate) fn run(
+/// `this.isolates.run(code, options)` (and a code tool's run): serves the code's package
+/// imports, then starts the run; the caller waits on what it returns.
+pub(crate) async fn run(
     ctx: &Arc<TurnContext>,
     host: &Arc<Inner>,
     args: RunArgs,
 ) -> Result<Started, HostError> {
     let options = args.options.unwrap_or_default();
-    options.check(ctx, host, "isolates.run(code, options)")?;
-    start(ctx, host, args.code, &options, "isolates.run".to_owned())
+    let function = if options.code_tools.is_some() {
+        "a code tool's code"
+    } else {
+        "isolates.run(code, options)"
+    };
+    options.check(ctx, host, function)?;
+    let ready = with_imports(host, args.code, None)
+        .await
+        .map_err(|e| invalid(function, e))?;
+    start(ctx, host, ready, &options, "isolates.run".to_owned())
 }
 
 /// Starts `code` in a fresh isolate with `options`' bindings and limits.
-pub(crate) fn start(
+fn start(
     ctx: &Arc<TurnContext>,
     host: &Arc<Inner>,
-    code: String,
+    ready: WithImports,
     options: &Options,
     what: String,
 ) -> Result<Started, HostError> {
     let (entry, reentry) = mpsc::unbounded_channel();
-    let execution = Execution::new(code)
-        .prelude(Arc::clone(&PRELUDE_SHARED))
+    let execution = Execution::new(ready.code)
+        .prelude(ready.prelude)
         .bindings(options.bindings(ctx, host, &entry))
         .limits(options.limits(host.config.limits));
     let sandbox = Arc::clone(host.sandbox());
@@ -493,9 +549,14 @@ pub(crate) struct LoadArgs {
     options: Option<Options>,
 }
 
-/// `this.isolates.load(id, code, options)`: checks the module and keeps it (replacing
-/// one loaded under `id` before); returns its exported names.
-pub(crate) fn load(ctx: &TurnContext, host: &Inner, args: LoadArgs) -> Result<Value, HostError> {
+/// `this.isolates.load(id, code, options)`: checks the module, serves its package
+/// imports and keeps it (replacing one loaded under `id` before); returns its exported
+/// names.
+pub(crate) async fn load(
+    ctx: &TurnContext,
+    host: &Inner,
+    args: LoadArgs,
+) -> Result<Value, HostError> {
     let function = "isolates.load(id, code, options)";
     // Control characters are kept out: keys with them are the host's own (extensions).
     if args.id.is_empty() || args.id.chars().count() > 200 || args.id.chars().any(char::is_control)
@@ -507,7 +568,10 @@ pub(crate) fn load(ctx: &TurnContext, host: &Inner, args: LoadArgs) -> Result<Va
     }
     let options = args.options.unwrap_or_default();
     options.check(ctx, host, function)?;
-    let module = sandbox::normalize::module(&args.code, &[]).map_err(|e| {
+    let ready = with_imports(host, args.code, None)
+        .await
+        .map_err(|e| invalid(function, e))?;
+    let module = sandbox::normalize::module(&ready.code, &[]).map_err(|e| {
         invalid(
             function,
             format!(
@@ -535,7 +599,13 @@ pub(crate) fn load(ctx: &TurnContext, host: &Inner, args: LoadArgs) -> Result<Va
         module.script,
         functions.join(", ")
     );
-    let loaded = Loaded::new(host.sandbox().session(), code, exports.clone(), options);
+    let made = Made {
+        code,
+        prelude: ready.prelude,
+        exports: exports.clone(),
+        options,
+    };
+    let loaded = Loaded::new(host.sandbox().session(), made);
     lock(&host.loaded).insert((ctx.address.clone(), args.id), Arc::new(loaded));
     Ok(json!(exports))
 }
@@ -588,27 +658,36 @@ pub(crate) fn call(
     ))
 }
 
+/// What a kept module's isolate is made of.
+pub(crate) struct Made {
+    /// The module as a script ending in its entry.
+    pub(crate) code: String,
+    /// What runs before it ([`WithImports::prelude`]).
+    pub(crate) prelude: Arc<str>,
+    /// The functions the entry dispatches to.
+    pub(crate) exports: Vec<String>,
+    pub(crate) options: Options,
+}
+
 /// A kept module's isolate (an extension version's, see `extensions.rs`): the one loaded
 /// under `key` for the turn's agent, made by `make` when there is none yet.
-pub(crate) fn kept(
+pub(crate) async fn kept<F>(
     ctx: &TurnContext,
     host: &Inner,
     key: String,
-    make: impl FnOnce() -> Result<(String, Vec<String>, Options), HostError>,
-) -> Result<Arc<Loaded>, HostError> {
+    make: impl FnOnce() -> F,
+) -> Result<Arc<Loaded>, HostError>
+where
+    F: Future<Output = Result<Made, HostError>>,
+{
     let key = (ctx.address.clone(), key);
     if let Some(loaded) = lock(&host.loaded).get(&key) {
         return Ok(Arc::clone(loaded));
     }
-    let (code, exports, options) = make()?;
-    let loaded = Arc::new(Loaded::new(
-        host.sandbox().session(),
-        code,
-        exports,
-        options,
-    ));
-    lock(&host.loaded).insert(key, Arc::clone(&loaded));
-    Ok(loaded)
+    let made = make().await?;
+    let loaded = Arc::new(Loaded::new(host.sandbox().session(), made));
+    // Two first calls may have made it at once: the first one kept is used by both.
+    Ok(Arc::clone(lock(&host.loaded).entry(key).or_insert(loaded)))
 }
 
 /// Calls `function` of a kept module with `args`, in its isolate.
@@ -622,7 +701,7 @@ pub(crate) fn run_loaded(
 ) -> Started {
     let (entry, reentry) = mpsc::unbounded_channel();
     let execution = Execution::new(&*loaded.code)
-        .prelude(Arc::clone(&PRELUDE_SHARED))
+        .prelude(Arc::clone(&loaded.prelude))
         .bindings(loaded.bindings(ctx, host, &entry))
         .limits(loaded.options.limits(host.config.limits));
     let input = json!({ "fn": function, "args": args });

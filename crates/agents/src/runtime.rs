@@ -781,12 +781,12 @@ pub(crate) fn fetch_refusal() -> sandbox::HostFn {
 fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnSlot>) {
     async_fn(b, ctx, "isolateRun", |ctx, host, args| async move {
         let a: isolates::RunArgs = parse("isolates.run(code, options)", args)?;
-        let (reentry, reply) = isolates::run(&ctx, &host, a)?;
+        let (reentry, reply) = isolates::run(&ctx, &host, a).await?;
         wait_outbound(Some(ctx), host, Pending::new(reentry, reply)).await
     });
     async_fn(b, ctx, "isolateLoad", |ctx, host, args| async move {
         let a: isolates::LoadArgs = parse("isolates.load(id, code, options)", args)?;
-        isolates::load(&ctx, &host, a)
+        isolates::load(&ctx, &host, a).await
     });
     async_fn(b, ctx, "isolateCall", |ctx, host, args| async move {
         let a: isolates::CallArgs = parse("a loaded isolate's call", args)?;
@@ -806,7 +806,7 @@ fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnSlot>) {
     });
     async_fn(b, ctx, "extCall", |ctx, host, args| async move {
         let a: extensions::CallArgs = parse("extensions.call(name, tool, input)", args)?;
-        let (reentry, reply) = extensions::call(&ctx, &host, a)?;
+        let (reentry, reply) = extensions::call(&ctx, &host, a).await?;
         wait_outbound(Some(ctx), host, Pending::new(reentry, reply)).await
     });
     db_ext(b, ctx, "extList", |db, _| {

@@ -145,6 +145,15 @@ pub(crate) fn extensions(args: ExtensionsArgs) -> anyhow::Result<ExitCode> {
                     "  memory:    {}",
                     text_or(&permissions["memory"], "none")
                 )?;
+                // The npm packages bundled at install (the code a person approves runs
+                // with them); absent for an extension that imports none.
+                if shown.manifest.get("packages").is_some() {
+                    writeln!(
+                        out,
+                        "  packages:  {}",
+                        list_or_none(&shown.manifest["packages"])
+                    )?;
+                }
                 for tool in shown.manifest["tools"].as_array().into_iter().flatten() {
                     writeln!(
                         out,

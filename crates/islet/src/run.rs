@@ -121,48 +121,85 @@ impl NpmArgs {
     }
 }
 
-/// Agent class modules' package imports on `islet serve`: bundled by the npm rung when
+/// Agent class modules' package imports on `islet serve`, and those of code agents give at
+/// run time (extensions, `this.isolates`, code tools): bundled by the npm rung when
 /// --allow-npm is on, refused with what to turn on when it is not.
 pub(crate) struct ClassPackages(pub Option<Arc<npm::Npm>>);
+
+impl ClassPackages {
+    /// Why `source` cannot have its imports on a server without the npm rung, naming the
+    /// first import and the flags; `None` when it imports nothing npm could serve
+    /// (relative paths and URLs fall through to the module loader's own error).
+    fn refusal(source: &str, runtime_modules: &[&str], who: &str) -> Option<String> {
+        let imported = npm::package_imports(source, runtime_modules);
+        let first = imported.first()?;
+        let mut packages: Vec<&str> = imported
+            .iter()
+            .filter_map(|i| i.package.as_deref())
+            .collect();
+        packages.sort_unstable();
+        packages.dedup();
+        let only = if packages.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (and --npm-allow {} to allow only those)",
+                packages.join(",")
+            )
+        };
+        Some(format!(
+            "it imports `{}`, which needs the npm rung, but this server does not offer it: \
+             start islet serve with --allow-npm{only} to let {who} import npm packages and \
+             Node built-ins",
+            first.specifier
+        ))
+    }
+}
+
+fn with_packages(
+    prepared: Result<Option<npm::Prepared>, npm::Error>,
+) -> Result<Option<agents::WithPackages>, String> {
+    match prepared {
+        Ok(Some(prepared)) => Ok(Some(agents::WithPackages {
+            source: prepared.code,
+            prelude: prepared.prelude,
+            packages: prepared.packages,
+            versions: prepared.versions,
+        })),
+        Ok(None) => Ok(None),
+        Err(error) => Err(format!("npm: {error} [code {}]", error.code())),
+    }
+}
 
 impl agents::ModulePackages for ClassPackages {
     fn prepare<'a>(&'a self, source: &'a str) -> agents::PackagesFuture<'a> {
         Box::pin(async move {
             let Some(npm) = &self.0 else {
-                let imported = npm::package_imports(source, agents::RUNTIME_MODULES);
-                // Relative paths and URLs fall through to the module loader's own error.
-                let Some(first) = imported.first() else {
-                    return Ok(None);
+                return match Self::refusal(source, agents::RUNTIME_MODULES, "agent classes") {
+                    Some(refusal) => Err(refusal),
+                    None => Ok(None),
                 };
-                let mut packages: Vec<&str> = imported
-                    .iter()
-                    .filter_map(|i| i.package.as_deref())
-                    .collect();
-                packages.sort_unstable();
-                packages.dedup();
-                let only = if packages.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " (and --npm-allow {} to allow only those)",
-                        packages.join(",")
-                    )
-                };
-                return Err(format!(
-                    "it imports `{}`, which needs the npm rung, but this server does not offer \
-                     it: start islet serve with --allow-npm{only} to let agent classes import \
-                     npm packages and Node built-ins",
-                    first.specifier
-                ));
             };
-            match npm.prepare_module(source, agents::RUNTIME_MODULES).await {
-                Ok(Some(prepared)) => Ok(Some(agents::WithPackages {
-                    source: prepared.code,
-                    prelude: prepared.prelude,
-                })),
-                Ok(None) => Ok(None),
-                Err(error) => Err(format!("npm: {error} [code {}]", error.code())),
-            }
+            with_packages(npm.prepare_module(source, agents::RUNTIME_MODULES).await)
+        })
+    }
+
+    fn prepare_code<'a>(
+        &'a self,
+        code: &'a str,
+        pinned: Option<&'a npm::Versions>,
+    ) -> agents::PackagesFuture<'a> {
+        Box::pin(async move {
+            let Some(npm) = &self.0 else {
+                return match Self::refusal(code, &[], "agents' extensions and dynamic isolates") {
+                    Some(refusal) => Err(refusal),
+                    None => Ok(None),
+                };
+            };
+            with_packages(match pinned {
+                Some(pinned) => npm.prepare_pinned(code, pinned).await,
+                None => npm.prepare(code).await,
+            })
         })
     }
 }

@@ -420,11 +420,10 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // npm packages, for agent classes' imports and for `execute` programs (/mcp and chat
     // agents'), cached in the data directory unless --npm-cache says otherwise.
     let npm = args.npm.npm(&args.data)?;
+    // The same for code agents give at run time (extensions, this.isolates, code tools).
+    let packages = Arc::new(crate::run::ClassPackages(npm.clone()));
     let classes = match &agents_dir {
-        Some(dir) => {
-            let packages = crate::run::ClassPackages(npm.clone());
-            Classes::load_dir_with(dir, &sandbox, Some(&packages)).await?
-        }
+        Some(dir) => Classes::load_dir_with(dir, &sandbox, Some(&*packages)).await?,
         None => Classes::default(),
     };
     // Cluster mode: a memory profile is served by the node holding its lease, its durable
@@ -528,6 +527,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 as Arc<dyn agents::Forwarder>),
             None => None,
         },
+        packages: Some(packages),
     };
     let host = AgentHost::start(Arc::clone(&data), classes, sandbox, config)?;
     if let Some(cluster) = &cluster {

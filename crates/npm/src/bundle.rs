@@ -410,6 +410,11 @@ impl<'n> Builder<'n> {
         );
         text.push_str(";\nconst __islet_entries = ");
         text.push_str(&serde_json::to_string(entries).unwrap_or_default());
+        // Cold modules' text is a tagged template's, not a string literal: QuickJS makes
+        // every string literal an atom, and reading the bundle's bytecode then hashes and
+        // interns all that text on each execution; a template object's strings are
+        // constants, read back with a copy.
+        text.push_str(";\nconst __islet_text = function (s) { return s[0]; }");
         text.push_str(";\nconst __islet_defs = [\n");
         let hot = self.hot(entries);
         for (index, module) in self.modules.iter().enumerate() {
@@ -426,7 +431,8 @@ impl<'n> Builder<'n> {
                 // Not evaluated unless something reads it later: kept as text and
                 // compiled then, so executions that never use it do not load its code.
                 text.push_str(" (compiled on first use)\n");
-                text.push_str(&js_string(&function));
+                text.push_str("__islet_text");
+                text.push_str(&js_template(&function));
             }
             text.push_str(",\n");
         }
@@ -446,6 +452,26 @@ impl<'n> Builder<'n> {
             packages,
         })
     }
+}
+
+/// `text` as a template literal without substitutions whose value is exactly `text`
+/// (carriage returns escaped: a template normalises them to line feeds; NUL too).
+fn js_template(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + text.len() / 16 + 2);
+    out.push('`');
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '`' => out.push_str("\\`"),
+            '$' => out.push_str("\\$"),
+            '\r' => out.push_str("\\r"),
+            // The engine takes code as a C string.
+            '\0' => out.push_str("\\u0000"),
+            c => out.push(c),
+        }
+    }
+    out.push('`');
+    out
 }
 
 /// Whether the package says `file` has no side effects: `"sideEffects": false`, or a list
@@ -509,7 +535,7 @@ pub(crate) fn key(resolved: &[(String, Import, Option<String>)]) -> String {
     let mut hasher = sha2::Sha256::new();
     // The format version (bump it when the conversion changes), and the shipped runtime
     // and shims, so a new islet never loads a bundle an older one wrote.
-    hasher.update(b"islet-npm-bundle-v6\n");
+    hasher.update(b"islet-npm-bundle-v7\n");
     hasher.update(include_str!("js/runtime.js").as_bytes());
     for name in builtins::NAMES {
         hasher.update(builtins::source(name).as_bytes());
@@ -544,5 +570,22 @@ mod tests {
         assert!(!side_effect_free(&listed, "styles/x.css"));
         assert!(!side_effect_free(&listed, "src/polyfills/a.js"));
         assert!(side_effect_free(&listed, "v4/locales/index.js"));
+    }
+
+    #[test]
+    fn cold_module_text_survives_the_template_literal_exactly() {
+        let text = "function (module) {\r\n  const a = `x${1}` + '\\` $ \\\\';\r\n  return /\\d+\\u{41}/u.source + '\u{2028}\u{1F600}\0';\n}";
+        let code = format!(
+            "const t = function (s) {{ return s[0]; }};\nreturn t{};",
+            js_template(text)
+        );
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let sandbox = sandbox::Sandbox::new(sandbox::SandboxConfig { threads: 1 }).unwrap();
+        let outcome = runtime.block_on(sandbox.execute(sandbox::Execution::new(code)));
+        assert_eq!(outcome.error, None);
+        assert_eq!(outcome.result, Some(serde_json::Value::String(text.into())));
     }
 }

@@ -42,7 +42,7 @@ mod spec;
 mod tarball;
 mod transform;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -124,13 +124,21 @@ pub struct Prepared {
     pub prelude: Arc<str>,
     /// `name@version` of every package in the bundle.
     pub packages: Vec<String>,
+    /// The version chosen for each package import of the program, by specifier as
+    /// written (`"npm:zod@^4"` → `"4.6.7"`): give it to [`Npm::prepare_pinned`] to get
+    /// the same bundle later without asking the registry.
+    pub versions: Versions,
 }
+
+/// Versions chosen for a program's package imports, by specifier as written.
+pub type Versions = BTreeMap<String, String>;
 
 /// A bundle kept in memory, and when its versions were resolved.
 #[derive(Debug, Clone)]
 struct Memo {
     prelude: Arc<str>,
     packages: Vec<String>,
+    versions: Versions,
     at: Instant,
 }
 
@@ -202,7 +210,26 @@ impl Npm {
     /// it imports nothing.
     pub async fn prepare(&self, code: &str) -> Result<Option<Prepared>, Error> {
         match program::rewrite(code) {
-            Some(rewritten) => self.prepare_rewritten(rewritten).await.map(Some),
+            Some(rewritten) => self.prepare_rewritten(rewritten, None).await.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// [`Npm::prepare`] with the versions an earlier preparation of the same code chose
+    /// ([`Prepared::versions`]): no version is resolved again, so a bundle in the cache
+    /// is served without the registry, whatever was published since. Code installed
+    /// once and run later (an agent's extension) stays on what it was checked with.
+    /// Imports without a pinned version are resolved as usual.
+    pub async fn prepare_pinned(
+        &self,
+        code: &str,
+        pinned: &Versions,
+    ) -> Result<Option<Prepared>, Error> {
+        match program::rewrite(code) {
+            Some(rewritten) => self
+                .prepare_rewritten(rewritten, Some(pinned))
+                .await
+                .map(Some),
             None => Ok(None),
         }
     }
@@ -216,20 +243,26 @@ impl Npm {
         runtime_modules: &[&str],
     ) -> Result<Option<Prepared>, Error> {
         match program::rewrite_except(source, runtime_modules) {
-            Some(rewritten) => self.prepare_rewritten(rewritten).await.map(Some),
+            Some(rewritten) => self.prepare_rewritten(rewritten, None).await.map(Some),
             None => Ok(None),
         }
     }
 
-    async fn prepare_rewritten(&self, rewritten: program::Rewritten) -> Result<Prepared, Error> {
+    async fn prepare_rewritten(
+        &self,
+        rewritten: program::Rewritten,
+        pinned: Option<&Versions>,
+    ) -> Result<Prepared, Error> {
         let mut specs = rewritten.specs.clone();
         specs.sort();
-        if let Some(memo) = self.memo_get(&specs) {
-            return Ok(Prepared {
-                code: rewritten.code,
-                prelude: memo.prelude,
-                packages: memo.packages,
-            });
+        let prepared = |memo: Memo| Prepared {
+            code: rewritten.code.clone(),
+            prelude: memo.prelude,
+            packages: memo.packages,
+            versions: memo.versions,
+        };
+        if let Some(memo) = self.memo_get(&specs, pinned) {
+            return Ok(prepared(memo));
         }
         let mut imports = Vec::new();
         for text in &specs {
@@ -240,19 +273,21 @@ impl Npm {
             imports.push((text.clone(), import));
         }
         let _building = self.building.lock().await;
-        if let Some(memo) = self.memo_get(&specs) {
-            return Ok(Prepared {
-                code: rewritten.code,
-                prelude: memo.prelude,
-                packages: memo.packages,
-            });
+        if let Some(memo) = self.memo_get(&specs, pinned) {
+            return Ok(prepared(memo));
         }
         let mut builder = bundle::Builder::new(self);
         let mut resolved = Vec::new();
+        let mut versions = Versions::new();
         for (text, import) in imports {
             let version = match &import {
                 Import::Package(request) => {
-                    Some(builder.version(&request.name, &request.range).await?)
+                    let version = match pinned.and_then(|p| p.get(&text)) {
+                        Some(version) => version.clone(),
+                        None => builder.version(&request.name, &request.range).await?,
+                    };
+                    versions.insert(text.clone(), version.clone());
+                    Some(version)
                 }
                 Import::Builtin(_) => None,
             };
@@ -296,6 +331,7 @@ impl Npm {
             Memo {
                 prelude: Arc::clone(&prelude),
                 packages: packages.clone(),
+                versions: versions.clone(),
                 at: Instant::now(),
             },
         );
@@ -304,14 +340,31 @@ impl Npm {
             code: rewritten.code,
             prelude,
             packages,
+            versions,
         })
     }
 
-    fn memo_get(&self, specs: &[String]) -> Option<Memo> {
+    /// The bundle kept for `specs`: resolved within the metadata TTL, or, when versions
+    /// are pinned, resolved to exactly those at any time.
+    fn memo_get(&self, specs: &[String], pinned: Option<&Versions>) -> Option<Memo> {
         let memo = base::sync::lock(&self.memo);
-        memo.get(specs)
-            .filter(|m| m.at.elapsed() < METADATA_TTL)
-            .cloned()
+        let kept = memo.get(specs)?;
+        let fresh = kept.at.elapsed() < METADATA_TTL;
+        let fits = match pinned {
+            None => fresh,
+            Some(pinned) => {
+                let mut all_pinned = true;
+                for (spec, version) in &kept.versions {
+                    match pinned.get(spec) {
+                        Some(p) if p != version => return None,
+                        Some(_) => {}
+                        None => all_pinned = false,
+                    }
+                }
+                all_pinned || fresh
+            }
+        };
+        fits.then(|| kept.clone())
     }
 
     fn check_allowed(&self, name: &str) -> Result<(), Error> {

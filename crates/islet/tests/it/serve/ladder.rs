@@ -708,3 +708,239 @@ async fn readme_the_execution_ladder_examples_run() {
         }
     }
 }
+
+/// An agent that runs code it is given at run time: in `this.isolates` (run and load), in
+/// a code tool (`createCodeTool`), and as an extension.
+const BUILDER: &str = r#"
+import { Agent, createCodeTool } from "agents";
+export default class Builder extends Agent {
+  async run(code: string) { return this.isolates.run(code); }
+  async load(code: string, email: string) {
+    const m = await this.isolates.load("checker", code);
+    return m.check(email);
+  }
+  async tool(code: string) {
+    const shop = createCodeTool({ price: { description: "Price in cents",
+      inputSchema: { type: "object", properties: { item: { type: "string" } } },
+      execute: async ({ item }) => item.length * 100 } });
+    return shop.execute({ code });
+  }
+  async install(source: string) { return this.extensions.install({ name: "signup", source }); }
+  async use(email: string) { return this.extensions.call("signup", "check", { email }); }
+}
+"#;
+
+/// An extension whose tool validates with a package (and hashes with a Node built-in).
+const SIGNUP_EXTENSION: &str = r#"import { s } from "mini-schema";
+import { createHash } from "node:crypto";
+const email = s.email();
+export const tools = {
+  check: {
+    description: "Checks an email address",
+    inputSchema: { type: "object", properties: { email: { type: "string" } } },
+    async execute(args) {
+      return { valid: email.parse(args.email), id: createHash("sha256").update(args.email).digest("hex").slice(0, 8) };
+    },
+  },
+};
+"#;
+
+/// `islet extensions ARGS --data DATA`: its stdout.
+fn extensions_cli(data: &Path, args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_islet"))
+        .arg("extensions")
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_extensions_and_dynamic_isolates_import_npm_packages_on_serve() {
+    let (registry, hits) = given_npm_registry();
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Builder.ts", BUILDER)]);
+    let data = dir.path().join("data");
+    let npm_args = ["--allow-npm", "--npm-registry", &registry];
+    {
+        let server = given_server(&agents, &data, &npm_args);
+        // An extension installed over HTTP: its packages are bundled at install and named
+        // in the answer (and the manifest a person approving reads).
+        let body = json!({"name": "signup", "source": SIGNUP_EXTENSION});
+        let (status, installed) = server
+            .post("/agents/Builder/b/extensions", &body.to_string())
+            .await;
+        assert_eq!(status, 201, "{installed}");
+        assert_eq!(
+            installed["packages"],
+            json!(["mini-schema@1.2.0"]),
+            "{installed}"
+        );
+        let fetched = hits.load(Ordering::SeqCst);
+        assert!(
+            fetched >= 2,
+            "the install fetched the document and the tarball"
+        );
+        let ok = server
+            .call("Builder", "b", "use", json!(["ada@example.com"]))
+            .await;
+        assert_eq!(ok, json!({"valid": "ada@example.com", "id": "b5fc85e5"}));
+        let (status, refused) = server
+            .post("/agents/Builder/b/use", &json!(["nope"]).to_string())
+            .await;
+        assert_ne!(status, 200, "{refused}");
+        assert!(
+            refused.to_string().contains("Invalid email"),
+            "the package's own error: {refused}"
+        );
+        let shown = extensions_cli(&data, &["show", "Builder/b", "signup", "1"]);
+        assert!(shown.contains("packages:  mini-schema@1.2.0"), "{shown}");
+
+        // Installed by agent code (as a chat agent's load_extension does): version 2.
+        let again = server
+            .call("Builder", "b", "install", json!([SIGNUP_EXTENSION]))
+            .await;
+        assert_eq!(again["version"], json!(2), "{again}");
+        assert_eq!(again["packages"], json!(["mini-schema@1.2.0"]));
+
+        // this.isolates.run: code (an async function body) importing the package.
+        let run = server
+            .call(
+                "Builder",
+                "b",
+                "run",
+                json!([
+                    "import { s } from \"mini-schema\";\nreturn s.email().parse(\"grace@example.org\");"
+                ]),
+            )
+            .await;
+        assert_eq!(run, json!("grace@example.org"));
+        // this.isolates.load: a module importing it, in its kept isolate.
+        let module = "import schema from \"npm:mini-schema@^1\";\n\
+            export function check(e) { return schema.email().parse(e).toUpperCase(); }";
+        let loaded = server
+            .call("Builder", "b", "load", json!([module, "ada@example.com"]))
+            .await;
+        assert_eq!(loaded, json!("ADA@EXAMPLE.COM"));
+        // A code tool's program (what a model writes for createCodeTool).
+        let tool = server
+            .call(
+                "Builder",
+                "b",
+                "tool",
+                json!([
+                    "import { s } from \"mini-schema\";\nconst who = s.email().parse(\"ada@example.com\");\n\
+                     return { who, cents: await codemode.price({ item: \"milk\" }) };"
+                ]),
+            )
+            .await;
+        assert_eq!(tool, json!({"who": "ada@example.com", "cents": 400}));
+        assert_eq!(
+            hits.load(Ordering::SeqCst),
+            fetched,
+            "later imports of the package are served from the cache"
+        );
+    }
+    // Started again with the registry documents gone from the cache (so resolving a
+    // version would have to ask the registry) and process isolation: the extension's
+    // calls use the versions its install chose, and its bundle from the cache.
+    std::fs::remove_dir_all(data.join("npm").join("meta")).unwrap();
+    let before = hits.load(Ordering::SeqCst);
+    let server = given_server(
+        &agents,
+        &data,
+        &[
+            "--isolation",
+            "process",
+            "--allow-npm",
+            "--npm-registry",
+            &registry,
+        ],
+    );
+    let ok = server
+        .call("Builder", "b", "use", json!(["grace@example.org"]))
+        .await;
+    assert_eq!(ok, json!({"valid": "grace@example.org", "id": "233ac984"}));
+    assert_eq!(
+        hits.load(Ordering::SeqCst),
+        before,
+        "an installed extension's call never asks the registry"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_extensions_and_dynamic_isolates_importing_packages_fail_clearly() {
+    let (registry, _) = given_npm_registry();
+    let dir = tempfile::tempdir().unwrap();
+    let agents = given_agents_dir(dir.path(), &[("Builder.ts", BUILDER)]);
+    let data = dir.path().join("data");
+    {
+        // Without --allow-npm: the install and the runs fail naming the import and the flag.
+        let server = given_server(&agents, &data, &["--isolation", "inprocess"]);
+        let body = json!({"name": "signup", "source": SIGNUP_EXTENSION});
+        let (status, refused) = server
+            .post("/agents/Builder/b/extensions", &body.to_string())
+            .await;
+        assert_eq!(status, 400, "{refused}");
+        let text = refused.to_string();
+        assert!(text.contains("`mini-schema`"), "{text}");
+        assert!(text.contains("--allow-npm"), "{text}");
+        assert!(text.contains("--npm-allow mini-schema"), "{text}");
+        let (_, listed) = server.get("/agents/Builder/b/extensions").await;
+        assert!(
+            !listed.contains("signup"),
+            "nothing was installed: {listed}"
+        );
+        for method in ["run", "tool"] {
+            let (status, refused) = server
+                .post(
+                    &format!("/agents/Builder/b/{method}"),
+                    &json!(["import { s } from \"mini-schema\";\nreturn 1;"]).to_string(),
+                )
+                .await;
+            assert_ne!(status, 200, "{refused}");
+            let text = refused.to_string();
+            assert!(text.contains("`mini-schema`"), "{method}: {text}");
+            assert!(text.contains("--allow-npm"), "{method}: {text}");
+        }
+        let (status, refused) = server
+            .post(
+                "/agents/Builder/b/load",
+                &json!(["import { createHash } from \"node:crypto\";\nexport function check(e) { return e; }", "x"])
+                    .to_string(),
+            )
+            .await;
+        assert_ne!(status, 200, "{refused}");
+        assert!(refused.to_string().contains("`node:crypto`"), "{refused}");
+        assert!(refused.to_string().contains("--allow-npm"), "{refused}");
+    }
+    // With it, a version the registry does not have: the package and the range are named.
+    let server = given_server(
+        &agents,
+        &data,
+        &[
+            "--isolation",
+            "inprocess",
+            "--allow-npm",
+            "--npm-registry",
+            &registry,
+        ],
+    );
+    let missing = SIGNUP_EXTENSION.replace("\"mini-schema\"", "\"npm:mini-schema@^9\"");
+    let body = json!({"name": "signup", "source": missing});
+    let (status, refused) = server
+        .post("/agents/Builder/b/extensions", &body.to_string())
+        .await;
+    assert_eq!(status, 400, "{refused}");
+    let text = refused.to_string();
+    assert!(text.contains("`mini-schema` matches `^9`"), "{text}");
+    assert!(text.contains("1.2.0"), "{text}");
+}
