@@ -827,10 +827,18 @@ fn histories_of_interleaved_and_branched_sessions_hold_only_their_path() {
         let tenth = &path[10];
         let alternative = db
             .sessions()
-            .append(&ids[0], tenth.parent_id.as_deref(), &NewMessage::user("s0 alt"))
+            .append(
+                &ids[0],
+                tenth.parent_id.as_deref(),
+                &NewMessage::user("s0 alt"),
+            )
             .unwrap();
         assert_eq!(
-            texts(&db.sessions().history(&ids[0], Some(&alternative.id)).unwrap()),
+            texts(
+                &db.sessions()
+                    .history(&ids[0], Some(&alternative.id))
+                    .unwrap()
+            ),
             (0..10)
                 .map(|t| format!("s0 m{t}"))
                 .chain(["s0 alt".to_owned()])
