@@ -81,7 +81,8 @@ pub(crate) fn next_job<T>(own: &Receiver<T>, shared: &Receiver<T>) -> Option<T> 
     }
 }
 
-/// The reply, if it comes within [`REPLY_SPIN`] (yielding to other tasks meanwhile).
+/// The reply, if it comes within [`REPLY_SPIN`] (yielding to other tasks and threads
+/// meanwhile).
 pub(crate) async fn poll_reply<T>(
     reply: &mut oneshot::Receiver<T>,
 ) -> Option<Result<T, oneshot::error::RecvError>> {
@@ -89,7 +90,12 @@ pub(crate) async fn poll_reply<T>(
     while Instant::now() < until {
         match reply.try_recv() {
             Ok(value) => return Some(Ok(value)),
-            Err(oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
+            Err(oneshot::error::TryRecvError::Empty) => {
+                // The core too, not only this runtime's other tasks: the executor that
+                // answers needs one (see `spin_for`).
+                std::thread::yield_now();
+                tokio::task::yield_now().await;
+            }
             Err(oneshot::error::TryRecvError::Closed) => return Some(reply.await),
         }
     }

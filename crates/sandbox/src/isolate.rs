@@ -964,6 +964,12 @@ fn spin_for_completion(completions: &Receiver<Completion>, shared: &Shared) -> O
 
 /// Calls `poll` until it yields something or `window` has passed: for waits usually shorter
 /// than parking and waking a thread.
+///
+/// Between polls the thread yields its core: the answer usually comes from a thread that
+/// needs a core to run (an executor, a runtime worker), and with more spinning threads
+/// than cores (2 cores, 8 executors) a spinner that kept its core delayed that thread by
+/// up to the whole window. Yielding keeps this thread runnable, so it still needs no
+/// wake-up.
 pub(crate) fn spin_for<T>(window: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
     let until = Instant::now() + window;
     loop {
@@ -973,6 +979,6 @@ pub(crate) fn spin_for<T>(window: Duration, mut poll: impl FnMut() -> Option<T>)
         if Instant::now() >= until {
             return None;
         }
-        std::hint::spin_loop();
+        std::thread::yield_now();
     }
 }
