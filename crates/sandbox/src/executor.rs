@@ -63,8 +63,9 @@ pub(crate) fn unclaimed<T>(slot: &Slot<T>) -> bool {
 const IDLE_SPIN: Duration = Duration::from_micros(100);
 
 /// How long a session's caller polls for the reply before parking: a warm run answers
-/// within tens of microseconds.
-const REPLY_SPIN: Duration = Duration::from_micros(50);
+/// within tens of microseconds, one calling a sub-agent or an extension within a few
+/// hundred (the polls yield the core and this runtime's other tasks).
+const REPLY_SPIN: Duration = Duration::from_micros(200);
 
 /// The next job, `own` queue first (a session's runs wait only on their home thread),
 /// polling both for up to [`IDLE_SPIN`] before parking; `None` once the pool is gone.

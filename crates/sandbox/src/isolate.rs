@@ -949,10 +949,11 @@ fn serialized_len(value: &serde_json::Value) -> usize {
     count.0
 }
 
-/// How long to poll for a host call's completion before parking the thread. Host calls
-/// often answer within tens of microseconds; parking and waking a thread costs about as
-/// much again, twice (this thread and the one that answers).
-const SPIN: Duration = Duration::from_micros(50);
+/// How long to poll for a host call's completion before parking the thread. A host call
+/// that did not answer inline is mostly another isolate's run (a sub-agent's turn, an
+/// extension's tool: 50-200 µs); parking and waking a thread costs tens of microseconds,
+/// and the polls yield the core, so polling through such a run is cheaper than parking.
+const SPIN: Duration = Duration::from_micros(200);
 
 /// Polls briefly for a completion while host calls are in flight.
 fn spin_for_completion(completions: &Receiver<Completion>, shared: &Shared) -> Option<Completion> {
