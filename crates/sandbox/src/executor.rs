@@ -63,8 +63,9 @@ pub(crate) fn unclaimed<T>(slot: &Slot<T>) -> bool {
 const IDLE_SPIN: Duration = Duration::from_micros(100);
 
 /// How long a session's caller polls for the reply before parking: a warm run answers
-/// within tens of microseconds.
-const REPLY_SPIN: Duration = Duration::from_micros(50);
+/// within tens of microseconds, one calling a sub-agent or an extension within a few
+/// hundred (the polls yield the core and this runtime's other tasks).
+const REPLY_SPIN: Duration = Duration::from_micros(200);
 
 /// The next job, `own` queue first (a session's runs wait only on their home thread),
 /// polling both for up to [`IDLE_SPIN`] before parking; `None` once the pool is gone.
@@ -81,7 +82,8 @@ pub(crate) fn next_job<T>(own: &Receiver<T>, shared: &Receiver<T>) -> Option<T> 
     }
 }
 
-/// The reply, if it comes within [`REPLY_SPIN`] (yielding to other tasks meanwhile).
+/// The reply, if it comes within [`REPLY_SPIN`] (yielding to other tasks and threads
+/// meanwhile).
 pub(crate) async fn poll_reply<T>(
     reply: &mut oneshot::Receiver<T>,
 ) -> Option<Result<T, oneshot::error::RecvError>> {
@@ -89,7 +91,12 @@ pub(crate) async fn poll_reply<T>(
     while Instant::now() < until {
         match reply.try_recv() {
             Ok(value) => return Some(Ok(value)),
-            Err(oneshot::error::TryRecvError::Empty) => tokio::task::yield_now().await,
+            Err(oneshot::error::TryRecvError::Empty) => {
+                // The core too, not only this runtime's other tasks: the executor that
+                // answers needs one (see `spin_for`).
+                std::thread::yield_now();
+                tokio::task::yield_now().await;
+            }
             Err(oneshot::error::TryRecvError::Closed) => return Some(reply.await),
         }
     }

@@ -997,10 +997,11 @@ fn serialized_len(value: &serde_json::Value) -> usize {
     count.0
 }
 
-/// How long to poll for a host call's completion before parking the thread. Host calls
-/// often answer within tens of microseconds; parking and waking a thread costs about as
-/// much again, twice (this thread and the one that answers).
-const SPIN: Duration = Duration::from_micros(50);
+/// How long to poll for a host call's completion before parking the thread. A host call
+/// that did not answer inline is mostly another isolate's run (a sub-agent's turn, an
+/// extension's tool: 50-200 µs); parking and waking a thread costs tens of microseconds,
+/// and the polls yield the core, so polling through such a run is cheaper than parking.
+const SPIN: Duration = Duration::from_micros(200);
 
 /// Polls briefly for a completion while host calls are in flight.
 fn spin_for_completion(completions: &Receiver<Completion>, shared: &Shared) -> Option<Completion> {
@@ -1012,6 +1013,12 @@ fn spin_for_completion(completions: &Receiver<Completion>, shared: &Shared) -> O
 
 /// Calls `poll` until it yields something or `window` has passed: for waits usually shorter
 /// than parking and waking a thread.
+///
+/// Between polls the thread yields its core: the answer usually comes from a thread that
+/// needs a core to run (an executor, a runtime worker), and with more spinning threads
+/// than cores (2 cores, 8 executors) a spinner that kept its core delayed that thread by
+/// up to the whole window. Yielding keeps this thread runnable, so it still needs no
+/// wake-up.
 pub(crate) fn spin_for<T>(window: Duration, mut poll: impl FnMut() -> Option<T>) -> Option<T> {
     let until = Instant::now() + window;
     loop {
@@ -1021,6 +1028,6 @@ pub(crate) fn spin_for<T>(window: Duration, mut poll: impl FnMut() -> Option<T>)
         if Instant::now() >= until {
             return None;
         }
-        std::hint::spin_loop();
+        std::thread::yield_now();
     }
 }
