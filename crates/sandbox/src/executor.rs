@@ -306,8 +306,9 @@ impl Executor {
     }
 }
 
-/// Hashed on every run (the agent runtime prelude alone is 13 KB), so with a fast hash;
-/// the code is the host's, not a guest's, so collisions need no defence.
+/// Hashed on every run (the agent runtime prelude alone is 13 KB), so with a fast hash. A
+/// session serves one party, so a collision (code an agent wrote could be made to collide
+/// with its own earlier code) can only continue that party's own isolate.
 fn fingerprint(work: &Work<'_>) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
     work.code.hash(&mut h);

@@ -71,6 +71,52 @@ pub(crate) struct WorkerPool {
     slots: Vec<Mutex<Option<Arc<Worker>>>>,
     next_id: AtomicU64,
     counters: Arc<Counters>,
+    prelude_ids: PreludeIds,
+}
+
+/// The ids workers know preludes by: one per distinct text, never shared by two texts. A
+/// worker runs an execution with the prelude it keeps under the execution's id, and
+/// preludes can hold code from a package registry, so an id taken from a plain hash
+/// (which such code could be made to collide with) would let one prelude stand in for
+/// another. A fast hash finds the candidates; the texts are compared whole.
+#[derive(Default)]
+struct PreludeIds {
+    by_hash: Mutex<HashMap<u64, Vec<KnownPrelude>>>,
+    next: AtomicU64,
+}
+
+/// A prelude's text and its id.
+type KnownPrelude = (Arc<str>, u64);
+
+/// Distinct preludes remembered; past it the memory starts over (the texts are then
+/// sent again under new ids: ids are never reused).
+const PRELUDES_REMEMBERED: usize = 4096;
+
+impl PreludeIds {
+    fn id(&self, text: &Arc<str>) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        text.hash(&mut h);
+        self.id_under(h.finish(), text)
+    }
+
+    /// [`Self::id`] with the text's hash given (tests give two texts the same one).
+    fn id_under(&self, hash: u64, text: &Arc<str>) -> u64 {
+        let mut known = lock(&self.by_hash);
+        if known.len() >= PRELUDES_REMEMBERED {
+            known.clear();
+        }
+        let candidates = known.entry(hash).or_default();
+        if let Some((_, id)) = candidates
+            .iter()
+            .find(|(seen, _)| Arc::ptr_eq(seen, text) || **seen == **text)
+        {
+            return *id;
+        }
+        let id = self.next.fetch_add(1, Ordering::SeqCst) + 1;
+        candidates.push((Arc::clone(text), id));
+        id
+    }
 }
 
 struct Worker {
@@ -104,6 +150,7 @@ impl WorkerPool {
             config,
             next_id: AtomicU64::new(1),
             counters,
+            prelude_ids: PreludeIds::default(),
         };
         // Start every worker now: a misconfigured command fails here, not on first use.
         for slot in &pool.slots {
@@ -210,15 +257,19 @@ impl WorkerPool {
             },
         );
         let limits = execution.limits;
-        worker.send_execute(ToWorker::Execute {
-            id,
-            code: execution.code,
-            prelude: execution.prelude.as_deref().map(str::to_owned),
-            prelude_id: execution.prelude.as_deref().map(prelude_id),
-            functions: names,
-            limits,
-            session,
-        });
+        let prelude_id = execution.prelude.as_ref().map(|p| self.prelude_ids.id(p));
+        worker.send_execute(
+            ToWorker::Execute {
+                id,
+                code: execution.code,
+                prelude: None,
+                prelude_id,
+                functions: names,
+                limits,
+                session,
+            },
+            execution.prelude.as_deref(),
+        );
         let deadline = Duration::from_millis(limits.wall_ms) + self.config.grace;
         match tokio::time::timeout(deadline, outcome).await {
             Ok(Ok(outcome)) => outcome,
@@ -408,19 +459,19 @@ impl Worker {
         true
     }
 
-    /// Writes one frame; a failed write means the worker is gone or not reading.
-    /// Sends an `Execute` frame, leaving out a prelude this worker already has. The check
-    /// and the write happen under one lock, so the worker never sees an id before its text.
-    fn send_execute(&self, mut frame: ToWorker) {
+    /// Sends an `Execute` frame, with `text` (its prelude) only when this worker does not
+    /// have it yet. The check and the write happen under one lock, so the worker never
+    /// sees an id before its text; a failed write means the worker is gone or not reading.
+    fn send_execute(&self, mut frame: ToWorker, text: Option<&str>) {
         let mut writer = lock(&self.writer);
         if let ToWorker::Execute {
             prelude,
             prelude_id: Some(id),
             ..
         } = &mut frame
-            && !lock(&self.preludes).insert(*id)
+            && lock(&self.preludes).insert(*id)
         {
-            *prelude = None;
+            *prelude = text.map(str::to_owned);
         }
         let written = write_frame(&mut *writer, &frame);
         drop(writer);
@@ -494,14 +545,6 @@ impl Drop for WorkerPool {
     }
 }
 
-/// How a worker knows a prelude it was sent: its hash and length.
-fn prelude_id(text: &str) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = rustc_hash::FxHasher::default();
-    text.hash(&mut h);
-    h.finish() ^ (text.len() as u64).rotate_left(32)
-}
-
 fn describe_exit(status: std::process::ExitStatus) -> String {
     use std::os::unix::process::ExitStatusExt;
     match (status.code(), status.signal()) {
@@ -510,5 +553,28 @@ fn describe_exit(status: std::process::ExitStatus) -> String {
         (None, Some(31)) => "killed by SIGSYS: a forbidden system call".to_owned(),
         (None, Some(signal)) => format!("killed by signal {signal}"),
         (None, None) => "ended".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PreludeIds;
+    use std::sync::Arc;
+
+    /// A prelude may hold registry code, which could be made to collide with another
+    /// prelude's hash: texts are told apart whole, so a collision never makes a worker run
+    /// one prelude for another.
+    #[test]
+    fn prelude_ids_differ_for_different_texts_even_when_their_hashes_collide() {
+        let ids = PreludeIds::default();
+        let api: Arc<str> = "const api = {};".into();
+        let forged: Arc<str> = "const api = { steal() {} };".into();
+        let first = ids.id_under(7, &api);
+        let other = ids.id_under(7, &forged);
+        assert_ne!(first, other);
+        // The same text (another allocation) keeps its id, so a worker is sent it once.
+        let again: Arc<str> = "const api = {};".into();
+        assert_eq!(ids.id_under(7, &again), first);
+        assert_eq!(ids.id(&again), ids.id(&api));
     }
 }
