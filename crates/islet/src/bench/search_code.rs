@@ -218,7 +218,7 @@ pub(super) async fn search_code(args: SearchCodeArgs) -> anyhow::Result<Value> {
             "latency": filtered,
         },
         "details_ms": {
-            "what": "the same filter returning the parameters and body type of 3 matches (two runs: the second with those members resolved)",
+            "what": "the same filter returning the parameters and body type of 3 matches (one run: each member read is looked up from the host when first touched)",
             "result": found,
             "latency": detailed,
         },
