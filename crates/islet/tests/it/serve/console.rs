@@ -1431,9 +1431,18 @@ async fn issue20_console_shows_sub_agents_as_a_tree_with_last_activity() {
     )
     .await;
     wait_for_text(&page, "#state", "inner job").await;
-    page.click("[data-sub-agent='Member/m2'] > button")
-        .await
-        .unwrap();
+    // The tree is drawn again as activity comes in; a click that met a button being
+    // replaced is made again.
+    let opened = "document.querySelector('#agent-title')?.textContent.includes('Member / m2')";
+    for _ in 0..20 {
+        page.click("[data-sub-agent='Member/m2'] > button")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        if eval(&page, opened).await == json!(true) {
+            break;
+        }
+    }
     wait_for_text(&page, "#state", "job <b>m2</b>").await;
     assert_eq!(
         eval(&page, "document.querySelectorAll('#agent-detail b').length").await,
