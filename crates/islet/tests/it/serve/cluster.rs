@@ -196,13 +196,13 @@ fn wait_listening(mut child: Child, addr: &str) -> Node {
     }
 }
 
-/// What a call answered: the status and the JSON body (`None` when the node could not be
-/// reached at all: a connection refused by a killed node).
-async fn call(base: &str, agent: &str, method: &str, args: Value) -> Option<(u16, Value)> {
+/// What a `POST` of `body` to `path` answered: the status and the JSON body (`None` when
+/// the node could not be reached at all: a connection refused by a killed node).
+async fn post(base: &str, path: &str, body: Value) -> Option<(u16, Value)> {
     let response = client()
-        .post(format!("{base}/agents/Tally/{agent}/{method}"))
+        .post(format!("{base}{path}"))
         .bearer_auth(TOKEN)
-        .body(args.to_string())
+        .body(body.to_string())
         .timeout(Duration::from_secs(30))
         .send()
         .await
@@ -210,6 +210,24 @@ async fn call(base: &str, agent: &str, method: &str, args: Value) -> Option<(u16
     let status = response.status().as_u16();
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     Some((status, body))
+}
+
+/// A call of `Tally` `agent`'s `method` through `base` (see [`post`]).
+async fn call(base: &str, agent: &str, method: &str, args: Value) -> Option<(u16, Value)> {
+    post(base, &format!("/agents/Tally/{agent}/{method}"), args).await
+}
+
+/// The JSON body of an authenticated `GET` of `path`.
+async fn get_json(base: &str, path: &str) -> Value {
+    client()
+        .get(format!("{base}{path}"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 async fn turns(base: &str, agent: &str) -> Vec<i64> {
@@ -767,18 +785,9 @@ async fn issue21_an_agent_calls_an_agent_held_by_another_node() {
     );
 }
 
-/// A memory operation through `base`: its status and JSON body (`None`: unreachable).
+/// A memory operation on `team/shared` through `base` (see [`post`]).
 async fn memory_op(base: &str, op: &str, input: Value) -> Option<(u16, Value)> {
-    let response = client()
-        .post(format!("{base}/memory/team/shared/{op}"))
-        .bearer_auth(TOKEN)
-        .body(input.to_string())
-        .timeout(Duration::from_secs(30))
-        .send()
-        .await
-        .ok()?;
-    let status = response.status().as_u16();
-    Some((status, response.json().await.unwrap_or(Value::Null)))
+    post(base, &format!("/memory/team/shared/{op}"), input).await
 }
 
 /// The contents `recall` finds for `query` through `base`, retried while the answers
@@ -857,15 +866,7 @@ async fn issue21_memory_profiles_are_the_clusters_and_survive_a_killed_node() {
         ),
         (&n2.base, json!([{ "name": "team/shared", "node": "n1" }])),
     ] {
-        let listed: Value = client()
-            .get(format!("{base}/memory"))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let listed = get_json(base, "/memory").await;
         assert_eq!(listed["profiles"], listed_here, "{base}");
     }
     assert!(
@@ -906,15 +907,7 @@ async fn issue21_memory_profiles_are_the_clusters_and_survive_a_killed_node() {
     assert_eq!(deleted.status().as_u16(), 204);
     let gone = memory_op(&n2.base, "recall", json!("Alice")).await;
     assert_eq!(gone.as_ref().map(|(s, _)| *s), Some(404), "{gone:?}");
-    let listed: Value = client()
-        .get(format!("{}/memory", n2.base))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json(&n2.base, "/memory").await;
     assert_eq!(listed["profiles"], json!([]));
 }
 
