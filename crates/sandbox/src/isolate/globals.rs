@@ -424,13 +424,14 @@ fn child<'js>(ctx: &Ctx<'js>, parent: &Object<'js>, key: &str) -> rquickjs::Resu
 }
 
 /// What every host call checks first: that the execution runs, the host call limit (a call
-/// over it ends the execution), and one argument; the argument as JSON text.
+/// over it ends the execution), and one argument; the call's id and the argument as JSON
+/// text.
 fn start_call<'js>(
     ctx: &Ctx<'js>,
     shared: &Shared,
     path: &str,
     args: Rest<Value<'js>>,
-) -> rquickjs::Result<String> {
+) -> rquickjs::Result<(u64, String)> {
     if !shared.running() {
         return Err(ended(ctx));
     }
@@ -453,13 +454,16 @@ fn start_call<'js>(
             ),
         ));
     }
-    Ok(match args.0.into_iter().next() {
+    let json = match args.0.into_iter().next() {
         None => "null".to_owned(),
         Some(v) => match ctx.json_stringify(v)? {
             Some(s) => s.to_string()?,
             None => "null".to_owned(),
         },
-    })
+    };
+    let id = shared.next_id.get() + 1;
+    shared.next_id.set(id);
+    Ok((id, json))
 }
 
 /// A blocking host function (see `Bindings::blocking_function`): the call is started as
@@ -475,9 +479,7 @@ fn blocking_host_function<'js>(
     let f = Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> rquickjs::Result<Value<'js>> {
-            let json = start_call(&ctx, &shared, &path, args)?;
-            let id = shared.next_id.get() + 1;
-            shared.next_id.set(id);
+            let (id, json) = start_call(&ctx, &shared, &path, args)?;
             let started = Instant::now();
             if let Some(dispatch) = shared.dispatch.borrow().as_ref() {
                 dispatch.start(id, index, json);
@@ -512,9 +514,7 @@ fn host_function<'js>(
     let f = Function::new(
         ctx.clone(),
         move |ctx: Ctx<'js>, args: Rest<Value<'js>>| -> rquickjs::Result<Value<'js>> {
-            let json = start_call(&ctx, &shared, &path, args)?;
-            let id = shared.next_id.get() + 1;
-            shared.next_id.set(id);
+            let (id, json) = start_call(&ctx, &shared, &path, args)?;
             let (promise, resolve, reject) = ctx.promise()?;
             shared.calls.borrow_mut().insert(
                 id,
