@@ -241,13 +241,8 @@ where
     };
     let attachment = pick_attachment(attachments, &args).map_err(HostError::from)?;
     // Checked here too: a call made on another node goes there as a writable one.
-    if attachment.read_only && WRITES.contains(&operation) {
-        return Err(Error::ReadOnly {
-            profile: attachment.profile.name().to_string(),
-            attachment: attachment.by.clone(),
-            operation,
-        }
-        .into());
+    if WRITES.contains(&operation) {
+        writable(attachment, operation).map_err(HostError::from)?;
     }
     let forwarded = args.clone();
     let here = Box::pin(async move { run(attachments, args).await.map_err(HostError::from) });
@@ -267,7 +262,11 @@ fn pick_writable<'a>(
     args: &Value,
     operation: &'static str,
 ) -> Result<&'a Profile, Error> {
-    let a = pick_attachment(profiles, args)?;
+    writable(pick_attachment(profiles, args)?, operation)
+}
+
+/// The attachment's profile, for `operation`, which writes: refused when it is read-only.
+fn writable<'a>(a: &'a Attachment, operation: &'static str) -> Result<&'a Profile, Error> {
     if a.read_only {
         return Err(Error::ReadOnly {
             profile: a.profile.name().to_string(),

@@ -78,10 +78,12 @@ impl ClusterMemory {
     }
 
     fn slot(&self, profile: &Profile) -> Arc<tokio::sync::Mutex<Option<Replica>>> {
-        lock(&self.slots)
-            .entry(profile.name().to_string())
-            .or_default()
-            .clone()
+        let mut slots = lock(&self.slots);
+        // Looked up before the key is allocated: every operation passes here.
+        if let Some(slot) = slots.get(profile.name().as_str()) {
+            return slot.clone();
+        }
+        slots.entry(profile.name().to_string()).or_default().clone()
     }
 
     /// Makes this node the profile's server, claiming its lease and rebuilding its file
@@ -358,9 +360,7 @@ impl ClusterMemory {
             }
         }
     }
-}
 
-impl ClusterMemory {
     /// How many memories a profile this node serves holds (`None` if it stopped serving
     /// it, or cannot tell).
     async fn count_here(&self, memories: &memory::Memories, name: &str) -> Option<u64> {
