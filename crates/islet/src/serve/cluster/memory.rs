@@ -126,7 +126,20 @@ impl ClusterMemory {
                 ));
             }
             Claim::Elsewhere { advertise, .. } => return Ok(Some(advertise)),
-            Claim::Kept { epoch, .. } | Claim::New { epoch } => epoch,
+            // Held without a break (this node dropped only its hold, e.g. after deleting
+            // the profile): the local file is current. Its next shipment is a whole
+            // snapshot, which says all the file holds whatever the log had.
+            Claim::Kept { epoch, seq } => {
+                *replica = Some(Replica {
+                    epoch,
+                    seq,
+                    cursor: store::WalCursor::new(&profile.path()),
+                    bytes_since_snapshot: 0,
+                    listed: false,
+                });
+                return Ok(None);
+            }
+            Claim::New { epoch } => epoch,
         };
         let copy = self.cluster.restore(&agent, epoch).await.map_err(failed)?;
         profile.close().await;
