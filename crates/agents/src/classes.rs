@@ -49,6 +49,13 @@ pub trait ModulePackages: Send + Sync {
         code: &'a str,
         pinned: Option<&'a BTreeMap<String, String>>,
     ) -> PackagesFuture<'a>;
+
+    /// What code given at run time may import, in a sentence for a model: a code tool's
+    /// description (`createCodeTool`) mentions packages only when they are offered.
+    /// `None`: nothing (the default).
+    fn code_imports_note(&self) -> Option<String> {
+        None
+    }
 }
 
 /// What [`ModulePackages::prepare`] returns.

@@ -202,6 +202,10 @@ impl agents::ModulePackages for ClassPackages {
             })
         })
     }
+
+    fn code_imports_note(&self) -> Option<String> {
+        self.0.as_deref().map(npm::description)
+    }
 }
 
 /// Whether code gets `fetch`, and for which hosts: shared by `islet run`, `islet mcp

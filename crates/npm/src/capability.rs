@@ -23,13 +23,18 @@ pub struct NpmCapability {
 impl NpmCapability {
     /// The rung over `npm`; its description lists the allowed packages, if limited.
     pub fn new(npm: Arc<Npm>) -> Self {
-        let allow = &npm.config().allow;
-        let description = if allow.is_empty() {
-            DESCRIPTION.to_owned()
-        } else {
-            format!("{DESCRIPTION} Allowed packages: {}.", allow.join(", "))
-        };
+        let description = description(&npm);
         NpmCapability { npm, description }
+    }
+}
+
+/// [`DESCRIPTION`], and the allowed packages when `npm` allows only some.
+pub fn description(npm: &Npm) -> String {
+    let allow = &npm.config().allow;
+    if allow.is_empty() {
+        DESCRIPTION.to_owned()
+    } else {
+        format!("{DESCRIPTION} Allowed packages: {}.", allow.join(", "))
     }
 }
 

@@ -47,7 +47,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-pub use capability::{DESCRIPTION, NpmCapability};
+pub use capability::{DESCRIPTION, NpmCapability, description};
 pub use error::Error;
 
 use crate::registry::METADATA_TTL;

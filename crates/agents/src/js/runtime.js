@@ -427,9 +427,12 @@ function createCodeTool(tools, options) {
   const o = options === undefined ? {} : options;
   if (o === null || typeof o !== 'object') throw new TypeError(`${usage}: options is an object`);
   const declarations = codeToolDeclarations(tools);
+  // The npm rung is named only where this server offers it (else imports fail).
+  const imports = host.codeToolImports();
   const description = (o.description !== undefined ? String(o.description) + '\n\n' : '')
     + 'Run JavaScript: the body of an async function (use await; `return` the result you want to see). It can call these tools, chain them, loop and filter between calls:\n```ts\n'
-    + declarations + '\n```\nNo network, filesystem or other globals; console.log output is returned with the result.';
+    + declarations + '\n```\nNo network, filesystem or other globals; console.log output is returned with the result.'
+    + (imports === null ? ' No imports.' : `\nIt may import ${imports}`);
   return {
     description,
     inputSchema: { type: 'object', properties: { code: { type: 'string', description: 'the body of an async function, e.g. `const a = await codemode.x({}); return a;`' } }, required: ['code'] },

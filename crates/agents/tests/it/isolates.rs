@@ -351,4 +351,7 @@ async fn issue16_create_code_tool_gives_code_mode_over_the_agents_own_tools() {
     ] {
         assert!(description.contains(wanted), "{wanted}\n{description}");
     }
+    // Without packages offered (no `HostConfig::packages`), imports are not promised.
+    assert!(description.ends_with("No imports."), "{description}");
+    assert!(!description.contains("npm"), "{description}");
 }

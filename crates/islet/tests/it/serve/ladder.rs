@@ -725,6 +725,9 @@ export default class Builder extends Agent {
       execute: async ({ item }) => item.length * 100 } });
     return shop.execute({ code });
   }
+  async describeTool() {
+    return createCodeTool({ price: { description: "Price in cents", execute: async () => 1 } }).description;
+  }
   async install(source: string) { return this.extensions.install({ name: "signup", source }); }
   async use(email: string) { return this.extensions.call("signup", "check", { email }); }
 }
@@ -843,6 +846,13 @@ async fn issue17_extensions_and_dynamic_isolates_import_npm_packages_on_serve() 
             )
             .await;
         assert_eq!(tool, json!({"who": "ada@example.com", "cents": 400}));
+        // The code tool's description offers the imports the program just made.
+        let described = server.call("Builder", "b", "describeTool", json!([])).await;
+        let described = described.as_str().unwrap_or_default();
+        assert!(
+            described.contains("It may import npm packages: `import { z } from \"zod\"`"),
+            "{described}"
+        );
         assert_eq!(
             hits.load(Ordering::SeqCst),
             fetched,
@@ -921,6 +931,11 @@ async fn issue17_extensions_and_dynamic_isolates_importing_packages_fail_clearly
         assert_ne!(status, 200, "{refused}");
         assert!(refused.to_string().contains("`node:crypto`"), "{refused}");
         assert!(refused.to_string().contains("--allow-npm"), "{refused}");
+        // Nor does a code tool's description offer imports.
+        let described = server.call("Builder", "b", "describeTool", json!([])).await;
+        let described = described.as_str().unwrap_or_default();
+        assert!(described.ends_with("No imports."), "{described}");
+        assert!(!described.contains("npm"), "{described}");
     }
     // With it, a version the registry does not have: the package and the range are named.
     let server = given_server(
