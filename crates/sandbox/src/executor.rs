@@ -8,16 +8,13 @@
 //! failed run, a panic), and the session's next run starts over from its code.
 
 pub(crate) use crate::isolate::Work;
-use crate::isolate::{Engine, Isolate, error_outcome, spin_for};
+use crate::isolate::{Engine, Isolate, error_outcome};
 use crate::normalize::{Normalized, SyntaxError, normalize_with_stack};
 use crate::outcome::{JsError, Outcome};
 use crate::{Limits, SandboxError};
-use crossbeam_channel::Receiver;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
@@ -28,59 +25,10 @@ pub(crate) const EXECUTOR_STACK_BYTES: usize = Limits::MAX_STACK_BYTES + (8 << 2
 /// fields (~100-200 KB); past this many, the least recently used is dropped.
 pub(crate) const SESSIONS_PER_THREAD: usize = 256;
 
-/// Where a session's live isolate is: the index of its home thread, or [`NO_HOME`].
-pub(crate) type HomeCell = Arc<AtomicUsize>;
-
-/// A session that has no live isolate on any thread.
-pub(crate) const NO_HOME: usize = usize::MAX;
-
-/// A session's run, queued first at its home thread and, if that thread has not taken it
-/// after [`STEAL_AFTER`], also on the shared queue: whichever executor takes it first runs
-/// it. The home may be busy with a long run, or be running the very code that waits for
-/// this one (Code Mode calling an agent, an agent calling another homed on the same
-/// thread), which would otherwise deadlock until the wall limit.
-pub(crate) type Slot<T> = Arc<Mutex<Option<T>>>;
-
-/// How long a session's run waits for its busy home before any thread may take it (and
-/// start over from the code there, ~1 ms).
-pub(crate) const STEAL_AFTER: Duration = Duration::from_millis(1);
-
-/// Takes the job out of `slot`; `None` when another executor took it.
-pub(crate) fn claim<T>(slot: &Slot<T>) -> Option<T> {
-    base::sync::lock(slot).take()
-}
-
-/// Whether the job is still waiting in `slot`.
-pub(crate) fn unclaimed<T>(slot: &Slot<T>) -> bool {
-    base::sync::lock(slot).is_some()
-}
-
-/// How long an executor polls its queues before parking. A caller making calls back to
-/// back (an agent's client) sends the next one within tens of microseconds of the last
-/// reply; waking a parked thread costs about as much again, more on a VM whose idle vCPU
-/// must be woken by the host. Idle, this costs at most this much CPU per job; busy, the
-/// queue is never empty and nothing spins.
-const IDLE_SPIN: Duration = Duration::from_micros(100);
-
 /// How long a session's caller polls for the reply before parking: a warm run answers
 /// within tens of microseconds, one calling a sub-agent or an extension within a few
 /// hundred (the polls yield the core and this runtime's other tasks).
 const REPLY_SPIN: Duration = Duration::from_micros(200);
-
-/// The next job, `own` queue first (a session's runs wait only on their home thread),
-/// polling both for up to [`IDLE_SPIN`] before parking; `None` once the pool is gone.
-pub(crate) fn next_job<T>(own: &Receiver<T>, shared: &Receiver<T>) -> Option<T> {
-    let polled = spin_for(IDLE_SPIN, || {
-        own.try_recv().or_else(|_| shared.try_recv()).ok()
-    });
-    if polled.is_some() {
-        return polled;
-    }
-    crossbeam_channel::select! {
-        recv(own) -> job => job.ok(),
-        recv(shared) -> job => job.ok(),
-    }
-}
 
 /// The reply, if it comes within [`REPLY_SPIN`] (yielding to other tasks and threads
 /// meanwhile).

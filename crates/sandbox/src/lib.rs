@@ -29,6 +29,7 @@ pub mod normalize;
 mod outcome;
 mod pool;
 pub mod process;
+mod scheduler;
 mod stats;
 
 pub use bindings::{Bindings, FETCH_BINDING, FunctionName, HostError, HostFn, json_kind};

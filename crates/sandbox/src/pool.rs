@@ -4,17 +4,17 @@
 //! An isolate is created *before* the execution that will use it arrives (right after the
 //! thread's previous execution), so creation stays off the request's critical path.
 
-use crate::executor::{
-    EXECUTOR_STACK_BYTES, Executor, HomeCell, NO_HOME, STEAL_AFTER, Slot, Work, claim, next_job,
-    poll_reply, syntax_error_outcome, unclaimed,
-};
+use crate::executor::{EXECUTOR_STACK_BYTES, Executor, Work, poll_reply, syntax_error_outcome};
 use crate::isolate::{Completion, HostDispatch, Isolate, error_outcome};
 use crate::normalize::normalize;
 use crate::outcome::{JsError, Outcome};
 use crate::process::{WorkerConfig, WorkerPool};
+use crate::scheduler::{
+    HomeCell, NO_HOME, Next, Placed, Queues, STEAL_AFTER, Scheduler, SessionRun,
+};
 use crate::stats::{Counters, SandboxStats};
 use crate::{Execution, HostError, HostFn, SandboxError};
-use crossbeam_channel::{Receiver, Sender};
+use crossbeam_channel::Sender;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
@@ -28,43 +28,41 @@ pub struct SandboxConfig {
     pub threads: usize,
 }
 
-enum Job {
-    Execute {
-        execution: Execution,
-        runtime: tokio::runtime::Handle,
-        reply: oneshot::Sender<Outcome>,
-    },
-    Session(Slot<SessionJob>),
-    EndSession(u64),
+/// An execution in a fresh isolate, on any thread.
+struct ExecuteJob {
+    execution: Execution,
+    runtime: tokio::runtime::Handle,
+    reply: oneshot::Sender<Outcome>,
 }
 
+/// A session's run (see [`Scheduler::submit_session`] for where it goes).
 struct SessionJob {
     id: u64,
     seq: u64,
-    /// Set to the thread that runs it: its new home.
-    home: HomeCell,
     execution: Execution,
     input: serde_json::Value,
     runtime: tokio::runtime::Handle,
     reply: oneshot::Sender<Outcome>,
 }
 
-impl Job {
-    fn fail(self, message: &str) {
-        let reply = match self {
-            Job::Execute { reply, .. } => reply,
-            Job::Session(slot) => match claim(&slot) {
-                Some(job) => job.reply,
-                None => return,
-            },
-            Job::EndSession(_) => return,
-        };
-        let _ = reply.send(error_outcome(
-            JsError::new("SandboxError", message),
-            Instant::now(),
-        ));
+/// Executions any thread may take, and sessions' runs at their home thread first.
+type Threads = Scheduler<ExecuteJob, SessionJob>;
+
+fn fail(reply: oneshot::Sender<Outcome>, message: &str) {
+    let _ = reply.send(error_outcome(
+        JsError::new("SandboxError", message),
+        Instant::now(),
+    ));
+}
+
+/// Fails a session's run no thread will take (unless one took it meanwhile).
+fn fail_session(run: &SessionRun<SessionJob>) {
+    if let Some(job) = run.claim() {
+        fail(job.reply, SHUT_DOWN);
     }
 }
+
+const SHUT_DOWN: &str = "the sandbox has shut down";
 
 /// Runs executions in fresh isolates, and sessions' runs in their live ones
 /// ([`Sandbox::session`]): on a pool of threads in this process ([`Sandbox::new`]) or in
@@ -78,14 +76,6 @@ pub struct Sandbox {
 enum Inner {
     Threads(Arc<Threads>),
     Workers(Arc<WorkerPool>),
-}
-
-struct Threads {
-    /// Executions any thread may take (and sessions' runs without a home, or whose home
-    /// did not take them in time).
-    jobs: Sender<Job>,
-    /// Each thread's own queue: the runs of the sessions homed there.
-    homes: Vec<Sender<Job>>,
 }
 
 impl std::fmt::Debug for Sandbox {
@@ -104,20 +94,16 @@ impl Sandbox {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
-        let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
-        let mut homes = Vec::with_capacity(threads);
-        for i in 0..threads {
-            let queue = queue.clone();
-            let (home, own) = crossbeam_channel::unbounded::<Job>();
-            homes.push(home);
+        let (scheduler, queues) = Threads::new(threads);
+        for (i, queues) in queues.into_iter().enumerate() {
             std::thread::Builder::new()
                 .name(format!("islet-isolate-{i}"))
                 // QuickJS recurses on the native stack; the JS stack limit sits well inside.
                 .stack_size(EXECUTOR_STACK_BYTES)
-                .spawn(move || executor(i, &queue, &own))?;
+                .spawn(move || executor(&queues))?;
         }
         Ok(Self {
-            inner: Inner::Threads(Arc::new(Threads { jobs, homes })),
+            inner: Inner::Threads(Arc::new(scheduler)),
             next_session: AtomicU64::new(1),
             counters: Arc::default(),
         })
@@ -159,7 +145,7 @@ impl Sandbox {
     /// Executor threads in this process (0 in process isolation).
     pub fn threads(&self) -> usize {
         match &self.inner {
-            Inner::Threads(threads) => threads.homes.len(),
+            Inner::Threads(threads) => threads.threads(),
             Inner::Workers(_) => 0,
         }
     }
@@ -181,17 +167,20 @@ impl Sandbox {
     }
 
     async fn execute_uncounted(&self, execution: Execution) -> Outcome {
-        let jobs = match &self.inner {
-            Inner::Threads(threads) => &threads.jobs,
+        let threads = match &self.inner {
+            Inner::Threads(threads) => threads,
             Inner::Workers(pool) => return pool.execute(execution, None, None).await,
         };
         let (reply, outcome) = oneshot::channel();
-        let job = Job::Execute {
+        let job = ExecuteJob {
             execution,
             runtime: tokio::runtime::Handle::current(),
             reply,
         };
-        submit(jobs, job, outcome).await
+        if let Err(job) = threads.submit(job) {
+            fail(job.reply, SHUT_DOWN);
+        }
+        outcome.await.unwrap_or_else(|_| thread_failed())
     }
 
     /// A new session: a home for a sequence of runs that keep one isolate alive between
@@ -215,13 +204,6 @@ impl Sandbox {
             counters: Arc::clone(&self.counters),
         }
     }
-}
-
-async fn submit(queue: &Sender<Job>, job: Job, outcome: oneshot::Receiver<Outcome>) -> Outcome {
-    if let Err(crossbeam_channel::SendError(job)) = queue.send(job) {
-        job.fail("the sandbox has shut down");
-    }
-    outcome.await.unwrap_or_else(|_| thread_failed())
 }
 
 fn thread_failed() -> Outcome {
@@ -300,33 +282,34 @@ impl Session {
                 };
                 let seq = self.seq.fetch_add(1, Ordering::SeqCst) + 1;
                 let (reply, mut outcome) = oneshot::channel();
-                let slot = Arc::new(std::sync::Mutex::new(Some(SessionJob {
-                    id: self.id,
-                    seq,
-                    home: Arc::clone(cell),
-                    execution,
-                    input,
-                    runtime: tokio::runtime::Handle::current(),
-                    reply,
-                })));
-                let Some(home) = threads.homes.get(cell.load(Ordering::SeqCst)) else {
-                    return submit(&threads.jobs, Job::Session(slot), outcome).await;
-                };
-                if let Err(crossbeam_channel::SendError(job)) =
-                    home.send(Job::Session(Arc::clone(&slot)))
-                {
-                    job.fail("the sandbox has shut down");
-                }
-                if let Some(done) = poll_reply(&mut outcome).await {
-                    return done.unwrap_or_else(|_| thread_failed());
-                }
-                tokio::select! {
-                    biased;
-                    done = &mut outcome => return done.unwrap_or_else(|_| thread_failed()),
-                    () = tokio::time::sleep(STEAL_AFTER) => {}
-                }
-                if unclaimed(&slot) {
-                    return submit(&threads.jobs, Job::Session(slot), outcome).await;
+                let run = SessionRun::new(
+                    Arc::clone(cell),
+                    SessionJob {
+                        id: self.id,
+                        seq,
+                        execution,
+                        input,
+                        runtime: tokio::runtime::Handle::current(),
+                        reply,
+                    },
+                );
+                match threads.submit_session(&run) {
+                    Ok(Placed::Shared) => {}
+                    Ok(Placed::Home) => {
+                        if let Some(done) = poll_reply(&mut outcome).await {
+                            return done.unwrap_or_else(|_| thread_failed());
+                        }
+                        // The steal-after timer: this caller waits it out itself.
+                        tokio::select! {
+                            biased;
+                            done = &mut outcome => return done.unwrap_or_else(|_| thread_failed()),
+                            () = tokio::time::sleep(STEAL_AFTER) => {}
+                        }
+                        if threads.steal(&run).is_err() {
+                            fail_session(&run);
+                        }
+                    }
+                    Err(_) => fail_session(&run),
                 }
                 outcome.await.unwrap_or_else(|_| thread_failed())
             }
@@ -349,12 +332,8 @@ impl Session {
         match &self.home {
             Home::Thread { threads, cell } => {
                 cell.store(NO_HOME, Ordering::SeqCst);
-                // Every thread: one that ran the session before its home moved may
-                // still hold an isolate of it.
                 if let Some(threads) = threads.upgrade() {
-                    for queue in &threads.homes {
-                        let _ = queue.send(Job::EndSession(self.id));
-                    }
+                    threads.forget(self.id);
                 }
             }
             Home::Worker { pool, cell } => {
@@ -374,49 +353,42 @@ impl Drop for Session {
 }
 
 fn shut_down() -> Outcome {
-    error_outcome(
-        JsError::new("SandboxError", "the sandbox has shut down"),
-        Instant::now(),
-    )
+    error_outcome(JsError::new("SandboxError", SHUT_DOWN), Instant::now())
 }
 
-fn executor(index: usize, shared: &Receiver<Job>, own: &Receiver<Job>) {
+fn executor(queues: &Queues<ExecuteJob, SessionJob>) {
     let mut executor = match Executor::new() {
         Ok(executor) => executor,
         Err(e) => {
             tracing::error!("isolate thread cannot start: {e}");
             let message = e.to_string();
-            loop {
-                crossbeam_channel::select! {
-                    recv(own) -> job => match job { Ok(job) => job.fail(&message), Err(_) => return },
-                    recv(shared) -> job => match job { Ok(job) => job.fail(&message), Err(_) => return },
+            while let Some(next) = queues.next(false) {
+                match next {
+                    Next::Job(job) => fail(job.reply, &message),
+                    Next::Session(job) => fail(job.reply, &message),
+                    Next::Forget(_) => {}
                 }
             }
+            return;
         }
     };
-    loop {
-        let Some(job) = next_job(own, shared) else {
-            return;
-        };
-        match job {
-            Job::Execute {
+    while let Some(next) = queues.next(true) {
+        match next {
+            Next::Job(ExecuteJob {
                 execution,
                 runtime,
                 reply,
-            } => {
+            }) => {
                 let outcome = run_job(&execution, &runtime, |work| executor.execute(work));
                 let _ = reply.send(outcome);
             }
-            Job::Session(slot) => {
-                // Queued twice (home, then shared); the other copy may have run.
-                let Some(job) = claim(&slot) else { continue };
-                job.home.store(index, Ordering::SeqCst);
+            Next::Session(job) => {
                 let outcome = run_job(&job.execution, &job.runtime, |work| {
                     executor.run_session(job.id, job.seq, work, &job.input)
                 });
                 let _ = job.reply.send(outcome);
             }
-            Job::EndSession(id) => executor.end_session(id),
+            Next::Forget(id) => executor.end_session(id),
         }
         executor.after_reply();
     }

@@ -1,23 +1,22 @@
 //! The worker process: hosts isolates for a supervisor, over a Unix socket on its stdin.
 //!
-//! Threads: one reader (frames in), and executor threads, each with its own engine and one
-//! isolate at a time. Outgoing frames share one writer behind a lock.
+//! Threads: one reader (frames in), executor threads, each with its own engine and one
+//! isolate at a time, and the scheduler's steal thread (see `crate::scheduler`). Outgoing
+//! frames share one writer behind a lock.
 
 use super::frame::{FromWorker, ToWorker, read_frame, write_frame};
 use crate::Limits;
-use crate::executor::{
-    EXECUTOR_STACK_BYTES, Executor, HomeCell, NO_HOME, STEAL_AFTER, Slot, Work, claim, next_job,
-    unclaimed,
-};
+use crate::executor::{EXECUTOR_STACK_BYTES, Executor, Work};
 use crate::harden::Layer;
 use crate::isolate::{Completion, HostDispatch};
 use crate::outcome::JsError;
+use crate::scheduler::{HomeCell, NO_HOME, Next, Placed, Queues, Scheduler, SessionRun};
 use base::sync::lock;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
 use std::io::BufReader;
 use std::os::unix::net::UnixStream;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -25,20 +24,14 @@ type Writer = Arc<Mutex<UnixStream>>;
 /// Executions in flight, by id: where their host results go.
 type Running = Arc<Mutex<HashMap<u64, Sender<Completion>>>>;
 
-enum Job {
-    Run(Slot<Run>),
-    EndSession(u64),
-}
-
 struct Run {
     id: u64,
     code: String,
     prelude: Option<Arc<str>>,
     functions: Vec<crate::FunctionName>,
     limits: Limits,
-    /// A session's run: the session, the run's number, its entry's input, and its home
-    /// cell (set to the thread that runs it).
-    session: Option<(u64, u64, serde_json::Value, HomeCell)>,
+    /// A session's run: the session, the run's number and its entry's input.
+    session: Option<(u64, u64, serde_json::Value)>,
     completions: Receiver<Completion>,
 }
 
@@ -54,40 +47,22 @@ pub fn serve(socket: UnixStream, executors: usize, layers: Vec<Layer>) -> std::i
         },
     )?;
 
-    let (jobs, queue) = crossbeam_channel::unbounded::<Job>();
     let running: Running = Arc::default();
-    let executors = executors.max(1);
-    let mut homes = Vec::new();
-    for i in 0..executors {
-        let queue = queue.clone();
-        let (home, own) = crossbeam_channel::unbounded::<Job>();
-        homes.push(home);
+    let (scheduler, queues) = Scheduler::<Run, Run>::new(executors.max(1));
+    for (i, queues) in queues.into_iter().enumerate() {
         let writer = writer.clone();
         let running = running.clone();
         std::thread::Builder::new()
             .name(format!("islet-worker-{i}"))
             .stack_size(EXECUTOR_STACK_BYTES)
-            .spawn(move || executor(i, &queue, &own, &writer, &running))?;
+            .spawn(move || executor(&queues, &writer, &running))?;
     }
     // Host preludes by id: each is sent once per worker.
     let mut preludes: HashMap<u64, Arc<str>> = HashMap::new();
     // Where each session's live isolate is (see `Session`).
     let mut sessions: HashMap<u64, HomeCell> = HashMap::new();
-    // Session runs their home has not taken in time move to the shared queue.
-    let (late, waiting) = crossbeam_channel::unbounded::<(Instant, Slot<Run>)>();
-    {
-        let jobs = jobs.clone();
-        std::thread::Builder::new()
-            .name("islet-worker-steal".to_owned())
-            .spawn(move || {
-                for (at, slot) in waiting {
-                    std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                    if unclaimed(&slot) {
-                        let _ = jobs.send(Job::Run(slot));
-                    }
-                }
-            })?;
-    }
+    // This reader must not wait out a busy home itself.
+    let stealer = scheduler.steal_thread("islet-worker-steal")?;
 
     let mut input = BufReader::new(socket);
     while let Some(message) = read_frame::<ToWorker>(&mut input)? {
@@ -131,15 +106,13 @@ pub fn serve(socket: UnixStream, executors: usize, layers: Vec<Layer>) -> std::i
                 };
                 let (tx, completions) = crossbeam_channel::unbounded();
                 lock(&running).insert(id, tx);
-                let mut home = None;
-                let session = session.map(|(session, seq, input)| {
+                let home = session.as_ref().map(|(session, ..)| {
                     let cell = sessions
-                        .entry(session)
+                        .entry(*session)
                         .or_insert_with(|| Arc::new(AtomicUsize::new(NO_HOME)));
-                    home = homes.get(cell.load(Ordering::SeqCst));
-                    (session, seq, input, Arc::clone(cell))
+                    Arc::clone(cell)
                 });
-                let slot = Arc::new(Mutex::new(Some(Run {
+                let run = Run {
                     id,
                     code,
                     prelude,
@@ -147,24 +120,22 @@ pub fn serve(socket: UnixStream, executors: usize, layers: Vec<Layer>) -> std::i
                     limits,
                     session,
                     completions,
-                })));
+                };
                 match home {
                     Some(home) => {
-                        let _ = home.send(Job::Run(Arc::clone(&slot)));
-                        let _ = late.send((Instant::now() + STEAL_AFTER, slot));
+                        let run = SessionRun::new(home, run);
+                        if let Ok(Placed::Home) = scheduler.submit_session(&run) {
+                            stealer.after(run);
+                        }
                     }
                     None => {
-                        let _ = jobs.send(Job::Run(slot));
+                        let _ = scheduler.submit(run);
                     }
                 }
             }
             ToWorker::EndSession { session } => {
                 sessions.remove(&session);
-                // Every thread: one that ran the session before its home moved may still
-                // hold an isolate of it.
-                for home in &homes {
-                    let _ = home.send(Job::EndSession(session));
-                }
+                scheduler.forget(session);
             }
             ToWorker::HostResult {
                 execution,
@@ -184,13 +155,7 @@ fn send(writer: &Writer, message: &FromWorker) -> std::io::Result<()> {
     write_frame(&mut *lock(writer), message)
 }
 
-fn executor(
-    index: usize,
-    shared: &Receiver<Job>,
-    own: &Receiver<Job>,
-    writer: &Writer,
-    running: &Running,
-) {
+fn executor(queues: &Queues<Run, Run>, writer: &Writer, running: &Running) {
     let mut executor = match Executor::new() {
         Ok(executor) => Some(executor),
         Err(e) => {
@@ -198,18 +163,17 @@ fn executor(
             None
         }
     };
-    loop {
-        let Some(job) = next_job(own, shared) else {
-            return;
-        };
-        let Job::Run(slot) = job else {
-            if let (Job::EndSession(session), Some(executor)) = (job, &mut executor) {
-                executor.end_session(session);
+    // A thread without an engine fails what it takes and must not draw sessions' runs.
+    while let Some(next) = queues.next(executor.is_some()) {
+        let run = match next {
+            Next::Job(run) | Next::Session(run) => run,
+            Next::Forget(session) => {
+                if let Some(executor) = &mut executor {
+                    executor.end_session(session);
+                }
+                continue;
             }
-            continue;
         };
-        // Session runs are queued twice (home, then shared); the other copy may have run.
-        let Some(run) = claim(&slot) else { continue };
         let started = Instant::now();
         let id = run.id;
         let work = Work {
@@ -224,8 +188,7 @@ fn executor(
             completions: &run.completions,
         };
         let mut outcome = match (&mut executor, &run.session) {
-            (Some(executor), Some((session, seq, input, home))) => {
-                home.store(index, Ordering::SeqCst);
+            (Some(executor), Some((session, seq, input))) => {
                 executor.run_session(*session, *seq, work, input)
             }
             (Some(executor), None) => executor.execute(work),
