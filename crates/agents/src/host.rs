@@ -76,9 +76,9 @@ pub struct HostConfig {
     /// The `fetch` of an extension allowed to reach exactly the hosts of its manifest
     /// (issue 16); `None`: extensions get no network, and an install asking for it is
     /// refused.
-    pub extension_fetch: Option<crate::extensions::ExtensionFetch>,
+    pub extension_fetch: Option<crate::permissions::ExtensionFetch>,
     /// The operator's cap on extensions' permissions; `None`: no cap beyond the fetcher's.
-    pub extension_policy: Option<crate::extensions::ExtensionPolicy>,
+    pub extension_policy: Option<crate::permissions::ExtensionPolicy>,
     /// Linux sandboxes for the classes that opt in (`static sandbox`); `None`: the server
     /// offers none, and `this.sandbox` refuses saying how to turn them on.
     pub sandboxes: Option<Arc<dyn AgentSandboxes>>,

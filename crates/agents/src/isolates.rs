@@ -29,7 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::address::Address;
 use crate::error::{Error, host_error};
 use crate::host::{Inner, Reentry};
-use crate::runtime::{TurnContext, WsArgs, workspace_op};
+use crate::host_fns::{WsArgs, fetch_refusal, workspace_op};
+use crate::runtime::TurnContext;
 
 /// Trusted JavaScript run before dynamic code: the call forms of its bindings.
 const PRELUDE: &str = r#"(function () {
@@ -363,11 +364,7 @@ impl Options {
                 .get(&ctx.address.class)
                 .and_then(|c| find(c, namespace, name))
                 .or_else(|| find(&host.config.bindings, namespace, name));
-            b.insert(
-                namespace,
-                name,
-                server.unwrap_or_else(crate::runtime::fetch_refusal),
-            );
+            b.insert(namespace, name, server.unwrap_or_else(fetch_refusal));
         }
         b
     }

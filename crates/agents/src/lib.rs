@@ -27,8 +27,10 @@ mod durable;
 mod error;
 mod extensions;
 mod host;
+mod host_fns;
 mod isolates;
 mod linux;
+mod permissions;
 mod prelude;
 mod runtime;
 
@@ -39,11 +41,11 @@ pub use classes::{
 };
 pub use durable::{Claim, Durable, DurableCopy, DurableFuture, Forwarder};
 pub use error::Error;
-pub use extensions::{ExtensionFetch, ExtensionPolicy};
 pub use host::{
     AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent, SubAgentInfo,
 };
 pub use linux::{AgentDbAccess, AgentSandboxes, ClassSandbox, SandboxFuture};
+pub use permissions::{ExtensionFetch, ExtensionPolicy};
 pub use runtime::schedule_view;
 /// Separates the parts of a sub-agent's name (see [`Address::is_sub_agent`]).
 pub use store::SUB_AGENT_SEPARATOR;

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, Weak};
 use sandbox::{Bindings, HostError, JsError};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use store::{AgentDb, GrepOptions, ListOptions, When};
+use store::{AgentDb, ListOptions, When};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::Error;
@@ -26,6 +26,7 @@ use base::sync::lock;
 use crate::address::{Address, check_name};
 use crate::error::host_error;
 use crate::host::{AgentHost, Inner, Link, Reentry, Reply};
+use crate::host_fns::{WsArgs, bad_input, fetch_refusal, parse, store_error, workspace_op};
 use crate::{extensions, isolates};
 
 /// What a turn's host functions share: the agent's database (held by its actor, used only
@@ -201,18 +202,6 @@ struct ResumeError {
 /// The fibers of the chat loop (`crates/think`), which resumes them itself.
 pub(crate) const THINK_FIBER: &str = "think";
 
-fn store_error(e: store::Error) -> HostError {
-    host_error(&Error::Store(e))
-}
-
-fn bad_input(function: &str, e: impl std::fmt::Display) -> HostError {
-    HostError::new("INVALID_INPUT", format!("{function}: {e}"))
-}
-
-fn parse<T: for<'de> Deserialize<'de>>(function: &str, args: Value) -> Result<T, HostError> {
-    serde_json::from_value(args).map_err(|e| bad_input(function, e))
-}
-
 #[derive(Deserialize)]
 struct SqlArgs {
     query: String,
@@ -287,20 +276,6 @@ struct FiberEnd {
 fn checkpoint_turn(db: &mut AgentDb) -> Result<(), HostError> {
     db.commit().map_err(store_error)?;
     db.begin().map_err(store_error)
-}
-
-#[derive(Deserialize)]
-pub(crate) struct WsArgs {
-    pub(crate) op: String,
-    #[serde(default)]
-    path: String,
-    to: Option<String>,
-    content: Option<String>,
-    #[serde(default)]
-    recursive: bool,
-    pattern: Option<String>,
-    #[serde(default)]
-    options: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -764,19 +739,6 @@ fn bind_sub_agents(b: &mut Bindings, ctx: &Arc<TurnSlot>) {
     });
 }
 
-/// The `fetch` of agents (and their dynamic isolates) on a server that gives them none.
-pub(crate) fn fetch_refusal() -> sandbox::HostFn {
-    Arc::new(|_| {
-        Box::pin(async {
-            Err(HostError::new(
-                "FETCH_DENIED",
-                "fetch is not available to agents on this server: agents reach the network only \
-                 through the host's bindings",
-            ))
-        })
-    })
-}
-
 /// `this.isolates.run/load/get` and a loaded module's calls (see `isolates.rs`).
 fn bind_isolates(b: &mut Bindings, ctx: &Arc<TurnSlot>) {
     async_fn(b, ctx, "isolateRun", |ctx, host, args| async move {
@@ -976,55 +938,4 @@ struct PathCall {
     method: String,
     #[serde(default)]
     args: Vec<Value>,
-}
-
-pub(crate) fn workspace_op(db: &mut AgentDb, a: WsArgs) -> Result<Value, HostError> {
-    let need = |v: Option<String>, what: &str| {
-        v.ok_or_else(|| bad_input(&format!("workspace.{}", a.op), format!("missing `{what}`")))
-    };
-    let op = a.op.clone();
-    let mut ws = db.workspace();
-    let e = store_error;
-    Ok(match op.as_str() {
-        "read" => json!(ws.read_text(&a.path).map_err(e)?),
-        "write" => json!(
-            ws.write(&a.path, need(a.content, "content")?.as_bytes())
-                .map_err(e)?
-        ),
-        "append" => json!(
-            ws.append(&a.path, need(a.content, "content")?.as_bytes())
-                .map_err(e)?
-        ),
-        "mkdir" => {
-            ws.mkdir(&a.path, a.recursive).map_err(e)?;
-            Value::Null
-        }
-        "list" => json!(ws.list(&a.path).map_err(e)?),
-        "stat" => json!(ws.stat(&a.path).map_err(e)?),
-        "exists" => json!(ws.exists(&a.path).map_err(e)?),
-        "mv" => {
-            ws.mv(&a.path, &need(a.to, "to")?).map_err(e)?;
-            Value::Null
-        }
-        "cp" => {
-            ws.cp(&a.path, &need(a.to, "to")?, a.recursive).map_err(e)?;
-            Value::Null
-        }
-        "rm" => json!(ws.rm(&a.path, a.recursive).map_err(e)?),
-        "glob" => json!(ws.glob(&need(a.pattern, "pattern")?).map_err(e)?),
-        "grep" => {
-            let options: GrepOptions = match a.options {
-                Some(v) if !v.is_null() => parse("workspace.grep", v)?,
-                _ => GrepOptions::default(),
-            };
-            json!(ws.grep(&need(a.pattern, "pattern")?, &options).map_err(e)?)
-        }
-        "diff" => json!(ws.diff(&a.path, &need(a.to, "to")?).map_err(e)?),
-        other => {
-            return Err(bad_input(
-                "workspace",
-                format!("unknown operation `{other}`"),
-            ));
-        }
-    })
 }
