@@ -29,11 +29,12 @@ use sandbox::{Execution, HostError, Limits};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::host_error;
-use crate::host::Inner;
+use crate::address::Address;
+use crate::error::{Error, host_error};
 use crate::isolates::{self, Made, Options, Started};
+use crate::mailbox::Inner;
 use crate::permissions::{Permissions, invalid};
-use crate::runtime::TurnContext;
+use crate::turn::TurnContext;
 
 /// What an install gives besides the source.
 #[derive(Debug, Deserialize)]
@@ -124,23 +125,23 @@ fn installed(name: &str, version: i64, manifest: &Value, beyond: Option<String>)
 /// turns, creating the agent if needed.
 pub(crate) async fn install_between_turns(
     host: &Arc<Inner>,
-    address: crate::Address,
+    address: Address,
     args: Value,
-) -> Result<Value, crate::Error> {
+) -> Result<Value, Error> {
     let args: InstallArgs = serde_json::from_value(args).map_err(|e| {
-        crate::Error::InvalidInput(format!(
+        Error::InvalidInput(format!(
             "the body is {{\"name\", \"source\", \"description\"?, \"permissions\"?: {{\"network\", \"workspace\", \"memory\"}}}}: {e}"
         ))
     })?;
     let manifest = checked_manifest(host, &args)
         .await
-        .map_err(|e| crate::Error::InvalidInput(e.message))?;
+        .map_err(|e| Error::InvalidInput(e.message))?;
     let beyond = args
         .permissions
         .beyond(host.config.extension_policy.as_ref());
     let approved = beyond.is_none();
     let (name, stored) = (args.name.clone(), manifest.clone());
-    let version = crate::AgentHost::new_or_existing_db_at(host, address, move |db| {
+    let version = Inner::new_or_existing_db_at(host, address, move |db| {
         Ok(db
             .extensions()
             .install(&args.name, &args.source, &stored, approved)?)
