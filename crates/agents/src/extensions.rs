@@ -25,97 +25,16 @@
 use std::sync::Arc;
 
 use base::sync::lock;
-use sandbox::{Execution, HostError, HostFn, Limits};
+use sandbox::{Execution, HostError, Limits};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::error::host_error;
-use crate::host::Inner;
+use crate::address::Address;
+use crate::error::{Error, host_error};
 use crate::isolates::{self, Made, Options, Started};
-use crate::runtime::TurnContext;
-
-/// Makes the `fetch` of an extension allowed to reach exactly `hosts` (names, `*.`
-/// wildcards or `host:port`), or says why it cannot.
-pub type ExtensionFetch = Arc<dyn Fn(&[String]) -> Result<HostFn, String> + Send + Sync>;
-
-/// The operator's cap on what extensions may ask for (`islet serve --extension-policy
-/// FILE`): hosts (names, `*.` wildcards, `host:port`), and the most workspace and memory
-/// access. An install asking for more is refused, naming what is beyond the policy.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ExtensionPolicy {
-    /// Hosts extensions may reach: names, `*.` wildcards or `host:port`.
-    #[serde(default)]
-    pub network: Vec<String>,
-    /// Let extensions' fetch reach the private and loopback addresses of the hosts above
-    /// (the operator named them; a manifest alone never gets them).
-    #[serde(default)]
-    pub allow_private: bool,
-    /// The most workspace access an extension may have: `none`, `read` or `read-write`.
-    #[serde(default = "none")]
-    pub workspace: String,
-    /// The most memory access an extension may have: `none`, `read` or `write`.
-    #[serde(default = "none")]
-    pub memory: String,
-}
-
-impl ExtensionPolicy {
-    /// Checks the policy's own values (for the operator, at start-up).
-    pub fn check(&self) -> Result<(), String> {
-        let p = Permissions {
-            network: self.network.clone(),
-            workspace: self.workspace.clone(),
-            memory: self.memory.clone(),
-        };
-        p.check_shape().map_err(|e| e.message)
-    }
-
-    /// What of `wanted` is beyond this policy, in words; `None` when it all fits.
-    fn beyond(&self, wanted: &Permissions) -> Option<String> {
-        let mut over = Vec::new();
-        for host in &wanted.network {
-            if !self.network.iter().any(|allowed| covers(allowed, host)) {
-                over.push(format!("network host {host:?}"));
-            }
-        }
-        let rank = |v: &str, order: &[&str]| order.iter().position(|o| *o == v).unwrap_or(0);
-        const WS: &[&str] = &["none", "read", "read-write"];
-        const MEM: &[&str] = &["none", "read", "write"];
-        if rank(&wanted.workspace, WS) > rank(&self.workspace, WS) {
-            over.push(format!("workspace {:?}", wanted.workspace));
-        }
-        if rank(&wanted.memory, MEM) > rank(&self.memory, MEM) {
-            over.push(format!("memory {:?}", wanted.memory));
-        }
-        (!over.is_empty()).then(|| {
-            format!(
-                "it asks for {} beyond this server's extension policy (network: [{}], workspace: {:?}, memory: {:?}); ask for less, or have the operator widen --extension-policy",
-                over.join(", "),
-                self.network.join(", "),
-                self.workspace,
-                self.memory
-            )
-        })
-    }
-}
-
-/// Whether the policy's host pattern `allowed` covers the requested `host` pattern: the
-/// same, or under a `*.` wildcard (a subdomain or a narrower wildcard; not the bare domain,
-/// which the egress policy's `*.` does not match either).
-fn covers(allowed: &str, host: &str) -> bool {
-    let (allowed, host) = (allowed.to_ascii_lowercase(), host.to_ascii_lowercase());
-    if allowed == host {
-        return true;
-    }
-    match allowed.strip_prefix("*.") {
-        Some(domain) => {
-            let host = host.strip_prefix("*.").unwrap_or(&host);
-            // As the egress policy reads `*.`: subdomains, not the domain itself.
-            host.ends_with(&format!(".{domain}"))
-        }
-        None => false,
-    }
-}
+use crate::mailbox::Inner;
+use crate::permissions::{Permissions, invalid};
+use crate::turn::TurnContext;
 
 /// What an install gives besides the source.
 #[derive(Debug, Deserialize)]
@@ -129,37 +48,7 @@ pub(crate) struct InstallArgs {
     permissions: Permissions,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct Permissions {
-    #[serde(default)]
-    network: Vec<String>,
-    #[serde(default = "none")]
-    workspace: String,
-    #[serde(default = "none")]
-    memory: String,
-}
-
-fn none() -> String {
-    "none".to_owned()
-}
-
-/// No permissions: what an install that names none gets.
-impl Default for Permissions {
-    fn default() -> Self {
-        Permissions {
-            network: Vec::new(),
-            workspace: none(),
-            memory: none(),
-        }
-    }
-}
-
 const MEMORY_READS: &[&str] = &["recall", "list", "get"];
-
-fn invalid(e: impl std::fmt::Display) -> HostError {
-    HostError::new("INVALID_EXTENSION", e.to_string())
-}
 
 fn check_name(name: &str) -> Result<(), HostError> {
     let mut chars = name.chars();
@@ -176,75 +65,25 @@ fn check_name(name: &str) -> Result<(), HostError> {
     }
 }
 
-impl Permissions {
-    fn check(&self, host: &Inner) -> Result<(), HostError> {
-        self.check_shape()?;
-        if !self.network.is_empty() && host.config.extension_fetch.is_none() {
-            return Err(invalid(
-                "permissions.network: this server gives extensions no network (the embedder sets \
-                 HostConfig::extension_fetch; islet serve does); install it without network",
-            ));
-        }
-        Ok(())
-    }
-
-    /// What is beyond the operator's policy, if anything (the install then waits for a
-    /// person's approval).
-    fn beyond(&self, host: &Inner) -> Option<String> {
-        host.config
-            .extension_policy
-            .as_ref()
-            .and_then(|policy| policy.beyond(self))
-    }
-
-    fn check_shape(&self) -> Result<(), HostError> {
-        if !matches!(self.workspace.as_str(), "none" | "read" | "read-write") {
-            return Err(invalid(format!(
-                "permissions.workspace is \"none\", \"read\" or \"read-write\", not {:?}",
-                self.workspace
-            )));
-        }
-        if !matches!(self.memory.as_str(), "none" | "read" | "write") {
-            return Err(invalid(format!(
-                "permissions.memory is \"none\", \"read\" or \"write\", not {:?}",
-                self.memory
-            )));
-        }
-        for h in &self.network {
-            let well_formed = !h.is_empty()
-                && h.len() <= 253
-                && h.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | ':'));
-            if !well_formed {
-                return Err(invalid(format!(
-                    "permissions.network: {h:?} is not a host: give names such as \"api.example.com\", \
-                     \"*.example.com\" or \"localhost:8080\" (no scheme, no path)"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// The bindings a call gets, as dynamic-isolate options.
-    fn options(&self, host: &Inner) -> Result<Options, HostError> {
-        let fetch = match (&host.config.extension_fetch, self.network.is_empty()) {
-            (_, true) => None,
-            (Some(make), false) => Some(make(&self.network).map_err(|e| {
-                HostError::new(
-                    "FETCH_DENIED",
-                    format!("the extension's network permission cannot be set up: {e}"),
-                )
-            })?),
-            (None, false) => return Err(invalid("this server gives extensions no network")),
-        };
-        let workspace = (self.workspace != "none").then(|| self.workspace.clone());
-        let memory = match self.memory.as_str() {
-            "write" => Some(None),
-            "read" => Some(Some(MEMORY_READS)),
-            _ => None,
-        };
-        Ok(Options::for_extension(workspace, memory, fetch))
-    }
+/// The bindings a call of an extension with `permissions` gets, as dynamic-isolate options.
+fn options(permissions: &Permissions, host: &Inner) -> Result<Options, HostError> {
+    let fetch = match (&host.config.extension_fetch, permissions.network.is_empty()) {
+        (_, true) => None,
+        (Some(make), false) => Some(make(&permissions.network).map_err(|e| {
+            HostError::new(
+                "FETCH_DENIED",
+                format!("the extension's network permission cannot be set up: {e}"),
+            )
+        })?),
+        (None, false) => return Err(invalid("this server gives extensions no network")),
+    };
+    let workspace = (permissions.workspace != "none").then(|| permissions.workspace.clone());
+    let memory = match permissions.memory.as_str() {
+        "write" => Some(None),
+        "read" => Some(Some(MEMORY_READS)),
+        _ => None,
+    };
+    Ok(Options::for_extension(workspace, memory, fetch))
 }
 
 /// `this.extensions.install({name, source, description?, permissions?})`: checks the
@@ -255,7 +94,9 @@ pub(crate) async fn install(
     args: InstallArgs,
 ) -> Result<Value, HostError> {
     let manifest = checked_manifest(&host, &args).await?;
-    let beyond = args.permissions.beyond(&host);
+    let beyond = args
+        .permissions
+        .beyond(host.config.extension_policy.as_ref());
     let version = lock(&ctx.db)
         .extensions()
         .install(&args.name, &args.source, &manifest, beyond.is_none())
@@ -284,21 +125,23 @@ fn installed(name: &str, version: i64, manifest: &Value, beyond: Option<String>)
 /// turns, creating the agent if needed.
 pub(crate) async fn install_between_turns(
     host: &Arc<Inner>,
-    address: crate::Address,
+    address: Address,
     args: Value,
-) -> Result<Value, crate::Error> {
+) -> Result<Value, Error> {
     let args: InstallArgs = serde_json::from_value(args).map_err(|e| {
-        crate::Error::InvalidInput(format!(
+        Error::InvalidInput(format!(
             "the body is {{\"name\", \"source\", \"description\"?, \"permissions\"?: {{\"network\", \"workspace\", \"memory\"}}}}: {e}"
         ))
     })?;
     let manifest = checked_manifest(host, &args)
         .await
-        .map_err(|e| crate::Error::InvalidInput(e.message))?;
-    let beyond = args.permissions.beyond(host);
+        .map_err(|e| Error::InvalidInput(e.message))?;
+    let beyond = args
+        .permissions
+        .beyond(host.config.extension_policy.as_ref());
     let approved = beyond.is_none();
     let (name, stored) = (args.name.clone(), manifest.clone());
-    let version = crate::AgentHost::new_or_existing_db_at(host, address, move |db| {
+    let version = Inner::new_or_existing_db_at(host, address, move |db| {
         Ok(db
             .extensions()
             .install(&args.name, &args.source, &stored, approved)?)
@@ -310,7 +153,8 @@ pub(crate) async fn install_between_turns(
 /// Checks an install and makes its manifest (the tools as the module describes them).
 async fn checked_manifest(host: &Inner, args: &InstallArgs) -> Result<Value, HostError> {
     check_name(&args.name)?;
-    args.permissions.check(host)?;
+    args.permissions
+        .check(host.config.extension_fetch.is_some())?;
     // Its packages are resolved and bundled now, so no later call waits on the registry:
     // the versions chosen go into the manifest, and calls ask for exactly those.
     let ready = isolates::with_imports(host, args.source.clone(), None)
@@ -445,7 +289,7 @@ pub(crate) async fn call(
             .unwrap_or_default();
         let permissions: Permissions =
             serde_json::from_value(active.manifest["permissions"].clone()).unwrap_or_default();
-        let options = permissions.options(host)?;
+        let options = options(&permissions, host)?;
         // The versions the install chose (an extension installed before it imported
         // packages has none, and imports nothing).
         let pinned: Option<std::collections::BTreeMap<String, String>> =

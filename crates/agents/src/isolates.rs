@@ -6,7 +6,7 @@
 //! The code runs in the host's sandbox (so in a hardened worker process when the server
 //! isolates processes), under the agent's own limits or lower, with only the bindings the
 //! agent chose: `agent.<method>(…)` for the methods it lists (each runs inside the agent's
-//! waiting turn, like a re-entering call: see `runtime::outbound`), `workspace.*` over its
+//! waiting turn, like a re-entering call: see `turn::outbound`), `workspace.*` over its
 //! workspace (`"read"` or `"read-write"`), `memory.*` as the agent has it, and `fetch` under
 //! the same egress policy as the agent's own (refused unless the server allows it). Nothing
 //! else of the agent (its database, `agents.*`, its fields) is reachable.
@@ -17,19 +17,23 @@
 // Host functions answer with `HostError` by the bindings' contract.
 #![allow(clippy::result_large_err)]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base::sync::lock;
-use sandbox::{Bindings, Execution, HostError, HostFn, Limits, Outcome, Session};
+use sandbox::{Bindings, Execution, HostError, HostFn, Outcome};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::address::Address;
+use crate::classes::WithPackages;
 use crate::error::{Error, host_error};
-use crate::host::{Inner, Reentry};
-use crate::runtime::{TurnContext, WsArgs, workspace_op};
+use crate::host_fns::{WsArgs, fetch_refusal, workspace_op};
+use crate::mailbox::{Inner, Reentry};
+use crate::turn::TurnContext;
+
+pub(crate) use crate::loaded::{Loaded, Made, Options};
 
 /// Trusted JavaScript run before dynamic code: the call forms of its bindings.
 const PRELUDE: &str = r#"(function () {
@@ -79,11 +83,11 @@ pub(crate) struct WithImports {
     /// What runs before it: [`PRELUDE`], then the packages' bundle when it has one.
     pub(crate) prelude: Arc<str>,
     /// The packages' bundle and the versions chosen, when the code imports any.
-    pub(crate) packages: Option<crate::WithPackages>,
+    pub(crate) packages: Option<WithPackages>,
 }
 
 /// Serves `code`'s package imports (resolved now, or at `pinned` versions) through the
-/// embedder's [`crate::ModulePackages`]; `Err` is the embedder's reason (the npm rung is
+/// embedder's [`ModulePackages`](crate::classes::ModulePackages); `Err` is the embedder's reason (the npm rung is
 /// off: it names the import and the flag; a version not found: the package and range).
 /// Without `HostConfig::packages` the code is left as it is, and its imports fail where
 /// they are parsed.
@@ -113,86 +117,13 @@ pub(crate) async fn with_imports(
 const READ_OPS: &[&str] = &["read", "list", "stat", "exists", "glob", "grep", "diff"];
 const WRITE_OPS: &[&str] = &["write", "append", "mkdir", "mv", "cp", "rm"];
 
-/// What the agent passes as `options`.
-#[derive(Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct Options {
-    #[serde(default)]
-    bindings: Choice,
-    #[serde(default)]
-    limits: LimitsIn,
-    /// Bind `fetch` under the agent's own egress policy.
-    #[serde(default)]
-    fetch: bool,
-    /// Set by `createCodeTool`: the tools its code calls as `codemode.<tool>(input)`, each
-    /// run by the agent's code tool of this run.
-    #[serde(default)]
-    code_tools: Option<CodeTools>,
-    /// Host-side only (extensions): the `memory.*` functions allowed, when not all.
-    #[serde(skip)]
-    memory_only: Option<&'static [&'static str]>,
-    /// Host-side only (extensions): the `fetch` to bind instead of the agent's.
-    #[serde(skip)]
-    fetch_fn: Option<HostFn>,
-}
-
-/// The tools of one `createCodeTool` run.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CodeTools {
-    /// The run's id, which the agent's runtime maps to the tools' `execute` functions.
-    run: String,
-    names: Vec<String>,
-}
-
 /// The method name a code tool's call re-enters the agent with: no class can declare it,
 /// and the runtime dispatches it to the tool instead of a method.
 pub(crate) const CODE_TOOL_METHOD: &str = "\u{0}codeTool";
 
-/// The bindings the agent chooses.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Choice {
-    /// Methods of the agent's class the code may call as `agent.<method>(…)`.
-    #[serde(default)]
-    methods: Vec<String>,
-    /// `"read"` or `"read-write"`; absent: no workspace.
-    workspace: Option<String>,
-    #[serde(default)]
-    memory: bool,
-}
-
-/// Limits the agent asks for; each is capped by the agent's own.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct LimitsIn {
-    cpu_ms: Option<u64>,
-    wall_ms: Option<u64>,
-    memory_mb: Option<usize>,
-    host_calls: Option<u32>,
-    output_kb: Option<usize>,
-}
-
 impl Options {
-    /// An extension's bindings: its workspace access, its memory access (`Some(None)`:
-    /// all of `memory.*`, `Some(Some(names))`: only those) and its own `fetch`.
-    pub(crate) fn for_extension(
-        workspace: Option<String>,
-        memory: Option<Option<&'static [&'static str]>>,
-        fetch: Option<HostFn>,
-    ) -> Options {
-        Options {
-            bindings: Choice {
-                methods: Vec::new(),
-                workspace,
-                memory: memory.is_some(),
-            },
-            memory_only: memory.flatten(),
-            fetch_fn: fetch,
-            ..Options::default()
-        }
-    }
-
+    /// Checks the options against the agent's class (the methods it binds exist) and
+    /// themselves (code tool names, workspace access), for `function`'s errors.
     fn check(&self, ctx: &TurnContext, host: &Inner, function: &str) -> Result<(), HostError> {
         let class = host
             .classes
@@ -229,25 +160,6 @@ impl Options {
                 function,
                 format!("bindings.workspace is \"read\" or \"read-write\", not {other:?}"),
             )),
-        }
-    }
-
-    /// The agent's limits, lowered where the options ask.
-    fn limits(&self, turn: Limits) -> Limits {
-        let l = &self.limits;
-        Limits {
-            cpu_ms: l.cpu_ms.map_or(turn.cpu_ms, |v| v.min(turn.cpu_ms)),
-            wall_ms: l.wall_ms.map_or(turn.wall_ms, |v| v.min(turn.wall_ms)),
-            memory_bytes: l
-                .memory_mb
-                .map_or(turn.memory_bytes, |v| (v << 20).min(turn.memory_bytes)),
-            host_calls: l
-                .host_calls
-                .map_or(turn.host_calls, |v| v.min(turn.host_calls)),
-            output_bytes: l
-                .output_kb
-                .map_or(turn.output_bytes, |v| (v << 10).min(turn.output_bytes)),
-            ..turn
         }
     }
 
@@ -363,11 +275,7 @@ impl Options {
                 .get(&ctx.address.class)
                 .and_then(|c| find(c, namespace, name))
                 .or_else(|| find(&host.config.bindings, namespace, name));
-            b.insert(
-                namespace,
-                name,
-                server.unwrap_or_else(crate::runtime::fetch_refusal),
-            );
+            b.insert(namespace, name, server.unwrap_or_else(fetch_refusal));
         }
         b
     }
@@ -404,41 +312,7 @@ fn find(b: &Bindings, namespace: &str, name: &str) -> Option<HostFn> {
 fn invalid(function: &str, e: impl std::fmt::Display) -> HostError {
     HostError::new("INVALID_INPUT", format!("{function}: {e}"))
 }
-
-/// A module loaded with `this.isolates.load`.
-pub(crate) struct Loaded {
-    session: Session,
-    /// The module as a script ending in its entry: `(input) => exports[input.fn](…)`.
-    code: Arc<str>,
-    /// [`PRELUDE`], and the bundle of the packages the module imports.
-    prelude: Arc<str>,
-    pub(crate) exports: Vec<String>,
-    options: Options,
-    /// The bindings of its calls, built at the first and kept (with the agent database
-    /// they were built over) when they do not depend on the call: no agent methods and
-    /// no code tools, which go into the calling turn's wait. An extension's are such:
-    /// a call then no longer builds its closures and checked name table each time.
-    bindings: std::sync::Mutex<Option<(Arc<std::sync::Mutex<store::AgentDb>>, Bindings)>>,
-}
-
 impl Loaded {
-    fn new(session: Session, made: Made) -> Loaded {
-        let Made {
-            code,
-            prelude,
-            exports,
-            options,
-        } = made;
-        Loaded {
-            session,
-            code: code.into(),
-            prelude,
-            exports,
-            options,
-            bindings: std::sync::Mutex::new(None),
-        }
-    }
-
     /// The bindings of a call from `ctx`'s turn: the kept ones when they serve its agent
     /// database (a later activation of the agent has another), else new ones.
     fn bindings(
@@ -461,10 +335,6 @@ impl Loaded {
         bindings
     }
 }
-
-/// Loaded isolates of active agents, by agent and id.
-pub(crate) type LoadedMap = std::sync::Mutex<HashMap<(Address, String), Arc<Loaded>>>;
-
 /// Ends a dynamic run: its result, or its error as the agent's code sees it.
 fn finish(outcome: Outcome, what: &str) -> Result<Value, Error> {
     match outcome.error {
@@ -483,7 +353,7 @@ fn finish(outcome: Outcome, what: &str) -> Result<Value, Error> {
 }
 
 /// The `(entry, reply)` pair a dynamic run waits on: agent-method calls come in through
-/// `entry`, the outcome through `reply` (see `runtime::wait_outbound`).
+/// `entry`, the outcome through `reply` (see `turn::wait_outbound`).
 pub(crate) type Started = (
     mpsc::UnboundedReceiver<Reentry>,
     oneshot::Receiver<Result<Value, Error>>,
@@ -657,18 +527,6 @@ pub(crate) fn call(
         what,
     ))
 }
-
-/// What a kept module's isolate is made of.
-pub(crate) struct Made {
-    /// The module as a script ending in its entry.
-    pub(crate) code: String,
-    /// What runs before it ([`WithImports::prelude`]).
-    pub(crate) prelude: Arc<str>,
-    /// The functions the entry dispatches to.
-    pub(crate) exports: Vec<String>,
-    pub(crate) options: Options,
-}
-
 /// A kept module's isolate (an extension version's, see `extensions.rs`): the one loaded
 /// under `key` for the turn's agent, made by `make` when there is none yet.
 pub(crate) async fn kept<F>(

@@ -23,27 +23,33 @@
 
 mod address;
 mod classes;
+mod config;
 mod durable;
 mod error;
 mod extensions;
 mod host;
+mod host_fns;
 mod isolates;
 mod linux;
+mod loaded;
+mod mailbox;
+mod permissions;
 mod prelude;
 mod runtime;
+mod turn;
 
 pub use address::Address;
 pub use classes::{
     AgentClass, Classes, MemoryAttachment, ModulePackages, PackagesFuture, RUNTIME_MODULES,
     Signature, WithPackages,
 };
+pub use config::HostConfig;
 pub use durable::{Claim, Durable, DurableCopy, DurableFuture, Forwarder};
 pub use error::Error;
-pub use extensions::{ExtensionFetch, ExtensionPolicy};
-pub use host::{
-    AgentHost, HostConfig, HostStats, HttpRequest, HttpResponse, StateEvent, SubAgentInfo,
-};
+pub use host::{AgentHost, HostStats, SubAgentInfo};
 pub use linux::{AgentDbAccess, AgentSandboxes, ClassSandbox, SandboxFuture};
+pub use mailbox::{HttpRequest, HttpResponse, StateEvent};
+pub use permissions::{ExtensionFetch, ExtensionPolicy};
 pub use runtime::schedule_view;
 /// Separates the parts of a sub-agent's name (see [`Address::is_sub_agent`]).
 pub use store::SUB_AGENT_SEPARATOR;
