@@ -21,7 +21,9 @@ pub struct Ranking {
     /// long, and for memories from a month the question names.
     pub time_boost: f64,
     /// Share of the best score among a memory's session's candidates added to its own:
-    /// evidence clusters in the sessions that talk about the question's subject.
+    /// evidence clusters in the sessions that talk about the question's subject. In hybrid
+    /// recall the scores are the fused relevances, so a session found by either retriever
+    /// counts.
     pub session_boost: f64,
     /// Score factor, at most, for the newest candidates when the question asks what is
     /// recent or current ("lately", "now"); older ones get proportionally less.
@@ -477,37 +479,19 @@ pub(crate) fn rank(
             scored[i].0 += share;
         }
     }
-    if settings.session_boost > 0.0 {
-        let mut best: HashMap<&str, f64> = HashMap::new();
-        for (s, c) in &scored {
-            if let Some(session) = c.memory.session_id.as_deref() {
-                let b = best.entry(session).or_default();
-                *b = b.max(*s);
-            }
-        }
-        let boost: Vec<f64> = scored
-            .iter()
-            .map(|(_, c)| {
-                c.memory
-                    .session_id
-                    .as_deref()
-                    .and_then(|s| best.get(s))
-                    .map_or(0.0, |b| settings.session_boost * b)
-            })
-            .collect();
-        for ((s, _), b) in scored.iter_mut().zip(boost) {
-            if *s > 0.0 {
-                *s += b;
-            }
-        }
-    }
-    let full_match = if full_match > 0.0 { full_match } else { 1.0 };
     let w = if vectors.is_some() {
         settings.vector_weight.clamp(0.0, 1.0)
     } else {
         0.0
     };
-    let mut ranked: Vec<Recalled> = scored
+    // Full text alone: the session boost goes to the BM25 scores. Hybrid: to the fused
+    // relevance (below), so that a session either retriever finds relevant lifts its
+    // other candidates, those found by vectors alone included.
+    if w == 0.0 {
+        session_boost(&mut scored, settings.session_boost);
+    }
+    let full_match = if full_match > 0.0 { full_match } else { 1.0 };
+    let mut fused: Vec<(f64, Candidate)> = scored
         .into_iter()
         .map(|(s, c)| {
             // x = 1 is a memory of average length holding every word once: 0.8.
@@ -521,7 +505,22 @@ pub(crate) fn rank(
             };
             // Vectors get the room full text leaves: they reorder weak and close text
             // matches and add what text missed, but cannot overturn a clear text match.
-            let score = text_relevance + w * vector_relevance * (1.0 - text_relevance);
+            (
+                text_relevance + w * vector_relevance * (1.0 - text_relevance),
+                c,
+            )
+        })
+        .collect();
+    if w > 0.0 && settings.session_boost > 0.0 {
+        session_boost(&mut fused, settings.session_boost);
+        // Back to 0–1 (the order is unchanged).
+        for (score, _) in &mut fused {
+            *score /= 1.0 + settings.session_boost;
+        }
+    }
+    let mut ranked: Vec<Recalled> = fused
+        .into_iter()
+        .map(|(score, c)| {
             let mut matched_by = Vec::new();
             if c.fts > 0.0 {
                 matched_by.push(Retriever::Fts);
@@ -552,6 +551,30 @@ pub(crate) fn rank(
         r.score = (r.score * 1e4).round() / 1e4;
     }
     kept
+}
+
+/// Adds to each candidate with a positive score `share` of the best score among its
+/// session's candidates: evidence clusters in the sessions that talk about the question's
+/// subject ([`Ranking::session_boost`]).
+fn session_boost(scored: &mut [(f64, Candidate)], share: f64) {
+    if share <= 0.0 {
+        return;
+    }
+    let mut best: HashMap<String, f64> = HashMap::new();
+    for (s, c) in scored.iter() {
+        if let Some(session) = &c.memory.session_id {
+            let b = best.entry(session.clone()).or_default();
+            *b = b.max(*s);
+        }
+    }
+    for (s, c) in scored.iter_mut() {
+        let b = c.memory.session_id.as_ref().and_then(|id| best.get(id));
+        if let Some(b) = b
+            && *s > 0.0
+        {
+            *s += share * b;
+        }
+    }
 }
 
 /// Best first; on equal scores the newer memory wins.
@@ -648,7 +671,55 @@ fn supersede(ranked: &mut [Recalled], lift: bool) {
 
 #[cfg(test)]
 mod tests {
-    use super::embedding_text;
+    use super::{Candidate, Ranking, VectorRange, analyse, embedding_text, rank};
+    use crate::model::{Memory, MemoryType};
+    use std::collections::BTreeSet;
+
+    fn candidate(id: &str, session: &str, at: i64, content: &str, fts: f64, cos: f32) -> Candidate {
+        Candidate {
+            memory: Memory {
+                id: id.into(),
+                kind: MemoryType::Event,
+                content: content.into(),
+                subject: None,
+                session_id: Some(session.into()),
+                speaker: Some("alice".into()),
+                occurred_at: at,
+                created_at: at,
+                source_message_ids: vec![id.into()],
+                superseded_by: None,
+            },
+            fts,
+            cosine: Some(cos),
+            by_vector: fts == 0.0,
+            answers: None,
+        }
+    }
+
+    #[test]
+    fn hybrid_session_boost_lifts_vector_only_finds_in_the_session_text_found() {
+        let candidates = vec![
+            candidate("a", "s1", 1, "we hiked the ridge trail", 4.0, 0.5),
+            candidate("b", "s1", 2, "the view was worth every step", 0.0, 0.6),
+            // Newer, so it would win the tie without the session's lift.
+            candidate("c", "s2", 3, "my cat sleeps all day", 0.0, 0.6),
+        ];
+        let ranked = rank(
+            &analyse("where did alice hike"),
+            &BTreeSet::new(),
+            4.0,
+            Some(VectorRange { floor: 0.1 }),
+            candidates,
+            &Ranking::default(),
+            10,
+        );
+        let order: Vec<&str> = ranked.iter().map(|r| r.memory.id.as_str()).collect();
+        assert_eq!(order, ["a", "b", "c"]);
+        assert!(
+            ranked.iter().all(|r| (0.0..=1.0).contains(&r.score)),
+            "{ranked:?}"
+        );
+    }
 
     #[test]
     fn issue19_3_a_vector_is_computed_from_speaker_content_and_context() {
