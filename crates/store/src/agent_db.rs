@@ -7,7 +7,7 @@ mod schedules;
 mod schema;
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rusqlite::{Connection, TransactionBehavior};
 
@@ -49,12 +49,32 @@ impl AgentDb {
         name: &str,
     ) -> Result<AgentDb> {
         let now = env.now_ms();
-        let migrations: Vec<String> = schema::AGENT_MIGRATIONS
-            .iter()
-            .map(|m| m.replace("$NOW_MS", &now.to_string()))
-            .collect();
+        let migrations = migrations_at(now);
         let migrations: Vec<&str> = migrations.iter().map(String::as_str).collect();
-        let mut conn = sqlite::open(path, create, &migrations, now)?;
+        // A new agent's database is copied from an image of the schema made once per
+        // process (see `sqlite::Image`), its two times then set to now.
+        static IMAGE: OnceLock<Option<sqlite::Image>> = OnceLock::new();
+        let image = match (create, path.parent()) {
+            (true, Some(dir)) => IMAGE
+                .get_or_init(|| {
+                    let at_zero = migrations_at(0);
+                    let at_zero: Vec<&str> = at_zero.iter().map(String::as_str).collect();
+                    sqlite::image(dir, &at_zero)
+                })
+                .as_ref(),
+            _ => None,
+        };
+        let (mut conn, from_image) =
+            sqlite::open_with_image(path, create, &migrations, now, image)?;
+        if from_image {
+            conn.execute_batch(&format!(
+                "BEGIN;
+                 UPDATE _islet_fs_nodes SET mtime_ms = {now} WHERE path = '/';
+                 UPDATE _islet_migrations SET applied_at_ms = {now};
+                 COMMIT;"
+            ))
+            .ctx("dating a new database")?;
+        }
         let gate = guest_sql::Gate::install(&mut conn)?;
         Ok(AgentDb {
             conn,
@@ -249,4 +269,12 @@ fn lost_transaction() -> Error {
          storage failure), so its writes are lost; roll back and retry the turn"
             .into(),
     )
+}
+
+/// The agent schema's migrations, `$NOW_MS` replaced by `now_ms`.
+fn migrations_at(now_ms: i64) -> Vec<String> {
+    schema::AGENT_MIGRATIONS
+        .iter()
+        .map(|m| m.replace("$NOW_MS", &now_ms.to_string()))
+        .collect()
 }

@@ -287,6 +287,58 @@ fn concurrent_open_agent_from_many_threads_is_safe() {
     assert_eq!(shared.integrity_check().unwrap(), "ok");
 }
 
+/// New agents' databases are copied from an image of the schema (its migrations run once
+/// per process, kept in a write-ahead log). Such a database must be the one the migrations
+/// make, dated now; and a log cut short (a power loss before it reached the disk) must
+/// leave a database whose next opening runs the migrations.
+#[test]
+fn a_new_agent_copied_from_the_schema_image_is_the_database_its_migrations_make() {
+    let given = given_data_dir();
+    let mut copied = given.data.open_agent("Chat", "copied").unwrap();
+    copied.kv_put("k", &json!(1)).unwrap();
+    assert_eq!(copied.integrity_check().unwrap(), "ok");
+    drop(copied);
+
+    drop(given.data.open_agent("Chat", "torn").unwrap());
+    let torn = given.data.agent_path("Chat", "torn").unwrap();
+    let log = torn.with_extension("sqlite-wal");
+    let bytes = std::fs::read(&log).unwrap();
+    assert!(bytes.len() > 4096, "the schema is in the log");
+    std::fs::write(&log, &bytes[..bytes.len() / 3]).unwrap();
+    std::fs::remove_file(torn.with_extension("sqlite-shm")).unwrap();
+    let mut migrated = given.data.open_existing_agent("Chat", "torn").unwrap();
+    assert_eq!(migrated.integrity_check().unwrap(), "ok");
+    migrated.kv_put("k", &json!(2)).unwrap();
+    drop(migrated);
+
+    let described = |name: &str| {
+        let path = given.data.agent_path("Chat", name).unwrap();
+        let conn = rusqlite::Connection::open(path).unwrap();
+        let rows = |sql: &str| -> Vec<String> {
+            let mut statement = conn.prepare(sql).unwrap();
+            statement
+                .query_map([], |row| row.get::<_, String>(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
+        (
+            rows(
+                "SELECT type || ' ' || name || ' ' || coalesce(sql, '') FROM sqlite_schema ORDER BY name",
+            ),
+            rows(
+                "SELECT version || ' at ' || applied_at_ms FROM _islet_migrations ORDER BY version",
+            ),
+            rows("SELECT path || ' ' || mtime_ms FROM _islet_fs_nodes"),
+        )
+    };
+    let (copied, torn) = (described("copied"), described("torn"));
+    assert_eq!(copied, torn);
+    assert_eq!(copied.1.len(), 5, "{:?}", copied.1);
+    assert_eq!(copied.1[0], format!("1 at {START_MS}"));
+    assert_eq!(copied.2, [format!("/ {START_MS}")]);
+}
+
 fn file_names(dir: &std::path::Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
