@@ -167,26 +167,13 @@ fn create_from_image(path: &Path, image: &Image) -> bool {
     let Some(dir) = path.parent() else {
         return false;
     };
-    let place = |bytes: &[u8], to: &Path| {
-        let temp = temp_path(dir);
-        let placed = (|| {
-            let mut options = fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-            options.open(&temp)?.write_all(bytes)?;
-            fs::hard_link(&temp, to)
-        })();
-        let _ = fs::remove_file(&temp);
-        placed
-    };
     // The log first: a database file never exists without it (a reader finding the empty
     // database alone would run the migrations itself).
-    if let Err(e) = place(&image.wal, &wal_path(path)) {
+    if let Err(e) = place(dir, &image.wal, &wal_path(path)) {
         tracing::debug!(path = %path.display(), error = %e, "creating the database from its image failed");
         return false;
     }
-    match place(image.db, path) {
+    match place(dir, image.db, path) {
         Ok(()) => true,
         // Another creator's empty database: the log just placed holds the same schema.
         Err(e) if e.kind() == ErrorKind::AlreadyExists => false,
@@ -217,23 +204,30 @@ fn create_in_wal_mode(path: &Path) {
     let Some(page) = empty_wal_database(dir) else {
         return;
     };
+    let written = match place(dir, page, path) {
+        Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    };
+    if let Err(e) = written {
+        tracing::debug!(path = %path.display(), error = %e, "creating the database directly failed; SQLite will");
+    }
+}
+
+/// Writes `bytes` under a temporary name in `dir` and hard-links it to `to`: no reader ever
+/// sees a partial file, and a file already at `to` is never replaced (`AlreadyExists`).
+fn place(dir: &Path, bytes: &[u8], to: &Path) -> std::io::Result<()> {
     let temp = temp_path(dir);
-    let written = (|| {
+    let placed = (|| {
         let mut options = fs::OpenOptions::new();
         options.write(true).create_new(true);
         // The mode SQLite gives the files it creates (before the umask).
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o644);
-        options.open(&temp)?.write_all(page)?;
-        match fs::hard_link(&temp, path) {
-            Err(e) if e.kind() != ErrorKind::AlreadyExists => Err(e),
-            _ => Ok(()),
-        }
+        options.open(&temp)?.write_all(bytes)?;
+        fs::hard_link(&temp, to)
     })();
     let _ = fs::remove_file(&temp);
-    if let Err(e) = written {
-        tracing::debug!(path = %path.display(), error = %e, "creating the database directly failed; SQLite will");
-    }
+    placed
 }
 
 /// The first page of an empty WAL-mode database, as this SQLite writes it, made once per
