@@ -40,7 +40,7 @@
 //!   `eventfd`s) **before** hardening. Afterwards no path can be opened and no socket
 //!   created; existing descriptors keep working (read/write/send/recv/poll/epoll/close,
 //!   `fcntl`, `dup`). At most [`HardenConfig::open_files`] descriptors can be open.
-//! - Forking or executing is impossible afterwards; [`probe`] therefore forks *before*
+//! - Forking or executing is impossible afterwards; [`probe()`] therefore forks *before*
 //!   hardening, in the child.
 //!
 //! [`harden`] never panics: a layer that cannot be applied is reported
@@ -171,7 +171,7 @@ impl Layer {
     }
 }
 
-/// What [`harden`] (or [`probe`]) found, one entry per layer in [`LAYERS`] order.
+/// What [`harden`] (or [`probe()`]) found, one entry per layer in [`LAYERS`] order.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct HardenReport {
     /// One entry per layer, in [`LAYERS`] order.
