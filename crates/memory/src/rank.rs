@@ -560,20 +560,24 @@ fn session_boost(scored: &mut [(f64, Candidate)], share: f64) {
     if share <= 0.0 {
         return;
     }
-    let mut best: HashMap<String, f64> = HashMap::new();
+    // Keyed by the candidates' own ids (no copies), so the boosts are computed before any
+    // score changes.
+    let mut best: HashMap<&str, f64> = HashMap::new();
     for (s, c) in scored.iter() {
-        if let Some(session) = &c.memory.session_id {
-            let b = best.entry(session.clone()).or_default();
+        if let Some(session) = c.memory.session_id.as_deref() {
+            let b = best.entry(session).or_default();
             *b = b.max(*s);
         }
     }
-    for (s, c) in scored.iter_mut() {
-        let b = c.memory.session_id.as_ref().and_then(|id| best.get(id));
-        if let Some(b) = b
-            && *s > 0.0
-        {
-            *s += share * b;
-        }
+    let boosts: Vec<f64> = scored
+        .iter()
+        .map(|(s, c)| match c.memory.session_id.as_deref() {
+            Some(session) if *s > 0.0 => share * best[session],
+            _ => 0.0,
+        })
+        .collect();
+    for ((s, _), boost) in scored.iter_mut().zip(boosts) {
+        *s += boost;
     }
 }
 
