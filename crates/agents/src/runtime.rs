@@ -338,14 +338,12 @@ pub(crate) fn agent_bindings(slot: &Arc<TurnSlot>, host: &Arc<Inner>, class: &st
     bind_agents(&mut b, host, Some(Arc::clone(slot)));
     bind_sub_agents(&mut b, slot);
     bind_isolates(&mut b, slot);
-    // Blocking: `createCodeTool` builds its description at once, not in a promise.
-    let imports = host
-        .config
-        .packages
-        .as_ref()
-        .and_then(|packages| packages.code_imports_note());
+    // Blocking: `createCodeTool` builds its description at once, not in a promise. Asked
+    // only when a code tool is made, not on every activation.
+    let packages = host.config.packages.clone();
     b = b.blocking_function("__agent", "codeToolImports", move |_| {
-        Ok(imports.clone().map_or(Value::Null, Value::String))
+        let note = packages.as_ref().and_then(|p| p.code_imports_note());
+        Ok(note.map_or(Value::Null, Value::String))
     });
     for (namespace, name, f) in host.config.bindings.iter() {
         b.insert(namespace, name, Arc::clone(f));
