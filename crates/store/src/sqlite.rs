@@ -137,11 +137,7 @@ pub(crate) fn image(dir: &Path, migrations: &[&str]) -> Option<Image> {
         }
         Ok::<_, Box<dyn std::error::Error>>(fs::read(wal_path(&temp))?)
     })();
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut name = temp.clone().into_os_string();
-        name.push(suffix);
-        let _ = fs::remove_file(name);
-    }
+    remove_scratch(&temp);
     match wal {
         Ok(wal) if !wal.is_empty() => Some(Image { db, wal }),
         Ok(_) => None,
@@ -149,6 +145,15 @@ pub(crate) fn image(dir: &Path, migrations: &[&str]) -> Option<Image> {
             tracing::debug!(dir = %dir.display(), error = %e, "cannot make a database image");
             None
         }
+    }
+}
+
+/// Removes a scratch database and whatever SQLite left beside it.
+fn remove_scratch(temp: &Path) {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = temp.as_os_str().to_owned();
+        name.push(suffix);
+        let _ = fs::remove_file(name);
     }
 }
 
@@ -250,11 +255,7 @@ fn empty_wal_database(dir: &Path) -> Option<&'static [u8]> {
         conn.close().map_err(|(_, e)| e)?;
         Ok::<_, Box<dyn std::error::Error>>(fs::read(&temp)?)
     })();
-    for suffix in ["", "-wal", "-shm", "-journal"] {
-        let mut name = temp.clone().into_os_string();
-        name.push(suffix);
-        let _ = fs::remove_file(name);
-    }
+    remove_scratch(&temp);
     match page {
         // The SQLite header with file format versions 2 (WAL).
         Ok(page) if page.starts_with(b"SQLite format 3\0") && page.get(18..20) == Some(&[2, 2]) => {
