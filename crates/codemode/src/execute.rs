@@ -471,6 +471,9 @@ pub struct Prepared {
     pub code: String,
     /// Trusted JavaScript evaluated before it, after the capabilities' own preludes.
     pub prelude: Option<Arc<str>>,
+    /// Host JavaScript evaluated first, before anything is bound (an npm bundle and the
+    /// program's imports: see `sandbox::Preload`).
+    pub preload: Option<sandbox::Preload>,
 }
 
 /// The future [`Capability::prepare`] returns.

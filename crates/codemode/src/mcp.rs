@@ -714,40 +714,48 @@ impl CodeModeServer {
         // bound, so a refusal costs nothing.
         let mut program = code.to_owned();
         let mut added_preludes = Vec::new();
+        let mut preload: Option<sandbox::Preload> = None;
         for capability in &options.capabilities {
             match capability.prepare(&program).await {
                 Ok(Some(prepared)) => {
                     program = prepared.code;
                     added_preludes.extend(prepared.prelude);
+                    if let Some(more) = prepared.preload {
+                        preload = Some(match preload {
+                            Some(first) => first.then(&more),
+                            None => more,
+                        });
+                    }
                 }
                 Ok(None) => {}
                 Err(message) => return tool_error(message),
             }
         }
         let mut bindings = view.bindings.clone();
-        let mut prelude = options.execute_prelude.as_deref().map(str::to_owned);
+        let mut preludes: Vec<Arc<str>> = options.execute_prelude.iter().cloned().collect();
         let mut releases = Vec::new();
         for capability in &options.capabilities {
             let (bound, release) = capability.bind(bindings);
             bindings = bound;
             releases.push(release);
-            if let Some(more) = capability.prelude() {
-                prelude = Some(match prelude {
-                    Some(first) => format!("{first}\n;{more}"),
-                    None => more.to_owned(),
-                });
-            }
+            preludes.extend(capability.prelude().map(Arc::from));
         }
-        for more in &added_preludes {
-            prelude = Some(match prelude {
-                Some(first) => format!("{first}\n;{more}"),
-                None => more.to_string(),
-            });
-        }
+        preludes.extend(added_preludes);
         let mut execution = Execution::new(program)
             .bindings(bindings)
             .limits(options.execute_limits);
-        execution.prelude = prelude.map(Into::into);
+        execution.prelude = match preludes.len() {
+            0 | 1 => preludes.pop(),
+            _ => Some(
+                preludes
+                    .iter()
+                    .map(|p| &**p)
+                    .collect::<Vec<_>>()
+                    .join("\n;")
+                    .into(),
+            ),
+        };
+        execution.preload = preload;
         let started = std::time::Instant::now();
         let outcome = self.inner.sandbox.execute(execution).await;
         for release in releases {

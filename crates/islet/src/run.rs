@@ -569,11 +569,8 @@ pub(crate) async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         Ok(prepared) => {
             if let Some(prepared) = prepared {
+                execution.preload = Some(prepared.preload());
                 execution.code = prepared.code;
-                execution.prelude = Some(match execution.prelude.take() {
-                    Some(first) => format!("{first}\n;{}", prepared.prelude).into(),
-                    None => prepared.prelude,
-                });
             }
             let sandbox = args.isolation.sandbox(1)?;
             sandbox.execute(execution).await

@@ -55,8 +55,9 @@ impl Capability for NpmCapability {
         Box::pin(async move {
             match self.npm.prepare(code).await {
                 Ok(Some(prepared)) => Ok(Some(Prepared {
+                    preload: Some(prepared.preload()),
                     code: prepared.code,
-                    prelude: Some(prepared.prelude),
+                    prelude: None,
                 })),
                 Ok(None) => Ok(None),
                 Err(error) => Err(format!("{} [code {}]", error, error.code())),

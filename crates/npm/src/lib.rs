@@ -122,12 +122,28 @@ pub struct Prepared {
     pub code: String,
     /// The bundle: evaluate it before the program (`sandbox::Execution::prelude`).
     pub prelude: Arc<str>,
+    /// The program's `import` declarations as a script of their own
+    /// (`__islet_npm.import("zod");`): the program runs them first anyway. `None` when it
+    /// declares none (only `import()` or `require` calls, which may never run).
+    pub imports: Option<Arc<str>>,
     /// `name@version` of every package in the bundle.
     pub packages: Vec<String>,
     /// The version chosen for each package import of the program, by specifier as
     /// written (`"npm:zod@^4"` → `"4.6.7"`): give it to [`Npm::prepare_pinned`] to get
     /// the same bundle later without asking the registry.
     pub versions: Versions,
+}
+
+impl Prepared {
+    /// The bundle and the program's imports of it as an execution's preload
+    /// (`sandbox::Execution::preload`): evaluated before anything is bound, which they
+    /// never read, and so ahead of time by an executor that ran them last.
+    pub fn preload(&self) -> sandbox::Preload {
+        sandbox::Preload {
+            module: Arc::clone(&self.prelude),
+            script: self.imports.clone(),
+        }
+    }
 }
 
 /// Versions chosen for a program's package imports, by specifier as written.
@@ -255,8 +271,10 @@ impl Npm {
     ) -> Result<Prepared, Error> {
         let mut specs = rewritten.specs.clone();
         specs.sort();
+        let declared: Option<Arc<str>> = program::declared_imports(&rewritten).map(Into::into);
         let prepared = |memo: Memo| Prepared {
             code: rewritten.code.clone(),
+            imports: declared.clone(),
             prelude: memo.prelude,
             packages: memo.packages,
             versions: memo.versions,
@@ -338,6 +356,7 @@ impl Npm {
         drop(memo);
         Ok(Prepared {
             code: rewritten.code,
+            imports: declared,
             prelude,
             packages,
             versions,

@@ -19,6 +19,10 @@ use crate::transform::js_string;
 pub(crate) struct Rewritten {
     pub code: String,
     pub specs: Vec<String>,
+    /// The first this many of `specs` are the program's `import` declarations, which run
+    /// before its other code does (as in an ES module); the rest are `import()` and
+    /// `require` calls, which may never run.
+    pub declared: usize,
 }
 
 /// `None` when the program imports nothing (or does not parse: the sandbox then reports
@@ -53,7 +57,7 @@ pub(crate) fn rewrite_except(code: &str, keep: &[&str]) -> Option<Rewritten> {
         ret.program
     };
     let mut specs: Vec<String> = Vec::new();
-    let mut add = |spec: &str| {
+    let add = |specs: &mut Vec<String>, spec: &str| {
         if !specs.iter().any(|s| s == spec) {
             specs.push(spec.to_owned());
         }
@@ -67,7 +71,7 @@ pub(crate) fn rewrite_except(code: &str, keep: &[&str]) -> Option<Rewritten> {
         if decl.import_kind.is_type() || keep.contains(&source) {
             continue;
         }
-        add(source);
+        add(&mut specs, source);
         let module = format!("__islet_npm.import({})", js_string(source));
         let mut named = Vec::new();
         let mut declarators = Vec::new();
@@ -110,6 +114,7 @@ pub(crate) fn rewrite_except(code: &str, keep: &[&str]) -> Option<Rewritten> {
         text.push_str(&"\n".repeat(original.matches('\n').count()));
         edits.push((decl.span.start, decl.span.end, text));
     }
+    let declared = specs.len();
     let mut finder = Calls {
         edits: &mut edits,
         specs: Vec::new(),
@@ -117,7 +122,7 @@ pub(crate) fn rewrite_except(code: &str, keep: &[&str]) -> Option<Rewritten> {
     };
     finder.visit_program(&program);
     for spec in std::mem::take(&mut finder.specs) {
-        add(&spec);
+        add(&mut specs, &spec);
     }
     if specs.is_empty() {
         return None;
@@ -135,7 +140,28 @@ pub(crate) fn rewrite_except(code: &str, keep: &[&str]) -> Option<Rewritten> {
         at = end;
     }
     out.push_str(&code[at..]);
-    Some(Rewritten { code: out, specs })
+    Some(Rewritten {
+        code: out,
+        specs,
+        declared,
+    })
+}
+
+/// The program's `import` declarations as a script of their own (`__islet_npm.import("zod");`
+/// each), for an executor to run ahead of time (`sandbox::Execution::warm_up`): the program
+/// runs them first anyway. `None` when it declares none.
+pub(crate) fn declared_imports(rewritten: &Rewritten) -> Option<String> {
+    let declared = rewritten.specs.get(..rewritten.declared)?;
+    if declared.is_empty() {
+        return None;
+    }
+    Some(
+        declared
+            .iter()
+            .map(|spec| format!("__islet_npm.import({});", js_string(spec)))
+            .collect::<Vec<_>>()
+            .join("\n"),
+    )
 }
 
 /// `import("x")` → `__islet_npm.dynamic("x")`; `require("x")` is left as it is (the
@@ -190,6 +216,17 @@ mod tests {
         assert_eq!(
             r.specs,
             ["zod", "npm:lodash@4", "node:path", "ms", "date-fns"]
+        );
+        assert_eq!(r.declared, 3, "the `import` declarations, not the calls");
+        assert_eq!(
+            declared_imports(&r).as_deref(),
+            Some(
+                "__islet_npm.import(\"zod\");\n__islet_npm.import(\"npm:lodash@4\");\n__islet_npm.import(\"node:path\");"
+            )
+        );
+        assert_eq!(
+            declared_imports(&rewrite("const m = await import('ms'); m").unwrap()),
+            None
         );
         let lines: Vec<&str> = r.code.lines().collect();
         assert_eq!(lines[0], "const { z } = __islet_npm.import(\"zod\");");

@@ -11,7 +11,7 @@ pub(crate) use crate::isolate::Work;
 use crate::isolate::{Engine, Isolate, error_outcome};
 use crate::normalize::{Normalized, SyntaxError, normalize_with_stack};
 use crate::outcome::{JsError, Outcome};
-use crate::{Limits, SandboxError};
+use crate::{Limits, Preload, SandboxError};
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::panic::AssertUnwindSafe;
@@ -69,6 +69,14 @@ struct Live {
 pub(crate) struct Executor {
     engine: Engine,
     prepared: Option<Isolate>,
+    /// An isolate with a preload evaluated ahead of time (see [`crate::Preload`]), for
+    /// the next execution that brings the same one.
+    warm: Option<Isolate>,
+    /// The last execution's preload, to warm up for the next one, and its limits.
+    warm_next: Option<(Preload, Limits)>,
+    /// A preload whose warm-up failed: not tried again (it would fail every time, at the
+    /// cost of a second evaluation per execution); executions evaluate it themselves.
+    warm_failed: Option<Preload>,
     /// The last fresh isolate, dropped off the critical path.
     finished: Option<Isolate>,
     sessions: HashMap<u64, Live>,
@@ -84,6 +92,9 @@ impl Executor {
         Ok(Self {
             engine,
             prepared,
+            warm: None,
+            warm_next: None,
+            warm_failed: None,
             finished: None,
             sessions: HashMap::new(),
             clock: 0,
@@ -94,7 +105,15 @@ impl Executor {
     /// Runs one execution in a fresh isolate.
     pub(crate) fn execute(&mut self, work: Work<'_>) -> Outcome {
         let started = Instant::now();
-        let mut isolate = match self.fresh_isolate() {
+        let warmed = work.preload.and_then(|preload| {
+            self.warm_next = Some((preload.clone(), *work.limits));
+            self.warm.take_if(|isolate| isolate.warmed_for(preload))
+        });
+        let isolate = match warmed {
+            Some(isolate) => Ok(isolate),
+            None => self.fresh_isolate(),
+        };
+        let mut isolate = match isolate {
             Ok(isolate) => isolate,
             Err(e) => return error_outcome(JsError::new("SandboxError", e.to_string()), started),
         };
@@ -106,7 +125,7 @@ impl Executor {
             };
             isolate.run(
                 &code,
-                work.prelude,
+                (work.preload, work.prelude.map(|p| &**p)),
                 work.functions,
                 work.limits,
                 work.dispatch,
@@ -186,12 +205,51 @@ impl Executor {
         }
     }
 
-    /// Housekeeping after a reply: free the last fresh isolate and prepare the next one.
+    /// Housekeeping after a reply: free the last fresh isolate and prepare the next one,
+    /// warmed up when the last execution asked for it.
     pub(crate) fn after_reply(&mut self) {
         self.finished = None;
         self.collect_garbage_if_cheap();
         if self.prepared.is_none() {
             self.prepared = self.engine.isolate().ok();
+        }
+        if let Some((preload, limits)) = self.warm_next.take() {
+            self.warm_up(preload, &limits);
+        }
+    }
+
+    /// Prepares an isolate with `preload` evaluated, unless one is ready or it failed
+    /// before.
+    fn warm_up(&mut self, preload: Preload, limits: &Limits) {
+        let ready = self.warm.as_ref().is_some_and(|w| w.warmed_for(&preload));
+        if ready || self.warm_failed.as_ref().is_some_and(|f| f.same(&preload)) {
+            return;
+        }
+        // The isolate it replaces (warmed for other scripts) is garbage from here.
+        self.warm = None;
+        let engine = &self.engine;
+        let warmed = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            let mut isolate = engine
+                .isolate()
+                .map_err(|e| JsError::new("SandboxError", e.to_string()))?;
+            isolate.warm(&preload, limits)?;
+            Ok::<_, JsError>(isolate)
+        }));
+        match warmed {
+            Ok(Ok(isolate)) => self.warm = Some(isolate),
+            Err(_) => {
+                self.replace_engine();
+                self.warm_failed = Some(preload);
+            }
+            Ok(Err(error)) => {
+                tracing::debug!(
+                    "not warming up this preload again: {}: {}",
+                    error.name,
+                    error.message
+                );
+                self.gc_due = true;
+                self.warm_failed = Some(preload);
+            }
         }
     }
 
@@ -235,13 +293,7 @@ impl Executor {
         match std::panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(outcome) => outcome,
             Err(_) => {
-                self.sessions.clear();
-                self.prepared = None;
-                self.finished = None;
-                match Engine::new() {
-                    Ok(fresh) => self.engine = fresh,
-                    Err(e) => tracing::error!("could not replace the isolate engine: {e}"),
-                }
+                self.replace_engine();
                 error_outcome(
                     JsError::new(
                         "SandboxError",
@@ -254,12 +306,27 @@ impl Executor {
     }
 }
 
+impl Executor {
+    /// After a panic: the engine's state is suspect, and so is every isolate on it.
+    fn replace_engine(&mut self) {
+        self.sessions.clear();
+        self.prepared = None;
+        self.finished = None;
+        self.warm = None;
+        match Engine::new() {
+            Ok(fresh) => self.engine = fresh,
+            Err(e) => tracing::error!("could not replace the isolate engine: {e}"),
+        }
+    }
+}
+
 /// Hashed on every run (the agent runtime prelude alone is 13 KB), so with a fast hash. A
 /// session serves one party, so a collision (code an agent wrote could be made to collide
 /// with its own earlier code) can only continue that party's own isolate.
 fn fingerprint(work: &Work<'_>) -> u64 {
     let mut h = rustc_hash::FxHasher::default();
     work.code.hash(&mut h);
+    work.preload.map(|p| (&p.module, &p.script)).hash(&mut h);
     work.prelude.hash(&mut h);
     work.functions.hash(&mut h);
     h.finish()

@@ -14,7 +14,7 @@ mod prelude;
 use crate::limits::{Limit, Limits};
 use crate::normalize::Normalized;
 use crate::outcome::{JsError, Log, Outcome, Stats};
-use crate::{HostError, SandboxError};
+use crate::{HostError, Preload, SandboxError};
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 use rquickjs::context::EvalOptions;
 use rquickjs::{
@@ -24,6 +24,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::collections::{BTreeMap, HashMap};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// File name the model's code runs under; stack frames naming it are mapped back to the
@@ -60,7 +61,8 @@ pub type FunctionNames = [crate::FunctionName];
 /// only names; their functions stay with the supervisor).
 pub(crate) struct Work<'a> {
     pub code: &'a str,
-    pub prelude: Option<&'a str>,
+    pub prelude: Option<&'a Arc<str>>,
+    pub preload: Option<&'a Preload>,
     pub functions: &'a FunctionNames,
     pub limits: &'a Limits,
     pub dispatch: Box<dyn HostDispatch>,
@@ -186,6 +188,7 @@ impl Engine {
             shared,
             used: false,
             entry: None,
+            warmed: None,
         })
     }
 
@@ -208,6 +211,15 @@ pub struct Isolate {
     used: bool,
     /// The entry function of a session's isolate (see [`Isolate::run_entry`]).
     entry: Option<Persistent<Function<'static>>>,
+    /// The preload [`Isolate::warm`] evaluated in it ahead of its execution.
+    warmed: Option<Warmed>,
+}
+
+/// A preload evaluated ahead of time, and the heap bytes it holds (counted against the
+/// execution's memory limit).
+struct Warmed {
+    preload: Preload,
+    bytes: usize,
 }
 
 impl std::fmt::Debug for Isolate {
@@ -389,7 +401,7 @@ impl Isolate {
     pub fn run(
         &mut self,
         code: &Normalized,
-        prelude: Option<&str>,
+        (preload, prelude): (Option<&Preload>, Option<&str>),
         functions: &FunctionNames,
         limits: &Limits,
         dispatch: Box<dyn HostDispatch>,
@@ -404,14 +416,75 @@ impl Isolate {
                 Instant::now(),
             );
         }
+        // Evaluated ahead of time (see `Isolate::warm`): not again.
+        let (preload, retained) = match (&self.warmed, preload) {
+            (Some(warmed), Some(preload)) if warmed.preload.same(preload) => (None, warmed.bytes),
+            (Some(_), _) => {
+                return error_outcome(
+                    JsError::new(
+                        "SandboxError",
+                        "this isolate was warmed up for another preload (a bug in islet); run it again",
+                    ),
+                    Instant::now(),
+                );
+            }
+            (None, preload) => (preload, 0),
+        };
         self.run_with(
             code,
-            prelude,
+            (preload, prelude),
             limits,
-            0,
+            retained,
             (dispatch, completions),
             |run, ctx, _entry| run.execute(ctx, functions, completions),
         )
+    }
+
+    /// Whether [`Isolate::warm`] evaluated `preload` in it.
+    pub(crate) fn warmed_for(&self, preload: &Preload) -> bool {
+        self.warmed
+            .as_ref()
+            .is_some_and(|w| w.preload.same(preload))
+    }
+
+    /// Evaluates `preload` ahead of this isolate's execution, under `limits` and with
+    /// nothing bound (see [`Preload`]). `Err` when it failed, or left what belongs to an
+    /// execution (timers, a rejected promise, logs): the isolate must then be dropped.
+    pub(crate) fn warm(&mut self, preload: &Preload, limits: &Limits) -> Result<(), JsError> {
+        if self.used || self.warmed.is_some() {
+            return Err(JsError::new(
+                "SandboxError",
+                "only a fresh isolate is warmed",
+            ));
+        }
+        let (tx, completions) = crossbeam_channel::unbounded();
+        let before = self.engine.budget.used.get();
+        let empty = Normalized::empty();
+        let outcome = self.run_with(
+            &empty,
+            (Some(preload), None),
+            limits,
+            0,
+            (Box::new(NothingBound(tx)), &completions),
+            |run, ctx, _entry| {
+                let warmed = run.warm(ctx, &completions);
+                (None, warmed.err())
+            },
+        );
+        if let Some(error) = outcome.error {
+            return Err(error);
+        }
+        if !outcome.logs.is_empty() {
+            return Err(JsError::new(
+                "SandboxError",
+                "the preload logged: its output belongs to an execution",
+            ));
+        }
+        self.warmed = Some(Warmed {
+            preload: preload.clone(),
+            bytes: self.engine.budget.used.get().saturating_sub(before),
+        });
+        Ok(())
     }
 
     /// One run of a session (see [`crate::Session`]): the first run binds `functions`,
@@ -428,6 +501,7 @@ impl Isolate {
     ) -> Outcome {
         self.used = true;
         let Work {
+            preload,
             prelude,
             functions,
             limits,
@@ -437,7 +511,7 @@ impl Isolate {
         } = work;
         self.run_with(
             code,
-            prelude,
+            (preload, prelude.map(|p| &**p)),
             limits,
             retained,
             (dispatch, completions),
@@ -464,7 +538,7 @@ impl Isolate {
     fn run_with(
         &mut self,
         code: &Normalized,
-        prelude: Option<&str>,
+        (preload, prelude): (Option<&Preload>, Option<&str>),
         limits: &Limits,
         retained: usize,
         (dispatch, completions): (Box<dyn HostDispatch>, &Receiver<Completion>),
@@ -493,6 +567,7 @@ impl Isolate {
             shared,
             budget,
             code,
+            preload,
             prelude,
             preludes: &self.engine.preludes,
             discarding: &self.engine.discarding,
@@ -542,6 +617,21 @@ impl Drop for Isolate {
     }
 }
 
+/// The dispatch while warming: nothing is bound, so no call can name a function.
+struct NothingBound(crossbeam_channel::Sender<Completion>);
+
+impl HostDispatch for NothingBound {
+    fn start(&self, id: u64, _binding: usize, _args: String) {
+        let _ = self.0.send(Completion {
+            id,
+            result: Err(HostError::new(
+                "NOT_BOUND",
+                "nothing is bound while warming up",
+            )),
+        });
+    }
+}
+
 pub(crate) fn error_outcome(error: JsError, started: Instant) -> Outcome {
     Outcome {
         result: None,
@@ -559,6 +649,8 @@ struct Run<'a> {
     shared: &'a Rc<Shared>,
     budget: &'a alloc::Budget,
     code: &'a Normalized,
+    /// Evaluated first, unless the isolate was warmed up with it.
+    preload: Option<&'a Preload>,
     prelude: Option<&'a str>,
     preludes: &'a prelude::PreludeCache,
     /// The engine's flag for discarding jobs (see `jobs.rs`).
@@ -592,11 +684,12 @@ impl Run<'_> {
         functions: &FunctionNames,
         completions: &Receiver<Completion>,
     ) -> Result<Value<'js>, JsError> {
+        self.run_preload(ctx, completions)?;
         if let Err(message) = globals::bind_functions(ctx, self.shared, functions) {
             return Err(JsError::new("SandboxError", message));
         }
         if let Some(prelude) = self.prelude
-            && let Err(mut error) = self.run_prelude(ctx, prelude, completions)
+            && let Err(mut error) = self.run_module(ctx, prelude, completions)
         {
             error.message = format!("the host prelude failed: {}", error.message);
             return Err(error);
@@ -698,8 +791,53 @@ impl Run<'_> {
         }
     }
 
-    /// Evaluates the host prelude as a module (compiled once per engine, see `prelude.rs`).
-    fn run_prelude<'js>(
+    /// Evaluates the preload, if any: its module, then its script, and the jobs they queued.
+    fn run_preload<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        completions: &Receiver<Completion>,
+    ) -> Result<(), JsError> {
+        let Some(preload) = self.preload else {
+            return Ok(());
+        };
+        self.run_module(ctx, &preload.module, completions)?;
+        if let Some(script) = &preload.script {
+            let options = {
+                let mut o = EvalOptions::default();
+                o.global = true;
+                o.strict = false;
+                o.filename = Some(PRELUDE_NAME.to_owned());
+                o
+            };
+            let evaluated = self.in_js(|| {
+                ctx.eval_with_options::<Value<'_>, _>(script.as_bytes(), options)
+                    .catch(ctx)
+            });
+            evaluated.map_err(|e| self.error_from(ctx, e))?;
+        }
+        self.drain_jobs(ctx)
+    }
+
+    /// Ahead of an execution (see [`Isolate::warm`]): the preload, and nothing left over.
+    fn warm<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        completions: &Receiver<Completion>,
+    ) -> Result<(), JsError> {
+        self.run_preload(ctx, completions)?;
+        if !self.shared.timers.borrow().queue.is_empty() || self.unhandled_rejection(ctx).is_some()
+        {
+            return Err(JsError::new(
+                "SandboxError",
+                "the preload left timers or a rejected promise: they belong to an execution",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Evaluates a host prelude or preload as a module (compiled once per engine, see
+    /// `prelude.rs`).
+    fn run_module<'js>(
         &mut self,
         ctx: &Ctx<'js>,
         prelude: &str,

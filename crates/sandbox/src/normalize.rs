@@ -104,6 +104,16 @@ pub struct Normalized {
 }
 
 impl Normalized {
+    /// No code: what a run that evaluates only host scripts (a warm-up) carries.
+    pub(crate) fn empty() -> Self {
+        Normalized {
+            script: String::new(),
+            shape: Shape::Body,
+            fence_line_offset: 0,
+            map: LineMap::default(),
+        }
+    }
+
     /// Map a 1-based (line, column) in `script` to a 1-based (line, column) in the code the
     /// model sent. Columns count `char`s; positions inside generated code (the wrapper, an enum
     /// body, …) map to where that code was inserted.

@@ -414,7 +414,8 @@ fn run_job(
     };
     let mut outcome = run(Work {
         code: &execution.code,
-        prelude: execution.prelude.as_deref(),
+        prelude: execution.prelude.as_ref(),
+        preload: execution.preload.as_ref(),
         functions: &table.names,
         limits: &execution.limits,
         dispatch: Box::new(dispatch),
@@ -437,7 +438,7 @@ pub fn run_in_process(
         };
         isolate.run(
             &code,
-            work.prelude,
+            (work.preload, work.prelude.map(|p| &**p)),
             work.functions,
             work.limits,
             work.dispatch,

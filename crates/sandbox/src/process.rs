@@ -258,17 +258,28 @@ impl WorkerPool {
         );
         let limits = execution.limits;
         let prelude_id = execution.prelude.as_ref().map(|p| self.prelude_ids.id(p));
+        let preload_id = execution
+            .preload
+            .as_ref()
+            .map(|p| self.prelude_ids.id(&p.module));
         worker.send_execute(
             ToWorker::Execute {
                 id,
                 code: execution.code,
                 prelude: None,
                 prelude_id,
+                preload: None,
+                preload_id,
+                preload_script: execution
+                    .preload
+                    .as_ref()
+                    .and_then(|p| p.script.as_deref().map(str::to_owned)),
                 functions: names,
                 limits,
                 session,
             },
             execution.prelude.as_deref(),
+            execution.preload.as_ref().map(|p| &*p.module),
         );
         let deadline = Duration::from_millis(limits.wall_ms) + self.config.grace;
         match tokio::time::timeout(deadline, outcome).await {
@@ -459,19 +470,36 @@ impl Worker {
         true
     }
 
-    /// Sends an `Execute` frame, with `text` (its prelude) only when this worker does not
-    /// have it yet. The check and the write happen under one lock, so the worker never
-    /// sees an id before its text; a failed write means the worker is gone or not reading.
-    fn send_execute(&self, mut frame: ToWorker, text: Option<&str>) {
+    /// Sends an `Execute` frame, with the texts of its prelude and its preload's module
+    /// only when this worker does not have them yet. The check and the write happen under
+    /// one lock, so the worker never sees an id before its text; a failed write means the
+    /// worker is gone or not reading.
+    fn send_execute(
+        &self,
+        mut frame: ToWorker,
+        prelude_text: Option<&str>,
+        preload_text: Option<&str>,
+    ) {
         let mut writer = lock(&self.writer);
         if let ToWorker::Execute {
             prelude,
-            prelude_id: Some(id),
+            prelude_id,
+            preload,
+            preload_id,
             ..
         } = &mut frame
-            && lock(&self.preludes).insert(*id)
         {
-            *prelude = text.map(str::to_owned);
+            let mut sent = lock(&self.preludes);
+            for (slot, id, text) in [
+                (prelude, prelude_id, prelude_text),
+                (preload, preload_id, preload_text),
+            ] {
+                if let Some(id) = id
+                    && sent.insert(*id)
+                {
+                    *slot = text.map(str::to_owned);
+                }
+            }
         }
         let written = write_frame(&mut *writer, &frame);
         drop(writer);

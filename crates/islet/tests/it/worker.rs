@@ -134,6 +134,54 @@ async fn a_prelude_reaches_every_execution_also_after_its_worker_is_replaced() {
     assert_ne!(sandbox.worker_pids(), vec![pid]);
 }
 
+/// Issue 17: a preload (an npm bundle and its imports) is sent to a worker once, like a
+/// prelude, and the worker evaluates it ahead of the next execution that brings it (its
+/// peak memory then leaves out the 1 MiB the preload holds); after a kill -9 the new worker
+/// is sent it again.
+#[tokio::test(flavor = "multi_thread")]
+async fn issue17_a_preload_is_evaluated_ahead_in_a_worker_and_resent_after_a_kill_9() {
+    let mut config = WorkerConfig::new(env!("CARGO_BIN_EXE_islet"), vec!["worker".to_owned()]);
+    config.workers = 1;
+    config.executors_per_worker = 1;
+    config.grace = Duration::from_secs(1);
+    let sandbox = Sandbox::with_workers(config).expect("workers start");
+    let preload = sandbox::Preload {
+        module: "globalThis.held = 'x'.repeat(1 << 20);".into(),
+        script: Some("globalThis.evaluated = (globalThis.evaluated || 0) + 1;".into()),
+    };
+    let run = || {
+        sandbox.execute(Execution::new("return [held.length, evaluated]").preload(preload.clone()))
+    };
+    let peaks = |n: usize| async move {
+        let mut peaks = Vec::new();
+        for _ in 0..n {
+            let outcome = run().await;
+            assert_eq!(outcome.result, Some(json!([1 << 20, 1])), "{outcome:?}");
+            peaks.push(outcome.stats.memory_bytes >= 1 << 20);
+        }
+        peaks
+    };
+    assert_eq!(
+        peaks(3).await,
+        [true, false, false],
+        "evaluated itself, then ahead"
+    );
+    kill_9(sandbox.worker_pids()[0]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while run().await.error.is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker was not replaced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        peaks(2).await,
+        [false, false],
+        "the new worker warms up too"
+    );
+}
+
 /// Regression (session 3): a session's run awaited by code that occupies the only executor
 /// of the session's home worker moves to a free worker instead of waiting for the wall
 /// limit. Ten rounds: the code lands on the session's home in about half of them.

@@ -28,6 +28,15 @@ pub(super) enum ToWorker {
         prelude: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         prelude_id: Option<u64>,
+        /// The preload's module (see `Execution::preload`): like the prelude, sent once
+        /// per worker and named by `preload_id` afterwards.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preload: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preload_id: Option<u64>,
+        /// The preload's script: short, so sent with every frame.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        preload_script: Option<String>,
         functions: Vec<crate::FunctionName>,
         limits: Limits,
         /// A session's run: the session, the run's number, and the input its entry is

@@ -5,12 +5,12 @@
 //! frames share one writer behind a lock.
 
 use super::frame::{FromWorker, ToWorker, read_frame, write_frame};
-use crate::Limits;
 use crate::executor::{EXECUTOR_STACK_BYTES, Executor, Work};
 use crate::harden::Layer;
 use crate::isolate::{Completion, HostDispatch};
 use crate::outcome::JsError;
 use crate::scheduler::{HomeCell, NO_HOME, Next, Placed, Queues, Scheduler, SessionRun};
+use crate::{Limits, Preload};
 use base::sync::lock;
 use crossbeam_channel::{Receiver, Sender};
 use std::collections::HashMap;
@@ -28,6 +28,7 @@ struct Run {
     id: u64,
     code: String,
     prelude: Option<Arc<str>>,
+    preload: Option<Preload>,
     functions: Vec<crate::FunctionName>,
     limits: Limits,
     /// A session's run: the session, the run's number and its entry's input.
@@ -72,38 +73,34 @@ pub fn serve(socket: UnixStream, executors: usize, layers: Vec<Layer>) -> std::i
                 code,
                 prelude,
                 prelude_id,
+                preload,
+                preload_id,
+                preload_script,
                 functions,
                 limits,
                 session,
             } => {
-                let prelude = match (prelude, prelude_id) {
-                    (Some(text), Some(id)) => {
-                        let text: Arc<str> = text.into();
-                        preludes.insert(id, Arc::clone(&text));
-                        Some(text)
-                    }
-                    (Some(text), None) => Some(text.into()),
-                    // Sent earlier on this connection (the supervisor keeps track).
-                    (None, Some(prelude_id)) => match preludes.get(&prelude_id) {
-                        Some(text) => Some(Arc::clone(text)),
-                        None => {
-                            let error = JsError::new(
-                                "SandboxError",
-                                "the isolate worker was never sent this execution's prelude (a bug in islet); run it again",
-                            );
-                            let outcome = crate::isolate::error_outcome(error, Instant::now());
-                            send(
-                                &writer,
-                                &FromWorker::Outcome {
-                                    execution: id,
-                                    outcome: Box::new(outcome),
-                                },
-                            )?;
-                            continue;
-                        }
-                    },
-                    (None, None) => None,
+                let prelude = known_text(&mut preludes, prelude, prelude_id);
+                let preload = known_text(&mut preludes, preload, preload_id);
+                let (Ok(prelude), Ok(preload)) = (prelude, preload) else {
+                    let error = JsError::new(
+                        "SandboxError",
+                        "the isolate worker was never sent this execution's prelude (a bug in islet); run it again",
+                    );
+                    let outcome = crate::isolate::error_outcome(error, Instant::now());
+                    send(
+                        &writer,
+                        &FromWorker::Outcome {
+                            execution: id,
+                            outcome: Box::new(outcome),
+                        },
+                    )?;
+                    continue;
                 };
+                let preload = preload.map(|module| Preload {
+                    module,
+                    script: preload_script.map(Into::into),
+                });
                 let (tx, completions) = crossbeam_channel::unbounded();
                 lock(&running).insert(id, tx);
                 let home = session.as_ref().map(|(session, ..)| {
@@ -116,6 +113,7 @@ pub fn serve(socket: UnixStream, executors: usize, layers: Vec<Layer>) -> std::i
                     id,
                     code,
                     prelude,
+                    preload,
                     functions,
                     limits,
                     session,
@@ -151,6 +149,26 @@ pub fn serve(socket: UnixStream, executors: usize, layers: Vec<Layer>) -> std::i
     Ok(())
 }
 
+/// A prelude's or preload's text: sent in this frame (kept under its id for later ones),
+/// or sent earlier on this connection (the supervisor keeps track). `Err` when an id names
+/// a text never sent.
+fn known_text(
+    texts: &mut HashMap<u64, Arc<str>>,
+    text: Option<String>,
+    id: Option<u64>,
+) -> Result<Option<Arc<str>>, ()> {
+    match (text, id) {
+        (Some(text), Some(id)) => {
+            let text: Arc<str> = text.into();
+            texts.insert(id, Arc::clone(&text));
+            Ok(Some(text))
+        }
+        (Some(text), None) => Ok(Some(text.into())),
+        (None, Some(id)) => texts.get(&id).map(|text| Some(Arc::clone(text))).ok_or(()),
+        (None, None) => Ok(None),
+    }
+}
+
 fn send(writer: &Writer, message: &FromWorker) -> std::io::Result<()> {
     write_frame(&mut *lock(writer), message)
 }
@@ -178,7 +196,8 @@ fn executor(queues: &Queues<Run, Run>, writer: &Writer, running: &Running) {
         let id = run.id;
         let work = Work {
             code: &run.code,
-            prelude: run.prelude.as_deref(),
+            prelude: run.prelude.as_ref(),
+            preload: run.preload.as_ref(),
             functions: &run.functions,
             limits: &run.limits,
             dispatch: Box::new(SocketDispatch {

@@ -10,3 +10,4 @@ mod outcome;
 mod session;
 mod support;
 mod url;
+mod warm_up;

@@ -361,8 +361,12 @@ async fn issue17_serve_gives_npm_packages_to_mcp_execute() {
     let mut mcp = McpClient::connect(&format!("{}/mcp", server.base), &server.token).await;
     let description = execute_description(&mcp.request("tools/list", json!({})).await);
     assert!(description.contains("npm packages"), "{description}");
-    let result = execute(&mut mcp, "import ms from \"ms\";\nreturn ms(\"2h\");").await;
-    assert!(result.to_string().contains("7200000"), "{result}");
+    // The later runs may start from an isolate with the bundle evaluated ahead (the
+    // execution's preload): the same answer.
+    for _ in 0..3 {
+        let result = execute(&mut mcp, "import ms from \"ms\";\nreturn ms(\"2h\");").await;
+        assert!(result.to_string().contains("7200000"), "{result}");
+    }
     // Cached in the data directory.
     assert!(
         dir.path()
