@@ -694,15 +694,26 @@ impl Run<'_> {
             error.message = format!("the host prelude failed: {}", error.message);
             return Err(error);
         }
+        let code = self.code;
+        self.eval_script(ctx, &code.script, SCRIPT_NAME)
+    }
+
+    /// Evaluates `text` as a global, sloppy-mode script named `filename` in stacks.
+    fn eval_script<'js>(
+        &mut self,
+        ctx: &Ctx<'js>,
+        text: &str,
+        filename: &str,
+    ) -> Result<Value<'js>, JsError> {
         let options = {
             let mut o = EvalOptions::default();
             o.global = true;
             o.strict = false;
-            o.filename = Some(SCRIPT_NAME.to_owned());
+            o.filename = Some(filename.to_owned());
             o
         };
         let evaluated = self.in_js(|| {
-            ctx.eval_with_options::<Value<'_>, _>(self.code.script.as_bytes(), options)
+            ctx.eval_with_options::<Value<'_>, _>(text.as_bytes(), options)
                 .catch(ctx)
         });
         evaluated.map_err(|e| self.error_from(ctx, e))
@@ -802,18 +813,7 @@ impl Run<'_> {
         };
         self.run_module(ctx, &preload.module, completions)?;
         if let Some(script) = &preload.script {
-            let options = {
-                let mut o = EvalOptions::default();
-                o.global = true;
-                o.strict = false;
-                o.filename = Some(PRELUDE_NAME.to_owned());
-                o
-            };
-            let evaluated = self.in_js(|| {
-                ctx.eval_with_options::<Value<'_>, _>(script.as_bytes(), options)
-                    .catch(ctx)
-            });
-            evaluated.map_err(|e| self.error_from(ctx, e))?;
+            self.eval_script(ctx, script, PRELUDE_NAME)?;
         }
         self.drain_jobs(ctx)
     }
