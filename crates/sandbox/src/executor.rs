@@ -219,13 +219,14 @@ impl Executor {
     }
 
     /// Prepares an isolate with `preload` evaluated, unless one is ready or it failed
-    /// before.
+    /// before. The thread takes its next execution after this (a few ms for zod's bundle):
+    /// with more threads, another one takes it meanwhile.
     fn warm_up(&mut self, preload: Preload, limits: &Limits) {
         let ready = self.warm.as_ref().is_some_and(|w| w.warmed_for(&preload));
         if ready || self.warm_failed.as_ref().is_some_and(|f| f.same(&preload)) {
             return;
         }
-        // The isolate it replaces (warmed for other scripts) is garbage from here.
+        // The isolate it replaces (warmed up for another preload) is garbage from here.
         self.warm = None;
         let engine = &self.engine;
         let warmed = std::panic::catch_unwind(AssertUnwindSafe(|| {
@@ -287,6 +288,18 @@ impl Executor {
         }
     }
 
+    /// After a panic: the engine's state is suspect, and so is every isolate on it.
+    fn replace_engine(&mut self) {
+        self.sessions.clear();
+        self.prepared = None;
+        self.finished = None;
+        self.warm = None;
+        match Engine::new() {
+            Ok(fresh) => self.engine = fresh,
+            Err(e) => tracing::error!("could not replace the isolate engine: {e}"),
+        }
+    }
+
     /// Runs `f`, turning a panic into an error outcome and a new engine: the engine's
     /// state is suspect after one.
     fn guarded(&mut self, started: Instant, f: impl FnOnce() -> Outcome) -> Outcome {
@@ -302,20 +315,6 @@ impl Executor {
                     started,
                 )
             }
-        }
-    }
-}
-
-impl Executor {
-    /// After a panic: the engine's state is suspect, and so is every isolate on it.
-    fn replace_engine(&mut self) {
-        self.sessions.clear();
-        self.prepared = None;
-        self.finished = None;
-        self.warm = None;
-        match Engine::new() {
-            Ok(fresh) => self.engine = fresh,
-            Err(e) => tracing::error!("could not replace the isolate engine: {e}"),
         }
     }
 }
