@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use codemode::egress::{FetchRequest, Fetcher};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -47,6 +47,10 @@ pub struct Blocked {
 /// Refused requests kept per page (the newest are dropped past this).
 const MAX_BLOCKED: usize = 100;
 
+/// Whose fetch policy a page's requests pass: set once, when the page is given to an
+/// execution (a spare page is opened before any execution owns it).
+pub(crate) type Owner = Arc<OnceLock<Arc<Fetcher>>>;
+
 #[derive(Debug)]
 struct State {
     /// Counts `load` events, so a navigation can wait for the next one.
@@ -64,6 +68,7 @@ pub struct Page {
     session: String,
     state: Arc<State>,
     limits: PageLimits,
+    owner: Owner,
     events: tokio::task::JoinHandle<()>,
 }
 
@@ -92,12 +97,18 @@ const DROPPED_RESPONSE_HEADERS: [&str; 4] = [
 ];
 
 impl Page {
+    /// A blank page in `context`; its requests pass `fetcher`'s policy, or, without one,
+    /// are refused until [`Page::give_to`] names it.
     pub(crate) async fn open(
         connection: Connection,
         context: &str,
-        fetcher: Arc<Fetcher>,
+        fetcher: Option<Arc<Fetcher>>,
         limits: PageLimits,
     ) -> Result<Page, Error> {
+        let owner: Owner = Arc::new(OnceLock::new());
+        if let Some(fetcher) = fetcher {
+            let _ = owner.set(fetcher);
+        }
         let created = connection
             .send(
                 None,
@@ -124,7 +135,7 @@ impl Page {
             events,
             connection.clone(),
             session.clone(),
-            fetcher,
+            Arc::clone(&owner),
             Arc::clone(&state),
         ));
         let page = Page {
@@ -133,6 +144,7 @@ impl Page {
             session,
             state,
             limits,
+            owner,
             events: task,
         };
         // Interception first: nothing may load before the policy sees it.
@@ -143,6 +155,12 @@ impl Page {
         .await?;
         page.call("Page.enable", json!({})).await?;
         Ok(page)
+    }
+
+    /// Gives a page opened without a fetch policy to the execution whose policy it is.
+    /// False when it already had one (it then keeps it).
+    pub(crate) fn give_to(&self, fetcher: Arc<Fetcher>) -> bool {
+        self.owner.set(fetcher).is_ok()
     }
 
     async fn call(&self, method: &str, params: Value) -> Result<Value, Error> {
@@ -536,7 +554,7 @@ async fn handle_events(
     mut events: mpsc::UnboundedReceiver<Event>,
     connection: Connection,
     session: String,
-    fetcher: Arc<Fetcher>,
+    owner: Owner,
     state: Arc<State>,
 ) {
     while let Some(event) = events.recv().await {
@@ -545,7 +563,7 @@ async fn handle_events(
                 tokio::spawn(answer_request(
                     connection.clone(),
                     session.clone(),
-                    Arc::clone(&fetcher),
+                    owner.get().cloned(),
                     Arc::clone(&state),
                     event.params,
                 ));
@@ -574,7 +592,7 @@ async fn handle_events(
 async fn answer_request(
     connection: Connection,
     session: String,
-    fetcher: Arc<Fetcher>,
+    fetcher: Option<Arc<Fetcher>>,
     state: Arc<State>,
     params: Value,
 ) {
@@ -598,80 +616,98 @@ async fn answer_request(
         json!({ "requestId": id, "errorReason": error_reason })
     };
     let lower = url.to_ascii_lowercase();
-    let answer = if !(lower.starts_with("http://") || lower.starts_with("https://")) {
-        let reason = format!(
-            "{} refused: pages may load only http:// and https:// URLs",
-            base::truncate(&url, 200)
-        );
-        (
+    let web = lower.starts_with("http://") || lower.starts_with("https://");
+    let answer = match fetcher {
+        _ if !web => {
+            let reason = format!(
+                "{} refused: pages may load only http:// and https:// URLs",
+                base::truncate(&url, 200)
+            );
+            (
+                "Fetch.failRequest",
+                refuse("SCHEME_NOT_ALLOWED", reason, "AccessDenied"),
+            )
+        }
+        // A spare page, not yet given to an execution, loads nothing.
+        None => (
             "Fetch.failRequest",
-            refuse("SCHEME_NOT_ALLOWED", reason, "AccessDenied"),
-        )
-    } else {
-        let headers = request["headers"]
-            .as_object()
-            .map(|h| {
-                h.iter()
-                    .filter(|(name, _)| {
-                        !DROPPED_REQUEST_HEADERS.contains(&name.to_ascii_lowercase().as_str())
-                    })
-                    .map(|(name, value)| (name.clone(), value.as_str().unwrap_or("").to_owned()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let outgoing = FetchRequest {
-            url: url.clone(),
-            method: request["method"].as_str().map(str::to_owned),
-            headers,
-            body: request["postData"].as_str().map(str::to_owned),
-            body_base64: None,
-            // Chromium follows redirects itself, so each hop is paused and checked again.
-            redirect: Some("manual".into()),
-        };
-        match fetcher.fetch(outgoing).await {
-            Ok(response) => {
-                if resource == "Document" {
-                    *lock(&state.last_status) = Some(response.status);
+            refuse(
+                "REQUEST_REFUSED",
+                format!(
+                    "{} refused: this page belongs to no execution yet",
+                    base::truncate(&url, 200)
+                ),
+                "BlockedByClient",
+            ),
+        ),
+        Some(fetcher) => {
+            let headers = request["headers"]
+                .as_object()
+                .map(|h| {
+                    h.iter()
+                        .filter(|(name, _)| {
+                            !DROPPED_REQUEST_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+                        })
+                        .map(|(name, value)| {
+                            (name.clone(), value.as_str().unwrap_or("").to_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let outgoing = FetchRequest {
+                url: url.clone(),
+                method: request["method"].as_str().map(str::to_owned),
+                headers,
+                body: request["postData"].as_str().map(str::to_owned),
+                body_base64: None,
+                // Chromium follows redirects itself, so each hop is paused and checked again.
+                redirect: Some("manual".into()),
+            };
+            match fetcher.fetch(outgoing).await {
+                Ok(response) => {
+                    if resource == "Document" {
+                        *lock(&state.last_status) = Some(response.status);
+                    }
+                    let body = match (&response.body, &response.body_base64) {
+                        (Some(text), _) => BASE64.encode(text.as_bytes()),
+                        (None, Some(encoded)) => encoded.clone(),
+                        (None, None) => String::new(),
+                    };
+                    let headers: Vec<Value> = response
+                        .headers
+                        .iter()
+                        .filter(|(name, _)| {
+                            !DROPPED_RESPONSE_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+                        })
+                        .map(|(name, value)| json!({ "name": name, "value": value }))
+                        .collect();
+                    (
+                        "Fetch.fulfillRequest",
+                        json!({
+                            "requestId": id,
+                            "responseCode": response.status,
+                            "responseHeaders": headers,
+                            "body": body,
+                        }),
+                    )
                 }
-                let body = match (&response.body, &response.body_base64) {
-                    (Some(text), _) => BASE64.encode(text.as_bytes()),
-                    (None, Some(encoded)) => encoded.clone(),
-                    (None, None) => String::new(),
-                };
-                let headers: Vec<Value> = response
-                    .headers
-                    .iter()
-                    .filter(|(name, _)| {
-                        !DROPPED_RESPONSE_HEADERS.contains(&name.to_ascii_lowercase().as_str())
-                    })
-                    .map(|(name, value)| json!({ "name": name, "value": value }))
-                    .collect();
-                (
-                    "Fetch.fulfillRequest",
-                    json!({
-                        "requestId": id,
-                        "responseCode": response.status,
-                        "responseHeaders": headers,
-                        "body": body,
-                    }),
-                )
-            }
-            Err(error) => {
-                let (code, refusal) = match &error {
-                    codemode::Error::Fetch { code, .. } => (code.as_str(), code.is_refusal()),
-                    _ => ("NETWORK", false),
-                };
-                let error_reason = if refusal {
-                    "BlockedByClient"
-                } else if code == "TIMEOUT" {
-                    "TimedOut"
-                } else {
-                    "Failed"
-                };
-                (
-                    "Fetch.failRequest",
-                    refuse(code, error.to_string(), error_reason),
-                )
+                Err(error) => {
+                    let (code, refusal) = match &error {
+                        codemode::Error::Fetch { code, .. } => (code.as_str(), code.is_refusal()),
+                        _ => ("NETWORK", false),
+                    };
+                    let error_reason = if refusal {
+                        "BlockedByClient"
+                    } else if code == "TIMEOUT" {
+                        "TimedOut"
+                    } else {
+                        "Failed"
+                    };
+                    (
+                        "Fetch.failRequest",
+                        refuse(code, error.to_string(), error_reason),
+                    )
+                }
             }
         }
     };

@@ -290,3 +290,60 @@ fn processes_in_group(group: u32) -> usize {
         })
         .count()
 }
+
+/// The context and page an execution gets are opened ahead of it (after the previous
+/// execution took its own): still a fresh context per execution, under that execution's
+/// fetch policy, with nothing of the one before.
+#[tokio::test]
+async fn issue17_a_context_opened_ahead_is_fresh_and_takes_its_execution_s_policy() {
+    let (site, other) = given_sites().await;
+    let browser = given_browser();
+    browser.warm_up().await.unwrap();
+    let set = format!(
+        "const p = await browser.open({:?}); \
+         await p.evaluate(() => {{ localStorage.setItem('k', 'v'); document.cookie = 'c=1'; }}); \
+         return await p.evaluate(() => [localStorage.getItem('k'), document.cookie])",
+        site.url("/form")
+    );
+    let read = format!(
+        "const p = await browser.open({:?}); \
+         return await p.evaluate(() => [localStorage.getItem('k'), document.cookie])",
+        site.url("/form")
+    );
+    for _ in 0..3 {
+        let wrote = result(&run(&browser, given_fetcher(&site), &set).await);
+        assert_eq!(wrote, json!(["v", "c=1"]));
+        let fresh = result(&run(&browser, given_fetcher(&site), &read).await);
+        assert_eq!(
+            fresh,
+            json!([null, ""]),
+            "the last execution's storage leaked"
+        );
+    }
+    // An execution allowed only the other site cannot load this one, though its page was
+    // opened before anyone knew its policy.
+    let outcome = run(
+        &browser,
+        given_fetcher(&other),
+        &format!("await browser.markdown({:?})", site.url("/")),
+    )
+    .await;
+    assert_eq!(
+        error_code(&outcome),
+        "HOST_NOT_ALLOWED",
+        "{:?}",
+        outcome.error
+    );
+    let hits = site.hits();
+    let got = result(
+        &run(
+            &browser,
+            given_fetcher(&other),
+            &format!("await browser.markdown({:?})", other.url("/")),
+        )
+        .await,
+    );
+    assert!(got.to_string().contains("other"), "{got}");
+    assert_eq!(site.hits(), hits);
+    browser.shutdown().await;
+}
