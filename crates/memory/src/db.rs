@@ -239,6 +239,9 @@ pub(crate) struct NewMemory {
     pub source_message_ids: Vec<String>,
     /// Neighbouring messages' text: searched, never returned (not part of the id).
     pub context: Option<String>,
+    /// The nearest neighbours' text, embedded with the memory (see
+    /// [`crate::text::VECTOR_CONTEXT_MESSAGES`]); not stored.
+    pub vector_context: Option<String>,
 }
 
 /// Which memories a recall may return.
@@ -642,29 +645,50 @@ impl Db {
         after: i64,
         limit: usize,
     ) -> Result<Vec<(i64, String)>, Error> {
-        // The text embedded is the memory's embedding text (speaker and context included).
-        let mut stmt = self
+        // The text embedded is the memory's embedding text: speaker, and for a memory with
+        // a matching context its nearest neighbours, from its session's stored messages.
+        let rows: Vec<(i64, String, Option<String>, Option<String>)> = self
             .conn
             .prepare_cached(
-                "SELECT m.rowid, m.content, m.speaker, m.context FROM memories m WHERE m.rowid > ? \
+                "SELECT m.rowid, m.content, m.speaker, \
+                 CASE WHEN m.context IS NULL THEN NULL ELSE m.session_id END \
+                 FROM memories m WHERE m.rowid > ? \
                  AND NOT EXISTS (SELECT 1 FROM vectors v WHERE v.memory_rowid = m.rowid) \
                  ORDER BY m.rowid LIMIT ?",
             )
+            .and_then(|mut stmt| {
+                stmt.query_map([after, limit as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })?
+                .collect()
+            })
             .map_err(self.err("finding memories without vectors"))?;
-        stmt.query_map([after, limit as i64], |r| {
-            let speaker: Option<String> = r.get(2)?;
-            let context: Option<String> = r.get(3)?;
-            Ok((
-                r.get(0)?,
-                crate::rank::embedding_text(
-                    speaker.as_deref(),
-                    &r.get::<_, String>(1)?,
-                    context.as_deref(),
-                ),
-            ))
-        })
-        .and_then(|rows| rows.collect())
-        .map_err(self.err("finding memories without vectors"))
+        let mut sessions: HashMap<String, SessionMessages> = HashMap::new();
+        let mut out = Vec::with_capacity(rows.len());
+        for (rowid, content, speaker, session) in rows {
+            let mut context = None;
+            if let Some(session) = session {
+                if !sessions.contains_key(&session) {
+                    let messages = session_messages(&self.conn, &session)
+                        .map_err(self.err("finding memories without vectors"))?;
+                    sessions.insert(session.clone(), messages);
+                }
+                let messages = &sessions[&session];
+                if let Some(i) = messages.iter().position(|m| m.0.contains(&rowid)) {
+                    let near = crate::text::neighbour_context(
+                        messages.len(),
+                        i,
+                        crate::text::VECTOR_CONTEXT_MESSAGES,
+                        |j| &messages[j].2,
+                    );
+                    context = (!near.is_empty()).then(|| near.join("\n"));
+                }
+            }
+            let text =
+                crate::rank::embedding_text(speaker.as_deref(), &content, context.as_deref());
+            out.push((rowid, text));
+        }
+        Ok(out)
     }
 
     /// How many memories have no vector.
@@ -1252,15 +1276,37 @@ fn check_model(tx: &Transaction<'_>, profile: &str, model: &str) -> Result<(), E
 /// context) from the memories it still has, in stored order: the text of up to
 /// `CONTEXT_MESSAGES` messages on each side, as ingest computed it.
 fn recontext(tx: &Transaction<'_>, session: &str) -> rusqlite::Result<()> {
-    let rows: Vec<(i64, String, String)> = tx
+    let messages = session_messages(tx, session)?;
+    let mut update = tx.prepare_cached(
+        "UPDATE memories SET context = ?1 WHERE rowid = ?2 AND context IS NOT ?1",
+    )?;
+    for (i, (rowids, _, _)) in messages.iter().enumerate() {
+        let context =
+            crate::text::neighbour_context(messages.len(), i, crate::text::CONTEXT_MESSAGES, |j| {
+                &messages[j].2
+            })
+            .join("\n");
+        for rowid in rowids {
+            update.execute(params![context, rowid])?;
+        }
+    }
+    Ok(())
+}
+
+/// A session's messages: each one's rowids, sources and text.
+type SessionMessages = Vec<(Vec<i64>, String, String)>;
+
+/// The messages a session's deterministic memories (those with a context) still hold, in
+/// stored order (a long message's chunks are consecutive rows with the same sources).
+fn session_messages(conn: &Connection, session: &str) -> rusqlite::Result<SessionMessages> {
+    let rows: Vec<(i64, String, String)> = conn
         .prepare_cached(
             "SELECT rowid, source_message_ids, content FROM memories \
              WHERE session_id = ? AND context IS NOT NULL ORDER BY rowid",
         )?
         .query_map([session], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    // Chunks of one message are consecutive rows with the same sources.
-    let mut messages: Vec<(Vec<i64>, String, String)> = Vec::new();
+    let mut messages: SessionMessages = Vec::new();
     for (rowid, sources, content) in rows {
         match messages.last_mut() {
             Some((rowids, s, text)) if *s == sources => {
@@ -1271,17 +1317,7 @@ fn recontext(tx: &Transaction<'_>, session: &str) -> rusqlite::Result<()> {
             _ => messages.push((vec![rowid], sources, content)),
         }
     }
-    let mut update = tx.prepare_cached(
-        "UPDATE memories SET context = ?1 WHERE rowid = ?2 AND context IS NOT ?1",
-    )?;
-    for (i, (rowids, _, _)) in messages.iter().enumerate() {
-        let context =
-            crate::text::neighbour_context(messages.len(), i, |j| &messages[j].2).join("\n");
-        for rowid in rowids {
-            update.execute(params![context, rowid])?;
-        }
-    }
-    Ok(())
+    Ok(messages)
 }
 
 /// Re-links the supersession chain of one subject: in order of `occurred_at` (then storage

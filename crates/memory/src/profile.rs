@@ -583,7 +583,11 @@ impl Profile {
             let texts: Vec<String> = batch
                 .iter()
                 .map(|m| {
-                    rank::embedding_text(m.speaker.as_deref(), &m.content, m.context.as_deref())
+                    rank::embedding_text(
+                        m.speaker.as_deref(),
+                        &m.content,
+                        m.vector_context.as_deref(),
+                    )
                 })
                 .collect();
             let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -643,6 +647,7 @@ impl Profile {
             occurred_at,
             source_message_ids: Vec::new(),
             context: None,
+            vector_context: None,
         };
         let vectors = self
             .embed_new(std::slice::from_ref(&memory), &|_, _, _| {})
@@ -963,7 +968,8 @@ pub(crate) fn plural<'a>(n: usize, one: &'a str, many: &'a str) -> &'a str {
 
 /// The deterministic extractor for `messages[range]` of a session: each message itself,
 /// split when long, with the text of up to [`text::CONTEXT_MESSAGES`] messages on each side as
-/// its matching context (never as a source: the memory states only its own message).
+/// its matching context (never as a source: the memory states only its own message), and of
+/// the nearest [`text::VECTOR_CONTEXT_MESSAGES`] to embed with it.
 fn deterministic(
     session_id: &str,
     messages: &[(&Message, i64)],
@@ -974,8 +980,12 @@ fn deterministic(
         let Some((m, at)) = messages.get(i) else {
             continue;
         };
-        let context = text::neighbour_context(messages.len(), i, |j| &messages[j].0.text);
-        let context = (!context.is_empty()).then(|| context.join("\n"));
+        let near = |reach| {
+            let near = text::neighbour_context(messages.len(), i, reach, |j| &messages[j].0.text);
+            (!near.is_empty()).then(|| near.join("\n"))
+        };
+        let context = near(text::CONTEXT_MESSAGES);
+        let vector_context = near(text::VECTOR_CONTEXT_MESSAGES);
         let sources = vec![m.id.clone()];
         out.extend(text::chunk(&m.text).into_iter().map(|content| NewMemory {
             id: text::memory_id(
@@ -994,6 +1004,7 @@ fn deterministic(
             occurred_at: *at,
             source_message_ids: sources.clone(),
             context: context.clone(),
+            vector_context: vector_context.clone(),
         }));
     }
     out
@@ -1028,5 +1039,6 @@ fn from_extracted(session_id: &str, batch: &[(&Message, i64)], e: llm::Extracted
         occurred_at,
         source_message_ids: e.source_message_ids,
         context: None,
+        vector_context: None,
     }
 }

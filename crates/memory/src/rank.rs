@@ -18,7 +18,8 @@ pub struct Ranking {
     /// Score factor for memories said by a speaker the question names.
     pub speaker_boost: f64,
     /// Score factor for memories that mention a time when the question asks when or how
-    /// long, and for memories from a month the question names.
+    /// long, and for memories from a month the question names (in hybrid recall, the
+    /// latter's vector relevance too, as with the date and recency boosts).
     pub time_boost: f64,
     /// Share of the best score among a memory's session's candidates added to its own:
     /// evidence clusters in the sessions that talk about the question's subject. In hybrid
@@ -325,13 +326,14 @@ fn on_dates(at: i64, dates: &[(Option<i64>, u32, u32)]) -> bool {
     })
 }
 
-/// The text a memory's vector is computed from: `speaker: content`, then its matching
-/// context (the neighbouring messages), as full text searches it too. Questions name people
-/// ("what does Caroline paint?") and a message's text rarely names its own speaker; short
-/// replies say little without the question they answer. On the development split,
-/// all-MiniLM-L6-v2 alone found 0.328 of the evidence in its top 10 from the content,
-/// 0.466 with the speaker, 0.507 with the context too. The vector is a matching aid like the
-/// context: it is not recomputed when a neighbour is forgotten.
+/// The text a memory's vector is computed from: `speaker: content`, then `context`, for a
+/// message the nearest neighbouring messages ([`text::VECTOR_CONTEXT_MESSAGES`] on each
+/// side, fewer than full text's matching context). Questions name people ("what does
+/// Caroline paint?") and a message's text rarely names its own speaker; short replies say
+/// little without the question they answer. On the development split, all-MiniLM-L6-v2
+/// alone found 0.328 of the evidence in its top 10 from the content, 0.466 with the speaker,
+/// 0.507 with two neighbours on each side, 0.532 with one. The vector is a matching aid like
+/// the context: it is not recomputed when a neighbour is forgotten.
 pub(crate) fn embedding_text(
     speaker: Option<&str>,
     content: &str,
@@ -490,6 +492,24 @@ pub(crate) fn rank(
     if w == 0.0 {
         session_boost(&mut scored, settings.session_boost);
     }
+    // When a memory was said, as the question asks (a month or day it names, "lately"):
+    // the vector is computed from what was said, not when, so the full-text score's
+    // boosts for it go to the vector relevance too. The speaker's is not repeated: the
+    // embedded text names the speaker.
+    let said_then = |m: &Memory| {
+        let mut boost = 1.0;
+        if !query.months.is_empty() && in_months(m.occurred_at, &query.months) {
+            boost *= settings.time_boost;
+        }
+        if !query.dates.is_empty() && on_dates(m.occurred_at, &query.dates) {
+            boost *= settings.date_boost;
+        }
+        if query.asks_recent && newest > oldest {
+            let recency = (m.occurred_at - oldest) as f64 / (newest - oldest) as f64;
+            boost *= 1.0 + (settings.recency_boost - 1.0) * recency;
+        }
+        boost
+    };
     let full_match = if full_match > 0.0 { full_match } else { 1.0 };
     let mut fused: Vec<(f64, Candidate)> = scored
         .into_iter()
@@ -499,7 +519,8 @@ pub(crate) fn rank(
             let text_relevance = x / (x + 0.25);
             let vector_relevance = match (vectors, c.cosine) {
                 (Some(r), Some(cos)) if r.floor < 1.0 => {
-                    f64::from(((cos - r.floor) / (1.0 - r.floor)).clamp(0.0, 1.0))
+                    let similarity = ((cos - r.floor) / (1.0 - r.floor)).clamp(0.0, 1.0);
+                    (f64::from(similarity) * said_then(&c.memory)).min(1.0)
                 }
                 _ => 0.0,
             };
@@ -723,6 +744,30 @@ mod tests {
             ranked.iter().all(|r| (0.0..=1.0).contains(&r.score)),
             "{ranked:?}"
         );
+    }
+
+    #[test]
+    fn hybrid_vector_relevance_gets_the_boost_for_when_a_memory_was_said() {
+        // Found by vectors alone, equally similar: the one said in the month the question
+        // names ranks first, although the other is newer.
+        let may = 1_683_676_800_000; // 2023-05-10
+        let august = 1_691_625_600_000; // 2023-08-10
+        let candidates = vec![
+            candidate("a", "s1", may, "we hiked the ridge trail", 0.0, 0.6),
+            candidate("b", "s2", august, "we walked along the river", 0.0, 0.6),
+        ];
+        let ranked = rank(
+            &analyse("where did alice go in May 2023"),
+            &BTreeSet::new(),
+            4.0,
+            Some(VectorRange { floor: 0.1 }),
+            candidates,
+            &Ranking::default(),
+            10,
+        );
+        let order: Vec<&str> = ranked.iter().map(|r| r.memory.id.as_str()).collect();
+        assert_eq!(order, ["a", "b"]);
+        assert!(ranked[0].score > ranked[1].score, "{ranked:?}");
     }
 
     #[test]

@@ -190,3 +190,36 @@ async fn an_ingest_with_embeddings_backfills_what_came_before() {
         .unwrap();
     assert_eq!((report.added, report.vectors), (1, 2), "{report:?}");
 }
+
+#[tokio::test]
+async fn a_backfilled_vector_is_the_vector_ingest_computes() {
+    // Both embed `speaker: content` with the nearest neighbours (not the whole matching
+    // context), so a backfilled profile ranks exactly as one ingested with embeddings.
+    let mock = given_mock().await;
+    let ingested = given_memories_with(None, Some(given_endpoint(&mock, "mock-embed")));
+    let p = ingested.memories.profile("team/alice").unwrap();
+    p.ingest_sessions(given_conversation(), None).await.unwrap();
+    let later = given_memories_with(None, None);
+    let q = later.memories.profile("team/alice").unwrap();
+    q.ingest_sessions(given_conversation(), None).await.unwrap();
+    let backfilled = later.reopen(None, Some(given_endpoint(&mock, "mock-embed")));
+    let q = backfilled.profile("team/alice").unwrap();
+    assert!(q.backfill(None).await.unwrap() > 0);
+    for question in given_questions() {
+        let ranked = |r: memory::Recall| {
+            r.results
+                .into_iter()
+                .map(|x| (x.memory.id, x.score))
+                .collect::<Vec<_>>()
+        };
+        let a = p.recall(&question.question, RecallOptions::default());
+        let b = q.recall(&question.question, RecallOptions::default());
+        let (a, b) = (a.await.unwrap(), b.await.unwrap());
+        assert!(
+            a.warnings.is_empty() && b.warnings.is_empty(),
+            "{:?}",
+            b.warnings
+        );
+        assert_eq!(ranked(a), ranked(b), "{}", question.question);
+    }
+}
