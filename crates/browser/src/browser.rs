@@ -57,47 +57,6 @@ pub struct Browser {
     running: tokio::sync::Mutex<Option<Arc<Running>>>,
     contexts: Arc<Semaphore>,
     starts: AtomicU64,
-    /// The context the next execution gets, opened ahead (see [`Spare`]).
-    spare: tokio::sync::Mutex<Option<Spare>>,
-}
-
-/// A browser context with one blank page, opened before any execution asks for one and
-/// given to the next that does. Opening them was most of a quick action's time (Chromium
-/// starts a renderer for the page); ahead of time, it is off the execution's path. The
-/// page loads nothing until it is given (`Page::give_to`), and it serves one execution.
-#[derive(Debug)]
-struct Spare {
-    running: Arc<Running>,
-    id: String,
-    page: Option<Page>,
-}
-
-impl Drop for Spare {
-    fn drop(&mut self) {
-        // Not given to an execution (the browser restarted, or islet shuts down).
-        if !self.id.is_empty() {
-            dispose(&self.running, std::mem::take(&mut self.id));
-        }
-    }
-}
-
-/// Disposes browser context `id` (closing its pages): best effort, off the calling thread.
-fn dispose(running: &Running, id: String) {
-    if running.connection.closed_reason().is_some() {
-        return;
-    }
-    if let Ok(handle) = tokio::runtime::Handle::try_current() {
-        let connection = running.connection.clone();
-        handle.spawn(async move {
-            let _ = connection
-                .send(
-                    None,
-                    "Target.disposeBrowserContext",
-                    json!({ "browserContextId": id }),
-                )
-                .await;
-        });
-    }
 }
 
 #[derive(Debug)]
@@ -121,7 +80,6 @@ impl Browser {
             config,
             running: tokio::sync::Mutex::new(None),
             starts: AtomicU64::new(0),
-            spare: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -175,80 +133,9 @@ impl Browser {
         Ok(running)
     }
 
-    /// Starts the browser now rather than on first use, and opens the first execution's
-    /// context ahead.
-    pub async fn warm_up(self: &Arc<Self>) -> Result<(), Error> {
-        self.running().await?;
-        self.refill_spare();
-        Ok(())
-    }
-
-    /// Opens the next execution's context and page in the background, in the browser
-    /// running now (never starting one: after a shutdown nothing may start Chromium).
-    fn refill_spare(self: &Arc<Self>) {
-        let browser = Arc::clone(self);
-        tokio::spawn(async move {
-            // Held while opening: an execution that asks meanwhile waits for this one
-            // rather than opening a second.
-            let mut spare = browser.spare.lock().await;
-            let running = browser.running.lock().await.clone();
-            let Some(running) = running.filter(|r| r.is_alive()) else {
-                return;
-            };
-            if spare
-                .as_ref()
-                .is_some_and(|s| Arc::ptr_eq(&s.running, &running))
-            {
-                return;
-            }
-            *spare = None;
-            match browser.open_context(&running).await {
-                Ok(id) => {
-                    let mut opened = Spare {
-                        running: Arc::clone(&running),
-                        id,
-                        page: None,
-                    };
-                    match Page::open(
-                        running.connection.clone(),
-                        &opened.id,
-                        None,
-                        PageLimits::from(&browser.config),
-                    )
-                    .await
-                    {
-                        Ok(page) => {
-                            opened.page = Some(page);
-                            *spare = Some(opened);
-                        }
-                        Err(e) => {
-                            tracing::debug!(target: "islet::browser", "opening a spare page failed: {e}")
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::debug!(target: "islet::browser", "opening a spare context failed: {e}")
-                }
-            }
-        });
-    }
-
-    async fn open_context(&self, running: &Running) -> Result<String, Error> {
-        let created = running
-            .connection
-            .send(
-                None,
-                "Target.createBrowserContext",
-                json!({ "disposeOnDetach": true }),
-            )
-            .await?;
-        Ok(created["browserContextId"]
-            .as_str()
-            .ok_or_else(|| Error::Protocol {
-                method: "Target.createBrowserContext".into(),
-                message: "no browserContextId in the answer".into(),
-            })?
-            .to_owned())
+    /// Starts the browser now rather than on first use.
+    pub async fn warm_up(&self) -> Result<(), Error> {
+        self.running().await.map(drop)
     }
 
     /// The browser process's id, while one islet started is running.
@@ -275,7 +162,6 @@ impl Browser {
     /// Closes the browser (a browser islet started is killed with every process it
     /// started). A later call starts a new one.
     pub async fn shutdown(&self) {
-        drop(self.spare.lock().await.take());
         let running = self.running.lock().await.take();
         if let Some(running) = running {
             let started_here = lock(&running.process).is_some();
@@ -301,28 +187,25 @@ impl Browser {
                 reason: "the browser is shutting down".into(),
             })?;
         let running = self.running().await?;
-        let spare = self.spare.lock().await.take();
-        let (id, page) = match spare {
-            Some(mut spare)
-                if Arc::ptr_eq(&spare.running, &running)
-                    && spare
-                        .page
-                        .as_ref()
-                        .is_some_and(|p| p.give_to(Arc::clone(&fetcher))) =>
-            {
-                (std::mem::take(&mut spare.id), spare.page.take())
-            }
-            stale => {
-                drop(stale);
-                (self.open_context(&running).await?, None)
-            }
-        };
-        self.refill_spare();
+        let created = running
+            .connection
+            .send(
+                None,
+                "Target.createBrowserContext",
+                json!({ "disposeOnDetach": true }),
+            )
+            .await?;
+        let id = created["browserContextId"]
+            .as_str()
+            .ok_or_else(|| Error::Protocol {
+                method: "Target.createBrowserContext".into(),
+                message: "no browserContextId in the answer".into(),
+            })?
+            .to_owned();
         Ok(Context {
             inner: Arc::new(ContextInner {
                 running,
                 id,
-                spare_page: Mutex::new(page),
                 fetcher,
                 limits: PageLimits::from(&self.config),
                 max_pages: self.config.max_pages.max(1),
@@ -345,8 +228,6 @@ pub struct Context {
 struct ContextInner {
     running: Arc<Running>,
     id: String,
-    /// The page opened with the context ahead of time: the first one `open` gives out.
-    spare_page: Mutex<Option<Page>>,
     fetcher: Arc<Fetcher>,
     limits: PageLimits,
     max_pages: usize,
@@ -357,8 +238,23 @@ struct ContextInner {
 
 impl Drop for ContextInner {
     fn drop(&mut self) {
-        // Disposing the context closes its pages.
-        dispose(&self.running, std::mem::take(&mut self.id));
+        // Disposing the context closes its pages; best effort, off the dropping thread.
+        if self.running.connection.closed_reason().is_some() {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let connection = self.running.connection.clone();
+            let id = std::mem::take(&mut self.id);
+            handle.spawn(async move {
+                let _ = connection
+                    .send(
+                        None,
+                        "Target.disposeBrowserContext",
+                        json!({ "browserContextId": id }),
+                    )
+                    .await;
+            });
+        }
     }
 }
 
@@ -376,19 +272,13 @@ impl Context {
                 self.inner.max_pages
             )));
         }
-        let spare = lock(&self.inner.spare_page).take();
-        let page = match spare {
-            Some(page) => page,
-            None => {
-                Page::open(
-                    self.inner.running.connection.clone(),
-                    &self.inner.id,
-                    Some(Arc::clone(&self.inner.fetcher)),
-                    self.inner.limits.clone(),
-                )
-                .await?
-            }
-        };
+        let page = Page::open(
+            self.inner.running.connection.clone(),
+            &self.inner.id,
+            Arc::clone(&self.inner.fetcher),
+            self.inner.limits.clone(),
+        )
+        .await?;
         let page = Arc::new(page);
         let number = self.inner.next_page.fetch_add(1, Ordering::Relaxed);
         lock(&self.inner.pages).insert(number, Arc::clone(&page));

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use codemode::egress::{FetchRequest, Fetcher};
 use serde::Serialize;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -47,10 +47,6 @@ pub struct Blocked {
 /// Refused requests kept per page (the newest are dropped past this).
 const MAX_BLOCKED: usize = 100;
 
-/// Whose fetch policy a page's requests pass: set once, when the page is given to an
-/// execution (a spare page is opened before any execution owns it).
-pub(crate) type Owner = Arc<OnceLock<Arc<Fetcher>>>;
-
 #[derive(Debug)]
 struct State {
     /// Counts `load` events, so a navigation can wait for the next one.
@@ -68,7 +64,6 @@ pub struct Page {
     session: String,
     state: Arc<State>,
     limits: PageLimits,
-    owner: Owner,
     events: tokio::task::JoinHandle<()>,
 }
 
@@ -97,18 +92,12 @@ const DROPPED_RESPONSE_HEADERS: [&str; 4] = [
 ];
 
 impl Page {
-    /// A blank page in `context`; its requests pass `fetcher`'s policy, or, without one,
-    /// are refused until [`Page::give_to`] names it.
     pub(crate) async fn open(
         connection: Connection,
         context: &str,
-        fetcher: Option<Arc<Fetcher>>,
+        fetcher: Arc<Fetcher>,
         limits: PageLimits,
     ) -> Result<Page, Error> {
-        let owner: Owner = Arc::new(OnceLock::new());
-        if let Some(fetcher) = fetcher {
-            let _ = owner.set(fetcher);
-        }
         let created = connection
             .send(
                 None,
@@ -135,7 +124,7 @@ impl Page {
             events,
             connection.clone(),
             session.clone(),
-            Arc::clone(&owner),
+            fetcher,
             Arc::clone(&state),
         ));
         let page = Page {
@@ -144,7 +133,6 @@ impl Page {
             session,
             state,
             limits,
-            owner,
             events: task,
         };
         // Interception first: nothing may load before the policy sees it.
@@ -155,12 +143,6 @@ impl Page {
         .await?;
         page.call("Page.enable", json!({})).await?;
         Ok(page)
-    }
-
-    /// Gives a page opened without a fetch policy to the execution whose policy it is.
-    /// False when it already had one (it then keeps it).
-    pub(crate) fn give_to(&self, fetcher: Arc<Fetcher>) -> bool {
-        self.owner.set(fetcher).is_ok()
     }
 
     async fn call(&self, method: &str, params: Value) -> Result<Value, Error> {
@@ -554,7 +536,7 @@ async fn handle_events(
     mut events: mpsc::UnboundedReceiver<Event>,
     connection: Connection,
     session: String,
-    owner: Owner,
+    fetcher: Arc<Fetcher>,
     state: Arc<State>,
 ) {
     while let Some(event) = events.recv().await {
@@ -563,7 +545,7 @@ async fn handle_events(
                 tokio::spawn(answer_request(
                     connection.clone(),
                     session.clone(),
-                    owner.get().cloned(),
+                    Arc::clone(&fetcher),
                     Arc::clone(&state),
                     event.params,
                 ));
@@ -592,7 +574,7 @@ async fn handle_events(
 async fn answer_request(
     connection: Connection,
     session: String,
-    fetcher: Option<Arc<Fetcher>>,
+    fetcher: Arc<Fetcher>,
     state: Arc<State>,
     params: Value,
 ) {
@@ -616,98 +598,80 @@ async fn answer_request(
         json!({ "requestId": id, "errorReason": error_reason })
     };
     let lower = url.to_ascii_lowercase();
-    let web = lower.starts_with("http://") || lower.starts_with("https://");
-    let answer = match fetcher {
-        _ if !web => {
-            let reason = format!(
-                "{} refused: pages may load only http:// and https:// URLs",
-                base::truncate(&url, 200)
-            );
-            (
-                "Fetch.failRequest",
-                refuse("SCHEME_NOT_ALLOWED", reason, "AccessDenied"),
-            )
-        }
-        // A spare page, not yet given to an execution, loads nothing.
-        None => (
+    let answer = if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        let reason = format!(
+            "{} refused: pages may load only http:// and https:// URLs",
+            base::truncate(&url, 200)
+        );
+        (
             "Fetch.failRequest",
-            refuse(
-                "REQUEST_REFUSED",
-                format!(
-                    "{} refused: this page belongs to no execution yet",
-                    base::truncate(&url, 200)
-                ),
-                "BlockedByClient",
-            ),
-        ),
-        Some(fetcher) => {
-            let headers = request["headers"]
-                .as_object()
-                .map(|h| {
-                    h.iter()
-                        .filter(|(name, _)| {
-                            !DROPPED_REQUEST_HEADERS.contains(&name.to_ascii_lowercase().as_str())
-                        })
-                        .map(|(name, value)| {
-                            (name.clone(), value.as_str().unwrap_or("").to_owned())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let outgoing = FetchRequest {
-                url: url.clone(),
-                method: request["method"].as_str().map(str::to_owned),
-                headers,
-                body: request["postData"].as_str().map(str::to_owned),
-                body_base64: None,
-                // Chromium follows redirects itself, so each hop is paused and checked again.
-                redirect: Some("manual".into()),
-            };
-            match fetcher.fetch(outgoing).await {
-                Ok(response) => {
-                    if resource == "Document" {
-                        *lock(&state.last_status) = Some(response.status);
-                    }
-                    let body = match (&response.body, &response.body_base64) {
-                        (Some(text), _) => BASE64.encode(text.as_bytes()),
-                        (None, Some(encoded)) => encoded.clone(),
-                        (None, None) => String::new(),
-                    };
-                    let headers: Vec<Value> = response
-                        .headers
-                        .iter()
-                        .filter(|(name, _)| {
-                            !DROPPED_RESPONSE_HEADERS.contains(&name.to_ascii_lowercase().as_str())
-                        })
-                        .map(|(name, value)| json!({ "name": name, "value": value }))
-                        .collect();
-                    (
-                        "Fetch.fulfillRequest",
-                        json!({
-                            "requestId": id,
-                            "responseCode": response.status,
-                            "responseHeaders": headers,
-                            "body": body,
-                        }),
-                    )
+            refuse("SCHEME_NOT_ALLOWED", reason, "AccessDenied"),
+        )
+    } else {
+        let headers = request["headers"]
+            .as_object()
+            .map(|h| {
+                h.iter()
+                    .filter(|(name, _)| {
+                        !DROPPED_REQUEST_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+                    })
+                    .map(|(name, value)| (name.clone(), value.as_str().unwrap_or("").to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let outgoing = FetchRequest {
+            url: url.clone(),
+            method: request["method"].as_str().map(str::to_owned),
+            headers,
+            body: request["postData"].as_str().map(str::to_owned),
+            body_base64: None,
+            // Chromium follows redirects itself, so each hop is paused and checked again.
+            redirect: Some("manual".into()),
+        };
+        match fetcher.fetch(outgoing).await {
+            Ok(response) => {
+                if resource == "Document" {
+                    *lock(&state.last_status) = Some(response.status);
                 }
-                Err(error) => {
-                    let (code, refusal) = match &error {
-                        codemode::Error::Fetch { code, .. } => (code.as_str(), code.is_refusal()),
-                        _ => ("NETWORK", false),
-                    };
-                    let error_reason = if refusal {
-                        "BlockedByClient"
-                    } else if code == "TIMEOUT" {
-                        "TimedOut"
-                    } else {
-                        "Failed"
-                    };
-                    (
-                        "Fetch.failRequest",
-                        refuse(code, error.to_string(), error_reason),
-                    )
-                }
+                let body = match (&response.body, &response.body_base64) {
+                    (Some(text), _) => BASE64.encode(text.as_bytes()),
+                    (None, Some(encoded)) => encoded.clone(),
+                    (None, None) => String::new(),
+                };
+                let headers: Vec<Value> = response
+                    .headers
+                    .iter()
+                    .filter(|(name, _)| {
+                        !DROPPED_RESPONSE_HEADERS.contains(&name.to_ascii_lowercase().as_str())
+                    })
+                    .map(|(name, value)| json!({ "name": name, "value": value }))
+                    .collect();
+                (
+                    "Fetch.fulfillRequest",
+                    json!({
+                        "requestId": id,
+                        "responseCode": response.status,
+                        "responseHeaders": headers,
+                        "body": body,
+                    }),
+                )
+            }
+            Err(error) => {
+                let (code, refusal) = match &error {
+                    codemode::Error::Fetch { code, .. } => (code.as_str(), code.is_refusal()),
+                    _ => ("NETWORK", false),
+                };
+                let error_reason = if refusal {
+                    "BlockedByClient"
+                } else if code == "TIMEOUT" {
+                    "TimedOut"
+                } else {
+                    "Failed"
+                };
+                (
+                    "Fetch.failRequest",
+                    refuse(code, error.to_string(), error_reason),
+                )
             }
         }
     };
