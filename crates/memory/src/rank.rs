@@ -432,6 +432,25 @@ pub(crate) fn rank(
         .iter()
         .map(|c| c.memory.occurred_at)
         .fold((i64::MAX, i64::MIN), |(lo, hi), t| (lo.min(t), hi.max(t)));
+    let in_named_month =
+        |m: &Memory| !query.months.is_empty() && in_months(m.occurred_at, &query.months);
+    // When a memory was said, as the question asks (a month or day it names, "lately").
+    // Full text and, in hybrid recall, the vector relevance both get it: a vector is
+    // computed from what was said, not when.
+    let said_then = |m: &Memory| {
+        let mut boost = 1.0;
+        if in_named_month(m) {
+            boost *= settings.time_boost;
+        }
+        if !query.dates.is_empty() && on_dates(m.occurred_at, &query.dates) {
+            boost *= settings.date_boost;
+        }
+        if query.asks_recent && newest > oldest {
+            let recency = (m.occurred_at - oldest) as f64 / (newest - oldest) as f64;
+            boost *= 1.0 + (settings.recency_boost - 1.0) * recency;
+        }
+        boost
+    };
     let mut scored: Vec<(f64, Candidate)> = candidates
         .into_iter()
         .map(|c| {
@@ -445,18 +464,11 @@ pub(crate) fn rank(
                 {
                     s *= settings.speaker_boost;
                 }
-                if (query.asks_when && mentions_time(&m.content))
-                    || (!query.months.is_empty() && in_months(m.occurred_at, &query.months))
-                {
+                // The time boost once, for mentioning a time or for the month.
+                if query.asks_when && mentions_time(&m.content) && !in_named_month(m) {
                     s *= settings.time_boost;
                 }
-                if !query.dates.is_empty() && on_dates(m.occurred_at, &query.dates) {
-                    s *= settings.date_boost;
-                }
-                if query.asks_recent && newest > oldest {
-                    let recency = (m.occurred_at - oldest) as f64 / (newest - oldest) as f64;
-                    s *= 1.0 + (settings.recency_boost - 1.0) * recency;
-                }
+                s *= said_then(m);
             }
             (s, c)
         })
@@ -492,24 +504,6 @@ pub(crate) fn rank(
     if w == 0.0 {
         session_boost(&mut scored, settings.session_boost);
     }
-    // When a memory was said, as the question asks (a month or day it names, "lately"):
-    // the vector is computed from what was said, not when, so the full-text score's
-    // boosts for it go to the vector relevance too. The speaker's is not repeated: the
-    // embedded text names the speaker.
-    let said_then = |m: &Memory| {
-        let mut boost = 1.0;
-        if !query.months.is_empty() && in_months(m.occurred_at, &query.months) {
-            boost *= settings.time_boost;
-        }
-        if !query.dates.is_empty() && on_dates(m.occurred_at, &query.dates) {
-            boost *= settings.date_boost;
-        }
-        if query.asks_recent && newest > oldest {
-            let recency = (m.occurred_at - oldest) as f64 / (newest - oldest) as f64;
-            boost *= 1.0 + (settings.recency_boost - 1.0) * recency;
-        }
-        boost
-    };
     let full_match = if full_match > 0.0 { full_match } else { 1.0 };
     let mut fused: Vec<(f64, Candidate)> = scored
         .into_iter()
@@ -519,6 +513,7 @@ pub(crate) fn rank(
             let text_relevance = x / (x + 0.25);
             let vector_relevance = match (vectors, c.cosine) {
                 (Some(r), Some(cos)) if r.floor < 1.0 => {
+                    // The speaker's boost is not repeated: the embedded text names the speaker.
                     let similarity = ((cos - r.floor) / (1.0 - r.floor)).clamp(0.0, 1.0);
                     (f64::from(similarity) * said_then(&c.memory)).min(1.0)
                 }
@@ -721,6 +716,19 @@ mod tests {
         }
     }
 
+    /// Hybrid ranking of `candidates` for `question` (cosines above a floor of 0.1).
+    fn given_hybrid_ranking(question: &str, candidates: Vec<Candidate>) -> Vec<crate::Recalled> {
+        rank(
+            &analyse(question),
+            &BTreeSet::new(),
+            4.0,
+            Some(VectorRange { floor: 0.1 }),
+            candidates,
+            &Ranking::default(),
+            10,
+        )
+    }
+
     #[test]
     fn hybrid_session_boost_lifts_vector_only_finds_in_the_session_text_found() {
         let candidates = vec![
@@ -729,15 +737,7 @@ mod tests {
             // Newer, so it would win the tie without the session's lift.
             candidate("c", "s2", 3, "my cat sleeps all day", 0.0, 0.6),
         ];
-        let ranked = rank(
-            &analyse("where did alice hike"),
-            &BTreeSet::new(),
-            4.0,
-            Some(VectorRange { floor: 0.1 }),
-            candidates,
-            &Ranking::default(),
-            10,
-        );
+        let ranked = given_hybrid_ranking("where did alice hike", candidates);
         let order: Vec<&str> = ranked.iter().map(|r| r.memory.id.as_str()).collect();
         assert_eq!(order, ["a", "b", "c"]);
         assert!(
@@ -756,15 +756,7 @@ mod tests {
             candidate("a", "s1", may, "we hiked the ridge trail", 0.0, 0.6),
             candidate("b", "s2", august, "we walked along the river", 0.0, 0.6),
         ];
-        let ranked = rank(
-            &analyse("where did alice go in May 2023"),
-            &BTreeSet::new(),
-            4.0,
-            Some(VectorRange { floor: 0.1 }),
-            candidates,
-            &Ranking::default(),
-            10,
-        );
+        let ranked = given_hybrid_ranking("where did alice go in May 2023", candidates);
         let order: Vec<&str> = ranked.iter().map(|r| r.memory.id.as_str()).collect();
         assert_eq!(order, ["a", "b"]);
         assert!(ranked[0].score > ranked[1].score, "{ranked:?}");
